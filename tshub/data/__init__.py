@@ -1,0 +1,6 @@
+"""Datasets, readers, the catalogue, preprocessing and splits."""
+
+from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.preprocess import Identity, MinMaxMask, Preprocessor, ZNormalize, make_preprocessor
+
+__all__ = ["Dataset", "DatasetError", "Preprocessor", "Identity", "ZNormalize", "MinMaxMask", "make_preprocessor"]

@@ -1,0 +1,202 @@
+"""The in-memory dataset every part of tshub exchanges: float32 (n, c, t) series, targets, splits, provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Task = Literal["classification", "regression"]
+TASKS: tuple[str, ...] = ("classification", "regression")
+
+
+class DatasetError(ValueError):
+    """Raised when data does not have the shape, type or content tshub expects."""
+
+
+@dataclass
+class Dataset:
+    """Series ``X`` (float32, shape (n, channels, length)), targets ``y`` and named splits.
+
+    For classification ``y`` holds int64 indices into ``classes`` (the original labels as strings);
+    for regression ``y`` holds float32 values (shape (n,) or (n, k)) and ``classes`` is None.
+    ``splits`` maps a split name ("train", "val", "test", ...) to an int64 index array into X.
+    ``stream_max`` optionally carries a per-series raw amplitude (Otović et al.) computed by a reader.
+    ``meta`` records provenance: source files, citation, domain, sampling rate, ...
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    task: Task
+    classes: list[str] | None = None
+    splits: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.X = np.ascontiguousarray(self.X, dtype=np.float32)
+        if self.X.ndim == 2:
+            self.X = self.X[:, None, :]
+        if self.X.ndim != 3:
+            raise DatasetError(
+                f"dataset {self.name!r}: X must have shape (n, channels, length), got {self.X.shape}; "
+                "reshape univariate data to (n, 1, length)."
+            )
+        if self.task not in TASKS:
+            raise DatasetError(f"dataset {self.name!r}: task must be one of {TASKS}, got {self.task!r}.")
+        if len(self.y) != len(self.X):
+            raise DatasetError(
+                f"dataset {self.name!r}: {len(self.X)} series but {len(self.y)} targets; they must match one to one."
+            )
+        if self.task == "classification":
+            self.y = np.asarray(self.y, dtype=np.int64)
+            if self.classes is None:
+                raise DatasetError(f"dataset {self.name!r}: a classification dataset needs its class names.")
+            self.classes = [str(c) for c in self.classes]
+            if len(self.y) and (self.y.min() < 0 or self.y.max() >= len(self.classes)):
+                raise DatasetError(
+                    f"dataset {self.name!r}: class indices must lie in [0, {len(self.classes)}), "
+                    f"got [{self.y.min()}, {self.y.max()}]; use Dataset.from_arrays to encode raw labels."
+                )
+        else:
+            self.y = np.asarray(self.y, dtype=np.float32)
+            self.classes = None
+        for split_name, idx in list(self.splits.items()):
+            idx = np.asarray(idx, dtype=np.int64)
+            if len(idx) and (idx.min() < 0 or idx.max() >= len(self.X)):
+                raise DatasetError(
+                    f"dataset {self.name!r}: split {split_name!r} indexes outside the {len(self.X)} series."
+                )
+            self.splits[split_name] = idx
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_arrays(
+        cls,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        name: str = "arrays",
+        task: Task | None = None,
+        classes: list[Any] | None = None,
+        splits: dict[str, np.ndarray] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> "Dataset":
+        """Build a dataset from raw arrays; labels of any type are encoded, the task is inferred when not given.
+
+        The task is "regression" for float targets with a fractional part, "classification" otherwise.
+        """
+        y = np.asarray(y)
+        if task is None:
+            task = infer_task(y)
+        if task == "classification":
+            y, classes = encode_labels(y, classes)
+        return cls(name=name, X=np.asarray(X), y=y, task=task, classes=classes,
+                   splits=dict(splits or {}), meta=dict(meta or {}))
+
+    @classmethod
+    def from_file(cls, path: str, **kwargs: Any) -> "Dataset":
+        """Read any supported file (.tsv[.gz], .txt, .ts, .arff, .csv, .npz); see ``tshub.data.readers``."""
+        from tshub.data.readers import read_file
+
+        return read_file(path, **kwargs)
+
+    # ----------------------------------------------------------------- views
+    @property
+    def n_channels(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def length(self) -> int:
+        return int(self.X.shape[2])
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of a model head for this dataset: the class count, or the regression target width."""
+        if self.task == "classification":
+            return len(self.classes or [])
+        return 1 if self.y.ndim == 1 else int(self.y.shape[1])
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(X, y)`` of a named split."""
+        idx = self._split_indices(name)
+        return self.X[idx], self.y[idx]
+
+    def subset(self, name: str) -> "Dataset":
+        """The named split as a dataset of its own (no splits), keeping classes and provenance."""
+        idx = self._split_indices(name)
+        return Dataset(name=f"{self.name}[{name}]", X=self.X[idx], y=self.y[idx], task=self.task,
+                       classes=self.classes, meta=dict(self.meta))
+
+    def with_splits(self, splits: dict[str, np.ndarray], **meta: Any) -> "Dataset":
+        """A copy sharing the arrays with new splits (and extra provenance)."""
+        return Dataset(name=self.name, X=self.X, y=self.y, task=self.task, classes=self.classes,
+                       splits=splits, meta={**self.meta, **meta})
+
+    def _split_indices(self, name: str) -> np.ndarray:
+        if name not in self.splits:
+            raise KeyError(
+                f"dataset {self.name!r} has no split {name!r} (it has {sorted(self.splits) or 'none'}); "
+                "create splits with tshub.data.splits (e.g. official_with_validation or random_split)."
+            )
+        return self.splits[name]
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description: sizes, classes or target range, split sizes."""
+        out: dict[str, Any] = {
+            "name": self.name, "task": self.task, "n": len(self.X), "channels": self.n_channels,
+            "length": self.length, "splits": {k: int(len(v)) for k, v in self.splits.items()},
+        }
+        if self.task == "classification":
+            out["classes"] = list(self.classes or [])
+            out["class_counts"] = np.bincount(self.y, minlength=len(self.classes or [])).tolist()
+        elif len(self.y):
+            out["target_range"] = [float(np.min(self.y)), float(np.max(self.y))]
+        return out
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        extra = f"classes={len(self.classes)}" if self.classes is not None else "regression"
+        return (f"Dataset({self.name!r}, n={s['n']}, channels={s['channels']}, length={s['length']}, "
+                f"{extra}, splits={s['splits']})")
+
+
+def infer_task(y: np.ndarray) -> Task:
+    """Classification for strings, integers and integral floats; regression for anything fractional."""
+    if y.dtype.kind in "OUSb" or y.dtype.kind in "iu":
+        return "classification"
+    finite = y[np.isfinite(y)] if y.dtype.kind == "f" else y
+    return "classification" if y.ndim == 1 and np.all(np.mod(finite, 1) == 0) else "regression"
+
+
+def encode_labels(y: np.ndarray, classes: list[Any] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Map raw labels to indices 0..K-1; numeric labels sort numerically ("2" before "10")."""
+    y = np.asarray(y)
+    if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
+        y = y.astype(np.int64)
+    labels = [_label_str(v) for v in y.tolist()]
+    if classes is None:
+        uniq = sorted(set(labels), key=_label_sort_key)
+    else:
+        uniq = [_label_str(c) for c in classes]
+        unknown = sorted(set(labels) - set(uniq), key=_label_sort_key)
+        if unknown:
+            raise DatasetError(f"labels {unknown[:5]} are not among the declared classes {uniq[:10]}.")
+    index = {c: i for i, c in enumerate(uniq)}
+    return np.fromiter((index[v] for v in labels), dtype=np.int64, count=len(labels)), uniq
+
+
+def _label_str(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _label_sort_key(s: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(s), s)
+    except ValueError:
+        return (1, 0.0, s)

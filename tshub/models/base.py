@@ -1,0 +1,190 @@
+"""The interface every tshub architecture shares: a transferable backbone, a task-specific head, stream_max.
+
+Inputs are float tensors (batch, channels, time). ``forward_features`` gives the (batch, features) vector that
+enters the head, with ``stream_max`` (batch, 1) concatenated when the model uses it (Otović et al.).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class ModelInputError(ValueError):
+    """Raised when a model gets input it was not built for (wrong channels, too short, missing stream_max)."""
+
+
+class MultiHead(nn.Module):
+    """One output layer per source dataset (ConvTimeNet-style multi-head pretraining); pick one with ``head=``."""
+
+    def __init__(self, heads: dict[str, nn.Module]):
+        super().__init__()
+        self.heads = nn.ModuleDict(heads)
+
+    def forward(self, features: torch.Tensor, head: str | None = None) -> torch.Tensor:
+        if head is None:
+            raise ModelInputError(
+                f"this model has one head per source dataset ({sorted(self.heads)[:5]}...): pass head=<name>, "
+                "or call reset_head(n_outputs) to give it a single head for fine-tuning."
+            )
+        if head not in self.heads:
+            raise ModelInputError(f"no head {head!r}; heads: {sorted(self.heads)}")
+        return self.heads[head](features)
+
+
+class TimeSeriesModel(nn.Module):
+    """Base class of every registered architecture.
+
+    Subclasses build ``self.backbone`` (everything transferable) in ``__init__``, implement ``backbone_features``
+    (x → (batch, F) without stream_max) and ``build_head`` (F' → outputs), set ``feature_dim`` (F) and list in
+    ``input_layers`` the names of the modules that consume the input channels (adapted on channel changes).
+    Architectures with length-bound parts set ``length_bound = True`` and take ``input_length``.
+    """
+
+    arch: ClassVar[str] = ""
+    length_bound: ClassVar[bool] = False
+    input_layers: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
+                 input_length: int | None = None):
+        super().__init__()
+        if in_channels < 1 or n_outputs < 1:
+            raise ValueError(f"in_channels and n_outputs must be >= 1, got {in_channels}, {n_outputs}.")
+        if self.length_bound and input_length is None:
+            raise ValueError(f"{self.arch} has length-bound layers: pass input_length=<series length>.")
+        self.in_channels = in_channels
+        self.n_outputs = n_outputs
+        self.use_stream_max = use_stream_max
+        self.input_length = input_length
+        self.feature_dim = 0
+        self.arch_kwargs: dict[str, Any] = {}
+        self.head: nn.Module = nn.Identity()
+
+    # ------------------------------------------------------------------ to implement
+    def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def build_head(self, n_features: int, n_outputs: int) -> nn.Module:
+        raise NotImplementedError
+
+    def regularization_loss(self) -> torch.Tensor | None:
+        """Extra loss term of the reference recipe (e.g. L2 on conv kernels); None when there is none."""
+        return None
+
+    # ------------------------------------------------------------------ shared behaviour
+    @property
+    def head_input_dim(self) -> int:
+        return self.feature_dim + (1 if self.use_stream_max else 0)
+
+    def forward_features(self, x: torch.Tensor, stream_max: torch.Tensor | None = None) -> torch.Tensor:
+        self._check_input(x)
+        features = self.backbone_features(x)
+        if self.use_stream_max:
+            if stream_max is None:
+                raise ModelInputError(
+                    f"this {self.arch} model was built with use_stream_max=True: pass stream_max of shape "
+                    "(batch, 1) (the raw per-series max |x|, see tshub.data.preprocess.MinMaxMask)."
+                )
+            features = torch.cat([features, stream_max.reshape(-1, 1).to(features.dtype)], dim=1)
+        return features
+
+    def forward(self, x: torch.Tensor, stream_max: torch.Tensor | None = None,
+                head: str | None = None) -> torch.Tensor:
+        features = self.forward_features(x, stream_max)
+        if isinstance(self.head, MultiHead):
+            return self.head(features, head)
+        return self.head(features)
+
+    def reset_head(self, n_outputs: int) -> None:
+        """Replace the head (single or multi) by a freshly initialised single head with ``n_outputs`` outputs."""
+        self.n_outputs = n_outputs
+        self.head = self.build_head(self.head_input_dim, n_outputs)
+
+    def set_heads(self, outputs_per_head: dict[str, int]) -> None:
+        """Give the model one fresh head per named source dataset (multi-head pretraining)."""
+        self.head = MultiHead({name: self.build_head(self.head_input_dim, n) for name, n in outputs_per_head.items()})
+
+    def adapt_input_channels(self, channels: int) -> None:
+        """Change the number of input channels, adapting the input layers' kernels (see ``adapt_channel_kernel``)."""
+        for name in self.input_layers:
+            layer = self.get_submodule(name)
+            layer.weight = nn.Parameter(adapt_channel_kernel(layer.weight.data, channels))
+            layer.in_channels = channels
+        self.in_channels = channels
+
+    def input_parameter_names(self) -> set[str]:
+        """Full names of the parameters whose dimension 1 is the input channel count."""
+        return {f"{name}.weight" for name in self.input_layers}
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this network with ``tshub.models.build_model``."""
+        heads = ({k: int(_out_features(v)) for k, v in self.head.heads.items()}
+                 if isinstance(self.head, MultiHead) else None)
+        return {
+            "arch": self.arch, "in_channels": self.in_channels, "n_outputs": self.n_outputs,
+            "use_stream_max": self.use_stream_max, "input_length": self.input_length,
+            "arch_kwargs": dict(self.arch_kwargs), "heads": heads,
+        }
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 3:
+            raise ModelInputError(f"{self.arch} expects (batch, channels, time), got shape {tuple(x.shape)}.")
+        if x.shape[1] != self.in_channels:
+            raise ModelInputError(
+                f"{self.arch} was built for {self.in_channels} channel(s), got {x.shape[1]}; "
+                "call model.adapt_input_channels(c) or fine-tune, which adapts it."
+            )
+        if self.length_bound and x.shape[2] != self.input_length:
+            raise ModelInputError(
+                f"{self.arch} has length-bound layers built for length {self.input_length}, got {x.shape[2]}; "
+                "fine-tuning rebuilds them for a new length."
+            )
+
+
+def adapt_channel_kernel(weight: torch.Tensor, channels: int) -> torch.Tensor:
+    """Map a kernel (out, C_s, k) to (out, C_t, k): every target channel gets sum over source channels / C_t.
+
+    One rule for every case: fed the same signal on all C_t channels, the adapted layer gives exactly what the
+    source layer gave with that signal on all C_s channels. 1 → C repeats the kernel scaled by 1/C (activations
+    keep their size, unlike the unscaled repeat of the Otović code); C → 1 sums the kernels.
+    """
+    summed = weight.sum(dim=1, keepdim=True) / channels
+    return summed.repeat(1, channels, *([1] * (weight.ndim - 2))).contiguous()
+
+
+def glorot_uniform_(module: nn.Module) -> None:
+    """Keras' default initialiser (glorot_uniform kernel, zero bias) for Conv/Linear layers."""
+    nn.init.xavier_uniform_(module.weight)
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+
+
+def he_uniform_(module: nn.Module) -> None:
+    """Keras he_uniform (fan-in, ReLU gain), zero bias."""
+    nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+
+
+def he_normal_(module: nn.Module) -> None:
+    """Keras he_normal: truncated normal (±2σ) with std sqrt(2 / fan_in), rescaled for the truncation, zero bias."""
+    fan_in = module.weight[0].numel()
+    std = math.sqrt(2.0 / fan_in) / 0.87962566103423978
+    nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+
+
+def keras_batch_norm(channels: int) -> nn.BatchNorm1d:
+    """BatchNorm with Keras defaults (momentum 0.99 → PyTorch 0.01, eps 1e-3)."""
+    return nn.BatchNorm1d(channels, momentum=0.01, eps=1e-3)
+
+
+def _out_features(head: nn.Module) -> int:
+    for module in reversed(list(head.modules())):
+        if isinstance(module, nn.Linear):
+            return module.out_features
+    raise ValueError("head has no Linear layer")

@@ -1,0 +1,58 @@
+"""Architecture registry: name → model class, with the kwargs each build used recorded on the model."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, TypeVar
+
+from tshub.models.base import TimeSeriesModel
+
+_REGISTRY: dict[str, type[TimeSeriesModel]] = {}
+M = TypeVar("M", bound=type[TimeSeriesModel])
+
+_BASE_ARGS = {"self", "in_channels", "n_outputs", "use_stream_max", "input_length"}
+
+
+def register(name: str) -> Callable[[M], M]:
+    """Class decorator adding an architecture under ``name`` (lower case, also its ``arch`` attribute)."""
+
+    def wrap(cls: M) -> M:
+        if name in _REGISTRY:
+            raise ValueError(f"architecture {name!r} is already registered")
+        cls.arch = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_architectures() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_architecture(name: str) -> type[TimeSeriesModel]:
+    key = name.lower().replace("-", "_")
+    if key not in _REGISTRY:
+        raise KeyError(f"unknown architecture {name!r}; registered: {', '.join(list_architectures())}.")
+    return _REGISTRY[key]
+
+
+def default_kwargs(name: str) -> dict[str, Any]:
+    """The architecture-specific keyword arguments and their defaults."""
+    params = inspect.signature(get_architecture(name).__init__).parameters
+    return {k: p.default for k, p in params.items()
+            if k not in _BASE_ARGS and p.default is not inspect.Parameter.empty}
+
+
+def build_model(name: str, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
+                input_length: int | None = None, **kwargs: Any) -> TimeSeriesModel:
+    """Build a registered architecture; ``input_length`` is required only by length-bound ones."""
+    cls = get_architecture(name)
+    defaults = default_kwargs(cls.arch)
+    unknown = set(kwargs) - set(defaults)
+    if unknown:
+        raise TypeError(f"{cls.arch} does not take {sorted(unknown)}; it takes {sorted(defaults)}.")
+    model = cls(in_channels, n_outputs, use_stream_max=use_stream_max,
+                input_length=input_length if cls.length_bound else None, **kwargs)
+    model.arch_kwargs = {**defaults, **kwargs}
+    return model
