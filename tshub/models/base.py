@@ -62,6 +62,11 @@ class TimeSeriesModel(nn.Module):
         self.feature_dim = 0
         self.arch_kwargs: dict[str, Any] = {}
         self.head: nn.Module = nn.Identity()
+        # Set by training: what the outputs mean and how raw series are prepared (stored in checkpoints).
+        self.task: str | None = None
+        self.classes: list[str] | None = None
+        self.preprocessor: Any = None  # a tshub.data.preprocess.Preprocessor once fitted
+        self.meta: dict[str, Any] = {}  # provenance: source dataset, recipe, metrics, parent checkpoint
 
     # ------------------------------------------------------------------ to implement
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
