@@ -1,0 +1,237 @@
+"""Every registered architecture honours the TimeSeriesModel contract; reference sizes and layer facts hold."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from tshub.models import ModelInputError, TimeSeriesModel, build_model, list_architectures
+from tshub.models.convnetquake import SameConv1d
+from tshub.models.magnet import SameMaxPool1d
+
+BATCH = 2
+# Architectures in which the channel count matters beyond the input layers (MLSTM-FCN's LSTM steps over the
+# channels), so an adapted model fed a repeated signal cannot reproduce the source's output exactly.
+CHANNELS_ARE_STEPS = {"mlstm_fcn"}
+
+
+def _inputs(channels: int, length: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.randn(BATCH, channels, length, generator=torch.Generator().manual_seed(seed))
+    return x, x.abs().amax(dim=(1, 2)).unsqueeze(1)
+
+
+def _build(arch: str, channels: int, n_outputs: int = 3, *, length: int = 80, stream_max: bool = False,
+           **kwargs) -> TimeSeriesModel:
+    torch.manual_seed(0)
+    return build_model(arch, channels, n_outputs, use_stream_max=stream_max, input_length=length, **kwargs)
+
+
+def _first_linear(module: nn.Module) -> nn.Linear:
+    return next(m for m in module.modules() if isinstance(m, nn.Linear))
+
+
+def _n_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("stream_max", [False, True])
+@pytest.mark.parametrize("length", [50, 80, 540, 1001])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("arch", list_architectures())
+def test_architecture_contract(arch: str, channels: int, length: int, stream_max: bool) -> None:
+    model = _build(arch, channels, length=length, stream_max=stream_max)
+    x, sm = _inputs(channels, length)
+    sm = sm if stream_max else None
+
+    # forward + backward in train mode; dropout off so the check does not depend on which units a mask keeps
+    model.train()
+    for module in model.modules():
+        if isinstance(module, (nn.Dropout, nn.Dropout1d)):
+            module.eval()
+    features = model.forward_features(x, sm)
+    assert features.shape == (BATCH, model.head_input_dim) == (BATCH, _first_linear(model.head).in_features)
+    out = model(x, sm)
+    assert out.shape == (BATCH, 3)
+    loss = (out - torch.randn(BATCH, 3)).pow(2).mean()
+    regularization = model.regularization_loss()
+    (loss if regularization is None else loss + regularization).backward()
+    # one channel = one LSTM step from a zero state: MLSTM-FCN's recurrent kernel rightly gets no gradient
+    exempt = {"lstm.weight_hh_l0"} if arch in CHANNELS_ARE_STEPS and channels == 1 else set()
+    no_gradient = [n for n, p in model.named_parameters() if n not in exempt and
+                   (p.grad is None or not torch.isfinite(p.grad).all() or not p.grad.abs().sum() > 0)]
+    assert not no_gradient, f"parameters without a useful gradient: {no_gradient}"
+
+    # a fresh single head; the backbone is untouched
+    model.eval()
+    backbone_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    model.reset_head(5)
+    assert model(x, sm).shape == (BATCH, 5) and model.config()["n_outputs"] == 5
+    assert all(torch.equal(v, model.backbone.state_dict()[k]) for k, v in backbone_before.items())
+
+    # channel adaptation 1 → 3 / 3 → 1: the same signal on every channel gives the source model's output
+    target = 3 if channels == 1 else 1
+    signal = x[:, :1]
+    with torch.no_grad():
+        reference = model(signal.expand(-1, channels, -1), sm)
+        model.adapt_input_channels(target)
+        adapted = model(signal.expand(-1, target, -1).contiguous(), sm)
+    assert model.config()["in_channels"] == target
+    assert all(dict(model.named_parameters())[n].shape[1] == target for n in model.input_parameter_names())
+    assert adapted.shape == (BATCH, 5) and torch.isfinite(adapted).all()
+    if arch not in CHANNELS_ARE_STEPS:
+        torch.testing.assert_close(adapted, reference, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch, channels, n_outputs, stream_max, length, expected", [
+    # keras-tcn 3.1.0, Otović config: block0 conv1 3·24·8+24 = 600, conv2 24·24·8+24 = 4632, 1×1 shortcut 3·24+24 = 96;
+    # blocks 1–8: 2·4632 = 9264 each → TCN 600+4632+96+8·9264 = 79,440; Dense (24+1)·1+1 = 26 → 79,466.
+    ("tcn", 3, 1, True, 540, 79_466),
+    # FCN, 1 channel, k = 2: conv 1·128·8+128 = 1152, BN γβ 256, conv 128·256·5+256 = 164,096, BN 512,
+    # conv 256·128·3+128 = 98,432, BN 256 → 264,704; Dense 128·k+k = 258 → 264,962 (Keras adds 1,024 BN moving stats).
+    ("fcn", 1, 2, False, 80, 264_962),
+    # ConvNetQuake LEN-DB-like (3 ch, 540, stream_max, 1 out): conv1 3·32·3+32 = 320, conv2–9 8·(32·32·3+32) = 24,832;
+    # 540 → ceil-halving ×9 → 2, flat 2·32+1 = 65; Dense1 65·65+65 = 4,290; Dense2 65+1 = 66 → 29,508.
+    ("convnetquake", 3, 1, True, 540, 29_508),
+    # MagNet (3 ch, stream_max, 1 out): conv1 3·64·3+64 = 640, conv2 64·32·3+32 = 6,176; BiLSTM(100) on 32 features as
+    # CuDNNLSTM (tstl's --cudnn-lstm, two bias vectors like PyTorch) 2·(4·100·(32+100)+8·100) = 107,200;
+    # Dense (200+1)+1 = 202 → 114,218 (a plain Keras LSTM has one bias: 800 fewer).
+    ("magnet", 3, 1, True, 540, 114_218),
+    # MLSTM-FCN (3 ch, 540, stream_max, 1 out): LSTM(8) over 540 features 4·8·(540+8)+2·4·8 = 17,600 (Keras LSTM has one
+    # bias: 17,568); conv1 3·128·8+128 = 3,200, BN 256, SE 128·8+8·128 = 2,048; conv2 128·256·5+256 = 164,096,
+    # BN 512, SE 256·16+16·256 = 8,192; conv3 256·128·3+128 = 98,432, BN 256; Dense (8+128+1)+1 = 138 → 294,730.
+    ("mlstm_fcn", 3, 1, True, 540, 294_730),
+    # ConvTimeNet (our design), 1 channel, 2 classes: block0 branches 32·1·(8+16+32+64) = 3,840, BN 256, shortcut
+    # 1·128 + BN 256; blocks 1–3 each bottleneck 128·32 = 4,096 + branches 32·32·120 = 122,880 + BN 256 = 127,232;
+    # Dense 128·2+2 = 258 → 4,480 + 3·127,232 + 258 = 386,434.
+    ("convtimenet", 1, 2, False, 80, 386_434),
+])
+def test_reference_parameter_counts(arch: str, channels: int, n_outputs: int, stream_max: bool, length: int,
+                                    expected: int) -> None:
+    assert _n_parameters(_build(arch, channels, n_outputs, length=length, stream_max=stream_max)) == expected
+
+
+@pytest.mark.parametrize("arch, transferred", [
+    ("convnetquake", {f"conv{i}" for i in range(1, 10)}),  # tstl Conv1..Conv9
+    ("magnet", {"conv1", "conv2"}),  # tstl conv1d, conv1d_1; the BiLSTM is re-initialised
+    ("mlstm_fcn", {"conv1", "conv2", "conv3"}),  # tstl conv1d_1..3; BN, SE and LSTM are re-initialised
+])
+def test_backbone_is_what_tstl_transfers(arch: str, transferred: set[str]) -> None:
+    model = _build(arch, 3, length=80)
+    assert {name.split(".")[0] for name in model.backbone.state_dict()} == transferred
+    assert set(model.backbone.state_dict()) == {f"{m}.{p}" for m in transferred for p in ("weight", "bias")}
+
+
+def test_tcn_backbone_is_everything_but_the_output_layer() -> None:
+    model = _build("tcn", 3, stream_max=True)
+    outside = {n for n, _ in model.named_parameters() if not n.startswith("backbone.")}
+    assert outside == {"head.weight", "head.bias"}
+
+
+def test_same_stride2_padding_follows_tensorflow() -> None:
+    conv = SameConv1d(1, 1, 3, stride=2, bias=False)
+    nn.init.zeros_(conv.weight)
+    with torch.no_grad():
+        conv.weight[0, 0, 0] = 1.0  # output t = input at 2t − left pad
+    for length in range(1, 21):
+        x = torch.arange(1.0, length + 1).reshape(1, 1, length)
+        out = conv(x)[0, 0]
+        assert out.shape[0] == math.ceil(length / 2)
+        # TF 'SAME': total pad 1 (even T: all on the right) or 2 (odd T: one each side)
+        first = 1.0 if length % 2 == 0 else 0.0
+        assert out[0].item() == first
+
+
+@pytest.mark.parametrize("length, flattened", [(6000, 12), (8000, 16), (540, 2), (1001, 2), (80, 1), (50, 1)])
+def test_convnetquake_flattened_size(length: int, flattened: int) -> None:
+    model = _build("convnetquake", 3, length=length)
+    assert model.feature_dim == 32 * flattened
+    sizes, h = [], torch.zeros(1, 3, length)
+    for layer in model.backbone:
+        h = layer(h)
+        if isinstance(layer, nn.Conv1d):
+            sizes.append(h.shape[-1])
+    expected, t = [], length
+    for _ in range(9):
+        t = math.ceil(t / 2)
+        expected.append(t)
+    assert sizes == expected and sizes[-1] == flattened
+
+
+def test_convnetquake_regularization_is_keras_l2_on_conv_kernels() -> None:
+    model = _build("convnetquake", 3, length=80)
+    kernels = [p for n, p in model.named_parameters() if n.startswith("backbone.conv") and n.endswith(".weight")]
+    assert len(kernels) == 9
+    expected = 1e-3 * sum(float((k.detach().double() ** 2).sum()) for k in kernels)
+    assert model.regularization_loss().item() == pytest.approx(expected, rel=1e-5)
+    assert _build("convnetquake", 3, length=80, l2=0.0).regularization_loss() is None
+
+
+@pytest.mark.parametrize("init, std, bound", [
+    ("glorot_uniform", math.sqrt(2 / (96 + 96)), math.sqrt(6 / (96 + 96))),
+    ("glorot_normal", math.sqrt(2 / (96 + 96)), 2 * math.sqrt(2 / (96 + 96)) / 0.8796),
+    ("he_normal", math.sqrt(2 / 96), 2 * math.sqrt(2 / 96) / 0.8796),
+])
+def test_convnetquake_init_variants(init: str, std: float, bound: float) -> None:
+    weights = torch.cat([p.flatten() for n, p in _build("convnetquake", 3, length=80, init=init).named_parameters()
+                         if n.startswith("backbone.conv") and n.endswith(".weight") and n != "backbone.conv1.weight"])
+    assert weights.std().item() == pytest.approx(std, rel=0.05)  # 24,576 samples: sampling error ≈ 0.5 %
+    assert weights.abs().max().item() <= bound + 1e-6
+
+
+def test_magnet_pooling_matches_keras_same() -> None:
+    x = torch.arange(750.0).reshape(1, 1, 750)
+    out = SameMaxPool1d(4)(x)[0, 0]
+    # TF: 188 windows, total pad 2 split 1/1, so windows start at −1: [−1..2], [3..6], ..., [747..750]
+    expected = torch.tensor([min(4 * i + 2, 749) for i in range(188)], dtype=torch.float32)
+    torch.testing.assert_close(out, expected)
+    model = _build("magnet", 3)
+    assert model.backbone(torch.zeros(1, 3, 3000)).shape == (1, 32, 188)  # 3000 → 750 → 188
+
+
+def test_magnet_dropout_is_deterministic_unless_mc() -> None:
+    x, sm = _inputs(3, 200)
+    model = _build("magnet", 3, stream_max=True).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, sm), model(x, sm), rtol=0, atol=0)
+    mc = _build("magnet", 3, stream_max=True, mc_dropout=True).eval()
+    with torch.no_grad():
+        assert not torch.equal(mc(x, sm), mc(x, sm))
+
+
+def test_tcn_is_causal_and_sees_the_whole_series() -> None:
+    model = _build("tcn", 3).eval()
+    x, _ = _inputs(3, 300)
+    changed = x.clone()
+    changed[:, :, 200:] += 1.0
+    with torch.no_grad():
+        before, after = model.backbone(x), model.backbone(changed)
+    torch.testing.assert_close(after[:, :, :200], before[:, :, :200], rtol=0, atol=0)
+    assert (after[:, :, 200] - before[:, :, 200]).abs().max() > 1e-4
+    # receptive field 7155 > 1001: the last step (the features) still depends on the first sample
+    x, _ = _inputs(3, 1001)
+    first = x.clone()
+    first[:, :, 0] += 1.0
+    with torch.no_grad():
+        assert (model.forward_features(first) - model.forward_features(x)).abs().max() > 0
+
+
+def test_tcn_refuses_in_place_adaptation_across_the_identity_shortcut() -> None:
+    model = _build("tcn", 24)
+    assert model.input_parameter_names() == {"backbone.block0.conv1.weight"}
+    with pytest.raises(ModelInputError, match="shortcut"):
+        model.adapt_input_channels(3)
+
+
+def test_convtimenet_multi_head() -> None:
+    model = _build("convtimenet", 1, length=60)
+    model.set_heads({"GunPoint": 2, "Coffee": 5})
+    x, _ = _inputs(1, 60)
+    assert model(x, head="GunPoint").shape == (BATCH, 2) and model(x, head="Coffee").shape == (BATCH, 5)
+    assert model.config()["heads"] == {"GunPoint": 2, "Coffee": 5}
+    with pytest.raises(ModelInputError, match="head"):
+        model(x)
+    model.reset_head(4)
+    assert model(x).shape == (BATCH, 4) and model.config()["heads"] is None
