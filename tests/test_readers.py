@@ -1,0 +1,331 @@
+"""Readers: every format on small generated files, NaN padding and gaps, and one test per malformed case."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tshub.data import Dataset, DatasetError, read_file, read_split_files
+from tshub.data.readers import parse_file, regularize
+
+# ---------------------------------------------------------------- helpers
+
+
+def write(path: Path, text: str) -> Path:
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+def tsv(rows: list[list[object]]) -> str:
+    return "".join("\t".join(str(v) for v in row) + "\n" for row in rows)
+
+
+TS_MULTIVARIATE_REGRESSION = """# a comment
+@problemName TinyRegression
+@timeStamps false
+@missing true
+@univariate false
+@dimensions 2
+@equalLength true
+@seriesLength 4
+@targetlabel true
+@data
+1.0,2.0,3.0,4.0:5.0,6.0,7.0,8.0:0.25
+1.5,?,3.5,4.5:5.5,6.5,7.5,8.5:1.75
+2.0,3.0,4.0,5.0:6.0,7.0,8.0,9.0:-3.5
+"""
+
+TS_UNEQUAL_CLASSES = """@problemName Unequal
+@timeStamps false
+@univariate true
+@equalLength false
+@classLabel true up down
+@data
+1,2,3,4:up
+4,3:down
+5,6,7:up
+"""
+
+ARFF_RELATIONAL = """@relation TinyUEA
+
+@attribute relationalAtt relational
+@attribute t0 numeric
+@attribute t1 numeric
+@attribute t2 numeric
+@end relationalAtt
+@attribute activity {walk,run}
+
+@data
+'1,2,3\\n4,5,6',walk
+'7,8,9\\n10,11,12',run
+'0,0,1\\n1,0,0',run
+"""
+
+ARFF_FLAT = """% UCR-style univariate ARFF
+@RELATION Tiny
+@ATTRIBUTE att1 NUMERIC
+@ATTRIBUTE att2 NUMERIC
+@ATTRIBUTE att3 REAL
+@ATTRIBUTE target {1,2,10}
+@DATA
+0.1,0.2,0.3,2
+0.4,0.5,0.6,10
+0.7,0.8,0.9,1
+"""
+
+
+# ---------------------------------------------------------------- UCR text formats
+
+
+def test_ucr_tsv_gz_labels_shapes_and_provenance(tmp_path: Path) -> None:
+    path = write(tmp_path / "Toy_TRAIN.tsv.gz", tsv([[2, 0.5, 1.5, 2.5], [-1, 1, 2, 3], [10, 3, 2, 1]]))
+    ds = read_file(path)
+    assert ds.name == "Toy" and ds.X.shape == (3, 1, 3) and ds.X.dtype == np.float32
+    assert ds.task == "classification" and ds.classes == ["-1", "2", "10"]  # numeric order, not text order
+    assert [ds.classes[i] for i in ds.y] == ["2", "-1", "10"]
+    np.testing.assert_allclose(ds.X[0, 0], [0.5, 1.5, 2.5])
+    assert ds.meta["format"] == "ucr-tsv" and ds.meta["source_files"] == [str(path)]
+    assert len(ds.meta["source_md5"]["Toy_TRAIN.tsv.gz"]) == 32
+    assert ds.splits == {}
+
+
+def test_old_ucr_comma_and_whitespace_files(tmp_path: Path) -> None:
+    comma = write(tmp_path / "Old_TRAIN", "1,0.1,0.2,0.3\n2,0.4,0.5,0.6\n")
+    spaces = write(tmp_path / "old.txt", "  1.0000000e+00  1.0000000e-01  2.0e-01  3.0e-01\n"
+                                         "  2.0000000e+00  4.0e-01  5.0e-01  6.0e-01\n")
+    a, b = read_file(comma), read_file(spaces)
+    assert a.meta["format"] == b.meta["format"] == "ucr-txt"
+    np.testing.assert_allclose(a.X, b.X)
+    assert a.classes == b.classes == ["1", "2"] and a.name == "Old"
+
+
+def test_read_split_files_gives_train_and_test_indices(tmp_path: Path) -> None:
+    train = write(tmp_path / "T_TRAIN.tsv", tsv([[1, 1, 2], [2, 3, 4]]))
+    test = write(tmp_path / "T_TEST.tsv", tsv([[2, 5, 6], [1, 7, 8], [3, 9, 9]]))
+    ds = read_split_files({"train": train, "test": test})
+    np.testing.assert_array_equal(ds.splits["train"], [0, 1])
+    np.testing.assert_array_equal(ds.splits["test"], [2, 3, 4])
+    assert ds.classes == ["1", "2", "3"]  # encoded jointly over both files
+    np.testing.assert_allclose(ds.split("test")[0][:, 0, 0], [5, 7, 9])
+
+
+# ---------------------------------------------------------------- variable length and gaps
+
+
+@pytest.fixture
+def padded(tmp_path: Path) -> Path:
+    return write(tmp_path / "Var_TRAIN.tsv", tsv([[1, 0, 2, 4, 6], [2, 1, 3, "NaN", "NaN"], [1, 5, 5, 5, "NaN"]]))
+
+
+def test_variable_length_error_names_the_options(padded: Path) -> None:
+    with pytest.raises(DatasetError) as err:
+        read_file(padded)
+    message = str(err.value)
+    assert str(padded) in message and "line 2" in message and "2 to 4 values" in message
+    for option in ("truncate", "pad", "resample"):
+        assert option in message
+
+
+def test_variable_length_options(padded: Path) -> None:
+    truncated = read_file(padded, variable_length="truncate").X[:, 0]
+    np.testing.assert_allclose(truncated, [[0, 2], [1, 3], [5, 5]])
+    pad = read_file(padded, variable_length="pad")
+    np.testing.assert_allclose(pad.X[:, 0], [[0, 2, 4, 6], [1, 3, 3, 3], [5, 5, 5, 5]])  # last value repeated
+    assert pad.meta["variable_length"] == {"method": "pad", "min_length": 2, "max_length": 4, "length": 4}
+    resampled = read_file(padded, variable_length="resample").X[:, 0]
+    np.testing.assert_allclose(resampled[1], [1, 1 + 2 / 3, 1 + 4 / 3, 3], rtol=1e-6)
+    np.testing.assert_allclose(resampled[0], [0, 2, 4, 6])  # full-length series unchanged
+
+
+def test_lengths_are_equalised_over_train_and_test_together(tmp_path: Path) -> None:
+    train = write(tmp_path / "V_TRAIN.tsv", tsv([[1, 1, 2, "NaN"], [2, 1, 2, 3]]))
+    test = write(tmp_path / "V_TEST.tsv", tsv([[1, 1, 2, 3, 4, 5]]))
+    ds = read_split_files({"train": train, "test": test}, variable_length="pad")
+    assert ds.length == 5
+    np.testing.assert_allclose(ds.X[0, 0], [1, 2, 2, 2, 2])
+
+
+def test_internal_nan_is_an_error_or_interpolated(tmp_path: Path) -> None:
+    path = write(tmp_path / "Gap_TRAIN.tsv", tsv([[1, 1, 2, 3, 4], [2, "NaN", 2, "NaN", 8]]))
+    with pytest.raises(DatasetError, match=r"Gap_TRAIN\.tsv, line 2: missing value .* time step 0"):
+        read_file(path)
+    ds = read_file(path, missing="interpolate")
+    np.testing.assert_allclose(ds.X[1, 0], [2, 2, 5, 8])  # leading gap takes the nearest value
+    assert ds.meta["missing_values_filled"]["count"] == 2
+
+
+def test_trailing_nan_as_missing_keeps_the_file_length(tmp_path: Path) -> None:
+    path = write(tmp_path / "Fix_TRAIN.tsv", tsv([[1, 1, 2, 3], [2, 4, 5, "NaN"]]))
+    ds = read_file(path, missing="interpolate", trailing_nan="missing")
+    np.testing.assert_allclose(ds.X[:, 0], [[1, 2, 3], [4, 5, 5]])
+    assert "variable_length" not in ds.meta
+
+
+def test_regularize_rejects_all_nan_series() -> None:
+    X = np.array([[[1.0, 2.0]], [[np.nan, np.nan]]])
+    with pytest.raises(DatasetError, match="series 1: has no values"):
+        regularize(X)
+
+
+# ---------------------------------------------------------------- .ts, .arff, .csv, .npz
+
+
+def test_ts_multivariate_regression(tmp_path: Path) -> None:
+    ds = read_file(write(tmp_path / "reg.ts", TS_MULTIVARIATE_REGRESSION), missing="interpolate")
+    assert ds.name == "TinyRegression" and ds.task == "regression" and ds.X.shape == (3, 2, 4)
+    np.testing.assert_allclose(ds.y, [0.25, 1.75, -3.5])
+    np.testing.assert_allclose(ds.X[1, 0], [1.5, 2.5, 3.5, 4.5])  # '?' interpolated
+    np.testing.assert_allclose(ds.X[2, 1], [6, 7, 8, 9])
+    with pytest.raises(DatasetError, match=r"reg\.ts, line 12: missing value"):
+        read_file(tmp_path / "reg.ts")
+
+
+def test_ts_unequal_length_classification(tmp_path: Path) -> None:
+    path = write(tmp_path / "unequal.ts.gz", TS_UNEQUAL_CLASSES)
+    with pytest.raises(DatasetError, match="different lengths"):
+        read_file(path)
+    ds = read_file(path, variable_length="pad")
+    assert ds.classes == ["up", "down"]  # declared order is kept
+    assert [ds.classes[i] for i in ds.y] == ["up", "down", "up"]
+    np.testing.assert_allclose(ds.X[:, 0], [[1, 2, 3, 4], [4, 3, 3, 3], [5, 6, 7, 7]])
+    assert read_file(path, variable_length="truncate").length == 2
+
+
+def test_arff_relational_multivariate(tmp_path: Path) -> None:
+    ds = read_file(write(tmp_path / "uea.arff", ARFF_RELATIONAL))
+    assert ds.name == "TinyUEA" and ds.X.shape == (3, 2, 3) and ds.classes == ["walk", "run"]
+    np.testing.assert_allclose(ds.X[1], [[7, 8, 9], [10, 11, 12]])
+    assert [ds.classes[i] for i in ds.y] == ["walk", "run", "run"]
+
+
+def test_arff_flat_univariate(tmp_path: Path) -> None:
+    ds = read_file(write(tmp_path / "flat.arff", ARFF_FLAT))
+    assert ds.X.shape == (3, 1, 3) and ds.classes == ["1", "2", "10"]
+    np.testing.assert_allclose(ds.X[2, 0], [0.7, 0.8, 0.9], rtol=1e-6)
+    assert [ds.classes[i] for i in ds.y] == ["2", "10", "1"]
+
+
+def test_csv_header_with_named_label_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "gestures.csv", 'v0,v1,gesture,v2\n0.1,0.2,"rock",0.3\n1,2,paper,\n4,5,rock,6\n')
+    ds = read_file(path, label_column="gesture", missing="interpolate", trailing_nan="missing")
+    assert ds.classes == ["paper", "rock"] and ds.X.shape == (3, 1, 3)
+    np.testing.assert_allclose(ds.X[1, 0], [1, 2, 2])
+    np.testing.assert_allclose(ds.X[0, 0], [0.1, 0.2, 0.3], rtol=1e-6)
+
+
+def test_csv_regression_target_last_and_unlabeled(tmp_path: Path) -> None:
+    path = write(tmp_path / "reg.csv", "1,2,3,0.5\n4,5,6,1.25\n")
+    ds = read_file(path, label_column=-1)
+    assert ds.task == "regression" and ds.X.shape == (2, 1, 3)
+    np.testing.assert_allclose(ds.y, [0.5, 1.25])
+    unlabeled = read_file(path, label_column=None)
+    assert unlabeled.X.shape == (2, 1, 4) and unlabeled.meta["unlabeled"] and np.isnan(unlabeled.y).all()
+
+
+def test_npz_with_classes_and_splits(tmp_path: Path) -> None:
+    path = tmp_path / "arrays.npz"
+    X = np.arange(24, dtype=np.float64).reshape(4, 2, 3)
+    np.savez(path, X=X, y=np.array([1, 0, 1, 1]), classes=np.array(["neg", "pos"]),
+             splits_train=np.array([0, 1, 2]), splits_test=np.array([3]))
+    ds = read_file(path)
+    assert ds.classes == ["neg", "pos"] and ds.X.shape == (4, 2, 3)
+    np.testing.assert_array_equal(ds.y, [1, 0, 1, 1])
+    np.testing.assert_array_equal(ds.splits["test"], [3])
+    np.testing.assert_allclose(ds.X, X)
+
+
+def test_npz_univariate_string_labels(tmp_path: Path) -> None:
+    path = tmp_path / "uni.npz"
+    np.savez(path, X=np.ones((3, 5), dtype=np.float32), y=np.array(["b", "a", "b"]))
+    ds = read_file(path)
+    assert ds.X.shape == (3, 1, 5) and ds.classes == ["a", "b"]
+
+
+def test_dataset_from_file_uses_the_readers(tmp_path: Path) -> None:
+    path = write(tmp_path / "Toy_TEST.tsv", tsv([[1, 1, 2], [2, 3, 4]]))
+    assert Dataset.from_file(str(path)).X.shape == (2, 1, 2)
+
+
+# ---------------------------------------------------------------- malformed files: file + line/key + expectation
+
+MALFORMED = {
+    "non_numeric": ("bad.tsv", tsv([[1, 0.1, 0.2]] * 6 + [[2, 0.1, "abc"]]),
+                    r"bad\.tsv, line 7, column 3: non-numeric value 'abc'"),
+    "ragged_rows": ("ragged.tsv", tsv([[1, 1, 2, 3], [2, 1, 2]]), r"ragged\.tsv, line 2: 3 fields, but line 1 has 4"),
+    "empty_file": ("empty.tsv", "\n\n", r"empty\.tsv: the file is empty"),
+    "label_missing_tsv": ("nolabel.tsv", tsv([[1, 1, 2], ["NaN", 3, 4]]),
+                          r"nolabel\.tsv, line 2: the label .* missing"),
+    "ts_missing_data": ("nodata.ts", "@problemName X\n@classLabel true a b\n", r"nodata\.ts: missing @data"),
+    "ts_label_missing": ("nolab.ts", "@classLabel true a b\n@data\n1,2,3:a\n1,2,3\n",
+                         r"nolab\.ts, line 4: label missing"),
+    "ts_undeclared_label": ("undecl.ts", "@classLabel true a b\n@data\n1,2:c\n",
+                            r"undecl\.ts, line 3: label 'c' is not among"),
+    "ts_dimensions": ("dims.ts", "@dimensions 2\n@classLabel true a\n@data\n1,2:3,4:a\n1,2:a\n",
+                      r"dims\.ts, line 5: 1 dimension\(s\), expected 2"),
+    "ts_bad_value": ("val.ts", "@classLabel true a\n@data\n1,2,x7:a\n",
+                     r"val\.ts, line 3, dimension 0, column 3: non-numeric value 'x7'"),
+    "ts_equal_length": ("eq.ts", "@equalLength true\n@classLabel true a\n@data\n1,2,3:a\n1,2:a\n",
+                        r"eq\.ts, line 5: dimension 0 has 2 values, expected 3"),
+    "ts_header_value": ("hdr.ts", "@univariate maybe\n@data\n1,2\n",
+                        r"hdr\.ts, line 1: @univariate must be true or false"),
+    "arff_bad_value": ("bad.arff", ARFF_FLAT.replace("0.4,0.5", "0.4,oops"),
+                       r"bad\.arff, line 9: column 2 \(att2\): non-numeric value 'oops'"),
+    "arff_bad_class": ("cls.arff", ARFF_FLAT.replace("0.9,1", "0.9,7"),
+                       r"cls\.arff, line 10: column 4 \(target\): value '7' is not among"),
+    "arff_relational_channel": ("rel.arff", ARFF_RELATIONAL.replace("'7,8,9", "'7,8"),
+                                r"rel\.arff, line 12: channel 0 has 2 values, expected 3"),
+    "arff_missing_data": ("nodata.arff", "@relation x\n@attribute a numeric\n", r"nodata\.arff: missing @data"),
+    "csv_unknown_column": ("cols.csv", "a,b,label\n1,2,x\n", r"cols\.csv, line 1: no column named 'target'"),
+    "csv_header_width": ("head.csv", "a,b,target\n1,2,3,x\n", r"head\.csv, line 2: 4 fields, but the header has 3"),
+    "unsupported_suffix": ("data.xlsx", "1,2\n", r"data\.xlsx: unsupported file type"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_file_names_file_and_line(tmp_path: Path, case: str) -> None:
+    name, text, pattern = MALFORMED[case]
+    path = write(tmp_path / name, text)
+    kwargs = {"label_column": "target"} if name.endswith(".csv") else {}
+    with pytest.raises(DatasetError, match=pattern):
+        read_file(path, **kwargs)
+
+
+def test_npz_length_mismatch_names_keys(tmp_path: Path) -> None:
+    path = tmp_path / "mismatch.npz"
+    np.savez(path, X=np.zeros((3, 4)), y=np.zeros(2))
+    with pytest.raises(DatasetError, match=r"mismatch\.npz: 'X' has 3 series but 'y' has 2 targets"):
+        read_file(path)
+
+
+def test_npz_object_array_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "objects.npz"
+    np.savez(path, X=np.zeros((2, 4)), y=np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(DatasetError, match=r"objects\.npz: key 'y' holds Python objects"):
+        read_file(path)
+
+
+def test_npz_without_X_lists_its_keys(tmp_path: Path) -> None:
+    path = tmp_path / "nox.npz"
+    np.savez(path, data=np.zeros((2, 4)), y=np.zeros(2))
+    with pytest.raises(DatasetError, match=r"nox\.npz: no array 'X' \(keys: \['data', 'y'\]\)"):
+        read_file(path)
+
+
+def test_unknown_options_are_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path / "T_TRAIN.tsv", tsv([[1, 1, 2]]))
+    with pytest.raises(TypeError, match="delimiter"):
+        read_file(path, delimiter=";")
+    with pytest.raises(DatasetError, match="variable_length='stretch' is not an option"):
+        read_file(path, variable_length="stretch")
+
+
+def test_parse_file_keeps_nan_padding_raw(tmp_path: Path) -> None:
+    raw = parse_file(write(tmp_path / "R_TRAIN.tsv", tsv([[1, 1, "NaN"], [2, 1, 2]])))
+    assert raw.X.shape == (2, 1, 2) and np.isnan(raw.X[0, 0, 1])
+    np.testing.assert_array_equal(raw.lines, [1, 2])

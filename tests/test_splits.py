@@ -1,0 +1,132 @@
+"""Splits: stratification, determinism, disjointness, reduced train sets, chronological order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tshub.data import Dataset, DatasetError
+from tshub.data.catalogue import load
+from tshub.data.splits import (chronological_split, ensure_validation, official_with_validation, random_split,
+                               reduce_train)
+
+
+def labelled(counts: list[int], test: int = 10) -> Dataset:
+    """Classes 0..K-1 with the given train counts (interleaved), plus ``test`` series of class 0."""
+    y = np.concatenate([np.repeat(np.arange(len(counts)), counts), np.zeros(test, dtype=np.int64)])
+    order = np.random.default_rng(1).permutation(sum(counts))
+    y[: sum(counts)] = y[: sum(counts)][order]
+    X = np.random.default_rng(0).normal(size=(len(y), 1, 8))
+    n = sum(counts)
+    return Dataset.from_arrays(X, y, name="toy", splits={"train": np.arange(n), "test": np.arange(n, n + test)})
+
+
+def regression(n: int = 40) -> Dataset:
+    return Dataset.from_arrays(np.zeros((n, 1, 4)), np.linspace(0, 1, n) + 0.001, name="reg", task="regression")
+
+
+def assert_partition(ds: Dataset, names: list[str], universe: np.ndarray) -> None:
+    parts = [ds.splits[n] for n in names]
+    joined = np.concatenate(parts)
+    assert len(np.unique(joined)) == len(joined), "splits overlap"
+    np.testing.assert_array_equal(np.sort(joined), np.sort(universe))
+    for p in parts:
+        assert np.all(np.diff(p) > 0), "indices are kept in order"
+
+
+def test_official_with_validation_is_stratified_and_keeps_small_classes() -> None:
+    ds = labelled([40, 20, 5, 2, 1])
+    out = official_with_validation(ds, val_fraction=0.2, seed=3)
+    assert_partition(out, ["train", "val"], ds.splits["train"])
+    np.testing.assert_array_equal(out.splits["test"], ds.splits["test"])
+    val_counts = np.bincount(out.y[out.splits["val"]], minlength=5)
+    train_counts = np.bincount(out.y[out.splits["train"]], minlength=5)
+    assert val_counts.sum() == round(0.2 * 68) == 14
+    np.testing.assert_array_equal(val_counts, [8, 4, 1, 1, 0])  # largest remainder on 8, 4, 1, 0.4, 0.2
+    assert np.all(train_counts >= 1)  # every class keeps a training series; the singleton stays in train
+    assert out.meta["split_protocol"] == {"rule": "official_with_validation", "val_fraction": 0.2, "seed": 3}
+
+
+def test_validation_is_deterministic_given_the_seed() -> None:
+    ds = labelled([30, 30])
+    a, b = official_with_validation(ds, seed=0), official_with_validation(ds, seed=0)
+    c = official_with_validation(ds, seed=1)
+    np.testing.assert_array_equal(a.splits["val"], b.splits["val"])
+    assert not np.array_equal(a.splits["val"], c.splits["val"])
+
+
+def test_ensure_validation_keeps_an_existing_val() -> None:
+    ds = official_with_validation(labelled([10, 10]), seed=0)
+    assert ensure_validation(ds, seed=5) is ds
+    with pytest.raises(DatasetError, match="already has a 'val' split"):
+        official_with_validation(ds)
+    assert "val" in ensure_validation(labelled([10, 10])).splits
+
+
+def test_validation_needs_a_class_with_two_series() -> None:
+    with pytest.raises(DatasetError, match="every class has a single training series"):
+        official_with_validation(labelled([1, 1, 1]))
+    with pytest.raises(DatasetError, match="val_fraction must lie strictly between 0 and 1"):
+        official_with_validation(labelled([5, 5]), val_fraction=1.0)
+
+
+def test_random_split_stratified_per_class() -> None:
+    ds = labelled([60, 20], test=0)
+    out = random_split(ds, (0.7, 0.15, 0.15), seed=0)
+    assert_partition(out, ["train", "val", "test"], np.arange(80))
+    for name, per_class in (("train", [42, 14]), ("val", [9, 3]), ("test", [9, 3])):
+        np.testing.assert_array_equal(np.bincount(out.y[out.splits[name]], minlength=2), per_class)
+    again = random_split(ds, (0.7, 0.15, 0.15), seed=0)
+    for name in ("train", "val", "test"):
+        np.testing.assert_array_equal(out.splits[name], again.splits[name])
+    assert out.meta["split_protocol"]["stratified"] is True
+
+
+def test_random_split_regression_is_a_plain_shuffle_and_accepts_mappings() -> None:
+    ds = regression(40)
+    out = random_split(ds, {"train": 0.75, "test": 0.25}, seed=2)
+    assert_partition(out, ["train", "test"], np.arange(40))
+    assert len(out.splits["train"]) == 30 and out.meta["split_protocol"]["stratified"] is False
+    assert not np.array_equal(out.splits["test"], np.arange(30, 40))
+
+
+def test_chronological_split_keeps_order() -> None:
+    out = chronological_split(regression(20), (0.7, 0.15, 0.15))
+    np.testing.assert_array_equal(out.splits["train"], np.arange(14))
+    np.testing.assert_array_equal(out.splits["val"], np.arange(14, 17))
+    np.testing.assert_array_equal(out.splits["test"], np.arange(17, 20))
+
+
+@pytest.mark.parametrize("fractions,pattern", [((0.7, 0.2), "sum to 1"), ((0.5, 0.6, -0.1), "positive"),
+                                               ((1.0,), "give 2"), ({"train": 0.0, "test": 1.0}, "positive")])
+def test_bad_fractions_are_explained(fractions, pattern: str) -> None:
+    with pytest.raises(DatasetError, match=pattern):
+        random_split(regression(), fractions)
+
+
+def test_reduce_train_counts_per_class() -> None:
+    ds = official_with_validation(labelled([600, 300, 90, 10]), seed=0)
+    train_before = np.bincount(ds.y[ds.splits["train"]], minlength=4)
+    out = reduce_train(ds, 150, seed=0)
+    counts = np.bincount(out.y[out.splits["train"]], minlength=4)
+    assert counts.sum() == 150 and np.all(counts >= 1)
+    np.testing.assert_allclose(counts, 150 * train_before / train_before.sum(), atol=1)
+    assert np.isin(out.splits["train"], ds.splits["train"]).all()
+    np.testing.assert_array_equal(out.splits["val"], ds.splits["val"])
+    np.testing.assert_array_equal(out.splits["test"], ds.splits["test"])
+    assert out.meta["train_reduction"] == {"n": 150, "from": int(train_before.sum()), "seed": 0, "stratified": True}
+    np.testing.assert_array_equal(reduce_train(ds, 150, seed=0).splits["train"], out.splits["train"])
+    assert np.all(np.bincount(out.y[reduce_train(ds, 4).splits["train"]], minlength=4) == 1)
+
+
+def test_reduce_train_rejects_too_many() -> None:
+    with pytest.raises(DatasetError, match="cannot reduce 'train' to 100 series, it has 30"):
+        reduce_train(labelled([20, 10]), 100)
+
+
+def test_splits_on_real_gunpoint(shared_data: Path) -> None:
+    ds = official_with_validation(load("GunPoint", shared_data), seed=0)
+    assert [len(ds.splits[s]) for s in ("train", "val", "test")] == [40, 10, 150]
+    assert sorted(np.bincount(ds.y[ds.splits["val"]]).tolist()) == [5, 5]

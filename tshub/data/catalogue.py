@@ -1,0 +1,213 @@
+"""Datasets by name: the Otović sources (``tshub.data.sources``) and the UCR 2018 archive under a data root.
+
+The data root is ``root=`` when given, else ``$TSHUB_DATA``, else the ``shared/data`` folder beside the
+repository when present. UCR names match case-insensitively, and the UCR 2015 names used by bigdata18
+(``50words``, ``Gun_Point``, ...) through ``UCR_2015_ALIASES``. UCR datasets come with "train" and "test"
+splits (indices into one concatenated X), or "train" only for the folder of train-only sets.
+
+Defaults for the few UCR sets with gaps or unequal lengths: ``variable_length="resample"`` (every series
+stretched to the longest of train and test together by linear interpolation: deterministic, the whole series
+still spans the network input; the archive's own adjusted copies pad with low-amplitude noise instead) and
+``missing="interpolate"`` (linear, as the archive's adjusted copies do). For sets DataSummary_UCR.csv lists with
+a fixed length (DodgerLoop*, MelbournePedestrian) NaNs at the end of a row are missing values, not padding.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.readers import read_split_files
+
+FULL = "UCRArchive_2018"
+TRAIN_ONLY = "UCRArchive_2018_trainonly"
+UCR_CITATION = (
+    "H. A. Dau, A. Bagnall, K. Kamgar, C.-C. M. Yeh, Y. Zhu, S. Gharghabi, C. A. Ratanamahatana and E. Keogh, "
+    "\"The UCR time series archive\", IEEE/CAA Journal of Automatica Sinica 6(6):1293-1305, 2019."
+)
+# UCR 2015 archive names (as used by Ismail Fawaz et al. 2018) -> UCR 2018 names; case is matched separately.
+UCR_2015_ALIASES = {
+    "50words": "FiftyWords",
+    "CinC_ECG_torso": "CinCECGTorso",
+    "Cricket_X": "CricketX",
+    "Cricket_Y": "CricketY",
+    "Cricket_Z": "CricketZ",
+    "FISH": "Fish",
+    "Gun_Point": "GunPoint",
+    "Lighting2": "Lightning2",
+    "Lighting7": "Lightning7",
+    "MALLAT": "Mallat",
+    "NonInvasiveFatalECG_Thorax1": "NonInvasiveFetalECGThorax1",
+    "NonInvasiveFatalECG_Thorax2": "NonInvasiveFetalECGThorax2",
+    "SonyAIBORobotSurface": "SonyAIBORobotSurface1",
+    "SonyAIBORobotSurfaceII": "SonyAIBORobotSurface2",
+    "synthetic_control": "SyntheticControl",
+    "Two_Patterns": "TwoPatterns",
+    "uWaveGestureLibrary_X": "UWaveGestureLibraryX",
+    "uWaveGestureLibrary_Y": "UWaveGestureLibraryY",
+    "uWaveGestureLibrary_Z": "UWaveGestureLibraryZ",
+    "wafer": "Wafer",
+    "yoga": "Yoga",
+}
+_ALIASES = {k.casefold(): v for k, v in UCR_2015_ALIASES.items()}
+_REPO_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def data_root(root: str | Path | None = None) -> Path | None:
+    """The folder holding ``UCRArchive_2018`` (and the other sources): ``root``, ``$TSHUB_DATA`` or ../shared/data.
+
+    A path to the ``UCRArchive_2018`` folder itself is accepted too. None when nothing is configured or found.
+    """
+    if root is None:
+        root = os.environ.get("TSHUB_DATA") or (_REPO_DATA if _REPO_DATA.is_dir() else None)
+    if root is None:
+        return None
+    root = Path(root).expanduser()
+    return root.parent if root.name == FULL else root
+
+
+def load(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    variable_length: str = "resample",
+    missing: str = "interpolate",
+    **kw: Any,
+) -> Dataset:
+    """A dataset by catalogue name: an Otović source (LEN-DB, STEAD, ...) or a UCR 2018 / 2015 name.
+
+    ``variable_length`` and ``missing`` (see ``tshub.data.readers.read_file``) and other reader options apply to
+    UCR files; source loaders take none.
+    """
+    folder = data_root(root)
+    sources = source_loaders()
+    if name.upper() in sources:
+        return sources[name.upper()](folder)
+    entry = _ucr_index(folder).get(_ALIASES.get(name.casefold(), name).casefold())
+    if entry is None:
+        raise DatasetError(_not_found(name, folder, sources))
+    canonical, collection, files = entry
+    row = {r["Name"]: r for r in ucr_summary(folder)}.get(canonical)
+    if row is not None and row.get("Length") != "Vary":
+        kw.setdefault("trailing_nan", "missing")
+    ds = read_split_files(files, task="classification", variable_length=variable_length, missing=missing,
+                          name=canonical, **kw)
+    return ds.with_splits(ds.splits, **_ucr_meta(ds, name, collection, row))
+
+
+def list_datasets(root: str | Path | None = None) -> list[dict[str, str]]:
+    """Every loadable name with its collection ("sources", "UCRArchive_2018" or "UCRArchive_2018_trainonly")."""
+    entries = [{"name": key, "collection": "sources"} for key in source_loaders()]
+    ucr = _ucr_index(data_root(root)).values()
+    entries += [{"name": name, "collection": collection} for name, collection, _ in ucr]
+    return sorted(entries, key=lambda e: (e["name"].casefold(), e["collection"]))
+
+
+def ucr_summary(root: str | Path | None = None) -> list[dict[str, str]]:
+    """The rows of ``UCRArchive_2018/DataSummary_UCR.csv`` as dicts (stripped strings), or [] when absent."""
+    folder = data_root(root)
+    path = None if folder is None else folder / FULL / "DataSummary_UCR.csv"
+    if path is None or not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return [{k.strip(): (v or "").strip() for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def source_loaders() -> dict[str, Callable[[Path | None], Dataset]]:
+    """``tshub.data.sources.SOURCE_LOADERS`` when that module exists, else {}."""
+    try:
+        module = importlib.import_module("tshub.data.sources")
+    except ModuleNotFoundError as e:
+        if e.name != "tshub.data.sources":
+            raise
+        return {}
+    return {key.upper(): loader for key, loader in getattr(module, "SOURCE_LOADERS", {}).items()}
+
+
+def _ucr_index(folder: Path | None) -> dict[str, tuple[str, str, dict[str, Path]]]:
+    """casefolded name -> (name, collection, {split: file}); the full archive wins over the train-only folder."""
+    index: dict[str, tuple[str, str, dict[str, Path]]] = {}
+    if folder is None:
+        return index
+    train_only = folder / TRAIN_ONLY
+    if train_only.is_dir():
+        for path in sorted(train_only.iterdir()):
+            name = _split_file_name(path, "TRAIN")
+            if name:
+                index[name.casefold()] = (name, TRAIN_ONLY, {"train": path})
+    full = folder / FULL
+    if full.is_dir():
+        for sub in sorted(p for p in full.iterdir() if p.is_dir()):
+            files = {split.lower(): _find(sub, f"{sub.name}_{split}") for split in ("TRAIN", "TEST")}
+            if files["train"] is not None:
+                index[sub.name.casefold()] = (sub.name, FULL, {k: v for k, v in files.items() if v is not None})
+    return index
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    return next((folder / f"{stem}{s}" for s in (".tsv.gz", ".tsv") if (folder / f"{stem}{s}").is_file()), None)
+
+
+def _split_file_name(path: Path, split: str) -> str | None:
+    for suffix in (f"_{split}.tsv.gz", f"_{split}.tsv"):
+        if path.name.endswith(suffix):
+            return path.name.removesuffix(suffix)
+    return None
+
+
+def _ucr_meta(ds: Dataset, requested: str, collection: str, row: dict[str, str] | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "archive": "UCR 2018", "collection": collection, "citation": UCR_CITATION,
+        "domain": f"UCR/{row['Type']}" if row else "UCR",
+        "n_train": len(ds.splits.get("train", ())), "n_test": len(ds.splits.get("test", ())), "length": ds.length,
+    }
+    if requested != ds.name:
+        meta["requested_name"] = requested
+    if row:
+        meta["published"] = _published(row)
+    return meta
+
+
+def _published(row: dict[str, str]) -> dict[str, Any]:
+    """Published 1-NN error rates and facts of DataSummary_UCR.csv (learned DTW window in % of the length)."""
+    dtw, _, window = row.get("DTW (learned_w)", "").partition(" (")
+    return {
+        "type": row.get("Type"), "train": _number(row.get("Train")), "test": _number(row.get("Test")),
+        "classes": _number(row.get("Class")), "length": _number(row.get("Length")),
+        "error_1nn_ed": _number(row.get("ED (w=0)")), "error_1nn_dtw_learned_w": _number(dtw),
+        "dtw_learned_w": _number(window.rstrip(")")), "error_1nn_dtw_unconstrained": _number(row.get("DTW (w=100)")),
+        "default_rate": _number(row.get("Default rate")), "donor": row.get("Data donor/editor"),
+    }
+
+
+def _number(text: str | None) -> int | float | str | None:
+    if text is None or text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _not_found(name: str, folder: Path | None, sources: dict[str, Any]) -> str:
+    if folder is None:
+        where = ("no data folder is configured (set $TSHUB_DATA or pass root= to the folder holding "
+                 f"{FULL}/ and {TRAIN_ONLY}/)")
+    else:
+        where = f"UCR folders {folder / FULL} and {folder / TRAIN_ONLY}" + ("" if folder.is_dir() else
+                                                                              " (that folder does not exist)")
+    names = [e["name"] for e in list_datasets(folder)]
+    close = difflib.get_close_matches(name.casefold(), [n.casefold() for n in names], n=5, cutoff=0.6)
+    lookup = {n.casefold(): n for n in names}
+    hint = f" Closest matches: {', '.join(lookup[c] for c in close)}." if close else ""
+    source_keys = ", ".join(sorted(sources)) or "none (tshub.data.sources is not installed)"
+    return (f"no dataset named {name!r}: looked in the sources ({source_keys}) and in {where}; "
+            f"{len(names)} datasets are available (tshub.datasets.list_datasets()).{hint}")

@@ -1,0 +1,147 @@
+"""Deterministic train/validation/test splits and stratified train reductions, returned as new Datasets.
+
+Every function is a pure function of the dataset and the seed (``numpy.random.default_rng(seed)``), keeps index
+order inside each split, and records what it did in ``meta`` ("split_protocol", "train_reduction").
+Classification splits are stratified per class; regression splits are plain shuffles.
+Per-class counts follow the largest-remainder rule, so they sum exactly to the requested totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from tshub.data.dataset import Dataset, DatasetError
+
+Fractions = Sequence[float] | Mapping[str, float]
+
+
+def official_with_validation(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """Carve a stratified "val" split out of "train" (the official test split stays untouched).
+
+    Every class with at least two training series keeps at least one in train; single-series classes stay in train.
+    """
+    if "val" in ds.splits:
+        raise DatasetError(f"dataset {ds.name!r} already has a 'val' split; use ensure_validation to keep it.")
+    if not 0 < val_fraction < 1:
+        raise DatasetError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}.")
+    train = _indices(ds, "train")
+    groups = _groups(ds, train, stratify=True)
+    sizes = np.array([len(g) for g in groups])
+    room = np.maximum(sizes - 1, 0)
+    if room.sum() == 0:
+        raise DatasetError(f"dataset {ds.name!r}: cannot carve a validation split, every class has a single "
+                           "training series.")
+    n_val = int(min(max(1, round(val_fraction * len(train))), room.sum()))
+    counts = _allocate(n_val, sizes, np.zeros_like(sizes), room)
+    rng = np.random.default_rng(seed)
+    val = np.concatenate([rng.permutation(g)[:k] for g, k in zip(groups, counts)])
+    splits = {**ds.splits, "train": np.setdiff1d(train, val), "val": np.sort(val)}
+    return ds.with_splits(splits, split_protocol={"rule": "official_with_validation", "val_fraction": val_fraction,
+                                                  "seed": seed})
+
+
+def ensure_validation(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """The dataset unchanged when it has a "val" split, else ``official_with_validation``."""
+    return ds if "val" in ds.splits else official_with_validation(ds, val_fraction, seed)
+
+
+def random_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15), seed: int = 0,
+                 stratify: bool = True) -> Dataset:
+    """Split all series at random (per class when ``stratify`` and classification, as Otović et al.).
+
+    ``fractions`` is (train, test), (train, val, test) or a {split name: fraction} mapping; existing splits are
+    replaced.
+    """
+    names, weights = _fractions(fractions)
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    for group in _groups(ds, np.arange(len(ds.X)), stratify):
+        counts = _allocate(len(group), weights, np.zeros(len(names), np.int64), np.full(len(names), len(group)))
+        for part, chunk in zip(parts, np.split(rng.permutation(group), np.cumsum(counts)[:-1])):
+            part.append(chunk)
+    splits = {name: np.sort(np.concatenate(part)) for name, part in zip(names, parts)}
+    protocol = {"rule": "random_split", "fractions": dict(zip(names, weights.tolist())), "seed": seed,
+                "stratified": _stratified(ds, stratify)}
+    return ds.with_splits(splits, split_protocol=protocol)
+
+
+def chronological_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15)) -> Dataset:
+    """Consecutive blocks in series order (no shuffling), for data ordered in time such as S&P 500 windows."""
+    names, weights = _fractions(fractions)
+    n = len(ds.X)
+    counts = _allocate(n, weights, np.zeros(len(names), np.int64), np.full(len(names), n))
+    blocks = np.split(np.arange(n), np.cumsum(counts)[:-1])
+    protocol = {"rule": "chronological_split", "fractions": dict(zip(names, weights.tolist()))}
+    return ds.with_splits(dict(zip(names, blocks)), split_protocol=protocol)
+
+
+def reduce_train(ds: Dataset, n: int, seed: int = 0) -> Dataset:
+    """Keep ``n`` training series, stratified (each class keeps at least one when ``n`` allows); val/test untouched.
+
+    The reduced targets of Otović et al. (1k5 = 1500, 9k = 9000 training instances).
+    """
+    train = _indices(ds, "train")
+    if not 1 <= n <= len(train):
+        raise DatasetError(f"dataset {ds.name!r}: cannot reduce 'train' to {n} series, it has {len(train)}; "
+                           f"choose n between 1 and {len(train)}.")
+    groups = _groups(ds, train, stratify=True)
+    sizes = np.array([len(g) for g in groups])
+    low = np.ones_like(sizes) if n >= len(groups) else np.zeros_like(sizes)
+    counts = _allocate(n, sizes, low, sizes)
+    rng = np.random.default_rng(seed)
+    kept = np.sort(np.concatenate([rng.permutation(g)[:k] for g, k in zip(groups, counts)]))
+    return ds.with_splits({**ds.splits, "train": kept},
+                          train_reduction={"n": n, "from": len(train), "seed": seed, "stratified": _stratified(ds)})
+
+
+def _allocate(total: int, weights: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Integers within [low, high] summing to ``total``, proportional to ``weights`` as far as the bounds allow.
+
+    Largest remainder: start from the clipped floor of the ideal shares, then add (or remove) one at a time where
+    the count lies furthest below (above) its ideal share; ties go to the first entry.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    ideal = total * weights / weights.sum()
+    counts = np.clip(np.floor(ideal).astype(np.int64), low, high)
+    while counts.sum() < total:
+        counts[np.argmax(np.where(counts < high, ideal - counts, -np.inf))] += 1
+    while counts.sum() > total:
+        counts[np.argmin(np.where(counts > low, ideal - counts, np.inf))] -= 1
+    return counts
+
+
+def _groups(ds: Dataset, idx: np.ndarray, stratify: bool = True) -> list[np.ndarray]:
+    """Indices per class present (classification and stratify) or one group."""
+    if not _stratified(ds, stratify):
+        return [idx]
+    labels = ds.y[idx]
+    return [idx[labels == c] for c in np.unique(labels)]
+
+
+def _stratified(ds: Dataset, stratify: bool = True) -> bool:
+    return stratify and ds.task == "classification"
+
+
+def _indices(ds: Dataset, split: str) -> np.ndarray:
+    if split not in ds.splits:
+        raise DatasetError(f"dataset {ds.name!r} has no {split!r} split (it has {sorted(ds.splits) or 'none'}); "
+                           "create one with random_split or chronological_split.")
+    return ds.splits[split]
+
+
+def _fractions(fractions: Fractions) -> tuple[list[str], np.ndarray]:
+    if isinstance(fractions, Mapping):
+        names, values = list(fractions), list(fractions.values())
+    else:
+        values = list(fractions)
+        names = {2: ["train", "test"], 3: ["train", "val", "test"]}.get(len(values), [])
+        if not names:
+            raise DatasetError(f"fractions {tuple(values)}: give 2 (train, test) or 3 (train, val, test) values, "
+                               "or a {split name: fraction} mapping.")
+    weights = np.asarray(values, dtype=np.float64)
+    if len(weights) == 0 or np.any(~(weights > 0)) or not np.isclose(weights.sum(), 1.0, atol=1e-6):
+        raise DatasetError(f"fractions {dict(zip(names, values))} must all be positive and sum to 1 "
+                           f"(they sum to {weights.sum():g}).")
+    return names, weights
