@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy.io import wavfile
-from scipy.signal import resample_poly
 
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.sources.base import OTOVIC_CITATION, OTOVIC_FRACTIONS, source_folder
@@ -67,6 +66,7 @@ def _read_clip(wav: Path) -> np.ndarray:
     audio = _to_unit_range(pcm, wav)
     if rate != SPEECH_RATE:
         g = gcd(int(rate), SPEECH_RATE)
+        from scipy.signal import resample_poly  # lazy: importing scipy.signal costs ~2 s
         audio = resample_poly(audio, SPEECH_RATE // g, int(rate) // g)
     out = np.zeros(SPEECH_LENGTH, dtype=np.float32)
     n = min(len(audio), SPEECH_LENGTH)

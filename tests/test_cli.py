@@ -1,0 +1,124 @@
+"""The tshub command line on a temporary store: list, info, pull (offline and at the Hub boundary), finetune."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import constants
+
+from tshub.cli import main
+from tshub.data.preprocess import ZNormalize
+from tshub.hub import load_pretrained
+from tshub.hub.store import home_store
+from tshub.models import build_model
+
+
+@pytest.fixture(autouse=True)
+def _private_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    monkeypatch.delenv("TSHUB_NAMESPACE", raising=False)
+
+
+@pytest.fixture
+def zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A store with a GunPoint FCN (published fields) and a float16 LEN-DB-like regression TCN."""
+    root = tmp_path / "zoo"
+    monkeypatch.setenv("TSHUB_ZOO", str(root))
+    torch.manual_seed(0)
+    fcn = build_model("fcn", 1, 2, filters=(8, 16, 8))
+    fcn.task, fcn.classes, fcn.preprocessor = "classification", ["1", "2"], ZNormalize()
+    fcn.meta = {"source_dataset": "GunPoint", "recipe": "default", "metrics": {"accuracy": 0.9733, "f1_weighted": 0.97}}
+    fcn.save_pretrained(root / "GunPoint" / "fcn", id="GunPoint/fcn",
+                        source={"name": "GunPoint", "domain": "Motion", "citation": "Dau et al. 2019"},
+                        reference={"name": "FCN (Wang et al. 2017)", "metrics": {"accuracy": 1.0}})
+    tcn = build_model("tcn", 3, 1)
+    tcn.task = "regression"
+    tcn.meta = {"source_dataset": "LEN-DB", "metrics": {"mae": 0.2512, "mse": 0.11}}
+    tcn.save_pretrained(root / "LEN-DB" / "tcn", dtype="float16", id="LEN-DB/tcn",
+                        source={"name": "LEN-DB", "domain": "Seismology"})
+    return root
+
+
+def test_list_prints_one_row_per_checkpoint(zoo, capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["id", "source", "domain", "arch", "task", "metric", "size", "where"]
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert rows["GunPoint/fcn"][:7] == ["GunPoint/fcn", "GunPoint", "Motion", "fcn", "classification", "Accuracy",
+                                        "0.9733"]
+    assert rows["LEN-DB/tcn"][:7] == ["LEN-DB/tcn", "LEN-DB", "Seismology", "tcn", "regression", "MAE", "0.2512"]
+    assert rows["LEN-DB/tcn"][-1] == "local" and rows["LEN-DB/tcn"][-2] in ("kB", "MB")
+
+
+def test_list_json_and_empty_store(zoo, capsys, monkeypatch):
+    assert main(["list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["id"]: r["dtype"] for r in rows} == {"GunPoint/fcn": "float32", "LEN-DB/tcn": "float16"}
+    monkeypatch.setenv("TSHUB_ZOO", str(zoo.parent / "empty"))
+    assert main(["list"]) == 0
+    err = capsys.readouterr().err
+    assert "no checkpoints found" in err and str(home_store().root) in err and "tshub pull ID" in err
+
+
+def test_info_describes_a_checkpoint(zoo, capsys):
+    assert main(["info", "gunpoint/fcn"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    width = len(lines[1].split()[0])  # the dashes under the field column
+    out = {line[:width].strip(): line[width:].strip() for line in lines[2:]}
+    assert out["location"] == str(zoo / "GunPoint" / "fcn")
+    assert out["arch"].startswith("fcn (filters=[8, 16, 8]")
+    assert "Accuracy 0.9733" in out["metrics (test)"] and "FCN (Wang et al. 2017): Accuracy 1.0" in out["reference"]
+    assert main(["info", "LEN-DB/tcn", "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["dtype"] == "float16" and config["location"] == str(zoo / "LEN-DB" / "tcn")
+
+
+def test_info_of_a_missing_id_fails_with_where_it_looked(zoo, capsys):
+    assert main(["info", "LEN-DB/magnet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tshub: error: no checkpoint found for 'LEN-DB/magnet'")
+    assert str(zoo) in err and "tshub/LEN-DB-magnet" in err and "scripts/publish" in err
+
+
+def test_pull_offline_fails_and_pull_online_writes_the_home_store(zoo, capsys, monkeypatch):
+    assert main(["pull", "GunPoint/fcn"]) == 1
+    assert "HF_HUB_OFFLINE" in capsys.readouterr().err
+
+    def fake_snapshot_download(repo_id, *, local_dir=None, revision=None, **kwargs):
+        assert (repo_id, revision) == ("tshub/GunPoint-fcn", "v2")
+        shutil.copytree(zoo / "GunPoint" / "fcn", local_dir, dirs_exist_ok=True)
+        return str(local_dir)
+
+    monkeypatch.setattr("tshub.hub.remote.snapshot_download", fake_snapshot_download)
+    assert main(["pull", "GunPoint/fcn", "--revision", "v2"]) == 0
+    assert capsys.readouterr().out.strip() == str(home_store().root / "GunPoint" / "fcn")
+
+
+def test_console_entry_point_runs(zoo):
+    done = subprocess.run([sys.executable, "-m", "tshub.cli", "list"], capture_output=True, text=True,
+                          env={**os.environ}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "GunPoint/fcn" in done.stdout and "LEN-DB/tcn" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "tshub.cli"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "list" in done.stderr and "finetune" in done.stderr
+
+
+def test_finetune_prints_metrics_and_saves_a_child_checkpoint(zoo, shared_data, tmp_path, capsys):
+    out = tmp_path / "coffee-from-gunpoint"
+    code = main(["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "0.5,1", "--max-epochs", "2",
+                 "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "fine-tuned GunPoint/fcn on Coffee (ω = " in printed and "chosen on validation" in printed
+    assert "test: Accuracy" in printed and f"saved to {out}" in printed
+    child = load_pretrained(out)
+    assert child.meta["parent"] == "GunPoint/fcn" and child.meta["lr_multiplier"] in (0.5, 1.0)
+    assert child.classes == ["0", "1"] and child.preprocessor.kind == "znorm"
+    assert "fine-tuned from GunPoint/fcn on Coffee" in (out / "README.md").read_text()

@@ -1,0 +1,386 @@
+"""Checkpoints, model ids, stores, resolution order, Hub boundary and model cards (tshub.hub).
+
+The network is never reached: HF_HUB_OFFLINE=1 (conftest) exercises the real offline paths, and only
+``snapshot_download`` / ``HfApi.create_repo`` / ``HfApi.upload_folder`` are replaced where a test needs the Hub.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import HfApi, ModelCard, constants
+from safetensors.torch import load_file, save_file
+
+import tshub
+from tshub.data.preprocess import MinMaxMask, ZNormalize
+from tshub.hub import (CheckpointError, HubError, InvalidModelIdError, ModelId, ModelNotFoundError, list_models,
+                       load_pretrained, parse_model_id, pull, resolve, write_index)
+from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, sha256_file
+from tshub.hub.ids import as_model_id
+from tshub.hub.store import home_store
+from tshub.models import build_model, get_architecture
+from tshub.models.base import TimeSeriesModel
+
+SMALL = {"filters": (8, 16, 8)}
+
+
+def read_ucr(root: Path, name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    table = np.loadtxt(root / name / f"{name}_{split}.tsv.gz", delimiter="\t", dtype=np.float32)
+    return table[:, None, 1:], table[:, 0].astype(int).astype(str)
+
+
+def raw_predict(model: TimeSeriesModel, X_raw: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """What predicting on raw data means: the stored preprocessing, the network, the stored class names."""
+    X, stream_max = model.preprocessor.transform(X_raw)
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(X), None if stream_max is None else torch.from_numpy(stream_max))
+    return out, np.asarray(model.classes)[out.argmax(1).numpy()]
+
+
+def train_briefly(model: TimeSeriesModel, X: np.ndarray, y: np.ndarray, steps: int = 100) -> None:
+    """Full-batch Adam; BatchNorm statistics follow fast (momentum 0.1), so a few steps give a usable model."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.momentum = 0.1
+    X_t, stream_max = model.preprocessor.transform(X)
+    sm = None if stream_max is None else torch.from_numpy(stream_max)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model.train()(torch.from_numpy(X_t), sm), torch.from_numpy(y)).backward()
+        optimizer.step()
+
+
+@pytest.fixture(scope="module")
+def gunpoint(ucr_root: Path) -> dict[str, np.ndarray]:
+    X_train, y_train = read_ucr(ucr_root, "GunPoint", "TRAIN")
+    X_test, y_test = read_ucr(ucr_root, "GunPoint", "TEST")
+    return {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+
+
+@pytest.fixture(scope="module")
+def fcn(gunpoint: dict[str, np.ndarray]) -> TimeSeriesModel:
+    """A small FCN briefly trained on real GunPoint data, carrying what training attaches."""
+    torch.manual_seed(0)
+    classes = sorted(set(gunpoint["y_train"]))
+    y = np.array([classes.index(c) for c in gunpoint["y_train"]])
+    model = build_model("fcn", 1, len(classes), **SMALL)
+    model.task, model.classes, model.preprocessor = "classification", classes, ZNormalize().fit(gunpoint["X_train"])
+    train_briefly(model, gunpoint["X_train"], y)
+    _, predicted = raw_predict(model, gunpoint["X_test"])
+    accuracy = float(np.mean(predicted == gunpoint["y_test"]))
+    model.meta = {"source_dataset": "GunPoint", "recipe": "default", "train_config": {"lr": 0.01, "max_epochs": 100},
+                  "metrics": {"accuracy": accuracy, "f1_weighted": accuracy}, "seed": 0, "epochs": 100,
+                  "splits": {"train": 50, "test": 150}}
+    return model.eval()
+
+
+@pytest.fixture(autouse=True)
+def _private_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline lookups read an empty HF cache, never the user's."""
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    monkeypatch.delenv("TSHUB_ZOO", raising=False)
+    monkeypatch.delenv("TSHUB_NAMESPACE", raising=False)
+
+
+def publish_card_fields() -> dict:
+    return {"id": "GunPoint/fcn", "license": "apache-2.0",
+            "source": {"name": "GunPoint", "domain": "Motion",
+                       "citation": "Dau et al., The UCR time series archive, IEEE/CAA J. Autom. Sinica 6(6), 2019."},
+            "reference": {"name": "FCN (Wang et al. 2017)", "metrics": {"accuracy": 1.0},
+                          "citation": "Wang, Yan, Oates, IJCNN 2017"}}
+
+
+# ------------------------------------------------------------------------------------------- checkpoint folder
+def test_save_load_gives_identical_outputs_and_raw_predictions(fcn, gunpoint, tmp_path):
+    folder = fcn.save_pretrained(tmp_path / "ckpt", **publish_card_fields())
+    assert sorted(p.name for p in folder.iterdir()) == [CARD_NAME, CONFIG_NAME, WEIGHTS_NAME]
+
+    loaded = tshub.load_pretrained(str(folder))
+    assert not loaded.training
+    for name, tensor in fcn.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    out, labels = raw_predict(fcn, gunpoint["X_test"])
+    out2, labels2 = raw_predict(loaded, gunpoint["X_test"])
+    assert torch.equal(out, out2)
+    assert labels.tolist() == labels2.tolist() and set(labels2) <= {"1", "2"}
+    assert loaded.predict(gunpoint["X_test"]).tolist() == labels2.tolist()  # the public API on raw data
+    accuracy = np.mean(labels2 == gunpoint["y_test"])
+    assert accuracy == pytest.approx(fcn.meta["metrics"]["accuracy"]) and accuracy > 0.9
+    assert (loaded.task, loaded.classes, loaded.preprocessor.kind) == ("classification", ["1", "2"], "znorm")
+    assert loaded.meta == {**fcn.meta, **publish_card_fields()}
+
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    assert config["format_version"] == 1 and config["tshub_version"] == tshub.__version__
+    assert config["weights_sha256"] == sha256_file(folder / WEIGHTS_NAME)
+    assert config["arch_kwargs"]["filters"] == [8, 16, 8] and config["dtype"] == "float32"
+    assert config["n_parameters"] == sum(p.numel() for p in fcn.parameters())
+    assert config["source_dataset"] == "GunPoint" and config["meta"]["splits"] == {"train": 50, "test": 150}
+
+
+def test_fitted_preprocessing_statistics_travel_in_the_weights_file(gunpoint, tmp_path):
+    torch.manual_seed(1)
+    model = build_model("fcn", 1, 2, use_stream_max=True, **SMALL)
+    model.task, model.classes = "classification", ["1", "2"]
+    model.preprocessor = MinMaxMask().fit(gunpoint["X_train"])
+    y = (gunpoint["y_train"] == "2").astype(int)
+    train_briefly(model, gunpoint["X_train"], y, steps=5)
+    folder = model.save_pretrained(tmp_path / "mm")
+
+    tensors = load_file(folder / WEIGHTS_NAME)
+    assert tensors["preprocessing.mask"].shape == (1, 150)
+    loaded = load_pretrained(folder)
+    np.testing.assert_array_equal(loaded.preprocessor.mask, model.preprocessor.mask)
+    assert torch.equal(raw_predict(loaded, gunpoint["X_test"])[0], raw_predict(model, gunpoint["X_test"])[0])
+    assert loaded.predict(gunpoint["X_test"]).tolist() == model.predict(gunpoint["X_test"]).tolist()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_shrunk_dtype_halves_the_file_and_loads_back_as_float32(fcn, gunpoint, tmp_path, dtype):
+    default_size = build_model("fcn", 1, 2)  # 266k parameters: file size is the weights, not the header
+    full = default_size.save_pretrained(tmp_path / "f32")
+    assert (default_size.save_pretrained(tmp_path / "big", dtype=dtype) / WEIGHTS_NAME).stat().st_size \
+        < 0.51 * (full / WEIGHTS_NAME).stat().st_size
+    half = fcn.save_pretrained(tmp_path / dtype, dtype=dtype)
+    stored = load_file(half / WEIGHTS_NAME)
+    assert stored["head.weight"].dtype == getattr(torch, dtype)
+    assert stored["backbone.block1.bn.num_batches_tracked"].dtype == torch.int64
+    assert json.loads((half / CONFIG_NAME).read_text())["dtype"] == dtype
+    loaded = load_pretrained(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    out, labels = raw_predict(loaded, gunpoint["X_test"])
+    reference, reference_labels = raw_predict(fcn, gunpoint["X_test"])
+    assert torch.allclose(out, reference, atol={"float16": 0.05, "bfloat16": 0.4}[dtype])  # 11- / 8-bit mantissas
+    assert np.mean(labels == reference_labels) > 0.95
+    assert dtype in (half / CARD_NAME).read_text()
+
+
+def test_corrupted_weights_are_refused(fcn, tmp_path):
+    folder = fcn.save_pretrained(tmp_path / "c")
+    data = bytearray((folder / WEIGHTS_NAME).read_bytes())
+    data[-10] ^= 0xFF
+    (folder / WEIGHTS_NAME).write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checkpoint corrupted, re-pull"):
+        load_pretrained(folder)
+
+
+def test_missing_and_unexpected_keys_are_listed(fcn, tmp_path):
+    folder = fcn.save_pretrained(tmp_path / "k")
+    tensors = load_file(folder / WEIGHTS_NAME)
+    tensors["backbone.block4.conv.weight"] = torch.zeros(3)
+    del tensors["head.bias"]
+    save_file(tensors, folder / WEIGHTS_NAME)
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["weights_sha256"] = sha256_file(folder / WEIGHTS_NAME)
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(folder)
+    assert "missing keys: head.bias" in str(err.value)
+    assert "unexpected keys: backbone.block4.conv.weight" in str(err.value)
+
+
+def test_unknown_format_version_is_refused(fcn, tmp_path):
+    folder = fcn.save_pretrained(tmp_path / "v")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["format_version"] = 99
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="format version 99 is not supported.*upgrade tshub"):
+        load_pretrained(folder)
+
+
+def test_a_folder_without_config_is_not_a_checkpoint(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="not a tshub checkpoint"):
+        load_pretrained(tmp_path / "empty")
+
+
+def test_multi_head_checkpoint_keeps_every_head(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 2, **SMALL)
+    model.set_heads({"GunPoint": 2, "Coffee": 2, "Adiac": 37})
+    loaded = load_pretrained(model.save_pretrained(tmp_path / "mh"))
+    x = torch.randn(3, 1, 40)
+    assert torch.equal(loaded(x, head="Adiac"), model.eval()(x, head="Adiac"))
+    assert loaded.config()["heads"] == {"GunPoint": 2, "Coffee": 2, "Adiac": 37}
+    assert loaded.preprocessor is None
+
+
+def test_from_pretrained_is_symmetric_and_checks_the_class(fcn, tmp_path):
+    folder = fcn.save_pretrained(tmp_path / "s")
+    assert isinstance(TimeSeriesModel.from_pretrained(folder), get_architecture("fcn"))
+    assert isinstance(get_architecture("fcn").from_pretrained(str(folder)), get_architecture("fcn"))
+    other = next(get_architecture(a) for a in tshub.list_architectures() if a != "fcn")
+    with pytest.raises(TypeError, match="use tshub.load_pretrained"):
+        other.from_pretrained(folder)
+
+
+# ------------------------------------------------------------------------------------------- model card
+def test_card_is_generated_from_the_config(fcn, tmp_path):
+    folder = fcn.save_pretrained(tmp_path / "card", **publish_card_fields())
+    card = ModelCard.load(folder / CARD_NAME)
+    assert card.data.library_name == "tshub" and card.data.license == "apache-2.0"
+    assert {"tshub", "time-series-classification", "fcn", "motion"} <= set(card.data.tags)
+    assert card.data.datasets == ["GunPoint"]
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert results == {"accuracy": fcn.meta["metrics"]["accuracy"], "f1": fcn.meta["metrics"]["f1_weighted"]}
+    assert all(r.dataset_split == "test" for r in card.data.eval_results)
+    text = card.text
+    for expected in ("Dau et al., The UCR time series archive", "FCN of Wang, Yan & Oates", "`znorm`",
+                     "Reference: FCN (Wang et al. 2017)", 'tshub.load_pretrained("GunPoint/fcn")',
+                     "model.finetune(", "## Limitations", "| max_epochs | 100 |"):
+        assert expected in text, expected
+
+
+# ------------------------------------------------------------------------------------------- ids
+def test_model_ids_parse_and_name_their_hub_repo(monkeypatch):
+    assert parse_model_id("LEN-DB/magnet") == ModelId("LEN-DB", "magnet")
+    assert parse_model_id(" gunpoint/FCN ") == ModelId("gunpoint", "fcn")
+    assert parse_model_id("gunpoint/fcn").key == parse_model_id("GunPoint/fcn").key
+    assert parse_model_id("LEN-DB/magnet").repo_id() == "tshub/LEN-DB-magnet"
+    monkeypatch.setenv("TSHUB_NAMESPACE", "my-org")
+    assert parse_model_id("SP500/tcn").repo_id() == "my-org/SP500-tcn"
+    for bad in ("GunPoint", "a/b/c", "Gun Point/fcn", "S&P500/fcn", "-x/fcn", "GunPoint/nosuch"):
+        with pytest.raises(InvalidModelIdError):
+            parse_model_id(bad)
+    assert as_model_id("me/gunpoint-from-lendb-magnet") is None  # a plain Hub repo id
+
+
+# ------------------------------------------------------------------------------------------- stores and resolution
+def test_local_stores_match_sources_case_insensitively_in_order(fcn, tmp_path, monkeypatch):
+    zoo_a, zoo_b = tmp_path / "zoo_a", tmp_path / "zoo_b"
+    monkeypatch.setenv("TSHUB_ZOO", f"{zoo_a}{os.pathsep}{zoo_b}")
+    fcn.save_pretrained(zoo_b / "GunPoint" / "fcn", id="GunPoint/fcn", recipe="in-zoo-b")
+    assert load_pretrained("gunpoint/FCN").meta["recipe"] == "in-zoo-b"
+    fcn.save_pretrained(zoo_a / "GunPoint" / "fcn", recipe="in-zoo-a")
+    assert load_pretrained("GunPoint/fcn").meta["recipe"] == "in-zoo-a"
+    fcn.save_pretrained(home_store().root / "GunPoint" / "fcn", recipe="in-home")
+    loaded = load_pretrained("GUNPOINT/fcn")
+    assert loaded.meta["recipe"] == "in-home" and loaded.meta["id"] == "GUNPOINT/fcn"
+
+
+def test_resolution_order_folder_then_stores_then_hub(fcn, tmp_path, monkeypatch):
+    calls = []
+    hub_copy = fcn.save_pretrained(tmp_path / "hub_snapshot", recipe="from-hub")
+
+    def fake_snapshot_download(repo_id, **kwargs):
+        calls.append((repo_id, kwargs))
+        return str(hub_copy)
+
+    monkeypatch.setattr("tshub.hub.remote.snapshot_download", fake_snapshot_download)
+    monkeypatch.setenv("HF_ENDPOINT", "https://mirror.example.org")
+    # 1. an existing folder: the Hub is not asked
+    local = fcn.save_pretrained(tmp_path / "GunPoint" / "fcn", recipe="folder")
+    monkeypatch.chdir(tmp_path)
+    assert load_pretrained("GunPoint/fcn").meta["recipe"] == "folder" and not calls
+    shutil.rmtree(local)
+    # 2. nothing local: the Hub repo of the id, offline flag passed through, only checkpoint files
+    assert load_pretrained("GunPoint/fcn").meta["recipe"] == "from-hub"
+    repo_id, kwargs = calls.pop()
+    assert repo_id == "tshub/GunPoint-fcn" and kwargs["revision"] is None and kwargs["local_files_only"] is True
+    assert kwargs["endpoint"] == "https://mirror.example.org"
+    assert set(kwargs["allow_patterns"]) == {CONFIG_NAME, WEIGHTS_NAME, CARD_NAME}
+    # 3. a local store beats the Hub ...
+    fcn.save_pretrained(home_store().root / "GunPoint" / "fcn", recipe="home")
+    assert load_pretrained("GunPoint/fcn").meta["recipe"] == "home" and not calls
+    # 4. ... unless a revision pins a Hub commit
+    assert load_pretrained("GunPoint/fcn", revision="v1").meta["recipe"] == "from-hub"
+    assert calls.pop()[1]["revision"] == "v1"
+    # 5. the repo name spells the source as the catalogue does
+    load_pretrained("COFFEE/fcn")
+    assert calls.pop()[0] == "tshub/Coffee-fcn"
+    # 6. any other name is a Hub repo id, used as it is
+    load_pretrained("someone/gunpoint-finetuned")
+    assert calls.pop()[0] == "someone/gunpoint-finetuned"
+
+
+def test_missing_id_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSHUB_ZOO", str(tmp_path / "team_zoo"))
+    with pytest.raises(ModelNotFoundError) as err:
+        tshub.load_pretrained("LEN-DB/magnet")
+    message = str(err.value)
+    for expected in ("'LEN-DB/magnet'", str(home_store().root), str(tmp_path / "team_zoo"), "$TSHUB_ZOO",
+                     "tshub/LEN-DB-magnet", "HF_HUB_OFFLINE is set", "tshub pull LEN-DB/magnet", "scripts/publish",
+                     "tshub.train_from_scratch('magnet', tshub.datasets.load('LEN-DB'))"):
+        assert expected in message, expected
+
+
+def test_missing_hub_repo_name_points_to_valid_names():
+    with pytest.raises(ModelNotFoundError, match="(?s)someone/nothing-here.*HF_HUB_OFFLINE is set.*tshub list"):
+        resolve("someone/nothing-here")
+
+
+def test_list_models_reads_folders_and_index_only_entries(fcn, tmp_path, monkeypatch):
+    published, mirror = tmp_path / "published", tmp_path / "mirror"
+    monkeypatch.setenv("TSHUB_ZOO", f"{mirror}{os.pathsep}{published}")
+    fcn.save_pretrained(published / "GunPoint" / "fcn", **publish_card_fields())
+    fcn.save_pretrained(published / "Coffee" / "fcn", dtype="float16")
+    write_index(published)
+    shutil.rmtree(published / "Coffee")  # its weights now live only on the Hub
+    fcn.save_pretrained(mirror / "gunpoint" / "fcn")  # an earlier store wins
+
+    rows = {row["id"]: row for row in list_models()}
+    assert set(rows) == {"gunpoint/fcn", "Coffee/fcn"}
+    assert rows["gunpoint/fcn"]["location"] == str(mirror / "gunpoint" / "fcn")
+    coffee = rows["Coffee/fcn"]
+    assert coffee["location"] == "hub" and coffee["dtype"] == "float16" and coffee["repo_id"] == "tshub/Coffee-fcn"
+    assert coffee["metric"] == "Accuracy" and coffee["metric_value"] == fcn.meta["metrics"]["accuracy"]
+
+
+# ------------------------------------------------------------------------------------------- Hub boundary
+def test_pull_writes_a_verified_copy_into_the_home_store(fcn, tmp_path, monkeypatch):
+    source = fcn.save_pretrained(tmp_path / "remote", id="GunPoint/fcn")
+
+    def fake_snapshot_download(repo_id, *, local_dir=None, **kwargs):
+        assert repo_id == "tshub/GunPoint-fcn"
+        shutil.copytree(source, local_dir, dirs_exist_ok=True)
+        return str(local_dir)
+
+    monkeypatch.setattr("tshub.hub.remote.snapshot_download", fake_snapshot_download)
+    folder = pull("GunPoint/fcn")
+    assert folder == home_store().root / "GunPoint" / "fcn"
+    monkeypatch.setattr("tshub.hub.remote.snapshot_download", None)  # from now on nothing may reach the Hub
+    assert load_pretrained("gunpoint/fcn").meta["id"] == "GunPoint/fcn"
+
+
+def test_pull_offline_fails_with_the_reason():
+    with pytest.raises(ModelNotFoundError, match="(?s)cannot pull GunPoint/fcn.*tshub/GunPoint-fcn.*HF_HUB_OFFLINE"):
+        pull("GunPoint/fcn")
+
+
+def test_push_to_hub_uploads_the_checkpoint_folder(fcn, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.org")
+    seen = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        seen["create"] = (self.endpoint, self.token, repo_id, kwargs)
+
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        folder = Path(folder_path)
+        seen["files"] = sorted(p.name for p in folder.iterdir())
+        seen["config"] = json.loads((folder / CONFIG_NAME).read_text())
+        seen["upload"] = (repo_id, kwargs)
+        return SimpleNamespace(commit_url=f"https://hub.example.org/{repo_id}/commit/abc")
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    url = fcn.push_to_hub("me/gunpoint-fcn", token="hf_x", private=True, commit_message="first")
+    assert url == "https://hub.example.org/me/gunpoint-fcn/commit/abc"
+    assert seen["create"] == ("https://hub.example.org", "hf_x", "me/gunpoint-fcn", {"private": True, "exist_ok": True})
+    repo_id, kwargs = seen["upload"]
+    assert repo_id == "me/gunpoint-fcn" and kwargs["commit_message"] == "first"
+    assert seen["files"] == [CARD_NAME, CONFIG_NAME, WEIGHTS_NAME]
+    assert seen["config"]["repo_id"] == "me/gunpoint-fcn"
+
+
+def test_push_is_refused_offline(fcn):
+    with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
+        fcn.push_to_hub("me/gunpoint-fcn")

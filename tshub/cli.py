@@ -1,0 +1,212 @@
+"""The ``tshub`` command line: one ``_add_<command>`` function per subcommand, registered in ``COMMANDS``.
+
+``list`` / ``pull`` / ``info`` browse and fetch checkpoints, ``finetune`` adapts one to a dataset; recommend,
+publish and serve are added the same way by their packages (a parser function + a handler returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import tshub
+from tshub.data.dataset import DatasetError
+from tshub.hub.card import METRIC_NAMES, human_size, source_info
+from tshub.hub.checkpoint import CARD_NAME, read_config
+from tshub.hub.errors import HubError
+from tshub.hub.resolve import pull, resolve
+from tshub.hub.store import list_models, stores
+
+LIST_COLUMNS = ("id", "source", "domain", "arch", "task", "metric", "size", "where")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user errors print one ``tshub: error:`` message and exit 1."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except (HubError, DatasetError) as err:
+        print(f"tshub: error: {err}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tshub", description="Pretrained deep models for time series.")
+    parser.add_argument("--version", action="version", version=f"tshub {tshub.__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in COMMANDS:
+        add(commands)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------------- list
+def _add_list(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("list", help="list the checkpoints of the local stores and zoo index")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(run=_run_list)
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    rows = list_models()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        looked = "\n".join(f"  - {store}" for store in stores())
+        print(f"no checkpoints found in:\n{looked}\nFetch one with `tshub pull ID` or build the zoo with "
+              "scripts/publish.", file=sys.stderr)
+        return 0
+    print(format_table([_list_cells(row) for row in rows], LIST_COLUMNS))
+    return 0
+
+
+def _list_cells(row: dict[str, Any]) -> list[str]:
+    metric = f"{row['metric']} {row['metric_value']:.4f}" if row.get("metric") else "-"
+    return [row["id"], row["source"], row.get("domain") or "-", row["arch"], row.get("task") or "-", metric,
+            human_size(row["size_bytes"]) if row.get("size_bytes") else "-",
+            "hub" if row.get("location") == "hub" else "local"]
+
+
+def format_table(rows: list[list[str]], header: Sequence[str]) -> str:
+    """Plain-text columns, left-aligned, widths fitted to the content."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    lines = [list(header), ["-" * w for w in widths], *rows]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------------- pull
+def _add_pull(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("pull", help="download a checkpoint from the Hugging Face Hub into the home store")
+    p.add_argument("id", help="model id '<SOURCE>/<arch>' (e.g. LEN-DB/magnet) or a Hub repo id")
+    p.add_argument("--revision", help="Hub branch, tag or commit")
+    p.set_defaults(run=_run_pull)
+
+
+def _run_pull(args: argparse.Namespace) -> int:
+    print(pull(args.id, revision=args.revision))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- info
+def _add_info(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("info", help="describe a checkpoint (fetched from the Hub when not local)")
+    p.add_argument("id", help="model id, Hub repo id or checkpoint folder")
+    p.add_argument("--revision", help="Hub branch, tag or commit")
+    p.add_argument("--json", action="store_true", help="print config.json and the location")
+    p.set_defaults(run=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    folder = resolve(args.id, revision=args.revision)
+    config = read_config(folder)
+    if args.json:
+        print(json.dumps({"location": str(folder), **config}, indent=2))
+        return 0
+    print(format_table([[k, v] for k, v in describe(config, folder)], ("field", "value")))
+    return 0
+
+
+def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
+    """The human summary of a checkpoint that ``tshub info`` prints."""
+    source = source_info(config)
+    kwargs = ", ".join(f"{k}={v}" for k, v in (config.get("arch_kwargs") or {}).items())
+    classes = config.get("classes")
+    length = config.get("input_length")
+    metrics = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {v:.4f}" for k, v in (config.get("metrics") or {}).items()
+                        if isinstance(v, (int, float)))
+    reference = config.get("reference") if isinstance(config.get("reference"), dict) else {}
+    reference_metrics = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {v}"
+                                  for k, v in reference.get("metrics", {}).items())
+    return [
+        ("id", config.get("id") or "-"), ("location", str(folder)),
+        ("arch", f"{config['arch']} ({kwargs})" if kwargs else config["arch"]),
+        ("input", f"{config['in_channels']} channel(s), " + (f"length {length}" if length else "any length")
+         + (", uses stream_max" if config.get("use_stream_max") else "")),
+        ("task", (config.get("task") or "-") + (f", {len(classes)} classes" if classes else "")),
+        ("preprocessing", (config.get("preprocessing") or {}).get("kind", "none")),
+        ("source", source["name"] + (f" ({source['domain']})" if source.get("domain") else "")),
+        ("citation", str(source.get("citation", "-")).replace("\n", " ")),
+        ("recipe", str(config.get("recipe") or "-")),
+        ("metrics (test)", metrics or "-"),
+        ("reference", f"{reference.get('name', 'published')}: {reference_metrics}" if reference_metrics else "-"),
+        ("parent", config.get("parent") or "-"),
+        ("parameters", f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
+                       f"{config.get('dtype', 'float32')})"),
+        ("format", f"{config['format_version']} (tshub {config.get('tshub_version', '?')}), "
+                   f"sha256 {config['weights_sha256']}"),
+        ("card", str(folder / CARD_NAME)),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------- finetune
+def _add_finetune(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("finetune", help="fine-tune a checkpoint on a dataset and save the result")
+    p.add_argument("id", help="model id, Hub repo id or checkpoint folder of the source model")
+    p.add_argument("data", help="catalogue dataset name (e.g. Coffee) or a data file")
+    p.add_argument("--lr-multiplier", default="grid", type=parse_lr_multiplier,
+                   help="ω for the transferred layers: 'grid' (chosen on validation), a number, or a comma list")
+    p.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
+    p.add_argument("--recipe", default="default", help="training recipe name")
+    p.add_argument("--max-epochs", type=int, help="cap on epochs per ω")
+    p.add_argument("--time-budget", type=float, help="seconds for the whole fine-tune")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
+    p.add_argument("--out", type=Path, help="folder to save the fine-tuned checkpoint in")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=_run_finetune)
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from tshub.data.catalogue import load
+    from tshub.data.dataset import Dataset
+    from tshub.hub.resolve import load_pretrained
+    from tshub.training import finetune
+
+    model = load_pretrained(args.id)
+    data = Dataset.from_file(args.data) if Path(args.data).is_file() else load(args.data)
+    result = finetune(model, data, lr_multiplier=args.lr_multiplier,
+                      freeze_backbone=args.freeze_backbone, seed=args.seed, recipe=args.recipe,
+                      max_epochs=args.max_epochs, time_budget_s=args.time_budget, device=args.device,
+                      progress=not args.json)
+    saved = result.model.save_pretrained(args.out) if args.out else None
+    summary = {"source": args.id, "target": data.name, "lr_multiplier": result.lr_multiplier,
+               "metrics": result.metrics, "val_metrics": result.val_metrics, "saved": str(saved) if saved else None}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    chosen = ", chosen on validation" if isinstance(args.lr_multiplier, (str, list)) else ""
+    print(f"fine-tuned {args.id} on {data.name} (ω = {result.lr_multiplier:g}{chosen})")
+    for split in ("metrics", "val_metrics"):
+        shown = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {v:.4f}" for k, v in summary[split].items())
+        print(f"  {'test' if split == 'metrics' else 'validation'}: {shown or '-'}")
+    if saved:
+        print(f"  saved to {saved}")
+    return 0
+
+
+def parse_lr_multiplier(text: str) -> str | float | list[float]:
+    """'grid', one number, or a comma-separated list of numbers."""
+    if text == "grid":
+        return text
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'grid', a number or numbers separated by commas, got {text!r}"
+        ) from None
+    return values[0] if len(values) == 1 else values
+
+
+# Subcommands in help order; recommend / publish / serve add their `_add_<name>` here.
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_list, _add_pull, _add_info, _add_finetune]
+
+if __name__ == "__main__":
+    sys.exit(main())

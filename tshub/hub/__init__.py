@@ -1,0 +1,19 @@
+"""Checkpoints and loading: the checkpoint folder, model ids, local stores, the Hugging Face Hub, model cards.
+
+Data flows one way (data → model → train → hub): this package imports the models, never the reverse; the
+model's ``save_pretrained`` / ``push_to_hub`` / ``from_pretrained`` import it lazily. Why it uses huggingface_hub's
+primitives rather than ``ModelHubMixin``: see ``tshub.hub.remote``.
+"""
+
+from tshub.hub.card import build_model_card
+from tshub.hub.checkpoint import FORMAT_VERSION, load_checkpoint, read_config, save_checkpoint
+from tshub.hub.errors import CheckpointError, HubError, InvalidModelIdError, ModelNotFoundError
+from tshub.hub.ids import ModelId, hub_namespace, parse_model_id
+from tshub.hub.remote import push_folder, push_to_hub
+from tshub.hub.resolve import load_pretrained, pull, resolve
+from tshub.hub.store import home_store, list_models, stores, write_index
+
+__all__ = ["FORMAT_VERSION", "CheckpointError", "HubError", "InvalidModelIdError", "ModelId", "ModelNotFoundError",
+           "build_model_card", "home_store", "hub_namespace", "list_models", "load_checkpoint", "load_pretrained",
+           "parse_model_id", "pull", "push_folder", "push_to_hub", "read_config", "resolve", "save_checkpoint",
+           "stores", "write_index"]

@@ -1,0 +1,268 @@
+"""The model card (README.md) of a checkpoint, generated from its config.json only, never handwritten.
+
+The YAML header is Hub metadata (``huggingface_hub.ModelCardData``: library_name tshub, tags, datasets, metrics
+and the model-index of evaluation results); the body documents the source dataset and its citation, the
+architecture and its configuration, the preprocessing, the training recipe and budget, the test metrics next to
+a published reference where one exists, how to load and fine-tune the model, and its limitations.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from tshub.data.preprocess import Preprocessor
+from tshub.hub.ids import as_model_id
+from tshub.models.registry import get_architecture
+
+# tshub metric key → (Hub metric type, display name); other keys are shown as they are.
+METRIC_NAMES = {"accuracy": ("accuracy", "Accuracy"), "f1_weighted": ("f1", "F1 (weighted)"),
+                "mae": ("mae", "MAE"), "mse": ("mse", "MSE")}
+# Facts of the training run (kept in config["meta"] by tshub.training or the publish script) shown on the card.
+RUN_KEYS = ("seed", "epochs", "best_epoch", "stop_reason", "convergence_rate", "lr_multiplier", "freeze_backbone",
+            "parent_dataset", "elapsed_s", "time_budget_s", "device")
+
+
+def build_model_card(config: dict[str, Any]) -> ModelCard:
+    """The card of the checkpoint described by ``config`` (the dict written to config.json)."""
+    data = card_data(config)
+    body = "\n\n".join(section for section in (
+        _title(config), _summary(config), _source_section(config), _architecture_section(config),
+        _preprocessing_section(config), _training_section(config), _evaluation_section(config),
+        _usage_section(config), _limitations_section(config),
+    ) if section)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
+
+
+def card_data(config: dict[str, Any]) -> ModelCardData:
+    """Hub metadata: library, tags, datasets, metrics and one evaluation result per test metric."""
+    source = source_info(config)
+    task = config.get("task") or "unknown-task"
+    metrics = config.get("metrics") or {}
+    results = [
+        EvalResult(task_type=f"time-series-{task}", task_name=f"Time series {task}",
+                   dataset_type=source.get("hf_dataset", source["name"]), dataset_name=source["name"],
+                   dataset_split="test", metric_type=METRIC_NAMES.get(k, (k, k))[0],
+                   metric_name=METRIC_NAMES.get(k, (k, k))[1], metric_value=v,
+                   metric_args={"average": "weighted"} if k == "f1_weighted" else None)
+        for k, v in metrics.items() if isinstance(v, (int, float))
+    ]
+    tags = ["tshub", "time-series", f"time-series-{task}", config["arch"], "pytorch", "safetensors"]
+    if source.get("domain"):  # "UCR/Motion" → "ucr-motion": Hub tags are plain words
+        tags.append(re.sub(r"[^a-z0-9]+", "-", str(source["domain"]).lower()).strip("-"))
+    if config.get("parent"):
+        tags.append("transfer-learning")
+    return ModelCardData(
+        library_name="tshub", license=config.get("license"), tags=tags,
+        datasets=[source.get("hf_dataset", source["name"])] if source["name"] != "unknown" else None,
+        metrics=sorted({r.metric_type for r in results}) or None,
+        model_name=model_name(config), eval_results=results or None, base_model=_base_model(config),
+    )
+
+
+def source_info(config: dict[str, Any]) -> dict[str, Any]:
+    """The source dataset record, ``{"name": ...}`` at least, from "source" (a record or a name) or "source_dataset"."""
+    source = config.get("source")
+    record = dict(source) if isinstance(source, dict) else {"name": source} if source else {}
+    return {**record, "name": record.get("name") or config.get("source_dataset") or "unknown"}
+
+
+def model_name(config: dict[str, Any]) -> str:
+    return config.get("id") or config.get("repo_id") or f"{source_info(config)['name']}-{config['arch']}"
+
+
+def _base_model(config: dict[str, Any]) -> str | None:
+    parent = config.get("parent")
+    if not isinstance(parent, str):
+        return None
+    model_id = as_model_id(parent)
+    return model_id.repo_id() if model_id else parent
+
+
+def _title(config: dict[str, Any]) -> str:
+    source = source_info(config)["name"]
+    what = f"fine-tuned from {config['parent']} on {source}" if config.get("parent") else f"pretrained on {source}"
+    task = config.get("task") or "time series"
+    return f"# {model_name(config)}\n\nA {task} model with the `{config['arch']}` architecture, {what}, saved by tshub."
+
+
+def _summary(config: dict[str, Any]) -> str:
+    classes = config.get("classes")
+    task = config.get("task") or "unknown"
+    if classes:
+        shown = ", ".join(map(str, classes[:10])) + (", …" if len(classes) > 10 else "")
+        task = f"{task}, {len(classes)} classes: {shown}"
+    length = config.get("input_length")
+    rows = [
+        ("Task", task),
+        ("Input", f"{config['in_channels']} channel(s) × "
+                  + (f"{length} samples (fixed)" if length else "any length")),
+        ("Parameters", f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
+                       f"stored as {config.get('dtype', 'float32')})"),
+        ("Checkpoint", f"tshub format {config['format_version']}, tshub {config.get('tshub_version', '?')}, "
+                       f"weights sha256 `{config['weights_sha256'][:16]}…`"),
+    ]
+    return _table(rows)
+
+
+def _source_section(config: dict[str, Any]) -> str:
+    source = source_info(config)
+    lines = ["## Source dataset", "", f"**{source['name']}**"
+             + (f" ({source['domain']})" if source.get("domain") else "")
+             + (f" — {source['description']}" if source.get("description") else "")]
+    splits = (config.get("meta") or {}).get("splits") or {}
+    sizes = [(f"{k} series", v) for k, v in splits.items()]
+    sizes += [(k, source[k]) for k in ("channels", "length", "sampling_rate") if k in source]
+    if sizes:
+        lines += ["", _table(sizes)]
+    for key in ("url", "license"):
+        if source.get(key):
+            lines += ["", f"{key.upper() if key == 'url' else key.capitalize()}: {source[key]}"]
+    citation = source.get("citation")
+    if citation:
+        block = f"```bibtex\n{citation}\n```" if str(citation).lstrip().startswith("@") else f"> {citation}"
+        lines += ["", "Cite the dataset when you use this model:", "", block]
+    return "\n".join(lines)
+
+
+def _architecture_section(config: dict[str, Any]) -> str:
+    rows = [("arch", f"`{config['arch']}`"), ("in_channels", config["in_channels"]),
+            ("n_outputs", config["n_outputs"]), ("input_length", config.get("input_length")),
+            ("use_stream_max", config.get("use_stream_max"))]
+    if config.get("heads"):
+        rows.append(("heads", f"{len(config['heads'])} (one per source dataset)"))
+    rows += [(k, v) for k, v in (config.get("arch_kwargs") or {}).items()]
+    doc = _first_line(_arch_module_doc(config["arch"]))
+    return "\n".join(["## Architecture", ""] + ([doc, ""] if doc else []) + [_table([(k, _fmt(v)) for k, v in rows])])
+
+
+def _preprocessing_section(config: dict[str, Any]) -> str:
+    pre = config.get("preprocessing")
+    if pre is None:
+        return "## Preprocessing\n\nNone stored: the model takes series exactly as given."
+    cls = Preprocessor.registry.get(pre.get("kind"))
+    lines = ["## Preprocessing", "", f"`{pre.get('kind')}`: {_first_line(cls.__doc__ if cls else '')}"]
+    arrays = config.get("preprocessing_arrays") or {}
+    if arrays:
+        stats = ", ".join(f"`{name}` {tuple(shape)}" for name, shape in arrays.items())
+        lines += ["", f"Fitted statistics stored in `model.safetensors` (prefix `preprocessing.`): {stats}."]
+    lines += ["", "`model.predict(X_raw)` applies it for you: pass raw float32 series of shape (n, channels, length)."]
+    return "\n".join(lines)
+
+
+def _training_section(config: dict[str, Any]) -> str:
+    lines = ["## Training"]
+    if config.get("parent"):
+        lines += ["", f"Fine-tuned from `{config['parent']}`."]
+    if config.get("recipe"):
+        lines += ["", f"Recipe `{config['recipe']}`" + (":" if config.get("train_config") else ".")]
+    if config.get("train_config"):
+        lines += ["", _table([(k, _fmt(v)) for k, v in config["train_config"].items()])]
+    meta = config.get("meta") or {}
+    run = [(k, _fmt(meta[k])) for k in RUN_KEYS if meta.get(k) is not None]
+    if run:
+        lines += ["", "Budget and run:", "", _table(run)]
+    return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def _evaluation_section(config: dict[str, Any]) -> str:
+    metrics = config.get("metrics") or {}
+    if not metrics:
+        return "## Evaluation\n\nNo test metrics were recorded for this checkpoint."
+    reference = config.get("reference") or {}
+    ref_metrics = reference.get("metrics", {}) if isinstance(reference, dict) else {}
+    ref_name = reference.get("name", "published reference") if isinstance(reference, dict) else ""
+    header = ("Metric (source test split)", "This model") + ((f"Reference: {ref_name}",) if ref_metrics else ())
+    rows = [(METRIC_NAMES.get(k, (k, k))[1], _fmt(v)) + ((_fmt(ref_metrics.get(k, "—")),) if ref_metrics else ())
+            for k, v in metrics.items()]
+    lines = ["## Evaluation", "", _table(rows, header)]
+    if config.get("val_metrics"):
+        shown = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {_fmt(v)}" for k, v in config["val_metrics"].items())
+        lines += ["", f"Validation split: {shown}."]
+    if ref_metrics and (reference.get("citation") or reference.get("url")):
+        lines += ["", f"Reference: {reference.get('citation', '')} {reference.get('url', '')}".rstrip()]
+    elif not ref_metrics:
+        lines += ["", "No published reference result exists for this source and architecture."]
+    return "\n".join(lines)
+
+
+def _usage_section(config: dict[str, Any]) -> str:
+    name = config.get("id") or config.get("repo_id") or "path/to/checkpoint"
+    predict = "labels = model.predict(X_raw)" if config.get("task") == "classification" else \
+        "values = model.predict(X_raw)"
+    return "\n".join([
+        "## How to use", "", "```python", "import tshub", "",
+        f'model = tshub.load_pretrained("{name}")',
+        f"{predict}          # raw float32 series (n, channels, length); preprocessing is applied for you",
+        "",
+        'target = tshub.datasets.load("Coffee")   # any catalogue name, or tshub.Dataset.from_arrays(X, y)',
+        'result = model.finetune(target, lr_multiplier="grid")  # new head, ω chosen on validation',
+        "result.metrics, result.transfer_report",
+        'result.model.save_pretrained("my-finetuned-model")', "```", "",
+        "From the shell:", "", "```", f"tshub pull {name}", f"tshub info {name}",
+        f"tshub finetune {name} Coffee --lr-multiplier grid --out my-finetuned-model", "```",
+    ])
+
+
+def _limitations_section(config: dict[str, Any]) -> str:
+    source = source_info(config)
+    items = []
+    if config.get("classes"):
+        items.append(f"Outputs are the {len(config['classes'])} classes of {source['name']}; "
+                     "fine-tune (the head is replaced) for any other label set or task.")
+    elif config.get("task") == "regression":
+        items.append(f"Outputs are on the target scale of {source['name']}; fine-tune for another target.")
+    if config.get("input_length"):
+        items.append(f"Length-bound layers expect exactly {config['input_length']} samples; "
+                     "fine-tuning rebuilds them for another length.")
+    if (config.get("preprocessing") or {}).get("kind") == "minmax_mask":
+        items.append("The train mask is fitted to one (channels, length) shape; series of another shape need "
+                     "fine-tuning, which refits it.")
+    if config.get("use_stream_max"):
+        items.append("The model uses the raw amplitude (stream_max) of every series: give it raw, not "
+                     "pre-normalised, data.")
+    if config.get("heads"):
+        items.append("Multi-head: pick a source head with `head=<name>` or fine-tune, which gives it one head.")
+    if config.get("dtype", "float32") != "float32":
+        items.append(f"Weights are stored in {config['dtype']} and load as float32: outputs can differ from the "
+                     "trained float32 model in the third decimal.")
+    items.append("Metrics come from one split and one training run; expect run-to-run variation.")
+    extra = config.get("limitations")
+    items += extra if isinstance(extra, list) else [extra] if extra else []
+    return "\n".join(["## Limitations", ""] + [f"- {item}" for item in items])
+
+
+def _arch_module_doc(arch: str) -> str:
+    try:
+        return sys.modules[get_architecture(arch).__module__].__doc__ or ""
+    except KeyError:
+        return ""
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
+def _fmt(value: Any) -> str:
+    """Metrics and hyper-parameters: 4 significant digits for floats (1e-3 stays 0.001), "—" for None."""
+    if value is None:
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def human_size(n_bytes: int) -> str:
+    """Bytes in decimal units: 1234567 → "1.2 MB"."""
+    if n_bytes < 1000:
+        return f"{n_bytes} B"
+    exponent = min(int(math.log10(n_bytes) // 3), 3)
+    return f"{n_bytes / 1000 ** exponent:.1f} {('kB', 'MB', 'GB')[exponent - 1]}"
+
+
+def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...] = ("", "")) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)

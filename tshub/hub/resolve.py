@@ -1,0 +1,126 @@
+"""Name → checkpoint folder, in the order of DESIGN.md: an existing folder, the local stores, then the Hub.
+
+A name is a local folder, a model id ``"<SOURCE>/<arch>"`` (Hub repo ``<namespace>/<SOURCE>-<arch>``), or any
+Hub repo id. A ``revision`` pins a Hub commit, branch or tag, so it skips the local stores. When nothing
+resolves the name, ``ModelNotFoundError`` lists every place tried and how to fetch or build the checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
+                                    RepositoryNotFoundError, RevisionNotFoundError)
+
+from tshub.data.catalogue import list_datasets
+from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
+from tshub.hub.errors import CheckpointError, ModelNotFoundError
+from tshub.hub.ids import ModelId, as_model_id
+from tshub.hub.remote import download, hub_endpoint, hub_offline
+from tshub.hub.store import checkpoint_dir, home_store, list_models, stores
+from tshub.models.base import TimeSeriesModel
+
+_HUB_ERRORS = (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError)
+
+
+def load_pretrained(name: str | Path, revision: str | None = None) -> TimeSeriesModel:
+    """The model of a checkpoint folder, model id (``"LEN-DB/magnet"``) or Hub repo id, ready to predict on raw data.
+
+    Unless the checkpoint names itself, ``model.meta["id"]`` records the id or repo id it was loaded by
+    (fine-tunes name it as their parent).
+    """
+    model = load_checkpoint(resolve(name, revision))
+    if not Path(name).expanduser().is_dir():
+        model_id = as_model_id(str(name))
+        model.meta.setdefault("id", str(model_id) if model_id else str(name))
+    return model
+
+
+def resolve(name: str | Path, revision: str | None = None) -> Path:
+    """The checkpoint folder ``name`` refers to, downloading it from the Hub when no local copy exists."""
+    looked: list[str] = []
+    folder = _existing_folder(Path(name).expanduser(), looked)
+    if folder is not None:
+        return folder
+    model_id = as_model_id(str(name))
+    if model_id is not None and revision is None:
+        for store in stores():
+            found = store.find(model_id)
+            if found is not None:
+                return found
+            looked.append(f"local store {store}: no {model_id}")
+    elif model_id is not None:
+        looked.append(f"local stores: skipped, revision={revision!r} pins a Hub commit")
+    model_id = canonical_id(model_id) if model_id else None
+    repo_id = model_id.repo_id() if model_id else str(name)
+    try:
+        return download(repo_id, revision=revision)
+    except _HUB_ERRORS as err:
+        looked.append(f"Hugging Face Hub repo {repo_id} at {hub_endpoint()}"
+                      f"{f' (revision {revision})' if revision else ''}: {_hub_reason(err)}")
+    raise ModelNotFoundError(_not_found_message(str(name), model_id, looked))
+
+
+def pull(name: str, revision: str | None = None) -> Path:
+    """Download a checkpoint from the Hub (model ids into the home store, repo ids into the HF cache), verified."""
+    model_id = as_model_id(name)
+    model_id = canonical_id(model_id) if model_id else None
+    repo_id = model_id.repo_id() if model_id else name
+    local_dir = checkpoint_dir(home_store(), model_id) if model_id else None
+    try:
+        folder = download(repo_id, revision=revision, local_dir=local_dir)
+    except _HUB_ERRORS as err:
+        raise ModelNotFoundError(f"cannot pull {name}: Hugging Face Hub repo {repo_id} at {hub_endpoint()}: "
+                                 f"{_hub_reason(err)}.") from None
+    load_checkpoint(folder)  # verifies format, hash and keys before anyone relies on the copy
+    return folder
+
+
+def canonical_id(model_id: ModelId) -> ModelId:
+    """``model_id`` with its source spelled as the stores, their indexes or the dataset catalogue spell it.
+
+    Sources match case-insensitively, but Hub repo names and HF cache folders are spelled one way.
+    """
+    names = [row["source"] for row in list_models()] + [entry["name"] for entry in list_datasets()]
+    source = next((n for n in names if n.casefold() == model_id.source.casefold()), model_id.source)
+    return ModelId(source, model_id.arch)
+
+
+def _existing_folder(path: Path, looked: list[str]) -> Path | None:
+    if not path.is_dir():
+        looked.append(f"local folder {path.resolve()}: does not exist")
+        return None
+    if not (path / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{path} is a folder but not a tshub checkpoint (no {CONFIG_NAME}); "
+                              "pass a folder written by save_pretrained, a model id or a Hub repo id.")
+    return path
+
+
+def _hub_reason(err: Exception) -> str:
+    if isinstance(err, RepositoryNotFoundError):
+        return "no such repo, or it is private or gated (log in with `hf auth login`)"
+    if isinstance(err, RevisionNotFoundError):
+        return "the repo has no such revision"
+    if isinstance(err, LocalEntryNotFoundError):
+        return ("not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if hub_offline()
+                else "the Hub could not be reached and the local Hugging Face cache does not have it")
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _not_found_message(name: str, model_id: ModelId | None, looked: list[str]) -> str:
+    lines = [f"no checkpoint found for {name!r}. Looked in:"] + [f"  - {place}" for place in looked]
+    if model_id is None:
+        lines += ["Pass a checkpoint folder, a model id '<SOURCE>/<arch>' (see `tshub list`) or a Hub repo id."]
+        return "\n".join(lines)
+    home = checkpoint_dir(home_store(), model_id)
+    lines += [
+        "To get it:",
+        f"  - fetch it: `tshub pull {model_id}` (needs the network"
+        f"{': unset HF_HUB_OFFLINE' if hub_offline() else ''}), or copy a checkpoint "
+        f"folder to {home}, or add a folder holding {model_id.source}/{model_id.arch}/ to $TSHUB_ZOO;",
+        f"  - build it from the {model_id.source} data: run scripts/publish for {model_id} (it trains, writes "
+        f"zoo/{model_id.source}/{model_id.arch} and its card), or in Python:",
+        f"      tshub.train_from_scratch({model_id.arch!r}, tshub.datasets.load({model_id.source!r}))"
+        f".model.save_pretrained({str(home)!r})",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""Local stores of checkpoints, searched in order before the Hub: ``$TSHUB_HOME``, ``$TSHUB_ZOO``, the repo's zoo.
+
+A store is a folder laid out as ``<store>/<SOURCE>/<arch>/`` checkpoint folders. The home store is
+``$TSHUB_HOME/models`` (default ``~/.cache/tshub/models``; ``tshub pull`` writes there, and the ``models``
+subfolder keeps other tshub caches apart); ``$TSHUB_ZOO`` adds read-only folders (``os.pathsep``-separated);
+the repository's committed ``zoo/`` folder comes last. A store may hold an ``index.json`` listing published
+checkpoints whose weights live only on the Hub, so ``tshub list`` shows them without a download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tshub
+from tshub.hub.card import METRIC_NAMES, source_info
+from tshub.hub.checkpoint import CONFIG_NAME, read_config
+from tshub.hub.errors import CheckpointError
+from tshub.hub.ids import ModelId, as_model_id
+
+HOME_ENV = "TSHUB_HOME"
+ZOO_ENV = "TSHUB_ZOO"
+INDEX_NAME = "index.json"
+INDEX_VERSION = 1
+PRIMARY_METRIC = {"classification": "accuracy", "regression": "mae"}
+
+
+@dataclass(frozen=True)
+class Store:
+    """A folder of ``<SOURCE>/<arch>`` checkpoints and where its location came from (for messages)."""
+
+    root: Path
+    origin: str
+
+    def __str__(self) -> str:
+        return f"{self.root} ({self.origin})"
+
+    def find(self, model_id: ModelId) -> Path | None:
+        """The checkpoint folder of ``model_id`` here (source matched case-insensitively), or None."""
+        return next((folder for found, folder in self.checkpoints() if found.key == model_id.key), None)
+
+    def checkpoints(self) -> list[tuple[ModelId, Path]]:
+        """Every ``<SOURCE>/<arch>`` folder holding a config.json, with the model id its place names."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for config in sorted(self.root.glob(f"*/*/{CONFIG_NAME}")):
+            model_id = as_model_id(f"{config.parent.parent.name}/{config.parent.name}")
+            if model_id is not None:
+                found.append((model_id, config.parent))
+        return found
+
+
+def home_store() -> Store:
+    """The writable store: ``$TSHUB_HOME/models``, default ``~/.cache/tshub/models``."""
+    if os.environ.get(HOME_ENV):
+        return Store(Path(os.environ[HOME_ENV]).expanduser() / "models", f"${HOME_ENV}/models")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    return Store(cache / "tshub" / "models", "default home store")
+
+
+def repo_zoo() -> Path:
+    """The zoo committed with the repository (present in a source checkout, absent from a wheel)."""
+    return Path(tshub.__file__).resolve().parents[1] / "zoo"
+
+
+def stores() -> list[Store]:
+    """All local stores in resolution order."""
+    found = [home_store()]
+    found += [Store(Path(p).expanduser(), f"${ZOO_ENV}") for p in os.environ.get(ZOO_ENV, "").split(os.pathsep) if p]
+    if repo_zoo().is_dir():
+        found.append(Store(repo_zoo(), "repository zoo"))
+    return found
+
+
+def find_local(model_id: ModelId) -> Path | None:
+    """The first local checkpoint folder of ``model_id``, in store order."""
+    for store in stores():
+        folder = store.find(model_id)
+        if folder is not None:
+            return folder
+    return None
+
+
+def checkpoint_dir(store: Store, model_id: ModelId) -> Path:
+    """Where ``model_id`` lives (or will live) in ``store``."""
+    return store.root / model_id.source / model_id.arch
+
+
+def summarize(model_id: ModelId, folder: Path) -> dict[str, Any]:
+    """One listing row of a checkpoint folder: id, source, domain, arch, task, primary metric, size."""
+    config = read_config(folder)
+    source = source_info(config)
+    row = {"id": str(model_id), "source": model_id.source, "domain": source.get("domain"),
+           "arch": config["arch"], "task": config.get("task"), "n_parameters": config.get("n_parameters"),
+           "size_bytes": config.get("size_bytes"), "dtype": config.get("dtype"),
+           "repo_id": model_id.repo_id(), "location": str(folder)}
+    return {**row, **primary_metric(config)}
+
+
+def primary_metric(config: dict[str, Any]) -> dict[str, Any]:
+    """``{"metric": name, "metric_value": v}`` of the task's headline test metric (accuracy or MAE)."""
+    name = PRIMARY_METRIC.get(config.get("task") or "")
+    value = (config.get("metrics") or {}).get(name) if name else None
+    return {"metric": METRIC_NAMES.get(name, (name, name))[1] if value is not None else None, "metric_value": value}
+
+
+def write_index(root: str | Path) -> Path:
+    """Write ``<root>/index.json`` listing the checkpoints of the store ``root`` (the publish script calls this)."""
+    store = Store(Path(root), "index")
+    rows = [{k: v for k, v in summarize(*found).items() if k != "location"} for found in store.checkpoints()]
+    path = store.root / INDEX_NAME
+    path.write_text(json.dumps({"index_version": INDEX_VERSION, "models": rows}, indent=2) + "\n")
+    return path
+
+
+def read_index(store: Store) -> list[dict[str, Any]]:
+    """The rows of ``store``'s index.json (empty when it has none)."""
+    path = store.root / INDEX_NAME
+    if not path.is_file():
+        return []
+    index = json.loads(path.read_text())
+    if index.get("index_version") != INDEX_VERSION:
+        raise CheckpointError(f"{path}: index version {index.get('index_version')!r} is not {INDEX_VERSION}; "
+                              "upgrade tshub or rebuild the index with write_index.")
+    return [{**row, "location": "hub"} for row in index["models"]]
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Every checkpoint the local stores know, first store wins: local folders, then index-only (Hub) entries."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for store in stores():
+        for model_id, folder in store.checkpoints():
+            rows.setdefault(model_id.key, summarize(model_id, folder))
+        for row in read_index(store):
+            model_id = as_model_id(row["id"])
+            if model_id is not None:
+                rows.setdefault(model_id.key, row)
+    return sorted(rows.values(), key=lambda r: (r["source"].casefold(), r["arch"]))
+
