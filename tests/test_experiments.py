@@ -1,0 +1,170 @@
+"""The grid runner end to end on real UCR data: a Coffee/FCN source trained on the fly, fine-tuned on GunPoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tshub.experiments import (ExperimentGrid, instance_comparisons, load_predictions, load_records, plan_runs,
+                               run)
+from tshub.experiments import runner
+from tshub.experiments.__main__ import main
+from tshub.experiments.runner import SourceCheckpoint
+from tshub.hub import load_pretrained, read_config
+from tshub.stats import comparison_table
+from tshub.training import TrainConfig
+
+# one batch per epoch: the runner is under test here, not the training recipe
+FAST = TrainConfig(batch_size=64, batch_fraction=None, drop_last=False)
+
+
+def _grid(**changes) -> ExperimentGrid:
+    grid = ExperimentGrid(sources=[("Coffee", "fcn")], targets=["GunPoint"], lr_multipliers=[1.0], seeds=[0],
+                          reduce_train=10, max_epochs=2, recipe=FAST)
+    return replace(grid, **changes)
+
+
+@pytest.fixture(scope="module")
+def finished(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One grid run: the source training, the GunPoint referent and one fine-tune (about 5 s on one core)."""
+    out = tmp_path_factory.mktemp("grid")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TSHUB_DATA", str(shared_data))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        records = run(_grid(), out_dir=out, progress=False)
+    return out, records
+
+
+def test_records_of_every_run(finished):
+    out, records = finished
+    assert [r["kind"] for r in records] == ["referent", "finetune"]
+    referent, tuned = records
+    assert tuned["referent_id"] == referent["run_id"]
+    assert (tuned["source"], tuned["target"], tuned["arch"], tuned["seed"], tuned["lr_multiplier"]) == (
+        "Coffee/fcn", "GunPoint", "fcn", 0, 1.0)
+    for record in records:
+        assert record["task"] == "classification" and record["epochs"] == 2 and record["reduce_train"] == 10
+        assert set(record["metrics"]) == {"accuracy", "f1_weighted"}
+        assert 0 <= record["metrics"]["accuracy"] <= 1 and record["val_loss"] > 0
+        assert json.loads((out / "runs" / f"{record['run_id']}.json").read_text()) == record
+        y_true, y_pred = load_predictions(out, record)
+        assert len(y_true) == len(y_pred) == 150  # the complete GunPoint test split
+        assert np.mean(y_true == y_pred) == pytest.approx(record["metrics"]["accuracy"])
+    assert tuned["fit"]["transfer_report"]["copied"]  # the backbone really came from the source
+    assert not list(out.rglob(".*tmp"))  # atomic writes leave no temporary files
+
+
+def test_source_trained_on_the_fly_is_a_checkpoint(finished):
+    out, _ = finished
+    (source,) = [r for r in load_records(out) if r["kind"] == "source"]
+    model = load_pretrained(source["checkpoint"])
+    assert model.arch == "fcn" and model.meta["id"] == "Coffee/fcn"
+    assert model.meta["source_dataset"] == "Coffee" and Path(source["checkpoint"]).parent == out / "sources"
+
+
+def test_second_run_skips_finished_runs(finished, shared_data, monkeypatch):
+    out, records = finished
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    calls = []
+
+    def counting(spec, dataset, out_dir):
+        calls.append(spec.kind)
+        return real(spec, dataset, out_dir)
+
+    real = runner.execute_run
+    monkeypatch.setattr(runner, "execute_run", counting)
+    assert run(_grid(), out_dir=out, progress=False) == records
+    assert calls == []
+    copy = out.parent / "partial"
+    shutil.copytree(out, copy)
+    (copy / "runs" / f"{records[1]['run_id']}.json").unlink()  # as if interrupted during the fine-tune
+    resumed = run(_grid(), out_dir=copy, progress=False)
+    assert calls == ["finetune"]
+    assert resumed[0] == records[0] and resumed[1]["run_id"] == records[1]["run_id"]
+
+
+def test_comparison_and_instance_tables(finished):
+    out, records = finished
+    (row,) = comparison_table(records)
+    assert (row["source"], row["target"], row["arch"], row["n"]) == ("Coffee/fcn", "GunPoint", "fcn", 1)
+    assert row["transfer"] == records[1]["metrics"]["f1_weighted"]
+    assert row["referent"] == records[0]["metrics"]["f1_weighted"]
+    assert "| Coffee/fcn | GunPoint | fcn | f1_weighted | 1 |" in comparison_table(records).to_markdown()
+    (test,) = instance_comparisons(records, out)
+    assert test["test"] == "bowker" and 0 <= test["p"] <= 1 and test["q"] >= test["p"]
+
+
+def test_plan_shares_referents_and_skips_self_transfer(finished, shared_data):
+    out, _ = finished
+    from tshub.datasets import load
+
+    folder = next((out / "sources").iterdir())
+    config = read_config(folder)
+    sources = [SourceCheckpoint("Coffee/fcn", folder, config),
+               SourceCheckpoint("other/fcn", folder, {**config, "weights_sha256": "0" * 64, "source_dataset": "Other"})]
+    targets = {name: load(name, root=shared_data) for name in ("GunPoint", "Coffee")}
+    jobs = plan_runs(_grid(seeds=[0, 1], lr_multipliers=[0.5, 1.0]), sources, targets)
+    kinds = [spec.kind for spec, _ in jobs]
+    assert kinds.count("referent") == 2 * 2  # (GunPoint, Coffee) × 2 seeds, shared by both sources
+    finetunes = [spec for spec, _ in jobs if spec.kind == "finetune"]
+    assert len(finetunes) == 2 * 2 * 2 + 1 * 2 * 2  # other/fcn on both targets; Coffee/fcn never on Coffee
+    assert not [s for s in finetunes if s.source == "Coffee/fcn" and s.target == "Coffee"]
+    assert len({spec.run_id for spec, _ in jobs}) == len(jobs)
+
+
+def test_cli_runs_a_grid_and_prints_the_table(finished, shared_data, monkeypatch, capsys):
+    out, _ = finished
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    folder = next((out / "sources").iterdir())
+    cli_out = out.parent / "cli"
+    argv = ["--sources", str(folder), "--targets", "GunPoint", "--lr-multipliers", "1", "--seeds", "0",
+            "--reduce-train", "10", "--max-epochs", "1", "--out", str(cli_out), "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].startswith("| source | target | arch |")
+    assert "| Coffee/fcn | GunPoint | fcn | f1_weighted | 1 |" in printed
+    assert len(load_records(cli_out)) == 2
+    assert main(["--targets", "GunPoint", "--out", str(cli_out)]) == 1  # no source
+    assert "at least one source" in capsys.readouterr().err
+
+
+def test_grid_validation_and_bare_source_names():
+    with pytest.raises(ValueError, match="bare dataset name"):
+        _grid(sources=["Coffee"])
+    assert _grid(sources=["Coffee", "LEN-DB/magnet"], archs=["fcn", "tcn"]).named_sources() == [
+        "Coffee/fcn", "Coffee/tcn", "LEN-DB/magnet"]
+    with pytest.raises(ValueError, match="lr_multipliers"):
+        _grid(lr_multipliers="all")
+    with pytest.raises(ValueError, match="unknown recipe"):
+        _grid(recipe="fast")
+    with pytest.raises(ValueError, match="are lists"):
+        _grid(targets="GunPoint")
+
+
+def test_ray_engine_without_ray_says_how_to_install(finished, monkeypatch):
+    out, _ = finished
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"pip install 'tshub\[ray\]'"):
+        run(_grid(), engine="ray", out_dir=out, progress=False)
+
+
+@pytest.mark.slow
+def test_ray_engine_runs_the_missing_runs(finished, shared_data, monkeypatch):
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tshub[ray]')")
+    out, records = finished
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    copy = out.parent / "ray"
+    shutil.copytree(out, copy)
+    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        result = run(_grid(lr_multipliers=[1.0, 0.5]), engine="ray", out_dir=copy, progress=False)
+    finally:
+        ray.shutdown()
+    assert result[:2] == records  # already done: not re-run
+    assert result[2]["lr_multiplier"] == 0.5 and (copy / "runs" / f"{result[2]['run_id']}.json").is_file()

@@ -1,0 +1,109 @@
+"""The output folder of a grid: one JSON record per finished run, its test predictions, and their analysis.
+
+``<out>/runs/<run_id>.json`` is written atomically (temporary file + rename) when a run finishes, so a record
+that exists is complete: a restarted grid skips it. ``<out>/predictions/<run_id>.npz`` holds the test labels
+and predictions (``y_true``, ``y_pred``; no pickled objects) for instance-level tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tshub.stats import ComparisonTable, benjamini_krieger_yekutieli, instance_test, select_lr_multiplier
+
+RUNS_DIR = "runs"
+PREDICTIONS_DIR = "predictions"
+SOURCES_DIR = "sources"
+
+
+def record_path(out_dir: str | Path, run_id: str) -> Path:
+    return Path(out_dir) / RUNS_DIR / f"{run_id}.json"
+
+
+def write_record(out_dir: str | Path, record: Mapping[str, Any]) -> Path:
+    """Write ``record`` atomically to ``runs/<run_id>.json``."""
+    path = record_path(out_dir, record["run_id"])
+    _atomic_write(path, lambda f: f.write(json.dumps(record, indent=1).encode()))
+    return path
+
+
+def read_record(out_dir: str | Path, run_id: str) -> dict[str, Any] | None:
+    """The finished record of ``run_id``, or None when it has not run (or its file is unreadable: run it again)."""
+    path = record_path(out_dir, run_id)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if record.get("run_id") == run_id else None
+
+
+def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Every finished record of an output folder, in run-id order (e.g. to tabulate a grid run elsewhere)."""
+    folder = Path(out_dir) / RUNS_DIR
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{out_dir} holds no experiment records (no {RUNS_DIR}/ folder); "
+                                "run a grid with tshub.experiments.run(grid, out_dir=...) first.")
+    records = (read_record(out_dir, path.stem) for path in sorted(folder.glob("*.json")))
+    return [r for r in records if r is not None]
+
+
+def save_predictions(out_dir: str | Path, run_id: str, y_true: np.ndarray, y_pred: np.ndarray) -> str:
+    """Store test labels and predictions; returns the path relative to ``out_dir`` (kept in the record)."""
+    relative = Path(PREDICTIONS_DIR) / f"{run_id}.npz"
+    _atomic_write(Path(out_dir) / relative, lambda f: np.savez_compressed(f, y_true=y_true, y_pred=y_pred))
+    return relative.as_posix()
+
+
+def load_predictions(out_dir: str | Path, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_pred)`` of a record's test predictions."""
+    if not record.get("predictions"):
+        raise ValueError(f"run {record['run_id']} has no test predictions (its target has no test split).")
+    with np.load(Path(out_dir) / record["predictions"], allow_pickle=False) as data:
+        return data["y_true"], data["y_pred"]
+
+
+def instance_comparisons(records: Iterable[Mapping[str, Any]], out_dir: str | Path,
+                         alpha: float = 0.05) -> ComparisonTable:
+    """Otović et al.'s tests: each fine-tune (ω chosen on validation) against its referent on the test instances.
+
+    Classification: Bowker symmetry test of the two models' predicted classes; regression: Wilcoxon on their
+    absolute errors (see ``tshub.stats.instance_test``). One row per (source, target, arch, seed), p-values
+    corrected across rows with Benjamini–Krieger–Yekutieli.
+    """
+    records = list(records)
+    referents = {r["run_id"]: r for r in records if r.get("kind") == "referent"}
+    rows = ComparisonTable()
+    for record in select_lr_multiplier(r for r in records if r.get("kind") == "finetune"):
+        referent = referents.get(record["referent_id"])
+        if referent is None or not record.get("predictions") or not referent.get("predictions"):
+            continue
+        y_true, transfer = load_predictions(out_dir, record)
+        _, scratch = load_predictions(out_dir, referent)
+        result = instance_test(record["task"], y_true, transfer, scratch)
+        rows.append({key: record[key] for key in ("source", "target", "arch", "seed", "lr_multiplier")}
+                    | {"test": "bowker" if record["task"] == "classification" else "wilcoxon",
+                       "n": result.n, "statistic": result.statistic, "p": result.pvalue, "effect": result.effect})
+    rejected, q = benjamini_krieger_yekutieli([row["p"] for row in rows], alpha)
+    for row, reject, q_value in zip(rows, rejected, q):
+        row["q"], row["rejected"] = float(q_value), bool(reject)
+    return rows
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through ``write(binary file)`` into a temporary sibling, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

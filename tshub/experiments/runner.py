@@ -1,0 +1,240 @@
+"""Running an ``ExperimentGrid``: sources first (resolved, or trained on the fly), then referents and fine-tunes.
+
+The from-scratch referent of a (target, architecture and its kwargs, preprocessing, seed, training data) runs
+once and serves every source of that architecture. Every run writes its record when it finishes (see
+``records``), and a restarted grid skips the runs whose record exists, so an interrupted grid resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tshub.data.catalogue import load
+from tshub.data.dataset import Dataset
+from tshub.data.splits import ensure_validation, reduce_train
+from tshub.experiments.engines import ENGINES, Job
+from tshub.experiments.grid import ExperimentGrid, RunSpec
+from tshub.experiments.records import SOURCES_DIR, read_record, save_predictions, write_record
+from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint, read_config
+from tshub.hub.resolve import resolve
+from tshub.models.base import TimeSeriesModel
+from tshub.models.registry import get_architecture
+from tshub.stats import DEFAULT_METRICS
+from tshub.training.finetune import VAL_FRACTION, finetune, train_from_scratch
+from tshub.training.recipes import TrainConfig
+from tshub.training.results import FitResult
+
+
+class ExperimentError(RuntimeError):
+    """Some runs of a grid failed; the finished ones are saved, so fixing the cause and re-running resumes."""
+
+
+@dataclass(frozen=True)
+class SourceCheckpoint:
+    """A source ready for fine-tuning: its display name, its checkpoint folder and that folder's config.json."""
+
+    name: str
+    folder: Path
+    config: dict[str, Any]
+
+
+def run(grid: ExperimentGrid, engine: str = "local", out_dir: str | Path = "runs/experiment", *,
+        progress: bool = True) -> list[dict[str, Any]]:
+    """Execute every run of ``grid`` not yet recorded in ``out_dir``; returns the records of all its runs.
+
+    ``engine`` is "local" (this process, one run after the other) or "ray" (one Ray task per run). Sources given
+    as ``(dataset, arch)`` are trained first and cached under ``out_dir/sources/``. Raises ``ExperimentError``
+    after the other runs finished when some failed. ``progress`` prints one line per finished run to stderr.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {sorted(ENGINES)}.")
+    out = Path(out_dir)
+    log = _logger(progress)
+    targets = _load_targets(grid.targets)
+    sources = _sources(grid, out, engine, log)
+    return _run_jobs(plan_runs(grid, sources, targets), engine, out, log)
+
+
+def plan_runs(grid: ExperimentGrid, sources: Sequence[SourceCheckpoint],
+              targets: dict[str, Dataset]) -> list[Job]:
+    """The referent and fine-tune runs of the grid, each referent once, before the fine-tunes compared with it."""
+    jobs: dict[str, Job] = {}
+    for source in sources:
+        config = source.config
+        preprocessing = grid.preprocessing or (config.get("preprocessing") or {}).get("kind", "znorm")
+        for name, dataset in targets.items():
+            if name.casefold() == str(config.get("source_dataset", "")).casefold():
+                continue  # never fine-tune a source on its own dataset (bigdata18, Otović et al.)
+            for seed in grid.seeds:
+                referent = RunSpec("referent", name, config["arch"], int(seed), grid.training(), preprocessing,
+                                   arch_kwargs=config["arch_kwargs"], use_stream_max=config["use_stream_max"],
+                                   reduce_train=grid.reduce_train)
+                jobs.setdefault(referent.run_id, (referent, dataset))
+                for omega in grid.multipliers():
+                    spec = replace(referent, kind="finetune", source=source.name,
+                                   source_sha256=config["weights_sha256"], checkpoint=str(source.folder),
+                                   lr_multiplier=omega, referent_id=referent.run_id)
+                    jobs[spec.run_id] = (spec, dataset)
+    return list(jobs.values())
+
+
+def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]:
+    """Train one run, save its outputs and its record in ``out_dir``; returns the record (the engines' worker)."""
+    training = spec.training
+    recipe = training["recipe"] if isinstance(training["recipe"], str) else TrainConfig.from_dict(training["recipe"])
+    common = {"seed": spec.seed, "recipe": recipe, "max_epochs": training["max_epochs"],
+              "time_budget_s": training["time_budget_s"], "progress": False}
+    predictions = None
+    if spec.kind == "source":
+        result = train_from_scratch(spec.arch, dataset, preprocessing=spec.preprocessing, **common)
+        _save_checkpoint(result.model, Path(spec.checkpoint), model_id=spec.source)
+    else:
+        data = _target_data(dataset, spec)
+        if spec.kind == "referent":
+            result = train_from_scratch(spec.arch, data, preprocessing=spec.preprocessing,
+                                        use_stream_max=spec.use_stream_max, arch_kwargs=spec.arch_kwargs, **common)
+        else:
+            result = finetune(load_checkpoint(spec.checkpoint), data, lr_multiplier=spec.lr_multiplier,
+                              preprocessing=spec.preprocessing, **common)
+        predictions = _save_test_predictions(out_dir, spec.run_id, result.model, data)
+    record = _record(spec, result, predictions)
+    write_record(out_dir, record)
+    return record
+
+
+# ---------------------------------------------------------------------------------------------------- internals
+def _load_targets(targets: Sequence[str | Dataset]) -> dict[str, Dataset]:
+    loaded: dict[str, Dataset] = {}
+    for target in targets:
+        dataset = target if isinstance(target, Dataset) else load(str(target))
+        if dataset.name in loaded:
+            raise ValueError(f"target {dataset.name!r} is given twice; give every target once (datasets need "
+                             "distinct names).")
+        loaded[dataset.name] = dataset
+    return loaded
+
+
+def _sources(grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], None]) -> list[SourceCheckpoint]:
+    """Resolve checkpoint sources and train (or reuse) the on-the-fly ones, restricted to ``grid.archs``."""
+    archs = None if grid.archs is None else [get_architecture(a).arch for a in grid.archs]
+    named = [(name, resolve(name)) for name in grid.named_sources()]
+    to_train: list[Job] = []
+    for entry in grid.sources:
+        if isinstance(entry, tuple):
+            dataset_name, arch = entry[0], get_architecture(entry[1]).arch
+            if archs is None or arch in archs:
+                dataset = load(dataset_name)
+                spec = RunSpec("source", dataset.name, arch, 0, grid.training(), grid.preprocessing or "znorm",
+                               source=f"{dataset.name}/{arch}")
+                to_train.append((replace(spec, checkpoint=str((out / SOURCES_DIR / spec.run_id).resolve())), dataset))
+    trained = [(spec.source, Path(spec.checkpoint)) for spec, _ in to_train]
+    if to_train:
+        _run_jobs(to_train, engine, out, log)
+    sources = []
+    for name, folder in named + trained:
+        config = read_config(folder)
+        if archs is None or config["arch"] in archs:
+            sources.append(SourceCheckpoint(_display_name(name, config), folder, config))
+    if not sources:
+        raise ValueError(f"no source is left for archs={list(grid.archs or [])}: the sources are "
+                         f"{[str(s) for s in grid.sources]}.")
+    return sources
+
+
+def _display_name(name: str, config: dict[str, Any]) -> str:
+    if not Path(name).expanduser().is_dir():
+        return name
+    if config.get("id"):
+        return str(config["id"])
+    return f"{config['source_dataset']}/{config['arch']}" if config.get("source_dataset") else Path(name).name
+
+
+def _run_jobs(jobs: list[Job], engine: str, out: Path, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Run the jobs without a record (in the engine), log each, raise ExperimentError if any failed."""
+    records: dict[str, dict[str, Any]] = {}
+    todo = []
+    for spec, dataset in jobs:
+        record = read_record(out, spec.run_id)
+        if record is not None and (spec.kind != "source" or (Path(spec.checkpoint) / CONFIG_NAME).is_file()):
+            records[spec.run_id] = record
+        else:
+            todo.append((spec, dataset))
+    if todo:
+        log(f"{len(jobs) - len(todo)} of {len(jobs)} runs already done in {out}; running {len(todo)}")
+    failures = []
+    for i, (spec, record, error) in enumerate(ENGINES[engine](todo, execute_run, out), 1):
+        if error is not None:
+            failures.append(f"  - {spec.run_id}: {type(error).__name__}: {error}")
+            log(f"[{i}/{len(todo)}] {spec.run_id} FAILED: {error}")
+        else:
+            records[spec.run_id] = record
+            log(f"[{i}/{len(todo)}] {spec.run_id}: {_summary(record)}")
+    if failures:
+        raise ExperimentError(f"{len(failures)} of {len(jobs)} runs failed; the {len(records)} finished ones are "
+                              f"saved in {out}, fix the cause and run again to resume:\n" + "\n".join(failures))
+    return [records[spec.run_id] for spec, _ in jobs]
+
+
+def _target_data(dataset: Dataset, spec: RunSpec) -> Dataset:
+    """The target as the run trains on it: the validation split carved from the full training split (as training
+    would), then, with ``reduce_train``, a stratified draw of the remaining training series for this seed."""
+    data = ensure_validation(dataset, val_fraction=VAL_FRACTION, seed=0)
+    return reduce_train(data, spec.reduce_train, seed=spec.seed) if spec.reduce_train else data
+
+
+def _save_checkpoint(model: TimeSeriesModel, folder: Path, model_id: str | None) -> None:
+    """``save_pretrained`` into a temporary sibling, then rename: a checkpoint folder that exists is complete."""
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, id=model_id)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def _save_test_predictions(out_dir: str, run_id: str, model: TimeSeriesModel, data: Dataset) -> str | None:
+    if not len(data.splits.get("test", ())):
+        return None
+    X, y = data.split("test")
+    y_true = np.asarray(data.classes)[y] if data.task == "classification" else y
+    return save_predictions(out_dir, run_id, y_true, np.asarray(model.predict(X)))
+
+
+def _record(spec: RunSpec, result: FitResult, predictions: str | None) -> dict[str, Any]:
+    import tshub
+
+    history = result.history
+    kept = history[(result.best_epoch or len(history)) - 1] if history else {}
+    return {
+        "run_id": spec.run_id, "kind": spec.kind, "source": spec.source, "target": spec.target, "arch": spec.arch,
+        "seed": spec.seed, "lr_multiplier": spec.lr_multiplier, "referent_id": spec.referent_id,
+        "reduce_train": spec.reduce_train, "task": result.task, "metrics": result.metrics,
+        "val_metrics": result.val_metrics, "val_loss": kept.get("val_loss"),
+        "convergence_rate": result.convergence_rate, "epochs": len(history), "best_epoch": result.best_epoch,
+        "stop_reason": result.stop_reason, "elapsed_s": result.elapsed_s,
+        "checkpoint": spec.checkpoint if spec.kind == "source" else None, "predictions": predictions,
+        "spec": spec.to_dict(), "fit": result.to_dict(), "tshub_version": tshub.__version__,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _summary(record: dict[str, Any]) -> str:
+    metric = DEFAULT_METRICS[record["task"]]
+    value = record["metrics"].get(metric, record["val_metrics"].get(metric))
+    score = f"{metric} {value:.4f}, " if value is not None else ""
+    return f"{score}{record['epochs']} epochs, {record['elapsed_s']:.1f} s"
+
+
+def _logger(progress: bool) -> Callable[[str], None]:
+    def log(message: str) -> None:
+        if progress:
+            print(f"tshub.experiments: {message}", file=sys.stderr, flush=True)
+    return log
