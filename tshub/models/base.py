@@ -7,8 +7,10 @@ enters the head, with ``stream_max`` (batch, 1) concatenated when the model uses
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -148,6 +150,67 @@ class TimeSeriesModel(nn.Module):
                 "fine-tuning rebuilds them for a new length."
             )
 
+    # ------------------------------------------------------------------ checkpoints (tshub.hub, imported lazily
+    # so that data → model → train → hub stays one-way)
+    def save_pretrained(self, folder: str | Path, *, dtype: str = "float32", **card_fields: Any) -> Path:
+        """Write the checkpoint folder (model.safetensors, config.json, README.md card).
+
+        ``card_fields`` add to ``self.meta`` for this checkpoint (e.g. ``id=``, ``source=``, ``reference=``,
+        ``limitations=``); ``dtype`` "float16" or "bfloat16" shrinks the weights file (loaded back as float32).
+        """
+        from tshub.hub.checkpoint import save_checkpoint
+
+        return save_checkpoint(self, folder, dtype=dtype, **card_fields)
+
+    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
+                    commit_message: str = "Upload tshub checkpoint", **card_fields: Any) -> str:
+        """Save this model as a checkpoint and upload it to the Hub repo ``repo_id``; returns the commit URL."""
+        from tshub.hub.remote import push_to_hub
+
+        return push_to_hub(self, repo_id, token=token, private=private, commit_message=commit_message, **card_fields)
+
+    @classmethod
+    def from_pretrained(cls, id_or_path: str | Path, revision: str | None = None) -> "TimeSeriesModel":
+        """Load a checkpoint folder, model id ("LEN-DB/magnet") or Hub repo id (same as ``tshub.load_pretrained``)."""
+        from tshub.hub.resolve import load_pretrained
+
+        model = load_pretrained(id_or_path, revision)
+        if not isinstance(model, cls):
+            raise TypeError(f"{id_or_path} holds a {type(model).__name__} ({model.arch}), not a {cls.__name__}; "
+                            "use tshub.load_pretrained to load any architecture.")
+        return model
+
+    # ------------------------------------------------------------------ inference and fine-tuning (tshub.training)
+    def predict(self, X_raw: Any, batch_size: int = 256) -> np.ndarray:
+        """Predictions for raw series (n, c, t): class labels (from ``classes``) or values ((n,) for one output).
+
+        ``self.preprocessor`` (fitted during training) is applied first, so raw data gets what training saw.
+        """
+        from tshub.training.loop import decode_outputs
+
+        task = self.task or ("classification" if self.classes else "regression")
+        predicted = decode_outputs(task, self._raw_outputs(X_raw, batch_size))
+        return np.asarray(self.classes)[predicted] if task == "classification" and self.classes else predicted
+
+    def predict_proba(self, X_raw: Any, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (n, n_classes), columns in the order of ``classes``."""
+        if self.task == "regression":
+            raise ValueError("predict_proba is for classification models; this one does regression: use predict.")
+        return torch.softmax(self._raw_outputs(X_raw, batch_size), dim=1).numpy()
+
+    def finetune(self, dataset: Any, **kwargs: Any) -> Any:
+        """Fine-tune a copy of this model on ``dataset``; see ``tshub.training.finetune`` (returns a FitResult)."""
+        from tshub.training.finetune import finetune
+
+        return finetune(self, dataset, **kwargs)
+
+    def _raw_outputs(self, X_raw: Any, batch_size: int) -> torch.Tensor:
+        from tshub.data.preprocess import make_preprocessor
+        from tshub.training.loop import predict_outputs
+
+        X, stream_max = make_preprocessor(self.preprocessor).transform(np.asarray(X_raw))
+        return predict_outputs(self, X, stream_max if self.use_stream_max else None, batch_size=batch_size)
+
 
 def adapt_channel_kernel(weight: torch.Tensor, channels: int) -> torch.Tensor:
     """Map a kernel (out, C_s, k) to (out, C_t, k): every target channel gets sum over source channels / C_t.
@@ -183,9 +246,32 @@ def he_normal_(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def keras_batch_norm(channels: int) -> nn.BatchNorm1d:
-    """BatchNorm with Keras defaults (momentum 0.99 → PyTorch 0.01, eps 1e-3)."""
-    return nn.BatchNorm1d(channels, momentum=0.01, eps=1e-3)
+def keras_lstm_init_(lstm: nn.LSTM) -> None:
+    """Keras LSTM init: glorot_uniform input kernel, orthogonal recurrent kernel, zero bias, forget-gate bias 1.
+
+    PyTorch keeps two bias vectors (like Keras' CuDNNLSTM); the forget slice of ``bias_ih`` carries the 1.
+    """
+    hidden = lstm.hidden_size
+    for name, param in lstm.named_parameters():
+        if name.startswith("weight_ih"):
+            nn.init.xavier_uniform_(param)
+        elif name.startswith("weight_hh"):
+            nn.init.orthogonal_(param)
+        else:
+            nn.init.zeros_(param)
+            if name.startswith("bias_ih"):
+                nn.init.ones_(param[hidden:2 * hidden])  # gate order i, f, g, o (same as Keras)
+
+
+def batch_norm(channels: int) -> nn.BatchNorm1d:
+    """BatchNorm with Keras' eps (1e-3) but PyTorch's running-statistics momentum (0.1), not Keras' 0.99.
+
+    With Keras' slow statistics (PyTorch momentum 0.01) a small dataset's eval-mode model lags its training-mode
+    one for hundreds of steps, so early stopping on validation fires before learning shows. Measured with the
+    default recipe, FCN from scratch, seed 0 (test accuracy, 0.01 → 0.1): ECG200 0.39 → 0.82, GunPoint 0.68 → 0.98,
+    Coffee 0.54 → 0.96, Beef 0.20 → 0.33. The reference recipes had no early stopping (2000 epochs).
+    """
+    return nn.BatchNorm1d(channels, momentum=0.1, eps=1e-3)
 
 
 def _out_features(head: nn.Module) -> int:

@@ -12,7 +12,7 @@ in every model card. Default configuration (≈0.39 M parameters for one channel
 - Shortcut: 1×1 conv + BatchNorm in block 1 (always, so the structure never depends on the channel count),
   identity afterwards.
 - Global average pooling over time (length-independent) → Dense head; ``set_heads`` gives one head per source.
-- Conv kernels he_uniform, Keras BatchNorm defaults (momentum 0.99, eps 1e-3), head glorot_uniform.
+- Conv kernels he_uniform, BatchNorm eps 1e-3 (Keras) with momentum 0.1 (see base.batch_norm), head glorot_uniform.
 Backbone = every block (all transferred); head = the output Dense layer(s).
 """
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import TimeSeriesModel, glorot_uniform_, he_uniform_, keras_batch_norm
+from tshub.models.base import TimeSeriesModel, glorot_uniform_, he_uniform_, batch_norm
 from tshub.models.registry import register
 
 
@@ -39,8 +39,8 @@ class MultiLengthBlock(nn.Module):
         branch_in = bottleneck or in_channels
         self.branches = nn.ModuleList(nn.Conv1d(branch_in, filters_per_kernel, k, padding="same", bias=False)
                                       for k in kernel_sizes)
-        self.bn = keras_batch_norm(width)
-        self.shortcut = (nn.Sequential(nn.Conv1d(in_channels, width, 1, bias=False), keras_batch_norm(width))
+        self.bn = batch_norm(width)
+        self.shortcut = (nn.Sequential(nn.Conv1d(in_channels, width, 1, bias=False), batch_norm(width))
                          if project_shortcut else nn.Identity())
         for module in self.modules():
             if isinstance(module, nn.Conv1d):

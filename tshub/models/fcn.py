@@ -7,19 +7,19 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from tshub.models.base import TimeSeriesModel, glorot_uniform_, keras_batch_norm
+from tshub.models.base import TimeSeriesModel, glorot_uniform_, batch_norm
 from tshub.models.registry import register
 
 
 class ConvBNReLU(nn.Sequential):
-    """Conv1d ('same' padding, Keras glorot init) → BatchNorm (Keras defaults) → ReLU."""
+    """Conv1d ("same" padding, Keras glorot init) → BatchNorm (see base.batch_norm) → ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
         conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding="same")
         glorot_uniform_(conv)
         super().__init__()
         self.conv = conv
-        self.bn = keras_batch_norm(out_channels)
+        self.bn = batch_norm(out_channels)
         self.relu = nn.ReLU()
 
 

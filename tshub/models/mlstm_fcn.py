@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import (TimeSeriesModel, glorot_uniform_, he_normal_, he_uniform_, keras_batch_norm,
+from tshub.models.base import (TimeSeriesModel, glorot_uniform_, he_normal_, he_uniform_, batch_norm,
                                keras_lstm_init_)
 from tshub.models.registry import register
 
@@ -61,7 +61,7 @@ class MLSTMFCN(TimeSeriesModel):
             he_uniform_(conv)
             self.backbone[f"conv{i}"] = conv
             channels = f
-        self.norms = nn.ModuleList(keras_batch_norm(f) for f in filters)
+        self.norms = nn.ModuleList(batch_norm(f) for f in filters)
         self.squeeze = nn.ModuleList(SqueezeExcite(f, se_ratio) for f in filters[:-1])
         self.lstm = nn.LSTM(input_length, lstm_units, batch_first=True)
         keras_lstm_init_(self.lstm)

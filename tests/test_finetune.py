@@ -1,0 +1,160 @@
+"""From-scratch training and fine-tuning on real data: learning, ω groups and grid, freezing, regression, predict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tshub.data import Dataset
+from tshub.datasets import load
+from tshub.models import TimeSeriesModel
+from tshub.training import FitResult, convergence_rate, finetune, train_from_scratch
+
+SMALL = {"filters": (16, 32, 16)}
+
+
+@pytest.fixture(scope="module")
+def gunpoint(shared_data: Path) -> Dataset:
+    return load("GunPoint", root=shared_data)
+
+
+@pytest.fixture(scope="module")
+def italy(shared_data: Path) -> Dataset:
+    return load("ItalyPowerDemand", root=shared_data)
+
+
+@pytest.fixture(scope="module")
+def source(gunpoint: Dataset) -> TimeSeriesModel:
+    """A small FCN pretrained on GunPoint, named as load_pretrained names the models it loads."""
+    model = train_from_scratch("fcn", gunpoint, max_epochs=2, arch_kwargs=SMALL, progress=False).model
+    model.meta["id"] = "GunPoint/fcn"
+    return model
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_from_scratch_learns_and_predict_reproduces_the_preprocessing(italy: Dataset, tmp_path: Path):
+    result = train_from_scratch("fcn", italy, max_epochs=20, arch_kwargs={"filters": (32, 64, 32)}, seed=0,
+                                progress=False)
+    assert result.metrics["accuracy"] > 0.8  # two balanced classes: chance is 0.5 (seeds 0-5 give 0.88-0.95)
+    model = result.model
+    assert (model.task, model.classes, model.preprocessor.kind) == ("classification", italy.classes, "znorm")
+    assert model.meta["splits"] == {"train": 54, "test": 1029, "val": 13}  # val carved from the official train
+
+    X_test, y_test = italy.split("test")
+    labels = model.predict(X_test)
+    assert np.mean(labels == np.asarray(italy.classes)[y_test]) == pytest.approx(result.metrics["accuracy"])
+    by_hand = (X_test - X_test.mean(axis=2, keepdims=True)) / X_test.std(axis=2, keepdims=True)
+    with torch.no_grad():
+        logits = model.eval()(torch.from_numpy(by_hand.astype(np.float32)))
+    proba = model.predict_proba(X_test)
+    assert np.allclose(proba, torch.softmax(logits, dim=1).numpy(), atol=1e-5)
+    assert np.array_equal(np.asarray(italy.classes)[proba.argmax(axis=1)], labels)
+
+    curve = result.curve()
+    assert len(curve) == len(result.history) and 0.0 <= result.convergence_rate <= 1.0
+    assert result.val_metrics["accuracy"] == result.history[result.best_epoch - 1]["val_accuracy"]
+    record = json.loads(json.dumps(result.to_dict()))
+    assert record["metrics"] == result.metrics and record["transfer_report"] is None
+    assert model.meta["metrics"] == result.metrics and model.meta["recipe"] == "default"
+    pytest.importorskip("matplotlib").use("Agg")
+    result.plot(referent=result, path=tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_from_scratch_with_the_same_seed_repeats_exactly(gunpoint: Dataset):
+    runs = [train_from_scratch("fcn", gunpoint, max_epochs=2, arch_kwargs=SMALL, seed=seed, progress=False)
+            for seed in (3, 3, 4)]
+    histories = [[{k: v for k, v in r.items() if k != "time_s"} for r in run.history] for run in runs]
+    assert histories[0] == histories[1] and runs[0].metrics == runs[1].metrics
+    assert histories[0] != histories[2]
+
+
+def test_finetune_puts_transferred_parameters_in_the_omega_group(source: TimeSeriesModel, italy: Dataset):
+    before = _state(source)
+    seen: list[dict] = []
+    result = source.finetune(italy, lr_multiplier=0.0, max_epochs=2, progress=False, on_epoch_end=seen.append)
+    assert isinstance(result, FitResult) and seen == result.history
+    assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())  # the source is untouched
+    assert [r["lr"] for r in result.history] == [{"transferred": 0.0, "new": 1e-3}] * 2
+    tuned = result.model.state_dict()
+    # ω = 0: every transferred parameter keeps the source's value; the head (lr 1e-3) moved.
+    transferred = result.transfer_report.transferred_parameters
+    assert {k for k in tuned if k.startswith("backbone.") and "running" not in k and "num_batches" not in k} \
+        == set(transferred)
+    assert all(torch.equal(tuned[k], before[k]) for k in transferred)
+    assert not torch.equal(tuned["backbone.block1.bn.running_mean"], before["backbone.block1.bn.running_mean"])
+    meta = result.model.meta
+    assert (meta["parent"], meta["parent_dataset"], meta["source_dataset"]) == ("GunPoint/fcn", "GunPoint",
+                                                                                 "ItalyPowerDemand")
+    assert result.model.preprocessor is not source.preprocessor and result.model.preprocessor.kind == "znorm"
+    assert result.model.classes == italy.classes and result.lr_multiplier == 0.0
+
+
+def test_grid_picks_omega_on_validation_never_on_test(source: TimeSeriesModel, italy: Dataset):
+    """The test split holds the validation series with flipped labels: test accuracy = 1 − validation accuracy,
+    so a choice made on test would be the opposite of the one made on validation."""
+    (X_tr, y_tr), (X_te, y_te) = italy.split("train"), italy.split("test")
+    n_tr, n_te = len(y_tr), len(y_te)
+    ds = Dataset(name="ItalyPowerDemand-flipped-test", X=np.concatenate([X_tr, X_te, X_te]),
+                 y=np.concatenate([y_tr, y_te, 1 - y_te]), task="classification", classes=italy.classes,
+                 splits={"train": np.arange(n_tr), "val": np.arange(n_tr, n_tr + n_te),
+                         "test": np.arange(n_tr + n_te, n_tr + 2 * n_te)})
+    result = finetune(source, ds, lr_multiplier=[0.01, 2.0], max_epochs=2, progress=False)
+    assert [g["lr_multiplier"] for g in result.grid] == [0.01, 2.0]
+    assert len({g["val_metrics"]["accuracy"] for g in result.grid}) == 2  # the two choices differ
+    chosen = max(result.grid, key=lambda g: g["val_metrics"]["accuracy"])
+    assert result.lr_multiplier == chosen["lr_multiplier"]
+    assert result.val_metrics == chosen["val_metrics"]  # the kept model is the grid's, not a retrained one
+    assert len(result.history) == chosen["epochs"]
+    assert result.metrics["accuracy"] == pytest.approx(1 - result.val_metrics["accuracy"])
+    assert result.metrics["accuracy"] < 0.5  # what picking on validation costs on this adversarial test split
+
+
+def test_grid_respects_the_time_budget(source: TimeSeriesModel, italy: Dataset):
+    result = finetune(source, italy, lr_multiplier="grid", time_budget_s=0.0, progress=False)
+    assert len(result.grid) == 1 and result.stop_reason == "time_budget" and len(result.history) == 1
+
+
+def test_freeze_backbone_leaves_the_backbone_unchanged(source: TimeSeriesModel, italy: Dataset):
+    result = finetune(source, italy, freeze_backbone=True, max_epochs=2, progress=False)
+    tuned, original = result.model.state_dict(), source.state_dict()
+    backbone = [k for k in tuned if k.startswith("backbone.")]
+    assert backbone and all(torch.equal(tuned[k], original[k]) for k in backbone)  # BN statistics included
+    assert all(p.requires_grad for p in result.model.parameters())  # frozen only while training
+    with pytest.raises(ValueError, match="freeze_backbone"):
+        finetune(source, italy, freeze_backbone=True, lr_multiplier="grid", progress=False)
+
+
+def test_regression_finetune_adapts_one_channel_source_to_three_channels(source: TimeSeriesModel,
+                                                                        shared_data: Path):
+    seismic = load("SEISMIC-CX", root=shared_data)
+    result = finetune(source, seismic, max_epochs=3, progress=False)
+    report = result.transfer_report
+    assert [a["name"] for a in report.adapted] == ["backbone.block1.conv.weight"]
+    assert {r["reason"] for r in report.reinitialised} == {"head"}
+    assert set(result.metrics) == {"mae", "mse"} and result.model.task == "regression"
+    best = result.history[result.best_epoch - 1]
+    assert best["val_loss"] == pytest.approx(best["val_mse"], rel=1e-4)  # MSE is the regression loss
+    assert result.val_metrics["mae"] == pytest.approx(best["val_mae"], rel=1e-5)
+    X_test, y_test = seismic.split("test")
+    predicted = result.model.predict(X_test)
+    assert predicted.shape == y_test.shape
+    assert np.mean(np.abs(predicted - y_test)) == pytest.approx(result.metrics["mae"], rel=1e-5)
+    assert result.convergence_rate == pytest.approx(convergence_rate(result.curve(), higher_is_better=False))
+
+
+def test_from_scratch_with_stream_max_predicts_raw_series(shared_data: Path):
+    seismic = load("SEISMIC-CX", root=shared_data)
+    result = train_from_scratch("fcn", seismic, preprocessing="minmax_mask", max_epochs=2, arch_kwargs=SMALL,
+                                progress=False)
+    model = result.model
+    assert model.use_stream_max and model.preprocessor.kind == "minmax_mask"
+    X_test, y_test = seismic.split("test")
+    assert np.mean(np.abs(model.predict(X_test) - y_test)) == pytest.approx(result.metrics["mae"], rel=1e-5)

@@ -1,0 +1,269 @@
+"""The training loop, its Keras-style callbacks, recipes, metrics and weight transfer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tshub.data import make_preprocessor
+from tshub.datasets import load
+from tshub.models import adapt_channel_kernel, build_model, list_architectures
+from tshub.training import RECIPES, TrainConfig, convergence_rate, fit, transfer_weights
+from tshub.training.loop import evaluate
+from tshub.training.metrics import accuracy, f1_weighted, mae, mse
+from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
+from tshub.training.recipes import resolve_recipe
+
+SMALL = {"filters": (16, 32, 16)}
+QUICK = TrainConfig(max_epochs=3)
+
+
+@pytest.fixture(scope="module")
+def gunpoint(shared_data: Path) -> dict[str, tuple]:
+    """GunPoint train/test, z-normalised as training does, as loop-ready (X, y, stream_max) arrays."""
+    ds = load("GunPoint", root=shared_data)
+    znorm = make_preprocessor("znorm")
+    out = {}
+    for split in ("train", "test"):
+        X, y = ds.split(split)
+        out[split] = (znorm.transform(X)[0], y, None)
+    return out
+
+
+def _fcn(channels: int = 1, n_outputs: int = 2, seed: int = 0, **kwargs) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model("fcn", channels, n_outputs, **{**SMALL, **kwargs})
+
+
+def _without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "time_s"} for record in history]
+
+
+# ------------------------------------------------------------------------------------------------------- metrics
+def test_classification_metrics_match_scikit_learn():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 5, 200)
+    y_pred = np.where(rng.random(200) < 0.6, y_true, rng.integers(0, 6, 200))  # class 5 only ever predicted
+    assert accuracy(y_true, y_pred) == pytest.approx(sklearn_metrics.accuracy_score(y_true, y_pred))
+    assert f1_weighted(y_true, y_pred) == pytest.approx(sklearn_metrics.f1_score(y_true, y_pred, average="weighted"))
+
+
+def test_metrics_on_hand_computed_values():
+    # class 0: tp 1, fp 1, fn 1 -> F1 1/2; class 1: tp 1, fp 0, fn 1 -> F1 2/3; class 2 (never true) weighs 0
+    y_true, y_pred = np.array([0, 0, 1, 1]), np.array([0, 2, 1, 0])
+    assert accuracy(y_true, y_pred) == 0.5
+    assert f1_weighted(y_true, y_pred) == pytest.approx((2 * 0.5 + 2 * (2 / 3)) / 4)
+    assert mae([1.0, 2.0, 4.0], [2.0, 2.0, 1.0]) == pytest.approx(4 / 3)
+    assert mse([1.0, 2.0, 4.0], [2.0, 2.0, 1.0]) == pytest.approx(10 / 3)
+
+
+def test_convergence_rate_formula_on_hand_values():
+    # F1 0, 0.5, 1: W = 2, trapezoid area 0.25 + 0.75 = 1, min 0, max 1 -> (1 - 0) / (2 * 1) = 0.5
+    assert convergence_rate([0.0, 0.5, 1.0], higher_is_better=True) == pytest.approx(0.5)
+    # F1 reaching its max one epoch earlier converges faster: area 0.5 + 1 = 1.5 -> 0.75
+    assert convergence_rate([0.0, 1.0, 1.0], higher_is_better=True) == pytest.approx(0.75)
+    # MAE 1, 0.5, 0.5: area 0.75 + 0.5 = 1.25, W·min = 1, W·(max − min) = 1 -> 1 − 0.25 = 0.75
+    assert convergence_rate([1.0, 0.5, 0.5], higher_is_better=False) == pytest.approx(0.75)
+    assert convergence_rate([0.7], higher_is_better=True) == 1.0  # one epoch: converged from the start
+    assert convergence_rate([0.3, 0.3, 0.3], higher_is_better=False) == 1.0  # flat curve
+    with pytest.raises(ValueError, match="non-empty"):
+        convergence_rate([], higher_is_better=True)
+    with pytest.raises(ValueError, match="NaN"):
+        convergence_rate([0.1, float("nan")], higher_is_better=True)
+
+
+# ------------------------------------------------------------------------------------- callbacks (Keras semantics)
+def _records(key: str, values: list[float]) -> list[dict]:
+    return [{key: v} for v in values]
+
+
+def test_reduce_lr_on_plateau_fires_when_wait_reaches_patience_with_absolute_delta():
+    scheduler = ReduceLROnPlateau(Monitor("val_loss", "min"), 1e-3, factor=0.2, patience=4, min_lr=5e-7)
+    # epoch 1 sets the best; epoch 2 improves by 0.1; epochs 3-6 beat the best 0.9 by less than min_delta 1e-4: no
+    # improvement, so the 4th of them (epoch 6) reduces; epoch 7 improves by more than 1e-4 and resets the count.
+    losses = [1.0, 0.9, 0.89995, 0.89999, 0.89992, 0.89991, 0.5, 0.6, 0.6, 0.6, 0.6]
+    lrs = [scheduler.step(r) for r in _records("val_loss", losses)]
+    assert lrs[:5] == [1e-3] * 5
+    assert lrs[5] == pytest.approx(2e-4)
+    assert lrs[6:10] == pytest.approx([2e-4] * 4)
+    assert lrs[10] == pytest.approx(4e-5)  # 4 epochs without improvement after epoch 7
+
+
+def test_reduce_lr_stops_at_min_lr():
+    scheduler = ReduceLROnPlateau(Monitor("val_loss", "min"), 1e-3, factor=0.2, patience=1, min_lr=5e-7)
+    lrs = [scheduler.step({"val_loss": 1.0}) for _ in range(8)]
+    assert lrs[:5] == pytest.approx([1e-3, 2e-4, 4e-5, 8e-6, 1.6e-6])
+    assert lrs[5:] == [5e-7] * 3
+
+
+def test_early_stopping_counts_epochs_without_strict_improvement():
+    stopper = Plateau(Monitor("val_accuracy", "max"), patience=10)
+    accs = [0.5, 0.7] + [0.7] * 10 + [0.8]
+    exhausted = []
+    for record in _records("val_accuracy", accs):
+        stopper.update(record)
+        exhausted.append(stopper.exhausted)
+    assert exhausted.index(True) == 1 + 10  # 10 epochs equal to the best (min_delta 0 needs strict gains)
+
+
+def test_accuracy_ties_are_broken_by_validation_loss():
+    monitor = Monitor.resolve("auto", "classification", tie_break=True)
+    assert (monitor.key, monitor.mode, monitor.tie_break) == ("val_accuracy", "max", "val_loss")
+    best = {"val_accuracy": 0.8, "val_loss": 0.5}
+    assert monitor.improved({"val_accuracy": 0.8, "val_loss": 0.4}, best)
+    assert not monitor.improved({"val_accuracy": 0.8, "val_loss": 0.6}, best)
+    assert not monitor.improved({"val_accuracy": 0.7, "val_loss": 0.1}, best)  # a worse accuracy never wins
+    assert monitor.improved({"val_accuracy": 0.9, "val_loss": 9.0}, best)
+    plain = Monitor.resolve("auto", "classification", tie_break=False)
+    assert not plain.improved({"val_accuracy": 0.8, "val_loss": 0.4}, best)
+    assert Monitor.resolve("auto", "regression") == Monitor("val_loss", "min", None)
+
+
+def test_fit_applies_the_callbacks_it_records(gunpoint):
+    """Replaying the recorded validation scores through the callbacks gives the recorded lrs and stop epoch."""
+    config = TrainConfig(max_epochs=40, lr_patience=1, early_stopping_patience=3, lr=3e-3)
+    run = fit(_fcn(), gunpoint["train"], gunpoint["test"], config, progress=False)
+    monitor = Monitor.resolve("auto", "classification")
+    scheduler = ReduceLROnPlateau(monitor, 3e-3, factor=0.2, patience=1, min_lr=config.min_lr)
+    stopper = Plateau(monitor, patience=3)
+    expected_lrs, stop = [3e-3], None
+    for record in run.history:
+        expected_lrs.append(scheduler.step(record))
+        stopper.update(record)
+        if stopper.exhausted:
+            stop = record["epoch"]
+            break
+    assert [r["lr"]["all"] for r in run.history] == pytest.approx(expected_lrs[:len(run.history)])
+    assert len(set(expected_lrs)) > 1  # the schedule did fire
+    assert stop == (len(run.history) if run.stop_reason == "early_stopping" else None)
+
+
+# ------------------------------------------------------------------------------------------------------ the loop
+def test_same_seed_repeats_the_run_and_another_seed_does_not(gunpoint):
+    runs = []
+    for seed in (0, 0, 1):
+        model = _fcn(seed=0)  # same initial weights: only the loop's seed (batch order) differs
+        runs.append((fit(model, gunpoint["train"], gunpoint["test"], QUICK, seed=seed, progress=False), model))
+    (a, model_a), (b, model_b), (c, _) = runs
+    assert _without_time(a.history) == _without_time(b.history)
+    assert all(torch.equal(x, y) for x, y in zip(model_a.state_dict().values(), model_b.state_dict().values()))
+    assert [r["loss"] for r in a.history] != [r["loss"] for r in c.history]
+
+
+def test_best_validation_weights_are_restored(gunpoint):
+    """Validation = the training series with flipped labels: learning the training set makes validation worse,
+    so the best validation epoch is an early one, and its weights (not the last ones) must come back."""
+    X, y, _ = gunpoint["train"]
+    flipped = (X, 1 - y, None)
+    model = _fcn()
+    config = TrainConfig(max_epochs=6, monitor="val_loss", early_stopping_patience=None, lr_patience=None)
+    run = fit(model, gunpoint["train"], flipped, config, progress=False)
+    last, best = run.history[-1], run.history[run.best_epoch - 1]
+    assert run.best_epoch < len(run.history) and best["val_loss"] < last["val_loss"]
+    assert run.history[-1]["loss"] < run.history[0]["loss"]  # it did learn the training labels
+    now = evaluate(model, flipped, "classification")
+    assert now["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    assert now["accuracy"] == best["val_accuracy"]
+
+
+def test_time_budget_stops_after_the_current_batch(gunpoint):
+    run = fit(_fcn(), gunpoint["train"], gunpoint["test"], TrainConfig(max_epochs=50, time_budget_s=0.0),
+              progress=False)
+    assert run.stop_reason == "time_budget" and len(run.history) == 1
+
+
+def test_validation_monitor_without_validation_data_is_refused(gunpoint):
+    with pytest.raises(ValueError, match="no validation data"):
+        fit(_fcn(), gunpoint["train"], None, QUICK, progress=False)
+    run = fit(_fcn(), gunpoint["train"], None, RECIPES["bigdata18"].replace(max_epochs=2), progress=False)
+    assert [set(r) for r in run.history] == [{"epoch", "loss", "lr", "time_s"}] * 2
+
+
+def test_frozen_parameters_and_their_batchnorm_statistics_do_not_change(gunpoint):
+    model = _fcn()
+    for name, param in model.named_parameters():
+        param.requires_grad_(not name.startswith("backbone.block1"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fit(model, gunpoint["train"], gunpoint["test"], TrainConfig(max_epochs=1), progress=False)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("backbone.block1"))
+    assert not torch.equal(before["backbone.block2.bn.running_mean"], after["backbone.block2.bn.running_mean"])
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+
+
+# --------------------------------------------------------------------------------------------------------- recipes
+def test_recipes_carry_the_reference_hyper_parameters():
+    default, bigdata18, otovic = RECIPES["default"], RECIPES["bigdata18"], RECIPES["otovic"]
+    assert (default.lr, default.adam_eps, default.max_epochs, default.lr_factor, default.lr_patience,
+            default.min_lr, default.early_stopping_patience) == (1e-3, 1e-7, 250, 0.2, 4, 5e-7, 10)
+    assert [bigdata18.batch_size_for(n) for n in (15, 50, 100, 400)] == [1, 5, 10, 16]  # int(min(n/10, 16))
+    assert (bigdata18.monitor, bigdata18.lr_factor, bigdata18.lr_patience, bigdata18.min_lr,
+            bigdata18.max_epochs, bigdata18.early_stopping_patience) == ("loss", 0.5, 50, 1e-4, 2000, None)
+    assert [otovic.batch_size_for(n) for n in (40, 1000)] == [32, 32] and otovic.drop_last
+    name, config = resolve_recipe("otovic", max_epochs=5, time_budget_s=None)
+    assert (name, config.max_epochs, config.batch_size) == ("otovic", 5, 32)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="unknown recipe"):
+        resolve_recipe("adamw")
+
+
+# -------------------------------------------------------------------------------------------------------- transfer
+def test_transfer_fcn_one_channel_source_into_three_channel_target():
+    source, target = _fcn(1, 2, seed=0), _fcn(3, 5, seed=1)
+    fresh_head = target.head.weight.detach().clone()
+    report = transfer_weights(source, target)
+    src, dst = source.state_dict(), target.state_dict()
+    assert [a["name"] for a in report.adapted] == ["backbone.block1.conv.weight"]
+    assert torch.allclose(dst["backbone.block1.conv.weight"], adapt_channel_kernel(src["backbone.block1.conv.weight"], 3))
+    backbone = [k for k in dst if k.startswith("backbone.") and k != "backbone.block1.conv.weight"]
+    assert sorted(report.copied) == sorted(backbone)  # incl. BatchNorm running stats, as bigdata18 copies them
+    assert "backbone.block2.bn.running_var" in report.copied
+    assert all(torch.equal(src[k], dst[k]) for k in backbone)
+    assert report.reinitialised == [{"name": "head.weight", "reason": "head"}, {"name": "head.bias", "reason": "head"}]
+    assert torch.equal(target.head.weight, fresh_head)
+    assert "backbone.block1.conv.weight" in report.transferred_parameters
+    assert not any(n.endswith(("running_mean", "num_batches_tracked")) for n in report.transferred_parameters)
+    assert json.loads(json.dumps(report.to_dict()))["adapted"][0]["target_shape"] == [16, 3, 8]
+    assert "20 copied, 1 adapted, 2 re-initialised" in str(report) and "(16, 1, 8) -> (16, 3, 8)" in str(report)
+
+
+def test_transfer_convnetquake_to_another_length_rebuilds_the_dense_layers():
+    if "convnetquake" not in list_architectures():
+        pytest.skip("convnetquake is not registered")
+    torch.manual_seed(0)
+    source = build_model("convnetquake", 3, 1, input_length=1001)
+    target = build_model("convnetquake", 3, 4, input_length=540)
+    report = transfer_weights(source, target)
+    convs = [k for k in target.state_dict() if k.startswith("backbone.")]
+    assert sorted(report.copied) == sorted(convs) and len(convs) == 18  # 9 convs, kernel + bias
+    fresh = {r["name"]: r["reason"] for r in report.reinitialised}
+    assert {"head.dense1.weight", "head.dense2.weight"} <= set(fresh) and set(fresh.values()) == {"head"}
+
+
+def test_transfer_reports_tensors_outside_the_backbone_and_refuses_other_architectures():
+    if "mlstm_fcn" not in list_architectures():
+        pytest.skip("mlstm_fcn is not registered")
+    torch.manual_seed(0)
+    source = build_model("mlstm_fcn", 1, 2, input_length=150)
+    target = build_model("mlstm_fcn", 3, 2, input_length=80)
+    report = transfer_weights(source, target)
+    reasons = {r["name"]: r["reason"] for r in report.reinitialised}
+    assert reasons["lstm.weight_ih_l0"] == "outside the backbone"
+    assert [a["name"] for a in report.adapted] == ["backbone.conv1.weight"]
+    with pytest.raises(ValueError, match="architecture"):
+        transfer_weights(source, _fcn())
+
+
+def test_loop_runs_regression_with_mse(shared_data: Path):
+    ds = load("SEISMIC-CX", root=shared_data)
+    X, y = ds.split("train")
+    data = (make_preprocessor("znorm").transform(X)[0], y, None)
+    model = _fcn(3, 1)
+    run = fit(model, data, data, TrainConfig(max_epochs=2, batch_fraction=None, batch_size=20), progress=False)
+    assert {"val_loss", "val_mae", "val_mse"} <= set(run.history[0])
+    assert run.history[-1]["val_loss"] == pytest.approx(run.history[-1]["val_mse"], rel=1e-5)

@@ -1,0 +1,11 @@
+"""Training: one loop for pretraining, from-scratch referents and fine-tunes; weight transfer; metrics; recipes."""
+
+from tshub.training.finetune import LR_MULTIPLIER_GRID, finetune, train_from_scratch
+from tshub.training.loop import fit
+from tshub.training.metrics import convergence_rate
+from tshub.training.recipes import RECIPES, TrainConfig
+from tshub.training.results import FitResult
+from tshub.training.transfer import TransferReport, transfer_weights
+
+__all__ = ["train_from_scratch", "finetune", "fit", "FitResult", "TrainConfig", "RECIPES", "LR_MULTIPLIER_GRID",
+           "TransferReport", "transfer_weights", "convergence_rate"]

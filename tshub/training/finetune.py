@@ -1,0 +1,226 @@
+"""Fine-tuning a pretrained model on a target dataset, and the from-scratch referent with the same loop and recipe.
+
+Fine-tuning builds a fresh model of the source architecture for the target (channels, length, outputs), copies
+what fits (``transfer_weights``), trains the transferred parameters at ω × lr and the rest at lr, and picks ω on
+the validation split when several are tried. The validation split does not depend on the seed, so fine-tunes and
+referents of any seed are compared on the same data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from tshub.data.dataset import Dataset
+from tshub.data.preprocess import Preprocessor, make_preprocessor
+from tshub.data.splits import ensure_validation
+from tshub.models.base import TimeSeriesModel
+from tshub.models.registry import build_model
+from tshub.training.loop import Arrays, EpochHook, LoopResult, ParamGroup, evaluate, fit
+from tshub.training.metrics import convergence_rate
+from tshub.training.monitor import Monitor
+from tshub.training.recipes import TrainConfig, resolve_recipe
+from tshub.training.results import FitResult
+from tshub.training.transfer import BACKBONE_PREFIX, TransferReport, transfer_weights
+
+#: Otović et al.'s learning-rate multipliers, tried by ``lr_multiplier="grid"``.
+LR_MULTIPLIER_GRID: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+VAL_FRACTION = 0.2
+_SOURCE_KEYS = ("domain", "description", "citation", "url", "license", "sampling_rate", "units")
+
+
+@dataclass
+class _Prepared:
+    """A dataset with a validation split, its fitted preprocessor and the preprocessed splits."""
+
+    dataset: Dataset
+    preprocessor: Preprocessor
+    train: Arrays
+    val: Arrays
+    test: Arrays | None
+
+
+def finetune(model: TimeSeriesModel, dataset: Dataset, *, lr_multiplier: float | str | Sequence[float] = 1.0,
+             freeze_backbone: bool = False, seed: int = 0, recipe: str | TrainConfig = "default",
+             max_epochs: int | None = None, preprocessing: str | Preprocessor | None = None,
+             time_budget_s: float | None = None, device: str | torch.device | None = None,
+             progress: bool = True, on_epoch_end: EpochHook | None = None) -> FitResult:
+    """Fine-tune ``model`` (never modified) on ``dataset``; returns the best fine-tuned model and its scores.
+
+    ``lr_multiplier`` is ω for the transferred parameters: a number, a list, or ``"grid"`` (Otović's ten values);
+    with several, each is trained from the same initial state and the best on validation is kept (not retrained).
+    ``preprocessing`` defaults to the source model's kind, fitted anew on the target's training split ("znorm"
+    when the source has none). ``time_budget_s`` bounds the whole call, grid included. ``on_epoch_end`` gets
+    every epoch's history record (epochs restart at 1 for each ω).
+    """
+    start = time.perf_counter()
+    multipliers = _multipliers(lr_multiplier)
+    if freeze_backbone and len(multipliers) > 1:
+        raise ValueError("with freeze_backbone=True the transferred (backbone) parameters do not train, so ω has "
+                         "no effect: pass a single lr_multiplier.")
+    name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s)
+    if preprocessing is None:
+        preprocessing = model.preprocessor.kind if model.preprocessor is not None else "znorm"
+    prep = _prepare(dataset, preprocessing, model.use_stream_max)
+    selector = Monitor.resolve("auto", prep.dataset.task, tie_break=True)  # ω is chosen on validation only
+
+    best: dict[str, Any] | None = None
+    grid: list[dict[str, Any]] = []
+    for omega in multipliers:
+        remaining = _remaining(config.time_budget_s, start)
+        if grid and remaining is not None and remaining <= 0:
+            break
+        run = _tune_once(model, prep, omega, freeze_backbone, config.replace(time_budget_s=remaining), seed,
+                         device, progress, on_epoch_end)
+        loop, val = run["loop"], run["val"]
+        grid.append({"lr_multiplier": omega, "val_loss": val["loss"], "val_metrics": _without_loss(val),
+                     "epochs": len(loop.history), "best_epoch": loop.best_epoch, "stop_reason": loop.stop_reason})
+        if best is None or selector.improved(run["scores"], best["scores"]):
+            best = run
+
+    assert best is not None  # the first multiplier always runs
+    extra_meta = {"parent": model.meta.get("id"), "parent_dataset": model.meta.get("source_dataset"),
+                  "lr_multiplier": best["omega"], "freeze_backbone": freeze_backbone}
+    return _result(best["model"], prep, best["loop"], name, config, seed, start, extra_meta,
+                   lr_multiplier=best["omega"], transfer_report=best["report"], grid=grid)
+
+
+def train_from_scratch(arch: str, dataset: Dataset, *, seed: int = 0, recipe: str | TrainConfig = "default",
+                       max_epochs: int | None = None, preprocessing: str | Preprocessor | None = "znorm",
+                       use_stream_max: bool | None = None, arch_kwargs: dict[str, Any] | None = None,
+                       time_budget_s: float | None = None, device: str | torch.device | None = None,
+                       progress: bool = True, on_epoch_end: EpochHook | None = None) -> FitResult:
+    """Train a fresh ``arch`` on ``dataset`` with the fine-tuning loop and recipe: the referent of a fine-tune.
+
+    ``use_stream_max`` defaults to whether the preprocessing produces stream_max ("minmax_mask" does).
+    """
+    start = time.perf_counter()
+    name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s)
+    preprocessor = make_preprocessor(preprocessing)
+    if use_stream_max is None:
+        use_stream_max = preprocessor.uses_stream_max
+    prep = _prepare(dataset, preprocessor, use_stream_max)
+    ds = prep.dataset
+    torch.manual_seed(seed)
+    model = build_model(arch, ds.n_channels, ds.n_outputs, use_stream_max=use_stream_max, input_length=ds.length,
+                        **(arch_kwargs or {}))
+    loop = fit(model, prep.train, prep.val, config, seed=seed, device=device, progress=progress, task=ds.task,
+               on_epoch_end=on_epoch_end)
+    return _result(model, prep, loop, name, config, seed, start, {})
+
+
+# ---------------------------------------------------------------------------------------------------- internals
+def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
+    if isinstance(lr_multiplier, str):
+        if lr_multiplier != "grid":
+            raise ValueError(f"lr_multiplier must be a number, a list of numbers or 'grid', got {lr_multiplier!r}.")
+        values = list(LR_MULTIPLIER_GRID)
+    elif isinstance(lr_multiplier, (int, float)):
+        values = [float(lr_multiplier)]
+    else:
+        values = [float(v) for v in lr_multiplier]
+    if not values or any(v < 0 for v in values):
+        raise ValueError(f"lr_multiplier values must be >= 0 and at least one must be given, got {lr_multiplier!r}.")
+    return values
+
+
+def _prepare(dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool) -> _Prepared:
+    """Ensure a validation split, fit the preprocessing on the training split and apply it to every split."""
+    ds = ensure_validation(dataset, val_fraction=VAL_FRACTION, seed=0)
+    preprocessor = make_preprocessor(preprocessing)
+    if use_stream_max and not preprocessor.uses_stream_max:
+        raise ValueError(f"the model takes stream_max but preprocessing {preprocessor.kind!r} does not produce it: "
+                         "use preprocessing='minmax_mask' (or a model built with use_stream_max=False).")
+    preprocessor.fit(ds.split("train")[0])
+
+    def arrays(split: str) -> Arrays:
+        X, y = ds.split(split)
+        X, stream_max = preprocessor.transform(X)
+        return X, y, stream_max if use_stream_max else None
+
+    test = arrays("test") if "test" in ds.splits and len(ds.splits["test"]) else None
+    return _Prepared(ds, preprocessor, arrays("train"), arrays("val"), test)
+
+
+def _tune_once(source: TimeSeriesModel, prep: _Prepared, omega: float, freeze_backbone: bool, config: TrainConfig,
+               seed: int, device: str | torch.device | None, progress: bool,
+               on_epoch_end: EpochHook | None) -> dict[str, Any]:
+    """One fine-tune at one ω from a fresh, seeded target; returns the model, its loop result and val scores."""
+    task = prep.dataset.task
+    target = _target_like(source, prep.dataset, seed)
+    report = transfer_weights(source, target)
+    if freeze_backbone:
+        _set_backbone_trainable(target, False)
+    loop = fit(target, prep.train, prep.val, config, param_groups=_omega_groups(target, report, omega), seed=seed,
+               device=device, progress=progress, task=task, on_epoch_end=on_epoch_end)
+    _set_backbone_trainable(target, True)
+    val = evaluate(target, prep.val, task, batch_size=config.eval_batch_size)
+    return {"model": target, "report": report, "loop": loop, "omega": omega, "val": val,
+            "scores": {f"val_{k}": v for k, v in val.items()}}
+
+
+def _target_like(source: TimeSeriesModel, ds: Dataset, seed: int) -> TimeSeriesModel:
+    """A freshly initialised (seeded) model of the source's architecture and kwargs, shaped for ``ds``."""
+    torch.manual_seed(seed)
+    return build_model(source.arch, ds.n_channels, ds.n_outputs, use_stream_max=source.use_stream_max,
+                       input_length=ds.length, **source.arch_kwargs)
+
+
+def _omega_groups(model: TimeSeriesModel, report: TransferReport, omega: float) -> list[ParamGroup]:
+    """Transferred parameters at ω × lr, the rest (head, re-initialised layers) at lr."""
+    transferred = set(report.transferred_parameters)
+    params = dict(model.named_parameters())
+    return [
+        {"name": "transferred", "lr_multiplier": omega, "params": [p for n, p in params.items() if n in transferred]},
+        {"name": "new", "lr_multiplier": 1.0, "params": [p for n, p in params.items() if n not in transferred]},
+    ]
+
+
+def _set_backbone_trainable(model: TimeSeriesModel, trainable: bool) -> None:
+    for name, param in model.named_parameters():
+        if name.startswith(BACKBONE_PREFIX):
+            param.requires_grad_(trainable)
+
+
+def _remaining(budget: float | None, start: float) -> float | None:
+    return None if budget is None else budget - (time.perf_counter() - start)
+
+
+def _without_loss(scores: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in scores.items() if k != "loss"}
+
+
+def _result(model: TimeSeriesModel, prep: _Prepared, loop: LoopResult, recipe: str, config: TrainConfig, seed: int,
+            start: float, extra_meta: dict[str, Any], **fields: Any) -> FitResult:
+    """Evaluate the trained model, attach task/classes/preprocessor/provenance to it, and wrap it all up."""
+    ds = prep.dataset
+    model.task, model.classes, model.preprocessor = ds.task, ds.classes, prep.preprocessor
+
+    def scores(data: Arrays) -> dict[str, float]:
+        return _without_loss(evaluate(model, data, ds.task, batch_size=config.eval_batch_size))
+
+    result = FitResult(model=model, metrics=scores(prep.test) if prep.test is not None else {},
+                       val_metrics=scores(prep.val), history=loop.history, convergence_rate=None, seed=seed,
+                       recipe=recipe, elapsed_s=time.perf_counter() - start, best_epoch=loop.best_epoch,
+                       stop_reason=loop.stop_reason, **fields)
+    result.convergence_rate = convergence_rate(result.curve(), higher_is_better=ds.task == "classification")
+    model.meta = {
+        "source_dataset": ds.name, "source": _source_record(ds), "task": ds.task,
+        "splits": {k: int(len(v)) for k, v in ds.splits.items()}, "recipe": recipe, "train_config": config.to_dict(),
+        "seed": seed, "metrics": result.metrics, "val_metrics": result.val_metrics, "epochs": len(loop.history),
+        "best_epoch": loop.best_epoch, "stop_reason": loop.stop_reason, "convergence_rate": result.convergence_rate,
+        "elapsed_s": result.elapsed_s, "time_budget_s": config.time_budget_s,
+        "device": str(next(model.parameters()).device), **extra_meta,
+    }
+    return result
+
+
+def _source_record(ds: Dataset) -> dict[str, Any]:
+    """The dataset record model cards show: name, shape, and the provenance strings of ``ds.meta``."""
+    record: dict[str, Any] = {"name": ds.name, "channels": ds.n_channels, "length": ds.length}
+    record.update({k: ds.meta[k] for k in _SOURCE_KEYS if isinstance(ds.meta.get(k), (str, int, float))})
+    return record

@@ -1,0 +1,288 @@
+"""The one training loop of tshub: pretraining, from-scratch referents and fine-tunes all run through ``fit``.
+
+Data lives in memory as tensors; every epoch draws one permutation from a seeded generator, permutes the
+training tensors once and slices contiguous batches (no DataLoader, no per-sample Python). With the same seed,
+data and thread count, a CPU run is repeatable bit for bit; on CUDA, cuDNN/atomic kernels may differ in the last
+bits from run to run unless ``torch.use_deterministic_algorithms(True)`` is set by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.functional import cross_entropy, mse_loss
+from tqdm.auto import tqdm
+
+from tshub.models.base import TimeSeriesModel
+from tshub.training.metrics import task_metrics
+from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
+from tshub.training.recipes import TrainConfig
+
+#: ``(X, y, stream_max)``: preprocessed series (n, c, t), targets (class indices or floats), stream_max (n, 1) or None.
+Arrays = tuple[Any, Any, Any]
+#: A parameter group: ``{"name": str, "params": [...], "lr_multiplier": float}``.
+ParamGroup = dict[str, Any]
+#: Called with each epoch's history record (see ``fit``).
+EpochHook = Callable[[dict[str, Any]], None]
+
+_DATA_ON_GPU_FRACTION = 0.5  # keep training data on the GPU when it takes at most this share of free memory
+
+
+@dataclass
+class LoopResult:
+    """What ``fit`` did: one history record per epoch, the epoch whose weights were kept, and why it stopped."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None  # epoch number (history[best_epoch - 1]) of the restored weights; None: last kept
+    stop_reason: str = "max_epochs"  # max_epochs | early_stopping | time_budget | non_finite_loss
+    elapsed_s: float = 0.0
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` → CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config: TrainConfig = TrainConfig(), *,
+        param_groups: Sequence[ParamGroup] | None = None, seed: int = 0, device: str | torch.device | None = None,
+        progress: bool = True, task: str | None = None,
+        on_epoch_end: EpochHook | None = None) -> LoopResult:
+    """Train ``model`` in place with Adam under ``config`` and return its history.
+
+    ``param_groups`` (default: one group of all parameters) give each group an ``lr_multiplier`` ω: its learning
+    rate is ω × the base rate, and the plateau scheduler scales the base rate, hence all groups alike. Parameters
+    with ``requires_grad=False`` are not optimised, and BatchNorm layers whose parameters are all frozen keep
+    their running statistics (they stay in eval mode). ``model.regularization_loss()`` is added to the loss.
+    ``on_epoch_end`` gets every history record as it is made (progress reports; an exception it raises, e.g. to
+    cancel a job, propagates).
+    """
+    task = task or _task_of(model, train[1])
+    device = resolve_device(device)
+    model.to(device)
+    torch.manual_seed(seed)  # dropout and any other randomness inside the model
+    generator = torch.Generator().manual_seed(seed)
+
+    Xt, yt, st = _tensors(train, task, _data_device(train, device))
+    valt = None if val is None else _tensors(val, task, _data_device(val, device))
+    n = len(Xt)
+    batch = config.batch_size_for(n)
+    n_batches = _batches_per_epoch(n, batch, config.drop_last)
+
+    optimizer = _optimizer(model, param_groups, config)
+    checkpoint = Plateau(_monitor(config.checkpoint_monitor or config.monitor, task, config, valt), None)
+    scheduler = (ReduceLROnPlateau(_monitor(config.lr_monitor or config.monitor, task, config, valt), config.lr,
+                                   factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr,
+                                   min_delta=config.lr_min_delta) if config.lr_patience is not None else None)
+    stopper = (Plateau(_monitor(config.monitor, task, config, valt), config.early_stopping_patience)
+               if config.early_stopping_patience is not None else None)
+
+    result, best_state = LoopResult(), None
+    start = time.perf_counter()
+    deadline = None if config.time_budget_s is None else start + config.time_budget_s
+    epochs = tqdm(range(config.max_epochs), desc=f"{model.arch} fit", unit="epoch",
+                  disable=True if not progress else None)
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+        loss, out_of_time = _train_epoch(model, optimizer, (Xt, yt, st), task, batch, n_batches, generator,
+                                         device, config.bf16, deadline)
+        record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss}
+        if valt is not None:
+            scores = evaluate(model, valt, task, batch_size=config.eval_batch_size, device=device, bf16=config.bf16)
+            record.update({f"val_{k}": v for k, v in scores.items()})
+        record["lr"] = lrs
+        record["time_s"] = time.perf_counter() - t0
+        result.history.append(record)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+        epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("epoch", "lr", "time_s")})
+
+        if checkpoint.update(record) and config.restore_best:
+            best_state, result.best_epoch = _clone_state(model), epoch + 1
+        if scheduler is not None:
+            base_lr = scheduler.step(record)
+            for group in optimizer.param_groups:
+                group["lr"] = base_lr * group["lr_multiplier"]
+        if stopper is not None:
+            stopper.update(record)
+        reason = ("non_finite_loss" if not math.isfinite(loss) else "time_budget" if out_of_time
+                  else "early_stopping" if stopper is not None and stopper.exhausted else None)
+        if reason:
+            result.stop_reason = reason
+            break
+    epochs.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.elapsed_s = time.perf_counter() - start
+    return result
+
+
+def evaluate(model: TimeSeriesModel, data: Arrays, task: str, *, batch_size: int = 256,
+             device: str | torch.device | None = None, bf16: bool = False) -> dict[str, float]:
+    """Loss (the training objective, with the regularisation term as Keras reports it) and task metrics."""
+    X, y, stream_max = data
+    outputs = predict_outputs(model, X, stream_max, batch_size=batch_size, device=device, bf16=bf16)
+    y = _targets(y, task, torch.device("cpu"))
+    loss = float(_loss(outputs, y, task))
+    reg = model.regularization_loss()
+    if reg is not None:
+        loss += float(reg.detach())
+    return {"loss": loss, **task_metrics(task, y.numpy(), decode_outputs(task, outputs))}
+
+
+@torch.no_grad()
+def predict_outputs(model: TimeSeriesModel, X: Any, stream_max: Any = None, *, batch_size: int = 256,
+                    device: str | torch.device | None = None, bf16: bool = False) -> torch.Tensor:
+    """Raw model outputs (logits or values) for preprocessed series, batched, in eval mode, as a CPU float tensor."""
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    X = torch.as_tensor(X)
+    stream_max = None if stream_max is None else torch.as_tensor(stream_max)
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = []
+        for i in range(0, len(X), batch_size):
+            xb = X[i:i + batch_size].to(device, torch.float32, non_blocking=True)
+            sb = None if stream_max is None else stream_max[i:i + batch_size].to(device, torch.float32)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                chunks.append(model(xb, sb).float().cpu())
+        return torch.cat(chunks) if chunks else torch.empty(0, model.n_outputs)
+    finally:
+        model.train(was_training)
+
+
+def decode_outputs(task: str, outputs: torch.Tensor) -> np.ndarray:
+    """Class indices (classification) or values, (n,) for a single regression output."""
+    if task == "classification":
+        return outputs.argmax(dim=1).numpy()
+    values = outputs.numpy()
+    return values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
+
+
+def train_step(model: TimeSeriesModel, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+               sb: torch.Tensor | None, task: str, bf16: bool = False) -> torch.Tensor:
+    """One optimisation step on a batch (loss + regularisation); returns the detached loss (no host sync)."""
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=bf16):
+        outputs = model(xb, sb)
+    loss = _loss(outputs.float(), yb, task)
+    reg = model.regularization_loss()
+    if reg is not None:
+        loss = loss + reg
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+# ---------------------------------------------------------------------------------------------------- internals
+def _train_epoch(model: TimeSeriesModel, optimizer: torch.optim.Optimizer, data: tuple, task: str, batch: int,
+                 n_batches: int, generator: torch.Generator, device: torch.device, bf16: bool,
+                 deadline: float | None) -> tuple[float, bool]:
+    """One pass over a fresh permutation; returns the mean training loss and whether time ran out."""
+    X, y, stream_max = data
+    model.train()
+    _keep_frozen_batchnorm_in_eval(model)
+    perm = torch.randperm(len(X), generator=generator).to(X.device)
+    X, y = X[perm], y[perm]
+    stream_max = None if stream_max is None else stream_max[perm]
+    total = torch.zeros((), device=device)
+    seen, out_of_time = 0, False
+    for b in range(n_batches):
+        part = slice(b * batch, (b + 1) * batch)
+        xb, yb = X[part].to(device, non_blocking=True), y[part].to(device, non_blocking=True)
+        sb = None if stream_max is None else stream_max[part].to(device, non_blocking=True)
+        total += train_step(model, optimizer, xb, yb, sb, task, bf16) * len(xb)
+        seen += len(xb)
+        if deadline is not None and time.perf_counter() > deadline:
+            out_of_time = True
+            break
+    return float(total / seen), out_of_time
+
+
+def _task_of(model: TimeSeriesModel, y: Any) -> str:
+    """The model's task when set, else from the targets: integer targets mean classification."""
+    if model.task is not None:
+        return model.task
+    return "classification" if np.asarray(y).dtype.kind in "iu" else "regression"
+
+
+def _loss(outputs: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    if task == "classification":
+        return cross_entropy(outputs, y)
+    return mse_loss(outputs, y.reshape(outputs.shape))
+
+
+def _batches_per_epoch(n: int, batch: int, drop_last: bool) -> int:
+    """floor(n / batch) with drop_last, else ceil; a trailing batch of one series is always dropped (BatchNorm
+    cannot normalise a single sample over a feature vector)."""
+    if n == 0:
+        raise ValueError("the training split is empty; give the dataset a non-empty 'train' split.")
+    full, rest = divmod(n, batch)
+    return max(1, full + (1 if rest > 1 and not drop_last else 0))
+
+
+def _optimizer(model: nn.Module, param_groups: Sequence[ParamGroup] | None, config: TrainConfig) -> torch.optim.Adam:
+    groups = param_groups or [{"name": "all", "params": list(model.parameters()), "lr_multiplier": 1.0}]
+    trainable = []
+    for group in groups:
+        params = [p for p in group["params"] if p.requires_grad]
+        if params:
+            multiplier = float(group.get("lr_multiplier", 1.0))
+            trainable.append({"name": group.get("name", f"group{len(trainable)}"), "params": params,
+                              "lr_multiplier": multiplier, "lr": config.lr * multiplier})
+    if not trainable:
+        raise ValueError("no trainable parameters: every parameter has requires_grad=False.")
+    return torch.optim.Adam(trainable, lr=config.lr, eps=config.adam_eps)
+
+
+def _monitor(name: str, task: str, config: TrainConfig, val: Any) -> Monitor:
+    monitor = Monitor.resolve(name, task, tie_break=config.tie_break)
+    if monitor.needs_validation and val is None:
+        raise ValueError(f"the recipe monitors {monitor.key!r} but no validation data was given; pass val=... "
+                         "(tshub.data.splits.ensure_validation carves one) or monitor the training 'loss'.")
+    return monitor
+
+
+def _keep_frozen_batchnorm_in_eval(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine and not any(
+                p.requires_grad for p in module.parameters()):
+            module.eval()
+
+
+def _data_device(data: Arrays, device: torch.device) -> torch.device:
+    """The compute device when the data fits comfortably there (always for the CPU), else the CPU."""
+    if device.type != "cuda":
+        return device
+    nbytes = sum(np.asarray(a).nbytes if not torch.is_tensor(a) else a.nbytes for a in data if a is not None)
+    free, _ = torch.cuda.mem_get_info(device)
+    return device if nbytes <= _DATA_ON_GPU_FRACTION * free else torch.device("cpu")
+
+
+def _tensors(data: Arrays, task: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    X, y, stream_max = data
+    X = torch.as_tensor(X, dtype=torch.float32, device=device)
+    y = _targets(y, task, device)
+    if len(X) != len(y):
+        raise ValueError(f"{len(X)} series but {len(y)} targets; they must match one to one.")
+    stream_max = None if stream_max is None else torch.as_tensor(stream_max, dtype=torch.float32,
+                                                                 device=device).reshape(-1, 1)
+    return X, y, stream_max
+
+
+def _targets(y: Any, task: str, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(y, dtype=torch.int64 if task == "classification" else torch.float32, device=device)
+
+
+def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}

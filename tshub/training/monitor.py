@@ -1,0 +1,96 @@
+"""What training watches and when it reacts, with Keras semantics (the reference recipes are Keras callbacks).
+
+Keras' ReduceLROnPlateau, EarlyStopping and ModelCheckpoint count an epoch as an improvement only when the
+monitored value beats the best one by more than an *absolute* ``min_delta``, and fire once ``wait >= patience``
+(PyTorch's scheduler fires at ``> patience`` with a relative threshold; see reference/architectures.md §9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Mode = Literal["min", "max"]
+
+#: History keys whose larger values are better; every other monitored key (losses, errors) is minimised.
+HIGHER_IS_BETTER = ("accuracy", "f1_weighted")
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A history key to watch, its direction, and an optional lower-is-better key that breaks exact ties.
+
+    The tie-break matters for accuracy on small validation sets: many epochs share the same accuracy, and among
+    them the one with the lower validation loss is the better model (and still counts as progress).
+    """
+
+    key: str
+    mode: Mode
+    tie_break: str | None = None
+
+    @classmethod
+    def resolve(cls, name: str, task: str, *, tie_break: bool = True) -> "Monitor":
+        """``"auto"`` is Otović's choice: ``val_accuracy`` for classification, ``val_loss`` for regression."""
+        if name == "auto":
+            name = "val_accuracy" if task == "classification" else "val_loss"
+        mode: Mode = "max" if name.endswith(HIGHER_IS_BETTER) else "min"
+        secondary = "val_loss" if tie_break and mode == "max" and name.startswith("val_") else None
+        return cls(name, mode, secondary)
+
+    @property
+    def needs_validation(self) -> bool:
+        return self.key.startswith("val_")
+
+    def improved(self, record: dict[str, Any], best: dict[str, Any] | None, min_delta: float = 0.0) -> bool:
+        """True when ``record`` beats ``best`` by more than ``min_delta`` (or ties it and wins the tie-break)."""
+        if best is None:
+            return True
+        sign = 1.0 if self.mode == "max" else -1.0
+        gain = sign * (record[self.key] - best[self.key])
+        if gain > min_delta:
+            return True
+        if self.tie_break is None or gain < 0:
+            return False
+        return best[self.tie_break] - record[self.tie_break] > min_delta
+
+
+class Plateau:
+    """Counts epochs without improvement of a monitor (Keras: reset on improvement, ``wait += 1`` otherwise)."""
+
+    def __init__(self, monitor: Monitor, patience: int | None, min_delta: float = 0.0):
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best: dict[str, Any] | None = None
+        self.wait = 0
+
+    def update(self, record: dict[str, Any]) -> bool:
+        """Record one epoch; returns whether it improved on the best so far."""
+        if self.monitor.improved(record, self.best, self.min_delta):
+            self.best, self.wait = record, 0
+            return True
+        self.wait += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        """``wait >= patience``: the moment Keras reduces the learning rate or stops."""
+        return self.patience is not None and self.wait >= self.patience
+
+
+class ReduceLROnPlateau(Plateau):
+    """Keras' ReduceLROnPlateau (cooldown 0): after ``patience`` epochs without improvement (beyond the absolute
+    ``min_delta``) the base rate becomes ``max(lr · factor, min_lr)`` and the count restarts; at ``min_lr`` it stays."""
+
+    def __init__(self, monitor: Monitor, lr: float, *, factor: float, patience: int, min_lr: float,
+                 min_delta: float = 1e-4):
+        super().__init__(monitor, patience, min_delta)
+        self.lr, self.factor, self.min_lr = lr, factor, min_lr
+
+    def step(self, record: dict[str, Any]) -> float:
+        """Record one epoch; returns the base learning rate for the next one."""
+        self.update(record)
+        if self.exhausted and self.lr > self.min_lr:
+            self.lr = max(self.lr * self.factor, self.min_lr)
+            self.wait = 0
+        return self.lr

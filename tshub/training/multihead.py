@@ -1,0 +1,219 @@
+"""Multi-head pretraining (ConvTimeNet-style): one shared backbone, one output head per source dataset.
+
+Series of different lengths cannot share a batch, so every batch comes from one dataset. An epoch passes once
+over the training split of every dataset, its batches interleaved in a seeded random order: each dataset
+contributes in proportion to its number of batches (the recipe's batch-size rule gives small sets ~10 per
+epoch). The recipe is the ``TrainConfig`` of ``fit`` (Adam, Keras plateau LR, early stopping, best weights
+restored, time budget) and the pieces of the single-dataset loop are reused through ``HeadView``; the monitored
+validation score is the mean over datasets, so no source dominates model selection.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from tshub.data.dataset import Dataset
+from tshub.data.preprocess import Preprocessor, make_preprocessor
+from tshub.models.base import TimeSeriesModel
+from tshub.models.registry import build_model
+from tshub.training.finetune import _prepare, _Prepared
+from tshub.training.loop import (_batches_per_epoch, _clone_state, _data_device, _optimizer, _tensors, evaluate,
+                                 resolve_device, train_step)
+from tshub.training.metrics import convergence_rate, curve_metric
+from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
+from tshub.training.recipes import TrainConfig, resolve_recipe
+from tshub.training.results import FitResult
+
+TASK = "classification"
+
+
+class HeadView(nn.Module):
+    """A multi-head model seen through one head, so ``train_step`` and ``evaluate`` apply unchanged."""
+
+    def __init__(self, model: TimeSeriesModel, head: str):
+        super().__init__()
+        self.model = model
+        self.head_name = head
+        self.arch = model.arch
+        self.n_outputs = model.config()["heads"][head]
+
+    def forward(self, x: torch.Tensor, stream_max: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(x, stream_max, head=self.head_name)
+
+    def regularization_loss(self) -> torch.Tensor | None:
+        return self.model.regularization_loss()
+
+
+def pretrain_multihead(arch: str, datasets: Sequence[Dataset], *, name: str = "multi", seed: int = 0,
+                       recipe: str | TrainConfig = "default", max_epochs: int | None = None,
+                       preprocessing: str | Preprocessor | None = "znorm", arch_kwargs: dict[str, Any] | None = None,
+                       time_budget_s: float | None = None, device: str | torch.device | None = None,
+                       progress: bool = True) -> FitResult:
+    """Pretrain ``arch`` with one head per dataset (named by ``Dataset.name``); returns the model with all heads.
+
+    ``metrics`` / ``val_metrics`` are means over the datasets that have the split; ``model.meta["head_metrics"]``
+    holds every dataset's test and validation scores and ``model.meta["head_classes"]`` the labels of each head.
+    ``preprocessing`` must be stateless (one preprocessor serves every head): "znorm" or "identity".
+    """
+    start = time.perf_counter()
+    recipe_name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s)
+    prepared = _prepare_all(datasets, preprocessing)
+    first = next(iter(prepared.values())).dataset
+    torch.manual_seed(seed)
+    model = build_model(arch, first.n_channels, max(p.dataset.n_outputs for p in prepared.values()),
+                        **(arch_kwargs or {}))
+    model.set_heads({key: p.dataset.n_outputs for key, p in prepared.items()})
+    device = resolve_device(device)
+    model.to(device)
+    views = {key: HeadView(model, key) for key in prepared}
+
+    history, best_epoch, stop_reason = _train(model, views, prepared, config, seed, device, progress)
+    model.eval()
+    model.task, model.classes = TASK, None
+    model.preprocessor = next(iter(prepared.values())).preprocessor
+    head_metrics = {key: {"val": _scores(views[key], p.val, config, device),
+                          "test": _scores(views[key], p.test, config, device) if p.test is not None else {},
+                          "splits": {k: int(len(v)) for k, v in p.dataset.splits.items()},
+                          "length": p.dataset.length, "domain": p.dataset.meta.get("domain")}
+                    for key, p in prepared.items()}
+    metrics = _mean_scores([h["test"] for h in head_metrics.values() if h["test"]])
+    val_metrics = _mean_scores([h["val"] for h in head_metrics.values()])
+    curve = [r[f"val_{curve_metric(TASK)}"] for r in history]
+    rate = convergence_rate(curve, higher_is_better=True) if curve else None
+    elapsed = time.perf_counter() - start
+    model.meta = {
+        "source_dataset": name, "source": {"name": name}, "task": TASK, "source_datasets": list(prepared),
+        "recipe": recipe_name, "train_config": config.to_dict(), "seed": seed, "metrics": metrics,
+        "val_metrics": val_metrics, "epochs": len(history), "best_epoch": best_epoch, "stop_reason": stop_reason,
+        "convergence_rate": rate, "elapsed_s": elapsed, "time_budget_s": config.time_budget_s, "device": str(device),
+        "head_classes": {key: p.dataset.classes for key, p in prepared.items()},
+        "head_metrics": head_metrics,
+    }
+    return FitResult(model=model, metrics=metrics, val_metrics=val_metrics, history=history, convergence_rate=rate,
+                     seed=seed, recipe=recipe_name, elapsed_s=elapsed, best_epoch=best_epoch, stop_reason=stop_reason)
+
+
+# ---------------------------------------------------------------------------------------------------- internals
+def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor | None) -> dict[str, _Prepared]:
+    if not datasets:
+        raise ValueError("multi-head pretraining needs at least one dataset.")
+    names = [ds.name for ds in datasets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"dataset names must be unique (they name the heads), got duplicates in {names}.")
+    wrong = [ds.name for ds in datasets if ds.task != TASK]
+    if wrong:
+        raise ValueError(f"multi-head pretraining trains one softmax per dataset; {wrong} are not classification.")
+    channels = {ds.n_channels for ds in datasets}
+    if len(channels) > 1:
+        raise ValueError(f"every dataset must have the same channel count (one shared input layer), got {channels}.")
+    prepared = {ds.name: _prepare(ds, make_preprocessor(preprocessing), False) for ds in datasets}
+    stateful = [key for key, p in prepared.items() if p.preprocessor.arrays()]
+    if stateful:
+        raise ValueError(f"preprocessing {preprocessing!r} keeps fitted statistics per dataset, but one preprocessor "
+                         "serves every head: use a per-series one ('znorm' or 'identity').")
+    return prepared
+
+
+def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[str, _Prepared], config: TrainConfig,
+           seed: int, device: torch.device, progress: bool) -> tuple[list[dict[str, Any]], int | None, str]:
+    """The epoch loop: interleaved single-dataset batches, then the recipe's monitors on the mean validation."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    train = {key: _tensors(p.train, TASK, _data_device(p.train, device)) for key, p in prepared.items()}
+    batch = {key: config.batch_size_for(len(t[0])) for key, t in train.items()}
+    n_batches = {key: _batches_per_epoch(len(t[0]), batch[key], config.drop_last) for key, t in train.items()}
+    optimizer = _optimizer(model, None, config)
+
+    def monitor(key: str | None) -> Monitor:
+        return Monitor.resolve(key or config.monitor, TASK, tie_break=config.tie_break)
+
+    checkpoint = Plateau(monitor(config.checkpoint_monitor), None)
+    scheduler = (ReduceLROnPlateau(monitor(config.lr_monitor), config.lr, factor=config.lr_factor,
+                                   patience=config.lr_patience, min_lr=config.min_lr, min_delta=config.lr_min_delta)
+                 if config.lr_patience is not None else None)
+    stopper = (Plateau(monitor(None), config.early_stopping_patience)
+               if config.early_stopping_patience is not None else None)
+
+    history: list[dict[str, Any]] = []
+    best_state, best_epoch, stop_reason = None, None, "max_epochs"
+    deadline = None if config.time_budget_s is None else time.perf_counter() + config.time_budget_s
+    epochs = tqdm(range(config.max_epochs), desc=f"{model.arch} multi-head", unit="epoch",
+                  disable=True if not progress else None)
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        loss, out_of_time = _interleaved_epoch(views, optimizer, train, batch, n_batches, generator, device,
+                                               config.bf16, deadline)
+        record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss}
+        scores = [evaluate(views[key], p.val, TASK, batch_size=config.eval_batch_size, device=device,
+                           bf16=config.bf16) for key, p in prepared.items()]
+        record.update({f"val_{k}": v for k, v in _mean_scores(scores).items()})
+        record.update({"lr": lr, "time_s": time.perf_counter() - t0})
+        history.append(record)
+        epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("epoch", "lr", "time_s")})
+        if checkpoint.update(record) and config.restore_best:
+            best_state, best_epoch = _clone_state(model), epoch + 1
+        if scheduler is not None:
+            base_lr = scheduler.step(record)
+            for group in optimizer.param_groups:
+                group["lr"] = base_lr * group["lr_multiplier"]
+        if stopper is not None:
+            stopper.update(record)
+        reason = ("non_finite_loss" if not math.isfinite(loss) else "time_budget" if out_of_time
+                  else "early_stopping" if stopper is not None and stopper.exhausted else None)
+        if reason:
+            stop_reason = reason
+            break
+    epochs.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history, best_epoch, stop_reason
+
+
+def _interleaved_epoch(views: dict[str, HeadView], optimizer: torch.optim.Optimizer, train: dict[str, tuple],
+                       batch: dict[str, int], n_batches: dict[str, int], generator: torch.Generator,
+                       device: torch.device, bf16: bool, deadline: float | None) -> tuple[float, bool]:
+    """Every dataset's batches once, in a random interleaving; returns the mean training loss and time-out flag."""
+    keys = list(train)
+    for view in views.values():
+        view.train()
+    shuffled = {}
+    for key in keys:
+        X, y, _ = train[key]
+        perm = torch.randperm(len(X), generator=generator).to(X.device)
+        shuffled[key] = (X[perm], y[perm])
+    schedule = [(key, b) for key in keys for b in range(n_batches[key])]
+    order = torch.randperm(len(schedule), generator=generator).tolist()
+    total = torch.zeros((), device=device)
+    seen, out_of_time = 0, False
+    for i in order:
+        key, b = schedule[i]
+        X, y = shuffled[key]
+        part = slice(b * batch[key], (b + 1) * batch[key])
+        xb, yb = X[part].to(device, non_blocking=True), y[part].to(device, non_blocking=True)
+        total += train_step(views[key], optimizer, xb, yb, None, TASK, bf16) * len(xb)
+        seen += len(xb)
+        if deadline is not None and time.perf_counter() > deadline:
+            out_of_time = True
+            break
+    return float(total / seen), out_of_time
+
+
+def _scores(view: HeadView, data: Any, config: TrainConfig, device: torch.device) -> dict[str, float]:
+    scores = evaluate(view, data, TASK, batch_size=config.eval_batch_size, device=device)
+    return {k: v for k, v in scores.items() if k != "loss"}
+
+
+def _mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
+    """Unweighted mean of each score over datasets (every source counts once)."""
+    if not scores:
+        return {}
+    return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}

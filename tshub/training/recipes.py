@@ -1,0 +1,92 @@
+"""Training recipes: every hyper-parameter of the training loop in one frozen, JSON-ready dataclass, plus presets.
+
+``default`` is the DESIGN.md recipe (Otović et al. callbacks, with a batch size that shrinks on small datasets
+so they still get ~10 updates per epoch); ``otovic`` is Otović et al.'s train.py exactly (batch 32, last partial
+batch dropped, no tie-break); ``bigdata18`` is the FCN recipe of Ismail Fawaz et al. (monitors training loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of ``tshub.training.loop.fit``.
+
+    Monitors are history keys: ``"loss"`` (training), ``"val_loss"``, ``"val_accuracy"``, ``"val_f1_weighted"``,
+    ``"val_mae"``, ``"val_mse"``, or ``"auto"`` (val_accuracy for classification, val_loss for regression).
+    With ``tie_break`` an accuracy tie is won by the lower validation loss (see ``monitor.Monitor``).
+    The LR scheduler and early stopping follow Keras semantics (``monitor.Plateau``); ``None`` patience disables.
+    """
+
+    lr: float = 1e-3
+    adam_eps: float = 1e-7  # Keras K.epsilon(), not PyTorch's 1e-8
+    batch_size: int = 32
+    batch_fraction: float | None = 0.1  # batch = int(min(n · fraction, batch_size)) (the FCN rule); None: fixed
+    drop_last: bool = True  # Otović's DataGenerator: floor(n / batch) batches, reshuffled every epoch
+    max_epochs: int = 250
+    monitor: str = "auto"
+    tie_break: bool = True
+    lr_monitor: str | None = None  # None: same as monitor
+    lr_factor: float = 0.2
+    lr_patience: int | None = 4
+    lr_min_delta: float = 1e-4  # Keras ReduceLROnPlateau default, absolute
+    min_lr: float = 5e-7
+    early_stopping_patience: int | None = 10  # Keras EarlyStopping, min_delta 0
+    checkpoint_monitor: str | None = None  # weights restored at the end; None: same as monitor
+    restore_best: bool = True
+    eval_batch_size: int = 256
+    time_budget_s: float | None = None  # stop (after the current batch) once training has run this long
+    bf16: bool = False  # bfloat16 autocast; off by default (the reference recipes are float32)
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1:
+            raise ValueError(f"lr, batch_size and max_epochs must be positive, got {self.lr}, "
+                             f"{self.batch_size}, {self.max_epochs}.")
+        if self.batch_fraction is not None and not 0 < self.batch_fraction <= 1:
+            raise ValueError(f"batch_fraction must lie in (0, 1] or be None, got {self.batch_fraction}.")
+        if not 0 < self.lr_factor < 1:
+            raise ValueError(f"lr_factor must lie in (0, 1), got {self.lr_factor}.")
+
+    def batch_size_for(self, n: int) -> int:
+        """The batch size used on ``n`` training series (at least 1, at most n)."""
+        size = self.batch_size if self.batch_fraction is None else int(min(n * self.batch_fraction, self.batch_size))
+        return max(1, min(size, n))
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}; known: {sorted(known)}.")
+        return cls(**data)
+
+
+RECIPES: dict[str, TrainConfig] = {
+    "default": TrainConfig(),
+    "otovic": TrainConfig(batch_size=32, batch_fraction=None, drop_last=True, tie_break=False),
+    "bigdata18": TrainConfig(
+        batch_size=16, batch_fraction=0.1, drop_last=False, max_epochs=2000, monitor="loss", tie_break=False,
+        lr_factor=0.5, lr_patience=50, min_lr=1e-4, early_stopping_patience=None,
+    ),
+}
+
+
+def resolve_recipe(recipe: str | TrainConfig, **overrides: Any) -> tuple[str, TrainConfig]:
+    """``(name, config)`` of a preset name or a TrainConfig (named "custom"), with non-None overrides applied."""
+    if isinstance(recipe, TrainConfig):
+        name, config = "custom", recipe
+    elif recipe in RECIPES:
+        name, config = recipe, RECIPES[recipe]
+    else:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)} or pass a TrainConfig.")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return name, config.replace(**changes) if changes else config

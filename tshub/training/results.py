@@ -1,0 +1,85 @@
+"""The result of a fine-tune or a from-scratch training: the model, its scores, its learning curve, its provenance.
+
+Test metrics are computed once, on the restored best-validation model. Everything chosen during training (best
+epoch, ω) and the convergence rate use the validation split only, so the test split never influences a result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tshub.models.base import TimeSeriesModel
+from tshub.training.metrics import curve_metric
+from tshub.training.transfer import TransferReport
+
+
+@dataclass
+class FitResult:
+    """``metrics`` are on the test split ({} when the dataset has none); ``val_metrics`` on validation.
+
+    ``convergence_rate`` (Otović et al. eq. 7–8) is computed on the validation curve of ``curve_metric`` (weighted
+    F1 or MAE) over the epochs trained; ``grid`` lists every ω tried with its validation scores.
+    """
+
+    model: TimeSeriesModel
+    metrics: dict[str, float]
+    val_metrics: dict[str, float]
+    history: list[dict[str, Any]]
+    convergence_rate: float | None
+    seed: int
+    recipe: str
+    elapsed_s: float
+    best_epoch: int | None = None  # epoch number of the kept weights (history[best_epoch - 1])
+    stop_reason: str = "max_epochs"
+    lr_multiplier: float | None = None  # the chosen ω (None for a from-scratch training)
+    transfer_report: TransferReport | None = None
+    grid: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def task(self) -> str:
+        return self.model.task or "classification"
+
+    def curve(self) -> list[float]:
+        """The validation learning curve: weighted F1 (classification) or MAE (regression) per epoch."""
+        key = f"val_{curve_metric(self.task)}"
+        return [record[key] for record in self.history if key in record]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the weights, JSON-ready (the model is described by its config)."""
+        return {
+            "model": self.model.config(), "task": self.task, "metrics": self.metrics,
+            "val_metrics": self.val_metrics, "history": self.history, "convergence_rate": self.convergence_rate,
+            "seed": self.seed, "recipe": self.recipe, "elapsed_s": self.elapsed_s, "best_epoch": self.best_epoch,
+            "stop_reason": self.stop_reason, "lr_multiplier": self.lr_multiplier,
+            "transfer_report": None if self.transfer_report is None else self.transfer_report.to_dict(),
+            "grid": self.grid,
+        }
+
+    def plot(self, referent: "FitResult | None" = None, ax: Any = None, path: str | Path | None = None) -> Any:
+        """Validation metric per epoch, beside a from-scratch ``referent`` (as in the bigdata18 figures).
+
+        Returns the matplotlib Axes; saves the figure to ``path`` when given.
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as err:
+            raise ImportError("FitResult.plot needs matplotlib: pip install 'tshub[plot]'.") from err
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(range(1, len(self.curve()) + 1), self.curve(), label=self._label())
+        if referent is not None:
+            ax.plot(range(1, len(referent.curve()) + 1), referent.curve(), label=referent._label(), linestyle="--")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"validation {curve_metric(self.task).replace('_', ' ')}")
+        ax.set_title(self.model.meta.get("source_dataset", ""))
+        ax.legend()
+        if path is not None:
+            ax.figure.savefig(path, bbox_inches="tight")
+        return ax
+
+    def _label(self) -> str:
+        if self.lr_multiplier is None:
+            return "from scratch"
+        return f"fine-tuned from {self.model.meta.get('parent_dataset') or 'source'} (ω={self.lr_multiplier:g})"
