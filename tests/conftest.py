@@ -28,6 +28,7 @@ def ucr_root(shared_data: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the user's cache or the network from a test."""
+    """Never touch the user's cache, the repository's zoo or the network from a test."""
     monkeypatch.setenv("TSHUB_HOME", str(tmp_path_factory.mktemp("tshub_home")))
+    monkeypatch.setenv("TSHUB_REPO_ZOO", "")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

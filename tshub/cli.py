@@ -205,8 +205,53 @@ def parse_lr_multiplier(text: str) -> str | float | list[float]:
     return values[0] if len(values) == 1 else values
 
 
-# Subcommands in help order; recommend / publish / serve add their `_add_<name>` here.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_list, _add_pull, _add_info, _add_finetune]
+# ---------------------------------------------------------------------------------------------------- recommend
+def _add_recommend(commands: argparse._SubParsersAction) -> None:
+    from tshub.recommend import DEFAULT_METHOD, list_methods
+
+    p = commands.add_parser("recommend", help="rank source checkpoints for a dataset (transferability, DTW, probe)")
+    p.add_argument("data", help="catalogue dataset name (e.g. Coffee) or a data file; scored on its train split")
+    p.add_argument("-k", type=int, default=5, help="how many sources to show (default 5)")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=list_methods(), help=f"default {DEFAULT_METHOD}")
+    p.add_argument("--arch", help="only checkpoints of this architecture")
+    p.add_argument("--candidates", nargs="+", metavar="ID", help="rank these model ids / folders (default: all)")
+    p.add_argument("--index", type=Path, help="similarity index folder for --method dtw (default zoo/similarity)")
+    p.add_argument("--probe-epochs", type=int, default=5, help="fine-tune epochs per candidate of --method probe")
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
+    p.add_argument("--plot", type=Path, metavar="PATH", help="save the class prototypes of the target and the "
+                                                             "best sources to this image file")
+    p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
+    p.set_defaults(run=_run_recommend)
+
+
+def _run_recommend(args: argparse.Namespace) -> int:
+    from tshub.recommend import RecommendError, plot_prototypes, recommend
+
+    try:
+        rec = recommend(args.data, k=args.k, arch=args.arch, method=args.method, candidates=args.candidates,
+                        index=args.index, device=args.device, probe_epochs=args.probe_epochs,
+                        progress=not args.json)
+        if args.plot:
+            plot_prototypes(rec, args.data, args.plot, index=args.index)
+    except RecommendError as err:
+        print(f"tshub: error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(rec.to_dict(), indent=2) if args.json else rec)
+    if args.plot and not args.json:
+        print(f"prototypes plotted to {args.plot}")
+    return 0
+
+
+# Subcommands in help order; publish / serve add their `_add_<name>` here.
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_list, _add_pull, _add_info, _add_finetune,
+                                                                _add_recommend]
+
+try:  # `serve` and `token` of the fine-tune service, present in a source checkout or with the server package
+    from server.cli import add_server_commands
+except ImportError:
+    pass
+else:
+    COMMANDS.append(add_server_commands)
 
 if __name__ == "__main__":
     sys.exit(main())

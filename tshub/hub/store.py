@@ -62,8 +62,18 @@ def home_store() -> Store:
     return Store(cache / "tshub" / "models", "default home store")
 
 
-def repo_zoo() -> Path:
-    """The zoo committed with the repository (present in a source checkout, absent from a wheel)."""
+REPO_ZOO_ENV = "TSHUB_REPO_ZOO"
+
+
+def repo_zoo() -> Path | None:
+    """The zoo committed with the repository (present in a source checkout, absent from a wheel).
+
+    ``$TSHUB_REPO_ZOO`` overrides its location; set to an empty string it turns the repository zoo off (tests
+    that need a store of their own do).
+    """
+    override = os.environ.get(REPO_ZOO_ENV)
+    if override is not None:
+        return Path(override).expanduser() if override else None
     return Path(tshub.__file__).resolve().parents[1] / "zoo"
 
 
@@ -71,8 +81,9 @@ def stores() -> list[Store]:
     """All local stores in resolution order."""
     found = [home_store()]
     found += [Store(Path(p).expanduser(), f"${ZOO_ENV}") for p in os.environ.get(ZOO_ENV, "").split(os.pathsep) if p]
-    if repo_zoo().is_dir():
-        found.append(Store(repo_zoo(), "repository zoo"))
+    zoo = repo_zoo()
+    if zoo is not None and zoo.is_dir():
+        found.append(Store(zoo, "repository zoo"))
     return found
 
 

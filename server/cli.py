@@ -1,0 +1,124 @@
+"""``tshub serve`` and ``tshub token create|revoke``, added to the tshub CLI by ``add_server_commands``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from server.config import ConfigError, Settings
+
+ROLES = ("all", "api", "worker")
+
+
+def add_server_commands(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser("serve", help="run the fine-tune service: the HTTP API and a job worker",
+                                description="Settings come from environment variables (TSHUB_SERVER_DB, "
+                                            "TSHUB_SERVER_STORAGE, TSHUB_MAX_UPLOAD_MB, TSHUB_ENGINE, "
+                                            "TSHUB_RAY_ADDRESS, TSHUB_WORKERS, ...; see the README).")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--role", choices=ROLES, default="all",
+                       help="api: HTTP only; worker: jobs only (more machines sharing TSHUB_SERVER_DB); all: both")
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.set_defaults(run=_run_serve)
+
+    token = commands.add_parser("token", help="create or revoke API tokens of the fine-tune service")
+    actions = token.add_subparsers(title="actions", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a token and print it (shown once)")
+    create.add_argument("--name", required=True, help="who or what the token is for")
+    create.set_defaults(run=_run_token_create)
+    revoke = actions.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id")
+    revoke.set_defaults(run=_run_token_revoke)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as err:
+        sys.exit(f"tshub: error: {err}")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    os.environ["TSHUB_LOG_LEVEL"] = args.log_level.upper()
+    if args.role == "worker":
+        from server.worker import main as worker_main
+
+        worker_main()
+        return 0
+    import uvicorn
+
+    from server.app import create_app
+    from server.db import open_store
+
+    open_store(settings.db_url)  # tables exist before the worker and the API race to create them
+    worker = WorkerProcess() if args.role == "all" else None
+    try:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
+                    timeout_graceful_shutdown=10)
+    finally:
+        if worker is not None:
+            worker.stop()
+    return 0
+
+
+class WorkerProcess:
+    """The job worker as a child process, restarted when it dies (its jobs are then requeued by recovery);
+    the child stops when this process dies (TSHUB_PARENT_PID)."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.process = self._spawn()
+        threading.Thread(target=self._watch, name="tshub-worker-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def _spawn(self) -> subprocess.Popen:
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "TSHUB_PARENT_PID": str(os.getpid()),
+               "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        return subprocess.Popen([sys.executable, "-m", "server.worker"], env=env)
+
+    def _watch(self) -> None:
+        backoff = 1.0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            code = self.process.wait()
+            backoff = 1.0 if time.monotonic() - started > 60 else min(backoff * 2, 30.0)  # crash loops slow down
+            if self.stopping.wait(backoff):
+                return
+            print(f"tshub serve: the worker exited ({code}); restarting it", file=sys.stderr)
+            self.process = self._spawn()
+
+
+def _run_token_create(args: argparse.Namespace) -> int:
+    from server.auth import create_token
+    from server.db import open_store
+
+    owner, token = create_token(open_store(_settings().db_url), args.name)
+    print(f"token {owner.id} for {owner.name!r}; keep it now, it is not shown again:", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _run_token_revoke(args: argparse.Namespace) -> int:
+    from server.auth import revoke_token
+    from server.db import open_store
+
+    if not revoke_token(open_store(_settings().db_url), args.token_id):
+        print(f"tshub: error: no active token with id {args.token_id!r}", file=sys.stderr)
+        return 1
+    print(f"token {args.token_id} revoked", file=sys.stderr)
+    return 0

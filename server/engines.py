@@ -1,0 +1,263 @@
+"""Where jobs run: a pool of local child processes, or a Ray cluster (one GPU per job when it has GPUs).
+
+The worker talks to both through the same non-blocking handle: ``poll()`` returns progress events, ``outcome``
+is set once the job ended, ``kill()`` stops it at once (cancellation, lost ownership, shutdown). Killing the
+job's process is safe at any point: a job keeps no state outside its result.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from multiprocessing import forkserver
+from pathlib import Path
+from typing import Any, Protocol
+
+from server.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: Modules the local fork server imports once, so each job's process starts warm (torch._dynamo is what
+#: torch.optim imports on first use: 2 s per job otherwise). Imports only: no threads before the fork.
+PRELOAD = ["torch", "torch._dynamo", "server.runner"]
+#: Environment forwarded to Ray tasks so they resolve models and data as the service does.
+FORWARDED_ENV = ("TSHUB_HOME", "TSHUB_ZOO", "TSHUB_DATA", "TSHUB_NAMESPACE", "HF_HUB_OFFLINE", "HF_ENDPOINT",
+                 "HF_HOME")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended: ``state`` is succeeded, failed or cancelled; ``result`` the runner's summary."""
+
+    state: str
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+
+
+class Handle(Protocol):
+    outcome: Outcome | None
+
+    def poll(self) -> list[dict[str, Any]]: ...
+
+    def kill(self) -> None: ...
+
+
+class Engine(Protocol):
+    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> Handle: ...
+
+    def close(self) -> None: ...
+
+
+def make_engine(settings: Settings) -> Engine:
+    return RayEngine(settings.ray_address) if settings.engine == "ray" else LocalEngine()
+
+
+def execute(spec: dict[str, Any], dataset: Path | bytes, report: Any) -> tuple[bytes | None, Outcome]:
+    """Run a job: the checkpoint zip and the outcome; every exception becomes a failed outcome with a one-line
+    reason (the traceback goes to the worker's log)."""
+    from server.runner import JobFailed, run_job
+
+    try:
+        result, blob = run_job(spec, dataset, report)
+        return blob, Outcome("succeeded", result=result)
+    except JobFailed as err:
+        return None, Outcome("failed", reason=str(err))
+    except Exception as err:  # the job failed; the worker must keep going and say why
+        traceback.print_exc(file=sys.stderr)
+        return None, Outcome("failed", reason=one_line(err))
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message``, for reasons shown to users (tracebacks stay in the logs)."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+def write_atomic(path: Path, blob: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.part")
+    with open(tmp, "wb") as f:
+        f.write(blob)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------------------ local
+class LocalEngine:
+    """One child process per job, forked from a fork server that preloaded torch and tshub.
+
+    A fork server (not plain fork) keeps CUDA safe and the worker's own state out of the children; a child
+    exits when its worker is gone, so a killed worker leaves no orphan training.
+    """
+
+    def __init__(self) -> None:
+        self.ctx = mp.get_context("forkserver")
+        self.ctx.set_forkserver_preload(PRELOAD)
+        forkserver.ensure_running()  # pay the preload now, not in the first job
+
+    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> "LocalHandle":
+        events = self.ctx.Queue()
+        process = self.ctx.Process(target=_local_child,
+                                   args=(spec, str(dataset), str(model_out), events, os.getpid()),
+                                   name=f"tshub-job-{job_id}", daemon=True)
+        process.start()
+        return LocalHandle(process, events)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalHandle:
+    def __init__(self, process: Any, events: Any):
+        self.process, self.events = process, events
+        self.outcome: Outcome | None = None
+
+    def poll(self) -> list[dict[str, Any]]:
+        progress = []
+        while True:
+            try:
+                kind, payload = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "progress":
+                progress.append(payload)
+            else:
+                self.outcome = Outcome(**payload)
+        if self.outcome is None and not self.process.is_alive():
+            self._drain_after_exit(progress)
+        return progress
+
+    def _drain_after_exit(self, progress: list[dict[str, Any]]) -> None:
+        """The child exited: take its last messages (flushed before exit), else report how it died."""
+        try:
+            while self.outcome is None:
+                kind, payload = self.events.get(timeout=1.0)
+                if kind == "progress":
+                    progress.append(payload)
+                else:
+                    self.outcome = Outcome(**payload)
+        except queue.Empty:
+            code = self.process.exitcode
+            if code == -signal.SIGKILL:
+                how = "it was killed (SIGKILL), e.g. by the kernel when out of memory"
+            else:
+                how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            self.outcome = Outcome("failed", reason=f"the training process died ({how}); see the worker log")
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=10)
+
+
+def _local_child(spec: dict[str, Any], dataset: str, model_out: str, events: Any, worker_pid: int) -> None:
+    _exit_with(worker_pid)
+    blob, outcome = execute(spec, Path(dataset), lambda event: events.put(("progress", event)))
+    if blob is not None:
+        write_atomic(Path(model_out), blob)
+    events.put(("outcome", asdict(outcome)))
+    events.close()
+    events.join_thread()
+
+
+def _exit_with(worker_pid: int, every_s: float = 1.0) -> None:
+    """End this job process soon after its worker dies (the fork server, its parent, outlives the worker while
+    children exist); the dead worker's job is requeued, so its training must not go on."""
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            try:
+                os.kill(worker_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="tshub-worker-watch", daemon=True).start()
+
+
+def set_parent_death_signal(sig: int) -> None:
+    """Linux: receive ``sig`` when the parent process dies, so no orphan keeps running after a crash."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+
+
+# ------------------------------------------------------------------------------------------------------ Ray
+class RayEngine:
+    """Jobs as Ray tasks (one GPU each when the cluster has GPUs); progress flows through a small actor."""
+
+    def __init__(self, address: str | None):
+        import ray
+
+        self.ray = ray
+        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        # The service package travels with the job (tshub itself must be installed on the cluster's nodes).
+        runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)], "env_vars": env}
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, namespace="tshub",
+                 runtime_env=runtime_env)
+        gpus = ray.cluster_resources().get("GPU", 0) > 0
+        self.task = ray.remote(num_gpus=1 if gpus else 0, max_retries=0)(_ray_task)
+        self.mailbox = ray.remote(num_cpus=0)(Mailbox)
+        log.info("Ray engine at %s: %s, one %s per job", address or "a local cluster", ray.cluster_resources(),
+                 "GPU" if gpus else "CPU")
+
+    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> "RayHandle":
+        mailbox = self.mailbox.remote()
+        ref = self.task.options(name=f"tshub-job-{job_id}").remote(spec, dataset.read_bytes(), mailbox)
+        return RayHandle(self.ray, ref, mailbox, model_out)
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+class Mailbox:
+    """A Ray actor holding the progress events of one job until the worker takes them."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def put(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def take(self) -> list[dict[str, Any]]:
+        events, self.events = self.events, []
+        return events
+
+
+def _ray_task(spec: dict[str, Any], dataset: bytes, mailbox: Any) -> tuple[dict[str, Any], bytes | None]:
+    blob, outcome = execute(spec, dataset, lambda event: mailbox.put.remote(event))
+    return asdict(outcome), blob
+
+
+class RayHandle:
+    def __init__(self, ray: Any, ref: Any, mailbox: Any, model_out: Path):
+        self.ray, self.ref, self.mailbox, self.model_out = ray, ref, mailbox, model_out
+        self.outcome: Outcome | None = None
+
+    def poll(self) -> list[dict[str, Any]]:
+        ray = self.ray
+        done, _ = ray.wait([self.ref], timeout=0)
+        events = ray.get(self.mailbox.take.remote(), timeout=30)
+        if done:
+            try:
+                payload, blob = ray.get(self.ref)
+            except ray.exceptions.RayError as err:
+                self.outcome = Outcome("failed", reason=f"the Ray task failed: {one_line(err)}")
+            else:
+                if blob is not None:
+                    write_atomic(self.model_out, blob)
+                self.outcome = Outcome(**payload)
+            self.ray.kill(self.mailbox)
+        return events
+
+    def kill(self) -> None:
+        self.ray.cancel(self.ref, force=True)
+        self.ray.kill(self.mailbox)

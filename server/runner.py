@@ -1,0 +1,135 @@
+"""One fine-tune job, run wherever an engine sends it (a local child process or a Ray task).
+
+It reads the stored dataset, picks the source (the recommender's first pick for "auto"), fine-tunes, optionally
+trains the from-scratch referent with the same recipe, and returns a JSON-ready summary plus the checkpoint
+folder as zip bytes. Progress goes to ``report`` after every epoch.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tshub
+from tshub.data.dataset import Dataset
+from tshub.training import LR_MULTIPLIER_GRID, FitResult, finetune, train_from_scratch
+from tshub.training.monitor import HIGHER_IS_BETTER
+
+from server.uploads import load_npz
+
+Report = Callable[[dict[str, Any]], None]
+
+
+class JobFailed(Exception):
+    """A job that cannot succeed for a reason the user can act on (the message is shown as the job's reason)."""
+
+
+def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tuple[dict[str, Any], bytes]:
+    """Run the job described by ``spec`` (see ``server.schemas.JobCreate``) on the stored dataset."""
+    ds = load_npz(dataset)
+    source = spec["model"] if spec["model"] != "auto" else recommend_source(ds, spec, report)
+    report = with_source(report, source)
+    report({"phase": "loading"})
+    model = tshub.load_pretrained(source)
+    report({"phase": "finetune"})
+    tracker = EpochTracker(report, ds.task, "finetune", spec.get("epochs"), grid=spec["lr_multiplier"] == "grid")
+    result = finetune(model, ds, lr_multiplier=spec["lr_multiplier"], seed=spec["seed"], max_epochs=spec.get("epochs"),
+                      time_budget_s=spec.get("budget_s"), progress=False, on_epoch_end=tracker)
+    summary: dict[str, Any] = {"source": source, **fit_summary(result)}
+    if spec.get("baseline"):
+        report({"phase": "baseline"})
+        tracker = EpochTracker(report, ds.task, "baseline", spec.get("epochs"))
+        fitted = result.model
+        scratch = train_from_scratch(fitted.arch, ds, seed=spec["seed"], max_epochs=spec.get("epochs"),
+                                     preprocessing=fitted.preprocessor.kind, use_stream_max=fitted.use_stream_max,
+                                     arch_kwargs=fitted.arch_kwargs, time_budget_s=spec.get("budget_s"),
+                                     progress=False, on_epoch_end=tracker)
+        summary["baseline"] = fit_summary(scratch)
+    return json_safe(summary), checkpoint_zip(result)
+
+
+def with_source(report: Report, source: str) -> Report:
+    """Every later progress event names the source checkpoint (each event replaces the previous one)."""
+    return lambda event: report({**event, "source": source})
+
+
+def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> str:
+    """The recommender's first pick among the service's checkpoints (``spec["candidates"]``, None: all the
+    hub lists), optionally of one architecture (``spec["arch"]``)."""
+    from tshub.recommend import RecommendError
+
+    arch = spec.get("arch")
+    report({"phase": "recommending"})
+    try:
+        ranking = tshub.recommend(ds, k=1, arch=arch, candidates=spec.get("candidates"))
+    except RecommendError as err:
+        raise JobFailed(f"model 'auto': {err}") from None
+    if not len(ranking):
+        raise JobFailed(f"model 'auto': the recommender could score no source checkpoint"
+                        f"{f' of arch {arch}' if arch else ''} ({ranking.skipped[:3]}); name a model from "
+                        "GET /v1/models instead.")
+    return str(ranking[0]["id"])
+
+
+def fit_summary(result: FitResult) -> dict[str, Any]:
+    return {"lr_multiplier": result.lr_multiplier, "metrics": result.metrics, "val_metrics": result.val_metrics,
+            "epochs": len(result.history), "best_epoch": result.best_epoch,
+            "stop_reason": result.stop_reason, "convergence_rate": result.convergence_rate,
+            "elapsed_s": result.elapsed_s, "grid": result.grid,
+            "transfer_report": None if result.transfer_report is None else result.transfer_report.to_dict()}
+
+
+def checkpoint_zip(result: FitResult) -> bytes:
+    """The fine-tuned checkpoint folder (save_pretrained) as a zip with the files at its root."""
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = result.model.save_pretrained(Path(tmp) / "model")
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(folder).iterdir()):
+                archive.write(path, path.name)
+    return buffer.getvalue()
+
+
+class EpochTracker:
+    """Turns per-epoch history records into progress events: epoch, ω run, validation metric and its best."""
+
+    def __init__(self, report: Report, task: str, phase: str, max_epochs: int | None, grid: bool = False):
+        self.report, self.phase, self.max_epochs = report, phase, max_epochs
+        self.metric = "accuracy" if task == "classification" else "mae"
+        self.higher = self.metric in HIGHER_IS_BETTER
+        self.grid = LR_MULTIPLIER_GRID if grid else ()  # ω values in the order finetune tries them
+        self.run, self.best = 0, None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        if record.get("epoch") == 1:
+            self.run += 1
+        value = record.get(f"val_{self.metric}")
+        if value is not None and math.isfinite(value) and (
+                self.best is None or (value > self.best if self.higher else value < self.best)):
+            self.best = value
+        event = {"phase": self.phase, "epoch": record.get("epoch"), "max_epochs": self.max_epochs,
+                 "loss": record.get("loss"), "metric": f"val_{self.metric}", "value": value, "best": self.best}
+        if self.grid:
+            omega = self.grid[min(self.run, len(self.grid)) - 1]
+            event.update(run=self.run, runs=len(self.grid), lr_multiplier=omega)
+        self.report(json_safe(event))
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON: NaN and infinities become None, numpy scalars Python numbers, tuples lists."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

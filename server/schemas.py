@@ -1,0 +1,202 @@
+"""Request and response bodies of the /v1 API, with the examples shown in the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.db import DatasetRecord, Job
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+MAX_SEED = 2**31 - 1
+
+
+class Error(BaseModel):
+    detail: str = Field(examples=["no job 'e3b0c442' for this token"])
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str = Field(examples=["0.1.0"])
+
+
+# ---------------------------------------------------------------------------------------------------- datasets
+class DatasetSummary(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "name": "GunPoint", "task": "classification", "n": 200, "channels": 1, "length": 150,
+        "splits": {"train": 40, "val": 10, "test": 150}, "classes": ["1", "2"], "class_counts": [100, 100],
+        "files": ["GunPoint_TRAIN.tsv", "GunPoint_TEST.tsv"],
+        "warnings": ["no validation split: carved 20% of train as validation (seed 0)"]}]})
+
+    name: str
+    task: Literal["classification", "regression"]
+    n: int = Field(description="number of series")
+    channels: int
+    length: int = Field(description="samples per series")
+    splits: dict[str, int] = Field(description="series per split (train, val, test)")
+    classes: list[str] | None = Field(None, description="class labels (classification)")
+    class_counts: list[int] | None = None
+    target_range: list[float] | None = Field(None, description="[min, max] of the targets (regression)")
+    files: list[str] = Field(default_factory=list, description="uploaded file names")
+    warnings: list[str] = Field(default_factory=list, description="things that do not stop training but matter")
+
+
+class DatasetOut(BaseModel):
+    id: str = Field(examples=["5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b"])
+    filename: str = Field(examples=["GunPoint_TRAIN.tsv"])
+    created_at: datetime
+    summary: DatasetSummary
+
+    @classmethod
+    def of(cls, row: DatasetRecord) -> "DatasetOut":
+        return cls(id=row.id, filename=row.filename, created_at=row.created_at, summary=DatasetSummary(**row.summary))
+
+
+# ---------------------------------------------------------------------------------------------------- jobs
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"examples": [
+        {"dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "model": "Coffee/fcn", "lr_multiplier": 1.0,
+         "epochs": 50, "seed": 0, "baseline": True},
+        {"dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "model": "auto", "arch": "fcn", "lr_multiplier": "grid",
+         "budget_s": 600},
+    ]})
+
+    dataset_id: str = Field(min_length=1, max_length=64, description="id returned by POST /v1/datasets")
+    model: str = Field("auto", min_length=1, max_length=200,
+                       description="source checkpoint '<SOURCE>/<arch>' from GET /v1/models, or 'auto' to use the "
+                                   "recommender's first pick")
+    arch: str | None = Field(None, max_length=64, description="with model='auto': only consider this architecture")
+    lr_multiplier: float | Literal["grid"] = Field(
+        1.0, description="ω, the learning-rate multiplier of the transferred layers, or 'grid' to try "
+                         "0.01…2 and keep the best on validation")
+    epochs: int | None = Field(None, ge=1, le=1000, description="at most this many epochs (recipe default: 250)")
+    budget_s: float | None = Field(None, gt=0, le=7 * 86400, description="wall-clock budget of the fine-tune, s")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    baseline: bool = Field(False, description="also train the architecture from scratch and report both metrics")
+
+    def spec(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"dataset_id"})
+
+
+class Progress(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "phase": "finetune", "epoch": 12, "max_epochs": 50, "loss": 0.21, "metric": "val_accuracy",
+        "value": 0.9, "best": 0.95}]})
+
+    phase: str | None = Field(None, description="recommending, loading, finetune or baseline")
+    source: str | None = Field(None, description="the source checkpoint being fine-tuned")
+    epoch: int | None = Field(None, description="epoch of the current run (restarts at 1 for each ω of a grid)")
+    max_epochs: int | None = None
+    loss: float | None = Field(None, description="training loss of the epoch")
+    metric: str | None = Field(None, description="validation metric tracked")
+    value: float | None = Field(None, description="its value at this epoch")
+    best: float | None = Field(None, description="best value so far in this phase")
+    run: int | None = Field(None, description="with lr_multiplier='grid': which ω is training (1-based) ...")
+    runs: int | None = Field(None, description="... of how many")
+    lr_multiplier: float | None = Field(None, description="... and its value")
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(protected_namespaces=(), json_schema_extra={"examples": [{
+        "id": "9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f", "state": "succeeded", "reason": None,
+        "dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "model": "auto", "source": "Coffee/fcn",
+        "lr_multiplier": 0.5, "attempts": 1, "cancel_requested": False,
+        "progress": {"phase": "finetune", "epoch": 50, "max_epochs": 50, "metric": "val_accuracy", "value": 1.0,
+                     "best": 1.0},
+        "metrics": {"accuracy": 0.98, "f1_weighted": 0.98}, "baseline_metrics": {"accuracy": 0.93,
+                                                                                  "f1_weighted": 0.93},
+        "created_at": "2024-05-01T12:00:00Z", "started_at": "2024-05-01T12:00:01Z",
+        "finished_at": "2024-05-01T12:03:10Z", "model_url": "/v1/jobs/9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f/model"}]})
+
+    id: str
+    state: JobState
+    reason: str | None = Field(None, description="why it failed or was cancelled, or why it was requeued")
+    dataset_id: str
+    model: str = Field(description="the model requested")
+    source: str | None = Field(None, description="the source checkpoint used (the recommender's pick for 'auto')")
+    lr_multiplier: float | str | None = Field(None, description="ω requested, then the ω chosen")
+    attempts: int
+    cancel_requested: bool
+    progress: Progress | None = None
+    metrics: dict[str, float | None] | None = Field(None, description="test metrics of the fine-tuned model")
+    baseline_metrics: dict[str, float | None] | None = Field(None, description="test metrics of the from-scratch "
+                                                                              "baseline, when asked")
+    result: dict[str, Any] | None = Field(None, description="everything the fine-tune reported (validation "
+                                                            "metrics, ω grid, transfer report, epochs)")
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    model_url: str | None = Field(None, description="download of the fine-tuned checkpoint once succeeded")
+
+    @classmethod
+    def of(cls, job: Job) -> "JobOut":
+        result = job.result or {}
+        progress = job.progress or {}
+        return cls(
+            id=job.id, state=job.state, reason=job.reason, dataset_id=job.dataset_id, model=job.spec["model"],
+            source=result.get("source") or progress.get("source") or (
+                job.spec["model"] if job.spec["model"] != "auto" else None),
+            lr_multiplier=result.get("lr_multiplier", job.spec["lr_multiplier"]), attempts=job.attempts,
+            cancel_requested=job.cancel_requested, progress=Progress(**progress) if progress else None,
+            metrics=result.get("metrics"), baseline_metrics=(result.get("baseline") or {}).get("metrics"),
+            result=result or None, created_at=job.created_at, started_at=job.started_at,
+            finished_at=job.finished_at,
+            model_url=f"/v1/jobs/{job.id}/model" if job.state == "succeeded" else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------- models
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "id": "Coffee/fcn", "source": "Coffee", "arch": "fcn", "task": "classification", "domain": "spectro",
+        "metric": "accuracy", "metric_value": 1.0, "n_parameters": 264962, "repo_id": "tshub/Coffee-fcn"}]})
+
+    id: str
+    source: str
+    arch: str
+    task: str | None = None
+
+
+class ModelDetail(BaseModel):
+    id: str = Field(examples=["Coffee/fcn"])
+    config: dict[str, Any] = Field(description="the checkpoint's config.json")
+    card: str = Field(description="the model card (README.md, markdown)")
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "k": 3, "arch": "fcn", "method": "logme"}]})
+
+    dataset_id: str = Field(min_length=1, max_length=64)
+    k: int = Field(5, ge=1, le=100, description="how many sources to return")
+    arch: str | None = Field(None, max_length=64, description="only rank checkpoints of this architecture")
+    method: Literal["logme", "hscore", "dtw"] = Field(
+        "logme", description="transferability of each checkpoint's features (logme, hscore) or bigdata18's DTW "
+                             "dataset similarity (dtw); see tshub.recommend")
+
+
+class Recommendation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    rank: int = Field(examples=[1])
+    id: str = Field(description="model id of a source checkpoint", examples=["Coffee/fcn"])
+    score: float | None = Field(None, description="the method's score, higher is better")
+    source: str | None = None
+    arch: str | None = None
+    details: Any = None
+
+
+class RecommendOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "method": "logme", "score_name": "LogME evidence",
+        "recommendations": [{"rank": 1, "id": "Coffee/fcn", "score": 0.41, "source": "Coffee", "arch": "fcn"}],
+        "skipped": []}]})
+
+    dataset_id: str
+    method: str
+    score_name: str
+    note: str | None = None
+    recommendations: list[Recommendation]
+    skipped: list[dict[str, str]] = Field(default_factory=list, description="checkpoints that could not be scored")

@@ -1,0 +1,135 @@
+"""Helpers for the service's tests and benchmark: a small real source checkpoint and a live server process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tshub.data.dataset import Dataset
+from tshub.hub.ids import parse_model_id
+
+SERVE = "import sys; from tshub.cli import main; sys.exit(main())"
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def make_source_checkpoint(home: Path, dataset: Dataset, model_id: str = "Coffee/fcn", epochs: int = 1,
+                           filters: tuple[int, ...] = (8, 16, 8)) -> Path:
+    """Train a narrow FCN briefly on ``dataset`` and save it as ``model_id`` in the home store under ``home``."""
+    from tshub.data.splits import official_with_validation
+    from tshub.training import train_from_scratch
+
+    parsed = parse_model_id(model_id)
+    ds = dataset if "val" in dataset.splits else official_with_validation(dataset)
+    result = train_from_scratch(parsed.arch, ds, max_epochs=epochs, progress=False,
+                                arch_kwargs={"filters": filters, "kernel_sizes": (8, 5, 3)[:len(filters)]})
+    return result.model.save_pretrained(home / "models" / parsed.source / parsed.arch, id=model_id)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_env(home: Path, sources: list[str], **overrides: Any) -> dict[str, str]:
+    """Environment for a test server: everything under ``home``, fast heartbeats, no network, and only the
+    checkpoints ``sources`` offered (not everything the repository's zoo holds)."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "TSHUB_HOME": str(home), "HF_HUB_OFFLINE": "1", "TSHUB_HEARTBEAT_S": "0.5",
+           "TSHUB_STALE_AFTER_S": "4", "TSHUB_POLL_S": "0.2", "OMP_NUM_THREADS": "1", "TSHUB_LOG_LEVEL": "WARNING",
+           "RAY_DISABLE_USAGE_STATS": "1", "TSHUB_SERVER_SOURCES": ",".join(sources), "PYTHONPATH": os.pathsep.join(
+               p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+class LiveServer:
+    """``tshub serve`` (API + worker) in its own process group, reachable over HTTP on a free port."""
+
+    def __init__(self, env: dict[str, str], log: Path, port: int | None = None):
+        self.env, self.log_path, self.port = env, log, port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> "LiveServer":
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "LiveServer":
+        """Start the process without waiting (do other set-up while it boots, then ``wait_ready``)."""
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "serve", "--port", str(self.port), "--log-level", "warning"],
+            env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> "LiveServer":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tshub serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"tshub serve did not answer /healthz within {timeout} s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (API, worker, fork server, training): a crash, no cleanup."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._close_log()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM ``tshub serve`` (it stops its worker), then kill what is left of the group."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._close_log()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    def _close_log(self) -> None:
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
+
+
+def create_token(env: dict[str, str], name: str) -> str:
+    """A token for the server of ``env``, created with the CLI exactly as an operator would."""
+    out = subprocess.run([sys.executable, "-c", SERVE, "token", "create", "--name", name], env=env,
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def wait_for_job(client: httpx.Client, job_id: str, until: tuple[str, ...] = TERMINAL,
+                 timeout: float = 120.0, poll: float = 0.2) -> dict[str, Any]:
+    """Poll GET /v1/jobs/{id} until its state is in ``until``; returns the job."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/v1/jobs/{job_id}").raise_for_status().json()
+        if job["state"] in until:
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {job['state']} after {timeout} s: {job}")
+        time.sleep(poll)

@@ -1,0 +1,240 @@
+"""Upload intake: size-limited copies stored content-addressed, parsed with tshub's readers, kept as .npz.
+
+Raw files land in ``storage/uploads/<sha256><suffix>`` before parsing (so an acknowledged upload is never lost);
+the parsed dataset, with its splits and summary, in ``storage/datasets/<key>.npz`` (plain arrays, loaded with
+``allow_pickle=False``). Every problem with the user's file becomes an ``UploadError`` with an HTTP status and a
+message saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.readers import file_format, read_file, read_split_files
+from tshub.data.splits import ensure_validation, random_split
+
+log = logging.getLogger(__name__)
+
+#: The suffix each reader format is stored under (a stored file is named by its content, not its upload name).
+FORMAT_SUFFIX = {"ucr-tsv": ".tsv", "ucr-txt": ".txt", "ts": ".ts", "arff": ".arff", "csv": ".csv", "npz": ".npz"}
+SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
+NPZ_FORMAT = 1
+_CHUNK = 1 << 20
+
+
+class UploadError(ValueError):
+    """A rejected upload: ``status`` is the HTTP status to answer (413, 415 or 422)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """The reader options a user may set (see ``tshub.data.readers.read_file``)."""
+
+    task: str | None = None
+    label_column: int | str = 0
+    variable_length: str = "error"
+    missing: str = "error"
+    name: str | None = None
+
+    def key(self) -> str:
+        return json.dumps([self.task, self.label_column, self.variable_length, self.missing, self.name])
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: Path
+    sha256: str
+    size: int
+    filename: str
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """A parsed upload: where its arrays live (relative to storage) and its JSON summary."""
+
+    path: str
+    raw_sha256: str
+    summary: dict[str, Any]
+
+
+def upload_suffix(filename: str) -> str:
+    """The suffix to store ``filename`` under, from the format the readers see in its name; 415 when none."""
+    try:
+        fmt = file_format(Path(Path(filename).name or "upload"))
+    except DatasetError as err:
+        raise UploadError(415, str(err)) from None
+    return FORMAT_SUFFIX[fmt] + (".gz" if filename.lower().endswith(".gz") else "")
+
+
+def store_raw(stream: BinaryIO, filename: str, storage: Path, limit_bytes: int) -> StoredFile:
+    """Copy ``stream`` into the content-addressed upload store, refusing more than ``limit_bytes`` (413)."""
+    suffix = upload_suffix(filename)
+    digest, size = hashlib.sha256(), 0
+    tmp_dir = storage / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False) as out:
+        try:
+            while chunk := stream.read(_CHUNK):
+                size += len(chunk)
+                if size > limit_bytes:
+                    raise UploadError(413, too_large_message(limit_bytes))
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        except BaseException:
+            out.close()
+            os.unlink(out.name)
+            raise
+    if size == 0:
+        os.unlink(out.name)
+        raise UploadError(422, f"{filename!r} is empty.")
+    sha = digest.hexdigest()
+    final = storage / "uploads" / f"{sha}{suffix}"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(out.name, final)
+    return StoredFile(final, sha, size, filename)
+
+
+def too_large_message(limit_bytes: int) -> str:
+    return (f"upload too large: the limit is {limit_bytes / 2**20:g} MB per request (TSHUB_MAX_UPLOAD_MB); "
+            "split the data or ask the operator to raise the limit.")
+
+
+def ingest(files: list[StoredFile], options: ParseOptions, storage: Path) -> Ingested:
+    """Parse one file (split here) or a train and a test file; store the arrays and return the summary.
+
+    The parsed result is content-addressed by the raw files and options, so re-uploading reuses it.
+    """
+    key = hashlib.sha256("|".join([*(f.sha256 for f in files), options.key()]).encode()).hexdigest()
+    rel = f"datasets/{key}.npz"
+    target = storage / rel
+    if target.is_file():
+        return Ingested(rel, files[0].sha256, {**load_summary(target), "files": [f.filename for f in files]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = parse(files, options)
+    notes = [str(w.message) for w in caught]
+    dataset, split_notes = with_training_splits(dataset)
+    check_trainable(dataset)
+    summary = {**dataset.summary(), "files": [f.filename for f in files], "sha256": [f.sha256 for f in files],
+               "warnings": notes + split_notes + data_warnings(dataset)}
+    save_npz(dataset, target, summary)
+    return Ingested(rel, files[0].sha256, summary)
+
+
+def parse(files: list[StoredFile], options: ParseOptions) -> Dataset:
+    """Read uploaded file(s) with tshub's readers (a second file is the test split); any failure is the
+    file's fault, reported as 422 with the reader's message (naming the uploaded file, line and problem)."""
+    name = options.name or re.sub(r"_train$", "", Path(files[0].filename).name.split(".")[0], flags=re.I) or "upload"
+    kw = {"task": options.task, "label_column": options.label_column, "variable_length": options.variable_length,
+          "missing": options.missing, "name": name}
+    shown = ", ".join(repr(f.filename) for f in files)
+    try:
+        if len(files) == 1:
+            return read_file(files[0].path, **kw)
+        return read_split_files({"train": files[0].path, "test": files[1].path}, **kw)
+    except MemoryError:
+        raise UploadError(413, f"{shown}: too large to parse in memory on this server.") from None
+    except Exception as err:  # untrusted input: every reader error means a malformed file
+        log.info("upload %s rejected: %r", shown, err)
+        message = str(err) or type(err).__name__
+        for f in files:
+            message = message.replace(str(f.path), f.filename)
+        raise UploadError(422, f"could not read {shown}: {message}") from None
+
+
+def with_training_splits(ds: Dataset) -> tuple[Dataset, list[str]]:
+    """Make sure the dataset has train and val (and, when it can, test) splits, saying what was made."""
+    try:
+        if "train" not in ds.splits:
+            split = random_split(ds, SPLIT_FRACTIONS, seed=0, stratify=ds.task == "classification")
+            return split, ["no splits in the file: made a random 70/15/15 train/val/test split (seed 0"
+                           + (", stratified)" if ds.task == "classification" else ")")]
+        if "val" not in ds.splits:
+            return ensure_validation(ds, seed=0), ["no validation split: carved 20% of train as validation (seed 0)"]
+    except ValueError as err:
+        raise UploadError(422, f"cannot split the {len(ds.X)} series for training: {err}") from None
+    return ds, []
+
+
+def check_trainable(ds: Dataset) -> None:
+    """Reject data that cannot train: non-finite values, too few series per split, a single class."""
+    bad = ~np.isfinite(ds.X)
+    if bad.any():
+        rows = int(bad.reshape(len(ds.X), -1).any(axis=1).sum())
+        raise UploadError(422, f"{rows} series contain NaN or infinite values; clean them, or for variable-length "
+                               "series padded with NaN pass variable_length=pad, truncate or resample.")
+    if ds.task == "regression" and not np.all(np.isfinite(ds.y)):
+        raise UploadError(422, "some regression targets are NaN or infinite; every series needs a finite target.")
+    if ds.task == "classification" and len(ds.classes or []) < 2:
+        raise UploadError(422, f"only one class ({(ds.classes or ['?'])[0]!r}): classification needs at least two; "
+                               "check label_column, or pass task=regression for numeric targets.")
+    sizes = {k: len(v) for k, v in ds.splits.items()}
+    if sizes.get("train", 0) < 2 or sizes.get("val", 0) < 1:
+        raise UploadError(422, f"too few series to train: splits {sizes}; need at least 2 in train and 1 in val.")
+
+
+def data_warnings(ds: Dataset) -> list[str]:
+    """Things that do not stop training but the user should know."""
+    notes = []
+    flat = ds.X.reshape(len(ds.X), -1)
+    constant = int((flat.std(axis=1) == 0).sum())
+    if constant:
+        notes.append(f"{constant} series are constant (z-normalisation maps them to zeros)")
+    if "test" not in ds.splits or not len(ds.splits["test"]):
+        notes.append("no test split: jobs report validation metrics only")
+    if ds.task == "classification":
+        counts = np.bincount(ds.y[ds.splits["train"]], minlength=len(ds.classes or []))
+        rare = [c for c, k in zip(ds.classes or [], counts) if k < 2]
+        if rare:
+            notes.append(f"classes with fewer than 2 training series: {rare[:10]}")
+    if len(ds.splits["train"]) < 30:
+        notes.append(f"small training set ({len(ds.splits['train'])} series): metrics will be noisy")
+    return notes
+
+
+# --------------------------------------------------------------------------------------------- .npz round trip
+def save_npz(ds: Dataset, path: Path, summary: dict[str, Any]) -> None:
+    """Write arrays, splits and JSON metadata (no object arrays, so no pickle), atomically."""
+    arrays: dict[str, np.ndarray] = {"X": ds.X, "y": ds.y, "header": np.array(json.dumps({
+        "format": NPZ_FORMAT, "name": ds.name, "task": ds.task, "classes": ds.classes,
+        "meta": ds.meta, "summary": summary}, default=str))}
+    arrays.update({f"split.{k}": v for k, v in ds.splits.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as out:
+        np.savez(out, **arrays)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(out.name, path)
+
+
+def load_npz(source: Path | bytes) -> Dataset:
+    """The dataset written by ``save_npz``, from a path or the file's bytes (as a Ray task receives it)."""
+    with np.load(io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False) as z:
+        header = json.loads(str(z["header"]))
+        splits = {k[len("split."):]: z[k] for k in z.files if k.startswith("split.")}
+        return Dataset(name=header["name"], X=z["X"], y=z["y"], task=header["task"], classes=header["classes"],
+                       splits=splits, meta=header["meta"])
+
+
+def load_summary(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["header"]))["summary"]

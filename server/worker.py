@@ -1,0 +1,170 @@
+"""The worker: claims queued jobs from the database, runs them on an engine, reports progress and recovers.
+
+One worker process supervises up to ``TSHUB_WORKERS`` jobs at once (each in its own child process or Ray
+task) without blocking: every loop it drains progress, heartbeats, applies cancellations, records outcomes,
+claims more work, and requeues (or fails, after ``TSHUB_MAX_ATTEMPTS``) jobs whose worker died. Run it with
+``python -m server.worker`` or let ``tshub serve`` start it. SIGTERM/SIGINT give running jobs back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import sessionmaker
+
+from server.config import Settings
+from server.db import DatasetRecord, Job, open_store
+from server.engines import Engine, Handle, Outcome, make_engine, one_line, set_parent_death_signal
+from server.jobstore import JobStore, new_worker_id
+
+log = logging.getLogger("tshub.worker")
+
+PROGRESS_WRITE_S = 0.5  # write progress to the database at most this often per job
+BUSY_POLL_S = 0.2
+
+
+@dataclass
+class Running:
+    job: Job
+    handle: Handle
+    model_rel: str
+    last_beat: float = field(default_factory=time.monotonic)
+    progress: dict[str, Any] | None = None
+    dirty: bool = False
+
+
+class Worker:
+    def __init__(self, settings: Settings, Session: sessionmaker | None = None, engine: Engine | None = None):
+        self.settings = settings
+        self.Session = Session or open_store(settings.db_url)
+        self.store = JobStore(self.Session)
+        self.engine = engine or make_engine(settings)
+        self.id = new_worker_id()
+        self.running: dict[str, Running] = {}
+        self._next_recovery = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("worker %s: engine %s, %d job slot(s), database %s", self.id, self.settings.engine,
+                 self.settings.workers, self.Session.kw["bind"].url.render_as_string(hide_password=True))
+        try:
+            while not stop.is_set():
+                try:
+                    self.step()
+                except Exception:  # e.g. the database is briefly unreachable: keep the jobs, try again
+                    log.exception("worker step failed; retrying")
+                stop.wait(BUSY_POLL_S if self.running else self.settings.poll_s)
+        finally:
+            self.shutdown("the worker shut down")
+
+    def step(self) -> None:
+        """One round: recover dead workers' jobs, supervise running ones, claim new ones."""
+        now = time.monotonic()
+        if now >= self._next_recovery:
+            for rec in self.store.recover(self.settings.stale_after_s, self.settings.max_attempts, caller=self.id):
+                log.warning("job %s → %s: %s", rec.job_id, rec.state, rec.reason)
+            self._next_recovery = now + min(self.settings.heartbeat_s, self.settings.stale_after_s / 4)
+        for job_id in list(self.running):
+            run = self.running[job_id]
+            try:
+                self._supervise(run)
+            except Exception as err:  # the engine lost track of this job (e.g. a Ray node died)
+                log.exception("supervising job %s failed", job_id)
+                run.handle.kill()
+                self._finish(run, Outcome("failed", reason=f"the engine lost the job: {one_line(err)}"))
+        while len(self.running) < self.settings.workers:
+            job = self.store.claim_next(self.id)
+            if job is None:
+                break
+            self._start(job)
+
+    def shutdown(self, reason: str) -> None:
+        """Stop every job this worker runs and put it back in the queue (the attempt does not count)."""
+        for job_id, run in list(self.running.items()):
+            run.handle.kill()
+            if self.store.release(job_id, self.id, f"requeued: {reason} while it ran"):
+                log.info("job %s requeued: %s", job_id, reason)
+        self.running.clear()
+        self.engine.close()
+
+    # ------------------------------------------------------------------ internals
+    def _start(self, job: Job) -> None:
+        storage = self.settings.storage
+        with self.Session() as session:
+            dataset = session.get(DatasetRecord, job.dataset_id)
+        model_rel = f"models/{job.id}.zip"
+        data_path = storage / dataset.path if dataset else None
+        if data_path is None or not data_path.is_file():
+            self.store.finish(job.id, self.id, "failed", reason=f"the dataset file of {job.dataset_id} is missing "
+                              f"from the storage ({data_path}); upload it again")
+            return
+        try:
+            handle = self.engine.submit(job.id, job.spec, data_path, storage / model_rel)
+        except Exception as err:  # the engine could not start it (e.g. Ray unreachable): retry, a few times
+            log.exception("could not start job %s", job.id)
+            self.store.retry(job.id, self.id, f"the engine could not start it ({one_line(err)})",
+                             self.settings.max_attempts)
+            return
+        log.info("job %s started (attempt %d): %s", job.id, job.attempts, job.spec)
+        self.running[job.id] = Running(job, handle, model_rel, last_beat=0.0)  # beat at once: submit may block
+
+    def _supervise(self, run: Running) -> None:
+        events = run.handle.poll()
+        if events:
+            run.progress, run.dirty = events[-1], True
+        if run.handle.outcome is not None:
+            self._finish(run, run.handle.outcome)
+            return
+        now = time.monotonic()
+        due = now - run.last_beat >= self.settings.heartbeat_s
+        if due or (run.dirty and now - run.last_beat >= PROGRESS_WRITE_S):
+            beat = self.store.heartbeat(run.job.id, self.id, run.progress if run.dirty else None)
+            run.last_beat, run.dirty = now, False
+            if not beat.owned:
+                log.warning("job %s is no longer this worker's (requeued elsewhere); stopping it", run.job.id)
+                run.handle.kill()
+                del self.running[run.job.id]
+            elif beat.cancel_requested:
+                run.handle.kill()
+                self._finish(run, Outcome("cancelled", reason="cancelled by the user"))
+
+    def _finish(self, run: Running, outcome: Outcome) -> None:
+        del self.running[run.job.id]
+        succeeded = outcome.state == "succeeded"
+        if not succeeded:
+            (self.settings.storage / run.model_rel).unlink(missing_ok=True)
+        saved = self.store.finish(run.job.id, self.id, outcome.state, reason=outcome.reason, result=outcome.result,
+                                  model_path=run.model_rel if succeeded else None, progress=run.progress)
+        log.info("job %s %s%s", run.job.id, outcome.state, f": {outcome.reason}" if outcome.reason else "")
+        if not saved:
+            log.warning("job %s finished but was no longer this worker's; outcome dropped", run.job.id)
+
+
+def main() -> None:
+    """``python -m server.worker``: run until SIGTERM/SIGINT (or until the parent ``tshub serve`` dies)."""
+    logging.basicConfig(level=os.environ.get("TSHUB_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    _stop_with_parent(stop)
+    Worker(Settings.from_env()).run(stop)
+
+
+def _stop_with_parent(stop: threading.Event) -> None:
+    """When started by ``tshub serve`` (TSHUB_PARENT_PID set), stop as soon as that process is gone."""
+    parent = os.environ.get("TSHUB_PARENT_PID")
+    if not parent:
+        return
+    set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != int(parent):
+        stop.set()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""The fine-tune service end to end: a real `tshub serve` process (uvicorn + worker) over HTTP, real UCR data.
+
+A narrow FCN pretrained for one epoch on Coffee is the source; GunPoint (train + test files) is the upload.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+import tshub  # noqa: E402
+from tshub.data.readers import read_file  # noqa: E402
+
+from server import auth  # noqa: E402
+from server.config import Settings  # noqa: E402
+from server.db import DatasetRecord, open_store  # noqa: E402
+from server.jobstore import JobStore  # noqa: E402
+from server.schemas import JobCreate  # noqa: E402
+from server.testing import LiveServer, create_token, make_source_checkpoint, service_env, wait_for_job  # noqa: E402
+from server.uploads import ParseOptions, ingest, store_raw  # noqa: E402
+from server.worker import Worker  # noqa: E402
+
+SOURCE = "Coffee/fcn"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("service_home")
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The service, booting while the source checkpoint trains here (jobs and listings read the store live)."""
+    env = service_env(home, [SOURCE], TSHUB_MAX_UPLOAD_MB=1)
+    live = LiveServer(env, tmp_path_factory.mktemp("logs") / "serve.log")
+    live.launch()
+    try:
+        make_source_checkpoint(home, tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE)
+        yield live.wait_ready()
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def token(server: LiveServer) -> str:
+    return create_token(server.env, "alice")
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer, token: str):
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        yield c
+
+
+def upload_gunpoint(client: httpx.Client, ucr_root: Path) -> dict:
+    folder = ucr_root / "GunPoint"
+    files = {"file": ("GunPoint_TRAIN.tsv.gz", (folder / "GunPoint_TRAIN.tsv.gz").read_bytes()),
+             "test_file": ("GunPoint_TEST.tsv.gz", (folder / "GunPoint_TEST.tsv.gz").read_bytes())}
+    response = client.post("/v1/datasets", files=files)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def gunpoint(client: httpx.Client, ucr_root: Path) -> dict:
+    return upload_gunpoint(client, ucr_root)
+
+
+def test_upload_summarises_the_real_dataset(gunpoint: dict) -> None:
+    s = gunpoint["summary"]
+    assert (s["name"], s["task"], s["n"], s["channels"], s["length"]) == ("GunPoint", "classification", 200, 1, 150)
+    assert s["classes"] == ["1", "2"] and sum(s["class_counts"]) == 200
+    assert s["splits"] == {"train": 40, "val": 10, "test": 150}
+    assert any("validation" in w for w in s["warnings"])
+
+
+def test_job_runs_to_success_and_the_model_predicts(client: httpx.Client, gunpoint: dict, ucr_root: Path,
+                                                    tmp_path: Path) -> None:
+    response = client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": "auto", "arch": "fcn",
+                                             "epochs": 2, "lr_multiplier": 0.5, "seed": 1, "baseline": True})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    assert response.headers["location"] == f"/v1/jobs/{job_id}"
+    assert response.json()["state"] in ("queued", "running")
+
+    job = wait_for_job(client, job_id)
+    assert job["state"] == "succeeded", job
+    assert job["source"] == SOURCE and job["lr_multiplier"] == 0.5 and job["attempts"] == 1
+    assert job["progress"]["phase"] == "baseline"
+    assert set(job["metrics"]) == {"accuracy", "f1_weighted"} and set(job["baseline_metrics"]) == set(job["metrics"])
+    assert job["result"]["epochs"] <= 2 and job["result"]["transfer_report"]["copied"]
+
+    archive = client.get(job["model_url"])
+    assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
+    zipfile.ZipFile(io.BytesIO(archive.content)).extractall(tmp_path / "model")
+    model = tshub.load_pretrained(tmp_path / "model")
+    test = read_file(ucr_root / "GunPoint" / "GunPoint_TEST.tsv.gz")
+    predicted = model.predict(test.X)
+    accuracy = float(np.mean(predicted == np.asarray(test.classes)[test.y]))
+    assert accuracy == pytest.approx(job["metrics"]["accuracy"], abs=1e-9)
+    assert model.meta["parent"] == SOURCE
+
+
+def test_cancel_stops_a_running_job(client: httpx.Client, gunpoint: dict) -> None:
+    job = client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": "coffee/FCN", "epochs": 1000,
+                                        "lr_multiplier": "grid"}).json()
+    job_id = job["id"]
+    assert job["model"] == SOURCE  # ids match case-insensitively and are stored canonical
+    wait_for_job(client, job_id, until=("running",))
+    deadline = time.monotonic() + 60
+    while not (client.get(f"/v1/jobs/{job_id}").json()["progress"] or {}).get("epoch"):  # training, mid-grid
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    response = client.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 202 and response.json()["cancel_requested"] in (True, False)
+    job = wait_for_job(client, job_id, timeout=30)
+    assert job["state"] == "cancelled" and "cancelled by the user" in job["reason"]
+    assert job["progress"]["phase"] == "finetune" and job["progress"]["runs"] == 10
+    assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
+    assert client.get(f"/v1/jobs/{job_id}/model").status_code == 409
+
+
+def test_malformed_and_oversized_uploads_are_4xx_with_a_message(client: httpx.Client) -> None:
+    cases = {
+        ("bad.csv", b"1,2,3\n4,5\n"): (422, "line 2"),
+        ("bad.npz", b"PK\x03\x04 not a zip"): (422, "npz"),
+        ("bad.exe", b"MZ"): (415, "unsupported file type"),
+        ("empty.tsv", b""): (422, "empty"),
+        ("big.csv", b"1," * (600 * 1024)): (413, "1 MB"),
+    }
+    for (name, content), (status, words) in cases.items():
+        response = client.post("/v1/datasets", files={"file": (name, content)})
+        assert response.status_code == status, (name, response.text)
+        assert words in response.json()["detail"], (name, response.text)
+        assert "Traceback" not in response.text
+
+
+def test_auth_and_tenant_isolation(server: LiveServer, client: httpx.Client, gunpoint: dict) -> None:
+    assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
+    for headers in ({}, {"Authorization": "Bearer tshub_not-a-token"}, {"Authorization": "Basic abc"}):
+        assert httpx.get(f"{server.url}/v1/datasets", headers=headers).status_code == 401
+    job_id = client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": SOURCE, "epochs": 500}).json()["id"]
+    _, bob_token = auth.create_token(open_store(f"sqlite:///{Path(server.env['TSHUB_HOME']) / 'server' / 'tshub.db'}"),
+                                     "bob")
+    with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {bob_token}"}) as bob:
+        assert bob.get("/v1/datasets").json() == [] and bob.get("/v1/jobs").json() == []
+        for path in (f"/v1/datasets/{gunpoint['id']}", f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/model"):
+            assert bob.get(path).status_code == 404, path
+        assert bob.post(f"/v1/jobs/{job_id}/cancel").status_code == 404
+        assert bob.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": SOURCE}).status_code == 404
+        assert bob.post("/v1/recommend", json={"dataset_id": gunpoint["id"]}).status_code == 404
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["state"] in ("queued", "running") and not job["cancel_requested"]  # bob's cancel did nothing
+    assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202  # alice's does
+    assert wait_for_job(client, job_id)["state"] == "cancelled"
+    db = sqlite3.connect(Path(server.env["TSHUB_HOME"]) / "server" / "tshub.db")
+    stored = [row[0] for row in db.execute("SELECT token_hash FROM tokens")]
+    assert len(stored) == 2 and all(len(h) == 64 and not h.startswith("tshub_") for h in stored)
+
+
+def test_models_endpoints(client: httpx.Client) -> None:
+    listed = client.get("/v1/models").json()  # TSHUB_SERVER_SOURCES hides the repository zoo's checkpoints
+    assert [m["id"] for m in listed] == [SOURCE] and "location" not in listed[0]
+    detail = client.get("/v1/models/Coffee/fcn").json()
+    assert detail["config"]["arch"] == "fcn" and detail["card"].startswith("---")
+    assert client.get("/v1/models/Nothing/fcn").status_code == 404
+    assert client.get("/v1/models/Coffee/not_an_arch").status_code == 404
+
+
+def test_recommend_ranks_the_sources(client: httpx.Client, gunpoint: dict) -> None:
+    response = client.post("/v1/recommend", json={"dataset_id": gunpoint["id"], "k": 3})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["method"] == "logme" and [r["id"] for r in body["recommendations"]] == [SOURCE]
+    assert client.post("/v1/recommend", json={"dataset_id": gunpoint["id"], "arch": "tcn"}).status_code == 422
+
+
+def test_restart_recovers_a_job_killed_mid_run(server: LiveServer, client: httpx.Client, gunpoint: dict) -> None:
+    """Last in this module: it kills the module's server (API, worker, training at once) and starts it again."""
+    job_id = client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": SOURCE, "epochs": 1000,
+                                           "budget_s": 2}).json()["id"]
+    wait_for_job(client, job_id, until=("running",))
+    server.kill()
+    db = sqlite3.connect(Path(server.env["TSHUB_HOME"]) / "server" / "tshub.db")
+    assert db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone() == ("running",)
+
+    server.start()
+    assert client.get(f"/v1/datasets/{gunpoint['id']}").status_code == 200  # the upload survived
+    job = wait_for_job(client, job_id, until=("succeeded", "failed"))
+    assert job["state"] == "succeeded" and job["attempts"] == 2, job
+
+
+def test_ray_engine_runs_a_job_on_a_local_cluster(server: LiveServer, home: Path, ucr_root: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """TSHUB_ENGINE=ray: the worker's engine starts a local Ray instance (no address) and runs the job there
+    (``server`` is asked for only because it puts the source checkpoint in ``home``)."""
+    pytest.importorskip("ray", reason="TSHUB_ENGINE=ray needs ray: pip install 'tshub[ray]'")
+    env = service_env(home, [SOURCE], TSHUB_ENGINE="ray", TSHUB_SERVER_DB=f"sqlite:///{tmp_path / 'ray.db'}",
+                      TSHUB_SERVER_STORAGE=tmp_path / "storage")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env()
+    Session = open_store(settings.db_url)
+    owner, _ = auth.create_token(Session, "ray")
+    with open(ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz", "rb") as f:
+        stored = store_raw(f, "GunPoint_TRAIN.tsv.gz", settings.storage, settings.max_upload_bytes)
+    ingested = ingest([stored], ParseOptions(), settings.storage)
+    with Session.begin() as session:
+        dataset = DatasetRecord(owner_id=owner.id, filename=stored.filename, raw_sha256=stored.sha256,
+                                path=ingested.path, summary=ingested.summary)
+        session.add(dataset)
+    store = JobStore(Session)
+    job = store.create(owner.id, dataset.id, JobCreate(dataset_id=dataset.id, model=SOURCE, epochs=1).spec())
+
+    worker = Worker(settings, Session)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while (row := store.get(owner.id, job.id)).state not in ("succeeded", "failed") and time.monotonic() < deadline:
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert row.state == "succeeded", row.reason
+    assert row.result["epochs"] == 1 and row.result["source"] == SOURCE
+    with zipfile.ZipFile(settings.storage / row.model_path) as archive:
+        archive.extractall(tmp_path / "model")
+    assert tshub.load_pretrained(tmp_path / "model").classes == ["1", "2"]

@@ -1,0 +1,217 @@
+"""The service's durable core without HTTP: job state transitions, recovery after dead workers, tokens,
+upload storage and the .npz round trip, settings validation."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sqlalchemy")
+
+from sqlalchemy import update  # noqa: E402
+
+from server.auth import AuthError, authenticate, create_token, hash_token, revoke_token  # noqa: E402
+from server.config import ConfigError, Settings  # noqa: E402
+from server.db import DatasetRecord, Job, Token, open_store, utcnow  # noqa: E402
+from server.jobstore import JobConflict, JobNotFound, JobStore, local_identity, new_worker_id  # noqa: E402
+from server.uploads import ParseOptions, UploadError, ingest, load_npz, store_raw, upload_suffix  # noqa: E402
+
+SPEC = {"model": "Coffee/fcn", "arch": None, "lr_multiplier": 1.0, "epochs": 2, "budget_s": None, "seed": 0,
+        "baseline": False}
+
+
+@pytest.fixture()
+def Session(tmp_path: Path):
+    return open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+
+@pytest.fixture()
+def owner_and_dataset(Session) -> tuple[str, str]:
+    owner, _ = create_token(Session, "tester")
+    with Session.begin() as session:
+        row = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz",
+                            summary={})
+        session.add(row)
+    return owner.id, row.id
+
+
+def test_every_queued_job_is_claimed_exactly_once_by_racing_workers(Session, owner_and_dataset) -> None:
+    store = JobStore(Session)
+    jobs = {store.create(*owner_and_dataset, SPEC).id for _ in range(24)}
+    claims: dict[str, list[str]] = {}
+
+    def work(worker: str) -> None:
+        mine = JobStore(Session)
+        while (job := mine.claim_next(worker)) is not None:
+            claims.setdefault(job.id, []).append(worker)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert set(claims) == jobs and all(len(w) == 1 for w in claims.values())
+    with Session() as session:
+        assert {j.state for j in session.query(Job)} == {"running"} and {j.attempts for j in session.query(Job)} == {1}
+
+
+def test_recovery_requeues_stale_jobs_then_fails_them_after_max_attempts(Session, owner_and_dataset) -> None:
+    store = JobStore(Session)
+    job = store.create(*owner_and_dataset, SPEC)
+    for attempt in (1, 2):
+        assert store.claim_next("otherhost/1:123:abc").id == job.id
+        assert store.recover(stale_after_s=60, max_attempts=2) == []  # fresh heartbeat, other host: alive
+        _age_heartbeat(Session, job.id, seconds=61)
+        assert store.recover(stale_after_s=60, max_attempts=2, caller="otherhost/1:123:abc") == []  # its own
+        (recovered,) = store.recover(stale_after_s=60, max_attempts=2)
+        if attempt == 1:
+            assert recovered.state == "queued" and "requeued" in recovered.reason
+    assert recovered.state == "failed" and "giving up after 2 of 2 attempts" in recovered.reason
+    row = store.get(owner_and_dataset[0], job.id)
+    assert (row.state, row.attempts, row.finished_at is not None) == ("failed", 2, True)
+
+
+def test_a_job_of_a_dead_local_process_is_requeued_at_once(Session, owner_and_dataset) -> None:
+    store = JobStore(Session)
+    job = store.create(*owner_and_dataset, SPEC)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    store.claim_next(f"{local_identity()}:{dead.stdout.strip()}:abc")
+    (recovered,) = store.recover(stale_after_s=3600, max_attempts=3)
+    assert (recovered.job_id, recovered.state) == (job.id, "queued")
+    assert store.claim_next(new_worker_id()).attempts == 2  # the running (this) process is alive: not recovered
+    assert store.recover(stale_after_s=3600, max_attempts=3) == []
+
+
+def test_a_job_the_engine_cannot_start_is_retried_then_failed(Session, owner_and_dataset) -> None:
+    store = JobStore(Session)
+    job = store.create(*owner_and_dataset, SPEC)
+    worker = new_worker_id()
+    store.claim_next(worker)
+    assert store.retry(job.id, worker, "Ray is unreachable", max_attempts=2) == "queued"
+    store.claim_next(worker)
+    assert store.retry(job.id, worker, "Ray is unreachable", max_attempts=2) == "failed"
+    row = store.get(owner_and_dataset[0], job.id)
+    assert row.state == "failed" and row.reason.startswith("Ray is unreachable; giving up after 2 of 2")
+
+
+def test_cancel_transitions(Session, owner_and_dataset) -> None:
+    owner, dataset = owner_and_dataset
+    store = JobStore(Session)
+    queued = store.create(owner, dataset, SPEC)
+    assert store.cancel(owner, queued.id).state == "cancelled"
+    with pytest.raises(JobConflict, match="already cancelled"):
+        store.cancel(owner, queued.id)
+    running = store.create(owner, dataset, SPEC)
+    worker = new_worker_id()
+    store.claim_next(worker)
+    flagged = store.cancel(owner, running.id)
+    assert flagged.state == "running" and flagged.cancel_requested
+    assert store.heartbeat(running.id, worker, {"epoch": 3}).cancel_requested
+    assert store.finish(running.id, worker, "cancelled", reason="cancelled by the user")
+    with pytest.raises(JobNotFound):
+        store.cancel("someone-else", running.id)
+    # a dead worker's flagged job is cancelled, not requeued
+    third = store.create(owner, dataset, SPEC)
+    store.claim_next("otherhost/1:9:abc")
+    store.cancel(owner, third.id)
+    _age_heartbeat(Session, third.id, seconds=100)
+    assert [r.state for r in store.recover(stale_after_s=60, max_attempts=3)] == ["cancelled"]
+
+
+def test_a_worker_that_lost_its_job_cannot_overwrite_it(Session, owner_and_dataset) -> None:
+    store = JobStore(Session)
+    job = store.create(*owner_and_dataset, SPEC)
+    store.claim_next("otherhost/1:1:old")
+    _age_heartbeat(Session, job.id, seconds=100)
+    store.recover(stale_after_s=60, max_attempts=3)
+    store.claim_next("otherhost/1:2:new")
+    assert not store.heartbeat(job.id, "otherhost/1:1:old", None).owned
+    assert not store.finish(job.id, "otherhost/1:1:old", "succeeded")
+    assert store.release(job.id, "otherhost/1:2:new", "requeued: shutdown")
+    row = store.get(owner_and_dataset[0], job.id)
+    assert (row.state, row.attempts, row.worker) == ("queued", 1, None)  # a clean shutdown costs no attempt
+
+
+def test_tokens_are_stored_hashed_and_can_be_revoked(Session) -> None:
+    owner, token = create_token(Session, "ci")
+    with Session() as session:
+        stored = session.get(Token, owner.id).token_hash
+    assert stored == hash_token(token) and token not in stored
+    assert authenticate(Session, token) == owner
+    assert revoke_token(Session, owner.id) and not revoke_token(Session, owner.id)
+    with pytest.raises(AuthError, match="token create"):
+        authenticate(Session, token)
+
+
+def test_uploads_are_content_addressed_and_size_limited(tmp_path: Path) -> None:
+    a = store_raw(io.BytesIO(b"1,2,3\n"), "a.csv", tmp_path, limit_bytes=100)
+    b = store_raw(io.BytesIO(b"1,2,3\n"), "b.CSV", tmp_path, limit_bytes=100)
+    assert a.path == b.path == tmp_path / "uploads" / f"{a.sha256}.csv"
+    assert upload_suffix("GunPoint_TRAIN") == ".txt" and upload_suffix("x.tsv.gz") == ".tsv.gz"
+    with pytest.raises(UploadError, match="limit is") as err:
+        store_raw(io.BytesIO(b"x" * 101), "c.csv", tmp_path, limit_bytes=100)
+    assert err.value.status == 413 and list((tmp_path / "tmp").iterdir()) == []  # no partial file left
+
+
+def test_parsed_dataset_round_trips_through_npz_without_pickle(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2, 16)).astype(np.float32)
+    y = np.array(["cat", "dog"] * 20)
+    np.savez(tmp_path / "raw.npz", X=X, y=y)
+    stored = store_raw(open(tmp_path / "raw.npz", "rb"), "raw.npz", tmp_path, limit_bytes=10**6)
+    ingested = ingest([stored], ParseOptions(), tmp_path)
+    assert ingested.summary["splits"] == {"train": 28, "val": 6, "test": 6}
+    ds = load_npz(tmp_path / ingested.path)
+    assert ds.classes == ["cat", "dog"] and np.array_equal(ds.X, X) and set(ds.splits) == {"train", "val", "test"}
+    assert load_npz((tmp_path / ingested.path).read_bytes()).summary() == ds.summary()
+    with np.load(tmp_path / ingested.path, allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+
+
+def test_untrainable_data_is_refused_with_the_reason(tmp_path: Path) -> None:
+    X = np.ones((12, 1, 8), dtype=np.float32)
+    X[3, 0, 2] = np.nan
+    bad = {"nan.npz": dict(X=X, y=np.arange(12) % 2), "oneclass.npz": dict(X=np.ones((12, 8)), y=np.zeros(12))}
+    for name, arrays in bad.items():
+        np.savez(tmp_path / name, **arrays)
+        stored = store_raw(open(tmp_path / name, "rb"), name, tmp_path, limit_bytes=10**6)
+        with pytest.raises(UploadError) as err:
+            ingest([stored], ParseOptions(), tmp_path)
+        assert err.value.status == 422
+        assert ("NaN" if name == "nan.npz" else "only one class") in str(err.value)
+
+
+def test_settings_reject_unsafe_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSHUB_ENGINE", "spark")
+    with pytest.raises(ConfigError, match="local"):
+        Settings.from_env()
+    monkeypatch.setenv("TSHUB_ENGINE", "local")
+    monkeypatch.setenv("TSHUB_HEARTBEAT_S", "10")
+    monkeypatch.setenv("TSHUB_STALE_AFTER_S", "15")
+    with pytest.raises(ConfigError, match="twice"):
+        Settings.from_env()
+    monkeypatch.setenv("TSHUB_MAX_UPLOAD_MB", "lots")
+    with pytest.raises(ConfigError, match="not a number"):
+        Settings.from_env()
+
+
+def _age_heartbeat(Session, job_id: str, seconds: float) -> None:
+    with Session.begin() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - timedelta(seconds=seconds)))
+
+
+def test_job_summary_reports_the_epoch_of_the_kept_weights(shared_data: Path) -> None:
+    """Regression: the summary added 1 to ``best_epoch``, which is already the 1-based epoch of the kept weights."""
+    import tshub
+    from server.runner import fit_summary
+
+    result = tshub.train_from_scratch("fcn", tshub.datasets.load("Coffee"), max_epochs=3, progress=False,
+                                      arch_kwargs={"filters": [8, 8, 8]})
+    summary = fit_summary(result)
+    assert summary["best_epoch"] == result.best_epoch
+    assert summary["best_epoch"] == result.history[result.best_epoch - 1]["epoch"]
