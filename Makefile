@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0" || $(PY) -m pip install -q "torch>=2.3,<2.14"
-	$(PY) -m pip install -q -e ".[dev,plot,server]"
+	$(PY) -m pip install -q -e ".[dev,plot,server,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -242,9 +242,31 @@ def _run_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------- demo
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    from tshub.demo import DEFAULT_ARCH, DEFAULT_TARGET
+
+    p = commands.add_parser("demo", help="the main job end to end: recommend a source, fine-tune, compare with scratch")
+    p.add_argument("--target", default=DEFAULT_TARGET, help=f"catalogue dataset (default {DEFAULT_TARGET})")
+    p.add_argument("--source", help="source model id (default: the recommender's first pick)")
+    p.add_argument("--arch", default=DEFAULT_ARCH, help=f"architecture of the candidates (default {DEFAULT_ARCH})")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--recipe", default="ucr", help="training recipe of both runs (default ucr)")
+    p.add_argument("--max-epochs", type=int, help="cap the epochs of every training")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from tshub.demo import run_demo
+
+    run_demo(args.target, args.source, arch=args.arch, seeds=args.seeds, recipe=args.recipe,
+             max_epochs=args.max_epochs)
+    return 0
+
+
 # Subcommands in help order; publish / serve add their `_add_<name>` here.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_list, _add_pull, _add_info, _add_finetune,
-                                                                _add_recommend]
+                                                                _add_recommend, _add_demo]
 
 try:  # `serve` and `token` of the fine-tune service, present in a source checkout or with the server package
     from server.cli import add_server_commands

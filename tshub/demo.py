@@ -74,7 +74,7 @@ def pick_source(target: Dataset, arch: str) -> str:
 
 def run_demo(target: str = DEFAULT_TARGET, source: str | None = None, *, arch: str = DEFAULT_ARCH,
              seeds: Sequence[int] = (0, 1), lr_multipliers: Sequence[float] = (0.1, 1.0),
-             max_epochs: int | None = None) -> list[DemoRow]:
+             recipe: str = "ucr", max_epochs: int | None = None) -> list[DemoRow]:
     """Fine-tune a (recommended) source on the target and train the referent from scratch; print the table."""
     data = load_target(target)
     print(f"target: {data!r}")
@@ -83,10 +83,10 @@ def run_demo(target: str = DEFAULT_TARGET, source: str | None = None, *, arch: s
     print(f"source: {source} ({model.arch}, pretrained on {model.meta.get('source_dataset', '?')})")
     rows: list[DemoRow] = []
     for seed in seeds:
-        tuned = model.finetune(data, lr_multiplier=list(lr_multipliers), seed=seed, max_epochs=max_epochs,
-                               progress=False)
-        scratch = tshub.train_from_scratch(model.arch, data, seed=seed, max_epochs=max_epochs, progress=False,
-                                           arch_kwargs=model.arch_kwargs)
+        tuned = model.finetune(data, lr_multiplier=list(lr_multipliers), seed=seed, recipe=recipe,
+                               max_epochs=max_epochs, progress=False)
+        scratch = tshub.train_from_scratch(model.arch, data, seed=seed, recipe=recipe, max_epochs=max_epochs,
+                                           progress=False, arch_kwargs=model.arch_kwargs)
         rows += [DemoRow(f"fine-tuned from {source}", seed, tuned), DemoRow("from scratch", seed, scratch)]
         if seed == seeds[0]:
             print(tuned.transfer_report)
