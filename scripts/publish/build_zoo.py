@@ -1,0 +1,252 @@
+"""Build the tshub model zoo: one resumable command trains every manifest entry that is missing or whose recipe
+changed, writes its checkpoint folder and card into the store, updates the store's index.json and model_cards/,
+and uploads to the Hugging Face Hub only when asked.
+
+    python scripts/publish/build_zoo.py                          # build what is missing or stale
+    python scripts/publish/build_zoo.py --only 'SP500/*' --force # rebuild some entries
+    python scripts/publish/build_zoo.py --dry-run                # the plan: what is up to date, what would build
+    python scripts/publish/build_zoo.py --push --dry-run         # what would be uploaded (repo ids, files, sizes)
+    python scripts/publish/build_zoo.py --push                   # upload up-to-date checkpoints to the Hub
+
+An entry is skipped when its folder holds a checkpoint built with the same recipe hash (see zoo_manifest), so an
+interrupted build resumes where it stopped and a finished one rewrites nothing. Each checkpoint is built in
+``<zoo>/.building/`` and moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+import torch
+
+from tshub.hub import CheckpointError, ModelId, hub_namespace, push_folder, read_config, write_index
+from tshub.hub.card import human_size
+from tshub.hub.checkpoint import CHECKPOINT_FILES, load_checkpoint
+from tshub.hub.store import INDEX_NAME, PRIMARY_METRIC, Store
+
+from zoo_cards import CARDS_INDEX, add_heads_section, cards_index, sync_card, write_if_changed
+from zoo_manifest import Entry, default_manifest, read_manifest
+from zoo_train import build_entry
+
+REPO = Path(__file__).resolve().parents[2]
+BUILDING = ".building"
+ZOO_SIZE_LIMIT = 150_000_000  # bytes: the zoo is committed to the repository
+INDEX_EXTRAS = ("time_budget_s", "elapsed_s", "epochs", "stop_reason")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    entries = [e.scaled(args.budget_scale) for e in select(load_manifest(args.manifest), args.only)]
+    if not entries:
+        print(f"no manifest entry matches {args.only}", file=sys.stderr)
+        return 2
+    zoo, cards = args.zoo.resolve(), args.cards.resolve()
+    if args.dry_run:
+        show_plan(entries, zoo, args.force)
+        if args.push:
+            show_uploads(entries, zoo, args.namespace)
+        return 0
+    failed = build(entries, zoo, cards, force=args.force, device=args.device, progress=args.progress,
+                   budget_scale=args.budget_scale)
+    if args.push:
+        failed += push(entries, zoo, args.namespace)
+    return 1 if failed else 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--zoo", type=Path, default=REPO / "zoo", help="the store to build into (default: zoo/)")
+    parser.add_argument("--cards", type=Path, default=REPO / "model_cards",
+                        help="where the flat card copies and their index go (default: model_cards/)")
+    parser.add_argument("--manifest", type=Path, help="JSON manifest instead of the default (derived from the data)")
+    parser.add_argument("--only", action="append", metavar="PATTERN",
+                        help="build only ids matching this glob, case-insensitive (e.g. 'SP500/*', '*/fcn'); "
+                             "repeatable")
+    parser.add_argument("--force", action="store_true", help="rebuild selected entries even when up to date")
+    parser.add_argument("--budget-scale", type=float, default=1.0,
+                        help="multiply every time budget (part of the recipe hash: changes rebuild)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    parser.add_argument("--progress", action="store_true", help="show per-epoch progress bars")
+    parser.add_argument("--push", action="store_true", help="upload each up-to-date checkpoint to the Hub")
+    parser.add_argument("--namespace", help=f"Hub user or org of the repos (default: {hub_namespace()!r}, "
+                                            "from $TSHUB_NAMESPACE)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the build plan (and, with --push, the uploads); train, write and upload nothing")
+    args = parser.parse_args(argv)
+    if args.budget_scale <= 0:
+        parser.error("--budget-scale must be positive")
+    return args
+
+
+def load_manifest(path: Path | None) -> list[Entry]:
+    return read_manifest(path) if path else default_manifest()
+
+
+def select(entries: list[Entry], patterns: list[str] | None) -> list[Entry]:
+    if not patterns:
+        return entries
+    return [e for e in entries if any(fnmatch.fnmatch(e.id.casefold(), p.casefold()) for p in patterns)]
+
+
+def state(entry: Entry, zoo: Path) -> str:
+    """"up to date", "missing", "stale" (built with another recipe) or "unreadable"."""
+    folder = zoo / entry.source / entry.arch
+    if not (folder / "config.json").is_file():
+        return "missing"
+    try:
+        config = read_config(folder)
+    except CheckpointError:
+        return "unreadable"
+    built = (config.get("meta") or {}).get("build") or {}
+    return "up to date" if built.get("recipe_hash") == entry.recipe_hash() else "stale"
+
+
+# ---------------------------------------------------------------------------------------------------- build
+def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: str | None, progress: bool,
+          budget_scale: float) -> int:
+    """Build every selected entry that needs it; returns the number of failures."""
+    shutil.rmtree(zoo / BUILDING, ignore_errors=True)  # leftovers of an interrupted run
+    failed, start = 0, time.perf_counter()
+    for i, entry in enumerate(entries, 1):
+        status = state(entry, zoo)
+        if status == "up to date" and not force:
+            print(f"[{i}/{len(entries)}] {entry.id}: up to date, skipped", flush=True)
+            continue
+        print(f"[{i}/{len(entries)}] {entry.id}: {status}, building (budget {entry.time_budget_s} s)", flush=True)
+        t0 = time.perf_counter()
+        try:
+            folder = build_one(entry, zoo, device=device, progress=progress, budget_scale=budget_scale)
+        except Exception:  # one broken entry must not stop a multi-hour build; it is reported and retried next run
+            failed += 1
+            print(f"[{i}/{len(entries)}] {entry.id}: FAILED\n{traceback.format_exc()}", flush=True)
+            shutil.rmtree(zoo / BUILDING, ignore_errors=True)
+            continue
+        publish_local(zoo, cards, [(entry.source, entry.arch, folder)])
+        print(f"[{i}/{len(entries)}] {entry.id}: done in {time.perf_counter() - t0:.0f} s — {describe(folder)}",
+              flush=True)
+    shutil.rmtree(zoo / BUILDING, ignore_errors=True)
+    publish_local(zoo, cards, [])
+    size = sum(p.stat().st_size for p in zoo.rglob("*") if p.is_file())
+    print(f"finished {len(entries)} entries in {time.perf_counter() - start:.0f} s, {failed} failed; "
+          f"{zoo} holds {human_size(size)}", flush=True)
+    if size > ZOO_SIZE_LIMIT:
+        print(f"WARNING: {zoo} exceeds {human_size(ZOO_SIZE_LIMIT)}, the limit of the committed zoo: store more "
+              "entries in float16 or publish the large ones on the Hub only.", flush=True)
+    return failed
+
+
+def build_one(entry: Entry, zoo: Path, *, device: str | None, progress: bool, budget_scale: float) -> Path:
+    """Train, save into ``<zoo>/.building/``, verify by loading, then move into ``<zoo>/<SOURCE>/<arch>``."""
+    built = build_entry(entry, device=device, progress=progress, budget_scale=budget_scale)
+    tmp = zoo / BUILDING / f"{entry.source}__{entry.arch}"
+    built.model.save_pretrained(tmp, dtype=entry.dtype, **built.fields)
+    if built.head_rows:
+        add_heads_section(tmp, built.head_rows)
+    load_checkpoint(tmp)  # format, hash and strict keys, before it replaces anything
+    final = zoo / entry.source / entry.arch
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = zoo / BUILDING / f"{entry.source}__{entry.arch}.old"
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def describe(folder: Path) -> str:
+    config = read_config(folder)
+    meta = config.get("meta") or {}
+    metric = PRIMARY_METRIC.get(config.get("task") or "")
+    stored = (config.get("metrics") or {}).get(metric)
+    float32 = (meta.get("float32_metrics") or {}).get(metric)
+    return (f"test {metric} {stored} as stored in {config['dtype']} (float32 {float32}), "
+            f"{meta.get('epochs')} epochs, stop {meta.get('stop_reason')}, {human_size(config['size_bytes'])}")
+
+
+def publish_local(zoo: Path, cards: Path, changed: list[tuple[str, str, Path]]) -> None:
+    """Refresh the store index and model_cards/ (card copies, index table) when they differ from the zoo."""
+    checkpoints = [(model_id.source, model_id.arch, folder) for model_id, folder in Store(zoo, "zoo").checkpoints()]
+    for source, arch, folder in checkpoints:
+        sync_card(folder, cards, source, arch)
+    if checkpoints:
+        write_if_changed(cards / CARDS_INDEX, cards_index(checkpoints))
+    if changed or not index_in_sync(zoo, checkpoints):
+        write_index(zoo)
+        enrich_index(zoo)
+
+
+def index_in_sync(zoo: Path, checkpoints: list[tuple[str, str, Path]]) -> bool:
+    path = zoo / INDEX_NAME
+    if not path.is_file():
+        return not checkpoints
+    listed = {(row["id"], row.get("weights_sha256")) for row in json.loads(path.read_text())["models"]}
+    return listed == {(f"{s}/{a}", read_config(f)["weights_sha256"]) for s, a, f in checkpoints}
+
+
+def enrich_index(zoo: Path) -> None:
+    """Add to write_index's rows what the zoo index promises: all test metrics, reference, budget, hashes."""
+    path = zoo / INDEX_NAME
+    index = json.loads(path.read_text())
+    for row in index["models"]:
+        config = read_config(zoo / row["source"] / row["arch"])
+        meta = config.get("meta") or {}
+        row.update({"metrics": config.get("metrics"),
+                    "reference_metrics": (config.get("reference") or {}).get("metrics"),
+                    **{k: meta.get(k) for k in INDEX_EXTRAS},
+                    "weights_sha256": config["weights_sha256"],
+                    "recipe_hash": (meta.get("build") or {}).get("recipe_hash")})
+    write_if_changed(path, json.dumps(index, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------------- push
+def uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> list[tuple[Entry, Path, str]]:
+    """``(entry, folder, repo_id)`` of every selected checkpoint that is built and up to date."""
+    found = []
+    for entry in entries:
+        if state(entry, zoo) != "up to date":
+            print(f"{entry.id}: not uploaded, checkpoint {state(entry, zoo)} (build it first)", flush=True)
+            continue
+        found.append((entry, zoo / entry.source / entry.arch, ModelId(entry.source, entry.arch).repo_id(namespace)))
+    return found
+
+
+def show_plan(entries: list[Entry], zoo: Path, force: bool) -> None:
+    for entry in entries:
+        status = state(entry, zoo)
+        action = "skip" if status == "up to date" and not force else "build"
+        print(f"{action:5} {entry.id:45} {status:10} recipe {entry.recipe_hash()} budget {entry.time_budget_s} s "
+              f"dtype {entry.dtype}", flush=True)
+
+
+def show_uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> None:
+    for entry, folder, repo_id in uploads(entries, zoo, namespace):
+        files = ", ".join(f"{name} ({human_size((folder / name).stat().st_size)})" for name in CHECKPOINT_FILES)
+        print(f"would upload {folder} -> https://huggingface.co/{repo_id}: {files}", flush=True)
+
+
+def push(entries: list[Entry], zoo: Path, namespace: str | None) -> int:
+    failed = 0
+    for entry, folder, repo_id in uploads(entries, zoo, namespace):
+        recipe = (read_config(folder).get("meta") or {}).get("build", {}).get("recipe_hash")
+        try:
+            url = push_folder(folder, repo_id, commit_message=f"tshub zoo: {entry.id} (recipe {recipe})")
+        except Exception as err:  # report every failed upload, keep pushing the others
+            failed += 1
+            print(f"{entry.id}: upload to {repo_id} FAILED: {err}", flush=True)
+            continue
+        print(f"{entry.id}: uploaded to {repo_id} ({url})", flush=True)
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""Train one manifest entry and gather everything its card reports: source record, metrics of the *stored*
+weights, the reference result, limitations and the build record.
+
+Test metrics are measured on the weights as stored (float16 entries: after the float16 round trip), so the card
+states what ``load_pretrained`` gives; the float32 metrics of the trained model are kept beside them in
+``meta.float32_metrics``, which records the effect of the storage dtype for every checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tshub.data.catalogue import TRAIN_ONLY, UCR_CITATION, load
+from tshub.data.dataset import Dataset
+from tshub.data.splits import random_split
+from tshub.hub.checkpoint import DTYPES
+from tshub.models.base import TimeSeriesModel
+from tshub.training import train_from_scratch
+from tshub.training.loop import evaluate
+from tshub.training.metrics import task_metrics
+from tshub.training.multihead import HeadView, pretrain_multihead
+
+from zoo_manifest import BUILD_VERSION, Entry
+
+UCR_URL = "https://www.cs.ucr.edu/~eamonn/time_series_data_2018/"
+TRAIN_ONLY_TEST_FRACTION = 0.2
+SOURCE_NOTES: dict[str, dict[str, Any]] = {
+    "EMG": {
+        "description": "Donati et al. Myo-armband forearm EMG, Roshambo part (rock / paper / scissors), as Otović "
+                       "et al. (2022) windowed it: 400 ms windows (80 samples at 200 Hz) every 50 ms, channels 0, 2 "
+                       "and 5, single-gesture windows only, per-class random 70/15/15 train/val/test split.",
+        "url": "https://doi.org/10.5281/zenodo.3194792",
+        "limitations": [
+            "Overlapping windows of one recording fall into different splits (Otović et al.'s per-class random "
+            "split), so the test accuracy is optimistic for new recordings or new subjects.",
+            "Otović et al. (2022) report their source models in the paper only; no result file is available to "
+            "tshub, so the card shows no reference.",
+        ],
+    },
+    "SP500": {
+        "description": "S&P 500 index (^GSPC) daily Close, 1927-12-30 to 2018-11-26: 50 consecutive Close prices → "
+                       "the next Close (raw index points, not scaled), split chronologically 70/15/15 before "
+                       "windowing as in Otović et al. (2022); the test split is the most recent period.",
+        "url": "https://finance.yahoo.com/quote/%5EGSPC/history",
+        "limitations": [
+            "The target is the raw price, as in Otović et al.; test prices (2005–2018) lie far above every training "
+            "price (1927–1991), so the model extrapolates through its raw stream_max input. Compare its MAE with "
+            "the naive persistence forecast shown as reference.",
+            "Unlike Otović et al., the target was standardised during training (raw targets trained far slower "
+            "within the time budget); the scaling is folded into the output layer, so the checkpoint predicts raw "
+            "prices and needs no extra step.",
+        ],
+    },
+}
+
+
+@dataclass
+class Built:
+    """A trained entry: the model (float32) and the fields and extra card sections of its checkpoint."""
+
+    model: TimeSeriesModel
+    fields: dict[str, Any]
+    head_rows: list[dict[str, Any]] = field(default_factory=list)  # multi-head: one row per head for the card
+
+
+def build_entry(entry: Entry, *, device: str | None = None, progress: bool = False,
+                budget_scale: float = 1.0) -> Built:
+    """Train ``entry`` (already budget-scaled) and measure it as it will be stored."""
+    built = _build_multihead(entry, device, progress) if entry.multihead else _build_single(entry, device, progress)
+    meta = built.model.meta
+    built.fields["build"] = {
+        "recipe_hash": entry.recipe_hash(), "build_version": BUILD_VERSION, "entry": entry.to_dict(),
+        "budget_scale": budget_scale, "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "threads": torch.get_num_threads(),
+    }
+    if entry.dtype != "float32":
+        stored, float32 = built.fields["metrics"], built.fields["float32_metrics"]
+        shown = ", ".join(f"{k} {stored[k]:.4g} (float32: {float32[k]:.4g})" for k in stored)
+        built.fields["limitations"].append(f"Test metrics are those of the {entry.dtype} weights as stored: {shown}.")
+    if meta.get("stop_reason") == "time_budget":
+        built.fields["limitations"].append(
+            f"Training stopped at its time budget ({meta['time_budget_s']:g} s on {meta['device']}, "
+            f"{meta['epochs']} epochs) before early stopping: a longer run would likely score better.")
+    return built
+
+
+def load_source(name: str) -> Dataset:
+    """The catalogue dataset with a test split (train-only UCR sets: a stratified one carved from train) and, when
+    every class has a single training series (Fungi), the training split doubling as validation split."""
+    ds = load(name)
+    if ds.meta.get("collection") == TRAIN_ONLY:
+        fractions = {"train": 1 - TRAIN_ONLY_TEST_FRACTION, "test": TRAIN_ONLY_TEST_FRACTION}
+        ds = random_split(ds, fractions, seed=0, stratify=True)
+    if ds.task == "classification" and np.bincount(ds.split("train")[1]).max() < 2:
+        ds = ds.with_splits({**ds.splits, "val": ds.splits["train"]}, validation_is_train=True)
+    return ds
+
+
+def roundtrip(model: TimeSeriesModel, dtype: str) -> TimeSeriesModel:
+    """A copy of ``model`` whose floating tensors went through ``dtype`` and back: what loading will give."""
+    if dtype == "float32":
+        return model
+    stored = copy.deepcopy(model)
+    with torch.no_grad():
+        for tensor in stored.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.to(DTYPES[dtype]).to(tensor.dtype))
+    return stored
+
+
+def split_metrics(model: TimeSeriesModel, ds: Dataset, split: str = "test") -> dict[str, float]:
+    """Metrics of ``model.predict`` on the raw series of ``split`` (the path every user takes)."""
+    X, y = ds.split(split)
+    truth = np.asarray(ds.classes)[y] if ds.task == "classification" else y
+    return task_metrics(ds.task, truth, model.predict(X))
+
+
+# ---------------------------------------------------------------------------------------------------- single
+def _build_single(entry: Entry, device: str | None, progress: bool) -> Built:
+    ds = load_source(entry.source)
+    scaling = _target_scaling(ds) if entry.target_scaling == "standardize" else None
+    if entry.target_scaling not in (None, "standardize"):
+        raise ValueError(f"{entry.id}: target_scaling must be None or 'standardize', got {entry.target_scaling!r}.")
+    train_ds = ds if scaling is None else dataclasses.replace(ds, y=(ds.y - scaling["mean"]) / scaling["std"])
+    result = train_from_scratch(
+        entry.arch, train_ds, seed=entry.seed, recipe=entry.recipe, max_epochs=entry.max_epochs,
+        preprocessing=entry.preprocessing, use_stream_max=entry.use_stream_max, arch_kwargs=entry.arch_kwargs,
+        time_budget_s=entry.time_budget_s, device=device, progress=progress)
+    model = result.model
+    float32_metrics, val_metrics = result.metrics, result.val_metrics
+    if scaling is not None:
+        scaling["folded_into"] = fold_target_scaling(model, scaling["mean"], scaling["std"])
+        float32_metrics = split_metrics(model, ds)
+        val_metrics = {"mae": val_metrics["mae"] * scaling["std"], "mse": val_metrics["mse"] * scaling["std"] ** 2}
+    stored = roundtrip(model, entry.dtype)
+    fields: dict[str, Any] = {
+        "id": entry.id, "source": _source_record(ds, model.meta["source"]),
+        "metrics": float32_metrics if stored is model else split_metrics(stored, ds), "val_metrics": val_metrics,
+        "float32_metrics": float32_metrics, "limitations": _limitations(ds, scaling),
+    }
+    reference = _reference(ds)
+    if reference:
+        fields["reference"] = reference
+    if scaling is not None:
+        fields["target_scaling"] = scaling
+    return Built(model, fields)
+
+
+def fold_target_scaling(model: TimeSeriesModel, mean: float, std: float) -> str:
+    """Make a model trained on (y − mean) / std predict y: scale its last Linear layer. Returns the layer name."""
+    name, last = [(n, m) for n, m in model.head.named_modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.mul_(std)
+        last.bias.mul_(std).add_(mean)
+    return f"head.{name}" if name else "head"
+
+
+def _target_scaling(ds: Dataset) -> dict[str, Any]:
+    y = ds.split("train")[1].astype(np.float64)
+    return {"kind": "standardize", "mean": float(y.mean()), "std": float(y.std()), "fitted_on": "train"}
+
+
+def _source_record(ds: Dataset, record: dict[str, Any]) -> dict[str, Any]:
+    """The training package's source record, completed with what the card should say about this source."""
+    record = dict(record)
+    notes = SOURCE_NOTES.get(ds.name.upper(), {})
+    record.update({k: v for k, v in notes.items() if k in ("description", "url")})
+    if ds.meta.get("archive") == "UCR 2018":
+        published = ds.meta.get("published") or {}
+        record["url"] = UCR_URL
+        val = ("the training split doubles as validation split (one training series per class)"
+               if ds.meta.get("validation_is_train") else
+               "validation split carved from train (20 %, stratified, seed 0) for early stopping")
+        test = ("test split carved from train (the official TEST file is not available)"
+                if ds.meta["collection"] == TRAIN_ONLY else "official test split")
+        record["description"] = (f"UCR 2018 archive ({ds.meta['collection']}), type {published.get('type', '?')}, "
+                                 f"{len(ds.classes)} classes; {val}; {test}.")
+    return record
+
+
+def _reference(ds: Dataset) -> dict[str, Any] | None:
+    """UCR: the archive's 1-NN DTW accuracy; SP500: the persistence forecast on the same test split."""
+    published = ds.meta.get("published") or {}
+    if published.get("error_1nn_dtw_learned_w") is not None:
+        name = "1-NN DTW, learned window (UCR archive, DataSummary_UCR.csv)"
+        if ds.meta.get("collection") == TRAIN_ONLY:
+            name += ", on the official test split (not this model's test split)"
+        return {"name": name, "metrics": {"accuracy": 1 - float(published["error_1nn_dtw_learned_w"])},
+                "citation": UCR_CITATION, "url": UCR_URL}
+    if ds.name.upper() == "SP500":
+        X, y = ds.split("test")
+        return {"name": "naive persistence forecast (next Close = last Close), same test split; not a published "
+                        "result", "metrics": task_metrics("regression", y, X[:, 0, -1])}
+    return None
+
+
+def _limitations(ds: Dataset, scaling: dict[str, Any] | None) -> list[str]:
+    items = list(SOURCE_NOTES.get(ds.name.upper(), {}).get("limitations", []))
+    if ds.meta.get("collection") == TRAIN_ONLY:
+        items.append(f"{ds.name} comes from UCRArchive_2018_trainonly: its official TEST file is not available, so "
+                     f"{TRAIN_ONLY_TEST_FRACTION:.0%} of the official TRAIN split (stratified, seed 0) was held out "
+                     "as the test split; the metrics are not comparable with results on the official test split.")
+    if ds.meta.get("validation_is_train"):
+        items.append(f"Every class of {ds.name} has a single training series, so no validation split could be "
+                     "carved: the training split served as validation (early stopping and the kept weights follow "
+                     "training accuracy).")
+    if scaling is not None:
+        items.append(f"Trained on standardised targets (train mean {scaling['mean']:.4g}, std {scaling['std']:.4g}); "
+                     f"the scaling is folded into `{scaling['folded_into']}`, so outputs are on the raw scale.")
+    return items
+
+
+# ---------------------------------------------------------------------------------------------------- multi-head
+def _build_multihead(entry: Entry, device: str | None, progress: bool) -> Built:
+    datasets = {name: load_source(name) for name in entry.datasets}
+    result = pretrain_multihead(
+        entry.arch, list(datasets.values()), name=entry.source, seed=entry.seed, recipe=entry.recipe,
+        max_epochs=entry.max_epochs, preprocessing=entry.preprocessing, arch_kwargs=entry.arch_kwargs,
+        time_budget_s=entry.time_budget_s, device=device, progress=progress)
+    model = result.model
+    stored = roundtrip(model, entry.dtype)
+    head_metrics = model.meta["head_metrics"]
+    rows = []
+    for name, ds in datasets.items():
+        metrics = head_metrics[name]
+        metrics["test_float32"], metrics["test"] = metrics["test"], _head_test_metrics(stored, name, ds)
+        reference = _reference(ds)
+        rows.append({"dataset": name, "train_only": ds.meta.get("collection") == TRAIN_ONLY, "length": ds.length,
+                     "classes": len(ds.classes), **{k: v for k, v in metrics["splits"].items()},
+                     "accuracy": metrics["test"]["accuracy"],
+                     "reference": reference["metrics"]["accuracy"] if reference else None})
+    metrics = {k: float(np.mean([r["test"][k] for r in head_metrics.values()])) for k in ("accuracy", "f1_weighted")}
+    references = [r["reference"] for r in rows if r["reference"] is not None]
+    n_train_only = sum(r["train_only"] for r in rows)
+    fields: dict[str, Any] = {
+        "id": entry.id, "metrics": metrics, "val_metrics": result.val_metrics, "float32_metrics": result.metrics,
+        "head_metrics": head_metrics,
+        "source": {"name": entry.source, "domain": "UCR",
+                   "description": f"{len(datasets)} datasets of the UCR 2018 archive (both folders) with series of "
+                                  f"length ≤ 512, one softmax head each; metrics are means over the heads of each "
+                                  f"head's test accuracy ({n_train_only} train-only sets tested on a split carved "
+                                  "from train); per-dataset results below.",
+                   "citation": UCR_CITATION, "url": UCR_URL},
+        "reference": {"name": f"mean 1-NN DTW accuracy (learned window) over the same {len(references)} datasets, "
+                              "each on its official test split (DataSummary_UCR.csv)",
+                      "metrics": {"accuracy": float(np.mean(references))}, "citation": UCR_CITATION, "url": UCR_URL},
+        "limitations": [
+            "Kashiparekh et al. (2019) published only the principles used here (multi-length filters in every "
+            "layer, one softmax per source); the configuration is tshub's own (see Architecture).",
+            "Heads were trained on batches of one dataset at a time, drawn in proportion to each dataset's number "
+            "of batches; the shared BatchNorm statistics mix every dataset.",
+        ],
+    }
+    return Built(model, fields, rows)
+
+
+def _head_test_metrics(model: TimeSeriesModel, head: str, ds: Dataset) -> dict[str, float]:
+    X, y = ds.split("test")
+    X, _ = model.preprocessor.transform(X)
+    scores = evaluate(HeadView(model, head), (X, y, None), "classification")
+    return {k: v for k, v in scores.items() if k != "loss"}

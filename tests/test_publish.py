@@ -1,0 +1,166 @@
+"""The zoo build (scripts/publish): checkpoints, index, cards, resumability, Hub dry run, loading via TSHUB_ZOO.
+
+One tiny manifest on real data is built once per module (a few seconds): a UCR FCN stored in float16, an Otović
+TCN on EMG, and a multi-head ConvTimeNet over an official-split set and a train-only set.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import tshub
+from tshub.data.catalogue import load
+from tshub.hub.checkpoint import CHECKPOINT_FILES, read_config
+from tshub.models import build_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "publish"))
+import build_zoo  # noqa: E402
+from zoo_manifest import Entry  # noqa: E402
+from zoo_train import fold_target_scaling, load_source  # noqa: E402
+
+MANIFEST = [
+    {"source": "GunPoint", "arch": "fcn", "max_epochs": 1, "time_budget_s": 5, "dtype": "float16",
+     "arch_kwargs": {"filters": [8, 16, 8]}},
+    {"source": "EMG", "arch": "tcn", "recipe": "otovic", "preprocessing": "minmax_mask", "use_stream_max": True,
+     "max_epochs": 1, "time_budget_s": 5, "arch_kwargs": {"nb_filters": 4, "dilations": [1, 2]}},
+    {"source": "UCR", "arch": "convtimenet", "max_epochs": 1, "time_budget_s": 5, "dtype": "float16",
+     "datasets": ["GunPoint", "Wafer"], "arch_kwargs": {"filters_per_kernel": 4, "n_blocks": 2, "bottleneck": 4}},
+]
+IDS = ["GunPoint/fcn", "EMG/tcn", "UCR/convtimenet"]
+
+
+@pytest.fixture(scope="module")
+def zoo(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("publish")
+    (root / "manifest.json").write_text(json.dumps(MANIFEST))
+    paths = {"root": root, "zoo": root / "zoo", "cards": root / "model_cards", "manifest": root / "manifest.json"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TSHUB_DATA", str(shared_data))
+        assert run(paths) == 0
+    return paths
+
+
+def run(paths: dict[str, Path], *extra: str) -> int:
+    return build_zoo.main(["--manifest", str(paths["manifest"]), "--zoo", str(paths["zoo"]),
+                           "--cards", str(paths["cards"]), *extra])
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_build_writes_checkpoint_folders_index_and_cards(zoo: dict[str, Path]) -> None:
+    for model_id in IDS:
+        folder = zoo["zoo"] / model_id
+        assert sorted(p.name for p in folder.iterdir()) == sorted(CHECKPOINT_FILES)
+        card = (folder / "README.md").read_text()
+        assert (zoo["cards"] / f"{model_id.replace('/', '__')}.md").read_text() == card
+        assert f"# {model_id}" in card and "## Limitations" in card
+    assert not (zoo["zoo"] / build_zoo.BUILDING).exists()
+
+    index = json.loads((zoo["zoo"] / "index.json").read_text())
+    rows = {row["id"]: row for row in index["models"]}
+    assert sorted(rows) == sorted(IDS)
+    for model_id, row in rows.items():
+        config = read_config(zoo["zoo"] / model_id)
+        assert row["weights_sha256"] == config["weights_sha256"]
+        assert row["metrics"] == config["metrics"] and row["time_budget_s"] == 5
+        assert row["recipe_hash"] == Entry.from_dict(MANIFEST[IDS.index(model_id)]).recipe_hash()
+    assert rows["GunPoint/fcn"]["dtype"] == "float16" and rows["EMG/tcn"]["domain"] == "emg"
+
+    table = (zoo["cards"] / "README.md").read_text()
+    assert all(f"[{i}]({i.replace('/', '__')}.md)" in table for i in IDS)
+
+
+def test_cards_state_reference_budget_and_protocol(zoo: dict[str, Path]) -> None:
+    gunpoint = (zoo["zoo"] / "GunPoint/fcn/README.md").read_text()
+    published = load("GunPoint").meta["published"]
+    assert f"{1 - published['error_1nn_dtw_learned_w']:.4g}" in gunpoint and "1-NN DTW" in gunpoint
+    assert "official test split" in gunpoint and "time_budget_s | 5" in gunpoint and "Dau" in gunpoint
+    assert "float16 weights as stored" in gunpoint
+
+    multi = (zoo["zoo"] / "UCR/convtimenet/README.md").read_text()
+    assert "## Per-dataset results" in multi and "| Wafer * |" in multi
+    assert multi.index("## Per-dataset results") < multi.index("## How to use")
+    emg = (zoo["zoo"] / "EMG/tcn/README.md").read_text()
+    assert "minmax_mask" in emg and "Overlapping windows" in emg and "zenodo.3194792" in emg
+
+
+def test_rerun_skips_everything_and_rewrites_nothing(zoo: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    before = mtimes(zoo["root"])
+    assert run(zoo) == 0
+    assert capsys.readouterr().out.count("up to date, skipped") == len(IDS)
+    assert mtimes(zoo["root"]) == before
+
+
+def test_force_rebuilds_only_the_selected_entry(zoo: dict[str, Path]) -> None:
+    before = mtimes(zoo["zoo"])
+    assert run(zoo, "--only", "gunpoint/*", "--force") == 0
+    after = mtimes(zoo["zoo"])
+    weights = str(zoo["zoo"] / "GunPoint/fcn/model.safetensors")
+    assert after[weights] != before[weights]
+    assert all(after[p] == t for p, t in before.items() if "GunPoint" not in p and "index.json" not in p)
+
+
+def test_changed_recipe_is_stale(zoo: dict[str, Path]) -> None:
+    entry = Entry.from_dict(MANIFEST[0])
+    assert build_zoo.state(entry, zoo["zoo"]) == "up to date"
+    assert build_zoo.state(entry.scaled(2.0), zoo["zoo"]) == "stale"
+    assert build_zoo.state(Entry("Coffee", "fcn"), zoo["zoo"]) == "missing"
+
+
+def test_dry_run_lists_uploads_without_network(zoo: dict[str, Path], capsys: pytest.CaptureFixture,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(build_zoo, "push_folder", lambda *a, **k: pytest.fail("--dry-run must not upload"))
+    before = mtimes(zoo["root"])
+    assert run(zoo, "--push", "--dry-run", "--namespace", "me") == 0
+    out = capsys.readouterr().out
+    for model_id in IDS:
+        repo = model_id.replace("/", "-")
+        line = next(line for line in out.splitlines() if f"me/{repo}:" in line)
+        assert all(name in line for name in CHECKPOINT_FILES) and " kB)" in line
+    assert mtimes(zoo["root"]) == before
+
+
+def test_push_uploads_each_up_to_date_folder(zoo: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    monkeypatch.setattr(build_zoo, "push_folder", lambda folder, repo_id, **k: calls.append((folder, repo_id)))
+    assert run(zoo, "--push", "--only", "*/fcn", "--namespace", "me") == 0
+    assert calls == [(zoo["zoo"] / "GunPoint" / "fcn", "me/GunPoint-fcn")]
+
+
+def test_load_pretrained_finds_the_zoo_and_reproduces_stored_metrics(zoo: dict[str, Path],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSHUB_ZOO", str(zoo["zoo"]))
+    model = tshub.load_pretrained("gunpoint/fcn")
+    X, y = load("GunPoint").split("test")
+    accuracy = float(np.mean(model.predict(X) == np.asarray(model.classes)[y]))
+    assert accuracy == pytest.approx(model.meta["metrics"]["accuracy"])
+
+    multi = tshub.load_pretrained("UCR/convtimenet")
+    assert sorted(multi.config()["heads"]) == ["GunPoint", "Wafer"]
+    assert multi.meta["head_classes"]["Wafer"] == ["-1", "1"]
+    result = multi.finetune(load("Coffee"), max_epochs=1, progress=False)  # a single new head
+    assert result.model.config()["heads"] is None and result.transfer_report.copied
+
+
+def test_train_only_sets_get_a_stratified_test_split(shared_data: Path) -> None:
+    wafer = load_source("Wafer")
+    n = len(wafer.X)
+    assert len(wafer.splits["test"]) == round(0.2 * n) and len(wafer.splits["train"]) == n - round(0.2 * n)
+    assert np.bincount(wafer.y[wafer.splits["test"]]).min() > 0
+
+
+def test_folded_target_scaling_predicts_the_raw_scale() -> None:
+    torch.manual_seed(0)
+    model = build_model("convnetquake", 1, 1, use_stream_max=True, input_length=50).eval()
+    x, stream_max = torch.randn(4, 1, 50), torch.rand(4, 1)
+    scaled = model(x, stream_max)
+    assert fold_target_scaling(model, 100.0, 20.0) == "head.dense2"
+    assert torch.allclose(model(x, stream_max), scaled * 20.0 + 100.0, atol=1e-4)
