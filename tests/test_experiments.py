@@ -168,3 +168,15 @@ def test_ray_engine_runs_the_missing_runs(finished, shared_data, monkeypatch):
         ray.shutdown()
     assert result[:2] == records  # already done: not re-run
     assert result[2]["lr_multiplier"] == 0.5 and (copy / "runs" / f"{result[2]['run_id']}.json").is_file()
+
+
+def test_run_ids_follow_the_values_of_a_named_recipe(monkeypatch):
+    """Regression: run ids hashed only the recipe's name, so records trained with a preset's old values were
+    reused after the preset changed."""
+    from tshub.training import recipes
+
+    grid = ExperimentGrid(sources=[("Coffee", "fcn")], targets=["GunPoint"], lr_multipliers=[1.0], seeds=[0],
+                          recipe="ucr")
+    before = grid.training()
+    monkeypatch.setitem(recipes.RECIPES, "ucr", recipes.RECIPES["ucr"].replace(min_batch_size=4))
+    assert grid.training() != before

@@ -267,3 +267,11 @@ def test_loop_runs_regression_with_mse(shared_data: Path):
     run = fit(model, data, data, TrainConfig(max_epochs=2, batch_fraction=None, batch_size=20), progress=False)
     assert {"val_loss", "val_mae", "val_mse"} <= set(run.history[0])
     assert run.history[-1]["val_loss"] == pytest.approx(run.history[-1]["val_mse"], rel=1e-5)
+
+
+def test_small_datasets_train_with_batches_of_at_least_eight_series():
+    """Regression: the FCN rule int(n/10) gave batches of 1–2 series, whose BatchNorm statistics left the
+    eval-mode model fitting only ~70 % of its own training set (SonyAIBORobotSurface1)."""
+    default, ucr = RECIPES["default"], RECIPES["ucr"]
+    assert [default.batch_size_for(n) for n in (5, 16, 40, 100, 1000)] == [5, 8, 8, 10, 32]
+    assert [ucr.batch_size_for(n) for n in (16, 100, 400)] == [8, 10, 16]

@@ -97,12 +97,12 @@ def read_manifest(path: str | Path) -> list[Entry]:
 
 
 def default_manifest(root: str | Path | None = None) -> list[Entry]:
-    """The published zoo, in build order: the Otović sources (every arch), FCN per UCR set by train size, the
+    """The published zoo, in build order: FCN per UCR set by train size, the Otović sources (every arch), the
     multi-head ConvTimeNet on the UCR sets of length ≤ 512."""
-    entries = [otovic_entry(source, arch) for source in OTOVIC_SOURCES for arch in list_architectures()]
     ucr = ucr_datasets(root)
-    entries += [Entry(name, "fcn", recipe="ucr", preprocessing="znorm", time_budget_s=FCN_BUDGET_S, dtype="float16")
-                for name in sorted(ucr, key=lambda n: (ucr[n]["train"], n.casefold()))]
+    entries = [Entry(name, "fcn", recipe="ucr", preprocessing="znorm", time_budget_s=FCN_BUDGET_S, dtype="float16")
+               for name in sorted(ucr, key=lambda n: (ucr[n]["train"], n.casefold()))]
+    entries += [otovic_entry(source, arch) for source in OTOVIC_SOURCES for arch in list_architectures()]
     short = sorted((n for n, info in ucr.items() if info["length"] <= MULTIHEAD_MAX_LENGTH), key=str.casefold)
     if short:
         entries.append(Entry("UCR", "convtimenet", recipe="ucr", preprocessing="znorm",

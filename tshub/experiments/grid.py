@@ -17,7 +17,7 @@ from typing import Any
 
 from tshub.data.dataset import Dataset
 from tshub.training.finetune import LR_MULTIPLIER_GRID
-from tshub.training.recipes import RECIPES, TrainConfig
+from tshub.training.recipes import RECIPES, TrainConfig, resolve_recipe
 
 #: A source: a model id / Hub repo id / checkpoint folder, a bare dataset name (combined with ``archs``), or a
 #: ``(dataset name, arch)`` pair trained from scratch on the fly and cached in the output folder.
@@ -89,9 +89,15 @@ class ExperimentGrid:
         return values
 
     def training(self) -> dict[str, Any]:
-        """The training settings shared by every run, JSON-ready (part of every run id)."""
+        """The training settings shared by every run, JSON-ready (part of every run id).
+
+        ``train_config`` is the resolved recipe, so a preset whose values change yields new run ids instead of
+        reusing records trained with its old values.
+        """
         recipe = self.recipe.to_dict() if isinstance(self.recipe, TrainConfig) else self.recipe
-        return {"recipe": recipe, "max_epochs": self.max_epochs, "time_budget_s": self.time_budget_s}
+        _, config = resolve_recipe(self.recipe, max_epochs=self.max_epochs, time_budget_s=self.time_budget_s)
+        return {"recipe": recipe, "train_config": config.to_dict(), "max_epochs": self.max_epochs,
+                "time_budget_s": self.time_budget_s}
 
 
 @dataclass(frozen=True)
