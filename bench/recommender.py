@@ -1,0 +1,294 @@
+"""Benchmark: is the source a recommender ranks first as good, once fine-tuned, as the best source?
+
+Protocol (fixed before any result was seen; change it only with a flag, and report that you did):
+
+- Targets: every UCR 2018 dataset found here with a test split, at most 100 training series and a fixed length of at
+  most 500, sorted by name (case-insensitive), keeping positions i with i mod ``--stride`` = ``--offset`` (3 and 0:
+  10 of 29 sets). ``--targets`` names them instead (e.g. for a quick check).
+- Pool: every local checkpoint of ``--arch`` (default fcn, the bigdata18 setting) except the target's own and
+  multi-head checkpoints with a head for the target (both were trained on the target's training data).
+- Every method ranks the whole pool with ``tshub.recommend`` (training split only). The candidate set of a target
+  is the union of each method's top ``--top`` (3), padded with pool members drawn at random (seeded by the target's
+  name) to ``--candidates`` (12), so every method's first pick is fine-tuned, and so are sources no method liked.
+- Every candidate is fine-tuned on the target with ``tshub.experiments`` (equal budget: ω = 1.0 for budget reasons
+  rather than Otović's grid, the default recipe capped at ``--max-epochs``, seeds ``--seeds``), and the same
+  architecture is trained from scratch with the same recipe and seeds (the referent reported is the UCR-style one:
+  z-normalised input, no stream_max). Accuracy = test accuracy, mean over seeds.
+- Per method and target: the accuracy of its first pick, its regret (best candidate − pick), the rank of the pick
+  among the candidates (1 = best, ties share their mean rank), and Spearman's ρ between its scores and the
+  fine-tuned accuracies over the candidates. "random" is the expectation over the candidates of a uniform pick;
+  "scratch" is the from-scratch model (its rank counts the candidates strictly better).
+
+Resumable: rankings and fine-tunes are cached under ``--work`` (default runs/recommender); re-running the same
+command skips what is done. Results: bench/results/recommender.{md,json}.
+
+    .venv/bin/python bench/recommender.py                                   # the full protocol
+    .venv/bin/python bench/recommender.py --targets Coffee Wine --seeds 0 1 --max-epochs 50   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata, spearmanr
+
+from tshub.data.catalogue import FULL, list_datasets, load, ucr_summary
+from tshub.experiments import ExperimentError, ExperimentGrid, load_records, run
+from tshub.hub.checkpoint import read_config
+from tshub.recommend import Candidate, candidate_pool, recommend
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METHODS = ("logme", "hscore", "dtw", "probe")
+
+
+def select_targets(stride: int, offset: int, max_train: int = 100, max_length: int = 500) -> list[str]:
+    """The protocol's targets: small fixed-length UCR sets with a test split, every stride-th by name."""
+    rows = {r["Name"]: r for r in ucr_summary()}
+    names = sorted((d["name"] for d in list_datasets() if d["collection"] == FULL), key=str.casefold)
+    eligible = [n for n in names if n in rows and rows[n]["Length"] != "Vary"
+                and int(rows[n]["Train"]) <= max_train and int(rows[n]["Length"]) <= max_length]
+    return [n for i, n in enumerate(eligible) if i % stride == offset]
+
+
+def target_pool(target: str, arch: str | None) -> list[Candidate]:
+    """Local checkpoints of ``arch`` that never saw the target's data."""
+    pool = []
+    for c in candidate_pool(None, arch):
+        if c.location == "hub" or c.source.casefold() == target.casefold():
+            continue
+        heads = read_config(c.location).get("heads") or {}
+        if any(h.casefold() == target.casefold() for h in heads):
+            continue
+        pool.append(c)
+    return pool
+
+
+def rank_pool(target: str, pool: list[Candidate], method: str, work: Path, args: argparse.Namespace
+              ) -> dict[str, Any] | None:
+    """The method's full ranking of the pool (cached), or None when it cannot run (e.g. dtw without an index)."""
+    path = work / "rankings" / f"{target}__{method}.json"
+    ids = sorted(c.id for c in pool)
+    settings = {"pool": ids, "probe_epochs": args.probe_epochs if method == "probe" else None}
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if cached["settings"] == settings:
+            return cached
+    rec = recommend(target, k=None, method=method, candidates=ids, index=args.index, probe_epochs=args.probe_epochs,
+                    progress=not args.quiet)
+    if rec.method != method:
+        log(f"{target}: {method} unavailable ({rec.note}); left out")
+        return None
+    out = {"settings": settings, "recommendation": rec.to_dict()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def candidate_set(target: str, pool: list[Candidate], rankings: dict[str, dict], top: int, size: int) -> list[str]:
+    """Union of every method's top picks, padded at random (seeded by the target name) to ``size``."""
+    chosen: list[str] = []
+    for ranking in rankings.values():
+        for row in ranking["recommendation"]["ranking"][:top]:
+            if row["id"] not in chosen:
+                chosen.append(row["id"])
+    rest = sorted(c.id for c in pool if c.id not in chosen)
+    rng = np.random.default_rng(zlib.crc32(target.encode()))
+    return chosen + [rest[i] for i in rng.permutation(len(rest))[:max(0, size - len(chosen))]]
+
+
+def finetune_all(target: str, candidates: list[str], work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Fine-tune every candidate and train the referent (resumable); the finished records of this target."""
+    grid = ExperimentGrid(sources=candidates, targets=[target], lr_multipliers=[1.0], seeds=args.seeds,
+                          max_epochs=args.max_epochs)
+    try:
+        run(grid, out_dir=work / "runs", progress=not args.quiet)
+    except ExperimentError as err:  # the others finished: score what exists, report the failures
+        log(f"{target}: {err}")
+    return [r for r in load_records(work / "runs") if r["target"] == target
+            and r["seed"] in args.seeds and r["spec"]["training"]["max_epochs"] == args.max_epochs
+            and (r["kind"] == "referent" or (r["source"] in candidates and r["lr_multiplier"] == 1.0))]
+
+
+def evaluate_target(target: str, candidates: list[str], rankings: dict[str, dict], records: list[dict],
+                    n_seeds: int) -> dict[str, Any]:
+    """Per-method first-pick accuracy, regret, rank and Spearman ρ on one target, plus random and scratch."""
+    per_seed: dict[str, list[float]] = {}
+    for r in records:
+        if r["kind"] == "finetune":
+            per_seed.setdefault(r["source"], []).append(r["metrics"]["accuracy"])
+    acc = {c: float(np.mean(per_seed[c])) for c in candidates if len(per_seed.get(c, [])) == n_seeds}
+    scratch = [r["metrics"]["accuracy"] for r in records if r["kind"] == "referent"
+               and r["spec"]["preprocessing"] == "znorm" and not r["spec"]["use_stream_max"]]
+    missing = [c for c in candidates if c not in acc]
+    if not acc:
+        return {"target": target, "error": "no finished fine-tune", "missing": missing}
+    names = list(acc)
+    values = np.array([acc[c] for c in names])
+    ranks = dict(zip(names, rankdata(-values, method="average")))
+    best = float(values.max())
+    out: dict[str, Any] = {
+        "target": target, "n_candidates": len(names), "missing": missing, "best": best,
+        "best_sources": [c for c in names if acc[c] == best], "accuracy": acc,
+        "seed_spread": float(np.mean([np.ptp(per_seed[c]) for c in names])),
+        "random": {"accuracy": float(values.mean()), "regret": best - float(values.mean()),
+                   "rank": float(np.mean(list(ranks.values())))},
+        "methods": {},
+    }
+    if len(scratch) == n_seeds:
+        s = float(np.mean(scratch))
+        out["scratch"] = {"accuracy": s, "regret": best - s, "rank": 1 + int((values > s).sum())}
+    for method, ranking in rankings.items():
+        rows = ranking["recommendation"]["ranking"]
+        pick = rows[0]["id"]
+        scores = {row["id"]: row["score"] for row in rows}
+        scored = [c for c in names if c in scores]
+        rho = spearmanr([scores[c] for c in scored], [acc[c] for c in scored])[0] if len(scored) > 2 else None
+        out["methods"][method] = {
+            "pick": pick, "accuracy": acc.get(pick), "regret": None if pick not in acc else best - acc[pick],
+            "rank": None if pick not in acc else float(ranks[pick]),
+            "spearman": None if rho is None or np.isnan(rho) else float(rho),
+            "seconds": ranking["recommendation"]["elapsed_s"],
+        }
+    return out
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Means over targets (and counts of wins) per method, random and scratch."""
+    done = [r for r in results if "error" not in r]
+    rows: dict[str, dict[str, Any]] = {}
+    names = sorted({m for r in done for m in r["methods"]}) + ["random", "scratch"]
+    for name in names:
+        entries = [(r, r["methods"].get(name) if name in METHODS else r.get(name)) for r in done]
+        entries = [(r, e) for r, e in entries if e and e.get("accuracy") is not None]
+        if not entries:
+            continue
+        regret = np.array([e["regret"] for _, e in entries])
+        row = {"targets": len(entries), "accuracy": float(np.mean([e["accuracy"] for _, e in entries])),
+               "regret": float(regret.mean()), "median_regret": float(np.median(regret)),
+               "max_regret": float(regret.max()), "rank": float(np.mean([e["rank"] for _, e in entries]))}
+        if name in METHODS:
+            row["top1"] = int(sum(e["regret"] == 0 for _, e in entries))
+            rhos = [e["spearman"] for _, e in entries if e["spearman"] is not None]
+            row["spearman"] = float(np.mean(rhos)) if rhos else None
+            row["seconds"] = float(np.mean([e["seconds"] for _, e in entries]))
+            paired = [(e["accuracy"], r["scratch"]["accuracy"]) for r, e in entries if "scratch" in r]
+            row["vs_scratch"] = [sum(a > s for a, s in paired), sum(a == s for a, s in paired),
+                                 sum(a < s for a, s in paired)]
+        rows[name] = row
+    return rows
+
+
+def markdown(report: dict[str, Any]) -> str:
+    p = report["protocol"]
+    lines = [
+        "# Recommender benchmark: fine-tuned accuracy of each method's first pick",
+        "",
+        f"Command: `{p['command']}`  ",
+        f"Targets ({len(p['targets'])}): {', '.join(p['targets'])} (rule: {p['rule']}).  ",
+        f"Pool: local `{p['arch']}` checkpoints minus the target's own; candidates per target: union of each "
+        f"method's top {p['top']} padded at random to {p['candidates']}; fine-tunes: ω = 1.0, recipe default, "
+        f"max {p['max_epochs']} epochs, seeds {p['seeds']}; accuracy = test accuracy, mean over seeds. "
+        f"Regret = best candidate − pick (accuracy points, lower is better); rank among the candidates "
+        f"(1 = best). Device: {p['device']}; {p['elapsed_s'] / 60:.0f} min.",
+        "",
+        "| method | targets | accuracy of pick | mean regret | median regret | max regret | mean rank "
+        "| top-1 hits | ρ (scores vs accuracy) | pick vs scratch (W/T/L) | s per target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in report["summary"].items():
+        wtl = "/".join(map(str, row["vs_scratch"])) if "vs_scratch" in row else "-"
+        rho = f"{row['spearman']:.3f}" if row.get("spearman") is not None else "-"
+        seconds = f"{row['seconds']:.0f}" if "seconds" in row else "-"
+        lines.append(f"| {name} | {row['targets']} | {row['accuracy']:.4f} | {row['regret']:.4f} | "
+                     f"{row['median_regret']:.4f} | {row['max_regret']:.4f} | {row['rank']:.2f} | "
+                     f"{row.get('top1', '-')} | {rho} | {wtl} | {seconds} |")
+    methods = sorted({m for r in report["targets"] for m in r.get("methods", {})})
+    lines += ["", "Per target (pick: accuracy, rank among the candidates):", "",
+              "| target | C | best candidate | scratch | random | " + " | ".join(methods) + " | seed spread |",
+              "|---|---|---|---|---|" + "---|" * len(methods) + "---|"]
+    for r in report["targets"]:
+        if "error" in r:
+            lines.append(f"| {r['target']} | {r['error']} |")
+            continue
+        cells = [f"{m['pick']}: {m['accuracy']:.3f} (#{m['rank']:g})" if m.get("accuracy") is not None
+                 else f"{m['pick']}: -" for m in (r["methods"].get(x, {"pick": "-"}) for x in methods)]
+        scratch = f"{r['scratch']['accuracy']:.3f}" if "scratch" in r else "-"
+        lines.append(f"| {r['target']} | {r['n_candidates']} | {', '.join(r['best_sources'][:2])}: {r['best']:.3f} "
+                     f"| {scratch} | {r['random']['accuracy']:.3f} | " + " | ".join(cells)
+                     + f" | {r['seed_spread']:.3f} |")
+    lines += ["", "Seed spread: mean over candidates of max − min test accuracy across seeds (the noise level "
+                  "against which regrets should be read)."]
+    return "\n".join(lines) + "\n"
+
+
+def log(message: str) -> None:
+    print(f"[recommender-bench] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--targets", nargs="+", help="these targets instead of the protocol's rule")
+    p.add_argument("--stride", type=int, default=3)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--arch", default="fcn", help="architecture of the pool ('all': every one)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--top", type=int, default=3, help="each method's top picks that enter the candidate set")
+    p.add_argument("--candidates", type=int, default=12, help="candidate set size per target")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--max-epochs", type=int, default=100)
+    p.add_argument("--probe-epochs", type=int, default=5)
+    p.add_argument("--index", type=Path, help="similarity index folder (default zoo/similarity)")
+    p.add_argument("--work", type=Path, default=Path("runs/recommender"))
+    p.add_argument("--out", type=Path, default=RESULTS / "recommender")
+    p.add_argument("--plan-only", action="store_true", help="rank and print the candidate sets, fine-tune nothing")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    arch = None if args.arch == "all" else args.arch
+    targets = args.targets or select_targets(args.stride, args.offset)
+    rule = ("given by --targets" if args.targets else f"UCR 2018 sets with a test split, <= 100 train series, fixed "
+            f"length <= 500, sorted by name, positions i mod {args.stride} == {args.offset}")
+    log(f"{len(targets)} targets: {', '.join(targets)}")
+    results = []
+    for target in targets:
+        pool = target_pool(target, arch)
+        if len(pool) < 2:
+            log(f"{target}: only {len(pool)} candidate checkpoint(s) in the pool; skipped")
+            continue
+        rankings = {m: r for m in args.methods if (r := rank_pool(target, pool, m, args.work, args)) is not None}
+        candidates = candidate_set(target, pool, rankings, args.top, args.candidates)
+        log(f"{target}: pool {len(pool)}, candidates {len(candidates)}: {', '.join(candidates)}")
+        if args.plan_only:
+            continue
+        records = finetune_all(target, candidates, args.work, args)
+        results.append(evaluate_target(target, candidates, rankings, records, len(args.seeds)))
+    if args.plan_only:
+        return 0
+    import torch
+
+    report = {
+        "protocol": {"command": "python bench/recommender.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                     "targets": targets, "rule": rule, "arch": args.arch, "methods": args.methods, "top": args.top,
+                     "candidates": args.candidates, "seeds": args.seeds, "max_epochs": args.max_epochs,
+                     "probe_epochs": args.probe_epochs, "lr_multiplier": 1.0,
+                     "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+                     "elapsed_s": time.perf_counter() - start},
+        "summary": summarise(results),
+        "targets": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    args.out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

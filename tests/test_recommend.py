@@ -1,0 +1,202 @@
+"""Source recommender: LogME / H-score numerics against their definitions, and recommend() end to end on real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+from scipy.stats import multivariate_normal
+
+import tshub
+from tshub.cli import main
+from tshub.data import Dataset
+from tshub.datasets import load
+from tshub.recommend import RecommendError, recommend
+from tshub.similarity.transferability import (
+    _spectrum,
+    hscore,
+    ledoit_wolf_shrinkage,
+    log_evidence,
+    logme,
+    target_features,
+)
+from tshub.training import TrainConfig, train_from_scratch
+
+SOURCES = {"ItalyPowerDemand": 20, "Chinatown": 3, "SonyAIBORobotSurface1": 3}  # dataset -> training epochs
+NO_EARLY_STOP = TrainConfig(early_stopping_patience=None)
+
+
+# ---------------------------------------------------------------------------------------------------- numerics
+def _gaussian_evidence(F: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
+    """Per-sample log evidence straight from the model: y ~ N(0, FFᵀ/α + I/β) (w ~ N(0, I/α), noise 1/β)."""
+    n = len(F)
+    return multivariate_normal(np.zeros(n), F @ F.T / alpha + np.eye(n) / beta).logpdf(y) / n
+
+
+def _max_evidence(F: np.ndarray, y: np.ndarray) -> float:
+    """The evidence maximised over (log α, log β) by a generic optimiser, no fixed point involved."""
+    fit = minimize(lambda p: -_gaussian_evidence(F, y, np.exp(p[0]), np.exp(p[1])), [0.0, 0.0],
+                   method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 4000})
+    return -fit.fun
+
+
+@pytest.mark.parametrize("n, d", [(40, 10), (20, 64)])  # more samples than features, and fewer (small UCR sets)
+def test_logme_is_the_maximised_gaussian_evidence(n: int, d: int):
+    rng = np.random.default_rng(n + d)
+    F = rng.normal(size=(n, d)) * np.linspace(0.1, 3, d)
+    labels = (F[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(np.int64)
+    Y = np.stack([labels == 0, labels == 1], axis=1).astype(np.float64)
+    sigma, x2, rest = _spectrum(F, Y)
+    alpha, beta = np.array([0.7, 2.0]), np.array([3.0, 0.5])
+    ours = log_evidence(alpha, beta, sigma, x2, rest, n, d)
+    assert ours == pytest.approx([_gaussian_evidence(F, Y[:, j], alpha[j], beta[j]) for j in range(2)], rel=1e-10)
+    assert logme(F, labels) == pytest.approx(np.mean([_max_evidence(F, Y[:, j]) for j in range(2)]), abs=1e-5)
+
+
+def test_logme_regression_averages_the_columns():
+    rng = np.random.default_rng(1)
+    F = rng.normal(size=(30, 6))
+    Y = F @ rng.normal(size=(6, 2)) + 0.3 * rng.normal(size=(30, 2))
+    assert logme(F, Y, "regression") == pytest.approx(np.mean([_max_evidence(F, Y[:, j]) for j in range(2)]),
+                                                      abs=1e-5)
+    assert logme(F, Y[:, 0], "regression") == pytest.approx(_max_evidence(F, Y[:, 0]), abs=1e-5)
+
+
+def test_logme_of_vanishing_features_is_the_noise_only_model():
+    y = np.array([0, 1, 1, 0, 1])
+    # y_col ~ N(0, I/β) alone: β = n/‖y‖², evidence/n = ½ log β − ½ − ½ log 2π, averaged over the two columns
+    expected = np.mean([0.5 * np.log(5 / k) - 0.5 - 0.5 * np.log(2 * np.pi) for k in (2, 3)])
+    assert logme(np.zeros((5, 4)), y) == pytest.approx(expected, rel=1e-9)
+
+
+def test_hscore_hand_checked_cases():
+    labels = np.array([0, 0, 1, 1])
+    # class means ±1, total variance 1.25: the class explains 1 / 1.25 of it
+    assert hscore(np.array([[-1.5], [-0.5], [0.5], [1.5]]), labels, shrinkage=None) == pytest.approx(0.8)
+    # one feature: Ledoit–Wolf has nothing to shrink towards (S = μI), so the score is unchanged
+    assert hscore(np.array([[-1.5], [-0.5], [0.5], [1.5]]), labels) == pytest.approx(0.8)
+    assert hscore(np.array([[0.0], [0.0], [2.0], [2.0]]), labels, shrinkage=None) == pytest.approx(1.0)
+    assert hscore(np.ones((4, 3)), labels) == 0.0
+
+
+def test_regularised_hscore_matches_its_formula_with_sklearn_ledoit_wolf():
+    covariance = pytest.importorskip("sklearn.covariance")
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, size=25)
+    F = rng.normal(size=(25, 40)) + labels[:, None] * rng.normal(size=40)  # n < d: the unstable regime
+    shrunk, a = covariance.ledoit_wolf(F)
+    assert ledoit_wolf_shrinkage(F - F.mean(axis=0)) == pytest.approx(a, rel=1e-10)
+    centred = F - F.mean(axis=0)
+    z = np.array([centred[labels == labels[i]].mean(axis=0) for i in range(len(F))])  # E[f | y] per sample
+    cov_z = z.T @ z / len(F)
+    assert hscore(F, labels) == pytest.approx(np.trace(np.linalg.inv(shrunk) @ ((1 - a) * cov_z)), rel=1e-8)
+    assert hscore(F, labels, shrinkage=None) == pytest.approx(
+        np.trace(np.linalg.pinv(centred.T @ centred / len(F)) @ cov_z), rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------- real data
+@pytest.fixture(scope="module")
+def italy(shared_data: Path) -> Dataset:
+    return load("ItalyPowerDemand", root=shared_data)
+
+
+@pytest.fixture(scope="module")
+def store(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three small FCN checkpoints laid out as a store (<Source>/fcn); ItalyPowerDemand's is trained for real."""
+    root = tmp_path_factory.mktemp("zoo")
+    folders = {}
+    for name, epochs in SOURCES.items():
+        result = train_from_scratch("fcn", load(name, root=shared_data), max_epochs=epochs, recipe=NO_EARLY_STOP,
+                                    arch_kwargs={"filters": (32, 64, 32)}, progress=False)
+        folders[name] = result.model.save_pretrained(root / name / "fcn", id=f"{name}/fcn")
+    return folders
+
+
+@pytest.fixture
+def candidates(store: dict[str, Path], shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    return [str(folder) for folder in store.values()]
+
+
+def test_logme_prefers_informative_features_to_noise_on_real_data(italy: Dataset, store: dict[str, Path]):
+    from tshub.hub import load_pretrained
+
+    X, y = italy.split("train")
+    raw = X[:, 0, :]
+    noise = np.random.default_rng(0).normal(size=raw.shape)
+    assert logme(raw, y) > logme(noise, y) + 0.05
+    assert hscore(raw, y) > hscore(noise, y)
+    features, labels, report = target_features(load_pretrained(store["ItalyPowerDemand"]), italy)
+    assert features.shape == (len(y), 32) and np.array_equal(labels, y)
+    assert report.copied and not report.adapted
+    assert logme(features, labels) > logme(np.random.default_rng(1).normal(size=features.shape), labels) + 0.05
+    with pytest.raises(ValueError, match="training split"):
+        target_features(load_pretrained(store["ItalyPowerDemand"]), italy, split="test")
+
+
+def test_recommend_ranks_the_source_trained_on_the_target_first(italy: Dataset, candidates: list[str]):
+    rec = tshub.recommend(italy, k=None, method="logme", candidates=candidates)
+    assert rec.method == "logme" and rec.n_candidates == 3 and not rec.skipped
+    assert rec.ids[0] == "ItalyPowerDemand/fcn"
+    assert [r["rank"] for r in rec] == [1, 2, 3]
+    assert rec[0]["score"] > rec[1]["score"] >= rec[2]["score"]
+    assert rec[0]["details"]["n"] == len(italy.splits["train"]) and rec[0]["details"]["feature_dim"] == 32
+    assert json.loads(json.dumps(rec.to_dict()))["ranking"][0]["id"] == "ItalyPowerDemand/fcn"
+    assert "ItalyPowerDemand/fcn" in str(rec) and "logme" in str(rec)
+    assert len(recommend(italy, k=2, method="logme", candidates=candidates)) == 2
+
+
+def test_hscore_and_probe_rank_every_candidate(italy: Dataset, candidates: list[str]):
+    rec = recommend(italy, k=None, method="hscore", candidates=candidates)
+    assert rec.method == "hscore" and len(rec) == 3 and all(0 < r["score"] <= 1.0 + 1e-9 for r in rec)
+    rec = recommend(italy, k=None, method="probe", candidates=candidates, probe_epochs=1)
+    assert len(rec) == 3 and all(0 <= r["score"] <= 1 and r["details"]["epochs"] == 1 for r in rec)
+    regression = Dataset.from_arrays(italy.X, italy.X[:, 0, :3].sum(axis=1) + 0.5, task="regression",
+                                     splits={"train": italy.splits["train"]})
+    with pytest.raises(RecommendError, match="H-score needs class labels"):
+        recommend(regression, method="hscore", candidates=candidates)
+    assert len(recommend(regression, k=None, method="logme", candidates=candidates)) == 3
+
+
+def test_dtw_uses_the_saved_index_and_falls_back_without_one(italy: Dataset, candidates: list[str], tmp_path: Path):
+    from tshub.similarity import SimilarityIndex
+
+    index = SimilarityIndex()
+    for name in SOURCES:  # ready prototypes: one class mean per class keeps the test fast
+        X, y = load(name).split("train")
+        index.add(name, prototypes=[X[y == c].mean(axis=0) for c in np.unique(y)])
+    index.save(tmp_path / "index")
+    rec = recommend("ItalyPowerDemand", k=None, method="dtw", candidates=candidates, index=tmp_path / "index")
+    assert rec.method == "dtw" and set(rec.ids) == {"Chinatown/fcn", "SonyAIBORobotSurface1/fcn"}
+    assert rec.skipped == [{"id": "ItalyPowerDemand/fcn", "reason": "its source is the target itself"}]
+    assert rec[0]["score"] == -rec[0]["details"]["distance"]
+    assert rec[0]["details"]["distance"] == pytest.approx(index.distance("ItalyPowerDemand", rec[0]["source"]))
+    with pytest.warns(UserWarning, match="needs the similarity index"):
+        fallback = recommend(italy, method="dtw", candidates=candidates, index=tmp_path / "none")
+    assert fallback.method == "logme" and "dtw" in fallback.note
+
+
+def test_recommend_rejects_what_it_cannot_do(italy: Dataset, candidates: list[str]):
+    with pytest.raises(RecommendError, match="unknown recommendation method"):
+        recommend(italy, method="oracle", candidates=candidates)
+    with pytest.raises(RecommendError, match="no candidate"):
+        recommend(italy, arch="tcn", candidates=candidates)
+    with pytest.raises(RecommendError, match="no 'train' split"):
+        recommend(italy.with_splits({"test": italy.splits["test"]}), candidates=candidates)
+
+
+def test_cli_recommend_prints_json_and_plots_prototypes(candidates: list[str], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture):
+    plot = tmp_path / "prototypes.png"
+    assert main(["recommend", "ItalyPowerDemand", "-k", "2", "--json", "--plot", str(plot),
+                 "--candidates", *candidates]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "logme" and [r["id"] for r in out["ranking"]][0] == "ItalyPowerDemand/fcn"
+    assert len(out["ranking"]) == 2 and plot.stat().st_size > 10_000
+    assert main(["recommend", "ItalyPowerDemand", "--method", "hscore", "--candidates", *candidates]) == 0
+    assert "regularised H-score" in capsys.readouterr().out
+    assert main(["recommend", "ItalyPowerDemand", "--arch", "tcn", "--candidates", *candidates]) == 1
+    assert "no candidate" in capsys.readouterr().err

@@ -1,0 +1,213 @@
+"""Transferability scores: how well a checkpoint's frozen features fit a target, without fine-tuning it.
+
+A source is judged by its features on the target's **training split** only (never validation or test), computed
+the way fine-tuning would start: a fresh model of the source architecture shaped for the target, the source's
+weights transferred into it (``tshub.training.transfer_weights``: channel adaptation, length-bound layers
+rebuilt), and the source's preprocessing kind refitted on the target's training series.
+
+- ``logme`` (You et al., ICML 2021): the log marginal evidence, per sample, of a Bayesian linear model from the
+  features to each target column (one-hot class indicators, or regression outputs), with the prior precision α
+  and noise precision β set by MacKay's fixed-point updates, all through one SVD of the feature matrix and
+  vectorised over target columns. The evidence is the exact one, log N(y; 0, α⁻¹FFᵀ + β⁻¹I), including the
+  D − rank(F) zero eigenvalues of FᵀF that the authors' code leaves out when D > n (the case of small UCR sets).
+- ``hscore`` (Bao et al., ICIP 2019): tr(cov(f)⁻¹ cov(E[f|y])), the share of feature variance that the class
+  explains; with ``shrinkage="ledoit_wolf"`` (default) the feature covariance is Ledoit–Wolf shrunk as in
+  Ibrahim, Ponomareva & Mazumder (ECML-PKDD 2022, "regularised H-score"), stable when n is not ≫ D.
+
+Both are higher-is-better. LEEP/NCE are not offered: they need the source head's label space, and tshub's
+sources mix classification, regression and multi-head checkpoints whose heads do not face the target.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from tshub.data.dataset import Dataset
+from tshub.data.preprocess import make_preprocessor
+from tshub.models.base import TimeSeriesModel
+from tshub.training.finetune import _target_like
+from tshub.training.loop import resolve_device
+from tshub.training.transfer import TransferReport, transfer_weights
+
+_TINY = 1e-300  # keeps the fixed point finite when a target column is fitted exactly or features vanish
+
+
+# ---------------------------------------------------------------------------------------------------- features
+@torch.no_grad()
+def target_features(model: TimeSeriesModel, dataset: Dataset, split: str = "train", *,
+                    device: str | torch.device | None = None, batch_size: int = 256
+                    ) -> tuple[np.ndarray, np.ndarray, TransferReport]:
+    """``(features (n, D) float64, targets, transfer report)`` of ``model`` on ``dataset``'s ``split``.
+
+    The model is adapted as fine-tuning adapts it (never modified itself) and run in eval mode.
+    """
+    if split in ("val", "test"):
+        raise ValueError(f"transferability is scored on the training split, not {split!r}: the validation and test "
+                         "splits must stay unseen by source selection.")
+    X, y = dataset.split(split)
+    kind = model.preprocessor.kind if model.preprocessor is not None else "znorm"
+    X, stream_max = make_preprocessor(kind).fit_transform(X)  # a fresh preprocessor: fitted on the target
+    target = _target_like(model, dataset, seed=0)
+    report = transfer_weights(model, target)
+    device = resolve_device(device)
+    target.to(device).eval()
+    chunks = []
+    for i in range(0, len(X), batch_size):
+        xb = torch.from_numpy(X[i:i + batch_size]).to(device)
+        sb = None if stream_max is None else torch.from_numpy(stream_max[i:i + batch_size]).to(device)
+        chunks.append(target.forward_features(xb, sb).double().cpu())
+    features = torch.cat(chunks).numpy() if chunks else np.zeros((0, target.head_input_dim))
+    return features, y, report
+
+
+# ---------------------------------------------------------------------------------------------------- LogME
+def logme(features: np.ndarray, targets: np.ndarray, task: str = "classification", *, tol: float = 1e-6,
+          max_iter: int = 100) -> float:
+    """LogME: mean over target columns of the maximised log evidence per sample (higher: better features).
+
+    ``targets``: class indices (classification: one column per class present) or values (n,) / (n, k).
+    """
+    F = np.asarray(features, dtype=np.float64)
+    Y = _target_columns(targets, task, len(F))
+    n, D = F.shape
+    sigma, x2, rest = _spectrum(F, Y)
+    alpha, beta = _fixed_point(sigma, x2, rest, n, tol=tol, max_iter=max_iter)
+    return float(np.mean(log_evidence(alpha, beta, sigma, x2, rest, n, D)))
+
+
+def log_evidence(alpha: np.ndarray, beta: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray,
+                 n: int, D: int) -> np.ndarray:
+    """Log evidence per sample of each target column at (α, β), from the spectrum of F (see ``_spectrum``).
+
+    L = D/2 log α + n/2 log β − ½ log|αI + βFᵀF| − β/2 ‖y − Fm‖² − α/2 ‖m‖² − n/2 log 2π, where the
+    log-determinant runs over all D eigenvalues (the zero ones give log α each).
+    """
+    t = alpha / beta
+    m2, res2 = _posterior_terms(t, sigma, x2, rest)
+    logdet_ratio = np.log1p(sigma[:, None] / t).sum(axis=0)  # log|αI + βFᵀF| − D log α
+    evidence = (n / 2 * np.log(beta) - logdet_ratio / 2 - beta / 2 * res2 - alpha / 2 * m2
+                - n / 2 * np.log(2 * np.pi))
+    return evidence / n
+
+
+def _target_columns(targets: np.ndarray, task: str, n: int) -> np.ndarray:
+    y = np.asarray(targets)
+    if len(y) != n:
+        raise ValueError(f"{n} feature rows but {len(y)} targets; they must match one to one.")
+    if task == "classification":
+        classes = np.unique(y)
+        return (y[:, None] == classes[None, :]).astype(np.float64)
+    if task == "regression":
+        return y.reshape(n, -1).astype(np.float64)
+    raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
+
+
+def _spectrum(F: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nonzero eigenvalues σ of FᵀF, squared projections x² of each column of Y on F's left singular vectors,
+    and the squared norm of what lies outside F's column space."""
+    u, s, _ = np.linalg.svd(F, full_matrices=False)
+    keep = s > (s.max(initial=0.0) * max(F.shape) * np.finfo(np.float64).eps)
+    u, sigma = u[:, keep], s[keep] ** 2
+    x = u.T @ Y
+    x2 = x**2
+    rest = np.maximum((Y**2).sum(axis=0) - x2.sum(axis=0), 0.0)
+    return sigma, x2, rest
+
+
+def _posterior_terms(t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """‖m‖² and ‖y − Fm‖² of the posterior mean m at t = α/β."""
+    s = sigma[:, None]
+    m2 = (s * x2 / (t + s) ** 2).sum(axis=0)
+    res2 = (x2 * (t / (t + s)) ** 2).sum(axis=0) + rest
+    return m2, res2
+
+
+def _fixed_point(sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int, *, tol: float, max_iter: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """MacKay's updates α = γ/‖m‖², β = (n − γ)/‖y − Fm‖², γ = Σ βσ/(α + βσ), per column until t = α/β settles."""
+    k = x2.shape[1]
+    alpha, beta = np.ones(k), np.ones(k)
+    active = np.ones(k, dtype=bool)
+    s = sigma[:, None]
+    for _ in range(max_iter):
+        t = alpha / beta
+        gamma = (s / (s + t)).sum(axis=0)
+        m2, res2 = _posterior_terms(t, sigma, x2, rest)
+        new_alpha = np.where(gamma > 0, gamma / np.maximum(m2, _TINY), alpha)  # no features: α plays no role
+        new_beta = (n - gamma) / np.maximum(res2, _TINY)
+        alpha, beta = np.where(active, new_alpha, alpha), np.where(active, new_beta, beta)
+        active &= np.abs(alpha / beta - t) > tol * t
+        if not active.any():
+            break
+    return alpha, beta
+
+
+# ---------------------------------------------------------------------------------------------------- H-score
+def hscore(features: np.ndarray, labels: np.ndarray, *, shrinkage: str | float | None = "ledoit_wolf") -> float:
+    """H-score tr(Σ_f⁻¹ Σ_z), Σ_z the covariance of the class-conditional feature means (higher: better).
+
+    ``shrinkage``: "ledoit_wolf" (regularised H-score: Σ_f → (1−a)Σ_f + a·μI with Ledoit–Wolf's a, and Σ_z
+    scaled by (1−a)), a fixed a in [0, 1], or None (Bao et al.'s original, with a pseudo-inverse).
+    """
+    F = np.asarray(features, dtype=np.float64)
+    labels = np.asarray(labels)
+    if len(labels) != len(F):
+        raise ValueError(f"{len(F)} feature rows but {len(labels)} labels; they must match one to one.")
+    F = F - F.mean(axis=0)
+    n, d = F.shape
+    classes, inverse = np.unique(labels, return_inverse=True)
+    means = np.zeros((len(classes), d))
+    np.add.at(means, inverse, F)
+    means /= np.bincount(inverse)[:, None]
+    G = means[inverse]
+    cov_z = G.T @ G / n
+    cov_f = F.T @ F / n
+    if shrinkage is None:
+        return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-15, hermitian=True) @ cov_z))
+    a = ledoit_wolf_shrinkage(F) if shrinkage == "ledoit_wolf" else float(shrinkage)
+    if not 0 <= a <= 1:
+        raise ValueError(f"shrinkage must be 'ledoit_wolf', None or a number in [0, 1], got {shrinkage!r}.")
+    mu = np.trace(cov_f) / d
+    if mu == 0:
+        return 0.0  # constant features explain nothing
+    shrunk = (1 - a) * cov_f + a * mu * np.eye(d)
+    return float(np.trace(np.linalg.solve(shrunk, (1 - a) * cov_z)))
+
+
+def ledoit_wolf_shrinkage(X: np.ndarray) -> float:
+    """Ledoit & Wolf (2004)'s optimal weight a of μI in (1−a)S + aμI, for centred rows X (n, d), S = XᵀX/n."""
+    n, d = X.shape
+    S = X.T @ X / n
+    mu = np.trace(S) / d
+    delta = ((S - mu * np.eye(d)) ** 2).sum() / d
+    if delta == 0:
+        return 0.0
+    X2 = X**2
+    beta_bar = ((X2.T @ X2).sum() / n - (S**2).sum()) / (n * d)  # mean ‖x xᵀ − S‖²_F / (n d)
+    return float(min(beta_bar, delta) / delta)
+
+
+# ---------------------------------------------------------------------------------------------------- scoring
+SCORES = {"logme": "LogME evidence per sample", "hscore": "regularised H-score"}
+
+
+def transferability(model: TimeSeriesModel, dataset: Dataset, metric: str = "logme", *,
+                    device: str | torch.device | None = None) -> dict[str, Any]:
+    """``{"score", "metric", "n", "feature_dim", "transfer", "seconds"}`` of ``model`` for ``dataset``'s train split."""
+    if metric not in SCORES:
+        raise ValueError(f"unknown transferability metric {metric!r}; choose one of {sorted(SCORES)}.")
+    if metric == "hscore" and dataset.task != "classification":
+        raise ValueError(f"the H-score needs class labels; {dataset.name!r} is a {dataset.task} dataset: "
+                         "use metric='logme'.")
+    start = time.perf_counter()
+    F, y, report = target_features(model, dataset, device=device)
+    score = logme(F, y, dataset.task) if metric == "logme" else hscore(F, y)
+    return {"score": score, "metric": metric, "n": int(F.shape[0]), "feature_dim": int(F.shape[1]),
+            "transfer": {"copied": len(report.copied), "adapted": len(report.adapted),
+                         "reinitialised": len([r for r in report.reinitialised if r["reason"] != "head"])},
+            "seconds": time.perf_counter() - start}
