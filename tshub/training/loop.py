@@ -106,16 +106,10 @@ def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config
             on_epoch_end(record)
         epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("epoch", "lr", "time_s")})
 
-        if checkpoint.update(record) and config.restore_best:
-            best_state, result.best_epoch = _clone_state(model), epoch + 1
-        if scheduler is not None:
-            base_lr = scheduler.step(record)
-            for group in optimizer.param_groups:
-                group["lr"] = base_lr * group["lr_multiplier"]
-        if stopper is not None:
-            stopper.update(record)
-        reason = ("non_finite_loss" if not math.isfinite(loss) else "time_budget" if out_of_time
-                  else "early_stopping" if stopper is not None and stopper.exhausted else None)
+        state, reason = after_epoch(record, model, optimizer, config, checkpoint, scheduler, stopper,
+                                    finite=math.isfinite(loss), out_of_time=out_of_time)
+        if state is not None:
+            best_state, result.best_epoch = state, epoch + 1
         if reason:
             result.stop_reason = reason
             break
@@ -125,6 +119,23 @@ def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config
     model.eval()
     result.elapsed_s = time.perf_counter() - start
     return result
+
+
+def after_epoch(record: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
+                checkpoint: Monitor, scheduler: ReduceLROnPlateau | None, stopper: Plateau | None, *,
+                finite: bool, out_of_time: bool) -> tuple[dict[str, torch.Tensor] | None, str | None]:
+    """The recipe's callbacks after an epoch, in Keras order: keep the best weights, step the LR plateau (every
+    group keeps its ω), count towards early stopping. Returns (a copy of the weights to keep or None, stop reason)."""
+    state = _clone_state(model) if checkpoint.update(record) and config.restore_best else None
+    if scheduler is not None:
+        base_lr = scheduler.step(record)
+        for group in optimizer.param_groups:
+            group["lr"] = base_lr * group["lr_multiplier"]
+    if stopper is not None:
+        stopper.update(record)
+    reason = ("non_finite_loss" if not finite else "time_budget" if out_of_time
+              else "early_stopping" if stopper is not None and stopper.exhausted else None)
+    return state, reason
 
 
 def evaluate(model: TimeSeriesModel, data: Arrays, task: str, *, batch_size: int = 256,

@@ -25,8 +25,8 @@ from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
 from tshub.training.finetune import _prepare, _Prepared
-from tshub.training.loop import (_batches_per_epoch, _clone_state, _data_device, _optimizer, _tensors, evaluate,
-                                 resolve_device, train_step)
+from tshub.training.loop import (_batches_per_epoch, _data_device, _optimizer, _tensors,
+                                 after_epoch, evaluate, resolve_device, train_step)
 from tshub.training.metrics import convergence_rate, curve_metric
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.recipes import TrainConfig, resolve_recipe
@@ -159,16 +159,10 @@ def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[st
         record.update({"lr": lr, "time_s": time.perf_counter() - t0})
         history.append(record)
         epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("epoch", "lr", "time_s")})
-        if checkpoint.update(record) and config.restore_best:
-            best_state, best_epoch = _clone_state(model), epoch + 1
-        if scheduler is not None:
-            base_lr = scheduler.step(record)
-            for group in optimizer.param_groups:
-                group["lr"] = base_lr * group["lr_multiplier"]
-        if stopper is not None:
-            stopper.update(record)
-        reason = ("non_finite_loss" if not math.isfinite(loss) else "time_budget" if out_of_time
-                  else "early_stopping" if stopper is not None and stopper.exhausted else None)
+        state, reason = after_epoch(record, model, optimizer, config, checkpoint, scheduler, stopper,
+                                    finite=math.isfinite(loss), out_of_time=out_of_time)
+        if state is not None:
+            best_state, best_epoch = state, epoch + 1
         if reason:
             stop_reason = reason
             break
