@@ -250,7 +250,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default=DEFAULT_TARGET, help=f"catalogue dataset (default {DEFAULT_TARGET})")
     p.add_argument("--source", help="source model id (default: the recommender's first pick)")
     p.add_argument("--arch", default=DEFAULT_ARCH, help=f"architecture of the candidates (default {DEFAULT_ARCH})")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed and method (default 0)")
     p.add_argument("--recipe", default="ucr", help="training recipe of both runs (default ucr)")
     p.add_argument("--max-epochs", type=int, help="cap the epochs of every training")
     p.set_defaults(run=_run_demo)

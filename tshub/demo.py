@@ -73,14 +73,14 @@ def pick_source(target: Dataset, arch: str) -> str:
 
 
 def run_demo(target: str = DEFAULT_TARGET, source: str | None = None, *, arch: str = DEFAULT_ARCH,
-             seeds: Sequence[int] = (0, 1), lr_multipliers: Sequence[float] = (0.1, 1.0),
+             seeds: Sequence[int] = (0,), lr_multipliers: Sequence[float] = (0.1, 1.0),
              recipe: str = "ucr", max_epochs: int | None = None) -> list[DemoRow]:
     """Fine-tune a (recommended) source on the target and train the referent from scratch; print the table."""
     data = load_target(target)
-    print(f"target: {data!r}")
+    print(f"target: {data!r}", flush=True)
     source = source or pick_source(data, arch)
     model = tshub.load_pretrained(source)
-    print(f"source: {source} ({model.arch}, pretrained on {model.meta.get('source_dataset', '?')})")
+    print(f"source: {source} ({model.arch}, pretrained on {model.meta.get('source_dataset', '?')})", flush=True)
     rows: list[DemoRow] = []
     for seed in seeds:
         tuned = model.finetune(data, lr_multiplier=list(lr_multipliers), seed=seed, recipe=recipe,
@@ -89,7 +89,7 @@ def run_demo(target: str = DEFAULT_TARGET, source: str | None = None, *, arch: s
                                            progress=False, arch_kwargs=model.arch_kwargs)
         rows += [DemoRow(f"fine-tuned from {source}", seed, tuned), DemoRow("from scratch", seed, scratch)]
         if seed == seeds[0]:
-            print(tuned.transfer_report)
+            print(tuned.transfer_report, flush=True)
     print(format_table(rows))
     return rows
 
