@@ -1,0 +1,27 @@
+"""The main job (`tshub demo`): a source fine-tuned on a target beside its from-scratch referent."""
+
+from __future__ import annotations
+
+import pytest
+
+import tshub
+from tshub.demo import format_table, load_target, run_demo
+
+
+def test_demo_fine_tunes_a_source_and_trains_the_referent(shared_data, tmp_path, capsys):
+    source = tshub.train_from_scratch("fcn", tshub.datasets.load("Coffee"), max_epochs=2, progress=False,
+                                      arch_kwargs={"filters": [8, 8, 8]})
+    folder = source.model.save_pretrained(tmp_path / "coffee-fcn")
+    rows = run_demo("GunPoint", str(folder), seeds=(0,), lr_multipliers=(1.0,), max_epochs=2)
+    assert [row.method for row in rows] == [f"fine-tuned from {folder}", "from scratch"]
+    assert rows[0].result.transfer_report.copied and rows[1].result.transfer_report is None
+    out = capsys.readouterr().out
+    assert format_table(rows) in out and "test accuracy" in out
+
+
+def test_demo_target_falls_back_to_the_trace_set_shipped_with_tslearn(monkeypatch, tmp_path):
+    pytest.importorskip("tslearn")
+    monkeypatch.setenv("TSHUB_DATA", str(tmp_path))  # a data root without the archive
+    data = load_target("GunPoint")
+    assert data.name == "Trace" and data.X.shape == (200, 1, 275) and len(data.classes) == 4
+    assert len(data.splits["train"]) == 100 and len(data.splits["test"]) == 100
