@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tshub.data.catalogue import ucr_summary
+from tshub.data.catalogue import list_datasets, ucr_summary
 from tshub.experiments import ExperimentGrid, run
 from tshub.hub import resolve
 from tshub.hub.errors import HubError
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--results", default="bench/results/finetune_vs_scratch.md")
     args = parser.parse_args()
 
-    present = {r["Name"] for r in ucr_summary()}
+    present = {d["name"] for d in list_datasets()}  # DataSummary lists sets this archive copy lacks
     summary = [r for r in ucr_summary() if r["Name"] in present]
     records = []
     for target in args.targets:
