@@ -1,6 +1,8 @@
 """Benchmark: is the source a recommender ranks first as good, once fine-tuned, as the best source?
 
-Protocol (fixed before any result was seen; change it only with a flag, and report that you did):
+Protocol (fixed before any result was seen, except the recipe: a first run with "default" left the from-scratch
+referents untrained on these small sets, see results/recommender_*_default_recipe.md; change it only with a flag,
+and report that you did):
 
 - Targets: every UCR 2018 dataset found here with a test split, at most 100 training series and a fixed length of at
   most 500, sorted by name (case-insensitive), keeping positions i with i mod ``--stride`` = ``--offset`` (3 and 0:
@@ -11,7 +13,8 @@ Protocol (fixed before any result was seen; change it only with a flag, and repo
   is the union of each method's top ``--top`` (3), padded with pool members drawn at random (seeded by the target's
   name) to ``--candidates`` (12), so every method's first pick is fine-tuned, and so are sources no method liked.
 - Every candidate is fine-tuned on the target with ``tshub.experiments`` (equal budget: ω = 1.0 for budget reasons
-  rather than Otović's grid, the default recipe capped at ``--max-epochs``, seeds ``--seeds``), and the same
+  rather than Otović's grid; recipe ``--recipe`` "ucr", the zoo's FCN recipe, as "default" stops early on small
+  sets before FCN has learned, capped at ``--max-epochs`` 300; seeds ``--seeds`` 0 and 1), and the same
   architecture is trained from scratch with the same recipe and seeds (the referent reported is the UCR-style one:
   z-normalised input, no stream_max). Accuracy = test accuracy, mean over seeds.
 - Per method and target: the accuracy of its first pick, its regret (best candidate − pick), the rank of the pick
@@ -42,7 +45,9 @@ from scipy.stats import rankdata, spearmanr
 from tshub.data.catalogue import FULL, list_datasets, load, ucr_summary
 from tshub.experiments import ExperimentError, ExperimentGrid, load_records, run
 from tshub.hub.checkpoint import read_config
+from tshub.hub.store import stores
 from tshub.recommend import Candidate, candidate_pool, recommend
+from tshub.stats import sign_test
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("logme", "hscore", "dtw", "probe")
@@ -106,18 +111,18 @@ def candidate_set(target: str, pool: list[Candidate], rankings: dict[str, dict],
 def finetune_all(target: str, candidates: list[str], work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Fine-tune every candidate and train the referent (resumable); the finished records of this target."""
     grid = ExperimentGrid(sources=candidates, targets=[target], lr_multipliers=[1.0], seeds=args.seeds,
-                          max_epochs=args.max_epochs)
+                          max_epochs=args.max_epochs, recipe=args.recipe)
     try:
         run(grid, out_dir=work / "runs", progress=not args.quiet)
     except ExperimentError as err:  # the others finished: score what exists, report the failures
         log(f"{target}: {err}")
     return [r for r in load_records(work / "runs") if r["target"] == target
-            and r["seed"] in args.seeds and r["spec"]["training"]["max_epochs"] == args.max_epochs
+            and r["seed"] in args.seeds and r["spec"]["training"] == grid.training()
             and (r["kind"] == "referent" or (r["source"] in candidates and r["lr_multiplier"] == 1.0))]
 
 
-def evaluate_target(target: str, candidates: list[str], rankings: dict[str, dict], records: list[dict],
-                    n_seeds: int) -> dict[str, Any]:
+def evaluate_target(target: str, pool_size: int, candidates: list[str], rankings: dict[str, dict],
+                    records: list[dict], n_seeds: int) -> dict[str, Any]:
     """Per-method first-pick accuracy, regret, rank and Spearman ρ on one target, plus random and scratch."""
     per_seed: dict[str, list[float]] = {}
     for r in records:
@@ -134,9 +139,11 @@ def evaluate_target(target: str, candidates: list[str], rankings: dict[str, dict
     ranks = dict(zip(names, rankdata(-values, method="average")))
     best = float(values.max())
     out: dict[str, Any] = {
-        "target": target, "n_candidates": len(names), "missing": missing, "best": best,
+        "target": target, "pool": pool_size, "n_candidates": len(names), "missing": missing, "best": best,
         "best_sources": [c for c in names if acc[c] == best], "accuracy": acc,
         "seed_spread": float(np.mean([np.ptp(per_seed[c]) for c in names])),
+        "compute_s": sum(r["elapsed_s"] for r in records)
+        + sum(ranking["recommendation"]["elapsed_s"] for ranking in rankings.values()),
         "random": {"accuracy": float(values.mean()), "regret": best - float(values.mean()),
                    "rank": float(np.mean(list(ranks.values())))},
         "methods": {},
@@ -181,6 +188,10 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             paired = [(e["accuracy"], r["scratch"]["accuracy"]) for r, e in entries if "scratch" in r]
             row["vs_scratch"] = [sum(a > s for a, s in paired), sum(a == s for a, s in paired),
                                  sum(a < s for a, s in paired)]
+            better = [r["random"]["regret"] - e["regret"] for r, e in entries]  # > 0: the pick beat a random one
+            wins, losses = sum(d > 0 for d in better), sum(d < 0 for d in better)
+            row["vs_random"] = [wins, len(better) - wins - losses, losses]
+            row["vs_random_p"] = sign_test(wins, losses).pvalue
         rows[name] = row
     return rows
 
@@ -192,27 +203,32 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Command: `{p['command']}`  ",
         f"Targets ({len(p['targets'])}): {', '.join(p['targets'])} (rule: {p['rule']}).  ",
-        f"Pool: local `{p['arch']}` checkpoints minus the target's own; candidates per target: union of each "
-        f"method's top {p['top']} padded at random to {p['candidates']}; fine-tunes: ω = 1.0, recipe default, "
-        f"max {p['max_epochs']} epochs, seeds {p['seeds']}; accuracy = test accuracy, mean over seeds. "
-        f"Regret = best candidate − pick (accuracy points, lower is better); rank among the candidates "
-        f"(1 = best). Device: {p['device']}; {p['elapsed_s'] / 60:.0f} min.",
+        f"Pool: local `{p['arch']}` checkpoints minus the target's own (stores: {'; '.join(p['stores'])}); "
+        f"candidates per target: union of each method's top {p['top']} padded at random to {p['candidates']}; "
+        f"fine-tunes: ω = 1.0, recipe {p['recipe']}, max {p['max_epochs']} epochs, seeds {p['seeds']}; accuracy = "
+        f"test accuracy, mean over seeds. Regret = best candidate − pick (accuracy points, lower is better); rank "
+        f"among the candidates (1 = best); random = expectation of a uniform pick among the candidates. Device: "
+        f"{p['device']}; {sum(r.get('compute_s', 0) for r in report['targets']) / 60:.0f} min of rankings and "
+        f"trainings in all (this invocation: {p['elapsed_s'] / 60:.0f} min, cached results are reused).",
         "",
         "| method | targets | accuracy of pick | mean regret | median regret | max regret | mean rank "
-        "| top-1 hits | ρ (scores vs accuracy) | pick vs scratch (W/T/L) | s per target |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| top-1 hits | ρ (scores vs accuracy) | pick vs random (W/T/L, sign-test p) | pick vs scratch (W/T/L) "
+        "| s per target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in report["summary"].items():
         wtl = "/".join(map(str, row["vs_scratch"])) if "vs_scratch" in row else "-"
         rho = f"{row['spearman']:.3f}" if row.get("spearman") is not None else "-"
         seconds = f"{row['seconds']:.0f}" if "seconds" in row else "-"
+        vs_random = ("/".join(map(str, row["vs_random"])) + f", p = {row['vs_random_p']:.3f}"
+                     if "vs_random" in row else "-")
         lines.append(f"| {name} | {row['targets']} | {row['accuracy']:.4f} | {row['regret']:.4f} | "
                      f"{row['median_regret']:.4f} | {row['max_regret']:.4f} | {row['rank']:.2f} | "
-                     f"{row.get('top1', '-')} | {rho} | {wtl} | {seconds} |")
+                     f"{row.get('top1', '-')} | {rho} | {vs_random} | {wtl} | {seconds} |")
     methods = sorted({m for r in report["targets"] for m in r.get("methods", {})})
     lines += ["", "Per target (pick: accuracy, rank among the candidates):", "",
-              "| target | C | best candidate | scratch | random | " + " | ".join(methods) + " | seed spread |",
-              "|---|---|---|---|---|" + "---|" * len(methods) + "---|"]
+              "| target | pool | C | best candidate | scratch | random | " + " | ".join(methods) + " | seed spread |",
+              "|---|---|---|---|---|---|" + "---|" * len(methods) + "---|"]
     for r in report["targets"]:
         if "error" in r:
             lines.append(f"| {r['target']} | {r['error']} |")
@@ -220,7 +236,8 @@ def markdown(report: dict[str, Any]) -> str:
         cells = [f"{m['pick']}: {m['accuracy']:.3f} (#{m['rank']:g})" if m.get("accuracy") is not None
                  else f"{m['pick']}: -" for m in (r["methods"].get(x, {"pick": "-"}) for x in methods)]
         scratch = f"{r['scratch']['accuracy']:.3f}" if "scratch" in r else "-"
-        lines.append(f"| {r['target']} | {r['n_candidates']} | {', '.join(r['best_sources'][:2])}: {r['best']:.3f} "
+        lines.append(f"| {r['target']} | {r['pool']} | {r['n_candidates']} | "
+                     f"{', '.join(r['best_sources'][:2])}: {r['best']:.3f} "
                      f"| {scratch} | {r['random']['accuracy']:.3f} | " + " | ".join(cells)
                      + f" | {r['seed_spread']:.3f} |")
     lines += ["", "Seed spread: mean over candidates of max − min test accuracy across seeds (the noise level "
@@ -242,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=3, help="each method's top picks that enter the candidate set")
     p.add_argument("--candidates", type=int, default=12, help="candidate set size per target")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    p.add_argument("--max-epochs", type=int, default=100)
+    p.add_argument("--max-epochs", type=int, default=300)
+    p.add_argument("--recipe", default="ucr", help="training recipe of every fine-tune and referent (default: "
+                                                   "'ucr', the small-UCR recipe the zoo's FCNs were trained with)")
     p.add_argument("--probe-epochs", type=int, default=5)
     p.add_argument("--index", type=Path, help="similarity index folder (default zoo/similarity)")
     p.add_argument("--work", type=Path, default=Path("runs/recommender"))
@@ -268,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.plan_only:
             continue
         records = finetune_all(target, candidates, args.work, args)
-        results.append(evaluate_target(target, candidates, rankings, records, len(args.seeds)))
+        results.append(evaluate_target(target, len(pool), candidates, rankings, records, len(args.seeds)))
     if args.plan_only:
         return 0
     import torch
@@ -277,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": {"command": "python bench/recommender.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                      "targets": targets, "rule": rule, "arch": args.arch, "methods": args.methods, "top": args.top,
                      "candidates": args.candidates, "seeds": args.seeds, "max_epochs": args.max_epochs,
+                     "recipe": args.recipe, "stores": [str(s) for s in stores()],
                      "probe_epochs": args.probe_epochs, "lr_multiplier": 1.0,
                      "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
                      "elapsed_s": time.perf_counter() - start},
