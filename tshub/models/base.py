@@ -41,7 +41,7 @@ class TimeSeriesModel(nn.Module):
     """Base class of every registered architecture.
 
     Subclasses build ``self.backbone`` (everything transferable) in ``__init__``, implement ``backbone_features``
-    (x → (batch, F) without stream_max) and ``build_head`` (F' → outputs), set ``feature_dim`` (F) and list in
+    (x → (batch, F) without stream_max), override ``build_head`` for a deeper head, set ``feature_dim`` (F), list in
     ``input_layers`` the names of the modules that consume the input channels (adapted on channel changes).
     Architectures with length-bound parts set ``length_bound = True`` and take ``input_length``.
     """
@@ -75,7 +75,10 @@ class TimeSeriesModel(nn.Module):
         raise NotImplementedError
 
     def build_head(self, n_features: int, n_outputs: int) -> nn.Module:
-        raise NotImplementedError
+        """The output layer: a Keras-style Dense (glorot_uniform, zero bias); override for deeper heads."""
+        head = nn.Linear(n_features, n_outputs)
+        glorot_uniform_(head)
+        return head
 
     def regularization_loss(self) -> torch.Tensor | None:
         """Extra loss term of the reference recipe (e.g. L2 on conv kernels); None when there is none."""

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import TimeSeriesModel, glorot_uniform_, he_uniform_, batch_norm
+from tshub.models.base import TimeSeriesModel, batch_norm, he_uniform_
 from tshub.models.registry import register
 
 
@@ -75,8 +75,3 @@ class ConvTimeNet(TimeSeriesModel):
 
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x).mean(dim=2)
-
-    def build_head(self, n_features: int, n_outputs: int) -> nn.Module:
-        head = nn.Linear(n_features, n_outputs)
-        glorot_uniform_(head)
-        return head

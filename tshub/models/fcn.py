@@ -47,8 +47,3 @@ class FCN(TimeSeriesModel):
 
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x).mean(dim=2)
-
-    def build_head(self, n_features: int, n_outputs: int) -> nn.Module:
-        head = nn.Linear(n_features, n_outputs)
-        glorot_uniform_(head)
-        return head

@@ -72,8 +72,3 @@ class MagNet(TimeSeriesModel):
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
         _, (final, _) = self.lstm(self.backbone(x).transpose(1, 2))
         return torch.cat([final[0], final[1]], dim=1)  # Keras Bidirectional concat: forward, then backward
-
-    def build_head(self, n_features: int, n_outputs: int) -> nn.Module:
-        head = nn.Linear(n_features, n_outputs)
-        glorot_uniform_(head)
-        return head

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import (TimeSeriesModel, glorot_uniform_, he_normal_, he_uniform_, batch_norm,
+from tshub.models.base import (TimeSeriesModel, batch_norm, he_normal_, he_uniform_,
                                keras_lstm_init_)
 from tshub.models.registry import register
 
@@ -77,8 +77,3 @@ class MLSTMFCN(TimeSeriesModel):
             if i < len(self.squeeze):
                 h = self.squeeze[i](h)
         return torch.cat([self.lstm_dropout(final[-1]), h.mean(dim=2)], dim=1)
-
-    def build_head(self, n_features: int, n_outputs: int) -> nn.Module:
-        head = nn.Linear(n_features, n_outputs)
-        glorot_uniform_(head)
-        return head

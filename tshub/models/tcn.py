@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import ModelInputError, TimeSeriesModel, glorot_uniform_, he_normal_
+from tshub.models.base import ModelInputError, TimeSeriesModel, he_normal_
 from tshub.models.registry import register
 
 OTOVIC_DILATIONS = tuple(2 ** i for i in range(9))
@@ -69,11 +69,6 @@ class TCN(TimeSeriesModel):
 
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)[:, :, -1]
-
-    def build_head(self, n_features: int, n_outputs: int) -> nn.Module:
-        head = nn.Linear(n_features, n_outputs)
-        glorot_uniform_(head)
-        return head
 
     def adapt_input_channels(self, channels: int) -> None:
         if (channels == self.nb_filters) != (self.in_channels == self.nb_filters):
