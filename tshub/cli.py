@@ -252,7 +252,8 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default=DEFAULT_ARCH, help=f"architecture of the candidates (default {DEFAULT_ARCH})")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed and method (default 0)")
     p.add_argument("--recipe", default="ucr", help="training recipe of both runs (default ucr)")
-    p.add_argument("--max-epochs", type=int, help="cap the epochs of every training")
+    p.add_argument("--max-epochs", type=int, default=200,
+                   help="cap the epochs of every training (default 200: a few CPU minutes; 0 = the recipe's)")
     p.set_defaults(run=_run_demo)
 
 
@@ -260,7 +261,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from tshub.demo import run_demo
 
     run_demo(args.target, args.source, arch=args.arch, seeds=args.seeds, recipe=args.recipe,
-             max_epochs=args.max_epochs)
+             max_epochs=args.max_epochs or None)
     return 0
 
 
