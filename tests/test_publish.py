@@ -115,6 +115,18 @@ def test_changed_recipe_is_stale(zoo: dict[str, Path]) -> None:
     assert build_zoo.state(Entry("Coffee", "fcn"), zoo["zoo"]) == "missing"
 
 
+def test_shards_split_the_manifest_between_processes(zoo: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    planned = []
+    for shard in ("0/2", "1/2"):
+        assert run(zoo, "--dry-run", "--shard", shard) == 0
+        planned.append([line.split()[1] for line in capsys.readouterr().out.splitlines()])
+    assert planned == [IDS[0::2], IDS[1::2]]
+    for bad in ("2/2", "1", "a/b"):
+        with pytest.raises(SystemExit):
+            run(zoo, "--dry-run", "--shard", bad)
+    assert "K must be in 0..N-1" in capsys.readouterr().err
+
+
 def test_dry_run_lists_uploads_without_network(zoo: dict[str, Path], capsys: pytest.CaptureFixture,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(build_zoo, "push_folder", lambda *a, **k: pytest.fail("--dry-run must not upload"))

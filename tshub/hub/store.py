@@ -124,7 +124,9 @@ def write_index(root: str | Path) -> Path:
     store = Store(Path(root), "index")
     rows = [{k: v for k, v in summarize(*found).items() if k != "location"} for found in store.checkpoints()]
     path = store.root / INDEX_NAME
-    path.write_text(json.dumps({"index_version": INDEX_VERSION, "models": rows}, indent=2) + "\n")
+    tmp = path.with_name(f".{INDEX_NAME}.{os.getpid()}.tmp")  # atomic: readers never see a half-written index
+    tmp.write_text(json.dumps({"index_version": INDEX_VERSION, "models": rows}, indent=2) + "\n")
+    tmp.replace(path)
     return path
 
 
