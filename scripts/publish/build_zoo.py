@@ -7,19 +7,21 @@ and uploads to the Hugging Face Hub only when asked.
     python scripts/publish/build_zoo.py --dry-run                # the plan: what is up to date, what would build
     python scripts/publish/build_zoo.py --push --dry-run         # what would be uploaded (repo ids, files, sizes)
     python scripts/publish/build_zoo.py --push                   # upload up-to-date checkpoints to the Hub
-    python scripts/publish/build_zoo.py --shard 0/2 & python scripts/publish/build_zoo.py --shard 1/2  # two processes
+    python scripts/publish/build_zoo.py & python scripts/publish/build_zoo.py  # two processes share the build
 
 An entry is skipped when its folder holds a checkpoint built with the same recipe hash (see zoo_manifest), so an
 interrupted build resumes where it stopped and a finished one rewrites nothing. Each checkpoint is built in
-``<zoo>/.building/<shard>/`` and moved into place only when complete; ``--shard K/N`` builds every N-th entry so
-that N processes (one per core: the per-model budget is wall-clock) share a build without touching each other's
-work, and the index and cards are rewritten atomically by whichever finishes a checkpoint.
+``<zoo>/.building/<entry>/`` and moved into place only when complete. A process builds an entry only while it holds
+the entry's lock (an flock, released by the kernel when a build is killed), so several processes running the same
+command share a build, each taking the next entry nobody holds; per-model budgets are wall-clock, so run one per
+core. The index and the cards are rewritten atomically by whichever process finishes a checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import fnmatch
 import json
 import shutil
@@ -27,6 +29,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Iterator
 import torch
 
 from tshub.hub import CheckpointError, ModelId, hub_namespace, push_folder, read_config, write_index
@@ -49,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     entries = [e.scaled(args.budget_scale) for e in select(load_manifest(args.manifest), args.only)]
-    entries = entries[args.shard[0]::args.shard[1]]
     if not entries:
         print(f"no manifest entry matches {args.only}", file=sys.stderr)
         return 2
@@ -59,9 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.push:
             show_uploads(entries, zoo, args.namespace)
         return 0
-    k, n = args.shard
     failed = build(entries, zoo, cards, force=args.force, device=args.device, progress=args.progress,
-                   budget_scale=args.budget_scale, building=zoo / BUILDING / f"shard-{k}-of-{n}")
+                   budget_scale=args.budget_scale)
     if args.push:
         failed += push(entries, zoo, args.namespace)
     return 1 if failed else 0
@@ -77,11 +78,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", metavar="PATTERN",
                         help="build only ids matching this glob, case-insensitive (e.g. 'SP500/*', '*/fcn'); "
                              "repeatable")
-    parser.add_argument("--force", action="store_true", help="rebuild selected entries even when up to date")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild selected entries even when up to date (in one process: each would rebuild them)")
     parser.add_argument("--budget-scale", type=float, default=1.0,
                         help="multiply every time budget (part of the recipe hash: changes rebuild)")
-    parser.add_argument("--shard", type=shard, default=(0, 1), metavar="K/N",
-                        help="build only entries K, K+N, K+2N ... of the selection (run N processes, K = 0..N-1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     parser.add_argument("--progress", action="store_true", help="show per-epoch progress bars")
@@ -94,17 +94,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.budget_scale <= 0:
         parser.error("--budget-scale must be positive")
     return args
-
-
-def shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` with 0 ≤ K < N, for --shard."""
-    try:
-        k, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected K/N, e.g. 0/2") from None
-    if not 0 <= k < n:
-        raise argparse.ArgumentTypeError(f"{text!r}: K must be in 0..N-1")
-    return k, n
 
 
 def load_manifest(path: Path | None) -> list[Entry]:
@@ -132,32 +121,31 @@ def state(entry: Entry, zoo: Path) -> str:
 
 # ---------------------------------------------------------------------------------------------------- build
 def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: str | None, progress: bool,
-          budget_scale: float, building: Path) -> int:
-    """Build every selected entry that needs it (in the work folder ``building``); returns the number of failures."""
-    shutil.rmtree(building, ignore_errors=True)  # leftovers of an interrupted run
+          budget_scale: float) -> int:
+    """Build every selected entry that needs it and no other process is building; returns the number of failures."""
     failed, start = 0, time.perf_counter()
     for i, entry in enumerate(entries, 1):
-        status = state(entry, zoo)
-        if status == "up to date" and not force:
-            print(f"[{i}/{len(entries)}] {entry.id}: up to date, skipped", flush=True)
-            continue
-        print(f"[{i}/{len(entries)}] {entry.id}: {status}, building (budget {entry.time_budget_s} s)", flush=True)
-        t0 = time.perf_counter()
-        try:
-            folder = build_one(entry, zoo, building, device=device, progress=progress, budget_scale=budget_scale)
-        except Exception:  # one broken entry must not stop a multi-hour build; it is reported and retried next run
-            failed += 1
-            print(f"[{i}/{len(entries)}] {entry.id}: FAILED\n{traceback.format_exc()}", flush=True)
-            shutil.rmtree(building, ignore_errors=True)
-            continue
-        publish_local(zoo, cards, [(entry.source, entry.arch, folder)])
-        print(f"[{i}/{len(entries)}] {entry.id}: done in {time.perf_counter() - t0:.0f} s — {describe(folder)}",
-              flush=True)
-    shutil.rmtree(building, ignore_errors=True)
-    with contextlib.suppress(OSError):  # the shared parent goes with the last shard
-        building.parent.rmdir()
+        with claimed(entry, zoo / BUILDING) as work:
+            if work is None:
+                print(f"[{i}/{len(entries)}] {entry.id}: another process is building it, skipped", flush=True)
+                continue
+            status = state(entry, zoo)  # read under the lock: another process may just have finished it
+            if status == "up to date" and not force:
+                print(f"[{i}/{len(entries)}] {entry.id}: up to date, skipped", flush=True)
+                continue
+            print(f"[{i}/{len(entries)}] {entry.id}: {status}, building (budget {entry.time_budget_s} s)", flush=True)
+            t0 = time.perf_counter()
+            try:
+                folder = build_one(entry, zoo, work, device=device, progress=progress, budget_scale=budget_scale)
+            except Exception:  # one broken entry must not stop a multi-hour build; reported, retried next run
+                failed += 1
+                print(f"[{i}/{len(entries)}] {entry.id}: FAILED\n{traceback.format_exc()}", flush=True)
+                continue
+            publish_local(zoo, cards, [(entry.source, entry.arch, folder)])
+            print(f"[{i}/{len(entries)}] {entry.id}: done in {time.perf_counter() - t0:.0f} s — {describe(folder)}",
+                  flush=True)
     publish_local(zoo, cards, [])
-    size = sum(p.stat().st_size for p in zoo.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in zoo.rglob("*") if p.is_file() and BUILDING not in p.parts)
     print(f"finished {len(entries)} entries in {time.perf_counter() - start:.0f} s, {failed} failed; "
           f"{zoo} holds {human_size(size)}", flush=True)
     if size > ZOO_SIZE_LIMIT:
@@ -166,22 +154,44 @@ def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: 
     return failed
 
 
-def build_one(entry: Entry, zoo: Path, building: Path, *, device: str | None, progress: bool,
+@contextlib.contextmanager
+def claimed(entry: Entry, building: Path) -> Iterator[Path | None]:
+    """The entry's empty work folder while this process holds the entry's lock, None when another process does.
+
+    The lock is an flock on ``<building>/<entry>.lock``: the kernel releases it when its process dies, so a killed
+    build never leaves a claim behind, and the work folder it left is cleared by the next holder.
+    """
+    building.mkdir(parents=True, exist_ok=True)
+    name = f"{entry.source}__{entry.arch}"
+    with open(building / f"{name}.lock", "a") as lock:  # "a": taking a lock never rewrites the file
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
+        work = building / name
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def build_one(entry: Entry, zoo: Path, work: Path, *, device: str | None, progress: bool,
               budget_scale: float) -> Path:
-    """Train, save into ``building``, verify by loading, then move into ``<zoo>/<SOURCE>/<arch>``."""
+    """Train, save into ``work``, verify by loading, then move into ``<zoo>/<SOURCE>/<arch>``."""
     built = build_entry(entry, device=device, progress=progress, budget_scale=budget_scale)
-    tmp = building / f"{entry.source}__{entry.arch}"
+    tmp = work / "checkpoint"
     built.model.save_pretrained(tmp, dtype=entry.dtype, **built.fields)
     if built.head_rows:
         add_heads_section(tmp, built.head_rows)
     load_checkpoint(tmp)  # format, hash and strict keys, before it replaces anything
     final = zoo / entry.source / entry.arch
     final.parent.mkdir(parents=True, exist_ok=True)
-    old = building / f"{entry.source}__{entry.arch}.old"
+    old = work / "replaced"
     if final.exists():
         final.rename(old)
     tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
     return final
 
 
