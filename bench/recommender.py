@@ -27,6 +27,7 @@ command skips what is done. Results: bench/results/recommender.{md,json}.
 
     .venv/bin/python bench/recommender.py                                   # the full protocol
     .venv/bin/python bench/recommender.py --targets Coffee Wine --seeds 0 1 --max-epochs 50   # a quick check
+    .venv/bin/python bench/recommender.py --engine ray                      # fine-tunes on every core
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def finetune_all(target: str, candidates: list[str], work: Path, args: argparse.
     grid = ExperimentGrid(sources=candidates, targets=[target], lr_multipliers=[1.0], seeds=args.seeds,
                           max_epochs=args.max_epochs, recipe=args.recipe)
     try:
-        run(grid, out_dir=work / "runs", progress=not args.quiet)
+        run(grid, engine=args.engine, out_dir=work / "runs", progress=not args.quiet)
     except ExperimentError as err:  # the others finished: score what exists, report the failures
         log(f"{target}: {err}")
     return [r for r in load_records(work / "runs") if r["target"] == target
@@ -267,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("runs/recommender"))
     p.add_argument("--out", type=Path, default=RESULTS / "recommender")
     p.add_argument("--plan-only", action="store_true", help="rank and print the candidate sets, fine-tune nothing")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="where fine-tunes run: this process, or one Ray task per run (every core, or a cluster)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     start = time.perf_counter()
