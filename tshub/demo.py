@@ -63,7 +63,7 @@ def _tslearn_trace() -> Dataset | None:
 
 def pick_source(target: Dataset, arch: str) -> str:
     """The recommender's first choice of ``arch`` checkpoint for the target (never the target's own)."""
-    recommendation = tshub.recommend(target, k=None, arch=arch)
+    recommendation = tshub.recommend(target, k=6, arch=arch)  # 6: the target's own checkpoint takes one row at most
     print(recommendation)
     own = target.name.split("[")[0].lower()
     for row in recommendation:
