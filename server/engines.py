@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from server.config import Settings
+from tshub.atomic import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,6 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
-def write_atomic(path: Path, blob: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.part")
-    with open(tmp, "wb") as f:
-        f.write(blob)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------------------------------ local
@@ -164,7 +157,7 @@ def _local_child(spec: dict[str, Any], dataset: str, model_out: str, events: Any
     _exit_with(worker_pid)
     blob, outcome = execute(spec, Path(dataset), lambda event: events.put(("progress", event)))
     if blob is not None:
-        write_atomic(Path(model_out), blob)
+        write_bytes_atomic(Path(model_out), blob)
     events.put(("outcome", asdict(outcome)))
     events.close()
     events.join_thread()
@@ -253,7 +246,7 @@ class RayHandle:
                 self.outcome = Outcome("failed", reason=f"the Ray task failed: {one_line(err)}")
             else:
                 if blob is not None:
-                    write_atomic(self.model_out, blob)
+                    write_bytes_atomic(self.model_out, blob)
                 self.outcome = Outcome(**payload)
             self.ray.kill(self.mailbox)
         return events

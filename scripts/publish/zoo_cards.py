@@ -3,10 +3,10 @@ card copies in model_cards/ and their index table, all generated from the checkp
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from tshub.atomic import write_text_atomic
 from tshub.hub.card import METRIC_NAMES, human_size
 from tshub.hub.checkpoint import CARD_NAME, read_config
 from tshub.hub.store import PRIMARY_METRIC
@@ -75,8 +75,5 @@ def write_if_changed(path: Path, text: str) -> bool:
     """Write ``text`` atomically unless the file already holds it (a rerun rewrites nothing)."""
     if path.is_file() and path.read_text() == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # unique: --shard processes write concurrently
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text_atomic(path, text)  # several build processes may write the same card index
     return True

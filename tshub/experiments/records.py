@@ -7,14 +7,15 @@ and predictions (``y_true``, ``y_pred``; no pickled objects) for instance-level 
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tshub.atomic import write_bytes_atomic, write_text_atomic
 from tshub.stats import ComparisonTable, benjamini_krieger_yekutieli, instance_test, select_lr_multiplier
 
 RUNS_DIR = "runs"
@@ -29,7 +30,7 @@ def record_path(out_dir: str | Path, run_id: str) -> Path:
 def write_record(out_dir: str | Path, record: Mapping[str, Any]) -> Path:
     """Write ``record`` atomically to ``runs/<run_id>.json``."""
     path = record_path(out_dir, record["run_id"])
-    _atomic_write(path, lambda f: f.write(json.dumps(record, indent=1).encode()))
+    write_text_atomic(path, json.dumps(record, indent=1))
     return path
 
 
@@ -56,7 +57,9 @@ def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
 def save_predictions(out_dir: str | Path, run_id: str, y_true: np.ndarray, y_pred: np.ndarray) -> str:
     """Store test labels and predictions; returns the path relative to ``out_dir`` (kept in the record)."""
     relative = Path(PREDICTIONS_DIR) / f"{run_id}.npz"
-    _atomic_write(Path(out_dir) / relative, lambda f: np.savez_compressed(f, y_true=y_true, y_pred=y_pred))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, y_true=y_true, y_pred=y_pred)
+    write_bytes_atomic(Path(out_dir) / relative, buffer.getvalue())
     return relative.as_posix()
 
 
@@ -95,15 +98,3 @@ def instance_comparisons(records: Iterable[Mapping[str, Any]], out_dir: str | Pa
     return rows
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through ``write(binary file)`` into a temporary sibling, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

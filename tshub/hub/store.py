@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import tshub
+from tshub.atomic import write_text_atomic
 from tshub.hub.card import METRIC_NAMES, source_info
 from tshub.hub.checkpoint import CONFIG_NAME, read_config
 from tshub.hub.errors import CheckpointError
@@ -124,9 +125,7 @@ def write_index(root: str | Path) -> Path:
     store = Store(Path(root), "index")
     rows = [{k: v for k, v in summarize(*found).items() if k != "location"} for found in store.checkpoints()]
     path = store.root / INDEX_NAME
-    tmp = path.with_name(f".{INDEX_NAME}.{os.getpid()}.tmp")  # atomic: readers never see a half-written index
-    tmp.write_text(json.dumps({"index_version": INDEX_VERSION, "models": rows}, indent=2) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps({"index_version": INDEX_VERSION, "models": rows}, indent=2) + "\n")
     return path
 
 

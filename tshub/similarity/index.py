@@ -18,7 +18,6 @@ the sources already in) and stored as ``index.json`` (parameters, sources, class
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from tshub.atomic import atomic_write, write_text_atomic
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import ZNormalize
 from tshub.similarity.dba import parse_medoid_method, dba
@@ -249,7 +249,7 @@ class SimilarityIndex:
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"{s['name']}/{k}": np.ascontiguousarray(p)
                    for s, protos in zip(self._sources, self._prototypes) for k, p in enumerate(protos)}
-        _atomic(folder / PROTOTYPES_FILE, lambda tmp: save_file(tensors, str(tmp)))
+        atomic_write(folder / PROTOTYPES_FILE, lambda tmp: save_file(tensors, str(tmp)))
         meta = {
             "format_version": FORMAT_VERSION,
             "method": "bigdata18: per-class DBA prototypes of the train split, dataset distance = min DTW over "
@@ -258,7 +258,7 @@ class SimilarityIndex:
             "sources": self._sources,
             "distances": [[_json_float(d) for d in row] for row in self._distances],
         }
-        _atomic(folder / INDEX_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+        write_text_atomic(folder / INDEX_FILE, json.dumps(meta, indent=1))
         return folder
 
     @classmethod
@@ -319,7 +319,3 @@ def _json_float(x: float) -> float | str:
     return float(x) if np.isfinite(x) else "inf"
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)

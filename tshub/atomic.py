@@ -1,0 +1,34 @@
+"""Atomic file writes: every file that readers or other processes may open while it is written (records, indexes,
+cards, checkpoints' metadata, service model blobs) goes through here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Create ``path`` through ``write(temporary sibling)``, flush it to disk, then rename it over ``path``.
+
+    Readers see the old file or the new one, never a partial one; the temporary name is unique per process, so
+    processes writing the same file concurrently do not clobber each other's temporary (the last rename wins).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
