@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 
@@ -70,6 +71,33 @@ def test_logme_of_vanishing_features_is_the_noise_only_model():
     # y_col ~ N(0, I/β) alone: β = n/‖y‖², evidence/n = ½ log β − ½ − ½ log 2π, averaged over the two columns
     expected = np.mean([0.5 * np.log(5 / k) - 0.5 - 0.5 * np.log(2 * np.pi) for k in (2, 3)])
     assert logme(np.zeros((5, 4)), y) == pytest.approx(expected, rel=1e-9)
+
+
+def _noise_free_evidence(F: np.ndarray, y: np.ndarray) -> float:
+    """Per-sample evidence in the β → ∞ limit, y ~ N(0, FFᵀ/α) with α maximised: finite when FFᵀ is invertible."""
+    n = len(F)
+    gram = F @ F.T
+    alpha = n / (y @ np.linalg.solve(gram, y))
+    return (-n / 2 * np.log(2 * np.pi) - np.linalg.slogdet(gram)[1] / 2 + n / 2 * np.log(alpha) - n / 2) / n
+
+
+def test_logme_is_finite_when_features_fit_the_labels_exactly(shared_data: Path):
+    """Bug: 16 DiatomSizeReduction series in 128 features of DodgerLoopDay/fcn: the labels lie in the span of the
+    features, the fixed point drove β to 0 and LogME returned NaN, which ranked the source at random."""
+    from tshub.hub import load_pretrained
+
+    zoo_checkpoint = Path(__file__).resolve().parents[1] / "zoo" / "DodgerLoopDay" / "fcn"
+    if not zoo_checkpoint.is_dir():
+        pytest.skip(f"the committed zoo checkpoint {zoo_checkpoint} is absent")
+    features, labels, _ = target_features(load_pretrained(zoo_checkpoint), load("DiatomSizeReduction",
+                                                                                 root=shared_data))
+    assert features.shape == (16, 128)
+    Y = (labels[:, None] == np.unique(labels)[None, :]).astype(np.float64)
+    score = logme(features, labels)
+    best = [_max_evidence(features, Y[:, j]) for j in range(Y.shape[1])]
+    assert np.isfinite(score) and score == pytest.approx(np.mean(best), abs=1e-6)
+    # the case that broke the fixed point: a column whose evidence peaks at the noise-free limit β → ∞
+    assert any(b == pytest.approx(_noise_free_evidence(features, Y[:, j]), abs=1e-6) for j, b in enumerate(best))
 
 
 def test_hscore_hand_checked_cases():
@@ -147,6 +175,21 @@ def test_recommend_ranks_the_source_trained_on_the_target_first(italy: Dataset, 
     assert json.loads(json.dumps(rec.to_dict()))["ranking"][0]["id"] == "ItalyPowerDemand/fcn"
     assert "ItalyPowerDemand/fcn" in str(rec) and "logme" in str(rec)
     assert len(recommend(italy, k=2, method="logme", candidates=candidates)) == 2
+
+
+def test_recommend_skips_a_checkpoint_whose_score_is_not_finite(italy: Dataset, candidates: list[str],
+                                                                 tmp_path: Path):
+    from tshub.hub import load_pretrained
+
+    broken = load_pretrained(candidates[1])
+    with torch.no_grad():
+        for weights in broken.parameters():  # the head is re-initialised for the target; the backbone is not
+            weights.fill_(float("nan"))
+    folder = broken.save_pretrained(tmp_path / "Broken" / "fcn", id="Broken/fcn")
+    for method in ("logme", "hscore"):
+        rec = recommend(italy, k=None, method=method, candidates=[*candidates, str(folder)])
+        assert "Broken/fcn" not in rec.ids and len(rec) == 3
+        assert rec.skipped[0]["id"] == "Broken/fcn" and "not finite" in rec.skipped[0]["reason"]
 
 
 def test_hscore_and_probe_rank_every_candidate(italy: Dataset, candidates: list[str]):

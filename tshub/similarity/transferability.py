@@ -7,8 +7,9 @@ rebuilt), and the source's preprocessing kind refitted on the target's training 
 
 - ``logme`` (You et al., ICML 2021): the log marginal evidence, per sample, of a Bayesian linear model from the
   features to each target column (one-hot class indicators, or regression outputs), with the prior precision α
-  and noise precision β set by MacKay's fixed-point updates, all through one SVD of the feature matrix and
-  vectorised over target columns. The evidence is the exact one, log N(y; 0, α⁻¹FFᵀ + β⁻¹I), including the
+  and noise precision β at the evidence's maximum (the evidence profiled over β is scanned in t = α/β and
+  refined by Brent, which stays finite where the authors' fixed point returns NaN; see ``_maximise_evidence``),
+  all through one SVD of the feature matrix. The evidence is the exact one, log N(y; 0, α⁻¹FFᵀ + β⁻¹I), including the
   D − rank(F) zero eigenvalues of FᵀF that the authors' code leaves out when D > n (the case of small UCR sets).
 - ``hscore`` (Bao et al., ICIP 2019): tr(cov(f)⁻¹ cov(E[f|y])), the share of feature variance that the class
   explains; with ``shrinkage="ledoit_wolf"`` (default) the feature covariance is Ledoit–Wolf shrunk as in
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.optimize import minimize_scalar
 
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
@@ -32,9 +34,6 @@ from tshub.models.base import TimeSeriesModel
 from tshub.training.finetune import _target_like
 from tshub.training.loop import resolve_device
 from tshub.training.transfer import TransferReport, transfer_weights
-
-_TINY = 1e-300  # keeps the fixed point finite when a target column is fitted exactly or features vanish
-
 
 # ---------------------------------------------------------------------------------------------------- features
 @torch.no_grad()
@@ -61,12 +60,18 @@ def target_features(model: TimeSeriesModel, dataset: Dataset, split: str = "trai
         sb = None if stream_max is None else torch.from_numpy(stream_max[i:i + batch_size]).to(device)
         chunks.append(target.forward_features(xb, sb).double().cpu())
     features = torch.cat(chunks).numpy() if chunks else np.zeros((0, target.head_input_dim))
+    if not np.isfinite(features).all():
+        raise ValueError("the checkpoint's features on this target are not finite (NaN or infinite weights, or an "
+                         "overflow): it cannot be scored; retrain or drop it.")
     return features, y, report
 
 
 # ---------------------------------------------------------------------------------------------------- LogME
-def logme(features: np.ndarray, targets: np.ndarray, task: str = "classification", *, tol: float = 1e-6,
-          max_iter: int = 100) -> float:
+_GRID_POINTS = 161  # log-spaced values of t = α/β spanning 20 decades around the spectrum, before Brent refines
+_GRID_DECADES = 10  # below the smallest and above the largest eigenvalue: both limits are reached to ~1e-10
+
+
+def logme(features: np.ndarray, targets: np.ndarray, task: str = "classification") -> float:
     """LogME: mean over target columns of the maximised log evidence per sample (higher: better features).
 
     ``targets``: class indices (classification: one column per class present) or values (n,) / (n, k).
@@ -75,7 +80,7 @@ def logme(features: np.ndarray, targets: np.ndarray, task: str = "classification
     Y = _target_columns(targets, task, len(F))
     n, D = F.shape
     sigma, x2, rest = _spectrum(F, Y)
-    alpha, beta = _fixed_point(sigma, x2, rest, n, tol=tol, max_iter=max_iter)
+    alpha, beta = _maximise_evidence(sigma, x2, rest, n)
     return float(np.mean(log_evidence(alpha, beta, sigma, x2, rest, n, D)))
 
 
@@ -108,12 +113,14 @@ def _target_columns(targets: np.ndarray, task: str, n: int) -> np.ndarray:
 
 def _spectrum(F: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nonzero eigenvalues σ of FᵀF, squared projections x² of each column of Y on F's left singular vectors,
-    and the squared norm of what lies outside F's column space."""
+    and the squared norm of what lies outside F's column space (exactly 0 when F spans all n dimensions)."""
     u, s, _ = np.linalg.svd(F, full_matrices=False)
     keep = s > (s.max(initial=0.0) * max(F.shape) * np.finfo(np.float64).eps)
     u, sigma = u[:, keep], s[keep] ** 2
     x = u.T @ Y
     x2 = x**2
+    if len(sigma) == len(F):
+        return sigma, x2, np.zeros(Y.shape[1])
     rest = np.maximum((Y**2).sum(axis=0) - x2.sum(axis=0), 0.0)
     return sigma, x2, rest
 
@@ -127,24 +134,51 @@ def _posterior_terms(t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.
     return m2, res2
 
 
-def _fixed_point(sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int, *, tol: float, max_iter: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """MacKay's updates α = γ/‖m‖², β = (n − γ)/‖y − Fm‖², γ = Σ βσ/(α + βσ), per column until t = α/β settles."""
+def _profiled_evidence(log_t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int
+                       ) -> np.ndarray:
+    """The evidence (times n, up to a constant) at t = α/β with β at its optimum n / R(t), for each column.
+
+    With C = β⁻¹(I + FFᵀ/t): yᵀC⁻¹y = β R(t), R(t) = Σ x² t/(σ + t) + rest, and log|C| = −n log β +
+    Σ log(1 + σ/t), so max over β gives −n/2 log R(t) − ½ Σ log(1 + σ/t) + const. ``log_t``: (g,) → (g, k).
+    """
+    t = np.exp(log_t)[:, None]  # (g, 1)
+    shrink = t / (sigma[None, :] + t)  # (g, r)
+    R = shrink @ x2 + rest[None, :]  # (g, k)
+    logdet = np.log1p(sigma[None, :] / t).sum(axis=1, keepdims=True)  # (g, 1)
+    return -n / 2 * np.log(np.maximum(R, np.finfo(np.float64).tiny)) - logdet / 2
+
+
+def _maximise_evidence(sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(α, β) maximising the evidence of each column: a log-spaced scan of t = α/β, then Brent around the best.
+
+    You et al. iterate MacKay's fixed point instead; when the features span the n samples (small UCR sets:
+    n ≤ 128 features) and the labels lie in that span, the evidence rises towards the noise-free limit β → ∞,
+    the iteration drives β to 0 in floating point and returns NaN. The profiled evidence is a smooth function
+    of one variable whose limits at both ends are finite, so a scan finds the global maximum there too.
+    """
     k = x2.shape[1]
-    alpha, beta = np.ones(k), np.ones(k)
-    active = np.ones(k, dtype=bool)
-    s = sigma[:, None]
-    for _ in range(max_iter):
-        t = alpha / beta
-        gamma = (s / (s + t)).sum(axis=0)
-        m2, res2 = _posterior_terms(t, sigma, x2, rest)
-        new_alpha = np.where(gamma > 0, gamma / np.maximum(m2, _TINY), alpha)  # no features: α plays no role
-        new_beta = (n - gamma) / np.maximum(res2, _TINY)
-        alpha, beta = np.where(active, new_alpha, alpha), np.where(active, new_beta, beta)
-        active &= np.abs(alpha / beta - t) > tol * t
-        if not active.any():
-            break
-    return alpha, beta
+    norm2 = x2.sum(axis=0) + rest
+    if len(sigma) == 0:  # features vanish: the noise-only model, β = n / ‖y‖²
+        beta = n / np.maximum(norm2, np.finfo(np.float64).tiny)
+        return np.ones(k), beta
+    lo = np.log(sigma.min()) - _GRID_DECADES * np.log(10)
+    hi = np.log(sigma.max()) + _GRID_DECADES * np.log(10)
+    grid = np.linspace(lo, hi, _GRID_POINTS)
+    values = _profiled_evidence(grid, sigma, x2, rest, n)  # (g, k)
+    best = values.argmax(axis=0)
+    step = grid[1] - grid[0]
+    log_t = np.empty(k)
+    for j in range(k):
+        fit = minimize_scalar(lambda u: -_profiled_evidence(np.array([u]), sigma, x2[:, j:j + 1],
+                                                             rest[j:j + 1], n)[0, 0],
+                              bounds=(max(lo, grid[best[j]] - step), min(hi, grid[best[j]] + step)),
+                              method="bounded", options={"xatol": 1e-10})
+        log_t[j] = fit.x if -fit.fun >= values[best[j], j] else grid[best[j]]
+    t = np.exp(log_t)
+    R = (t[None, :] / (sigma[:, None] + t[None, :]) * x2).sum(axis=0) + rest
+    beta = n / np.maximum(R, np.finfo(np.float64).tiny)
+    return t * beta, beta
 
 
 # ---------------------------------------------------------------------------------------------------- H-score
