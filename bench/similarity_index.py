@@ -1,22 +1,29 @@
-"""Benchmark: building the similarity index with tshub against tslearn on the same inputs.
+"""Benchmark: building the similarity index with tshub against tslearn on the same inputs, dataset by dataset.
 
 Both sides get the same z-normalised training series and compute the same things: per class the medoid (smallest
 sum of squared DTW distances), DBA from it for 10 iterations (tslearn: ``dtw_barycenter_averaging(X,
 init_barycenter=medoid, max_iter=10, tol=0)``), prototypes rounded to float32 as the index stores them, then the
-bigdata18 dataset distances (min DTW over prototype pairs; tslearn: ``cdist_dtw`` over all prototypes). Reports
-wall and CPU times, the speed ratio, the largest relative differences, and the DTW cells of the whole archive
-to extrapolate a full build.
+bigdata18 dataset distances (min DTW over prototype pairs; tslearn: ``cdist_dtw`` over all prototypes, from the
+same float32 prototypes). Times are CPU seconds of this process, tshub on one numba thread, tslearn on one.
 
-    .venv/bin/python bench/similarity_index.py                  # representative subset, a few minutes
-    .venv/bin/python bench/similarity_index.py --all --no-tslearn --threads 2
+The prototype stage runs per dataset, cheapest first, and saves each result in ``--work`` as it goes, so a killed
+run resumes. tslearn runs on every dataset whose plain build costs at most ``--tslearn-max-cells`` DTW cells
+(default: all); above it only tshub runs and tslearn's time is *estimated* from its CPU time per cell measured on
+the others (the report says which is which). The distance stage then runs once over every dataset, on both sides.
+
+    .venv/bin/python bench/similarity_index.py                      # 15 representative sets, a few minutes
+    .venv/bin/python bench/similarity_index.py --all --tslearn-max-cells 2e10   # the archive, tslearn on most sets
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,37 +32,30 @@ from tshub.similarity import SimilarityIndex, set_threads
 from tshub.similarity.dba import medoid_index
 from tshub.similarity.index import split_series
 
+RESULTS = Path(__file__).resolve().parent / "results"
 # small to mid-sized sets of several kinds: many classes (SwedishLeaf, FiftyWords), long series (Beef, Lightning7),
 # a big class (Wafer, ECG5000), variable lengths (GesturePebbleZ1), missing values (DodgerLoopDay)
 DEFAULT = ["GunPoint", "ECG200", "Coffee", "Beef", "Lightning7", "FaceFour", "SwedishLeaf", "FiftyWords",
            "Strawberry", "ECG5000", "Wafer", "GesturePebbleZ1", "DodgerLoopDay", "DistalPhalanxOutlineAgeGroup",
            "MiddlePhalanxOutlineAgeGroup"]
+N_ITERATIONS = 10
 
 
-def training_sets(names: list[str]) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
-    """name -> (raw training series, labels) as the index reads them."""
-    out = {}
-    for name in names:
-        X, y = split_series(load(name))
-        out[name] = (list(X), np.zeros(len(X), np.int64) if y is None else np.asarray(y))
-    return out
+def training_set(name: str, index: SimilarityIndex) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """(raw training series, the same as the index prepares them (t, c), labels)."""
+    X, y = split_series(load(name))
+    labels = np.zeros(len(X), np.int64) if y is None else np.asarray(y)
+    return list(X), index.preprocess(X), labels
 
 
-def cells(data: dict[str, tuple[list[np.ndarray], np.ndarray]], n_iterations: int = 10) -> dict[str, float]:
-    """DTW cells a plain build computes: full medoid matrices (n(n-1)/2 pairs), DBA, all prototype pairs.
-
-    ``data``: name -> (prepared (t, c) series, labels).
-    """
+def prototype_cells(series: list[np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """DTW cells of a plain prototype build: full medoid matrices (n(n-1)/2 pairs per class) and DBA."""
     medoid = dba = 0.0
-    protos = []
-    for series, y in data.values():
-        for label in np.unique(y):
-            lengths = np.array([len(s) for s, lab in zip(series, y) if lab == label], dtype=np.float64)
-            medoid += (lengths.sum() ** 2 - (lengths**2).sum()) / 2
-            dba += n_iterations * lengths.sum() * lengths.mean()
-            protos.append(lengths.mean())
-    p = np.array(protos)
-    return {"medoid": medoid, "dba": dba, "distances": (p.sum() ** 2 - (p**2).sum()) / 2}
+    for label in np.unique(labels):
+        lengths = np.array([len(s) for s, lab in zip(series, labels) if lab == label], dtype=np.float64)
+        medoid += (lengths.sum() ** 2 - (lengths**2).sum()) / 2
+        dba += N_ITERATIONS * lengths.sum() * lengths.mean()
+    return {"medoid": medoid, "dba": dba}
 
 
 def clock(fn):
@@ -64,110 +64,212 @@ def clock(fn):
     return out, time.perf_counter() - w, time.process_time() - c
 
 
-def run_tshub(raw, index: SimilarityIndex):
-    """The index from the raw series (z-normalisation included in the prototype time)."""
-    protos, t_proto, t_dist = {}, [0.0, 0.0], [0.0, 0.0]
-    for name, (X, y) in raw.items():
-        (classes, p), w, c = clock(lambda: index.make_prototypes(X, y))
-        t_proto[0] += w
-        t_proto[1] += c
-        _, w, c = clock(lambda: index.add(name, prototypes=p, classes=classes, n_series=len(X)))
-        t_dist[0] += w
-        t_dist[1] += c
-        protos[name] = dict(zip(classes, p))
-    return protos, index.distances, t_proto, t_dist
+def class_members(series: list[np.ndarray], labels: np.ndarray, classes: list[str]) -> list[list[np.ndarray]]:
+    return [[s for s, lab in zip(series, labels.tolist()) if str(lab) == c] for c in classes]
 
 
-def run_tslearn(data, n_iterations: int = 10):
-    """The same from the series as the index prepares them (DBA paths flip under 1e-7 input changes)."""
+def tslearn_prototypes(groups: list[list[np.ndarray]]) -> tuple[list[np.ndarray], list[int]]:
+    """tslearn's medoid (from ``cdist_dtw``) and DBA per class: float32 (c, t) prototypes and medoid positions."""
     from tslearn.barycenters import dtw_barycenter_averaging
     from tslearn.metrics import cdist_dtw
 
-    def prototypes():
-        out, medoids = {}, []
-        for name, (series, y) in data.items():
-            out[name] = {}
-            for label in np.unique(y):
-                members = [s for s, lab in zip(series, y) if lab == label]
-                D = cdist_dtw(members)
-                m = int(np.argmin((D**2).sum(axis=1)))
-                medoids.append((name, label, m))
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    avg = dtw_barycenter_averaging(members, init_barycenter=members[m], max_iter=n_iterations, tol=0)
-                out[name][str(label)] = avg.T.astype(np.float32)
-        return out, medoids
+    protos, medoids = [], []
+    for members in groups:
+        D = cdist_dtw(members)
+        m = int(np.argmin((D**2).sum(axis=1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            avg = dtw_barycenter_averaging(members, init_barycenter=members[m], max_iter=N_ITERATIONS, tol=0)
+        protos.append(avg.T.astype(np.float32))
+        medoids.append(m)
+    return protos, medoids
 
-    def distances(protos):
-        flat = [(name, p.T.astype(np.float64)) for name in data for p in protos[name].values()]
+
+def measure_dataset(name: str, work: Path, max_cells: float) -> dict[str, Any]:
+    """Prototypes of one dataset by tshub (and tslearn when affordable); cached in ``work``."""
+    record_file, proto_file = work / f"{name}.json", work / f"{name}.npz"
+    if record_file.is_file() and proto_file.is_file():
+        record = json.loads(record_file.read_text())
+        if record["tslearn"] is not None or sum(record["cells"].values()) > max_cells:
+            return record  # else: measured under a lower cell limit, measure again
+    index = SimilarityIndex(n_iterations=N_ITERATIONS)
+    raw, series, labels = training_set(name, index)
+    cells = prototype_cells(series, labels)
+    (classes, ours), wall, cpu = clock(lambda: index.make_prototypes(raw, labels))
+    record: dict[str, Any] = {"name": name, "n_series": len(raw), "n_classes": len(classes),
+                              "length": int(max(len(s) for s in series)), "channels": int(series[0].shape[1]),
+                              "cells": cells, "tshub": {"wall_s": wall, "cpu_s": cpu}, "tslearn": None}
+    if sum(cells.values()) <= max_cells:
+        groups = class_members(series, labels, classes)
+        (theirs, medoids), wall, cpu = clock(lambda: tslearn_prototypes(groups))
+        record["tslearn"] = {"wall_s": wall, "cpu_s": cpu}
+        record["medoids_equal"] = [int(medoid_index([s.T for s in g]) == t) for g, t in zip(groups, medoids)]
+        record["max_rel_diff_prototypes"] = max(float(np.abs(p - q).max() / np.abs(q).max())
+                                                for p, q in zip(ours, theirs))
+    np.savez(proto_file, classes=np.array(classes), **{f"p{i}": p for i, p in enumerate(ours)})
+    record_file.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def load_prototypes(name: str, work: Path) -> tuple[list[str], list[np.ndarray]]:
+    with np.load(work / f"{name}.npz", allow_pickle=False) as f:
+        classes = [str(c) for c in f["classes"]]
+        return classes, [f[f"p{i}"] for i in range(len(classes))]
+
+
+def measure_distances(names: list[str], work: Path) -> dict[str, Any]:
+    """The dataset distance matrix from the saved prototypes: tshub's incremental ``add`` vs ``cdist_dtw``."""
+    from tslearn.metrics import cdist_dtw
+
+    protos = {name: load_prototypes(name, work) for name in names}
+    index = SimilarityIndex(n_iterations=N_ITERATIONS)
+
+    def ours():
+        for name, (classes, p) in protos.items():
+            index.add(name, prototypes=p, classes=classes)
+        return index.distances
+
+    def theirs():
+        flat = [(i, p.T.astype(np.float64)) for i, name in enumerate(names) for p in protos[name][1]]
+        owner = np.array([i for i, _ in flat])
         D = cdist_dtw([p for _, p in flat])
-        owner = np.array([list(data).index(n) for n, _ in flat])
-        out = np.zeros((len(data), len(data)))
-        for a in range(len(data)):
-            for b in range(a + 1, len(data)):
-                out[a, b] = out[b, a] = D[np.ix_(owner == a, owner == b)].min()
+        out = np.full((len(names), len(names)), np.inf)
+        channels = [protos[name][1][0].shape[0] for name in names]
+        for a in range(len(names)):
+            out[a, a] = 0.0
+            for b in range(a + 1, len(names)):
+                if channels[a] == channels[b]:
+                    out[a, b] = out[b, a] = D[np.ix_(owner == a, owner == b)].min()
         return out
 
-    (protos, medoids), w1, c1 = clock(prototypes)
-    dist, w2, c2 = clock(lambda: distances(protos))
-    return protos, medoids, dist, [w1, c1], [w2, c2]
+    dist_ours, w1, c1 = clock(ours)
+    dist_theirs, w2, c2 = clock(theirs)
+    finite = np.isfinite(dist_theirs) & ~np.eye(len(names), dtype=bool)
+    rel = float((np.abs(dist_ours - dist_theirs)[finite] / dist_theirs[finite]).max()) if finite.any() else 0.0
+    n_protos = sum(len(p) for _, p in protos.values())
+    return {"n_prototypes": n_protos, "tshub": {"wall_s": w1, "cpu_s": c1}, "tslearn": {"wall_s": w2, "cpu_s": c2},
+            "max_rel_diff_distances": rel}
 
 
-def main() -> None:
+def summarise(records: list[dict[str, Any]], distances: dict[str, Any]) -> dict[str, Any]:
+    both = [r for r in records if r["tslearn"] is not None]
+    alone = [r for r in records if r["tslearn"] is None]
+    cells = lambda rs: sum(r["cells"]["medoid"] + r["cells"]["dba"] for r in rs)  # noqa: E731
+    ours_both = sum(r["tshub"]["cpu_s"] for r in both)
+    theirs_both = sum(r["tslearn"]["cpu_s"] for r in both)
+    ns_per_cell = theirs_both / cells(both) * 1e9 if both else float("nan")
+    theirs_alone_estimate = cells(alone) * ns_per_cell / 1e9
+    ours_all = sum(r["tshub"]["cpu_s"] for r in records)
+    medoids = [m for r in both for m in r["medoids_equal"]]
+    return {
+        "datasets": len(records), "series": sum(r["n_series"] for r in records),
+        "cells": cells(records),
+        "measured_on_both": {"datasets": len(both), "share_of_cells": cells(both) / max(cells(records), 1.0),
+                             "tshub_cpu_s": ours_both, "tslearn_cpu_s": theirs_both,
+                             "ratio": theirs_both / ours_both if ours_both else float("nan"),
+                             "tslearn_ns_per_cell": ns_per_cell,
+                             "medoids_equal": f"{sum(medoids)}/{len(medoids)}",
+                             "max_rel_diff_prototypes": max((r["max_rel_diff_prototypes"] for r in both),
+                                                            default=0.0)},
+        "tshub_only": {"datasets": len(alone), "tshub_cpu_s": sum(r["tshub"]["cpu_s"] for r in alone),
+                       "tslearn_cpu_s_estimated": theirs_alone_estimate},
+        "distances": distances,
+        "whole_build": {"tshub_cpu_s": ours_all + distances["tshub"]["cpu_s"],
+                        "tslearn_cpu_s": theirs_both + theirs_alone_estimate + distances["tslearn"]["cpu_s"],
+                        "tslearn_part_estimated_s": theirs_alone_estimate},
+    }
+
+
+def markdown(summary: dict[str, Any], records: list[dict[str, Any]], command: str) -> str:
+    s, b, d, w = summary, summary["measured_on_both"], summary["distances"], summary["whole_build"]
+    lines = [
+        "# Similarity index build: tshub vs tslearn", "",
+        f"`{command}` — CPU seconds, one thread each side, same z-normalised inputs, {N_ITERATIONS} DBA iterations.",
+        "",
+        f"- {s['datasets']} training sets, {s['series']:,} series, {s['cells']:.3g} DTW cells in a plain build "
+        "(full medoid matrices + DBA).",
+        f"- Prototypes, measured on both sides for {b['datasets']} sets ({b['share_of_cells']:.1%} of the cells): "
+        f"tshub {b['tshub_cpu_s']:.1f} s, tslearn {b['tslearn_cpu_s']:.1f} s, **{b['ratio']:.1f}× faster**; "
+        f"medoids equal {b['medoids_equal']}, largest relative prototype difference {b['max_rel_diff_prototypes']:.2e}.",
+        f"- Distances over all {d['n_prototypes']} prototypes (both sides measured): tshub {d['tshub']['cpu_s']:.1f} s, "
+        f"tslearn {d['tslearn']['cpu_s']:.1f} s, **{d['tslearn']['cpu_s'] / d['tshub']['cpu_s']:.1f}× faster**; "
+        f"largest relative distance difference {d['max_rel_diff_distances']:.2e}.",
+    ]
+    if s["tshub_only"]["datasets"]:
+        lines.append(
+            f"- Sets above the tslearn cell limit ({s['tshub_only']['datasets']}): tshub measured "
+            f"{s['tshub_only']['tshub_cpu_s']:.1f} s; tslearn *estimated* {s['tshub_only']['tslearn_cpu_s_estimated']:.0f} s "
+            f"from its measured {b['tslearn_ns_per_cell']:.2f} ns per cell.")
+    lines += [
+        f"- Whole build: tshub {w['tshub_cpu_s'] / 60:.1f} CPU-min measured; tslearn {w['tslearn_cpu_s'] / 3600:.2f} "
+        f"CPU-h ({w['tslearn_part_estimated_s'] / 3600:.2f} h of it estimated): "
+        f"**{w['tslearn_cpu_s'] / w['tshub_cpu_s']:.1f}×**.",
+        "", "| dataset | series | classes | length | cells | tshub s | tslearn s | ratio | medoids equal | max rel diff |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in records:
+        c = r["cells"]["medoid"] + r["cells"]["dba"]
+        if r["tslearn"] is None:
+            theirs = ratio = medoids = diff = "-"
+        else:
+            theirs = f"{r['tslearn']['cpu_s']:.2f}"
+            ratio = f"{r['tslearn']['cpu_s'] / max(r['tshub']['cpu_s'], 1e-9):.1f}"
+            medoids = f"{sum(r['medoids_equal'])}/{len(r['medoids_equal'])}"
+            diff = f"{r['max_rel_diff_prototypes']:.1e}"
+        lines.append(f"| {r['name']} | {r['n_series']} | {r['n_classes']} | {r['length']} | {c:.2g} | "
+                     f"{r['tshub']['cpu_s']:.2f} | {theirs} | {ratio} | {medoids} | {diff} |")
+    return "\n".join(lines) + "\n"
+
+
+def warm_up(tslearn: bool) -> None:
+    """Compile both sides' kernels on a small set first, so no dataset's time includes a JIT compilation."""
+    index = SimilarityIndex(n_iterations=N_ITERATIONS)
+    raw, series, labels = training_set("Coffee", index)
+    index.add("a", raw, labels)
+    index.add("b", raw, labels)
+    if tslearn:
+        from tslearn.metrics import cdist_dtw
+
+        protos, _ = tslearn_prototypes(class_members(series, labels, [str(c) for c in np.unique(labels)]))
+        cdist_dtw([p.T.astype(np.float64) for p in protos])
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", nargs="+", default=None, help=f"UCR names (default: {len(DEFAULT)} representative)")
     ap.add_argument("--all", action="store_true", help="every UCR training set of the data root")
-    ap.add_argument("--threads", type=int, default=1, help="numba threads for tshub (tslearn runs on one)")
-    ap.add_argument("--no-tslearn", action="store_true", help="time tshub only")
-    ap.add_argument("--json", default=None, help="write the results here")
-    args = ap.parse_args()
-    names = [e["name"] for e in list_datasets() if e["collection"] != "sources"] if args.all else (args.datasets or DEFAULT)
-    set_threads(args.threads)
+    ap.add_argument("--tslearn-max-cells", type=float, default=float("inf"),
+                    help="run tslearn only on sets whose plain build has at most this many DTW cells")
+    ap.add_argument("--work", type=Path, default=Path("bench/runs/similarity_index"))
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results .md/.json (default bench/results/similarity_index[_all])")
+    args = ap.parse_args(argv)
+    names = ([e["name"] for e in list_datasets() if e["collection"] != "sources"] if args.all
+             else (args.datasets or DEFAULT))
+    out = args.out or RESULTS / ("similarity_index_all" if args.all else "similarity_index")
+    set_threads(1)
+    args.work.mkdir(parents=True, exist_ok=True)
+    warm_up(args.tslearn_max_cells > 0)
 
-    index = SimilarityIndex()
-    SimilarityIndex().make_prototypes(*training_sets(["Coffee"])["Coffee"])  # compile / load the kernels first
-    raw = training_sets(names)
-    data = {name: (index.preprocess(X), y) for name, (X, y) in raw.items()}
-    work = cells(data)
-    print(f"{len(names)} datasets, {sum(len(s) for s, _ in data.values())} series; DTW cells of a plain build: "
-          + ", ".join(f"{k} {v:.3g}" for k, v in work.items()), flush=True)
-
-    protos, dist, t_proto, t_dist = run_tshub(raw, index)
-    result = {"datasets": names, "threads": args.threads, "cells": work,
-              "tshub": {"prototypes_wall_s": t_proto[0], "prototypes_cpu_s": t_proto[1],
-                        "distances_wall_s": t_dist[0], "distances_cpu_s": t_dist[1]}}
-    print(f"tshub:   prototypes {t_proto[0]:8.2f} s wall {t_proto[1]:8.2f} s cpu | "
-          f"distances {t_dist[0]:7.2f} s wall {t_dist[1]:7.2f} s cpu", flush=True)
-
-    if not args.no_tslearn:
-        t_protos, t_medoids, t_dist_m, tp, td = run_tslearn(data)
-        ours_medoids = sum(
-            medoid_index([s.T for s, lab in zip(*data[name]) if lab == label]) == m for name, label, m in t_medoids
-        )
-        rel_p = max(float(np.abs(p - t_protos[name][label]).max() / np.abs(t_protos[name][label]).max())
-                    for name in names for label, p in protos[name].items())
-        off = ~np.eye(len(names), dtype=bool)
-        rel_d = float((np.abs(dist - t_dist_m)[off] / t_dist_m[off]).max()) if len(names) > 1 else 0.0
-        total_ours, total_ts = t_proto[1] + t_dist[1], tp[1] + td[1]
-        result["tslearn"] = {"prototypes_wall_s": tp[0], "prototypes_cpu_s": tp[1],
-                             "distances_wall_s": td[0], "distances_cpu_s": td[1]}
-        result["accuracy"] = {"max_rel_diff_prototypes": rel_p, "max_rel_diff_distances": rel_d,
-                              "medoids_equal": f"{ours_medoids}/{len(t_medoids)}"}
-        result["ratio_cpu"] = {"prototypes": tp[1] / t_proto[1], "distances": td[1] / t_dist[1],
-                               "total": total_ts / total_ours}
-        result["ratio_wall"] = {"total": (tp[0] + td[0]) / (t_proto[0] + t_dist[0])}
-        result["tslearn_ns_per_cell"] = {"prototypes": tp[1] / (work["medoid"] + work["dba"]) * 1e9,
-                                         "distances": td[1] / work["distances"] * 1e9}
-        print(f"tslearn: prototypes {tp[0]:8.2f} s wall {tp[1]:8.2f} s cpu | distances {td[0]:7.2f} s wall "
-              f"{td[1]:7.2f} s cpu")
-        print(f"speed-up (cpu): prototypes {result['ratio_cpu']['prototypes']:.1f}x, distances "
-              f"{result['ratio_cpu']['distances']:.1f}x, total {result['ratio_cpu']['total']:.1f}x "
-              f"(wall {result['ratio_wall']['total']:.1f}x)")
-        print(f"max relative difference: prototypes {rel_p:.2e}, distances {rel_d:.2e}; "
-              f"medoids equal {ours_medoids}/{len(t_medoids)}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    index = SimilarityIndex(n_iterations=N_ITERATIONS)
+    costs = {}
+    for name in names:  # cheapest first: a budget-limited run covers the most sets
+        _, series, labels = training_set(name, index)
+        costs[name] = sum(prototype_cells(series, labels).values())
+    records = []
+    for name in sorted(names, key=costs.get):
+        records.append(r := measure_dataset(name, args.work, args.tslearn_max_cells))
+        theirs = f"tslearn {r['tslearn']['cpu_s']:8.2f} s" if r["tslearn"] else "tslearn skipped (cell limit)"
+        print(f"{name:<32} {costs[name]:9.2g} cells  tshub {r['tshub']['cpu_s']:8.2f} s  {theirs}", flush=True)
+    distances = measure_distances([r["name"] for r in records], args.work)
+    summary = summarise(records, distances)
+    command = "python bench/similarity_index.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(summary, records, command.strip())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(json.dumps({"command": command, "summary": summary, "datasets": records},
+                                                   indent=1))
+    print(text)
 
 
 if __name__ == "__main__":
