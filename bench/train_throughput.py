@@ -14,8 +14,10 @@ On a shared CPU the fastest of several epochs is the least disturbed measurement
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -92,20 +94,26 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "train_throughput.md")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"batch {args.batch_size} x {args.batches} batches per epoch, fastest of {args.repeats} epochs")
-    print(f"{'arch':<13} {'shape':<14} {'tshub samples/s':>16} {'DataLoader samples/s':>21} {'ratio':>6}")
+    lines = [f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+             f"batch {args.batch_size} x {args.batches} batches per epoch, fastest of {args.repeats} epochs",
+             f"{'arch':<13} {'shape':<14} {'tshub samples/s':>16} {'DataLoader samples/s':>21} {'ratio':>6}"]
+    print("\n".join(lines), flush=True)
     for shape_key in args.shapes:
         shape = SHAPES[shape_key]
         data = make_data(shape, args.batches * args.batch_size)
         for arch in args.archs:
             ours = tshub_rate(arch, shape, data, args.batch_size, device, args.repeats)
             base = dataloader_rate(arch, shape, data, args.batch_size, device, args.repeats)
-            print(f"{arch:<13} {shape.name:<14} {ours:>16.1f} {base:>21.1f} {ours / base:>6.2f}", flush=True)
+            lines.append(f"{arch:<13} {shape.name:<14} {ours:>16.1f} {base:>21.1f} {ours / base:>6.2f}")
+            print(lines[-1], flush=True)
+    command = "python bench/train_throughput.py " + " ".join(sys.argv[1:])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(f"# Training throughput\n\n`{command.strip()}`\n\n```\n" + "\n".join(lines) + "\n```\n")
 
 
 if __name__ == "__main__":
