@@ -3,8 +3,9 @@
 A recommender is judged by the fine-tuned result of its first pick (``bench/recommender.py`` measures it). The
 methods, all scored on the target's training split only:
 
-- ``logme`` (default; see bench/results/recommender.md): LogME of each candidate's frozen features, the
-  candidate adapted to the target as fine-tuning adapts it (``tshub.similarity.transferability``);
+- ``logme`` (default: the lowest mean regret and no pick worse than 0.08 below the best candidate in
+  bench/results/recommender.md, and it scores any checkpoint, indexed or not): LogME of each candidate's frozen
+  features, the candidate adapted to the target as fine-tuning adapts it (``tshub.similarity.transferability``);
 - ``hscore``: the regularised H-score of the same features (classification targets);
 - ``probe``: a short fine-tune of each candidate (``probe_epochs``, ω = 1) on the training split, scored by
   accuracy (ties: loss) or −MAE on a validation split carved from it; the most direct and by far the costliest;
