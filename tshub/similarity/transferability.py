@@ -134,18 +134,22 @@ def _posterior_terms(t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.
     return m2, res2
 
 
+def _quadratic_form(t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """R(t) = yᵀ(I + FFᵀ/t)⁻¹y = Σ x² t/(σ + t) + rest of each column; ``t``: (k,) → (k,), or (g, 1) → (g, k)."""
+    t = np.asarray(t)[..., None, :]
+    return np.maximum((t / (sigma[:, None] + t) * x2).sum(axis=-2) + rest, np.finfo(np.float64).tiny)
+
+
 def _profiled_evidence(log_t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int
                        ) -> np.ndarray:
     """The evidence (times n, up to a constant) at t = α/β with β at its optimum n / R(t), for each column.
 
-    With C = β⁻¹(I + FFᵀ/t): yᵀC⁻¹y = β R(t), R(t) = Σ x² t/(σ + t) + rest, and log|C| = −n log β +
-    Σ log(1 + σ/t), so max over β gives −n/2 log R(t) − ½ Σ log(1 + σ/t) + const. ``log_t``: (g,) → (g, k).
+    With C = β⁻¹(I + FFᵀ/t): yᵀC⁻¹y = β R(t) and log|C| = −n log β + Σ log(1 + σ/t), so max over β gives
+    −n/2 log R(t) − ½ Σ log(1 + σ/t) + const. ``log_t``: (g,) → (g, k).
     """
     t = np.exp(log_t)[:, None]  # (g, 1)
-    shrink = t / (sigma[None, :] + t)  # (g, r)
-    R = shrink @ x2 + rest[None, :]  # (g, k)
     logdet = np.log1p(sigma[None, :] / t).sum(axis=1, keepdims=True)  # (g, 1)
-    return -n / 2 * np.log(np.maximum(R, np.finfo(np.float64).tiny)) - logdet / 2
+    return -n / 2 * np.log(_quadratic_form(t, sigma, x2, rest)) - logdet / 2
 
 
 def _maximise_evidence(sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int
@@ -158,26 +162,22 @@ def _maximise_evidence(sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: i
     of one variable whose limits at both ends are finite, so a scan finds the global maximum there too.
     """
     k = x2.shape[1]
-    norm2 = x2.sum(axis=0) + rest
-    if len(sigma) == 0:  # features vanish: the noise-only model, β = n / ‖y‖²
-        beta = n / np.maximum(norm2, np.finfo(np.float64).tiny)
-        return np.ones(k), beta
-    lo = np.log(sigma.min()) - _GRID_DECADES * np.log(10)
-    hi = np.log(sigma.max()) + _GRID_DECADES * np.log(10)
-    grid = np.linspace(lo, hi, _GRID_POINTS)
-    values = _profiled_evidence(grid, sigma, x2, rest, n)  # (g, k)
-    best = values.argmax(axis=0)
-    step = grid[1] - grid[0]
-    log_t = np.empty(k)
-    for j in range(k):
-        fit = minimize_scalar(lambda u: -_profiled_evidence(np.array([u]), sigma, x2[:, j:j + 1],
-                                                             rest[j:j + 1], n)[0, 0],
-                              bounds=(max(lo, grid[best[j]] - step), min(hi, grid[best[j]] + step)),
-                              method="bounded", options={"xatol": 1e-10})
-        log_t[j] = fit.x if -fit.fun >= values[best[j], j] else grid[best[j]]
+    log_t = np.zeros(k)  # features that vanish: t plays no role, β = n / ‖y‖² (the noise-only model)
+    if len(sigma):
+        lo = np.log(sigma.min()) - _GRID_DECADES * np.log(10)
+        hi = np.log(sigma.max()) + _GRID_DECADES * np.log(10)
+        grid = np.linspace(lo, hi, _GRID_POINTS)
+        values = _profiled_evidence(grid, sigma, x2, rest, n)  # (g, k)
+        best = values.argmax(axis=0)
+        step = grid[1] - grid[0]
+        for j in range(k):
+            fit = minimize_scalar(lambda u: -_profiled_evidence(np.array([u]), sigma, x2[:, j:j + 1],
+                                                                 rest[j:j + 1], n)[0, 0],
+                                  bounds=(max(lo, grid[best[j]] - step), min(hi, grid[best[j]] + step)),
+                                  method="bounded", options={"xatol": 1e-10})
+            log_t[j] = fit.x if -fit.fun >= values[best[j], j] else grid[best[j]]
     t = np.exp(log_t)
-    R = (t[None, :] / (sigma[:, None] + t[None, :]) * x2).sum(axis=0) + rest
-    beta = n / np.maximum(R, np.finfo(np.float64).tiny)
+    beta = n / _quadratic_form(t, sigma, x2, rest)
     return t * beta, beta
 
 
