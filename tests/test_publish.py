@@ -6,6 +6,7 @@ TCN on EMG, and a multi-head ConvTimeNet over an official-split set and a train-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -26,11 +27,11 @@ from zoo_manifest import Entry  # noqa: E402
 from zoo_train import fold_target_scaling, load_source  # noqa: E402
 
 MANIFEST = [
-    {"source": "GunPoint", "arch": "fcn", "max_epochs": 1, "time_budget_s": 5, "dtype": "float16",
+    {"source": "GunPoint", "arch": "fcn", "max_epochs": 1, "bf16": True, "dtype": "float16",
      "arch_kwargs": {"filters": [8, 16, 8]}},
     {"source": "EMG", "arch": "tcn", "recipe": "otovic", "preprocessing": "minmax_mask", "use_stream_max": True,
-     "max_epochs": 1, "time_budget_s": 5, "arch_kwargs": {"nb_filters": 4, "dilations": [1, 2]}},
-    {"source": "UCR", "arch": "convtimenet", "max_epochs": 1, "time_budget_s": 5, "dtype": "float16",
+     "max_epochs": 1, "arch_kwargs": {"nb_filters": 4, "dilations": [1, 2]}},
+    {"source": "UCR", "arch": "convtimenet", "max_epochs": 1, "bf16": True, "dtype": "float16",
      "datasets": ["GunPoint", "Wafer"], "arch_kwargs": {"filters_per_kernel": 4, "n_blocks": 2, "bottleneck": 4}},
 ]
 IDS = ["GunPoint/fcn", "EMG/tcn", "UCR/convtimenet"]
@@ -71,19 +72,21 @@ def test_build_writes_checkpoint_folders_index_and_cards(zoo: dict[str, Path]) -
     for model_id, row in rows.items():
         config = read_config(zoo["zoo"] / model_id)
         assert row["weights_sha256"] == config["weights_sha256"]
-        assert row["metrics"] == config["metrics"] and row["time_budget_s"] == 5
+        assert row["metrics"] == config["metrics"] and (row["epochs"], row["stop_reason"]) == (1, "max_epochs")
         assert row["recipe_hash"] == Entry.from_dict(MANIFEST[IDS.index(model_id)]).recipe_hash()
     assert rows["GunPoint/fcn"]["dtype"] == "float16" and rows["EMG/tcn"]["domain"] == "emg"
 
     table = (zoo["cards"] / "README.md").read_text()
     assert all(f"[{i}]({i.replace('/', '__')}.md)" in table for i in IDS)
+    assert "| max epochs | 1 |" in table
 
 
 def test_cards_state_reference_budget_and_protocol(zoo: dict[str, Path]) -> None:
     gunpoint = (zoo["zoo"] / "GunPoint/fcn/README.md").read_text()
     published = load("GunPoint").meta["published"]
     assert f"{1 - published['error_1nn_dtw_learned_w']:.4g}" in gunpoint and "1-NN DTW" in gunpoint
-    assert "official test split" in gunpoint and "time_budget_s | 5" in gunpoint and "Dau" in gunpoint
+    assert "official test split" in gunpoint and "maximum of 1 epochs" in gunpoint and "Dau" in gunpoint
+    assert '"bf16": true' in (zoo["zoo"] / "GunPoint/fcn/config.json").read_text()
     assert "float16 weights as stored" in gunpoint
 
     multi = (zoo["zoo"] / "UCR/convtimenet/README.md").read_text()
@@ -112,7 +115,7 @@ def test_force_rebuilds_only_the_selected_entry(zoo: dict[str, Path]) -> None:
 def test_changed_recipe_is_stale(zoo: dict[str, Path]) -> None:
     entry = Entry.from_dict(MANIFEST[0])
     assert build_zoo.state(entry, zoo["zoo"]) == "up to date"
-    assert build_zoo.state(entry.scaled(2.0), zoo["zoo"]) == "stale"
+    assert build_zoo.state(dataclasses.replace(entry, bf16=False), zoo["zoo"]) == "stale"
     assert build_zoo.state(Entry("Coffee", "fcn"), zoo["zoo"]) == "missing"
 
 

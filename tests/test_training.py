@@ -171,6 +171,63 @@ def test_best_validation_weights_are_restored(gunpoint):
     assert now["accuracy"] == best["val_accuracy"]
 
 
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_at(epoch: int):
+    def hook(record: dict) -> None:
+        if record["epoch"] == epoch:
+            raise _Interrupt
+    return hook
+
+
+@pytest.mark.parametrize("arch", ["fcn", "magnet"])  # magnet: dropout, so the global RNG must come back too
+def test_an_interrupted_training_resumes_bit_for_bit(gunpoint, tmp_path, monkeypatch, arch):
+    """Killed after epoch 5 (state saved every epoch), the rerun continues from there and ends exactly where an
+    uninterrupted run ends: same history, same weights, same kept epoch; the state file is gone at the end."""
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    X, y, _ = gunpoint["train"]
+    config = TrainConfig(max_epochs=9, lr_patience=2, early_stopping_patience=None, batch_size=16)
+
+    def model():
+        torch.manual_seed(0)
+        return build_model(arch, 1, 2, **(SMALL if arch == "fcn" else {}))
+
+    reference = model()
+    expected = fit(reference, (X, y, None), gunpoint["test"], config, seed=3, progress=False)
+    state = tmp_path / "run.safetensors"
+    resumed = model()
+    with pytest.raises(_Interrupt):
+        fit(resumed, (X, y, None), gunpoint["test"], config, seed=3, progress=False, state_path=state,
+            on_epoch_end=_interrupt_at(6))
+    assert state.is_file()
+    seen = []
+    resumed = model()  # a new process: fresh weights, fresh RNGs
+    torch.manual_seed(123)
+    run = fit(resumed, (X, y, None), gunpoint["test"], config, seed=3, progress=False, state_path=state,
+              on_epoch_end=seen.append)
+    assert [r["epoch"] for r in seen] == [6, 7, 8, 9]  # epochs 1-5 came from the saved state
+    assert _without_time(run.history) == _without_time(expected.history)
+    assert (run.best_epoch, run.stop_reason) == (expected.best_epoch, expected.stop_reason)
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], tensor), name
+    assert not state.exists()
+
+
+def test_a_training_state_of_another_run_is_ignored(gunpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    state = tmp_path / "run.safetensors"
+    with pytest.raises(_Interrupt):
+        fit(_fcn(), gunpoint["train"], gunpoint["test"], QUICK, seed=0, progress=False, state_path=state,
+            on_epoch_end=_interrupt_at(3))
+    seen = []
+    with pytest.warns(UserWarning, match="another training"):
+        fit(_fcn(), gunpoint["train"], gunpoint["test"], QUICK, seed=1, progress=False, state_path=state,
+            on_epoch_end=seen.append)
+    assert [r["epoch"] for r in seen] == [1, 2, 3]
+
+
 def test_time_budget_stops_after_the_current_batch(gunpoint):
     run = fit(_fcn(), gunpoint["train"], gunpoint["test"], TrainConfig(max_epochs=50, time_budget_s=0.0),
               progress=False)

@@ -13,8 +13,10 @@ An entry is skipped when its folder holds a checkpoint built with the same recip
 interrupted build resumes where it stopped and a finished one rewrites nothing. Each checkpoint is built in
 ``<zoo>/.building/<entry>/`` and moved into place only when complete. A process builds an entry only while it holds
 the entry's lock (an flock, released by the kernel when a build is killed), so several processes running the same
-command share a build, each taking the next entry nobody holds; per-model budgets are wall-clock, so run one per
-core. The index and the cards are rewritten atomically by whichever process finishes a checkpoint.
+command share a build, each taking the next entry nobody holds (run one per core, with ``--threads 1``). Every
+entry trains until its recipe stops it, never by wall clock; its full training state is saved as it goes in
+``<zoo>/.building/<entry>.state.safetensors``, so a killed build resumes each interrupted training where it was.
+The index and the cards are rewritten atomically by whichever process finishes a checkpoint.
 """
 
 from __future__ import annotations
@@ -44,14 +46,14 @@ from zoo_train import build_entry
 REPO = Path(__file__).resolve().parents[2]
 BUILDING = ".building"
 ZOO_SIZE_LIMIT = 150_000_000  # bytes: the zoo is committed to the repository
-INDEX_EXTRAS = ("time_budget_s", "elapsed_s", "epochs", "stop_reason")
+INDEX_EXTRAS = ("elapsed_s", "epochs", "best_epoch", "stop_reason")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    entries = [e.scaled(args.budget_scale) for e in select(load_manifest(args.manifest), args.only)]
+    entries = select(load_manifest(args.manifest), args.only)
     if not entries:
         print(f"no manifest entry matches {args.only}", file=sys.stderr)
         return 2
@@ -61,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.push:
             show_uploads(entries, zoo, args.namespace)
         return 0
-    failed = build(entries, zoo, cards, force=args.force, device=args.device, progress=args.progress,
-                   budget_scale=args.budget_scale)
+    failed = build(entries, zoo, cards, force=args.force, device=args.device, progress=args.progress)
     if args.push:
         failed += push(entries, zoo, args.namespace)
     return 1 if failed else 0
@@ -80,8 +81,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "repeatable")
     parser.add_argument("--force", action="store_true",
                         help="rebuild selected entries even when up to date (in one process: each would rebuild them)")
-    parser.add_argument("--budget-scale", type=float, default=1.0,
-                        help="multiply every time budget (part of the recipe hash: changes rebuild)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     parser.add_argument("--progress", action="store_true", help="show per-epoch progress bars")
@@ -91,8 +90,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the build plan (and, with --push, the uploads); train, write and upload nothing")
     args = parser.parse_args(argv)
-    if args.budget_scale <= 0:
-        parser.error("--budget-scale must be positive")
     return args
 
 
@@ -120,8 +117,7 @@ def state(entry: Entry, zoo: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- build
-def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: str | None, progress: bool,
-          budget_scale: float) -> int:
+def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: str | None, progress: bool) -> int:
     """Build every selected entry that needs it and no other process is building; returns the number of failures."""
     failed, start = 0, time.perf_counter()
     for i, entry in enumerate(entries, 1):
@@ -133,10 +129,11 @@ def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: 
             if status == "up to date" and not force:
                 print(f"[{i}/{len(entries)}] {entry.id}: up to date, skipped", flush=True)
                 continue
-            print(f"[{i}/{len(entries)}] {entry.id}: {status}, building (budget {entry.time_budget_s} s)", flush=True)
+            resuming = " (resuming its saved state)" if state_file(entry, zoo / BUILDING).is_file() else ""
+            print(f"[{i}/{len(entries)}] {entry.id}: {status}, building{resuming}", flush=True)
             t0 = time.perf_counter()
             try:
-                folder = build_one(entry, zoo, work, device=device, progress=progress, budget_scale=budget_scale)
+                folder = build_one(entry, zoo, work, device=device, progress=progress)
             except Exception:  # one broken entry must not stop a multi-hour build; reported, retried next run
                 failed += 1
                 print(f"[{i}/{len(entries)}] {entry.id}: FAILED\n{traceback.format_exc()}", flush=True)
@@ -162,7 +159,7 @@ def claimed(entry: Entry, building: Path) -> Iterator[Path | None]:
     build never leaves a claim behind, and the work folder it left is cleared by the next holder.
     """
     building.mkdir(parents=True, exist_ok=True)
-    name = f"{entry.source}__{entry.arch}"
+    name = entry_name(entry)
     with open(building / f"{name}.lock", "a") as lock:  # "a": taking a lock never rewrites the file
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -177,10 +174,18 @@ def claimed(entry: Entry, building: Path) -> Iterator[Path | None]:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def build_one(entry: Entry, zoo: Path, work: Path, *, device: str | None, progress: bool,
-              budget_scale: float) -> Path:
-    """Train, save into ``work``, verify by loading, then move into ``<zoo>/<SOURCE>/<arch>``."""
-    built = build_entry(entry, device=device, progress=progress, budget_scale=budget_scale)
+def entry_name(entry: Entry) -> str:
+    return f"{entry.source}__{entry.arch}"
+
+
+def state_file(entry: Entry, building: Path) -> Path:
+    """Where the entry's training state lives between runs (kept when the work folder is cleared)."""
+    return building / f"{entry_name(entry)}.state.safetensors"
+
+
+def build_one(entry: Entry, zoo: Path, work: Path, *, device: str | None, progress: bool) -> Path:
+    """Train (resuming a saved state), save into ``work``, verify by loading, then move into ``<zoo>/<SOURCE>/<arch>``."""
+    built = build_entry(entry, device=device, progress=progress, state_path=state_file(entry, work.parent))
     tmp = work / "checkpoint"
     built.model.save_pretrained(tmp, dtype=entry.dtype, **built.fields)
     if built.head_rows:
@@ -256,8 +261,9 @@ def show_plan(entries: list[Entry], zoo: Path, force: bool) -> None:
     for entry in entries:
         status = state(entry, zoo)
         action = "skip" if status == "up to date" and not force else "build"
-        print(f"{action:5} {entry.id:45} {status:10} recipe {entry.recipe_hash()} budget {entry.time_budget_s} s "
-              f"dtype {entry.dtype}", flush=True)
+        resume = " (saved state)" if state_file(entry, zoo / BUILDING).is_file() else ""
+        print(f"{action:5} {entry.id:45} {status:10} recipe {entry.recipe_hash()} bf16 {entry.bf16} "
+              f"dtype {entry.dtype}{resume}", flush=True)
 
 
 def show_uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -92,14 +93,16 @@ def finetune(model: TimeSeriesModel, dataset: Dataset, *, lr_multiplier: float |
 def train_from_scratch(arch: str, dataset: Dataset, *, seed: int = 0, recipe: str | TrainConfig = "default",
                        max_epochs: int | None = None, preprocessing: str | Preprocessor | None = "znorm",
                        use_stream_max: bool | None = None, arch_kwargs: dict[str, Any] | None = None,
-                       time_budget_s: float | None = None, device: str | torch.device | None = None,
-                       progress: bool = True, on_epoch_end: EpochHook | None = None) -> FitResult:
+                       time_budget_s: float | None = None, bf16: bool | None = None,
+                       device: str | torch.device | None = None, progress: bool = True,
+                       on_epoch_end: EpochHook | None = None, state_path: str | Path | None = None) -> FitResult:
     """Train a fresh ``arch`` on ``dataset`` with the fine-tuning loop and recipe: the referent of a fine-tune.
 
-    ``use_stream_max`` defaults to whether the preprocessing produces stream_max ("minmax_mask" does).
+    ``use_stream_max`` defaults to whether the preprocessing produces stream_max ("minmax_mask" does);
+    ``bf16`` overrides the recipe's bfloat16 autocast; ``state_path`` makes the run resumable (see ``fit``).
     """
     start = time.perf_counter()
-    name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s)
+    name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s, bf16=bf16)
     preprocessor = make_preprocessor(preprocessing)
     if use_stream_max is None:
         use_stream_max = preprocessor.uses_stream_max
@@ -109,7 +112,7 @@ def train_from_scratch(arch: str, dataset: Dataset, *, seed: int = 0, recipe: st
     model = build_model(arch, ds.n_channels, ds.n_outputs, use_stream_max=use_stream_max, input_length=ds.length,
                         **(arch_kwargs or {}))
     loop = fit(model, prep.train, prep.val, config, seed=seed, device=device, progress=progress, task=ds.task,
-               on_epoch_end=on_epoch_end)
+               on_epoch_end=on_epoch_end, state_path=state_path)
     return _result(model, prep, loop, name, config, seed, start, {})
 
 

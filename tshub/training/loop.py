@@ -8,10 +8,12 @@ bits from run to run unless ``torch.use_deterministic_algorithms(True)`` is set 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from tshub.models.base import TimeSeriesModel
 from tshub.training.metrics import task_metrics
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.recipes import TrainConfig
+from tshub.training.state import TrainingState, fingerprint
 
 #: ``(X, y, stream_max)``: preprocessed series (n, c, t), targets (class indices or floats), stream_max (n, 1) or None.
 Arrays = tuple[Any, Any, Any]
@@ -55,7 +58,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config: TrainConfig = TrainConfig(), *,
         param_groups: Sequence[ParamGroup] | None = None, seed: int = 0, device: str | torch.device | None = None,
         progress: bool = True, task: str | None = None,
-        on_epoch_end: EpochHook | None = None) -> LoopResult:
+        on_epoch_end: EpochHook | None = None, state_path: str | Path | None = None) -> LoopResult:
     """Train ``model`` in place with Adam under ``config`` and return its history.
 
     ``param_groups`` (default: one group of all parameters) give each group an ``lr_multiplier`` ω: its learning
@@ -63,7 +66,8 @@ def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config
     with ``requires_grad=False`` are not optimised, and BatchNorm layers whose parameters are all frozen keep
     their running statistics (they stay in eval mode). ``model.regularization_loss()`` is added to the loss.
     ``on_epoch_end`` gets every history record as it is made (progress reports; an exception it raises, e.g. to
-    cancel a job, propagates).
+    cancel a job, propagates). With ``state_path`` the full training state is saved there as it goes (see
+    ``tshub.training.state``) and a run of the same training resumes from it; the file is removed at the end.
     """
     task = task or _task_of(model, train[1])
     device = resolve_device(device)
@@ -85,11 +89,20 @@ def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config
     stopper = (Plateau(_monitor(config.monitor, task, config, valt), config.early_stopping_patience)
                if config.early_stopping_patience is not None else None)
 
-    result, best_state = LoopResult(), None
-    start = time.perf_counter()
+    monitors = {"checkpoint": checkpoint, "scheduler": scheduler, "stopper": stopper}
+    saver = None if state_path is None else TrainingState(state_path, fingerprint(
+        arch=model.arch, parameters=sorted(model.state_dict()), config=config.to_dict(), seed=seed, task=task,
+        train=[list(Xt.shape), _digest(Xt), _digest(yt)], val=None if valt is None else [_digest(valt[0])],
+        groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in optimizer.param_groups]))
+    result, best_state, done, elapsed_before = LoopResult(), None, 0, 0.0
+    restored = saver.restore(model, optimizer, generator, monitors) if saver is not None else None
+    if restored is not None:
+        result.history, best_state, result.best_epoch = restored.history, restored.best_state, restored.best_epoch
+        done, elapsed_before = restored.epoch, restored.elapsed_s
+    start = time.perf_counter() - elapsed_before
     deadline = None if config.time_budget_s is None else start + config.time_budget_s
-    epochs = tqdm(range(config.max_epochs), desc=f"{model.arch} fit", unit="epoch",
-                  disable=True if not progress else None)
+    epochs = tqdm(range(done, config.max_epochs), desc=f"{model.arch} fit", unit="epoch", initial=done,
+                  total=config.max_epochs, disable=True if not progress else None)
     for epoch in epochs:
         t0 = time.perf_counter()
         lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
@@ -113,11 +126,17 @@ def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config
         if reason:
             result.stop_reason = reason
             break
+        if saver is not None and saver.due():
+            saver.save(epoch=epoch + 1, model=model, optimizer=optimizer, generator=generator,
+                       history=result.history, best_state=best_state, best_epoch=result.best_epoch,
+                       elapsed_s=time.perf_counter() - start, monitors=monitors)
     epochs.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
     result.elapsed_s = time.perf_counter() - start
+    if saver is not None:
+        saver.clear()
     return result
 
 
@@ -293,6 +312,11 @@ def _tensors(data: Arrays, task: str, device: torch.device) -> tuple[torch.Tenso
 
 def _targets(y: Any, task: str, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(y, dtype=torch.int64 if task == "classification" else torch.float32, device=device)
+
+
+def _digest(tensor: torch.Tensor) -> str:
+    """A short hash of a tensor's contents (identifies the data a saved training state belongs to)."""
+    return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -72,6 +72,12 @@ class Plateau:
         self.wait += 1
         return False
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.wait = state["best"], state["wait"]
+
     @property
     def exhausted(self) -> bool:
         """``wait >= patience``: the moment Keras reduces the learning rate or stops."""
@@ -86,6 +92,13 @@ class ReduceLROnPlateau(Plateau):
                  min_delta: float = 1e-4):
         super().__init__(monitor, patience, min_delta)
         self.lr, self.factor, self.min_lr = lr, factor, min_lr
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "lr": self.lr}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.lr = state["lr"]
 
     def step(self, record: dict[str, Any]) -> float:
         """Record one epoch; returns the base learning rate for the next one."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,12 +26,13 @@ from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
 from tshub.training.finetune import _prepare, _Prepared
-from tshub.training.loop import (_batches_per_epoch, _data_device, _optimizer, _tensors,
+from tshub.training.loop import (_batches_per_epoch, _data_device, _digest, _optimizer, _tensors,
                                  after_epoch, evaluate, resolve_device, train_step)
 from tshub.training.metrics import convergence_rate, curve_metric
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.recipes import TrainConfig, resolve_recipe
 from tshub.training.results import FitResult
+from tshub.training.state import TrainingState, fingerprint
 
 TASK = "classification"
 
@@ -55,16 +57,18 @@ class HeadView(nn.Module):
 def pretrain_multihead(arch: str, datasets: Sequence[Dataset], *, name: str = "multi", seed: int = 0,
                        recipe: str | TrainConfig = "default", max_epochs: int | None = None,
                        preprocessing: str | Preprocessor | None = "znorm", arch_kwargs: dict[str, Any] | None = None,
-                       time_budget_s: float | None = None, device: str | torch.device | None = None,
-                       progress: bool = True) -> FitResult:
+                       time_budget_s: float | None = None, bf16: bool | None = None,
+                       device: str | torch.device | None = None, progress: bool = True,
+                       state_path: str | Path | None = None) -> FitResult:
     """Pretrain ``arch`` with one head per dataset (named by ``Dataset.name``); returns the model with all heads.
 
     ``metrics`` / ``val_metrics`` are means over the datasets that have the split; ``model.meta["head_metrics"]``
     holds every dataset's test and validation scores and ``model.meta["head_classes"]`` the labels of each head.
     ``preprocessing`` must be stateless (one preprocessor serves every head): "znorm" or "identity".
+    ``state_path``: save the training state there as it goes and resume from it (as ``fit`` does).
     """
     start = time.perf_counter()
-    recipe_name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s)
+    recipe_name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s, bf16=bf16)
     prepared = _prepare_all(datasets, preprocessing)
     first = next(iter(prepared.values())).dataset
     torch.manual_seed(seed)
@@ -75,7 +79,7 @@ def pretrain_multihead(arch: str, datasets: Sequence[Dataset], *, name: str = "m
     model.to(device)
     views = {key: HeadView(model, key) for key in prepared}
 
-    history, best_epoch, stop_reason = _train(model, views, prepared, config, seed, device, progress)
+    history, best_epoch, stop_reason = _train(model, views, prepared, config, seed, device, progress, state_path)
     model.eval()
     model.task, model.classes = TASK, None
     model.preprocessor = next(iter(prepared.values())).preprocessor
@@ -123,7 +127,8 @@ def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor 
 
 
 def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[str, _Prepared], config: TrainConfig,
-           seed: int, device: torch.device, progress: bool) -> tuple[list[dict[str, Any]], int | None, str]:
+           seed: int, device: torch.device, progress: bool,
+           state_path: str | Path | None) -> tuple[list[dict[str, Any]], int | None, str]:
     """The epoch loop: interleaved single-dataset batches, then the recipe's monitors on the mean validation."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -142,11 +147,20 @@ def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[st
     stopper = (Plateau(monitor(None), config.early_stopping_patience)
                if config.early_stopping_patience is not None else None)
 
+    monitors = {"checkpoint": checkpoint, "scheduler": scheduler, "stopper": stopper}
+    saver = None if state_path is None else TrainingState(state_path, fingerprint(
+        arch=model.arch, parameters=sorted(model.state_dict()), config=config.to_dict(), seed=seed,
+        train={key: [list(t[0].shape), _digest(t[0]), _digest(t[1])] for key, t in train.items()}))
     history: list[dict[str, Any]] = []
-    best_state, best_epoch, stop_reason = None, None, "max_epochs"
-    deadline = None if config.time_budget_s is None else time.perf_counter() + config.time_budget_s
-    epochs = tqdm(range(config.max_epochs), desc=f"{model.arch} multi-head", unit="epoch",
-                  disable=True if not progress else None)
+    best_state, best_epoch, stop_reason, done, elapsed_before = None, None, "max_epochs", 0, 0.0
+    restored = saver.restore(model, optimizer, generator, monitors) if saver is not None else None
+    if restored is not None:
+        history, best_state, best_epoch = restored.history, restored.best_state, restored.best_epoch
+        done, elapsed_before = restored.epoch, restored.elapsed_s
+    start = time.perf_counter() - elapsed_before
+    deadline = None if config.time_budget_s is None else start + config.time_budget_s
+    epochs = tqdm(range(done, config.max_epochs), desc=f"{model.arch} multi-head", unit="epoch", initial=done,
+                  total=config.max_epochs, disable=True if not progress else None)
     for epoch in epochs:
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -166,9 +180,15 @@ def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[st
         if reason:
             stop_reason = reason
             break
+        if saver is not None and saver.due():
+            saver.save(epoch=epoch + 1, model=model, optimizer=optimizer, generator=generator, history=history,
+                       best_state=best_state, best_epoch=best_epoch, elapsed_s=time.perf_counter() - start,
+                       monitors=monitors)
     epochs.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    if saver is not None:
+        saver.clear()
     return history, best_epoch, stop_reason
 
 
