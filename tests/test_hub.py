@@ -113,7 +113,7 @@ def test_save_load_gives_identical_outputs_and_raw_predictions(fcn, gunpoint, tm
     assert labels.tolist() == labels2.tolist() and set(labels2) <= {"1", "2"}
     assert loaded.predict(gunpoint["X_test"]).tolist() == labels2.tolist()  # the public API on raw data
     accuracy = np.mean(labels2 == gunpoint["y_test"])
-    assert accuracy == pytest.approx(fcn.meta["metrics"]["accuracy"]) and accuracy > 0.85  # learned, briefly
+    assert accuracy == pytest.approx(fcn.meta["metrics"]["accuracy"]) and accuracy > 0.9
     assert (loaded.task, loaded.classes, loaded.preprocessor.kind) == ("classification", ["1", "2"], "znorm")
     assert loaded.meta == {**fcn.meta, **publish_card_fields()}
 

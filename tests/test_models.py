@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from tshub.models import ModelInputError, TimeSeriesModel, build_model, list_architectures
-from tshub.models.layers import BatchNorm1d, Conv1d
+from tshub.models.convnetquake import SameConv1d
 from tshub.models.magnet import SameMaxPool1d
 
 BATCH = 2
@@ -131,7 +131,7 @@ def test_tcn_backbone_is_everything_but_the_output_layer() -> None:
 
 
 def test_same_stride2_padding_follows_tensorflow() -> None:
-    conv = Conv1d(1, 1, 3, stride=2, bias=False)
+    conv = SameConv1d(1, 1, 3, stride=2, bias=False)
     nn.init.zeros_(conv.weight)
     with torch.no_grad():
         conv.weight[0, 0, 0] = 1.0  # output t = input at 2t − left pad
@@ -142,39 +142,6 @@ def test_same_stride2_padding_follows_tensorflow() -> None:
         # TF 'SAME': total pad 1 (even T: all on the right) or 2 (odd T: one each side)
         first = 1.0 if length % 2 == 0 else 0.0
         assert out[0].item() == first
-
-
-@pytest.mark.parametrize("kernel, stride, dilation, padding", [
-    (8, 1, 1, "same"), (5, 1, 1, "same"), (1, 1, 1, "same"), (3, 2, 1, "same"), (8, 1, 4, "causal"), (3, 1, 1, "valid")])
-def test_channels_last_conv_matches_the_reference_conv1d(kernel: int, stride: int, dilation: int, padding: str) -> None:
-    """tshub's Conv1d (a channels-last 2-D convolution) computes what nn.Conv1d computes on the same padding."""
-    torch.manual_seed(0)
-    conv = Conv1d(4, 6, kernel, stride=stride, dilation=dilation, padding=padding)
-    reference = nn.Conv1d(4, 6, kernel, stride=stride, dilation=dilation)
-    reference.load_state_dict(conv.state_dict())  # same parameter names and shapes: checkpoints are unchanged
-    x = torch.randn(3, 4, 37, requires_grad=True)
-    left, right = conv.pads(37)
-    expected = reference(torch.nn.functional.pad(x, (left, right)))
-    out = conv(x)
-    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
-    out.square().sum().backward()
-    grad = x.grad.clone()
-    x.grad = None
-    expected.square().sum().backward()
-    torch.testing.assert_close(grad, x.grad, rtol=1e-4, atol=1e-4)
-    if padding == "same" and stride == 1:
-        assert out.shape[-1] == 37 and (left, right) == ((kernel - 1) // 2, kernel // 2)  # TF: extra zero right
-
-
-def test_channels_last_batchnorm_matches_the_reference() -> None:
-    torch.manual_seed(0)
-    bn, reference = BatchNorm1d(5, eps=1e-3), nn.BatchNorm1d(5, eps=1e-3)
-    x = torch.randn(4, 5, 21) * 3 + 1
-    torch.testing.assert_close(bn(x), reference(x), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(bn.running_mean, reference.running_mean)
-    torch.testing.assert_close(bn.running_var, reference.running_var)
-    bn.eval(), reference.eval()
-    torch.testing.assert_close(bn(x), reference(x), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("length, flattened", [(6000, 12), (8000, 16), (540, 2), (1001, 2), (80, 1), (50, 1)])

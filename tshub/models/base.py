@@ -274,9 +274,7 @@ def batch_norm(channels: int) -> nn.BatchNorm1d:
     default recipe, FCN from scratch, seed 0 (test accuracy, 0.01 → 0.1): ECG200 0.39 → 0.82, GunPoint 0.68 → 0.98,
     Coffee 0.54 → 0.96, Beef 0.20 → 0.33. The reference recipes had no early stopping (2000 epochs).
     """
-    from tshub.models.layers import BatchNorm1d
-
-    return BatchNorm1d(channels, momentum=0.1, eps=1e-3)
+    return nn.BatchNorm1d(channels, momentum=0.1, eps=1e-3)
 
 
 def _out_features(head: nn.Module) -> int:

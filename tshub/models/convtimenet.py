@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from tshub.models.base import TimeSeriesModel, batch_norm, he_uniform_
-from tshub.models.layers import Conv1d
 from tshub.models.registry import register
 
 
@@ -36,12 +35,12 @@ class MultiLengthBlock(nn.Module):
                  bottleneck: int | None, project_shortcut: bool):
         super().__init__()
         width = len(kernel_sizes) * filters_per_kernel
-        self.bottleneck = Conv1d(in_channels, bottleneck, 1, bias=False) if bottleneck else nn.Identity()
+        self.bottleneck = nn.Conv1d(in_channels, bottleneck, 1, bias=False) if bottleneck else nn.Identity()
         branch_in = bottleneck or in_channels
-        self.branches = nn.ModuleList(Conv1d(branch_in, filters_per_kernel, k, bias=False)
+        self.branches = nn.ModuleList(nn.Conv1d(branch_in, filters_per_kernel, k, padding="same", bias=False)
                                       for k in kernel_sizes)
         self.bn = batch_norm(width)
-        self.shortcut = (nn.Sequential(Conv1d(in_channels, width, 1, bias=False), batch_norm(width))
+        self.shortcut = (nn.Sequential(nn.Conv1d(in_channels, width, 1, bias=False), batch_norm(width))
                          if project_shortcut else nn.Identity())
         for module in self.modules():
             if isinstance(module, nn.Conv1d):

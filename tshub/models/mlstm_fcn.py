@@ -22,7 +22,6 @@ from torch import nn
 
 from tshub.models.base import (TimeSeriesModel, batch_norm, he_normal_, he_uniform_,
                                keras_lstm_init_)
-from tshub.models.layers import Conv1d
 from tshub.models.registry import register
 
 
@@ -58,7 +57,7 @@ class MLSTMFCN(TimeSeriesModel):
         self.backbone = nn.ModuleDict()
         channels = in_channels
         for i, (f, k) in enumerate(zip(filters, kernel_sizes), start=1):
-            conv = Conv1d(channels, f, k)
+            conv = nn.Conv1d(channels, f, k, padding="same")
             he_uniform_(conv)
             self.backbone[f"conv{i}"] = conv
             channels = f

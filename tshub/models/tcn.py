@@ -17,18 +17,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from tshub.models.base import ModelInputError, TimeSeriesModel, he_normal_
-from tshub.models.layers import Conv1d
 from tshub.models.registry import register
 
 OTOVIC_DILATIONS = tuple(2 ** i for i in range(9))
 
 
+class CausalConv1d(nn.Conv1d):
+    """Dilated Conv1d left-padded with (k − 1)·d zeros, so output t depends on inputs ≤ t only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, ((self.kernel_size[0] - 1) * self.dilation[0], 0)))
+
+
 class ResidualBlock(nn.Module):
     def __init__(self, in_channels: int, filters: int, kernel_size: int, dilation: int, dropout: float):
         super().__init__()
-        self.conv1 = Conv1d(in_channels, filters, kernel_size, dilation=dilation, padding="causal")
-        self.conv2 = Conv1d(filters, filters, kernel_size, dilation=dilation, padding="causal")
-        self.shortcut = Conv1d(in_channels, filters, 1) if in_channels != filters else nn.Identity()
+        self.conv1 = CausalConv1d(in_channels, filters, kernel_size, dilation=dilation)
+        self.conv2 = CausalConv1d(filters, filters, kernel_size, dilation=dilation)
+        self.shortcut = nn.Conv1d(in_channels, filters, 1) if in_channels != filters else nn.Identity()
         self.dropout = nn.Dropout1d(dropout) if dropout > 0 else nn.Identity()  # SpatialDropout1D: whole channels
         for module in self.modules():
             if isinstance(module, nn.Conv1d):
