@@ -34,7 +34,8 @@ def zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     torch.manual_seed(0)
     fcn = build_model("fcn", 1, 2, filters=(8, 16, 8))
     fcn.task, fcn.classes, fcn.preprocessor = "classification", ["1", "2"], ZNormalize()
-    fcn.meta = {"source_dataset": "GunPoint", "recipe": "default", "metrics": {"accuracy": 0.9733, "f1_weighted": 0.97}}
+    fcn.meta = {"source_dataset": "GunPoint", "recipe": "default", "metrics": {"accuracy": 0.9733, "f1_weighted": 0.97},
+                "stop_reason": "early_stopping", "epochs": 40, "best_epoch": 30}
     fcn.save_pretrained(root / "GunPoint" / "fcn", id="GunPoint/fcn",
                         source={"name": "GunPoint", "domain": "Motion", "citation": "Dau et al. 2019"},
                         reference={"name": "FCN (Wang et al. 2017)", "metrics": {"accuracy": 1.0}})
@@ -49,11 +50,13 @@ def zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_list_prints_one_row_per_checkpoint(zoo, capsys):
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["id", "source", "domain", "arch", "task", "metric", "size", "where"]
+    assert lines[0].split() == ["id", "source", "domain", "arch", "task", "metric", "reference", "training", "size",
+                                "where"]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
-    assert rows["GunPoint/fcn"][:7] == ["GunPoint/fcn", "GunPoint", "Motion", "fcn", "classification", "Accuracy",
-                                        "0.9733"]
-    assert rows["LEN-DB/tcn"][:7] == ["LEN-DB/tcn", "LEN-DB", "Seismology", "tcn", "regression", "MAE", "0.2512"]
+    assert rows["GunPoint/fcn"][:9] == ["GunPoint/fcn", "GunPoint", "Motion", "fcn", "classification", "Accuracy",
+                                        "0.9733", "1.0000", "converged"]
+    assert rows["LEN-DB/tcn"][:9] == ["LEN-DB/tcn", "LEN-DB", "Seismology", "tcn", "regression", "MAE", "0.2512",
+                                      "-", "-"]
     assert rows["LEN-DB/tcn"][-1] == "local" and rows["LEN-DB/tcn"][-2] in ("kB", "MB")
 
 
@@ -75,6 +78,7 @@ def test_info_describes_a_checkpoint(zoo, capsys):
     assert out["location"] == str(zoo / "GunPoint" / "fcn")
     assert out["arch"].startswith("fcn (filters=[8, 16, 8]")
     assert "Accuracy 0.9733" in out["metrics (test)"] and "FCN (Wang et al. 2017): Accuracy 1.0" in out["reference"]
+    assert out["training"] == "converged after 40 epochs (weights of epoch 30)"
     assert main(["info", "LEN-DB/tcn", "--json"]) == 0
     config = json.loads(capsys.readouterr().out)
     assert config["dtype"] == "float16" and config["location"] == str(zoo / "LEN-DB" / "tcn")

@@ -78,7 +78,7 @@ def test_build_writes_checkpoint_folders_index_and_cards(zoo: dict[str, Path]) -
 
     table = (zoo["cards"] / "README.md").read_text()
     assert all(f"[{i}]({i.replace('/', '__')}.md)" in table for i in IDS)
-    assert "| max epochs | 1 |" in table
+    assert "| max epochs | 1 |" in table  # how training ended, for every checkpoint
 
 
 def test_cards_state_reference_budget_and_protocol(zoo: dict[str, Path]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,37 @@ def test_recommend_skips_a_checkpoint_whose_score_is_not_finite(italy: Dataset, 
         rec = recommend(italy, k=None, method=method, candidates=[*candidates, str(folder)])
         assert "Broken/fcn" not in rec.ids and len(rec) == 3
         assert rec.skipped[0]["id"] == "Broken/fcn" and "not finite" in rec.skipped[0]["reason"]
+
+
+def test_the_zoo_pool_leaves_out_sources_that_learned_nothing(italy: Dataset, candidates: list[str],
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Ranking the whole zoo skips (and reports) a checkpoint at chance accuracy or whose training diverged;
+    named candidates are ranked whatever their quality (the user asked for them)."""
+    from tshub.hub import load_pretrained
+    from tshub.hub.checkpoint import read_config
+    from tshub.hub.store import unusable_reason
+
+    zoo = tmp_path / "zoo"
+    for folder in candidates:
+        shutil.copytree(folder, zoo / Path(folder).parent.name / "fcn")
+    guesser = load_pretrained(candidates[1])  # Chinatown: 2 classes
+    guesser.meta = {**guesser.meta, "metrics": {"accuracy": 0.52, "f1_weighted": 0.4}}
+    guesser.save_pretrained(zoo / "Guesser" / "fcn", id="Guesser/fcn")
+    diverged = load_pretrained(candidates[2])
+    diverged.meta = {**diverged.meta, "stop_reason": "non_finite_loss"}
+    diverged.save_pretrained(zoo / "Diverged" / "fcn", id="Diverged/fcn")
+    monkeypatch.setenv("TSHUB_ZOO", str(zoo))
+    monkeypatch.setenv("TSHUB_REPO_ZOO", "")
+    monkeypatch.setenv("TSHUB_HOME", str(tmp_path / "home"))
+    rec = recommend(italy, k=None, method="logme")
+    reasons = {s["id"]: s["reason"] for s in rec.skipped}
+    assert rec.n_candidates == 5 and len(rec) + len(reasons) == 5 and "ItalyPowerDemand/fcn" in rec.ids
+    for folder in candidates:  # the fixtures' own sources (trained 3-20 epochs) follow the same rule
+        assert (f"{Path(folder).parent.name}/fcn" in reasons) == (unusable_reason(read_config(folder)) is not None)
+    assert "within 5% of chance (1/2 classes)" in reasons["Guesser/fcn"]
+    assert "diverged" in reasons["Diverged/fcn"]
+    named = recommend(italy, k=None, method="logme", candidates=[str(zoo / "Guesser" / "fcn")])
+    assert named.ids == ["Guesser/fcn"]
 
 
 def test_hscore_and_probe_rank_every_candidate(italy: Dataset, candidates: list[str]):

@@ -332,3 +332,36 @@ def test_small_datasets_train_with_batches_of_at_least_eight_series():
     default, ucr = RECIPES["default"], RECIPES["ucr"]
     assert [default.batch_size_for(n) for n in (5, 16, 40, 100, 1000)] == [5, 8, 8, 10, 32]
     assert [ucr.batch_size_for(n) for n in (16, 100, 400)] == [8, 10, 16]
+
+
+def test_an_interrupted_multihead_pretraining_resumes_bit_for_bit(shared_data: Path, tmp_path, monkeypatch):
+    """The multi-head loop saves and resumes like ``fit``: killed in its third epoch, the rerun ends exactly where
+    an uninterrupted run ends."""
+    from tshub.training import multihead
+
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    datasets = [load(name, root=shared_data) for name in ("Chinatown", "SonyAIBORobotSurface1")]
+    kwargs = {"recipe": TrainConfig(max_epochs=4, lr_patience=1, early_stopping_patience=None), "progress": False,
+              "arch_kwargs": {"filters": (8, 16, 8)}, "seed": 2}
+    expected = multihead.pretrain_multihead("fcn", datasets, **kwargs)
+    state = tmp_path / "multi.safetensors"
+    real_epoch, calls = multihead._interleaved_epoch, []
+
+    def dies_in_epoch_three(*args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Interrupt
+        return real_epoch(*args, **kw)
+
+    monkeypatch.setattr(multihead, "_interleaved_epoch", dies_in_epoch_three)
+    with pytest.raises(_Interrupt):
+        multihead.pretrain_multihead("fcn", datasets, state_path=state, **kwargs)
+    assert state.is_file()
+    trained = []
+    monkeypatch.setattr(multihead, "_interleaved_epoch", lambda *a, **kw: trained.append(1) or real_epoch(*a, **kw))
+    resumed = multihead.pretrain_multihead("fcn", datasets, state_path=state, **kwargs)
+    assert len(trained) == 2  # epochs 3 and 4 only: 1 and 2 came from the saved state
+    assert _without_time(resumed.history) == _without_time(expected.history) and len(resumed.history) == 4
+    for name, tensor in expected.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], tensor), name
+    assert not state.exists()

@@ -19,9 +19,9 @@ from tshub.hub.card import METRIC_NAMES, human_size, source_info
 from tshub.hub.checkpoint import CARD_NAME, read_config
 from tshub.hub.errors import HubError
 from tshub.hub.resolve import pull, resolve
-from tshub.hub.store import list_models, stores
+from tshub.hub.store import list_models, stores, training_status, unusable_reason
 
-LIST_COLUMNS = ("id", "source", "domain", "arch", "task", "metric", "size", "where")
+LIST_COLUMNS = ("id", "source", "domain", "arch", "task", "metric", "reference", "training", "size", "where")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +70,10 @@ def _run_list(args: argparse.Namespace) -> int:
 
 def _list_cells(row: dict[str, Any]) -> list[str]:
     metric = f"{row['metric']} {row['metric_value']:.4f}" if row.get("metric") else "-"
+    reference = f"{row['reference_value']:.4f}" if row.get("reference_value") is not None else "-"
+    training = (row.get("training") or "-") + (" (not a source)" if row.get("unusable") else "")
     return [row["id"], row["source"], row.get("domain") or "-", row["arch"], row.get("task") or "-", metric,
+            reference, training,
             human_size(row["size_bytes"]) if row.get("size_bytes") else "-",
             "hub" if row.get("location") == "hub" else "local"]
 
@@ -137,6 +140,7 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         ("recipe", str(config.get("recipe") or "-")),
         ("metrics (test)", metrics or "-"),
         ("reference", f"{reference.get('name', 'published')}: {reference_metrics}" if reference_metrics else "-"),
+        ("training", _training_line(config)),
         ("parent", config.get("parent") or "-"),
         ("parameters", f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
                        f"{config.get('dtype', 'float32')})"),
@@ -144,6 +148,16 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
                    f"sha256 {config['weights_sha256']}"),
         ("card", str(folder / CARD_NAME)),
     ]
+
+
+def _training_line(config: dict[str, Any]) -> str:
+    meta = config.get("meta") or {}
+    status = training_status(config)
+    if status is None:
+        return "-"
+    line = f"{status} after {meta.get('epochs', '?')} epochs (weights of epoch {meta.get('best_epoch', '?')})"
+    unusable = unusable_reason(config)
+    return line + (f"; not offered as a source: {unusable}" if unusable else "")
 
 
 # ---------------------------------------------------------------------------------------------------- finetune

@@ -44,6 +44,7 @@ class Candidate:
     source: str
     arch: str
     location: str  # a checkpoint folder, or "hub" for an index-only entry (downloaded when loaded)
+    unusable: str | None = None  # why it should not be a source (tshub.hub.store.unusable_reason), or None
 
     def load(self) -> TimeSeriesModel:
         from tshub.hub.checkpoint import load_checkpoint
@@ -145,7 +146,10 @@ def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None,
     if "train" not in dataset.splits or not len(dataset.splits["train"]):
         raise RecommendError(f"target {dataset.name!r} has no 'train' split: sources are scored on the training "
                              "series; add one (tshub.data.splits.random_split).")
-    pool = candidate_pool(candidates, arch)
+    pool, unusable = candidate_pool(candidates, arch), []
+    if candidates is None:  # the whole zoo: leave out checkpoints that learned nothing (named ones are kept)
+        unusable = [{"id": c.id, "reason": f"not a usable source: {c.unusable}"} for c in pool if c.unusable]
+        pool = [c for c in pool if not c.unusable]
     if not pool:
         where = f"with arch {arch!r} " if arch else ""
         raise RecommendError(f"no candidate checkpoint {where}to rank: build the zoo (scripts/publish), "
@@ -158,7 +162,7 @@ def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None,
             warnings.warn(note, stacklevel=2)
             method = DEFAULT_METHOD
     scorer, score_name = METHODS[method]
-    ranked, skipped = [], []
+    ranked, skipped = [], unusable
     for candidate, score, tie, details in scorer(pool, context):
         if score is None:
             skipped.append({"id": candidate.id, "reason": str(details)})
@@ -168,7 +172,8 @@ def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None,
     rows = [{"rank": i, "id": c.id, "score": float(score), "source": c.source, "arch": c.arch, "details": details}
             for i, (score, _, c, details) in enumerate(ranked, 1)]
     return Recommendation(target=dataset.name, method=method, score_name=score_name,
-                          ranking=rows if k is None else rows[:k], skipped=skipped, n_candidates=len(pool),
+                          ranking=rows if k is None else rows[:k], skipped=skipped,
+                          n_candidates=len(pool) + len(unusable),
                           elapsed_s=time.perf_counter() - start, note=note)
 
 
@@ -180,7 +185,8 @@ def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | N
     from tshub.models.registry import get_architecture
 
     if candidates is None:
-        pool = [Candidate(r["id"], r["source"], r["arch"], r["location"]) for r in list_models()]
+        pool = [Candidate(r["id"], r["source"], r["arch"], r["location"], r.get("unusable"))
+                for r in list_models()]
     else:
         pool = []
         for name in candidates:

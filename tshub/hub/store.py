@@ -103,21 +103,52 @@ def checkpoint_dir(store: Store, model_id: ModelId) -> Path:
 
 
 def summarize(model_id: ModelId, folder: Path) -> dict[str, Any]:
-    """One listing row of a checkpoint folder: id, source, domain, arch, task, primary metric, size."""
+    """One listing row of a checkpoint folder: id, source, domain, arch, task, primary metric beside its
+    reference, how training ended, whether it is usable as a source, size."""
     config = read_config(folder)
     source = source_info(config)
     row = {"id": str(model_id), "source": model_id.source, "domain": source.get("domain"),
            "arch": config["arch"], "task": config.get("task"), "n_parameters": config.get("n_parameters"),
            "size_bytes": config.get("size_bytes"), "dtype": config.get("dtype"),
-           "repo_id": model_id.repo_id(), "location": str(folder)}
+           "repo_id": model_id.repo_id(), "location": str(folder), "training": training_status(config),
+           "unusable": unusable_reason(config)}
     return {**row, **primary_metric(config)}
 
 
 def primary_metric(config: dict[str, Any]) -> dict[str, Any]:
-    """``{"metric": name, "metric_value": v}`` of the task's headline test metric (accuracy or MAE)."""
+    """``{"metric": name, "metric_value": v, "reference_value": r}``: the task's headline test metric (accuracy
+    or MAE) and the same metric of the checkpoint's reference result (None when it has none)."""
     name = PRIMARY_METRIC.get(config.get("task") or "")
     value = (config.get("metrics") or {}).get(name) if name else None
-    return {"metric": METRIC_NAMES.get(name, (name, name))[1] if value is not None else None, "metric_value": value}
+    reference = config.get("reference") if isinstance(config.get("reference"), dict) else {}
+    return {"metric": METRIC_NAMES.get(name, (name, name))[1] if value is not None else None, "metric_value": value,
+            "reference_value": (reference.get("metrics") or {}).get(name) if name else None}
+
+
+def training_status(config: dict[str, Any]) -> str | None:
+    """How the checkpoint's training ended, as a reader needs it: only early stopping means converged."""
+    reason = (config.get("meta") or {}).get("stop_reason")
+    return TRAINING_STATUS.get(reason, reason)
+
+
+def unusable_reason(config: dict[str, Any]) -> str | None:
+    """Why a checkpoint should not be offered as a transfer source (it learned nothing), or None."""
+    if (config.get("meta") or {}).get("stop_reason") == "non_finite_loss":
+        return "its training diverged (non-finite loss)"
+    classes = config.get("classes") or []
+    accuracy = (config.get("metrics") or {}).get("accuracy")
+    if config.get("task") == "classification" and accuracy is not None and len(classes) > 1 and \
+            accuracy < 1 / len(classes) + CHANCE_MARGIN:
+        return (f"its test accuracy {accuracy:.3f} is within {CHANCE_MARGIN:.0%} of chance "
+                f"(1/{len(classes)} classes)")
+    return None
+
+
+#: Stop reasons (``meta.stop_reason``) as listings show them.
+TRAINING_STATUS = {"early_stopping": "converged", "max_epochs": "max epochs", "time_budget": "time budget, not converged",
+                   "non_finite_loss": "diverged"}
+#: A classifier no more than this above chance accuracy (1 / classes) is not offered as a source.
+CHANCE_MARGIN = 0.05
 
 
 def write_index(root: str | Path) -> Path:
