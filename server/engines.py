@@ -230,15 +230,26 @@ def _ray_task(spec: dict[str, Any], dataset: bytes, mailbox: Any) -> tuple[dict[
     return asdict(outcome), blob
 
 
+#: How long one poll waits for the mailbox actor's answer. A starved actor (a busy machine) is not a lost job: its
+#: answer is collected at a later poll, and the job finishes once both the task and the mailbox have answered.
+MAILBOX_WAIT_S = 30.0
+
+
 class RayHandle:
     def __init__(self, ray: Any, ref: Any, mailbox: Any, model_out: Path):
         self.ray, self.ref, self.mailbox, self.model_out = ray, ref, mailbox, model_out
         self.outcome: Outcome | None = None
+        self._take: Any = None  # the pending mailbox request, kept across polls until it answers
 
     def poll(self) -> list[dict[str, Any]]:
         ray = self.ray
         done, _ = ray.wait([self.ref], timeout=0)
-        events = ray.get(self.mailbox.take.remote(), timeout=30)
+        if self._take is None:
+            self._take = self.mailbox.take.remote()
+        answered, _ = ray.wait([self._take], timeout=MAILBOX_WAIT_S)
+        if not answered:
+            return []
+        events, self._take = ray.get(self._take), None
         if done:
             try:
                 payload, blob = ray.get(self.ref)

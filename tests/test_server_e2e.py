@@ -239,3 +239,32 @@ def test_ray_engine_runs_a_job_on_a_local_cluster(server: LiveServer, home: Path
     with zipfile.ZipFile(settings.storage / row.model_path) as archive:
         archive.extractall(tmp_path / "model")
     assert tshub.load_pretrained(tmp_path / "model").classes == ["1", "2"]
+
+
+def test_a_starved_ray_mailbox_delays_progress_but_never_loses_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a busy machine the progress actor may answer after the poll's wait: the handle keeps the request and
+    collects it at a later poll (it used to raise GetTimeoutError, and the worker failed the job as lost)."""
+    ray = pytest.importorskip("ray", reason="the Ray engine needs ray: pip install 'tshub[ray]'")
+    from server import engines
+
+    class SlowMailbox(engines.Mailbox):
+        def take(self) -> list:
+            time.sleep(2.0)  # starved: answers after the poll has stopped waiting
+            return super().take()
+
+    monkeypatch.setattr(engines, "MAILBOX_WAIT_S", 0.2, raising=False)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        mailbox = ray.remote(num_cpus=0)(SlowMailbox).remote()
+        ray.get(mailbox.put.remote({"phase": "train", "epoch": 1}))
+        outcome = {"state": "succeeded", "reason": None, "result": {"accuracy": 1.0}}
+        task = ray.remote(lambda: (outcome, None)).remote()
+        handle = engines.RayHandle(ray, task, mailbox, Path("/nonexistent/model.zip"))
+        assert handle.poll() == [] and handle.outcome is None  # no answer yet: nothing lost, nothing decided
+        events, deadline = [], time.monotonic() + 30
+        while handle.outcome is None and time.monotonic() < deadline:
+            events += handle.poll()
+        assert events == [{"phase": "train", "epoch": 1}]
+        assert handle.outcome is not None and handle.outcome.state == "succeeded"
+    finally:
+        ray.shutdown()
