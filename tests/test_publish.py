@@ -194,3 +194,19 @@ def test_folded_target_scaling_predicts_the_raw_scale() -> None:
     scaled = model(x, stream_max)
     assert fold_target_scaling(model, 100.0, 20.0) == "head.dense2"
     assert torch.allclose(model(x, stream_max), scaled * 20.0 + 100.0, atol=1e-4)
+
+
+def test_a_checkpoint_far_below_its_reference_says_so_and_why() -> None:
+    from zoo_train import _below_reference
+
+    dtw = {"name": "1-NN DTW, learned window (UCR archive)", "metrics": {"accuracy": 0.90}}
+    meta = {"splits": {"train": 24, "val": 6, "test": 100}, "best_epoch": 40, "epochs": 140,
+            "stop_reason": "early_stopping"}
+    assert _below_reference({"accuracy": 0.85}, {"accuracy": 0.9}, dtw, meta) == []  # within 10 points
+    (line,) = _below_reference({"accuracy": 0.62}, {"accuracy": 1.0}, dtw, meta)
+    assert line.startswith("This model is 0.28 below the 1-NN DTW (0.620 vs 0.900 test accuracy)")
+    assert "24 series" in line and "6 validation series" in line and "scored 1.000" in line
+    persistence = {"name": "naive persistence forecast, same test split", "metrics": {"mae": 11.2}}
+    (line,) = _below_reference({"mae": 48.0}, {"mae": 40.0}, persistence, meta)
+    assert "does NOT beat its reference, the naive persistence forecast: test MAE 48 vs 11.2 (4.3× worse)" in line
+    assert _below_reference({"mae": 10.0}, {"mae": 9.0}, persistence, meta) == []

@@ -33,6 +33,7 @@ from zoo_manifest import BUILD_VERSION, Entry
 
 UCR_URL = "https://www.cs.ucr.edu/~eamonn/time_series_data_2018/"
 TRAIN_ONLY_TEST_FRACTION = 0.2
+ACCURACY_GAP = 0.10  # a classifier this far below its reference gets a limitation saying so and why
 SOURCE_NOTES: dict[str, dict[str, Any]] = {
     "EMG": {
         "description": "Donati et al. Myo-armband forearm EMG, Roshambo part (rock / paper / scissors), as Otović "
@@ -151,7 +152,7 @@ def _build_single(entry: Entry, device: str | None, progress: bool, state_path: 
     reference = _reference(ds)
     if reference:
         fields["reference"] = reference
-        fields["limitations"] += _below_reference(fields["metrics"], reference)
+        fields["limitations"] += _below_reference(fields["metrics"], fields["val_metrics"], reference, model.meta)
     if scaling is not None:
         fields["target_scaling"] = scaling
     return Built(model, fields)
@@ -205,13 +206,26 @@ def _reference(ds: Dataset) -> dict[str, Any] | None:
     return None
 
 
-def _below_reference(metrics: dict[str, float], reference: dict[str, Any]) -> list[str]:
-    """A plain sentence when the checkpoint does worse than its reference (regression: a higher MAE)."""
+def _below_reference(metrics: dict[str, float], val_metrics: dict[str, float], reference: dict[str, Any],
+                     meta: dict[str, Any]) -> list[str]:
+    """Plain sentences when the checkpoint does worse than its reference: any higher MAE (regression), or an
+    accuracy more than ACCURACY_GAP below it, with the facts that explain it (split sizes, validation vs test)."""
+    name = reference["name"].split(",")[0]
     ours, theirs = metrics.get("mae"), reference["metrics"].get("mae")
-    if ours is None or theirs is None or ours <= theirs:
+    if ours is not None and theirs is not None and ours > theirs:
+        return [f"This model does NOT beat its reference, the {name}: test MAE {ours:.4g} vs {theirs:.4g} "
+                f"({ours / theirs:.1f}× worse). Use it as a pretrained start, not as a forecaster."]
+    ours, theirs = metrics.get("accuracy"), reference["metrics"].get("accuracy")
+    if ours is None or theirs is None or ours >= theirs - ACCURACY_GAP:
         return []
-    return [f"This model does NOT beat its reference, the {reference['name'].split(',')[0]}: test MAE {ours:.4g} "
-            f"vs {theirs:.4g} ({ours / theirs:.1f}× worse). Use it as a pretrained start, not as a forecaster."]
+    splits, val = meta.get("splits") or {}, val_metrics.get("accuracy")
+    facts = [f"it trained on {splits.get('train', '?')} series and chose its weights (epoch {meta.get('best_epoch')} "
+             f"of {meta.get('epochs')}, {meta.get('stop_reason')}) on {splits.get('val', '?')} validation series"]
+    if val is not None and val - ours > ACCURACY_GAP:
+        facts.append(f"where it scored {val:.3f}: the validation split is too small or unlike the test split to "
+                     "select well")
+    return [f"This model is {theirs - ours:.2f} below the {name} ({ours:.3f} vs {theirs:.3f} test accuracy): "
+            + "; ".join(facts) + ". A nearest-neighbour method suits this dataset better than this checkpoint."]
 
 
 def _limitations(ds: Dataset, scaling: dict[str, Any] | None) -> list[str]:
