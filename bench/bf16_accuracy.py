@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from tshub.data.catalogue import load, ucr_summary
-from tshub.experiments.records import read_record, write_record
+from tshub.experiments.records import load_records, read_record, write_record
 from tshub.stats import sign_test, wilcoxon_signed_rank
 from tshub.training import train_from_scratch
 
@@ -94,6 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--report-only", action="store_true",
+                        help="tabulate the finished runs (of a build still running elsewhere) without training")
     parser.add_argument("--out", type=Path, default=REPO / "bench/runs/bf16_accuracy")
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/bf16_accuracy")
     args = parser.parse_args()
@@ -101,7 +103,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     names = chosen_datasets()
     print("datasets:", ", ".join(names), flush=True)
-    records = [run_one(name, seed, bf16, args.out) for name in names for seed in args.seeds for bf16 in (False, True)]
+    if args.report_only:
+        records = [r for r in load_records(args.out) if r["dataset"] in names]
+    else:
+        records = [run_one(name, seed, bf16, args.out) for name in names for seed in args.seeds
+                   for bf16 in (False, True)]
     text, summary = report(records, names)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".md").write_text(text)
