@@ -9,7 +9,10 @@ says how its training ended: "converged" (early stopping) for the converged buil
 for a 90-second checkpoint the build has not replaced yet. Train-only sets (marked *) are tested on a split carved
 from their training data, so their numbers are not comparable with the references.
 
-    python bench/ucr_fcn_scratch.py [--zoo zoo] [--out bench/results/ucr_fcn_scratch.md]
+    python bench/ucr_fcn_scratch.py [--zoo zoo] [--out bench/results/ucr_fcn_scratch.md] [--before 51e12bf]
+
+``--before REV`` adds, for the checkpoints rebuilt since the zoo index of git revision REV, their accuracy then
+and now (51e12bf: the last zoo trained under a 90-second budget per model).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import subprocess
 from pathlib import Path
 
 from tshub.data.catalogue import TRAIN_ONLY, list_datasets, ucr_summary
@@ -61,10 +65,33 @@ def summary_row(label: str, group: list[dict]) -> str:
             f"{wins_mr} / {ties_mr} / {len(rocket) - wins_mr - ties_mr} |")
 
 
+def rebuilt_since(rev: str, zoo: str, models: list[dict]) -> list[str]:
+    """Mean accuracy then and now of the FCNs whose weights changed since the zoo index of ``rev``."""
+    index = subprocess.run(["git", "show", f"{rev}:{zoo}/index.json"], capture_output=True, text=True, check=True)
+    before = {r["id"]: r for r in json.loads(index.stdout)["models"]}
+    pairs = [(before[m["id"]], m) for m in models if m["arch"] == "fcn" and m["id"] in before
+             and before[m["id"]].get("weights_sha256") != m.get("weights_sha256")
+             and "accuracy" in (before[m["id"]].get("metrics") or {})]
+    if not pairs:
+        return [f"No FCN was rebuilt since {rev}."]
+    then = [b["metrics"]["accuracy"] for b, _ in pairs]
+    now = [m["metrics"]["accuracy"] for _, m in pairs]
+    wins, ties = sum(n > t for t, n in zip(then, now)), sum(n == t for t, n in zip(then, now))
+    budget = [(b["metrics"]["accuracy"], m["metrics"]["accuracy"]) for b, m in pairs
+              if b.get("stop_reason") == "time_budget"]
+    line = (f"Rebuilt since {rev}: {len(pairs)} FCNs, mean test accuracy {sum(then) / len(then):.3f} then → "
+            f"{sum(now) / len(now):.3f} now (better / same / worse {wins} / {ties} / {len(pairs) - wins - ties})")
+    if budget:
+        line += (f"; the {len(budget)} that had stopped at their time budget: {sum(t for t, _ in budget) / len(budget):.3f}"
+                 f" → {sum(n for _, n in budget) / len(budget):.3f}")
+    return [line + "."]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", default="zoo")
     parser.add_argument("--out", default="bench/results/ucr_fcn_scratch.md")
+    parser.add_argument("--before", metavar="REV", help="compare with the zoo index of this git revision")
     args = parser.parse_args()
 
     models = json.loads((Path(args.zoo) / "index.json").read_text())["models"]
@@ -94,6 +121,8 @@ def main() -> None:
     for status in dict.fromkeys(r["status"] for r in tested):
         groups[f"training: {status}"] = [r for r in tested if r["status"] == status]
     lines += [summary_row(label, group) for label, group in groups.items() if group]
+    if args.before:
+        lines += ["", *rebuilt_since(args.before, args.zoo, models)]
     lines += ["", "| dataset | train | length | classes | FCN | training (epochs) | 1-NN DTW (learned w) | "
               "1-NN DTW (full) | MiniRocket |", "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
     for r in rows:
