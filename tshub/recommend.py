@@ -20,6 +20,7 @@ a multi-head checkpoint's) has the target's name. ``allow_self_transfer=True`` r
 
 from __future__ import annotations
 
+import textwrap
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -88,7 +89,10 @@ class Recommendation:
         return asdict(self)
 
     def __str__(self) -> str:
-        from tshub.cli import format_table
+        from tshub.cli import MAX_WIDTH, format_table
+
+        def wrap(text: str) -> str:
+            return textwrap.fill(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
         rows = [[str(r["rank"]), r["id"], f"{r['score']:.4g}", r["source"], r["arch"]] for r in self.ranking]
         lines = [f"sources for {self.target} by {self.method} ({self.score_name}); "
@@ -99,12 +103,13 @@ class Recommendation:
         own = [s for s in self.skipped if s["reason"].startswith(SELF_TRANSFER)]
         others = [s for s in self.skipped if s not in own]
         if own:
-            lines.append(f"left out as {SELF_TRANSFER} (no transfer; allow_self_transfer=True or "
-                         "--allow-self-transfer ranks them): "
-                         + "; ".join(f"{s['id']} ({s['reason'].removeprefix(SELF_TRANSFER + ': ')})" for s in own))
+            lines.append(wrap(f"left out as {SELF_TRANSFER} (no transfer; allow_self_transfer=True or "
+                              "--allow-self-transfer ranks them): "
+                              + "; ".join(f"{s['id']} ({s['reason'].removeprefix(SELF_TRANSFER + ': ')})"
+                                          for s in own)))
         if others:
-            lines.append(f"skipped {len(others)}: " + "; ".join(f"{s['id']} ({s['reason']})" for s in others[:5])
-                         + (" ..." if len(others) > 5 else ""))
+            lines.append(wrap(f"skipped {len(others)}: " + "; ".join(f"{s['id']} ({s['reason']})" for s in others[:5])
+                              + (" ..." if len(others) > 5 else "")))
         return "\n".join(lines)
 
 
