@@ -83,7 +83,8 @@ router = APIRouter(prefix="/v1")
 async def upload_dataset(
     request: Request, owner: OwnerDep,
     file: Annotated[UploadFile, File(description="the data: .csv, .tsv, .txt, .ts, .arff (each optionally .gz) "
-                                                 "or .npz; with only this file, a 70/15/15 split is made")],
+                                                 "or .npz; with only this file, 15% are held out as test and 20% "
+                                                 "of the rest as validation (stratified, seed 0)")],
     test_file: Annotated[UploadFile | None, File(description="optional test split in the same format "
                                                              "(e.g. a UCR _TEST file beside _TRAIN)")] = None,
     task: Annotated[Literal["classification", "regression"] | None,
@@ -216,7 +217,8 @@ async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -
     candidates = [r["id"] for r in available_models(request)] if request.app.state.settings.sources else None
 
     def rank() -> Any:
-        return tshub.recommend(load_npz(path), k=body.k, arch=body.arch, method=body.method, candidates=candidates)
+        return tshub.recommend(load_npz(path), k=body.k, arch=body.arch, method=body.method, candidates=candidates,
+                               allow_self_transfer=body.allow_self_transfer)
 
     try:
         ranking = await anyio.to_thread.run_sync(rank, limiter=request.app.state.recommend_limiter)

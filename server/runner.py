@@ -40,7 +40,7 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
     tracker = EpochTracker(report, ds.task, "finetune", spec.get("epochs"), grid=spec["lr_multiplier"] == "grid")
     result = finetune(model, ds, lr_multiplier=spec["lr_multiplier"], seed=spec["seed"], max_epochs=spec.get("epochs"),
                       time_budget_s=spec.get("budget_s"), progress=False, on_epoch_end=tracker)
-    summary: dict[str, Any] = {"source": source, **fit_summary(result)}
+    summary: dict[str, Any] = {"source": source, **fit_summary(result), **self_transfer_note(source, ds)}
     if spec.get("baseline"):
         report({"phase": "baseline"})
         tracker = EpochTracker(report, ds.task, "baseline", spec.get("epochs"))
@@ -60,13 +60,15 @@ def with_source(report: Report, source: str) -> Report:
 
 def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> str:
     """The recommender's first pick among the service's checkpoints (``spec["candidates"]``, None: all the
-    hub lists), optionally of one architecture (``spec["arch"]``)."""
+    hub lists), optionally of one architecture (``spec["arch"]``); never one trained on the dataset's own data
+    unless ``spec["allow_self_transfer"]``."""
     from tshub.recommend import RecommendError
 
     arch = spec.get("arch")
     report({"phase": "recommending"})
     try:
-        ranking = tshub.recommend(ds, k=1, arch=arch, candidates=spec.get("candidates"))
+        ranking = tshub.recommend(ds, k=1, arch=arch, candidates=spec.get("candidates"),
+                                  allow_self_transfer=spec.get("allow_self_transfer", False))
     except RecommendError as err:
         raise JobFailed(f"model 'auto': {err}") from None
     if not len(ranking):
@@ -74,6 +76,15 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> str:
                         f"{f' of arch {arch}' if arch else ''} ({ranking.skipped[:3]}); name a model from "
                         "GET /v1/models instead.")
     return str(ranking[0]["id"])
+
+
+def self_transfer_note(source: str, ds: Dataset) -> dict[str, str]:
+    """``{"self_transfer": why}`` when the source was trained on the dataset's own data (its metrics then measure
+    no transfer), else nothing."""
+    from tshub.recommend import SELF_TRANSFER, candidate_pool, self_transfer
+
+    found = self_transfer(candidate_pool([source]), ds)
+    return {"self_transfer": f"{SELF_TRANSFER}: {why}" for why in found.values()}
 
 
 def fit_summary(result: FitResult) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class DatasetSummary(BaseModel):
         "name": "GunPoint", "task": "classification", "n": 200, "channels": 1, "length": 150,
         "splits": {"train": 40, "val": 10, "test": 150}, "classes": ["1", "2"], "class_counts": [100, 100],
         "files": ["GunPoint_TRAIN.tsv", "GunPoint_TEST.tsv"],
-        "warnings": ["no validation split: carved 20% of train as validation (seed 0)"]}]})
+        "warnings": ["carved 10 of the training series (20%) as validation (seed 0, stratified)"]}]})
 
     name: str
     task: Literal["classification", "regression"]
@@ -68,6 +68,8 @@ class JobCreate(BaseModel):
                        description="source checkpoint '<SOURCE>/<arch>' from GET /v1/models, or 'auto' to use the "
                                    "recommender's first pick")
     arch: str | None = Field(None, max_length=64, description="with model='auto': only consider this architecture")
+    allow_self_transfer: bool = Field(False, description="with model='auto': also consider checkpoints trained on "
+                                                         "this dataset's own data (left out by default)")
     lr_multiplier: float | Literal["grid"] = Field(
         1.0, description="ω, the learning-rate multiplier of the transferred layers, or 'grid' to try "
                          "0.01…2 and keep the best on validation")
@@ -175,6 +177,8 @@ class RecommendRequest(BaseModel):
     method: Literal["logme", "hscore", "dtw"] = Field(
         "logme", description="transferability of each checkpoint's features (logme, hscore) or bigdata18's DTW "
                              "dataset similarity (dtw); see tshub.recommend")
+    allow_self_transfer: bool = Field(False, description="also rank checkpoints trained on this dataset's own data "
+                                                         "(listed under skipped by default)")
 
 
 class Recommendation(BaseModel):
@@ -199,4 +203,5 @@ class RecommendOut(BaseModel):
     score_name: str
     note: str | None = None
     recommendations: list[Recommendation]
-    skipped: list[dict[str, str]] = Field(default_factory=list, description="checkpoints that could not be scored")
+    skipped: list[dict[str, str]] = Field(default_factory=list, description="checkpoints left out or that could not "
+                                                                         "be scored, each with the reason")

@@ -24,13 +24,13 @@ import numpy as np
 
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.readers import file_format, read_file, read_split_files
-from tshub.data.splits import ensure_validation, random_split
+from tshub.data.splits import check_classes, training_splits
 
 log = logging.getLogger(__name__)
 
 #: The suffix each reader format is stored under (a stored file is named by its content, not its upload name).
 FORMAT_SUFFIX = {"ucr-tsv": ".tsv", "ucr-txt": ".txt", "ts": ".ts", "arff": ".arff", "csv": ".csv", "npz": ".npz"}
-SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
+TEST_FRACTION = 0.15  # held out of a single file without splits, so jobs report test metrics
 NPZ_FORMAT = 1
 _CHUNK = 1 << 20
 
@@ -162,17 +162,12 @@ def parse(files: list[StoredFile], options: ParseOptions) -> Dataset:
 
 
 def with_training_splits(ds: Dataset) -> tuple[Dataset, list[str]]:
-    """Make sure the dataset has train and val (and, when it can, test) splits, saying what was made."""
+    """Make sure the dataset has train and val (and, from a file without splits, test) splits, saying what was made
+    (``tshub.data.splits.training_splits``, as fine-tuning in Python and the CLI do)."""
     try:
-        if "train" not in ds.splits:
-            split = random_split(ds, SPLIT_FRACTIONS, seed=0, stratify=ds.task == "classification")
-            return split, ["no splits in the file: made a random 70/15/15 train/val/test split (seed 0"
-                           + (", stratified)" if ds.task == "classification" else ")")]
-        if "val" not in ds.splits:
-            return ensure_validation(ds, seed=0), ["no validation split: carved 20% of train as validation (seed 0)"]
+        return training_splits(ds, test_fraction=TEST_FRACTION, seed=0)
     except ValueError as err:
-        raise UploadError(422, f"cannot split the {len(ds.X)} series for training: {err}") from None
-    return ds, []
+        raise UploadError(422, f"cannot train on the {len(ds.X)} series: {err}") from None
 
 
 def check_trainable(ds: Dataset) -> None:
@@ -184,9 +179,10 @@ def check_trainable(ds: Dataset) -> None:
                                "series padded with NaN pass variable_length=pad, truncate or resample.")
     if ds.task == "regression" and not np.all(np.isfinite(ds.y)):
         raise UploadError(422, "some regression targets are NaN or infinite; every series needs a finite target.")
-    if ds.task == "classification" and len(ds.classes or []) < 2:
-        raise UploadError(422, f"only one class ({(ds.classes or ['?'])[0]!r}): classification needs at least two; "
-                               "check label_column, or pass task=regression for numeric targets.")
+    try:
+        check_classes(ds)
+    except DatasetError as err:
+        raise UploadError(422, str(err)) from None
     sizes = {k: len(v) for k, v in ds.splits.items()}
     if sizes.get("train", 0) < 2 or sizes.get("val", 0) < 1:
         raise UploadError(422, f"too few series to train: splits {sizes}; need at least 2 in train and 1 in val.")

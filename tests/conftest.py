@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from tshub.data.catalogue import data_root
+
 torch.set_num_threads(1)  # OpenMP threads stall on shared, busy cores; one thread is faster here
 
-SHARED_DATA = Path(os.environ.get("TSHUB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` (or $TSHUB_SHARED_DATA); skips the test when the real data is absent."""
-    if not (SHARED_DATA / "UCRArchive_2018").is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA} (set TSHUB_SHARED_DATA to the shared/data folder)")
-    return SHARED_DATA
+    """The real data folder as tshub finds it ($TSHUB_DATA, else ../shared/data); skips the test without it."""
+    root = data_root()
+    if root is None or not (root / "UCRArchive_2018").is_dir():
+        where = f"at {root}" if root is not None else "($TSHUB_DATA is not set and ../shared/data does not exist)"
+        pytest.skip(f"real data not found {where}: set TSHUB_DATA to the folder holding UCRArchive_2018/")
+    return root
 
 
 @pytest.fixture(scope="session")

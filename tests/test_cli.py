@@ -50,14 +50,27 @@ def zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_list_prints_one_row_per_checkpoint(zoo, capsys):
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["id", "source", "domain", "arch", "task", "metric", "reference", "training", "size",
-                                "where"]
+    assert lines[0].split() == ["id", "domain", "test", "ref.", "training", "size"]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
-    assert rows["GunPoint/fcn"][:9] == ["GunPoint/fcn", "GunPoint", "Motion", "fcn", "classification", "Accuracy",
-                                        "0.9733", "1.0000", "converged"]
-    assert rows["LEN-DB/tcn"][:9] == ["LEN-DB/tcn", "LEN-DB", "Seismology", "tcn", "regression", "MAE", "0.2512",
-                                      "-", "-"]
-    assert rows["LEN-DB/tcn"][-1] == "local" and rows["LEN-DB/tcn"][-2] in ("kB", "MB")
+    assert rows["GunPoint/fcn"][:5] == ["GunPoint/fcn", "Motion", "acc", "0.9733", "1.0000"]
+    assert rows["GunPoint/fcn"][5] == "converged"
+    assert rows["LEN-DB/tcn"][:6] == ["LEN-DB/tcn", "Seismology", "mae", "0.2512", "-", "-"]
+    assert rows["LEN-DB/tcn"][-1] in ("kB", "MB")
+
+
+def test_list_and_info_keep_within_120_columns(zoo, capsys):
+    """Long ids, domains, citations and paths are wrapped or abbreviated (they ran 148-210 columns wide)."""
+    model = load_pretrained(zoo / "GunPoint" / "fcn")
+    model.save_pretrained(zoo / "NonInvasiveFetalECGThorax1" / "fcn", id="NonInvasiveFetalECGThorax1/fcn", source={
+        "name": "NonInvasiveFetalECGThorax1", "domain": "UCR/Hemodynamics", "citation": "A. Author " * 30})
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "NonInvasiveFetalECGThorax1/fcn" in listed
+    assert main(["info", str(zoo / "NonInvasiveFetalECGThorax1" / "fcn")]) == 0
+    info = capsys.readouterr().out
+    assert "A. Author A. Author" in info and "sha256" in info
+    for out in (listed, info):
+        assert max(map(len, out.splitlines())) <= 120
 
 
 def test_list_json_and_empty_store(zoo, capsys, monkeypatch):
@@ -126,3 +139,24 @@ def test_finetune_prints_metrics_and_saves_a_child_checkpoint(zoo, shared_data, 
     assert child.meta["parent"] == "GunPoint/fcn" and child.meta["lr_multiplier"] in (0.5, 1.0)
     assert child.classes == ["0", "1"] and child.preprocessor.kind == "znorm"
     assert "fine-tuned from GunPoint/fcn on Coffee" in (out / "README.md").read_text()
+
+
+def test_a_mistyped_id_gets_did_you_mean_and_no_advice_naming_a_missing_dataset(zoo, capsys):
+    assert main(["info", "GunPont/fcn"]) == 1
+    err = capsys.readouterr().err
+    assert "did you mean 'GunPoint/fcn'?" in err
+    assert "datasets.load('GunPont')" not in err and "'GunPont' is no dataset of the catalogue" in err
+    assert main(["info", "GunPoint/fnc"]) == 1  # not an architecture: was taken for a Hub repo id, no hint
+    err = capsys.readouterr().err
+    assert "did you mean 'GunPoint/fcn'?" in err and "architectures: convnetquake, convtimenet, fcn" in err
+
+
+def test_list_into_a_closed_pipe_ends_quietly(zoo, tmp_path):
+    """`tshub list | head`: the reader leaves before tshub writes; no BrokenPipeError traceback."""
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before tshub starts writing
+    done = subprocess.run([sys.executable, "-m", "tshub.cli", "list"], stdout=writer, stderr=subprocess.PIPE,
+                          text=True, env={**os.environ}, timeout=120)
+    os.close(writer)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 141

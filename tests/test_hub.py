@@ -125,6 +125,30 @@ def test_save_load_gives_identical_outputs_and_raw_predictions(fcn, gunpoint, tm
     assert config["source_dataset"] == "GunPoint" and config["meta"]["splits"] == {"train": 50, "test": 150}
 
 
+def test_the_weights_file_gets_the_same_mode_as_its_neighbours(fcn, tmp_path):
+    """model.safetensors was written 0600 (safetensors' save_file) while config.json and README.md got 0644."""
+    old = os.umask(0o022)
+    try:
+        folder = fcn.save_pretrained(tmp_path / "ckpt")
+    finally:
+        os.umask(old)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {
+        WEIGHTS_NAME: "0o644", CONFIG_NAME: "0o644", CARD_NAME: "0o644"}
+
+
+def test_predict_gives_labels_or_the_codes_that_split_gives(fcn, ucr_root):
+    from tshub.data.readers import read_file
+
+    ds = read_file(ucr_root / "GunPoint" / "GunPoint_TEST.tsv.gz").with_splits({"test": np.arange(150)})
+    X, codes = ds.split("test")
+    _, labels = ds.split("test", labels=True)
+    assert codes.dtype == np.int64 and labels.tolist() == np.asarray(ds.classes)[codes].tolist()
+    predicted = fcn.predict(X)
+    assert set(predicted) <= {"1", "2"}
+    assert fcn.predict(X, codes=True).tolist() == [fcn.classes.index(p) for p in predicted]
+    assert np.mean(predicted == labels) == np.mean(fcn.predict(X, codes=True) == codes) > 0.9
+
+
 def test_fitted_preprocessing_statistics_travel_in_the_weights_file(gunpoint, tmp_path):
     torch.manual_seed(1)
     model = build_model("fcn", 1, 2, use_stream_max=True, **SMALL)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import warnings
 
 import pytest
 import torch
@@ -128,6 +131,29 @@ def test_tcn_backbone_is_everything_but_the_output_layer() -> None:
     model = _build("tcn", 3, stream_max=True)
     outside = {n for n, _ in model.named_parameters() if not n.startswith("backbone.")}
     assert outside == {"head.weight", "head.bias"}
+
+
+@pytest.mark.parametrize("kernel", [2, 3, 5, 8, 64])
+def test_same_padding_is_torchs_padding_same_bit_for_bit(kernel: int) -> None:
+    torch.manual_seed(kernel)
+    reference = nn.Conv1d(3, 4, kernel, padding="same")
+    conv = SameConv1d(3, 4, kernel)
+    conv.load_state_dict(reference.state_dict())  # same parameter names and shapes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's own warning about even kernels
+        for length in (1, 7, 150):
+            x = torch.randn(5, 3, length)
+            assert torch.equal(conv(x), reference(x))
+
+
+def test_first_forward_prints_no_padding_warning() -> None:
+    """torch warns once per process on padding='same' with an even kernel: check in a fresh process."""
+    code = ("import torch; from tshub.models import build_model, list_architectures\n"
+            "for arch in list_architectures():\n"
+            "    build_model(arch, 2, 3, input_length=64).eval()(torch.randn(4, 2, 64))\n")
+    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "padding='same'" not in done.stderr, done.stderr
 
 
 def test_same_stride2_padding_follows_tensorflow() -> None:

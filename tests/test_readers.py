@@ -257,7 +257,9 @@ def test_dataset_from_file_uses_the_readers(tmp_path: Path) -> None:
 MALFORMED = {
     "non_numeric": ("bad.tsv", tsv([[1, 0.1, 0.2]] * 6 + [[2, 0.1, "abc"]]),
                     r"bad\.tsv, line 7, column 3: non-numeric value 'abc'"),
-    "ragged_rows": ("ragged.tsv", tsv([[1, 1, 2, 3], [2, 1, 2]]), r"ragged\.tsv, line 2: 3 fields, but line 1 has 4"),
+    "ragged_rows": ("ragged.tsv", tsv([[1, 1, 2, 3], [2, 1, 2]]),
+                    r"ragged\.tsv: series have different lengths \(2 to 3 values; the shortest is at .*ragged\.tsv, "
+                    r"line 2\); pass variable_length='truncate'"),
     "empty_file": ("empty.tsv", "\n\n", r"empty\.tsv: the file is empty"),
     "label_missing_tsv": ("nolabel.tsv", tsv([[1, 1, 2], ["NaN", 3, 4]]),
                           r"nolabel\.tsv, line 2: the label .* missing"),
@@ -294,6 +296,25 @@ def test_malformed_file_names_file_and_line(tmp_path: Path, case: str) -> None:
     kwargs = {"label_column": "target"} if name.endswith(".csv") else {}
     with pytest.raises(DatasetError, match=pattern):
         read_file(path, **kwargs)
+
+
+@pytest.mark.parametrize("variable_length, expected", [
+    ("pad", [[1, 2, 3, 4], [5, 6, 6, 6], [7, 8, 9, 9]]),
+    ("truncate", [[1, 2], [5, 6], [7, 8]]),
+    ("resample", [[1, 2, 3, 4], [5, 5 + 1 / 3, 5 + 2 / 3, 6], [7, 7 + 2 / 3, 8 + 1 / 3, 9]]),
+])
+def test_a_ragged_csv_takes_variable_length(tmp_path: Path, variable_length: str, expected: list) -> None:
+    """Rows of unequal length are shorter series; the label column may be named, or counted from the end."""
+    path = write(tmp_path / "ragged.csv", "label,t1,t2,t3,t4\nup,1,2,3,4\ndown,5,6\nup,7,8,9\n")
+    ds = read_file(path, label_column="label", variable_length=variable_length)
+    np.testing.assert_allclose(ds.X[:, 0], expected, rtol=1e-6)
+    assert ds.classes == ["down", "up"] and ds.y.tolist() == [1, 0, 1]
+    assert ds.meta["variable_length"]["min_length"] == 2
+    tail = write(tmp_path / "tail.csv", "1,2,3,4,up\n5,6,down\n7,8,9,up\n")
+    np.testing.assert_allclose(read_file(tail, label_column=-1, variable_length=variable_length).X[:, 0], expected,
+                               rtol=1e-6)
+    with pytest.raises(DatasetError, match=r"ragged\.csv: series have different lengths \(2 to 4 values"):
+        read_file(path, label_column="label")
 
 
 def test_npz_length_mismatch_names_keys(tmp_path: Path) -> None:

@@ -167,7 +167,7 @@ def test_logme_prefers_informative_features_to_noise_on_real_data(italy: Dataset
 
 
 def test_recommend_ranks_the_source_trained_on_the_target_first(italy: Dataset, candidates: list[str]):
-    rec = tshub.recommend(italy, k=None, method="logme", candidates=candidates)
+    rec = tshub.recommend(italy, k=None, method="logme", candidates=candidates, allow_self_transfer=True)
     assert rec.method == "logme" and rec.n_candidates == 3 and not rec.skipped
     assert rec.ids[0] == "ItalyPowerDemand/fcn"
     assert [r["rank"] for r in rec] == [1, 2, 3]
@@ -175,7 +175,7 @@ def test_recommend_ranks_the_source_trained_on_the_target_first(italy: Dataset, 
     assert rec[0]["details"]["n"] == len(italy.splits["train"]) and rec[0]["details"]["feature_dim"] == 32
     assert json.loads(json.dumps(rec.to_dict()))["ranking"][0]["id"] == "ItalyPowerDemand/fcn"
     assert "ItalyPowerDemand/fcn" in str(rec) and "logme" in str(rec)
-    assert len(recommend(italy, k=2, method="logme", candidates=candidates)) == 2
+    assert len(recommend(italy, k=2, method="logme", candidates=candidates, allow_self_transfer=True)) == 2
 
 
 def test_recommend_skips_a_checkpoint_whose_score_is_not_finite(italy: Dataset, candidates: list[str],
@@ -188,7 +188,7 @@ def test_recommend_skips_a_checkpoint_whose_score_is_not_finite(italy: Dataset, 
             weights.fill_(float("nan"))
     folder = broken.save_pretrained(tmp_path / "Broken" / "fcn", id="Broken/fcn")
     for method in ("logme", "hscore"):
-        rec = recommend(italy, k=None, method=method, candidates=[*candidates, str(folder)])
+        rec = recommend(italy, k=None, method=method, candidates=[*candidates, str(folder)], allow_self_transfer=True)
         assert "Broken/fcn" not in rec.ids and len(rec) == 3
         assert rec.skipped[0]["id"] == "Broken/fcn" and "not finite" in rec.skipped[0]["reason"]
 
@@ -213,7 +213,7 @@ def test_the_zoo_pool_leaves_out_sources_that_learned_nothing(italy: Dataset, ca
     monkeypatch.setenv("TSHUB_ZOO", str(zoo))
     monkeypatch.setenv("TSHUB_REPO_ZOO", "")
     monkeypatch.setenv("TSHUB_HOME", str(tmp_path / "home"))
-    rec = recommend(italy, k=None, method="logme")
+    rec = recommend(italy, k=None, method="logme", allow_self_transfer=True)
     reasons = {s["id"]: s["reason"] for s in rec.skipped}
     assert rec.n_candidates == 5 and len(rec) + len(reasons) == 5 and "ItalyPowerDemand/fcn" in rec.ids
     for folder in candidates:  # the fixtures' own sources (trained 3-20 epochs) follow the same rule
@@ -225,15 +225,15 @@ def test_the_zoo_pool_leaves_out_sources_that_learned_nothing(italy: Dataset, ca
 
 
 def test_hscore_and_probe_rank_every_candidate(italy: Dataset, candidates: list[str]):
-    rec = recommend(italy, k=None, method="hscore", candidates=candidates)
+    rec = recommend(italy, k=None, method="hscore", candidates=candidates, allow_self_transfer=True)
     assert rec.method == "hscore" and len(rec) == 3 and all(0 < r["score"] <= 1.0 + 1e-9 for r in rec)
-    rec = recommend(italy, k=None, method="probe", candidates=candidates, probe_epochs=1)
+    rec = recommend(italy, k=None, method="probe", candidates=candidates, probe_epochs=1, allow_self_transfer=True)
     assert len(rec) == 3 and all(0 <= r["score"] <= 1 and r["details"]["epochs"] == 1 for r in rec)
     regression = Dataset.from_arrays(italy.X, italy.X[:, 0, :3].sum(axis=1) + 0.5, task="regression",
                                      splits={"train": italy.splits["train"]})
     with pytest.raises(RecommendError, match="H-score needs class labels"):
         recommend(regression, method="hscore", candidates=candidates)
-    assert len(recommend(regression, k=None, method="logme", candidates=candidates)) == 3
+    assert len(recommend(regression, k=None, method="logme", candidates=candidates, allow_self_transfer=True)) == 3
 
 
 def test_dtw_uses_the_saved_index_and_falls_back_without_one(italy: Dataset, candidates: list[str], tmp_path: Path):
@@ -246,7 +246,8 @@ def test_dtw_uses_the_saved_index_and_falls_back_without_one(italy: Dataset, can
     index.save(tmp_path / "index")
     rec = recommend("ItalyPowerDemand", k=None, method="dtw", candidates=candidates, index=tmp_path / "index")
     assert rec.method == "dtw" and set(rec.ids) == {"Chinatown/fcn", "SonyAIBORobotSurface1/fcn"}
-    assert rec.skipped == [{"id": "ItalyPowerDemand/fcn", "reason": "its source is the target itself"}]
+    assert [s["id"] for s in rec.skipped] == ["ItalyPowerDemand/fcn"]
+    assert rec.skipped[0]["reason"].startswith("trained on the target's own data")
     assert rec[0]["score"] == -rec[0]["details"]["distance"]
     assert rec[0]["details"]["distance"] == pytest.approx(index.distance("ItalyPowerDemand", rec[0]["source"]))
     with pytest.warns(UserWarning, match="needs the similarity index"):
@@ -266,7 +267,7 @@ def test_recommend_rejects_what_it_cannot_do(italy: Dataset, candidates: list[st
 def test_cli_recommend_prints_json_and_plots_prototypes(candidates: list[str], tmp_path: Path,
                                                         capsys: pytest.CaptureFixture):
     plot = tmp_path / "prototypes.png"
-    assert main(["recommend", "ItalyPowerDemand", "-k", "2", "--json", "--plot", str(plot),
+    assert main(["recommend", "ItalyPowerDemand", "-k", "2", "--json", "--plot", str(plot), "--allow-self-transfer",
                  "--candidates", *candidates]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "logme" and [r["id"] for r in out["ranking"]][0] == "ItalyPowerDemand/fcn"

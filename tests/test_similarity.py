@@ -121,14 +121,14 @@ def test_dba_equals_tslearn(gunpoint, uwave):
 
 
 @pytest.fixture(scope="module")
-def small_index() -> SimilarityIndex:
+def small_index(shared_data: Path) -> SimilarityIndex:
     import tshub.datasets
 
     names = ["GunPoint", "GunPointAgeSpan", "DistalPhalanxOutlineAgeGroup", "MiddlePhalanxOutlineAgeGroup",
              "ECG200", "Coffee", "DodgerLoopDay"]
     index = SimilarityIndex()
     for name in names:
-        index.add_dataset(tshub.datasets.load(name))
+        index.add_dataset(tshub.datasets.load(name, root=shared_data))
     return index
 
 

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import tshub
-from tshub.data.dataset import DatasetError
+from tshub.data.dataset import Dataset, DatasetError
 from tshub.hub.card import METRIC_NAMES, human_size, source_info
 from tshub.hub.checkpoint import CARD_NAME, read_config
 from tshub.hub.errors import HubError
 from tshub.hub.resolve import pull, resolve
 from tshub.hub.store import list_models, stores, training_status, unusable_reason
 
-LIST_COLUMNS = ("id", "source", "domain", "arch", "task", "metric", "reference", "training", "size", "where")
+LIST_COLUMNS = ("id", "domain", "test", "ref.", "training", "size")
+#: Widest line `list`, `info` and `recommend` print: tables keep to it (long cells are wrapped or shortened).
+MAX_WIDTH = 120
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (HubError, DatasetError) as err:
         print(f"tshub: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader left early (`tshub list | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error flushing at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,25 +71,42 @@ def _run_list(args: argparse.Namespace) -> int:
         print(f"no checkpoints found in:\n{looked}\nFetch one with `tshub pull ID` or build the zoo with "
               "scripts/publish.", file=sys.stderr)
         return 0
-    print(format_table([_list_cells(row) for row in rows], LIST_COLUMNS))
+    cells = [_list_cells(row) for row in rows]
+    print(format_table(cells, LIST_COLUMNS))
+    notes = [LIST_NOTES["!"]] if any(row[4].endswith(" !") for row in cells) else []
+    notes += [LIST_NOTES["hub"]] if any(row[5] == "hub" for row in cells) else []
+    if notes:
+        print("\n" + "\n".join(notes))
     return 0
 
 
+#: Footnotes of the marks in `tshub list` cells.
+LIST_NOTES = {"!": "! not offered as a source by the recommender (it learned nothing): see `tshub info ID`",
+              "hub": "hub: listed by a store's index, downloaded on first use (`tshub pull ID`)"}
+
+
 def _list_cells(row: dict[str, Any]) -> list[str]:
-    metric = f"{row['metric']} {row['metric_value']:.4f}" if row.get("metric") else "-"
+    """One `tshub list` row: id, domain, test metric beside its reference, how training ended, size or "hub"."""
+    short = {"Accuracy": "acc", "MAE": "mae"}
+    metric = (f"{short.get(row['metric'], row['metric'])} {row['metric_value']:.4f}" if row.get("metric") else "-")
     reference = f"{row['reference_value']:.4f}" if row.get("reference_value") is not None else "-"
-    training = (row.get("training") or "-") + (" (not a source)" if row.get("unusable") else "")
-    return [row["id"], row["source"], row.get("domain") or "-", row["arch"], row.get("task") or "-", metric,
-            reference, training,
-            human_size(row["size_bytes"]) if row.get("size_bytes") else "-",
-            "hub" if row.get("location") == "hub" else "local"]
+    training = (row.get("training") or "-") + (" !" if row.get("unusable") else "")
+    size = "hub" if row.get("location") == "hub" else human_size(row["size_bytes"]) if row.get("size_bytes") else "-"
+    return [row["id"], row.get("domain") or "-", metric, reference, training, size]
 
 
-def format_table(rows: list[list[str]], header: Sequence[str]) -> str:
-    """Plain-text columns, left-aligned, widths fitted to the content."""
+def format_table(rows: list[list[str]], header: Sequence[str], max_width: int = MAX_WIDTH) -> str:
+    """Plain-text columns, left-aligned, widths fitted to the content; the last column wraps onto continuation
+    lines so that no line passes ``max_width``."""
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-    lines = [list(header), ["-" * w for w in widths], *rows]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+    indent = sum(w + 2 for w in widths[:-1])
+    widths[-1] = min(widths[-1], max(max_width - indent, 20))
+    lines = []
+    for line in [list(header), ["-" * w for w in widths], *rows]:
+        wrapped = textwrap.wrap(str(line[-1]), widths[-1], break_on_hyphens=False) or [""]
+        lines.append("  ".join([*(str(c).ljust(w) for c, w in zip(line[:-1], widths)), wrapped[0]]))
+        lines += [" " * indent + more for more in wrapped[1:]]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 # ---------------------------------------------------------------------------------------------------- pull
@@ -164,7 +188,8 @@ def _training_line(config: dict[str, Any]) -> str:
 def _add_finetune(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("finetune", help="fine-tune a checkpoint on a dataset and save the result")
     p.add_argument("id", help="model id, Hub repo id or checkpoint folder of the source model")
-    p.add_argument("data", help="catalogue dataset name (e.g. Coffee) or a data file")
+    p.add_argument("data", help="catalogue dataset name (e.g. Coffee) or a data file; a file is training data")
+    _add_data_arguments(p, splits=True)
     p.add_argument("--lr-multiplier", default="grid", type=parse_lr_multiplier,
                    help="ω for the transferred layers: 'grid' (chosen on validation), a number, or a comma list")
     p.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
@@ -179,20 +204,24 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
-    from tshub.data.catalogue import load
-    from tshub.data.dataset import Dataset
+    from tshub.data.splits import training_splits
     from tshub.hub.resolve import load_pretrained
     from tshub.training import finetune
 
     model = load_pretrained(args.id)
-    data = Dataset.from_file(args.data) if Path(args.data).is_file() else load(args.data)
+    data = load_data(args)
+    data, notes = training_splits(data, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                                  seed=args.split_seed)
+    for note in notes if not args.json else ():
+        print(f"{data.name}: {note}", file=sys.stderr)
     result = finetune(model, data, lr_multiplier=args.lr_multiplier,
                       freeze_backbone=args.freeze_backbone, seed=args.seed, recipe=args.recipe,
                       max_epochs=args.max_epochs, time_budget_s=args.time_budget, device=args.device,
                       progress=not args.json)
     saved = result.model.save_pretrained(args.out) if args.out else None
-    summary = {"source": args.id, "target": data.name, "lr_multiplier": result.lr_multiplier,
-               "metrics": result.metrics, "val_metrics": result.val_metrics, "saved": str(saved) if saved else None}
+    summary = {"source": args.id, "target": data.name, "splits": {k: len(v) for k, v in data.splits.items()},
+               "lr_multiplier": result.lr_multiplier, "metrics": result.metrics, "val_metrics": result.val_metrics,
+               "saved": str(saved) if saved else None}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -200,10 +229,61 @@ def _run_finetune(args: argparse.Namespace) -> int:
     print(f"fine-tuned {args.id} on {data.name} (ω = {result.lr_multiplier:g}{chosen})")
     for split in ("metrics", "val_metrics"):
         shown = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {v:.4f}" for k, v in summary[split].items())
-        print(f"  {'test' if split == 'metrics' else 'validation'}: {shown or '-'}")
+        print(f"  {'test' if split == 'metrics' else 'validation'}: "
+              f"{shown or '- (no test split: pass --test-file or --test-fraction)'}")
     if saved:
         print(f"  saved to {saved}")
     return 0
+
+
+def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
+    """Reader options for a data file and, with ``splits``, a test file and the splits carved from training data."""
+    from tshub.data.readers import MISSING, VARIABLE_LENGTH
+
+    group = p.add_argument_group("data files")
+    if splits:
+        group.add_argument("--test-file", help="a file of test series (same format); without it the data has no "
+                                               "test split unless --test-fraction holds one out")
+        group.add_argument("--val-fraction", type=float, default=0.2,
+                           help="share of the training series carved as validation when the data has none "
+                                "(stratified; default 0.2)")
+        group.add_argument("--test-fraction", type=float, default=0.0,
+                           help="share of a file without splits held out as test (stratified; default 0)")
+        group.add_argument("--split-seed", type=int, default=0, help="seed of the carved splits (default 0)")
+    group.add_argument("--label-column", type=_label_column, default=0,
+                       help="column of the labels in .tsv/.txt/.csv files: index (negative from the end) or a CSV "
+                            "header name (default 0)")
+    group.add_argument("--task", choices=("classification", "regression"),
+                       help="default: inferred from the labels")
+    group.add_argument("--variable-length", choices=VARIABLE_LENGTH, default="error",
+                       help="series of unequal length (ragged rows, NaN padding): truncate to the shortest, pad "
+                            "(repeat the last value) or resample to the longest (default: error)")
+    group.add_argument("--missing", choices=MISSING, default="error", help="gaps inside series (default: error)")
+
+
+def load_data(args: argparse.Namespace) -> Dataset:
+    """The dataset ``args.data`` names: a data file (with ``--test-file`` as its test split) or a catalogue name."""
+    from tshub.data.catalogue import load
+    from tshub.data.readers import read_file, read_split_files
+
+    options = {"label_column": args.label_column, "task": args.task, "variable_length": args.variable_length,
+               "missing": args.missing}
+    test_file = getattr(args, "test_file", None)
+    if Path(args.data).is_file():
+        if test_file:
+            return read_split_files({"train": args.data, "test": test_file}, **options)
+        return read_file(args.data, **options)
+    if test_file:
+        raise DatasetError(f"--test-file goes with a data file, but {args.data!r} is not a file (a catalogue "
+                           "dataset brings its own test split).")
+    return load(args.data)
+
+
+def _label_column(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def parse_lr_multiplier(text: str) -> str | float | list[float]:
@@ -224,29 +304,34 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
     from tshub.recommend import DEFAULT_METHOD, list_methods
 
     p = commands.add_parser("recommend", help="rank source checkpoints for a dataset (transferability, DTW, probe)")
-    p.add_argument("data", help="catalogue dataset name (e.g. Coffee) or a data file; scored on its train split")
+    p.add_argument("data", help="catalogue dataset name (e.g. Coffee) or a data file; scored on its train split (a "
+                                "file is all training data)")
     p.add_argument("-k", type=int, default=5, help="how many sources to show (default 5)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=list_methods(), help=f"default {DEFAULT_METHOD}")
     p.add_argument("--arch", help="only checkpoints of this architecture")
     p.add_argument("--candidates", nargs="+", metavar="ID", help="rank these model ids / folders (default: all)")
+    p.add_argument("--allow-self-transfer", action="store_true",
+                   help="also rank checkpoints trained on the data's own series (left out by default)")
     p.add_argument("--index", type=Path, help="similarity index folder for --method dtw (default zoo/similarity)")
     p.add_argument("--probe-epochs", type=int, default=5, help="fine-tune epochs per candidate of --method probe")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
     p.add_argument("--plot", type=Path, metavar="PATH", help="save the class prototypes of the target and the "
                                                              "best sources to this image file")
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
+    _add_data_arguments(p, splits=False)
     p.set_defaults(run=_run_recommend)
 
 
 def _run_recommend(args: argparse.Namespace) -> int:
     from tshub.recommend import RecommendError, plot_prototypes, recommend
 
+    target = load_data(args) if Path(args.data).is_file() else args.data  # a name: the DTW index may know it
     try:
-        rec = recommend(args.data, k=args.k, arch=args.arch, method=args.method, candidates=args.candidates,
+        rec = recommend(target, k=args.k, arch=args.arch, method=args.method, candidates=args.candidates,
                         index=args.index, device=args.device, probe_epochs=args.probe_epochs,
-                        progress=not args.json)
+                        progress=not args.json, allow_self_transfer=args.allow_self_transfer)
         if args.plot:
-            plot_prototypes(rec, args.data, args.plot, index=args.index)
+            plot_prototypes(rec, target, args.plot, index=args.index)
     except RecommendError as err:
         print(f"tshub: error: {err}", file=sys.stderr)
         return 1

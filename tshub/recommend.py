@@ -12,10 +12,15 @@ methods, all scored on the target's training split only:
 - ``dtw``: bigdata18's dataset similarity (min DTW between per-class DBA prototypes) from the saved
   ``SimilarityIndex``; it ranks source *datasets*, so every architecture of a source gets the same score. Without
   an index it falls back to the default method and says so in ``Recommendation.note``.
+
+Every method leaves out, under ``skipped``, a candidate trained on the target's own data (a fine-tune of it would
+be no transfer): its training series' fingerprint overlaps the target's series, or its source dataset (or one of
+a multi-head checkpoint's) has the target's name. ``allow_self_transfer=True`` ranks them too.
 """
 
 from __future__ import annotations
 
+import textwrap
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +31,7 @@ from typing import Any
 import torch
 
 from tshub.data.dataset import Dataset
+from tshub.data.splits import as_training_data, check_classes
 from tshub.models.base import TimeSeriesModel
 
 DEFAULT_METHOD = "logme"
@@ -83,7 +89,10 @@ class Recommendation:
         return asdict(self)
 
     def __str__(self) -> str:
-        from tshub.cli import format_table
+        from tshub.cli import MAX_WIDTH, format_table
+
+        def wrap(text: str) -> str:
+            return textwrap.fill(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
         rows = [[str(r["rank"]), r["id"], f"{r['score']:.4g}", r["source"], r["arch"]] for r in self.ranking]
         lines = [f"sources for {self.target} by {self.method} ({self.score_name}); "
@@ -91,10 +100,16 @@ class Recommendation:
                  f"{self.elapsed_s:.1f} s"]
         lines += [f"note: {self.note}"] if self.note else []
         lines += [format_table(rows, ("rank", "id", "score", "source", "arch"))] if rows else ["(no candidate scored)"]
-        if self.skipped:
-            lines.append(f"skipped {len(self.skipped)}: " + "; ".join(f"{s['id']} ({s['reason']})"
-                                                                     for s in self.skipped[:5])
-                         + (" ..." if len(self.skipped) > 5 else ""))
+        own = [s for s in self.skipped if s["reason"].startswith(SELF_TRANSFER)]
+        others = [s for s in self.skipped if s not in own]
+        if own:
+            lines.append(wrap(f"left out as {SELF_TRANSFER} (no transfer; allow_self_transfer=True or "
+                              "--allow-self-transfer ranks them): "
+                              + "; ".join(f"{s['id']} ({s['reason'].removeprefix(SELF_TRANSFER + ': ')})"
+                                          for s in own)))
+        if others:
+            lines.append(wrap(f"skipped {len(others)}: " + "; ".join(f"{s['id']} ({s['reason']})" for s in others[:5])
+                              + (" ..." if len(others) > 5 else "")))
         return "\n".join(lines)
 
 
@@ -131,28 +146,41 @@ def list_methods() -> list[str]:
 def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None, method: str = DEFAULT_METHOD,
               candidates: Sequence[str | Path] | None = None, index: Any = None, *,
               device: str | torch.device | None = None, probe_epochs: int = 5,
-              progress: bool = False) -> Recommendation:
+              progress: bool = False, allow_self_transfer: bool = False) -> Recommendation:
     """The ``k`` best source checkpoints for ``target`` (all with ``k=None``) by ``method``.
 
-    ``target``: a Dataset with a "train" split, a catalogue name or a data file. ``candidates``: model ids or
-    checkpoint folders (default: every checkpoint ``tshub.list_models()`` knows), restricted to ``arch`` when
-    given. ``index``: a ``SimilarityIndex`` or its folder for ``method="dtw"`` (default: the repository's
-    ``zoo/similarity``). ``probe_epochs`` is the fine-tune length of ``method="probe"``.
+    ``target``: a Dataset (one without splits is all training data), a catalogue name or a data file; sources are
+    scored on its "train" split. ``candidates``: model ids or checkpoint folders (default: every checkpoint
+    ``tshub.list_models()`` knows), restricted to ``arch`` when given. ``index``: a ``SimilarityIndex`` or its
+    folder for ``method="dtw"`` (default: the repository's ``zoo/similarity``). ``probe_epochs`` is the fine-tune
+    length of ``method="probe"``. Candidates trained on the target's own data are skipped unless
+    ``allow_self_transfer``.
     """
     start = time.perf_counter()
     if method not in METHODS:
         raise RecommendError(f"unknown recommendation method {method!r}; choose one of {list_methods()}.")
     dataset, name = _load_target(target)
+    dataset = as_training_data(dataset)
     if "train" not in dataset.splits or not len(dataset.splits["train"]):
-        raise RecommendError(f"target {dataset.name!r} has no 'train' split: sources are scored on the training "
-                             "series; add one (tshub.data.splits.random_split).")
-    pool, unusable = candidate_pool(candidates, arch), []
+        raise RecommendError(f"target {dataset.name!r} has no 'train' split (it has {sorted(dataset.splits)}): "
+                             "sources are scored on the training series; add one (tshub.data.splits.random_split).")
+    check_classes(dataset)
+    pool, skipped = candidate_pool(candidates, arch), []
     if candidates is None:  # the whole zoo: leave out checkpoints that learned nothing (named ones are kept)
-        unusable = [{"id": c.id, "reason": f"not a usable source: {c.unusable}"} for c in pool if c.unusable]
+        skipped = [{"id": c.id, "reason": f"not a usable source: {c.unusable}"} for c in pool if c.unusable]
         pool = [c for c in pool if not c.unusable]
+    if not allow_self_transfer:
+        own = self_transfer(pool, dataset)
+        skipped = [{"id": c.id, "reason": f"{SELF_TRANSFER}: {why}"} for c, why in own.items()] + skipped
+        pool = [c for c in pool if c not in own]
     if not pool:
         where = f"with arch {arch!r} " if arch else ""
-        raise RecommendError(f"no candidate checkpoint {where}to rank: build the zoo (scripts/publish), "
+        own = [s["id"] for s in skipped if s["reason"].startswith(SELF_TRANSFER)]
+        also = (f" (left out, as trained on the target's own data: {', '.join(own)}; allow_self_transfer=True "
+                "ranks them)") if own else ""
+        unusable = len(skipped) - len(own)
+        also += f" ({unusable} not usable as sources: see `tshub list`)" if unusable else ""
+        raise RecommendError(f"no candidate checkpoint {where}to rank{also}: build the zoo (scripts/publish), "
                              "`tshub pull ID` some, or pass candidates=[ids or folders].")
     context = _Context(dataset, name, index, device, probe_epochs, progress)
     note = None
@@ -162,7 +190,7 @@ def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None,
             warnings.warn(note, stacklevel=2)
             method = DEFAULT_METHOD
     scorer, score_name = METHODS[method]
-    ranked, skipped = [], unusable
+    n_candidates, ranked = len(pool) + len(skipped), []
     for candidate, score, tie, details in scorer(pool, context):
         if score is None:
             skipped.append({"id": candidate.id, "reason": str(details)})
@@ -172,8 +200,7 @@ def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None,
     rows = [{"rank": i, "id": c.id, "score": float(score), "source": c.source, "arch": c.arch, "details": details}
             for i, (score, _, c, details) in enumerate(ranked, 1)]
     return Recommendation(target=dataset.name, method=method, score_name=score_name,
-                          ranking=rows if k is None else rows[:k], skipped=skipped,
-                          n_candidates=len(pool) + len(unusable),
+                          ranking=rows if k is None else rows[:k], skipped=skipped, n_candidates=n_candidates,
                           elapsed_s=time.perf_counter() - start, note=note)
 
 
@@ -200,6 +227,36 @@ def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | N
         wanted = get_architecture(arch).arch
         pool = [c for c in pool if c.arch == wanted]
     return pool
+
+
+SELF_TRANSFER = "trained on the target's own data"
+
+
+def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str]:
+    """The candidates trained on ``target``'s own data, each with the evidence: the fingerprint of its training
+    series overlaps the target's series (checkpoints since tshub records one), or a dataset it was trained on
+    has the target's name as the catalogue matches names (any checkpoint, a multi-head one's datasets included)."""
+    from tshub.data.catalogue import dataset_key
+    from tshub.data.fingerprint import OVERLAP_THRESHOLD, overlap, series_hashes
+    from tshub.hub.checkpoint import read_config
+
+    key, hashes, found = dataset_key(target.name), None, {}
+    for candidate in pool:
+        config = read_config(candidate.location) if candidate.location != "hub" else {}
+        meta = config.get("meta") or {}
+        stored = meta.get("train_fingerprint")
+        if stored is not None:
+            hashes = series_hashes(target.X) if hashes is None else hashes
+            share = overlap(stored, hashes)
+            if share is not None and share >= OVERLAP_THRESHOLD:
+                found[candidate] = f"{share:.0%} of the series compared are identical to its training series"
+                continue
+        names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
+        same = next((n for n in names if key is not None and dataset_key(n) == key), None)
+        if same is not None:
+            found[candidate] = (f"its source dataset is {same}" if len(names) == 1
+                                else f"{same} is among the {len(names) - 1} datasets it was pretrained on")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------- methods
@@ -263,8 +320,8 @@ def _rank_dtw(pool: list[Candidate], ctx: _Context) -> Iterable[Scored]:
         key = candidate.source.casefold()
         if key in distances:
             yield candidate, -distances[key], 0, {"distance": distances[key]}
-        elif key == ctx.target.name.casefold():
-            yield candidate, None, None, "its source is the target itself"
+        elif key == ctx.target.name.casefold():  # ranked only with allow_self_transfer: the nearest there is
+            yield candidate, -0.0, 0, {"distance": 0.0, "note": "its source is the target itself"}
         elif key in known:
             yield candidate, None, None, "its source has another channel count than the target"
         else:

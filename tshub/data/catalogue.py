@@ -15,15 +15,16 @@ a fixed length (DodgerLoop*, MelbournePedestrian) NaNs at the end of a row are m
 from __future__ import annotations
 
 import csv
-import difflib
 import importlib
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.readers import read_split_files
+from tshub.naming import closest
 
 FULL = "UCRArchive_2018"
 TRAIN_ONLY = "UCRArchive_2018_trainonly"
@@ -56,6 +57,8 @@ UCR_2015_ALIASES = {
     "yoga": "Yoga",
 }
 _ALIASES = {k.casefold(): v for k, v in UCR_2015_ALIASES.items()}
+#: Names tshub gives data that came without one (Dataset.from_arrays, service uploads, multi-head pretraining).
+PLACEHOLDER_NAMES = frozenset({"arrays", "upload", "multi"})
 _REPO_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
@@ -99,6 +102,14 @@ def load(
     ds = read_split_files(files, task="classification", variable_length=variable_length, missing=missing,
                           name=canonical, **kw)
     return ds.with_splits(ds.splits, **_ucr_meta(ds, name, collection, row))
+
+
+def dataset_key(name: str) -> str | None:
+    """The key under which the catalogue matches a dataset name: case-insensitive, UCR 2015 aliases resolved, a
+    split suffix ("GunPoint[train]", "GunPoint_TRAIN") dropped; None for the placeholder names of unnamed data."""
+    base = re.sub(r"(\[[^\]]*\]|_(train|test))$", "", str(name).strip(), flags=re.IGNORECASE)
+    key = _ALIASES.get(base.casefold(), base).casefold()
+    return None if not key or key in PLACEHOLDER_NAMES else key
 
 
 def list_datasets(root: str | Path | None = None) -> list[dict[str, str]]:
@@ -205,9 +216,8 @@ def _not_found(name: str, folder: Path | None, sources: dict[str, Any]) -> str:
         where = f"UCR folders {folder / FULL} and {folder / TRAIN_ONLY}" + ("" if folder.is_dir() else
                                                                               " (that folder does not exist)")
     names = [e["name"] for e in list_datasets(folder)]
-    close = difflib.get_close_matches(name.casefold(), [n.casefold() for n in names], n=5, cutoff=0.6)
-    lookup = {n.casefold(): n for n in names}
-    hint = f" Closest matches: {', '.join(lookup[c] for c in close)}." if close else ""
+    close = closest(name, names, n=5)
+    hint = f" Closest matches: {', '.join(close)}." if close else ""
     source_keys = ", ".join(sorted(sources)) or "none (tshub.data.sources is not installed)"
     return (f"no dataset named {name!r}: looked in the sources ({source_keys}) and in {where}; "
             f"{len(names)} datasets are available (tshub.datasets.list_datasets()).{hint}")

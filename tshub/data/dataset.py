@@ -118,10 +118,14 @@ class Dataset:
             return len(self.classes or [])
         return 1 if self.y.ndim == 1 else int(self.y.shape[1])
 
-    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(X, y)`` of a named split."""
+    def split(self, name: str, *, labels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(X, y)`` of a named split; for classification ``y`` holds integer codes (indices into
+        ``classes``), or with ``labels=True`` the original labels, as a classifier's ``predict`` returns them."""
         idx = self._split_indices(name)
-        return self.X[idx], self.y[idx]
+        y = self.y[idx]
+        if labels and self.task == "classification":
+            y = np.asarray(self.classes)[y]
+        return self.X[idx], y
 
     def subset(self, name: str) -> "Dataset":
         """The named split as a dataset of its own (no splits), keeping classes and provenance."""

@@ -362,14 +362,13 @@ def _parse_table(path: Path, lines: list[str], numbers: np.ndarray, sep: str | N
     """A delimited table (one series per line) into float values (n, w) and the raw label column.
 
     Fast path: one ``np.fromstring`` over the whole block; on anything unusual (empty or '?' fields, text labels,
-    bad values) a per-line pass parses what it can and names the first bad line and column.
+    bad values, rows of unequal length) a per-line pass parses what it can and names the first bad line and column.
+    A shorter row is a shorter series, NaN-padded here (``variable_length`` decides later); a negative
+    ``label_column`` counts from the end of each row.
     """
     widths = np.fromiter((len(s.split()) if sep is None else s.count(sep) + 1 for s in lines), np.int64, len(lines))
-    bad = np.flatnonzero(widths != widths[0])
-    if bad.size:
-        j = bad[0]
-        raise DatasetError(f"{path}, line {numbers[j]}: {widths[j]} fields, but line {numbers[0]} has {widths[0]}; "
-                           "every row must have the same number of fields (pad shorter series with NaN).")
+    if np.any(widths != widths[0]):
+        return _parse_table_by_line(path, lines, numbers, sep, label_column)
     width = int(widths[0])
     col = _column_index(path, label_column, width)
     if width - (col is not None) < 1:
@@ -394,18 +393,22 @@ def _parse_table(path: Path, lines: list[str], numbers: np.ndarray, sep: str | N
 
 
 def _parse_table_by_line(path: Path, lines: list[str], numbers: np.ndarray, sep: str | None,
-                         col: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    values = np.empty((len(lines), len(lines[0].split(sep)) - (col is not None)))
+                         label_column: int | str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    rows = [line.split(sep) for line in lines]
+    values = np.full((len(rows), max(map(len, rows)) - (label_column is not None)), np.nan)
     labels: list[str] = []
-    for i, (line, number) in enumerate(zip(lines, numbers)):
-        fields = line.split(sep)
-        if col is not None:
+    for i, (fields, number) in enumerate(zip(rows, numbers)):
+        if label_column is not None:
+            col = _column_index(path, label_column, len(fields), f"line {number}")
             label = _unquote(fields.pop(col))
             if label in _MISSING_TOKENS or label.lower() == "nan":
                 raise DatasetError(f"{path}, line {number}: the label (column {col + 1}) is missing.")
             labels.append(label)
-        values[i] = _parse_numbers(fields, path, f"line {number}", lambda j: j + 1 + (col is not None and j >= col))
-    return values, (None if col is None else _label_array(labels))
+            if not fields:
+                raise DatasetError(f"{path}, line {number}: no series values besides the label column.")
+        values[i, :len(fields)] = _parse_numbers(
+            fields, path, f"line {number}", lambda j: j + 1 + (label_column is not None and j >= col))
+    return values, (None if label_column is None else _label_array(labels))
 
 
 def _parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[int], int]) -> np.ndarray:
@@ -436,14 +439,15 @@ def _label_array(labels: list[str]) -> np.ndarray:
         return np.array(labels)
 
 
-def _column_index(path: Path, label_column: int | str | None, width: int) -> int | None:
+def _column_index(path: Path, label_column: int | str | None, width: int, where: str = "") -> int | None:
     if label_column is None:
         return None
     if isinstance(label_column, str):
         raise DatasetError(f"{path}: label_column={label_column!r} names a column, but this file has no header; "
                            "give the column index instead.")
     if not -width <= label_column < width:
-        raise DatasetError(f"{path}: label_column={label_column} is outside the {width} columns.")
+        raise DatasetError(f"{path}{', ' + where if where else ''}: label_column={label_column} is outside the "
+                           f"{width} columns.")
     return label_column % width
 
 
@@ -492,9 +496,12 @@ def _parse_csv(path: Path, text: str, label_column: int | str | None, *, delimit
         lines, numbers = lines[1:], numbers[1:]
         if not lines:
             raise DatasetError(f"{path}: only a header line, no series.")
-        if lines[0].count(delimiter) + 1 != len(first):
-            raise DatasetError(f"{path}, line {numbers[0]}: {lines[0].count(delimiter) + 1} fields, but the header "
-                               f"has {len(first)} column names; they must match.")
+        widths = [line.count(delimiter) + 1 for line in lines]
+        wide = next((i for i, w in enumerate(widths) if w > len(first)), None)
+        if wide is not None or (widths[0] != len(first) and len(set(widths)) == 1):
+            j = 0 if wide is None else wide
+            raise DatasetError(f"{path}, line {numbers[j]}: {widths[j]} fields, but the header has {len(first)} "
+                               "column names; they must match (shorter rows are shorter series).")
     values, labels = _parse_table(path, lines, numbers, delimiter, label_column)
     return _raw_table(path, "csv", values, labels, numbers)
 

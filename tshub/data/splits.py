@@ -4,6 +4,9 @@ Every function is a pure function of the dataset and the seed (``numpy.random.de
 order inside each split, and records what it did in ``meta`` ("split_protocol", "train_reduction").
 Classification splits are stratified per class; regression splits are plain shuffles.
 Per-class counts follow the largest-remainder rule, so they sum exactly to the requested totals.
+
+A dataset without splits is training data: ``training_splits`` (what fine-tuning, the from-scratch referent, the
+CLI and the service all use) carves a stratified, seeded validation split from it, and a test split when asked.
 """
 
 from __future__ import annotations
@@ -43,8 +46,52 @@ def official_with_validation(ds: Dataset, val_fraction: float = 0.2, seed: int =
 
 
 def ensure_validation(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """The dataset unchanged when it has a "val" split, else ``official_with_validation``."""
-    return ds if "val" in ds.splits else official_with_validation(ds, val_fraction, seed)
+    """The dataset unchanged when it has a "val" split, else ``official_with_validation`` (of every series when the
+    dataset has no splits at all)."""
+    return ds if "val" in ds.splits else official_with_validation(as_training_data(ds), val_fraction, seed)
+
+
+def as_training_data(ds: Dataset) -> Dataset:
+    """A dataset without splits is training data: every series goes to "train"; one with splits is unchanged."""
+    if ds.splits:
+        return ds
+    return ds.with_splits({"train": np.arange(len(ds.X))}, split_protocol={"rule": "all series are training data"})
+
+
+def training_splits(ds: Dataset, val_fraction: float = 0.2, test_fraction: float = 0.0,
+                    seed: int = 0) -> tuple[Dataset, list[str]]:
+    """The dataset ready to train on, and notes saying which splits were made (empty when none were).
+
+    Without splits, every series is training data; ``test_fraction`` > 0 first holds out a stratified test split
+    of that share. Without a "val" split, ``val_fraction`` of the training series become one (stratified, seeded).
+    A classification dataset whose training series hold fewer than two classes is refused (``check_classes``).
+    """
+    check_classes(as_training_data(ds))
+    notes = []
+    if not ds.splits and test_fraction:
+        if not 0 < test_fraction < 1:
+            raise DatasetError(f"test_fraction must lie in [0, 1), got {test_fraction}.")
+        ds = random_split(ds, {"train": 1 - test_fraction, "test": test_fraction}, seed=seed)
+        notes.append(f"no splits: held out {test_fraction:.0%} of the {len(ds.X)} series as a test split "
+                     f"(seed {seed}{', stratified' if _stratified(ds) else ''})")
+    elif not ds.splits:
+        notes.append(f"no splits: all {len(ds.X)} series are training data")
+    if "val" not in ds.splits:
+        ds = ensure_validation(ds, val_fraction, seed)
+        notes.append(f"carved {len(ds.splits['val'])} of the training series ({val_fraction:.0%}) as validation "
+                     f"(seed {seed}{', stratified' if _stratified(ds) else ''})")
+    return ds, notes
+
+
+def check_classes(ds: Dataset, split: str = "train") -> None:
+    """Refuse a classification dataset whose ``split`` holds fewer than two classes: nothing to learn."""
+    if ds.task != "classification" or split not in ds.splits:
+        return
+    present = np.unique(ds.y[ds.splits[split]])
+    if len(present) < 2:
+        found = f"only one class ({(ds.classes or ['?'])[present[0]]!r})" if len(present) else "no series"
+        raise DatasetError(f"dataset {ds.name!r}: its {split!r} series hold {found}; classification needs at least "
+                           "two classes: check the label column, or pass task='regression' for numeric targets.")
 
 
 def random_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15), seed: int = 0,

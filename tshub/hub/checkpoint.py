@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 import tshub
 from tshub.data.preprocess import Preprocessor
@@ -55,7 +55,8 @@ def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = 
     tensors.update({PREPROCESSING_PREFIX + name: torch.from_numpy(np.ascontiguousarray(a))
                     for name, a in arrays.items()})
     weights = folder / WEIGHTS_NAME
-    save_file(tensors, weights, metadata={"format": "pt", "tshub_format_version": str(FORMAT_VERSION)})
+    # safetensors' save_file creates the file 0600; written like its neighbours, it gets the umask's mode (0644)
+    weights.write_bytes(save(tensors, metadata={"format": "pt", "tshub_format_version": str(FORMAT_VERSION)}))
     config = build_config(model, {**model.meta, **fields}, dtype=dtype, weights=weights)
     (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     build_model_card(config).save(folder / CARD_NAME)

@@ -19,6 +19,8 @@ from tshub.hub.ids import ModelId, as_model_id
 from tshub.hub.remote import download, hub_endpoint, hub_offline
 from tshub.hub.store import checkpoint_dir, home_store, list_models, stores
 from tshub.models.base import TimeSeriesModel
+from tshub.models.registry import list_architectures
+from tshub.naming import closest
 
 _HUB_ERRORS = (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError)
 
@@ -86,6 +88,22 @@ def canonical_id(model_id: ModelId) -> ModelId:
     return ModelId(source, model_id.arch)
 
 
+def did_you_mean(name: str) -> list[str]:
+    """Model ids close to ``name``, which nothing resolved: known checkpoints first, then ``name`` with its source
+    and architecture corrected to a known source or catalogue dataset and a registered architecture."""
+    known = [row["id"] for row in list_models()]
+    guesses = closest(name, known, n=2, cutoff=0.8)
+    parts = name.strip().split("/")
+    if len(parts) == 2 and all(parts):
+        source, arch = parts
+        sources = {row_id.split("/")[0] for row_id in known} | {entry["name"] for entry in list_datasets()}
+        arch_guess = closest(arch.replace("-", "_"), list_architectures(), n=1)
+        source_guess = closest(source, sources, n=1)
+        if arch_guess and source_guess:
+            guesses.append(f"{source_guess[0]}/{arch_guess[0]}")
+    return [g for g in dict.fromkeys(guesses) if g.casefold() != name.strip().casefold()][:3]
+
+
 def _existing_folder(path: Path, looked: list[str]) -> Path | None:
     if not path.is_dir():
         looked.append(f"local folder {path.resolve()}: does not exist")
@@ -108,9 +126,13 @@ def _hub_reason(err: Exception) -> str:
 
 
 def _not_found_message(name: str, model_id: ModelId | None, looked: list[str]) -> str:
-    lines = [f"no checkpoint found for {name!r}. Looked in:"] + [f"  - {place}" for place in looked]
+    guesses = did_you_mean(name)
+    lines = ([f"no checkpoint found for {name!r}; did you mean {' or '.join(map(repr, guesses))}? Looked in:"]
+             if guesses else [f"no checkpoint found for {name!r}. Looked in:"])
+    lines += [f"  - {place}" for place in looked]
     if model_id is None:
-        lines += ["Pass a checkpoint folder, a model id '<SOURCE>/<arch>' (see `tshub list`) or a Hub repo id."]
+        lines += ["Pass a checkpoint folder, a model id '<SOURCE>/<arch>' (see `tshub list`; architectures: "
+                  f"{', '.join(list_architectures())}) or a Hub repo id."]
         return "\n".join(lines)
     home = checkpoint_dir(home_store(), model_id)
     lines += [
@@ -118,9 +140,16 @@ def _not_found_message(name: str, model_id: ModelId | None, looked: list[str]) -
         f"  - fetch it: `tshub pull {model_id}` (needs the network"
         f"{': unset HF_HUB_OFFLINE' if hub_offline() else ''}), or copy a checkpoint "
         f"folder to {home}, or add a folder holding {model_id.source}/{model_id.arch}/ to $TSHUB_ZOO;",
-        f"  - build it from the {model_id.source} data: run scripts/publish for {model_id} (it trains, writes "
-        f"zoo/{model_id.source}/{model_id.arch} and its card), or in Python:",
-        f"      tshub.train_from_scratch({model_id.arch!r}, tshub.datasets.load({model_id.source!r}))"
-        f".model.save_pretrained({str(home)!r})",
     ]
+    if any(entry["name"].casefold() == model_id.source.casefold() for entry in list_datasets()):
+        lines += [
+            f"  - build it from the {model_id.source} data: run scripts/publish for {model_id} (it trains, writes "
+            f"zoo/{model_id.source}/{model_id.arch} and its card), or in Python:",
+            f"      tshub.train_from_scratch({model_id.arch!r}, tshub.datasets.load({model_id.source!r}))"
+            f".model.save_pretrained({str(home)!r})",
+        ]
+    else:
+        lines += [f"  - or train one on your data: tshub.train_from_scratch({model_id.arch!r}, "
+                  f"Dataset.from_file(...)).model.save_pretrained({str(home)!r}) ({model_id.source!r} is no dataset "
+                  "of the catalogue: tshub.datasets.list_datasets())"]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -184,16 +185,21 @@ class TimeSeriesModel(nn.Module):
         return model
 
     # ------------------------------------------------------------------ inference and fine-tuning (tshub.training)
-    def predict(self, X_raw: Any, batch_size: int = 256) -> np.ndarray:
-        """Predictions for raw series (n, c, t): class labels (from ``classes``) or values ((n,) for one output).
+    def predict(self, X_raw: Any, batch_size: int = 256, *, codes: bool = False) -> np.ndarray:
+        """Predictions for raw series (n, c, t): class labels or values ((n,) for one output).
 
+        A classifier returns the original labels (strings from ``classes``, e.g. "1", "2"), whereas
+        ``Dataset.split()`` gives integer codes (indices into ``classes``): compare ``predict(X)`` with
+        ``ds.split(name, labels=True)[1]``, or ``predict(X, codes=True)`` with ``ds.split(name)[1]``.
         ``self.preprocessor`` (fitted during training) is applied first, so raw data gets what training saw.
         """
         from tshub.training.loop import decode_outputs
 
         task = self.task or ("classification" if self.classes else "regression")
         predicted = decode_outputs(task, self._raw_outputs(X_raw, batch_size))
-        return np.asarray(self.classes)[predicted] if task == "classification" and self.classes else predicted
+        if codes or task != "classification" or not self.classes:
+            return predicted
+        return np.asarray(self.classes)[predicted]
 
     def predict_proba(self, X_raw: Any, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (n, n_classes), columns in the order of ``classes``."""
@@ -213,6 +219,31 @@ class TimeSeriesModel(nn.Module):
 
         X, stream_max = make_preprocessor(self.preprocessor).transform(np.asarray(X_raw))
         return predict_outputs(self, X, stream_max if self.use_stream_max else None, batch_size=batch_size)
+
+
+class SameConv1d(nn.Conv1d):
+    """Conv1d with TensorFlow/Keras 'SAME' padding for any stride: out = ceil(T / stride), an odd pad on the right.
+
+    At stride 1 it computes exactly what ``nn.Conv1d(..., padding="same")`` computes (the symmetric part of the
+    pad inside the convolution, the odd zero appended on the right), without torch's warning about even kernels;
+    parameter names and shapes are those of ``nn.Conv1d``, so checkpoints load unchanged.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, **kwargs: Any):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, **kwargs)
+        total = self.dilation[0] * (self.kernel_size[0] - 1)
+        self.right_extra = total % 2 if stride == 1 else 0
+        if stride == 1:
+            self.padding = (total // 2,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stride = self.stride[0]
+        if stride == 1:
+            return super().forward(F.pad(x, (0, self.right_extra)) if self.right_extra else x)
+        length = x.shape[-1]
+        total = max((math.ceil(length / stride) - 1) * stride + self.dilation[0] * (self.kernel_size[0] - 1) + 1
+                    - length, 0)
+        return super().forward(F.pad(x, (total // 2, total - total // 2)))
 
 
 def adapt_channel_kernel(weight: torch.Tensor, channels: int) -> torch.Tensor:

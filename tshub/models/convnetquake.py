@@ -11,10 +11,9 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import TimeSeriesModel, glorot_uniform_, he_normal_
+from tshub.models.base import SameConv1d, TimeSeriesModel, glorot_uniform_, he_normal_
 from tshub.models.registry import register
 
 N_LAYERS = 9
@@ -36,15 +35,6 @@ INITIALISERS: dict[str, Callable[[nn.Module], None]] = {
     "he_normal": he_normal_,  # tstl speech8khz / sp500 baselines (and the original TF1 model)
     "glorot_normal": glorot_normal_,  # tstl emg baseline
 }
-
-
-class SameConv1d(nn.Conv1d):
-    """Conv1d with TensorFlow 'SAME' padding for any stride: out = ceil(T / stride), the odd pad on the right."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        length, stride = x.shape[-1], self.stride[0]
-        total = max((math.ceil(length / stride) - 1) * stride + self.kernel_size[0] - length, 0)
-        return super().forward(F.pad(x, (total // 2, total - total // 2)))
 
 
 def same_stride2_length(length: int, n_layers: int = N_LAYERS) -> int:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import TimeSeriesModel, batch_norm, he_uniform_
+from tshub.models.base import SameConv1d, TimeSeriesModel, batch_norm, he_uniform_
 from tshub.models.registry import register
 
 
@@ -37,7 +37,7 @@ class MultiLengthBlock(nn.Module):
         width = len(kernel_sizes) * filters_per_kernel
         self.bottleneck = nn.Conv1d(in_channels, bottleneck, 1, bias=False) if bottleneck else nn.Identity()
         branch_in = bottleneck or in_channels
-        self.branches = nn.ModuleList(nn.Conv1d(branch_in, filters_per_kernel, k, padding="same", bias=False)
+        self.branches = nn.ModuleList(SameConv1d(branch_in, filters_per_kernel, k, bias=False)
                                       for k in kernel_sizes)
         self.bn = batch_norm(width)
         self.shortcut = (nn.Sequential(nn.Conv1d(in_channels, width, 1, bias=False), batch_norm(width))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from tshub.models.base import TimeSeriesModel, glorot_uniform_, batch_norm
+from tshub.models.base import SameConv1d, TimeSeriesModel, batch_norm, glorot_uniform_
 from tshub.models.registry import register
 
 
@@ -15,7 +15,7 @@ class ConvBNReLU(nn.Sequential):
     """Conv1d ("same" padding, Keras glorot init) → BatchNorm (see base.batch_norm) → ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
-        conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding="same")
+        conv = SameConv1d(in_channels, out_channels, kernel_size)
         glorot_uniform_(conv)
         super().__init__()
         self.conv = conv

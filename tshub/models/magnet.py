@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import TimeSeriesModel, glorot_uniform_, keras_lstm_init_
+from tshub.models.base import SameConv1d, TimeSeriesModel, glorot_uniform_, keras_lstm_init_
 from tshub.models.registry import register
 
 
@@ -56,10 +56,10 @@ class MagNet(TimeSeriesModel):
                  mc_dropout: bool = False):
         super().__init__(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length)
         self.backbone = nn.Sequential()
-        self.backbone.add_module("conv1", nn.Conv1d(in_channels, 64, 3, padding="same"))
+        self.backbone.add_module("conv1", SameConv1d(in_channels, 64, 3))
         self.backbone.add_module("drop1", MCDropout(dropout, mc_dropout))
         self.backbone.add_module("pool1", SameMaxPool1d(4))
-        self.backbone.add_module("conv2", nn.Conv1d(64, 32, 3, padding="same"))
+        self.backbone.add_module("conv2", SameConv1d(64, 32, 3))
         self.backbone.add_module("drop2", MCDropout(dropout, mc_dropout))
         self.backbone.add_module("pool2", SameMaxPool1d(4))
         glorot_uniform_(self.backbone.conv1)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import (TimeSeriesModel, batch_norm, he_normal_, he_uniform_,
+from tshub.models.base import (SameConv1d, TimeSeriesModel, batch_norm, he_normal_, he_uniform_,
                                keras_lstm_init_)
 from tshub.models.registry import register
 
@@ -57,7 +57,7 @@ class MLSTMFCN(TimeSeriesModel):
         self.backbone = nn.ModuleDict()
         channels = in_channels
         for i, (f, k) in enumerate(zip(filters, kernel_sizes), start=1):
-            conv = nn.Conv1d(channels, f, k, padding="same")
+            conv = SameConv1d(channels, f, k)
             he_uniform_(conv)
             self.backbone[f"conv{i}"] = conv
             channels = f

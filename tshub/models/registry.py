@@ -6,6 +6,7 @@ import inspect
 from typing import Any, Callable, TypeVar
 
 from tshub.models.base import TimeSeriesModel
+from tshub.naming import closest
 
 _REGISTRY: dict[str, type[TimeSeriesModel]] = {}
 M = TypeVar("M", bound=type[TimeSeriesModel])
@@ -33,7 +34,9 @@ def list_architectures() -> list[str]:
 def get_architecture(name: str) -> type[TimeSeriesModel]:
     key = name.lower().replace("-", "_")
     if key not in _REGISTRY:
-        raise KeyError(f"unknown architecture {name!r}; registered: {', '.join(list_architectures())}.")
+        close = closest(key, _REGISTRY, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"unknown architecture {name!r}; registered: {', '.join(list_architectures())}.{hint}")
     return _REGISTRY[key]
 
 

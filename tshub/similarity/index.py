@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
-from tshub.atomic import atomic_write, write_text_atomic
+from tshub.atomic import write_bytes_atomic, write_text_atomic
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import ZNormalize
 from tshub.similarity.dba import parse_medoid_method, dba
@@ -249,7 +249,7 @@ class SimilarityIndex:
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"{s['name']}/{k}": np.ascontiguousarray(p)
                    for s, protos in zip(self._sources, self._prototypes) for k, p in enumerate(protos)}
-        atomic_write(folder / PROTOTYPES_FILE, lambda tmp: save_file(tensors, str(tmp)))
+        write_bytes_atomic(folder / PROTOTYPES_FILE, save(tensors))  # save_file would create it 0600
         meta = {
             "format_version": FORMAT_VERSION,
             "method": "bigdata18: per-class DBA prototypes of the train split, dataset distance = min DTW over "

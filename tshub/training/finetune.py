@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from tshub.data.dataset import Dataset
+from tshub.data.fingerprint import fingerprint
 from tshub.data.preprocess import Preprocessor, make_preprocessor
-from tshub.data.splits import ensure_validation
+from tshub.data.splits import training_splits
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
 from tshub.training.loop import Arrays, EpochHook, LoopResult, ParamGroup, evaluate, fit
@@ -132,8 +134,9 @@ def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
 
 
 def _prepare(dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool) -> _Prepared:
-    """Ensure a validation split, fit the preprocessing on the training split and apply it to every split."""
-    ds = ensure_validation(dataset, val_fraction=VAL_FRACTION, seed=0)
+    """Make the training splits (``training_splits``: a dataset without splits is training data), fit the
+    preprocessing on the training split and apply it to every split."""
+    ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0)
     preprocessor = make_preprocessor(preprocessing)
     if use_stream_max and not preprocessor.uses_stream_max:
         raise ValueError(f"the model takes stream_max but preprocessing {preprocessor.kind!r} does not produce it: "
@@ -217,9 +220,15 @@ def _result(model: TimeSeriesModel, prep: _Prepared, loop: LoopResult, recipe: s
         "seed": seed, "metrics": result.metrics, "val_metrics": result.val_metrics, "epochs": len(loop.history),
         "best_epoch": loop.best_epoch, "stop_reason": loop.stop_reason, "convergence_rate": result.convergence_rate,
         "elapsed_s": result.elapsed_s, "time_budget_s": config.time_budget_s,
-        "device": str(next(model.parameters()).device), **extra_meta,
+        "device": str(next(model.parameters()).device), "train_fingerprint": training_fingerprint(ds), **extra_meta,
     }
     return result
+
+
+def training_fingerprint(*datasets: Dataset) -> dict[str, Any]:
+    """The content fingerprint of the series a model learned from (train and validation splits), so that the
+    recommender can tell a later target made of the same data (``tshub.data.fingerprint``)."""
+    return fingerprint(*(ds.X[np.union1d(ds.splits["train"], ds.splits["val"])] for ds in datasets))
 
 
 def _source_record(ds: Dataset) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from tshub.data.dataset import Dataset
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
-from tshub.training.finetune import _prepare, _Prepared
+from tshub.training.finetune import _prepare, _Prepared, training_fingerprint
 from tshub.training.loop import (_batches_per_epoch, _data_device, _digest, _optimizer, _tensors,
                                  after_epoch, evaluate, resolve_device, train_step)
 from tshub.training.metrics import convergence_rate, curve_metric
@@ -99,6 +99,7 @@ def pretrain_multihead(arch: str, datasets: Sequence[Dataset], *, name: str = "m
         "val_metrics": val_metrics, "epochs": len(history), "best_epoch": best_epoch, "stop_reason": stop_reason,
         "convergence_rate": rate, "elapsed_s": elapsed, "time_budget_s": config.time_budget_s, "device": str(device),
         "head_classes": {key: p.dataset.classes for key, p in prepared.items()},
+        "train_fingerprint": training_fingerprint(*(p.dataset for p in prepared.values())),
         "head_metrics": head_metrics,
     }
     return FitResult(model=model, metrics=metrics, val_metrics=val_metrics, history=history, convergence_rate=rate,

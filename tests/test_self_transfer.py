@@ -1,0 +1,120 @@
+"""Self-transfer: a checkpoint trained on the target's own data is no transfer source. Every recommend method, the
+service's "model": "auto" and the demo leave it out and say why (by content fingerprint or by dataset name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tshub
+from tshub.data import Dataset
+from tshub.datasets import load
+from tshub.recommend import RecommendError, recommend
+from tshub.training import train_from_scratch
+from tshub.training.multihead import pretrain_multihead
+
+SMALL = {"filters": (8, 16, 8)}
+
+
+@pytest.fixture(scope="module")
+def gunpoint(shared_data: Path) -> Dataset:
+    return load("GunPoint", root=shared_data)
+
+
+@pytest.fixture(scope="module")
+def coffee(shared_data: Path) -> Dataset:
+    return load("Coffee", root=shared_data)
+
+
+@pytest.fixture(scope="module")
+def store(gunpoint: Dataset, coffee: Dataset, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A store of narrow FCNs: GunPoint/fcn (with the training fingerprint tshub now records), a copy of it as a
+    zoo checkpoint saved before fingerprints (name only), Coffee/fcn, and a multi-head UCR/fcn on both sets."""
+    root = tmp_path_factory.mktemp("zoo")
+    folders = {}
+    for ds in (gunpoint, coffee):
+        model = train_from_scratch("fcn", ds, max_epochs=2, arch_kwargs=SMALL, progress=False).model
+        folders[f"{ds.name}/fcn"] = model.save_pretrained(root / ds.name / "fcn", id=f"{ds.name}/fcn")
+    legacy = tshub.load_pretrained(folders["GunPoint/fcn"])
+    legacy.meta = {k: v for k, v in legacy.meta.items() if k != "train_fingerprint"}
+    folders["legacy"] = legacy.save_pretrained(root.parent / "legacy" / "GunPoint" / "fcn", id="GunPoint/fcn")
+    multi = pretrain_multihead("fcn", [gunpoint, coffee], name="UCR", max_epochs=1, arch_kwargs=SMALL,
+                               progress=False).model
+    folders["UCR/fcn"] = multi.save_pretrained(root.parent / "multi" / "UCR" / "fcn", id="UCR/fcn")
+    return folders
+
+
+def test_the_fingerprint_sees_overlap_either_way_and_nothing_else(gunpoint: Dataset, coffee: Dataset):
+    from tshub.data.fingerprint import fingerprint, overlap, series_hashes
+
+    train = gunpoint.split("train")[0]
+    stored = fingerprint(train)
+    assert stored["n"] == 50 and len(stored["hashes"]) == 50  # fewer series than the sketch holds: all kept
+    assert overlap(stored, series_hashes(gunpoint.X)) == 1.0  # train + test holds every training series
+    assert overlap(stored, series_hashes(train[:20])) == 1.0  # a subset of the training series
+    assert overlap(stored, series_hashes(gunpoint.split("test")[0])) == 0.0
+    assert overlap(stored, series_hashes(coffee.X)) == 0.0
+    big = fingerprint(np.random.default_rng(0).normal(size=(1000, 1, 16)), k=64)
+    assert len(big["hashes"]) == 64 and big["n"] == 1000
+    rows = np.random.default_rng(0).normal(size=(1000, 1, 16)).astype(np.float32)
+    assert overlap(big, series_hashes(rows[:300])) == 1.0  # a 30% subset: compared on the sketch's hash range
+    assert overlap(big, series_hashes(rows[:300] + 1)) == 0.0
+
+
+@pytest.mark.parametrize("method", ["logme", "hscore", "probe", "dtw"])
+def test_every_method_leaves_out_the_targets_own_checkpoint_and_says_why(method: str, gunpoint: Dataset,
+                                                                         coffee: Dataset, store, tmp_path: Path):
+    from tshub.similarity import SimilarityIndex
+
+    index = SimilarityIndex()
+    for ds in (gunpoint, coffee):  # one class mean per class keeps the index fast
+        X, y = ds.split("train")
+        index.add(ds.name, prototypes=[X[y == c].mean(axis=0) for c in np.unique(y)])
+    index.save(tmp_path / "index")
+    candidates = [str(store["GunPoint/fcn"]), str(store["Coffee/fcn"])]
+    rec = recommend("GunPoint", k=None, method=method, candidates=candidates, index=tmp_path / "index",
+                    probe_epochs=1)
+    assert rec.ids == ["Coffee/fcn"] and rec.n_candidates == 2
+    (skipped,) = rec.skipped
+    assert skipped["id"] == "GunPoint/fcn" and skipped["reason"].startswith("trained on the target's own data")
+    assert "left out as trained on the target's own data" in str(rec) and "allow_self_transfer" in str(rec)
+    kept = recommend("GunPoint", k=None, method=method, candidates=candidates, index=tmp_path / "index",
+                     probe_epochs=1, allow_self_transfer=True)
+    assert sorted(kept.ids) == ["Coffee/fcn", "GunPoint/fcn"] and not kept.skipped
+
+
+def test_content_name_and_multi_head_evidence(gunpoint: Dataset, coffee: Dataset, store):
+    X, y = gunpoint.split("train")
+    unnamed = Dataset.from_arrays(X[:30], np.asarray(gunpoint.classes)[y[:30]])  # "arrays": no name to go by
+    rec = recommend(unnamed, k=None, candidates=[str(store["GunPoint/fcn"]), str(store["Coffee/fcn"])])
+    assert rec.ids == ["Coffee/fcn"] and "identical to its training series" in rec.skipped[0]["reason"]
+    legacy = recommend(unnamed, k=None, candidates=[str(store["legacy"]), str(store["Coffee/fcn"])])
+    assert sorted(legacy.ids) == ["Coffee/fcn", "GunPoint/fcn"]  # no fingerprint, no name: nothing to go by
+    renamed = Dataset.from_arrays(X, np.asarray(gunpoint.classes)[y], name="Gun_Point")  # the UCR 2015 name
+    by_name = recommend(renamed, k=None, candidates=[str(store["legacy"]), str(store["Coffee/fcn"])])
+    assert by_name.skipped[0]["reason"].endswith("its source dataset is GunPoint")
+    multi = recommend(coffee, k=None, candidates=[str(store["UCR/fcn"]), str(store["GunPoint/fcn"])])
+    assert multi.ids == ["GunPoint/fcn"]
+    assert "Coffee is among the 2 datasets it was pretrained on" in multi.skipped[0]["reason"] or \
+        "identical to its training series" in multi.skipped[0]["reason"]
+    with pytest.raises(RecommendError, match=r"trained on the target's own data: GunPoint/fcn"):
+        recommend(gunpoint, candidates=[str(store["GunPoint/fcn"])])
+
+
+def test_the_service_auto_pick_and_the_demo_skip_it_too(gunpoint: Dataset, store, monkeypatch):
+    from server.runner import JobFailed, recommend_source, self_transfer_note
+    from tshub.demo import pick_source
+
+    upload = Dataset.from_arrays(gunpoint.X, np.asarray(gunpoint.classes)[gunpoint.y], name="GunPoint")
+    spec = {"arch": "fcn", "candidates": [str(store["GunPoint/fcn"])]}
+    with pytest.raises(JobFailed, match="trained on the target's own data"):
+        recommend_source(upload, spec, report=lambda event: None)
+    assert recommend_source(upload, {**spec, "allow_self_transfer": True}, report=lambda event: None) == "GunPoint/fcn"
+    assert "self_transfer" in self_transfer_note(str(store["GunPoint/fcn"]), upload)
+    assert self_transfer_note(str(store["Coffee/fcn"]), upload) == {}
+
+    monkeypatch.setenv("TSHUB_ZOO", str(store["UCR/fcn"].parents[1]))  # only the multi-head UCR/fcn
+    with pytest.raises(RecommendError, match=r"left out, as trained on the target's own data: UCR/fcn"):
+        pick_source(gunpoint, "fcn")  # the demo's source: never a checkpoint pretrained on the target

@@ -1,0 +1,124 @@
+"""A user's own data as it comes, without splits (arrays, a CSV, an official UCR _TRAIN file), is training data:
+Python API, CLI and service carve the same stratified, seeded validation split (``training_splits``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tshub
+from tshub.cli import main
+from tshub.data import Dataset, DatasetError
+from tshub.data.readers import read_file
+
+SMALL = {"filters": (8, 16, 8)}
+
+
+@pytest.fixture(scope="module")
+def coffee_files(ucr_root: Path) -> tuple[Path, Path]:
+    return ucr_root / "Coffee" / "Coffee_TRAIN.tsv.gz", ucr_root / "Coffee" / "Coffee_TEST.tsv.gz"
+
+
+@pytest.fixture(scope="module")
+def gunpoint_arrays(ucr_root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """GunPoint's official training series and their original labels, as a user holds them: plain arrays."""
+    ds = read_file(ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz")
+    return ds.X[:, 0, :], np.asarray(ds.classes)[ds.y]
+
+
+@pytest.fixture(scope="module")
+def source(coffee_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A narrow FCN trained for one epoch on the Coffee training file alone (no splits), saved as a checkpoint."""
+    result = tshub.train_from_scratch("fcn", Dataset.from_file(str(coffee_files[0])), max_epochs=1,
+                                      arch_kwargs=SMALL, progress=False)
+    return result.model.save_pretrained(tmp_path_factory.mktemp("src") / "Coffee" / "fcn", id="Coffee/fcn")
+
+
+def test_training_splits_make_all_series_training_data_and_carve_a_stratified_validation(gunpoint_arrays):
+    from tshub.data.splits import training_splits
+
+    X, labels = gunpoint_arrays
+    ds = Dataset.from_arrays(X, labels)
+    assert ds.splits == {}
+    ready, notes = training_splits(ds, seed=3)
+    train, val = ready.splits["train"], ready.splits["val"]
+    assert len(val) == 10 and len(train) == 40 and not set(train) & set(val) and "test" not in ready.splits
+    assert np.bincount(ready.y[val]).tolist() == [5, 5]  # stratified: GunPoint's classes are 24 / 26
+    again, _ = training_splits(ds, seed=3)
+    np.testing.assert_array_equal(again.splits["val"], val)  # seeded
+    assert "all 50 series are training data" in notes[0] and "10 of the training series (20%)" in notes[1]
+    held, notes = training_splits(ds, val_fraction=0.25, test_fraction=0.2, seed=0)
+    sizes = {k: len(v) for k, v in held.splits.items()}
+    assert sizes == {"train": 30, "test": 10, "val": 10} and "held out 20%" in notes[0]
+    assert np.bincount(held.y[held.splits["test"]]).tolist() == [5, 5]
+
+
+def test_python_api_trains_finetunes_and_recommends_on_arrays_without_splits(gunpoint_arrays, source: Path):
+    X, labels = gunpoint_arrays
+    ds = Dataset.from_arrays(X, labels)
+    scratch = tshub.train_from_scratch("fcn", ds, max_epochs=1, arch_kwargs=SMALL, progress=False)
+    assert scratch.metrics == {} and set(scratch.val_metrics) == {"accuracy", "f1_weighted"}
+    assert scratch.model.meta["splits"] == {"train": 40, "val": 10}
+    tuned = tshub.load_pretrained(source).finetune(ds, max_epochs=1, progress=False)
+    assert tuned.model.meta["splits"] == {"train": 40, "val": 10} and tuned.transfer_report.copied
+    assert set(tuned.model.predict(X[:5])) <= {"1", "2"}
+    rec = tshub.recommend(ds, candidates=[str(source)])
+    assert rec.ids == ["Coffee/fcn"] and rec[0]["details"]["n"] == 50  # scored on every (training) series
+
+
+def test_cli_finetunes_an_official_train_file_with_a_test_file_or_split_options(source: Path, coffee_files,
+                                                                                tmp_path: Path, capsys):
+    train, test = map(str, coffee_files)
+    assert main(["finetune", str(source), train, "--test-file", test, "--lr-multiplier", "1", "--max-epochs", "1",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["target"] == "Coffee" and out["splits"] == {"train": 22, "test": 28, "val": 6}
+    assert set(out["metrics"]) == {"accuracy", "f1_weighted"}
+
+    assert main(["finetune", str(source), train, "--lr-multiplier", "1", "--max-epochs", "1", "--val-fraction",
+                 "0.25", "--split-seed", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "all 28 series are training data" in captured.err and "7 of the training series (25%)" in captured.err
+    assert "test: - (no test split: pass --test-file or --test-fraction)" in captured.out
+
+    assert main(["finetune", str(source), train, "--test-fraction", "0.25", "--lr-multiplier", "1",
+                 "--max-epochs", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"] == {"train": 18, "test": 6, "val": 4}  # 3 per class
+
+
+def test_cli_recommends_for_a_csv_file(source: Path, gunpoint_arrays, tmp_path: Path, capsys):
+    X, labels = gunpoint_arrays
+    csv = tmp_path / "my_series.csv"
+    csv.write_text("label," + ",".join(f"t{i}" for i in range(X.shape[1])) + "\n"
+                   + "".join(f"{lab}," + ",".join(f"{v:.6f}" for v in row) + "\n" for lab, row in zip(labels, X)))
+    assert main(["recommend", str(csv), "--label-column", "label", "--candidates", str(source), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["target"] == "my_series" and [r["id"] for r in out["ranking"]] == ["Coffee/fcn"]
+
+
+def test_a_dataset_with_one_class_is_refused_before_training(gunpoint_arrays, source: Path):
+    X, _ = gunpoint_arrays
+    one = Dataset.from_arrays(X, np.full(len(X), "walk"))
+    for attempt in (lambda: tshub.train_from_scratch("fcn", one, max_epochs=1, arch_kwargs=SMALL, progress=False),
+                    lambda: tshub.load_pretrained(source).finetune(one, max_epochs=1, progress=False),
+                    lambda: tshub.recommend(one, candidates=[str(source)])):
+        with pytest.raises(DatasetError, match=r"only one class \('walk'\).*at least two classes"):
+            attempt()
+
+
+def test_the_service_splits_an_upload_with_the_same_function(ucr_root: Path, tmp_path: Path):
+    from server.uploads import TEST_FRACTION, ParseOptions, ingest, load_npz, store_raw
+    from tshub.data.splits import training_splits
+
+    path = ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz"
+    with open(path, "rb") as f:
+        stored = store_raw(f, path.name, tmp_path, limit_bytes=10**7)
+    ingested = ingest([stored], ParseOptions(), tmp_path)
+    served = load_npz(tmp_path / ingested.path)
+    expected, notes = training_splits(read_file(path, name="GunPoint"), test_fraction=TEST_FRACTION, seed=0)
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(served.splits[split], expected.splits[split])
+    assert all(note in ingested.summary["warnings"] for note in notes)

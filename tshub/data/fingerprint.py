@@ -1,0 +1,50 @@
+"""Content fingerprints of training series, to tell whether a checkpoint was trained on a target's own data.
+
+A fingerprint is a bottom-k sketch: every series is hashed (SHA-256 of its float32 values), and the ``k`` smallest
+hashes are kept with the number of series. Two sets of series are compared on the part of hash space the sketch
+covers (hashes up to its largest), where both are sampled alike, so overlap is seen in either direction: a target
+that holds most of a checkpoint's training series, or one that is mostly made of them (e.g. a subset of the
+source's training file), as long as a few of its series fall in that part. A JSON-ready dict of a few kB, kept in
+a checkpoint's ``config.json`` under ``meta.train_fingerprint``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+METHOD = "sha256-float32-bottom-k/1"
+SKETCH_SIZE = 128
+#: A checkpoint is trained on the target's data when this share of the compared series match, either way.
+OVERLAP_THRESHOLD = 0.5
+
+
+def series_hashes(X: np.ndarray) -> np.ndarray:
+    """The first 64 bits of SHA-256 of every series' float32 values (any shape (n, ...)), as uint64."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    return np.array([int.from_bytes(hashlib.sha256(x.tobytes()).digest()[:8], "big") for x in X], dtype=np.uint64)
+
+
+def fingerprint(*series: np.ndarray, k: int = SKETCH_SIZE) -> dict[str, Any]:
+    """The sketch of the series in one or more arrays (n_i, channels, length_i), as a checkpoint's config keeps it."""
+    hashes = np.unique(np.concatenate([series_hashes(X) for X in series]))
+    return {"method": METHOD, "n": int(sum(len(X) for X in series)), "k": k,
+            "hashes": [f"{h:016x}" for h in hashes[:k].tolist()]}
+
+
+def overlap(stored: Any, hashes: np.ndarray) -> float | None:
+    """How much the series of ``hashes`` (``series_hashes`` of a target) and the fingerprinted ones coincide: the
+    larger of the share of the sketch found among them and the share of them, within the sketch's hash range, found
+    in the sketch. None when ``stored`` is no fingerprint of this method."""
+    if not isinstance(stored, dict) or stored.get("method") != METHOD or not stored.get("hashes"):
+        return None
+    sketch = np.array([int(h, 16) for h in stored["hashes"]], dtype=np.uint64)
+    target = np.unique(hashes)
+    complete = len(sketch) < int(stored.get("k", SKETCH_SIZE))  # the sketch holds every fingerprinted series
+    sampled = target if complete else target[target <= sketch.max()]
+    shares = [np.isin(sketch, target).mean()]
+    if len(sampled):
+        shares.append(np.isin(sampled, sketch).mean())
+    return float(max(shares))
