@@ -16,6 +16,7 @@ What the client relies on, and this module answers:
   the commit, so the client caches that the file does not exist there.
 - Reads of public repos need no token; writes need one (``Authorization: Bearer``), checked before the body is
   read. An invalid token answers 401 "Invalid credentials in Authorization header", as the Hub does.
+- Database, storage and decoding run in the thread pool, never on the event loop.
 - Uploads: the preupload step answers ``regular`` for every file, so the client sends contents inline in the
   commit (base64 NDJSON); a commit is bounded by ``TSHUB_MAX_UPLOAD_MB`` of file content.
 """
@@ -31,12 +32,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
 
 from server.auth import AuthError, Owner, authenticate
 from server.hub_store import (COMMIT_ID, DEFAULT_BRANCH, EntryNotFound, FileChange, HubCommit, HubRepo, HubStore,
-                              HubStoreError, RepoExists, card_metadata, check_path)
+                              HubStoreError, RepoExists, card_yaml, check_path)
 
 JSON_BODY_LIMIT = 2 * 1024 * 1024  # repo creation, YAML validation, preupload: small JSON documents
 COMMIT_OVERHEAD = 64 * 1024  # a commit's header and per-file JSON around the base64 contents
@@ -158,21 +160,22 @@ def whoami(request: Request) -> dict[str, Any]:
 
 @router.post("/api/validate-yaml", summary="Check a model card's YAML metadata before a commit")
 async def validate_yaml(request: Request) -> JSONResponse:
-    signed_in(request)
+    await run_in_threadpool(signed_in, request)
     body = await read_json(request, "validate-yaml")
     content = body.get("content")
     if not isinstance(content, str):
         raise HubStoreError("validate-yaml: 'content' must be the README.md text")
-    if content.startswith("---") and card_metadata(content.encode()) is None and "\n---" in content[3:]:
-        return JSONResponse({"errors": [{"message": "the YAML metadata block of README.md is not valid YAML"}],
-                             "warnings": []}, 400)
+    try:
+        card_yaml(content)
+    except ValueError as err:
+        return JSONResponse({"errors": [{"message": str(err)}], "warnings": []}, 400)
     return JSONResponse({"errors": [], "warnings": []})
 
 
 # ------------------------------------------------------------------------------------------------ repos
 @router.post("/api/repos/create", summary="Create a model repo (public, or private to this token)")
 async def create_repo(request: Request) -> JSONResponse:
-    owner = signed_in(request)
+    owner = await run_in_threadpool(signed_in, request)
     body = await read_json(request, "create repo")
     if body.get("type") not in (None, "model"):
         raise HubStoreError(f"this hub serves model repos only, not {body.get('type')!r} repos")
@@ -182,7 +185,7 @@ async def create_repo(request: Request) -> JSONResponse:
     private = body.get("visibility") == "private" if "visibility" in body else bool(body.get("private"))
     url = f"{base_url(request)}/{namespace}/{name}"
     try:
-        repo = hub(request).create_repo(owner, namespace, name, private)
+        repo = await run_in_threadpool(hub(request).create_repo, owner, namespace, name, private)
     except RepoExists as err:
         return JSONResponse({"error": str(err), "url": url}, 409, headers={"X-Error-Message": str(err)})
     return JSONResponse({"url": url, "name": repo.repo_id, "id": repo.id})
@@ -190,11 +193,11 @@ async def create_repo(request: Request) -> JSONResponse:
 
 @router.put("/api/models/{namespace}/{name}/settings", summary="Make a repo private or public")
 async def update_settings(request: Request, namespace: str, name: str) -> dict[str, Any]:
-    owner = signed_in(request)
+    owner = await run_in_threadpool(signed_in, request)
     body = await read_json(request, "repo settings")
     if "visibility" in body or "private" in body:
         private = body["visibility"] == "private" if "visibility" in body else bool(body["private"])
-        hub(request).set_private(owner, f"{namespace}/{name}", private)
+        await run_in_threadpool(hub(request).set_private, owner, f"{namespace}/{name}", private)
     return {}
 
 
@@ -303,11 +306,11 @@ def resolve_file(request: Request, namespace: str, name: str, revision: str, pat
 # ------------------------------------------------------------------------------------------------ uploads
 @router.post("/api/models/{namespace}/{name}/preupload/{revision}", summary="How each file of a commit is sent")
 async def preupload(request: Request, namespace: str, name: str, revision: str) -> dict[str, Any]:
-    owner = signed_in(request)
+    owner = await run_in_threadpool(signed_in, request)
     store = hub(request)
-    repo = store.writable_repo(owner, f"{namespace}/{name}")
+    repo = await run_in_threadpool(store.writable_repo, owner, f"{namespace}/{name}")
     body = await read_json(request, "preupload")
-    head = store.resolve(repo, revision)
+    head = await run_in_threadpool(store.resolve, repo, revision)
     files = body.get("files")
     if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
         raise HubStoreError("preupload: 'files' must be a list of {path, size, sample}")
@@ -318,17 +321,18 @@ async def preupload(request: Request, namespace: str, name: str, revision: str) 
 
 @router.post("/api/models/{namespace}/{name}/commit/{revision}", summary="Commit files to a branch")
 async def commit(request: Request, namespace: str, name: str, revision: str) -> dict[str, Any]:
-    owner = signed_in(request)
+    owner = await run_in_threadpool(signed_in, request)
     store = hub(request)
-    repo = store.writable_repo(owner, f"{namespace}/{name}")
+    repo = await run_in_threadpool(store.writable_repo, owner, f"{namespace}/{name}")
     if request.query_params.get("create_pr") in ("1", "true", "True"):
         raise HubStoreError("pull requests are not supported by this hub: commit to a branch (create_pr=False)")
     limit = request.app.state.settings.max_upload_bytes
-    header, changes = parse_commit(await read_body(request, limit * 4 // 3 + COMMIT_OVERHEAD, "commit"))
+    body = await read_body(request, limit * 4 // 3 + COMMIT_OVERHEAD, "commit")
+    header, changes = await run_in_threadpool(parse_commit, body)
     if sum(len(c.content or b"") for c in changes) > limit:
         raise TooLarge(f"commit over {too_large(limit)} of files (TSHUB_MAX_UPLOAD_MB bounds a commit's files)")
-    made = store.commit(owner, repo, revision, changes, str(header.get("summary") or ""),
-                        str(header.get("description") or ""), header.get("parentCommit"))
+    made = await run_in_threadpool(store.commit, owner, repo, revision, changes, str(header.get("summary") or ""),
+                                   str(header.get("description") or ""), header.get("parentCommit"))
     return {"success": True, "commitOid": made.oid, "commitUrl": f"{base_url(request)}/{repo.repo_id}/commit/{made.oid}",
             "hookOutput": "", "pullRequestUrl": None}
 

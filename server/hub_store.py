@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import yaml
 from huggingface_hub import ModelCard
 from huggingface_hub.utils.sha import git_hash
 from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, select, update
@@ -299,11 +300,19 @@ def check_path(path: str) -> str:
 
 
 def card_metadata(content: bytes) -> dict[str, Any] | None:
-    """The YAML metadata of a model card (README.md), None when it has none or it is not valid YAML."""
+    """The YAML metadata of a model card (README.md); None when it has none or it is not valid."""
     try:
-        return ModelCard(content.decode()).data.to_dict() or None
+        return card_yaml(content.decode()) or None
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def card_yaml(text: str) -> dict[str, Any]:
+    """The metadata block of a model card as huggingface_hub reads it; ValueError says what is wrong with it."""
+    try:
+        return ModelCard(text, ignore_metadata_errors=False).data.to_dict()
+    except yaml.YAMLError as err:
+        raise ValueError(f"the YAML metadata block of README.md is not valid YAML: {err}") from None
 
 
 def _apply(files: dict[str, Any], changes: list[FileChange], blobs: dict[str, dict[str, Any]]) -> dict[str, Any]:

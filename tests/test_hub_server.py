@@ -43,6 +43,7 @@ from tshub.models import build_model
 from tshub.models.base import TimeSeriesModel
 
 ROOT = Path(__file__).resolve().parents[1]
+SLOW = 60  # seconds: HTTP timeouts for a server sharing two busy cores (HF_HUB_ETAG_TIMEOUT and friends too)
 PROBE = torch.linspace(-2, 2, 64).reshape(1, 1, 64)
 CLIENT = """
 import json, sys, torch, tshub
@@ -80,6 +81,8 @@ def client(hub: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_token"))
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", SLOW)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", SLOW)
     return tmp_path / "hf_cache"
 
 
@@ -139,7 +142,7 @@ def test_download_verify_cache_hit_and_offline_reuse_in_a_fresh_client(hub, clie
     # a fresh process without the repository's zoo: downloads into its own standard cache, then reuses it offline
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "fresh_hf"), "HF_HUB_OFFLINE": "0",
            "TSHUB_HOME": str(tmp_path / "fresh_tshub"), "TSHUB_REPO_ZOO": "", "PYTHONPATH": str(ROOT),
-           "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+           "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_ETAG_TIMEOUT": str(SLOW), "HF_HUB_DOWNLOAD_TIMEOUT": str(SLOW)}
     env.pop("HF_HUB_CACHE", None)
     (tmp_path / "elsewhere").mkdir()
     online = run_client(env, tmp_path / "elsewhere", "GunPoint/fcn")
@@ -186,7 +189,7 @@ def test_a_private_repo_is_invisible_to_other_tenants_and_tokens_are_checked(hub
         with pytest.raises(RepositoryNotFoundError):
             api.model_info("alice/secret-fcn")
     head = httpx.head(f"{hub.url}/alice/secret-fcn/resolve/main/{CONFIG_NAME}",
-                      headers={"Authorization": f"Bearer {hub.tokens['bob']}"})
+                      headers={"Authorization": f"Bearer {hub.tokens['bob']}"}, timeout=SLOW)
     assert head.status_code == 404 and head.headers["X-Error-Code"] == "RepoNotFound"  # the same as a missing repo
 
     monkeypatch.setenv("HF_TOKEN", "tshub_not-a-token")
@@ -246,14 +249,14 @@ def test_file_metadata_ranges_and_missing_entries_as_the_hub_serves_them(hub, cl
     sha = api.model_info("tshub/Ham-fcn").sha
     files = {f.path: f for f in api.list_repo_tree("tshub/Ham-fcn", revision=sha)}
     url = f"{hub.url}/tshub/Ham-fcn/resolve/main/{WEIGHTS_NAME}"
-    head = httpx.head(url, headers={"Accept-Encoding": "identity"})
+    head = httpx.head(url, headers={"Accept-Encoding": "identity"}, timeout=SLOW)
     assert head.status_code == 200 and head.headers["X-Repo-Commit"] == sha
     assert head.headers["ETag"] == f'"{files[WEIGHTS_NAME].blob_id}"'
     assert int(head.headers["Content-Length"]) == files[WEIGHTS_NAME].size
-    whole = httpx.get(url).content
-    tail = httpx.get(url, headers={"Range": "bytes=1000-"})
+    whole = httpx.get(url, timeout=SLOW).content
+    tail = httpx.get(url, headers={"Range": "bytes=1000-"}, timeout=SLOW)
     assert tail.status_code == 206 and tail.content == whole[1000:]
-    missing = httpx.head(f"{hub.url}/tshub/Ham-fcn/resolve/{sha}/nothing.bin")
+    missing = httpx.head(f"{hub.url}/tshub/Ham-fcn/resolve/{sha}/nothing.bin", timeout=SLOW)
     assert missing.status_code == 404 and missing.headers["X-Error-Code"] == "EntryNotFound"
     assert missing.headers["X-Repo-Commit"] == sha  # the client caches that the file does not exist there
 
@@ -300,6 +303,9 @@ def test_concurrent_pushes_to_one_branch_all_land(hub, client):
     history = [c.commit_id for c in api.list_repo_commits("bob/many")]
     assert len(set(made)) == 6 and set(made) <= set(history) and len(history) == 7  # + the initial commit
     assert sorted(api.list_repo_files("bob/many")) == [f"part-{i}.txt" for i in range(6)]
+    with pytest.raises(ValueError, match="not valid YAML"):  # a card the Hub could not read is refused up front
+        api.upload_file(path_or_fileobj=b"---\ntags: [a,\n---\n# card\n", path_in_repo=CARD_NAME, repo_id="bob/many")
+    assert len(api.list_repo_commits("bob/many")) == 7
 
 
 def test_a_commit_over_the_upload_limit_is_refused_before_anything_is_stored(tmp_path, monkeypatch):
