@@ -288,8 +288,10 @@ def commits(request: Request, namespace: str, name: str, revision: str) -> list[
 
 
 # ------------------------------------------------------------------------------------------------ files
-@router.api_route("/{namespace}/{name}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"],
-                  response_class=FileResponse, summary="A file at a revision (HEAD: its metadata only)")
+@router.get("/{namespace}/{name}/resolve/{revision}/{path:path}", response_class=FileResponse,
+            operation_id="resolve_file", summary="A file at a revision")
+@router.head("/{namespace}/{name}/resolve/{revision}/{path:path}", response_class=FileResponse,
+             operation_id="resolve_file_metadata", summary="A file's commit, ETag and size, without its content")
 def resolve_file(request: Request, namespace: str, name: str, revision: str, path: str) -> FileResponse:
     _, commit = at_revision(request, namespace, name, revision)
     try:
