@@ -31,6 +31,7 @@ from tshub.recommend import RecommendError
 from server.auth import AuthError, Owner, authenticate
 from server.config import ConfigError, Settings
 from server.db import DatasetRecord, open_store
+from server.hub_api import router as hub_router
 from server.jobstore import JobConflict, JobNotFound, JobStore
 from server.schemas import (DatasetOut, Error, Health, JobCreate, JobOut, ModelDetail, ModelInfo, Recommendation,
                             RecommendOut, RecommendRequest)
@@ -311,6 +312,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Health(version=tshub.__version__)
 
     app.include_router(router)
+    app.include_router(hub_router)
     _add_error_handlers(app)
     app.add_middleware(UploadSizeLimit, limit_bytes=settings.max_upload_bytes)
     return app

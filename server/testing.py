@@ -54,8 +54,8 @@ def service_env(home: Path, sources: list[str], **overrides: Any) -> dict[str, s
 class LiveServer:
     """``tshub serve`` (API + worker) in its own process group, reachable over HTTP on a free port."""
 
-    def __init__(self, env: dict[str, str], log: Path, port: int | None = None):
-        self.env, self.log_path, self.port = env, log, port or free_port()
+    def __init__(self, env: dict[str, str], log: Path, port: int | None = None, role: str = "all"):
+        self.env, self.log_path, self.port, self.role = env, log, port or free_port(), role
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
@@ -66,7 +66,8 @@ class LiveServer:
         """Start the process without waiting (do other set-up while it boots, then ``wait_ready``)."""
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "serve", "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-c", SERVE, "serve", "--port", str(self.port), "--role", self.role, "--log-level",
+             "warning"],
             env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

@@ -1,6 +1,7 @@
 """The ``tshub`` command line: one ``_add_<command>`` function per subcommand, registered in ``COMMANDS``.
 
-``list`` / ``pull`` / ``info`` browse and fetch checkpoints, ``finetune`` adapts one to a dataset; recommend,
+``list`` / ``pull`` / ``info`` browse and fetch checkpoints, ``push`` publishes them to a Hub (the Hugging Face
+Hub or ``tshub serve``, by ``HF_ENDPOINT``), ``finetune`` adapts one to a dataset; recommend,
 publish and serve are added the same way by their packages (a parser function + a handler returning an exit code).
 """
 
@@ -15,13 +16,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx2
+from huggingface_hub.errors import HfHubHTTPError
+
 import tshub
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.hub.card import METRIC_NAMES, human_size, source_info
 from tshub.hub.checkpoint import CARD_NAME, read_config
 from tshub.hub.errors import HubError
+from tshub.hub.ids import as_model_id, hub_namespace
+from tshub.hub.remote import hub_endpoint, push_folder, snapshot_commit
 from tshub.hub.resolve import pull, resolve
-from tshub.hub.store import list_models, stores, training_status, unusable_reason
+from tshub.hub.store import find_local, list_models, stores, training_status, unusable_reason
 
 LIST_COLUMNS = ("id", "domain", "test", "ref.", "training", "size")
 #: Widest line `list`, `info` and `recommend` print: tables keep to it (long cells are wrapped or shortened).
@@ -122,6 +128,55 @@ def _run_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------- push
+def _add_push(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("push", help="publish local checkpoints to a Hub ($HF_ENDPOINT: the Hugging Face Hub "
+                                         "or a `tshub serve`)",
+                            description="Uploads each checkpoint as one commit to <namespace>/<SOURCE>-<arch> "
+                                        "(creating the repo), with the token of $HF_TOKEN or `hf auth login`. "
+                                        "Unchanged checkpoints make no new commit.")
+    p.add_argument("ids", nargs="*", metavar="ID", help="model ids of the local stores, or checkpoint folders")
+    p.add_argument("--all", action="store_true", help="every checkpoint of the local stores (see `tshub list`)")
+    p.add_argument("--repo-id", help="the Hub repo of a single checkpoint (default <namespace>/<SOURCE>-<arch>)")
+    p.add_argument("--namespace", help=f"Hub user or organisation (default {hub_namespace()!r}, $TSHUB_NAMESPACE)")
+    p.add_argument("--private", action="store_true", help="create missing repos private (visible to your token only)")
+    p.add_argument("--message", default="Upload tshub checkpoint", help="the commit message")
+    p.set_defaults(run=_run_push)
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    if args.all == bool(args.ids) or (args.repo_id and (args.all or len(args.ids) != 1)):
+        raise HubError("push names checkpoints (IDs or folders) or --all, not both; --repo-id goes with one ID.")
+    names = [row["id"] for row in list_models() if row.get("location") != "hub"] if args.all else args.ids
+    failed = 0
+    for name in names:
+        folder, repo_id = _push_target(name, args.repo_id, args.namespace)
+        try:
+            url = push_folder(folder, repo_id, private=args.private or None, commit_message=args.message)
+        except (HubError, HfHubHTTPError, httpx2.HTTPError, OSError, ValueError) as err:  # report it, push the others
+            failed += 1
+            print(f"{name}: push to {repo_id} at {hub_endpoint()} FAILED: {err}", file=sys.stderr)
+            continue
+        print(f"{name} -> {repo_id}: {url}")
+    return 1 if failed else 0
+
+
+def _push_target(name: str, repo_id: str | None, namespace: str | None) -> tuple[Path, str]:
+    """The local checkpoint folder ``name`` refers to and the Hub repo it goes to."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        model_id = as_model_id(str(read_config(folder).get("id") or ""))
+    else:
+        model_id = as_model_id(name)
+        folder = find_local(model_id) if model_id else None
+        if folder is None:
+            raise HubError(f"{name!r} is neither a checkpoint folder nor a model id of the local stores "
+                           "(see `tshub list`).")
+    if repo_id is None and model_id is None:
+        raise HubError(f"{folder}: its config.json names no model id; pass --repo-id NAMESPACE/NAME.")
+    return folder, repo_id or model_id.repo_id(namespace)
+
+
 # ---------------------------------------------------------------------------------------------------- info
 def _add_info(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("info", help="describe a checkpoint (fetched from the Hub when not local)")
@@ -135,7 +190,7 @@ def _run_info(args: argparse.Namespace) -> int:
     folder = resolve(args.id, revision=args.revision)
     config = read_config(folder)
     if args.json:
-        print(json.dumps({"location": str(folder), **config}, indent=2))
+        print(json.dumps({"location": str(folder), "revision": snapshot_commit(folder), **config}, indent=2))
         return 0
     print(format_table([[k, v] for k, v in describe(config, folder)], ("field", "value")))
     return 0
@@ -152,8 +207,10 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
     reference = config.get("reference") if isinstance(config.get("reference"), dict) else {}
     reference_metrics = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {v}"
                                   for k, v in reference.get("metrics", {}).items())
+    commit = snapshot_commit(folder)
     return [
         ("id", config.get("id") or "-"), ("location", str(folder)),
+        ("revision", f"{commit} (Hub commit)" if commit else "- (local folder)"),
         ("arch", f"{config['arch']} ({kwargs})" if kwargs else config["arch"]),
         ("input", f"{config['in_channels']} channel(s), " + (f"length {length}" if length else "any length")
          + (", uses stream_max" if config.get("use_stream_max") else "")),
@@ -365,8 +422,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 # Subcommands in help order; publish / serve add their `_add_<name>` here.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_list, _add_pull, _add_info, _add_finetune,
-                                                                _add_recommend, _add_demo]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_list, _add_pull, _add_push, _add_info,
+                                                                _add_finetune, _add_recommend, _add_demo]
 
 try:  # `serve` and `token` of the fine-tune service, present in a source checkout or with the server package
     from server.cli import add_server_commands

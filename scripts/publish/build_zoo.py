@@ -7,6 +7,7 @@ and uploads to the Hugging Face Hub only when asked.
     python scripts/publish/build_zoo.py --dry-run                # the plan: what is up to date, what would build
     python scripts/publish/build_zoo.py --push --dry-run         # what would be uploaded (repo ids, files, sizes)
     python scripts/publish/build_zoo.py --push                   # upload up-to-date checkpoints to the Hub
+                                                                 # ($HF_ENDPOINT: huggingface.co or a `tshub serve`)
     python scripts/publish/build_zoo.py & python scripts/publish/build_zoo.py  # two processes share the build
 
 An entry is skipped when its folder holds a checkpoint built with the same recipe hash (see zoo_manifest), so an
@@ -37,6 +38,7 @@ import torch
 from tshub.hub import CheckpointError, ModelId, hub_namespace, push_folder, read_config, write_index
 from tshub.hub.card import human_size
 from tshub.hub.checkpoint import CHECKPOINT_FILES, load_checkpoint
+from tshub.hub.remote import hub_endpoint
 from tshub.hub.store import INDEX_NAME, PRIMARY_METRIC, Store
 
 from zoo_cards import CARDS_INDEX, add_heads_section, cards_index, sync_card, write_if_changed
@@ -269,7 +271,7 @@ def show_plan(entries: list[Entry], zoo: Path, force: bool) -> None:
 def show_uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> None:
     for entry, folder, repo_id in uploads(entries, zoo, namespace):
         files = ", ".join(f"{name} ({human_size((folder / name).stat().st_size)})" for name in CHECKPOINT_FILES)
-        print(f"would upload {folder} -> https://huggingface.co/{repo_id}: {files}", flush=True)
+        print(f"would upload {folder} -> {hub_endpoint()}/{repo_id}: {files}", flush=True)
 
 
 def push(entries: list[Entry], zoo: Path, namespace: str | None) -> int:

@@ -157,7 +157,8 @@ def _preprocessing_section(config: dict[str, Any]) -> str:
 def _training_section(config: dict[str, Any]) -> str:
     lines = ["## Training"]
     if config.get("parent"):
-        lines += ["", f"Fine-tuned from `{config['parent']}`."]
+        revision = (config.get("meta") or {}).get("parent_revision")
+        lines += ["", f"Fine-tuned from `{config['parent']}`" + (f" at Hub revision `{revision}`." if revision else ".")]
     if config.get("recipe"):
         lines += ["", f"Recipe `{config['recipe']}`" + (":" if config.get("train_config") else ".")]
     if config.get("train_config"):

@@ -6,27 +6,38 @@ constructor kwargs (task, classes, preprocessing, provenance, hash, format versi
 keys strictly and casts shrunk weights back to float32, and ``"<SOURCE>/<arch>"`` ids resolve through local
 stores before the Hub. So tshub keeps the mixin's method names and symmetry (``save_pretrained`` /
 ``from_pretrained`` / ``push_to_hub`` on the model) and uses huggingface_hub's primitives for everything that
-touches the Hub: ``snapshot_download`` (its cache, revisions, offline mode), ``HfApi.create_repo`` /
-``upload_folder``, and ``ModelCard`` / ``ModelCardData`` / ``EvalResult`` for the card (see ``card``).
+touches the Hub: ``snapshot_download`` (its cache, revisions, offline mode), ``HfApi.verify_repo_checksums``,
+``HfApi.create_repo`` / ``upload_folder``, and ``ModelCard`` / ``ModelCardData`` / ``EvalResult`` for the card
+(see ``card``). Any Hub-compatible endpoint works, ``tshub serve`` included (``HF_ENDPOINT``).
+
+The client checks a download's size, not its content: every file a download brings is checked against the
+checksum its Hub lists for that commit, and a file that does not match is removed from the cache (else every
+later load would find the corrupted copy and fail) before the error is raised.
 
 ``HF_HUB_OFFLINE`` and ``HF_ENDPOINT`` are read when called, not only when huggingface_hub was imported.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx2
 from huggingface_hub import HfApi, constants, snapshot_download
+from huggingface_hub.errors import HfHubHTTPError
 
 import tshub
 from tshub.hub.checkpoint import CHECKPOINT_FILES, save_checkpoint
-from tshub.hub.errors import HubError
+from tshub.hub.errors import CheckpointError, HubError
 from tshub.models.base import TimeSeriesModel
 
 DEFAULT_COMMIT_MESSAGE = "Upload tshub checkpoint"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+log = logging.getLogger(__name__)
 
 
 def hub_offline() -> bool:
@@ -39,12 +50,54 @@ def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
 
 
-def download(repo_id: str, *, revision: str | None = None, local_dir: Path | None = None) -> Path:
-    """Fetch the checkpoint files of a Hub repo (through the HF cache, or into ``local_dir``); offline: cache only."""
-    return Path(snapshot_download(
-        repo_id, revision=revision, local_dir=local_dir, local_files_only=hub_offline(), endpoint=hub_endpoint(),
+def download(repo_id: str, *, revision: str | None = None) -> Path:
+    """The checkpoint files of a Hub repo at ``revision``, through the HF cache, verified; offline: the cache only.
+
+    Returns the cache's snapshot folder, named by the commit it holds (see ``snapshot_commit``).
+    """
+    folder = Path(snapshot_download(
+        repo_id, revision=revision, local_files_only=hub_offline(), endpoint=hub_endpoint(),
         allow_patterns=list(CHECKPOINT_FILES), library_name="tshub", library_version=tshub.__version__,
     ))
+    if not hub_offline():
+        verify_snapshot(repo_id, folder)
+    return folder
+
+
+def snapshot_commit(folder: Path) -> str | None:
+    """The commit id of a folder of the HF cache (``.../snapshots/<commit>``), None for any other folder."""
+    return folder.name if folder.parent.name == "snapshots" and _COMMIT.match(folder.name) else None
+
+
+def verify_snapshot(repo_id: str, folder: Path) -> None:
+    """Check every file of a cached snapshot against its Hub's checksums (sha256, or git blob id for small files).
+
+    A file that does not match is deleted from the cache, with its blob, and CheckpointError says so; a Hub
+    that cannot be reached now only skips the check (the weights' sha256 in config.json is still checked on load).
+    """
+    commit = snapshot_commit(folder)
+    try:
+        report = HfApi(endpoint=hub_endpoint()).verify_repo_checksums(
+            repo_id, revision=commit, cache_dir=folder.parents[2])
+    except (HfHubHTTPError, httpx2.TransportError) as err:
+        log.warning("could not verify %s at %s against the Hub (%s); the weights' hash is still checked on load",
+                    repo_id, commit, err)
+        return
+    if not report.mismatches:
+        return
+    for mismatch in report.mismatches:
+        cached = folder / mismatch["path"]
+        blob = cached.resolve()
+        cached.unlink(missing_ok=True)
+        if blob != cached:
+            blob.unlink(missing_ok=True)
+    details = "; ".join(f"{m['path']}: {m['algorithm']} {m['actual']}, the Hub lists {m['expected']}"
+                        for m in report.mismatches)
+    raise CheckpointError(
+        f"corrupted download of {repo_id} at commit {commit} from {hub_endpoint()}: {details}. The corrupted "
+        "files were removed from the Hugging Face cache; load again to download them afresh (if it fails again, "
+        "the Hub's copy is damaged: tell its operator)."
+    )
 
 
 def push_folder(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool | None = None,

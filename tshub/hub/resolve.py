@@ -3,10 +3,13 @@
 A name is a local folder, a model id ``"<SOURCE>/<arch>"`` (Hub repo ``<namespace>/<SOURCE>-<arch>``), or any
 Hub repo id. A ``revision`` pins a Hub commit, branch or tag, so it skips the local stores. When nothing
 resolves the name, ``ModelNotFoundError`` lists every place tried and how to fetch or build the checkpoint.
+A model loaded from the Hub records the commit it came from in ``model.meta["revision"]``.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
@@ -16,7 +19,7 @@ from tshub.data.catalogue import list_datasets
 from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
 from tshub.hub.errors import CheckpointError, ModelNotFoundError
 from tshub.hub.ids import ModelId, as_model_id
-from tshub.hub.remote import download, hub_endpoint, hub_offline
+from tshub.hub.remote import download, hub_endpoint, hub_offline, snapshot_commit
 from tshub.hub.store import checkpoint_dir, home_store, list_models, stores
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import list_architectures
@@ -31,10 +34,14 @@ def load_pretrained(name: str | Path, revision: str | None = None) -> TimeSeries
     Unless the checkpoint names itself, ``model.meta["id"]`` records the id or repo id it was loaded by
     (fine-tunes name it as their parent).
     """
-    model = load_checkpoint(resolve(name, revision))
+    folder = resolve(name, revision)
+    model = load_checkpoint(folder)
     if not Path(name).expanduser().is_dir():
         model_id = as_model_id(str(name))
         model.meta.setdefault("id", str(model_id) if model_id else str(name))
+    commit = snapshot_commit(folder)
+    if commit is not None:
+        model.meta["revision"] = commit
     return model
 
 
@@ -64,18 +71,34 @@ def resolve(name: str | Path, revision: str | None = None) -> Path:
 
 
 def pull(name: str, revision: str | None = None) -> Path:
-    """Download a checkpoint from the Hub (model ids into the home store, repo ids into the HF cache), verified."""
+    """Download a checkpoint from the Hub into the HF cache, verified; a model id is also copied to the home store.
+
+    Returns the home store folder of a model id, the cache's snapshot folder of any other repo id.
+    """
     model_id = as_model_id(name)
     model_id = canonical_id(model_id) if model_id else None
     repo_id = model_id.repo_id() if model_id else name
-    local_dir = checkpoint_dir(home_store(), model_id) if model_id else None
     try:
-        folder = download(repo_id, revision=revision, local_dir=local_dir)
+        snapshot = download(repo_id, revision=revision)
     except _HUB_ERRORS as err:
         raise ModelNotFoundError(f"cannot pull {name}: Hugging Face Hub repo {repo_id} at {hub_endpoint()}: "
                                  f"{_hub_reason(err)}.") from None
-    load_checkpoint(folder)  # verifies format, hash and keys before anyone relies on the copy
-    return folder
+    load_checkpoint(snapshot)  # verifies format, hash and keys before anyone relies on the copy
+    return replace_folder(snapshot, checkpoint_dir(home_store(), model_id)) if model_id else snapshot
+
+
+def replace_folder(source: Path, target: Path) -> Path:
+    """Copy ``source`` (following the cache's links) to ``target`` so readers see the old folder or the new one."""
+    staging = target.with_name(f".{target.name}.{os.getpid()}.new")
+    retired = target.with_name(f".{target.name}.{os.getpid()}.old")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    if target.exists():
+        os.replace(target, retired)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+    return target
 
 
 def canonical_id(model_id: ModelId) -> ModelId:
@@ -116,13 +139,23 @@ def _existing_folder(path: Path, looked: list[str]) -> Path | None:
 
 def _hub_reason(err: Exception) -> str:
     if isinstance(err, RepositoryNotFoundError):
-        return "no such repo, or it is private or gated (log in with `hf auth login`)"
+        return ("no such repo, or it is private or gated (set HF_TOKEN, or log in with `hf auth login`, with a "
+                "token that may read it)")
     if isinstance(err, RevisionNotFoundError):
         return "the repo has no such revision"
+    if isinstance(err, LocalEntryNotFoundError) and isinstance(err.__cause__, HfHubHTTPError):
+        return (f"the Hub answered {_status(err.__cause__)} ({err.__cause__.server_message or 'no reason given'}) "
+                "and the local Hugging Face cache does not have it")
     if isinstance(err, LocalEntryNotFoundError):
         return ("not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if hub_offline()
                 else "the Hub could not be reached and the local Hugging Face cache does not have it")
+    if isinstance(err, HfHubHTTPError) and _status(err) == 401:
+        return "the Hub refused the token (invalid or revoked): set HF_TOKEN to a valid one, or unset it"
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _status(err: HfHubHTTPError) -> int | None:
+    return err.response.status_code if err.response is not None else None
 
 
 def _not_found_message(name: str, model_id: ModelId | None, looked: list[str]) -> str:

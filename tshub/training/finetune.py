@@ -88,6 +88,8 @@ def finetune(model: TimeSeriesModel, dataset: Dataset, *, lr_multiplier: float |
     assert best is not None  # the first multiplier always runs
     extra_meta = {"parent": model.meta.get("id"), "parent_dataset": model.meta.get("source_dataset"),
                   "lr_multiplier": best["omega"], "freeze_backbone": freeze_backbone}
+    if model.meta.get("revision"):  # the Hub commit the parent was loaded from
+        extra_meta["parent_revision"] = model.meta["revision"]
     return _result(best["model"], prep, best["loop"], name, config, seed, start, extra_meta,
                    lr_multiplier=best["omega"], transfer_report=best["report"], grid=grid)
 

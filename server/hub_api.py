@@ -1,0 +1,377 @@
+"""The Hugging Face Hub API, as ``huggingface_hub`` (verified: 2.4) speaks it, for the service's model repos.
+
+With ``HF_ENDPOINT`` pointing at ``tshub serve``, the official client downloads (``snapshot_download``,
+``hf_hub_download``, ``HfApi.model_info`` / ``list_repo_tree`` / ``list_repo_refs`` / ``list_repo_commits``,
+``verify_repo_checksums``), and publishes (``create_repo``, ``upload_folder`` / ``create_commit``,
+``update_repo_settings``), so ``tshub.load_pretrained``, ``push_to_hub`` and a user's existing tools work unchanged.
+
+What the client relies on, and this module answers:
+- ``HEAD``/``GET /{repo}/resolve/{revision}/{path}``: ``X-Repo-Commit`` (the commit the revision resolves to),
+  ``ETag`` (the file's git blob id, the name of the blob in the client's cache), ``Content-Length``; ranges
+  (``Range: bytes=N-``, which the client sends to resume) and ``If-Range`` are honoured.
+- ``GET /api/models/{repo}[/revision/{revision}]``: ``sha`` (commit id) and ``siblings`` (the file list).
+- Errors carry ``X-Error-Code`` (``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound``), which the client
+  turns into RepositoryNotFoundError, RevisionNotFoundError and EntryNotFoundError; a private repo answers 404
+  ``RepoNotFound`` to every other token and to anonymous callers, as the Hub does. A 404 on a file also names
+  the commit, so the client caches that the file does not exist there.
+- Reads of public repos need no token; writes need one (``Authorization: Bearer``), checked before the body is
+  read. An invalid token answers 401 "Invalid credentials in Authorization header", as the Hub does.
+- Database, storage and decoding run in the thread pool, never on the event loop.
+- Uploads: the preupload step answers ``regular`` for every file, so the client sends contents inline in the
+  commit (base64 NDJSON); a commit is bounded by ``TSHUB_MAX_UPLOAD_MB`` of file content.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
+
+from server.auth import AuthError, Owner, authenticate
+from server.hub_store import (COMMIT_ID, DEFAULT_BRANCH, EntryNotFound, FileChange, HubCommit, HubRepo, HubStore,
+                              HubStoreError, RepoExists, card_yaml, check_path)
+
+JSON_BODY_LIMIT = 2 * 1024 * 1024  # repo creation, YAML validation, preupload: small JSON documents
+COMMIT_OVERHEAD = 64 * 1024  # a commit's header and per-file JSON around the base64 contents
+INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
+
+
+class Unauthorized(HubStoreError):
+    status = 401
+
+
+class TooLarge(HubStoreError):
+    status = 413
+
+
+class HubRoute(APIRoute):
+    """Turns a refused request (HubStoreError) into the Hub's error answer: JSON ``{"error"}`` + X-Error-* headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HubStoreError as err:
+                return error_response(err)
+
+        return answer
+
+
+def error_response(err: HubStoreError) -> JSONResponse:
+    message = str(err)
+    headers = {"X-Error-Message": message.encode("ascii", "replace").decode(), **err.headers}
+    if err.code:
+        headers["X-Error-Code"] = err.code
+    if err.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse({"error": message}, err.status, headers=headers)
+
+
+router = APIRouter(route_class=HubRoute, tags=["hub (Hugging Face Hub API)"])
+
+
+# ------------------------------------------------------------------------------------------------ plumbing
+def hub(request: Request) -> HubStore:
+    store = getattr(request.app.state, "hub", None)
+    if store is None:
+        store = request.app.state.hub = HubStore(request.app.state.Session,
+                                                 request.app.state.settings.storage / "hub")
+    return store
+
+
+def caller(request: Request) -> Owner | None:
+    """The token's owner, None without a token; 401 for a token that is not valid."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(INVALID_CREDENTIALS)
+    try:
+        return authenticate(request.app.state.Session, token.strip())
+    except AuthError:
+        raise Unauthorized(INVALID_CREDENTIALS) from None
+
+
+def signed_in(request: Request) -> Owner:
+    owner = caller(request)
+    if owner is None:
+        raise Unauthorized("this needs a token: send 'Authorization: Bearer <token>' (HF_TOKEN, or `hf auth "
+                           "login`; the operator creates one with `tshub token create --name NAME`)")
+    return owner
+
+
+async def read_body(request: Request, limit: int, what: str) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes (read only after auth)."""
+    refusal = TooLarge(f"{what} body over {too_large(limit)} (TSHUB_MAX_UPLOAD_MB bounds a commit's files)")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise refusal
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise refusal
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(limit: int) -> str:
+    return f"{limit / (1024 * 1024):.3g} MiB"
+
+
+async def read_json(request: Request, what: str) -> dict[str, Any]:
+    try:
+        body = json.loads(await read_body(request, JSON_BODY_LIMIT, what) or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise HubStoreError(f"{what}: the body is not JSON ({err})") from None
+    if not isinstance(body, dict):
+        raise HubStoreError(f"{what}: expected a JSON object")
+    return body
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def timestamp(moment: datetime) -> str:
+    """The Hub's date format, e.g. 2024-05-01T12:00:00.000Z (what huggingface_hub's parse_datetime reads)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# ------------------------------------------------------------------------------------------------ account
+@router.get("/api/whoami-v2", summary="Who a token belongs to (`hf auth whoami`, `hf auth login`)")
+def whoami(request: Request) -> dict[str, Any]:
+    owner = signed_in(request)
+    return {"type": "user", "id": owner.id, "name": owner.name, "fullname": owner.name, "orgs": [],
+            "auth": {"type": "access_token", "accessToken": {"displayName": owner.name, "role": "write"}}}
+
+
+@router.post("/api/validate-yaml", summary="Check a model card's YAML metadata before a commit")
+async def validate_yaml(request: Request) -> JSONResponse:
+    await run_in_threadpool(signed_in, request)
+    body = await read_json(request, "validate-yaml")
+    content = body.get("content")
+    if not isinstance(content, str):
+        raise HubStoreError("validate-yaml: 'content' must be the README.md text")
+    try:
+        card_yaml(content)
+    except ValueError as err:
+        return JSONResponse({"errors": [{"message": str(err)}], "warnings": []}, 400)
+    return JSONResponse({"errors": [], "warnings": []})
+
+
+# ------------------------------------------------------------------------------------------------ repos
+@router.post("/api/repos/create", summary="Create a model repo (public, or private to this token)")
+async def create_repo(request: Request) -> JSONResponse:
+    owner = await run_in_threadpool(signed_in, request)
+    body = await read_json(request, "create repo")
+    if body.get("type") not in (None, "model"):
+        raise HubStoreError(f"this hub serves model repos only, not {body.get('type')!r} repos")
+    name, namespace = body.get("name"), body.get("organization") or owner.name
+    if not isinstance(name, str) or not isinstance(namespace, str):
+        raise HubStoreError("create repo: 'name' (and 'organization', the namespace) must be strings")
+    private = body.get("visibility") == "private" if "visibility" in body else bool(body.get("private"))
+    url = f"{base_url(request)}/{namespace}/{name}"
+    try:
+        repo = await run_in_threadpool(hub(request).create_repo, owner, namespace, name, private)
+    except RepoExists as err:
+        return JSONResponse({"error": str(err), "url": url}, 409, headers={"X-Error-Message": str(err)})
+    return JSONResponse({"url": url, "name": repo.repo_id, "id": repo.id})
+
+
+@router.put("/api/models/{namespace}/{name}/settings", summary="Make a repo private or public")
+async def update_settings(request: Request, namespace: str, name: str) -> dict[str, Any]:
+    owner = await run_in_threadpool(signed_in, request)
+    body = await read_json(request, "repo settings")
+    if "visibility" in body or "private" in body:
+        private = body["visibility"] == "private" if "visibility" in body else bool(body["private"])
+        await run_in_threadpool(hub(request).set_private, owner, f"{namespace}/{name}", private)
+    return {}
+
+
+@router.get("/api/models", summary="Model repos this caller can see")
+def list_models(request: Request, author: str | None = None, search: str | None = None,
+                limit: int = 1000) -> list[dict[str, Any]]:
+    rows = hub(request).list_repos(caller(request), author, search, max(1, min(limit, 10_000)))
+    return [model_info_json(repo, commit, files_metadata=False) for repo, commit in rows]
+
+
+@router.get("/api/models/{namespace}/{name}", summary="A repo at main: commit sha, files, card metadata")
+def model_info(request: Request, namespace: str, name: str, blobs: bool = False) -> dict[str, Any]:
+    return revision_info(request, namespace, name, DEFAULT_BRANCH, blobs)
+
+
+@router.get("/api/models/{namespace}/{name}/revision/{revision}", summary="A repo at a branch, tag or commit")
+def revision_info(request: Request, namespace: str, name: str, revision: str, blobs: bool = False) -> dict[str, Any]:
+    repo, commit = at_revision(request, namespace, name, revision)
+    return model_info_json(repo, commit, files_metadata=blobs)
+
+
+def at_revision(request: Request, namespace: str, name: str, revision: str) -> tuple[HubRepo, HubCommit]:
+    store = hub(request)
+    repo = store.readable_repo(caller(request), f"{namespace}/{name}")
+    return repo, store.resolve(repo, revision)
+
+
+def model_info_json(repo: HubRepo, commit: HubCommit, files_metadata: bool) -> dict[str, Any]:
+    card = commit.card_data or {}
+    return {
+        "_id": repo.id, "id": repo.repo_id, "modelId": repo.repo_id, "author": repo.namespace, "sha": commit.oid,
+        "lastModified": timestamp(commit.created_at), "createdAt": timestamp(repo.created_at),
+        "private": repo.private, "gated": False, "disabled": False, "downloads": 0, "likes": 0,
+        "library_name": card.get("library_name"), "tags": card.get("tags") or [], "cardData": card or None,
+        "siblings": [{"rfilename": path, **({"size": entry["size"], "blobId": entry["oid"]} if files_metadata else {})}
+                     for path, entry in sorted(commit.files.items())],
+    }
+
+
+@router.get("/api/models/{namespace}/{name}/tree/{revision}", summary="Files and folders at a revision")
+def tree_root(request: Request, namespace: str, name: str, revision: str, recursive: bool = False) -> list[dict]:
+    return tree(request, namespace, name, revision, "", recursive)
+
+
+@router.get("/api/models/{namespace}/{name}/tree/{revision}/{path:path}", summary="Files and folders under a path")
+def tree(request: Request, namespace: str, name: str, revision: str, path: str,
+         recursive: bool = False) -> list[dict[str, Any]]:
+    _, commit = at_revision(request, namespace, name, revision)
+    prefix = path.strip("/") + "/" if path.strip("/") else ""
+    below = {p: e for p, e in commit.files.items() if p.startswith(prefix)}
+    if prefix and not below:
+        raise EntryNotFound(f"{path} does not exist at commit {commit.oid}")
+    entries: dict[str, dict[str, Any]] = {}
+    for file_path, entry in sorted(below.items()):
+        parts = file_path[len(prefix):].split("/")
+        for depth in range(1, len(parts)):  # the folders on the way
+            folder = prefix + "/".join(parts[:depth])
+            if recursive or depth == 1:
+                entries.setdefault(folder, {"type": "directory", "path": folder, "size": 0,
+                                            "oid": folder_oid(commit.files, folder)})
+        if recursive or len(parts) == 1:
+            entries[file_path] = {"type": "file", "path": file_path, "size": entry["size"], "oid": entry["oid"]}
+    return list(entries.values())
+
+
+def folder_oid(files: dict[str, Any], folder: str) -> str:
+    """A content id of a folder: the sha1 of its files' paths and blob ids (changes whenever a file below does)."""
+    listing = sorted((p, e["oid"]) for p, e in files.items() if p.startswith(folder + "/"))
+    return hashlib.sha1(json.dumps(listing).encode()).hexdigest()
+
+
+@router.get("/api/models/{namespace}/{name}/refs", summary="Branches and tags")
+def refs(request: Request, namespace: str, name: str) -> dict[str, Any]:
+    store = hub(request)
+    repo = store.readable_repo(caller(request), f"{namespace}/{name}")
+    found: dict[str, list[dict[str, str]]] = {"branch": [], "tag": []}
+    for ref in store.refs(repo):
+        found[ref.kind].append({"name": ref.name, "ref": f"refs/{'heads' if ref.kind == 'branch' else 'tags'}/"
+                                                         f"{ref.name}", "targetCommit": ref.commit_oid})
+    return {"branches": found["branch"], "tags": found["tag"], "converts": [], "pullRequests": []}
+
+
+@router.get("/api/models/{namespace}/{name}/commits/{revision}", summary="The history of a revision, newest first")
+def commits(request: Request, namespace: str, name: str, revision: str) -> list[dict[str, Any]]:
+    repo, head = at_revision(request, namespace, name, revision)
+    return [{"id": c.oid, "title": c.title, "message": c.message, "authors": [{"user": c.author}],
+             "date": timestamp(c.created_at)} for c in hub(request).history(repo, head)]
+
+
+# ------------------------------------------------------------------------------------------------ files
+@router.get("/{namespace}/{name}/resolve/{revision}/{path:path}", response_class=FileResponse,
+            operation_id="resolve_file", summary="A file at a revision")
+@router.head("/{namespace}/{name}/resolve/{revision}/{path:path}", response_class=FileResponse,
+             operation_id="resolve_file_metadata", summary="A file's commit, ETag and size, without its content")
+def resolve_file(request: Request, namespace: str, name: str, revision: str, path: str) -> FileResponse:
+    _, commit = at_revision(request, namespace, name, revision)
+    try:
+        blob, entry = hub(request).blob(commit, path)
+    except EntryNotFound as err:
+        err.headers = {"X-Repo-Commit": commit.oid}
+        raise
+    immutable = COMMIT_ID.match(revision) is not None
+    headers = {"ETag": f'"{entry["oid"]}"', "X-Repo-Commit": commit.oid,
+               "Cache-Control": "private, max-age=31536000, immutable" if immutable else "no-cache"}
+    return FileResponse(blob, headers=headers, filename=path.rsplit("/", 1)[-1], content_disposition_type="inline")
+
+
+# ------------------------------------------------------------------------------------------------ uploads
+@router.post("/api/models/{namespace}/{name}/preupload/{revision}", summary="How each file of a commit is sent")
+async def preupload(request: Request, namespace: str, name: str, revision: str) -> dict[str, Any]:
+    owner = await run_in_threadpool(signed_in, request)
+    store = hub(request)
+    repo = await run_in_threadpool(store.writable_repo, owner, f"{namespace}/{name}")
+    body = await read_json(request, "preupload")
+    head = await run_in_threadpool(store.resolve, repo, revision)
+    files = body.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
+        raise HubStoreError("preupload: 'files' must be a list of {path, size, sample}")
+    return {"commitOid": head.oid, "files": [
+        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+         "oid": (head.files.get(f["path"]) or {}).get("oid")} for f in files]}
+
+
+@router.post("/api/models/{namespace}/{name}/commit/{revision}", summary="Commit files to a branch")
+async def commit(request: Request, namespace: str, name: str, revision: str) -> dict[str, Any]:
+    owner = await run_in_threadpool(signed_in, request)
+    store = hub(request)
+    repo = await run_in_threadpool(store.writable_repo, owner, f"{namespace}/{name}")
+    if request.query_params.get("create_pr") in ("1", "true", "True"):
+        raise HubStoreError("pull requests are not supported by this hub: commit to a branch (create_pr=False)")
+    limit = request.app.state.settings.max_upload_bytes
+    body = await read_body(request, limit * 4 // 3 + COMMIT_OVERHEAD, "commit")
+    header, changes = await run_in_threadpool(parse_commit, body)
+    if sum(len(c.content or b"") for c in changes) > limit:
+        raise TooLarge(f"commit over {too_large(limit)} of files (TSHUB_MAX_UPLOAD_MB bounds a commit's files)")
+    made = await run_in_threadpool(store.commit, owner, repo, revision, changes, str(header.get("summary") or ""),
+                                   str(header.get("description") or ""), header.get("parentCommit"))
+    return {"success": True, "commitOid": made.oid, "commitUrl": f"{base_url(request)}/{repo.repo_id}/commit/{made.oid}",
+            "hookOutput": "", "pullRequestUrl": None}
+
+
+def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
+    """The header and the file operations of the client's NDJSON commit payload."""
+    header: dict[str, Any] | None = None
+    changes: list[FileChange] = []
+    for number, line in enumerate(body.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            key, value = item["key"], item["value"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            raise HubStoreError(f"commit payload line {number}: expected {{\"key\", \"value\"}} JSON") from None
+        if key == "header":
+            header = value
+        elif key == "file":
+            changes.append(FileChange(check_path(value.get("path", "")), decode_content(value, number)))
+        elif key in ("deletedFile", "deletedFolder"):
+            changes.append(FileChange(check_path(value.get("path", "").rstrip("/")), None, key == "deletedFolder"))
+        elif key == "lfsFile":
+            raise HubStoreError(f"{value.get('path')}: this hub stores files as regular blobs, not LFS; upload "
+                                "with huggingface_hub's create_commit/upload_folder, which asks first")
+        else:
+            raise HubStoreError(f"commit payload line {number}: unsupported operation {key!r}")
+    if header is None or not isinstance(header, dict):
+        raise HubStoreError("commit payload: the first line must be the header {\"key\": \"header\", ...}")
+    return header, changes
+
+
+def decode_content(value: dict[str, Any], number: int) -> bytes:
+    content = value.get("content", "")
+    if value.get("encoding", "base64") != "base64" or not isinstance(content, str):
+        raise HubStoreError(f"commit payload line {number}: file content must be base64")
+    try:
+        return base64.b64decode(content, validate=True)
+    except binascii.Error:
+        raise HubStoreError(f"commit payload line {number}: file content is not valid base64") from None

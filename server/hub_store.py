@@ -1,0 +1,342 @@
+"""The service's model repositories, versioned as the Hugging Face Hub versions them (see server.hub_api).
+
+A repo ``<namespace>/<name>`` belongs to the token that created it (the first token to create a repo in a
+namespace owns the namespace), is public or private, and holds commits. A commit is immutable: its id is the
+sha1 of its parent, its file tree, message, author and date (40 hex digits, like a git commit), and it lists
+every file of the repo at that point with its git blob id (sha1 of ``"blob <size>\\0" + content``, what the
+Hub reports and what clients verify), its sha256 and size. Branches (``main`` first) move from commit to
+commit by compare-and-swap, so concurrent pushes never lose one another. File contents live once, under
+``<storage>/hub/blobs/<sha256[:2]>/<sha256>``, written atomically before the commit that names them.
+Files are stored as regular git blobs (no LFS or Xet), which bounds a commit by the upload limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+from huggingface_hub import ModelCard
+from huggingface_hub.utils.sha import git_hash
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+
+from server.auth import Owner
+from server.db import Base, UTCDateTime, new_id, utcnow
+from tshub.atomic import write_bytes_atomic
+
+DEFAULT_BRANCH = "main"
+CARD_FILE = "README.md"
+COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
+# The Hub's rule for namespaces and repo names: letters, digits, "-", "_", "."; no "--" or ".."; at most 96.
+_NAME = re.compile(r"^(?!.*(?:--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?$")
+_BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+MAX_PATH = 1000
+
+
+class HubStoreError(Exception):
+    """A refused request: ``status`` is the HTTP status and ``code`` the Hub's X-Error-Code (None when it has none)."""
+
+    status = 400
+    code: str | None = None
+    headers: dict[str, str] = {}
+
+
+class RepoNotFound(HubStoreError):
+    status, code = 404, "RepoNotFound"
+
+
+class RevisionNotFound(HubStoreError):
+    status, code = 404, "RevisionNotFound"
+
+
+class EntryNotFound(HubStoreError):
+    status, code = 404, "EntryNotFound"
+
+
+class Forbidden(HubStoreError):
+    status = 403
+
+
+class RepoExists(HubStoreError):
+    status = 409
+
+
+class StaleParent(HubStoreError):
+    status = 412
+
+
+class StorageLost(HubStoreError):
+    status = 500
+
+
+class _BranchMoved(Exception):
+    """Another commit moved the branch between reading its head and moving it (rolls the new commit back)."""
+
+
+# ------------------------------------------------------------------------------------------------ tables
+class HubNamespace(Base):
+    """A user or organisation name; the token that first created a repo under it owns it."""
+
+    __tablename__ = "hub_namespaces"
+    name: Mapped[str] = mapped_column(String(96), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("tokens.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HubRepo(Base):
+    __tablename__ = "hub_repos"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    repo_id: Mapped[str] = mapped_column(String(200), unique=True, index=True)
+    namespace: Mapped[str] = mapped_column(ForeignKey("hub_namespaces.name"), index=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("tokens.id"), index=True)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HubCommit(Base):
+    """One immutable version of a repo: the whole file tree ``{path: {"oid", "sha256", "size"}}``."""
+
+    __tablename__ = "hub_commits"
+    oid: Mapped[str] = mapped_column(String(40), primary_key=True)
+    repo_pk: Mapped[str] = mapped_column(ForeignKey("hub_repos.id"), index=True)
+    parent_oid: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    title: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(200))
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)
+    card_data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HubRef(Base):
+    """A branch or tag of a repo and the commit it points to."""
+
+    __tablename__ = "hub_refs"
+    repo_pk: Mapped[str] = mapped_column(ForeignKey("hub_repos.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default="branch")
+    commit_oid: Mapped[str] = mapped_column(ForeignKey("hub_commits.oid"))
+
+
+# ------------------------------------------------------------------------------------------------ the store
+@dataclass(frozen=True)
+class FileChange:
+    """One operation of a commit: ``content`` None deletes ``path`` (a folder when ``folder``)."""
+
+    path: str
+    content: bytes | None = None
+    folder: bool = False
+
+
+class HubStore:
+    """Repos, commits and refs in the service database; blobs under ``root``. Every read checks visibility."""
+
+    def __init__(self, Session: sessionmaker, root: Path):
+        self.Session, self.root = Session, root
+
+    # ---------------------------------------------------------------------------------------- repos
+    def create_repo(self, owner: Owner, namespace: str, name: str, private: bool) -> HubRepo:
+        """A new repo with an empty initial commit on ``main``; RepoExists when the id is taken."""
+        for part in (namespace, name):
+            if not _NAME.match(part):
+                raise HubStoreError(f"invalid repo id part {part!r}: use letters, digits, '-', '_' and '.' (no "
+                                    "'--' or '..', at most 96 characters, starting with a letter or digit)")
+        repo_id = f"{namespace}/{name}"
+        with self.Session.begin() as session:
+            space = session.get(HubNamespace, namespace)
+            if space is None:
+                session.add(HubNamespace(name=namespace, owner_id=owner.id))
+            elif space.owner_id != owner.id:
+                raise Forbidden(f"the namespace {namespace!r} belongs to another token; create the repo under "
+                                "a namespace of yours")
+            if session.scalar(select(HubRepo).where(HubRepo.repo_id == repo_id)) is not None:
+                raise RepoExists(f"you already created the model repo {repo_id}")
+            repo = HubRepo(repo_id=repo_id, namespace=namespace, owner_id=owner.id, private=private)
+            session.add(repo)
+            session.flush()
+            initial = _new_commit(repo.id, None, {}, "initial commit", "", owner.name)
+            session.add(initial)
+            session.flush()
+            session.add(HubRef(repo_pk=repo.id, name=DEFAULT_BRANCH, commit_oid=initial.oid))
+        return repo
+
+    def readable_repo(self, owner: Owner | None, repo_id: str) -> HubRepo:
+        """The repo if ``owner`` may read it; RepoNotFound otherwise (a private repo of another token is not there)."""
+        with self.Session() as session:
+            repo = session.scalar(select(HubRepo).where(HubRepo.repo_id == repo_id))
+        if repo is None or (repo.private and (owner is None or owner.id != repo.owner_id)):
+            raise RepoNotFound(f"repository {repo_id} not found")
+        return repo
+
+    def writable_repo(self, owner: Owner, repo_id: str) -> HubRepo:
+        repo = self.readable_repo(owner, repo_id)
+        if repo.owner_id != owner.id:
+            raise Forbidden(f"this token cannot write to {repo_id}: it belongs to another token")
+        return repo
+
+    def set_private(self, owner: Owner, repo_id: str, private: bool) -> None:
+        repo = self.writable_repo(owner, repo_id)
+        with self.Session.begin() as session:
+            session.execute(update(HubRepo).where(HubRepo.id == repo.id).values(private=private))
+
+    def list_repos(self, owner: Owner | None, author: str | None, search: str | None,
+                   limit: int) -> list[tuple[HubRepo, HubCommit]]:
+        """Repos ``owner`` may read (optionally of one namespace, or whose id contains ``search``), newest first."""
+        query = select(HubRepo).order_by(HubRepo.created_at.desc())
+        if author:
+            query = query.where(HubRepo.namespace == author)
+        with self.Session() as session:
+            repos = [r for r in session.scalars(query).all()
+                     if (not r.private or (owner is not None and owner.id == r.owner_id))
+                     and (not search or search.casefold() in r.repo_id.casefold())][:limit]
+        return [(repo, self.resolve(repo, DEFAULT_BRANCH)) for repo in repos]
+
+    # ---------------------------------------------------------------------------------------- revisions
+    def resolve(self, repo: HubRepo, revision: str) -> HubCommit:
+        """The commit a branch, tag or commit id (full, or a prefix of at least 7 digits) names."""
+        with self.Session() as session:
+            ref = session.get(HubRef, (repo.id, revision))
+            if ref is not None:
+                return session.get(HubCommit, ref.commit_oid)
+            if re.fullmatch(r"[0-9a-f]{7,40}", revision):
+                found = session.scalars(select(HubCommit).where(HubCommit.repo_pk == repo.id,
+                                                                HubCommit.oid.startswith(revision)).limit(2)).all()
+                if len(found) == 1:
+                    return found[0]
+        raise RevisionNotFound(f"invalid rev id: {revision} (no branch, tag or commit of {repo.repo_id})")
+
+    def refs(self, repo: HubRepo) -> list[HubRef]:
+        with self.Session() as session:
+            return list(session.scalars(select(HubRef).where(HubRef.repo_pk == repo.id).order_by(HubRef.name)))
+
+    def history(self, repo: HubRepo, head: HubCommit) -> list[HubCommit]:
+        """``head`` and its ancestors, newest first."""
+        with self.Session() as session:
+            by_oid = {c.oid: c for c in session.scalars(select(HubCommit).where(HubCommit.repo_pk == repo.id))}
+        chain, oid = [], head.oid
+        while oid is not None:
+            chain.append(by_oid[oid])
+            oid = by_oid[oid].parent_oid
+        return chain
+
+    def blob(self, commit: HubCommit, path: str) -> tuple[Path, dict[str, Any]]:
+        """The stored file of ``path`` at ``commit`` and its entry (oid, sha256, size)."""
+        entry = commit.files.get(path)
+        if entry is None:
+            raise EntryNotFound(f"{path} does not exist at commit {commit.oid}")
+        blob = self._blob_path(entry["sha256"])
+        if not blob.is_file():
+            raise StorageLost(f"the server's storage has lost the content of {path} (sha256 {entry['sha256']}); "
+                              "tell the operator, who can push the checkpoint again")
+        return blob, entry
+
+    # ---------------------------------------------------------------------------------------- writes
+    def commit(self, owner: Owner, repo: HubRepo, branch: str, changes: list[FileChange], title: str,
+               message: str = "", parent: str | None = None) -> HubCommit:
+        """Apply ``changes`` on top of ``branch`` as one new commit and move the branch to it.
+
+        ``parent`` (a commit id) refuses the commit when the branch has moved since; without it, a concurrent
+        commit is rebased on (tried again from the new head), as the Hub does.
+        """
+        if not title.strip():
+            raise HubStoreError("a commit needs a summary (commit_message)")
+        if not _BRANCH.match(branch) or COMMIT_ID.match(branch):
+            raise HubStoreError(f"cannot commit to {branch!r}: commits go to a branch, such as {DEFAULT_BRANCH!r}")
+        blobs = {change.path: self._store_blob(change.content) for change in changes if change.content is not None}
+        card = next((card_metadata(c.content) for c in changes if c.path == CARD_FILE and c.content is not None),
+                    None)
+        for _ in range(20):
+            head = self._branch_head(repo, branch)
+            if parent is not None and not head.oid.startswith(parent):
+                raise StaleParent(f"a commit has happened on {branch} since {parent}; pull and try again")
+            files = _apply(dict(head.files), changes, blobs)
+            new = _new_commit(repo.id, head.oid, files, title.strip(), message, owner.name,
+                              (card if CARD_FILE in blobs else head.card_data) if CARD_FILE in files else None)
+            try:
+                with self.Session.begin() as session:
+                    session.add(new)
+                    session.flush()
+                    moved = session.execute(update(HubRef).where(
+                        HubRef.repo_pk == repo.id, HubRef.name == branch, HubRef.commit_oid == head.oid,
+                    ).values(commit_oid=new.oid)).rowcount
+                    if moved != 1:
+                        raise _BranchMoved
+            except _BranchMoved:
+                continue
+            return new
+        raise StaleParent(f"{branch} of {repo.repo_id} keeps moving; try again")
+
+    def _branch_head(self, repo: HubRepo, branch: str) -> HubCommit:
+        with self.Session() as session:
+            ref = session.get(HubRef, (repo.id, branch))
+            if ref is None or ref.kind != "branch":
+                raise RevisionNotFound(f"no branch {branch!r} in {repo.repo_id}")
+            return session.get(HubCommit, ref.commit_oid)
+
+    def _store_blob(self, content: bytes) -> dict[str, Any]:
+        sha256 = hashlib.sha256(content).hexdigest()
+        path = self._blob_path(sha256)
+        if not path.is_file():
+            write_bytes_atomic(path, content)
+        return {"oid": git_hash(content), "sha256": sha256, "size": len(content)}
+
+    def _blob_path(self, sha256: str) -> Path:
+        return self.root / "blobs" / sha256[:2] / sha256
+
+
+def check_path(path: str) -> str:
+    """A repo file path: relative, '/'-separated, no '.', '..' or '.git' segment; HubStoreError otherwise."""
+    parts = PurePosixPath(path).parts
+    if (not path or len(path) > MAX_PATH or path.startswith("/") or "\\" in path or "\0" in path
+            or any(p in (".", "..", ".git") for p in parts) or "//" in path):
+        raise HubStoreError(f"invalid file path {path!r}: use a relative path such as 'config.json' or 'sub/x.bin'")
+    return path
+
+
+def card_metadata(content: bytes) -> dict[str, Any] | None:
+    """The YAML metadata of a model card (README.md); None when it has none or it is not valid."""
+    try:
+        return card_yaml(content.decode()) or None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def card_yaml(text: str) -> dict[str, Any]:
+    """The metadata block of a model card as huggingface_hub reads it; ValueError says what is wrong with it."""
+    try:
+        return ModelCard(text, ignore_metadata_errors=False).data.to_dict()
+    except yaml.YAMLError as err:
+        raise ValueError(f"the YAML metadata block of README.md is not valid YAML: {err}") from None
+
+
+def _apply(files: dict[str, Any], changes: list[FileChange], blobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    for change in changes:
+        if change.content is not None:
+            files[change.path] = blobs[change.path]
+        elif change.folder:
+            prefix = change.path.rstrip("/") + "/"
+            doomed = [p for p in files if p.startswith(prefix)]
+            if not doomed:
+                raise EntryNotFound(f"no folder {change.path!r} to delete")
+            for p in doomed:
+                del files[p]
+        elif files.pop(change.path, None) is None:
+            raise EntryNotFound(f"a file with this name doesn't exist: {change.path}")
+    return files
+
+
+def _new_commit(repo_pk: str, parent: str | None, files: dict[str, Any], title: str, message: str, author: str,
+                card: dict[str, Any] | None = None) -> HubCommit:
+    created = utcnow()
+    oid = hashlib.sha1(json.dumps({
+        "parent": parent, "tree": {p: e["oid"] for p, e in sorted(files.items())}, "title": title,
+        "message": message, "author": author, "date": created.isoformat(),
+    }, sort_keys=True).encode()).hexdigest()
+    return HubCommit(oid=oid, repo_pk=repo_pk, parent_oid=parent, title=title, message=message, author=author,
+                     files=files, card_data=card, created_at=created)

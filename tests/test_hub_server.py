@@ -1,0 +1,326 @@
+"""Downloading and publishing for real: the official huggingface_hub client against a live ``tshub serve``.
+
+One server process (API only) on loopback serves every test; each test publishes its own repos with tokens of
+the server's own tenants, and downloads into a fresh Hugging Face cache. Nothing here is monkeypatched but the
+client's module-level settings (endpoint, cache folder, offline flag), which a user sets with HF_* variables;
+the fresh-client test sets exactly those variables in a new process.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from huggingface_hub import HfApi, constants, snapshot_download
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.utils.sha import git_hash
+
+import tshub
+from server.app import create_app
+from server.auth import create_token
+from server.config import Settings
+from server.db import open_store
+from server.testing import LiveServer, free_port, service_env
+from tshub.cli import main
+from tshub.data.preprocess import ZNormalize
+from tshub.data.splits import random_split
+from tshub.hub import CheckpointError, ModelNotFoundError, load_pretrained, push_folder
+from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
+from tshub.hub.store import home_store
+from tshub.models import build_model
+from tshub.models.base import TimeSeriesModel
+
+ROOT = Path(__file__).resolve().parents[1]
+SLOW = 60  # seconds: HTTP timeouts for a server sharing two busy cores (HF_HUB_ETAG_TIMEOUT and friends too)
+PROBE = torch.linspace(-2, 2, 64).reshape(1, 1, 64)
+CLIENT = """
+import json, sys, torch, tshub
+model = tshub.load_pretrained(sys.argv[1])
+with torch.no_grad():
+    out = model(torch.linspace(-2, 2, 64).reshape(1, 1, 64))
+print(json.dumps({"revision": model.meta.get("revision"), "out": out.tolist()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A running ``tshub serve --role api`` and a token for each of its tenants."""
+    home = tmp_path_factory.mktemp("hub_server")
+    server = LiveServer(service_env(home, []), home / "server.log", role="api").launch()
+    try:
+        server.wait_ready(120)
+        Session = open_store(f"sqlite:///{home / 'server' / 'tshub.db'}")  # the server's database, as the CLI does
+        tokens = {name: create_token(Session, name)[1] for name in ("tshub", "alice", "bob")}
+        yield SimpleNamespace(url=server.url, tokens=tokens, blobs=home / "server" / "storage" / "hub" / "blobs",
+                              server=server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def client(hub: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This process as a fresh user of the server: HF_ENDPOINT set, online, an empty cache, no stored token."""
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("TSHUB_NAMESPACE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # what HF_ENDPOINT sets when huggingface_hub is imported
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_token"))
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", SLOW)
+    monkeypatch.setattr(constants, "HF_HUB_DOWNLOAD_TIMEOUT", SLOW)
+    return tmp_path / "hf_cache"
+
+
+def small_fcn(seed: int) -> TimeSeriesModel:
+    torch.manual_seed(seed)
+    model = build_model("fcn", 1, 2, filters=(8, 16, 8))
+    model.task, model.classes, model.preprocessor = "classification", ["1", "2"], ZNormalize()
+    model.meta = {"source_dataset": "GunPoint", "metrics": {"accuracy": 0.5 + seed / 100}}
+    return model.eval()
+
+
+def outputs(model: TimeSeriesModel) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(PROBE)
+
+
+def server_blob(hub: SimpleNamespace, content: bytes) -> Path:
+    digest = hashlib.sha256(content).hexdigest()
+    return hub.blobs / digest[:2] / digest
+
+
+def run_client(env: dict[str, str], cwd: Path, name: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", CLIENT, name], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------------------ download
+def test_download_verify_cache_hit_and_offline_reuse_in_a_fresh_client(hub, client, tmp_path):
+    model = small_fcn(0)
+    model.push_to_hub("tshub/GunPoint-fcn", token=hub.tokens["tshub"], id="GunPoint/fcn")
+    info = HfApi(endpoint=hub.url).model_info("tshub/GunPoint-fcn", files_metadata=True)
+    assert info.library_name == "tshub" and "time-series" in info.tags
+    assert sorted(s.rfilename for s in info.siblings) == [CARD_NAME, CONFIG_NAME, WEIGHTS_NAME]
+
+    # the official client, standard cache layout, checksums the Hub lists
+    snapshot = Path(snapshot_download("tshub/GunPoint-fcn"))
+    assert snapshot == client / "models--tshub--GunPoint-fcn" / "snapshots" / info.sha
+    assert (client / "models--tshub--GunPoint-fcn" / "refs" / "main").read_text() == info.sha
+    report = HfApi(endpoint=hub.url).verify_repo_checksums("tshub/GunPoint-fcn", revision=info.sha)
+    assert report.checked_count == 3 and not report.mismatches
+    assert json.loads((snapshot / CONFIG_NAME).read_text())["repo_id"] == "tshub/GunPoint-fcn"
+
+    loaded = load_pretrained("GunPoint/fcn")
+    assert torch.equal(outputs(loaded), outputs(model)) and loaded.meta["revision"] == info.sha
+
+    # a cache hit downloads nothing: the server's copy of the weights is damaged now, and the load still works
+    weights = server_blob(hub, (snapshot / WEIGHTS_NAME).read_bytes())
+    original = weights.read_bytes()
+    weights.write_bytes(original[:-64] + bytes(64))
+    try:
+        assert torch.equal(outputs(load_pretrained("GunPoint/fcn")), outputs(model))
+    finally:
+        weights.write_bytes(original)
+
+    # a fresh process without the repository's zoo: downloads into its own standard cache, then reuses it offline
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "fresh_hf"), "HF_HUB_OFFLINE": "0",
+           "TSHUB_HOME": str(tmp_path / "fresh_tshub"), "TSHUB_REPO_ZOO": "", "PYTHONPATH": str(ROOT),
+           "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_ETAG_TIMEOUT": str(SLOW), "HF_HUB_DOWNLOAD_TIMEOUT": str(SLOW)}
+    env.pop("HF_HUB_CACHE", None)
+    (tmp_path / "elsewhere").mkdir()
+    online = run_client(env, tmp_path / "elsewhere", "GunPoint/fcn")
+    assert online["revision"] == info.sha and torch.allclose(torch.tensor(online["out"]), outputs(model))
+    assert (tmp_path / "fresh_hf" / "hub" / "models--tshub--GunPoint-fcn" / "snapshots" / info.sha).is_dir()
+    dead = f"http://127.0.0.1:{free_port()}"  # offline means offline: nothing answers there anyway
+    offline = run_client({**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": dead}, tmp_path / "elsewhere", "GunPoint/fcn")
+    assert offline == online
+
+
+def test_revisions_are_immutable_main_moves_and_a_sha_pins(hub, client, tmp_path):
+    v1, v2 = small_fcn(1), small_fcn(2)
+    first = v1.push_to_hub("tshub/Coffee-fcn", token=hub.tokens["tshub"], id="Coffee/fcn").rsplit("/", 1)[-1]
+    second = v2.push_to_hub("tshub/Coffee-fcn", token=hub.tokens["tshub"], id="Coffee/fcn").rsplit("/", 1)[-1]
+    assert first != second
+    api = HfApi(endpoint=hub.url)
+    assert [c.commit_id for c in api.list_repo_commits("tshub/Coffee-fcn")][:2] == [second, first]
+    assert api.list_repo_refs("tshub/Coffee-fcn").branches[0].target_commit == second
+
+    latest = load_pretrained("Coffee/fcn")
+    assert latest.meta["revision"] == second and torch.equal(outputs(latest), outputs(v2))
+    pinned = load_pretrained("Coffee/fcn", revision=first)
+    assert pinned.meta["revision"] == first and torch.equal(outputs(pinned), outputs(v1))
+    assert load_pretrained("Coffee/fcn", revision=first[:10]).meta["revision"] == first  # a short sha resolves
+    with pytest.raises(ModelNotFoundError, match="no such revision"):
+        load_pretrained("Coffee/fcn", revision="v9")
+    with pytest.raises(RevisionNotFoundError):
+        api.model_info("tshub/Coffee-fcn", revision="0" * 40)
+
+    # a fine-tune of a pinned parent names that commit on its card
+    data = random_split(tshub.Dataset.from_arrays(np.random.default_rng(0).normal(size=(40, 1, 64)).astype(np.float32),
+                                                  np.array([str(i % 2) for i in range(40)]), name="toy"))
+    tuned = pinned.finetune(data, lr_multiplier=1.0, max_epochs=1, progress=False)
+    card = (tuned.model.save_pretrained(tmp_path / "tuned") / CARD_NAME).read_text()
+    assert f"Fine-tuned from `Coffee/fcn` at Hub revision `{first}`." in card
+
+
+def test_a_private_repo_is_invisible_to_other_tenants_and_tokens_are_checked(hub, client, monkeypatch):
+    secret = small_fcn(3)
+    secret.push_to_hub("alice/secret-fcn", token=hub.tokens["alice"], private=True)
+    alice, bob = (HfApi(endpoint=hub.url, token=hub.tokens[n]) for n in ("alice", "bob"))
+    assert alice.model_info("alice/secret-fcn").private is True
+    for api in (bob, HfApi(endpoint=hub.url, token=False)):
+        with pytest.raises(RepositoryNotFoundError):
+            api.model_info("alice/secret-fcn")
+    head = httpx.head(f"{hub.url}/alice/secret-fcn/resolve/main/{CONFIG_NAME}",
+                      headers={"Authorization": f"Bearer {hub.tokens['bob']}"}, timeout=SLOW)
+    assert head.status_code == 404 and head.headers["X-Error-Code"] == "RepoNotFound"  # the same as a missing repo
+
+    monkeypatch.setenv("HF_TOKEN", "tshub_not-a-token")
+    with pytest.raises(ModelNotFoundError, match="refused the token"):
+        load_pretrained("alice/secret-fcn")
+    monkeypatch.setenv("HF_TOKEN", hub.tokens["bob"])
+    with pytest.raises(ModelNotFoundError, match="(?s)alice/secret-fcn.*no such repo, or it is private"):
+        load_pretrained("alice/secret-fcn")
+    with pytest.raises(HfHubHTTPError, match="403"):  # bob can neither create a repo in alice's namespace ...
+        small_fcn(4).push_to_hub("alice/bobs-fcn")
+    small_fcn(5).push_to_hub("alice/open-fcn", token=hub.tokens["alice"])
+    with pytest.raises(HfHubHTTPError, match="403"):  # ... nor commit to her public repo
+        small_fcn(6).push_to_hub("alice/open-fcn")
+    assert load_pretrained("alice/open-fcn").meta["revision"]  # but he reads it
+
+    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
+    assert torch.equal(outputs(load_pretrained("alice/secret-fcn")), outputs(secret))
+
+
+def test_a_corrupted_download_is_detected_and_not_kept_in_the_cache(hub, client, tmp_path):
+    """Failed before the fix: the client checks sizes only, so the damaged weights stayed in the cache and every
+    later load failed on the weights' hash, even once the server's copy was sound again."""
+    model = small_fcn(7)
+    folder = model.save_pretrained(tmp_path / "beef", id="Beef/fcn")
+    push_folder(folder, "tshub/Beef-fcn", token=hub.tokens["tshub"])
+    original = (folder / WEIGHTS_NAME).read_bytes()
+    weights = server_blob(hub, original)
+    weights.write_bytes(original[:100] + bytes(b ^ 0xFF for b in original[100:110]) + original[110:])
+    try:
+        with pytest.raises(CheckpointError, match=f"(?s)corrupted download of tshub/Beef-fcn.*{WEIGHTS_NAME}"):
+            load_pretrained("Beef/fcn")
+        repo = client / "models--tshub--Beef-fcn"
+        assert not list(repo.rglob(WEIGHTS_NAME)) and not (repo / "blobs" / git_hash(original)).exists()
+    finally:
+        weights.write_bytes(original)
+    assert torch.equal(outputs(load_pretrained("Beef/fcn")), outputs(model))
+
+
+def test_server_errors_map_to_the_clear_tshub_message(hub, client, monkeypatch):
+    with pytest.raises(ModelNotFoundError) as err:
+        load_pretrained("Wine/fcn")
+    message = str(err.value)
+    assert "tshub/Wine-fcn" in message and hub.url in message and "no such repo" in message
+    assert "tshub pull Wine/fcn" in message
+
+    small_fcn(8).push_to_hub("tshub/Wine-fcn", token=hub.tokens["tshub"], id="Wine/fcn")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # the server is gone
+    with pytest.raises(ModelNotFoundError, match="could not be reached and the local Hugging Face cache does not"):
+        load_pretrained("Wine/fcn")
+
+
+# ------------------------------------------------------------------------------------------------ protocol
+def test_file_metadata_ranges_and_missing_entries_as_the_hub_serves_them(hub, client):
+    model = small_fcn(9)
+    model.push_to_hub("tshub/Ham-fcn", token=hub.tokens["tshub"], id="Ham/fcn")
+    api = HfApi(endpoint=hub.url)
+    sha = api.model_info("tshub/Ham-fcn").sha
+    files = {f.path: f for f in api.list_repo_tree("tshub/Ham-fcn", revision=sha)}
+    url = f"{hub.url}/tshub/Ham-fcn/resolve/main/{WEIGHTS_NAME}"
+    head = httpx.head(url, headers={"Accept-Encoding": "identity"}, timeout=SLOW)
+    assert head.status_code == 200 and head.headers["X-Repo-Commit"] == sha
+    assert head.headers["ETag"] == f'"{files[WEIGHTS_NAME].blob_id}"'
+    assert int(head.headers["Content-Length"]) == files[WEIGHTS_NAME].size
+    whole = httpx.get(url, timeout=SLOW).content
+    tail = httpx.get(url, headers={"Range": "bytes=1000-"}, timeout=SLOW)
+    assert tail.status_code == 206 and tail.content == whole[1000:]
+    missing = httpx.head(f"{hub.url}/tshub/Ham-fcn/resolve/{sha}/nothing.bin", timeout=SLOW)
+    assert missing.status_code == 404 and missing.headers["X-Error-Code"] == "EntryNotFound"
+    assert missing.headers["X-Repo-Commit"] == sha  # the client caches that the file does not exist there
+
+
+# ------------------------------------------------------------------------------------------------ publishing
+def test_tshub_push_publishes_the_local_store_and_pull_fetches_it(hub, client, tmp_path, monkeypatch, capsys):
+    store = tmp_path / "team_zoo"
+    monkeypatch.setenv("TSHUB_ZOO", str(store))
+    monkeypatch.setenv("TSHUB_NAMESPACE", "lab")
+    small_fcn(10).save_pretrained(store / "Adiac" / "fcn", id="Adiac/fcn")
+    small_fcn(11).save_pretrained(store / "Lightning2" / "fcn", id="Lightning2/fcn")
+
+    assert main(["push", "--all"]) == 1  # no token: refused, and said so for each checkpoint
+    assert capsys.readouterr().err.count("FAILED") == 2
+    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
+    assert main(["push", "--all", "--private"]) == 0
+    pushed = capsys.readouterr().out
+    assert "Adiac/fcn -> lab/Adiac-fcn" in pushed and "Lightning2/fcn -> lab/Lightning2-fcn" in pushed
+    assert main(["push", "Adiac/fcn"]) == 0 and "lab/Adiac-fcn" in capsys.readouterr().out  # unchanged: no commit
+    assert len(HfApi(endpoint=hub.url, token=hub.tokens["alice"]).list_repo_commits("lab/Adiac-fcn")) == 2
+
+    monkeypatch.delenv("TSHUB_ZOO")
+    assert main(["pull", "Adiac/fcn"]) == 0
+    folder = home_store().root / "Adiac" / "fcn"
+    assert capsys.readouterr().out.strip() == str(folder) and not (folder / WEIGHTS_NAME).is_symlink()
+    loaded = load_pretrained("Adiac/fcn")  # from the home store now
+    assert torch.equal(outputs(loaded), outputs(small_fcn(10))) and "revision" not in loaded.meta
+    monkeypatch.setenv("HF_TOKEN", hub.tokens["bob"])
+    assert main(["pull", "Lightning2/fcn"]) == 1
+    assert "no such repo, or it is private" in capsys.readouterr().err
+
+
+def test_concurrent_pushes_to_one_branch_all_land(hub, client):
+    """Commits move the branch by compare-and-swap: none overwrites another's files, none is lost."""
+    api = HfApi(endpoint=hub.url, token=hub.tokens["bob"])
+    api.create_repo("bob/many")
+
+    def upload(i: int) -> str:
+        return api.upload_file(path_or_fileobj=f"file {i}\n".encode(), path_in_repo=f"part-{i}.txt",
+                               repo_id="bob/many", commit_message=f"part {i}").oid
+
+    with ThreadPoolExecutor(6) as pool:
+        made = list(pool.map(upload, range(6)))
+    history = [c.commit_id for c in api.list_repo_commits("bob/many")]
+    assert len(set(made)) == 6 and set(made) <= set(history) and len(history) == 7  # + the initial commit
+    assert sorted(api.list_repo_files("bob/many")) == [f"part-{i}.txt" for i in range(6)]
+    with pytest.raises(ValueError, match="not valid YAML"):  # a card the Hub could not read is refused up front
+        api.upload_file(path_or_fileobj=b"---\ntags: [a,\n---\n# card\n", path_in_repo=CARD_NAME, repo_id="bob/many")
+    assert len(api.list_repo_commits("bob/many")) == 7
+
+
+def test_a_commit_over_the_upload_limit_is_refused_before_anything_is_stored(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSHUB_MAX_UPLOAD_MB", "0.05")
+    settings = Settings.from_env()
+    with TestClient(create_app(settings)) as http:
+        token = create_token(http.app.state.Session, "carol")[1]
+        auth = {"Authorization": f"Bearer {token}"}
+        assert http.post("/api/repos/create", json={"name": "big", "organization": "carol"}, headers=auth).is_success
+        line = json.dumps({"key": "file", "value": {"path": "big.bin", "encoding": "base64",
+                                                    "content": base64.b64encode(bytes(80_000)).decode()}})
+        body = json.dumps({"key": "header", "value": {"summary": "too big"}}) + "\n" + line + "\n"
+        refused = http.post("/api/models/carol/big/commit/main", content=body, headers=auth)
+        assert refused.status_code == 413 and "TSHUB_MAX_UPLOAD_MB" in refused.json()["error"]
+        anonymous = http.post("/api/models/carol/big/commit/main", content=body)
+        assert anonymous.status_code == 401
+        assert not (settings.storage / "hub" / "blobs").exists()
+        assert len(http.get("/api/models/carol/big/commits/main", headers=auth).json()) == 1
