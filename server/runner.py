@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import tshub
 from tshub.data.dataset import Dataset
 from tshub.training import LR_MULTIPLIER_GRID, FitResult, finetune, train_from_scratch
@@ -74,6 +76,30 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> str:
                         f"{f' of arch {arch}' if arch else ''} ({ranking.skipped[:3]}); name a model from "
                         "GET /v1/models instead.")
     return str(ranking[0]["id"])
+
+
+def rank_sources(dataset: Path, k: int, arch: str | None, method: str, candidates: list[str] | None,
+                 max_series: int) -> dict[str, Any]:
+    """POST /v1/recommend's work (run isolated, see server.isolation): the ranking, scored on at most
+    ``max_series`` training series (a seeded sample beyond that), so its cost is bounded on any dataset."""
+    from server.isolation import IsolatedFailure
+    from tshub.recommend import RecommendError
+
+    ds = load_npz(dataset)
+    train = ds.splits["train"]
+    sampled = None
+    if len(train) > max_series:
+        ds = ds.with_splits({**ds.splits, "train": np.sort(np.random.default_rng(0).choice(train, max_series,
+                                                                                           replace=False))})
+        sampled = (f"scored on a sample of {max_series} of the {len(train)} training series "
+                   "(TSHUB_RECOMMEND_MAX_SERIES)")
+    try:
+        ranking = tshub.recommend(ds, k=k, arch=arch, method=method, candidates=candidates)
+    except RecommendError as err:
+        raise IsolatedFailure(422, str(err)) from None
+    note = "; ".join(n for n in (ranking.note, sampled) if n) or None
+    return json_safe({"method": ranking.method, "score_name": ranking.score_name, "note": note,
+                      "recommendations": ranking.ranking, "skipped": ranking.skipped})
 
 
 def fit_summary(result: FitResult) -> dict[str, Any]:
