@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -333,11 +334,13 @@ def available_model(request: Request, text: str, status: int) -> str:
 # ------------------------------------------------------------------------------------------------ the app
 class RequestGate:
     """ASGI middleware in front of every /v1 route: authenticate from the headers before any body byte is read
-    (401 otherwise), then cap the body (413), from Content-Length or while it streams: TSHUB_MAX_UPLOAD_MB for
-    uploads, TSHUB_MAX_JSON_KB for everything else."""
+    (401 otherwise), refuse a tenant's requests beyond TSHUB_TENANT_CONCURRENCY in flight (429, so one tenant's
+    flood cannot queue ahead of everyone), then cap the body (413), from Content-Length or while it streams:
+    TSHUB_MAX_UPLOAD_MB for uploads, TSHUB_MAX_JSON_KB for everything else."""
 
     def __init__(self, app: Any, settings: Settings, Session: Any):
         self.app, self.settings, self.Session = app, settings, Session
+        self.in_flight: Counter[str] = Counter()  # per owner; only the event loop touches it
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
@@ -351,7 +354,22 @@ class RequestGate:
             owner = await anyio.to_thread.run_sync(authenticate, self.Session, token.strip())
         except AuthError as err:
             return await _unauthorized(str(err))(scope, receive, send)
+        if self.in_flight[owner.id] >= self.settings.tenant_concurrency:
+            return await JSONResponse({"detail": f"too many concurrent requests for this token (limit "
+                                                 f"{self.settings.tenant_concurrency}, TSHUB_TENANT_CONCURRENCY); "
+                                                 "wait for some answers and retry"}, 429,
+                                      headers={"Retry-After": "1"})(scope, receive, send)
         scope.setdefault("state", {})["owner"] = owner
+        self.in_flight[owner.id] += 1
+        try:
+            await self._capped(scope, receive, send)
+        finally:
+            self.in_flight[owner.id] -= 1
+            if not self.in_flight[owner.id]:
+                del self.in_flight[owner.id]
+
+    async def _capped(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
+        headers = dict(scope["headers"])
         upload = scope["method"] == "POST" and scope["path"].rstrip("/") == UPLOAD_PATH
         limit = self.settings.max_upload_bytes + FORM_OVERHEAD_BYTES if upload else self.settings.max_json_bytes
         message = too_large_message(self.settings.max_upload_bytes) if upload else (

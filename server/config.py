@@ -48,6 +48,7 @@ class Settings:
     tenant_running: int = 1
     tenant_queued: int = 20
     tenant_storage_mb: float = 5120.0
+    tenant_concurrency: int = 8
     max_job_s: float = 6 * 3600.0
 
     @property
@@ -93,11 +94,13 @@ class Settings:
             tenant_running=int(_number("TSHUB_TENANT_RUNNING", cls.tenant_running)),
             tenant_queued=int(_number("TSHUB_TENANT_QUEUED", cls.tenant_queued)),
             tenant_storage_mb=_number("TSHUB_TENANT_STORAGE_MB", cls.tenant_storage_mb),
+            tenant_concurrency=int(_number("TSHUB_TENANT_CONCURRENCY", cls.tenant_concurrency)),
             max_job_s=_number("TSHUB_MAX_JOB_S", cls.max_job_s),
         )
         counts = {"TSHUB_WORKERS": settings.workers, "TSHUB_MAX_ATTEMPTS": settings.max_attempts,
                   "TSHUB_PARSE_SLOTS": settings.parse_slots, "TSHUB_TENANT_RUNNING": settings.tenant_running,
-                  "TSHUB_TENANT_QUEUED": settings.tenant_queued, "TSHUB_MAX_SERIES": settings.max_series,
+                  "TSHUB_TENANT_QUEUED": settings.tenant_queued, "TSHUB_TENANT_CONCURRENCY": settings.tenant_concurrency,
+                  "TSHUB_MAX_SERIES": settings.max_series,
                   "TSHUB_MAX_VALUES": settings.max_values, "TSHUB_RECOMMEND_MAX_SERIES": settings.recommend_max_series}
         small = [name for name, value in counts.items() if value < 1]
         if small:

@@ -33,7 +33,7 @@ SOURCE = "Coffee/fcn"
 LIMITS = dict(TSHUB_MAX_UPLOAD_MB=2, TSHUB_MAX_EXPANDED_MB=8, TSHUB_MAX_SERIES=20_000, TSHUB_MAX_VALUES=2_000_000,
               TSHUB_PARSE_MEMORY_MB=1024, TSHUB_PARSE_TIMEOUT_S=60, TSHUB_MAX_JSON_KB=16, TSHUB_TENANT_QUEUED=3,
               TSHUB_TENANT_RUNNING=1, TSHUB_TENANT_STORAGE_MB=4, TSHUB_MAX_JOB_S=10, TSHUB_WORKERS=2,
-              TSHUB_RECOMMEND_MAX_SERIES=50)
+              TSHUB_RECOMMEND_MAX_SERIES=50, TSHUB_TENANT_CONCURRENCY=4)
 API_GROWTH_KB = 150_000  # what the API process may grow by across all attacks (payloads expand to ~10⁸ bytes)
 
 
@@ -152,6 +152,18 @@ def test_bodies_are_not_read_before_authentication_and_json_is_capped(server: Li
     assert_4xx(alice.post("/v1/recommend", content=stream(8 << 20), headers={"Content-Type": "application/json"}),
                413, "TSHUB_MAX_JSON_KB")
     assert memory_kb(api, "VmHWM") - before < API_GROWTH_KB
+
+
+def test_a_tenant_flooding_with_concurrent_requests_gets_429_beyond_its_share(server: LiveServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with client_for(server, "flooder") as flooder:
+        bodies = [csv_dataset(rows=300, length=100, seed=20 + i) for i in range(8)]
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda b: flooder.post("/v1/datasets", files={"file": ("f.csv", b)}), bodies))
+    statuses = sorted(r.status_code for r in answers)
+    assert set(statuses) == {201, 429} and statuses.count(201) >= 4, statuses
+    assert "TSHUB_TENANT_CONCURRENCY" in next(r for r in answers if r.status_code == 429).json()["detail"]
 
 
 # ------------------------------------------------------------------------------------------------ 3. quotas
