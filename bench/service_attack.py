@@ -192,8 +192,9 @@ def run(args: argparse.Namespace) -> dict:
 def markdown(result: dict, command: str) -> str:
     lines = ["# The fine-tune service under attack", "",
              f"`{command}` — one run on {result['machine']} (shared with a training build), `tshub serve` with its "
-             "default limits, one job slot, the honest tenant's fine-tune training throughout "
-             f"(at the end: {result['honest_job']['state']}, phase {(result['honest_job']['progress'] or {}).get('phase')}).",
+             "default limits and one job slot. The honest tenant's fine-tune (ω grid + baseline) was training when "
+             f"the attacks began (it ended {result['honest_job']['state']}); from the job flood on, the attacker's "
+             "queued jobs held the slot.",
              "", "| attack | answers | 5xx | crashed | API peak RSS (MB) | s | honest poll p50 / p99 (ms) |",
              "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
@@ -203,9 +204,8 @@ def markdown(result: dict, command: str) -> str:
                      f"{r['honest_p99_ms']:.0f} |")
     lines += ["", f"Crashes: {sum(r['crashed'] for r in result['rows'])}; 5xx: {sum(r['5xx'] for r in result['rows'])}; "
               f"honest status polls: {result['polls']}, p99 {result['all_p99_ms']:.0f} ms over the whole run "
-              f"({result['quiet_p99_ms']:.0f} ms before the attacks, while the job trained). "
-              "Answer 0 means the server closed the connection without reading the body (the 1 GB anonymous "
-              "JSON gets its 401 before the upload ends).", ""]
+              f"({result['quiet_p99_ms']:.0f} ms before the attacks, while the job trained). Answer 0 (if any) "
+              "means the server closed the connection without answering.", ""]
     return "\n".join(lines)
 
 
