@@ -57,7 +57,7 @@ async def training_watch(client: httpx.AsyncClient, stop: float, out: list) -> N
     """Every 0.5 s: is a job training? (GET /v1/jobs; not counted in the latencies)."""
     while time.monotonic() < stop:
         try:
-            out.append(any(j["state"] == "running" for j in (await client.get("/v1/jobs")).json()))
+            out.append(any(j["state"] == "running" for j in (await client.get("/v1/jobs")).json()["items"]))
         except httpx.HTTPError:
             out.append(False)
         await asyncio.sleep(0.5)

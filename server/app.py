@@ -1,67 +1,75 @@
 """The FastAPI application: /healthz, and under /v1 datasets, jobs, models and recommendations.
 
-Request handlers only touch the database and storage (in the thread pool); parsing runs in the thread pool
-too, and training only ever in worker processes, so the event loop never blocks. Every resource belongs to
-the token that created it; other tokens get 404.
+Every /v1 request is authenticated from its headers before a byte of its body is read, and bodies are capped
+(uploads at TSHUB_MAX_UPLOAD_MB, JSON at TSHUB_MAX_JSON_KB). Request handlers only touch the database and
+storage (in the thread pool); parsing uploads and ranking sources run in isolated child processes under memory
+and time limits (server.isolation), and training only ever in worker processes, so neither the event loop nor
+the API process can be taken down by a request. Every resource belongs to the token that created it; other
+tokens get 404. Per-tenant quotas bound queued jobs and stored bytes.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select, text
+from sqlalchemy import delete, func, select, text
 
 import tshub
-from tshub.data.readers import MISSING, VARIABLE_LENGTH
+from tshub.data.readers import MISSING, VARIABLE_LENGTH, ReadLimits
 from tshub.hub import HubError, InvalidModelIdError, list_models, parse_model_id, read_config, resolve
 from tshub.hub.checkpoint import CARD_NAME
 from tshub.models.registry import get_architecture
-from tshub.recommend import RecommendError
 
 from server.auth import AuthError, Owner, authenticate
 from server.config import ConfigError, Settings
-from server.db import DatasetRecord, open_store
+from server.db import PAGE_LIMIT, BadCursor, DatasetRecord, Job, open_store, page_of
+from server.engines import hide_server_paths
 from server.hub_api import router as hub_router
-from server.jobstore import JobConflict, JobNotFound, JobStore
-from server.schemas import (DatasetOut, Error, Health, JobCreate, JobOut, ModelDetail, ModelInfo, Recommendation,
-                            RecommendOut, RecommendRequest)
-from server.runner import json_safe
-from server.uploads import ParseOptions, UploadError, ingest, load_npz, store_raw, too_large_message
+from server.isolation import Budget, IsolatedFailure, Isolator
+from server.jobstore import JobConflict, JobNotFound, JobStore, QuotaExceeded
+from server.runner import json_safe, rank_sources
+from server.schemas import (DatasetOut, DatasetPage, Error, Health, JobCreate, JobOut, JobPage, JobState,
+                            ModelDetail, ModelInfo, RecommendOut, RecommendRequest)
+from server.storage import remove_unreferenced, tenant_usage
+from server.uploads import ParseOptions, UploadError, ingest, store_raw, too_large_message
 
 log = logging.getLogger("tshub.server")
 
 UPLOAD_PATH = "/v1/datasets"
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and form fields on top of the file bytes
+#: Modules the isolation fork server imports once, so each parse or ranking child starts warm.
+ISOLATION_PRELOAD = ["server.uploads", "server.runner", "tshub.recommend"]
+MODELS_CACHE_S = 10.0
 _bearer = HTTPBearer(auto_error=False, description="a token from `tshub token create --name NAME`")
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text_of = {401: "missing, invalid or revoked token", 404: "not found, or owned by another token",
-               409: "the job is not in a state that allows this", 413: "upload over TSHUB_MAX_UPLOAD_MB",
-               415: "unsupported file type", 422: "invalid request or malformed file"}
+    text_of = {401: "missing, invalid, expired or revoked token", 404: "not found, or owned by another token",
+               409: "the job or dataset is not in a state that allows this",
+               413: "body over TSHUB_MAX_UPLOAD_MB / TSHUB_MAX_JSON_KB, data over the expansion or memory limits, or "
+                    "storage quota exceeded", 415: "unsupported file type", 422: "invalid request or malformed file",
+               429: "a per-tenant limit is reached (queued jobs, requests waiting for a processing slot)"}
     return {code: {"model": Error, "description": text_of[code]} for code in codes}
 
 
 # ------------------------------------------------------------------------------------------------ dependencies
 def current_owner(request: Request,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Owner:
-    if credentials is None:
-        raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>' (create one with "
-                                 "`tshub token create --name NAME`)", headers={"WWW-Authenticate": "Bearer"})
-    try:
-        return authenticate(request.app.state.Session, credentials.credentials)
-    except AuthError as err:
-        raise HTTPException(401, str(err), headers={"WWW-Authenticate": "Bearer"}) from None
+    """The owner ``RequestGate`` authenticated (the bearer dependency only documents the scheme in OpenAPI)."""
+    return request.state.owner
 
 
 OwnerDep = Annotated[Owner, Depends(current_owner)]
@@ -101,34 +109,62 @@ async def upload_dataset(
     """Stream the file(s) to content-addressed storage (size-limited), parse them with tshub's readers and
     store the arrays; answers with the dataset id and a summary (sizes, classes or target range, warnings)."""
     settings: Settings = request.app.state.settings
+    Session = request.app.state.Session
     uploads = [f for f in (file, test_file) if f is not None]
     for upload in uploads:
         if not upload.filename:
             raise HTTPException(422, "each file part needs a filename with its format's extension, e.g. data.csv")
-    limit = settings.max_upload_bytes
-    stored = [await run_in_threadpool(store_raw, u.file, u.filename, settings.storage, limit) for u in uploads]
+    used = await run_in_threadpool(tenant_usage, Session, owner.id)
+    check_storage_quota(settings, used)
+    stored = [await run_in_threadpool(store_raw, u.file, u.filename, settings.storage, settings.max_upload_bytes)
+              for u in uploads]
+    check_storage_quota(settings, used + sum(f.size for f in stored))
     column: int | str = int(label_column) if re.fullmatch(r"-?\d+", label_column.strip()) else label_column
     options = ParseOptions(task=task, label_column=column, variable_length=variable_length, missing=missing,
                            name=name or None)
-    ingested = await run_in_threadpool(ingest, stored, options, settings.storage)
+    limits = ReadLimits(max_bytes=int(settings.max_expanded_mb * 2**20), max_series=settings.max_series,
+                        max_values=settings.max_values)
+    budget = Budget(int(settings.parse_memory_mb * 2**20), settings.parse_timeout_s,
+                    "TSHUB_PARSE_MEMORY_MB, TSHUB_PARSE_TIMEOUT_S")
+    what = f"parsing {', '.join(repr(f.filename) for f in stored)}"
+    ingested = await run_in_threadpool(request.app.state.isolator.run, owner.id, what, budget, ingest, stored,
+                                       options, settings.storage, owner.id, limits)
 
     def insert() -> DatasetRecord:
-        with request.app.state.Session.begin() as session:
+        with Session.begin() as session:
             row = DatasetRecord(owner_id=owner.id, filename=stored[0].filename[:300], raw_sha256=ingested.raw_sha256,
-                                path=ingested.path, summary=ingested.summary)
+                                path=ingested.path, summary=ingested.summary, bytes=ingested.bytes)
             session.add(row)
         return row
 
+    try:
+        check_storage_quota(settings, used + ingested.bytes)
+    except HTTPException:
+        await run_in_threadpool(remove_unreferenced, settings.storage, Session, ingested.path)
+        raise
     return DatasetOut.of(await run_in_threadpool(insert))
 
 
-@router.get("/datasets", response_model=list[DatasetOut], tags=["datasets"], responses=_errors(401),
-            summary="List your datasets")
-def list_datasets(request: Request, owner: OwnerDep) -> list[DatasetOut]:
+def check_storage_quota(settings: Settings, used: int) -> None:
+    if used > settings.tenant_storage_bytes:
+        raise HTTPException(413, f"storage quota exceeded: this would store {used / 2**20:,.1f} MB for your token, "
+                                 f"over the limit of {settings.tenant_storage_mb:g} MB (TSHUB_TENANT_STORAGE_MB); "
+                                 "delete datasets or jobs you no longer need (DELETE /v1/datasets/{id}, "
+                                 "DELETE /v1/jobs/{id}).")
+
+
+Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+@router.get("/datasets", response_model=DatasetPage, tags=["datasets"], responses=_errors(401, 422),
+            summary="List your datasets, newest first, a page at a time")
+def list_datasets(request: Request, owner: OwnerDep, limit: Limit = PAGE_LIMIT,
+                  cursor: Cursor = None) -> DatasetPage:
     with request.app.state.Session() as session:
-        rows = session.scalars(select(DatasetRecord).where(DatasetRecord.owner_id == owner.id)
-                               .order_by(DatasetRecord.created_at.desc()).limit(500)).all()
-    return [DatasetOut.of(r) for r in rows]
+        rows, next_cursor = page_of(session, select(DatasetRecord).where(DatasetRecord.owner_id == owner.id),
+                                    DatasetRecord, limit, cursor)
+    return DatasetPage(items=[DatasetOut.of(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetOut, tags=["datasets"], responses=_errors(401, 404),
@@ -137,25 +173,49 @@ def get_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> DatasetOu
     return DatasetOut.of(owned_dataset(request, owner, dataset_id))
 
 
+@router.delete("/datasets/{dataset_id}", status_code=204, tags=["datasets"], responses=_errors(401, 404, 409),
+               summary="Delete a dataset and its files")
+def delete_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> Response:
+    """Refused (409) while any of your jobs uses it: delete those jobs first. Raw uploads no other dataset
+    uses are swept from the storage within minutes."""
+    row = owned_dataset(request, owner, dataset_id)
+    with request.app.state.Session.begin() as session:
+        jobs = session.scalar(select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id))
+        if jobs:
+            raise HTTPException(409, f"dataset {dataset_id} is used by {jobs} job(s); delete them first "
+                                     "(GET /v1/jobs, DELETE /v1/jobs/{id}; a queued or running one must be cancelled)")
+        session.execute(delete(DatasetRecord).where(DatasetRecord.id == dataset_id))
+    remove_unreferenced(request.app.state.settings.storage, request.app.state.Session, row.path)
+    return Response(status_code=204)
+
+
 @router.post("/jobs", status_code=202, response_model=JobOut, tags=["jobs"], responses=_errors(401, 404, 422),
              summary="Start a fine-tune job")
 def create_job(request: Request, response: Response, owner: OwnerDep, body: JobCreate) -> JobOut:
     """Queue a fine-tune of ``model`` (or the recommender's pick) on an uploaded dataset. The job is stored
     before this answers; poll the ``Location`` until ``state`` is succeeded, failed or cancelled."""
+    settings: Settings = request.app.state.settings
     owned_dataset(request, owner, body.dataset_id)
     if body.arch is not None:
         check_architecture(body.arch)
-    model = body.model if body.model == "auto" else known_model_id(request, body.model, status=422)
-    candidates = [row["id"] for row in available_models(request)] if request.app.state.settings.sources else None
+    if body.budget_s is not None and body.budget_s > settings.max_job_s:
+        raise HTTPException(422, f"budget_s={body.budget_s:g} exceeds this server's limit of {settings.max_job_s:g} s "
+                                 "per job (TSHUB_MAX_JOB_S)")
+    model = body.model if body.model == "auto" else available_model(request, body.model, status=422)
+    candidates = [row["id"] for row in available_models(request)] if settings.sources else None
     job = request.app.state.jobs.create(owner.id, body.dataset_id, {**body.spec(), "model": model,
-                                                                     "candidates": candidates})
+                                                                     "candidates": candidates},
+                                        max_queued=settings.tenant_queued)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobOut.of(job)
 
 
-@router.get("/jobs", response_model=list[JobOut], tags=["jobs"], responses=_errors(401), summary="List your jobs")
-def list_jobs(request: Request, owner: OwnerDep) -> list[JobOut]:
-    return [JobOut.of(j) for j in request.app.state.jobs.list(owner.id)]
+@router.get("/jobs", response_model=JobPage, tags=["jobs"], responses=_errors(401, 422),
+            summary="List your jobs, newest first, a page at a time")
+def list_jobs(request: Request, owner: OwnerDep, state: Annotated[JobState | None, Query()] = None,
+              limit: Limit = PAGE_LIMIT, cursor: Cursor = None) -> JobPage:
+    jobs, next_cursor = request.app.state.jobs.page(owner.id, state=state, limit=limit, cursor=cursor)
+    return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=_errors(401, 404),
@@ -170,6 +230,16 @@ def cancel_job(request: Request, owner: OwnerDep, job_id: str) -> JobOut:
     """A queued job is cancelled at once; a running one is stopped by its worker within a heartbeat
     (``cancel_requested`` is true until then)."""
     return JobOut.of(request.app.state.jobs.cancel(owner.id, job_id))
+
+
+@router.delete("/jobs/{job_id}", status_code=204, tags=["jobs"], responses=_errors(401, 404, 409),
+               summary="Delete a finished job and its model")
+def delete_job(request: Request, owner: OwnerDep, job_id: str) -> Response:
+    """Only succeeded, failed or cancelled jobs (409 otherwise: cancel first); the model zip goes with it."""
+    model_path = request.app.state.jobs.delete(owner.id, job_id)
+    if model_path:
+        (request.app.state.settings.storage / model_path).unlink(missing_ok=True)
+    return Response(status_code=204)
 
 
 @router.get("/jobs/{job_id}/model", tags=["jobs"], response_class=FileResponse,
@@ -196,38 +266,30 @@ def get_models(request: Request, owner: OwnerDep) -> list[ModelInfo]:
 @router.get("/models/{source}/{arch}", response_model=ModelDetail, tags=["models"], responses=_errors(401, 404),
             summary="A checkpoint's config and model card")
 def get_model(request: Request, owner: OwnerDep, source: str, arch: str) -> ModelDetail:
-    model_id = known_model_id(request, f"{source}/{arch}", status=404)
-    try:
-        folder = resolve(model_id)
-    except HubError as err:  # listed by an index but not fetchable from here (e.g. offline)
-        raise HTTPException(404, str(err)) from None
+    model_id = available_model(request, f"{source}/{arch}", status=404)
+    folder = resolve(model_id)
     card = folder / CARD_NAME
     return ModelDetail(id=model_id, config=read_config(folder), card=card.read_text() if card.is_file() else "")
 
 
-@router.post("/recommend", response_model=RecommendOut, tags=["models"], responses=_errors(401, 404, 422),
+@router.post("/recommend", response_model=RecommendOut, tags=["models"], responses=_errors(401, 404, 413, 422, 429),
              summary="Rank source checkpoints for a dataset")
 async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -> RecommendOut:
-    """Score every source checkpoint (or those of ``arch``) on the dataset's training split; the best first.
-    What a job with ``model: "auto"`` would pick is the first row (with the default method)."""
+    """Score every source checkpoint (or those of ``arch``) on the dataset's training split (a sample of at most
+    TSHUB_RECOMMEND_MAX_SERIES series); the best first. What a job with ``model: "auto"`` would pick is the
+    first row (with the default method). Runs isolated, one at a time per token, within
+    TSHUB_RECOMMEND_TIMEOUT_S."""
+    settings: Settings = request.app.state.settings
     row = await run_in_threadpool(owned_dataset, request, owner, body.dataset_id)
     if body.arch is not None:
         check_architecture(body.arch)
-    path = request.app.state.settings.storage / row.path
-
-    candidates = [r["id"] for r in available_models(request)] if request.app.state.settings.sources else None
-
-    def rank() -> Any:
-        return tshub.recommend(load_npz(path), k=body.k, arch=body.arch, method=body.method, candidates=candidates,
-                               allow_self_transfer=body.allow_self_transfer)
-
-    try:
-        ranking = await anyio.to_thread.run_sync(rank, limiter=request.app.state.recommend_limiter)
-    except RecommendError as err:
-        raise HTTPException(422, str(err)) from None
-    return RecommendOut(dataset_id=row.id, method=ranking.method, score_name=ranking.score_name, note=ranking.note,
-                        recommendations=[Recommendation(**json_safe(r)) for r in ranking.ranking],
-                        skipped=ranking.skipped)
+    candidates = [r["id"] for r in available_models(request)] if settings.sources else None
+    budget = Budget(int(settings.parse_memory_mb * 2**20), settings.recommend_timeout_s,
+                    "TSHUB_PARSE_MEMORY_MB, TSHUB_RECOMMEND_TIMEOUT_S")
+    ranking = await run_in_threadpool(request.app.state.isolator.run, owner.id, "ranking the sources", budget,
+                                      rank_sources, settings.storage / row.path, body.k, body.arch, body.method,
+                                      candidates, settings.recommend_max_series, body.allow_self_transfer)
+    return RecommendOut(dataset_id=row.id, **ranking)
 
 
 def check_architecture(arch: str) -> None:
@@ -238,52 +300,100 @@ def check_architecture(arch: str) -> None:
 
 
 def available_models(request: Request) -> list[dict[str, Any]]:
-    """The checkpoints this service offers: every one the hub lists, or those named by TSHUB_SERVER_SOURCES."""
-    rows = list_models()
-    sources = request.app.state.settings.sources
-    if sources is None:
-        return rows
-    keys = {parse_model_id(s).key for s in sources}
-    return [row for row in rows if parse_model_id(row["id"]).key in keys]
+    """The checkpoints this service offers: every one the hub lists, or those named by TSHUB_SERVER_SOURCES
+    (the listing is cached for a few seconds: it reads every checkpoint's config)."""
+    cache = request.app.state.models_cache
+    now = time.monotonic()
+    if cache.get("until", 0.0) < now:
+        rows = list_models()
+        sources = request.app.state.settings.sources
+        if sources is not None:
+            keys = {parse_model_id(s).key for s in sources}
+            rows = [row for row in rows if parse_model_id(row["id"]).key in keys]
+        cache.update(rows=rows, until=now + MODELS_CACHE_S)
+    return cache["rows"]
 
 
-def known_model_id(request: Request, text: str, status: int) -> str:
-    """The canonical id of a checkpoint listed by GET /v1/models (ids match case-insensitively)."""
+def available_model(request: Request, text: str, status: int) -> str:
+    """The canonical id of a checkpoint listed by GET /v1/models (ids match case-insensitively) whose files
+    this server has or can fetch (an id only listed by an index is refused now, not when its job runs)."""
     try:
         key = parse_model_id(text).key
     except InvalidModelIdError as err:
         raise HTTPException(status, str(err)) from None
-    for row in available_models(request):
-        if parse_model_id(row["id"]).key == key:
-            return row["id"]
-    raise HTTPException(status, f"no checkpoint {text!r} on this server; GET /v1/models lists the sources")
+    model_id = next((row["id"] for row in available_models(request) if parse_model_id(row["id"]).key == key), None)
+    if model_id is None:
+        raise HTTPException(status, f"no checkpoint {text!r} on this server; GET /v1/models lists the sources")
+    try:
+        resolve(model_id)
+    except HubError:
+        raise HTTPException(status, f"checkpoint {model_id} is listed but its files are not available on this server "
+                                    "(not built or pulled, and the Hub is unreachable); choose another from "
+                                    "GET /v1/models") from None
+    return model_id
 
 
 # ------------------------------------------------------------------------------------------------ the app
-class UploadSizeLimit:
-    """ASGI middleware: 413 for upload bodies over the limit, from Content-Length or while the body streams."""
+class RequestGate:
+    """ASGI middleware in front of every /v1 route: authenticate from the headers before any body byte is read
+    (401 otherwise), refuse a tenant's requests beyond TSHUB_TENANT_CONCURRENCY in flight (429, so one tenant's
+    flood cannot queue ahead of everyone), then cap the body (413), from Content-Length or while it streams:
+    TSHUB_MAX_UPLOAD_MB for uploads, TSHUB_MAX_JSON_KB for everything else."""
 
-    def __init__(self, app: Any, limit_bytes: int):
-        self.app, self.limit = app, limit_bytes
+    def __init__(self, app: Any, settings: Settings, Session: Any):
+        self.app, self.settings, self.Session = app, settings, Session
+        self.in_flight: Counter[str] = Counter()  # per owner; only the event loop touches it
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != UPLOAD_PATH:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             return await self.app(scope, receive, send)
-        limit = self.limit + FORM_OVERHEAD_BYTES
-        declared = dict(scope["headers"]).get(b"content-length", b"")
+        headers = dict(scope["headers"])
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return await _unauthorized("missing bearer token: send 'Authorization: Bearer <token>' (create one "
+                                       "with `tshub token create --name NAME`)")(scope, receive, send)
+        try:
+            owner = await anyio.to_thread.run_sync(authenticate, self.Session, token.strip())
+        except AuthError as err:
+            return await _unauthorized(str(err))(scope, receive, send)
+        if self.in_flight[owner.id] >= self.settings.tenant_concurrency:
+            return await JSONResponse({"detail": f"too many concurrent requests for this token (limit "
+                                                 f"{self.settings.tenant_concurrency}, TSHUB_TENANT_CONCURRENCY); "
+                                                 "wait for some answers and retry"}, 429,
+                                      headers={"Retry-After": "1"})(scope, receive, send)
+        scope.setdefault("state", {})["owner"] = owner
+        self.in_flight[owner.id] += 1
+        try:
+            await self._capped(scope, receive, send)
+        finally:
+            self.in_flight[owner.id] -= 1
+            if not self.in_flight[owner.id]:
+                del self.in_flight[owner.id]
+
+    async def _capped(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
+        headers = dict(scope["headers"])
+        upload = scope["method"] == "POST" and scope["path"].rstrip("/") == UPLOAD_PATH
+        limit = self.settings.max_upload_bytes + FORM_OVERHEAD_BYTES if upload else self.settings.max_json_bytes
+        message = too_large_message(self.settings.max_upload_bytes) if upload else (
+            f"request body too large: the limit is {self.settings.max_json_kb:g} KB (TSHUB_MAX_JSON_KB)")
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            return await JSONResponse({"detail": too_large_message(self.limit)}, 413)(scope, receive, send)
+            return await JSONResponse({"detail": message}, 413)(scope, receive, send)
         received = 0
 
         async def counted() -> dict:
             nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
+            event = await receive()
+            received += len(event.get("body", b""))
             if received > limit:
-                raise HTTPException(413, too_large_message(self.limit))
-            return message
+                raise HTTPException(413, message)
+            return event
 
         await self.app(scope, counted, send)
+
+
+def _unauthorized(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "Bearer"})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -303,7 +413,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.Session = open_store(settings.db_url)
     app.state.jobs = JobStore(app.state.Session)
-    app.state.recommend_limiter = anyio.CapacityLimiter(1)
+    app.state.isolator = Isolator(ISOLATION_PRELOAD, slots=settings.parse_slots)
+    app.state.models_cache = {}
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and database check")
     def healthz() -> Health:
@@ -314,7 +425,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(hub_router)
     _add_error_handlers(app)
-    app.add_middleware(UploadSizeLimit, limit_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestGate, settings=settings, Session=app.state.Session)
     return app
 
 
@@ -324,7 +435,16 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(JobNotFound, handler(404))
     app.add_exception_handler(JobConflict, handler(409))
-    app.add_exception_handler(UploadError, lambda request, err: JSONResponse({"detail": str(err)}, err.status))
+    app.add_exception_handler(QuotaExceeded, handler(429))
+    app.add_exception_handler(BadCursor, handler(422))
+    app.add_exception_handler(HubError, lambda request, err: JSONResponse({"detail": hide_server_paths(str(err))}, 404))
+    for kind in (UploadError, IsolatedFailure):
+        app.add_exception_handler(kind, lambda request, err: JSONResponse({"detail": str(err)}, err.status))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, with the offending values made JSON-safe (a NaN in the body would otherwise be a 500)."""
+        return JSONResponse({"detail": json_safe(err.errors())}, 422)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, err: Exception) -> JSONResponse:

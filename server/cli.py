@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from server.config import ConfigError, Settings
@@ -31,6 +33,8 @@ def add_server_commands(commands: argparse._SubParsersAction) -> None:
     actions = token.add_subparsers(title="actions", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="create a token and print it (shown once)")
     create.add_argument("--name", required=True, help="who or what the token is for")
+    create.add_argument("--expires-days", type=float, default=None,
+                        help="the token stops working after this many days (default: never, until revoked)")
     create.set_defaults(run=_run_token_create)
     revoke = actions.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("token_id")
@@ -52,30 +56,50 @@ def _run_serve(args: argparse.Namespace) -> int:
 
         worker_main()
         return 0
-    import uvicorn
-
-    from server.app import create_app
     from server.db import open_store
 
     open_store(settings.db_url)  # tables exist before the worker and the API race to create them
-    worker = WorkerProcess() if args.role == "all" else None
-    try:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
-                    timeout_graceful_shutdown=10)
-    finally:
-        if worker is not None:
-            worker.stop()
+    if args.role == "all":
+        return supervise([Supervised("API", ["serve", "--role", "api", "--host", args.host, "--port", str(args.port),
+                                              "--log-level", args.log_level]),
+                          Supervised("worker", ["serve", "--role", "worker", "--log-level", args.log_level])])
+    import uvicorn
+
+    from server.app import create_app
+    from server.worker import stop_with_parent
+
+    stop_with_parent(None)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
+                timeout_graceful_shutdown=10)
     return 0
 
 
-class WorkerProcess:
-    """The job worker as a child process, restarted when it dies (its jobs are then requeued by recovery);
-    the child stops when this process dies (TSHUB_PARENT_PID)."""
+def supervise(children: list["Supervised"]) -> int:
+    """``tshub serve``: keep the API and the worker running as child processes, restarting whichever dies (a
+    crash or the kernel's OOM killer), until SIGTERM or SIGINT; then stop both."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    for child in children:
+        child.start()
+    stop.wait()
+    for child in children:
+        child.stop()
+    return 0
 
-    def __init__(self) -> None:
+
+class Supervised:
+    """One child process (``tshub ARGS``), restarted when it exits unasked, with a back-off for crash loops;
+    it stops when this process dies (TSHUB_PARENT_PID)."""
+
+    def __init__(self, name: str, args: list[str]):
+        self.name, self.args = name, args
         self.stopping = threading.Event()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
         self.process = self._spawn()
-        threading.Thread(target=self._watch, name="tshub-worker-watch", daemon=True).start()
+        threading.Thread(target=self._watch, name=f"tshub-{self.name}-watch", daemon=True).start()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -89,7 +113,7 @@ class WorkerProcess:
         root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "TSHUB_PARENT_PID": str(os.getpid()),
                "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        return subprocess.Popen([sys.executable, "-m", "server.worker"], env=env)
+        return subprocess.Popen([sys.executable, "-m", "tshub", *self.args], env=env)
 
     def _watch(self) -> None:
         backoff = 1.0
@@ -99,16 +123,20 @@ class WorkerProcess:
             backoff = 1.0 if time.monotonic() - started > 60 else min(backoff * 2, 30.0)  # crash loops slow down
             if self.stopping.wait(backoff):
                 return
-            print(f"tshub serve: the worker exited ({code}); restarting it", file=sys.stderr)
+            print(f"tshub serve: the {self.name} exited ({code}); restarting it", file=sys.stderr)
             self.process = self._spawn()
 
 
 def _run_token_create(args: argparse.Namespace) -> int:
     from server.auth import create_token
-    from server.db import open_store
+    from server.db import open_store, utcnow
 
-    owner, token = create_token(open_store(_settings().db_url), args.name)
-    print(f"token {owner.id} for {owner.name!r}; keep it now, it is not shown again:", file=sys.stderr)
+    if args.expires_days is not None and args.expires_days <= 0:
+        sys.exit("tshub: error: --expires-days must be > 0")
+    expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
+    owner, token = create_token(open_store(_settings().db_url), args.name, expires_at=expires)
+    until = f", valid until {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
+    print(f"token {owner.id} for {owner.name!r}{until}; keep it now, it is not shown again:", file=sys.stderr)
     print(token)
     return 0
 
@@ -120,5 +148,6 @@ def _run_token_revoke(args: argparse.Namespace) -> int:
     if not revoke_token(open_store(_settings().db_url), args.token_id):
         print(f"tshub: error: no active token with id {args.token_id!r}", file=sys.stderr)
         return 1
-    print(f"token {args.token_id} revoked", file=sys.stderr)
+    print(f"token {args.token_id} revoked; its queued jobs are cancelled and its running ones stopped",
+          file=sys.stderr)
     return 0

@@ -34,10 +34,34 @@ class Settings:
     max_attempts: int
     poll_s: float
     sources: tuple[str, ...] | None = None
+    # request bodies and untrusted work (see server.isolation)
+    max_json_kb: float = 64.0
+    max_expanded_mb: float = 1024.0
+    max_series: int = 1_000_000
+    max_values: int = 100_000_000
+    parse_memory_mb: float = 4096.0
+    parse_timeout_s: float = 300.0
+    parse_slots: int = 2
+    recommend_timeout_s: float = 120.0
+    recommend_max_series: int = 2000
+    # per-tenant quotas and the job wall clock
+    tenant_running: int = 1
+    tenant_queued: int = 20
+    tenant_storage_mb: float = 5120.0
+    tenant_concurrency: int = 8
+    max_job_s: float = 6 * 3600.0
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_json_bytes(self) -> int:
+        return int(self.max_json_kb * 1024)
+
+    @property
+    def tenant_storage_bytes(self) -> int:
+        return int(self.tenant_storage_mb * 1024 * 1024)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -58,9 +82,29 @@ class Settings:
             poll_s=_number("TSHUB_POLL_S", 1.0),
             sources=tuple(s.strip() for s in os.environ.get("TSHUB_SERVER_SOURCES", "").split(",") if s.strip())
             or None,
+            max_json_kb=_number("TSHUB_MAX_JSON_KB", cls.max_json_kb),
+            max_expanded_mb=_number("TSHUB_MAX_EXPANDED_MB", cls.max_expanded_mb),
+            max_series=int(_number("TSHUB_MAX_SERIES", cls.max_series)),
+            max_values=int(_number("TSHUB_MAX_VALUES", cls.max_values)),
+            parse_memory_mb=_number("TSHUB_PARSE_MEMORY_MB", cls.parse_memory_mb),
+            parse_timeout_s=_number("TSHUB_PARSE_TIMEOUT_S", cls.parse_timeout_s),
+            parse_slots=int(_number("TSHUB_PARSE_SLOTS", cls.parse_slots)),
+            recommend_timeout_s=_number("TSHUB_RECOMMEND_TIMEOUT_S", cls.recommend_timeout_s),
+            recommend_max_series=int(_number("TSHUB_RECOMMEND_MAX_SERIES", cls.recommend_max_series)),
+            tenant_running=int(_number("TSHUB_TENANT_RUNNING", cls.tenant_running)),
+            tenant_queued=int(_number("TSHUB_TENANT_QUEUED", cls.tenant_queued)),
+            tenant_storage_mb=_number("TSHUB_TENANT_STORAGE_MB", cls.tenant_storage_mb),
+            tenant_concurrency=int(_number("TSHUB_TENANT_CONCURRENCY", cls.tenant_concurrency)),
+            max_job_s=_number("TSHUB_MAX_JOB_S", cls.max_job_s),
         )
-        if settings.workers < 1 or settings.max_attempts < 1:
-            raise ConfigError("TSHUB_WORKERS and TSHUB_MAX_ATTEMPTS must be >= 1.")
+        counts = {"TSHUB_WORKERS": settings.workers, "TSHUB_MAX_ATTEMPTS": settings.max_attempts,
+                  "TSHUB_PARSE_SLOTS": settings.parse_slots, "TSHUB_TENANT_RUNNING": settings.tenant_running,
+                  "TSHUB_TENANT_QUEUED": settings.tenant_queued, "TSHUB_TENANT_CONCURRENCY": settings.tenant_concurrency,
+                  "TSHUB_MAX_SERIES": settings.max_series,
+                  "TSHUB_MAX_VALUES": settings.max_values, "TSHUB_RECOMMEND_MAX_SERIES": settings.recommend_max_series}
+        small = [name for name, value in counts.items() if value < 1]
+        if small:
+            raise ConfigError(f"{', '.join(small)} must be whole numbers >= 1.")
         if settings.stale_after_s <= 2 * settings.heartbeat_s:
             raise ConfigError(
                 f"TSHUB_STALE_AFTER_S ({settings.stale_after_s}) must exceed twice TSHUB_HEARTBEAT_S "

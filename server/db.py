@@ -1,20 +1,24 @@
 """The durable store: SQLAlchemy 2 ORM tables (tokens, datasets, jobs, each row owned by a token) and the engine.
 
-SQLite (WAL, busy timeout) is the default; any SQLAlchemy URL (e.g. PostgreSQL) works for several machines.
-Tables are created on first use; there are no migrations yet.
+SQLite (WAL, busy timeout, a file only its owner can read) is the default; any SQLAlchemy URL (e.g. PostgreSQL)
+works for several machines. Tables are created on first use, and nullable columns added since a database was
+created are added to it (the only migration there is so far).
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, Select, String, Text, and_,
+                        create_engine, event, inspect, or_, text)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -59,6 +63,8 @@ class Token(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class DatasetRecord(Base):
@@ -71,7 +77,8 @@ class DatasetRecord(Base):
     raw_sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(300))
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # counted in the owner's storage quota
 
 
 class Job(Base):
@@ -92,6 +99,7 @@ class Job(Base):
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     model_path: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    model_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # counted in the storage quota
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -103,7 +111,10 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite gives -wal and -shm the same mode
+        os.chmod(path, 0o600)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                            pool_size=10, max_overflow=20)
 
@@ -123,6 +134,54 @@ def open_store(url: str) -> sessionmaker:
     engine = make_engine(url)
     try:
         Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
     except OperationalError:  # another process (API or worker) created the tables at the same moment
         Base.metadata.create_all(engine)
+        _add_missing_columns(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the nullable columns a database created by an older version lacks."""
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(engine.dialect)
+                    connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+
+
+# ------------------------------------------------------------------------------------------ cursor paging
+PAGE_LIMIT = 100
+
+
+def page_of(session: Session, query: Select, model: type[Job] | type[DatasetRecord], limit: int,
+            cursor: str | None) -> tuple[list[Any], str | None]:
+    """One page of ``query`` rows, newest first, after ``cursor``; and the cursor of the next page (None: last).
+
+    The cursor is the (created_at, id) of the last row shown, so paging stays exact while rows are added."""
+    if cursor:
+        created, row_id = decode_cursor(cursor)
+        query = query.where(or_(model.created_at < created, and_(model.created_at == created, model.id < row_id)))
+    rows = list(session.scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    token = f"{last.created_at.isoformat()}|{last.id}"
+    return rows[:limit], base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        when = datetime.fromisoformat(created)
+    except ValueError:
+        raise BadCursor(f"cursor {cursor[:40]!r} is not one this server gave; use next_cursor from the previous "
+                        "page, or omit it for the first page.") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)), row_id

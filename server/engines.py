@@ -12,6 +12,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import re
 import signal
 import sys
 import threading
@@ -78,9 +79,19 @@ def execute(spec: dict[str, Any], dataset: Path | bytes, report: Any) -> tuple[b
 
 
 def one_line(err: BaseException) -> str:
-    """``Type: first line of the message``, for reasons shown to users (tracebacks stay in the logs)."""
+    """``Type: first line of the message``, for reasons shown to users (tracebacks stay in the logs; the
+    server's absolute paths are cut to their last component)."""
     text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+    return hide_server_paths(f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__)
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/:,;()]+/)+([^\s'\"/:,;()]*)")
+
+
+def hide_server_paths(text: str) -> str:
+    """``text`` with absolute paths (``/srv/tshub/storage/x.npz``) reduced to their file name (``x.npz``):
+    messages for users must not map the server's disk."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "…", text)
 
 
 

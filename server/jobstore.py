@@ -13,14 +13,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import aliased, sessionmaker
 
-from server.db import Job, utcnow
+from server.db import TERMINAL_STATES, Job, page_of, utcnow
 
 
 class JobNotFound(LookupError):
     pass
+
+
+class QuotaExceeded(RuntimeError):
+    """A tenant is at one of its limits (answered 429; the message names the limit and what to do)."""
 
 
 class JobConflict(RuntimeError):
@@ -78,11 +82,19 @@ class JobStore:
         self.Session = Session
 
     # ------------------------------------------------------------------ API side
-    def create(self, owner_id: str, dataset_id: str, spec: dict[str, Any]) -> Job:
-        """Insert a queued job and commit before returning, so the 202 answer always has a durable row."""
+    def create(self, owner_id: str, dataset_id: str, spec: dict[str, Any], max_queued: int | None = None) -> Job:
+        """Insert a queued job and commit before returning, so the 202 answer always has a durable row; refuse
+        it (QuotaExceeded) when the owner would have more than ``max_queued`` queued jobs (counted after the
+        insert, in the same transaction, so concurrent requests cannot overshoot on SQLite)."""
         with self.Session.begin() as session:
             job = Job(owner_id=owner_id, dataset_id=dataset_id, spec=spec, state="queued")
             session.add(job)
+            session.flush()
+            queued = session.scalar(select(func.count()).select_from(Job)
+                                    .where(Job.owner_id == owner_id, Job.state == "queued"))
+            if max_queued is not None and queued > max_queued:  # raising rolls the insert back
+                raise QuotaExceeded(f"you have {queued - 1} queued jobs, the limit per token (TSHUB_TENANT_QUEUED "
+                                    f"= {max_queued}); wait for some to start, or cancel some.")
         return job
 
     def get(self, owner_id: str, job_id: str) -> Job:
@@ -92,11 +104,33 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r} for this token")
         return job
 
-    def list(self, owner_id: str, limit: int = 100) -> list[Job]:
+    def page(self, owner_id: str, *, state: str | None = None, limit: int = 100,
+             cursor: str | None = None) -> tuple[list[Job], str | None]:
+        """The owner's jobs, newest first, optionally in one state; and the next page's cursor."""
+        query = select(Job).where(Job.owner_id == owner_id)
+        if state is not None:
+            query = query.where(Job.state == state)
         with self.Session() as session:
-            rows = session.scalars(select(Job).where(Job.owner_id == owner_id)
-                                   .order_by(Job.created_at.desc()).limit(limit))
-            return list(rows)
+            return page_of(session, query, Job, limit, cursor)
+
+    def delete(self, owner_id: str, job_id: str) -> str | None:
+        """Delete a finished job's row; returns its model file (relative to storage) for the caller to remove."""
+        job = self.get(owner_id, job_id)
+        with self.Session.begin() as session:
+            done = session.execute(delete(Job).where(Job.id == job_id, Job.state.in_(TERMINAL_STATES))).rowcount
+        if not done:
+            raise JobConflict(f"job {job_id} is {job.state}; cancel it (POST /v1/jobs/{job_id}/cancel) and delete it "
+                              "once it is cancelled")
+        return job.model_path
+
+    def cancel_all(self, owner_id: str, reason: str) -> int:
+        """Cancel every queued job of ``owner_id`` and ask its running ones to stop (e.g. its token was revoked)."""
+        with self.Session.begin() as session:
+            queued = session.execute(update(Job).where(Job.owner_id == owner_id, Job.state == "queued")
+                                     .values(state="cancelled", reason=reason, finished_at=utcnow())).rowcount
+            running = session.execute(update(Job).where(Job.owner_id == owner_id, Job.state == "running")
+                                      .values(cancel_requested=True)).rowcount
+        return queued + running
 
     def cancel(self, owner_id: str, job_id: str) -> Job:
         """Cancel a queued job at once; flag a running one (its worker stops the training at its next heartbeat)."""
@@ -116,16 +150,26 @@ class JobStore:
         return self.get(owner_id, job_id)
 
     # ------------------------------------------------------------------ worker side
-    def claim_next(self, worker_id: str) -> Job | None:
-        """Take the oldest queued job; the conditional UPDATE makes the claim atomic across workers."""
-        with self.Session() as session:
-            candidates = session.scalars(select(Job.id).where(Job.state == "queued")
-                                         .order_by(Job.created_at).limit(5)).all()
-        for job_id in candidates:
+    def claim_next(self, worker_id: str, tenant_running: int | None = None) -> Job | None:
+        """Take the next queued job, fairly across tenants: the owner with the fewest running jobs first (never
+        one already at ``tenant_running``), then the one whose last job started longest ago, then that owner's
+        oldest job. The conditional UPDATE, which re-counts the owner's running jobs, makes the claim atomic."""
+        for owner_id in self._owners_in_turn(tenant_running):
+            with self.Session() as session:
+                job_id = session.scalar(select(Job.id).where(Job.owner_id == owner_id, Job.state == "queued")
+                                        .order_by(Job.created_at, Job.id).limit(1))
+            if job_id is None:
+                continue
             now = utcnow()
+            other = aliased(Job)
+            conditions = [Job.id == job_id, Job.state == "queued"]
+            if tenant_running is not None:
+                running = (select(func.count()).select_from(other)
+                           .where(other.owner_id == owner_id, other.state == "running").scalar_subquery())
+                conditions.append(running < tenant_running)
             with self.Session.begin() as session:
                 claimed = session.execute(
-                    update(Job).where(Job.id == job_id, Job.state == "queued")
+                    update(Job).where(*conditions)
                     .values(state="running", worker=worker_id, attempts=Job.attempts + 1, heartbeat_at=now,
                             started_at=now, progress=None, cancel_requested=False)
                 ).rowcount
@@ -133,6 +177,19 @@ class JobStore:
                 with self.Session() as session:
                     return session.get(Job, job_id)
         return None
+
+    def _owners_in_turn(self, tenant_running: int | None) -> list[str]:
+        with self.Session() as session:
+            waiting = session.execute(select(Job.owner_id, func.min(Job.created_at))
+                                      .where(Job.state == "queued").group_by(Job.owner_id)).all()
+            owners = [owner for owner, _ in waiting]
+            running = dict(session.execute(select(Job.owner_id, func.count()).where(
+                Job.state == "running", Job.owner_id.in_(owners)).group_by(Job.owner_id)).all())
+            started = dict(session.execute(select(Job.owner_id, func.max(Job.started_at)).where(
+                Job.owner_id.in_(owners)).group_by(Job.owner_id)).all())
+        never = utcnow().replace(year=1970)
+        turn = sorted((running.get(owner, 0), started.get(owner) or never, oldest, owner) for owner, oldest in waiting)
+        return [owner for count, _, _, owner in turn if tenant_running is None or count < tenant_running]
 
     def heartbeat(self, job_id: str, worker_id: str, progress: dict[str, Any] | None) -> Beat:
         values: dict[str, Any] = {"heartbeat_at": utcnow()}
@@ -146,11 +203,11 @@ class JobStore:
         return Beat(owned=owned, cancel_requested=cancel)
 
     def finish(self, job_id: str, worker_id: str, state: str, *, reason: str | None = None,
-               result: dict[str, Any] | None = None, model_path: str | None = None,
+               result: dict[str, Any] | None = None, model_path: str | None = None, model_bytes: int | None = None,
                progress: dict[str, Any] | None = None) -> bool:
         """Record the outcome; False when the job was taken from this worker meanwhile (then nothing changes)."""
         values: dict[str, Any] = {"state": state, "reason": reason, "result": result, "model_path": model_path,
-                                  "finished_at": utcnow(), "heartbeat_at": utcnow()}
+                                  "model_bytes": model_bytes, "finished_at": utcnow(), "heartbeat_at": utcnow()}
         if progress is not None:
             values["progress"] = progress
         with self.Session.begin() as session:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import tshub
 from tshub.data.dataset import Dataset
 from tshub.training import LR_MULTIPLIER_GRID, FitResult, finetune, train_from_scratch
@@ -85,6 +87,31 @@ def self_transfer_note(source: str, ds: Dataset) -> dict[str, str]:
 
     found = self_transfer(candidate_pool([source]), ds)
     return {"self_transfer": f"{SELF_TRANSFER}: {why}" for why in found.values()}
+
+
+def rank_sources(dataset: Path, k: int, arch: str | None, method: str, candidates: list[str] | None,
+                 max_series: int, allow_self_transfer: bool = False) -> dict[str, Any]:
+    """POST /v1/recommend's work (run isolated, see server.isolation): the ranking, scored on at most
+    ``max_series`` training series (a seeded sample beyond that), so its cost is bounded on any dataset."""
+    from server.isolation import IsolatedFailure
+    from tshub.recommend import RecommendError
+
+    ds = load_npz(dataset)
+    train = ds.splits["train"]
+    sampled = None
+    if len(train) > max_series:
+        ds = ds.with_splits({**ds.splits, "train": np.sort(np.random.default_rng(0).choice(train, max_series,
+                                                                                           replace=False))})
+        sampled = (f"scored on a sample of {max_series} of the {len(train)} training series "
+                   "(TSHUB_RECOMMEND_MAX_SERIES)")
+    try:
+        ranking = tshub.recommend(ds, k=k, arch=arch, method=method, candidates=candidates,
+                                  allow_self_transfer=allow_self_transfer)
+    except RecommendError as err:
+        raise IsolatedFailure(422, str(err)) from None
+    note = "; ".join(n for n in (ranking.note, sampled) if n) or None
+    return json_safe({"method": ranking.method, "score_name": ranking.score_name, "note": note,
+                      "recommendations": ranking.ranking, "skipped": ranking.skipped})
 
 
 def fit_summary(result: FitResult) -> dict[str, Any]:

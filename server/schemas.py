@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,6 +54,11 @@ class DatasetOut(BaseModel):
         return cls(id=row.id, filename=row.filename, created_at=row.created_at, summary=DatasetSummary(**row.summary))
 
 
+class DatasetPage(BaseModel):
+    items: list[DatasetOut]
+    next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page; null on the last page")
+
+
 # ---------------------------------------------------------------------------------------------------- jobs
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"examples": [
@@ -70,11 +75,13 @@ class JobCreate(BaseModel):
     arch: str | None = Field(None, max_length=64, description="with model='auto': only consider this architecture")
     allow_self_transfer: bool = Field(False, description="with model='auto': also consider checkpoints trained on "
                                                          "this dataset's own data (left out by default)")
-    lr_multiplier: float | Literal["grid"] = Field(
-        1.0, description="ω, the learning-rate multiplier of the transferred layers, or 'grid' to try "
-                         "0.01…2 and keep the best on validation")
+    lr_multiplier: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | Literal["grid"] = Field(
+        1.0, description="ω, the learning-rate multiplier of the transferred layers (0 < ω ≤ 100), or 'grid' to "
+                         "try 0.01…2 and keep the best on validation")
     epochs: int | None = Field(None, ge=1, le=1000, description="at most this many epochs (recipe default: 250)")
-    budget_s: float | None = Field(None, gt=0, le=7 * 86400, description="wall-clock budget of the fine-tune, s")
+    budget_s: float | None = Field(None, gt=0, le=7 * 86400, allow_inf_nan=False,
+                                   description="wall-clock budget of the fine-tune, s (at most the server's "
+                                               "TSHUB_MAX_JOB_S)")
     seed: int = Field(0, ge=0, le=MAX_SEED)
     baseline: bool = Field(False, description="also train the architecture from scratch and report both metrics")
 
@@ -147,6 +154,11 @@ class JobOut(BaseModel):
             finished_at=job.finished_at,
             model_url=f"/v1/jobs/{job.id}/model" if job.state == "succeeded" else None,
         )
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page; null on the last page")
 
 
 # ---------------------------------------------------------------------------------------------------- models

@@ -107,6 +107,17 @@ class LiveServer:
                 pass
         self._close_log()
 
+    def child_pid(self, role: str) -> int | None:
+        """The pid of the ``tshub serve`` child running ``role`` (api or worker), None while there is none."""
+        for pid in child_pids(self.process.pid):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--role" in argv and argv[argv.index(b"--role") + 1] == role.encode():
+                return pid
+        return None
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
@@ -116,9 +127,29 @@ class LiveServer:
             self._log = None
 
 
-def create_token(env: dict[str, str], name: str) -> str:
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid``, whichever of its threads started them (Linux /proc)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return children
+
+
+def memory_kb(pid: int, field: str = "VmRSS") -> int:
+    """A /proc/PID/status memory figure in kB: VmRSS (now) or VmHWM (peak); 0 when the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith(field + ":")), 0)
+
+
+def create_token(env: dict[str, str], name: str, *options: str) -> str:
     """A token for the server of ``env``, created with the CLI exactly as an operator would."""
-    out = subprocess.run([sys.executable, "-c", SERVE, "token", "create", "--name", name], env=env,
+    out = subprocess.run([sys.executable, "-c", SERVE, "token", "create", "--name", name, *options], env=env,
                          capture_output=True, text=True, check=True)
     return out.stdout.strip()
 

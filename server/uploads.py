@@ -1,8 +1,10 @@
 """Upload intake: size-limited copies stored content-addressed, parsed with tshub's readers, kept as .npz.
 
 Raw files land in ``storage/uploads/<sha256><suffix>`` before parsing (so an acknowledged upload is never lost);
-the parsed dataset, with its splits and summary, in ``storage/datasets/<key>.npz`` (plain arrays, loaded with
-``allow_pickle=False``). Every problem with the user's file becomes an ``UploadError`` with an HTTP status and a
+only these raw blobs are shared between tenants. The parsed dataset, with its splits, name and summary (derived
+from this tenant's file names and options), goes to ``storage/datasets/<owner>/<key>.npz`` (plain arrays, loaded
+with ``allow_pickle=False``), so nothing one tenant named or uploaded shows in another's data or checkpoints.
+Parsing reads under ``ReadLimits`` and runs in an isolated child process (``server.isolation``). Every problem with the user's file becomes an ``UploadError`` with an HTTP status and a
 message saying what is wrong.
 """
 
@@ -16,14 +18,14 @@ import os
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from tshub.data.dataset import Dataset, DatasetError
-from tshub.data.readers import file_format, read_file, read_split_files
+from tshub.data.readers import ReadLimits, file_format, read_file, read_split_files
 from tshub.data.splits import check_classes, training_splits
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class Ingested:
     path: str
     raw_sha256: str
     summary: dict[str, Any]
+    bytes: int  # stored for this dataset: the raw files and the parsed arrays
 
 
 def upload_suffix(filename: str) -> str:
@@ -118,47 +121,63 @@ def too_large_message(limit_bytes: int) -> str:
             "split the data or ask the operator to raise the limit.")
 
 
-def ingest(files: list[StoredFile], options: ParseOptions, storage: Path) -> Ingested:
+def ingest(files: list[StoredFile], options: ParseOptions, storage: Path, owner_id: str,
+           limits: ReadLimits = ReadLimits()) -> Ingested:
     """Parse one file (split here) or a train and a test file; store the arrays and return the summary.
 
-    The parsed result is content-addressed by the raw files and options, so re-uploading reuses it.
+    The parsed result is keyed by the owner, the raw files and the options, so a re-upload by the same tenant
+    reuses it and one by another tenant is parsed afresh from its own file names.
     """
-    key = hashlib.sha256("|".join([*(f.sha256 for f in files), options.key()]).encode()).hexdigest()
-    rel = f"datasets/{key}.npz"
+    options = replace(options, name=options.name or default_name(files[0].filename))
+    key = hashlib.sha256("|".join([owner_id, *(f.sha256 for f in files), options.key()]).encode()).hexdigest()
+    rel = f"datasets/{owner_id}/{key}.npz"
     target = storage / rel
+    raw_bytes = sum(f.size for f in files)
     if target.is_file():
-        return Ingested(rel, files[0].sha256, {**load_summary(target), "files": [f.filename for f in files]})
+        return Ingested(rel, files[0].sha256, {**load_summary(target), "files": [f.filename for f in files]},
+                        raw_bytes + target.stat().st_size)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dataset = parse(files, options)
+        dataset = parse(files, options, limits)
     notes = [str(w.message) for w in caught]
     dataset, split_notes = with_training_splits(dataset)
     check_trainable(dataset)
     summary = {**dataset.summary(), "files": [f.filename for f in files], "sha256": [f.sha256 for f in files],
                "warnings": notes + split_notes + data_warnings(dataset)}
     save_npz(dataset, target, summary)
-    return Ingested(rel, files[0].sha256, summary)
+    return Ingested(rel, files[0].sha256, summary, raw_bytes + target.stat().st_size)
 
 
-def parse(files: list[StoredFile], options: ParseOptions) -> Dataset:
+def parse(files: list[StoredFile], options: ParseOptions, limits: ReadLimits = ReadLimits()) -> Dataset:
     """Read uploaded file(s) with tshub's readers (a second file is the test split); any failure is the
     file's fault, reported as 422 with the reader's message (naming the uploaded file, line and problem)."""
-    name = options.name or re.sub(r"_train$", "", Path(files[0].filename).name.split(".")[0], flags=re.I) or "upload"
     kw = {"task": options.task, "label_column": options.label_column, "variable_length": options.variable_length,
-          "missing": options.missing, "name": name}
+          "missing": options.missing, "name": options.name or default_name(files[0].filename), "limits": limits}
     shown = ", ".join(repr(f.filename) for f in files)
     try:
         if len(files) == 1:
-            return read_file(files[0].path, **kw)
-        return read_split_files({"train": files[0].path, "test": files[1].path}, **kw)
+            dataset = read_file(files[0].path, **kw)
+        else:
+            dataset = read_split_files({"train": files[0].path, "test": files[1].path}, **kw)
     except MemoryError:
         raise UploadError(413, f"{shown}: too large to parse in memory on this server.") from None
     except Exception as err:  # untrusted input: every reader error means a malformed file
         log.info("upload %s rejected: %r", shown, err)
-        message = str(err) or type(err).__name__
-        for f in files:
-            message = message.replace(str(f.path), f.filename)
-        raise UploadError(422, f"could not read {shown}: {message}") from None
+        raise UploadError(422, f"could not read {shown}: {hide_paths(str(err) or type(err).__name__, files)}") from None
+    dataset.meta["source_files"] = [f.filename for f in files]  # not the server's paths
+    return dataset
+
+
+def default_name(filename: str) -> str:
+    """The dataset name of an upload named ``filename`` (``GunPoint_TRAIN.tsv.gz`` → ``GunPoint``)."""
+    return re.sub(r"_train$", "", Path(filename).name.split(".")[0], flags=re.I) or "upload"
+
+
+def hide_paths(message: str, files: list[StoredFile]) -> str:
+    """``message`` with the server's storage paths replaced by the names the user uploaded."""
+    for f in files:
+        message = message.replace(str(f.path), f.filename)
+    return message
 
 
 def with_training_splits(ds: Dataset) -> tuple[Dataset, list[str]]:

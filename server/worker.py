@@ -2,7 +2,9 @@
 
 One worker process supervises up to ``TSHUB_WORKERS`` jobs at once (each in its own child process or Ray
 task) without blocking: every loop it drains progress, heartbeats, applies cancellations, records outcomes,
-claims more work, and requeues (or fails, after ``TSHUB_MAX_ATTEMPTS``) jobs whose worker died. Run it with
+claims more work (fairly across tenants, at most ``TSHUB_TENANT_RUNNING`` per tenant), stops jobs past
+``TSHUB_MAX_JOB_S``, requeues (or fails, after ``TSHUB_MAX_ATTEMPTS``) jobs whose worker died, and now and then
+sweeps unreferenced files from the storage. Run it with
 ``python -m server.worker`` or let ``tshub serve`` start it. SIGTERM/SIGINT give running jobs back to the queue.
 """
 
@@ -22,11 +24,13 @@ from server.config import Settings
 from server.db import DatasetRecord, Job, open_store
 from server.engines import Engine, Handle, Outcome, make_engine, one_line, set_parent_death_signal
 from server.jobstore import JobStore, new_worker_id
+from server.storage import sweep
 
 log = logging.getLogger("tshub.worker")
 
 PROGRESS_WRITE_S = 0.5  # write progress to the database at most this often per job
 BUSY_POLL_S = 0.2
+SWEEP_EVERY_S = 600.0
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Running:
     job: Job
     handle: Handle
     model_rel: str
+    started: float = field(default_factory=time.monotonic)
     last_beat: float = field(default_factory=time.monotonic)
     progress: dict[str, Any] | None = None
     dirty: bool = False
@@ -48,6 +53,7 @@ class Worker:
         self.id = new_worker_id()
         self.running: dict[str, Running] = {}
         self._next_recovery = 0.0
+        self._next_sweep = time.monotonic() + SWEEP_EVERY_S / 10
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s: engine %s, %d job slot(s), database %s", self.id, self.settings.engine,
@@ -69,6 +75,9 @@ class Worker:
             for rec in self.store.recover(self.settings.stale_after_s, self.settings.max_attempts, caller=self.id):
                 log.warning("job %s → %s: %s", rec.job_id, rec.state, rec.reason)
             self._next_recovery = now + min(self.settings.heartbeat_s, self.settings.stale_after_s / 4)
+        if now >= self._next_sweep:
+            sweep(self.settings.storage, self.Session, grace_s=2 * self.settings.parse_timeout_s + 600)
+            self._next_sweep = now + SWEEP_EVERY_S
         for job_id in list(self.running):
             run = self.running[job_id]
             try:
@@ -78,7 +87,7 @@ class Worker:
                 run.handle.kill()
                 self._finish(run, Outcome("failed", reason=f"the engine lost the job: {one_line(err)}"))
         while len(self.running) < self.settings.workers:
-            job = self.store.claim_next(self.id)
+            job = self.store.claim_next(self.id, self.settings.tenant_running)
             if job is None:
                 break
             self._start(job)
@@ -101,7 +110,7 @@ class Worker:
         data_path = storage / dataset.path if dataset else None
         if data_path is None or not data_path.is_file():
             self.store.finish(job.id, self.id, "failed", reason=f"the dataset file of {job.dataset_id} is missing "
-                              f"from the storage ({data_path}); upload it again")
+                              "from the server's storage; upload it again")
             return
         try:
             handle = self.engine.submit(job.id, job.spec, data_path, storage / model_rel)
@@ -121,6 +130,12 @@ class Worker:
             self._finish(run, run.handle.outcome)
             return
         now = time.monotonic()
+        if now - run.started > self.settings.max_job_s:
+            run.handle.kill()
+            self._finish(run, Outcome("failed", reason=f"stopped after {self.settings.max_job_s:g} s, the server's "
+                                                       "limit per job (TSHUB_MAX_JOB_S); ask for fewer epochs, a "
+                                                       "budget_s, or no ω grid or baseline"))
+            return
         due = now - run.last_beat >= self.settings.heartbeat_s
         if due or (run.dirty and now - run.last_beat >= PROGRESS_WRITE_S):
             beat = self.store.heartbeat(run.job.id, self.id, run.progress if run.dirty else None)
@@ -136,10 +151,13 @@ class Worker:
     def _finish(self, run: Running, outcome: Outcome) -> None:
         del self.running[run.job.id]
         succeeded = outcome.state == "succeeded"
+        model = self.settings.storage / run.model_rel
         if not succeeded:
-            (self.settings.storage / run.model_rel).unlink(missing_ok=True)
+            model.unlink(missing_ok=True)
         saved = self.store.finish(run.job.id, self.id, outcome.state, reason=outcome.reason, result=outcome.result,
-                                  model_path=run.model_rel if succeeded else None, progress=run.progress)
+                                  model_path=run.model_rel if succeeded else None,
+                                  model_bytes=model.stat().st_size if succeeded and model.is_file() else None,
+                                  progress=run.progress)
         log.info("job %s %s%s", run.job.id, outcome.state, f": {outcome.reason}" if outcome.reason else "")
         if not saved:
             log.warning("job %s finished but was no longer this worker's; outcome dropped", run.job.id)
@@ -152,18 +170,19 @@ def main() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    _stop_with_parent(stop)
+    stop_with_parent(stop)
     Worker(Settings.from_env()).run(stop)
 
 
-def _stop_with_parent(stop: threading.Event) -> None:
-    """When started by ``tshub serve`` (TSHUB_PARENT_PID set), stop as soon as that process is gone."""
+def stop_with_parent(stop: threading.Event | None) -> None:
+    """When started by ``tshub serve`` (TSHUB_PARENT_PID set), get SIGTERM as soon as that process is gone (and
+    stop at once, through ``stop`` or SIGTERM, when it already is)."""
     parent = os.environ.get("TSHUB_PARENT_PID")
     if not parent:
         return
     set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != int(parent):
-        stop.set()
+        stop.set() if stop is not None else os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":

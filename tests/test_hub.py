@@ -8,6 +8,7 @@ uploads, revisions and errors run the real client against a live ``tshub serve``
 from __future__ import annotations
 
 import json
+import time
 import os
 import shutil
 from pathlib import Path
@@ -366,3 +367,25 @@ def test_pull_offline_fails_with_the_reason():
 def test_push_is_refused_offline(fcn):
     with pytest.raises(HubError, match="HF_HUB_OFFLINE is set"):
         fcn.push_to_hub("me/gunpoint-fcn")
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("arch_kwargs", {"filters": [125_000_000, 256, 128]}, "wrong shapes (weights != config): backbone.block1"),
+    ("in_channels", 10**9, "in_channels must be a whole number in [1, 100,000], got 1000000000"),
+    ("arch_kwargs", {"bogus": 1}, "arch_kwargs ['bogus'] are not parameters of fcn"),
+    ("heads", {f"h{i}": 2 for i in range(200_000)}, "heads must map at most 10,000 head names"),
+    ("arch_kwargs", {"filters": ["wide", 2, 3]}, "its arch_kwargs do not build a fcn"),
+    ("n_outputs", -3, "n_outputs must be a whole number"),
+])
+def test_a_forged_config_is_refused_before_anything_is_allocated(fcn, tmp_path, field, value, words):
+    """config.json is not covered by the weights' hash: a stranger's checkpoint may say anything there. It used to
+    OOM-kill the process (filters of 1.25e8), raise raw allocator or TypeErrors, or take 25 s (200,000 heads)."""
+    folder = fcn.save_pretrained(tmp_path / "forged")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config[field] = {**config[field], **value} if field == "arch_kwargs" else value
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    started = time.perf_counter()
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(folder)
+    assert words in str(err.value) and len(str(err.value)) < 1000
+    assert time.perf_counter() - started < 5

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from tshub.data import Dataset, DatasetError, read_file, read_split_files
-from tshub.data.readers import parse_file, regularize
+from tshub.data.readers import ReadLimits, parse_file, regularize
+
+from server import attacks
 
 # ---------------------------------------------------------------- helpers
 
@@ -350,3 +352,37 @@ def test_parse_file_keeps_nan_padding_raw(tmp_path: Path) -> None:
     raw = parse_file(write(tmp_path / "R_TRAIN.tsv", tsv([[1, 1, "NaN"], [2, 1, 2]])))
     assert raw.X.shape == (2, 1, 2) and np.isnan(raw.X[0, 0, 1])
     np.testing.assert_array_equal(raw.lines, [1, 2])
+
+
+# ---------------------------------------------------------------- untrusted files under ReadLimits
+LIMITS = ReadLimits(max_bytes=4 << 20, max_series=10_000, max_values=1_000_000)
+
+
+@pytest.mark.parametrize("name, payload, words", [
+    ("bomb.tsv.gz", lambda: attacks.gzip_bomb(64 << 20, member_bytes=2 << 20), "decompresses to more than 4 MB"),
+    ("many.tsv.gz", lambda: attacks.many_series_gz(200_000), "more than the 10,000 series"),
+    ("ragged.ts", lambda: attacks.ragged_ts(2_000, 5_000), "over the limit of 1,000,000"),
+    ("zeros.npz", lambda: attacks.npz_zero_bomb(64 << 20), "expand to 64 MB, over the limit of 4 MB"),
+    ("forged.npz", lambda: attacks.npz_forged_shape(), "declares shape (1000000000000,)"),
+])
+def test_hostile_files_are_refused_before_they_expand(tmp_path: Path, name: str, payload, words: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(payload())
+    with pytest.raises(DatasetError) as caught:
+        read_file(path, limits=LIMITS)
+    assert words in str(caught.value)
+
+
+def test_limits_leave_ordinary_files_alone(tmp_path: Path) -> None:
+    path = write(tmp_path / "ok.tsv.gz", tsv([[i % 2, *range(50)] for i in range(100)]))
+    assert read_file(path, limits=LIMITS).X.shape == (100, 1, 50)
+    npz = tmp_path / "ok.npz"
+    np.savez(npz, X=np.zeros((100, 3, 50)), y=np.arange(100) % 2)
+    assert read_file(npz, limits=LIMITS).X.shape == (100, 3, 50)
+
+
+def test_a_truncated_npz_says_it_is_incomplete(tmp_path: Path) -> None:
+    path = tmp_path / "cut.npz"
+    path.write_bytes(attacks.truncated_npz())
+    with pytest.raises(DatasetError, match="not a complete .npz .zip. archive .* cut short"):
+        read_file(path)

@@ -154,7 +154,7 @@ def test_auth_and_tenant_isolation(server: LiveServer, client: httpx.Client, gun
     _, bob_token = auth.create_token(open_store(f"sqlite:///{Path(server.env['TSHUB_HOME']) / 'server' / 'tshub.db'}"),
                                      "bob")
     with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {bob_token}"}) as bob:
-        assert bob.get("/v1/datasets").json() == [] and bob.get("/v1/jobs").json() == []
+        assert bob.get("/v1/datasets").json()["items"] == [] and bob.get("/v1/jobs").json()["items"] == []
         for path in (f"/v1/datasets/{gunpoint['id']}", f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/model"):
             assert bob.get(path).status_code == 404, path
         assert bob.post(f"/v1/jobs/{job_id}/cancel").status_code == 404
@@ -215,7 +215,7 @@ def test_ray_engine_runs_a_job_on_a_local_cluster(server: LiveServer, home: Path
     owner, _ = auth.create_token(Session, "ray")
     with open(ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz", "rb") as f:
         stored = store_raw(f, "GunPoint_TRAIN.tsv.gz", settings.storage, settings.max_upload_bytes)
-    ingested = ingest([stored], ParseOptions(), settings.storage)
+    ingested = ingest([stored], ParseOptions(), settings.storage, owner.id)
     with Session.begin() as session:
         dataset = DatasetRecord(owner_id=owner.id, filename=stored.filename, raw_sha256=stored.sha256,
                                 path=ingested.path, summary=ingested.summary)

@@ -164,7 +164,7 @@ def test_parsed_dataset_round_trips_through_npz_without_pickle(tmp_path: Path) -
     y = np.array(["cat", "dog"] * 20)
     np.savez(tmp_path / "raw.npz", X=X, y=y)
     stored = store_raw(open(tmp_path / "raw.npz", "rb"), "raw.npz", tmp_path, limit_bytes=10**6)
-    ingested = ingest([stored], ParseOptions(), tmp_path)
+    ingested = ingest([stored], ParseOptions(), tmp_path, "owner")
     assert ingested.summary["splits"] == {"train": 27, "val": 7, "test": 6}  # 15% test, then 20% of the rest
     ds = load_npz(tmp_path / ingested.path)
     assert ds.classes == ["cat", "dog"] and np.array_equal(ds.X, X) and set(ds.splits) == {"train", "val", "test"}
@@ -181,7 +181,7 @@ def test_untrainable_data_is_refused_with_the_reason(tmp_path: Path) -> None:
         np.savez(tmp_path / name, **arrays)
         stored = store_raw(open(tmp_path / name, "rb"), name, tmp_path, limit_bytes=10**6)
         with pytest.raises(UploadError) as err:
-            ingest([stored], ParseOptions(), tmp_path)
+            ingest([stored], ParseOptions(), tmp_path, "owner")
         assert err.value.status == 422
         assert ("NaN" if name == "nan.npz" else "only one class") in str(err.value)
 

@@ -5,6 +5,11 @@ whitespace separated), sktime/aeon ``.ts``, ``.arff`` (flat univariate and the U
 parsed by scipy.io.arff), ``.csv`` (one series per row) and ``.npz`` (arrays ``X`` and ``y``, never unpickled).
 Any of them may be gzipped (``.gz``) except ``.npz``.
 
+Untrusted files (the fine-tune service's uploads) are read under ``ReadLimits``: gzip is decompressed as a stream
+that stops at a byte cap (concatenated members included), zip members of an ``.npz`` are checked by their declared
+sizes and array headers before anything is read, and the series count and the values to allocate are bounded
+before allocating, so a small compressed file cannot expand into gigabytes.
+
 Every parser returns a ``RawSeries`` (NaN where a value is missing or pads a shorter series, raw targets, the line
 of every series), so gaps and unequal lengths are handled once, by ``regularize``, jointly over all files of a
 dataset: ``read_split_files({"train": ..., "test": ...})`` gives train and test the same length.
@@ -21,6 +26,7 @@ import hashlib
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +42,31 @@ TRAILING_NAN = ("padding", "missing")
 FORMATS = {".tsv": "ucr-tsv", ".txt": "ucr-txt", ".ts": "ts", ".arff": "arff", ".csv": "csv", ".npz": "npz"}
 _FORMAT_OPTIONS = {"csv": {"delimiter", "header"}}
 _MISSING_TOKENS = ("", "?")
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # everything str.splitlines splits on
+_CHUNK = 1 << 20
+_MAX_NPZ_MEMBERS = 64
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Caps for reading untrusted files; None means no cap (trusted local files, the default).
+
+    ``max_bytes``: decompressed bytes of a text file, and declared uncompressed bytes of all members of an .npz;
+    ``max_series``: series (lines) in a file; ``max_values``: values (series × channels × length) to allocate.
+    """
+
+    max_bytes: int | None = None
+    max_series: int | None = None
+    max_values: int | None = None
+
+    def check_values(self, shape: tuple[int, ...], where: str) -> None:
+        count = int(np.prod(shape, dtype=np.float64))
+        if self.max_values is not None and count > self.max_values:
+            raise DatasetError(f"{where}: {' × '.join(map(str, shape))} = {count:,} values, over the limit of "
+                               f"{self.max_values:,}; send fewer or shorter series.")
+
+
+UNLIMITED = ReadLimits()
 
 
 @dataclass
@@ -72,6 +103,7 @@ def read_file(
     missing: str = "error",
     trailing_nan: str = "padding",
     name: str | None = None,
+    limits: ReadLimits = UNLIMITED,
     **kw: Any,
 ) -> Dataset:
     """Read one file into a Dataset (no splits, except the ``splits_*`` arrays of an ``.npz``).
@@ -82,10 +114,11 @@ def read_file(
     attribute). ``variable_length``: "error" | "truncate" (to the shortest) | "pad" (repeat each series' last
     value up to the longest) | "resample" (linear interpolation to the longest). ``missing``: "error" |
     "interpolate" (linear, edges take the nearest value). CSV options: ``delimiter=","``, ``header=None`` (auto).
+    ``limits`` bounds what an untrusted file may make this process read and allocate (see ``ReadLimits``).
     """
-    raw = parse_file(path, label_column=label_column, **kw)
+    raw = parse_file(path, label_column=label_column, limits=limits, **kw)
     return assemble([raw], None, task=task, variable_length=variable_length, missing=missing,
-                    trailing_nan=trailing_nan, name=name)
+                    trailing_nan=trailing_nan, name=name, limits=limits)
 
 
 def read_split_files(
@@ -97,6 +130,7 @@ def read_split_files(
     missing: str = "error",
     trailing_nan: str = "padding",
     name: str | None = None,
+    limits: ReadLimits = UNLIMITED,
     **kw: Any,
 ) -> Dataset:
     """Read one file per split (e.g. ``{"train": "X_TRAIN.tsv", "test": "X_TEST.tsv"}``) into one Dataset.
@@ -106,12 +140,13 @@ def read_split_files(
     """
     if not paths:
         raise DatasetError("read_split_files needs at least one {split_name: path} entry.")
-    raws = [parse_file(p, label_column=label_column, **kw) for p in paths.values()]
+    raws = [parse_file(p, label_column=label_column, limits=limits, **kw) for p in paths.values()]
     return assemble(raws, list(paths), task=task, variable_length=variable_length, missing=missing,
-                    trailing_nan=trailing_nan, name=name)
+                    trailing_nan=trailing_nan, name=name, limits=limits)
 
 
-def parse_file(path: str | Path, *, label_column: int | str | None = 0, **kw: Any) -> RawSeries:
+def parse_file(path: str | Path, *, label_column: int | str | None = 0, limits: ReadLimits = UNLIMITED,
+               **kw: Any) -> RawSeries:
     """Parse a file of any supported format into a ``RawSeries`` (no length or gap handling yet)."""
     path = Path(path)
     fmt = file_format(path)
@@ -120,14 +155,15 @@ def parse_file(path: str | Path, *, label_column: int | str | None = 0, **kw: An
         raise TypeError(f"read_file: option(s) {sorted(unknown)} do not apply to {fmt} files ({path}); "
                         f"options for CSV files: {sorted(_FORMAT_OPTIONS['csv'])}.")
     if fmt == "npz":
-        return _parse_npz(path, label_column)
-    data = _read_bytes(path)
+        return _parse_npz(path, label_column, limits)
+    data = _read_bytes(path, limits.max_bytes)
     text = _decode(path, data)
     if not text.strip():
         raise DatasetError(f"{path}: the file is empty; expected one series per line ({fmt} format).")
+    _check_line_count(path, text, limits.max_series)
     parser = {"ucr-tsv": _parse_ucr_tsv, "ucr-txt": _parse_ucr_txt, "ts": _parse_ts, "arff": _parse_arff,
               "csv": _parse_csv}[fmt]
-    raw = parser(path, text, label_column, **kw)
+    raw = parser(path, text, label_column, **({"limits": limits} if fmt == "ts" else kw))
     raw.md5 = hashlib.md5(data).hexdigest()
     return raw
 
@@ -240,6 +276,7 @@ def assemble(
     missing: str = "error",
     trailing_nan: str = "padding",
     name: str | None = None,
+    limits: ReadLimits = UNLIMITED,
 ) -> Dataset:
     """Concatenate parsed files (one per split name, or one file without splits) into a Dataset.
 
@@ -254,6 +291,7 @@ def assemble(
     if len({r.y is None for r in raws}) > 1:
         raise DatasetError(f"{files}: some files have targets and others not; label all of them or none.")
     width = max(r.X.shape[2] for r in raws)
+    limits.check_values((sum(len(r.X) for r in raws), channels[0], width), files)
     X = np.concatenate([np.pad(r.X, ((0, 0), (0, 0), (0, width - r.X.shape[2])), constant_values=np.nan)
                         for r in raws])
     offsets = np.cumsum([0] + [len(r.X) for r in raws])
@@ -334,13 +372,32 @@ def _check_option(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 # ===================================================================== text helpers
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, max_bytes: int | None = None) -> bytes | bytearray:
+    """The file's bytes, gunzipped as a stream (every member of a concatenated gzip) that stops past ``max_bytes``."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such file.")
+    gzipped = path.name.lower().endswith(".gz")
+    data = bytearray()
     try:
-        return gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            while chunk := f.read(_CHUNK):
+                data += chunk
+                if max_bytes is not None and len(data) > max_bytes:
+                    raise DatasetError(f"{path}: {'decompresses' if gzipped else 'is'} to more than "
+                                       f"{max_bytes / 2**20:g} MB, the limit for one file; send a smaller file.")
+    except (OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: cannot decompress ({e}); is it a complete gzip file?") from None
+    return data
+
+
+def _check_line_count(path: Path, text: str, max_series: int | None) -> None:
+    """Refuse more lines than ``max_series`` (+ a header allowance) before splitting the text into lines."""
+    if max_series is None:
+        return
+    lines = sum(text.count(c) for c in _LINE_BREAKS)
+    if lines > max_series + 1000:
+        raise DatasetError(f"{path}: {lines:,} lines, more than the {max_series:,} series one file may hold; "
+                           "send fewer series (or several datasets).")
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -507,7 +564,7 @@ def _parse_csv(path: Path, text: str, label_column: int | str | None, *, delimit
 
 
 # ===================================================================== sktime / aeon .ts
-def _parse_ts(path: Path, text: str, label_column: int | str | None) -> RawSeries:
+def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: ReadLimits = UNLIMITED) -> RawSeries:
     """The sktime/aeon .ts format: @-header, then one series per line, dimensions ':'-separated, label last."""
     all_lines = text.splitlines()
     header: dict[str, tuple[str, int]] = {}
@@ -565,6 +622,7 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None) -> RawSerie
             i, d = bad[0]
             raise DatasetError(f"{path}, line {lines_numbers[i][1]}: dimension {d} has {lengths[i, d]} values, "
                                f"expected {expected} (@equalLength true); set @equalLength false for unequal lengths.")
+    limits.check_values((len(series), expected_dims, int(lengths.max())), str(path))
     X = np.full((len(series), expected_dims, int(lengths.max())), np.nan)
     for i, dims in enumerate(series):
         for d, v in enumerate(dims):
@@ -742,11 +800,12 @@ def _arff_line_problem(line: str, outer: list[tuple[str, str]], inner: list[str]
 
 
 # ===================================================================== NumPy .npz
-def _parse_npz(path: Path, label_column: int | str | None) -> RawSeries:
+def _parse_npz(path: Path, label_column: int | str | None, limits: ReadLimits = UNLIMITED) -> RawSeries:
     """Arrays ``X`` ((n, t) or (n, c, t)), ``y`` (labels or values; indices when ``classes`` is given),
     optional ``classes`` and ``splits_<name>`` index arrays. Object arrays are refused (no unpickling)."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such file.")
+    _check_npz_members(path, limits)
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -792,6 +851,52 @@ def _npz_targets(archive: Any, path: Path, keys: set[str], n: int) -> tuple[np.n
 def _npz_array(archive: Any, path: Path, key: str) -> np.ndarray:
     try:
         return archive[key]
-    except ValueError:
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise DatasetError(f"{path}: key {key!r} cannot be read ({e}); the archive is damaged, save it again "
+                               "with numpy.savez.") from None
         raise DatasetError(f"{path}: key {key!r} holds Python objects (dtype=object), which tshub never "
                            "unpickles; save numeric or fixed-width string arrays (e.g. y.astype(str)).") from None
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
+        raise DatasetError(f"{path}: key {key!r} is truncated or corrupted ({e}); was the file cut short? "
+                           "Save it again with numpy.savez and upload the complete file.") from None
+
+
+def _check_npz_members(path: Path, limits: ReadLimits) -> None:
+    """Before numpy reads anything: a complete zip, few members, declared sizes within ``limits.max_bytes``, and
+    every array header's shape both within ``limits.max_values`` and backed by its member's declared size (zip
+    reads stop at the declared size, so these bound what loading can allocate, whatever the compressed size)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > _MAX_NPZ_MEMBERS:
+                raise DatasetError(f"{path}: {len(members)} members; an .npz dataset holds a few arrays (X, y, "
+                                   f"classes, splits_*), at most {_MAX_NPZ_MEMBERS}.")
+            declared = sum(m.file_size for m in members)
+            if limits.max_bytes is not None and declared > limits.max_bytes:
+                raise DatasetError(f"{path}: its arrays expand to {declared / 2**20:,.0f} MB, over the limit of "
+                                   f"{limits.max_bytes / 2**20:g} MB; send a smaller dataset.")
+            for member in members:
+                with archive.open(member) as f:
+                    shape, dtype = _npy_header(f, path, member.filename)
+                count = int(np.prod(shape, dtype=np.float64))
+                if count * max(dtype.itemsize, 1) > member.file_size:
+                    raise DatasetError(f"{path}: {member.filename} declares shape {shape} of {dtype} but holds only "
+                                       f"{member.file_size} bytes; the archive is truncated or forged, save it again "
+                                       "with numpy.savez.")
+                limits.check_values(shape, f"{path}: {member.filename}")
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise DatasetError(f"{path}: not a complete .npz (zip) archive ({e}); was the upload cut short? Save it "
+                           "with numpy.savez and send the whole file.") from None
+
+
+def _npy_header(f: Any, path: Path, member: str) -> tuple[tuple[int, ...], np.dtype]:
+    try:
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
+        if read_header is None:
+            raise ValueError("unsupported .npy format version")
+        shape, _, dtype = read_header(f)
+    except ValueError as e:
+        raise DatasetError(f"{path}: {member} is not a .npy array ({e}); save the dataset with numpy.savez.") from None
+    return tuple(int(d) for d in shape), dtype

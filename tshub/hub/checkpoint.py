@@ -6,6 +6,12 @@ rebuild the network (registry name, kwargs, channels, outputs, heads), what the 
 the preprocessing config, provenance (source dataset, recipe, metrics, parent checkpoint), the format version
 and the sha256 of the weights file. Weights may be stored in float16/bfloat16 to shrink a committed zoo; they
 load back as float32. Loading checks the format version, the hash and every key strictly; nothing is pickled.
+
+A checkpoint may come from a stranger, so nothing in config.json is trusted before it is checked: its model
+fields against a schema (types, ranges, the architecture's own kwargs), then the network it describes, built on
+the meta device (no memory), against the tensor names and shapes in the safetensors header (read without
+loading). Only then is the network built for real, so a forged config cannot make loading allocate more than
+the weights file holds.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 import tshub
@@ -25,7 +31,7 @@ from tshub.data.preprocess import Preprocessor
 from tshub.hub.card import build_model_card
 from tshub.hub.errors import CheckpointError
 from tshub.models.base import TimeSeriesModel
-from tshub.models.registry import build_model
+from tshub.models.registry import build_model, default_kwargs, get_architecture
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -41,6 +47,12 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 PROVENANCE_KEYS = ("id", "repo_id", "source_dataset", "source", "recipe", "train_config", "metrics", "val_metrics",
                    "reference", "parent", "license", "limitations")
 _MODEL_KEYS = ("arch", "in_channels", "n_outputs", "use_stream_max", "input_length", "arch_kwargs", "heads")
+# Bounds of the config schema: far above any real time-series checkpoint, far below what exhausts a machine.
+MAX_CHANNELS = 100_000
+MAX_OUTPUTS = 1_000_000
+MAX_INPUT_LENGTH = 10_000_000
+MAX_HEADS = 10_000
+_SHOWN = 5  # problems listed in one message
 
 
 def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = "float32",
@@ -98,6 +110,11 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
             f"checkpoint corrupted, re-pull: the sha256 of {weights} is {digest}, config.json expects "
             f"{config.get('weights_sha256')} (`tshub pull ID` fetches a fresh copy)."
         )
+    check_model_config(config, folder / CONFIG_NAME)
+    shapes = _header_shapes(weights)
+    with torch.device("meta"):  # the described network, without memory, to compare with the weights' header
+        skeleton = _build(config, folder)
+    _check_shapes(skeleton, shapes, weights)
     try:
         tensors = load_file(weights)
     except SafetensorError as err:
@@ -108,7 +125,7 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
     arrays = {k[len(PREPROCESSING_PREFIX):]: v.float().numpy()
               for k, v in tensors.items() if k.startswith(PREPROCESSING_PREFIX)}
     model = _build(config, folder)
-    _load_state_strict(model, state, weights)
+    _load_state(model, state)
     model.task = config.get("task")
     model.classes = config.get("classes")
     model.preprocessor = _restore_preprocessor(config, arrays, weights)
@@ -137,6 +154,83 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return config
 
 
+def check_model_config(config: dict[str, Any], path: Path) -> None:
+    """Refuse model fields of config.json outside the schema, saying which field and what is expected."""
+    problems = []
+
+    def whole(key: str, value: Any, high: int, optional: bool = False) -> None:
+        if optional and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            problems.append(f"{key} must be a whole number in [1, {high:,}], got {_short(value)}")
+
+    arch = config["arch"]
+    if not isinstance(arch, str):
+        problems.append(f"arch must be an architecture name, got {_short(arch)}")
+    whole("in_channels", config["in_channels"], MAX_CHANNELS)
+    whole("n_outputs", config["n_outputs"], MAX_OUTPUTS)
+    whole("input_length", config["input_length"], MAX_INPUT_LENGTH, optional=True)
+    if not isinstance(config["use_stream_max"], bool):
+        problems.append(f"use_stream_max must be true or false, got {_short(config['use_stream_max'])}")
+    heads = config["heads"]
+    if heads is not None:
+        if not isinstance(heads, dict) or not 1 <= len(heads) <= MAX_HEADS:
+            problems.append(f"heads must map at most {MAX_HEADS:,} head names to output counts, got "
+                            f"{len(heads) if isinstance(heads, dict) else _short(heads)} "
+                            f"{'heads' if isinstance(heads, dict) else ''}".rstrip())
+        else:
+            for name, outputs in list(heads.items())[:_SHOWN]:
+                whole(f"heads[{_short(name)}]", outputs, MAX_OUTPUTS)
+    kwargs = config["arch_kwargs"]
+    if not isinstance(kwargs, dict):
+        problems.append(f"arch_kwargs must be an object, got {_short(kwargs)}")
+    elif isinstance(arch, str):
+        try:
+            allowed = default_kwargs(get_architecture(arch).arch)
+        except KeyError as err:
+            raise CheckpointError(f"{path}: {err.args[0]} Upgrade tshub to load this checkpoint.") from None
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            problems.append(f"arch_kwargs {_short(unknown)} are not parameters of {arch} (it takes {sorted(allowed)})")
+    if problems:
+        raise CheckpointError(f"{path} describes no network tshub can build: {'; '.join(problems[:_SHOWN])}"
+                              f"{f' (and {len(problems) - _SHOWN} more)' if len(problems) > _SHOWN else ''}; "
+                              "re-pull or re-save the checkpoint.")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _header_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from the safetensors header, without reading the tensors."""
+    try:
+        with safe_open(weights, framework="pt") as f:
+            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    except SafetensorError as err:
+        raise CheckpointError(f"checkpoint corrupted, re-pull: {weights} is not a valid safetensors file "
+                              f"({err}).") from None
+
+
+def _check_shapes(skeleton: TimeSeriesModel, shapes: dict[str, tuple[int, ...]], weights: Path) -> None:
+    """The network described by config.json (on the meta device) against the weights' header, before any
+    allocation: missing, unexpected and mis-shaped tensors, a few of each named."""
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    stored = {k: v for k, v in shapes.items() if not k.startswith(PREPROCESSING_PREFIX)}
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    mis_shaped = sorted(f"{k} {stored[k]} != {v}" for k, v in expected.items() if k in stored and stored[k] != v)
+    problems = [f"{label}: {', '.join(keys[:_SHOWN])}{f' and {len(keys) - _SHOWN} more' if len(keys) > _SHOWN else ''}"
+                for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                                    ("wrong shapes (weights != config)", mis_shaped)) if keys]
+    if problems:
+        raise CheckpointError(
+            f"{weights} does not match the {skeleton.arch} described by config.json ({'; '.join(problems)}); "
+            "the folder mixes files of different checkpoints or its config.json was altered: re-pull or re-save it."
+        )
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -158,25 +252,17 @@ def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
                             **config["arch_kwargs"])
     except KeyError as err:
         raise CheckpointError(f"{folder}: {err.args[0]} Upgrade tshub to load this checkpoint.") from None
+    except (TypeError, ValueError, RuntimeError) as err:  # kwargs of the right names but impossible values
+        raise CheckpointError(f"{folder / CONFIG_NAME}: its arch_kwargs do not build a {config['arch']} "
+                              f"({_short(str(err), 200)}); re-pull or re-save the checkpoint.") from None
     if config["heads"]:
         model.set_heads(config["heads"])
     return model
 
 
-def _load_state_strict(model: TimeSeriesModel, state: dict[str, torch.Tensor], weights: Path) -> None:
-    """Load every tensor, refusing missing, unexpected or mis-shaped keys with the full list."""
+def _load_state(model: TimeSeriesModel, state: dict[str, torch.Tensor]) -> None:
+    """Load every tensor strictly (names and shapes were checked against the header by ``_check_shapes``)."""
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mis_shaped = sorted(f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-                        for k, v in expected.items() if k in state and state[k].shape != v.shape)
-    if missing or unexpected or mis_shaped:
-        problems = [f"{label}: {', '.join(keys)}" for label, keys in
-                    (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", mis_shaped)) if keys]
-        raise CheckpointError(
-            f"{weights} does not match the {model.arch} described by config.json ({'; '.join(problems)}); "
-            "the folder mixes files of different checkpoints: re-pull or re-save it."
-        )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 

@@ -1,0 +1,316 @@
+"""The service under attack: every probe of issue 12 against a real `tshub serve` (supervisor, API, worker) on
+loopback, with small limits so each attack is bounded in time and size. Each answer must be a 4xx that says what
+is wrong (never a 5xx), the API must stay up, and its memory must not follow the attacker's payload."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+import tshub  # noqa: E402
+
+from server import attacks  # noqa: E402
+from server.db import Job, open_store  # noqa: E402
+from server.engines import hide_server_paths  # noqa: E402
+from server.isolation import Budget, IsolatedFailure, Isolator  # noqa: E402
+from server.storage import sweep  # noqa: E402
+from server.testing import (SERVE, LiveServer, create_token, make_source_checkpoint, memory_kb,  # noqa: E402
+                            service_env, wait_for_job)
+
+SOURCE = "Coffee/fcn"
+LIMITS = dict(TSHUB_MAX_UPLOAD_MB=2, TSHUB_MAX_EXPANDED_MB=8, TSHUB_MAX_SERIES=20_000, TSHUB_MAX_VALUES=2_000_000,
+              TSHUB_PARSE_MEMORY_MB=1024, TSHUB_PARSE_TIMEOUT_S=60, TSHUB_MAX_JSON_KB=16, TSHUB_TENANT_QUEUED=3,
+              TSHUB_TENANT_RUNNING=1, TSHUB_TENANT_STORAGE_MB=4, TSHUB_MAX_JOB_S=10, TSHUB_WORKERS=2,
+              TSHUB_RECOMMEND_MAX_SERIES=50, TSHUB_TENANT_CONCURRENCY=4)
+API_GROWTH_KB = 150_000  # what the API process may grow by across all attacks (payloads expand to ~10⁸ bytes)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("attack_home")
+
+
+@pytest.fixture(scope="module")
+def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    live = LiveServer(service_env(home, [SOURCE], **LIMITS), tmp_path_factory.mktemp("logs") / "serve.log")
+    live.launch()
+    try:
+        make_source_checkpoint(home, tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE)
+        yield live.wait_ready()
+    finally:
+        live.stop()
+
+
+def client_for(server: LiveServer, name: str, *options: str) -> httpx.Client:
+    token = create_token(server.env, name, *options)
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def alice(server: LiveServer):
+    with client_for(server, "alice") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def bob(server: LiveServer):
+    with client_for(server, "bob") as c:
+        yield c
+
+
+def csv_dataset(rows: int = 60, length: int = 32, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    labels = np.arange(rows) % 2
+    series = rng.normal(size=(rows, length)) + labels[:, None]
+    return "\n".join(f"{y}," + ",".join(f"{v:.3f}" for v in x) for y, x in zip(labels, series)).encode()
+
+
+def upload(client: httpx.Client, name: str, content: bytes) -> dict:
+    response = client.post("/v1/datasets", files={"file": (name, content)})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def assert_4xx(response: httpx.Response, status: int, words: str) -> None:
+    assert response.status_code == status, response.text
+    assert words in response.json()["detail"], response.text
+
+
+# ------------------------------------------------------------------------------------------------ 1. bombs
+BOMBS = [
+    ("concatenated.tsv.gz", lambda: attacks.gzip_bomb(96 << 20, member_bytes=4 << 20), 422, "decompresses to more"),
+    ("zeros.npz", lambda: attacks.npz_zero_bomb(256 << 20), 422, "expand to 256 MB, over the limit of 8 MB"),
+    ("forged.npz", lambda: attacks.npz_forged_shape(), 422, "truncated or forged"),
+    ("many.tsv.gz", lambda: attacks.many_series_gz(2_000_000), 422, "more than the 20,000 series"),
+    ("ragged.ts", lambda: attacks.ragged_ts(10_000, 100_000), 422, "over the limit of 2,000,000"),
+    ("cut.npz", attacks.truncated_npz, 422, "cut short"),
+]
+
+
+def test_compressed_bombs_fail_with_a_message_and_the_api_stays_small(server: LiveServer, alice) -> None:
+    api = server.child_pid("api")
+    before = memory_kb(api)
+    for name, payload, status, words in BOMBS:
+        body = payload()
+        assert len(body) < 2 << 20, name  # under the upload limit: only the expansion is hostile
+        assert_4xx(alice.post("/v1/datasets", files={"file": (name, body)}), status, words)
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    assert server.child_pid("api") == api  # never restarted: it did not die
+    assert memory_kb(api, "VmHWM") - before < API_GROWTH_KB
+
+
+def test_isolated_work_past_its_memory_or_time_is_a_clear_failure() -> None:
+    isolator = Isolator(["numpy"], slots=1)
+    with pytest.raises(IsolatedFailure) as memory:
+        isolator.run("t", "parsing 'x.csv'", Budget(200 << 20, 30, "TSHUB_PARSE_MEMORY_MB"), np.ones, 10**9)
+    assert memory.value.status == 413 and "needs more than 200 MB" in str(memory.value)
+    with pytest.raises(IsolatedFailure) as slow:
+        isolator.run("t", "parsing 'y.csv'", Budget(200 << 20, 1, "TSHUB_PARSE_TIMEOUT_S"), time.sleep, 30)
+    assert slow.value.status == 422 and "took longer than 1 s (TSHUB_PARSE_TIMEOUT_S)" in str(slow.value)
+    assert isolator.run("t", "adding", Budget(200 << 20, 30, "-"), sum, [1, 2]) == 3
+
+
+def test_a_killed_api_or_worker_is_restarted(server: LiveServer) -> None:
+    for role in ("api", "worker"):
+        pid = server.child_pid(role)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while server.child_pid(role) in (None, pid):
+            assert time.monotonic() < deadline, f"the {role} was not restarted:\n{server.log()}"
+            time.sleep(0.3)
+    server.wait_ready(90)
+
+
+# ------------------------------------------------------------------------------------------------ 2. bodies
+def test_bodies_are_not_read_before_authentication_and_json_is_capped(server: LiveServer, alice) -> None:
+    api = server.child_pid("api")
+    before = memory_kb(api)
+
+    def stream(total: int, chunk: bytes = b" " * 65536):
+        yield b"{"
+        for _ in range(total // len(chunk)):
+            yield chunk
+
+    started = time.monotonic()
+    response = httpx.post(f"{server.url}/v1/jobs", content=stream(200 << 20), timeout=60,
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 401 and time.monotonic() - started < 30
+    assert_4xx(alice.post("/v1/jobs", content=b"{" + b" " * (64 << 10) + b"}",
+                          headers={"Content-Type": "application/json"}), 413, "16 KB (TSHUB_MAX_JSON_KB)")
+    assert_4xx(alice.post("/v1/recommend", content=stream(8 << 20), headers={"Content-Type": "application/json"}),
+               413, "TSHUB_MAX_JSON_KB")
+    assert memory_kb(api, "VmHWM") - before < API_GROWTH_KB
+
+
+def test_a_tenant_flooding_with_concurrent_requests_gets_429_beyond_its_share(server: LiveServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with client_for(server, "flooder") as flooder:
+        bodies = [csv_dataset(rows=300, length=100, seed=20 + i) for i in range(8)]
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda b: flooder.post("/v1/datasets", files={"file": ("f.csv", b)}), bodies))
+    statuses = sorted(r.status_code for r in answers)
+    assert set(statuses) == {201, 429} and statuses.count(201) >= 4, statuses
+    assert "TSHUB_TENANT_CONCURRENCY" in next(r for r in answers if r.status_code == 429).json()["detail"]
+
+
+# ------------------------------------------------------------------------------------------------ 3. quotas
+def test_fair_share_running_limit_and_wall_clock(server: LiveServer, alice, bob) -> None:
+    """Two job slots, one running job per tenant: alice's next jobs wait while bob's starts at once; a fourth
+    queued job is refused; the server stops alice's long job at TSHUB_MAX_JOB_S."""
+    a = upload(alice, "a.csv", csv_dataset(rows=600, length=256, seed=1))["id"]
+    b = upload(bob, "b.csv", csv_dataset(seed=2))["id"]
+    long_job = {"dataset_id": a, "model": SOURCE, "epochs": 1000, "lr_multiplier": "grid", "baseline": True}
+    first = alice.post("/v1/jobs", json=long_job).json()["id"]
+    wait_for_job(alice, first, until=("running",), timeout=60)
+    waiting = [alice.post("/v1/jobs", json=long_job).json()["id"] for _ in range(3)]
+    assert_4xx(alice.post("/v1/jobs", json=long_job), 429, "TSHUB_TENANT_QUEUED = 3")
+    assert_4xx(alice.post("/v1/jobs", json={**long_job, "budget_s": 3600}), 422, "TSHUB_MAX_JOB_S")
+    theirs = bob.post("/v1/jobs", json={"dataset_id": b, "model": SOURCE, "epochs": 1}).json()["id"]
+    wait_for_job(bob, theirs, until=("running", "succeeded"), timeout=30)
+    assert [alice.get(f"/v1/jobs/{j}").json()["state"] for j in waiting] == ["queued"] * 3  # alice is at her limit
+    assert wait_for_job(bob, theirs, timeout=90)["state"] == "succeeded"
+
+    stopped = wait_for_job(alice, first, timeout=90)
+    assert stopped["state"] == "failed" and "the server's limit per job (TSHUB_MAX_JOB_S)" in stopped["reason"]
+    wait_for_job(alice, waiting[0], until=("running", "failed"), timeout=60)
+    for job_id in waiting:
+        alice.post(f"/v1/jobs/{job_id}/cancel")
+    for job_id in waiting:
+        assert wait_for_job(alice, job_id, timeout=60)["state"] == "cancelled"
+
+
+def test_cursor_paging_with_a_state_filter_reaches_every_job(alice) -> None:
+    dataset = upload(alice, "paging.csv", csv_dataset(seed=3))["id"]
+    created = []
+    for _ in range(7):
+        job = alice.post("/v1/jobs", json={"dataset_id": dataset, "model": SOURCE, "epochs": 1}).json()
+        created.append(job["id"])
+        alice.post(f"/v1/jobs/{job['id']}/cancel")
+    for job_id in created:
+        wait_for_job(alice, job_id, timeout=60)
+    seen, cursor = [], None
+    while True:
+        page = alice.get("/v1/jobs", params={"state": "cancelled", "limit": 3, **({"cursor": cursor} if cursor
+                                                                                    else {})}).json()
+        assert len(page["items"]) <= 3 and all(j["state"] == "cancelled" for j in page["items"])
+        seen += [j["id"] for j in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert set(created) <= set(seen) and len(seen) == len(set(seen))
+    assert alice.get("/v1/jobs", params={"state": "queued"}).json()["items"] == []
+    assert_4xx(alice.get("/v1/jobs", params={"cursor": "garbage"}), 422, "cursor")
+    assert alice.get("/v1/jobs", params={"state": "lost"}).status_code == 422
+
+
+def test_delete_removes_rows_and_files(server: LiveServer, alice) -> None:
+    storage = Path(server.env["TSHUB_HOME"]) / "server" / "storage"
+    dataset = upload(alice, "deleted.csv", csv_dataset(seed=4))["id"]
+    parsed = set((storage / "datasets").rglob("*.npz"))
+    job = alice.post("/v1/jobs", json={"dataset_id": dataset, "model": SOURCE, "epochs": 1}).json()["id"]
+    assert wait_for_job(alice, job, timeout=90)["state"] == "succeeded"
+    model = storage / "models" / f"{job}.zip"
+    assert model.is_file()
+    assert_4xx(alice.delete(f"/v1/datasets/{dataset}"), 409, "used by 1 job")
+    assert alice.delete(f"/v1/jobs/{job}").status_code == 204
+    assert not model.exists() and alice.get(f"/v1/jobs/{job}").status_code == 404
+    assert alice.delete(f"/v1/datasets/{dataset}").status_code == 204
+    assert alice.get(f"/v1/datasets/{dataset}").status_code == 404
+    assert len(set((storage / "datasets").rglob("*.npz"))) == len(parsed) - 1
+
+
+def test_storage_quota(server: LiveServer) -> None:
+    with client_for(server, "hoarder") as hoarder:
+        upload(hoarder, "one.csv", csv_dataset(rows=1500, length=100, seed=5))  # ~1 MB raw + ~0.6 MB parsed
+        upload(hoarder, "two.csv", csv_dataset(rows=1500, length=100, seed=6))
+        assert_4xx(hoarder.post("/v1/datasets", files={"file": ("three.csv", csv_dataset(1500, 100, seed=7))}),
+                   413, "TSHUB_TENANT_STORAGE_MB")
+
+
+# ------------------------------------------------------------------------------------------------ 4. recommend
+def test_recommend_is_bounded_on_a_large_dataset(alice) -> None:
+    dataset = upload(alice, "large.csv", csv_dataset(rows=3000, length=16, seed=8))["id"]
+    response = alice.post("/v1/recommend", json={"dataset_id": dataset, "k": 1})
+    assert response.status_code == 200, response.text
+    assert "sample of 50 of the" in response.json()["note"]
+    assert [r["id"] for r in response.json()["recommendations"]] == [SOURCE]
+
+
+# ------------------------------------------------------------------------------------------------ 5. dedup leak
+def test_the_same_bytes_from_another_tenant_share_nothing_derived(alice, bob) -> None:
+    content = csv_dataset(seed=9)
+    mine = upload(alice, "acme-merger-secret.csv", content)
+    theirs = upload(bob, "plain.csv", content)
+    assert theirs["summary"]["name"] == "plain" and theirs["summary"]["files"] == ["plain.csv"]
+    assert "acme" not in str(theirs)
+    assert mine["summary"]["name"] == "acme-merger-secret"
+    renamed = upload(alice, "renamed.csv", content)  # the same tenant's re-upload, under its own new name
+    assert renamed["summary"]["name"] == "renamed"
+
+
+# ------------------------------------------------------------------------------------------------ 7. low
+def test_invalid_lr_multipliers_are_refused(alice) -> None:
+    dataset = upload(alice, "omega.csv", csv_dataset(seed=10))["id"]
+    for value in ("NaN", "Infinity", "-1", "0"):
+        body = f'{{"dataset_id": "{dataset}", "model": "{SOURCE}", "lr_multiplier": {value}}}'
+        response = alice.post("/v1/jobs", content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, (value, response.text)
+
+
+def test_revoking_a_token_cancels_its_jobs_and_tokens_expire(server: LiveServer) -> None:
+    Session = open_store(f"sqlite:///{Path(server.env['TSHUB_HOME']) / 'server' / 'tshub.db'}")
+    with client_for(server, "leaver") as leaver:
+        dataset = upload(leaver, "leaving.csv", csv_dataset(rows=600, length=256, seed=11))["id"]
+        long_job = {"dataset_id": dataset, "model": SOURCE, "epochs": 1000, "lr_multiplier": "grid", "baseline": True}
+        jobs = [leaver.post("/v1/jobs", json=long_job).json()["id"] for _ in range(2)]
+        with Session() as session:
+            token_id = session.get(Job, jobs[0]).owner_id
+        subprocess.run([sys.executable, "-c", SERVE, "token", "revoke", token_id], env=server.env, check=True)
+        assert leaver.get("/v1/datasets").status_code == 401
+    deadline = time.monotonic() + 60
+    while True:
+        with Session() as session:
+            if {session.get(Job, j).state for j in jobs} == {"cancelled"}:
+                break
+        assert time.monotonic() < deadline, "the revoked token's jobs were not cancelled"
+        time.sleep(0.3)
+    with client_for(server, "brief", "--expires-days", "0.0001") as brief:  # 8.64 s
+        created = time.monotonic()
+        assert brief.get("/v1/datasets").status_code == 200
+        time.sleep(max(0.0, created + 9 - time.monotonic()))
+        assert_4xx(brief.get("/v1/datasets"), 401, "token expired")
+    db = Path(server.env["TSHUB_HOME"]) / "server" / "tshub.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_user_facing_messages_hide_server_paths() -> None:
+    text = "no checkpoint at /srv/tshub/home/models/GunPoint/fcn or '/var/lib/tshub/storage/datasets/a/b.npz'"
+    assert hide_server_paths(text) == "no checkpoint at fcn or 'b.npz'"
+
+
+def test_sweep_removes_only_old_unreferenced_files(tmp_path: Path) -> None:
+    Session = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    storage = tmp_path / "storage"
+    for rel in ("tmp/partial", "uploads/" + "a" * 64 + ".csv", "datasets/o/x.npz", "models/j.zip"):
+        (storage / rel).parent.mkdir(parents=True, exist_ok=True)
+        (storage / rel).write_bytes(b"x")
+    fresh = storage / "tmp" / "in-flight"
+    fresh.write_bytes(b"x")
+    old = time.time() - 3600
+    for path in storage.rglob("*"):
+        if path.is_file() and path != fresh:
+            os.utime(path, (old, old))
+    assert sweep(storage, Session, grace_s=600) == 4
+    assert [p.name for p in storage.rglob("*") if p.is_file()] == ["in-flight"]
