@@ -126,3 +126,22 @@ def test_finetune_prints_metrics_and_saves_a_child_checkpoint(zoo, shared_data, 
     assert child.meta["parent"] == "GunPoint/fcn" and child.meta["lr_multiplier"] in (0.5, 1.0)
     assert child.classes == ["0", "1"] and child.preprocessor.kind == "znorm"
     assert "fine-tuned from GunPoint/fcn on Coffee" in (out / "README.md").read_text()
+
+
+def test_python_cli_demo_and_service_share_one_default_recipe():
+    """The issue: the CLI trained with "default", the quickstart and demo with "ucr"; now all say "auto"."""
+    import inspect
+
+    from server.schemas import JobCreate
+    from tshub.cli import build_parser
+    from tshub.training import finetune, train_from_scratch
+
+    parser = build_parser()
+    defaults = {
+        "finetune()": inspect.signature(finetune).parameters["recipe"].default,
+        "train_from_scratch()": inspect.signature(train_from_scratch).parameters["recipe"].default,
+        "tshub finetune": parser.parse_args(["finetune", "GunPoint/fcn", "Coffee"]).recipe,
+        "tshub demo": parser.parse_args(["demo"]).recipe,
+        "POST /v1/jobs": JobCreate(dataset_id="x").recipe,
+    }
+    assert set(defaults.values()) == {"auto"}, defaults

@@ -2,9 +2,9 @@
 
 Every training entry point takes ``progress``: ``True`` (the default: a tqdm bar when stderr is a terminal or
 in a notebook, else lines), ``"lines"`` (one line at most every ``LINE_EVERY_S`` seconds plus one per event, as
-logs, CI and piped CLI output want) or ``False`` (silent). The total is the number of epochs the call will run if validation stops improving now
-(early stopping's earliest stop, capped by max_epochs), re-estimated as training goes, so the ETA is what is left
-unless the model keeps improving.
+logs, CI and piped CLI output want) or ``False`` (silent). The total is the number of epochs the call will run if
+validation stops improving now (early stopping's earliest stop, capped by max_epochs), re-estimated as training
+goes, so the ETA is what is left unless the model keeps improving.
 """
 
 from __future__ import annotations
