@@ -19,8 +19,9 @@ import numpy as np
 
 import tshub
 from tshub.data.dataset import Dataset
-from tshub.training import LR_MULTIPLIER_GRID, FitResult, finetune, train_from_scratch
+from tshub.training import FitResult, finetune, train_from_scratch
 from tshub.training.monitor import HIGHER_IS_BETTER
+from tshub.training.recipes import AUTO
 
 from server.uploads import load_npz
 
@@ -39,16 +40,19 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
     report({"phase": "loading"})
     model = tshub.load_pretrained(source)
     report({"phase": "finetune"})
-    tracker = EpochTracker(report, ds.task, "finetune", spec.get("epochs"), grid=spec["lr_multiplier"] == "grid")
-    result = finetune(model, ds, lr_multiplier=spec["lr_multiplier"], seed=spec["seed"], max_epochs=spec.get("epochs"),
+    tracker = EpochTracker(report, ds.task, "finetune", spec.get("epochs"))
+    recipe = spec.get("recipe", AUTO)
+    result = finetune(model, ds, lr_multiplier=spec["lr_multiplier"], search=spec.get("search", "halving"),
+                      seed=spec["seed"], recipe=recipe, max_epochs=spec.get("epochs"),
                       time_budget_s=spec.get("budget_s"), progress=False, on_epoch_end=tracker)
     summary: dict[str, Any] = {"source": source, **fit_summary(result), **self_transfer_note(source, ds)}
     if spec.get("baseline"):
         report({"phase": "baseline"})
         tracker = EpochTracker(report, ds.task, "baseline", spec.get("epochs"))
         fitted = result.model
-        scratch = train_from_scratch(fitted.arch, ds, seed=spec["seed"], max_epochs=spec.get("epochs"),
-                                     preprocessing=fitted.preprocessor.kind, use_stream_max=fitted.use_stream_max,
+        scratch = train_from_scratch(fitted.arch, ds, seed=spec["seed"], recipe=recipe,
+                                     max_epochs=spec.get("epochs"), preprocessing=fitted.preprocessor.kind,
+                                     use_stream_max=fitted.use_stream_max,
                                      arch_kwargs=fitted.arch_kwargs, time_budget_s=spec.get("budget_s"),
                                      progress=False, on_epoch_end=tracker)
         summary["baseline"] = fit_summary(scratch)
@@ -134,27 +138,24 @@ def checkpoint_zip(result: FitResult) -> bytes:
 
 
 class EpochTracker:
-    """Turns per-epoch history records into progress events: epoch, ω run, validation metric and its best."""
+    """Turns per-epoch history records into progress events: epoch, which ω of how many (as ``finetune`` tells
+    its hook), validation metric and its best."""
 
-    def __init__(self, report: Report, task: str, phase: str, max_epochs: int | None, grid: bool = False):
+    def __init__(self, report: Report, task: str, phase: str, max_epochs: int | None):
         self.report, self.phase, self.max_epochs = report, phase, max_epochs
         self.metric = "accuracy" if task == "classification" else "mae"
         self.higher = self.metric in HIGHER_IS_BETTER
-        self.grid = LR_MULTIPLIER_GRID if grid else ()  # ω values in the order finetune tries them
-        self.run, self.best = 0, None
+        self.best = None
 
     def __call__(self, record: dict[str, Any]) -> None:
-        if record.get("epoch") == 1:
-            self.run += 1
         value = record.get(f"val_{self.metric}")
         if value is not None and math.isfinite(value) and (
                 self.best is None or (value > self.best if self.higher else value < self.best)):
             self.best = value
         event = {"phase": self.phase, "epoch": record.get("epoch"), "max_epochs": self.max_epochs,
                  "loss": record.get("loss"), "metric": f"val_{self.metric}", "value": value, "best": self.best}
-        if self.grid:
-            omega = self.grid[min(self.run, len(self.grid)) - 1]
-            event.update(run=self.run, runs=len(self.grid), lr_multiplier=omega)
+        if record.get("runs", 1) > 1:
+            event.update(run=record["run"], runs=record["runs"], lr_multiplier=record["lr_multiplier"])
         self.report(json_safe(event))
 
 

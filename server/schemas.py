@@ -78,7 +78,13 @@ class JobCreate(BaseModel):
     lr_multiplier: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | Literal["grid"] = Field(
         1.0, description="ω, the learning-rate multiplier of the transferred layers (0 < ω ≤ 100), or 'grid' to "
                          "try 0.01…2 and keep the best on validation")
-    epochs: int | None = Field(None, ge=1, le=1000, description="at most this many epochs (recipe default: 250)")
+    search: Literal["halving", "full"] = Field(
+        "halving", description="with several ω: successive halving (drop the worse two thirds at each rung, on "
+                               "validation) or every ω to the end")
+    recipe: Literal["auto", "default", "ucr", "otovic", "bigdata18"] = Field(
+        "auto", description="training recipe; 'auto': 'ucr' for at most 1000 training series, else 'default'")
+    epochs: int | None = Field(None, ge=1, le=1000, description="at most this many epochs per ω (default: the "
+                                                                "recipe's, 1000 for ucr, 250 for default)")
     budget_s: float | None = Field(None, gt=0, le=7 * 86400, allow_inf_nan=False,
                                    description="wall-clock budget of the fine-tune, s (at most the server's "
                                                "TSHUB_MAX_JOB_S)")
@@ -96,7 +102,7 @@ class Progress(BaseModel):
 
     phase: str | None = Field(None, description="recommending, loading, finetune or baseline")
     source: str | None = Field(None, description="the source checkpoint being fine-tuned")
-    epoch: int | None = Field(None, description="epoch of the current run (restarts at 1 for each ω of a grid)")
+    epoch: int | None = Field(None, description="epoch of the ω training now (each ω counts its own epochs)")
     max_epochs: int | None = None
     loss: float | None = Field(None, description="training loss of the epoch")
     metric: str | None = Field(None, description="validation metric tracked")

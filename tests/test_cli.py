@@ -150,3 +150,22 @@ def test_list_into_a_closed_pipe_ends_quietly(zoo, tmp_path):
     os.close(writer)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
     assert done.returncode == 141
+
+
+def test_python_cli_demo_and_service_share_one_default_recipe():
+    """The issue: the CLI trained with "default", the quickstart and demo with "ucr"; now all say "auto"."""
+    import inspect
+
+    from server.schemas import JobCreate
+    from tshub.cli import build_parser
+    from tshub.training import finetune, train_from_scratch
+
+    parser = build_parser()
+    defaults = {
+        "finetune()": inspect.signature(finetune).parameters["recipe"].default,
+        "train_from_scratch()": inspect.signature(train_from_scratch).parameters["recipe"].default,
+        "tshub finetune": parser.parse_args(["finetune", "GunPoint/fcn", "Coffee"]).recipe,
+        "tshub demo": parser.parse_args(["demo"]).recipe,
+        "POST /v1/jobs": JobCreate(dataset_id="x").recipe,
+    }
+    assert set(defaults.values()) == {"auto"}, defaults

@@ -62,7 +62,7 @@ def test_from_scratch_learns_and_predict_reproduces_the_preprocessing(italy: Dat
     assert result.val_metrics["accuracy"] == result.history[result.best_epoch - 1]["val_accuracy"]
     record = json.loads(json.dumps(result.to_dict()))
     assert record["metrics"] == result.metrics and record["transfer_report"] is None
-    assert model.meta["metrics"] == result.metrics and model.meta["recipe"] == "default"
+    assert model.meta["metrics"] == result.metrics and model.meta["recipe"] == "ucr"  # "auto": 54 train series
     pytest.importorskip("matplotlib").use("Agg")
     result.plot(referent=result, path=tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 0
@@ -80,7 +80,8 @@ def test_finetune_puts_transferred_parameters_in_the_omega_group(source: TimeSer
     before = _state(source)
     seen: list[dict] = []
     result = source.finetune(italy, lr_multiplier=0.0, max_epochs=2, progress=False, on_epoch_end=seen.append)
-    assert isinstance(result, FitResult) and seen == result.history
+    assert isinstance(result, FitResult)
+    assert seen == [{**record, "lr_multiplier": 0.0, "run": 1, "runs": 1} for record in result.history]
     assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())  # the source is untouched
     assert [r["lr"] for r in result.history] == [{"transferred": 0.0, "new": 1e-3}] * 2
     tuned = result.model.state_dict()
@@ -158,3 +159,32 @@ def test_from_scratch_with_stream_max_predicts_raw_series(shared_data: Path):
     assert model.use_stream_max and model.preprocessor.kind == "minmax_mask"
     X_test, y_test = seismic.split("test")
     assert np.mean(np.abs(model.predict(X_test) - y_test)) == pytest.approx(result.metrics["mae"], rel=1e-5)
+
+
+def test_default_recipe_trains_small_sets_with_the_ucr_schedule(gunpoint: Dataset):
+    """The issue: train_from_scratch("fcn", GunPoint) with defaults used "default", which stops FCN at 0.87."""
+    result = train_from_scratch("fcn", gunpoint, max_epochs=1, arch_kwargs=SMALL, progress=False)
+    assert result.recipe == "ucr" and result.model.meta["train_config"]["early_stopping_patience"] == 100
+
+
+def test_halving_keeps_the_chosen_omega_exactly_as_trained_alone(source: TimeSeriesModel, italy: Dataset,
+                                                                 capsys):
+    """Four ω, recipe "default" (first rung 3 epochs): 4 → 2 after 3 epochs, 2 → 1 after 9, the survivor to 12.
+    The survivor's model and history are those of the same ω fine-tuned alone; the progress says so."""
+    kwargs = {"recipe": "default", "max_epochs": 12, "seed": 0}
+    result = finetune(source, italy, lr_multiplier=[0.01, 0.1, 1.0, 2.0], progress="lines", **kwargs)
+    err = capsys.readouterr().err
+    assert [g["epochs"] for g in result.grid if g["stop_reason"] == "halved"] in ([3, 3, 9], [3, 9, 3], [9, 3, 3])
+    survivor = next(g for g in result.grid if g["stop_reason"] != "halved")
+    assert survivor["lr_multiplier"] == result.lr_multiplier and survivor["epochs"] == len(result.history)
+    alone = finetune(source, italy, lr_multiplier=result.lr_multiplier, progress=False, **kwargs)
+    assert _without_time(alone.history) == _without_time(result.history)
+    assert alone.metrics == result.metrics
+    for name, tensor in alone.model.state_dict().items():
+        assert torch.equal(result.model.state_dict()[name], tensor), name
+    assert "after 3 epochs: kept" in err and "after 9 epochs: kept" in err
+    assert f"chose ω {result.lr_multiplier:g}" in err and "ETA" in err and "/4)" in err
+
+
+def _without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "time_s"} for record in history]

@@ -215,3 +215,15 @@ def test_job_summary_reports_the_epoch_of_the_kept_weights(shared_data: Path) ->
     summary = fit_summary(result)
     assert summary["best_epoch"] == result.best_epoch
     assert summary["best_epoch"] == result.history[result.best_epoch - 1]["epoch"]
+
+
+def test_progress_events_name_the_omega_finetune_reports_even_when_halving_interleaves_them():
+    from server.runner import EpochTracker
+
+    events: list[dict] = []
+    tracker = EpochTracker(events.append, "classification", "finetune", None)
+    tracker({"epoch": 3, "loss": 0.5, "val_accuracy": 0.8, "lr_multiplier": 0.1, "run": 3, "runs": 10})
+    tracker({"epoch": 4, "loss": 0.4, "val_accuracy": 0.7, "lr_multiplier": 2.0, "run": 10, "runs": 10})
+    tracker({"epoch": 1, "loss": 0.4, "val_accuracy": 0.9})  # one ω (or the baseline): no run fields
+    assert [(e.get("run"), e.get("lr_multiplier"), e["best"]) for e in events] == [
+        (3, 0.1, 0.8), (10, 2.0, 0.8), (None, None, 0.9)]

@@ -13,10 +13,11 @@ from tshub.data import make_preprocessor
 from tshub.datasets import load
 from tshub.models import adapt_channel_kernel, build_model, list_architectures
 from tshub.training import RECIPES, TrainConfig, convergence_rate, fit, transfer_weights
-from tshub.training.loop import evaluate
+from tshub.training.loop import Training, evaluate
 from tshub.training.metrics import accuracy, f1_weighted, mae, mse
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
-from tshub.training.recipes import resolve_recipe
+from tshub.training.progress import Progress
+from tshub.training.recipes import AUTO_UCR_MAX_TRAIN, resolve_recipe
 
 SMALL = {"filters": (16, 32, 16)}
 QUICK = TrainConfig(max_epochs=3)
@@ -365,3 +366,49 @@ def test_an_interrupted_multihead_pretraining_resumes_bit_for_bit(shared_data: P
     for name, tensor in expected.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[name], tensor), name
     assert not state.exists()
+
+
+@pytest.mark.parametrize("arch", ["fcn", "magnet"])  # magnet: dropout draws from the global torch RNG
+def test_a_training_run_in_pieces_between_others_ends_where_one_run_ends(gunpoint, arch):
+    """Successive halving advances several trainings in turn; each must end bit for bit as if trained alone."""
+    X, y, _ = gunpoint["train"]
+    config = TrainConfig(max_epochs=6, batch_size=16)
+
+    def model(seed):
+        torch.manual_seed(seed)
+        return build_model(arch, 1, 2, **(SMALL if arch == "fcn" else {}))
+
+    alone = model(0)
+    expected = fit(alone, (X, y, None), gunpoint["test"], config, seed=3, progress=False)
+    pieces, other = (Training(model(s), (X, y, None), gunpoint["test"], config, seed=s + 3, progress=False)
+                     for s in (0, 1))
+    for until in (2, 3, 5, None):
+        pieces.run(until=until)
+        other.run(until=until)
+    run = pieces.finish()
+    assert _without_time(run.history) == _without_time(expected.history)
+    for name, tensor in alone.state_dict().items():
+        assert torch.equal(pieces.model.state_dict()[name], tensor), name
+
+
+def test_recipe_auto_follows_the_training_set_size(gunpoint):
+    assert resolve_recipe("auto", n_train=AUTO_UCR_MAX_TRAIN) == ("ucr", RECIPES["ucr"])
+    assert resolve_recipe("auto", n_train=AUTO_UCR_MAX_TRAIN + 1, max_epochs=7) == (
+        "default", RECIPES["default"].replace(max_epochs=7))
+    with pytest.raises(ValueError, match="pass n_train"):
+        resolve_recipe("auto")
+    with pytest.raises(ValueError, match="'auto'"):
+        resolve_recipe("fast")
+
+
+def test_progress_lines_show_the_epoch_the_best_so_far_and_an_eta(capsys):
+    progress = Progress("fcn fit", 10, "lines", line_every_s=0.0)
+    progress.update(total=4, loss=0.5, val_accuracy=0.75, best="0.75 (epoch 1)")
+    progress.write("an event")
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("fcn fit: epoch 1/4, loss 0.5, val_accuracy 0.75, best 0.75 (epoch 1), 0:00 elapsed, "
+                               "ETA ")
+    assert lines[1] == "an event" and lines[2].startswith("fcn fit: epoch 1/4")
+    with pytest.raises(ValueError, match="progress must be"):
+        Progress("x", 1, "bar")

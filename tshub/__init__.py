@@ -9,5 +9,17 @@ from tshub.training import finetune, train_from_scratch
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """The scikit-learn estimators, imported on first use (scikit-learn is an optional dependency)."""
+    if name in ("TSHubClassifier", "TSHubRegressor"):
+        try:
+            from tshub import estimators
+        except ImportError as err:
+            raise ImportError(f"tshub.{name} needs scikit-learn: pip install 'tshub[sklearn]'.") from err
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'tshub' has no attribute {name!r}")
+
+
 __all__ = ["Dataset", "datasets", "build_model", "list_architectures", "list_models", "load_pretrained", "finetune",
-           "recommend", "train_from_scratch", "__version__"]
+           "recommend", "train_from_scratch", "TSHubClassifier", "TSHubRegressor", "__version__"]

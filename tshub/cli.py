@@ -28,6 +28,8 @@ from tshub.hub.ids import as_model_id, hub_namespace
 from tshub.hub.remote import hub_endpoint, push_folder, snapshot_commit
 from tshub.hub.resolve import pull, resolve
 from tshub.hub.store import find_local, list_models, stores, training_status, unusable_reason
+from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, recipe_names
+from tshub.training.search import SEARCHES
 
 LIST_COLUMNS = ("id", "domain", "test", "ref.", "training", "size")
 #: Widest line `list`, `info` and `recommend` print: tables keep to it (long cells are wrapped or shortened).
@@ -249,8 +251,10 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
     _add_data_arguments(p, splits=True)
     p.add_argument("--lr-multiplier", default="grid", type=parse_lr_multiplier,
                    help="ω for the transferred layers: 'grid' (chosen on validation), a number, or a comma list")
+    p.add_argument("--search", default="halving", choices=SEARCHES,
+                   help="with several ω: successive halving on validation (default) or every ω to the end")
     p.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
-    p.add_argument("--recipe", default="default", help="training recipe name")
+    add_recipe_argument(p)
     p.add_argument("--max-epochs", type=int, help="cap on epochs per ω")
     p.add_argument("--time-budget", type=float, help="seconds for the whole fine-tune")
     p.add_argument("--seed", type=int, default=0)
@@ -271,10 +275,9 @@ def _run_finetune(args: argparse.Namespace) -> int:
                                   seed=args.split_seed)
     for note in notes if not args.json else ():
         print(f"{data.name}: {note}", file=sys.stderr)
-    result = finetune(model, data, lr_multiplier=args.lr_multiplier,
+    result = finetune(model, data, lr_multiplier=args.lr_multiplier, search=args.search,
                       freeze_backbone=args.freeze_backbone, seed=args.seed, recipe=args.recipe,
-                      max_epochs=args.max_epochs, time_budget_s=args.time_budget, device=args.device,
-                      progress=not args.json)
+                      max_epochs=args.max_epochs, time_budget_s=args.time_budget, device=args.device)
     saved = result.model.save_pretrained(args.out) if args.out else None
     summary = {"source": args.id, "target": data.name, "splits": {k: len(v) for k, v in data.splits.items()},
                "lr_multiplier": result.lr_multiplier, "metrics": result.metrics, "val_metrics": result.val_metrics,
@@ -343,6 +346,12 @@ def _label_column(text: str) -> int | str:
         return text
 
 
+def add_recipe_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", default=AUTO, choices=recipe_names(),
+                        help=f"training recipe (default {AUTO}: ucr up to {AUTO_UCR_MAX_TRAIN} training series, "
+                             "else default)")
+
+
 def parse_lr_multiplier(text: str) -> str | float | list[float]:
     """'grid', one number, or a comma-separated list of numbers."""
     if text == "grid":
@@ -407,7 +416,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--source", help="source model id (default: the recommender's first pick)")
     p.add_argument("--arch", default=DEFAULT_ARCH, help=f"architecture of the candidates (default {DEFAULT_ARCH})")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed and method (default 0)")
-    p.add_argument("--recipe", default="ucr", help="training recipe of both runs (default ucr)")
+    add_recipe_argument(p)
     p.add_argument("--max-epochs", type=int, default=200,
                    help="cap the epochs of every training (default 200: a few CPU minutes; 0 = the recipe's)")
     p.set_defaults(run=_run_demo)

@@ -64,7 +64,7 @@ def _tslearn_trace() -> Dataset | None:
 def pick_source(target: Dataset, arch: str) -> str:
     """The recommender's first choice of ``arch`` checkpoint for the target; it leaves out, and names, checkpoints
     trained on the target's own data (no transfer to show)."""
-    recommendation = tshub.recommend(target, k=5, arch=arch)
+    recommendation = tshub.recommend(target, k=5, arch=arch, progress=True)
     print(recommendation, flush=True)
     if not len(recommendation):
         raise DatasetError(f"no {arch} checkpoint could be scored for {target.name}: see the skipped ones above.")
@@ -73,7 +73,7 @@ def pick_source(target: Dataset, arch: str) -> str:
 
 def run_demo(target: str = DEFAULT_TARGET, source: str | None = None, *, arch: str = DEFAULT_ARCH,
              seeds: Sequence[int] = (0,), lr_multipliers: Sequence[float] = (0.1, 1.0),
-             recipe: str = "ucr", max_epochs: int | None = None) -> list[DemoRow]:
+             recipe: str = "auto", max_epochs: int | None = None) -> list[DemoRow]:
     """Fine-tune a (recommended) source on the target and train the referent from scratch; print the table."""
     data = load_target(target)
     print(f"target: {data!r}", flush=True)
@@ -82,10 +82,13 @@ def run_demo(target: str = DEFAULT_TARGET, source: str | None = None, *, arch: s
     print(f"source: {source} ({model.arch}, pretrained on {model.meta.get('source_dataset', '?')})", flush=True)
     rows: list[DemoRow] = []
     for seed in seeds:
+        print(f"seed {seed}: fine-tuning {source} on {data.name}, ω in {list(lr_multipliers)} chosen on validation",
+              flush=True)
         tuned = model.finetune(data, lr_multiplier=list(lr_multipliers), seed=seed, recipe=recipe,
-                               max_epochs=max_epochs, progress=False)
+                               max_epochs=max_epochs)
+        print(f"seed {seed}: training {model.arch} from scratch on {data.name} (the referent)", flush=True)
         scratch = tshub.train_from_scratch(model.arch, data, seed=seed, recipe=recipe, max_epochs=max_epochs,
-                                           progress=False, arch_kwargs=model.arch_kwargs)
+                                           arch_kwargs=model.arch_kwargs)
         rows += [DemoRow(f"fine-tuned from {source}", seed, tuned), DemoRow("from scratch", seed, scratch)]
         if seed == seeds[0]:
             print(tuned.transfer_report, flush=True)

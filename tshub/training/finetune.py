@@ -23,11 +23,14 @@ from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.data.splits import training_splits
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
-from tshub.training.loop import Arrays, EpochHook, LoopResult, ParamGroup, evaluate, fit
+from tshub.training.loop import (Arrays, EpochHook, LoopResult, ParamGroup, Training, evaluate, fit,
+                                 progress_status)
 from tshub.training.metrics import convergence_rate
 from tshub.training.monitor import Monitor
-from tshub.training.recipes import TrainConfig, resolve_recipe
+from tshub.training.progress import Progress, ProgressMode
+from tshub.training.recipes import AUTO, TrainConfig, resolve_recipe
 from tshub.training.results import FitResult
+from tshub.training.search import choose, rung_epochs
 from tshub.training.transfer import BACKBONE_PREFIX, TransferReport, transfer_weights
 
 #: Otović et al.'s learning-rate multipliers, tried by ``lr_multiplier="grid"``.
@@ -48,69 +51,71 @@ class _Prepared:
 
 
 def finetune(model: TimeSeriesModel, dataset: Dataset, *, lr_multiplier: float | str | Sequence[float] = 1.0,
-             freeze_backbone: bool = False, seed: int = 0, recipe: str | TrainConfig = "default",
-             max_epochs: int | None = None, preprocessing: str | Preprocessor | None = None,
-             time_budget_s: float | None = None, device: str | torch.device | None = None,
-             progress: bool = True, on_epoch_end: EpochHook | None = None) -> FitResult:
+             search: str = "halving", freeze_backbone: bool = False, seed: int = 0,
+             recipe: str | TrainConfig = AUTO, max_epochs: int | None = None,
+             preprocessing: str | Preprocessor | None = None, time_budget_s: float | None = None,
+             device: str | torch.device | None = None, progress: ProgressMode = True,
+             on_epoch_end: EpochHook | None = None) -> FitResult:
     """Fine-tune ``model`` (never modified) on ``dataset``; returns the best fine-tuned model and its scores.
 
-    ``lr_multiplier`` is ω for the transferred parameters: a number, a list, or ``"grid"`` (Otović's ten values);
-    with several, each is trained from the same initial state and the best on validation is kept (not retrained).
-    ``preprocessing`` defaults to the source model's kind, fitted anew on the target's training split ("znorm"
-    when the source has none). ``time_budget_s`` bounds the whole call, grid included. ``on_epoch_end`` gets
-    every epoch's history record (epochs restart at 1 for each ω).
+    ``lr_multiplier`` is ω for the transferred parameters: a number, a list, or ``"grid"`` (Otović's ten values).
+    With several, each starts from the same initial state and the best on validation is kept (not retrained):
+    ``search="halving"`` (default) trains them all for a few epochs, keeps the best third on validation, trains
+    those three times longer, and so on until one is left, which trains to the recipe's end (``tshub.training.
+    search``); ``search="full"`` trains every ω to the end. ``recipe="auto"`` picks the preset for the training
+    split's size (``tshub.training.recipes.auto_recipe``). ``preprocessing`` defaults to the source model's kind,
+    fitted anew on the target's training split ("znorm" when the source has none). ``time_budget_s`` bounds the
+    whole call, search included. ``on_epoch_end`` gets every epoch's history record plus ``lr_multiplier``,
+    ``run`` and ``runs`` (which ω of how many; epochs count per ω).
     """
     start = time.perf_counter()
     multipliers = _multipliers(lr_multiplier)
     if freeze_backbone and len(multipliers) > 1:
         raise ValueError("with freeze_backbone=True the transferred (backbone) parameters do not train, so ω has "
                          "no effect: pass a single lr_multiplier.")
-    name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s)
     if preprocessing is None:
         preprocessing = model.preprocessor.kind if model.preprocessor is not None else "znorm"
     prep = _prepare(dataset, preprocessing, model.use_stream_max)
+    name, config = resolve_recipe(recipe, n_train=len(prep.train[0]), max_epochs=max_epochs,
+                                  time_budget_s=time_budget_s)
     selector = Monitor.resolve("auto", prep.dataset.task, tie_break=True)  # ω is chosen on validation only
 
-    best: dict[str, Any] | None = None
-    grid: list[dict[str, Any]] = []
-    for omega in multipliers:
-        remaining = _remaining(config.time_budget_s, start)
-        if grid and remaining is not None and remaining <= 0:
-            break
-        run = _tune_once(model, prep, omega, freeze_backbone, config.replace(time_budget_s=remaining), seed,
-                         device, progress, on_epoch_end)
-        loop, val = run["loop"], run["val"]
-        grid.append({"lr_multiplier": omega, "val_loss": val["loss"], "val_metrics": _without_loss(val),
-                     "epochs": len(loop.history), "best_epoch": loop.best_epoch, "stop_reason": loop.stop_reason})
-        if best is None or selector.improved(run["scores"], best["scores"]):
-            best = run
+    runs = [_OmegaRun(omega, i, len(multipliers)) for i, omega in enumerate(multipliers, start=1)]
+    display = Progress(f"fine-tune {model.meta.get('id') or model.arch} → {prep.dataset.name}",
+                       config.max_epochs * len(runs), progress)
+    for run in runs:
+        run.start(model, prep, freeze_backbone, config, seed, device, _reporter(run, display, on_epoch_end))
+    chosen = choose(runs, selector, search, display, rung_epochs=rung_epochs(config))
+    display.close()
 
-    assert best is not None  # the first multiplier always runs
+    grid = [run.summary(prep) for run in runs if run.training.epoch > 0]
     extra_meta = {"parent": model.meta.get("id"), "parent_dataset": model.meta.get("source_dataset"),
-                  "lr_multiplier": best["omega"], "freeze_backbone": freeze_backbone}
+                  "lr_multiplier": chosen.omega, "freeze_backbone": freeze_backbone}
     if model.meta.get("revision"):  # the Hub commit the parent was loaded from
         extra_meta["parent_revision"] = model.meta["revision"]
-    return _result(best["model"], prep, best["loop"], name, config, seed, start, extra_meta,
-                   lr_multiplier=best["omega"], transfer_report=best["report"], grid=grid)
+    return _result(chosen.training.model, prep, chosen.loop, name, config, seed, start, extra_meta,
+                   lr_multiplier=chosen.omega, transfer_report=chosen.report, grid=grid)
 
 
-def train_from_scratch(arch: str, dataset: Dataset, *, seed: int = 0, recipe: str | TrainConfig = "default",
+def train_from_scratch(arch: str, dataset: Dataset, *, seed: int = 0, recipe: str | TrainConfig = AUTO,
                        max_epochs: int | None = None, preprocessing: str | Preprocessor | None = "znorm",
                        use_stream_max: bool | None = None, arch_kwargs: dict[str, Any] | None = None,
                        time_budget_s: float | None = None, bf16: bool | None = None,
-                       device: str | torch.device | None = None, progress: bool = True,
+                       device: str | torch.device | None = None, progress: ProgressMode = True,
                        on_epoch_end: EpochHook | None = None, state_path: str | Path | None = None) -> FitResult:
     """Train a fresh ``arch`` on ``dataset`` with the fine-tuning loop and recipe: the referent of a fine-tune.
 
+    ``recipe="auto"`` picks the preset for the training split's size (``tshub.training.recipes.auto_recipe``);
     ``use_stream_max`` defaults to whether the preprocessing produces stream_max ("minmax_mask" does);
     ``bf16`` overrides the recipe's bfloat16 autocast; ``state_path`` makes the run resumable (see ``fit``).
     """
     start = time.perf_counter()
-    name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s, bf16=bf16)
     preprocessor = make_preprocessor(preprocessing)
     if use_stream_max is None:
         use_stream_max = preprocessor.uses_stream_max
     prep = _prepare(dataset, preprocessor, use_stream_max)
+    name, config = resolve_recipe(recipe, n_train=len(prep.train[0]), max_epochs=max_epochs,
+                                  time_budget_s=time_budget_s, bf16=bf16)
     ds = prep.dataset
     torch.manual_seed(seed)
     model = build_model(arch, ds.n_channels, ds.n_outputs, use_stream_max=use_stream_max, input_length=ds.length,
@@ -118,6 +123,53 @@ def train_from_scratch(arch: str, dataset: Dataset, *, seed: int = 0, recipe: st
     loop = fit(model, prep.train, prep.val, config, seed=seed, device=device, progress=progress, task=ds.task,
                on_epoch_end=on_epoch_end, state_path=state_path)
     return _result(model, prep, loop, name, config, seed, start, {})
+
+
+class _OmegaRun:
+    """One ω of a fine-tune: its target model, transfer report and training (advanced by the search)."""
+
+    def __init__(self, omega: float, index: int, of: int):
+        self.omega, self.index, self.of = omega, index, of
+        self.eliminated_after: int | None = None  # epochs trained when the search dropped it
+
+    def start(self, source: TimeSeriesModel, prep: _Prepared, freeze_backbone: bool, config: TrainConfig,
+              seed: int, device: str | torch.device | None, hook: EpochHook) -> None:
+        """A fresh, seeded target with the source's weights transferred, ready to train at this ω."""
+        target = _target_like(source, prep.dataset, seed)
+        self.report = transfer_weights(source, target)
+        self.freeze_backbone = freeze_backbone
+        if freeze_backbone:
+            _set_backbone_trainable(target, False)
+        self.training = Training(target, prep.train, prep.val, config, seed=seed, device=device, progress=False,
+                                 param_groups=_omega_groups(target, self.report, self.omega), task=prep.dataset.task,
+                                 on_epoch_end=hook)
+
+    @property
+    def label(self) -> str:
+        return f"ω {self.omega:g} ({self.index}/{self.of})"
+
+    def finish(self) -> LoopResult:
+        self.loop = self.training.finish()
+        _set_backbone_trainable(self.training.model, True)
+        return self.loop
+
+    def summary(self, prep: _Prepared) -> dict[str, Any]:
+        """The grid row of ``FitResult.grid``: validation scores of the kept weights, epochs, how it ended."""
+        val = evaluate(self.training.model, prep.val, prep.dataset.task,
+                       batch_size=self.training.config.eval_batch_size)
+        stop = "halved" if self.eliminated_after is not None else self.loop.stop_reason
+        return {"lr_multiplier": self.omega, "val_loss": val["loss"], "val_metrics": _without_loss(val),
+                "epochs": len(self.loop.history), "best_epoch": self.loop.best_epoch, "stop_reason": stop}
+
+
+def _reporter(run: _OmegaRun, display: Progress, hook: EpochHook | None) -> EpochHook:
+    """Per epoch: the caller's hook (told which ω) and the progress display (total re-estimated by the search)."""
+    def report(record: dict[str, Any]) -> None:
+        if hook is not None:
+            hook({**record, "lr_multiplier": run.omega, "run": run.index, "runs": run.of})
+        display.update(**{"ω": f"{run.omega:g} ({run.index}/{run.of})", "epoch": record["epoch"],
+                          **progress_status(record, run.training.best_record)})
+    return report
 
 
 # ---------------------------------------------------------------------------------------------------- internals
@@ -154,23 +206,6 @@ def _prepare(dataset: Dataset, preprocessing: str | Preprocessor | None, use_str
     return _Prepared(ds, preprocessor, arrays("train"), arrays("val"), test)
 
 
-def _tune_once(source: TimeSeriesModel, prep: _Prepared, omega: float, freeze_backbone: bool, config: TrainConfig,
-               seed: int, device: str | torch.device | None, progress: bool,
-               on_epoch_end: EpochHook | None) -> dict[str, Any]:
-    """One fine-tune at one ω from a fresh, seeded target; returns the model, its loop result and val scores."""
-    task = prep.dataset.task
-    target = _target_like(source, prep.dataset, seed)
-    report = transfer_weights(source, target)
-    if freeze_backbone:
-        _set_backbone_trainable(target, False)
-    loop = fit(target, prep.train, prep.val, config, param_groups=_omega_groups(target, report, omega), seed=seed,
-               device=device, progress=progress, task=task, on_epoch_end=on_epoch_end)
-    _set_backbone_trainable(target, True)
-    val = evaluate(target, prep.val, task, batch_size=config.eval_batch_size)
-    return {"model": target, "report": report, "loop": loop, "omega": omega, "val": val,
-            "scores": {f"val_{k}": v for k, v in val.items()}}
-
-
 def _target_like(source: TimeSeriesModel, ds: Dataset, seed: int) -> TimeSeriesModel:
     """A freshly initialised (seeded) model of the source's architecture and kwargs, shaped for ``ds``."""
     torch.manual_seed(seed)
@@ -192,10 +227,6 @@ def _set_backbone_trainable(model: TimeSeriesModel, trainable: bool) -> None:
     for name, param in model.named_parameters():
         if name.startswith(BACKBONE_PREFIX):
             param.requires_grad_(trainable)
-
-
-def _remaining(budget: float | None, start: float) -> float | None:
-    return None if budget is None else budget - (time.perf_counter() - start)
 
 
 def _without_loss(scores: dict[str, float]) -> dict[str, float]:

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.functional import cross_entropy, mse_loss
-from tqdm.auto import tqdm
 
 from tshub.models.base import TimeSeriesModel
 from tshub.training.metrics import task_metrics
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
+from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import TrainConfig
 from tshub.training.state import TrainingState, fingerprint
 
@@ -57,7 +57,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config: TrainConfig = TrainConfig(), *,
         param_groups: Sequence[ParamGroup] | None = None, seed: int = 0, device: str | torch.device | None = None,
-        progress: bool = True, task: str | None = None,
+        progress: ProgressMode = True, task: str | None = None,
         on_epoch_end: EpochHook | None = None, state_path: str | Path | None = None) -> LoopResult:
     """Train ``model`` in place with Adam under ``config`` and return its history.
 
@@ -68,76 +68,152 @@ def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config
     ``on_epoch_end`` gets every history record as it is made (progress reports; an exception it raises, e.g. to
     cancel a job, propagates). With ``state_path`` the full training state is saved there as it goes (see
     ``tshub.training.state``) and a run of the same training resumes from it; the file is removed at the end.
+    ``progress``: True (tqdm), "lines" or False (see ``tshub.training.progress``).
     """
-    task = task or _task_of(model, train[1])
-    device = resolve_device(device)
-    model.to(device)
-    torch.manual_seed(seed)  # dropout and any other randomness inside the model
-    generator = torch.Generator().manual_seed(seed)
+    training = Training(model, train, val, config, param_groups=param_groups, seed=seed, device=device,
+                        progress=progress, task=task, on_epoch_end=on_epoch_end, state_path=state_path)
+    training.run()
+    return training.finish()
 
-    Xt, yt, st = _tensors(train, task, _data_device(train, device))
-    valt = None if val is None else _tensors(val, task, _data_device(val, device))
-    n = len(Xt)
-    batch = config.batch_size_for(n)
-    n_batches = _batches_per_epoch(n, batch, config.drop_last)
 
-    optimizer = _optimizer(model, param_groups, config)
-    checkpoint = Plateau(_monitor(config.checkpoint_monitor or config.monitor, task, config, valt), None)
-    scheduler = (ReduceLROnPlateau(_monitor(config.lr_monitor or config.monitor, task, config, valt), config.lr,
-                                   factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr,
-                                   min_delta=config.lr_min_delta) if config.lr_patience is not None else None)
-    stopper = (Plateau(_monitor(config.monitor, task, config, valt), config.early_stopping_patience)
-               if config.early_stopping_patience is not None else None)
+class Training:
+    """One training in progress (what ``fit`` runs): ``run`` advances it, possibly in several calls with other
+    trainings in between (successive halving), ``finish`` restores the kept weights and returns the result.
 
-    monitors = {"checkpoint": checkpoint, "scheduler": scheduler, "stopper": stopper}
-    saver = None if state_path is None else TrainingState(state_path, fingerprint(
-        arch=model.arch, parameters=sorted(model.state_dict()), config=config.to_dict(), seed=seed, task=task,
-        train=[list(Xt.shape), _digest(Xt), _digest(yt)], val=None if valt is None else [_digest(valt[0])],
-        groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in optimizer.param_groups]))
-    result, best_state, done, elapsed_before = LoopResult(), None, 0, 0.0
-    restored = saver.restore(model, optimizer, generator, monitors) if saver is not None else None
-    if restored is not None:
-        result.history, best_state, result.best_epoch = restored.history, restored.best_state, restored.best_epoch
-        done, elapsed_before = restored.epoch, restored.elapsed_s
-    start = time.perf_counter() - elapsed_before
-    deadline = None if config.time_budget_s is None else start + config.time_budget_s
-    epochs = tqdm(range(done, config.max_epochs), desc=f"{model.arch} fit", unit="epoch", initial=done,
-                  total=config.max_epochs, disable=True if not progress else None)
-    for epoch in epochs:
-        t0 = time.perf_counter()
-        lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
-        loss, out_of_time = _train_epoch(model, optimizer, (Xt, yt, st), task, batch, n_batches, generator,
-                                         device, config.bf16, deadline)
-        record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss}
-        if valt is not None:
-            scores = evaluate(model, valt, task, batch_size=config.eval_batch_size, device=device, bf16=config.bf16)
+    Each training keeps its own random state (data order and the global torch RNG that dropout draws from), so
+    a training run in pieces ends bit for bit where the same training run in one piece ends.
+    """
+
+    def __init__(self, model: TimeSeriesModel, train: Arrays, val: Arrays | None = None,
+                 config: TrainConfig = TrainConfig(), *, param_groups: Sequence[ParamGroup] | None = None,
+                 seed: int = 0, device: str | torch.device | None = None, progress: ProgressMode = True,
+                 task: str | None = None, on_epoch_end: EpochHook | None = None,
+                 state_path: str | Path | None = None):
+        self.model, self.config, self.on_epoch_end = model, config, on_epoch_end
+        self.task = task or _task_of(model, train[1])
+        self.device = resolve_device(device)
+        model.to(self.device)
+        torch.manual_seed(seed)  # dropout and any other randomness inside the model
+        self.generator = torch.Generator().manual_seed(seed)
+
+        Xt, yt, st = _tensors(train, self.task, _data_device(train, self.device))
+        self.train_data = (Xt, yt, st)
+        self.val_data = None if val is None else _tensors(val, self.task, _data_device(val, self.device))
+        self.batch = config.batch_size_for(len(Xt))
+        self.n_batches = _batches_per_epoch(len(Xt), self.batch, config.drop_last)
+
+        self.optimizer = _optimizer(model, param_groups, config)
+        valt = self.val_data
+        self.checkpoint = Plateau(_monitor(config.checkpoint_monitor or config.monitor, self.task, config, valt), None)
+        self.scheduler = (ReduceLROnPlateau(_monitor(config.lr_monitor or config.monitor, self.task, config, valt),
+                                            config.lr, factor=config.lr_factor, patience=config.lr_patience,
+                                            min_lr=config.min_lr, min_delta=config.lr_min_delta)
+                          if config.lr_patience is not None else None)
+        self.stopper = (Plateau(_monitor(config.monitor, self.task, config, valt), config.early_stopping_patience)
+                        if config.early_stopping_patience is not None else None)
+        self.monitors = {"checkpoint": self.checkpoint, "scheduler": self.scheduler, "stopper": self.stopper}
+        self.saver = None if state_path is None else TrainingState(state_path, fingerprint(
+            arch=model.arch, parameters=sorted(model.state_dict()), config=config.to_dict(), seed=seed,
+            task=self.task, train=[list(Xt.shape), _digest(Xt), _digest(yt)],
+            val=None if valt is None else [_digest(valt[0])],
+            groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in self.optimizer.param_groups]))
+        self.result, self.best_state, self.epoch, self.elapsed_s = LoopResult(), None, 0, 0.0
+        restored = self.saver.restore(model, self.optimizer, self.generator, self.monitors) if self.saver else None
+        if restored is not None:
+            self.result.history, self.best_state, self.result.best_epoch = (restored.history, restored.best_state,
+                                                                             restored.best_epoch)
+            self.epoch, self.elapsed_s = restored.epoch, restored.elapsed_s
+        self._rng_state = _global_rng_state(self.device)
+        self._deadline = (None if config.time_budget_s is None
+                          else time.perf_counter() + config.time_budget_s - self.elapsed_s)
+        self.finished = False
+        self._progress = Progress(f"{model.arch} fit", self.epochs_bound(), progress, initial=self.epoch)
+
+    @property
+    def best_record(self) -> dict[str, Any] | None:
+        """The history record of the weights kept so far (the checkpoint monitor's best epoch)."""
+        return self.checkpoint.best
+
+    @property
+    def out_of_time(self) -> bool:
+        """Whether the recipe's time budget is spent."""
+        return self._deadline is not None and time.perf_counter() > self._deadline
+
+    def epochs_bound(self, until: int | None = None) -> int:
+        """The epoch this training ends at (at most ``until``) if its monitor stops improving now."""
+        end = self.config.max_epochs if until is None else min(until, self.config.max_epochs)
+        if self.finished:
+            return self.epoch
+        if self.stopper is not None:
+            end = min(end, self.epoch + self.stopper.patience - self.stopper.wait)
+        return max(end, self.epoch)
+
+    def run(self, until: int | None = None) -> bool:
+        """Train until epoch ``until`` (default: the recipe's end); returns whether the training has ended."""
+        until = self.config.max_epochs if until is None else min(until, self.config.max_epochs)
+        _set_global_rng_state(self.device, self._rng_state)
+        entered = time.perf_counter()
+        try:
+            while not self.finished and self.epoch < until:
+                self._one_epoch(entered)
+            if self.epoch >= self.config.max_epochs:
+                self.finished = True
+        finally:
+            self._rng_state = _global_rng_state(self.device)
+            self.elapsed_s += time.perf_counter() - entered
+        return self.finished
+
+    def finish(self) -> LoopResult:
+        """Restore the kept weights, put the model in eval mode, clear the saved state; the training's result."""
+        self._progress.close()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+        self.result.elapsed_s = self.elapsed_s
+        if self.saver is not None:
+            self.saver.clear()
+        return self.result
+
+    def _one_epoch(self, entered: float) -> None:
+        config, t0 = self.config, time.perf_counter()
+        lrs = {g["name"]: g["lr"] for g in self.optimizer.param_groups}
+        loss, out_of_time = _train_epoch(self.model, self.optimizer, self.train_data, self.task, self.batch,
+                                         self.n_batches, self.generator, self.device, config.bf16, self._deadline)
+        self.epoch += 1
+        record: dict[str, Any] = {"epoch": self.epoch, "loss": loss}
+        if self.val_data is not None:
+            scores = evaluate(self.model, self.val_data, self.task, batch_size=config.eval_batch_size,
+                              device=self.device, bf16=config.bf16)
             record.update({f"val_{k}": v for k, v in scores.items()})
         record["lr"] = lrs
         record["time_s"] = time.perf_counter() - t0
-        result.history.append(record)
-        if on_epoch_end is not None:
-            on_epoch_end(record)
-        epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("epoch", "lr", "time_s")})
+        self.result.history.append(record)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(record)
 
-        state, reason = after_epoch(record, model, optimizer, config, checkpoint, scheduler, stopper,
-                                    finite=math.isfinite(loss), out_of_time=out_of_time)
+        state, reason = after_epoch(record, self.model, self.optimizer, config, self.checkpoint, self.scheduler,
+                                    self.stopper, finite=math.isfinite(loss), out_of_time=out_of_time)
         if state is not None:
-            best_state, result.best_epoch = state, epoch + 1
+            self.best_state, self.result.best_epoch = state, self.epoch
         if reason:
-            result.stop_reason = reason
-            break
-        if saver is not None and saver.due():
-            saver.save(epoch=epoch + 1, model=model, optimizer=optimizer, generator=generator,
-                       history=result.history, best_state=best_state, best_epoch=result.best_epoch,
-                       elapsed_s=time.perf_counter() - start, monitors=monitors)
-    epochs.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    result.elapsed_s = time.perf_counter() - start
-    if saver is not None:
-        saver.clear()
-    return result
+            self.result.stop_reason, self.finished = reason, True
+        self._progress.update(total=self.epochs_bound(), **progress_status(record, self.best_record))
+        if not self.finished and self.saver is not None and self.saver.due():
+            self.saver.save(epoch=self.epoch, model=self.model, optimizer=self.optimizer, generator=self.generator,
+                            history=self.result.history, best_state=self.best_state,
+                            best_epoch=self.result.best_epoch,
+                            elapsed_s=self.elapsed_s + time.perf_counter() - entered, monitors=self.monitors)
+
+
+def progress_status(record: dict[str, Any], best: dict[str, Any] | None) -> dict[str, Any]:
+    """The fields a progress display shows for an epoch: training loss, the validation metric and its best."""
+    status: dict[str, Any] = {"loss": record["loss"]}
+    metric = next((k for k in ("val_accuracy", "val_mae", "val_loss") if k in record), None)
+    if metric is not None:
+        status[metric] = record[metric]
+        if best is not None and metric in best:
+            status["best"] = f"{best[metric]:.4g} (epoch {best['epoch']})"
+    return status
 
 
 def after_epoch(record: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
@@ -317,6 +393,17 @@ def _targets(y: Any, task: str, device: torch.device) -> torch.Tensor:
 def _digest(tensor: torch.Tensor) -> str:
     """A short hash of a tensor's contents (identifies the data a saved training state belongs to)."""
     return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def _global_rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_global_rng_state(device: torch.device, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
 
 
 def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:

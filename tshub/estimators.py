@@ -1,0 +1,218 @@
+"""scikit-learn / aeon estimators: a tshub fine-tune (or a training from scratch) behind ``fit`` / ``predict``.
+
+``TSHubClassifier`` and ``TSHubRegressor`` take numpy arrays (n, t) or (n, c, t), aeon's equal-length collections
+(3-D numpy, or a list of (c, t) arrays) and labels of any type (``classes_`` as in scikit-learn), and work with
+``clone``, pipelines, ``cross_val_score`` and ``GridSearchCV``. ``fit`` carves its validation split (stratified,
+seeded) out of the data it is given, so the test folds of a cross-validation stay untouched. They pass
+scikit-learn's ``check_estimator`` (tests/test_estimators.py).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from tshub.data.dataset import Dataset
+from tshub.training.recipes import AUTO, TrainConfig
+
+
+class _TSHubEstimator(BaseEstimator):
+    """What both estimators share; ``_task`` says which one.
+
+    Parameters
+    ----------
+    source : "auto", a model id / Hub repo id / checkpoint folder, or None
+        "auto": the first pick of ``tshub.recommend`` (of ``arch``, among ``candidates`` or the whole zoo) on the
+        training data; an id: that checkpoint; None: train ``arch`` from scratch.
+    arch : architecture to train from scratch, and the one "auto" recommends (None: any, for "auto").
+    lr_multiplier : ω of the transferred layers: a number, a list, or "grid" (Otović's ten), chosen on validation.
+    search : how several ω are compared: "halving" (successive halving) or "full".
+    recipe : "auto" (the preset for the training size), a preset name, or a ``TrainConfig``.
+    max_epochs : cap on the recipe's epochs (per ω).
+    preprocessing : None (the source's kind, "znorm" from scratch), "znorm", "minmax_mask" or "identity".
+    arch_kwargs : architecture keyword arguments for training from scratch (e.g. ``{"filters": (16, 32, 16)}``).
+    candidates : model ids or folders "auto" ranks (None: every checkpoint the stores list).
+    random_state : int seed (None: a fresh one per fit), as in scikit-learn.
+    device : "cpu", "cuda", ... (None: CUDA when available).
+    progress : True (tqdm, or lines when not in a terminal), "lines" or False.
+
+    Attributes after fit: ``model_`` (the trained ``TimeSeriesModel``), ``result_`` (its ``FitResult``),
+    ``source_`` (the checkpoint fine-tuned, None from scratch), ``lr_multiplier_`` (the ω kept),
+    ``n_channels_``, ``n_timepoints_`` and scikit-learn's ``n_features_in_``.
+    """
+
+    _task = ""
+
+    def __init__(self, source: str | None = AUTO, *, arch: str | None = "fcn",
+                 lr_multiplier: float | str | Sequence[float] = "grid", search: str = "halving",
+                 recipe: str | TrainConfig = AUTO, max_epochs: int | None = None, preprocessing: str | None = None,
+                 arch_kwargs: dict[str, Any] | None = None, candidates: Sequence[str] | None = None,
+                 random_state: int | None = 0, device: str | None = None, progress: bool | str = True):
+        self.source = source
+        self.arch = arch
+        self.lr_multiplier = lr_multiplier
+        self.search = search
+        self.recipe = recipe
+        self.max_epochs = max_epochs
+        self.preprocessing = preprocessing
+        self.arch_kwargs = arch_kwargs
+        self.candidates = candidates
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, series: np.ndarray, y: np.ndarray, classes: list[str] | None) -> "_TSHubEstimator":
+        import tshub
+
+        data = Dataset(name=type(self).__name__, X=series, y=y, task=self._task, classes=classes,
+                       splits={"train": np.arange(len(series))})
+        seed = self._seed()
+        common = {"seed": seed, "recipe": self.recipe, "max_epochs": self.max_epochs, "device": self.device,
+                  "progress": self.progress}
+        self.source_ = self._source_for(data, tshub)
+        if self.source_ is None:
+            if self.arch is None:
+                raise ValueError("source=None trains from scratch: give arch (e.g. arch='fcn').")
+            self.result_ = tshub.train_from_scratch(self.arch, data, preprocessing=self.preprocessing or "znorm",
+                                                    arch_kwargs=self.arch_kwargs, **common)
+        else:
+            self.result_ = tshub.load_pretrained(self.source_).finetune(
+                data, lr_multiplier=self.lr_multiplier, search=self.search, preprocessing=self.preprocessing,
+                **common)
+        self.model_ = self.result_.model
+        self.lr_multiplier_ = self.result_.lr_multiplier
+        return self
+
+    def _source_for(self, data: Dataset, tshub: Any) -> str | None:
+        """The checkpoint to fine-tune: ``source``, or for "auto" the recommender's first pick (its folder when
+        the candidates were given as folders)."""
+        if self.source != AUTO:
+            return self.source
+        ranking = tshub.recommend(data, k=1, arch=self.arch, candidates=self.candidates)
+        if not len(ranking):
+            raise ValueError("source='auto': the recommender scored no checkpoint"
+                             + (f" of arch {self.arch}" if self.arch else "") + " (skipped: "
+                             + "; ".join(f"{s['id']}: {s['reason']}" for s in ranking.skipped[:3])
+                             + "); name a source, or pass source=None to train from scratch.")
+        if self.candidates is None:
+            return str(ranking[0]["id"])
+        from tshub.recommend import candidate_pool
+
+        return next(c.location for c in candidate_pool(self.candidates, self.arch) if c.id == ranking[0]["id"])
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    # ------------------------------------------------------------------ input
+    def _series(self, X: Any, y: Any = None, *, reset: bool) -> Any:
+        """float32 (n, c, t) from (n, t), (n, c, t) or a list of equal-shape (c, t) arrays, shape-checked; with
+        ``reset`` (fit) also the checked targets: ``(X, y)``.
+
+        Univariate series may come as (n, t) or (n, 1, t) at fit and predict alike; scikit-learn's feature count
+        and names are those of the layout seen at fit."""
+        X = _stack_collection(X)
+        if reset:
+            regression = self._task == "regression"
+            X, y = validate_data(self, X, y, reset=True, allow_nd=True, dtype=np.float32, ensure_min_samples=2,
+                                 y_numeric=regression, multi_output=regression)
+        else:
+            check_is_fitted(self, "model_")
+            if getattr(X, "ndim", 0) in (2, 3) and self.n_channels_ == 1:
+                X = _univariate_as(X, self._fitted_ndim)
+            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        if X.ndim not in (2, 3):
+            raise ValueError(f"expected series of shape (n, timepoints) or (n, channels, timepoints), got {X.shape}.")
+        if reset:
+            self._fitted_ndim = X.ndim
+        X = X[:, None, :] if X.ndim == 2 else X
+        if reset:
+            self.n_channels_, self.n_timepoints_ = X.shape[1], X.shape[2]
+        elif X.shape[1:] != (self.n_channels_, self.n_timepoints_):
+            raise ValueError(f"X has series of {X.shape[1]} channel(s) × {X.shape[2]} timepoints, but "
+                             f"{type(self).__name__} was fitted on {self.n_channels_} × {self.n_timepoints_}; "
+                             "resample or pad them to the training shape.")
+        return (X, y) if reset else X
+
+    def _outputs(self, X: Any) -> np.ndarray:
+        return self._series(X, reset=False)
+
+
+class TSHubClassifier(ClassifierMixin, _TSHubEstimator):
+    __doc__ = "Time-series classifier: a tshub checkpoint fine-tuned (or an architecture trained) by ``fit``.\n" + (
+        _TSHubEstimator.__doc__ or "").split("\n", 2)[2]
+    _task = "classification"
+
+    def fit(self, X: Any, y: Any) -> "TSHubClassifier":
+        """Fine-tune (or train) on series ``X`` and labels ``y`` of any type; sets ``classes_``."""
+        X, y = self._series(X, y, reset=True)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"a classifier needs at least two classes, got one class ({self.classes_[0]!r}) in y.")
+        return self._fit(X, codes.reshape(-1), [str(c) for c in self.classes_])
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        series = self._outputs(X)
+        return self.model_.predict_proba(series)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels of ``classes_`` (the type ``y`` had)."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+
+class TSHubRegressor(RegressorMixin, _TSHubEstimator):
+    __doc__ = "Time-series regressor: a tshub checkpoint fine-tuned (or an architecture trained) by ``fit``.\n" + (
+        _TSHubEstimator.__doc__ or "").split("\n", 2)[2]
+    _task = "regression"
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> "TSHubRegressor":
+        """Fine-tune (or train) on series ``X`` and float targets ``y`` of shape (n,) or (n, k)."""
+        X, y = self._series(X, y, reset=True)
+        return self._fit(X, np.asarray(y, dtype=np.float32), None)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Values, (n,) for one target."""
+        series = self._outputs(X)
+        return self.model_.predict(series).astype(np.float64)
+
+
+def _univariate_as(X: Any, ndim: int) -> Any:
+    """(n, 1, t) as (n, t) or back, to match the layout a univariate estimator was fitted on."""
+    if ndim == 2 and X.ndim == 3 and X.shape[1] == 1:
+        return X[:, 0, :]
+    return X[:, None, :] if ndim == 3 and X.ndim == 2 else X
+
+
+def _stack_collection(X: Any) -> Any:
+    """aeon's "np-list" (a list of (c, t) arrays) as one (n, c, t) array; anything else unchanged."""
+    if not isinstance(X, (list, tuple)) or not X or not all(isinstance(x, np.ndarray) and x.ndim == 2 for x in X):
+        return X
+    shapes = {x.shape for x in X}
+    if len(shapes) > 1:
+        raise ValueError(f"the series have different shapes {sorted(shapes)[:4]}: these estimators need equal "
+                         "channels and lengths; pad, truncate or resample them first (e.g. aeon's "
+                         "collection transformers, or tshub's readers' variable_length option).")
+    return np.stack(X)

@@ -1,0 +1,137 @@
+"""Choosing ω among several fine-tunes, on validation only: every ω to the end, or successive halving.
+
+Successive halving (Jamieson & Talwalkar 2016; Li et al., Hyperband, 2018) trains every ω for ``rung_epochs``
+epochs, keeps the best third by the validation score of the weights each would keep (the recipe's checkpoint:
+validation accuracy, ties broken by validation loss; validation loss for regression), trains the survivors three
+times as long, and so on until one ω is left, which trains to the recipe's end. A run its recipe stops early
+keeps its final score in later comparisons. Every run is a ``Training`` advanced in pieces, so the survivor ends
+bit for bit where the same ω trained alone ends: halving changes which ω is chosen and the time, not the models.
+``bench/omega_search.py`` measures it against the full grid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import cmp_to_key
+from typing import Any, Protocol
+
+from tshub.training.loop import Training
+from tshub.training.monitor import Monitor
+from tshub.training.progress import Progress
+from tshub.training.recipes import TrainConfig
+
+SEARCHES = ("halving", "full")
+ETA = 3  # keep 1/ETA of the runs at each rung, and train the survivors ETA times as long
+
+
+class Run(Protocol):
+    """What the search needs of one ω: its training, a label, and a place to note when it was dropped."""
+
+    training: Training
+    eliminated_after: int | None
+
+    @property
+    def label(self) -> str: ...
+
+    def finish(self) -> Any: ...
+
+
+def rung_epochs(config: TrainConfig) -> int:
+    """Epochs of the first rung: a quarter of the early-stopping patience (ucr: 25, default: 3), else 1/40 of
+    the maximum (bigdata18: 50)."""
+    if config.early_stopping_patience:
+        return max(1, math.ceil(config.early_stopping_patience / 4))
+    return max(1, math.ceil(config.max_epochs / 40))
+
+
+def choose(runs: Sequence[Run], selector: Monitor, search: str, display: Progress, *, rung_epochs: int) -> Run:
+    """Train the runs as ``search`` says, finish them all and return the one chosen on validation."""
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES}, got {search!r}.")
+    if search == "halving" and len(runs) > 1:
+        alive = _halve(list(runs), selector, display, rung_epochs)
+    else:
+        alive = _train_all(list(runs), display)
+    chosen = _ranked(alive, selector)[0]
+    for run in runs:
+        run.finish()
+    if len(runs) > 1:
+        display.write(f"chose {chosen.label} on validation: {_score(chosen, selector)}")
+    return chosen
+
+
+def _train_all(runs: list[Run], display: Progress) -> list[Run]:
+    """Every run to its recipe's end, one after the other (the ones a spent time budget leaves unstarted are
+    not candidates)."""
+    for i, run in enumerate(runs):
+        display.update(0, total=display.done + sum(r.training.epochs_bound() - r.training.epoch for r in runs[i:]))
+        _advance(run, runs, None)
+    return _tried(runs, display)
+
+
+def _halve(alive: list[Run], selector: Monitor, display: Progress, first_rung: int) -> list[Run]:
+    max_epochs = alive[0].training.config.max_epochs
+    budget = first_rung
+    while len(alive) > 1:
+        display.update(0, total=display.done + _planned(alive, budget, max_epochs))
+        for run in alive:
+            _advance(run, alive, budget)
+        ranked = _ranked(_tried(alive, display), selector)
+        alive, dropped = ranked[:math.ceil(len(ranked) / ETA)], ranked[math.ceil(len(ranked) / ETA):]
+        for run in dropped:
+            run.eliminated_after = run.training.epoch
+        display.write(f"after {min(budget, max_epochs)} epochs: kept "
+                      + "; ".join(f"{r.label} {_score(r, selector)}" for r in alive)
+                      + " — dropped " + ", ".join(r.label for r in dropped))
+        budget *= ETA
+    display.update(0, total=display.done + alive[0].training.epochs_bound() - alive[0].training.epoch)
+    alive[0].training.run()
+    return alive
+
+
+def _advance(run: Run, runs: list[Run], until: int | None) -> None:
+    """Train ``run`` until epoch ``until`` (None: the end), unless the time budget is spent before it started
+    while another run has trained (the first run always trains, so there is always a result)."""
+    if run.training.epoch == 0 and run.training.out_of_time and any(r.training.epoch for r in runs):
+        return
+    run.training.run(until=until)
+
+
+def _tried(runs: list[Run], display: Progress) -> list[Run]:
+    """The runs that trained at least one epoch (the others are no candidates); says when some did not."""
+    tried = [r for r in runs if r.training.epoch > 0]
+    if len(tried) < len(runs):
+        display.write(f"time budget spent: {len(runs) - len(tried)} of {len(runs)} ω not tried")
+    return tried
+
+
+def _planned(alive: list[Run], budget: int, max_epochs: int) -> int:
+    """Epochs still to train if no run stops early: this rung for the alive runs, the later rungs for their
+    survivors, the last survivor to the end."""
+    epochs = sum(r.training.epochs_bound(budget) - r.training.epoch for r in alive)
+    n, done_to = len(alive), budget
+    while n > 1 and done_to < max_epochs:
+        n = math.ceil(n / ETA)
+        nxt = max_epochs if n == 1 else min(done_to * ETA, max_epochs)
+        epochs += n * (nxt - done_to)
+        done_to = nxt
+    return epochs
+
+
+def _ranked(runs: list[Run], selector: Monitor) -> list[Run]:
+    """Best first by the validation scores of each run's kept weights; ties keep the given order."""
+    def compare(a: Run, b: Run) -> int:
+        ra, rb = a.training.best_record, b.training.best_record
+        if rb is None or (ra is not None and selector.improved(ra, rb)):
+            return -1 if ra is not None else 0
+        return 1 if ra is None or selector.improved(rb, ra) else 0
+    return sorted(runs, key=cmp_to_key(compare))
+
+
+def _score(run: Run, selector: Monitor) -> str:
+    record = run.training.best_record
+    if record is None:
+        return "(no epoch)"
+    tie = f", {selector.tie_break} {record[selector.tie_break]:.4g}" if selector.tie_break else ""
+    return f"{selector.key} {record[selector.key]:.4g}{tie} (epoch {record['epoch']})"
