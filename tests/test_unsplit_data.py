@@ -116,7 +116,7 @@ def test_the_service_splits_an_upload_with_the_same_function(ucr_root: Path, tmp
     path = ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz"
     with open(path, "rb") as f:
         stored = store_raw(f, path.name, tmp_path, limit_bytes=10**7)
-    ingested = ingest([stored], ParseOptions(), tmp_path)
+    ingested = ingest([stored], ParseOptions(), tmp_path, "owner")
     served = load_npz(tmp_path / ingested.path)
     expected, notes = training_splits(read_file(path, name="GunPoint"), test_fraction=TEST_FRACTION, seed=0)
     for split in ("train", "val", "test"):
