@@ -412,3 +412,13 @@ def test_progress_lines_show_the_epoch_the_best_so_far_and_an_eta(capsys):
     assert lines[1] == "an event" and lines[2].startswith("fcn fit: epoch 1/4")
     with pytest.raises(ValueError, match="progress must be"):
         Progress("x", 1, "bar")
+
+
+def test_progress_never_shows_more_epochs_than_its_total_or_a_negative_eta(capsys):
+    """Halving re-estimates the total as it goes; epochs beyond the last estimate grow the total (the demo printed
+    'epoch 188/150, ETA -1:59:55')."""
+    progress = Progress("fine-tune", 3, "lines", line_every_s=0.0)
+    for _ in range(5):
+        progress.update(1)
+    line = progress.line()
+    assert "epoch 5/5" in line and "ETA 0:00" in line and "-" not in line.split("ETA")[1]

@@ -42,8 +42,7 @@ class Progress:
     def update(self, epochs: int = 1, *, total: int | None = None, **status: Any) -> None:
         """``epochs`` more done; ``total`` re-estimates the epochs of the whole call; ``status`` replaces fields."""
         self.done += epochs
-        if total is not None:
-            self.total = max(total, self.done)
+        self.total = max(self.total if total is None else total, self.done)  # an estimate never falls behind
         self.status.update(status)
         if self._bar is not None:
             self._bar.total = self.total
