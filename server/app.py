@@ -267,7 +267,7 @@ def get_models(request: Request, owner: OwnerDep) -> list[ModelInfo]:
             summary="A checkpoint's config and model card")
 def get_model(request: Request, owner: OwnerDep, source: str, arch: str) -> ModelDetail:
     model_id = available_model(request, f"{source}/{arch}", status=404)
-    folder = resolve(model_id)
+    folder = resolve(model_id, local_folders=False)  # never a folder of the server's working directory
     card = folder / CARD_NAME
     return ModelDetail(id=model_id, config=read_config(folder), card=card.read_text() if card.is_file() else "")
 
@@ -325,7 +325,7 @@ def available_model(request: Request, text: str, status: int) -> str:
     if model_id is None:
         raise HTTPException(status, f"no checkpoint {text!r} on this server; GET /v1/models lists the sources")
     try:
-        resolve(model_id)
+        resolve(model_id, local_folders=False)
     except HubError:
         raise HTTPException(status, f"checkpoint {model_id} is listed but its files are not available on this server "
                                     "(not built or pulled, and the Hub is unreachable); choose another from "

@@ -38,7 +38,7 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
     source = spec["model"] if spec["model"] != "auto" else recommend_source(ds, spec, report)
     report = with_source(report, source)
     report({"phase": "loading"})
-    model = tshub.load_pretrained(source)
+    model = tshub.load_pretrained(source, local_folders=False)  # ids only: no folder of the working directory
     report({"phase": "finetune"})
     tracker = EpochTracker(report, ds.task, "finetune", spec.get("epochs"))
     recipe = spec.get("recipe", AUTO)

@@ -169,3 +169,23 @@ def test_python_cli_demo_and_service_share_one_default_recipe():
         "POST /v1/jobs": JobCreate(dataset_id="x").recipe,
     }
     assert set(defaults.values()) == {"auto"}, defaults
+
+
+def test_a_folder_spelled_like_a_model_id_warns_and_a_service_never_reads_it(zoo, tmp_path, monkeypatch):
+    """A ./GunPoint/fcn folder in the working directory used to shadow the store's GunPoint/fcn silently."""
+    import warnings
+
+    from tshub.hub.resolve import resolve
+
+    work = tmp_path / "work"
+    other = build_model("fcn", 1, 3, filters=(4, 8, 4))
+    other.task, other.classes = "classification", ["a", "b", "c"]
+    other.save_pretrained(work / "GunPoint" / "fcn")
+    monkeypatch.chdir(work)
+    with pytest.warns(UserWarning, match="is both a folder here .* and the model id"):
+        assert load_pretrained("GunPoint/fcn").n_outputs == 3  # the folder, as transformers would
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_pretrained("./GunPoint/fcn").n_outputs == 3  # meant as a folder: no warning
+    assert resolve("GunPoint/fcn", local_folders=False) == zoo / "GunPoint" / "fcn"
+    assert load_pretrained("GunPoint/fcn", local_folders=False).n_outputs == 2  # what the service loads

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
@@ -28,15 +29,17 @@ from tshub.naming import closest
 _HUB_ERRORS = (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError)
 
 
-def load_pretrained(name: str | Path, revision: str | None = None) -> TimeSeriesModel:
+def load_pretrained(name: str | Path, revision: str | None = None, *,
+                    local_folders: bool = True) -> TimeSeriesModel:
     """The model of a checkpoint folder, model id (``"LEN-DB/magnet"``) or Hub repo id, ready to predict on raw data.
 
     Unless the checkpoint names itself, ``model.meta["id"]`` records the id or repo id it was loaded by
-    (fine-tunes name it as their parent).
+    (fine-tunes name it as their parent). ``local_folders=False`` never reads ``name`` as a folder (a service
+    resolving ids that clients send).
     """
-    folder = resolve(name, revision)
+    folder = resolve(name, revision, local_folders=local_folders)
     model = load_checkpoint(folder)
-    if not Path(name).expanduser().is_dir():
+    if not (local_folders and Path(name).expanduser().is_dir()):
         model_id = as_model_id(str(name))
         model.meta.setdefault("id", str(model_id) if model_id else str(name))
     commit = snapshot_commit(folder)
@@ -45,13 +48,19 @@ def load_pretrained(name: str | Path, revision: str | None = None) -> TimeSeries
     return model
 
 
-def resolve(name: str | Path, revision: str | None = None) -> Path:
-    """The checkpoint folder ``name`` refers to, downloading it from the Hub when no local copy exists."""
+def resolve(name: str | Path, revision: str | None = None, *, local_folders: bool = True) -> Path:
+    """The checkpoint folder ``name`` refers to, downloading it from the Hub when no local copy exists.
+
+    A folder ``name`` comes first (as in transformers' ``from_pretrained``); when a relative folder such as
+    ``./GunPoint/fcn`` has the same spelling as a model id the stores hold, a warning says which one is used.
+    ``local_folders=False`` skips folders altogether.
+    """
     looked: list[str] = []
-    folder = _existing_folder(Path(name).expanduser(), looked)
-    if folder is not None:
-        return folder
     model_id = as_model_id(str(name))
+    folder = _existing_folder(Path(name).expanduser(), looked) if local_folders else None
+    if folder is not None:
+        _warn_if_shadowing(str(name), model_id, folder)
+        return folder
     if model_id is not None and revision is None:
         for store in stores():
             found = store.find(model_id)
@@ -125,6 +134,19 @@ def did_you_mean(name: str) -> list[str]:
         if arch_guess and source_guess:
             guesses.append(f"{source_guess[0]}/{arch_guess[0]}")
     return [g for g in dict.fromkeys(guesses) if g.casefold() != name.strip().casefold()][:3]
+
+
+def _warn_if_shadowing(name: str, model_id: ModelId | None, folder: Path) -> None:
+    """Warn when a relative folder spelled like a model id hides the stores' checkpoint of that id."""
+    if model_id is None or name.startswith((".", "/", "~")):
+        return
+    for store in stores():
+        found = store.find(model_id)
+        if found is not None and found.resolve() != folder.resolve():
+            warnings.warn(f"{name!r} is both a folder here ({folder.resolve()}) and the model id of {found}; the "
+                          f"folder is used. Write './{name}' to mean the folder, or run from another directory "
+                          "to load the store's checkpoint.", stacklevel=3)
+            return
 
 
 def _existing_folder(path: Path, looked: list[str]) -> Path | None:
