@@ -33,7 +33,7 @@ from tshub.hub import HubError, InvalidModelIdError, list_models, parse_model_id
 from tshub.hub.checkpoint import CARD_NAME
 from tshub.models.registry import get_architecture
 
-from server.auth import AuthError, Owner, authenticate
+from server.auth import AuthError, Owner, authenticate, hash_token
 from server.config import ConfigError, Settings
 from server.db import PAGE_LIMIT, BadCursor, DatasetRecord, Job, open_store, page_of
 from server.engines import hide_server_paths
@@ -342,7 +342,7 @@ class RequestGate:
 
     def __init__(self, app: Any, settings: Settings, Session: Any):
         self.app, self.settings, self.Session = app, settings, Session
-        self.in_flight: Counter[str] = Counter()  # per owner; only the event loop touches it
+        self.in_flight: Counter[str] = Counter()  # per token hash; only the event loop touches it
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
@@ -352,23 +352,26 @@ class RequestGate:
         if scheme.lower() != "bearer" or not token.strip():
             return await _unauthorized("missing bearer token: send 'Authorization: Bearer <token>' (create one "
                                        "with `tshub token create --name NAME`)")(scope, receive, send)
-        try:
-            owner = await anyio.to_thread.run_sync(authenticate, self.Session, token.strip())
-        except AuthError as err:
-            return await _unauthorized(str(err))(scope, receive, send)
-        if self.in_flight[owner.id] >= self.settings.tenant_concurrency:
+        # Counted per token (a token is a tenant) before authenticating, so a flood's excess costs no thread hop and
+        # no database query: it is answered 429 from memory.
+        key = hash_token(token.strip())
+        if self.in_flight[key] >= self.settings.tenant_concurrency:
             return await JSONResponse({"detail": f"too many concurrent requests for this token (limit "
                                                  f"{self.settings.tenant_concurrency}, TSHUB_TENANT_CONCURRENCY); "
                                                  "wait for some answers and retry"}, 429,
                                       headers={"Retry-After": "1"})(scope, receive, send)
-        scope.setdefault("state", {})["owner"] = owner
-        self.in_flight[owner.id] += 1
+        self.in_flight[key] += 1
         try:
+            try:
+                owner = await anyio.to_thread.run_sync(authenticate, self.Session, token.strip())
+            except AuthError as err:
+                return await _unauthorized(str(err))(scope, receive, send)
+            scope.setdefault("state", {})["owner"] = owner
             await self._capped(scope, receive, send)
         finally:
-            self.in_flight[owner.id] -= 1
-            if not self.in_flight[owner.id]:
-                del self.in_flight[owner.id]
+            self.in_flight[key] -= 1
+            if not self.in_flight[key]:
+                del self.in_flight[key]
 
     async def _capped(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
         headers = dict(scope["headers"])
