@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -125,6 +127,20 @@ class LiveServer:
         if getattr(self, "_log", None) is not None:
             self._log.close()
             self._log = None
+
+
+@contextlib.contextmanager
+def live_service(env: dict[str, str], log: Path, home: Path, source: Dataset,
+                 model_id: str = "Coffee/fcn") -> Iterator[LiveServer]:
+    """A running `tshub serve` whose source checkpoint trains while the server boots (jobs and listings read the
+    store live); stopped on exit."""
+    live = LiveServer(env, log)
+    live.launch()
+    try:
+        make_source_checkpoint(home, source, model_id)
+        yield live.wait_ready()
+    finally:
+        live.stop()
 
 
 def child_pids(pid: int) -> list[int]:

@@ -26,7 +26,7 @@ from server.db import Job, open_store  # noqa: E402
 from server.engines import hide_server_paths  # noqa: E402
 from server.isolation import Budget, IsolatedFailure, Isolator  # noqa: E402
 from server.storage import sweep  # noqa: E402
-from server.testing import (SERVE, LiveServer, create_token, make_source_checkpoint, memory_kb,  # noqa: E402
+from server.testing import (SERVE, LiveServer, create_token, live_service, memory_kb,  # noqa: E402
                             service_env, wait_for_job)
 
 SOURCE = "Coffee/fcn"
@@ -44,13 +44,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    live = LiveServer(service_env(home, [SOURCE], **LIMITS), tmp_path_factory.mktemp("logs") / "serve.log")
-    live.launch()
-    try:
-        make_source_checkpoint(home, tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE)
-        yield live.wait_ready()
-    finally:
-        live.stop()
+    with live_service(service_env(home, [SOURCE], **LIMITS), tmp_path_factory.mktemp("logs") / "serve.log", home,
+                      tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE) as live:
+        yield live
 
 
 def client_for(server: LiveServer, name: str, *options: str) -> httpx.Client:

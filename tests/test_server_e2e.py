@@ -27,7 +27,8 @@ from server.config import Settings  # noqa: E402
 from server.db import DatasetRecord, open_store  # noqa: E402
 from server.jobstore import JobStore  # noqa: E402
 from server.schemas import JobCreate  # noqa: E402
-from server.testing import LiveServer, create_token, make_source_checkpoint, service_env, wait_for_job  # noqa: E402
+from server.testing import (LiveServer, create_token, live_service, service_env,  # noqa: E402
+                            wait_for_job)
 from server.uploads import ParseOptions, ingest, store_raw  # noqa: E402
 from server.worker import Worker  # noqa: E402
 
@@ -42,14 +43,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """The service, booting while the source checkpoint trains here (jobs and listings read the store live)."""
-    env = service_env(home, [SOURCE], TSHUB_MAX_UPLOAD_MB=1)
-    live = LiveServer(env, tmp_path_factory.mktemp("logs") / "serve.log")
-    live.launch()
-    try:
-        make_source_checkpoint(home, tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE)
-        yield live.wait_ready()
-    finally:
-        live.stop()
+    with live_service(service_env(home, [SOURCE], TSHUB_MAX_UPLOAD_MB=1), tmp_path_factory.mktemp("logs") / "serve.log",
+                      home, tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
