@@ -20,7 +20,7 @@ from tshub.hub.card import METRIC_NAMES
 
 from server.web.svg import line_plot
 
-SORTS = {"id": "name", "metric": "metric, best first", "gain": "gain over reference, best first",
+SORTS = {"id": "name", "metric": "metric, best first (per task)", "gain": "gain over reference, best first",
          "size": "size, smallest first", "size-desc": "size, largest first"}
 TRAINING_FILTERS = {"converged": "converged (early stopping)", "not-converged": "not converged"}
 MAX_PROTOTYPE_CLASSES = 8
@@ -75,10 +75,11 @@ def _higher_is_better(row: dict[str, Any]) -> bool:
     return row.get("task") != "regression"
 
 
-def _best_first(row: dict[str, Any], value: float | None) -> tuple[bool, float]:
+def _best_first(row: dict[str, Any], value: float | None) -> tuple[bool, str, float]:
+    """Rows of one task together (accuracy and MAE do not compare), the best first within each."""
     if value is None:
-        return True, 0.0
-    return False, -value if _higher_is_better(row) else value
+        return True, "", 0.0
+    return False, row.get("task") or "", -value if _higher_is_better(row) else value
 
 
 # ------------------------------------------------------------------------------------------------ one checkpoint

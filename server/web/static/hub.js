@@ -139,10 +139,15 @@
   }
 
   // ------------------------------------------------------------------------------------------ datasets
+  function splitsText(splits) {
+    const order = (name) => { const i = ["train", "val", "test"].indexOf(name); return i < 0 ? 9 : i; };
+    return Object.entries(splits || {}).sort((a, b) => order(a[0]) - order(b[0])).map(([k, v]) => `${k} ${v}`).join(", ");
+  }
+
   function summaryView(dataset) {
     const s = dataset.summary;
     const classes = s.classes ? s.classes.map((c, i) => `${c} (${s.class_counts ? s.class_counts[i] : "?"})`).join(", ") : null;
-    const splits = Object.entries(s.splits || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+    const splits = splitsText(s.splits);
     return el("div", {class: "summary"},
       el("dl", {class: "facts", id: "summary-facts"}, facts([
         ["name", s.name], ["task", s.task], ["series", s.n], ["channels", s.channels], ["length", s.length],
@@ -187,7 +192,7 @@
       body.replaceChildren(...page.items.map((d) => el("tr", {},
         el("th", {scope: "row"}, el("a", {href: `${prefix}/data/${d.id}`, text: d.summary.name})),
         el("td", {text: d.filename}), el("td", {text: d.summary.n}),
-        el("td", {text: Object.entries(d.summary.splits).map(([k, v]) => `${k} ${v}`).join(", ")}),
+        el("td", {text: splitsText(d.summary.splits)}),
         el("td", {text: new Date(d.created_at).toLocaleString()}))));
       if (!page.items.length) body.replaceChildren(el("tr", {}, el("td", {colspan: 5, text: "None yet."})));
     } catch (err) {
@@ -436,6 +441,8 @@
     }));
   }
 
+  // A page restored from the back-forward cache must not keep a button disabled by the request that left it.
+  window.addEventListener("pageshow", () => document.querySelectorAll("button:disabled").forEach((b) => { b.disabled = false; }));
   const pages = {token: tokenPage, data: dataPage, dataset: datasetPage, jobs: jobsPage, job: jobPage};
   markSignedIn();
   copyButtons();
