@@ -432,7 +432,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(router)
     app.include_router(hub_router)
-    from server.web import mount_pages  # imported here: the pages use this module's functions
+    from server.web.pages import mount_pages  # imported here: the pages use this module's functions
 
     mount_pages(app)
     _add_error_handlers(app)

@@ -107,6 +107,13 @@ def test_model_pages_are_public_safe_and_the_zip_loads(app_client: TestClient, t
     assert app_client.get("/v1/models").status_code == 401  # the JSON API still needs a token
 
 
+def test_a_source_outside_the_similarity_index_shows_its_own_series(app_client: TestClient, shared_data: Path) -> None:
+    """SP500 (regression, not a UCR set): a few training series read from the data folder in an isolated child."""
+    page = app_client.get("/ui/models/SP500/tcn")
+    assert page.status_code == 200 and "Example training series of SP500" in page.text
+    assert page.text.count("<svg") == 1 and page.text.count('class="legend"') == 4  # the first four series
+
+
 # ---------------------------------------------------------------------------------------------- a real browser
 @pytest.fixture(scope="module")
 def browser_env(tmp_path_factory: pytest.TempPathFactory, ucr_root: Path):
@@ -156,15 +163,19 @@ class Browser:
 
         Select(self.find(css)).select_by_value(value)
 
-    def shot(self, name: str, width: int = 1280, height: int = 900) -> None:
-        """Save a screenshot for the README when TSHUB_SCREENSHOTS names a folder (scripts/screenshots.py)."""
+    def shot(self, name: str, width: int = 1280, height: int = 900, at: str | None = None) -> None:
+        """Save a screenshot for the README when TSHUB_SCREENSHOTS names a folder (scripts/screenshots.py),
+        scrolled to the element ``at`` when given."""
         if not self.shots:
             return
         self.driver.set_window_size(width, height)
+        if at:
+            self.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", at)
         time.sleep(0.2)
         Path(self.shots).mkdir(parents=True, exist_ok=True)
         self.driver.save_screenshot(str(Path(self.shots) / f"{name}.png"))
         self.driver.set_window_size(1280, 900)
+        self.driver.execute_script("window.scrollTo(0, 0)")
 
 
 def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path: Path) -> None:
@@ -175,7 +186,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.go("/ui/")
     assert sorted(r.get_attribute("data-id") for r in b.all("tr[data-id]")) == sorted([SOURCE, *ZOO_SOURCES])
     b.shot("models")
-    b.shot("models-phone", 390, 844)
+    b.shot("models-phone", 390, 844, at="#model-count")
     b.select("#f-arch", "tcn")
     b.find("form.filters button[type=submit]").click()
     b.wait(lambda: [r.get_attribute("data-id") for r in b.all("tr[data-id]")] == ["SP500/tcn"], 10, "arch filter")
@@ -185,7 +196,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.wait(lambda: b.text("h1") == "GunPoint/fcn", 10, "model page")
     assert b.all("#metrics tbody tr") and b.all("figure svg.plot")
     assert b.text("article.markdown h1") == "GunPoint/fcn"  # the card, rendered
-    b.shot("model")
+    b.shot("model", 1280, 1700)
     b.shot("model-phone", 390, 844)
     b.find("button.copy").click()
     b.wait(lambda: b.text("button.copy") == "Copied", 5, "copy button")
@@ -234,7 +245,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     ranked = [r.text for r in b.all("#ranking-table tbody tr")]
     assert ranked and all(re.search(r"-?\d+\.\d{3}", row) for row in ranked), ranked
     assert "GunPoint/fcn" not in " ".join(ranked)  # trained on this very data: left out, listed under skipped
-    b.shot("dataset")
+    b.shot("dataset", 1280, 1400)
 
     # 4. a short fine-tune: ω grid by halving, a few epochs; watch it, then a second one queued and cancelled
     b.find(f"#ranking button[data-model='{SOURCE}']").click()
@@ -261,8 +272,9 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     driver.get(job_url)
     b.wait(lambda: b.text("#job-state").startswith(("succeeded", "failed")), 120, "job finished")
     assert b.text("#job-state") == "succeeded", b.text("#job-state")
+    assert not b.find("#cancel-job").is_displayed() and b.find("#download-model").is_displayed()
     assert len(b.all("#curve svg circle")) >= 2 and b.all("#grid tbody tr")  # curve drawn; ω tried listed
-    b.shot("job")
+    b.shot("job", 1280, 1500)
     b.find("#download-model").click()
     job_id = job_url.rstrip("/").rsplit("/", 1)[1]
     folder = tmp_path / "fine-tuned"

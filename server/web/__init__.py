@@ -5,9 +5,3 @@ about one's own data and jobs are static shells whose script calls the /v1 API w
 (kept in the tab's sessionStorage, sent as the same ``Authorization: Bearer`` header), so every call goes
 through the API's own authentication, tenant isolation, limits and quotas.
 """
-
-from __future__ import annotations
-
-from server.web.pages import mount_pages
-
-__all__ = ["mount_pages"]

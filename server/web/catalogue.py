@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from huggingface_hub import ModelCard
 from markdown_it import MarkdownIt
 
@@ -124,12 +125,16 @@ def _similarity_index(folder: str, mtime: float) -> Any:
     return SimilarityIndex.load(folder)
 
 
-def prototypes_plot(config: dict[str, Any]) -> str | None:
+def source_name(config: dict[str, Any]) -> str | None:
+    return config.get("source_dataset") or (config.get("source") or {}).get("name")
+
+
+def prototypes_plot(config: dict[str, Any]) -> tuple[str, str] | None:
     """The source dataset's per-class DBA prototypes (from the recommender's similarity index, which holds them
-    for every UCR source) as an SVG plot, first channel; None when the index does not hold the source."""
+    for every UCR source) as an SVG plot, first channel, and its caption; None when the index lacks the source."""
     from tshub.similarity.index import DEFAULT_FOLDER, INDEX_FILE
 
-    name = config.get("source_dataset") or (config.get("source") or {}).get("name")
+    name = source_name(config)
     path = Path(DEFAULT_FOLDER) / INDEX_FILE
     if not name or not path.is_file():
         return None
@@ -142,9 +147,35 @@ def prototypes_plot(config: dict[str, Any]) -> str | None:
     protos = index.prototypes(name)
     shown = protos[:MAX_PROTOTYPE_CLASSES]
     more = f" (first {len(shown)} of {len(protos)} classes)" if len(protos) > len(shown) else ""
-    return line_plot([(f"class {label}", [float(v) for v in proto[0]]) for label, proto in shown],
+    plot = line_plot([(f"class {label}", [float(v) for v in proto[0]]) for label, proto in shown],
                      title=f"{name}: per-class DBA prototypes of the training split{more}",
                      x_label="time step", y_label="z-normalised value")
+    return plot, (f"Per-class DBA prototypes of {name}'s training split{more}, first channel (the recommender's "
+                  "similarity index).")
+
+
+def example_series(name: str) -> list[tuple[str, list[float]]] | None:
+    """A few training series of a catalogue dataset, first channel: the first of each class (at most
+    ``MAX_PROTOTYPE_CLASSES``), or the first four of a regression set; None when it cannot be loaded here.
+    Meant to run isolated (server.isolation): a source such as LEN-DB is large."""
+    import tshub
+
+    try:
+        ds = tshub.datasets.load(name)
+    except (ValueError, OSError):
+        return None
+    X, y = ds.split("train") if "train" in ds.splits else (ds.X, ds.y)
+    if ds.task == "classification":
+        picks = [(f"class {ds.classes[c]}", int(np.flatnonzero(y == c)[0])) for c in np.unique(y)]
+    else:
+        picks = [(f"target {float(y[i]):.4g}", i) for i in range(min(4, len(X)))]
+    return [(label, X[i, 0].astype(float).tolist()) for label, i in picks[:MAX_PROTOTYPE_CLASSES]]
+
+
+def examples_plot(name: str, series: list[tuple[str, list[float]]]) -> tuple[str, str]:
+    plot = line_plot(series, title=f"{name}: example training series", x_label="time step", y_label="value")
+    return plot, f"Example training series of {name} (one per class, or the first ones of a regression set), " \
+                 "first channel, as stored (before the model's preprocessing)."
 
 
 def snippets(model_id: str, base_url: str, task: str | None) -> dict[str, str]:

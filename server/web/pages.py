@@ -17,12 +17,14 @@ from tshub.hub.card import human_size
 from tshub.hub.checkpoint import CARD_NAME
 
 from server.app import available_checkpoint, available_models
+from server.isolation import Budget, Busy, IsolatedFailure
 from server.runner import folder_zip
-from server.web.catalogue import (SORTS, TRAINING_FILTERS, Filters, browse, facets, metric_rows, prototypes_plot,
-                                  render_card, snippets, training_facts)
+from server.web.catalogue import (SORTS, TRAINING_FILTERS, Filters, browse, facets, example_series, examples_plot,
+                                  metric_rows, prototypes_plot, render_card, snippets, source_name, training_facts)
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/ui"
+PAGES_TENANT = "web-pages"  # the isolator's queue for work the public pages start (one at a time)
 #: No inline script, nothing from another origin, no framing, no referrer: the token page must not leak.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -71,9 +73,32 @@ def model_page(request: Request, source: str, arch: str) -> HTMLResponse:
     return page(request, "model.html", title=model_id, model_id=model_id, config=config,
                 card=Markup(render_card(card.read_text() if card.is_file() else "")),
                 metrics=metric_rows(config), training=training_facts(config),
-                prototypes=Markup(prototypes_plot(config) or ""),
+                source_plot=source_plot(request, config),
                 snippets=snippets(model_id, base_url, config.get("task")),
                 files=sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file()))
+
+
+def source_plot(request: Request, config: dict[str, Any]) -> tuple[Markup, str] | None:
+    """The source data as a plot and its caption: the similarity index's class prototypes, else a few series
+    read from the data folder in an isolated child (a source may be large; once per source and process)."""
+    found = prototypes_plot(config)
+    name = source_name(config)
+    if found is None and name:
+        cache = request.app.state.source_plots
+        if name not in cache:
+            settings = request.app.state.settings
+            budget = Budget(int(settings.parse_memory_mb * 2**20), settings.parse_timeout_s,
+                            "TSHUB_PARSE_MEMORY_MB, TSHUB_PARSE_TIMEOUT_S")
+            try:
+                series = request.app.state.isolator.run(PAGES_TENANT, f"reading example series of {name}", budget,
+                                                        example_series, name)
+            except Busy:
+                return None
+            except IsolatedFailure:
+                series = None
+            cache[name] = examples_plot(name, series) if series else None
+        found = cache[name]
+    return None if found is None else (Markup(found[0]), found[1])
 
 
 @router.get("/models/{source}/{arch}/checkpoint.zip")
@@ -113,6 +138,7 @@ def job_page(request: Request, job_id: ResourceId) -> HTMLResponse:
 
 def mount_pages(app: FastAPI) -> None:
     """Add the pages, their static files and a redirect from / to the model list."""
+    app.state.source_plots = {}  # source name → (svg, caption) or None
     app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_api_route("/", lambda: RedirectResponse(f"{PREFIX}/"), include_in_schema=False)

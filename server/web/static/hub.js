@@ -33,6 +33,8 @@
     return String(value);
   }
 
+  const score = (v) => (typeof v === "number" ? v.toFixed(3) : fmt(v)); // metrics: always 3 decimals
+
   function table(head, rows, id) {
     return el("div", {class: "table-wrap"}, el("table", {id},
       el("thead", {}, el("tr", {}, head.map((h) => el("th", {scope: "col", text: h})))),
@@ -235,10 +237,10 @@
       const r = await api("/v1/recommend", {method: "POST", json: {dataset_id: id, k: Number($("#k").value) || 5,
         method: $("#rec-method").value, arch: arch || null}});
       const rows = r.recommendations.map((rec) => [String(rec.rank),
-        el("a", {href: `${prefix}/models/${rec.id}`, text: rec.id}), fmt(rec.score),
+        el("a", {href: `${prefix}/models/${rec.id}`, text: rec.id}), score(rec.score),
         el("button", {type: "button", class: "secondary", "data-model": rec.id, text: "Fine-tune from this",
           onclick: () => { $("#model").value = rec.id; $("#model").focus(); }})]);
-      out.replaceChildren(el("p", {text: `Best first, by ${r.score_name} (higher is better).`}),
+      out.replaceChildren(el("p", {text: `Best first, by ${r.score_name}.`}),
         table(["Rank", "Checkpoint", r.score_name, ""], rows, "ranking-table"),
         r.note ? el("p", {class: "note", text: r.note}) : null,
         r.skipped.length ? el("details", {}, el("summary", {text: `${r.skipped.length} left out`}),
@@ -273,7 +275,7 @@
 
   // ------------------------------------------------------------------------------------------ jobs
   function metricsText(metrics) {
-    return metrics ? Object.entries(metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(", ") : "—";
+    return metrics ? Object.entries(metrics).map(([k, v]) => `${k} ${score(v)}`).join(", ") : "—";
   }
 
   async function jobsPage() {
@@ -350,9 +352,9 @@
         ["phase", p.phase], ["source", job.source], ["ω", p.runs > 1 ? `${p.lr_multiplier} (${p.run} of ${p.runs})`
           : fmt(job.lr_multiplier)], ["epoch", p.epoch !== undefined && p.epoch !== null
           ? `${p.epoch}${p.max_epochs ? ` of at most ${p.max_epochs}` : ""}` : null],
-        ["training loss", p.loss !== undefined ? fmt(p.loss) : null],
-        [p.metric || "validation", p.value !== undefined ? fmt(p.value) : null],
-        ["best so far", p.best !== undefined ? fmt(p.best) : null]]));
+        ["training loss", p.loss !== undefined ? score(p.loss) : null],
+        [p.metric || "validation", p.value !== undefined ? score(p.value) : null],
+        ["best so far", p.best !== undefined ? score(p.best) : null]]));
       cancel.hidden = TERMINAL.includes(job.state) || job.cancel_requested;
       download.hidden = job.state !== "succeeded";
       if (TERMINAL.includes(job.state)) $("#job-result").replaceChildren(resultView(job));
@@ -378,7 +380,7 @@
       ["validation metrics", r.val_metrics ? metricsText(r.val_metrics) : null],
       ["from scratch (test)", job.baseline_metrics ? metricsText(job.baseline_metrics) : null],
       ["epochs", r.epochs], ["weights of epoch", r.best_epoch], ["stopped by", r.stop_reason],
-      ["convergence rate", r.convergence_rate !== undefined ? fmt(r.convergence_rate) : null],
+      ["convergence rate", r.convergence_rate !== undefined ? score(r.convergence_rate) : null],
       ["time", r.elapsed_s ? `${fmt(r.elapsed_s, 1)} s` : null], ["note", r.self_transfer], ["reason", job.reason]]))];
     if (r.grid && r.grid.length > 1) {
       parts.push(el("h3", {text: "ω tried (validation)"}), table(["ω", "validation", "epochs", "ended"],
