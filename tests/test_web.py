@@ -185,6 +185,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     # 1. browse: the list, a filter, a search, a card
     b.go("/ui/")
     assert sorted(r.get_attribute("data-id") for r in b.all("tr[data-id]")) == sorted([SOURCE, *ZOO_SOURCES])
+    check_page(b)
     b.shot("models")
     b.shot("models-phone", 390, 844, at="#model-count")
     b.select("#f-arch", "tcn")
@@ -196,6 +197,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.wait(lambda: b.text("h1") == "GunPoint/fcn", 10, "model page")
     assert b.all("#metrics tbody tr") and b.all("figure svg.plot")
     assert b.text("article.markdown h1") == "GunPoint/fcn"  # the card, rendered
+    check_page(b)
     b.shot("model", 1280, 1700)
     b.shot("model-phone", 390, 844)
     b.find("button.copy").click()
@@ -214,6 +216,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     assert driver.execute_script("return sessionStorage.getItem('tshub-token')") is None
     paste_token(b, alice)
     b.wait(lambda: "accepted" in b.text("#token-status"), 10, "token accepted")
+    check_page(b)
     assert alice not in driver.current_url and alice not in driver.page_source
 
     # 3. your data: a malformed file's error names its line; the real UCR files parse
@@ -233,6 +236,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     facts = b.text("#summary-facts")
     assert "GunPoint" in facts and "200" in facts and "train 40, val 10, test 150" in facts
     assert "validation" in b.text(".warnings")
+    check_page(b)
     b.shot("upload")
     b.find("#continue-link").click()
 
@@ -245,6 +249,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     ranked = [r.text for r in b.all("#ranking-table tbody tr")]
     assert ranked and all(re.search(r"-?\d+\.\d{3}", row) for row in ranked), ranked
     assert "GunPoint/fcn" not in " ".join(ranked)  # trained on this very data: left out, listed under skipped
+    check_page(b)
     b.shot("dataset", 1280, 1400)
 
     # 4. a short fine-tune: ω grid by halving, a few epochs; watch it, then a second one queued and cancelled
@@ -274,6 +279,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     assert b.text("#job-state") == "succeeded", b.text("#job-state")
     assert not b.find("#cancel-job").is_displayed() and b.find("#download-model").is_displayed()
     assert len(b.all("#curve svg circle")) >= 2 and b.all("#grid tbody tr")  # curve drawn; ω tried listed
+    check_page(b)
     b.shot("job", 1280, 1500)
     b.find("#download-model").click()
     job_id = job_url.rstrip("/").rsplit("/", 1)[1]
@@ -286,6 +292,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     # the job list: one's own jobs only
     b.go("/ui/jobs")
     b.wait(lambda: len(b.all("#jobs tbody tr a")) == 2, 10, "alice's two jobs")
+    check_page(b)
     b.shot("jobs")
     paste_token(b, bob)
     b.wait(lambda: "accepted" in b.text("#token-status"), 10, "bob's token")
@@ -293,6 +300,21 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.wait(lambda: "No jobs yet" in b.text("#jobs tbody"), 10, "bob sees none of alice's jobs")
     driver.get(job_url)
     b.wait(lambda: "404" in b.text("#job-result"), 10, "alice's job is not found for bob")
+
+
+def check_page(b: Browser) -> None:
+    """Every input has a label, and at phone width nothing makes the page scroll sideways."""
+    unlabelled = b.driver.execute_script(
+        "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+        ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id || e.name)")
+    assert unlabelled == [], f"inputs without a label on {b.driver.current_url}: {unlabelled}"
+    b.driver.set_window_size(390, 844)
+    try:
+        widths = b.driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= widths[1], f"{b.driver.current_url} is {widths[0]} px wide at phone width {widths[1]}"
+    finally:
+        b.driver.set_window_size(1280, 900)
 
 
 def paste_token(b: Browser, token: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,8 +173,8 @@ def example_series(name: str) -> list[tuple[str, list[float]]] | None:
 
 def examples_plot(name: str, series: list[tuple[str, list[float]]]) -> tuple[str, str]:
     plot = line_plot(series, title=f"{name}: example training series", x_label="time step", y_label="value")
-    return plot, f"Example training series of {name} (one per class, or the first ones of a regression set), " \
-                 "first channel, as stored (before the model's preprocessing)."
+    return plot, (f"Example training series of {name} (one per class, or the first ones of a regression set), "
+                  "first channel, as stored (before the model's preprocessing).")
 
 
 def snippets(model_id: str, base_url: str, task: str | None) -> dict[str, str]:

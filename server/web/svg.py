@@ -36,8 +36,8 @@ def line_plot(series: Sequence[tuple[str, Sequence[float]]], *, title: str, x_la
     def y_of(v: float) -> float:
         return top + (1 - (v - lo) / (hi - lo)) * plot_h
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet"><title>{escape(title)}</title>',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {width} {height}" role="img" '
+              f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet"><title>{escape(title)}</title>'),
              f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>']
     for value in _ticks(lo, hi):
         y = y_of(value)
