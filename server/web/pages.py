@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,10 +106,18 @@ def source_plot(request: Request, config: dict[str, Any]) -> tuple[Markup, str] 
 async def checkpoint_zip(request: Request, source: str, arch: str) -> Response:
     """The checkpoint folder as a zip, files at its root: unzip it and pass the folder to tshub.load_pretrained."""
     model_id, folder = await run_in_threadpool(available_checkpoint, request, f"{source}/{arch}")
-    body = await run_in_threadpool(folder_zip, folder)
+    stamp = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+    body = await run_in_threadpool(zipped, str(folder), stamp)
     filename = model_id.replace("/", "-") + ".zip"
     return Response(body, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@functools.lru_cache(maxsize=8)
+def zipped(folder: str, stamp: tuple) -> bytes:
+    """The zip of a checkpoint folder, kept while its files (``stamp``: names, sizes, times) are unchanged: an
+    anonymous page must not make the server re-compress a checkpoint for every request."""
+    return folder_zip(folder)
 
 
 @router.get("/token", response_class=HTMLResponse)
