@@ -266,8 +266,7 @@ def get_models(request: Request, owner: OwnerDep) -> list[ModelInfo]:
 @router.get("/models/{source}/{arch}", response_model=ModelDetail, tags=["models"], responses=_errors(401, 404),
             summary="A checkpoint's config and model card")
 def get_model(request: Request, owner: OwnerDep, source: str, arch: str) -> ModelDetail:
-    model_id = available_model(request, f"{source}/{arch}", status=404)
-    folder = resolve(model_id, local_folders=False)  # never a folder of the server's working directory
+    model_id, folder = available_checkpoint(request, f"{source}/{arch}")
     card = folder / CARD_NAME
     return ModelDetail(id=model_id, config=read_config(folder), card=card.read_text() if card.is_file() else "")
 
@@ -331,6 +330,12 @@ def available_model(request: Request, text: str, status: int) -> str:
                                     "(not built or pulled, and the Hub is unreachable); choose another from "
                                     "GET /v1/models") from None
     return model_id
+
+
+def available_checkpoint(request: Request, text: str) -> tuple[str, Path]:
+    """The canonical id and folder of a checkpoint this service offers (404 otherwise)."""
+    model_id = available_model(request, text, status=404)
+    return model_id, resolve(model_id, local_folders=False)  # never a folder of the server's working directory
 
 
 # ------------------------------------------------------------------------------------------------ the app
@@ -427,6 +432,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(router)
     app.include_router(hub_router)
+    from server.web.pages import mount_pages  # imported here: the pages use this module's functions
+
+    mount_pages(app)
     _add_error_handlers(app)
     app.add_middleware(RequestGate, settings=settings, Session=app.state.Session)
     return app

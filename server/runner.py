@@ -128,11 +128,16 @@ def fit_summary(result: FitResult) -> dict[str, Any]:
 
 def checkpoint_zip(result: FitResult) -> bytes:
     """The fine-tuned checkpoint folder (save_pretrained) as a zip with the files at its root."""
-    buffer = io.BytesIO()
     with tempfile.TemporaryDirectory() as tmp:
-        folder = result.model.save_pretrained(Path(tmp) / "model")
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(Path(folder).iterdir()):
+        return folder_zip(result.model.save_pretrained(Path(tmp) / "model"))
+
+
+def folder_zip(folder: str | Path) -> bytes:
+    """A checkpoint folder's files as a zip with the files at its root (unzip, then tshub.load_pretrained)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(Path(folder).iterdir()):
+            if path.is_file():
                 archive.write(path, path.name)
     return buffer.getvalue()
 

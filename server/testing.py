@@ -181,3 +181,36 @@ def wait_for_job(client: httpx.Client, job_id: str, until: tuple[str, ...] = TER
         if time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id} still {job['state']} after {timeout} s: {job}")
         time.sleep(poll)
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def chromium_missing() -> str | None:
+    """Why the browser tests cannot run here (None when they can): Debian's chromium, chromium-driver, selenium."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
+    if missing:
+        return f"{' and '.join(missing)} not installed: apt-get install chromium chromium-driver (make test does, as root)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed: pip install -e '.[dev]'"
+    return None
+
+
+def headless_chromium(downloads: Path, width: int = 1280, height: int = 900) -> Any:
+    """A selenium driver for the system's headless Chromium (no driver download), saving downloads to
+    ``downloads``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 f"--window-size={width},{height}", "--no-first-run", "--disable-extensions"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    return driver

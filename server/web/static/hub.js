@@ -1,0 +1,452 @@
+// tshub's pages: plain JavaScript, no framework, nothing fetched from elsewhere.
+// The token lives in this tab's sessionStorage and goes only into the Authorization header of /v1 calls,
+// so every call is the JSON API's own (authentication, tenant isolation, limits). Text from the server is
+// always inserted as text (textContent), never as HTML.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "tshub-token";
+  const TERMINAL = ["succeeded", "failed", "cancelled"];
+  const POLL_MS = 500;
+  const prefix = document.body.dataset.prefix || "/ui";
+  const $ = (selector) => document.querySelector(selector);
+  const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+  // ------------------------------------------------------------------------------------------ DOM helpers
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "text") node.textContent = value;
+      else if (key === "onclick") node.addEventListener("click", value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  function fmt(value, digits = 3) {
+    if (value === null || value === undefined) return "—";
+    if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(digits);
+    return String(value);
+  }
+
+  const score = (v) => (typeof v === "number" ? v.toFixed(3) : fmt(v)); // metrics: always 3 decimals
+
+  function table(head, rows, id) {
+    return el("div", {class: "table-wrap"}, el("table", {id},
+      el("thead", {}, el("tr", {}, head.map((h) => el("th", {scope: "col", text: h})))),
+      el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c)))))));
+  }
+
+  function facts(pairs) {
+    return pairs.filter(([, v]) => v !== null && v !== undefined && v !== "")
+      .flatMap(([k, v]) => [el("dt", {text: k}), el("dd", {}, v)]);
+  }
+
+  function showError(target, err) {
+    target.replaceChildren(el("div", {class: "error", role: "alert"},
+      el("strong", {text: err.status ? `Error ${err.status}: ` : "Error: "}), el("span", {class: "detail", text: err.message}),
+      err.status === 401 ? el("span", {}, " — ", el("a", {href: `${prefix}/token`, text: "paste a valid token"})) : null));
+  }
+
+  // ------------------------------------------------------------------------------------------ the API
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  function detailText(data, response) {
+    const detail = data && data.detail;
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) return detail.map((e) => `${(e.loc || []).join(".")}: ${e.msg}`).join("; ");
+    return `${response.status} ${response.statusText}`;
+  }
+
+  async function api(path, {method = "GET", json, form, raw = false, bearer = token()} = {}) {
+    const headers = {Authorization: `Bearer ${bearer}`};
+    let body;
+    if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
+    if (form) body = form;
+    const response = await fetch(path, {method, headers, body, cache: "no-store", credentials: "omit"});
+    if (response.ok && raw) return response;
+    if (response.status === 204) return null;
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(response.status, detailText(data, response));
+    return data;
+  }
+
+  function needsToken() {
+    if (token()) return false;
+    const notice = $("#signin-needed");
+    if (notice) notice.hidden = false;
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------ plots (SVG)
+  const SVG = "http://www.w3.org/2000/svg";
+  const DASHES = ["", "6 3", "2 2", "8 3 2 3"];
+  const COLOURS = ["#1f4e79", "#b35900", "#2e7d32", "#6a1b9a"];
+
+  function svg(tag, attrs = {}, text) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) if (v !== "" && v !== null) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function ticks(lo, hi, count = 5) {
+    const span = hi - lo;
+    if (span <= 0) return [lo];
+    const raw = span / count, magnitude = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
+    const out = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(+v.toFixed(10));
+    return out;
+  }
+
+  // series: [{label, points: [[x, y], ...]}]; each line has its own dash pattern (readable without colour).
+  function linePlot(series, {title, xLabel, yLabel, width = 640, height = 280}) {
+    const left = 56, right = 12, top = 12, bottom = 44 + 18 * Math.ceil(series.length / 2);
+    const w = width - left - right, h = height - top - bottom;
+    const xs = series.flatMap((s) => s.points.map((p) => p[0])), ys = series.flatMap((s) => s.points.map((p) => p[1]));
+    let [x0, x1] = [Math.min(1, ...xs), Math.max(2, ...xs)];
+    let [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
+    if (y1 - y0 < 1e-9) { y0 -= 0.05; y1 += 0.05; }
+    const pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad;
+    const X = (x) => left + ((x - x0) / (x1 - x0)) * w, Y = (y) => top + (1 - (y - y0) / (y1 - y0)) * h;
+    const root = svg("svg", {class: "plot", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title});
+    root.append(svg("title", {}, title), svg("rect", {x: left, y: top, width: w, height: h, class: "frame"}));
+    for (const v of ticks(y0, y1)) {
+      root.append(svg("line", {x1: left, x2: left + w, y1: Y(v), y2: Y(v), class: "grid"}),
+        svg("text", {x: left - 6, y: Y(v) + 4, class: "tick", "text-anchor": "end"}, String(+v.toPrecision(4))));
+    }
+    for (const v of ticks(x0, x1).filter((t) => Number.isInteger(t))) {
+      root.append(svg("text", {x: X(v), y: top + h + 16, class: "tick", "text-anchor": "middle"}, String(v)));
+    }
+    root.append(svg("text", {x: left + w / 2, y: top + h + 32, class: "axis", "text-anchor": "middle"}, xLabel),
+      svg("text", {x: 14, y: top + h / 2, class: "axis", "text-anchor": "middle",
+        transform: `rotate(-90 14 ${top + h / 2})`}, yLabel));
+    series.forEach((s, k) => {
+      const dash = DASHES[k % DASHES.length], colour = COLOURS[k % COLOURS.length];
+      const d = s.points.map(([x, y], j) => `${j ? "L" : "M"}${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" ");
+      root.append(svg("path", {d, fill: "none", stroke: colour, "stroke-width": 1.8, "stroke-dasharray": dash}));
+      for (const [x, y] of s.points) root.append(svg("circle", {cx: X(x), cy: Y(y), r: 2.6, fill: colour}));
+      const lx = left + (k % 2) * w / 2, ly = top + h + 48 + 18 * Math.floor(k / 2);
+      root.append(svg("line", {x1: lx, x2: lx + 28, y1: ly - 4, y2: ly - 4, stroke: colour, "stroke-width": 1.8,
+        "stroke-dasharray": dash}), svg("text", {x: lx + 34, y: ly, class: "legend"}, s.label));
+    });
+    return root;
+  }
+
+  // ------------------------------------------------------------------------------------------ datasets
+  function splitsText(splits) {
+    const order = (name) => { const i = ["train", "val", "test"].indexOf(name); return i < 0 ? 9 : i; };
+    return Object.entries(splits || {}).sort((a, b) => order(a[0]) - order(b[0])).map(([k, v]) => `${k} ${v}`).join(", ");
+  }
+
+  function summaryView(dataset) {
+    const s = dataset.summary;
+    const classes = s.classes ? s.classes.map((c, i) => `${c} (${s.class_counts ? s.class_counts[i] : "?"})`).join(", ") : null;
+    const splits = splitsText(s.splits);
+    return el("div", {class: "summary"},
+      el("dl", {class: "facts", id: "summary-facts"}, facts([
+        ["name", s.name], ["task", s.task], ["series", s.n], ["channels", s.channels], ["length", s.length],
+        ["splits", splits], ["classes (series)", classes],
+        ["target range", s.target_range ? s.target_range.map((v) => fmt(v)).join(" … ") : null],
+        ["files", (s.files || []).join(", ")], ["id", el("code", {text: dataset.id})]])),
+      s.warnings && s.warnings.length ? el("div", {class: "warnings"}, el("h3", {text: "Warnings"}),
+        el("ul", {}, s.warnings.map((w) => el("li", {text: w})))) : null);
+  }
+
+  async function dataPage() {
+    if (needsToken()) return;
+    const form = $("#upload-form"), result = $("#upload-result"), button = $("#upload-button");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = new FormData(form);
+      for (const key of ["test_file", "name", "task"]) {
+        const value = body.get(key);
+        if (!value || (value instanceof File && !value.name)) body.delete(key);
+      }
+      button.disabled = true;
+      result.replaceChildren(el("p", {class: "status", role: "status", text: "Uploading and parsing…"}));
+      try {
+        const dataset = await api("/v1/datasets", {method: "POST", form: body});
+        result.replaceChildren(el("p", {class: "status ok", id: "upload-ok", text: "Parsed: "}), summaryView(dataset),
+          el("p", {}, el("a", {class: "button", id: "continue-link", href: `${prefix}/data/${dataset.id}`,
+            text: "Next: rank sources and fine-tune →"})));
+        listDatasets();
+      } catch (err) {
+        showError(result, err);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    listDatasets();
+  }
+
+  async function listDatasets() {
+    const body = $("#datasets tbody");
+    try {
+      const page = await api("/v1/datasets?limit=100");
+      body.replaceChildren(...page.items.map((d) => el("tr", {},
+        el("th", {scope: "row"}, el("a", {href: `${prefix}/data/${d.id}`, text: d.summary.name})),
+        el("td", {text: d.filename}), el("td", {text: d.summary.n}),
+        el("td", {text: splitsText(d.summary.splits)}),
+        el("td", {text: new Date(d.created_at).toLocaleString()}))));
+      if (!page.items.length) body.replaceChildren(el("tr", {}, el("td", {colspan: 5, text: "None yet."})));
+    } catch (err) {
+      body.replaceChildren(el("tr", {}, el("td", {colspan: 5}, err.message)));
+    }
+  }
+
+  async function datasetPage() {
+    if (needsToken()) return;
+    const id = $("#dataset").dataset.id, summary = $("#dataset-summary");
+    try {
+      const dataset = await api(`/v1/datasets/${encodeURIComponent(id)}`);
+      $("#dataset-title").textContent = dataset.summary.name;
+      $("#crumb-name").textContent = dataset.summary.name;
+      summary.replaceChildren(summaryView(dataset));
+    } catch (err) {
+      showError(summary, err);
+      return;
+    }
+    try {
+      const models = await api("/v1/models");
+      const select = $("#model");
+      for (const m of models) select.append(el("option", {value: m.id, text: m.id}));
+      for (const arch of [...new Set(models.map((m) => m.arch))].sort()) {
+        document.querySelectorAll(".arch-select").forEach((s) => s.append(el("option", {value: arch, text: arch})));
+      }
+    } catch (err) {
+      showError($("#job-status"), err);
+    }
+    $("#recommend-form").addEventListener("submit", (event) => { event.preventDefault(); rank(id); });
+    $("#job-form").addEventListener("submit", (event) => { event.preventDefault(); startJob(id); });
+  }
+
+  async function rank(id) {
+    const out = $("#ranking"), button = $("#recommend-button");
+    const arch = $("#rec-arch").value;
+    button.disabled = true;
+    out.replaceChildren(el("p", {class: "status", role: "status", text: "Scoring every source on your training series…"}));
+    try {
+      const r = await api("/v1/recommend", {method: "POST", json: {dataset_id: id, k: Number($("#k").value) || 5,
+        method: $("#rec-method").value, arch: arch || null}});
+      const rows = r.recommendations.map((rec) => [String(rec.rank),
+        el("a", {href: `${prefix}/models/${rec.id}`, text: rec.id}), score(rec.score),
+        el("button", {type: "button", class: "secondary", "data-model": rec.id, text: "Fine-tune from this",
+          onclick: () => { $("#model").value = rec.id; $("#model").focus(); }})]);
+      out.replaceChildren(el("p", {text: `Best first, by ${r.score_name}.`}),
+        table(["Rank", "Checkpoint", r.score_name, ""], rows, "ranking-table"),
+        r.note ? el("p", {class: "note", text: r.note}) : null,
+        r.skipped.length ? el("details", {}, el("summary", {text: `${r.skipped.length} left out`}),
+          el("ul", {}, r.skipped.map((s) => el("li", {text: `${s.id}: ${s.reason}`})))) : null);
+    } catch (err) {
+      showError(out, err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function startJob(id) {
+    const status = $("#job-status"), form = $("#job-form");
+    const value = (name) => form.elements[name].value.trim();
+    const model = value("model");
+    const body = {dataset_id: id, model, search: value("search"), recipe: value("recipe"),
+      seed: Number(value("seed") || 0), baseline: form.elements.baseline.checked,
+      lr_multiplier: form.elements.omega_mode.value === "grid" ? "grid" : Number(value("omega"))};
+    if (model === "auto" && value("arch")) body.arch = value("arch");
+    if (value("epochs")) body.epochs = Number(value("epochs"));
+    if (value("budget_s")) body.budget_s = Number(value("budget_s"));
+    $("#start-job").disabled = true;
+    status.textContent = "Starting…";
+    try {
+      const job = await api("/v1/jobs", {method: "POST", json: body});
+      window.location.assign(`${prefix}/jobs/${job.id}`);
+    } catch (err) {
+      showError(status, err);
+      $("#start-job").disabled = false;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ jobs
+  function metricsText(metrics) {
+    return metrics ? Object.entries(metrics).map(([k, v]) => `${k} ${score(v)}`).join(", ") : "—";
+  }
+
+  async function jobsPage() {
+    if (needsToken()) return;
+    const body = $("#jobs tbody");
+    try {
+      const page = await api("/v1/jobs?limit=100");
+      body.replaceChildren(...page.items.map((j) => el("tr", {},
+        el("th", {scope: "row"}, el("a", {href: `${prefix}/jobs/${j.id}`}, el("code", {text: j.id.slice(0, 12)}))),
+        el("td", {text: j.state + (j.cancel_requested && !TERMINAL.includes(j.state) ? " (cancelling)" : "")}),
+        el("td", {text: j.source || j.model}), el("td", {text: fmt(j.lr_multiplier)}),
+        el("td", {text: metricsText(j.metrics)}), el("td", {text: new Date(j.created_at).toLocaleString()}))));
+      if (!page.items.length) body.replaceChildren(el("tr", {}, el("td", {colspan: 6, text: "No jobs yet."})));
+    } catch (err) {
+      body.replaceChildren(el("tr", {}, el("td", {colspan: 6}, err.message)));
+    }
+  }
+
+  function jobPage() {
+    if (needsToken()) return;
+    const id = $("#job").dataset.id;
+    const curves = new Map(); // "phase (ω …)" → Map(epoch → value)
+    let metricName = "validation metric";
+
+    const cancel = $("#cancel-job"), download = $("#download-model");
+    cancel.addEventListener("click", async () => {
+      cancel.disabled = true;
+      try { render(await api(`/v1/jobs/${id}/cancel`, {method: "POST"})); } catch (err) { showError($("#job-result"), err); }
+    });
+    download.addEventListener("click", async () => {
+      download.disabled = true;
+      try {
+        const response = await api(`/v1/jobs/${id}/model`, {raw: true});
+        const url = URL.createObjectURL(await response.blob());
+        const link = el("a", {href: url, download: `tshub-job-${id}.zip`});
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 10000);
+      } catch (err) {
+        showError($("#job-result"), err);
+      } finally {
+        download.disabled = false;
+      }
+    });
+
+    function record(p) {
+      if (!p || p.epoch === null || p.epoch === undefined || p.value === null || p.value === undefined) return;
+      metricName = p.metric || metricName;
+      const key = p.phase === "baseline" ? "from scratch" : p.runs > 1 ? `ω = ${p.lr_multiplier}` : "fine-tune";
+      if (!curves.has(key)) curves.set(key, new Map());
+      curves.get(key).set(p.epoch, p.value);
+    }
+
+    function drawCurve() {
+      if (!curves.size) return;
+      const series = [...curves].map(([label, points]) => ({label, points: [...points].sort((a, b) => a[0] - b[0])}));
+      $("#curve").replaceChildren(linePlot(series, {title: `${metricName} per epoch`, xLabel: "epoch",
+        yLabel: metricName.replace("_", " ")}));
+    }
+
+    function render(job) {
+      $("#job-state").textContent = job.state + (job.cancel_requested && !TERMINAL.includes(job.state) ? " (cancel requested)" : "")
+        + (job.reason ? ` — ${job.reason}` : "");
+      document.body.dataset.jobState = job.state;
+      const p = job.progress || {};
+      record(p);
+      drawCurve();
+      const bar = $("#epoch-progress");
+      bar.max = p.max_epochs || Math.max(p.epoch || 0, 1);
+      bar.value = p.epoch || 0;
+      bar.textContent = `${p.epoch || 0} / ${bar.max}`;
+      $("#progress-facts").replaceChildren(...facts([
+        ["phase", p.phase], ["source", job.source], ["ω", p.runs > 1 ? `${p.lr_multiplier} (${p.run} of ${p.runs})`
+          : fmt(job.lr_multiplier)], ["epoch", p.epoch !== undefined && p.epoch !== null
+          ? `${p.epoch}${p.max_epochs ? ` of at most ${p.max_epochs}` : ""}` : null],
+        ["training loss", p.loss !== undefined ? score(p.loss) : null],
+        [p.metric || "validation", p.value !== undefined ? score(p.value) : null],
+        ["best so far", p.best !== undefined ? score(p.best) : null]]));
+      cancel.hidden = TERMINAL.includes(job.state) || job.cancel_requested;
+      download.hidden = job.state !== "succeeded";
+      if (TERMINAL.includes(job.state)) $("#job-result").replaceChildren(resultView(job));
+    }
+
+    async function poll() {
+      try {
+        const job = await api(`/v1/jobs/${id}`);
+        render(job);
+        if (!TERMINAL.includes(job.state)) setTimeout(poll, POLL_MS);
+      } catch (err) {
+        showError($("#job-result"), err);
+        if (err.status !== 401 && err.status !== 404) setTimeout(poll, POLL_MS * 4);
+      }
+    }
+    poll();
+  }
+
+  function resultView(job) {
+    const r = job.result || {};
+    const parts = [el("dl", {class: "facts", id: "result-facts"}, facts([
+      ["source", job.source], ["ω chosen", fmt(job.lr_multiplier)], ["test metrics", metricsText(job.metrics)],
+      ["validation metrics", r.val_metrics ? metricsText(r.val_metrics) : null],
+      ["from scratch (test)", job.baseline_metrics ? metricsText(job.baseline_metrics) : null],
+      ["epochs", r.epochs], ["weights of epoch", r.best_epoch], ["stopped by", r.stop_reason],
+      ["convergence rate", r.convergence_rate !== undefined ? score(r.convergence_rate) : null],
+      ["time", r.elapsed_s ? `${fmt(r.elapsed_s, 1)} s` : null], ["note", r.self_transfer], ["reason", job.reason]]))];
+    if (r.grid && r.grid.length > 1) {
+      parts.push(el("h3", {text: "ω tried (validation)"}), table(["ω", "validation", "epochs", "ended"],
+        r.grid.map((g) => [fmt(g.lr_multiplier), metricsText(g.val_metrics), fmt(g.epochs), fmt(g.stop_reason)]), "grid"));
+    }
+    if (job.state === "succeeded") {
+      parts.push(el("p", {class: "note"}, "Unzip the download and load it: ",
+        el("code", {text: "tshub.load_pretrained(\"folder\")"})));
+    }
+    return el("div", {}, parts);
+  }
+
+  // ------------------------------------------------------------------------------------------ token, copy
+  function tokenPage() {
+    const form = $("#token-form"), status = $("#token-status");
+    status.textContent = token() ? "A token is set in this tab." : "No token set in this tab.";
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const value = form.elements.token.value.trim();
+      status.textContent = "Checking…";
+      try {
+        await api("/v1/datasets?limit=1", {bearer: value});
+        sessionStorage.setItem(TOKEN_KEY, value);
+        form.reset();
+        status.replaceChildren("Token accepted and kept in this tab. Next: ",
+          el("a", {href: `${prefix}/data`, id: "to-data", text: "upload data"}), " or ",
+          el("a", {href: `${prefix}/jobs`, text: "see your jobs"}), ".");
+        markSignedIn();
+      } catch (err) {
+        showError(status, err);
+      }
+    });
+    $("#token-forget").addEventListener("click", () => {
+      sessionStorage.removeItem(TOKEN_KEY);
+      status.textContent = "Token forgotten in this tab.";
+      markSignedIn();
+    });
+  }
+
+  function markSignedIn() {
+    const link = $("#token-link");
+    if (link) link.textContent = token() ? "Token (set)" : "Token (none)";
+  }
+
+  function copyButtons() {
+    document.querySelectorAll("button.copy").forEach((button) => button.addEventListener("click", async () => {
+      const text = document.getElementById(button.dataset.copy).textContent;
+      try {
+        await navigator.clipboard.writeText(text);
+      } catch {
+        const area = el("textarea", {class: "sr-only"});
+        area.value = text;
+        document.body.append(area);
+        area.select();
+        document.execCommand("copy");
+        area.remove();
+      }
+      button.textContent = "Copied";
+      setTimeout(() => { button.textContent = "Copy"; }, 1500);
+    }));
+  }
+
+  // A page restored from the back-forward cache must not keep a button disabled by the request that left it.
+  window.addEventListener("pageshow", () => document.querySelectorAll("button:disabled").forEach((b) => { b.disabled = false; }));
+  const pages = {token: tokenPage, data: dataPage, dataset: datasetPage, jobs: jobsPage, job: jobPage};
+  markSignedIn();
+  copyButtons();
+  (pages[document.body.dataset.page] || (() => {}))();
+})();

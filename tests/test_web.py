@@ -1,0 +1,349 @@
+"""The hub's web pages: the catalogue logic, the pages' safety, and the whole path in a real headless Chromium
+against a real `tshub serve` (list, filter, card, token, upload a UCR file, a short job, progress, cancel,
+download and load the model)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+
+import tshub  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from server.app import create_app  # noqa: E402
+from server.testing import (chromium_missing, create_token, headless_chromium, live_service,  # noqa: E402
+                            service_env)
+from server.web.catalogue import Filters, browse, facets, gain, render_card  # noqa: E402
+from server.web.svg import line_plot  # noqa: E402
+
+REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
+SOURCE = "Coffee/fcn"
+ZOO_SOURCES = ["GunPoint/fcn", "ECG200/fcn", "SP500/tcn"]  # real zoo checkpoints the browsing steps see
+
+ROWS = [
+    {"id": "A/fcn", "source": "A", "domain": "UCR/Motion", "arch": "fcn", "task": "classification",
+     "metric_value": 0.90, "reference_value": 0.80, "training": "converged", "size_bytes": 500},
+    {"id": "B/tcn", "source": "B", "domain": "finance", "arch": "tcn", "task": "regression",
+     "metric_value": 0.10, "reference_value": 0.30, "training": "time budget, not converged", "size_bytes": 100},
+    {"id": "C/fcn", "source": "C", "domain": "UCR/Image", "arch": "fcn", "task": "classification",
+     "metric_value": 0.95, "reference_value": None, "training": "converged", "size_bytes": None},
+]
+
+
+# ---------------------------------------------------------------------------------------------- catalogue logic
+def test_filters_keep_what_they_name() -> None:
+    ids = lambda f: [r["id"] for r in browse(ROWS, f)]  # noqa: E731
+    assert ids(Filters(arch="fcn")) == ["A/fcn", "C/fcn"]
+    assert ids(Filters(training="not-converged")) == ["B/tcn"]
+    assert ids(Filters(training="converged", task="classification", domain="UCR/Image")) == ["C/fcn"]
+    assert ids(Filters(q="motion")) == ["A/fcn"]  # free text matches the domain too
+    assert facets(ROWS)["arch"] == ["fcn", "tcn"]
+
+
+def test_sorting_puts_the_best_first_whatever_the_metric_direction() -> None:
+    ids = lambda sort: [r["id"] for r in browse(ROWS, Filters(sort=sort))]  # noqa: E731
+    assert ids("metric") == ["C/fcn", "A/fcn", "B/tcn"]  # per task: accuracy high first; then MAE, low first
+    low_mae = {**ROWS[1], "id": "D/tcn", "metric_value": 0.05}
+    assert [r["id"] for r in browse([*ROWS, low_mae], Filters(sort="metric"))][2:] == ["D/tcn", "B/tcn"]
+    assert ids("size") == ["B/tcn", "A/fcn", "C/fcn"]  # unknown size last
+    assert ids("size-desc") == ["A/fcn", "B/tcn", "C/fcn"]
+    assert gain(ROWS[0]) == pytest.approx(0.10) and gain(ROWS[1]) == pytest.approx(0.20)  # MAE: lower is better
+    assert ids("gain") == ["B/tcn", "A/fcn", "C/fcn"]
+
+
+def test_card_markdown_is_rendered_without_its_metadata_and_never_runs_html() -> None:
+    card = ("---\nlibrary_name: tshub\ntags: [x]\n---\n# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+            "<script>alert(1)</script> <img src=x onerror=alert(2)>\n\n[click](javascript:alert(3))\n")
+    html = render_card(card)
+    assert "<h1>Title</h1>" in html and "<table>" in html and "library_name" not in html
+    assert "<script" not in html and "<img" not in html and "&lt;script&gt;" in html
+    assert 'href="javascript' not in html
+
+
+def test_line_plot_is_svg_that_tells_series_apart_without_colour() -> None:
+    plot = line_plot([("class 1", [0.0, 1.0, float("nan"), 2.0]), ("class <2>", [2.0, 1.0, 0.0, 1.0])],
+                     title="t & t", x_label="time", y_label="value")
+    assert plot.startswith("<svg") and plot.endswith("</svg>")
+    assert 'stroke-dasharray="6 3"' in plot  # the second series is dashed, not only another colour
+    assert "class &lt;2&gt;" in plot and "t &amp; t" in plot  # labels escaped
+
+
+# ---------------------------------------------------------------------------------------------- pages in-process
+@pytest.fixture
+def app_client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.setenv("TSHUB_REPO_ZOO", str(REPO_ZOO))
+    monkeypatch.setenv("TSHUB_SERVER_SOURCES", ",".join(ZOO_SOURCES))
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def test_model_pages_are_public_safe_and_the_zip_loads(app_client: TestClient, tmp_path: Path) -> None:
+    listing = app_client.get("/ui/?arch=fcn&sort=metric")
+    assert listing.status_code == 200
+    assert "default-src 'self'" in listing.headers["content-security-policy"]
+    assert listing.headers["referrer-policy"] == "no-referrer"
+    assert re.findall(r'<tr data-id="([^"]+)"', listing.text) == sorted(
+        ["GunPoint/fcn", "ECG200/fcn"], key=lambda i: -tshub.hub.read_config(REPO_ZOO / i)["metrics"]["accuracy"])
+    page = app_client.get("/ui/models/gunpoint/FCN")  # ids match case-insensitively, as in the API
+    assert page.status_code == 200 and "<h1>GunPoint/fcn</h1>" in page.text
+    assert "per-class DBA prototypes" in page.text and page.text.count("<svg") == 1
+    assert 'tshub.load_pretrained(&#34;GunPoint/fcn&#34;)' in page.text
+    assert app_client.get("/ui/models/Coffee/fcn").status_code == 404  # not offered by TSHUB_SERVER_SOURCES
+    archive = app_client.get("/ui/models/GunPoint/fcn/checkpoint.zip")
+    assert archive.headers["content-disposition"] == 'attachment; filename="GunPoint-fcn.zip"'
+    zipfile.ZipFile(io.BytesIO(archive.content)).extractall(tmp_path / "m")
+    model = tshub.load_pretrained(str(tmp_path / "m"))
+    assert model.predict(np.zeros((2, 1, 150), np.float32)).shape == (2,)
+    assert app_client.get("/ui/models/Coffee/fcn/checkpoint.zip").status_code == 404
+    assert app_client.get("/v1/models").status_code == 401  # the JSON API still needs a token
+
+
+def test_a_source_outside_the_similarity_index_shows_its_own_series(app_client: TestClient, shared_data: Path) -> None:
+    """SP500 (regression, not a UCR set): a few training series read from the data folder in an isolated child."""
+    page = app_client.get("/ui/models/SP500/tcn")
+    assert page.status_code == 200 and "Example training series of SP500" in page.text
+    assert page.text.count("<svg") == 1 and page.text.count('class="legend"') == 4  # the first four series
+
+
+# ---------------------------------------------------------------------------------------------- a real browser
+@pytest.fixture(scope="module")
+def browser_env(tmp_path_factory: pytest.TempPathFactory, ucr_root: Path):
+    why = chromium_missing()
+    if why:
+        pytest.skip(why)
+    pytest.importorskip("uvicorn")
+    home = tmp_path_factory.mktemp("web_home")
+    env = service_env(home, [SOURCE, *ZOO_SOURCES], TSHUB_REPO_ZOO=REPO_ZOO)
+    with live_service(env, tmp_path_factory.mktemp("logs") / "serve.log", home,
+                      tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE) as live:
+        downloads = tmp_path_factory.mktemp("downloads")
+        driver = headless_chromium(downloads)
+        try:
+            yield live, driver, downloads
+        finally:
+            driver.quit()
+
+
+class Browser:
+    """The steps a person takes, with waits bounded so a broken page fails fast instead of hanging."""
+
+    def __init__(self, live, driver, shots: str | None):
+        from selenium.webdriver.common.by import By
+
+        self.live, self.driver, self.By, self.shots = live, driver, By, shots
+
+    def go(self, path: str) -> None:
+        self.driver.get(self.live.url + path)
+
+    def find(self, css: str):
+        return self.driver.find_element(self.By.CSS_SELECTOR, css)
+
+    def all(self, css: str):
+        return self.driver.find_elements(self.By.CSS_SELECTOR, css)
+
+    def wait(self, condition, timeout: float = 30, message: str = ""):
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda d: condition(), message)
+
+    def text(self, css: str) -> str:
+        return self.find(css).text
+
+    def select(self, css: str, value: str) -> None:
+        from selenium.webdriver.support.ui import Select
+
+        Select(self.find(css)).select_by_value(value)
+
+    def shot(self, name: str, width: int = 1280, height: int = 900, at: str | None = None) -> None:
+        """Save a screenshot for the README when TSHUB_SCREENSHOTS names a folder (scripts/screenshots.py),
+        scrolled to the element ``at`` when given."""
+        if not self.shots:
+            return
+        self.driver.set_window_size(width, height)
+        if at:
+            self.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", at)
+        time.sleep(0.2)
+        Path(self.shots).mkdir(parents=True, exist_ok=True)
+        self.driver.save_screenshot(str(Path(self.shots) / f"{name}.png"))
+        self.driver.set_window_size(1280, 900)
+        self.driver.execute_script("window.scrollTo(0, 0)")
+
+
+def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path: Path) -> None:
+    live, driver, downloads = browser_env
+    b = Browser(live, driver, os.environ.get("TSHUB_SCREENSHOTS"))
+
+    # 1. browse: the list, a filter, a search, a card
+    b.go("/ui/")
+    assert sorted(r.get_attribute("data-id") for r in b.all("tr[data-id]")) == sorted([SOURCE, *ZOO_SOURCES])
+    check_page(b)
+    b.shot("models")
+    b.shot("models-phone", 390, 844, at="#model-count")
+    b.select("#f-arch", "tcn")
+    b.find("form.filters button[type=submit]").click()
+    b.wait(lambda: [r.get_attribute("data-id") for r in b.all("tr[data-id]")] == ["SP500/tcn"], 10, "arch filter")
+    assert "arch=tcn" in driver.current_url
+    b.go("/ui/?q=gunpoint")
+    b.find("tr[data-id='GunPoint/fcn'] a").click()
+    b.wait(lambda: b.text("h1") == "GunPoint/fcn", 10, "model page")
+    assert b.all("#metrics tbody tr") and b.all("figure svg.plot")
+    assert b.text("article.markdown h1") == "GunPoint/fcn"  # the card, rendered
+    check_page(b)
+    b.shot("model", 1280, 1700)
+    b.shot("model-phone", 390, 844)
+    b.find("button.copy").click()
+    b.wait(lambda: b.text("button.copy") == "Copied", 5, "copy button")
+    b.find("#download-checkpoint").click()
+    checkpoint = wait_for_file(downloads / "GunPoint-fcn.zip")
+    zipfile.ZipFile(checkpoint).extractall(tmp_path / "zoo-model")
+    assert tshub.load_pretrained(str(tmp_path / "zoo-model")).meta["id"] == "GunPoint/fcn"
+
+    # 2. access: a wrong token is refused and not kept; the right one is kept in the tab only
+    alice, bob = create_token(live.env, "alice"), create_token(live.env, "bob")
+    b.go("/ui/jobs")
+    b.wait(lambda: b.find("#signin-needed").is_displayed(), 5, "sign-in notice")
+    paste_token(b, "tshub_wrong")
+    b.wait(lambda: "401" in b.text("#token-status"), 10, "wrong token refused")
+    assert driver.execute_script("return sessionStorage.getItem('tshub-token')") is None
+    paste_token(b, alice)
+    b.wait(lambda: "accepted" in b.text("#token-status"), 10, "token accepted")
+    check_page(b)
+    assert alice not in driver.current_url and alice not in driver.page_source
+
+    # 3. your data: a malformed file's error names its line; the real UCR files parse
+    bad = tmp_path / "bad_TRAIN.tsv"
+    bad.write_text("1\t0.1\t0.2\t0.3\n2\t0.4\t0.5\t0.6\n1\t0.7\tabc\t0.9\n")
+    b.find("#to-data").click()
+    b.wait(lambda: b.all("#upload-form"), 10, "data page")
+    b.find("#file").send_keys(str(bad))
+    b.find("#upload-button").click()
+    b.wait(lambda: b.all("#upload-result .error"), 30, "reader error")
+    assert "line 3" in b.text("#upload-result .error")
+    b.driver.refresh()
+    b.find("#file").send_keys(str(ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz"))
+    b.find("#test_file").send_keys(str(ucr_root / "GunPoint" / "GunPoint_TEST.tsv.gz"))
+    b.find("#upload-button").click()
+    b.wait(lambda: b.all("#upload-ok"), 60, "upload parsed")
+    facts = b.text("#summary-facts")
+    assert "GunPoint" in facts and "200" in facts and "train 40, val 10, test 150" in facts
+    assert "validation" in b.text(".warnings")
+    check_page(b)
+    b.shot("upload")
+    b.find("#continue-link").click()
+
+    # the recommender's ranking with scores
+    b.wait(lambda: b.text("#dataset-title") == "GunPoint", 15, "dataset page")
+    b.wait(lambda: len(b.all("#model option")) == 1 + 4, 10, "models in the select")
+    b.select("#rec-arch", "fcn")
+    b.find("#recommend-button").click()
+    b.wait(lambda: b.all("#ranking-table tbody tr") or b.all("#ranking .error"), 90, "ranking")
+    ranked = [r.text for r in b.all("#ranking-table tbody tr")]
+    assert ranked and all(re.search(r"-?\d+\.\d{3}", row) for row in ranked), ranked
+    assert "GunPoint/fcn" not in " ".join(ranked)  # trained on this very data: left out, listed under skipped
+    check_page(b)
+    b.shot("dataset", 1280, 1400)
+
+    # 4. a short fine-tune: ω grid by halving, a few epochs; watch it, then a second one queued and cancelled
+    b.find(f"#ranking button[data-model='{SOURCE}']").click()
+    assert b.find("#model").get_attribute("value") == SOURCE
+    b.find("input[name=omega_mode][value=grid]").click()
+    b.find("#epochs").send_keys("12")
+    dataset_url = driver.current_url
+    b.find("#start-job").click()
+    b.wait(lambda: "/ui/jobs/" in driver.current_url, 15, "job page")
+    job_url = driver.current_url
+    seen = watch_progress(b)
+    assert len(seen) >= 2 and seen[-1] > seen[0], f"progress did not advance: {seen}"
+    b.shot("job-running")
+
+    driver.get(dataset_url)
+    b.wait(lambda: len(b.all("#model option")) == 1 + 4, 10, "models in the select")
+    b.select("#model", SOURCE)
+    b.find("#start-job").click()
+    b.wait(lambda: "/ui/jobs/" in driver.current_url and driver.current_url != job_url, 15, "second job page")
+    b.wait(lambda: b.find("#cancel-job").is_displayed(), 15, "cancel button")
+    b.find("#cancel-job").click()
+    b.wait(lambda: b.text("#job-state").startswith("cancelled"), 30, "cancelled")
+
+    driver.get(job_url)
+    b.wait(lambda: b.text("#job-state").startswith(("succeeded", "failed")), 120, "job finished")
+    assert b.text("#job-state") == "succeeded", b.text("#job-state")
+    assert not b.find("#cancel-job").is_displayed() and b.find("#download-model").is_displayed()
+    assert len(b.all("#curve svg circle")) >= 2 and b.all("#grid tbody tr")  # curve drawn; ω tried listed
+    check_page(b)
+    b.shot("job", 1280, 1500)
+    b.find("#download-model").click()
+    job_id = job_url.rstrip("/").rsplit("/", 1)[1]
+    folder = tmp_path / "fine-tuned"
+    zipfile.ZipFile(wait_for_file(downloads / f"tshub-job-{job_id}.zip")).extractall(folder)
+    model = tshub.load_pretrained(str(folder))
+    X, y = tshub.datasets.load("GunPoint", root=ucr_root.parent).split("test", labels=True)
+    assert model.meta["parent"] == SOURCE and (model.predict(X) == y).mean() > 0.5
+
+    # the job list: one's own jobs only
+    b.go("/ui/jobs")
+    b.wait(lambda: len(b.all("#jobs tbody tr a")) == 2, 10, "alice's two jobs")
+    check_page(b)
+    b.shot("jobs")
+    paste_token(b, bob)
+    b.wait(lambda: "accepted" in b.text("#token-status"), 10, "bob's token")
+    b.go("/ui/jobs")
+    b.wait(lambda: "No jobs yet" in b.text("#jobs tbody"), 10, "bob sees none of alice's jobs")
+    driver.get(job_url)
+    b.wait(lambda: "404" in b.text("#job-result"), 10, "alice's job is not found for bob")
+
+
+def check_page(b: Browser) -> None:
+    """Every input has a label, and at phone width nothing makes the page scroll sideways."""
+    unlabelled = b.driver.execute_script(
+        "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+        ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id || e.name)")
+    assert unlabelled == [], f"inputs without a label on {b.driver.current_url}: {unlabelled}"
+    b.driver.set_window_size(390, 844)
+    try:
+        widths = b.driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= widths[1], f"{b.driver.current_url} is {widths[0]} px wide at phone width {widths[1]}"
+    finally:
+        b.driver.set_window_size(1280, 900)
+
+
+def paste_token(b: Browser, token: str) -> None:
+    b.go("/ui/token")
+    field = b.find("#token")
+    field.clear()
+    field.send_keys(token)
+    b.find("#token-form button[type=submit]").click()
+
+
+def watch_progress(b: Browser, timeout: float = 90) -> list[int]:
+    """The growing number of points of the live validation curve while the job runs (stops after three)."""
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(seen) < 3:
+        state = b.driver.execute_script("return document.body.dataset.jobState || ''")
+        points = len(b.all("#curve svg circle"))
+        if state == "running" and points and (not seen or points > seen[-1]):
+            seen.append(points)
+        if state in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    return seen
+
+
+def wait_for_file(path: Path, timeout: float = 30) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file() and not Path(f"{path}.crdownload").exists() and path.stat().st_size:
+            return path
+        time.sleep(0.1)
+    raise TimeoutError(f"{path.name} was not downloaded within {timeout} s (found: {list(path.parent.iterdir())})")
