@@ -26,7 +26,7 @@ from tshub.hub import (CheckpointError, HubError, InvalidModelIdError, ModelId, 
 from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, sha256_file
 from tshub.hub.ids import as_model_id
 from tshub.hub.store import home_store
-from tshub.models import build_model, get_architecture
+from tshub.models import build_model, default_kwargs, get_architecture, list_architectures
 from tshub.models.base import TimeSeriesModel
 
 SMALL = {"filters": (8, 16, 8)}
@@ -124,6 +124,35 @@ def test_save_load_gives_identical_outputs_and_raw_predictions(fcn, gunpoint, tm
     assert config["arch_kwargs"]["filters"] == [8, 16, 8] and config["dtype"] == "float32"
     assert config["n_parameters"] == sum(p.numel() for p in fcn.parameters())
     assert config["source_dataset"] == "GunPoint" and config["meta"]["splits"] == {"train": 50, "test": 150}
+
+
+# Non-default constructor arguments per architecture: a model built from its class must round-trip with them.
+NON_DEFAULT_KWARGS = {
+    "convnetquake": {"init": "he_normal", "l2": 0.0},
+    "convtimenet": {"kernel_sizes": (4, 8), "filters_per_kernel": 4, "n_blocks": 2, "bottleneck": 8},
+    "fcn": {"filters": (8, 16, 8), "kernel_sizes": (7, 5, 3)},
+    "magnet": {"dropout": 0.1, "lstm_units": 12},
+    "mlstm_fcn": {"lstm_units": 4, "filters": (8, 16, 8), "se_ratio": 4},
+    "tcn": {"nb_filters": 6, "kernel_size": 3, "dilations": (1, 2, 4)},
+}
+
+
+def test_every_architecture_has_non_default_kwargs_in_the_round_trip_test():
+    assert sorted(NON_DEFAULT_KWARGS) == list_architectures()
+
+
+@pytest.mark.parametrize("arch", sorted(NON_DEFAULT_KWARGS))
+def test_a_model_built_from_its_class_round_trips_with_its_arguments(arch, tmp_path):
+    cls = get_architecture(arch)
+    torch.manual_seed(0)
+    model = cls(2, 3, use_stream_max=True, input_length=64, **NON_DEFAULT_KWARGS[arch]).eval()
+    assert model.arch_kwargs == {**default_kwargs(arch), **NON_DEFAULT_KWARGS[arch]}
+    loaded = load_pretrained(model.save_pretrained(tmp_path / arch))
+    assert type(loaded) is cls and loaded.config() == json.loads(json.dumps(model.config()))
+    x = torch.randn(2, 2, 64, generator=torch.Generator().manual_seed(1))
+    stream_max = x.abs().amax(dim=(1, 2)).unsqueeze(1)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, stream_max), model(x, stream_max))
 
 
 def test_the_weights_file_gets_the_same_mode_as_its_neighbours(fcn, tmp_path):
