@@ -28,12 +28,11 @@ from tshub.hub.ids import as_model_id, hub_namespace
 from tshub.hub.remote import hub_endpoint, push_folder, snapshot_commit
 from tshub.hub.resolve import pull, resolve
 from tshub.hub.store import find_local, list_models, stores, training_status, unusable_reason
+from tshub.tables import MAX_WIDTH, format_table
 from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, recipe_names
 from tshub.training.search import SEARCHES
 
 LIST_COLUMNS = ("id", "domain", "test", "ref.", "training", "size")
-#: Widest line `list`, `info` and `recommend` print: tables keep to it (long cells are wrapped or shortened).
-MAX_WIDTH = 120
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,20 +100,6 @@ def _list_cells(row: dict[str, Any]) -> list[str]:
     training = (row.get("training") or "-") + (" !" if row.get("unusable") else "")
     size = "hub" if row.get("location") == "hub" else human_size(row["size_bytes"]) if row.get("size_bytes") else "-"
     return [row["id"], row.get("domain") or "-", metric, reference, training, size]
-
-
-def format_table(rows: list[list[str]], header: Sequence[str], max_width: int = MAX_WIDTH) -> str:
-    """Plain-text columns, left-aligned, widths fitted to the content; the last column wraps onto continuation
-    lines so that no line passes ``max_width``."""
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-    indent = sum(w + 2 for w in widths[:-1])
-    widths[-1] = min(widths[-1], max(max_width - indent, 20))
-    lines = []
-    for line in [list(header), ["-" * w for w in widths], *rows]:
-        wrapped = textwrap.wrap(str(line[-1]), widths[-1], break_on_hyphens=False) or [""]
-        lines.append("  ".join([*(str(c).ljust(w) for c, w in zip(line[:-1], widths)), wrapped[0]]))
-        lines += [" " * indent + more for more in wrapped[1:]]
-    return "\n".join(line.rstrip() for line in lines)
 
 
 # ---------------------------------------------------------------------------------------------------- pull
