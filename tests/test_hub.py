@@ -306,6 +306,13 @@ def test_model_ids_parse_and_name_their_hub_repo(monkeypatch):
     assert as_model_id("me/gunpoint-from-lendb-magnet") is None  # a plain Hub repo id
 
 
+def test_a_model_id_matches_and_respells_its_source_case_insensitively():
+    model_id = parse_model_id("gunpoint/fcn")
+    assert model_id.names_source("GUNPOINT") and not model_id.names_source("GunPointAgeSpan")
+    assert model_id.spelled_as(["Coffee", "GunPoint", "gunpoint"]) == ModelId("GunPoint", "fcn")
+    assert model_id.spelled_as(["Coffee"]) == model_id
+
+
 # ------------------------------------------------------------------------------------------- stores and resolution
 def test_local_stores_match_sources_case_insensitively_in_order(fcn, tmp_path, monkeypatch):
     zoo_a, zoo_b = tmp_path / "zoo_a", tmp_path / "zoo_b"

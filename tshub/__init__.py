@@ -6,8 +6,7 @@ from tshub.hub import list_models, load_pretrained
 from tshub.models import build_model, list_architectures
 from tshub.recommend import recommend
 from tshub.training import finetune, train_from_scratch
-
-__version__ = "0.1.0"
+from tshub.version import __version__
 
 
 def __getattr__(name: str):

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tshub
 from tshub.atomic import write_text_atomic
 from tshub.hub.card import METRIC_NAMES, source_info
 from tshub.hub.checkpoint import CONFIG_NAME, read_config
@@ -75,7 +74,7 @@ def repo_zoo() -> Path | None:
     override = os.environ.get(REPO_ZOO_ENV)
     if override is not None:
         return Path(override).expanduser() if override else None
-    return Path(tshub.__file__).resolve().parents[1] / "zoo"
+    return Path(__file__).resolve().parents[2] / "zoo"
 
 
 def stores() -> list[Store]:
