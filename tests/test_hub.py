@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 import tshub
 from tshub.data.preprocess import MinMaxMask, ZNormalize
-from tshub.hub import (CheckpointError, HubError, InvalidModelIdError, ModelId, ModelNotFoundError, list_models,
+from tshub.hub import (CheckpointError, HubError, InvalidModelIdError, ModelId, ModelNotFoundError, list_pretrained,
                        load_pretrained, parse_model_id, pull, resolve, write_index)
 from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, sha256_file
 from tshub.hub.ids import as_model_id
@@ -306,6 +306,11 @@ def test_model_ids_parse_and_name_their_hub_repo(monkeypatch):
     assert as_model_id("me/gunpoint-from-lendb-magnet") is None  # a plain Hub repo id
 
 
+def test_list_models_is_a_deprecated_name_of_list_pretrained():
+    with pytest.warns(DeprecationWarning, match="tshub.list_pretrained"):
+        assert tshub.list_models is tshub.list_pretrained
+
+
 def test_a_model_id_matches_and_respells_its_source_case_insensitively():
     model_id = parse_model_id("gunpoint/fcn")
     assert model_id.names_source("GUNPOINT") and not model_id.names_source("GunPointAgeSpan")
@@ -386,7 +391,7 @@ def test_list_models_reads_folders_and_index_only_entries(fcn, tmp_path, monkeyp
     shutil.rmtree(published / "Coffee")  # its weights now live only on the Hub
     fcn.save_pretrained(mirror / "gunpoint" / "fcn")  # an earlier store wins
 
-    rows = {row["id"]: row for row in list_models()}
+    rows = {row["id"]: row for row in list_pretrained()}
     assert set(rows) == {"gunpoint/fcn", "Coffee/fcn"}
     assert rows["gunpoint/fcn"]["location"] == str(mirror / "gunpoint" / "fcn")
     coffee = rows["Coffee/fcn"]

@@ -21,7 +21,7 @@ from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
 from tshub.hub.errors import CheckpointError, ModelNotFoundError
 from tshub.hub.ids import ModelId, as_model_id
 from tshub.hub.remote import download, hub_endpoint, hub_offline, snapshot_commit
-from tshub.hub.store import checkpoint_dir, home_store, list_models, stores
+from tshub.hub.store import checkpoint_dir, home_store, list_pretrained, stores
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import list_architectures
 from tshub.naming import closest
@@ -115,13 +115,13 @@ def canonical_id(model_id: ModelId) -> ModelId:
 
     Sources match case-insensitively, but Hub repo names and HF cache folders are spelled one way.
     """
-    return model_id.spelled_as([row["source"] for row in list_models()] + [entry["name"] for entry in list_datasets()])
+    return model_id.spelled_as([row["source"] for row in list_pretrained()] + [entry["name"] for entry in list_datasets()])
 
 
 def did_you_mean(name: str) -> list[str]:
     """Model ids close to ``name``, which nothing resolved: known checkpoints first, then ``name`` with its source
     and architecture corrected to a known source or catalogue dataset and a registered architecture."""
-    known = [row["id"] for row in list_models()]
+    known = [row["id"] for row in list_pretrained()]
     guesses = closest(name, known, n=2, cutoff=0.8)
     parts = name.strip().split("/")
     if len(parts) == 2 and all(parts):

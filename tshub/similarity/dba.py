@@ -1,6 +1,6 @@
 """DTW barycenter averaging (Petitjean et al. 2011) started from the medoid, as bigdata18's ``dba.py``.
 
-``dba`` = bigdata18 semantics (architectures.md §2.2): start from the medoid (the series minimising the sum of
+``dba`` = bigdata18 semantics (Ismail Fawaz et al. 2018): start from the medoid (the series minimising the sum of
 squared DTW distances to all others), then a fixed number of iterations (10) of: align every series to the current
 average with DTW, set each average point to the mean of the series points aligned to it (unit weights). Paths break
 exact ties like tslearn (diagonal, then the average's index, then the series' index; bigdata18's strict comparisons

@@ -1,14 +1,14 @@
 """Source recommender index: per-class DBA prototypes of every source and the bigdata18 inter-dataset distance.
 
-bigdata18 (architectures.md §2.2–2.3): each source's training split is reduced to one prototype per class, the
+bigdata18 (Ismail Fawaz et al. 2018, Algorithm 1): each source's training split is reduced to one prototype per class, the
 DBA average of the class (medoid start, 10 iterations), and the distance between two datasets is the **minimum**
 DTW over pairs (prototype of one, prototype of the other). Sources are ranked for a target by that distance.
 
 Before averaging, every series is z-normalised per channel (the UCR convention, ``tshub.data.preprocess.
 ZNormalize``: a constant series becomes zeros), so amplitude and offset do not decide similarity. Variable-length
 series keep their own lengths (trailing NaN padding dropped, interior gaps interpolated; see ``dtw.as_series``).
-DTW is unconstrained by default (architectures.md §2.2: bigdata18's ``w=0`` constant degenerates, the published
-ranking was clearly computed without a band).
+DTW is unconstrained by default (bigdata18's code sets a window constant ``w=0`` that would degenerate to the
+Euclidean distance; the published ranking was clearly computed without a band).
 
 The index is built once (incrementally: ``add`` one source at a time computes its prototypes and its distances to
 the sources already in) and stored as ``index.json`` (parameters, sources, class labels, distance matrix) and
