@@ -30,7 +30,7 @@ from tshub.atomic import write_bytes_atomic, write_text_atomic
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import ZNormalize
 from tshub.similarity.dba import parse_medoid_method, dba
-from tshub.similarity.dtw import SeriesSet, as_series, min_cost_groups, window_code
+from tshub.similarity.dtw import Band, SeriesSet, as_series, min_cost_groups
 
 FORMAT_VERSION = 1
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "zoo" / "similarity"  # built by scripts/build_similarity_index.py
@@ -53,7 +53,7 @@ class SimilarityIndex:
         medoid: str = "exact",
         znormalize: bool = True,
     ):
-        window_code(window)
+        Band.of(window)  # validate now, not at the first distance
         parse_medoid_method(medoid)
         self.params: dict[str, Any] = {
             "window": window, "n_iterations": int(n_iterations), "medoid": medoid, "znormalize": bool(znormalize),
@@ -210,7 +210,7 @@ class SimilarityIndex:
         groups = np.array([group_of[i] for _, i, _ in tgt], dtype=np.int64)
         best = min_cost_groups(SeriesSet.from_list(series, channels), np.arange(len(prototypes)),
                                np.arange(len(prototypes), len(series)), groups, len(same),
-                               window_code(self.params["window"]))
+                               Band.of(self.params["window"]))
         out[same] = np.sqrt(best)
         return out
 
