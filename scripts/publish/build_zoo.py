@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", type=Path, default=REPO / "zoo", help="the store to build into (default: zoo/)")
     parser.add_argument("--cards", type=Path, default=REPO / "model_cards",
-                        help="where the flat card copies and their index go (default: model_cards/)")
+                        help="where the flat card copies and their index go (default: model_cards/, generated, "
+                             "git-ignored: the cards' source is each checkpoint's README.md)")
     parser.add_argument("--manifest", type=Path, help="JSON manifest instead of the default (derived from the data)")
     parser.add_argument("--only", action="append", metavar="PATTERN",
                         help="build only ids matching this glob, case-insensitive (e.g. 'SP500/*', '*/fcn'); "
