@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import sys
-import textwrap
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -30,7 +29,7 @@ from tshub.hub.ids import as_model_id, hub_namespace
 from tshub.hub.remote import hub_endpoint, push_folder, snapshot_commit
 from tshub.hub.resolve import pull, resolve
 from tshub.hub.store import HUB_ONLY, find_local, list_pretrained, stores, training_status, unusable_reason
-from tshub.tables import MAX_WIDTH, format_table
+from tshub.tables import format_table
 from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, recipe_names
 from tshub.training.search import SEARCHES
 

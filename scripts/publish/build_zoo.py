@@ -270,7 +270,7 @@ def show_plan(entries: list[Entry], zoo: Path, force: bool) -> None:
 
 
 def show_uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> None:
-    for entry, folder, repo_id in uploads(entries, zoo, namespace):
+    for _entry, folder, repo_id in uploads(entries, zoo, namespace):
         files = ", ".join(f"{name} ({human_size((folder / name).stat().st_size)})" for name in CHECKPOINT_FILES)
         print(f"would upload {folder} -> {hub_endpoint()}/{repo_id}: {files}", flush=True)
 

@@ -108,7 +108,7 @@ def _parse_table_by_line(path: Path, lines: list[str], numbers: np.ndarray, sep:
             if not fields:
                 raise DatasetError(f"{path}, line {number}: no series values besides the label column.")
         values[i, :len(fields)] = parse_numbers(
-            fields, path, f"line {number}", lambda j: j + 1 + (label_column is not None and j >= col))
+            fields, path, f"line {number}", lambda j, col=col: j + 1 + (label_column is not None and j >= col))
     return values, (None if label_column is None else _label_array(labels))
 
 
