@@ -6,10 +6,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-# numba's compile cache (about 130 s of a cold test run) outside the clone, so it survives a fresh clone at the
-# same path (numba keys the cache by the source folder's path and checks each source file's content hash).
+# numba's compile cache (about 130 s of a cold test run) and mypy's (minutes cold: torch's stubs) outside the
+# clone, so they survive a fresh clone at the same path (numba keys its cache by the source folder's path and
+# checks each source file's content hash; mypy checks every file's hash). bench/numba_cache.sh measures numba's.
 NUMBA_CACHE_DIR ?= $(HOME)/.cache/tshub/numba
-export NUMBA_CACHE_DIR
+MYPY_CACHE_DIR ?= $(HOME)/.cache/tshub/mypy
+export NUMBA_CACHE_DIR MYPY_CACHE_DIR
 
 .PHONY: install demo quality test bench clean
 
