@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, select, text
 
 import tshub
 from tshub.data.readers import MISSING, VARIABLE_LENGTH, ReadLimits
-from tshub.hub import HubError, InvalidModelIdError, list_models, parse_model_id, read_config, resolve
+from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_model_id, read_config, resolve
 from tshub.hub.checkpoint import CARD_NAME
 from tshub.models.registry import get_architecture
 
@@ -304,7 +304,7 @@ def available_models(request: Request) -> list[dict[str, Any]]:
     cache = request.app.state.models_cache
     now = time.monotonic()
     if cache.get("until", 0.0) < now:
-        rows = list_models()
+        rows = list_pretrained()
         sources = request.app.state.settings.sources
         if sources is not None:
             keys = {parse_model_id(s).key for s in sources}

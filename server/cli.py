@@ -1,4 +1,5 @@
-"""``tshub serve`` and ``tshub token create|revoke``, added to the tshub CLI by ``add_server_commands``."""
+"""``tshub serve`` and ``tshub token create|revoke``: ``add_server_commands`` is the ``tshub.commands`` entry point
+that adds them to the tshub CLI (pyproject), ``main`` runs them alone (``python -m server``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from server.config import ConfigError, Settings
+from tshub.cli import build_parser
+from tshub.cli import main as tshub_main
 
 ROLES = ("all", "api", "worker")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The service's commands alone: ``python -m server serve|token ...``, which the supervisor's children run,
+    so the service needs no installed ``tshub.commands`` entry point to restart its own processes."""
+    return tshub_main(argv, parser=build_parser([add_server_commands]))
 
 
 def add_server_commands(commands: argparse._SubParsersAction) -> None:
@@ -113,7 +123,7 @@ class Supervised:
         root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "TSHUB_PARENT_PID": str(os.getpid()),
                "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        return subprocess.Popen([sys.executable, "-m", "tshub", *self.args], env=env)
+        return subprocess.Popen([sys.executable, "-m", "server", *self.args], env=env)
 
     def _watch(self) -> None:
         backoff = 1.0

@@ -89,8 +89,8 @@ def self_transfer_note(source: str, ds: Dataset) -> dict[str, str]:
     no transfer), else nothing."""
     from tshub.recommend import SELF_TRANSFER, candidate_pool, self_transfer
 
-    found = self_transfer(candidate_pool([source]), ds)
-    return {"self_transfer": f"{SELF_TRANSFER}: {why}" for why in found.values()}
+    why = next(iter(self_transfer(candidate_pool([source]), ds).values()), None)  # one source: one reason at most
+    return {} if why is None else {"self_transfer": f"{SELF_TRANSFER}: {why}"}
 
 
 def rank_sources(dataset: Path, k: int, arch: str | None, method: str, candidates: list[str] | None,

@@ -18,7 +18,7 @@ import httpx
 from tshub.data.dataset import Dataset
 from tshub.hub.ids import parse_model_id
 
-SERVE = "import sys; from tshub.cli import main; sys.exit(main())"
+SERVE = "import sys; from server.cli import main; sys.exit(main())"
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 

@@ -189,3 +189,20 @@ def test_a_folder_spelled_like_a_model_id_warns_and_a_service_never_reads_it(zoo
         assert load_pretrained("./GunPoint/fcn").n_outputs == 3  # meant as a folder: no warning
     assert resolve("GunPoint/fcn", local_folders=False) == zoo / "GunPoint" / "fcn"
     assert load_pretrained("GunPoint/fcn", local_folders=False).n_outputs == 2  # what the service loads
+
+
+def test_the_service_plugs_its_commands_in_through_the_entry_point():
+    """tshub.cli used to import server.cli; now the service registers `serve` and `token` as a plugin."""
+    from importlib.metadata import entry_points
+
+    from server.cli import add_server_commands
+    from tshub.cli import COMMAND_GROUP, build_parser, plugin_commands
+
+    if not any(e.value == "server.cli:add_server_commands" for e in entry_points(group=COMMAND_GROUP)):
+        pytest.skip(f"the installed tshub metadata has no {COMMAND_GROUP} entry point: it predates pyproject's "
+                    "[project.entry-points]; reinstall with `pip install -e .` (make test does)")
+    assert add_server_commands in plugin_commands()
+    assert build_parser().parse_args(["token", "revoke", "abc"]).token_id == "abc"
+    library = build_parser(commands=[])
+    with pytest.raises(SystemExit):
+        library.parse_args(["serve"])

@@ -21,12 +21,12 @@ from safetensors.torch import load_file, save_file
 
 import tshub
 from tshub.data.preprocess import MinMaxMask, ZNormalize
-from tshub.hub import (CheckpointError, HubError, InvalidModelIdError, ModelId, ModelNotFoundError, list_models,
+from tshub.hub import (CheckpointError, HubError, InvalidModelIdError, ModelId, ModelNotFoundError, list_pretrained,
                        load_pretrained, parse_model_id, pull, resolve, write_index)
 from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, sha256_file
 from tshub.hub.ids import as_model_id
 from tshub.hub.store import home_store
-from tshub.models import build_model, get_architecture
+from tshub.models import build_model, default_kwargs, get_architecture, list_architectures
 from tshub.models.base import TimeSeriesModel
 
 SMALL = {"filters": (8, 16, 8)}
@@ -124,6 +124,35 @@ def test_save_load_gives_identical_outputs_and_raw_predictions(fcn, gunpoint, tm
     assert config["arch_kwargs"]["filters"] == [8, 16, 8] and config["dtype"] == "float32"
     assert config["n_parameters"] == sum(p.numel() for p in fcn.parameters())
     assert config["source_dataset"] == "GunPoint" and config["meta"]["splits"] == {"train": 50, "test": 150}
+
+
+# Non-default constructor arguments per architecture: a model built from its class must round-trip with them.
+NON_DEFAULT_KWARGS = {
+    "convnetquake": {"init": "he_normal", "l2": 0.0},
+    "convtimenet": {"kernel_sizes": (4, 8), "filters_per_kernel": 4, "n_blocks": 2, "bottleneck": 8},
+    "fcn": {"filters": (8, 16, 8), "kernel_sizes": (7, 5, 3)},
+    "magnet": {"dropout": 0.1, "lstm_units": 12},
+    "mlstm_fcn": {"lstm_units": 4, "filters": (8, 16, 8), "se_ratio": 4},
+    "tcn": {"nb_filters": 6, "kernel_size": 3, "dilations": (1, 2, 4)},
+}
+
+
+def test_every_architecture_has_non_default_kwargs_in_the_round_trip_test():
+    assert sorted(NON_DEFAULT_KWARGS) == list_architectures()
+
+
+@pytest.mark.parametrize("arch", sorted(NON_DEFAULT_KWARGS))
+def test_a_model_built_from_its_class_round_trips_with_its_arguments(arch, tmp_path):
+    cls = get_architecture(arch)
+    torch.manual_seed(0)
+    model = cls(2, 3, use_stream_max=True, input_length=64, **NON_DEFAULT_KWARGS[arch]).eval()
+    assert model.arch_kwargs == {**default_kwargs(arch), **NON_DEFAULT_KWARGS[arch]}
+    loaded = load_pretrained(model.save_pretrained(tmp_path / arch))
+    assert type(loaded) is cls and loaded.config() == json.loads(json.dumps(model.config()))
+    x = torch.randn(2, 2, 64, generator=torch.Generator().manual_seed(1))
+    stream_max = x.abs().amax(dim=(1, 2)).unsqueeze(1)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, stream_max), model(x, stream_max))
 
 
 def test_the_weights_file_gets_the_same_mode_as_its_neighbours(fcn, tmp_path):
@@ -277,6 +306,18 @@ def test_model_ids_parse_and_name_their_hub_repo(monkeypatch):
     assert as_model_id("me/gunpoint-from-lendb-magnet") is None  # a plain Hub repo id
 
 
+def test_list_models_is_a_deprecated_name_of_list_pretrained():
+    with pytest.warns(DeprecationWarning, match="tshub.list_pretrained"):
+        assert tshub.list_models is tshub.list_pretrained
+
+
+def test_a_model_id_matches_and_respells_its_source_case_insensitively():
+    model_id = parse_model_id("gunpoint/fcn")
+    assert model_id.names_source("GUNPOINT") and not model_id.names_source("GunPointAgeSpan")
+    assert model_id.spelled_as(["Coffee", "GunPoint", "gunpoint"]) == ModelId("GunPoint", "fcn")
+    assert model_id.spelled_as(["Coffee"]) == model_id
+
+
 # ------------------------------------------------------------------------------------------- stores and resolution
 def test_local_stores_match_sources_case_insensitively_in_order(fcn, tmp_path, monkeypatch):
     zoo_a, zoo_b = tmp_path / "zoo_a", tmp_path / "zoo_b"
@@ -350,7 +391,7 @@ def test_list_models_reads_folders_and_index_only_entries(fcn, tmp_path, monkeyp
     shutil.rmtree(published / "Coffee")  # its weights now live only on the Hub
     fcn.save_pretrained(mirror / "gunpoint" / "fcn")  # an earlier store wins
 
-    rows = {row["id"]: row for row in list_models()}
+    rows = {row["id"]: row for row in list_pretrained()}
     assert set(rows) == {"gunpoint/fcn", "Coffee/fcn"}
     assert rows["gunpoint/fcn"]["location"] == str(mirror / "gunpoint" / "fcn")
     coffee = rows["Coffee/fcn"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tshub.data import Dataset, DatasetError, read_file, read_split_files
+from tshub.data import Dataset, DatasetError
+from tshub.datasets import read_file, read_split_files
 from tshub.data.readers import ReadLimits, parse_file, regularize
 
 from server import attacks

@@ -172,3 +172,14 @@ def test_build_resumes_from_folder(small_index, tmp_path):
     assert resumed.distance("Coffee", "ECG200") == pytest.approx(small_index.distance("Coffee", "ECG200"), rel=1e-12)
     with pytest.raises(ValueError, match="parameters"):
         SimilarityIndex.build(["Coffee"], folder, n_iterations=3)
+
+
+def test_a_window_becomes_a_typed_band_or_a_clear_error():
+    from tshub.similarity.dtw import UNCONSTRAINED, Band
+
+    assert Band.of(None) == UNCONSTRAINED and Band.of(5) == Band(radius=5) and Band.of(0.1) == Band(fraction=0.1)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="window"):
+            Band.of(bad)
+    x, y = np.sin(np.linspace(0, 6, 40)), np.cos(np.linspace(0, 6, 50))
+    assert dtw(x, y, window=Band(radius=3)) == dtw(x, y, window=3) > dtw(x, y)

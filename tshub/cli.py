@@ -1,8 +1,9 @@
 """The ``tshub`` command line: one ``_add_<command>`` function per subcommand, registered in ``COMMANDS``.
 
 ``list`` / ``pull`` / ``info`` browse and fetch checkpoints, ``push`` publishes them to a Hub (the Hugging Face
-Hub or ``tshub serve``, by ``HF_ENDPOINT``), ``finetune`` adapts one to a dataset; recommend,
-publish and serve are added the same way by their packages (a parser function + a handler returning an exit code).
+Hub or ``tshub serve``, by ``HF_ENDPOINT``), ``finetune`` adapts one to a dataset. Installed packages add their
+commands through the ``tshub.commands`` entry points (the service's ``serve`` and ``token``), so the library never
+imports them (a parser function + a handler returning an exit code).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import argparse
 import json
 import os
 import sys
-import textwrap
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +28,20 @@ from tshub.hub.errors import HubError
 from tshub.hub.ids import as_model_id, hub_namespace
 from tshub.hub.remote import hub_endpoint, push_folder, snapshot_commit
 from tshub.hub.resolve import pull, resolve
-from tshub.hub.store import find_local, list_models, stores, training_status, unusable_reason
+from tshub.hub.store import HUB_ONLY, find_local, list_pretrained, stores, training_status, unusable_reason
+from tshub.tables import format_table
 from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, recipe_names
 from tshub.training.search import SEARCHES
 
+#: Entry-point group through which installed packages add subcommands (pyproject: [project.entry-points]).
+COMMAND_GROUP = "tshub.commands"
 LIST_COLUMNS = ("id", "domain", "test", "ref.", "training", "size")
-#: Widest line `list`, `info` and `recommend` print: tables keep to it (long cells are wrapped or shortened).
-MAX_WIDTH = 120
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; user errors print one ``tshub: error:`` message and exit 1."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run one command (of ``parser``, default every command); user errors print one ``tshub: error:`` message
+    and exit 1."""
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help(sys.stderr)
@@ -53,12 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[Callable[[argparse._SubParsersAction], None]] | None = None
+                 ) -> argparse.ArgumentParser:
+    """The ``tshub`` parser with ``commands`` (default: tshub's own and every plugin's)."""
     parser = argparse.ArgumentParser(prog="tshub", description="Pretrained deep models for time series.")
     parser.add_argument("--version", action="version", version=f"tshub {tshub.__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add in COMMANDS:
-        add(commands)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in [*COMMANDS, *plugin_commands()] if commands is None else commands:
+        add(subparsers)
     return parser
 
 
@@ -70,7 +75,7 @@ def _add_list(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_list(args: argparse.Namespace) -> int:
-    rows = list_models()
+    rows = list_pretrained()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -99,22 +104,8 @@ def _list_cells(row: dict[str, Any]) -> list[str]:
     metric = (f"{short.get(row['metric'], row['metric'])} {row['metric_value']:.4f}" if row.get("metric") else "-")
     reference = f"{row['reference_value']:.4f}" if row.get("reference_value") is not None else "-"
     training = (row.get("training") or "-") + (" !" if row.get("unusable") else "")
-    size = "hub" if row.get("location") == "hub" else human_size(row["size_bytes"]) if row.get("size_bytes") else "-"
+    size = "hub" if row.get("location") == HUB_ONLY else human_size(row["size_bytes"]) if row.get("size_bytes") else "-"
     return [row["id"], row.get("domain") or "-", metric, reference, training, size]
-
-
-def format_table(rows: list[list[str]], header: Sequence[str], max_width: int = MAX_WIDTH) -> str:
-    """Plain-text columns, left-aligned, widths fitted to the content; the last column wraps onto continuation
-    lines so that no line passes ``max_width``."""
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-    indent = sum(w + 2 for w in widths[:-1])
-    widths[-1] = min(widths[-1], max(max_width - indent, 20))
-    lines = []
-    for line in [list(header), ["-" * w for w in widths], *rows]:
-        wrapped = textwrap.wrap(str(line[-1]), widths[-1], break_on_hyphens=False) or [""]
-        lines.append("  ".join([*(str(c).ljust(w) for c, w in zip(line[:-1], widths)), wrapped[0]]))
-        lines += [" " * indent + more for more in wrapped[1:]]
-    return "\n".join(line.rstrip() for line in lines)
 
 
 # ---------------------------------------------------------------------------------------------------- pull
@@ -149,7 +140,7 @@ def _add_push(commands: argparse._SubParsersAction) -> None:
 def _run_push(args: argparse.Namespace) -> int:
     if args.all == bool(args.ids) or (args.repo_id and (args.all or len(args.ids) != 1)):
         raise HubError("push names checkpoints (IDs or folders) or --all, not both; --repo-id goes with one ID.")
-    names = [row["id"] for row in list_models() if row.get("location") != "hub"] if args.all else args.ids
+    names = [row["id"] for row in list_pretrained() if row.get("location") != HUB_ONLY] if args.all else args.ids
     failed = 0
     for name in names:
         folder, repo_id = _push_target(name, args.repo_id, args.namespace)
@@ -430,16 +421,16 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-# Subcommands in help order; publish / serve add their `_add_<name>` here.
+# Subcommands in help order; other packages add theirs through the COMMAND_GROUP entry points.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_list, _add_pull, _add_push, _add_info,
                                                                 _add_finetune, _add_recommend, _add_demo]
 
-try:  # `serve` and `token` of the fine-tune service, present in a source checkout or with the server package
-    from server.cli import add_server_commands
-except ImportError:
-    pass
-else:
-    COMMANDS.append(add_server_commands)
+
+def plugin_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """The ``add_<commands>(subparsers)`` functions other installed packages register under ``COMMAND_GROUP``
+    (the fine-tune service's ``serve`` and ``token``: ``server.cli:add_server_commands``)."""
+    return [entry_point.load() for entry_point in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name)]
+
 
 if __name__ == "__main__":
     sys.exit(main())

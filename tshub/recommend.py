@@ -89,7 +89,7 @@ class Recommendation:
         return asdict(self)
 
     def __str__(self) -> str:
-        from tshub.cli import MAX_WIDTH, format_table
+        from tshub.tables import MAX_WIDTH, format_table
 
         def wrap(text: str) -> str:
             return textwrap.fill(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)

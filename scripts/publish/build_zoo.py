@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", type=Path, default=REPO / "zoo", help="the store to build into (default: zoo/)")
     parser.add_argument("--cards", type=Path, default=REPO / "model_cards",
-                        help="where the flat card copies and their index go (default: model_cards/)")
+                        help="where the flat card copies and their index go (default: model_cards/, generated, "
+                             "git-ignored: the cards' source is each checkpoint's README.md)")
     parser.add_argument("--manifest", type=Path, help="JSON manifest instead of the default (derived from the data)")
     parser.add_argument("--only", action="append", metavar="PATTERN",
                         help="build only ids matching this glob, case-insensitive (e.g. 'SP500/*', '*/fcn'); "
@@ -269,7 +270,7 @@ def show_plan(entries: list[Entry], zoo: Path, force: bool) -> None:
 
 
 def show_uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> None:
-    for entry, folder, repo_id in uploads(entries, zoo, namespace):
+    for _entry, folder, repo_id in uploads(entries, zoo, namespace):
         files = ", ".join(f"{name} ({human_size((folder / name).stat().st_size)})" for name in CHECKPOINT_FILES)
         print(f"would upload {folder} -> {hub_endpoint()}/{repo_id}: {files}", flush=True)
 

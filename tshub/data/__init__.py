@@ -1,8 +1,6 @@
-"""Datasets, readers, the catalogue, preprocessing and splits."""
+"""Datasets, readers, the catalogue, preprocessing and splits (``tshub.datasets`` is the public facade)."""
 
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.preprocess import Identity, MinMaxMask, Preprocessor, ZNormalize, make_preprocessor
-from tshub.data.readers import read_file, read_split_files
 
-__all__ = ["Dataset", "DatasetError", "Preprocessor", "Identity", "ZNormalize", "MinMaxMask", "make_preprocessor",
-           "read_file", "read_split_files"]
+__all__ = ["Dataset", "DatasetError", "Preprocessor", "Identity", "ZNormalize", "MinMaxMask", "make_preprocessor"]

@@ -15,8 +15,6 @@ a fixed length (DodgerLoop*, MelbournePedestrian) NaNs at the end of a row are m
 from __future__ import annotations
 
 import csv
-import importlib
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +22,10 @@ from typing import Any
 
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.readers import read_split_files
+from tshub.data.root import FULL, data_root
+from tshub.data.sources import SOURCE_LOADERS
 from tshub.naming import closest
 
-FULL = "UCRArchive_2018"
 TRAIN_ONLY = "UCRArchive_2018_trainonly"
 UCR_CITATION = (
     "H. A. Dau, A. Bagnall, K. Kamgar, C.-C. M. Yeh, Y. Zhu, S. Gharghabi, C. A. Ratanamahatana and E. Keogh, "
@@ -59,20 +58,6 @@ UCR_2015_ALIASES = {
 _ALIASES = {k.casefold(): v for k, v in UCR_2015_ALIASES.items()}
 #: Names tshub gives data that came without one (Dataset.from_arrays, service uploads, multi-head pretraining).
 PLACEHOLDER_NAMES = frozenset({"arrays", "upload", "multi"})
-_REPO_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def data_root(root: str | Path | None = None) -> Path | None:
-    """The folder holding ``UCRArchive_2018`` (and the other sources): ``root``, ``$TSHUB_DATA`` or ../shared/data.
-
-    A path to the ``UCRArchive_2018`` folder itself is accepted too. None when nothing is configured or found.
-    """
-    if root is None:
-        root = os.environ.get("TSHUB_DATA") or (_REPO_DATA if _REPO_DATA.is_dir() else None)
-    if root is None:
-        return None
-    root = Path(root).expanduser()
-    return root.parent if root.name == FULL else root
 
 
 def load(
@@ -131,14 +116,8 @@ def ucr_summary(root: str | Path | None = None) -> list[dict[str, str]]:
 
 
 def source_loaders() -> dict[str, Callable[[Path | None], Dataset]]:
-    """``tshub.data.sources.SOURCE_LOADERS`` when that module exists, else {}."""
-    try:
-        module = importlib.import_module("tshub.data.sources")
-    except ModuleNotFoundError as e:
-        if e.name != "tshub.data.sources":
-            raise
-        return {}
-    return {key.upper(): loader for key, loader in getattr(module, "SOURCE_LOADERS", {}).items()}
+    """The Otović sources' loaders (``tshub.data.sources.SOURCE_LOADERS``) by upper-case name."""
+    return {key.upper(): loader for key, loader in SOURCE_LOADERS.items()}
 
 
 def _ucr_index(folder: Path | None) -> dict[str, tuple[str, str, dict[str, Path]]]:
@@ -218,6 +197,6 @@ def _not_found(name: str, folder: Path | None, sources: dict[str, Any]) -> str:
     names = [e["name"] for e in list_datasets(folder)]
     close = closest(name, names, n=5)
     hint = f" Closest matches: {', '.join(close)}." if close else ""
-    source_keys = ", ".join(sorted(sources)) or "none (tshub.data.sources is not installed)"
+    source_keys = ", ".join(sorted(sources))
     return (f"no dataset named {name!r}: looked in the sources ({source_keys}) and in {where}; "
             f"{len(names)} datasets are available (tshub.datasets.list_datasets()).{hint}")

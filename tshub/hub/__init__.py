@@ -1,7 +1,7 @@
 """Checkpoints and loading: the checkpoint folder, model ids, local stores, the Hugging Face Hub, model cards.
 
 Data flows one way (data → model → train → hub): this package imports the models, never the reverse; the
-model's ``save_pretrained`` / ``push_to_hub`` / ``from_pretrained`` import it lazily. Why it uses huggingface_hub's
+model's ``save_pretrained`` / ``push_to_hub`` / ``from_pretrained`` import it when called. Why it uses huggingface_hub's
 primitives rather than ``ModelHubMixin``: see ``tshub.hub.remote``.
 """
 
@@ -11,9 +11,9 @@ from tshub.hub.errors import CheckpointError, HubError, InvalidModelIdError, Mod
 from tshub.hub.ids import ModelId, hub_namespace, parse_model_id
 from tshub.hub.remote import push_folder, push_to_hub
 from tshub.hub.resolve import load_pretrained, pull, resolve
-from tshub.hub.store import home_store, list_models, stores, write_index
+from tshub.hub.store import home_store, list_pretrained, stores, write_index
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "HubError", "InvalidModelIdError", "ModelId", "ModelNotFoundError",
-           "build_model_card", "home_store", "hub_namespace", "list_models", "load_checkpoint", "load_pretrained",
+           "build_model_card", "home_store", "hub_namespace", "list_pretrained", "load_checkpoint", "load_pretrained",
            "parse_model_id", "pull", "push_folder", "push_to_hub", "read_config", "resolve", "save_checkpoint",
            "stores", "write_index"]

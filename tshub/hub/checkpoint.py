@@ -26,12 +26,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-import tshub
 from tshub.data.preprocess import Preprocessor
 from tshub.hub.card import build_model_card
 from tshub.hub.errors import CheckpointError
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model, default_kwargs, get_architecture
+from tshub.version import __version__
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -79,7 +79,7 @@ def build_config(model: TimeSeriesModel, meta: dict[str, Any], *, dtype: str, we
     """The config.json content of ``model`` whose weights were written to ``weights``."""
     preprocessor = model.preprocessor
     config: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "library": "tshub", "tshub_version": tshub.__version__,
+        "format_version": FORMAT_VERSION, "library": "tshub", "tshub_version": __version__,
         **model.config(),
         "task": model.task, "classes": model.classes,
         "preprocessing": preprocessor.to_config() if preprocessor is not None else None,
@@ -145,7 +145,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: checkpoint format version {version!r} is not supported by tshub {tshub.__version__}, "
+            f"{path}: checkpoint format version {version!r} is not supported by tshub {__version__}, "
             f"which reads format {FORMAT_VERSION}; upgrade tshub (pip install -U tshub) or re-save the checkpoint."
         )
     missing = [key for key in (*_MODEL_KEYS, "weights_sha256") if key not in config]

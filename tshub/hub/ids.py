@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tshub.hub.errors import InvalidModelIdError
@@ -32,7 +33,17 @@ class ModelId:
 
     @property
     def key(self) -> tuple[str, str]:
+        """What identifies the model: the source case-folded, the registry arch name."""
         return self.source.casefold(), self.arch
+
+    def names_source(self, name: str) -> bool:
+        """Whether ``name`` (a dataset or source name) is this id's source; sources match case-insensitively."""
+        return self.source.casefold() == name.casefold()
+
+    def spelled_as(self, names: Iterable[str]) -> ModelId:
+        """This id with its source spelled as the first of ``names`` that names it, else unchanged (Hub repo names
+        and HF cache folders spell a source one way)."""
+        return ModelId(next((name for name in names if self.names_source(name)), self.source), self.arch)
 
     def repo_id(self, namespace: str | None = None) -> str:
         """The Hub repo holding this checkpoint: ``<namespace>/<SOURCE>-<arch>``."""

@@ -30,10 +30,10 @@ import httpx2
 from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 
-import tshub
 from tshub.hub.checkpoint import CHECKPOINT_FILES, save_checkpoint
 from tshub.hub.errors import CheckpointError, HubError
 from tshub.models.base import TimeSeriesModel
+from tshub.version import __version__
 
 DEFAULT_COMMIT_MESSAGE = "Upload tshub checkpoint"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -57,7 +57,7 @@ def download(repo_id: str, *, revision: str | None = None) -> Path:
     """
     folder = Path(snapshot_download(
         repo_id, revision=revision, local_files_only=hub_offline(), endpoint=hub_endpoint(),
-        allow_patterns=list(CHECKPOINT_FILES), library_name="tshub", library_version=tshub.__version__,
+        allow_patterns=list(CHECKPOINT_FILES), library_name="tshub", library_version=__version__,
     ))
     if not hub_offline():
         verify_snapshot(repo_id, folder)

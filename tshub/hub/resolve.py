@@ -1,4 +1,4 @@
-"""Name → checkpoint folder, in the order of DESIGN.md: an existing folder, the local stores, then the Hub.
+"""Name → checkpoint folder, in this order: an existing folder, the local stores, then the Hub.
 
 A name is a local folder, a model id ``"<SOURCE>/<arch>"`` (Hub repo ``<namespace>/<SOURCE>-<arch>``), or any
 Hub repo id. A ``revision`` pins a Hub commit, branch or tag, so it skips the local stores. When nothing
@@ -21,7 +21,7 @@ from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
 from tshub.hub.errors import CheckpointError, ModelNotFoundError
 from tshub.hub.ids import ModelId, as_model_id
 from tshub.hub.remote import download, hub_endpoint, hub_offline, snapshot_commit
-from tshub.hub.store import checkpoint_dir, home_store, list_models, stores
+from tshub.hub.store import checkpoint_dir, home_store, list_pretrained, stores
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import list_architectures
 from tshub.naming import closest
@@ -115,15 +115,13 @@ def canonical_id(model_id: ModelId) -> ModelId:
 
     Sources match case-insensitively, but Hub repo names and HF cache folders are spelled one way.
     """
-    names = [row["source"] for row in list_models()] + [entry["name"] for entry in list_datasets()]
-    source = next((n for n in names if n.casefold() == model_id.source.casefold()), model_id.source)
-    return ModelId(source, model_id.arch)
+    return model_id.spelled_as([row["source"] for row in list_pretrained()] + [entry["name"] for entry in list_datasets()])
 
 
 def did_you_mean(name: str) -> list[str]:
     """Model ids close to ``name``, which nothing resolved: known checkpoints first, then ``name`` with its source
     and architecture corrected to a known source or catalogue dataset and a registered architecture."""
-    known = [row["id"] for row in list_models()]
+    known = [row["id"] for row in list_pretrained()]
     guesses = closest(name, known, n=2, cutoff=0.8)
     parts = name.strip().split("/")
     if len(parts) == 2 and all(parts):
@@ -196,7 +194,7 @@ def _not_found_message(name: str, model_id: ModelId | None, looked: list[str]) -
         f"{': unset HF_HUB_OFFLINE' if hub_offline() else ''}), or copy a checkpoint "
         f"folder to {home}, or add a folder holding {model_id.source}/{model_id.arch}/ to $TSHUB_ZOO;",
     ]
-    if any(entry["name"].casefold() == model_id.source.casefold() for entry in list_datasets()):
+    if any(model_id.names_source(entry["name"]) for entry in list_datasets()):
         lines += [
             f"  - build it from the {model_id.source} data: run scripts/publish for {model_id} (it trains, writes "
             f"zoo/{model_id.source}/{model_id.arch} and its card), or in Python:",

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tshub
 from tshub.atomic import write_text_atomic
 from tshub.hub.card import METRIC_NAMES, source_info
 from tshub.hub.checkpoint import CONFIG_NAME, read_config
@@ -75,7 +74,7 @@ def repo_zoo() -> Path | None:
     override = os.environ.get(REPO_ZOO_ENV)
     if override is not None:
         return Path(override).expanduser() if override else None
-    return Path(tshub.__file__).resolve().parents[1] / "zoo"
+    return Path(__file__).resolve().parents[2] / "zoo"
 
 
 def stores() -> list[Store]:
@@ -149,6 +148,9 @@ TRAINING_STATUS = {"early_stopping": "converged", "max_epochs": "max epochs", "t
                    "non_finite_loss": "diverged"}
 #: A classifier no more than this above chance accuracy (1 / classes) is not offered as a source.
 CHANCE_MARGIN = 0.05
+#: The ``location`` of a listing row that only a store's index names: the checkpoint is fetched from the Hub on
+#: first use (other rows hold the checkpoint folder's path).
+HUB_ONLY = "hub"
 
 
 def write_index(root: str | Path) -> Path:
@@ -169,11 +171,14 @@ def read_index(store: Store) -> list[dict[str, Any]]:
     if index.get("index_version") != INDEX_VERSION:
         raise CheckpointError(f"{path}: index version {index.get('index_version')!r} is not {INDEX_VERSION}; "
                               "upgrade tshub or rebuild the index with write_index.")
-    return [{**row, "location": "hub"} for row in index["models"]]
+    return [{**row, "location": HUB_ONLY} for row in index["models"]]
 
 
-def list_models() -> list[dict[str, Any]]:
-    """Every checkpoint the local stores know, first store wins: local folders, then index-only (Hub) entries."""
+def list_pretrained() -> list[dict[str, Any]]:
+    """Every checkpoint the local stores know, first store wins: local folders, then index-only (Hub) entries.
+
+    timm's name: ``list_pretrained`` lists checkpoints, ``list_models`` (``tshub.list_architectures``) architectures.
+    """
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for store in stores():
         for model_id, folder in store.checkpoints():
@@ -183,4 +188,7 @@ def list_models() -> list[dict[str, Any]]:
             if model_id is not None:
                 rows.setdefault(model_id.key, row)
     return sorted(rows.values(), key=lambda r: (r["source"].casefold(), r["arch"]))
+
+
+list_models = list_pretrained  # the old name, still imported by tshub.recommend until it becomes a package
 

@@ -1,17 +1,15 @@
-"""Architecture registry: name → model class, with the kwargs each build used recorded on the model."""
+"""Architecture registry: name → model class (each model records its own constructor arguments)."""
 
 from __future__ import annotations
 
 import inspect
 from typing import Any, Callable, TypeVar
 
-from tshub.models.base import TimeSeriesModel
+from tshub.models.base import BASE_ARGUMENTS, TimeSeriesModel
 from tshub.naming import closest
 
 _REGISTRY: dict[str, type[TimeSeriesModel]] = {}
 M = TypeVar("M", bound=type[TimeSeriesModel])
-
-_BASE_ARGS = {"self", "in_channels", "n_outputs", "use_stream_max", "input_length"}
 
 
 def register(name: str) -> Callable[[M], M]:
@@ -44,7 +42,7 @@ def default_kwargs(name: str) -> dict[str, Any]:
     """The architecture-specific keyword arguments and their defaults."""
     params = inspect.signature(get_architecture(name).__init__).parameters
     return {k: p.default for k, p in params.items()
-            if k not in _BASE_ARGS and p.default is not inspect.Parameter.empty}
+            if k not in BASE_ARGUMENTS and p.default is not inspect.Parameter.empty}
 
 
 def build_model(name: str, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
@@ -55,7 +53,4 @@ def build_model(name: str, in_channels: int, n_outputs: int, *, use_stream_max: 
     unknown = set(kwargs) - set(defaults)
     if unknown:
         raise TypeError(f"{cls.arch} does not take {sorted(unknown)}; it takes {sorted(defaults)}.")
-    model = cls(in_channels, n_outputs, use_stream_max=use_stream_max,
-                input_length=input_length if cls.length_bound else None, **kwargs)
-    model.arch_kwargs = {**defaults, **kwargs}
-    return model
+    return cls(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length, **kwargs)

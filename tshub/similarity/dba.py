@@ -1,6 +1,6 @@
 """DTW barycenter averaging (Petitjean et al. 2011) started from the medoid, as bigdata18's ``dba.py``.
 
-``dba`` = bigdata18 semantics (architectures.md §2.2): start from the medoid (the series minimising the sum of
+``dba`` = bigdata18 semantics (Ismail Fawaz et al. 2018): start from the medoid (the series minimising the sum of
 squared DTW distances to all others), then a fixed number of iterations (10) of: align every series to the current
 average with DTW, set each average point to the mean of the series points aligned to it (unit weights). Paths break
 exact ties like tslearn (diagonal, then the average's index, then the series' index; bigdata18's strict comparisons
@@ -25,20 +25,9 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from tshub.similarity.dtw import (
-    LANES,
-    SeriesSet,
-    as_series,
-    as_series_set,
-    backtrack,
-    cdist_cost,
-    costs_to,
-    lane_chunks,
-    parallel_map,
-    paths_block,
-    threads,
-    window_code,
-)
+from tshub.similarity.dtw import UNCONSTRAINED, Band, SeriesSet, as_series, as_series_set, cdist_cost, costs_to
+from tshub.similarity.dtw.kernels import LANES, backtrack, paths_block
+from tshub.similarity.dtw.threads import lane_chunks, parallel_map, threads
 
 PROXY_SEGMENTS = 32
 
@@ -67,14 +56,14 @@ def medoid_index(
 ) -> int:
     """Index of the series with the smallest sum of squared DTW distances to the others (lowest index on ties)."""
     S = as_series_set(series)
-    code = window_code(window)
+    band = Band.of(window)
     n = len(S)
     top = parse_medoid_method(method)
     if n <= 2:
         return 0
     if top is None and S.lengths.mean() <= 2 * PROXY_SEGMENTS:  # the proxy would cost about as much as the real thing
-        return int(np.argmin(cdist_cost(S, None, code).sum(axis=1)))
-    proxy = cdist_cost(_paa(S, PROXY_SEGMENTS), None, -1.0)
+        return int(np.argmin(cdist_cost(S, None, band).sum(axis=1)))
+    proxy = cdist_cost(_paa(S, PROXY_SEGMENTS), None, UNCONSTRAINED)
     order = np.argsort(proxy.sum(axis=1), kind="stable")[: top or n]
     known = np.full((n, n), np.nan)
     np.fill_diagonal(known, 0.0)
@@ -89,7 +78,7 @@ def medoid_index(
         todo = todo[np.argsort(-proxy[i, todo], kind="stable")]  # big terms first: abandon sooner
         for start in range(0, len(todo), step):
             block = todo[start : start + step]
-            costs = costs_to(S.series(i), S, block, code)
+            costs = costs_to(S.series(i), S, block, band)
             known[i, block] = costs
             known[block, i] = costs
             total += costs.sum()
@@ -103,10 +92,10 @@ def medoid_index(
 
 
 @njit(cache=True, nogil=True)
-def _align_block(avg, flat, offsets, idx, start, K, code, partial, counts, costs):
+def _align_block(avg, flat, offsets, idx, start, K, band, partial, counts, costs):
     """Align series ``start..start+K`` to the average: per-series sums of aligned points, counts and costs."""
     res = np.empty(LANES)
-    dirs, m = paths_block(avg, flat, offsets, idx, start, K, code, res)
+    dirs, m = paths_block(avg, flat, offsets, idx, start, K, band, res)
     for k in range(K):
         s = start + k
         costs[s] = res[k]
@@ -119,7 +108,7 @@ def _align_block(avg, flat, offsets, idx, start, K, code, partial, counts, costs
                 partial[s, i, ch] += flat[o + path[p, 1], ch]
 
 
-def _assign(avg: np.ndarray, S: SeriesSet, code: float) -> tuple[np.ndarray, np.ndarray, float]:
+def _assign(avg: np.ndarray, S: SeriesSet, band: Band) -> tuple[np.ndarray, np.ndarray, float]:
     """One DBA alignment step: per-index sums of aligned points, their counts, and the mean squared DTW.
 
     Blocks of series go to threads; per-series partial sums are then reduced in series order (tslearn's order).
@@ -133,7 +122,7 @@ def _assign(avg: np.ndarray, S: SeriesSet, code: float) -> tuple[np.ndarray, np.
     def align(part: slice) -> None:
         for start in range(part.start, part.stop, LANES):
             K = min(LANES, part.stop - start)
-            _align_block(avg, S.flat, S.offsets, idx, start, K, code, partial, counts, costs)
+            _align_block(avg, S.flat, S.offsets, idx, start, K, band, partial, counts, costs)
 
     parallel_map(align, lane_chunks(n), len(avg) * S.lengths.sum())
     return _reduce(partial, counts, costs)
@@ -166,7 +155,7 @@ def dba(
     ``init``: "medoid" (bigdata18) or an initial average ``(t,)``/``(c, t)``; ``medoid``: see :func:`medoid_index`.
     """
     S = as_series_set(series)
-    code = window_code(window)
+    band = Band.of(window)
     if isinstance(init, str):
         if init != "medoid":
             raise ValueError(f"init must be 'medoid' or an array, got {init!r}.")
@@ -177,7 +166,7 @@ def dba(
             raise ValueError(f"init has {avg.shape[1]} channels, the series {S.n_channels}.")
     previous = np.inf
     for _ in range(n_iterations):
-        sums, counts, cost = _assign(avg, S, code)
+        sums, counts, cost = _assign(avg, S, band)
         avg = sums * (1.0 / counts)[:, None]
         if cost > previous:  # tslearn's guard; the cost only grows through round-off at a fixed point
             break

@@ -1,14 +1,14 @@
 """Source recommender index: per-class DBA prototypes of every source and the bigdata18 inter-dataset distance.
 
-bigdata18 (architectures.md §2.2–2.3): each source's training split is reduced to one prototype per class, the
+bigdata18 (Ismail Fawaz et al. 2018, Algorithm 1): each source's training split is reduced to one prototype per class, the
 DBA average of the class (medoid start, 10 iterations), and the distance between two datasets is the **minimum**
 DTW over pairs (prototype of one, prototype of the other). Sources are ranked for a target by that distance.
 
 Before averaging, every series is z-normalised per channel (the UCR convention, ``tshub.data.preprocess.
 ZNormalize``: a constant series becomes zeros), so amplitude and offset do not decide similarity. Variable-length
 series keep their own lengths (trailing NaN padding dropped, interior gaps interpolated; see ``dtw.as_series``).
-DTW is unconstrained by default (architectures.md §2.2: bigdata18's ``w=0`` constant degenerates, the published
-ranking was clearly computed without a band).
+DTW is unconstrained by default (bigdata18's code sets a window constant ``w=0`` that would degenerate to the
+Euclidean distance; the published ranking was clearly computed without a band).
 
 The index is built once (incrementally: ``add`` one source at a time computes its prototypes and its distances to
 the sources already in) and stored as ``index.json`` (parameters, sources, class labels, distance matrix) and
@@ -30,7 +30,7 @@ from tshub.atomic import write_bytes_atomic, write_text_atomic
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import ZNormalize
 from tshub.similarity.dba import parse_medoid_method, dba
-from tshub.similarity.dtw import SeriesSet, as_series, min_cost_groups, window_code
+from tshub.similarity.dtw import Band, SeriesSet, as_series, min_cost_groups
 
 FORMAT_VERSION = 1
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "zoo" / "similarity"  # built by scripts/build_similarity_index.py
@@ -53,7 +53,7 @@ class SimilarityIndex:
         medoid: str = "exact",
         znormalize: bool = True,
     ):
-        window_code(window)
+        Band.of(window)  # validate now, not at the first distance
         parse_medoid_method(medoid)
         self.params: dict[str, Any] = {
             "window": window, "n_iterations": int(n_iterations), "medoid": medoid, "znormalize": bool(znormalize),
@@ -210,7 +210,7 @@ class SimilarityIndex:
         groups = np.array([group_of[i] for _, i, _ in tgt], dtype=np.int64)
         best = min_cost_groups(SeriesSet.from_list(series, channels), np.arange(len(prototypes)),
                                np.arange(len(prototypes), len(series)), groups, len(same),
-                               window_code(self.params["window"]))
+                               Band.of(self.params["window"]))
         out[same] = np.sqrt(best)
         return out
 

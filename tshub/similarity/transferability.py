@@ -31,7 +31,7 @@ from scipy.optimize import minimize_scalar
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
 from tshub.models.base import TimeSeriesModel
-from tshub.training.finetune import _target_like
+from tshub.training.finetune import fresh_model_like
 from tshub.training.loop import resolve_device
 from tshub.training.transfer import TransferReport, transfer_weights
 
@@ -50,7 +50,7 @@ def target_features(model: TimeSeriesModel, dataset: Dataset, split: str = "trai
     X, y = dataset.split(split)
     kind = model.preprocessor.kind if model.preprocessor is not None else "znorm"
     X, stream_max = make_preprocessor(kind).fit_transform(X)  # a fresh preprocessor: fitted on the target
-    target = _target_like(model, dataset, seed=0)
+    target = fresh_model_like(model, dataset, seed=0)
     report = transfer_weights(model, target)
     device = resolve_device(device)
     target.to(device).eval()

@@ -40,7 +40,7 @@ _SOURCE_KEYS = ("domain", "description", "citation", "url", "license", "sampling
 
 
 @dataclass
-class _Prepared:
+class PreparedData:
     """A dataset with a validation split, its fitted preprocessor and the preprocessed splits."""
 
     dataset: Dataset
@@ -75,7 +75,7 @@ def finetune(model: TimeSeriesModel, dataset: Dataset, *, lr_multiplier: float |
                          "no effect: pass a single lr_multiplier.")
     if preprocessing is None:
         preprocessing = model.preprocessor.kind if model.preprocessor is not None else "znorm"
-    prep = _prepare(dataset, preprocessing, model.use_stream_max)
+    prep = prepare_data(dataset, preprocessing, model.use_stream_max)
     name, config = resolve_recipe(recipe, n_train=len(prep.train[0]), max_epochs=max_epochs,
                                   time_budget_s=time_budget_s)
     selector = Monitor.resolve("auto", prep.dataset.task, tie_break=True)  # ω is chosen on validation only
@@ -113,7 +113,7 @@ def train_from_scratch(arch: str, dataset: Dataset, *, seed: int = 0, recipe: st
     preprocessor = make_preprocessor(preprocessing)
     if use_stream_max is None:
         use_stream_max = preprocessor.uses_stream_max
-    prep = _prepare(dataset, preprocessor, use_stream_max)
+    prep = prepare_data(dataset, preprocessor, use_stream_max)
     name, config = resolve_recipe(recipe, n_train=len(prep.train[0]), max_epochs=max_epochs,
                                   time_budget_s=time_budget_s, bf16=bf16)
     ds = prep.dataset
@@ -132,10 +132,10 @@ class _OmegaRun:
         self.omega, self.index, self.of = omega, index, of
         self.eliminated_after: int | None = None  # epochs trained when the search dropped it
 
-    def start(self, source: TimeSeriesModel, prep: _Prepared, freeze_backbone: bool, config: TrainConfig,
+    def start(self, source: TimeSeriesModel, prep: PreparedData, freeze_backbone: bool, config: TrainConfig,
               seed: int, device: str | torch.device | None, hook: EpochHook) -> None:
         """A fresh, seeded target with the source's weights transferred, ready to train at this ω."""
-        target = _target_like(source, prep.dataset, seed)
+        target = fresh_model_like(source, prep.dataset, seed)
         self.report = transfer_weights(source, target)
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
@@ -153,7 +153,7 @@ class _OmegaRun:
         _set_backbone_trainable(self.training.model, True)
         return self.loop
 
-    def summary(self, prep: _Prepared) -> dict[str, Any]:
+    def summary(self, prep: PreparedData) -> dict[str, Any]:
         """The grid row of ``FitResult.grid``: validation scores of the kept weights, epochs, how it ended."""
         val = evaluate(self.training.model, prep.val, prep.dataset.task,
                        batch_size=self.training.config.eval_batch_size)
@@ -187,7 +187,7 @@ def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
     return values
 
 
-def _prepare(dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool) -> _Prepared:
+def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool) -> PreparedData:
     """Make the training splits (``training_splits``: a dataset without splits is training data), fit the
     preprocessing on the training split and apply it to every split."""
     ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0)
@@ -203,10 +203,10 @@ def _prepare(dataset: Dataset, preprocessing: str | Preprocessor | None, use_str
         return X, y, stream_max if use_stream_max else None
 
     test = arrays("test") if "test" in ds.splits and len(ds.splits["test"]) else None
-    return _Prepared(ds, preprocessor, arrays("train"), arrays("val"), test)
+    return PreparedData(ds, preprocessor, arrays("train"), arrays("val"), test)
 
 
-def _target_like(source: TimeSeriesModel, ds: Dataset, seed: int) -> TimeSeriesModel:
+def fresh_model_like(source: TimeSeriesModel, ds: Dataset, seed: int) -> TimeSeriesModel:
     """A freshly initialised (seeded) model of the source's architecture and kwargs, shaped for ``ds``."""
     torch.manual_seed(seed)
     return build_model(source.arch, ds.n_channels, ds.n_outputs, use_stream_max=source.use_stream_max,
@@ -233,7 +233,7 @@ def _without_loss(scores: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in scores.items() if k != "loss"}
 
 
-def _result(model: TimeSeriesModel, prep: _Prepared, loop: LoopResult, recipe: str, config: TrainConfig, seed: int,
+def _result(model: TimeSeriesModel, prep: PreparedData, loop: LoopResult, recipe: str, config: TrainConfig, seed: int,
             start: float, extra_meta: dict[str, Any], **fields: Any) -> FitResult:
     """Evaluate the trained model, attach task/classes/preprocessor/provenance to it, and wrap it all up."""
     ds = prep.dataset

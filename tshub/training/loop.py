@@ -96,13 +96,13 @@ class Training:
         torch.manual_seed(seed)  # dropout and any other randomness inside the model
         self.generator = torch.Generator().manual_seed(seed)
 
-        Xt, yt, st = _tensors(train, self.task, _data_device(train, self.device))
+        Xt, yt, st = as_tensors(train, self.task, data_device(train, self.device))
         self.train_data = (Xt, yt, st)
-        self.val_data = None if val is None else _tensors(val, self.task, _data_device(val, self.device))
+        self.val_data = None if val is None else as_tensors(val, self.task, data_device(val, self.device))
         self.batch = config.batch_size_for(len(Xt))
-        self.n_batches = _batches_per_epoch(len(Xt), self.batch, config.drop_last)
+        self.n_batches = batches_per_epoch(len(Xt), self.batch, config.drop_last)
 
-        self.optimizer = _optimizer(model, param_groups, config)
+        self.optimizer = build_optimizer(model, param_groups, config)
         valt = self.val_data
         self.checkpoint = Plateau(_monitor(config.checkpoint_monitor or config.monitor, self.task, config, valt), None)
         self.scheduler = (ReduceLROnPlateau(_monitor(config.lr_monitor or config.monitor, self.task, config, valt),
@@ -114,8 +114,8 @@ class Training:
         self.monitors = {"checkpoint": self.checkpoint, "scheduler": self.scheduler, "stopper": self.stopper}
         self.saver = None if state_path is None else TrainingState(state_path, fingerprint(
             arch=model.arch, parameters=sorted(model.state_dict()), config=config.to_dict(), seed=seed,
-            task=self.task, train=[list(Xt.shape), _digest(Xt), _digest(yt)],
-            val=None if valt is None else [_digest(valt[0])],
+            task=self.task, train=[list(Xt.shape), tensor_digest(Xt), tensor_digest(yt)],
+            val=None if valt is None else [tensor_digest(valt[0])],
             groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in self.optimizer.param_groups]))
         self.result, self.best_state, self.epoch, self.elapsed_s = LoopResult(), None, 0, 0.0
         restored = self.saver.restore(model, self.optimizer, self.generator, self.monitors) if self.saver else None
@@ -328,7 +328,7 @@ def _loss(outputs: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
     return mse_loss(outputs, y.reshape(outputs.shape))
 
 
-def _batches_per_epoch(n: int, batch: int, drop_last: bool) -> int:
+def batches_per_epoch(n: int, batch: int, drop_last: bool) -> int:
     """floor(n / batch) with drop_last, else ceil; a trailing batch of one series is always dropped (BatchNorm
     cannot normalise a single sample over a feature vector)."""
     if n == 0:
@@ -337,7 +337,8 @@ def _batches_per_epoch(n: int, batch: int, drop_last: bool) -> int:
     return max(1, full + (1 if rest > 1 and not drop_last else 0))
 
 
-def _optimizer(model: nn.Module, param_groups: Sequence[ParamGroup] | None, config: TrainConfig) -> torch.optim.Adam:
+def build_optimizer(model: nn.Module, param_groups: Sequence[ParamGroup] | None, config: TrainConfig) -> torch.optim.Adam:
+    """Adam over the trainable parameters, one group per ``ParamGroup`` at ``config.lr × lr_multiplier``."""
     groups = param_groups or [{"name": "all", "params": list(model.parameters()), "lr_multiplier": 1.0}]
     trainable = []
     for group in groups:
@@ -366,7 +367,7 @@ def _keep_frozen_batchnorm_in_eval(model: nn.Module) -> None:
             module.eval()
 
 
-def _data_device(data: Arrays, device: torch.device) -> torch.device:
+def data_device(data: Arrays, device: torch.device) -> torch.device:
     """The compute device when the data fits comfortably there (always for the CPU), else the CPU."""
     if device.type != "cuda":
         return device
@@ -375,7 +376,8 @@ def _data_device(data: Arrays, device: torch.device) -> torch.device:
     return device if nbytes <= _DATA_ON_GPU_FRACTION * free else torch.device("cpu")
 
 
-def _tensors(data: Arrays, task: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def as_tensors(data: Arrays, task: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(X, y, stream_max) as tensors on ``device``: float32 series, int64 classes or float32 targets."""
     X, y, stream_max = data
     X = torch.as_tensor(X, dtype=torch.float32, device=device)
     y = _targets(y, task, device)
@@ -390,7 +392,7 @@ def _targets(y: Any, task: str, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(y, dtype=torch.int64 if task == "classification" else torch.float32, device=device)
 
 
-def _digest(tensor: torch.Tensor) -> str:
+def tensor_digest(tensor: torch.Tensor) -> str:
     """A short hash of a tensor's contents (identifies the data a saved training state belongs to)."""
     return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
 

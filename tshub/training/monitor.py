@@ -2,7 +2,7 @@
 
 Keras' ReduceLROnPlateau, EarlyStopping and ModelCheckpoint count an epoch as an improvement only when the
 monitored value beats the best one by more than an *absolute* ``min_delta``, and fire once ``wait >= patience``
-(PyTorch's scheduler fires at ``> patience`` with a relative threshold; see reference/architectures.md §9).
+(PyTorch's ``ReduceLROnPlateau`` fires at ``> patience`` with a relative threshold by default).
 """
 
 from __future__ import annotations

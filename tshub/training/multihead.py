@@ -25,8 +25,8 @@ from tshub.data.dataset import Dataset
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
-from tshub.training.finetune import _prepare, _Prepared, training_fingerprint
-from tshub.training.loop import (_batches_per_epoch, _data_device, _digest, _optimizer, _tensors,
+from tshub.training.finetune import prepare_data, PreparedData, training_fingerprint
+from tshub.training.loop import (batches_per_epoch, data_device, tensor_digest, build_optimizer, as_tensors,
                                  after_epoch, evaluate, resolve_device, train_step)
 from tshub.training.metrics import convergence_rate, curve_metric
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
@@ -107,7 +107,7 @@ def pretrain_multihead(arch: str, datasets: Sequence[Dataset], *, name: str = "m
 
 
 # ---------------------------------------------------------------------------------------------------- internals
-def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor | None) -> dict[str, _Prepared]:
+def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor | None) -> dict[str, PreparedData]:
     if not datasets:
         raise ValueError("multi-head pretraining needs at least one dataset.")
     names = [ds.name for ds in datasets]
@@ -119,7 +119,7 @@ def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor 
     channels = {ds.n_channels for ds in datasets}
     if len(channels) > 1:
         raise ValueError(f"every dataset must have the same channel count (one shared input layer), got {channels}.")
-    prepared = {ds.name: _prepare(ds, make_preprocessor(preprocessing), False) for ds in datasets}
+    prepared = {ds.name: prepare_data(ds, make_preprocessor(preprocessing), False) for ds in datasets}
     stateful = [key for key, p in prepared.items() if p.preprocessor.arrays()]
     if stateful:
         raise ValueError(f"preprocessing {preprocessing!r} keeps fitted statistics per dataset, but one preprocessor "
@@ -127,16 +127,16 @@ def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor 
     return prepared
 
 
-def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[str, _Prepared], config: TrainConfig,
+def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[str, PreparedData], config: TrainConfig,
            seed: int, device: torch.device, progress: bool,
            state_path: str | Path | None) -> tuple[list[dict[str, Any]], int | None, str]:
     """The epoch loop: interleaved single-dataset batches, then the recipe's monitors on the mean validation."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    train = {key: _tensors(p.train, TASK, _data_device(p.train, device)) for key, p in prepared.items()}
+    train = {key: as_tensors(p.train, TASK, data_device(p.train, device)) for key, p in prepared.items()}
     batch = {key: config.batch_size_for(len(t[0])) for key, t in train.items()}
-    n_batches = {key: _batches_per_epoch(len(t[0]), batch[key], config.drop_last) for key, t in train.items()}
-    optimizer = _optimizer(model, None, config)
+    n_batches = {key: batches_per_epoch(len(t[0]), batch[key], config.drop_last) for key, t in train.items()}
+    optimizer = build_optimizer(model, None, config)
 
     def monitor(key: str | None) -> Monitor:
         return Monitor.resolve(key or config.monitor, TASK, tie_break=config.tie_break)
@@ -151,7 +151,7 @@ def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[st
     monitors = {"checkpoint": checkpoint, "scheduler": scheduler, "stopper": stopper}
     saver = None if state_path is None else TrainingState(state_path, fingerprint(
         arch=model.arch, parameters=sorted(model.state_dict()), config=config.to_dict(), seed=seed,
-        train={key: [list(t[0].shape), _digest(t[0]), _digest(t[1])] for key, t in train.items()}))
+        train={key: [list(t[0].shape), tensor_digest(t[0]), tensor_digest(t[1])] for key, t in train.items()}))
     history: list[dict[str, Any]] = []
     best_state, best_epoch, stop_reason, done, elapsed_before = None, None, "max_epochs", 0, 0.0
     restored = saver.restore(model, optimizer, generator, monitors) if saver is not None else None

@@ -1,6 +1,6 @@
 """Training recipes: every hyper-parameter of the training loop in one frozen, JSON-ready dataclass, plus presets.
 
-``default`` is the DESIGN.md recipe (Otović et al. callbacks, with a batch size that shrinks on small datasets
+``default`` is tshub's recipe (Otović et al. callbacks, with a batch size that shrinks on small datasets
 so they still get ~10 updates per epoch); ``otovic`` is Otović et al.'s train.py exactly (batch 32, last partial
 batch dropped, no tie-break); ``bigdata18`` is the FCN recipe of Ismail Fawaz et al. (monitors training loss);
 ``ucr`` is bigdata18's schedule with validation-based selection and stopping, for small UCR-sized datasets.

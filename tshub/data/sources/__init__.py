@@ -1,6 +1,6 @@
 """Readers of the seed papers' source datasets (Otović et al. 2022 protocol), by name for the catalogue.
 
-Each loader takes the data root, the dataset's own folder or file, or None (``tshub.data.catalogue.data_root()``:
+Each loader takes the data root, the dataset's own folder or file, or None (``tshub.data.root.data_root()``:
 $TSHUB_DATA, else ``shared/data`` beside the repository), and returns raw values with train/val/test splits.
 """
 

@@ -11,7 +11,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from tshub.data.catalogue import data_root
+from tshub.data.root import data_root
 from tshub.data.dataset import DatasetError
 
 OTOVIC_FRACTIONS: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train, val, test

@@ -111,7 +111,7 @@ def load_lomax(
 ) -> Dataset:
     """LOMAX (ConvNetQuake_INGV, Zenodo 5040865): the traces of ``groups`` merged, duplicate keys removed.
 
-    UNVERIFIED layout (architectures.md §8.1, §10): each group holds 3-component traces (3 × ~1001 samples at
+    UNVERIFIED layout (read from Otović et al.'s preprocessing scripts; no LOMAX file was at hand): each group holds 3-component traces (3 × ~1001 samples at
     20 Hz, m/s; stored (3, T) or (T, 3), possibly nested in sub-groups) whose own attributes or whose enclosing
     groups carry ``magnitude``. A trace key seen in an earlier group is skipped (first occurrence wins, in
     ``groups`` order). Not reproduced: Otović's filtering of test/test2 to instances the original CNN classified

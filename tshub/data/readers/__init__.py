@@ -1,0 +1,116 @@
+"""Readers for every supported file format; ``read_file`` dispatches on the suffix through the format registry.
+
+Formats: UCR ``.tsv``/``.tsv.gz`` (tab separated, label first), the old UCR ``.txt`` / ``*_TRAIN`` files (comma or
+whitespace separated), sktime/aeon ``.ts``, ``.arff`` (flat univariate and the UEA relational multivariate layout,
+parsed by scipy.io.arff), ``.csv`` (one series per row) and ``.npz`` (arrays ``X`` and ``y``, never unpickled).
+Any of them may be gzipped (``.gz``) except ``.npz``.
+
+Untrusted files (the fine-tune service's uploads) are read under ``ReadLimits``: gzip is decompressed as a stream
+that stops at a byte cap (concatenated members included), zip members of an ``.npz`` are checked by their declared
+sizes and array headers before anything is read, and the series count and the values to allocate are bounded
+before allocating, so a small compressed file cannot expand into gigabytes.
+
+Every parser returns a ``RawSeries`` (NaN where a value is missing or pads a shorter series, raw targets, the line
+of every series), so gaps and unequal lengths are handled once, by ``regularize``, jointly over all files of a
+dataset: ``read_split_files({"train": ..., "test": ...})`` gives train and test the same length.
+
+Layout: ``formats`` (the registry), one module per format family (``delimited``: UCR .tsv/.txt and CSV; ``ts``;
+``arff``; ``npz``), ``text`` (safe reading of text files, delimited tables), ``lengths`` (gaps and lengths),
+``assemble`` (parsed files → Dataset), ``base`` (options, ``ReadLimits``, ``RawSeries``).
+
+NaN conventions: NaNs after a series' last value are padding of a shorter series (``variable_length`` decides what
+happens), NaNs before it are missing values (``missing`` decides). With ``trailing_nan="missing"`` (and in ``.ts``
+files declaring ``@equalLength true``) every NaN is a missing value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# The format modules register their parsers when imported.
+from tshub.data.readers import delimited, ts, arff, npz  # noqa: F401
+from tshub.data.dataset import Dataset, DatasetError, Task
+from tshub.data.readers.assemble import assemble
+from tshub.data.readers.base import MISSING, TRAILING_NAN, UNLIMITED, VARIABLE_LENGTH, RawSeries, ReadLimits
+from tshub.data.readers.formats import file_format, get_format, register_format, suffixes
+from tshub.data.readers.lengths import regularize
+from tshub.data.readers.text import check_line_count, decode_text, read_bytes
+
+__all__ = ["MISSING", "TRAILING_NAN", "UNLIMITED", "VARIABLE_LENGTH", "RawSeries", "ReadLimits", "file_format",
+           "parse_file", "read_file", "read_split_files", "regularize", "register_format"]
+
+
+def read_file(
+    path: str | Path,
+    *,
+    task: Task | None = None,
+    label_column: int | str | None = 0,
+    variable_length: str = "error",
+    missing: str = "error",
+    trailing_nan: str = "padding",
+    name: str | None = None,
+    limits: ReadLimits = UNLIMITED,
+    **kw: Any,
+) -> Dataset:
+    """Read one file into a Dataset (no splits, except the ``splits_*`` arrays of an ``.npz``).
+
+    ``label_column`` picks the target column of delimited text files (index, negative from the end, or a header
+    name for CSV); ``None`` reads unlabeled data in every format (targets become NaN, task "regression",
+    ``meta["unlabeled"]``). ``.ts``, ``.arff`` and ``.npz`` carry their targets by declaration (ARFF: the last
+    attribute). ``variable_length``: "error" | "truncate" (to the shortest) | "pad" (repeat each series' last
+    value up to the longest) | "resample" (linear interpolation to the longest). ``missing``: "error" |
+    "interpolate" (linear, edges take the nearest value). CSV options: ``delimiter=","``, ``header=None`` (auto).
+    ``limits`` bounds what an untrusted file may make this process read and allocate (see ``ReadLimits``).
+    """
+    raw = parse_file(path, label_column=label_column, limits=limits, **kw)
+    return assemble([raw], None, task=task, variable_length=variable_length, missing=missing,
+                    trailing_nan=trailing_nan, name=name, limits=limits)
+
+
+def read_split_files(
+    paths: Mapping[str, str | Path],
+    *,
+    task: Task | None = None,
+    label_column: int | str | None = 0,
+    variable_length: str = "error",
+    missing: str = "error",
+    trailing_nan: str = "padding",
+    name: str | None = None,
+    limits: ReadLimits = UNLIMITED,
+    **kw: Any,
+) -> Dataset:
+    """Read one file per split (e.g. ``{"train": "X_TRAIN.tsv", "test": "X_TEST.tsv"}``) into one Dataset.
+
+    Series are concatenated in the mapping's order and lengths are made equal over all files together.
+    Options as in ``read_file``.
+    """
+    if not paths:
+        raise DatasetError("read_split_files needs at least one {split_name: path} entry.")
+    raws = [parse_file(p, label_column=label_column, limits=limits, **kw) for p in paths.values()]
+    return assemble(raws, list(paths), task=task, variable_length=variable_length, missing=missing,
+                    trailing_nan=trailing_nan, name=name, limits=limits)
+
+
+def parse_file(path: str | Path, *, label_column: int | str | None = 0, limits: ReadLimits = UNLIMITED,
+               **options: Any) -> RawSeries:
+    """Parse a file of any registered format into a ``RawSeries`` (no length or gap handling yet)."""
+    path = Path(path)
+    fmt = get_format(file_format(path))
+    unknown = set(options) - fmt.options
+    if unknown:
+        takes = {f.name: sorted(f.options) for f in map(get_format, set(suffixes().values())) if f.options}
+        raise TypeError(f"read_file: option(s) {sorted(unknown)} do not apply to {fmt.name} files ({path}); "
+                        f"formats that take options: {takes}.")
+    if fmt.binary:
+        return fmt.parse(path, label_column, limits)
+    data = read_bytes(path, limits.max_bytes)
+    text = decode_text(path, data)
+    if not text.strip():
+        raise DatasetError(f"{path}: the file is empty; expected one series per line ({fmt.name} format).")
+    check_line_count(path, text, limits.max_series)
+    raw = fmt.parse(path, text, label_column, **options, **({"limits": limits} if fmt.bounded else {}))
+    raw.md5 = hashlib.md5(data).hexdigest()
+    return raw

@@ -1,0 +1,108 @@
+"""Parsed files (one per split) → one Dataset: channels and targets checked, lengths made equal over all files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from tshub.data.dataset import Dataset, DatasetError, Task
+from tshub.data.readers.base import TRAILING_NAN, UNLIMITED, RawSeries, ReadLimits, check_option
+from tshub.data.readers.formats import suffixes
+from tshub.data.readers.lengths import regularize
+from tshub.data.readers.text import is_number
+
+
+def assemble(
+    raws: list[RawSeries],
+    split_names: list[str] | None,
+    *,
+    task: Task | None = None,
+    variable_length: str = "error",
+    missing: str = "error",
+    trailing_nan: str = "padding",
+    name: str | None = None,
+    limits: ReadLimits = UNLIMITED,
+) -> Dataset:
+    """Concatenate parsed files (one per split name, or one file without splits) into a Dataset.
+
+    Provenance in ``meta``: format, source_files, source_md5 (md5 of each file's decompressed bytes), and what
+    was done to gaps (missing_values_filled) and lengths (variable_length).
+    """
+    check_option("trailing_nan", trailing_nan, TRAILING_NAN)
+    files = ", ".join(str(r.path) for r in raws)
+    channels = sorted({r.X.shape[1] for r in raws})
+    if len(channels) > 1:
+        raise DatasetError(f"{files}: the files have different channel counts {channels}; they must match.")
+    if len({r.y is None for r in raws}) > 1:
+        raise DatasetError(f"{files}: some files have targets and others not; label all of them or none.")
+    width = max(r.X.shape[2] for r in raws)
+    limits.check_values((sum(len(r.X) for r in raws), channels[0], width), files)
+    X = np.concatenate([np.pad(r.X, ((0, 0), (0, 0), (0, width - r.X.shape[2])), constant_values=np.nan)
+                        for r in raws])
+    offsets = np.cumsum([0] + [len(r.X) for r in raws])
+
+    def where(i: int) -> str:
+        j = int(np.searchsorted(offsets, i, side="right") - 1)
+        return raws[j].where(i - offsets[j])
+
+    padding = trailing_nan == "padding" and not any(r.fixed_length for r in raws)
+    X, info = regularize(X, variable_length=variable_length, missing=missing, padding=padding, where=where,
+                         source=files)
+    if split_names is None:
+        splits = dict(raws[0].splits) if len(raws) == 1 else {}
+    else:
+        splits = {s: np.arange(offsets[j], offsets[j + 1]) for j, s in enumerate(split_names)}
+    y, task, classes = _targets(raws, task, files)
+    if raws[0].y is None:
+        info["unlabeled"] = True
+    provenance = {
+        "format": raws[0].format,
+        "source_files": [str(r.path) for r in raws],
+        **({"source_md5": {r.path.name: r.md5 for r in raws}} if all(r.md5 for r in raws) else {}),
+        **info,
+    }
+    ds_name = name or raws[0].name or _stem(raws[0].path)
+    try:
+        return Dataset.from_arrays(X.astype(np.float32), y, name=ds_name, task=task, classes=classes,
+                                   splits=splits, meta=provenance)
+    except DatasetError as e:
+        raise DatasetError(f"{files}: {e}") from None
+
+
+def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.ndarray, Task | None, list | None]:
+    """Concatenated raw targets, the task (explicit, declared, or None to infer) and declared classes."""
+    declared = next((r.task for r in raws if r.task), None)
+    task = task or declared
+    if raws[0].y is None:
+        if task == "classification":
+            raise DatasetError(f"{files}: no class labels found (label_column=None or an unlabeled file) but "
+                               "task='classification'; point label_column at the labels.")
+        return np.full(sum(len(r.X) for r in raws), np.nan, dtype=np.float32), "regression", None
+    ys = [r.y for r in raws]
+    if any(y.dtype.kind in "US" for y in ys):
+        ys = [y if y.dtype.kind in "US" else np.array([_num_str(v) for v in y]) for y in ys]
+    y = np.concatenate(ys)
+    classes = raws[0].classes if all(r.classes == raws[0].classes for r in raws) else None
+    if task == "regression" and y.dtype.kind in "US":
+        try:
+            y = y.astype(np.float64)
+        except ValueError:
+            bad = next(v for v in y if not is_number(v))
+            raise DatasetError(f"{files}: task='regression' needs numeric targets, found {bad!r}.") from None
+    return y, task, classes
+
+
+def _num_str(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+
+
+def _stem(path: Path) -> str:
+    stem = path.name
+    for suffix in (".gz", *suffixes()):
+        stem = stem.removesuffix(suffix)
+    return re.sub(r"_(TRAIN|TEST)$", "", stem, flags=re.IGNORECASE)
+

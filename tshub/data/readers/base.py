@@ -1,0 +1,71 @@
+"""What every reader shares: the options' allowed values, ``ReadLimits`` for untrusted files, and ``RawSeries``,
+one file as parsed before gaps and lengths are handled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tshub.data.dataset import DatasetError, Task
+
+VARIABLE_LENGTH = ("error", "truncate", "pad", "resample")
+MISSING = ("error", "interpolate")
+TRAILING_NAN = ("padding", "missing")
+#: Cells that mean "no value" in text formats.
+MISSING_TOKENS = ("", "?")
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Caps for reading untrusted files; None means no cap (trusted local files, the default).
+
+    ``max_bytes``: decompressed bytes of a text file, and declared uncompressed bytes of all members of an .npz;
+    ``max_series``: series (lines) in a file; ``max_values``: values (series × channels × length) to allocate.
+    """
+
+    max_bytes: int | None = None
+    max_series: int | None = None
+    max_values: int | None = None
+
+    def check_values(self, shape: tuple[int, ...], where: str) -> None:
+        """Refuse to allocate an array of ``shape`` holding more than ``max_values`` values."""
+        count = int(np.prod(shape, dtype=np.float64))
+        if self.max_values is not None and count > self.max_values:
+            raise DatasetError(f"{where}: {' × '.join(map(str, shape))} = {count:,} values, over the limit of "
+                               f"{self.max_values:,}; send fewer or shorter series.")
+
+
+UNLIMITED = ReadLimits()
+
+
+@dataclass
+class RawSeries:
+    """One file as parsed, before gaps and lengths are handled.
+
+    ``X`` is float64 (n, channels, width) with NaN for missing or padding values, ``y`` the raw targets (strings or
+    floats; None when the file has none), ``lines`` the 1-based line of each series (0 for binary formats).
+    """
+
+    path: Path
+    format: str
+    X: np.ndarray
+    y: np.ndarray | None
+    lines: np.ndarray
+    classes: list[str] | None = None
+    task: Task | None = None
+    name: str | None = None
+    fixed_length: bool = False
+    splits: dict[str, np.ndarray] = field(default_factory=dict)
+    md5: str | None = None
+
+    def where(self, i: int) -> str:
+        """Where series ``i`` is, for messages: its line, or its index in a binary file."""
+        return f"{self.path}, line {self.lines[i]}" if self.lines[i] else f"{self.path}, series {i}"
+
+
+def check_option(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    """A clear error when an option's value is not one of ``allowed``."""
+    if value not in allowed:
+        raise DatasetError(f"{name}={value!r} is not an option; choose one of {', '.join(map(repr, allowed))}.")

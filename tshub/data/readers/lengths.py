@@ -1,0 +1,94 @@
+"""Gaps and unequal lengths, handled once for every format: NaN padding of shorter series vs missing values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tshub.data.dataset import DatasetError
+from tshub.data.readers.base import MISSING, VARIABLE_LENGTH, check_option
+
+
+def regularize(
+    X: np.ndarray,
+    *,
+    variable_length: str = "error",
+    missing: str = "error",
+    padding: bool = True,
+    where: Callable[[int], str] = lambda i: f"series {i}",
+    source: str = "data",
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Fill missing values and equalise lengths of NaN-padded (n, c, w) series; returns (X, provenance).
+
+    With ``padding`` NaNs after a series' last value mark a shorter series; otherwise they are missing values.
+    "pad" repeats the last value (no artificial step to zero, deterministic, unlike the archive's low-amplitude
+    noise); "resample" stretches every series onto the longest length by linear interpolation.
+    """
+    check_option("variable_length", variable_length, VARIABLE_LENGTH)
+    check_option("missing", missing, MISSING)
+    X = np.asarray(X, dtype=np.float64)
+    nan = np.isnan(X)
+    if not nan.any():
+        return X, {}
+    n, c, w = X.shape
+    finite = ~nan
+    empty = ~finite.any(axis=2)
+    if empty.any():
+        i, k = np.argwhere(empty)[0]
+        raise DatasetError(f"{where(i)}: {_channel(k, c)}has no values (all missing); remove that series.")
+    lengths = w - np.argmax(finite[:, :, ::-1], axis=2) if padding else np.full((n, c), w)
+    gaps = nan & (np.arange(w) < lengths[..., None])
+    info: dict[str, Any] = {}
+    if gaps.any():
+        X = _fill_gaps(X, gaps, lengths, missing, where)
+        info["missing_values_filled"] = {"method": "linear interpolation", "count": int(gaps.sum())}
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if lo == hi:
+        return X[:, :, :hi], info
+    if variable_length == "error":
+        i = int(np.argmin(lengths.min(axis=1)))
+        raise DatasetError(
+            f"{source}: series have different lengths ({lo} to {hi} values; the shortest is at {where(i)}); "
+            f"pass variable_length='truncate' (cut all to {lo}), 'pad' (repeat each series' last value up to "
+            f"{hi}) or 'resample' (linear interpolation to {hi})."
+        )
+    X = _equalize(X, lengths, variable_length)
+    info["variable_length"] = {"method": variable_length, "min_length": lo, "max_length": hi,
+                               "length": int(X.shape[2])}
+    return X, info
+
+
+def _fill_gaps(X: np.ndarray, gaps: np.ndarray, lengths: np.ndarray, missing: str,
+               where: Callable[[int], str]) -> np.ndarray:
+    if missing == "error":
+        i, k, t = np.argwhere(gaps)[0]
+        raise DatasetError(
+            f"{where(i)}: missing value (NaN, '?' or empty) at time step {t} {_channel(k, X.shape[1])}inside the "
+            "series, not padding after its end; pass missing='interpolate' to fill gaps linearly, or clean the file."
+        )
+    X = X.copy()
+    for i, k in np.argwhere(gaps.any(axis=2)):
+        x = X[i, k, : lengths[i, k]]
+        known = np.flatnonzero(~np.isnan(x))
+        x[:] = np.interp(np.arange(len(x)), known, x[known])
+    return X
+
+
+def _equalize(X: np.ndarray, lengths: np.ndarray, method: str) -> np.ndarray:
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if method == "truncate":
+        return X[:, :, :lo]
+    if method == "pad":
+        steps = np.minimum(np.arange(hi), lengths[..., None] - 1)
+        return np.take_along_axis(X[:, :, :hi], steps, axis=2)
+    out = X[:, :, :hi].copy()
+    for i, k in np.argwhere(lengths < hi):
+        length = lengths[i, k]
+        out[i, k] = np.interp(np.linspace(0, length - 1, hi), np.arange(length), X[i, k, :length])
+    return out
+
+
+def _channel(k: int, c: int) -> str:
+    return f"of channel {k} " if c > 1 else ""

@@ -1,0 +1,170 @@
+"""Reading text files safely (gunzip as a capped stream, line caps, decoding) and parsing delimited tables."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tshub.data.dataset import DatasetError
+from tshub.data.readers.base import MISSING_TOKENS, RawSeries
+
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # everything str.splitlines splits on
+_CHUNK = 1 << 20
+
+
+def read_bytes(path: Path, max_bytes: int | None = None) -> bytes | bytearray:
+    """The file's bytes, gunzipped as a stream (every member of a concatenated gzip) that stops past ``max_bytes``."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file.")
+    gzipped = path.name.lower().endswith(".gz")
+    data = bytearray()
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            while chunk := f.read(_CHUNK):
+                data += chunk
+                if max_bytes is not None and len(data) > max_bytes:
+                    raise DatasetError(f"{path}: {'decompresses' if gzipped else 'is'} to more than "
+                                       f"{max_bytes / 2**20:g} MB, the limit for one file; send a smaller file.")
+    except (OSError, EOFError, zlib.error) as e:
+        raise DatasetError(f"{path}: cannot decompress ({e}); is it a complete gzip file?") from None
+    return data
+
+
+def check_line_count(path: Path, text: str, max_series: int | None) -> None:
+    """Refuse more lines than ``max_series`` (+ a header allowance) before splitting the text into lines."""
+    if max_series is None:
+        return
+    lines = sum(text.count(c) for c in _LINE_BREAKS)
+    if lines > max_series + 1000:
+        raise DatasetError(f"{path}: {lines:,} lines, more than the {max_series:,} series one file may hold; "
+                           "send fewer series (or several datasets).")
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DatasetError(f"{path}, line {line}: not UTF-8 text; expected a text file of numbers.") from None
+
+
+def numbered_lines(text: str, skip: int = 0) -> tuple[list[str], np.ndarray]:
+    """Non-blank lines after the first ``skip`` lines, with their 1-based line numbers."""
+    numbered = [(i + 1, line) for i, line in enumerate(text.splitlines()) if i >= skip and line.strip()]
+    return [line for _, line in numbered], np.array([i for i, _ in numbered], dtype=np.int64)
+
+
+def parse_table(path: Path, lines: list[str], numbers: np.ndarray, sep: str | None,
+                 label_column: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A delimited table (one series per line) into float values (n, w) and the raw label column.
+
+    Fast path: one ``np.fromstring`` over the whole block; on anything unusual (empty or '?' fields, text labels,
+    bad values, rows of unequal length) a per-line pass parses what it can and names the first bad line and column.
+    A shorter row is a shorter series, NaN-padded here (``variable_length`` decides later); a negative
+    ``label_column`` counts from the end of each row.
+    """
+    widths = np.fromiter((len(s.split()) if sep is None else s.count(sep) + 1 for s in lines), np.int64, len(lines))
+    if np.any(widths != widths[0]):
+        return _parse_table_by_line(path, lines, numbers, sep, label_column)
+    width = int(widths[0])
+    col = _column_index(path, label_column, width)
+    if width - (col is not None) < 1:
+        raise DatasetError(f"{path}, line {numbers[0]}: no series values besides the label column.")
+    block = "\n".join(lines)
+    if sep not in (None, "\t", " "):
+        block = block.replace(sep, " ")
+    try:
+        values = np.fromstring(block, sep=" ")
+    except ValueError:
+        values = None
+    if values is None or values.size != len(lines) * width:
+        return _parse_table_by_line(path, lines, numbers, sep, col)
+    values = values.reshape(len(lines), width)
+    if col is None:
+        return values, None
+    labels = values[:, col]
+    if np.isnan(labels).any():
+        raise DatasetError(f"{path}, line {numbers[np.flatnonzero(np.isnan(labels))[0]]}: the label "
+                           f"(column {col + 1}) is missing.")
+    return np.delete(values, col, axis=1), labels
+
+
+def _parse_table_by_line(path: Path, lines: list[str], numbers: np.ndarray, sep: str | None,
+                         label_column: int | str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    rows = [line.split(sep) for line in lines]
+    values = np.full((len(rows), max(map(len, rows)) - (label_column is not None)), np.nan)
+    labels: list[str] = []
+    for i, (fields, number) in enumerate(zip(rows, numbers)):
+        if label_column is not None:
+            col = _column_index(path, label_column, len(fields), f"line {number}")
+            label = unquote(fields.pop(col))
+            if label in MISSING_TOKENS or label.lower() == "nan":
+                raise DatasetError(f"{path}, line {number}: the label (column {col + 1}) is missing.")
+            labels.append(label)
+            if not fields:
+                raise DatasetError(f"{path}, line {number}: no series values besides the label column.")
+        values[i, :len(fields)] = parse_numbers(
+            fields, path, f"line {number}", lambda j, col=col: j + 1 + (label_column is not None and j >= col))
+    return values, (None if label_column is None else _label_array(labels))
+
+
+def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[int], int]) -> np.ndarray:
+    """Floats from text fields; '', '?' and NaN are missing; a bad field is reported with its column."""
+    try:
+        return np.array(fields, dtype=np.float64)
+    except ValueError:
+        pass
+    out = np.empty(len(fields))
+    for j, f in enumerate(fields):
+        s = f.strip()
+        if s in MISSING_TOKENS:
+            out[j] = np.nan
+            continue
+        try:
+            out[j] = float(s)
+        except ValueError:
+            raise DatasetError(f"{path}, {where}, column {column(j)}: non-numeric value {s[:40]!r}; expected a "
+                               "number ('', '?' or NaN mark a missing value).") from None
+    return out
+
+
+def _label_array(labels: list[str]) -> np.ndarray:
+    """Labels as floats when they all are numbers (regression targets, UCR classes), otherwise as strings."""
+    try:
+        return np.array(labels, dtype=np.float64)
+    except ValueError:
+        return np.array(labels)
+
+
+def _column_index(path: Path, label_column: int | str | None, width: int, where: str = "") -> int | None:
+    if label_column is None:
+        return None
+    if isinstance(label_column, str):
+        raise DatasetError(f"{path}: label_column={label_column!r} names a column, but this file has no header; "
+                           "give the column index instead.")
+    if not -width <= label_column < width:
+        raise DatasetError(f"{path}{', ' + where if where else ''}: label_column={label_column} is outside the "
+                           f"{width} columns.")
+    return label_column % width
+
+
+def unquote(s: str) -> str:
+    s = s.strip()
+    return s[1:-1] if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"" else s
+
+
+def raw_table(path: Path, fmt: str, values: np.ndarray, labels: np.ndarray | None, numbers: np.ndarray) -> RawSeries:
+    return RawSeries(path=path, format=fmt, X=values[:, None, :], y=labels, lines=numbers)
+
+
+def is_number(s: str) -> bool:
+    """Whether ``s`` parses as a float."""
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
