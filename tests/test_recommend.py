@@ -17,7 +17,7 @@ from tshub.cli import main
 from tshub.data import Dataset
 from tshub.datasets import load
 from tshub.recommend import RecommendError, recommend
-from tshub.similarity.transferability import (
+from tshub.recommend.transferability import (
     _spectrum,
     hscore,
     ledoit_wolf_shrinkage,
