@@ -102,8 +102,9 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, command: str) -> None
         f"{torch.get_num_threads()} threads. The machine was shared with a running zoo build and other jobs "
         "(load average 3-9 on 2 cores), so wall times are upper bounds; CPU time counts every thread of this process.",
         "Old = `plan=\"full\"` (every candidate, every training series, float32, no cache), new = the default "
-        "`plan=\"fast\"` (screen 32 windows × 128 steps, shortlist 10 re-scored on ≤ 2^15 series×steps, ≥ 32 "
-        "series, bfloat16), cold = empty feature cache, warm = the same call again. Method: logme.",
+        "`plan=\"fast\"` (every candidate screened on ≤ 2^13 series×steps, ≥ 16 series, windows of ≤ 512 steps; "
+        "the best 10 re-scored on ≤ 2^15 series×steps, ≥ 32 series; stratified seeded samples; bfloat16), "
+        "cold = empty feature cache, warm = the same call again. Method: logme.",
         "",
         "| target | train × length | zoo | old wall s (cpu s) | new cold wall s (cpu s) | new warm wall s | "
         "compared on | Kendall τ | same 1st pick | full rank of fast pick | top-5 overlap |",
