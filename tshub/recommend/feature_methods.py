@@ -1,7 +1,8 @@
 """``logme`` and ``hscore``: each candidate's frozen features on the target, scored, as a cascade.
 
-Every candidate is screened on a few short windows (``sampling.screen_sample``); the ``shortlist`` best are scored
-again on the final sample (``sampling.final_sample``) and rank first; the rest keep their screen order after them.
+Every candidate is screened on a small sample (``sampling.screen_sample``); the ``shortlist`` best are scored again
+on the final sample (``sampling.final_sample``) and rank first; the rest keep their screen order after them. On a
+target so small that screening would not halve the work, every candidate gets the final score directly.
 Features come from the on-disk cache when this checkpoint has seen these very series before.
 """
 
@@ -37,11 +38,11 @@ def rank_by_hscore(pool: list[Candidate], ctx: Context) -> Iterable[Scored]:
 def rank_by_features(pool: list[Candidate], ctx: Context, metric: str) -> Iterator[Scored]:
     plan, cache = ctx.plan, FeatureCache() if ctx.cache else None
     final = final_sample(ctx.target, plan)
-    if plan.shortlist is None or len(pool) <= plan.shortlist:
+    screen = screen_sample(final, plan)
+    if not plan.screens(len(pool), final, screen):
         ctx.notes.append(f"scored on {final.meta['scored_on']}")
         yield from score_each(pool, final, ctx, metric, cache, stage=None)
     else:
-        screen = screen_sample(final, plan)
         ctx.notes.append(f"every candidate screened on {screen.meta['scored_on']}, the best {plan.shortlist} "
                          f"re-scored on {final.meta['scored_on']} and ranked first")
         screened = list(score_each(pool, screen, ctx, metric, cache, stage=SCREENED))

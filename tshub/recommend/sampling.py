@@ -53,6 +53,13 @@ class ScoringPlan:
             n = min(n, max(self.min_series, self.max_steps // max(length, 1)))
         return n
 
+    def screens(self, n_candidates: int, final: Dataset, screen: Dataset) -> bool:
+        """Whether screening pays: it must at least halve the steps of scoring every candidate in full."""
+        if self.shortlist is None or n_candidates <= self.shortlist:
+            return False
+        full, screened = _steps(final), _steps(screen)
+        return n_candidates * screened + self.shortlist * full <= n_candidates * full / 2
+
     def screen_size(self, n_train: int, length: int) -> int:
         """How many series (windows) the screen uses."""
         return min(n_train, max(self.screen_min_series, self.screen_steps // min(length, self.screen_length)))
@@ -106,6 +113,10 @@ def screen_sample(sample: Dataset, plan: ScoringPlan) -> Dataset:
         starts = np.random.default_rng(2).integers(0, X.shape[2] - plan.screen_length + 1, len(X))
         X = np.stack([x[:, s:s + plan.screen_length] for x, s in zip(X, starts)])
     return _as_training(sample, X, y, f"{len(X)} windows of {X.shape[2]} steps")
+
+
+def _steps(sample: Dataset) -> int:
+    return len(sample.splits["train"]) * sample.length
 
 
 def _as_training(like: Dataset, X: np.ndarray, y: np.ndarray, what: str) -> Dataset:
