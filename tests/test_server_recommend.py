@@ -17,7 +17,6 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 import tshub  # noqa: E402
-
 from server.runner import JobFailed, recommend_source  # noqa: E402
 from server.testing import create_token, live_service, service_env, wait_for_job  # noqa: E402
 

@@ -31,7 +31,7 @@ from tshub.recommend.candidates import HUB, SELF_TRANSFER, Candidate, candidate_
 from tshub.recommend.errors import RecommendError, RecommendTimeout
 from tshub.recommend.methods import DEFAULT_METHOD, METHODS, list_methods
 from tshub.recommend.plot import plot_prototypes
-from tshub.recommend.results import Recommendation, RankedSource, SkippedSource
+from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import FAST, FULL, ScoringPlan
 
 __all__ = ["recommend", "Recommendation", "RankedSource", "SkippedSource", "RecommendError", "RecommendTimeout",

@@ -92,7 +92,7 @@ def stratified_sample(y: np.ndarray, n: int, task: str, seed: int = 0) -> np.nda
     for c in order[:max(0, n - quota.sum())]:
         quota[c] += 1
     quota = np.minimum(quota, counts)
-    picked = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota)]
+    picked = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota, strict=True)]
     return np.sort(np.concatenate(picked))
 
 
@@ -111,7 +111,7 @@ def screen_sample(sample: Dataset, plan: ScoringPlan) -> Dataset:
     X, y = X[keep], y[keep]
     if X.shape[2] > plan.screen_length:
         starts = np.random.default_rng(2).integers(0, X.shape[2] - plan.screen_length + 1, len(X))
-        X = np.stack([x[:, s:s + plan.screen_length] for x, s in zip(X, starts)])
+        X = np.stack([x[:, s:s + plan.screen_length] for x, s in zip(X, starts, strict=True)])
     return _as_training(sample, X, y, f"{len(X)} windows of {X.shape[2]} steps")
 
 

@@ -22,7 +22,6 @@ sources mix classification, regression and multi-head checkpoints whose heads do
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +33,7 @@ from tshub.models.base import TimeSeriesModel
 from tshub.training.finetune import _target_like
 from tshub.training.loop import resolve_device
 from tshub.training.transfer import TransferReport, transfer_weights
+
 
 # ---------------------------------------------------------------------------------------------------- features
 @torch.no_grad()
