@@ -24,9 +24,9 @@ class ScoringPlan:
     length, each series cut to a window of ``screen_length`` steps when longer); ``bf16``: run the networks in
     bfloat16 (features are compared in float64 either way).
 
-    Why these defaults (bench/results/recommend_speed.md): LogME needs series more than it needs their full
-    length: on ECG200, 32 series gave a Kendall τ of 0.41 with the full ranking, 64 gave 0.66, and windows of a
-    third of the series (all 100 series) 0.12; so the screen keeps whole series up to 512 steps."""
+    Why whole series in the screen: LogME needs series more than their full length; in a one-off check while
+    choosing these defaults (ECG200, 30 random candidates), short windows of every series ranked far worse
+    against the full ranking than fewer whole series. bench/results/recommend_speed.md measures the defaults."""
 
     max_series: int | None = 256
     max_steps: int | None = 2**15
