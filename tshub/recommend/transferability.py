@@ -26,6 +26,7 @@ import copy
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
+from threadpoolctl import threadpool_limits
 
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
@@ -257,7 +258,8 @@ def score_features(features: np.ndarray, targets: np.ndarray, metric: str, task:
         raise ValueError(f"unknown transferability metric {metric!r}; choose one of {sorted(SCORES)}.")
     if metric == "hscore" and task != "classification":
         raise ValueError(f"the H-score needs class labels, not {task} targets: use metric='logme'.")
-    return logme(features, targets, task) if metric == "logme" else hscore(features, targets)
+    with threadpool_limits(1):  # small matrices: BLAS threads only spin (0.1 s CPU per SVD on a busy machine)
+        return logme(features, targets, task) if metric == "logme" else hscore(features, targets)
 
 
 def transfer_summary(report: TransferReport) -> dict[str, int]:
