@@ -101,7 +101,9 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, command: str) -> None
         f"`{command}` on {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads. The machine was shared with a running zoo build and other jobs "
         "(load average 3-9 on 2 cores), so wall times are upper bounds; CPU time counts every thread of this process.",
-        "Old = `plan=\"full\"` (every candidate, every training series, float32, no cache), new = the default "
+        "Old = `plan=\"full\"` (every candidate, every training series, float32, no cache; it shares this "
+        "change's one-thread BLAS and torch settings, so it is faster than the code before the change), new = the "
+        "default "
         "`plan=\"fast\"` (every candidate screened on ≤ 2^13 series×steps, ≥ 16 series, windows of ≤ 512 steps; "
         "the best 10 re-scored on ≤ 2^15 series×steps, ≥ 32 series; stratified seeded samples; bfloat16), "
         "cold = empty feature cache, warm = the same call again. Method: logme.",

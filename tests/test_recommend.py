@@ -333,7 +333,9 @@ def znorm(X: np.ndarray) -> np.ndarray:
 
 def test_the_cascade_rescores_its_shortlist_and_ranks_it_first(italy: Dataset, candidates: list[str]):
     plan = ScoringPlan(shortlist=1, screen_steps=16 * 12, screen_length=12, bf16=False)
+    threads = torch.get_num_threads()
     rec = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan=plan, cache=False)
+    assert torch.get_num_threads() == threads  # the plan's one thread was for the ranking only
     stages = [r.details["stage"] for r in rec]
     assert stages == ["shortlist", "screen", "screen"] and rec[1].score >= rec[2].score
     assert rec[0].details["n"] == len(italy.splits["train"]) and rec[1].details["n"] == 16

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import torch
 
 from tshub.data.dataset import Dataset
 from tshub.recommend.cache import FeatureCache, checkpoint_digest, sample_digest
@@ -36,6 +39,23 @@ def rank_by_hscore(pool: list[Candidate], ctx: Context) -> Iterable[Scored]:
 
 
 def rank_by_features(pool: list[Candidate], ctx: Context, metric: str) -> Iterator[Scored]:
+    with torch_threads(ctx.plan.threads):
+        yield from _cascade(pool, ctx, metric)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` (None: unchanged) for the block."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _cascade(pool: list[Candidate], ctx: Context, metric: str) -> Iterator[Scored]:
     plan, cache = ctx.plan, FeatureCache() if ctx.cache else None
     final = final_sample(ctx.target, plan)
     screen = screen_sample(final, plan)

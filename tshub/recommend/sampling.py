@@ -22,7 +22,9 @@ class ScoringPlan:
     however long the series; ``shortlist``: how many screened candidates are re-scored (None: no screen, every
     candidate gets the final score); ``screen_steps``, ``screen_min_series``: the screen's sample (series ×
     length, each series cut to a window of ``screen_length`` steps when longer); ``bf16``: run the networks in
-    bfloat16 (features are compared in float64 either way).
+    bfloat16 (features are compared in float64 either way); ``threads``: torch intra-op threads for them
+    (None: torch's setting; 1 by default: on these small batches more threads mostly spin, the more so on a
+    machine busy with training).
 
     Why whole series in the screen: LogME needs series more than their full length; in a one-off check while
     choosing these defaults (ECG200, 30 random candidates), short windows of every series ranked far worse
@@ -36,6 +38,7 @@ class ScoringPlan:
     screen_min_series: int = 16
     screen_length: int = 512
     bf16: bool = True
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         for name in ("max_series", "max_steps", "shortlist"):
