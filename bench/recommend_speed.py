@@ -119,7 +119,7 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, command: str) -> None
             f"| {r['target']} | {r['n_train']} × {r['length']} | {r['zoo']} | {full['zoo_wall_s']:.0f} "
             f"({full['zoo_cpu_s']:.0f}){mark} | {fast['wall_s']:.1f} ({fast['cpu_s']:.1f}) | {fast['warm_wall_s']:.1f} | "
             f"{r['compared']} candidates | {a['kendall_tau']:.2f} | {'yes' if a['same_first'] else 'no'} | "
-            f"{a['full_rank_of_fast_pick']} | {a['top5_overlap']}/5 |")
+            f"{a['full_rank_of_fast_pick']} | {a['top5_overlap']}/{min(5, r['compared'])} |")
     lines += ["", "Where 'compared on' is smaller than the zoo, the full ranking was affordable only on that fixed "
               "random subset (seeded by the target's name); the fast path then ranks the same subset (with ≤ 10 "
               "candidates it skips the screen, so the agreement measures the sample and bfloat16 only), and the old "
