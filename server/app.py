@@ -204,7 +204,9 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
     model = body.model if body.model == "auto" else available_model(request, body.model, status=422)
     candidates = [row["id"] for row in available_models(request)] if settings.sources else None
     job = request.app.state.jobs.create(owner.id, body.dataset_id, {**body.spec(), "model": model,
-                                                                     "candidates": candidates},
+                                                                     "candidates": candidates,
+                                                                     "recommend_time_limit_s":
+                                                                         settings.recommend_timeout_s},
                                         max_queued=settings.tenant_queued)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobOut.of(job)
@@ -274,10 +276,10 @@ def get_model(request: Request, owner: OwnerDep, source: str, arch: str) -> Mode
 @router.post("/recommend", response_model=RecommendOut, tags=["models"], responses=_errors(401, 404, 413, 422, 429),
              summary="Rank source checkpoints for a dataset")
 async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -> RecommendOut:
-    """Score every source checkpoint (or those of ``arch``) on the dataset's training split (a sample of at most
-    TSHUB_RECOMMEND_MAX_SERIES series); the best first. What a job with ``model: "auto"`` would pick is the
-    first row (with the default method). Runs isolated, one at a time per token, within
-    TSHUB_RECOMMEND_TIMEOUT_S."""
+    """Score every source checkpoint (or those of ``arch``) on the dataset's training split (the recommender's
+    fast path: a screen, then a shortlist on a sample of at most TSHUB_RECOMMEND_MAX_SERIES series); the best
+    first. What a job with ``model: "auto"`` would pick is the first row (with the default method). Runs
+    isolated, one at a time per token, within TSHUB_RECOMMEND_TIMEOUT_S."""
     settings: Settings = request.app.state.settings
     row = await run_in_threadpool(owned_dataset, request, owner, body.dataset_id)
     if body.arch is not None:
@@ -287,7 +289,8 @@ async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -
                     "TSHUB_PARSE_MEMORY_MB, TSHUB_RECOMMEND_TIMEOUT_S")
     ranking = await run_in_threadpool(request.app.state.isolator.run, owner.id, "ranking the sources", budget,
                                       rank_sources, settings.storage / row.path, body.k, body.arch, body.method,
-                                      candidates, settings.recommend_max_series, body.allow_self_transfer)
+                                      candidates, settings.recommend_max_series, body.allow_self_transfer,
+                                      0.9 * settings.recommend_timeout_s)  # a clear answer before the kill
     return RecommendOut(dataset_id=row.id, **ranking)
 
 

@@ -12,10 +12,9 @@ import math
 import tempfile
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 import tshub
 from tshub.data.dataset import Dataset
@@ -67,14 +66,15 @@ def with_source(report: Report, source: str) -> Report:
 def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> str:
     """The recommender's first pick among the service's checkpoints (``spec["candidates"]``, None: all the
     hub lists), optionally of one architecture (``spec["arch"]``); never one trained on the dataset's own data
-    unless ``spec["allow_self_transfer"]``."""
+    unless ``spec["allow_self_transfer"]``. The fast path, stopped after ``spec["recommend_time_limit_s"]``."""
     from tshub.recommend import RecommendError
 
     arch = spec.get("arch")
     report({"phase": "recommending"})
     try:
         ranking = tshub.recommend(ds, k=1, arch=arch, candidates=spec.get("candidates"),
-                                  allow_self_transfer=spec.get("allow_self_transfer", False))
+                                  allow_self_transfer=spec.get("allow_self_transfer", False),
+                                  time_limit_s=spec.get("recommend_time_limit_s"))
     except RecommendError as err:
         raise JobFailed(f"model 'auto': {err}") from None
     if not len(ranking):
@@ -94,28 +94,23 @@ def self_transfer_note(source: str, ds: Dataset) -> dict[str, str]:
 
 
 def rank_sources(dataset: Path, k: int, arch: str | None, method: str, candidates: list[str] | None,
-                 max_series: int, allow_self_transfer: bool = False) -> dict[str, Any]:
-    """POST /v1/recommend's work (run isolated, see server.isolation): the ranking, scored on at most
-    ``max_series`` training series (a seeded sample beyond that), so its cost is bounded on any dataset."""
+                 max_series: int, allow_self_transfer: bool = False, time_limit_s: float | None = None
+                 ) -> dict[str, Any]:
+    """POST /v1/recommend's work (run isolated, see server.isolation): the fast path's ranking, scored on at most
+    ``max_series`` training series (a stratified, seeded sample), stopped after ``time_limit_s``."""
     from server.isolation import IsolatedFailure
-    from tshub.recommend import RecommendError
+    from tshub.recommend import FAST, RecommendError
 
-    ds = load_npz(dataset)
-    train = ds.splits["train"]
-    sampled = None
-    if len(train) > max_series:
-        ds = ds.with_splits({**ds.splits, "train": np.sort(np.random.default_rng(0).choice(train, max_series,
-                                                                                           replace=False))})
-        sampled = (f"scored on a sample of {max_series} of the {len(train)} training series "
-                   "(TSHUB_RECOMMEND_MAX_SERIES)")
+    plan = replace(FAST, max_series=min(FAST.max_series or max_series, max_series))
     try:
-        ranking = tshub.recommend(ds, k=k, arch=arch, method=method, candidates=candidates,
-                                  allow_self_transfer=allow_self_transfer)
+        ranking = tshub.recommend(load_npz(dataset), k=k, arch=arch, method=method, candidates=candidates,
+                                  allow_self_transfer=allow_self_transfer, plan=plan, time_limit_s=time_limit_s)
     except RecommendError as err:
         raise IsolatedFailure(422, str(err)) from None
-    note = "; ".join(n for n in (ranking.note, sampled) if n) or None
-    return json_safe({"method": ranking.method, "score_name": ranking.score_name, "note": note,
-                      "recommendations": ranking.ranking, "skipped": ranking.skipped})
+    out = ranking.to_dict()
+    return json_safe({"method": out["method"], "score_name": out["score_name"], "note": out["note"],
+                      "recommendations": out["ranking"], "skipped": out["skipped"],
+                      "n_candidates": out["n_candidates"], "elapsed_s": out["elapsed_s"]})
 
 
 def fit_summary(result: FitResult) -> dict[str, Any]:

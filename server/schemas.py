@@ -223,3 +223,5 @@ class RecommendOut(BaseModel):
     recommendations: list[Recommendation]
     skipped: list[dict[str, str]] = Field(default_factory=list, description="checkpoints left out or that could not "
                                                                          "be scored, each with the reason")
+    n_candidates: int | None = Field(None, description="checkpoints considered, skipped ones included")
+    elapsed_s: float | None = Field(None, description="seconds the ranking took")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import tshub
 from tshub.cli import main
 from tshub.data import Dataset
 from tshub.datasets import load
-from tshub.recommend import RecommendError, recommend
-from tshub.similarity.transferability import (
+from tshub.recommend import FULL, RecommendError, RecommendTimeout, ScoringPlan, recommend
+from tshub.recommend.cache import FeatureCache
+from tshub.recommend.sampling import stratified_sample
+from tshub.recommend.transferability import (
     _spectrum,
     hscore,
     ledoit_wolf_shrinkage,
@@ -276,3 +279,110 @@ def test_cli_recommend_prints_json_and_plots_prototypes(candidates: list[str], t
     assert "regularised H-score" in capsys.readouterr().out
     assert main(["recommend", "ItalyPowerDemand", "--arch", "tcn", "--candidates", *candidates]) == 1
     assert "no candidate" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------- fast path
+def test_stratified_sample_keeps_every_class_and_its_share():
+    y = np.array([0] * 90 + [1] * 9 + [2] * 1)
+    picked = stratified_sample(y, 20, "classification")
+    assert len(picked) == 20 and np.array_equal(picked, np.sort(picked))
+    assert np.bincount(y[picked], minlength=3).tolist() == [18, 1, 1]  # the singleton class is kept
+    assert np.array_equal(picked, stratified_sample(y, 20, "classification"))  # seeded
+    assert not np.array_equal(picked, stratified_sample(y, 20, "classification", seed=1))
+    assert np.array_equal(stratified_sample(y, 500, "classification"), np.arange(100))
+    assert len(set(stratified_sample(np.linspace(0, 1, 50), 7, "regression"))) == 7
+
+
+def test_the_plan_bounds_series_by_steps_and_refuses_nonsense():
+    plan = ScoringPlan(max_series=256, max_steps=2**15, min_series=32)
+    assert plan.final_size(3601, 500) == 65 and plan.final_size(1000, 2709) == 32 and plan.final_size(50, 150) == 50
+    assert plan.final_size(900, 24) == 256 and FULL.final_size(3601, 500) == 3601
+    assert plan.screen_size(100, 96) == 85 and plan.screen_size(65, 500) == 16 and plan.screen_size(32, 2709) == 16
+    with pytest.raises(ValueError, match="shortlist"):
+        ScoringPlan(shortlist=0)
+    with pytest.raises(RecommendError, match="unknown scoring plan"):
+        recommend("ItalyPowerDemand", plan="quick")
+
+
+def test_features_skip_the_rebuild_only_where_the_transfer_copies_everything(italy: Dataset, store: dict[str, Path]):
+    """The source's own network stands in for the adapted one only when their features are the same, bit for bit;
+    a 3-channel target needs its first layer adapted, so it gets the rebuilt network fine-tuning would use."""
+    from tshub.hub import load_pretrained
+    from tshub.training.finetune import _target_like
+    from tshub.training.transfer import transfer_weights
+
+    three = Dataset.from_arrays(np.repeat(italy.X, 3, axis=1), italy.y, name="three", splits=dict(italy.splits))
+    for target in (italy, three):
+        source = load_pretrained(store["Chinatown"])
+        before = {k: v.clone() for k, v in source.state_dict().items()}
+        features, _, report = target_features(source, target)
+        assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())  # not consumed
+        built = _target_like(source, target, seed=0)
+        transfer_weights(source, built)
+        X, _ = target.split("train")
+        with torch.no_grad():
+            expected = built.eval().forward_features(torch.from_numpy(znorm(X))).double().numpy()
+        assert np.array_equal(features, expected) and bool(report.adapted) == (target is three)
+
+
+def znorm(X: np.ndarray) -> np.ndarray:
+    from tshub.data.preprocess import make_preprocessor
+
+    return make_preprocessor("znorm").fit_transform(X)[0]
+
+
+def test_the_cascade_rescores_its_shortlist_and_ranks_it_first(italy: Dataset, candidates: list[str]):
+    plan = ScoringPlan(shortlist=1, screen_steps=16 * 12, screen_length=12, bf16=False)
+    threads = torch.get_num_threads()
+    rec = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan=plan, cache=False)
+    assert torch.get_num_threads() == threads  # the plan's one thread was for the ranking only
+    stages = [r.details["stage"] for r in rec]
+    assert stages == ["shortlist", "screen", "screen"] and rec[1].score >= rec[2].score
+    assert rec[0].details["n"] == len(italy.splits["train"]) and rec[1].details["n"] == 16
+    assert "screened on 16 windows of 12 steps" in rec.note and "the best 1 re-scored" in rec.note
+    full = {r.id: r for r in recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan="full",
+                                       cache=False)}
+    assert "stage" not in full[rec.ids[0]].details
+    assert full[rec.ids[0]].score == pytest.approx(rec[0].score, rel=1e-9)  # the same series in float32
+
+
+def test_features_are_cached_by_content(italy: Dataset, candidates: list[str], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TSHUB_HOME", str(tmp_path))
+    cold = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True)
+    warm = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True)
+    assert not any(r.details["cached"] for r in cold) and all(r.details["cached"] for r in warm)
+    assert [(r.id, r.score) for r in warm] == [(r.id, pytest.approx(r.score, rel=1e-6)) for r in cold]
+    files = sorted((tmp_path / "features").glob("*/*.npy"))
+    assert len(files) == 3
+    files[0].write_bytes(b"not an array")  # a damaged entry is a miss, recomputed and rewritten
+    shifted = italy.with_splits({"train": italy.splits["train"][1:]})  # other series: other keys
+    assert not any(r.details["cached"] for r in recommend(shifted, k=None, candidates=candidates,
+                                                          allow_self_transfer=True))
+    again = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True)
+    assert sum(r.details["cached"] for r in again) == 2 and [r.id for r in again] == warm.ids
+    FeatureCache(tmp_path / "features", limit_mb=0).prune()
+    assert not list((tmp_path / "features").glob("*/*.npy"))
+
+
+def test_a_ranking_past_its_time_limit_stops_with_a_clear_error(italy: Dataset, candidates: list[str]):
+    with pytest.raises(RecommendTimeout, match=r"longer than 0 s \(scored 0 of 3 candidates\)"):
+        recommend(italy, candidates=candidates, allow_self_transfer=True, time_limit_s=0)
+    assert len(recommend(italy, candidates=candidates, allow_self_transfer=True, time_limit_s=600)) == 3
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: BLAS runs one thread anyway")
+def test_scores_run_their_small_linear_algebra_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch):
+    """Threads buy nothing on a (n ≤ 256, D ≤ 256) SVD, and OpenBLAS's spinning threads made each one cost ~0.1 s
+    of CPU and up to 1.5 s of wall time on a busy 2-core machine (vs ~3 ms on one thread), i.e. most of a ranking."""
+    from threadpoolctl import threadpool_info
+
+    from tshub.recommend.transferability import score_features
+
+    seen = []
+    svd = np.linalg.svd
+    monkeypatch.setattr(np.linalg, "svd", lambda *a, **k: (seen.append(max(i["num_threads"] for i in
+                                                                               threadpool_info())), svd(*a, **k))[1])
+    rng = np.random.default_rng(0)
+    score_features(rng.normal(size=(40, 16)), rng.integers(0, 2, 40), "logme", "classification")
+    assert seen == [1]

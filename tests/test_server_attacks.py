@@ -240,7 +240,7 @@ def test_recommend_is_bounded_on_a_large_dataset(alice) -> None:
     dataset = upload(alice, "large.csv", csv_dataset(rows=3000, length=16, seed=8))["id"]
     response = alice.post("/v1/recommend", json={"dataset_id": dataset, "k": 1})
     assert response.status_code == 200, response.text
-    assert "sample of 50 of the" in response.json()["note"]
+    assert "scored on 50 of" in response.json()["note"]
     assert [r["id"] for r in response.json()["recommendations"]] == [SOURCE]
 
 

@@ -371,6 +371,10 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
                    help="also rank checkpoints trained on the data's own series (left out by default)")
     p.add_argument("--index", type=Path, help="similarity index folder for --method dtw (default zoo/similarity)")
     p.add_argument("--probe-epochs", type=int, default=5, help="fine-tune epochs per candidate of --method probe")
+    p.add_argument("--plan", choices=("fast", "full"), default="fast",
+                   help="logme/hscore: fast (screen + shortlist on a bounded sample, bf16; default) or full (every "
+                        "candidate on every training series, float32)")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop the ranking after this long")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
     p.add_argument("--plot", type=Path, metavar="PATH", help="save the class prototypes of the target and the "
                                                              "best sources to this image file")
@@ -386,7 +390,8 @@ def _run_recommend(args: argparse.Namespace) -> int:
     try:
         rec = recommend(target, k=args.k, arch=args.arch, method=args.method, candidates=args.candidates,
                         index=args.index, device=args.device, probe_epochs=args.probe_epochs,
-                        progress=not args.json, allow_self_transfer=args.allow_self_transfer)
+                        progress=not args.json, allow_self_transfer=args.allow_self_transfer, plan=args.plan,
+                        time_limit_s=args.time_limit)
         if args.plot:
             plot_prototypes(rec, target, args.plot, index=args.index)
     except RecommendError as err:

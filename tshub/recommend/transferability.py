@@ -21,12 +21,12 @@ sources mix classification, regression and multi-head checkpoints whose heads do
 
 from __future__ import annotations
 
-import time
-from typing import Any
+import copy
 
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
+from threadpoolctl import threadpool_limits
 
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
@@ -35,14 +35,18 @@ from tshub.training.finetune import fresh_model_like
 from tshub.training.loop import resolve_device
 from tshub.training.transfer import TransferReport, transfer_weights
 
+
 # ---------------------------------------------------------------------------------------------------- features
 @torch.no_grad()
 def target_features(model: TimeSeriesModel, dataset: Dataset, split: str = "train", *,
-                    device: str | torch.device | None = None, batch_size: int = 256
-                    ) -> tuple[np.ndarray, np.ndarray, TransferReport]:
+                    device: str | torch.device | None = None, batch_size: int = 256, bf16: bool = False,
+                    consume: bool = False) -> tuple[np.ndarray, np.ndarray, TransferReport]:
     """``(features (n, D) float64, targets, transfer report)`` of ``model`` on ``dataset``'s ``split``.
 
-    The model is adapted as fine-tuning adapts it (never modified itself) and run in eval mode.
+    The model is adapted as fine-tuning adapts it and run in eval mode; with ``bf16`` in bfloat16 (about twice as
+    fast on CPUs with AMX or AVX-512 BF16, and on GPUs; bench/recommend_speed.py measures how far the ranking
+    moves). ``model`` is left as it was unless ``consume`` (a model loaded only for this: it may then be converted
+    in place rather than copied).
     """
     if split in ("val", "test"):
         raise ValueError(f"transferability is scored on the training split, not {split!r}: the validation and test "
@@ -50,20 +54,38 @@ def target_features(model: TimeSeriesModel, dataset: Dataset, split: str = "trai
     X, y = dataset.split(split)
     kind = model.preprocessor.kind if model.preprocessor is not None else "znorm"
     X, stream_max = make_preprocessor(kind).fit_transform(X)  # a fresh preprocessor: fitted on the target
-    target = fresh_model_like(model, dataset, seed=0)
-    report = transfer_weights(model, target)
+    target, report = adapted_model(model, dataset, consume=consume)
     device = resolve_device(device)
-    target.to(device).eval()
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    target.to(device, dtype).eval()
     chunks = []
     for i in range(0, len(X), batch_size):
-        xb = torch.from_numpy(X[i:i + batch_size]).to(device)
-        sb = None if stream_max is None else torch.from_numpy(stream_max[i:i + batch_size]).to(device)
+        xb = torch.from_numpy(X[i:i + batch_size]).to(device, dtype)
+        sb = None if stream_max is None else torch.from_numpy(stream_max[i:i + batch_size]).to(device, dtype)
         chunks.append(target.forward_features(xb, sb).double().cpu())
     features = torch.cat(chunks).numpy() if chunks else np.zeros((0, target.head_input_dim))
     if not np.isfinite(features).all():
         raise ValueError("the checkpoint's features on this target are not finite (NaN or infinite weights, or an "
                          "overflow): it cannot be scored; retrain or drop it.")
     return features, y, report
+
+
+def adapted_model(model: TimeSeriesModel, dataset: Dataset, *, consume: bool = False
+                  ) -> tuple[TimeSeriesModel, TransferReport]:
+    """The network fine-tuning on ``dataset`` would start from (for its features), and its transfer report.
+
+    When the transfer would copy every backbone tensor unchanged (same channels, no length-bound layer: most
+    candidates), that network's features are the source's own, so the source serves (itself if ``consume``, else
+    a copy) instead of a freshly built and seeded target model; a ``meta``-device skeleton, which costs no memory
+    or initialisation, finds out.
+    """
+    with torch.device("meta"):
+        skeleton = fresh_model_like(model, dataset, seed=0)
+    report = transfer_weights(model, skeleton)
+    if not report.adapted and all(r["reason"] == "head" for r in report.reinitialised):
+        return (model if consume else copy.deepcopy(model)), report
+    target = fresh_model_like(model, dataset, seed=0)
+    return target, transfer_weights(model, target)
 
 
 # ---------------------------------------------------------------------------------------------------- LogME
@@ -230,18 +252,17 @@ def ledoit_wolf_shrinkage(X: np.ndarray) -> float:
 SCORES = {"logme": "LogME evidence per sample", "hscore": "regularised H-score"}
 
 
-def transferability(model: TimeSeriesModel, dataset: Dataset, metric: str = "logme", *,
-                    device: str | torch.device | None = None) -> dict[str, Any]:
-    """``{"score", "metric", "n", "feature_dim", "transfer", "seconds"}`` of ``model`` for ``dataset``'s train split."""
+def score_features(features: np.ndarray, targets: np.ndarray, metric: str, task: str) -> float:
+    """The ``metric`` ("logme" or "hscore") of features for targets; a clear error for what it cannot score."""
     if metric not in SCORES:
         raise ValueError(f"unknown transferability metric {metric!r}; choose one of {sorted(SCORES)}.")
-    if metric == "hscore" and dataset.task != "classification":
-        raise ValueError(f"the H-score needs class labels; {dataset.name!r} is a {dataset.task} dataset: "
-                         "use metric='logme'.")
-    start = time.perf_counter()
-    F, y, report = target_features(model, dataset, device=device)
-    score = logme(F, y, dataset.task) if metric == "logme" else hscore(F, y)
-    return {"score": score, "metric": metric, "n": int(F.shape[0]), "feature_dim": int(F.shape[1]),
-            "transfer": {"copied": len(report.copied), "adapted": len(report.adapted),
-                         "reinitialised": len([r for r in report.reinitialised if r["reason"] != "head"])},
-            "seconds": time.perf_counter() - start}
+    if metric == "hscore" and task != "classification":
+        raise ValueError(f"the H-score needs class labels, not {task} targets: use metric='logme'.")
+    with threadpool_limits(1):  # small matrices: BLAS threads only spin (0.1 s CPU per SVD on a busy machine)
+        return logme(features, targets, task) if metric == "logme" else hscore(features, targets)
+
+
+def transfer_summary(report: TransferReport) -> dict[str, int]:
+    """How many backbone tensors were copied, adapted, re-initialised (the head, always new, not counted)."""
+    return {"copied": len(report.copied), "adapted": len(report.adapted),
+            "reinitialised": len([r for r in report.reinitialised if r["reason"] != "head"])}

@@ -1,0 +1,164 @@
+"""The transfer matrix (issue 14, item 2): fine-tuned test accuracy of ≥ 40 random sources on each of ≥ 24 UCR
+targets, 2 seeds, ω = 1, the library's default recipe, with from-scratch and MiniRocket per target. It is the
+ground truth the recommender's methods are scored on; run it on the converged zoo only.
+
+Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is its record):
+
+- Targets: the UCR 2018 sets with a row in /work/shared/reference/minirocket_ucr.tsv (so both splits are here, the
+  length is fixed and nothing is missing), with at most ``MAX_TRAIN`` (1000) training series and a length of at most
+  ``MAX_LENGTH`` (1000) (the cost of 2 × 40 fine-tunes each), sorted by name case-insensitively; every s-th of them
+  from the first, s = ⌊eligible / 24⌋, so at least 24.
+- Sources of a target: ``SOURCES_PER_TARGET`` (40) drawn uniformly without replacement (numpy default_rng seeded by
+  the CRC-32 of the target's name) from every usable checkpoint of the zoo (``tshub.recommend.candidate_pool()``
+  without the ``unusable`` ones) sorted by id, minus those trained on the target's own data
+  (``tshub.recommend.self_transfer``). The draw is frozen in ``OUT/manifest.json`` by ``--plan`` and never redrawn
+  (a later zoo change cannot move it); the manifest records the zoo's checkpoint digests.
+- Runs: ``tshub.experiments`` (resumable: a re-run skips every recorded run; ``--engine ray`` spreads them), one
+  grid per target: each source fine-tuned with ω = 1 (``lr_multipliers=[1.0]``), seeds 0 and 1, recipe "ucr" (what
+  the default ``recipe="auto"`` resolves to for ≤ 1000 training series, i.e. for every target here), the default
+  epochs; the grid's referents are the from-scratch models of each source architecture, same recipe and seeds.
+  Validation split: the library's default (20 % of TRAIN, stratified, seed 0); test: the official TEST file.
+- MiniRocket: the reference accuracy of the TSV (aeon MiniRocketClassifier, random_state 0), not re-run.
+- Reported (``--table``): per (target, source) the test accuracy of each seed and their mean; per target scratch
+  (per arch), MiniRocket, and how many sources beat scratch. Nothing is dropped: a failed run is listed as failed.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --plan            # freeze targets and source draws
+    PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --run --engine ray  # resumable
+    PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --table           # bench/results/transfer_matrix.*
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import zlib
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MINIROCKET = Path("/work/shared/reference/minirocket_ucr.tsv")
+MIN_TARGETS, SOURCES_PER_TARGET, SEEDS, OMEGA, RECIPE = 24, 40, (0, 1), 1.0, "ucr"
+MAX_TRAIN, MAX_LENGTH = 1000, 1000
+
+
+def minirocket_accuracy(path: Path = MINIROCKET) -> dict[str, float]:
+    with path.open() as f:
+        rows = csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t")
+        return {row["dataset"]: float(row["accuracy"]) for row in rows}
+
+
+def select_targets(reference: dict[str, float]) -> list[str]:
+    """The protocol's targets (see the module docstring)."""
+    from tshub.data.catalogue import ucr_summary
+
+    sizes = {r["Name"]: (int(r["Train"]), r["Length"]) for r in ucr_summary()}
+    eligible = sorted((name for name in reference if name in sizes and sizes[name][1].isdigit()
+                       and sizes[name][0] <= MAX_TRAIN and int(sizes[name][1]) <= MAX_LENGTH), key=str.casefold)
+    if len(eligible) < MIN_TARGETS:
+        raise SystemExit(f"only {len(eligible)} eligible targets; the protocol needs {MIN_TARGETS}.")
+    return eligible[::len(eligible) // MIN_TARGETS]
+
+
+def draw_sources(target: str) -> tuple[list[str], dict[str, str]]:
+    """The target's frozen random sources, and the digest of every checkpoint of the pool they come from."""
+    from tshub.data.catalogue import load
+    from tshub.hub.checkpoint import read_config
+    from tshub.recommend import HUB, candidate_pool, self_transfer
+
+    zoo = sorted((c for c in candidate_pool() if not c.unusable), key=lambda c: c.id)
+    own = self_transfer(zoo, load(target))
+    pool = [c for c in zoo if c not in own]
+    rng = np.random.default_rng(zlib.crc32(target.encode()))
+    picked = sorted(pool[i].id for i in rng.choice(len(pool), min(SOURCES_PER_TARGET, len(pool)), replace=False))
+    digests = {c.id: (read_config(c.location).get("weights_sha256", "") if c.location != HUB else "") for c in pool}
+    return picked, digests
+
+
+def plan(out: Path) -> dict[str, Any]:
+    manifest_path = out / "manifest.json"
+    if manifest_path.is_file():
+        return json.loads(manifest_path.read_text())
+    reference = minirocket_accuracy()
+    manifest: dict[str, Any] = {"protocol": __doc__, "targets": {}, "zoo_weights_sha256": {}}
+    for target in select_targets(reference):
+        sources, digests = draw_sources(target)
+        manifest["targets"][target] = {"sources": sources, "minirocket": reference[target]}
+        manifest["zoo_weights_sha256"].update(digests)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def run_matrix(manifest: dict[str, Any], out: Path, engine: str, targets: list[str] | None) -> None:
+    from tshub.experiments import ExperimentError, ExperimentGrid, run
+
+    for target, entry in manifest["targets"].items():
+        if targets and target not in targets:
+            continue
+        grid = ExperimentGrid(sources=entry["sources"], targets=[target], lr_multipliers=[OMEGA], seeds=SEEDS,
+                              recipe=RECIPE)
+        try:
+            run(grid, engine=engine, out_dir=out)
+        except ExperimentError as err:  # the others finished; failures stay listed in the table
+            print(f"{target}: {err}")
+
+
+def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
+    from tshub.experiments import load_records
+
+    accuracy: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)  # (target, kind, source/arch)
+    for record in load_records(out):
+        key = record["source"] if record["kind"] == "finetune" else record["arch"]
+        accuracy[(record["target"], record["kind"], key)][record["seed"]] = record["metrics"].get("accuracy")
+    rows, lines = [], ["# Transfer matrix", "", "Protocol: bench/transfer_matrix.py (docstring) and "
+                       "bench/results/transfer_matrix_protocol.md. Test accuracy, mean of seeds " + str(SEEDS), "",
+                       "| target | sources done | best | median | worst | scratch (fcn) | MiniRocket | "
+                       "sources > scratch |", "|---|---|---|---|---|---|---|---|"]
+    for target, entry in manifest["targets"].items():
+        means = {}
+        for source in entry["sources"]:
+            seeds = accuracy.get((target, "finetune", source), {})
+            done = [v for v in seeds.values() if v is not None]
+            rows.append({"target": target, "source": source, "seeds": seeds,
+                         "mean": float(np.mean(done)) if len(done) == len(SEEDS) else None})
+            if rows[-1]["mean"] is not None:
+                means[source] = rows[-1]["mean"]
+        scratch = {arch: float(np.mean(list(s.values()))) for (t, kind, arch), s in accuracy.items()
+                   if t == target and kind == "referent" and len(s) == len(SEEDS)}
+        rows.append({"target": target, "scratch": scratch, "minirocket": entry["minirocket"]})
+        if means:
+            values = np.array(list(means.values()))
+            fcn = scratch.get("fcn")
+            lines.append(f"| {target} | {len(means)}/{len(entry['sources'])} | {values.max():.3f} | "
+                         f"{np.median(values):.3f} | {values.min():.3f} | "
+                         f"{'-' if fcn is None else f'{fcn:.3f}'} | {entry['minirocket']:.3f} | "
+                         f"{'-' if fcn is None else int((values > fcn).sum())} |")
+    path.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--plan", action="store_true", help="freeze the targets and source draws (manifest.json)")
+    action.add_argument("--run", action="store_true", help="run (or resume) every fine-tune and referent")
+    action.add_argument("--table", action="store_true", help="write bench/results/transfer_matrix.{md,json}")
+    parser.add_argument("--out", type=Path, default=Path("runs/transfer_matrix"))
+    parser.add_argument("--engine", choices=("local", "ray"), default="local")
+    parser.add_argument("--targets", nargs="*", help="only these targets of the manifest (--run)")
+    args = parser.parse_args()
+    manifest = plan(args.out)
+    if args.plan:
+        print(json.dumps({t: len(e["sources"]) for t, e in manifest["targets"].items()}, indent=1))
+    elif args.run:
+        run_matrix(manifest, args.out, args.engine, args.targets)
+    else:
+        table(manifest, args.out, RESULTS / "transfer_matrix")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""``tshub.recommend``: rank source checkpoints for a target dataset, by one of several methods.
+
+A recommender is judged by the fine-tuned result of its first pick (``bench/recommender.py`` measures it). The
+methods, all scored on the target's training split only:
+
+- ``logme`` (default: the lowest mean regret and no pick worse than 0.08 below the best candidate in
+  bench/results/recommender.md, and it scores any checkpoint, indexed or not): LogME of each candidate's frozen
+  features, the candidate adapted to the target as fine-tuning adapts it (``transferability``);
+- ``hscore``: the regularised H-score of the same features (classification targets);
+- ``probe``: a short fine-tune of each candidate (``probe_epochs``, ω = 1) on the training split, scored by
+  accuracy (ties: loss) or −MAE on a validation split carved from it; the most direct and by far the costliest;
+- ``dtw``: bigdata18's dataset similarity (min DTW between per-class DBA prototypes) from the saved
+  ``SimilarityIndex``; it ranks source *datasets*, so every architecture of a source gets the same score. Without
+  an index it falls back to the default method and says so in ``Recommendation.note``.
+
+``logme`` and ``hscore`` run as a cascade on a bounded sample (``ScoringPlan``, default ``"fast"``: seconds on any
+UCR-sized target; ``plan="full"`` scores every candidate on every training series), in bfloat16, with features
+cached by content (``cache``). Every method leaves out, under ``skipped``, a candidate trained on the target's own
+data (a fine-tune of it would be no transfer): its training series' fingerprint overlaps the target's series, or
+its source dataset (or one of a multi-head checkpoint's) has the target's name. ``allow_self_transfer=True`` ranks
+them too.
+
+Modules: ``api`` (the call), ``results`` (what it returns), ``candidates`` (the pool, self-transfer), ``methods``
+(the registry), ``feature_methods``/``probe``/``dtw`` (the methods), ``transferability`` (LogME, H-score),
+``sampling`` (the plan), ``cache`` (features on disk), ``plot`` (prototype figure).
+"""
+
+from tshub.recommend import dtw, feature_methods, probe  # noqa: F401  (importing registers the methods)
+from tshub.recommend.api import load_target, recommend
+from tshub.recommend.candidates import HUB, SELF_TRANSFER, Candidate, candidate_pool, self_transfer
+from tshub.recommend.errors import RecommendError, RecommendTimeout
+from tshub.recommend.methods import DEFAULT_METHOD, METHODS, list_methods
+from tshub.recommend.plot import plot_prototypes
+from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
+from tshub.recommend.sampling import FAST, FULL, ScoringPlan
+
+__all__ = ["recommend", "Recommendation", "RankedSource", "SkippedSource", "RecommendError", "RecommendTimeout",
+           "ScoringPlan", "FAST", "FULL", "Candidate", "candidate_pool", "self_transfer", "SELF_TRANSFER", "HUB",
+           "DEFAULT_METHOD", "METHODS", "list_methods", "load_target", "plot_prototypes"]

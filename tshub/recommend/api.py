@@ -1,0 +1,106 @@
+"""``tshub.recommend``: rank source checkpoints for a target dataset by one of the registered methods."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tshub.data.dataset import Dataset
+from tshub.data.splits import as_training_data, check_classes
+from tshub.recommend.candidates import SELF_TRANSFER, candidate_pool, self_transfer
+from tshub.recommend.dtw import load_index
+from tshub.recommend.errors import RecommendError
+from tshub.recommend.methods import DEFAULT_METHOD, METHODS, Context, Scored, list_methods
+from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
+from tshub.recommend.sampling import ScoringPlan, as_plan
+
+
+def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None, method: str = DEFAULT_METHOD,
+              candidates: Sequence[str | Path] | None = None, index: Any = None, *,
+              device: str | torch.device | None = None, probe_epochs: int = 5,
+              progress: bool = False, allow_self_transfer: bool = False, plan: ScoringPlan | str = "fast",
+              time_limit_s: float | None = None, cache: bool = True) -> Recommendation:
+    """The ``k`` best source checkpoints for ``target`` (all with ``k=None``) by ``method``.
+
+    ``target``: a Dataset (one without splits is all training data), a catalogue name or a data file; sources are
+    scored on its "train" split. ``candidates``: model ids or checkpoint folders (default: every checkpoint
+    ``tshub.list_models()`` knows), restricted to ``arch`` when given. ``index``: a ``SimilarityIndex`` or its
+    folder for ``method="dtw"`` (default: the repository's ``zoo/similarity``). ``probe_epochs`` is the fine-tune
+    length of ``method="probe"``. Candidates trained on the target's own data are skipped unless
+    ``allow_self_transfer``. ``plan`` ("fast", "full" or a ``ScoringPlan``) bounds how much of the target the
+    feature scores look at; ``time_limit_s`` stops the ranking with ``RecommendTimeout`` once passed; ``cache``
+    reuses features computed before for the same checkpoint and series (``tshub.recommend.cache``).
+    """
+    start = time.perf_counter()
+    if method not in METHODS:
+        raise RecommendError(f"unknown recommendation method {method!r}; choose one of {list_methods()}.")
+    try:
+        scoring = as_plan(plan)
+    except ValueError as err:
+        raise RecommendError(str(err)) from None
+    dataset, name = load_target(target)
+    dataset = as_training_data(dataset)
+    if "train" not in dataset.splits or not len(dataset.splits["train"]):
+        raise RecommendError(f"target {dataset.name!r} has no 'train' split (it has {sorted(dataset.splits)}): "
+                             "sources are scored on the training series; add one (tshub.data.splits.random_split).")
+    check_classes(dataset)
+    pool, skipped = candidate_pool(candidates, arch), []
+    if candidates is None:  # the whole zoo: leave out checkpoints that learned nothing (named ones are kept)
+        skipped = [SkippedSource(c.id, f"not a usable source: {c.unusable}") for c in pool if c.unusable]
+        pool = [c for c in pool if not c.unusable]
+    if not allow_self_transfer:
+        own = self_transfer(pool, dataset)
+        skipped = [SkippedSource(c.id, f"{SELF_TRANSFER}: {why}") for c, why in own.items()] + skipped
+        pool = [c for c in pool if c not in own]
+    if not pool:
+        raise RecommendError(_no_candidate_message(arch, skipped))
+    deadline = None if time_limit_s is None else time.monotonic() - (time.perf_counter() - start) + time_limit_s
+    context = Context(dataset, name, index, device, probe_epochs, progress, scoring, cache, deadline, time_limit_s)
+    note = None
+    if method == "dtw":
+        context.index, note = load_index(index)
+        if context.index is None:
+            warnings.warn(note, stacklevel=2)
+            method = DEFAULT_METHOD
+    rank, score_name = METHODS[method]
+    n_candidates, scored = len(pool) + len(skipped), []
+    for verdict in rank(pool, context):
+        if verdict.score is None:
+            skipped.append(SkippedSource(verdict.candidate.id, str(verdict.details)))
+        else:
+            scored.append(verdict)
+    scored.sort(key=Scored.sort_key)
+    rows = [RankedSource(i, s.candidate.id, float(s.score), s.candidate.source, s.candidate.arch, s.details)
+            for i, s in enumerate(scored, 1)]
+    note = "; ".join(n for n in (note, *context.notes) if n) or None
+    return Recommendation(target=dataset.name, method=method, score_name=score_name,
+                          ranking=rows if k is None else rows[:k], skipped=skipped, n_candidates=n_candidates,
+                          elapsed_s=time.perf_counter() - start, note=note)
+
+
+def load_target(target: str | Dataset) -> tuple[Dataset, str | None]:
+    """The target dataset, and its catalogue name when it was given by name."""
+    if isinstance(target, Dataset):
+        return target, None
+    if Path(target).expanduser().is_file():
+        return Dataset.from_file(str(Path(target).expanduser())), None
+    from tshub.data.catalogue import load
+
+    dataset = load(str(target))
+    return dataset, dataset.name
+
+
+def _no_candidate_message(arch: str | None, skipped: list[SkippedSource]) -> str:
+    where = f"with arch {arch!r} " if arch else ""
+    own = [s.id for s in skipped if s.reason.startswith(SELF_TRANSFER)]
+    also = (f" (left out, as trained on the target's own data: {', '.join(own)}; allow_self_transfer=True "
+            "ranks them)") if own else ""
+    unusable = len(skipped) - len(own)
+    also += f" ({unusable} not usable as sources: see `tshub list`)" if unusable else ""
+    return (f"no candidate checkpoint {where}to rank{also}: build the zoo (scripts/publish), `tshub pull ID` some, "
+            "or pass candidates=[ids or folders].")

@@ -1,0 +1,100 @@
+"""Features of a checkpoint on a target sample, kept on disk, so asking again about the same data is instant.
+
+A service answers ``POST /v1/recommend`` and then a job with ``"model": "auto"`` on the same dataset; a user tries
+several ``k``/``arch``/methods. The key is the content digest of the checkpoint (its config.json, which holds the
+weights' sha256), of the exact series scored, and of how they were scored, so a changed checkpoint or target never
+meets stale features. Files are plain ``.npy`` (read with ``allow_pickle=False``) under
+``$TSHUB_HOME/features`` (default ``~/.cache/tshub/features``), the oldest pruned beyond ``TSHUB_FEATURE_CACHE_MB``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tshub.atomic import atomic_write
+from tshub.data.dataset import Dataset
+from tshub.recommend.candidates import HUB, Candidate
+
+CACHE_MB_ENV = "TSHUB_FEATURE_CACHE_MB"
+DEFAULT_CACHE_MB = 512
+FEATURES_VERSION = 1  # bump when target_features computes something else for the same inputs
+
+
+def cache_folder() -> Path:
+    from tshub.hub.store import home_store
+
+    return home_store().root.parent / "features"
+
+
+def checkpoint_digest(candidate: Candidate) -> str | None:
+    """sha256 of the checkpoint's config.json (it records its weights' sha256), None for one not yet downloaded."""
+    if candidate.location == HUB:
+        return None
+    config = Path(candidate.location) / "config.json"
+    return hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None
+
+
+def sample_digest(sample: Dataset, *, bf16: bool) -> str:
+    """sha256 of the series scored (bytes and shape) and how they are scored."""
+    X, _ = sample.split("train")
+    digest = hashlib.sha256(json.dumps([X.shape, str(X.dtype), bf16, FEATURES_VERSION]).encode())
+    digest.update(np.ascontiguousarray(X).tobytes())
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """Features by (checkpoint digest, sample digest); a read miss or an unreadable file is simply a miss."""
+
+    def __init__(self, folder: Path | None = None, limit_mb: float | None = None):
+        self.folder = folder or cache_folder()
+        self.limit_bytes = int((limit_mb if limit_mb is not None
+                                else float(os.environ.get(CACHE_MB_ENV, DEFAULT_CACHE_MB))) * 2**20)
+
+    def _path(self, checkpoint: str, sample: str) -> Path:
+        key = hashlib.sha256(f"{checkpoint}:{sample}".encode()).hexdigest()
+        return self.folder / key[:2] / f"{key}.npy"
+
+    def get(self, checkpoint: str | None, sample: str) -> np.ndarray | None:
+        if checkpoint is None:
+            return None
+        path = self._path(checkpoint, sample)
+        try:
+            features = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        os.utime(path)  # recently used: pruned last
+        return features.astype(np.float64)
+
+    def put(self, checkpoint: str | None, sample: str, features: np.ndarray) -> None:
+        if checkpoint is None or self.limit_bytes <= 0:
+            return
+        try:
+            atomic_write(self._path(checkpoint, sample), lambda tmp: _save(tmp, features.astype(np.float32)))
+        except OSError:  # a read-only or full disk costs speed, not the answer
+            pass
+
+    def prune(self) -> None:
+        """Delete the least recently used files until the folder holds at most the limit."""
+        files = []
+        for path in self.folder.glob("*/*.npy"):
+            try:
+                stat = path.stat()
+            except OSError:  # removed meanwhile by another process
+                continue
+            files.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files):
+            if total <= self.limit_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)

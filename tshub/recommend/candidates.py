@@ -1,0 +1,85 @@
+"""The checkpoints a recommendation ranks, and which of them must be left out as trained on the target itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tshub.data.dataset import Dataset
+from tshub.models.base import TimeSeriesModel
+from tshub.recommend.results import SELF_TRANSFER
+
+HUB = "hub"  # Candidate.location of an index-only entry: downloaded when loaded
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A source checkpoint to rank: its id, source dataset, architecture and where to load it from."""
+
+    id: str
+    source: str
+    arch: str
+    location: str  # a checkpoint folder, or HUB for an index-only entry (downloaded when loaded)
+    unusable: str | None = None  # why it should not be a source (tshub.hub.store.unusable_reason), or None
+
+    def load(self) -> TimeSeriesModel:
+        from tshub.hub.checkpoint import load_checkpoint
+        from tshub.hub.resolve import load_pretrained
+
+        return load_pretrained(self.id) if self.location == HUB else load_checkpoint(self.location)
+
+
+def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | None = None) -> list[Candidate]:
+    """The checkpoints to rank: the given ids/folders, or every checkpoint the local stores and zoo index list."""
+    from tshub.hub.checkpoint import read_config
+    from tshub.hub.resolve import resolve
+    from tshub.hub.store import list_models
+    from tshub.models.registry import get_architecture
+
+    if candidates is None:
+        pool = [Candidate(r["id"], r["source"], r["arch"], r["location"], r.get("unusable"))
+                for r in list_models()]
+    else:
+        pool = []
+        for name in candidates:
+            folder = resolve(name)
+            config = read_config(folder)
+            source = str(config.get("source_dataset") or Path(folder).parent.name)
+            named = not Path(name).expanduser().is_dir()
+            model_id = str(name) if named else str(config.get("id") or f"{source}/{config['arch']}")
+            pool.append(Candidate(model_id, source, config["arch"], str(folder)))
+    if arch is not None:
+        wanted = get_architecture(arch).arch
+        pool = [c for c in pool if c.arch == wanted]
+    return pool
+
+
+def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str]:
+    """The candidates trained on ``target``'s own data, each with the evidence: the fingerprint of its training
+    series overlaps the target's series (checkpoints since tshub records one), or a dataset it was trained on
+    has the target's name as the catalogue matches names (any checkpoint, a multi-head one's datasets included)."""
+    from tshub.data.catalogue import dataset_key
+    from tshub.data.fingerprint import OVERLAP_THRESHOLD, overlap, series_hashes
+    from tshub.hub.checkpoint import read_config
+
+    key, hashes, found = dataset_key(target.name), None, {}
+    for candidate in pool:
+        config = read_config(candidate.location) if candidate.location != HUB else {}
+        meta = config.get("meta") or {}
+        stored = meta.get("train_fingerprint")
+        if stored is not None:
+            hashes = series_hashes(target.X) if hashes is None else hashes
+            share = overlap(stored, hashes)
+            if share is not None and share >= OVERLAP_THRESHOLD:
+                found[candidate] = f"{share:.0%} of the series compared are identical to its training series"
+                continue
+        names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
+        same = next((n for n in names if key is not None and dataset_key(n) == key), None)
+        if same is not None:
+            found[candidate] = (f"its source dataset is {same}" if len(names) == 1
+                                else f"{same} is among the {len(names) - 1} datasets it was pretrained on")
+    return found
+
+
+__all__ = ["HUB", "SELF_TRANSFER", "Candidate", "candidate_pool", "self_transfer"]

@@ -1,0 +1,48 @@
+"""``dtw``: bigdata18's dataset similarity (min DTW between per-class DBA prototypes) from the saved
+``SimilarityIndex``. It ranks source *datasets*, so every architecture of a source gets the same score."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tshub.recommend.candidates import Candidate
+from tshub.recommend.methods import DEFAULT_METHOD, Context, Scored, register
+
+
+@register("dtw", "bigdata18 DTW distance between class prototypes, negated: higher (closer to 0) is better")
+def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
+    index = ctx.index
+    if ctx.target_name is not None and ctx.target_name in index:
+        ranked = index.rank(ctx.target_name, k=None)  # stored distances of the same training split
+    else:
+        ranked = index.rank(ctx.target, k=None)
+    distances = {name.casefold(): d for name, d in ranked}
+    known = {name.casefold() for name in index.names}
+    for candidate in pool:
+        key = candidate.source.casefold()
+        if key in distances:
+            yield Scored(candidate, -distances[key], {"distance": distances[key]})
+        elif key == ctx.target.name.casefold():  # ranked only with allow_self_transfer: the nearest there is
+            yield Scored(candidate, -0.0, {"distance": 0.0, "note": "its source is the target itself"})
+        elif key in known:
+            yield Scored(candidate, None, "its source has another channel count than the target")
+        else:
+            yield Scored(candidate, None, f"source {candidate.source!r} is not in the similarity index")
+
+
+def load_index(index: Any) -> tuple[Any, str | None]:
+    """The SimilarityIndex to use (given, or loaded from its folder, default the repository's), or None and why
+    not."""
+    from tshub.similarity import SimilarityIndex
+    from tshub.similarity.index import DEFAULT_FOLDER
+
+    if isinstance(index, SimilarityIndex):
+        return index, None
+    folder = Path(index) if index is not None else DEFAULT_FOLDER
+    try:
+        return SimilarityIndex.load(folder), None
+    except FileNotFoundError:
+        return None, (f"method 'dtw' needs the similarity index, and {folder} has none (build it with "
+                      f"scripts/build_similarity_index.py or pass index=); ranked by {DEFAULT_METHOD!r} instead.")

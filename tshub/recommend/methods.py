@@ -1,0 +1,90 @@
+"""The registry of ranking methods, and what every method is given (``Context``) and yields (``Scored``).
+
+A method is a generator over the candidates: it yields one ``Scored`` per candidate, with ``score=None`` and the
+reason in ``details`` for one it cannot score. Higher scores rank first within a tier; a cascade puts what it
+re-scored in tier 0 before what only its screen scored (tier 1), whose scores are on another footing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from tshub.data.dataset import Dataset
+from tshub.recommend.candidates import Candidate
+from tshub.recommend.errors import RecommendTimeout
+from tshub.recommend.sampling import ScoringPlan
+
+
+@dataclass
+class Context:
+    """What a method needs besides the candidates."""
+
+    target: Dataset
+    target_name: str | None  # the catalogue name when the target was given by name (the index may know it)
+    index: Any
+    device: str | torch.device | None
+    probe_epochs: int
+    progress: bool
+    plan: ScoringPlan
+    cache: bool  # reuse features computed before for the same checkpoint and target sample (tshub.recommend.cache)
+    deadline: float | None  # time.monotonic() past which the ranking stops, or None
+    time_limit_s: float | None
+    notes: list[str] = field(default_factory=list)  # what the method tells the user (Recommendation.note)
+
+    def check_time(self, done: int, total: int) -> None:
+        """Raise ``RecommendTimeout`` once the deadline has passed (called between candidates)."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise RecommendTimeout(f"ranking {self.target.name!r} took longer than {self.time_limit_s:g} s "
+                                   f"(scored {done} of {total} candidates): raise time_limit_s, rank fewer "
+                                   "candidates (arch=, candidates=) or name a source checkpoint yourself.")
+
+
+@dataclass
+class Scored:
+    """A method's verdict on one candidate."""
+
+    candidate: Candidate
+    score: float | None  # None: could not be scored, ``details`` says why
+    details: Any = None
+    tier: int = 0  # lower tiers rank first
+    tie_break: float = 0.0  # among equal scores, the lower first
+
+    def sort_key(self) -> tuple[int, float, float, str]:
+        return self.tier, -float(self.score if self.score is not None else float("-inf")), self.tie_break, \
+            self.candidate.id
+
+
+Method = Callable[[list[Candidate], Context], Iterable[Scored]]
+METHODS: dict[str, tuple[Method, str]] = {}  # name -> (method, what its score is)
+DEFAULT_METHOD = "logme"
+
+
+def register(name: str, score_name: str) -> Callable[[Method], Method]:
+    def add(fn: Method) -> Method:
+        METHODS[name] = (fn, score_name)
+        return fn
+    return add
+
+
+def list_methods() -> list[str]:
+    return sorted(METHODS)
+
+
+def each_candidate(pool: list[Candidate], ctx: Context, what: str) -> Iterator[Candidate]:
+    """The candidates with a progress bar (when asked), stopping at the deadline."""
+    from tqdm.auto import tqdm
+
+    for done, candidate in enumerate(tqdm(pool, desc=f"recommend ({what})", unit="ckpt",
+                                          disable=True if not ctx.progress else None)):
+        ctx.check_time(done, len(pool))
+        yield candidate
+
+
+def failure_reason(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"

@@ -1,0 +1,83 @@
+"""A figure of what bigdata18's similarity compares: the target's DBA class prototypes beside its best sources'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tshub.data.dataset import Dataset
+from tshub.recommend.api import load_target
+from tshub.recommend.dtw import load_index
+from tshub.recommend.results import Recommendation
+
+PLOT_SERIES_PER_CLASS = 100  # DBA of a source without saved prototypes: a seeded sample per class bounds its cost
+
+
+def plot_prototypes(recommendation: Recommendation, target: str | Dataset, path: str | Path | None = None, *,
+                    n_sources: int = 3, index: Any = None) -> Any:
+    """The target's class prototypes (DBA, as bigdata18 compares datasets) beside those of the best sources.
+
+    Source prototypes come from the similarity index when it has them, else from the source's catalogue data
+    (at most ``PLOT_SERIES_PER_CLASS`` series per class). Shows channel 0. Returns the figure; saves it to ``path``.
+    """
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ImportError("the prototype plot needs matplotlib: pip install 'tshub[plot]'.") from err
+    from tshub.similarity import SimilarityIndex
+
+    dataset, _ = load_target(target)
+    loaded, _ = load_index(index)
+    maker = loaded if loaded is not None else SimilarityIndex()
+    panels = [(f"target {dataset.name}", _prototypes_of(dataset, maker))]
+    seen = set()
+    for row in recommendation.ranking:
+        if len(panels) > n_sources or row.source.casefold() in seen:
+            continue
+        seen.add(row.source.casefold())
+        panels.append((f"#{row.rank} {row.id}\n{recommendation.method} {row.score:.4g}",
+                       _source_prototypes(row.source, maker, loaded)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    for ax, (title, protos) in zip(axes[0], panels):
+        if protos is None:
+            ax.text(0.5, 0.5, "source data unavailable", ha="center", va="center", transform=ax.transAxes)
+        else:
+            for label, proto in protos[:10]:
+                ax.plot(proto[0], linewidth=1.2, label=str(label))
+            ax.legend(fontsize=7, title="class", title_fontsize=7, loc="best")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("time")
+    axes[0][0].set_ylabel("z-normalised value (channel 0)")
+    fig.suptitle("DBA class prototypes: target and recommended sources", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def _prototypes_of(dataset: Dataset, maker: Any, cap: int | None = None) -> list[tuple[str, Any]]:
+    import numpy as np
+
+    from tshub.similarity.index import split_series
+
+    X, y = split_series(dataset)
+    labels = np.zeros(len(X), dtype=np.int64) if y is None else np.asarray(y)
+    if cap is not None:
+        rng = np.random.default_rng(0)
+        keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:cap] for c in np.unique(labels)]))
+        X, labels = [X[i] for i in keep], labels[keep]
+    return list(zip(*maker.make_prototypes(X, labels)))
+
+
+def _source_prototypes(source: str, maker: Any, index: Any) -> list[tuple[str, Any]] | None:
+    if index is not None:
+        match = next((n for n in index.names if n.casefold() == source.casefold()), None)
+        if match is not None:
+            return index.prototypes(match)
+    from tshub.data.catalogue import load
+    from tshub.data.dataset import DatasetError
+
+    try:
+        return _prototypes_of(load(source), maker, cap=PLOT_SERIES_PER_CLASS)
+    except (DatasetError, KeyError, OSError):
+        return None

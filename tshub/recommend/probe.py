@@ -1,0 +1,31 @@
+"""``probe``: a short fine-tune of each candidate on the target's training split, scored on a validation split
+carved from it; the most direct method and by far the costliest."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from tshub.recommend.candidates import Candidate
+from tshub.recommend.methods import Context, Scored, each_candidate, failure_reason, register
+
+
+@register("probe", "validation accuracy (regression: −MAE) after a short fine-tune, higher is better")
+def rank_by_probe(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
+    from tshub.training.finetune import finetune
+
+    train_only = ctx.target.with_splits({"train": ctx.target.splits["train"]})  # val is carved from train
+    for candidate in each_candidate(pool, ctx, "probe"):
+        start = time.perf_counter()
+        try:
+            result = finetune(candidate.load(), train_only, lr_multiplier=1.0, max_epochs=ctx.probe_epochs,
+                              seed=0, device=ctx.device, progress=False)
+        except (ValueError, RuntimeError, OSError) as err:
+            yield Scored(candidate, None, failure_reason(err))
+            continue
+        kept = result.history[(result.best_epoch or len(result.history)) - 1]
+        val_loss = float(kept.get("val_loss", float("inf")))
+        score = (result.val_metrics["accuracy"] if ctx.target.task == "classification"
+                 else -result.val_metrics["mae"])
+        yield Scored(candidate, score, {**result.val_metrics, "val_loss": val_loss, "epochs": len(result.history),
+                                        "seconds": time.perf_counter() - start}, tie_break=val_loss)

@@ -1,0 +1,96 @@
+"""What ``tshub.recommend`` returns: ranked sources, skipped ones, and the recommendation that holds them.
+
+Rows are dataclasses (``server.schemas.RecommendOut`` mirrors them) that also read like the dicts they used to be
+(``row["id"]``), so code written against either keeps working.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+SELF_TRANSFER = "trained on the target's own data"
+
+
+class _ReadsLikeADict:
+    """``row["name"]`` for a dataclass field, as rows were read when they were dicts."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in {f.name for f in fields(self)}:  # type: ignore[arg-type]
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class RankedSource(_ReadsLikeADict):
+    """One ranked candidate: its rank (1 = best), model id, the method's score (higher is better) and details."""
+
+    rank: int
+    id: str
+    score: float
+    source: str
+    arch: str
+    details: Any = None
+
+
+@dataclass(frozen=True)
+class SkippedSource(_ReadsLikeADict):
+    """A candidate left out (trained on the target's own data, not a usable source) or that could not be scored."""
+
+    id: str
+    reason: str
+
+
+@dataclass
+class Recommendation:
+    """Ranked candidates (best first) for a target, the ones skipped with why, and how the ranking was made."""
+
+    target: str
+    method: str
+    score_name: str
+    ranking: list[RankedSource]
+    skipped: list[SkippedSource] = field(default_factory=list)
+    n_candidates: int = 0
+    elapsed_s: float = 0.0
+    note: str | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        return [row.id for row in self.ranking]
+
+    def __iter__(self) -> Iterator[RankedSource]:
+        return iter(self.ranking)
+
+    def __len__(self) -> int:
+        return len(self.ranking)
+
+    def __getitem__(self, i: int) -> RankedSource:
+        return self.ranking[i]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        from tshub.tables import MAX_WIDTH, format_table
+
+        def wrap(text: str) -> str:
+            return textwrap.fill(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+
+        rows = [[str(r.rank), r.id, f"{r.score:.4g}", r.source, r.arch] for r in self.ranking]
+        lines = [f"sources for {self.target} by {self.method} ({self.score_name}); "
+                 f"{len(self.ranking)} shown of {self.n_candidates - len(self.skipped)} scored, "
+                 f"{self.elapsed_s:.1f} s"]
+        lines += [wrap(f"note: {self.note}")] if self.note else []
+        lines += [format_table(rows, ("rank", "id", "score", "source", "arch"))] if rows else ["(no candidate scored)"]
+        own = [s for s in self.skipped if s.reason.startswith(SELF_TRANSFER)]
+        others = [s for s in self.skipped if s not in own]
+        if own:
+            lines.append(wrap(f"left out as {SELF_TRANSFER} (no transfer; allow_self_transfer=True or "
+                              "--allow-self-transfer ranks them): "
+                              + "; ".join(f"{s.id} ({s.reason.removeprefix(SELF_TRANSFER + ': ')})" for s in own)))
+        if others:
+            lines.append(wrap(f"skipped {len(others)}: " + "; ".join(f"{s.id} ({s.reason})" for s in others[:5])
+                              + (" ..." if len(others) > 5 else "")))
+        return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""How much of a target the feature scores look at, so a ranking costs seconds on any UCR-sized target.
+
+The cost of scoring one candidate is a forward pass over the series scored (series × length steps), times the
+number of candidates. A ``ScoringPlan`` bounds both: the candidates are first *screened* on a few short windows
+of a few series, the ``shortlist`` best of them are then scored on a stratified, seeded sample of the training
+split whose size shrinks with the series length (``max_steps``). ``FULL`` scores every candidate on every
+training series, as the recommender did before; bench/recommend_speed.py measures how closely ``FAST`` agrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tshub.data.dataset import Dataset
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """``max_series``/``max_steps``: the final score's sample (None: no bound); ``min_series``: the least it keeps
+    however long the series; ``shortlist``: how many screened candidates are re-scored (None: no screen, every
+    candidate gets the final score); ``screen_steps``, ``screen_min_series``: the screen's sample (series ×
+    length, each series cut to a window of ``screen_length`` steps when longer); ``bf16``: run the networks in
+    bfloat16 (features are compared in float64 either way); ``threads``: torch intra-op threads for them
+    (None: torch's setting; 1 by default: on these small batches more threads mostly spin, the more so on a
+    machine busy with training).
+
+    Why whole series in the screen: LogME needs series more than their full length; in a one-off check while
+    choosing these defaults (ECG200, 30 random candidates), short windows of every series ranked far worse
+    against the full ranking than fewer whole series. bench/results/recommend_speed.md measures the defaults."""
+
+    max_series: int | None = 256
+    max_steps: int | None = 2**15
+    min_series: int = 32
+    shortlist: int | None = 10
+    screen_steps: int = 2**13
+    screen_min_series: int = 16
+    screen_length: int = 512
+    bf16: bool = True
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        for name in ("max_series", "max_steps", "shortlist"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"ScoringPlan.{name} must be a positive integer or None, got {value!r}.")
+        for name in ("min_series", "screen_steps", "screen_min_series", "screen_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ScoringPlan.{name} must be a positive integer, got {getattr(self, name)!r}.")
+
+    def final_size(self, n_train: int, length: int) -> int:
+        """How many training series the final score uses."""
+        n = n_train if self.max_series is None else min(n_train, self.max_series)
+        if self.max_steps is not None:
+            n = min(n, max(self.min_series, self.max_steps // max(length, 1)))
+        return n
+
+    def screens(self, n_candidates: int, final: Dataset, screen: Dataset) -> bool:
+        """Whether screening pays: it must at least halve the steps of scoring every candidate in full."""
+        if self.shortlist is None or n_candidates <= self.shortlist:
+            return False
+        full, screened = _steps(final), _steps(screen)
+        return n_candidates * screened + self.shortlist * full <= n_candidates * full / 2
+
+    def screen_size(self, n_train: int, length: int) -> int:
+        """How many series (windows) the screen uses."""
+        return min(n_train, max(self.screen_min_series, self.screen_steps // min(length, self.screen_length)))
+
+
+FAST = ScoringPlan()
+FULL = ScoringPlan(max_series=None, max_steps=None, shortlist=None, bf16=False)
+PLANS = {"fast": FAST, "full": FULL}
+
+
+def as_plan(plan: ScoringPlan | str) -> ScoringPlan:
+    if isinstance(plan, ScoringPlan):
+        return plan
+    if plan not in PLANS:
+        raise ValueError(f"unknown scoring plan {plan!r}; choose one of {sorted(PLANS)} or pass a ScoringPlan.")
+    return PLANS[plan]
+
+
+def stratified_sample(y: np.ndarray, n: int, task: str, seed: int = 0) -> np.ndarray:
+    """Sorted positions of ``n`` of the targets ``y``: for classification each class keeps its share (largest
+    remainders) and at least one series; for regression a plain seeded sample. All of them when n ≥ len(y)."""
+    rng = np.random.default_rng(seed)
+    if n >= len(y):
+        return np.arange(len(y))
+    if task != "classification":
+        return np.sort(rng.choice(len(y), n, replace=False))
+    classes, counts = np.unique(y, return_counts=True)
+    quota = np.maximum(1, np.floor(counts * n / len(y)).astype(int))
+    order = np.argsort(-(counts * n / len(y) - np.floor(counts * n / len(y))), kind="stable")
+    for c in order[:max(0, n - quota.sum())]:
+        quota[c] += 1
+    quota = np.minimum(quota, counts)
+    picked = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota, strict=True)]
+    return np.sort(np.concatenate(picked))
+
+
+def final_sample(train: Dataset, plan: ScoringPlan) -> Dataset:
+    """The training series the final score uses, as a dataset whose "train" split is all of them."""
+    X, y = train.split("train")
+    keep = stratified_sample(y, plan.final_size(len(y), train.length), train.task)
+    return _as_training(train, X[keep], y[keep], f"{len(keep)} of {len(y)} training series")
+
+
+def screen_sample(sample: Dataset, plan: ScoringPlan) -> Dataset:
+    """The screen's data: ``plan.screen_size`` series of the final sample, each cut to a seeded window of
+    ``screen_length`` steps when longer."""
+    X, y = sample.split("train")
+    keep = stratified_sample(y, plan.screen_size(len(y), sample.length), sample.task, seed=1)
+    X, y = X[keep], y[keep]
+    if X.shape[2] > plan.screen_length:
+        starts = np.random.default_rng(2).integers(0, X.shape[2] - plan.screen_length + 1, len(X))
+        X = np.stack([x[:, s:s + plan.screen_length] for x, s in zip(X, starts, strict=True)])
+    return _as_training(sample, X, y, f"{len(X)} windows of {X.shape[2]} steps")
+
+
+def _steps(sample: Dataset) -> int:
+    return len(sample.splits["train"]) * sample.length
+
+
+def _as_training(like: Dataset, X: np.ndarray, y: np.ndarray, what: str) -> Dataset:
+    return Dataset(name=like.name, X=X, y=y, task=like.task, classes=like.classes,
+                   splits={"train": np.arange(len(X))}, meta={**like.meta, "scored_on": what})
