@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
 
 from tshub.data.catalogue import data_root
+
+if TYPE_CHECKING:
+    from server.local_cluster import PostgresServer
 
 torch.set_num_threads(1)  # OpenMP threads stall on shared, busy cores; one thread is faster here
 
@@ -34,3 +39,25 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("TSHUB_HOME", str(tmp_path_factory.mktemp("tshub_home")))
     monkeypatch.setenv("TSHUB_REPO_ZOO", "")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator["PostgresServer"]:
+    """A real PostgreSQL server for the session (initdb + pg_ctl in a temp folder, loopback only); the tests that
+    need it skip, saying why, only where it cannot start."""
+    from server.local_cluster import PostgresServer, Unavailable
+
+    try:
+        server = PostgresServer().start()
+    except Unavailable as err:
+        pytest.skip(f"PostgreSQL cannot start here: {err}")
+    yield server
+    server.kill()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The service's database URL, once per backend: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite'}"
+    return request.getfixturevalue("postgres").database()
