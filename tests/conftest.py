@@ -12,7 +12,7 @@ import torch
 from tshub.data.catalogue import data_root
 
 if TYPE_CHECKING:
-    from server.local_cluster import PostgresServer
+    from server.local_cluster import PostgresServer, S3Server
 
 torch.set_num_threads(1)  # OpenMP threads stall on shared, busy cores; one thread is faster here
 
@@ -61,3 +61,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db.sqlite'}"
     return request.getfixturevalue("postgres").database()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator["S3Server"]:
+    """An S3-compatible server for the session (moto's server mode on loopback); skips only where it cannot start."""
+    from server.local_cluster import S3Server, Unavailable
+
+    try:
+        server = S3Server().start()
+    except Unavailable as err:
+        pytest.skip(f"the S3-compatible server cannot start here: {err}")
+    yield server
+    server.kill()
