@@ -232,9 +232,10 @@ def _ray_task(spec: dict[str, Any], dataset: bytes, mailbox: Any) -> tuple[dict[
     return asdict(outcome), blob
 
 
-#: How long one poll waits for the mailbox actor's answer. A starved actor (a busy machine) is not a lost job: its
-#: answer is collected at a later poll, and the job finishes once both the task and the mailbox have answered.
-MAILBOX_WAIT_S = 30.0
+#: How long one poll waits for the mailbox actor's answer: briefly, since the worker's loop (every job's heartbeat)
+#: waits with it. A starved actor (a busy machine) is not a lost job: its answer is collected at a later poll, and
+#: the job finishes once both the task and the mailbox have answered.
+MAILBOX_WAIT_S = 0.05
 
 
 class RayHandle:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import torch
@@ -45,12 +45,9 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 def postgres() -> Iterator["PostgresServer"]:
     """A real PostgreSQL server for the session (initdb + pg_ctl in a temp folder, loopback only); the tests that
     need it skip, saying why, only where it cannot start."""
-    from server.local_cluster import PostgresServer, Unavailable
+    from server.local_cluster import PostgresServer
 
-    try:
-        server = PostgresServer().start()
-    except Unavailable as err:
-        pytest.skip(f"PostgreSQL cannot start here: {err}")
+    server = _started(PostgresServer(), "PostgreSQL")
     yield server
     server.kill()
 
@@ -66,11 +63,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def s3() -> Iterator["S3Server"]:
     """An S3-compatible server for the session (moto's server mode on loopback); skips only where it cannot start."""
-    from server.local_cluster import S3Server, Unavailable
+    from server.local_cluster import S3Server
 
-    try:
-        server = S3Server().start()
-    except Unavailable as err:
-        pytest.skip(f"the S3-compatible server cannot start here: {err}")
+    server = _started(S3Server(), "the S3-compatible server")
     yield server
     server.kill()
+
+
+def _started(service: Any, what: str) -> Any:
+    """``service.start()``, or skip the test saying why ``what`` cannot start on this machine."""
+    from server.local_cluster import Unavailable
+
+    try:
+        return service.start()
+    except Unavailable as err:
+        pytest.skip(f"{what} cannot start here: {err}")

@@ -150,3 +150,21 @@ def test_sweep_removes_only_old_unreferenced_objects(storage: ObjectStore, tmp_p
     assert keys(storage) == sorted([f"uploads/{used.sha256}.csv", parsed.path])
     assert orphan.path not in keys(storage)
     Session.kw["bind"].dispose()
+
+
+def test_the_storage_setting_takes_a_folder_or_a_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3) -> None:
+    from server.config import Settings
+    from server.storage import LocalFolder, S3Store, StorageError
+
+    monkeypatch.setenv("TSHUB_SERVER_STORAGE", str(tmp_path / "files"))
+    settings = Settings.from_env()
+    assert isinstance(settings.object_store(), LocalFolder) and settings.storage == tmp_path / "files"
+    monkeypatch.setenv("TSHUB_SERVER_STORAGE", "s3://lab-bucket/tshub")
+    store = Settings.from_env().object_store()
+    assert isinstance(store, S3Store) and (store.bucket, store.prefix) == ("lab-bucket", "tshub")
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(StorageError, match="create it, and check AWS_ENDPOINT_URL"):
+        store.check()  # the API refuses to start on a bucket it cannot reach
+    with pytest.raises(StorageError, match="s3://BUCKET"):
+        open_storage("s3://", scratch=tmp_path)
