@@ -238,7 +238,9 @@ def test_two_tenants_jobs_survive_a_dead_ray_node_and_a_dead_worker(cluster: Clu
     import boto3
 
     bucket = cluster.storage.split("/")[2]
-    s3 = boto3.client("s3", endpoint_url=cluster.env["AWS_ENDPOINT_URL"])
+    s3 = boto3.client("s3", endpoint_url=cluster.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                      aws_access_key_id=cluster.env["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=cluster.env["AWS_SECRET_ACCESS_KEY"])
     models = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="tshub/models/").get("Contents", []))
     assert models == sorted(f"tshub/{row.model_path}" for row in rows.values())
     for job_id, client in jobs.items():
