@@ -140,15 +140,14 @@ def open_store(url: str) -> sessionmaker:
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-#: The revision of the schema that existed before migrations (databases made by ``create_all`` are stamped so).
-BASELINE_REVISION = "0001"
 _MIGRATION_LOCK_KEY = 0x7453_4855_4201  # pg_advisory_lock key: one migrating process at a time
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the schema to ``revision`` under a lock held across processes (the API and every worker run this
     on start). A database from before migrations is adopted: its missing nullable columns are added (what older
-    releases did) and it is stamped with the baseline revision, then upgraded like any other."""
+    releases did), then the baseline revision creates whichever of its tables are missing, and the later
+    revisions run as on any other database."""
     from alembic import command
     from alembic.config import Config
 
@@ -158,8 +157,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         tables = set(inspect(connection).get_table_names())
         if "jobs" in tables and "alembic_version" not in tables:
-            _add_missing_columns(connection)
-            command.stamp(config, BASELINE_REVISION)
+            _add_missing_columns(connection, tables)
         command.upgrade(config, revision)
         connection.commit()
 
@@ -196,10 +194,12 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
-def _add_missing_columns(connection: Connection) -> None:
-    """Add the nullable columns that a database created by an older, pre-migration release lacks."""
+def _add_missing_columns(connection: Connection, tables: set[str]) -> None:
+    """Add the nullable columns that the ``tables`` of an older, pre-migration release lack."""
     inspector = inspect(connection)
     for table in Base.metadata.sorted_tables:
+        if table.name not in tables:
+            continue
         present = {column["name"] for column in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name not in present and column.nullable:

@@ -20,11 +20,13 @@ SPEC = {"model": "Coffee/fcn", "lr_multiplier": 1.0, "epochs": 2, "seed": 0}
 
 
 def _pre_migration_database(url: str) -> None:
-    """A database exactly as releases before migrations left it: the baseline tables, no alembic_version."""
+    """A database as releases before migrations left it when the API had not started yet (``tshub token create``
+    or a worker first): the service's tables, not the Hub's, and no alembic_version."""
     engine = make_engine(url)
     migrate(engine, "0001")
     with engine.begin() as connection:
-        connection.execute(text("DROP TABLE alembic_version"))
+        for table in ("alembic_version", "hub_refs", "hub_commits", "hub_repos", "hub_namespaces"):
+            connection.execute(text(f"DROP TABLE {table}"))
     engine.dispose()
 
 
@@ -46,6 +48,7 @@ def test_an_upgrade_keeps_the_jobs_of_a_running_deployment(db_url: str) -> None:
     Session = open_store(db_url)  # what every API and worker process of the new release does on start
     assert schema_revision(engine) == "0002"
     assert "ix_jobs_state_owner_created" in {i["name"] for i in inspect(engine).get_indexes("jobs")}
+    assert {"hub_repos", "hub_commits", "hub_refs", "hub_namespaces"} <= set(inspect(engine).get_table_names())
     with Session() as session:
         rows = {job.id: (job.state, job.attempts, job.spec) for job in session.query(Job)}
     assert rows == {"j1": ("succeeded", 1, {"model": "Coffee/fcn"}), "j2": ("running", 1, {"model": "Coffee/fcn"}),
@@ -60,6 +63,8 @@ def test_an_upgrade_keeps_the_jobs_of_a_running_deployment(db_url: str) -> None:
 def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
+
+    import server.hub_store  # noqa: F401  (the self-hosted Hub's tables are part of the schema)
 
     engine = open_store(db_url).kw["bind"]
     with engine.connect() as connection:

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import server.hub_store  # noqa: F401  (its tables are part of the schema)
 from server.db import Base
 
 connection = context.config.attributes["connection"]
