@@ -110,8 +110,7 @@ class Worker:
     def _start(self, job: Job) -> None:
         with self.Session() as session:
             dataset = session.get(DatasetRecord, job.dataset_id)
-        model_rel = f"models/{job.id}.{job.attempts}.zip"  # per attempt: a late put of a lost attempt cannot
-        # overwrite the model of the attempt that recorded its result (it stays unreferenced and is swept)
+        model_rel = f"models/{job.id}.zip"
         data_path = self.storage.local_path(dataset.path) if dataset else None
         if data_path is None:
             self.store.finish(job.id, self.id, "failed", reason=f"the dataset file of {job.dataset_id} is missing "
