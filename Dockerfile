@@ -15,7 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # Dependencies first (a cached layer while only the code changes); the base image's torch satisfies the pin.
 COPY pyproject.toml README.md ./
-RUN mkdir tshub && touch tshub/__init__.py && pip install ".[server,ray]" && pip uninstall -y tshub && rm -r tshub
+RUN mkdir tshub && touch tshub/__init__.py && pip install ".[server,cluster]" && pip uninstall -y tshub && rm -r tshub
 # Then the code, installed in place so the repository's zoo/ is found beside the package.
 COPY . .
 RUN pip install --no-deps -e .

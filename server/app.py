@@ -15,7 +15,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -116,7 +115,8 @@ async def upload_dataset(
             raise HTTPException(422, "each file part needs a filename with its format's extension, e.g. data.csv")
     used = await run_in_threadpool(tenant_usage, Session, owner.id)
     check_storage_quota(settings, used)
-    stored = [await run_in_threadpool(store_raw, u.file, u.filename, settings.storage, settings.max_upload_bytes)
+    storage = request.app.state.storage
+    stored = [await run_in_threadpool(store_raw, u.file, u.filename, storage, settings.max_upload_bytes)
               for u in uploads]
     check_storage_quota(settings, used + sum(f.size for f in stored))
     column: int | str = int(label_column) if re.fullmatch(r"-?\d+", label_column.strip()) else label_column
@@ -128,7 +128,7 @@ async def upload_dataset(
                     "TSHUB_PARSE_MEMORY_MB, TSHUB_PARSE_TIMEOUT_S")
     what = f"parsing {', '.join(repr(f.filename) for f in stored)}"
     ingested = await run_in_threadpool(request.app.state.isolator.run, owner.id, what, budget, ingest, stored,
-                                       options, settings.storage, owner.id, limits)
+                                       options, storage, owner.id, limits)
 
     def insert() -> DatasetRecord:
         with Session.begin() as session:
@@ -140,7 +140,7 @@ async def upload_dataset(
     try:
         check_storage_quota(settings, used + ingested.bytes)
     except HTTPException:
-        await run_in_threadpool(remove_unreferenced, settings.storage, Session, ingested.path)
+        await run_in_threadpool(remove_unreferenced, storage, Session, ingested.path)
         raise
     return DatasetOut.of(await run_in_threadpool(insert))
 
@@ -185,7 +185,7 @@ def delete_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> Respon
             raise HTTPException(409, f"dataset {dataset_id} is used by {jobs} job(s); delete them first "
                                      "(GET /v1/jobs, DELETE /v1/jobs/{id}; a queued or running one must be cancelled)")
         session.execute(delete(DatasetRecord).where(DatasetRecord.id == dataset_id))
-    remove_unreferenced(request.app.state.settings.storage, request.app.state.Session, row.path)
+    remove_unreferenced(request.app.state.storage, request.app.state.Session, row.path)
     return Response(status_code=204)
 
 
@@ -240,7 +240,7 @@ def delete_job(request: Request, owner: OwnerDep, job_id: str) -> Response:
     """Only succeeded, failed or cancelled jobs (409 otherwise: cancel first); the model zip goes with it."""
     model_path = request.app.state.jobs.delete(owner.id, job_id)
     if model_path:
-        (request.app.state.settings.storage / model_path).unlink(missing_ok=True)
+        request.app.state.storage.delete(model_path)
     return Response(status_code=204)
 
 
@@ -253,8 +253,8 @@ def download_model(request: Request, owner: OwnerDep, job_id: str) -> FileRespon
     job = request.app.state.jobs.get(owner.id, job_id)
     if job.state != "succeeded" or not job.model_path:
         raise HTTPException(409, f"job {job_id} is {job.state}; its model can be downloaded once it has succeeded")
-    path: Path = request.app.state.settings.storage / job.model_path
-    if not path.is_file():
+    path = request.app.state.storage.local_path(job.model_path)
+    if path is None:
         raise HTTPException(404, f"the model file of job {job_id} is missing from the server's storage")
     return FileResponse(path, media_type="application/zip", filename=f"tshub-job-{job_id}.zip")
 
@@ -287,8 +287,11 @@ async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -
     candidates = [r["id"] for r in available_models(request)] if settings.sources else None
     budget = Budget(int(settings.parse_memory_mb * 2**20), settings.recommend_timeout_s,
                     "TSHUB_PARSE_MEMORY_MB, TSHUB_RECOMMEND_TIMEOUT_S")
+    path = await run_in_threadpool(request.app.state.storage.local_path, row.path)
+    if path is None:
+        raise HTTPException(404, f"the data of dataset {row.id} is missing from the server's storage; upload it again")
     ranking = await run_in_threadpool(request.app.state.isolator.run, owner.id, "ranking the sources", budget,
-                                      rank_sources, settings.storage / row.path, body.k, body.arch, body.method,
+                                      rank_sources, path, body.k, body.arch, body.method,
                                       candidates, settings.recommend_max_series, body.allow_self_transfer,
                                       0.9 * settings.recommend_timeout_s)  # a clear answer before the kill
     return RecommendOut(dataset_id=row.id, **ranking)
@@ -422,6 +425,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "result. Every /v1 endpoint needs `Authorization: Bearer <token>`.",
     )
     app.state.settings = settings
+    app.state.storage = settings.object_store()
+    if hasattr(app.state.storage, "check"):
+        app.state.storage.check()
     app.state.Session = open_store(settings.db_url)
     app.state.jobs = JobStore(app.state.Session)
     app.state.isolator = Isolator(ISOLATION_PRELOAD, slots=settings.parse_slots)

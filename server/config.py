@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from server.storage import ObjectStore
 
 ENGINES = ("local", "ray")
 
@@ -24,7 +28,7 @@ class Settings:
     """Everything the API and the worker need to agree on; both read it from the same environment."""
 
     db_url: str
-    storage: Path
+    storage: Path  # a local folder: the files themselves, or with ``storage_url`` temp files and cached copies
     max_upload_mb: float
     engine: str
     ray_address: str | None
@@ -34,6 +38,7 @@ class Settings:
     max_attempts: int
     poll_s: float
     sources: tuple[str, ...] | None = None
+    storage_url: str | None = None  # s3://bucket[/prefix]: the files live there, shared by every machine
     # request bodies and untrusted work (see server.isolation)
     max_json_kb: float = 64.0
     max_expanded_mb: float = 1024.0
@@ -50,6 +55,12 @@ class Settings:
     tenant_storage_mb: float = 5120.0
     tenant_concurrency: int = 8
     max_job_s: float = 6 * 3600.0
+
+    def object_store(self) -> "ObjectStore":
+        """The storage of uploads, datasets and models (``server.storage``)."""
+        from server.storage import open_storage
+
+        return open_storage(self.storage_url or self.storage, scratch=self.storage / "tmp")
 
     @property
     def max_upload_bytes(self) -> int:
@@ -69,9 +80,12 @@ class Settings:
         engine = os.environ.get("TSHUB_ENGINE", "local").strip().lower()
         if engine not in ENGINES:
             raise ConfigError(f"TSHUB_ENGINE={engine!r}: use one of {ENGINES}.")
+        location = os.environ.get("TSHUB_SERVER_STORAGE") or str(server_home / "storage")
+        remote = location.startswith("s3://")
         settings = cls(
             db_url=os.environ.get("TSHUB_SERVER_DB") or f"sqlite:///{server_home / 'tshub.db'}",
-            storage=Path(os.environ.get("TSHUB_SERVER_STORAGE") or server_home / "storage").expanduser(),
+            storage=(server_home / "storage" if remote else Path(location)).expanduser(),
+            storage_url=location if remote else None,
             max_upload_mb=_number("TSHUB_MAX_UPLOAD_MB", 200.0),
             engine=engine,
             ray_address=os.environ.get("TSHUB_RAY_ADDRESS") or None,

@@ -1,23 +1,25 @@
 """The durable store: SQLAlchemy 2 ORM tables (tokens, datasets, jobs, each row owned by a token) and the engine.
 
-SQLite (WAL, busy timeout, a file only its owner can read) is the default; any SQLAlchemy URL (e.g. PostgreSQL)
-works for several machines. Tables are created on first use, and nullable columns added since a database was
-created are added to it (the only migration there is so far).
+SQLite (WAL, busy timeout, a file only its owner can read) is the default; PostgreSQL (``postgresql+psycopg://``)
+serves several machines. The schema is versioned with Alembic (``server/migrations``): every process upgrades the
+database to the current revision on start, under a lock, so a new release keeps the jobs of a running deployment.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, Select, String, Text, and_,
-                        create_engine, event, inspect, or_, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Connection, DateTime, ForeignKey, Index, Integer, Select, String,
+                        Text, and_, create_engine, event, inspect, or_, text)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -86,6 +88,7 @@ class Job(Base):
     when its worker dies), and only conditional UPDATEs change it, so two workers never run the same job."""
 
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_owner_created", "state", "owner_id", "created_at"),)  # the claim query
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[str] = mapped_column(ForeignKey("tokens.id"), index=True)
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
@@ -130,27 +133,78 @@ def make_engine(url: str) -> Engine:
 
 
 def open_store(url: str) -> sessionmaker:
-    """Create the tables when missing and return a session factory bound to ``url``."""
+    """Bring the database at ``url`` to the current schema revision and return a session factory bound to it."""
     engine = make_engine(url)
-    try:
-        Base.metadata.create_all(engine)
-        _add_missing_columns(engine)
-    except OperationalError:  # another process (API or worker) created the tables at the same moment
-        Base.metadata.create_all(engine)
-        _add_missing_columns(engine)
+    migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Add the nullable columns a database created by an older version lacks."""
-    inspector = inspect(engine)
-    with engine.begin() as connection:
-        for table in Base.metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(engine.dialect)
-                    connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK_KEY = 0x7453_4855_4201  # pg_advisory_lock key: one migrating process at a time
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` under a lock held across processes (the API and every worker run this
+    on start). A database from before migrations is adopted: its missing nullable columns are added (what older
+    releases did), then the baseline revision creates whichever of its tables are missing, and the later
+    revisions run as on any other database."""
+    from alembic import command
+    from alembic.config import Config
+
+    with _migration_lock(engine) as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        tables = set(inspect(connection).get_table_names())
+        if "jobs" in tables and "alembic_version" not in tables:
+            _add_missing_columns(connection, tables)
+        command.upgrade(config, revision)
+        connection.commit()
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: not under migrations)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection held under an exclusive lock: a PostgreSQL advisory lock, or a lock file beside the SQLite
+    database (SQLite's own locks do not cover alembic reading the revision before it writes)."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            connection.commit()
+            try:
+                yield connection
+            finally:
+                connection.rollback()
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+                connection.commit()
+            return
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield connection
+            return
+        with open(f"{database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield connection
+
+
+def _add_missing_columns(connection: Connection, tables: set[str]) -> None:
+    """Add the nullable columns that the ``tables`` of an older, pre-migration release lack."""
+    inspector = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        if table.name not in tables:
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(connection.dialect)
+                connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
 
 
 # ------------------------------------------------------------------------------------------ cursor paging

@@ -1,8 +1,9 @@
 """Where jobs run: a pool of local child processes, or a Ray cluster (one GPU per job when it has GPUs).
 
 The worker talks to both through the same non-blocking handle: ``poll()`` returns progress events, ``outcome``
-is set once the job ended, ``kill()`` stops it at once (cancellation, lost ownership, shutdown). Killing the
-job's process is safe at any point: a job keeps no state outside its result.
+(``tshub.cluster.Outcome``) is set once the job ended, ``kill()`` stops it at once (cancellation, lost ownership,
+shutdown). Killing the job's process is safe at any point: a job keeps no state outside its result. A job whose
+Ray node or worker process died ends ``lost``, and the worker puts it back in the queue.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any, Protocol
 
 from server.config import Settings
 from tshub.atomic import write_bytes_atomic
+from tshub.cluster import FAILED, LOST, SUCCEEDED, Outcome, connect, outcome_of, task_resources
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +36,6 @@ PRELOAD = ["torch", "torch._dynamo", "server.runner"]
 #: Environment forwarded to Ray tasks so they resolve models and data as the service does.
 FORWARDED_ENV = ("TSHUB_HOME", "TSHUB_ZOO", "TSHUB_DATA", "TSHUB_NAMESPACE", "HF_HUB_OFFLINE", "HF_ENDPOINT",
                  "HF_HOME")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a job ended: ``state`` is succeeded, failed or cancelled; ``result`` the runner's summary."""
-
-    state: str
-    reason: str | None = None
-    result: dict[str, Any] | None = None
 
 
 class Handle(Protocol):
@@ -70,12 +63,12 @@ def execute(spec: dict[str, Any], dataset: Path | bytes, report: Any) -> tuple[b
 
     try:
         result, blob = run_job(spec, dataset, report)
-        return blob, Outcome("succeeded", result=result)
+        return blob, Outcome(SUCCEEDED, result=result)
     except JobFailed as err:
-        return None, Outcome("failed", reason=str(err))
+        return None, Outcome(FAILED, reason=str(err))
     except Exception as err:  # the job failed; the worker must keep going and say why
         traceback.print_exc(file=sys.stderr)
-        return None, Outcome("failed", reason=one_line(err))
+        return None, Outcome(FAILED, reason=one_line(err))
 
 
 def one_line(err: BaseException) -> str:
@@ -205,13 +198,11 @@ class RayEngine:
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         # The service package travels with the job (tshub itself must be installed on the cluster's nodes).
         runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)], "env_vars": env}
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, namespace="tshub",
-                 runtime_env=runtime_env)
-        gpus = ray.cluster_resources().get("GPU", 0) > 0
-        self.task = ray.remote(num_gpus=1 if gpus else 0, max_retries=0)(_ray_task)
+        connect(address, namespace="tshub", runtime_env=runtime_env)
+        self.task = ray.remote(**task_resources(), max_retries=0)(_ray_task)
         self.mailbox = ray.remote(num_cpus=0)(Mailbox)
         log.info("Ray engine at %s: %s, one %s per job", address or "a local cluster", ray.cluster_resources(),
-                 "GPU" if gpus else "CPU")
+                 "GPU" if "num_gpus" in task_resources() else "CPU")
 
     def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> "RayHandle":
         mailbox = self.mailbox.remote()
@@ -241,9 +232,10 @@ def _ray_task(spec: dict[str, Any], dataset: bytes, mailbox: Any) -> tuple[dict[
     return asdict(outcome), blob
 
 
-#: How long one poll waits for the mailbox actor's answer. A starved actor (a busy machine) is not a lost job: its
-#: answer is collected at a later poll, and the job finishes once both the task and the mailbox have answered.
-MAILBOX_WAIT_S = 30.0
+#: How long one poll waits for the mailbox actor's answer: briefly, since the worker's loop (every job's heartbeat)
+#: waits with it. A starved actor (a busy machine) is not a lost job: its answer is collected at a later poll, and
+#: the job finishes once both the task and the mailbox have answered.
+MAILBOX_WAIT_S = 0.05
 
 
 class RayHandle:
@@ -260,19 +252,33 @@ class RayHandle:
         answered, _ = ray.wait([self._take], timeout=MAILBOX_WAIT_S)
         if not answered:
             return []
-        events, self._take = ray.get(self._take), None
+        try:
+            events = ray.get(self._take)
+        except ray.exceptions.RayError:  # the mailbox died with its node: progress is lost, not the job
+            events = []
+        self._take = None
         if done:
-            try:
-                payload, blob = ray.get(self.ref)
-            except ray.exceptions.RayError as err:
-                self.outcome = Outcome("failed", reason=f"the Ray task failed: {one_line(err)}")
-            else:
-                if blob is not None:
-                    write_bytes_atomic(self.model_out, blob)
-                self.outcome = Outcome(**payload)
-            self.ray.kill(self.mailbox)
+            self.outcome = self._outcome()
+            self._kill_mailbox()
         return events
+
+    def _outcome(self) -> Outcome:
+        ended = outcome_of(self.ref)
+        if ended.state == LOST:
+            return Outcome(LOST, reason=f"its Ray node or worker process died ({one_line(ended.result)})")
+        if ended.state != SUCCEEDED:
+            return Outcome(FAILED, reason=f"the Ray task failed: {one_line(ended.result)}")
+        payload, blob = ended.result
+        if blob is not None:
+            write_bytes_atomic(self.model_out, blob)
+        return Outcome(**payload)
+
+    def _kill_mailbox(self) -> None:
+        try:
+            self.ray.kill(self.mailbox)
+        except Exception:  # already gone with its node
+            pass
 
     def kill(self) -> None:
         self.ray.cancel(self.ref, force=True)
-        self.ray.kill(self.mailbox)
+        self._kill_mailbox()

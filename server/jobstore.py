@@ -1,7 +1,9 @@
 """Job state transitions, each one a conditional UPDATE (portable: SQLite, PostgreSQL, ...).
 
 A transition only happens when the row is still in the state (and, for running jobs, with the worker and
-heartbeat) the caller saw, so concurrent workers, the API and recovery never step on each other.
+heartbeat) the caller saw, so concurrent workers, the API and recovery never step on each other. Claims on
+PostgreSQL use its queue primitives instead (an owner try-lock and ``FOR UPDATE SKIP LOCKED``): racing workers
+skip what another is claiming instead of colliding on one row (faster in 3 of 4 runs of ``bench/service_scale.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import aliased, sessionmaker
 
 from server.db import TERMINAL_STATES, Job, page_of, utcnow
+
+
+#: First key of the PostgreSQL advisory locks that serialise claims per owner (the second is the owner's hash).
+CLAIM_LOCK_SPACE = 0x7453
 
 
 class JobNotFound(LookupError):
@@ -153,30 +159,50 @@ class JobStore:
     def claim_next(self, worker_id: str, tenant_running: int | None = None) -> Job | None:
         """Take the next queued job, fairly across tenants: the owner with the fewest running jobs first (never
         one already at ``tenant_running``), then the one whose last job started longest ago, then that owner's
-        oldest job. The conditional UPDATE, which re-counts the owner's running jobs, makes the claim atomic."""
+        oldest job. Atomic on every database (see ``_claim_locked`` and ``_claim_conditional``)."""
+        claim = self._claim_locked if self.Session.kw["bind"].dialect.name == "postgresql" else self._claim_conditional
         for owner_id in self._owners_in_turn(tenant_running):
-            with self.Session() as session:
-                job_id = session.scalar(select(Job.id).where(Job.owner_id == owner_id, Job.state == "queued")
-                                        .order_by(Job.created_at, Job.id).limit(1))
-            if job_id is None:
-                continue
-            now = utcnow()
-            other = aliased(Job)
-            conditions = [Job.id == job_id, Job.state == "queued"]
-            if tenant_running is not None:
-                running = (select(func.count()).select_from(other)
-                           .where(other.owner_id == owner_id, other.state == "running").scalar_subquery())
-                conditions.append(running < tenant_running)
-            with self.Session.begin() as session:
-                claimed = session.execute(
-                    update(Job).where(*conditions)
-                    .values(state="running", worker=worker_id, attempts=Job.attempts + 1, heartbeat_at=now,
-                            started_at=now, progress=None, cancel_requested=False)
-                ).rowcount
-            if claimed:
+            job_id = claim(owner_id, worker_id, tenant_running)
+            if job_id is not None:
                 with self.Session() as session:
                     return session.get(Job, job_id)
         return None
+
+    def _claim_conditional(self, owner_id: str, worker_id: str, tenant_running: int | None) -> str | None:
+        """Portable claim: pick the owner's oldest queued job, then one conditional UPDATE (the first statement of
+        its transaction, so SQLite runs it under its write lock) that re-checks the state and the owner's running
+        count. Racing workers collide on the same row and all but one update nothing."""
+        with self.Session() as session:
+            job_id = session.scalar(select(Job.id).where(Job.owner_id == owner_id, Job.state == "queued")
+                                    .order_by(Job.created_at, Job.id).limit(1))
+        if job_id is None:
+            return None
+        conditions = [Job.id == job_id, Job.state == "queued"]
+        if tenant_running is not None:
+            other = aliased(Job)
+            running = (select(func.count()).select_from(other)
+                       .where(other.owner_id == owner_id, other.state == "running").scalar_subquery())
+            conditions.append(running < tenant_running)
+        with self.Session.begin() as session:
+            claimed = session.execute(update(Job).where(*conditions).values(**_claimed_by(worker_id))).rowcount
+        return job_id if claimed else None
+
+    def _claim_locked(self, owner_id: str, worker_id: str, tenant_running: int | None) -> str | None:
+        """PostgreSQL claim, in one transaction: try-lock the owner (a transaction advisory lock: a worker finding
+        it held moves on to the next owner instead of waiting), count its running jobs, take its oldest queued
+        job with ``FOR UPDATE SKIP LOCKED`` (a job being cancelled is skipped, not waited for) and mark it."""
+        with self.Session.begin() as session:
+            if not session.scalar(select(func.pg_try_advisory_xact_lock(CLAIM_LOCK_SPACE, func.hashtext(owner_id)))):
+                return None
+            if tenant_running is not None and session.scalar(
+                    select(func.count()).select_from(Job)
+                    .where(Job.owner_id == owner_id, Job.state == "running")) >= tenant_running:
+                return None
+            job_id = session.scalar(select(Job.id).where(Job.owner_id == owner_id, Job.state == "queued")
+                                    .order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True))
+            if job_id is not None:
+                session.execute(update(Job).where(Job.id == job_id).values(**_claimed_by(worker_id)))
+        return job_id
 
     def _owners_in_turn(self, tenant_running: int | None) -> list[str]:
         with self.Session() as session:
@@ -261,6 +287,13 @@ class JobStore:
             if done:
                 recovered.append(Recovery(job_id, state, reason))
         return recovered
+
+
+def _claimed_by(worker_id: str) -> dict[str, Any]:
+    """Column values of a claim: running on ``worker_id``, a new attempt, a fresh heartbeat."""
+    now = utcnow()
+    return {"state": "running", "worker": worker_id, "attempts": Job.attempts + 1, "heartbeat_at": now,
+            "started_at": now, "progress": None, "cancel_requested": False}
 
 
 def _retry_outcome(why: str, attempts: int, max_attempts: int) -> tuple[str, str]:

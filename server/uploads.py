@@ -1,8 +1,9 @@
 """Upload intake: size-limited copies stored content-addressed, parsed with tshub's readers, kept as .npz.
 
-Raw files land in ``storage/uploads/<sha256><suffix>`` before parsing (so an acknowledged upload is never lost);
-only these raw blobs are shared between tenants. The parsed dataset, with its splits, name and summary (derived
-from this tenant's file names and options), goes to ``storage/datasets/<owner>/<key>.npz`` (plain arrays, loaded
+Raw files land in ``uploads/<sha256><suffix>`` of the storage (``server.storage``) before parsing (so an
+acknowledged upload is never lost); only these raw blobs are shared between tenants. The parsed dataset, with its
+splits, name and summary (derived from this tenant's file names and options), goes to
+``datasets/<owner>/<key>.npz`` (plain arrays, loaded
 with ``allow_pickle=False``), so nothing one tenant named or uploaded shows in another's data or checkpoints.
 Parsing reads under ``ReadLimits`` and runs in an isolated child process (``server.isolation``). Every problem with the user's file becomes an ``UploadError`` with an HTTP status and a
 message saying what is wrong.
@@ -27,6 +28,8 @@ import numpy as np
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.readers import ReadLimits, file_format, read_file, read_split_files
 from tshub.data.splits import check_classes, training_splits
+
+from server.storage import ObjectStore, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ class ParseOptions:
 
 @dataclass(frozen=True)
 class StoredFile:
-    path: Path
+    path: Path  # a local copy, for the parser
     sha256: str
     size: int
     filename: str
@@ -86,14 +89,14 @@ def upload_suffix(filename: str) -> str:
     return FORMAT_SUFFIX[fmt] + (".gz" if filename.lower().endswith(".gz") else "")
 
 
-def store_raw(stream: BinaryIO, filename: str, storage: Path, limit_bytes: int) -> StoredFile:
+def store_raw(stream: BinaryIO, filename: str, storage: ObjectStore | Path, limit_bytes: int) -> StoredFile:
     """Copy ``stream`` into the content-addressed upload store, refusing more than ``limit_bytes`` (413)."""
+    storage = open_storage(storage)
     suffix = upload_suffix(filename)
     digest, size = hashlib.sha256(), 0
-    tmp_dir = storage / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False) as out:
-        try:
+    spool = storage.temp_file()
+    try:
+        with open(spool, "wb") as out:
             while chunk := stream.read(_CHUNK):
                 size += len(chunk)
                 if size > limit_bytes:
@@ -102,18 +105,13 @@ def store_raw(stream: BinaryIO, filename: str, storage: Path, limit_bytes: int) 
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        except BaseException:
-            out.close()
-            os.unlink(out.name)
-            raise
-    if size == 0:
-        os.unlink(out.name)
-        raise UploadError(422, f"{filename!r} is empty.")
-    sha = digest.hexdigest()
-    final = storage / "uploads" / f"{sha}{suffix}"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(out.name, final)
-    return StoredFile(final, sha, size, filename)
+        if size == 0:
+            raise UploadError(422, f"{filename!r} is empty.")
+        key = f"uploads/{digest.hexdigest()}{suffix}"
+        storage.put_file(key, spool)
+    finally:
+        spool.unlink(missing_ok=True)
+    return StoredFile(storage.local_path(key), digest.hexdigest(), size, filename)
 
 
 def too_large_message(limit_bytes: int) -> str:
@@ -121,7 +119,7 @@ def too_large_message(limit_bytes: int) -> str:
             "split the data or ask the operator to raise the limit.")
 
 
-def ingest(files: list[StoredFile], options: ParseOptions, storage: Path, owner_id: str,
+def ingest(files: list[StoredFile], options: ParseOptions, storage: ObjectStore | Path, owner_id: str,
            limits: ReadLimits = ReadLimits()) -> Ingested:
     """Parse one file (split here) or a train and a test file; store the arrays and return the summary.
 
@@ -130,12 +128,13 @@ def ingest(files: list[StoredFile], options: ParseOptions, storage: Path, owner_
     """
     options = replace(options, name=options.name or default_name(files[0].filename))
     key = hashlib.sha256("|".join([owner_id, *(f.sha256 for f in files), options.key()]).encode()).hexdigest()
+    storage = open_storage(storage)
     rel = f"datasets/{owner_id}/{key}.npz"
-    target = storage / rel
     raw_bytes = sum(f.size for f in files)
-    if target.is_file():
-        return Ingested(rel, files[0].sha256, {**load_summary(target), "files": [f.filename for f in files]},
-                        raw_bytes + target.stat().st_size)
+    existing = storage.local_path(rel)
+    if existing is not None:
+        return Ingested(rel, files[0].sha256, {**load_summary(existing), "files": [f.filename for f in files]},
+                        raw_bytes + existing.stat().st_size)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dataset = parse(files, options, limits)
@@ -144,8 +143,14 @@ def ingest(files: list[StoredFile], options: ParseOptions, storage: Path, owner_
     check_trainable(dataset)
     summary = {**dataset.summary(), "files": [f.filename for f in files], "sha256": [f.sha256 for f in files],
                "warnings": notes + split_notes + data_warnings(dataset)}
-    save_npz(dataset, target, summary)
-    return Ingested(rel, files[0].sha256, summary, raw_bytes + target.stat().st_size)
+    staged = storage.temp_file(".npz")
+    try:
+        save_npz(dataset, staged, summary)
+        size = staged.stat().st_size
+        storage.put_file(rel, staged)
+    finally:
+        staged.unlink(missing_ok=True)
+    return Ingested(rel, files[0].sha256, summary, raw_bytes + size)
 
 
 def parse(files: list[StoredFile], options: ParseOptions, limits: ReadLimits = ReadLimits()) -> Dataset:

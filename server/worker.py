@@ -16,15 +16,17 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
 from server.config import Settings
 from server.db import DatasetRecord, Job, open_store
-from server.engines import Engine, Handle, Outcome, make_engine, one_line, set_parent_death_signal
+from server.engines import Engine, Handle, make_engine, one_line, set_parent_death_signal
 from server.jobstore import JobStore, new_worker_id
 from server.storage import sweep
+from tshub.cluster import LOST, Outcome
 
 log = logging.getLogger("tshub.worker")
 
@@ -38,6 +40,7 @@ class Running:
     job: Job
     handle: Handle
     model_rel: str
+    model_out: Path
     started: float = field(default_factory=time.monotonic)
     last_beat: float = field(default_factory=time.monotonic)
     progress: dict[str, Any] | None = None
@@ -50,6 +53,7 @@ class Worker:
         self.Session = Session or open_store(settings.db_url)
         self.store = JobStore(self.Session)
         self.engine = engine or make_engine(settings)
+        self.storage = settings.object_store()
         self.id = new_worker_id()
         self.running: dict[str, Running] = {}
         self._next_recovery = 0.0
@@ -76,16 +80,16 @@ class Worker:
                 log.warning("job %s → %s: %s", rec.job_id, rec.state, rec.reason)
             self._next_recovery = now + min(self.settings.heartbeat_s, self.settings.stale_after_s / 4)
         if now >= self._next_sweep:
-            sweep(self.settings.storage, self.Session, grace_s=2 * self.settings.parse_timeout_s + 600)
+            sweep(self.storage, self.Session, grace_s=2 * self.settings.parse_timeout_s + 600)
             self._next_sweep = now + SWEEP_EVERY_S
         for job_id in list(self.running):
             run = self.running[job_id]
             try:
                 self._supervise(run)
-            except Exception as err:  # the engine lost track of this job (e.g. a Ray node died)
+            except Exception as err:  # the engine lost track of this job (e.g. the Ray cluster is unreachable)
                 log.exception("supervising job %s failed", job_id)
                 run.handle.kill()
-                self._finish(run, Outcome("failed", reason=f"the engine lost the job: {one_line(err)}"))
+                self._finish(run, Outcome(LOST, reason=f"the engine lost track of it ({one_line(err)})"))
         while len(self.running) < self.settings.workers:
             job = self.store.claim_next(self.id, self.settings.tenant_running)
             if job is None:
@@ -96,6 +100,7 @@ class Worker:
         """Stop every job this worker runs and put it back in the queue (the attempt does not count)."""
         for job_id, run in list(self.running.items()):
             run.handle.kill()
+            run.model_out.unlink(missing_ok=True)
             if self.store.release(job_id, self.id, f"requeued: {reason} while it ran"):
                 log.info("job %s requeued: %s", job_id, reason)
         self.running.clear()
@@ -103,24 +108,24 @@ class Worker:
 
     # ------------------------------------------------------------------ internals
     def _start(self, job: Job) -> None:
-        storage = self.settings.storage
         with self.Session() as session:
             dataset = session.get(DatasetRecord, job.dataset_id)
         model_rel = f"models/{job.id}.zip"
-        data_path = storage / dataset.path if dataset else None
-        if data_path is None or not data_path.is_file():
+        data_path = self.storage.local_path(dataset.path) if dataset else None
+        if data_path is None:
             self.store.finish(job.id, self.id, "failed", reason=f"the dataset file of {job.dataset_id} is missing "
                               "from the server's storage; upload it again")
             return
         try:
-            handle = self.engine.submit(job.id, job.spec, data_path, storage / model_rel)
+            model_out = self.storage.temp_file(".zip")  # the engine writes the checkpoint here, _finish stores it
+            handle = self.engine.submit(job.id, job.spec, data_path, model_out)
         except Exception as err:  # the engine could not start it (e.g. Ray unreachable): retry, a few times
             log.exception("could not start job %s", job.id)
             self.store.retry(job.id, self.id, f"the engine could not start it ({one_line(err)})",
                              self.settings.max_attempts)
             return
         log.info("job %s started (attempt %d): %s", job.id, job.attempts, job.spec)
-        self.running[job.id] = Running(job, handle, model_rel, last_beat=0.0)  # beat at once: submit may block
+        self.running[job.id] = Running(job, handle, model_rel, model_out, last_beat=0.0)  # beat now: submit may block
 
     def _supervise(self, run: Running) -> None:
         events = run.handle.poll()
@@ -143,6 +148,7 @@ class Worker:
             if not beat.owned:
                 log.warning("job %s is no longer this worker's (requeued elsewhere); stopping it", run.job.id)
                 run.handle.kill()
+                run.model_out.unlink(missing_ok=True)
                 del self.running[run.job.id]
             elif beat.cancel_requested:
                 run.handle.kill()
@@ -150,14 +156,23 @@ class Worker:
 
     def _finish(self, run: Running, outcome: Outcome) -> None:
         del self.running[run.job.id]
+        if outcome.state == LOST:  # the work did nothing wrong: run it again elsewhere, a bounded number of times
+            run.model_out.unlink(missing_ok=True)
+            state = self.store.retry(run.job.id, self.id, f"attempt {run.job.attempts} was lost: {outcome.reason}",
+                                     self.settings.max_attempts)
+            log.warning("job %s lost (%s) → %s", run.job.id, outcome.reason, state)
+            return
+        model = run.model_out
+        if outcome.state == "succeeded" and model.is_file() and model.stat().st_size:
+            model_bytes = model.stat().st_size
+            self.storage.put_file(run.model_rel, model)
+        elif outcome.state == "succeeded":
+            outcome = Outcome("failed", reason="the job ended without writing its checkpoint; see the worker log")
+        model.unlink(missing_ok=True)
         succeeded = outcome.state == "succeeded"
-        model = self.settings.storage / run.model_rel
-        if not succeeded:
-            model.unlink(missing_ok=True)
         saved = self.store.finish(run.job.id, self.id, outcome.state, reason=outcome.reason, result=outcome.result,
                                   model_path=run.model_rel if succeeded else None,
-                                  model_bytes=model.stat().st_size if succeeded and model.is_file() else None,
-                                  progress=run.progress)
+                                  model_bytes=model_bytes if succeeded else None, progress=run.progress)
         log.info("job %s %s%s", run.job.id, outcome.state, f": {outcome.reason}" if outcome.reason else "")
         if not saved:
             log.warning("job %s finished but was no longer this worker's; outcome dropped", run.job.id)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import torch
 
 from tshub.data.catalogue import data_root
+
+if TYPE_CHECKING:
+    from server.local_cluster import PostgresServer, S3Server
 
 torch.set_num_threads(1)  # OpenMP threads stall on shared, busy cores; one thread is faster here
 
@@ -34,3 +39,42 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("TSHUB_HOME", str(tmp_path_factory.mktemp("tshub_home")))
     monkeypatch.setenv("TSHUB_REPO_ZOO", "")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator["PostgresServer"]:
+    """A real PostgreSQL server for the session (initdb + pg_ctl in a temp folder, loopback only); the tests that
+    need it skip, saying why, only where it cannot start."""
+    from server.local_cluster import PostgresServer
+
+    server = _started(PostgresServer(), "PostgreSQL")
+    yield server
+    server.kill()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The service's database URL, once per backend: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite'}"
+    return request.getfixturevalue("postgres").database()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator["S3Server"]:
+    """An S3-compatible server for the session (moto's server mode on loopback); skips only where it cannot start."""
+    from server.local_cluster import S3Server
+
+    server = _started(S3Server(), "the S3-compatible server")
+    yield server
+    server.kill()
+
+
+def _started(service: Any, what: str) -> Any:
+    """``service.start()``, or skip the test saying why ``what`` cannot start on this machine."""
+    from server.local_cluster import Unavailable
+
+    try:
+        return service.start()
+    except Unavailable as err:
+        pytest.skip(f"{what} cannot start here: {err}")

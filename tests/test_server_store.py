@@ -28,8 +28,11 @@ SPEC = {"model": "Coffee/fcn", "arch": None, "lr_multiplier": 1.0, "epochs": 2, 
 
 
 @pytest.fixture()
-def Session(tmp_path: Path):
-    return open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def Session(db_url: str):
+    """The job store's database, once on SQLite and once on PostgreSQL (every test below runs on both)."""
+    Session = open_store(db_url)
+    yield Session
+    Session.kw["bind"].dispose()
 
 
 @pytest.fixture()

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="per run")
     p.add_argument("--preprocessing", default=None, help="default: each source's own")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="the Ray cluster's head (ray start --head); default $RAY_ADDRESS, else a local Ray")
     p.add_argument("--out", required=True, help="output folder (records, predictions, trained sources)")
     p.add_argument("--by", nargs="+", default=["source", "target", "arch"], help="row keys of the table")
     p.add_argument("--metric", default=None, help="default: f1_weighted (classification), mae (regression)")
@@ -60,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               lr_multipliers=multipliers, seeds=args.seeds, reduce_train=args.reduce_train,
                               max_epochs=args.max_epochs, recipe=args.recipe, time_budget_s=args.time_budget,
                               preprocessing=args.preprocessing)
-        records = run(grid, engine=args.engine, out_dir=args.out, progress=not args.quiet)
+        records = run(grid, engine=args.engine, out_dir=args.out, progress=not args.quiet, address=args.address)
         print(comparison_table(records, by=args.by, metric=args.metric, alpha=args.alpha).to_markdown())
         if args.instance_tests:
             print()

@@ -48,10 +48,11 @@ class SourceCheckpoint:
 
 
 def run(grid: ExperimentGrid, engine: str = "local", out_dir: str | Path = "runs/experiment", *,
-        progress: bool = True) -> list[dict[str, Any]]:
+        progress: bool = True, address: str | None = None) -> list[dict[str, Any]]:
     """Execute every run of ``grid`` not yet recorded in ``out_dir``; returns the records of all its runs.
 
-    ``engine`` is "local" (this process, one run after the other) or "ray" (one Ray task per run). Sources given
+    ``engine`` is "local" (this process, one run after the other) or "ray" (one Ray task per run, on the cluster
+    at ``address``, else ``$RAY_ADDRESS``, else a local Ray). Sources given
     as ``(dataset, arch)`` are trained first and cached under ``out_dir/sources/``. Raises ``ExperimentError``
     after the other runs finished when some failed. ``progress`` prints one line per finished run to stderr.
     """
@@ -60,8 +61,8 @@ def run(grid: ExperimentGrid, engine: str = "local", out_dir: str | Path = "runs
     out = Path(out_dir)
     log = _logger(progress)
     targets = _load_targets(grid.targets)
-    sources = _sources(grid, out, engine, log)
-    return _run_jobs(plan_runs(grid, sources, targets), engine, out, log)
+    sources = _sources(grid, out, engine, log, address)
+    return _run_jobs(plan_runs(grid, sources, targets), engine, out, log, address)
 
 
 def plan_runs(grid: ExperimentGrid, sources: Sequence[SourceCheckpoint],
@@ -123,7 +124,8 @@ def _load_targets(targets: Sequence[str | Dataset]) -> dict[str, Dataset]:
     return loaded
 
 
-def _sources(grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], None]) -> list[SourceCheckpoint]:
+def _sources(grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], None],
+             address: str | None = None) -> list[SourceCheckpoint]:
     """Resolve checkpoint sources and train (or reuse) the on-the-fly ones, restricted to ``grid.archs``."""
     archs = None if grid.archs is None else [get_architecture(a).arch for a in grid.archs]
     named = [(name, resolve(name)) for name in grid.named_sources()]
@@ -138,7 +140,7 @@ def _sources(grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], 
                 to_train.append((replace(spec, checkpoint=str((out / SOURCES_DIR / spec.run_id).resolve())), dataset))
     trained = [(spec.source, Path(spec.checkpoint)) for spec, _ in to_train]
     if to_train:
-        _run_jobs(to_train, engine, out, log)
+        _run_jobs(to_train, engine, out, log, address)
     sources = []
     for name, folder in named + trained:
         config = read_config(folder)
@@ -158,7 +160,8 @@ def _display_name(name: str, config: dict[str, Any]) -> str:
     return f"{config['source_dataset']}/{config['arch']}" if config.get("source_dataset") else Path(name).name
 
 
-def _run_jobs(jobs: list[Job], engine: str, out: Path, log: Callable[[str], None]) -> list[dict[str, Any]]:
+def _run_jobs(jobs: list[Job], engine: str, out: Path, log: Callable[[str], None],
+              address: str | None = None) -> list[dict[str, Any]]:
     """Run the jobs without a record (in the engine), log each, raise ExperimentError if any failed."""
     records: dict[str, dict[str, Any]] = {}
     todo = []
@@ -171,13 +174,13 @@ def _run_jobs(jobs: list[Job], engine: str, out: Path, log: Callable[[str], None
     if todo:
         log(f"{len(jobs) - len(todo)} of {len(jobs)} runs already done in {out}; running {len(todo)}")
     failures = []
-    for i, (spec, record, error) in enumerate(ENGINES[engine](todo, execute_run, out), 1):
-        if error is not None:
-            failures.append(f"  - {spec.run_id}: {type(error).__name__}: {error}")
-            log(f"[{i}/{len(todo)}] {spec.run_id} FAILED: {error}")
+    for i, (spec, outcome) in enumerate(ENGINES[engine](todo, execute_run, out, address), 1):
+        if outcome.state != "succeeded":
+            failures.append(f"  - {spec.run_id}: {outcome.reason}")
+            log(f"[{i}/{len(todo)}] {spec.run_id} FAILED: {outcome.reason}")
         else:
-            records[spec.run_id] = record
-            log(f"[{i}/{len(todo)}] {spec.run_id}: {_summary(record)}")
+            records[spec.run_id] = outcome.result
+            log(f"[{i}/{len(todo)}] {spec.run_id}: {_summary(outcome.result)}")
     if failures:
         raise ExperimentError(f"{len(failures)} of {len(jobs)} runs failed; the {len(records)} finished ones are "
                               f"saved in {out}, fix the cause and run again to resume:\n" + "\n".join(failures))

@@ -1,0 +1,164 @@
+"""The job database beyond one machine: schema migrations that keep a running deployment's jobs, and claims that
+respect the per-tenant limit when workers on several machines race (on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytest.importorskip("sqlalchemy")
+pytest.importorskip("alembic")
+
+from sqlalchemy import inspect, text  # noqa: E402
+
+from server.auth import create_token  # noqa: E402
+from server.db import Base, DatasetRecord, Job, make_engine, migrate, open_store, schema_revision  # noqa: E402
+from server.jobstore import JobStore  # noqa: E402
+
+SPEC = {"model": "Coffee/fcn", "lr_multiplier": 1.0, "epochs": 2, "seed": 0}
+
+
+def _pre_migration_database(url: str) -> None:
+    """A database as releases before migrations left it when the API had not started yet (``tshub token create``
+    or a worker first): the service's tables, not the Hub's, and no alembic_version."""
+    engine = make_engine(url)
+    migrate(engine, "0001")
+    with engine.begin() as connection:
+        for table in ("alembic_version", "hub_refs", "hub_commits", "hub_repos", "hub_namespaces"):
+            connection.execute(text(f"DROP TABLE {table}"))
+    engine.dispose()
+
+
+def test_an_upgrade_keeps_the_jobs_of_a_running_deployment(db_url: str) -> None:
+    _pre_migration_database(db_url)
+    engine = make_engine(db_url)
+    with engine.begin() as connection:  # rows written by the old release: a finished, a running, a queued job
+        connection.execute(text("INSERT INTO tokens (id, name, token_hash, created_at) "
+                                "VALUES ('t1', 'lab', :h, CURRENT_TIMESTAMP)"), {"h": "a" * 64})
+        connection.execute(text("INSERT INTO datasets (id, owner_id, filename, raw_sha256, path, summary, created_at) "
+                                "VALUES ('d1', 't1', 'x.csv', :h, 'datasets/t1/x.npz', '{}', CURRENT_TIMESTAMP)"),
+                           {"h": "b" * 64})
+        for job_id, state, attempts in (("j1", "succeeded", 1), ("j2", "running", 1), ("j3", "queued", 0)):
+            connection.execute(text(
+                "INSERT INTO jobs (id, owner_id, dataset_id, spec, state, cancel_requested, attempts, created_at) "
+                "VALUES (:id, 't1', 'd1', '{\"model\": \"Coffee/fcn\"}', :state, false, :attempts, CURRENT_TIMESTAMP)"),
+                {"id": job_id, "state": state, "attempts": attempts})
+    assert schema_revision(engine) is None
+    Session = open_store(db_url)  # what every API and worker process of the new release does on start
+    assert schema_revision(engine) == "0002"
+    assert "ix_jobs_state_owner_created" in {i["name"] for i in inspect(engine).get_indexes("jobs")}
+    assert {"hub_repos", "hub_commits", "hub_refs", "hub_namespaces"} <= set(inspect(engine).get_table_names())
+    with Session() as session:
+        rows = {job.id: (job.state, job.attempts, job.spec) for job in session.query(Job)}
+    assert rows == {"j1": ("succeeded", 1, {"model": "Coffee/fcn"}), "j2": ("running", 1, {"model": "Coffee/fcn"}),
+                    "j3": ("queued", 0, {"model": "Coffee/fcn"})}
+    assert JobStore(Session).claim_next("w").id == "j3"  # the queue goes on
+    open_store(db_url)  # a second start is a no-op
+    assert schema_revision(engine) == "0002"
+    engine.dispose()
+    Session.kw["bind"].dispose()
+
+
+def test_the_migrations_build_exactly_the_models_schema(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import server.hub_store  # noqa: F401  (the self-hosted Hub's tables are part of the schema)
+
+    engine = open_store(db_url).kw["bind"]
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()
+
+
+def test_processes_starting_together_migrate_once(db_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            open_store(db_url).kw["bind"].dispose()
+        except BaseException as err:  # noqa: BLE001 — reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    assert schema_revision(make_engine(db_url)) == "0002"
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_racing_workers_never_run_more_than_the_tenant_limit(db_url: str, limit: int) -> None:
+    Session = open_store(db_url)
+    owners = []
+    for name in ("alice", "bob"):
+        owner, _ = create_token(Session, name)
+        with Session.begin() as session:
+            dataset = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz",
+                                    summary={})
+            session.add(dataset)
+        owners.append((owner.id, dataset.id))
+    store = JobStore(Session)
+    for _ in range(6):
+        for owner in owners:
+            store.create(*owner, SPEC)
+    start = threading.Barrier(8)
+
+    def work(worker: str) -> None:
+        mine = JobStore(Session)
+        start.wait()
+        for _ in range(3):
+            mine.claim_next(worker, tenant_running=limit)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    with Session() as session:
+        running = {owner: session.query(Job).filter_by(owner_id=owner, state="running").count()
+                   for owner, _ in owners}
+    assert running == {owner: limit for owner, _ in owners}
+    Session.kw["bind"].dispose()
+
+
+def test_a_claim_in_flight_holds_back_a_second_claim_for_the_same_tenant(db_url: str) -> None:
+    """Worker A has marked a job running but not committed yet when worker B claims for the same tenant (limit 1):
+    B must not take a second job (on PostgreSQL each statement sees only committed rows, so B's count of running
+    jobs alone cannot see A's claim)."""
+    from sqlalchemy import event
+
+    Session = open_store(db_url)
+    owner, _ = create_token(Session, "alice")
+    with Session.begin() as session:
+        dataset = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="d.npz", summary={})
+        session.add(dataset)
+    store = JobStore(Session)
+    for _ in range(3):
+        store.create(owner.id, dataset.id, SPEC)
+    a_updated, release_a = threading.Event(), threading.Event()
+
+    @event.listens_for(Session.kw["bind"], "after_cursor_execute")
+    def pause_a(conn, cursor, statement: str, *args) -> None:  # noqa: ANN001
+        if threading.current_thread().name == "A" and statement.lstrip().upper().startswith("UPDATE JOBS"):
+            a_updated.set()
+            release_a.wait(30)
+
+    claimed: dict[str, str | None] = {}
+
+    def claim(name: str) -> None:
+        job = JobStore(Session).claim_next(name, tenant_running=1)
+        claimed[name] = job and job.id
+
+    a = threading.Thread(target=claim, args=("A",), name="A")
+    a.start()
+    assert a_updated.wait(30)
+    b = threading.Thread(target=claim, args=("B",), name="B")
+    b.start()
+    b.join(2)  # PostgreSQL: B answers at once; SQLite: B waits for A's write lock
+    release_a.set()
+    a.join(30)
+    b.join(30)
+    assert claimed["A"] is not None and claimed["B"] is None
+    with Session() as session:
+        assert session.query(Job).filter_by(state="running").count() == 1
+    Session.kw["bind"].dispose()
