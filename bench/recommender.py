@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-from tshub.data.catalogue import FULL, list_datasets, load, ucr_summary
+from tshub.data.catalogue import FULL, list_datasets, ucr_summary
 from tshub.experiments import ExperimentError, ExperimentGrid, load_records, run
 from tshub.hub.checkpoint import read_config
 from tshub.hub.store import stores
