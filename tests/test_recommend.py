@@ -308,7 +308,7 @@ def test_features_skip_the_rebuild_only_where_the_transfer_copies_everything(ita
     """The source's own network stands in for the adapted one only when their features are the same, bit for bit;
     a 3-channel target needs its first layer adapted, so it gets the rebuilt network fine-tuning would use."""
     from tshub.hub import load_pretrained
-    from tshub.training.finetune import _target_like
+    from tshub.training.finetune import fresh_model_like
     from tshub.training.transfer import transfer_weights
 
     three = Dataset.from_arrays(np.repeat(italy.X, 3, axis=1), italy.y, name="three", splits=dict(italy.splits))
@@ -317,7 +317,7 @@ def test_features_skip_the_rebuild_only_where_the_transfer_copies_everything(ita
         before = {k: v.clone() for k, v in source.state_dict().items()}
         features, _, report = target_features(source, target)
         assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())  # not consumed
-        built = _target_like(source, target, seed=0)
+        built = fresh_model_like(source, target, seed=0)
         transfer_weights(source, built)
         X, _ = target.split("train")
         with torch.no_grad():
