@@ -67,7 +67,7 @@ def target_pool(target: str, arch: str | None) -> list[Candidate]:
     """Local checkpoints of ``arch`` that never saw the target's data."""
     pool = []
     for c in candidate_pool(None, arch):
-        if c.location == "hub" or c.source.casefold() == target.casefold():
+        if c.hub_only or c.source.casefold() == target.casefold():
             continue
         heads = read_config(c.location).get("heads") or {}
         if any(h.casefold() == target.casefold() for h in heads):

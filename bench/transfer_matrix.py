@@ -67,14 +67,14 @@ def draw_sources(target: str) -> tuple[list[str], dict[str, str]]:
     """The target's frozen random sources, and the digest of every checkpoint of the pool they come from."""
     from tshub.data.catalogue import load
     from tshub.hub.checkpoint import read_config
-    from tshub.recommend import HUB, candidate_pool, self_transfer
+    from tshub.recommend import candidate_pool, self_transfer
 
     zoo = sorted((c for c in candidate_pool() if not c.unusable), key=lambda c: c.id)
     own = self_transfer(zoo, load(target))
     pool = [c for c in zoo if c not in own]
     rng = np.random.default_rng(zlib.crc32(target.encode()))
     picked = sorted(pool[i].id for i in rng.choice(len(pool), min(SOURCES_PER_TARGET, len(pool)), replace=False))
-    digests = {c.id: (read_config(c.location).get("weights_sha256", "") if c.location != HUB else "") for c in pool}
+    digests = {c.id: (read_config(c.location).get("weights_sha256", "") if not c.hub_only else "") for c in pool}
     return picked, digests
 
 

@@ -261,3 +261,50 @@ def test_convtimenet_multi_head() -> None:
         model(x)
     model.reset_head(4)
     assert model(x).shape == (BATCH, 4) and model.config()["heads"] is None
+
+
+
+def test_models_are_a_leaf_importing_only_the_hub_mixin():
+    """At module level the models import no other tshub package than ``tshub.hub.mixin`` (which imports no tshub
+    module outside type checking), and the hub needs only the models' registry (which imports no model); what
+    the models delegate to (training, the rest of the hub) is imported when a method is called."""
+    import ast
+    from pathlib import Path
+
+    import tshub
+
+    root = Path(tshub.__file__).parent
+
+    def module_level_imports(path: Path) -> set[str]:
+        names = set()
+        for node in ast.parse(path.read_text()).body:  # module level only; `if TYPE_CHECKING:` blocks are skipped
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        return {name for name in names if name.split(".")[0] == "tshub"}
+
+    allowed = ("tshub.models", "tshub.hub.mixin", "tshub.naming")
+    for path in sorted((root / "models").glob("*.py")):
+        outside = {name for name in module_level_imports(path) if not name.startswith(allowed)}
+        assert not outside, f"{path.name} imports {sorted(outside)} at module level"
+    assert module_level_imports(root / "hub" / "mixin.py") == set()
+    assert module_level_imports(root / "models" / "registry.py") == {"tshub.naming"}
+    for path in sorted((root / "hub").glob("*.py")):
+        models = {name for name in module_level_imports(path) if name.startswith("tshub.models")}
+        assert models <= {"tshub.models.registry"}, f"hub/{path.name} imports {sorted(models)} at module level"
+
+
+@pytest.mark.parametrize("first", ["tshub.models", "tshub.hub"])
+def test_models_and_hub_import_in_either_order(first):
+    """Without tshub/__init__ choosing the order (it imports everything), either package can be imported first."""
+    import tshub
+
+    code = ("import sys, types\n"
+            f"package = types.ModuleType('tshub'); package.__path__ = {list(tshub.__path__)!r}\n"
+            "sys.modules['tshub'] = package\n"
+            f"import {first}\n"
+            "import tshub.hub, tshub.models, tshub.training\n"
+            "assert tshub.hub.load_pretrained and tshub.models.build_model('fcn', 1, 2).save_pretrained\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -1,8 +1,9 @@
 """Checkpoints and loading: the checkpoint folder, model ids, local stores, the Hugging Face Hub, model cards.
 
-Data flows one way (data → model → train → hub): this package imports the models, never the reverse; the
-model's ``save_pretrained`` / ``push_to_hub`` / ``from_pretrained`` import it when called. Why it uses huggingface_hub's
-primitives rather than ``ModelHubMixin``: see ``tshub.hub.remote``.
+Data flows one way (data → model → train → hub): at import time this package needs only the architecture
+registry of the models, and the models import only ``tshub.hub.mixin`` (their ``save_pretrained`` /
+``push_to_hub`` / ``from_pretrained``, which import the rest when called), so either can be imported first. Why
+the mixin uses huggingface_hub's primitives rather than its ``ModelHubMixin``: see ``tshub.hub.remote``.
 """
 
 from tshub.hub.card import build_model_card

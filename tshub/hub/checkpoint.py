@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,9 +29,11 @@ from safetensors.torch import load_file, save
 from tshub.data.preprocess import Preprocessor
 from tshub.hub.card import build_model_card
 from tshub.hub.errors import CheckpointError
-from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model, default_kwargs, get_architecture
 from tshub.version import __version__
+
+if TYPE_CHECKING:
+    from tshub.models.base import TimeSeriesModel
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"

@@ -34,11 +34,11 @@ class ModelId:
     @property
     def key(self) -> tuple[str, str]:
         """What identifies the model: the source case-folded, the registry arch name."""
-        return self.source.casefold(), self.arch
+        return source_key(self.source), self.arch
 
     def names_source(self, name: str) -> bool:
         """Whether ``name`` (a dataset or source name) is this id's source; sources match case-insensitively."""
-        return self.source.casefold() == name.casefold()
+        return source_key(self.source) == source_key(name)
 
     def spelled_as(self, names: Iterable[str]) -> ModelId:
         """This id with its source spelled as the first of ``names`` that names it, else unchanged (Hub repo names
@@ -48,6 +48,11 @@ class ModelId:
     def repo_id(self, namespace: str | None = None) -> str:
         """The Hub repo holding this checkpoint: ``<namespace>/<SOURCE>-<arch>``."""
         return f"{namespace or hub_namespace()}/{self.source}-{self.arch}"
+
+
+def source_key(name: str) -> str:
+    """What identifies a source (dataset) name: two names are the same source when their keys are equal."""
+    return name.casefold()
 
 
 def hub_namespace() -> str:

@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 from huggingface_hub import HfApi, constants, snapshot_download
@@ -32,8 +32,10 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from tshub.hub.checkpoint import CHECKPOINT_FILES, save_checkpoint
 from tshub.hub.errors import CheckpointError, HubError
-from tshub.models.base import TimeSeriesModel
 from tshub.version import __version__
+
+if TYPE_CHECKING:
+    from tshub.models.base import TimeSeriesModel
 
 DEFAULT_COMMIT_MESSAGE = "Upload tshub checkpoint"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")

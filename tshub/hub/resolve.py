@@ -12,9 +12,15 @@ import os
 import shutil
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
-                                    RepositoryNotFoundError, RevisionNotFoundError)
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from tshub.data.catalogue import list_datasets
 from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
@@ -22,9 +28,11 @@ from tshub.hub.errors import CheckpointError, ModelNotFoundError
 from tshub.hub.ids import ModelId, as_model_id
 from tshub.hub.remote import download, hub_endpoint, hub_offline, snapshot_commit
 from tshub.hub.store import checkpoint_dir, home_store, list_pretrained, stores
-from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import list_architectures
 from tshub.naming import closest
+
+if TYPE_CHECKING:
+    from tshub.models.base import TimeSeriesModel
 
 _HUB_ERRORS = (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError)
 

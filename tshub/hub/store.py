@@ -190,5 +190,3 @@ def list_pretrained() -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: (r["source"].casefold(), r["arch"]))
 
 
-list_models = list_pretrained  # the old name, still imported by tshub.recommend until it becomes a package
-

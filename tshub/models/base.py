@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import math
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-# Constructor arguments every architecture shares; the rest of a signature are its ``arch_kwargs``.
-BASE_ARGUMENTS = frozenset({"self", "in_channels", "n_outputs", "use_stream_max", "input_length"})
+from tshub.hub.mixin import HubMixin
+from tshub.models.registry import BASE_ARGUMENTS
 
 
 class ModelInputError(ValueError):
@@ -43,13 +41,14 @@ class MultiHead(nn.Module):
         return self.heads[head](features)
 
 
-class TimeSeriesModel(nn.Module):
+class TimeSeriesModel(nn.Module, HubMixin):
     """Base class of every registered architecture.
 
     Subclasses build ``self.backbone`` (everything transferable) in ``__init__``, implement ``backbone_features``
     (x → (batch, F) without stream_max), override ``build_head`` for a deeper head, set ``feature_dim`` (F), list in
     ``input_layers`` the names of the modules that consume the input channels (adapted on channel changes).
-    Architectures with length-bound parts set ``length_bound = True`` and take ``input_length``.
+    Architectures with length-bound parts set ``length_bound = True`` and take ``input_length``. Checkpoint
+    methods (``save_pretrained``, ``push_to_hub``, ``from_pretrained``) come from ``tshub.hub.mixin.HubMixin``.
     """
 
     arch: ClassVar[str] = ""
@@ -57,7 +56,7 @@ class TimeSeriesModel(nn.Module):
     input_layers: ClassVar[tuple[str, ...]] = ()
     arch_kwargs: dict[str, Any]
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "TimeSeriesModel":
+    def __new__(cls, *args: Any, **kwargs: Any) -> TimeSeriesModel:
         """Record the architecture's constructor arguments, defaults included, in ``arch_kwargs``.
 
         As huggingface_hub's ``ModelHubMixin.__new__`` does: a model built from its class (``FCN(1, 2, filters=…)``)
@@ -174,37 +173,9 @@ class TimeSeriesModel(nn.Module):
                 "fine-tuning rebuilds them for a new length."
             )
 
-    # ------------------------------------------------------------------ checkpoints (tshub.hub, imported lazily
-    # so that data → model → train → hub stays one-way)
-    def save_pretrained(self, folder: str | Path, *, dtype: str = "float32", **card_fields: Any) -> Path:
-        """Write the checkpoint folder (model.safetensors, config.json, README.md card).
-
-        ``card_fields`` add to ``self.meta`` for this checkpoint (e.g. ``id=``, ``source=``, ``reference=``,
-        ``limitations=``); ``dtype`` "float16" or "bfloat16" shrinks the weights file (loaded back as float32).
-        """
-        from tshub.hub.checkpoint import save_checkpoint
-
-        return save_checkpoint(self, folder, dtype=dtype, **card_fields)
-
-    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
-                    commit_message: str = "Upload tshub checkpoint", **card_fields: Any) -> str:
-        """Save this model as a checkpoint and upload it to the Hub repo ``repo_id``; returns the commit URL."""
-        from tshub.hub.remote import push_to_hub
-
-        return push_to_hub(self, repo_id, token=token, private=private, commit_message=commit_message, **card_fields)
-
-    @classmethod
-    def from_pretrained(cls, id_or_path: str | Path, revision: str | None = None) -> "TimeSeriesModel":
-        """Load a checkpoint folder, model id ("LEN-DB/magnet") or Hub repo id (same as ``tshub.load_pretrained``)."""
-        from tshub.hub.resolve import load_pretrained
-
-        model = load_pretrained(id_or_path, revision)
-        if not isinstance(model, cls):
-            raise TypeError(f"{id_or_path} holds a {type(model).__name__} ({model.arch}), not a {cls.__name__}; "
-                            "use tshub.load_pretrained to load any architecture.")
-        return model
-
-    # ------------------------------------------------------------------ inference and fine-tuning (tshub.training)
+    # ------------------------------------------------------------------ inference and fine-tuning: tshub.training
+    # holds the logic (it imports the models, so it is imported when called); save_pretrained, push_to_hub and
+    # from_pretrained come from HubMixin.
     def predict(self, X_raw: Any, batch_size: int = 256, *, codes: bool = False) -> np.ndarray:
         """Predictions for raw series (n, c, t): class labels or values ((n,) for one output).
 
@@ -213,32 +184,21 @@ class TimeSeriesModel(nn.Module):
         ``ds.split(name, labels=True)[1]``, or ``predict(X, codes=True)`` with ``ds.split(name)[1]``.
         ``self.preprocessor`` (fitted during training) is applied first, so raw data gets what training saw.
         """
-        from tshub.training.loop import decode_outputs
+        from tshub.training import inference
 
-        task = self.task or ("classification" if self.classes else "regression")
-        predicted = decode_outputs(task, self._raw_outputs(X_raw, batch_size))
-        if codes or task != "classification" or not self.classes:
-            return predicted
-        return np.asarray(self.classes)[predicted]
+        return inference.predict(self, X_raw, batch_size, codes=codes)
 
     def predict_proba(self, X_raw: Any, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (n, n_classes), columns in the order of ``classes``."""
-        if self.task == "regression":
-            raise ValueError("predict_proba is for classification models; this one does regression: use predict.")
-        return torch.softmax(self._raw_outputs(X_raw, batch_size), dim=1).numpy()
+        from tshub.training import inference
+
+        return inference.predict_proba(self, X_raw, batch_size)
 
     def finetune(self, dataset: Any, **kwargs: Any) -> Any:
         """Fine-tune a copy of this model on ``dataset``; see ``tshub.training.finetune`` (returns a FitResult)."""
         from tshub.training.finetune import finetune
 
         return finetune(self, dataset, **kwargs)
-
-    def _raw_outputs(self, X_raw: Any, batch_size: int) -> torch.Tensor:
-        from tshub.data.preprocess import make_preprocessor
-        from tshub.training.loop import predict_outputs
-
-        X, stream_max = make_preprocessor(self.preprocessor).transform(np.asarray(X_raw))
-        return predict_outputs(self, X, stream_max if self.use_stream_max else None, batch_size=batch_size)
 
 
 class SameConv1d(nn.Conv1d):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tshub.models.base import BASE_ARGUMENTS, TimeSeriesModel
 from tshub.naming import closest
 
+if TYPE_CHECKING:
+    from tshub.models.base import TimeSeriesModel
+
+# Constructor arguments every architecture shares; the rest of a signature are its ``arch_kwargs``.
+BASE_ARGUMENTS = frozenset({"self", "in_channels", "n_outputs", "use_stream_max", "input_length"})
 _REGISTRY: dict[str, type[TimeSeriesModel]] = {}
-M = TypeVar("M", bound=type[TimeSeriesModel])
+M = TypeVar("M", bound="type[TimeSeriesModel]")
 
 
 def register(name: str) -> Callable[[M], M]:

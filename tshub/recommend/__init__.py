@@ -27,7 +27,7 @@ Modules: ``api`` (the call), ``results`` (what it returns), ``candidates`` (the 
 
 from tshub.recommend import dtw, feature_methods, probe  # noqa: F401  (importing registers the methods)
 from tshub.recommend.api import load_target, recommend
-from tshub.recommend.candidates import HUB, SELF_TRANSFER, Candidate, candidate_pool, self_transfer
+from tshub.recommend.candidates import HUB_ONLY, SELF_TRANSFER, Candidate, candidate_pool, self_transfer
 from tshub.recommend.errors import RecommendError, RecommendTimeout
 from tshub.recommend.methods import DEFAULT_METHOD, METHODS, list_methods
 from tshub.recommend.plot import plot_prototypes
@@ -35,5 +35,5 @@ from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import FAST, FULL, ScoringPlan
 
 __all__ = ["recommend", "Recommendation", "RankedSource", "SkippedSource", "RecommendError", "RecommendTimeout",
-           "ScoringPlan", "FAST", "FULL", "Candidate", "candidate_pool", "self_transfer", "SELF_TRANSFER", "HUB",
+           "ScoringPlan", "FAST", "FULL", "Candidate", "candidate_pool", "self_transfer", "SELF_TRANSFER", "HUB_ONLY",
            "DEFAULT_METHOD", "METHODS", "list_methods", "load_target", "plot_prototypes"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from tshub.data.catalogue import load
 from tshub.data.dataset import Dataset
 from tshub.data.splits import as_training_data, check_classes
 from tshub.recommend.candidates import SELF_TRANSFER, candidate_pool, self_transfer
@@ -29,7 +30,7 @@ def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None,
 
     ``target``: a Dataset (one without splits is all training data), a catalogue name or a data file; sources are
     scored on its "train" split. ``candidates``: model ids or checkpoint folders (default: every checkpoint
-    ``tshub.list_models()`` knows), restricted to ``arch`` when given. ``index``: a ``SimilarityIndex`` or its
+    ``tshub.list_pretrained()`` knows), restricted to ``arch`` when given. ``index``: a ``SimilarityIndex`` or its
     folder for ``method="dtw"`` (default: the repository's ``zoo/similarity``). ``probe_epochs`` is the fine-tune
     length of ``method="probe"``. Candidates trained on the target's own data are skipped unless
     ``allow_self_transfer``. ``plan`` ("fast", "full" or a ``ScoringPlan``) bounds how much of the target the
@@ -89,8 +90,6 @@ def load_target(target: str | Dataset) -> tuple[Dataset, str | None]:
         return target, None
     if Path(target).expanduser().is_file():
         return Dataset.from_file(str(Path(target).expanduser())), None
-    from tshub.data.catalogue import load
-
     dataset = load(str(target))
     return dataset, dataset.name
 

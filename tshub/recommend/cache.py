@@ -18,7 +18,8 @@ import numpy as np
 
 from tshub.atomic import atomic_write
 from tshub.data.dataset import Dataset
-from tshub.recommend.candidates import HUB, Candidate
+from tshub.hub.store import home_store
+from tshub.recommend.candidates import Candidate
 
 CACHE_MB_ENV = "TSHUB_FEATURE_CACHE_MB"
 DEFAULT_CACHE_MB = 512
@@ -26,14 +27,12 @@ FEATURES_VERSION = 1  # bump when target_features computes something else for th
 
 
 def cache_folder() -> Path:
-    from tshub.hub.store import home_store
-
     return home_store().root.parent / "features"
 
 
 def checkpoint_digest(candidate: Candidate) -> str | None:
     """sha256 of the checkpoint's config.json (it records its weights' sha256), None for one not yet downloaded."""
-    if candidate.location == HUB:
+    if candidate.hub_only:
         return None
     config = Path(candidate.location) / "config.json"
     return hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None

@@ -6,11 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tshub.data.catalogue import dataset_key
 from tshub.data.dataset import Dataset
+from tshub.data.fingerprint import OVERLAP_THRESHOLD, overlap, series_hashes
+from tshub.hub.checkpoint import load_checkpoint, read_config
+from tshub.hub.resolve import load_pretrained, resolve
+from tshub.hub.store import HUB_ONLY, list_pretrained
 from tshub.models.base import TimeSeriesModel
+from tshub.models.registry import get_architecture
 from tshub.recommend.results import SELF_TRANSFER
-
-HUB = "hub"  # Candidate.location of an index-only entry: downloaded when loaded
 
 
 @dataclass(frozen=True)
@@ -20,26 +24,23 @@ class Candidate:
     id: str
     source: str
     arch: str
-    location: str  # a checkpoint folder, or HUB for an index-only entry (downloaded when loaded)
+    location: str  # a checkpoint folder, or HUB_ONLY (as in the listing rows) for an index-only entry
     unusable: str | None = None  # why it should not be a source (tshub.hub.store.unusable_reason), or None
 
-    def load(self) -> TimeSeriesModel:
-        from tshub.hub.checkpoint import load_checkpoint
-        from tshub.hub.resolve import load_pretrained
+    @property
+    def hub_only(self) -> bool:
+        """Whether only a store's index names it: no local folder, downloaded when loaded."""
+        return self.location == HUB_ONLY
 
-        return load_pretrained(self.id) if self.location == HUB else load_checkpoint(self.location)
+    def load(self) -> TimeSeriesModel:
+        return load_pretrained(self.id) if self.hub_only else load_checkpoint(self.location)
 
 
 def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | None = None) -> list[Candidate]:
     """The checkpoints to rank: the given ids/folders, or every checkpoint the local stores and zoo index list."""
-    from tshub.hub.checkpoint import read_config
-    from tshub.hub.resolve import resolve
-    from tshub.hub.store import list_models
-    from tshub.models.registry import get_architecture
-
     if candidates is None:
         pool = [Candidate(r["id"], r["source"], r["arch"], r["location"], r.get("unusable"))
-                for r in list_models()]
+                for r in list_pretrained()]
     else:
         pool = []
         for name in candidates:
@@ -59,13 +60,9 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
     """The candidates trained on ``target``'s own data, each with the evidence: the fingerprint of its training
     series overlaps the target's series (checkpoints since tshub records one), or a dataset it was trained on
     has the target's name as the catalogue matches names (any checkpoint, a multi-head one's datasets included)."""
-    from tshub.data.catalogue import dataset_key
-    from tshub.data.fingerprint import OVERLAP_THRESHOLD, overlap, series_hashes
-    from tshub.hub.checkpoint import read_config
-
     key, hashes, found = dataset_key(target.name), None, {}
     for candidate in pool:
-        config = read_config(candidate.location) if candidate.location != HUB else {}
+        config = read_config(candidate.location) if not candidate.hub_only else {}
         meta = config.get("meta") or {}
         stored = meta.get("train_fingerprint")
         if stored is not None:
@@ -82,4 +79,4 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
     return found
 
 
-__all__ = ["HUB", "SELF_TRANSFER", "Candidate", "candidate_pool", "self_transfer"]
+__all__ = ["HUB_ONLY", "SELF_TRANSFER", "Candidate", "candidate_pool", "self_transfer"]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tshub.hub.ids import source_key
 from tshub.recommend.candidates import Candidate
 from tshub.recommend.methods import DEFAULT_METHOD, Context, Scored, register
 
@@ -18,13 +19,13 @@ def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
         ranked = index.rank(ctx.target_name, k=None)  # stored distances of the same training split
     else:
         ranked = index.rank(ctx.target, k=None)
-    distances = {name.casefold(): d for name, d in ranked}
-    known = {name.casefold() for name in index.names}
+    distances = {source_key(name): d for name, d in ranked}
+    known = {source_key(name) for name in index.names}
     for candidate in pool:
-        key = candidate.source.casefold()
+        key = source_key(candidate.source)
         if key in distances:
             yield Scored(candidate, -distances[key], {"distance": distances[key]})
-        elif key == ctx.target.name.casefold():  # ranked only with allow_self_transfer: the nearest there is
+        elif key == source_key(ctx.target.name):  # ranked only with allow_self_transfer: the nearest there is
             yield Scored(candidate, -0.0, {"distance": 0.0, "note": "its source is the target itself"})
         elif key in known:
             yield Scored(candidate, None, "its source has another channel count than the target")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tshub.data.dataset import Dataset
+from tshub.data.catalogue import load
+from tshub.data.dataset import Dataset, DatasetError
+from tshub.hub.ids import source_key
 from tshub.recommend.api import load_target
 from tshub.recommend.dtw import load_index
 from tshub.recommend.results import Recommendation
@@ -32,9 +34,9 @@ def plot_prototypes(recommendation: Recommendation, target: str | Dataset, path:
     panels = [(f"target {dataset.name}", _prototypes_of(dataset, maker))]
     seen = set()
     for row in recommendation.ranking:
-        if len(panels) > n_sources or row.source.casefold() in seen:
+        if len(panels) > n_sources or source_key(row.source) in seen:
             continue
-        seen.add(row.source.casefold())
+        seen.add(source_key(row.source))
         panels.append((f"#{row.rank} {row.id}\n{recommendation.method} {row.score:.4g}",
                        _source_prototypes(row.source, maker, loaded)))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
@@ -71,12 +73,9 @@ def _prototypes_of(dataset: Dataset, maker: Any, cap: int | None = None) -> list
 
 def _source_prototypes(source: str, maker: Any, index: Any) -> list[tuple[str, Any]] | None:
     if index is not None:
-        match = next((n for n in index.names if n.casefold() == source.casefold()), None)
+        match = next((n for n in index.names if source_key(n) == source_key(source)), None)
         if match is not None:
             return index.prototypes(match)
-    from tshub.data.catalogue import load
-    from tshub.data.dataset import DatasetError
-
     try:
         return _prototypes_of(load(source), maker, cap=PLOT_SERIES_PER_CLASS)
     except (DatasetError, KeyError, OSError):

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 
 from tshub.recommend.candidates import Candidate
 from tshub.recommend.methods import Context, Scored, each_candidate, failure_reason, register
+from tshub.training.finetune import finetune
 
 
 @register("probe", "validation accuracy (regression: −MAE) after a short fine-tune, higher is better")
 def rank_by_probe(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
-    from tshub.training.finetune import finetune
-
     train_only = ctx.target.with_splits({"train": ctx.target.splits["train"]})  # val is carved from train
     for candidate in each_candidate(pool, ctx, "probe"):
         start = time.perf_counter()

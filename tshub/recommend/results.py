@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from tshub.tables import MAX_WIDTH, format_table
+
 SELF_TRANSFER = "trained on the target's own data"
 
 
@@ -73,8 +75,6 @@ class Recommendation:
         return asdict(self)
 
     def __str__(self) -> str:
-        from tshub.tables import MAX_WIDTH, format_table
-
         def wrap(text: str) -> str:
             return textwrap.fill(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
