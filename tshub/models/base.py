@@ -90,6 +90,7 @@ class TimeSeriesModel(nn.Module):
         self.classes: list[str] | None = None
         self.preprocessor: Any = None  # a tshub.data.preprocess.Preprocessor once fitted
         self.meta: dict[str, Any] = {}  # provenance: source dataset, recipe, metrics, parent checkpoint
+        self.training_history: Any = None  # a tshub.training.history.TrainingHistory once trained or loaded
 
     # ------------------------------------------------------------------ to implement
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,7 +178,8 @@ class TimeSeriesModel(nn.Module):
     # ------------------------------------------------------------------ checkpoints (tshub.hub, imported lazily
     # so that data → model → train → hub stays one-way)
     def save_pretrained(self, folder: str | Path, *, dtype: str = "float32", **card_fields: Any) -> Path:
-        """Write the checkpoint folder (model.safetensors, config.json, README.md card).
+        """Write the checkpoint folder (model.safetensors, config.json, README.md card, and
+        training_history.json when the model has a ``training_history``).
 
         ``card_fields`` add to ``self.meta`` for this checkpoint (e.g. ``id=``, ``source=``, ``reference=``,
         ``limitations=``); ``dtype`` "float16" or "bfloat16" shrinks the weights file (loaded back as float32).
