@@ -42,9 +42,8 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 HISTORY_NAME = "training_history.json"
-REQUIRED_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
-OPTIONAL_FILES = (HISTORY_NAME,)
-CHECKPOINT_FILES = REQUIRED_FILES + OPTIONAL_FILES  # what the Hub push and download take
+# What the Hub push and download take; the history is optional (checkpoints saved before it have none).
+CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, HISTORY_NAME)
 MAX_HISTORY_BYTES = 64 << 20
 PREPROCESSING_PREFIX = "preprocessing."
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
