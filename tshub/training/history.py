@@ -72,7 +72,8 @@ class TrainingHistory:
             raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         if data.get("format") != HISTORY_FORMAT:
             raise ValueError(f"format {data.get('format')!r} is not {HISTORY_FORMAT}, the one this tshub reads")
-        epochs, best, curves = data.get("epochs"), data.get("best_epoch"), data.get("curves")
+        epochs: Any = data.get("epochs")  # checked just below
+        best, curves = data.get("best_epoch"), data.get("curves")
         if not _whole(epochs, 0, MAX_EPOCHS):
             raise ValueError(f"epochs must be a whole number in [0, {MAX_EPOCHS:,}], got {epochs!r}")
         if best is not None and not _whole(best, 1, epochs):
