@@ -114,7 +114,11 @@ def rank_sources(dataset: Path, k: int, arch: str | None, method: str, candidate
 
 
 def fit_summary(result: FitResult) -> dict[str, Any]:
+    """What a job's result says of one training; ``val_curve`` is the per-epoch metric its progress reported, so a
+    page opened after the job ended draws the whole curve of the kept run."""
+    metric = progress_metric(result.task)
     return {"lr_multiplier": result.lr_multiplier, "metrics": result.metrics, "val_metrics": result.val_metrics,
+            "val_curve": {"metric": f"val_{metric}", "values": [r.get(f"val_{metric}") for r in result.history]},
             "epochs": len(result.history), "best_epoch": result.best_epoch,
             "stop_reason": result.stop_reason, "convergence_rate": result.convergence_rate,
             "elapsed_s": result.elapsed_s, "grid": result.grid,
@@ -143,7 +147,7 @@ class EpochTracker:
 
     def __init__(self, report: Report, task: str, phase: str, max_epochs: int | None):
         self.report, self.phase, self.max_epochs = report, phase, max_epochs
-        self.metric = "accuracy" if task == "classification" else "mae"
+        self.metric = progress_metric(task)
         self.higher = self.metric in HIGHER_IS_BETTER
         self.best = None
 
@@ -157,6 +161,11 @@ class EpochTracker:
         if record.get("runs", 1) > 1:
             event.update(run=record["run"], runs=record["runs"], lr_multiplier=record["lr_multiplier"])
         self.report(json_safe(event))
+
+
+def progress_metric(task: str) -> str:
+    """The validation metric a job's progress and result curve show."""
+    return "accuracy" if task == "classification" else "mae"
 
 
 def json_safe(value: Any) -> Any:

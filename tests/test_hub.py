@@ -23,7 +23,7 @@ import tshub
 from tshub.data.preprocess import MinMaxMask, ZNormalize
 from tshub.hub import (CheckpointError, HubError, InvalidModelIdError, ModelId, ModelNotFoundError, list_pretrained,
                        load_pretrained, parse_model_id, pull, resolve, write_index)
-from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, sha256_file
+from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, HISTORY_NAME, WEIGHTS_NAME, sha256_file
 from tshub.hub.ids import as_model_id
 from tshub.hub.store import home_store
 from tshub.models import build_model, default_kwargs, get_architecture, list_architectures
@@ -351,7 +351,7 @@ def test_resolution_order_folder_then_stores_then_hub(fcn, tmp_path, monkeypatch
     repo_id, kwargs = calls.pop()
     assert repo_id == "tshub/GunPoint-fcn" and kwargs["revision"] is None and kwargs["local_files_only"] is True
     assert kwargs["endpoint"] == "https://mirror.example.org"
-    assert set(kwargs["allow_patterns"]) == {CONFIG_NAME, WEIGHTS_NAME, CARD_NAME}
+    assert set(kwargs["allow_patterns"]) == {CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, HISTORY_NAME}
     # 3. a local store beats the Hub ...
     fcn.save_pretrained(home_store().root / "GunPoint" / "fcn", recipe="home")
     assert load_pretrained("GunPoint/fcn").meta["recipe"] == "home" and not calls

@@ -37,10 +37,11 @@ from tshub.cli import main
 from tshub.data.preprocess import ZNormalize
 from tshub.data.splits import random_split
 from tshub.hub import CheckpointError, ModelNotFoundError, load_pretrained, push_folder
-from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
+from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, HISTORY_NAME, WEIGHTS_NAME
 from tshub.hub.store import home_store
 from tshub.models import build_model
 from tshub.models.base import TimeSeriesModel
+from tshub.training.history import TrainingHistory
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW = 60  # seconds: HTTP timeouts for a server sharing two busy cores (HF_HUB_ETAG_TIMEOUT and friends too)
@@ -151,6 +152,18 @@ def test_download_verify_cache_hit_and_offline_reuse_in_a_fresh_client(hub, clie
     dead = f"http://127.0.0.1:{free_port()}"  # offline means offline: nothing answers there anyway
     offline = run_client({**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": dead}, tmp_path / "elsewhere", "GunPoint/fcn")
     assert offline == online
+
+
+def test_the_training_history_is_pushed_and_downloaded_with_the_checkpoint(hub, client):
+    model = small_fcn(9)
+    model.training_history = TrainingHistory.from_records(
+        [{"epoch": e, "loss": 1 / e, "val_loss": 1.2 / e, "val_accuracy": 0.5 + e / 10, "lr": {"all": 1e-3}}
+         for e in (1, 2, 3)], best_epoch=2, stop_reason="early_stopping")
+    model.push_to_hub("tshub/Yoga-fcn", token=hub.tokens["tshub"], id="Yoga/fcn")
+    info = HfApi(endpoint=hub.url).model_info("tshub/Yoga-fcn")
+    assert HISTORY_NAME in [s.rfilename for s in info.siblings]
+    loaded = load_pretrained("Yoga/fcn")
+    assert loaded.training_history == model.training_history and torch.equal(outputs(loaded), outputs(model))
 
 
 def test_revisions_are_immutable_main_moves_and_a_sha_pins(hub, client, tmp_path):

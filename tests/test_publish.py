@@ -18,7 +18,7 @@ import torch
 
 import tshub
 from tshub.data.catalogue import load
-from tshub.hub.checkpoint import CHECKPOINT_FILES, read_config
+from tshub.hub.checkpoint import CHECKPOINT_FILES, read_config, read_history
 from tshub.models import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "publish"))
@@ -64,6 +64,9 @@ def test_build_writes_checkpoint_folders_index_and_cards(zoo: dict[str, Path]) -
         card = (folder / "README.md").read_text()
         assert (zoo["cards"] / f"{model_id.replace('/', '__')}.md").read_text() == card
         assert f"# {model_id}" in card and "## Limitations" in card
+        history = read_history(folder)
+        assert history.epochs == 1 and history.best_epoch == 1 and {"loss", "val_loss", "lr"} <= set(history.curves)
+    assert "means over the 2 heads" in read_history(zoo["zoo"] / "UCR" / "convtimenet").note
     assert not [p for p in (zoo["zoo"] / build_zoo.BUILDING).iterdir() if p.is_dir()]  # only lock files remain
 
     index = json.loads((zoo["zoo"] / "index.json").read_text())

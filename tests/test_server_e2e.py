@@ -96,6 +96,8 @@ def test_job_runs_to_success_and_the_model_predicts(client: httpx.Client, gunpoi
     assert job["progress"]["phase"] == "baseline"
     assert set(job["metrics"]) == {"accuracy", "f1_weighted"} and set(job["baseline_metrics"]) == set(job["metrics"])
     assert job["result"]["epochs"] <= 2 and job["result"]["transfer_report"]["copied"]
+    curve = job["result"]["val_curve"]  # a page opened after the job ended draws the whole curve from it
+    assert curve["metric"] == "val_accuracy" and len(curve["values"]) == job["result"]["epochs"]
 
     archive = client.get(job["model_url"])
     assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
@@ -106,6 +108,7 @@ def test_job_runs_to_success_and_the_model_predicts(client: httpx.Client, gunpoi
     accuracy = float(np.mean(predicted == np.asarray(test.classes)[test.y]))
     assert accuracy == pytest.approx(job["metrics"]["accuracy"], abs=1e-9)
     assert model.meta["parent"] == SOURCE
+    assert model.training_history.epochs == job["result"]["epochs"]  # the job's zip carries the curves
 
 
 def test_cancel_stops_a_running_job(client: httpx.Client, gunpoint: dict) -> None:

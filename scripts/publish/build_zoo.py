@@ -271,7 +271,8 @@ def show_plan(entries: list[Entry], zoo: Path, force: bool) -> None:
 
 def show_uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> None:
     for _entry, folder, repo_id in uploads(entries, zoo, namespace):
-        files = ", ".join(f"{name} ({human_size((folder / name).stat().st_size)})" for name in CHECKPOINT_FILES)
+        files = ", ".join(f"{name} ({human_size((folder / name).stat().st_size)})" for name in CHECKPOINT_FILES
+                          if (folder / name).is_file())
         print(f"would upload {folder} -> {hub_endpoint()}/{repo_id}: {files}", flush=True)
 
 

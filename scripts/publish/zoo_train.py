@@ -143,6 +143,8 @@ def _build_single(entry: Entry, device: str | None, progress: bool, state_path: 
         scaling["folded_into"] = fold_target_scaling(model, scaling["mean"], scaling["std"])
         float32_metrics = split_metrics(model, ds)
         val_metrics = {"mae": val_metrics["mae"] * scaling["std"], "mse": val_metrics["mse"] * scaling["std"] ** 2}
+        model.training_history.note = (f"Loss and validation curves are on standardised targets (train std "
+                                       f"{scaling['std']:.4g}): multiply MAE by it for the raw scale.")
     stored = roundtrip(model, entry.dtype)
     fields: dict[str, Any] = {
         "id": entry.id, "source": _source_record(ds, model.meta["source"]),

@@ -17,6 +17,8 @@ from huggingface_hub import ModelCard
 from markdown_it import MarkdownIt
 
 from tshub.hub.card import METRIC_NAMES
+from tshub.hub.checkpoint import HISTORY_NAME, read_history
+from tshub.hub.errors import CheckpointError
 
 from server.web.svg import line_plot
 
@@ -103,7 +105,7 @@ def metric_rows(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def training_facts(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """How the checkpoint was trained, from what its config records (format 1 keeps no per-epoch history)."""
+    """How the checkpoint was trained, from what its config records (the curves: ``training_curves``)."""
     meta = config.get("meta") or {}
     facts = [("recipe", config.get("recipe")), ("epochs trained", meta.get("epochs")),
              ("weights of epoch", meta.get("best_epoch")), ("stopped by", meta.get("stop_reason")),
@@ -111,6 +113,50 @@ def training_facts(config: dict[str, Any]) -> list[tuple[str, str]]:
              ("training time", f"{meta['elapsed_s']:.0f} s on {meta.get('device', '?')}" if meta.get("elapsed_s")
               else None), ("seed", meta.get("seed")), ("stored as", config.get("dtype"))]
     return [(name, str(value)) for name, value in facts if value is not None]
+
+
+#: The validation metrics drawn per task (the loss has its own plot; MSE is on another scale than MAE).
+CURVE_METRICS = {"classification": ("accuracy", "f1_weighted"), "regression": ("mae",)}
+
+
+@dataclass(frozen=True)
+class TrainingCurves:
+    """What the model page shows of a checkpoint's training history: SVG plots and a caption, or why there are none."""
+
+    plots: list[str]
+    caption: str = ""
+    missing: str = ""
+
+
+def training_curves(folder: Path, task: str | None) -> TrainingCurves:
+    """The training and validation loss, and the validation metrics, per epoch (the kept epoch marked), from the
+    checkpoint's optional training_history.json; ``missing`` says why there is no plot."""
+    try:
+        history = read_history(folder)
+    except CheckpointError as err:
+        return TrainingCurves([], missing=str(err))
+    if history is None or not history.epochs:
+        return TrainingCurves([], missing=f"This checkpoint has no {HISTORY_NAME}: it was saved before tshub kept "
+                                         "per-epoch curves, so only the final scores and the kept epoch are known.")
+    kept = history.kept_epoch
+    mark = (kept, f"kept: epoch {kept}")
+    losses = [(label, history.curve(key)) for key, label in (("loss", "training loss"), ("val_loss", "validation loss"))
+              if key in history.curves]
+    metrics = [(f"validation {METRIC_NAMES.get(name, (name, name))[1]}", history.curve(f"val_{name}"))
+               for name in CURVE_METRICS.get(task or "", ()) if f"val_{name}" in history.curves]
+    plots = [line_plot(series, title=title, x_label="epoch", y_label=y_label, mark=mark)
+             for series, title, y_label in ((losses, "Loss per epoch", "loss"),
+                                            (metrics, "Validation metrics per epoch", "metric"))
+             if series]
+    facts = [f"Weights of epoch {kept} of {history.epochs} kept"
+             + (f" (training stopped by {history.stop_reason.replace('_', ' ')})" if history.stop_reason else "") + "."]
+    changes = history.lr_changes()
+    if changes:
+        shown = ", ".join(f"epoch {epoch} ({lr:.2g})" for epoch, lr in changes[:8])
+        facts.append(f"Learning rate reduced at {shown}{' and later' if len(changes) > 8 else ''}.")
+    if history.note:
+        facts.append(history.note)
+    return TrainingCurves(plots, caption=" ".join(facts))
 
 
 def _fmt(value: Any) -> str | None:

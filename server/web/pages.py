@@ -21,7 +21,8 @@ from server.app import available_checkpoint, available_models
 from server.isolation import Budget, Busy, IsolatedFailure
 from server.runner import folder_zip
 from server.web.catalogue import (SORTS, TRAINING_FILTERS, Filters, browse, facets, example_series, examples_plot,
-                                  metric_rows, prototypes_plot, render_card, snippets, source_name, training_facts)
+                                  metric_rows, prototypes_plot, render_card, snippets, source_name, training_curves,
+                                  training_facts)
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/ui"
@@ -74,6 +75,7 @@ def model_page(request: Request, source: str, arch: str) -> HTMLResponse:
     return page(request, "model.html", title=model_id, model_id=model_id, config=config,
                 card=Markup(render_card(card.read_text() if card.is_file() else "")),
                 metrics=metric_rows(config), training=training_facts(config),
+                curves=training_curves(folder, config.get("task")),
                 source_plot=source_plot(request, config),
                 snippets=snippets(model_id, base_url, config.get("task")),
                 files=sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file()))

@@ -17,9 +17,10 @@ MAX_POINTS = 400  # longer series are decimated evenly (a plot is ~600 px wide)
 
 
 def line_plot(series: Sequence[tuple[str, Sequence[float]]], *, title: str, x_label: str, y_label: str,
-              width: int = 640, height: int = 300) -> str:
+              width: int = 640, height: int = 300, mark: tuple[int, str] | None = None) -> str:
     """An ``<svg>`` element plotting each ``(label, values)`` against its index (1-based), with axes, ticks
-    and a legend; non-finite values leave gaps. ``title`` becomes the accessible name."""
+    and a legend; non-finite values leave gaps. ``title`` becomes the accessible name. ``mark`` = (x, text)
+    draws a labelled vertical line at 1-based index x (e.g. the epoch whose weights were kept)."""
     left, right, top, bottom = 56, 12, 12, 44 + 18 * math.ceil(len(series) / 2)
     plot_w, plot_h = width - left - right, height - top - bottom
     finite = [v for _, values in series for v in values if math.isfinite(v)]
@@ -64,6 +65,11 @@ def line_plot(series: Sequence[tuple[str, Sequence[float]]], *, title: str, x_la
         parts.append(f'<line x1="{lx:.1f}" x2="{lx + 28:.1f}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" '
                      f'stroke-width="1.8"{dash_attr}/>{_marker(marker, lx + 14, ly - 4, colour)}'
                      f'<text x="{lx + 34:.1f}" y="{ly}" class="legend">{escape(label)}</text>')
+    if mark is not None:
+        x, anchor = x_of(mark[0] - 1), "end" if mark[0] - 1 > (longest - 1) / 2 else "start"
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" class="mark" stroke="#222" '
+                     f'stroke-width="1.2" stroke-dasharray="4 3"/><text x="{x + (-4 if anchor == "end" else 4):.1f}" '
+                     f'y="{top + 12}" class="mark-label" text-anchor="{anchor}">{escape(mark[1])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -1,4 +1,5 @@
-"""The checkpoint folder: ``model.safetensors`` + ``config.json`` + ``README.md``, identical locally and on the Hub.
+"""The checkpoint folder: ``model.safetensors`` + ``config.json`` + ``README.md``, identical locally and on the Hub,
+and, for a model tshub trained, the optional ``training_history.json`` (``tshub.training.history``).
 
 ``model.safetensors`` holds the network's state dict and, under the ``preprocessing.`` prefix, the fitted
 preprocessing statistics, so a loaded model predicts on raw data. ``config.json`` holds everything needed to
@@ -11,13 +12,15 @@ A checkpoint may come from a stranger, so nothing in config.json is trusted befo
 fields against a schema (types, ranges, the architecture's own kwargs), then the network it describes, built on
 the meta device (no memory), against the tensor names and shapes in the safetensors header (read without
 loading). Only then is the network built for real, so a forged config cannot make loading allocate more than
-the weights file holds.
+the weights file holds. The training history is not needed to load a model: a checkpoint without it (all those
+saved before it existed) loads as before, and an unreadable one loads with a warning and no history.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +33,7 @@ from tshub.data.preprocess import Preprocessor
 from tshub.hub.card import build_model_card
 from tshub.hub.errors import CheckpointError
 from tshub.models.registry import build_model, default_kwargs, get_architecture
+from tshub.training.history import TrainingHistory
 from tshub.version import __version__
 
 if TYPE_CHECKING:
@@ -39,7 +43,10 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
-CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
+HISTORY_NAME = "training_history.json"
+# What the Hub push and download take; the history is optional (checkpoints saved before it have none).
+CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, HISTORY_NAME)
+MAX_HISTORY_BYTES = 64 << 20
 PREPROCESSING_PREFIX = "preprocessing."
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Keys of ``model.meta`` (as set by tshub.training, or passed to save_pretrained) promoted to top-level config
@@ -74,6 +81,11 @@ def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = 
     config = build_config(model, {**model.meta, **fields}, dtype=dtype, weights=weights)
     (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     build_model_card(config).save(folder / CARD_NAME)
+    history = folder / HISTORY_NAME
+    if model.training_history is not None:
+        history.write_text(model.training_history.to_json())
+    else:  # never leave the history of another model beside these weights
+        history.unlink(missing_ok=True)
     return folder
 
 
@@ -132,7 +144,26 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
     model.classes = config.get("classes")
     model.preprocessor = _restore_preprocessor(config, arrays, weights)
     model.meta = {**config.get("meta", {}), **{k: config[k] for k in PROVENANCE_KEYS if k in config}}
+    try:
+        model.training_history = read_history(folder)
+    except CheckpointError as err:
+        warnings.warn(f"{err} The model loads without its training history.", stacklevel=2)
     return model.eval()
+
+
+def read_history(folder: str | Path) -> TrainingHistory | None:
+    """The training history of a checkpoint folder, None when it has none; CheckpointError when it is unreadable."""
+    path = Path(folder) / HISTORY_NAME
+    if not path.is_file():
+        return None
+    if path.stat().st_size > MAX_HISTORY_BYTES:
+        raise CheckpointError(f"{path} is larger than {MAX_HISTORY_BYTES >> 20} MiB, far more than any training "
+                              "history; it is not one tshub wrote (delete it or re-save the checkpoint).")
+    try:
+        return TrainingHistory.from_json(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not a tshub training history: {err}; delete it or re-save the "
+                              "checkpoint.") from None
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:

@@ -21,7 +21,8 @@ class HubMixin:
     """Saving to a checkpoint folder, uploading to the Hub and loading back, for ``TimeSeriesModel``."""
 
     def save_pretrained(self, folder: str | Path, *, dtype: str = "float32", **card_fields: Any) -> Path:
-        """Write the checkpoint folder (model.safetensors, config.json, README.md card).
+        """Write the checkpoint folder (model.safetensors, config.json, README.md card, and
+        training_history.json when the model has a ``training_history``).
 
         ``card_fields`` add to ``self.meta`` for this checkpoint (e.g. ``id=``, ``source=``, ``reference=``,
         ``limitations=``); ``dtype`` "float16" or "bfloat16" shrinks the weights file (loaded back as float32).

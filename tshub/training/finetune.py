@@ -25,6 +25,7 @@ from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
 from tshub.training.loop import (Arrays, EpochHook, LoopResult, ParamGroup, Training, evaluate, fit,
                                  progress_status)
+from tshub.training.history import TrainingHistory
 from tshub.training.metrics import convergence_rate
 from tshub.training.monitor import Monitor
 from tshub.training.progress import Progress, ProgressMode
@@ -255,6 +256,10 @@ def _result(model: TimeSeriesModel, prep: PreparedData, loop: LoopResult, recipe
         "elapsed_s": result.elapsed_s, "time_budget_s": config.time_budget_s,
         "device": str(next(model.parameters()).device), "train_fingerprint": training_fingerprint(ds), **extra_meta,
     }
+    model.training_history = TrainingHistory.from_records(loop.history, loop.best_epoch, loop.stop_reason)
+    if result.lr_multiplier is not None and len(result.grid) > 1:
+        model.training_history.note = (f"The curves of the chosen ω = {result.lr_multiplier:g}, one of the "
+                                       f"{len(result.grid)} the fine-tune tried.")
     return result
 
 

@@ -28,6 +28,7 @@ from tshub.models.registry import build_model
 from tshub.training.finetune import prepare_data, PreparedData, training_fingerprint
 from tshub.training.loop import (batches_per_epoch, data_device, tensor_digest, build_optimizer, as_tensors,
                                  after_epoch, evaluate, resolve_device, train_step)
+from tshub.training.history import TrainingHistory
 from tshub.training.metrics import convergence_rate, curve_metric
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.recipes import TrainConfig, resolve_recipe
@@ -102,6 +103,8 @@ def pretrain_multihead(arch: str, datasets: Sequence[Dataset], *, name: str = "m
         "train_fingerprint": training_fingerprint(*(p.dataset for p in prepared.values())),
         "head_metrics": head_metrics,
     }
+    model.training_history = TrainingHistory.from_records(history, best_epoch, stop_reason)
+    model.training_history.note = f"Validation metrics are means over the {len(prepared)} heads' datasets."
     return FitResult(model=model, metrics=metrics, val_metrics=val_metrics, history=history, convergence_rate=rate,
                      seed=seed, recipe=recipe_name, elapsed_s=elapsed, best_epoch=best_epoch, stop_reason=stop_reason)
 

@@ -357,7 +357,24 @@
         ["best so far", p.best !== undefined ? score(p.best) : null]]));
       cancel.hidden = TERMINAL.includes(job.state) || job.cancel_requested;
       download.hidden = job.state !== "succeeded";
-      if (TERMINAL.includes(job.state)) $("#job-result").replaceChildren(resultView(job));
+      if (TERMINAL.includes(job.state)) {
+        recordResult(job);
+        $("#job-result").replaceChildren(resultView(job));
+      }
+    }
+
+    // A finished job's result holds the whole curve of the kept run (and of the baseline): a page opened
+    // after the job ended, which never saw its progress, draws it all.
+    function recordResult(job) {
+      const r = job.result || {};
+      const runs = (r.grid || []).length;
+      for (const [phase, summary] of [["finetune", r], ["baseline", r.baseline]]) {
+        const curve = summary && summary.val_curve;
+        if (!curve) continue;
+        curve.values.forEach((value, i) => record({phase, epoch: i + 1, value, metric: curve.metric, runs,
+          lr_multiplier: job.lr_multiplier}));
+      }
+      drawCurve();
     }
 
     async function poll() {
