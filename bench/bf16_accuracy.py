@@ -32,8 +32,11 @@ EVERY = 4
 
 def chosen_datasets() -> list[str]:
     present = [line.split()[1] for line in REFERENCE.read_text().splitlines() if line.startswith("T ")]
-    sizes = {r["Name"]: int(r["Train"]) * int(r["Length"]) for r in ucr_summary()
-             if r["Name"] in present and r["Length"].isdigit()}
+    sizes = {
+        r["Name"]: int(r["Train"]) * int(r["Length"])
+        for r in ucr_summary()
+        if r["Name"] in present and r["Length"].isdigit()
+    }
     cheap = sorted((n for n, v in sizes.items() if v <= MAX_VALUES), key=lambda n: (sizes[n], n))
     return cheap[::EVERY]
 
@@ -45,12 +48,24 @@ def run_one(name: str, seed: int, bf16: bool, out: Path) -> dict:
         return record
     t0 = time.perf_counter()
     result = train_from_scratch("fcn", load(name), seed=seed, recipe="ucr", bf16=bf16, progress=False)
-    record = {"run_id": run_id, "dataset": name, "seed": seed, "bf16": bf16, "test": result.metrics,
-              "val": result.val_metrics, "epochs": len(result.history), "stop_reason": result.stop_reason,
-              "seconds": time.perf_counter() - t0, "threads": torch.get_num_threads()}
+    record = {
+        "run_id": run_id,
+        "dataset": name,
+        "seed": seed,
+        "bf16": bf16,
+        "test": result.metrics,
+        "val": result.val_metrics,
+        "epochs": len(result.history),
+        "stop_reason": result.stop_reason,
+        "seconds": time.perf_counter() - t0,
+        "threads": torch.get_num_threads(),
+    }
     write_record(out, record)
-    print(f"{run_id}: test accuracy {result.metrics['accuracy']:.4f}, {len(result.history)} epochs, "
-          f"{record['seconds']:.0f} s", flush=True)
+    print(
+        f"{run_id}: test accuracy {result.metrics['accuracy']:.4f}, {len(result.history)} epochs, "
+        f"{record['seconds']:.0f} s",
+        flush=True,
+    )
     return record
 
 
@@ -64,10 +79,15 @@ def report(records: list[dict], names: list[str]) -> tuple[str, dict]:
     wins, losses = int((bf16 > fp32).sum()), int((bf16 < fp32).sum())
     sign, wilcoxon = sign_test(wins, losses), wilcoxon_signed_rank(bf16, fp32)
     speed = [v["fp32"]["seconds"] / v["bf16"]["seconds"] for _, v in complete]
-    lines = ["# bfloat16 autocast vs float32: FCN from scratch, recipe `ucr`", "",
-             f"`python bench/bf16_accuracy.py` — {len(names)} UCR sets by rule (see the script), seeds 0–2, "
-             f"{len(complete)} complete pairs. Test accuracy of the weights kept on validation.", "",
-             "| dataset | float32 (mean of seeds) | bf16 | difference | epochs fp32 / bf16 |", "|---|---|---|---|---|"]
+    lines = [
+        "# bfloat16 autocast vs float32: FCN from scratch, recipe `ucr`",
+        "",
+        f"`python bench/bf16_accuracy.py` — {len(names)} UCR sets by rule (see the script), seeds 0–2, "
+        f"{len(complete)} complete pairs. Test accuracy of the weights kept on validation.",
+        "",
+        "| dataset | float32 (mean of seeds) | bf16 | difference | epochs fp32 / bf16 |",
+        "|---|---|---|---|---|",
+    ]
     for name in names:
         rows = [v for k, v in complete if k[0] == name]
         if not rows:
@@ -77,16 +97,26 @@ def report(records: list[dict], names: list[str]) -> tuple[str, dict]:
         ea = np.mean([v["fp32"]["epochs"] for v in rows])
         eb = np.mean([v["bf16"]["epochs"] for v in rows])
         lines.append(f"| {name} | {a:.4f} | {b:.4f} | {b - a:+.4f} | {ea:.0f} / {eb:.0f} |")
-    summary = {"pairs": len(complete), "mean_fp32": float(fp32.mean()) if len(fp32) else None,
-               "mean_bf16": float(bf16.mean()) if len(bf16) else None, "wins": wins, "losses": losses,
-               "ties": len(complete) - wins - losses, "sign_p": sign.pvalue, "wilcoxon_p": wilcoxon.pvalue,
-               "median_time_ratio_fp32_over_bf16": float(np.median(speed)) if speed else None}
+    summary = {
+        "pairs": len(complete),
+        "mean_fp32": float(fp32.mean()) if len(fp32) else None,
+        "mean_bf16": float(bf16.mean()) if len(bf16) else None,
+        "wins": wins,
+        "losses": losses,
+        "ties": len(complete) - wins - losses,
+        "sign_p": sign.pvalue,
+        "wilcoxon_p": wilcoxon.pvalue,
+        "median_time_ratio_fp32_over_bf16": float(np.median(speed)) if speed else None,
+    }
     if complete:
-        lines += ["", f"Mean test accuracy float32 {summary['mean_fp32']:.4f}, bf16 {summary['mean_bf16']:.4f}; "
-                      f"bf16 wins/ties/losses {wins}/{summary['ties']}/{losses}; sign test p = {sign.pvalue:.3g}, "
-                      f"Wilcoxon p = {wilcoxon.pvalue:.3g}. Median wall-time ratio float32 / bf16 per training: "
-                      f"{summary['median_time_ratio_fp32_over_bf16']:.2f} (whole trainings, early stopping "
-                      "included, so epochs differ; bench/train_speed.py measures per-epoch speed)."]
+        lines += [
+            "",
+            f"Mean test accuracy float32 {summary['mean_fp32']:.4f}, bf16 {summary['mean_bf16']:.4f}; "
+            f"bf16 wins/ties/losses {wins}/{summary['ties']}/{losses}; sign test p = {sign.pvalue:.3g}, "
+            f"Wilcoxon p = {wilcoxon.pvalue:.3g}. Median wall-time ratio float32 / bf16 per training: "
+            f"{summary['median_time_ratio_fp32_over_bf16']:.2f} (whole trainings, early stopping "
+            "included, so epochs differ; bench/train_speed.py measures per-epoch speed).",
+        ]
     return "\n".join(lines) + "\n", summary
 
 
@@ -94,8 +124,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int)
-    parser.add_argument("--report-only", action="store_true",
-                        help="tabulate the finished runs (of a build still running elsewhere) without training")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="tabulate the finished runs (of a build still running elsewhere) without training",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench/runs/bf16_accuracy")
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/bf16_accuracy")
     args = parser.parse_args()
@@ -106,8 +139,9 @@ def main() -> None:
     if args.report_only:
         records = [r for r in load_records(args.out) if r["dataset"] in names]
     else:
-        records = [run_one(name, seed, bf16, args.out) for name in names for seed in args.seeds
-                   for bf16 in (False, True)]
+        records = [
+            run_one(name, seed, bf16, args.out) for name in names for seed in args.seeds for bf16 in (False, True)
+        ]
     text, summary = report(records, names)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".md").write_text(text)

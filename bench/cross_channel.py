@@ -29,24 +29,47 @@ def main() -> None:
     parser.add_argument("--results", default="bench/results/cross_channel.md")
     args = parser.parse_args()
 
-    one_to_three = run(ExperimentGrid(sources=[(args.univariate_source, "fcn")], targets=["EMG"],
-                                      lr_multipliers=[1.0], seeds=args.seeds, reduce_train=args.emg_train,
-                                      recipe=args.recipe, time_budget_s=args.budget), out_dir=args.out)
-    three_to_one = run(ExperimentGrid(sources=[("EMG", "fcn")], targets=args.univariate_targets,
-                                      lr_multipliers=[1.0], seeds=args.seeds, recipe=args.recipe,
-                                      time_budget_s=args.budget),
-                       out_dir=args.out)
-    adapted = sorted({f"{item['name']} {item['source_shape']} → {item['target_shape']}"
-                      for r in one_to_three + three_to_one if r.get("kind") == "finetune"
-                      for item in (r["fit"].get("transfer_report") or {}).get("adapted", [])})
-    text = ("# Fine-tuning across channel counts (FCN, accuracy on the test split)\n\n"
-            f"Seeds {args.seeds}; ω = 1.0; EMG train reduced to {args.emg_train} windows (val/test complete).\n"
-            f"Command: `python bench/cross_channel.py --seeds {' '.join(map(str, args.seeds))}`\n\n"
-            f"## 1 channel → 3 channels\n\n"
-            f"{comparison_table(one_to_three, by=('source', 'target'), metric='accuracy').to_markdown()}\n\n"
-            f"## 3 channels → 1 channel\n\n"
-            f"{comparison_table(three_to_one, by=('source', 'target'), metric='accuracy').to_markdown()}\n\n"
-            f"Input tensors adapted (transfer reports): {', '.join(adapted) or 'none'}\n")
+    one_to_three = run(
+        ExperimentGrid(
+            sources=[(args.univariate_source, "fcn")],
+            targets=["EMG"],
+            lr_multipliers=[1.0],
+            seeds=args.seeds,
+            reduce_train=args.emg_train,
+            recipe=args.recipe,
+            time_budget_s=args.budget,
+        ),
+        out_dir=args.out,
+    )
+    three_to_one = run(
+        ExperimentGrid(
+            sources=[("EMG", "fcn")],
+            targets=args.univariate_targets,
+            lr_multipliers=[1.0],
+            seeds=args.seeds,
+            recipe=args.recipe,
+            time_budget_s=args.budget,
+        ),
+        out_dir=args.out,
+    )
+    adapted = sorted(
+        {
+            f"{item['name']} {item['source_shape']} → {item['target_shape']}"
+            for r in one_to_three + three_to_one
+            if r.get("kind") == "finetune"
+            for item in (r["fit"].get("transfer_report") or {}).get("adapted", [])
+        }
+    )
+    text = (
+        "# Fine-tuning across channel counts (FCN, accuracy on the test split)\n\n"
+        f"Seeds {args.seeds}; ω = 1.0; EMG train reduced to {args.emg_train} windows (val/test complete).\n"
+        f"Command: `python bench/cross_channel.py --seeds {' '.join(map(str, args.seeds))}`\n\n"
+        f"## 1 channel → 3 channels\n\n"
+        f"{comparison_table(one_to_three, by=('source', 'target'), metric='accuracy').to_markdown()}\n\n"
+        f"## 3 channels → 1 channel\n\n"
+        f"{comparison_table(three_to_one, by=('source', 'target'), metric='accuracy').to_markdown()}\n\n"
+        f"Input tensors adapted (transfer reports): {', '.join(adapted) or 'none'}\n"
+    )
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(text)
     print(text)

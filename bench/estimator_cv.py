@@ -29,16 +29,33 @@ def main() -> None:
     args = parser.parse_args()
     X, y = tshub.datasets.load(args.dataset).split("train")
     rows = []
-    for name, estimator in (("MiniRocket (aeon)", MiniRocketClassifier(random_state=0)),
-                            (f"TSHubClassifier({args.source!r}, lr_multiplier=1.0)",
-                             tshub.TSHubClassifier(args.source, lr_multiplier=1.0, progress=False))):
+    for name, estimator in (
+        ("MiniRocket (aeon)", MiniRocketClassifier(random_state=0)),
+        (
+            f"TSHubClassifier({args.source!r}, lr_multiplier=1.0)",
+            tshub.TSHubClassifier(args.source, lr_multiplier=1.0, progress=False),
+        ),
+    ):
         t0 = time.perf_counter()
         scores = cross_val_score(estimator, X, y, cv=args.folds)
-        rows.append(f"| {name} | {scores.mean():.3f} | {' '.join(f'{s:.2f}' for s in scores)} | "
-                    f"{time.perf_counter() - t0:.0f} |")
-    text = "\n".join([f"# cross_val_score on {args.dataset}'s training split ({len(X)} series, {args.folds} folds)", "",
-                      "`PYTHONPATH=.:/tmp/aeonlib python bench/estimator_cv.py` (one run)", "",
-                      "| estimator | mean accuracy | folds | seconds |", "|---|---:|---|---:|", *rows]) + "\n"
+        rows.append(
+            f"| {name} | {scores.mean():.3f} | {' '.join(f'{s:.2f}' for s in scores)} | "
+            f"{time.perf_counter() - t0:.0f} |"
+        )
+    text = (
+        "\n".join(
+            [
+                f"# cross_val_score on {args.dataset}'s training split ({len(X)} series, {args.folds} folds)",
+                "",
+                "`PYTHONPATH=.:/tmp/aeonlib python bench/estimator_cv.py` (one run)",
+                "",
+                "| estimator | mean accuracy | folds | seconds |",
+                "|---|---:|---|---:|",
+                *rows,
+            ]
+        )
+        + "\n"
+    )
     args.out.write_text(text)
     print(text)
 

@@ -21,8 +21,22 @@ from tshub.hub import resolve
 from tshub.hub.errors import HubError
 from tshub.stats import comparison_table
 
-TARGETS = ["ECGFiveDays", "TwoLeadECG", "BeetleFly", "FaceFour", "ArrowHead", "ToeSegmentation1", "GunPoint",
-           "MoteStrain", "SonyAIBORobotSurface1", "Lightning7", "CBF", "Coffee", "Beef", "OliveOil"]
+TARGETS = [
+    "ECGFiveDays",
+    "TwoLeadECG",
+    "BeetleFly",
+    "FaceFour",
+    "ArrowHead",
+    "ToeSegmentation1",
+    "GunPoint",
+    "MoteStrain",
+    "SonyAIBORobotSurface1",
+    "Lightning7",
+    "CBF",
+    "Coffee",
+    "Beef",
+    "OliveOil",
+]
 
 
 def same_type_largest_source(target: str, summary: list[dict]) -> str:
@@ -57,15 +71,23 @@ def main() -> None:
     for target in args.targets:
         source = same_type_largest_source(target, summary)
         # The budget caps every training of the grid; the small targets' runs finish well within it.
-        grid = ExperimentGrid(sources=[source_entry(source)], targets=[target], lr_multipliers=[1.0],
-                              seeds=args.seeds, recipe=args.recipe, time_budget_s=args.budget)
+        grid = ExperimentGrid(
+            sources=[source_entry(source)],
+            targets=[target],
+            lr_multipliers=[1.0],
+            seeds=args.seeds,
+            recipe=args.recipe,
+            time_budget_s=args.budget,
+        )
         records += run(grid, out_dir=args.out)
     table = comparison_table(records, by=("source", "target"), metric="accuracy")
     overall = comparison_table(records, by=("arch",), metric="accuracy")
-    text = ("# FCN fine-tuned vs from scratch (accuracy on the official test split)\n\n"
-            f"Seeds {args.seeds}; ω = 1.0; recipe {args.recipe!r}; source = largest-train dataset of the target's UCR Type.\n"
-            f"Command: `python bench/finetune_vs_scratch.py --seeds {' '.join(map(str, args.seeds))}`\n\n"
-            f"{table.to_markdown()}\n\n## All pairs together\n\n{overall.to_markdown()}\n")
+    text = (
+        "# FCN fine-tuned vs from scratch (accuracy on the official test split)\n\n"
+        f"Seeds {args.seeds}; ω = 1.0; recipe {args.recipe!r}; source = largest-train dataset of the target's UCR Type.\n"
+        f"Command: `python bench/finetune_vs_scratch.py --seeds {' '.join(map(str, args.seeds))}`\n\n"
+        f"{table.to_markdown()}\n\n## All pairs together\n\n{overall.to_markdown()}\n"
+    )
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(text)
     Path(args.results).with_suffix(".json").write_text(json.dumps([dict(r) for r in table], indent=1, default=str))

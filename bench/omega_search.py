@@ -44,8 +44,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def select_targets(n: int) -> list[str]:
     rows = {r["Name"]: r for r in ucr_summary()}
-    names = [d["name"] for d in list_datasets() if d["collection"] == FULL and d["name"] in rows
-             and rows[d["name"]]["Length"].isdigit() and int(rows[d["name"]]["Test"]) > 0]
+    names = [
+        d["name"]
+        for d in list_datasets()
+        if d["collection"] == FULL
+        and d["name"] in rows
+        and rows[d["name"]]["Length"].isdigit()
+        and int(rows[d["name"]]["Test"]) > 0
+    ]
     return sorted(names, key=lambda s: (int(rows[s]["Train"]) * int(rows[s]["Length"]), s.casefold()))[:n]
 
 
@@ -59,10 +65,15 @@ def cached(path: Path, compute) -> dict[str, Any]:
 
 
 def summary(result: Any) -> dict[str, Any]:
-    return {"lr_multiplier": result.lr_multiplier, "test_accuracy": result.metrics["accuracy"],
-            "val_accuracy": result.val_metrics["accuracy"], "val_loss": result.grid[0]["val_loss"]
-            if len(result.grid) == 1 else None, "elapsed_s": result.elapsed_s,
-            "epochs": sum(g["epochs"] for g in result.grid), "grid": result.grid}
+    return {
+        "lr_multiplier": result.lr_multiplier,
+        "test_accuracy": result.metrics["accuracy"],
+        "val_accuracy": result.val_metrics["accuracy"],
+        "val_loss": result.grid[0]["val_loss"] if len(result.grid) == 1 else None,
+        "elapsed_s": result.elapsed_s,
+        "epochs": sum(g["epochs"] for g in result.grid),
+        "grid": result.grid,
+    }
 
 
 def full_grid_choice(singles: list[dict[str, Any]]) -> dict[str, Any]:
@@ -81,19 +92,32 @@ def run_pair(target: str, source: str, seed: int, args: argparse.Namespace) -> d
     model = tshub.load_pretrained(source)
     work = args.work / target / f"seed{seed}"
     common = {"seed": seed, "recipe": args.recipe, "max_epochs": args.max_epochs, "progress": args.progress}
-    singles = [cached(work / f"omega{omega:g}.json",
-                      lambda omega=omega: summary(model.finetune(data, lr_multiplier=omega, **common)))
-               for omega in LR_MULTIPLIER_GRID]
-    halving = cached(work / "halving.json",
-                     lambda: summary(model.finetune(data, lr_multiplier="grid", search="halving", **common)))
+    singles = [
+        cached(
+            work / f"omega{omega:g}.json",
+            lambda omega=omega: summary(model.finetune(data, lr_multiplier=omega, **common)),
+        )
+        for omega in LR_MULTIPLIER_GRID
+    ]
+    halving = cached(
+        work / "halving.json", lambda: summary(model.finetune(data, lr_multiplier="grid", search="halving", **common))
+    )
     full = full_grid_choice(singles)
     same_omega = next(s for s in singles if s["lr_multiplier"] == halving["lr_multiplier"])
-    return {"target": target, "source": source, "seed": seed,
-            "full": {"lr_multiplier": full["lr_multiplier"], "test_accuracy": full["test_accuracy"],
-                     "elapsed_s": sum(s["elapsed_s"] for s in singles), "epochs": sum(s["epochs"] for s in singles)},
-            "halving": {k: halving[k] for k in ("lr_multiplier", "test_accuracy", "elapsed_s", "epochs")},
-            "identical": same_omega["test_accuracy"] == halving["test_accuracy"],
-            "oracle": max(s["test_accuracy"] for s in singles)}
+    return {
+        "target": target,
+        "source": source,
+        "seed": seed,
+        "full": {
+            "lr_multiplier": full["lr_multiplier"],
+            "test_accuracy": full["test_accuracy"],
+            "elapsed_s": sum(s["elapsed_s"] for s in singles),
+            "epochs": sum(s["epochs"] for s in singles),
+        },
+        "halving": {k: halving[k] for k in ("lr_multiplier", "test_accuracy", "elapsed_s", "epochs")},
+        "identical": same_omega["test_accuracy"] == halving["test_accuracy"],
+        "oracle": max(s["test_accuracy"] for s in singles),
+    }
 
 
 def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -115,10 +139,12 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     ]
     for r in rows:
         f, h = r["full"], r["halving"]
-        lines.append(f"| {r['target']} | {r['source']} | {r['seed']} | {f['lr_multiplier']:g} | "
-                     f"{h['lr_multiplier']:g} | {f['test_accuracy']:.4f} | {h['test_accuracy']:.4f} | "
-                     f"{r['oracle']:.4f} | {f['elapsed_s']:.0f} | {h['elapsed_s']:.0f} | {f['epochs']} | "
-                     f"{h['epochs']} | {'yes' if r['identical'] else 'NO'} |")
+        lines.append(
+            f"| {r['target']} | {r['source']} | {r['seed']} | {f['lr_multiplier']:g} | "
+            f"{h['lr_multiplier']:g} | {f['test_accuracy']:.4f} | {h['test_accuracy']:.4f} | "
+            f"{r['oracle']:.4f} | {f['elapsed_s']:.0f} | {h['elapsed_s']:.0f} | {f['epochs']} | "
+            f"{h['epochs']} | {'yes' if r['identical'] else 'NO'} |"
+        )
     lines += [
         "",
         f"- Mean test accuracy: full grid {mean(r['full']['test_accuracy'] for r in rows):.4f}, halving "

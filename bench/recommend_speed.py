@@ -60,8 +60,12 @@ def comparison_pool(name: str, pool: list[str], n_steps: int, args: argparse.Nam
 def agreement(fast: list[str], full: list[str]) -> dict[str, Any]:
     position = {m: i for i, m in enumerate(full)}
     tau = kendalltau(range(len(fast)), [position[m] for m in fast]).statistic if len(fast) > 1 else float("nan")
-    return {"kendall_tau": float(tau), "same_first": fast[0] == full[0], "full_rank_of_fast_pick": position[fast[0]] + 1,
-            "top5_overlap": len(set(fast[:5]) & set(full[:5]))}
+    return {
+        "kendall_tau": float(tau),
+        "same_first": fast[0] == full[0],
+        "full_rank_of_fast_pick": position[fast[0]] + 1,
+        "top5_overlap": len(set(fast[:5]) & set(full[:5])),
+    }
 
 
 def bench_target(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -71,26 +75,50 @@ def bench_target(name: str, args: argparse.Namespace) -> dict[str, Any]:
     own = self_transfer(zoo, ds)
     pool = [c.location for c in zoo if c not in own]
     compared = comparison_pool(name, pool, n_train * length, args)
-    row: dict[str, Any] = {"target": name, "n_train": n_train, "length": length, "zoo": len(pool),
-                           "compared": len(compared)}
+    row: dict[str, Any] = {
+        "target": name,
+        "n_train": n_train,
+        "length": length,
+        "zoo": len(pool),
+        "compared": len(compared),
+    }
     with tempfile.TemporaryDirectory() as home:
         os.environ["TSHUB_HOME"] = home  # an empty feature cache
         for label, cands in (("zoo", pool), ("compared", compared)):
             if label == "compared" and cands is pool:
                 row["fast_compared"] = row["fast_zoo"]
                 break
-            cold, wall, cpu = timed(lambda: recommend(ds, k=None, candidates=cands, allow_self_transfer=True))
-            _, wall_warm, cpu_warm = timed(lambda: recommend(ds, k=None, candidates=cands, allow_self_transfer=True))
-            row[f"fast_{label}"] = {"wall_s": wall, "cpu_s": cpu, "warm_wall_s": wall_warm, "warm_cpu_s": cpu_warm,
-                                    "ids": cold.ids, "note": cold.note}
-        full, wall, cpu = timed(lambda: recommend(ds, k=None, candidates=compared, plan="full", cache=False,
-                                                  allow_self_transfer=True))
+            cold, wall, cpu = timed(
+                lambda cands=cands: recommend(ds, k=None, candidates=cands, allow_self_transfer=True)
+            )
+            _, wall_warm, cpu_warm = timed(
+                lambda cands=cands: recommend(ds, k=None, candidates=cands, allow_self_transfer=True)
+            )
+            row[f"fast_{label}"] = {
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "warm_wall_s": wall_warm,
+                "warm_cpu_s": cpu_warm,
+                "ids": cold.ids,
+                "note": cold.note,
+            }
+        full, wall, cpu = timed(
+            lambda: recommend(ds, k=None, candidates=compared, plan="full", cache=False, allow_self_transfer=True)
+        )
     scale = len(pool) / len(compared)
-    row["full"] = {"wall_s": wall, "cpu_s": cpu, "zoo_wall_s": wall * scale, "zoo_cpu_s": cpu * scale,
-                   "extrapolated": scale != 1, "ids": full.ids}
+    row["full"] = {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "zoo_wall_s": wall * scale,
+        "zoo_cpu_s": cpu * scale,
+        "extrapolated": scale != 1,
+        "ids": full.ids,
+    }
     row["agreement"] = agreement(row["fast_compared"]["ids"], full.ids)
-    print(json.dumps({k: v for k, v in row.items() if k not in ("full",)} | {"full_wall": wall}, default=str)[:600],
-          flush=True)
+    print(
+        json.dumps({k: v for k, v in row.items() if k not in ("full",)} | {"full_wall": wall}, default=str)[:600],
+        flush=True,
+    )
     return row
 
 
@@ -101,10 +129,10 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, command: str) -> None
         f"`{command}` on {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads. The machine was shared with a running zoo build and other jobs "
         "(load average 3-9 on 2 cores), so wall times are upper bounds; CPU time counts every thread of this process.",
-        "Old = `plan=\"full\"` (every candidate, every training series, float32, no cache; it shares this "
+        'Old = `plan="full"` (every candidate, every training series, float32, no cache; it shares this '
         "change's one-thread BLAS and torch settings, so it is faster than the code before the change), new = the "
         "default "
-        "`plan=\"fast\"` (every candidate screened on ≤ 2^13 series×steps, ≥ 16 series, windows of ≤ 512 steps; "
+        '`plan="fast"` (every candidate screened on ≤ 2^13 series×steps, ≥ 16 series, windows of ≤ 512 steps; '
         "the best 10 re-scored on ≤ 2^15 series×steps, ≥ 32 series; stratified seeded samples; bfloat16), "
         "cold = empty feature cache, warm = the same call again. Method: logme.",
         "",
@@ -119,11 +147,15 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, command: str) -> None
             f"| {r['target']} | {r['n_train']} × {r['length']} | {r['zoo']} | {full['zoo_wall_s']:.0f} "
             f"({full['zoo_cpu_s']:.0f}){mark} | {fast['wall_s']:.1f} ({fast['cpu_s']:.1f}) | {fast['warm_wall_s']:.1f} | "
             f"{r['compared']} candidates | {a['kendall_tau']:.2f} | {'yes' if a['same_first'] else 'no'} | "
-            f"{a['full_rank_of_fast_pick']} | {a['top5_overlap']}/{min(5, r['compared'])} |")
-    lines += ["", "Where 'compared on' is smaller than the zoo, the full ranking was affordable only on that fixed "
-              "random subset (seeded by the target's name); the fast path then ranks the same subset (with ≤ 10 "
-              "candidates it skips the screen, so the agreement measures the sample and bfloat16 only), and the old "
-              "time over the zoo is the subset's time scaled by zoo/subset."]
+            f"{a['full_rank_of_fast_pick']} | {a['top5_overlap']}/{min(5, r['compared'])} |"
+        )
+    lines += [
+        "",
+        "Where 'compared on' is smaller than the zoo, the full ranking was affordable only on that fixed "
+        "random subset (seeded by the target's name); the fast path then ranks the same subset (with ≤ 10 "
+        "candidates it skips the screen, so the agreement measures the sample and bfloat16 only), and the old "
+        "time over the zoo is the subset's time scaled by zoo/subset.",
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -131,8 +163,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", default=list(TARGETS))
     parser.add_argument("--subset", type=int, default=8)
-    parser.add_argument("--full-steps", type=float, default=1.5e7, help="series×length×candidates the full "
-                                                                        "ranking may cost before a subset is used")
+    parser.add_argument(
+        "--full-steps",
+        type=float,
+        default=1.5e7,
+        help="series×length×candidates the full ranking may cost before a subset is used",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "recommend_speed")
     args = parser.parse_args()
     done = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").is_file() else []

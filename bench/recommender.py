@@ -58,8 +58,14 @@ def select_targets(stride: int, offset: int, max_train: int = 100, max_length: i
     """The protocol's targets: small fixed-length UCR sets with a test split, every stride-th by name."""
     rows = {r["Name"]: r for r in ucr_summary()}
     names = sorted((d["name"] for d in list_datasets() if d["collection"] == FULL), key=str.casefold)
-    eligible = [n for n in names if n in rows and rows[n]["Length"] != "Vary"
-                and int(rows[n]["Train"]) <= max_train and int(rows[n]["Length"]) <= max_length]
+    eligible = [
+        n
+        for n in names
+        if n in rows
+        and rows[n]["Length"] != "Vary"
+        and int(rows[n]["Train"]) <= max_train
+        and int(rows[n]["Length"]) <= max_length
+    ]
     return [n for i, n in enumerate(eligible) if i % stride == offset]
 
 
@@ -76,8 +82,9 @@ def target_pool(target: str, arch: str | None) -> list[Candidate]:
     return pool
 
 
-def rank_pool(target: str, pool: list[Candidate], method: str, work: Path, args: argparse.Namespace
-              ) -> dict[str, Any] | None:
+def rank_pool(
+    target: str, pool: list[Candidate], method: str, work: Path, args: argparse.Namespace
+) -> dict[str, Any] | None:
     """The method's full ranking of the pool (cached), or None when it cannot run (e.g. dtw without an index)."""
     path = work / "rankings" / f"{target}__{method}.json"
     ids = sorted(c.id for c in pool)
@@ -86,8 +93,15 @@ def rank_pool(target: str, pool: list[Candidate], method: str, work: Path, args:
         cached = json.loads(path.read_text())
         if cached["settings"] == settings:
             return cached
-    rec = recommend(target, k=None, method=method, candidates=ids, index=args.index, probe_epochs=args.probe_epochs,
-                    progress=not args.quiet)
+    rec = recommend(
+        target,
+        k=None,
+        method=method,
+        candidates=ids,
+        index=args.index,
+        probe_epochs=args.probe_epochs,
+        progress=not args.quiet,
+    )
     if rec.method != method:
         log(f"{target}: {method} unavailable ({rec.note}); left out")
         return None
@@ -106,32 +120,47 @@ def candidate_set(target: str, pool: list[Candidate], rankings: dict[str, dict],
                 chosen.append(row["id"])
     rest = sorted(c.id for c in pool if c.id not in chosen)
     rng = np.random.default_rng(zlib.crc32(target.encode()))
-    return chosen + [rest[i] for i in rng.permutation(len(rest))[:max(0, size - len(chosen))]]
+    return chosen + [rest[i] for i in rng.permutation(len(rest))[: max(0, size - len(chosen))]]
 
 
 def finetune_all(target: str, candidates: list[str], work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Fine-tune every candidate and train the referent (resumable); the finished records of this target."""
-    grid = ExperimentGrid(sources=candidates, targets=[target], lr_multipliers=[1.0], seeds=args.seeds,
-                          max_epochs=args.max_epochs, recipe=args.recipe)
+    grid = ExperimentGrid(
+        sources=candidates,
+        targets=[target],
+        lr_multipliers=[1.0],
+        seeds=args.seeds,
+        max_epochs=args.max_epochs,
+        recipe=args.recipe,
+    )
     try:
         run(grid, engine=args.engine, out_dir=work / "runs", progress=not args.quiet)
     except ExperimentError as err:  # the others finished: score what exists, report the failures
         log(f"{target}: {err}")
-    return [r for r in load_records(work / "runs") if r["target"] == target
-            and r["seed"] in args.seeds and r["spec"]["training"] == grid.training()
-            and (r["kind"] == "referent" or (r["source"] in candidates and r["lr_multiplier"] == 1.0))]
+    return [
+        r
+        for r in load_records(work / "runs")
+        if r["target"] == target
+        and r["seed"] in args.seeds
+        and r["spec"]["training"] == grid.training()
+        and (r["kind"] == "referent" or (r["source"] in candidates and r["lr_multiplier"] == 1.0))
+    ]
 
 
-def evaluate_target(target: str, pool_size: int, candidates: list[str], rankings: dict[str, dict],
-                    records: list[dict], n_seeds: int) -> dict[str, Any]:
+def evaluate_target(
+    target: str, pool_size: int, candidates: list[str], rankings: dict[str, dict], records: list[dict], n_seeds: int
+) -> dict[str, Any]:
     """Per-method first-pick accuracy, regret, rank and Spearman ρ on one target, plus random and scratch."""
     per_seed: dict[str, list[float]] = {}
     for r in records:
         if r["kind"] == "finetune":
             per_seed.setdefault(r["source"], []).append(r["metrics"]["accuracy"])
     acc = {c: float(np.mean(per_seed[c])) for c in candidates if len(per_seed.get(c, [])) == n_seeds}
-    scratch = [r["metrics"]["accuracy"] for r in records if r["kind"] == "referent"
-               and r["spec"]["preprocessing"] == "znorm" and not r["spec"]["use_stream_max"]]
+    scratch = [
+        r["metrics"]["accuracy"]
+        for r in records
+        if r["kind"] == "referent" and r["spec"]["preprocessing"] == "znorm" and not r["spec"]["use_stream_max"]
+    ]
     missing = [c for c in candidates if c not in acc]
     if not acc:
         return {"target": target, "error": "no finished fine-tune", "missing": missing}
@@ -140,13 +169,21 @@ def evaluate_target(target: str, pool_size: int, candidates: list[str], rankings
     ranks = dict(zip(names, rankdata(-values, method="average")))
     best = float(values.max())
     out: dict[str, Any] = {
-        "target": target, "pool": pool_size, "n_candidates": len(names), "missing": missing, "best": best,
-        "best_sources": [c for c in names if acc[c] == best], "accuracy": acc,
+        "target": target,
+        "pool": pool_size,
+        "n_candidates": len(names),
+        "missing": missing,
+        "best": best,
+        "best_sources": [c for c in names if acc[c] == best],
+        "accuracy": acc,
         "seed_spread": float(np.mean([np.ptp(per_seed[c]) for c in names])),
         "compute_s": sum(r["elapsed_s"] for r in records)
         + sum(ranking["recommendation"]["elapsed_s"] for ranking in rankings.values()),
-        "random": {"accuracy": float(values.mean()), "regret": best - float(values.mean()),
-                   "rank": float(np.mean(list(ranks.values())))},
+        "random": {
+            "accuracy": float(values.mean()),
+            "regret": best - float(values.mean()),
+            "rank": float(np.mean(list(ranks.values()))),
+        },
         "methods": {},
     }
     if len(scratch) == n_seeds:
@@ -159,7 +196,9 @@ def evaluate_target(target: str, pool_size: int, candidates: list[str], rankings
         scored = [c for c in names if c in scores]
         rho = spearmanr([scores[c] for c in scored], [acc[c] for c in scored])[0] if len(scored) > 2 else None
         out["methods"][method] = {
-            "pick": pick, "accuracy": acc.get(pick), "regret": None if pick not in acc else best - acc[pick],
+            "pick": pick,
+            "accuracy": acc.get(pick),
+            "regret": None if pick not in acc else best - acc[pick],
             "rank": None if pick not in acc else float(ranks[pick]),
             "spearman": None if rho is None or np.isnan(rho) else float(rho),
             "seconds": ranking["recommendation"]["elapsed_s"],
@@ -178,17 +217,25 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if not entries:
             continue
         regret = np.array([e["regret"] for _, e in entries])
-        row = {"targets": len(entries), "accuracy": float(np.mean([e["accuracy"] for _, e in entries])),
-               "regret": float(regret.mean()), "median_regret": float(np.median(regret)),
-               "max_regret": float(regret.max()), "rank": float(np.mean([e["rank"] for _, e in entries]))}
+        row = {
+            "targets": len(entries),
+            "accuracy": float(np.mean([e["accuracy"] for _, e in entries])),
+            "regret": float(regret.mean()),
+            "median_regret": float(np.median(regret)),
+            "max_regret": float(regret.max()),
+            "rank": float(np.mean([e["rank"] for _, e in entries])),
+        }
         if name in METHODS:
             row["top1"] = int(sum(e["regret"] == 0 for _, e in entries))
             rhos = [e["spearman"] for _, e in entries if e["spearman"] is not None]
             row["spearman"] = float(np.mean(rhos)) if rhos else None
             row["seconds"] = float(np.mean([e["seconds"] for _, e in entries]))
             paired = [(e["accuracy"], r["scratch"]["accuracy"]) for r, e in entries if "scratch" in r]
-            row["vs_scratch"] = [sum(a > s for a, s in paired), sum(a == s for a, s in paired),
-                                 sum(a < s for a, s in paired)]
+            row["vs_scratch"] = [
+                sum(a > s for a, s in paired),
+                sum(a == s for a, s in paired),
+                sum(a < s for a, s in paired),
+            ]
             better = [r["random"]["regret"] - e["regret"] for r, e in entries]  # > 0: the pick beat a random one
             wins, losses = sum(d > 0 for d in better), sum(d < 0 for d in better)
             row["vs_random"] = [wins, len(better) - wins - losses, losses]
@@ -221,28 +268,41 @@ def markdown(report: dict[str, Any]) -> str:
         wtl = "/".join(map(str, row["vs_scratch"])) if "vs_scratch" in row else "-"
         rho = f"{row['spearman']:.3f}" if row.get("spearman") is not None else "-"
         seconds = f"{row['seconds']:.0f}" if "seconds" in row else "-"
-        vs_random = ("/".join(map(str, row["vs_random"])) + f", p = {row['vs_random_p']:.3f}"
-                     if "vs_random" in row else "-")
-        lines.append(f"| {name} | {row['targets']} | {row['accuracy']:.4f} | {row['regret']:.4f} | "
-                     f"{row['median_regret']:.4f} | {row['max_regret']:.4f} | {row['rank']:.2f} | "
-                     f"{row.get('top1', '-')} | {rho} | {vs_random} | {wtl} | {seconds} |")
+        vs_random = (
+            "/".join(map(str, row["vs_random"])) + f", p = {row['vs_random_p']:.3f}" if "vs_random" in row else "-"
+        )
+        lines.append(
+            f"| {name} | {row['targets']} | {row['accuracy']:.4f} | {row['regret']:.4f} | "
+            f"{row['median_regret']:.4f} | {row['max_regret']:.4f} | {row['rank']:.2f} | "
+            f"{row.get('top1', '-')} | {rho} | {vs_random} | {wtl} | {seconds} |"
+        )
     methods = sorted({m for r in report["targets"] for m in r.get("methods", {})})
-    lines += ["", "Per target (pick: accuracy, rank among the candidates):", "",
-              "| target | pool | C | best candidate | scratch | random | " + " | ".join(methods) + " | seed spread |",
-              "|---|---|---|---|---|---|" + "---|" * len(methods) + "---|"]
+    lines += [
+        "",
+        "Per target (pick: accuracy, rank among the candidates):",
+        "",
+        "| target | pool | C | best candidate | scratch | random | " + " | ".join(methods) + " | seed spread |",
+        "|---|---|---|---|---|---|" + "---|" * len(methods) + "---|",
+    ]
     for r in report["targets"]:
         if "error" in r:
             lines.append(f"| {r['target']} | {r['error']} |")
             continue
-        cells = [f"{m['pick']}: {m['accuracy']:.3f} (#{m['rank']:g})" if m.get("accuracy") is not None
-                 else f"{m['pick']}: -" for m in (r["methods"].get(x, {"pick": "-"}) for x in methods)]
+        cells = [
+            f"{m['pick']}: {m['accuracy']:.3f} (#{m['rank']:g})" if m.get("accuracy") is not None else f"{m['pick']}: -"
+            for m in (r["methods"].get(x, {"pick": "-"}) for x in methods)
+        ]
         scratch = f"{r['scratch']['accuracy']:.3f}" if "scratch" in r else "-"
-        lines.append(f"| {r['target']} | {r['pool']} | {r['n_candidates']} | "
-                     f"{', '.join(r['best_sources'][:2])}: {r['best']:.3f} "
-                     f"| {scratch} | {r['random']['accuracy']:.3f} | " + " | ".join(cells)
-                     + f" | {r['seed_spread']:.3f} |")
-    lines += ["", "Seed spread: mean over candidates of max − min test accuracy across seeds (the noise level "
-                  "against which regrets should be read)."]
+        lines.append(
+            f"| {r['target']} | {r['pool']} | {r['n_candidates']} | "
+            f"{', '.join(r['best_sources'][:2])}: {r['best']:.3f} "
+            f"| {scratch} | {r['random']['accuracy']:.3f} | " + " | ".join(cells) + f" | {r['seed_spread']:.3f} |"
+        )
+    lines += [
+        "",
+        "Seed spread: mean over candidates of max − min test accuracy across seeds (the noise level "
+        "against which regrets should be read).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -261,22 +321,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--candidates", type=int, default=12, help="candidate set size per target")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--max-epochs", type=int, default=300)
-    p.add_argument("--recipe", default="ucr", help="training recipe of every fine-tune and referent (default: "
-                                                   "'ucr', the small-UCR recipe the zoo's FCNs were trained with)")
+    p.add_argument(
+        "--recipe",
+        default="ucr",
+        help="training recipe of every fine-tune and referent (default: "
+        "'ucr', the small-UCR recipe the zoo's FCNs were trained with)",
+    )
     p.add_argument("--probe-epochs", type=int, default=5)
     p.add_argument("--index", type=Path, help="similarity index folder (default zoo/similarity)")
     p.add_argument("--work", type=Path, default=Path("runs/recommender"))
     p.add_argument("--out", type=Path, default=RESULTS / "recommender")
     p.add_argument("--plan-only", action="store_true", help="rank and print the candidate sets, fine-tune nothing")
-    p.add_argument("--engine", default="local", choices=["local", "ray"],
-                   help="where fine-tunes run: this process, or one Ray task per run (every core, or a cluster)")
+    p.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="where fine-tunes run: this process, or one Ray task per run (every core, or a cluster)",
+    )
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     start = time.perf_counter()
     arch = None if args.arch == "all" else args.arch
     targets = args.targets or select_targets(args.stride, args.offset)
-    rule = ("given by --targets" if args.targets else f"UCR 2018 sets with a test split, <= 100 train series, fixed "
-            f"length <= 500, sorted by name, positions i mod {args.stride} == {args.offset}")
+    rule = (
+        "given by --targets"
+        if args.targets
+        else f"UCR 2018 sets with a test split, <= 100 train series, fixed "
+        f"length <= 500, sorted by name, positions i mod {args.stride} == {args.offset}"
+    )
     log(f"{len(targets)} targets: {', '.join(targets)}")
     results = []
     for target in targets:
@@ -296,13 +368,23 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     report = {
-        "protocol": {"command": "python bench/recommender.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                     "targets": targets, "rule": rule, "arch": args.arch, "methods": args.methods, "top": args.top,
-                     "candidates": args.candidates, "seeds": args.seeds, "max_epochs": args.max_epochs,
-                     "recipe": args.recipe, "stores": [str(s) for s in stores()],
-                     "probe_epochs": args.probe_epochs, "lr_multiplier": 1.0,
-                     "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-                     "elapsed_s": time.perf_counter() - start},
+        "protocol": {
+            "command": "python bench/recommender.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "targets": targets,
+            "rule": rule,
+            "arch": args.arch,
+            "methods": args.methods,
+            "top": args.top,
+            "candidates": args.candidates,
+            "seeds": args.seeds,
+            "max_epochs": args.max_epochs,
+            "recipe": args.recipe,
+            "stores": [str(s) for s in stores()],
+            "probe_epochs": args.probe_epochs,
+            "lr_multiplier": 1.0,
+            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+            "elapsed_s": time.perf_counter() - start,
+        },
         "summary": summarise(results),
         "targets": results,
     }

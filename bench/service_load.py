@@ -27,7 +27,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tshub  # noqa: E402
-
 from server.testing import LiveServer, create_token, make_source_checkpoint, service_env, wait_for_job  # noqa: E402
 
 SOURCE = "Coffee/fcn"
@@ -81,9 +80,14 @@ def stats(samples: list[tuple[float, bool]], duration: float) -> dict:
     errors = sum(1 for _, ok in samples if not ok)
     if not len(latencies):
         return {"requests": 0, "errors": 0}
-    return {"requests": len(samples), "errors": errors, "per_s": round(len(samples) / duration, 1),
-            "p50_ms": round(float(np.percentile(latencies, 50)), 1),
-            "p99_ms": round(float(np.percentile(latencies, 99)), 1), "max_ms": round(float(latencies.max()), 1)}
+    return {
+        "requests": len(samples),
+        "errors": errors,
+        "per_s": round(len(samples) / duration, 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 1),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 1),
+        "max_ms": round(float(latencies.max()), 1),
+    }
 
 
 async def load(url: str, token: str, job_ids: list[str], args: argparse.Namespace) -> dict:
@@ -91,19 +95,25 @@ async def load(url: str, token: str, job_ids: list[str], args: argparse.Namespac
     uploads: list = []
     training: list[bool] = []
     limits = httpx.Limits(max_connections=args.pollers + args.uploaders + 2)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60, limits=limits
+    ) as client:
         start = time.monotonic()
         stop = start + args.duration
-        await asyncio.gather(training_watch(client, stop, training),
-                             *[poller(client, job_ids, stop, polls) for _ in range(args.pollers)],
-                             *[uploader(client, w, stop, uploads, args.rows, args.length)
-                               for w in range(args.uploaders)])
+        await asyncio.gather(
+            training_watch(client, stop, training),
+            *[poller(client, job_ids, stop, polls) for _ in range(args.pollers)],
+            *[uploader(client, w, stop, uploads, args.rows, args.length) for w in range(args.uploaders)],
+        )
         elapsed = time.monotonic() - start
         running = [j for j in [(await client.get(f"/v1/jobs/{i}")).json() for i in job_ids] if j["state"] == "running"]
-    return {"polls": stats(polls, elapsed), "uploads": stats(uploads, elapsed), "elapsed_s": round(elapsed, 1),
-            "training_fraction": round(sum(training) / max(1, len(training)), 3),
-            "training_at_end": running[0]["progress"] if running else None}
+    return {
+        "polls": stats(polls, elapsed),
+        "uploads": stats(uploads, elapsed),
+        "elapsed_s": round(elapsed, 1),
+        "training_fraction": round(sum(training) / max(1, len(training)), 3),
+        "training_at_end": running[0]["progress"] if running else None,
+    }
 
 
 def main() -> None:
@@ -114,8 +124,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4, help="fine-tune jobs queued before the load starts")
     parser.add_argument("--rows", type=int, default=100, help="series per uploaded CSV")
     parser.add_argument("--length", type=int, default=100, help="samples per uploaded series")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data",
-                        help="the shared data folder (UCRArchive_2018 inside)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data",
+        help="the shared data folder (UCRArchive_2018 inside)",
+    )
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
 
@@ -128,22 +142,42 @@ def main() -> None:
             token = create_token(live.env, "bench")
             with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
                 folder = args.data / "UCRArchive_2018" / "GunPoint"
-                dataset = c.post("/v1/datasets", files={
-                    "file": ("GunPoint_TRAIN.tsv.gz", (folder / "GunPoint_TRAIN.tsv.gz").read_bytes()),
-                    "test_file": ("GunPoint_TEST.tsv.gz", (folder / "GunPoint_TEST.tsv.gz").read_bytes())}).json()
-                job_ids = [c.post("/v1/jobs", json={"dataset_id": dataset["id"], "model": SOURCE, "epochs": 1000,
-                                                    "lr_multiplier": "grid", "seed": seed}).json()["id"]
-                           for seed in range(args.jobs)]  # a queue, so the worker trains for the whole run
+                dataset = c.post(
+                    "/v1/datasets",
+                    files={
+                        "file": ("GunPoint_TRAIN.tsv.gz", (folder / "GunPoint_TRAIN.tsv.gz").read_bytes()),
+                        "test_file": ("GunPoint_TEST.tsv.gz", (folder / "GunPoint_TEST.tsv.gz").read_bytes()),
+                    },
+                ).json()
+                job_ids = [
+                    c.post(
+                        "/v1/jobs",
+                        json={
+                            "dataset_id": dataset["id"],
+                            "model": SOURCE,
+                            "epochs": 1000,
+                            "lr_multiplier": "grid",
+                            "seed": seed,
+                        },
+                    ).json()["id"]
+                    for seed in range(args.jobs)
+                ]  # a queue, so the worker trains for the whole run
                 wait_for_job(c, job_ids[0], until=("running",))
                 report = asyncio.run(load(live.url, token, job_ids, args))
                 for job_id in job_ids:
                     c.post(f"/v1/jobs/{job_id}/cancel")
         finally:
             live.stop()
-    report["setup"] = {"pollers": args.pollers, "uploaders": args.uploaders,
-                       "upload_kb": round(len(csv_upload(0, args.rows, args.length)) / 1024, 1),
-                       "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-                       "python": platform.python_version(), "engine": "local", "db": "sqlite (WAL)"}
+    report["setup"] = {
+        "pollers": args.pollers,
+        "uploaders": args.uploaders,
+        "upload_kb": round(len(csv_upload(0, args.rows, args.length)) / 1024, 1),
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "engine": "local",
+        "db": "sqlite (WAL)",
+    }
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

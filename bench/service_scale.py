@@ -32,7 +32,6 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tshub  # noqa: E402
-
 from server.auth import create_token as new_token  # noqa: E402
 from server.db import DatasetRecord, Job, open_store  # noqa: E402
 from server.jobstore import JobStore  # noqa: E402
@@ -51,8 +50,7 @@ def claim_rate(url: str, strategy: str, claimers: int, jobs: int, owners: int) -
     for i in range(owners):
         owner, _ = new_token(Session, f"tenant{i}")
         with Session.begin() as session:
-            dataset = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="d.npz",
-                                    summary={})
+            dataset = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="d.npz", summary={})
             session.add(dataset)
         tenants.append((owner.id, dataset.id))
     for i in range(jobs):
@@ -84,10 +82,17 @@ def claim_rate(url: str, strategy: str, claimers: int, jobs: int, owners: int) -
 
 
 def claims_part(args: argparse.Namespace, pg: PostgresServer, tmp: Path) -> list[str]:
-    lines = [f"## Claims: {args.claimers} threads racing for {args.claim_jobs} queued jobs of {args.owners} tenants",
-             "", "| database | claim | claims/s | empty attempts |", "|---|---|---:|---:|"]
-    cases = [("SQLite", "conditional", lambda: f"sqlite:///{tmp / f'claims{time.monotonic_ns()}.db'}"),
-             ("PostgreSQL", "conditional", pg.database), ("PostgreSQL", "locked", pg.database)]
+    lines = [
+        f"## Claims: {args.claimers} threads racing for {args.claim_jobs} queued jobs of {args.owners} tenants",
+        "",
+        "| database | claim | claims/s | empty attempts |",
+        "|---|---|---:|---:|",
+    ]
+    cases = [
+        ("SQLite", "conditional", lambda: f"sqlite:///{tmp / f'claims{time.monotonic_ns()}.db'}"),
+        ("PostgreSQL", "conditional", pg.database),
+        ("PostgreSQL", "locked", pg.database),
+    ]
     for name, strategy, url in cases:
         rates = [claim_rate(url(), strategy, args.claimers, args.claim_jobs, args.owners) for _ in range(args.repeats)]
         best = max(rates, key=lambda r: r["claims_per_s"])
@@ -99,25 +104,60 @@ def claims_part(args: argparse.Namespace, pg: PostgresServer, tmp: Path) -> list
 # ------------------------------------------------------------------------------------------------ service
 def service_run(db_url: str, workers: int, args: argparse.Namespace, tmp: Path, gunpoint: Path) -> dict[str, float]:
     home = Path(tempfile.mkdtemp(dir=tmp))
-    env = service_env(home, [SOURCE], TSHUB_SERVER_DB=db_url, TSHUB_TENANT_RUNNING=workers,
-                      TSHUB_TENANT_QUEUED=args.jobs)
+    env = service_env(
+        home, [SOURCE], TSHUB_SERVER_DB=db_url, TSHUB_TENANT_RUNNING=workers, TSHUB_TENANT_QUEUED=args.jobs
+    )
     make_source_checkpoint(home, tshub.datasets.load("Coffee"), SOURCE)
     api = LiveServer(env, home / "api.log", role="api").start()
     logs = [open(home / f"worker{i}.log", "ab") for i in range(workers)]
-    procs = [subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--role", "worker", "--log-level", "warning"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-             for log in logs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SERVE, "serve", "--role", "worker", "--log-level", "warning"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for log in logs
+    ]
     try:
-        tokens = [subprocess.run([sys.executable, "-c", SERVE, "token", "create", "--name", f"t{i}"], env=env,
-                                 capture_output=True, text=True, check=True).stdout.strip() for i in range(2)]
-        clients = [httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {t}"}, timeout=60)
-                   for t in tokens]
-        datasets = [c.post("/v1/datasets", files={"file": ("GunPoint_TRAIN.tsv.gz", gunpoint.read_bytes())})
-                    .raise_for_status().json()["id"] for c in clients]
+        tokens = [
+            subprocess.run(
+                [sys.executable, "-c", SERVE, "token", "create", "--name", f"t{i}"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            for i in range(2)
+        ]
+        clients = [httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {t}"}, timeout=60) for t in tokens]
+        datasets = [
+            c.post("/v1/datasets", files={"file": ("GunPoint_TRAIN.tsv.gz", gunpoint.read_bytes())})
+            .raise_for_status()
+            .json()["id"]
+            for c in clients
+        ]
         t0 = time.perf_counter()
-        jobs = [(clients[i % 2], clients[i % 2].post("/v1/jobs", json={
-            "dataset_id": datasets[i % 2], "model": SOURCE, "lr_multiplier": 1.0, "epochs": args.epochs,
-            "seed": i}).raise_for_status().json()["id"]) for i in range(args.jobs)]
+        jobs = [
+            (
+                clients[i % 2],
+                clients[i % 2]
+                .post(
+                    "/v1/jobs",
+                    json={
+                        "dataset_id": datasets[i % 2],
+                        "model": SOURCE,
+                        "lr_multiplier": 1.0,
+                        "epochs": args.epochs,
+                        "seed": i,
+                    },
+                )
+                .raise_for_status()
+                .json()["id"],
+            )
+            for i in range(args.jobs)
+        ]
         latencies: list[float] = []
         stop = threading.Event()
 
@@ -138,8 +178,13 @@ def service_run(db_url: str, workers: int, args: argparse.Namespace, tmp: Path, 
         [p.join() for p in pollers]
         assert all(j["state"] == "succeeded" for j in finished), [j["reason"] for j in finished]
         ms = [1000 * x for x in latencies]
-        return {"jobs_per_hour": 3600 * len(jobs) / elapsed, "p50_ms": statistics.median(ms),
-                "p95_ms": statistics.quantiles(ms, n=20)[-1], "polls": len(ms), "elapsed_s": elapsed}
+        return {
+            "jobs_per_hour": 3600 * len(jobs) / elapsed,
+            "p50_ms": statistics.median(ms),
+            "p95_ms": statistics.quantiles(ms, n=20)[-1],
+            "polls": len(ms),
+            "elapsed_s": elapsed,
+        }
     finally:
         for proc in procs:
             proc.terminate()
@@ -151,15 +196,23 @@ def service_run(db_url: str, workers: int, args: argparse.Namespace, tmp: Path, 
 
 def service_part(args: argparse.Namespace, pg: PostgresServer, tmp: Path) -> list[str]:
     gunpoint = tshub.datasets.data_root() / "UCRArchive_2018" / "GunPoint" / "GunPoint_TRAIN.tsv.gz"
-    lines = [f"## Service: {args.jobs} fine-tunes ({args.epochs} epochs, small FCN, GunPoint) from 2 tenants, "
-             f"{args.pollers} clients polling job status", "",
-             "| database | workers | jobs/hour | poll p50 ms | poll p95 ms | polls |", "|---|---:|---:|---:|---:|---:|"]
-    for name, url in (("SQLite", lambda: f"sqlite:///{Path(tempfile.mkdtemp(dir=tmp)) / 'tshub.db'}"),
-                      ("PostgreSQL", pg.database)):
+    lines = [
+        f"## Service: {args.jobs} fine-tunes ({args.epochs} epochs, small FCN, GunPoint) from 2 tenants, "
+        f"{args.pollers} clients polling job status",
+        "",
+        "| database | workers | jobs/hour | poll p50 ms | poll p95 ms | polls |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, url in (
+        ("SQLite", lambda: f"sqlite:///{Path(tempfile.mkdtemp(dir=tmp)) / 'tshub.db'}"),
+        ("PostgreSQL", pg.database),
+    ):
         for workers in (1, 2):
             r = service_run(url(), workers, args, tmp, gunpoint)
-            lines.append(f"| {name} | {workers} | {r['jobs_per_hour']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
-                         f"| {r['polls']} |")
+            lines.append(
+                f"| {name} | {workers} | {r['jobs_per_hour']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+                f"| {r['polls']} |"
+            )
             print(lines[-1], flush=True)
     return lines
 
@@ -178,9 +231,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    lines = ["# Service scale on one machine", "",
-             f"`python bench/service_scale.py {' '.join(sys.argv[1:])}` on {platform.node()}: {os.cpu_count()} cores, "
-             f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    lines = [
+        "# Service scale on one machine",
+        "",
+        f"`python bench/service_scale.py {' '.join(sys.argv[1:])}` on {platform.node()}: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+    ]
     with tempfile.TemporaryDirectory() as tmp, PostgresServer() as pg:
         if "claims" in args.parts:
             lines += claims_part(args, pg, Path(tmp)) + [""]

@@ -35,9 +35,23 @@ from tshub.similarity.index import split_series
 RESULTS = Path(__file__).resolve().parent / "results"
 # small to mid-sized sets of several kinds: many classes (SwedishLeaf, FiftyWords), long series (Beef, Lightning7),
 # a big class (Wafer, ECG5000), variable lengths (GesturePebbleZ1), missing values (DodgerLoopDay)
-DEFAULT = ["GunPoint", "ECG200", "Coffee", "Beef", "Lightning7", "FaceFour", "SwedishLeaf", "FiftyWords",
-           "Strawberry", "ECG5000", "Wafer", "GesturePebbleZ1", "DodgerLoopDay", "DistalPhalanxOutlineAgeGroup",
-           "MiddlePhalanxOutlineAgeGroup"]
+DEFAULT = [
+    "GunPoint",
+    "ECG200",
+    "Coffee",
+    "Beef",
+    "Lightning7",
+    "FaceFour",
+    "SwedishLeaf",
+    "FiftyWords",
+    "Strawberry",
+    "ECG5000",
+    "Wafer",
+    "GesturePebbleZ1",
+    "DodgerLoopDay",
+    "DistalPhalanxOutlineAgeGroup",
+    "MiddlePhalanxOutlineAgeGroup",
+]
 N_ITERATIONS = 10
 
 
@@ -96,16 +110,24 @@ def measure_dataset(name: str, work: Path, max_cells: float) -> dict[str, Any]:
     raw, series, labels = training_set(name, index)
     cells = prototype_cells(series, labels)
     (classes, ours), wall, cpu = clock(lambda: index.make_prototypes(raw, labels))
-    record: dict[str, Any] = {"name": name, "n_series": len(raw), "n_classes": len(classes),
-                              "length": int(max(len(s) for s in series)), "channels": int(series[0].shape[1]),
-                              "cells": cells, "tshub": {"wall_s": wall, "cpu_s": cpu}, "tslearn": None}
+    record: dict[str, Any] = {
+        "name": name,
+        "n_series": len(raw),
+        "n_classes": len(classes),
+        "length": int(max(len(s) for s in series)),
+        "channels": int(series[0].shape[1]),
+        "cells": cells,
+        "tshub": {"wall_s": wall, "cpu_s": cpu},
+        "tslearn": None,
+    }
     if sum(cells.values()) <= max_cells:
         groups = class_members(series, labels, classes)
         (theirs, medoids), wall, cpu = clock(lambda: tslearn_prototypes(groups))
         record["tslearn"] = {"wall_s": wall, "cpu_s": cpu}
         record["medoids_equal"] = [int(medoid_index([s.T for s in g]) == t) for g, t in zip(groups, medoids)]
-        record["max_rel_diff_prototypes"] = max(float(np.abs(p - q).max() / np.abs(q).max())
-                                                for p, q in zip(ours, theirs))
+        record["max_rel_diff_prototypes"] = max(
+            float(np.abs(p - q).max() / np.abs(q).max()) for p, q in zip(ours, theirs)
+        )
     np.savez(proto_file, classes=np.array(classes), **{f"p{i}": p for i, p in enumerate(ours)})
     record_file.write_text(json.dumps(record, indent=1))
     return record
@@ -147,8 +169,12 @@ def measure_distances(names: list[str], work: Path) -> dict[str, Any]:
     finite = np.isfinite(dist_theirs) & ~np.eye(len(names), dtype=bool)
     rel = float((np.abs(dist_ours - dist_theirs)[finite] / dist_theirs[finite]).max()) if finite.any() else 0.0
     n_protos = sum(len(p) for _, p in protos.values())
-    return {"n_prototypes": n_protos, "tshub": {"wall_s": w1, "cpu_s": c1}, "tslearn": {"wall_s": w2, "cpu_s": c2},
-            "max_rel_diff_distances": rel}
+    return {
+        "n_prototypes": n_protos,
+        "tshub": {"wall_s": w1, "cpu_s": c1},
+        "tslearn": {"wall_s": w2, "cpu_s": c2},
+        "max_rel_diff_distances": rel,
+    }
 
 
 def summarise(records: list[dict[str, Any]], distances: dict[str, Any]) -> dict[str, Any]:
@@ -162,28 +188,38 @@ def summarise(records: list[dict[str, Any]], distances: dict[str, Any]) -> dict[
     ours_all = sum(r["tshub"]["cpu_s"] for r in records)
     medoids = [m for r in both for m in r["medoids_equal"]]
     return {
-        "datasets": len(records), "series": sum(r["n_series"] for r in records),
+        "datasets": len(records),
+        "series": sum(r["n_series"] for r in records),
         "cells": cells(records),
-        "measured_on_both": {"datasets": len(both), "share_of_cells": cells(both) / max(cells(records), 1.0),
-                             "tshub_cpu_s": ours_both, "tslearn_cpu_s": theirs_both,
-                             "ratio": theirs_both / ours_both if ours_both else float("nan"),
-                             "tslearn_ns_per_cell": ns_per_cell,
-                             "medoids_equal": f"{sum(medoids)}/{len(medoids)}",
-                             "max_rel_diff_prototypes": max((r["max_rel_diff_prototypes"] for r in both),
-                                                            default=0.0)},
-        "tshub_only": {"datasets": len(alone), "tshub_cpu_s": sum(r["tshub"]["cpu_s"] for r in alone),
-                       "tslearn_cpu_s_estimated": theirs_alone_estimate},
+        "measured_on_both": {
+            "datasets": len(both),
+            "share_of_cells": cells(both) / max(cells(records), 1.0),
+            "tshub_cpu_s": ours_both,
+            "tslearn_cpu_s": theirs_both,
+            "ratio": theirs_both / ours_both if ours_both else float("nan"),
+            "tslearn_ns_per_cell": ns_per_cell,
+            "medoids_equal": f"{sum(medoids)}/{len(medoids)}",
+            "max_rel_diff_prototypes": max((r["max_rel_diff_prototypes"] for r in both), default=0.0),
+        },
+        "tshub_only": {
+            "datasets": len(alone),
+            "tshub_cpu_s": sum(r["tshub"]["cpu_s"] for r in alone),
+            "tslearn_cpu_s_estimated": theirs_alone_estimate,
+        },
         "distances": distances,
-        "whole_build": {"tshub_cpu_s": ours_all + distances["tshub"]["cpu_s"],
-                        "tslearn_cpu_s": theirs_both + theirs_alone_estimate + distances["tslearn"]["cpu_s"],
-                        "tslearn_part_estimated_s": theirs_alone_estimate},
+        "whole_build": {
+            "tshub_cpu_s": ours_all + distances["tshub"]["cpu_s"],
+            "tslearn_cpu_s": theirs_both + theirs_alone_estimate + distances["tslearn"]["cpu_s"],
+            "tslearn_part_estimated_s": theirs_alone_estimate,
+        },
     }
 
 
 def markdown(summary: dict[str, Any], records: list[dict[str, Any]], command: str) -> str:
     s, b, d, w = summary, summary["measured_on_both"], summary["distances"], summary["whole_build"]
     lines = [
-        "# Similarity index build: tshub vs tslearn", "",
+        "# Similarity index build: tshub vs tslearn",
+        "",
         f"`{command}` — CPU seconds, one thread each side, same z-normalised inputs, {N_ITERATIONS} DBA iterations.",
         "",
         f"- {s['datasets']} training sets, {s['series']:,} series, {s['cells']:.3g} DTW cells in a plain build "
@@ -199,12 +235,14 @@ def markdown(summary: dict[str, Any], records: list[dict[str, Any]], command: st
         lines.append(
             f"- Sets above the tslearn cell limit ({s['tshub_only']['datasets']}): tshub measured "
             f"{s['tshub_only']['tshub_cpu_s']:.1f} s; tslearn *estimated* {s['tshub_only']['tslearn_cpu_s_estimated']:.0f} s "
-            f"from its measured {b['tslearn_ns_per_cell']:.2f} ns per cell.")
+            f"from its measured {b['tslearn_ns_per_cell']:.2f} ns per cell."
+        )
     lines += [
         f"- Whole build: tshub {w['tshub_cpu_s'] / 60:.1f} CPU-min measured; tslearn {w['tslearn_cpu_s'] / 3600:.2f} "
         f"CPU-h ({w['tslearn_part_estimated_s'] / 3600:.2f} h of it estimated): "
         f"**{w['tslearn_cpu_s'] / w['tshub_cpu_s']:.1f}×**.",
-        "", "| dataset | series | classes | length | cells | tshub s | tslearn s | ratio | medoids equal | max rel diff |",
+        "",
+        "| dataset | series | classes | length | cells | tshub s | tslearn s | ratio | medoids equal | max rel diff |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in records:
@@ -216,8 +254,10 @@ def markdown(summary: dict[str, Any], records: list[dict[str, Any]], command: st
             ratio = f"{r['tslearn']['cpu_s'] / max(r['tshub']['cpu_s'], 1e-9):.1f}"
             medoids = f"{sum(r['medoids_equal'])}/{len(r['medoids_equal'])}"
             diff = f"{r['max_rel_diff_prototypes']:.1e}"
-        lines.append(f"| {r['name']} | {r['n_series']} | {r['n_classes']} | {r['length']} | {c:.2g} | "
-                     f"{r['tshub']['cpu_s']:.2f} | {theirs} | {ratio} | {medoids} | {diff} |")
+        lines.append(
+            f"| {r['name']} | {r['n_series']} | {r['n_classes']} | {r['length']} | {c:.2g} | "
+            f"{r['tshub']['cpu_s']:.2f} | {theirs} | {ratio} | {medoids} | {diff} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -238,14 +278,20 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", nargs="+", default=None, help=f"UCR names (default: {len(DEFAULT)} representative)")
     ap.add_argument("--all", action="store_true", help="every UCR training set of the data root")
-    ap.add_argument("--tslearn-max-cells", type=float, default=float("inf"),
-                    help="run tslearn only on sets whose plain build has at most this many DTW cells")
+    ap.add_argument(
+        "--tslearn-max-cells",
+        type=float,
+        default=float("inf"),
+        help="run tslearn only on sets whose plain build has at most this many DTW cells",
+    )
     ap.add_argument("--work", type=Path, default=Path("bench/runs/similarity_index"))
-    ap.add_argument("--out", type=Path, default=None,
-                    help="results .md/.json (default bench/results/similarity_index[_all])")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="results .md/.json (default bench/results/similarity_index[_all])"
+    )
     args = ap.parse_args(argv)
-    names = ([e["name"] for e in list_datasets() if e["collection"] != "sources"] if args.all
-             else (args.datasets or DEFAULT))
+    names = (
+        [e["name"] for e in list_datasets() if e["collection"] != "sources"] if args.all else (args.datasets or DEFAULT)
+    )
     out = args.out or RESULTS / ("similarity_index_all" if args.all else "similarity_index")
     set_threads(1)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -267,8 +313,9 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(summary, records, command.strip())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "summary": summary, "datasets": records},
-                                                   indent=1))
+    out.with_suffix(".json").write_text(
+        json.dumps({"command": command, "summary": summary, "datasets": records}, indent=1)
+    )
     print(text)
 
 

@@ -56,20 +56,40 @@ print(json.dumps({"epoch_s": (times[1 + 2 * k] - times[1]) / (2 * k), "aeon": ae
 def forda() -> tuple[np.ndarray, np.ndarray, str]:
     try:
         from tshub.datasets import load
+
         ds = load("FordA")
         X, y = ds.split("train")
         return X[:N].astype(np.float32), y[:N].astype(np.int64), "FordA[:1024] (../shared/data)"
     except Exception as err:  # no archive here: the same shapes, random values
         rng = np.random.default_rng(0)
-        return (rng.standard_normal((N, 1, LENGTH)).astype(np.float32), rng.integers(0, 2, N),
-                f"random series of FordA's shape ({type(err).__name__}: archive not found)")
+        return (
+            rng.standard_normal((N, 1, LENGTH)).astype(np.float32),
+            rng.integers(0, 2, N),
+            f"random series of FordA's shape ({type(err).__name__}: archive not found)",
+        )
 
 
-def epoch_seconds(model: nn.Module, X: np.ndarray, y: np.ndarray, stream_max: np.ndarray | None, batch: int,
-                  bf16: bool, repeats: int, task: str) -> float:
+def epoch_seconds(
+    model: nn.Module,
+    X: np.ndarray,
+    y: np.ndarray,
+    stream_max: np.ndarray | None,
+    batch: int,
+    bf16: bool,
+    repeats: int,
+    task: str,
+) -> float:
     """Mean epoch time of ``repeats`` epochs after one warm-up, with tshub's loop (``fit``), no validation."""
-    config = TrainConfig(batch_size=batch, batch_fraction=None, max_epochs=1 + repeats, monitor="loss",
-                         lr_patience=None, early_stopping_patience=None, restore_best=False, bf16=bf16)
+    config = TrainConfig(
+        batch_size=batch,
+        batch_fraction=None,
+        max_epochs=1 + repeats,
+        monitor="loss",
+        lr_patience=None,
+        early_stopping_patience=None,
+        restore_best=False,
+        bf16=bf16,
+    )
     result = fit(model, (X, y, stream_max), None, config, progress=False, task=task)
     return float(np.mean([r["time_s"] for r in result.history[1:]]))
 
@@ -80,8 +100,11 @@ def conv_flops(model: nn.Module, X: np.ndarray) -> float:
     flops, first = [0.0], []
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        fan_in = (module.in_features if isinstance(module, nn.Linear)
-                  else module.in_channels * module.kernel_size[0] / module.groups)
+        fan_in = (
+            module.in_features
+            if isinstance(module, nn.Linear)
+            else module.in_channels * module.kernel_size[0] / module.groups
+        )
         forward = 2 * fan_in * output.numel()
         flops[0] += forward * (2 if first else 3)  # forward + grad weight (+ grad input after the first layer)
         first.append(module)
@@ -99,7 +122,7 @@ def gemm_rate(dtype: torch.dtype) -> float:
     a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
     torch.mm(a, b)
     best = min(_timed(lambda: torch.mm(a, b)) for _ in range(5))
-    return 2 * 2048 ** 3 / best
+    return 2 * 2048**3 / best
 
 
 def _timed(fn) -> float:
@@ -111,8 +134,12 @@ def _timed(fn) -> float:
 def aeon_epoch(python: str, X: np.ndarray, y: np.ndarray, k: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         np.save(f"{tmp}/X.npy", X), np.save(f"{tmp}/y.npy", y)
-        out = subprocess.run([python, "-c", PEER_SCRIPT, f"{tmp}/X.npy", f"{tmp}/y.npy", str(k), str(BATCH)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [python, "-c", PEER_SCRIPT, f"{tmp}/X.npy", f"{tmp}/y.npy", str(k), str(BATCH)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -136,9 +163,17 @@ def main() -> None:
             model = make()
             seconds = epoch_seconds(model, X, y, sm, batch, dtype == "bf16", args.repeats, task)
             roofline = conv_flops(make(), X) / rates[dtype]
-            rows.append({"model": name, "dtype": dtype, "epoch_s": seconds, "samples_per_s": len(X) / seconds,
-                         "roofline_s": roofline, "vs_roofline": roofline / seconds,
-                         "vs_aeon": None if peer_s is None else peer_s / seconds})
+            rows.append(
+                {
+                    "model": name,
+                    "dtype": dtype,
+                    "epoch_s": seconds,
+                    "samples_per_s": len(X) / seconds,
+                    "roofline_s": roofline,
+                    "vs_roofline": roofline / seconds,
+                    "vs_aeon": None if peer_s is None else peer_s / seconds,
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
 
     peer = aeon_epoch(args.peer_python, X, y, args.repeats) if args.peer_python else None
@@ -147,27 +182,51 @@ def main() -> None:
     g = np.random.default_rng(0)
     Xs = g.standard_normal((N, 3, 540)).astype(np.float32)
     ys, sm = g.random(N).astype(np.float32) * 4, np.abs(Xs).max(axis=(1, 2))[:, None].astype(np.float32)
-    measure("tshub ConvNetQuake (3 × 540, Otović)",
-            lambda: build_model("convnetquake", 3, 1, use_stream_max=True, input_length=540), Xs, ys, sm, 32,
-            "regression")
+    measure(
+        "tshub ConvNetQuake (3 × 540, Otović)",
+        lambda: build_model("convnetquake", 3, 1, use_stream_max=True, input_length=540),
+        Xs,
+        ys,
+        sm,
+        32,
+        "regression",
+    )
 
-    meta = {"data": data, "batch": BATCH, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "cpu": _cpu(), "gemm_gflops": {k: v / 1e9 for k, v in rates.items()}, "aeon": peer}
-    lines = ["# Training speed on the CPU (one run, same machine)", "",
-             f"`python bench/train_speed.py --peer-python …` — {meta['cpu']}, {meta['threads']} threads, torch "
-             f"{meta['torch']}; data {data}; FCN batch {BATCH}, ConvNetQuake batch 32; mean of "
-             f"{args.repeats} epochs after a warm-up. Measured matrix-multiply rate: "
-             f"{meta['gemm_gflops']['float32']:.0f} GFLOP/s float32, {meta['gemm_gflops']['bf16']:.0f} GFLOP/s "
-             "bf16 (the roofline divides each epoch's conv + dense FLOPs by it).", ""]
+    meta = {
+        "data": data,
+        "batch": BATCH,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu": _cpu(),
+        "gemm_gflops": {k: v / 1e9 for k, v in rates.items()},
+        "aeon": peer,
+    }
+    lines = [
+        "# Training speed on the CPU (one run, same machine)",
+        "",
+        f"`python bench/train_speed.py --peer-python …` — {meta['cpu']}, {meta['threads']} threads, torch "
+        f"{meta['torch']}; data {data}; FCN batch {BATCH}, ConvNetQuake batch 32; mean of "
+        f"{args.repeats} epochs after a warm-up. Measured matrix-multiply rate: "
+        f"{meta['gemm_gflops']['float32']:.0f} GFLOP/s float32, {meta['gemm_gflops']['bf16']:.0f} GFLOP/s "
+        "bf16 (the roofline divides each epoch's conv + dense FLOPs by it).",
+        "",
+    ]
     if peer:
-        lines += [f"aeon {peer['aeon']} `FCNClassifier` (tensorflow-cpu {peer['tensorflow']}, float32): "
-                  f"**{peer['epoch_s']:.2f} s per epoch** ({N / peer['epoch_s']:.0f} samples/s).", ""]
-    lines += ["| model | dtype | s / epoch | samples / s | × aeon's speed | roofline s | share of roofline |",
-              "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"aeon {peer['aeon']} `FCNClassifier` (tensorflow-cpu {peer['tensorflow']}, float32): "
+            f"**{peer['epoch_s']:.2f} s per epoch** ({N / peer['epoch_s']:.0f} samples/s).",
+            "",
+        ]
+    lines += [
+        "| model | dtype | s / epoch | samples / s | × aeon's speed | roofline s | share of roofline |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         vs = "—" if r["vs_aeon"] is None else f"{r['vs_aeon']:.2f}×"
-        lines.append(f"| {r['model']} | {r['dtype']} | {r['epoch_s']:.2f} | {r['samples_per_s']:.0f} | {vs} | "
-                     f"{r['roofline_s']:.2f} | {r['vs_roofline']:.0%} |")
+        lines.append(
+            f"| {r['model']} | {r['dtype']} | {r['epoch_s']:.2f} | {r['samples_per_s']:.0f} | {vs} | "
+            f"{r['roofline_s']:.2f} | {r['vs_roofline']:.0%} |"
+        )
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".md").write_text("\n".join(lines) + "\n")
     args.results.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))

@@ -46,21 +46,33 @@ SHAPES = {
 def make_data(shape: Shape, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     g = torch.Generator().manual_seed(0)
     X = torch.randn(n, shape.channels, shape.length, generator=g)
-    y = (torch.randint(0, shape.n_outputs, (n,), generator=g) if shape.task == "classification"
-         else torch.rand(n, generator=g) * 4)
+    y = (
+        torch.randint(0, shape.n_outputs, (n,), generator=g)
+        if shape.task == "classification"
+        else torch.rand(n, generator=g) * 4
+    )
     return X, y, X.abs().amax(dim=(1, 2)).unsqueeze(1) if shape.stream_max else None
 
 
 def build(arch: str, shape: Shape, device: torch.device) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(arch, shape.channels, shape.n_outputs, use_stream_max=shape.stream_max,
-                       input_length=shape.length).to(device)
+    return build_model(
+        arch, shape.channels, shape.n_outputs, use_stream_max=shape.stream_max, input_length=shape.length
+    ).to(device)
 
 
 def tshub_rate(arch: str, shape: Shape, data: tuple, batch: int, device: torch.device, repeats: int) -> float:
     """Samples/s of ``fit``'s fastest epoch after the first (which warms up kernels and allocators)."""
-    config = TrainConfig(max_epochs=1 + repeats, batch_size=batch, batch_fraction=None, drop_last=True, monitor="loss",
-                         lr_patience=None, early_stopping_patience=None, restore_best=False)
+    config = TrainConfig(
+        max_epochs=1 + repeats,
+        batch_size=batch,
+        batch_fraction=None,
+        drop_last=True,
+        monitor="loss",
+        lr_patience=None,
+        early_stopping_patience=None,
+        restore_best=False,
+    )
     run = fit(build(arch, shape, device), data, None, config, device=device, progress=False, task=shape.task)
     return len(data[0]) // batch * batch / min(r["time_s"] for r in run.history[1:])
 
@@ -71,8 +83,14 @@ def dataloader_rate(arch: str, shape: Shape, data: tuple, batch: int, device: to
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     X, y, stream_max = data
     tensors = (X, y) if stream_max is None else (X, y, stream_max)
-    loader = DataLoader(TensorDataset(*tensors), batch_size=batch, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(0), pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        TensorDataset(*tensors),
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(0),
+        pin_memory=device.type == "cuda",
+    )
     times = []
     for _ in range(1 + repeats):
         start = time.perf_counter()
@@ -99,9 +117,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    lines = [f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-             f"batch {args.batch_size} x {args.batches} batches per epoch, fastest of {args.repeats} epochs",
-             f"{'arch':<13} {'shape':<14} {'tshub samples/s':>16} {'DataLoader samples/s':>21} {'ratio':>6}"]
+    lines = [
+        f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"batch {args.batch_size} x {args.batches} batches per epoch, fastest of {args.repeats} epochs",
+        f"{'arch':<13} {'shape':<14} {'tshub samples/s':>16} {'DataLoader samples/s':>21} {'ratio':>6}",
+    ]
     print("\n".join(lines), flush=True)
     for shape_key in args.shapes:
         shape = SHAPES[shape_key]

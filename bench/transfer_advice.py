@@ -37,8 +37,10 @@ def evidence_rows(name: str) -> list[dict]:
     if name != "finetune_vs_scratch":
         raise SystemExit("only --evidence finetune_vs_scratch exists until the transfer matrix is run")
     rows = json.loads((RESULTS / "finetune_vs_scratch.json").read_text())
-    return [{"target": r["target"], "source": r["source"], "transfer": r["transfer"], "scratch": r["referent"]}
-            for r in rows]
+    return [
+        {"target": r["target"], "source": r["source"], "transfer": r["transfer"], "scratch": r["referent"]}
+        for r in rows
+    ]
 
 
 def features(row: dict, summary: dict[str, dict]) -> dict[str, float]:
@@ -75,16 +77,22 @@ def main() -> None:
     rows = evidence_rows(args.evidence)
     summary = {r["Name"]: r for r in ucr_summary()}
     with MINIROCKET.open() as f:
-        minirocket = {r["dataset"]: float(r["accuracy"]) for r in csv.DictReader(
-            (line for line in f if not line.startswith("#")), delimiter="\t")}
+        minirocket = {
+            r["dataset"]: float(r["accuracy"])
+            for r in csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t")
+        }
     feats = [features(r, summary) for r in rows]
     X = {k: np.array([f[k] for f in feats]) for k in feats[0]}
-    lines = [f"# When not to transfer: advice rules, leave-one-target-out (SMOKE TEST on {args.evidence})", "",
-             "Not the converged transfer matrix: the older bench/results/finetune_vs_scratch.json (14 targets, one "
-             "same-domain source each, 3 seeds, ω = 1, recipe ucr). Command: `PYTHONPATH=$PWD .venv/bin/python "
-             "bench/transfer_advice.py`. LogME is of the zoo's checkpoint today, which may have been retrained since "
-             "those fine-tunes. With 14 targets a threshold fitted on 13 can anti-learn (a rule worse than chance "
-             "here says that, not that its feature predicts the opposite).", ""]
+    lines = [
+        f"# When not to transfer: advice rules, leave-one-target-out (SMOKE TEST on {args.evidence})",
+        "",
+        "Not the converged transfer matrix: the older bench/results/finetune_vs_scratch.json (14 targets, one "
+        "same-domain source each, 3 seeds, ω = 1, recipe ucr). Command: `PYTHONPATH=$PWD .venv/bin/python "
+        "bench/transfer_advice.py`. LogME is of the zoo's checkpoint today, which may have been retrained since "
+        "those fine-tunes. With 14 targets a threshold fitted on 13 can anti-learn (a rule worse than chance "
+        "here says that, not that its feature predicts the opposite).",
+        "",
+    ]
     for against, label in (("scratch", "fine-tune beats scratch"), ("minirocket", "fine-tune beats MiniRocket")):
         if against == "scratch":
             y = np.array([r["transfer"] > r["scratch"] for r in rows])
@@ -93,16 +101,27 @@ def main() -> None:
             keep = np.array([i for i, r in enumerate(rows) if r["target"] in minirocket])
             y = np.array([rows[i]["transfer"] > minirocket[rows[i]["target"]] for i in keep])
         predictions = leave_one_target_out({k: v[keep] for k, v in X.items()}, y)
-        lines += [f"## {label}: {int(y.sum())} of {len(y)} targets", "",
-                  "| rule | LOTO accuracy | correct | binomial p vs 0.5 |", "|---|---|---|---|"]
+        lines += [
+            f"## {label}: {int(y.sum())} of {len(y)} targets",
+            "",
+            "| rule | LOTO accuracy | correct | binomial p vs 0.5 |",
+            "|---|---|---|---|",
+        ]
         for name, pred in predictions.items():
             correct = int((pred == y).sum())
-            lines.append(f"| {name} | {correct / len(y):.2f} | {correct}/{len(y)} | "
-                         f"{binomtest(correct, len(y)).pvalue:.3f} |")
+            lines.append(
+                f"| {name} | {correct / len(y):.2f} | {correct}/{len(y)} | {binomtest(correct, len(y)).pvalue:.3f} |"
+            )
         lines.append("")
-    lines += ["Per target: " + "; ".join(f"{r['target']} ({r['source']}): {r['transfer']:.3f} vs scratch "
-                                         f"{r['scratch']:.3f}, per class {f['per_class']:.0f}, LogME {f['logme']:.3f}"
-                                         for r, f in zip(rows, feats, strict=True)), ""]
+    lines += [
+        "Per target: "
+        + "; ".join(
+            f"{r['target']} ({r['source']}): {r['transfer']:.3f} vs scratch "
+            f"{r['scratch']:.3f}, per class {f['per_class']:.0f}, LogME {f['logme']:.3f}"
+            for r, f in zip(rows, feats, strict=True)
+        ),
+        "",
+    ]
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -56,11 +56,20 @@ def select_targets(reference: dict[str, float]) -> list[str]:
     from tshub.data.catalogue import ucr_summary
 
     sizes = {r["Name"]: (int(r["Train"]), r["Length"]) for r in ucr_summary()}
-    eligible = sorted((name for name in reference if name in sizes and sizes[name][1].isdigit()
-                       and sizes[name][0] <= MAX_TRAIN and int(sizes[name][1]) <= MAX_LENGTH), key=str.casefold)
+    eligible = sorted(
+        (
+            name
+            for name in reference
+            if name in sizes
+            and sizes[name][1].isdigit()
+            and sizes[name][0] <= MAX_TRAIN
+            and int(sizes[name][1]) <= MAX_LENGTH
+        ),
+        key=str.casefold,
+    )
     if len(eligible) < MIN_TARGETS:
         raise SystemExit(f"only {len(eligible)} eligible targets; the protocol needs {MIN_TARGETS}.")
-    return eligible[::len(eligible) // MIN_TARGETS]
+    return eligible[:: len(eligible) // MIN_TARGETS]
 
 
 def draw_sources(target: str) -> tuple[list[str], dict[str, str]]:
@@ -99,8 +108,9 @@ def run_matrix(manifest: dict[str, Any], out: Path, engine: str, targets: list[s
     for target, entry in manifest["targets"].items():
         if targets and target not in targets:
             continue
-        grid = ExperimentGrid(sources=entry["sources"], targets=[target], lr_multipliers=[OMEGA], seeds=SEEDS,
-                              recipe=RECIPE)
+        grid = ExperimentGrid(
+            sources=entry["sources"], targets=[target], lr_multipliers=[OMEGA], seeds=SEEDS, recipe=RECIPE
+        )
         try:
             run(grid, engine=engine, out_dir=out)
         except ExperimentError as err:  # the others finished; failures stay listed in the table
@@ -114,29 +124,48 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
     for record in load_records(out):
         key = record["source"] if record["kind"] == "finetune" else record["arch"]
         accuracy[(record["target"], record["kind"], key)][record["seed"]] = record["metrics"].get("accuracy")
-    rows, lines = [], ["# Transfer matrix", "", "Protocol: bench/transfer_matrix.py (docstring) and "
-                       "bench/results/transfer_matrix_protocol.md. Test accuracy, mean of seeds " + str(SEEDS), "",
-                       "| target | sources done | best | median | worst | scratch (fcn) | MiniRocket | "
-                       "sources > scratch |", "|---|---|---|---|---|---|---|---|"]
+    rows, lines = (
+        [],
+        [
+            "# Transfer matrix",
+            "",
+            "Protocol: bench/transfer_matrix.py (docstring) and "
+            "bench/results/transfer_matrix_protocol.md. Test accuracy, mean of seeds " + str(SEEDS),
+            "",
+            "| target | sources done | best | median | worst | scratch (fcn) | MiniRocket | sources > scratch |",
+            "|---|---|---|---|---|---|---|---|",
+        ],
+    )
     for target, entry in manifest["targets"].items():
         means = {}
         for source in entry["sources"]:
             seeds = accuracy.get((target, "finetune", source), {})
             done = [v for v in seeds.values() if v is not None]
-            rows.append({"target": target, "source": source, "seeds": seeds,
-                         "mean": float(np.mean(done)) if len(done) == len(SEEDS) else None})
+            rows.append(
+                {
+                    "target": target,
+                    "source": source,
+                    "seeds": seeds,
+                    "mean": float(np.mean(done)) if len(done) == len(SEEDS) else None,
+                }
+            )
             if rows[-1]["mean"] is not None:
                 means[source] = rows[-1]["mean"]
-        scratch = {arch: float(np.mean(list(s.values()))) for (t, kind, arch), s in accuracy.items()
-                   if t == target and kind == "referent" and len(s) == len(SEEDS)}
+        scratch = {
+            arch: float(np.mean(list(s.values())))
+            for (t, kind, arch), s in accuracy.items()
+            if t == target and kind == "referent" and len(s) == len(SEEDS)
+        }
         rows.append({"target": target, "scratch": scratch, "minirocket": entry["minirocket"]})
         if means:
             values = np.array(list(means.values()))
             fcn = scratch.get("fcn")
-            lines.append(f"| {target} | {len(means)}/{len(entry['sources'])} | {values.max():.3f} | "
-                         f"{np.median(values):.3f} | {values.min():.3f} | "
-                         f"{'-' if fcn is None else f'{fcn:.3f}'} | {entry['minirocket']:.3f} | "
-                         f"{'-' if fcn is None else int((values > fcn).sum())} |")
+            lines.append(
+                f"| {target} | {len(means)}/{len(entry['sources'])} | {values.max():.3f} | "
+                f"{np.median(values):.3f} | {values.min():.3f} | "
+                f"{'-' if fcn is None else f'{fcn:.3f}'} | {entry['minirocket']:.3f} | "
+                f"{'-' if fcn is None else int((values > fcn).sum())} |"
+            )
     path.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
 

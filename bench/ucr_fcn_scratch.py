@@ -39,15 +39,17 @@ def minirocket() -> dict[str, float]:
     path = REFERENCE / "minirocket_ucr.tsv"
     if not path.is_file():
         return {}
-    rows = csv.DictReader((line for line in path.read_text().splitlines() if not line.startswith("#")),
-                          delimiter="\t")
+    rows = csv.DictReader((line for line in path.read_text().splitlines() if not line.startswith("#")), delimiter="\t")
     return {r["dataset"]: float(r["accuracy"]) for r in rows}
 
 
 def ucr2015_with_test() -> set[str]:
     path = REFERENCE / "ucr2015_85.txt"
-    return {line.split()[1] for line in path.read_text().splitlines() if line.startswith("T ")} if path.is_file() \
+    return (
+        {line.split()[1] for line in path.read_text().splitlines() if line.startswith("T ")}
+        if path.is_file()
         else set()
+    )
 
 
 def summary_row(label: str, group: list[dict]) -> str:
@@ -60,30 +62,42 @@ def summary_row(label: str, group: list[dict]) -> str:
     rocket = [g for g in group if g["minirocket"] is not None]
     wins_mr = sum(g["fcn"] > g["minirocket"] for g in rocket)
     ties_mr = sum(g["fcn"] == g["minirocket"] for g in rocket)
-    return (f"| {label} | {len(group)} | {mean('fcn')} | {mean('dtw')} | {mean('minirocket')} | "
-            f"{wins_dtw} / {ties_dtw} / {len(group) - wins_dtw - ties_dtw} | "
-            f"{wins_mr} / {ties_mr} / {len(rocket) - wins_mr - ties_mr} |")
+    return (
+        f"| {label} | {len(group)} | {mean('fcn')} | {mean('dtw')} | {mean('minirocket')} | "
+        f"{wins_dtw} / {ties_dtw} / {len(group) - wins_dtw - ties_dtw} | "
+        f"{wins_mr} / {ties_mr} / {len(rocket) - wins_mr - ties_mr} |"
+    )
 
 
 def rebuilt_since(rev: str, zoo: str, models: list[dict]) -> list[str]:
     """Mean accuracy then and now of the FCNs whose weights changed since the zoo index of ``rev``."""
     index = subprocess.run(["git", "show", f"{rev}:{zoo}/index.json"], capture_output=True, text=True, check=True)
     before = {r["id"]: r for r in json.loads(index.stdout)["models"]}
-    pairs = [(before[m["id"]], m) for m in models if m["arch"] == "fcn" and m["id"] in before
-             and before[m["id"]].get("weights_sha256") != m.get("weights_sha256")
-             and "accuracy" in (before[m["id"]].get("metrics") or {})]
+    pairs = [
+        (before[m["id"]], m)
+        for m in models
+        if m["arch"] == "fcn"
+        and m["id"] in before
+        and before[m["id"]].get("weights_sha256") != m.get("weights_sha256")
+        and "accuracy" in (before[m["id"]].get("metrics") or {})
+    ]
     if not pairs:
         return [f"No FCN was rebuilt since {rev}."]
     then = [b["metrics"]["accuracy"] for b, _ in pairs]
     now = [m["metrics"]["accuracy"] for _, m in pairs]
     wins, ties = sum(n > t for t, n in zip(then, now)), sum(n == t for t, n in zip(then, now))
-    budget = [(b["metrics"]["accuracy"], m["metrics"]["accuracy"]) for b, m in pairs
-              if b.get("stop_reason") == "time_budget"]
-    line = (f"Rebuilt since {rev}: {len(pairs)} FCNs, mean test accuracy {sum(then) / len(then):.3f} then → "
-            f"{sum(now) / len(now):.3f} now (better / same / worse {wins} / {ties} / {len(pairs) - wins - ties})")
+    budget = [
+        (b["metrics"]["accuracy"], m["metrics"]["accuracy"]) for b, m in pairs if b.get("stop_reason") == "time_budget"
+    ]
+    line = (
+        f"Rebuilt since {rev}: {len(pairs)} FCNs, mean test accuracy {sum(then) / len(then):.3f} then → "
+        f"{sum(now) / len(now):.3f} now (better / same / worse {wins} / {ties} / {len(pairs) - wins - ties})"
+    )
     if budget:
-        line += (f"; the {len(budget)} that had stopped at their time budget: {sum(t for t, _ in budget) / len(budget):.3f}"
-                 f" → {sum(n for _, n in budget) / len(budget):.3f}")
+        line += (
+            f"; the {len(budget)} that had stopped at their time budget: {sum(t for t, _ in budget) / len(budget):.3f}"
+            f" → {sum(n for _, n in budget) / len(budget):.3f}"
+        )
     return [line + "."]
 
 
@@ -104,32 +118,55 @@ def main() -> None:
             continue
         dtw_w, dtw_full = published(row)
         train_only = m["source"] in train_only_sets
-        rows.append({"name": m["source"], "train": row["Train"], "length": row["Length"], "classes": row["Class"],
-                     "fcn": m["metrics"]["accuracy"], "dtw": dtw_w, "dtw_full": dtw_full,
-                     "minirocket": rocket.get(m["source"]), "epochs": m.get("epochs"),
-                     "status": TRAINING_STATUS.get(m.get("stop_reason"), m.get("stop_reason")),
-                     "train_only": train_only, "paper_set": m["source"] in paper_sets})
+        rows.append(
+            {
+                "name": m["source"],
+                "train": row["Train"],
+                "length": row["Length"],
+                "classes": row["Class"],
+                "fcn": m["metrics"]["accuracy"],
+                "dtw": dtw_w,
+                "dtw_full": dtw_full,
+                "minirocket": rocket.get(m["source"]),
+                "epochs": m.get("epochs"),
+                "status": TRAINING_STATUS.get(m.get("stop_reason"), m.get("stop_reason")),
+                "train_only": train_only,
+                "paper_set": m["source"] in paper_sets,
+            }
+        )
 
-    lines = ["# The zoo's UCR FCNs (from scratch) vs 1-NN DTW, MiniRocket and the paper's FCN mean, test accuracy", "",
-             "Command: `python bench/ucr_fcn_scratch.py` (reads zoo/index.json). Recipe \"ucr\", one seed. Means are "
-             "over the rows of each group that have the reference (count in brackets); W/T/L is the FCN's.", "",
-             "| group | FCNs | mean FCN | mean 1-NN DTW (learned w) | mean MiniRocket | W/T/L vs DTW | W/T/L vs MiniRocket |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "# The zoo's UCR FCNs (from scratch) vs 1-NN DTW, MiniRocket and the paper's FCN mean, test accuracy",
+        "",
+        'Command: `python bench/ucr_fcn_scratch.py` (reads zoo/index.json). Recipe "ucr", one seed. Means are '
+        "over the rows of each group that have the reference (count in brackets); W/T/L is the FCN's.",
+        "",
+        "| group | FCNs | mean FCN | mean 1-NN DTW (learned w) | mean MiniRocket | W/T/L vs DTW | W/T/L vs MiniRocket |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     tested = [r for r in rows if not r["train_only"]]
-    groups = {"all with an official test split": tested,
-              f"the 76 UCR 2015 sets (paper's FCN mean {PAPER_FCN_MEAN_76})": [r for r in tested if r["paper_set"]]}
+    groups = {
+        "all with an official test split": tested,
+        f"the 76 UCR 2015 sets (paper's FCN mean {PAPER_FCN_MEAN_76})": [r for r in tested if r["paper_set"]],
+    }
     for status in dict.fromkeys(r["status"] for r in tested):
         groups[f"training: {status}"] = [r for r in tested if r["status"] == status]
     lines += [summary_row(label, group) for label, group in groups.items() if group]
     if args.before:
         lines += ["", *rebuilt_since(args.before, args.zoo, models)]
-    lines += ["", "| dataset | train | length | classes | FCN | training (epochs) | 1-NN DTW (learned w) | "
-              "1-NN DTW (full) | MiniRocket |", "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    lines += [
+        "",
+        "| dataset | train | length | classes | FCN | training (epochs) | 1-NN DTW (learned w) | "
+        "1-NN DTW (full) | MiniRocket |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
     for r in rows:
         mr = "—" if r["minirocket"] is None else f"{r['minirocket']:.3f}"
-        lines.append(f"| {r['name']}{' *' if r['train_only'] else ''} | {r['train']} | {r['length']} | "
-                     f"{r['classes']} | {r['fcn']:.3f} | {r['status']} ({r['epochs']}) | {r['dtw']:.3f} | "
-                     f"{r['dtw_full']:.3f} | {mr} |")
+        lines.append(
+            f"| {r['name']}{' *' if r['train_only'] else ''} | {r['train']} | {r['length']} | "
+            f"{r['classes']} | {r['fcn']:.3f} | {r['status']} ({r['epochs']}) | {r['dtw']:.3f} | "
+            f"{r['dtw_full']:.3f} | {mr} |"
+        )
     text = "\n".join(lines)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n")

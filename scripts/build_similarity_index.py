@@ -20,7 +20,9 @@ from tshub.similarity.index import DEFAULT_FOLDER
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_FOLDER, help=f"index folder (default {DEFAULT_FOLDER})")
-    ap.add_argument("--root", default=None, help="data root holding UCRArchive_2018 (default: $TSHUB_DATA or ../shared/data)")
+    ap.add_argument(
+        "--root", default=None, help="data root holding UCRArchive_2018 (default: $TSHUB_DATA or ../shared/data)"
+    )
     ap.add_argument("--only", nargs="+", default=None, help="these catalogue names instead of every UCR set")
     ap.add_argument("--threads", type=int, default=1, help="threads for the DTW kernels (default 1)")
     ap.add_argument("--window", type=float, default=None, help="Sakoe-Chiba radius: samples if >= 1, else fraction")
@@ -31,8 +33,15 @@ def main() -> None:
     window = None if args.window is None else (int(args.window) if args.window >= 1 else args.window)
     names = args.only or [e["name"] for e in list_datasets(args.root) if e["collection"] != "sources"]
     try:
-        index = SimilarityIndex.build(names, args.out, root=args.root, progress=True, window=window,
-                                      n_iterations=args.iterations, medoid=args.medoid)
+        index = SimilarityIndex.build(
+            names,
+            args.out,
+            root=args.root,
+            progress=True,
+            window=window,
+            n_iterations=args.iterations,
+            medoid=args.medoid,
+        )
     except ValueError as e:
         raise SystemExit(str(e)) from None
     print(f"[similarity] done: {len(index)} sources in {args.out}", flush=True)

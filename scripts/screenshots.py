@@ -34,8 +34,9 @@ def main() -> int:
     args = ap.parse_args()
     out = args.out.resolve()
     env = {**os.environ, "TSHUB_SCREENSHOTS": str(out), "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", TEST], cwd=ROOT,
-                         env=env, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", TEST], cwd=ROOT, env=env, check=False
+    )
     if run.returncode:
         return run.returncode
     shots = sorted(out.glob("*.png"))

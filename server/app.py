@@ -28,11 +28,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import delete, func, select, text
 
 import tshub
-from tshub.data.readers import MISSING, VARIABLE_LENGTH, ReadLimits
-from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_model_id, read_config, resolve
-from tshub.hub.checkpoint import CARD_NAME
-from tshub.models.registry import get_architecture
-
 from server.auth import AuthError, Owner, authenticate, hash_token
 from server.config import ConfigError, Settings
 from server.db import PAGE_LIMIT, BadCursor, DatasetRecord, Job, open_store, page_of
@@ -41,10 +36,26 @@ from server.hub_api import router as hub_router
 from server.isolation import Budget, IsolatedFailure, Isolator
 from server.jobstore import JobConflict, JobNotFound, JobStore, QuotaExceeded
 from server.runner import json_safe, rank_sources
-from server.schemas import (DatasetOut, DatasetPage, Error, Health, JobCreate, JobOut, JobPage, JobState,
-                            ModelDetail, ModelInfo, RecommendOut, RecommendRequest)
+from server.schemas import (
+    DatasetOut,
+    DatasetPage,
+    Error,
+    Health,
+    JobCreate,
+    JobOut,
+    JobPage,
+    JobState,
+    ModelDetail,
+    ModelInfo,
+    RecommendOut,
+    RecommendRequest,
+)
 from server.storage import remove_unreferenced, tenant_usage
 from server.uploads import ParseOptions, UploadError, ingest, store_raw, too_large_message
+from tshub.data.readers import MISSING, VARIABLE_LENGTH, ReadLimits
+from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_model_id, read_config, resolve
+from tshub.hub.checkpoint import CARD_NAME
+from tshub.models.registry import get_architecture
 
 log = logging.getLogger("tshub.server")
 
@@ -57,17 +68,23 @@ _bearer = HTTPBearer(auto_error=False, description="a token from `tshub token cr
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text_of = {401: "missing, invalid, expired or revoked token", 404: "not found, or owned by another token",
-               409: "the job or dataset is not in a state that allows this",
-               413: "body over TSHUB_MAX_UPLOAD_MB / TSHUB_MAX_JSON_KB, data over the expansion or memory limits, or "
-                    "storage quota exceeded", 415: "unsupported file type", 422: "invalid request or malformed file",
-               429: "a per-tenant limit is reached (queued jobs, requests waiting for a processing slot)"}
+    text_of = {
+        401: "missing, invalid, expired or revoked token",
+        404: "not found, or owned by another token",
+        409: "the job or dataset is not in a state that allows this",
+        413: "body over TSHUB_MAX_UPLOAD_MB / TSHUB_MAX_JSON_KB, data over the expansion or memory limits, or "
+        "storage quota exceeded",
+        415: "unsupported file type",
+        422: "invalid request or malformed file",
+        429: "a per-tenant limit is reached (queued jobs, requests waiting for a processing slot)",
+    }
     return {code: {"model": Error, "description": text_of[code]} for code in codes}
 
 
 # ------------------------------------------------------------------------------------------------ dependencies
-def current_owner(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Owner:
+def current_owner(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Owner:
     """The owner ``RequestGate`` authenticated (the bearer dependency only documents the scheme in OpenAPI)."""
     return request.state.owner
 
@@ -87,23 +104,41 @@ def owned_dataset(request: Request, owner: Owner, dataset_id: str) -> DatasetRec
 router = APIRouter(prefix="/v1")
 
 
-@router.post("/datasets", status_code=201, response_model=DatasetOut, tags=["datasets"],
-             responses=_errors(401, 413, 415, 422), summary="Upload a dataset")
+@router.post(
+    "/datasets",
+    status_code=201,
+    response_model=DatasetOut,
+    tags=["datasets"],
+    responses=_errors(401, 413, 415, 422),
+    summary="Upload a dataset",
+)
 async def upload_dataset(
-    request: Request, owner: OwnerDep,
-    file: Annotated[UploadFile, File(description="the data: .csv, .tsv, .txt, .ts, .arff (each optionally .gz) "
-                                                 "or .npz; with only this file, 15% are held out as test and 20% "
-                                                 "of the rest as validation (stratified, seed 0)")],
-    test_file: Annotated[UploadFile | None, File(description="optional test split in the same format "
-                                                             "(e.g. a UCR _TEST file beside _TRAIN)")] = None,
-    task: Annotated[Literal["classification", "regression"] | None,
-                    Form(description="inferred from the labels when omitted")] = None,
-    label_column: Annotated[str, Form(max_length=200, description="column (index, or name for headed CSV) of "
-                                                                  "the labels / targets")] = "0",
-    variable_length: Annotated[Literal[VARIABLE_LENGTH], Form(description="series of different lengths: refuse, "
-                                                                          "truncate, pad or resample")] = "error",
-    missing: Annotated[Literal[MISSING], Form(description="missing values inside a series: refuse or "
-                                                          "interpolate")] = "error",
+    request: Request,
+    owner: OwnerDep,
+    file: Annotated[
+        UploadFile,
+        File(
+            description="the data: .csv, .tsv, .txt, .ts, .arff (each optionally .gz) "
+            "or .npz; with only this file, 15% are held out as test and 20% "
+            "of the rest as validation (stratified, seed 0)"
+        ),
+    ],
+    test_file: Annotated[
+        UploadFile | None,
+        File(description="optional test split in the same format (e.g. a UCR _TEST file beside _TRAIN)"),
+    ] = None,
+    task: Annotated[
+        Literal["classification", "regression"] | None, Form(description="inferred from the labels when omitted")
+    ] = None,
+    label_column: Annotated[
+        str, Form(max_length=200, description="column (index, or name for headed CSV) of the labels / targets")
+    ] = "0",
+    variable_length: Annotated[
+        Literal[VARIABLE_LENGTH], Form(description="series of different lengths: refuse, truncate, pad or resample")
+    ] = "error",
+    missing: Annotated[
+        Literal[MISSING], Form(description="missing values inside a series: refuse or interpolate")
+    ] = "error",
     name: Annotated[str | None, Form(max_length=100, description="dataset name (default: the file name)")] = None,
 ) -> DatasetOut:
     """Stream the file(s) to content-addressed storage (size-limited), parse them with tshub's readers and
@@ -117,24 +152,35 @@ async def upload_dataset(
     used = await run_in_threadpool(tenant_usage, Session, owner.id)
     check_storage_quota(settings, used)
     storage = request.app.state.storage
-    stored = [await run_in_threadpool(store_raw, u.file, u.filename, storage, settings.max_upload_bytes)
-              for u in uploads]
+    stored = [
+        await run_in_threadpool(store_raw, u.file, u.filename, storage, settings.max_upload_bytes) for u in uploads
+    ]
     check_storage_quota(settings, used + sum(f.size for f in stored))
     column: int | str = int(label_column) if re.fullmatch(r"-?\d+", label_column.strip()) else label_column
-    options = ParseOptions(task=task, label_column=column, variable_length=variable_length, missing=missing,
-                           name=name or None)
-    limits = ReadLimits(max_bytes=int(settings.max_expanded_mb * 2**20), max_series=settings.max_series,
-                        max_values=settings.max_values)
-    budget = Budget(int(settings.parse_memory_mb * 2**20), settings.parse_timeout_s,
-                    "TSHUB_PARSE_MEMORY_MB, TSHUB_PARSE_TIMEOUT_S")
+    options = ParseOptions(
+        task=task, label_column=column, variable_length=variable_length, missing=missing, name=name or None
+    )
+    limits = ReadLimits(
+        max_bytes=int(settings.max_expanded_mb * 2**20), max_series=settings.max_series, max_values=settings.max_values
+    )
+    budget = Budget(
+        int(settings.parse_memory_mb * 2**20), settings.parse_timeout_s, "TSHUB_PARSE_MEMORY_MB, TSHUB_PARSE_TIMEOUT_S"
+    )
     what = f"parsing {', '.join(repr(f.filename) for f in stored)}"
-    ingested = await run_in_threadpool(request.app.state.isolator.run, owner.id, what, budget, ingest, stored,
-                                       options, storage, owner.id, limits)
+    ingested = await run_in_threadpool(
+        request.app.state.isolator.run, owner.id, what, budget, ingest, stored, options, storage, owner.id, limits
+    )
 
     def insert() -> DatasetRecord:
         with Session.begin() as session:
-            row = DatasetRecord(owner_id=owner.id, filename=stored[0].filename[:300], raw_sha256=ingested.raw_sha256,
-                                path=ingested.path, summary=ingested.summary, bytes=ingested.bytes)
+            row = DatasetRecord(
+                owner_id=owner.id,
+                filename=stored[0].filename[:300],
+                raw_sha256=ingested.raw_sha256,
+                path=ingested.path,
+                summary=ingested.summary,
+                bytes=ingested.bytes,
+            )
             session.add(row)
         return row
 
@@ -148,34 +194,52 @@ async def upload_dataset(
 
 def check_storage_quota(settings: Settings, used: int) -> None:
     if used > settings.tenant_storage_bytes:
-        raise HTTPException(413, f"storage quota exceeded: this would store {used / 2**20:,.1f} MB for your token, "
-                                 f"over the limit of {settings.tenant_storage_mb:g} MB (TSHUB_TENANT_STORAGE_MB); "
-                                 "delete datasets or jobs you no longer need (DELETE /v1/datasets/{id}, "
-                                 "DELETE /v1/jobs/{id}).")
+        raise HTTPException(
+            413,
+            f"storage quota exceeded: this would store {used / 2**20:,.1f} MB for your token, "
+            f"over the limit of {settings.tenant_storage_mb:g} MB (TSHUB_TENANT_STORAGE_MB); "
+            "delete datasets or jobs you no longer need (DELETE /v1/datasets/{id}, "
+            "DELETE /v1/jobs/{id}).",
+        )
 
 
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
 
 
-@router.get("/datasets", response_model=DatasetPage, tags=["datasets"], responses=_errors(401, 422),
-            summary="List your datasets, newest first, a page at a time")
-def list_datasets(request: Request, owner: OwnerDep, limit: Limit = PAGE_LIMIT,
-                  cursor: Cursor = None) -> DatasetPage:
+@router.get(
+    "/datasets",
+    response_model=DatasetPage,
+    tags=["datasets"],
+    responses=_errors(401, 422),
+    summary="List your datasets, newest first, a page at a time",
+)
+def list_datasets(request: Request, owner: OwnerDep, limit: Limit = PAGE_LIMIT, cursor: Cursor = None) -> DatasetPage:
     with request.app.state.Session() as session:
-        rows, next_cursor = page_of(session, select(DatasetRecord).where(DatasetRecord.owner_id == owner.id),
-                                    DatasetRecord, limit, cursor)
+        rows, next_cursor = page_of(
+            session, select(DatasetRecord).where(DatasetRecord.owner_id == owner.id), DatasetRecord, limit, cursor
+        )
     return DatasetPage(items=[DatasetOut.of(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetOut, tags=["datasets"], responses=_errors(401, 404),
-            summary="A dataset's summary")
+@router.get(
+    "/datasets/{dataset_id}",
+    response_model=DatasetOut,
+    tags=["datasets"],
+    responses=_errors(401, 404),
+    summary="A dataset's summary",
+)
 def get_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> DatasetOut:
     return DatasetOut.of(owned_dataset(request, owner, dataset_id))
 
 
-@router.delete("/datasets/{dataset_id}", status_code=204, tags=["datasets"], responses=_errors(401, 404, 409),
-               summary="Delete a dataset and its files")
+@router.delete(
+    "/datasets/{dataset_id}",
+    status_code=204,
+    tags=["datasets"],
+    responses=_errors(401, 404, 409),
+    summary="Delete a dataset and its files",
+)
 def delete_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> Response:
     """Refused (409) while any of your jobs uses it: delete those jobs first. Raw uploads no other dataset
     uses are swept from the storage within minutes."""
@@ -183,15 +247,24 @@ def delete_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> Respon
     with request.app.state.Session.begin() as session:
         jobs = session.scalar(select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id))
         if jobs:
-            raise HTTPException(409, f"dataset {dataset_id} is used by {jobs} job(s); delete them first "
-                                     "(GET /v1/jobs, DELETE /v1/jobs/{id}; a queued or running one must be cancelled)")
+            raise HTTPException(
+                409,
+                f"dataset {dataset_id} is used by {jobs} job(s); delete them first "
+                "(GET /v1/jobs, DELETE /v1/jobs/{id}; a queued or running one must be cancelled)",
+            )
         session.execute(delete(DatasetRecord).where(DatasetRecord.id == dataset_id))
     remove_unreferenced(request.app.state.storage, request.app.state.Session, row.path)
     return Response(status_code=204)
 
 
-@router.post("/jobs", status_code=202, response_model=JobOut, tags=["jobs"], responses=_errors(401, 404, 422),
-             summary="Start a fine-tune job")
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobOut,
+    tags=["jobs"],
+    responses=_errors(401, 404, 422),
+    summary="Start a fine-tune job",
+)
 def create_job(request: Request, response: Response, owner: OwnerDep, body: JobCreate) -> JobOut:
     """Queue a fine-tune of ``model`` (or the recommender's pick) on an uploaded dataset. The job is stored
     before this answers; poll the ``Location`` until ``state`` is succeeded, failed or cancelled."""
@@ -200,43 +273,78 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
     if body.arch is not None:
         check_architecture(body.arch)
     if body.budget_s is not None and body.budget_s > settings.max_job_s:
-        raise HTTPException(422, f"budget_s={body.budget_s:g} exceeds this server's limit of {settings.max_job_s:g} s "
-                                 "per job (TSHUB_MAX_JOB_S)")
+        raise HTTPException(
+            422,
+            f"budget_s={body.budget_s:g} exceeds this server's limit of {settings.max_job_s:g} s "
+            "per job (TSHUB_MAX_JOB_S)",
+        )
     model = body.model if body.model == "auto" else available_model(request, body.model, status=422)
     candidates = [row["id"] for row in available_models(request)] if settings.sources else None
-    job = request.app.state.jobs.create(owner.id, body.dataset_id, {**body.spec(), "model": model,
-                                                                     "candidates": candidates,
-                                                                     "recommend_time_limit_s":
-                                                                         settings.recommend_timeout_s},
-                                        max_queued=settings.tenant_queued)
+    job = request.app.state.jobs.create(
+        owner.id,
+        body.dataset_id,
+        {
+            **body.spec(),
+            "model": model,
+            "candidates": candidates,
+            "recommend_time_limit_s": settings.recommend_timeout_s,
+        },
+        max_queued=settings.tenant_queued,
+    )
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobOut.of(job)
 
 
-@router.get("/jobs", response_model=JobPage, tags=["jobs"], responses=_errors(401, 422),
-            summary="List your jobs, newest first, a page at a time")
-def list_jobs(request: Request, owner: OwnerDep, state: Annotated[JobState | None, Query()] = None,
-              limit: Limit = PAGE_LIMIT, cursor: Cursor = None) -> JobPage:
+@router.get(
+    "/jobs",
+    response_model=JobPage,
+    tags=["jobs"],
+    responses=_errors(401, 422),
+    summary="List your jobs, newest first, a page at a time",
+)
+def list_jobs(
+    request: Request,
+    owner: OwnerDep,
+    state: Annotated[JobState | None, Query()] = None,
+    limit: Limit = PAGE_LIMIT,
+    cursor: Cursor = None,
+) -> JobPage:
     jobs, next_cursor = request.app.state.jobs.page(owner.id, state=state, limit=limit, cursor=cursor)
     return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=next_cursor)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=_errors(401, 404),
-            summary="A job's state, progress and metrics")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    tags=["jobs"],
+    responses=_errors(401, 404),
+    summary="A job's state, progress and metrics",
+)
 def get_job(request: Request, owner: OwnerDep, job_id: str) -> JobOut:
     return JobOut.of(request.app.state.jobs.get(owner.id, job_id))
 
 
-@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, tags=["jobs"],
-             responses=_errors(401, 404, 409), summary="Cancel a job")
+@router.post(
+    "/jobs/{job_id}/cancel",
+    status_code=202,
+    response_model=JobOut,
+    tags=["jobs"],
+    responses=_errors(401, 404, 409),
+    summary="Cancel a job",
+)
 def cancel_job(request: Request, owner: OwnerDep, job_id: str) -> JobOut:
     """A queued job is cancelled at once; a running one is stopped by its worker within a heartbeat
     (``cancel_requested`` is true until then)."""
     return JobOut.of(request.app.state.jobs.cancel(owner.id, job_id))
 
 
-@router.delete("/jobs/{job_id}", status_code=204, tags=["jobs"], responses=_errors(401, 404, 409),
-               summary="Delete a finished job and its model")
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=204,
+    tags=["jobs"],
+    responses=_errors(401, 404, 409),
+    summary="Delete a finished job and its model",
+)
 def delete_job(request: Request, owner: OwnerDep, job_id: str) -> Response:
     """Only succeeded, failed or cancelled jobs (409 otherwise: cancel first); the model zip goes with it."""
     model_path = request.app.state.jobs.delete(owner.id, job_id)
@@ -245,11 +353,19 @@ def delete_job(request: Request, owner: OwnerDep, job_id: str) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/jobs/{job_id}/model", tags=["jobs"], response_class=FileResponse,
-            responses={200: {"content": {"application/zip": {}},
-                             "description": "the checkpoint folder as a zip; unzip and pass the folder to "
-                                            "tshub.load_pretrained"}, **_errors(401, 404, 409)},
-            summary="Download the fine-tuned checkpoint")
+@router.get(
+    "/jobs/{job_id}/model",
+    tags=["jobs"],
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"application/zip": {}},
+            "description": "the checkpoint folder as a zip; unzip and pass the folder to tshub.load_pretrained",
+        },
+        **_errors(401, 404, 409),
+    },
+    summary="Download the fine-tuned checkpoint",
+)
 def download_model(request: Request, owner: OwnerDep, job_id: str) -> FileResponse:
     job = request.app.state.jobs.get(owner.id, job_id)
     if job.state != "succeeded" or not job.model_path:
@@ -260,22 +376,37 @@ def download_model(request: Request, owner: OwnerDep, job_id: str) -> FileRespon
     return FileResponse(path, media_type="application/zip", filename=f"tshub-job-{job_id}.zip")
 
 
-@router.get("/models", response_model=list[ModelInfo], tags=["models"], responses=_errors(401),
-            summary="Source checkpoints available for fine-tuning")
+@router.get(
+    "/models",
+    response_model=list[ModelInfo],
+    tags=["models"],
+    responses=_errors(401),
+    summary="Source checkpoints available for fine-tuning",
+)
 def get_models(request: Request, owner: OwnerDep) -> list[ModelInfo]:
     return [ModelInfo(**{k: v for k, v in row.items() if k != "location"}) for row in available_models(request)]
 
 
-@router.get("/models/{source}/{arch}", response_model=ModelDetail, tags=["models"], responses=_errors(401, 404),
-            summary="A checkpoint's config and model card")
+@router.get(
+    "/models/{source}/{arch}",
+    response_model=ModelDetail,
+    tags=["models"],
+    responses=_errors(401, 404),
+    summary="A checkpoint's config and model card",
+)
 def get_model(request: Request, owner: OwnerDep, source: str, arch: str) -> ModelDetail:
     model_id, folder = available_checkpoint(request, f"{source}/{arch}")
     card = folder / CARD_NAME
     return ModelDetail(id=model_id, config=read_config(folder), card=card.read_text() if card.is_file() else "")
 
 
-@router.post("/recommend", response_model=RecommendOut, tags=["models"], responses=_errors(401, 404, 413, 422, 429),
-             summary="Rank source checkpoints for a dataset")
+@router.post(
+    "/recommend",
+    response_model=RecommendOut,
+    tags=["models"],
+    responses=_errors(401, 404, 413, 422, 429),
+    summary="Rank source checkpoints for a dataset",
+)
 async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -> RecommendOut:
     """Score every source checkpoint (or those of ``arch``) on the dataset's training split (the recommender's
     fast path: a screen, then a shortlist on a sample of at most TSHUB_RECOMMEND_MAX_SERIES series); the best
@@ -286,15 +417,29 @@ async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -
     if body.arch is not None:
         check_architecture(body.arch)
     candidates = [r["id"] for r in available_models(request)] if settings.sources else None
-    budget = Budget(int(settings.parse_memory_mb * 2**20), settings.recommend_timeout_s,
-                    "TSHUB_PARSE_MEMORY_MB, TSHUB_RECOMMEND_TIMEOUT_S")
+    budget = Budget(
+        int(settings.parse_memory_mb * 2**20),
+        settings.recommend_timeout_s,
+        "TSHUB_PARSE_MEMORY_MB, TSHUB_RECOMMEND_TIMEOUT_S",
+    )
     path = await run_in_threadpool(request.app.state.storage.local_path, row.path)
     if path is None:
         raise HTTPException(404, f"the data of dataset {row.id} is missing from the server's storage; upload it again")
-    ranking = await run_in_threadpool(request.app.state.isolator.run, owner.id, "ranking the sources", budget,
-                                      rank_sources, path, body.k, body.arch, body.method,
-                                      candidates, settings.recommend_max_series, body.allow_self_transfer,
-                                      0.9 * settings.recommend_timeout_s)  # a clear answer before the kill
+    ranking = await run_in_threadpool(
+        request.app.state.isolator.run,
+        owner.id,
+        "ranking the sources",
+        budget,
+        rank_sources,
+        path,
+        body.k,
+        body.arch,
+        body.method,
+        candidates,
+        settings.recommend_max_series,
+        body.allow_self_transfer,
+        0.9 * settings.recommend_timeout_s,
+    )  # a clear answer before the kill
     return RecommendOut(dataset_id=row.id, **ranking)
 
 
@@ -333,9 +478,12 @@ def available_model(request: Request, text: str, status: int) -> str:
     try:
         resolve(model_id, local_folders=False)
     except HubError:
-        raise HTTPException(status, f"checkpoint {model_id} is listed but its files are not available on this server "
-                                    "(not built or pulled, and the Hub is unreachable); choose another from "
-                                    "GET /v1/models") from None
+        raise HTTPException(
+            status,
+            f"checkpoint {model_id} is listed but its files are not available on this server "
+            "(not built or pulled, and the Hub is unreachable); choose another from "
+            "GET /v1/models",
+        ) from None
     return model_id
 
 
@@ -362,16 +510,23 @@ class RequestGate:
         headers = dict(scope["headers"])
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return await _unauthorized("missing bearer token: send 'Authorization: Bearer <token>' (create one "
-                                       "with `tshub token create --name NAME`)")(scope, receive, send)
+            return await _unauthorized(
+                "missing bearer token: send 'Authorization: Bearer <token>' (create one "
+                "with `tshub token create --name NAME`)"
+            )(scope, receive, send)
         # Counted per token (a token is a tenant) before authenticating, so a flood's excess costs no thread hop and
         # no database query: it is answered 429 from memory.
         key = hash_token(token.strip())
         if self.in_flight[key] >= self.settings.tenant_concurrency:
-            return await JSONResponse({"detail": f"too many concurrent requests for this token (limit "
-                                                 f"{self.settings.tenant_concurrency}, TSHUB_TENANT_CONCURRENCY); "
-                                                 "wait for some answers and retry"}, 429,
-                                      headers={"Retry-After": "1"})(scope, receive, send)
+            return await JSONResponse(
+                {
+                    "detail": f"too many concurrent requests for this token (limit "
+                    f"{self.settings.tenant_concurrency}, TSHUB_TENANT_CONCURRENCY); "
+                    "wait for some answers and retry"
+                },
+                429,
+                headers={"Retry-After": "1"},
+            )(scope, receive, send)
         self.in_flight[key] += 1
         try:
             try:
@@ -389,8 +544,11 @@ class RequestGate:
         headers = dict(scope["headers"])
         upload = scope["method"] == "POST" and scope["path"].rstrip("/") == UPLOAD_PATH
         limit = self.settings.max_upload_bytes + FORM_OVERHEAD_BYTES if upload else self.settings.max_json_bytes
-        message = too_large_message(self.settings.max_upload_bytes) if upload else (
-            f"request body too large: the limit is {self.settings.max_json_kb:g} KB (TSHUB_MAX_JSON_KB)")
+        message = (
+            too_large_message(self.settings.max_upload_bytes)
+            if upload
+            else (f"request body too large: the limit is {self.settings.max_json_kb:g} KB (TSHUB_MAX_JSON_KB)")
+        )
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return await JSONResponse({"detail": message}, 413)(scope, receive, send)
@@ -421,9 +579,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ConfigError(f"TSHUB_SERVER_SOURCES: {err}") from None
     settings.storage.mkdir(parents=True, exist_ok=True)
     app = FastAPI(
-        title="tshub fine-tune service", version=tshub.__version__,
+        title="tshub fine-tune service",
+        version=tshub.__version__,
         description="Upload a time-series dataset, fine-tune a pretrained tshub checkpoint on it, download the "
-                    "result. Every /v1 endpoint needs `Authorization: Bearer <token>`.",
+        "result. Every /v1 endpoint needs `Authorization: Bearer <token>`.",
     )
     app.state.settings = settings
     app.state.storage = settings.object_store()

@@ -49,8 +49,12 @@ def create_token(Session: sessionmaker, name: str, expires_at: datetime | None =
 def revoke_token(Session: sessionmaker, token_id: str) -> bool:
     """Revoke a token and cancel its jobs; False when no active token has this id."""
     with Session.begin() as session:
-        revoked = session.execute(update(Token).where(Token.id == token_id, Token.revoked_at.is_(None))
-                                  .values(revoked_at=utcnow())).rowcount == 1
+        revoked = (
+            session.execute(
+                update(Token).where(Token.id == token_id, Token.revoked_at.is_(None)).values(revoked_at=utcnow())
+            ).rowcount
+            == 1
+        )
     if revoked:
         JobStore(Session).cancel_all(token_id, "cancelled: the token that created it was revoked")
     return revoked
@@ -64,8 +68,10 @@ def authenticate(Session: sessionmaker, token: str) -> Owner:
     if row is None or row.revoked_at is not None:
         raise AuthError("invalid or revoked token; create one with `tshub token create --name NAME`")
     if row.expires_at is not None and row.expires_at <= now:
-        raise AuthError(f"token expired on {row.expires_at:%Y-%m-%d %H:%M} UTC; ask the operator for a new one "
-                        "(`tshub token create --name NAME`)")
+        raise AuthError(
+            f"token expired on {row.expires_at:%Y-%m-%d %H:%M} UTC; ask the operator for a new one "
+            "(`tshub token create --name NAME`)"
+        )
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         with Session.begin() as session:
             session.execute(update(Token).where(Token.id == row.id).values(last_used_at=now))

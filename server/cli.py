@@ -28,14 +28,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def add_server_commands(commands: argparse._SubParsersAction) -> None:
-    serve = commands.add_parser("serve", help="run the fine-tune service: the HTTP API and a job worker",
-                                description="Settings come from environment variables (TSHUB_SERVER_DB, "
-                                            "TSHUB_SERVER_STORAGE, TSHUB_MAX_UPLOAD_MB, TSHUB_ENGINE, "
-                                            "TSHUB_RAY_ADDRESS, TSHUB_WORKERS, ...; see the README).")
+    serve = commands.add_parser(
+        "serve",
+        help="run the fine-tune service: the HTTP API and a job worker",
+        description="Settings come from environment variables (TSHUB_SERVER_DB, "
+        "TSHUB_SERVER_STORAGE, TSHUB_MAX_UPLOAD_MB, TSHUB_ENGINE, "
+        "TSHUB_RAY_ADDRESS, TSHUB_WORKERS, ...; see the README).",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--role", choices=ROLES, default="all",
-                       help="api: HTTP only; worker: jobs only (more machines sharing TSHUB_SERVER_DB); all: both")
+    serve.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="api: HTTP only; worker: jobs only (more machines sharing TSHUB_SERVER_DB); all: both",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.set_defaults(run=_run_serve)
 
@@ -43,8 +50,12 @@ def add_server_commands(commands: argparse._SubParsersAction) -> None:
     actions = token.add_subparsers(title="actions", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="create a token and print it (shown once)")
     create.add_argument("--name", required=True, help="who or what the token is for")
-    create.add_argument("--expires-days", type=float, default=None,
-                        help="the token stops working after this many days (default: never, until revoked)")
+    create.add_argument(
+        "--expires-days",
+        type=float,
+        default=None,
+        help="the token stops working after this many days (default: never, until revoked)",
+    )
     create.set_defaults(run=_run_token_create)
     revoke = actions.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("token_id")
@@ -70,21 +81,38 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     open_store(settings.db_url)  # tables exist before the worker and the API race to create them
     if args.role == "all":
-        return supervise([Supervised("API", ["serve", "--role", "api", "--host", args.host, "--port", str(args.port),
-                                              "--log-level", args.log_level]),
-                          Supervised("worker", ["serve", "--role", "worker", "--log-level", args.log_level])])
+        return supervise(
+            [
+                Supervised(
+                    "API",
+                    [
+                        "serve",
+                        "--role",
+                        "api",
+                        "--host",
+                        args.host,
+                        "--port",
+                        str(args.port),
+                        "--log-level",
+                        args.log_level,
+                    ],
+                ),
+                Supervised("worker", ["serve", "--role", "worker", "--log-level", args.log_level]),
+            ]
+        )
     import uvicorn
 
     from server.app import create_app
     from server.worker import stop_with_parent
 
     stop_with_parent(None)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=10
+    )
     return 0
 
 
-def supervise(children: list["Supervised"]) -> int:
+def supervise(children: list[Supervised]) -> int:
     """``tshub serve``: keep the API and the worker running as child processes, restarting whichever dies (a
     crash or the kernel's OOM killer), until SIGTERM or SIGINT; then stop both."""
     stop = threading.Event()
@@ -121,8 +149,11 @@ class Supervised:
 
     def _spawn(self) -> subprocess.Popen:
         root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "TSHUB_PARENT_PID": str(os.getpid()),
-               "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        env = {
+            **os.environ,
+            "TSHUB_PARENT_PID": str(os.getpid()),
+            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+        }
         return subprocess.Popen([sys.executable, "-m", "server", *self.args], env=env)
 
     def _watch(self) -> None:
@@ -158,6 +189,5 @@ def _run_token_revoke(args: argparse.Namespace) -> int:
     if not revoke_token(open_store(_settings().db_url), args.token_id):
         print(f"tshub: error: no active token with id {args.token_id!r}", file=sys.stderr)
         return 1
-    print(f"token {args.token_id} revoked; its queued jobs are cancelled and its running ones stopped",
-          file=sys.stderr)
+    print(f"token {args.token_id} revoked; its queued jobs are cancelled and its running ones stopped", file=sys.stderr)
     return 0

@@ -56,7 +56,7 @@ class Settings:
     tenant_concurrency: int = 8
     max_job_s: float = 6 * 3600.0
 
-    def object_store(self) -> "ObjectStore":
+    def object_store(self) -> ObjectStore:
         """The storage of uploads, datasets and models (``server.storage``)."""
         from server.storage import open_storage
 
@@ -75,7 +75,7 @@ class Settings:
         return int(self.tenant_storage_mb * 1024 * 1024)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         server_home = tshub_home() / "server"
         engine = os.environ.get("TSHUB_ENGINE", "local").strip().lower()
         if engine not in ENGINES:
@@ -111,11 +111,17 @@ class Settings:
             tenant_concurrency=int(_number("TSHUB_TENANT_CONCURRENCY", cls.tenant_concurrency)),
             max_job_s=_number("TSHUB_MAX_JOB_S", cls.max_job_s),
         )
-        counts = {"TSHUB_WORKERS": settings.workers, "TSHUB_MAX_ATTEMPTS": settings.max_attempts,
-                  "TSHUB_PARSE_SLOTS": settings.parse_slots, "TSHUB_TENANT_RUNNING": settings.tenant_running,
-                  "TSHUB_TENANT_QUEUED": settings.tenant_queued, "TSHUB_TENANT_CONCURRENCY": settings.tenant_concurrency,
-                  "TSHUB_MAX_SERIES": settings.max_series,
-                  "TSHUB_MAX_VALUES": settings.max_values, "TSHUB_RECOMMEND_MAX_SERIES": settings.recommend_max_series}
+        counts = {
+            "TSHUB_WORKERS": settings.workers,
+            "TSHUB_MAX_ATTEMPTS": settings.max_attempts,
+            "TSHUB_PARSE_SLOTS": settings.parse_slots,
+            "TSHUB_TENANT_RUNNING": settings.tenant_running,
+            "TSHUB_TENANT_QUEUED": settings.tenant_queued,
+            "TSHUB_TENANT_CONCURRENCY": settings.tenant_concurrency,
+            "TSHUB_MAX_SERIES": settings.max_series,
+            "TSHUB_MAX_VALUES": settings.max_values,
+            "TSHUB_RECOMMEND_MAX_SERIES": settings.recommend_max_series,
+        }
         small = [name for name, value in counts.items() if value < 1]
         if small:
             raise ConfigError(f"{', '.join(small)} must be whole numbers >= 1.")

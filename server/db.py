@@ -17,8 +17,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Connection, DateTime, ForeignKey, Index, Integer, Select, String,
-                        Text, and_, create_engine, event, inspect, or_, text)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    create_engine,
+    event,
+    inspect,
+    or_,
+    text,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -118,8 +135,7 @@ def make_engine(url: str) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite gives -wal and -shm the same mode
         os.chmod(path, 0o600)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                           pool_size=10, max_overflow=20)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=10, max_overflow=20)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -211,8 +227,9 @@ def _add_missing_columns(connection: Connection, tables: set[str]) -> None:
 PAGE_LIMIT = 100
 
 
-def page_of(session: Session, query: Select, model: type[Job] | type[DatasetRecord], limit: int,
-            cursor: str | None) -> tuple[list[Any], str | None]:
+def page_of(
+    session: Session, query: Select, model: type[Job] | type[DatasetRecord], limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
     """One page of ``query`` rows, newest first, after ``cursor``; and the cursor of the next page (None: last).
 
     The cursor is the (created_at, id) of the last row shown, so paging stays exact while rows are added."""
@@ -236,6 +253,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
         when = datetime.fromisoformat(created)
     except ValueError:
-        raise BadCursor(f"cursor {cursor[:40]!r} is not one this server gave; use next_cursor from the previous "
-                        "page, or omit it for the first page.") from None
+        raise BadCursor(
+            f"cursor {cursor[:40]!r} is not one this server gave; use next_cursor from the previous "
+            "page, or omit it for the first page."
+        ) from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)), row_id

@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 #: torch.optim imports on first use: 2 s per job otherwise). Imports only: no threads before the fork.
 PRELOAD = ["torch", "torch._dynamo", "server.runner"]
 #: Environment forwarded to Ray tasks so they resolve models and data as the service does.
-FORWARDED_ENV = ("TSHUB_HOME", "TSHUB_ZOO", "TSHUB_DATA", "TSHUB_NAMESPACE", "HF_HUB_OFFLINE", "HF_ENDPOINT",
-                 "HF_HOME")
+FORWARDED_ENV = ("TSHUB_HOME", "TSHUB_ZOO", "TSHUB_DATA", "TSHUB_NAMESPACE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "HF_HOME")
 
 
 class Handle(Protocol):
@@ -87,8 +86,6 @@ def hide_server_paths(text: str) -> str:
     return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "…", text)
 
 
-
-
 # ------------------------------------------------------------------------------------------------------ local
 class LocalEngine:
     """One child process per job, forked from a fork server that preloaded torch and tshub.
@@ -102,11 +99,14 @@ class LocalEngine:
         self.ctx.set_forkserver_preload(PRELOAD)
         forkserver.ensure_running()  # pay the preload now, not in the first job
 
-    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> "LocalHandle":
+    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> LocalHandle:
         events = self.ctx.Queue()
-        process = self.ctx.Process(target=_local_child,
-                                   args=(spec, str(dataset), str(model_out), events, os.getpid()),
-                                   name=f"tshub-job-{job_id}", daemon=True)
+        process = self.ctx.Process(
+            target=_local_child,
+            args=(spec, str(dataset), str(model_out), events, os.getpid()),
+            name=f"tshub-job-{job_id}",
+            daemon=True,
+        )
         process.start()
         return LocalHandle(process, events)
 
@@ -170,6 +170,7 @@ def _local_child(spec: dict[str, Any], dataset: str, model_out: str, events: Any
 def _exit_with(worker_pid: int, every_s: float = 1.0) -> None:
     """End this job process soon after its worker dies (the fork server, its parent, outlives the worker while
     children exist); the dead worker's job is requeued, so its training must not go on."""
+
     def watch() -> None:
         while True:
             time.sleep(every_s)
@@ -199,12 +200,16 @@ class RayEngine:
         # The service package travels with the job (tshub itself must be installed on the cluster's nodes).
         runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)], "env_vars": env}
         connect(address, namespace="tshub", runtime_env=runtime_env)
-        self.task = ray.remote(**task_resources(), max_retries=0)(_ray_task)
+        self.task = ray.remote(**task_resources(), max_retries=0)(_ray_task)  # type: ignore[call-overload]
         self.mailbox = ray.remote(num_cpus=0)(Mailbox)
-        log.info("Ray engine at %s: %s, one %s per job", address or "a local cluster", ray.cluster_resources(),
-                 "GPU" if "num_gpus" in task_resources() else "CPU")
+        log.info(
+            "Ray engine at %s: %s, one %s per job",
+            address or "a local cluster",
+            ray.cluster_resources(),
+            "GPU" if "num_gpus" in task_resources() else "CPU",
+        )
 
-    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> "RayHandle":
+    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> RayHandle:
         mailbox = self.mailbox.remote()
         ref = self.task.options(name=f"tshub-job-{job_id}").remote(spec, dataset.read_bytes(), mailbox)
         return RayHandle(self.ray, ref, mailbox, model_out)

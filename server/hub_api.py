@@ -37,8 +37,19 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
 
 from server.auth import AuthError, Owner, authenticate
-from server.hub_store import (COMMIT_ID, DEFAULT_BRANCH, EntryNotFound, FileChange, HubCommit, HubRepo, HubStore,
-                              HubStoreError, RepoExists, card_yaml, check_path)
+from server.hub_store import (
+    COMMIT_ID,
+    DEFAULT_BRANCH,
+    EntryNotFound,
+    FileChange,
+    HubCommit,
+    HubRepo,
+    HubStore,
+    HubStoreError,
+    RepoExists,
+    card_yaml,
+    check_path,
+)
 
 JSON_BODY_LIMIT = 2 * 1024 * 1024  # repo creation, YAML validation, preupload: small JSON documents
 COMMIT_OVERHEAD = 64 * 1024  # a commit's header and per-file JSON around the base64 contents
@@ -85,8 +96,7 @@ router = APIRouter(route_class=HubRoute, tags=["hub (Hugging Face Hub API)"])
 def hub(request: Request) -> HubStore:
     store = getattr(request.app.state, "hub", None)
     if store is None:
-        store = request.app.state.hub = HubStore(request.app.state.Session,
-                                                 request.app.state.settings.storage / "hub")
+        store = request.app.state.hub = HubStore(request.app.state.Session, request.app.state.settings.storage / "hub")
     return store
 
 
@@ -107,8 +117,10 @@ def caller(request: Request) -> Owner | None:
 def signed_in(request: Request) -> Owner:
     owner = caller(request)
     if owner is None:
-        raise Unauthorized("this needs a token: send 'Authorization: Bearer <token>' (HF_TOKEN, or `hf auth "
-                           "login`; the operator creates one with `tshub token create --name NAME`)")
+        raise Unauthorized(
+            "this needs a token: send 'Authorization: Bearer <token>' (HF_TOKEN, or `hf auth "
+            "login`; the operator creates one with `tshub token create --name NAME`)"
+        )
     return owner
 
 
@@ -154,8 +166,14 @@ def timestamp(moment: datetime) -> str:
 @router.get("/api/whoami-v2", summary="Who a token belongs to (`hf auth whoami`, `hf auth login`)")
 def whoami(request: Request) -> dict[str, Any]:
     owner = signed_in(request)
-    return {"type": "user", "id": owner.id, "name": owner.name, "fullname": owner.name, "orgs": [],
-            "auth": {"type": "access_token", "accessToken": {"displayName": owner.name, "role": "write"}}}
+    return {
+        "type": "user",
+        "id": owner.id,
+        "name": owner.name,
+        "fullname": owner.name,
+        "orgs": [],
+        "auth": {"type": "access_token", "accessToken": {"displayName": owner.name, "role": "write"}},
+    }
 
 
 @router.post("/api/validate-yaml", summary="Check a model card's YAML metadata before a commit")
@@ -202,8 +220,9 @@ async def update_settings(request: Request, namespace: str, name: str) -> dict[s
 
 
 @router.get("/api/models", summary="Model repos this caller can see")
-def list_models(request: Request, author: str | None = None, search: str | None = None,
-                limit: int = 1000) -> list[dict[str, Any]]:
+def list_models(
+    request: Request, author: str | None = None, search: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
     rows = hub(request).list_repos(caller(request), author, search, max(1, min(limit, 10_000)))
     return [model_info_json(repo, commit, files_metadata=False) for repo, commit in rows]
 
@@ -228,12 +247,25 @@ def at_revision(request: Request, namespace: str, name: str, revision: str) -> t
 def model_info_json(repo: HubRepo, commit: HubCommit, files_metadata: bool) -> dict[str, Any]:
     card = commit.card_data or {}
     return {
-        "_id": repo.id, "id": repo.repo_id, "modelId": repo.repo_id, "author": repo.namespace, "sha": commit.oid,
-        "lastModified": timestamp(commit.created_at), "createdAt": timestamp(repo.created_at),
-        "private": repo.private, "gated": False, "disabled": False, "downloads": 0, "likes": 0,
-        "library_name": card.get("library_name"), "tags": card.get("tags") or [], "cardData": card or None,
-        "siblings": [{"rfilename": path, **({"size": entry["size"], "blobId": entry["oid"]} if files_metadata else {})}
-                     for path, entry in sorted(commit.files.items())],
+        "_id": repo.id,
+        "id": repo.repo_id,
+        "modelId": repo.repo_id,
+        "author": repo.namespace,
+        "sha": commit.oid,
+        "lastModified": timestamp(commit.created_at),
+        "createdAt": timestamp(repo.created_at),
+        "private": repo.private,
+        "gated": False,
+        "disabled": False,
+        "downloads": 0,
+        "likes": 0,
+        "library_name": card.get("library_name"),
+        "tags": card.get("tags") or [],
+        "cardData": card or None,
+        "siblings": [
+            {"rfilename": path, **({"size": entry["size"], "blobId": entry["oid"]} if files_metadata else {})}
+            for path, entry in sorted(commit.files.items())
+        ],
     }
 
 
@@ -243,8 +275,9 @@ def tree_root(request: Request, namespace: str, name: str, revision: str, recurs
 
 
 @router.get("/api/models/{namespace}/{name}/tree/{revision}/{path:path}", summary="Files and folders under a path")
-def tree(request: Request, namespace: str, name: str, revision: str, path: str,
-         recursive: bool = False) -> list[dict[str, Any]]:
+def tree(
+    request: Request, namespace: str, name: str, revision: str, path: str, recursive: bool = False
+) -> list[dict[str, Any]]:
     _, commit = at_revision(request, namespace, name, revision)
     prefix = path.strip("/") + "/" if path.strip("/") else ""
     below = {p: e for p, e in commit.files.items() if p.startswith(prefix)}
@@ -252,12 +285,13 @@ def tree(request: Request, namespace: str, name: str, revision: str, path: str,
         raise EntryNotFound(f"{path} does not exist at commit {commit.oid}")
     entries: dict[str, dict[str, Any]] = {}
     for file_path, entry in sorted(below.items()):
-        parts = file_path[len(prefix):].split("/")
+        parts = file_path[len(prefix) :].split("/")
         for depth in range(1, len(parts)):  # the folders on the way
             folder = prefix + "/".join(parts[:depth])
             if recursive or depth == 1:
-                entries.setdefault(folder, {"type": "directory", "path": folder, "size": 0,
-                                            "oid": folder_oid(commit.files, folder)})
+                entries.setdefault(
+                    folder, {"type": "directory", "path": folder, "size": 0, "oid": folder_oid(commit.files, folder)}
+                )
         if recursive or len(parts) == 1:
             entries[file_path] = {"type": "file", "path": file_path, "size": entry["size"], "oid": entry["oid"]}
     return list(entries.values())
@@ -275,23 +309,44 @@ def refs(request: Request, namespace: str, name: str) -> dict[str, Any]:
     repo = store.readable_repo(caller(request), f"{namespace}/{name}")
     found: dict[str, list[dict[str, str]]] = {"branch": [], "tag": []}
     for ref in store.refs(repo):
-        found[ref.kind].append({"name": ref.name, "ref": f"refs/{'heads' if ref.kind == 'branch' else 'tags'}/"
-                                                         f"{ref.name}", "targetCommit": ref.commit_oid})
+        found[ref.kind].append(
+            {
+                "name": ref.name,
+                "ref": f"refs/{'heads' if ref.kind == 'branch' else 'tags'}/{ref.name}",
+                "targetCommit": ref.commit_oid,
+            }
+        )
     return {"branches": found["branch"], "tags": found["tag"], "converts": [], "pullRequests": []}
 
 
 @router.get("/api/models/{namespace}/{name}/commits/{revision}", summary="The history of a revision, newest first")
 def commits(request: Request, namespace: str, name: str, revision: str) -> list[dict[str, Any]]:
     repo, head = at_revision(request, namespace, name, revision)
-    return [{"id": c.oid, "title": c.title, "message": c.message, "authors": [{"user": c.author}],
-             "date": timestamp(c.created_at)} for c in hub(request).history(repo, head)]
+    return [
+        {
+            "id": c.oid,
+            "title": c.title,
+            "message": c.message,
+            "authors": [{"user": c.author}],
+            "date": timestamp(c.created_at),
+        }
+        for c in hub(request).history(repo, head)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ files
-@router.get("/{namespace}/{name}/resolve/{revision}/{path:path}", response_class=FileResponse,
-            operation_id="resolve_file", summary="A file at a revision")
-@router.head("/{namespace}/{name}/resolve/{revision}/{path:path}", response_class=FileResponse,
-             operation_id="resolve_file_metadata", summary="A file's commit, ETag and size, without its content")
+@router.get(
+    "/{namespace}/{name}/resolve/{revision}/{path:path}",
+    response_class=FileResponse,
+    operation_id="resolve_file",
+    summary="A file at a revision",
+)
+@router.head(
+    "/{namespace}/{name}/resolve/{revision}/{path:path}",
+    response_class=FileResponse,
+    operation_id="resolve_file_metadata",
+    summary="A file's commit, ETag and size, without its content",
+)
 def resolve_file(request: Request, namespace: str, name: str, revision: str, path: str) -> FileResponse:
     _, commit = at_revision(request, namespace, name, revision)
     try:
@@ -300,8 +355,11 @@ def resolve_file(request: Request, namespace: str, name: str, revision: str, pat
         err.headers = {"X-Repo-Commit": commit.oid}
         raise
     immutable = COMMIT_ID.match(revision) is not None
-    headers = {"ETag": f'"{entry["oid"]}"', "X-Repo-Commit": commit.oid,
-               "Cache-Control": "private, max-age=31536000, immutable" if immutable else "no-cache"}
+    headers = {
+        "ETag": f'"{entry["oid"]}"',
+        "X-Repo-Commit": commit.oid,
+        "Cache-Control": "private, max-age=31536000, immutable" if immutable else "no-cache",
+    }
     return FileResponse(blob, headers=headers, filename=path.rsplit("/", 1)[-1], content_disposition_type="inline")
 
 
@@ -316,9 +374,18 @@ async def preupload(request: Request, namespace: str, name: str, revision: str) 
     files = body.get("files")
     if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
         raise HubStoreError("preupload: 'files' must be a list of {path, size, sample}")
-    return {"commitOid": head.oid, "files": [
-        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-         "oid": (head.files.get(f["path"]) or {}).get("oid")} for f in files]}
+    return {
+        "commitOid": head.oid,
+        "files": [
+            {
+                "path": f["path"],
+                "uploadMode": "regular",
+                "shouldIgnore": False,
+                "oid": (head.files.get(f["path"]) or {}).get("oid"),
+            }
+            for f in files
+        ],
+    }
 
 
 @router.post("/api/models/{namespace}/{name}/commit/{revision}", summary="Commit files to a branch")
@@ -333,10 +400,23 @@ async def commit(request: Request, namespace: str, name: str, revision: str) -> 
     header, changes = await run_in_threadpool(parse_commit, body)
     if sum(len(c.content or b"") for c in changes) > limit:
         raise TooLarge(f"commit over {too_large(limit)} of files (TSHUB_MAX_UPLOAD_MB bounds a commit's files)")
-    made = await run_in_threadpool(store.commit, owner, repo, revision, changes, str(header.get("summary") or ""),
-                                   str(header.get("description") or ""), header.get("parentCommit"))
-    return {"success": True, "commitOid": made.oid, "commitUrl": f"{base_url(request)}/{repo.repo_id}/commit/{made.oid}",
-            "hookOutput": "", "pullRequestUrl": None}
+    made = await run_in_threadpool(
+        store.commit,
+        owner,
+        repo,
+        revision,
+        changes,
+        str(header.get("summary") or ""),
+        str(header.get("description") or ""),
+        header.get("parentCommit"),
+    )
+    return {
+        "success": True,
+        "commitOid": made.oid,
+        "commitUrl": f"{base_url(request)}/{repo.repo_id}/commit/{made.oid}",
+        "hookOutput": "",
+        "pullRequestUrl": None,
+    }
 
 
 def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
@@ -350,7 +430,7 @@ def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
             item = json.loads(line)
             key, value = item["key"], item["value"]
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-            raise HubStoreError(f"commit payload line {number}: expected {{\"key\", \"value\"}} JSON") from None
+            raise HubStoreError(f'commit payload line {number}: expected {{"key", "value"}} JSON') from None
         if key == "header":
             header = value
         elif key == "file":
@@ -358,12 +438,14 @@ def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
         elif key in ("deletedFile", "deletedFolder"):
             changes.append(FileChange(check_path(value.get("path", "").rstrip("/")), None, key == "deletedFolder"))
         elif key == "lfsFile":
-            raise HubStoreError(f"{value.get('path')}: this hub stores files as regular blobs, not LFS; upload "
-                                "with huggingface_hub's create_commit/upload_folder, which asks first")
+            raise HubStoreError(
+                f"{value.get('path')}: this hub stores files as regular blobs, not LFS; upload "
+                "with huggingface_hub's create_commit/upload_folder, which asks first"
+            )
         else:
             raise HubStoreError(f"commit payload line {number}: unsupported operation {key!r}")
     if header is None or not isinstance(header, dict):
-        raise HubStoreError("commit payload: the first line must be the header {\"key\": \"header\", ...}")
+        raise HubStoreError('commit payload: the first line must be the header {"key": "header", ...}')
     return header, changes
 
 

@@ -145,16 +145,19 @@ class HubStore:
         """A new repo with an empty initial commit on ``main``; RepoExists when the id is taken."""
         for part in (namespace, name):
             if not _NAME.match(part):
-                raise HubStoreError(f"invalid repo id part {part!r}: use letters, digits, '-', '_' and '.' (no "
-                                    "'--' or '..', at most 96 characters, starting with a letter or digit)")
+                raise HubStoreError(
+                    f"invalid repo id part {part!r}: use letters, digits, '-', '_' and '.' (no "
+                    "'--' or '..', at most 96 characters, starting with a letter or digit)"
+                )
         repo_id = f"{namespace}/{name}"
         with self.Session.begin() as session:
             space = session.get(HubNamespace, namespace)
             if space is None:
                 session.add(HubNamespace(name=namespace, owner_id=owner.id))
             elif space.owner_id != owner.id:
-                raise Forbidden(f"the namespace {namespace!r} belongs to another token; create the repo under "
-                                "a namespace of yours")
+                raise Forbidden(
+                    f"the namespace {namespace!r} belongs to another token; create the repo under a namespace of yours"
+                )
             if session.scalar(select(HubRepo).where(HubRepo.repo_id == repo_id)) is not None:
                 raise RepoExists(f"you already created the model repo {repo_id}")
             repo = HubRepo(repo_id=repo_id, namespace=namespace, owner_id=owner.id, private=private)
@@ -185,16 +188,20 @@ class HubStore:
         with self.Session.begin() as session:
             session.execute(update(HubRepo).where(HubRepo.id == repo.id).values(private=private))
 
-    def list_repos(self, owner: Owner | None, author: str | None, search: str | None,
-                   limit: int) -> list[tuple[HubRepo, HubCommit]]:
+    def list_repos(
+        self, owner: Owner | None, author: str | None, search: str | None, limit: int
+    ) -> list[tuple[HubRepo, HubCommit]]:
         """Repos ``owner`` may read (optionally of one namespace, or whose id contains ``search``), newest first."""
         query = select(HubRepo).order_by(HubRepo.created_at.desc())
         if author:
             query = query.where(HubRepo.namespace == author)
         with self.Session() as session:
-            repos = [r for r in session.scalars(query).all()
-                     if (not r.private or (owner is not None and owner.id == r.owner_id))
-                     and (not search or search.casefold() in r.repo_id.casefold())][:limit]
+            repos = [
+                r
+                for r in session.scalars(query).all()
+                if (not r.private or (owner is not None and owner.id == r.owner_id))
+                and (not search or search.casefold() in r.repo_id.casefold())
+            ][:limit]
         return [(repo, self.resolve(repo, DEFAULT_BRANCH)) for repo in repos]
 
     # ---------------------------------------------------------------------------------------- revisions
@@ -205,8 +212,9 @@ class HubStore:
             if ref is not None:
                 return session.get(HubCommit, ref.commit_oid)
             if re.fullmatch(r"[0-9a-f]{7,40}", revision):
-                found = session.scalars(select(HubCommit).where(HubCommit.repo_pk == repo.id,
-                                                                HubCommit.oid.startswith(revision)).limit(2)).all()
+                found = session.scalars(
+                    select(HubCommit).where(HubCommit.repo_pk == repo.id, HubCommit.oid.startswith(revision)).limit(2)
+                ).all()
                 if len(found) == 1:
                     return found[0]
         raise RevisionNotFound(f"invalid rev id: {revision} (no branch, tag or commit of {repo.repo_id})")
@@ -232,13 +240,23 @@ class HubStore:
             raise EntryNotFound(f"{path} does not exist at commit {commit.oid}")
         blob = self._blob_path(entry["sha256"])
         if not blob.is_file():
-            raise StorageLost(f"the server's storage has lost the content of {path} (sha256 {entry['sha256']}); "
-                              "tell the operator, who can push the checkpoint again")
+            raise StorageLost(
+                f"the server's storage has lost the content of {path} (sha256 {entry['sha256']}); "
+                "tell the operator, who can push the checkpoint again"
+            )
         return blob, entry
 
     # ---------------------------------------------------------------------------------------- writes
-    def commit(self, owner: Owner, repo: HubRepo, branch: str, changes: list[FileChange], title: str,
-               message: str = "", parent: str | None = None) -> HubCommit:
+    def commit(
+        self,
+        owner: Owner,
+        repo: HubRepo,
+        branch: str,
+        changes: list[FileChange],
+        title: str,
+        message: str = "",
+        parent: str | None = None,
+    ) -> HubCommit:
         """Apply ``changes`` on top of ``branch`` as one new commit and move the branch to it.
 
         ``parent`` (a commit id) refuses the commit when the branch has moved since; without it, a concurrent
@@ -249,22 +267,34 @@ class HubStore:
         if not _BRANCH.match(branch) or COMMIT_ID.match(branch):
             raise HubStoreError(f"cannot commit to {branch!r}: commits go to a branch, such as {DEFAULT_BRANCH!r}")
         blobs = {change.path: self._store_blob(change.content) for change in changes if change.content is not None}
-        card = next((card_metadata(c.content) for c in changes if c.path == CARD_FILE and c.content is not None),
-                    None)
+        card = next((card_metadata(c.content) for c in changes if c.path == CARD_FILE and c.content is not None), None)
         for _ in range(20):
             head = self._branch_head(repo, branch)
             if parent is not None and not head.oid.startswith(parent):
                 raise StaleParent(f"a commit has happened on {branch} since {parent}; pull and try again")
             files = _apply(dict(head.files), changes, blobs)
-            new = _new_commit(repo.id, head.oid, files, title.strip(), message, owner.name,
-                              (card if CARD_FILE in blobs else head.card_data) if CARD_FILE in files else None)
+            new = _new_commit(
+                repo.id,
+                head.oid,
+                files,
+                title.strip(),
+                message,
+                owner.name,
+                (card if CARD_FILE in blobs else head.card_data) if CARD_FILE in files else None,
+            )
             try:
                 with self.Session.begin() as session:
                     session.add(new)
                     session.flush()
-                    moved = session.execute(update(HubRef).where(
-                        HubRef.repo_pk == repo.id, HubRef.name == branch, HubRef.commit_oid == head.oid,
-                    ).values(commit_oid=new.oid)).rowcount
+                    moved = session.execute(
+                        update(HubRef)
+                        .where(
+                            HubRef.repo_pk == repo.id,
+                            HubRef.name == branch,
+                            HubRef.commit_oid == head.oid,
+                        )
+                        .values(commit_oid=new.oid)
+                    ).rowcount
                     if moved != 1:
                         raise _BranchMoved
             except _BranchMoved:
@@ -293,8 +323,15 @@ class HubStore:
 def check_path(path: str) -> str:
     """A repo file path: relative, '/'-separated, no '.', '..' or '.git' segment; HubStoreError otherwise."""
     parts = PurePosixPath(path).parts
-    if (not path or len(path) > MAX_PATH or path.startswith("/") or "\\" in path or "\0" in path
-            or any(p in (".", "..", ".git") for p in parts) or "//" in path):
+    if (
+        not path
+        or len(path) > MAX_PATH
+        or path.startswith("/")
+        or "\\" in path
+        or "\0" in path
+        or any(p in (".", "..", ".git") for p in parts)
+        or "//" in path
+    ):
         raise HubStoreError(f"invalid file path {path!r}: use a relative path such as 'config.json' or 'sub/x.bin'")
     return path
 
@@ -331,12 +368,37 @@ def _apply(files: dict[str, Any], changes: list[FileChange], blobs: dict[str, di
     return files
 
 
-def _new_commit(repo_pk: str, parent: str | None, files: dict[str, Any], title: str, message: str, author: str,
-                card: dict[str, Any] | None = None) -> HubCommit:
+def _new_commit(
+    repo_pk: str,
+    parent: str | None,
+    files: dict[str, Any],
+    title: str,
+    message: str,
+    author: str,
+    card: dict[str, Any] | None = None,
+) -> HubCommit:
     created = utcnow()
-    oid = hashlib.sha1(json.dumps({
-        "parent": parent, "tree": {p: e["oid"] for p, e in sorted(files.items())}, "title": title,
-        "message": message, "author": author, "date": created.isoformat(),
-    }, sort_keys=True).encode()).hexdigest()
-    return HubCommit(oid=oid, repo_pk=repo_pk, parent_oid=parent, title=title, message=message, author=author,
-                     files=files, card_data=card, created_at=created)
+    oid = hashlib.sha1(
+        json.dumps(
+            {
+                "parent": parent,
+                "tree": {p: e["oid"] for p, e in sorted(files.items())},
+                "title": title,
+                "message": message,
+                "author": author,
+                "date": created.isoformat(),
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    return HubCommit(
+        oid=oid,
+        repo_pk=repo_pk,
+        parent_oid=parent,
+        title=title,
+        message=message,
+        author=author,
+        files=files,
+        card_data=card,
+        created_at=created,
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-from multiprocessing import forkserver
 import os
 import resource
 import signal
@@ -20,6 +19,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from typing import Any
 
 from server.engines import set_parent_death_signal
@@ -72,8 +72,10 @@ class Isolator:
         with self._guard:
             lock, waiting = self._tenants.get(tenant, (threading.Lock(), 0))
             if waiting >= self.waiting_per_tenant:
-                raise Busy(f"{waiting} of your requests are already waiting for a processing slot; retry when "
-                           "they have finished.")
+                raise Busy(
+                    f"{waiting} of your requests are already waiting for a processing slot; retry when "
+                    "they have finished."
+                )
             self._tenants[tenant] = (lock, waiting + 1)
         try:
             with lock:
@@ -93,14 +95,18 @@ class Isolator:
         send.close()
         try:
             if not receive.poll(budget.timeout_s):
-                raise IsolatedFailure(422, f"{what} took longer than {budget.timeout_s:g} s ({budget.setting}) and "
-                                           "was stopped; send a smaller dataset.")
+                raise IsolatedFailure(
+                    422,
+                    f"{what} took longer than {budget.timeout_s:g} s ({budget.setting}) and "
+                    "was stopped; send a smaller dataset.",
+                )
             try:
                 kind, status, payload = receive.recv()
             except EOFError:
                 child.join(5)
-                raise IsolatedFailure(422, f"{what} stopped: {_death(child.exitcode)}; send a smaller or simpler "
-                                           "file.") from None
+                raise IsolatedFailure(
+                    422, f"{what} stopped: {_death(child.exitcode)}; send a smaller or simpler file."
+                ) from None
             if kind == "fail":
                 raise IsolatedFailure(status, payload)
             return payload
@@ -123,8 +129,12 @@ def _child_main(fn: Callable[..., Any], args: tuple, budget: Budget, what: str, 
     try:
         message = ("ok", 200, fn(*args))
     except MemoryError:
-        message = ("fail", 413, f"{what} needs more than {budget.memory_bytes / 2**20:g} MB of memory "
-                                f"({budget.setting}); send a smaller dataset.")
+        message = (
+            "fail",
+            413,
+            f"{what} needs more than {budget.memory_bytes / 2**20:g} MB of memory "
+            f"({budget.setting}); send a smaller dataset.",
+        )
     except Exception as err:  # a bug, not the user's file: the details go to the server log
         status = getattr(err, "status", None)
         if status is None:

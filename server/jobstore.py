@@ -20,7 +20,6 @@ from sqlalchemy.orm import aliased, sessionmaker
 
 from server.db import TERMINAL_STATES, Job, page_of, utcnow
 
-
 #: First key of the PostgreSQL advisory locks that serialise claims per owner (the second is the owner's hash).
 CLAIM_LOCK_SPACE = 0x7453
 
@@ -96,11 +95,14 @@ class JobStore:
             job = Job(owner_id=owner_id, dataset_id=dataset_id, spec=spec, state="queued")
             session.add(job)
             session.flush()
-            queued = session.scalar(select(func.count()).select_from(Job)
-                                    .where(Job.owner_id == owner_id, Job.state == "queued"))
+            queued = session.scalar(
+                select(func.count()).select_from(Job).where(Job.owner_id == owner_id, Job.state == "queued")
+            )
             if max_queued is not None and queued > max_queued:  # raising rolls the insert back
-                raise QuotaExceeded(f"you have {queued - 1} queued jobs, the limit per token (TSHUB_TENANT_QUEUED "
-                                    f"= {max_queued}); wait for some to start, or cancel some.")
+                raise QuotaExceeded(
+                    f"you have {queued - 1} queued jobs, the limit per token (TSHUB_TENANT_QUEUED "
+                    f"= {max_queued}); wait for some to start, or cancel some."
+                )
         return job
 
     def get(self, owner_id: str, job_id: str) -> Job:
@@ -110,8 +112,9 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r} for this token")
         return job
 
-    def page(self, owner_id: str, *, state: str | None = None, limit: int = 100,
-             cursor: str | None = None) -> tuple[list[Job], str | None]:
+    def page(
+        self, owner_id: str, *, state: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[Job], str | None]:
         """The owner's jobs, newest first, optionally in one state; and the next page's cursor."""
         query = select(Job).where(Job.owner_id == owner_id)
         if state is not None:
@@ -125,17 +128,23 @@ class JobStore:
         with self.Session.begin() as session:
             done = session.execute(delete(Job).where(Job.id == job_id, Job.state.in_(TERMINAL_STATES))).rowcount
         if not done:
-            raise JobConflict(f"job {job_id} is {job.state}; cancel it (POST /v1/jobs/{job_id}/cancel) and delete it "
-                              "once it is cancelled")
+            raise JobConflict(
+                f"job {job_id} is {job.state}; cancel it (POST /v1/jobs/{job_id}/cancel) and delete it "
+                "once it is cancelled"
+            )
         return job.model_path
 
     def cancel_all(self, owner_id: str, reason: str) -> int:
         """Cancel every queued job of ``owner_id`` and ask its running ones to stop (e.g. its token was revoked)."""
         with self.Session.begin() as session:
-            queued = session.execute(update(Job).where(Job.owner_id == owner_id, Job.state == "queued")
-                                     .values(state="cancelled", reason=reason, finished_at=utcnow())).rowcount
-            running = session.execute(update(Job).where(Job.owner_id == owner_id, Job.state == "running")
-                                      .values(cancel_requested=True)).rowcount
+            queued = session.execute(
+                update(Job)
+                .where(Job.owner_id == owner_id, Job.state == "queued")
+                .values(state="cancelled", reason=reason, finished_at=utcnow())
+            ).rowcount
+            running = session.execute(
+                update(Job).where(Job.owner_id == owner_id, Job.state == "running").values(cancel_requested=True)
+            ).rowcount
         return queued + running
 
     def cancel(self, owner_id: str, job_id: str) -> Job:
@@ -144,7 +153,8 @@ class JobStore:
         now = utcnow()
         with self.Session.begin() as session:
             done = session.execute(
-                update(Job).where(Job.id == job_id, Job.state == "queued")
+                update(Job)
+                .where(Job.id == job_id, Job.state == "queued")
                 .values(state="cancelled", reason="cancelled by the user before it started", finished_at=now)
             ).rowcount
             if not done:
@@ -173,15 +183,23 @@ class JobStore:
         its transaction, so SQLite runs it under its write lock) that re-checks the state and the owner's running
         count. Racing workers collide on the same row and all but one update nothing."""
         with self.Session() as session:
-            job_id = session.scalar(select(Job.id).where(Job.owner_id == owner_id, Job.state == "queued")
-                                    .order_by(Job.created_at, Job.id).limit(1))
+            job_id = session.scalar(
+                select(Job.id)
+                .where(Job.owner_id == owner_id, Job.state == "queued")
+                .order_by(Job.created_at, Job.id)
+                .limit(1)
+            )
         if job_id is None:
             return None
         conditions = [Job.id == job_id, Job.state == "queued"]
         if tenant_running is not None:
             other = aliased(Job)
-            running = (select(func.count()).select_from(other)
-                       .where(other.owner_id == owner_id, other.state == "running").scalar_subquery())
+            running = (
+                select(func.count())
+                .select_from(other)
+                .where(other.owner_id == owner_id, other.state == "running")
+                .scalar_subquery()
+            )
             conditions.append(running < tenant_running)
         with self.Session.begin() as session:
             claimed = session.execute(update(Job).where(*conditions).values(**_claimed_by(worker_id))).rowcount
@@ -194,25 +212,45 @@ class JobStore:
         with self.Session.begin() as session:
             if not session.scalar(select(func.pg_try_advisory_xact_lock(CLAIM_LOCK_SPACE, func.hashtext(owner_id)))):
                 return None
-            if tenant_running is not None and session.scalar(
-                    select(func.count()).select_from(Job)
-                    .where(Job.owner_id == owner_id, Job.state == "running")) >= tenant_running:
+            if (
+                tenant_running is not None
+                and session.scalar(
+                    select(func.count()).select_from(Job).where(Job.owner_id == owner_id, Job.state == "running")
+                )
+                >= tenant_running
+            ):
                 return None
-            job_id = session.scalar(select(Job.id).where(Job.owner_id == owner_id, Job.state == "queued")
-                                    .order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True))
+            job_id = session.scalar(
+                select(Job.id)
+                .where(Job.owner_id == owner_id, Job.state == "queued")
+                .order_by(Job.created_at, Job.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
             if job_id is not None:
                 session.execute(update(Job).where(Job.id == job_id).values(**_claimed_by(worker_id)))
         return job_id
 
     def _owners_in_turn(self, tenant_running: int | None) -> list[str]:
         with self.Session() as session:
-            waiting = session.execute(select(Job.owner_id, func.min(Job.created_at))
-                                      .where(Job.state == "queued").group_by(Job.owner_id)).all()
+            waiting = session.execute(
+                select(Job.owner_id, func.min(Job.created_at)).where(Job.state == "queued").group_by(Job.owner_id)
+            ).all()
             owners = [owner for owner, _ in waiting]
-            running = dict(session.execute(select(Job.owner_id, func.count()).where(
-                Job.state == "running", Job.owner_id.in_(owners)).group_by(Job.owner_id)).all())
-            started = dict(session.execute(select(Job.owner_id, func.max(Job.started_at)).where(
-                Job.owner_id.in_(owners)).group_by(Job.owner_id)).all())
+            running = dict(
+                session.execute(
+                    select(Job.owner_id, func.count())
+                    .where(Job.state == "running", Job.owner_id.in_(owners))
+                    .group_by(Job.owner_id)
+                ).all()
+            )
+            started = dict(
+                session.execute(
+                    select(Job.owner_id, func.max(Job.started_at))
+                    .where(Job.owner_id.in_(owners))
+                    .group_by(Job.owner_id)
+                ).all()
+            )
         never = utcnow().replace(year=1970)
         turn = sorted((running.get(owner, 0), started.get(owner) or never, oldest, owner) for owner, oldest in waiting)
         return [owner for count, _, _, owner in turn if tenant_running is None or count < tenant_running]
@@ -222,32 +260,62 @@ class JobStore:
         if progress is not None:
             values["progress"] = progress
         with self.Session.begin() as session:
-            owned = session.execute(
-                update(Job).where(Job.id == job_id, Job.worker == worker_id, Job.state == "running").values(**values)
-            ).rowcount == 1
+            owned = (
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.worker == worker_id, Job.state == "running")
+                    .values(**values)
+                ).rowcount
+                == 1
+            )
             cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
         return Beat(owned=owned, cancel_requested=cancel)
 
-    def finish(self, job_id: str, worker_id: str, state: str, *, reason: str | None = None,
-               result: dict[str, Any] | None = None, model_path: str | None = None, model_bytes: int | None = None,
-               progress: dict[str, Any] | None = None) -> bool:
+    def finish(
+        self,
+        job_id: str,
+        worker_id: str,
+        state: str,
+        *,
+        reason: str | None = None,
+        result: dict[str, Any] | None = None,
+        model_path: str | None = None,
+        model_bytes: int | None = None,
+        progress: dict[str, Any] | None = None,
+    ) -> bool:
         """Record the outcome; False when the job was taken from this worker meanwhile (then nothing changes)."""
-        values: dict[str, Any] = {"state": state, "reason": reason, "result": result, "model_path": model_path,
-                                  "model_bytes": model_bytes, "finished_at": utcnow(), "heartbeat_at": utcnow()}
+        values: dict[str, Any] = {
+            "state": state,
+            "reason": reason,
+            "result": result,
+            "model_path": model_path,
+            "model_bytes": model_bytes,
+            "finished_at": utcnow(),
+            "heartbeat_at": utcnow(),
+        }
         if progress is not None:
             values["progress"] = progress
         with self.Session.begin() as session:
-            return session.execute(
-                update(Job).where(Job.id == job_id, Job.worker == worker_id, Job.state == "running").values(**values)
-            ).rowcount == 1
+            return (
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.worker == worker_id, Job.state == "running")
+                    .values(**values)
+                ).rowcount
+                == 1
+            )
 
     def release(self, job_id: str, worker_id: str, reason: str) -> bool:
         """Give a running job back to the queue on a clean worker shutdown; the attempt does not count."""
         with self.Session.begin() as session:
-            return session.execute(
-                update(Job).where(Job.id == job_id, Job.worker == worker_id, Job.state == "running")
-                .values(**_transition("queued", reason), attempts=Job.attempts - 1)
-            ).rowcount == 1
+            return (
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.worker == worker_id, Job.state == "running")
+                    .values(**_transition("queued", reason), attempts=Job.attempts - 1)
+                ).rowcount
+                == 1
+            )
 
     def retry(self, job_id: str, worker_id: str, why: str, max_attempts: int) -> str:
         """Requeue a job whose attempt failed for a passing reason, or fail it after ``max_attempts``."""
@@ -255,8 +323,11 @@ class JobStore:
             attempts = session.scalar(select(Job.attempts).where(Job.id == job_id)) or 0
         state, reason = _retry_outcome(why, attempts, max_attempts)
         with self.Session.begin() as session:
-            session.execute(update(Job).where(Job.id == job_id, Job.worker == worker_id, Job.state == "running")
-                            .values(**_transition(state, reason)))
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.worker == worker_id, Job.state == "running")
+                .values(**_transition(state, reason))
+            )
         return state
 
     def recover(self, stale_after_s: float, max_attempts: int, *, caller: str | None = None) -> list[Recovery]:
@@ -269,20 +340,27 @@ class JobStore:
         cutoff = utcnow() - timedelta(seconds=stale_after_s)
         with self.Session() as session:
             others = or_(Job.worker.is_(None), Job.worker != caller)
-            rows = session.execute(select(Job.id, Job.worker, Job.heartbeat_at, Job.attempts, Job.cancel_requested)
-                                   .where(Job.state == "running", others)).all()
+            rows = session.execute(
+                select(Job.id, Job.worker, Job.heartbeat_at, Job.attempts, Job.cancel_requested).where(
+                    Job.state == "running", others
+                )
+            ).all()
         recovered = []
         for job_id, worker, beat, attempts, cancel in rows:
             if not (beat is None or beat < cutoff or worker_process_gone(worker)):
                 continue
             since = f"{beat:%Y-%m-%d %H:%M:%S} UTC" if beat else "never"
             why = f"worker {worker} stopped during attempt {attempts} (last heartbeat {since})"
-            state, reason = (("cancelled", f"cancelled by the user; {why} before confirming") if cancel
-                             else _retry_outcome(why, attempts, max_attempts))
+            state, reason = (
+                ("cancelled", f"cancelled by the user; {why} before confirming")
+                if cancel
+                else _retry_outcome(why, attempts, max_attempts)
+            )
             with self.Session.begin() as session:
                 done = session.execute(
-                    update(Job).where(Job.id == job_id, Job.state == "running", Job.worker == worker,
-                                      Job.heartbeat_at == beat).values(**_transition(state, reason))
+                    update(Job)
+                    .where(Job.id == job_id, Job.state == "running", Job.worker == worker, Job.heartbeat_at == beat)
+                    .values(**_transition(state, reason))
                 ).rowcount
             if done:
                 recovered.append(Recovery(job_id, state, reason))
@@ -292,14 +370,23 @@ class JobStore:
 def _claimed_by(worker_id: str) -> dict[str, Any]:
     """Column values of a claim: running on ``worker_id``, a new attempt, a fresh heartbeat."""
     now = utcnow()
-    return {"state": "running", "worker": worker_id, "attempts": Job.attempts + 1, "heartbeat_at": now,
-            "started_at": now, "progress": None, "cancel_requested": False}
+    return {
+        "state": "running",
+        "worker": worker_id,
+        "attempts": Job.attempts + 1,
+        "heartbeat_at": now,
+        "started_at": now,
+        "progress": None,
+        "cancel_requested": False,
+    }
 
 
 def _retry_outcome(why: str, attempts: int, max_attempts: int) -> tuple[str, str]:
     if attempts >= max_attempts:
-        return "failed", (f"{why}; giving up after {attempts} of {max_attempts} attempts (TSHUB_MAX_ATTEMPTS). "
-                          "Check the worker logs, e.g. for running out of memory.")
+        return "failed", (
+            f"{why}; giving up after {attempts} of {max_attempts} attempts (TSHUB_MAX_ATTEMPTS). "
+            "Check the worker logs, e.g. for running out of memory."
+        )
     return "queued", f"requeued: {why}"
 
 

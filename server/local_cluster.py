@@ -22,8 +22,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-POSTGRES_BIN_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin",
-                     "/usr/local/bin", "/usr/bin")
+POSTGRES_BIN_DIRS = (
+    "/usr/lib/postgresql/17/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/15/bin",
+    "/usr/local/bin",
+    "/usr/bin",
+)
 
 
 class Unavailable(RuntimeError):
@@ -71,7 +76,7 @@ class PostgresServer:
         self.data = self.folder / "data"
         self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
 
-    def start(self, timeout: float = 60.0) -> "PostgresServer":
+    def start(self, timeout: float = 60.0) -> PostgresServer:
         try:
             import psycopg  # noqa: F401
         except ImportError:
@@ -83,12 +88,39 @@ class PostgresServer:
                 raise Unavailable("running as root and there is no 'postgres' user to run initdb as") from None
             shutil.chown(self.folder, "postgres")
         self.folder.chmod(0o700)
-        self._run([postgres_binary("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                   "--encoding=UTF8", "--no-sync"], timeout)
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off " \
-                  "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        self._run([postgres_binary("pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options,
-                   "-w", "-t", str(int(timeout)), "start"], timeout + 5)
+        self._run(
+            [
+                postgres_binary("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+            timeout,
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            [
+                postgres_binary("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.folder / "log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
+            timeout + 5,
+        )
         return self
 
     def url(self, database: str = "postgres") -> str:
@@ -99,16 +131,18 @@ class PostgresServer:
         import psycopg
 
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
     def kill(self) -> None:
         """Stop at once (``pg_ctl stop -m immediate``, what a crash looks like to clients) and remove the folder."""
         if self.data.is_dir():
-            subprocess.run(self._as_user([postgres_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                                          "stop"]), capture_output=True, timeout=60)
+            subprocess.run(
+                self._as_user([postgres_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
+                capture_output=True,
+                timeout=60,
+            )
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _as_user(self, argv: list[str]) -> list[str]:
@@ -123,10 +157,11 @@ class PostgresServer:
         if done.returncode:
             log = (self.folder / "log").read_text(errors="replace")[-1500:] if (self.folder / "log").exists() else ""
             self.kill()
-            raise Unavailable(f"{Path(argv[0]).name} exited with {done.returncode}: "
-                              f"{(done.stderr or done.stdout)[-1500:]}{log}")
+            raise Unavailable(
+                f"{Path(argv[0]).name} exited with {done.returncode}: {(done.stderr or done.stdout)[-1500:]}{log}"
+            )
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -141,18 +176,26 @@ class S3Server:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.env = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "tshub-test",
-                    "AWS_SECRET_ACCESS_KEY": "tshub-test", "AWS_DEFAULT_REGION": "us-east-1"}
+        self.env = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "tshub-test",
+            "AWS_SECRET_ACCESS_KEY": "tshub-test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> "S3Server":
+    def start(self, timeout: float = 60.0) -> S3Server:
         try:
             import boto3  # noqa: F401
             import moto.server  # noqa: F401
         except ImportError as err:
             raise Unavailable(f"{err.name} is not installed (pip install 'moto[server]' boto3)") from None
-        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         wait_for_port(self.port, timeout, self.process, "moto_server")
         return self
 
@@ -161,8 +204,13 @@ class S3Server:
         import boto3
 
         name = f"tshub-{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="tshub-test",
-                     aws_secret_access_key="tshub-test", region_name="us-east-1").create_bucket(Bucket=name)
+        boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="tshub-test",
+            aws_secret_access_key="tshub-test",
+            region_name="us-east-1",
+        ).create_bucket(Bucket=name)
         return name
 
     def kill(self) -> None:
@@ -170,7 +218,7 @@ class S3Server:
             self.process.kill()
             self.process.wait()
 
-    def __enter__(self) -> "S3Server":
+    def __enter__(self) -> S3Server:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -179,8 +227,12 @@ class S3Server:
 
 # ------------------------------------------------------------------------------------------------------ Ray
 #: GCS settings for a test cluster: a dead node is noticed within seconds, not the default half minute.
-RAY_FAST_FAILURE_ENV = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
-                        "RAY_health_check_failure_threshold": "3", "RAY_DISABLE_USAGE_STATS": "1"}
+RAY_FAST_FAILURE_ENV = {
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+    "RAY_DISABLE_USAGE_STATS": "1",
+}
 
 
 def ray_node_ip() -> str:
@@ -195,16 +247,31 @@ def ray_start_command(head_address: str | None, port: int, num_cpus: int, temp_d
     with its own ports, so two nodes share one machine; ``--block`` keeps it in the foreground, so stopping the
     node is stopping this process group (never ``ray stop``, which stops every Ray of the machine)."""
     ray = str(Path(sys.executable).with_name("ray"))
-    command = [ray if os.access(ray, os.X_OK) else "ray", "start", "--block",
-               f"--num-cpus={num_cpus}", "--num-gpus=0", "--object-store-memory=100000000",
-               "--disable-usage-stats", f"--node-manager-port={free_port()}",
-               f"--object-manager-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-               f"--dashboard-agent-grpc-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
-               f"--metrics-export-port={free_port()}", f"--min-worker-port={port + 1}",
-               f"--max-worker-port={port + 200}"]
+    command = [
+        ray if os.access(ray, os.X_OK) else "ray",
+        "start",
+        "--block",
+        f"--num-cpus={num_cpus}",
+        "--num-gpus=0",
+        "--object-store-memory=100000000",
+        "--disable-usage-stats",
+        f"--node-manager-port={free_port()}",
+        f"--object-manager-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--min-worker-port={port + 1}",
+        f"--max-worker-port={port + 200}",
+    ]
     if head_address is None:
-        return command + ["--head", f"--port={port}", "--include-dashboard=false",
-                          f"--dashboard-port={free_port()}", f"--temp-dir={temp_dir}"]
+        return command + [
+            "--head",
+            f"--port={port}",
+            "--include-dashboard=false",
+            f"--dashboard-port={free_port()}",
+            f"--temp-dir={temp_dir}",
+        ]
     return command + [f"--address={head_address}"]
 
 
@@ -213,8 +280,13 @@ class RayNode:
     uses Ray's token authentication (``RAY_AUTH_MODE=token``, a token made by the head): every node and driver
     needs ``driver_env``."""
 
-    def __init__(self, head: "RayNode | None" = None, num_cpus: int = 1, env: dict[str, str] | None = None,
-                 log: Path | None = None):
+    port: int
+    temp_dir: str
+    token: str
+
+    def __init__(
+        self, head: RayNode | None = None, num_cpus: int = 1, env: dict[str, str] | None = None, log: Path | None = None
+    ):
         import random
 
         self.head, self.num_cpus = head, num_cpus
@@ -234,7 +306,7 @@ class RayNode:
     def address(self) -> str:
         return f"{ray_node_ip()}:{self.head.port if self.head else self.port}"
 
-    def start(self, timeout: float = 120.0) -> "RayNode":
+    def start(self, timeout: float = 120.0) -> RayNode:
         import shutil as _shutil
 
         if _shutil.which("ray", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}") is None:
@@ -242,7 +314,11 @@ class RayNode:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 ray_start_command(self.head.address if self.head else None, self.port, self.num_cpus, self.temp_dir),
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         if self.head is None:
             wait_for_port(self.port, timeout, self.process, "the Ray head")
         try:
@@ -255,16 +331,27 @@ class RayNode:
     def _wait_for_nodes(self, timeout: float) -> None:
         """Until the cluster counts this node (``ray status`` would too, slower)."""
         expected = 1 if self.head is None else 2
+        assert self.process is not None, "start the node first"
         deadline = time.monotonic() + timeout
-        probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False, logging_level='ERROR'); "
-                 "print(sum(n['Alive'] for n in ray.nodes()))")
+        probe = (
+            "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False, logging_level='ERROR'); "
+            "print(sum(n['Alive'] for n in ray.nodes()))"
+        )
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise Unavailable(f"ray start exited with {self.process.returncode}: {self.log_tail()}")
-            done = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True,
-                                  env=self.env, timeout=max(5.0, deadline - time.monotonic()))
-            if done.returncode == 0 and done.stdout.strip().splitlines()[-1:] and \
-                    int(done.stdout.strip().splitlines()[-1]) >= expected:
+            done = subprocess.run(
+                [sys.executable, "-c", probe, self.address],
+                capture_output=True,
+                text=True,
+                env=self.env,
+                timeout=max(5.0, deadline - time.monotonic()),
+            )
+            if (
+                done.returncode == 0
+                and done.stdout.strip().splitlines()[-1:]
+                and int(done.stdout.strip().splitlines()[-1]) >= expected
+            ):
                 return
             time.sleep(1.0)
         self.kill()
@@ -284,7 +371,7 @@ class RayNode:
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
 
-    def __enter__(self) -> "RayNode":
+    def __enter__(self) -> RayNode:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import tshub
+from server.uploads import load_npz
 from tshub.data.dataset import Dataset
 from tshub.training import FitResult, finetune, train_from_scratch
 from tshub.training.monitor import HIGHER_IS_BETTER
 from tshub.training.recipes import AUTO
-
-from server.uploads import load_npz
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -41,19 +40,36 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
     report({"phase": "finetune"})
     tracker = EpochTracker(report, ds.task, "finetune", spec.get("epochs"))
     recipe = spec.get("recipe", AUTO)
-    result = finetune(model, ds, lr_multiplier=spec["lr_multiplier"], search=spec.get("search", "halving"),
-                      seed=spec["seed"], recipe=recipe, max_epochs=spec.get("epochs"),
-                      time_budget_s=spec.get("budget_s"), progress=False, on_epoch_end=tracker)
+    result = finetune(
+        model,
+        ds,
+        lr_multiplier=spec["lr_multiplier"],
+        search=spec.get("search", "halving"),
+        seed=spec["seed"],
+        recipe=recipe,
+        max_epochs=spec.get("epochs"),
+        time_budget_s=spec.get("budget_s"),
+        progress=False,
+        on_epoch_end=tracker,
+    )
     summary: dict[str, Any] = {"source": source, **fit_summary(result), **self_transfer_note(source, ds)}
     if spec.get("baseline"):
         report({"phase": "baseline"})
         tracker = EpochTracker(report, ds.task, "baseline", spec.get("epochs"))
         fitted = result.model
-        scratch = train_from_scratch(fitted.arch, ds, seed=spec["seed"], recipe=recipe,
-                                     max_epochs=spec.get("epochs"), preprocessing=fitted.preprocessor.kind,
-                                     use_stream_max=fitted.use_stream_max,
-                                     arch_kwargs=fitted.arch_kwargs, time_budget_s=spec.get("budget_s"),
-                                     progress=False, on_epoch_end=tracker)
+        scratch = train_from_scratch(
+            fitted.arch,
+            ds,
+            seed=spec["seed"],
+            recipe=recipe,
+            max_epochs=spec.get("epochs"),
+            preprocessing=fitted.preprocessor.kind,
+            use_stream_max=fitted.use_stream_max,
+            arch_kwargs=fitted.arch_kwargs,
+            time_budget_s=spec.get("budget_s"),
+            progress=False,
+            on_epoch_end=tracker,
+        )
         summary["baseline"] = fit_summary(scratch)
     return json_safe(summary), checkpoint_zip(result)
 
@@ -72,15 +88,22 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> str:
     arch = spec.get("arch")
     report({"phase": "recommending"})
     try:
-        ranking = tshub.recommend(ds, k=1, arch=arch, candidates=spec.get("candidates"),
-                                  allow_self_transfer=spec.get("allow_self_transfer", False),
-                                  time_limit_s=spec.get("recommend_time_limit_s"))
+        ranking = tshub.recommend(
+            ds,
+            k=1,
+            arch=arch,
+            candidates=spec.get("candidates"),
+            allow_self_transfer=spec.get("allow_self_transfer", False),
+            time_limit_s=spec.get("recommend_time_limit_s"),
+        )
     except RecommendError as err:
         raise JobFailed(f"model 'auto': {err}") from None
     if not len(ranking):
-        raise JobFailed(f"model 'auto': the recommender could score no source checkpoint"
-                        f"{f' of arch {arch}' if arch else ''} ({ranking.skipped[:3]}); name a model from "
-                        "GET /v1/models instead.")
+        raise JobFailed(
+            f"model 'auto': the recommender could score no source checkpoint"
+            f"{f' of arch {arch}' if arch else ''} ({ranking.skipped[:3]}); name a model from "
+            "GET /v1/models instead."
+        )
     return str(ranking[0]["id"])
 
 
@@ -93,9 +116,16 @@ def self_transfer_note(source: str, ds: Dataset) -> dict[str, str]:
     return {} if why is None else {"self_transfer": f"{SELF_TRANSFER}: {why}"}
 
 
-def rank_sources(dataset: Path, k: int, arch: str | None, method: str, candidates: list[str] | None,
-                 max_series: int, allow_self_transfer: bool = False, time_limit_s: float | None = None
-                 ) -> dict[str, Any]:
+def rank_sources(
+    dataset: Path,
+    k: int,
+    arch: str | None,
+    method: str,
+    candidates: list[str] | None,
+    max_series: int,
+    allow_self_transfer: bool = False,
+    time_limit_s: float | None = None,
+) -> dict[str, Any]:
     """POST /v1/recommend's work (run isolated, see server.isolation): the fast path's ranking, scored on at most
     ``max_series`` training series (a stratified, seeded sample), stopped after ``time_limit_s``."""
     from server.isolation import IsolatedFailure
@@ -103,26 +133,49 @@ def rank_sources(dataset: Path, k: int, arch: str | None, method: str, candidate
 
     plan = replace(FAST, max_series=min(FAST.max_series or max_series, max_series))
     try:
-        ranking = tshub.recommend(load_npz(dataset), k=k, arch=arch, method=method, candidates=candidates,
-                                  allow_self_transfer=allow_self_transfer, plan=plan, time_limit_s=time_limit_s)
+        ranking = tshub.recommend(
+            load_npz(dataset),
+            k=k,
+            arch=arch,
+            method=method,
+            candidates=candidates,
+            allow_self_transfer=allow_self_transfer,
+            plan=plan,
+            time_limit_s=time_limit_s,
+        )
     except RecommendError as err:
         raise IsolatedFailure(422, str(err)) from None
     out = ranking.to_dict()
-    return json_safe({"method": out["method"], "score_name": out["score_name"], "note": out["note"],
-                      "recommendations": out["ranking"], "skipped": out["skipped"],
-                      "n_candidates": out["n_candidates"], "elapsed_s": out["elapsed_s"]})
+    return json_safe(
+        {
+            "method": out["method"],
+            "score_name": out["score_name"],
+            "note": out["note"],
+            "recommendations": out["ranking"],
+            "skipped": out["skipped"],
+            "n_candidates": out["n_candidates"],
+            "elapsed_s": out["elapsed_s"],
+        }
+    )
 
 
 def fit_summary(result: FitResult) -> dict[str, Any]:
     """What a job's result says of one training; ``val_curve`` is the per-epoch metric its progress reported, so a
     page opened after the job ended draws the whole curve of the kept run."""
     metric = progress_metric(result.task)
-    return {"lr_multiplier": result.lr_multiplier, "metrics": result.metrics, "val_metrics": result.val_metrics,
-            "val_curve": {"metric": f"val_{metric}", "values": [r.get(f"val_{metric}") for r in result.history]},
-            "epochs": len(result.history), "best_epoch": result.best_epoch,
-            "stop_reason": result.stop_reason, "convergence_rate": result.convergence_rate,
-            "elapsed_s": result.elapsed_s, "grid": result.grid,
-            "transfer_report": None if result.transfer_report is None else result.transfer_report.to_dict()}
+    return {
+        "lr_multiplier": result.lr_multiplier,
+        "metrics": result.metrics,
+        "val_metrics": result.val_metrics,
+        "val_curve": {"metric": f"val_{metric}", "values": [r.get(f"val_{metric}") for r in result.history]},
+        "epochs": len(result.history),
+        "best_epoch": result.best_epoch,
+        "stop_reason": result.stop_reason,
+        "convergence_rate": result.convergence_rate,
+        "elapsed_s": result.elapsed_s,
+        "grid": result.grid,
+        "transfer_report": None if result.transfer_report is None else result.transfer_report.to_dict(),
+    }
 
 
 def checkpoint_zip(result: FitResult) -> bytes:
@@ -153,11 +206,21 @@ class EpochTracker:
 
     def __call__(self, record: dict[str, Any]) -> None:
         value = record.get(f"val_{self.metric}")
-        if value is not None and math.isfinite(value) and (
-                self.best is None or (value > self.best if self.higher else value < self.best)):
+        if (
+            value is not None
+            and math.isfinite(value)
+            and (self.best is None or (value > self.best if self.higher else value < self.best))
+        ):
             self.best = value
-        event = {"phase": self.phase, "epoch": record.get("epoch"), "max_epochs": self.max_epochs,
-                 "loss": record.get("loss"), "metric": f"val_{self.metric}", "value": value, "best": self.best}
+        event = {
+            "phase": self.phase,
+            "epoch": record.get("epoch"),
+            "max_epochs": self.max_epochs,
+            "loss": record.get("loss"),
+            "metric": f"val_{self.metric}",
+            "value": value,
+            "best": self.best,
+        }
         if record.get("runs", 1) > 1:
             event.update(run=record["run"], runs=record["runs"], lr_multiplier=record["lr_multiplier"])
         self.report(json_safe(event))

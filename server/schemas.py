@@ -24,11 +24,25 @@ class Health(BaseModel):
 
 # ---------------------------------------------------------------------------------------------------- datasets
 class DatasetSummary(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "name": "GunPoint", "task": "classification", "n": 200, "channels": 1, "length": 150,
-        "splits": {"train": 40, "val": 10, "test": 150}, "classes": ["1", "2"], "class_counts": [100, 100],
-        "files": ["GunPoint_TRAIN.tsv", "GunPoint_TEST.tsv"],
-        "warnings": ["carved 10 of the training series (20%) as validation (seed 0, stratified)"]}]})
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "GunPoint",
+                    "task": "classification",
+                    "n": 200,
+                    "channels": 1,
+                    "length": 150,
+                    "splits": {"train": 40, "val": 10, "test": 150},
+                    "classes": ["1", "2"],
+                    "class_counts": [100, 100],
+                    "files": ["GunPoint_TRAIN.tsv", "GunPoint_TEST.tsv"],
+                    "warnings": ["carved 10 of the training series (20%) as validation (seed 0, stratified)"],
+                }
+            ]
+        },
+    )
 
     name: str
     task: Literal["classification", "regression"]
@@ -50,7 +64,7 @@ class DatasetOut(BaseModel):
     summary: DatasetSummary
 
     @classmethod
-    def of(cls, row: DatasetRecord) -> "DatasetOut":
+    def of(cls, row: DatasetRecord) -> DatasetOut:
         return cls(id=row.id, filename=row.filename, created_at=row.created_at, summary=DatasetSummary(**row.summary))
 
 
@@ -61,33 +75,70 @@ class DatasetPage(BaseModel):
 
 # ---------------------------------------------------------------------------------------------------- jobs
 class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"examples": [
-        {"dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "model": "Coffee/fcn", "lr_multiplier": 1.0,
-         "epochs": 50, "seed": 0, "baseline": True},
-        {"dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "model": "auto", "arch": "fcn", "lr_multiplier": "grid",
-         "budget_s": 600},
-    ]})
+    model_config = ConfigDict(
+        extra="forbid",
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b",
+                    "model": "Coffee/fcn",
+                    "lr_multiplier": 1.0,
+                    "epochs": 50,
+                    "seed": 0,
+                    "baseline": True,
+                },
+                {
+                    "dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b",
+                    "model": "auto",
+                    "arch": "fcn",
+                    "lr_multiplier": "grid",
+                    "budget_s": 600,
+                },
+            ]
+        },
+    )
 
     dataset_id: str = Field(min_length=1, max_length=64, description="id returned by POST /v1/datasets")
-    model: str = Field("auto", min_length=1, max_length=200,
-                       description="source checkpoint '<SOURCE>/<arch>' from GET /v1/models, or 'auto' to use the "
-                                   "recommender's first pick")
+    model: str = Field(
+        "auto",
+        min_length=1,
+        max_length=200,
+        description="source checkpoint '<SOURCE>/<arch>' from GET /v1/models, or 'auto' to use the "
+        "recommender's first pick",
+    )
     arch: str | None = Field(None, max_length=64, description="with model='auto': only consider this architecture")
-    allow_self_transfer: bool = Field(False, description="with model='auto': also consider checkpoints trained on "
-                                                         "this dataset's own data (left out by default)")
+    allow_self_transfer: bool = Field(
+        False,
+        description="with model='auto': also consider checkpoints trained on "
+        "this dataset's own data (left out by default)",
+    )
     lr_multiplier: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | Literal["grid"] = Field(
-        1.0, description="ω, the learning-rate multiplier of the transferred layers (0 < ω ≤ 100), or 'grid' to "
-                         "try 0.01…2 and keep the best on validation")
+        1.0,
+        description="ω, the learning-rate multiplier of the transferred layers (0 < ω ≤ 100), or 'grid' to "
+        "try 0.01…2 and keep the best on validation",
+    )
     search: Literal["halving", "full"] = Field(
-        "halving", description="with several ω: successive halving (drop the worse two thirds at each rung, on "
-                               "validation) or every ω to the end")
+        "halving",
+        description="with several ω: successive halving (drop the worse two thirds at each rung, on "
+        "validation) or every ω to the end",
+    )
     recipe: Literal["auto", "default", "ucr", "otovic", "bigdata18"] = Field(
-        "auto", description="training recipe; 'auto': 'ucr' for at most 1000 training series, else 'default'")
-    epochs: int | None = Field(None, ge=1, le=1000, description="at most this many epochs per ω (default: the "
-                                                                "recipe's, 1000 for ucr, 250 for default)")
-    budget_s: float | None = Field(None, gt=0, le=7 * 86400, allow_inf_nan=False,
-                                   description="wall-clock budget of the fine-tune, s (at most the server's "
-                                               "TSHUB_MAX_JOB_S)")
+        "auto", description="training recipe; 'auto': 'ucr' for at most 1000 training series, else 'default'"
+    )
+    epochs: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="at most this many epochs per ω (default: the recipe's, 1000 for ucr, 250 for default)",
+    )
+    budget_s: float | None = Field(
+        None,
+        gt=0,
+        le=7 * 86400,
+        allow_inf_nan=False,
+        description="wall-clock budget of the fine-tune, s (at most the server's TSHUB_MAX_JOB_S)",
+    )
     seed: int = Field(0, ge=0, le=MAX_SEED)
     baseline: bool = Field(False, description="also train the architecture from scratch and report both metrics")
 
@@ -96,9 +147,22 @@ class JobCreate(BaseModel):
 
 
 class Progress(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "phase": "finetune", "epoch": 12, "max_epochs": 50, "loss": 0.21, "metric": "val_accuracy",
-        "value": 0.9, "best": 0.95}]})
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "phase": "finetune",
+                    "epoch": 12,
+                    "max_epochs": 50,
+                    "loss": 0.21,
+                    "metric": "val_accuracy",
+                    "value": 0.9,
+                    "best": 0.95,
+                }
+            ]
+        },
+    )
 
     phase: str | None = Field(None, description="recommending, loading, finetune or baseline")
     source: str | None = Field(None, description="the source checkpoint being fine-tuned")
@@ -114,16 +178,38 @@ class Progress(BaseModel):
 
 
 class JobOut(BaseModel):
-    model_config = ConfigDict(protected_namespaces=(), json_schema_extra={"examples": [{
-        "id": "9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f", "state": "succeeded", "reason": None,
-        "dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "model": "auto", "source": "Coffee/fcn",
-        "lr_multiplier": 0.5, "attempts": 1, "cancel_requested": False,
-        "progress": {"phase": "finetune", "epoch": 50, "max_epochs": 50, "metric": "val_accuracy", "value": 1.0,
-                     "best": 1.0},
-        "metrics": {"accuracy": 0.98, "f1_weighted": 0.98}, "baseline_metrics": {"accuracy": 0.93,
-                                                                                  "f1_weighted": 0.93},
-        "created_at": "2024-05-01T12:00:00Z", "started_at": "2024-05-01T12:00:01Z",
-        "finished_at": "2024-05-01T12:03:10Z", "model_url": "/v1/jobs/9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f/model"}]})
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f",
+                    "state": "succeeded",
+                    "reason": None,
+                    "dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b",
+                    "model": "auto",
+                    "source": "Coffee/fcn",
+                    "lr_multiplier": 0.5,
+                    "attempts": 1,
+                    "cancel_requested": False,
+                    "progress": {
+                        "phase": "finetune",
+                        "epoch": 50,
+                        "max_epochs": 50,
+                        "metric": "val_accuracy",
+                        "value": 1.0,
+                        "best": 1.0,
+                    },
+                    "metrics": {"accuracy": 0.98, "f1_weighted": 0.98},
+                    "baseline_metrics": {"accuracy": 0.93, "f1_weighted": 0.93},
+                    "created_at": "2024-05-01T12:00:00Z",
+                    "started_at": "2024-05-01T12:00:01Z",
+                    "finished_at": "2024-05-01T12:03:10Z",
+                    "model_url": "/v1/jobs/9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f/model",
+                }
+            ]
+        },
+    )
 
     id: str
     state: JobState
@@ -136,27 +222,39 @@ class JobOut(BaseModel):
     cancel_requested: bool
     progress: Progress | None = None
     metrics: dict[str, float | None] | None = Field(None, description="test metrics of the fine-tuned model")
-    baseline_metrics: dict[str, float | None] | None = Field(None, description="test metrics of the from-scratch "
-                                                                              "baseline, when asked")
-    result: dict[str, Any] | None = Field(None, description="everything the fine-tune reported (validation "
-                                                            "metrics, ω grid, transfer report, epochs)")
+    baseline_metrics: dict[str, float | None] | None = Field(
+        None, description="test metrics of the from-scratch baseline, when asked"
+    )
+    result: dict[str, Any] | None = Field(
+        None, description="everything the fine-tune reported (validation metrics, ω grid, transfer report, epochs)"
+    )
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
     model_url: str | None = Field(None, description="download of the fine-tuned checkpoint once succeeded")
 
     @classmethod
-    def of(cls, job: Job) -> "JobOut":
+    def of(cls, job: Job) -> JobOut:
         result = job.result or {}
         progress = job.progress or {}
         return cls(
-            id=job.id, state=job.state, reason=job.reason, dataset_id=job.dataset_id, model=job.spec["model"],
-            source=result.get("source") or progress.get("source") or (
-                job.spec["model"] if job.spec["model"] != "auto" else None),
-            lr_multiplier=result.get("lr_multiplier", job.spec["lr_multiplier"]), attempts=job.attempts,
-            cancel_requested=job.cancel_requested, progress=Progress(**progress) if progress else None,
-            metrics=result.get("metrics"), baseline_metrics=(result.get("baseline") or {}).get("metrics"),
-            result=result or None, created_at=job.created_at, started_at=job.started_at,
+            id=job.id,
+            state=job.state,
+            reason=job.reason,
+            dataset_id=job.dataset_id,
+            model=job.spec["model"],
+            source=result.get("source")
+            or progress.get("source")
+            or (job.spec["model"] if job.spec["model"] != "auto" else None),
+            lr_multiplier=result.get("lr_multiplier", job.spec["lr_multiplier"]),
+            attempts=job.attempts,
+            cancel_requested=job.cancel_requested,
+            progress=Progress(**progress) if progress else None,
+            metrics=result.get("metrics"),
+            baseline_metrics=(result.get("baseline") or {}).get("metrics"),
+            result=result or None,
+            created_at=job.created_at,
+            started_at=job.started_at,
             finished_at=job.finished_at,
             model_url=f"/v1/jobs/{job.id}/model" if job.state == "succeeded" else None,
         )
@@ -169,9 +267,24 @@ class JobPage(BaseModel):
 
 # ---------------------------------------------------------------------------------------------------- models
 class ModelInfo(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "id": "Coffee/fcn", "source": "Coffee", "arch": "fcn", "task": "classification", "domain": "spectro",
-        "metric": "accuracy", "metric_value": 1.0, "n_parameters": 264962, "repo_id": "tshub/Coffee-fcn"}]})
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "Coffee/fcn",
+                    "source": "Coffee",
+                    "arch": "fcn",
+                    "task": "classification",
+                    "domain": "spectro",
+                    "metric": "accuracy",
+                    "metric_value": 1.0,
+                    "n_parameters": 264962,
+                    "repo_id": "tshub/Coffee-fcn",
+                }
+            ]
+        },
+    )
 
     id: str
     source: str
@@ -186,17 +299,24 @@ class ModelDetail(BaseModel):
 
 
 class RecommendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "k": 3, "arch": "fcn", "method": "logme"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "k": 3, "arch": "fcn", "method": "logme"}]
+        },
+    )
 
     dataset_id: str = Field(min_length=1, max_length=64)
     k: int = Field(5, ge=1, le=100, description="how many sources to return")
     arch: str | None = Field(None, max_length=64, description="only rank checkpoints of this architecture")
     method: Literal["logme", "hscore", "dtw"] = Field(
-        "logme", description="transferability of each checkpoint's features (logme, hscore) or bigdata18's DTW "
-                             "dataset similarity (dtw); see tshub.recommend")
-    allow_self_transfer: bool = Field(False, description="also rank checkpoints trained on this dataset's own data "
-                                                         "(listed under skipped by default)")
+        "logme",
+        description="transferability of each checkpoint's features (logme, hscore) or bigdata18's DTW "
+        "dataset similarity (dtw); see tshub.recommend",
+    )
+    allow_self_transfer: bool = Field(
+        False, description="also rank checkpoints trained on this dataset's own data (listed under skipped by default)"
+    )
 
 
 class Recommendation(BaseModel):
@@ -211,17 +331,29 @@ class Recommendation(BaseModel):
 
 
 class RecommendOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b", "method": "logme", "score_name": "LogME evidence",
-        "recommendations": [{"rank": 1, "id": "Coffee/fcn", "score": 0.41, "source": "Coffee", "arch": "fcn"}],
-        "skipped": []}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset_id": "5f2b7c3e9a0d4e6f8a1b2c3d4e5f6a7b",
+                    "method": "logme",
+                    "score_name": "LogME evidence",
+                    "recommendations": [
+                        {"rank": 1, "id": "Coffee/fcn", "score": 0.41, "source": "Coffee", "arch": "fcn"}
+                    ],
+                    "skipped": [],
+                }
+            ]
+        }
+    )
 
     dataset_id: str
     method: str
     score_name: str
     note: str | None = None
     recommendations: list[Recommendation]
-    skipped: list[dict[str, str]] = Field(default_factory=list, description="checkpoints left out or that could not "
-                                                                         "be scored, each with the reason")
+    skipped: list[dict[str, str]] = Field(
+        default_factory=list, description="checkpoints left out or that could not be scored, each with the reason"
+    )
     n_candidates: int | None = Field(None, description="checkpoints considered, skipped ones included")
     elapsed_s: float | None = Field(None, description="seconds the ranking took")

@@ -113,7 +113,7 @@ class LocalFolder(ObjectStore):
 
     def listing(self, prefix: str) -> Iterator[tuple[str, float]]:
         folder = self.root / prefix
-        for path in (folder.rglob("*") if folder.is_dir() else ()):
+        for path in folder.rglob("*") if folder.is_dir() else ():
             try:
                 if path.is_file():
                     yield path.relative_to(self.root).as_posix(), path.stat().st_mtime
@@ -139,7 +139,7 @@ class S3Store(ObjectStore):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, scratch: Path) -> "S3Store":
+    def from_url(cls, url: str, scratch: Path) -> S3Store:
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise StorageError(f"TSHUB_SERVER_STORAGE={url!r}: an S3 location reads s3://BUCKET[/PREFIX].")
@@ -149,7 +149,7 @@ class S3Store(ObjectStore):
         return {"bucket": self.bucket, "prefix": self.prefix, "scratch": self.scratch}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["bucket"], state["prefix"], state["scratch"])
+        S3Store.__init__(self, state["bucket"], state["prefix"], state["scratch"])
 
     @property
     def client(self) -> Any:
@@ -169,8 +169,10 @@ class S3Store(ObjectStore):
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except (BotoCoreError, ClientError) as err:
-            raise StorageError(f"cannot use S3 bucket {self.bucket!r} ({err}); create it, and check AWS_ENDPOINT_URL "
-                               "and the AWS credentials in the environment.") from None
+            raise StorageError(
+                f"cannot use S3 bucket {self.bucket!r} ({err}); create it, and check AWS_ENDPOINT_URL "
+                "and the AWS credentials in the environment."
+            ) from None
 
     def _name(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -210,8 +212,9 @@ class S3Store(ObjectStore):
 
     def listing(self, prefix: str) -> Iterator[tuple[str, float]]:
         start = len(self._name(""))
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                          Prefix=self._name(prefix + "/")):
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._name(prefix + "/")
+        ):
             for item in page.get("Contents", ()):
                 yield item["Key"][start:], item["LastModified"].timestamp()
 
@@ -220,12 +223,14 @@ class S3Store(ObjectStore):
         uncounted: they are copies)."""
         _remove_old_files(self.scratch / "cache", cutoff)
         removed = _remove_old_files(self.scratch, cutoff)
-        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
-                                                                                 Prefix=self._name("")):
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self._name("")
+        ):
             for upload in page.get("Uploads", ()):
                 if upload["Initiated"].timestamp() < cutoff:
-                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
-                                                       UploadId=upload["UploadId"])
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
                     removed += 1
         return removed
 
@@ -252,7 +257,7 @@ class S3Store(ObjectStore):
         return f"S3Store('s3://{self.bucket}/{self.prefix}')"
 
 
-def open_storage(location: str | Path, scratch: Path | None = None) -> ObjectStore:
+def open_storage(location: ObjectStore | str | Path, scratch: Path | None = None) -> ObjectStore:
     """The store at ``location``: ``s3://bucket[/prefix]`` (scratch: a local folder for temp files and cached
     copies), or a local folder."""
     if isinstance(location, ObjectStore):
@@ -266,7 +271,7 @@ def open_storage(location: str | Path, scratch: Path | None = None) -> ObjectSto
 
 def _remove_old_files(folder: Path, cutoff: float) -> int:
     removed = 0
-    for path in (folder.rglob("*") if folder.is_dir() else ()):
+    for path in folder.rglob("*") if folder.is_dir() else ():
         try:
             if path.is_file() and path.stat().st_mtime < cutoff:
                 path.unlink()
@@ -280,8 +285,9 @@ def _remove_old_files(folder: Path, cutoff: float) -> int:
 def tenant_usage(Session: sessionmaker, owner_id: str) -> int:
     """Bytes stored for ``owner_id``: its datasets (raw and parsed) and its jobs' models."""
     with Session() as session:
-        data = session.scalar(select(func.coalesce(func.sum(DatasetRecord.bytes), 0))
-                              .where(DatasetRecord.owner_id == owner_id))
+        data = session.scalar(
+            select(func.coalesce(func.sum(DatasetRecord.bytes), 0)).where(DatasetRecord.owner_id == owner_id)
+        )
         models = session.scalar(select(func.coalesce(func.sum(Job.model_bytes), 0)).where(Job.owner_id == owner_id))
     return int(data) + int(models)
 
@@ -289,8 +295,9 @@ def tenant_usage(Session: sessionmaker, owner_id: str) -> int:
 def remove_unreferenced(storage: ObjectStore, Session: sessionmaker, dataset_key: str) -> None:
     """Delete a parsed dataset once no dataset row points at it (a tenant's re-uploads share one)."""
     with Session() as session:
-        still_used = session.scalar(select(func.count()).select_from(DatasetRecord)
-                                    .where(DatasetRecord.path == dataset_key))
+        still_used = session.scalar(
+            select(func.count()).select_from(DatasetRecord).where(DatasetRecord.path == dataset_key)
+        )
     if not still_used:
         storage.delete(dataset_key)
 
@@ -303,9 +310,11 @@ def sweep(storage: ObjectStore | Path, Session: sessionmaker, grace_s: float) ->
         datasets = session.execute(select(DatasetRecord.path, DatasetRecord.raw_sha256, DatasetRecord.summary)).all()
         models = set(session.scalars(select(Job.model_path).where(Job.model_path.is_not(None))))
     raw = {sha for _, first, summary in datasets for sha in [first, *(summary or {}).get("sha256", [])]}
-    referenced = {"uploads": lambda key: key.split("/")[-1].split(".")[0] in raw,
-                  "datasets": {path for path, _, _ in datasets}.__contains__,
-                  "models": models.__contains__}
+    referenced = {
+        "uploads": lambda key: key.split("/")[-1].split(".")[0] in raw,
+        "datasets": {path for path, _, _ in datasets}.__contains__,
+        "models": models.__contains__,
+    }
     cutoff = time.time() - grace_s
     removed = storage.sweep_partial(cutoff)
     for prefix in PREFIXES:

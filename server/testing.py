@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,16 +22,22 @@ SERVE = "import sys; from server.cli import main; sys.exit(main())"
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
-def make_source_checkpoint(home: Path, dataset: Dataset, model_id: str = "Coffee/fcn", epochs: int = 1,
-                           filters: tuple[int, ...] = (8, 16, 8)) -> Path:
+def make_source_checkpoint(
+    home: Path, dataset: Dataset, model_id: str = "Coffee/fcn", epochs: int = 1, filters: tuple[int, ...] = (8, 16, 8)
+) -> Path:
     """Train a narrow FCN briefly on ``dataset`` and save it as ``model_id`` in the home store under ``home``."""
     from tshub.data.splits import official_with_validation
     from tshub.training import train_from_scratch
 
     parsed = parse_model_id(model_id)
     ds = dataset if "val" in dataset.splits else official_with_validation(dataset)
-    result = train_from_scratch(parsed.arch, ds, max_epochs=epochs, progress=False,
-                                arch_kwargs={"filters": filters, "kernel_sizes": (8, 5, 3)[:len(filters)]})
+    result = train_from_scratch(
+        parsed.arch,
+        ds,
+        max_epochs=epochs,
+        progress=False,
+        arch_kwargs={"filters": filters, "kernel_sizes": (8, 5, 3)[: len(filters)]},
+    )
     return result.model.save_pretrained(home / "models" / parsed.source / parsed.arch, id=model_id)
 
 
@@ -45,10 +51,19 @@ def service_env(home: Path, sources: list[str], **overrides: Any) -> dict[str, s
     """Environment for a test server: everything under ``home``, fast heartbeats, no network, and only the
     checkpoints ``sources`` offered (not everything the repository's zoo holds)."""
     root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "TSHUB_HOME": str(home), "HF_HUB_OFFLINE": "1", "TSHUB_HEARTBEAT_S": "0.5",
-           "TSHUB_STALE_AFTER_S": "4", "TSHUB_POLL_S": "0.2", "OMP_NUM_THREADS": "1", "TSHUB_LOG_LEVEL": "WARNING",
-           "RAY_DISABLE_USAGE_STATS": "1", "TSHUB_SERVER_SOURCES": ",".join(sources), "PYTHONPATH": os.pathsep.join(
-               p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        "TSHUB_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "TSHUB_HEARTBEAT_S": "0.5",
+        "TSHUB_STALE_AFTER_S": "4",
+        "TSHUB_POLL_S": "0.2",
+        "OMP_NUM_THREADS": "1",
+        "TSHUB_LOG_LEVEL": "WARNING",
+        "RAY_DISABLE_USAGE_STATS": "1",
+        "TSHUB_SERVER_SOURCES": ",".join(sources),
+        "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+    }
     env.update({k: str(v) for k, v in overrides.items()})
     return env
 
@@ -61,19 +76,33 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> "LiveServer":
+    def start(self, timeout: float = 60.0) -> LiveServer:
         return self.launch().wait_ready(timeout)
 
-    def launch(self) -> "LiveServer":
+    def launch(self) -> LiveServer:
         """Start the process without waiting (do other set-up while it boots, then ``wait_ready``)."""
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "serve", "--port", str(self.port), "--role", self.role, "--log-level",
-             "warning"],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-c",
+                SERVE,
+                "serve",
+                "--port",
+                str(self.port),
+                "--role",
+                self.role,
+                "--log-level",
+                "warning",
+            ],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> "LiveServer":
+    def wait_ready(self, timeout: float = 60.0) -> LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -130,8 +159,9 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def live_service(env: dict[str, str], log: Path, home: Path, source: Dataset,
-                 model_id: str = "Coffee/fcn") -> Iterator[LiveServer]:
+def live_service(
+    env: dict[str, str], log: Path, home: Path, source: Dataset, model_id: str = "Coffee/fcn"
+) -> Iterator[LiveServer]:
     """A running `tshub serve` whose source checkpoint trains while the server boots (jobs and listings read the
     store live); stopped on exit."""
     live = LiveServer(env, log)
@@ -165,13 +195,19 @@ def memory_kb(pid: int, field: str = "VmRSS") -> int:
 
 def create_token(env: dict[str, str], name: str, *options: str) -> str:
     """A token for the server of ``env``, created with the CLI exactly as an operator would."""
-    out = subprocess.run([sys.executable, "-c", SERVE, "token", "create", "--name", name, *options], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", SERVE, "token", "create", "--name", name, *options],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
-def wait_for_job(client: httpx.Client, job_id: str, until: tuple[str, ...] = TERMINAL,
-                 timeout: float = 120.0, poll: float = 0.2) -> dict[str, Any]:
+def wait_for_job(
+    client: httpx.Client, job_id: str, until: tuple[str, ...] = TERMINAL, timeout: float = 120.0, poll: float = 0.2
+) -> dict[str, Any]:
     """Poll GET /v1/jobs/{id} until its state is in ``until``; returns the job."""
     deadline = time.monotonic() + timeout
     while True:
@@ -190,7 +226,9 @@ def chromium_missing() -> str | None:
     """Why the browser tests cannot run here (None when they can): Debian's chromium, chromium-driver, selenium."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
-        return f"{' and '.join(missing)} not installed: apt-get install chromium chromium-driver (make test does, as root)"
+        return (
+            f"{' and '.join(missing)} not installed: apt-get install chromium chromium-driver (make test does, as root)"
+        )
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -206,11 +244,19 @@ def headless_chromium(downloads: Path, width: int = 1280, height: int = 900) -> 
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 f"--window-size={width},{height}", "--no-first-run", "--disable-extensions"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={width},{height}",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     return driver

@@ -25,11 +25,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from server.storage import ObjectStore, open_storage
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.readers import ReadLimits, file_format, read_file, read_split_files
 from tshub.data.splits import check_classes, training_splits
-
-from server.storage import ObjectStore, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +114,19 @@ def store_raw(stream: BinaryIO, filename: str, storage: ObjectStore | Path, limi
 
 
 def too_large_message(limit_bytes: int) -> str:
-    return (f"upload too large: the limit is {limit_bytes / 2**20:g} MB per request (TSHUB_MAX_UPLOAD_MB); "
-            "split the data or ask the operator to raise the limit.")
+    return (
+        f"upload too large: the limit is {limit_bytes / 2**20:g} MB per request (TSHUB_MAX_UPLOAD_MB); "
+        "split the data or ask the operator to raise the limit."
+    )
 
 
-def ingest(files: list[StoredFile], options: ParseOptions, storage: ObjectStore | Path, owner_id: str,
-           limits: ReadLimits = ReadLimits()) -> Ingested:
+def ingest(
+    files: list[StoredFile],
+    options: ParseOptions,
+    storage: ObjectStore | Path,
+    owner_id: str,
+    limits: ReadLimits = ReadLimits(),
+) -> Ingested:
     """Parse one file (split here) or a train and a test file; store the arrays and return the summary.
 
     The parsed result is keyed by the owner, the raw files and the options, so a re-upload by the same tenant
@@ -133,16 +139,24 @@ def ingest(files: list[StoredFile], options: ParseOptions, storage: ObjectStore 
     raw_bytes = sum(f.size for f in files)
     existing = storage.local_path(rel)
     if existing is not None:
-        return Ingested(rel, files[0].sha256, {**load_summary(existing), "files": [f.filename for f in files]},
-                        raw_bytes + existing.stat().st_size)
+        return Ingested(
+            rel,
+            files[0].sha256,
+            {**load_summary(existing), "files": [f.filename for f in files]},
+            raw_bytes + existing.stat().st_size,
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dataset = parse(files, options, limits)
     notes = [str(w.message) for w in caught]
     dataset, split_notes = with_training_splits(dataset)
     check_trainable(dataset)
-    summary = {**dataset.summary(), "files": [f.filename for f in files], "sha256": [f.sha256 for f in files],
-               "warnings": notes + split_notes + data_warnings(dataset)}
+    summary = {
+        **dataset.summary(),
+        "files": [f.filename for f in files],
+        "sha256": [f.sha256 for f in files],
+        "warnings": notes + split_notes + data_warnings(dataset),
+    }
     staged = storage.temp_file(".npz")
     try:
         save_npz(dataset, staged, summary)
@@ -156,8 +170,14 @@ def ingest(files: list[StoredFile], options: ParseOptions, storage: ObjectStore 
 def parse(files: list[StoredFile], options: ParseOptions, limits: ReadLimits = ReadLimits()) -> Dataset:
     """Read uploaded file(s) with tshub's readers (a second file is the test split); any failure is the
     file's fault, reported as 422 with the reader's message (naming the uploaded file, line and problem)."""
-    kw = {"task": options.task, "label_column": options.label_column, "variable_length": options.variable_length,
-          "missing": options.missing, "name": options.name or default_name(files[0].filename), "limits": limits}
+    kw = {
+        "task": options.task,
+        "label_column": options.label_column,
+        "variable_length": options.variable_length,
+        "missing": options.missing,
+        "name": options.name or default_name(files[0].filename),
+        "limits": limits,
+    }
     shown = ", ".join(repr(f.filename) for f in files)
     try:
         if len(files) == 1:
@@ -199,8 +219,11 @@ def check_trainable(ds: Dataset) -> None:
     bad = ~np.isfinite(ds.X)
     if bad.any():
         rows = int(bad.reshape(len(ds.X), -1).any(axis=1).sum())
-        raise UploadError(422, f"{rows} series contain NaN or infinite values; clean them, or for variable-length "
-                               "series padded with NaN pass variable_length=pad, truncate or resample.")
+        raise UploadError(
+            422,
+            f"{rows} series contain NaN or infinite values; clean them, or for variable-length "
+            "series padded with NaN pass variable_length=pad, truncate or resample.",
+        )
     if ds.task == "regression" and not np.all(np.isfinite(ds.y)):
         raise UploadError(422, "some regression targets are NaN or infinite; every series needs a finite target.")
     try:
@@ -234,9 +257,23 @@ def data_warnings(ds: Dataset) -> list[str]:
 # --------------------------------------------------------------------------------------------- .npz round trip
 def save_npz(ds: Dataset, path: Path, summary: dict[str, Any]) -> None:
     """Write arrays, splits and JSON metadata (no object arrays, so no pickle), atomically."""
-    arrays: dict[str, np.ndarray] = {"X": ds.X, "y": ds.y, "header": np.array(json.dumps({
-        "format": NPZ_FORMAT, "name": ds.name, "task": ds.task, "classes": ds.classes,
-        "meta": ds.meta, "summary": summary}, default=str))}
+    arrays: dict[str, np.ndarray] = {
+        "X": ds.X,
+        "y": ds.y,
+        "header": np.array(
+            json.dumps(
+                {
+                    "format": NPZ_FORMAT,
+                    "name": ds.name,
+                    "task": ds.task,
+                    "classes": ds.classes,
+                    "meta": ds.meta,
+                    "summary": summary,
+                },
+                default=str,
+            )
+        ),
+    }
     arrays.update({f"split.{k}": v for k, v in ds.splits.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as out:
@@ -250,9 +287,16 @@ def load_npz(source: Path | bytes) -> Dataset:
     """The dataset written by ``save_npz``, from a path or the file's bytes (as a Ray task receives it)."""
     with np.load(io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False) as z:
         header = json.loads(str(z["header"]))
-        splits = {k[len("split."):]: z[k] for k in z.files if k.startswith("split.")}
-        return Dataset(name=header["name"], X=z["X"], y=z["y"], task=header["task"], classes=header["classes"],
-                       splits=splits, meta=header["meta"])
+        splits = {k[len("split.") :]: z[k] for k in z.files if k.startswith("split.")}
+        return Dataset(
+            name=header["name"],
+            X=z["X"],
+            y=z["y"],
+            task=header["task"],
+            classes=header["classes"],
+            splits=splits,
+            meta=header["meta"],
+        )
 
 
 def load_summary(path: Path) -> dict[str, Any]:

@@ -60,8 +60,13 @@ class Worker:
         self._next_sweep = time.monotonic() + SWEEP_EVERY_S / 10
 
     def run(self, stop: threading.Event) -> None:
-        log.info("worker %s: engine %s, %d job slot(s), database %s", self.id, self.settings.engine,
-                 self.settings.workers, self.Session.kw["bind"].url.render_as_string(hide_password=True))
+        log.info(
+            "worker %s: engine %s, %d job slot(s), database %s",
+            self.id,
+            self.settings.engine,
+            self.settings.workers,
+            self.Session.kw["bind"].url.render_as_string(hide_password=True),
+        )
         try:
             while not stop.is_set():
                 try:
@@ -113,16 +118,21 @@ class Worker:
         model_rel = f"models/{job.id}.zip"
         data_path = self.storage.local_path(dataset.path) if dataset else None
         if data_path is None:
-            self.store.finish(job.id, self.id, "failed", reason=f"the dataset file of {job.dataset_id} is missing "
-                              "from the server's storage; upload it again")
+            self.store.finish(
+                job.id,
+                self.id,
+                "failed",
+                reason=f"the dataset file of {job.dataset_id} is missing from the server's storage; upload it again",
+            )
             return
         try:
             model_out = self.storage.temp_file(".zip")  # the engine writes the checkpoint here, _finish stores it
             handle = self.engine.submit(job.id, job.spec, data_path, model_out)
         except Exception as err:  # the engine could not start it (e.g. Ray unreachable): retry, a few times
             log.exception("could not start job %s", job.id)
-            self.store.retry(job.id, self.id, f"the engine could not start it ({one_line(err)})",
-                             self.settings.max_attempts)
+            self.store.retry(
+                job.id, self.id, f"the engine could not start it ({one_line(err)})", self.settings.max_attempts
+            )
             return
         log.info("job %s started (attempt %d): %s", job.id, job.attempts, job.spec)
         self.running[job.id] = Running(job, handle, model_rel, model_out, last_beat=0.0)  # beat now: submit may block
@@ -137,9 +147,15 @@ class Worker:
         now = time.monotonic()
         if now - run.started > self.settings.max_job_s:
             run.handle.kill()
-            self._finish(run, Outcome("failed", reason=f"stopped after {self.settings.max_job_s:g} s, the server's "
-                                                       "limit per job (TSHUB_MAX_JOB_S); ask for fewer epochs, a "
-                                                       "budget_s, or no ω grid or baseline"))
+            self._finish(
+                run,
+                Outcome(
+                    "failed",
+                    reason=f"stopped after {self.settings.max_job_s:g} s, the server's "
+                    "limit per job (TSHUB_MAX_JOB_S); ask for fewer epochs, a "
+                    "budget_s, or no ω grid or baseline",
+                ),
+            )
             return
         due = now - run.last_beat >= self.settings.heartbeat_s
         if due or (run.dirty and now - run.last_beat >= PROGRESS_WRITE_S):
@@ -158,8 +174,12 @@ class Worker:
         del self.running[run.job.id]
         if outcome.state == LOST:  # the work did nothing wrong: run it again elsewhere, a bounded number of times
             run.model_out.unlink(missing_ok=True)
-            state = self.store.retry(run.job.id, self.id, f"attempt {run.job.attempts} was lost: {outcome.reason}",
-                                     self.settings.max_attempts)
+            state = self.store.retry(
+                run.job.id,
+                self.id,
+                f"attempt {run.job.attempts} was lost: {outcome.reason}",
+                self.settings.max_attempts,
+            )
             log.warning("job %s lost (%s) → %s", run.job.id, outcome.reason, state)
             return
         model = run.model_out
@@ -170,9 +190,16 @@ class Worker:
             outcome = Outcome("failed", reason="the job ended without writing its checkpoint; see the worker log")
         model.unlink(missing_ok=True)
         succeeded = outcome.state == "succeeded"
-        saved = self.store.finish(run.job.id, self.id, outcome.state, reason=outcome.reason, result=outcome.result,
-                                  model_path=run.model_rel if succeeded else None,
-                                  model_bytes=model_bytes if succeeded else None, progress=run.progress)
+        saved = self.store.finish(
+            run.job.id,
+            self.id,
+            outcome.state,
+            reason=outcome.reason,
+            result=outcome.result,
+            model_path=run.model_rel if succeeded else None,
+            model_bytes=model_bytes if succeeded else None,
+            progress=run.progress,
+        )
         log.info("job %s %s%s", run.job.id, outcome.state, f": {outcome.reason}" if outcome.reason else "")
         if not saved:
             log.warning("job %s finished but was no longer this worker's; outcome dropped", run.job.id)
@@ -180,8 +207,9 @@ class Worker:
 
 def main() -> None:
     """``python -m server.worker``: run until SIGTERM/SIGINT (or until the parent ``tshub serve`` dies)."""
-    logging.basicConfig(level=os.environ.get("TSHUB_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("TSHUB_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

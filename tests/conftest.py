@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 torch.set_num_threads(1)  # OpenMP threads stall on shared, busy cores; one thread is faster here
 
 
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data folder as tshub finds it ($TSHUB_DATA, else ../shared/data); skips the test without it."""
@@ -42,7 +41,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator["PostgresServer"]:
+def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the session (initdb + pg_ctl in a temp folder, loopback only); the tests that
     need it skip, saying why, only where it cannot start."""
     from server.local_cluster import PostgresServer
@@ -61,7 +60,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def s3() -> Iterator["S3Server"]:
+def s3() -> Iterator[S3Server]:
     """An S3-compatible server for the session (moto's server mode on loopback); skips only where it cannot start."""
     from server.local_cluster import S3Server
 

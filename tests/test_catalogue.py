@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import tshub
-from tshub.data import DatasetError
-from tshub.data import catalogue
+from tshub.data import DatasetError, catalogue
 from tshub.data.readers import parse_file
 
 
@@ -32,8 +31,10 @@ def test_gunpoint_matches_manifest_and_summary(ucr_root: Path) -> None:
     assert ds.meta["published"]["error_1nn_ed"] == pytest.approx(0.0867)
     assert "Dau" in ds.meta["citation"]
     # md5 of the decompressed files, recorded as provenance, equals the archive manifest
-    assert ds.meta["source_md5"] == {"GunPoint_TRAIN.tsv.gz": train["md5_of_uncompressed_tsv"],
-                                     "GunPoint_TEST.tsv.gz": test["md5_of_uncompressed_tsv"]}
+    assert ds.meta["source_md5"] == {
+        "GunPoint_TRAIN.tsv.gz": train["md5_of_uncompressed_tsv"],
+        "GunPoint_TEST.tsv.gz": test["md5_of_uncompressed_tsv"],
+    }
 
 
 def test_variable_length_set_under_each_option(ucr_root: Path) -> None:
@@ -53,7 +54,7 @@ def test_variable_length_set_under_each_option(ucr_root: Path) -> None:
         assert ds.meta["variable_length"]["method"] == option
         if option == "pad":
             np.testing.assert_allclose(ds.X[0, 0, : lengths[0]], first, rtol=1e-6)
-            assert np.all(ds.X[0, 0, lengths[0]:] == np.float32(first[-1]))
+            assert np.all(ds.X[0, 0, lengths[0] :] == np.float32(first[-1]))
         if option == "resample":  # endpoints kept, stretched linearly
             assert ds.X[0, 0, 0] == pytest.approx(first[0]) and ds.X[0, 0, -1] == pytest.approx(first[-1])
     assert catalogue.load(name, ucr_root.parent).length == hi  # the documented default: resample
@@ -75,9 +76,17 @@ def test_train_only_sets_have_only_a_train_split(shared_data: Path) -> None:
     assert ("Wafer", "UCRArchive_2018_trainonly") in entries and ("GunPoint", "UCRArchive_2018") in entries
 
 
-@pytest.mark.parametrize("alias,name", [("50words", "FiftyWords"), ("Gun_Point", "GunPoint"), ("gunpoint", "GunPoint"),
-                                        ("uWaveGestureLibrary_X", "UWaveGestureLibraryX"), ("yoga", "Yoga"),
-                                        ("NonInvasiveFatalECG_Thorax1", "NonInvasiveFetalECGThorax1")])
+@pytest.mark.parametrize(
+    "alias,name",
+    [
+        ("50words", "FiftyWords"),
+        ("Gun_Point", "GunPoint"),
+        ("gunpoint", "GunPoint"),
+        ("uWaveGestureLibrary_X", "UWaveGestureLibraryX"),
+        ("yoga", "Yoga"),
+        ("NonInvasiveFatalECG_Thorax1", "NonInvasiveFetalECGThorax1"),
+    ],
+)
 def test_ucr_2015_aliases_and_case(shared_data: Path, alias: str, name: str) -> None:
     folder = shared_data / "UCRArchive_2018"
     if not ((folder / name).is_dir() or (shared_data / "UCRArchive_2018_trainonly" / f"{name}_TRAIN.tsv.gz").is_file()):

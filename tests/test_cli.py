@@ -33,16 +33,26 @@ def zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     torch.manual_seed(0)
     fcn = build_model("fcn", 1, 2, filters=(8, 16, 8))
     fcn.task, fcn.classes, fcn.preprocessor = "classification", ["1", "2"], ZNormalize()
-    fcn.meta = {"source_dataset": "GunPoint", "recipe": "default", "metrics": {"accuracy": 0.9733, "f1_weighted": 0.97},
-                "stop_reason": "early_stopping", "epochs": 40, "best_epoch": 30}
-    fcn.save_pretrained(root / "GunPoint" / "fcn", id="GunPoint/fcn",
-                        source={"name": "GunPoint", "domain": "Motion", "citation": "Dau et al. 2019"},
-                        reference={"name": "FCN (Wang et al. 2017)", "metrics": {"accuracy": 1.0}})
+    fcn.meta = {
+        "source_dataset": "GunPoint",
+        "recipe": "default",
+        "metrics": {"accuracy": 0.9733, "f1_weighted": 0.97},
+        "stop_reason": "early_stopping",
+        "epochs": 40,
+        "best_epoch": 30,
+    }
+    fcn.save_pretrained(
+        root / "GunPoint" / "fcn",
+        id="GunPoint/fcn",
+        source={"name": "GunPoint", "domain": "Motion", "citation": "Dau et al. 2019"},
+        reference={"name": "FCN (Wang et al. 2017)", "metrics": {"accuracy": 1.0}},
+    )
     tcn = build_model("tcn", 3, 1)
     tcn.task = "regression"
     tcn.meta = {"source_dataset": "LEN-DB", "metrics": {"mae": 0.2512, "mse": 0.11}}
-    tcn.save_pretrained(root / "LEN-DB" / "tcn", dtype="float16", id="LEN-DB/tcn",
-                        source={"name": "LEN-DB", "domain": "Seismology"})
+    tcn.save_pretrained(
+        root / "LEN-DB" / "tcn", dtype="float16", id="LEN-DB/tcn", source={"name": "LEN-DB", "domain": "Seismology"}
+    )
     return root
 
 
@@ -60,8 +70,11 @@ def test_list_prints_one_row_per_checkpoint(zoo, capsys):
 def test_list_and_info_keep_within_120_columns(zoo, capsys):
     """Long ids, domains, citations and paths are wrapped or abbreviated (they ran 148-210 columns wide)."""
     model = load_pretrained(zoo / "GunPoint" / "fcn")
-    model.save_pretrained(zoo / "NonInvasiveFetalECGThorax1" / "fcn", id="NonInvasiveFetalECGThorax1/fcn", source={
-        "name": "NonInvasiveFetalECGThorax1", "domain": "UCR/Hemodynamics", "citation": "A. Author " * 30})
+    model.save_pretrained(
+        zoo / "NonInvasiveFetalECGThorax1" / "fcn",
+        id="NonInvasiveFetalECGThorax1/fcn",
+        source={"name": "NonInvasiveFetalECGThorax1", "domain": "UCR/Hemodynamics", "citation": "A. Author " * 30},
+    )
     assert main(["list"]) == 0
     listed = capsys.readouterr().out
     assert "NonInvasiveFetalECGThorax1/fcn" in listed
@@ -109,8 +122,9 @@ def test_pull_offline_fails_with_the_reason(zoo, capsys):
 
 
 def test_console_entry_point_runs(zoo):
-    done = subprocess.run([sys.executable, "-m", "tshub.cli", "list"], capture_output=True, text=True,
-                          env={**os.environ}, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tshub.cli", "list"], capture_output=True, text=True, env={**os.environ}, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "GunPoint/fcn" in done.stdout and "LEN-DB/tcn" in done.stdout
     done = subprocess.run([sys.executable, "-m", "tshub.cli"], capture_output=True, text=True, timeout=120)
@@ -119,8 +133,9 @@ def test_console_entry_point_runs(zoo):
 
 def test_finetune_prints_metrics_and_saves_a_child_checkpoint(zoo, shared_data, tmp_path, capsys):
     out = tmp_path / "coffee-from-gunpoint"
-    code = main(["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "0.5,1", "--max-epochs", "2",
-                 "--out", str(out)])
+    code = main(
+        ["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "0.5,1", "--max-epochs", "2", "--out", str(out)]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "fine-tuned GunPoint/fcn on Coffee (ω = " in printed and "chosen on validation" in printed
@@ -145,8 +160,14 @@ def test_list_into_a_closed_pipe_ends_quietly(zoo, tmp_path):
     """`tshub list | head`: the reader leaves before tshub writes; no BrokenPipeError traceback."""
     reader, writer = os.pipe()
     os.close(reader)  # the reader is gone before tshub starts writing
-    done = subprocess.run([sys.executable, "-m", "tshub.cli", "list"], stdout=writer, stderr=subprocess.PIPE,
-                          text=True, env={**os.environ}, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tshub.cli", "list"],
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+        timeout=120,
+    )
     os.close(writer)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
     assert done.returncode == 141
@@ -199,8 +220,10 @@ def test_the_service_plugs_its_commands_in_through_the_entry_point():
     from tshub.cli import COMMAND_GROUP, build_parser, plugin_commands
 
     if not any(e.value == "server.cli:add_server_commands" for e in entry_points(group=COMMAND_GROUP)):
-        pytest.skip(f"the installed tshub metadata has no {COMMAND_GROUP} entry point: it predates pyproject's "
-                    "[project.entry-points]; reinstall with `pip install -e .` (make test does)")
+        pytest.skip(
+            f"the installed tshub metadata has no {COMMAND_GROUP} entry point: it predates pyproject's "
+            "[project.entry-points]; reinstall with `pip install -e .` (make test does)"
+        )
     assert add_server_commands in plugin_commands()
     assert build_parser().parse_args(["token", "revoke", "abc"]).token_id == "abc"
     library = build_parser(commands=[])

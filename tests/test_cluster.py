@@ -28,7 +28,6 @@ import pytest
 pytest.importorskip("ray", reason="the cluster needs Ray: pip install 'tshub[cluster]'")
 
 import tshub  # noqa: E402
-
 from server.db import Job, open_store  # noqa: E402
 from server.local_cluster import RayNode, Unavailable  # noqa: E402
 from server.testing import SERVE, LiveServer, create_token, make_source_checkpoint, service_env  # noqa: E402
@@ -40,22 +39,30 @@ TIMEOUT_S = 420.0
 
 
 class Cluster:
-    def __init__(self, env: dict[str, str], home: Path, head: RayNode, node: RayNode, api: LiveServer,
-                 db_url: str, storage: str):
+    def __init__(
+        self, env: dict[str, str], home: Path, head: RayNode, node: RayNode, api: LiveServer, db_url: str, storage: str
+    ):
         self.env, self.home, self.head, self.node, self.api = env, home, head, node, api
         self.db_url, self.storage = db_url, storage
         self.workers: list[subprocess.Popen] = []
 
     def start_worker(self) -> subprocess.Popen:
         log = open(self.home / f"worker{len(self.workers)}.log", "ab")
-        worker = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--role", "worker", "--log-level", "info"],
-                                  env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        worker = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "serve", "--role", "worker", "--log-level", "info"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.workers.append(worker)
         return worker
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.home.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.home.glob("*.log"))
+        )
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +76,20 @@ def cluster(postgres, s3, tmp_path_factory: pytest.TempPathFactory, shared_data:
         pytest.skip(f"the Ray head cannot start here: {err}")
     node = None
     try:
-        env = service_env(home, [SOURCE], TSHUB_SERVER_DB=db_url, TSHUB_SERVER_STORAGE=storage, TSHUB_ENGINE="ray",
-                          TSHUB_RAY_ADDRESS=head.address, TSHUB_DATA=str(shared_data), TSHUB_HEARTBEAT_S=1,
-                          TSHUB_STALE_AFTER_S=10, TSHUB_TENANT_RUNNING=1, **s3.env, **head.driver_env)
+        env = service_env(
+            home,
+            [SOURCE],
+            TSHUB_SERVER_DB=db_url,
+            TSHUB_SERVER_STORAGE=storage,
+            TSHUB_ENGINE="ray",
+            TSHUB_RAY_ADDRESS=head.address,
+            TSHUB_DATA=str(shared_data),
+            TSHUB_HEARTBEAT_S=1,
+            TSHUB_STALE_AFTER_S=10,
+            TSHUB_TENANT_RUNNING=1,
+            **s3.env,
+            **head.driver_env,
+        )
         try:
             node = RayNode(head, env=env, log=home / "ray-node.log").start()
         except Unavailable as err:
@@ -126,8 +144,13 @@ print("events", events, handle.outcome and handle.outcome.state, flush=True)
 def test_a_slow_progress_actor_never_stalls_the_worker_loop(cluster: Cluster) -> None:
     """Regression: a poll waited up to 30 s for the progress actor, and the worker loop (every job's heartbeat)
     with it; on a busy cluster another worker then took the live job as its worker's death and requeued it."""
-    done = subprocess.run([sys.executable, "-c", SLOW_MAILBOX, cluster.head.address], env=cluster.env,
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    done = subprocess.run(
+        [sys.executable, "-c", SLOW_MAILBOX, cluster.head.address],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     first, events = done.stdout.strip().splitlines()[-2:]
     assert first.startswith("first poll []") and float(first.split()[-1]) < 1.0, first
@@ -135,23 +158,43 @@ def test_a_slow_progress_actor_never_stalls_the_worker_loop(cluster: Cluster) ->
 
 
 def test_the_experiment_grid_runs_on_the_cluster_resumably_with_the_local_engine_results(
-        cluster: Cluster, tmp_path: Path) -> None:
+    cluster: Cluster, tmp_path: Path
+) -> None:
     folder = cluster.home / "models" / "Coffee" / "fcn"
-    grid = ["-m", "tshub.experiments", "--sources", str(folder), "--targets", "GunPoint", "--lr-multipliers", "1",
-            "0.5", "--seeds", "0", "--reduce-train", "10", "--max-epochs", "2", "--quiet"]
+    grid = [
+        "-m",
+        "tshub.experiments",
+        "--sources",
+        str(folder),
+        "--targets",
+        "GunPoint",
+        "--lr-multipliers",
+        "1",
+        "0.5",
+        "--seeds",
+        "0",
+        "--reduce-train",
+        "10",
+        "--max-epochs",
+        "2",
+        "--quiet",
+    ]
     env = {**cluster.env, "OMP_NUM_THREADS": "1"}
 
     def run(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, *grid, *extra], env=env, capture_output=True, text=True,
-                              timeout=TIMEOUT_S)
+        return subprocess.run(
+            [sys.executable, *grid, *extra], env=env, capture_output=True, text=True, timeout=TIMEOUT_S
+        )
 
     local = run("--out", str(tmp_path / "local"))
     remote = run("--engine", "ray", "--address", cluster.head.address, "--out", str(tmp_path / "ray"))
     assert local.returncode == 0, local.stderr[-3000:]
     assert remote.returncode == 0, remote.stderr[-3000:] + cluster.logs()
     assert remote.stdout == local.stdout  # the same comparison table
-    records = {engine: {p.name: json.loads(p.read_text()) for p in (tmp_path / engine / "runs").glob("*.json")}
-               for engine in ("local", "ray")}
+    records = {
+        engine: {p.name: json.loads(p.read_text()) for p in (tmp_path / engine / "runs").glob("*.json")}
+        for engine in ("local", "ray")
+    }
     assert len(records["ray"]) == 3 and records["ray"].keys() == records["local"].keys()
     for name, record in records["ray"].items():
         assert record["metrics"] == records["local"][name]["metrics"]
@@ -183,19 +226,25 @@ def _jobs(Session: Any) -> dict[str, Job]:
 
 def _training(Session: Any, min_epoch: int = 2) -> list[Job]:
     """Running jobs that reported at least ``min_epoch`` epochs of this attempt."""
-    return [j for j in _jobs(Session).values()
-            if j.state == "running" and (j.progress or {}).get("epoch") is not None and j.progress["epoch"] >= min_epoch]
+    return [
+        j
+        for j in _jobs(Session).values()
+        if j.state == "running" and (j.progress or {}).get("epoch") is not None and j.progress["epoch"] >= min_epoch
+    ]
 
 
 def test_two_tenants_jobs_survive_a_dead_ray_node_and_a_dead_worker(cluster: Cluster, ucr_root: Path) -> None:
     for _ in range(2):
         cluster.start_worker()
     tokens = [create_token(cluster.env, name) for name in ("alice", "bob")]
-    clients = [httpx.Client(base_url=cluster.api.url, headers={"Authorization": f"Bearer {t}"}, timeout=60)
-               for t in tokens]
+    clients = [
+        httpx.Client(base_url=cluster.api.url, headers={"Authorization": f"Bearer {t}"}, timeout=60) for t in tokens
+    ]
     train = (ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz").read_bytes()
-    datasets = [c.post("/v1/datasets", files={"file": ("GunPoint_TRAIN.tsv.gz", train)}).raise_for_status().json()["id"]
-                for c in clients]
+    datasets = [
+        c.post("/v1/datasets", files={"file": ("GunPoint_TRAIN.tsv.gz", train)}).raise_for_status().json()["id"]
+        for c in clients
+    ]
     jobs = {}
     for i in range(4):
         client = clients[i % 2]
@@ -206,9 +255,12 @@ def test_two_tenants_jobs_survive_a_dead_ray_node_and_a_dead_worker(cluster: Clu
     # both tenants train at once, one job on each Ray node (1 CPU each): kill the second node mid-job
     both = _wait("a job of each tenant training", lambda: len(_training(Session)) == 2 and _training(Session), cluster)
     cluster.node.kill()
-    lost = _wait("the job of the dead node requeued (and maybe claimed again already)",
-                 lambda: [j for j in _jobs(Session).values() if "attempt 1 was lost" in (j.reason or "")],
-                 cluster, timeout=120)
+    lost = _wait(
+        "the job of the dead node requeued (and maybe claimed again already)",
+        lambda: [j for j in _jobs(Session).values() if "attempt 1 was lost" in (j.reason or "")],
+        cluster,
+        timeout=120,
+    )
     assert len(lost) == 1 and lost[0].id in {j.id for j in both}
 
     # a worker dies (SIGKILL) while its job trains on the head: its job is requeued and finishes on the other
@@ -226,21 +278,32 @@ def test_two_tenants_jobs_survive_a_dead_ray_node_and_a_dead_worker(cluster: Clu
 
     finished = {}
     for job_id, client in jobs.items():
-        finished[job_id] = _wait(f"job {job_id} to finish", lambda: (
-            j := client.get(f"/v1/jobs/{job_id}").raise_for_status().json())["state"] in
-            ("succeeded", "failed", "cancelled") and j, cluster)
+        finished[job_id] = _wait(
+            f"job {job_id} to finish",
+            lambda client=client, job_id=job_id: (
+                (j := client.get(f"/v1/jobs/{job_id}").raise_for_status().json())["state"]
+                in ("succeeded", "failed", "cancelled")
+                and j
+            ),
+            cluster,
+        )
     assert {j["state"] for j in finished.values()} == {"succeeded"}, [j["reason"] for j in finished.values()]
     rows = _jobs(Session)
     assert rows[lost[0].id].attempts == 2 and rows[victim_job.id].attempts == 2
     assert {job_id: row.attempts for job_id, row in rows.items() if job_id not in (lost[0].id, victim_job.id)} == {
-        job_id: 1 for job_id in rows if job_id not in (lost[0].id, victim_job.id)}
+        job_id: 1 for job_id in rows if job_id not in (lost[0].id, victim_job.id)
+    }
     # nothing lost, nothing doubled: one model per job in the shared storage, each a loadable checkpoint
     import boto3
 
     bucket = cluster.storage.split("/")[2]
-    s3 = boto3.client("s3", endpoint_url=cluster.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                      aws_access_key_id=cluster.env["AWS_ACCESS_KEY_ID"],
-                      aws_secret_access_key=cluster.env["AWS_SECRET_ACCESS_KEY"])
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=cluster.env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id=cluster.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=cluster.env["AWS_SECRET_ACCESS_KEY"],
+    )
     models = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="tshub/models/").get("Contents", []))
     assert models == sorted(f"tshub/{row.model_path}" for row in rows.values())
     for job_id, client in jobs.items():

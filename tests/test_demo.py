@@ -9,8 +9,9 @@ from tshub.demo import format_table, load_target, run_demo
 
 
 def test_demo_fine_tunes_a_source_and_trains_the_referent(shared_data, tmp_path, capsys):
-    source = tshub.train_from_scratch("fcn", tshub.datasets.load("Coffee"), max_epochs=2, progress=False,
-                                      arch_kwargs={"filters": [8, 8, 8]})
+    source = tshub.train_from_scratch(
+        "fcn", tshub.datasets.load("Coffee"), max_epochs=2, progress=False, arch_kwargs={"filters": [8, 8, 8]}
+    )
     folder = source.model.save_pretrained(tmp_path / "coffee-fcn")
     rows = run_demo("GunPoint", str(folder), seeds=(0,), lr_multipliers=(1.0,), max_epochs=2)
     assert [row.method for row in rows] == [f"fine-tuned from {folder}", "from scratch"]

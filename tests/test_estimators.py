@@ -19,11 +19,17 @@ SMALL = {"filters": (8, 16, 8)}
 # scikit-learn's checks feed tabular data (2–20 "timepoints"): no per-series z-normalisation (it would erase a
 # 2-feature blob); a tiny FCN, 5 epochs at lr 0.01 (0.93 training accuracy on the blobs of check_classifiers_train,
 # which asks for 0.83) keep each fit under a second.
-CHECKED = dict(source=None, arch_kwargs=SMALL, preprocessing="identity", progress=False,
-               recipe=TrainConfig(max_epochs=5, lr=0.01, batch_size=64))
-FLOAT32_BATCHES = ("float32 convolutions (oneDNN) choose their kernels by batch size, so a series' outputs differ "
-                   "in the 7th significant digit between batches; the check asks for rtol 1e-7.")
-
+CHECKED = dict(
+    source=None,
+    arch_kwargs=SMALL,
+    preprocessing="identity",
+    progress=False,
+    recipe=TrainConfig(max_epochs=5, lr=0.01, batch_size=64),
+)
+FLOAT32_BATCHES = (
+    "float32 convolutions (oneDNN) choose their kernels by batch size, so a series' outputs differ "
+    "in the 7th significant digit between batches; the check asks for rtol 1e-7."
+)
 
 
 def _inapplicable(estimator) -> dict[str, str]:
@@ -33,12 +39,12 @@ def _inapplicable(estimator) -> dict[str, str]:
         expected["check_regressors_train"] = (
             "asks for R² > 0.5 on make_regression: a linear function of *which* of 10 tabular features holds a "
             "value; FCN is shift-invariant by design (convolutions + global average pooling), so the feature's "
-            "position is what it cannot see. Regression on series is tested in tests/test_finetune.py.")
+            "position is what it cannot see. Regression on series is tested in tests/test_finetune.py."
+        )
     return expected
 
 
-@parametrize_with_checks([TSHubClassifier(**CHECKED), TSHubRegressor(**CHECKED)],
-                         expected_failed_checks=_inapplicable)
+@parametrize_with_checks([TSHubClassifier(**CHECKED), TSHubRegressor(**CHECKED)], expected_failed_checks=_inapplicable)
 def test_scikit_learn_estimator_checks(estimator, check, single_thread):
     check(estimator)
 
@@ -96,15 +102,17 @@ def test_integer_labels_come_back_as_integers_and_clone_keeps_the_parameters(gun
 def test_fine_tunes_a_named_source_and_auto_uses_the_recommender(gunpoint, shared_data: Path, tmp_path: Path):
     X, y = gunpoint.split("train")
     # a source trained on other data: one trained on these very series is left out as self-transfer
-    source = train_from_scratch("fcn", load("Coffee", root=shared_data), max_epochs=2, arch_kwargs=SMALL,
-                                progress=False).model
+    source = train_from_scratch(
+        "fcn", load("Coffee", root=shared_data), max_epochs=2, arch_kwargs=SMALL, progress=False
+    ).model
     folders = [source.save_pretrained(tmp_path / "a", id="A/fcn"), source.save_pretrained(tmp_path / "b", id="B/fcn")]
     named = TSHubClassifier(source=str(folders[0]), lr_multiplier=[0.1, 1.0], max_epochs=3, progress=False)
     named.fit(X, y)
     assert named.source_ == str(folders[0]) and named.lr_multiplier_ in (0.1, 1.0)
     assert named.result_.transfer_report.transferred_parameters  # the backbone came from the source
-    auto = TSHubClassifier(source="auto", candidates=[str(f) for f in folders], lr_multiplier=1.0, max_epochs=2,
-                           progress=False).fit(X, y)
+    auto = TSHubClassifier(
+        source="auto", candidates=[str(f) for f in folders], lr_multiplier=1.0, max_epochs=2, progress=False
+    ).fit(X, y)
     assert auto.source_ in {str(f) for f in folders}
 
 
@@ -113,6 +121,10 @@ def test_regressor_fits_multi_output_targets_and_cross_validates(gunpoint):
     y = np.stack([X[:, 0, :].mean(axis=1), X[:, 0, :].std(axis=1)], axis=1)
     reg = TSHubRegressor(source=None, arch_kwargs=SMALL, preprocessing="identity", max_epochs=3, progress=False)
     assert reg.fit(X, y).predict(X).shape == (len(X), 2)
-    scores = cross_val_score(TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=2, progress=False),
-                             X, gunpoint.split("train")[1], cv=2)
+    scores = cross_val_score(
+        TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=2, progress=False),
+        X,
+        gunpoint.split("train")[1],
+        cv=2,
+    )
     assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))

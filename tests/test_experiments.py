@@ -11,9 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tshub.experiments import (ExperimentGrid, instance_comparisons, load_predictions, load_records, plan_runs,
-                               run)
-from tshub.experiments import runner
+from tshub.experiments import (
+    ExperimentGrid,
+    instance_comparisons,
+    load_predictions,
+    load_records,
+    plan_runs,
+    run,
+    runner,
+)
 from tshub.experiments.__main__ import main
 from tshub.experiments.runner import SourceCheckpoint
 from tshub.hub import load_pretrained, read_config
@@ -25,8 +31,15 @@ FAST = TrainConfig(batch_size=64, batch_fraction=None, drop_last=False)
 
 
 def _grid(**changes) -> ExperimentGrid:
-    grid = ExperimentGrid(sources=[("Coffee", "fcn")], targets=["GunPoint"], lr_multipliers=[1.0], seeds=[0],
-                          reduce_train=10, max_epochs=2, recipe=FAST)
+    grid = ExperimentGrid(
+        sources=[("Coffee", "fcn")],
+        targets=["GunPoint"],
+        lr_multipliers=[1.0],
+        seeds=[0],
+        reduce_train=10,
+        max_epochs=2,
+        recipe=FAST,
+    )
     return replace(grid, **changes)
 
 
@@ -47,7 +60,12 @@ def test_records_of_every_run(finished):
     referent, tuned = records
     assert tuned["referent_id"] == referent["run_id"]
     assert (tuned["source"], tuned["target"], tuned["arch"], tuned["seed"], tuned["lr_multiplier"]) == (
-        "Coffee/fcn", "GunPoint", "fcn", 0, 1.0)
+        "Coffee/fcn",
+        "GunPoint",
+        "fcn",
+        0,
+        1.0,
+    )
     for record in records:
         assert record["task"] == "classification" and record["epochs"] == 2 and record["reduce_train"] == 10
         assert set(record["metrics"]) == {"accuracy", "f1_weighted"}
@@ -106,8 +124,10 @@ def test_plan_shares_referents_and_skips_self_transfer(finished, shared_data):
 
     folder = next((out / "sources").iterdir())
     config = read_config(folder)
-    sources = [SourceCheckpoint("Coffee/fcn", folder, config),
-               SourceCheckpoint("other/fcn", folder, {**config, "weights_sha256": "0" * 64, "source_dataset": "Other"})]
+    sources = [
+        SourceCheckpoint("Coffee/fcn", folder, config),
+        SourceCheckpoint("other/fcn", folder, {**config, "weights_sha256": "0" * 64, "source_dataset": "Other"}),
+    ]
     targets = {name: load(name, root=shared_data) for name in ("GunPoint", "Coffee")}
     jobs = plan_runs(_grid(seeds=[0, 1], lr_multipliers=[0.5, 1.0]), sources, targets)
     kinds = [spec.kind for spec, _ in jobs]
@@ -123,8 +143,23 @@ def test_cli_runs_a_grid_and_prints_the_table(finished, shared_data, monkeypatch
     monkeypatch.setenv("TSHUB_DATA", str(shared_data))
     folder = next((out / "sources").iterdir())
     cli_out = out.parent / "cli"
-    argv = ["--sources", str(folder), "--targets", "GunPoint", "--lr-multipliers", "1", "--seeds", "0",
-            "--reduce-train", "10", "--max-epochs", "1", "--out", str(cli_out), "--quiet"]
+    argv = [
+        "--sources",
+        str(folder),
+        "--targets",
+        "GunPoint",
+        "--lr-multipliers",
+        "1",
+        "--seeds",
+        "0",
+        "--reduce-train",
+        "10",
+        "--max-epochs",
+        "1",
+        "--out",
+        str(cli_out),
+        "--quiet",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert printed.splitlines()[0].startswith("| source | target | arch |")
@@ -138,7 +173,10 @@ def test_grid_validation_and_bare_source_names():
     with pytest.raises(ValueError, match="bare dataset name"):
         _grid(sources=["Coffee"])
     assert _grid(sources=["Coffee", "LEN-DB/magnet"], archs=["fcn", "tcn"]).named_sources() == [
-        "Coffee/fcn", "Coffee/tcn", "LEN-DB/magnet"]
+        "Coffee/fcn",
+        "Coffee/tcn",
+        "LEN-DB/magnet",
+    ]
     with pytest.raises(ValueError, match="lr_multipliers"):
         _grid(lr_multipliers="all")
     with pytest.raises(ValueError, match="unknown recipe"):
@@ -175,8 +213,9 @@ def test_run_ids_follow_the_values_of_a_named_recipe(monkeypatch):
     reused after the preset changed."""
     from tshub.training import recipes
 
-    grid = ExperimentGrid(sources=[("Coffee", "fcn")], targets=["GunPoint"], lr_multipliers=[1.0], seeds=[0],
-                          recipe="ucr")
+    grid = ExperimentGrid(
+        sources=[("Coffee", "fcn")], targets=["GunPoint"], lr_multipliers=[1.0], seeds=[0], recipe="ucr"
+    )
     before = grid.training()
     monkeypatch.setitem(recipes.RECIPES, "ucr", recipes.RECIPES["ucr"].replace(min_batch_size=4))
     assert grid.training() != before

@@ -40,8 +40,9 @@ def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def test_from_scratch_learns_and_predict_reproduces_the_preprocessing(italy: Dataset, tmp_path: Path):
-    result = train_from_scratch("fcn", italy, max_epochs=20, arch_kwargs={"filters": (32, 64, 32)}, seed=0,
-                                progress=False)
+    result = train_from_scratch(
+        "fcn", italy, max_epochs=20, arch_kwargs={"filters": (32, 64, 32)}, seed=0, progress=False
+    )
     assert result.metrics["accuracy"] > 0.8  # two balanced classes: chance is 0.5 (seeds 0-5 give 0.88-0.95)
     model = result.model
     assert (model.task, model.classes, model.preprocessor.kind) == ("classification", italy.classes, "znorm")
@@ -69,8 +70,10 @@ def test_from_scratch_learns_and_predict_reproduces_the_preprocessing(italy: Dat
 
 
 def test_from_scratch_with_the_same_seed_repeats_exactly(gunpoint: Dataset):
-    runs = [train_from_scratch("fcn", gunpoint, max_epochs=2, arch_kwargs=SMALL, seed=seed, progress=False)
-            for seed in (3, 3, 4)]
+    runs = [
+        train_from_scratch("fcn", gunpoint, max_epochs=2, arch_kwargs=SMALL, seed=seed, progress=False)
+        for seed in (3, 3, 4)
+    ]
     histories = [[{k: v for k, v in r.items() if k != "time_s"} for r in run.history] for run in runs]
     assert histories[0] == histories[1] and runs[0].metrics == runs[1].metrics
     assert histories[0] != histories[2]
@@ -87,13 +90,17 @@ def test_finetune_puts_transferred_parameters_in_the_omega_group(source: TimeSer
     tuned = result.model.state_dict()
     # ω = 0: every transferred parameter keeps the source's value; the head (lr 1e-3) moved.
     transferred = result.transfer_report.transferred_parameters
-    assert {k for k in tuned if k.startswith("backbone.") and "running" not in k and "num_batches" not in k} \
-        == set(transferred)
+    assert {k for k in tuned if k.startswith("backbone.") and "running" not in k and "num_batches" not in k} == set(
+        transferred
+    )
     assert all(torch.equal(tuned[k], before[k]) for k in transferred)
     assert not torch.equal(tuned["backbone.block1.bn.running_mean"], before["backbone.block1.bn.running_mean"])
     meta = result.model.meta
-    assert (meta["parent"], meta["parent_dataset"], meta["source_dataset"]) == ("GunPoint/fcn", "GunPoint",
-                                                                                 "ItalyPowerDemand")
+    assert (meta["parent"], meta["parent_dataset"], meta["source_dataset"]) == (
+        "GunPoint/fcn",
+        "GunPoint",
+        "ItalyPowerDemand",
+    )
     assert result.model.preprocessor is not source.preprocessor and result.model.preprocessor.kind == "znorm"
     assert result.model.classes == italy.classes and result.lr_multiplier == 0.0
 
@@ -103,10 +110,18 @@ def test_grid_picks_omega_on_validation_never_on_test(source: TimeSeriesModel, i
     so a choice made on test would be the opposite of the one made on validation."""
     (X_tr, y_tr), (X_te, y_te) = italy.split("train"), italy.split("test")
     n_tr, n_te = len(y_tr), len(y_te)
-    ds = Dataset(name="ItalyPowerDemand-flipped-test", X=np.concatenate([X_tr, X_te, X_te]),
-                 y=np.concatenate([y_tr, y_te, 1 - y_te]), task="classification", classes=italy.classes,
-                 splits={"train": np.arange(n_tr), "val": np.arange(n_tr, n_tr + n_te),
-                         "test": np.arange(n_tr + n_te, n_tr + 2 * n_te)})
+    ds = Dataset(
+        name="ItalyPowerDemand-flipped-test",
+        X=np.concatenate([X_tr, X_te, X_te]),
+        y=np.concatenate([y_tr, y_te, 1 - y_te]),
+        task="classification",
+        classes=italy.classes,
+        splits={
+            "train": np.arange(n_tr),
+            "val": np.arange(n_tr, n_tr + n_te),
+            "test": np.arange(n_tr + n_te, n_tr + 2 * n_te),
+        },
+    )
     result = finetune(source, ds, lr_multiplier=[0.01, 2.0], max_epochs=2, progress=False)
     assert [g["lr_multiplier"] for g in result.grid] == [0.01, 2.0]
     assert len({g["val_metrics"]["accuracy"] for g in result.grid}) == 2  # the two choices differ
@@ -133,8 +148,7 @@ def test_freeze_backbone_leaves_the_backbone_unchanged(source: TimeSeriesModel, 
         finetune(source, italy, freeze_backbone=True, lr_multiplier="grid", progress=False)
 
 
-def test_regression_finetune_adapts_one_channel_source_to_three_channels(source: TimeSeriesModel,
-                                                                        shared_data: Path):
+def test_regression_finetune_adapts_one_channel_source_to_three_channels(source: TimeSeriesModel, shared_data: Path):
     seismic = load("SEISMIC-CX", root=shared_data)
     result = finetune(source, seismic, max_epochs=3, progress=False)
     report = result.transfer_report
@@ -153,8 +167,9 @@ def test_regression_finetune_adapts_one_channel_source_to_three_channels(source:
 
 def test_from_scratch_with_stream_max_predicts_raw_series(shared_data: Path):
     seismic = load("SEISMIC-CX", root=shared_data)
-    result = train_from_scratch("fcn", seismic, preprocessing="minmax_mask", max_epochs=2, arch_kwargs=SMALL,
-                                progress=False)
+    result = train_from_scratch(
+        "fcn", seismic, preprocessing="minmax_mask", max_epochs=2, arch_kwargs=SMALL, progress=False
+    )
     model = result.model
     assert model.use_stream_max and model.preprocessor.kind == "minmax_mask"
     X_test, y_test = seismic.split("test")
@@ -167,8 +182,7 @@ def test_default_recipe_trains_small_sets_with_the_ucr_schedule(gunpoint: Datase
     assert result.recipe == "ucr" and result.model.meta["train_config"]["early_stopping_patience"] == 100
 
 
-def test_halving_keeps_the_chosen_omega_exactly_as_trained_alone(source: TimeSeriesModel, italy: Dataset,
-                                                                 capsys):
+def test_halving_keeps_the_chosen_omega_exactly_as_trained_alone(source: TimeSeriesModel, italy: Dataset, capsys):
     """Four ω, recipe "default" (first rung 3 epochs): 4 → 2 after 3 epochs, 2 → 1 after 9, the survivor to 12.
     The survivor's model and history are those of the same ω fine-tuned alone; the progress says so."""
     kwargs = {"recipe": "default", "max_epochs": 12, "seed": 0}

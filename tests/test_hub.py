@@ -8,9 +8,9 @@ uploads, revisions and errors run the real client against a live ``tshub serve``
 from __future__ import annotations
 
 import json
-import time
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,19 @@ from safetensors.torch import load_file, save_file
 
 import tshub
 from tshub.data.preprocess import MinMaxMask, ZNormalize
-from tshub.hub import (CheckpointError, HubError, InvalidModelIdError, ModelId, ModelNotFoundError, list_pretrained,
-                       load_pretrained, parse_model_id, pull, resolve, write_index)
+from tshub.hub import (
+    CheckpointError,
+    HubError,
+    InvalidModelIdError,
+    ModelId,
+    ModelNotFoundError,
+    list_pretrained,
+    load_pretrained,
+    parse_model_id,
+    pull,
+    resolve,
+    write_index,
+)
 from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, HISTORY_NAME, WEIGHTS_NAME, sha256_file
 from tshub.hub.ids import as_model_id
 from tshub.hub.store import home_store
@@ -77,9 +88,15 @@ def fcn(gunpoint: dict[str, np.ndarray]) -> TimeSeriesModel:
     train_briefly(model, gunpoint["X_train"], y)
     _, predicted = raw_predict(model, gunpoint["X_test"])
     accuracy = float(np.mean(predicted == gunpoint["y_test"]))
-    model.meta = {"source_dataset": "GunPoint", "recipe": "default", "train_config": {"lr": 0.01, "max_epochs": 100},
-                  "metrics": {"accuracy": accuracy, "f1_weighted": accuracy}, "seed": 0, "epochs": 100,
-                  "splits": {"train": 50, "test": 150}}
+    model.meta = {
+        "source_dataset": "GunPoint",
+        "recipe": "default",
+        "train_config": {"lr": 0.01, "max_epochs": 100},
+        "metrics": {"accuracy": accuracy, "f1_weighted": accuracy},
+        "seed": 0,
+        "epochs": 100,
+        "splits": {"train": 50, "test": 150},
+    }
     return model.eval()
 
 
@@ -92,11 +109,20 @@ def _private_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def publish_card_fields() -> dict:
-    return {"id": "GunPoint/fcn", "license": "apache-2.0",
-            "source": {"name": "GunPoint", "domain": "Motion",
-                       "citation": "Dau et al., The UCR time series archive, IEEE/CAA J. Autom. Sinica 6(6), 2019."},
-            "reference": {"name": "FCN (Wang et al. 2017)", "metrics": {"accuracy": 1.0},
-                          "citation": "Wang, Yan, Oates, IJCNN 2017"}}
+    return {
+        "id": "GunPoint/fcn",
+        "license": "apache-2.0",
+        "source": {
+            "name": "GunPoint",
+            "domain": "Motion",
+            "citation": "Dau et al., The UCR time series archive, IEEE/CAA J. Autom. Sinica 6(6), 2019.",
+        },
+        "reference": {
+            "name": "FCN (Wang et al. 2017)",
+            "metrics": {"accuracy": 1.0},
+            "citation": "Wang, Yan, Oates, IJCNN 2017",
+        },
+    }
 
 
 # ------------------------------------------------------------------------------------------- checkpoint folder
@@ -163,7 +189,10 @@ def test_the_weights_file_gets_the_same_mode_as_its_neighbours(fcn, tmp_path):
     finally:
         os.umask(old)
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {
-        WEIGHTS_NAME: "0o644", CONFIG_NAME: "0o644", CARD_NAME: "0o644"}
+        WEIGHTS_NAME: "0o644",
+        CONFIG_NAME: "0o644",
+        CARD_NAME: "0o644",
+    }
 
 
 def test_predict_gives_labels_or_the_codes_that_split_gives(fcn, ucr_root):
@@ -200,8 +229,9 @@ def test_fitted_preprocessing_statistics_travel_in_the_weights_file(gunpoint, tm
 def test_shrunk_dtype_halves_the_file_and_loads_back_as_float32(fcn, gunpoint, tmp_path, dtype):
     default_size = build_model("fcn", 1, 2)  # 266k parameters: file size is the weights, not the header
     full = default_size.save_pretrained(tmp_path / "f32")
-    assert (default_size.save_pretrained(tmp_path / "big", dtype=dtype) / WEIGHTS_NAME).stat().st_size \
-        < 0.51 * (full / WEIGHTS_NAME).stat().st_size
+    assert (default_size.save_pretrained(tmp_path / "big", dtype=dtype) / WEIGHTS_NAME).stat().st_size < 0.51 * (
+        full / WEIGHTS_NAME
+    ).stat().st_size
     half = fcn.save_pretrained(tmp_path / dtype, dtype=dtype)
     stored = load_file(half / WEIGHTS_NAME)
     assert stored["head.weight"].dtype == getattr(torch, dtype)
@@ -286,9 +316,16 @@ def test_card_is_generated_from_the_config(fcn, tmp_path):
     assert results == {"accuracy": fcn.meta["metrics"]["accuracy"], "f1": fcn.meta["metrics"]["f1_weighted"]}
     assert all(r.dataset_split == "test" for r in card.data.eval_results)
     text = card.text
-    for expected in ("Dau et al., The UCR time series archive", "FCN of Wang, Yan & Oates", "`znorm`",
-                     "Reference: FCN (Wang et al. 2017)", 'tshub.load_pretrained("GunPoint/fcn")',
-                     "model.finetune(", "## Limitations", "| max_epochs | 100 |"):
+    for expected in (
+        "Dau et al., The UCR time series archive",
+        "FCN of Wang, Yan & Oates",
+        "`znorm`",
+        "Reference: FCN (Wang et al. 2017)",
+        'tshub.load_pretrained("GunPoint/fcn")',
+        "model.finetune(",
+        "## Limitations",
+        "| max_epochs | 100 |",
+    ):
         assert expected in text, expected
 
 
@@ -371,9 +408,17 @@ def test_missing_id_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypatch
     with pytest.raises(ModelNotFoundError) as err:
         tshub.load_pretrained("LEN-DB/magnet")
     message = str(err.value)
-    for expected in ("'LEN-DB/magnet'", str(home_store().root), str(tmp_path / "team_zoo"), "$TSHUB_ZOO",
-                     "tshub/LEN-DB-magnet", "HF_HUB_OFFLINE is set", "tshub pull LEN-DB/magnet", "scripts/publish",
-                     "tshub.train_from_scratch('magnet', tshub.datasets.load('LEN-DB'))"):
+    for expected in (
+        "'LEN-DB/magnet'",
+        str(home_store().root),
+        str(tmp_path / "team_zoo"),
+        "$TSHUB_ZOO",
+        "tshub/LEN-DB-magnet",
+        "HF_HUB_OFFLINE is set",
+        "tshub pull LEN-DB/magnet",
+        "scripts/publish",
+        "tshub.train_from_scratch('magnet', tshub.datasets.load('LEN-DB'))",
+    ):
         assert expected in message, expected
 
 
@@ -410,14 +455,17 @@ def test_push_is_refused_offline(fcn):
         fcn.push_to_hub("me/gunpoint-fcn")
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("arch_kwargs", {"filters": [125_000_000, 256, 128]}, "wrong shapes (weights != config): backbone.block1"),
-    ("in_channels", 10**9, "in_channels must be a whole number in [1, 100,000], got 1000000000"),
-    ("arch_kwargs", {"bogus": 1}, "arch_kwargs ['bogus'] are not parameters of fcn"),
-    ("heads", {f"h{i}": 2 for i in range(200_000)}, "heads must map at most 10,000 head names"),
-    ("arch_kwargs", {"filters": ["wide", 2, 3]}, "its arch_kwargs do not build a fcn"),
-    ("n_outputs", -3, "n_outputs must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("arch_kwargs", {"filters": [125_000_000, 256, 128]}, "wrong shapes (weights != config): backbone.block1"),
+        ("in_channels", 10**9, "in_channels must be a whole number in [1, 100,000], got 1000000000"),
+        ("arch_kwargs", {"bogus": 1}, "arch_kwargs ['bogus'] are not parameters of fcn"),
+        ("heads", {f"h{i}": 2 for i in range(200_000)}, "heads must map at most 10,000 head names"),
+        ("arch_kwargs", {"filters": ["wide", 2, 3]}, "its arch_kwargs do not build a fcn"),
+        ("n_outputs", -3, "n_outputs must be a whole number"),
+    ],
+)
 def test_a_forged_config_is_refused_before_anything_is_allocated(fcn, tmp_path, field, value, words):
     """config.json is not covered by the weights' hash: a stranger's checkpoint may say anything there. It used to
     OOM-kill the process (filters of 1.25e8), raise raw allocator or TypeErrors, or take 25 s (200,000 heads)."""

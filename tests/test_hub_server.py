@@ -64,8 +64,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
         server.wait_ready(120)
         Session = open_store(f"sqlite:///{home / 'server' / 'tshub.db'}")  # the server's database, as the CLI does
         tokens = {name: create_token(Session, name)[1] for name in ("tshub", "alice", "bob")}
-        yield SimpleNamespace(url=server.url, tokens=tokens, blobs=home / "server" / "storage" / "hub" / "blobs",
-                              server=server)
+        yield SimpleNamespace(
+            url=server.url, tokens=tokens, blobs=home / "server" / "storage" / "hub" / "blobs", server=server
+        )
     finally:
         server.stop()
 
@@ -106,8 +107,9 @@ def server_blob(hub: SimpleNamespace, content: bytes) -> Path:
 
 
 def run_client(env: dict[str, str], cwd: Path, name: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", CLIENT, name], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT, name], env=env, cwd=cwd, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -141,9 +143,18 @@ def test_download_verify_cache_hit_and_offline_reuse_in_a_fresh_client(hub, clie
         weights.write_bytes(original)
 
     # a fresh process without the repository's zoo: downloads into its own standard cache, then reuses it offline
-    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "fresh_hf"), "HF_HUB_OFFLINE": "0",
-           "TSHUB_HOME": str(tmp_path / "fresh_tshub"), "TSHUB_REPO_ZOO": "", "PYTHONPATH": str(ROOT),
-           "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_ETAG_TIMEOUT": str(SLOW), "HF_HUB_DOWNLOAD_TIMEOUT": str(SLOW)}
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_HOME": str(tmp_path / "fresh_hf"),
+        "HF_HUB_OFFLINE": "0",
+        "TSHUB_HOME": str(tmp_path / "fresh_tshub"),
+        "TSHUB_REPO_ZOO": "",
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HUB_ETAG_TIMEOUT": str(SLOW),
+        "HF_HUB_DOWNLOAD_TIMEOUT": str(SLOW),
+    }
     env.pop("HF_HUB_CACHE", None)
     (tmp_path / "elsewhere").mkdir()
     online = run_client(env, tmp_path / "elsewhere", "GunPoint/fcn")
@@ -157,8 +168,13 @@ def test_download_verify_cache_hit_and_offline_reuse_in_a_fresh_client(hub, clie
 def test_the_training_history_is_pushed_and_downloaded_with_the_checkpoint(hub, client):
     model = small_fcn(9)
     model.training_history = TrainingHistory.from_records(
-        [{"epoch": e, "loss": 1 / e, "val_loss": 1.2 / e, "val_accuracy": 0.5 + e / 10, "lr": {"all": 1e-3}}
-         for e in (1, 2, 3)], best_epoch=2, stop_reason="early_stopping")
+        [
+            {"epoch": e, "loss": 1 / e, "val_loss": 1.2 / e, "val_accuracy": 0.5 + e / 10, "lr": {"all": 1e-3}}
+            for e in (1, 2, 3)
+        ],
+        best_epoch=2,
+        stop_reason="early_stopping",
+    )
     model.push_to_hub("tshub/Yoga-fcn", token=hub.tokens["tshub"], id="Yoga/fcn")
     info = HfApi(endpoint=hub.url).model_info("tshub/Yoga-fcn")
     assert HISTORY_NAME in [s.rfilename for s in info.siblings]
@@ -186,8 +202,13 @@ def test_revisions_are_immutable_main_moves_and_a_sha_pins(hub, client, tmp_path
         api.model_info("tshub/Coffee-fcn", revision="0" * 40)
 
     # a fine-tune of a pinned parent names that commit on its card
-    data = random_split(tshub.Dataset.from_arrays(np.random.default_rng(0).normal(size=(40, 1, 64)).astype(np.float32),
-                                                  np.array([str(i % 2) for i in range(40)]), name="toy"))
+    data = random_split(
+        tshub.Dataset.from_arrays(
+            np.random.default_rng(0).normal(size=(40, 1, 64)).astype(np.float32),
+            np.array([str(i % 2) for i in range(40)]),
+            name="toy",
+        )
+    )
     tuned = pinned.finetune(data, lr_multiplier=1.0, max_epochs=1, progress=False)
     card = (tuned.model.save_pretrained(tmp_path / "tuned") / CARD_NAME).read_text()
     assert f"Fine-tuned from `Coffee/fcn` at Hub revision `{first}`." in card
@@ -201,8 +222,11 @@ def test_a_private_repo_is_invisible_to_other_tenants_and_tokens_are_checked(hub
     for api in (bob, HfApi(endpoint=hub.url, token=False)):
         with pytest.raises(RepositoryNotFoundError):
             api.model_info("alice/secret-fcn")
-    head = httpx.head(f"{hub.url}/alice/secret-fcn/resolve/main/{CONFIG_NAME}",
-                      headers={"Authorization": f"Bearer {hub.tokens['bob']}"}, timeout=SLOW)
+    head = httpx.head(
+        f"{hub.url}/alice/secret-fcn/resolve/main/{CONFIG_NAME}",
+        headers={"Authorization": f"Bearer {hub.tokens['bob']}"},
+        timeout=SLOW,
+    )
     assert head.status_code == 404 and head.headers["X-Error-Code"] == "RepoNotFound"  # the same as a missing repo
 
     monkeypatch.setenv("HF_TOKEN", "tshub_not-a-token")
@@ -308,8 +332,12 @@ def test_concurrent_pushes_to_one_branch_all_land(hub, client):
     api.create_repo("bob/many")
 
     def upload(i: int) -> str:
-        return api.upload_file(path_or_fileobj=f"file {i}\n".encode(), path_in_repo=f"part-{i}.txt",
-                               repo_id="bob/many", commit_message=f"part {i}").oid
+        return api.upload_file(
+            path_or_fileobj=f"file {i}\n".encode(),
+            path_in_repo=f"part-{i}.txt",
+            repo_id="bob/many",
+            commit_message=f"part {i}",
+        ).oid
 
     with ThreadPoolExecutor(6) as pool:
         made = list(pool.map(upload, range(6)))
@@ -328,8 +356,12 @@ def test_a_commit_over_the_upload_limit_is_refused_before_anything_is_stored(tmp
         token = create_token(http.app.state.Session, "carol")[1]
         auth = {"Authorization": f"Bearer {token}"}
         assert http.post("/api/repos/create", json={"name": "big", "organization": "carol"}, headers=auth).is_success
-        line = json.dumps({"key": "file", "value": {"path": "big.bin", "encoding": "base64",
-                                                    "content": base64.b64encode(bytes(80_000)).decode()}})
+        line = json.dumps(
+            {
+                "key": "file",
+                "value": {"path": "big.bin", "encoding": "base64", "content": base64.b64encode(bytes(80_000)).decode()},
+            }
+        )
         body = json.dumps({"key": "header", "value": {"summary": "too big"}}) + "\n" + line + "\n"
         refused = http.post("/api/models/carol/big/commit/main", content=body, headers=auth)
         assert refused.status_code == 413 and "TSHUB_MAX_UPLOAD_MB" in refused.json()["error"]

@@ -26,8 +26,9 @@ def _inputs(channels: int, length: int, seed: int = 0) -> tuple[torch.Tensor, to
     return x, x.abs().amax(dim=(1, 2)).unsqueeze(1)
 
 
-def _build(arch: str, channels: int, n_outputs: int = 3, *, length: int = 80, stream_max: bool = False,
-           **kwargs) -> TimeSeriesModel:
+def _build(
+    arch: str, channels: int, n_outputs: int = 3, *, length: int = 80, stream_max: bool = False, **kwargs
+) -> TimeSeriesModel:
     torch.manual_seed(0)
     return build_model(arch, channels, n_outputs, use_stream_max=stream_max, input_length=length, **kwargs)
 
@@ -63,8 +64,11 @@ def test_architecture_contract(arch: str, channels: int, length: int, stream_max
     (loss if regularization is None else loss + regularization).backward()
     # one channel = one LSTM step from a zero state: MLSTM-FCN's recurrent kernel rightly gets no gradient
     exempt = {"lstm.weight_hh_l0"} if arch in CHANNELS_ARE_STEPS and channels == 1 else set()
-    no_gradient = [n for n, p in model.named_parameters() if n not in exempt and
-                   (p.grad is None or not torch.isfinite(p.grad).all() or not p.grad.abs().sum() > 0)]
+    no_gradient = [
+        n
+        for n, p in model.named_parameters()
+        if n not in exempt and (p.grad is None or not torch.isfinite(p.grad).all() or not p.grad.abs().sum() > 0)
+    ]
     assert not no_gradient, f"parameters without a useful gradient: {no_gradient}"
 
     # a fresh single head; the backbone is untouched
@@ -88,39 +92,46 @@ def test_architecture_contract(arch: str, channels: int, length: int, stream_max
         torch.testing.assert_close(adapted, reference, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch, channels, n_outputs, stream_max, length, expected", [
-    # keras-tcn 3.1.0, Otović config: block0 conv1 3·24·8+24 = 600, conv2 24·24·8+24 = 4632, 1×1 shortcut 3·24+24 = 96;
-    # blocks 1–8: 2·4632 = 9264 each → TCN 600+4632+96+8·9264 = 79,440; Dense (24+1)·1+1 = 26 → 79,466.
-    ("tcn", 3, 1, True, 540, 79_466),
-    # FCN, 1 channel, k = 2: conv 1·128·8+128 = 1152, BN γβ 256, conv 128·256·5+256 = 164,096, BN 512,
-    # conv 256·128·3+128 = 98,432, BN 256 → 264,704; Dense 128·k+k = 258 → 264,962 (Keras adds 1,024 BN moving stats).
-    ("fcn", 1, 2, False, 80, 264_962),
-    # ConvNetQuake LEN-DB-like (3 ch, 540, stream_max, 1 out): conv1 3·32·3+32 = 320, conv2–9 8·(32·32·3+32) = 24,832;
-    # 540 → ceil-halving ×9 → 2, flat 2·32+1 = 65; Dense1 65·65+65 = 4,290; Dense2 65+1 = 66 → 29,508.
-    ("convnetquake", 3, 1, True, 540, 29_508),
-    # MagNet (3 ch, stream_max, 1 out): conv1 3·64·3+64 = 640, conv2 64·32·3+32 = 6,176; BiLSTM(100) on 32 features as
-    # CuDNNLSTM (tstl's --cudnn-lstm, two bias vectors like PyTorch) 2·(4·100·(32+100)+8·100) = 107,200;
-    # Dense (200+1)+1 = 202 → 114,218 (a plain Keras LSTM has one bias: 800 fewer).
-    ("magnet", 3, 1, True, 540, 114_218),
-    # MLSTM-FCN (3 ch, 540, stream_max, 1 out): LSTM(8) over 540 features 4·8·(540+8)+2·4·8 = 17,600 (Keras LSTM has one
-    # bias: 17,568); conv1 3·128·8+128 = 3,200, BN 256, SE 128·8+8·128 = 2,048; conv2 128·256·5+256 = 164,096,
-    # BN 512, SE 256·16+16·256 = 8,192; conv3 256·128·3+128 = 98,432, BN 256; Dense (8+128+1)+1 = 138 → 294,730.
-    ("mlstm_fcn", 3, 1, True, 540, 294_730),
-    # ConvTimeNet (our design), 1 channel, 2 classes: block0 branches 32·1·(8+16+32+64) = 3,840, BN 256, shortcut
-    # 1·128 + BN 256; blocks 1–3 each bottleneck 128·32 = 4,096 + branches 32·32·120 = 122,880 + BN 256 = 127,232;
-    # Dense 128·2+2 = 258 → 4,480 + 3·127,232 + 258 = 386,434.
-    ("convtimenet", 1, 2, False, 80, 386_434),
-])
-def test_reference_parameter_counts(arch: str, channels: int, n_outputs: int, stream_max: bool, length: int,
-                                    expected: int) -> None:
+@pytest.mark.parametrize(
+    "arch, channels, n_outputs, stream_max, length, expected",
+    [
+        # keras-tcn 3.1.0, Otović config: block0 conv1 3·24·8+24 = 600, conv2 24·24·8+24 = 4632, 1×1 shortcut 3·24+24 = 96;
+        # blocks 1–8: 2·4632 = 9264 each → TCN 600+4632+96+8·9264 = 79,440; Dense (24+1)·1+1 = 26 → 79,466.
+        ("tcn", 3, 1, True, 540, 79_466),
+        # FCN, 1 channel, k = 2: conv 1·128·8+128 = 1152, BN γβ 256, conv 128·256·5+256 = 164,096, BN 512,
+        # conv 256·128·3+128 = 98,432, BN 256 → 264,704; Dense 128·k+k = 258 → 264,962 (Keras adds 1,024 BN moving stats).
+        ("fcn", 1, 2, False, 80, 264_962),
+        # ConvNetQuake LEN-DB-like (3 ch, 540, stream_max, 1 out): conv1 3·32·3+32 = 320, conv2–9 8·(32·32·3+32) = 24,832;
+        # 540 → ceil-halving ×9 → 2, flat 2·32+1 = 65; Dense1 65·65+65 = 4,290; Dense2 65+1 = 66 → 29,508.
+        ("convnetquake", 3, 1, True, 540, 29_508),
+        # MagNet (3 ch, stream_max, 1 out): conv1 3·64·3+64 = 640, conv2 64·32·3+32 = 6,176; BiLSTM(100) on 32 features as
+        # CuDNNLSTM (tstl's --cudnn-lstm, two bias vectors like PyTorch) 2·(4·100·(32+100)+8·100) = 107,200;
+        # Dense (200+1)+1 = 202 → 114,218 (a plain Keras LSTM has one bias: 800 fewer).
+        ("magnet", 3, 1, True, 540, 114_218),
+        # MLSTM-FCN (3 ch, 540, stream_max, 1 out): LSTM(8) over 540 features 4·8·(540+8)+2·4·8 = 17,600 (Keras LSTM has one
+        # bias: 17,568); conv1 3·128·8+128 = 3,200, BN 256, SE 128·8+8·128 = 2,048; conv2 128·256·5+256 = 164,096,
+        # BN 512, SE 256·16+16·256 = 8,192; conv3 256·128·3+128 = 98,432, BN 256; Dense (8+128+1)+1 = 138 → 294,730.
+        ("mlstm_fcn", 3, 1, True, 540, 294_730),
+        # ConvTimeNet (our design), 1 channel, 2 classes: block0 branches 32·1·(8+16+32+64) = 3,840, BN 256, shortcut
+        # 1·128 + BN 256; blocks 1–3 each bottleneck 128·32 = 4,096 + branches 32·32·120 = 122,880 + BN 256 = 127,232;
+        # Dense 128·2+2 = 258 → 4,480 + 3·127,232 + 258 = 386,434.
+        ("convtimenet", 1, 2, False, 80, 386_434),
+    ],
+)
+def test_reference_parameter_counts(
+    arch: str, channels: int, n_outputs: int, stream_max: bool, length: int, expected: int
+) -> None:
     assert _n_parameters(_build(arch, channels, n_outputs, length=length, stream_max=stream_max)) == expected
 
 
-@pytest.mark.parametrize("arch, transferred", [
-    ("convnetquake", {f"conv{i}" for i in range(1, 10)}),  # tstl Conv1..Conv9
-    ("magnet", {"conv1", "conv2"}),  # tstl conv1d, conv1d_1; the BiLSTM is re-initialised
-    ("mlstm_fcn", {"conv1", "conv2", "conv3"}),  # tstl conv1d_1..3; BN, SE and LSTM are re-initialised
-])
+@pytest.mark.parametrize(
+    "arch, transferred",
+    [
+        ("convnetquake", {f"conv{i}" for i in range(1, 10)}),  # tstl Conv1..Conv9
+        ("magnet", {"conv1", "conv2"}),  # tstl conv1d, conv1d_1; the BiLSTM is re-initialised
+        ("mlstm_fcn", {"conv1", "conv2", "conv3"}),  # tstl conv1d_1..3; BN, SE and LSTM are re-initialised
+    ],
+)
 def test_backbone_is_what_tstl_transfers(arch: str, transferred: set[str]) -> None:
     model = _build(arch, 3, length=80)
     assert {name.split(".")[0] for name in model.backbone.state_dict()} == transferred
@@ -148,11 +159,14 @@ def test_same_padding_is_torchs_padding_same_bit_for_bit(kernel: int) -> None:
 
 def test_first_forward_prints_no_padding_warning() -> None:
     """torch warns once per process on padding='same' with an even kernel: check in a fresh process."""
-    code = ("import torch; from tshub.models import build_model, list_architectures\n"
-            "for arch in list_architectures():\n"
-            "    build_model(arch, 2, 3, input_length=64).eval()(torch.randn(4, 2, 64))\n")
-    done = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import torch; from tshub.models import build_model, list_architectures\n"
+        "for arch in list_architectures():\n"
+        "    build_model(arch, 2, 3, input_length=64).eval()(torch.randn(4, 2, 64))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "padding='same'" not in done.stderr, done.stderr
 
 
@@ -195,14 +209,22 @@ def test_convnetquake_regularization_is_keras_l2_on_conv_kernels() -> None:
     assert _build("convnetquake", 3, length=80, l2=0.0).regularization_loss() is None
 
 
-@pytest.mark.parametrize("init, std, bound", [
-    ("glorot_uniform", math.sqrt(2 / (96 + 96)), math.sqrt(6 / (96 + 96))),
-    ("glorot_normal", math.sqrt(2 / (96 + 96)), 2 * math.sqrt(2 / (96 + 96)) / 0.8796),
-    ("he_normal", math.sqrt(2 / 96), 2 * math.sqrt(2 / 96) / 0.8796),
-])
+@pytest.mark.parametrize(
+    "init, std, bound",
+    [
+        ("glorot_uniform", math.sqrt(2 / (96 + 96)), math.sqrt(6 / (96 + 96))),
+        ("glorot_normal", math.sqrt(2 / (96 + 96)), 2 * math.sqrt(2 / (96 + 96)) / 0.8796),
+        ("he_normal", math.sqrt(2 / 96), 2 * math.sqrt(2 / 96) / 0.8796),
+    ],
+)
 def test_convnetquake_init_variants(init: str, std: float, bound: float) -> None:
-    weights = torch.cat([p.flatten() for n, p in _build("convnetquake", 3, length=80, init=init).named_parameters()
-                         if n.startswith("backbone.conv") and n.endswith(".weight") and n != "backbone.conv1.weight"])
+    weights = torch.cat(
+        [
+            p.flatten()
+            for n, p in _build("convnetquake", 3, length=80, init=init).named_parameters()
+            if n.startswith("backbone.conv") and n.endswith(".weight") and n != "backbone.conv1.weight"
+        ]
+    )
     assert weights.std().item() == pytest.approx(std, rel=0.05)  # 24,576 samples: sampling error ≈ 0.5 %
     assert weights.abs().max().item() <= bound + 1e-6
 
@@ -263,7 +285,6 @@ def test_convtimenet_multi_head() -> None:
     assert model(x).shape == (BATCH, 4) and model.config()["heads"] is None
 
 
-
 def test_models_are_a_leaf_importing_only_the_hub_mixin():
     """At module level the models import no other tshub package than ``tshub.hub.mixin`` (which imports no tshub
     module outside type checking), and the hub needs only the models' registry (which imports no model); what
@@ -300,11 +321,13 @@ def test_models_and_hub_import_in_either_order(first):
     """Without tshub/__init__ choosing the order (it imports everything), either package can be imported first."""
     import tshub
 
-    code = ("import sys, types\n"
-            f"package = types.ModuleType('tshub'); package.__path__ = {list(tshub.__path__)!r}\n"
-            "sys.modules['tshub'] = package\n"
-            f"import {first}\n"
-            "import tshub.hub, tshub.models, tshub.training\n"
-            "assert tshub.hub.load_pretrained and tshub.models.build_model('fcn', 1, 2).save_pretrained\n")
+    code = (
+        "import sys, types\n"
+        f"package = types.ModuleType('tshub'); package.__path__ = {list(tshub.__path__)!r}\n"
+        "sys.modules['tshub'] = package\n"
+        f"import {first}\n"
+        "import tshub.hub, tshub.models, tshub.training\n"
+        "assert tshub.hub.load_pretrained and tshub.models.build_model('fcn', 1, 2).save_pretrained\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -25,10 +25,24 @@ def test_without_the_data_tests_skip_and_name_tshub_data(tmp_path: Path):
     the reason names TSHUB_DATA, the variable the README documents."""
     env = {**os.environ, "TSHUB_DATA": str(tmp_path), "PYTHONPATH": str(ROOT)}
     env.pop("TSHUB_SHARED_DATA", None)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
-                           "tests/test_similarity.py::test_index_save_load_round_trip",
-                           "tests/test_similarity.py::test_build_resumes_from_folder"],  # they errored
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            "tests/test_similarity.py::test_index_save_load_round_trip",
+            "tests/test_similarity.py::test_build_resumes_from_folder",
+        ],  # they errored
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     assert "2 skipped" in done.stdout and "error" not in done.stdout.lower()
     assert f"real data not found at {tmp_path}: set TSHUB_DATA" in done.stdout

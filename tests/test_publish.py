@@ -27,12 +27,32 @@ from zoo_manifest import Entry  # noqa: E402
 from zoo_train import fold_target_scaling, load_source  # noqa: E402
 
 MANIFEST = [
-    {"source": "GunPoint", "arch": "fcn", "max_epochs": 1, "bf16": True, "dtype": "float16",
-     "arch_kwargs": {"filters": [8, 16, 8]}},
-    {"source": "EMG", "arch": "tcn", "recipe": "otovic", "preprocessing": "minmax_mask", "use_stream_max": True,
-     "max_epochs": 1, "arch_kwargs": {"nb_filters": 4, "dilations": [1, 2]}},
-    {"source": "UCR", "arch": "convtimenet", "max_epochs": 1, "bf16": True, "dtype": "float16",
-     "datasets": ["GunPoint", "Wafer"], "arch_kwargs": {"filters_per_kernel": 4, "n_blocks": 2, "bottleneck": 4}},
+    {
+        "source": "GunPoint",
+        "arch": "fcn",
+        "max_epochs": 1,
+        "bf16": True,
+        "dtype": "float16",
+        "arch_kwargs": {"filters": [8, 16, 8]},
+    },
+    {
+        "source": "EMG",
+        "arch": "tcn",
+        "recipe": "otovic",
+        "preprocessing": "minmax_mask",
+        "use_stream_max": True,
+        "max_epochs": 1,
+        "arch_kwargs": {"nb_filters": 4, "dilations": [1, 2]},
+    },
+    {
+        "source": "UCR",
+        "arch": "convtimenet",
+        "max_epochs": 1,
+        "bf16": True,
+        "dtype": "float16",
+        "datasets": ["GunPoint", "Wafer"],
+        "arch_kwargs": {"filters_per_kernel": 4, "n_blocks": 2, "bottleneck": 4},
+    },
 ]
 IDS = ["GunPoint/fcn", "EMG/tcn", "UCR/convtimenet"]
 
@@ -49,8 +69,9 @@ def zoo(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 
 
 def run(paths: dict[str, Path], *extra: str) -> int:
-    return build_zoo.main(["--manifest", str(paths["manifest"]), "--zoo", str(paths["zoo"]),
-                           "--cards", str(paths["cards"]), *extra])
+    return build_zoo.main(
+        ["--manifest", str(paths["manifest"]), "--zoo", str(paths["zoo"]), "--cards", str(paths["cards"]), *extra]
+    )
 
 
 def mtimes(root: Path) -> dict[str, int]:
@@ -122,14 +143,23 @@ def test_changed_recipe_is_stale(zoo: dict[str, Path]) -> None:
     assert build_zoo.state(Entry("Coffee", "fcn"), zoo["zoo"]) == "missing"
 
 
-def test_processes_share_a_build_and_a_killed_one_releases_its_entry(zoo: dict[str, Path],
-                                                                     capsys: pytest.CaptureFixture) -> None:
+def test_processes_share_a_build_and_a_killed_one_releases_its_entry(
+    zoo: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
     building = zoo["zoo"] / build_zoo.BUILDING
     lock = building / "GunPoint__fcn.lock"
     weights = zoo["zoo"] / "GunPoint/fcn/model.safetensors"
     holder = subprocess.Popen(  # another build process, busy with GunPoint/fcn
-        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-         "print('locked', flush=True); time.sleep(120)", str(lock)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); time.sleep(120)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         before = weights.stat().st_mtime_ns
@@ -148,8 +178,9 @@ def test_processes_share_a_build_and_a_killed_one_releases_its_entry(zoo: dict[s
     tshub.load_pretrained(str(zoo["zoo"] / "GunPoint/fcn"))
 
 
-def test_dry_run_lists_uploads_without_network(zoo: dict[str, Path], capsys: pytest.CaptureFixture,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dry_run_lists_uploads_without_network(
+    zoo: dict[str, Path], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(build_zoo, "push_folder", lambda *a, **k: pytest.fail("--dry-run must not upload"))
     before = mtimes(zoo["root"])
     assert run(zoo, "--push", "--dry-run", "--namespace", "me") == 0
@@ -168,8 +199,9 @@ def test_push_uploads_each_up_to_date_folder(zoo: dict[str, Path], monkeypatch: 
     assert calls == [(zoo["zoo"] / "GunPoint" / "fcn", "me/GunPoint-fcn")]
 
 
-def test_load_pretrained_finds_the_zoo_and_reproduces_stored_metrics(zoo: dict[str, Path],
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_pretrained_finds_the_zoo_and_reproduces_stored_metrics(
+    zoo: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TSHUB_ZOO", str(zoo["zoo"]))
     model = tshub.load_pretrained("gunpoint/fcn")
     X, y = load("GunPoint").split("test")
@@ -203,8 +235,12 @@ def test_a_checkpoint_far_below_its_reference_says_so_and_why() -> None:
     from zoo_train import _below_reference
 
     dtw = {"name": "1-NN DTW, learned window (UCR archive)", "metrics": {"accuracy": 0.90}}
-    meta = {"splits": {"train": 24, "val": 6, "test": 100}, "best_epoch": 40, "epochs": 140,
-            "stop_reason": "early_stopping"}
+    meta = {
+        "splits": {"train": 24, "val": 6, "test": 100},
+        "best_epoch": 40,
+        "epochs": 140,
+        "stop_reason": "early_stopping",
+    }
     assert _below_reference({"accuracy": 0.85}, {"accuracy": 0.9}, dtw, meta) == []  # within 10 points
     (line,) = _below_reference({"accuracy": 0.62}, {"accuracy": 1.0}, dtw, meta)
     assert line.startswith("This model is 0.28 below the 1-NN DTW (0.620 vs 0.900 test accuracy)")

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tshub.data import Dataset, DatasetError
-from tshub.datasets import read_file, read_split_files
-from tshub.data.readers import ReadLimits, parse_file, regularize
-
 from server import attacks
+from tshub.data import Dataset, DatasetError
+from tshub.data.readers import ReadLimits, parse_file, regularize
+from tshub.datasets import read_file, read_split_files
 
 # ---------------------------------------------------------------- helpers
 
@@ -100,8 +99,10 @@ def test_ucr_tsv_gz_labels_shapes_and_provenance(tmp_path: Path) -> None:
 
 def test_old_ucr_comma_and_whitespace_files(tmp_path: Path) -> None:
     comma = write(tmp_path / "Old_TRAIN", "1,0.1,0.2,0.3\n2,0.4,0.5,0.6\n")
-    spaces = write(tmp_path / "old.txt", "  1.0000000e+00  1.0000000e-01  2.0e-01  3.0e-01\n"
-                                         "  2.0000000e+00  4.0e-01  5.0e-01  6.0e-01\n")
+    spaces = write(
+        tmp_path / "old.txt",
+        "  1.0000000e+00  1.0000000e-01  2.0e-01  3.0e-01\n  2.0000000e+00  4.0e-01  5.0e-01  6.0e-01\n",
+    )
     a, b = read_file(comma), read_file(spaces)
     assert a.meta["format"] == b.meta["format"] == "ucr-txt"
     np.testing.assert_allclose(a.X, b.X)
@@ -234,8 +235,14 @@ def test_csv_regression_target_last_and_unlabeled(tmp_path: Path) -> None:
 def test_npz_with_classes_and_splits(tmp_path: Path) -> None:
     path = tmp_path / "arrays.npz"
     X = np.arange(24, dtype=np.float64).reshape(4, 2, 3)
-    np.savez(path, X=X, y=np.array([1, 0, 1, 1]), classes=np.array(["neg", "pos"]),
-             splits_train=np.array([0, 1, 2]), splits_test=np.array([3]))
+    np.savez(
+        path,
+        X=X,
+        y=np.array([1, 0, 1, 1]),
+        classes=np.array(["neg", "pos"]),
+        splits_train=np.array([0, 1, 2]),
+        splits_test=np.array([3]),
+    )
     ds = read_file(path)
     assert ds.classes == ["neg", "pos"] and ds.X.shape == (4, 2, 3)
     np.testing.assert_array_equal(ds.y, [1, 0, 1, 1])
@@ -258,33 +265,69 @@ def test_dataset_from_file_uses_the_readers(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- malformed files: file + line/key + expectation
 
 MALFORMED = {
-    "non_numeric": ("bad.tsv", tsv([[1, 0.1, 0.2]] * 6 + [[2, 0.1, "abc"]]),
-                    r"bad\.tsv, line 7, column 3: non-numeric value 'abc'"),
-    "ragged_rows": ("ragged.tsv", tsv([[1, 1, 2, 3], [2, 1, 2]]),
-                    r"ragged\.tsv: series have different lengths \(2 to 3 values; the shortest is at .*ragged\.tsv, "
-                    r"line 2\); pass variable_length='truncate'"),
+    "non_numeric": (
+        "bad.tsv",
+        tsv([[1, 0.1, 0.2]] * 6 + [[2, 0.1, "abc"]]),
+        r"bad\.tsv, line 7, column 3: non-numeric value 'abc'",
+    ),
+    "ragged_rows": (
+        "ragged.tsv",
+        tsv([[1, 1, 2, 3], [2, 1, 2]]),
+        r"ragged\.tsv: series have different lengths \(2 to 3 values; the shortest is at .*ragged\.tsv, "
+        r"line 2\); pass variable_length='truncate'",
+    ),
     "empty_file": ("empty.tsv", "\n\n", r"empty\.tsv: the file is empty"),
-    "label_missing_tsv": ("nolabel.tsv", tsv([[1, 1, 2], ["NaN", 3, 4]]),
-                          r"nolabel\.tsv, line 2: the label .* missing"),
+    "label_missing_tsv": (
+        "nolabel.tsv",
+        tsv([[1, 1, 2], ["NaN", 3, 4]]),
+        r"nolabel\.tsv, line 2: the label .* missing",
+    ),
     "ts_missing_data": ("nodata.ts", "@problemName X\n@classLabel true a b\n", r"nodata\.ts: missing @data"),
-    "ts_label_missing": ("nolab.ts", "@classLabel true a b\n@data\n1,2,3:a\n1,2,3\n",
-                         r"nolab\.ts, line 4: label missing"),
-    "ts_undeclared_label": ("undecl.ts", "@classLabel true a b\n@data\n1,2:c\n",
-                            r"undecl\.ts, line 3: label 'c' is not among"),
-    "ts_dimensions": ("dims.ts", "@dimensions 2\n@classLabel true a\n@data\n1,2:3,4:a\n1,2:a\n",
-                      r"dims\.ts, line 5: 1 dimension\(s\), expected 2"),
-    "ts_bad_value": ("val.ts", "@classLabel true a\n@data\n1,2,x7:a\n",
-                     r"val\.ts, line 3, dimension 0, column 3: non-numeric value 'x7'"),
-    "ts_equal_length": ("eq.ts", "@equalLength true\n@classLabel true a\n@data\n1,2,3:a\n1,2:a\n",
-                        r"eq\.ts, line 5: dimension 0 has 2 values, expected 3"),
-    "ts_header_value": ("hdr.ts", "@univariate maybe\n@data\n1,2\n",
-                        r"hdr\.ts, line 1: @univariate must be true or false"),
-    "arff_bad_value": ("bad.arff", ARFF_FLAT.replace("0.4,0.5", "0.4,oops"),
-                       r"bad\.arff, line 9: column 2 \(att2\): non-numeric value 'oops'"),
-    "arff_bad_class": ("cls.arff", ARFF_FLAT.replace("0.9,1", "0.9,7"),
-                       r"cls\.arff, line 10: column 4 \(target\): value '7' is not among"),
-    "arff_relational_channel": ("rel.arff", ARFF_RELATIONAL.replace("'7,8,9", "'7,8"),
-                                r"rel\.arff, line 12: channel 0 has 2 values, expected 3"),
+    "ts_label_missing": (
+        "nolab.ts",
+        "@classLabel true a b\n@data\n1,2,3:a\n1,2,3\n",
+        r"nolab\.ts, line 4: label missing",
+    ),
+    "ts_undeclared_label": (
+        "undecl.ts",
+        "@classLabel true a b\n@data\n1,2:c\n",
+        r"undecl\.ts, line 3: label 'c' is not among",
+    ),
+    "ts_dimensions": (
+        "dims.ts",
+        "@dimensions 2\n@classLabel true a\n@data\n1,2:3,4:a\n1,2:a\n",
+        r"dims\.ts, line 5: 1 dimension\(s\), expected 2",
+    ),
+    "ts_bad_value": (
+        "val.ts",
+        "@classLabel true a\n@data\n1,2,x7:a\n",
+        r"val\.ts, line 3, dimension 0, column 3: non-numeric value 'x7'",
+    ),
+    "ts_equal_length": (
+        "eq.ts",
+        "@equalLength true\n@classLabel true a\n@data\n1,2,3:a\n1,2:a\n",
+        r"eq\.ts, line 5: dimension 0 has 2 values, expected 3",
+    ),
+    "ts_header_value": (
+        "hdr.ts",
+        "@univariate maybe\n@data\n1,2\n",
+        r"hdr\.ts, line 1: @univariate must be true or false",
+    ),
+    "arff_bad_value": (
+        "bad.arff",
+        ARFF_FLAT.replace("0.4,0.5", "0.4,oops"),
+        r"bad\.arff, line 9: column 2 \(att2\): non-numeric value 'oops'",
+    ),
+    "arff_bad_class": (
+        "cls.arff",
+        ARFF_FLAT.replace("0.9,1", "0.9,7"),
+        r"cls\.arff, line 10: column 4 \(target\): value '7' is not among",
+    ),
+    "arff_relational_channel": (
+        "rel.arff",
+        ARFF_RELATIONAL.replace("'7,8,9", "'7,8"),
+        r"rel\.arff, line 12: channel 0 has 2 values, expected 3",
+    ),
     "arff_missing_data": ("nodata.arff", "@relation x\n@attribute a numeric\n", r"nodata\.arff: missing @data"),
     "csv_unknown_column": ("cols.csv", "a,b,label\n1,2,x\n", r"cols\.csv, line 1: no column named 'target'"),
     "csv_header_width": ("head.csv", "a,b,target\n1,2,3,x\n", r"head\.csv, line 2: 4 fields, but the header has 3"),
@@ -301,11 +344,14 @@ def test_malformed_file_names_file_and_line(tmp_path: Path, case: str) -> None:
         read_file(path, **kwargs)
 
 
-@pytest.mark.parametrize("variable_length, expected", [
-    ("pad", [[1, 2, 3, 4], [5, 6, 6, 6], [7, 8, 9, 9]]),
-    ("truncate", [[1, 2], [5, 6], [7, 8]]),
-    ("resample", [[1, 2, 3, 4], [5, 5 + 1 / 3, 5 + 2 / 3, 6], [7, 7 + 2 / 3, 8 + 1 / 3, 9]]),
-])
+@pytest.mark.parametrize(
+    "variable_length, expected",
+    [
+        ("pad", [[1, 2, 3, 4], [5, 6, 6, 6], [7, 8, 9, 9]]),
+        ("truncate", [[1, 2], [5, 6], [7, 8]]),
+        ("resample", [[1, 2, 3, 4], [5, 5 + 1 / 3, 5 + 2 / 3, 6], [7, 7 + 2 / 3, 8 + 1 / 3, 9]]),
+    ],
+)
 def test_a_ragged_csv_takes_variable_length(tmp_path: Path, variable_length: str, expected: list) -> None:
     """Rows of unequal length are shorter series; the label column may be named, or counted from the end."""
     path = write(tmp_path / "ragged.csv", "label,t1,t2,t3,t4\nup,1,2,3,4\ndown,5,6\nup,7,8,9\n")
@@ -314,8 +360,9 @@ def test_a_ragged_csv_takes_variable_length(tmp_path: Path, variable_length: str
     assert ds.classes == ["down", "up"] and ds.y.tolist() == [1, 0, 1]
     assert ds.meta["variable_length"]["min_length"] == 2
     tail = write(tmp_path / "tail.csv", "1,2,3,4,up\n5,6,down\n7,8,9,up\n")
-    np.testing.assert_allclose(read_file(tail, label_column=-1, variable_length=variable_length).X[:, 0], expected,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        read_file(tail, label_column=-1, variable_length=variable_length).X[:, 0], expected, rtol=1e-6
+    )
     with pytest.raises(DatasetError, match=r"ragged\.csv: series have different lengths \(2 to 4 values"):
         read_file(path, label_column="label")
 
@@ -359,13 +406,16 @@ def test_parse_file_keeps_nan_padding_raw(tmp_path: Path) -> None:
 LIMITS = ReadLimits(max_bytes=4 << 20, max_series=10_000, max_values=1_000_000)
 
 
-@pytest.mark.parametrize("name, payload, words", [
-    ("bomb.tsv.gz", lambda: attacks.gzip_bomb(64 << 20, member_bytes=2 << 20), "decompresses to more than 4 MB"),
-    ("many.tsv.gz", lambda: attacks.many_series_gz(200_000), "more than the 10,000 series"),
-    ("ragged.ts", lambda: attacks.ragged_ts(2_000, 5_000), "over the limit of 1,000,000"),
-    ("zeros.npz", lambda: attacks.npz_zero_bomb(64 << 20), "expand to 64 MB, over the limit of 4 MB"),
-    ("forged.npz", lambda: attacks.npz_forged_shape(), "declares shape (1000000000000,)"),
-])
+@pytest.mark.parametrize(
+    "name, payload, words",
+    [
+        ("bomb.tsv.gz", lambda: attacks.gzip_bomb(64 << 20, member_bytes=2 << 20), "decompresses to more than 4 MB"),
+        ("many.tsv.gz", lambda: attacks.many_series_gz(200_000), "more than the 10,000 series"),
+        ("ragged.ts", lambda: attacks.ragged_ts(2_000, 5_000), "over the limit of 1,000,000"),
+        ("zeros.npz", lambda: attacks.npz_zero_bomb(64 << 20), "expand to 64 MB, over the limit of 4 MB"),
+        ("forged.npz", lambda: attacks.npz_forged_shape(), "declares shape (1000000000000,)"),
+    ],
+)
 def test_hostile_files_are_refused_before_they_expand(tmp_path: Path, name: str, payload, words: str) -> None:
     path = tmp_path / name
     path.write_bytes(payload())

@@ -43,8 +43,12 @@ def _gaussian_evidence(F: np.ndarray, y: np.ndarray, alpha: float, beta: float) 
 
 def _max_evidence(F: np.ndarray, y: np.ndarray) -> float:
     """The evidence maximised over (log α, log β) by a generic optimiser, no fixed point involved."""
-    fit = minimize(lambda p: -_gaussian_evidence(F, y, np.exp(p[0]), np.exp(p[1])), [0.0, 0.0],
-                   method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 4000})
+    fit = minimize(
+        lambda p: -_gaussian_evidence(F, y, np.exp(p[0]), np.exp(p[1])),
+        [0.0, 0.0],
+        method="Nelder-Mead",
+        options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 4000},
+    )
     return -fit.fun
 
 
@@ -65,8 +69,7 @@ def test_logme_regression_averages_the_columns():
     rng = np.random.default_rng(1)
     F = rng.normal(size=(30, 6))
     Y = F @ rng.normal(size=(6, 2)) + 0.3 * rng.normal(size=(30, 2))
-    assert logme(F, Y, "regression") == pytest.approx(np.mean([_max_evidence(F, Y[:, j]) for j in range(2)]),
-                                                      abs=1e-5)
+    assert logme(F, Y, "regression") == pytest.approx(np.mean([_max_evidence(F, Y[:, j]) for j in range(2)]), abs=1e-5)
     assert logme(F, Y[:, 0], "regression") == pytest.approx(_max_evidence(F, Y[:, 0]), abs=1e-5)
 
 
@@ -93,8 +96,9 @@ def test_logme_is_finite_when_features_fit_the_labels_exactly(shared_data: Path)
     zoo_checkpoint = Path(__file__).resolve().parents[1] / "zoo" / "DodgerLoopDay" / "fcn"
     if not zoo_checkpoint.is_dir():
         pytest.skip(f"the committed zoo checkpoint {zoo_checkpoint} is absent")
-    features, labels, _ = target_features(load_pretrained(zoo_checkpoint), load("DiatomSizeReduction",
-                                                                                 root=shared_data))
+    features, labels, _ = target_features(
+        load_pretrained(zoo_checkpoint), load("DiatomSizeReduction", root=shared_data)
+    )
     assert features.shape == (16, 128)
     Y = (labels[:, None] == np.unique(labels)[None, :]).astype(np.float64)
     score = logme(features, labels)
@@ -126,7 +130,8 @@ def test_regularised_hscore_matches_its_formula_with_sklearn_ledoit_wolf():
     cov_z = z.T @ z / len(F)
     assert hscore(F, labels) == pytest.approx(np.trace(np.linalg.inv(shrunk) @ ((1 - a) * cov_z)), rel=1e-8)
     assert hscore(F, labels, shrinkage=None) == pytest.approx(
-        np.trace(np.linalg.pinv(centred.T @ centred / len(F)) @ cov_z), rel=1e-6)
+        np.trace(np.linalg.pinv(centred.T @ centred / len(F)) @ cov_z), rel=1e-6
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- real data
@@ -141,8 +146,14 @@ def store(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     root = tmp_path_factory.mktemp("zoo")
     folders = {}
     for name, epochs in SOURCES.items():
-        result = train_from_scratch("fcn", load(name, root=shared_data), max_epochs=epochs, recipe=NO_EARLY_STOP,
-                                    arch_kwargs={"filters": (32, 64, 32)}, progress=False)
+        result = train_from_scratch(
+            "fcn",
+            load(name, root=shared_data),
+            max_epochs=epochs,
+            recipe=NO_EARLY_STOP,
+            arch_kwargs={"filters": (32, 64, 32)},
+            progress=False,
+        )
         folders[name] = result.model.save_pretrained(root / name / "fcn", id=f"{name}/fcn")
     return folders
 
@@ -181,8 +192,7 @@ def test_recommend_ranks_the_source_trained_on_the_target_first(italy: Dataset, 
     assert len(recommend(italy, k=2, method="logme", candidates=candidates, allow_self_transfer=True)) == 2
 
 
-def test_recommend_skips_a_checkpoint_whose_score_is_not_finite(italy: Dataset, candidates: list[str],
-                                                                 tmp_path: Path):
+def test_recommend_skips_a_checkpoint_whose_score_is_not_finite(italy: Dataset, candidates: list[str], tmp_path: Path):
     from tshub.hub import load_pretrained
 
     broken = load_pretrained(candidates[1])
@@ -196,8 +206,9 @@ def test_recommend_skips_a_checkpoint_whose_score_is_not_finite(italy: Dataset, 
         assert rec.skipped[0]["id"] == "Broken/fcn" and "not finite" in rec.skipped[0]["reason"]
 
 
-def test_the_zoo_pool_leaves_out_sources_that_learned_nothing(italy: Dataset, candidates: list[str],
-                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_the_zoo_pool_leaves_out_sources_that_learned_nothing(
+    italy: Dataset, candidates: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """Ranking the whole zoo skips (and reports) a checkpoint at chance accuracy or whose training diverged;
     named candidates are ranked whatever their quality (the user asked for them)."""
     from tshub.hub import load_pretrained
@@ -232,8 +243,9 @@ def test_hscore_and_probe_rank_every_candidate(italy: Dataset, candidates: list[
     assert rec.method == "hscore" and len(rec) == 3 and all(0 < r["score"] <= 1.0 + 1e-9 for r in rec)
     rec = recommend(italy, k=None, method="probe", candidates=candidates, probe_epochs=1, allow_self_transfer=True)
     assert len(rec) == 3 and all(0 <= r["score"] <= 1 and r["details"]["epochs"] == 1 for r in rec)
-    regression = Dataset.from_arrays(italy.X, italy.X[:, 0, :3].sum(axis=1) + 0.5, task="regression",
-                                     splits={"train": italy.splits["train"]})
+    regression = Dataset.from_arrays(
+        italy.X, italy.X[:, 0, :3].sum(axis=1) + 0.5, task="regression", splits={"train": italy.splits["train"]}
+    )
     with pytest.raises(RecommendError, match="H-score needs class labels"):
         recommend(regression, method="hscore", candidates=candidates)
     assert len(recommend(regression, k=None, method="logme", candidates=candidates, allow_self_transfer=True)) == 3
@@ -267,11 +279,27 @@ def test_recommend_rejects_what_it_cannot_do(italy: Dataset, candidates: list[st
         recommend(italy.with_splits({"test": italy.splits["test"]}), candidates=candidates)
 
 
-def test_cli_recommend_prints_json_and_plots_prototypes(candidates: list[str], tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture):
+def test_cli_recommend_prints_json_and_plots_prototypes(
+    candidates: list[str], tmp_path: Path, capsys: pytest.CaptureFixture
+):
     plot = tmp_path / "prototypes.png"
-    assert main(["recommend", "ItalyPowerDemand", "-k", "2", "--json", "--plot", str(plot), "--allow-self-transfer",
-                 "--candidates", *candidates]) == 0
+    assert (
+        main(
+            [
+                "recommend",
+                "ItalyPowerDemand",
+                "-k",
+                "2",
+                "--json",
+                "--plot",
+                str(plot),
+                "--allow-self-transfer",
+                "--candidates",
+                *candidates,
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "logme" and [r["id"] for r in out["ranking"]][0] == "ItalyPowerDemand/fcn"
     assert len(out["ranking"]) == 2 and plot.stat().st_size > 10_000
@@ -340,14 +368,17 @@ def test_the_cascade_rescores_its_shortlist_and_ranks_it_first(italy: Dataset, c
     assert stages == ["shortlist", "screen", "screen"] and rec[1].score >= rec[2].score
     assert rec[0].details["n"] == len(italy.splits["train"]) and rec[1].details["n"] == 16
     assert "screened on 16 windows of 12 steps" in rec.note and "the best 1 re-scored" in rec.note
-    full = {r.id: r for r in recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan="full",
-                                       cache=False)}
+    full = {
+        r.id: r
+        for r in recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan="full", cache=False)
+    }
     assert "stage" not in full[rec.ids[0]].details
     assert full[rec.ids[0]].score == pytest.approx(rec[0].score, rel=1e-9)  # the same series in float32
 
 
-def test_features_are_cached_by_content(italy: Dataset, candidates: list[str], tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch):
+def test_features_are_cached_by_content(
+    italy: Dataset, candidates: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("TSHUB_HOME", str(tmp_path))
     cold = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True)
     warm = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True)
@@ -357,8 +388,9 @@ def test_features_are_cached_by_content(italy: Dataset, candidates: list[str], t
     assert len(files) == 3
     files[0].write_bytes(b"not an array")  # a damaged entry is a miss, recomputed and rewritten
     shifted = italy.with_splits({"train": italy.splits["train"][1:]})  # other series: other keys
-    assert not any(r.details["cached"] for r in recommend(shifted, k=None, candidates=candidates,
-                                                          allow_self_transfer=True))
+    assert not any(
+        r.details["cached"] for r in recommend(shifted, k=None, candidates=candidates, allow_self_transfer=True)
+    )
     again = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True)
     assert sum(r.details["cached"] for r in again) == 2 and [r.id for r in again] == warm.ids
     FeatureCache(tmp_path / "features", limit_mb=0).prune()
@@ -381,8 +413,11 @@ def test_scores_run_their_small_linear_algebra_on_one_blas_thread(monkeypatch: p
 
     seen = []
     svd = np.linalg.svd
-    monkeypatch.setattr(np.linalg, "svd", lambda *a, **k: (seen.append(max(i["num_threads"] for i in
-                                                                               threadpool_info())), svd(*a, **k))[1])
+    monkeypatch.setattr(
+        np.linalg,
+        "svd",
+        lambda *a, **k: (seen.append(max(i["num_threads"] for i in threadpool_info())), svd(*a, **k))[1],
+    )
     rng = np.random.default_rng(0)
     score_features(rng.normal(size=(40, 16)), rng.integers(0, 2, 40), "logme", "classification")
     assert seen == [1]

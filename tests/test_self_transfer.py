@@ -40,8 +40,9 @@ def store(gunpoint: Dataset, coffee: Dataset, tmp_path_factory: pytest.TempPathF
     legacy = tshub.load_pretrained(folders["GunPoint/fcn"])
     legacy.meta = {k: v for k, v in legacy.meta.items() if k != "train_fingerprint"}
     folders["legacy"] = legacy.save_pretrained(root.parent / "legacy" / "GunPoint" / "fcn", id="GunPoint/fcn")
-    multi = pretrain_multihead("fcn", [gunpoint, coffee], name="UCR", max_epochs=1, arch_kwargs=SMALL,
-                               progress=False).model
+    multi = pretrain_multihead(
+        "fcn", [gunpoint, coffee], name="UCR", max_epochs=1, arch_kwargs=SMALL, progress=False
+    ).model
     folders["UCR/fcn"] = multi.save_pretrained(root.parent / "multi" / "UCR" / "fcn", id="UCR/fcn")
     return folders
 
@@ -64,8 +65,9 @@ def test_the_fingerprint_sees_overlap_either_way_and_nothing_else(gunpoint: Data
 
 
 @pytest.mark.parametrize("method", ["logme", "hscore", "probe", "dtw"])
-def test_every_method_leaves_out_the_targets_own_checkpoint_and_says_why(method: str, gunpoint: Dataset,
-                                                                         coffee: Dataset, store, tmp_path: Path):
+def test_every_method_leaves_out_the_targets_own_checkpoint_and_says_why(
+    method: str, gunpoint: Dataset, coffee: Dataset, store, tmp_path: Path
+):
     from tshub.similarity import SimilarityIndex
 
     index = SimilarityIndex()
@@ -74,14 +76,20 @@ def test_every_method_leaves_out_the_targets_own_checkpoint_and_says_why(method:
         index.add(ds.name, prototypes=[X[y == c].mean(axis=0) for c in np.unique(y)])
     index.save(tmp_path / "index")
     candidates = [str(store["GunPoint/fcn"]), str(store["Coffee/fcn"])]
-    rec = recommend("GunPoint", k=None, method=method, candidates=candidates, index=tmp_path / "index",
-                    probe_epochs=1)
+    rec = recommend("GunPoint", k=None, method=method, candidates=candidates, index=tmp_path / "index", probe_epochs=1)
     assert rec.ids == ["Coffee/fcn"] and rec.n_candidates == 2
     (skipped,) = rec.skipped
     assert skipped["id"] == "GunPoint/fcn" and skipped["reason"].startswith("trained on the target's own data")
     assert "left out as trained on the target's own data" in str(rec) and "allow_self_transfer" in str(rec)
-    kept = recommend("GunPoint", k=None, method=method, candidates=candidates, index=tmp_path / "index",
-                     probe_epochs=1, allow_self_transfer=True)
+    kept = recommend(
+        "GunPoint",
+        k=None,
+        method=method,
+        candidates=candidates,
+        index=tmp_path / "index",
+        probe_epochs=1,
+        allow_self_transfer=True,
+    )
     assert sorted(kept.ids) == ["Coffee/fcn", "GunPoint/fcn"] and not kept.skipped
 
 
@@ -97,8 +105,10 @@ def test_content_name_and_multi_head_evidence(gunpoint: Dataset, coffee: Dataset
     assert by_name.skipped[0]["reason"].endswith("its source dataset is GunPoint")
     multi = recommend(coffee, k=None, candidates=[str(store["UCR/fcn"]), str(store["GunPoint/fcn"])])
     assert multi.ids == ["GunPoint/fcn"]
-    assert "Coffee is among the 2 datasets it was pretrained on" in multi.skipped[0]["reason"] or \
-        "identical to its training series" in multi.skipped[0]["reason"]
+    assert (
+        "Coffee is among the 2 datasets it was pretrained on" in multi.skipped[0]["reason"]
+        or "identical to its training series" in multi.skipped[0]["reason"]
+    )
     with pytest.raises(RecommendError, match=r"trained on the target's own data: GunPoint/fcn"):
         recommend(gunpoint, candidates=[str(store["GunPoint/fcn"])])
 

@@ -20,20 +20,30 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 import tshub  # noqa: E402
-
 from server import attacks  # noqa: E402
 from server.db import Job, open_store  # noqa: E402
 from server.engines import hide_server_paths  # noqa: E402
 from server.isolation import Budget, IsolatedFailure, Isolator  # noqa: E402
 from server.storage import sweep  # noqa: E402
-from server.testing import (SERVE, LiveServer, create_token, live_service, memory_kb,  # noqa: E402
-                            service_env, wait_for_job)
+from server.testing import SERVE, LiveServer, create_token, live_service, memory_kb, service_env, wait_for_job  # noqa: E402
 
 SOURCE = "Coffee/fcn"
-LIMITS = dict(TSHUB_MAX_UPLOAD_MB=2, TSHUB_MAX_EXPANDED_MB=8, TSHUB_MAX_SERIES=20_000, TSHUB_MAX_VALUES=2_000_000,
-              TSHUB_PARSE_MEMORY_MB=1024, TSHUB_PARSE_TIMEOUT_S=60, TSHUB_MAX_JSON_KB=16, TSHUB_TENANT_QUEUED=3,
-              TSHUB_TENANT_RUNNING=1, TSHUB_TENANT_STORAGE_MB=4, TSHUB_MAX_JOB_S=10, TSHUB_WORKERS=2,
-              TSHUB_RECOMMEND_MAX_SERIES=50, TSHUB_TENANT_CONCURRENCY=4)
+LIMITS = dict(
+    TSHUB_MAX_UPLOAD_MB=2,
+    TSHUB_MAX_EXPANDED_MB=8,
+    TSHUB_MAX_SERIES=20_000,
+    TSHUB_MAX_VALUES=2_000_000,
+    TSHUB_PARSE_MEMORY_MB=1024,
+    TSHUB_PARSE_TIMEOUT_S=60,
+    TSHUB_MAX_JSON_KB=16,
+    TSHUB_TENANT_QUEUED=3,
+    TSHUB_TENANT_RUNNING=1,
+    TSHUB_TENANT_STORAGE_MB=4,
+    TSHUB_MAX_JOB_S=10,
+    TSHUB_WORKERS=2,
+    TSHUB_RECOMMEND_MAX_SERIES=50,
+    TSHUB_TENANT_CONCURRENCY=4,
+)
 API_GROWTH_KB = 150_000  # what the API process may grow by across all attacks (payloads expand to ~10⁸ bytes)
 
 
@@ -44,8 +54,13 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    with live_service(service_env(home, [SOURCE], **LIMITS), tmp_path_factory.mktemp("logs") / "serve.log", home,
-                      tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE) as live:
+    with live_service(
+        service_env(home, [SOURCE], **LIMITS),
+        tmp_path_factory.mktemp("logs") / "serve.log",
+        home,
+        tshub.datasets.load("Coffee", root=ucr_root.parent),
+        SOURCE,
+    ) as live:
         yield live
 
 
@@ -140,13 +155,20 @@ def test_bodies_are_not_read_before_authentication_and_json_is_capped(server: Li
             yield chunk
 
     started = time.monotonic()
-    response = httpx.post(f"{server.url}/v1/jobs", content=stream(200 << 20), timeout=60,
-                          headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        f"{server.url}/v1/jobs", content=stream(200 << 20), timeout=60, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 401 and time.monotonic() - started < 30
-    assert_4xx(alice.post("/v1/jobs", content=b"{" + b" " * (64 << 10) + b"}",
-                          headers={"Content-Type": "application/json"}), 413, "16 KB (TSHUB_MAX_JSON_KB)")
-    assert_4xx(alice.post("/v1/recommend", content=stream(8 << 20), headers={"Content-Type": "application/json"}),
-               413, "TSHUB_MAX_JSON_KB")
+    assert_4xx(
+        alice.post("/v1/jobs", content=b"{" + b" " * (64 << 10) + b"}", headers={"Content-Type": "application/json"}),
+        413,
+        "16 KB (TSHUB_MAX_JSON_KB)",
+    )
+    assert_4xx(
+        alice.post("/v1/recommend", content=stream(8 << 20), headers={"Content-Type": "application/json"}),
+        413,
+        "TSHUB_MAX_JSON_KB",
+    )
     assert memory_kb(api, "VmHWM") - before < API_GROWTH_KB
 
 
@@ -199,8 +221,9 @@ def test_cursor_paging_with_a_state_filter_reaches_every_job(alice) -> None:
         wait_for_job(alice, job_id, timeout=60)
     seen, cursor = [], None
     while True:
-        page = alice.get("/v1/jobs", params={"state": "cancelled", "limit": 3, **({"cursor": cursor} if cursor
-                                                                                    else {})}).json()
+        page = alice.get(
+            "/v1/jobs", params={"state": "cancelled", "limit": 3, **({"cursor": cursor} if cursor else {})}
+        ).json()
         assert len(page["items"]) <= 3 and all(j["state"] == "cancelled" for j in page["items"])
         seen += [j["id"] for j in page["items"]]
         if not (cursor := page["next_cursor"]):
@@ -231,8 +254,11 @@ def test_storage_quota(server: LiveServer) -> None:
     with client_for(server, "hoarder") as hoarder:
         upload(hoarder, "one.csv", csv_dataset(rows=1500, length=100, seed=5))  # ~1 MB raw + ~0.6 MB parsed
         upload(hoarder, "two.csv", csv_dataset(rows=1500, length=100, seed=6))
-        assert_4xx(hoarder.post("/v1/datasets", files={"file": ("three.csv", csv_dataset(1500, 100, seed=7))}),
-                   413, "TSHUB_TENANT_STORAGE_MB")
+        assert_4xx(
+            hoarder.post("/v1/datasets", files={"file": ("three.csv", csv_dataset(1500, 100, seed=7))}),
+            413,
+            "TSHUB_TENANT_STORAGE_MB",
+        )
 
 
 # ------------------------------------------------------------------------------------------------ 4. recommend

@@ -34,16 +34,25 @@ def test_an_upgrade_keeps_the_jobs_of_a_running_deployment(db_url: str) -> None:
     _pre_migration_database(db_url)
     engine = make_engine(db_url)
     with engine.begin() as connection:  # rows written by the old release: a finished, a running, a queued job
-        connection.execute(text("INSERT INTO tokens (id, name, token_hash, created_at) "
-                                "VALUES ('t1', 'lab', :h, CURRENT_TIMESTAMP)"), {"h": "a" * 64})
-        connection.execute(text("INSERT INTO datasets (id, owner_id, filename, raw_sha256, path, summary, created_at) "
-                                "VALUES ('d1', 't1', 'x.csv', :h, 'datasets/t1/x.npz', '{}', CURRENT_TIMESTAMP)"),
-                           {"h": "b" * 64})
+        connection.execute(
+            text("INSERT INTO tokens (id, name, token_hash, created_at) VALUES ('t1', 'lab', :h, CURRENT_TIMESTAMP)"),
+            {"h": "a" * 64},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO datasets (id, owner_id, filename, raw_sha256, path, summary, created_at) "
+                "VALUES ('d1', 't1', 'x.csv', :h, 'datasets/t1/x.npz', '{}', CURRENT_TIMESTAMP)"
+            ),
+            {"h": "b" * 64},
+        )
         for job_id, state, attempts in (("j1", "succeeded", 1), ("j2", "running", 1), ("j3", "queued", 0)):
-            connection.execute(text(
-                "INSERT INTO jobs (id, owner_id, dataset_id, spec, state, cancel_requested, attempts, created_at) "
-                "VALUES (:id, 't1', 'd1', '{\"model\": \"Coffee/fcn\"}', :state, false, :attempts, CURRENT_TIMESTAMP)"),
-                {"id": job_id, "state": state, "attempts": attempts})
+            connection.execute(
+                text(
+                    "INSERT INTO jobs (id, owner_id, dataset_id, spec, state, cancel_requested, attempts, created_at) "
+                    "VALUES (:id, 't1', 'd1', '{\"model\": \"Coffee/fcn\"}', :state, false, :attempts, CURRENT_TIMESTAMP)"
+                ),
+                {"id": job_id, "state": state, "attempts": attempts},
+            )
     assert schema_revision(engine) is None
     Session = open_store(db_url)  # what every API and worker process of the new release does on start
     assert schema_revision(engine) == "0002"
@@ -51,8 +60,11 @@ def test_an_upgrade_keeps_the_jobs_of_a_running_deployment(db_url: str) -> None:
     assert {"hub_repos", "hub_commits", "hub_refs", "hub_namespaces"} <= set(inspect(engine).get_table_names())
     with Session() as session:
         rows = {job.id: (job.state, job.attempts, job.spec) for job in session.query(Job)}
-    assert rows == {"j1": ("succeeded", 1, {"model": "Coffee/fcn"}), "j2": ("running", 1, {"model": "Coffee/fcn"}),
-                    "j3": ("queued", 0, {"model": "Coffee/fcn"})}
+    assert rows == {
+        "j1": ("succeeded", 1, {"model": "Coffee/fcn"}),
+        "j2": ("running", 1, {"model": "Coffee/fcn"}),
+        "j3": ("queued", 0, {"model": "Coffee/fcn"}),
+    }
     assert JobStore(Session).claim_next("w").id == "j3"  # the queue goes on
     open_store(db_url)  # a second start is a no-op
     assert schema_revision(engine) == "0002"
@@ -95,8 +107,9 @@ def test_racing_workers_never_run_more_than_the_tenant_limit(db_url: str, limit:
     for name in ("alice", "bob"):
         owner, _ = create_token(Session, name)
         with Session.begin() as session:
-            dataset = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz",
-                                    summary={})
+            dataset = DatasetRecord(
+                owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz", summary={}
+            )
             session.add(dataset)
         owners.append((owner.id, dataset.id))
     store = JobStore(Session)
@@ -115,8 +128,7 @@ def test_racing_workers_never_run_more_than_the_tenant_limit(db_url: str, limit:
     [t.start() for t in threads]
     [t.join() for t in threads]
     with Session() as session:
-        running = {owner: session.query(Job).filter_by(owner_id=owner, state="running").count()
-                   for owner, _ in owners}
+        running = {owner: session.query(Job).filter_by(owner_id=owner, state="running").count() for owner, _ in owners}
     assert running == {owner: limit for owner, _ in owners}
     Session.kw["bind"].dispose()
 

@@ -20,17 +20,15 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 import tshub  # noqa: E402
-from tshub.data.readers import read_file  # noqa: E402
-
 from server import auth  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.db import DatasetRecord, open_store  # noqa: E402
 from server.jobstore import JobStore  # noqa: E402
 from server.schemas import JobCreate  # noqa: E402
-from server.testing import (LiveServer, create_token, live_service, service_env,  # noqa: E402
-                            wait_for_job)
+from server.testing import LiveServer, create_token, live_service, service_env, wait_for_job  # noqa: E402
 from server.uploads import ParseOptions, ingest, store_raw  # noqa: E402
 from server.worker import Worker  # noqa: E402
+from tshub.data.readers import read_file  # noqa: E402
 
 SOURCE = "Coffee/fcn"
 
@@ -43,8 +41,13 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """The service, booting while the source checkpoint trains here (jobs and listings read the store live)."""
-    with live_service(service_env(home, [SOURCE], TSHUB_MAX_UPLOAD_MB=1), tmp_path_factory.mktemp("logs") / "serve.log",
-                      home, tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE) as live:
+    with live_service(
+        service_env(home, [SOURCE], TSHUB_MAX_UPLOAD_MB=1),
+        tmp_path_factory.mktemp("logs") / "serve.log",
+        home,
+        tshub.datasets.load("Coffee", root=ucr_root.parent),
+        SOURCE,
+    ) as live:
         yield live
 
 
@@ -61,8 +64,10 @@ def client(server: LiveServer, token: str):
 
 def upload_gunpoint(client: httpx.Client, ucr_root: Path) -> dict:
     folder = ucr_root / "GunPoint"
-    files = {"file": ("GunPoint_TRAIN.tsv.gz", (folder / "GunPoint_TRAIN.tsv.gz").read_bytes()),
-             "test_file": ("GunPoint_TEST.tsv.gz", (folder / "GunPoint_TEST.tsv.gz").read_bytes())}
+    files = {
+        "file": ("GunPoint_TRAIN.tsv.gz", (folder / "GunPoint_TRAIN.tsv.gz").read_bytes()),
+        "test_file": ("GunPoint_TEST.tsv.gz", (folder / "GunPoint_TEST.tsv.gz").read_bytes()),
+    }
     response = client.post("/v1/datasets", files=files)
     assert response.status_code == 201, response.text
     return response.json()
@@ -81,10 +86,21 @@ def test_upload_summarises_the_real_dataset(gunpoint: dict) -> None:
     assert any("validation" in w for w in s["warnings"])
 
 
-def test_job_runs_to_success_and_the_model_predicts(client: httpx.Client, gunpoint: dict, ucr_root: Path,
-                                                    tmp_path: Path) -> None:
-    response = client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": "auto", "arch": "fcn",
-                                             "epochs": 2, "lr_multiplier": 0.5, "seed": 1, "baseline": True})
+def test_job_runs_to_success_and_the_model_predicts(
+    client: httpx.Client, gunpoint: dict, ucr_root: Path, tmp_path: Path
+) -> None:
+    response = client.post(
+        "/v1/jobs",
+        json={
+            "dataset_id": gunpoint["id"],
+            "model": "auto",
+            "arch": "fcn",
+            "epochs": 2,
+            "lr_multiplier": 0.5,
+            "seed": 1,
+            "baseline": True,
+        },
+    )
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
     assert response.headers["location"] == f"/v1/jobs/{job_id}"
@@ -112,8 +128,9 @@ def test_job_runs_to_success_and_the_model_predicts(client: httpx.Client, gunpoi
 
 
 def test_cancel_stops_a_running_job(client: httpx.Client, gunpoint: dict) -> None:
-    job = client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": "coffee/FCN", "epochs": 1000,
-                                        "lr_multiplier": "grid"}).json()
+    job = client.post(
+        "/v1/jobs", json={"dataset_id": gunpoint["id"], "model": "coffee/FCN", "epochs": 1000, "lr_multiplier": "grid"}
+    ).json()
     job_id = job["id"]
     assert job["model"] == SOURCE  # ids match case-insensitively and are stored canonical
     wait_for_job(client, job_id, until=("running",))
@@ -150,8 +167,9 @@ def test_auth_and_tenant_isolation(server: LiveServer, client: httpx.Client, gun
     for headers in ({}, {"Authorization": "Bearer tshub_not-a-token"}, {"Authorization": "Basic abc"}):
         assert httpx.get(f"{server.url}/v1/datasets", headers=headers).status_code == 401
     job_id = client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": SOURCE, "epochs": 500}).json()["id"]
-    _, bob_token = auth.create_token(open_store(f"sqlite:///{Path(server.env['TSHUB_HOME']) / 'server' / 'tshub.db'}"),
-                                     "bob")
+    _, bob_token = auth.create_token(
+        open_store(f"sqlite:///{Path(server.env['TSHUB_HOME']) / 'server' / 'tshub.db'}"), "bob"
+    )
     with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {bob_token}"}) as bob:
         assert bob.get("/v1/datasets").json()["items"] == [] and bob.get("/v1/jobs").json()["items"] == []
         for path in (f"/v1/datasets/{gunpoint['id']}", f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/model"):
@@ -187,8 +205,9 @@ def test_recommend_ranks_the_sources(client: httpx.Client, gunpoint: dict) -> No
 
 def test_restart_recovers_a_job_killed_mid_run(server: LiveServer, client: httpx.Client, gunpoint: dict) -> None:
     """Last in this module: it kills the module's server (API, worker, training at once) and starts it again."""
-    job_id = client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": SOURCE, "epochs": 1000,
-                                           "budget_s": 2}).json()["id"]
+    job_id = client.post(
+        "/v1/jobs", json={"dataset_id": gunpoint["id"], "model": SOURCE, "epochs": 1000, "budget_s": 2}
+    ).json()["id"]
     wait_for_job(client, job_id, until=("running",))
     server.kill()
     db = sqlite3.connect(Path(server.env["TSHUB_HOME"]) / "server" / "tshub.db")
@@ -200,13 +219,19 @@ def test_restart_recovers_a_job_killed_mid_run(server: LiveServer, client: httpx
     assert job["state"] == "succeeded" and job["attempts"] == 2, job
 
 
-def test_ray_engine_runs_a_job_on_a_local_cluster(server: LiveServer, home: Path, ucr_root: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ray_engine_runs_a_job_on_a_local_cluster(
+    server: LiveServer, home: Path, ucr_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """TSHUB_ENGINE=ray: the worker's engine starts a local Ray instance (no address) and runs the job there
     (``server`` is asked for only because it puts the source checkpoint in ``home``)."""
     pytest.importorskip("ray", reason="TSHUB_ENGINE=ray needs ray: pip install 'tshub[ray]'")
-    env = service_env(home, [SOURCE], TSHUB_ENGINE="ray", TSHUB_SERVER_DB=f"sqlite:///{tmp_path / 'ray.db'}",
-                      TSHUB_SERVER_STORAGE=tmp_path / "storage")
+    env = service_env(
+        home,
+        [SOURCE],
+        TSHUB_ENGINE="ray",
+        TSHUB_SERVER_DB=f"sqlite:///{tmp_path / 'ray.db'}",
+        TSHUB_SERVER_STORAGE=tmp_path / "storage",
+    )
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = Settings.from_env()
@@ -216,8 +241,13 @@ def test_ray_engine_runs_a_job_on_a_local_cluster(server: LiveServer, home: Path
         stored = store_raw(f, "GunPoint_TRAIN.tsv.gz", settings.storage, settings.max_upload_bytes)
     ingested = ingest([stored], ParseOptions(), settings.storage, owner.id)
     with Session.begin() as session:
-        dataset = DatasetRecord(owner_id=owner.id, filename=stored.filename, raw_sha256=stored.sha256,
-                                path=ingested.path, summary=ingested.summary)
+        dataset = DatasetRecord(
+            owner_id=owner.id,
+            filename=stored.filename,
+            raw_sha256=stored.sha256,
+            path=ingested.path,
+            summary=ingested.summary,
+        )
         session.add(dataset)
     store = JobStore(Session)
     job = store.create(owner.id, dataset.id, JobCreate(dataset_id=dataset.id, model=SOURCE, epochs=1).spec())

@@ -18,8 +18,12 @@ from server.app import create_app  # noqa: E402
 from server.auth import create_token  # noqa: E402
 from server.config import Settings  # noqa: E402
 
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +41,9 @@ def app(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def client(app) -> TestClient:
-    with TestClient(app, raise_server_exceptions=False,
-                    headers={"Authorization": f"Bearer {app.state.test_token}"}) as c:
+    with TestClient(
+        app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {app.state.test_token}"}
+    ) as c:
         yield c
 
 
@@ -49,6 +54,7 @@ def test_no_operation_answers_5xx(app) -> None:
     operations = [result.ok() for result in schemathesis.openapi.from_asgi("/openapi.json", app).get_all_operations()]
     assert len(operations) >= 11
     for operation in operations:
+
         @given(case=operation.as_strategy())
         @settings(FUZZ, max_examples=15)
         def check(case) -> None:
@@ -76,36 +82,53 @@ SUFFIXES = [".csv", ".tsv", ".tsv.gz", ".txt", ".ts", ".arff", ".npz", ".csv.gz"
 TEXTY = st.text(alphabet="0123456789.,-\t\n NaN?@:{}e", max_size=400).map(str.encode)
 
 
-@given(content=st.one_of(st.binary(max_size=400), TEXTY), suffix=st.sampled_from(SUFFIXES),
-       task=st.sampled_from([None, "classification", "regression", "other"]),
-       label_column=st.sampled_from([None, "0", "-1", "5", "label", "", "x" * 300]),
-       variable_length=st.sampled_from([None, "pad", "truncate", "resample", "bogus"]))
+@given(
+    content=st.one_of(st.binary(max_size=400), TEXTY),
+    suffix=st.sampled_from(SUFFIXES),
+    task=st.sampled_from([None, "classification", "regression", "other"]),
+    label_column=st.sampled_from([None, "0", "-1", "5", "label", "", "x" * 300]),
+    variable_length=st.sampled_from([None, "pad", "truncate", "resample", "bogus"]),
+)
 @FUZZ
-def test_random_uploads_are_never_5xx(client: TestClient, content: bytes, suffix: str, task, label_column,
-                                      variable_length) -> None:
-    form = {k: v for k, v in {"task": task, "label_column": label_column,
-                              "variable_length": variable_length}.items() if v is not None}
+def test_random_uploads_are_never_5xx(
+    client: TestClient, content: bytes, suffix: str, task, label_column, variable_length
+) -> None:
+    form = {
+        k: v
+        for k, v in {"task": task, "label_column": label_column, "variable_length": variable_length}.items()
+        if v is not None
+    }
     assert_client_error(client.post("/v1/datasets", files={"file": (f"data{suffix}", content)}, data=form))
 
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-JSON_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
-JOB_FIELDS = {"model": st.sampled_from(["auto", "Coffee/fcn", "x/y", "", "Nope/fcn", "a/b/c"]) | JSON_VALUES,
-              "lr_multiplier": st.sampled_from(["grid", 0.0, -1.0, 1e300, "1.0"]) | JSON_VALUES,
-              "epochs": st.integers(-5, 5000) | JSON_VALUES, "budget_s": st.floats() | JSON_VALUES,
-              "seed": st.integers(-2**40, 2**40) | JSON_VALUES, "baseline": JSON_VALUES,
-              "arch": st.sampled_from(["fcn", "nope", None]) | JSON_VALUES, "extra": JSON_VALUES}
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+JOB_FIELDS = {
+    "model": st.sampled_from(["auto", "Coffee/fcn", "x/y", "", "Nope/fcn", "a/b/c"]) | JSON_VALUES,
+    "lr_multiplier": st.sampled_from(["grid", 0.0, -1.0, 1e300, "1.0"]) | JSON_VALUES,
+    "epochs": st.integers(-5, 5000) | JSON_VALUES,
+    "budget_s": st.floats() | JSON_VALUES,
+    "seed": st.integers(-(2**40), 2**40) | JSON_VALUES,
+    "baseline": JSON_VALUES,
+    "arch": st.sampled_from(["fcn", "nope", None]) | JSON_VALUES,
+    "extra": JSON_VALUES,
+}
 
 
 @given(fields=st.fixed_dictionaries({}, optional=JOB_FIELDS), keep_dataset=st.booleans(), raw=st.booleans())
 @FUZZ
-def test_random_job_requests_are_never_5xx(client: TestClient, dataset_id: str, fields: dict, keep_dataset: bool,
-                                           raw: bool) -> None:
+def test_random_job_requests_are_never_5xx(
+    client: TestClient, dataset_id: str, fields: dict, keep_dataset: bool, raw: bool
+) -> None:
     body = {"dataset_id": dataset_id if keep_dataset else "missing", **fields}
     if raw:  # not even JSON sometimes
-        response = client.post("/v1/jobs", content=json.dumps(body)[:-1].encode(),
-                               headers={"Content-Type": "application/json"})
+        response = client.post(
+            "/v1/jobs", content=json.dumps(body)[:-1].encode(), headers={"Content-Type": "application/json"}
+        )
     else:
         response = client.post("/v1/jobs", json=body)
     assert_client_error(response)
@@ -116,41 +139,58 @@ def test_random_job_requests_are_never_5xx(client: TestClient, dataset_id: str, 
         assert_client_error(client.post(f"/v1/jobs/{job_id}/cancel"))
 
 
-@given(k=st.integers(-3, 200), arch=st.sampled_from([None, "fcn", "tcn", "nope", ""]),
-       method=st.sampled_from(["logme", "hscore", "dtw", "probe", 3]), keep_dataset=st.booleans())
+@given(
+    k=st.integers(-3, 200),
+    arch=st.sampled_from([None, "fcn", "tcn", "nope", ""]),
+    method=st.sampled_from(["logme", "hscore", "dtw", "probe", 3]),
+    keep_dataset=st.booleans(),
+)
 @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_random_recommend_requests_are_never_5xx(client: TestClient, dataset_id: str, k, arch, method,
-                                                 keep_dataset: bool) -> None:
+def test_random_recommend_requests_are_never_5xx(
+    client: TestClient, dataset_id: str, k, arch, method, keep_dataset: bool
+) -> None:
     body = {"dataset_id": dataset_id if keep_dataset else "missing", "k": k, "arch": arch, "method": method}
     assert_client_error(client.post("/v1/recommend", json=body))
 
 
 def test_streamed_upload_over_the_limit_is_413(client: TestClient) -> None:
     """No Content-Length (chunked): the limit is enforced while the body streams."""
+
     def chunks():
         for _ in range(40):
             yield b"1,2,3,4,5,6,7,8\n" * 1024
 
     boundary = "fuzzboundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
-            "Content-Type: text/csv\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
 
     def body():
         yield head
         yield from chunks()
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    response = client.post("/v1/datasets", content=body(),
-                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    response = client.post(
+        "/v1/datasets", content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert response.status_code == 413 and "0.25 MB" in response.json()["detail"]
 
 
 def test_openapi_documents_every_operation_with_examples(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     operations = {(m.upper(), p) for p, item in spec["paths"].items() for m in item}
-    assert {("POST", "/v1/datasets"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs/{job_id}"),
-            ("POST", "/v1/jobs/{job_id}/cancel"), ("GET", "/v1/jobs/{job_id}/model"), ("GET", "/v1/models"),
-            ("GET", "/v1/models/{source}/{arch}"), ("POST", "/v1/recommend"), ("GET", "/healthz")} <= operations
+    assert {
+        ("POST", "/v1/datasets"),
+        ("POST", "/v1/jobs"),
+        ("GET", "/v1/jobs/{job_id}"),
+        ("POST", "/v1/jobs/{job_id}/cancel"),
+        ("GET", "/v1/jobs/{job_id}/model"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/{source}/{arch}"),
+        ("POST", "/v1/recommend"),
+        ("GET", "/healthz"),
+    } <= operations
     schemas = spec["components"]["schemas"]
     for name in ("JobCreate", "JobOut", "DatasetSummary", "RecommendRequest", "Progress"):
         assert schemas[name].get("examples"), name

@@ -30,14 +30,20 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    with live_service(service_env(home, [SOURCE]), tmp_path_factory.mktemp("logs") / "serve.log", home,
-                      tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE) as live:
+    with live_service(
+        service_env(home, [SOURCE]),
+        tmp_path_factory.mktemp("logs") / "serve.log",
+        home,
+        tshub.datasets.load("Coffee", root=ucr_root.parent),
+        SOURCE,
+    ) as live:
         yield live
 
 
 def client(server, name: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {create_token(server.env, name)}"},
-                        timeout=120)
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {create_token(server.env, name)}"}, timeout=120
+    )
 
 
 def upload(c: httpx.Client, path: Path) -> str:
@@ -76,8 +82,7 @@ def test_ranking_a_large_dataset_never_holds_up_another_tenant(server, ucr_root:
 def test_auto_jobs_pick_the_source_under_the_time_limit(server, home: Path, ucr_root: Path) -> None:
     with client(server, "carol") as carol:
         gunpoint = upload(carol, ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz")
-        job = carol.post("/v1/jobs", json={"dataset_id": gunpoint, "model": "auto", "epochs": 1,
-                                           "lr_multiplier": 1.0})
+        job = carol.post("/v1/jobs", json={"dataset_id": gunpoint, "model": "auto", "epochs": 1, "lr_multiplier": 1.0})
         assert job.status_code == 202, job.text
         done = wait_for_job(carol, job.json()["id"], timeout=300)
         assert done["state"] == "succeeded" and done["source"] == SOURCE

@@ -74,8 +74,10 @@ def test_parsed_datasets_are_per_tenant_and_reused(storage: ObjectStore, tmp_pat
     ds = load_npz(storage.local_path(alice.path))
     assert ds.X.shape == (40, 1, 24) and set(ds.splits) >= {"train", "val", "test"}
     # another machine (its own scratch folder, nothing cached) reads the same bytes
-    other = open_storage(storage.root if hasattr(storage, "root") else f"s3://{storage.bucket}/{storage.prefix}",
-                         scratch=tmp_path / "other-machine")
+    other = open_storage(
+        storage.root if hasattr(storage, "root") else f"s3://{storage.bucket}/{storage.prefix}",
+        scratch=tmp_path / "other-machine",
+    )
     assert other.local_path(alice.path).read_bytes() == storage.local_path(alice.path).read_bytes()
     assert other.local_path("datasets/carol/none.npz") is None
 
@@ -106,12 +108,17 @@ print("done", flush=True)
 
 @pytest.mark.parametrize("what", ["stream", "put"])
 def test_kill_9_during_a_write_leaves_no_partial_file_and_the_sweep_clears_the_rest(
-        storage: ObjectStore, location: str, tmp_path: Path, what: str) -> None:
+    storage: ObjectStore, location: str, tmp_path: Path, what: str
+) -> None:
     Session = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     before = store_raw(io.BytesIO(b"0,1,2\n1,2,3\n"), "kept.csv", storage, limit_bytes=100)
-    writer = subprocess.Popen([sys.executable, "-c", SLOW_PUT, location, str(storage.scratch), what],
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    writer = subprocess.Popen(
+        [sys.executable, "-c", SLOW_PUT, location, str(storage.scratch), what],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert writer.stdout.readline().strip() == "streaming"
     time.sleep(0.5)
     writer.send_signal(signal.SIGKILL)
@@ -137,8 +144,11 @@ def test_sweep_removes_only_old_unreferenced_objects(storage: ObjectStore, tmp_p
     used = store_raw(io.BytesIO(csv_bytes(1)), "Used.csv", storage, limit_bytes=10**6)
     parsed = ingest([used], ParseOptions(), storage, owner.id)
     with Session.begin() as session:
-        session.add(DatasetRecord(owner_id=owner.id, filename="Used.csv", raw_sha256=used.sha256, path=parsed.path,
-                                  summary=parsed.summary))
+        session.add(
+            DatasetRecord(
+                owner_id=owner.id, filename="Used.csv", raw_sha256=used.sha256, path=parsed.path, summary=parsed.summary
+            )
+        )
     unused = store_raw(io.BytesIO(csv_bytes(2)), "Unused.csv", storage, limit_bytes=10**6)
     orphan = ingest([unused], ParseOptions(), storage, owner.id)
     model = storage.temp_file()

@@ -23,8 +23,15 @@ from server.db import DatasetRecord, Job, Token, open_store, utcnow  # noqa: E40
 from server.jobstore import JobConflict, JobNotFound, JobStore, local_identity, new_worker_id  # noqa: E402
 from server.uploads import ParseOptions, UploadError, ingest, load_npz, store_raw, upload_suffix  # noqa: E402
 
-SPEC = {"model": "Coffee/fcn", "arch": None, "lr_multiplier": 1.0, "epochs": 2, "budget_s": None, "seed": 0,
-        "baseline": False}
+SPEC = {
+    "model": "Coffee/fcn",
+    "arch": None,
+    "lr_multiplier": 1.0,
+    "epochs": 2,
+    "budget_s": None,
+    "seed": 0,
+    "baseline": False,
+}
 
 
 @pytest.fixture()
@@ -39,8 +46,7 @@ def Session(db_url: str):
 def owner_and_dataset(Session) -> tuple[str, str]:
     owner, _ = create_token(Session, "tester")
     with Session.begin() as session:
-        row = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz",
-                            summary={})
+        row = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz", summary={})
         session.add(row)
     return owner.id, row.id
 
@@ -213,8 +219,9 @@ def test_job_summary_reports_the_epoch_of_the_kept_weights(shared_data: Path) ->
     import tshub
     from server.runner import fit_summary
 
-    result = tshub.train_from_scratch("fcn", tshub.datasets.load("Coffee"), max_epochs=3, progress=False,
-                                      arch_kwargs={"filters": [8, 8, 8]})
+    result = tshub.train_from_scratch(
+        "fcn", tshub.datasets.load("Coffee"), max_epochs=3, progress=False, arch_kwargs={"filters": [8, 8, 8]}
+    )
     summary = fit_summary(result)
     assert summary["best_epoch"] == result.best_epoch
     assert summary["best_epoch"] == result.history[result.best_epoch - 1]["epoch"]
@@ -229,4 +236,7 @@ def test_progress_events_name_the_omega_finetune_reports_even_when_halving_inter
     tracker({"epoch": 4, "loss": 0.4, "val_accuracy": 0.7, "lr_multiplier": 2.0, "run": 10, "runs": 10})
     tracker({"epoch": 1, "loss": 0.4, "val_accuracy": 0.9})  # one ω (or the baseline): no run fields
     assert [(e.get("run"), e.get("lr_multiplier"), e["best"]) for e in events] == [
-        (3, 0.1, 0.8), (10, 2.0, 0.8), (None, None, 0.9)]
+        (3, 0.1, 0.8),
+        (10, 2.0, 0.8),
+        (None, None, 0.9),
+    ]

@@ -17,8 +17,14 @@ tslearn_dba = pytest.importorskip("tslearn.barycenters").dtw_barycenter_averagin
 
 def _train(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(X float64 (n, t) with the file's NaN padding, labels) of a UCR training file."""
-    path = next(p for p in (root / "UCRArchive_2018" / name / f"{name}_TRAIN.tsv.gz",
-                            root / "UCRArchive_2018_trainonly" / f"{name}_TRAIN.tsv.gz") if p.is_file())
+    path = next(
+        p
+        for p in (
+            root / "UCRArchive_2018" / name / f"{name}_TRAIN.tsv.gz",
+            root / "UCRArchive_2018_trainonly" / f"{name}_TRAIN.tsv.gz",
+        )
+        if p.is_file()
+    )
     with gzip.open(path, "rt") as f:
         a = np.loadtxt(f, delimiter="\t")
     return a[:, 1:], a[:, 0]
@@ -51,7 +57,8 @@ def test_dtw_equals_tslearn_equal_unequal_windowed(gunpoint):
         assert dtw(x, y) == pytest.approx(tslearn_metrics.dtw(x, y), rel=1e-9)
         for radius in (0, 5, 30):
             assert dtw(x, y, window=radius) == pytest.approx(
-                tslearn_metrics.dtw(x, y, sakoe_chiba_radius=radius), rel=1e-9)
+                tslearn_metrics.dtw(x, y, sakoe_chiba_radius=radius), rel=1e-9
+            )
         radius = int(round(0.1 * max(len(x), len(y))))
         assert dtw(x, y, window=0.1) == pytest.approx(tslearn_metrics.dtw(x, y, sakoe_chiba_radius=radius), rel=1e-9)
     assert dtw(X[0], X[0]) == 0.0
@@ -78,9 +85,11 @@ def test_dtw_path_and_cdist_equal_tslearn(gunpoint, uwave):
         assert dist == pytest.approx(t_dist, rel=1e-9)
         np.testing.assert_array_equal(path, np.array(t_path))
     np.testing.assert_allclose(cdist_dtw(X[:9]), tslearn_metrics.cdist_dtw(X[:9]), rtol=1e-9)
-    np.testing.assert_allclose(cdist_dtw(uwave[:4], uwave[4:9], window=0.05),
-                               tslearn_metrics.cdist_dtw(uwave[:4].transpose(0, 2, 1), uwave[4:9].transpose(0, 2, 1),
-                                                         sakoe_chiba_radius=16), rtol=1e-9)
+    np.testing.assert_allclose(
+        cdist_dtw(uwave[:4], uwave[4:9], window=0.05),
+        tslearn_metrics.cdist_dtw(uwave[:4].transpose(0, 2, 1), uwave[4:9].transpose(0, 2, 1), sakoe_chiba_radius=16),
+        rtol=1e-9,
+    )
 
 
 def test_nan_handling_drops_padding_and_fills_gaps():
@@ -112,8 +121,13 @@ def test_dba_equals_tslearn(gunpoint, uwave):
     assert ours.shape == (1, X.shape[1])
     assert _rel(ours[0], ref[:, 0]) < 1e-6
     ours_w = dba(members, n_iterations=5, window=10, init=members[m])
-    ref_w = tslearn_dba(members[..., None], init_barycenter=members[m][:, None], max_iter=5, tol=0,
-                        metric_params={"sakoe_chiba_radius": 10})
+    ref_w = tslearn_dba(
+        members[..., None],
+        init_barycenter=members[m][:, None],
+        max_iter=5,
+        tol=0,
+        metric_params={"sakoe_chiba_radius": 10},
+    )
     assert _rel(ours_w[0], ref_w[:, 0]) < 1e-6
     mv = uwave[:8, :, :200]
     ref_mv = tslearn_dba(mv.transpose(0, 2, 1), init_barycenter=mv[medoid_index(mv)].T, max_iter=10, tol=0)
@@ -124,8 +138,15 @@ def test_dba_equals_tslearn(gunpoint, uwave):
 def small_index(shared_data: Path) -> SimilarityIndex:
     import tshub.datasets
 
-    names = ["GunPoint", "GunPointAgeSpan", "DistalPhalanxOutlineAgeGroup", "MiddlePhalanxOutlineAgeGroup",
-             "ECG200", "Coffee", "DodgerLoopDay"]
+    names = [
+        "GunPoint",
+        "GunPointAgeSpan",
+        "DistalPhalanxOutlineAgeGroup",
+        "MiddlePhalanxOutlineAgeGroup",
+        "ECG200",
+        "Coffee",
+        "DodgerLoopDay",
+    ]
     index = SimilarityIndex()
     for name in names:
         index.add_dataset(tshub.datasets.load(name, root=shared_data))

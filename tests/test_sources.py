@@ -14,8 +14,14 @@ from scipy.signal import resample_poly
 from tshub.data import DatasetError
 from tshub.data.catalogue import data_root
 from tshub.data.sources import (
-    SOURCE_LOADERS, load_emg, load_lendb, load_lomax, load_seisbench, load_sp500,
-    load_speech_commands, load_stead,
+    SOURCE_LOADERS,
+    load_emg,
+    load_lendb,
+    load_lomax,
+    load_seisbench,
+    load_sp500,
+    load_speech_commands,
+    load_stead,
 )
 
 
@@ -46,7 +52,7 @@ def test_sp500_gives_the_papers_22681_windows(shared_data: Path) -> None:
     assert ds.splits["train"][-1] + 1 == ds.splits["val"][0] and ds.splits["val"][-1] + 1 == ds.splits["test"][0]
     for part, first_row in (("train", 0), ("val", 15983), ("test", 19408)):
         idx = ds.splits[part]
-        np.testing.assert_array_equal(ds.X[idx[0], 0], close[first_row:first_row + 50].astype(np.float32))
+        np.testing.assert_array_equal(ds.X[idx[0], 0], close[first_row : first_row + 50].astype(np.float32))
         assert ds.y[idx[0]] == np.float32(close[first_row + 50])
         # consecutive windows: the target of one is the last input of the next
         np.testing.assert_array_equal(ds.y[idx[:-1]], ds.X[idx[1:], 0, -1])
@@ -94,10 +100,10 @@ def test_emg_roshambo_windows(shared_data: Path) -> None:
     # independent check on the first recording: its first kept window, channels 0, 2, 5, single label
     emg = np.load(folder / "subject01_session01_emg.npy")
     ann = np.load(folder / "subject01_session01_ann.npy").astype(str)
-    start = next(s for s in range(0, len(ann) - 79, 10) if len(set(ann[s:s + 80])) == 1 and ann[s] != "none")
-    np.testing.assert_array_equal(ds.X[0], emg[start:start + 80, [0, 2, 5]].T.astype(np.float32))
+    start = next(s for s in range(0, len(ann) - 79, 10) if len(set(ann[s : s + 80])) == 1 and ann[s] != "none")
+    np.testing.assert_array_equal(ds.X[0], emg[start : start + 80, [0, 2, 5]].T.astype(np.float32))
     assert ds.classes[ds.y[0]] == ann[start]
-    n_single = sum(len(set(ann[s:s + 80])) == 1 and ann[s] != "none" for s in range(0, len(ann) - 79, 10))
+    n_single = sum(len(set(ann[s : s + 80])) == 1 and ann[s] != "none" for s in range(0, len(ann) - 79, 10))
     assert n_single < len(range(0, len(ann) - 79, 10))  # mixed and 'none' windows were dropped here
     assert ds.meta["sampling_rate"] == 200.0 and ds.meta["channels"] == [0, 2, 5]
 
@@ -125,8 +131,10 @@ def test_speech_commands_8khz_and_official_lists(shared_data: Path) -> None:
     where = np.empty(300, dtype=object)
     for split, idx in ds.splits.items():
         where[idx] = split
-    listed = {"test": (folder / "testing_list.txt").read_text().split(),
-              "val": (folder / "validation_list.txt").read_text().split()}
+    listed = {
+        "test": (folder / "testing_list.txt").read_text().split(),
+        "val": (folder / "validation_list.txt").read_text().split(),
+    }
     present = {s: [r for r in rels if (folder / r).is_file()] for s, rels in listed.items()}
     assert len(ds.splits["test"]) == len(present["test"]) == 51
     assert len(ds.splits["val"]) == len(present["val"]) == 44
@@ -139,7 +147,7 @@ def test_speech_commands_8khz_and_official_lists(shared_data: Path) -> None:
     short = next(w for w in sorted(folder.glob("*/*.wav")) if len(wavfile.read(w)[1]) < 16000)
     n_kept = len(wavfile.read(short)[1]) // 2
     row = int(np.argmin(np.abs(ds.X[:, 0, :n_kept] - _expected_clip(short)[:n_kept]).max(axis=1)))
-    assert np.all(ds.X[row, 0, n_kept + 1:] == 0)  # zero padding to 1 s
+    assert np.all(ds.X[row, 0, n_kept + 1 :] == 0)  # zero padding to 1 s
 
 
 def _write_wav(path: Path, rate: int, n: int, seed: int) -> None:
@@ -271,8 +279,12 @@ def test_stead_round_trip_and_malformed(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     traces = {f"ST{i}.IV_2018_EV": rng.normal(size=(6000, 3)).astype(np.float32) * 500 for i in range(3)}
     traces["NS.IV_NO"] = np.zeros((6000, 3), dtype=np.float32)
-    rows = [("ST0.IV_2018_EV", "earthquake_local", "2.1"), ("NS.IV_NO", "noise", ""),
-            ("ST1.IV_2018_EV", "earthquake_local", "3.4"), ("ST2.IV_2018_EV", "earthquake_local", "0.7")]
+    rows = [
+        ("ST0.IV_2018_EV", "earthquake_local", "2.1"),
+        ("NS.IV_NO", "noise", ""),
+        ("ST1.IV_2018_EV", "earthquake_local", "3.4"),
+        ("ST2.IV_2018_EV", "earthquake_local", "0.7"),
+    ]
     _write_stead(tmp_path / "STEAD", rows, traces)
     ds = SOURCE_LOADERS["STEAD"](tmp_path)
     assert ds.X.shape == (3, 3, 6000)
@@ -287,8 +299,9 @@ def test_stead_round_trip_and_malformed(tmp_path: Path) -> None:
     _write_stead(tmp_path / "nomag", [("ST0.IV_2018_EV", "earthquake_local", "")], traces)
     with pytest.raises(DatasetError, match=r"merge\.csv line 2 \(source_magnitude\): magnitude '' is not a single"):
         load_stead(tmp_path / "nomag" / "waveforms_11_13_19.hdf5")
-    _write_stead(tmp_path / "shape", [("ST0.IV_2018_EV", "earthquake_local", "1")],
-                 {"ST0.IV_2018_EV": np.zeros((3, 6000))})
+    _write_stead(
+        tmp_path / "shape", [("ST0.IV_2018_EV", "earthquake_local", "1")], {"ST0.IV_2018_EV": np.zeros((3, 6000))}
+    )
     with pytest.raises(DatasetError, match=r"trace 'data/ST0\.IV_2018_EV' has shape \(3, 6000\), expected \(6000, 3\)"):
         load_stead(tmp_path / "shape")
     (tmp_path / "nocol").mkdir()
@@ -299,7 +312,9 @@ def test_stead_round_trip_and_malformed(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- LOMAX (small file, assumed layout)
 def _write_lomax(
-    file: Path, channels_last: bool = False, skip: str | None = None,
+    file: Path,
+    channels_last: bool = False,
+    skip: str | None = None,
 ) -> dict[str, tuple[np.ndarray, float]]:
     rng = np.random.default_rng(3)
     written: dict[str, tuple[np.ndarray, float]] = {}

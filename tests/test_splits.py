@@ -9,8 +9,13 @@ import pytest
 
 from tshub.data import Dataset, DatasetError
 from tshub.data.catalogue import load
-from tshub.data.splits import (chronological_split, ensure_validation, official_with_validation, random_split,
-                               reduce_train)
+from tshub.data.splits import (
+    chronological_split,
+    ensure_validation,
+    official_with_validation,
+    random_split,
+    reduce_train,
+)
 
 
 def labelled(counts: list[int], test: int = 10) -> Dataset:
@@ -99,8 +104,15 @@ def test_chronological_split_keeps_order() -> None:
     np.testing.assert_array_equal(out.splits["test"], np.arange(17, 20))
 
 
-@pytest.mark.parametrize("fractions,pattern", [((0.7, 0.2), "sum to 1"), ((0.5, 0.6, -0.1), "positive"),
-                                               ((1.0,), "give 2"), ({"train": 0.0, "test": 1.0}, "positive")])
+@pytest.mark.parametrize(
+    "fractions,pattern",
+    [
+        ((0.7, 0.2), "sum to 1"),
+        ((0.5, 0.6, -0.1), "positive"),
+        ((1.0,), "give 2"),
+        ({"train": 0.0, "test": 1.0}, "positive"),
+    ],
+)
 def test_bad_fractions_are_explained(fractions, pattern: str) -> None:
     with pytest.raises(DatasetError, match=pattern):
         random_split(regression(), fractions)

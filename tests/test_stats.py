@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from tshub.stats import (benjamini_krieger_yekutieli, bowker_symmetry_test, comparison_table, contingency_table,
-                         instance_test, select_lr_multiplier, sign_test, wilcoxon_signed_rank)
+from tshub.stats import (
+    benjamini_krieger_yekutieli,
+    bowker_symmetry_test,
+    comparison_table,
+    contingency_table,
+    instance_test,
+    select_lr_multiplier,
+    sign_test,
+    wilcoxon_signed_rank,
+)
 
 # Agresti, Categorical Data Analysis (2nd ed.), coffee brand of first vs second purchase (High Point, Taster's
 # Choice, Sanka, Nescafé, Brim); the symmetry model's Pearson X² is 20.4 with df = 10.
@@ -156,15 +164,36 @@ def test_contingency_table_and_instance_tests():
 
 # ---------------------------------------------------------------------------------------------------- table
 def _referent(target, seed, f1, task="classification", metric="f1_weighted", conv=0.5):
-    return {"run_id": f"ref-{target}-{seed}", "kind": "referent", "target": target, "arch": "fcn", "seed": seed,
-            "task": task, "metrics": {metric: f1}, "val_metrics": {}, "val_loss": 1.0, "convergence_rate": conv}
+    return {
+        "run_id": f"ref-{target}-{seed}",
+        "kind": "referent",
+        "target": target,
+        "arch": "fcn",
+        "seed": seed,
+        "task": task,
+        "metrics": {metric: f1},
+        "val_metrics": {},
+        "val_loss": 1.0,
+        "convergence_rate": conv,
+    }
 
 
 def _finetune(source, target, seed, omega, test, val_accuracy, val_loss=1.0, conv=0.8):
-    return {"run_id": f"ft-{source}-{target}-{seed}-{omega}", "kind": "finetune", "source": source,
-            "target": target, "arch": "fcn", "seed": seed, "lr_multiplier": omega,
-            "referent_id": f"ref-{target}-{seed}", "task": "classification", "metrics": {"f1_weighted": test},
-            "val_metrics": {"accuracy": val_accuracy}, "val_loss": val_loss, "convergence_rate": conv}
+    return {
+        "run_id": f"ft-{source}-{target}-{seed}-{omega}",
+        "kind": "finetune",
+        "source": source,
+        "target": target,
+        "arch": "fcn",
+        "seed": seed,
+        "lr_multiplier": omega,
+        "referent_id": f"ref-{target}-{seed}",
+        "task": "classification",
+        "metrics": {"f1_weighted": test},
+        "val_metrics": {"accuracy": val_accuracy},
+        "val_loss": val_loss,
+        "convergence_rate": conv,
+    }
 
 
 def _records():
@@ -177,8 +206,9 @@ def _records():
         records.append(_finetune("good", "GunPoint", s, 0.5, 0.99, val_accuracy=0.8))
         # "same" ties the validation accuracy across ω: the lower validation loss (ω = 0.1) wins
         records.append(_finetune("same", "GunPoint", s, 1.0, f1 - 0.2, val_accuracy=0.7, val_loss=0.9))
-        records.append(_finetune("same", "GunPoint", s, 0.1, f1 if s % 2 else f1 + 0.01, val_accuracy=0.7,
-                                 val_loss=0.5))
+        records.append(
+            _finetune("same", "GunPoint", s, 0.1, f1 if s % 2 else f1 + 0.01, val_accuracy=0.7, val_loss=0.5)
+        )
     return records
 
 
@@ -190,8 +220,10 @@ def test_select_lr_multiplier_uses_validation_never_test():
 
 def test_comparison_table_rows_tests_and_bky():
     table = comparison_table(_records())
-    assert [(row["source"], row["target"], row["arch"]) for row in table] == [("good", "GunPoint", "fcn"),
-                                                                           ("same", "GunPoint", "fcn")]
+    assert [(row["source"], row["target"], row["arch"]) for row in table] == [
+        ("good", "GunPoint", "fcn"),
+        ("same", "GunPoint", "fcn"),
+    ]
     good, same = table
     assert good["n"] == 8 and (good["wins"], good["ties"], good["losses"]) == (8, 0, 0)
     assert good["transfer"] == pytest.approx(0.8) and good["referent"] == pytest.approx(0.7)
@@ -217,7 +249,11 @@ def test_comparison_table_grouping_ties_and_omega_rows():
     assert (tolerant[0]["wins"], tolerant[1]["ties"]) == (8, 8)
     per_omega = comparison_table(records, by=("source", "lr_multiplier"))
     assert {(row["source"], row["lr_multiplier"]) for row in per_omega} == {
-        ("good", 1.0), ("good", 0.5), ("same", 1.0), ("same", 0.1)}
+        ("good", 1.0),
+        ("good", 0.5),
+        ("same", 1.0),
+        ("same", 0.1),
+    }
     assert "| ω |" in per_omega.to_markdown()
     signed = comparison_table(records, test="sign")
     assert signed[0]["q"] == pytest.approx(benjamini_krieger_yekutieli([2 / 256, 0.125], 0.05)[1][0])
@@ -230,8 +266,14 @@ def test_comparison_table_grouping_ties_and_omega_rows():
 def test_comparison_table_regression_errors_are_oriented():
     records = [_referent("SP500", s, 10.0 + s, task="regression", metric="mae") for s in range(3)]
     for s in range(3):
-        records.append({**_finetune("LEN-DB", "SP500", s, 1.0, 0.0, 0.0), "task": "regression",
-                        "metrics": {"mae": 8.0 + s}, "val_metrics": {"mae": 1.0}})
+        records.append(
+            {
+                **_finetune("LEN-DB", "SP500", s, 1.0, 0.0, 0.0),
+                "task": "regression",
+                "metrics": {"mae": 8.0 + s},
+                "val_metrics": {"mae": 1.0},
+            }
+        )
     (row,) = comparison_table(records)
     assert row["metric"] == "mae" and (row["wins"], row["losses"]) == (3, 0)
     assert row["improvement"] == pytest.approx(2.0) and row["gain_pct"] == pytest.approx(2 / 11 * 100)

@@ -139,7 +139,7 @@ def test_fit_applies_the_callbacks_it_records(gunpoint):
         if stopper.exhausted:
             stop = record["epoch"]
             break
-    assert [r["lr"]["all"] for r in run.history] == pytest.approx(expected_lrs[:len(run.history)])
+    assert [r["lr"]["all"] for r in run.history] == pytest.approx(expected_lrs[: len(run.history)])
     assert len(set(expected_lrs)) > 1  # the schedule did fire
     assert stop == (len(run.history) if run.stop_reason == "early_stopping" else None)
 
@@ -180,6 +180,7 @@ def _interrupt_at(epoch: int):
     def hook(record: dict) -> None:
         if record["epoch"] == epoch:
             raise _Interrupt
+
     return hook
 
 
@@ -200,14 +201,30 @@ def test_an_interrupted_training_resumes_bit_for_bit(gunpoint, tmp_path, monkeyp
     state = tmp_path / "run.safetensors"
     resumed = model()
     with pytest.raises(_Interrupt):
-        fit(resumed, (X, y, None), gunpoint["test"], config, seed=3, progress=False, state_path=state,
-            on_epoch_end=_interrupt_at(6))
+        fit(
+            resumed,
+            (X, y, None),
+            gunpoint["test"],
+            config,
+            seed=3,
+            progress=False,
+            state_path=state,
+            on_epoch_end=_interrupt_at(6),
+        )
     assert state.is_file()
     seen = []
     resumed = model()  # a new process: fresh weights, fresh RNGs
     torch.manual_seed(123)
-    run = fit(resumed, (X, y, None), gunpoint["test"], config, seed=3, progress=False, state_path=state,
-              on_epoch_end=seen.append)
+    run = fit(
+        resumed,
+        (X, y, None),
+        gunpoint["test"],
+        config,
+        seed=3,
+        progress=False,
+        state_path=state,
+        on_epoch_end=seen.append,
+    )
     assert [r["epoch"] for r in seen] == [6, 7, 8, 9]  # epochs 1-5 came from the saved state
     assert _without_time(run.history) == _without_time(expected.history)
     assert (run.best_epoch, run.stop_reason) == (expected.best_epoch, expected.stop_reason)
@@ -220,18 +237,35 @@ def test_a_training_state_of_another_run_is_ignored(gunpoint, tmp_path, monkeypa
     monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
     state = tmp_path / "run.safetensors"
     with pytest.raises(_Interrupt):
-        fit(_fcn(), gunpoint["train"], gunpoint["test"], QUICK, seed=0, progress=False, state_path=state,
-            on_epoch_end=_interrupt_at(3))
+        fit(
+            _fcn(),
+            gunpoint["train"],
+            gunpoint["test"],
+            QUICK,
+            seed=0,
+            progress=False,
+            state_path=state,
+            on_epoch_end=_interrupt_at(3),
+        )
     seen = []
     with pytest.warns(UserWarning, match="another training"):
-        fit(_fcn(), gunpoint["train"], gunpoint["test"], QUICK, seed=1, progress=False, state_path=state,
-            on_epoch_end=seen.append)
+        fit(
+            _fcn(),
+            gunpoint["train"],
+            gunpoint["test"],
+            QUICK,
+            seed=1,
+            progress=False,
+            state_path=state,
+            on_epoch_end=seen.append,
+        )
     assert [r["epoch"] for r in seen] == [1, 2, 3]
 
 
 def test_time_budget_stops_after_the_current_batch(gunpoint):
-    run = fit(_fcn(), gunpoint["train"], gunpoint["test"], TrainConfig(max_epochs=50, time_budget_s=0.0),
-              progress=False)
+    run = fit(
+        _fcn(), gunpoint["train"], gunpoint["test"], TrainConfig(max_epochs=50, time_budget_s=0.0), progress=False
+    )
     assert run.stop_reason == "time_budget" and len(run.history) == 1
 
 
@@ -257,11 +291,24 @@ def test_frozen_parameters_and_their_batchnorm_statistics_do_not_change(gunpoint
 # --------------------------------------------------------------------------------------------------------- recipes
 def test_recipes_carry_the_reference_hyper_parameters():
     default, bigdata18, otovic = RECIPES["default"], RECIPES["bigdata18"], RECIPES["otovic"]
-    assert (default.lr, default.adam_eps, default.max_epochs, default.lr_factor, default.lr_patience,
-            default.min_lr, default.early_stopping_patience) == (1e-3, 1e-7, 250, 0.2, 4, 5e-7, 10)
+    assert (
+        default.lr,
+        default.adam_eps,
+        default.max_epochs,
+        default.lr_factor,
+        default.lr_patience,
+        default.min_lr,
+        default.early_stopping_patience,
+    ) == (1e-3, 1e-7, 250, 0.2, 4, 5e-7, 10)
     assert [bigdata18.batch_size_for(n) for n in (15, 50, 100, 400)] == [1, 5, 10, 16]  # int(min(n/10, 16))
-    assert (bigdata18.monitor, bigdata18.lr_factor, bigdata18.lr_patience, bigdata18.min_lr,
-            bigdata18.max_epochs, bigdata18.early_stopping_patience) == ("loss", 0.5, 50, 1e-4, 2000, None)
+    assert (
+        bigdata18.monitor,
+        bigdata18.lr_factor,
+        bigdata18.lr_patience,
+        bigdata18.min_lr,
+        bigdata18.max_epochs,
+        bigdata18.early_stopping_patience,
+    ) == ("loss", 0.5, 50, 1e-4, 2000, None)
     assert [otovic.batch_size_for(n) for n in (40, 1000)] == [32, 32] and otovic.drop_last
     name, config = resolve_recipe("otovic", max_epochs=5, time_budget_s=None)
     assert (name, config.max_epochs, config.batch_size) == ("otovic", 5, 32)
@@ -277,7 +324,9 @@ def test_transfer_fcn_one_channel_source_into_three_channel_target():
     report = transfer_weights(source, target)
     src, dst = source.state_dict(), target.state_dict()
     assert [a["name"] for a in report.adapted] == ["backbone.block1.conv.weight"]
-    assert torch.allclose(dst["backbone.block1.conv.weight"], adapt_channel_kernel(src["backbone.block1.conv.weight"], 3))
+    assert torch.allclose(
+        dst["backbone.block1.conv.weight"], adapt_channel_kernel(src["backbone.block1.conv.weight"], 3)
+    )
     backbone = [k for k in dst if k.startswith("backbone.") and k != "backbone.block1.conv.weight"]
     assert sorted(report.copied) == sorted(backbone)  # incl. BatchNorm running stats, as bigdata18 copies them
     assert "backbone.block2.bn.running_var" in report.copied
@@ -342,8 +391,12 @@ def test_an_interrupted_multihead_pretraining_resumes_bit_for_bit(shared_data: P
 
     monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
     datasets = [load(name, root=shared_data) for name in ("Chinatown", "SonyAIBORobotSurface1")]
-    kwargs = {"recipe": TrainConfig(max_epochs=4, lr_patience=1, early_stopping_patience=None), "progress": False,
-              "arch_kwargs": {"filters": (8, 16, 8)}, "seed": 2}
+    kwargs = {
+        "recipe": TrainConfig(max_epochs=4, lr_patience=1, early_stopping_patience=None),
+        "progress": False,
+        "arch_kwargs": {"filters": (8, 16, 8)},
+        "seed": 2,
+    }
     expected = multihead.pretrain_multihead("fcn", datasets, **kwargs)
     state = tmp_path / "multi.safetensors"
     real_epoch, calls = multihead._interleaved_epoch, []
@@ -380,8 +433,9 @@ def test_a_training_run_in_pieces_between_others_ends_where_one_run_ends(gunpoin
 
     alone = model(0)
     expected = fit(alone, (X, y, None), gunpoint["test"], config, seed=3, progress=False)
-    pieces, other = (Training(model(s), (X, y, None), gunpoint["test"], config, seed=s + 3, progress=False)
-                     for s in (0, 1))
+    pieces, other = (
+        Training(model(s), (X, y, None), gunpoint["test"], config, seed=s + 3, progress=False) for s in (0, 1)
+    )
     for until in (2, 3, 5, None):
         pieces.run(until=until)
         other.run(until=until)
@@ -394,7 +448,9 @@ def test_a_training_run_in_pieces_between_others_ends_where_one_run_ends(gunpoin
 def test_recipe_auto_follows_the_training_set_size(gunpoint):
     assert resolve_recipe("auto", n_train=AUTO_UCR_MAX_TRAIN) == ("ucr", RECIPES["ucr"])
     assert resolve_recipe("auto", n_train=AUTO_UCR_MAX_TRAIN + 1, max_epochs=7) == (
-        "default", RECIPES["default"].replace(max_epochs=7))
+        "default",
+        RECIPES["default"].replace(max_epochs=7),
+    )
     with pytest.raises(ValueError, match="pass n_train"):
         resolve_recipe("auto")
     with pytest.raises(ValueError, match="'auto'"):
@@ -407,8 +463,9 @@ def test_progress_lines_show_the_epoch_the_best_so_far_and_an_eta(capsys):
     progress.write("an event")
     progress.close()
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("fcn fit: epoch 1/4, loss 0.5, val_accuracy 0.75, best 0.75 (epoch 1), 0:00 elapsed, "
-                               "ETA ")
+    assert lines[0].startswith(
+        "fcn fit: epoch 1/4, loss 0.5, val_accuracy 0.75, best 0.75 (epoch 1), 0:00 elapsed, ETA "
+    )
     assert lines[1] == "an event" and lines[2].startswith("fcn fit: epoch 1/4")
     with pytest.raises(ValueError, match="progress must be"):
         Progress("x", 1, "bar")

@@ -32,8 +32,9 @@ def gunpoint_arrays(ucr_root: Path) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def source(coffee_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A narrow FCN trained for one epoch on the Coffee training file alone (no splits), saved as a checkpoint."""
-    result = tshub.train_from_scratch("fcn", Dataset.from_file(str(coffee_files[0])), max_epochs=1,
-                                      arch_kwargs=SMALL, progress=False)
+    result = tshub.train_from_scratch(
+        "fcn", Dataset.from_file(str(coffee_files[0])), max_epochs=1, arch_kwargs=SMALL, progress=False
+    )
     return result.model.save_pretrained(tmp_path_factory.mktemp("src") / "Coffee" / "fcn", id="Coffee/fcn")
 
 
@@ -69,31 +70,71 @@ def test_python_api_trains_finetunes_and_recommends_on_arrays_without_splits(gun
     assert rec.ids == ["Coffee/fcn"] and rec[0]["details"]["n"] == 50  # scored on every (training) series
 
 
-def test_cli_finetunes_an_official_train_file_with_a_test_file_or_split_options(source: Path, coffee_files,
-                                                                                tmp_path: Path, capsys):
+def test_cli_finetunes_an_official_train_file_with_a_test_file_or_split_options(
+    source: Path, coffee_files, tmp_path: Path, capsys
+):
     train, test = map(str, coffee_files)
-    assert main(["finetune", str(source), train, "--test-file", test, "--lr-multiplier", "1", "--max-epochs", "1",
-                 "--json"]) == 0
+    assert (
+        main(
+            ["finetune", str(source), train, "--test-file", test, "--lr-multiplier", "1", "--max-epochs", "1", "--json"]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["target"] == "Coffee" and out["splits"] == {"train": 22, "test": 28, "val": 6}
     assert set(out["metrics"]) == {"accuracy", "f1_weighted"}
 
-    assert main(["finetune", str(source), train, "--lr-multiplier", "1", "--max-epochs", "1", "--val-fraction",
-                 "0.25", "--split-seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                str(source),
+                train,
+                "--lr-multiplier",
+                "1",
+                "--max-epochs",
+                "1",
+                "--val-fraction",
+                "0.25",
+                "--split-seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "all 28 series are training data" in captured.err and "7 of the training series (25%)" in captured.err
     assert "test: - (no test split: pass --test-file or --test-fraction)" in captured.out
 
-    assert main(["finetune", str(source), train, "--test-fraction", "0.25", "--lr-multiplier", "1",
-                 "--max-epochs", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                str(source),
+                train,
+                "--test-fraction",
+                "0.25",
+                "--lr-multiplier",
+                "1",
+                "--max-epochs",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["splits"] == {"train": 18, "test": 6, "val": 4}  # 3 per class
 
 
 def test_cli_recommends_for_a_csv_file(source: Path, gunpoint_arrays, tmp_path: Path, capsys):
     X, labels = gunpoint_arrays
     csv = tmp_path / "my_series.csv"
-    csv.write_text("label," + ",".join(f"t{i}" for i in range(X.shape[1])) + "\n"
-                   + "".join(f"{lab}," + ",".join(f"{v:.6f}" for v in row) + "\n" for lab, row in zip(labels, X)))
+    csv.write_text(
+        "label,"
+        + ",".join(f"t{i}" for i in range(X.shape[1]))
+        + "\n"
+        + "".join(f"{lab}," + ",".join(f"{v:.6f}" for v in row) + "\n" for lab, row in zip(labels, X))
+    )
     assert main(["recommend", str(csv), "--label-column", "label", "--candidates", str(source), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["target"] == "my_series" and [r["id"] for r in out["ranking"]] == ["Coffee/fcn"]
@@ -102,9 +143,11 @@ def test_cli_recommends_for_a_csv_file(source: Path, gunpoint_arrays, tmp_path: 
 def test_a_dataset_with_one_class_is_refused_before_training(gunpoint_arrays, source: Path):
     X, _ = gunpoint_arrays
     one = Dataset.from_arrays(X, np.full(len(X), "walk"))
-    for attempt in (lambda: tshub.train_from_scratch("fcn", one, max_epochs=1, arch_kwargs=SMALL, progress=False),
-                    lambda: tshub.load_pretrained(source).finetune(one, max_epochs=1, progress=False),
-                    lambda: tshub.recommend(one, candidates=[str(source)])):
+    for attempt in (
+        lambda: tshub.train_from_scratch("fcn", one, max_epochs=1, arch_kwargs=SMALL, progress=False),
+        lambda: tshub.load_pretrained(source).finetune(one, max_epochs=1, progress=False),
+        lambda: tshub.recommend(one, candidates=[str(source)]),
+    ):
         with pytest.raises(DatasetError, match=r"only one class \('walk'\).*at least two classes"):
             attempt()
 

@@ -16,12 +16,11 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-import tshub  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
+import tshub  # noqa: E402
 from server.app import create_app  # noqa: E402
-from server.testing import (chromium_missing, create_token, headless_chromium, live_service,  # noqa: E402
-                            service_env)
+from server.testing import chromium_missing, create_token, headless_chromium, live_service, service_env  # noqa: E402
 from server.web.catalogue import Filters, browse, facets, gain, render_card  # noqa: E402
 from server.web.svg import line_plot  # noqa: E402
 
@@ -30,12 +29,39 @@ SOURCE = "Coffee/fcn"
 ZOO_SOURCES = ["GunPoint/fcn", "ECG200/fcn", "SP500/tcn"]  # real zoo checkpoints the browsing steps see
 
 ROWS = [
-    {"id": "A/fcn", "source": "A", "domain": "UCR/Motion", "arch": "fcn", "task": "classification",
-     "metric_value": 0.90, "reference_value": 0.80, "training": "converged", "size_bytes": 500},
-    {"id": "B/tcn", "source": "B", "domain": "finance", "arch": "tcn", "task": "regression",
-     "metric_value": 0.10, "reference_value": 0.30, "training": "time budget, not converged", "size_bytes": 100},
-    {"id": "C/fcn", "source": "C", "domain": "UCR/Image", "arch": "fcn", "task": "classification",
-     "metric_value": 0.95, "reference_value": None, "training": "converged", "size_bytes": None},
+    {
+        "id": "A/fcn",
+        "source": "A",
+        "domain": "UCR/Motion",
+        "arch": "fcn",
+        "task": "classification",
+        "metric_value": 0.90,
+        "reference_value": 0.80,
+        "training": "converged",
+        "size_bytes": 500,
+    },
+    {
+        "id": "B/tcn",
+        "source": "B",
+        "domain": "finance",
+        "arch": "tcn",
+        "task": "regression",
+        "metric_value": 0.10,
+        "reference_value": 0.30,
+        "training": "time budget, not converged",
+        "size_bytes": 100,
+    },
+    {
+        "id": "C/fcn",
+        "source": "C",
+        "domain": "UCR/Image",
+        "arch": "fcn",
+        "task": "classification",
+        "metric_value": 0.95,
+        "reference_value": None,
+        "training": "converged",
+        "size_bytes": None,
+    },
 ]
 
 
@@ -61,8 +87,10 @@ def test_sorting_puts_the_best_first_whatever_the_metric_direction() -> None:
 
 
 def test_card_markdown_is_rendered_without_its_metadata_and_never_runs_html() -> None:
-    card = ("---\nlibrary_name: tshub\ntags: [x]\n---\n# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
-            "<script>alert(1)</script> <img src=x onerror=alert(2)>\n\n[click](javascript:alert(3))\n")
+    card = (
+        "---\nlibrary_name: tshub\ntags: [x]\n---\n# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "<script>alert(1)</script> <img src=x onerror=alert(2)>\n\n[click](javascript:alert(3))\n"
+    )
     html = render_card(card)
     assert "<h1>Title</h1>" in html and "<table>" in html and "library_name" not in html
     assert "<script" not in html and "<img" not in html and "&lt;script&gt;" in html
@@ -70,8 +98,12 @@ def test_card_markdown_is_rendered_without_its_metadata_and_never_runs_html() ->
 
 
 def test_line_plot_is_svg_that_tells_series_apart_without_colour() -> None:
-    plot = line_plot([("class 1", [0.0, 1.0, float("nan"), 2.0]), ("class <2>", [2.0, 1.0, 0.0, 1.0])],
-                     title="t & t", x_label="time", y_label="value")
+    plot = line_plot(
+        [("class 1", [0.0, 1.0, float("nan"), 2.0]), ("class <2>", [2.0, 1.0, 0.0, 1.0])],
+        title="t & t",
+        x_label="time",
+        y_label="value",
+    )
     assert plot.startswith("<svg") and plot.endswith("</svg>")
     assert 'stroke-dasharray="6 3"' in plot  # the second series is dashed, not only another colour
     assert "class &lt;2&gt;" in plot and "t &amp; t" in plot  # labels escaped
@@ -92,11 +124,12 @@ def test_model_pages_are_public_safe_and_the_zip_loads(app_client: TestClient, t
     assert "default-src 'self'" in listing.headers["content-security-policy"]
     assert listing.headers["referrer-policy"] == "no-referrer"
     assert re.findall(r'<tr data-id="([^"]+)"', listing.text) == sorted(
-        ["GunPoint/fcn", "ECG200/fcn"], key=lambda i: -tshub.hub.read_config(REPO_ZOO / i)["metrics"]["accuracy"])
+        ["GunPoint/fcn", "ECG200/fcn"], key=lambda i: -tshub.hub.read_config(REPO_ZOO / i)["metrics"]["accuracy"]
+    )
     page = app_client.get("/ui/models/gunpoint/FCN")  # ids match case-insensitively, as in the API
     assert page.status_code == 200 and "<h1>GunPoint/fcn</h1>" in page.text
     assert "per-class DBA prototypes" in page.text and page.text.count("<svg") == 1
-    assert 'tshub.load_pretrained(&#34;GunPoint/fcn&#34;)' in page.text
+    assert "tshub.load_pretrained(&#34;GunPoint/fcn&#34;)" in page.text
     assert app_client.get("/ui/models/Coffee/fcn").status_code == 404  # not offered by TSHUB_SERVER_SOURCES
     archive = app_client.get("/ui/models/GunPoint/fcn/checkpoint.zip")
     assert archive.headers["content-disposition"] == 'attachment; filename="GunPoint-fcn.zip"'
@@ -123,8 +156,13 @@ def browser_env(tmp_path_factory: pytest.TempPathFactory, ucr_root: Path):
     pytest.importorskip("uvicorn")
     home = tmp_path_factory.mktemp("web_home")
     env = service_env(home, [SOURCE, *ZOO_SOURCES], TSHUB_REPO_ZOO=REPO_ZOO)
-    with live_service(env, tmp_path_factory.mktemp("logs") / "serve.log", home,
-                      tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE) as live:
+    with live_service(
+        env,
+        tmp_path_factory.mktemp("logs") / "serve.log",
+        home,
+        tshub.datasets.load("Coffee", root=ucr_root.parent),
+        SOURCE,
+    ) as live:
         downloads = tmp_path_factory.mktemp("downloads")
         driver = headless_chromium(downloads)
         try:
@@ -306,12 +344,14 @@ def check_page(b: Browser) -> None:
     """Every input has a label, and at phone width nothing makes the page scroll sideways."""
     unlabelled = b.driver.execute_script(
         "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
-        ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id || e.name)")
+        ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id || e.name)"
+    )
     assert unlabelled == [], f"inputs without a label on {b.driver.current_url}: {unlabelled}"
     b.driver.set_window_size(390, 844)
     try:
         widths = b.driver.execute_script(
-            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
         assert widths[0] <= widths[1], f"{b.driver.current_url} is {widths[0]} px wide at phone width {widths[1]}"
     finally:
         b.driver.set_window_size(1280, 900)

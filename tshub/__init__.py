@@ -15,9 +15,12 @@ def __getattr__(name: str):
     """The scikit-learn estimators, imported on first use (scikit-learn is an optional dependency), and the
     deprecated ``list_models``."""
     if name == "list_models":
-        warnings.warn("tshub.list_models is deprecated: it lists checkpoints, which is tshub.list_pretrained "
-                      "(as in timm, where list_models lists architectures: tshub.list_architectures).",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "tshub.list_models is deprecated: it lists checkpoints, which is tshub.list_pretrained "
+            "(as in timm, where list_models lists architectures: tshub.list_architectures).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return list_pretrained
     if name in ("TSHubClassifier", "TSHubRegressor"):
         try:
@@ -28,5 +31,17 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'tshub' has no attribute {name!r}")
 
 
-__all__ = ["Dataset", "datasets", "build_model", "list_architectures", "list_pretrained", "load_pretrained", "finetune",
-           "recommend", "train_from_scratch", "TSHubClassifier", "TSHubRegressor", "__version__"]
+__all__ = [
+    "Dataset",
+    "datasets",
+    "build_model",
+    "list_architectures",
+    "list_pretrained",
+    "load_pretrained",
+    "finetune",
+    "recommend",
+    "train_from_scratch",
+    "TSHubClassifier",
+    "TSHubRegressor",
+    "__version__",
+]

@@ -56,8 +56,9 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
 
 
-def build_parser(commands: Sequence[Callable[[argparse._SubParsersAction], None]] | None = None
-                 ) -> argparse.ArgumentParser:
+def build_parser(
+    commands: Sequence[Callable[[argparse._SubParsersAction], None]] | None = None,
+) -> argparse.ArgumentParser:
     """The ``tshub`` parser with ``commands`` (default: tshub's own and every plugin's)."""
     parser = argparse.ArgumentParser(prog="tshub", description="Pretrained deep models for time series.")
     parser.add_argument("--version", action="version", version=f"tshub {tshub.__version__}")
@@ -81,8 +82,11 @@ def _run_list(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         looked = "\n".join(f"  - {store}" for store in stores())
-        print(f"no checkpoints found in:\n{looked}\nFetch one with `tshub pull ID` or build the zoo with "
-              "scripts/publish.", file=sys.stderr)
+        print(
+            f"no checkpoints found in:\n{looked}\nFetch one with `tshub pull ID` or build the zoo with "
+            "scripts/publish.",
+            file=sys.stderr,
+        )
         return 0
     cells = [_list_cells(row) for row in rows]
     print(format_table(cells, LIST_COLUMNS))
@@ -94,14 +98,16 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 #: Footnotes of the marks in `tshub list` cells.
-LIST_NOTES = {"!": "! not offered as a source by the recommender (it learned nothing): see `tshub info ID`",
-              "hub": "hub: listed by a store's index, downloaded on first use (`tshub pull ID`)"}
+LIST_NOTES = {
+    "!": "! not offered as a source by the recommender (it learned nothing): see `tshub info ID`",
+    "hub": "hub: listed by a store's index, downloaded on first use (`tshub pull ID`)",
+}
 
 
 def _list_cells(row: dict[str, Any]) -> list[str]:
     """One `tshub list` row: id, domain, test metric beside its reference, how training ended, size or "hub"."""
     short = {"Accuracy": "acc", "MAE": "mae"}
-    metric = (f"{short.get(row['metric'], row['metric'])} {row['metric_value']:.4f}" if row.get("metric") else "-")
+    metric = f"{short.get(row['metric'], row['metric'])} {row['metric_value']:.4f}" if row.get("metric") else "-"
     reference = f"{row['reference_value']:.4f}" if row.get("reference_value") is not None else "-"
     training = (row.get("training") or "-") + (" !" if row.get("unusable") else "")
     size = "hub" if row.get("location") == HUB_ONLY else human_size(row["size_bytes"]) if row.get("size_bytes") else "-"
@@ -123,11 +129,13 @@ def _run_pull(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------- push
 def _add_push(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("push", help="publish local checkpoints to a Hub ($HF_ENDPOINT: the Hugging Face Hub "
-                                         "or a `tshub serve`)",
-                            description="Uploads each checkpoint as one commit to <namespace>/<SOURCE>-<arch> "
-                                        "(creating the repo), with the token of $HF_TOKEN or `hf auth login`. "
-                                        "Unchanged checkpoints make no new commit.")
+    p = commands.add_parser(
+        "push",
+        help="publish local checkpoints to a Hub ($HF_ENDPOINT: the Hugging Face Hub or a `tshub serve`)",
+        description="Uploads each checkpoint as one commit to <namespace>/<SOURCE>-<arch> "
+        "(creating the repo), with the token of $HF_TOKEN or `hf auth login`. "
+        "Unchanged checkpoints make no new commit.",
+    )
     p.add_argument("ids", nargs="*", metavar="ID", help="model ids of the local stores, or checkpoint folders")
     p.add_argument("--all", action="store_true", help="every checkpoint of the local stores (see `tshub list`)")
     p.add_argument("--repo-id", help="the Hub repo of a single checkpoint (default <namespace>/<SOURCE>-<arch>)")
@@ -163,8 +171,9 @@ def _push_target(name: str, repo_id: str | None, namespace: str | None) -> tuple
         model_id = as_model_id(name)
         folder = find_local(model_id) if model_id else None
         if folder is None:
-            raise HubError(f"{name!r} is neither a checkpoint folder nor a model id of the local stores "
-                           "(see `tshub list`).")
+            raise HubError(
+                f"{name!r} is neither a checkpoint folder nor a model id of the local stores (see `tshub list`)."
+            )
     if repo_id is None and model_id is None:
         raise HubError(f"{folder}: its config.json names no model id; pass --repo-id NAMESPACE/NAME.")
     return folder, repo_id or model_id.repo_id(namespace)
@@ -195,18 +204,27 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
     kwargs = ", ".join(f"{k}={v}" for k, v in (config.get("arch_kwargs") or {}).items())
     classes = config.get("classes")
     length = config.get("input_length")
-    metrics = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {v:.4f}" for k, v in (config.get("metrics") or {}).items()
-                        if isinstance(v, (int, float)))
+    metrics = ", ".join(
+        f"{METRIC_NAMES.get(k, (k, k))[1]} {v:.4f}"
+        for k, v in (config.get("metrics") or {}).items()
+        if isinstance(v, (int, float))
+    )
     reference = config.get("reference") if isinstance(config.get("reference"), dict) else {}
-    reference_metrics = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {v}"
-                                  for k, v in reference.get("metrics", {}).items())
+    reference_metrics = ", ".join(
+        f"{METRIC_NAMES.get(k, (k, k))[1]} {v}" for k, v in reference.get("metrics", {}).items()
+    )
     commit = snapshot_commit(folder)
     return [
-        ("id", config.get("id") or "-"), ("location", str(folder)),
+        ("id", config.get("id") or "-"),
+        ("location", str(folder)),
         ("revision", f"{commit} (Hub commit)" if commit else "- (local folder)"),
         ("arch", f"{config['arch']} ({kwargs})" if kwargs else config["arch"]),
-        ("input", f"{config['in_channels']} channel(s), " + (f"length {length}" if length else "any length")
-         + (", uses stream_max" if config.get("use_stream_max") else "")),
+        (
+            "input",
+            f"{config['in_channels']} channel(s), "
+            + (f"length {length}" if length else "any length")
+            + (", uses stream_max" if config.get("use_stream_max") else ""),
+        ),
         ("task", (config.get("task") or "-") + (f", {len(classes)} classes" if classes else "")),
         ("preprocessing", (config.get("preprocessing") or {}).get("kind", "none")),
         ("source", source["name"] + (f" ({source['domain']})" if source.get("domain") else "")),
@@ -216,10 +234,15 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         ("reference", f"{reference.get('name', 'published')}: {reference_metrics}" if reference_metrics else "-"),
         ("training", _training_line(config)),
         ("parent", config.get("parent") or "-"),
-        ("parameters", f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
-                       f"{config.get('dtype', 'float32')})"),
-        ("format", f"{config['format_version']} (tshub {config.get('tshub_version', '?')}), "
-                   f"sha256 {config['weights_sha256']}"),
+        (
+            "parameters",
+            f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
+            f"{config.get('dtype', 'float32')})",
+        ),
+        (
+            "format",
+            f"{config['format_version']} (tshub {config.get('tshub_version', '?')}), sha256 {config['weights_sha256']}",
+        ),
         ("card", str(folder / CARD_NAME)),
     ]
 
@@ -240,10 +263,18 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
     p.add_argument("id", help="model id, Hub repo id or checkpoint folder of the source model")
     p.add_argument("data", help="catalogue dataset name (e.g. Coffee) or a data file; a file is training data")
     _add_data_arguments(p, splits=True)
-    p.add_argument("--lr-multiplier", default="grid", type=parse_lr_multiplier,
-                   help="ω for the transferred layers: 'grid' (chosen on validation), a number, or a comma list")
-    p.add_argument("--search", default="halving", choices=SEARCHES,
-                   help="with several ω: successive halving on validation (default) or every ω to the end")
+    p.add_argument(
+        "--lr-multiplier",
+        default="grid",
+        type=parse_lr_multiplier,
+        help="ω for the transferred layers: 'grid' (chosen on validation), a number, or a comma list",
+    )
+    p.add_argument(
+        "--search",
+        default="halving",
+        choices=SEARCHES,
+        help="with several ω: successive halving on validation (default) or every ω to the end",
+    )
     p.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
     add_recipe_argument(p)
     p.add_argument("--max-epochs", type=int, help="cap on epochs per ω")
@@ -262,17 +293,33 @@ def _run_finetune(args: argparse.Namespace) -> int:
 
     model = load_pretrained(args.id)
     data = load_data(args)
-    data, notes = training_splits(data, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-                                  seed=args.split_seed)
+    data, notes = training_splits(
+        data, val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.split_seed
+    )
     for note in notes if not args.json else ():
         print(f"{data.name}: {note}", file=sys.stderr)
-    result = finetune(model, data, lr_multiplier=args.lr_multiplier, search=args.search,
-                      freeze_backbone=args.freeze_backbone, seed=args.seed, recipe=args.recipe,
-                      max_epochs=args.max_epochs, time_budget_s=args.time_budget, device=args.device)
+    result = finetune(
+        model,
+        data,
+        lr_multiplier=args.lr_multiplier,
+        search=args.search,
+        freeze_backbone=args.freeze_backbone,
+        seed=args.seed,
+        recipe=args.recipe,
+        max_epochs=args.max_epochs,
+        time_budget_s=args.time_budget,
+        device=args.device,
+    )
     saved = result.model.save_pretrained(args.out) if args.out else None
-    summary = {"source": args.id, "target": data.name, "splits": {k: len(v) for k, v in data.splits.items()},
-               "lr_multiplier": result.lr_multiplier, "metrics": result.metrics, "val_metrics": result.val_metrics,
-               "saved": str(saved) if saved else None}
+    summary = {
+        "source": args.id,
+        "target": data.name,
+        "splits": {k: len(v) for k, v in data.splits.items()},
+        "lr_multiplier": result.lr_multiplier,
+        "metrics": result.metrics,
+        "val_metrics": result.val_metrics,
+        "saved": str(saved) if saved else None,
+    }
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -280,8 +327,10 @@ def _run_finetune(args: argparse.Namespace) -> int:
     print(f"fine-tuned {args.id} on {data.name} (ω = {result.lr_multiplier:g}{chosen})")
     for split in ("metrics", "val_metrics"):
         shown = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {v:.4f}" for k, v in summary[split].items())
-        print(f"  {'test' if split == 'metrics' else 'validation'}: "
-              f"{shown or '- (no test split: pass --test-file or --test-fraction)'}")
+        print(
+            f"  {'test' if split == 'metrics' else 'validation'}: "
+            f"{shown or '- (no test split: pass --test-file or --test-fraction)'}"
+        )
     if saved:
         print(f"  saved to {saved}")
     return 0
@@ -293,22 +342,39 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
 
     group = p.add_argument_group("data files")
     if splits:
-        group.add_argument("--test-file", help="a file of test series (same format); without it the data has no "
-                                               "test split unless --test-fraction holds one out")
-        group.add_argument("--val-fraction", type=float, default=0.2,
-                           help="share of the training series carved as validation when the data has none "
-                                "(stratified; default 0.2)")
-        group.add_argument("--test-fraction", type=float, default=0.0,
-                           help="share of a file without splits held out as test (stratified; default 0)")
+        group.add_argument(
+            "--test-file",
+            help="a file of test series (same format); without it the data has no "
+            "test split unless --test-fraction holds one out",
+        )
+        group.add_argument(
+            "--val-fraction",
+            type=float,
+            default=0.2,
+            help="share of the training series carved as validation when the data has none (stratified; default 0.2)",
+        )
+        group.add_argument(
+            "--test-fraction",
+            type=float,
+            default=0.0,
+            help="share of a file without splits held out as test (stratified; default 0)",
+        )
         group.add_argument("--split-seed", type=int, default=0, help="seed of the carved splits (default 0)")
-    group.add_argument("--label-column", type=_label_column, default=0,
-                       help="column of the labels in .tsv/.txt/.csv files: index (negative from the end) or a CSV "
-                            "header name (default 0)")
-    group.add_argument("--task", choices=("classification", "regression"),
-                       help="default: inferred from the labels")
-    group.add_argument("--variable-length", choices=VARIABLE_LENGTH, default="error",
-                       help="series of unequal length (ragged rows, NaN padding): truncate to the shortest, pad "
-                            "(repeat the last value) or resample to the longest (default: error)")
+    group.add_argument(
+        "--label-column",
+        type=_label_column,
+        default=0,
+        help="column of the labels in .tsv/.txt/.csv files: index (negative from the end) or a CSV "
+        "header name (default 0)",
+    )
+    group.add_argument("--task", choices=("classification", "regression"), help="default: inferred from the labels")
+    group.add_argument(
+        "--variable-length",
+        choices=VARIABLE_LENGTH,
+        default="error",
+        help="series of unequal length (ragged rows, NaN padding): truncate to the shortest, pad "
+        "(repeat the last value) or resample to the longest (default: error)",
+    )
     group.add_argument("--missing", choices=MISSING, default="error", help="gaps inside series (default: error)")
 
 
@@ -317,16 +383,22 @@ def load_data(args: argparse.Namespace) -> Dataset:
     from tshub.data.catalogue import load
     from tshub.data.readers import read_file, read_split_files
 
-    options = {"label_column": args.label_column, "task": args.task, "variable_length": args.variable_length,
-               "missing": args.missing}
+    options = {
+        "label_column": args.label_column,
+        "task": args.task,
+        "variable_length": args.variable_length,
+        "missing": args.missing,
+    }
     test_file = getattr(args, "test_file", None)
     if Path(args.data).is_file():
         if test_file:
             return read_split_files({"train": args.data, "test": test_file}, **options)
         return read_file(args.data, **options)
     if test_file:
-        raise DatasetError(f"--test-file goes with a data file, but {args.data!r} is not a file (a catalogue "
-                           "dataset brings its own test split).")
+        raise DatasetError(
+            f"--test-file goes with a data file, but {args.data!r} is not a file (a catalogue "
+            "dataset brings its own test split)."
+        )
     return load(args.data)
 
 
@@ -338,9 +410,12 @@ def _label_column(text: str) -> int | str:
 
 
 def add_recipe_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", default=AUTO, choices=recipe_names(),
-                        help=f"training recipe (default {AUTO}: ucr up to {AUTO_UCR_MAX_TRAIN} training series, "
-                             "else default)")
+    parser.add_argument(
+        "--recipe",
+        default=AUTO,
+        choices=recipe_names(),
+        help=f"training recipe (default {AUTO}: ucr up to {AUTO_UCR_MAX_TRAIN} training series, else default)",
+    )
 
 
 def parse_lr_multiplier(text: str) -> str | float | list[float]:
@@ -361,23 +436,37 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
     from tshub.recommend import DEFAULT_METHOD, list_methods
 
     p = commands.add_parser("recommend", help="rank source checkpoints for a dataset (transferability, DTW, probe)")
-    p.add_argument("data", help="catalogue dataset name (e.g. Coffee) or a data file; scored on its train split (a "
-                                "file is all training data)")
+    p.add_argument(
+        "data",
+        help="catalogue dataset name (e.g. Coffee) or a data file; scored on its train split (a "
+        "file is all training data)",
+    )
     p.add_argument("-k", type=int, default=5, help="how many sources to show (default 5)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=list_methods(), help=f"default {DEFAULT_METHOD}")
     p.add_argument("--arch", help="only checkpoints of this architecture")
     p.add_argument("--candidates", nargs="+", metavar="ID", help="rank these model ids / folders (default: all)")
-    p.add_argument("--allow-self-transfer", action="store_true",
-                   help="also rank checkpoints trained on the data's own series (left out by default)")
+    p.add_argument(
+        "--allow-self-transfer",
+        action="store_true",
+        help="also rank checkpoints trained on the data's own series (left out by default)",
+    )
     p.add_argument("--index", type=Path, help="similarity index folder for --method dtw (default zoo/similarity)")
     p.add_argument("--probe-epochs", type=int, default=5, help="fine-tune epochs per candidate of --method probe")
-    p.add_argument("--plan", choices=("fast", "full"), default="fast",
-                   help="logme/hscore: fast (screen + shortlist on a bounded sample, bf16; default) or full (every "
-                        "candidate on every training series, float32)")
+    p.add_argument(
+        "--plan",
+        choices=("fast", "full"),
+        default="fast",
+        help="logme/hscore: fast (screen + shortlist on a bounded sample, bf16; default) or full (every "
+        "candidate on every training series, float32)",
+    )
     p.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop the ranking after this long")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
-    p.add_argument("--plot", type=Path, metavar="PATH", help="save the class prototypes of the target and the "
-                                                             "best sources to this image file")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PATH",
+        help="save the class prototypes of the target and the best sources to this image file",
+    )
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
     _add_data_arguments(p, splits=False)
     p.set_defaults(run=_run_recommend)
@@ -388,10 +477,20 @@ def _run_recommend(args: argparse.Namespace) -> int:
 
     target = load_data(args) if Path(args.data).is_file() else args.data  # a name: the DTW index may know it
     try:
-        rec = recommend(target, k=args.k, arch=args.arch, method=args.method, candidates=args.candidates,
-                        index=args.index, device=args.device, probe_epochs=args.probe_epochs,
-                        progress=not args.json, allow_self_transfer=args.allow_self_transfer, plan=args.plan,
-                        time_limit_s=args.time_limit)
+        rec = recommend(
+            target,
+            k=args.k,
+            arch=args.arch,
+            method=args.method,
+            candidates=args.candidates,
+            index=args.index,
+            device=args.device,
+            probe_epochs=args.probe_epochs,
+            progress=not args.json,
+            allow_self_transfer=args.allow_self_transfer,
+            plan=args.plan,
+            time_limit_s=args.time_limit,
+        )
         if args.plot:
             plot_prototypes(rec, target, args.plot, index=args.index)
     except RecommendError as err:
@@ -413,22 +512,39 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default=DEFAULT_ARCH, help=f"architecture of the candidates (default {DEFAULT_ARCH})")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed and method (default 0)")
     add_recipe_argument(p)
-    p.add_argument("--max-epochs", type=int, default=200,
-                   help="cap the epochs of every training (default 200: a few CPU minutes; 0 = the recipe's)")
+    p.add_argument(
+        "--max-epochs",
+        type=int,
+        default=200,
+        help="cap the epochs of every training (default 200: a few CPU minutes; 0 = the recipe's)",
+    )
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from tshub.demo import run_demo
 
-    run_demo(args.target, args.source, arch=args.arch, seeds=args.seeds, recipe=args.recipe,
-             max_epochs=args.max_epochs or None)
+    run_demo(
+        args.target,
+        args.source,
+        arch=args.arch,
+        seeds=args.seeds,
+        recipe=args.recipe,
+        max_epochs=args.max_epochs or None,
+    )
     return 0
 
 
 # Subcommands in help order; other packages add theirs through the COMMAND_GROUP entry points.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_list, _add_pull, _add_push, _add_info,
-                                                                _add_finetune, _add_recommend, _add_demo]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_list,
+    _add_pull,
+    _add_push,
+    _add_info,
+    _add_finetune,
+    _add_recommend,
+    _add_demo,
+]
 
 
 def plugin_commands() -> list[Callable[[argparse._SubParsersAction], None]]:

@@ -53,10 +53,21 @@ def task_resources() -> dict[str, int]:
 def lost(err: BaseException) -> bool:
     """True when ``err`` says the task's node, process or owner died rather than that the work failed."""
     ray = import_ray()
-    kinds = tuple(getattr(ray.exceptions, name) for name in (
-        "NodeDiedError", "WorkerCrashedError", "ActorDiedError", "ActorUnavailableError", "ObjectLostError",
-        "OwnerDiedError", "ObjectReconstructionFailedError", "LocalRayletDiedError", "RaySystemError")
-        if hasattr(ray.exceptions, name))
+    kinds = tuple(
+        getattr(ray.exceptions, name)
+        for name in (
+            "NodeDiedError",
+            "WorkerCrashedError",
+            "ActorDiedError",
+            "ActorUnavailableError",
+            "ObjectLostError",
+            "OwnerDiedError",
+            "ObjectReconstructionFailedError",
+            "LocalRayletDiedError",
+            "RaySystemError",
+        )
+        if hasattr(ray.exceptions, name)
+    )
     return isinstance(err, kinds)
 
 

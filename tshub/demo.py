@@ -38,8 +38,10 @@ def load_target(name: str) -> Dataset:
         trace = _tslearn_trace()
         if trace is None:
             raise DatasetError(f"{err}\nNo fallback either: install tslearn (it ships the UCR Trace set).") from err
-        print(f"tshub demo: {name} is not available here ({str(err).splitlines()[0]}); using the UCR Trace set "
-              "bundled with tslearn instead.")
+        print(
+            f"tshub demo: {name} is not available here ({str(err).splitlines()[0]}); using the UCR Trace set "
+            "bundled with tslearn instead."
+        )
         return trace
 
 
@@ -55,10 +57,18 @@ def _tslearn_trace() -> Dataset | None:
         X = np.concatenate([npz["X_train"], npz["X_test"]]).transpose(0, 2, 1)
         y = np.concatenate([npz["y_train"], npz["y_test"]])
         n_train = len(npz["X_train"])
-    return Dataset.from_arrays(X, y, name="Trace", task="classification",
-                               splits={"train": np.arange(n_train), "test": np.arange(n_train, len(X))},
-                               meta={"source_files": [str(path)], "citation": "Dau et al., The UCR time series "
-                                     "archive, IEEE/CAA J. Autom. Sinica 6(6), 2019", "domain": "UCR/Sensor"})
+    return Dataset.from_arrays(
+        X,
+        y,
+        name="Trace",
+        task="classification",
+        splits={"train": np.arange(n_train), "test": np.arange(n_train, len(X))},
+        meta={
+            "source_files": [str(path)],
+            "citation": "Dau et al., The UCR time series archive, IEEE/CAA J. Autom. Sinica 6(6), 2019",
+            "domain": "UCR/Sensor",
+        },
+    )
 
 
 def pick_source(target: Dataset, arch: str) -> str:
@@ -71,9 +81,16 @@ def pick_source(target: Dataset, arch: str) -> str:
     return str(recommendation[0]["id"])
 
 
-def run_demo(target: str = DEFAULT_TARGET, source: str | None = None, *, arch: str = DEFAULT_ARCH,
-             seeds: Sequence[int] = (0,), lr_multipliers: Sequence[float] = (0.1, 1.0),
-             recipe: str = "auto", max_epochs: int | None = None) -> list[DemoRow]:
+def run_demo(
+    target: str = DEFAULT_TARGET,
+    source: str | None = None,
+    *,
+    arch: str = DEFAULT_ARCH,
+    seeds: Sequence[int] = (0,),
+    lr_multipliers: Sequence[float] = (0.1, 1.0),
+    recipe: str = "auto",
+    max_epochs: int | None = None,
+) -> list[DemoRow]:
     """Fine-tune a (recommended) source on the target and train the referent from scratch; print the table."""
     data = load_target(target)
     print(f"target: {data!r}", flush=True)
@@ -82,13 +99,17 @@ def run_demo(target: str = DEFAULT_TARGET, source: str | None = None, *, arch: s
     print(f"source: {source} ({model.arch}, pretrained on {model.meta.get('source_dataset', '?')})", flush=True)
     rows: list[DemoRow] = []
     for seed in seeds:
-        print(f"seed {seed}: fine-tuning {source} on {data.name}, ω in {list(lr_multipliers)} chosen on validation",
-              flush=True)
-        tuned = model.finetune(data, lr_multiplier=list(lr_multipliers), seed=seed, recipe=recipe,
-                               max_epochs=max_epochs)
+        print(
+            f"seed {seed}: fine-tuning {source} on {data.name}, ω in {list(lr_multipliers)} chosen on validation",
+            flush=True,
+        )
+        tuned = model.finetune(
+            data, lr_multiplier=list(lr_multipliers), seed=seed, recipe=recipe, max_epochs=max_epochs
+        )
         print(f"seed {seed}: training {model.arch} from scratch on {data.name} (the referent)", flush=True)
-        scratch = tshub.train_from_scratch(model.arch, data, seed=seed, recipe=recipe, max_epochs=max_epochs,
-                                           arch_kwargs=model.arch_kwargs)
+        scratch = tshub.train_from_scratch(
+            model.arch, data, seed=seed, recipe=recipe, max_epochs=max_epochs, arch_kwargs=model.arch_kwargs
+        )
         rows += [DemoRow(f"fine-tuned from {source}", seed, tuned), DemoRow("from scratch", seed, scratch)]
         if seed == seeds[0]:
             print(tuned.transfer_report, flush=True)
@@ -105,13 +126,17 @@ def format_table(rows: list[DemoRow]) -> str:
     for row in rows:
         r = row.result
         omega = "—" if r.lr_multiplier is None else f"{r.lr_multiplier:g}"
-        lines.append(f"| {row.method} | {row.seed} | {omega} | {r.metrics[metric]:.4f} | {r.metrics[second]:.4f} | "
-                     f"{len(r.history)} ({r.best_epoch}) | {_fmt(r.convergence_rate)} | {r.elapsed_s:.1f} |")
+        lines.append(
+            f"| {row.method} | {row.seed} | {omega} | {r.metrics[metric]:.4f} | {r.metrics[second]:.4f} | "
+            f"{len(r.history)} ({r.best_epoch}) | {_fmt(r.convergence_rate)} | {r.elapsed_s:.1f} |"
+        )
     for method in dict.fromkeys(row.method for row in rows):
         mine = [row.result for row in rows if row.method == method]
-        lines.append(f"| **{method}, mean** | | | **{mean(r.metrics[metric] for r in mine):.4f}** | "
-                     f"{mean(r.metrics[second] for r in mine):.4f} | | "
-                     f"{_fmt(mean(r.convergence_rate or 0.0 for r in mine))} | |")
+        lines.append(
+            f"| **{method}, mean** | | | **{mean(r.metrics[metric] for r in mine):.4f}** | "
+            f"{mean(r.metrics[second] for r in mine):.4f} | | "
+            f"{_fmt(mean(r.convergence_rate or 0.0 for r in mine))} | |"
+        )
     return "\n".join(lines)
 
 

@@ -50,11 +50,22 @@ class _TSHubEstimator(BaseEstimator):
 
     _task = ""
 
-    def __init__(self, source: str | None = AUTO, *, arch: str | None = "fcn",
-                 lr_multiplier: float | str | Sequence[float] = "grid", search: str = "halving",
-                 recipe: str | TrainConfig = AUTO, max_epochs: int | None = None, preprocessing: str | None = None,
-                 arch_kwargs: dict[str, Any] | None = None, candidates: Sequence[str] | None = None,
-                 random_state: int | None = 0, device: str | None = None, progress: bool | str = True):
+    def __init__(
+        self,
+        source: str | None = AUTO,
+        *,
+        arch: str | None = "fcn",
+        lr_multiplier: float | str | Sequence[float] = "grid",
+        search: str = "halving",
+        recipe: str | TrainConfig = AUTO,
+        max_epochs: int | None = None,
+        preprocessing: str | None = None,
+        arch_kwargs: dict[str, Any] | None = None,
+        candidates: Sequence[str] | None = None,
+        random_state: int | None = 0,
+        device: str | None = None,
+        progress: bool | str = True,
+    ):
         self.source = source
         self.arch = arch
         self.lr_multiplier = lr_multiplier
@@ -74,24 +85,36 @@ class _TSHubEstimator(BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, series: np.ndarray, y: np.ndarray, classes: list[str] | None) -> "_TSHubEstimator":
+    def _fit(self, series: np.ndarray, y: np.ndarray, classes: list[str] | None) -> _TSHubEstimator:
         import tshub
 
-        data = Dataset(name=type(self).__name__, X=series, y=y, task=self._task, classes=classes,
-                       splits={"train": np.arange(len(series))})
+        data = Dataset(
+            name=type(self).__name__,
+            X=series,
+            y=y,
+            task=self._task,
+            classes=classes,
+            splits={"train": np.arange(len(series))},
+        )
         seed = self._seed()
-        common = {"seed": seed, "recipe": self.recipe, "max_epochs": self.max_epochs, "device": self.device,
-                  "progress": self.progress}
+        common = {
+            "seed": seed,
+            "recipe": self.recipe,
+            "max_epochs": self.max_epochs,
+            "device": self.device,
+            "progress": self.progress,
+        }
         self.source_ = self._source_for(data, tshub)
         if self.source_ is None:
             if self.arch is None:
                 raise ValueError("source=None trains from scratch: give arch (e.g. arch='fcn').")
-            self.result_ = tshub.train_from_scratch(self.arch, data, preprocessing=self.preprocessing or "znorm",
-                                                    arch_kwargs=self.arch_kwargs, **common)
+            self.result_ = tshub.train_from_scratch(
+                self.arch, data, preprocessing=self.preprocessing or "znorm", arch_kwargs=self.arch_kwargs, **common
+            )
         else:
             self.result_ = tshub.load_pretrained(self.source_).finetune(
-                data, lr_multiplier=self.lr_multiplier, search=self.search, preprocessing=self.preprocessing,
-                **common)
+                data, lr_multiplier=self.lr_multiplier, search=self.search, preprocessing=self.preprocessing, **common
+            )
         self.model_ = self.result_.model
         self.lr_multiplier_ = self.result_.lr_multiplier
         return self
@@ -103,10 +126,13 @@ class _TSHubEstimator(BaseEstimator):
             return self.source
         ranking = tshub.recommend(data, k=1, arch=self.arch, candidates=self.candidates)
         if not len(ranking):
-            raise ValueError("source='auto': the recommender scored no checkpoint"
-                             + (f" of arch {self.arch}" if self.arch else "") + " (skipped: "
-                             + "; ".join(f"{s['id']}: {s['reason']}" for s in ranking.skipped[:3])
-                             + "); name a source, or pass source=None to train from scratch.")
+            raise ValueError(
+                "source='auto': the recommender scored no checkpoint"
+                + (f" of arch {self.arch}" if self.arch else "")
+                + " (skipped: "
+                + "; ".join(f"{s['id']}: {s['reason']}" for s in ranking.skipped[:3])
+                + "); name a source, or pass source=None to train from scratch."
+            )
         if self.candidates is None:
             return str(ranking[0]["id"])
         from tshub.recommend import candidate_pool
@@ -128,8 +154,17 @@ class _TSHubEstimator(BaseEstimator):
         X = _stack_collection(X)
         if reset:
             regression = self._task == "regression"
-            X, y = validate_data(self, X, y, reset=True, allow_nd=True, dtype=np.float32, ensure_min_samples=2,
-                                 y_numeric=regression, multi_output=regression)
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=True,
+                allow_nd=True,
+                dtype=np.float32,
+                ensure_min_samples=2,
+                y_numeric=regression,
+                multi_output=regression,
+            )
         else:
             check_is_fitted(self, "model_")
             if getattr(X, "ndim", 0) in (2, 3) and self.n_channels_ == 1:
@@ -143,9 +178,11 @@ class _TSHubEstimator(BaseEstimator):
         if reset:
             self.n_channels_, self.n_timepoints_ = X.shape[1], X.shape[2]
         elif X.shape[1:] != (self.n_channels_, self.n_timepoints_):
-            raise ValueError(f"X has series of {X.shape[1]} channel(s) × {X.shape[2]} timepoints, but "
-                             f"{type(self).__name__} was fitted on {self.n_channels_} × {self.n_timepoints_}; "
-                             "resample or pad them to the training shape.")
+            raise ValueError(
+                f"X has series of {X.shape[1]} channel(s) × {X.shape[2]} timepoints, but "
+                f"{type(self).__name__} was fitted on {self.n_channels_} × {self.n_timepoints_}; "
+                "resample or pad them to the training shape."
+            )
         return (X, y) if reset else X
 
     def _outputs(self, X: Any) -> np.ndarray:
@@ -153,11 +190,13 @@ class _TSHubEstimator(BaseEstimator):
 
 
 class TSHubClassifier(ClassifierMixin, _TSHubEstimator):
-    __doc__ = "Time-series classifier: a tshub checkpoint fine-tuned (or an architecture trained) by ``fit``.\n" + (
-        _TSHubEstimator.__doc__ or "").split("\n", 2)[2]
+    __doc__ = (
+        "Time-series classifier: a tshub checkpoint fine-tuned (or an architecture trained) by ``fit``.\n"
+        + (_TSHubEstimator.__doc__ or "").split("\n", 2)[2]
+    )
     _task = "classification"
 
-    def fit(self, X: Any, y: Any) -> "TSHubClassifier":
+    def fit(self, X: Any, y: Any) -> TSHubClassifier:
         """Fine-tune (or train) on series ``X`` and labels ``y`` of any type; sets ``classes_``."""
         X, y = self._series(X, y, reset=True)
         y = column_or_1d(y, warn=True)
@@ -179,8 +218,10 @@ class TSHubClassifier(ClassifierMixin, _TSHubEstimator):
 
 
 class TSHubRegressor(RegressorMixin, _TSHubEstimator):
-    __doc__ = "Time-series regressor: a tshub checkpoint fine-tuned (or an architecture trained) by ``fit``.\n" + (
-        _TSHubEstimator.__doc__ or "").split("\n", 2)[2]
+    __doc__ = (
+        "Time-series regressor: a tshub checkpoint fine-tuned (or an architecture trained) by ``fit``.\n"
+        + (_TSHubEstimator.__doc__ or "").split("\n", 2)[2]
+    )
     _task = "regression"
 
     def __sklearn_tags__(self) -> Any:
@@ -188,7 +229,7 @@ class TSHubRegressor(RegressorMixin, _TSHubEstimator):
         tags.target_tags.multi_output = True
         return tags
 
-    def fit(self, X: Any, y: Any) -> "TSHubRegressor":
+    def fit(self, X: Any, y: Any) -> TSHubRegressor:
         """Fine-tune (or train) on series ``X`` and float targets ``y`` of shape (n,) or (n, k)."""
         X, y = self._series(X, y, reset=True)
         return self._fit(X, np.asarray(y, dtype=np.float32), None)
@@ -212,7 +253,9 @@ def _stack_collection(X: Any) -> Any:
         return X
     shapes = {x.shape for x in X}
     if len(shapes) > 1:
-        raise ValueError(f"the series have different shapes {sorted(shapes)[:4]}: these estimators need equal "
-                         "channels and lengths; pad, truncate or resample them first (e.g. aeon's "
-                         "collection transformers, or tshub's readers' variable_length option).")
+        raise ValueError(
+            f"the series have different shapes {sorted(shapes)[:4]}: these estimators need equal "
+            "channels and lengths; pad, truncate or resample them first (e.g. aeon's "
+            "collection transformers, or tshub's readers' variable_length option)."
+        )
     return np.stack(X)

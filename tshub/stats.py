@@ -83,8 +83,7 @@ def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float]) -> PairedTest:
     return PairedTest(statistic=float(result.statistic), pvalue=float(result.pvalue), n=len(d), effect=effect)
 
 
-def contingency_table(first: Sequence[Any], second: Sequence[Any],
-                      labels: Sequence[Any] | None = None) -> np.ndarray:
+def contingency_table(first: Sequence[Any], second: Sequence[Any], labels: Sequence[Any] | None = None) -> np.ndarray:
     """K×K counts of paired labels: ``table[i, j]`` = #instances with ``first = labels[i]``, ``second = labels[j]``.
 
     ``labels`` defaults to the sorted union of both samples, so the table is square even when one classifier
@@ -129,8 +128,9 @@ def bowker_symmetry_test(table: Sequence[Sequence[float]] | np.ndarray) -> Paire
     return PairedTest(statistic=statistic, pvalue=float(_scipy.chi2.sf(statistic, df)), n=n, df=df)
 
 
-def instance_test(task: str, y_true: Sequence[Any], transfer_pred: Sequence[Any],
-                  referent_pred: Sequence[Any]) -> PairedTest:
+def instance_test(
+    task: str, y_true: Sequence[Any], transfer_pred: Sequence[Any], referent_pred: Sequence[Any]
+) -> PairedTest:
     """Otović et al.'s test of one fine-tuned model against its referent on the same test instances.
 
     Classification: Bowker on ``contingency_table(referent_pred, transfer_pred)`` (no direction, ``effect`` None).
@@ -140,8 +140,9 @@ def instance_test(task: str, y_true: Sequence[Any], transfer_pred: Sequence[Any]
     if task == "classification":
         return bowker_symmetry_test(contingency_table(referent_pred, transfer_pred))
     y = np.asarray(y_true, dtype=np.float64)
-    return wilcoxon_signed_rank(np.abs(np.asarray(referent_pred, dtype=np.float64) - y),
-                                np.abs(np.asarray(transfer_pred, dtype=np.float64) - y))
+    return wilcoxon_signed_rank(
+        np.abs(np.asarray(referent_pred, dtype=np.float64) - y), np.abs(np.asarray(transfer_pred, dtype=np.float64) - y)
+    )
 
 
 def benjamini_krieger_yekutieli(pvalues: Sequence[float], alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -200,12 +201,30 @@ def _benjamini_hochberg(sorted_p: np.ndarray, alpha: float) -> tuple[np.ndarray,
 class ComparisonTable(list):
     """Rows (dicts) that print as a Markdown table; ``columns`` are ``(key, title)`` pairs, absent keys skipped."""
 
-    COLUMNS = (("source", "source"), ("target", "target"), ("arch", "arch"), ("seed", "seed"),
-               ("lr_multiplier", "ω"), ("metric", "metric"), ("test", "test"), ("n", "n"),
-               ("transfer", "transfer"), ("referent", "referent"), ("gain_pct", "gain %"), ("wtl", "W/T/L"),
-               ("sign_p", "sign p"), ("wilcoxon_p", "Wilcoxon p"), ("statistic", "statistic"), ("p", "p"),
-               ("effect", "effect"), ("q", "BKY q"), ("decision", "decision"), ("rejected", "rejected"),
-               ("convergence_transfer", "conv. transfer"), ("convergence_referent", "conv. referent"))
+    COLUMNS = (
+        ("source", "source"),
+        ("target", "target"),
+        ("arch", "arch"),
+        ("seed", "seed"),
+        ("lr_multiplier", "ω"),
+        ("metric", "metric"),
+        ("test", "test"),
+        ("n", "n"),
+        ("transfer", "transfer"),
+        ("referent", "referent"),
+        ("gain_pct", "gain %"),
+        ("wtl", "W/T/L"),
+        ("sign_p", "sign p"),
+        ("wilcoxon_p", "Wilcoxon p"),
+        ("statistic", "statistic"),
+        ("p", "p"),
+        ("effect", "effect"),
+        ("q", "BKY q"),
+        ("decision", "decision"),
+        ("rejected", "rejected"),
+        ("convergence_transfer", "conv. transfer"),
+        ("convergence_referent", "conv. referent"),
+    )
 
     def __init__(self, rows: Iterable[dict[str, Any]] = (), columns: Sequence[tuple[str, str]] | None = None):
         super().__init__(rows)
@@ -215,8 +234,10 @@ class ComparisonTable(list):
         keys = {key for row in self for key in row} | ({"wtl"} if any("wins" in row for row in self) else set())
         columns = [(key, title) for key, title in self.columns if key in keys]
         left = {key for key, _ in columns if any(isinstance(row.get(key), str) for row in self)}
-        lines = ["| " + " | ".join(title for _, title in columns) + " |",
-                 "|" + "|".join("---" if key in left else "---:" for key, _ in columns) + "|"]
+        lines = [
+            "| " + " | ".join(title for _, title in columns) + " |",
+            "|" + "|".join("---" if key in left else "---:" for key, _ in columns) + "|",
+        ]
         lines += ["| " + " | ".join(_cell(key, row) for key, _ in columns) + " |" for row in self]
         return "\n".join(lines)
 
@@ -224,9 +245,15 @@ class ComparisonTable(list):
         return self.to_markdown()
 
 
-def comparison_table(records: Iterable[Mapping[str, Any]], *, by: Sequence[str] = ("source", "target", "arch"),
-                     metric: str | None = None, alpha: float = 0.05, test: str = "wilcoxon",
-                     tie_tolerance: float = 0.0) -> ComparisonTable:
+def comparison_table(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    by: Sequence[str] = ("source", "target", "arch"),
+    metric: str | None = None,
+    alpha: float = 0.05,
+    test: str = "wilcoxon",
+    tie_tolerance: float = 0.0,
+) -> ComparisonTable:
     """Fine-tuned vs from-scratch results, one row per distinct ``by`` key, with tests corrected across rows.
 
     ``records`` are the run records of ``tshub.experiments.run`` (dicts): a from-scratch referent has
@@ -259,8 +286,10 @@ def comparison_table(records: Iterable[Mapping[str, Any]], *, by: Sequence[str] 
         referent = referents.get(record["referent_id"])
         if referent is not None:
             groups.setdefault(tuple(record[key] for key in by), []).append((record, referent))
-    rows = ComparisonTable(_row(dict(zip(by, key)), pairs, metric, tie_tolerance)
-                           for key, pairs in sorted(groups.items(), key=lambda item: item[0]))
+    rows = ComparisonTable(
+        _row(dict(zip(by, key)), pairs, metric, tie_tolerance)
+        for key, pairs in sorted(groups.items(), key=lambda item: item[0])
+    )
     rejected, q = benjamini_krieger_yekutieli([row[f"{test}_p"] for row in rows], alpha)
     for row, reject, q_value in zip(rows, rejected, q):
         row["q"] = float(q_value)
@@ -287,17 +316,25 @@ def _val_scores(record: Mapping[str, Any]) -> dict[str, float]:
     return {"val_loss": record["val_loss"], **{f"val_{k}": v for k, v in record["val_metrics"].items()}}
 
 
-def _row(keys: dict[str, Any], pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]], metric: str | None,
-         tie_tolerance: float) -> dict[str, Any]:
+def _row(
+    keys: dict[str, Any],
+    pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    metric: str | None,
+    tie_tolerance: float,
+) -> dict[str, Any]:
     tasks = {f["task"] for f, _ in pairs}
     if metric is None and len(tasks) > 1:
-        raise ValueError(f"the row {keys} mixes {sorted(tasks)} targets, whose default metrics differ: add 'target' "
-                         "to by=, or pass metric=.")
+        raise ValueError(
+            f"the row {keys} mixes {sorted(tasks)} targets, whose default metrics differ: add 'target' "
+            "to by=, or pass metric=."
+        )
     name = metric or DEFAULT_METRICS[tasks.pop()]
     missing = [r["run_id"] for pair in pairs for r in pair if name not in r["metrics"]]
     if missing:
-        raise ValueError(f"metric {name!r} is missing from the test metrics of runs {missing}; "
-                         f"choose one of {sorted(pairs[0][0]['metrics'])}.")
+        raise ValueError(
+            f"metric {name!r} is missing from the test metrics of runs {missing}; "
+            f"choose one of {sorted(pairs[0][0]['metrics'])}."
+        )
     sign = 1.0 if name.endswith(HIGHER_IS_BETTER) else -1.0  # orient so that larger = better
     transfer = np.array([f["metrics"][name] for f, _ in pairs], dtype=np.float64)
     referent = np.array([r["metrics"][name] for _, r in pairs], dtype=np.float64)
@@ -305,13 +342,22 @@ def _row(keys: dict[str, Any], pairs: list[tuple[Mapping[str, Any], Mapping[str,
     wins, losses = int(np.sum(diff > tie_tolerance)), int(np.sum(diff < -tie_tolerance))
     mean_t, mean_r = float(transfer.mean()), float(referent.mean())
     improvement = sign * (mean_t - mean_r)
-    return {**keys, "metric": name, "n": len(pairs), "transfer": mean_t, "referent": mean_r,
-           "improvement": improvement, "gain_pct": improvement / abs(mean_r) * 100 if mean_r != 0 else math.nan,
-           "wins": wins, "ties": len(pairs) - wins - losses, "losses": losses,
-           "sign_p": sign_test(wins, losses).pvalue,
-           "wilcoxon_p": wilcoxon_signed_rank(sign * transfer, sign * referent).pvalue,
-           "convergence_transfer": _mean(f.get("convergence_rate") for f, _ in pairs),
-           "convergence_referent": _mean(r.get("convergence_rate") for _, r in pairs)}
+    return {
+        **keys,
+        "metric": name,
+        "n": len(pairs),
+        "transfer": mean_t,
+        "referent": mean_r,
+        "improvement": improvement,
+        "gain_pct": improvement / abs(mean_r) * 100 if mean_r != 0 else math.nan,
+        "wins": wins,
+        "ties": len(pairs) - wins - losses,
+        "losses": losses,
+        "sign_p": sign_test(wins, losses).pvalue,
+        "wilcoxon_p": wilcoxon_signed_rank(sign * transfer, sign * referent).pvalue,
+        "convergence_transfer": _mean(f.get("convergence_rate") for f, _ in pairs),
+        "convergence_referent": _mean(r.get("convergence_rate") for _, r in pairs),
+    }
 
 
 def _mean(values: Iterable[float | None]) -> float:

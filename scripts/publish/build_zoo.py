@@ -31,19 +31,19 @@ import shutil
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+
 import torch
+from zoo_cards import CARDS_INDEX, add_heads_section, cards_index, sync_card, write_if_changed
+from zoo_manifest import Entry, default_manifest, read_manifest
+from zoo_train import build_entry
 
 from tshub.hub import CheckpointError, ModelId, hub_namespace, push_folder, read_config, write_index
 from tshub.hub.card import human_size
 from tshub.hub.checkpoint import CHECKPOINT_FILES, load_checkpoint
 from tshub.hub.remote import hub_endpoint
 from tshub.hub.store import INDEX_NAME, PRIMARY_METRIC, Store
-
-from zoo_cards import CARDS_INDEX, add_heads_section, cards_index, sync_card, write_if_changed
-from zoo_manifest import Entry, default_manifest, read_manifest
-from zoo_train import build_entry
 
 REPO = Path(__file__).resolve().parents[2]
 BUILDING = ".building"
@@ -72,26 +72,41 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--zoo", type=Path, default=REPO / "zoo", help="the store to build into (default: zoo/)")
-    parser.add_argument("--cards", type=Path, default=REPO / "model_cards",
-                        help="where the flat card copies and their index go (default: model_cards/, generated, "
-                             "git-ignored: the cards' source is each checkpoint's README.md)")
+    parser.add_argument(
+        "--cards",
+        type=Path,
+        default=REPO / "model_cards",
+        help="where the flat card copies and their index go (default: model_cards/, generated, "
+        "git-ignored: the cards' source is each checkpoint's README.md)",
+    )
     parser.add_argument("--manifest", type=Path, help="JSON manifest instead of the default (derived from the data)")
-    parser.add_argument("--only", action="append", metavar="PATTERN",
-                        help="build only ids matching this glob, case-insensitive (e.g. 'SP500/*', '*/fcn'); "
-                             "repeatable")
-    parser.add_argument("--force", action="store_true",
-                        help="rebuild selected entries even when up to date (in one process: each would rebuild them)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="PATTERN",
+        help="build only ids matching this glob, case-insensitive (e.g. 'SP500/*', '*/fcn'); repeatable",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild selected entries even when up to date (in one process: each would rebuild them)",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     parser.add_argument("--progress", action="store_true", help="show per-epoch progress bars")
     parser.add_argument("--push", action="store_true", help="upload each up-to-date checkpoint to the Hub")
-    parser.add_argument("--namespace", help=f"Hub user or org of the repos (default: {hub_namespace()!r}, "
-                                            "from $TSHUB_NAMESPACE)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the build plan (and, with --push, the uploads); train, write and upload nothing")
+    parser.add_argument(
+        "--namespace", help=f"Hub user or org of the repos (default: {hub_namespace()!r}, from $TSHUB_NAMESPACE)"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the build plan (and, with --push, the uploads); train, write and upload nothing",
+    )
     args = parser.parse_args(argv)
     return args
 
@@ -107,7 +122,7 @@ def select(entries: list[Entry], patterns: list[str] | None) -> list[Entry]:
 
 
 def state(entry: Entry, zoo: Path) -> str:
-    """"up to date", "missing", "stale" (built with another recipe) or "unreadable"."""
+    """ "up to date", "missing", "stale" (built with another recipe) or "unreadable"."""
     folder = zoo / entry.source / entry.arch
     if not (folder / "config.json").is_file():
         return "missing"
@@ -142,15 +157,23 @@ def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: 
                 print(f"[{i}/{len(entries)}] {entry.id}: FAILED\n{traceback.format_exc()}", flush=True)
                 continue
             publish_local(zoo, cards, [(entry.source, entry.arch, folder)])
-            print(f"[{i}/{len(entries)}] {entry.id}: done in {time.perf_counter() - t0:.0f} s — {describe(folder)}",
-                  flush=True)
+            print(
+                f"[{i}/{len(entries)}] {entry.id}: done in {time.perf_counter() - t0:.0f} s — {describe(folder)}",
+                flush=True,
+            )
     publish_local(zoo, cards, [])
     size = sum(p.stat().st_size for p in zoo.rglob("*") if p.is_file() and BUILDING not in p.parts)
-    print(f"finished {len(entries)} entries in {time.perf_counter() - start:.0f} s, {failed} failed; "
-          f"{zoo} holds {human_size(size)}", flush=True)
+    print(
+        f"finished {len(entries)} entries in {time.perf_counter() - start:.0f} s, {failed} failed; "
+        f"{zoo} holds {human_size(size)}",
+        flush=True,
+    )
     if size > ZOO_SIZE_LIMIT:
-        print(f"WARNING: {zoo} exceeds {human_size(ZOO_SIZE_LIMIT)}, the limit of the committed zoo: store more "
-              "entries in float16 or publish the large ones on the Hub only.", flush=True)
+        print(
+            f"WARNING: {zoo} exceeds {human_size(ZOO_SIZE_LIMIT)}, the limit of the committed zoo: store more "
+            "entries in float16 or publish the large ones on the Hub only.",
+            flush=True,
+        )
     return failed
 
 
@@ -209,8 +232,10 @@ def describe(folder: Path) -> str:
     metric = PRIMARY_METRIC.get(config.get("task") or "")
     stored = (config.get("metrics") or {}).get(metric)
     float32 = (meta.get("float32_metrics") or {}).get(metric)
-    return (f"test {metric} {stored} as stored in {config['dtype']} (float32 {float32}), "
-            f"{meta.get('epochs')} epochs, stop {meta.get('stop_reason')}, {human_size(config['size_bytes'])}")
+    return (
+        f"test {metric} {stored} as stored in {config['dtype']} (float32 {float32}), "
+        f"{meta.get('epochs')} epochs, stop {meta.get('stop_reason')}, {human_size(config['size_bytes'])}"
+    )
 
 
 def publish_local(zoo: Path, cards: Path, changed: list[tuple[str, str, Path]]) -> None:
@@ -240,11 +265,15 @@ def enrich_index(zoo: Path) -> None:
     for row in index["models"]:
         config = read_config(zoo / row["source"] / row["arch"])
         meta = config.get("meta") or {}
-        row.update({"metrics": config.get("metrics"),
-                    "reference_metrics": (config.get("reference") or {}).get("metrics"),
-                    **{k: meta.get(k) for k in INDEX_EXTRAS},
-                    "weights_sha256": config["weights_sha256"],
-                    "recipe_hash": (meta.get("build") or {}).get("recipe_hash")})
+        row.update(
+            {
+                "metrics": config.get("metrics"),
+                "reference_metrics": (config.get("reference") or {}).get("metrics"),
+                **{k: meta.get(k) for k in INDEX_EXTRAS},
+                "weights_sha256": config["weights_sha256"],
+                "recipe_hash": (meta.get("build") or {}).get("recipe_hash"),
+            }
+        )
     write_if_changed(path, json.dumps(index, indent=2) + "\n")
 
 
@@ -265,14 +294,20 @@ def show_plan(entries: list[Entry], zoo: Path, force: bool) -> None:
         status = state(entry, zoo)
         action = "skip" if status == "up to date" and not force else "build"
         resume = " (saved state)" if state_file(entry, zoo / BUILDING).is_file() else ""
-        print(f"{action:5} {entry.id:45} {status:10} recipe {entry.recipe_hash()} bf16 {entry.bf16} "
-              f"dtype {entry.dtype}{resume}", flush=True)
+        print(
+            f"{action:5} {entry.id:45} {status:10} recipe {entry.recipe_hash()} bf16 {entry.bf16} "
+            f"dtype {entry.dtype}{resume}",
+            flush=True,
+        )
 
 
 def show_uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> None:
     for _entry, folder, repo_id in uploads(entries, zoo, namespace):
-        files = ", ".join(f"{name} ({human_size((folder / name).stat().st_size)})" for name in CHECKPOINT_FILES
-                          if (folder / name).is_file())
+        files = ", ".join(
+            f"{name} ({human_size((folder / name).stat().st_size)})"
+            for name in CHECKPOINT_FILES
+            if (folder / name).is_file()
+        )
         print(f"would upload {folder} -> {hub_endpoint()}/{repo_id}: {files}", flush=True)
 
 

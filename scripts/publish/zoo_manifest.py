@@ -68,12 +68,14 @@ class Entry:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Entry":
+    def from_dict(cls, data: dict[str, Any]) -> Entry:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown or not {"source", "arch"} <= set(data):
-            raise ValueError(f"manifest entry {data}: needs 'source' and 'arch', may have {sorted(known)}; "
-                             f"unknown keys {sorted(unknown)}.")
+            raise ValueError(
+                f"manifest entry {data}: needs 'source' and 'arch', may have {sorted(known)}; "
+                f"unknown keys {sorted(unknown)}."
+            )
         if data["arch"] not in list_architectures():
             raise ValueError(f"manifest entry {data}: unknown arch; registered: {list_architectures()}.")
         return cls(**{**data, "datasets": tuple(data.get("datasets", ()))})
@@ -97,16 +99,32 @@ def default_manifest(root: str | Path | None = None) -> list[Entry]:
     early in a build that takes days on a CPU): FCN per UCR set and the Otović sources (every arch) interleaved by
     that cost, then the multi-head ConvTimeNet on the UCR sets of length ≤ 512."""
     ucr = ucr_datasets(root)
-    costed = [(info["train"] * info["length"], Entry(name, "fcn", recipe="ucr", preprocessing="znorm", bf16=True,
-                                                     dtype="float16"))
-              for name, info in ucr.items()]
-    costed += [(OTOVIC_EPOCH_COST[source], otovic_entry(source, arch))
-               for source in OTOVIC_SOURCES for arch in list_architectures()]
+    costed = [
+        (
+            info["train"] * info["length"],
+            Entry(name, "fcn", recipe="ucr", preprocessing="znorm", bf16=True, dtype="float16"),
+        )
+        for name, info in ucr.items()
+    ]
+    costed += [
+        (OTOVIC_EPOCH_COST[source], otovic_entry(source, arch))
+        for source in OTOVIC_SOURCES
+        for arch in list_architectures()
+    ]
     entries = [entry for _, entry in sorted(costed, key=lambda item: (item[0], item[1].id.casefold()))]
     short = sorted((n for n, info in ucr.items() if info["length"] <= MULTIHEAD_MAX_LENGTH), key=str.casefold)
     if short:
-        entries.append(Entry("UCR", "convtimenet", recipe="ucr", preprocessing="znorm", bf16=True, dtype="float16",
-                             datasets=tuple(short)))
+        entries.append(
+            Entry(
+                "UCR",
+                "convtimenet",
+                recipe="ucr",
+                preprocessing="znorm",
+                bf16=True,
+                dtype="float16",
+                datasets=tuple(short),
+            )
+        )
     return entries
 
 
@@ -114,8 +132,15 @@ def otovic_entry(source: str, arch: str) -> Entry:
     """Otović et al.'s protocol: their recipe, min–max + train mask, stream_max input; float32 weights (small
     models, and float16 would cost SP500 predictions ~1 index point). SP500 alone deviates: standardised target
     during training (see STANDARDIZED_TARGETS)."""
-    return Entry(source, arch, recipe="otovic", preprocessing="minmax_mask", use_stream_max=True, dtype="float32",
-                 target_scaling="standardize" if source in STANDARDIZED_TARGETS else None)
+    return Entry(
+        source,
+        arch,
+        recipe="otovic",
+        preprocessing="minmax_mask",
+        use_stream_max=True,
+        dtype="float32",
+        target_scaling="standardize" if source in STANDARDIZED_TARGETS else None,
+    )
 
 
 def ucr_datasets(root: str | Path | None = None) -> dict[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from zoo_manifest import BUILD_VERSION, Entry
 
 from tshub.data.catalogue import TRAIN_ONLY, UCR_CITATION, load
 from tshub.data.dataset import Dataset
@@ -29,16 +30,14 @@ from tshub.training.loop import evaluate
 from tshub.training.metrics import task_metrics
 from tshub.training.multihead import HeadView, pretrain_multihead
 
-from zoo_manifest import BUILD_VERSION, Entry
-
 UCR_URL = "https://www.cs.ucr.edu/~eamonn/time_series_data_2018/"
 TRAIN_ONLY_TEST_FRACTION = 0.2
 ACCURACY_GAP = 0.10  # a classifier this far below its reference gets a limitation saying so and why
 SOURCE_NOTES: dict[str, dict[str, Any]] = {
     "EMG": {
         "description": "Donati et al. Myo-armband forearm EMG, Roshambo part (rock / paper / scissors), as Otović "
-                       "et al. (2022) windowed it: 400 ms windows (80 samples at 200 Hz) every 50 ms, channels 0, 2 "
-                       "and 5, single-gesture windows only, per-class random 70/15/15 train/val/test split.",
+        "et al. (2022) windowed it: 400 ms windows (80 samples at 200 Hz) every 50 ms, channels 0, 2 "
+        "and 5, single-gesture windows only, per-class random 70/15/15 train/val/test split.",
         "url": "https://doi.org/10.5281/zenodo.3194792",
         "limitations": [
             "Overlapping windows of one recording fall into different splits (Otović et al.'s per-class random "
@@ -49,8 +48,8 @@ SOURCE_NOTES: dict[str, dict[str, Any]] = {
     },
     "SP500": {
         "description": "S&P 500 index (^GSPC) daily Close, 1927-12-30 to 2018-11-26: 50 consecutive Close prices → "
-                       "the next Close (raw index points, not scaled), split chronologically 70/15/15 before "
-                       "windowing as in Otović et al. (2022); the test split is the most recent period.",
+        "the next Close (raw index points, not scaled), split chronologically 70/15/15 before "
+        "windowing as in Otović et al. (2022); the test split is the most recent period.",
         "url": "https://finance.yahoo.com/quote/%5EGSPC/history",
         "limitations": [
             "The target is the raw price, as in Otović et al.; test prices (2005–2018) lie far above every training "
@@ -73,15 +72,18 @@ class Built:
     head_rows: list[dict[str, Any]] = field(default_factory=list)  # multi-head: one row per head for the card
 
 
-def build_entry(entry: Entry, *, device: str | None = None, progress: bool = False,
-                state_path: str | Path | None = None) -> Built:
+def build_entry(
+    entry: Entry, *, device: str | None = None, progress: bool = False, state_path: str | Path | None = None
+) -> Built:
     """Train ``entry`` and measure it as it will be stored; ``state_path`` makes the training resumable."""
     build = _build_multihead if entry.multihead else _build_single
     built = build(entry, device, progress, state_path)
     meta = built.model.meta
     built.fields["build"] = {
-        "recipe_hash": entry.recipe_hash(), "build_version": BUILD_VERSION, "entry": entry.to_dict(),
-        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "recipe_hash": entry.recipe_hash(),
+        "build_version": BUILD_VERSION,
+        "entry": entry.to_dict(),
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "threads": torch.get_num_threads(),
     }
     if entry.dtype != "float32":
@@ -91,7 +93,8 @@ def build_entry(entry: Entry, *, device: str | None = None, progress: bool = Fal
     if meta.get("stop_reason") == "max_epochs":
         built.fields["limitations"].append(
             f"Training ran its recipe's maximum of {meta['epochs']} epochs without early stopping: the validation "
-            "score was still improving (by accuracy or by loss at equal accuracy), so it may not have converged.")
+            "score was still improving (by accuracy or by loss at equal accuracy), so it may not have converged."
+        )
     return built
 
 
@@ -134,22 +137,37 @@ def _build_single(entry: Entry, device: str | None, progress: bool, state_path: 
         raise ValueError(f"{entry.id}: target_scaling must be None or 'standardize', got {entry.target_scaling!r}.")
     train_ds = ds if scaling is None else dataclasses.replace(ds, y=(ds.y - scaling["mean"]) / scaling["std"])
     result = train_from_scratch(
-        entry.arch, train_ds, seed=entry.seed, recipe=entry.recipe, max_epochs=entry.max_epochs,
-        preprocessing=entry.preprocessing, use_stream_max=entry.use_stream_max, arch_kwargs=entry.arch_kwargs,
-        bf16=entry.bf16, device=device, progress=progress, state_path=state_path)
+        entry.arch,
+        train_ds,
+        seed=entry.seed,
+        recipe=entry.recipe,
+        max_epochs=entry.max_epochs,
+        preprocessing=entry.preprocessing,
+        use_stream_max=entry.use_stream_max,
+        arch_kwargs=entry.arch_kwargs,
+        bf16=entry.bf16,
+        device=device,
+        progress=progress,
+        state_path=state_path,
+    )
     model = result.model
     float32_metrics, val_metrics = result.metrics, result.val_metrics
     if scaling is not None:
         scaling["folded_into"] = fold_target_scaling(model, scaling["mean"], scaling["std"])
         float32_metrics = split_metrics(model, ds)
         val_metrics = {"mae": val_metrics["mae"] * scaling["std"], "mse": val_metrics["mse"] * scaling["std"] ** 2}
-        model.training_history.note = (f"Loss and validation curves are on standardised targets (train std "
-                                       f"{scaling['std']:.4g}): multiply MAE by it for the raw scale.")
+        model.training_history.note = (
+            f"Loss and validation curves are on standardised targets (train std "
+            f"{scaling['std']:.4g}): multiply MAE by it for the raw scale."
+        )
     stored = roundtrip(model, entry.dtype)
     fields: dict[str, Any] = {
-        "id": entry.id, "source": _source_record(ds, model.meta["source"]),
-        "metrics": float32_metrics if stored is model else split_metrics(stored, ds), "val_metrics": val_metrics,
-        "float32_metrics": float32_metrics, "limitations": _limitations(ds, scaling),
+        "id": entry.id,
+        "source": _source_record(ds, model.meta["source"]),
+        "metrics": float32_metrics if stored is model else split_metrics(stored, ds),
+        "val_metrics": val_metrics,
+        "float32_metrics": float32_metrics,
+        "limitations": _limitations(ds, scaling),
     }
     reference = _reference(ds)
     if reference:
@@ -182,13 +200,20 @@ def _source_record(ds: Dataset, record: dict[str, Any]) -> dict[str, Any]:
     if ds.meta.get("archive") == "UCR 2018":
         published = ds.meta.get("published") or {}
         record["url"] = UCR_URL
-        val = ("the training split doubles as validation split (one training series per class)"
-               if ds.meta.get("validation_is_train") else
-               "validation split carved from train (20 %, stratified, seed 0) for early stopping")
-        test = ("test split carved from train (the official TEST file is not available)"
-                if ds.meta["collection"] == TRAIN_ONLY else "official test split")
-        record["description"] = (f"UCR 2018 archive ({ds.meta['collection']}), type {published.get('type', '?')}, "
-                                 f"{len(ds.classes)} classes; {val}; {test}.")
+        val = (
+            "the training split doubles as validation split (one training series per class)"
+            if ds.meta.get("validation_is_train")
+            else "validation split carved from train (20 %, stratified, seed 0) for early stopping"
+        )
+        test = (
+            "test split carved from train (the official TEST file is not available)"
+            if ds.meta["collection"] == TRAIN_ONLY
+            else "official test split"
+        )
+        record["description"] = (
+            f"UCR 2018 archive ({ds.meta['collection']}), type {published.get('type', '?')}, "
+            f"{len(ds.classes)} classes; {val}; {test}."
+        )
     return record
 
 
@@ -199,50 +224,71 @@ def _reference(ds: Dataset) -> dict[str, Any] | None:
         name = "1-NN DTW, learned window (UCR archive, DataSummary_UCR.csv)"
         if ds.meta.get("collection") == TRAIN_ONLY:
             name += ", on the official test split (not this model's test split)"
-        return {"name": name, "metrics": {"accuracy": 1 - float(published["error_1nn_dtw_learned_w"])},
-                "citation": UCR_CITATION, "url": UCR_URL}
+        return {
+            "name": name,
+            "metrics": {"accuracy": 1 - float(published["error_1nn_dtw_learned_w"])},
+            "citation": UCR_CITATION,
+            "url": UCR_URL,
+        }
     if ds.name.upper() == "SP500":
         X, y = ds.split("test")
-        return {"name": "naive persistence forecast (next Close = last Close), same test split; not a published "
-                        "result", "metrics": task_metrics("regression", y, X[:, 0, -1])}
+        return {
+            "name": "naive persistence forecast (next Close = last Close), same test split; not a published result",
+            "metrics": task_metrics("regression", y, X[:, 0, -1]),
+        }
     return None
 
 
-def _below_reference(metrics: dict[str, float], val_metrics: dict[str, float], reference: dict[str, Any],
-                     meta: dict[str, Any]) -> list[str]:
+def _below_reference(
+    metrics: dict[str, float], val_metrics: dict[str, float], reference: dict[str, Any], meta: dict[str, Any]
+) -> list[str]:
     """Plain sentences when the checkpoint does worse than its reference: any higher MAE (regression), or an
     accuracy more than ACCURACY_GAP below it, with the facts that explain it (split sizes, validation vs test)."""
     name = reference["name"].split(",")[0]
     ours, theirs = metrics.get("mae"), reference["metrics"].get("mae")
     if ours is not None and theirs is not None and ours > theirs:
-        return [f"This model does NOT beat its reference, the {name}: test MAE {ours:.4g} vs {theirs:.4g} "
-                f"({ours / theirs:.1f}× worse). Use it as a pretrained start, not as a forecaster."]
+        return [
+            f"This model does NOT beat its reference, the {name}: test MAE {ours:.4g} vs {theirs:.4g} "
+            f"({ours / theirs:.1f}× worse). Use it as a pretrained start, not as a forecaster."
+        ]
     ours, theirs = metrics.get("accuracy"), reference["metrics"].get("accuracy")
     if ours is None or theirs is None or ours >= theirs - ACCURACY_GAP:
         return []
     splits, val = meta.get("splits") or {}, val_metrics.get("accuracy")
-    facts = [f"it trained on {splits.get('train', '?')} series and chose its weights (epoch {meta.get('best_epoch')} "
-             f"of {meta.get('epochs')}, {meta.get('stop_reason')}) on {splits.get('val', '?')} validation series"]
+    facts = [
+        f"it trained on {splits.get('train', '?')} series and chose its weights (epoch {meta.get('best_epoch')} "
+        f"of {meta.get('epochs')}, {meta.get('stop_reason')}) on {splits.get('val', '?')} validation series"
+    ]
     if val is not None and val - ours > ACCURACY_GAP:
-        facts.append(f"where it scored {val:.3f}: the validation split is too small or unlike the test split to "
-                     "select well")
-    return [f"This model is {theirs - ours:.2f} below the {name} ({ours:.3f} vs {theirs:.3f} test accuracy): "
-            + "; ".join(facts) + ". A nearest-neighbour method suits this dataset better than this checkpoint."]
+        facts.append(
+            f"where it scored {val:.3f}: the validation split is too small or unlike the test split to select well"
+        )
+    return [
+        f"This model is {theirs - ours:.2f} below the {name} ({ours:.3f} vs {theirs:.3f} test accuracy): "
+        + "; ".join(facts)
+        + ". A nearest-neighbour method suits this dataset better than this checkpoint."
+    ]
 
 
 def _limitations(ds: Dataset, scaling: dict[str, Any] | None) -> list[str]:
     items = list(SOURCE_NOTES.get(ds.name.upper(), {}).get("limitations", []))
     if ds.meta.get("collection") == TRAIN_ONLY:
-        items.append(f"{ds.name} comes from UCRArchive_2018_trainonly: its official TEST file is not available, so "
-                     f"{TRAIN_ONLY_TEST_FRACTION:.0%} of the official TRAIN split (stratified, seed 0) was held out "
-                     "as the test split; the metrics are not comparable with results on the official test split.")
+        items.append(
+            f"{ds.name} comes from UCRArchive_2018_trainonly: its official TEST file is not available, so "
+            f"{TRAIN_ONLY_TEST_FRACTION:.0%} of the official TRAIN split (stratified, seed 0) was held out "
+            "as the test split; the metrics are not comparable with results on the official test split."
+        )
     if ds.meta.get("validation_is_train"):
-        items.append(f"Every class of {ds.name} has a single training series, so no validation split could be "
-                     "carved: the training split served as validation (early stopping and the kept weights follow "
-                     "training accuracy).")
+        items.append(
+            f"Every class of {ds.name} has a single training series, so no validation split could be "
+            "carved: the training split served as validation (early stopping and the kept weights follow "
+            "training accuracy)."
+        )
     if scaling is not None:
-        items.append(f"Trained on standardised targets (train mean {scaling['mean']:.4g}, std {scaling['std']:.4g}); "
-                     f"the scaling is folded into `{scaling['folded_into']}`, so outputs are on the raw scale.")
+        items.append(
+            f"Trained on standardised targets (train mean {scaling['mean']:.4g}, std {scaling['std']:.4g}); "
+            f"the scaling is folded into `{scaling['folded_into']}`, so outputs are on the raw scale."
+        )
     return items
 
 
@@ -250,9 +296,19 @@ def _limitations(ds: Dataset, scaling: dict[str, Any] | None) -> list[str]:
 def _build_multihead(entry: Entry, device: str | None, progress: bool, state_path: str | Path | None) -> Built:
     datasets = {name: load_source(name) for name in entry.datasets}
     result = pretrain_multihead(
-        entry.arch, list(datasets.values()), name=entry.source, seed=entry.seed, recipe=entry.recipe,
-        max_epochs=entry.max_epochs, preprocessing=entry.preprocessing, arch_kwargs=entry.arch_kwargs,
-        bf16=entry.bf16, device=device, progress=progress, state_path=state_path)
+        entry.arch,
+        list(datasets.values()),
+        name=entry.source,
+        seed=entry.seed,
+        recipe=entry.recipe,
+        max_epochs=entry.max_epochs,
+        preprocessing=entry.preprocessing,
+        arch_kwargs=entry.arch_kwargs,
+        bf16=entry.bf16,
+        device=device,
+        progress=progress,
+        state_path=state_path,
+    )
     model = result.model
     stored = roundtrip(model, entry.dtype)
     head_metrics = model.meta["head_metrics"]
@@ -261,25 +317,43 @@ def _build_multihead(entry: Entry, device: str | None, progress: bool, state_pat
         metrics = head_metrics[name]
         metrics["test_float32"], metrics["test"] = metrics["test"], _head_test_metrics(stored, name, ds)
         reference = _reference(ds)
-        rows.append({"dataset": name, "train_only": ds.meta.get("collection") == TRAIN_ONLY, "length": ds.length,
-                     "classes": len(ds.classes), **{k: v for k, v in metrics["splits"].items()},
-                     "accuracy": metrics["test"]["accuracy"],
-                     "reference": reference["metrics"]["accuracy"] if reference else None})
+        rows.append(
+            {
+                "dataset": name,
+                "train_only": ds.meta.get("collection") == TRAIN_ONLY,
+                "length": ds.length,
+                "classes": len(ds.classes),
+                **{k: v for k, v in metrics["splits"].items()},
+                "accuracy": metrics["test"]["accuracy"],
+                "reference": reference["metrics"]["accuracy"] if reference else None,
+            }
+        )
     metrics = {k: float(np.mean([r["test"][k] for r in head_metrics.values()])) for k in ("accuracy", "f1_weighted")}
     references = [r["reference"] for r in rows if r["reference"] is not None]
     n_train_only = sum(r["train_only"] for r in rows)
     fields: dict[str, Any] = {
-        "id": entry.id, "metrics": metrics, "val_metrics": result.val_metrics, "float32_metrics": result.metrics,
+        "id": entry.id,
+        "metrics": metrics,
+        "val_metrics": result.val_metrics,
+        "float32_metrics": result.metrics,
         "head_metrics": head_metrics,
-        "source": {"name": entry.source, "domain": "UCR",
-                   "description": f"{len(datasets)} datasets of the UCR 2018 archive (both folders) with series of "
-                                  f"length ≤ 512, one softmax head each; metrics are means over the heads of each "
-                                  f"head's test accuracy ({n_train_only} train-only sets tested on a split carved "
-                                  "from train); per-dataset results below.",
-                   "citation": UCR_CITATION, "url": UCR_URL},
-        "reference": {"name": f"mean 1-NN DTW accuracy (learned window) over the same {len(references)} datasets, "
-                              "each on its official test split (DataSummary_UCR.csv)",
-                      "metrics": {"accuracy": float(np.mean(references))}, "citation": UCR_CITATION, "url": UCR_URL},
+        "source": {
+            "name": entry.source,
+            "domain": "UCR",
+            "description": f"{len(datasets)} datasets of the UCR 2018 archive (both folders) with series of "
+            f"length ≤ 512, one softmax head each; metrics are means over the heads of each "
+            f"head's test accuracy ({n_train_only} train-only sets tested on a split carved "
+            "from train); per-dataset results below.",
+            "citation": UCR_CITATION,
+            "url": UCR_URL,
+        },
+        "reference": {
+            "name": f"mean 1-NN DTW accuracy (learned window) over the same {len(references)} datasets, "
+            "each on its official test split (DataSummary_UCR.csv)",
+            "metrics": {"accuracy": float(np.mean(references))},
+            "citation": UCR_CITATION,
+            "url": UCR_URL,
+        },
         "limitations": [
             "Kashiparekh et al. (2019) published only the principles used here (multi-length filters in every "
             "layer, one softmax per source); the configuration is tshub's own (see Architecture).",

@@ -6,23 +6,36 @@ import functools
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path as PathParam, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from tshub.hub import read_config
-from tshub.hub.card import human_size
-from tshub.hub.checkpoint import CARD_NAME
-
 from server.app import available_checkpoint, available_models
 from server.isolation import Budget, Busy, IsolatedFailure
 from server.runner import folder_zip
-from server.web.catalogue import (SORTS, TRAINING_FILTERS, Filters, browse, facets, example_series, examples_plot,
-                                  metric_rows, prototypes_plot, render_card, snippets, source_name, training_curves,
-                                  training_facts)
+from server.web.catalogue import (
+    SORTS,
+    TRAINING_FILTERS,
+    Filters,
+    browse,
+    example_series,
+    examples_plot,
+    facets,
+    metric_rows,
+    prototypes_plot,
+    render_card,
+    snippets,
+    source_name,
+    training_curves,
+    training_facts,
+)
+from tshub.hub import read_config
+from tshub.hub.card import human_size
+from tshub.hub.checkpoint import CARD_NAME
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/ui"
@@ -30,15 +43,18 @@ PAGES_TENANT = "web-pages"  # the isolator's queue for work the public pages sta
 #: No inline script, nothing from another origin, no framing, no referrer: the token page must not leak.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["size"] = lambda n: human_size(n) if isinstance(n, int) else "—"
-templates.env.filters["num"] = lambda v, digits=3: "—" if v is None else f"{v:.{digits}f}" if isinstance(
-    v, float) else str(v)
+templates.env.filters["num"] = lambda v, digits=3: (
+    "—" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+)
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 Text = Annotated[str, Query(max_length=200)]
@@ -52,14 +68,29 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
 
 
 @router.get("/", response_class=HTMLResponse)
-def models_page(request: Request, q: Text = "", domain: Text = "", arch: Text = "", task: Text = "",
-                training: Text = "", sort: Text = "id") -> HTMLResponse:
+def models_page(
+    request: Request,
+    q: Text = "",
+    domain: Text = "",
+    arch: Text = "",
+    task: Text = "",
+    training: Text = "",
+    sort: Text = "id",
+) -> HTMLResponse:
     """Every checkpoint the service offers, filtered and sorted by the query (works without JavaScript)."""
     rows = available_models(request)
-    filters = Filters(q=q, domain=domain, arch=arch, task=task, training=training,
-                      sort=sort if sort in SORTS else "id")
-    return page(request, "models.html", title="Models", rows=browse(rows, filters), total=len(rows),
-                facets=facets(rows), filters=filters, sorts=SORTS, training_filters=TRAINING_FILTERS)
+    filters = Filters(q=q, domain=domain, arch=arch, task=task, training=training, sort=sort if sort in SORTS else "id")
+    return page(
+        request,
+        "models.html",
+        title="Models",
+        rows=browse(rows, filters),
+        total=len(rows),
+        facets=facets(rows),
+        filters=filters,
+        sorts=SORTS,
+        training_filters=TRAINING_FILTERS,
+    )
 
 
 @router.get("/models/{source}/{arch}", response_class=HTMLResponse)
@@ -72,13 +103,20 @@ def model_page(request: Request, source: str, arch: str) -> HTMLResponse:
     config = read_config(folder)
     card = folder / CARD_NAME
     base_url = str(request.base_url).rstrip("/")
-    return page(request, "model.html", title=model_id, model_id=model_id, config=config,
-                card=Markup(render_card(card.read_text() if card.is_file() else "")),
-                metrics=metric_rows(config), training=training_facts(config),
-                curves=training_curves(folder, config.get("task")),
-                source_plot=source_plot(request, config),
-                snippets=snippets(model_id, base_url, config.get("task")),
-                files=sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file()))
+    return page(
+        request,
+        "model.html",
+        title=model_id,
+        model_id=model_id,
+        config=config,
+        card=Markup(render_card(card.read_text() if card.is_file() else "")),
+        metrics=metric_rows(config),
+        training=training_facts(config),
+        curves=training_curves(folder, config.get("task")),
+        source_plot=source_plot(request, config),
+        snippets=snippets(model_id, base_url, config.get("task")),
+        files=sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file()),
+    )
 
 
 def source_plot(request: Request, config: dict[str, Any]) -> tuple[Markup, str] | None:
@@ -90,11 +128,15 @@ def source_plot(request: Request, config: dict[str, Any]) -> tuple[Markup, str] 
         cache = request.app.state.source_plots
         if name not in cache:
             settings = request.app.state.settings
-            budget = Budget(int(settings.parse_memory_mb * 2**20), settings.parse_timeout_s,
-                            "TSHUB_PARSE_MEMORY_MB, TSHUB_PARSE_TIMEOUT_S")
+            budget = Budget(
+                int(settings.parse_memory_mb * 2**20),
+                settings.parse_timeout_s,
+                "TSHUB_PARSE_MEMORY_MB, TSHUB_PARSE_TIMEOUT_S",
+            )
             try:
-                series = request.app.state.isolator.run(PAGES_TENANT, f"reading example series of {name}", budget,
-                                                        example_series, name)
+                series = request.app.state.isolator.run(
+                    PAGES_TENANT, f"reading example series of {name}", budget, example_series, name
+                )
             except Busy:
                 return None
             except IsolatedFailure:
@@ -111,8 +153,9 @@ async def checkpoint_zip(request: Request, source: str, arch: str) -> Response:
     stamp = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
     body = await run_in_threadpool(zipped, str(folder), stamp)
     filename = model_id.replace("/", "-") + ".zip"
-    return Response(body, media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        body, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 @functools.lru_cache(maxsize=8)

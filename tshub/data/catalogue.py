@@ -29,7 +29,7 @@ from tshub.naming import closest
 TRAIN_ONLY = "UCRArchive_2018_trainonly"
 UCR_CITATION = (
     "H. A. Dau, A. Bagnall, K. Kamgar, C.-C. M. Yeh, Y. Zhu, S. Gharghabi, C. A. Ratanamahatana and E. Keogh, "
-    "\"The UCR time series archive\", IEEE/CAA Journal of Automatica Sinica 6(6):1293-1305, 2019."
+    '"The UCR time series archive", IEEE/CAA Journal of Automatica Sinica 6(6):1293-1305, 2019.'
 )
 # UCR 2015 archive names (as used by Ismail Fawaz et al. 2018) -> UCR 2018 names; case is matched separately.
 UCR_2015_ALIASES = {
@@ -84,8 +84,9 @@ def load(
     row = {r["Name"]: r for r in ucr_summary(folder)}.get(canonical)
     if row is not None and row.get("Length") != "Vary":
         kw.setdefault("trailing_nan", "missing")
-    ds = read_split_files(files, task="classification", variable_length=variable_length, missing=missing,
-                          name=canonical, **kw)
+    ds = read_split_files(
+        files, task="classification", variable_length=variable_length, missing=missing, name=canonical, **kw
+    )
     return ds.with_splits(ds.splits, **_ucr_meta(ds, name, collection, row))
 
 
@@ -153,9 +154,13 @@ def _split_file_name(path: Path, split: str) -> str | None:
 
 def _ucr_meta(ds: Dataset, requested: str, collection: str, row: dict[str, str] | None) -> dict[str, Any]:
     meta: dict[str, Any] = {
-        "archive": "UCR 2018", "collection": collection, "citation": UCR_CITATION,
+        "archive": "UCR 2018",
+        "collection": collection,
+        "citation": UCR_CITATION,
         "domain": f"UCR/{row['Type']}" if row else "UCR",
-        "n_train": len(ds.splits.get("train", ())), "n_test": len(ds.splits.get("test", ())), "length": ds.length,
+        "n_train": len(ds.splits.get("train", ())),
+        "n_test": len(ds.splits.get("test", ())),
+        "length": ds.length,
     }
     if requested != ds.name:
         meta["requested_name"] = requested
@@ -168,11 +173,17 @@ def _published(row: dict[str, str]) -> dict[str, Any]:
     """Published 1-NN error rates and facts of DataSummary_UCR.csv (learned DTW window in % of the length)."""
     dtw, _, window = row.get("DTW (learned_w)", "").partition(" (")
     return {
-        "type": row.get("Type"), "train": _number(row.get("Train")), "test": _number(row.get("Test")),
-        "classes": _number(row.get("Class")), "length": _number(row.get("Length")),
-        "error_1nn_ed": _number(row.get("ED (w=0)")), "error_1nn_dtw_learned_w": _number(dtw),
-        "dtw_learned_w": _number(window.rstrip(")")), "error_1nn_dtw_unconstrained": _number(row.get("DTW (w=100)")),
-        "default_rate": _number(row.get("Default rate")), "donor": row.get("Data donor/editor"),
+        "type": row.get("Type"),
+        "train": _number(row.get("Train")),
+        "test": _number(row.get("Test")),
+        "classes": _number(row.get("Class")),
+        "length": _number(row.get("Length")),
+        "error_1nn_ed": _number(row.get("ED (w=0)")),
+        "error_1nn_dtw_learned_w": _number(dtw),
+        "dtw_learned_w": _number(window.rstrip(")")),
+        "error_1nn_dtw_unconstrained": _number(row.get("DTW (w=100)")),
+        "default_rate": _number(row.get("Default rate")),
+        "donor": row.get("Data donor/editor"),
     }
 
 
@@ -189,14 +200,19 @@ def _number(text: str | None) -> int | float | str | None:
 
 def _not_found(name: str, folder: Path | None, sources: dict[str, Any]) -> str:
     if folder is None:
-        where = ("no data folder is configured (set $TSHUB_DATA or pass root= to the folder holding "
-                 f"{FULL}/ and {TRAIN_ONLY}/)")
+        where = (
+            "no data folder is configured (set $TSHUB_DATA or pass root= to the folder holding "
+            f"{FULL}/ and {TRAIN_ONLY}/)"
+        )
     else:
-        where = f"UCR folders {folder / FULL} and {folder / TRAIN_ONLY}" + ("" if folder.is_dir() else
-                                                                              " (that folder does not exist)")
+        where = f"UCR folders {folder / FULL} and {folder / TRAIN_ONLY}" + (
+            "" if folder.is_dir() else " (that folder does not exist)"
+        )
     names = [e["name"] for e in list_datasets(folder)]
     close = closest(name, names, n=5)
     hint = f" Closest matches: {', '.join(close)}." if close else ""
     source_keys = ", ".join(sorted(sources))
-    return (f"no dataset named {name!r}: looked in the sources ({source_keys}) and in {where}; "
-            f"{len(names)} datasets are available (tshub.datasets.list_datasets()).{hint}")
+    return (
+        f"no dataset named {name!r}: looked in the sources ({source_keys}) and in {where}; "
+        f"{len(names)} datasets are available (tshub.datasets.list_datasets()).{hint}"
+    )

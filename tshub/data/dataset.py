@@ -82,7 +82,7 @@ class Dataset:
         classes: list[Any] | None = None,
         splits: dict[str, np.ndarray] | None = None,
         meta: dict[str, Any] | None = None,
-    ) -> "Dataset":
+    ) -> Dataset:
         """Build a dataset from raw arrays; labels of any type are encoded, the task is inferred when not given.
 
         The task is "regression" for float targets with a fractional part, "classification" otherwise.
@@ -92,11 +92,18 @@ class Dataset:
             task = infer_task(y)
         if task == "classification":
             y, classes = encode_labels(y, classes)
-        return cls(name=name, X=np.asarray(X), y=y, task=task, classes=classes,
-                   splits=dict(splits or {}), meta=dict(meta or {}))
+        return cls(
+            name=name,
+            X=np.asarray(X),
+            y=y,
+            task=task,
+            classes=classes,
+            splits=dict(splits or {}),
+            meta=dict(meta or {}),
+        )
 
     @classmethod
-    def from_file(cls, path: str, **kwargs: Any) -> "Dataset":
+    def from_file(cls, path: str, **kwargs: Any) -> Dataset:
         """Read any supported file (.tsv[.gz], .txt, .ts, .arff, .csv, .npz); see ``tshub.data.readers``."""
         from tshub.data.readers import read_file
 
@@ -127,16 +134,29 @@ class Dataset:
             y = np.asarray(self.classes)[y]
         return self.X[idx], y
 
-    def subset(self, name: str) -> "Dataset":
+    def subset(self, name: str) -> Dataset:
         """The named split as a dataset of its own (no splits), keeping classes and provenance."""
         idx = self._split_indices(name)
-        return Dataset(name=f"{self.name}[{name}]", X=self.X[idx], y=self.y[idx], task=self.task,
-                       classes=self.classes, meta=dict(self.meta))
+        return Dataset(
+            name=f"{self.name}[{name}]",
+            X=self.X[idx],
+            y=self.y[idx],
+            task=self.task,
+            classes=self.classes,
+            meta=dict(self.meta),
+        )
 
-    def with_splits(self, splits: dict[str, np.ndarray], **meta: Any) -> "Dataset":
+    def with_splits(self, splits: dict[str, np.ndarray], **meta: Any) -> Dataset:
         """A copy sharing the arrays with new splits (and extra provenance)."""
-        return Dataset(name=self.name, X=self.X, y=self.y, task=self.task, classes=self.classes,
-                       splits=splits, meta={**self.meta, **meta})
+        return Dataset(
+            name=self.name,
+            X=self.X,
+            y=self.y,
+            task=self.task,
+            classes=self.classes,
+            splits=splits,
+            meta={**self.meta, **meta},
+        )
 
     def _split_indices(self, name: str) -> np.ndarray:
         if name not in self.splits:
@@ -149,8 +169,12 @@ class Dataset:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description: sizes, classes or target range, split sizes."""
         out: dict[str, Any] = {
-            "name": self.name, "task": self.task, "n": len(self.X), "channels": self.n_channels,
-            "length": self.length, "splits": {k: int(len(v)) for k, v in self.splits.items()},
+            "name": self.name,
+            "task": self.task,
+            "n": len(self.X),
+            "channels": self.n_channels,
+            "length": self.length,
+            "splits": {k: int(len(v)) for k, v in self.splits.items()},
         }
         if self.task == "classification":
             out["classes"] = list(self.classes or [])
@@ -162,8 +186,10 @@ class Dataset:
     def __repr__(self) -> str:
         s = self.summary()
         extra = f"classes={len(self.classes)}" if self.classes is not None else "regression"
-        return (f"Dataset({self.name!r}, n={s['n']}, channels={s['channels']}, length={s['length']}, "
-                f"{extra}, splits={s['splits']})")
+        return (
+            f"Dataset({self.name!r}, n={s['n']}, channels={s['channels']}, length={s['length']}, "
+            f"{extra}, splits={s['splits']})"
+        )
 
 
 def infer_task(y: np.ndarray) -> Task:

@@ -30,8 +30,12 @@ def series_hashes(X: np.ndarray) -> np.ndarray:
 def fingerprint(*series: np.ndarray, k: int = SKETCH_SIZE) -> dict[str, Any]:
     """The sketch of the series in one or more arrays (n_i, channels, length_i), as a checkpoint's config keeps it."""
     hashes = np.unique(np.concatenate([series_hashes(X) for X in series]))
-    return {"method": METHOD, "n": int(sum(len(X) for X in series)), "k": k,
-            "hashes": [f"{h:016x}" for h in hashes[:k].tolist()]}
+    return {
+        "method": METHOD,
+        "n": int(sum(len(X) for X in series)),
+        "k": k,
+        "hashes": [f"{h:016x}" for h in hashes[:k].tolist()],
+    }
 
 
 def overlap(stored: Any, hashes: np.ndarray) -> float | None:

@@ -18,13 +18,13 @@ class Preprocessor:
     """Base class: ``fit`` on training series, ``transform`` any series, round-trip through config + arrays."""
 
     kind: ClassVar[str] = ""
-    registry: ClassVar[dict[str, type["Preprocessor"]]] = {}
+    registry: ClassVar[dict[str, type[Preprocessor]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         Preprocessor.registry[cls.kind] = cls
 
-    def fit(self, X: np.ndarray) -> "Preprocessor":
+    def fit(self, X: np.ndarray) -> Preprocessor:
         return self
 
     def transform(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -45,14 +45,14 @@ class Preprocessor:
         return {}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> "Preprocessor":
+    def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Preprocessor:
         kind = config.get("kind")
         if kind not in cls.registry:
             raise DatasetError(f"unknown preprocessing kind {kind!r}; known: {sorted(cls.registry)}.")
         return cls.registry[kind]._restore(config, arrays or {})
 
     @classmethod
-    def _restore(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Preprocessor":
+    def _restore(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
         return cls()
 
 
@@ -95,7 +95,7 @@ class MinMaxMask(Preprocessor):
     def uses_stream_max(self) -> bool:
         return True
 
-    def fit(self, X: np.ndarray) -> "MinMaxMask":
+    def fit(self, X: np.ndarray) -> MinMaxMask:
         self.mask = _minmax(_as_series(X)).mean(axis=0).astype(np.float32)
         return self
 
@@ -115,7 +115,7 @@ class MinMaxMask(Preprocessor):
         return {} if self.mask is None else {"mask": self.mask}
 
     @classmethod
-    def _restore(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> "MinMaxMask":
+    def _restore(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> MinMaxMask:
         return cls(arrays.get("mask"))
 
 

@@ -34,15 +34,17 @@ def official_with_validation(ds: Dataset, val_fraction: float = 0.2, seed: int =
     sizes = np.array([len(g) for g in groups])
     room = np.maximum(sizes - 1, 0)
     if room.sum() == 0:
-        raise DatasetError(f"dataset {ds.name!r}: cannot carve a validation split, every class has a single "
-                           "training series.")
+        raise DatasetError(
+            f"dataset {ds.name!r}: cannot carve a validation split, every class has a single training series."
+        )
     n_val = int(min(max(1, round(val_fraction * len(train))), room.sum()))
     counts = _allocate(n_val, sizes, np.zeros_like(sizes), room)
     rng = np.random.default_rng(seed)
     val = np.concatenate([rng.permutation(g)[:k] for g, k in zip(groups, counts)])
     splits = {**ds.splits, "train": np.setdiff1d(train, val), "val": np.sort(val)}
-    return ds.with_splits(splits, split_protocol={"rule": "official_with_validation", "val_fraction": val_fraction,
-                                                  "seed": seed})
+    return ds.with_splits(
+        splits, split_protocol={"rule": "official_with_validation", "val_fraction": val_fraction, "seed": seed}
+    )
 
 
 def ensure_validation(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
@@ -58,8 +60,9 @@ def as_training_data(ds: Dataset) -> Dataset:
     return ds.with_splits({"train": np.arange(len(ds.X))}, split_protocol={"rule": "all series are training data"})
 
 
-def training_splits(ds: Dataset, val_fraction: float = 0.2, test_fraction: float = 0.0,
-                    seed: int = 0) -> tuple[Dataset, list[str]]:
+def training_splits(
+    ds: Dataset, val_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 0
+) -> tuple[Dataset, list[str]]:
     """The dataset ready to train on, and notes saying which splits were made (empty when none were).
 
     Without splits, every series is training data; ``test_fraction`` > 0 first holds out a stratified test split
@@ -72,14 +75,18 @@ def training_splits(ds: Dataset, val_fraction: float = 0.2, test_fraction: float
         if not 0 < test_fraction < 1:
             raise DatasetError(f"test_fraction must lie in [0, 1), got {test_fraction}.")
         ds = random_split(ds, {"train": 1 - test_fraction, "test": test_fraction}, seed=seed)
-        notes.append(f"no splits: held out {test_fraction:.0%} of the {len(ds.X)} series as a test split "
-                     f"(seed {seed}{', stratified' if _stratified(ds) else ''})")
+        notes.append(
+            f"no splits: held out {test_fraction:.0%} of the {len(ds.X)} series as a test split "
+            f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
+        )
     elif not ds.splits:
         notes.append(f"no splits: all {len(ds.X)} series are training data")
     if "val" not in ds.splits:
         ds = ensure_validation(ds, val_fraction, seed)
-        notes.append(f"carved {len(ds.splits['val'])} of the training series ({val_fraction:.0%}) as validation "
-                     f"(seed {seed}{', stratified' if _stratified(ds) else ''})")
+        notes.append(
+            f"carved {len(ds.splits['val'])} of the training series ({val_fraction:.0%}) as validation "
+            f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
+        )
     return ds, notes
 
 
@@ -90,12 +97,15 @@ def check_classes(ds: Dataset, split: str = "train") -> None:
     present = np.unique(ds.y[ds.splits[split]])
     if len(present) < 2:
         found = f"only one class ({(ds.classes or ['?'])[present[0]]!r})" if len(present) else "no series"
-        raise DatasetError(f"dataset {ds.name!r}: its {split!r} series hold {found}; classification needs at least "
-                           "two classes: check the label column, or pass task='regression' for numeric targets.")
+        raise DatasetError(
+            f"dataset {ds.name!r}: its {split!r} series hold {found}; classification needs at least "
+            "two classes: check the label column, or pass task='regression' for numeric targets."
+        )
 
 
-def random_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15), seed: int = 0,
-                 stratify: bool = True) -> Dataset:
+def random_split(
+    ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15), seed: int = 0, stratify: bool = True
+) -> Dataset:
     """Split all series at random (per class when ``stratify`` and classification, as Otović et al.).
 
     ``fractions`` is (train, test), (train, val, test) or a {split name: fraction} mapping; existing splits are
@@ -109,8 +119,12 @@ def random_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15), seed: in
         for part, chunk in zip(parts, np.split(rng.permutation(group), np.cumsum(counts)[:-1])):
             part.append(chunk)
     splits = {name: np.sort(np.concatenate(part)) for name, part in zip(names, parts)}
-    protocol = {"rule": "random_split", "fractions": dict(zip(names, weights.tolist())), "seed": seed,
-                "stratified": _stratified(ds, stratify)}
+    protocol = {
+        "rule": "random_split",
+        "fractions": dict(zip(names, weights.tolist())),
+        "seed": seed,
+        "stratified": _stratified(ds, stratify),
+    }
     return ds.with_splits(splits, split_protocol=protocol)
 
 
@@ -131,16 +145,20 @@ def reduce_train(ds: Dataset, n: int, seed: int = 0) -> Dataset:
     """
     train = _indices(ds, "train")
     if not 1 <= n <= len(train):
-        raise DatasetError(f"dataset {ds.name!r}: cannot reduce 'train' to {n} series, it has {len(train)}; "
-                           f"choose n between 1 and {len(train)}.")
+        raise DatasetError(
+            f"dataset {ds.name!r}: cannot reduce 'train' to {n} series, it has {len(train)}; "
+            f"choose n between 1 and {len(train)}."
+        )
     groups = _groups(ds, train, stratify=True)
     sizes = np.array([len(g) for g in groups])
     low = np.ones_like(sizes) if n >= len(groups) else np.zeros_like(sizes)
     counts = _allocate(n, sizes, low, sizes)
     rng = np.random.default_rng(seed)
     kept = np.sort(np.concatenate([rng.permutation(g)[:k] for g, k in zip(groups, counts)]))
-    return ds.with_splits({**ds.splits, "train": kept},
-                          train_reduction={"n": n, "from": len(train), "seed": seed, "stratified": _stratified(ds)})
+    return ds.with_splits(
+        {**ds.splits, "train": kept},
+        train_reduction={"n": n, "from": len(train), "seed": seed, "stratified": _stratified(ds)},
+    )
 
 
 def _allocate(total: int, weights: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -173,8 +191,10 @@ def _stratified(ds: Dataset, stratify: bool = True) -> bool:
 
 def _indices(ds: Dataset, split: str) -> np.ndarray:
     if split not in ds.splits:
-        raise DatasetError(f"dataset {ds.name!r} has no {split!r} split (it has {sorted(ds.splits) or 'none'}); "
-                           "create one with random_split or chronological_split.")
+        raise DatasetError(
+            f"dataset {ds.name!r} has no {split!r} split (it has {sorted(ds.splits) or 'none'}); "
+            "create one with random_split or chronological_split."
+        )
     return ds.splits[split]
 
 
@@ -185,10 +205,13 @@ def _fractions(fractions: Fractions) -> tuple[list[str], np.ndarray]:
         values = list(fractions)
         names = {2: ["train", "test"], 3: ["train", "val", "test"]}.get(len(values), [])
         if not names:
-            raise DatasetError(f"fractions {tuple(values)}: give 2 (train, test) or 3 (train, val, test) values, "
-                               "or a {split name: fraction} mapping.")
+            raise DatasetError(
+                f"fractions {tuple(values)}: give 2 (train, test) or 3 (train, val, test) values, "
+                "or a {split name: fraction} mapping."
+            )
     weights = np.asarray(values, dtype=np.float64)
     if len(weights) == 0 or np.any(~(weights > 0)) or not np.isclose(weights.sum(), 1.0, atol=1e-6):
-        raise DatasetError(f"fractions {dict(zip(names, values))} must all be positive and sum to 1 "
-                           f"(they sum to {weights.sum():g}).")
+        raise DatasetError(
+            f"fractions {dict(zip(names, values))} must all be positive and sum to 1 (they sum to {weights.sum():g})."
+        )
     return names, weights

@@ -14,5 +14,14 @@ from tshub.experiments.grid import ExperimentGrid, RunSpec
 from tshub.experiments.records import instance_comparisons, load_predictions, load_records
 from tshub.experiments.runner import ExperimentError, execute_run, plan_runs, run
 
-__all__ = ["ExperimentGrid", "RunSpec", "ExperimentError", "run", "plan_runs", "execute_run", "load_records",
-           "load_predictions", "instance_comparisons"]
+__all__ = [
+    "ExperimentGrid",
+    "RunSpec",
+    "ExperimentError",
+    "run",
+    "plan_runs",
+    "execute_run",
+    "load_records",
+    "load_predictions",
+    "instance_comparisons",
+]

@@ -18,16 +18,32 @@ from tshub.stats import comparison_table
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tshub.experiments",
-                                description="Fine-tune sources on targets against from-scratch referents.")
-    p.add_argument("--sources", nargs="*", default=[], metavar="SOURCE",
-                   help="model ids (LEN-DB/magnet), Hub repo ids, checkpoint folders, or dataset names with --archs")
-    p.add_argument("--train-sources", nargs="*", default=[], metavar="DATASET/ARCH",
-                   help="sources to train from scratch first (cached in OUT/sources), e.g. Coffee/fcn")
+    p = argparse.ArgumentParser(
+        prog="python -m tshub.experiments", description="Fine-tune sources on targets against from-scratch referents."
+    )
+    p.add_argument(
+        "--sources",
+        nargs="*",
+        default=[],
+        metavar="SOURCE",
+        help="model ids (LEN-DB/magnet), Hub repo ids, checkpoint folders, or dataset names with --archs",
+    )
+    p.add_argument(
+        "--train-sources",
+        nargs="*",
+        default=[],
+        metavar="DATASET/ARCH",
+        help="sources to train from scratch first (cached in OUT/sources), e.g. Coffee/fcn",
+    )
     p.add_argument("--targets", nargs="+", required=True, metavar="DATASET", help="catalogue dataset names")
     p.add_argument("--archs", nargs="*", default=None, help="restrict to these architectures (expands dataset names)")
-    p.add_argument("--lr-multipliers", nargs="+", default=["grid"], metavar="OMEGA",
-                   help="'grid' (Otović's ten values) or numbers; one run per value, chosen on validation")
+    p.add_argument(
+        "--lr-multipliers",
+        nargs="+",
+        default=["grid"],
+        metavar="OMEGA",
+        help="'grid' (Otović's ten values) or numbers; one run per value, chosen on validation",
+    )
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--reduce-train", type=int, default=None, metavar="N", help="keep N training series per seed")
     p.add_argument("--max-epochs", type=int, default=None)
@@ -35,14 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="per run")
     p.add_argument("--preprocessing", default=None, help="default: each source's own")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
-    p.add_argument("--address", default=None, metavar="HOST:PORT",
-                   help="the Ray cluster's head (ray start --head); default $RAY_ADDRESS, else a local Ray")
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="the Ray cluster's head (ray start --head); default $RAY_ADDRESS, else a local Ray",
+    )
     p.add_argument("--out", required=True, help="output folder (records, predictions, trained sources)")
     p.add_argument("--by", nargs="+", default=["source", "target", "arch"], help="row keys of the table")
     p.add_argument("--metric", default=None, help="default: f1_weighted (classification), mae (regression)")
     p.add_argument("--alpha", type=float, default=0.05, help="false discovery rate of the BKY correction")
-    p.add_argument("--instance-tests", action="store_true",
-                   help="also print Otović's per-run tests on test instances (Bowker / Wilcoxon)")
+    p.add_argument(
+        "--instance-tests",
+        action="store_true",
+        help="also print Otović's per-run tests on test instances (Bowker / Wilcoxon)",
+    )
     p.add_argument("--quiet", action="store_true", help="no per-run progress lines")
     return p
 
@@ -58,10 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_sources.append((dataset, arch))
     multipliers = "grid" if args.lr_multipliers == ["grid"] else [float(v) for v in args.lr_multipliers]
     try:
-        grid = ExperimentGrid(sources=[*args.sources, *train_sources], targets=args.targets, archs=args.archs,
-                              lr_multipliers=multipliers, seeds=args.seeds, reduce_train=args.reduce_train,
-                              max_epochs=args.max_epochs, recipe=args.recipe, time_budget_s=args.time_budget,
-                              preprocessing=args.preprocessing)
+        grid = ExperimentGrid(
+            sources=[*args.sources, *train_sources],
+            targets=args.targets,
+            archs=args.archs,
+            lr_multipliers=multipliers,
+            seeds=args.seeds,
+            reduce_train=args.reduce_train,
+            max_epochs=args.max_epochs,
+            recipe=args.recipe,
+            time_budget_s=args.time_budget,
+            preprocessing=args.preprocessing,
+        )
         records = run(grid, engine=args.engine, out_dir=args.out, progress=not args.quiet, address=args.address)
         print(comparison_table(records, by=args.by, metric=args.metric, alpha=args.alpha).to_markdown())
         if args.instance_tests:

@@ -23,8 +23,9 @@ Worker = Callable[[RunSpec, Dataset, str], dict[str, Any]]
 MAX_ATTEMPTS = 3
 
 
-def local_engine(jobs: Sequence[Job], work: Worker, out_dir: Path, address: str | None = None
-                 ) -> Iterator[tuple[RunSpec, Outcome]]:
+def local_engine(
+    jobs: Sequence[Job], work: Worker, out_dir: Path, address: str | None = None
+) -> Iterator[tuple[RunSpec, Outcome]]:
     """Run every job in this process, in order (training uses CUDA when this process sees it)."""
     for spec, dataset in jobs:
         try:
@@ -33,8 +34,9 @@ def local_engine(jobs: Sequence[Job], work: Worker, out_dir: Path, address: str 
             yield spec, Outcome(FAILED, reason=f"{type(err).__name__}: {err}", result=err)
 
 
-def ray_engine(jobs: Sequence[Job], work: Worker, out_dir: Path, address: str | None = None
-               ) -> Iterator[tuple[RunSpec, Outcome]]:
+def ray_engine(
+    jobs: Sequence[Job], work: Worker, out_dir: Path, address: str | None = None
+) -> Iterator[tuple[RunSpec, Outcome]]:
     """One Ray task per run on the cluster at ``address`` (else ``$RAY_ADDRESS``, an already initialised one, or a
     local Ray started and shut down here); a run lost with its node is started again, up to ``MAX_ATTEMPTS``.
     Each dataset goes into the object store once, whatever the number of runs using it."""

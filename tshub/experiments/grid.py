@@ -71,8 +71,10 @@ class ExperimentGrid:
             elif isinstance(entry, Path) or "/" in text or Path(text).expanduser().is_dir():
                 names.append(text)
             elif not self.archs:
-                raise ValueError(f"source {text!r} is a bare dataset name: pass archs=[...] to use the model ids "
-                                 f"'{text}/<arch>', or give a model id such as '{text}/fcn'.")
+                raise ValueError(
+                    f"source {text!r} is a bare dataset name: pass archs=[...] to use the model ids "
+                    f"'{text}/<arch>', or give a model id such as '{text}/fcn'."
+                )
             else:
                 names += [f"{text}/{arch}" for arch in self.archs]
         return names
@@ -96,8 +98,12 @@ class ExperimentGrid:
         """
         recipe = self.recipe.to_dict() if isinstance(self.recipe, TrainConfig) else self.recipe
         _, config = resolve_recipe(self.recipe, max_epochs=self.max_epochs, time_budget_s=self.time_budget_s)
-        return {"recipe": recipe, "train_config": config.to_dict(), "max_epochs": self.max_epochs,
-                "time_budget_s": self.time_budget_s}
+        return {
+            "recipe": recipe,
+            "train_config": config.to_dict(),
+            "max_epochs": self.max_epochs,
+            "time_budget_s": self.time_budget_s,
+        }
 
 
 @dataclass(frozen=True)

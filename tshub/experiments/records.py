@@ -48,8 +48,10 @@ def load_records(out_dir: str | Path) -> list[dict[str, Any]]:
     """Every finished record of an output folder, in run-id order (e.g. to tabulate a grid run elsewhere)."""
     folder = Path(out_dir) / RUNS_DIR
     if not folder.is_dir():
-        raise FileNotFoundError(f"{out_dir} holds no experiment records (no {RUNS_DIR}/ folder); "
-                                "run a grid with tshub.experiments.run(grid, out_dir=...) first.")
+        raise FileNotFoundError(
+            f"{out_dir} holds no experiment records (no {RUNS_DIR}/ folder); "
+            "run a grid with tshub.experiments.run(grid, out_dir=...) first."
+        )
     records = (read_record(out_dir, path.stem) for path in sorted(folder.glob("*.json")))
     return [r for r in records if r is not None]
 
@@ -71,8 +73,9 @@ def load_predictions(out_dir: str | Path, record: Mapping[str, Any]) -> tuple[np
         return data["y_true"], data["y_pred"]
 
 
-def instance_comparisons(records: Iterable[Mapping[str, Any]], out_dir: str | Path,
-                         alpha: float = 0.05) -> ComparisonTable:
+def instance_comparisons(
+    records: Iterable[Mapping[str, Any]], out_dir: str | Path, alpha: float = 0.05
+) -> ComparisonTable:
     """Otović et al.'s tests: each fine-tune (ω chosen on validation) against its referent on the test instances.
 
     Classification: Bowker symmetry test of the two models' predicted classes; regression: Wilcoxon on their
@@ -89,12 +92,17 @@ def instance_comparisons(records: Iterable[Mapping[str, Any]], out_dir: str | Pa
         y_true, transfer = load_predictions(out_dir, record)
         _, scratch = load_predictions(out_dir, referent)
         result = instance_test(record["task"], y_true, transfer, scratch)
-        rows.append({key: record[key] for key in ("source", "target", "arch", "seed", "lr_multiplier")}
-                    | {"test": "bowker" if record["task"] == "classification" else "wilcoxon",
-                       "n": result.n, "statistic": result.statistic, "p": result.pvalue, "effect": result.effect})
+        rows.append(
+            {key: record[key] for key in ("source", "target", "arch", "seed", "lr_multiplier")}
+            | {
+                "test": "bowker" if record["task"] == "classification" else "wilcoxon",
+                "n": result.n,
+                "statistic": result.statistic,
+                "p": result.pvalue,
+                "effect": result.effect,
+            }
+        )
     rejected, q = benjamini_krieger_yekutieli([row["p"] for row in rows], alpha)
     for row, reject, q_value in zip(rows, rejected, q):
         row["q"], row["rejected"] = float(q_value), bool(reject)
     return rows
-
-

@@ -12,7 +12,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,14 @@ class SourceCheckpoint:
     config: dict[str, Any]
 
 
-def run(grid: ExperimentGrid, engine: str = "local", out_dir: str | Path = "runs/experiment", *,
-        progress: bool = True, address: str | None = None) -> list[dict[str, Any]]:
+def run(
+    grid: ExperimentGrid,
+    engine: str = "local",
+    out_dir: str | Path = "runs/experiment",
+    *,
+    progress: bool = True,
+    address: str | None = None,
+) -> list[dict[str, Any]]:
     """Execute every run of ``grid`` not yet recorded in ``out_dir``; returns the records of all its runs.
 
     ``engine`` is "local" (this process, one run after the other) or "ray" (one Ray task per run, on the cluster
@@ -65,8 +71,7 @@ def run(grid: ExperimentGrid, engine: str = "local", out_dir: str | Path = "runs
     return _run_jobs(plan_runs(grid, sources, targets), engine, out, log, address)
 
 
-def plan_runs(grid: ExperimentGrid, sources: Sequence[SourceCheckpoint],
-              targets: dict[str, Dataset]) -> list[Job]:
+def plan_runs(grid: ExperimentGrid, sources: Sequence[SourceCheckpoint], targets: dict[str, Dataset]) -> list[Job]:
     """The referent and fine-tune runs of the grid, each referent once, before the fine-tunes compared with it."""
     jobs: dict[str, Job] = {}
     for source in sources:
@@ -76,14 +81,28 @@ def plan_runs(grid: ExperimentGrid, sources: Sequence[SourceCheckpoint],
             if name.casefold() == str(config.get("source_dataset", "")).casefold():
                 continue  # never fine-tune a source on its own dataset (bigdata18, Otović et al.)
             for seed in grid.seeds:
-                referent = RunSpec("referent", name, config["arch"], int(seed), grid.training(), preprocessing,
-                                   arch_kwargs=config["arch_kwargs"], use_stream_max=config["use_stream_max"],
-                                   reduce_train=grid.reduce_train)
+                referent = RunSpec(
+                    "referent",
+                    name,
+                    config["arch"],
+                    int(seed),
+                    grid.training(),
+                    preprocessing,
+                    arch_kwargs=config["arch_kwargs"],
+                    use_stream_max=config["use_stream_max"],
+                    reduce_train=grid.reduce_train,
+                )
                 jobs.setdefault(referent.run_id, (referent, dataset))
                 for omega in grid.multipliers():
-                    spec = replace(referent, kind="finetune", source=source.name,
-                                   source_sha256=config["weights_sha256"], checkpoint=str(source.folder),
-                                   lr_multiplier=omega, referent_id=referent.run_id)
+                    spec = replace(
+                        referent,
+                        kind="finetune",
+                        source=source.name,
+                        source_sha256=config["weights_sha256"],
+                        checkpoint=str(source.folder),
+                        lr_multiplier=omega,
+                        referent_id=referent.run_id,
+                    )
                     jobs[spec.run_id] = (spec, dataset)
     return list(jobs.values())
 
@@ -92,8 +111,13 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
     """Train one run, save its outputs and its record in ``out_dir``; returns the record (the engines' worker)."""
     training = spec.training
     recipe = training["recipe"] if isinstance(training["recipe"], str) else TrainConfig.from_dict(training["recipe"])
-    common = {"seed": spec.seed, "recipe": recipe, "max_epochs": training["max_epochs"],
-              "time_budget_s": training["time_budget_s"], "progress": False}
+    common = {
+        "seed": spec.seed,
+        "recipe": recipe,
+        "max_epochs": training["max_epochs"],
+        "time_budget_s": training["time_budget_s"],
+        "progress": False,
+    }
     predictions = None
     if spec.kind == "source":
         result = train_from_scratch(spec.arch, dataset, preprocessing=spec.preprocessing, **common)
@@ -101,11 +125,22 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
     else:
         data = _target_data(dataset, spec)
         if spec.kind == "referent":
-            result = train_from_scratch(spec.arch, data, preprocessing=spec.preprocessing,
-                                        use_stream_max=spec.use_stream_max, arch_kwargs=spec.arch_kwargs, **common)
+            result = train_from_scratch(
+                spec.arch,
+                data,
+                preprocessing=spec.preprocessing,
+                use_stream_max=spec.use_stream_max,
+                arch_kwargs=spec.arch_kwargs,
+                **common,
+            )
         else:
-            result = finetune(load_checkpoint(spec.checkpoint), data, lr_multiplier=spec.lr_multiplier,
-                              preprocessing=spec.preprocessing, **common)
+            result = finetune(
+                load_checkpoint(spec.checkpoint),
+                data,
+                lr_multiplier=spec.lr_multiplier,
+                preprocessing=spec.preprocessing,
+                **common,
+            )
         predictions = _save_test_predictions(out_dir, spec.run_id, result.model, data)
     record = _record(spec, result, predictions)
     write_record(out_dir, record)
@@ -118,14 +153,16 @@ def _load_targets(targets: Sequence[str | Dataset]) -> dict[str, Dataset]:
     for target in targets:
         dataset = target if isinstance(target, Dataset) else load(str(target))
         if dataset.name in loaded:
-            raise ValueError(f"target {dataset.name!r} is given twice; give every target once (datasets need "
-                             "distinct names).")
+            raise ValueError(
+                f"target {dataset.name!r} is given twice; give every target once (datasets need distinct names)."
+            )
         loaded[dataset.name] = dataset
     return loaded
 
 
-def _sources(grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], None],
-             address: str | None = None) -> list[SourceCheckpoint]:
+def _sources(
+    grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], None], address: str | None = None
+) -> list[SourceCheckpoint]:
     """Resolve checkpoint sources and train (or reuse) the on-the-fly ones, restricted to ``grid.archs``."""
     archs = None if grid.archs is None else [get_architecture(a).arch for a in grid.archs]
     named = [(name, resolve(name)) for name in grid.named_sources()]
@@ -135,8 +172,15 @@ def _sources(grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], 
             dataset_name, arch = entry[0], get_architecture(entry[1]).arch
             if archs is None or arch in archs:
                 dataset = load(dataset_name)
-                spec = RunSpec("source", dataset.name, arch, 0, grid.training(), grid.preprocessing or "znorm",
-                               source=f"{dataset.name}/{arch}")
+                spec = RunSpec(
+                    "source",
+                    dataset.name,
+                    arch,
+                    0,
+                    grid.training(),
+                    grid.preprocessing or "znorm",
+                    source=f"{dataset.name}/{arch}",
+                )
                 to_train.append((replace(spec, checkpoint=str((out / SOURCES_DIR / spec.run_id).resolve())), dataset))
     trained = [(spec.source, Path(spec.checkpoint)) for spec, _ in to_train]
     if to_train:
@@ -147,8 +191,9 @@ def _sources(grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], 
         if archs is None or config["arch"] in archs:
             sources.append(SourceCheckpoint(_display_name(name, config), folder, config))
     if not sources:
-        raise ValueError(f"no source is left for archs={list(grid.archs or [])}: the sources are "
-                         f"{[str(s) for s in grid.sources]}.")
+        raise ValueError(
+            f"no source is left for archs={list(grid.archs or [])}: the sources are {[str(s) for s in grid.sources]}."
+        )
     return sources
 
 
@@ -160,8 +205,9 @@ def _display_name(name: str, config: dict[str, Any]) -> str:
     return f"{config['source_dataset']}/{config['arch']}" if config.get("source_dataset") else Path(name).name
 
 
-def _run_jobs(jobs: list[Job], engine: str, out: Path, log: Callable[[str], None],
-              address: str | None = None) -> list[dict[str, Any]]:
+def _run_jobs(
+    jobs: list[Job], engine: str, out: Path, log: Callable[[str], None], address: str | None = None
+) -> list[dict[str, Any]]:
     """Run the jobs without a record (in the engine), log each, raise ExperimentError if any failed."""
     records: dict[str, dict[str, Any]] = {}
     todo = []
@@ -182,8 +228,10 @@ def _run_jobs(jobs: list[Job], engine: str, out: Path, log: Callable[[str], None
             records[spec.run_id] = outcome.result
             log(f"[{i}/{len(todo)}] {spec.run_id}: {_summary(outcome.result)}")
     if failures:
-        raise ExperimentError(f"{len(failures)} of {len(jobs)} runs failed; the {len(records)} finished ones are "
-                              f"saved in {out}, fix the cause and run again to resume:\n" + "\n".join(failures))
+        raise ExperimentError(
+            f"{len(failures)} of {len(jobs)} runs failed; the {len(records)} finished ones are "
+            f"saved in {out}, fix the cause and run again to resume:\n" + "\n".join(failures)
+        )
     return [records[spec.run_id] for spec, _ in jobs]
 
 
@@ -217,15 +265,30 @@ def _record(spec: RunSpec, result: FitResult, predictions: str | None) -> dict[s
     history = result.history
     kept = history[(result.best_epoch or len(history)) - 1] if history else {}
     return {
-        "run_id": spec.run_id, "kind": spec.kind, "source": spec.source, "target": spec.target, "arch": spec.arch,
-        "seed": spec.seed, "lr_multiplier": spec.lr_multiplier, "referent_id": spec.referent_id,
-        "reduce_train": spec.reduce_train, "task": result.task, "metrics": result.metrics,
-        "val_metrics": result.val_metrics, "val_loss": kept.get("val_loss"),
-        "convergence_rate": result.convergence_rate, "epochs": len(history), "best_epoch": result.best_epoch,
-        "stop_reason": result.stop_reason, "elapsed_s": result.elapsed_s,
-        "checkpoint": spec.checkpoint if spec.kind == "source" else None, "predictions": predictions,
-        "spec": spec.to_dict(), "fit": result.to_dict(), "tshub_version": tshub.__version__,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_id": spec.run_id,
+        "kind": spec.kind,
+        "source": spec.source,
+        "target": spec.target,
+        "arch": spec.arch,
+        "seed": spec.seed,
+        "lr_multiplier": spec.lr_multiplier,
+        "referent_id": spec.referent_id,
+        "reduce_train": spec.reduce_train,
+        "task": result.task,
+        "metrics": result.metrics,
+        "val_metrics": result.val_metrics,
+        "val_loss": kept.get("val_loss"),
+        "convergence_rate": result.convergence_rate,
+        "epochs": len(history),
+        "best_epoch": result.best_epoch,
+        "stop_reason": result.stop_reason,
+        "elapsed_s": result.elapsed_s,
+        "checkpoint": spec.checkpoint if spec.kind == "source" else None,
+        "predictions": predictions,
+        "spec": spec.to_dict(),
+        "fit": result.to_dict(),
+        "tshub_version": tshub.__version__,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -240,4 +303,5 @@ def _logger(progress: bool) -> Callable[[str], None]:
     def log(message: str) -> None:
         if progress:
             print(f"tshub.experiments: {message}", file=sys.stderr, flush=True)
+
     return log

@@ -14,7 +14,26 @@ from tshub.hub.remote import push_folder, push_to_hub
 from tshub.hub.resolve import load_pretrained, pull, resolve
 from tshub.hub.store import home_store, list_pretrained, stores, write_index
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "HubError", "InvalidModelIdError", "ModelId", "ModelNotFoundError",
-           "build_model_card", "home_store", "hub_namespace", "list_pretrained", "load_checkpoint", "load_pretrained",
-           "parse_model_id", "pull", "push_folder", "push_to_hub", "read_config", "resolve", "save_checkpoint",
-           "stores", "write_index"]
+__all__ = [
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "HubError",
+    "InvalidModelIdError",
+    "ModelId",
+    "ModelNotFoundError",
+    "build_model_card",
+    "home_store",
+    "hub_namespace",
+    "list_pretrained",
+    "load_checkpoint",
+    "load_pretrained",
+    "parse_model_id",
+    "pull",
+    "push_folder",
+    "push_to_hub",
+    "read_config",
+    "resolve",
+    "save_checkpoint",
+    "stores",
+    "write_index",
+]

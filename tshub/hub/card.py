@@ -20,21 +20,46 @@ from tshub.hub.ids import as_model_id
 from tshub.models.registry import get_architecture
 
 # tshub metric key → (Hub metric type, display name); other keys are shown as they are.
-METRIC_NAMES = {"accuracy": ("accuracy", "Accuracy"), "f1_weighted": ("f1", "F1 (weighted)"),
-                "mae": ("mae", "MAE"), "mse": ("mse", "MSE")}
+METRIC_NAMES = {
+    "accuracy": ("accuracy", "Accuracy"),
+    "f1_weighted": ("f1", "F1 (weighted)"),
+    "mae": ("mae", "MAE"),
+    "mse": ("mse", "MSE"),
+}
 # Facts of the training run (kept in config["meta"] by tshub.training or the publish script) shown on the card.
-RUN_KEYS = ("seed", "epochs", "best_epoch", "stop_reason", "convergence_rate", "lr_multiplier", "freeze_backbone",
-            "parent_dataset", "elapsed_s", "time_budget_s", "device")
+RUN_KEYS = (
+    "seed",
+    "epochs",
+    "best_epoch",
+    "stop_reason",
+    "convergence_rate",
+    "lr_multiplier",
+    "freeze_backbone",
+    "parent_dataset",
+    "elapsed_s",
+    "time_budget_s",
+    "device",
+)
 
 
 def build_model_card(config: dict[str, Any]) -> ModelCard:
     """The card of the checkpoint described by ``config`` (the dict written to config.json)."""
     data = card_data(config)
-    body = "\n\n".join(section for section in (
-        _title(config), _summary(config), _source_section(config), _architecture_section(config),
-        _preprocessing_section(config), _training_section(config), _evaluation_section(config),
-        _usage_section(config), _limitations_section(config),
-    ) if section)
+    body = "\n\n".join(
+        section
+        for section in (
+            _title(config),
+            _summary(config),
+            _source_section(config),
+            _architecture_section(config),
+            _preprocessing_section(config),
+            _training_section(config),
+            _evaluation_section(config),
+            _usage_section(config),
+            _limitations_section(config),
+        )
+        if section
+    )
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
 
 
@@ -44,12 +69,19 @@ def card_data(config: dict[str, Any]) -> ModelCardData:
     task = config.get("task") or "unknown-task"
     metrics = config.get("metrics") or {}
     results = [
-        EvalResult(task_type=f"time-series-{task}", task_name=f"Time series {task}",
-                   dataset_type=source.get("hf_dataset", source["name"]), dataset_name=source["name"],
-                   dataset_split="test", metric_type=METRIC_NAMES.get(k, (k, k))[0],
-                   metric_name=METRIC_NAMES.get(k, (k, k))[1], metric_value=v,
-                   metric_args={"average": "weighted"} if k == "f1_weighted" else None)
-        for k, v in metrics.items() if isinstance(v, (int, float))
+        EvalResult(
+            task_type=f"time-series-{task}",
+            task_name=f"Time series {task}",
+            dataset_type=source.get("hf_dataset", source["name"]),
+            dataset_name=source["name"],
+            dataset_split="test",
+            metric_type=METRIC_NAMES.get(k, (k, k))[0],
+            metric_name=METRIC_NAMES.get(k, (k, k))[1],
+            metric_value=v,
+            metric_args={"average": "weighted"} if k == "f1_weighted" else None,
+        )
+        for k, v in metrics.items()
+        if isinstance(v, (int, float))
     ]
     tags = ["tshub", "time-series", f"time-series-{task}", config["arch"], "pytorch", "safetensors"]
     if source.get("domain"):  # "UCR/Motion" → "ucr-motion": Hub tags are plain words
@@ -57,10 +89,14 @@ def card_data(config: dict[str, Any]) -> ModelCardData:
     if config.get("parent"):
         tags.append("transfer-learning")
     return ModelCardData(
-        library_name="tshub", license=config.get("license"), tags=tags,
+        library_name="tshub",
+        license=config.get("license"),
+        tags=tags,
         datasets=[source.get("hf_dataset", source["name"])] if source["name"] != "unknown" else None,
         metrics=sorted({r.metric_type for r in results}) or None,
-        model_name=model_name(config), eval_results=results or None, base_model=_base_model(config),
+        model_name=model_name(config),
+        eval_results=results or None,
+        base_model=_base_model(config),
     )
 
 
@@ -99,21 +135,30 @@ def _summary(config: dict[str, Any]) -> str:
     length = config.get("input_length")
     rows = [
         ("Task", task),
-        ("Input", f"{config['in_channels']} channel(s) × "
-                  + (f"{length} samples (fixed)" if length else "any length")),
-        ("Parameters", f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
-                       f"stored as {config.get('dtype', 'float32')})"),
-        ("Checkpoint", f"tshub format {config['format_version']}, tshub {config.get('tshub_version', '?')}, "
-                       f"weights sha256 `{config['weights_sha256'][:16]}…`"),
+        ("Input", f"{config['in_channels']} channel(s) × " + (f"{length} samples (fixed)" if length else "any length")),
+        (
+            "Parameters",
+            f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
+            f"stored as {config.get('dtype', 'float32')})",
+        ),
+        (
+            "Checkpoint",
+            f"tshub format {config['format_version']}, tshub {config.get('tshub_version', '?')}, "
+            f"weights sha256 `{config['weights_sha256'][:16]}…`",
+        ),
     ]
     return _table(rows)
 
 
 def _source_section(config: dict[str, Any]) -> str:
     source = source_info(config)
-    lines = ["## Source dataset", "", f"**{source['name']}**"
-             + (f" ({source['domain']})" if source.get("domain") else "")
-             + (f" — {source['description']}" if source.get("description") else "")]
+    lines = [
+        "## Source dataset",
+        "",
+        f"**{source['name']}**"
+        + (f" ({source['domain']})" if source.get("domain") else "")
+        + (f" — {source['description']}" if source.get("description") else ""),
+    ]
     splits = (config.get("meta") or {}).get("splits") or {}
     sizes = [(f"{k} series", v) for k, v in splits.items()]
     sizes += [(k, source[k]) for k in ("channels", "length", "sampling_rate") if k in source]
@@ -130,9 +175,13 @@ def _source_section(config: dict[str, Any]) -> str:
 
 
 def _architecture_section(config: dict[str, Any]) -> str:
-    rows = [("arch", f"`{config['arch']}`"), ("in_channels", config["in_channels"]),
-            ("n_outputs", config["n_outputs"]), ("input_length", config.get("input_length")),
-            ("use_stream_max", config.get("use_stream_max"))]
+    rows = [
+        ("arch", f"`{config['arch']}`"),
+        ("in_channels", config["in_channels"]),
+        ("n_outputs", config["n_outputs"]),
+        ("input_length", config.get("input_length")),
+        ("use_stream_max", config.get("use_stream_max")),
+    ]
     if config.get("heads"):
         rows.append(("heads", f"{len(config['heads'])} (one per source dataset)"))
     rows += [(k, v) for k, v in (config.get("arch_kwargs") or {}).items()]
@@ -158,7 +207,10 @@ def _training_section(config: dict[str, Any]) -> str:
     lines = ["## Training"]
     if config.get("parent"):
         revision = (config.get("meta") or {}).get("parent_revision")
-        lines += ["", f"Fine-tuned from `{config['parent']}`" + (f" at Hub revision `{revision}`." if revision else ".")]
+        lines += [
+            "",
+            f"Fine-tuned from `{config['parent']}`" + (f" at Hub revision `{revision}`." if revision else "."),
+        ]
     if config.get("recipe"):
         lines += ["", f"Recipe `{config['recipe']}`" + (":" if config.get("train_config") else ".")]
     if config.get("train_config"):
@@ -178,8 +230,10 @@ def _evaluation_section(config: dict[str, Any]) -> str:
     ref_metrics = reference.get("metrics", {}) if isinstance(reference, dict) else {}
     ref_name = reference.get("name", "published reference") if isinstance(reference, dict) else ""
     header = ("Metric (source test split)", "This model") + ((f"Reference: {ref_name}",) if ref_metrics else ())
-    rows = [(METRIC_NAMES.get(k, (k, k))[1], _fmt(v)) + ((_fmt(ref_metrics.get(k, "—")),) if ref_metrics else ())
-            for k, v in metrics.items()]
+    rows = [
+        (METRIC_NAMES.get(k, (k, k))[1], _fmt(v)) + ((_fmt(ref_metrics.get(k, "—")),) if ref_metrics else ())
+        for k, v in metrics.items()
+    ]
     lines = ["## Evaluation", "", _table(rows, header)]
     if config.get("val_metrics"):
         shown = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {_fmt(v)}" for k, v in config["val_metrics"].items())
@@ -193,44 +247,67 @@ def _evaluation_section(config: dict[str, Any]) -> str:
 
 def _usage_section(config: dict[str, Any]) -> str:
     name = config.get("id") or config.get("repo_id") or "path/to/checkpoint"
-    predict = "labels = model.predict(X_raw)" if config.get("task") == "classification" else \
-        "values = model.predict(X_raw)"
-    return "\n".join([
-        "## How to use", "", "```python", "import tshub", "",
-        f'model = tshub.load_pretrained("{name}")',
-        f"{predict}          # raw float32 series (n, channels, length); preprocessing is applied for you",
-        "",
-        'target = tshub.datasets.load("Coffee")   # any catalogue name, or tshub.Dataset.from_arrays(X, y)',
-        'result = model.finetune(target, lr_multiplier="grid")  # new head, ω chosen on validation',
-        "result.metrics, result.transfer_report",
-        'result.model.save_pretrained("my-finetuned-model")', "```", "",
-        "From the shell:", "", "```", f"tshub pull {name}", f"tshub info {name}",
-        f"tshub finetune {name} Coffee --lr-multiplier grid --out my-finetuned-model", "```",
-    ])
+    predict = (
+        "labels = model.predict(X_raw)" if config.get("task") == "classification" else "values = model.predict(X_raw)"
+    )
+    return "\n".join(
+        [
+            "## How to use",
+            "",
+            "```python",
+            "import tshub",
+            "",
+            f'model = tshub.load_pretrained("{name}")',
+            f"{predict}          # raw float32 series (n, channels, length); preprocessing is applied for you",
+            "",
+            'target = tshub.datasets.load("Coffee")   # any catalogue name, or tshub.Dataset.from_arrays(X, y)',
+            'result = model.finetune(target, lr_multiplier="grid")  # new head, ω chosen on validation',
+            "result.metrics, result.transfer_report",
+            'result.model.save_pretrained("my-finetuned-model")',
+            "```",
+            "",
+            "From the shell:",
+            "",
+            "```",
+            f"tshub pull {name}",
+            f"tshub info {name}",
+            f"tshub finetune {name} Coffee --lr-multiplier grid --out my-finetuned-model",
+            "```",
+        ]
+    )
 
 
 def _limitations_section(config: dict[str, Any]) -> str:
     source = source_info(config)
     items = []
     if config.get("classes"):
-        items.append(f"Outputs are the {len(config['classes'])} classes of {source['name']}; "
-                     "fine-tune (the head is replaced) for any other label set or task.")
+        items.append(
+            f"Outputs are the {len(config['classes'])} classes of {source['name']}; "
+            "fine-tune (the head is replaced) for any other label set or task."
+        )
     elif config.get("task") == "regression":
         items.append(f"Outputs are on the target scale of {source['name']}; fine-tune for another target.")
     if config.get("input_length"):
-        items.append(f"Length-bound layers expect exactly {config['input_length']} samples; "
-                     "fine-tuning rebuilds them for another length.")
+        items.append(
+            f"Length-bound layers expect exactly {config['input_length']} samples; "
+            "fine-tuning rebuilds them for another length."
+        )
     if (config.get("preprocessing") or {}).get("kind") == "minmax_mask":
-        items.append("The train mask is fitted to one (channels, length) shape; series of another shape need "
-                     "fine-tuning, which refits it.")
+        items.append(
+            "The train mask is fitted to one (channels, length) shape; series of another shape need "
+            "fine-tuning, which refits it."
+        )
     if config.get("use_stream_max"):
-        items.append("The model uses the raw amplitude (stream_max) of every series: give it raw, not "
-                     "pre-normalised, data.")
+        items.append(
+            "The model uses the raw amplitude (stream_max) of every series: give it raw, not pre-normalised, data."
+        )
     if config.get("heads"):
         items.append("Multi-head: pick a source head with `head=<name>` or fine-tune, which gives it one head.")
     if config.get("dtype", "float32") != "float32":
-        items.append(f"Weights are stored in {config['dtype']} and load as float32: outputs can differ from the "
-                     "trained float32 model in the third decimal.")
+        items.append(
+            f"Weights are stored in {config['dtype']} and load as float32: outputs can differ from the "
+            "trained float32 model in the third decimal."
+        )
     items.append("Metrics come from one split and one training run; expect run-to-run variation.")
     extra = config.get("limitations")
     items += extra if isinstance(extra, list) else [extra] if extra else []
@@ -260,7 +337,7 @@ def human_size(n_bytes: int) -> str:
     if n_bytes < 1000:
         return f"{n_bytes} B"
     exponent = min(int(math.log10(n_bytes) // 3), 3)
-    return f"{n_bytes / 1000 ** exponent:.1f} {('kB', 'MB', 'GB')[exponent - 1]}"
+    return f"{n_bytes / 1000**exponent:.1f} {('kB', 'MB', 'GB')[exponent - 1]}"
 
 
 def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...] = ("", "")) -> str:

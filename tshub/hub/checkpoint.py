@@ -53,8 +53,20 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 # fields; the rest of ``model.meta`` (seed, epochs, splits, ...) is kept under "meta". "source" is a dataset
 # record (name, domain, citation, url, license, hf_dataset, ...), "reference" a published result
 # ({"name", "metrics", "citation", "url"}), "parent" the id of the checkpoint a fine-tune started from.
-PROVENANCE_KEYS = ("id", "repo_id", "source_dataset", "source", "recipe", "train_config", "metrics", "val_metrics",
-                   "reference", "parent", "license", "limitations")
+PROVENANCE_KEYS = (
+    "id",
+    "repo_id",
+    "source_dataset",
+    "source",
+    "recipe",
+    "train_config",
+    "metrics",
+    "val_metrics",
+    "reference",
+    "parent",
+    "license",
+    "limitations",
+)
 _MODEL_KEYS = ("arch", "in_channels", "n_outputs", "use_stream_max", "input_length", "arch_kwargs", "heads")
 # Bounds of the config schema: far above any real time-series checkpoint, far below what exhausts a machine.
 MAX_CHANNELS = 100_000
@@ -64,8 +76,7 @@ MAX_HEADS = 10_000
 _SHOWN = 5  # problems listed in one message
 
 
-def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = "float32",
-                    **fields: Any) -> Path:
+def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = "float32", **fields: Any) -> Path:
     """Write ``model`` as a checkpoint folder; ``fields`` add to or override ``model.meta`` (see PROVENANCE_KEYS)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
@@ -73,8 +84,9 @@ def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = 
     folder.mkdir(parents=True, exist_ok=True)
     arrays = model.preprocessor.arrays() if model.preprocessor is not None else {}
     tensors = _state_tensors(model, DTYPES[dtype])
-    tensors.update({PREPROCESSING_PREFIX + name: torch.from_numpy(np.ascontiguousarray(a))
-                    for name, a in arrays.items()})
+    tensors.update(
+        {PREPROCESSING_PREFIX + name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
+    )
     weights = folder / WEIGHTS_NAME
     # safetensors' save_file creates the file 0600; written like its neighbours, it gets the umask's mode (0644)
     weights.write_bytes(save(tensors, metadata={"format": "pt", "tshub_format_version": str(FORMAT_VERSION)}))
@@ -93,21 +105,27 @@ def build_config(model: TimeSeriesModel, meta: dict[str, Any], *, dtype: str, we
     """The config.json content of ``model`` whose weights were written to ``weights``."""
     preprocessor = model.preprocessor
     config: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "library": "tshub", "tshub_version": __version__,
+        "format_version": FORMAT_VERSION,
+        "library": "tshub",
+        "tshub_version": __version__,
         **model.config(),
-        "task": model.task, "classes": model.classes,
+        "task": model.task,
+        "classes": model.classes,
         "preprocessing": preprocessor.to_config() if preprocessor is not None else None,
-        "preprocessing_arrays": ({name: list(a.shape) for name, a in preprocessor.arrays().items()}
-                                 if preprocessor is not None else {}),
+        "preprocessing_arrays": (
+            {name: list(a.shape) for name, a in preprocessor.arrays().items()} if preprocessor is not None else {}
+        ),
     }
     config.update({key: meta[key] for key in PROVENANCE_KEYS if key in meta})
     config["meta"] = {key: value for key, value in meta.items() if key not in PROVENANCE_KEYS}
-    config.update({
-        "dtype": dtype,
-        "n_parameters": sum(p.numel() for p in model.parameters()),
-        "size_bytes": weights.stat().st_size,
-        "weights_sha256": sha256_file(weights),
-    })
+    config.update(
+        {
+            "dtype": dtype,
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+            "size_bytes": weights.stat().st_size,
+            "weights_sha256": sha256_file(weights),
+        }
+    )
     return _jsonable(config, "config")
 
 
@@ -136,8 +154,11 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
             f"checkpoint corrupted, re-pull: {weights} is not a valid safetensors file ({err})."
         ) from None
     state = {k: v for k, v in tensors.items() if not k.startswith(PREPROCESSING_PREFIX)}
-    arrays = {k[len(PREPROCESSING_PREFIX):]: v.float().numpy()
-              for k, v in tensors.items() if k.startswith(PREPROCESSING_PREFIX)}
+    arrays = {
+        k[len(PREPROCESSING_PREFIX) :]: v.float().numpy()
+        for k, v in tensors.items()
+        if k.startswith(PREPROCESSING_PREFIX)
+    }
     model = _build(config, folder)
     _load_state(model, state)
     model.task = config.get("task")
@@ -157,13 +178,16 @@ def read_history(folder: str | Path) -> TrainingHistory | None:
     if not path.is_file():
         return None
     if path.stat().st_size > MAX_HISTORY_BYTES:
-        raise CheckpointError(f"{path} is larger than {MAX_HISTORY_BYTES >> 20} MiB, far more than any training "
-                              "history; it is not one tshub wrote (delete it or re-save the checkpoint).")
+        raise CheckpointError(
+            f"{path} is larger than {MAX_HISTORY_BYTES >> 20} MiB, far more than any training "
+            "history; it is not one tshub wrote (delete it or re-save the checkpoint)."
+        )
     try:
         return TrainingHistory.from_json(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} is not a tshub training history: {err}; delete it or re-save the "
-                              "checkpoint.") from None
+        raise CheckpointError(
+            f"{path} is not a tshub training history: {err}; delete it or re-save the checkpoint."
+        ) from None
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
@@ -208,9 +232,11 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
     heads = config["heads"]
     if heads is not None:
         if not isinstance(heads, dict) or not 1 <= len(heads) <= MAX_HEADS:
-            problems.append(f"heads must map at most {MAX_HEADS:,} head names to output counts, got "
-                            f"{len(heads) if isinstance(heads, dict) else _short(heads)} "
-                            f"{'heads' if isinstance(heads, dict) else ''}".rstrip())
+            problems.append(
+                f"heads must map at most {MAX_HEADS:,} head names to output counts, got "
+                f"{len(heads) if isinstance(heads, dict) else _short(heads)} "
+                f"{'heads' if isinstance(heads, dict) else ''}".rstrip()
+            )
         else:
             for name, outputs in list(heads.items())[:_SHOWN]:
                 whole(f"heads[{_short(name)}]", outputs, MAX_OUTPUTS)
@@ -226,9 +252,11 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
         if unknown:
             problems.append(f"arch_kwargs {_short(unknown)} are not parameters of {arch} (it takes {sorted(allowed)})")
     if problems:
-        raise CheckpointError(f"{path} describes no network tshub can build: {'; '.join(problems[:_SHOWN])}"
-                              f"{f' (and {len(problems) - _SHOWN} more)' if len(problems) > _SHOWN else ''}; "
-                              "re-pull or re-save the checkpoint.")
+        raise CheckpointError(
+            f"{path} describes no network tshub can build: {'; '.join(problems[:_SHOWN])}"
+            f"{f' (and {len(problems) - _SHOWN} more)' if len(problems) > _SHOWN else ''}; "
+            "re-pull or re-save the checkpoint."
+        )
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -242,8 +270,9 @@ def _header_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
         with safe_open(weights, framework="pt") as f:
             return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
     except SafetensorError as err:
-        raise CheckpointError(f"checkpoint corrupted, re-pull: {weights} is not a valid safetensors file "
-                              f"({err}).") from None
+        raise CheckpointError(
+            f"checkpoint corrupted, re-pull: {weights} is not a valid safetensors file ({err})."
+        ) from None
 
 
 def _check_shapes(skeleton: TimeSeriesModel, shapes: dict[str, tuple[int, ...]], weights: Path) -> None:
@@ -254,9 +283,15 @@ def _check_shapes(skeleton: TimeSeriesModel, shapes: dict[str, tuple[int, ...]],
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
     mis_shaped = sorted(f"{k} {stored[k]} != {v}" for k, v in expected.items() if k in stored and stored[k] != v)
-    problems = [f"{label}: {', '.join(keys[:_SHOWN])}{f' and {len(keys) - _SHOWN} more' if len(keys) > _SHOWN else ''}"
-                for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                                    ("wrong shapes (weights != config)", mis_shaped)) if keys]
+    problems = [
+        f"{label}: {', '.join(keys[:_SHOWN])}{f' and {len(keys) - _SHOWN} more' if len(keys) > _SHOWN else ''}"
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("wrong shapes (weights != config)", mis_shaped),
+        )
+        if keys
+    ]
     if problems:
         raise CheckpointError(
             f"{weights} does not match the {skeleton.arch} described by config.json ({'; '.join(problems)}); "
@@ -274,20 +309,29 @@ def sha256_file(path: Path) -> str:
 
 def _state_tensors(model: TimeSeriesModel, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """The state dict as independent contiguous CPU tensors, floating ones cast to ``dtype``."""
-    return {name: (t.to(dtype) if t.is_floating_point() else t).detach().cpu().contiguous().clone()
-            for name, t in model.state_dict().items()}
+    return {
+        name: (t.to(dtype) if t.is_floating_point() else t).detach().cpu().contiguous().clone()
+        for name, t in model.state_dict().items()
+    }
 
 
 def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
     try:
-        model = build_model(config["arch"], config["in_channels"], config["n_outputs"],
-                            use_stream_max=config["use_stream_max"], input_length=config["input_length"],
-                            **config["arch_kwargs"])
+        model = build_model(
+            config["arch"],
+            config["in_channels"],
+            config["n_outputs"],
+            use_stream_max=config["use_stream_max"],
+            input_length=config["input_length"],
+            **config["arch_kwargs"],
+        )
     except KeyError as err:
         raise CheckpointError(f"{folder}: {err.args[0]} Upgrade tshub to load this checkpoint.") from None
     except (TypeError, ValueError, RuntimeError) as err:  # kwargs of the right names but impossible values
-        raise CheckpointError(f"{folder / CONFIG_NAME}: its arch_kwargs do not build a {config['arch']} "
-                              f"({_short(str(err), 200)}); re-pull or re-save the checkpoint.") from None
+        raise CheckpointError(
+            f"{folder / CONFIG_NAME}: its arch_kwargs do not build a {config['arch']} "
+            f"({_short(str(err), 200)}); re-pull or re-save the checkpoint."
+        ) from None
     if config["heads"]:
         model.set_heads(config["heads"])
     return model
@@ -299,8 +343,7 @@ def _load_state(model: TimeSeriesModel, state: dict[str, torch.Tensor]) -> None:
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 
-def _restore_preprocessor(config: dict[str, Any], arrays: dict[str, np.ndarray],
-                          weights: Path) -> Preprocessor | None:
+def _restore_preprocessor(config: dict[str, Any], arrays: dict[str, np.ndarray], weights: Path) -> Preprocessor | None:
     expected = set(config.get("preprocessing_arrays", {}))
     if expected != set(arrays):
         raise CheckpointError(

@@ -31,13 +31,26 @@ class HubMixin:
 
         return save_checkpoint(cast("TimeSeriesModel", self), folder, dtype=dtype, **card_fields)
 
-    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
-                    commit_message: str = "Upload tshub checkpoint", **card_fields: Any) -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str = "Upload tshub checkpoint",
+        **card_fields: Any,
+    ) -> str:
         """Save this model as a checkpoint and upload it to the Hub repo ``repo_id``; returns the commit URL."""
         from tshub.hub.remote import push_to_hub
 
-        return push_to_hub(cast("TimeSeriesModel", self), repo_id, token=token, private=private,
-                           commit_message=commit_message, **card_fields)
+        return push_to_hub(
+            cast("TimeSeriesModel", self),
+            repo_id,
+            token=token,
+            private=private,
+            commit_message=commit_message,
+            **card_fields,
+        )
 
     @classmethod
     def from_pretrained(cls: type[M], id_or_path: str | Path, revision: str | None = None) -> M:
@@ -46,6 +59,8 @@ class HubMixin:
 
         model = load_pretrained(id_or_path, revision)
         if not isinstance(model, cls):
-            raise TypeError(f"{id_or_path} holds a {type(model).__name__} ({model.arch}), not a {cls.__name__}; "
-                            "use tshub.load_pretrained to load any architecture.")
+            raise TypeError(
+                f"{id_or_path} holds a {type(model).__name__} ({model.arch}), not a {cls.__name__}; "
+                "use tshub.load_pretrained to load any architecture."
+            )
         return model

@@ -57,10 +57,17 @@ def download(repo_id: str, *, revision: str | None = None) -> Path:
 
     Returns the cache's snapshot folder, named by the commit it holds (see ``snapshot_commit``).
     """
-    folder = Path(snapshot_download(
-        repo_id, revision=revision, local_files_only=hub_offline(), endpoint=hub_endpoint(),
-        allow_patterns=list(CHECKPOINT_FILES), library_name="tshub", library_version=__version__,
-    ))
+    folder = Path(
+        snapshot_download(
+            repo_id,
+            revision=revision,
+            local_files_only=hub_offline(),
+            endpoint=hub_endpoint(),
+            allow_patterns=list(CHECKPOINT_FILES),
+            library_name="tshub",
+            library_version=__version__,
+        )
+    )
     if not hub_offline():
         verify_snapshot(repo_id, folder)
     return folder
@@ -80,10 +87,15 @@ def verify_snapshot(repo_id: str, folder: Path) -> None:
     commit = snapshot_commit(folder)
     try:
         report = HfApi(endpoint=hub_endpoint()).verify_repo_checksums(
-            repo_id, revision=commit, cache_dir=folder.parents[2])
+            repo_id, revision=commit, cache_dir=folder.parents[2]
+        )
     except (HfHubHTTPError, httpx2.TransportError) as err:
-        log.warning("could not verify %s at %s against the Hub (%s); the weights' hash is still checked on load",
-                    repo_id, commit, err)
+        log.warning(
+            "could not verify %s at %s against the Hub (%s); the weights' hash is still checked on load",
+            repo_id,
+            commit,
+            err,
+        )
         return
     if not report.mismatches:
         return
@@ -93,8 +105,9 @@ def verify_snapshot(repo_id: str, folder: Path) -> None:
         cached.unlink(missing_ok=True)
         if blob != cached:
             blob.unlink(missing_ok=True)
-    details = "; ".join(f"{m['path']}: {m['algorithm']} {m['actual']}, the Hub lists {m['expected']}"
-                        for m in report.mismatches)
+    details = "; ".join(
+        f"{m['path']}: {m['algorithm']} {m['actual']}, the Hub lists {m['expected']}" for m in report.mismatches
+    )
     raise CheckpointError(
         f"corrupted download of {repo_id} at commit {commit} from {hub_endpoint()}: {details}. The corrupted "
         "files were removed from the Hugging Face cache; load again to download them afresh (if it fails again, "
@@ -102,24 +115,45 @@ def verify_snapshot(repo_id: str, folder: Path) -> None:
     )
 
 
-def push_folder(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool | None = None,
-                commit_message: str = DEFAULT_COMMIT_MESSAGE, revision: str | None = None) -> str:
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool | None = None,
+    commit_message: str = DEFAULT_COMMIT_MESSAGE,
+    revision: str | None = None,
+) -> str:
     """Create the Hub repo if needed and upload the checkpoint files of ``folder``; returns the commit URL."""
     if hub_offline():
-        raise HubError(f"cannot push to {repo_id}: HF_HUB_OFFLINE is set; unset it (and log in with "
-                       "`hf auth login` or pass token=) to upload.")
+        raise HubError(
+            f"cannot push to {repo_id}: HF_HUB_OFFLINE is set; unset it (and log in with "
+            "`hf auth login` or pass token=) to upload."
+        )
     api = HfApi(endpoint=hub_endpoint(), token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
-    commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message,
-                               revision=revision, allow_patterns=list(CHECKPOINT_FILES))
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        commit_message=commit_message,
+        revision=revision,
+        allow_patterns=list(CHECKPOINT_FILES),
+    )
     return commit.commit_url
 
 
-def push_to_hub(model: TimeSeriesModel, repo_id: str, *, token: str | None = None, private: bool | None = None,
-                commit_message: str = DEFAULT_COMMIT_MESSAGE, revision: str | None = None, dtype: str = "float32",
-                **fields: Any) -> str:
+def push_to_hub(
+    model: TimeSeriesModel,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool | None = None,
+    commit_message: str = DEFAULT_COMMIT_MESSAGE,
+    revision: str | None = None,
+    dtype: str = "float32",
+    **fields: Any,
+) -> str:
     """Save ``model`` as a checkpoint (its card naming ``repo_id``) and upload it; returns the commit URL."""
     with tempfile.TemporaryDirectory(prefix="tshub-push-") as tmp:
         save_checkpoint(model, tmp, dtype=dtype, **{"repo_id": repo_id, **fields})
-        return push_folder(tmp, repo_id, token=token, private=private, commit_message=commit_message,
-                           revision=revision)
+        return push_folder(tmp, repo_id, token=token, private=private, commit_message=commit_message, revision=revision)

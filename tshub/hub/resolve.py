@@ -37,8 +37,7 @@ if TYPE_CHECKING:
 _HUB_ERRORS = (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError)
 
 
-def load_pretrained(name: str | Path, revision: str | None = None, *,
-                    local_folders: bool = True) -> TimeSeriesModel:
+def load_pretrained(name: str | Path, revision: str | None = None, *, local_folders: bool = True) -> TimeSeriesModel:
     """The model of a checkpoint folder, model id (``"LEN-DB/magnet"``) or Hub repo id, ready to predict on raw data.
 
     Unless the checkpoint names itself, ``model.meta["id"]`` records the id or repo id it was loaded by
@@ -82,8 +81,10 @@ def resolve(name: str | Path, revision: str | None = None, *, local_folders: boo
     try:
         return download(repo_id, revision=revision)
     except _HUB_ERRORS as err:
-        looked.append(f"Hugging Face Hub repo {repo_id} at {hub_endpoint()}"
-                      f"{f' (revision {revision})' if revision else ''}: {_hub_reason(err)}")
+        looked.append(
+            f"Hugging Face Hub repo {repo_id} at {hub_endpoint()}"
+            f"{f' (revision {revision})' if revision else ''}: {_hub_reason(err)}"
+        )
     raise ModelNotFoundError(_not_found_message(str(name), model_id, looked))
 
 
@@ -98,8 +99,9 @@ def pull(name: str, revision: str | None = None) -> Path:
     try:
         snapshot = download(repo_id, revision=revision)
     except _HUB_ERRORS as err:
-        raise ModelNotFoundError(f"cannot pull {name}: Hugging Face Hub repo {repo_id} at {hub_endpoint()}: "
-                                 f"{_hub_reason(err)}.") from None
+        raise ModelNotFoundError(
+            f"cannot pull {name}: Hugging Face Hub repo {repo_id} at {hub_endpoint()}: {_hub_reason(err)}."
+        ) from None
     load_checkpoint(snapshot)  # verifies format, hash and keys before anyone relies on the copy
     return replace_folder(snapshot, checkpoint_dir(home_store(), model_id)) if model_id else snapshot
 
@@ -123,7 +125,9 @@ def canonical_id(model_id: ModelId) -> ModelId:
 
     Sources match case-insensitively, but Hub repo names and HF cache folders are spelled one way.
     """
-    return model_id.spelled_as([row["source"] for row in list_pretrained()] + [entry["name"] for entry in list_datasets()])
+    return model_id.spelled_as(
+        [row["source"] for row in list_pretrained()] + [entry["name"] for entry in list_datasets()]
+    )
 
 
 def did_you_mean(name: str) -> list[str]:
@@ -149,9 +153,12 @@ def _warn_if_shadowing(name: str, model_id: ModelId | None, folder: Path) -> Non
     for store in stores():
         found = store.find(model_id)
         if found is not None and found.resolve() != folder.resolve():
-            warnings.warn(f"{name!r} is both a folder here ({folder.resolve()}) and the model id of {found}; the "
-                          f"folder is used. Write './{name}' to mean the folder, or run from another directory "
-                          "to load the store's checkpoint.", stacklevel=3)
+            warnings.warn(
+                f"{name!r} is both a folder here ({folder.resolve()}) and the model id of {found}; the "
+                f"folder is used. Write './{name}' to mean the folder, or run from another directory "
+                "to load the store's checkpoint.",
+                stacklevel=3,
+            )
             return
 
 
@@ -160,23 +167,32 @@ def _existing_folder(path: Path, looked: list[str]) -> Path | None:
         looked.append(f"local folder {path.resolve()}: does not exist")
         return None
     if not (path / CONFIG_NAME).is_file():
-        raise CheckpointError(f"{path} is a folder but not a tshub checkpoint (no {CONFIG_NAME}); "
-                              "pass a folder written by save_pretrained, a model id or a Hub repo id.")
+        raise CheckpointError(
+            f"{path} is a folder but not a tshub checkpoint (no {CONFIG_NAME}); "
+            "pass a folder written by save_pretrained, a model id or a Hub repo id."
+        )
     return path
 
 
 def _hub_reason(err: Exception) -> str:
     if isinstance(err, RepositoryNotFoundError):
-        return ("no such repo, or it is private or gated (set HF_TOKEN, or log in with `hf auth login`, with a "
-                "token that may read it)")
+        return (
+            "no such repo, or it is private or gated (set HF_TOKEN, or log in with `hf auth login`, with a "
+            "token that may read it)"
+        )
     if isinstance(err, RevisionNotFoundError):
         return "the repo has no such revision"
     if isinstance(err, LocalEntryNotFoundError) and isinstance(err.__cause__, HfHubHTTPError):
-        return (f"the Hub answered {_status(err.__cause__)} ({err.__cause__.server_message or 'no reason given'}) "
-                "and the local Hugging Face cache does not have it")
+        return (
+            f"the Hub answered {_status(err.__cause__)} ({err.__cause__.server_message or 'no reason given'}) "
+            "and the local Hugging Face cache does not have it"
+        )
     if isinstance(err, LocalEntryNotFoundError):
-        return ("not in the local Hugging Face cache and HF_HUB_OFFLINE is set" if hub_offline()
-                else "the Hub could not be reached and the local Hugging Face cache does not have it")
+        return (
+            "not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+            if hub_offline()
+            else "the Hub could not be reached and the local Hugging Face cache does not have it"
+        )
     if isinstance(err, HfHubHTTPError) and _status(err) == 401:
         return "the Hub refused the token (invalid or revoked): set HF_TOKEN to a valid one, or unset it"
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -188,12 +204,17 @@ def _status(err: HfHubHTTPError) -> int | None:
 
 def _not_found_message(name: str, model_id: ModelId | None, looked: list[str]) -> str:
     guesses = did_you_mean(name)
-    lines = ([f"no checkpoint found for {name!r}; did you mean {' or '.join(map(repr, guesses))}? Looked in:"]
-             if guesses else [f"no checkpoint found for {name!r}. Looked in:"])
+    lines = (
+        [f"no checkpoint found for {name!r}; did you mean {' or '.join(map(repr, guesses))}? Looked in:"]
+        if guesses
+        else [f"no checkpoint found for {name!r}. Looked in:"]
+    )
     lines += [f"  - {place}" for place in looked]
     if model_id is None:
-        lines += ["Pass a checkpoint folder, a model id '<SOURCE>/<arch>' (see `tshub list`; architectures: "
-                  f"{', '.join(list_architectures())}) or a Hub repo id."]
+        lines += [
+            "Pass a checkpoint folder, a model id '<SOURCE>/<arch>' (see `tshub list`; architectures: "
+            f"{', '.join(list_architectures())}) or a Hub repo id."
+        ]
         return "\n".join(lines)
     home = checkpoint_dir(home_store(), model_id)
     lines += [
@@ -210,7 +231,9 @@ def _not_found_message(name: str, model_id: ModelId | None, looked: list[str]) -
             f".model.save_pretrained({str(home)!r})",
         ]
     else:
-        lines += [f"  - or train one on your data: tshub.train_from_scratch({model_id.arch!r}, "
-                  f"Dataset.from_file(...)).model.save_pretrained({str(home)!r}) ({model_id.source!r} is no dataset "
-                  "of the catalogue: tshub.datasets.list_datasets())"]
+        lines += [
+            f"  - or train one on your data: tshub.train_from_scratch({model_id.arch!r}, "
+            f"Dataset.from_file(...)).model.save_pretrained({str(home)!r}) ({model_id.source!r} is no dataset "
+            "of the catalogue: tshub.datasets.list_datasets())"
+        ]
     return "\n".join(lines)

@@ -106,11 +106,20 @@ def summarize(model_id: ModelId, folder: Path) -> dict[str, Any]:
     reference, how training ended, whether it is usable as a source, size."""
     config = read_config(folder)
     source = source_info(config)
-    row = {"id": str(model_id), "source": model_id.source, "domain": source.get("domain"),
-           "arch": config["arch"], "task": config.get("task"), "n_parameters": config.get("n_parameters"),
-           "size_bytes": config.get("size_bytes"), "dtype": config.get("dtype"),
-           "repo_id": model_id.repo_id(), "location": str(folder), "training": training_status(config),
-           "unusable": unusable_reason(config)}
+    row = {
+        "id": str(model_id),
+        "source": model_id.source,
+        "domain": source.get("domain"),
+        "arch": config["arch"],
+        "task": config.get("task"),
+        "n_parameters": config.get("n_parameters"),
+        "size_bytes": config.get("size_bytes"),
+        "dtype": config.get("dtype"),
+        "repo_id": model_id.repo_id(),
+        "location": str(folder),
+        "training": training_status(config),
+        "unusable": unusable_reason(config),
+    }
     return {**row, **primary_metric(config)}
 
 
@@ -120,8 +129,11 @@ def primary_metric(config: dict[str, Any]) -> dict[str, Any]:
     name = PRIMARY_METRIC.get(config.get("task") or "")
     value = (config.get("metrics") or {}).get(name) if name else None
     reference = config.get("reference") if isinstance(config.get("reference"), dict) else {}
-    return {"metric": METRIC_NAMES.get(name, (name, name))[1] if value is not None else None, "metric_value": value,
-            "reference_value": (reference.get("metrics") or {}).get(name) if name else None}
+    return {
+        "metric": METRIC_NAMES.get(name, (name, name))[1] if value is not None else None,
+        "metric_value": value,
+        "reference_value": (reference.get("metrics") or {}).get(name) if name else None,
+    }
 
 
 def training_status(config: dict[str, Any]) -> str | None:
@@ -136,16 +148,23 @@ def unusable_reason(config: dict[str, Any]) -> str | None:
         return "its training diverged (non-finite loss)"
     classes = config.get("classes") or []
     accuracy = (config.get("metrics") or {}).get("accuracy")
-    if config.get("task") == "classification" and accuracy is not None and len(classes) > 1 and \
-            accuracy < 1 / len(classes) + CHANCE_MARGIN:
-        return (f"its test accuracy {accuracy:.3f} is within {CHANCE_MARGIN:.0%} of chance "
-                f"(1/{len(classes)} classes)")
+    if (
+        config.get("task") == "classification"
+        and accuracy is not None
+        and len(classes) > 1
+        and accuracy < 1 / len(classes) + CHANCE_MARGIN
+    ):
+        return f"its test accuracy {accuracy:.3f} is within {CHANCE_MARGIN:.0%} of chance (1/{len(classes)} classes)"
     return None
 
 
 #: Stop reasons (``meta.stop_reason``) as listings show them.
-TRAINING_STATUS = {"early_stopping": "converged", "max_epochs": "max epochs", "time_budget": "time budget, not converged",
-                   "non_finite_loss": "diverged"}
+TRAINING_STATUS = {
+    "early_stopping": "converged",
+    "max_epochs": "max epochs",
+    "time_budget": "time budget, not converged",
+    "non_finite_loss": "diverged",
+}
 #: A classifier no more than this above chance accuracy (1 / classes) is not offered as a source.
 CHANCE_MARGIN = 0.05
 #: The ``location`` of a listing row that only a store's index names: the checkpoint is fetched from the Hub on
@@ -169,8 +188,10 @@ def read_index(store: Store) -> list[dict[str, Any]]:
         return []
     index = json.loads(path.read_text())
     if index.get("index_version") != INDEX_VERSION:
-        raise CheckpointError(f"{path}: index version {index.get('index_version')!r} is not {INDEX_VERSION}; "
-                              "upgrade tshub or rebuild the index with write_index.")
+        raise CheckpointError(
+            f"{path}: index version {index.get('index_version')!r} is not {INDEX_VERSION}; "
+            "upgrade tshub or rebuild the index with write_index."
+        )
     return [{**row, "location": HUB_ONLY} for row in index["models"]]
 
 
@@ -188,5 +209,3 @@ def list_pretrained() -> list[dict[str, Any]]:
             if model_id is not None:
                 rows.setdefault(model_id.key, row)
     return sorted(rows.values(), key=lambda r: (r["source"].casefold(), r["arch"]))
-
-

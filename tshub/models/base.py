@@ -67,12 +67,14 @@ class TimeSeriesModel(nn.Module, HubMixin):
         if args or kwargs:
             bound = inspect.signature(cls.__init__).bind(instance, *args, **kwargs)
             bound.apply_defaults()
-            instance.__dict__["arch_kwargs"] = {name: value for name, value in bound.arguments.items()
-                                                if name not in BASE_ARGUMENTS}
+            instance.__dict__["arch_kwargs"] = {
+                name: value for name, value in bound.arguments.items() if name not in BASE_ARGUMENTS
+            }
         return instance
 
-    def __init__(self, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
-                 input_length: int | None = None):
+    def __init__(
+        self, in_channels: int, n_outputs: int, *, use_stream_max: bool = False, input_length: int | None = None
+    ):
         super().__init__()
         if in_channels < 1 or n_outputs < 1:
             raise ValueError(f"in_channels and n_outputs must be >= 1, got {in_channels}, {n_outputs}.")
@@ -122,8 +124,7 @@ class TimeSeriesModel(nn.Module, HubMixin):
             features = torch.cat([features, stream_max.reshape(-1, 1).to(features.dtype)], dim=1)
         return features
 
-    def forward(self, x: torch.Tensor, stream_max: torch.Tensor | None = None,
-                head: str | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, stream_max: torch.Tensor | None = None, head: str | None = None) -> torch.Tensor:
         features = self.forward_features(x, stream_max)
         if isinstance(self.head, MultiHead):
             return self.head(features, head)
@@ -152,12 +153,17 @@ class TimeSeriesModel(nn.Module, HubMixin):
 
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this network with ``tshub.models.build_model``."""
-        heads = ({k: int(_out_features(v)) for k, v in self.head.heads.items()}
-                 if isinstance(self.head, MultiHead) else None)
+        heads = (
+            {k: int(_out_features(v)) for k, v in self.head.heads.items()} if isinstance(self.head, MultiHead) else None
+        )
         return {
-            "arch": self.arch, "in_channels": self.in_channels, "n_outputs": self.n_outputs,
-            "use_stream_max": self.use_stream_max, "input_length": self.input_length,
-            "arch_kwargs": dict(self.arch_kwargs), "heads": heads,
+            "arch": self.arch,
+            "in_channels": self.in_channels,
+            "n_outputs": self.n_outputs,
+            "use_stream_max": self.use_stream_max,
+            "input_length": self.input_length,
+            "arch_kwargs": dict(self.arch_kwargs),
+            "heads": heads,
         }
 
     def _check_input(self, x: torch.Tensor) -> None:
@@ -222,8 +228,9 @@ class SameConv1d(nn.Conv1d):
         if stride == 1:
             return super().forward(F.pad(x, (0, self.right_extra)) if self.right_extra else x)
         length = x.shape[-1]
-        total = max((math.ceil(length / stride) - 1) * stride + self.dilation[0] * (self.kernel_size[0] - 1) + 1
-                    - length, 0)
+        total = max(
+            (math.ceil(length / stride) - 1) * stride + self.dilation[0] * (self.kernel_size[0] - 1) + 1 - length, 0
+        )
         return super().forward(F.pad(x, (total // 2, total - total // 2)))
 
 
@@ -275,7 +282,7 @@ def keras_lstm_init_(lstm: nn.LSTM) -> None:
         else:
             nn.init.zeros_(param)
             if name.startswith("bias_ih"):
-                nn.init.ones_(param[hidden:2 * hidden])  # gate order i, f, g, o (same as Keras)
+                nn.init.ones_(param[hidden : 2 * hidden])  # gate order i, f, g, o (same as Keras)
 
 
 def batch_norm(channels: int) -> nn.BatchNorm1d:

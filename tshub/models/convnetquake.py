@@ -53,8 +53,16 @@ class ConvNetQuake(TimeSeriesModel):
     length_bound = True
     input_layers = ("backbone.conv1",)
 
-    def __init__(self, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
-                 input_length: int | None = None, init: str = "glorot_uniform", l2: float = 1e-3):
+    def __init__(
+        self,
+        in_channels: int,
+        n_outputs: int,
+        *,
+        use_stream_max: bool = False,
+        input_length: int | None = None,
+        init: str = "glorot_uniform",
+        l2: float = 1e-3,
+    ):
         super().__init__(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length)
         if init not in INITIALISERS:
             raise ValueError(f"unknown init {init!r}; choose one of {sorted(INITIALISERS)}.")

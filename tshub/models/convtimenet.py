@@ -31,17 +31,25 @@ from tshub.models.registry import register
 class MultiLengthBlock(nn.Module):
     """(bottleneck) → parallel convs of several lengths → concat → BN, plus shortcut, → ReLU."""
 
-    def __init__(self, in_channels: int, kernel_sizes: Sequence[int], filters_per_kernel: int,
-                 bottleneck: int | None, project_shortcut: bool):
+    def __init__(
+        self,
+        in_channels: int,
+        kernel_sizes: Sequence[int],
+        filters_per_kernel: int,
+        bottleneck: int | None,
+        project_shortcut: bool,
+    ):
         super().__init__()
         width = len(kernel_sizes) * filters_per_kernel
         self.bottleneck = nn.Conv1d(in_channels, bottleneck, 1, bias=False) if bottleneck else nn.Identity()
         branch_in = bottleneck or in_channels
-        self.branches = nn.ModuleList(SameConv1d(branch_in, filters_per_kernel, k, bias=False)
-                                      for k in kernel_sizes)
+        self.branches = nn.ModuleList(SameConv1d(branch_in, filters_per_kernel, k, bias=False) for k in kernel_sizes)
         self.bn = batch_norm(width)
-        self.shortcut = (nn.Sequential(nn.Conv1d(in_channels, width, 1, bias=False), batch_norm(width))
-                         if project_shortcut else nn.Identity())
+        self.shortcut = (
+            nn.Sequential(nn.Conv1d(in_channels, width, 1, bias=False), batch_norm(width))
+            if project_shortcut
+            else nn.Identity()
+        )
         for module in self.modules():
             if isinstance(module, nn.Conv1d):
                 he_uniform_(module)
@@ -56,20 +64,38 @@ class MultiLengthBlock(nn.Module):
 class ConvTimeNet(TimeSeriesModel):
     """Multi-scale residual CNN; see the module docstring for the exact configuration."""
 
-    def __init__(self, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
-                 input_length: int | None = None, kernel_sizes: Sequence[int] = (8, 16, 32, 64),
-                 filters_per_kernel: int = 32, n_blocks: int = 4, bottleneck: int = 32):
+    def __init__(
+        self,
+        in_channels: int,
+        n_outputs: int,
+        *,
+        use_stream_max: bool = False,
+        input_length: int | None = None,
+        kernel_sizes: Sequence[int] = (8, 16, 32, 64),
+        filters_per_kernel: int = 32,
+        n_blocks: int = 4,
+        bottleneck: int = 32,
+    ):
         super().__init__(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length)
         if n_blocks < 1 or not kernel_sizes:
             raise ValueError("ConvTimeNet needs n_blocks >= 1 and at least one kernel size.")
         width = len(kernel_sizes) * filters_per_kernel
         self.backbone = nn.Sequential()
         for i in range(n_blocks):
-            self.backbone.add_module(f"block{i}", MultiLengthBlock(
-                in_channels if i == 0 else width, kernel_sizes, filters_per_kernel,
-                bottleneck=None if i == 0 else bottleneck, project_shortcut=i == 0))
-        self.input_layers = (*(f"backbone.block0.branches.{j}" for j in range(len(kernel_sizes))),
-                             "backbone.block0.shortcut.0")
+            self.backbone.add_module(
+                f"block{i}",
+                MultiLengthBlock(
+                    in_channels if i == 0 else width,
+                    kernel_sizes,
+                    filters_per_kernel,
+                    bottleneck=None if i == 0 else bottleneck,
+                    project_shortcut=i == 0,
+                ),
+            )
+        self.input_layers = (
+            *(f"backbone.block0.branches.{j}" for j in range(len(kernel_sizes))),
+            "backbone.block0.shortcut.0",
+        )
         self.feature_dim = width
         self.head = self.build_head(self.head_input_dim, n_outputs)
 

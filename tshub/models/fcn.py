@@ -29,9 +29,16 @@ class FCN(TimeSeriesModel):
 
     input_layers = ("backbone.block1.conv",)
 
-    def __init__(self, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
-                 input_length: int | None = None, filters: Sequence[int] = (128, 256, 128),
-                 kernel_sizes: Sequence[int] = (8, 5, 3)):
+    def __init__(
+        self,
+        in_channels: int,
+        n_outputs: int,
+        *,
+        use_stream_max: bool = False,
+        input_length: int | None = None,
+        filters: Sequence[int] = (128, 256, 128),
+        kernel_sizes: Sequence[int] = (8, 5, 3),
+    ):
         super().__init__(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length)
         if len(filters) != len(kernel_sizes):
             raise ValueError("filters and kernel_sizes must have the same length")

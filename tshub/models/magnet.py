@@ -51,9 +51,17 @@ class MagNet(TimeSeriesModel):
 
     input_layers = ("backbone.conv1",)
 
-    def __init__(self, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
-                 input_length: int | None = None, dropout: float = 0.2, lstm_units: int = 100,
-                 mc_dropout: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        n_outputs: int,
+        *,
+        use_stream_max: bool = False,
+        input_length: int | None = None,
+        dropout: float = 0.2,
+        lstm_units: int = 100,
+        mc_dropout: bool = False,
+    ):
         super().__init__(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length)
         self.backbone = nn.Sequential()
         self.backbone.add_module("conv1", SameConv1d(in_channels, 64, 3))

@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import (SameConv1d, TimeSeriesModel, batch_norm, he_normal_, he_uniform_,
-                               keras_lstm_init_)
+from tshub.models.base import SameConv1d, TimeSeriesModel, batch_norm, he_normal_, he_uniform_, keras_lstm_init_
 from tshub.models.registry import register
 
 
@@ -47,10 +46,19 @@ class MLSTMFCN(TimeSeriesModel):
     length_bound = True
     input_layers = ("backbone.conv1",)
 
-    def __init__(self, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
-                 input_length: int | None = None, lstm_units: int = 8, lstm_dropout: float = 0.8,
-                 filters: Sequence[int] = (128, 256, 128), kernel_sizes: Sequence[int] = (8, 5, 3),
-                 se_ratio: int = 16):
+    def __init__(
+        self,
+        in_channels: int,
+        n_outputs: int,
+        *,
+        use_stream_max: bool = False,
+        input_length: int | None = None,
+        lstm_units: int = 8,
+        lstm_dropout: float = 0.8,
+        filters: Sequence[int] = (128, 256, 128),
+        kernel_sizes: Sequence[int] = (8, 5, 3),
+        se_ratio: int = 16,
+    ):
         super().__init__(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length)
         if len(filters) != len(kernel_sizes):
             raise ValueError("filters and kernel_sizes must have the same length")

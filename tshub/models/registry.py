@@ -46,12 +46,20 @@ def get_architecture(name: str) -> type[TimeSeriesModel]:
 def default_kwargs(name: str) -> dict[str, Any]:
     """The architecture-specific keyword arguments and their defaults."""
     params = inspect.signature(get_architecture(name).__init__).parameters
-    return {k: p.default for k, p in params.items()
-            if k not in BASE_ARGUMENTS and p.default is not inspect.Parameter.empty}
+    return {
+        k: p.default for k, p in params.items() if k not in BASE_ARGUMENTS and p.default is not inspect.Parameter.empty
+    }
 
 
-def build_model(name: str, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
-                input_length: int | None = None, **kwargs: Any) -> TimeSeriesModel:
+def build_model(
+    name: str,
+    in_channels: int,
+    n_outputs: int,
+    *,
+    use_stream_max: bool = False,
+    input_length: int | None = None,
+    **kwargs: Any,
+) -> TimeSeriesModel:
     """Build a registered architecture; ``input_length`` is required only by length-bound ones."""
     cls = get_architecture(name)
     defaults = default_kwargs(cls.arch)

@@ -19,7 +19,7 @@ from torch import nn
 from tshub.models.base import ModelInputError, TimeSeriesModel, he_normal_
 from tshub.models.registry import register
 
-OTOVIC_DILATIONS = tuple(2 ** i for i in range(9))
+OTOVIC_DILATIONS = tuple(2**i for i in range(9))
 
 
 class CausalConv1d(nn.Conv1d):
@@ -52,9 +52,18 @@ class TCN(TimeSeriesModel):
 
     input_layers = ("backbone.block0.conv1", "backbone.block0.shortcut")
 
-    def __init__(self, in_channels: int, n_outputs: int, *, use_stream_max: bool = False,
-                 input_length: int | None = None, nb_filters: int = 24, kernel_size: int = 8,
-                 dilations: Sequence[int] = OTOVIC_DILATIONS, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int,
+        n_outputs: int,
+        *,
+        use_stream_max: bool = False,
+        input_length: int | None = None,
+        nb_filters: int = 24,
+        kernel_size: int = 8,
+        dilations: Sequence[int] = OTOVIC_DILATIONS,
+        dropout: float = 0.0,
+    ):
         super().__init__(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length)
         self.nb_filters = nb_filters
         if in_channels == nb_filters:  # keras-tcn: identity shortcut, nothing to adapt there

@@ -34,6 +34,24 @@ from tshub.recommend.plot import plot_prototypes
 from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import FAST, FULL, ScoringPlan
 
-__all__ = ["recommend", "Recommendation", "RankedSource", "SkippedSource", "RecommendError", "RecommendTimeout",
-           "ScoringPlan", "FAST", "FULL", "Candidate", "candidate_pool", "self_transfer", "SELF_TRANSFER", "HUB_ONLY",
-           "DEFAULT_METHOD", "METHODS", "list_methods", "load_target", "plot_prototypes"]
+__all__ = [
+    "recommend",
+    "Recommendation",
+    "RankedSource",
+    "SkippedSource",
+    "RecommendError",
+    "RecommendTimeout",
+    "ScoringPlan",
+    "FAST",
+    "FULL",
+    "Candidate",
+    "candidate_pool",
+    "self_transfer",
+    "SELF_TRANSFER",
+    "HUB_ONLY",
+    "DEFAULT_METHOD",
+    "METHODS",
+    "list_methods",
+    "load_target",
+    "plot_prototypes",
+]

@@ -21,11 +21,22 @@ from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import ScoringPlan, as_plan
 
 
-def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None, method: str = DEFAULT_METHOD,
-              candidates: Sequence[str | Path] | None = None, index: Any = None, *,
-              device: str | torch.device | None = None, probe_epochs: int = 5,
-              progress: bool = False, allow_self_transfer: bool = False, plan: ScoringPlan | str = "fast",
-              time_limit_s: float | None = None, cache: bool = True) -> Recommendation:
+def recommend(
+    target: str | Dataset,
+    k: int | None = 5,
+    arch: str | None = None,
+    method: str = DEFAULT_METHOD,
+    candidates: Sequence[str | Path] | None = None,
+    index: Any = None,
+    *,
+    device: str | torch.device | None = None,
+    probe_epochs: int = 5,
+    progress: bool = False,
+    allow_self_transfer: bool = False,
+    plan: ScoringPlan | str = "fast",
+    time_limit_s: float | None = None,
+    cache: bool = True,
+) -> Recommendation:
     """The ``k`` best source checkpoints for ``target`` (all with ``k=None``) by ``method``.
 
     ``target``: a Dataset (one without splits is all training data), a catalogue name or a data file; sources are
@@ -47,8 +58,10 @@ def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None,
     dataset, name = load_target(target)
     dataset = as_training_data(dataset)
     if "train" not in dataset.splits or not len(dataset.splits["train"]):
-        raise RecommendError(f"target {dataset.name!r} has no 'train' split (it has {sorted(dataset.splits)}): "
-                             "sources are scored on the training series; add one (tshub.data.splits.random_split).")
+        raise RecommendError(
+            f"target {dataset.name!r} has no 'train' split (it has {sorted(dataset.splits)}): "
+            "sources are scored on the training series; add one (tshub.data.splits.random_split)."
+        )
     check_classes(dataset)
     pool, skipped = candidate_pool(candidates, arch), []
     if candidates is None:  # the whole zoo: leave out checkpoints that learned nothing (named ones are kept)
@@ -76,12 +89,21 @@ def recommend(target: str | Dataset, k: int | None = 5, arch: str | None = None,
         else:
             scored.append(verdict)
     scored.sort(key=Scored.sort_key)
-    rows = [RankedSource(i, s.candidate.id, float(s.score), s.candidate.source, s.candidate.arch, s.details)
-            for i, s in enumerate(scored, 1)]
+    rows = [
+        RankedSource(i, s.candidate.id, float(s.score), s.candidate.source, s.candidate.arch, s.details)
+        for i, s in enumerate(scored, 1)
+    ]
     note = "; ".join(n for n in (note, *context.notes) if n) or None
-    return Recommendation(target=dataset.name, method=method, score_name=score_name,
-                          ranking=rows if k is None else rows[:k], skipped=skipped, n_candidates=n_candidates,
-                          elapsed_s=time.perf_counter() - start, note=note)
+    return Recommendation(
+        target=dataset.name,
+        method=method,
+        score_name=score_name,
+        ranking=rows if k is None else rows[:k],
+        skipped=skipped,
+        n_candidates=n_candidates,
+        elapsed_s=time.perf_counter() - start,
+        note=note,
+    )
 
 
 def load_target(target: str | Dataset) -> tuple[Dataset, str | None]:
@@ -97,9 +119,14 @@ def load_target(target: str | Dataset) -> tuple[Dataset, str | None]:
 def _no_candidate_message(arch: str | None, skipped: list[SkippedSource]) -> str:
     where = f"with arch {arch!r} " if arch else ""
     own = [s.id for s in skipped if s.reason.startswith(SELF_TRANSFER)]
-    also = (f" (left out, as trained on the target's own data: {', '.join(own)}; allow_self_transfer=True "
-            "ranks them)") if own else ""
+    also = (
+        (f" (left out, as trained on the target's own data: {', '.join(own)}; allow_self_transfer=True ranks them)")
+        if own
+        else ""
+    )
     unusable = len(skipped) - len(own)
     also += f" ({unusable} not usable as sources: see `tshub list`)" if unusable else ""
-    return (f"no candidate checkpoint {where}to rank{also}: build the zoo (scripts/publish), `tshub pull ID` some, "
-            "or pass candidates=[ids or folders].")
+    return (
+        f"no candidate checkpoint {where}to rank{also}: build the zoo (scripts/publish), `tshub pull ID` some, "
+        "or pass candidates=[ids or folders]."
+    )

@@ -51,8 +51,9 @@ class FeatureCache:
 
     def __init__(self, folder: Path | None = None, limit_mb: float | None = None):
         self.folder = folder or cache_folder()
-        self.limit_bytes = int((limit_mb if limit_mb is not None
-                                else float(os.environ.get(CACHE_MB_ENV, DEFAULT_CACHE_MB))) * 2**20)
+        self.limit_bytes = int(
+            (limit_mb if limit_mb is not None else float(os.environ.get(CACHE_MB_ENV, DEFAULT_CACHE_MB))) * 2**20
+        )
 
     def _path(self, checkpoint: str, sample: str) -> Path:
         key = hashlib.sha256(f"{checkpoint}:{sample}".encode()).hexdigest()

@@ -39,8 +39,7 @@ class Candidate:
 def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | None = None) -> list[Candidate]:
     """The checkpoints to rank: the given ids/folders, or every checkpoint the local stores and zoo index list."""
     if candidates is None:
-        pool = [Candidate(r["id"], r["source"], r["arch"], r["location"], r.get("unusable"))
-                for r in list_pretrained()]
+        pool = [Candidate(r["id"], r["source"], r["arch"], r["location"], r.get("unusable")) for r in list_pretrained()]
     else:
         pool = []
         for name in candidates:
@@ -74,8 +73,11 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
         names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
         same = next((n for n in names if key is not None and dataset_key(n) == key), None)
         if same is not None:
-            found[candidate] = (f"its source dataset is {same}" if len(names) == 1
-                                else f"{same} is among the {len(names) - 1} datasets it was pretrained on")
+            found[candidate] = (
+                f"its source dataset is {same}"
+                if len(names) == 1
+                else f"{same} is among the {len(names) - 1} datasets it was pretrained on"
+            )
     return found
 
 

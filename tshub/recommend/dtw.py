@@ -45,5 +45,7 @@ def load_index(index: Any) -> tuple[Any, str | None]:
     try:
         return SimilarityIndex.load(folder), None
     except FileNotFoundError:
-        return None, (f"method 'dtw' needs the similarity index, and {folder} has none (build it with "
-                      f"scripts/build_similarity_index.py or pass index=); ranked by {DEFAULT_METHOD!r} instead.")
+        return None, (
+            f"method 'dtw' needs the similarity index, and {folder} has none (build it with "
+            f"scripts/build_similarity_index.py or pass index=); ranked by {DEFAULT_METHOD!r} instead."
+        )

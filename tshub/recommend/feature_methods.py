@@ -33,8 +33,10 @@ def rank_by_logme(pool: list[Candidate], ctx: Context) -> Iterable[Scored]:
 @register("hscore", "regularised H-score, higher is better")
 def rank_by_hscore(pool: list[Candidate], ctx: Context) -> Iterable[Scored]:
     if ctx.target.task != "classification":
-        raise RecommendError(f"the H-score needs class labels; {ctx.target.name!r} is a {ctx.target.task} "
-                             "dataset: use method='logme' or 'probe'.")
+        raise RecommendError(
+            f"the H-score needs class labels; {ctx.target.name!r} is a {ctx.target.task} "
+            "dataset: use method='logme' or 'probe'."
+        )
     return rank_by_features(pool, ctx, "hscore")
 
 
@@ -63,22 +65,26 @@ def _cascade(pool: list[Candidate], ctx: Context, metric: str) -> Iterator[Score
         ctx.notes.append(f"scored on {final.meta['scored_on']}")
         yield from score_each(pool, final, ctx, metric, cache, stage=None)
     else:
-        ctx.notes.append(f"every candidate screened on {screen.meta['scored_on']}, the best {plan.shortlist} "
-                         f"re-scored on {final.meta['scored_on']} and ranked first")
+        ctx.notes.append(
+            f"every candidate screened on {screen.meta['scored_on']}, the best {plan.shortlist} "
+            f"re-scored on {final.meta['scored_on']} and ranked first"
+        )
         screened = list(score_each(pool, screen, ctx, metric, cache, stage=SCREENED))
         ranked = sorted((s for s in screened if s.score is not None), key=Scored.sort_key)
         yield from (s for s in screened if s.score is None)
-        yield from score_each([s.candidate for s in ranked[:plan.shortlist]], final, ctx, metric, cache,
-                              stage=SHORTLISTED)
-        for s in ranked[plan.shortlist:]:
+        yield from score_each(
+            [s.candidate for s in ranked[: plan.shortlist]], final, ctx, metric, cache, stage=SHORTLISTED
+        )
+        for s in ranked[plan.shortlist :]:
             s.tier = 1
             yield s
     if cache is not None:
         cache.prune()
 
 
-def score_each(pool: list[Candidate], sample: Dataset, ctx: Context, metric: str, cache: FeatureCache | None,
-               stage: str | None) -> Iterator[Scored]:
+def score_each(
+    pool: list[Candidate], sample: Dataset, ctx: Context, metric: str, cache: FeatureCache | None, stage: str | None
+) -> Iterator[Scored]:
     """Each candidate's score on ``sample``'s training series, its features cached by content."""
     digest = sample_digest(sample, bf16=ctx.plan.bf16)
     y = sample.y[sample.splits["train"]]
@@ -89,8 +95,9 @@ def score_each(pool: list[Candidate], sample: Dataset, ctx: Context, metric: str
         details = {"n": len(y), "scored_on": sample.meta["scored_on"], "cached": features is not None}
         try:
             if features is None:
-                features, _, report = target_features(candidate.load(), sample, device=ctx.device,
-                                                      bf16=ctx.plan.bf16, consume=True)
+                features, _, report = target_features(
+                    candidate.load(), sample, device=ctx.device, bf16=ctx.plan.bf16, consume=True
+                )
                 details["transfer"] = transfer_summary(report)
                 if cache is not None:
                     cache.put(key, digest, features)
@@ -98,6 +105,9 @@ def score_each(pool: list[Candidate], sample: Dataset, ctx: Context, metric: str
         except (ValueError, RuntimeError, OSError) as err:  # cannot load, or cannot run on this target
             yield Scored(candidate, None, failure_reason(err))
             continue
-        details.update(feature_dim=int(features.shape[1]), seconds=time.perf_counter() - start,
-                       **({"stage": stage} if stage else {}))
+        details.update(
+            feature_dim=int(features.shape[1]),
+            seconds=time.perf_counter() - start,
+            **({"stage": stage} if stage else {}),
+        )
         yield Scored(candidate, score, details)

@@ -39,9 +39,11 @@ class Context:
     def check_time(self, done: int, total: int) -> None:
         """Raise ``RecommendTimeout`` once the deadline has passed (called between candidates)."""
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise RecommendTimeout(f"ranking {self.target.name!r} took longer than {self.time_limit_s:g} s "
-                                   f"(scored {done} of {total} candidates): raise time_limit_s, rank fewer "
-                                   "candidates (arch=, candidates=) or name a source checkpoint yourself.")
+            raise RecommendTimeout(
+                f"ranking {self.target.name!r} took longer than {self.time_limit_s:g} s "
+                f"(scored {done} of {total} candidates): raise time_limit_s, rank fewer "
+                "candidates (arch=, candidates=) or name a source checkpoint yourself."
+            )
 
 
 @dataclass
@@ -55,8 +57,12 @@ class Scored:
     tie_break: float = 0.0  # among equal scores, the lower first
 
     def sort_key(self) -> tuple[int, float, float, str]:
-        return self.tier, -float(self.score if self.score is not None else float("-inf")), self.tie_break, \
-            self.candidate.id
+        return (
+            self.tier,
+            -float(self.score if self.score is not None else float("-inf")),
+            self.tie_break,
+            self.candidate.id,
+        )
 
 
 Method = Callable[[list[Candidate], Context], Iterable[Scored]]
@@ -68,6 +74,7 @@ def register(name: str, score_name: str) -> Callable[[Method], Method]:
     def add(fn: Method) -> Method:
         METHODS[name] = (fn, score_name)
         return fn
+
     return add
 
 
@@ -79,8 +86,9 @@ def each_candidate(pool: list[Candidate], ctx: Context, what: str) -> Iterator[C
     """The candidates with a progress bar (when asked), stopping at the deadline."""
     from tqdm.auto import tqdm
 
-    for done, candidate in enumerate(tqdm(pool, desc=f"recommend ({what})", unit="ckpt",
-                                          disable=True if not ctx.progress else None)):
+    for done, candidate in enumerate(
+        tqdm(pool, desc=f"recommend ({what})", unit="ckpt", disable=True if not ctx.progress else None)
+    ):
         ctx.check_time(done, len(pool))
         yield candidate
 

@@ -15,8 +15,14 @@ from tshub.recommend.results import Recommendation
 PLOT_SERIES_PER_CLASS = 100  # DBA of a source without saved prototypes: a seeded sample per class bounds its cost
 
 
-def plot_prototypes(recommendation: Recommendation, target: str | Dataset, path: str | Path | None = None, *,
-                    n_sources: int = 3, index: Any = None) -> Any:
+def plot_prototypes(
+    recommendation: Recommendation,
+    target: str | Dataset,
+    path: str | Path | None = None,
+    *,
+    n_sources: int = 3,
+    index: Any = None,
+) -> Any:
     """The target's class prototypes (DBA, as bigdata18 compares datasets) beside those of the best sources.
 
     Source prototypes come from the similarity index when it has them, else from the source's catalogue data
@@ -37,8 +43,12 @@ def plot_prototypes(recommendation: Recommendation, target: str | Dataset, path:
         if len(panels) > n_sources or source_key(row.source) in seen:
             continue
         seen.add(source_key(row.source))
-        panels.append((f"#{row.rank} {row.id}\n{recommendation.method} {row.score:.4g}",
-                       _source_prototypes(row.source, maker, loaded)))
+        panels.append(
+            (
+                f"#{row.rank} {row.id}\n{recommendation.method} {row.score:.4g}",
+                _source_prototypes(row.source, maker, loaded),
+            )
+        )
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
     for ax, (title, protos) in zip(axes[0], panels):
         if protos is None:

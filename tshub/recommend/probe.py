@@ -17,14 +17,29 @@ def rank_by_probe(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
     for candidate in each_candidate(pool, ctx, "probe"):
         start = time.perf_counter()
         try:
-            result = finetune(candidate.load(), train_only, lr_multiplier=1.0, max_epochs=ctx.probe_epochs,
-                              seed=0, device=ctx.device, progress=False)
+            result = finetune(
+                candidate.load(),
+                train_only,
+                lr_multiplier=1.0,
+                max_epochs=ctx.probe_epochs,
+                seed=0,
+                device=ctx.device,
+                progress=False,
+            )
         except (ValueError, RuntimeError, OSError) as err:
             yield Scored(candidate, None, failure_reason(err))
             continue
         kept = result.history[(result.best_epoch or len(result.history)) - 1]
         val_loss = float(kept.get("val_loss", float("inf")))
-        score = (result.val_metrics["accuracy"] if ctx.target.task == "classification"
-                 else -result.val_metrics["mae"])
-        yield Scored(candidate, score, {**result.val_metrics, "val_loss": val_loss, "epochs": len(result.history),
-                                        "seconds": time.perf_counter() - start}, tie_break=val_loss)
+        score = result.val_metrics["accuracy"] if ctx.target.task == "classification" else -result.val_metrics["mae"]
+        yield Scored(
+            candidate,
+            score,
+            {
+                **result.val_metrics,
+                "val_loss": val_loss,
+                "epochs": len(result.history),
+                "seconds": time.perf_counter() - start,
+            },
+            tie_break=val_loss,
+        )

@@ -79,18 +79,29 @@ class Recommendation:
             return textwrap.fill(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
         rows = [[str(r.rank), r.id, f"{r.score:.4g}", r.source, r.arch] for r in self.ranking]
-        lines = [f"sources for {self.target} by {self.method} ({self.score_name}); "
-                 f"{len(self.ranking)} shown of {self.n_candidates - len(self.skipped)} scored, "
-                 f"{self.elapsed_s:.1f} s"]
+        lines = [
+            f"sources for {self.target} by {self.method} ({self.score_name}); "
+            f"{len(self.ranking)} shown of {self.n_candidates - len(self.skipped)} scored, "
+            f"{self.elapsed_s:.1f} s"
+        ]
         lines += [wrap(f"note: {self.note}")] if self.note else []
         lines += [format_table(rows, ("rank", "id", "score", "source", "arch"))] if rows else ["(no candidate scored)"]
         own = [s for s in self.skipped if s.reason.startswith(SELF_TRANSFER)]
         others = [s for s in self.skipped if s not in own]
         if own:
-            lines.append(wrap(f"left out as {SELF_TRANSFER} (no transfer; allow_self_transfer=True or "
-                              "--allow-self-transfer ranks them): "
-                              + "; ".join(f"{s.id} ({s.reason.removeprefix(SELF_TRANSFER + ': ')})" for s in own)))
+            lines.append(
+                wrap(
+                    f"left out as {SELF_TRANSFER} (no transfer; allow_self_transfer=True or "
+                    "--allow-self-transfer ranks them): "
+                    + "; ".join(f"{s.id} ({s.reason.removeprefix(SELF_TRANSFER + ': ')})" for s in own)
+                )
+            )
         if others:
-            lines.append(wrap(f"skipped {len(others)}: " + "; ".join(f"{s.id} ({s.reason})" for s in others[:5])
-                              + (" ..." if len(others) > 5 else "")))
+            lines.append(
+                wrap(
+                    f"skipped {len(others)}: "
+                    + "; ".join(f"{s.id} ({s.reason})" for s in others[:5])
+                    + (" ..." if len(others) > 5 else "")
+                )
+            )
         return "\n".join(lines)

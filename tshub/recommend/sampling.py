@@ -92,7 +92,7 @@ def stratified_sample(y: np.ndarray, n: int, task: str, seed: int = 0) -> np.nda
     classes, counts = np.unique(y, return_counts=True)
     quota = np.maximum(1, np.floor(counts * n / len(y)).astype(int))
     order = np.argsort(-(counts * n / len(y) - np.floor(counts * n / len(y))), kind="stable")
-    for c in order[:max(0, n - quota.sum())]:
+    for c in order[: max(0, n - quota.sum())]:
         quota[c] += 1
     quota = np.minimum(quota, counts)
     picked = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota, strict=True)]
@@ -114,7 +114,7 @@ def screen_sample(sample: Dataset, plan: ScoringPlan) -> Dataset:
     X, y = X[keep], y[keep]
     if X.shape[2] > plan.screen_length:
         starts = np.random.default_rng(2).integers(0, X.shape[2] - plan.screen_length + 1, len(X))
-        X = np.stack([x[:, s:s + plan.screen_length] for x, s in zip(X, starts, strict=True)])
+        X = np.stack([x[:, s : s + plan.screen_length] for x, s in zip(X, starts, strict=True)])
     return _as_training(sample, X, y, f"{len(X)} windows of {X.shape[2]} steps")
 
 
@@ -123,5 +123,12 @@ def _steps(sample: Dataset) -> int:
 
 
 def _as_training(like: Dataset, X: np.ndarray, y: np.ndarray, what: str) -> Dataset:
-    return Dataset(name=like.name, X=X, y=y, task=like.task, classes=like.classes,
-                   splits={"train": np.arange(len(X))}, meta={**like.meta, "scored_on": what})
+    return Dataset(
+        name=like.name,
+        X=X,
+        y=y,
+        task=like.task,
+        classes=like.classes,
+        splits={"train": np.arange(len(X))},
+        meta={**like.meta, "scored_on": what},
+    )

@@ -38,9 +38,16 @@ from tshub.training.transfer import TransferReport, transfer_weights
 
 # ---------------------------------------------------------------------------------------------------- features
 @torch.no_grad()
-def target_features(model: TimeSeriesModel, dataset: Dataset, split: str = "train", *,
-                    device: str | torch.device | None = None, batch_size: int = 256, bf16: bool = False,
-                    consume: bool = False) -> tuple[np.ndarray, np.ndarray, TransferReport]:
+def target_features(
+    model: TimeSeriesModel,
+    dataset: Dataset,
+    split: str = "train",
+    *,
+    device: str | torch.device | None = None,
+    batch_size: int = 256,
+    bf16: bool = False,
+    consume: bool = False,
+) -> tuple[np.ndarray, np.ndarray, TransferReport]:
     """``(features (n, D) float64, targets, transfer report)`` of ``model`` on ``dataset``'s ``split``.
 
     The model is adapted as fine-tuning adapts it and run in eval mode; with ``bf16`` in bfloat16 (about twice as
@@ -49,8 +56,10 @@ def target_features(model: TimeSeriesModel, dataset: Dataset, split: str = "trai
     in place rather than copied).
     """
     if split in ("val", "test"):
-        raise ValueError(f"transferability is scored on the training split, not {split!r}: the validation and test "
-                         "splits must stay unseen by source selection.")
+        raise ValueError(
+            f"transferability is scored on the training split, not {split!r}: the validation and test "
+            "splits must stay unseen by source selection."
+        )
     X, y = dataset.split(split)
     kind = model.preprocessor.kind if model.preprocessor is not None else "znorm"
     X, stream_max = make_preprocessor(kind).fit_transform(X)  # a fresh preprocessor: fitted on the target
@@ -60,18 +69,21 @@ def target_features(model: TimeSeriesModel, dataset: Dataset, split: str = "trai
     target.to(device, dtype).eval()
     chunks = []
     for i in range(0, len(X), batch_size):
-        xb = torch.from_numpy(X[i:i + batch_size]).to(device, dtype)
-        sb = None if stream_max is None else torch.from_numpy(stream_max[i:i + batch_size]).to(device, dtype)
+        xb = torch.from_numpy(X[i : i + batch_size]).to(device, dtype)
+        sb = None if stream_max is None else torch.from_numpy(stream_max[i : i + batch_size]).to(device, dtype)
         chunks.append(target.forward_features(xb, sb).double().cpu())
     features = torch.cat(chunks).numpy() if chunks else np.zeros((0, target.head_input_dim))
     if not np.isfinite(features).all():
-        raise ValueError("the checkpoint's features on this target are not finite (NaN or infinite weights, or an "
-                         "overflow): it cannot be scored; retrain or drop it.")
+        raise ValueError(
+            "the checkpoint's features on this target are not finite (NaN or infinite weights, or an "
+            "overflow): it cannot be scored; retrain or drop it."
+        )
     return features, y, report
 
 
-def adapted_model(model: TimeSeriesModel, dataset: Dataset, *, consume: bool = False
-                  ) -> tuple[TimeSeriesModel, TransferReport]:
+def adapted_model(
+    model: TimeSeriesModel, dataset: Dataset, *, consume: bool = False
+) -> tuple[TimeSeriesModel, TransferReport]:
     """The network fine-tuning on ``dataset`` would start from (for its features), and its transfer report.
 
     When the transfer would copy every backbone tensor unchanged (same channels, no length-bound layer: most
@@ -106,8 +118,9 @@ def logme(features: np.ndarray, targets: np.ndarray, task: str = "classification
     return float(np.mean(log_evidence(alpha, beta, sigma, x2, rest, n, D)))
 
 
-def log_evidence(alpha: np.ndarray, beta: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray,
-                 n: int, D: int) -> np.ndarray:
+def log_evidence(
+    alpha: np.ndarray, beta: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int, D: int
+) -> np.ndarray:
     """Log evidence per sample of each target column at (α, β), from the spectrum of F (see ``_spectrum``).
 
     L = D/2 log α + n/2 log β − ½ log|αI + βFᵀF| − β/2 ‖y − Fm‖² − α/2 ‖m‖² − n/2 log 2π, where the
@@ -116,8 +129,7 @@ def log_evidence(alpha: np.ndarray, beta: np.ndarray, sigma: np.ndarray, x2: np.
     t = alpha / beta
     m2, res2 = _posterior_terms(t, sigma, x2, rest)
     logdet_ratio = np.log1p(sigma[:, None] / t).sum(axis=0)  # log|αI + βFᵀF| − D log α
-    evidence = (n / 2 * np.log(beta) - logdet_ratio / 2 - beta / 2 * res2 - alpha / 2 * m2
-                - n / 2 * np.log(2 * np.pi))
+    evidence = n / 2 * np.log(beta) - logdet_ratio / 2 - beta / 2 * res2 - alpha / 2 * m2 - n / 2 * np.log(2 * np.pi)
     return evidence / n
 
 
@@ -147,8 +159,9 @@ def _spectrum(F: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return sigma, x2, rest
 
 
-def _posterior_terms(t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _posterior_terms(
+    t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """‖m‖² and ‖y − Fm‖² of the posterior mean m at t = α/β."""
     s = sigma[:, None]
     m2 = (s * x2 / (t + s) ** 2).sum(axis=0)
@@ -162,8 +175,7 @@ def _quadratic_form(t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.n
     return np.maximum((t / (sigma[:, None] + t) * x2).sum(axis=-2) + rest, np.finfo(np.float64).tiny)
 
 
-def _profiled_evidence(log_t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int
-                       ) -> np.ndarray:
+def _profiled_evidence(log_t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int) -> np.ndarray:
     """The evidence (times n, up to a constant) at t = α/β with β at its optimum n / R(t), for each column.
 
     With C = β⁻¹(I + FFᵀ/t): yᵀC⁻¹y = β R(t) and log|C| = −n log β + Σ log(1 + σ/t), so max over β gives
@@ -174,8 +186,7 @@ def _profiled_evidence(log_t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, res
     return -n / 2 * np.log(_quadratic_form(t, sigma, x2, rest)) - logdet / 2
 
 
-def _maximise_evidence(sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def _maximise_evidence(sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(α, β) maximising the evidence of each column: a log-spaced scan of t = α/β, then Brent around the best.
 
     You et al. iterate MacKay's fixed point instead; when the features span the n samples (small UCR sets:
@@ -193,10 +204,12 @@ def _maximise_evidence(sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: i
         best = values.argmax(axis=0)
         step = grid[1] - grid[0]
         for j in range(k):
-            fit = minimize_scalar(lambda u: -_profiled_evidence(np.array([u]), sigma, x2[:, j:j + 1],
-                                                                 rest[j:j + 1], n)[0, 0],
-                                  bounds=(max(lo, grid[best[j]] - step), min(hi, grid[best[j]] + step)),
-                                  method="bounded", options={"xatol": 1e-10})
+            fit = minimize_scalar(
+                lambda u, j=j: -_profiled_evidence(np.array([u]), sigma, x2[:, j : j + 1], rest[j : j + 1], n)[0, 0],
+                bounds=(max(lo, grid[best[j]] - step), min(hi, grid[best[j]] + step)),
+                method="bounded",
+                options={"xatol": 1e-10},
+            )
             log_t[j] = fit.x if -fit.fun >= values[best[j], j] else grid[best[j]]
     t = np.exp(log_t)
     beta = n / _quadratic_form(t, sigma, x2, rest)
@@ -264,5 +277,8 @@ def score_features(features: np.ndarray, targets: np.ndarray, metric: str, task:
 
 def transfer_summary(report: TransferReport) -> dict[str, int]:
     """How many backbone tensors were copied, adapted, re-initialised (the head, always new, not counted)."""
-    return {"copied": len(report.copied), "adapted": len(report.adapted),
-            "reinitialised": len([r for r in report.reinitialised if r["reason"] != "head"])}
+    return {
+        "copied": len(report.copied),
+        "adapted": len(report.adapted),
+        "reinitialised": len([r for r in report.reinitialised if r["reason"] != "head"]),
+    }

@@ -29,11 +29,13 @@ from safetensors.numpy import load_file, save
 from tshub.atomic import write_bytes_atomic, write_text_atomic
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import ZNormalize
-from tshub.similarity.dba import parse_medoid_method, dba
+from tshub.similarity.dba import dba, parse_medoid_method
 from tshub.similarity.dtw import Band, SeriesSet, as_series, min_cost_groups
 
 FORMAT_VERSION = 1
-DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "zoo" / "similarity"  # built by scripts/build_similarity_index.py
+DEFAULT_FOLDER = (
+    Path(__file__).resolve().parents[2] / "zoo" / "similarity"
+)  # built by scripts/build_similarity_index.py
 INDEX_FILE = "index.json"
 PROTOTYPES_FILE = "prototypes.safetensors"
 
@@ -56,7 +58,10 @@ class SimilarityIndex:
         Band.of(window)  # validate now, not at the first distance
         parse_medoid_method(medoid)
         self.params: dict[str, Any] = {
-            "window": window, "n_iterations": int(n_iterations), "medoid": medoid, "znormalize": bool(znormalize),
+            "window": window,
+            "n_iterations": int(n_iterations),
+            "medoid": medoid,
+            "znormalize": bool(znormalize),
         }
         self._sources: list[dict[str, Any]] = []  # name, classes, n_series, n_channels
         self._prototypes: list[list[np.ndarray]] = []  # per source: float32 (c, t) per class
@@ -81,7 +86,9 @@ class SimilarityIndex:
         try:
             return self.names.index(name)
         except ValueError:
-            raise KeyError(f"{name!r} is not in the similarity index; add it first (known: {len(self)} sources).") from None
+            raise KeyError(
+                f"{name!r} is not in the similarity index; add it first (known: {len(self)} sources)."
+            ) from None
 
     def prototypes(self, name: str) -> list[tuple[str, np.ndarray]]:
         """(class label, prototype (c, t) float32) for every class of a source."""
@@ -94,8 +101,9 @@ class SimilarityIndex:
         return self._distances.copy()
 
     # ----------------------------------------------------------------- building
-    def make_prototypes(self, X: np.ndarray | Sequence[np.ndarray], y: np.ndarray | Sequence | None = None
-                        ) -> tuple[list[str], list[np.ndarray]]:
+    def make_prototypes(
+        self, X: np.ndarray | Sequence[np.ndarray], y: np.ndarray | Sequence | None = None
+    ) -> tuple[list[str], list[np.ndarray]]:
         """One DBA prototype per class of ``(X, y)`` (all series one group when ``y`` is None): (labels, (c, t))."""
         series = self.preprocess(X)
         labels = np.zeros(len(series), dtype=np.int64) if y is None else np.asarray(y)
@@ -151,8 +159,9 @@ class SimilarityIndex:
         grown[:n, :n] = self._distances
         grown[n, :n] = grown[:n, n] = row
         self._distances = grown
-        self._sources.append({"name": name, "classes": classes, "n_series": n_series,
-                              "n_channels": int(prototypes[0].shape[0])})
+        self._sources.append(
+            {"name": name, "classes": classes, "n_series": n_series, "n_channels": int(prototypes[0].shape[0])}
+        )
         self._prototypes.append(prototypes)
 
     def add_dataset(self, dataset: Dataset, name: str | None = None, split: str = "train") -> None:
@@ -164,8 +173,15 @@ class SimilarityIndex:
         self.add(name or dataset.name, *split_series(dataset, split))
 
     @classmethod
-    def build(cls, sources: Iterable[Dataset | str], folder: str | Path | None = None, *,
-              root: str | Path | None = None, progress: bool = False, **params: Any) -> "SimilarityIndex":
+    def build(
+        cls,
+        sources: Iterable[Dataset | str],
+        folder: str | Path | None = None,
+        *,
+        root: str | Path | None = None,
+        progress: bool = False,
+        **params: Any,
+    ) -> SimilarityIndex:
         """An index over Datasets or catalogue names (``tshub.datasets.load(name, root)``), saved to ``folder``
         after every source. Resumable: an index already in ``folder`` (same parameters) is loaded and the sources
         it holds are skipped.
@@ -176,8 +192,10 @@ class SimilarityIndex:
         if folder is not None and (Path(folder) / INDEX_FILE).is_file():
             saved = cls.load(folder)
             if saved.params != index.params:
-                raise ValueError(f"{folder} holds an index built with {saved.params}, not {index.params}; "
-                                 "pass the same parameters or another folder.")
+                raise ValueError(
+                    f"{folder} holds an index built with {saved.params}, not {index.params}; "
+                    "pass the same parameters or another folder."
+                )
             index = saved
         start = time.perf_counter()
         for source in sources:
@@ -191,9 +209,12 @@ class SimilarityIndex:
             if folder is not None:
                 index.save(folder)
             if progress:
-                print(f"[similarity] {len(index)} {ds.name}: {len(ds.splits.get('train', ds.X))} series, "
-                      f"{len(index.prototypes(ds.name))} prototypes, {time.perf_counter() - wall:.1f} s wall "
-                      f"{time.process_time() - cpu:.1f} s cpu (total {time.perf_counter() - start:.0f} s)", flush=True)
+                print(
+                    f"[similarity] {len(index)} {ds.name}: {len(ds.splits.get('train', ds.X))} series, "
+                    f"{len(index.prototypes(ds.name))} prototypes, {time.perf_counter() - wall:.1f} s wall "
+                    f"{time.process_time() - cpu:.1f} s cpu (total {time.perf_counter() - start:.0f} s)",
+                    flush=True,
+                )
         return index
 
     def _distances_to(self, prototypes: Sequence[np.ndarray]) -> np.ndarray:
@@ -208,9 +229,14 @@ class SimilarityIndex:
         series = [np.asarray(p.T, np.float64) for p in prototypes] + [np.asarray(p.T, np.float64) for _, _, p in tgt]
         group_of = {i: g for g, i in enumerate(same)}
         groups = np.array([group_of[i] for _, i, _ in tgt], dtype=np.int64)
-        best = min_cost_groups(SeriesSet.from_list(series, channels), np.arange(len(prototypes)),
-                               np.arange(len(prototypes), len(series)), groups, len(same),
-                               Band.of(self.params["window"]))
+        best = min_cost_groups(
+            SeriesSet.from_list(series, channels),
+            np.arange(len(prototypes)),
+            np.arange(len(prototypes), len(series)),
+            groups,
+            len(same),
+            Band.of(self.params["window"]),
+        )
         out[same] = np.sqrt(best)
         return out
 
@@ -224,8 +250,9 @@ class SimilarityIndex:
         i = self._position(name)
         return self._ranked(self._distances[i], k, {name, *exclude})
 
-    def rank(self, target: str | Dataset | Sequence[np.ndarray], k: int | None = 5, exclude: Iterable[str] = ()
-             ) -> list[tuple[str, float]]:
+    def rank(
+        self, target: str | Dataset | Sequence[np.ndarray], k: int | None = 5, exclude: Iterable[str] = ()
+    ) -> list[tuple[str, float]]:
         """Sources ranked for a target: an indexed name, a Dataset (its train split is reduced to prototypes) or
         a sequence of prototype series ``(t,)``/``(c, t)``. Sources of another channel count are left out.
         """
@@ -247,13 +274,16 @@ class SimilarityIndex:
         """Write ``prototypes.safetensors`` then ``index.json`` (each replaced atomically) into ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {f"{s['name']}/{k}": np.ascontiguousarray(p)
-                   for s, protos in zip(self._sources, self._prototypes) for k, p in enumerate(protos)}
+        tensors = {
+            f"{s['name']}/{k}": np.ascontiguousarray(p)
+            for s, protos in zip(self._sources, self._prototypes)
+            for k, p in enumerate(protos)
+        }
         write_bytes_atomic(folder / PROTOTYPES_FILE, save(tensors))  # save_file would create it 0600
         meta = {
             "format_version": FORMAT_VERSION,
             "method": "bigdata18: per-class DBA prototypes of the train split, dataset distance = min DTW over "
-                      "prototype pairs",
+            "prototype pairs",
             "params": self.params,
             "sources": self._sources,
             "distances": [[_json_float(d) for d in row] for row in self._distances],
@@ -262,17 +292,21 @@ class SimilarityIndex:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path | None = None) -> "SimilarityIndex":
+    def load(cls, folder: str | Path | None = None) -> SimilarityIndex:
         """An index saved by :meth:`save` (default: the repository's ``zoo/similarity``); tensors of sources that
         index.json does not list (an interrupted save) are ignored."""
         folder = Path(folder) if folder is not None else DEFAULT_FOLDER
         path = folder / INDEX_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"no {INDEX_FILE} in {folder}; build the index first "
-                                    "(scripts/build_similarity_index.py or SimilarityIndex.build).")
+            raise FileNotFoundError(
+                f"no {INDEX_FILE} in {folder}; build the index first "
+                "(scripts/build_similarity_index.py or SimilarityIndex.build)."
+            )
         meta = json.loads(path.read_text())
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: format_version {meta.get('format_version')} is not {FORMAT_VERSION}; rebuild it.")
+            raise ValueError(
+                f"{path}: format_version {meta.get('format_version')} is not {FORMAT_VERSION}; rebuild it."
+            )
         index = cls(**meta["params"])
         tensors = load_file(str(folder / PROTOTYPES_FILE))
         for s in meta["sources"]:
@@ -317,5 +351,3 @@ def _label_key(label: Any) -> tuple[int, float, str]:
 
 def _json_float(x: float) -> float | str:
     return float(x) if np.isfinite(x) else "inf"
-
-

@@ -7,5 +7,15 @@ from tshub.training.recipes import RECIPES, TrainConfig
 from tshub.training.results import FitResult
 from tshub.training.transfer import TransferReport, transfer_weights
 
-__all__ = ["train_from_scratch", "finetune", "fit", "FitResult", "TrainConfig", "RECIPES", "LR_MULTIPLIER_GRID",
-           "TransferReport", "transfer_weights", "convergence_rate"]
+__all__ = [
+    "train_from_scratch",
+    "finetune",
+    "fit",
+    "FitResult",
+    "TrainConfig",
+    "RECIPES",
+    "LR_MULTIPLIER_GRID",
+    "TransferReport",
+    "transfer_weights",
+    "convergence_rate",
+]

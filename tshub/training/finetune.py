@@ -23,9 +23,8 @@ from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.data.splits import training_splits
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
-from tshub.training.loop import (Arrays, EpochHook, LoopResult, ParamGroup, Training, evaluate, fit,
-                                 progress_status)
 from tshub.training.history import TrainingHistory
+from tshub.training.loop import Arrays, EpochHook, LoopResult, ParamGroup, Training, evaluate, fit, progress_status
 from tshub.training.metrics import convergence_rate
 from tshub.training.monitor import Monitor
 from tshub.training.progress import Progress, ProgressMode
@@ -51,12 +50,22 @@ class PreparedData:
     test: Arrays | None
 
 
-def finetune(model: TimeSeriesModel, dataset: Dataset, *, lr_multiplier: float | str | Sequence[float] = 1.0,
-             search: str = "halving", freeze_backbone: bool = False, seed: int = 0,
-             recipe: str | TrainConfig = AUTO, max_epochs: int | None = None,
-             preprocessing: str | Preprocessor | None = None, time_budget_s: float | None = None,
-             device: str | torch.device | None = None, progress: ProgressMode = True,
-             on_epoch_end: EpochHook | None = None) -> FitResult:
+def finetune(
+    model: TimeSeriesModel,
+    dataset: Dataset,
+    *,
+    lr_multiplier: float | str | Sequence[float] = 1.0,
+    search: str = "halving",
+    freeze_backbone: bool = False,
+    seed: int = 0,
+    recipe: str | TrainConfig = AUTO,
+    max_epochs: int | None = None,
+    preprocessing: str | Preprocessor | None = None,
+    time_budget_s: float | None = None,
+    device: str | torch.device | None = None,
+    progress: ProgressMode = True,
+    on_epoch_end: EpochHook | None = None,
+) -> FitResult:
     """Fine-tune ``model`` (never modified) on ``dataset``; returns the best fine-tuned model and its scores.
 
     ``lr_multiplier`` is ω for the transferred parameters: a number, a list, or ``"grid"`` (Otović's ten values).
@@ -72,38 +81,68 @@ def finetune(model: TimeSeriesModel, dataset: Dataset, *, lr_multiplier: float |
     start = time.perf_counter()
     multipliers = _multipliers(lr_multiplier)
     if freeze_backbone and len(multipliers) > 1:
-        raise ValueError("with freeze_backbone=True the transferred (backbone) parameters do not train, so ω has "
-                         "no effect: pass a single lr_multiplier.")
+        raise ValueError(
+            "with freeze_backbone=True the transferred (backbone) parameters do not train, so ω has "
+            "no effect: pass a single lr_multiplier."
+        )
     if preprocessing is None:
         preprocessing = model.preprocessor.kind if model.preprocessor is not None else "znorm"
     prep = prepare_data(dataset, preprocessing, model.use_stream_max)
-    name, config = resolve_recipe(recipe, n_train=len(prep.train[0]), max_epochs=max_epochs,
-                                  time_budget_s=time_budget_s)
+    name, config = resolve_recipe(
+        recipe, n_train=len(prep.train[0]), max_epochs=max_epochs, time_budget_s=time_budget_s
+    )
     selector = Monitor.resolve("auto", prep.dataset.task, tie_break=True)  # ω is chosen on validation only
 
     runs = [_OmegaRun(omega, i, len(multipliers)) for i, omega in enumerate(multipliers, start=1)]
-    display = Progress(f"fine-tune {model.meta.get('id') or model.arch} → {prep.dataset.name}",
-                       config.max_epochs * len(runs), progress)
+    display = Progress(
+        f"fine-tune {model.meta.get('id') or model.arch} → {prep.dataset.name}", config.max_epochs * len(runs), progress
+    )
     for run in runs:
         run.start(model, prep, freeze_backbone, config, seed, device, _reporter(run, display, on_epoch_end))
     chosen = choose(runs, selector, search, display, rung_epochs=rung_epochs(config))
     display.close()
 
     grid = [run.summary(prep) for run in runs if run.training.epoch > 0]
-    extra_meta = {"parent": model.meta.get("id"), "parent_dataset": model.meta.get("source_dataset"),
-                  "lr_multiplier": chosen.omega, "freeze_backbone": freeze_backbone}
+    extra_meta = {
+        "parent": model.meta.get("id"),
+        "parent_dataset": model.meta.get("source_dataset"),
+        "lr_multiplier": chosen.omega,
+        "freeze_backbone": freeze_backbone,
+    }
     if model.meta.get("revision"):  # the Hub commit the parent was loaded from
         extra_meta["parent_revision"] = model.meta["revision"]
-    return _result(chosen.training.model, prep, chosen.loop, name, config, seed, start, extra_meta,
-                   lr_multiplier=chosen.omega, transfer_report=chosen.report, grid=grid)
+    return _result(
+        chosen.training.model,
+        prep,
+        chosen.loop,
+        name,
+        config,
+        seed,
+        start,
+        extra_meta,
+        lr_multiplier=chosen.omega,
+        transfer_report=chosen.report,
+        grid=grid,
+    )
 
 
-def train_from_scratch(arch: str, dataset: Dataset, *, seed: int = 0, recipe: str | TrainConfig = AUTO,
-                       max_epochs: int | None = None, preprocessing: str | Preprocessor | None = "znorm",
-                       use_stream_max: bool | None = None, arch_kwargs: dict[str, Any] | None = None,
-                       time_budget_s: float | None = None, bf16: bool | None = None,
-                       device: str | torch.device | None = None, progress: ProgressMode = True,
-                       on_epoch_end: EpochHook | None = None, state_path: str | Path | None = None) -> FitResult:
+def train_from_scratch(
+    arch: str,
+    dataset: Dataset,
+    *,
+    seed: int = 0,
+    recipe: str | TrainConfig = AUTO,
+    max_epochs: int | None = None,
+    preprocessing: str | Preprocessor | None = "znorm",
+    use_stream_max: bool | None = None,
+    arch_kwargs: dict[str, Any] | None = None,
+    time_budget_s: float | None = None,
+    bf16: bool | None = None,
+    device: str | torch.device | None = None,
+    progress: ProgressMode = True,
+    on_epoch_end: EpochHook | None = None,
+    state_path: str | Path | None = None,
+) -> FitResult:
     """Train a fresh ``arch`` on ``dataset`` with the fine-tuning loop and recipe: the referent of a fine-tune.
 
     ``recipe="auto"`` picks the preset for the training split's size (``tshub.training.recipes.auto_recipe``);
@@ -115,14 +154,26 @@ def train_from_scratch(arch: str, dataset: Dataset, *, seed: int = 0, recipe: st
     if use_stream_max is None:
         use_stream_max = preprocessor.uses_stream_max
     prep = prepare_data(dataset, preprocessor, use_stream_max)
-    name, config = resolve_recipe(recipe, n_train=len(prep.train[0]), max_epochs=max_epochs,
-                                  time_budget_s=time_budget_s, bf16=bf16)
+    name, config = resolve_recipe(
+        recipe, n_train=len(prep.train[0]), max_epochs=max_epochs, time_budget_s=time_budget_s, bf16=bf16
+    )
     ds = prep.dataset
     torch.manual_seed(seed)
-    model = build_model(arch, ds.n_channels, ds.n_outputs, use_stream_max=use_stream_max, input_length=ds.length,
-                        **(arch_kwargs or {}))
-    loop = fit(model, prep.train, prep.val, config, seed=seed, device=device, progress=progress, task=ds.task,
-               on_epoch_end=on_epoch_end, state_path=state_path)
+    model = build_model(
+        arch, ds.n_channels, ds.n_outputs, use_stream_max=use_stream_max, input_length=ds.length, **(arch_kwargs or {})
+    )
+    loop = fit(
+        model,
+        prep.train,
+        prep.val,
+        config,
+        seed=seed,
+        device=device,
+        progress=progress,
+        task=ds.task,
+        on_epoch_end=on_epoch_end,
+        state_path=state_path,
+    )
     return _result(model, prep, loop, name, config, seed, start, {})
 
 
@@ -133,17 +184,34 @@ class _OmegaRun:
         self.omega, self.index, self.of = omega, index, of
         self.eliminated_after: int | None = None  # epochs trained when the search dropped it
 
-    def start(self, source: TimeSeriesModel, prep: PreparedData, freeze_backbone: bool, config: TrainConfig,
-              seed: int, device: str | torch.device | None, hook: EpochHook) -> None:
+    def start(
+        self,
+        source: TimeSeriesModel,
+        prep: PreparedData,
+        freeze_backbone: bool,
+        config: TrainConfig,
+        seed: int,
+        device: str | torch.device | None,
+        hook: EpochHook,
+    ) -> None:
         """A fresh, seeded target with the source's weights transferred, ready to train at this ω."""
         target = fresh_model_like(source, prep.dataset, seed)
         self.report = transfer_weights(source, target)
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             _set_backbone_trainable(target, False)
-        self.training = Training(target, prep.train, prep.val, config, seed=seed, device=device, progress=False,
-                                 param_groups=_omega_groups(target, self.report, self.omega), task=prep.dataset.task,
-                                 on_epoch_end=hook)
+        self.training = Training(
+            target,
+            prep.train,
+            prep.val,
+            config,
+            seed=seed,
+            device=device,
+            progress=False,
+            param_groups=_omega_groups(target, self.report, self.omega),
+            task=prep.dataset.task,
+            on_epoch_end=hook,
+        )
 
     @property
     def label(self) -> str:
@@ -156,20 +224,34 @@ class _OmegaRun:
 
     def summary(self, prep: PreparedData) -> dict[str, Any]:
         """The grid row of ``FitResult.grid``: validation scores of the kept weights, epochs, how it ended."""
-        val = evaluate(self.training.model, prep.val, prep.dataset.task,
-                       batch_size=self.training.config.eval_batch_size)
+        val = evaluate(
+            self.training.model, prep.val, prep.dataset.task, batch_size=self.training.config.eval_batch_size
+        )
         stop = "halved" if self.eliminated_after is not None else self.loop.stop_reason
-        return {"lr_multiplier": self.omega, "val_loss": val["loss"], "val_metrics": _without_loss(val),
-                "epochs": len(self.loop.history), "best_epoch": self.loop.best_epoch, "stop_reason": stop}
+        return {
+            "lr_multiplier": self.omega,
+            "val_loss": val["loss"],
+            "val_metrics": _without_loss(val),
+            "epochs": len(self.loop.history),
+            "best_epoch": self.loop.best_epoch,
+            "stop_reason": stop,
+        }
 
 
 def _reporter(run: _OmegaRun, display: Progress, hook: EpochHook | None) -> EpochHook:
     """Per epoch: the caller's hook (told which ω) and the progress display (total re-estimated by the search)."""
+
     def report(record: dict[str, Any]) -> None:
         if hook is not None:
             hook({**record, "lr_multiplier": run.omega, "run": run.index, "runs": run.of})
-        display.update(**{"ω": f"{run.omega:g} ({run.index}/{run.of})", "epoch": record["epoch"],
-                          **progress_status(record, run.training.best_record)})
+        display.update(
+            **{
+                "ω": f"{run.omega:g} ({run.index}/{run.of})",
+                "epoch": record["epoch"],
+                **progress_status(record, run.training.best_record),
+            }
+        )
+
     return report
 
 
@@ -194,8 +276,10 @@ def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use
     ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0)
     preprocessor = make_preprocessor(preprocessing)
     if use_stream_max and not preprocessor.uses_stream_max:
-        raise ValueError(f"the model takes stream_max but preprocessing {preprocessor.kind!r} does not produce it: "
-                         "use preprocessing='minmax_mask' (or a model built with use_stream_max=False).")
+        raise ValueError(
+            f"the model takes stream_max but preprocessing {preprocessor.kind!r} does not produce it: "
+            "use preprocessing='minmax_mask' (or a model built with use_stream_max=False)."
+        )
     preprocessor.fit(ds.split("train")[0])
 
     def arrays(split: str) -> Arrays:
@@ -210,8 +294,14 @@ def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use
 def fresh_model_like(source: TimeSeriesModel, ds: Dataset, seed: int) -> TimeSeriesModel:
     """A freshly initialised (seeded) model of the source's architecture and kwargs, shaped for ``ds``."""
     torch.manual_seed(seed)
-    return build_model(source.arch, ds.n_channels, ds.n_outputs, use_stream_max=source.use_stream_max,
-                       input_length=ds.length, **source.arch_kwargs)
+    return build_model(
+        source.arch,
+        ds.n_channels,
+        ds.n_outputs,
+        use_stream_max=source.use_stream_max,
+        input_length=ds.length,
+        **source.arch_kwargs,
+    )
 
 
 def _omega_groups(model: TimeSeriesModel, report: TransferReport, omega: float) -> list[ParamGroup]:
@@ -234,8 +324,17 @@ def _without_loss(scores: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in scores.items() if k != "loss"}
 
 
-def _result(model: TimeSeriesModel, prep: PreparedData, loop: LoopResult, recipe: str, config: TrainConfig, seed: int,
-            start: float, extra_meta: dict[str, Any], **fields: Any) -> FitResult:
+def _result(
+    model: TimeSeriesModel,
+    prep: PreparedData,
+    loop: LoopResult,
+    recipe: str,
+    config: TrainConfig,
+    seed: int,
+    start: float,
+    extra_meta: dict[str, Any],
+    **fields: Any,
+) -> FitResult:
     """Evaluate the trained model, attach task/classes/preprocessor/provenance to it, and wrap it all up."""
     ds = prep.dataset
     model.task, model.classes, model.preprocessor = ds.task, ds.classes, prep.preprocessor
@@ -243,23 +342,45 @@ def _result(model: TimeSeriesModel, prep: PreparedData, loop: LoopResult, recipe
     def scores(data: Arrays) -> dict[str, float]:
         return _without_loss(evaluate(model, data, ds.task, batch_size=config.eval_batch_size))
 
-    result = FitResult(model=model, metrics=scores(prep.test) if prep.test is not None else {},
-                       val_metrics=scores(prep.val), history=loop.history, convergence_rate=None, seed=seed,
-                       recipe=recipe, elapsed_s=time.perf_counter() - start, best_epoch=loop.best_epoch,
-                       stop_reason=loop.stop_reason, **fields)
+    result = FitResult(
+        model=model,
+        metrics=scores(prep.test) if prep.test is not None else {},
+        val_metrics=scores(prep.val),
+        history=loop.history,
+        convergence_rate=None,
+        seed=seed,
+        recipe=recipe,
+        elapsed_s=time.perf_counter() - start,
+        best_epoch=loop.best_epoch,
+        stop_reason=loop.stop_reason,
+        **fields,
+    )
     result.convergence_rate = convergence_rate(result.curve(), higher_is_better=ds.task == "classification")
     model.meta = {
-        "source_dataset": ds.name, "source": _source_record(ds), "task": ds.task,
-        "splits": {k: int(len(v)) for k, v in ds.splits.items()}, "recipe": recipe, "train_config": config.to_dict(),
-        "seed": seed, "metrics": result.metrics, "val_metrics": result.val_metrics, "epochs": len(loop.history),
-        "best_epoch": loop.best_epoch, "stop_reason": loop.stop_reason, "convergence_rate": result.convergence_rate,
-        "elapsed_s": result.elapsed_s, "time_budget_s": config.time_budget_s,
-        "device": str(next(model.parameters()).device), "train_fingerprint": training_fingerprint(ds), **extra_meta,
+        "source_dataset": ds.name,
+        "source": _source_record(ds),
+        "task": ds.task,
+        "splits": {k: int(len(v)) for k, v in ds.splits.items()},
+        "recipe": recipe,
+        "train_config": config.to_dict(),
+        "seed": seed,
+        "metrics": result.metrics,
+        "val_metrics": result.val_metrics,
+        "epochs": len(loop.history),
+        "best_epoch": loop.best_epoch,
+        "stop_reason": loop.stop_reason,
+        "convergence_rate": result.convergence_rate,
+        "elapsed_s": result.elapsed_s,
+        "time_budget_s": config.time_budget_s,
+        "device": str(next(model.parameters()).device),
+        "train_fingerprint": training_fingerprint(ds),
+        **extra_meta,
     }
     model.training_history = TrainingHistory.from_records(loop.history, loop.best_epoch, loop.stop_reason)
     if result.lr_multiplier is not None and len(result.grid) > 1:
-        model.training_history.note = (f"The curves of the chosen ω = {result.lr_multiplier:g}, one of the "
-                                       f"{len(result.grid)} the fine-tune tried.")
+        model.training_history.note = (
+            f"The curves of the chosen ω = {result.lr_multiplier:g}, one of the {len(result.grid)} the fine-tune tried."
+        )
     return result
 
 

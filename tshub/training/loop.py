@@ -55,10 +55,20 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config: TrainConfig = TrainConfig(), *,
-        param_groups: Sequence[ParamGroup] | None = None, seed: int = 0, device: str | torch.device | None = None,
-        progress: ProgressMode = True, task: str | None = None,
-        on_epoch_end: EpochHook | None = None, state_path: str | Path | None = None) -> LoopResult:
+def fit(
+    model: TimeSeriesModel,
+    train: Arrays,
+    val: Arrays | None = None,
+    config: TrainConfig = TrainConfig(),
+    *,
+    param_groups: Sequence[ParamGroup] | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: ProgressMode = True,
+    task: str | None = None,
+    on_epoch_end: EpochHook | None = None,
+    state_path: str | Path | None = None,
+) -> LoopResult:
     """Train ``model`` in place with Adam under ``config`` and return its history.
 
     ``param_groups`` (default: one group of all parameters) give each group an ``lr_multiplier`` ω: its learning
@@ -70,8 +80,19 @@ def fit(model: TimeSeriesModel, train: Arrays, val: Arrays | None = None, config
     ``tshub.training.state``) and a run of the same training resumes from it; the file is removed at the end.
     ``progress``: True (tqdm), "lines" or False (see ``tshub.training.progress``).
     """
-    training = Training(model, train, val, config, param_groups=param_groups, seed=seed, device=device,
-                        progress=progress, task=task, on_epoch_end=on_epoch_end, state_path=state_path)
+    training = Training(
+        model,
+        train,
+        val,
+        config,
+        param_groups=param_groups,
+        seed=seed,
+        device=device,
+        progress=progress,
+        task=task,
+        on_epoch_end=on_epoch_end,
+        state_path=state_path,
+    )
     training.run()
     return training.finish()
 
@@ -84,11 +105,21 @@ class Training:
     a training run in pieces ends bit for bit where the same training run in one piece ends.
     """
 
-    def __init__(self, model: TimeSeriesModel, train: Arrays, val: Arrays | None = None,
-                 config: TrainConfig = TrainConfig(), *, param_groups: Sequence[ParamGroup] | None = None,
-                 seed: int = 0, device: str | torch.device | None = None, progress: ProgressMode = True,
-                 task: str | None = None, on_epoch_end: EpochHook | None = None,
-                 state_path: str | Path | None = None):
+    def __init__(
+        self,
+        model: TimeSeriesModel,
+        train: Arrays,
+        val: Arrays | None = None,
+        config: TrainConfig = TrainConfig(),
+        *,
+        param_groups: Sequence[ParamGroup] | None = None,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        progress: ProgressMode = True,
+        task: str | None = None,
+        on_epoch_end: EpochHook | None = None,
+        state_path: str | Path | None = None,
+    ):
         self.model, self.config, self.on_epoch_end = model, config, on_epoch_end
         self.task = task or _task_of(model, train[1])
         self.device = resolve_device(device)
@@ -105,27 +136,54 @@ class Training:
         self.optimizer = build_optimizer(model, param_groups, config)
         valt = self.val_data
         self.checkpoint = Plateau(_monitor(config.checkpoint_monitor or config.monitor, self.task, config, valt), None)
-        self.scheduler = (ReduceLROnPlateau(_monitor(config.lr_monitor or config.monitor, self.task, config, valt),
-                                            config.lr, factor=config.lr_factor, patience=config.lr_patience,
-                                            min_lr=config.min_lr, min_delta=config.lr_min_delta)
-                          if config.lr_patience is not None else None)
-        self.stopper = (Plateau(_monitor(config.monitor, self.task, config, valt), config.early_stopping_patience)
-                        if config.early_stopping_patience is not None else None)
+        self.scheduler = (
+            ReduceLROnPlateau(
+                _monitor(config.lr_monitor or config.monitor, self.task, config, valt),
+                config.lr,
+                factor=config.lr_factor,
+                patience=config.lr_patience,
+                min_lr=config.min_lr,
+                min_delta=config.lr_min_delta,
+            )
+            if config.lr_patience is not None
+            else None
+        )
+        self.stopper = (
+            Plateau(_monitor(config.monitor, self.task, config, valt), config.early_stopping_patience)
+            if config.early_stopping_patience is not None
+            else None
+        )
         self.monitors = {"checkpoint": self.checkpoint, "scheduler": self.scheduler, "stopper": self.stopper}
-        self.saver = None if state_path is None else TrainingState(state_path, fingerprint(
-            arch=model.arch, parameters=sorted(model.state_dict()), config=config.to_dict(), seed=seed,
-            task=self.task, train=[list(Xt.shape), tensor_digest(Xt), tensor_digest(yt)],
-            val=None if valt is None else [tensor_digest(valt[0])],
-            groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in self.optimizer.param_groups]))
+        self.saver = (
+            None
+            if state_path is None
+            else TrainingState(
+                state_path,
+                fingerprint(
+                    arch=model.arch,
+                    parameters=sorted(model.state_dict()),
+                    config=config.to_dict(),
+                    seed=seed,
+                    task=self.task,
+                    train=[list(Xt.shape), tensor_digest(Xt), tensor_digest(yt)],
+                    val=None if valt is None else [tensor_digest(valt[0])],
+                    groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in self.optimizer.param_groups],
+                ),
+            )
+        )
         self.result, self.best_state, self.epoch, self.elapsed_s = LoopResult(), None, 0, 0.0
         restored = self.saver.restore(model, self.optimizer, self.generator, self.monitors) if self.saver else None
         if restored is not None:
-            self.result.history, self.best_state, self.result.best_epoch = (restored.history, restored.best_state,
-                                                                             restored.best_epoch)
+            self.result.history, self.best_state, self.result.best_epoch = (
+                restored.history,
+                restored.best_state,
+                restored.best_epoch,
+            )
             self.epoch, self.elapsed_s = restored.epoch, restored.elapsed_s
         self._rng_state = _global_rng_state(self.device)
-        self._deadline = (None if config.time_budget_s is None
-                          else time.perf_counter() + config.time_budget_s - self.elapsed_s)
+        self._deadline = (
+            None if config.time_budget_s is None else time.perf_counter() + config.time_budget_s - self.elapsed_s
+        )
         self.finished = False
         self._progress = Progress(f"{model.arch} fit", self.epochs_bound(), progress, initial=self.epoch)
 
@@ -177,13 +235,29 @@ class Training:
     def _one_epoch(self, entered: float) -> None:
         config, t0 = self.config, time.perf_counter()
         lrs = {g["name"]: g["lr"] for g in self.optimizer.param_groups}
-        loss, out_of_time = _train_epoch(self.model, self.optimizer, self.train_data, self.task, self.batch,
-                                         self.n_batches, self.generator, self.device, config.bf16, self._deadline)
+        loss, out_of_time = _train_epoch(
+            self.model,
+            self.optimizer,
+            self.train_data,
+            self.task,
+            self.batch,
+            self.n_batches,
+            self.generator,
+            self.device,
+            config.bf16,
+            self._deadline,
+        )
         self.epoch += 1
         record: dict[str, Any] = {"epoch": self.epoch, "loss": loss}
         if self.val_data is not None:
-            scores = evaluate(self.model, self.val_data, self.task, batch_size=config.eval_batch_size,
-                              device=self.device, bf16=config.bf16)
+            scores = evaluate(
+                self.model,
+                self.val_data,
+                self.task,
+                batch_size=config.eval_batch_size,
+                device=self.device,
+                bf16=config.bf16,
+            )
             record.update({f"val_{k}": v for k, v in scores.items()})
         record["lr"] = lrs
         record["time_s"] = time.perf_counter() - t0
@@ -191,18 +265,34 @@ class Training:
         if self.on_epoch_end is not None:
             self.on_epoch_end(record)
 
-        state, reason = after_epoch(record, self.model, self.optimizer, config, self.checkpoint, self.scheduler,
-                                    self.stopper, finite=math.isfinite(loss), out_of_time=out_of_time)
+        state, reason = after_epoch(
+            record,
+            self.model,
+            self.optimizer,
+            config,
+            self.checkpoint,
+            self.scheduler,
+            self.stopper,
+            finite=math.isfinite(loss),
+            out_of_time=out_of_time,
+        )
         if state is not None:
             self.best_state, self.result.best_epoch = state, self.epoch
         if reason:
             self.result.stop_reason, self.finished = reason, True
         self._progress.update(total=self.epochs_bound(), **progress_status(record, self.best_record))
         if not self.finished and self.saver is not None and self.saver.due():
-            self.saver.save(epoch=self.epoch, model=self.model, optimizer=self.optimizer, generator=self.generator,
-                            history=self.result.history, best_state=self.best_state,
-                            best_epoch=self.result.best_epoch,
-                            elapsed_s=self.elapsed_s + time.perf_counter() - entered, monitors=self.monitors)
+            self.saver.save(
+                epoch=self.epoch,
+                model=self.model,
+                optimizer=self.optimizer,
+                generator=self.generator,
+                history=self.result.history,
+                best_state=self.best_state,
+                best_epoch=self.result.best_epoch,
+                elapsed_s=self.elapsed_s + time.perf_counter() - entered,
+                monitors=self.monitors,
+            )
 
 
 def progress_status(record: dict[str, Any], best: dict[str, Any] | None) -> dict[str, Any]:
@@ -216,9 +306,18 @@ def progress_status(record: dict[str, Any], best: dict[str, Any] | None) -> dict
     return status
 
 
-def after_epoch(record: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
-                checkpoint: Monitor, scheduler: ReduceLROnPlateau | None, stopper: Plateau | None, *,
-                finite: bool, out_of_time: bool) -> tuple[dict[str, torch.Tensor] | None, str | None]:
+def after_epoch(
+    record: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    checkpoint: Monitor,
+    scheduler: ReduceLROnPlateau | None,
+    stopper: Plateau | None,
+    *,
+    finite: bool,
+    out_of_time: bool,
+) -> tuple[dict[str, torch.Tensor] | None, str | None]:
     """The recipe's callbacks after an epoch, in Keras order: keep the best weights, step the LR plateau (every
     group keeps its ω), count towards early stopping. Returns (a copy of the weights to keep or None, stop reason)."""
     state = _clone_state(model) if checkpoint.update(record) and config.restore_best else None
@@ -228,13 +327,27 @@ def after_epoch(record: dict[str, Any], model: nn.Module, optimizer: torch.optim
             group["lr"] = base_lr * group["lr_multiplier"]
     if stopper is not None:
         stopper.update(record)
-    reason = ("non_finite_loss" if not finite else "time_budget" if out_of_time
-              else "early_stopping" if stopper is not None and stopper.exhausted else None)
+    reason = (
+        "non_finite_loss"
+        if not finite
+        else "time_budget"
+        if out_of_time
+        else "early_stopping"
+        if stopper is not None and stopper.exhausted
+        else None
+    )
     return state, reason
 
 
-def evaluate(model: TimeSeriesModel, data: Arrays, task: str, *, batch_size: int = 256,
-             device: str | torch.device | None = None, bf16: bool = False) -> dict[str, float]:
+def evaluate(
+    model: TimeSeriesModel,
+    data: Arrays,
+    task: str,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    bf16: bool = False,
+) -> dict[str, float]:
     """Loss (the training objective, with the regularisation term as Keras reports it) and task metrics."""
     X, y, stream_max = data
     outputs = predict_outputs(model, X, stream_max, batch_size=batch_size, device=device, bf16=bf16)
@@ -247,8 +360,15 @@ def evaluate(model: TimeSeriesModel, data: Arrays, task: str, *, batch_size: int
 
 
 @torch.no_grad()
-def predict_outputs(model: TimeSeriesModel, X: Any, stream_max: Any = None, *, batch_size: int = 256,
-                    device: str | torch.device | None = None, bf16: bool = False) -> torch.Tensor:
+def predict_outputs(
+    model: TimeSeriesModel,
+    X: Any,
+    stream_max: Any = None,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    bf16: bool = False,
+) -> torch.Tensor:
     """Raw model outputs (logits or values) for preprocessed series, batched, in eval mode, as a CPU float tensor."""
     device = next(model.parameters()).device if device is None else torch.device(device)
     X = torch.as_tensor(X)
@@ -258,8 +378,8 @@ def predict_outputs(model: TimeSeriesModel, X: Any, stream_max: Any = None, *, b
     try:
         chunks = []
         for i in range(0, len(X), batch_size):
-            xb = X[i:i + batch_size].to(device, torch.float32, non_blocking=True)
-            sb = None if stream_max is None else stream_max[i:i + batch_size].to(device, torch.float32)
+            xb = X[i : i + batch_size].to(device, torch.float32, non_blocking=True)
+            sb = None if stream_max is None else stream_max[i : i + batch_size].to(device, torch.float32)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 chunks.append(model(xb, sb).float().cpu())
         return torch.cat(chunks) if chunks else torch.empty(0, model.n_outputs)
@@ -275,8 +395,15 @@ def decode_outputs(task: str, outputs: torch.Tensor) -> np.ndarray:
     return values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
 
 
-def train_step(model: TimeSeriesModel, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-               sb: torch.Tensor | None, task: str, bf16: bool = False) -> torch.Tensor:
+def train_step(
+    model: TimeSeriesModel,
+    optimizer: torch.optim.Optimizer,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    sb: torch.Tensor | None,
+    task: str,
+    bf16: bool = False,
+) -> torch.Tensor:
     """One optimisation step on a batch (loss + regularisation); returns the detached loss (no host sync)."""
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -291,9 +418,18 @@ def train_step(model: TimeSeriesModel, optimizer: torch.optim.Optimizer, xb: tor
 
 
 # ---------------------------------------------------------------------------------------------------- internals
-def _train_epoch(model: TimeSeriesModel, optimizer: torch.optim.Optimizer, data: tuple, task: str, batch: int,
-                 n_batches: int, generator: torch.Generator, device: torch.device, bf16: bool,
-                 deadline: float | None) -> tuple[float, bool]:
+def _train_epoch(
+    model: TimeSeriesModel,
+    optimizer: torch.optim.Optimizer,
+    data: tuple,
+    task: str,
+    batch: int,
+    n_batches: int,
+    generator: torch.Generator,
+    device: torch.device,
+    bf16: bool,
+    deadline: float | None,
+) -> tuple[float, bool]:
     """One pass over a fresh permutation; returns the mean training loss and whether time ran out."""
     X, y, stream_max = data
     model.train()
@@ -337,7 +473,9 @@ def batches_per_epoch(n: int, batch: int, drop_last: bool) -> int:
     return max(1, full + (1 if rest > 1 and not drop_last else 0))
 
 
-def build_optimizer(model: nn.Module, param_groups: Sequence[ParamGroup] | None, config: TrainConfig) -> torch.optim.Adam:
+def build_optimizer(
+    model: nn.Module, param_groups: Sequence[ParamGroup] | None, config: TrainConfig
+) -> torch.optim.Adam:
     """Adam over the trainable parameters, one group per ``ParamGroup`` at ``config.lr × lr_multiplier``."""
     groups = param_groups or [{"name": "all", "params": list(model.parameters()), "lr_multiplier": 1.0}]
     trainable = []
@@ -345,8 +483,14 @@ def build_optimizer(model: nn.Module, param_groups: Sequence[ParamGroup] | None,
         params = [p for p in group["params"] if p.requires_grad]
         if params:
             multiplier = float(group.get("lr_multiplier", 1.0))
-            trainable.append({"name": group.get("name", f"group{len(trainable)}"), "params": params,
-                              "lr_multiplier": multiplier, "lr": config.lr * multiplier})
+            trainable.append(
+                {
+                    "name": group.get("name", f"group{len(trainable)}"),
+                    "params": params,
+                    "lr_multiplier": multiplier,
+                    "lr": config.lr * multiplier,
+                }
+            )
     if not trainable:
         raise ValueError("no trainable parameters: every parameter has requires_grad=False.")
     return torch.optim.Adam(trainable, lr=config.lr, eps=config.adam_eps)
@@ -355,15 +499,20 @@ def build_optimizer(model: nn.Module, param_groups: Sequence[ParamGroup] | None,
 def _monitor(name: str, task: str, config: TrainConfig, val: Any) -> Monitor:
     monitor = Monitor.resolve(name, task, tie_break=config.tie_break)
     if monitor.needs_validation and val is None:
-        raise ValueError(f"the recipe monitors {monitor.key!r} but no validation data was given; pass val=... "
-                         "(tshub.data.splits.ensure_validation carves one) or monitor the training 'loss'.")
+        raise ValueError(
+            f"the recipe monitors {monitor.key!r} but no validation data was given; pass val=... "
+            "(tshub.data.splits.ensure_validation carves one) or monitor the training 'loss'."
+        )
     return monitor
 
 
 def _keep_frozen_batchnorm_in_eval(model: nn.Module) -> None:
     for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine and not any(
-                p.requires_grad for p in module.parameters()):
+        if (
+            isinstance(module, nn.modules.batchnorm._BatchNorm)
+            and module.affine
+            and not any(p.requires_grad for p in module.parameters())
+        ):
             module.eval()
 
 
@@ -383,8 +532,9 @@ def as_tensors(data: Arrays, task: str, device: torch.device) -> tuple[torch.Ten
     y = _targets(y, task, device)
     if len(X) != len(y):
         raise ValueError(f"{len(X)} series but {len(y)} targets; they must match one to one.")
-    stream_max = None if stream_max is None else torch.as_tensor(stream_max, dtype=torch.float32,
-                                                                 device=device).reshape(-1, 1)
+    stream_max = (
+        None if stream_max is None else torch.as_tensor(stream_max, dtype=torch.float32, device=device).reshape(-1, 1)
+    )
     return X, y, stream_max
 
 

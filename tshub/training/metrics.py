@@ -21,7 +21,7 @@ def f1_weighted(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     if not len(y_true):
         return float("nan")
     labels, true_idx = np.unique(np.concatenate([y_true, y_pred]), return_inverse=True)
-    t, p = true_idx[: len(y_true)], true_idx[len(y_true):]
+    t, p = true_idx[: len(y_true)], true_idx[len(y_true) :]
     k = len(labels)
     tp = np.bincount(t[t == p], minlength=k).astype(np.float64)
     support = np.bincount(t, minlength=k).astype(np.float64)

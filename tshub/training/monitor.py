@@ -29,7 +29,7 @@ class Monitor:
     tie_break: str | None = None
 
     @classmethod
-    def resolve(cls, name: str, task: str, *, tie_break: bool = True) -> "Monitor":
+    def resolve(cls, name: str, task: str, *, tie_break: bool = True) -> Monitor:
         """``"auto"`` is Otović's choice: ``val_accuracy`` for classification, ``val_loss`` for regression."""
         if name == "auto":
             name = "val_accuracy" if task == "classification" else "val_loss"
@@ -88,8 +88,9 @@ class ReduceLROnPlateau(Plateau):
     """Keras' ReduceLROnPlateau (cooldown 0): after ``patience`` epochs without improvement (beyond the absolute
     ``min_delta``) the base rate becomes ``max(lr · factor, min_lr)`` and the count restarts; at ``min_lr`` it stays."""
 
-    def __init__(self, monitor: Monitor, lr: float, *, factor: float, patience: int, min_lr: float,
-                 min_delta: float = 1e-4):
+    def __init__(
+        self, monitor: Monitor, lr: float, *, factor: float, patience: int, min_lr: float, min_delta: float = 1e-4
+    ):
         super().__init__(monitor, patience, min_delta)
         self.lr, self.factor, self.min_lr = lr, factor, min_lr
 

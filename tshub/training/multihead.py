@@ -25,10 +25,19 @@ from tshub.data.dataset import Dataset
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
-from tshub.training.finetune import prepare_data, PreparedData, training_fingerprint
-from tshub.training.loop import (batches_per_epoch, data_device, tensor_digest, build_optimizer, as_tensors,
-                                 after_epoch, evaluate, resolve_device, train_step)
+from tshub.training.finetune import PreparedData, prepare_data, training_fingerprint
 from tshub.training.history import TrainingHistory
+from tshub.training.loop import (
+    after_epoch,
+    as_tensors,
+    batches_per_epoch,
+    build_optimizer,
+    data_device,
+    evaluate,
+    resolve_device,
+    tensor_digest,
+    train_step,
+)
 from tshub.training.metrics import convergence_rate, curve_metric
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.recipes import TrainConfig, resolve_recipe
@@ -55,12 +64,22 @@ class HeadView(nn.Module):
         return self.model.regularization_loss()
 
 
-def pretrain_multihead(arch: str, datasets: Sequence[Dataset], *, name: str = "multi", seed: int = 0,
-                       recipe: str | TrainConfig = "default", max_epochs: int | None = None,
-                       preprocessing: str | Preprocessor | None = "znorm", arch_kwargs: dict[str, Any] | None = None,
-                       time_budget_s: float | None = None, bf16: bool | None = None,
-                       device: str | torch.device | None = None, progress: bool = True,
-                       state_path: str | Path | None = None) -> FitResult:
+def pretrain_multihead(
+    arch: str,
+    datasets: Sequence[Dataset],
+    *,
+    name: str = "multi",
+    seed: int = 0,
+    recipe: str | TrainConfig = "default",
+    max_epochs: int | None = None,
+    preprocessing: str | Preprocessor | None = "znorm",
+    arch_kwargs: dict[str, Any] | None = None,
+    time_budget_s: float | None = None,
+    bf16: bool | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    state_path: str | Path | None = None,
+) -> FitResult:
     """Pretrain ``arch`` with one head per dataset (named by ``Dataset.name``); returns the model with all heads.
 
     ``metrics`` / ``val_metrics`` are means over the datasets that have the split; ``model.meta["head_metrics"]``
@@ -73,8 +92,9 @@ def pretrain_multihead(arch: str, datasets: Sequence[Dataset], *, name: str = "m
     prepared = _prepare_all(datasets, preprocessing)
     first = next(iter(prepared.values())).dataset
     torch.manual_seed(seed)
-    model = build_model(arch, first.n_channels, max(p.dataset.n_outputs for p in prepared.values()),
-                        **(arch_kwargs or {}))
+    model = build_model(
+        arch, first.n_channels, max(p.dataset.n_outputs for p in prepared.values()), **(arch_kwargs or {})
+    )
     model.set_heads({key: p.dataset.n_outputs for key, p in prepared.items()})
     device = resolve_device(device)
     model.to(device)
@@ -84,29 +104,56 @@ def pretrain_multihead(arch: str, datasets: Sequence[Dataset], *, name: str = "m
     model.eval()
     model.task, model.classes = TASK, None
     model.preprocessor = next(iter(prepared.values())).preprocessor
-    head_metrics = {key: {"val": _scores(views[key], p.val, config, device),
-                          "test": _scores(views[key], p.test, config, device) if p.test is not None else {},
-                          "splits": {k: int(len(v)) for k, v in p.dataset.splits.items()},
-                          "length": p.dataset.length, "domain": p.dataset.meta.get("domain")}
-                    for key, p in prepared.items()}
+    head_metrics = {
+        key: {
+            "val": _scores(views[key], p.val, config, device),
+            "test": _scores(views[key], p.test, config, device) if p.test is not None else {},
+            "splits": {k: int(len(v)) for k, v in p.dataset.splits.items()},
+            "length": p.dataset.length,
+            "domain": p.dataset.meta.get("domain"),
+        }
+        for key, p in prepared.items()
+    }
     metrics = _mean_scores([h["test"] for h in head_metrics.values() if h["test"]])
     val_metrics = _mean_scores([h["val"] for h in head_metrics.values()])
     curve = [r[f"val_{curve_metric(TASK)}"] for r in history]
     rate = convergence_rate(curve, higher_is_better=True) if curve else None
     elapsed = time.perf_counter() - start
     model.meta = {
-        "source_dataset": name, "source": {"name": name}, "task": TASK, "source_datasets": list(prepared),
-        "recipe": recipe_name, "train_config": config.to_dict(), "seed": seed, "metrics": metrics,
-        "val_metrics": val_metrics, "epochs": len(history), "best_epoch": best_epoch, "stop_reason": stop_reason,
-        "convergence_rate": rate, "elapsed_s": elapsed, "time_budget_s": config.time_budget_s, "device": str(device),
+        "source_dataset": name,
+        "source": {"name": name},
+        "task": TASK,
+        "source_datasets": list(prepared),
+        "recipe": recipe_name,
+        "train_config": config.to_dict(),
+        "seed": seed,
+        "metrics": metrics,
+        "val_metrics": val_metrics,
+        "epochs": len(history),
+        "best_epoch": best_epoch,
+        "stop_reason": stop_reason,
+        "convergence_rate": rate,
+        "elapsed_s": elapsed,
+        "time_budget_s": config.time_budget_s,
+        "device": str(device),
         "head_classes": {key: p.dataset.classes for key, p in prepared.items()},
         "train_fingerprint": training_fingerprint(*(p.dataset for p in prepared.values())),
         "head_metrics": head_metrics,
     }
     model.training_history = TrainingHistory.from_records(history, best_epoch, stop_reason)
     model.training_history.note = f"Validation metrics are means over the {len(prepared)} heads' datasets."
-    return FitResult(model=model, metrics=metrics, val_metrics=val_metrics, history=history, convergence_rate=rate,
-                     seed=seed, recipe=recipe_name, elapsed_s=elapsed, best_epoch=best_epoch, stop_reason=stop_reason)
+    return FitResult(
+        model=model,
+        metrics=metrics,
+        val_metrics=val_metrics,
+        history=history,
+        convergence_rate=rate,
+        seed=seed,
+        recipe=recipe_name,
+        elapsed_s=elapsed,
+        best_epoch=best_epoch,
+        stop_reason=stop_reason,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- internals
@@ -125,14 +172,23 @@ def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor 
     prepared = {ds.name: prepare_data(ds, make_preprocessor(preprocessing), False) for ds in datasets}
     stateful = [key for key, p in prepared.items() if p.preprocessor.arrays()]
     if stateful:
-        raise ValueError(f"preprocessing {preprocessing!r} keeps fitted statistics per dataset, but one preprocessor "
-                         "serves every head: use a per-series one ('znorm' or 'identity').")
+        raise ValueError(
+            f"preprocessing {preprocessing!r} keeps fitted statistics per dataset, but one preprocessor "
+            "serves every head: use a per-series one ('znorm' or 'identity')."
+        )
     return prepared
 
 
-def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[str, PreparedData], config: TrainConfig,
-           seed: int, device: torch.device, progress: bool,
-           state_path: str | Path | None) -> tuple[list[dict[str, Any]], int | None, str]:
+def _train(
+    model: TimeSeriesModel,
+    views: dict[str, HeadView],
+    prepared: dict[str, PreparedData],
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+    progress: bool,
+    state_path: str | Path | None,
+) -> tuple[list[dict[str, Any]], int | None, str]:
     """The epoch loop: interleaved single-dataset batches, then the recipe's monitors on the mean validation."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -145,16 +201,37 @@ def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[st
         return Monitor.resolve(key or config.monitor, TASK, tie_break=config.tie_break)
 
     checkpoint = Plateau(monitor(config.checkpoint_monitor), None)
-    scheduler = (ReduceLROnPlateau(monitor(config.lr_monitor), config.lr, factor=config.lr_factor,
-                                   patience=config.lr_patience, min_lr=config.min_lr, min_delta=config.lr_min_delta)
-                 if config.lr_patience is not None else None)
-    stopper = (Plateau(monitor(None), config.early_stopping_patience)
-               if config.early_stopping_patience is not None else None)
+    scheduler = (
+        ReduceLROnPlateau(
+            monitor(config.lr_monitor),
+            config.lr,
+            factor=config.lr_factor,
+            patience=config.lr_patience,
+            min_lr=config.min_lr,
+            min_delta=config.lr_min_delta,
+        )
+        if config.lr_patience is not None
+        else None
+    )
+    stopper = (
+        Plateau(monitor(None), config.early_stopping_patience) if config.early_stopping_patience is not None else None
+    )
 
     monitors = {"checkpoint": checkpoint, "scheduler": scheduler, "stopper": stopper}
-    saver = None if state_path is None else TrainingState(state_path, fingerprint(
-        arch=model.arch, parameters=sorted(model.state_dict()), config=config.to_dict(), seed=seed,
-        train={key: [list(t[0].shape), tensor_digest(t[0]), tensor_digest(t[1])] for key, t in train.items()}))
+    saver = (
+        None
+        if state_path is None
+        else TrainingState(
+            state_path,
+            fingerprint(
+                arch=model.arch,
+                parameters=sorted(model.state_dict()),
+                config=config.to_dict(),
+                seed=seed,
+                train={key: [list(t[0].shape), tensor_digest(t[0]), tensor_digest(t[1])] for key, t in train.items()},
+            ),
+        )
+    )
     history: list[dict[str, Any]] = []
     best_state, best_epoch, stop_reason, done, elapsed_before = None, None, "max_epochs", 0, 0.0
     restored = saver.restore(model, optimizer, generator, monitors) if saver is not None else None
@@ -163,31 +240,57 @@ def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[st
         done, elapsed_before = restored.epoch, restored.elapsed_s
     start = time.perf_counter() - elapsed_before
     deadline = None if config.time_budget_s is None else start + config.time_budget_s
-    epochs = tqdm(range(done, config.max_epochs), desc=f"{model.arch} multi-head", unit="epoch", initial=done,
-                  total=config.max_epochs, disable=True if not progress else None)
+    epochs = tqdm(
+        range(done, config.max_epochs),
+        desc=f"{model.arch} multi-head",
+        unit="epoch",
+        initial=done,
+        total=config.max_epochs,
+        disable=True if not progress else None,
+    )
     for epoch in epochs:
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        loss, out_of_time = _interleaved_epoch(views, optimizer, train, batch, n_batches, generator, device,
-                                               config.bf16, deadline)
+        loss, out_of_time = _interleaved_epoch(
+            views, optimizer, train, batch, n_batches, generator, device, config.bf16, deadline
+        )
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss}
-        scores = [evaluate(views[key], p.val, TASK, batch_size=config.eval_batch_size, device=device,
-                           bf16=config.bf16) for key, p in prepared.items()]
+        scores = [
+            evaluate(views[key], p.val, TASK, batch_size=config.eval_batch_size, device=device, bf16=config.bf16)
+            for key, p in prepared.items()
+        ]
         record.update({f"val_{k}": v for k, v in _mean_scores(scores).items()})
         record.update({"lr": lr, "time_s": time.perf_counter() - t0})
         history.append(record)
         epochs.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("epoch", "lr", "time_s")})
-        state, reason = after_epoch(record, model, optimizer, config, checkpoint, scheduler, stopper,
-                                    finite=math.isfinite(loss), out_of_time=out_of_time)
+        state, reason = after_epoch(
+            record,
+            model,
+            optimizer,
+            config,
+            checkpoint,
+            scheduler,
+            stopper,
+            finite=math.isfinite(loss),
+            out_of_time=out_of_time,
+        )
         if state is not None:
             best_state, best_epoch = state, epoch + 1
         if reason:
             stop_reason = reason
             break
         if saver is not None and saver.due():
-            saver.save(epoch=epoch + 1, model=model, optimizer=optimizer, generator=generator, history=history,
-                       best_state=best_state, best_epoch=best_epoch, elapsed_s=time.perf_counter() - start,
-                       monitors=monitors)
+            saver.save(
+                epoch=epoch + 1,
+                model=model,
+                optimizer=optimizer,
+                generator=generator,
+                history=history,
+                best_state=best_state,
+                best_epoch=best_epoch,
+                elapsed_s=time.perf_counter() - start,
+                monitors=monitors,
+            )
     epochs.close()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -196,9 +299,17 @@ def _train(model: TimeSeriesModel, views: dict[str, HeadView], prepared: dict[st
     return history, best_epoch, stop_reason
 
 
-def _interleaved_epoch(views: dict[str, HeadView], optimizer: torch.optim.Optimizer, train: dict[str, tuple],
-                       batch: dict[str, int], n_batches: dict[str, int], generator: torch.Generator,
-                       device: torch.device, bf16: bool, deadline: float | None) -> tuple[float, bool]:
+def _interleaved_epoch(
+    views: dict[str, HeadView],
+    optimizer: torch.optim.Optimizer,
+    train: dict[str, tuple],
+    batch: dict[str, int],
+    n_batches: dict[str, int],
+    generator: torch.Generator,
+    device: torch.device,
+    bf16: bool,
+    deadline: float | None,
+) -> tuple[float, bool]:
     """Every dataset's batches once, in a random interleaving; returns the mean training loss and time-out flag."""
     keys = list(train)
     for view in views.values():

@@ -28,16 +28,20 @@ def check_mode(progress: Any) -> ProgressMode:
 class Progress:
     """Epoch progress of one call (a training, or a whole ω search), with status fields shown beside it."""
 
-    def __init__(self, desc: str, total: int, mode: ProgressMode = True, *, initial: int = 0,
-                 line_every_s: float = LINE_EVERY_S):
+    def __init__(
+        self, desc: str, total: int, mode: ProgressMode = True, *, initial: int = 0, line_every_s: float = LINE_EVERY_S
+    ):
         self.mode, self.desc, self.total, self.done = check_mode(mode), desc, total, initial
         self.line_every_s = line_every_s
         self.status: dict[str, Any] = {}
         self._start = self._last_line = time.perf_counter()
         if mode is True and not _interactive():
             self.mode = "lines"
-        self._bar = (tqdm(desc=desc, total=total, initial=initial, unit="epoch", dynamic_ncols=True)
-                     if self.mode is True else None)
+        self._bar = (
+            tqdm(desc=desc, total=total, initial=initial, unit="epoch", dynamic_ncols=True)
+            if self.mode is True
+            else None
+        )
 
     def update(self, epochs: int = 1, *, total: int | None = None, **status: Any) -> None:
         """``epochs`` more done; ``total`` re-estimates the epochs of the whole call; ``status`` replaces fields."""
@@ -66,8 +70,9 @@ class Progress:
         elapsed = time.perf_counter() - self._start
         fields = "".join(f", {k} {_fmt(v)}" for k, v in self.status.items())
         eta = elapsed / self.done * (self.total - self.done) if self.done else None
-        return (f"{self.desc}: epoch {self.done}/{self.total}{fields}, {_clock(elapsed)} elapsed"
-                + (f", ETA {_clock(eta)}" if eta is not None else ""))
+        return f"{self.desc}: epoch {self.done}/{self.total}{fields}, {_clock(elapsed)} elapsed" + (
+            f", ETA {_clock(eta)}" if eta is not None else ""
+        )
 
     def close(self) -> None:
         if self._bar is not None:

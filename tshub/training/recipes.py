@@ -50,8 +50,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1:
-            raise ValueError(f"lr, batch_size and max_epochs must be positive, got {self.lr}, "
-                             f"{self.batch_size}, {self.max_epochs}.")
+            raise ValueError(
+                f"lr, batch_size and max_epochs must be positive, got {self.lr}, {self.batch_size}, {self.max_epochs}."
+            )
         if self.batch_fraction is not None and not 0 < self.batch_fraction <= 1:
             raise ValueError(f"batch_fraction must lie in (0, 1] or be None, got {self.batch_fraction}.")
         if not 0 < self.lr_factor < 1:
@@ -62,14 +63,14 @@ class TrainConfig:
         size = self.batch_size if self.batch_fraction is None else int(min(n * self.batch_fraction, self.batch_size))
         return max(1, min(max(size, self.min_batch_size), n))
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -85,13 +86,28 @@ RECIPES: dict[str, TrainConfig] = {
     # epochs, at most 1000. On small UCR sets "default" stops long before FCN has learned (FCN from scratch, seed
     # 0, test accuracy default → ucr: ArrowHead 0.53 → 0.73, Beef 0.33 → 0.53, ECG200 0.82 → 0.85).
     "ucr": TrainConfig(
-        batch_size=16, batch_fraction=0.1, drop_last=False, max_epochs=1000, lr_monitor="loss",
-        lr_factor=0.5, lr_patience=50, min_lr=1e-4, early_stopping_patience=100,
+        batch_size=16,
+        batch_fraction=0.1,
+        drop_last=False,
+        max_epochs=1000,
+        lr_monitor="loss",
+        lr_factor=0.5,
+        lr_patience=50,
+        min_lr=1e-4,
+        early_stopping_patience=100,
     ),
     "bigdata18": TrainConfig(
-        batch_size=16, batch_fraction=0.1, min_batch_size=1, drop_last=False, max_epochs=2000, monitor="loss",
+        batch_size=16,
+        batch_fraction=0.1,
+        min_batch_size=1,
+        drop_last=False,
+        max_epochs=2000,
+        monitor="loss",
         tie_break=False,
-        lr_factor=0.5, lr_patience=50, min_lr=1e-4, early_stopping_patience=None,
+        lr_factor=0.5,
+        lr_patience=50,
+        min_lr=1e-4,
+        early_stopping_patience=None,
     ),
 }
 
@@ -114,8 +130,9 @@ def recipe_names() -> list[str]:
     return [AUTO, *RECIPES]
 
 
-def resolve_recipe(recipe: str | TrainConfig, *, n_train: int | None = None,
-                   **overrides: Any) -> tuple[str, TrainConfig]:
+def resolve_recipe(
+    recipe: str | TrainConfig, *, n_train: int | None = None, **overrides: Any
+) -> tuple[str, TrainConfig]:
     """``(name, config)`` of a preset name or a TrainConfig (named "custom"), with non-None overrides applied.
 
     ``"auto"`` becomes the preset ``auto_recipe(n_train)`` chosen for the training split's size.

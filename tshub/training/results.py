@@ -49,15 +49,23 @@ class FitResult:
     def to_dict(self) -> dict[str, Any]:
         """Everything but the weights, JSON-ready (the model is described by its config)."""
         return {
-            "model": self.model.config(), "task": self.task, "metrics": self.metrics,
-            "val_metrics": self.val_metrics, "history": self.history, "convergence_rate": self.convergence_rate,
-            "seed": self.seed, "recipe": self.recipe, "elapsed_s": self.elapsed_s, "best_epoch": self.best_epoch,
-            "stop_reason": self.stop_reason, "lr_multiplier": self.lr_multiplier,
+            "model": self.model.config(),
+            "task": self.task,
+            "metrics": self.metrics,
+            "val_metrics": self.val_metrics,
+            "history": self.history,
+            "convergence_rate": self.convergence_rate,
+            "seed": self.seed,
+            "recipe": self.recipe,
+            "elapsed_s": self.elapsed_s,
+            "best_epoch": self.best_epoch,
+            "stop_reason": self.stop_reason,
+            "lr_multiplier": self.lr_multiplier,
             "transfer_report": None if self.transfer_report is None else self.transfer_report.to_dict(),
             "grid": self.grid,
         }
 
-    def plot(self, referent: "FitResult | None" = None, ax: Any = None, path: str | Path | None = None) -> Any:
+    def plot(self, referent: FitResult | None = None, ax: Any = None, path: str | Path | None = None) -> Any:
         """Validation metric per epoch, beside a from-scratch ``referent`` (as in the bigdata18 figures).
 
         Returns the matplotlib Axes; saves the figure to ``path`` when given.

@@ -78,12 +78,15 @@ def _halve(alive: list[Run], selector: Monitor, display: Progress, first_rung: i
         for run in alive:
             _advance(run, alive, budget)
         ranked = _ranked(_tried(alive, display), selector)
-        alive, dropped = ranked[:math.ceil(len(ranked) / ETA)], ranked[math.ceil(len(ranked) / ETA):]
+        alive, dropped = ranked[: math.ceil(len(ranked) / ETA)], ranked[math.ceil(len(ranked) / ETA) :]
         for run in dropped:
             run.eliminated_after = run.training.epoch
-        display.write(f"after {min(budget, max_epochs)} epochs: kept "
-                      + "; ".join(f"{r.label} {_score(r, selector)}" for r in alive)
-                      + " — dropped " + ", ".join(r.label for r in dropped))
+        display.write(
+            f"after {min(budget, max_epochs)} epochs: kept "
+            + "; ".join(f"{r.label} {_score(r, selector)}" for r in alive)
+            + " — dropped "
+            + ", ".join(r.label for r in dropped)
+        )
         budget *= ETA
     display.update(0, total=display.done + alive[0].training.epochs_bound() - alive[0].training.epoch)
     alive[0].training.run()
@@ -121,11 +124,13 @@ def _planned(alive: list[Run], budget: int, max_epochs: int) -> int:
 
 def _ranked(runs: list[Run], selector: Monitor) -> list[Run]:
     """Best first by the validation scores of each run's kept weights; ties keep the given order."""
+
     def compare(a: Run, b: Run) -> int:
         ra, rb = a.training.best_record, b.training.best_record
         if rb is None or (ra is not None and selector.improved(ra, rb)):
             return -1 if ra is not None else 0
         return 1 if ra is None or selector.improved(rb, ra) else 0
+
     return sorted(runs, key=cmp_to_key(compare))
 
 

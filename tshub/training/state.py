@@ -55,8 +55,9 @@ class TrainingState:
         self.interval_s = DEFAULT_INTERVAL_S if interval_s is None else interval_s
         self._last_save = time.perf_counter()
 
-    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                monitors: dict[str, Any]) -> Restored | None:
+    def restore(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, monitors: dict[str, Any]
+    ) -> Restored | None:
         """Load the saved state into ``model``, ``optimizer``, the RNGs and the monitors (objects with
         ``state_dict``/``load_state_dict``, or None); returns what the loop continues from, None when nothing."""
         if not self.path.is_file():
@@ -69,8 +70,11 @@ class TrainingState:
             warnings.warn(f"training state {self.path} is unreadable ({err}); starting afresh.", stacklevel=2)
             return None
         if meta.get("format") != FORMAT or meta.get("fingerprint") != self.fingerprint:
-            warnings.warn(f"training state {self.path} belongs to another training (fingerprint "
-                          f"{meta.get('fingerprint')}, this run {self.fingerprint}); starting afresh.", stacklevel=2)
+            warnings.warn(
+                f"training state {self.path} belongs to another training (fingerprint "
+                f"{meta.get('fingerprint')}, this run {self.fingerprint}); starting afresh.",
+                stacklevel=2,
+            )
             return None
         model.load_state_dict(_section(tensors, "model."), strict=True)
         optimizer.load_state_dict(_optimizer_state(tensors, meta["optimizer_groups"]))
@@ -85,9 +89,19 @@ class TrainingState:
     def due(self) -> bool:
         return time.perf_counter() - self._last_save >= self.interval_s
 
-    def save(self, *, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-             history: list[dict[str, Any]], best_state: dict[str, torch.Tensor] | None, best_epoch: int | None,
-             elapsed_s: float, monitors: dict[str, Any]) -> None:
+    def save(
+        self,
+        *,
+        epoch: int,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        history: list[dict[str, Any]],
+        best_state: dict[str, torch.Tensor] | None,
+        best_epoch: int | None,
+        elapsed_s: float,
+        monitors: dict[str, Any],
+    ) -> None:
         """Write the state after ``epoch`` completed epochs (atomically)."""
         optim = optimizer.state_dict()
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -96,10 +110,16 @@ class TrainingState:
             tensors.update({f"optim.{pid}.{key}": torch.as_tensor(value) for key, value in slots.items()})
         tensors["rng.generator"] = generator.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
-        meta = {"format": FORMAT, "fingerprint": self.fingerprint, "epoch": epoch, "history": history,
-                "best_epoch": best_epoch, "elapsed_s": elapsed_s,
-                "monitors": {k: m.state_dict() for k, m in monitors.items() if m is not None},
-                "optimizer_groups": optim["param_groups"]}
+        meta = {
+            "format": FORMAT,
+            "fingerprint": self.fingerprint,
+            "epoch": epoch,
+            "history": history,
+            "best_epoch": best_epoch,
+            "elapsed_s": elapsed_s,
+            "monitors": {k: m.state_dict() for k, m in monitors.items() if m is not None},
+            "optimizer_groups": optim["param_groups"],
+        }
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         atomic_write(self.path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(meta)}))
         self._last_save = time.perf_counter()
@@ -110,7 +130,7 @@ class TrainingState:
 
 
 def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def _optimizer_state(tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]]) -> dict[str, Any]:

@@ -32,14 +32,17 @@ class TransferReport:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TransferReport":
+    def from_dict(cls, data: dict[str, Any]) -> TransferReport:
         return cls(**data)
 
     def __str__(self) -> str:
-        lines = [f"transfer from {self.source_arch}: {len(self.copied)} copied, {len(self.adapted)} adapted, "
-                 f"{len(self.reinitialised)} re-initialised"]
-        lines += [f"  adapted   {a['name']}: {tuple(a['source_shape'])} -> {tuple(a['target_shape'])}"
-                  for a in self.adapted]
+        lines = [
+            f"transfer from {self.source_arch}: {len(self.copied)} copied, {len(self.adapted)} adapted, "
+            f"{len(self.reinitialised)} re-initialised"
+        ]
+        lines += [
+            f"  adapted   {a['name']}: {tuple(a['source_shape'])} -> {tuple(a['target_shape'])}" for a in self.adapted
+        ]
         lines += [f"  fresh     {r['name']}: {r['reason']}" for r in self.reinitialised]
         return "\n".join(lines)
 
@@ -48,8 +51,10 @@ class TransferReport:
 def transfer_weights(source: TimeSeriesModel, target: TimeSeriesModel) -> TransferReport:
     """Copy what fits from ``source`` into ``target`` (modified in place; ``source`` is only read)."""
     if source.arch != target.arch:
-        raise ValueError(f"cannot transfer {source.arch} weights into a {target.arch} model: build the target with "
-                         f"the source's architecture ({source.arch}).")
+        raise ValueError(
+            f"cannot transfer {source.arch} weights into a {target.arch} model: build the target with "
+            f"the source's architecture ({source.arch})."
+        )
     report = TransferReport(source_arch=source.arch)
     source_state = source.state_dict()
     parameter_names = {name for name, _ in target.named_parameters()}
@@ -63,8 +68,9 @@ def transfer_weights(source: TimeSeriesModel, target: TimeSeriesModel) -> Transf
                 report.copied.append(name)
             elif name in input_names and _differs_only_in_channels(src, tensor):
                 tensor.copy_(adapt_channel_kernel(src.to(tensor.device, tensor.dtype), tensor.shape[1]))
-                report.adapted.append({"name": name, "source_shape": list(src.shape),
-                                       "target_shape": list(tensor.shape)})
+                report.adapted.append(
+                    {"name": name, "source_shape": list(src.shape), "target_shape": list(tensor.shape)}
+                )
             else:
                 reason = _mismatch_reason(source, target, src.shape, tensor.shape)
         if reason is None:
@@ -89,8 +95,9 @@ def _differs_only_in_channels(src: torch.Tensor, dst: torch.Tensor) -> bool:
     return src.ndim == dst.ndim >= 2 and src.shape[0] == dst.shape[0] and src.shape[2:] == dst.shape[2:]
 
 
-def _mismatch_reason(source: TimeSeriesModel, target: TimeSeriesModel, src_shape: torch.Size,
-                     dst_shape: torch.Size) -> str:
+def _mismatch_reason(
+    source: TimeSeriesModel, target: TimeSeriesModel, src_shape: torch.Size, dst_shape: torch.Size
+) -> str:
     shapes = f"source {tuple(src_shape)} vs target {tuple(dst_shape)}"
     if target.length_bound and source.input_length != target.input_length:
         return f"length-bound (input length {source.input_length} -> {target.input_length}; {shapes})"

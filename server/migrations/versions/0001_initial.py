@@ -133,8 +133,15 @@ def _hub_refs() -> None:
 
 
 #: In dependency order (foreign keys point backwards).
-TABLES = {"tokens": _tokens, "datasets": _datasets, "jobs": _jobs, "hub_namespaces": _hub_namespaces,
-          "hub_repos": _hub_repos, "hub_commits": _hub_commits, "hub_refs": _hub_refs}
+TABLES = {
+    "tokens": _tokens,
+    "datasets": _datasets,
+    "jobs": _jobs,
+    "hub_namespaces": _hub_namespaces,
+    "hub_repos": _hub_repos,
+    "hub_commits": _hub_commits,
+    "hub_refs": _hub_refs,
+}
 
 
 def downgrade() -> None:

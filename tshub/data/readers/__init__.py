@@ -30,17 +30,30 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-# The format modules register their parsers when imported.
-from tshub.data.readers import delimited, ts, arff, npz  # noqa: F401
 from tshub.data.dataset import Dataset, DatasetError, Task
+
+# The format modules register their parsers when imported.
+from tshub.data.readers import arff, delimited, npz, ts  # noqa: F401
 from tshub.data.readers.assemble import assemble
 from tshub.data.readers.base import MISSING, TRAILING_NAN, UNLIMITED, VARIABLE_LENGTH, RawSeries, ReadLimits
 from tshub.data.readers.formats import file_format, get_format, register_format, suffixes
 from tshub.data.readers.lengths import regularize
 from tshub.data.readers.text import check_line_count, decode_text, read_bytes
 
-__all__ = ["MISSING", "TRAILING_NAN", "UNLIMITED", "VARIABLE_LENGTH", "RawSeries", "ReadLimits", "file_format",
-           "parse_file", "read_file", "read_split_files", "regularize", "register_format"]
+__all__ = [
+    "MISSING",
+    "TRAILING_NAN",
+    "UNLIMITED",
+    "VARIABLE_LENGTH",
+    "RawSeries",
+    "ReadLimits",
+    "file_format",
+    "parse_file",
+    "read_file",
+    "read_split_files",
+    "regularize",
+    "register_format",
+]
 
 
 def read_file(
@@ -66,8 +79,16 @@ def read_file(
     ``limits`` bounds what an untrusted file may make this process read and allocate (see ``ReadLimits``).
     """
     raw = parse_file(path, label_column=label_column, limits=limits, **kw)
-    return assemble([raw], None, task=task, variable_length=variable_length, missing=missing,
-                    trailing_nan=trailing_nan, name=name, limits=limits)
+    return assemble(
+        [raw],
+        None,
+        task=task,
+        variable_length=variable_length,
+        missing=missing,
+        trailing_nan=trailing_nan,
+        name=name,
+        limits=limits,
+    )
 
 
 def read_split_files(
@@ -90,20 +111,31 @@ def read_split_files(
     if not paths:
         raise DatasetError("read_split_files needs at least one {split_name: path} entry.")
     raws = [parse_file(p, label_column=label_column, limits=limits, **kw) for p in paths.values()]
-    return assemble(raws, list(paths), task=task, variable_length=variable_length, missing=missing,
-                    trailing_nan=trailing_nan, name=name, limits=limits)
+    return assemble(
+        raws,
+        list(paths),
+        task=task,
+        variable_length=variable_length,
+        missing=missing,
+        trailing_nan=trailing_nan,
+        name=name,
+        limits=limits,
+    )
 
 
-def parse_file(path: str | Path, *, label_column: int | str | None = 0, limits: ReadLimits = UNLIMITED,
-               **options: Any) -> RawSeries:
+def parse_file(
+    path: str | Path, *, label_column: int | str | None = 0, limits: ReadLimits = UNLIMITED, **options: Any
+) -> RawSeries:
     """Parse a file of any registered format into a ``RawSeries`` (no length or gap handling yet)."""
     path = Path(path)
     fmt = get_format(file_format(path))
     unknown = set(options) - fmt.options
     if unknown:
         takes = {f.name: sorted(f.options) for f in map(get_format, set(suffixes().values())) if f.options}
-        raise TypeError(f"read_file: option(s) {sorted(unknown)} do not apply to {fmt.name} files ({path}); "
-                        f"formats that take options: {takes}.")
+        raise TypeError(
+            f"read_file: option(s) {sorted(unknown)} do not apply to {fmt.name} files ({path}); "
+            f"formats that take options: {takes}."
+        )
     if fmt.binary:
         return fmt.parse(path, label_column, limits)
     data = read_bytes(path, limits.max_bytes)

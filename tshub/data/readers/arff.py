@@ -36,15 +36,18 @@ def _parse_arff(path: Path, text: str, label_column: int | str | None) -> RawSer
     series_names = [n for n in names if n != target]
     if types[0] == "relational":
         if len(series_names) > 1:
-            raise DatasetError(f"{path}: a relational ARFF holds one relational attribute and the class; found "
-                               f"extra attributes {series_names[1:]}.")
-        X = np.stack([np.array(block.tolist(), dtype=np.float64).reshape(len(block), -1)
-                      for block in data[names[0]]])
+            raise DatasetError(
+                f"{path}: a relational ARFF holds one relational attribute and the class; found "
+                f"extra attributes {series_names[1:]}."
+            )
+        X = np.stack([np.array(block.tolist(), dtype=np.float64).reshape(len(block), -1) for block in data[names[0]]])
     else:
         non_numeric = [n for n in series_names if meta[n][0] != "numeric"]
         if non_numeric:
-            raise DatasetError(f"{path}: attribute {non_numeric[0]!r} is {meta[non_numeric[0]][0]}; series "
-                               "attributes must be numeric (the class attribute comes last).")
+            raise DatasetError(
+                f"{path}: attribute {non_numeric[0]!r} is {meta[non_numeric[0]][0]}; series "
+                "attributes must be numeric (the class attribute comes last)."
+            )
         X = np.stack([data[n].astype(np.float64) for n in series_names], axis=1)[:, None, :]
     raw = RawSeries(path=path, format="arff", X=X, y=None, lines=numbers, name=meta.name)
     if target is not None:
@@ -65,8 +68,10 @@ def _parse_arff(path: Path, text: str, label_column: int | str | None) -> RawSer
 def _arff_data_line(path: Path, text: str) -> int:
     match = re.search(r"^[ \t]*@data\b", text, re.IGNORECASE | re.MULTILINE)
     if match is None:
-        raise DatasetError(f"{path}: missing @data line; an ARFF file declares @relation and its @attribute lines, "
-                           "then @data and one instance per line.")
+        raise DatasetError(
+            f"{path}: missing @data line; an ARFF file declares @relation and its @attribute lines, "
+            "then @data and one instance per line."
+        )
     return text.count("\n", 0, match.start()) + 1
 
 
@@ -101,7 +106,7 @@ def _arff_line_problem(line: str, outer: list[tuple[str, str]], inner: list[str]
     if inner and line[:1] in "'\"":
         end = line.rfind(line[0])
         channels = line[1:end].split("\\n")
-        fields = [line[1:end]] + [f for f in line[end + 1:].split(",") if f.strip()]
+        fields = [line[1:end]] + [f for f in line[end + 1 :].split(",") if f.strip()]
         for c, channel in enumerate(channels):
             values = channel.split(",")
             if len(values) != len(inner):

@@ -39,8 +39,7 @@ def assemble(
         raise DatasetError(f"{files}: some files have targets and others not; label all of them or none.")
     width = max(r.X.shape[2] for r in raws)
     limits.check_values((sum(len(r.X) for r in raws), channels[0], width), files)
-    X = np.concatenate([np.pad(r.X, ((0, 0), (0, 0), (0, width - r.X.shape[2])), constant_values=np.nan)
-                        for r in raws])
+    X = np.concatenate([np.pad(r.X, ((0, 0), (0, 0), (0, width - r.X.shape[2])), constant_values=np.nan) for r in raws])
     offsets = np.cumsum([0] + [len(r.X) for r in raws])
 
     def where(i: int) -> str:
@@ -48,8 +47,9 @@ def assemble(
         return raws[j].where(i - offsets[j])
 
     padding = trailing_nan == "padding" and not any(r.fixed_length for r in raws)
-    X, info = regularize(X, variable_length=variable_length, missing=missing, padding=padding, where=where,
-                         source=files)
+    X, info = regularize(
+        X, variable_length=variable_length, missing=missing, padding=padding, where=where, source=files
+    )
     if split_names is None:
         splits = dict(raws[0].splits) if len(raws) == 1 else {}
     else:
@@ -65,8 +65,9 @@ def assemble(
     }
     ds_name = name or raws[0].name or _stem(raws[0].path)
     try:
-        return Dataset.from_arrays(X.astype(np.float32), y, name=ds_name, task=task, classes=classes,
-                                   splits=splits, meta=provenance)
+        return Dataset.from_arrays(
+            X.astype(np.float32), y, name=ds_name, task=task, classes=classes, splits=splits, meta=provenance
+        )
     except DatasetError as e:
         raise DatasetError(f"{files}: {e}") from None
 
@@ -77,8 +78,10 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
     task = task or declared
     if raws[0].y is None:
         if task == "classification":
-            raise DatasetError(f"{files}: no class labels found (label_column=None or an unlabeled file) but "
-                               "task='classification'; point label_column at the labels.")
+            raise DatasetError(
+                f"{files}: no class labels found (label_column=None or an unlabeled file) but "
+                "task='classification'; point label_column at the labels."
+            )
         return np.full(sum(len(r.X) for r in raws), np.nan, dtype=np.float32), "regression", None
     ys = [r.y for r in raws]
     if any(y.dtype.kind in "US" for y in ys):
@@ -98,11 +101,8 @@ def _num_str(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else str(v)
 
 
-
-
 def _stem(path: Path) -> str:
     stem = path.name
     for suffix in (".gz", *suffixes()):
         stem = stem.removesuffix(suffix)
     return re.sub(r"_(TRAIN|TEST)$", "", stem, flags=re.IGNORECASE)
-

@@ -33,8 +33,10 @@ class ReadLimits:
         """Refuse to allocate an array of ``shape`` holding more than ``max_values`` values."""
         count = int(np.prod(shape, dtype=np.float64))
         if self.max_values is not None and count > self.max_values:
-            raise DatasetError(f"{where}: {' × '.join(map(str, shape))} = {count:,} values, over the limit of "
-                               f"{self.max_values:,}; send fewer or shorter series.")
+            raise DatasetError(
+                f"{where}: {' × '.join(map(str, shape))} = {count:,} values, over the limit of "
+                f"{self.max_values:,}; send fewer or shorter series."
+            )
 
 
 UNLIMITED = ReadLimits()

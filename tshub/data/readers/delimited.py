@@ -27,22 +27,27 @@ def _parse_ucr_txt(path: Path, text: str, label_column: int | str | None) -> Raw
 
 
 @register_format("csv", ".csv", options=("delimiter", "header"))
-def _parse_csv(path: Path, text: str, label_column: int | str | None, *, delimiter: str = ",",
-               header: bool | None = None) -> RawSeries:
+def _parse_csv(
+    path: Path, text: str, label_column: int | str | None, *, delimiter: str = ",", header: bool | None = None
+) -> RawSeries:
     """One series per row; an optional header (auto-detected: a non-numeric value outside the label column)."""
     lines, numbers = numbered_lines(text)
     first = [unquote(f) for f in lines[0].split(delimiter)]
     if header is None:
         skip = label_column if isinstance(label_column, int) else None
         header = isinstance(label_column, str) or any(
-            not is_number(f) and f not in MISSING_TOKENS for j, f in enumerate(first)
-            if skip is None or j != skip % len(first))
+            not is_number(f) and f not in MISSING_TOKENS
+            for j, f in enumerate(first)
+            if skip is None or j != skip % len(first)
+        )
     if isinstance(label_column, str):
         if not header:
             raise DatasetError(f"{path}: label_column={label_column!r} names a column but header=False.")
         if label_column not in first:
-            raise DatasetError(f"{path}, line {numbers[0]}: no column named {label_column!r} in the header "
-                               f"(columns: {first[:10]}{' ...' if len(first) > 10 else ''}).")
+            raise DatasetError(
+                f"{path}, line {numbers[0]}: no column named {label_column!r} in the header "
+                f"(columns: {first[:10]}{' ...' if len(first) > 10 else ''})."
+            )
         label_column = first.index(label_column)
     if header:
         lines, numbers = lines[1:], numbers[1:]
@@ -52,7 +57,9 @@ def _parse_csv(path: Path, text: str, label_column: int | str | None, *, delimit
         wide = next((i for i, w in enumerate(widths) if w > len(first)), None)
         if wide is not None or (widths[0] != len(first) and len(set(widths)) == 1):
             j = 0 if wide is None else wide
-            raise DatasetError(f"{path}, line {numbers[j]}: {widths[j]} fields, but the header has {len(first)} "
-                               "column names; they must match (shorter rows are shorter series).")
+            raise DatasetError(
+                f"{path}, line {numbers[j]}: {widths[j]} fields, but the header has {len(first)} "
+                "column names; they must match (shorter rows are shorter series)."
+            )
     values, labels = parse_table(path, lines, numbers, delimiter, label_column)
     return raw_table(path, "csv", values, labels, numbers)

@@ -34,8 +34,9 @@ class FileFormat:
 _REGISTRY: dict[str, FileFormat] = {}
 
 
-def register_format(name: str, *suffixes: str, binary: bool = False, bounded: bool = False,
-                    options: tuple[str, ...] = ()) -> Callable[[Parser], Parser]:
+def register_format(
+    name: str, *suffixes: str, binary: bool = False, bounded: bool = False, options: tuple[str, ...] = ()
+) -> Callable[[Parser], Parser]:
     """Decorator registering ``parse`` as the reader of format ``name`` (files ending in ``suffixes``)."""
 
     def wrap(parse: Parser) -> Parser:
@@ -62,11 +63,15 @@ def file_format(path: Path) -> str:
     lower = path.name.lower().removesuffix(".gz")
     fmt = suffixes().get(Path(lower).suffix)
     if fmt is not None and get_format(fmt).binary and path.name.lower().endswith(".gz"):
-        raise DatasetError(f"{path}: an {Path(lower).suffix} archive is already compressed; read the uncompressed "
-                           f"{Path(lower).suffix}.")
+        raise DatasetError(
+            f"{path}: an {Path(lower).suffix} archive is already compressed; read the uncompressed "
+            f"{Path(lower).suffix}."
+        )
     if fmt is None and re.search(r"_(train|test)$", lower):
         fmt = "ucr-txt"
     if fmt is None:
-        raise DatasetError(f"{path}: unsupported file type; supported suffixes: {', '.join(suffixes())} "
-                           "(optionally .gz), or an old UCR file named *_TRAIN / *_TEST.")
+        raise DatasetError(
+            f"{path}: unsupported file type; supported suffixes: {', '.join(suffixes())} "
+            "(optionally .gz), or an old UCR file named *_TRAIN / *_TEST."
+        )
     return fmt

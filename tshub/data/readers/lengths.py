@@ -55,13 +55,13 @@ def regularize(
             f"{hi}) or 'resample' (linear interpolation to {hi})."
         )
     X = _equalize(X, lengths, variable_length)
-    info["variable_length"] = {"method": variable_length, "min_length": lo, "max_length": hi,
-                               "length": int(X.shape[2])}
+    info["variable_length"] = {"method": variable_length, "min_length": lo, "max_length": hi, "length": int(X.shape[2])}
     return X, info
 
 
-def _fill_gaps(X: np.ndarray, gaps: np.ndarray, lengths: np.ndarray, missing: str,
-               where: Callable[[int], str]) -> np.ndarray:
+def _fill_gaps(
+    X: np.ndarray, gaps: np.ndarray, lengths: np.ndarray, missing: str, where: Callable[[int], str]
+) -> np.ndarray:
     if missing == "error":
         i, k, t = np.argwhere(gaps)[0]
         raise DatasetError(

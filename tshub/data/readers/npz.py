@@ -34,10 +34,18 @@ def _parse_npz(path: Path, label_column: int | str | None, limits: ReadLimits = 
             raise DatasetError(f"{path}: no array 'X' (keys: {sorted(keys)}); store the series as X.")
         X = _npz_array(archive, path, "X")
         if X.dtype.kind not in "fiub" or X.ndim not in (2, 3):
-            raise DatasetError(f"{path}: key 'X' must be a numeric array of shape (n, length) or "
-                               f"(n, channels, length), got dtype {X.dtype} shape {X.shape}.")
-        raw = RawSeries(path=path, format="npz", X=(X[:, None, :] if X.ndim == 2 else X).astype(np.float64),
-                        y=None, lines=np.zeros(len(X), dtype=np.int64), md5=hashlib.md5(path.read_bytes()).hexdigest())
+            raise DatasetError(
+                f"{path}: key 'X' must be a numeric array of shape (n, length) or "
+                f"(n, channels, length), got dtype {X.dtype} shape {X.shape}."
+            )
+        raw = RawSeries(
+            path=path,
+            format="npz",
+            X=(X[:, None, :] if X.ndim == 2 else X).astype(np.float64),
+            y=None,
+            lines=np.zeros(len(X), dtype=np.int64),
+            md5=hashlib.md5(path.read_bytes()).hexdigest(),
+        )
         if label_column is not None:
             raw.y, raw.classes = _npz_targets(archive, path, keys, len(X))
             raw.task = "classification" if raw.classes is not None else None
@@ -51,8 +59,10 @@ def _parse_npz(path: Path, label_column: int | str | None, limits: ReadLimits = 
 
 def _npz_targets(archive: Any, path: Path, keys: set[str], n: int) -> tuple[np.ndarray, list[str] | None]:
     if "y" not in keys:
-        raise DatasetError(f"{path}: no array 'y' (keys: {sorted(keys)}); store the targets as y, or pass "
-                           "label_column=None for unlabeled series.")
+        raise DatasetError(
+            f"{path}: no array 'y' (keys: {sorted(keys)}); store the targets as y, or pass "
+            "label_column=None for unlabeled series."
+        )
     y = _npz_array(archive, path, "y")
     if len(y) != n:
         raise DatasetError(f"{path}: 'X' has {n} series but 'y' has {len(y)} targets; they must match one to one.")
@@ -71,13 +81,18 @@ def _npz_array(archive: Any, path: Path, key: str) -> np.ndarray:
         return archive[key]
     except ValueError as e:
         if "allow_pickle" not in str(e):
-            raise DatasetError(f"{path}: key {key!r} cannot be read ({e}); the archive is damaged, save it again "
-                               "with numpy.savez.") from None
-        raise DatasetError(f"{path}: key {key!r} holds Python objects (dtype=object), which tshub never "
-                           "unpickles; save numeric or fixed-width string arrays (e.g. y.astype(str)).") from None
+            raise DatasetError(
+                f"{path}: key {key!r} cannot be read ({e}); the archive is damaged, save it again with numpy.savez."
+            ) from None
+        raise DatasetError(
+            f"{path}: key {key!r} holds Python objects (dtype=object), which tshub never "
+            "unpickles; save numeric or fixed-width string arrays (e.g. y.astype(str))."
+        ) from None
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
-        raise DatasetError(f"{path}: key {key!r} is truncated or corrupted ({e}); was the file cut short? "
-                           "Save it again with numpy.savez and upload the complete file.") from None
+        raise DatasetError(
+            f"{path}: key {key!r} is truncated or corrupted ({e}); was the file cut short? "
+            "Save it again with numpy.savez and upload the complete file."
+        ) from None
 
 
 def _check_npz_members(path: Path, limits: ReadLimits) -> None:
@@ -88,30 +103,39 @@ def _check_npz_members(path: Path, limits: ReadLimits) -> None:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             if len(members) > _MAX_NPZ_MEMBERS:
-                raise DatasetError(f"{path}: {len(members)} members; an .npz dataset holds a few arrays (X, y, "
-                                   f"classes, splits_*), at most {_MAX_NPZ_MEMBERS}.")
+                raise DatasetError(
+                    f"{path}: {len(members)} members; an .npz dataset holds a few arrays (X, y, "
+                    f"classes, splits_*), at most {_MAX_NPZ_MEMBERS}."
+                )
             declared = sum(m.file_size for m in members)
             if limits.max_bytes is not None and declared > limits.max_bytes:
-                raise DatasetError(f"{path}: its arrays expand to {declared / 2**20:,.0f} MB, over the limit of "
-                                   f"{limits.max_bytes / 2**20:g} MB; send a smaller dataset.")
+                raise DatasetError(
+                    f"{path}: its arrays expand to {declared / 2**20:,.0f} MB, over the limit of "
+                    f"{limits.max_bytes / 2**20:g} MB; send a smaller dataset."
+                )
             for member in members:
                 with archive.open(member) as f:
                     shape, dtype = _npy_header(f, path, member.filename)
                 count = int(np.prod(shape, dtype=np.float64))
                 if count * max(dtype.itemsize, 1) > member.file_size:
-                    raise DatasetError(f"{path}: {member.filename} declares shape {shape} of {dtype} but holds only "
-                                       f"{member.file_size} bytes; the archive is truncated or forged, save it again "
-                                       "with numpy.savez.")
+                    raise DatasetError(
+                        f"{path}: {member.filename} declares shape {shape} of {dtype} but holds only "
+                        f"{member.file_size} bytes; the archive is truncated or forged, save it again "
+                        "with numpy.savez."
+                    )
                 limits.check_values(shape, f"{path}: {member.filename}")
     except (zipfile.BadZipFile, EOFError, zlib.error) as e:
-        raise DatasetError(f"{path}: not a complete .npz (zip) archive ({e}); was the upload cut short? Save it "
-                           "with numpy.savez and send the whole file.") from None
+        raise DatasetError(
+            f"{path}: not a complete .npz (zip) archive ({e}); was the upload cut short? Save it "
+            "with numpy.savez and send the whole file."
+        ) from None
 
 
 def _npy_header(f: Any, path: Path, member: str) -> tuple[tuple[int, ...], np.dtype]:
     try:
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(
+            np.lib.format.read_magic(f)
+        )
         if read_header is None:
             raise ValueError("unsupported .npy format version")
         shape, _, dtype = read_header(f)

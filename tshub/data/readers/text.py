@@ -23,12 +23,14 @@ def read_bytes(path: Path, max_bytes: int | None = None) -> bytes | bytearray:
     gzipped = path.name.lower().endswith(".gz")
     data = bytearray()
     try:
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
             while chunk := f.read(_CHUNK):
                 data += chunk
                 if max_bytes is not None and len(data) > max_bytes:
-                    raise DatasetError(f"{path}: {'decompresses' if gzipped else 'is'} to more than "
-                                       f"{max_bytes / 2**20:g} MB, the limit for one file; send a smaller file.")
+                    raise DatasetError(
+                        f"{path}: {'decompresses' if gzipped else 'is'} to more than "
+                        f"{max_bytes / 2**20:g} MB, the limit for one file; send a smaller file."
+                    )
     except (OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: cannot decompress ({e}); is it a complete gzip file?") from None
     return data
@@ -40,8 +42,10 @@ def check_line_count(path: Path, text: str, max_series: int | None) -> None:
         return
     lines = sum(text.count(c) for c in _LINE_BREAKS)
     if lines > max_series + 1000:
-        raise DatasetError(f"{path}: {lines:,} lines, more than the {max_series:,} series one file may hold; "
-                           "send fewer series (or several datasets).")
+        raise DatasetError(
+            f"{path}: {lines:,} lines, more than the {max_series:,} series one file may hold; "
+            "send fewer series (or several datasets)."
+        )
 
 
 def decode_text(path: Path, data: bytes) -> str:
@@ -58,8 +62,9 @@ def numbered_lines(text: str, skip: int = 0) -> tuple[list[str], np.ndarray]:
     return [line for _, line in numbered], np.array([i for i, _ in numbered], dtype=np.int64)
 
 
-def parse_table(path: Path, lines: list[str], numbers: np.ndarray, sep: str | None,
-                 label_column: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+def parse_table(
+    path: Path, lines: list[str], numbers: np.ndarray, sep: str | None, label_column: int | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """A delimited table (one series per line) into float values (n, w) and the raw label column.
 
     Fast path: one ``np.fromstring`` over the whole block; on anything unusual (empty or '?' fields, text labels,
@@ -88,13 +93,15 @@ def parse_table(path: Path, lines: list[str], numbers: np.ndarray, sep: str | No
         return values, None
     labels = values[:, col]
     if np.isnan(labels).any():
-        raise DatasetError(f"{path}, line {numbers[np.flatnonzero(np.isnan(labels))[0]]}: the label "
-                           f"(column {col + 1}) is missing.")
+        raise DatasetError(
+            f"{path}, line {numbers[np.flatnonzero(np.isnan(labels))[0]]}: the label (column {col + 1}) is missing."
+        )
     return np.delete(values, col, axis=1), labels
 
 
-def _parse_table_by_line(path: Path, lines: list[str], numbers: np.ndarray, sep: str | None,
-                         label_column: int | str | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _parse_table_by_line(
+    path: Path, lines: list[str], numbers: np.ndarray, sep: str | None, label_column: int | str | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     rows = [line.split(sep) for line in lines]
     values = np.full((len(rows), max(map(len, rows)) - (label_column is not None)), np.nan)
     labels: list[str] = []
@@ -107,8 +114,9 @@ def _parse_table_by_line(path: Path, lines: list[str], numbers: np.ndarray, sep:
             labels.append(label)
             if not fields:
                 raise DatasetError(f"{path}, line {number}: no series values besides the label column.")
-        values[i, :len(fields)] = parse_numbers(
-            fields, path, f"line {number}", lambda j, col=col: j + 1 + (label_column is not None and j >= col))
+        values[i, : len(fields)] = parse_numbers(
+            fields, path, f"line {number}", lambda j, col=col: j + 1 + (label_column is not None and j >= col)
+        )
     return values, (None if label_column is None else _label_array(labels))
 
 
@@ -127,8 +135,10 @@ def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[i
         try:
             out[j] = float(s)
         except ValueError:
-            raise DatasetError(f"{path}, {where}, column {column(j)}: non-numeric value {s[:40]!r}; expected a "
-                               "number ('', '?' or NaN mark a missing value).") from None
+            raise DatasetError(
+                f"{path}, {where}, column {column(j)}: non-numeric value {s[:40]!r}; expected a "
+                "number ('', '?' or NaN mark a missing value)."
+            ) from None
     return out
 
 
@@ -144,11 +154,14 @@ def _column_index(path: Path, label_column: int | str | None, width: int, where:
     if label_column is None:
         return None
     if isinstance(label_column, str):
-        raise DatasetError(f"{path}: label_column={label_column!r} names a column, but this file has no header; "
-                           "give the column index instead.")
+        raise DatasetError(
+            f"{path}: label_column={label_column!r} names a column, but this file has no header; "
+            "give the column index instead."
+        )
     if not -width <= label_column < width:
-        raise DatasetError(f"{path}{', ' + where if where else ''}: label_column={label_column} is outside the "
-                           f"{width} columns.")
+        raise DatasetError(
+            f"{path}{', ' + where if where else ''}: label_column={label_column} is outside the {width} columns."
+        )
     return label_column % width
 
 

@@ -23,19 +23,25 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
         if not s or s.startswith("#"):
             continue
         if not s.startswith("@"):
-            raise DatasetError(f"{path}, line {i + 1}: expected a header line starting with '@' (or @data) before "
-                               f"the series, got {s[:40]!r}.")
+            raise DatasetError(
+                f"{path}, line {i + 1}: expected a header line starting with '@' (or @data) before "
+                f"the series, got {s[:40]!r}."
+            )
         key, _, value = s[1:].partition(" ")
         if key.lower() == "data":
             data_start = i + 1
             break
         header[key.lower()] = (value.strip(), i + 1)
     if data_start is None:
-        raise DatasetError(f"{path}: missing @data line; a .ts file has its @-header (@problemName, @classLabel, "
-                           "...) then @data and one series per line.")
+        raise DatasetError(
+            f"{path}: missing @data line; a .ts file has its @-header (@problemName, @classLabel, "
+            "...) then @data and one series per line."
+        )
     if _ts_bool(path, header, "timestamps", False):
-        raise DatasetError(f"{path}, line {header['timestamps'][1]}: @timeStamps true is not supported; write the "
-                           "values without timestamps (resample irregular series first).")
+        raise DatasetError(
+            f"{path}, line {header['timestamps'][1]}: @timeStamps true is not supported; write the "
+            "values without timestamps (resample irregular series first)."
+        )
     class_value = header.get("classlabel", ("false", 0))[0].split()
     has_classes = _ts_bool(path, header, "classlabel", False)
     is_regression = _ts_bool(path, header, "targetlabel", False)
@@ -55,13 +61,17 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
         parts = s.split(":")
         if labeled:
             if len(parts) < 2:
-                raise DatasetError(f"{path}, line {number}: label missing; expected '<values>:<label>' "
-                                   "(@classLabel/@targetlabel true).")
+                raise DatasetError(
+                    f"{path}, line {number}: label missing; expected '<values>:<label>' "
+                    "(@classLabel/@targetlabel true)."
+                )
             labels.append(_ts_label(path, number, parts.pop().strip(), classes, is_regression, expected_dims))
         expected_dims = expected_dims or len(parts)
         if len(parts) != expected_dims:
-            raise DatasetError(f"{path}, line {number}: {len(parts)} dimension(s), expected {expected_dims} "
-                               "(dimensions are separated by ':'" + (", the label comes last)." if labeled else ")."))
+            raise DatasetError(
+                f"{path}, line {number}: {len(parts)} dimension(s), expected {expected_dims} "
+                "(dimensions are separated by ':'" + (", the label comes last)." if labeled else ").")
+            )
         series.append([_ts_values(path, number, d, part) for d, part in enumerate(parts)])
     lengths = np.array([[len(v) for v in dims] for dims in series])
     if equal:
@@ -69,32 +79,45 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
         bad = np.argwhere(lengths != expected)
         if bad.size:
             i, d = bad[0]
-            raise DatasetError(f"{path}, line {lines_numbers[i][1]}: dimension {d} has {lengths[i, d]} values, "
-                               f"expected {expected} (@equalLength true); set @equalLength false for unequal lengths.")
+            raise DatasetError(
+                f"{path}, line {lines_numbers[i][1]}: dimension {d} has {lengths[i, d]} values, "
+                f"expected {expected} (@equalLength true); set @equalLength false for unequal lengths."
+            )
     limits.check_values((len(series), expected_dims, int(lengths.max())), str(path))
     X = np.full((len(series), expected_dims, int(lengths.max())), np.nan)
     for i, dims in enumerate(series):
         for d, v in enumerate(dims):
             X[i, d, : len(v)] = v
     y = None if not labeled else (np.array(labels, dtype=np.float64) if is_regression else np.array(labels))
-    return RawSeries(path=path, format="ts", X=X, y=y, lines=np.array([n for _, n in lines_numbers]),
-                     classes=classes if labeled else None,
-                     task=None if not labeled else ("regression" if is_regression else "classification"),
-                     name=header.get("problemname", (None, 0))[0], fixed_length=equal)
+    return RawSeries(
+        path=path,
+        format="ts",
+        X=X,
+        y=y,
+        lines=np.array([n for _, n in lines_numbers]),
+        classes=classes if labeled else None,
+        task=None if not labeled else ("regression" if is_regression else "classification"),
+        name=header.get("problemname", (None, 0))[0],
+        fixed_length=equal,
+    )
 
 
-def _ts_label(path: Path, number: int, label: str, classes: list[str] | None, is_regression: bool,
-              dims: int | None) -> str:
+def _ts_label(
+    path: Path, number: int, label: str, classes: list[str] | None, is_regression: bool, dims: int | None
+) -> str:
     if label in MISSING_TOKENS:
         raise DatasetError(f"{path}, line {number}: label missing after the last ':'.")
     if "," in label:
-        raise DatasetError(f"{path}, line {number}: label missing; the last ':' field holds values "
-                           f"({label[:30]!r}...), expected {dims or 'the'} dimension(s) then ':<label>'.")
+        raise DatasetError(
+            f"{path}, line {number}: label missing; the last ':' field holds values "
+            f"({label[:30]!r}...), expected {dims or 'the'} dimension(s) then ':<label>'."
+        )
     if is_regression and not is_number(label):
         raise DatasetError(f"{path}, line {number}: target {label!r} is not a number (@targetlabel true).")
     if classes is not None and unquote(label) not in classes:
-        raise DatasetError(f"{path}, line {number}: label {label!r} is not among the declared @classLabel "
-                           f"values {classes[:10]}.")
+        raise DatasetError(
+            f"{path}, line {number}: label {label!r} is not among the declared @classLabel values {classes[:10]}."
+        )
     return unquote(label)
 
 
@@ -111,8 +134,10 @@ def _ts_values(path: Path, number: int, dim: int, part: str) -> np.ndarray:
     values = parse_numbers(fields, path, f"line {number}, dimension {dim}", lambda j: j + 1)
     empty = [j for j, f in enumerate(fields) if not f.strip()]
     if empty:
-        raise DatasetError(f"{path}, line {number}, dimension {dim}: empty value at position {empty[0] + 1}; "
-                           "write '?' for a missing value.")
+        raise DatasetError(
+            f"{path}, line {number}, dimension {dim}: empty value at position {empty[0] + 1}; "
+            "write '?' for a missing value."
+        )
     return values
 
 

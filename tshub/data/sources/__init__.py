@@ -26,6 +26,13 @@ SOURCE_LOADERS: dict[str, Callable[[Path | None], Dataset]] = {
 }
 
 __all__ = [
-    "SOURCE_LOADERS", "load_emg", "load_lendb", "load_lomax", "load_seisbench", "load_seismic_cx",
-    "load_sp500", "load_speech_commands", "load_stead",
+    "SOURCE_LOADERS",
+    "load_emg",
+    "load_lendb",
+    "load_lomax",
+    "load_seisbench",
+    "load_seismic_cx",
+    "load_sp500",
+    "load_speech_commands",
+    "load_stead",
 ]

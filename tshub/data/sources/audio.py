@@ -22,10 +22,13 @@ SPEECH_LENGTH = 8000
 OFFICIAL_LISTS = {"test": "testing_list.txt", "val": "validation_list.txt"}
 
 SPEECH_META = {
-    "domain": "audio", "sampling_rate": float(SPEECH_RATE), "units": "PCM amplitude scaled to [-1, 1]",
+    "domain": "audio",
+    "sampling_rate": float(SPEECH_RATE),
+    "units": "PCM amplitude scaled to [-1, 1]",
     "citation": "Warden, P. (2018). Speech Commands: A Dataset for Limited-Vocabulary Speech Recognition. "
-                "arXiv:1804.03209.",
-    "license": "CC BY 4.0", "protocol": OTOVIC_CITATION,
+    "arXiv:1804.03209.",
+    "license": "CC BY 4.0",
+    "protocol": OTOVIC_CITATION,
 }
 
 
@@ -39,20 +42,30 @@ def load_speech_commands(path: str | Path | None = None, *, seed: int = 0) -> Da
     """
     folder = source_folder(path, ("SPEECH", "SPEECH-sample"))
     clips = sorted(
-        wav for word in folder.iterdir() if word.is_dir() and not word.name.startswith("_")
+        wav
+        for word in folder.iterdir()
+        if word.is_dir() and not word.name.startswith("_")
         for wav in word.glob("*.wav")
     )
     if not clips:
         raise DatasetError(f"{folder}: no <word>/*.wav clips; pass the Speech Commands folder.")
     X = np.stack([_read_clip(wav) for wav in clips])[:, None, :]
     labels = np.array([wav.parent.name for wav in clips])
-    ds = Dataset.from_arrays(X, labels, name="SPEECH", task="classification",
-                             meta={**SPEECH_META, "files": [str(folder)]})
+    ds = Dataset.from_arrays(
+        X, labels, name="SPEECH", task="classification", meta={**SPEECH_META, "files": [str(folder)]}
+    )
     official = _official_splits(folder, [f"{wav.parent.name}/{wav.name}" for wav in clips])
     if official is None:
         return random_split(ds, OTOVIC_FRACTIONS, seed=seed, stratify=True)
-    return ds.with_splits(official, split_protocol={"rule": "official_lists", "test": OFFICIAL_LISTS["test"],
-                                                    "val": OFFICIAL_LISTS["val"], "train": "all other clips"})
+    return ds.with_splits(
+        official,
+        split_protocol={
+            "rule": "official_lists",
+            "test": OFFICIAL_LISTS["test"],
+            "val": OFFICIAL_LISTS["val"],
+            "train": "all other clips",
+        },
+    )
 
 
 def _read_clip(wav: Path) -> np.ndarray:
@@ -67,6 +80,7 @@ def _read_clip(wav: Path) -> np.ndarray:
     if rate != SPEECH_RATE:
         g = gcd(int(rate), SPEECH_RATE)
         from scipy.signal import resample_poly  # lazy: importing scipy.signal costs ~2 s
+
         audio = resample_poly(audio, SPEECH_RATE // g, int(rate) // g)
     out = np.zeros(SPEECH_LENGTH, dtype=np.float32)
     n = min(len(audio), SPEECH_LENGTH)
@@ -91,12 +105,16 @@ def _official_splits(folder: Path, relative: list[str]) -> dict[str, np.ndarray]
         return None
     if len(present) != len(OFFICIAL_LISTS):
         missing = sorted(set(OFFICIAL_LISTS.values()) - {p.name for p in present.values()})
-        raise DatasetError(f"{folder}: has {[p.name for p in present.values()]} but not {missing}; "
-                           "provide both official lists or neither (then a random 70/15/15 split is made).")
+        raise DatasetError(
+            f"{folder}: has {[p.name for p in present.values()]} but not {missing}; "
+            "provide both official lists or neither (then a random 70/15/15 split is made)."
+        )
     member = {name: set(path.read_text().split()) for name, path in present.items()}
     both = member["test"] & member["val"]
     if both:
-        raise DatasetError(f"{folder}: {sorted(both)[:3]} listed in both {OFFICIAL_LISTS['test']} and "
-                           f"{OFFICIAL_LISTS['val']}; an official clip belongs to one split.")
+        raise DatasetError(
+            f"{folder}: {sorted(both)[:3]} listed in both {OFFICIAL_LISTS['test']} and "
+            f"{OFFICIAL_LISTS['val']}; an official clip belongs to one split."
+        )
     where = np.array(["test" if r in member["test"] else "val" if r in member["val"] else "train" for r in relative])
     return {name: np.flatnonzero(where == name) for name in ("train", "val", "test")}

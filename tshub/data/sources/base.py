@@ -11,8 +11,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from tshub.data.root import data_root
 from tshub.data.dataset import DatasetError
+from tshub.data.root import data_root
 
 OTOVIC_FRACTIONS: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train, val, test
 OTOVIC_CITATION = (

@@ -22,12 +22,17 @@ EMG_STEP = 10
 EMG_NONE = "none"
 
 EMG_META = {
-    "domain": "emg", "sampling_rate": 200.0, "units": "Myo raw EMG (8-bit ADC counts)",
-    "channels": list(EMG_CHANNELS), "window": EMG_WINDOW, "step": EMG_STEP,
+    "domain": "emg",
+    "sampling_rate": 200.0,
+    "units": "Myo raw EMG (8-bit ADC counts)",
+    "channels": list(EMG_CHANNELS),
+    "window": EMG_WINDOW,
+    "step": EMG_STEP,
     "citation": "Donati, E., Payvand, M., Risi, N., Krause, R., Indiveri, G. (2019). Discrimination of EMG Signals "
-                "Using a Neuromorphic Implementation of a Spiking Neural Network. IEEE Transactions on Biomedical "
-                "Circuits and Systems 13(5), 795-803. Data: Zenodo 10.5281/zenodo.3194792.",
-    "license": "CC BY 4.0", "protocol": OTOVIC_CITATION,
+    "Using a Neuromorphic Implementation of a Spiking Neural Network. IEEE Transactions on Biomedical "
+    "Circuits and Systems 13(5), 795-803. Data: Zenodo 10.5281/zenodo.3194792.",
+    "license": "CC BY 4.0",
+    "protocol": OTOVIC_CITATION,
 }
 
 
@@ -43,8 +48,13 @@ def load_emg(path: str | Path | None = None, *, seed: int = 0) -> Dataset:
         raise DatasetError(f"{folder}: no *_emg.npy recordings; pass the Donati et al. EMG folder.")
     windows, labels = zip(*(_windows(emg) for emg in recordings))
     X = np.concatenate(windows)
-    ds = Dataset.from_arrays(X, np.concatenate(labels), name="EMG", task="classification",
-                             meta={**EMG_META, "files": [str(folder)], "recordings": len(recordings)})
+    ds = Dataset.from_arrays(
+        X,
+        np.concatenate(labels),
+        name="EMG",
+        task="classification",
+        meta={**EMG_META, "files": [str(folder)], "recordings": len(recordings)},
+    )
     return random_split(ds, OTOVIC_FRACTIONS, seed=seed, stratify=True)
 
 

@@ -23,10 +23,14 @@ SP500_WINDOW = 50
 SPLIT_NAMES = ("train", "val", "test")
 
 SP500_META = {
-    "domain": "finance", "frequency": "daily (trading days)", "units": "USD (index points)",
-    "target": "next Close", "window": SP500_WINDOW,
+    "domain": "finance",
+    "frequency": "daily (trading days)",
+    "units": "USD (index points)",
+    "target": "next Close",
+    "window": SP500_WINDOW,
     "citation": "Yahoo Finance, S&P 500 index (^GSPC) daily history, https://finance.yahoo.com/quote/%5EGSPC/history",
-    "license": "Yahoo Finance terms of use", "protocol": OTOVIC_CITATION,
+    "license": "Yahoo Finance terms of use",
+    "protocol": OTOVIC_CITATION,
 }
 
 
@@ -49,15 +53,27 @@ def load_sp500(path: str | Path | None = None) -> Dataset:
         X_parts.append(windows[:, :SP500_WINDOW])
         y_parts.append(windows[:, SP500_WINDOW])
         splits[name] = np.arange(start, start + len(windows), dtype=np.int64)
-        ranges[name] = {"rows": [int(lo), int(hi)], "first_target": dates[lo + SP500_WINDOW],
-                        "last_target": dates[lo + SP500_WINDOW + len(windows) - 1]}
+        ranges[name] = {
+            "rows": [int(lo), int(hi)],
+            "first_target": dates[lo + SP500_WINDOW],
+            "last_target": dates[lo + SP500_WINDOW + len(windows) - 1],
+        }
         start += len(windows)
     return Dataset(
-        name="SP500", X=np.concatenate(X_parts)[:, None, :], y=np.concatenate(y_parts), task="regression",
+        name="SP500",
+        X=np.concatenate(X_parts)[:, None, :],
+        y=np.concatenate(y_parts),
+        task="regression",
         splits=splits,
-        meta={**SP500_META, "files": [str(file)], "split_ranges": ranges,
-              "split_protocol": {"rule": "chronological_rows_then_windows",
-                                 "fractions": dict(zip(SPLIT_NAMES, OTOVIC_FRACTIONS))}},
+        meta={
+            **SP500_META,
+            "files": [str(file)],
+            "split_ranges": ranges,
+            "split_protocol": {
+                "rule": "chronological_rows_then_windows",
+                "fractions": dict(zip(SPLIT_NAMES, OTOVIC_FRACTIONS)),
+            },
+        },
     )
 
 
@@ -85,8 +101,10 @@ def read_close(file: Path) -> tuple[list[str], np.ndarray]:
                         f"{file} line {line}: Close {row['Close']!r} is not a number; drop or fill that row."
                     ) from None
                 if dates and row["Date"] <= dates[-1]:
-                    raise DatasetError(f"{file} line {line}: date {row['Date']} does not follow {dates[-1]}; "
-                                       "rows must be in increasing date order.")
+                    raise DatasetError(
+                        f"{file} line {line}: date {row['Date']} does not follow {dates[-1]}; "
+                        "rows must be in increasing date order."
+                    )
                 dates.append(row["Date"])
     except OSError as exc:
         raise DatasetError(f"{file}: cannot read the CSV ({exc}).") from exc

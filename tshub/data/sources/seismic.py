@@ -25,31 +25,42 @@ LOMAX_GROUPS: tuple[str, ...] = ("train", "validate", "test", "test2", "events")
 SEISBENCH_SPLITS = {"train": "train", "dev": "val", "test": "test"}
 
 LENDB_META: dict[str, Any] = {
-    "domain": "seismology", "sampling_rate": 20.0, "units": "m/s", "target": "magnitude (attribute 'mag')",
+    "domain": "seismology",
+    "sampling_rate": 20.0,
+    "units": "m/s",
+    "target": "magnitude (attribute 'mag')",
     "citation": "Magrini, F., Jozinović, D., Cammarano, F., Michelini, A., Boschi, L. (2020). Local earthquakes "
-                "detection: A benchmark dataset of 3-component seismograms built on a global scale. "
-                "Artificial Intelligence in Geosciences 1, 1-10. Data: Zenodo 10.5281/zenodo.3648232.",
+    "detection: A benchmark dataset of 3-component seismograms built on a global scale. "
+    "Artificial Intelligence in Geosciences 1, 1-10. Data: Zenodo 10.5281/zenodo.3648232.",
     "protocol": OTOVIC_CITATION,
 }
 STEAD_META: dict[str, Any] = {
-    "domain": "seismology", "sampling_rate": 100.0, "units": "counts", "components": "ENZ",
+    "domain": "seismology",
+    "sampling_rate": 100.0,
+    "units": "counts",
+    "components": "ENZ",
     "target": "source_magnitude (earthquake_local traces)",
     "citation": "Mousavi, S. M., Sheng, Y., Zhu, W., Beroza, G. C. (2019). STanford EArthquake Dataset (STEAD): "
-                "A Global Data Set of Seismic Signals for AI. IEEE Access 7, 179464-179476.",
-    "license": "CC BY 4.0", "protocol": OTOVIC_CITATION,
+    "A Global Data Set of Seismic Signals for AI. IEEE Access 7, 179464-179476.",
+    "license": "CC BY 4.0",
+    "protocol": OTOVIC_CITATION,
 }
 LOMAX_META: dict[str, Any] = {
-    "domain": "seismology", "sampling_rate": 20.0, "units": "m/s", "target": "magnitude (attribute 'magnitude')",
+    "domain": "seismology",
+    "sampling_rate": 20.0,
+    "units": "m/s",
+    "target": "magnitude (attribute 'magnitude')",
     "citation": "Lomax, A., Michelini, A., Jozinović, D. (2019). An Investigation of Rapid Earthquake "
-                "Characterization Using Single-Station Waveforms and a Convolutional Neural Network. "
-                "Seismological Research Letters 90(2A), 517-529. Data: Zenodo 10.5281/zenodo.5040865.",
+    "Characterization Using Single-Station Waveforms and a Convolutional Neural Network. "
+    "Seismological Research Letters 90(2A), 517-529. Data: Zenodo 10.5281/zenodo.5040865.",
     "protocol": OTOVIC_CITATION,
 }
 SEISMIC_CX_META: dict[str, Any] = {
-    "domain": "seismology", "target": "source_magnitude",
+    "domain": "seismology",
+    "target": "source_magnitude",
     "citation": "Woollam, J. et al. (2022). SeisBench - A Toolbox for Machine Learning in Seismology. "
-                "Seismological Research Letters 93(3), 1695-1709 (example dataset); CX network: GFZ German Research "
-                "Centre for Geosciences & CNRS-INSU (2006), IPOC Seismic Network, doi:10.14470/PK615318.",
+    "Seismological Research Letters 93(3), 1695-1709 (example dataset); CX network: GFZ German Research "
+    "Centre for Geosciences & CNRS-INSU (2006), IPOC Seismic Network, doi:10.14470/PK615318.",
 }
 
 
@@ -75,7 +86,11 @@ def load_lendb(path: str | Path | None = None, *, limit: int | None = None, seed
 
 
 def load_stead(
-    path: str | Path | None = None, csv_path: str | Path | None = None, *, limit: int | None = None, seed: int = 0,
+    path: str | Path | None = None,
+    csv_path: str | Path | None = None,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
 ) -> Dataset:
     """STEAD local earthquakes: ``merge.csv`` rows with trace_category ``earthquake_local``, waveform
     ``data/<trace_name>`` (6000, 3) at 100 Hz in counts, target ``source_magnitude``.
@@ -86,7 +101,8 @@ def load_stead(
     file = find_file(path, ("STEAD",), ("waveforms_11_13_19.hdf5", "merge.hdf5", "*.hdf5", "*.h5"))
     table = Path(csv_path) if csv_path is not None else find_file(file.parent, (), ("merge.csv", "*.csv"))
     rows = [
-        (line, row) for line, row in _csv_rows(table, ("trace_name", "trace_category", "source_magnitude"))
+        (line, row)
+        for line, row in _csv_rows(table, ("trace_name", "trace_category", "source_magnitude"))
         if row["trace_category"] == "earthquake_local"
     ]
     keep = select_limit(len(rows), limit, seed)
@@ -107,7 +123,11 @@ def load_stead(
 
 
 def load_lomax(
-    path: str | Path | None = None, *, groups: tuple[str, ...] = LOMAX_GROUPS, limit: int | None = None, seed: int = 0,
+    path: str | Path | None = None,
+    *,
+    groups: tuple[str, ...] = LOMAX_GROUPS,
+    limit: int | None = None,
+    seed: int = 0,
 ) -> Dataset:
     """LOMAX (ConvNetQuake_INGV, Zenodo 5040865): the traces of ``groups`` merged, duplicate keys removed.
 
@@ -143,7 +163,11 @@ def load_lomax(
 
 
 def load_seisbench(
-    path: str | Path, *, name: str = "SEISBENCH", limit: int | None = None, seed: int = 0,
+    path: str | Path,
+    *,
+    name: str = "SEISBENCH",
+    limit: int | None = None,
+    seed: int = 0,
     meta: dict[str, Any] | None = None,
 ) -> Dataset:
     """A SeisBench-layout dataset (``waveforms.hdf5`` + ``metadata.csv``) for magnitude regression.
@@ -179,13 +203,16 @@ def load_seisbench(
     splits: dict[str, list[int]] = {v: [] for v in SEISBENCH_SPLITS.values()}
     for k, (line, row) in enumerate(rows):
         if row["split"] not in SEISBENCH_SPLITS:
-            raise DatasetError(
-                f"{table} line {line}: split {row['split']!r} is not one of {sorted(SEISBENCH_SPLITS)}."
-            )
+            raise DatasetError(f"{table} line {line}: split {row['split']!r} is not one of {sorted(SEISBENCH_SPLITS)}.")
         splits[SEISBENCH_SPLITS[row["split"]]].append(k)
-    return Dataset(name=name, X=X, y=y, task="regression",
-                   splits={k: np.asarray(v, dtype=np.int64) for k, v in splits.items()},
-                   meta={**info, "split_protocol": {"rule": "official", "column": "split", "dev": "val"}})
+    return Dataset(
+        name=name,
+        X=X,
+        y=y,
+        task="regression",
+        splits={k: np.asarray(v, dtype=np.int64) for k, v in splits.items()},
+        meta={**info, "split_protocol": {"rule": "official", "column": "split", "dev": "val"}},
+    )
 
 
 def load_seismic_cx(path: str | Path | None = None) -> Dataset:
@@ -258,9 +285,13 @@ def _data_format(h5: h5py.File) -> dict[str, Any]:
     """SeisBench ``data_format`` entries tshub records (sampling_rate, units, component and dimension order)."""
     fmt = h5.get("data_format")
     out: dict[str, Any] = {}
-    for key, out_key in (("sampling_rate", "sampling_rate"), ("unit", "units"),
-                         ("component_order", "components"), ("dimension_order", "dimension_order"),
-                         ("measurement", "measurement")):
+    for key, out_key in (
+        ("sampling_rate", "sampling_rate"),
+        ("unit", "units"),
+        ("component_order", "components"),
+        ("dimension_order", "dimension_order"),
+        ("measurement", "measurement"),
+    ):
         if isinstance(fmt, h5py.Group) and key in fmt:
             value = np.asarray(fmt[key][()]).item()
             out[out_key] = value.decode() if isinstance(value, bytes) else value

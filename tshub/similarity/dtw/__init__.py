@@ -18,13 +18,33 @@ from __future__ import annotations
 import numpy as np
 
 from tshub.similarity.dtw.band import UNCONSTRAINED, Band
-from tshub.similarity.dtw.kernels import (LANES, NO_THRESHOLDS, backtrack, cdist_rows, costs_block, costs_many,
-                                          paths_block)
+from tshub.similarity.dtw.kernels import (
+    LANES,
+    NO_THRESHOLDS,
+    backtrack,
+    cdist_rows,
+    costs_block,
+    costs_many,
+    paths_block,
+)
 from tshub.similarity.dtw.series import SeriesSet, as_series, as_series_set
 from tshub.similarity.dtw.threads import lane_chunks, parallel_map, set_threads, threads
 
-__all__ = ["UNCONSTRAINED", "Band", "SeriesSet", "as_series", "as_series_set", "cdist_cost", "cdist_dtw",
-           "costs_to", "dtw", "dtw_path", "min_cost_groups", "set_threads", "threads"]
+__all__ = [
+    "UNCONSTRAINED",
+    "Band",
+    "SeriesSet",
+    "as_series",
+    "as_series_set",
+    "cdist_cost",
+    "cdist_dtw",
+    "costs_to",
+    "dtw",
+    "dtw_path",
+    "min_cost_groups",
+    "set_threads",
+    "threads",
+]
 
 
 def _pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, SeriesSet]:
@@ -51,19 +71,22 @@ def dtw_path(x: np.ndarray, y: np.ndarray, window: int | float | None = None) ->
     return float(np.sqrt(res[0])), backtrack(dirs, 0, len(xs), int(lengths[0])).copy()
 
 
-def costs_to(x: np.ndarray, S: SeriesSet, idx: np.ndarray, band: Band, thresholds: np.ndarray | None = None
-             ) -> np.ndarray:
+def costs_to(
+    x: np.ndarray, S: SeriesSet, idx: np.ndarray, band: Band, thresholds: np.ndarray | None = None
+) -> np.ndarray:
     """Accumulated costs of x (t, c) against series ``idx`` of S, split over threads when worth it; a DTW is
     abandoned (``inf``) once it must exceed its ``thresholds`` entry."""
     thresholds = np.full(len(idx), np.inf) if thresholds is None else thresholds
     cells = len(x) * S.lengths[idx].sum()
-    parts = parallel_map(lambda sl: costs_many(x, S.flat, S.offsets, idx[sl], band, thresholds[sl]),
-                         lane_chunks(len(idx)), cells)
+    parts = parallel_map(
+        lambda sl: costs_many(x, S.flat, S.offsets, idx[sl], band, thresholds[sl]), lane_chunks(len(idx)), cells
+    )
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def min_cost_groups(S: SeriesSet, src: np.ndarray, tgt: np.ndarray, group: np.ndarray, n_groups: int, band: Band
-                    ) -> np.ndarray:
+def min_cost_groups(
+    S: SeriesSet, src: np.ndarray, tgt: np.ndarray, group: np.ndarray, n_groups: int, band: Band
+) -> np.ndarray:
     """Per group g: the smallest accumulated cost between series ``src`` and the series ``tgt[group == g]`` of S.
 
     Sort ``tgt`` by length (lanes are padded to the longest). A DTW is abandoned as soon as it cannot beat its
@@ -81,8 +104,9 @@ def cdist_cost(a: SeriesSet, b: SeriesSet | None, band: Band) -> np.ndarray:
     out = np.zeros((len(a), len(other)))
     cells = a.lengths.sum() * other.lengths.sum() / (2 if b is None else 1)
     rows = [np.arange(t, len(a), max(1, threads()), dtype=np.int64) for t in range(max(1, threads()))]
-    parallel_map(lambda r: cdist_rows(a.flat, a.offsets, other.flat, other.offsets, r, band, b is None, out),
-                 rows, cells)
+    parallel_map(
+        lambda r: cdist_rows(a.flat, a.offsets, other.flat, other.offsets, r, band, b is None, out), rows, cells
+    )
     if b is None:
         out = np.triu(out, 1) + np.triu(out, 1).T
     return out

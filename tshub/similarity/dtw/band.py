@@ -38,8 +38,9 @@ class Band(NamedTuple):
             return cls(radius=int(window))
         fraction = float(window)
         if not 0.0 <= fraction < 1.0:
-            raise ValueError(f"a float window is a fraction of the longer series in [0, 1), got {fraction}; "
-                             "pass an int for samples.")
+            raise ValueError(
+                f"a float window is a fraction of the longer series in [0, 1), got {fraction}; pass an int for samples."
+            )
         return cls(fraction=fraction)
 
 

@@ -23,8 +23,26 @@ NO_THRESHOLDS = np.full(LANES, np.inf)  # read-only global: numba freezes it as 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def strip_rows(x, row, n_rows, lanes, n_lanes, col_lo, col_hi, band_lo, band_hi, prev_row, last_row,
-               left_cost, local_cost, pointers, row_min, dirs, fused, with_path):
+def strip_rows(
+    x,
+    row,
+    n_rows,
+    lanes,
+    n_lanes,
+    col_lo,
+    col_hi,
+    band_lo,
+    band_hi,
+    prev_row,
+    last_row,
+    left_cost,
+    local_cost,
+    pointers,
+    row_min,
+    dirs,
+    fused,
+    with_path,
+):
     """Rows ``row .. row + n_rows - 1`` of ``n_lanes`` accumulated-cost matrices over columns ``col_lo .. col_hi``.
 
     ``prev_row`` holds row ``row - 1`` (index j+1 = column j, index 0 the virtual column -1); the last row goes to
@@ -125,11 +143,47 @@ def sweep(x, lanes, n_lanes, lengths, band, thresholds, res, dirs, fused, with_p
                     col_lo = min(col_lo, band_lo[r, k])
                     col_hi = max(col_hi, band_hi[r, k])
         if n_rows == STRIP:
-            strip_rows(x, row, STRIP, lanes, n_lanes, col_lo, col_hi, band_lo, band_hi, prev_row, last_row,
-                       left_cost, local_cost, pointers, row_min, dirs, fused, with_path)
+            strip_rows(
+                x,
+                row,
+                STRIP,
+                lanes,
+                n_lanes,
+                col_lo,
+                col_hi,
+                band_lo,
+                band_hi,
+                prev_row,
+                last_row,
+                left_cost,
+                local_cost,
+                pointers,
+                row_min,
+                dirs,
+                fused,
+                with_path,
+            )
         else:
-            strip_rows(x, row, 1, lanes, n_lanes, col_lo, col_hi, band_lo, band_hi, prev_row, last_row,
-                       left_cost, local_cost, pointers, row_min, dirs, fused, with_path)
+            strip_rows(
+                x,
+                row,
+                1,
+                lanes,
+                n_lanes,
+                col_lo,
+                col_hi,
+                band_lo,
+                band_hi,
+                prev_row,
+                last_row,
+                left_cost,
+                local_cost,
+                pointers,
+                row_min,
+                dirs,
+                fused,
+                with_path,
+            )
         row += n_rows
         prev_row, last_row = last_row, prev_row
         beaten = True
@@ -179,8 +233,7 @@ def costs_many(x, flat, offsets, idx, band, thresholds):
     """Accumulated costs of x (t, c) against the series ``idx`` of a flat set, abandoning past ``thresholds``."""
     res = np.empty(len(idx) + LANES)
     for start in range(0, len(idx), LANES):
-        costs_block(x, flat, offsets, idx, start, min(LANES, len(idx) - start), band, thresholds[start:],
-                    res[start:])
+        costs_block(x, flat, offsets, idx, start, min(LANES, len(idx) - start), band, thresholds[start:], res[start:])
     return res[: len(idx)]
 
 
@@ -229,5 +282,6 @@ def cdist_rows(flat_a, offsets_a, flat_b, offsets_b, rows, band, symmetric, out)
     nb = len(offsets_b) - 1
     for i in rows:
         idx = np.arange(i + 1 if symmetric else 0, nb)
-        out[i, idx] = costs_many(flat_a[offsets_a[i] : offsets_a[i + 1]], flat_b, offsets_b, idx, band,
-                                 np.full(len(idx), _INF))
+        out[i, idx] = costs_many(
+            flat_a[offsets_a[i] : offsets_a[i + 1]], flat_b, offsets_b, idx, band, np.full(len(idx), _INF)
+        )

@@ -40,7 +40,7 @@ class SeriesSet:
         return self.flat[self.offsets[i] : self.offsets[i + 1]]
 
     @classmethod
-    def from_list(cls, series: Sequence[np.ndarray], n_channels: int) -> "SeriesSet":
+    def from_list(cls, series: Sequence[np.ndarray], n_channels: int) -> SeriesSet:
         """From time-major (t_i, c) arrays."""
         lengths = np.array([len(s) for s in series], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
