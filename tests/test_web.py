@@ -189,9 +189,15 @@ class Browser:
         return self.driver.find_elements(self.By.CSS_SELECTOR, css)
 
     def wait(self, condition, timeout: float = 30, message: str = ""):
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda d: condition(), message)
+        # A condition that reads elements of a page being replaced (a filter submits its form) sees them go stale:
+        # that is "not yet", not a failure.
+        wait = WebDriverWait(
+            self.driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        )
+        return wait.until(lambda d: condition(), message)
 
     def text(self, css: str) -> str:
         return self.find(css).text
