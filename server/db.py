@@ -189,25 +189,28 @@ def schema_revision(engine: Engine) -> str | None:
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[Connection]:
     """A connection held under an exclusive lock: a PostgreSQL advisory lock, or a lock file beside the SQLite
-    database (SQLite's own locks do not cover alembic reading the revision before it writes)."""
-    with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-            connection.commit()
-            try:
-                yield connection
-            finally:
-                connection.rollback()
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-                connection.commit()
-            return
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-            yield connection
-            return
+    database (SQLite's own locks do not cover alembic reading the revision before it writes). The SQLite lock is
+    taken before connecting: a new database's first connections switch it to WAL, and SQLite answers a journal-mode
+    change racing another one "database is locked" at once, without waiting out the busy timeout."""
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
         with open(f"{database}.migrate-lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            with engine.connect() as connection:
+                yield connection
+        return
+    with engine.connect() as connection:
+        if engine.dialect.name != "postgresql":
             yield connection
+            return
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        connection.commit()
+        try:
+            yield connection
+        finally:
+            connection.rollback()
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            connection.commit()
 
 
 def _add_missing_columns(connection: Connection, tables: set[str]) -> None:

@@ -38,10 +38,10 @@ from tshub.data.preprocess import ZNormalize
 from tshub.data.splits import random_split
 from tshub.hub import CheckpointError, ModelNotFoundError, load_pretrained, push_folder
 from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, HISTORY_NAME, WEIGHTS_NAME
+from tshub.hub.history import TrainingHistory
 from tshub.hub.store import home_store
 from tshub.models import build_model
 from tshub.models.base import TimeSeriesModel
-from tshub.training.history import TrainingHistory
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW = 60  # seconds: HTTP timeouts for a server sharing two busy cores (HF_HUB_ETAG_TIMEOUT and friends too)

@@ -17,9 +17,9 @@ from safetensors.torch import load_file
 import tshub
 from tshub.data.splits import official_with_validation
 from tshub.hub.checkpoint import CONFIG_NAME, HISTORY_NAME, WEIGHTS_NAME
+from tshub.hub.history import TrainingHistory
 from tshub.hub.store import home_store
 from tshub.training import FitResult, train_from_scratch
-from tshub.training.history import TrainingHistory
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
 NARROW = {"filters": (8, 16, 8), "kernel_sizes": (8, 5, 3)}

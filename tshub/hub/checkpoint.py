@@ -1,5 +1,5 @@
 """The checkpoint folder: ``model.safetensors`` + ``config.json`` + ``README.md``, identical locally and on the Hub,
-and, for a model tshub trained, the optional ``training_history.json`` (``tshub.training.history``).
+and, for a model tshub trained, the optional ``training_history.json`` (``tshub.hub.history``).
 
 ``model.safetensors`` holds the network's state dict and, under the ``preprocessing.`` prefix, the fitted
 preprocessing statistics, so a loaded model predicts on raw data. ``config.json`` holds everything needed to
@@ -32,8 +32,8 @@ from safetensors.torch import load_file, save
 from tshub.data.preprocess import Preprocessor
 from tshub.hub.card import build_model_card
 from tshub.hub.errors import CheckpointError
+from tshub.hub.history import TrainingHistory
 from tshub.models.registry import build_model, default_kwargs, get_architecture
-from tshub.training.history import TrainingHistory
 from tshub.version import __version__
 
 if TYPE_CHECKING:

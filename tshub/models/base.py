@@ -91,7 +91,7 @@ class TimeSeriesModel(nn.Module, HubMixin):
         self.classes: list[str] | None = None
         self.preprocessor: Any = None  # a tshub.data.preprocess.Preprocessor once fitted
         self.meta: dict[str, Any] = {}  # provenance: source dataset, recipe, metrics, parent checkpoint
-        self.training_history: Any = None  # a tshub.training.history.TrainingHistory once trained or loaded
+        self.training_history: Any = None  # a tshub.hub.history.TrainingHistory once trained or loaded
 
     # ------------------------------------------------------------------ to implement
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:

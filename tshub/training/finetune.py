@@ -21,9 +21,9 @@ from tshub.data.dataset import Dataset
 from tshub.data.fingerprint import fingerprint
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.data.splits import training_splits
+from tshub.hub.history import TrainingHistory
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
-from tshub.training.history import TrainingHistory
 from tshub.training.loop import Arrays, EpochHook, LoopResult, ParamGroup, Training, evaluate, fit, progress_status
 from tshub.training.metrics import convergence_rate
 from tshub.training.monitor import Monitor

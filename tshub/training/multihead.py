@@ -23,10 +23,10 @@ from tqdm.auto import tqdm
 
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import Preprocessor, make_preprocessor
+from tshub.hub.history import TrainingHistory
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
 from tshub.training.finetune import PreparedData, prepare_data, training_fingerprint
-from tshub.training.history import TrainingHistory
 from tshub.training.loop import (
     after_epoch,
     as_tensors,
