@@ -478,3 +478,11 @@ def test_a_forged_config_is_refused_before_anything_is_allocated(fcn, tmp_path, 
         load_pretrained(folder)
     assert words in str(err.value) and len(str(err.value)) < 1000
     assert time.perf_counter() - started < 5
+
+
+def test_saving_the_same_model_twice_writes_the_same_bytes(tmp_path: Path) -> None:
+    """Identical weights give an identical weights file and ``weights_sha256``: safetensors writes its metadata map
+    in no fixed order, which made re-saves of one model differ (and a re-push a new Hub commit)."""
+    model = build_model("fcn", 1, 2, filters=(4, 4, 4))
+    files = {model.save_pretrained(tmp_path / f"copy{i}").joinpath("model.safetensors").read_bytes() for i in range(12)}
+    assert len(files) == 1

@@ -89,7 +89,8 @@ def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = 
     )
     weights = folder / WEIGHTS_NAME
     # safetensors' save_file creates the file 0600; written like its neighbours, it gets the umask's mode (0644)
-    weights.write_bytes(save(tensors, metadata={"format": "pt", "tshub_format_version": str(FORMAT_VERSION)}))
+    metadata = {"format": "pt", "tshub_format_version": str(FORMAT_VERSION)}
+    weights.write_bytes(_canonical_header(save(tensors, metadata=metadata)))
     config = build_config(model, {**model.meta, **fields}, dtype=dtype, weights=weights)
     (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     build_model_card(config).save(folder / CARD_NAME)
@@ -297,6 +298,21 @@ def _check_shapes(skeleton: TimeSeriesModel, shapes: dict[str, tuple[int, ...]],
             f"{weights} does not match the {skeleton.arch} described by config.json ({'; '.join(problems)}); "
             "the folder mixes files of different checkpoints or its config.json was altered: re-pull or re-save it."
         )
+
+
+def _canonical_header(data: bytes) -> bytes:
+    """The safetensors bytes with their JSON header's keys sorted, so that equal weights give equal files (and an
+    equal ``weights_sha256``): safetensors writes its ``__metadata__`` map in no fixed order. Same content, same
+    length (the header's padding absorbs any difference), so every safetensors reader reads it unchanged."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    for key, value in header.items():
+        if isinstance(value, dict):
+            header[key] = dict(sorted(value.items()))
+    canonical = json.dumps(dict(sorted(header.items())), separators=(",", ":")).encode()
+    if len(canonical) > size:  # cannot happen for a reordering; keep the library's bytes rather than grow the header
+        return data
+    return data[:8] + canonical.ljust(size, b" ") + data[8 + size :]
 
 
 def sha256_file(path: Path) -> str:
