@@ -26,7 +26,7 @@ from tshub.training.metrics import task_metrics
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import TrainConfig
-from tshub.training.state import TrainingState, fingerprint
+from tshub.training.state import training_state
 
 #: ``(X, y, stream_max)``: preprocessed series (n, c, t), targets (class indices or floats), stream_max (n, 1) or None.
 Arrays = tuple[Any, Any, Any]
@@ -154,22 +154,15 @@ class Training:
             else None
         )
         self.monitors = {"checkpoint": self.checkpoint, "scheduler": self.scheduler, "stopper": self.stopper}
-        self.saver = (
-            None
-            if state_path is None
-            else TrainingState(
-                state_path,
-                fingerprint(
-                    arch=model.arch,
-                    parameters=sorted(model.state_dict()),
-                    config=config.to_dict(),
-                    seed=seed,
-                    task=self.task,
-                    train=[list(Xt.shape), tensor_digest(Xt), tensor_digest(yt)],
-                    val=None if valt is None else [tensor_digest(valt[0])],
-                    groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in self.optimizer.param_groups],
-                ),
-            )
+        self.saver = training_state(
+            state_path,
+            model,
+            config,
+            seed,
+            task=self.task,
+            train=[list(Xt.shape), tensor_digest(Xt), tensor_digest(yt)],
+            val=None if valt is None else [tensor_digest(valt[0])],
+            groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in self.optimizer.param_groups],
         )
         self.result, self.best_state, self.epoch, self.elapsed_s = LoopResult(), None, 0, 0.0
         restored = self.saver.restore(model, self.optimizer, self.generator, self.monitors) if self.saver else None

@@ -42,7 +42,7 @@ from tshub.training.metrics import convergence_rate, curve_metric
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.recipes import TrainConfig, resolve_recipe
 from tshub.training.results import FitResult
-from tshub.training.state import TrainingState, fingerprint
+from tshub.training.state import training_state
 
 TASK = "classification"
 
@@ -218,19 +218,12 @@ def _train(
     )
 
     monitors = {"checkpoint": checkpoint, "scheduler": scheduler, "stopper": stopper}
-    saver = (
-        None
-        if state_path is None
-        else TrainingState(
-            state_path,
-            fingerprint(
-                arch=model.arch,
-                parameters=sorted(model.state_dict()),
-                config=config.to_dict(),
-                seed=seed,
-                train={key: [list(t[0].shape), tensor_digest(t[0]), tensor_digest(t[1])] for key, t in train.items()},
-            ),
-        )
+    saver = training_state(
+        state_path,
+        model,
+        config,
+        seed,
+        train={key: [list(t[0].shape), tensor_digest(t[0]), tensor_digest(t[1])] for key, t in train.items()},
     )
     history: list[dict[str, Any]] = []
     best_state, best_epoch, stop_reason, done, elapsed_before = None, None, "max_epochs", 0, 0.0

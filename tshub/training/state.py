@@ -46,6 +46,16 @@ def fingerprint(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def training_state(path: str | Path | None, model: Any, config: Any, seed: int, **data: Any) -> TrainingState | None:
+    """The saver of a training whose state lives at ``path`` (None: not saved), fingerprinted by what determines
+    it: the architecture, its parameter names, the recipe (a TrainConfig), the seed, and ``data`` (the digests of its
+    arrays and anything else the caller's training depends on)."""
+    if path is None:
+        return None
+    parts = {"arch": model.arch, "parameters": sorted(model.state_dict()), "config": config.to_dict(), "seed": seed}
+    return TrainingState(path, fingerprint(**parts, **data))
+
+
 class TrainingState:
     """Saves and restores one training's state at ``path`` (a ``.safetensors`` file)."""
 
