@@ -11,7 +11,10 @@ methods, all scored on the target's training split only:
   accuracy (ties: loss) or −MAE on a validation split carved from it; the most direct and by far the costliest;
 - ``dtw``: bigdata18's dataset similarity (min DTW between per-class DBA prototypes) from the saved
   ``SimilarityIndex``; it ranks source *datasets*, so every architecture of a source gets the same score. Without
-  an index it falls back to the default method and says so in ``Recommendation.note``.
+  an index it falls back to the default method and says so in ``Recommendation.note``;
+- ``dtw+logme``: the mean of each candidate's ranks by ``dtw`` and by ``logme`` (``combined``): the lowest mean
+  regret measured in bench/results/rank_methods.md (0.008 vs logme's 0.022 over 10 targets), but not significantly
+  better than ``logme`` (3 wins, 6 ties, 1 loss; sign test p = 0.63) nor than a random pick, so not the default.
 
 ``logme`` and ``hscore`` run as a cascade on a bounded sample (``ScoringPlan``, default ``"fast"``: seconds on any
 UCR-sized target; ``plan="full"`` scores every candidate on every training series), in bfloat16, with features
@@ -21,11 +24,13 @@ its source dataset (or one of a multi-head checkpoint's) has the target's name. 
 them too.
 
 Modules: ``api`` (the call), ``results`` (what it returns), ``candidates`` (the pool, self-transfer), ``methods``
-(the registry), ``feature_methods``/``probe``/``dtw`` (the methods), ``transferability`` (LogME, H-score),
-``sampling`` (the plan), ``cache`` (features on disk), ``plot`` (prototype figure).
+(the registry), ``feature_methods``/``probe``/``dtw``/``combined`` (the methods), ``transferability`` (LogME,
+H-score), ``sampling`` (the plan), ``cache`` (features on disk), ``plot`` (prototype figure), ``ranker`` (rank means
+and rankers learned across targets, leave-one-target-out) and ``evaluation`` (judging a method against fine-tuned
+ground truth: regret, rank, sign tests), which bench/rank_methods.py uses.
 """
 
-from tshub.recommend import dtw, feature_methods, probe  # noqa: F401  (importing registers the methods)
+from tshub.recommend import combined, dtw, feature_methods, probe  # noqa: F401  (importing registers the methods)
 from tshub.recommend.api import load_target, recommend
 from tshub.recommend.candidates import HUB_ONLY, SELF_TRANSFER, Candidate, candidate_pool, self_transfer
 from tshub.recommend.errors import RecommendError, RecommendTimeout
