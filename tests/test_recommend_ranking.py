@@ -3,6 +3,7 @@ that never lets a ranker see the target it scores, and the registered ``dtw+logm
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,37 @@ def test_dtw_and_logme_without_an_index_falls_back_to_logme(zoo_candidates: list
     with pytest.warns(UserWarning, match="method 'dtw\\+logme' needs the similarity index"):
         rec = recommend("GunPoint", method="dtw+logme", candidates=zoo_candidates[:2], index=tmp_path / "none")
     assert rec.method == "logme" and "dtw+logme" in rec.note
+
+
+# ------------------------------------------------------------------------------- the bench's matrix truth
+def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(tmp_path: Path, monkeypatch):
+    import tshub.experiments
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import rank_methods
+    import transfer_matrix
+
+    def record(kind: str, key: str, seed: int, accuracy: float) -> dict:
+        who = {"source": key, "arch": "fcn"} if kind == "finetune" else {"source": None, "arch": key}
+        return {"target": "Coffee", "kind": kind, "seed": seed, "metrics": {"accuracy": accuracy}, **who}
+
+    records = [
+        record("finetune", "Wine/fcn", 0, 0.9),
+        record("finetune", "Wine/fcn", 1, 1.0),
+        record("finetune", "Beef/fcn", 0, 0.8),  # one seed only: not a finished source, left out
+        record("referent", "fcn", 0, 0.7),
+        record("referent", "fcn", 1, 0.8),
+    ]
+    monkeypatch.setattr(tshub.experiments, "load_records", lambda out: records)
+    manifest = {
+        "targets": {"Coffee": {"sources": ["Beef/fcn", "Wine/fcn"], "minirocket": 0.99}},
+        "zoo_weights_sha256": {"Wine/fcn": "abc"},
+    }
+    transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    truth, digests = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
+    coffee = truth["Coffee"]
+    assert coffee.accuracy == pytest.approx({"Wine/fcn": 0.95}) and digests == {"Wine/fcn": "abc"}
+    assert coffee.scratch == pytest.approx(0.75) and coffee.minirocket == 0.99
+    with pytest.raises(SystemExit, match="no transfer-matrix manifest"):
+        rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "missing.json")
