@@ -404,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     report = {
         "protocol": {
-            "command": "python bench/rank_methods.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": " ".join(
+                ["PYTHONPATH=$PWD python bench/rank_methods.py", *(argv if argv is not None else sys.argv[1:])]
+            ),
             "truth": args.truth,
             "n_targets": len(truth),
             "n_candidates": sum(len(t.accuracy) for t in truth.values()),
