@@ -450,7 +450,9 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also rank checkpoints trained on the data's own series (left out by default)",
     )
-    p.add_argument("--index", type=Path, help="similarity index folder for --method dtw (default zoo/similarity)")
+    p.add_argument(
+        "--index", type=Path, help="similarity index folder for --method dtw and dtw+logme (default zoo/similarity)"
+    )
     p.add_argument("--probe-epochs", type=int, default=5, help="fine-tune epochs per candidate of --method probe")
     p.add_argument(
         "--plan",

@@ -4,14 +4,19 @@ A recommender is judged by the fine-tuned result of its first pick (``bench/reco
 methods, all scored on the target's training split only:
 
 - ``logme`` (default: the lowest mean regret and no pick worse than 0.08 below the best candidate in
-  bench/results/recommender.md, and it scores any checkpoint, indexed or not): LogME of each candidate's frozen
+  bench/results/recommender.md, and it scores any checkpoint, indexed or not; no method measured since beats it
+  significantly, bench/results/rank_methods.md): LogME of each candidate's frozen
   features, the candidate adapted to the target as fine-tuning adapts it (``transferability``);
 - ``hscore``: the regularised H-score of the same features (classification targets);
 - ``probe``: a short fine-tune of each candidate (``probe_epochs``, ω = 1) on the training split, scored by
   accuracy (ties: loss) or −MAE on a validation split carved from it; the most direct and by far the costliest;
 - ``dtw``: bigdata18's dataset similarity (min DTW between per-class DBA prototypes) from the saved
   ``SimilarityIndex``; it ranks source *datasets*, so every architecture of a source gets the same score. Without
-  an index it falls back to the default method and says so in ``Recommendation.note``.
+  an index it falls back to the default method and says so in ``Recommendation.note``;
+- ``dtw+logme``: the mean of each candidate's ranks by ``dtw`` and by ``logme`` (``combined``): the lowest mean
+  regret measured in bench/results/rank_methods.md (0.008 vs 0.022 for ``logme`` as shipped, over 10 targets), but
+  not significantly better than ``logme`` (3 wins, 6 ties, 1 loss; sign test p = 0.63) nor than a random pick, and
+  the best of 18 methods tried on the same targets, so not the default.
 
 ``logme`` and ``hscore`` run as a cascade on a bounded sample (``ScoringPlan``, default ``"fast"``: seconds on any
 UCR-sized target; ``plan="full"`` scores every candidate on every training series), in bfloat16, with features
@@ -21,11 +26,13 @@ its source dataset (or one of a multi-head checkpoint's) has the target's name. 
 them too.
 
 Modules: ``api`` (the call), ``results`` (what it returns), ``candidates`` (the pool, self-transfer), ``methods``
-(the registry), ``feature_methods``/``probe``/``dtw`` (the methods), ``transferability`` (LogME, H-score),
-``sampling`` (the plan), ``cache`` (features on disk), ``plot`` (prototype figure).
+(the registry), ``feature_methods``/``probe``/``dtw``/``combined`` (the methods), ``transferability`` (LogME,
+H-score), ``sampling`` (the plan), ``cache`` (features on disk), ``plot`` (prototype figure), ``ranker`` (rank means
+and rankers learned across targets, leave-one-target-out) and ``evaluation`` (judging a method against fine-tuned
+ground truth: regret, rank, sign tests), which bench/rank_methods.py uses.
 """
 
-from tshub.recommend import dtw, feature_methods, probe  # noqa: F401  (importing registers the methods)
+from tshub.recommend import combined, dtw, feature_methods, probe  # noqa: F401  (importing registers the methods)
 from tshub.recommend.api import load_target, recommend
 from tshub.recommend.candidates import HUB_ONLY, SELF_TRANSFER, Candidate, candidate_pool, self_transfer
 from tshub.recommend.errors import RecommendError, RecommendTimeout

@@ -16,7 +16,7 @@ from tshub.data.splits import as_training_data, check_classes
 from tshub.recommend.candidates import SELF_TRANSFER, candidate_pool, self_transfer
 from tshub.recommend.dtw import load_index
 from tshub.recommend.errors import RecommendError
-from tshub.recommend.methods import DEFAULT_METHOD, METHODS, Context, Scored, list_methods
+from tshub.recommend.methods import DEFAULT_METHOD, METHODS, NEEDS_INDEX, Context, Scored, list_methods
 from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import ScoringPlan, as_plan
 
@@ -42,11 +42,12 @@ def recommend(
     ``target``: a Dataset (one without splits is all training data), a catalogue name or a data file; sources are
     scored on its "train" split. ``candidates``: model ids or checkpoint folders (default: every checkpoint
     ``tshub.list_pretrained()`` knows), restricted to ``arch`` when given. ``index``: a ``SimilarityIndex`` or its
-    folder for ``method="dtw"`` (default: the repository's ``zoo/similarity``). ``probe_epochs`` is the fine-tune
-    length of ``method="probe"``. Candidates trained on the target's own data are skipped unless
-    ``allow_self_transfer``. ``plan`` ("fast", "full" or a ``ScoringPlan``) bounds how much of the target the
-    feature scores look at; ``time_limit_s`` stops the ranking with ``RecommendTimeout`` once passed; ``cache``
-    reuses features computed before for the same checkpoint and series (``tshub.recommend.cache``).
+    folder for the methods that read it, ``"dtw"`` and ``"dtw+logme"`` (default: the repository's
+    ``zoo/similarity``). ``probe_epochs`` is the fine-tune length of ``method="probe"``. Candidates trained on the
+    target's own data are skipped unless ``allow_self_transfer``. ``plan`` ("fast", "full" or a ``ScoringPlan``)
+    bounds how much of the target the feature scores look at; ``time_limit_s`` stops the ranking with
+    ``RecommendTimeout`` once passed; ``cache`` reuses features computed before for the same checkpoint and series
+    (``tshub.recommend.cache``).
     """
     start = time.perf_counter()
     if method not in METHODS:
@@ -76,8 +77,8 @@ def recommend(
     deadline = None if time_limit_s is None else time.monotonic() - (time.perf_counter() - start) + time_limit_s
     context = Context(dataset, name, index, device, probe_epochs, progress, scoring, cache, deadline, time_limit_s)
     note = None
-    if method == "dtw":
-        context.index, note = load_index(index)
+    if method in NEEDS_INDEX:
+        context.index, note = load_index(index, method)
         if context.index is None:
             warnings.warn(note, stacklevel=2)
             method = DEFAULT_METHOD

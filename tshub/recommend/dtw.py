@@ -12,7 +12,9 @@ from tshub.recommend.candidates import Candidate
 from tshub.recommend.methods import DEFAULT_METHOD, Context, Scored, register
 
 
-@register("dtw", "bigdata18 DTW distance between class prototypes, negated: higher (closer to 0) is better")
+@register(
+    "dtw", "bigdata18 DTW distance between class prototypes, negated: higher (closer to 0) is better", needs_index=True
+)
 def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
     index = ctx.index
     if ctx.target_name is not None and ctx.target_name in index:
@@ -33,7 +35,7 @@ def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
             yield Scored(candidate, None, f"source {candidate.source!r} is not in the similarity index")
 
 
-def load_index(index: Any) -> tuple[Any, str | None]:
+def load_index(index: Any, method: str = "dtw") -> tuple[Any, str | None]:
     """The SimilarityIndex to use (given, or loaded from its folder, default the repository's), or None and why
     not."""
     from tshub.similarity import SimilarityIndex
@@ -46,6 +48,6 @@ def load_index(index: Any) -> tuple[Any, str | None]:
         return SimilarityIndex.load(folder), None
     except FileNotFoundError:
         return None, (
-            f"method 'dtw' needs the similarity index, and {folder} has none (build it with "
+            f"method {method!r} needs the similarity index, and {folder} has none (build it with "
             f"scripts/build_similarity_index.py or pass index=); ranked by {DEFAULT_METHOD!r} instead."
         )

@@ -67,12 +67,15 @@ class Scored:
 
 Method = Callable[[list[Candidate], Context], Iterable[Scored]]
 METHODS: dict[str, tuple[Method, str]] = {}  # name -> (method, what its score is)
+NEEDS_INDEX: set[str] = set()  # methods that read the SimilarityIndex (api loads it, or falls back without one)
 DEFAULT_METHOD = "logme"
 
 
-def register(name: str, score_name: str) -> Callable[[Method], Method]:
+def register(name: str, score_name: str, needs_index: bool = False) -> Callable[[Method], Method]:
     def add(fn: Method) -> Method:
         METHODS[name] = (fn, score_name)
+        if needs_index:
+            NEEDS_INDEX.add(name)
         return fn
 
     return add

@@ -1,0 +1,435 @@
+"""Benchmark: which transferability signals, combinations of them and rankers learned across targets pick the
+source that fine-tunes best? Every method re-ranks the fine-tuned candidates of each target of a ground truth and
+is judged by the fine-tuned test accuracy of its first pick (issue 14, item 3).
+
+Protocol (fixed before any result of this script was seen):
+
+- Ground truth (``--truth``): ``recommender`` (bench/results/recommender.json: 10 small UCR targets × 12 FCN
+  candidates × 2 seeds, fine-tuned on the zoo of commit ``--zoo-rev``, the partially trained zoo of 2026-11-22; its
+  candidates are each method's top 3 padded at random, so the set is biased towards what logme/hscore/dtw/probe
+  liked) or ``matrix`` (bench/results/transfer_matrix.json, written by bench/transfer_matrix.py --table: 40 random
+  sources per target on the converged zoo; a source whose checkpoint digest no longer matches the manifest is left
+  out, as its signals would describe other weights).
+- Signals per (target, candidate), all known before any fine-tune, from the target's training split only:
+  ``logme`` and ``hscore`` (tshub.recommend's fast sample, no screen, so every candidate gets the same footing, in
+  float32), ``logme_bf16`` and ``hscore_bf16`` (the same in bfloat16, as ``tshub.recommend`` computes them by
+  default: ``logme_bf16`` is the default method as shipped, the referent of "vs the default"), ``dtw`` (minus bigdata18's dataset distance from zoo/similarity; missing when the source is not
+  indexed), ``source_size`` (log of the source's training series), ``same_type`` (1 when the source's UCR type is
+  the target's), ``source_quality`` (the checkpoint's test accuracy minus its reference's, 1-NN DTW for UCR),
+  ``converged`` (1 when its training stopped early rather than on a budget) and the architecture (one-hot, used by
+  the learned rankers only; constant on ``recommender``).
+- Methods: each signal alone; the mean of per-target rank-normalised signals for the combinations in
+  ``COMBINATIONS``; two rankers learned across targets on per-target standardised signals (missing → the
+  target's mean): pairwise logistic regression (scikit-learn, C = 1, no tuning) and ridge regression on the
+  per-target standardised accuracy (λ = 1). Learned rankers are fitted leave-one-target-out: the model that ranks
+  a target never saw its signals or accuracies (tshub.recommend.ranker.leave_one_target_out). "best of the
+  others (LOTO)" applies to each target the method with the lowest mean regret on the other targets: what picking
+  a method by this benchmark is worth on an unseen target, without the optimism of naming the best of many.
+- Scores (tshub.recommend.evaluation): the first pick's accuracy (ties in a method's top score: the mean over the
+  tied), regret = best − pick, the pick's rank among the candidates (ties share their mean rank), top-1 hits,
+  wins/ties/losses against a uniform random pick (the mean accuracy of the candidates), against training from
+  scratch and against the default method ``logme``, with two-sided sign-test p; mean Kendall τ-b and Spearman ρ of
+  the scores vs the accuracies per target; a 95 % bootstrap interval of the mean regret (targets resampled,
+  10,000 times, seed 0). The vs-random p values of all methods are corrected together
+  (Benjamini–Krieger–Yekutieli, q = 0.05): with 10 targets only a method that wins on 9 or 10 can pass.
+
+Signals are cached per target under ``--work`` (default runs/rank_methods); re-running recomputes nothing.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/rank_methods.py                      # --truth recommender
+    PYTHONPATH=$PWD .venv/bin/python bench/rank_methods.py --truth matrix       # once the matrix exists
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tshub.recommend.evaluation import (
+    BASELINES,
+    TargetTruth,
+    baselines,
+    chosen_on_other_targets,
+    judge,
+    summarise,
+)
+from tshub.recommend.ranker import (
+    PairwiseLogisticRanker,
+    RidgeRanker,
+    leave_one_target_out,
+    rank_mean,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+ZOO_REV = "3e2901f"  # the commit of bench/results/recommender.json: the zoo its candidates were fine-tuned from
+SIGNALS = ("logme", "hscore", "dtw", "source_size", "same_type", "source_quality", "converged")
+SHIPPED = ("logme_bf16", "hscore_bf16")  # the same scores as tshub.recommend computes them by default (bfloat16)
+COMBINATIONS = {
+    "dtw+logme": ("dtw", "logme"),
+    "dtw+logme_bf16": ("dtw", "logme_bf16"),
+    "dtw+hscore": ("dtw", "hscore"),
+    "dtw+logme+hscore": ("dtw", "logme", "hscore"),
+    "dtw+logme+quality": ("dtw", "logme", "source_quality"),
+    "logme+quality": ("logme", "source_quality"),
+    "all signals": SIGNALS,
+}
+LEARNED = {"pairwise logistic (LOTO)": PairwiseLogisticRanker, "ridge (LOTO)": RidgeRanker}
+PICKED_THERE = {"logme": "logme", "logme_bf16": "logme", "hscore": "hscore", "hscore_bf16": "hscore", "dtw": "dtw"}
+DEFAULT = "logme_bf16"  # what tshub.recommend ranks by when asked nothing
+CHOSEN = "best of the others (LOTO)"  # per target, the method with the lowest mean regret on the other targets
+
+
+# ----------------------------------------------------------------------------------------------- ground truth
+def load_truth(kind: str, path: Path | None, manifest: Path) -> tuple[dict[str, TargetTruth], dict[str, str]]:
+    """The targets' fine-tuned accuracies per candidate, and each candidate's weights digest when the truth has
+    them (the matrix's manifest), so signals are computed on the very checkpoints that were fine-tuned."""
+    if kind == "recommender":
+        report = json.loads((path or RESULTS / "recommender.json").read_text())
+        truth = {
+            r["target"]: TargetTruth(r["target"], r["accuracy"], (r.get("scratch") or {}).get("accuracy"))
+            for r in report["targets"]
+            if "error" not in r
+        }
+        return truth, {}
+    rows = json.loads((path or RESULTS / "transfer_matrix.json").read_text())
+    accuracy: dict[str, dict[str, float]] = {}
+    scratch: dict[str, tuple[float | None, float | None]] = {}
+    for row in rows:
+        if "source" in row:
+            if row["mean"] is not None:
+                accuracy.setdefault(row["target"], {})[row["source"]] = float(row["mean"])
+        else:  # the target's referents: scratch per architecture (the zoo's FCN is the referent) and MiniRocket
+            scratch[row["target"]] = (row["scratch"].get("fcn"), row.get("minirocket"))
+    truth = {t: TargetTruth(t, acc, *scratch.get(t, (None, None))) for t, acc in accuracy.items()}
+    if not manifest.is_file():
+        raise SystemExit(
+            f"no transfer-matrix manifest at {manifest}: pass --manifest (bench/transfer_matrix.py's OUT/manifest.json), "
+            "which records the digests of the checkpoints the matrix fine-tuned."
+        )
+    return truth, json.loads(manifest.read_text())["zoo_weights_sha256"]
+
+
+def checkpoint_folders(kind: str, zoo_rev: str, work: Path, digests: dict[str, str]) -> tuple[dict[str, str], str]:
+    """Model id → checkpoint folder of the fine-tuned weights, and where they come from."""
+    from tshub.hub.checkpoint import read_config
+    from tshub.recommend import candidate_pool
+
+    if kind == "recommender":  # the zoo as it was when the truth was fine-tuned, from git
+        zoo = work / f"zoo-{zoo_rev}"
+        if not (zoo / "index.json").is_file():
+            zoo.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", zoo_rev, "zoo"], check=True, capture_output=True
+            )
+            subprocess.run(["tar", "-x", "--strip-components=1", "-C", str(zoo)], input=archive.stdout, check=True)
+        index = json.loads((zoo / "index.json").read_text())["models"]
+        return {m["id"]: str(zoo / m["source"] / m["arch"]) for m in index}, f"zoo of commit {zoo_rev}"
+    folders = {}
+    for c in candidate_pool():
+        if c.hub_only:
+            continue
+        if digests.get(c.id) == read_config(c.location).get("weights_sha256", ""):
+            folders[c.id] = c.location
+    return folders, "the current zoo (checkpoints whose digest matches the matrix manifest)"
+
+
+# ---------------------------------------------------------------------------------------------------- signals
+def target_signals(target: str, folders: dict[str, str], index: Any) -> dict[str, dict[str, Any]]:
+    """Every signal of every candidate (None where it does not exist), from the target's training split only."""
+    from tshub.data.catalogue import ucr_summary
+    from tshub.hub.checkpoint import read_config
+    from tshub.hub.ids import source_key
+    from tshub.recommend import ScoringPlan, recommend
+
+    plans = {  # the fast sample, every candidate scored on it (no screen): float32, and bfloat16 as shipped
+        "": ScoringPlan(shortlist=None, bf16=False),
+        "_bf16": ScoringPlan(shortlist=None),
+    }
+    feature_scores = {
+        metric + suffix: {
+            row.id: row.score
+            for row in recommend(target, k=None, method=metric, candidates=list(folders.values()), plan=plan).ranking
+        }
+        for metric in ("logme", "hscore")
+        for suffix, plan in plans.items()
+    }
+    distances = {source_key(name): d for name, d in index.rank(target, k=None)} if target in index else {}
+    types = {r["Name"]: r["Type"] for r in ucr_summary()}
+    out = {}
+    for model_id, folder in folders.items():
+        config = read_config(folder)
+        meta, source = config.get("meta") or {}, config.get("source") or {}
+        splits = meta.get("splits") or {}
+        reference = ((config.get("reference") or {}).get("metrics") or {}).get("accuracy")
+        accuracy = (config.get("metrics") or {}).get("accuracy")
+        distance = distances.get(source_key(config.get("source_dataset") or model_id.split("/")[0]))
+        out[model_id] = {
+            **{name: scores.get(model_id) for name, scores in feature_scores.items()},
+            "dtw": None if distance is None else -distance,
+            "source_size": math.log(splits["train"] + splits.get("val", 0)) if splits.get("train") else None,
+            "same_type": float(source.get("domain") == f"UCR/{types.get(target)}"),
+            "source_quality": None if accuracy is None or reference is None else accuracy - reference,
+            "converged": float(meta.get("stop_reason") == "early_stopping"),
+            "arch": config["arch"],
+        }
+    return out
+
+
+def all_signals(
+    truth: dict[str, TargetTruth], folders: dict[str, str], work: Path, label: str, index_folder: Path | None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Signals of every target's candidates, cached per target (the same candidates → the cached file)."""
+    from tshub.similarity import SimilarityIndex
+    from tshub.similarity.index import DEFAULT_FOLDER
+
+    index = SimilarityIndex.load(index_folder or DEFAULT_FOLDER)
+    out = {}
+    for target, table in truth.items():
+        wanted = {c: folders[c] for c in sorted(table.accuracy) if c in folders}
+        path = work / "signals" / label / f"{target}.json"
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached is None or sorted(cached) != sorted(wanted) or any(set(SHIPPED) - set(v) for v in cached.values()):
+            log(f"{target}: signals of {len(wanted)} candidates")
+            cached = target_signals(target, wanted, index)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cached, indent=1))
+        out[target] = cached
+    return out
+
+
+def signal_matrix(signals: dict[str, dict[str, Any]], names: tuple[str, ...], archs: list[str]) -> np.ndarray:
+    """(candidates, features) of one target: the named signals (NaN where missing), then the arch one-hots."""
+    rows = [
+        [np.nan if s.get(n) is None else float(s[n]) for n in names] + [float(s["arch"] == a) for a in archs]
+        for s in signals.values()
+    ]
+    return np.array(rows, dtype=float).reshape(len(signals), len(names) + len(archs))
+
+
+# -------------------------------------------------------------------------------------------------- methods
+def method_scores(
+    truth: dict[str, TargetTruth], signals: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """method → target → candidate → score (higher first; None: the method cannot score that candidate)."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for name in (*SIGNALS, *SHIPPED):
+        out[name] = {t: {c: s[name] for c, s in signals[t].items()} for t in truth}
+    for name, members in COMBINATIONS.items():
+        out[name] = {t: dict(zip(signals[t], rank_mean(signal_matrix(signals[t], members, [])))) for t in truth}
+    features, accuracies, _ = learning_data(truth, signals)
+    for name, ranker in LEARNED.items():
+        held_out = leave_one_target_out(ranker, features, accuracies)
+        out[name] = {t: dict(zip(signals[t], held_out[t].tolist())) for t in truth}
+    return out
+
+
+def learning_data(
+    truth: dict[str, TargetTruth], signals: dict[str, dict[str, dict[str, Any]]]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
+    """Per target the learned rankers' features and the candidates' accuracies (same order), and feature names."""
+    archs = sorted({s["arch"] for per_target in signals.values() for s in per_target.values()})
+    features = {t: signal_matrix(signals[t], SIGNALS, archs) for t in truth}
+    accuracies = {t: np.array([truth[t].accuracy[c] for c in signals[t]]) for t in truth}
+    return features, accuracies, [*SIGNALS, *(f"arch={a}" for a in archs)]
+
+
+def weights_on_all_targets(
+    truth: dict[str, TargetTruth], signals: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, dict[str, float]]:
+    """Each learned ranker's weights fitted on every target: descriptive only (which signals it leans on); every
+    score in the tables comes from the leave-one-target-out fits."""
+    features, accuracies, names = learning_data(truth, signals)
+    out = {}
+    for name, make in LEARNED.items():
+        weights = make().fit(list(features.values()), list(accuracies.values())).weights
+        out[name] = {n: float(w) for n, w in zip(names, weights)}  # type: ignore[arg-type]
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- reporting
+def markdown(report: dict[str, Any]) -> str:
+    p = report["protocol"]
+    minirocket = any("minirocket" in o for o in report["targets"].values())
+    lines = [
+        "# Transferability signals, combinations and learned rankers, judged by the fine-tuned first pick",
+        "",
+        f"Command: `{p['command']}`  ",
+        f"Ground truth: {p['truth']} ({p['n_targets']} targets, {p['n_candidates']} candidates in all; checkpoints: "
+        f"{p['checkpoints']}). Protocol: bench/rank_methods.py (docstring). Regret = best candidate − pick "
+        "(accuracy points); rank among the candidates (1 = best); W/T/L = the pick's accuracy vs the other's, "
+        "sign-test p two-sided; BKY: whether the vs-random test survives Benjamini–Krieger–Yekutieli at q = 0.05 "
+        f"over the {p['n_methods']} methods. {p['elapsed_s']:.0f} s (signals cached).",
+        "",
+        "| method | accuracy of pick | mean regret [95 % CI] | median regret | median rank | top-1 | τ | ρ "
+        f"| vs random (W/T/L, p, BKY) | vs scratch (W/T/L, p) | vs the default, {DEFAULT} (W/T/L, p) "
+        + ("| vs MiniRocket (W/T/L, p) |" if minirocket else "|"),
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if minirocket else ""),
+    ]
+    for name, row in report["summary"].items():
+        lines.append(summary_row(name, row, minirocket))
+    lines += ["", report["verdict"], ""]
+    chosen = [o[CHOSEN]["chosen"] for o in report["targets"].values()]
+    lines += [
+        f"{CHOSEN}: the method applied to each target was, per target: {', '.join(chosen)}.",
+        "",
+        "Weights of the learned rankers fitted on every target (descriptive only; the tables use the "
+        "leave-one-target-out fits), on per-target standardised signals:",
+        "",
+    ]
+    for name, weights in report["weights_on_all_targets"].items():
+        lines.append(f"- {name}: " + ", ".join(f"{k} {v:+.3f}" for k, v in weights.items()))
+    lines.append("")
+    lines += ["Per target (first pick: accuracy, rank among the candidates):", ""]
+    methods = [m for m in report["summary"] if m not in BASELINES]
+    lines += ["| target | best | random | scratch | " + " | ".join(methods) + " |"]
+    lines += ["|---|---|---|---|" + "---|" * len(methods)]
+    for target, outcome in report["targets"].items():
+        cells = [f"{outcome[m]['accuracy']:.3f} (#{outcome[m]['rank']:g})" for m in methods]
+        scratch = outcome["scratch"]["accuracy"] if outcome.get("scratch") else None
+        lines.append(
+            f"| {target} | {outcome['oracle']['accuracy']:.3f} | {outcome['random']['accuracy']:.3f} | "
+            f"{'-' if scratch is None else f'{scratch:.3f}'} | " + " | ".join(cells) + " |"
+        )
+    if p["notes"]:
+        lines += ["", *[f"- {n}" for n in p["notes"]]]
+    return "\n".join(lines) + "\n"
+
+
+def summary_row(name: str, row: dict[str, Any], minirocket: bool) -> str:
+    def versus(key: str) -> str:
+        if key not in row:
+            return "-"
+        w, t, lo = row[key]["wtl"]
+        mark = "" if "bky" not in row[key] else (", **yes**" if row[key]["bky"] else ", no")
+        return f"{w}/{t}/{lo}, p = {row[key]['p']:.3f}{mark}"
+
+    def number(key: str, fmt: str = ".3f") -> str:
+        return "-" if row.get(key) is None else format(row[key], fmt)
+
+    ci = row.get("regret_ci")
+    interval = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+    return (
+        f"| {name} | {row['accuracy']:.4f} | {row['regret']:.4f}{interval} | {row['median_regret']:.4f} | "
+        f"{row['median_rank']:g} | {number('top1', 'd')} | {number('kendall')} | {number('spearman')} | "
+        f"{versus('vs_random')} | {versus('vs_scratch')} | {versus('vs_default')} |"
+        + (f" {versus('vs_minirocket')} |" if minirocket else "")
+    )
+
+
+def verdict(summary: dict[str, dict[str, Any]]) -> str:
+    """One plain sentence on what beats a random pick, significantly, after the correction."""
+    passed = [m for m, row in summary.items() if row.get("vs_random", {}).get("bky")]
+    best = min((m for m in summary if m not in ("oracle",)), key=lambda m: summary[m]["regret"])
+    if not passed:
+        return (
+            f"**No method beats a random pick significantly** (no vs-random sign test survives the correction). "
+            f"Lowest mean regret: {best} ({summary[best]['regret']:.4f}); read the differences against the bootstrap "
+            "intervals, which all overlap the random pick's regret where the sign test fails."
+        )
+    return f"Beat a random pick significantly after the correction: {', '.join(passed)}."
+
+
+def recommender_notes(outcomes: dict[str, dict[str, Any]], path: Path | None) -> list[str]:
+    """The seeds' noise, and where a method recomputed here picks otherwise than in bench/recommender.py's run."""
+    report = json.loads((path or RESULTS / "recommender.json").read_text())
+    spread = np.mean([r["seed_spread"] for r in report["targets"] if "seed_spread" in r])
+    notes = [
+        f"Noise: the two seeds of a fine-tune differ by {spread:.3f} accuracy on average (mean over targets of the "
+        "mean over candidates of max − min), more than most differences in mean regret above."
+    ]
+    for ours, theirs in PICKED_THERE.items():
+        moved = [
+            f"{r['target']} ({r['methods'][theirs]['pick']} there, {' or '.join(outcomes[r['target']][ours]['pick'])} "
+            "here)"
+            for r in report["targets"]
+            if theirs in r.get("methods", {})
+            and r["methods"][theirs]["pick"] not in outcomes[r["target"]][ours]["pick"]
+        ]
+        notes.append(
+            f"{ours} here picks as {theirs} did in recommender.json (the whole pool; LogME and H-score there in "
+            "float32 on every training series) "
+            + (f"except on {len(moved)} of the targets: {'; '.join(moved)}." if moved else "on every target.")
+        )
+    return notes
+
+
+def log(message: str) -> None:
+    print(f"[rank-methods] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--truth", choices=("recommender", "matrix"), default="recommender")
+    p.add_argument("--truth-file", type=Path, help="the ground truth's JSON (default: bench/results/<truth>.json)")
+    p.add_argument("--zoo-rev", default=ZOO_REV, help="git revision of the zoo the recommender truth fine-tuned")
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        default=Path("runs/transfer_matrix/manifest.json"),
+        help="the matrix's manifest (--truth matrix): the digests of the checkpoints it fine-tuned",
+    )
+    p.add_argument("--index", type=Path, help="similarity index folder (default zoo/similarity)")
+    p.add_argument("--work", type=Path, default=Path("runs/rank_methods"))
+    p.add_argument("--out", type=Path, default=RESULTS / "rank_methods")
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    truth, digests = load_truth(args.truth, args.truth_file, args.manifest)
+    folders, where = checkpoint_folders(args.truth, args.zoo_rev, args.work, digests)
+    notes = []
+    for target, table in truth.items():
+        lost = sorted(c for c in table.accuracy if c not in folders)
+        if lost:
+            notes.append(f"{target}: left out (no checkpoint with the fine-tuned weights): {', '.join(lost)}")
+        truth[target] = table.restricted(folders)
+    signals = all_signals(truth, folders, args.work, args.truth, args.index)
+    scores = method_scores(truth, signals)
+    outcomes = {t: {**baselines(truth[t]), **{m: judge(scores[m][t], truth[t]) for m in scores}} for t in truth}
+    for target, outcome in chosen_on_other_targets(outcomes, list(scores)).items():
+        outcomes[target][CHOSEN] = outcome
+    summary = summarise(outcomes, default=DEFAULT)
+    if args.truth == "recommender":
+        notes += recommender_notes(outcomes, args.truth_file)
+        notes.append(
+            "The candidates of each target are the union of logme/hscore/dtw/probe's top 3 on the whole pool, "
+            "padded at random to 12 (bench/recommender.py): the set is not a random sample, so every method here "
+            "re-ranks a set that those four methods' favourites shaped."
+        )
+    report = {
+        "protocol": {
+            "command": " ".join(
+                ["PYTHONPATH=$PWD python bench/rank_methods.py", *(argv if argv is not None else sys.argv[1:])]
+            ),
+            "truth": args.truth,
+            "n_targets": len(truth),
+            "n_candidates": sum(len(t.accuracy) for t in truth.values()),
+            "n_methods": len(scores),
+            "checkpoints": where,
+            "signals": list(SIGNALS),
+            "combinations": {k: list(v) for k, v in COMBINATIONS.items()},
+            "notes": notes,
+            "elapsed_s": time.perf_counter() - start,
+        },
+        "summary": summary,
+        "verdict": verdict(summary),
+        "weights_on_all_targets": weights_on_all_targets(truth, signals),
+        "targets": outcomes,
+        "signals": signals,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    text = markdown(report)
+    args.out.with_suffix(".md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Judging and combining recommender methods: the metrics on truth tables with known answers, leave-one-target-out
+that never lets a ranker see the target it scores, and the registered ``dtw+logme`` method on real zoo checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import kendalltau
+
+from tshub.recommend import recommend
+from tshub.recommend.evaluation import TargetTruth, baselines, chosen_on_other_targets, judge, summarise
+from tshub.recommend.ranker import (
+    PairwiseLogisticRanker,
+    RidgeRanker,
+    leave_one_target_out,
+    rank_mean,
+    standardise,
+)
+
+ZOO = Path(__file__).resolve().parents[1] / "zoo"
+TRUTH = TargetTruth("T", {"A": 0.9, "B": 0.8, "C": 0.8, "D": 0.6}, scratch=0.85)
+
+
+# ------------------------------------------------------------------------------------------------------ metrics
+def test_judge_scores_the_first_pick_with_ties_shared():
+    best = judge({"A": 3.0, "B": 2.0, "C": 1.0, "D": 0.0}, TRUTH)
+    assert best["pick"] == ["A"] and best["regret"] == 0 and best["rank"] == 1 and best["top1"]
+    assert best["kendall"] == pytest.approx(kendalltau([3, 2, 1, 0], [0.9, 0.8, 0.8, 0.6])[0])
+    second = judge({"A": 0.0, "B": 5.0, "C": 1.0, "D": 0.0}, TRUTH)  # B shares ranks 2-3 with C
+    assert second["accuracy"] == 0.8 and second["regret"] == pytest.approx(0.1) and second["rank"] == 2.5
+    tied = judge({"A": 1.0, "D": 1.0, "B": 0.0}, TRUTH)  # A or D at random; C unscored is never picked
+    assert tied["pick"] == ["A", "D"] and tied["accuracy"] == pytest.approx(0.75)
+    assert tied["rank"] == 2.5 and not tied["top1"] and tied["scored"] == 3
+    blind = judge({}, TRUTH)  # a method that scores nothing picks at random
+    assert blind["accuracy"] == pytest.approx(0.775) and blind["kendall"] is None
+
+
+def test_baselines_are_the_best_the_uniform_pick_and_scratch_in_the_same_terms():
+    b = baselines(TRUTH)
+    assert b["oracle"] == {"accuracy": 0.9, "regret": 0.0, "rank": 1.0}
+    assert b["random"]["accuracy"] == pytest.approx(0.775) and b["random"]["regret"] == pytest.approx(0.125)
+    assert b["random"]["rank"] == 2.5
+    assert b["scratch"]["regret"] == pytest.approx(0.05) and b["scratch"]["rank"] == 2.0  # only A is better
+    assert "scratch" not in baselines(TargetTruth("T", TRUTH.accuracy))
+
+
+def test_summarise_counts_targets_and_runs_the_sign_tests():
+    # 10 targets: "good" picks the best on 9 and the worst on 1; "flat" picks B (0.8) everywhere
+    outcomes = {}
+    for i in range(10):
+        scores_good = {"A": 1.0} if i else {"D": 1.0}
+        outcomes[f"t{i}"] = {
+            **baselines(TRUTH),
+            "good": judge(scores_good, TRUTH),
+            "flat": judge({"B": 1.0}, TRUTH),
+            "coin": judge({"A": 1.0} if i % 2 else {"D": 1.0}, TRUTH),  # 5 wins, 5 losses vs random
+        }
+    rows = summarise(outcomes, default="flat")
+    good = rows["good"]
+    assert good["vs_random"]["wtl"] == [9, 0, 1] and good["vs_random"]["p"] == pytest.approx(22 / 1024)
+    assert good["vs_scratch"]["wtl"] == [9, 0, 1] and good["vs_default"]["wtl"] == [9, 0, 1]
+    assert good["top1"] == 9 and good["regret"] == pytest.approx(0.03) and good["median_rank"] == 1.0
+    assert good["regret_ci"][0] <= 0.03 <= good["regret_ci"][1]
+    assert rows["flat"]["vs_scratch"]["wtl"] == [0, 0, 10] and "vs_default" not in rows["flat"]
+    assert rows["flat"]["regret_ci"] == pytest.approx([0.1, 0.1])  # the same regret on every target
+    assert rows["flat"]["vs_random"]["wtl"] == [10, 0, 0]  # 0.8 beats the uniform pick's 0.775 everywhere
+    assert good["vs_random"]["bky"] and rows["flat"]["vs_random"]["bky"]  # p = 0.021 and 0.002: both survive
+    assert rows["coin"]["vs_random"]["p"] == 1.0 and not rows["coin"]["vs_random"]["bky"]
+
+
+def test_the_method_chosen_on_other_targets_is_judged_on_the_held_out_one():
+    outcomes = {
+        "t1": {"m1": {"regret": 0.0}, "m2": {"regret": 0.1}},
+        "t2": {"m1": {"regret": 0.0}, "m2": {"regret": 0.1}},
+        "t3": {"m1": {"regret": 0.5}, "m2": {"regret": 0.0}},
+    }
+    chosen = chosen_on_other_targets(outcomes, ["m1", "m2"])
+    # t1: on t2-t3, m1 averages 0.25 and m2 0.05, so m2; t3: on t1-t2 m1 is best, so t3 gets m1's miss
+    assert {t: c["chosen"] for t, c in chosen.items()} == {"t1": "m2", "t2": "m2", "t3": "m1"}
+    assert [c["regret"] for c in chosen.values()] == [0.1, 0.1, 0.5]
+
+
+# ----------------------------------------------------------------------------------------------- combinations
+def test_rank_mean_scales_ranks_and_counts_missing_as_the_middle():
+    signals = np.array([[1.0, 10.0], [2.0, np.nan], [3.0, 30.0]])
+    assert rank_mean(signals) == pytest.approx([0.0, 0.5, 1.0])
+    assert rank_mean(np.array([[5.0], [5.0]])) == pytest.approx([0.5, 0.5])
+
+
+def test_standardise_is_per_column_and_blanks_what_carries_nothing():
+    z = standardise(np.array([[1.0, 7.0, np.nan], [3.0, 7.0, np.nan], [np.nan, 7.0, np.nan]]))
+    assert z[:, 0] == pytest.approx([-1.0, 1.0, 0.0]) and not z[:, 1:].any()
+
+
+# ------------------------------------------------------------------------------------- leave-one-target-out
+def _leaky_world(n_targets: int = 8, n_candidates: int = 10) -> tuple[dict, dict]:
+    """Accuracies unrelated to 3 noise signals; plus, per target k, a column that equals target k's accuracies
+    there and is constant elsewhere: only a ranker that saw target k can use it on target k."""
+    rng = np.random.default_rng(0)
+    signals, accuracies = {}, {}
+    for k in range(n_targets):
+        acc = rng.uniform(0.5, 1.0, n_candidates)
+        leak = np.zeros((n_candidates, n_targets))
+        leak[:, k] = acc
+        signals[f"t{k}"] = np.hstack([rng.normal(size=(n_candidates, 3)), leak])
+        accuracies[f"t{k}"] = acc
+    return signals, accuracies
+
+
+@pytest.mark.parametrize("ranker", [PairwiseLogisticRanker, RidgeRanker])
+def test_leave_one_target_out_cannot_use_the_planted_leak(ranker):
+    signals, accuracies = _leaky_world()
+    held_out = leave_one_target_out(ranker, signals, accuracies)
+    tau_held_out = np.mean([kendalltau(held_out[t], accuracies[t])[0] for t in signals])
+    seen_all = ranker().fit(list(signals.values()), list(accuracies.values()))
+    tau_seen = np.mean([kendalltau(seen_all.score(signals[t]), accuracies[t])[0] for t in signals])
+    assert tau_seen > 0.8  # the leak is usable by a model that saw the target: the check has teeth
+    assert abs(tau_held_out) < 0.3
+
+
+def test_leave_one_target_out_fits_on_every_other_target_and_only_those():
+    seen: list[set[int]] = []
+
+    class Recording:
+        def fit(self, signals, accuracies):
+            seen.append({int(s[0, 0]) for s in signals})
+            return self
+
+        def score(self, signals):
+            return np.zeros(len(signals))
+
+    signals = {f"t{k}": np.full((3, 1), float(k)) for k in range(4)}
+    leave_one_target_out(Recording, signals, {t: np.arange(3.0) for t in signals})
+    assert seen == [{1, 2, 3}, {0, 2, 3}, {0, 1, 3}, {0, 1, 2}]
+    with pytest.raises(ValueError, match="same targets"):
+        leave_one_target_out(Recording, signals, {"t0": np.arange(3.0)})
+
+
+# ------------------------------------------------------------------------------------ dtw+logme on real data
+@pytest.fixture
+def zoo_candidates(shared_data: Path) -> list[str]:
+    names = ["Coffee", "ECG200", "Wine", "TwoLeadECG", "Beef"]
+    folders = [ZOO / n / "fcn" for n in names]
+    if not (ZOO / "similarity" / "index.json").is_file() or not all((f / "config.json").is_file() for f in folders):
+        pytest.skip(f"the repository zoo (checkpoints of {names} and similarity/) is not at {ZOO}")
+    return [str(f) for f in folders]
+
+
+def test_dtw_and_logme_is_the_mean_of_their_ranks_on_zoo_checkpoints(zoo_candidates: list[str]):
+    index = ZOO / "similarity"
+    combined = recommend("GunPoint", k=None, method="dtw+logme", candidates=zoo_candidates, index=index)
+    by_dtw = recommend("GunPoint", k=None, method="dtw", candidates=zoo_candidates, index=index)
+    by_logme = recommend("GunPoint", k=None, method="logme", candidates=zoo_candidates)
+    assert combined.method == "dtw+logme" and len(combined) == len(zoo_candidates)
+    logme_order = [r.id for r in by_logme.ranking]
+    dtw_score = {r.id: r.score for r in by_dtw.ranking}
+    expected = rank_mean(np.array([[dtw_score[i], -n] for n, i in enumerate(logme_order)]))
+    assert {r.id: r.score for r in combined.ranking} == pytest.approx(dict(zip(logme_order, expected)))
+    assert combined[0]["details"]["dtw_distance"] == pytest.approx(-dtw_score[combined[0].id])
+
+
+def test_dtw_and_logme_without_an_index_falls_back_to_logme(zoo_candidates: list[str], tmp_path: Path):
+    with pytest.warns(UserWarning, match="method 'dtw\\+logme' needs the similarity index"):
+        rec = recommend("GunPoint", method="dtw+logme", candidates=zoo_candidates[:2], index=tmp_path / "none")
+    assert rec.method == "logme" and "dtw+logme" in rec.note
+
+
+# ------------------------------------------------------------------------------- the bench's matrix truth
+def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(tmp_path: Path, monkeypatch):
+    import tshub.experiments
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import rank_methods
+    import transfer_matrix
+
+    def record(kind: str, key: str, seed: int, accuracy: float) -> dict:
+        who = {"source": key, "arch": "fcn"} if kind == "finetune" else {"source": None, "arch": key}
+        return {"target": "Coffee", "kind": kind, "seed": seed, "metrics": {"accuracy": accuracy}, **who}
+
+    records = [
+        record("finetune", "Wine/fcn", 0, 0.9),
+        record("finetune", "Wine/fcn", 1, 1.0),
+        record("finetune", "Beef/fcn", 0, 0.8),  # one seed only: not a finished source, left out
+        record("referent", "fcn", 0, 0.7),
+        record("referent", "fcn", 1, 0.8),
+    ]
+    monkeypatch.setattr(tshub.experiments, "load_records", lambda out: records)
+    manifest = {
+        "targets": {"Coffee": {"sources": ["Beef/fcn", "Wine/fcn"], "minirocket": 0.99}},
+        "zoo_weights_sha256": {"Wine/fcn": "abc"},
+    }
+    transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    truth, digests = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
+    coffee = truth["Coffee"]
+    assert coffee.accuracy == pytest.approx({"Wine/fcn": 0.95}) and digests == {"Wine/fcn": "abc"}
+    assert coffee.scratch == pytest.approx(0.75) and coffee.minirocket == 0.99
+    with pytest.raises(SystemExit, match="no transfer-matrix manifest"):
+        rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "missing.json")

@@ -1,0 +1,179 @@
+"""Judging a ranking method against fine-tuned ground truth: the first pick's accuracy, regret and rank per target,
+and, over targets, wins against a random pick, training from scratch and the default method with sign tests.
+
+A recommender is only as good as the fine-tuned result of the source it picks (tshub.recommend's docstring), so
+the unit of evidence is the target: each target gives one paired observation, and the tests count targets.
+Ties are treated as a user would meet them: a method whose top score is shared picks one of the tied candidates at
+random, so its pick is worth the mean accuracy of the tied ones; a candidate it cannot score (None) is never picked
+unless it can score none, in which case its pick is a random one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau, rankdata, spearmanr
+
+from tshub.stats import benjamini_krieger_yekutieli, sign_test
+
+REFERENTS = ("scratch", "minirocket")  # no transfer at all: the same network from scratch, and MiniRocket
+BASELINES = ("oracle", "random", *REFERENTS)
+TIE = 1e-9  # accuracies closer than this are equal (means of two seeds on the same test set)
+
+
+@dataclass(frozen=True)
+class TargetTruth:
+    """The fine-tuned test accuracy (mean over seeds) of every candidate source of one target, and its referents."""
+
+    target: str
+    accuracy: dict[str, float]
+    scratch: float | None = None
+    minirocket: float | None = None
+
+    def restricted(self, keep: Mapping[str, Any]) -> TargetTruth:
+        """The same truth over the candidates named in ``keep`` only."""
+        return replace(self, accuracy={c: a for c, a in self.accuracy.items() if c in keep})
+
+    @property
+    def best(self) -> float:
+        return max(self.accuracy.values())
+
+    def rank_of(self, accuracy: float) -> float:
+        """The rank an accuracy would take among the candidates: 1 + the number strictly better, ties averaged."""
+        values = np.array(list(self.accuracy.values()))
+        better = int((values > accuracy + TIE).sum())
+        tied = int((np.abs(values - accuracy) <= TIE).sum())
+        return better + (1 + tied) / 2 if tied else better + 1.0
+
+
+def judge(scores: Mapping[str, float | None], truth: TargetTruth) -> dict[str, Any]:
+    """One method on one target: its pick (the candidates tied at its top score), their mean accuracy, the regret
+    (best − pick), the pick's rank among the candidates (1 = best), whether it is a top-1 hit, and Kendall τ-b and
+    Spearman ρ between its scores and the accuracies over the candidates it scored."""
+    names = list(truth.accuracy)
+    accuracy = np.array([truth.accuracy[c] for c in names])
+    raw = np.array([_number(scores.get(c)) for c in names])
+    scored = ~np.isnan(raw)
+    key = np.where(scored, raw, -np.inf)
+    picked = np.flatnonzero(key == key.max())
+    ranks = rankdata(-accuracy, method="average")
+    pick_accuracy = float(accuracy[picked].mean())
+    regret = truth.best - pick_accuracy
+    return {
+        "pick": [names[i] for i in picked],
+        "accuracy": pick_accuracy,
+        "regret": regret,
+        "rank": float(ranks[picked].mean()),
+        "top1": bool(regret <= TIE),
+        "kendall": _correlation(kendalltau, raw[scored], accuracy[scored]),
+        "spearman": _correlation(spearmanr, raw[scored], accuracy[scored]),
+        "scored": int(scored.sum()),
+    }
+
+
+def baselines(truth: TargetTruth) -> dict[str, dict[str, Any]]:
+    """The oracle (the best candidate), a uniform random pick (its expectation) and the referents scratch and
+    MiniRocket (when known), in the same terms as ``judge``."""
+    values = np.array(list(truth.accuracy.values()))
+    out = {
+        "oracle": {"accuracy": truth.best, "regret": 0.0, "rank": truth.rank_of(truth.best)},
+        "random": {"accuracy": float(values.mean()), "regret": truth.best - float(values.mean())},
+    }
+    out["random"]["rank"] = float(np.mean(rankdata(-values, method="average")))
+    for referent in REFERENTS:
+        accuracy = getattr(truth, referent)
+        if accuracy is not None:
+            out[referent] = {"accuracy": accuracy, "regret": truth.best - accuracy, "rank": truth.rank_of(accuracy)}
+    return out
+
+
+def chosen_on_other_targets(
+    outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], methods: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Per target, the outcome of the method with the lowest mean regret on the *other* targets (the first listed
+    on a tie), under ``chosen``: what choosing a method by this very benchmark is worth on a target it did not see,
+    free of the optimism of naming the best of many methods after looking at every target."""
+    out = {}
+    for target in outcomes:
+        others = [t for t in outcomes if t != target]
+        best = min(methods, key=lambda m: float(np.mean([outcomes[t][m]["regret"] for t in others])))
+        out[target] = {**outcomes[target][best], "chosen": best}
+    return out
+
+
+def paired(first: list[float], second: list[float]) -> dict[str, Any]:
+    """Wins/ties/losses of ``first`` against ``second`` (paired by target) and the two-sided sign-test p."""
+    diff = np.array(first) - np.array(second)
+    wins, losses = int((diff > TIE).sum()), int((diff < -TIE).sum())
+    return {"wtl": [wins, len(diff) - wins - losses, losses], "p": sign_test(wins, losses).pvalue}
+
+
+def bootstrap_interval(values: list[float], n: int = 10_000, seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile bootstrap interval of the mean, targets resampled with replacement."""
+    data = np.asarray(values, dtype=float)
+    means = data[np.random.default_rng(seed).integers(0, len(data), (n, len(data)))].mean(axis=1)
+    return [float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))]
+
+
+def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: str | None = None) -> dict[str, Any]:
+    """Per method (and baseline) over the targets: mean accuracy of the pick, mean regret with its bootstrap
+    interval, median regret and rank, top-1 hits, mean τ and ρ, and paired sign tests against the random pick,
+    scratch and MiniRocket (where known) and ``default``; the vs-random p values of the methods are corrected together (Benjamini–Krieger–
+    Yekutieli, q = 0.05, ``bky``). ``outcomes``: target → method or baseline name → ``judge``/``baselines`` row."""
+    targets = list(outcomes)
+    names = list(dict.fromkeys(n for per in outcomes.values() for n in per))
+    rows: dict[str, Any] = {}
+    for name in names:
+        present = [t for t in targets if name in outcomes[t]]
+        entries = [outcomes[t][name] for t in present]
+        regret = [e["regret"] for e in entries]
+        row: dict[str, Any] = {
+            "targets": len(entries),
+            "accuracy": float(np.mean([e["accuracy"] for e in entries])),
+            "regret": float(np.mean(regret)),
+            "regret_ci": bootstrap_interval(regret),
+            "median_regret": float(np.median(regret)),
+            "rank": float(np.mean([e["rank"] for e in entries])),
+            "median_rank": float(np.median([e["rank"] for e in entries])),
+        }
+        if name not in BASELINES:
+            row["top1"] = sum(e["top1"] for e in entries)
+            for corr in ("kendall", "spearman"):
+                values = [e[corr] for e in entries if e[corr] is not None]
+                row[corr] = float(np.mean(values)) if values else None
+            row["vs_random"] = paired(
+                [e["accuracy"] for e in entries], [outcomes[t]["random"]["accuracy"] for t in present]
+            )
+            for referent in REFERENTS:
+                known = [t for t in present if referent in outcomes[t]]
+                if known:
+                    row[f"vs_{referent}"] = paired(
+                        [outcomes[t][name]["accuracy"] for t in known],
+                        [outcomes[t][referent]["accuracy"] for t in known],
+                    )
+            if default is not None and name != default and all(default in outcomes[t] for t in present):
+                row["vs_default"] = paired(
+                    [e["accuracy"] for e in entries], [outcomes[t][default]["accuracy"] for t in present]
+                )
+        rows[name] = row
+    methods = [n for n in names if n not in BASELINES]
+    if methods:
+        rejected, _ = benjamini_krieger_yekutieli([rows[m]["vs_random"]["p"] for m in methods])
+        for m, r in zip(methods, rejected):
+            rows[m]["vs_random"]["bky"] = bool(r)
+    return rows
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None or not math.isfinite(value) else float(value)
+
+
+def _correlation(fn: Any, a: np.ndarray, b: np.ndarray) -> float | None:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    value = fn(a, b)[0]
+    return None if np.isnan(value) else float(value)
