@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -359,8 +360,8 @@ def znorm(X: np.ndarray) -> np.ndarray:
     return make_preprocessor("znorm").fit_transform(X)[0]
 
 
-def test_the_cascade_rescores_its_shortlist_and_ranks_it_first(italy: Dataset, candidates: list[str]):
-    plan = ScoringPlan(shortlist=1, screen_steps=16 * 12, screen_length=12, bf16=False)
+def test_the_cascade_rescores_its_shortlist_in_float32_and_ranks_it_first(italy: Dataset, candidates: list[str]):
+    plan = ScoringPlan(shortlist=1, screen_steps=16 * 12, screen_length=12)  # default precisions
     threads = torch.get_num_threads()
     rec = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan=plan, cache=False)
     assert torch.get_num_threads() == threads  # the plan's one thread was for the ranking only
@@ -374,6 +375,14 @@ def test_the_cascade_rescores_its_shortlist_and_ranks_it_first(italy: Dataset, c
     }
     assert "stage" not in full[rec.ids[0]].details
     assert full[rec.ids[0]].score == pytest.approx(rec[0].score, rel=1e-9)  # the same series in float32
+    float32_screen = dataclasses.replace(plan, screen_bf16=False)
+    screened = {
+        r.id: r.score
+        for r in recommend(
+            italy, k=None, candidates=candidates, allow_self_transfer=True, plan=float32_screen, cache=False
+        )[1:]
+    }
+    assert all(screened[r.id] != r.score for r in rec[1:])  # the screen ran in bfloat16
 
 
 def test_features_are_cached_by_content(

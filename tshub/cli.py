@@ -458,7 +458,7 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
         "--plan",
         choices=("fast", "full"),
         default="fast",
-        help="logme/hscore: fast (screen + shortlist on a bounded sample, bf16; default) or full (every "
+        help="logme/hscore: fast (bf16 screen, then a float32 shortlist score on a bounded sample; default) or full (every "
         "candidate on every training series, float32)",
     )
     p.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop the ranking after this long")

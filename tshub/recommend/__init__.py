@@ -14,8 +14,8 @@ methods, all scored on the target's training split only:
   ``SimilarityIndex``; it ranks source *datasets*, so every architecture of a source gets the same score. Without
   an index it falls back to the default method and says so in ``Recommendation.note``;
 - ``dtw+logme``: the mean of each candidate's ranks by ``dtw`` and by ``logme`` (``combined``): the lowest mean
-  regret measured in bench/results/rank_methods.md (0.008 vs 0.022 for ``logme`` as shipped, over 10 targets), but
-  not significantly better than ``logme`` (3 wins, 6 ties, 1 loss; sign test p = 0.63) nor than a random pick, and
+  regret measured in bench/results/rank_methods.md (0.007 vs 0.017 for ``logme``, over 10 targets), but
+  not significantly better than ``logme`` (4 wins, 4 ties, 2 losses; sign test p = 0.69) nor than a random pick, and
   the best of 18 methods tried on the same targets, so not the default.
 
 ``logme`` and ``hscore`` run as a cascade on a bounded sample (``ScoringPlan``, default ``"fast"``: seconds on any

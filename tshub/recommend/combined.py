@@ -1,11 +1,11 @@
 """``dtw+logme``: the mean of two per-target ranks, bigdata18's DTW dataset similarity and LogME.
 
 Why this combination: in bench/results/rank_methods.md (10 small UCR targets × 12 fine-tuned FCN candidates,
-bench/results/recommender.json) it had the lowest mean regret of the 18 methods measured: 0.008 as computed here by
-default (bfloat16 LogME; 0.007 [bootstrap 95 % interval 0.004-0.011] in float32) against 0.022 for ``logme`` as
-shipped and 0.023 for a random pick, its worst pick 0.025 below the best; and it costs what ``logme`` costs plus
-what ``dtw`` costs (nothing for a target the index holds; the target's DBA prototypes otherwise). Why it is not the default: against ``logme`` it wins on 3 targets, ties on 6 and
-loses on 1 (sign test p = 0.63), no method beats a random pick significantly there, and it was the best of 18 tried
+bench/results/recommender.json) it had the lowest mean regret of the 18 methods measured: 0.007 [bootstrap 95 %
+interval 0.004-0.011] (LogME in float32, as the final score runs) against 0.017 for ``logme`` and 0.023 for a
+random pick, its worst pick 0.025 below the best; and it costs what ``logme`` costs plus
+what ``dtw`` costs (nothing for a target the index holds; the target's DBA prototypes otherwise). Why it is not the default: against ``logme`` it wins on 4 targets, ties on 4 and
+loses on 2 (sign test p = 0.69), no method beats a random pick significantly there, and it was the best of 18 tried
 on those same targets: choosing the best method on 9 targets and applying it to the 10th gives 0.022, the default's.
 
 The two signals are put on one scale by their order: each candidate's rank among the candidates, scaled to

@@ -86,7 +86,8 @@ def score_each(
     pool: list[Candidate], sample: Dataset, ctx: Context, metric: str, cache: FeatureCache | None, stage: str | None
 ) -> Iterator[Scored]:
     """Each candidate's score on ``sample``'s training series, its features cached by content."""
-    digest = sample_digest(sample, bf16=ctx.plan.bf16)
+    bf16 = ctx.plan.screen_bf16 if stage == SCREENED else ctx.plan.bf16
+    digest = sample_digest(sample, bf16=bf16)
     y = sample.y[sample.splits["train"]]
     for candidate in each_candidate(pool, ctx, f"{metric}, {stage}" if stage else metric):
         start = time.perf_counter()
@@ -96,7 +97,7 @@ def score_each(
         try:
             if features is None:
                 features, _, report = target_features(
-                    candidate.load(), sample, device=ctx.device, bf16=ctx.plan.bf16, consume=True
+                    candidate.load(), sample, device=ctx.device, bf16=bf16, consume=True
                 )
                 details["transfer"] = transfer_summary(report)
                 if cache is not None:

@@ -21,14 +21,17 @@ class ScoringPlan:
     """``max_series``/``max_steps``: the final score's sample (None: no bound); ``min_series``: the least it keeps
     however long the series; ``shortlist``: how many screened candidates are re-scored (None: no screen, every
     candidate gets the final score); ``screen_steps``, ``screen_min_series``: the screen's sample (series ×
-    length, each series cut to a window of ``screen_length`` steps when longer); ``bf16``: run the networks in
-    bfloat16 (features are compared in float64 either way); ``threads``: torch intra-op threads for them
+    length, each series cut to a window of ``screen_length`` steps when longer); ``screen_bf16``, ``bf16``: run
+    the networks of the screen, of the final score in bfloat16 (features are compared in float64 either way);
+    ``threads``: torch intra-op threads for them
     (None: torch's setting; 1 by default: on these small batches more threads mostly spin, the more so on a
     machine busy with training).
 
     Why whole series in the screen: LogME needs series more than their full length; in a one-off check while
     choosing these defaults (ECG200, 30 random candidates), short windows of every series ranked far worse
-    against the full ranking than fewer whole series. bench/results/recommend_speed.md measures the defaults."""
+    against the full ranking than fewer whole series. Why bfloat16 only in the screen: in the final score it moved
+    LogME's first pick on 3 of 10 targets (bench/results/rank_methods.md, logme vs logme_bf16), and the final
+    score of the shortlist is a small share of the cost. bench/results/recommend_speed.md measures the defaults."""
 
     max_series: int | None = 256
     max_steps: int | None = 2**15
@@ -37,7 +40,8 @@ class ScoringPlan:
     screen_steps: int = 2**13
     screen_min_series: int = 16
     screen_length: int = 512
-    bf16: bool = True
+    screen_bf16: bool = True
+    bf16: bool = False
     threads: int | None = 1
 
     def __post_init__(self) -> None:
@@ -69,7 +73,7 @@ class ScoringPlan:
 
 
 FAST = ScoringPlan()
-FULL = ScoringPlan(max_series=None, max_steps=None, shortlist=None, bf16=False)
+FULL = ScoringPlan(max_series=None, max_steps=None, shortlist=None)
 PLANS = {"fast": FAST, "full": FULL}
 
 
