@@ -309,10 +309,10 @@ class RecommendRequest(BaseModel):
     dataset_id: str = Field(min_length=1, max_length=64)
     k: int = Field(5, ge=1, le=100, description="how many sources to return")
     arch: str | None = Field(None, max_length=64, description="only rank checkpoints of this architecture")
-    method: Literal["logme", "hscore", "dtw"] = Field(
+    method: Literal["logme", "hscore", "dtw", "dtw+logme"] = Field(
         "logme",
-        description="transferability of each checkpoint's features (logme, hscore) or bigdata18's DTW "
-        "dataset similarity (dtw); see tshub.recommend",
+        description="transferability of each checkpoint's features (logme, hscore), bigdata18's DTW "
+        "dataset similarity (dtw) or the mean of the dtw and logme ranks (dtw+logme); see tshub.recommend",
     )
     allow_self_transfer: bool = Field(
         False, description="also rank checkpoints trained on this dataset's own data (listed under skipped by default)"

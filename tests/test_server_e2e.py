@@ -201,6 +201,9 @@ def test_recommend_ranks_the_sources(client: httpx.Client, gunpoint: dict) -> No
     body = response.json()
     assert body["method"] == "logme" and [r["id"] for r in body["recommendations"]] == [SOURCE]
     assert client.post("/v1/recommend", json={"dataset_id": gunpoint["id"], "arch": "tcn"}).status_code == 422
+    combined = client.post("/v1/recommend", json={"dataset_id": gunpoint["id"], "method": "dtw+logme"})
+    assert combined.status_code == 200, combined.text
+    assert [r["id"] for r in combined.json()["recommendations"]] == [SOURCE]
 
 
 def test_restart_recovers_a_job_killed_mid_run(server: LiveServer, client: httpx.Client, gunpoint: dict) -> None:
