@@ -67,9 +67,10 @@ SOURCES = {
 SCORE_PLAN = ScoringPlan(shortlist=None)
 
 
-def evidence_rows(name: str) -> list[dict[str, Any]]:
-    """(target, source, fine-tuned accuracy, scratch accuracy, MiniRocket accuracy) rows of one evidence file."""
-    data = json.loads((ROOT / SOURCES[name][0]).read_text())
+def evidence_rows(name: str, path: Path | None = None) -> list[dict[str, Any]]:
+    """(target, source, fine-tuned accuracy, scratch accuracy, MiniRocket accuracy) rows of one evidence file
+    (default: the one ``SOURCES`` names)."""
+    data = json.loads((path or ROOT / SOURCES[name][0]).read_text())
     minirocket = minirocket_references()
     if name == "finetune_vs_scratch":
         return [

@@ -17,6 +17,7 @@ from tshub.recommend.advice import FEATURES, REFERENTS, advise, load_evidence, m
 from tshub.recommend.advice_rules import MAJORITY, EvidenceTable, fit_evidence, fit_rule, select_rule
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def table(targets: list[str], won: list[bool], **features: list[float]) -> EvidenceTable:
@@ -102,6 +103,26 @@ def test_a_constructed_evidence_file_drives_the_advice_like_the_matrix_would(sha
         and "the rule needs score" in other.scratch.explanation
     )
     assert low.scratch.loto_accuracy == 1.0 and low.scratch.nested_loto_accuracy == 1.0
+
+
+def test_the_transfer_matrix_is_read_as_its_table_writes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--evidence matrix`` reads bench/transfer_matrix.py's rows: a pair per finished source, the scratch of the
+    source's architecture and the target's MiniRocket; unfinished pairs are left out."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    from transfer_advice import evidence_rows
+
+    matrix = [
+        {"target": "Beef", "source": "Coffee/fcn", "seeds": {"0": 0.8, "1": 0.9}, "mean": 0.85},
+        {"target": "Beef", "source": "SP500/tcn", "seeds": {"0": 0.5}, "mean": None},
+        {"target": "Beef", "source": "Wine/convtimenet", "seeds": {"0": 0.7, "1": 0.7}, "mean": 0.7},
+        {"target": "Beef", "scratch": {"fcn": 0.8, "convtimenet": 0.75}, "minirocket": 0.83},
+    ]
+    (tmp_path / "transfer_matrix.json").write_text(json.dumps(matrix))
+    rows = evidence_rows("matrix", tmp_path / "transfer_matrix.json")
+    assert rows == [
+        {"target": "Beef", "source": "Coffee/fcn", "accuracy": 0.85, "scratch": 0.8, "minirocket": 0.83},
+        {"target": "Beef", "source": "Wine/convtimenet", "accuracy": 0.7, "scratch": 0.75, "minirocket": 0.83},
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------- the shipped evidence
