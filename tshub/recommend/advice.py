@@ -229,9 +229,10 @@ def _verdict(
         )
     words += [elsewhere] if elsewhere else []
     answer = "yes" if group.rate > 0.5 else "no" if group.rate < 0.5 else "unknown"
+    probability: float | None = group.rate
     if referent == "minirocket":
-        if reference is None:
-            answer = "unknown"
+        if reference is None:  # the benchmark's rate is in the words, but no answer for this data
+            answer, probability = "unknown", None
             words.insert(
                 0,
                 "no MiniRocket reference accuracy for this data (the vendored table covers the UCR 2018 sets "
@@ -242,7 +243,7 @@ def _verdict(
     return Verdict(
         referent,
         answer,
-        group.rate,
+        probability,
         "; ".join(words) + ".",
         rule.family,
         group.when,
