@@ -1,129 +1,278 @@
-"""Should this target be fine-tuned from the recommended source, or trained from scratch / with MiniRocket?
-(issue 14, item 4). Simple advice rules, each fitted leave-one-target-out and scored on the held-out target.
+"""When not to transfer (issue 14, item 4): fit and score the advice rules on benchmark evidence, and write the
+evidence file the library's advice reads (tshub/recommend/advice_evidence.json).
 
-Evidence rows: (target, source, fine-tuned test accuracy, from-scratch test accuracy), means over seeds. Until the
-converged transfer matrix exists (bench/transfer_matrix.py), ``--evidence finetune_vs_scratch`` uses the older
-bench/results/finetune_vs_scratch.json (14 targets, one same-domain source each, 3 seeds): a SMOKE TEST of the
-protocol, not its result. Labels: "transfer" when fine-tuning beats the referent strictly (ties: no).
+Evidence rows are (target, source) pairs: the fine-tuned test accuracy (mean over seeds) against the referent's,
+from-scratch or MiniRocket (the vendored reference table, tshub/recommend/minirocket_ucr.tsv); a row is a win when
+fine-tuning is strictly better. Sources of evidence (``--evidence``):
 
-Rules (features known before any training; thresholds chosen on the other targets to maximise their accuracy,
-ties to the smaller threshold):
-- ``majority``: the more frequent label among the other targets;
-- ``per_class``: transfer when the target has at most t training series per class (few series: transfer helps);
-- ``logme``: transfer when the source's LogME on the target's training split (``tshub.recommend``, fast path) is at
-  least t.
+- ``matrix``: bench/results/transfer_matrix.json (bench/transfer_matrix.py --table: per target ≥ 40 random sources ×
+  2 seeds, scratch per architecture, MiniRocket); the ground truth once it exists;
+- ``finetune_vs_scratch``: bench/results/finetune_vs_scratch.json (14 targets, one same-domain source each, 3 seeds);
+- ``recommender``: bench/results/recommender.json (10 targets × 12 candidate sources, 2 seeds, each against its
+  target's scratch).
 
-    PYTHONPATH=$PWD .venv/bin/python bench/transfer_advice.py          # → results/transfer_advice_smoke.md
+Features (tshub.recommend.advice.FEATURES) are computed now, on today's checkpoints: the LogME score by the fast
+plan with every candidate scored on the final sample, the source's domain and own test accuracy. Every rule family
+(the majority answer, a threshold on one feature) is scored leave-one-target-out (each target weighs the same);
+the best is kept when it beats the majority answer strictly and the nested leave-one-target-out accuracy of that
+choice beats it too (tshub.recommend.advice_rules.select_rule), else the majority answer. The advice rests on the
+evidence with the most targets, ties broken by the most rows.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/transfer_advice.py --write-evidence   # → results/transfer_advice.md
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import sys
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
 
-from tshub.data.catalogue import load, ucr_summary
-from tshub.recommend import recommend
+from tshub.data.catalogue import load
+from tshub.hub.checkpoint import read_config
+from tshub.hub.resolve import resolve
+from tshub.recommend import ScoringPlan, recommend
+from tshub.recommend.advice import (
+    EVIDENCE_FILE,
+    FEATURES,
+    FORMAT_VERSION,
+    REFERENTS,
+    SCORE_METHOD,
+    minirocket_references,
+    pick_features,
+)
+from tshub.recommend.advice_rules import EvidenceTable, fit_evidence, fit_rule, select_rule
 
-RESULTS = Path(__file__).resolve().parent / "results"
-MINIROCKET = Path("/work/shared/reference/minirocket_ucr.tsv")
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+SOURCES = {
+    "matrix": (
+        "bench/results/transfer_matrix.json",
+        "the transfer matrix: random sources fine-tuned on each target, 2 seeds, ω = 1, recipe ucr",
+    ),
+    "finetune_vs_scratch": (
+        "bench/results/finetune_vs_scratch.json",
+        "one same-domain source fine-tuned per target, 3 seeds, ω = 1, recipe ucr",
+    ),
+    "recommender": (
+        "bench/results/recommender.json",
+        "12 candidate sources per target (the methods' top 3 padded at random), 2 seeds, ω = 1, recipe ucr",
+    ),
+}
+#: Scored on the fast plan's final sample, every candidate (no screen), as the first pick of a ranking is.
+SCORE_PLAN = ScoringPlan(shortlist=None)
 
 
-def evidence_rows(name: str) -> list[dict]:
-    if name != "finetune_vs_scratch":
-        raise SystemExit("only --evidence finetune_vs_scratch exists until the transfer matrix is run")
-    rows = json.loads((RESULTS / "finetune_vs_scratch.json").read_text())
+def evidence_rows(name: str, path: Path | None = None) -> list[dict[str, Any]]:
+    """(target, source, fine-tuned accuracy, scratch accuracy, MiniRocket accuracy) rows of one evidence file
+    (default: the one ``SOURCES`` names)."""
+    data = json.loads((path or ROOT / SOURCES[name][0]).read_text())
+    minirocket = minirocket_references()
+    if name == "finetune_vs_scratch":
+        return [
+            row(r["target"], r["source"], r["transfer"], r["referent"], minirocket.get(r["target"]))
+            for r in data
+            if r["metric"] == "accuracy"
+        ]
+    if name == "recommender":
+        return [
+            row(t["target"], source, accuracy, t["scratch"]["accuracy"], minirocket.get(t["target"]))
+            for t in data["targets"]
+            for source, accuracy in t["accuracy"].items()
+        ]
+    referents = {r["target"]: r for r in data if "scratch" in r}
     return [
-        {"target": r["target"], "source": r["source"], "transfer": r["transfer"], "scratch": r["referent"]}
-        for r in rows
+        row(
+            r["target"],
+            r["source"],
+            r["mean"],
+            referents[r["target"]]["scratch"].get(r["source"].split("/")[-1]),
+            referents[r["target"]].get("minirocket"),
+        )
+        for r in data
+        if "source" in r and r["mean"] is not None
     ]
 
 
-def features(row: dict, summary: dict[str, dict]) -> dict[str, float]:
-    info = summary[row["target"]]
-    ds = load(row["target"])
-    rec = recommend(ds, k=1, candidates=[row["source"]], allow_self_transfer=True)
-    return {"per_class": int(info["Train"]) / int(info["Class"]), "logme": rec[0].score}
+def row(target: str, source: str, accuracy: float, scratch: float | None, minirocket: float | None) -> dict:
+    return {"target": target, "source": source, "accuracy": accuracy, "scratch": scratch, "minirocket": minirocket}
 
 
-def threshold_rule(values: np.ndarray, labels: np.ndarray, below: bool) -> float:
-    """The threshold t (among the values) maximising accuracy of ``value ≤ t`` (or ≥ t) → transfer."""
-    candidates = np.sort(values) if below else np.sort(values)[::-1]
-    scores = [np.mean(((values <= t) if below else (values >= t)) == labels) for t in candidates]
-    return float(candidates[int(np.argmax(scores))])
+def pair_features(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, float | None]]:
+    """The advice features of every (target, source) pair: one LogME ranking per target over its sources."""
+    by_target: dict[str, list[str]] = defaultdict(list)
+    for target, source in sorted(pairs):
+        by_target[target].append(source)
+    out = {}
+    for target, sources in by_target.items():
+        dataset = load(target)
+        configs = {}
+        for source in sources:
+            try:
+                configs[source] = read_config(resolve(source))
+            except Exception as err:  # a checkpoint retired since the benchmark: its own features stay unknown
+                print(f"{target}: {source} not available ({err}); its source features are unknown", file=sys.stderr)
+        scores = {}
+        if configs:
+            ranking = recommend(
+                dataset,
+                k=None,
+                candidates=list(configs),
+                allow_self_transfer=True,
+                plan=SCORE_PLAN,
+                method=SCORE_METHOD,
+            )
+            scores = {r.id: r.score for r in ranking}
+        for source in sources:
+            out[(target, source)] = pick_features(
+                dataset, configs.get(source, {}), scores.get(source), SCORE_METHOD if source in scores else None
+            )
+        print(f"{target}: {len(sources)} sources featured", file=sys.stderr)
+    return out
 
 
-def leave_one_target_out(X: dict[str, np.ndarray], y: np.ndarray) -> dict[str, np.ndarray]:
-    predictions = {name: np.zeros(len(y), dtype=bool) for name in ("majority", "per_class", "logme")}
-    for i in range(len(y)):
-        rest = np.arange(len(y)) != i
-        predictions["majority"][i] = y[rest].mean() > 0.5
-        t = threshold_rule(X["per_class"][rest], y[rest], below=True)
-        predictions["per_class"][i] = X["per_class"][i] <= t
-        t = threshold_rule(X["logme"][rest], y[rest], below=False)
-        predictions["logme"][i] = X["logme"][i] >= t
-    return predictions
+def table_of(rows: list[dict], referent: str, features: dict) -> EvidenceTable:
+    kept = [r for r in rows if r[referent] is not None]
+    return EvidenceTable(
+        np.array([r["target"] for r in kept]),
+        np.array([r["source"] for r in kept]),
+        {
+            name: np.array([np.nan if (v := features[(r["target"], r["source"])][name]) is None else v for r in kept])
+            for name in FEATURES
+        },
+        np.array([r["accuracy"] > r[referent] for r in kept], dtype=bool),
+    )
+
+
+def first_picks(table: EvidenceTable) -> dict[str, int]:
+    """The advice on each target's first pick (its source with the highest LogME), given as the library would give
+    it with that target unseen: the rule selected and fitted on the other targets alone. Counts of targets, picks
+    that won, and answers that were right."""
+    counts = {"targets": 0, "pick_won": 0, "advice_right": 0}
+    for target in np.unique(table.targets):
+        held = table.targets == target
+        scores = table.features["score"][held]
+        if not np.isfinite(scores).any():
+            continue
+        pick = np.zeros(len(held), dtype=bool)
+        pick[np.flatnonzero(held)[int(np.nanargmax(scores))]] = True
+        rest = table.subset(~held)
+        said = fit_rule(rest, select_rule(rest, list(FEATURES)).kept).predict(table.subset(pick))[0]
+        counts["targets"] += 1
+        counts["pick_won"] += int(table.won[pick][0])
+        counts["advice_right"] += int(said == table.won[pick][0])
+    return counts
+
+
+def markdown(evidence: dict[str, Any], rows: dict[str, list[dict]], features: dict) -> str:
+    lines = [
+        "# When not to transfer: the advice rules, leave-one-target-out",
+        "",
+        f"Command: `{evidence['command']}` (writes tshub/recommend/advice_evidence.json, which "
+        "`tshub.recommend` reads). A row is a (target, source) pair, a win when the fine-tuned test accuracy "
+        "(mean over seeds) is strictly above the referent's; every target weighs the same. A rule is scored on "
+        "each target after being fitted on the others (LOTO); the interval is a 95 % bootstrap over targets; "
+        "'nested' scores the choice of the rule itself. The features are of today's checkpoints (LogME by the "
+        "fast plan, no screen), which may have been retrained since the fine-tunes of the evidence. "
+        f"The advice rests on **{evidence['rests_on']}** ({evidence['selection']}).",
+        "",
+    ]
+    for name, entry in evidence["evidence"].items():
+        lines += [f"## {name}: {entry['description']} ({entry['file']})", ""]
+        for referent, fit in entry["against"].items():
+            lines += [
+                f"### fine-tuning beats {REFERENTS[referent].removeprefix('training from ')}: "
+                f"{fit['wins']} of {fit['rows']} pairs, {fit['targets']} targets",
+                "",
+                "| rule | LOTO accuracy | 95 % interval | fitted on every target |",
+                "|---|---|---|---|",
+            ]
+            for family, score in sorted(fit["rules"].items(), key=lambda kv: -kv[1]["loto_accuracy"]):
+                rule = score["rule"]
+                split = (
+                    f"{rule['below']['when']}: {rule['below']['rate']:.2f}; {rule['above']['when']}: "
+                    f"{rule['above']['rate']:.2f}"
+                    if rule["below"]
+                    else f"all: {rule['overall']['rate']:.2f}"
+                )
+                mark = " **(kept)**" if family == fit["chosen"] else " (best held-out)" if family == fit["best"] else ""
+                low, high = score["interval"]
+                lines.append(f"| {family}{mark} | {score['loto_accuracy']:.2f} | [{low:.2f}, {high:.2f}] | {split} |")
+            picks = entry["first_pick"][referent]
+            lines += [
+                "",
+                f"Nested LOTO accuracy of choosing the rule by LOTO: {fit['nested_loto_accuracy']:.2f} (a feature "
+                "rule is kept only when this beats the majority rule's LOTO accuracy). On each target's first pick "
+                "(its source with the highest LogME, the only one where it has one), the advice given with the target "
+                f"unseen was right on {picks['advice_right']} of {picks['targets']} targets; the pick won on "
+                f"{picks['pick_won']}.",
+                "",
+            ]
+        per_target: dict[str, list[dict]] = defaultdict(list)
+        for r in rows[name]:
+            per_target[r["target"]].append(r)
+        lines += [
+            "| target | pairs | fine-tuned (median) | scratch | MiniRocket | wins vs scratch | per class | "
+            "median LogME |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for target, mine in per_target.items():
+            scratch, minirocket = mine[0]["scratch"], mine[0]["minirocket"]
+            logme = [features[(target, r["source"])]["score"] for r in mine]
+            logme = [v for v in logme if v is not None]
+            lines.append(
+                f"| {target} | {len(mine)} | {np.median([r['accuracy'] for r in mine]):.3f} | "
+                f"{'-' if scratch is None else f'{scratch:.3f}'} | "
+                f"{'-' if minirocket is None else f'{minirocket:.3f}'} | "
+                f"{sum(scratch is not None and r['accuracy'] > scratch for r in mine)} | "
+                f"{features[(target, mine[0]['source'])]['per_class']:.1f} | "
+                f"{'-' if not logme else f'{np.median(logme):.3f}'} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--evidence", default="finetune_vs_scratch")
-    parser.add_argument("--out", type=Path, default=RESULTS / "transfer_advice_smoke.md")
+    available = [name for name, (path, _) in SOURCES.items() if (ROOT / path).is_file()]
+    parser.add_argument("--evidence", nargs="+", choices=list(SOURCES), default=available)
+    parser.add_argument("--write-evidence", action="store_true", help=f"write {EVIDENCE_FILE.relative_to(ROOT)}")
+    parser.add_argument("--out", type=Path, default=RESULTS / "transfer_advice.md")
     args = parser.parse_args()
-    rows = evidence_rows(args.evidence)
-    summary = {r["Name"]: r for r in ucr_summary()}
-    with MINIROCKET.open() as f:
-        minirocket = {
-            r["dataset"]: float(r["accuracy"])
-            for r in csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t")
+    rows = {name: evidence_rows(name) for name in args.evidence}
+    features = pair_features({(r["target"], r["source"]) for mine in rows.values() for r in mine})
+    entries = {}
+    for name, mine in rows.items():
+        path, description = SOURCES[name]
+        tables = {referent: table_of(mine, referent, features) for referent in REFERENTS}
+        entries[name] = {
+            "file": path,
+            "description": description,
+            "against": {referent: fit_evidence(tables[referent], list(FEATURES)) for referent in REFERENTS},
+            "first_pick": {referent: first_picks(tables[referent]) for referent in REFERENTS},
+            "rows": [{**r, "features": features[(r["target"], r["source"])]} for r in mine],
         }
-    feats = [features(r, summary) for r in rows]
-    X = {k: np.array([f[k] for f in feats]) for k in feats[0]}
-    lines = [
-        f"# When not to transfer: advice rules, leave-one-target-out (SMOKE TEST on {args.evidence})",
-        "",
-        "Not the converged transfer matrix: the older bench/results/finetune_vs_scratch.json (14 targets, one "
-        "same-domain source each, 3 seeds, ω = 1, recipe ucr). Command: `PYTHONPATH=$PWD .venv/bin/python "
-        "bench/transfer_advice.py`. LogME is of the zoo's checkpoint today, which may have been retrained since "
-        "those fine-tunes. With 14 targets a threshold fitted on 13 can anti-learn (a rule worse than chance "
-        "here says that, not that its feature predicts the opposite).",
-        "",
-    ]
-    for against, label in (("scratch", "fine-tune beats scratch"), ("minirocket", "fine-tune beats MiniRocket")):
-        if against == "scratch":
-            y = np.array([r["transfer"] > r["scratch"] for r in rows])
-            keep = np.arange(len(rows))
-        else:
-            keep = np.array([i for i, r in enumerate(rows) if r["target"] in minirocket])
-            y = np.array([rows[i]["transfer"] > minirocket[rows[i]["target"]] for i in keep])
-        predictions = leave_one_target_out({k: v[keep] for k, v in X.items()}, y)
-        lines += [
-            f"## {label}: {int(y.sum())} of {len(y)} targets",
-            "",
-            "| rule | LOTO accuracy | correct | binomial p vs 0.5 |",
-            "|---|---|---|---|",
-        ]
-        for name, pred in predictions.items():
-            correct = int((pred == y).sum())
-            lines.append(
-                f"| {name} | {correct / len(y):.2f} | {correct}/{len(y)} | {binomtest(correct, len(y)).pvalue:.3f} |"
-            )
-        lines.append("")
-    lines += [
-        "Per target: "
-        + "; ".join(
-            f"{r['target']} ({r['source']}): {r['transfer']:.3f} vs scratch "
-            f"{r['scratch']:.3f}, per class {f['per_class']:.0f}, LogME {f['logme']:.3f}"
-            for r, f in zip(rows, feats, strict=True)
-        ),
-        "",
-    ]
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    rests_on = max(entries, key=lambda n: (entries[n]["against"]["scratch"]["targets"], len(rows[n])))
+    command = "PYTHONPATH=$PWD python bench/transfer_advice.py --evidence " + " ".join(args.evidence)
+    evidence = {
+        "format_version": FORMAT_VERSION,
+        "command": command + (" --write-evidence" if args.write_evidence else ""),
+        "label": "win: fine-tuned test accuracy (mean over seeds) strictly above the referent's",
+        "weighting": "every target weighs 1 (its rows 1 / rows each)",
+        "features": FEATURES,
+        "score": {"method": SCORE_METHOD, "plan": "fast, every candidate on the final sample (no screen)"},
+        "selection": "the evidence with the most targets, ties broken by the most rows",
+        "rests_on": rests_on,
+        "evidence": entries,
+    }
+    if args.write_evidence:
+        EVIDENCE_FILE.write_text(json.dumps(evidence, indent=1) + "\n")
+    args.out.write_text(markdown(evidence, rows, features))
+    print(args.out.read_text())
 
 
 if __name__ == "__main__":

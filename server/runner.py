@@ -33,7 +33,7 @@ class JobFailed(Exception):
 def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tuple[dict[str, Any], bytes]:
     """Run the job described by ``spec`` (see ``server.schemas.JobCreate``) on the stored dataset."""
     ds = load_npz(dataset)
-    source = spec["model"] if spec["model"] != "auto" else recommend_source(ds, spec, report)
+    source, advice = (spec["model"], None) if spec["model"] != "auto" else recommend_source(ds, spec, report)
     report = with_source(report, source)
     report({"phase": "loading"})
     model = tshub.load_pretrained(source, local_folders=False)  # ids only: no folder of the working directory
@@ -53,6 +53,8 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
         on_epoch_end=tracker,
     )
     summary: dict[str, Any] = {"source": source, **fit_summary(result), **self_transfer_note(source, ds)}
+    if advice is not None:
+        summary["advice"] = advice
     if spec.get("baseline"):
         report({"phase": "baseline"})
         tracker = EpochTracker(report, ds.task, "baseline", spec.get("epochs"))
@@ -79,10 +81,11 @@ def with_source(report: Report, source: str) -> Report:
     return lambda event: report({**event, "source": source})
 
 
-def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> str:
+def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple[str, dict[str, Any] | None]:
     """The recommender's first pick among the service's checkpoints (``spec["candidates"]``, None: all the
     hub lists), optionally of one architecture (``spec["arch"]``); never one trained on the dataset's own data
-    unless ``spec["allow_self_transfer"]``. The fast path, stopped after ``spec["recommend_time_limit_s"]``."""
+    unless ``spec["allow_self_transfer"]``. The fast path, stopped after ``spec["recommend_time_limit_s"]``. With
+    it, the advice on fine-tuning it (``tshub.recommend.advice``) as a dict."""
     from tshub.recommend import RecommendError
 
     arch = spec.get("arch")
@@ -104,7 +107,7 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> str:
             f"{f' of arch {arch}' if arch else ''} ({ranking.skipped[:3]}); name a model from "
             "GET /v1/models instead."
         )
-    return str(ranking[0]["id"])
+    return str(ranking[0]["id"]), None if ranking.advice is None else ranking.advice.to_dict()
 
 
 def self_transfer_note(source: str, ds: Dataset) -> dict[str, str]:
@@ -155,6 +158,7 @@ def rank_sources(
             "skipped": out["skipped"],
             "n_candidates": out["n_candidates"],
             "elapsed_s": out["elapsed_s"],
+            "advice": out["advice"],
         }
     )
 

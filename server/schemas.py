@@ -357,3 +357,8 @@ class RecommendOut(BaseModel):
     )
     n_candidates: int | None = Field(None, description="checkpoints considered, skipped ones included")
     elapsed_s: float | None = Field(None, description="seconds the ranking took")
+    advice: dict[str, Any] | None = Field(
+        None,
+        description="whether fine-tuning the first pick is expected to beat training from scratch and MiniRocket "
+        "on this dataset, with the evidence it rests on (tshub.recommend.advice; 'summary' says it in a line)",
+    )

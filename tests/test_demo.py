@@ -18,6 +18,10 @@ def test_demo_fine_tunes_a_source_and_trains_the_referent(shared_data, tmp_path,
     assert rows[0].result.transfer_report.copied and rows[1].result.transfer_report is None
     out = capsys.readouterr().out
     assert format_table(rows) in out and "test accuracy" in out
+    tuned, scratch = (row.result.metrics["accuracy"] for row in rows)
+    happened = f"what happened: fine-tuned {tuned:.4f} vs from scratch {scratch:.4f} (test accuracy, mean of 1 seed)"
+    assert "advice said: fine-tuning" in out and happened in out  # what the advice said, then what happened
+    assert "against MiniRocket's reference 0.9933" in out
 
 
 def test_demo_target_falls_back_to_the_trace_set_shipped_with_tslearn(monkeypatch, tmp_path):

@@ -121,7 +121,9 @@ def test_the_service_auto_pick_and_the_demo_skip_it_too(gunpoint: Dataset, store
     spec = {"arch": "fcn", "candidates": [str(store["GunPoint/fcn"])]}
     with pytest.raises(JobFailed, match="trained on the target's own data"):
         recommend_source(upload, spec, report=lambda event: None)
-    assert recommend_source(upload, {**spec, "allow_self_transfer": True}, report=lambda event: None) == "GunPoint/fcn"
+    assert (
+        recommend_source(upload, {**spec, "allow_self_transfer": True}, report=lambda event: None)[0] == "GunPoint/fcn"
+    )
     assert "self_transfer" in self_transfer_note(str(store["GunPoint/fcn"]), upload)
     assert self_transfer_note(str(store["Coffee/fcn"]), upload) == {}
 

@@ -76,6 +76,9 @@ def test_ranking_a_large_dataset_never_holds_up_another_tenant(server, ucr_root:
         assert [r["id"] for r in body["recommendations"]] == [SOURCE]
         assert re.search(r"scored on 139 of 4\d\d training series", body["note"])  # the fast path's bounded sample
         assert body["elapsed_s"] < 30 and body["n_candidates"] == 1
+        advice = body["advice"]  # uploaded data: no MiniRocket reference, the advice says so
+        assert advice["source"] == SOURCE and advice["scratch"]["answer"] in ("yes", "no")
+        assert advice["minirocket"]["answer"] == "unknown" and "baseline to try" in advice["minirocket"]["explanation"]
         assert served[0][0] < answer["at"] and max(took for _, took in served) < 5
 
 
@@ -86,6 +89,7 @@ def test_auto_jobs_pick_the_source_under_the_time_limit(server, home: Path, ucr_
         assert job.status_code == 202, job.text
         done = wait_for_job(carol, job.json()["id"], timeout=300)
         assert done["state"] == "succeeded" and done["source"] == SOURCE
+        assert done["result"]["advice"]["source"] == SOURCE and done["result"]["advice"]["summary"]
     with sqlite3.connect(home / "server" / "tshub.db") as db:
         (spec,) = db.execute("SELECT spec FROM jobs WHERE id = ?", (done["id"],)).fetchone()
     assert json.loads(spec)["recommend_time_limit_s"] == 120.0  # TSHUB_RECOMMEND_TIMEOUT_S

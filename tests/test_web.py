@@ -293,6 +293,10 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     ranked = [r.text for r in b.all("#ranking-table tbody tr")]
     assert ranked and all(re.search(r"-?\d+\.\d{3}", row) for row in ranked), ranked
     assert "GunPoint/fcn" not in " ".join(ranked)  # trained on this very data: left out, listed under skipped
+    advice = b.text("#advice")  # when not to transfer; an upload has no MiniRocket reference, and it says so
+    assert (
+        "vs training from scratch: " in advice and "MiniRocket (aeon's MiniRocketClassifier) is the baseline" in advice
+    )
     check_page(b)
     b.shot("dataset", 1280, 1400)
 

@@ -3,7 +3,9 @@
 ``tshub demo`` needs no server, network or GPU. The target is a UCR dataset from the catalogue when the data is
 present, else the UCR "Trace" set bundled with tslearn (real data shipped in its wheel). The source is the
 recommender's first pick among the checkpoints of the local stores and the repository's zoo. Fine-tuning and
-the from-scratch referent use the same recipe, seeds and splits; ω is chosen on validation.
+the from-scratch referent use the same recipe, seeds and splits; ω is chosen on validation. The demo ends with what
+the recommender's advice said (``tshub.recommend.advice``: should fine-tuning this source beat scratch?) beside what
+actually happened.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 import tshub
 from tshub.data.dataset import Dataset, DatasetError
+from tshub.recommend.advice import TransferAdvice
 from tshub.training.results import FitResult
 
 DEFAULT_TARGET = "GunPoint"
@@ -71,14 +74,21 @@ def _tslearn_trace() -> Dataset | None:
     )
 
 
-def pick_source(target: Dataset, arch: str) -> str:
-    """The recommender's first choice of ``arch`` checkpoint for the target; it leaves out, and names, checkpoints
-    trained on the target's own data (no transfer to show)."""
+def pick_source(target: Dataset, arch: str) -> tuple[str, TransferAdvice | None]:
+    """The recommender's first choice of ``arch`` checkpoint for the target and its advice; it leaves out, and
+    names, checkpoints trained on the target's own data (no transfer to show)."""
     recommendation = tshub.recommend(target, k=5, arch=arch, progress=True)
     print(recommendation, flush=True)
     if not len(recommendation):
         raise DatasetError(f"no {arch} checkpoint could be scored for {target.name}: see the skipped ones above.")
-    return str(recommendation[0]["id"])
+    return str(recommendation[0]["id"]), recommendation.advice
+
+
+def source_advice(target: Dataset, source: str) -> TransferAdvice | None:
+    """The advice on a source the user named: the recommender scores that one alone."""
+    recommendation = tshub.recommend(target, k=1, candidates=[source], allow_self_transfer=True)
+    print(recommendation.advice, flush=True)
+    return recommendation.advice
 
 
 def run_demo(
@@ -94,7 +104,7 @@ def run_demo(
     """Fine-tune a (recommended) source on the target and train the referent from scratch; print the table."""
     data = load_target(target)
     print(f"target: {data!r}", flush=True)
-    source = source or pick_source(data, arch)
+    source, advice = pick_source(data, arch) if source is None else (source, source_advice(data, source))
     model = tshub.load_pretrained(source)
     print(f"source: {source} ({model.arch}, pretrained on {model.meta.get('source_dataset', '?')})", flush=True)
     rows: list[DemoRow] = []
@@ -114,7 +124,32 @@ def run_demo(
         if seed == seeds[0]:
             print(tuned.transfer_report, flush=True)
     print(format_table(rows))
+    if advice is not None:
+        print(advice_outcome(advice, rows))
     return rows
+
+
+def advice_outcome(advice: TransferAdvice, rows: list[DemoRow]) -> str:
+    """What the advice said, then what happened: the fine-tuned mean against scratch (and MiniRocket's reference)."""
+    classification = rows[0].result.task == "classification"
+    metric = "accuracy" if classification else "mae"
+    tuned, scratch = (
+        mean(row.result.metrics[metric] for row in rows if row.method == method)
+        for method in (rows[0].method, rows[1].method)
+    )
+
+    def won(other: float) -> str:
+        return "won" if (tuned > other if classification else tuned < other) else "did not win"
+
+    seeds = len(rows) // 2
+    happened = (
+        f"what happened: fine-tuned {tuned:.4f} vs from scratch {scratch:.4f} (test {metric}, mean of {seeds} "
+        f"seed{'s' if seeds > 1 else ''}): fine-tuning {won(scratch)}"
+    )
+    reference = advice.minirocket.reference_accuracy
+    if reference is not None and classification:
+        happened += f"; against MiniRocket's reference {reference:.4f} it {won(reference)}"
+    return f"advice said: {advice.summary()}\n{happened}"
 
 
 def format_table(rows: list[DemoRow]) -> str:

@@ -25,14 +25,19 @@ data (a fine-tune of it would be no transfer): its training series' fingerprint 
 its source dataset (or one of a multi-head checkpoint's) has the target's name. ``allow_self_transfer=True`` ranks
 them too.
 
+Every recommendation carries ``advice`` (``TransferAdvice``): whether fine-tuning its first pick is expected to beat
+training from scratch and MiniRocket on the target, with the benchmark evidence it rests on (``advice``).
+
 Modules: ``api`` (the call), ``results`` (what it returns), ``candidates`` (the pool, self-transfer), ``methods``
 (the registry), ``feature_methods``/``probe``/``dtw``/``combined`` (the methods), ``transferability`` (LogME,
 H-score), ``sampling`` (the plan), ``cache`` (features on disk), ``plot`` (prototype figure), ``ranker`` (rank means
-and rankers learned across targets, leave-one-target-out) and ``evaluation`` (judging a method against fine-tuned
-ground truth: regret, rank, sign tests), which bench/rank_methods.py uses.
+and rankers learned across targets, leave-one-target-out), ``evaluation`` (judging a method against fine-tuned
+ground truth: regret, rank, sign tests), which bench/rank_methods.py uses, ``advice`` (when not to transfer) and
+``advice_rules`` (its rules, fitted leave-one-target-out).
 """
 
 from tshub.recommend import combined, dtw, feature_methods, probe  # noqa: F401  (importing registers the methods)
+from tshub.recommend.advice import TransferAdvice, Verdict
 from tshub.recommend.api import load_target, recommend
 from tshub.recommend.candidates import HUB_ONLY, SELF_TRANSFER, Candidate, candidate_pool, self_transfer
 from tshub.recommend.errors import RecommendError, RecommendTimeout
@@ -46,6 +51,8 @@ __all__ = [
     "Recommendation",
     "RankedSource",
     "SkippedSource",
+    "TransferAdvice",
+    "Verdict",
     "RecommendError",
     "RecommendTimeout",
     "ScoringPlan",

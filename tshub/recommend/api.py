@@ -13,7 +13,9 @@ import torch
 from tshub.data.catalogue import load
 from tshub.data.dataset import Dataset
 from tshub.data.splits import as_training_data, check_classes
-from tshub.recommend.candidates import SELF_TRANSFER, candidate_pool, self_transfer
+from tshub.hub.checkpoint import read_config
+from tshub.recommend.advice import TransferAdvice, advise
+from tshub.recommend.candidates import SELF_TRANSFER, Candidate, candidate_pool, self_transfer
 from tshub.recommend.dtw import load_index
 from tshub.recommend.errors import RecommendError
 from tshub.recommend.methods import DEFAULT_METHOD, METHODS, NEEDS_INDEX, Context, Scored, list_methods
@@ -104,7 +106,15 @@ def recommend(
         n_candidates=n_candidates,
         elapsed_s=time.perf_counter() - start,
         note=note,
+        advice=_advice(dataset, scored[0], method) if scored else None,
     )
+
+
+def _advice(dataset: Dataset, pick: Scored, method: str) -> TransferAdvice:
+    """The advice on fine-tuning the first pick (its checkpoint's config gives its domain and own accuracy)."""
+    candidate: Candidate = pick.candidate
+    config = {} if candidate.hub_only else read_config(candidate.location)
+    return advise(dataset, candidate.id, config, float(pick.score), method)
 
 
 def load_target(target: str | Dataset) -> tuple[Dataset, str | None]:

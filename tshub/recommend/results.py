@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from tshub.recommend.advice import TransferAdvice
 from tshub.tables import MAX_WIDTH, format_table
 
 SELF_TRANSFER = "trained on the target's own data"
@@ -47,7 +48,8 @@ class SkippedSource(_ReadsLikeADict):
 
 @dataclass
 class Recommendation:
-    """Ranked candidates (best first) for a target, the ones skipped with why, and how the ranking was made."""
+    """Ranked candidates (best first) for a target, the ones skipped with why, how the ranking was made, and the
+    advice on fine-tuning the first pick (``tshub.recommend.advice``; None when nothing was scored)."""
 
     target: str
     method: str
@@ -57,6 +59,7 @@ class Recommendation:
     n_candidates: int = 0
     elapsed_s: float = 0.0
     note: str | None = None
+    advice: TransferAdvice | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -72,7 +75,7 @@ class Recommendation:
         return self.ranking[i]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "advice": None if self.advice is None else self.advice.to_dict()}
 
     def __str__(self) -> str:
         def wrap(text: str) -> str:
@@ -104,4 +107,6 @@ class Recommendation:
                     + (" ..." if len(others) > 5 else "")
                 )
             )
+        if self.advice is not None:
+            lines += [wrap(line) for line in str(self.advice).splitlines()]
         return "\n".join(lines)

@@ -241,7 +241,7 @@
         el("button", {type: "button", class: "secondary", "data-model": rec.id, text: "Fine-tune from this",
           onclick: () => { $("#model").value = rec.id; $("#model").focus(); }})]);
       out.replaceChildren(el("p", {text: `Best first, by ${r.score_name}.`}),
-        table(["Rank", "Checkpoint", r.score_name, ""], rows, "ranking-table"),
+        table(["Rank", "Checkpoint", r.score_name, ""], rows, "ranking-table"), adviceView(r.advice, "advice"),
         r.note ? el("p", {class: "note", text: r.note}) : null,
         r.skipped.length ? el("details", {}, el("summary", {text: `${r.skipped.length} left out`}),
           el("ul", {}, r.skipped.map((s) => el("li", {text: `${s.id}: ${s.reason}`})))) : null);
@@ -250,6 +250,25 @@
     } finally {
       button.disabled = false;
     }
+  }
+
+  // Whether fine-tuning the first pick should beat scratch and MiniRocket, and on what evidence (tshub.recommend.advice).
+  function adviceView(advice, id) {
+    if (!advice) return null;
+    const referent = {scratch: "training from scratch", minirocket: "MiniRocket"};
+    return el("div", {class: "advice", id},
+      el("h3", {text: "When not to transfer"}), el("p", {class: "advice-summary", text: `Advice: ${advice.summary}.`}),
+      el("ul", {}, [advice.scratch, advice.minirocket].map((v) => el("li", {"data-referent": v.referent,
+        text: `vs ${referent[v.referent]}: ${v.answer}${v.probability === null ? "" : ` (p = ${fmt(v.probability, 2)})`}`
+          + ` — ${v.explanation}`}))),
+      el("p", {class: "note", text: `Evidence: ${advice.evidence_file}. Refit: ${advice.command}`}));
+  }
+
+  // What the advice said beside what happened, when the job also trained from scratch.
+  function outcomeText(job) {
+    const tuned = (job.metrics || {}).accuracy, scratch = (job.baseline_metrics || {}).accuracy;
+    if (typeof tuned !== "number" || typeof scratch !== "number") return null;
+    return `fine-tuned ${score(tuned)} vs from scratch ${score(scratch)}: fine-tuning ${tuned > scratch ? "won" : "did not win"}`;
   }
 
   async function startJob(id) {
@@ -398,11 +417,14 @@
       ["from scratch (test)", job.baseline_metrics ? metricsText(job.baseline_metrics) : null],
       ["epochs", r.epochs], ["weights of epoch", r.best_epoch], ["stopped by", r.stop_reason],
       ["convergence rate", r.convergence_rate !== undefined ? score(r.convergence_rate) : null],
-      ["time", r.elapsed_s ? `${fmt(r.elapsed_s, 1)} s` : null], ["note", r.self_transfer], ["reason", job.reason]]))];
+      ["time", r.elapsed_s ? `${fmt(r.elapsed_s, 1)} s` : null], ["note", r.self_transfer],
+      ["advice said", r.advice ? r.advice.summary : null], ["what happened", r.advice ? outcomeText(job) : null],
+      ["reason", job.reason]]))];
     if (r.grid && r.grid.length > 1) {
       parts.push(el("h3", {text: "ω tried (validation)"}), table(["ω", "validation", "epochs", "ended"],
         r.grid.map((g) => [fmt(g.lr_multiplier), metricsText(g.val_metrics), fmt(g.epochs), fmt(g.stop_reason)]), "grid"));
     }
+    parts.push(adviceView(r.advice, "job-advice"));
     if (job.state === "succeeded") {
       parts.push(el("p", {class: "note"}, "Unzip the download and load it: ",
         el("code", {text: "tshub.load_pretrained(\"folder\")"})));

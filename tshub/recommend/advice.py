@@ -1,0 +1,308 @@
+"""When not to transfer: whether fine-tuning the recommender's first pick is expected to beat training from
+scratch (and MiniRocket) on the target, and the evidence that answer rests on.
+
+Every ``Recommendation`` carries a ``TransferAdvice``. Its answers come from ``advice_evidence.json`` beside this
+module, written by ``bench/transfer_advice.py --write-evidence`` from benchmark results (never by hand): per
+evidence source and referent, the rules scored leave-one-target-out (``advice_rules``) and the one kept (the
+majority answer unless a feature rule beats it). The answer for a target is the rate of wins in the rule's group
+the target falls in: "yes" above one half, "no" below, "unknown" at one half or where the evidence does not reach
+(a regression target; MiniRocket on data without a reference accuracy). Weak evidence is said in words.
+
+The features are known before any training (``FEATURES``); the MiniRocket reference accuracies of the UCR 2018
+sets (``minirocket_ucr.tsv``, aeon's MiniRocketClassifier) are vendored beside this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tshub.data.dataset import Dataset
+from tshub.data.root import FULL
+from tshub.recommend.advice_rules import MAJORITY, FittedRule, Group
+
+HERE = Path(__file__).resolve().parent
+EVIDENCE_FILE = HERE / "advice_evidence.json"
+MINIROCKET_FILE = HERE / "minirocket_ucr.tsv"
+FORMAT_VERSION = 1
+REFERENTS = {"scratch": "training from scratch", "minirocket": "MiniRocket"}
+#: Features of a (target, source) pair known before any training; the evidence file fits rules on them.
+FEATURES = {
+    "n_train": "the target's training series (validation series included)",
+    "per_class": "the target's training series per class",
+    "length": "the target's series length",
+    "n_classes": "the target's number of classes",
+    "score": "the recommender's LogME of the source on the target (fast plan)",
+    "same_domain": "1 when the source's dataset has the target's domain (e.g. UCR/Sensor), else 0",
+    "source_accuracy": "the source checkpoint's own test accuracy on its dataset",
+}
+SCORE_METHOD = "logme"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether fine-tuning the pick is expected to beat one referent: ``answer`` "yes", "no" or "unknown";
+    ``probability`` the rate of wins it rests on; the group of evidence rows and the rule's held-out accuracy."""
+
+    referent: str
+    answer: str
+    probability: float | None
+    explanation: str
+    rule: str | None = None
+    group: str | None = None
+    targets: int | None = None
+    rows: int | None = None
+    wins: int | None = None
+    interval: tuple[float, float] | None = None
+    weak: bool = True
+    loto_accuracy: float | None = None
+    majority_loto_accuracy: float | None = None
+    nested_loto_accuracy: float | None = None
+    reference_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class TransferAdvice:
+    """The advice on the first pick: against scratch and against MiniRocket, the features it used, the evidence."""
+
+    source: str
+    scratch: Verdict
+    minirocket: Verdict
+    features: dict[str, float | None] = field(default_factory=dict)
+    evidence: str = ""
+    evidence_file: str = ""
+    command: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "summary": self.summary()}
+
+    def summary(self) -> str:
+        """One line: the two answers with their probabilities."""
+        return f"fine-tuning {self.source} beats " + "; ".join(
+            f"{REFERENTS[v.referent].removeprefix('training from ')}: {v.answer}{_probability(v)}"
+            for v in (self.scratch, self.minirocket)
+        )
+
+    def __str__(self) -> str:
+        lines = [f"advice: {self.summary()}"]
+        for verdict in (self.scratch, self.minirocket):
+            lines.append(f"  vs {REFERENTS[verdict.referent]}: {verdict.explanation}")
+        lines.append(f"  evidence: {self.evidence_file} ({self.evidence}); refit: {self.command}")
+        return "\n".join(lines)
+
+
+def _probability(verdict: Verdict) -> str:
+    return "" if verdict.probability is None else f" (p = {verdict.probability:.2f})"
+
+
+# ---------------------------------------------------------------------------------------------------- features
+def pick_features(
+    dataset: Dataset, source_config: dict[str, Any], score: float | None, method: str | None
+) -> dict[str, float | None]:
+    """``FEATURES`` of fine-tuning the source of ``source_config`` on ``dataset`` (None where unknown); ``score``
+    counts only when ``method`` is the evidence's (LogME)."""
+    n_train = sum(len(dataset.splits.get(name, ())) for name in ("train", "val"))
+    n_classes = len(dataset.classes) if dataset.task == "classification" and dataset.classes else None
+    source = source_config.get("source") if isinstance(source_config.get("source"), dict) else {}
+    source_domain, target_domain = source.get("domain"), dataset.meta.get("domain")
+    accuracy = (source_config.get("metrics") or {}).get("accuracy")
+    return {
+        "n_train": float(n_train),
+        "per_class": n_train / n_classes if n_classes else None,
+        "length": float(dataset.length),
+        "n_classes": None if n_classes is None else float(n_classes),
+        "score": float(score) if score is not None and method == SCORE_METHOD and math.isfinite(score) else None,
+        "same_domain": float(source_domain == target_domain) if source_domain and target_domain else None,
+        "source_accuracy": float(accuracy) if isinstance(accuracy, (int, float)) else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- MiniRocket
+@functools.cache
+def minirocket_references(path: Path = MINIROCKET_FILE) -> dict[str, float]:
+    """MiniRocket's test accuracy on each UCR 2018 set's official split, by dataset name."""
+    with path.open() as f:
+        rows = csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t")
+        return {row["dataset"]: float(row["accuracy"]) for row in rows}
+
+
+def minirocket_reference(dataset: Dataset) -> float | None:
+    """The reference accuracy when ``dataset`` is a UCR 2018 set loaded from the catalogue with its official
+    TRAIN/TEST split (what the reference was measured on); None for any other data."""
+    from_catalogue = dataset.meta.get("archive") == "UCR 2018" and dataset.meta.get("collection") == FULL
+    return minirocket_references().get(dataset.name) if from_catalogue else None
+
+
+# ---------------------------------------------------------------------------------------------------- evidence
+@functools.cache
+def load_evidence(path: Path = EVIDENCE_FILE) -> dict[str, Any]:
+    """The evidence file (see ``bench/transfer_advice.py --write-evidence``), checked for its format."""
+    evidence = json.loads(path.read_text())
+    if evidence.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: evidence format {evidence.get('format_version')!r}, this tshub reads {FORMAT_VERSION}; "
+            "rewrite it with `python bench/transfer_advice.py --write-evidence`."
+        )
+    return evidence
+
+
+def rule_from_dict(data: dict[str, Any]) -> FittedRule:
+    groups = {k: None if data.get(k) is None else Group(**data[k]) for k in ("overall", "below", "above")}
+    overall = groups.pop("overall")
+    assert overall is not None
+    return FittedRule(data["family"], overall, data.get("feature"), data.get("threshold"), **groups)
+
+
+def advise(
+    dataset: Dataset,
+    source: str,
+    source_config: dict[str, Any],
+    score: float | None,
+    method: str | None,
+    evidence: dict[str, Any] | None = None,
+) -> TransferAdvice:
+    """The advice on fine-tuning ``source`` (its checkpoint config, its recommender score by ``method``) on
+    ``dataset``, from ``evidence`` (default: the shipped file)."""
+    evidence = load_evidence() if evidence is None else evidence
+    name = evidence["rests_on"]
+    entry = evidence["evidence"][name]
+    features = pick_features(dataset, source_config, score, method)
+    verdicts = {
+        referent: _verdict(
+            referent, entry["against"][referent], features, dataset, method, _elsewhere(evidence, referent)
+        )
+        for referent in REFERENTS
+    }
+    return TransferAdvice(
+        source,
+        verdicts["scratch"],
+        verdicts["minirocket"],
+        features,
+        f"{name}: {entry['description']}",
+        entry["file"],
+        evidence["command"],
+    )
+
+
+def _elsewhere(evidence: dict[str, Any], referent: str) -> str:
+    """The overall rate on the evidence the advice does not rest on, in words ("" when there is none)."""
+    rates = []
+    for name, entry in evidence["evidence"].items():
+        if name != evidence["rests_on"]:
+            overall = entry["against"][referent]["rule"]["overall"]
+            rates.append(f"{name}, {overall['rate']:.0%} of {overall['rows']} pairs of {overall['targets']} targets")
+    return f"other evidence: {'; '.join(rates)}" if rates else ""
+
+
+def _verdict(
+    referent: str,
+    fit: dict[str, Any],
+    features: dict[str, float | None],
+    dataset: Dataset,
+    method: str | None,
+    elsewhere: str,
+) -> Verdict:
+    reference = minirocket_reference(dataset) if referent == "minirocket" else None
+    rule = rule_from_dict(fit["rule"])
+    overall = _rate_words(rule.overall, referent)
+    if dataset.task != "classification":
+        return Verdict(
+            referent, "unknown", None, f"the evidence covers classification targets only (test accuracy); {overall}."
+        )
+    value = features.get(rule.feature) if rule.feature else None
+    group = rule.group(value)
+    scores = fit["rules"]
+    words = [_rate_words(group, referent) if group is not rule.overall else overall, _rule_words(fit, rule)]
+    if rule.feature and group is rule.overall:
+        words.append(f"the rule needs {rule.feature}, {_why_missing(rule.feature, method)}, so the overall rate")
+    low, high = wilson_interval(group.rate, group.targets)
+    weak = low <= 0.5 <= high
+    if weak:
+        words.append(
+            f"weak evidence: the 95 % interval of that rate over {group.targets} targets, "
+            f"[{low:.2f}, {high:.2f}], includes even odds"
+        )
+    words += [elsewhere] if elsewhere else []
+    answer = "yes" if group.rate > 0.5 else "no" if group.rate < 0.5 else "unknown"
+    probability: float | None = group.rate
+    if referent == "minirocket":
+        if reference is None:  # the benchmark's rate is in the words, but no answer for this data
+            answer, probability = "unknown", None
+            words.insert(
+                0,
+                "no MiniRocket reference accuracy for this data (the vendored table covers the UCR 2018 sets "
+                "loaded from the catalogue): MiniRocket (aeon's MiniRocketClassifier) is the baseline to try",
+            )
+        else:
+            words.insert(0, f"MiniRocket's reference test accuracy on {dataset.name} is {reference:.3f}")
+    return Verdict(
+        referent,
+        answer,
+        probability,
+        "; ".join(words) + ".",
+        rule.family,
+        group.when,
+        group.targets,
+        group.rows,
+        group.wins,
+        (low, high),
+        weak,
+        scores[rule.family]["loto_accuracy"],
+        scores[MAJORITY]["loto_accuracy"],
+        fit["nested_loto_accuracy"],
+        reference,
+    )
+
+
+def _rate_words(group: Group, referent: str) -> str:
+    beat = f"fine-tuning beat {REFERENTS[referent].removeprefix('training from ')}"
+    where = "" if group.when == "all" else f" with {group.when}"
+    if group.rows == group.targets:
+        return f"on {group.targets} benchmark targets{where}, {beat} on {group.wins} ({group.rate:.0%})"
+    return (
+        f"on {group.rows} target-source pairs of {group.targets} benchmark targets{where}, {beat} "
+        f"in {group.rate:.0%} (each target weighs the same)"
+    )
+
+
+def _rule_words(fit: dict[str, Any], rule: FittedRule) -> str:
+    scores, nested = fit["rules"], fit["nested_loto_accuracy"]
+    majority = scores[MAJORITY]["loto_accuracy"]
+    always = "yes" if rule.overall.rate > 0.5 else "no"
+    if rule.family != MAJORITY:
+        return (
+            f"the rule '{rule.feature} <= {rule.threshold:.4g}' was right on {scores[rule.family]['loto_accuracy']:.2f} "
+            f"of held-out targets against {majority:.2f} for always answering {always} ({nested:.2f} counting the "
+            "choice of the rule)"
+        )
+    words = f"no feature known before training predicted it better than always answering {always}"
+    best = fit["best"]
+    if best == MAJORITY:
+        others = {k: v["loto_accuracy"] for k, v in scores.items() if k != MAJORITY}
+        runner_up = max(others, key=lambda k: others[k]) if others else None
+        tail = "" if runner_up is None else f"; the best feature rule, {runner_up}: {others[runner_up]:.2f}"
+        return f"{words} (leave-one-target-out accuracy {majority:.2f}{tail})"
+    return (
+        f"{words} (leave-one-target-out accuracy {majority:.2f}; the best feature rule, {best}, scored "
+        f"{scores[best]['loto_accuracy']:.2f} on held-out targets but {nested:.2f} once its choice is validated too)"
+    )
+
+
+def _why_missing(feature: str, method: str | None) -> str:
+    if feature == "score" and method != SCORE_METHOD:
+        return f"the {SCORE_METHOD} score, which a ranking by {method} does not give"
+    return "unknown for this target or source"
+
+
+def wilson_interval(rate: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a rate observed over ``n`` independent units (here: targets)."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
