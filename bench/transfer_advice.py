@@ -75,7 +75,7 @@ def evidence_rows(name: str, path: Path | None = None) -> list[dict[str, Any]]:
     if name == "finetune_vs_scratch":
         return [
             row(r["target"], r["source"], r["transfer"], r["referent"], minirocket.get(r["target"]))
-            for r in data
+            for r in data["pairs"]
             if r["metric"] == "accuracy"
         ]
     if name == "recommender":

@@ -59,6 +59,27 @@ def sign_test(wins: int, losses: int) -> PairedTest:
     return PairedTest(statistic=float(wins), pvalue=float(pvalue), n=n, effect=(wins - losses) / n)
 
 
+@dataclass(frozen=True)
+class WinTieLoss:
+    """Paired units won, tied and lost by a first sample against a second, and the sign test's p-value."""
+
+    wins: int
+    ties: int
+    losses: int
+    pvalue: float
+
+
+def win_tie_loss(first: Sequence[float], second: Sequence[float], tolerance: float = 0.0) -> WinTieLoss:
+    """Units where ``first`` is larger than ``second`` by more than ``tolerance`` (wins), smaller by more (losses),
+    else ties; with the two-sided sign test of wins against losses. Orient both samples so that larger is better."""
+    x, y = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"win_tie_loss needs two 1-d samples of equal length, got {x.shape} and {y.shape}.")
+    diff = x - y
+    wins, losses = int(np.sum(diff > tolerance)), int(np.sum(diff < -tolerance))
+    return WinTieLoss(wins, len(diff) - wins - losses, losses, sign_test(wins, losses).pvalue)
+
+
 def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float]) -> PairedTest:
     """Two-sided Wilcoxon signed-rank test of paired samples ``a`` and ``b`` (``scipy.stats.wilcoxon``).
 
@@ -338,8 +359,7 @@ def _row(
     sign = 1.0 if name.endswith(HIGHER_IS_BETTER) else -1.0  # orient so that larger = better
     transfer = np.array([f["metrics"][name] for f, _ in pairs], dtype=np.float64)
     referent = np.array([r["metrics"][name] for _, r in pairs], dtype=np.float64)
-    diff = sign * (transfer - referent)
-    wins, losses = int(np.sum(diff > tie_tolerance)), int(np.sum(diff < -tie_tolerance))
+    outcome = win_tie_loss(sign * transfer, sign * referent, tie_tolerance)
     mean_t, mean_r = float(transfer.mean()), float(referent.mean())
     improvement = sign * (mean_t - mean_r)
     return {
@@ -350,10 +370,10 @@ def _row(
         "referent": mean_r,
         "improvement": improvement,
         "gain_pct": improvement / abs(mean_r) * 100 if mean_r != 0 else math.nan,
-        "wins": wins,
-        "ties": len(pairs) - wins - losses,
-        "losses": losses,
-        "sign_p": sign_test(wins, losses).pvalue,
+        "wins": outcome.wins,
+        "ties": outcome.ties,
+        "losses": outcome.losses,
+        "sign_p": outcome.pvalue,
         "wilcoxon_p": wilcoxon_signed_rank(sign * transfer, sign * referent).pvalue,
         "convergence_transfer": _mean(f.get("convergence_rate") for f, _ in pairs),
         "convergence_referent": _mean(r.get("convergence_rate") for _, r in pairs),

@@ -158,6 +158,20 @@ def unusable_reason(config: dict[str, Any]) -> str | None:
     return None
 
 
+def unconverged_reason(config: dict[str, Any]) -> str | None:
+    """Why a checkpoint's training did not run its recipe to its end, or None when it did (early stopping or the
+    recipe's max epochs): a time budget cut it short, it diverged, or it recorded no stop reason. Evidence that
+    claims to measure the zoo's checkpoints should not rest on these."""
+    reason = (config.get("meta") or {}).get("stop_reason")
+    if reason in RECIPE_ENDS:
+        return None
+    if reason is None:
+        return "its training recorded no stop reason, so whether it converged is unknown"
+    return f"its training ended by {reason!r} ({TRAINING_STATUS.get(reason, 'not converged')})"
+
+
+#: Stop reasons of a training that ran its recipe to its end.
+RECIPE_ENDS = ("early_stopping", "max_epochs")
 #: Stop reasons (``meta.stop_reason``) as listings show them.
 TRAINING_STATUS = {
     "early_stopping": "converged",

@@ -29,6 +29,8 @@ from tshub.recommend.advice_rules import MAJORITY, FittedRule, Group
 HERE = Path(__file__).resolve().parent
 EVIDENCE_FILE = HERE / "advice_evidence.json"
 MINIROCKET_FILE = HERE / "minirocket_ucr.tsv"
+#: The table's accuracies are rounded to 4 decimals: an accuracy within half a unit of the last one is a tie.
+MINIROCKET_TIE = 0.5e-4
 FORMAT_VERSION = 1
 REFERENTS = {"scratch": "training from scratch", "minirocket": "MiniRocket"}
 #: Features of a (target, source) pair known before any training; the evidence file fits rules on them.
