@@ -40,9 +40,9 @@ from tshub.recommend.advice import (
     EVIDENCE_FILE,
     FEATURES,
     FORMAT_VERSION,
-    MINIROCKET_TIE,
     REFERENTS,
     SCORE_METHOD,
+    beats,
     minirocket_references,
     pick_features,
 )
@@ -66,8 +66,6 @@ SOURCES = {
 }
 #: Scored on the fast plan's final sample, every candidate (no screen), as the first pick of a ranking is.
 SCORE_PLAN = ScoringPlan(shortlist=None)
-#: How much a fine-tune must exceed each referent to win: MiniRocket's table is rounded to 4 decimals.
-WIN_MARGIN = {"scratch": 0.0, "minirocket": MINIROCKET_TIE}
 
 
 def evidence_rows(name: str, path: Path | None = None) -> list[dict[str, Any]]:
@@ -147,7 +145,7 @@ def table_of(rows: list[dict], referent: str, features: dict) -> EvidenceTable:
             name: np.array([np.nan if (v := features[(r["target"], r["source"])][name]) is None else v for r in kept])
             for name in FEATURES
         },
-        np.array([r["accuracy"] > r[referent] + WIN_MARGIN[referent] for r in kept], dtype=bool),
+        np.array([beats(r["accuracy"], r[referent], referent) for r in kept], dtype=bool),
     )
 
 

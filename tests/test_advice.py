@@ -13,7 +13,15 @@ from tshub.data import Dataset
 from tshub.datasets import load
 from tshub.hub import read_config
 from tshub.recommend import recommend
-from tshub.recommend.advice import FEATURES, REFERENTS, advise, load_evidence, minirocket_reference, rule_from_dict
+from tshub.recommend.advice import (
+    FEATURES,
+    REFERENTS,
+    advise,
+    beats,
+    load_evidence,
+    minirocket_reference,
+    rule_from_dict,
+)
 from tshub.recommend.advice_rules import MAJORITY, EvidenceTable, fit_evidence, fit_rule, select_rule
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
@@ -143,7 +151,7 @@ def test_the_shipped_evidence_is_reproduced_from_its_own_rows() -> None:
                     k: np.array([np.nan if r["features"][k] is None else r["features"][k] for r in rows])
                     for k in FEATURES
                 },
-                np.array([r["accuracy"] > r[referent] for r in rows]),
+                np.array([beats(r["accuracy"], r[referent], referent) for r in rows]),
             )
             again = json.loads(json.dumps(fit_evidence(refit, list(FEATURES))))
             assert _same(again, fitted), (referent, entry["file"])

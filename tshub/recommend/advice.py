@@ -31,6 +31,8 @@ EVIDENCE_FILE = HERE / "advice_evidence.json"
 MINIROCKET_FILE = HERE / "minirocket_ucr.tsv"
 #: The table's accuracies are rounded to 4 decimals: an accuracy within half a unit of the last one is a tie.
 MINIROCKET_TIE = 0.5e-4
+#: How much a fine-tune must exceed each referent to count as a win in the evidence.
+WIN_MARGIN = {"scratch": 0.0, "minirocket": MINIROCKET_TIE}
 FORMAT_VERSION = 1
 REFERENTS = {"scratch": "training from scratch", "minirocket": "MiniRocket"}
 #: Features of a (target, source) pair known before any training; the evidence file fits rules on them.
@@ -308,3 +310,9 @@ def wilson_interval(rate: float, n: int, z: float = 1.959964) -> tuple[float, fl
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def beats(accuracy: float, referent_accuracy: float, referent: str) -> bool:
+    """Whether a fine-tuned accuracy wins over a referent's in the evidence: strictly above it, MiniRocket's by
+    more than the rounding of its table."""
+    return accuracy > referent_accuracy + WIN_MARGIN[referent]
