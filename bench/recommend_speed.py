@@ -1,5 +1,5 @@
 """Benchmark: how long ``tshub.recommend`` takes on UCR targets of different sizes, and how closely the fast path
-(``plan="fast"``: screen + shortlist on a stratified sample, bfloat16, feature cache) ranks like the full one
+(``plan="fast"``: a bfloat16 screen + a float32 shortlist score on a stratified sample, feature cache) ranks like the full one
 (``plan="full"``: every candidate on every training series in float32, what the recommender did before).
 
 Per target, in one process and one run (so old and new meet the same machine load):
@@ -133,7 +133,7 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, command: str) -> None
         "change's one-thread BLAS and torch settings, so it is faster than the code before the change), new = the "
         "default "
         '`plan="fast"` (every candidate screened on ≤ 2^13 series×steps, ≥ 16 series, windows of ≤ 512 steps; '
-        "the best 10 re-scored on ≤ 2^15 series×steps, ≥ 32 series; stratified seeded samples; bfloat16), "
+        "the best 10 re-scored on ≤ 2^15 series×steps, ≥ 32 series; stratified seeded samples; the screen in bfloat16, the final score in float32), "
         "cold = empty feature cache, warm = the same call again. Method: logme.",
         "",
         "| target | train × length | zoo | old wall s (cpu s) | new cold wall s (cpu s) | new warm wall s | "
@@ -153,7 +153,7 @@ def write_markdown(rows: list[dict[str, Any]], path: Path, command: str) -> None
         "",
         "Where 'compared on' is smaller than the zoo, the full ranking was affordable only on that fixed "
         "random subset (seeded by the target's name); the fast path then ranks the same subset (with ≤ 10 "
-        "candidates it skips the screen, so the agreement measures the sample and bfloat16 only), and the old "
+        "candidates it skips the screen, so the agreement measures the sample only), and the old "
         "time over the zoo is the subset's time scaled by zoo/subset.",
     ]
     path.write_text("\n".join(lines) + "\n")
