@@ -385,6 +385,23 @@ def test_the_cascade_rescores_its_shortlist_in_float32_and_ranks_it_first(italy:
     assert all(screened[r.id] != r.score for r in rec[1:])  # the screen ran in bfloat16
 
 
+def test_a_target_too_small_for_a_screen_sample_is_screened_in_bfloat16_on_its_final_sample(
+    italy: Dataset, candidates: list[str]
+):
+    rec = recommend(
+        italy, k=None, candidates=candidates, allow_self_transfer=True, plan=ScoringPlan(shortlist=1), cache=False
+    )
+    assert [r.details["stage"] for r in rec] == ["shortlist", "screen", "screen"]
+    assert {r.details["n"] for r in rec} == {len(italy.splits["train"])}  # one sample, two precisions
+    assert "in bfloat16, the best 1 re-scored" in rec.note
+    full = {
+        r.id: r.score
+        for r in recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan="full", cache=False)
+    }
+    assert full[rec.ids[0]] == pytest.approx(rec[0].score, rel=1e-9)  # the shortlist in float32
+    assert all(full[r.id] != r.score for r in rec[1:])  # the rest in bfloat16
+
+
 def test_features_are_cached_by_content(
     italy: Dataset, candidates: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

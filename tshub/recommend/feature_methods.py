@@ -2,7 +2,8 @@
 
 Every candidate is screened on a small sample (``sampling.screen_sample``); the ``shortlist`` best are scored again
 on the final sample (``sampling.final_sample``) and rank first; the rest keep their screen order after them. On a
-target so small that screening would not halve the work, every candidate gets the final score directly.
+target so small that a smaller screen sample would not halve the work, the screen runs on the final sample itself,
+in bfloat16, so that only the shortlist pays for the final score's float32 (``ScoringPlan.screens_by_precision``).
 Features come from the on-disk cache when this checkpoint has seen these very series before.
 """
 
@@ -62,12 +63,15 @@ def _cascade(pool: list[Candidate], ctx: Context, metric: str) -> Iterator[Score
     final = final_sample(ctx.target, plan)
     screen = screen_sample(final, plan)
     if not plan.screens(len(pool), final, screen):
+        screen = final  # too small for a smaller sample to pay; a cheaper precision still may
+    if screen is final and not plan.screens_by_precision(len(pool)):
         ctx.notes.append(f"scored on {final.meta['scored_on']}")
         yield from score_each(pool, final, ctx, metric, cache, stage=None)
     else:
         ctx.notes.append(
-            f"every candidate screened on {screen.meta['scored_on']}, the best {plan.shortlist} "
-            f"re-scored on {final.meta['scored_on']} and ranked first"
+            f"every candidate screened on {screen.meta['scored_on']}{' in bfloat16' if plan.screen_bf16 else ''}, "
+            f"the best {plan.shortlist} re-scored on {final.meta['scored_on']}"
+            f"{' in bfloat16' if plan.bf16 else ''} and ranked first"
         )
         screened = list(score_each(pool, screen, ctx, metric, cache, stage=SCREENED))
         ranked = sorted((s for s in screened if s.score is not None), key=Scored.sort_key)

@@ -67,6 +67,11 @@ class ScoringPlan:
         full, screened = _steps(final), _steps(screen)
         return n_candidates * screened + self.shortlist * full <= n_candidates * full / 2
 
+    def screens_by_precision(self, n_candidates: int) -> bool:
+        """Whether to screen on the final sample itself, only in bfloat16, when a smaller sample would not pay:
+        a bfloat16 pass over every candidate and a float32 one over the shortlist cost less than float32 for all."""
+        return self.shortlist is not None and n_candidates > self.shortlist and self.screen_bf16 and not self.bf16
+
     def screen_size(self, n_train: int, length: int) -> int:
         """How many series (windows) the screen uses."""
         return min(n_train, max(self.screen_min_series, self.screen_steps // min(length, self.screen_length)))
