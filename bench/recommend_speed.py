@@ -178,7 +178,11 @@ def main() -> None:
             continue  # resumable: a target measured before is kept
         rows.append(bench_target(name, args))
         args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
-        write_markdown(rows, args.out.with_suffix(".md"), "PYTHONPATH=$PWD .venv/bin/python bench/recommend_speed.py")
+        write_markdown(
+            rows,
+            args.out.with_suffix(".md"),
+            f"PYTHONPATH=$PWD .venv/bin/python bench/recommend_speed.py --subset {args.subset}",
+        )
 
 
 if __name__ == "__main__":
