@@ -101,7 +101,7 @@ class TransferAdvice:
 
 
 def _probability(verdict: Verdict) -> str:
-    return "" if verdict.probability is None else f" (p = {verdict.probability:.2f})"
+    return "" if verdict.probability is None else f" (win rate {verdict.probability:.2f})"
 
 
 # ---------------------------------------------------------------------------------------------------- features

@@ -259,7 +259,7 @@
     return el("div", {class: "advice", id},
       el("h3", {text: "When not to transfer"}), el("p", {class: "advice-summary", text: `Advice: ${advice.summary}.`}),
       el("ul", {}, [advice.scratch, advice.minirocket].map((v) => el("li", {"data-referent": v.referent,
-        text: `vs ${referent[v.referent]}: ${v.answer}${v.probability === null ? "" : ` (p = ${fmt(v.probability, 2)})`}`
+        text: `vs ${referent[v.referent]}: ${v.answer}${v.probability === null ? "" : ` (win rate ${fmt(v.probability, 2)})`}`
           + ` — ${v.explanation}`}))),
       el("p", {class: "note", text: `Evidence: ${advice.evidence_file}. Refit: ${advice.command}`}));
   }
