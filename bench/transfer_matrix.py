@@ -4,7 +4,8 @@ ground truth the recommender's methods are scored on; run it on the converged zo
 
 Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is its record):
 
-- Targets: the UCR 2018 sets with a row in /work/shared/reference/minirocket_ucr.tsv (so both splits are here, the
+- Targets: the UCR 2018 sets with a row in the MiniRocket table (tshub/recommend/minirocket_ucr.tsv, a copy of
+  ../shared/reference/minirocket_ucr.tsv; so both splits are here, the
   length is fixed and nothing is missing), with at most ``MAX_TRAIN`` (1000) training series and a length of at most
   ``MAX_LENGTH`` (1000) (the cost of 2 × 40 fine-tunes each), sorted by name case-insensitively; every s-th of them
   from the first, s = ⌊eligible / 24⌋, so at least 24.
@@ -25,12 +26,16 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --plan            # freeze targets and source draws
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --run --engine ray  # resumable
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --table           # bench/results/transfer_matrix.*
+    PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --cost Strawberry/fcn ECG200 Beef  # what it will cost
+
+``--cost SOURCE TARGET...`` (no manifest needed, nothing frozen) times one fine-tune per target exactly as the
+matrix runs it (ω = 1, recipe "ucr", seed 0, one thread) and extrapolates the whole matrix from the CPU seconds per
+training value-epoch (training series × length × epochs) and the measured epochs: bench/results/transfer_matrix_cost.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import zlib
 from collections import defaultdict
@@ -39,16 +44,11 @@ from typing import Any
 
 import numpy as np
 
+from tshub.recommend.advice import minirocket_references
+
 RESULTS = Path(__file__).resolve().parent / "results"
-MINIROCKET = Path("/work/shared/reference/minirocket_ucr.tsv")
 MIN_TARGETS, SOURCES_PER_TARGET, SEEDS, OMEGA, RECIPE = 24, 40, (0, 1), 1.0, "ucr"
 MAX_TRAIN, MAX_LENGTH = 1000, 1000
-
-
-def minirocket_accuracy(path: Path = MINIROCKET) -> dict[str, float]:
-    with path.open() as f:
-        rows = csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t")
-        return {row["dataset"]: float(row["accuracy"]) for row in rows}
 
 
 def select_targets(reference: dict[str, float]) -> list[str]:
@@ -91,7 +91,7 @@ def plan(out: Path) -> dict[str, Any]:
     manifest_path = out / "manifest.json"
     if manifest_path.is_file():
         return json.loads(manifest_path.read_text())
-    reference = minirocket_accuracy()
+    reference = minirocket_references()
     manifest: dict[str, Any] = {"protocol": __doc__, "targets": {}, "zoo_weights_sha256": {}}
     for target in select_targets(reference):
         sources, digests = draw_sources(target)
@@ -170,16 +170,78 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
+def cost(source: str, targets: list[str], path: Path) -> None:
+    """Time one fine-tune per target as the matrix runs it; extrapolate the matrix (module docstring)."""
+    import platform
+    import time
+
+    import torch
+
+    from tshub import datasets, finetune, load_pretrained
+
+    torch.set_num_threads(1)
+    measured = []
+    for target in targets:
+        ds = datasets.load(target)
+        start = time.process_time()
+        result = finetune(load_pretrained(source), ds, lr_multiplier=OMEGA, seed=0, recipe=RECIPE, progress=False)
+        seconds = time.process_time() - start
+        measured.append(
+            {"target": target, "cpu_s": seconds, "epochs": len(result.history), "train_values": training_values(ds)}
+        )
+        print(json.dumps(measured[-1]), flush=True)
+    rate = sum(m["cpu_s"] for m in measured) / sum(m["train_values"] * m["epochs"] for m in measured)
+    epochs = float(np.median([m["epochs"] for m in measured]))
+    runs_per_target = len(SEEDS) * (SOURCES_PER_TARGET + 1)  # the sources and the from-scratch referent
+    chosen = select_targets(minirocket_references())
+    core_hours = sum(training_values(datasets.load(t)) * epochs * rate * runs_per_target for t in chosen) / 3600
+    lines = [
+        "# What the transfer matrix costs on this machine",
+        "",
+        f"Command: `PYTHONPATH=$PWD python bench/transfer_matrix.py --cost {source} {' '.join(targets)}` "
+        f"({platform.processor() or platform.machine()}, one thread, torch {torch.__version__}; CPU seconds, "
+        "so a busy machine changes them little). One fine-tune per target as the matrix runs it (ω = 1, recipe "
+        f"{RECIPE}, seed 0).",
+        "",
+        "| target | training values (series × length) | epochs | CPU s | µs per value-epoch |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {m['target']} | {m['train_values']} | {m['epochs']} | {m['cpu_s']:.1f} | "
+            f"{1e6 * m['cpu_s'] / (m['train_values'] * m['epochs']):.1f} |"
+            for m in measured
+        ),
+        "",
+        f"Extrapolated: the protocol's {len(chosen)} targets × {runs_per_target} trainings each "
+        f"({len(SEEDS)} seeds × ({SOURCES_PER_TARGET} sources + scratch)), at {1e6 * rate:.1f} µs per training "
+        f"value-epoch and {epochs:.0f} epochs per training (the median measured here): **≈ {core_hours:.0f} "
+        f"core-hours**, ≈ {core_hours / 2:.0f} h on 2 cores.",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def training_values(ds: Any) -> int:
+    """Series × length a fine-tune trains on: the training split less the library's default validation split."""
+    from tshub.data.splits import ensure_validation
+
+    return len(ensure_validation(ds).splits["train"]) * ds.length
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--plan", action="store_true", help="freeze the targets and source draws (manifest.json)")
     action.add_argument("--run", action="store_true", help="run (or resume) every fine-tune and referent")
     action.add_argument("--table", action="store_true", help="write bench/results/transfer_matrix.{md,json}")
+    action.add_argument("--cost", nargs="+", metavar="SOURCE TARGET", help="time a fine-tune per target, extrapolate")
     parser.add_argument("--out", type=Path, default=Path("runs/transfer_matrix"))
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
     parser.add_argument("--targets", nargs="*", help="only these targets of the manifest (--run)")
     args = parser.parse_args()
+    if args.cost:
+        if len(args.cost) < 2:
+            parser.error("--cost takes a source checkpoint and at least one target")
+        cost(args.cost[0], args.cost[1:], RESULTS / "transfer_matrix_cost.md")
+        return
     manifest = plan(args.out)
     if args.plan:
         print(json.dumps({t: len(e["sources"]) for t, e in manifest["targets"].items()}, indent=1))
