@@ -54,7 +54,7 @@ def assert_identical(loaded: TimeSeriesModel, reference: TimeSeriesModel) -> Non
     assert list(ours) == list(theirs)
     for name, tensor in theirs.items():
         got = ours[name]
-        assert (got.device.type, got.dtype, got.shape) == ("cpu", tensor.dtype, tensor.shape), name
+        assert (got.device, got.dtype, got.shape) == (tensor.device, tensor.dtype, tensor.shape), name
         assert torch.equal(got.view(-1).view(torch.uint8), tensor.view(-1).view(torch.uint8)), f"{name} differs"
     storages = [t.untyped_storage().data_ptr() for t in ours.values()]
     assert len(set(storages)) == len(storages)  # every tensor its own memory, so the model saves and trains as before
@@ -122,6 +122,16 @@ def test_real_zoo_checkpoints_load_bit_identical_and_independent_of_their_file()
             for parameter in loaded.parameters():
                 parameter.add_(1.0)  # training the loaded model must not write through to the file
         assert sha256_file(folder / WEIGHTS_NAME) == digest
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU to set another default device")
+def test_a_checkpoint_loads_on_the_default_device_as_a_built_network_would(tmp_path: Path):
+    torch.manual_seed(0)
+    folder = trained_statistics(build_model("fcn", 1, 2)).save_pretrained(tmp_path / "fcn", dtype="float16")
+    with torch.device("cuda"):
+        loaded, reference = load_checkpoint(folder), copied_load(folder)
+    assert next(loaded.parameters()).is_cuda
+    assert_identical(loaded, reference)
 
 
 class _ScaledFCN(FCN):

@@ -355,14 +355,15 @@ def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
 
 def _assign_state(model: TimeSeriesModel, state: dict[str, torch.Tensor], weights: Path) -> None:
     """Make the stored tensors the meta-device network's own, strictly (names and shapes were checked against the
-    header by ``_check_shapes``), float16/bfloat16 ones upcast to the network's dtype as a copy into it would.
+    header by ``_check_shapes``), float16/bfloat16 ones upcast to the network's dtype as a copy into it would, on
+    the device a network built here would have (the default device: the CPU unless the caller set another).
 
     Building the network for real would draw a random initialisation only to overwrite it: that was most of the
     cost of a load (one source after another is loaded to rank them). Each tensor from ``load_file`` owns its
     memory (not the file's), so the model is independent of the file, as one that copied them in.
     """
-    expected = model.state_dict()
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True, assign=True)
+    expected, device = model.state_dict(), torch.get_default_device()
+    model.load_state_dict({k: v.to(device, expected[k].dtype) for k, v in state.items()}, strict=True, assign=True)
     unfilled = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
     if unfilled:  # a tensor outside the state dict (a non-persistent buffer): no checkpoint can give it values
         raise CheckpointError(

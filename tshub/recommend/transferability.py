@@ -22,11 +22,12 @@ sources mix classification, regression and multi-head checkpoints whose heads do
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
@@ -93,7 +94,7 @@ def adapted_model(
     ``meta``-device skeleton, which costs no memory or initialisation, finds out.
     """
     with torch.device("meta"):
-        skeleton = fresh_model_like(model, dataset, seed=0)
+        skeleton = fresh_model_like(model, dataset, seed=None)
     report = transfer_weights(model, skeleton)
     if _differs_only_in_head(model, skeleton, report):
         served = model if consume else copy.deepcopy(model)
@@ -288,8 +289,15 @@ def score_features(features: np.ndarray, targets: np.ndarray, metric: str, task:
         raise ValueError(f"unknown transferability metric {metric!r}; choose one of {sorted(SCORES)}.")
     if metric == "hscore" and task != "classification":
         raise ValueError(f"the H-score needs class labels, not {task} targets: use metric='logme'.")
-    with threadpool_limits(1):  # small matrices: BLAS threads only spin (0.1 s CPU per SVD on a busy machine)
+    with _blas().limit(limits=1):  # small matrices: BLAS threads only spin (0.1 s CPU per SVD on a busy machine)
         return logme(features, targets, task) if metric == "logme" else hscore(features, targets)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's BLAS/OpenMP thread pools, found once (``threadpool_limits`` reads /proc/self/maps each time:
+    ~3 ms, a tenth of scoring a candidate); every library the scores use is loaded by the time it is first called."""
+    return ThreadpoolController()
 
 
 def transfer_summary(report: TransferReport) -> dict[str, int]:
