@@ -391,6 +391,42 @@ def test_features_are_those_of_the_network_finetuning_starts_from(
     assert np.array_equal(consumed, expected)
 
 
+def test_recommend_scores_are_those_of_the_networks_finetuning_starts_from(
+    italy: Dataset, candidates: list[str], tmp_path: Path
+):
+    """Every score of a full ranking, exactly, against the computation spelled out with the loading that came before
+    meta-device loads: each checkpoint built at random with its weights copied in, a freshly built and seeded
+    target network given what transfers, its features on every training series in float32, LogME."""
+    from tests.test_checkpoint_load import copied_load
+    from tshub.data.preprocess import make_preprocessor
+    from tshub.models.registry import build_model
+    from tshub.recommend import candidate_pool
+    from tshub.recommend.transferability import score_features
+    from tshub.training.finetune import fresh_model_like
+    from tshub.training.transfer import transfer_weights
+
+    folders = list(candidates)
+    torch.manual_seed(0)
+    for i, (arch, channels, kwargs, heads, _) in enumerate(SOURCE_KINDS.values()):
+        model = build_model(arch, channels, 2, **kwargs)
+        if heads:
+            model.set_heads(heads)
+        folders.append(str(model.save_pretrained(tmp_path / f"Kind{i}" / arch, dtype="float16")))
+    rec = recommend(italy, k=None, candidates=folders, allow_self_transfer=True, plan="full", cache=False)
+    scores = {r.id: r.score for r in rec}
+    assert not rec.skipped and len(scores) == len(folders)
+    X, y = italy.split("train")
+    for candidate in candidate_pool(folders):
+        source = copied_load(Path(candidate.location))
+        kind = source.preprocessor.kind if source.preprocessor is not None else "znorm"
+        target = fresh_model_like(source, italy, seed=0)
+        transfer_weights(source, target)
+        with torch.no_grad():
+            inputs = torch.from_numpy(make_preprocessor(kind).fit_transform(X)[0])
+            features = target.eval().forward_features(inputs).double().numpy()
+        assert scores[candidate.id] == score_features(features, y, "logme", "classification"), candidate.id
+
+
 def znorm(X: np.ndarray) -> np.ndarray:
     from tshub.data.preprocess import make_preprocessor
 
