@@ -14,8 +14,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, durable: bo
 
     Readers see the old file or the new one, never a partial one; the temporary name is unique per process, so
     processes writing the same file concurrently do not clobber each other's temporary (the last rename wins).
-    Without ``durable`` a crash of the machine (not of the process) may leave the file empty or absent: only for
-    files that are recomputed when missing or unreadable, such as caches, where the flush is pure cost.
+    Without ``durable`` a crash of the machine (not of the process) may leave the file absent, empty or cut short:
+    only for files that are recomputed when missing or unreadable, such as caches, where the flush is pure cost.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

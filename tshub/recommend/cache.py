@@ -76,8 +76,8 @@ class FeatureCache:
         if checkpoint is None or self.limit_bytes <= 0:
             return
         try:  # renamed into place, so a reader never meets half an entry; not flushed to disk (an fsync per
-            # candidate was ~5% of a cold ranking): an entry that a machine crash leaves absent, empty or cut short
-            # is a miss, recomputed
+            # candidate added 1-1.6 s of I/O wait to a cold ranking of the zoo, bench/results/recommend_cold_cpu.md):
+            # an entry that a machine crash leaves absent, empty or cut short is a miss, recomputed
             atomic_write(
                 self._path(checkpoint, sample), lambda tmp: _save(tmp, features.astype(np.float32)), durable=False
             )
