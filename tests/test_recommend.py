@@ -333,25 +333,98 @@ def test_the_plan_bounds_series_by_steps_and_refuses_nonsense():
         recommend("ItalyPowerDemand", plan="quick")
 
 
-def test_features_skip_the_rebuild_only_where_the_transfer_copies_everything(italy: Dataset, store: dict[str, Path]):
-    """The source's own network stands in for the adapted one only when their features are the same, bit for bit;
-    a 3-channel target needs its first layer adapted, so it gets the rebuilt network fine-tuning would use."""
-    from tshub.hub import load_pretrained
+# Sources of every kind a target meets: (architecture, channels, kwargs, heads, the target channel counts for which
+# the target network must be built: length-bound layers for another length, tensors outside the backbone (never
+# transferred), a first layer that exists only for some channel counts). The target is ItalyPowerDemand (1 channel,
+# length 24) or its 3-channel copy.
+SOURCE_KINDS = {
+    "fcn": ("fcn", 1, {"filters": (8, 16, 8)}, None, ()),
+    "fcn 3 channels": ("fcn", 3, {"filters": (8, 16, 8)}, None, ()),
+    "convtimenet multi-head": ("convtimenet", 1, {"filters_per_kernel": 4, "n_blocks": 2}, {"A": 2, "B": 5}, ()),
+    "convnetquake same length": ("convnetquake", 1, {"input_length": 24}, None, ()),
+    "convnetquake other length": ("convnetquake", 1, {"input_length": 50}, None, (1, 3)),
+    "magnet (LSTM outside the backbone)": ("magnet", 1, {"lstm_units": 4}, None, (1, 3)),
+    "mlstm_fcn": ("mlstm_fcn", 1, {"input_length": 24, "filters": (8, 16, 8), "se_ratio": 4}, None, (1, 3)),
+    "tcn (shortcut only for other channel counts)": ("tcn", 1, {"nb_filters": 3, "dilations": (1, 2)}, None, (3,)),
+}
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("kind", sorted(SOURCE_KINDS))
+def test_features_are_those_of_the_network_finetuning_starts_from(
+    italy: Dataset, kind: str, channels: int, monkeypatch: pytest.MonkeyPatch
+):
+    """Bit for bit the features of a freshly built, seeded target network with the source's weights transferred
+    into it, whether the source's own network stands in for it (the transfer would copy or channel-adapt all of it
+    and re-initialise only the head) or not: a length-bound source built for another length was served as it was
+    and refused the target's series ("length-bound layers built for length 50, got 24")."""
+    from tshub.models.registry import build_model
+    from tshub.recommend import transferability
     from tshub.training.finetune import fresh_model_like
     from tshub.training.transfer import transfer_weights
 
-    three = Dataset.from_arrays(np.repeat(italy.X, 3, axis=1), italy.y, name="three", splits=dict(italy.splits))
-    for target in (italy, three):
-        source = load_pretrained(store["Chinatown"])
-        before = {k: v.clone() for k, v in source.state_dict().items()}
-        features, _, report = target_features(source, target)
-        assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())  # not consumed
-        built = fresh_model_like(source, target, seed=0)
-        transfer_weights(source, built)
-        X, _ = target.split("train")
+    arch, source_channels, kwargs, heads, rebuilt_for = SOURCE_KINDS[kind]
+    target = italy
+    if channels > 1:
+        target = Dataset.from_arrays(np.repeat(italy.X, channels, axis=1), italy.y, name="three", splits=italy.splits)
+    torch.manual_seed(0)
+    source = build_model(arch, source_channels, 2, **kwargs).eval()
+    if heads:
+        source.set_heads(heads)
+    built = fresh_model_like(source, target, seed=0)
+    expected_report = transfer_weights(source, built)
+    X, _ = target.split("train")
+    with torch.no_grad():
+        expected = built.eval().forward_features(torch.from_numpy(znorm(X))).double().numpy()
+    before = {k: v.clone() for k, v in source.state_dict().items()}
+    builds = []
+    monkeypatch.setattr(
+        transferability,
+        "fresh_model_like",
+        lambda *a, **k: (model := fresh_model_like(*a, **k), builds.append(not next(model.parameters()).is_meta))[0],
+    )
+    features, _, report = target_features(source, target)
+    assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())  # not consumed
+    assert np.array_equal(features, expected) and report == expected_report
+    assert builds == ([False, True] if channels in rebuilt_for else [False])  # a meta skeleton; a real one if needed
+    consumed, _, _ = target_features(source, target, consume=True)
+    assert np.array_equal(consumed, expected)
+
+
+def test_recommend_scores_are_those_of_the_networks_finetuning_starts_from(
+    italy: Dataset, candidates: list[str], tmp_path: Path
+):
+    """Every score of a full ranking, exactly, against the computation spelled out with the loading that came before
+    meta-device loads: each checkpoint built at random with its weights copied in, a freshly built and seeded
+    target network given what transfers, its features on every training series in float32, LogME."""
+    from tests.test_checkpoint_load import copied_load
+    from tshub.data.preprocess import make_preprocessor
+    from tshub.models.registry import build_model
+    from tshub.recommend import candidate_pool
+    from tshub.recommend.transferability import score_features
+    from tshub.training.finetune import fresh_model_like
+    from tshub.training.transfer import transfer_weights
+
+    folders = list(candidates)
+    torch.manual_seed(0)
+    for i, (arch, channels, kwargs, heads, _) in enumerate(SOURCE_KINDS.values()):
+        model = build_model(arch, channels, 2, **kwargs)
+        if heads:
+            model.set_heads(heads)
+        folders.append(str(model.save_pretrained(tmp_path / f"Kind{i}" / arch, dtype="float16")))
+    rec = recommend(italy, k=None, candidates=folders, allow_self_transfer=True, plan="full", cache=False)
+    scores = {r.id: r.score for r in rec}
+    assert not rec.skipped and len(scores) == len(folders)
+    X, y = italy.split("train")
+    for candidate in candidate_pool(folders):
+        source = copied_load(Path(candidate.location))
+        kind = source.preprocessor.kind if source.preprocessor is not None else "znorm"
+        target = fresh_model_like(source, italy, seed=0)
+        transfer_weights(source, target)
         with torch.no_grad():
-            expected = built.eval().forward_features(torch.from_numpy(znorm(X))).double().numpy()
-        assert np.array_equal(features, expected) and bool(report.adapted) == (target is three)
+            inputs = torch.from_numpy(make_preprocessor(kind).fit_transform(X)[0])
+            features = target.eval().forward_features(inputs).double().numpy()
+        assert scores[candidate.id] == score_features(features, y, "logme", "classification"), candidate.id
 
 
 def znorm(X: np.ndarray) -> np.ndarray:

@@ -8,19 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Create ``path`` through ``write(temporary sibling)``, flush it to disk, then rename it over ``path``.
+def atomic_write(path: str | Path, write: Callable[[Path], None], *, durable: bool = True) -> None:
+    """Create ``path`` through ``write(temporary sibling)``, flush it to disk (``durable``), then rename it over
+    ``path``.
 
     Readers see the old file or the new one, never a partial one; the temporary name is unique per process, so
     processes writing the same file concurrently do not clobber each other's temporary (the last rename wins).
+    Without ``durable`` a crash of the machine (not of the process) may leave the file absent, empty or cut short:
+    only for files that are recomputed when missing or unreadable, such as caches, where the flush is pure cost.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -11,9 +11,10 @@ load back as float32. Loading checks the format version, the hash and every key 
 A checkpoint may come from a stranger, so nothing in config.json is trusted before it is checked: its model
 fields against a schema (types, ranges, the architecture's own kwargs), then the network it describes, built on
 the meta device (no memory), against the tensor names and shapes in the safetensors header (read without
-loading). Only then is the network built for real, so a forged config cannot make loading allocate more than
-the weights file holds. The training history is not needed to load a model: a checkpoint without it (all those
-saved before it existed) loads as before, and an unreadable one loads with a warning and no history.
+loading). Only then are the tensors read, and that network takes them as its own (never initialised at random
+only to be overwritten), so a forged config cannot make loading allocate more than the weights file holds. The
+training history is not needed to load a model: a checkpoint without it (all those saved before it existed) loads
+as before, and an unreadable one loads with a warning and no history.
 """
 
 from __future__ import annotations
@@ -145,9 +146,9 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
         )
     check_model_config(config, folder / CONFIG_NAME)
     shapes = _header_shapes(weights)
-    with torch.device("meta"):  # the described network, without memory, to compare with the weights' header
-        skeleton = _build(config, folder)
-    _check_shapes(skeleton, shapes, weights)
+    with torch.device("meta"):  # the described network, without memory or initialisation: the weights fill it
+        model = _build(config, folder)
+    _check_shapes(model, shapes, weights)
     try:
         tensors = load_file(weights)
     except SafetensorError as err:
@@ -160,8 +161,7 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
         for k, v in tensors.items()
         if k.startswith(PREPROCESSING_PREFIX)
     }
-    model = _build(config, folder)
-    _load_state(model, state)
+    _assign_state(model, state, weights)
     model.task = config.get("task")
     model.classes = config.get("classes")
     model.preprocessor = _restore_preprocessor(config, arrays, weights)
@@ -353,10 +353,23 @@ def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
     return model
 
 
-def _load_state(model: TimeSeriesModel, state: dict[str, torch.Tensor]) -> None:
-    """Load every tensor strictly (names and shapes were checked against the header by ``_check_shapes``)."""
-    expected = model.state_dict()
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+def _assign_state(model: TimeSeriesModel, state: dict[str, torch.Tensor], weights: Path) -> None:
+    """Make the stored tensors the meta-device network's own, strictly (names and shapes were checked against the
+    header by ``_check_shapes``), float16/bfloat16 ones upcast to the network's dtype as a copy into it would, on
+    the device a network built here would have (the default device: the CPU unless the caller set another).
+
+    Building the network for real would draw a random initialisation only to overwrite it: that was most of the
+    cost of a load (one source after another is loaded to rank them). Each tensor from ``load_file`` owns its
+    memory (not the file's), so the model is independent of the file, as one that copied them in.
+    """
+    expected, device = model.state_dict(), torch.get_default_device()
+    model.load_state_dict({k: v.to(device, expected[k].dtype) for k, v in state.items()}, strict=True, assign=True)
+    unfilled = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
+    if unfilled:  # a tensor outside the state dict (a non-persistent buffer): no checkpoint can give it values
+        raise CheckpointError(
+            f"{weights}: the {model.arch} network has tensors that checkpoints do not store ({', '.join(unfilled)}); "
+            "this tshub version cannot load it: report it as a bug."
+        )
 
 
 def _restore_preprocessor(config: dict[str, Any], arrays: dict[str, np.ndarray], weights: Path) -> Preprocessor | None:

@@ -9,6 +9,7 @@ meets stale features. Files are plain ``.npy`` (read with ``allow_pickle=False``
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -65,16 +66,21 @@ class FeatureCache:
         path = self._path(checkpoint, sample)
         try:
             features = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):  # absent, or left empty or cut short by a crash
             return None
-        os.utime(path)  # recently used: pruned last
+        with contextlib.suppress(OSError):  # pruned meanwhile by another process: what was read is still right
+            os.utime(path)  # recently used: pruned last
         return features.astype(np.float64)
 
     def put(self, checkpoint: str | None, sample: str, features: np.ndarray) -> None:
         if checkpoint is None or self.limit_bytes <= 0:
             return
-        try:
-            atomic_write(self._path(checkpoint, sample), lambda tmp: _save(tmp, features.astype(np.float32)))
+        try:  # renamed into place, so a reader never meets half an entry; not flushed to disk (an fsync per
+            # candidate added 1-1.6 s of I/O wait to a cold ranking of the zoo, bench/results/recommend_cold_cpu.md):
+            # an entry that a machine crash leaves absent, empty or cut short is a miss, recomputed
+            atomic_write(
+                self._path(checkpoint, sample), lambda tmp: _save(tmp, features.astype(np.float32)), durable=False
+            )
         except OSError:  # a read-only or full disk costs speed, not the answer
             pass
 

@@ -22,18 +22,19 @@ sources mix classification, regression and multi-head checkpoints whose heads do
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
 from tshub.models.base import TimeSeriesModel
 from tshub.training.finetune import fresh_model_like
 from tshub.training.loop import resolve_device
-from tshub.training.transfer import TransferReport, transfer_weights
+from tshub.training.transfer import HEAD_PREFIX, TransferReport, transfer_weights
 
 
 # ---------------------------------------------------------------------------------------------------- features
@@ -86,18 +87,35 @@ def adapted_model(
 ) -> tuple[TimeSeriesModel, TransferReport]:
     """The network fine-tuning on ``dataset`` would start from (for its features), and its transfer report.
 
-    When the transfer would copy every backbone tensor unchanged (same channels, no length-bound layer: most
-    candidates), that network's features are the source's own, so the source serves (itself if ``consume``, else
-    a copy) instead of a freshly built and seeded target model; a ``meta``-device skeleton, which costs no memory
-    or initialisation, finds out.
+    When that network is the source's but for its head and input channels (the transfer copies or channel-adapts
+    every tensor, re-initialises only the head, and no length-bound layer is rebuilt: most candidates), its
+    features are those of the source with ``adapt_input_channels``, which computes what the transfer does; the
+    source then serves (itself if ``consume``, else a copy) instead of a freshly built and seeded network. A
+    ``meta``-device skeleton, which costs no memory or initialisation, finds out.
     """
     with torch.device("meta"):
-        skeleton = fresh_model_like(model, dataset, seed=0)
+        skeleton = fresh_model_like(model, dataset, seed=None)
     report = transfer_weights(model, skeleton)
-    if not report.adapted and all(r["reason"] == "head" for r in report.reinitialised):
-        return (model if consume else copy.deepcopy(model)), report
+    if _differs_only_in_head(model, skeleton, report):
+        served = model if consume else copy.deepcopy(model)
+        if served.in_channels != skeleton.in_channels:
+            served.adapt_input_channels(skeleton.in_channels)
+        return served, report
     target = fresh_model_like(model, dataset, seed=0)
     return target, transfer_weights(model, target)
+
+
+def _differs_only_in_head(source: TimeSeriesModel, target: TimeSeriesModel, report: TransferReport) -> bool:
+    """Whether ``target`` holds the tensors of ``source`` outside the head, all transferred, for the same length."""
+
+    def body(model: TimeSeriesModel) -> set[str]:
+        return {name for name in model.state_dict() if not name.startswith(HEAD_PREFIX)}
+
+    return (
+        all(r["reason"] == "head" for r in report.reinitialised)
+        and source.input_length == target.input_length
+        and body(source) == body(target)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- LogME
@@ -271,8 +289,15 @@ def score_features(features: np.ndarray, targets: np.ndarray, metric: str, task:
         raise ValueError(f"unknown transferability metric {metric!r}; choose one of {sorted(SCORES)}.")
     if metric == "hscore" and task != "classification":
         raise ValueError(f"the H-score needs class labels, not {task} targets: use metric='logme'.")
-    with threadpool_limits(1):  # small matrices: BLAS threads only spin (0.1 s CPU per SVD on a busy machine)
+    with _blas().limit(limits=1):  # small matrices: BLAS threads only spin (0.1 s CPU per SVD on a busy machine)
         return logme(features, targets, task) if metric == "logme" else hscore(features, targets)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's BLAS/OpenMP thread pools, found once (``threadpool_limits`` reads /proc/self/maps each time:
+    ~3 ms, a tenth of scoring a candidate); every library the scores use is loaded by the time it is first called."""
+    return ThreadpoolController()
 
 
 def transfer_summary(report: TransferReport) -> dict[str, int]:

@@ -291,9 +291,11 @@ def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use
     return PreparedData(ds, preprocessor, arrays("train"), arrays("val"), test)
 
 
-def fresh_model_like(source: TimeSeriesModel, ds: Dataset, seed: int) -> TimeSeriesModel:
-    """A freshly initialised (seeded) model of the source's architecture and kwargs, shaped for ``ds``."""
-    torch.manual_seed(seed)
+def fresh_model_like(source: TimeSeriesModel, ds: Dataset, seed: int | None) -> TimeSeriesModel:
+    """A freshly initialised model of the source's architecture and kwargs, shaped for ``ds``; seeded unless ``seed``
+    is None (a meta-device skeleton has no values to seed, and reseeding costs ~1 ms)."""
+    if seed is not None:
+        torch.manual_seed(seed)
     return build_model(
         source.arch,
         ds.n_channels,

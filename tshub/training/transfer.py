@@ -67,7 +67,8 @@ def transfer_weights(source: TimeSeriesModel, target: TimeSeriesModel) -> Transf
                 tensor.copy_(src)
                 report.copied.append(name)
             elif name in input_names and _differs_only_in_channels(src, tensor):
-                tensor.copy_(adapt_channel_kernel(src.to(tensor.device, tensor.dtype), tensor.shape[1]))
+                if not tensor.is_meta:  # a meta-device target only asks what would move (and meta arithmetic is slow)
+                    tensor.copy_(adapt_channel_kernel(src.to(tensor.device, tensor.dtype), tensor.shape[1]))
                 report.adapted.append(
                     {"name": name, "source_shape": list(src.shape), "target_shape": list(tensor.shape)}
                 )
