@@ -2,7 +2,8 @@
 
 Same data (FordA[:1024] from ../shared/data when present, else random series of its shape: 1 × 500, 2 classes),
 same batch size (16), one epoch of training without validation, seconds per epoch (the mean of ``--repeats``
-epochs after a warm-up epoch; this machine is shared and noisy, so compare figures of one run only):
+epochs after a warm-up epoch; this machine is shared and noisy, so aeon and tshub are measured in turn for
+``--rounds`` rounds and each ratio is the median of its rounds' ratios; compare figures of one run only):
 
 - tshub ``fit`` (the zoo's loop) in float32 and in bfloat16 autocast;
 - aeon's ``FCNClassifier`` (Keras on tensorflow-cpu), run by a separate Python (``--peer-python``) that has
@@ -147,6 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer-python", help="a Python with bench/peer-requirements.txt (aeon + tensorflow-cpu)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="aeon and tshub measured in turn, this many times")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice, one per core)")
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/train_speed")
     args = parser.parse_args()
@@ -155,85 +157,102 @@ def main() -> None:
 
     X, y, data = forda()
     rates = {"float32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
-    rows = []
+    g = np.random.default_rng(0)
+    Xs = g.standard_normal((N, 3, 540)).astype(np.float32)
+    ys, sm = g.random(N).astype(np.float32) * 4, np.abs(Xs).max(axis=(1, 2))[:, None].astype(np.float32)
+    models = {
+        "tshub FCN": (lambda: build_model("fcn", 1, 2), X, y, None, BATCH, "classification"),
+        "tshub ConvNetQuake (3 × 540, Otović)": (
+            lambda: build_model("convnetquake", 3, 1, use_stream_max=True, input_length=540),
+            Xs,
+            ys,
+            sm,
+            32,
+            "regression",
+        ),
+    }
+    rounds = []
+    for index in range(args.rounds):  # in turn, so a change in the machine's load hits both sides of a ratio
+        peer = aeon_epoch(args.peer_python, X, y, args.repeats) if args.peer_python else None
+        seconds = {}
+        for name, (make, Xm, ym, smm, batch, task) in models.items():
+            for dtype in ("float32", "bf16"):
+                torch.manual_seed(0)
+                seconds[f"{name}|{dtype}"] = epoch_seconds(
+                    make(), Xm, ym, smm, batch, dtype == "bf16", args.repeats, task
+                )
+        rounds.append({"aeon": peer, "epoch_s": seconds})
+        print(json.dumps({"round": index, **rounds[-1]}), flush=True)
 
-    def measure(name: str, make, X, y, sm, batch, task, peer_s=None):
+    rows = []
+    for name, (make, Xm, *_rest) in models.items():
         for dtype in ("float32", "bf16"):
-            torch.manual_seed(0)
-            model = make()
-            seconds = epoch_seconds(model, X, y, sm, batch, dtype == "bf16", args.repeats, task)
-            roofline = conv_flops(make(), X) / rates[dtype]
+            per_round = [r["epoch_s"][f"{name}|{dtype}"] for r in rounds]
+            ratios = [r["aeon"]["epoch_s"] / s for r, s in zip(rounds, per_round) if r["aeon"] and name == "tshub FCN"]
+            seconds = float(np.median(per_round))
+            roofline = conv_flops(make(), Xm) / rates[dtype]
             rows.append(
                 {
                     "model": name,
                     "dtype": dtype,
                     "epoch_s": seconds,
-                    "samples_per_s": len(X) / seconds,
+                    "epoch_s_rounds": per_round,
+                    "samples_per_s": len(Xm) / seconds,
                     "roofline_s": roofline,
                     "vs_roofline": roofline / seconds,
-                    "vs_aeon": None if peer_s is None else peer_s / seconds,
+                    "vs_aeon": float(np.median(ratios)) if ratios else None,
+                    "vs_aeon_rounds": ratios,
                 }
             )
-            print(json.dumps(rows[-1]), flush=True)
-
-    peer = aeon_epoch(args.peer_python, X, y, args.repeats) if args.peer_python else None
-    aeon_s = peer["epoch_s"] if peer else None
-    measure("tshub FCN", lambda: build_model("fcn", 1, 2), X, y, None, BATCH, "classification", aeon_s)
-    g = np.random.default_rng(0)
-    Xs = g.standard_normal((N, 3, 540)).astype(np.float32)
-    ys, sm = g.random(N).astype(np.float32) * 4, np.abs(Xs).max(axis=(1, 2))[:, None].astype(np.float32)
-    measure(
-        "tshub ConvNetQuake (3 × 540, Otović)",
-        lambda: build_model("convnetquake", 3, 1, use_stream_max=True, input_length=540),
-        Xs,
-        ys,
-        sm,
-        32,
-        "regression",
-    )
-
+    aeon_rounds = [r["aeon"]["epoch_s"] for r in rounds if r["aeon"]]
     meta = {
         "data": data,
         "batch": BATCH,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "cpu": _cpu(),
+        "cpu": cpu_name(),
         "gemm_gflops": {k: v / 1e9 for k, v in rates.items()},
-        "aeon": peer,
+        "aeon": rounds[0]["aeon"] and {**rounds[0]["aeon"], "epoch_s": float(np.median(aeon_rounds))},
+        "aeon_epoch_s_rounds": aeon_rounds,
+        "rounds": args.rounds,
     }
     lines = [
         "# Training speed on the CPU (one run, same machine)",
         "",
         f"`python bench/train_speed.py --peer-python …` — {meta['cpu']}, {meta['threads']} threads, torch "
-        f"{meta['torch']}; data {data}; FCN batch {BATCH}, ConvNetQuake batch 32; mean of "
-        f"{args.repeats} epochs after a warm-up. Measured matrix-multiply rate: "
-        f"{meta['gemm_gflops']['float32']:.0f} GFLOP/s float32, {meta['gemm_gflops']['bf16']:.0f} GFLOP/s "
-        "bf16 (the roofline divides each epoch's conv + dense FLOPs by it).",
+        f"{meta['torch']}; data {data}; FCN batch {BATCH}, ConvNetQuake batch 32; each figure the median of "
+        f"{args.rounds} rounds (aeon and tshub measured in turn), each round the mean of {args.repeats} epochs after "
+        f"a warm-up. Measured matrix-multiply rate: {meta['gemm_gflops']['float32']:.0f} GFLOP/s float32, "
+        f"{meta['gemm_gflops']['bf16']:.0f} GFLOP/s bf16 (the roofline divides each epoch's conv + dense FLOPs by it).",
         "",
     ]
-    if peer:
+    if meta["aeon"]:
+        peer = meta["aeon"]
         lines += [
             f"aeon {peer['aeon']} `FCNClassifier` (tensorflow-cpu {peer['tensorflow']}, float32): "
-            f"**{peer['epoch_s']:.2f} s per epoch** ({N / peer['epoch_s']:.0f} samples/s).",
+            f"**{peer['epoch_s']:.2f} s per epoch** ({N / peer['epoch_s']:.0f} samples/s; rounds "
+            f"{', '.join(f'{s:.2f}' for s in aeon_rounds)} s).",
             "",
         ]
     lines += [
-        "| model | dtype | s / epoch | samples / s | × aeon's speed | roofline s | share of roofline |",
+        "| model | dtype | s / epoch | samples / s | × aeon's speed (rounds) | roofline s | share of roofline |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        vs = "—" if r["vs_aeon"] is None else f"{r['vs_aeon']:.2f}×"
+        vs = "—"
+        if r["vs_aeon"] is not None:
+            vs = f"{r['vs_aeon']:.2f}× ({', '.join(f'{v:.2f}' for v in r['vs_aeon_rounds'])})"
         lines.append(
             f"| {r['model']} | {r['dtype']} | {r['epoch_s']:.2f} | {r['samples_per_s']:.0f} | {vs} | "
             f"{r['roofline_s']:.2f} | {r['vs_roofline']:.0%} |"
         )
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    args.results.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    args.results.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "rounds": rounds}, indent=1))
     print("\n".join(lines))
 
 
-def _cpu() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
