@@ -20,17 +20,19 @@ and report that you did):
   sets before FCN has learned, capped at ``--max-epochs`` 300; seeds ``--seeds`` 0 and 1), and the same
   architecture is trained from scratch with the same recipe and seeds (the referent reported is the UCR-style one:
   z-normalised input, no stream_max). Accuracy = test accuracy, mean over seeds.
-- Per method and target: the accuracy of its first pick, its regret (best candidate − pick), the rank of the pick
-  among the candidates (1 = best, ties share their mean rank), and Spearman's ρ between its scores and the
-  fine-tuned accuracies over the candidates. "random" is the expectation over the candidates of a uniform pick;
-  "scratch" is the from-scratch model (its rank counts the candidates strictly better), "minirocket" the target's
-  MiniRocket reference accuracy (tshub/recommend/minirocket_ucr.tsv: aeon's MiniRocketClassifier, random_state 0;
-  none for sets with missing values or unequal lengths), ranked the same way. Every pick is also compared with
-  MiniRocket target by target (wins/ties/losses within the reference's rounding, sign test).
+- Scores (tshub.recommend.evaluation, as bench/rank_methods.py): per method and target the accuracy of its first
+  pick (a tie at its top score: the mean over the tied), its regret (best candidate − pick), the rank of the pick
+  among the candidates (1 = best, ties share their mean rank), and Kendall's τ and Spearman's ρ between its scores
+  and the fine-tuned accuracies over the candidates. Baselines in the same terms: "oracle" the best candidate,
+  "random" the expectation of a uniform pick, "scratch" the from-scratch model, "minirocket" the target's MiniRocket
+  reference accuracy (tshub/recommend/minirocket_ucr.tsv: aeon's MiniRocketClassifier, random_state 0; none for
+  sets with missing values or unequal lengths; ties within its rounding). Over the targets: means, top-1 hits, and
+  wins/ties/losses with sign tests against the random pick, scratch and MiniRocket.
 
 Results and the zoo they were made on: bench/results/recommender.{md,json} of commit 3e2901f ran on that commit's
 zoo, where 98 of the 123 FCNs had stopped on the old 90-s budget, every one of them in the pool (before the
-convergence check); its MiniRocket columns were added later from the JSON (``--table-only``), no training rerun.
+convergence check); its MiniRocket columns, then its scoring through tshub.recommend.evaluation, were applied later
+from the JSON (``--table-only``), no training rerun.
 To do (issue 10, item 5): the rerun on the converged zoo, ``python bench/recommender.py --quiet --engine ray``.
 
 Resumable: rankings and fine-tunes are cached under ``--work`` (default runs/recommender), keyed by the weights'
@@ -54,15 +56,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
 
 from tshub.data.catalogue import FULL, list_datasets, ucr_summary
 from tshub.experiments import ExperimentError, ExperimentGrid, load_records, run
 from tshub.hub.checkpoint import read_config
 from tshub.hub.store import stores, unconverged_reason
 from tshub.recommend import Candidate, candidate_pool, recommend
-from tshub.recommend.advice import MINIROCKET_TIE, minirocket_references
-from tshub.stats import sign_test, win_tie_loss
+from tshub.recommend.advice import minirocket_references
+from tshub.recommend.evaluation import BASELINES, TargetTruth, baselines, judge, summarise
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("logme", "hscore", "dtw", "probe")
@@ -197,7 +198,9 @@ def target_records(
 def evaluate_target(
     target: str, pool_size: int, candidates: list[str], rankings: dict[str, dict], records: list[dict], n_seeds: int
 ) -> dict[str, Any]:
-    """Per-method first-pick accuracy, regret, rank and Spearman ρ on one target, plus random and scratch."""
+    """One target's ground truth (each candidate's test accuracy, mean over seeds, where every seed finished; the
+    from-scratch referent's) and every method's first pick judged against it (``tshub.recommend.evaluation``:
+    a candidate without a finished fine-tune is never a pick)."""
     per_seed: dict[str, list[float]] = {}
     for r in records:
         if r["kind"] == "finetune":
@@ -211,105 +214,66 @@ def evaluate_target(
     missing = [c for c in candidates if c not in acc]
     if not acc:
         return {"target": target, "error": "no finished fine-tune", "missing": missing}
-    names = list(acc)
-    values = np.array([acc[c] for c in names])
-    ranks = dict(zip(names, rankdata(-values, method="average")))
-    best = float(values.max())
     out: dict[str, Any] = {
         "target": target,
         "pool": pool_size,
-        "n_candidates": len(names),
+        "n_candidates": len(acc),
         "missing": missing,
-        "best": best,
-        "best_sources": [c for c in names if acc[c] == best],
         "accuracy": acc,
-        "seed_spread": float(np.mean([np.ptp(per_seed[c]) for c in names])),
+        "seed_spread": float(np.mean([np.ptp(per_seed[c]) for c in acc])),
         "compute_s": sum(r["elapsed_s"] for r in records)
         + sum(ranking["recommendation"]["elapsed_s"] for ranking in rankings.values()),
-        "random": {
-            "accuracy": float(values.mean()),
-            "regret": best - float(values.mean()),
-            "rank": float(np.mean(list(ranks.values()))),
-        },
-        "methods": {},
     }
     if len(scratch) == n_seeds:
-        s = float(np.mean(scratch))
-        out["scratch"] = {"accuracy": s, "regret": best - s, "rank": 1 + int((values > s).sum())}
+        out["scratch"] = {"accuracy": float(np.mean(scratch))}
+    truth = target_truth(out)
+    out["methods"] = {}
     for method, ranking in rankings.items():
         rows = ranking["recommendation"]["ranking"]
-        pick = rows[0]["id"]
-        scores = {row["id"]: row["score"] for row in rows}
-        scored = [c for c in names if c in scores]
-        rho = spearmanr([scores[c] for c in scored], [acc[c] for c in scored])[0] if len(scored) > 2 else None
+        outcome = judge({row["id"]: row["score"] for row in rows}, truth)
         out["methods"][method] = {
-            "pick": pick,
-            "accuracy": acc.get(pick),
-            "regret": None if pick not in acc else best - acc[pick],
-            "rank": None if pick not in acc else float(ranks[pick]),
-            "spearman": None if rho is None or np.isnan(rho) else float(rho),
+            **outcome,  # its pick: the candidates with a finished fine-tune tied at the top score, the first ranked
+            "pick": next(row["id"] for row in rows if row["id"] in outcome["pick"]),
             "seconds": ranking["recommendation"]["elapsed_s"],
         }
     return out
 
 
-def with_minirocket(result: dict[str, Any]) -> dict[str, Any]:
-    """A target's result with its MiniRocket reference accuracy, regret and rank among the candidates (as scratch's:
-    the candidates better beyond the reference's rounding, plus one), where the vendored table has the target."""
-    reference = minirocket_references().get(result["target"])
-    if "error" in result or reference is None:
+def target_truth(result: dict[str, Any]) -> TargetTruth:
+    """The ground truth a target's result stores, with its MiniRocket reference accuracy where the vendored table
+    has the target."""
+    scratch = (result.get("scratch") or {}).get("accuracy")
+    return TargetTruth(result["target"], result["accuracy"], scratch, minirocket_references().get(result["target"]))
+
+
+def with_baselines(result: dict[str, Any]) -> dict[str, Any]:
+    """A target's result with the baselines judged against its truth (oracle = the best candidate, random, scratch,
+    MiniRocket) and its methods in name order."""
+    if "error" in result:
         return result
-    values = np.array(list(result["accuracy"].values()))
-    return {
-        **result,
-        "minirocket": {
-            "accuracy": reference,
-            "regret": result["best"] - reference,
-            "rank": 1 + int((values > reference + MINIROCKET_TIE).sum()),
-        },
-    }
+    truth = target_truth(result)
+    methods = {m: judged(row, truth) for m, row in sorted(result["methods"].items())}
+    kept = {k: v for k, v in result.items() if k not in ("best", "best_sources")}  # the old format's oracle
+    return {**kept, **baselines(truth), "methods": methods}
 
 
-def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Means over targets (and counts of wins) per method, random, scratch and MiniRocket."""
-    done = [r for r in results if "error" not in r]
-    rows: dict[str, dict[str, Any]] = {}
-    names = sorted({m for r in done for m in r["methods"]}) + ["random", "scratch", "minirocket"]
-    for name in names:
-        entries = [(r, r["methods"].get(name) if name in METHODS else r.get(name)) for r in done]
-        entries = [(r, e) for r, e in entries if e and e.get("accuracy") is not None]
-        if not entries:
-            continue
-        regret = np.array([e["regret"] for _, e in entries])
-        row = {
-            "targets": len(entries),
-            "accuracy": float(np.mean([e["accuracy"] for _, e in entries])),
-            "regret": float(regret.mean()),
-            "median_regret": float(np.median(regret)),
-            "max_regret": float(regret.max()),
-            "rank": float(np.mean([e["rank"] for _, e in entries])),
-        }
-        if name in METHODS:
-            row["top1"] = int(sum(e["regret"] == 0 for _, e in entries))
-            rhos = [e["spearman"] for _, e in entries if e["spearman"] is not None]
-            row["spearman"] = float(np.mean(rhos)) if rhos else None
-            row["seconds"] = float(np.mean([e["seconds"] for _, e in entries]))
-            paired = [(e["accuracy"], r["scratch"]["accuracy"]) for r, e in entries if "scratch" in r]
-            row["vs_scratch"] = [
-                sum(a > s for a, s in paired),
-                sum(a == s for a, s in paired),
-                sum(a < s for a, s in paired),
-            ]
-            better = [r["random"]["regret"] - e["regret"] for r, e in entries]  # > 0: the pick beat a random one
-            wins, losses = sum(d > 0 for d in better), sum(d < 0 for d in better)
-            row["vs_random"] = [wins, len(better) - wins - losses, losses]
-            row["vs_random_p"] = sign_test(wins, losses).pvalue
-        if name != "minirocket":
-            versus = [(e["accuracy"], r["minirocket"]["accuracy"]) for r, e in entries if "minirocket" in r]
-            outcome = win_tie_loss([a for a, _ in versus], [m for _, m in versus], MINIROCKET_TIE)
-            row["vs_minirocket"] = [outcome.wins, outcome.ties, outcome.losses]
-            row["vs_minirocket_p"] = outcome.pvalue
-        rows[name] = row
+def judged(row: dict[str, Any], truth: TargetTruth) -> dict[str, Any]:
+    """A method's row as ``evaluate_target`` stores it. A row stored before this bench judged through
+    ``tshub.recommend.evaluation`` (bench/results/recommender.json of commit 3e2901f) kept the pick and ρ, not the
+    scores: it is judged from its pick alone (a tie at its top score unknown), with τ unknown and ρ as stored."""
+    if "scored" in row:
+        return row
+    return {**judge({row["pick"]: 1.0}, truth), **{k: row[k] for k in ("pick", "spearman", "seconds")}, "scored": None}
+
+
+def summary_of(targets: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``tshub.recommend.evaluation.summarise`` over the targets, with each method's mean ranking time."""
+    done = [r for r in targets if "error" not in r]
+    rows = summarise({r["target"]: {**r["methods"], **{b: r[b] for b in BASELINES if b in r}} for r in done})
+    for name, row in rows.items():
+        seconds = [r["methods"][name]["seconds"] for r in done if name in r["methods"]]
+        if seconds:
+            row["seconds"] = float(np.mean(seconds))
     return rows
 
 
@@ -340,25 +304,27 @@ def markdown(report: dict[str, Any]) -> str:
         f"Convergence: {pool}.  ",
         "MiniRocket: the target's reference test accuracy (aeon MiniRocketClassifier, random_state 0, "
         "tshub/recommend/minirocket_ucr.tsv; '-' where it has none); W/T/L against it over the targets it has, ties "
-        "within its rounding (4 decimals).",
+        "within its rounding (4 decimals).  ",
+        "Scores: tshub.recommend.evaluation; oracle = the best candidate. Accuracies within 1e-9 are equal (means "
+        "over seeds) and share their mean rank, a referent tied with candidates too; a method whose top score is "
+        "tied picks one of the tied candidates at random, so its pick is worth their mean accuracy and rank.",
         "",
         "| method | targets | accuracy of pick | mean regret | median regret | max regret | mean rank "
-        "| top-1 hits | ρ (scores vs accuracy) | pick vs random (W/T/L, sign-test p) | pick vs scratch (W/T/L) "
-        "| pick vs MiniRocket (W/T/L, sign-test p) | s per target |",
+        "| top-1 hits | ρ (scores vs accuracy) | pick vs random (W/T/L, sign-test p) | pick vs scratch (W/T/L, p) "
+        "| pick vs MiniRocket (W/T/L, p) | s per target |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in report["summary"].items():
-        wtl = "/".join(map(str, row["vs_scratch"])) if "vs_scratch" in row else "-"
         rho = f"{row['spearman']:.3f}" if row.get("spearman") is not None else "-"
         seconds = f"{row['seconds']:.0f}" if "seconds" in row else "-"
-        vs_random, vs_minirocket = (
-            "/".join(map(str, row[key])) + f", p = {row[f'{key}_p']:.3f}" if key in row else "-"
-            for key in ("vs_random", "vs_minirocket")
+        vs_random, vs_scratch, vs_minirocket = (
+            "/".join(map(str, row[key]["wtl"])) + f", p = {row[key]['p']:.3f}" if key in row else "-"
+            for key in ("vs_random", "vs_scratch", "vs_minirocket")
         )
         lines.append(
             f"| {name} | {row['targets']} | {row['accuracy']:.4f} | {row['regret']:.4f} | "
             f"{row['median_regret']:.4f} | {row['max_regret']:.4f} | {row['rank']:.2f} | "
-            f"{row.get('top1', '-')} | {rho} | {vs_random} | {wtl} | {vs_minirocket} | {seconds} |"
+            f"{row.get('top1', '-')} | {rho} | {vs_random} | {vs_scratch} | {vs_minirocket} | {seconds} |"
         )
     methods = sorted({m for r in report["targets"] for m in r.get("methods", {})})
     lines += [
@@ -375,13 +341,13 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {r['target']} | {r['error']} |")
             continue
         cells = [
-            f"{m['pick']}: {m['accuracy']:.3f} (#{m['rank']:g})" if m.get("accuracy") is not None else f"{m['pick']}: -"
-            for m in (r["methods"].get(x, {"pick": "-"}) for x in methods)
+            f"{m['pick']}: {m['accuracy']:.3f} (#{m['rank']:g})" if (m := r["methods"].get(x)) else "-" for x in methods
         ]
         scratch, minirocket = (f"{r[k]['accuracy']:.3f}" if k in r else "-" for k in ("scratch", "minirocket"))
+        best = r["oracle"]["accuracy"]
         lines.append(
             f"| {r['target']} | {r['pool']} | {r['n_candidates']} | "
-            f"{', '.join(r['best_sources'][:2])}: {r['best']:.3f} "
+            f"{', '.join([c for c, a in r['accuracy'].items() if a == best][:2])}: {best:.3f} "
             f"| {scratch} | {minirocket} | {r['random']['accuracy']:.3f} | "
             + " | ".join(cells)
             + f" | {r['seed_spread']:.3f} |"
@@ -499,9 +465,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_results(report: dict[str, Any], out: Path) -> None:
-    """Add MiniRocket to every target, summarise, and write ``out``.json and .md (printing the Markdown)."""
-    targets = [with_minirocket(r) for r in report["targets"]]
-    report = {"protocol": report["protocol"], "summary": summarise(targets), "targets": targets}
+    """Judge the baselines of every target, summarise, and write ``out``.json and .md (printing the Markdown)."""
+    targets = [with_baselines(r) for r in report["targets"]]
+    report = {"protocol": report["protocol"], "summary": summary_of(targets), "targets": targets}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     out.with_suffix(".md").write_text(markdown(report))

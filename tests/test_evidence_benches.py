@@ -217,7 +217,8 @@ def test_the_recommender_scores_only_fine_tunes_of_the_current_weights(benches: 
 
 def test_the_recommender_tables_carry_minirocket_and_render_again_from_their_json(benches: Any, tmp_path: Path) -> None:
     """MiniRocket per target (its accuracy, regret and rank among the candidates), and per method the W/T/L of the
-    pick against it over the targets that have a reference; the numbers already there stay as they were."""
+    pick against it over the targets that have a reference; a JSON of the format before the bench judged through
+    tshub.recommend.evaluation (the committed one) renders again, its ground truth kept."""
     _, bench = benches
 
     def target(name: str, accuracy: dict[str, float], pick: str, scratch: float) -> dict[str, Any]:
@@ -275,10 +276,17 @@ def test_the_recommender_tables_carry_minirocket_and_render_again_from_their_jso
     assert report["targets"][1]["minirocket"] == {"accuracy": 1.0, "regret": 0.0, "rank": 1}
     assert "minirocket" not in report["targets"][2]
     for kept, given in zip(report["targets"], targets):
-        assert {k: v for k, v in kept.items() if k != "minirocket"} == given
+        for key in ("target", "pool", "n_candidates", "missing", "accuracy", "seed_spread", "compute_s"):
+            assert kept[key] == given[key]
+        assert kept["scratch"]["accuracy"] == given["scratch"]["accuracy"]
+        assert kept["oracle"]["accuracy"] == given["best"] and "best" not in kept
+        method, stored = kept["methods"]["logme"], given["methods"]["logme"]
+        assert {k: method[k] for k in stored} == stored and method["kendall"] is None
+    assert bench.main(["--table-only", "--out", str(out)]) == 0  # the rewritten JSON renders the same
+    assert json.loads(out.with_suffix(".json").read_text()) == report
     summary = report["summary"]
-    assert summary["logme"]["vs_minirocket"] == [1, 1, 0] and summary["logme"]["vs_minirocket_p"] == 1.0
-    assert summary["scratch"]["vs_minirocket"] == [0, 0, 2] and summary["minirocket"]["targets"] == 2
+    assert summary["logme"]["vs_minirocket"] == {"wtl": [1, 1, 0], "p": 1.0}
+    assert summary["scratch"]["vs_minirocket"]["wtl"] == [0, 0, 2] and summary["minirocket"]["targets"] == 2
     assert summary["logme"]["accuracy"] == pytest.approx((0.9 + 1.0 + 0.98) / 3)
     text = out.with_suffix(".md").read_text()
     assert "| logme | 3 | 0.9600 |" in text and "| 1/1/0, p = 1.000 | 1 |" in text
@@ -312,3 +320,40 @@ def test_a_ranking_cached_for_other_weights_is_computed_again(
     assert bench.rank_pool("Coffee", pool, {"A/fcn": "a1", "B/fcn": "b1"}, "logme", tmp_path, args) == cached
     with pytest.raises(Trained):
         bench.rank_pool("Coffee", pool, {"A/fcn": "a2", "B/fcn": "b1"}, "logme", tmp_path, args)
+
+
+def test_the_recommender_judges_each_pick_through_the_library(benches: Any, tmp_path: Path) -> None:
+    """A method's top score tied between two candidates is worth their mean (tshub.recommend.evaluation.judge), a
+    first choice without a finished fine-tune is not its pick, and the baselines come from the same module."""
+    _, bench = benches
+
+    def finetune(source: str, seed: int, accuracy: float) -> dict[str, Any]:
+        return {"kind": "finetune", "source": source, "seed": seed, "metrics": {"accuracy": accuracy}, "elapsed_s": 1}
+
+    referent = {"preprocessing": "znorm", "use_stream_max": False}
+    records = [
+        *(finetune("A/fcn", s, 0.9) for s in (0, 1)),
+        *(finetune("B/fcn", s, a) for s, a in ((0, 0.7), (1, 0.8))),
+        *(finetune("C/fcn", s, 1.0) for s in (0, 1)),
+        finetune("D/fcn", 0, 1.0),  # its second seed failed
+        *({"kind": "referent", "spec": referent, "metrics": {"accuracy": 0.8}, "elapsed_s": 1} for _ in (0, 1)),
+    ]
+
+    def ranking(*scores: tuple[str, float]) -> dict[str, Any]:
+        return {"recommendation": {"elapsed_s": 2.0, "ranking": [{"id": c, "score": s} for c, s in scores]}}
+
+    rankings = {
+        "logme": ranking(("B/fcn", 1.0), ("A/fcn", 1.0), ("C/fcn", 0.0)),
+        "dtw": ranking(("D/fcn", 9.0), ("C/fcn", 5.0), ("A/fcn", 1.0), ("B/fcn", 0.0)),
+    }
+    result = bench.evaluate_target("Coffee", 5, ["A/fcn", "B/fcn", "C/fcn", "D/fcn"], rankings, records, 2)
+    assert result["missing"] == ["D/fcn"] and result["n_candidates"] == 3 and result["compute_s"] == 13.0
+    logme, dtw = result["methods"]["logme"], result["methods"]["dtw"]
+    assert logme["pick"] == "B/fcn" and logme["accuracy"] == pytest.approx(0.825) and logme["rank"] == 2.5
+    assert logme["regret"] == pytest.approx(0.175) and not logme["top1"] and logme["seconds"] == 2.0
+    assert dtw["pick"] == "C/fcn" and dtw["top1"] and dtw["spearman"] == 1.0
+    judged = bench.with_baselines(result)  # Coffee's MiniRocket reference is 1.0: tied with C
+    assert judged["minirocket"]["rank"] == 1.0 and judged["scratch"] == pytest.approx(
+        {"accuracy": 0.8, "regret": 0.2, "rank": 3.0}
+    )
+    assert judged["methods"] == {"dtw": dtw, "logme": logme} and list(judged["methods"]) == ["dtw", "logme"]

@@ -71,6 +71,24 @@ def test_summarise_counts_targets_and_runs_the_sign_tests():
     assert rows["coin"]["vs_random"]["p"] == 1.0 and not rows["coin"]["vs_random"]["bky"]
 
 
+def test_minirocket_ties_within_its_rounding_and_every_row_meets_the_referents():
+    """MiniRocket's table is rounded to 4 decimals: within that (advice.MINIROCKET_TIE) it ties, in ranks and in
+    W/T/L, as advice.beats counts it; accuracies equal up to float noise share a rank; the baselines are compared
+    with the referents too (scratch against MiniRocket, the random pick against both)."""
+    noisy = TargetTruth("T", {"A": 0.1 + 0.2, "B": 0.3, "C": 0.2}, scratch=0.2, minirocket=0.30004)
+    assert judge({"A": 1.0}, noisy)["rank"] == judge({"B": 1.0}, noisy)["rank"] == 1.5
+    b = baselines(noisy)
+    assert b["minirocket"]["rank"] == 1.5 and b["scratch"]["rank"] == 3.0
+    outcomes = {"T": {**b, "m": judge({"A": 1.0}, noisy)}}
+    rows = summarise(outcomes)
+    assert rows["m"]["vs_minirocket"]["wtl"] == [0, 1, 0] and rows["m"]["vs_scratch"]["wtl"] == [1, 0, 0]
+    assert rows["scratch"]["vs_minirocket"]["wtl"] == [0, 0, 1] and rows["minirocket"]["vs_scratch"]["wtl"] == [1, 0, 0]
+    assert "vs_scratch" not in rows["scratch"] and rows["random"]["vs_scratch"]["wtl"] == [1, 0, 0]
+    assert rows["m"]["max_regret"] == pytest.approx(0.0) and rows["random"]["max_regret"] == pytest.approx(
+        0.3 - 0.8 / 3
+    )
+
+
 def test_the_method_chosen_on_other_targets_is_judged_on_the_held_out_one():
     outcomes = {
         "t1": {"m1": {"regret": 0.0}, "m2": {"regret": 0.1}},

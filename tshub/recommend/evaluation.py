@@ -1,11 +1,13 @@
 """Judging a ranking method against fine-tuned ground truth: the first pick's accuracy, regret and rank per target,
-and, over targets, wins against a random pick, training from scratch and the default method with sign tests.
+and, over targets, wins against a random pick, the referents (training from scratch, MiniRocket) and the default
+method with sign tests.
 
 A recommender is only as good as the fine-tuned result of the source it picks (tshub.recommend's docstring), so
 the unit of evidence is the target: each target gives one paired observation, and the tests count targets.
 Ties are treated as a user would meet them: a method whose top score is shared picks one of the tied candidates at
 random, so its pick is worth the mean accuracy of the tied ones; a candidate it cannot score (None) is never picked
-unless it can score none, in which case its pick is a random one.
+unless it can score none, in which case its pick is a random one. A referent within its tie (``REFERENT_TIE``) of
+candidates shares their rank, as a pick does.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy.stats import kendalltau, rankdata, spearmanr
+from scipy.stats import kendalltau, spearmanr
 
-from tshub.stats import benjamini_krieger_yekutieli, sign_test
+from tshub.recommend.advice import WIN_MARGIN
+from tshub.stats import benjamini_krieger_yekutieli, win_tie_loss
 
 REFERENTS = ("scratch", "minirocket")  # no transfer at all: the same network from scratch, and MiniRocket
 BASELINES = ("oracle", "random", *REFERENTS)
 TIE = 1e-9  # accuracies closer than this are equal (means of two seeds on the same test set)
+#: Accuracies this close to a referent's tie with it: MiniRocket's come from a table rounded to 4 decimals.
+REFERENT_TIE = {referent: max(TIE, WIN_MARGIN[referent]) for referent in REFERENTS}
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,12 @@ class TargetTruth:
     def best(self) -> float:
         return max(self.accuracy.values())
 
-    def rank_of(self, accuracy: float) -> float:
-        """The rank an accuracy would take among the candidates: 1 + the number strictly better, ties averaged."""
+    def rank_of(self, accuracy: float, tie: float = TIE) -> float:
+        """The rank an accuracy would take among the candidates: 1 + the number better by more than ``tie``, and
+        with candidates within ``tie`` of it, their mean rank."""
         values = np.array(list(self.accuracy.values()))
-        better = int((values > accuracy + TIE).sum())
-        tied = int((np.abs(values - accuracy) <= TIE).sum())
+        better = int((values > accuracy + tie).sum())
+        tied = int((np.abs(values - accuracy) <= tie).sum())
         return better + (1 + tied) / 2 if tied else better + 1.0
 
 
@@ -60,14 +66,13 @@ def judge(scores: Mapping[str, float | None], truth: TargetTruth) -> dict[str, A
     scored = ~np.isnan(raw)
     key = np.where(scored, raw, -np.inf)
     picked = np.flatnonzero(key == key.max())
-    ranks = rankdata(-accuracy, method="average")
     pick_accuracy = float(accuracy[picked].mean())
     regret = truth.best - pick_accuracy
     return {
         "pick": [names[i] for i in picked],
         "accuracy": pick_accuracy,
         "regret": regret,
-        "rank": float(ranks[picked].mean()),
+        "rank": float(np.mean([truth.rank_of(accuracy[i]) for i in picked])),
         "top1": bool(regret <= TIE),
         "kendall": _correlation(kendalltau, raw[scored], accuracy[scored]),
         "spearman": _correlation(spearmanr, raw[scored], accuracy[scored]),
@@ -78,16 +83,16 @@ def judge(scores: Mapping[str, float | None], truth: TargetTruth) -> dict[str, A
 def baselines(truth: TargetTruth) -> dict[str, dict[str, Any]]:
     """The oracle (the best candidate), a uniform random pick (its expectation) and the referents scratch and
     MiniRocket (when known), in the same terms as ``judge``."""
-    values = np.array(list(truth.accuracy.values()))
+    mean = float(np.mean(list(truth.accuracy.values())))
     out = {
         "oracle": {"accuracy": truth.best, "regret": 0.0, "rank": truth.rank_of(truth.best)},
-        "random": {"accuracy": float(values.mean()), "regret": truth.best - float(values.mean())},
+        "random": {"accuracy": mean, "regret": truth.best - mean, "rank": (len(truth.accuracy) + 1) / 2},
     }
-    out["random"]["rank"] = float(np.mean(rankdata(-values, method="average")))
     for referent in REFERENTS:
         accuracy = getattr(truth, referent)
         if accuracy is not None:
-            out[referent] = {"accuracy": accuracy, "regret": truth.best - accuracy, "rank": truth.rank_of(accuracy)}
+            rank = truth.rank_of(accuracy, REFERENT_TIE[referent])
+            out[referent] = {"accuracy": accuracy, "regret": truth.best - accuracy, "rank": rank}
     return out
 
 
@@ -105,11 +110,11 @@ def chosen_on_other_targets(
     return out
 
 
-def paired(first: list[float], second: list[float]) -> dict[str, Any]:
-    """Wins/ties/losses of ``first`` against ``second`` (paired by target) and the two-sided sign-test p."""
-    diff = np.array(first) - np.array(second)
-    wins, losses = int((diff > TIE).sum()), int((diff < -TIE).sum())
-    return {"wtl": [wins, len(diff) - wins - losses, losses], "p": sign_test(wins, losses).pvalue}
+def paired(first: list[float], second: list[float], tie: float = TIE) -> dict[str, Any]:
+    """Wins/ties/losses of ``first`` against ``second`` (paired by target; within ``tie``: a tie) and the two-sided
+    sign-test p."""
+    outcome = win_tie_loss(first, second, tie)
+    return {"wtl": [outcome.wins, outcome.ties, outcome.losses], "p": outcome.pvalue}
 
 
 def bootstrap_interval(values: list[float], n: int = 10_000, seed: int = 0, level: float = 0.95) -> list[float]:
@@ -121,9 +126,11 @@ def bootstrap_interval(values: list[float], n: int = 10_000, seed: int = 0, leve
 
 def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: str | None = None) -> dict[str, Any]:
     """Per method (and baseline) over the targets: mean accuracy of the pick, mean regret with its bootstrap
-    interval, median regret and rank, top-1 hits, mean τ and ρ, and paired sign tests against the random pick,
-    scratch and MiniRocket (where known) and ``default``; the vs-random p values of the methods are corrected together (Benjamini–Krieger–
-    Yekutieli, q = 0.05, ``bky``). ``outcomes``: target → method or baseline name → ``judge``/``baselines`` row."""
+    interval, median and max regret, mean and median rank; paired sign tests of every row against the referents
+    scratch and MiniRocket where known (ties: ``REFERENT_TIE``); per method also top-1 hits, mean τ and ρ, and sign
+    tests against the random pick and ``default``, the vs-random p values of the methods corrected together
+    (Benjamini–Krieger–Yekutieli, q = 0.05, ``bky``). ``outcomes``: target → method or baseline name →
+    ``judge``/``baselines`` row."""
     targets = list(outcomes)
     names = list(dict.fromkeys(n for per in outcomes.values() for n in per))
     rows: dict[str, Any] = {}
@@ -137,6 +144,7 @@ def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: 
             "regret": float(np.mean(regret)),
             "regret_ci": bootstrap_interval(regret),
             "median_regret": float(np.median(regret)),
+            "max_regret": float(np.max(regret)),
             "rank": float(np.mean([e["rank"] for e in entries])),
             "median_rank": float(np.median([e["rank"] for e in entries])),
         }
@@ -148,16 +156,17 @@ def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: 
             row["vs_random"] = paired(
                 [e["accuracy"] for e in entries], [outcomes[t]["random"]["accuracy"] for t in present]
             )
-            for referent in REFERENTS:
-                known = [t for t in present if referent in outcomes[t]]
-                if known:
-                    row[f"vs_{referent}"] = paired(
-                        [outcomes[t][name]["accuracy"] for t in known],
-                        [outcomes[t][referent]["accuracy"] for t in known],
-                    )
             if default is not None and name != default and all(default in outcomes[t] for t in present):
                 row["vs_default"] = paired(
                     [e["accuracy"] for e in entries], [outcomes[t][default]["accuracy"] for t in present]
+                )
+        for referent in REFERENTS:
+            known = [t for t in present if referent in outcomes[t]]
+            if known and referent != name:
+                row[f"vs_{referent}"] = paired(
+                    [outcomes[t][name]["accuracy"] for t in known],
+                    [outcomes[t][referent]["accuracy"] for t in known],
+                    REFERENT_TIE[referent],
                 )
         rows[name] = row
     methods = [n for n in names if n not in BASELINES]
