@@ -45,7 +45,7 @@ def zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         root / "GunPoint" / "fcn",
         id="GunPoint/fcn",
         source={"name": "GunPoint", "domain": "Motion", "citation": "Dau et al. 2019"},
-        reference={"name": "FCN (Wang et al. 2017)", "metrics": {"accuracy": 1.0}},
+        reference={"name": "FCN (Wang et al. 2017)", "metrics": {"accuracy": 1 - 0.56}},
     )
     tcn = build_model("tcn", 3, 1)
     tcn.task = "regression"
@@ -61,7 +61,7 @@ def test_list_prints_one_row_per_checkpoint(zoo, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["id", "domain", "test", "ref.", "training", "size"]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
-    assert rows["GunPoint/fcn"][:5] == ["GunPoint/fcn", "Motion", "acc", "0.9733", "1.0000"]
+    assert rows["GunPoint/fcn"][:5] == ["GunPoint/fcn", "Motion", "acc", "0.9733", "0.4400"]
     assert rows["GunPoint/fcn"][5] == "converged"
     assert rows["LEN-DB/tcn"][:6] == ["LEN-DB/tcn", "Seismology", "mae", "0.2512", "-", "-"]
     assert rows["LEN-DB/tcn"][-1] in ("kB", "MB")
@@ -102,7 +102,9 @@ def test_info_describes_a_checkpoint(zoo, capsys):
     out = {line[:width].strip(): line[width:].strip() for line in lines[2:]}
     assert out["location"] == str(zoo / "GunPoint" / "fcn")
     assert out["arch"].startswith("fcn (filters=[8, 16, 8]")
-    assert "Accuracy 0.9733" in out["metrics (test)"] and "FCN (Wang et al. 2017): Accuracy 1.0" in out["reference"]
+    assert (
+        "Accuracy 0.9733" in out["metrics (test)"] and out["reference"] == "FCN (Wang et al. 2017): Accuracy 0.4400"
+    )  # as a metric, not 0.43999999999999995
     assert out["training"] == "converged after 40 epochs (weights of epoch 30)"
     assert main(["info", "LEN-DB/tcn", "--json"]) == 0
     config = json.loads(capsys.readouterr().out)

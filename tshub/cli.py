@@ -198,21 +198,22 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metric_list(metrics: dict[str, Any]) -> str:
+    """ "Accuracy 0.9733, F1 (weighted) 0.9733": a checkpoint's metrics and its reference's, printed alike."""
+    return ", ".join(
+        f"{METRIC_NAMES.get(k, (k, k))[1]} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float))
+    )
+
+
 def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
     """The human summary of a checkpoint that ``tshub info`` prints."""
     source = source_info(config)
     kwargs = ", ".join(f"{k}={v}" for k, v in (config.get("arch_kwargs") or {}).items())
     classes = config.get("classes")
     length = config.get("input_length")
-    metrics = ", ".join(
-        f"{METRIC_NAMES.get(k, (k, k))[1]} {v:.4f}"
-        for k, v in (config.get("metrics") or {}).items()
-        if isinstance(v, (int, float))
-    )
+    metrics = _metric_list(config.get("metrics") or {})
     reference = config.get("reference") if isinstance(config.get("reference"), dict) else {}
-    reference_metrics = ", ".join(
-        f"{METRIC_NAMES.get(k, (k, k))[1]} {v}" for k, v in reference.get("metrics", {}).items()
-    )
+    reference_metrics = _metric_list(reference.get("metrics") or {})
     commit = snapshot_commit(folder)
     return [
         ("id", config.get("id") or "-"),
