@@ -328,6 +328,9 @@ class Recommendation(BaseModel):
     source: str | None = None
     arch: str | None = None
     details: Any = None
+    training: str | None = Field(
+        None, description="how the checkpoint's training ended ('converged', 'time budget, not converged', ...)"
+    )
 
 
 class RecommendOut(BaseModel):

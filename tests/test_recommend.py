@@ -239,6 +239,39 @@ def test_the_zoo_pool_leaves_out_sources_that_learned_nothing(
     assert named.ids == ["Guesser/fcn"]
 
 
+def test_every_ranked_source_says_how_its_training_ended(
+    italy: Dataset, candidates: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A source cut short by a time budget is ranked but marked, in the rows (library, JSON, service) and the
+    printed table, whether it comes from the zoo's listing or is named by the user."""
+    from tshub.hub import load_pretrained
+
+    zoo = tmp_path / "zoo"
+    for folder in candidates:
+        shutil.copytree(folder, zoo / Path(folder).parent.name / "fcn")
+    cut = load_pretrained(candidates[0])
+    cut.meta = {**cut.meta, "stop_reason": "time_budget"}
+    cut.save_pretrained(zoo / "CutShort" / "fcn", id="CutShort/fcn")
+    monkeypatch.setenv("TSHUB_ZOO", str(zoo))
+    monkeypatch.setenv("TSHUB_REPO_ZOO", "")
+    monkeypatch.setenv("TSHUB_HOME", str(tmp_path / "home"))
+    for rec in (
+        recommend(italy, k=None, method="logme", allow_self_transfer=True),
+        recommend(
+            italy,
+            k=None,
+            method="logme",
+            candidates=[str(zoo / "CutShort" / "fcn"), *candidates],
+            allow_self_transfer=True,
+        ),
+    ):
+        training = {row.id: row.training for row in rec}
+        assert training["CutShort/fcn"] == "time budget, not converged"
+        assert rec.to_dict()["ranking"][rec.ids.index("CutShort/fcn")]["training"] == "time budget, not converged"
+        header = next(line for line in str(rec).splitlines() if line.startswith("rank"))
+        assert header.split()[-1] == "training" and "time budget, not converged" in str(rec)
+
+
 def test_hscore_and_probe_rank_every_candidate(italy: Dataset, candidates: list[str]):
     rec = recommend(italy, k=None, method="hscore", candidates=candidates, allow_self_transfer=True)
     assert rec.method == "hscore" and len(rec) == 3 and all(0 < r["score"] <= 1.0 + 1e-9 for r in rec)

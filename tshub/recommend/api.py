@@ -93,7 +93,9 @@ def recommend(
             scored.append(verdict)
     scored.sort(key=Scored.sort_key)
     rows = [
-        RankedSource(i, s.candidate.id, float(s.score), s.candidate.source, s.candidate.arch, s.details)
+        RankedSource(
+            i, s.candidate.id, float(s.score), s.candidate.source, s.candidate.arch, s.details, s.candidate.training
+        )
         for i, s in enumerate(scored, 1)
     ]
     note = "; ".join(n for n in (note, *context.notes) if n) or None

@@ -11,7 +11,7 @@ from tshub.data.dataset import Dataset
 from tshub.data.fingerprint import OVERLAP_THRESHOLD, overlap, series_hashes
 from tshub.hub.checkpoint import load_checkpoint, read_config
 from tshub.hub.resolve import load_pretrained, resolve
-from tshub.hub.store import HUB_ONLY, list_pretrained
+from tshub.hub.store import HUB_ONLY, list_pretrained, training_status
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import get_architecture
 from tshub.recommend.results import SELF_TRANSFER
@@ -26,6 +26,7 @@ class Candidate:
     arch: str
     location: str  # a checkpoint folder, or HUB_ONLY (as in the listing rows) for an index-only entry
     unusable: str | None = None  # why it should not be a source (tshub.hub.store.unusable_reason), or None
+    training: str | None = None  # how its training ended (tshub.hub.store.training_status), None when unrecorded
 
     @property
     def hub_only(self) -> bool:
@@ -39,7 +40,10 @@ class Candidate:
 def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | None = None) -> list[Candidate]:
     """The checkpoints to rank: the given ids/folders, or every checkpoint the local stores and zoo index list."""
     if candidates is None:
-        pool = [Candidate(r["id"], r["source"], r["arch"], r["location"], r.get("unusable")) for r in list_pretrained()]
+        pool = [
+            Candidate(r["id"], r["source"], r["arch"], r["location"], r.get("unusable"), r.get("training"))
+            for r in list_pretrained()
+        ]
     else:
         pool = []
         for name in candidates:
@@ -48,7 +52,7 @@ def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | N
             source = str(config.get("source_dataset") or Path(folder).parent.name)
             named = not Path(name).expanduser().is_dir()
             model_id = str(name) if named else str(config.get("id") or f"{source}/{config['arch']}")
-            pool.append(Candidate(model_id, source, config["arch"], str(folder)))
+            pool.append(Candidate(model_id, source, config["arch"], str(folder), training=training_status(config)))
     if arch is not None:
         wanted = get_architecture(arch).arch
         pool = [c for c in pool if c.arch == wanted]

@@ -28,7 +28,9 @@ class _ReadsLikeADict:
 
 @dataclass(frozen=True)
 class RankedSource(_ReadsLikeADict):
-    """One ranked candidate: its rank (1 = best), model id, the method's score (higher is better) and details."""
+    """One ranked candidate: its rank (1 = best), model id, the method's score (higher is better), details, and
+    how its training ended ("converged", "time budget, not converged", ...: a pick that never converged is a weaker
+    start than its score suggests; None when the checkpoint does not record it)."""
 
     rank: int
     id: str
@@ -36,6 +38,7 @@ class RankedSource(_ReadsLikeADict):
     source: str
     arch: str
     details: Any = None
+    training: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,18 @@ class Recommendation:
         def wrap(text: str) -> str:
             return textwrap.fill(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
-        rows = [[str(r.rank), r.id, f"{r.score:.4g}", r.source, r.arch] for r in self.ranking]
+        rows = [[str(r.rank), r.id, f"{r.score:.4g}", r.source, r.arch, r.training or "-"] for r in self.ranking]
         lines = [
             f"sources for {self.target} by {self.method} ({self.score_name}); "
             f"{len(self.ranking)} shown of {self.n_candidates - len(self.skipped)} scored, "
             f"{self.elapsed_s:.1f} s"
         ]
         lines += [wrap(f"note: {self.note}")] if self.note else []
-        lines += [format_table(rows, ("rank", "id", "score", "source", "arch"))] if rows else ["(no candidate scored)"]
+        lines += (
+            [format_table(rows, ("rank", "id", "score", "source", "arch", "training"))]
+            if rows
+            else ["(no candidate scored)"]
+        )
         own = [s for s in self.skipped if s.reason.startswith(SELF_TRANSFER)]
         others = [s for s in self.skipped if s not in own]
         if own:

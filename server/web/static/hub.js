@@ -237,11 +237,11 @@
       const r = await api("/v1/recommend", {method: "POST", json: {dataset_id: id, k: Number($("#k").value) || 5,
         method: $("#rec-method").value, arch: arch || null}});
       const rows = r.recommendations.map((rec) => [String(rec.rank),
-        el("a", {href: `${prefix}/models/${rec.id}`, text: rec.id}), score(rec.score),
+        el("a", {href: `${prefix}/models/${rec.id}`, text: rec.id}), score(rec.score), rec.training || "—",
         el("button", {type: "button", class: "secondary", "data-model": rec.id, text: "Fine-tune from this",
           onclick: () => { $("#model").value = rec.id; $("#model").focus(); }})]);
       out.replaceChildren(el("p", {text: `Best first, by ${r.score_name}.`}),
-        table(["Rank", "Checkpoint", r.score_name, ""], rows, "ranking-table"), adviceView(r.advice, "advice"),
+        table(["Rank", "Checkpoint", r.score_name, "Training", ""], rows, "ranking-table"), adviceView(r.advice, "advice"),
         r.note ? el("p", {class: "note", text: r.note}) : null,
         r.skipped.length ? el("details", {}, el("summary", {text: `${r.skipped.length} left out`}),
           el("ul", {}, r.skipped.map((s) => el("li", {text: `${s.id}: ${s.reason}`})))) : null);
