@@ -19,7 +19,7 @@ from typing import Any
 import tshub
 from server.uploads import load_npz
 from tshub.data.dataset import Dataset
-from tshub.training import FitResult, finetune, train_from_scratch
+from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
 from tshub.training.recipes import AUTO
 
@@ -58,16 +58,12 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
     if spec.get("baseline"):
         report({"phase": "baseline"})
         tracker = EpochTracker(report, ds.task, "baseline", spec.get("epochs"))
-        fitted = result.model
-        scratch = train_from_scratch(
-            fitted.arch,
+        scratch = train_referent(
+            model,
             ds,
             seed=spec["seed"],
             recipe=recipe,
             max_epochs=spec.get("epochs"),
-            preprocessing=fitted.preprocessor.kind,
-            use_stream_max=fitted.use_stream_max,
-            arch_kwargs=fitted.arch_kwargs,
             time_budget_s=spec.get("budget_s"),
             progress=False,
             on_epoch_end=tracker,

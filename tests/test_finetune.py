@@ -12,7 +12,7 @@ import torch
 from tshub.data import Dataset
 from tshub.datasets import load
 from tshub.models import TimeSeriesModel
-from tshub.training import FitResult, convergence_rate, finetune, train_from_scratch
+from tshub.training import FitResult, convergence_rate, finetune, train_from_scratch, train_referent
 
 SMALL = {"filters": (16, 32, 16)}
 
@@ -174,6 +174,21 @@ def test_from_scratch_with_stream_max_predicts_raw_series(shared_data: Path):
     assert model.use_stream_max and model.preprocessor.kind == "minmax_mask"
     X_test, y_test = seismic.split("test")
     assert np.mean(np.abs(model.predict(X_test) - y_test)) == pytest.approx(result.metrics["mae"], rel=1e-5)
+
+
+def test_the_referent_of_a_minmax_source_keeps_its_preprocessing_and_stream_max(shared_data: Path):
+    """The demo trained its referent with the default z-normalisation whatever the source's preprocessing: a
+    referent must differ from the fine-tune only by the pretrained start."""
+    seismic = load("SEISMIC-CX", root=shared_data)
+    source = train_from_scratch(
+        "fcn", seismic, preprocessing="minmax_mask", max_epochs=1, arch_kwargs=SMALL, progress=False
+    ).model
+    tuned = finetune(source, seismic, max_epochs=1, progress=False)
+    referent = train_referent(source, seismic, max_epochs=1, progress=False)
+    for model in (tuned.model, referent.model):
+        assert model.preprocessor.kind == "minmax_mask" and model.use_stream_max
+        assert model.arch_kwargs == source.arch_kwargs
+    assert referent.model.meta.get("parent") is None
 
 
 def test_default_recipe_trains_small_sets_with_the_ucr_schedule(gunpoint: Dataset):

@@ -277,6 +277,11 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
         help="with several ω: successive halving on validation (default) or every ω to the end",
     )
     p.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also train the architecture from scratch (same recipe, seed, splits and preprocessing) and compare",
+    )
     add_recipe_argument(p)
     p.add_argument("--max-epochs", type=int, help="cap on epochs per ω")
     p.add_argument("--time-budget", type=float, help="seconds for the whole fine-tune")
@@ -290,7 +295,7 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
 def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.data.splits import training_splits
     from tshub.hub.resolve import load_pretrained
-    from tshub.training import finetune
+    from tshub.training import finetune, train_referent
 
     model = load_pretrained(args.id)
     data = load_data(args)
@@ -311,6 +316,17 @@ def _run_finetune(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget,
         device=args.device,
     )
+    scratch = None
+    if args.baseline:
+        scratch = train_referent(
+            model,
+            data,
+            seed=args.seed,
+            recipe=args.recipe,
+            max_epochs=args.max_epochs,
+            time_budget_s=args.time_budget,
+            device=args.device,
+        )
     saved = result.model.save_pretrained(args.out) if args.out else None
     summary = {
         "source": args.id,
@@ -321,20 +337,41 @@ def _run_finetune(args: argparse.Namespace) -> int:
         "val_metrics": result.val_metrics,
         "saved": str(saved) if saved else None,
     }
+    if scratch is not None:
+        summary["baseline"] = {"metrics": scratch.metrics, "val_metrics": scratch.val_metrics}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
     chosen = ", chosen on validation" if isinstance(args.lr_multiplier, (str, list)) else ""
     print(f"fine-tuned {args.id} on {data.name} (ω = {result.lr_multiplier:g}{chosen})")
+    _print_splits(summary)
+    if scratch is not None:
+        print(f"{model.arch} from scratch on {data.name} (same recipe, seed, splits and preprocessing)")
+        _print_splits(summary["baseline"])
+        print(_verdict(result.metrics, scratch.metrics))
+    if saved:
+        print(f"  saved to {saved}")
+    return 0
+
+
+def _print_splits(summary: dict[str, Any]) -> None:
     for split in ("metrics", "val_metrics"):
-        shown = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {v:.4f}" for k, v in summary[split].items())
+        shown = _metric_list(summary[split])
         print(
             f"  {'test' if split == 'metrics' else 'validation'}: "
             f"{shown or '- (no test split: pass --test-file or --test-fraction)'}"
         )
-    if saved:
-        print(f"  saved to {saved}")
-    return 0
+
+
+def _verdict(tuned: dict[str, float], scratch: dict[str, float]) -> str:
+    """Which start won on the test split, by the task's headline metric (accuracy, or MAE: lower is better)."""
+    metric = "accuracy" if "accuracy" in tuned else "mae"
+    if metric not in tuned or metric not in scratch:
+        return "no test split, so no verdict: compare the validation figures, or pass --test-file / --test-fraction"
+    a, b = tuned[metric], scratch[metric]
+    won = a > b if metric == "accuracy" else a < b
+    outcome = "fine-tuning won" if won else ("a tie" if a == b else "training from scratch won")
+    return f"test {METRIC_NAMES[metric][1]}: fine-tuned {a:.4f} vs from scratch {b:.4f}: {outcome} (one seed)"
 
 
 def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:

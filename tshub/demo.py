@@ -20,6 +20,7 @@ import numpy as np
 import tshub
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.recommend.advice import TransferAdvice
+from tshub.training import train_referent
 from tshub.training.results import FitResult
 
 DEFAULT_TARGET = "GunPoint"
@@ -117,9 +118,7 @@ def run_demo(
             data, lr_multiplier=list(lr_multipliers), seed=seed, recipe=recipe, max_epochs=max_epochs
         )
         print(f"seed {seed}: training {model.arch} from scratch on {data.name} (the referent)", flush=True)
-        scratch = tshub.train_from_scratch(
-            model.arch, data, seed=seed, recipe=recipe, max_epochs=max_epochs, arch_kwargs=model.arch_kwargs
-        )
+        scratch = train_referent(model, data, seed=seed, recipe=recipe, max_epochs=max_epochs)
         rows += [DemoRow(f"fine-tuned from {source}", seed, tuned), DemoRow("from scratch", seed, scratch)]
         if seed == seeds[0]:
             print(tuned.transfer_report, flush=True)

@@ -85,9 +85,7 @@ def finetune(
             "with freeze_backbone=True the transferred (backbone) parameters do not train, so ω has "
             "no effect: pass a single lr_multiplier."
         )
-    if preprocessing is None:
-        preprocessing = model.preprocessor.kind if model.preprocessor is not None else "znorm"
-    prep = prepare_data(dataset, preprocessing, model.use_stream_max)
+    prep = prepare_data(dataset, preprocessing or preprocessing_of(model), model.use_stream_max)
     name, config = resolve_recipe(
         recipe, n_train=len(prep.train[0]), max_epochs=max_epochs, time_budget_s=time_budget_s
     )
@@ -175,6 +173,27 @@ def train_from_scratch(
         state_path=state_path,
     )
     return _result(model, prep, loop, name, config, seed, start, {})
+
+
+def train_referent(source: TimeSeriesModel, dataset: Dataset, **kwargs: Any) -> FitResult:
+    """The referent of fine-tuning ``source`` on ``dataset``: the same architecture, architecture options,
+    stream_max input and preprocessing (fitted on the target, as ``finetune`` fits it) trained from scratch. Pass
+    the fine-tune's seed, recipe and caps as ``kwargs`` (``train_from_scratch``'s), so that the two trainings differ
+    only by the pretrained start."""
+    return train_from_scratch(
+        source.arch,
+        dataset,
+        preprocessing=preprocessing_of(source),
+        use_stream_max=source.use_stream_max,
+        arch_kwargs=source.arch_kwargs,
+        **kwargs,
+    )
+
+
+def preprocessing_of(model: TimeSeriesModel) -> str:
+    """The preprocessing kind a fine-tune of ``model`` (and its referent) fits on the target: the model's own,
+    "znorm" when it has none."""
+    return model.preprocessor.kind if model.preprocessor is not None else "znorm"
 
 
 class _OmegaRun:
