@@ -272,6 +272,22 @@ def test_every_ranked_source_says_how_its_training_ended(
         assert header.split()[-1] == "training" and "time budget, not converged" in str(rec)
 
 
+def test_a_printed_recommendation_keeps_within_the_terminal_width():
+    """dtw+logme's score name made the first line 140 characters wide."""
+    from tshub.recommend.results import RankedSource, Recommendation
+    from tshub.tables import MAX_WIDTH
+
+    rec = Recommendation(
+        target="NonInvasiveFetalECGThorax1",
+        method="dtw+logme",
+        score_name="mean of the candidate's ranks (scaled to 0-1) by DTW similarity and by LogME, higher is better",
+        ranking=[RankedSource(1, "UWaveGestureLibraryX/fcn", 0.96, "UWaveGestureLibraryX", "fcn", None, "converged")],
+        n_candidates=132,
+        elapsed_s=1.3,
+    )
+    assert max(len(line) for line in str(rec).splitlines()) <= MAX_WIDTH
+
+
 def test_hscore_and_probe_rank_every_candidate(italy: Dataset, candidates: list[str]):
     rec = recommend(italy, k=None, method="hscore", candidates=candidates, allow_self_transfer=True)
     assert rec.method == "hscore" and len(rec) == 3 and all(0 < r["score"] <= 1.0 + 1e-9 for r in rec)

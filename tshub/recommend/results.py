@@ -86,9 +86,11 @@ class Recommendation:
 
         rows = [[str(r.rank), r.id, f"{r.score:.4g}", r.source, r.arch, r.training or "-"] for r in self.ranking]
         lines = [
-            f"sources for {self.target} by {self.method} ({self.score_name}); "
-            f"{len(self.ranking)} shown of {self.n_candidates - len(self.skipped)} scored, "
-            f"{self.elapsed_s:.1f} s"
+            wrap(
+                f"sources for {self.target} by {self.method} ({self.score_name}); "
+                f"{len(self.ranking)} shown of {self.n_candidates - len(self.skipped)} scored, "
+                f"{self.elapsed_s:.1f} s"
+            )
         ]
         lines += [wrap(f"note: {self.note}")] if self.note else []
         lines += (
