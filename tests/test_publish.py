@@ -249,3 +249,21 @@ def test_a_checkpoint_far_below_its_reference_says_so_and_why() -> None:
     (line,) = _below_reference({"mae": 48.0}, {"mae": 40.0}, persistence, meta)
     assert "does NOT beat its reference, the naive persistence forecast: test MAE 48 vs 11.2 (4.3× worse)" in line
     assert _below_reference({"mae": 10.0}, {"mae": 9.0}, persistence, meta) == []
+
+
+def test_sp500_entries_alone_learn_relative_targets_and_their_cards_say_how_they_depart_and_compare() -> None:
+    from zoo_manifest import otovic_entry
+    from zoo_train import _beats_reference, _limitations
+
+    for arch in tshub.list_architectures():
+        sp500, emg = otovic_entry("SP500", arch), otovic_entry("EMG", arch)
+        assert (sp500.target_scaling, sp500.use_stream_max) == ("relative", False)
+        assert (emg.target_scaling, emg.use_stream_max) == (None, True)
+    sp500 = load_source("SP500")
+    text = " ".join(_limitations(sp500, otovic_entry("SP500", "fcn"), None))
+    assert "Departure from Otović et al.'s protocol (raw-price target)" in text and "no stream_max input" in text
+    assert "Departure" not in " ".join(_limitations(load_source("EMG"), otovic_entry("EMG", "fcn"), None))
+    persistence = {"name": "naive persistence forecast, same test split", "metrics": {"mae": 11.2}}
+    (line,) = _beats_reference({"mae": 10.5}, persistence)
+    assert line == "This model beats its reference, the naive persistence forecast: test MAE 10.5 vs 11.2."
+    assert _beats_reference({"mae": 12.0}, persistence) == []  # _below_reference says that one

@@ -52,15 +52,28 @@ SOURCE_NOTES: dict[str, dict[str, Any]] = {
         "windowing as in Otović et al. (2022); the test split is the most recent period.",
         "url": "https://finance.yahoo.com/quote/%5EGSPC/history",
         "limitations": [
-            "The target is the raw price, as in Otović et al.; test prices (2005–2018) lie far above every training "
-            "price (1927–1991), so the model extrapolates through its raw stream_max input. Compare its MAE with "
-            "the naive persistence forecast shown as reference.",
-            "Unlike Otović et al., the target was standardised during training (raw targets trained far slower: "
-            "test MAE 1.2–9× higher in paired runs); the scaling is folded into the output layer, so the checkpoint predicts raw "
-            "prices and needs no extra step.",
+            "Test prices (2005–2018) lie far above every training price (1927–1991): a model fed the raw price "
+            "level (a raw-price target, or Otović et al.'s stream_max input) has to extrapolate it. Compare its "
+            "MAE with the naive persistence forecast shown as reference.",
         ],
     },
 }
+#: What each ``Entry.target_scaling`` changes from the source's protocol, said on the card (a departure from
+#: Otović et al., who trained SP500 on the raw Close price).
+TARGET_SCALING_NOTES = {
+    "standardize": "Departure from Otović et al.'s protocol (raw-price target): the target was standardised during "
+    "training (raw targets trained far slower: test MAE 1.2–9× higher in paired runs); the scaling is folded into "
+    "the output layer, so the checkpoint predicts raw prices and needs no extra step.",
+    "relative": "Departure from Otović et al.'s protocol (raw-price target): the network learned the next Close in "
+    "its window's min–max space, (y − window min) / (window max − window min), and the checkpoint maps its output "
+    "back (config.json `preprocessing.relative_target`), so `predict` returns raw index points; it no longer has to "
+    "extrapolate the price level (bench/sp500_relative_target.py).",
+}
+NO_STREAM_MAX_NOTE = (
+    "Departure from Otović et al.'s protocol: no stream_max input (they feed the raw per-window max |x| to every "
+    "model but STEAD's); its raw level is what a relative target spares the model (bench/sp500_relative_target.py). "
+    "Models fine-tuned from this checkpoint take no stream_max either."
+)
 
 
 @dataclass
@@ -133,8 +146,11 @@ def split_metrics(model: TimeSeriesModel, ds: Dataset, split: str = "test") -> d
 def _build_single(entry: Entry, device: str | None, progress: bool, state_path: str | Path | None) -> Built:
     ds = load_source(entry.source)
     scaling = _target_scaling(ds) if entry.target_scaling == "standardize" else None
-    if entry.target_scaling not in (None, "standardize"):
-        raise ValueError(f"{entry.id}: target_scaling must be None or 'standardize', got {entry.target_scaling!r}.")
+    if entry.target_scaling not in (None, *TARGET_SCALING_NOTES):
+        raise ValueError(
+            f"{entry.id}: target_scaling must be None or one of {sorted(TARGET_SCALING_NOTES)}, "
+            f"got {entry.target_scaling!r}."
+        )
     train_ds = ds if scaling is None else dataclasses.replace(ds, y=(ds.y - scaling["mean"]) / scaling["std"])
     result = train_from_scratch(
         entry.arch,
@@ -144,6 +160,7 @@ def _build_single(entry: Entry, device: str | None, progress: bool, state_path: 
         max_epochs=entry.max_epochs,
         preprocessing=entry.preprocessing,
         use_stream_max=entry.use_stream_max,
+        relative_target=entry.target_scaling == "relative",
         arch_kwargs=entry.arch_kwargs,
         bf16=entry.bf16,
         device=device,
@@ -167,12 +184,13 @@ def _build_single(entry: Entry, device: str | None, progress: bool, state_path: 
         "metrics": float32_metrics if stored is model else split_metrics(stored, ds),
         "val_metrics": val_metrics,
         "float32_metrics": float32_metrics,
-        "limitations": _limitations(ds, scaling),
+        "limitations": _limitations(ds, entry, scaling),
     }
     reference = _reference(ds)
     if reference:
         fields["reference"] = reference
         fields["limitations"] += _below_reference(fields["metrics"], fields["val_metrics"], reference, model.meta)
+        fields["limitations"] += _beats_reference(fields["metrics"], reference)
     if scaling is not None:
         fields["target_scaling"] = scaling
     return Built(model, fields)
@@ -270,8 +288,22 @@ def _below_reference(
     ]
 
 
-def _limitations(ds: Dataset, scaling: dict[str, Any] | None) -> list[str]:
+def _beats_reference(metrics: dict[str, float], reference: dict[str, Any]) -> list[str]:
+    """The plain sentence when a regression checkpoint's test MAE is below its reference's (the converse of
+    ``_below_reference``), so a regression card always says how it compares."""
+    ours, theirs = metrics.get("mae"), reference["metrics"].get("mae")
+    if ours is None or theirs is None or ours > theirs:
+        return []
+    name = reference["name"].split(",")[0]
+    return [f"This model beats its reference, the {name}: test MAE {ours:.4g} vs {theirs:.4g}."]
+
+
+def _limitations(ds: Dataset, entry: Entry, scaling: dict[str, Any] | None) -> list[str]:
     items = list(SOURCE_NOTES.get(ds.name.upper(), {}).get("limitations", []))
+    if entry.target_scaling is not None:
+        items.append(TARGET_SCALING_NOTES[entry.target_scaling])
+    if entry.preprocessing == "minmax_mask" and not entry.use_stream_max:
+        items.append(NO_STREAM_MAX_NOTE)
     if ds.meta.get("collection") == TRAIN_ONLY:
         items.append(
             f"{ds.name} comes from UCRArchive_2018_trainonly: its official TEST file is not available, so "

@@ -3,6 +3,12 @@
 Every preprocessor maps raw float32 (n, c, t) series to ``(X, stream_max)`` where ``stream_max`` is a float32
 (n, 1) array of raw per-series amplitudes (Otović et al.) or None. Its state is split into a JSON config and
 named arrays, which the hub stores in config.json and model.safetensors.
+
+A preprocessor that scales each series as one (``minmax_mask``; ``znorm`` on one channel) can also carry a
+regression target into that series' normalised space (``relative_target=True``, RevIN-style): the network learns
+the target on the scale of its input, and ``raw_targets`` maps its outputs back, so a price series whose test
+period lies far above every training price needs no extrapolation of the level. The option is stored in the
+config only when set, so a config without it restores the preprocessor it always did.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ class Preprocessor:
 
     kind: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[Preprocessor]]] = {}
+    relative_target: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -38,22 +45,68 @@ class Preprocessor:
         return False
 
     def to_config(self) -> dict[str, Any]:
-        return {"kind": self.kind}
+        return {"kind": self.kind, **({"relative_target": True} if self.relative_target else {})}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Fitted statistics to store as tensors (empty for stateless preprocessors)."""
         return {}
+
+    def unfitted(self) -> Preprocessor:
+        """A new preprocessor of the same kind and options, to fit on other data (a fine-tune's target)."""
+        return Preprocessor.from_config(self.to_config())
+
+    def with_relative_target(self, relative: bool = True) -> Preprocessor:
+        """This preprocessor, unfitted, learning regression targets in each series' normalised space or not."""
+        config = {k: v for k, v in self.to_config().items() if k != "relative_target"}
+        return Preprocessor.from_config({**config, **({"relative_target": True} if relative else {})})
+
+    def relative_targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Targets ``y`` (n,) or (n, k) of the raw series ``X`` in the series' normalised space (float32)."""
+        offset, scale = self._target_frame(_as_series(X), np.ndim(y))
+        return ((np.asarray(y, dtype=np.float64) - offset) / scale).astype(np.float32)
+
+    def raw_targets(self, X: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The inverse of ``relative_targets``: a relative-target network's outputs for ``X`` on the raw scale."""
+        offset, scale = self._target_frame(_as_series(X), np.ndim(values))
+        return (np.asarray(values, dtype=np.float64) * scale + offset).astype(np.float32)
+
+    def _target_frame(self, X: np.ndarray, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-series ``(offset, scale)`` of the input normalisation (x − offset) / scale, shaped to broadcast
+        against targets of ``ndim`` dimensions; a scale of 0 (constant series) counts as 1."""
+        offset, scale = self.instance_frame(X)
+        scale = np.where(scale == 0, 1.0, scale)
+        shape = (len(X),) + (1,) * (ndim - 1)
+        return offset.reshape(shape), scale.reshape(shape)
+
+    def instance_frame(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-series (n,) offset and scale, float64, of a preprocessor that scales each series as one (only
+        those accept ``relative_target``)."""
+        raise NotImplementedError
 
     @classmethod
     def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Preprocessor:
         kind = config.get("kind")
         if kind not in cls.registry:
             raise DatasetError(f"unknown preprocessing kind {kind!r}; known: {sorted(cls.registry)}.")
-        return cls.registry[kind]._restore(config, arrays or {})
+        restored = cls.registry[kind]._restore(config, arrays or {})
+        if _relative_option(config) and not restored.relative_target:
+            raise DatasetError(
+                f"preprocessing {kind!r} does not scale each series as one, so a target cannot follow the "
+                "series' scale: use relative_target with preprocessing 'minmax_mask' (or 'znorm' on one channel)."
+            )
+        return restored
 
     @classmethod
     def _restore(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
         return cls()
+
+
+def _relative_option(config: dict[str, Any]) -> bool:
+    """The ``relative_target`` field of a stored config (absent: False), refused unless true or false."""
+    value = config.get("relative_target", False)
+    if not isinstance(value, bool):
+        raise DatasetError(f"preprocessing config field relative_target must be true or false, got {value!r}.")
+    return value
 
 
 class Identity(Preprocessor):
@@ -70,12 +123,30 @@ class ZNormalize(Preprocessor):
 
     kind = "znorm"
 
+    def __init__(self, *, relative_target: bool = False):
+        self.relative_target = relative_target
+
     def transform(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         X = _as_series(X)
         mean = X.mean(axis=2, keepdims=True)
         std = X.std(axis=2, keepdims=True)
         std[std == 0] = 1.0
         return ((X - mean) / std).astype(np.float32), None
+
+    def instance_frame(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The series' mean and std: its target in its own z-space. Only for one channel, since each channel
+        has its own scale and a target has no channel."""
+        if X.shape[1] != 1:
+            raise DatasetError(
+                f"relative_target with 'znorm' needs series of one channel (each channel has its own scale), got "
+                f"{X.shape[1]}; use preprocessing 'minmax_mask', which scales all channels of a series as one."
+            )
+        flat = X[:, 0, :].astype(np.float64)
+        return flat.mean(axis=1), flat.std(axis=1)
+
+    @classmethod
+    def _restore(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> ZNormalize:
+        return cls(relative_target=_relative_option(config))
 
 
 class MinMaxMask(Preprocessor):
@@ -84,12 +155,17 @@ class MinMaxMask(Preprocessor):
     ``stream_max`` = max |x| over all channels of the raw instance; the mask is the element-wise mean of the scaled
     training instances, shape (c, t), subtracted from every split. Series of another length than the fitted mask
     cannot be transformed: refit on the new data (fine-tuning does).
+
+    With ``relative_target`` a target y becomes (y − min) / (max − min) of its series (y − min for a constant
+    series): the min–max step the inputs take, without the mask, which is a mean per time step and the target
+    has none (the output layer's bias absorbs any constant offset). Persistence is then "the last scaled value".
     """
 
     kind = "minmax_mask"
 
-    def __init__(self, mask: np.ndarray | None = None):
+    def __init__(self, mask: np.ndarray | None = None, *, relative_target: bool = False):
         self.mask = None if mask is None else np.asarray(mask, dtype=np.float32)
+        self.relative_target = relative_target
 
     @property
     def uses_stream_max(self) -> bool:
@@ -114,9 +190,14 @@ class MinMaxMask(Preprocessor):
     def arrays(self) -> dict[str, np.ndarray]:
         return {} if self.mask is None else {"mask": self.mask}
 
+    def instance_frame(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flat = X.reshape(len(X), -1).astype(np.float64)
+        low = flat.min(axis=1)
+        return low, flat.max(axis=1) - low
+
     @classmethod
     def _restore(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> MinMaxMask:
-        return cls(arrays.get("mask"))
+        return cls(arrays.get("mask"), relative_target=_relative_option(config))
 
 
 def _minmax(X: np.ndarray) -> np.ndarray:

@@ -195,6 +195,12 @@ def _preprocessing_section(config: dict[str, Any]) -> str:
         return "## Preprocessing\n\nNone stored: the model takes series exactly as given."
     cls = Preprocessor.registry.get(pre.get("kind"))
     lines = ["## Preprocessing", "", f"`{pre.get('kind')}`: {_first_line(cls.__doc__ if cls else '')}"]
+    if pre.get("relative_target"):
+        lines += [
+            "",
+            "Relative target: the network learned each target in its series' normalised space (the scaling its "
+            "input takes) and `predict` maps its outputs back to the raw scale, series by series.",
+        ]
     arrays = config.get("preprocessing_arrays") or {}
     if arrays:
         stats = ", ".join(f"`{name}` {tuple(shape)}" for name, shape in arrays.items())

@@ -24,8 +24,19 @@ from tshub.data.splits import training_splits
 from tshub.hub.history import TrainingHistory
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
-from tshub.training.loop import Arrays, EpochHook, LoopResult, ParamGroup, Training, evaluate, fit, progress_status
-from tshub.training.metrics import convergence_rate
+from tshub.training.loop import (
+    Arrays,
+    EpochHook,
+    LoopResult,
+    ParamGroup,
+    Training,
+    decode_outputs,
+    evaluate,
+    fit,
+    predict_outputs,
+    progress_status,
+)
+from tshub.training.metrics import convergence_rate, task_metrics
 from tshub.training.monitor import Monitor
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import AUTO, TrainConfig, resolve_recipe
@@ -74,7 +85,8 @@ def finetune(
     those three times longer, and so on until one is left, which trains to the recipe's end (``tshub.training.
     search``); ``search="full"`` trains every ω to the end. ``recipe="auto"`` picks the preset for the training
     split's size (``tshub.training.recipes.auto_recipe``). ``preprocessing`` defaults to the source model's kind,
-    fitted anew on the target's training split ("znorm" when the source has none). ``time_budget_s`` bounds the
+    fitted anew on the target's training split ("znorm" when the source has none), with the source's
+    ``relative_target`` when the target is a regression. ``time_budget_s`` bounds the
     whole call, search included. ``on_epoch_end`` gets every epoch's history record plus ``lr_multiplier``,
     ``run`` and ``runs`` (which ω of how many; epochs count per ω).
     """
@@ -85,7 +97,7 @@ def finetune(
             "with freeze_backbone=True the transferred (backbone) parameters do not train, so ω has "
             "no effect: pass a single lr_multiplier."
         )
-    prep = prepare_data(dataset, preprocessing or preprocessing_of(model), model.use_stream_max)
+    prep = prepare_data(dataset, preprocessing or preprocessing_of(model, dataset), model.use_stream_max)
     name, config = resolve_recipe(
         recipe, n_train=len(prep.train[0]), max_epochs=max_epochs, time_budget_s=time_budget_s
     )
@@ -133,6 +145,7 @@ def train_from_scratch(
     max_epochs: int | None = None,
     preprocessing: str | Preprocessor | None = "znorm",
     use_stream_max: bool | None = None,
+    relative_target: bool = False,
     arch_kwargs: dict[str, Any] | None = None,
     time_budget_s: float | None = None,
     bf16: bool | None = None,
@@ -145,10 +158,14 @@ def train_from_scratch(
 
     ``recipe="auto"`` picks the preset for the training split's size (``tshub.training.recipes.auto_recipe``);
     ``use_stream_max`` defaults to whether the preprocessing produces stream_max ("minmax_mask" does);
+    ``relative_target`` (regression) trains on targets in each series' normalised space, mapped back by the
+    model's ``predict`` (``tshub.data.preprocess``; a departure from Otović et al., who trained on raw targets);
     ``bf16`` overrides the recipe's bfloat16 autocast; ``state_path`` makes the run resumable (see ``fit``).
     """
     start = time.perf_counter()
     preprocessor = make_preprocessor(preprocessing)
+    if relative_target:
+        preprocessor = preprocessor.with_relative_target()
     if use_stream_max is None:
         use_stream_max = preprocessor.uses_stream_max
     prep = prepare_data(dataset, preprocessor, use_stream_max)
@@ -183,17 +200,22 @@ def train_referent(source: TimeSeriesModel, dataset: Dataset, **kwargs: Any) -> 
     return train_from_scratch(
         source.arch,
         dataset,
-        preprocessing=preprocessing_of(source),
+        preprocessing=preprocessing_of(source, dataset),
         use_stream_max=source.use_stream_max,
         arch_kwargs=source.arch_kwargs,
         **kwargs,
     )
 
 
-def preprocessing_of(model: TimeSeriesModel) -> str:
-    """The preprocessing kind a fine-tune of ``model`` (and its referent) fits on the target: the model's own,
-    "znorm" when it has none."""
-    return model.preprocessor.kind if model.preprocessor is not None else "znorm"
+def preprocessing_of(model: TimeSeriesModel, dataset: Dataset) -> Preprocessor:
+    """The preprocessing a fine-tune of ``model`` (and its referent) fits on ``dataset``: the model's own kind and
+    options, unfitted ("znorm" when it has none); its relative_target only for a regression target."""
+    if model.preprocessor is None:
+        return make_preprocessor("znorm")
+    preprocessor: Preprocessor = model.preprocessor.unfitted()
+    if preprocessor.relative_target and dataset.task != "regression":
+        preprocessor = preprocessor.with_relative_target(False)
+    return preprocessor
 
 
 class _OmegaRun:
@@ -243,14 +265,13 @@ class _OmegaRun:
 
     def summary(self, prep: PreparedData) -> dict[str, Any]:
         """The grid row of ``FitResult.grid``: validation scores of the kept weights, epochs, how it ended."""
-        val = evaluate(
-            self.training.model, prep.val, prep.dataset.task, batch_size=self.training.config.eval_batch_size
-        )
+        batch_size = self.training.config.eval_batch_size
+        val = evaluate(self.training.model, prep.val, prep.dataset.task, batch_size=batch_size)
         stop = "halved" if self.eliminated_after is not None else self.loop.stop_reason
         return {
             "lr_multiplier": self.omega,
             "val_loss": val["loss"],
-            "val_metrics": _without_loss(val),
+            "val_metrics": split_scores(self.training.model, prep, "val", batch_size),
             "epochs": len(self.loop.history),
             "best_epoch": self.loop.best_epoch,
             "stop_reason": stop,
@@ -291,7 +312,7 @@ def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
 
 def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool) -> PreparedData:
     """Make the training splits (``training_splits``: a dataset without splits is training data), fit the
-    preprocessing on the training split and apply it to every split."""
+    preprocessing on the training split and apply it to every split (to the targets too with relative_target)."""
     ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0)
     preprocessor = make_preprocessor(preprocessing)
     if use_stream_max and not preprocessor.uses_stream_max:
@@ -299,15 +320,34 @@ def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use
             f"the model takes stream_max but preprocessing {preprocessor.kind!r} does not produce it: "
             "use preprocessing='minmax_mask' (or a model built with use_stream_max=False)."
         )
+    if preprocessor.relative_target and ds.task != "regression":
+        raise ValueError(
+            f"relative_target maps regression targets into each series' scale, but {ds.name} is a "
+            f"{ds.task} dataset: train it without relative_target."
+        )
     preprocessor.fit(ds.split("train")[0])
 
     def arrays(split: str) -> Arrays:
-        X, y = ds.split(split)
-        X, stream_max = preprocessor.transform(X)
+        X_raw, y = ds.split(split)
+        X, stream_max = preprocessor.transform(X_raw)
+        if preprocessor.relative_target:
+            y = preprocessor.relative_targets(X_raw, y)
         return X, y, stream_max if use_stream_max else None
 
     test = arrays("test") if "test" in ds.splits and len(ds.splits["test"]) else None
     return PreparedData(ds, preprocessor, arrays("train"), arrays("val"), test)
+
+
+def split_scores(model: TimeSeriesModel, prep: PreparedData, split: str, batch_size: int = 256) -> dict[str, float]:
+    """Task metrics of ``model`` on a prepared split; for relative targets on the raw scale (outputs mapped back
+    per series), as ``predict`` gives them, not on the scale the network trained on."""
+    data: Arrays = getattr(prep, split)
+    if not prep.preprocessor.relative_target:
+        return _without_loss(evaluate(model, data, prep.dataset.task, batch_size=batch_size))
+    X_raw, y = prep.dataset.split(split)
+    outputs = predict_outputs(model, data[0], data[2], batch_size=batch_size)
+    values = prep.preprocessor.raw_targets(X_raw, outputs.numpy())
+    return task_metrics("regression", y, decode_outputs("regression", torch.from_numpy(values)))
 
 
 def fresh_model_like(source: TimeSeriesModel, ds: Dataset, seed: int | None) -> TimeSeriesModel:
@@ -360,13 +400,10 @@ def _result(
     ds = prep.dataset
     model.task, model.classes, model.preprocessor = ds.task, ds.classes, prep.preprocessor
 
-    def scores(data: Arrays) -> dict[str, float]:
-        return _without_loss(evaluate(model, data, ds.task, batch_size=config.eval_batch_size))
-
     result = FitResult(
         model=model,
-        metrics=scores(prep.test) if prep.test is not None else {},
-        val_metrics=scores(prep.val),
+        metrics=split_scores(model, prep, "test", config.eval_batch_size) if prep.test is not None else {},
+        val_metrics=split_scores(model, prep, "val", config.eval_batch_size),
         history=loop.history,
         convergence_rate=None,
         seed=seed,
@@ -398,10 +435,18 @@ def _result(
         **extra_meta,
     }
     model.training_history = TrainingHistory.from_records(loop.history, loop.best_epoch, loop.stop_reason)
+    notes = []
     if result.lr_multiplier is not None and len(result.grid) > 1:
-        model.training_history.note = (
+        notes.append(
             f"The curves of the chosen ω = {result.lr_multiplier:g}, one of the {len(result.grid)} the fine-tune tried."
         )
+    if prep.preprocessor.relative_target:
+        notes.append(
+            "Loss and validation curves are on relative targets (each series' normalised space, "
+            "preprocessing relative_target), not on the raw scale of the metrics."
+        )
+    if notes:
+        model.training_history.note = " ".join(notes)
     return result
 
 

@@ -32,6 +32,12 @@ def predict_proba(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256) -> 
 
 
 def raw_outputs(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256) -> torch.Tensor:
-    """Logits or values for raw series (n, c, t), after the model's own preprocessing."""
-    X, stream_max = make_preprocessor(model.preprocessor).transform(np.asarray(X_raw))
-    return predict_outputs(model, X, stream_max if model.use_stream_max else None, batch_size=batch_size)
+    """Logits or values for raw series (n, c, t), after the model's own preprocessing; the values of a model
+    trained on relative targets mapped back to the raw scale of each series (see ``tshub.data.preprocess``)."""
+    preprocessor = make_preprocessor(model.preprocessor)
+    X_raw = np.asarray(X_raw)
+    X, stream_max = preprocessor.transform(X_raw)
+    outputs = predict_outputs(model, X, stream_max if model.use_stream_max else None, batch_size=batch_size)
+    if not preprocessor.relative_target:
+        return outputs
+    return torch.from_numpy(preprocessor.raw_targets(X_raw, outputs.numpy()))

@@ -1,0 +1,164 @@
+"""The relative-target option (``relative_target``): regression targets learned in each series' normalised space and
+mapped back by ``predict``; stored with the preprocessing, kept by fine-tuning, absent from every older checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tshub.data import Dataset
+from tshub.data.dataset import DatasetError
+from tshub.data.preprocess import Identity, MinMaxMask, Preprocessor, ZNormalize
+from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
+from tshub.models.base import TimeSeriesModel
+from tshub.training import finetune, train_from_scratch, train_referent
+from tshub.training.loop import predict_outputs
+
+SMALL = {"filters": (4, 8, 4), "kernel_sizes": (3, 3, 3)}
+REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
+
+
+class LastScaledValue(TimeSeriesModel):
+    """Outputs the last value of its series in the min–max space, undoing the mask: persistence, relatively."""
+
+    arch = "last_scaled_value"
+
+    def __init__(self, mask_last: float):
+        super().__init__(1, 1)
+        self.feature_dim = 1
+        self.mask_last = nn.Parameter(torch.tensor(mask_last))
+
+    def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0, -1:] + self.mask_last
+
+
+def prices(n: int, level: float, seed: int, length: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Random-walk windows around ``level`` and their next value: a price level the other splits may never see."""
+    rng = np.random.default_rng(seed)
+    walk = level * np.exp(np.cumsum(rng.normal(0, 0.01, (n, length + 1)), axis=1))
+    return walk[:, None, :length].astype(np.float32), walk[:, length].astype(np.float32)
+
+
+def price_dataset(name: str = "prices", level: float = 100.0) -> Dataset:
+    """Train at ``level``, validation 3× and test 10× higher (as SP500's test prices lie above its training ones)."""
+    parts = [prices(64, level, 0), prices(16, 3 * level, 1), prices(16, 10 * level, 2)]
+    X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    splits = {"train": np.arange(64), "val": np.arange(64, 80), "test": np.arange(80, 96)}
+    return Dataset.from_arrays(X, y, name=name, task="regression", splits=splits)
+
+
+@pytest.fixture(scope="module")
+def relative_model() -> TimeSeriesModel:
+    """Without stream_max, whose raw price would put the network's outputs on the price scale."""
+    result = train_from_scratch(
+        "fcn",
+        price_dataset(),
+        preprocessing="minmax_mask",
+        use_stream_max=False,
+        relative_target=True,
+        max_epochs=1,
+        arch_kwargs=SMALL,
+        progress=False,
+    )
+    return result.model
+
+
+def test_a_network_outputting_the_last_scaled_value_forecasts_persistence_on_raw_windows() -> None:
+    X, _ = prices(40, 2000.0, 3)
+    X[0] = 1234.5  # a constant window: no division by zero, the forecast is its value
+    preprocessor = MinMaxMask(relative_target=True).fit(prices(40, 50.0, 4)[0])
+    model = LastScaledValue(float(preprocessor.mask[0, -1])).eval()
+    model.task, model.preprocessor = "regression", preprocessor
+    with np.errstate(all="raise"):
+        forecast = model.predict(X)
+    np.testing.assert_allclose(forecast, X[:, 0, -1], rtol=1e-6)
+    assert forecast[0] == 1234.5
+
+
+def test_relative_targets_are_the_series_min_max_space_and_map_back_exactly() -> None:
+    X = np.array([[[2.0, 4.0, 3.0]], [[5.0, 5.0, 5.0]]], dtype=np.float32)
+    preprocessor = MinMaxMask(relative_target=True).fit(X)
+    with np.errstate(all="raise"):  # the constant series is scaled by 1: its target relative to its value
+        relative = preprocessor.relative_targets(X, np.array([5.0, 7.0]))
+    np.testing.assert_array_equal(relative, [1.5, 2.0])
+    np.testing.assert_array_equal(preprocessor.raw_targets(X, relative), [5.0, 7.0])
+    np.testing.assert_array_equal(preprocessor.raw_targets(X, relative[:, None]), [[5.0], [7.0]])  # (n, outputs)
+    z = ZNormalize(relative_target=True)
+    np.testing.assert_allclose(z.relative_targets(X[:1], np.array([5.0])), [(5.0 - 3.0) / np.std([2.0, 4.0, 3.0])])
+
+
+def test_a_relative_target_model_trains_on_the_relative_scale_and_reports_and_predicts_the_raw_one(
+    relative_model: TimeSeriesModel, tmp_path: Path
+) -> None:
+    ds = price_dataset()
+    X_test, y_test = ds.split("test")
+    predicted = relative_model.predict(X_test)
+    assert relative_model.meta["metrics"]["mae"] == pytest.approx(np.mean(np.abs(predicted - y_test)), rel=1e-6)
+    assert relative_model.meta["val_metrics"]["mae"] == pytest.approx(
+        np.mean(np.abs(relative_model.predict(ds.split("val")[0]) - ds.split("val")[1])), rel=1e-6
+    )
+    X, _ = relative_model.preprocessor.transform(X_test)
+    network = predict_outputs(relative_model, X)[:, 0].numpy()
+    assert np.abs(network).max() < 50  # the network's own outputs are on the windows' scale, not the prices' (~1000)
+    assert relative_model.training_history.curve("loss")[0] < 100  # trained on targets ~1, not on prices ~100
+    assert "relative targets" in relative_model.training_history.note
+
+    folder = relative_model.save_pretrained(tmp_path / "rel")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    assert config["preprocessing"] == {"kind": "minmax_mask", "relative_target": True}
+    assert "Relative target" in (folder / "README.md").read_text()
+    loaded = load_checkpoint(folder)
+    assert loaded.preprocessor.relative_target
+    np.testing.assert_array_equal(loaded.predict(X_test), predicted)
+
+
+def test_a_checkpoint_without_the_field_predicts_bit_identically_to_the_plain_path() -> None:
+    folder = REPO_ZOO / "SP500" / "fcn"
+    if not (folder / CONFIG_NAME).is_file():
+        pytest.skip(f"the repository zoo's SP500/fcn is absent ({folder})")
+    assert "relative_target" not in json.loads((folder / CONFIG_NAME).read_text())["preprocessing"]
+    model = load_checkpoint(folder)
+    assert not model.preprocessor.relative_target
+    X, _ = prices(20, 2500.0, 5, length=50)
+    scaled, stream_max = model.preprocessor.transform(X)
+    assert np.array_equal(model.predict(X), predict_outputs(model, scaled, stream_max)[:, 0].numpy())
+    assert MinMaxMask().to_config() == {"kind": "minmax_mask"} and ZNormalize().to_config() == {"kind": "znorm"}
+
+
+def test_fine_tuning_and_its_referent_keep_the_mapping_for_a_regression_and_drop_it_for_classes(
+    relative_model: TimeSeriesModel, tmp_path: Path
+) -> None:
+    source = load_checkpoint(relative_model.save_pretrained(tmp_path / "source"))
+    target = price_dataset("other prices", level=7.0)
+    tuned = finetune(source, target, max_epochs=1, recipe="otovic", progress=False).model
+    assert tuned.preprocessor.relative_target and tuned.preprocessor.mask is not source.preprocessor.mask
+    X_test, y_test = target.split("test")
+    assert tuned.meta["metrics"]["mae"] == pytest.approx(np.mean(np.abs(tuned.predict(X_test) - y_test)), rel=1e-6)
+    loaded = load_checkpoint(tuned.save_pretrained(tmp_path / "tuned"))
+    np.testing.assert_array_equal(loaded.predict(X_test), tuned.predict(X_test))
+    referent = train_referent(source, target, max_epochs=1, recipe="otovic", progress=False).model
+    assert referent.preprocessor.relative_target  # the from-scratch referent learns the same target
+
+    X, y = prices(96, 100.0, 6)
+    classes = Dataset.from_arrays(X, (y > X[:, 0, -1]).astype(int), name="up or down", task="classification")
+    tuned = finetune(source, classes, max_epochs=1, recipe="otovic", progress=False).model
+    assert tuned.task == "classification" and not tuned.preprocessor.relative_target
+
+
+def test_classification_or_a_preprocessing_without_a_series_scale_is_refused_clearly() -> None:
+    X, y = prices(96, 100.0, 7)
+    classes = Dataset.from_arrays(X, (y > X[:, 0, -1]).astype(int), name="up or down", task="classification")
+    with pytest.raises(ValueError, match="relative_target maps regression targets.*classification dataset"):
+        train_from_scratch("fcn", classes, preprocessing="minmax_mask", relative_target=True, progress=False)
+    with pytest.raises(DatasetError, match="'identity' does not scale each series as one"):
+        Identity().with_relative_target()
+    with pytest.raises(DatasetError, match="relative_target must be true or false"):
+        Preprocessor.from_config({"kind": "minmax_mask", "relative_target": "yes"})
+    three = np.repeat(X[:4], 3, axis=1)
+    with pytest.raises(DatasetError, match="needs series of one channel"):
+        ZNormalize(relative_target=True).relative_targets(three, y[:4])
