@@ -213,8 +213,8 @@ def test_fair_share_running_limit_and_wall_clock(server: LiveServer, alice, bob)
 def test_cursor_paging_with_a_state_filter_reaches_every_job(alice) -> None:
     dataset = upload(alice, "paging.csv", csv_dataset(seed=3))["id"]
     created = []
-    for _ in range(7):
-        job = alice.post("/v1/jobs", json={"dataset_id": dataset, "model": SOURCE, "epochs": 1}).json()
+    for _ in range(7):  # long jobs: a 1-epoch job could succeed before its cancel arrives (it did under bf16)
+        job = alice.post("/v1/jobs", json={"dataset_id": dataset, "model": SOURCE, "epochs": 1000}).json()
         created.append(job["id"])
         alice.post(f"/v1/jobs/{job['id']}/cancel")
     for job_id in created:
