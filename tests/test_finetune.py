@@ -150,7 +150,8 @@ def test_freeze_backbone_leaves_the_backbone_unchanged(source: TimeSeriesModel, 
 
 def test_regression_finetune_adapts_one_channel_source_to_three_channels(source: TimeSeriesModel, shared_data: Path):
     seismic = load("SEISMIC-CX", root=shared_data)
-    result = finetune(source, seismic, max_epochs=3, progress=False)
+    # float32: under bf16 autocast the curve's validation passes differ from the float32 final metrics (4th digit)
+    result = finetune(source, seismic, max_epochs=3, bf16=False, progress=False)
     report = result.transfer_report
     assert [a["name"] for a in report.adapted] == ["backbone.block1.conv.weight"]
     assert {r["reason"] for r in report.reinitialised} == {"head"}

@@ -479,3 +479,26 @@ def test_progress_never_shows_more_epochs_than_its_total_or_a_negative_eta(capsy
         progress.update(1)
     line = progress.line()
     assert "epoch 5/5" in line and "ETA 0:00" in line and "-" not in line.split("ETA")[1]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_presets_train_in_bf16_exactly_where_the_cpu_computes_it_natively(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+):
+    """Unasked, a preset trains under bfloat16 autocast on a CPU with AVX512-bf16 or AMX (emulated elsewhere, and
+    slower than float32); an explicit bf16, or a TrainConfig's own, always wins."""
+    from tshub.training import train_from_scratch
+    from tshub.training.recipes import bf16_override
+
+    flags = {"avx512_bf16": native, "amx_bf16": False, "avx512_f": True}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: flags)
+    cpu = torch.device("cpu")
+    assert bf16_override(None, "ucr", cpu) is native
+    assert bf16_override(False, "ucr", cpu) is False and bf16_override(True, "default", cpu) is True
+    assert bf16_override(None, TrainConfig(bf16=True), cpu) is None  # resolve_recipe keeps the config's own
+    rng = np.random.default_rng(0)
+    from tshub.data import Dataset
+
+    data = Dataset.from_arrays(rng.standard_normal((40, 1, 16)), np.arange(40) % 2, name="tiny")
+    result = train_from_scratch("fcn", data, max_epochs=1, arch_kwargs={"filters": (4, 4, 4)}, progress=False)
+    assert result.model.meta["train_config"]["bf16"] is native

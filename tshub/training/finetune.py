@@ -35,11 +35,12 @@ from tshub.training.loop import (
     fit,
     predict_outputs,
     progress_status,
+    resolve_device,
 )
 from tshub.training.metrics import convergence_rate, task_metrics
 from tshub.training.monitor import Monitor
 from tshub.training.progress import Progress, ProgressMode
-from tshub.training.recipes import AUTO, TrainConfig, resolve_recipe
+from tshub.training.recipes import AUTO, TrainConfig, bf16_override, resolve_recipe
 from tshub.training.results import FitResult
 from tshub.training.search import choose, rung_epochs
 from tshub.training.transfer import BACKBONE_PREFIX, TransferReport, transfer_weights
@@ -73,6 +74,7 @@ def finetune(
     max_epochs: int | None = None,
     preprocessing: str | Preprocessor | None = None,
     time_budget_s: float | None = None,
+    bf16: bool | None = None,
     device: str | torch.device | None = None,
     progress: ProgressMode = True,
     on_epoch_end: EpochHook | None = None,
@@ -86,8 +88,10 @@ def finetune(
     search``); ``search="full"`` trains every ω to the end. ``recipe="auto"`` picks the preset for the training
     split's size (``tshub.training.recipes.auto_recipe``). ``preprocessing`` defaults to the source model's kind,
     fitted anew on the target's training split ("znorm" when the source has none), with the source's
-    ``relative_target`` when the target is a regression. ``time_budget_s`` bounds the
-    whole call, search included. ``on_epoch_end`` gets every epoch's history record plus ``lr_multiplier``,
+    ``relative_target`` when the target is a regression. ``time_budget_s`` bounds the whole call, search included.
+    ``bf16``: bfloat16 autocast (None: where the device computes it natively, unless ``recipe`` is a TrainConfig,
+    whose own is kept; ``tshub.training.recipes.bf16_override``). ``on_epoch_end`` gets every epoch's history record
+    plus ``lr_multiplier``,
     ``run`` and ``runs`` (which ω of how many; epochs count per ω).
     """
     start = time.perf_counter()
@@ -99,7 +103,11 @@ def finetune(
         )
     prep = prepare_data(dataset, preprocessing or preprocessing_of(model, dataset), model.use_stream_max)
     name, config = resolve_recipe(
-        recipe, n_train=len(prep.train[0]), max_epochs=max_epochs, time_budget_s=time_budget_s
+        recipe,
+        n_train=len(prep.train[0]),
+        max_epochs=max_epochs,
+        time_budget_s=time_budget_s,
+        bf16=bf16_override(bf16, recipe, resolve_device(device)),
     )
     selector = Monitor.resolve("auto", prep.dataset.task, tie_break=True)  # ω is chosen on validation only
 
@@ -160,7 +168,7 @@ def train_from_scratch(
     ``use_stream_max`` defaults to whether the preprocessing produces stream_max ("minmax_mask" does);
     ``relative_target`` (regression) trains on targets in each series' normalised space, mapped back by the
     model's ``predict`` (``tshub.data.preprocess``; a departure from Otović et al., who trained on raw targets);
-    ``bf16`` overrides the recipe's bfloat16 autocast; ``state_path`` makes the run resumable (see ``fit``).
+    ``bf16``: bfloat16 autocast (None: as ``finetune``); ``state_path`` makes the run resumable (see ``fit``).
     """
     start = time.perf_counter()
     preprocessor = make_preprocessor(preprocessing)
@@ -170,7 +178,11 @@ def train_from_scratch(
         use_stream_max = preprocessor.uses_stream_max
     prep = prepare_data(dataset, preprocessor, use_stream_max)
     name, config = resolve_recipe(
-        recipe, n_train=len(prep.train[0]), max_epochs=max_epochs, time_budget_s=time_budget_s, bf16=bf16
+        recipe,
+        n_train=len(prep.train[0]),
+        max_epochs=max_epochs,
+        time_budget_s=time_budget_s,
+        bf16=bf16_override(bf16, recipe, resolve_device(device)),
     )
     ds = prep.dataset
     torch.manual_seed(seed)

@@ -40,7 +40,7 @@ from tshub.training.loop import (
 )
 from tshub.training.metrics import convergence_rate, curve_metric
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
-from tshub.training.recipes import TrainConfig, resolve_recipe
+from tshub.training.recipes import TrainConfig, bf16_override, resolve_recipe
 from tshub.training.results import FitResult
 from tshub.training.state import training_state
 
@@ -88,7 +88,12 @@ def pretrain_multihead(
     ``state_path``: save the training state there as it goes and resume from it (as ``fit`` does).
     """
     start = time.perf_counter()
-    recipe_name, config = resolve_recipe(recipe, max_epochs=max_epochs, time_budget_s=time_budget_s, bf16=bf16)
+    recipe_name, config = resolve_recipe(
+        recipe,
+        max_epochs=max_epochs,
+        time_budget_s=time_budget_s,
+        bf16=bf16_override(bf16, recipe, resolve_device(device)),
+    )
     prepared = _prepare_all(datasets, preprocessing)
     first = next(iter(prepared.values())).dataset
     torch.manual_seed(seed)
