@@ -30,3 +30,28 @@ def test_demo_target_falls_back_to_the_trace_set_shipped_with_tslearn(monkeypatc
     data = load_target("GunPoint")
     assert data.name == "Trace" and data.X.shape == (200, 1, 275) and len(data.classes) == 4
     assert len(data.splits["train"]) == 100 and len(data.splits["test"]) == 100
+
+
+def test_what_happened_counts_minirocket_within_its_table_rounding_as_a_tie():
+    """The demo said fine-tuned 0.9933 "won" against MiniRocket's 0.9933 (149/150 = 0.99333 against a table
+    rounded to 4 decimals): the evidence already counted that a tie (``advice.beats``), the demo did not."""
+    from types import SimpleNamespace
+
+    from tshub.demo import advice_outcome
+    from tshub.recommend.advice import TransferAdvice, Verdict
+
+    advice = TransferAdvice(
+        "GunPointAgeSpan/fcn",
+        Verdict("scratch", "no", 0.43, "..."),
+        Verdict("minirocket", "no", 0.14, "...", reference_accuracy=0.9933),  # GunPoint's row of the table
+    )
+
+    def row(method: str, accuracy: float) -> SimpleNamespace:
+        return SimpleNamespace(
+            method=method, result=SimpleNamespace(task="classification", metrics={"accuracy": accuracy})
+        )
+
+    text = advice_outcome(advice, [row("fine-tuned", 149 / 150), row("from scratch", 148 / 150)])
+    assert "fine-tuning won; against MiniRocket's reference 0.9933 it tied (within the table's rounding)" in text
+    text = advice_outcome(advice, [row("fine-tuned", 148 / 150), row("from scratch", 148 / 150)])
+    assert "fine-tuning tied; against MiniRocket's reference 0.9933 it did not win" in text
