@@ -217,3 +217,15 @@ def test_the_cli_prints_the_advice_and_its_json(shared_data: Path, capsys: pytes
     assert main(["recommend", "GunPoint", "--candidates", str(coffee)]) == 0
     out = capsys.readouterr().out
     assert "advice: fine-tuning" in out and "vs MiniRocket: MiniRocket's reference test accuracy on GunPoint" in out
+
+
+def test_outcome_reads_a_result_as_the_evidence_counts_it():
+    """One reading of "who won" for the demo, the CLI's --baseline and the evidence: MiniRocket's table rounds to
+    4 decimals, scratch ties only when equal, and an error metric wins by being lower."""
+    from tshub.recommend.advice import outcome
+
+    assert outcome(149 / 150, 0.9933, "minirocket") == "tied (within the table's rounding)"
+    assert outcome(0.9935, 0.9933, "minirocket") == "won" and outcome(0.9930, 0.9933, "minirocket") == "did not win"
+    assert outcome(0.9, 0.9, "scratch") == "tied" and outcome(0.91, 0.9, "scratch") == "won"
+    assert outcome(11.2, 11.7, "scratch", higher_is_better=False) == "won"
+    assert outcome(11.9, 11.7, "scratch", higher_is_better=False) == "did not win"

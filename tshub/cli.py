@@ -365,13 +365,16 @@ def _print_splits(summary: dict[str, Any]) -> None:
 
 def _verdict(tuned: dict[str, float], scratch: dict[str, float]) -> str:
     """Which start won on the test split, by the task's headline metric (accuracy, or MAE: lower is better)."""
+    from tshub.recommend.advice import outcome
+
     metric = "accuracy" if "accuracy" in tuned else "mae"
     if metric not in tuned or metric not in scratch:
         return "no test split, so no verdict: compare the validation figures, or pass --test-file / --test-fraction"
     a, b = tuned[metric], scratch[metric]
-    won = a > b if metric == "accuracy" else a < b
-    outcome = "fine-tuning won" if won else ("a tie" if a == b else "training from scratch won")
-    return f"test {METRIC_NAMES[metric][1]}: fine-tuned {a:.4f} vs from scratch {b:.4f}: {outcome} (one seed)"
+    verdict = outcome(a, b, "scratch", higher_is_better=metric == "accuracy")
+    return (
+        f"test {METRIC_NAMES[metric][1]}: fine-tuned {a:.4f} vs from scratch {b:.4f}: fine-tuning {verdict} (one seed)"
+    )
 
 
 def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 import tshub
 from tshub.data.dataset import Dataset, DatasetError
-from tshub.recommend.advice import WIN_MARGIN, TransferAdvice, beats
+from tshub.recommend.advice import TransferAdvice, outcome
 from tshub.training import train_referent
 from tshub.training.results import FitResult
 
@@ -137,23 +137,14 @@ def advice_outcome(advice: TransferAdvice, rows: list[DemoRow]) -> str:
         for method in (rows[0].method, rows[1].method)
     )
 
-    def outcome(other: float, referent: str) -> str:
-        """As the evidence counts it (``advice.beats``): MiniRocket's table is rounded, so a tie has a margin."""
-        better, worse = (tuned, other) if classification else (-tuned, -other)
-        if beats(better, worse, referent):
-            return "won"
-        if beats(worse, better, referent):
-            return "did not win"
-        return "tied" + (" (within the table's rounding)" if WIN_MARGIN[referent] else "")
-
     seeds = len(rows) // 2
     happened = (
         f"what happened: fine-tuned {tuned:.4f} vs from scratch {scratch:.4f} (test {metric}, mean of {seeds} "
-        f"seed{'s' if seeds > 1 else ''}): fine-tuning {outcome(scratch, 'scratch')}"
+        f"seed{'s' if seeds > 1 else ''}): fine-tuning {outcome(tuned, scratch, 'scratch', classification)}"
     )
     reference = advice.minirocket.reference_accuracy
     if reference is not None and classification:
-        happened += f"; against MiniRocket's reference {reference:.4f} it {outcome(reference, 'minirocket')}"
+        happened += f"; against MiniRocket's reference {reference:.4f} it {outcome(tuned, reference, 'minirocket')}"
     return f"advice said: {advice.summary()}\n{happened}"
 
 

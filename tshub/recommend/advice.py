@@ -316,3 +316,14 @@ def beats(accuracy: float, referent_accuracy: float, referent: str) -> bool:
     """Whether a fine-tuned accuracy wins over a referent's in the evidence: strictly above it, MiniRocket's by
     more than the rounding of its table."""
     return accuracy > referent_accuracy + WIN_MARGIN[referent]
+
+
+def outcome(tuned: float, referent_value: float, referent: str, higher_is_better: bool = True) -> str:
+    """ "won", "did not win" or "tied" (MiniRocket: "tied (within the table's rounding)"): a fine-tune's test metric
+    against a referent's, as the evidence counts it (``beats``); ``higher_is_better=False`` for an error (MAE)."""
+    sign = 1.0 if higher_is_better else -1.0
+    if beats(sign * tuned, sign * referent_value, referent):
+        return "won"
+    if beats(sign * referent_value, sign * tuned, referent):
+        return "did not win"
+    return "tied" + (" (within the table's rounding)" if WIN_MARGIN[referent] else "")
