@@ -304,7 +304,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.find(f"#ranking button[data-model='{SOURCE}']").click()
     assert b.find("#model").get_attribute("value") == SOURCE
     b.find("input[name=omega_mode][value=grid]").click()
-    b.find("#epochs").send_keys("12")
+    b.find("#epochs").send_keys("30")  # long enough to be watched on a fast machine (CI), with bf16 autocast on
     dataset_url = driver.current_url
     b.find("#start-job").click()
     b.wait(lambda: "/ui/jobs/" in driver.current_url, 15, "job page")
