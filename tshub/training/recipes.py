@@ -48,7 +48,7 @@ class TrainConfig:
     restore_best: bool = True
     eval_batch_size: int = 256
     time_budget_s: float | None = None  # stop (after the current batch) once training has run this long
-    bf16: bool = False  # bfloat16 autocast; off by default (the reference recipes are float32)
+    bf16: bool = False  # bfloat16 autocast; off in the presets (float32, as published): see bf16_override
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1:
