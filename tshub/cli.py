@@ -304,29 +304,23 @@ def _run_finetune(args: argparse.Namespace) -> int:
     )
     for note in notes if not args.json else ():
         print(f"{data.name}: {note}", file=sys.stderr)
+    # the fine-tune and its referent share every setting, so that they differ only by the pretrained start
+    shared = {
+        "seed": args.seed,
+        "recipe": args.recipe,
+        "max_epochs": args.max_epochs,
+        "time_budget_s": args.time_budget,
+        "device": args.device,
+    }
     result = finetune(
         model,
         data,
         lr_multiplier=args.lr_multiplier,
         search=args.search,
         freeze_backbone=args.freeze_backbone,
-        seed=args.seed,
-        recipe=args.recipe,
-        max_epochs=args.max_epochs,
-        time_budget_s=args.time_budget,
-        device=args.device,
+        **shared,
     )
-    scratch = None
-    if args.baseline:
-        scratch = train_referent(
-            model,
-            data,
-            seed=args.seed,
-            recipe=args.recipe,
-            max_epochs=args.max_epochs,
-            time_budget_s=args.time_budget,
-            device=args.device,
-        )
+    scratch = train_referent(model, data, **shared) if args.baseline else None
     saved = result.model.save_pretrained(args.out) if args.out else None
     summary = {
         "source": args.id,
