@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 import tshub
 from tshub.data.catalogue import load
 from tshub.hub.checkpoint import CHECKPOINT_FILES, read_config, read_history
 from tshub.models import build_model
+from tshub.training.state import TrainingState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "publish"))
 import build_zoo  # noqa: E402
@@ -176,6 +178,63 @@ def test_processes_share_a_build_and_a_killed_one_releases_its_entry(
     assert weights.stat().st_mtime_ns != before
     assert not (building / "GunPoint__fcn").exists()
     tshub.load_pretrained(str(zoo["zoo"] / "GunPoint/fcn"))
+
+
+class _Killed(Exception):
+    """The machine went away right after a state save."""
+
+
+def test_a_training_parked_on_one_machine_finishes_on_another_as_if_never_interrupted(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps([{**MANIFEST[0], "max_epochs": 4}]))
+    parked = tmp_path / "zoo-progress"  # the committed folder both machines see through git
+
+    def machine(name: str, *extra: str) -> int:
+        root = tmp_path / name
+        return build_zoo.main(["--manifest", str(manifest), "--zoo", str(root / "zoo"), "--cards",
+                               str(root / "cards"), "--parked", str(parked), *extra])  # fmt: skip
+
+    save = TrainingState.save
+
+    def save_then_vanish(self: TrainingState, **fields: object) -> None:
+        save(self, **fields)
+        if fields["epoch"] == 2:
+            raise _Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(TrainingState, "save", save_then_vanish)
+        assert machine("first") == 1  # the entry failed: its machine was taken after epoch 2
+    assert machine("first", "--park") == 0
+    assert "GunPoint/fcn: parked after 2 epochs" in capsys.readouterr().out
+    assert machine("second", "--dry-run") == 0
+    assert "(saved state: 2 epochs)" in capsys.readouterr().out
+
+    assert machine("second") == 0
+    assert f"resuming the state parked in {parked} after 2 epochs" in capsys.readouterr().out
+    assert not (parked / "GunPoint__fcn.state.safetensors").exists()  # the finished entry's parked state is gone
+    assert machine("uninterrupted", "--parked", str(tmp_path / "none")) == 0
+    resumed, whole = (tmp_path / name / "zoo/GunPoint/fcn" for name in ("second", "uninterrupted"))
+    assert read_history(resumed).epochs == 4
+    expected = load_file(whole / "model.safetensors")
+    assert all(torch.equal(t, expected[k]) for k, t in load_file(resumed / "model.safetensors").items())
+
+
+def test_a_parked_state_never_replaces_a_local_one_further_along(tmp_path: Path) -> None:
+    entry = Entry.from_dict(MANIFEST[0])
+    building, parked = tmp_path / "building", tmp_path / "parked"
+    for folder, epochs in ((building, 5), (parked, 3)):
+        folder.mkdir()
+        meta = {"state": json.dumps({"epoch": epochs})}
+        save_file({"x": torch.zeros(1)}, build_zoo.state_file(entry, folder), metadata=meta)
+    assert not build_zoo.unpark(entry, building, parked)
+    assert build_zoo.epochs_done(build_zoo.state_file(entry, building)) == 5
+    build_zoo.state_file(entry, building).write_bytes(b"damaged")
+    assert build_zoo.unpark(entry, building, parked)
+    assert build_zoo.epochs_done(build_zoo.state_file(entry, building)) == 3
 
 
 def test_dry_run_lists_uploads_without_network(

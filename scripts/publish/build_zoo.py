@@ -9,6 +9,7 @@ and uploads to the Hugging Face Hub only when asked.
     python scripts/publish/build_zoo.py --push                   # upload up-to-date checkpoints to the Hub
                                                                  # ($HF_ENDPOINT: huggingface.co or a `tshub serve`)
     python scripts/publish/build_zoo.py & python scripts/publish/build_zoo.py  # two processes share the build
+    python scripts/publish/build_zoo.py --park                   # carry unfinished trainings to another machine
 
 An entry is skipped when its folder holds a checkpoint built with the same recipe hash (see zoo_manifest), so an
 interrupted build resumes where it stopped and a finished one rewrites nothing. Each checkpoint is built in
@@ -18,6 +19,11 @@ command share a build, each taking the next entry nobody holds (run one per core
 entry trains until its recipe stops it, never by wall clock; its full training state is saved as it goes in
 ``<zoo>/.building/<entry>.state.safetensors``, so a killed build resumes each interrupted training where it was.
 The index and the cards are rewritten atomically by whichever process finishes a checkpoint.
+
+A training that outlives its machine moves through git: ``--park`` copies every unfinished training state into
+``zoo-progress/`` beside the zoo (committed), and a build on another machine that has no state of its own for an entry, or an
+older one, starts from the parked state (its fingerprint is checked on restore, as for any state). A finished
+entry's parked state is removed by the build that finishes it.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from zoo_cards import CARDS_INDEX, add_heads_section, cards_index, sync_card, write_if_changed
 from zoo_manifest import Entry, default_manifest, read_manifest
 from zoo_train import build_entry
 
+from tshub.atomic import atomic_write
 from tshub.hub import CheckpointError, ModelId, hub_namespace, push_folder, read_config, write_index
 from tshub.hub.card import human_size
 from tshub.hub.checkpoint import CHECKPOINT_FILES, load_checkpoint
@@ -47,6 +55,7 @@ from tshub.hub.store import INDEX_NAME, PRIMARY_METRIC, Store
 
 REPO = Path(__file__).resolve().parents[2]
 BUILDING = ".building"
+PARKED = "zoo-progress"  # beside the zoo it belongs to
 ZOO_SIZE_LIMIT = 150_000_000  # bytes: the zoo is committed to the repository
 INDEX_EXTRAS = ("elapsed_s", "epochs", "best_epoch", "stop_reason")
 
@@ -60,12 +69,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no manifest entry matches {args.only}", file=sys.stderr)
         return 2
     zoo, cards = args.zoo.resolve(), args.cards.resolve()
+    parked = (args.parked or zoo.parent / PARKED).resolve()
     if args.dry_run:
-        show_plan(entries, zoo, args.force)
+        show_plan(entries, zoo, parked, args.force)
         if args.push:
             show_uploads(entries, zoo, args.namespace)
         return 0
-    failed = build(entries, zoo, cards, force=args.force, device=args.device, progress=args.progress)
+    if args.park:
+        park(entries, zoo, parked)
+        return 0
+    failed = build(entries, zoo, cards, parked, force=args.force, device=args.device, progress=args.progress)
     if args.push:
         failed += push(entries, zoo, args.namespace)
     return 1 if failed else 0
@@ -94,6 +107,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--force",
         action="store_true",
         help="rebuild selected entries even when up to date (in one process: each would rebuild them)",
+    )
+    parser.add_argument(
+        "--parked",
+        type=Path,
+        help="the committed folder of unfinished training states carried between machines "
+        f"(default: {PARKED}/ beside --zoo)",
+    )
+    parser.add_argument(
+        "--park",
+        action="store_true",
+        help="copy every unfinished training state into --parked (and drop those of finished entries); train nothing",
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
@@ -135,7 +159,9 @@ def state(entry: Entry, zoo: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- build
-def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: str | None, progress: bool) -> int:
+def build(
+    entries: list[Entry], zoo: Path, cards: Path, parked: Path, *, force: bool, device: str | None, progress: bool
+) -> int:
     """Build every selected entry that needs it and no other process is building; returns the number of failures."""
     failed, start = 0, time.perf_counter()
     for i, entry in enumerate(entries, 1):
@@ -147,7 +173,10 @@ def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: 
             if status == "up to date" and not force:
                 print(f"[{i}/{len(entries)}] {entry.id}: up to date, skipped", flush=True)
                 continue
-            resuming = " (resuming its saved state)" if state_file(entry, zoo / BUILDING).is_file() else ""
+            saved = state_file(entry, zoo / BUILDING)
+            resuming = " (resuming its saved state)" if saved.is_file() else ""
+            if unpark(entry, zoo / BUILDING, parked):
+                resuming = f" (resuming the state parked in {parked} after {epochs_done(saved)} epochs)"
             print(f"[{i}/{len(entries)}] {entry.id}: {status}, building{resuming}", flush=True)
             t0 = time.perf_counter()
             try:
@@ -157,6 +186,7 @@ def build(entries: list[Entry], zoo: Path, cards: Path, *, force: bool, device: 
                 print(f"[{i}/{len(entries)}] {entry.id}: FAILED\n{traceback.format_exc()}", flush=True)
                 continue
             publish_local(zoo, cards, [(entry.source, entry.arch, folder)])
+            state_file(entry, parked).unlink(missing_ok=True)
             print(
                 f"[{i}/{len(entries)}] {entry.id}: done in {time.perf_counter() - t0:.0f} s — {describe(folder)}",
                 flush=True,
@@ -207,6 +237,43 @@ def entry_name(entry: Entry) -> str:
 def state_file(entry: Entry, building: Path) -> Path:
     """Where the entry's training state lives between runs (kept when the work folder is cleared)."""
     return building / f"{entry_name(entry)}.state.safetensors"
+
+
+def epochs_done(path: Path) -> int:
+    """Completed epochs of the training state at ``path``; -1 when there is none or it cannot be read."""
+    try:
+        with safe_open(path, "pt") as f:
+            return int(json.loads(f.metadata()["state"])["epoch"])
+    except Exception:  # absent, damaged or foreign: any readable state is further along
+        return -1
+
+
+def unpark(entry: Entry, building: Path, parked: Path) -> bool:
+    """Start from the entry's parked state when it is further along than the local one (another machine's work);
+    True when it was taken."""
+    carried = state_file(entry, parked)
+    if epochs_done(carried) <= epochs_done(state_file(entry, building)):
+        return False
+    atomic_write(state_file(entry, building), lambda tmp: shutil.copyfile(carried, tmp))
+    return True
+
+
+def park(entries: list[Entry], zoo: Path, parked: Path) -> None:
+    """Copy each selected entry's unfinished training state into ``parked``; drop the parked states of entries that
+    are up to date. A state is copied whole (it is replaced atomically while training), so parking a running build
+    is safe; it then carries the work up to the state's last save."""
+    for entry in entries:
+        local, carried = state_file(entry, zoo / BUILDING), state_file(entry, parked)
+        if state(entry, zoo) == "up to date":
+            if carried.is_file():
+                carried.unlink()
+                print(f"{entry.id}: finished, parked state removed", flush=True)
+        elif epochs_done(local) > epochs_done(carried):
+            atomic_write(carried, lambda tmp, src=local: shutil.copyfile(src, tmp))
+            print(
+                f"{entry.id}: parked after {epochs_done(carried)} epochs ({human_size(carried.stat().st_size)})",
+                flush=True,
+            )
 
 
 def build_one(entry: Entry, zoo: Path, work: Path, *, device: str | None, progress: bool) -> Path:
@@ -289,11 +356,12 @@ def uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> list[tupl
     return found
 
 
-def show_plan(entries: list[Entry], zoo: Path, force: bool) -> None:
+def show_plan(entries: list[Entry], zoo: Path, parked: Path, force: bool) -> None:
     for entry in entries:
         status = state(entry, zoo)
         action = "skip" if status == "up to date" and not force else "build"
-        resume = " (saved state)" if state_file(entry, zoo / BUILDING).is_file() else ""
+        saved = max(epochs_done(state_file(entry, zoo / BUILDING)), epochs_done(state_file(entry, parked)))
+        resume = f" (saved state: {saved} epochs)" if saved >= 0 else ""
         print(
             f"{action:5} {entry.id:45} {status:10} recipe {entry.recipe_hash()} bf16 {entry.bf16} "
             f"dtype {entry.dtype}{resume}",
