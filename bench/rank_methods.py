@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--manifest",
         type=Path,
-        default=Path("runs/transfer_matrix/manifest.json"),
+        default=Path(__file__).resolve().parent / "results/transfer_matrix_runs/manifest.json",
         help="the matrix's manifest (--truth matrix): the digests of the checkpoints it fine-tuned",
     )
     p.add_argument("--index", type=Path, help="similarity index folder (default zoo/similarity)")

@@ -7,13 +7,18 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
 - Targets: the UCR 2018 sets with a row in the MiniRocket table (tshub/recommend/minirocket_ucr.tsv, a copy of
   ../shared/reference/minirocket_ucr.tsv; so both splits are here, the
   length is fixed and nothing is missing), with at most ``MAX_TRAIN`` (1000) training series and a length of at most
-  ``MAX_LENGTH`` (1000) (the cost of 2 × 40 fine-tunes each), sorted by name case-insensitively; every s-th of them
-  from the first, s = ⌊eligible / 24⌋, so at least 24.
+  ``MAX_LENGTH`` (1000) (the cost of 2 × 40 fine-tunes each), sorted by name case-insensitively; of the n eligible,
+  the ``N_TARGETS`` (24) at positions ⌊i·n / 24⌋, i = 0…23 (evenly spread; amended before any run from "every
+  ⌊n / 24⌋-th", which gave 32 targets and ≈ 87 core-hours on this 2-core machine, to 24 and ≈ 68).
 - Sources of a target: ``SOURCES_PER_TARGET`` (40) drawn uniformly without replacement (numpy default_rng seeded by
   the CRC-32 of the target's name) from every usable checkpoint of the zoo (``tshub.recommend.candidate_pool()``
-  without the ``unusable`` ones) sorted by id, minus those trained on the target's own data
-  (``tshub.recommend.self_transfer``). The draw is frozen in ``OUT/manifest.json`` by ``--plan`` and never redrawn
-  (a later zoo change cannot move it); the manifest records the zoo's checkpoint digests.
+  without the ``unusable`` ones; a checkpoint still converging counts as usable, see below) sorted by id, minus
+  those trained on the target's own data (``tshub.recommend.self_transfer``). The draw is frozen in
+  ``OUT/manifest.json`` by ``--plan`` and never redrawn (a later zoo change cannot move it); the manifest records the
+  zoo's checkpoint digests. ``--plan`` runs once every single-dataset entry of the zoo build has converged; a drawn
+  checkpoint whose training has not run its recipe to its end (``tshub.hub.store.unconverged_reason``; at most the
+  multi-head UCR/convtimenet, a source only for targets longer than its 512) is never fine-tuned from: ``--run``
+  skips it, saying so, until the build has converged it.
 - Runs: ``tshub.experiments`` (resumable: a re-run skips every recorded run; ``--engine ray`` spreads them), one
   grid per target: each source fine-tuned with ω = 1 (``lr_multipliers=[1.0]``), seeds 0 and 1, recipe "ucr" (what
   the default ``recipe="auto"`` resolves to for ≤ 1000 training series, i.e. for every target here), the default
@@ -24,7 +29,7 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
   (per arch), MiniRocket, and how many sources beat scratch. Nothing is dropped: a failed run is listed as failed.
 
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --plan            # freeze targets and source draws
-    PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --run --engine ray  # resumable
+    PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --run --engine ray  # resumable; commit OUT as it goes
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --table           # bench/results/transfer_matrix.*
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --cost Strawberry/fcn ECG200 Beef  # what it will cost
 
@@ -47,15 +52,19 @@ import numpy as np
 from tshub.recommend.advice import minirocket_references
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MIN_TARGETS, SOURCES_PER_TARGET, SEEDS, OMEGA, RECIPE = 24, 40, (0, 1), 1.0, "ucr"
+N_TARGETS, SOURCES_PER_TARGET, SEEDS, OMEGA, RECIPE = 24, 40, (0, 1), 1.0, "ucr"
+#: Committed, so the matrix grows across machines and sessions: its manifest and every finished run's record.
+OUT = RESULTS / "transfer_matrix_runs"
 MAX_TRAIN, MAX_LENGTH = 1000, 1000
 
 
-def select_targets(reference: dict[str, float]) -> list[str]:
-    """The protocol's targets (see the module docstring)."""
+def select_targets(reference: dict[str, float], sizes: dict[str, tuple[int, str]] | None = None) -> list[str]:
+    """The protocol's targets (see the module docstring); ``sizes``: name -> (training series, length) of the UCR
+    summary table."""
     from tshub.data.catalogue import ucr_summary
 
-    sizes = {r["Name"]: (int(r["Train"]), r["Length"]) for r in ucr_summary()}
+    if sizes is None:
+        sizes = {r["Name"]: (int(r["Train"]), r["Length"]) for r in ucr_summary()}
     eligible = sorted(
         (
             name
@@ -67,9 +76,9 @@ def select_targets(reference: dict[str, float]) -> list[str]:
         ),
         key=str.casefold,
     )
-    if len(eligible) < MIN_TARGETS:
-        raise SystemExit(f"only {len(eligible)} eligible targets; the protocol needs {MIN_TARGETS}.")
-    return eligible[:: len(eligible) // MIN_TARGETS]
+    if len(eligible) < N_TARGETS:
+        raise SystemExit(f"only {len(eligible)} eligible targets; the protocol needs {N_TARGETS}.")
+    return [eligible[i * len(eligible) // N_TARGETS] for i in range(N_TARGETS)]
 
 
 def draw_sources(target: str) -> tuple[list[str], dict[str, str]]:
@@ -78,7 +87,8 @@ def draw_sources(target: str) -> tuple[list[str], dict[str, str]]:
     from tshub.hub.checkpoint import read_config
     from tshub.recommend import candidate_pool, self_transfer
 
-    zoo = sorted((c for c in candidate_pool() if not c.unusable), key=lambda c: c.id)
+    waiting = unconverged_sources()  # their "unusable" says nothing yet: judged once converged
+    zoo = sorted((c for c in candidate_pool() if not c.unusable or c.id in waiting), key=lambda c: c.id)
     own = self_transfer(zoo, load(target))
     pool = [c for c in zoo if c not in own]
     rng = np.random.default_rng(zlib.crc32(target.encode()))
@@ -105,16 +115,28 @@ def plan(out: Path) -> dict[str, Any]:
 def run_matrix(manifest: dict[str, Any], out: Path, engine: str, targets: list[str] | None) -> None:
     from tshub.experiments import ExperimentError, ExperimentGrid, run
 
+    waiting = unconverged_sources()
     for target, entry in manifest["targets"].items():
         if targets and target not in targets:
             continue
-        grid = ExperimentGrid(
-            sources=entry["sources"], targets=[target], lr_multipliers=[OMEGA], seeds=SEEDS, recipe=RECIPE
-        )
+        ready = [s for s in entry["sources"] if s not in waiting]
+        for source in sorted(set(entry["sources"]) - set(ready)):
+            print(f"{target}: {source} skipped until the zoo build converges it ({waiting[source]})", flush=True)
+        grid = ExperimentGrid(sources=ready, targets=[target], lr_multipliers=[OMEGA], seeds=SEEDS, recipe=RECIPE)
         try:
             run(grid, engine=engine, out_dir=out)
         except ExperimentError as err:  # the others finished; failures stay listed in the table
             print(f"{target}: {err}")
+
+
+def unconverged_sources() -> dict[str, str]:
+    """Zoo checkpoints whose training has not yet run its recipe to its end, and why."""
+    from tshub.hub.checkpoint import read_config
+    from tshub.hub.store import unconverged_reason
+    from tshub.recommend import candidate_pool
+
+    reasons = {c.id: unconverged_reason(read_config(c.location)) for c in candidate_pool() if not c.hub_only}
+    return {model_id: reason for model_id, reason in reasons.items() if reason}
 
 
 def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
@@ -233,7 +255,7 @@ def main() -> None:
     action.add_argument("--run", action="store_true", help="run (or resume) every fine-tune and referent")
     action.add_argument("--table", action="store_true", help="write bench/results/transfer_matrix.{md,json}")
     action.add_argument("--cost", nargs="+", metavar="SOURCE TARGET", help="time a fine-tune per target, extrapolate")
-    parser.add_argument("--out", type=Path, default=Path("runs/transfer_matrix"))
+    parser.add_argument("--out", type=Path, default=OUT, help=f"manifest and records (default: {OUT}, committed)")
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
     parser.add_argument("--targets", nargs="*", help="only these targets of the manifest (--run)")
     args = parser.parse_args()

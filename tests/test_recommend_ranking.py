@@ -218,3 +218,38 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     assert coffee.scratch == pytest.approx(0.75) and coffee.minirocket == 0.99
     with pytest.raises(SystemExit, match="no transfer-matrix manifest"):
         rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "missing.json")
+
+
+def test_the_matrix_never_fine_tunes_from_a_checkpoint_still_converging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """A drawn source whose training was cut short stays in the frozen draw but is skipped, saying so, until the
+    build converges it; the 24 targets spread evenly over the eligible list."""
+    import shutil
+
+    import tshub.experiments
+    from tshub.hub import load_pretrained
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import transfer_matrix
+
+    zoo = tmp_path / "zoo"
+    shutil.copytree(ZOO / "Wine" / "fcn", zoo / "Wine" / "fcn")
+    cut = load_pretrained(str(ZOO / "Beef" / "fcn"))
+    cut.meta = {**cut.meta, "stop_reason": "time_budget"}
+    cut.save_pretrained(zoo / "Beef" / "fcn", id="Beef/fcn")
+    monkeypatch.setenv("TSHUB_ZOO", str(zoo))
+    monkeypatch.setenv("TSHUB_REPO_ZOO", "")
+    monkeypatch.setenv("TSHUB_HOME", str(tmp_path / "home"))
+    grids = []
+    monkeypatch.setattr(tshub.experiments, "run", lambda grid, **kwargs: grids.append(grid))
+    manifest = {"targets": {"Coffee": {"sources": ["Beef/fcn", "Wine/fcn"], "minirocket": 0.99}}}
+    transfer_matrix.run_matrix(manifest, tmp_path / "out", "local", None)
+    assert [grid.sources for grid in grids] == [["Wine/fcn"]]
+    assert "Coffee: Beef/fcn skipped until the zoo build converges it (its training ended by 'time_budget'" in (
+        capsys.readouterr().out
+    )
+
+    names = [f"S{i:02d}" for i in range(64)]
+    picked = transfer_matrix.select_targets(dict.fromkeys(names, 0.5), {n: (100, "100") for n in names})
+    assert len(picked) == 24 and picked[:3] == ["S00", "S02", "S05"] and picked[-1] == "S61"
