@@ -486,7 +486,9 @@ def build_optimizer(
             )
     if not trainable:
         raise ValueError("no trainable parameters: every parameter has requires_grad=False.")
-    return torch.optim.Adam(trainable, lr=config.lr, eps=config.adam_eps)
+    # fused: one kernel for the whole update, 3.4× faster than the default per-tensor loop on the CPU (FCN, 265 k
+    # parameters: 0.21 vs 0.70 ms a step, 1 thread; bench/adam_step.py), the same Adam up to rounding
+    return torch.optim.Adam(trainable, lr=config.lr, eps=config.adam_eps, fused=True)
 
 
 def _monitor(name: str, task: str, config: TrainConfig, val: Any) -> Monitor:
