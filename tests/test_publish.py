@@ -307,6 +307,8 @@ def test_a_checkpoint_far_below_its_reference_says_so_and_why() -> None:
     persistence = {"name": "naive persistence forecast, same test split", "metrics": {"mae": 11.2}}
     (line,) = _below_reference({"mae": 48.0}, {"mae": 40.0}, persistence, meta)
     assert "does NOT beat its reference, the naive persistence forecast: test MAE 48 vs 11.2 (4.3× worse)" in line
+    (close,) = _below_reference({"mae": 11.22}, {"mae": 11.0}, persistence, meta)
+    assert "test MAE 11.22 vs 11.2 (0.2% higher)" in close
     assert _below_reference({"mae": 10.0}, {"mae": 9.0}, persistence, meta) == []
 
 

@@ -257,6 +257,11 @@ def _reference(ds: Dataset) -> dict[str, Any] | None:
     return None
 
 
+def _how_much_higher(ours: float, theirs: float) -> str:
+    """A ratio for gross gaps ("4.3× worse"), a percentage for narrow ones ("0.4% higher", not "1.0× worse")."""
+    return f"{ours / theirs:.1f}× worse" if ours >= 1.5 * theirs else f"{100 * (ours / theirs - 1):.1f}% higher"
+
+
 def _below_reference(
     metrics: dict[str, float], val_metrics: dict[str, float], reference: dict[str, Any], meta: dict[str, Any]
 ) -> list[str]:
@@ -267,7 +272,7 @@ def _below_reference(
     if ours is not None and theirs is not None and ours > theirs:
         return [
             f"This model does NOT beat its reference, the {name}: test MAE {ours:.4g} vs {theirs:.4g} "
-            f"({ours / theirs:.1f}× worse). Use it as a pretrained start, not as a forecaster."
+            f"({_how_much_higher(ours, theirs)}). Use it as a pretrained start, not as a forecaster."
         ]
     ours, theirs = metrics.get("accuracy"), reference["metrics"].get("accuracy")
     if ours is None or theirs is None or ours >= theirs - ACCURACY_GAP:
