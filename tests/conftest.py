@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,26 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("TSHUB_HOME", str(tmp_path_factory.mktemp("tshub_home")))
     monkeypatch.setenv("TSHUB_REPO_ZOO", "")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def private_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Makes the only zoo the tests see ($TSHUB_ZOO): copies of checkpoint folders, and altered copies saved under
+    new ids, ``{"CutShort/fcn": (folder, {"stop_reason": "time_budget"})}`` (meta fields replaced)."""
+    from tshub.hub import load_pretrained
+
+    def make(copies: list[str | Path], altered: dict[str, tuple[str | Path, dict[str, Any]]] | None = None) -> Path:
+        zoo = tmp_path / "zoo"
+        for folder in map(Path, copies):
+            shutil.copytree(folder, zoo / folder.parent.name / folder.name)
+        for model_id, (folder, meta) in (altered or {}).items():
+            model = load_pretrained(str(folder))
+            model.meta = {**model.meta, **meta}
+            model.save_pretrained(zoo / model_id, id=model_id)
+        monkeypatch.setenv("TSHUB_ZOO", str(zoo))
+        return zoo
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -208,26 +208,20 @@ def test_recommend_skips_a_checkpoint_whose_score_is_not_finite(italy: Dataset, 
 
 
 def test_the_zoo_pool_leaves_out_sources_that_learned_nothing(
-    italy: Dataset, candidates: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    italy: Dataset, candidates: list[str], private_zoo: Callable[..., Path]
 ):
     """Ranking the whole zoo skips (and reports) a checkpoint at chance accuracy or whose training diverged;
     named candidates are ranked whatever their quality (the user asked for them)."""
-    from tshub.hub import load_pretrained
     from tshub.hub.checkpoint import read_config
     from tshub.hub.store import unusable_reason
 
-    zoo = tmp_path / "zoo"
-    for folder in candidates:
-        shutil.copytree(folder, zoo / Path(folder).parent.name / "fcn")
-    guesser = load_pretrained(candidates[1])  # Chinatown: 2 classes
-    guesser.meta = {**guesser.meta, "metrics": {"accuracy": 0.52, "f1_weighted": 0.4}}
-    guesser.save_pretrained(zoo / "Guesser" / "fcn", id="Guesser/fcn")
-    diverged = load_pretrained(candidates[2])
-    diverged.meta = {**diverged.meta, "stop_reason": "non_finite_loss"}
-    diverged.save_pretrained(zoo / "Diverged" / "fcn", id="Diverged/fcn")
-    monkeypatch.setenv("TSHUB_ZOO", str(zoo))
-    monkeypatch.setenv("TSHUB_REPO_ZOO", "")
-    monkeypatch.setenv("TSHUB_HOME", str(tmp_path / "home"))
+    zoo = private_zoo(
+        candidates,
+        {
+            "Guesser/fcn": (candidates[1], {"metrics": {"accuracy": 0.52, "f1_weighted": 0.4}}),  # Chinatown: 2 classes
+            "Diverged/fcn": (candidates[2], {"stop_reason": "non_finite_loss"}),
+        },
+    )
     rec = recommend(italy, k=None, method="logme", allow_self_transfer=True)
     reasons = {s["id"]: s["reason"] for s in rec.skipped}
     assert rec.n_candidates == 5 and len(rec) + len(reasons) == 5 and "ItalyPowerDemand/fcn" in rec.ids
@@ -240,21 +234,11 @@ def test_the_zoo_pool_leaves_out_sources_that_learned_nothing(
 
 
 def test_every_ranked_source_says_how_its_training_ended(
-    italy: Dataset, candidates: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    italy: Dataset, candidates: list[str], private_zoo: Callable[..., Path]
 ):
     """A source cut short by a time budget is ranked but marked, in the rows (library, JSON, service) and the
     printed table, whether it comes from the zoo's listing or is named by the user."""
-    from tshub.hub import load_pretrained
-
-    zoo = tmp_path / "zoo"
-    for folder in candidates:
-        shutil.copytree(folder, zoo / Path(folder).parent.name / "fcn")
-    cut = load_pretrained(candidates[0])
-    cut.meta = {**cut.meta, "stop_reason": "time_budget"}
-    cut.save_pretrained(zoo / "CutShort" / "fcn", id="CutShort/fcn")
-    monkeypatch.setenv("TSHUB_ZOO", str(zoo))
-    monkeypatch.setenv("TSHUB_REPO_ZOO", "")
-    monkeypatch.setenv("TSHUB_HOME", str(tmp_path / "home"))
+    zoo = private_zoo(candidates, {"CutShort/fcn": (candidates[0], {"stop_reason": "time_budget"})})
     for rec in (
         recommend(italy, k=None, method="logme", allow_self_transfer=True),
         recommend(

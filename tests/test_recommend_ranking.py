@@ -4,6 +4,7 @@ that never lets a ranker see the target it scores, and the registered ``dtw+logm
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -221,26 +222,16 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
 
 
 def test_the_matrix_never_fine_tunes_from_a_checkpoint_still_converging(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, private_zoo: Callable[..., Path]
 ):
     """A drawn source whose training was cut short stays in the frozen draw but is skipped, saying so, until the
     build converges it; the 24 targets spread evenly over the eligible list."""
-    import shutil
-
     import tshub.experiments
-    from tshub.hub import load_pretrained
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
     import transfer_matrix
 
-    zoo = tmp_path / "zoo"
-    shutil.copytree(ZOO / "Wine" / "fcn", zoo / "Wine" / "fcn")
-    cut = load_pretrained(str(ZOO / "Beef" / "fcn"))
-    cut.meta = {**cut.meta, "stop_reason": "time_budget"}
-    cut.save_pretrained(zoo / "Beef" / "fcn", id="Beef/fcn")
-    monkeypatch.setenv("TSHUB_ZOO", str(zoo))
-    monkeypatch.setenv("TSHUB_REPO_ZOO", "")
-    monkeypatch.setenv("TSHUB_HOME", str(tmp_path / "home"))
+    private_zoo([ZOO / "Wine" / "fcn"], {"Beef/fcn": (ZOO / "Beef" / "fcn", {"stop_reason": "time_budget"})})
     grids = []
     monkeypatch.setattr(tshub.experiments, "run", lambda grid, **kwargs: grids.append(grid))
     manifest = {"targets": {"Coffee": {"sources": ["Beef/fcn", "Wine/fcn"], "minirocket": 0.99}}}
