@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from zoo_manifest import BUILD_VERSION, Entry
+from zoo_manifest import BUILD_VERSION, SP500_PLAIN_CONVNETQUAKE_NOTE, Entry
 
 from tshub.data.catalogue import TRAIN_ONLY, UCR_CITATION, load
 from tshub.data.dataset import Dataset
@@ -309,6 +309,8 @@ def _limitations(ds: Dataset, entry: Entry, scaling: dict[str, Any] | None) -> l
         items.append(TARGET_SCALING_NOTES[entry.target_scaling])
     if entry.preprocessing == "minmax_mask" and not entry.use_stream_max:
         items.append(NO_STREAM_MAX_NOTE)
+    if entry.id == "SP500/convnetquake":
+        items.append(SP500_PLAIN_CONVNETQUAKE_NOTE)
     if ds.meta.get("collection") == TRAIN_ONLY:
         items.append(
             f"{ds.name} comes from UCRArchive_2018_trainonly: its official TEST file is not available, so "
