@@ -8,8 +8,8 @@ takes a fifth of very few series. The question is settled on *development* datas
 2018 sets outside the 85 of UCR 2015 (../shared/reference/ucr2015_85.txt), with both splits here, a fixed length of
 at most ``MAX_LENGTH``, at most ``MAX_TRAIN`` training series (cheap enough for 2 × 3 trainings each on a CPU)
 and at least two per class (else no validation split exists: Fungi); the rule was fixed before any run. Seeds 0 1 2; test accuracy on the official test split; paired over dataset ×
-seed: wins/ties/losses, sign test, Wilcoxon. Resumable (one record per run in --out); the tables are rewritten
-after every run.
+seed: wins/ties/losses, sign test, Wilcoxon. Resumable (one record per run in --out, committed); the tables are
+rewritten after every run.
 
     python bench/ucr_full_train.py --threads 1     # → bench/results/ucr_full_train.{md,json}
 """
@@ -132,7 +132,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int)
-    parser.add_argument("--out", type=Path, default=REPO / "bench/runs/ucr_full_train")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "bench/results/ucr_full_train_runs",
+        help="one record per finished run (committed: the 78 trainings outlast a session on 2 cores)",
+    )
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/ucr_full_train")
     args = parser.parse_args()
     if args.threads:

@@ -357,3 +357,23 @@ def test_the_recommender_judges_each_pick_through_the_library(benches: Any, tmp_
         {"accuracy": 0.8, "regret": 0.2, "rank": 3.0}
     )
     assert judged["methods"] == {"dtw": dtw, "logme": logme} and list(judged["methods"]) == ["dtw", "logme"]
+
+
+def test_the_validation_split_bench_decides_on_development_sets_only_and_trains_on_every_series_when_full(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/ucr_full_train.py never touches the 85 UCR 2015 sets (the 76 the zoo is judged on are among them), and
+    its "full" variant trains on every training series where "split" holds a fifth out."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import ucr_full_train
+
+    from tshub.data.catalogue import load
+    from tshub.data.splits import ensure_validation
+
+    names = ucr_full_train.development_datasets()
+    ucr2015 = {line.split()[1] for line in ucr_full_train.UCR2015.read_text().splitlines() if line[:1] in "Tt-"}
+    assert len(ucr2015) == 85 and names and not set(names) & ucr2015
+    ds = load("BME")
+    split, full = (ensure_validation(ucr_full_train.with_variant(ds, v)) for v in ucr_full_train.VARIANTS)
+    assert len(split.splits["train"]) == 24 and len(split.splits["val"]) == 6
+    assert list(full.splits["train"]) == list(full.splits["val"]) == list(ds.splits["train"])
