@@ -21,9 +21,9 @@ entry trains until its recipe stops it, never by wall clock; its full training s
 The index and the cards are rewritten atomically by whichever process finishes a checkpoint.
 
 A training that outlives its machine moves through git: ``--park`` copies every unfinished training state into
-``zoo-progress/`` beside the zoo (committed), and a build on another machine that has no state of its own for an entry, or an
-older one, starts from the parked state (its fingerprint is checked on restore, as for any state). A finished
-entry's parked state is removed by the build that finishes it.
+``zoo-progress/`` beside the zoo (committed), and a build on another machine that has no state of its own for an
+entry, or an older one, starts from the parked state (its fingerprint is checked on restore, as for any state). A
+finished entry's parked state is removed by the build that finishes it.
 """
 
 from __future__ import annotations
