@@ -27,7 +27,7 @@ import torch
 from tshub.data.catalogue import load, ucr_summary
 from tshub.data.dataset import Dataset
 from tshub.experiments.records import read_record, write_record
-from tshub.stats import sign_test, wilcoxon_signed_rank
+from tshub.stats import wilcoxon_signed_rank, win_tie_loss
 from tshub.training import train_from_scratch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,16 +88,17 @@ def report(records: list[dict], names: list[str]) -> tuple[str, dict]:
     complete = sorted((k, v) for k, v in pairs.items() if len(v) == len(VARIANTS))
     split = np.array([v["split"]["test"]["accuracy"] for _, v in complete])
     full = np.array([v["full"]["test"]["accuracy"] for _, v in complete])
-    wins, losses = int((full > split).sum()), int((full < split).sum())
+    record = win_tie_loss(full, split)
+    wins, losses = record.wins, record.losses
     summary = {
         "datasets": names,
         "pairs": len(complete),
         "mean_split": float(split.mean()) if complete else None,
         "mean_full": float(full.mean()) if complete else None,
         "wins_full": wins,
-        "ties": len(complete) - wins - losses,
+        "ties": record.ties,
         "losses_full": losses,
-        "sign_p": sign_test(wins, losses).pvalue if complete else None,
+        "sign_p": record.pvalue if complete else None,
         "wilcoxon_p": wilcoxon_signed_rank(full, split).pvalue if complete else None,
     }
     lines = [
