@@ -1,7 +1,8 @@
 """The zoo build (scripts/publish): checkpoints, index, cards, resumability, Hub dry run, loading via TSHUB_ZOO.
 
 One tiny manifest on real data is built once per module (a few seconds): a UCR FCN stored in float16, an Otović
-TCN on EMG, and a multi-head ConvTimeNet over an official-split set and a train-only set.
+TCN on EMG, a multi-head ConvTimeNet over an official-split set and a train-only set, and a UCR FCN trained on
+every training series (validation "train").
 """
 
 from __future__ import annotations
@@ -55,8 +56,15 @@ MANIFEST = [
         "datasets": ["GunPoint", "Wafer"],
         "arch_kwargs": {"filters_per_kernel": 4, "n_blocks": 2, "bottleneck": 4},
     },
+    {
+        "source": "ItalyPowerDemand",
+        "arch": "fcn",
+        "max_epochs": 1,
+        "validation": "train",
+        "arch_kwargs": {"filters": [8, 16, 8]},
+    },
 ]
-IDS = ["GunPoint/fcn", "EMG/tcn", "UCR/convtimenet"]
+IDS = ["GunPoint/fcn", "EMG/tcn", "UCR/convtimenet", "ItalyPowerDemand/fcn"]
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +262,7 @@ def test_dry_run_lists_uploads_without_network(
 def test_push_uploads_each_up_to_date_folder(zoo: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.setattr(build_zoo, "push_folder", lambda folder, repo_id, **k: calls.append((folder, repo_id)))
-    assert run(zoo, "--push", "--only", "*/fcn", "--namespace", "me") == 0
+    assert run(zoo, "--push", "--only", "G*/fcn", "--namespace", "me") == 0
     assert calls == [(zoo["zoo"] / "GunPoint" / "fcn", "me/GunPoint-fcn")]
 
 
@@ -272,6 +280,46 @@ def test_load_pretrained_finds_the_zoo_and_reproduces_stored_metrics(
     assert multi.meta["head_classes"]["Wafer"] == ["-1", "1"]
     result = multi.finetune(load("Coffee"), max_epochs=1, progress=False)  # a single new head
     assert result.model.config()["heads"] is None and result.transfer_report.copied
+
+
+def test_an_entry_trained_on_every_series_selects_on_them_and_its_card_says_so(zoo: dict[str, Path]) -> None:
+    italy = load_source("ItalyPowerDemand", "train")
+    assert np.array_equal(italy.splits["val"], italy.splits["train"]) and len(italy.splits["test"]) == 1029
+    config = read_config(zoo["zoo"] / "ItalyPowerDemand" / "fcn")
+    assert config["meta"]["splits"] == {"train": 67, "test": 1029, "val": 67}
+    assert config["meta"]["validation_is_train"] is True
+    assert "trained on every training series" in config["source"]["description"]
+    assert any(
+        line.startswith("Trained on every training series of ItalyPowerDemand") for line in config["limitations"]
+    )
+    card = (zoo["cards"] / "ItalyPowerDemand__fcn.md").read_text()
+    assert "Training split (it doubled as validation split, so this is no held-out estimate): Accuracy" in card
+    assert "Validation split:" not in card
+    held_out = read_config(zoo["zoo"] / "GunPoint" / "fcn")
+    assert "validation_is_train" not in held_out["meta"]
+    assert "Validation split: Accuracy" in (zoo["cards"] / "GunPoint__fcn.md").read_text()
+    with pytest.raises(ValueError, match="validation must be one of"):
+        Entry("ItalyPowerDemand", "fcn", validation="test")
+
+
+def test_an_entry_field_at_its_default_leaves_every_committed_checkpoint_up_to_date() -> None:
+    """Fields added to Entry after the zoo was built stay out of the recipe hash at their defaults, so the
+    committed checkpoints are not rebuilt (nor their saved training states discarded) when one is added."""
+    from zoo_manifest import BUILD_VERSION, LATER_FIELDS
+
+    committed = Path(__file__).resolve().parents[1] / "zoo"
+    builds = [
+        read_config(committed / row["id"])["meta"]["build"]
+        for row in json.loads((committed / "index.json").read_text())["models"]
+    ]
+    current = [build for build in builds if build["build_version"] == BUILD_VERSION]
+    assert len(current) > 100
+    for build in current:
+        entry = Entry.from_dict(build["entry"])
+        assert all(getattr(entry, name) == default for name, default in LATER_FIELDS.items())
+        assert entry.recipe_hash() == build["recipe_hash"], entry.id
+    changed = Entry.from_dict({**entry.to_dict(), "validation": "train"})
+    assert changed.recipe_hash() != entry.recipe_hash()
 
 
 def test_train_only_sets_get_a_stratified_test_split(shared_data: Path) -> None:

@@ -24,6 +24,10 @@ from tshub.training.recipes import resolve_recipe
 BUILD_VERSION = 2
 OTOVIC_SOURCES = ("EMG", "SP500")
 MULTIHEAD_MAX_LENGTH = 512
+VALIDATIONS = ("split", "train")
+#: Entry fields added after checkpoints were built, with their defaults: a field at its default stays out of the
+#: recipe hash, so adding one leaves every existing checkpoint (and every saved training state) up to date.
+LATER_FIELDS = {"validation": "split"}
 #: The multi-head's recipe: what recipe="auto" gives a training split its size (91 sets, 47 k series, far above
 #: AUTO_UCR_MAX_TRAIN). Its epoch passes over every set: ~2,500 of "ucr"'s batches, whose patience of 100 epochs
 #: (made for one small set's few batches) would train 250 k updates past the best before stopping, at least 10 h
@@ -59,7 +63,9 @@ class Entry:
     ``datasets`` (multi-head entries only) names the source datasets, one head each; ``target_scaling``
     "standardize" trains a regression on standardised targets and folds the scaling back into the output layer,
     "relative" trains it on targets in each series' normalised space, mapped back by the checkpoint;
-    ``bf16`` trains under bfloat16 autocast (weights, optimiser and evaluation of the stored model stay float32).
+    ``bf16`` trains under bfloat16 autocast (weights, optimiser and evaluation of the stored model stay float32);
+    ``validation`` "split" holds 20 % of the training split out to select the weights and stop (the library's
+    default), "train" trains on every training series and selects on the training split itself (bigdata18's way).
     There is no time budget: an entry trains until its recipe stops it (early stopping or max epochs).
     """
 
@@ -75,6 +81,11 @@ class Entry:
     target_scaling: str | None = None
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     datasets: tuple[str, ...] = ()
+    validation: str = "split"
+
+    def __post_init__(self) -> None:
+        if self.validation not in VALIDATIONS:
+            raise ValueError(f"{self.id}: validation must be one of {VALIDATIONS}, got {self.validation!r}.")
 
     @property
     def id(self) -> str:
@@ -105,7 +116,8 @@ class Entry:
     def recipe_hash(self) -> str:
         """16 hex digits of the sha256 of everything that determines the trained weights."""
         _, config = resolve_recipe(self.recipe, max_epochs=self.max_epochs, bf16=self.bf16)
-        payload = {"build_version": BUILD_VERSION, "entry": self.to_dict(), "train_config": config.to_dict()}
+        entry = {k: v for k, v in self.to_dict().items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+        payload = {"build_version": BUILD_VERSION, "entry": entry, "train_config": config.to_dict()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

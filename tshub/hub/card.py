@@ -243,7 +243,10 @@ def _evaluation_section(config: dict[str, Any]) -> str:
     lines = ["## Evaluation", "", _table(rows, header)]
     if config.get("val_metrics"):
         shown = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {_fmt(v)}" for k, v in config["val_metrics"].items())
-        lines += ["", f"Validation split: {shown}."]
+        if (config.get("meta") or {}).get("validation_is_train"):
+            lines += ["", f"Training split (it doubled as validation split, so this is no held-out estimate): {shown}."]
+        else:
+            lines += ["", f"Validation split: {shown}."]
     if ref_metrics and (reference.get("citation") or reference.get("url")):
         lines += ["", f"Reference: {reference.get('citation', '')} {reference.get('url', '')}".rstrip()]
     elif not ref_metrics:

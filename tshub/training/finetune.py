@@ -431,6 +431,7 @@ def _result(
         "source": _source_record(ds),
         "task": ds.task,
         "splits": {k: int(len(v)) for k, v in ds.splits.items()},
+        **({"validation_is_train": True} if validation_is_train(ds) else {}),
         "recipe": recipe,
         "train_config": config.to_dict(),
         "seed": seed,
@@ -460,6 +461,12 @@ def _result(
     if notes:
         model.training_history.note = " ".join(notes)
     return result
+
+
+def validation_is_train(ds: Dataset) -> bool:
+    """Whether the validation split is the training split itself (the weights were then selected and stopped on
+    training figures: say so wherever validation figures are shown)."""
+    return bool(np.array_equal(np.unique(ds.splits["val"]), np.unique(ds.splits["train"])))
 
 
 def training_fingerprint(*datasets: Dataset) -> dict[str, Any]:
