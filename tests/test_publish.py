@@ -322,6 +322,15 @@ def test_an_entry_field_at_its_default_leaves_every_committed_checkpoint_up_to_d
     assert changed.recipe_hash() != entry.recipe_hash()
 
 
+def test_the_published_zoo_trains_small_ucr_sets_on_every_series(shared_data: Path) -> None:
+    from zoo_manifest import default_manifest
+
+    entries = {entry.id: entry for entry in default_manifest(shared_data)}
+    assert entries["Coffee/fcn"].validation == "train" and entries["PowerCons/fcn"].validation == "train"  # 28, 180
+    assert entries["Strawberry/fcn"].validation == "split" and entries["FordA/fcn"].validation == "split"  # 613, 3601
+    assert all(entries[i].validation == "split" for i in ("EMG/fcn", "SP500/tcn", "UCR/convtimenet"))
+
+
 def test_train_only_sets_get_a_stratified_test_split(shared_data: Path) -> None:
     wafer = load_source("Wafer")
     n = len(wafer.X)
