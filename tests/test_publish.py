@@ -313,13 +313,12 @@ def test_an_entry_field_at_its_default_leaves_every_committed_checkpoint_up_to_d
         for row in json.loads((committed / "index.json").read_text())["models"]
     ]
     current = [build for build in builds if build["build_version"] == BUILD_VERSION]
-    assert len(current) > 100
-    for build in current:
-        entry = Entry.from_dict(build["entry"])
-        assert all(getattr(entry, name) == default for name, default in LATER_FIELDS.items())
-        assert entry.recipe_hash() == build["recipe_hash"], entry.id
-    changed = Entry.from_dict({**entry.to_dict(), "validation": "train"})
-    assert changed.recipe_hash() != entry.recipe_hash()
+    built_before = [build for build in current if not set(LATER_FIELDS) <= set(build["entry"])]
+    assert len(built_before) > 20 and len(current) > 100
+    for build in current:  # those built before a field existed, and those built with it at any value
+        assert Entry.from_dict(build["entry"]).recipe_hash() == build["recipe_hash"], build["entry"]
+    entry = Entry.from_dict(built_before[0]["entry"])
+    assert Entry.from_dict({**entry.to_dict(), "validation": "train"}).recipe_hash() != entry.recipe_hash()
 
 
 def test_the_published_zoo_trains_small_ucr_sets_on_every_series(shared_data: Path) -> None:
