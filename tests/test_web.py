@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 import tshub  # noqa: E402
 from server.app import create_app  # noqa: E402
 from server.testing import chromium_missing, create_token, headless_chromium, live_service, service_env  # noqa: E402
-from server.web.catalogue import Filters, browse, facets, gain, render_card  # noqa: E402
+from server.web.catalogue import Filters, browse, facets, gain, render_card, training_curves  # noqa: E402
 from server.web.svg import line_plot  # noqa: E402
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
@@ -128,7 +128,13 @@ def test_model_pages_are_public_safe_and_the_zip_loads(app_client: TestClient, t
     )
     page = app_client.get("/ui/models/gunpoint/FCN")  # ids match case-insensitively, as in the API
     assert page.status_code == 200 and "<h1>GunPoint/fcn</h1>" in page.text
-    assert "per-class DBA prototypes" in page.text and page.text.count("<svg") == 1
+    curves, prototypes = page.text.split('id="h-protos"')
+    assert 'id="training-curves"' in curves and curves.count("<svg") == 2  # loss, validation accuracy
+    config = tshub.hub.read_config(REPO_ZOO / "GunPoint/fcn")
+    assert config["meta"]["validation_is_train"] and "validation curves are training figures" in curves
+    held_out = training_curves(REPO_ZOO / "GunPoint/fcn", {**config, "meta": {}})
+    assert held_out.plots and "training figures" not in held_out.caption
+    assert "per-class DBA prototypes" in prototypes and prototypes.count("<svg") == 1
     assert "tshub.load_pretrained(&#34;GunPoint/fcn&#34;)" in page.text
     assert app_client.get("/ui/models/Coffee/fcn").status_code == 404  # not offered by TSHUB_SERVER_SOURCES
     archive = app_client.get("/ui/models/GunPoint/fcn/checkpoint.zip")

@@ -150,9 +150,10 @@ class TrainingCurves:
     missing: str = ""
 
 
-def training_curves(folder: Path, task: str | None) -> TrainingCurves:
+def training_curves(folder: Path, config: dict[str, Any]) -> TrainingCurves:
     """The training and validation loss, and the validation metrics, per epoch (the kept epoch marked), from the
     checkpoint's optional training_history.json; ``missing`` says why there is no plot."""
+    task = config.get("task")
     try:
         history = read_history(folder)
     except CheckpointError as err:
@@ -192,6 +193,11 @@ def training_curves(folder: Path, task: str | None) -> TrainingCurves:
     if changes:
         shown = ", ".join(f"epoch {epoch} ({lr:.2g})" for epoch, lr in changes[:8])
         facts.append(f"Learning rate reduced at {shown}{' and later' if len(changes) > 8 else ''}.")
+    if (config.get("meta") or {}).get("validation_is_train"):
+        facts.append(
+            "Its validation split was the training split itself (it trained on every training series): the "
+            "validation curves are training figures, not a held-out estimate."
+        )
     if history.note:
         facts.append(history.note)
     return TrainingCurves(plots, caption=" ".join(facts))

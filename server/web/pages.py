@@ -112,7 +112,7 @@ def model_page(request: Request, source: str, arch: str) -> HTMLResponse:
         card=Markup(render_card(card.read_text() if card.is_file() else "")),
         metrics=metric_rows(config),
         training=training_facts(config),
-        curves=training_curves(folder, config.get("task")),
+        curves=training_curves(folder, config),
         source_plot=source_plot(request, config),
         snippets=snippets(model_id, base_url, config.get("task")),
         files=sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file()),
