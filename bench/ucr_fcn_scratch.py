@@ -11,10 +11,11 @@ series and selected its weights on them (the zoo's rule for sets of at most 200,
 on a held-out fifth. Train-only sets (marked *) are tested on a split carved from their training data, so their
 numbers are not comparable with the references.
 
-    python bench/ucr_fcn_scratch.py [--zoo zoo] [--out bench/results/ucr_fcn_scratch.md] [--before 51e12bf]
+    python bench/ucr_fcn_scratch.py [--zoo zoo] [--out bench/results/ucr_fcn_scratch.md] [--before 51e12bf ...]
 
-``--before REV`` adds, for the checkpoints rebuilt since the zoo index of git revision REV, their accuracy then
-and now (51e12bf: the last zoo trained under a 90-second budget per model).
+``--before REV`` (repeatable) adds, for the checkpoints rebuilt since the zoo index of git revision REV, their
+accuracy then and now (51e12bf: the last zoo trained under a 90-second budget per model; 35f1d01: the zoo before
+the FCNs of at most 200 training series were rebuilt on every training series).
 """
 
 from __future__ import annotations
@@ -72,8 +73,10 @@ def summary_row(label: str, group: list[dict]) -> str:
     )
 
 
-def rebuilt_since(rev: str, zoo: str, models: list[dict]) -> list[str]:
-    """Mean accuracy then and now of the FCNs whose weights changed since the zoo index of ``rev``."""
+def rebuilt_since(rev: str, zoo: str, models: list[dict], all_series: set[str]) -> list[str]:
+    """Mean accuracy then and now of the FCNs whose weights changed since the zoo index of ``rev``: all of them,
+    those that had stopped at their time budget, and those that had converged then and now trained on every
+    training series (``all_series``: their ids), the effect of that change alone."""
     index = subprocess.run(["git", "show", f"{rev}:{zoo}/index.json"], capture_output=True, text=True, check=True)
     before = {r["id"]: r for r in json.loads(index.stdout)["models"]}
     pairs = [
@@ -86,29 +89,33 @@ def rebuilt_since(rev: str, zoo: str, models: list[dict]) -> list[str]:
     ]
     if not pairs:
         return [f"No FCN was rebuilt since {rev}."]
+    budget = [(b, m) for b, m in pairs if b.get("stop_reason") == "time_budget"]
+    full = [(b, m) for b, m in pairs if b.get("stop_reason") != "time_budget" and m["id"] in all_series]
+    line = f"Rebuilt since {rev}: {len(pairs)} FCNs, mean test accuracy {_then_now(pairs)}"
+    if budget:
+        line += f"; the {len(budget)} that had stopped at their time budget: {_then_now(budget)}"
+    if full:
+        line += f"; the {len(full)} that had converged and now trained on every training series: {_then_now(full)}"
+    return [line + "."]
+
+
+def _then_now(pairs: list[tuple[dict, dict]]) -> str:
     then = [b["metrics"]["accuracy"] for b, _ in pairs]
     now = [m["metrics"]["accuracy"] for _, m in pairs]
     wins, ties = sum(n > t for t, n in zip(then, now)), sum(n == t for t, n in zip(then, now))
-    budget = [
-        (b["metrics"]["accuracy"], m["metrics"]["accuracy"]) for b, m in pairs if b.get("stop_reason") == "time_budget"
-    ]
-    line = (
-        f"Rebuilt since {rev}: {len(pairs)} FCNs, mean test accuracy {sum(then) / len(then):.3f} then → "
-        f"{sum(now) / len(now):.3f} now (better / same / worse {wins} / {ties} / {len(pairs) - wins - ties})"
+    return (
+        f"{sum(then) / len(then):.3f} then → {sum(now) / len(now):.3f} now "
+        f"(better / same / worse {wins} / {ties} / {len(pairs) - wins - ties})"
     )
-    if budget:
-        line += (
-            f"; the {len(budget)} that had stopped at their time budget: {sum(t for t, _ in budget) / len(budget):.3f}"
-            f" → {sum(n for _, n in budget) / len(budget):.3f}"
-        )
-    return [line + "."]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", default="zoo")
     parser.add_argument("--out", default="bench/results/ucr_fcn_scratch.md")
-    parser.add_argument("--before", metavar="REV", help="compare with the zoo index of this git revision")
+    parser.add_argument(
+        "--before", metavar="REV", action="append", default=[], help="compare with the zoo index of this git revision"
+    )
     args = parser.parse_args()
 
     models = json.loads((Path(args.zoo) / "index.json").read_text())["models"]
@@ -158,8 +165,9 @@ def main() -> None:
     groups["selected on every training series"] = [r for r in tested if r["all_series"]]
     groups["selected on a held-out fifth"] = [r for r in tested if not r["all_series"]]
     lines += [summary_row(label, group) for label, group in groups.items() if group]
-    if args.before:
-        lines += ["", *rebuilt_since(args.before, args.zoo, models)]
+    all_series = {f"{r['name']}/fcn" for r in rows if r["all_series"]}
+    for rev in args.before:
+        lines += ["", *rebuilt_since(rev, args.zoo, models, all_series)]
     lines += [
         "",
         "| dataset | train | length | classes | FCN | training (epochs) | 1-NN DTW (learned w) | "
