@@ -26,6 +26,7 @@ import torch
 
 from tshub.data.catalogue import load, ucr_summary
 from tshub.data.dataset import Dataset
+from tshub.data.splits import train_as_validation
 from tshub.experiments.records import read_record, write_record
 from tshub.stats import wilcoxon_signed_rank, win_tie_loss
 from tshub.training import train_from_scratch
@@ -55,7 +56,7 @@ def with_variant(ds: Dataset, variant: str) -> Dataset:
     """``full``: the training split doubles as validation split (the loop then trains on every series)."""
     if variant == "split":
         return ds
-    return ds.with_splits({**ds.splits, "val": ds.splits["train"]}, validation_is_train=True)
+    return train_as_validation(ds, "full")
 
 
 def run_one(name: str, seed: int, variant: str, out: Path) -> dict:

@@ -22,7 +22,7 @@ from zoo_manifest import BUILD_VERSION, SP500_PLAIN_CONVNETQUAKE_NOTE, Entry
 
 from tshub.data.catalogue import TRAIN_ONLY, UCR_CITATION, load
 from tshub.data.dataset import Dataset
-from tshub.data.splits import random_split
+from tshub.data.splits import random_split, train_as_validation
 from tshub.hub.checkpoint import DTYPES
 from tshub.models.base import TimeSeriesModel
 from tshub.training import train_from_scratch
@@ -120,9 +120,9 @@ def load_source(name: str, validation: str = "split") -> Dataset:
         fractions = {"train": 1 - TRAIN_ONLY_TEST_FRACTION, "test": TRAIN_ONLY_TEST_FRACTION}
         ds = random_split(ds, fractions, seed=0, stratify=True)
     if validation == "train":
-        return ds.with_splits({**ds.splits, "val": ds.splits["train"]}, validation_is_train="chosen")
+        return train_as_validation(ds, "chosen")
     if ds.task == "classification" and np.bincount(ds.split("train")[1]).max() < 2:
-        return ds.with_splits({**ds.splits, "val": ds.splits["train"]}, validation_is_train="one series per class")
+        return train_as_validation(ds, "one series per class")
     return ds
 
 
@@ -225,7 +225,7 @@ def _source_record(ds: Dataset, record: dict[str, Any]) -> dict[str, Any]:
             "chosen": "trained on every training series, the training split doubling as validation split",
             "one series per class": "the training split doubles as validation split (one training series per class)",
         }.get(
-            ds.meta.get("validation_is_train"),
+            ds.meta.get("train_as_validation"),
             "validation split carved from train (20 %, stratified, seed 0) for early stopping",
         )
         test = (
@@ -327,14 +327,14 @@ def _limitations(ds: Dataset, entry: Entry, scaling: dict[str, Any] | None) -> l
             f"{TRAIN_ONLY_TEST_FRACTION:.0%} of the official TRAIN split (stratified, seed 0) was held out "
             "as the test split; the metrics are not comparable with results on the official test split."
         )
-    if ds.meta.get("validation_is_train") == "chosen":
+    if ds.meta.get("train_as_validation") == "chosen":
         items.append(
             f"Trained on every training series of {ds.name}, as bigdata18 did (no split held out): the training split "
             "served as validation, so early stopping and the kept weights follow training accuracy, then training "
             "loss, and the validation figures are training figures, not a held-out estimate. On development sets "
             "this beat holding a fifth out (bench/results/ucr_full_train.md)."
         )
-    elif ds.meta.get("validation_is_train"):
+    elif ds.meta.get("train_as_validation"):
         items.append(
             f"Every class of {ds.name} has a single training series, so no validation split could be "
             "carved: the training split served as validation (early stopping and the kept weights follow "

@@ -53,6 +53,18 @@ def ensure_validation(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> 
     return ds if "val" in ds.splits else official_with_validation(as_training_data(ds), val_fraction, seed)
 
 
+def train_as_validation(ds: Dataset, reason: str) -> Dataset:
+    """The dataset with its training split doubling as validation split (the loop then trains on every series and
+    selects its weights on them); ``reason`` stays in ``meta["train_as_validation"]`` for whoever reports it."""
+    return ds.with_splits({**ds.splits, "val": ds.splits["train"]}, train_as_validation=reason)
+
+
+def validation_is_train(ds: Dataset) -> bool:
+    """Whether the validation split is the training split itself (the weights were then selected and stopped on
+    training figures: say so wherever validation figures are shown)."""
+    return bool(np.array_equal(np.unique(ds.splits["val"]), np.unique(ds.splits["train"])))
+
+
 def as_training_data(ds: Dataset) -> Dataset:
     """A dataset without splits is training data: every series goes to "train"; one with splits is unchanged."""
     if ds.splits:

@@ -20,7 +20,7 @@ import torch
 from tshub.data.dataset import Dataset
 from tshub.data.fingerprint import fingerprint
 from tshub.data.preprocess import Preprocessor, make_preprocessor
-from tshub.data.splits import training_splits
+from tshub.data.splits import training_splits, validation_is_train
 from tshub.hub.history import TrainingHistory
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import build_model
@@ -461,12 +461,6 @@ def _result(
     if notes:
         model.training_history.note = " ".join(notes)
     return result
-
-
-def validation_is_train(ds: Dataset) -> bool:
-    """Whether the validation split is the training split itself (the weights were then selected and stopped on
-    training figures: say so wherever validation figures are shown)."""
-    return bool(np.array_equal(np.unique(ds.splits["val"]), np.unique(ds.splits["train"])))
 
 
 def training_fingerprint(*datasets: Dataset) -> dict[str, Any]:
