@@ -15,10 +15,12 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
   without the ``unusable`` ones; a checkpoint still converging counts as usable, see below) sorted by id, minus
   those trained on the target's own data (``tshub.recommend.self_transfer``). The draw is frozen in
   ``OUT/manifest.json`` by ``--plan`` and never redrawn (a later zoo change cannot move it); the manifest records the
-  zoo's checkpoint digests. ``--plan`` runs once every single-dataset entry of the zoo build has converged; a drawn
-  checkpoint whose training has not run its recipe to its end (``tshub.hub.store.unconverged_reason``; at most the
-  multi-head UCR/convtimenet, a source only for targets longer than its 512) is never fine-tuned from: ``--run``
-  skips it, saying so, until the build has converged it.
+  zoo's checkpoint digests. ``--plan`` refuses while an entry of the zoo build other than the multi-head is not up
+  to date in zoo/ (``unfinished_builds``); a drawn checkpoint whose training has not run its recipe to its end
+  (``tshub.hub.store.unconverged_reason``; at most the multi-head UCR/convtimenet, a source only for targets longer
+  than its 512; the manifest lists it under "waiting") is never fine-tuned from: ``--run`` skips it, saying so,
+  until the build has converged it. Any other drawn source whose weights are no longer the frozen ones is skipped
+  by ``--run`` and its records are left out by ``--table``: the matrix never mixes checkpoints.
 - Runs: ``tshub.experiments`` (resumable: a re-run skips every recorded run; ``--engine ray`` spreads them), one
   grid per target: each source fine-tuned with ω = 1 (``lr_multipliers=[1.0]``), seeds 0 and 1, recipe "ucr" (what
   the default ``recipe="auto"`` resolves to for ≤ 1000 training series, i.e. for every target here), the default
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import zlib
 from collections import defaultdict
 from pathlib import Path
@@ -51,7 +54,10 @@ import numpy as np
 
 from tshub.recommend.advice import minirocket_references
 
-RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+#: Where scripts/publish/build_zoo.py builds the zoo (its --zoo default): --plan waits for it to finish.
+BUILD_ZOO = REPO / "zoo"
 N_TARGETS, SOURCES_PER_TARGET, SEEDS, OMEGA, RECIPE = 24, 40, (0, 1), 1.0, "ucr"
 #: Committed, so the matrix grows across machines and sessions: its manifest and every finished run's record.
 OUT = RESULTS / "transfer_matrix_runs"
@@ -97,12 +103,22 @@ def draw_sources(target: str) -> tuple[list[str], dict[str, str]]:
     return picked, digests
 
 
-def plan(out: Path) -> dict[str, Any]:
+def plan(out: Path, zoo: Path = BUILD_ZOO) -> dict[str, Any]:
+    """Freeze the draw in ``out/manifest.json`` (once: an existing manifest is returned unchanged), refusing while the
+    zoo build has single-dataset entries to (re)build, whose digests the draw would freeze before they change."""
     manifest_path = out / "manifest.json"
     if manifest_path.is_file():
         return json.loads(manifest_path.read_text())
+    unfinished = unfinished_builds(zoo)
+    if unfinished:
+        listed = ", ".join(f"{entry_id} ({status})" for entry_id, status in sorted(unfinished.items()))
+        raise SystemExit(
+            f"the zoo build in {zoo} has {len(unfinished)} single-dataset entries to build: {listed}. The draw freezes "
+            "the zoo's checkpoints, so it waits for them: finish the build (scripts/publish/build_zoo.py), then --plan."
+        )
     reference = minirocket_references()
     manifest: dict[str, Any] = {"protocol": __doc__, "targets": {}, "zoo_weights_sha256": {}}
+    manifest["waiting"] = unconverged_sources()  # drawn as any source; fine-tuned from once converged
     for target in select_targets(reference):
         sources, digests = draw_sources(target)
         manifest["targets"][target] = {"sources": sources, "minirocket": reference[target]}
@@ -112,21 +128,66 @@ def plan(out: Path) -> dict[str, Any]:
     return manifest
 
 
+def frozen_plan(out: Path) -> dict[str, Any]:
+    """The manifest ``--plan`` froze; --run and --table never draw one themselves."""
+    manifest_path = out / "manifest.json"
+    if not manifest_path.is_file():
+        raise SystemExit(f"no transfer-matrix manifest in {out}: freeze the draw first (--plan).")
+    return json.loads(manifest_path.read_text())
+
+
+def unfinished_builds(zoo: Path) -> dict[str, str]:
+    """The zoo build's single-dataset entries whose checkpoint in ``zoo`` is not up to date, with their state
+    (missing, stale, unreadable). Multi-head entries may still train (protocol, amendment 2)."""
+    publish = str(REPO / "scripts" / "publish")  # the build's own modules: the same rule as its --dry-run
+    if publish not in sys.path:
+        sys.path.insert(0, publish)
+    from build_zoo import state
+    from zoo_manifest import default_manifest
+
+    states = {entry.id: state(entry, zoo) for entry in default_manifest() if not entry.multihead}
+    return {entry_id: status for entry_id, status in states.items() if status != "up to date"}
+
+
+def source_changed(manifest: dict[str, Any], source: str, digest: str) -> bool:
+    """Whether ``digest`` is not the source the draw froze. A source still converging when it was frozen is the
+    exception: its converged weights are the ones the protocol fine-tunes from."""
+    return source not in manifest.get("waiting", {}) and digest != manifest["zoo_weights_sha256"].get(source)
+
+
 def run_matrix(manifest: dict[str, Any], out: Path, engine: str, targets: list[str] | None) -> None:
     from tshub.experiments import ExperimentError, ExperimentGrid, run
 
-    waiting = unconverged_sources()
+    waiting, digests = unconverged_sources(), current_digests()
     for target, entry in manifest["targets"].items():
         if targets and target not in targets:
             continue
-        ready = [s for s in entry["sources"] if s not in waiting]
-        for source in sorted(set(entry["sources"]) - set(ready)):
-            print(f"{target}: {source} skipped until the zoo build converges it ({waiting[source]})", flush=True)
+        ready = []
+        for source in entry["sources"]:
+            if source in waiting:
+                print(f"{target}: {source} skipped until the zoo build converges it ({waiting[source]})", flush=True)
+            elif source_changed(manifest, source, digests.get(source, "")):
+                print(
+                    f"{target}: {source} skipped: its weights (sha256 {digests.get(source) or 'none: not in the zoo'}) "
+                    f"are not those the draw froze ({manifest['zoo_weights_sha256'].get(source)}); the matrix never "
+                    "mixes checkpoints: restore the frozen one",
+                    flush=True,
+                )
+            else:
+                ready.append(source)
         grid = ExperimentGrid(sources=ready, targets=[target], lr_multipliers=[OMEGA], seeds=SEEDS, recipe=RECIPE)
         try:
             run(grid, engine=engine, out_dir=out)
         except ExperimentError as err:  # the others finished; failures stay listed in the table
             print(f"{target}: {err}")
+
+
+def current_digests() -> dict[str, str]:
+    """The weights sha256 of every local checkpoint of the pool, as the zoo holds it now."""
+    from tshub.hub.checkpoint import read_config
+    from tshub.recommend import candidate_pool
+
+    return {c.id: read_config(c.location).get("weights_sha256", "") for c in candidate_pool() if not c.hub_only}
 
 
 def unconverged_sources() -> dict[str, str]:
@@ -143,8 +204,19 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
     from tshub.experiments import load_records
 
     accuracy: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)  # (target, kind, source/arch)
+    used: dict[tuple[str, str, int], str] = {}  # (target, source, seed) -> the source digest its record used
     for record in load_records(out):
         key = record["source"] if record["kind"] == "finetune" else record["arch"]
+        if record["kind"] == "finetune":
+            digest = record.get("source_sha256") or ""
+            if source_changed(manifest, key, digest):
+                continue  # fine-tuned from another checkpoint than the frozen draw (run_matrix never does)
+            seen = used.setdefault((record["target"], key, record["seed"]), digest)
+            if seen != digest:
+                raise SystemExit(
+                    f"{record['target']}: {key} seed {record['seed']} was fine-tuned from two checkpoints ({seen}, "
+                    f"{digest}) in {out}; keep the records of one."
+                )
         accuracy[(record["target"], record["kind"], key)][record["seed"]] = record["metrics"].get("accuracy")
     rows, lines = (
         [],
@@ -264,13 +336,13 @@ def main() -> None:
             parser.error("--cost takes a source checkpoint and at least one target")
         cost(args.cost[0], args.cost[1:], RESULTS / "transfer_matrix_cost.md")
         return
-    manifest = plan(args.out)
     if args.plan:
+        manifest = plan(args.out)
         print(json.dumps({t: len(e["sources"]) for t, e in manifest["targets"].items()}, indent=1))
     elif args.run:
-        run_matrix(manifest, args.out, args.engine, args.targets)
+        run_matrix(frozen_plan(args.out), args.out, args.engine, args.targets)
     else:
-        table(manifest, args.out, RESULTS / "transfer_matrix")
+        table(frozen_plan(args.out), args.out, RESULTS / "transfer_matrix")
 
 
 if __name__ == "__main__":

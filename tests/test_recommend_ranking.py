@@ -195,13 +195,14 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     import rank_methods
     import transfer_matrix
 
-    def record(kind: str, key: str, seed: int, accuracy: float) -> dict:
-        who = {"source": key, "arch": "fcn"} if kind == "finetune" else {"source": None, "arch": key}
+    def record(kind: str, key: str, seed: int, accuracy: float, digest: str = "abc") -> dict:
+        who = {"source": key, "arch": "fcn", "source_sha256": digest} if kind == "finetune" else {"arch": key}
         return {"target": "Coffee", "kind": kind, "seed": seed, "metrics": {"accuracy": accuracy}, **who}
 
     records = [
         record("finetune", "Wine/fcn", 0, 0.9),
         record("finetune", "Wine/fcn", 1, 1.0),
+        record("finetune", "Wine/fcn", 1, 0.2, digest="rebuilt"),  # another checkpoint than the draw's: left out
         record("finetune", "Beef/fcn", 0, 0.8),  # one seed only: not a finished source, left out
         record("referent", "fcn", 0, 0.7),
         record("referent", "fcn", 1, 0.8),
@@ -209,13 +210,13 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     monkeypatch.setattr(tshub.experiments, "load_records", lambda out: records)
     manifest = {
         "targets": {"Coffee": {"sources": ["Beef/fcn", "Wine/fcn"], "minirocket": 0.99}},
-        "zoo_weights_sha256": {"Wine/fcn": "abc"},
+        "zoo_weights_sha256": {"Wine/fcn": "abc", "Beef/fcn": "abc"},
     }
     transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     truth, digests = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
     coffee = truth["Coffee"]
-    assert coffee.accuracy == pytest.approx({"Wine/fcn": 0.95}) and digests == {"Wine/fcn": "abc"}
+    assert coffee.accuracy == pytest.approx({"Wine/fcn": 0.95}) and digests == {"Wine/fcn": "abc", "Beef/fcn": "abc"}
     assert coffee.scratch == pytest.approx(0.75) and coffee.minirocket == 0.99
     with pytest.raises(SystemExit, match="no transfer-matrix manifest"):
         rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "missing.json")
@@ -234,7 +235,10 @@ def test_the_matrix_never_fine_tunes_from_a_checkpoint_still_converging(
     private_zoo([ZOO / "Wine" / "fcn"], {"Beef/fcn": (ZOO / "Beef" / "fcn", {"stop_reason": "time_budget"})})
     grids = []
     monkeypatch.setattr(tshub.experiments, "run", lambda grid, **kwargs: grids.append(grid))
-    manifest = {"targets": {"Coffee": {"sources": ["Beef/fcn", "Wine/fcn"], "minirocket": 0.99}}}
+    manifest = {
+        "targets": {"Coffee": {"sources": ["Beef/fcn", "Wine/fcn"], "minirocket": 0.99}},
+        "zoo_weights_sha256": transfer_matrix.current_digests(),
+    }
     transfer_matrix.run_matrix(manifest, tmp_path / "out", "local", None)
     assert [grid.sources for grid in grids] == [["Wine/fcn"]]
     assert "Coffee: Beef/fcn skipped until the zoo build converges it (its training ended by 'time_budget'" in (
@@ -244,3 +248,60 @@ def test_the_matrix_never_fine_tunes_from_a_checkpoint_still_converging(
     names = [f"S{i:02d}" for i in range(64)]
     picked = transfer_matrix.select_targets(dict.fromkeys(names, 0.5), {n: (100, "100") for n in names})
     assert len(picked) == 24 and picked[:3] == ["S00", "S02", "S05"] and picked[-1] == "S61"
+
+
+def test_the_matrix_never_fine_tunes_from_other_weights_than_the_draw_froze(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, private_zoo: Callable[..., Path]
+):
+    """A drawn source rebuilt after the draw is skipped, saying which weights it has and which were frozen; one that
+    was still converging when the draw was frozen ("waiting") runs from its converged weights."""
+    import tshub.experiments
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import transfer_matrix
+
+    private_zoo([ZOO / "Wine" / "fcn", ZOO / "Beef" / "fcn", ZOO / "Ham" / "fcn"])
+    digests = transfer_matrix.current_digests()
+    grids = []
+    monkeypatch.setattr(tshub.experiments, "run", lambda grid, **kwargs: grids.append(grid))
+    frozen = {**digests, "Beef/fcn": "0" * 64, "Ham/fcn": "1" * 64}  # both changed since the draw
+    manifest = {
+        "targets": {"Coffee": {"sources": ["Beef/fcn", "Ham/fcn", "Wine/fcn"], "minirocket": 0.99}},
+        "zoo_weights_sha256": frozen,
+        "waiting": {"Ham/fcn": "its training ended by 'time_budget'"},
+    }
+    transfer_matrix.run_matrix(manifest, tmp_path / "out", "local", None)
+    assert [grid.sources for grid in grids] == [["Ham/fcn", "Wine/fcn"]]
+    out = capsys.readouterr().out
+    assert f"Coffee: Beef/fcn skipped: its weights (sha256 {digests['Beef/fcn']}) are not those the draw froze" in out
+
+
+def test_the_draw_waits_for_the_zoo_build_and_is_never_made_by_run_or_table(tmp_path: Path, monkeypatch):
+    """--plan refuses while single-dataset entries of the build are missing or stale in the zoo (it would freeze
+    digests about to change), naming them; --run and --table need the frozen manifest and never draw one."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import transfer_matrix
+
+    monkeypatch.setattr(transfer_matrix, "unfinished_builds", lambda zoo: {"Car/fcn": "stale", "Rock/fcn": "missing"})
+    with pytest.raises(SystemExit, match=r"2 single-dataset entries to build: Car/fcn \(stale\), Rock/fcn \(missing\)"):
+        transfer_matrix.plan(tmp_path / "out")
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    with pytest.raises(SystemExit, match="freeze the draw first"):
+        transfer_matrix.frozen_plan(tmp_path / "out")
+
+
+def test_the_build_status_the_draw_waits_for_is_the_zoo_builds_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
+):
+    """``unfinished_builds`` judges each entry as build_zoo.py does: an empty zoo has every single-dataset entry
+    missing and no multi-head one (the protocol lets UCR/convtimenet still train)."""
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(repo / "bench"))
+    monkeypatch.syspath_prepend(str(repo / "scripts" / "publish"))
+    import transfer_matrix
+    from zoo_manifest import default_manifest
+
+    entries = default_manifest()
+    unfinished = transfer_matrix.unfinished_builds(tmp_path)
+    assert unfinished == {e.id: "missing" for e in entries if not e.multihead}
+    assert "UCR/convtimenet" in {e.id for e in entries} and "UCR/convtimenet" not in unfinished
