@@ -91,7 +91,7 @@ CHOSEN = "best of the others (LOTO)"  # per target, the method with the lowest m
 # ----------------------------------------------------------------------------------------------- ground truth
 def load_truth(kind: str, path: Path | None, manifest: Path) -> tuple[dict[str, TargetTruth], dict[str, str]]:
     """The targets' fine-tuned accuracies per candidate, and each candidate's weights digest when the truth has
-    them (the matrix's manifest), so signals are computed on the very checkpoints that were fine-tuned."""
+    them (the matrix: its rows, else its manifest), so signals are computed on the very checkpoints fine-tuned."""
     if kind == "recommender":
         report = json.loads((path or RESULTS / "recommender.json").read_text())
         truth = {
@@ -115,7 +115,11 @@ def load_truth(kind: str, path: Path | None, manifest: Path) -> tuple[dict[str, 
             f"no transfer-matrix manifest at {manifest}: pass --manifest (bench/transfer_matrix.py's OUT/manifest.json), "
             "which records the digests of the checkpoints the matrix fine-tuned."
         )
-    return truth, json.loads(manifest.read_text())["zoo_weights_sha256"]
+    digests = json.loads(manifest.read_text())["zoo_weights_sha256"]
+    # the weights each source was fine-tuned from: the frozen ones, or the converged ones of a source still
+    # converging at the draw (bench/transfer_matrix.py, "waiting")
+    digests.update({row["source"]: row["source_sha256"] for row in rows if row.get("source_sha256")})
+    return truth, digests
 
 
 def checkpoint_folders(kind: str, zoo_rev: str, work: Path, digests: dict[str, str]) -> tuple[dict[str, str], str]:
@@ -139,7 +143,7 @@ def checkpoint_folders(kind: str, zoo_rev: str, work: Path, digests: dict[str, s
             continue
         if digests.get(c.id) == read_config(c.location).get("weights_sha256", ""):
             folders[c.id] = c.location
-    return folders, "the current zoo (checkpoints whose digest matches the matrix manifest)"
+    return folders, "the current zoo (checkpoints whose digest is that of the weights the matrix fine-tuned)"
 
 
 # ---------------------------------------------------------------------------------------------------- signals

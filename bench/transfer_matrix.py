@@ -204,18 +204,18 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
     from tshub.experiments import load_records
 
     accuracy: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)  # (target, kind, source/arch)
-    used: dict[tuple[str, str, int], str] = {}  # (target, source, seed) -> the source digest its record used
+    used: dict[tuple[str, str], str] = {}  # (target, source) -> the source digest its records used
     for record in load_records(out):
         key = record["source"] if record["kind"] == "finetune" else record["arch"]
         if record["kind"] == "finetune":
-            digest = record.get("source_sha256") or ""
+            digest = record["spec"].get("source_sha256") or ""  # the run's identity holds the weights it started from
             if source_changed(manifest, key, digest):
                 continue  # fine-tuned from another checkpoint than the frozen draw (run_matrix never does)
-            seen = used.setdefault((record["target"], key, record["seed"]), digest)
+            seen = used.setdefault((record["target"], key), digest)
             if seen != digest:
                 raise SystemExit(
-                    f"{record['target']}: {key} seed {record['seed']} was fine-tuned from two checkpoints ({seen}, "
-                    f"{digest}) in {out}; keep the records of one."
+                    f"{record['target']}: {key} was fine-tuned from two checkpoints ({seen}, {digest}) in {out}; "
+                    "keep the records of one."
                 )
         accuracy[(record["target"], record["kind"], key)][record["seed"]] = record["metrics"].get("accuracy")
     rows, lines = (
@@ -241,6 +241,7 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
                     "source": source,
                     "seeds": seeds,
                     "mean": float(np.mean(done)) if len(done) == len(SEEDS) else None,
+                    "source_sha256": used.get((target, source)),  # the weights fine-tuned (None: no run yet)
                 }
             )
             if rows[-1]["mean"] is not None:

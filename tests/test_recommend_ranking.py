@@ -196,7 +196,7 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     import transfer_matrix
 
     def record(kind: str, key: str, seed: int, accuracy: float, digest: str = "abc") -> dict:
-        who = {"source": key, "arch": "fcn", "source_sha256": digest} if kind == "finetune" else {"arch": key}
+        who = {"source": key, "arch": "fcn", "spec": {"source_sha256": digest}} if kind == "finetune" else {"arch": key}
         return {"target": "Coffee", "kind": kind, "seed": seed, "metrics": {"accuracy": accuracy}, **who}
 
     records = [
@@ -209,14 +209,21 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     ]
     monkeypatch.setattr(tshub.experiments, "load_records", lambda out: records)
     manifest = {
-        "targets": {"Coffee": {"sources": ["Beef/fcn", "Wine/fcn"], "minirocket": 0.99}},
-        "zoo_weights_sha256": {"Wine/fcn": "abc", "Beef/fcn": "abc"},
+        "targets": {"Coffee": {"sources": ["Beef/fcn", "Ham/fcn", "Wine/fcn"], "minirocket": 0.99}},
+        "zoo_weights_sha256": {"Wine/fcn": "abc", "Beef/fcn": "abc", "Ham/fcn": "cut short"},
+        "waiting": {"Ham/fcn": "its training ended by 'time_budget'"},  # fine-tuned once converged: other weights
     }
+    records += [record("finetune", "Ham/fcn", seed, 0.5, digest="converged") for seed in (0, 1)]
     transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     truth, digests = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
     coffee = truth["Coffee"]
-    assert coffee.accuracy == pytest.approx({"Wine/fcn": 0.95}) and digests == {"Wine/fcn": "abc", "Beef/fcn": "abc"}
+    assert coffee.accuracy == pytest.approx({"Wine/fcn": 0.95, "Ham/fcn": 0.5})
+    assert digests == {"Wine/fcn": "abc", "Beef/fcn": "abc", "Ham/fcn": "converged"}
+    records.append(record("finetune", "Wine/fcn", 0, 0.9, digest="again"))  # frozen elsewhere: two checkpoints
+    manifest["waiting"]["Wine/fcn"] = "cut short at the draw"
+    with pytest.raises(SystemExit, match="Wine/fcn was fine-tuned from two checkpoints"):
+        transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
     assert coffee.scratch == pytest.approx(0.75) and coffee.minirocket == 0.99
     with pytest.raises(SystemExit, match="no transfer-matrix manifest"):
         rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "missing.json")
@@ -305,3 +312,25 @@ def test_the_build_status_the_draw_waits_for_is_the_zoo_builds_own(
     unfinished = transfer_matrix.unfinished_builds(tmp_path)
     assert unfinished == {e.id: "missing" for e in entries if not e.multihead}
     assert "UCR/convtimenet" in {e.id for e in entries} and "UCR/convtimenet" not in unfinished
+
+
+def test_the_matrix_table_reads_the_records_its_runs_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_zoo: Callable[..., Path]
+):
+    """Real runs (one epoch each, not the protocol's recipe) through run_matrix and table: each fine-tune counts,
+    with the digest of the weights it started from, and the scratch referent beside it."""
+    from tshub.training.recipes import RECIPES
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import transfer_matrix
+
+    private_zoo([ZOO / "Wine" / "fcn"])
+    monkeypatch.setattr(transfer_matrix, "RECIPE", RECIPES["ucr"].replace(max_epochs=1))
+    digests = transfer_matrix.current_digests()
+    manifest = {"targets": {"Coffee": {"sources": ["Wine/fcn"], "minirocket": 1.0}}, "zoo_weights_sha256": digests}
+    transfer_matrix.run_matrix(manifest, tmp_path / "out", "local", None)
+    transfer_matrix.table(manifest, tmp_path / "out", tmp_path / "transfer_matrix")
+    source, referents = json.loads((tmp_path / "transfer_matrix.json").read_text())
+    assert source["source"] == "Wine/fcn" and source["source_sha256"] == digests["Wine/fcn"]
+    assert sorted(source["seeds"]) == ["0", "1"] and source["mean"] is not None  # JSON keys
+    assert set(referents["scratch"]) == {"fcn"} and referents["minirocket"] == 1.0
