@@ -90,7 +90,6 @@ def select_targets(reference: dict[str, float], sizes: dict[str, tuple[int, str]
 def draw_sources(target: str) -> tuple[list[str], dict[str, str]]:
     """The target's frozen random sources, and the digest of every checkpoint of the pool they come from."""
     from tshub.data.catalogue import load
-    from tshub.hub.checkpoint import read_config
     from tshub.recommend import candidate_pool, self_transfer
 
     waiting = unconverged_sources()  # their "unusable" says nothing yet: judged once converged
@@ -99,8 +98,8 @@ def draw_sources(target: str) -> tuple[list[str], dict[str, str]]:
     pool = [c for c in zoo if c not in own]
     rng = np.random.default_rng(zlib.crc32(target.encode()))
     picked = sorted(pool[i].id for i in rng.choice(len(pool), min(SOURCES_PER_TARGET, len(pool)), replace=False))
-    digests = {c.id: (read_config(c.location).get("weights_sha256", "") if not c.hub_only else "") for c in pool}
-    return picked, digests
+    local = current_digests()
+    return picked, {c.id: local.get(c.id, "") for c in pool}
 
 
 def plan(out: Path, zoo: Path = BUILD_ZOO) -> dict[str, Any]:
