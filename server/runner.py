@@ -18,6 +18,7 @@ from typing import Any
 
 import tshub
 from server.uploads import load_npz
+from tshub.baselines import minirocket
 from tshub.data.dataset import Dataset
 from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
@@ -69,6 +70,14 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
             on_epoch_end=tracker,
         )
         summary["baseline"] = fit_summary(scratch)
+        if ds.task == "classification":  # the non-pretrained method to beat, on the same splits (seconds)
+            report({"phase": "minirocket"})
+            rocket = minirocket(ds, seed=spec["seed"])
+            summary["minirocket"] = {
+                "metrics": rocket.metrics,
+                "val_metrics": rocket.val_metrics,
+                "elapsed_s": rocket.elapsed_s,
+            }
     return json_safe(summary), checkpoint_zip(result)
 
 

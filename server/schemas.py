@@ -140,7 +140,11 @@ class JobCreate(BaseModel):
         description="wall-clock budget of the fine-tune, s (at most the server's TSHUB_MAX_JOB_S)",
     )
     seed: int = Field(0, ge=0, le=MAX_SEED)
-    baseline: bool = Field(False, description="also train the architecture from scratch and report both metrics")
+    baseline: bool = Field(
+        False,
+        description="also train the architecture from scratch and, for classification, fit MiniRocket on the same "
+        "splits, and report their metrics beside the fine-tune's",
+    )
 
     def spec(self) -> dict[str, Any]:
         return self.model_dump(exclude={"dataset_id"})
@@ -164,7 +168,7 @@ class Progress(BaseModel):
         },
     )
 
-    phase: str | None = Field(None, description="recommending, loading, finetune or baseline")
+    phase: str | None = Field(None, description="recommending, loading, finetune, baseline or minirocket")
     source: str | None = Field(None, description="the source checkpoint being fine-tuned")
     epoch: int | None = Field(None, description="epoch of the ω training now (each ω counts its own epochs)")
     max_epochs: int | None = None
@@ -202,6 +206,7 @@ class JobOut(BaseModel):
                     },
                     "metrics": {"accuracy": 0.98, "f1_weighted": 0.98},
                     "baseline_metrics": {"accuracy": 0.93, "f1_weighted": 0.93},
+                    "minirocket_metrics": {"accuracy": 0.99, "f1_weighted": 0.99},
                     "created_at": "2024-05-01T12:00:00Z",
                     "started_at": "2024-05-01T12:00:01Z",
                     "finished_at": "2024-05-01T12:03:10Z",
@@ -224,6 +229,9 @@ class JobOut(BaseModel):
     metrics: dict[str, float | None] | None = Field(None, description="test metrics of the fine-tuned model")
     baseline_metrics: dict[str, float | None] | None = Field(
         None, description="test metrics of the from-scratch baseline, when asked"
+    )
+    minirocket_metrics: dict[str, float | None] | None = Field(
+        None, description="test metrics of MiniRocket on the same splits, when a baseline was asked (classification)"
     )
     result: dict[str, Any] | None = Field(
         None, description="everything the fine-tune reported (validation metrics, ω grid, transfer report, epochs)"
@@ -252,6 +260,7 @@ class JobOut(BaseModel):
             progress=Progress(**progress) if progress else None,
             metrics=result.get("metrics"),
             baseline_metrics=(result.get("baseline") or {}).get("metrics"),
+            minirocket_metrics=(result.get("minirocket") or {}).get("metrics"),
             result=result or None,
             created_at=job.created_at,
             started_at=job.started_at,

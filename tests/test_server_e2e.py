@@ -109,8 +109,9 @@ def test_job_runs_to_success_and_the_model_predicts(
     job = wait_for_job(client, job_id)
     assert job["state"] == "succeeded", job
     assert job["source"] == SOURCE and job["lr_multiplier"] == 0.5 and job["attempts"] == 1
-    assert job["progress"]["phase"] == "baseline"
+    assert job["progress"]["phase"] == "minirocket"  # the last phase: MiniRocket on the same splits
     assert set(job["metrics"]) == {"accuracy", "f1_weighted"} and set(job["baseline_metrics"]) == set(job["metrics"])
+    assert set(job["minirocket_metrics"]) == set(job["metrics"]) and job["minirocket_metrics"]["accuracy"] > 0.8
     assert job["result"]["epochs"] <= 2 and job["result"]["transfer_report"]["copied"]
     curve = job["result"]["val_curve"]  # a page opened after the job ended draws the whole curve from it
     assert curve["metric"] == "val_accuracy" and len(curve["values"]) == job["result"]["epochs"]

@@ -280,7 +280,8 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--baseline",
         action="store_true",
-        help="also train the architecture from scratch (same recipe, seed, splits and preprocessing) and compare",
+        help="also train the architecture from scratch (same recipe, seed, splits and preprocessing) and, for "
+        "classification, fit MiniRocket on the same training split; compare all three",
     )
     add_recipe_argument(p)
     p.add_argument("--max-epochs", type=int, help="cap on epochs per ω")
@@ -293,6 +294,7 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
+    from tshub.baselines import minirocket
     from tshub.data.splits import training_splits
     from tshub.hub.resolve import load_pretrained
     from tshub.training import finetune, train_referent
@@ -321,6 +323,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
         **shared,
     )
     scratch = train_referent(model, data, **shared) if args.baseline else None
+    rocket = minirocket(data, seed=args.seed) if args.baseline and data.task == "classification" else None
     saved = result.model.save_pretrained(args.out) if args.out else None
     summary = {
         "source": args.id,
@@ -333,6 +336,8 @@ def _run_finetune(args: argparse.Namespace) -> int:
     }
     if scratch is not None:
         summary["baseline"] = {"metrics": scratch.metrics, "val_metrics": scratch.val_metrics}
+    if rocket is not None:
+        summary["minirocket"] = {"metrics": rocket.metrics, "val_metrics": rocket.val_metrics}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -342,7 +347,15 @@ def _run_finetune(args: argparse.Namespace) -> int:
     if scratch is not None:
         print(f"{model.arch} from scratch on {data.name} (same recipe, seed, splits and preprocessing)")
         _print_splits(summary["baseline"])
-        print(_verdict(result.metrics, scratch.metrics))
+    if rocket is not None:
+        print(
+            f"MiniRocket on {data.name} (fitted on the same training split; tshub.baselines, {rocket.elapsed_s:.1f} s)"
+        )
+        _print_splits(summary["minirocket"])
+    if scratch is not None:
+        print(_verdict(result.metrics, scratch.metrics, "scratch"))
+    if rocket is not None:
+        print(_verdict(result.metrics, rocket.metrics, "minirocket"))
     if saved:
         print(f"  saved to {saved}")
     return 0
@@ -357,18 +370,19 @@ def _print_splits(summary: dict[str, Any]) -> None:
         )
 
 
-def _verdict(tuned: dict[str, float], scratch: dict[str, float]) -> str:
-    """Which start won on the test split, by the task's headline metric (accuracy, or MAE: lower is better)."""
-    from tshub.recommend.advice import outcome
+def _verdict(tuned: dict[str, float], other: dict[str, float], referent: str) -> str:
+    """Whether the fine-tune won on the test split against ``referent`` ("scratch" or "minirocket"), by the task's
+    headline metric (accuracy, or MAE: lower is better)."""
+    from tshub.recommend.advice import REFERENTS, outcome
 
     metric = "accuracy" if "accuracy" in tuned else "mae"
-    if metric not in tuned or metric not in scratch:
+    if metric not in tuned or metric not in other:
         return "no test split, so no verdict: compare the validation figures, or pass --test-file / --test-fraction"
-    a, b = tuned[metric], scratch[metric]
+    a, b = tuned[metric], other[metric]
+    # both figures computed here on one test split: no table rounding to allow for (the scratch referent's margin)
     verdict = outcome(a, b, "scratch", higher_is_better=metric == "accuracy")
-    return (
-        f"test {METRIC_NAMES[metric][1]}: fine-tuned {a:.4f} vs from scratch {b:.4f}: fine-tuning {verdict} (one seed)"
-    )
+    against = "from scratch" if referent == "scratch" else REFERENTS[referent]
+    return f"test {METRIC_NAMES[metric][1]}: fine-tuned {a:.4f} vs {against} {b:.4f}: fine-tuning {verdict} (one seed)"
 
 
 def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:

@@ -268,7 +268,9 @@
   function outcomeText(job) {
     const tuned = (job.metrics || {}).accuracy, scratch = (job.baseline_metrics || {}).accuracy;
     if (typeof tuned !== "number" || typeof scratch !== "number") return null;
-    return `fine-tuned ${score(tuned)} vs from scratch ${score(scratch)}: fine-tuning ${tuned > scratch ? "won" : "did not win"}`;
+    const rocket = (job.minirocket_metrics || {}).accuracy;
+    const versus = typeof rocket === "number" ? `; vs MiniRocket ${score(rocket)}: ${tuned > rocket ? "won" : "did not win"}` : "";
+    return `fine-tuned ${score(tuned)} vs from scratch ${score(scratch)}: fine-tuning ${tuned > scratch ? "won" : "did not win"}${versus}`;
   }
 
   async function startJob(id) {
@@ -415,6 +417,7 @@
       ["source", job.source], ["ω chosen", fmt(job.lr_multiplier)], ["test metrics", metricsText(job.metrics)],
       ["validation metrics", r.val_metrics ? metricsText(r.val_metrics) : null],
       ["from scratch (test)", job.baseline_metrics ? metricsText(job.baseline_metrics) : null],
+      ["MiniRocket (test)", job.minirocket_metrics ? metricsText(job.minirocket_metrics) : null],
       ["epochs", r.epochs], ["weights of epoch", r.best_epoch], ["stopped by", r.stop_reason],
       ["convergence rate", r.convergence_rate !== undefined ? score(r.convergence_rate) : null],
       ["time", r.elapsed_s ? `${fmt(r.elapsed_s, 1)} s` : null], ["note", r.self_transfer],
