@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,13 @@ def private_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         return zoo
 
     return make
+
+
+@pytest.fixture
+def without_scikit_learn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scikit-learn, an optional extra, made unimportable for the test (its modules already imported included)."""
+    for module in {"sklearn", *(name for name in sys.modules if name.startswith("sklearn."))}:
+        monkeypatch.setitem(sys.modules, module, None)
 
 
 @pytest.fixture(scope="session")

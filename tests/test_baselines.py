@@ -65,7 +65,7 @@ def test_a_fine_tunes_splits_give_it_validation_and_test_figures_and_short_serie
     assert result.metrics["accuracy"] >= 0.9 and result.elapsed_s > 0
 
 
-def test_what_it_cannot_take_is_said_plainly():
+def test_what_it_cannot_take_is_said_plainly(without_scikit_learn: None):
     regression = Dataset("prices", np.zeros((4, 1, 20)), np.zeros(4), "regression", splits={"train": np.arange(4)})
     with pytest.raises(ValueError, match="is a regression task: the MiniRocket baseline is a classifier"):
         minirocket(regression)
@@ -73,3 +73,7 @@ def test_what_it_cannot_take_is_said_plainly():
     X[0, 0, 3] = np.nan
     with pytest.raises(ValueError, match="MiniRocket needs finite values"):
         MiniRocket().fit(X)
+    with pytest.raises(
+        ImportError, match=r"needs scikit-learn for its ridge classifier: pip install 'tshub\[sklearn\]'"
+    ):
+        minirocket(Dataset.from_arrays(np.ones((4, 1, 20)), ["a", "b"] * 2, splits={"train": np.arange(4)}))

@@ -168,6 +168,17 @@ def test_finetune_with_baseline_trains_the_referent_fits_minirocket_and_says_whi
     assert rocket >= 0.9  # Coffee: aeon's MiniRocket scores 1.0 on the official split; 28 training series minus 20 %
 
 
+def test_finetune_baseline_without_scikit_learn_skips_minirocket_saying_how_to_get_it(
+    zoo, shared_data, capsys, without_scikit_learn
+):
+    args = ["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "1", "--max-epochs", "1", "--baseline", "--json"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "Coffee: MiniRocket skipped: the MiniRocket baseline needs scikit-learn" in captured.err
+    summary = json.loads(captured.out)
+    assert "baseline" in summary and "minirocket" not in summary
+
+
 def test_a_mistyped_id_gets_did_you_mean_and_no_advice_naming_a_missing_dataset(zoo, capsys):
     assert main(["info", "GunPont/fcn"]) == 1
     err = capsys.readouterr().err

@@ -151,15 +151,20 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
 
     It fits on the very series a fine-tune trains on (the validation split is held out, as for the networks), so
     the three figures meet on the same data; it needs no validation split of its own."""
-    from sklearn.linear_model import RidgeClassifierCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     if dataset.task != "classification":
         raise ValueError(
             f"dataset {dataset.name!r} is a {dataset.task} task: the MiniRocket baseline is a classifier; "
             "compare a regression fine-tune with its from-scratch referent instead."
         )
+    try:
+        from sklearn.linear_model import RidgeClassifierCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError as err:
+        raise ImportError(
+            "the MiniRocket baseline needs scikit-learn for its ridge classifier: pip install 'tshub[sklearn]'."
+        ) from err
+
     start = time.perf_counter()
     X, y = dataset.split("train")
     with torch.no_grad():
