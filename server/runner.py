@@ -18,7 +18,7 @@ from typing import Any
 
 import tshub
 from server.uploads import load_npz
-from tshub.baselines import minirocket
+from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset
 from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
@@ -70,14 +70,13 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
             on_epoch_end=tracker,
         )
         summary["baseline"] = fit_summary(scratch)
-        if ds.task == "classification":  # the non-pretrained method to beat, on the same splits (seconds)
-            report({"phase": "minirocket"})
-            rocket = minirocket(ds, seed=spec["seed"])
-            summary["minirocket"] = {
-                "metrics": rocket.metrics,
-                "val_metrics": rocket.val_metrics,
-                "elapsed_s": rocket.elapsed_s,
-            }
+        report({"phase": "minirocket"})  # the non-pretrained method to beat, on the same splits (seconds)
+        rocket, why_not = minirocket_if_possible(ds, seed=spec["seed"])
+        summary["minirocket"] = (
+            {"metrics": rocket.metrics, "val_metrics": rocket.val_metrics, "elapsed_s": rocket.elapsed_s}
+            if rocket is not None
+            else {"not_run": why_not}
+        )
     return json_safe(summary), checkpoint_zip(result)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tshub.baselines import KERNEL_LENGTH, MiniRocket, minirocket
+from tshub.baselines import KERNEL_LENGTH, MiniRocket, minirocket, minirocket_if_possible
 from tshub.data.catalogue import load
 from tshub.data.dataset import Dataset
 from tshub.data.splits import training_splits
@@ -77,3 +77,12 @@ def test_what_it_cannot_take_is_said_plainly(without_scikit_learn: None):
         ImportError, match=r"needs scikit-learn for its ridge classifier: pip install 'tshub\[sklearn\]'"
     ):
         minirocket(Dataset.from_arrays(np.ones((4, 1, 20)), ["a", "b"] * 2, splits={"train": np.arange(4)}))
+
+
+def test_reports_learn_why_minirocket_could_not_run(without_scikit_learn: None):
+    """``minirocket_if_possible``: what the CLI, the demo and the service print instead of failing."""
+    regression = Dataset("prices", np.zeros((4, 1, 20)), np.zeros(4), "regression", splits={"train": np.arange(4)})
+    assert minirocket_if_possible(regression) == (None, "MiniRocket is a classifier and 'prices' a regression task")
+    labelled = Dataset.from_arrays(np.ones((4, 1, 20)), ["a", "b"] * 2, splits={"train": np.arange(4)})
+    result, why_not = minirocket_if_possible(labelled)
+    assert result is None and "pip install 'tshub[sklearn]'" in (why_not or "")

@@ -22,6 +22,8 @@ def test_demo_fine_tunes_a_source_and_trains_the_referent(shared_data, tmp_path,
     happened = f"what happened: fine-tuned {tuned:.4f} vs from scratch {scratch:.4f} (test accuracy, mean of 1 seed)"
     assert "advice said: fine-tuning" in out and happened in out  # what the advice said, then what happened
     assert "against MiniRocket's reference 0.9933" in out
+    rocket = next(line for line in out.splitlines() if line.startswith("MiniRocket (tshub.baselines, seed 0,"))
+    assert "on the same training and test splits: test accuracy 0.9" in rocket and "fine-tuning " in rocket
 
 
 def test_demo_target_falls_back_to_the_trace_set_shipped_with_tslearn(monkeypatch, tmp_path):

@@ -179,3 +179,14 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
                     "classification", y_split, classifier.predict(transform.transform(X_split))
                 )
     return BaselineResult("MiniRocket", scored.get("test", {}), scored.get("val", {}), time.perf_counter() - start)
+
+
+def minirocket_if_possible(dataset: Dataset, *, seed: int = 0) -> tuple[BaselineResult | None, str | None]:
+    """``minirocket`` where it applies, else None and why not (a regression task; scikit-learn, an optional extra,
+    missing): for the reports that set a fine-tune beside MiniRocket whenever they can."""
+    if dataset.task != "classification":
+        return None, f"MiniRocket is a classifier and {dataset.name!r} a {dataset.task} task"
+    try:
+        return minirocket(dataset, seed=seed), None
+    except ImportError as err:
+        return None, str(err)

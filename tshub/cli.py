@@ -21,7 +21,7 @@ import httpx2
 from huggingface_hub.errors import HfHubHTTPError
 
 import tshub
-from tshub.baselines import BaselineResult, minirocket
+from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.hub.card import METRIC_NAMES, human_size, source_info
 from tshub.hub.checkpoint import CARD_NAME, read_config
@@ -323,7 +323,9 @@ def _run_finetune(args: argparse.Namespace) -> int:
         **shared,
     )
     scratch = train_referent(model, data, **shared) if args.baseline else None
-    rocket = _minirocket(data, args.seed) if args.baseline and data.task == "classification" else None
+    rocket, why_not = minirocket_if_possible(data, seed=args.seed) if args.baseline else (None, None)
+    if why_not:
+        print(f"{data.name}: MiniRocket skipped: {why_not}", file=sys.stderr)
     saved = result.model.save_pretrained(args.out) if args.out else None
     summary = {
         "source": args.id,
@@ -359,15 +361,6 @@ def _run_finetune(args: argparse.Namespace) -> int:
     if saved:
         print(f"  saved to {saved}")
     return 0
-
-
-def _minirocket(data: Dataset, seed: int) -> BaselineResult | None:
-    """MiniRocket on the fine-tune's splits, or None (saying why) where scikit-learn, an optional extra, is missing."""
-    try:
-        return minirocket(data, seed=seed)
-    except ImportError as err:
-        print(f"{data.name}: MiniRocket skipped: {err}", file=sys.stderr)
-        return None
 
 
 def _print_splits(summary: dict[str, Any]) -> None:
