@@ -3,9 +3,9 @@
 ``tshub demo`` needs no server, network or GPU. The target is a UCR dataset from the catalogue when the data is
 present, else the UCR "Trace" set bundled with tslearn (real data shipped in its wheel). The source is the
 recommender's first pick among the checkpoints of the local stores and the repository's zoo. Fine-tuning and
-the from-scratch referent use the same recipe, seeds and splits; ω is chosen on validation. The demo ends with what
-the recommender's advice said (``tshub.recommend.advice``: should fine-tuning this source beat scratch?) beside what
-actually happened.
+the from-scratch referent use the same recipe, seeds and splits; ω is chosen on validation; MiniRocket
+(``tshub.baselines``) is fitted on the same training split. The demo ends with what the recommender's advice said
+(``tshub.recommend.advice``: should fine-tuning this source beat scratch?) beside what actually happened.
 """
 
 from __future__ import annotations
