@@ -199,7 +199,9 @@ def test_user_data_has_no_minirocket_reference_and_regression_no_answer(shared_d
     advice = advise(upload, "Coffee/fcn", {}, 0.1, "logme")
     assert advice.minirocket.answer == "unknown" and advice.minirocket.reference_accuracy is None
     assert advice.minirocket.probability is None and advice.summary().endswith("MiniRocket: unknown")
-    assert "MiniRocket (aeon's MiniRocketClassifier) is the baseline to try" in advice.minirocket.explanation
+    assert "MiniRocket is the baseline to try (tshub.baselines.minirocket, or `tshub finetune … --baseline`" in (
+        advice.minirocket.explanation
+    )
     assert advice.scratch.answer in ("yes", "no")
     values = Dataset.from_arrays(gunpoint.X, gunpoint.y.astype(np.float32) + 0.5, name="values", task="regression")
     regression = advise(values, "Coffee/fcn", {}, 0.1, "logme")

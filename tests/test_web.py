@@ -303,7 +303,8 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     assert "GunPoint/fcn" not in " ".join(ranked)  # trained on this very data: left out, listed under skipped
     advice = b.text("#advice")  # when not to transfer; an upload has no MiniRocket reference, and it says so
     assert (
-        "vs training from scratch: " in advice and "MiniRocket (aeon's MiniRocketClassifier) is the baseline" in advice
+        "vs training from scratch: " in advice
+        and "MiniRocket is the baseline to try (tshub.baselines.minirocket" in advice
     )
     check_page(b)
     b.shot("dataset", 1280, 1400)

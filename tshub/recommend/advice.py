@@ -240,7 +240,8 @@ def _verdict(
             words.insert(
                 0,
                 "no MiniRocket reference accuracy for this data (the vendored table covers the UCR 2018 sets "
-                "loaded from the catalogue): MiniRocket (aeon's MiniRocketClassifier) is the baseline to try",
+                "loaded from the catalogue): MiniRocket is the baseline to try (tshub.baselines.minirocket, or "
+                "`tshub finetune … --baseline`, fits it on your splits in seconds)",
             )
         else:
             words.insert(0, f"MiniRocket's reference test accuracy on {dataset.name} is {reference:.3f}")
