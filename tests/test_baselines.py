@@ -82,7 +82,16 @@ def test_what_it_cannot_take_is_said_plainly(without_scikit_learn: None):
 def test_reports_learn_why_minirocket_could_not_run(without_scikit_learn: None):
     """``minirocket_if_possible``: what the CLI, the demo and the service print instead of failing."""
     regression = Dataset("prices", np.zeros((4, 1, 20)), np.zeros(4), "regression", splits={"train": np.arange(4)})
-    assert minirocket_if_possible(regression) == (None, "MiniRocket is a classifier and 'prices' a regression task")
+    result, why_not = minirocket_if_possible(regression)
+    assert result is None and "'prices' is a regression task: the MiniRocket baseline is a classifier" in (
+        why_not or ""
+    )
     labelled = Dataset.from_arrays(np.ones((4, 1, 20)), ["a", "b"] * 2, splits={"train": np.arange(4)})
     result, why_not = minirocket_if_possible(labelled)
     assert result is None and "pip install 'tshub[sklearn]'" in (why_not or "")
+
+
+def test_reports_learn_that_series_with_gaps_need_filling_first():
+    gaps = Dataset.from_arrays(np.where(np.eye(4, 20)[:, None] > 0, np.nan, 1.0), ["a", "b"] * 2, name="gaps")
+    result, why_not = minirocket_if_possible(gaps.with_splits({"train": np.arange(4)}))
+    assert result is None and "MiniRocket needs finite values: fill or drop missing values first" in (why_not or "")

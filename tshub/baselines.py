@@ -182,11 +182,9 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
 
 
 def minirocket_if_possible(dataset: Dataset, *, seed: int = 0) -> tuple[BaselineResult | None, str | None]:
-    """``minirocket`` where it applies, else None and why not (a regression task; scikit-learn, an optional extra,
-    missing): for the reports that set a fine-tune beside MiniRocket whenever they can."""
-    if dataset.task != "classification":
-        return None, f"MiniRocket is a classifier and {dataset.name!r} a {dataset.task} task"
+    """``minirocket`` where it applies, else None and why not (a regression task, non-finite values, scikit-learn
+    missing): for the reports that set a finished fine-tune beside MiniRocket whenever they can."""
     try:
         return minirocket(dataset, seed=seed), None
-    except ImportError as err:
+    except (ImportError, ValueError) as err:
         return None, str(err)
