@@ -72,11 +72,7 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
         summary["baseline"] = fit_summary(scratch)
         report({"phase": "minirocket"})  # the non-pretrained method to beat, on the same splits (seconds)
         rocket, why_not = minirocket_if_possible(ds, seed=spec["seed"])
-        summary["minirocket"] = (
-            {"metrics": rocket.metrics, "val_metrics": rocket.val_metrics, "elapsed_s": rocket.elapsed_s}
-            if rocket is not None
-            else {"not_run": why_not}
-        )
+        summary["minirocket"] = rocket.summary() if rocket is not None else {"not_run": why_not}
     return json_safe(summary), checkpoint_zip(result)
 
 

@@ -44,6 +44,10 @@ class BaselineResult:
     val_metrics: dict[str, float]
     elapsed_s: float
 
+    def summary(self) -> dict[str, Any]:
+        """What a report (the CLI's JSON, a service job's result) records of it."""
+        return {"metrics": self.metrics, "val_metrics": self.val_metrics, "elapsed_s": self.elapsed_s}
+
 
 def _kernels() -> torch.Tensor:
     weights = -torch.ones(len(KERNEL_INDICES), 1, KERNEL_LENGTH)

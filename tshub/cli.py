@@ -339,7 +339,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     if scratch is not None:
         summary["baseline"] = {"metrics": scratch.metrics, "val_metrics": scratch.val_metrics}
     if rocket is not None:
-        summary["minirocket"] = {"metrics": rocket.metrics, "val_metrics": rocket.val_metrics}
+        summary["minirocket"] = rocket.summary()
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
