@@ -87,18 +87,16 @@ def select_targets(reference: dict[str, float], sizes: dict[str, tuple[int, str]
     return [eligible[i * len(eligible) // N_TARGETS] for i in range(N_TARGETS)]
 
 
-def draw_sources(target: str) -> tuple[list[str], dict[str, str]]:
-    """The target's frozen random sources, and the digest of every checkpoint of the pool they come from."""
+def draw_sources(target: str, candidates: list[Any], local: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The target's frozen random sources drawn from ``candidates`` (the usable ones sorted by id), and the digest
+    (``local``: the zoo's, read once by ``plan``) of every checkpoint of the pool they come from."""
     from tshub.data.catalogue import load
-    from tshub.recommend import candidate_pool, self_transfer
+    from tshub.recommend import self_transfer
 
-    waiting = unconverged_sources()  # their "unusable" says nothing yet: judged once converged
-    zoo = sorted((c for c in candidate_pool() if not c.unusable or c.id in waiting), key=lambda c: c.id)
-    own = self_transfer(zoo, load(target))
-    pool = [c for c in zoo if c not in own]
+    own = self_transfer(candidates, load(target))
+    pool = [c for c in candidates if c not in own]
     rng = np.random.default_rng(zlib.crc32(target.encode()))
     picked = sorted(pool[i].id for i in rng.choice(len(pool), min(SOURCES_PER_TARGET, len(pool)), replace=False))
-    local = current_digests()
     return picked, {c.id: local.get(c.id, "") for c in pool}
 
 
@@ -115,11 +113,16 @@ def plan(out: Path, zoo: Path = BUILD_ZOO) -> dict[str, Any]:
             f"the zoo build in {zoo} has {len(unfinished)} single-dataset entries to build: {listed}. The draw freezes "
             "the zoo's checkpoints, so it waits for them: finish the build (scripts/publish/build_zoo.py), then --plan."
         )
+    from tshub.recommend import candidate_pool
+
     reference = minirocket_references()
     manifest: dict[str, Any] = {"protocol": __doc__, "targets": {}, "zoo_weights_sha256": {}}
-    manifest["waiting"] = unconverged_sources()  # drawn as any source; fine-tuned from once converged
+    waiting, local = unconverged_sources(), current_digests()
+    manifest["waiting"] = waiting  # drawn as any source; fine-tuned from once converged
+    # a checkpoint still converging is usable: its "unusable" says nothing yet, it is judged once converged
+    candidates = sorted((c for c in candidate_pool() if not c.unusable or c.id in waiting), key=lambda c: c.id)
     for target in select_targets(reference):
-        sources, digests = draw_sources(target)
+        sources, digests = draw_sources(target, candidates, local)
         manifest["targets"][target] = {"sources": sources, "minirocket": reference[target]}
         manifest["zoo_weights_sha256"].update(digests)
     out.mkdir(parents=True, exist_ok=True)

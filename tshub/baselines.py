@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cache
 from itertools import combinations
 from typing import Any
 
@@ -49,7 +50,9 @@ class BaselineResult:
         return {"metrics": self.metrics, "val_metrics": self.val_metrics, "elapsed_s": self.elapsed_s}
 
 
+@cache
 def _kernels() -> torch.Tensor:
+    """The 84 kernels as conv1d weights (84, 1, 9), made once."""
     weights = -torch.ones(len(KERNEL_INDICES), 1, KERNEL_LENGTH)
     for k, positions in enumerate(KERNEL_INDICES):
         weights[k, 0, positions] = 2.0
@@ -97,9 +100,8 @@ class MiniRocket:
         quantiles = _quantiles(num_kernels * int(self.features_per_dilation_.sum()))
         biases, start = [], 0
         for d, (dilation, count) in enumerate(zip(self.dilations_, self.features_per_dilation_, strict=True)):
-            examples = rng.integers(n, size=num_kernels)
-            outputs = self._convolve(X[examples], int(dilation), self.channel_masks_[d])  # (84 examples, 84, length)
-            per_kernel = outputs[np.arange(num_kernels), np.arange(num_kernels)].numpy()  # kernel k on example k
+            examples = rng.integers(n, size=num_kernels)  # kernel k's biases come from the output on series k
+            per_kernel = self._convolve_pairs(X[examples], int(dilation), self.channel_masks_[d]).numpy()
             rows = []
             for k in range(num_kernels):
                 rows.append(np.quantile(per_kernel[k], quantiles[start : start + count]))
@@ -139,6 +141,16 @@ class MiniRocket:
             raise ValueError("MiniRocket needs finite values: fill or drop missing values first.")
         short = KERNEL_LENGTH - X.shape[2]
         return np.pad(X, ((0, 0), (0, 0), (0, short))) if short > 0 else X
+
+    @staticmethod
+    def _convolve_pairs(X: np.ndarray, dilation: int, mask: torch.Tensor) -> torch.Tensor:
+        """Kernel k on series k alone, summed over its channel combination (a grouped convolution): (84, length)."""
+        kernels, channels, length = X.shape
+        series = torch.from_numpy(np.ascontiguousarray(X)).reshape(1, kernels * channels, length)
+        padding = (KERNEL_LENGTH - 1) * dilation // 2
+        weights = _kernels().repeat_interleave(channels, dim=0)  # kernel k for each channel of series k
+        out = F.conv1d(series, weights, dilation=dilation, padding=padding, groups=kernels * channels)
+        return (out.reshape(kernels, channels, length) * mask[:, :, None]).sum(1)
 
     @staticmethod
     def _convolve(X: np.ndarray, dilation: int, mask: torch.Tensor) -> torch.Tensor:
