@@ -368,7 +368,9 @@ def test_a_checkpoint_far_below_its_reference_says_so_and_why() -> None:
     assert _below_reference({"mae": 10.0}, {"mae": 9.0}, persistence, meta) == []
 
 
-def test_emg_s_source_convnetquake_is_otovic_s_baseline_variant_and_sp500_s_says_why_it_is_not() -> None:
+def test_emg_s_source_convnetquake_is_otovic_s_baseline_variant_and_sp500_s_says_why_it_is_not(
+    shared_data: Path,
+) -> None:  # reads SP500 from the real data
     """tstl pre-trained its EMG source ConvNetQuake as convnetquakeingv_emg (glorot_normal, no l2); every other
     source here, SP500's included (its card says why), is the plain model (glorot_uniform, l2 1e-3)."""
     from zoo_manifest import otovic_entry
@@ -392,7 +394,9 @@ def test_emg_s_source_convnetquake_is_otovic_s_baseline_variant_and_sp500_s_says
     assert "source variant" not in " ".join(_limitations(sp500_data, otovic_entry("SP500", "fcn"), None))
 
 
-def test_sp500_entries_alone_learn_relative_targets_and_their_cards_say_how_they_depart_and_compare() -> None:
+def test_sp500_entries_alone_learn_relative_targets_and_their_cards_say_how_they_depart_and_compare(
+    shared_data: Path,
+) -> None:  # reads SP500 from the real data
     from zoo_manifest import otovic_entry
     from zoo_train import _beats_reference, _limitations
 

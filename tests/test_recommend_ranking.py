@@ -315,7 +315,7 @@ def test_the_build_status_the_draw_waits_for_is_the_zoo_builds_own(
 
 
 def test_the_matrix_table_reads_the_records_its_runs_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_zoo: Callable[..., Path]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_zoo: Callable[..., Path], shared_data: Path
 ):
     """Real runs (one epoch each, not the protocol's recipe) through run_matrix and table: each fine-tune counts,
     with the digest of the weights it started from, and the scratch referent beside it."""
