@@ -95,3 +95,23 @@ def test_reports_learn_that_series_with_gaps_need_filling_first():
     gaps = Dataset.from_arrays(np.where(np.eye(4, 20)[:, None] > 0, np.nan, 1.0), ["a", "b"] * 2, name="gaps")
     result, why_not = minirocket_if_possible(gaps.with_splits({"train": np.arange(4)}))
     assert result is None and "MiniRocket needs finite values: fill or drop missing values first" in (why_not or "")
+
+
+def test_a_fault_inside_minirocket_is_not_reported_as_a_refusal(monkeypatch: pytest.MonkeyPatch):
+    """Only data MiniRocket does not handle becomes a "not run" line; a ValueError from a bug must surface."""
+    pytest.importorskip("sklearn")
+
+    def broken(self: MiniRocket, X: np.ndarray) -> np.ndarray:
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(MiniRocket, "transform", broken)
+    labelled = Dataset.from_arrays(np.random.default_rng(0).normal(size=(8, 1, 20)), ["a", "b"] * 4)
+    with pytest.raises(ValueError, match="operands could not be broadcast"):
+        minirocket_if_possible(labelled.with_splits({"train": np.arange(8)}))
+
+
+def test_reports_learn_that_one_training_class_is_not_a_classification():
+    pytest.importorskip("sklearn")
+    one_class = Dataset.from_arrays(np.random.default_rng(0).normal(size=(6, 1, 20)), ["a"] * 4 + ["b"] * 2)
+    result, why_not = minirocket_if_possible(one_class.with_splits({"train": np.arange(4), "test": np.arange(4, 6)}))
+    assert result is None and "has 1 class in its training split: a classifier needs two" in (why_not or "")

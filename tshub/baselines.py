@@ -36,6 +36,11 @@ RIDGE_ALPHAS = np.logspace(-3, 3, 10)
 CHUNK = 64  # series per convolution pass: bounds memory to CHUNK × channels × 84 × length floats
 
 
+class BaselineNotApplicable(ValueError):
+    """The data is outside what the baseline handles (a regression task, gaps, one class): reports print why and go
+    on; any other error is a fault and propagates."""
+
+
 @dataclass(frozen=True)
 class BaselineResult:
     """A baseline's metrics on a dataset's test and validation splits (empty where the split is absent)."""
@@ -136,9 +141,9 @@ class MiniRocket:
         """Series shorter than a kernel are zero-padded to its length (as aeon does)."""
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 3:
-            raise ValueError(f"MiniRocket needs series of shape (n, channels, length), got {X.shape}.")
+            raise BaselineNotApplicable(f"MiniRocket needs series of shape (n, channels, length), got {X.shape}.")
         if not np.all(np.isfinite(X)):
-            raise ValueError("MiniRocket needs finite values: fill or drop missing values first.")
+            raise BaselineNotApplicable("MiniRocket needs finite values: fill or drop missing values first.")
         short = KERNEL_LENGTH - X.shape[2]
         return np.pad(X, ((0, 0), (0, 0), (0, short))) if short > 0 else X
 
@@ -168,7 +173,7 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
     It fits on the very series a fine-tune trains on (the validation split is held out, as for the networks), so
     the three figures meet on the same data; it needs no validation split of its own."""
     if dataset.task != "classification":
-        raise ValueError(
+        raise BaselineNotApplicable(
             f"dataset {dataset.name!r} is a {dataset.task} task: the MiniRocket baseline is a classifier; "
             "compare a regression fine-tune with its from-scratch referent instead."
         )
@@ -183,6 +188,10 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
 
     start = time.perf_counter()
     X, y = dataset.split("train")
+    if len(np.unique(y)) < 2:
+        raise BaselineNotApplicable(
+            f"dataset {dataset.name!r} has {len(np.unique(y))} class in its training split: a classifier needs two."
+        )
     with torch.no_grad():
         transform = MiniRocket(seed).fit(X)
         classifier: Any = make_pipeline(StandardScaler(with_mean=False), RidgeClassifierCV(alphas=RIDGE_ALPHAS))
@@ -198,9 +207,9 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
 
 
 def minirocket_if_possible(dataset: Dataset, *, seed: int = 0) -> tuple[BaselineResult | None, str | None]:
-    """``minirocket`` where it applies, else None and why not (a regression task, non-finite values, scikit-learn
-    missing): for the reports that set a finished fine-tune beside MiniRocket whenever they can."""
+    """``minirocket`` where it applies, else None and why not (``BaselineNotApplicable``, scikit-learn missing): for
+    the reports that set a finished fine-tune beside MiniRocket whenever they can."""
     try:
         return minirocket(dataset, seed=seed), None
-    except (ImportError, ValueError) as err:
+    except (ImportError, BaselineNotApplicable) as err:
         return None, str(err)
