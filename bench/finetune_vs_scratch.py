@@ -17,11 +17,11 @@ with the source's training status. Every row records the source checkpoint's wei
 
 Results and the zoo they were made on:
 
-- bench/results/finetune_vs_scratch.{md,json} of commit 6279107 (before issue 10): the sources were not zoo
-  checkpoints (the zoo had none of them yet) but trained by this bench on the fly under a 90-s budget, which also
-  capped every fine-tune and referent; their digests were not recorded. Its MiniRocket column was added later from
-  the JSON (``--table-only``), no training rerun.
-- To do (issue 10, item 5): the rerun on the converged zoo, ``python bench/finetune_vs_scratch.py``.
+- bench/results/finetune_vs_scratch.{md,json}: the rerun on the converged zoo (commit 449219b, every UCR FCN
+  converged; run from a worktree at that commit with ``--out``/``--results`` pointing at the main checkout, 11 of
+  the 14 pairs cached from the runs of the previous stop, which used the same checkpoints: their digests are in
+  the rows). The table before it (commit 6279107, before issue 10) used sources trained by this bench on the fly
+  under a 90-s budget, which also capped every fine-tune and referent: fine-tuned vs scratch 16/10/16.
 
 Resumable: rerun the same command to continue.
 
