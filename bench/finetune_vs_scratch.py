@@ -17,7 +17,7 @@ with the source's training status. Every row records the source checkpoint's wei
 
 Results and the zoo they were made on:
 
-- bench/results/finetune_vs_scratch.{md,json}: the rerun on the converged zoo (commit 449219b, every UCR FCN
+- bench/results/finetune_vs_scratch.{md,json}: the rerun on the converged zoo (commit 072e80c, every UCR FCN
   converged; run from a worktree at that commit with ``--out``/``--results`` pointing at the main checkout, 11 of
   the 14 pairs cached from the runs of the previous stop, which used the same checkpoints: their digests are in
   the rows). The table before it (commit 6279107, before issue 10) used sources trained by this bench on the fly
