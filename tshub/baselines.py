@@ -188,9 +188,10 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
 
     start = time.perf_counter()
     X, y = dataset.split("train")
-    if len(np.unique(y)) < 2:
+    n_classes = len(np.unique(y))
+    if n_classes < 2:
         raise BaselineNotApplicable(
-            f"dataset {dataset.name!r} has {len(np.unique(y))} class in its training split: a classifier needs two."
+            f"dataset {dataset.name!r} has {n_classes} class in its training split: a classifier needs two."
         )
     with torch.no_grad():
         transform = MiniRocket(seed).fit(X)
