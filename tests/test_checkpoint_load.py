@@ -94,10 +94,13 @@ def test_a_multi_head_checkpoint_loads_bit_identical_with_every_head(arch: str, 
     torch.manual_seed(0)
     model = build_model(arch, 1, 2)
     model.set_heads({"GunPoint": 2, "Coffee": 2, "Adiac": 37})
-    folder = trained_statistics(model).save_pretrained(tmp_path / arch, dtype="float16")
+    x, _ = stream_max_input(1)
+    with torch.no_grad():
+        trained_statistics(model).train()(x + 1, head="Adiac")  # the head's own statistics move too
+    folder = model.eval().save_pretrained(tmp_path / arch, dtype="float16")
+    assert json.loads((folder / "config.json").read_text())["head_statistics"] is True
     loaded = load_checkpoint(folder)
     assert_identical(loaded, copied_load(folder))
-    x, _ = stream_max_input(1)
     with torch.no_grad():
         assert torch.equal(loaded(x, head="Adiac"), copied_load(folder)(x, head="Adiac"))
 
@@ -148,3 +151,19 @@ def test_a_network_with_tensors_outside_its_state_dict_is_refused_not_left_on_th
         skeleton = _ScaledFCN(1, 2)
     with pytest.raises(CheckpointError, match=r"checkpoints do not store \(scale\)"):
         _assign_state(skeleton, state, tmp_path / WEIGHTS_NAME)
+
+
+def test_a_multi_head_checkpoint_saved_before_heads_kept_statistics_still_loads(tmp_path: Path):
+    """UCR/convtimenet was first published with one set of BatchNorm statistics shared by every head: its config has
+    no ``head_statistics``, and it loads as it was saved, the shared statistics serving every head."""
+    torch.manual_seed(0)
+    model = build_model("convtimenet", 1, 2)
+    model.set_heads({"GunPoint": 2, "Adiac": 37}, statistics=False)
+    folder = trained_statistics(model).save_pretrained(tmp_path / "old", dtype="float16")
+    assert "head_statistics" not in json.loads((folder / "config.json").read_text())
+    loaded = load_checkpoint(folder)
+    assert loaded.head.statistics is None
+    assert_identical(loaded, copied_load(folder))
+    x, _ = stream_max_input(1)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, head="Adiac"), copied_load(folder)(x, head="Adiac"))

@@ -331,3 +331,59 @@ def test_models_and_hub_import_in_either_order(first):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _train_mode_pass(model: TimeSeriesModel, head: str, seed: int, scale: float) -> None:
+    x, _ = _inputs(1, 60, seed=seed)
+    with torch.no_grad():
+        model.train()(scale * x + scale, head=head)
+    model.eval()
+
+
+def test_each_head_normalises_by_its_own_datasets_batchnorm_statistics() -> None:
+    """Every batch of a multi-head pretraining comes from one dataset and is normalised by that dataset's batch
+    statistics, so each head keeps running statistics of its own: training batches of one dataset leave another
+    head's eval-mode outputs and the shared statistics unchanged, and a head's outputs are those of the single-head
+    network whose BatchNorms hold that head's statistics."""
+    torch.manual_seed(0)
+    model = _build("convtimenet", 1, length=60)
+    model.set_heads({"GunPoint": 2, "Coffee": 5})
+    _train_mode_pass(model, "Coffee", seed=1, scale=1.0)
+    x, _ = _inputs(1, 60, seed=3)
+    with torch.no_grad():
+        coffee, shared = model(x, head="Coffee"), [b.clone() for n, b in model.backbone.named_buffers()]
+        _train_mode_pass(model, "GunPoint", seed=2, scale=5.0)
+        assert torch.equal(model(x, head="Coffee"), coffee)
+        assert all(
+            torch.equal(a, b) for a, b in zip(shared, model.backbone.buffers(), strict=True) if a.is_floating_point()
+        )
+        single = _build("convtimenet", 1, length=60)
+        single.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("head.")}, strict=False)
+        norms = [m for m in single.backbone.modules() if isinstance(m, nn.BatchNorm1d)]
+        stats = model.head.statistics["GunPoint"]
+        for i, norm in enumerate(norms):
+            norm.running_mean.copy_(getattr(stats, f"mean_{i}"))
+            norm.running_var.copy_(getattr(stats, f"var_{i}"))
+        single.head = model.head.heads["GunPoint"]
+        assert torch.equal(model(x, head="GunPoint"), single.eval()(x))
+        assert not torch.equal(stats.mean_0, model.head.statistics["Coffee"].mean_0)
+
+
+def test_pooled_statistics_are_those_of_every_heads_data_together() -> None:
+    """What a forward pass without a head normalises by (a fine-tune's start, a transferability score): the mean and
+    variance of all heads' data pooled, from each head's mean and variance and its share of the data."""
+    torch.manual_seed(0)
+    model = _build("convtimenet", 1, length=60)
+    model.set_heads({"A": 2, "B": 3})
+    data = {"A": torch.randn(300, 128) * 2 + 1, "B": torch.randn(100, 128) * 0.5 - 3}
+    for name, values in data.items():
+        for stats_name, _ in model.head.statistics[name].named_buffers():
+            kind, _ = stats_name.split("_")
+            getattr(model.head.statistics[name], stats_name).copy_(
+                values.mean(0) if kind == "mean" else values.var(0, unbiased=False)
+            )
+    model.head.pool_statistics(model.backbone, {"A": 300.0, "B": 100.0})
+    pooled = torch.cat(list(data.values()))
+    for norm in [m for m in model.backbone.modules() if isinstance(m, nn.BatchNorm1d)]:
+        torch.testing.assert_close(norm.running_mean, pooled.mean(0), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(norm.running_var, pooled.var(0, unbiased=False), rtol=1e-5, atol=1e-5)

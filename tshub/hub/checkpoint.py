@@ -230,6 +230,8 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
     whole("input_length", config["input_length"], MAX_INPUT_LENGTH, optional=True)
     if not isinstance(config["use_stream_max"], bool):
         problems.append(f"use_stream_max must be true or false, got {_short(config['use_stream_max'])}")
+    if not isinstance(config.get("head_statistics", False), bool):
+        problems.append(f"head_statistics must be true or false, got {_short(config['head_statistics'])}")
     heads = config["heads"]
     if heads is not None:
         if not isinstance(heads, dict) or not 1 <= len(heads) <= MAX_HEADS:
@@ -349,7 +351,7 @@ def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
             f"({_short(str(err), 200)}); re-pull or re-save the checkpoint."
         ) from None
     if config["heads"]:
-        model.set_heads(config["heads"])
+        model.set_heads(config["heads"], statistics=config.get("head_statistics", False))
     return model
 
 

@@ -5,7 +5,9 @@ over the training split of every dataset, its batches interleaved in a seeded ra
 contributes in proportion to its number of batches (the recipe's batch-size rule gives small sets ~10 per
 epoch). The recipe is the ``TrainConfig`` of ``fit`` (Adam, Keras plateau LR, early stopping, best weights
 restored, time budget) and the pieces of the single-dataset loop are reused through ``HeadView``; the monitored
-validation score is the mean over datasets, so no source dominates model selection.
+validation score is the mean over datasets, so no source dominates model selection. Each head keeps its dataset's
+BatchNorm running statistics (``MultiHead``), since every batch is normalised by one dataset's batch statistics;
+at the end the shared statistics are set to every dataset's pooled, for forward passes without a head.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ def pretrain_multihead(
     views = {key: HeadView(model, key) for key in prepared}
 
     history, best_epoch, stop_reason = _train(model, views, prepared, config, seed, device, progress, state_path)
+    model.head.pool_statistics(model.backbone, {key: float(np.prod(p.train[0].shape)) for key, p in prepared.items()})
     model.eval()
     model.task, model.classes = TASK, None
     model.preprocessor = next(iter(prepared.values())).preprocessor
