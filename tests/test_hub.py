@@ -329,6 +329,16 @@ def test_card_is_generated_from_the_config(fcn, tmp_path):
         assert expected in text, expected
 
 
+@pytest.mark.parametrize("statistics", [True, False])
+def test_a_multi_head_card_says_when_its_heads_share_batchnorm_statistics(statistics, tmp_path):
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 2, **SMALL)
+    model.set_heads({"GunPoint": 2, "Coffee": 2}, statistics=statistics)
+    text = ModelCard.load(model.save_pretrained(tmp_path / "mh") / CARD_NAME).text
+    assert "Multi-head: pick a source head" in text
+    assert ("share one set of BatchNorm running statistics" in text) is not statistics
+
+
 # ------------------------------------------------------------------------------------------- ids
 def test_model_ids_parse_and_name_their_hub_repo(monkeypatch):
     assert parse_model_id("LEN-DB/magnet") == ModelId("LEN-DB", "magnet")

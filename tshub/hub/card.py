@@ -312,6 +312,11 @@ def _limitations_section(config: dict[str, Any]) -> str:
         )
     if config.get("heads"):
         items.append("Multi-head: pick a source head with `head=<name>` or fine-tune, which gives it one head.")
+        if not config.get("head_statistics"):
+            items.append(
+                "Its heads share one set of BatchNorm running statistics, averaged over datasets that training "
+                "never mixed in a batch: each head's metrics understate what its weights learned."
+            )
     if config.get("dtype", "float32") != "float32":
         items.append(
             f"Weights are stored in {config['dtype']} and load as float32: outputs can differ from the "
