@@ -1,0 +1,136 @@
+"""Why a multi-head model keeps BatchNorm statistics per head: the same pretrained weights scored with the running
+statistics every head shared (what UCR/convtimenet was trained and early-stopped on before 994faad) and with each
+dataset's own, re-estimated from its training split (a cumulative average over one pass, no weight changes).
+
+Every batch of a multi-head pretraining holds one dataset's series, normalised in training by that dataset's batch
+statistics; a single set of running statistics is an average over the datasets that no batch ever saw. The weights
+are those of the shared-statistics run parked at c1a193d (UCR/convtimenet, 91 heads, the best epoch so far: 23 of
+29), read from git, so the figures repeat from a clone.
+
+    python bench/multihead_statistics.py     # → bench/results/multihead_statistics.{md,json}
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts/publish"))
+from zoo_manifest import default_manifest  # noqa: E402
+from zoo_train import load_source  # noqa: E402
+
+from tshub.data.preprocess import make_preprocessor  # noqa: E402
+from tshub.models.base import batch_norms  # noqa: E402
+from tshub.models.registry import build_model  # noqa: E402
+from tshub.stats import sign_test  # noqa: E402
+from tshub.training.finetune import prepare_data  # noqa: E402
+from tshub.training.loop import evaluate  # noqa: E402
+from tshub.training.multihead import HeadView  # noqa: E402
+
+PARKED = "c1a193d:zoo-progress/UCR__convtimenet.state.safetensors"
+CPU = torch.device("cpu")
+
+
+def parked_model(spec: str) -> tuple[torch.nn.Module, int]:
+    """The parked run's best weights in a network whose heads share one set of statistics (as it was trained)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "state.safetensors"
+        path.write_bytes(subprocess.run(["git", "show", spec], cwd=REPO, capture_output=True, check=True).stdout)
+        state = load_file(path)
+    best = {k.removeprefix("best."): v for k, v in state.items() if k.startswith("best.")}
+    heads = {k.split(".")[2]: len(v) for k, v in best.items() if k.startswith("head.heads.") and k.endswith(".bias")}
+    entry = next(e for e in default_manifest() if e.id == "UCR/convtimenet")
+    model = build_model(entry.arch, 1, 2, **entry.arch_kwargs)
+    model.set_heads(heads, statistics=False)
+    model.load_state_dict(best)
+    return model.eval(), len(heads)
+
+
+def own_statistics(model: torch.nn.Module, head: str, X: np.ndarray, batch: int = 64) -> torch.nn.Module:
+    """A copy whose BatchNorms hold the statistics of ``X`` (one pass, cumulative average), weights unchanged."""
+    copied = copy.deepcopy(model)
+    for norm in batch_norms(copied.backbone):
+        norm.reset_running_stats()
+        norm.momentum = None
+    copied.train()
+    with torch.no_grad():
+        for start in range(0, len(X), batch):
+            copied(torch.as_tensor(X[start : start + batch], dtype=torch.float32), head=head)
+    return copied.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state", default=PARKED, help="git object of the parked training state")
+    parser.add_argument("--results", type=Path, default=REPO / "bench/results/multihead_statistics")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model, n_heads = parked_model(args.state)
+    rows = []
+    for head in sorted(model.head.heads, key=str.casefold):
+        prepared = prepare_data(load_source(head), make_preprocessor("znorm"), False)
+        adapted = own_statistics(model, head, prepared.train[0])
+        row = {"dataset": head, "n_train": len(prepared.train[0])}
+        for split in ("val", "test"):
+            data = getattr(prepared, split)
+            for name, network in (("shared", model), ("own", adapted)):
+                row[f"{split}_{name}"] = evaluate(HeadView(network, head), data, "classification", device=CPU)[
+                    "accuracy"
+                ]
+        rows.append(row)
+        print(f"{head}: test {row['test_shared']:.3f} → {row['test_own']:.3f}", flush=True)
+    summary = {}
+    for split in ("val", "test"):
+        shared, own = (np.array([r[f"{split}_{k}"] for r in rows]) for k in ("shared", "own"))
+        wins, losses = int((own > shared).sum()), int((own < shared).sum())
+        summary[split] = {
+            "shared": float(shared.mean()),
+            "own": float(own.mean()),
+            "wins": wins,
+            "ties": len(rows) - wins - losses,
+            "losses": losses,
+            "sign_p": sign_test(wins, losses).pvalue,
+        }
+    args.results.with_suffix(".json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
+    lines = [
+        "# Multi-head BatchNorm statistics: shared by every head vs each dataset's own",
+        "",
+        f"`python bench/multihead_statistics.py` — the weights of UCR/convtimenet's shared-statistics run parked at "
+        f"`{args.state.split(':')[0]}` (best epoch), {n_heads} heads; the same weights scored with the running statistics "
+        "the heads shared and with each dataset's own (re-estimated from its training split in one pass). Test: "
+        "the official test split (train-only sets: the split carved from train); validation: the split the run "
+        "early-stopped on.",
+        "",
+        "| split | shared statistics | own statistics | own better / same / worse | sign test p |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for split, s in summary.items():
+        lines.append(
+            f"| {split} | {s['shared']:.3f} | {s['own']:.3f} | {s['wins']} / {s['ties']} / {s['losses']} | "
+            f"{s['sign_p']:.2g} |"
+        )
+    lines += [
+        "",
+        "| dataset | training series | val shared | val own | test shared | test own |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['dataset']} | {r['n_train']} | {r['val_shared']:.3f} | {r['val_own']:.3f} | {r['test_shared']:.3f} | "
+        f"{r['test_own']:.3f} |"
+        for r in rows
+    ]
+    args.results.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
