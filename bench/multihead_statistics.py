@@ -1,6 +1,7 @@
 """Why a multi-head model keeps BatchNorm statistics per head: the same pretrained weights scored with the running
 statistics every head shared (what UCR/convtimenet was trained and early-stopped on before 994faad) and with each
-dataset's own, re-estimated from its training split (a cumulative average over one pass, no weight changes).
+dataset's own, estimated on its training split (``tshub.training.multihead.estimate_head_statistics``: the mean
+batch statistics over one pass, no weight changes).
 
 Every batch of a multi-head pretraining holds one dataset's series, normalised in training by that dataset's batch
 statistics; a single set of running statistics is an average over the datasets that no batch ever saw. The weights
@@ -13,7 +14,6 @@ are those of the shared-statistics run parked at c1a193d (UCR/convtimenet, 91 he
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import subprocess
 import sys
@@ -30,19 +30,19 @@ from zoo_manifest import default_manifest  # noqa: E402
 from zoo_train import load_source  # noqa: E402
 
 from tshub.data.preprocess import make_preprocessor  # noqa: E402
-from tshub.models.base import batch_norms  # noqa: E402
 from tshub.models.registry import build_model  # noqa: E402
 from tshub.stats import sign_test  # noqa: E402
 from tshub.training.finetune import prepare_data  # noqa: E402
 from tshub.training.loop import evaluate  # noqa: E402
-from tshub.training.multihead import HeadView  # noqa: E402
+from tshub.training.multihead import HeadView, estimate_head_statistics  # noqa: E402
 
 PARKED = "c1a193d:zoo-progress/UCR__convtimenet.state.safetensors"
 CPU = torch.device("cpu")
 
 
-def parked_model(spec: str) -> tuple[torch.nn.Module, int]:
-    """The parked run's best weights in a network whose heads share one set of statistics (as it was trained)."""
+def parked_models(spec: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The parked run's best weights twice: as trained (one set of statistics shared by every head) and with heads
+    that keep statistics of their own (to be estimated)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "state.safetensors"
         path.write_bytes(subprocess.run(["git", "show", spec], cwd=REPO, capture_output=True, check=True).stdout)
@@ -50,23 +50,14 @@ def parked_model(spec: str) -> tuple[torch.nn.Module, int]:
     best = {k.removeprefix("best."): v for k, v in state.items() if k.startswith("best.")}
     heads = {k.split(".")[2]: len(v) for k, v in best.items() if k.startswith("head.heads.") and k.endswith(".bias")}
     entry = next(e for e in default_manifest() if e.id == "UCR/convtimenet")
-    model = build_model(entry.arch, 1, 2, **entry.arch_kwargs)
-    model.set_heads(heads, statistics=False)
-    model.load_state_dict(best)
-    return model.eval(), len(heads)
-
-
-def own_statistics(model: torch.nn.Module, head: str, X: np.ndarray, batch: int = 64) -> torch.nn.Module:
-    """A copy whose BatchNorms hold the statistics of ``X`` (one pass, cumulative average), weights unchanged."""
-    copied = copy.deepcopy(model)
-    for norm in batch_norms(copied.backbone):
-        norm.reset_running_stats()
-        norm.momentum = None
-    copied.train()
-    with torch.no_grad():
-        for start in range(0, len(X), batch):
-            copied(torch.as_tensor(X[start : start + batch], dtype=torch.float32), head=head)
-    return copied.eval()
+    models = []
+    for statistics in (False, True):
+        model = build_model(entry.arch, 1, 2, **entry.arch_kwargs)
+        model.set_heads(heads, statistics=statistics)
+        missing, unexpected = model.load_state_dict(best, strict=False)
+        assert not unexpected and all(k.startswith("head.statistics.") for k in missing), (missing, unexpected)
+        models.append(model.eval())
+    return models[0], models[1]
 
 
 def main() -> None:
@@ -75,11 +66,12 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/multihead_statistics")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model, n_heads = parked_model(args.state)
-    rows = []
+    model, adapted = parked_models(args.state)
+    n_heads, rows = len(model.head.heads), []
     for head in sorted(model.head.heads, key=str.casefold):
         prepared = prepare_data(load_source(head), make_preprocessor("znorm"), False)
-        adapted = own_statistics(model, head, prepared.train[0])
+        X = torch.as_tensor(prepared.train[0], dtype=torch.float32)
+        estimate_head_statistics(adapted, head, X, batch_size=64)  # every training series
         row = {"dataset": head, "n_train": len(prepared.train[0])}
         for split in ("val", "test"):
             data = getattr(prepared, split)

@@ -387,3 +387,31 @@ def test_pooled_statistics_are_those_of_every_heads_data_together() -> None:
     for norm in [m for m in model.backbone.modules() if isinstance(m, nn.BatchNorm1d)]:
         torch.testing.assert_close(norm.running_mean, pooled.mean(0), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(norm.running_var, pooled.var(0, unbiased=False), rtol=1e-5, atol=1e-5)
+
+
+def test_a_heads_statistics_are_estimated_under_the_current_weights_and_nothing_else_changes() -> None:
+    """estimate_head_statistics: one batch of ``X`` → the head's statistics are that batch's BatchNorm input mean
+    and (unbiased) variance; the weights, the shared statistics and counters, the other heads' statistics and the
+    model's mode are as before."""
+    from tshub.training.multihead import estimate_head_statistics
+
+    torch.manual_seed(0)
+    model = _build("convtimenet", 1, length=60)
+    model.set_heads({"GunPoint": 2, "Coffee": 5})
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head.statistics.GunPoint.")}
+    x, _ = _inputs(1, 60, seed=4)
+    first_norm = model.backbone.block0.shortcut[1]
+    seen = []
+    handle = first_norm.register_forward_hook(lambda module, args, out: seen.append(args[0].detach()))
+    estimate_head_statistics(model, "GunPoint", 3 * x + 1, batch_size=len(x))
+    handle.remove()
+    assert model.training and len(seen) == 1
+    index = [m for m in model.backbone.modules() if isinstance(m, nn.BatchNorm1d)].index(first_norm)
+    stats = model.head.statistics["GunPoint"]
+    torch.testing.assert_close(getattr(stats, f"mean_{index}"), seen[0].mean(dim=(0, 2)))
+    torch.testing.assert_close(getattr(stats, f"var_{index}"), seen[0].transpose(0, 1).flatten(1).var(dim=1))
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    with pytest.raises(ModelInputError, match="no head"):
+        estimate_head_statistics(model, "Adiac", x, batch_size=4)

@@ -6,8 +6,9 @@ contributes in proportion to its number of batches (the recipe's batch-size rule
 epoch). The recipe is the ``TrainConfig`` of ``fit`` (Adam, Keras plateau LR, early stopping, best weights
 restored, time budget) and the pieces of the single-dataset loop are reused through ``HeadView``; the monitored
 validation score is the mean over datasets, so no source dominates model selection. Each head keeps its dataset's
-BatchNorm running statistics (``MultiHead``), since every batch is normalised by one dataset's batch statistics;
-at the end the shared statistics are set to every dataset's pooled, for forward passes without a head.
+BatchNorm running statistics (``MultiHead``), since every batch is normalised by one dataset's batch statistics,
+re-estimated under the current weights before every validation pass (``estimate_head_statistics``); at the end the
+shared statistics are set to every dataset's pooled, for forward passes without a head.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.hub.history import TrainingHistory
-from tshub.models.base import TimeSeriesModel
+from tshub.models.base import MultiHead, TimeSeriesModel, batch_norms
 from tshub.models.registry import build_model
 from tshub.training.finetune import PreparedData, prepare_data, training_fingerprint
 from tshub.training.loop import (
@@ -47,6 +48,8 @@ from tshub.training.results import FitResult
 from tshub.training.state import training_state
 
 TASK = "classification"
+#: Training series per dataset (a fixed seeded draw) that its head's BatchNorm statistics are estimated on.
+STATISTICS_SERIES = 512
 
 
 class HeadView(nn.Module):
@@ -164,6 +167,35 @@ def pretrain_multihead(
     )
 
 
+def estimate_head_statistics(
+    model: TimeSeriesModel, head: str, X: torch.Tensor, batch_size: int, *, bf16: bool = False
+) -> None:
+    """Set ``head``'s BatchNorm running statistics to the mean batch statistics of ``X`` (preprocessed series) under
+    the current weights: BatchNorms in training mode, every other layer in eval mode, no gradients, nothing else
+    changed. A running average would mix weights of long ago for a small dataset, whose few batches an epoch are
+    far apart among every other dataset's updates of the shared backbone."""
+    if not isinstance(model.head, MultiHead) or model.head.statistics is None:
+        raise ValueError("only a multi-head model whose heads keep BatchNorm statistics has a head's to estimate.")
+    norms = batch_norms(model.backbone)
+    kept = [(norm.momentum, norm.num_batches_tracked.clone()) for norm in norms]
+    was_training = model.training
+    model.eval()
+    try:
+        with model.head.statistics_of(model.head.check(head), model.backbone):
+            for norm in norms:
+                norm.reset_running_stats()
+                norm.momentum = None  # a cumulative average over the batches
+                norm.train()
+            with torch.no_grad(), torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=bf16):
+                for start in range(0, len(X), batch_size):
+                    model.forward_features(X[start : start + batch_size])
+    finally:
+        for norm, (momentum, tracked) in zip(norms, kept, strict=True):
+            norm.momentum = momentum
+            norm.num_batches_tracked.copy_(tracked)
+        model.train(was_training)
+
+
 # ---------------------------------------------------------------------------------------------------- internals
 def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor | None) -> dict[str, PreparedData]:
     if not datasets:
@@ -204,6 +236,11 @@ def _train(
     batch = {key: config.batch_size_for(len(t[0])) for key, t in train.items()}
     n_batches = {key: batches_per_epoch(len(t[0]), batch[key], config.drop_last) for key, t in train.items()}
     optimizer = build_optimizer(model, None, config)
+    drawn = torch.Generator().manual_seed(seed)  # apart from ``generator``: the batches do not depend on it
+    statistics_series = {
+        key: t[0][torch.randperm(len(t[0]), generator=drawn)[:STATISTICS_SERIES].to(t[0].device)]
+        for key, t in train.items()
+    }
 
     def monitor(key: str | None) -> Monitor:
         return Monitor.resolve(key or config.monitor, TASK, tie_break=config.tie_break)
@@ -256,6 +293,9 @@ def _train(
             views, optimizer, train, batch, n_batches, generator, device, config.bf16, deadline
         )
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss}
+        if model.head.statistics is not None:
+            for key, X in statistics_series.items():
+                estimate_head_statistics(model, key, X.to(device), batch[key], bf16=config.bf16)
         scores = [
             evaluate(views[key], p.val, TASK, batch_size=config.eval_batch_size, device=device, bf16=config.bf16)
             for key, p in prepared.items()
