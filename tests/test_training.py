@@ -421,6 +421,31 @@ def test_an_interrupted_multihead_pretraining_resumes_bit_for_bit(shared_data: P
     assert not state.exists()
 
 
+def test_a_multi_head_pretraining_keeps_statistics_per_head_pools_them_and_fine_tunes(shared_data: Path, tmp_path):
+    """Real data end to end: each head's checkpointed statistics are its own (they differ between datasets), the
+    shared ones are their pool (the start of a fine-tune), and a fine-tune from the loaded checkpoint gets one head
+    and no per-head statistics."""
+    import tshub
+    from tshub.models.base import batch_norms
+    from tshub.training.multihead import pretrain_multihead
+
+    datasets = [load(name, root=shared_data) for name in ("Chinatown", "SonyAIBORobotSurface1")]
+    result = pretrain_multihead(
+        "fcn", datasets, recipe=TrainConfig(max_epochs=2), progress=False, arch_kwargs={"filters": (8, 16, 8)}
+    )
+    loaded = tshub.load_pretrained(result.model.save_pretrained(tmp_path / "multi"))
+    assert loaded.config()["head_statistics"] is True
+    first = batch_norms(loaded.backbone)[0]
+    chinatown, sony = (loaded.head.statistics[ds.name] for ds in datasets)
+    assert not torch.allclose(chinatown.mean_0, sony.mean_0)
+    shares = [len(ds.split("train")[0]) * ds.length for ds in datasets]
+    pooled = (shares[0] * chinatown.mean_0 + shares[1] * sony.mean_0) / sum(shares)
+    torch.testing.assert_close(first.running_mean, pooled, rtol=1e-3, atol=1e-3)  # float32 checkpoint, any split
+    tuned = tshub.finetune(loaded, load("GunPoint", root=shared_data), max_epochs=2, progress=False).model
+    assert tuned.config()["heads"] is None and "head_statistics" not in tuned.config()
+    assert set(tuned.state_dict()) == set(build_model("fcn", 1, 2, filters=(8, 16, 8)).state_dict())
+
+
 @pytest.mark.parametrize("arch", ["fcn", "magnet"])  # magnet: dropout draws from the global torch RNG
 def test_a_training_run_in_pieces_between_others_ends_where_one_run_ends(gunpoint, arch):
     """Successive halving advances several trainings in turn; each must end bit for bit as if trained alone."""
