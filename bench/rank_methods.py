@@ -5,7 +5,7 @@ is judged by the fine-tuned test accuracy of its first pick (issue 14, item 3).
 Protocol (fixed before any result of this script was seen):
 
 - Ground truth (``--truth``): ``recommender`` (bench/results/recommender.json: 10 small UCR targets × 12 FCN
-  candidates × 2 seeds, fine-tuned on the zoo of commit ``--zoo-rev``, the partially trained zoo of 2026-11-22; its
+  candidates × 2 seeds, fine-tuned on the zoo of commit ``--zoo-rev``, where every UCR FCN had converged; its
   candidates are each method's top 3 padded at random, so the set is biased towards what logme/hscore/dtw/probe
   liked) or ``matrix`` (bench/results/transfer_matrix.json, written by bench/transfer_matrix.py --table: 40 random
   sources per target on the converged zoo; a source whose checkpoint digest no longer matches the manifest is left
@@ -70,7 +70,7 @@ from tshub.recommend.ranker import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-ZOO_REV = "3e2901f"  # the commit of bench/results/recommender.json: the zoo its candidates were fine-tuned from
+ZOO_REV = "072e80c"  # the zoo bench/results/recommender.json fine-tuned its candidates from (every UCR FCN converged)
 SIGNALS = ("logme", "hscore", "dtw", "source_size", "same_type", "source_quality", "converged")
 SHIPPED = ("logme_bf16", "hscore_bf16")  # the bfloat16 variants (the final score ran in bfloat16 before this bench)
 COMBINATIONS = {

@@ -29,11 +29,9 @@ and report that you did):
   sets with missing values or unequal lengths; ties within its rounding). Over the targets: means, top-1 hits, and
   wins/ties/losses with sign tests against the random pick, scratch and MiniRocket.
 
-Results and the zoo they were made on: bench/results/recommender.{md,json} of commit 3e2901f ran on that commit's
-zoo, where 98 of the 123 FCNs had stopped on the old 90-s budget, every one of them in the pool (before the
-convergence check); its MiniRocket columns, then its scoring through tshub.recommend.evaluation, were applied later
-from the JSON (``--table-only``), no training rerun.
-To do (issue 10, item 5): the rerun on the converged zoo, ``python bench/recommender.py --quiet --engine ray``.
+Results and the zoo they were made on: bench/results/recommender.{md,json} ran on the zoo of commit 072e80c, where
+every UCR FCN had converged (no checkpoint left out of the pool); the run before it (commit 3e2901f) ranked the old
+zoo of 90-s checkpoints and is in git history.
 
 Resumable: rankings and fine-tunes are cached under ``--work`` (default runs/recommender), keyed by the weights'
 sha256 of the checkpoints, so a checkpoint the zoo build replaced is ranked and fine-tuned anew; re-running the same
