@@ -14,7 +14,10 @@ Protocol (fixed before any result of this script was seen):
   ``logme`` and ``hscore`` (tshub.recommend's fast sample, no screen, so every candidate gets the same footing, in
   float32, as ``tshub.recommend``'s final score computes them: ``logme`` is the default method as shipped, the
   referent of "vs the default"), ``logme_bf16`` and ``hscore_bf16`` (the same in bfloat16, as the final score
-  computed them until this benchmark showed bfloat16 moving the first pick), ``dtw`` (minus bigdata18's dataset distance from zoo/similarity; missing when the source is not
+  computed them until this benchmark showed bfloat16 moving the first pick), ``logme_target`` and ``hscore_target``
+  (features with BatchNorms normalising by the target sample's own statistics, as fine-tuning's first
+  training-mode steps do: ``ScoringPlan(statistics="target")``; added, with ``dtw+logme_target``, after the
+  results on the converged zoo were first seen, so judged on the matrix rather than here), ``dtw`` (minus bigdata18's dataset distance from zoo/similarity; missing when the source is not
   indexed), ``source_size`` (log of the source's training series), ``same_type`` (1 when the source's UCR type is
   the target's), ``source_quality`` (the checkpoint's test accuracy minus its reference's, 1-NN DTW for UCR),
   ``converged`` (1 when its training stopped early rather than on a budget) and the architecture (one-hot, used by
@@ -73,12 +76,19 @@ RESULTS = ROOT / "bench" / "results"
 ZOO_REV = "072e80c"  # the zoo bench/results/recommender.json fine-tuned its candidates from (every UCR FCN converged)
 SIGNALS = ("logme", "hscore", "dtw", "source_size", "same_type", "source_quality", "converged")
 SHIPPED = ("logme_bf16", "hscore_bf16")  # the bfloat16 variants (the final score ran in bfloat16 before this bench)
+#: Features with the target's own BatchNorm statistics (ScoringPlan(statistics="target")), added after this
+#: benchmark's results on the converged zoo were first seen: a labelled variant, judged by the transfer matrix.
+TARGET_STATISTICS = ("logme_target", "hscore_target")
+#: The feature signals and the ScoringPlan of each (the fast sample, no screen, so every candidate gets the same
+#: footing): float32 as shipped, bfloat16, and with the target's BatchNorm statistics.
+FEATURE_PLANS = {"": {}, "_bf16": {"bf16": True}, "_target": {"statistics": "target"}}
 COMBINATIONS = {
     "dtw+logme": ("dtw", "logme"),
     "dtw+logme_bf16": ("dtw", "logme_bf16"),
     "dtw+hscore": ("dtw", "hscore"),
     "dtw+logme+hscore": ("dtw", "logme", "hscore"),
     "dtw+logme+quality": ("dtw", "logme", "source_quality"),
+    "dtw+logme_target": ("dtw", "logme_target"),
     "logme+quality": ("logme", "source_quality"),
     "all signals": SIGNALS,
 }
@@ -147,25 +157,29 @@ def checkpoint_folders(kind: str, zoo_rev: str, work: Path, digests: dict[str, s
 
 
 # ---------------------------------------------------------------------------------------------------- signals
+def feature_signals(target: str, folders: dict[str, str], names: list[str]) -> dict[str, dict[str, float | None]]:
+    """signal → candidate → score, for the feature signals ``names`` (logme/hscore and a FEATURE_PLANS suffix)."""
+    from tshub.recommend import ScoringPlan, recommend
+
+    out = {}
+    for name in names:
+        metric, _, suffix = name.partition("_")
+        plan = ScoringPlan(shortlist=None, **FEATURE_PLANS["_" + suffix if suffix else ""])
+        ranking = recommend(target, k=None, method=metric, candidates=list(folders.values()), plan=plan).ranking
+        out[name] = {row.id: row.score for row in ranking}
+    return out
+
+
+FEATURE_SIGNALS = [metric + suffix for metric in ("logme", "hscore") for suffix in FEATURE_PLANS]
+
+
 def target_signals(target: str, folders: dict[str, str], index: Any) -> dict[str, dict[str, Any]]:
     """Every signal of every candidate (None where it does not exist), from the target's training split only."""
     from tshub.data.catalogue import ucr_summary
     from tshub.hub.checkpoint import read_config
     from tshub.hub.ids import source_key
-    from tshub.recommend import ScoringPlan, recommend
 
-    plans = {  # the fast sample, every candidate scored on it (no screen): float32 as shipped, and bfloat16
-        "": ScoringPlan(shortlist=None),
-        "_bf16": ScoringPlan(shortlist=None, bf16=True),
-    }
-    feature_scores = {
-        metric + suffix: {
-            row.id: row.score
-            for row in recommend(target, k=None, method=metric, candidates=list(folders.values()), plan=plan).ranking
-        }
-        for metric in ("logme", "hscore")
-        for suffix, plan in plans.items()
-    }
+    feature_scores = feature_signals(target, folders, FEATURE_SIGNALS)
     distances = {source_key(name): d for name, d in index.rank(target, k=None)} if target in index else {}
     types = {r["Name"]: r["Type"] for r in ucr_summary()}
     out = {}
@@ -201,11 +215,17 @@ def all_signals(
         wanted = {c: folders[c] for c in sorted(table.accuracy) if c in folders}
         path = work / "signals" / label / f"{target}.json"
         cached = json.loads(path.read_text()) if path.is_file() else None
-        if cached is None or sorted(cached) != sorted(wanted) or any(set(SHIPPED) - set(v) for v in cached.values()):
+        if cached is None or sorted(cached) != sorted(wanted):
             log(f"{target}: signals of {len(wanted)} candidates")
             cached = target_signals(target, wanted, index)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(cached, indent=1))
+        missing = sorted({name for name in FEATURE_SIGNALS for v in cached.values() if name not in v})
+        if missing:  # signals added since the cache was written
+            log(f"{target}: {', '.join(missing)} of {len(wanted)} candidates")
+            for name, scores in feature_signals(target, wanted, missing).items():
+                for candidate, signals in cached.items():
+                    signals[name] = scores.get(candidate)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(cached, indent=1))
         out[target] = cached
     return out
 
@@ -225,7 +245,7 @@ def method_scores(
 ) -> dict[str, dict[str, dict[str, float | None]]]:
     """method → target → candidate → score (higher first; None: the method cannot score that candidate)."""
     out: dict[str, dict[str, dict[str, float | None]]] = {}
-    for name in (*SIGNALS, *SHIPPED):
+    for name in (*SIGNALS, *SHIPPED, *TARGET_STATISTICS):
         out[name] = {t: {c: s[name] for c, s in signals[t].items()} for t in truth}
     for name, members in COMBINATIONS.items():
         out[name] = {t: dict(zip(signals[t], rank_mean(signal_matrix(signals[t], members, [])))) for t in truth}

@@ -27,6 +27,7 @@ from tshub.recommend.transferability import (
     ledoit_wolf_shrinkage,
     log_evidence,
     logme,
+    score_features,
     target_features,
 )
 from tshub.training import TrainConfig, train_from_scratch
@@ -458,6 +459,33 @@ def test_recommend_scores_are_those_of_the_networks_finetuning_starts_from(
             inputs = torch.from_numpy(make_preprocessor(kind).fit_transform(X)[0])
             features = target.eval().forward_features(inputs).double().numpy()
         assert scores[candidate.id] == score_features(features, y, "logme", "classification"), candidate.id
+
+
+def test_target_statistics_give_the_features_of_fine_tunings_first_training_mode_step(
+    italy: Dataset, store: dict[str, Path], candidates: list[str]
+):
+    """statistics="target": the features of the network fine-tuning starts from with its BatchNorms normalising
+    ItalyPowerDemand's training series by their own statistics, as its first training-mode step does (one batch of
+    all 67 series; running variances are unbiased, so the two differ by the factor n/(n-1) of 67 × 24 values), not
+    by the source's; the source is left untouched; the recommender ranks by them with ScoringPlan(statistics=...)."""
+    from tshub.hub import load_pretrained
+
+    source = load_pretrained(store["Chinatown"])
+    before = {k: v.clone() for k, v in source.state_dict().items()}
+    own, _, _ = target_features(source, italy, statistics="target")
+    assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())
+    theirs, _, _ = target_features(source, italy)
+    X, _ = italy.split("train")
+    with torch.no_grad():
+        first_step = source.train().forward_features(torch.from_numpy(znorm(X))).double().numpy()
+    np.testing.assert_allclose(own, first_step, rtol=2e-3, atol=2e-3)
+    assert np.abs(theirs - first_step).max() > 10 * np.abs(own - first_step).max()
+    with pytest.raises(ValueError, match="statistics"):
+        ScoringPlan(statistics="mine")
+    plan = ScoringPlan(shortlist=None, statistics="target")
+    rec = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan=plan, cache=False)
+    scores = {r.id: r.score for r in rec}
+    assert scores["Chinatown/fcn"] == score_features(own, italy.split("train")[1], "logme", "classification")
 
 
 def znorm(X: np.ndarray) -> np.ndarray:

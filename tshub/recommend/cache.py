@@ -39,10 +39,11 @@ def checkpoint_digest(candidate: Candidate) -> str | None:
     return hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None
 
 
-def sample_digest(sample: Dataset, *, bf16: bool) -> str:
+def sample_digest(sample: Dataset, *, bf16: bool, statistics: str = "source") -> str:
     """sha256 of the series scored (bytes and shape) and how they are scored."""
     X, _ = sample.split("train")
-    digest = hashlib.sha256(json.dumps([X.shape, str(X.dtype), bf16, FEATURES_VERSION]).encode())
+    how = [X.shape, str(X.dtype), bf16, FEATURES_VERSION] + ([statistics] if statistics != "source" else [])
+    digest = hashlib.sha256(json.dumps(how).encode())
     digest.update(np.ascontiguousarray(X).tobytes())
     return digest.hexdigest()
 

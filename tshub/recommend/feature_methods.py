@@ -91,7 +91,7 @@ def score_each(
 ) -> Iterator[Scored]:
     """Each candidate's score on ``sample``'s training series, its features cached by content."""
     bf16 = ctx.plan.screen_bf16 if stage == SCREENED else ctx.plan.bf16
-    digest = sample_digest(sample, bf16=bf16)
+    digest = sample_digest(sample, bf16=bf16, statistics=ctx.plan.statistics)
     y = sample.y[sample.splits["train"]]
     for candidate in each_candidate(pool, ctx, f"{metric}, {stage}" if stage else metric):
         start = time.perf_counter()
@@ -101,7 +101,7 @@ def score_each(
         try:
             if features is None:
                 features, _, report = target_features(
-                    candidate.load(), sample, device=ctx.device, bf16=bf16, consume=True
+                    candidate.load(), sample, device=ctx.device, bf16=bf16, consume=True, statistics=ctx.plan.statistics
                 )
                 details["transfer"] = transfer_summary(report)
                 if cache is not None:

@@ -15,6 +15,9 @@ import numpy as np
 
 from tshub.data.dataset import Dataset
 
+#: Whose BatchNorm statistics the features use: the source checkpoint's, or the scored sample's own.
+STATISTICS = ("source", "target")
+
 
 @dataclass(frozen=True)
 class ScoringPlan:
@@ -25,7 +28,9 @@ class ScoringPlan:
     the networks of the screen, of the final score in bfloat16 (features are compared in float64 either way);
     ``threads``: torch intra-op threads for them
     (None: torch's setting; 1 by default: on these small batches more threads mostly spin, the more so on a
-    machine busy with training).
+    machine busy with training); ``statistics``: the BatchNorm statistics the features are computed with, the
+    source checkpoint's ("source") or the scored sample's own ("target", estimated on it first: what fine-tuning's
+    first training-mode steps normalise by; ``tshub.training.batchnorm``).
 
     Why whole series in the screen: LogME needs series more than their full length; in a one-off check while
     choosing these defaults (ECG200, 30 random candidates), short windows of every series ranked far worse
@@ -43,8 +48,11 @@ class ScoringPlan:
     screen_bf16: bool = True
     bf16: bool = False
     threads: int | None = 1
+    statistics: str = "source"
 
     def __post_init__(self) -> None:
+        if self.statistics not in STATISTICS:
+            raise ValueError(f"ScoringPlan.statistics must be one of {STATISTICS}, got {self.statistics!r}.")
         for name in ("max_series", "max_steps", "shortlist"):
             value = getattr(self, name)
             if value is not None and value < 1:

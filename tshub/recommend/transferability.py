@@ -32,6 +32,7 @@ from threadpoolctl import ThreadpoolController
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
 from tshub.models.base import TimeSeriesModel
+from tshub.training.batchnorm import estimate_statistics
 from tshub.training.finetune import fresh_model_like
 from tshub.training.loop import resolve_device
 from tshub.training.transfer import HEAD_PREFIX, TransferReport, transfer_weights
@@ -48,13 +49,15 @@ def target_features(
     batch_size: int = 256,
     bf16: bool = False,
     consume: bool = False,
+    statistics: str = "source",
 ) -> tuple[np.ndarray, np.ndarray, TransferReport]:
     """``(features (n, D) float64, targets, transfer report)`` of ``model`` on ``dataset``'s ``split``.
 
     The model is adapted as fine-tuning adapts it and run in eval mode; with ``bf16`` in bfloat16 (about twice as
     fast on CPUs with AMX or AVX-512 BF16, and on GPUs; bench/recommend_speed.py measures how far the ranking
-    moves). ``model`` is left as it was unless ``consume`` (a model loaded only for this: it may then be converted
-    in place rather than copied).
+    moves); with ``statistics="target"`` its BatchNorms normalise by the split's own statistics, estimated on it
+    first, rather than the source's. ``model`` is left as it was unless ``consume`` (a model loaded only for this:
+    it may then be converted in place rather than copied).
     """
     if split in ("val", "test"):
         raise ValueError(
@@ -68,6 +71,12 @@ def target_features(
     device = resolve_device(device)
     dtype = torch.bfloat16 if bf16 else torch.float32
     target.to(device, dtype).eval()
+    if statistics == "target":
+        inputs = torch.from_numpy(X).to(device, dtype)
+        extra = None if stream_max is None else torch.from_numpy(stream_max).to(device, dtype)
+        estimate_statistics(target, inputs, extra, batch_size=batch_size)
+    elif statistics != "source":
+        raise ValueError(f"statistics must be 'source' or 'target', got {statistics!r}.")
     chunks = []
     for i in range(0, len(X), batch_size):
         xb = torch.from_numpy(X[i : i + batch_size]).to(device, dtype)

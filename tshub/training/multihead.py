@@ -27,8 +27,9 @@ from tqdm.auto import tqdm
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.hub.history import TrainingHistory
-from tshub.models.base import MultiHead, TimeSeriesModel, batch_norms
+from tshub.models.base import MultiHead, TimeSeriesModel
 from tshub.models.registry import build_model
+from tshub.training.batchnorm import estimate_statistics
 from tshub.training.finetune import PreparedData, prepare_data, training_fingerprint
 from tshub.training.loop import (
     after_epoch,
@@ -171,29 +172,13 @@ def estimate_head_statistics(
     model: TimeSeriesModel, head: str, X: torch.Tensor, batch_size: int, *, bf16: bool = False
 ) -> None:
     """Set ``head``'s BatchNorm running statistics to the mean batch statistics of ``X`` (preprocessed series) under
-    the current weights: BatchNorms in training mode, every other layer in eval mode, no gradients, nothing else
-    changed. A running average would mix weights of long ago for a small dataset, whose few batches an epoch are
-    far apart among every other dataset's updates of the shared backbone."""
+    the current weights (``tshub.training.batchnorm.estimate_statistics``). A running average would mix weights of
+    long ago for a small dataset, whose few batches an epoch are far apart among every other dataset's updates of
+    the shared backbone."""
     if not isinstance(model.head, MultiHead) or model.head.statistics is None:
         raise ValueError("only a multi-head model whose heads keep BatchNorm statistics has a head's to estimate.")
-    norms = batch_norms(model.backbone)
-    kept = [(norm.momentum, norm.num_batches_tracked.clone()) for norm in norms]
-    was_training = model.training
-    model.eval()
-    try:
-        with model.head.statistics_of(model.head.check(head), model.backbone):
-            for norm in norms:
-                norm.reset_running_stats()
-                norm.momentum = None  # a cumulative average over the batches
-                norm.train()
-            with torch.no_grad(), torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=bf16):
-                for start in range(0, len(X), batch_size):
-                    model.forward_features(X[start : start + batch_size])
-    finally:
-        for norm, (momentum, tracked) in zip(norms, kept, strict=True):
-            norm.momentum = momentum
-            norm.num_batches_tracked.copy_(tracked)
-        model.train(was_training)
+    with model.head.statistics_of(model.head.check(head), model.backbone):
+        estimate_statistics(model, X, batch_size=batch_size, bf16=bf16)
 
 
 # ---------------------------------------------------------------------------------------------------- internals
