@@ -480,8 +480,9 @@ def test_target_statistics_give_the_features_of_fine_tunings_first_training_mode
         first_step = source.train().forward_features(torch.from_numpy(znorm(X))).double().numpy()
     np.testing.assert_allclose(own, first_step, rtol=2e-3, atol=2e-3)
     assert np.abs(theirs - first_step).max() > 10 * np.abs(own - first_step).max()
-    with pytest.raises(ValueError, match="statistics"):
-        ScoringPlan(statistics="mine")
+    for refused in (lambda: ScoringPlan(statistics="mine"), lambda: target_features(source, italy, statistics="mine")):
+        with pytest.raises(ValueError, match="statistics"):
+            refused()
     plan = ScoringPlan(shortlist=None, statistics="target")
     rec = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan=plan, cache=False)
     scores = {r.id: r.score for r in rec}

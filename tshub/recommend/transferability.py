@@ -32,6 +32,7 @@ from threadpoolctl import ThreadpoolController
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
 from tshub.models.base import TimeSeriesModel
+from tshub.recommend.sampling import STATISTICS
 from tshub.training.batchnorm import estimate_statistics
 from tshub.training.finetune import fresh_model_like
 from tshub.training.loop import resolve_device
@@ -64,6 +65,8 @@ def target_features(
             f"transferability is scored on the training split, not {split!r}: the validation and test "
             "splits must stay unseen by source selection."
         )
+    if statistics not in STATISTICS:
+        raise ValueError(f"statistics must be one of {STATISTICS}, got {statistics!r}.")
     X, y = dataset.split(split)
     kind = model.preprocessor.kind if model.preprocessor is not None else "znorm"
     X, stream_max = make_preprocessor(kind).fit_transform(X)  # a fresh preprocessor: fitted on the target
@@ -75,8 +78,6 @@ def target_features(
         inputs = torch.from_numpy(X).to(device, dtype)
         extra = None if stream_max is None else torch.from_numpy(stream_max).to(device, dtype)
         estimate_statistics(target, inputs, extra, batch_size=batch_size)
-    elif statistics != "source":
-        raise ValueError(f"statistics must be 'source' or 'target', got {statistics!r}.")
     chunks = []
     for i in range(0, len(X), batch_size):
         xb = torch.from_numpy(X[i : i + batch_size]).to(device, dtype)
