@@ -11,7 +11,8 @@ in every model card. Default configuration (≈0.39 M parameters for one channel
   (InceptionTime-style, keeps long kernels cheap); block 1 convolves the raw input directly.
 - Shortcut: 1×1 conv + BatchNorm in block 1 (always, so the structure never depends on the channel count),
   identity afterwards.
-- Global average pooling over time (length-independent) → Dense head; ``set_heads`` gives one head per source.
+- Global average pooling over time (length-independent) → Dense head; ``set_heads`` gives one head per source,
+  each with its source's BatchNorm running statistics (the backbone's own are every source's pooled).
 - Conv kernels he_uniform, BatchNorm eps 1e-3 (Keras) with momentum 0.1 (see base.batch_norm), head glorot_uniform.
 Backbone = every block (all transferred); head = the output Dense layer(s).
 """
