@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -340,6 +341,12 @@ def test_cli_recommend_prints_json_and_plots_prototypes(
     assert len(out["ranking"]) == 2 and plot.stat().st_size > 10_000
     assert main(["recommend", "ItalyPowerDemand", "--method", "hscore", "--candidates", *candidates]) == 0
     assert "regularised H-score" in capsys.readouterr().out
+    own = ["--json", "--allow-self-transfer", "--plan", "full", "--statistics", "target", "--candidates", *candidates]
+    assert main(["recommend", "ItalyPowerDemand", "-k", "3", *own]) == 0
+    scores = {r["id"]: r["score"] for r in json.loads(capsys.readouterr().out)["ranking"]}
+    plan = replace(FULL, statistics="target")
+    expected = recommend("ItalyPowerDemand", k=None, candidates=candidates, allow_self_transfer=True, plan=plan)
+    assert scores == {r.id: r.score for r in expected}
     assert main(["recommend", "ItalyPowerDemand", "--arch", "tcn", "--candidates", *candidates]) == 1
     assert "no candidate" in capsys.readouterr().err
 

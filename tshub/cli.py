@@ -512,6 +512,13 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
         help="logme/hscore: fast (bf16 screen, then a float32 shortlist score on a bounded sample; default) or full (every "
         "candidate on every training series, float32)",
     )
+    p.add_argument(
+        "--statistics",
+        choices=("source", "target"),
+        default="source",
+        help="logme/hscore: the BatchNorm statistics features are computed with, the source checkpoint's (default) or "
+        "the data's own (what fine-tuning's first training steps normalise by)",
+    )
     p.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop the ranking after this long")
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
     p.add_argument(
@@ -526,9 +533,13 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_recommend(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from tshub.recommend import RecommendError, plot_prototypes, recommend
+    from tshub.recommend.sampling import as_plan
 
     target = load_data(args) if Path(args.data).is_file() else args.data  # a name: the DTW index may know it
+    plan = replace(as_plan(args.plan), statistics=args.statistics)
     try:
         rec = recommend(
             target,
@@ -541,7 +552,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
             probe_epochs=args.probe_epochs,
             progress=not args.json,
             allow_self_transfer=args.allow_self_transfer,
-            plan=args.plan,
+            plan=plan,
             time_limit_s=args.time_limit,
         )
         if args.plot:
