@@ -13,14 +13,14 @@ gradient arriving in the other layout made ReLU's backward ~40× slower) — aga
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from train_speed import BATCH, LENGTH, cpu_name  # bench/ is on the path of a script run from it
+from fcn_conv_layers import median_ms  # bench/ is on the path of a script run from it
+from train_speed import BATCH, LENGTH, cpu_name
 
 from tshub.models.fcn import FCN
 from tshub.models.registry import build_model
@@ -65,14 +65,7 @@ def step_ms(logits: Callable[[torch.Tensor], torch.Tensor], model: FCN, x: torch
             out = logits(x)
         F.cross_entropy(out.float(), y).backward()
 
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+    return median_ms(step, repeats=10)
 
 
 def main() -> None:

@@ -51,7 +51,12 @@ def step_ms(conv: Callable, x: torch.Tensor, w: torch.Tensor, repeats: int) -> f
             out = conv(x, w)
         out.float().sum().backward()
 
-    for _ in range(3):
+    return median_ms(step, repeats)
+
+
+def median_ms(step: Callable[[], None], repeats: int, warmup: int = 3) -> float:
+    """Median ms of ``repeats`` calls of ``step`` after ``warmup`` calls."""
+    for _ in range(warmup):
         step()
     times = []
     for _ in range(repeats):

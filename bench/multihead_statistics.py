@@ -31,7 +31,7 @@ from zoo_train import load_source  # noqa: E402
 
 from tshub.data.preprocess import make_preprocessor  # noqa: E402
 from tshub.models.registry import build_model  # noqa: E402
-from tshub.stats import sign_test  # noqa: E402
+from tshub.stats import win_tie_loss  # noqa: E402
 from tshub.training.finetune import prepare_data  # noqa: E402
 from tshub.training.loop import evaluate  # noqa: E402
 from tshub.training.multihead import HeadView, estimate_head_statistics  # noqa: E402
@@ -84,14 +84,14 @@ def main() -> None:
     summary = {}
     for split in ("val", "test"):
         shared, own = (np.array([r[f"{split}_{k}"] for r in rows]) for k in ("shared", "own"))
-        wins, losses = int((own > shared).sum()), int((own < shared).sum())
+        paired = win_tie_loss(own, shared)
         summary[split] = {
             "shared": float(shared.mean()),
             "own": float(own.mean()),
-            "wins": wins,
-            "ties": len(rows) - wins - losses,
-            "losses": losses,
-            "sign_p": sign_test(wins, losses).pvalue,
+            "wins": paired.wins,
+            "ties": paired.ties,
+            "losses": paired.losses,
+            "sign_p": paired.pvalue,
         }
     args.results.with_suffix(".json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
     lines = [

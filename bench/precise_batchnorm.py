@@ -25,7 +25,7 @@ from zoo_train import load_source  # noqa: E402
 
 from tshub.data.preprocess import make_preprocessor  # noqa: E402
 from tshub.hub import load_pretrained  # noqa: E402
-from tshub.stats import sign_test  # noqa: E402
+from tshub.stats import win_tie_loss  # noqa: E402
 from tshub.training.batchnorm import estimate_statistics  # noqa: E402
 
 UCR2015 = REPO.parent / "shared" / "reference" / "ucr2015_85.txt"
@@ -68,15 +68,15 @@ def main() -> None:
         rows.append(row)
         print(f"{name}: {stored:.3f} → {row['precise']:.3f}", flush=True)
     stored, precise = (np.array([r[k] for r in rows]) for k in ("stored", "precise"))
-    wins, losses = int((precise > stored).sum()), int((precise < stored).sum())
+    paired = win_tie_loss(precise, stored)
     summary = {
         "n": len(rows),
         "stored": float(stored.mean()),
         "precise": float(precise.mean()),
-        "wins": wins,
-        "ties": len(rows) - wins - losses,
-        "losses": losses,
-        "sign_p": sign_test(wins, losses).pvalue,
+        "wins": paired.wins,
+        "ties": paired.ties,
+        "losses": paired.losses,
+        "sign_p": paired.pvalue,
     }
     args.results.with_suffix(".json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
     lines = [
@@ -87,7 +87,7 @@ def main() -> None:
         f"split (batches of {BATCH}, one pass). Train-only sets: the test split carved from train, as their cards.",
         "",
         f"Mean test accuracy stored **{summary['stored']:.4f}**, precise **{summary['precise']:.4f}**; precise "
-        f"better / same / worse {wins} / {summary['ties']} / {losses}, sign test p = {summary['sign_p']:.2g}.",
+        f"better / same / worse {paired.wins} / {paired.ties} / {paired.losses}, sign test p = {summary['sign_p']:.2g}.",
         "",
         "| dataset | training series | stored | precise |",
         "|---|---:|---:|---:|",

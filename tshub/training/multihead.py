@@ -223,7 +223,7 @@ def _train(
     optimizer = build_optimizer(model, None, config)
     drawn = torch.Generator().manual_seed(seed)  # apart from ``generator``: the batches do not depend on it
     statistics_series = {
-        key: t[0][torch.randperm(len(t[0]), generator=drawn)[:STATISTICS_SERIES].to(t[0].device)]
+        key: t[0][torch.randperm(len(t[0]), generator=drawn)[:STATISTICS_SERIES].to(t[0].device)].to(device)
         for key, t in train.items()
     }
 
@@ -280,7 +280,7 @@ def _train(
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss}
         if model.head.statistics is not None:
             for key, X in statistics_series.items():
-                estimate_head_statistics(model, key, X.to(device), batch[key], bf16=config.bf16)
+                estimate_head_statistics(model, key, X, batch[key], bf16=config.bf16)
         scores = [
             evaluate(views[key], p.val, TASK, batch_size=config.eval_batch_size, device=device, bf16=config.bf16)
             for key, p in prepared.items()
