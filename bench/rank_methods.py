@@ -79,9 +79,13 @@ SHIPPED = ("logme_bf16", "hscore_bf16")  # the bfloat16 variants (the final scor
 #: Features with the target's own BatchNorm statistics (ScoringPlan(statistics="target")), added after this
 #: benchmark's results on the converged zoo were first seen: a labelled variant, judged by the transfer matrix.
 TARGET_STATISTICS = ("logme_target", "hscore_target")
-#: The feature signals and the ScoringPlan of each (the fast sample, no screen, so every candidate gets the same
+#: The feature signals: metric and ScoringPlan options (the fast sample, no screen, so every candidate gets the same
 #: footing): float32 as shipped, bfloat16, and with the target's BatchNorm statistics.
-FEATURE_PLANS = {"": {}, "_bf16": {"bf16": True}, "_target": {"statistics": "target"}}
+FEATURE_SIGNALS = {
+    metric + suffix: (metric, options)
+    for metric in ("logme", "hscore")
+    for suffix, options in (("", {}), ("_bf16", {"bf16": True}), ("_target", {"statistics": "target"}))
+}
 COMBINATIONS = {
     "dtw+logme": ("dtw", "logme"),
     "dtw+logme_bf16": ("dtw", "logme_bf16"),
@@ -158,19 +162,16 @@ def checkpoint_folders(kind: str, zoo_rev: str, work: Path, digests: dict[str, s
 
 # ---------------------------------------------------------------------------------------------------- signals
 def feature_signals(target: str, folders: dict[str, str], names: list[str]) -> dict[str, dict[str, float | None]]:
-    """signal → candidate → score, for the feature signals ``names`` (logme/hscore and a FEATURE_PLANS suffix)."""
+    """signal → candidate → score, for the feature signals ``names`` (keys of FEATURE_SIGNALS)."""
     from tshub.recommend import ScoringPlan, recommend
 
     out = {}
     for name in names:
-        metric, _, suffix = name.partition("_")
-        plan = ScoringPlan(shortlist=None, **FEATURE_PLANS["_" + suffix if suffix else ""])
+        metric, options = FEATURE_SIGNALS[name]
+        plan = ScoringPlan(shortlist=None, **options)
         ranking = recommend(target, k=None, method=metric, candidates=list(folders.values()), plan=plan).ranking
         out[name] = {row.id: row.score for row in ranking}
     return out
-
-
-FEATURE_SIGNALS = [metric + suffix for metric in ("logme", "hscore") for suffix in FEATURE_PLANS]
 
 
 def target_signals(target: str, folders: dict[str, str], index: Any) -> dict[str, dict[str, Any]]:
@@ -179,7 +180,7 @@ def target_signals(target: str, folders: dict[str, str], index: Any) -> dict[str
     from tshub.hub.checkpoint import read_config
     from tshub.hub.ids import source_key
 
-    feature_scores = feature_signals(target, folders, FEATURE_SIGNALS)
+    feature_scores = feature_signals(target, folders, list(FEATURE_SIGNALS))
     distances = {source_key(name): d for name, d in index.rank(target, k=None)} if target in index else {}
     types = {r["Name"]: r["Type"] for r in ucr_summary()}
     out = {}
@@ -215,15 +216,18 @@ def all_signals(
         wanted = {c: folders[c] for c in sorted(table.accuracy) if c in folders}
         path = work / "signals" / label / f"{target}.json"
         cached = json.loads(path.read_text()) if path.is_file() else None
+        missing = sorted({name for name in FEATURE_SIGNALS for v in (cached or {}).values() if name not in v})
         if cached is None or sorted(cached) != sorted(wanted):
             log(f"{target}: signals of {len(wanted)} candidates")
             cached = target_signals(target, wanted, index)
-        missing = sorted({name for name in FEATURE_SIGNALS for v in cached.values() if name not in v})
-        if missing:  # signals added since the cache was written
+        elif missing:  # signals added since the cache was written
             log(f"{target}: {', '.join(missing)} of {len(wanted)} candidates")
             for name, scores in feature_signals(target, wanted, missing).items():
                 for candidate, signals in cached.items():
                     signals[name] = scores.get(candidate)
+        else:
+            out[target] = cached
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cached, indent=1))
         out[target] = cached

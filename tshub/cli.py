@@ -485,6 +485,7 @@ def parse_lr_multiplier(text: str) -> str | float | list[float]:
 # ---------------------------------------------------------------------------------------------------- recommend
 def _add_recommend(commands: argparse._SubParsersAction) -> None:
     from tshub.recommend import DEFAULT_METHOD, list_methods
+    from tshub.recommend.sampling import STATISTICS
 
     p = commands.add_parser("recommend", help="rank source checkpoints for a dataset (transferability, DTW, probe)")
     p.add_argument(
@@ -514,7 +515,7 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--statistics",
-        choices=("source", "target"),
+        choices=STATISTICS,
         default="source",
         help="logme/hscore: the BatchNorm statistics features are computed with, the source checkpoint's (default) or "
         "the data's own (what fine-tuning's first training steps normalise by)",
