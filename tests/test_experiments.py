@@ -219,3 +219,18 @@ def test_run_ids_follow_the_values_of_a_named_recipe(monkeypatch):
     before = grid.training()
     monkeypatch.setitem(recipes.RECIPES, "ucr", recipes.RECIPES["ucr"].replace(min_batch_size=4))
     assert grid.training() != before
+
+
+def test_records_say_the_precision_a_preset_trained_in(shared_data, tmp_path, monkeypatch):
+    """Regression: a preset recipe trains under bf16 autocast where the CPU computes it natively, but a run's record
+    held only the preset's values (bf16 False), so a bf16 training read as a float32 one."""
+    from tshub.training import recipes
+
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    monkeypatch.setattr(recipes, "native_bf16", lambda device: True)
+    records = run(_grid(recipe="ucr", max_epochs=1), out_dir=tmp_path, progress=False)
+    assert [r["kind"] for r in records] == ["referent", "finetune"]
+    for record in records:
+        assert record["spec"]["training"]["train_config"]["bf16"] is False  # the preset's value, part of the run id
+        assert record["fit"]["train_config"]["bf16"] is True  # what the training used
+        assert record["fit"]["train_config"]["max_epochs"] == 1

@@ -57,6 +57,8 @@ class FitResult:
             "convergence_rate": self.convergence_rate,
             "seed": self.seed,
             "recipe": self.recipe,
+            # the values it trained with: a preset's resolved and overridden (bf16 where the device computes it)
+            "train_config": self.model.meta.get("train_config"),
             "elapsed_s": self.elapsed_s,
             "best_epoch": self.best_epoch,
             "stop_reason": self.stop_reason,
