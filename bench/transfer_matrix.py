@@ -22,9 +22,10 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
   until the build has converged it. Any other drawn source whose weights are no longer the frozen ones is skipped
   by ``--run`` and its records are left out by ``--table``: the matrix never mixes checkpoints.
 - Runs: ``tshub.experiments`` (resumable: a re-run skips every recorded run; ``--engine ray`` spreads them), one
-  grid per target: each source fine-tuned with ω = 1 (``lr_multipliers=[1.0]``), seeds 0 and 1, recipe "ucr" (what
-  the default ``recipe="auto"`` resolves to for ≤ 1000 training series, i.e. for every target here), the default
-  epochs; the grid's referents are the from-scratch models of each source architecture, same recipe and seeds.
+  grid per target, least remaining work first (``work_order``; the order changes no result): each source
+  fine-tuned with ω = 1 (``lr_multipliers=[1.0]``), seeds 0 and 1, recipe "ucr" (what the default
+  ``recipe="auto"`` resolves to for ≤ 1000 training series, i.e. for every target here), the default epochs; the
+  grid's referents are the from-scratch models of each source architecture, same recipe and seeds.
   Validation split: the library's default (20 % of TRAIN, stratified, seed 0); test: the official TEST file.
 - MiniRocket: the reference accuracy of the TSV (aeon MiniRocketClassifier, random_state 0), not re-run.
 - Reported (``--table``): per (target, source) the test accuracy of each seed and their mean; per target scratch
@@ -158,12 +159,14 @@ def source_changed(manifest: dict[str, Any], source: str, digest: str) -> bool:
 
 
 def run_matrix(manifest: dict[str, Any], out: Path, engine: str, targets: list[str] | None) -> None:
+    from tshub import datasets
     from tshub.experiments import ExperimentError, ExperimentGrid, run
 
     waiting, digests = unconverged_sources(), current_digests()
-    for target, entry in manifest["targets"].items():
-        if targets and target not in targets:
-            continue
+    chosen = [t for t in manifest["targets"] if not targets or t in targets]
+    values = {target: training_values(datasets.load(target)) for target in chosen}
+    for target in work_order(manifest, chosen, values, recorded_runs(out)):
+        entry = manifest["targets"][target]
         ready = []
         for source in entry["sources"]:
             if source in waiting:
@@ -182,6 +185,32 @@ def run_matrix(manifest: dict[str, Any], out: Path, engine: str, targets: list[s
             run(grid, engine=engine, out_dir=out)
         except ExperimentError as err:  # the others finished; failures stay listed in the table
             print(f"{target}: {err}")
+
+
+def work_order(
+    manifest: dict[str, Any], targets: list[str], values: dict[str, int], recorded: dict[str, int]
+) -> list[str]:
+    """``targets`` in the order ``--run`` trains them: least remaining work first (runs not yet recorded × training
+    values per epoch), so that a matrix spread over many sessions completes as many targets as it can as early as it
+    can (the analyses need complete targets). The order changes no run's result."""
+
+    def remaining(target: str) -> int:
+        planned = (len(manifest["targets"][target]["sources"]) + 1) * len(SEEDS)  # + the from-scratch referent
+        return max(planned - recorded.get(target, 0), 0) * values[target]
+
+    return sorted(targets, key=lambda target: (remaining(target), target.casefold()))
+
+
+def recorded_runs(out: Path) -> dict[str, int]:
+    """How many runs of each target ``out`` has recorded."""
+    from tshub.experiments import load_records
+
+    if not (out / "runs").is_dir():
+        return {}
+    counts: dict[str, int] = defaultdict(int)
+    for record in load_records(out):
+        counts[record["target"]] += 1
+    return dict(counts)
 
 
 def current_digests() -> dict[str, str]:

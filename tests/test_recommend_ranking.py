@@ -334,3 +334,17 @@ def test_the_matrix_table_reads_the_records_its_runs_write(
     assert source["source"] == "Wine/fcn" and source["source_sha256"] == digests["Wine/fcn"]
     assert sorted(source["seeds"]) == ["0", "1"] and source["mean"] is not None  # JSON keys
     assert set(referents["scratch"]) == {"fcn"} and referents["minirocket"] == 1.0
+
+
+def test_the_matrix_runs_the_targets_with_the_least_work_left_first(tmp_path: Path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import transfer_matrix
+
+    manifest = {"targets": {name: {"sources": ["A/fcn", "B/fcn", "C/fcn"]} for name in ("Adiac", "Beef", "Coffee")}}
+    values = {"Adiac": 68_640, "Beef": 14_100, "Coffee": 8_008}  # 8 runs each: 2 seeds × (3 sources + scratch)
+    assert transfer_matrix.work_order(manifest, list(values), values, {}) == ["Coffee", "Beef", "Adiac"]
+    # Adiac half done (4 × 68,640 left) still outweighs a fresh Beef (8 × 14,100); one run left, it goes before Beef
+    assert transfer_matrix.work_order(manifest, list(values), values, {"Adiac": 4}) == ["Coffee", "Beef", "Adiac"]
+    assert transfer_matrix.work_order(manifest, list(values), values, {"Adiac": 7}) == ["Coffee", "Adiac", "Beef"]
+    assert transfer_matrix.work_order(manifest, ["Beef", "Adiac"], values, {"Beef": 8}) == ["Beef", "Adiac"]
+    assert transfer_matrix.recorded_runs(tmp_path) == {}
