@@ -141,6 +141,7 @@ class Supervised:
 
     def stop(self) -> None:
         self.stopping.set()
+        assert self.process is not None, "start it first"
         self.process.terminate()
         try:
             self.process.wait(timeout=30)
@@ -158,6 +159,7 @@ class Supervised:
 
     def _watch(self) -> None:
         backoff = 1.0
+        assert self.process is not None, "start it first"
         while not self.stopping.is_set():
             started = time.monotonic()
             code = self.process.wait()

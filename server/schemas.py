@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -247,7 +247,7 @@ class JobOut(BaseModel):
         progress = job.progress or {}
         return cls(
             id=job.id,
-            state=job.state,
+            state=cast(JobState, job.state),
             reason=job.reason,
             dataset_id=job.dataset_id,
             model=job.spec["model"],

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -81,7 +81,7 @@ class LiveServer:
 
     def launch(self) -> LiveServer:
         """Start the process without waiting (do other set-up while it boots, then ``wait_ready``)."""
-        self._log = open(self.log_path, "ab")
+        self._log: IO[bytes] | None = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -103,6 +103,7 @@ class LiveServer:
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> LiveServer:
+        assert self.process is not None, "launch the server first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -140,6 +141,7 @@ class LiveServer:
 
     def child_pid(self, role: str) -> int | None:
         """The pid of the ``tshub serve`` child running ``role`` (api or worker), None while there is none."""
+        assert self.process is not None, "launch the server first"
         for pid in child_pids(self.process.pid):
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -153,8 +155,9 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
     def _close_log(self) -> None:
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.close()
             self._log = None
 
 

@@ -110,7 +110,9 @@ def store_raw(stream: BinaryIO, filename: str, storage: ObjectStore | Path, limi
         storage.put_file(key, spool)
     finally:
         spool.unlink(missing_ok=True)
-    return StoredFile(storage.local_path(key), digest.hexdigest(), size, filename)
+    path = storage.local_path(key)
+    assert path is not None  # just stored
+    return StoredFile(path, digest.hexdigest(), size, filename)
 
 
 def too_large_message(limit_bytes: int) -> str:
@@ -170,7 +172,7 @@ def ingest(
 def parse(files: list[StoredFile], options: ParseOptions, limits: ReadLimits = ReadLimits()) -> Dataset:
     """Read uploaded file(s) with tshub's readers (a second file is the test split); any failure is the
     file's fault, reported as 422 with the reader's message (naming the uploaded file, line and problem)."""
-    kw = {
+    kw: dict[str, Any] = {
         "task": options.task,
         "label_column": options.label_column,
         "variable_length": options.variable_length,
@@ -277,7 +279,7 @@ def save_npz(ds: Dataset, path: Path, summary: dict[str, Any]) -> None:
     arrays.update({f"split.{k}": v for k, v in ds.splits.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as out:
-        np.savez(out, **arrays)
+        np.savez(out, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds like allow_pickle (bool)
         out.flush()
         os.fsync(out.fileno())
     os.replace(out.name, path)

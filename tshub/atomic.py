@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None], *, durable: bool = True) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], object], *, durable: bool = True) -> None:
     """Create ``path`` through ``write(temporary sibling)``, flush it to disk (``durable``), then rename it over
     ``path``.
 

@@ -170,14 +170,17 @@ def _push_target(name: str, repo_id: str | None, namespace: str | None) -> tuple
         model_id = as_model_id(str(read_config(folder).get("id") or ""))
     else:
         model_id = as_model_id(name)
-        folder = find_local(model_id) if model_id else None
-        if folder is None:
+        found = find_local(model_id) if model_id else None
+        if found is None:
             raise HubError(
                 f"{name!r} is neither a checkpoint folder nor a model id of the local stores (see `tshub list`)."
             )
-    if repo_id is None and model_id is None:
+        folder = found
+    if repo_id:
+        return folder, repo_id
+    if model_id is None:
         raise HubError(f"{folder}: its config.json names no model id; pass --repo-id NAMESPACE/NAME.")
-    return folder, repo_id or model_id.repo_id(namespace)
+    return folder, model_id.repo_id(namespace)
 
 
 # ---------------------------------------------------------------------------------------------------- info
@@ -213,7 +216,7 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
     classes = config.get("classes")
     length = config.get("input_length")
     metrics = _metric_list(config.get("metrics") or {})
-    reference = config.get("reference") if isinstance(config.get("reference"), dict) else {}
+    reference = r if isinstance(r := config.get("reference"), dict) else {}
     reference_metrics = _metric_list(reference.get("metrics") or {})
     commit = snapshot_commit(folder)
     return [

@@ -69,7 +69,9 @@ class WinTieLoss:
     pvalue: float
 
 
-def win_tie_loss(first: Sequence[float], second: Sequence[float], tolerance: float = 0.0) -> WinTieLoss:
+def win_tie_loss(
+    first: Sequence[float] | np.ndarray, second: Sequence[float] | np.ndarray, tolerance: float = 0.0
+) -> WinTieLoss:
     """Units where ``first`` is larger than ``second`` by more than ``tolerance`` (wins), smaller by more (losses),
     else ties; with the two-sided sign test of wins against losses. Orient both samples so that larger is better."""
     x, y = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
@@ -80,7 +82,7 @@ def win_tie_loss(first: Sequence[float], second: Sequence[float], tolerance: flo
     return WinTieLoss(wins, len(diff) - wins - losses, losses, sign_test(wins, losses).pvalue)
 
 
-def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float]) -> PairedTest:
+def wilcoxon_signed_rank(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> PairedTest:
     """Two-sided Wilcoxon signed-rank test of paired samples ``a`` and ``b`` (``scipy.stats.wilcoxon``).
 
     Zero differences are dropped before ranking (``zero_method="wilcox"``, Wilcoxon's original rule, consistent
@@ -104,7 +106,9 @@ def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float]) -> PairedTest:
     return PairedTest(statistic=float(result.statistic), pvalue=float(result.pvalue), n=len(d), effect=effect)
 
 
-def contingency_table(first: Sequence[Any], second: Sequence[Any], labels: Sequence[Any] | None = None) -> np.ndarray:
+def contingency_table(
+    first: Sequence[Any] | np.ndarray, second: Sequence[Any] | np.ndarray, labels: Sequence[Any] | None = None
+) -> np.ndarray:
     """K×K counts of paired labels: ``table[i, j]`` = #instances with ``first = labels[i]``, ``second = labels[j]``.
 
     ``labels`` defaults to the sorted union of both samples, so the table is square even when one classifier
@@ -150,7 +154,10 @@ def bowker_symmetry_test(table: Sequence[Sequence[float]] | np.ndarray) -> Paire
 
 
 def instance_test(
-    task: str, y_true: Sequence[Any], transfer_pred: Sequence[Any], referent_pred: Sequence[Any]
+    task: str,
+    y_true: Sequence[Any] | np.ndarray,
+    transfer_pred: Sequence[Any] | np.ndarray,
+    referent_pred: Sequence[Any] | np.ndarray,
 ) -> PairedTest:
     """Otović et al.'s test of one fine-tuned model against its referent on the same test instances.
 

@@ -126,9 +126,9 @@ def summarize(model_id: ModelId, folder: Path) -> dict[str, Any]:
 def primary_metric(config: dict[str, Any]) -> dict[str, Any]:
     """``{"metric": name, "metric_value": v, "reference_value": r}``: the task's headline test metric (accuracy
     or MAE) and the same metric of the checkpoint's reference result (None when it has none)."""
-    name = PRIMARY_METRIC.get(config.get("task") or "")
+    name = PRIMARY_METRIC.get(config.get("task") or "", "")
     value = (config.get("metrics") or {}).get(name) if name else None
-    reference = config.get("reference") if isinstance(config.get("reference"), dict) else {}
+    reference = r if isinstance(r := config.get("reference"), dict) else {}
     return {
         "metric": METRIC_NAMES.get(name, (name, name))[1] if value is not None else None,
         "metric_value": value,
@@ -139,7 +139,7 @@ def primary_metric(config: dict[str, Any]) -> dict[str, Any]:
 def training_status(config: dict[str, Any]) -> str | None:
     """How the checkpoint's training ended, as a reader needs it: only early stopping means converged."""
     reason = (config.get("meta") or {}).get("stop_reason")
-    return TRAINING_STATUS.get(reason, reason)
+    return None if reason is None else TRAINING_STATUS.get(reason, reason)
 
 
 def unusable_reason(config: dict[str, Any]) -> str | None:
@@ -219,7 +219,7 @@ def list_pretrained() -> list[dict[str, Any]]:
         for model_id, folder in store.checkpoints():
             rows.setdefault(model_id.key, summarize(model_id, folder))
         for row in read_index(store):
-            model_id = as_model_id(row["id"])
-            if model_id is not None:
-                rows.setdefault(model_id.key, row)
+            indexed = as_model_id(row["id"])
+            if indexed is not None:
+                rows.setdefault(indexed.key, row)
     return sorted(rows.values(), key=lambda r: (r["source"].casefold(), r["arch"]))

@@ -112,7 +112,7 @@ def pick_features(
     counts only when ``method`` is the evidence's (LogME)."""
     n_train = sum(len(dataset.splits.get(name, ())) for name in ("train", "val"))
     n_classes = len(dataset.classes) if dataset.task == "classification" and dataset.classes else None
-    source = source_config.get("source") if isinstance(source_config.get("source"), dict) else {}
+    source = s if isinstance(s := source_config.get("source"), dict) else {}
     source_domain, target_domain = source.get("domain"), dataset.meta.get("domain")
     accuracy = (source_config.get("metrics") or {}).get("accuracy")
     return {

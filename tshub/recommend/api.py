@@ -6,7 +6,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -82,6 +82,7 @@ def recommend(
     if method in NEEDS_INDEX:
         context.index, note = load_index(index, method)
         if context.index is None:
+            assert note is not None  # load_index says why it has no index
             warnings.warn(note, stacklevel=2)
             method = DEFAULT_METHOD
     rank, score_name = METHODS[method]
@@ -94,7 +95,13 @@ def recommend(
     scored.sort(key=Scored.sort_key)
     rows = [
         RankedSource(
-            i, s.candidate.id, float(s.score), s.candidate.source, s.candidate.arch, s.details, s.candidate.training
+            i,
+            s.candidate.id,
+            float(cast(float, s.score)),
+            s.candidate.source,
+            s.candidate.arch,
+            s.details,
+            s.candidate.training,
         )
         for i, s in enumerate(scored, 1)
     ]
@@ -114,6 +121,7 @@ def recommend(
 
 def _advice(dataset: Dataset, pick: Scored, method: str) -> TransferAdvice:
     """The advice on fine-tuning the first pick (its checkpoint's config gives its domain and own accuracy)."""
+    assert pick.score is not None  # only scored verdicts are picked
     candidate: Candidate = pick.candidate
     config = {} if candidate.hub_only else read_config(candidate.location)
     return advise(dataset, candidate.id, config, float(pick.score), method)

@@ -37,7 +37,9 @@ def plot_prototypes(
     dataset, _ = load_target(target)
     loaded, _ = load_index(index)
     maker = loaded if loaded is not None else SimilarityIndex()
-    panels = [(f"target {dataset.name}", _prototypes_of(dataset, maker))]
+    panels: list[tuple[str, list[tuple[str, Any]] | None]] = [
+        (f"target {dataset.name}", _prototypes_of(dataset, maker))
+    ]
     seen = set()
     for row in recommendation.ranking:
         if len(panels) > n_sources or source_key(row.source) in seen:

@@ -147,6 +147,7 @@ class SimilarityIndex:
         if (X is None) == (prototypes is None):
             raise ValueError("pass either the training series X (and labels y) or prototypes, not both.")
         if prototypes is None:
+            assert X is not None  # checked above: X or prototypes
             classes, prototypes = self.make_prototypes(X, y)
             n_series = len(X)
         prototypes = [np.asarray(as_series(p).T, dtype=np.float32) for p in prototypes]

@@ -83,7 +83,7 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
                 "task='classification'; point label_column at the labels."
             )
         return np.full(sum(len(r.X) for r in raws), np.nan, dtype=np.float32), "regression", None
-    ys = [r.y for r in raws]
+    ys = [r.y for r in raws if r.y is not None]  # all of them: assemble checks that all files or none are labeled
     if any(y.dtype.kind in "US" for y in ys):
         ys = [y if y.dtype.kind in "US" else np.array([_num_str(v) for v in y]) for y in ys]
     y = np.concatenate(ys)

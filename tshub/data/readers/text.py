@@ -48,7 +48,7 @@ def check_line_count(path: Path, text: str, max_series: int | None) -> None:
         )
 
 
-def decode_text(path: Path, data: bytes) -> str:
+def decode_text(path: Path, data: bytes | bytearray) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -63,7 +63,7 @@ def numbered_lines(text: str, skip: int = 0) -> tuple[list[str], np.ndarray]:
 
 
 def parse_table(
-    path: Path, lines: list[str], numbers: np.ndarray, sep: str | None, label_column: int | None
+    path: Path, lines: list[str], numbers: np.ndarray, sep: str | None, label_column: int | str | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """A delimited table (one series per line) into float values (n, w) and the raw label column.
 

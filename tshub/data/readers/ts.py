@@ -83,6 +83,7 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
                 f"{path}, line {lines_numbers[i][1]}: dimension {d} has {lengths[i, d]} values, "
                 f"expected {expected} (@equalLength true); set @equalLength false for unequal lengths."
             )
+    assert expected_dims is not None  # set by the loop over the (non-empty) data lines
     limits.check_values((len(series), expected_dims, int(lengths.max())), str(path))
     X = np.full((len(series), expected_dims, int(lengths.max())), np.nan)
     for i, dims in enumerate(series):

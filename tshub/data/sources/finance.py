@@ -92,7 +92,8 @@ def read_close(file: Path) -> tuple[list[str], np.ndarray]:
             reader = csv.DictReader(fh)
             if not {"Date", "Close"} <= set(reader.fieldnames or []):
                 raise DatasetError(f"{file}: needs columns Date and Close; the header is {reader.fieldnames}.")
-            dates, close = [], []
+            dates: list[str] = []
+            close: list[float] = []
             for line, row in enumerate(reader, start=2):
                 try:
                     close.append(float(row["Close"]))
