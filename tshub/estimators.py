@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from tshub.data.dataset import Dataset
+from tshub.data.dataset import Dataset, Task
 from tshub.training.recipes import AUTO, TrainConfig
 
 
@@ -49,6 +49,9 @@ class _TSHubEstimator(BaseEstimator):
     """
 
     _task = ""
+    n_channels_: int
+    n_timepoints_: int
+    _fitted_ndim: int
 
     def __init__(
         self,
@@ -92,12 +95,12 @@ class _TSHubEstimator(BaseEstimator):
             name=type(self).__name__,
             X=series,
             y=y,
-            task=self._task,
+            task=cast(Task, self._task),  # set by TSHubClassifier and TSHubRegressor
             classes=classes,
             splits={"train": np.arange(len(series))},
         )
         seed = self._seed()
-        common = {
+        common: dict[str, Any] = {
             "seed": seed,
             "recipe": self.recipe,
             "max_epochs": self.max_epochs,

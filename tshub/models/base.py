@@ -10,7 +10,7 @@ import inspect
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ class HeadStatistics(nn.Module):
     def __init__(self, norms: list[_BatchNorm]):
         super().__init__()
         for i, norm in enumerate(norms):
+            assert norm.running_mean is not None and norm.running_var is not None  # batch_norms: tracked ones
             self.register_buffer(f"mean_{i}", norm.running_mean.detach().clone())
             self.register_buffer(f"var_{i}", norm.running_var.detach().clone())
 
@@ -93,6 +94,7 @@ class MultiHead(nn.Module):
                 w * (getattr(self.statistics[h], f"var_{i}") + getattr(self.statistics[h], f"mean_{i}") ** 2)
                 for h, w in weights.items()
             )
+            assert norm.running_mean is not None and norm.running_var is not None  # batch_norms: tracked ones
             norm.running_mean.copy_(mean)
             norm.running_var.copy_(second / total - mean**2)
 
@@ -117,8 +119,9 @@ class TimeSeriesModel(nn.Module, HubMixin):
 
     arch: ClassVar[str] = ""
     length_bound: ClassVar[bool] = False
-    input_layers: ClassVar[tuple[str, ...]] = ()
+    input_layers: tuple[str, ...] = ()  # per class; an instance may set its own (tcn, convtimenet)
     arch_kwargs: dict[str, Any]
+    backbone: nn.Module
 
     def __new__(cls, *args: Any, **kwargs: Any) -> TimeSeriesModel:
         """Record the architecture's constructor arguments, defaults included, in ``arch_kwargs``.
@@ -211,7 +214,7 @@ class TimeSeriesModel(nn.Module, HubMixin):
     def adapt_input_channels(self, channels: int) -> None:
         """Change the number of input channels, adapting the input layers' kernels (see ``adapt_channel_kernel``)."""
         for name in self.input_layers:
-            layer = self.get_submodule(name)
+            layer = cast(nn.Conv1d, self.get_submodule(name))  # every input layer is a Conv1d
             layer.weight = nn.Parameter(adapt_channel_kernel(layer.weight.data, channels))
             layer.in_channels = channels
         self.in_channels = channels
@@ -222,9 +225,9 @@ class TimeSeriesModel(nn.Module, HubMixin):
 
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this network with ``tshub.models.build_model``."""
-        multi = isinstance(self.head, MultiHead)
-        heads = {k: int(_out_features(v)) for k, v in self.head.heads.items()} if multi else None
-        statistics = {"head_statistics": True} if multi and self.head.statistics is not None else {}
+        multi = self.head if isinstance(self.head, MultiHead) else None
+        heads = {k: int(_out_features(v)) for k, v in multi.heads.items()} if multi is not None else None
+        statistics = {"head_statistics": True} if multi is not None and multi.statistics is not None else {}
         return {
             "arch": self.arch,
             "in_channels": self.in_channels,
@@ -315,21 +318,21 @@ def adapt_channel_kernel(weight: torch.Tensor, channels: int) -> torch.Tensor:
     return summed.repeat(1, channels, *([1] * (weight.ndim - 2))).contiguous()
 
 
-def glorot_uniform_(module: nn.Module) -> None:
+def glorot_uniform_(module: Any) -> None:
     """Keras' default initialiser (glorot_uniform kernel, zero bias) for Conv/Linear layers."""
     nn.init.xavier_uniform_(module.weight)
     if getattr(module, "bias", None) is not None:
         nn.init.zeros_(module.bias)
 
 
-def he_uniform_(module: nn.Module) -> None:
+def he_uniform_(module: Any) -> None:
     """Keras he_uniform (fan-in, ReLU gain), zero bias."""
     nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")
     if getattr(module, "bias", None) is not None:
         nn.init.zeros_(module.bias)
 
 
-def he_normal_(module: nn.Module) -> None:
+def he_normal_(module: Any) -> None:
     """Keras he_normal: truncated normal (±2σ) with std sqrt(2 / fan_in), rescaled for the truncation, zero bias."""
     fan_in = module.weight[0].numel()
     std = math.sqrt(2.0 / fan_in) / 0.87962566103423978

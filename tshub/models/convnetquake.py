@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ N_LAYERS = 9
 FILTERS = 32
 
 
-def glorot_normal_(module: nn.Module) -> None:
+def glorot_normal_(module: Any) -> None:
     """Keras glorot_normal: truncated normal (±2σ) with std sqrt(2 / (fan_in + fan_out)), rescaled; zero bias."""
     receptive = module.weight[0, 0].numel()
     fan_in, fan_out = module.weight.shape[1] * receptive, module.weight.shape[0] * receptive
@@ -67,7 +68,7 @@ class ConvNetQuake(TimeSeriesModel):
         if init not in INITIALISERS:
             raise ValueError(f"unknown init {init!r}; choose one of {sorted(INITIALISERS)}.")
         self.l2 = l2
-        self.backbone = nn.Sequential()
+        self.backbone: nn.Sequential = nn.Sequential()
         channels = in_channels
         for i in range(1, N_LAYERS + 1):
             conv = SameConv1d(channels, FILTERS, 3, stride=2)
@@ -75,6 +76,7 @@ class ConvNetQuake(TimeSeriesModel):
             self.backbone.add_module(f"conv{i}", conv)
             self.backbone.add_module(f"relu{i}", nn.ReLU())
             channels = FILTERS
+        assert input_length is not None  # length_bound: the base class requires it
         self.feature_dim = FILTERS * same_stride2_length(input_length)
         self.head = self.build_head(self.head_input_dim, n_outputs)
 
@@ -93,4 +95,5 @@ class ConvNetQuake(TimeSeriesModel):
     def regularization_loss(self) -> torch.Tensor | None:
         if self.l2 == 0:
             return None
-        return self.l2 * sum(m.weight.pow(2).sum() for m in self.backbone if isinstance(m, nn.Conv1d))
+        squares = (m.weight.pow(2).sum() for m in self.backbone if isinstance(m, nn.Conv1d))
+        return self.l2 * cast(torch.Tensor, sum(squares))  # a tensor: there are convolutions to sum

@@ -62,7 +62,7 @@ class MLSTMFCN(TimeSeriesModel):
         super().__init__(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length)
         if len(filters) != len(kernel_sizes):
             raise ValueError("filters and kernel_sizes must have the same length")
-        self.backbone = nn.ModuleDict()
+        self.backbone: nn.ModuleDict = nn.ModuleDict()
         channels = in_channels
         for i, (f, k) in enumerate(zip(filters, kernel_sizes), start=1):
             conv = SameConv1d(channels, f, k)

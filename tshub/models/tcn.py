@@ -50,7 +50,7 @@ class ResidualBlock(nn.Module):
 class TCN(TimeSeriesModel):
     """``self.backbone(x)`` gives the causal feature sequence (batch, nb_filters, time); features = its last step."""
 
-    input_layers = ("backbone.block0.conv1", "backbone.block0.shortcut")
+    input_layers: tuple[str, ...] = ("backbone.block0.conv1", "backbone.block0.shortcut")
 
     def __init__(
         self,

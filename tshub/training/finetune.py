@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -117,7 +117,7 @@ def finetune(
     )
     for run in runs:
         run.start(model, prep, freeze_backbone, config, seed, device, _reporter(run, display, on_epoch_end))
-    chosen = choose(runs, selector, search, display, rung_epochs=rung_epochs(config))
+    chosen = cast(_OmegaRun, choose(runs, selector, search, display, rung_epochs=rung_epochs(config)))  # one of runs
     display.close()
 
     grid = [run.summary(prep) for run in runs if run.training.epoch > 0]

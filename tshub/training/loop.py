@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import TrainConfig
 from tshub.training.state import training_state
+
+if TYPE_CHECKING:
+    from tshub.training.multihead import HeadView
 
 #: ``(X, y, stream_max)``: preprocessed series (n, c, t), targets (class indices or floats), stream_max (n, 1) or None.
 Arrays = tuple[Any, Any, Any]
@@ -196,6 +199,7 @@ class Training:
         if self.finished:
             return self.epoch
         if self.stopper is not None:
+            assert self.stopper.patience is not None  # built only with a patience
             end = min(end, self.epoch + self.stopper.patience - self.stopper.wait)
         return max(end, self.epoch)
 
@@ -304,7 +308,7 @@ def after_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
-    checkpoint: Monitor,
+    checkpoint: Plateau,
     scheduler: ReduceLROnPlateau | None,
     stopper: Plateau | None,
     *,
@@ -333,7 +337,7 @@ def after_epoch(
 
 
 def evaluate(
-    model: TimeSeriesModel,
+    model: TimeSeriesModel | HeadView,
     data: Arrays,
     task: str,
     *,
@@ -354,7 +358,7 @@ def evaluate(
 
 @torch.no_grad()
 def predict_outputs(
-    model: TimeSeriesModel,
+    model: TimeSeriesModel | HeadView,
     X: Any,
     stream_max: Any = None,
     *,
@@ -389,7 +393,7 @@ def decode_outputs(task: str, outputs: torch.Tensor) -> np.ndarray:
 
 
 def train_step(
-    model: TimeSeriesModel,
+    model: TimeSeriesModel | HeadView,
     optimizer: torch.optim.Optimizer,
     xb: torch.Tensor,
     yb: torch.Tensor,
@@ -471,7 +475,7 @@ def build_optimizer(
 ) -> torch.optim.Adam:
     """Adam over the trainable parameters, one group per ``ParamGroup`` at ``config.lr × lr_multiplier``."""
     groups = param_groups or [{"name": "all", "params": list(model.parameters()), "lr_multiplier": 1.0}]
-    trainable = []
+    trainable: list[ParamGroup] = []
     for group in groups:
         params = [p for p in group["params"] if p.requires_grad]
         if params:

@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -112,11 +112,13 @@ def pretrain_multihead(
     views = {key: HeadView(model, key) for key in prepared}
 
     history, best_epoch, stop_reason = _train(model, views, prepared, config, seed, device, progress, state_path)
-    model.head.pool_statistics(model.backbone, {key: float(np.prod(p.train[0].shape)) for key, p in prepared.items()})
+    cast(MultiHead, model.head).pool_statistics(
+        model.backbone, {key: float(np.prod(p.train[0].shape)) for key, p in prepared.items()}
+    )
     model.eval()
     model.task, model.classes = TASK, None
     model.preprocessor = next(iter(prepared.values())).preprocessor
-    head_metrics = {
+    head_metrics: dict[str, dict[str, Any]] = {
         key: {
             "val": _scores(views[key], p.val, config, device),
             "test": _scores(views[key], p.test, config, device) if p.test is not None else {},
