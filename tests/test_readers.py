@@ -367,6 +367,17 @@ def test_a_ragged_csv_takes_variable_length(tmp_path: Path, variable_length: str
         read_file(path, label_column="label")
 
 
+def test_an_unlabelled_ragged_csv_reads_and_names_a_bad_column(tmp_path: Path) -> None:
+    """Regression: rows of unequal length without a label column crashed with UnboundLocalError."""
+    path = write(tmp_path / "unlabelled.csv", "1,2,3\n4,5\n")
+    ds = read_file(path, label_column=None, variable_length="pad")
+    np.testing.assert_allclose(ds.X[:, 0], [[1, 2, 3], [4, 5, 5]])
+    assert ds.meta["unlabeled"]
+    bad = write(tmp_path / "bad.csv", "1,2,3\n4,x\n")
+    with pytest.raises(DatasetError, match=r"bad\.csv, line 2, column 2: non-numeric value 'x'"):
+        read_file(bad, label_column=None, variable_length="pad")
+
+
 def test_npz_length_mismatch_names_keys(tmp_path: Path) -> None:
     path = tmp_path / "mismatch.npz"
     np.savez(path, X=np.zeros((3, 4)), y=np.zeros(2))

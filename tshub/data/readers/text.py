@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -106,18 +107,21 @@ def _parse_table_by_line(
     values = np.full((len(rows), max(map(len, rows)) - (label_column is not None)), np.nan)
     labels: list[str] = []
     for i, (fields, number) in enumerate(zip(rows, numbers)):
-        if label_column is not None:
-            col = _column_index(path, label_column, len(fields), f"line {number}")
+        col = _column_index(path, label_column, len(fields), f"line {number}")
+        if col is not None:
             label = unquote(fields.pop(col))
             if label in MISSING_TOKENS or label.lower() == "nan":
                 raise DatasetError(f"{path}, line {number}: the label (column {col + 1}) is missing.")
             labels.append(label)
             if not fields:
                 raise DatasetError(f"{path}, line {number}: no series values besides the label column.")
-        values[i, : len(fields)] = parse_numbers(
-            fields, path, f"line {number}", lambda j, col=col: j + 1 + (label_column is not None and j >= col)
-        )
+        values[i, : len(fields)] = parse_numbers(fields, path, f"line {number}", partial(_file_column, label=col))
     return values, (None if label_column is None else _label_array(labels))
+
+
+def _file_column(j: int, label: int | None) -> int:
+    """The 1-based file column of a line's ``j``-th value field, the label column (``label``) taken out."""
+    return j + 1 + (label is not None and j >= label)
 
 
 def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[int], int]) -> np.ndarray:
