@@ -120,6 +120,7 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
     }
     predictions = None
     if spec.kind == "source":
+        assert spec.checkpoint is not None  # a source run names the folder it saves to
         result = train_from_scratch(spec.arch, dataset, preprocessing=spec.preprocessing, **common)
         _save_checkpoint(result.model, Path(spec.checkpoint), model_id=spec.source)
     else:
@@ -134,6 +135,7 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
                 **common,
             )
         else:
+            assert spec.checkpoint is not None and spec.lr_multiplier is not None  # set by plan_runs
             result = finetune(
                 load_checkpoint(spec.checkpoint),
                 data,
@@ -167,11 +169,13 @@ def _sources(
     archs = None if grid.archs is None else [get_architecture(a).arch for a in grid.archs]
     named = [(name, resolve(name)) for name in grid.named_sources()]
     to_train: list[Job] = []
+    trained: list[tuple[str, Path]] = []
     for entry in grid.sources:
         if isinstance(entry, tuple):
             dataset_name, arch = entry[0], get_architecture(entry[1]).arch
             if archs is None or arch in archs:
                 dataset = load(dataset_name)
+                source = f"{dataset.name}/{arch}"
                 spec = RunSpec(
                     "source",
                     dataset.name,
@@ -179,10 +183,11 @@ def _sources(
                     0,
                     grid.training(),
                     grid.preprocessing or "znorm",
-                    source=f"{dataset.name}/{arch}",
+                    source=source,
                 )
-                to_train.append((replace(spec, checkpoint=str((out / SOURCES_DIR / spec.run_id).resolve())), dataset))
-    trained = [(spec.source, Path(spec.checkpoint)) for spec, _ in to_train]
+                checkpoint = (out / SOURCES_DIR / spec.run_id).resolve()
+                to_train.append((replace(spec, checkpoint=str(checkpoint)), dataset))
+                trained.append((source, checkpoint))
     if to_train:
         _run_jobs(to_train, engine, out, log, address)
     sources = []
@@ -213,7 +218,10 @@ def _run_jobs(
     todo = []
     for spec, dataset in jobs:
         record = read_record(out, spec.run_id)
-        if record is not None and (spec.kind != "source" or (Path(spec.checkpoint) / CONFIG_NAME).is_file()):
+        saved = spec.kind != "source" or (
+            spec.checkpoint is not None and (Path(spec.checkpoint) / CONFIG_NAME).is_file()
+        )
+        if record is not None and saved:
             records[spec.run_id] = record
         else:
             todo.append((spec, dataset))
