@@ -52,7 +52,7 @@ from server.schemas import (
 )
 from server.storage import remove_unreferenced, tenant_usage
 from server.uploads import ParseOptions, UploadError, ingest, store_raw, too_large_message
-from tshub.data.readers import MISSING, VARIABLE_LENGTH, ReadLimits
+from tshub.data.readers import Missing, ReadLimits, VariableLength
 from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_model_id, read_config, resolve
 from tshub.hub.checkpoint import CARD_NAME
 from tshub.models.registry import get_architecture
@@ -134,11 +134,9 @@ async def upload_dataset(
         str, Form(max_length=200, description="column (index, or name for headed CSV) of the labels / targets")
     ] = "0",
     variable_length: Annotated[
-        Literal[VARIABLE_LENGTH], Form(description="series of different lengths: refuse, truncate, pad or resample")
+        VariableLength, Form(description="series of different lengths: refuse, truncate, pad or resample")
     ] = "error",
-    missing: Annotated[
-        Literal[MISSING], Form(description="missing values inside a series: refuse or interpolate")
-    ] = "error",
+    missing: Annotated[Missing, Form(description="missing values inside a series: refuse or interpolate")] = "error",
     name: Annotated[str | None, Form(max_length=100, description="dataset name (default: the file name)")] = None,
 ) -> DatasetOut:
     """Stream the file(s) to content-addressed storage (size-limited), parse them with tshub's readers and
@@ -146,14 +144,17 @@ async def upload_dataset(
     settings: Settings = request.app.state.settings
     Session = request.app.state.Session
     uploads = [f for f in (file, test_file) if f is not None]
+    filenames = []
     for upload in uploads:
         if not upload.filename:
             raise HTTPException(422, "each file part needs a filename with its format's extension, e.g. data.csv")
+        filenames.append(upload.filename)
     used = await run_in_threadpool(tenant_usage, Session, owner.id)
     check_storage_quota(settings, used)
     storage = request.app.state.storage
     stored = [
-        await run_in_threadpool(store_raw, u.file, u.filename, storage, settings.max_upload_bytes) for u in uploads
+        await run_in_threadpool(store_raw, u.file, filename, storage, settings.max_upload_bytes)
+        for u, filename in zip(uploads, filenames, strict=True)
     ]
     check_storage_quota(settings, used + sum(f.size for f in stored))
     column: int | str = int(label_column) if re.fullmatch(r"-?\d+", label_column.strip()) else label_column

@@ -35,16 +35,27 @@ from tshub.data.dataset import Dataset, DatasetError, Task
 # The format modules register their parsers when imported.
 from tshub.data.readers import arff, delimited, npz, ts  # noqa: F401
 from tshub.data.readers.assemble import assemble
-from tshub.data.readers.base import MISSING, TRAILING_NAN, UNLIMITED, VARIABLE_LENGTH, RawSeries, ReadLimits
+from tshub.data.readers.base import (
+    MISSING,
+    TRAILING_NAN,
+    UNLIMITED,
+    VARIABLE_LENGTH,
+    Missing,
+    RawSeries,
+    ReadLimits,
+    VariableLength,
+)
 from tshub.data.readers.formats import file_format, get_format, register_format, suffixes
 from tshub.data.readers.lengths import regularize
 from tshub.data.readers.text import check_line_count, decode_text, read_bytes
 
 __all__ = [
     "MISSING",
+    "Missing",
     "TRAILING_NAN",
     "UNLIMITED",
     "VARIABLE_LENGTH",
+    "VariableLength",
     "RawSeries",
     "ReadLimits",
     "file_format",

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
 from tshub.data.dataset import DatasetError, Task
 
-VARIABLE_LENGTH = ("error", "truncate", "pad", "resample")
-MISSING = ("error", "interpolate")
+VariableLength = Literal["error", "truncate", "pad", "resample"]
+Missing = Literal["error", "interpolate"]
+VARIABLE_LENGTH: tuple[str, ...] = get_args(VariableLength)
+MISSING: tuple[str, ...] = get_args(Missing)
 TRAILING_NAN = ("padding", "missing")
 #: Cells that mean "no value" in text formats.
 MISSING_TOKENS = ("", "?")
