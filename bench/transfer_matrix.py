@@ -261,6 +261,7 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
             "|---|---|---|---|---|---|---|---|",
         ],
     )
+    complete = 0
     for target, entry in manifest["targets"].items():
         means = {}
         for source in entry["sources"]:
@@ -283,6 +284,7 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
             if t == target and kind == "referent" and len(s) == len(SEEDS)
         }
         rows.append({"target": target, "scratch": scratch, "minirocket": entry["minirocket"]})
+        complete += len(means) == len(entry["sources"]) and "fcn" in scratch
         if means:
             values = np.array(list(means.values()))
             fcn = scratch.get("fcn")
@@ -292,6 +294,12 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
                 f"{'-' if fcn is None else f'{fcn:.3f}'} | {entry['minirocket']:.3f} | "
                 f"{'-' if fcn is None else int((values > fcn).sum())} |"
             )
+    if complete < len(manifest["targets"]):
+        lines += [
+            "",
+            f"In progress: {complete} of {len(manifest['targets'])} targets complete. `--run` trains the cheapest "
+            "remaining target first, so partial figures lean towards small targets.",
+        ]
     path.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
 

@@ -215,6 +215,7 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     }
     records += [record("finetune", "Ham/fcn", seed, 0.5, digest="converged") for seed in (0, 1)]
     transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
+    assert "In progress: 0 of 1 targets complete" in (tmp_path / "transfer_matrix.md").read_text()  # Beef: 1 seed
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     truth, digests = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
     coffee = truth["Coffee"]
