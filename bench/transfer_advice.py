@@ -6,7 +6,7 @@ from-scratch or MiniRocket (the vendored reference table, tshub/recommend/miniro
 fine-tuning is strictly better. Sources of evidence (``--evidence``):
 
 - ``matrix``: bench/results/transfer_matrix.json (bench/transfer_matrix.py --table: per target ≥ 40 random sources ×
-  2 seeds, scratch per architecture, MiniRocket); the ground truth once it exists;
+  2 seeds, each with its own from-scratch referent, MiniRocket); the ground truth once it exists;
 - ``finetune_vs_scratch``: bench/results/finetune_vs_scratch.json (14 targets, one same-domain source each, 3 seeds);
 - ``recommender``: bench/results/recommender.json (10 targets × 12 candidate sources, 2 seeds, each against its
   target's scratch).
@@ -85,15 +85,9 @@ def evidence_rows(name: str, path: Path | None = None) -> list[dict[str, Any]]:
             for t in data["targets"]
             for source, accuracy in t["accuracy"].items()
         ]
-    referents = {r["target"]: r for r in data if "scratch" in r}
-    return [
-        row(
-            r["target"],
-            r["source"],
-            r["mean"],
-            referents[r["target"]]["scratch"].get(r["source"].split("/")[-1]),
-            referents[r["target"]].get("minirocket"),
-        )
+    minirockets = {r["target"]: r.get("minirocket") for r in data if "source" not in r}
+    return [  # each fine-tune against its own from-scratch referent (same architecture and settings)
+        row(r["target"], r["source"], r["mean"], r["scratch"], minirockets.get(r["target"]))
         for r in data
         if "source" in r and r["mean"] is not None
     ]

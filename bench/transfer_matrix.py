@@ -28,8 +28,9 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
   grid's referents are the from-scratch models of each source architecture, same recipe and seeds.
   Validation split: the library's default (20 % of TRAIN, stratified, seed 0); test: the official TEST file.
 - MiniRocket: the reference accuracy of the TSV (aeon MiniRocketClassifier, random_state 0), not re-run.
-- Reported (``--table``): per (target, source) the test accuracy of each seed and their mean; per target scratch
-  (per arch), MiniRocket, and how many sources beat scratch. Nothing is dropped: a failed run is listed as failed.
+- Reported (``--table``): per (target, source) the test accuracy of each seed, their mean and the mean of the
+  fine-tunes' own from-scratch referents; per target scratch (per arch), MiniRocket, and how many sources beat their
+  own scratch. Nothing is dropped: a failed run is listed as failed.
 
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --plan            # freeze targets and source draws
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --run --engine ray  # resumable; commit OUT as it goes
@@ -47,7 +48,7 @@ import argparse
 import json
 import sys
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -232,67 +233,82 @@ def unconverged_sources() -> dict[str, str]:
 
 
 def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
+    """``path``.md and .json: per (target, source) the seeds' test accuracies, their mean and the mean of the
+    fine-tunes' own from-scratch referents (sources of one architecture may differ in preprocessing or stream_max,
+    so each fine-tune names its referent); per target the scratch of each architecture (the referent most of its
+    sources of that architecture share: for FCN, the UCR recipe's) and MiniRocket."""
     from tshub.experiments import load_records
 
-    accuracy: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)  # (target, kind, source/arch)
+    accuracy: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)  # (target, source) -> seed -> accuracy
+    referent_of: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)  # (target, source) -> seed -> run id
+    scratch_accuracy: dict[str, float] = {}  # referent run id -> accuracy
     used: dict[tuple[str, str], str] = {}  # (target, source) -> the source digest its records used
     for record in load_records(out):
-        key = record["source"] if record["kind"] == "finetune" else record["arch"]
-        if record["kind"] == "finetune":
-            digest = record["spec"].get("source_sha256") or ""  # the run's identity holds the weights it started from
-            if source_changed(manifest, key, digest):
-                continue  # fine-tuned from another checkpoint than the frozen draw (run_matrix never does)
-            seen = used.setdefault((record["target"], key), digest)
-            if seen != digest:
-                raise SystemExit(
-                    f"{record['target']}: {key} was fine-tuned from two checkpoints ({seen}, {digest}) in {out}; "
-                    "keep the records of one."
-                )
-        accuracy[(record["target"], record["kind"], key)][record["seed"]] = record["metrics"].get("accuracy")
-    rows, lines = (
-        [],
-        [
-            "# Transfer matrix",
-            "",
-            "Protocol: bench/transfer_matrix.py (docstring) and "
-            "bench/results/transfer_matrix_protocol.md. Test accuracy, mean of seeds " + str(SEEDS),
-            "",
-            "| target | sources done | best | median | worst | scratch (fcn) | MiniRocket | sources > scratch |",
-            "|---|---|---|---|---|---|---|---|",
-        ],
-    )
+        if record["kind"] == "referent":
+            scratch_accuracy[record["run_id"]] = record["metrics"].get("accuracy")
+            continue
+        key = (record["target"], record["source"])
+        digest = record["spec"].get("source_sha256") or ""  # the run's identity holds the weights it started from
+        if source_changed(manifest, record["source"], digest):
+            continue  # fine-tuned from another checkpoint than the frozen draw (run_matrix never does)
+        seen = used.setdefault(key, digest)
+        if seen != digest:
+            raise SystemExit(
+                f"{record['target']}: {record['source']} was fine-tuned from two checkpoints ({seen}, {digest}) in "
+                f"{out}; keep the records of one."
+            )
+        accuracy[key][record["seed"]] = record["metrics"].get("accuracy")
+        referent_of[key][record["seed"]] = record["referent_id"]
+
+    def mean_of(values: list[float | None]) -> float | None:
+        return float(np.mean(values)) if len(values) == len(SEEDS) and None not in values else None
+
+    rows: list[dict[str, Any]] = []
+    lines = [
+        "# Transfer matrix",
+        "",
+        "Protocol: bench/transfer_matrix.py (docstring) and "
+        "bench/results/transfer_matrix_protocol.md. Test accuracy, mean of seeds " + str(SEEDS) + "; each "
+        "fine-tune is compared with its own from-scratch referent (same architecture and settings).",
+        "",
+        "| target | sources done | best | median | worst | scratch (fcn) | MiniRocket | sources > their scratch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     complete = 0
     for target, entry in manifest["targets"].items():
-        means = {}
+        families: dict[str, Counter[tuple[str, ...]]] = defaultdict(Counter)  # arch -> referents per seed -> sources
         for source in entry["sources"]:
-            seeds = accuracy.get((target, "finetune", source), {})
-            done = [v for v in seeds.values() if v is not None]
+            seeds, referents = accuracy.get((target, source), {}), referent_of.get((target, source), {})
             rows.append(
                 {
                     "target": target,
                     "source": source,
                     "seeds": seeds,
-                    "mean": float(np.mean(done)) if len(done) == len(SEEDS) else None,
+                    "mean": mean_of([seeds.get(seed) for seed in SEEDS]),
+                    "scratch": mean_of([scratch_accuracy.get(referents.get(seed, "")) for seed in SEEDS]),
                     "source_sha256": used.get((target, source)),  # the weights fine-tuned (None: no run yet)
                 }
             )
-            if rows[-1]["mean"] is not None:
-                means[source] = rows[-1]["mean"]
-        scratch = {
-            arch: float(np.mean(list(s.values())))
-            for (t, kind, arch), s in accuracy.items()
-            if t == target and kind == "referent" and len(s) == len(SEEDS)
-        }
+            if len(referents) == len(SEEDS):
+                families[source.split("/")[-1]][tuple(referents[seed] for seed in SEEDS)] += 1
+        scratch = {}
+        for arch, family in families.items():
+            shared = max(family.items(), key=lambda item: (item[1], item[0]))[0]
+            value = mean_of([scratch_accuracy.get(run_id) for run_id in shared])
+            if value is not None:
+                scratch[arch] = value
+        mine = [row for row in rows if row["target"] == target]
         rows.append({"target": target, "scratch": scratch, "minirocket": entry["minirocket"]})
-        complete += len(means) == len(entry["sources"]) and "fcn" in scratch
-        if means:
-            values = np.array(list(means.values()))
+        finished = [row for row in mine if row["mean"] is not None]
+        complete += len(finished) == len(entry["sources"]) and "fcn" in scratch
+        if finished:
+            values = np.array([row["mean"] for row in finished])
             fcn = scratch.get("fcn")
+            beat = sum(row["scratch"] is not None and row["mean"] > row["scratch"] for row in finished)
             lines.append(
-                f"| {target} | {len(means)}/{len(entry['sources'])} | {values.max():.3f} | "
+                f"| {target} | {len(finished)}/{len(entry['sources'])} | {values.max():.3f} | "
                 f"{np.median(values):.3f} | {values.min():.3f} | "
-                f"{'-' if fcn is None else f'{fcn:.3f}'} | {entry['minirocket']:.3f} | "
-                f"{'-' if fcn is None else int((values > fcn).sum())} |"
+                f"{'-' if fcn is None else f'{fcn:.3f}'} | {entry['minirocket']:.3f} | {beat} |"
             )
     if complete < len(manifest["targets"]):
         lines += [

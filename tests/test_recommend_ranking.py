@@ -196,7 +196,10 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     import transfer_matrix
 
     def record(kind: str, key: str, seed: int, accuracy: float, digest: str = "abc") -> dict:
-        who = {"source": key, "arch": "fcn", "spec": {"source_sha256": digest}} if kind == "finetune" else {"arch": key}
+        if kind == "finetune":
+            who = {"source": key, "arch": "fcn", "spec": {"source_sha256": digest}, "referent_id": f"fcn-s{seed}"}
+        else:
+            who = {"arch": key, "run_id": f"{key}-s{seed}"}
         return {"target": "Coffee", "kind": kind, "seed": seed, "metrics": {"accuracy": accuracy}, **who}
 
     records = [
@@ -335,6 +338,62 @@ def test_the_matrix_table_reads_the_records_its_runs_write(
     assert source["source"] == "Wine/fcn" and source["source_sha256"] == digests["Wine/fcn"]
     assert sorted(source["seeds"]) == ["0", "1"] and source["mean"] is not None  # JSON keys
     assert set(referents["scratch"]) == {"fcn"} and referents["minirocket"] == 1.0
+
+
+def test_each_fine_tune_of_the_matrix_is_compared_with_its_own_referent(tmp_path: Path, monkeypatch):
+    """Regression: two sources of one architecture with other settings (EMG/tcn with stream_max, SP500/tcn
+    without) have two from-scratch referents per seed; the table kept one per architecture, whichever it read
+    last, so a fine-tune could be compared with another training's scratch."""
+    import tshub.experiments
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import transfer_matrix
+
+    def tuned(source: str, seed: int, accuracy: float, referent: str) -> dict:
+        return {
+            "target": "GunPoint",
+            "kind": "finetune",
+            "source": source,
+            "arch": source.split("/")[1],
+            "seed": seed,
+            "metrics": {"accuracy": accuracy},
+            "referent_id": f"{referent}-s{seed}",
+            "spec": {"source_sha256": "abc"},
+        }
+
+    def scratch(run_id: str, arch: str, seed: int, accuracy: float) -> dict:
+        who = {"run_id": f"{run_id}-s{seed}", "arch": arch, "seed": seed}
+        return {"target": "GunPoint", "kind": "referent", **who, "metrics": {"accuracy": accuracy}}
+
+    records = [
+        *(tuned("EMG/tcn", seed, 0.9, "tcn-with-stream-max") for seed in (0, 1)),
+        *(tuned("SP500/tcn", seed, 0.9, "tcn-plain") for seed in (0, 1)),
+        *(tuned(f"{name}/fcn", seed, 0.8, "fcn-znorm") for name in ("Beef", "Coffee") for seed in (0, 1)),
+        *(tuned("SP500/fcn", seed, 0.8, "fcn-minmax") for seed in (0, 1)),
+        *(scratch("tcn-with-stream-max", "tcn", seed, 0.95) for seed in (0, 1)),
+        *(scratch("tcn-plain", "tcn", seed, 0.85) for seed in (0, 1)),
+        *(scratch("fcn-znorm", "fcn", seed, 0.7) for seed in (0, 1)),
+        *(scratch("fcn-minmax", "fcn", seed, 0.9) for seed in (0, 1)),
+    ]
+    monkeypatch.setattr(tshub.experiments, "load_records", lambda out: records)
+    sources = ["Beef/fcn", "Coffee/fcn", "EMG/tcn", "SP500/fcn", "SP500/tcn"]
+    manifest = {
+        "targets": {"GunPoint": {"sources": sources, "minirocket": 0.99}},
+        "zoo_weights_sha256": dict.fromkeys(sources, "abc"),
+        "waiting": {},
+    }
+    transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
+    rows = json.loads((tmp_path / "transfer_matrix.json").read_text())
+    own = {r["source"]: r["scratch"] for r in rows if "source" in r}
+    assert own == pytest.approx(
+        {"Beef/fcn": 0.7, "Coffee/fcn": 0.7, "EMG/tcn": 0.95, "SP500/fcn": 0.9, "SP500/tcn": 0.85}
+    )
+    # the target's scratch per architecture: the referent most of its sources of that architecture share
+    assert rows[-1]["scratch"]["fcn"] == pytest.approx(0.7)
+    assert (
+        "| GunPoint | 5/5 | 0.900 | 0.800 | 0.800 | 0.700 | 0.990 | 3 |"
+        in (tmp_path / "transfer_matrix.md").read_text()
+    )
 
 
 def test_the_matrix_runs_the_targets_with_the_least_work_left_first(tmp_path: Path, monkeypatch):
