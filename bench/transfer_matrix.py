@@ -277,9 +277,10 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
     complete = 0
     for target, entry in manifest["targets"].items():
         families: dict[str, Counter[tuple[str, ...]]] = defaultdict(Counter)  # arch -> referents per seed -> sources
+        mine = []
         for source in entry["sources"]:
             seeds, referents = accuracy.get((target, source), {}), referent_of.get((target, source), {})
-            rows.append(
+            mine.append(
                 {
                     "target": target,
                     "source": source,
@@ -297,8 +298,7 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
             value = mean_of([scratch_accuracy.get(run_id) for run_id in shared])
             if value is not None:
                 scratch[arch] = value
-        mine = [row for row in rows if row["target"] == target]
-        rows.append({"target": target, "scratch": scratch, "minirocket": entry["minirocket"]})
+        rows += [*mine, {"target": target, "scratch": scratch, "minirocket": entry["minirocket"]}]
         finished = [row for row in mine if row["mean"] is not None]
         complete += len(finished) == len(entry["sources"]) and "fcn" in scratch
         if finished:
