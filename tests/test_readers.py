@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,7 @@ def test_ucr_tsv_gz_labels_shapes_and_provenance(tmp_path: Path) -> None:
     assert [ds.classes[i] for i in ds.y] == ["2", "-1", "10"]
     np.testing.assert_allclose(ds.X[0, 0], [0.5, 1.5, 2.5])
     assert ds.meta["format"] == "ucr-tsv" and ds.meta["source_files"] == [str(path)]
-    assert len(ds.meta["source_md5"]["Toy_TRAIN.tsv.gz"]) == 32
+    assert len(ds.meta["source_md5"][0]) == 32
     assert ds.splits == {}
 
 
@@ -448,3 +449,113 @@ def test_a_truncated_npz_says_it_is_incomplete(tmp_path: Path) -> None:
     path.write_bytes(attacks.truncated_npz())
     with pytest.raises(DatasetError, match="not a complete .npz .zip. archive .* cut short"):
         read_file(path)
+
+
+def test_a_ragged_table_is_bounded_before_its_padded_array_is_allocated(tmp_path: Path) -> None:
+    """One long row among many short ones: rows × longest row, refused before allocating, not after."""
+    path = write(tmp_path / "ragged.csv", ",".join(["1"] * 4000) + "\n" + "1,2\n" * 4000)  # 24 kB
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match="over the limit of 100,000"):
+            read_file(path, limits=ReadLimits(max_values=100_000), variable_length="pad")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20  # the padded table would be 4001 × 3999 float64 = 128 MB
+    assert read_file(path, variable_length="pad").X.shape == (4001, 1, 3999)  # no limit: read as before
+
+
+def test_windows_line_breaks_count_once_against_the_series_cap(tmp_path: Path) -> None:
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(b"1,2,3\r\n" * 1600)
+    assert read_file(path, limits=ReadLimits(max_series=2000)).X.shape == (1600, 1, 2)
+
+
+# ---------------------------------------------------------------- what exporters write
+
+
+def test_a_numbered_header_is_a_header_not_a_series(tmp_path: Path) -> None:
+    """pandas writes an unnamed DataFrame's columns as 0, 1, …, k; numpy users often write 1 … k."""
+    for names in ("0,1,2,3", "1,2,3,4"):
+        path = write(tmp_path / "numbered.csv", f"{names}\n1,0.5,0.6,0.7\n2,0.1,0.2,0.3\n")
+        ds = read_file(path)
+        assert ds.classes == ["1", "2"] and ds.X.shape == (2, 1, 3)
+    path = write(tmp_path / "data.csv", "0,1,2,3\n1,0.5,0.6,0.7\n")  # header=False still reads it as a series
+    assert read_file(path, header=False).X.shape == (2, 1, 3)
+
+
+def test_a_pandas_index_column_is_dropped(tmp_path: Path) -> None:
+    """``DataFrame.to_csv(path)`` writes the row index first, under an empty name: it is not a time step."""
+    path = write(tmp_path / "frame.csv", ",0,1,2,3,label\n0,1,1,1,1,a\n1,2,2,2,2,b\n2,3,3,3,3,a\n")
+    ds = read_file(path, label_column="label")
+    assert ds.X.shape == (3, 1, 4) and ds.X[:, 0, 0].tolist() == [1, 2, 3] and ds.classes == ["a", "b"]
+
+
+def test_na_cells_are_missing_values_not_a_header(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.csv", "1,0.1,NA,0.3\n2,0.4,0.5,0.6\n1,0.2,0.5,0.6\n")
+    ds = read_file(path, missing="interpolate")
+    assert ds.X.shape == (3, 1, 3) and ds.X[0, 0].tolist() == pytest.approx([0.1, 0.2, 0.3])
+    classes = write(tmp_path / "classes.csv", "NA,1,2\nEU,3,4\n")  # a label "NA" is a class (North America)
+    assert read_file(classes).classes == ["EU", "NA"]
+
+
+def test_a_numpy_integer_label_column_is_a_column_index(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.csv", "a,0.1,0.2\nb,0.3,0.4\na,0.5,0.6\n")
+    assert read_file(path, label_column=np.int64(0)).X.shape == (3, 1, 2)
+    with pytest.raises(DatasetError, match="label_column=1.5: give a column index"):
+        read_file(path, label_column=1.5)
+
+
+def test_missing_targets_are_refused_with_their_place(tmp_path: Path) -> None:
+    npz = tmp_path / "nan.npz"
+    np.savez(npz, X=np.ones((3, 3)), y=np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(DatasetError, match=r"nan.npz, series 1: the target is nan"):
+        read_file(npz)
+    ts = write(tmp_path / "r.ts", "@problemName R\n@targetlabel true\n@data\n1,2,3:1.5\n1,2,3:inf\n")
+    with pytest.raises(DatasetError, match=r"r.ts, line 5: the target is inf"):
+        read_file(ts)
+
+
+def test_a_column_vector_of_targets_is_one_target_per_series(tmp_path: Path) -> None:
+    for y in (np.array([[0], [1], [0]]), np.array([[0.0], [1.0], [0.0]])):
+        npz = tmp_path / "col.npz"
+        np.savez(npz, X=np.ones((3, 4)), y=y)
+        ds = read_file(npz, task="classification")
+        assert ds.classes == ["0", "1"]
+    assert read_file(npz).y.shape == (3,)
+
+
+def test_files_of_different_widths_pad_across_files_even_when_every_nan_is_missing(tmp_path: Path) -> None:
+    """A .ts file declaring equal lengths makes its NaNs missing values; a shorter file is still a shorter series."""
+    head = "@problemName L\n@equalLength true\n@classLabel true a b\n@data\n"
+    train = write(tmp_path / "L_TRAIN.ts", head + "1,2,3:a\n3,2,1:b\n")
+    test = write(tmp_path / "L_TEST.ts", head + "1,2,3,4,5:a\n5,?,3,2,1:b\n")
+    with pytest.raises(DatasetError, match="series have different lengths"):
+        read_split_files({"train": train, "test": test}, missing="interpolate")
+    ds = read_split_files({"train": train, "test": test}, missing="interpolate", variable_length="truncate")
+    assert ds.X.shape == (4, 1, 3) and ds.meta["missing_values_filled"]["count"] == 1
+
+
+def test_infinite_values_are_refused_where_they_are(tmp_path: Path) -> None:
+    path = write(tmp_path / "inf.tsv", tsv([[1, 0.5, "inf", 0.7], [2, 0.1, 0.2, 0.3]]))
+    with pytest.raises(DatasetError, match=r"inf.tsv, line 1: infinite value at time step 1"):
+        read_file(path)
+
+
+def test_split_files_of_one_name_keep_both_checksums(tmp_path: Path) -> None:
+    (tmp_path / "tr").mkdir(), (tmp_path / "te").mkdir()
+    ds = read_split_files(
+        {
+            "train": write(tmp_path / "tr" / "d.tsv", tsv([[1, 1, 2], [2, 2, 1]])),
+            "test": write(tmp_path / "te" / "d.tsv", tsv([[1, 1, 3], [2, 3, 1]])),
+        }
+    )
+    assert len(ds.meta["source_md5"]) == 2 and ds.meta["source_md5"][0] != ds.meta["source_md5"][1]
+
+
+def test_ts_headers_may_be_tab_separated_and_must_list_their_classes(tmp_path: Path) -> None:
+    tabbed = write(tmp_path / "tab.ts", "@problemName\tT\n@classLabel\ttrue a b\n@data\n1,2:a\n3,4:b\n")
+    assert read_file(tabbed).classes == ["a", "b"]
+    bare = write(tmp_path / "bare.ts", "@classLabel true\n@data\n1,2:a\n")
+    with pytest.raises(DatasetError, match="bare.ts, line 1: @classLabel true declares no classes"):
+        read_file(bare)

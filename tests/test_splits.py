@@ -73,6 +73,9 @@ def test_ensure_validation_keeps_an_existing_val() -> None:
 def test_validation_needs_a_class_with_two_series() -> None:
     with pytest.raises(DatasetError, match="every class has a single training series"):
         official_with_validation(labelled([1, 1, 1]))
+    single = Dataset.from_arrays(np.ones((1, 8)), np.array([0.5]), task="regression", splits={"train": np.array([0])})
+    with pytest.raises(DatasetError, match="it has 1 training series; at least 2 are needed"):
+        official_with_validation(single)
     with pytest.raises(DatasetError, match="val_fraction must lie strictly between 0 and 1"):
         official_with_validation(labelled([5, 5]), val_fraction=1.0)
 

@@ -130,8 +130,10 @@ class ZNormalize(Preprocessor):
         X = _as_series(X)
         mean = X.mean(axis=2, keepdims=True)
         std = X.std(axis=2, keepdims=True)
-        std[std == 0] = 1.0
-        return ((X - mean) / std).astype(np.float32), None
+        # A constant series is tested as max == min: its float32 std is rounding noise, not 0, and would map it to ±1.
+        constant = X.max(axis=2, keepdims=True) == X.min(axis=2, keepdims=True)
+        std[constant] = 1.0
+        return np.where(constant, np.float32(0), (X - mean) / std).astype(np.float32), None
 
     def instance_frame(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The series' mean and std: its target in its own z-space. Only for one channel, since each channel

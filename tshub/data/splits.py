@@ -34,9 +34,12 @@ def official_with_validation(ds: Dataset, val_fraction: float = 0.2, seed: int =
     sizes = np.array([len(g) for g in groups])
     room = np.maximum(sizes - 1, 0)
     if room.sum() == 0:
-        raise DatasetError(
-            f"dataset {ds.name!r}: cannot carve a validation split, every class has a single training series."
+        why = (
+            "every class has a single training series"
+            if ds.task == "classification"
+            else f"it has {len(train)} training series; at least 2 are needed"
         )
+        raise DatasetError(f"dataset {ds.name!r}: cannot carve a validation split, {why}.")
     n_val = int(min(max(1, round(val_fraction * len(train))), room.sum()))
     counts = _allocate(n_val, sizes, np.zeros_like(sizes), room)
     rng = np.random.default_rng(seed)

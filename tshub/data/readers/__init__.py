@@ -26,6 +26,7 @@ files declaring ``@equalLength true``) every NaN is a missing value.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,13 @@ def parse_file(
 ) -> RawSeries:
     """Parse a file of any registered format into a ``RawSeries`` (no length or gap handling yet)."""
     path = Path(path)
+    if label_column is not None and not isinstance(label_column, str):
+        try:
+            label_column = operator.index(label_column)  # numpy integers too
+        except TypeError:
+            raise DatasetError(
+                f"label_column={label_column!r}: give a column index (int), a header name (str) or None."
+            ) from None
     fmt = get_format(file_format(path))
     unknown = set(options) - fmt.options
     if unknown:

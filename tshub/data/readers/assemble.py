@@ -27,7 +27,8 @@ def assemble(
 ) -> Dataset:
     """Concatenate parsed files (one per split name, or one file without splits) into a Dataset.
 
-    Provenance in ``meta``: format, source_files, source_md5 (md5 of each file's decompressed bytes), and what
+    Provenance in ``meta``: format, source_files, source_md5 (md5 of each file's decompressed bytes, in the
+    order of source_files: two files may share a name), and what
     was done to gaps (missing_values_filled) and lengths (variable_length).
     """
     check_option("trailing_nan", trailing_nan, TRAILING_NAN)
@@ -46,10 +47,11 @@ def assemble(
         j = int(np.searchsorted(offsets, i, side="right") - 1)
         return raws[j].where(i - offsets[j])
 
+    # Where every NaN is a missing value, each series is as long as its own file's rows; the NaNs that pad a
+    # shorter file up to the longest one are still padding.
     padding = trailing_nan == "padding" and not any(r.fixed_length for r in raws)
-    X, info = regularize(
-        X, variable_length=variable_length, missing=missing, padding=padding, where=where, source=files
-    )
+    widths = None if padding else np.repeat([r.X.shape[2] for r in raws], [len(r.X) for r in raws])
+    X, info = regularize(X, variable_length=variable_length, missing=missing, widths=widths, where=where, source=files)
     if split_names is None:
         splits = dict(raws[0].splits) if len(raws) == 1 else {}
     else:
@@ -60,7 +62,7 @@ def assemble(
     provenance = {
         "format": raws[0].format,
         "source_files": [str(r.path) for r in raws],
-        **({"source_md5": {r.path.name: r.md5 for r in raws}} if all(r.md5 for r in raws) else {}),
+        **({"source_md5": [r.md5 for r in raws]} if all(r.md5 for r in raws) else {}),
         **info,
     }
     ds_name = name or raws[0].name or _stem(raws[0].path)
@@ -86,6 +88,7 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
     ys = [r.y for r in raws if r.y is not None]  # all of them: assemble checks that all files or none are labeled
     if any(y.dtype.kind in "US" for y in ys):
         ys = [y if y.dtype.kind in "US" else np.array([_num_str(v) for v in y]) for y in ys]
+    _refuse_missing_targets(raws)
     y = np.concatenate(ys)
     classes = raws[0].classes if all(r.classes == raws[0].classes for r in raws) else None
     if task == "regression" and y.dtype.kind in "US":
@@ -95,6 +98,17 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
             bad = next(v for v in y if not is_number(v))
             raise DatasetError(f"{files}: task='regression' needs numeric targets, found {bad!r}.") from None
     return y, task, classes
+
+
+def _refuse_missing_targets(raws: list[RawSeries]) -> None:
+    """A NaN or infinite target is missing, not a class or a value to regress on: name the first one."""
+    for r in raws:
+        if r.y is not None and r.y.dtype.kind == "f" and not np.isfinite(r.y).all():
+            i = int(np.flatnonzero(~np.isfinite(r.y))[0])
+            raise DatasetError(
+                f"{r.where(i)}: the target is {r.y[i]}; every series needs a finite target (drop the unlabelled "
+                "series, or read them with label_column=None)."
+            )
 
 
 def _num_str(v: float) -> str:

@@ -16,8 +16,11 @@ Missing = Literal["error", "interpolate"]
 VARIABLE_LENGTH: tuple[str, ...] = get_args(VariableLength)
 MISSING: tuple[str, ...] = get_args(Missing)
 TRAILING_NAN = ("padding", "missing")
-#: Cells that mean "no value" in text formats.
-MISSING_TOKENS = ("", "?")
+#: Value cells that mean "no value" in text formats: the UCR/ARFF spellings, R's NA and what spreadsheet, pandas
+#: and SQL exports write for a missing number.
+MISSING_TOKENS = ("", "?", "NA", "N/A", "n/a", "#N/A", "<NA>", "NULL", "null", "None")
+#: Label cells that mean "no label": fewer than for values, since "NA" or "None" can name a class.
+MISSING_LABELS = ("", "?")
 
 
 @dataclass(frozen=True)

@@ -5,41 +5,60 @@ from __future__ import annotations
 from pathlib import Path
 
 from tshub.data.dataset import DatasetError
-from tshub.data.readers.base import MISSING_TOKENS, RawSeries
+from tshub.data.readers.base import MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits
 from tshub.data.readers.formats import register_format
 from tshub.data.readers.text import is_number, numbered_lines, parse_table, raw_table, unquote
 
 
-@register_format("ucr-tsv", ".tsv")
-def _parse_ucr_tsv(path: Path, text: str, label_column: int | str | None) -> RawSeries:
+@register_format("ucr-tsv", ".tsv", bounded=True)
+def _parse_ucr_tsv(path: Path, text: str, label_column: int | str | None, limits: ReadLimits = UNLIMITED) -> RawSeries:
     lines, numbers = numbered_lines(text)
-    values, labels = parse_table(path, lines, numbers, "\t", label_column)
+    values, labels = parse_table(path, lines, numbers, "\t", label_column, limits)
     return raw_table(path, "ucr-tsv", values, labels, numbers)
 
 
-@register_format("ucr-txt", ".txt")
-def _parse_ucr_txt(path: Path, text: str, label_column: int | str | None) -> RawSeries:
+@register_format("ucr-txt", ".txt", bounded=True)
+def _parse_ucr_txt(path: Path, text: str, label_column: int | str | None, limits: ReadLimits = UNLIMITED) -> RawSeries:
     """The UCR 2015 layout: label first, then values, separated by commas or by whitespace."""
     lines, numbers = numbered_lines(text)
     sep = "," if "," in lines[0] else None
-    values, labels = parse_table(path, lines, numbers, sep, label_column)
+    values, labels = parse_table(path, lines, numbers, sep, label_column, limits)
     return raw_table(path, "ucr-txt", values, labels, numbers)
 
 
-@register_format("csv", ".csv", options=("delimiter", "header"))
+@register_format("csv", ".csv", bounded=True, options=("delimiter", "header"))
 def _parse_csv(
-    path: Path, text: str, label_column: int | str | None, *, delimiter: str = ",", header: bool | None = None
+    path: Path,
+    text: str,
+    label_column: int | str | None,
+    *,
+    delimiter: str = ",",
+    header: bool | None = None,
+    limits: ReadLimits = UNLIMITED,
 ) -> RawSeries:
-    """One series per row; an optional header (auto-detected: a non-numeric value outside the label column)."""
+    """One series per row; an optional header, auto-detected: a non-numeric name outside the label column, or
+    the columns numbered 0…k or 1…k over a rectangular table, as pandas and numpy write them (``header=False``
+    reads such a row as a series). A header whose first name is empty marks the row index a DataFrame writes by
+    default (``to_csv(path)``): that column is dropped, not read as a time step.
+    """
     lines, numbers = numbered_lines(text)
     first = [unquote(f) for f in lines[0].split(delimiter)]
     if header is None:
         skip = label_column if isinstance(label_column, int) else None
-        header = isinstance(label_column, str) or any(
-            not is_number(f) and f not in MISSING_TOKENS
-            for j, f in enumerate(first)
-            if skip is None or j != skip % len(first)
+        header = (
+            isinstance(label_column, str)
+            or _numbered_columns(first, lines, delimiter)
+            or any(
+                not is_number(f) and f not in MISSING_TOKENS
+                for j, f in enumerate(first)
+                if skip is None or j != skip % len(first)
+            )
         )
+    if header and len(first) > 1 and first[0] == "" and label_column != 0:
+        lines = [line.split(delimiter, 1)[1] if delimiter in line else "" for line in lines]
+        first = first[1:]
+        if isinstance(label_column, int) and label_column > 0:
+            label_column -= 1
     if isinstance(label_column, str):
         if not header:
             raise DatasetError(f"{path}: label_column={label_column!r} names a column but header=False.")
@@ -61,5 +80,24 @@ def _parse_csv(
                 f"{path}, line {numbers[j]}: {widths[j]} fields, but the header has {len(first)} "
                 "column names; they must match (shorter rows are shorter series)."
             )
-    values, labels = parse_table(path, lines, numbers, delimiter, label_column)
+    values, labels = parse_table(path, lines, numbers, delimiter, label_column, limits)
     return raw_table(path, "csv", values, labels, numbers)
+
+
+def _numbered_columns(first: list[str], lines: list[str], delimiter: str) -> bool:
+    """Whether the first row numbers the columns, 0, 1, …, k or 1, 2, …, k after an optional empty index name, in
+    a rectangular table (a writer's header spans every row; a ragged file's first row is a series) whose next row
+    does not read the same way (a file of ramps is data)."""
+    if len(lines) < 2 or not _numbered(first):
+        return False
+    if _numbered([unquote(f) for f in lines[1].split(delimiter)]):
+        return False
+    return all(line.count(delimiter) + 1 == len(first) for line in lines[1:])
+
+
+def _numbered(row: list[str]) -> bool:
+    names = row[1:] if row and row[0] == "" else row
+    if len(names) < 3 or not all(n.isdigit() for n in names):
+        return False
+    start = int(names[0])
+    return start in (0, 1) and [int(n) for n in names] == list(range(start, start + len(names)))

@@ -16,19 +16,27 @@ def regularize(
     *,
     variable_length: str = "error",
     missing: str = "error",
-    padding: bool = True,
+    widths: np.ndarray | None = None,
     where: Callable[[int], str] = lambda i: f"series {i}",
     source: str = "data",
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Fill missing values and equalise lengths of NaN-padded (n, c, w) series; returns (X, provenance).
 
-    With ``padding`` NaNs after a series' last value mark a shorter series; otherwise they are missing values.
+    By default NaNs after a series' last value mark a shorter series. ``widths`` gives each series' own length
+    instead (a file that declares its series equal-length): every NaN within it is a missing value.
     "pad" repeats the last value (no artificial step to zero, deterministic, unlike the archive's low-amplitude
     noise); "resample" stretches every series onto the longest length by linear interpolation.
     """
     check_option("variable_length", variable_length, VARIABLE_LENGTH)
     check_option("missing", missing, MISSING)
     X = np.asarray(X, dtype=np.float64)
+    infinite = np.isinf(X)
+    if infinite.any():
+        i, k, t = np.argwhere(infinite)[0]
+        raise DatasetError(
+            f"{where(i)}: infinite value at time step {t} {_channel(k, X.shape[1])}(an overflow or a division by "
+            "zero upstream?); replace it with a number, or with NaN and pass missing='interpolate'."
+        )
     nan = np.isnan(X)
     if not nan.any():
         return X, {}
@@ -38,7 +46,10 @@ def regularize(
     if empty.any():
         i, k = np.argwhere(empty)[0]
         raise DatasetError(f"{where(i)}: {_channel(k, c)}has no values (all missing); remove that series.")
-    lengths = w - np.argmax(finite[:, :, ::-1], axis=2) if padding else np.full((n, c), w)
+    if widths is None:
+        lengths = w - np.argmax(finite[:, :, ::-1], axis=2)
+    else:
+        lengths = np.broadcast_to(np.asarray(widths, dtype=np.int64)[:, None], (n, c))
     gaps = nan & (np.arange(w) < lengths[..., None])
     info: dict[str, Any] = {}
     if gaps.any():

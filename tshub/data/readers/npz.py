@@ -64,6 +64,8 @@ def _npz_targets(archive: Any, path: Path, keys: set[str], n: int) -> tuple[np.n
             "label_column=None for unlabeled series."
         )
     y = _npz_array(archive, path, "y")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]  # a column vector (n, 1), as scikit-learn code often keeps it
     if len(y) != n:
         raise DatasetError(f"{path}: 'X' has {n} series but 'y' has {len(y)} targets; they must match one to one.")
     if "classes" not in keys:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tshub.data.dataset import DatasetError
-from tshub.data.readers.base import MISSING_TOKENS, RawSeries
+from tshub.data.readers.base import MISSING_LABELS, MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits
 
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # everything str.splitlines splits on
 _CHUNK = 1 << 20
@@ -41,7 +41,7 @@ def check_line_count(path: Path, text: str, max_series: int | None) -> None:
     """Refuse more lines than ``max_series`` (+ a header allowance) before splitting the text into lines."""
     if max_series is None:
         return
-    lines = sum(text.count(c) for c in _LINE_BREAKS)
+    lines = sum(text.count(c) for c in _LINE_BREAKS) - text.count("\r\n")  # a Windows line break is one break
     if lines > max_series + 1000:
         raise DatasetError(
             f"{path}: {lines:,} lines, more than the {max_series:,} series one file may hold; "
@@ -64,18 +64,24 @@ def numbered_lines(text: str, skip: int = 0) -> tuple[list[str], np.ndarray]:
 
 
 def parse_table(
-    path: Path, lines: list[str], numbers: np.ndarray, sep: str | None, label_column: int | str | None
+    path: Path,
+    lines: list[str],
+    numbers: np.ndarray,
+    sep: str | None,
+    label_column: int | str | None,
+    limits: ReadLimits = UNLIMITED,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """A delimited table (one series per line) into float values (n, w) and the raw label column.
 
     Fast path: one ``np.fromstring`` over the whole block; on anything unusual (empty or '?' fields, text labels,
     bad values, rows of unequal length) a per-line pass parses what it can and names the first bad line and column.
     A shorter row is a shorter series, NaN-padded here (``variable_length`` decides later); a negative
-    ``label_column`` counts from the end of each row.
+    ``label_column`` counts from the end of each row. ``limits`` bounds the padded table before it is allocated
+    (one long row among many short ones would otherwise make a small file allocate rows × longest row).
     """
     widths = np.fromiter((len(s.split()) if sep is None else s.count(sep) + 1 for s in lines), np.int64, len(lines))
     if np.any(widths != widths[0]):
-        return _parse_table_by_line(path, lines, numbers, sep, label_column)
+        return _parse_table_by_line(path, lines, numbers, sep, label_column, limits)
     width = int(widths[0])
     col = _column_index(path, label_column, width)
     if width - (col is not None) < 1:
@@ -88,7 +94,7 @@ def parse_table(
     except ValueError:
         values = None
     if values is None or values.size != len(lines) * width:
-        return _parse_table_by_line(path, lines, numbers, sep, col)
+        return _parse_table_by_line(path, lines, numbers, sep, col, limits)
     values = values.reshape(len(lines), width)
     if col is None:
         return values, None
@@ -101,16 +107,23 @@ def parse_table(
 
 
 def _parse_table_by_line(
-    path: Path, lines: list[str], numbers: np.ndarray, sep: str | None, label_column: int | str | None
+    path: Path,
+    lines: list[str],
+    numbers: np.ndarray,
+    sep: str | None,
+    label_column: int | str | None,
+    limits: ReadLimits,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     rows = [line.split(sep) for line in lines]
-    values = np.full((len(rows), max(map(len, rows)) - (label_column is not None)), np.nan)
+    shape = (len(rows), max(map(len, rows)) - (label_column is not None))
+    limits.check_values((shape[0], 1, shape[1]), str(path))
+    values = np.full(shape, np.nan)
     labels: list[str] = []
     for i, (fields, number) in enumerate(zip(rows, numbers)):
         col = _column_index(path, label_column, len(fields), f"line {number}")
         if col is not None:
             label = unquote(fields.pop(col))
-            if label in MISSING_TOKENS or label.lower() == "nan":
+            if label in MISSING_LABELS or label.lower() == "nan":
                 raise DatasetError(f"{path}, line {number}: the label (column {col + 1}) is missing.")
             labels.append(label)
             if not fields:
@@ -141,7 +154,7 @@ def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[i
         except ValueError:
             raise DatasetError(
                 f"{path}, {where}, column {column(j)}: non-numeric value {s[:40]!r}; expected a "
-                "number ('', '?' or NaN mark a missing value)."
+                "number ('', '?', NA or NaN mark a missing value)."
             ) from None
     return out
 

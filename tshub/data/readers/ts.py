@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from tshub.data.dataset import DatasetError
-from tshub.data.readers.base import MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits
+from tshub.data.readers.base import MISSING_LABELS, UNLIMITED, RawSeries, ReadLimits
 from tshub.data.readers.formats import register_format
 from tshub.data.readers.text import is_number, numbered_lines, parse_numbers, unquote
 
@@ -27,7 +27,7 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
                 f"{path}, line {i + 1}: expected a header line starting with '@' (or @data) before "
                 f"the series, got {s[:40]!r}."
             )
-        key, _, value = s[1:].partition(" ")
+        key, value = (s[1:].split(None, 1) + [""])[:2]  # the key ends at any whitespace, a tab included
         if key.lower() == "data":
             data_start = i + 1
             break
@@ -47,6 +47,11 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
     is_regression = _ts_bool(path, header, "targetlabel", False)
     labeled = (has_classes or is_regression) and label_column is not None
     classes = [unquote(c) for c in class_value[1:]] if has_classes else None
+    if has_classes and not classes:
+        raise DatasetError(
+            f"{path}, line {header['classlabel'][1]}: @classLabel true declares no classes; list them after "
+            "true (e.g. '@classLabel true 1 2 3')."
+        )
     equal = _ts_bool(path, header, "equallength", False)
     expected_dims = _ts_int(path, header, "dimensions")
     if expected_dims is None and _ts_bool(path, header, "univariate", False):
@@ -106,7 +111,7 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
 def _ts_label(
     path: Path, number: int, label: str, classes: list[str] | None, is_regression: bool, dims: int | None
 ) -> str:
-    if label in MISSING_TOKENS:
+    if label in MISSING_LABELS:
         raise DatasetError(f"{path}, line {number}: label missing after the last ':'.")
     if "," in label:
         raise DatasetError(

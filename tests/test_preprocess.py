@@ -1,0 +1,25 @@
+"""Preprocessors: what they map a series to, on small generated data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tshub.data.preprocess import ZNormalize
+
+
+def test_a_constant_series_becomes_zeros_whatever_its_level() -> None:
+    """In float32 a constant series' std is rounding noise (0.1 → 3e-8), which mapped it to ±1, not 0."""
+    levels = np.array([0.0, 0.1, 0.3, 7.7, -1e6], dtype=np.float32)
+    X = np.broadcast_to(levels[:, None, None], (5, 1, 100)).copy()
+    assert np.array_equal(ZNormalize().transform(X)[0], np.zeros_like(X))
+
+
+def test_a_varying_series_is_z_normalised_per_channel() -> None:
+    X = np.random.default_rng(0).normal(3.0, 2.0, size=(4, 2, 64)).astype(np.float32)
+    X[1, 1] = 5.0  # one constant channel next to a varying one
+    Z = ZNormalize().transform(X)[0]
+    varying = np.ones((4, 2), bool)
+    varying[1, 1] = False
+    np.testing.assert_allclose(Z.mean(axis=2)[varying], 0, atol=1e-6)
+    np.testing.assert_allclose(Z.std(axis=2)[varying], 1, atol=1e-5)
+    assert not Z[1, 1].any()
