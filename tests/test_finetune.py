@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +13,9 @@ import torch
 from tshub.data import Dataset
 from tshub.datasets import load
 from tshub.models import TimeSeriesModel
-from tshub.training import FitResult, convergence_rate, finetune, train_from_scratch, train_referent
+from tshub.training import FitResult, TrainConfig, convergence_rate, finetune, loop, train_from_scratch, train_referent
+from tshub.training.monitor import Monitor
+from tshub.training.search import _ranked
 
 SMALL = {"filters": (16, 32, 16)}
 
@@ -214,6 +217,76 @@ def test_halving_keeps_the_chosen_omega_exactly_as_trained_alone(source: TimeSer
         assert torch.equal(result.model.state_dict()[name], tensor), name
     assert "after 3 epochs: kept" in err and "after 9 epochs: kept" in err
     assert f"chose ω {result.lr_multiplier:g}" in err and "ETA" in err and "/4)" in err
+
+
+def test_a_diverged_run_never_ranks_above_a_finite_one():
+    """Its NaN logits argmax to one class, so its accuracy can be the higher one; its loss is NaN."""
+    nan = float("nan")
+
+    def run(label: str, accuracy: float, loss: float) -> SimpleNamespace:
+        best = {"epoch": 1, "val_accuracy": accuracy, "val_loss": loss}
+        return SimpleNamespace(label=label, training=SimpleNamespace(best_record=best))
+
+    runs = [run("diverged", 0.9, nan), run("finite", 0.5, 0.7), run("none", 0.0, 0.0)]
+    runs[2].training.best_record = None
+    selector = Monitor.resolve("auto", "classification", tie_break=True)
+    assert [r.label for r in _ranked(runs, selector)] == ["finite", "diverged", "none"]
+
+
+def _synthetic(task: str, seed: int = 0, scale: float = 1.0) -> Dataset:
+    """30 one-channel series of length 24: a bump marks class 1, or the target is the series' mean."""
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(30, 1, 24)) * scale).astype(np.float32)
+    y = np.arange(30) % 2
+    X[y == 1, :, 8:16] += 3 * scale
+    if task == "regression":
+        return Dataset("r", X, X.mean(axis=(1, 2)), task, splits={"train": np.arange(30)})
+    return Dataset(f"c{seed}", X, y, task, classes=["a", "b"], splits={"train": np.arange(30)})
+
+
+def test_a_diverged_regression_keeps_its_result_and_its_last_finite_weights(monkeypatch: pytest.MonkeyPatch):
+    """Training diverges in epoch 3: the run ends with the weights of its best finite epoch, and the convergence
+    rate covers epochs 1-2; a run that diverges in its first epoch has none."""
+    data, epochs = _synthetic("regression"), []
+    train_epoch = loop._train_epoch
+
+    def diverge_in_epoch_3(model: torch.nn.Module, *args: object) -> tuple[float, bool]:
+        loss, out_of_time = train_epoch(model, *args)
+        epochs.append(loss)
+        if len(epochs) < 3:
+            return loss, out_of_time
+        with torch.no_grad():
+            for param in model.parameters():
+                param.fill_(float("nan"))
+        return float("nan"), out_of_time
+
+    monkeypatch.setattr(loop, "_train_epoch", diverge_in_epoch_3)
+    kwargs = {"arch_kwargs": {"filters": (4, 4, 4)}, "progress": False}
+    result = train_from_scratch("fcn", data, recipe=TrainConfig(max_epochs=5), **kwargs)
+    assert (result.stop_reason, len(result.history)) == ("non_finite_loss", 3) and result.best_epoch in (1, 2)
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+    curve = [r["val_mae"] for r in result.history[:2]]
+    assert result.convergence_rate == convergence_rate(curve, higher_is_better=False)
+    monkeypatch.undo()
+    diverged = train_from_scratch("fcn", data, recipe=TrainConfig(lr=1e30, max_epochs=5), **kwargs)
+    assert (diverged.stop_reason, len(diverged.history), diverged.convergence_rate) == ("non_finite_loss", 1, None)
+
+
+def test_a_preprocessor_passed_in_is_copied_not_refitted():
+    """Fine-tuning with the source's own preprocessor object fits a copy on the target: the source keeps its
+    mask (and its predictions), and the fine-tuned model gets its own; so does a from-scratch training."""
+    kwargs: dict = {"recipe": TrainConfig(max_epochs=1), "progress": False}
+    magnet = {"arch_kwargs": {"lstm_units": 4}}
+    source = train_from_scratch("magnet", _synthetic("classification"), preprocessing="minmax_mask", **magnet, **kwargs)
+    given, target = source.model.preprocessor, _synthetic("classification", seed=1, scale=100.0)
+    mask, predicted = given.mask.copy(), source.model.predict_proba(target.X[:5])
+    for result in (
+        finetune(source.model, target, preprocessing=given, **kwargs),
+        train_from_scratch("magnet", target, preprocessing=given, **magnet, **kwargs),
+    ):
+        assert source.model.preprocessor is given and np.array_equal(given.mask, mask)
+        assert np.array_equal(source.model.predict_proba(target.X[:5]), predicted)
+        assert result.model.preprocessor is not given and not np.array_equal(result.model.preprocessor.mask, mask)
 
 
 def _without_time(history: list[dict]) -> list[dict]:

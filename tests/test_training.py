@@ -125,6 +125,28 @@ def test_accuracy_ties_are_broken_by_validation_loss():
     assert Monitor.resolve("auto", "regression") == Monitor("val_loss", "min", None)
 
 
+def test_patience_zero_acts_at_the_first_epoch_without_improvement_as_keras_does():
+    stopper = Plateau(Monitor("val_loss", "min"), patience=0)
+    exhausted = []
+    for record in _records("val_loss", [1.0, 0.5, 0.25, 0.3]):
+        stopper.update(record)
+        exhausted.append(stopper.exhausted)
+    assert exhausted == [False, False, False, True]
+    scheduler = ReduceLROnPlateau(Monitor("val_loss", "min"), 1e-3, factor=0.5, patience=0, min_lr=1e-6)
+    lrs = [scheduler.step(r) for r in _records("val_loss", [1.0, 0.5, 0.25, 0.3, 0.3, 0.2])]
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 2.5e-4, 2.5e-4])
+
+
+def test_a_diverged_record_never_improves_and_any_finite_one_beats_it():
+    """NaN logits argmax to class 0, so a diverged epoch's accuracy is finite; its loss is not."""
+    monitor = Monitor.resolve("auto", "classification", tie_break=True)
+    nan = float("nan")
+    assert not monitor.improved({"val_accuracy": 0.9, "val_loss": nan}, {"val_accuracy": 0.5, "val_loss": 0.7})
+    assert not monitor.improved({"val_accuracy": 0.9, "val_loss": nan}, None)
+    assert monitor.improved({"val_accuracy": 0.5, "val_loss": 0.7}, {"val_accuracy": 0.9, "val_loss": nan})
+    assert not Monitor("val_loss", "min").improved({"val_loss": float("inf")}, None)
+
+
 def test_fit_applies_the_callbacks_it_records(gunpoint):
     """Replaying the recorded validation scores through the callbacks gives the recorded lrs and stop epoch."""
     config = TrainConfig(max_epochs=40, lr_patience=1, early_stopping_patience=3, lr=3e-3)
@@ -170,6 +192,35 @@ def test_best_validation_weights_are_restored(gunpoint):
     now = evaluate(model, flipped, "classification")
     assert now["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
     assert now["accuracy"] == best["val_accuracy"]
+
+
+def test_a_diverged_epoch_is_never_kept_nor_counted_by_the_callbacks():
+    """Epoch 2's training turns the logits to NaN: every validation series is then predicted as class 0, which
+    is all of validation (accuracy 1.0 against 0.0 at epoch 1), yet epoch 1's finite weights are the ones kept."""
+    rng = np.random.default_rng(0)
+    train = (rng.normal(size=(20, 1, 32)).astype(np.float32), np.arange(20) % 2, None)
+    val = (rng.normal(size=(10, 1, 32)).astype(np.float32), np.zeros(10, dtype=np.int64), None)
+    model = _fcn(filters=(4, 4, 4))
+    with torch.no_grad():
+        model.head.bias[:] = torch.tensor([-50.0, 50.0])  # the healthy model predicts class 1 everywhere
+    batches = []
+
+    def diverge_from_the_third_batch(module, inputs, output):
+        if module.training:
+            batches.append(1)
+            return output * float("nan") if len(batches) > 2 else None
+        return None
+
+    model.head.register_forward_hook(diverge_from_the_third_batch)
+    config = TrainConfig(max_epochs=5, lr_patience=1, early_stopping_patience=1, batch_size=10)
+    training = Training(model, train, val, config, device="cpu", progress=False)
+    training.run()
+    result = training.finish()
+    assert [r["val_accuracy"] for r in result.history] == [0.0, 1.0]
+    assert (result.stop_reason, result.best_epoch, training.best_record["epoch"]) == ("non_finite_loss", 1, 1)
+    assert training.scheduler.best["epoch"] == training.stopper.best["epoch"] == 1
+    assert training.scheduler.wait == training.stopper.wait == 0
+    assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
 class _Interrupt(Exception):

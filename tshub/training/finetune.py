@@ -8,9 +8,11 @@ referents of any seed are compared on the same data.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,7 +39,7 @@ from tshub.training.loop import (
     progress_status,
     resolve_device,
 )
-from tshub.training.metrics import convergence_rate, task_metrics
+from tshub.training.metrics import convergence_rate, curve_metric, task_metrics
 from tshub.training.monitor import Monitor
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import AUTO, TrainConfig, bf16_override, resolve_recipe
@@ -324,9 +326,10 @@ def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
 
 def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool) -> PreparedData:
     """Make the training splits (``training_splits``: a dataset without splits is training data), fit the
-    preprocessing on the training split and apply it to every split (to the targets too with relative_target)."""
+    preprocessing on the training split and apply it to every split (to the targets too with relative_target).
+    A given ``Preprocessor`` is not refitted in place: a fresh copy is, since the object may be another model's."""
     ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0)
-    preprocessor = make_preprocessor(preprocessing)
+    preprocessor = make_preprocessor(preprocessing).unfitted()
     if use_stream_max and not preprocessor.uses_stream_max:
         raise ValueError(
             f"the model takes stream_max but preprocessing {preprocessor.kind!r} does not produce it: "
@@ -425,7 +428,7 @@ def _result(
         stop_reason=loop.stop_reason,
         **fields,
     )
-    result.convergence_rate = convergence_rate(result.curve(), higher_is_better=ds.task == "classification")
+    result.convergence_rate = _convergence_rate(loop.history, ds.task)
     model.meta = {
         "source_dataset": ds.name,
         "source": _source_record(ds),
@@ -461,6 +464,14 @@ def _result(
     if notes:
         model.training_history.note = " ".join(notes)
     return result
+
+
+def _convergence_rate(history: list[dict[str, Any]], task: str) -> float | None:
+    """The convergence rate of the validation curve up to the last epoch before training diverged (a non-finite
+    loss or curve value: what follows is no learning curve); None when the first epoch already diverged."""
+    key = f"val_{curve_metric(task)}"
+    curve = [r[key] for r in takewhile(lambda r: math.isfinite(r["loss"]) and math.isfinite(r[key]), history)]
+    return convergence_rate(curve, higher_is_better=task == "classification") if curve else None
 
 
 def training_fingerprint(*datasets: Dataset) -> dict[str, Any]:

@@ -200,7 +200,7 @@ class Training:
             return self.epoch
         if self.stopper is not None:
             assert self.stopper.patience is not None  # built only with a patience
-            end = min(end, self.epoch + self.stopper.patience - self.stopper.wait)
+            end = min(end, self.epoch + max(self.stopper.patience - self.stopper.wait, 1))
         return max(end, self.epoch)
 
     def run(self, until: int | None = None) -> bool:
@@ -316,7 +316,10 @@ def after_epoch(
     out_of_time: bool,
 ) -> tuple[dict[str, torch.Tensor] | None, str | None]:
     """The recipe's callbacks after an epoch, in Keras order: keep the best weights, step the LR plateau (every
-    group keeps its ω), count towards early stopping. Returns (a copy of the weights to keep or None, stop reason)."""
+    group keeps its ω), count towards early stopping. Returns (a copy of the weights to keep or None, stop reason).
+    A non-finite training loss stops the run before any callback sees the epoch: its weights are diverged."""
+    if not finite:
+        return None, "non_finite_loss"
     state = _clone_state(model) if checkpoint.update(record) and config.restore_best else None
     if scheduler is not None:
         base_lr = scheduler.step(record)
@@ -324,15 +327,7 @@ def after_epoch(
             group["lr"] = base_lr * group["lr_multiplier"]
     if stopper is not None:
         stopper.update(record)
-    reason = (
-        "non_finite_loss"
-        if not finite
-        else "time_budget"
-        if out_of_time
-        else "early_stopping"
-        if stopper is not None and stopper.exhausted
-        else None
-    )
+    reason = "time_budget" if out_of_time else "early_stopping" if stopper is not None and stopper.exhausted else None
     return state, reason
 
 

@@ -7,6 +7,7 @@ monitored value beats the best one by more than an *absolute* ``min_delta``, and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,8 +43,14 @@ class Monitor:
         return self.key.startswith("val_")
 
     def improved(self, record: dict[str, Any], best: dict[str, Any] | None, min_delta: float = 0.0) -> bool:
-        """True when ``record`` beats ``best`` by more than ``min_delta`` (or ties it and wins the tie-break)."""
-        if best is None:
+        """True when ``record`` beats ``best`` by more than ``min_delta`` (or ties it and wins the tie-break).
+
+        A diverged record (NaN or infinite key or tie-break) never improves and any finite one beats it: its
+        accuracy can look finite (NaN logits argmax to class 0), and NaN compares false both ways.
+        """
+        if not self.finite(record):
+            return False
+        if best is None or not self.finite(best):
             return True
         sign = 1.0 if self.mode == "max" else -1.0
         gain = sign * (record[self.key] - best[self.key])
@@ -52,6 +59,10 @@ class Monitor:
         if self.tie_break is None or gain < 0:
             return False
         return best[self.tie_break] - record[self.tie_break] > min_delta
+
+    def finite(self, record: dict[str, Any]) -> bool:
+        """Whether the record's monitored value and tie-break are finite numbers."""
+        return all(math.isfinite(record[k]) for k in (self.key, self.tie_break) if k is not None)
 
 
 class Plateau:
@@ -80,8 +91,9 @@ class Plateau:
 
     @property
     def exhausted(self) -> bool:
-        """``wait >= patience``: the moment Keras reduces the learning rate or stops."""
-        return self.patience is not None and self.wait >= self.patience
+        """``wait >= patience`` after an epoch without improvement (``wait > 0``): the moment Keras reduces the
+        learning rate or stops, which it checks only on such epochs, so patience 0 acts at the first one."""
+        return self.patience is not None and self.wait >= max(self.patience, 1)
 
 
 class ReduceLROnPlateau(Plateau):

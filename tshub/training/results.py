@@ -20,7 +20,8 @@ class FitResult:
     """``metrics`` are on the test split ({} when the dataset has none); ``val_metrics`` on validation.
 
     ``convergence_rate`` (Otović et al. eq. 7–8) is computed on the validation curve of ``curve_metric`` (weighted
-    F1 or MAE) over the epochs trained; ``grid`` lists every ω tried with its validation scores.
+    F1 or MAE) over the epochs trained up to a divergence (a non-finite loss; None when the first epoch diverged);
+    ``grid`` lists every ω tried with its validation scores.
     """
 
     model: TimeSeriesModel
