@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -19,9 +20,9 @@ import tshub
 from tshub.cli import main
 from tshub.data import Dataset
 from tshub.datasets import load
-from tshub.recommend import FULL, RecommendError, RecommendTimeout, ScoringPlan, recommend
+from tshub.recommend import FAST, FULL, RecommendError, RecommendTimeout, ScoringPlan, recommend
 from tshub.recommend.cache import FeatureCache
-from tshub.recommend.sampling import stratified_sample
+from tshub.recommend.sampling import final_sample, stratified_sample
 from tshub.recommend.transferability import (
     _spectrum,
     hscore,
@@ -31,6 +32,7 @@ from tshub.recommend.transferability import (
     score_features,
     target_features,
 )
+from tshub.similarity import SimilarityIndex
 from tshub.training import TrainConfig, train_from_scratch
 
 SOURCES = {"ItalyPowerDemand": 20, "Chinatown": 3, "SonyAIBORobotSurface1": 3}  # dataset -> training epochs
@@ -135,6 +137,23 @@ def test_regularised_hscore_matches_its_formula_with_sklearn_ledoit_wolf():
     assert hscore(F, labels, shrinkage=None) == pytest.approx(
         np.trace(np.linalg.pinv(centred.T @ centred / len(F)) @ cov_z), rel=1e-6
     )
+
+
+def test_scores_of_the_smallest_targets_are_finite():
+    """Two training series (Ledoit–Wolf's estimate is exactly 0 there, and rounded it fell below 0 or left the
+    rank-1 covariance to a solve: a ValueError, a LinAlgError or a score in the thousands) and one series per class.
+    Two series in two classes are told apart by any features: all the variance is the class's, an H-score of 1."""
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        two = rng.normal(size=(2, 64))
+        assert 0 <= ledoit_wolf_shrinkage(two - two.mean(axis=0)) <= 1
+        assert hscore(two, np.array([0, 1])) == pytest.approx(1.0)
+        assert hscore(two, np.array([0, 1]), shrinkage=0) == pytest.approx(1.0)
+        one_each = rng.normal(size=(3, 64))
+        assert 0 < hscore(one_each, np.arange(3)) <= 2 + 1e-9  # at most the rank of the centred features
+    assert np.isfinite(logme(two, np.array([0, 1]))) and np.isfinite(logme(one_each, np.arange(3)))
+    with pytest.raises(ValueError, match=r"in \[0, 1\], got 1.5"):
+        hscore(two, np.array([0, 1]), shrinkage=1.5)
 
 
 # ---------------------------------------------------------------------------------------------------- real data
@@ -306,6 +325,38 @@ def test_dtw_uses_the_saved_index_and_falls_back_without_one(italy: Dataset, can
     assert fallback.method == "logme" and "dtw" in fallback.note
 
 
+def test_dtw_averages_the_sample_the_feature_scores_use_and_keeps_the_time_limit(italy: Dataset, candidates: list[str]):
+    """A target the index does not hold is reduced to prototypes of the final score's stratified, seeded sample
+    (all of a small target's series, so its prototypes are those of its whole training split): the medoids cost n²
+    DTWs per class, and the ranking must score at most the plan's series and stop at its deadline."""
+    index = SimilarityIndex()
+    for name in ("Chinatown", "SonyAIBORobotSurface1"):  # ready prototypes: one class mean per class
+        X, y = load(name).split("train")
+        index.add(name, prototypes=[X[y == c].mean(axis=0) for c in np.unique(y)])
+    large = italy.with_splits({"train": np.arange(len(italy.X))})  # 1096 series of 24 steps: 256 are averaged
+    for target, whole in ((italy, True), (large, False)):
+        rec = recommend(target, k=None, method="dtw", candidates=candidates, index=index)
+        _, prototypes = index.make_prototypes(*final_sample(target, FAST).split("train"))
+        assert {r.source: r.details["distance"] for r in rec} == dict(index.rank(prototypes, k=None))
+        assert (dict(index.rank(target, k=None)) == {r.source: r.details["distance"] for r in rec}) is whole
+        assert (rec.note is None) is whole
+    assert rec.note == "target prototypes averaged over 256 of 1096 training series"
+    with pytest.raises(RecommendTimeout, match=r"longer than 0 s \(scored 0 of 2 candidates\)"):
+        recommend(large, method="dtw", candidates=candidates, index=index, time_limit_s=0)
+
+
+def test_probe_stops_a_fine_tune_at_the_ranking_time_limit(candidates: list[str]):
+    """One candidate's fine-tune (here ≥ 100 epochs of the "ucr" recipe's patience, ~0.3 s each on this CPU) is
+    given what is left of the limit as its time budget, and a fine-tune cut short stops the ranking."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 1, 512)).astype(np.float32).cumsum(axis=-1)
+    target = Dataset.from_arrays(X, rng.integers(0, 2, len(X)))
+    start = time.monotonic()
+    with pytest.raises(RecommendTimeout, match=r"longer than 2 s \(scored 0 of 1 candidates\)"):
+        recommend(target, method="probe", candidates=candidates[:1], probe_epochs=1000, time_limit_s=2, device="cpu")
+    assert time.monotonic() - start < 20
+
+
 def test_recommend_rejects_what_it_cannot_do(italy: Dataset, candidates: list[str]):
     with pytest.raises(RecommendError, match="unknown recommendation method"):
         recommend(italy, method="oracle", candidates=candidates)
@@ -361,6 +412,28 @@ def test_stratified_sample_keeps_every_class_and_its_share():
     assert not np.array_equal(picked, stratified_sample(y, 20, "classification", seed=1))
     assert np.array_equal(stratified_sample(y, 500, "classification"), np.arange(100))
     assert len(set(stratified_sample(np.linspace(0, 1, 50), 7, "regression"))) == 7
+
+
+@pytest.mark.parametrize(
+    "counts, n, expected",
+    [
+        ([1, 20, 20, 20], 32, [1, 11, 10, 10]),  # the singleton's share rounds up to 1: the rest must not lose it
+        ([1, 5, 5], 10, [1, 5, 4]),
+        ([100] + [1] * 10, 5, [5] + [0] * 10),  # fewer series than classes: shares, not one per class
+        ([100] + [1] * 10, 12, [2] + [1] * 10),  # one per class takes from the largest
+    ],
+)
+def test_stratified_sample_is_exactly_the_size_asked(counts: list[int], n: int, expected: list[int]):
+    y = np.repeat(np.arange(len(counts)), counts)
+    picked = stratified_sample(y, n, "classification")
+    assert np.bincount(y[picked], minlength=len(counts)).tolist() == expected
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        y = rng.integers(0, rng.integers(2, 12), size=rng.integers(12, 120))
+        n = int(rng.integers(1, len(y) + 1))
+        kept = np.bincount(y[stratified_sample(y, n, "classification")], minlength=y.max() + 1)
+        assert kept.sum() == n and (kept <= np.bincount(y)).all()
+        assert n < len(np.unique(y)) or (kept[np.unique(y)] >= 1).all()
 
 
 def test_the_plan_bounds_series_by_steps_and_refuses_nonsense():

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tshub.hub.ids import source_key
 from tshub.recommend.candidates import Candidate
 from tshub.recommend.methods import DEFAULT_METHOD, Context, Scored, register
+from tshub.recommend.sampling import final_positions
 
 
 @register(
@@ -20,7 +24,7 @@ def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
     if ctx.target_name is not None and ctx.target_name in index:
         ranked = index.rank(ctx.target_name, k=None)  # stored distances of the same training split
     else:
-        ranked = index.rank(ctx.target, k=None)
+        ranked = index.rank(target_prototypes(ctx, len(pool)), k=None)
     distances = {source_key(name): d for name, d in ranked}
     known = {source_key(name) for name in index.names}
     for candidate in pool:
@@ -33,6 +37,23 @@ def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
             yield Scored(candidate, None, "its source has another channel count than the target")
         else:
             yield Scored(candidate, None, f"source {candidate.source!r} is not in the similarity index")
+
+
+def target_prototypes(ctx: Context, n_candidates: int) -> list[np.ndarray]:
+    """The target's per-class DBA prototypes (c, t), averaged over the training series the feature methods' final
+    score uses (a stratified, seeded sample of ``ctx.plan.final_size``: all of a small target's), the deadline
+    checked before each class and after the last: a class's medoid costs n² DTWs."""
+    from tshub.similarity.index import split_series
+
+    series, labels = split_series(ctx.target)
+    keep = final_positions(ctx.target, ctx.plan)
+    if len(keep) < len(series):
+        ctx.notes.append(f"target prototypes averaged over {len(keep)} of {len(series)} training series")
+        series, labels = [series[i] for i in keep], None if labels is None else labels[keep]
+    check = functools.partial(ctx.check_time, 0, n_candidates)
+    _, prototypes = ctx.index.make_prototypes(series, labels, before_class=check)
+    check()
+    return prototypes
 
 
 def load_index(index: Any, method: str = "dtw") -> tuple[Any, str | None]:

@@ -14,14 +14,17 @@ from tshub.training.finetune import finetune
 @register("probe", "validation accuracy (regression: −MAE) after a short fine-tune, higher is better")
 def rank_by_probe(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
     train_only = ctx.target.with_splits({"train": ctx.target.splits["train"]})  # val is carved from train
-    for candidate in each_candidate(pool, ctx, "probe"):
+    for done, candidate in enumerate(each_candidate(pool, ctx, "probe")):
         start = time.perf_counter()
         try:
+            model = candidate.load()
+            left = None if ctx.deadline is None else max(0.0, ctx.deadline - time.monotonic())
             result = finetune(
-                candidate.load(),
+                model,
                 train_only,
                 lr_multiplier=1.0,
                 max_epochs=ctx.probe_epochs,
+                time_budget_s=left,  # the rest of the ranking's time: one fine-tune cannot overrun it
                 seed=0,
                 device=ctx.device,
                 progress=False,
@@ -29,6 +32,7 @@ def rank_by_probe(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
         except (ValueError, RuntimeError, OSError) as err:
             yield Scored(candidate, None, failure_reason(err))
             continue
+        ctx.check_time(done, len(pool))  # a fine-tune the deadline cut short compares with none of the others
         kept = result.history[(result.best_epoch or len(result.history)) - 1]
         val_loss = float(kept.get("val_loss", float("inf")))
         score = result.val_metrics["accuracy"] if ctx.target.task == "classification" else -result.val_metrics["mae"]

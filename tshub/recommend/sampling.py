@@ -99,27 +99,45 @@ def as_plan(plan: ScoringPlan | str) -> ScoringPlan:
 
 
 def stratified_sample(y: np.ndarray, n: int, task: str, seed: int = 0) -> np.ndarray:
-    """Sorted positions of ``n`` of the targets ``y``: for classification each class keeps its share (largest
-    remainders) and at least one series; for regression a plain seeded sample. All of them when n ≥ len(y)."""
+    """Sorted positions of min(n, len(y)) of the targets ``y``: for classification each class keeps its share
+    (largest remainders), and at least one series when n allows one per class; for regression a plain seeded
+    sample."""
     rng = np.random.default_rng(seed)
     if n >= len(y):
         return np.arange(len(y))
     if task != "classification":
         return np.sort(rng.choice(len(y), n, replace=False))
     classes, counts = np.unique(y, return_counts=True)
-    quota = np.maximum(1, np.floor(counts * n / len(y)).astype(int))
-    order = np.argsort(-(counts * n / len(y) - np.floor(counts * n / len(y))), kind="stable")
-    for c in order[: max(0, n - quota.sum())]:
-        quota[c] += 1
-    quota = np.minimum(quota, counts)
-    picked = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota, strict=True)]
+    picked = [
+        rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, class_quotas(counts, n), strict=True)
+    ]
     return np.sort(np.concatenate(picked))
+
+
+def class_quotas(counts: np.ndarray, n: int) -> np.ndarray:
+    """How many of each class's ``counts`` series a sample of n < counts.sum() takes: summing to n, each at most
+    its class, at least one when n ≥ the number of classes, otherwise as near its share as those bounds allow."""
+    share = counts * n / counts.sum()
+    least = 1 if n >= len(counts) else 0
+    quota = np.clip(np.floor(share).astype(int), least, counts)
+    while quota.sum() < n:  # largest remainders first, among classes with series left
+        quota[np.argmax(np.where(quota < counts, share - quota, -np.inf))] += 1
+    while quota.sum() > n:  # raising small classes to one overshot: the most over-served give one back
+        quota[np.argmin(np.where(quota > least, share - quota, np.inf))] -= 1
+    return quota
+
+
+def final_positions(train: Dataset, plan: ScoringPlan) -> np.ndarray:
+    """Positions, in the training split, of the series the final score uses (and dtw averages): a stratified,
+    seeded sample of ``plan.final_size`` of them."""
+    y = train.y[train.splits["train"]]
+    return stratified_sample(y, plan.final_size(len(y), train.length), train.task)
 
 
 def final_sample(train: Dataset, plan: ScoringPlan) -> Dataset:
     """The training series the final score uses, as a dataset whose "train" split is all of them."""
     X, y = train.split("train")
-    keep = stratified_sample(y, plan.final_size(len(y), train.length), train.task)
+    keep = final_positions(train, plan)
     return _as_training(train, X[keep], y[keep], f"{len(keep)} of {len(y)} training series")
 
 

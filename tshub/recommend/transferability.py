@@ -249,7 +249,10 @@ def hscore(features: np.ndarray, labels: np.ndarray, *, shrinkage: str | float |
     """H-score tr(Σ_f⁻¹ Σ_z), Σ_z the covariance of the class-conditional feature means (higher: better).
 
     ``shrinkage``: "ledoit_wolf" (regularised H-score: Σ_f → (1−a)Σ_f + a·μI with Ledoit–Wolf's a, and Σ_z
-    scaled by (1−a)), a fixed a in [0, 1], or None (Bao et al.'s original, with a pseudo-inverse).
+    scaled by (1−a)), a fixed a in [0, 1], or None (Bao et al.'s original, a = 0). The inverse is a pseudo-inverse
+    (rcond 1e-15), as in both papers' code: Ledoit–Wolf's a is 0 when every centred row has the same outer product
+    (always with 2 series), and with n ≤ D the unshrunk Σ_f is singular; Σ_z lies in Σ_f's range, so the
+    pseudo-inverse gives the score's limit as a → 0 (with 2 series in 2 classes: 1, all variance explained).
     """
     F = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
@@ -265,19 +268,23 @@ def hscore(features: np.ndarray, labels: np.ndarray, *, shrinkage: str | float |
     cov_z = G.T @ G / n
     cov_f = F.T @ F / n
     if shrinkage is None:
-        return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-15, hermitian=True) @ cov_z))
-    a = ledoit_wolf_shrinkage(F) if shrinkage == "ledoit_wolf" else float(shrinkage)
-    if not 0 <= a <= 1:
-        raise ValueError(f"shrinkage must be 'ledoit_wolf', None or a number in [0, 1], got {shrinkage!r}.")
-    mu = np.trace(cov_f) / d
-    if mu == 0:
-        return 0.0  # constant features explain nothing
-    shrunk = (1 - a) * cov_f + a * mu * np.eye(d)
-    return float(np.trace(np.linalg.solve(shrunk, (1 - a) * cov_z)))
+        a = 0.0
+    elif shrinkage == "ledoit_wolf":
+        a = ledoit_wolf_shrinkage(F)
+    else:
+        a = float(shrinkage)
+        if not 0 <= a <= 1:
+            raise ValueError(f"shrinkage must be 'ledoit_wolf', None or a number in [0, 1], got {shrinkage!r}.")
+    shrunk = (1 - a) * cov_f + a * np.trace(cov_f) / d * np.eye(d)
+    return float(np.trace(np.linalg.pinv(shrunk, rcond=1e-15, hermitian=True) @ ((1 - a) * cov_z)))
 
 
 def ledoit_wolf_shrinkage(X: np.ndarray) -> float:
-    """Ledoit & Wolf (2004)'s optimal weight a of μI in (1−a)S + aμI, for centred rows X (n, d), S = XᵀX/n."""
+    """Ledoit & Wolf (2004)'s optimal weight a of μI in (1−a)S + aμI, for centred rows X (n, d), S = XᵀX/n.
+
+    Their b̄² = Σ‖x xᵀ − S‖²_F / n² is never negative, but computed as a difference it can round below 0 (with
+    2 series it is exactly 0), so it is clamped: a lies in [0, 1].
+    """
     n, d = X.shape
     S = X.T @ X / n
     mu = np.trace(S) / d
@@ -286,7 +293,7 @@ def ledoit_wolf_shrinkage(X: np.ndarray) -> float:
         return 0.0
     X2 = X**2
     beta_bar = ((X2.T @ X2).sum() / n - (S**2).sum()) / (n * d)  # mean ‖x xᵀ − S‖²_F / (n d)
-    return float(min(beta_bar, delta) / delta)
+    return float(np.clip(beta_bar, 0.0, delta) / delta)
 
 
 # ---------------------------------------------------------------------------------------------------- scoring

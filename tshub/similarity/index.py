@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,15 +102,23 @@ class SimilarityIndex:
 
     # ----------------------------------------------------------------- building
     def make_prototypes(
-        self, X: np.ndarray | Sequence[np.ndarray], y: np.ndarray | Sequence | None = None
+        self,
+        X: np.ndarray | Sequence[np.ndarray],
+        y: np.ndarray | Sequence | None = None,
+        *,
+        before_class: Callable[[], None] | None = None,
     ) -> tuple[list[str], list[np.ndarray]]:
-        """One DBA prototype per class of ``(X, y)`` (all series one group when ``y`` is None): (labels, (c, t))."""
+        """One DBA prototype per class of ``(X, y)`` (all series one group when ``y`` is None): (labels, (c, t)).
+
+        ``before_class`` is called before each class's average (its medoid costs n² DTWs): a caller's deadline."""
         series = self.preprocess(X)
         labels = np.zeros(len(series), dtype=np.int64) if y is None else np.asarray(y)
         if len(labels) != len(series):
             raise ValueError(f"{len(series)} series but {len(labels)} labels.")
         classes, prototypes = [], []
         for label in sorted(set(labels.tolist()), key=_label_key):
+            if before_class is not None:
+                before_class()
             members = [s for s, lab in zip(series, labels.tolist()) if lab == label]
             group = SeriesSet.from_list(members, members[0].shape[1])
             avg = dba(group, self.params["n_iterations"], self.params["window"], medoid=self.params["medoid"])
