@@ -252,12 +252,15 @@ class BadCursor(ValueError):
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at in UTC, id) of a cursor; BadCursor for anything else (e.g. a forged date that UTC cannot
+    hold, such as 0001-01-01T00:00:00+05:00)."""
     try:
         created, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
         when = datetime.fromisoformat(created)
-    except ValueError:
+        when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise BadCursor(
             f"cursor {cursor[:40]!r} is not one this server gave; use next_cursor from the previous "
             "page, or omit it for the first page."
         ) from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)), row_id
+    return when, row_id

@@ -305,30 +305,33 @@ class JobStore:
                 == 1
             )
 
-    def release(self, job_id: str, worker_id: str, reason: str) -> bool:
-        """Give a running job back to the queue on a clean worker shutdown; the attempt does not count."""
-        with self.Session.begin() as session:
-            return (
-                session.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.worker == worker_id, Job.state == "running")
-                    .values(**_transition("queued", reason), attempts=Job.attempts - 1)
-                ).rowcount
-                == 1
-            )
+    def release(self, job_id: str, worker_id: str, why: str) -> str | None:
+        """Give a running job back to the queue on a clean worker shutdown (the attempt does not count); the state
+        it moved to (cancelled when its cancel was asked for), None when it was no longer this worker's."""
+        return self._move(job_id, worker_id, ("queued", f"requeued: {why}"), why, attempts=Job.attempts - 1)
 
-    def retry(self, job_id: str, worker_id: str, why: str, max_attempts: int) -> str:
-        """Requeue a job whose attempt failed for a passing reason, or fail it after ``max_attempts``."""
+    def retry(self, job_id: str, worker_id: str, why: str, max_attempts: int) -> str | None:
+        """Requeue a job whose attempt failed for a passing reason, or fail it after ``max_attempts``; the state it
+        moved to (cancelled when its cancel was asked for), None when it was no longer this worker's."""
         with self.Session() as session:
             attempts = session.scalar(select(Job.attempts).where(Job.id == job_id)) or 0
-        state, reason = _retry_outcome(why, attempts, max_attempts)
+        return self._move(job_id, worker_id, _retry_outcome(why, attempts, max_attempts), why)
+
+    def _move(self, job_id: str, worker_id: str, outcome: tuple[str, str], why: str, **values: Any) -> str | None:
+        """Move this worker's running job to ``outcome`` (state, reason), or to cancelled when the user asked to
+        cancel it (as ``recover`` does): a requeued job would run again. The flag only goes from false to true,
+        so the second statement takes exactly the job the first one left."""
+        owned = (Job.id == job_id, Job.worker == worker_id, Job.state == "running")
         with self.Session.begin() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.worker == worker_id, Job.state == "running")
-                .values(**_transition(state, reason))
-            )
-        return state
+            if session.execute(
+                update(Job).where(*owned, Job.cancel_requested.is_(False)).values(**_transition(*outcome), **values)
+            ).rowcount:
+                return outcome[0]
+            if session.execute(
+                update(Job).where(*owned, Job.cancel_requested.is_(True)).values(**_transition(*_cancelled(why)))
+            ).rowcount:
+                return "cancelled"
+        return None
 
     def recover(self, stale_after_s: float, max_attempts: int, *, caller: str | None = None) -> list[Recovery]:
         """Requeue (or fail after ``max_attempts``) every running job whose worker is gone.
@@ -351,11 +354,7 @@ class JobStore:
                 continue
             since = f"{beat:%Y-%m-%d %H:%M:%S} UTC" if beat else "never"
             why = f"worker {worker} stopped during attempt {attempts} (last heartbeat {since})"
-            state, reason = (
-                ("cancelled", f"cancelled by the user; {why} before confirming")
-                if cancel
-                else _retry_outcome(why, attempts, max_attempts)
-            )
+            state, reason = _cancelled(why) if cancel else _retry_outcome(why, attempts, max_attempts)
             with self.Session.begin() as session:
                 done = session.execute(
                     update(Job)
@@ -377,8 +376,12 @@ def _claimed_by(worker_id: str) -> dict[str, Any]:
         "heartbeat_at": now,
         "started_at": now,
         "progress": None,
-        "cancel_requested": False,
-    }
+    }  # cancel_requested is kept: a job asked to stop is cancelled by its worker's first heartbeat
+
+
+def _cancelled(why: str) -> tuple[str, str]:
+    """A job whose run ended (``why``) after the user asked to cancel it, before its worker confirmed."""
+    return "cancelled", f"cancelled by the user; {why} before confirming"
 
 
 def _retry_outcome(why: str, attempts: int, max_attempts: int) -> tuple[str, str]:

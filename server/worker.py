@@ -102,12 +102,14 @@ class Worker:
             self._start(job)
 
     def shutdown(self, reason: str) -> None:
-        """Stop every job this worker runs and put it back in the queue (the attempt does not count)."""
+        """Stop every job this worker runs and put it back in the queue (the attempt does not count), or cancel it
+        when its cancel was asked for."""
         for job_id, run in list(self.running.items()):
             run.handle.kill()
             run.model_out.unlink(missing_ok=True)
-            if self.store.release(job_id, self.id, f"requeued: {reason} while it ran"):
-                log.info("job %s requeued: %s", job_id, reason)
+            state = self.store.release(job_id, self.id, f"{reason} while it ran")
+            if state is not None:
+                log.info("job %s %s: %s", job_id, state, reason)
         self.running.clear()
         self.engine.close()
 

@@ -3,6 +3,7 @@ upload storage and the .npz round trip, settings validation."""
 
 from __future__ import annotations
 
+import base64
 import io
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from sqlalchemy import update  # noqa: E402
 
 from server.auth import AuthError, authenticate, create_token, hash_token, revoke_token  # noqa: E402
 from server.config import ConfigError, Settings  # noqa: E402
-from server.db import DatasetRecord, Job, Token, open_store, utcnow  # noqa: E402
+from server.db import BadCursor, DatasetRecord, Job, Token, open_store, utcnow  # noqa: E402
 from server.jobstore import JobConflict, JobNotFound, JobStore, local_identity, new_worker_id  # noqa: E402
 from server.uploads import ParseOptions, UploadError, ingest, load_npz, store_raw, upload_suffix  # noqa: E402
 
@@ -141,9 +142,49 @@ def test_a_worker_that_lost_its_job_cannot_overwrite_it(Session, owner_and_datas
     store.claim_next("otherhost/1:2:new")
     assert not store.heartbeat(job.id, "otherhost/1:1:old", None).owned
     assert not store.finish(job.id, "otherhost/1:1:old", "succeeded")
-    assert store.release(job.id, "otherhost/1:2:new", "requeued: shutdown")
+    assert store.release(job.id, "otherhost/1:2:new", "the worker shut down") == "queued"
     row = store.get(owner_and_dataset[0], job.id)
     assert (row.state, row.attempts, row.worker) == ("queued", 1, None)  # a clean shutdown costs no attempt
+
+
+def test_a_cancel_is_never_lost_when_the_job_leaves_its_worker(Session, owner_and_dataset) -> None:
+    """A running job asked to stop (by its user, or by revoking its token) is cancelled, not requeued, when its
+    worker shuts down or its engine loses it; a flag a claim finds stays set, so the worker stops the job. (Failed
+    before: requeued, and the next claim cleared the flag, so the job ran to its end.)"""
+    owner, dataset = owner_and_dataset
+    store = JobStore(Session)
+    worker = new_worker_id()
+    ways = {
+        "shutdown": lambda job_id: store.release(job_id, worker, "the worker shut down while it ran"),
+        "lost": lambda job_id: store.retry(job_id, worker, "attempt 1 was lost", max_attempts=3),
+        "revoked": lambda job_id: store.release(job_id, worker, "the worker shut down while it ran"),
+    }
+    for how, give_back in ways.items():
+        job = store.create(owner, dataset, SPEC)
+        assert store.claim_next(worker).id == job.id
+        if how == "revoked":
+            assert store.cancel_all(owner, "its token was revoked") == 1
+        else:
+            store.cancel(owner, job.id)
+        assert give_back(job.id) == "cancelled", how
+        row = store.get(owner, job.id)
+        assert (row.state, row.finished_at is not None) == ("cancelled", True), how
+        assert row.reason.startswith("cancelled by the user") and "before confirming" in row.reason
+        assert store.claim_next(worker) is None
+    flagged = store.create(owner, dataset, SPEC)
+    with Session.begin() as session:  # e.g. a row a release of an older release requeued with its flag set
+        session.execute(update(Job).where(Job.id == flagged.id).values(cancel_requested=True))
+    assert store.claim_next(worker).cancel_requested
+    assert store.heartbeat(flagged.id, worker, None).cancel_requested
+
+
+def test_a_forged_cursor_is_refused_saying_so(Session, owner_and_dataset) -> None:
+    """Dates UTC cannot hold are a 422's BadCursor, not an OverflowError (a 500 before)."""
+    store = JobStore(Session)
+    for forged in ("0001-01-01T00:00:00+05:00|x", "9999-12-31T23:59:59-05:00|x", "not a date|x"):
+        cursor = base64.urlsafe_b64encode(forged.encode()).decode()
+        with pytest.raises(BadCursor, match="is not one this server gave; use next_cursor"):
+            store.page(owner_and_dataset[0], cursor=cursor)
 
 
 def test_tokens_are_stored_hashed_and_can_be_revoked(Session) -> None:
