@@ -50,7 +50,7 @@ from server.schemas import (
     RecommendOut,
     RecommendRequest,
 )
-from server.storage import remove_unreferenced, tenant_usage
+from server.storage import over_quota, remove_unreferenced, tenant_usage
 from server.uploads import ParseOptions, UploadError, ingest, store_raw, too_large_message
 from tshub.data.readers import Missing, ReadLimits, VariableLength
 from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_model_id, read_config, resolve
@@ -194,14 +194,9 @@ async def upload_dataset(
 
 
 def check_storage_quota(settings: Settings, used: int) -> None:
-    if used > settings.tenant_storage_bytes:
-        raise HTTPException(
-            413,
-            f"storage quota exceeded: this would store {used / 2**20:,.1f} MB for your token, "
-            f"over the limit of {settings.tenant_storage_mb:g} MB (TSHUB_TENANT_STORAGE_MB); "
-            "delete datasets or jobs you no longer need (DELETE /v1/datasets/{id}, "
-            "DELETE /v1/jobs/{id}).",
-        )
+    refusal = over_quota(settings, used)
+    if refusal is not None:
+        raise HTTPException(413, refusal)
 
 
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
@@ -263,14 +258,16 @@ def delete_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> Respon
     status_code=202,
     response_model=JobOut,
     tags=["jobs"],
-    responses=_errors(401, 404, 422),
+    responses=_errors(401, 404, 413, 422, 429),
     summary="Start a fine-tune job",
 )
 def create_job(request: Request, response: Response, owner: OwnerDep, body: JobCreate) -> JobOut:
     """Queue a fine-tune of ``model`` (or the recommender's pick) on an uploaded dataset. The job is stored
-    before this answers; poll the ``Location`` until ``state`` is succeeded, failed or cancelled."""
+    before this answers; poll the ``Location`` until ``state`` is succeeded, failed or cancelled. Refused (413)
+    while your token stores more than its quota: a job stores a model."""
     settings: Settings = request.app.state.settings
     owned_dataset(request, owner, body.dataset_id)
+    check_storage_quota(settings, tenant_usage(request.app.state.Session, owner.id))
     if body.arch is not None:
         check_architecture(body.arch)
     if body.budget_s is not None and body.budget_s > settings.max_job_s:
@@ -289,6 +286,7 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
             "model": model,
             "candidates": candidates,
             "recommend_time_limit_s": settings.recommend_timeout_s,
+            "recommend_cache_scope": owner.id,
         },
         max_queued=settings.tenant_queued,
     )
@@ -439,8 +437,9 @@ async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -
         candidates,
         settings.recommend_max_series,
         body.allow_self_transfer,
-        0.9 * settings.recommend_timeout_s,
-    )  # a clear answer before the kill
+        0.9 * settings.recommend_timeout_s,  # a clear answer before the kill
+        owner.id,
+    )
     return RecommendOut(dataset_id=row.id, **ranking)
 
 

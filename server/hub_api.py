@@ -18,7 +18,8 @@ What the client relies on, and this module answers:
   read. An invalid token answers 401 "Invalid credentials in Authorization header", as the Hub does.
 - Database, storage and decoding run in the thread pool, never on the event loop.
 - Uploads: the preupload step answers ``regular`` for every file, so the client sends contents inline in the
-  commit (base64 NDJSON); a commit is bounded by ``TSHUB_MAX_UPLOAD_MB`` of file content.
+  commit (base64 NDJSON); a commit is bounded by ``TSHUB_MAX_UPLOAD_MB`` of file content, and its new contents
+  by its token's storage quota (``TSHUB_TENANT_STORAGE_MB``, datasets and job models included).
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ from server.hub_store import (
     RepoExists,
     card_yaml,
     check_path,
+    hub_blobs,
 )
+from server.storage import over_quota, tenant_usage
 
 JSON_BODY_LIMIT = 2 * 1024 * 1024  # repo creation, YAML validation, preupload: small JSON documents
 COMMIT_OVERHEAD = 64 * 1024  # a commit's header and per-file JSON around the base64 contents
@@ -400,6 +403,7 @@ async def commit(request: Request, namespace: str, name: str, revision: str) -> 
     header, changes = await run_in_threadpool(parse_commit, body)
     if sum(len(c.content or b"") for c in changes) > limit:
         raise TooLarge(f"commit over {too_large(limit)} of files (TSHUB_MAX_UPLOAD_MB bounds a commit's files)")
+    await run_in_threadpool(check_quota, request, owner, changes)
     made = await run_in_threadpool(
         store.commit,
         owner,
@@ -419,6 +423,18 @@ async def commit(request: Request, namespace: str, name: str, revision: str) -> 
     }
 
 
+def check_quota(request: Request, owner: Owner, changes: list[FileChange]) -> None:
+    """Refuse (413) a commit whose new contents would take the token past TSHUB_TENANT_STORAGE_MB: its datasets,
+    models and Hub files together; a content any of its repos already holds costs nothing."""
+    Session = request.app.state.Session
+    held = hub_blobs(Session, owner.id)
+    new = {hashlib.sha256(c.content).hexdigest(): len(c.content) for c in changes if c.content is not None}
+    added = sum(size for sha256, size in new.items() if sha256 not in held)
+    refusal = over_quota(request.app.state.settings, tenant_usage(Session, owner.id) + added) if added else None
+    if refusal is not None:
+        raise TooLarge(refusal)
+
+
 def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
     """The header and the file operations of the client's NDJSON commit payload."""
     header: dict[str, Any] | None = None
@@ -433,19 +449,26 @@ def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
             raise HubStoreError(f'commit payload line {number}: expected {{"key", "value"}} JSON') from None
         if key == "header":
             header = value
+        elif key not in ("file", "deletedFile", "deletedFolder", "lfsFile"):
+            raise HubStoreError(f"commit payload line {number}: unsupported operation {key!r}")
+        elif not isinstance(value, dict) or not isinstance(value.get("path"), str):
+            raise HubStoreError(
+                f'commit payload line {number}: the value of a {key!r} operation must be an object with its "path" '
+                'as a string, e.g. {"path": "config.json", ...}'
+            )
         elif key == "file":
-            changes.append(FileChange(check_path(value.get("path", "")), decode_content(value, number)))
-        elif key in ("deletedFile", "deletedFolder"):
-            changes.append(FileChange(check_path(value.get("path", "").rstrip("/")), None, key == "deletedFolder"))
+            changes.append(FileChange(check_path(value["path"]), decode_content(value, number)))
         elif key == "lfsFile":
             raise HubStoreError(
-                f"{value.get('path')}: this hub stores files as regular blobs, not LFS; upload "
+                f"{value['path']}: this hub stores files as regular blobs, not LFS; upload "
                 "with huggingface_hub's create_commit/upload_folder, which asks first"
             )
         else:
-            raise HubStoreError(f"commit payload line {number}: unsupported operation {key!r}")
+            changes.append(FileChange(check_path(value["path"].rstrip("/")), None, key == "deletedFolder"))
     if header is None or not isinstance(header, dict):
         raise HubStoreError('commit payload: the first line must be the header {"key": "header", ...}')
+    if not isinstance(header.get("parentCommit") or "", str):
+        raise HubStoreError("commit payload: the header's parentCommit must be a commit id (40 hex digits)")
     return header, changes
 
 

@@ -320,6 +320,16 @@ class HubStore:
         return self.root / "blobs" / sha256[:2] / sha256
 
 
+def hub_blobs(Session: sessionmaker, owner_id: str) -> dict[str, int]:
+    """Size by sha256 of every file in the commits of ``owner_id``'s repos: what its repos keep stored (counted
+    in its storage quota), each content once however many commits, paths or repos hold it."""
+    with Session() as session:
+        trees = session.scalars(
+            select(HubCommit.files).join(HubRepo, HubCommit.repo_pk == HubRepo.id).where(HubRepo.owner_id == owner_id)
+        )
+        return {entry["sha256"]: entry["size"] for files in trees for entry in files.values()}
+
+
 def check_path(path: str) -> str:
     """A repo file path: relative, '/'-separated, no '.', '..' or '.git' segment; HubStoreError otherwise."""
     parts = PurePosixPath(path).parts

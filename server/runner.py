@@ -20,6 +20,7 @@ import tshub
 from server.uploads import load_npz
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset
+from tshub.recommend.cache import FeatureCache
 from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
 from tshub.training.recipes import AUTO
@@ -83,9 +84,11 @@ def with_source(report: Report, source: str) -> Report:
 
 def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple[str, dict[str, Any] | None]:
     """The recommender's first pick among the service's checkpoints (``spec["candidates"]``, None: all the
-    hub lists), optionally of one architecture (``spec["arch"]``); never one trained on the dataset's own data
-    unless ``spec["allow_self_transfer"]``. The fast path, stopped after ``spec["recommend_time_limit_s"]``. With
-    it, the advice on fine-tuning it (``tshub.recommend.advice``) as a dict."""
+    hub lists; those that learned nothing or cannot be found are skipped), optionally of one architecture
+    (``spec["arch"]``); never one trained on the dataset's own data unless ``spec["allow_self_transfer"]``. The
+    fast path, stopped after ``spec["recommend_time_limit_s"]``, its feature cache the job owner's
+    (``spec["recommend_cache_scope"]``). With it, the advice on fine-tuning it (``tshub.recommend.advice``) as a
+    dict."""
     from tshub.recommend import RecommendError
 
     arch = spec.get("arch")
@@ -98,6 +101,8 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple
             candidates=spec.get("candidates"),
             allow_self_transfer=spec.get("allow_self_transfer", False),
             time_limit_s=spec.get("recommend_time_limit_s"),
+            cache=FeatureCache(scope=spec.get("recommend_cache_scope")),
+            strict_candidates=False,
         )
     except RecommendError as err:
         raise JobFailed(f"model 'auto': {err}") from None
@@ -128,9 +133,12 @@ def rank_sources(
     max_series: int,
     allow_self_transfer: bool = False,
     time_limit_s: float | None = None,
+    cache_scope: str | None = None,
 ) -> dict[str, Any]:
     """POST /v1/recommend's work (run isolated, see server.isolation): the fast path's ranking, scored on at most
-    ``max_series`` training series (a stratified, seeded sample), stopped after ``time_limit_s``."""
+    ``max_series`` training series (a stratified, seeded sample), stopped after ``time_limit_s``, with the feature
+    cache of ``cache_scope`` (the caller's token: another tenant's entries would tell what it ranked); the
+    service's checkpoints that learned nothing or cannot be found are skipped rows."""
     from server.isolation import IsolatedFailure
     from tshub.recommend import FAST, RecommendError
 
@@ -145,6 +153,8 @@ def rank_sources(
             allow_self_transfer=allow_self_transfer,
             plan=plan,
             time_limit_s=time_limit_s,
+            cache=FeatureCache(scope=cache_scope),
+            strict_candidates=False,
         )
     except RecommendError as err:
         raise IsolatedFailure(422, str(err)) from None

@@ -29,7 +29,9 @@ from urllib.parse import urlparse
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
+from server.config import Settings
 from server.db import DatasetRecord, Job
+from server.hub_store import hub_blobs
 
 log = logging.getLogger(__name__)
 
@@ -283,13 +285,24 @@ def _remove_old_files(folder: Path, cutoff: float) -> int:
 
 # ------------------------------------------------------------------------------------------ what tenants keep
 def tenant_usage(Session: sessionmaker, owner_id: str) -> int:
-    """Bytes stored for ``owner_id``: its datasets (raw and parsed) and its jobs' models."""
+    """Bytes stored for ``owner_id``: its datasets (raw and parsed), its jobs' models and its Hub repos' files."""
     with Session() as session:
         data = session.scalar(
             select(func.coalesce(func.sum(DatasetRecord.bytes), 0)).where(DatasetRecord.owner_id == owner_id)
         )
         models = session.scalar(select(func.coalesce(func.sum(Job.model_bytes), 0)).where(Job.owner_id == owner_id))
-    return int(data) + int(models)
+    return int(data) + int(models) + sum(hub_blobs(Session, owner_id).values())
+
+
+def over_quota(settings: Settings, used: int) -> str | None:
+    """Why storing ``used`` bytes for a tenant is refused (413), or None within TSHUB_TENANT_STORAGE_MB."""
+    if used <= settings.tenant_storage_bytes:
+        return None
+    return (
+        f"storage quota exceeded: this would store {used / 2**20:,.1f} MB for your token (datasets, job models and "
+        f"Hub files), over the limit of {settings.tenant_storage_mb:g} MB (TSHUB_TENANT_STORAGE_MB); delete "
+        "datasets or jobs you no longer need (DELETE /v1/datasets/{id}, DELETE /v1/jobs/{id})."
+    )
 
 
 def remove_unreferenced(storage: ObjectStore, Session: sessionmaker, dataset_key: str) -> None:

@@ -369,3 +369,28 @@ def test_a_commit_over_the_upload_limit_is_refused_before_anything_is_stored(tmp
         assert anonymous.status_code == 401
         assert not (settings.storage / "hub" / "blobs").exists()
         assert len(http.get("/api/models/carol/big/commits/main", headers=auth).json()) == 1
+
+
+def test_a_malformed_commit_payload_is_a_400_saying_what_is_wrong():
+    """Operations whose value is not an object with a string path, or a header whose parentCommit is not a string,
+    are refused saying so. (Failed before: 500s, from calling .get on a number or a string.)"""
+    with TestClient(create_app(Settings.from_env())) as http:
+        auth = {"Authorization": f"Bearer {create_token(http.app.state.Session, 'dave')[1]}"}
+        assert http.post("/api/repos/create", json={"name": "odd"}, headers=auth).is_success
+        header = {"key": "header", "value": {"summary": "odd"}}
+        operations = [
+            {"key": "file", "value": 5},
+            {"key": "file", "value": {"path": 7, "content": ""}},
+            {"key": "deletedFile", "value": "x"},
+            {"key": "deletedFolder", "value": {"path": None}},
+            {"key": "lfsFile", "value": []},
+        ]
+        for operation in operations:
+            body = "\n".join(map(json.dumps, [header, operation]))
+            refused = http.post("/api/models/dave/odd/commit/main", content=body, headers=auth)
+            assert refused.status_code == 400, (operation, refused.text)
+            assert f"line 2: the value of a {operation['key']!r} operation must be an object" in refused.json()["error"]
+        stale = {"key": "header", "value": {"summary": "odd", "parentCommit": 5}}
+        refused = http.post("/api/models/dave/odd/commit/main", content=json.dumps(stale), headers=auth)
+        assert refused.status_code == 400 and "parentCommit must be a commit id" in refused.json()["error"]
+        assert len(http.get("/api/models/dave/odd/commits/main", headers=auth).json()) == 1

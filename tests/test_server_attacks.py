@@ -4,6 +4,8 @@ is wrong (never a 5xx), the API must stay up, and its memory must not follow the
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import stat
@@ -21,10 +23,10 @@ pytest.importorskip("uvicorn")
 
 import tshub  # noqa: E402
 from server import attacks  # noqa: E402
-from server.db import Job, open_store  # noqa: E402
+from server.db import DatasetRecord, Job, open_store  # noqa: E402
 from server.engines import hide_server_paths  # noqa: E402
 from server.isolation import Budget, IsolatedFailure, Isolator  # noqa: E402
-from server.storage import sweep  # noqa: E402
+from server.storage import sweep, tenant_usage  # noqa: E402
 from server.testing import SERVE, LiveServer, create_token, live_service, memory_kb, service_env, wait_for_job  # noqa: E402
 
 SOURCE = "Coffee/fcn"
@@ -251,7 +253,12 @@ def test_delete_removes_rows_and_files(server: LiveServer, alice) -> None:
 
 
 def test_storage_quota(server: LiveServer) -> None:
+    """Datasets, job models and Hub files all count towards TSHUB_TENANT_STORAGE_MB (4 MB here): past it, uploads,
+    new jobs and Hub commits are refused with 413, until something is deleted. (Failed before: only uploads were
+    checked, and Hub files were not counted.)"""
+    Session = open_store(f"sqlite:///{Path(server.env['TSHUB_HOME']) / 'server' / 'tshub.db'}")
     with client_for(server, "hoarder") as hoarder:
+        small = upload(hoarder, "small.csv", csv_dataset(seed=12))["id"]
         upload(hoarder, "one.csv", csv_dataset(rows=1500, length=100, seed=5))  # ~1 MB raw + ~0.6 MB parsed
         upload(hoarder, "two.csv", csv_dataset(rows=1500, length=100, seed=6))
         assert_4xx(
@@ -259,6 +266,34 @@ def test_storage_quota(server: LiveServer) -> None:
             413,
             "TSHUB_TENANT_STORAGE_MB",
         )
+        with Session() as session:
+            owner = session.get(DatasetRecord, small).owner_id
+        room = 4 * 2**20 - tenant_usage(Session, owner)
+        assert room > 10_000
+        filler = np.random.default_rng(0).bytes(room - 1000)
+        assert hoarder.post("/api/repos/create", json={"name": "full"}).status_code == 200
+        over = hub_commit(hoarder, "hoarder/full", {"big.bin": filler + bytes(2000)})
+        assert over.status_code == 413 and "TSHUB_TENANT_STORAGE_MB" in over.json()["error"], over.text
+        assert hub_commit(hoarder, "hoarder/full", {"big.bin": filler}).status_code == 200
+        assert hub_commit(hoarder, "hoarder/full", {"copy.bin": filler}).status_code == 200  # held already: free
+        assert tenant_usage(Session, owner) == 4 * 2**20 - 1000
+        job = {"dataset_id": small, "model": SOURCE, "epochs": 1}
+        done = hoarder.post("/v1/jobs", json=job).json()["id"]
+        assert wait_for_job(hoarder, done, timeout=90)["state"] == "succeeded"  # its model takes the token past
+        assert_4xx(hoarder.post("/v1/jobs", json=job), 413, "TSHUB_TENANT_STORAGE_MB")
+        refused = hub_commit(hoarder, "hoarder/full", {"note.txt": b"one more"})
+        assert refused.status_code == 413 and "delete datasets or jobs" in refused.json()["error"]
+        assert hoarder.delete(f"/v1/jobs/{done}").status_code == 204
+        assert hub_commit(hoarder, "hoarder/full", {"note.txt": b"one more"}).status_code == 200
+
+
+def hub_commit(client: httpx.Client, repo: str, files: dict[str, bytes]) -> httpx.Response:
+    """A commit of ``files`` to ``repo``'s main, as huggingface_hub's create_commit sends it (base64 NDJSON)."""
+    lines = [{"key": "header", "value": {"summary": "add files"}}] + [
+        {"key": "file", "value": {"path": path, "encoding": "base64", "content": base64.b64encode(data).decode()}}
+        for path, data in files.items()
+    ]
+    return client.post(f"/api/models/{repo}/commit/main", content="\n".join(map(json.dumps, lines)))
 
 
 # ------------------------------------------------------------------------------------------------ 4. recommend

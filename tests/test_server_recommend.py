@@ -19,8 +19,11 @@ pytest.importorskip("uvicorn")
 import tshub  # noqa: E402
 from server.runner import JobFailed, recommend_source  # noqa: E402
 from server.testing import create_token, live_service, service_env, wait_for_job  # noqa: E402
+from tshub.recommend.candidates import NOT_FOUND  # noqa: E402
 
 SOURCE = "Coffee/fcn"
+#: Also offered (TSHUB_SERVER_SOURCES): a copy of SOURCE whose training diverged, and two that only an index names.
+BROKEN = ("Diverged/fcn", "Missing/fcn", "Missing/tcn")
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +34,27 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory):
     with live_service(
-        service_env(home, [SOURCE]),
+        service_env(home, [SOURCE, *BROKEN]),
         tmp_path_factory.mktemp("logs") / "serve.log",
         home,
         tshub.datasets.load("Coffee", root=ucr_root.parent),
         SOURCE,
     ) as live:
+        offer_broken_sources(home / "models")
         yield live
+
+
+def offer_broken_sources(store: Path) -> None:
+    """BROKEN in the server's store: a diverged copy of SOURCE, and an index naming checkpoints it does not hold
+    (the Hub is offline, so nothing can fetch them)."""
+    diverged = tshub.load_pretrained(str(store / SOURCE))
+    diverged.meta = {**diverged.meta, "stop_reason": "non_finite_loss"}
+    diverged.save_pretrained(store / "Diverged" / "fcn", id="Diverged/fcn")
+    rows = [
+        {"id": f"Missing/{arch}", "source": "Missing", "arch": arch, "task": "classification"}
+        for arch in ("fcn", "tcn")
+    ]
+    (store / "index.json").write_text(json.dumps({"index_version": 1, "models": rows}))
 
 
 def client(server, name: str) -> httpx.Client:
@@ -75,7 +92,7 @@ def test_ranking_a_large_dataset_never_holds_up_another_tenant(server, ucr_root:
         body = response.json()
         assert [r["id"] for r in body["recommendations"]] == [SOURCE]
         assert re.search(r"scored on 139 of 4\d\d training series", body["note"])  # the fast path's bounded sample
-        assert body["elapsed_s"] < 30 and body["n_candidates"] == 1
+        assert body["elapsed_s"] < 30 and body["n_candidates"] == 1 + len(BROKEN)
         advice = body["advice"]  # uploaded data: no MiniRocket reference, the advice says so
         assert advice["source"] == SOURCE and advice["scratch"]["answer"] in ("yes", "no")
         assert advice["minirocket"]["answer"] == "unknown" and "baseline to try" in advice["minirocket"]["explanation"]
@@ -93,6 +110,55 @@ def test_auto_jobs_pick_the_source_under_the_time_limit(server, home: Path, ucr_
     with sqlite3.connect(home / "server" / "tshub.db") as db:
         (spec,) = db.execute("SELECT spec FROM jobs WHERE id = ?", (done["id"],)).fetchone()
     assert json.loads(spec)["recommend_time_limit_s"] == 120.0  # TSHUB_RECOMMEND_TIMEOUT_S
+
+
+def test_offered_sources_that_learned_nothing_or_cannot_be_found_are_skipped_rows(server, ucr_root: Path) -> None:
+    """TSHUB_SERVER_SOURCES are ranked as the whole zoo is: a checkpoint that diverged is skipped saying so, one the
+    server cannot find is a skipped row, and with nothing left the answer is a 422 that says why. (Failed before:
+    the diverged one was ranked, and a missing one made every ranking a 500.)"""
+    with client(server, "frank") as frank:
+        gunpoint = upload(frank, ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz")
+        response = frank.post("/v1/recommend", json={"dataset_id": gunpoint, "k": 5})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [r["id"] for r in body["recommendations"]] == [SOURCE] and body["n_candidates"] == 4
+        skipped = {s["id"]: s["reason"] for s in body["skipped"]}
+        assert skipped["Diverged/fcn"] == "not a usable source: its training diverged (non-finite loss)"
+        assert skipped["Missing/fcn"] == skipped["Missing/tcn"] == NOT_FOUND
+        nothing = frank.post("/v1/recommend", json={"dataset_id": gunpoint, "arch": "tcn"})
+        assert nothing.status_code == 422, nothing.text
+        assert "no candidate checkpoint with arch 'tcn' to rank (not found: Missing/tcn)" in nothing.json()["detail"]
+
+
+def test_one_tenant_cannot_tell_what_another_ranked(server, ucr_root: Path) -> None:
+    """The recommender's feature cache is per token: ranking the same series again is a hit for the same tenant,
+    never for another (whose hit, "cached" and a faster answer, would tell it that someone had ranked this very
+    data). (Failed before: one cache served every tenant.)"""
+    data = ucr_root / "ItalyPowerDemand" / "ItalyPowerDemand_TRAIN.tsv.gz"
+
+    def cached(c: httpx.Client) -> bool:
+        response = c.post("/v1/recommend", json={"dataset_id": upload(c, data), "k": 1})
+        assert response.status_code == 200, response.text
+        return response.json()["recommendations"][0]["details"]["cached"]
+
+    with client(server, "gina") as gina, client(server, "hank") as hank:
+        assert [cached(gina), cached(gina), cached(hank)] == [False, True, False]
+
+
+def test_auto_skips_sources_that_learned_nothing_or_cannot_be_found(
+    ucr_root: Path, tmp_path: Path, private_zoo
+) -> None:
+    """What an auto job ranks (the configured sources) follows the same rule, and fails saying why when none is
+    left. (Failed before: ModelNotFoundError ended the job.)"""
+    from server.testing import make_source_checkpoint
+
+    folder = make_source_checkpoint(tmp_path, tshub.datasets.load("Coffee", root=ucr_root.parent), SOURCE)
+    private_zoo([folder], {"Diverged/fcn": (folder, {"stop_reason": "non_finite_loss"})})
+    gunpoint = tshub.datasets.load("GunPoint", root=ucr_root.parent)
+    spec = {"candidates": ["Diverged/fcn", "Missing/fcn", SOURCE], "recommend_time_limit_s": 120}
+    assert recommend_source(gunpoint, spec, lambda event: None)[0] == SOURCE
+    with pytest.raises(JobFailed, match=r"model 'auto': no candidate .*\(not found: Missing/fcn\) \(1 not usable"):
+        recommend_source(gunpoint, {**spec, "candidates": spec["candidates"][:2]}, lambda event: None)
 
 
 def test_auto_fails_clearly_when_ranking_runs_past_its_limit(ucr_root: Path, tmp_path: Path) -> None:

@@ -15,7 +15,15 @@ from tshub.data.dataset import Dataset
 from tshub.data.splits import as_training_data, check_classes
 from tshub.hub.checkpoint import read_config
 from tshub.recommend.advice import TransferAdvice, advise
-from tshub.recommend.candidates import SELF_TRANSFER, Candidate, candidate_pool, self_transfer
+from tshub.recommend.cache import FeatureCache
+from tshub.recommend.candidates import (
+    NOT_FOUND,
+    SELF_TRANSFER,
+    Candidate,
+    candidate_pool,
+    found_candidates,
+    self_transfer,
+)
 from tshub.recommend.dtw import load_index
 from tshub.recommend.errors import RecommendError
 from tshub.recommend.methods import DEFAULT_METHOD, METHODS, NEEDS_INDEX, Context, Scored, list_methods
@@ -37,7 +45,8 @@ def recommend(
     allow_self_transfer: bool = False,
     plan: ScoringPlan | str = "fast",
     time_limit_s: float | None = None,
-    cache: bool = True,
+    cache: bool | FeatureCache = True,
+    strict_candidates: bool = True,
 ) -> Recommendation:
     """The ``k`` best source checkpoints for ``target`` (all with ``k=None``) by ``method``.
 
@@ -49,7 +58,10 @@ def recommend(
     target's own data are skipped unless ``allow_self_transfer``. ``plan`` ("fast", "full" or a ``ScoringPlan``)
     bounds how much of the target the feature scores look at; ``time_limit_s`` stops the ranking with
     ``RecommendTimeout`` once passed; ``cache`` reuses features computed before for the same checkpoint and series
-    (``tshub.recommend.cache``).
+    (``tshub.recommend.cache``; a ``FeatureCache`` of its own scope keeps one user's rankings from another's).
+    Named ``candidates`` are ranked whatever their quality, and one that cannot be found raises
+    ``ModelNotFoundError``; with ``strict_candidates=False`` they are treated as the whole zoo is (e.g. a service's
+    configured sources): those that learned nothing, or that cannot be found, are skipped with the reason.
     """
     start = time.perf_counter()
     if method not in METHODS:
@@ -66,9 +78,13 @@ def recommend(
             "sources are scored on the training series; add one (tshub.data.splits.random_split)."
         )
     check_classes(dataset)
-    pool, skipped = candidate_pool(candidates, arch), []
-    if candidates is None:  # the whole zoo: leave out checkpoints that learned nothing (named ones are kept)
-        skipped = [SkippedSource(c.id, f"not a usable source: {c.unusable}") for c in pool if c.unusable]
+    if candidates is None or strict_candidates:
+        pool, skipped = candidate_pool(candidates, arch), []
+    else:
+        pool, missing = found_candidates(candidates, arch)
+        skipped = [SkippedSource(name, NOT_FOUND) for name in missing]
+    if candidates is None or not strict_candidates:  # leave out checkpoints that learned nothing
+        skipped += [SkippedSource(c.id, f"not a usable source: {c.unusable}") for c in pool if c.unusable]
         pool = [c for c in pool if not c.unusable]
     if not allow_self_transfer:
         own = self_transfer(pool, dataset)
@@ -77,7 +93,8 @@ def recommend(
     if not pool:
         raise RecommendError(_no_candidate_message(arch, skipped))
     deadline = None if time_limit_s is None else time.monotonic() - (time.perf_counter() - start) + time_limit_s
-    context = Context(dataset, name, index, device, probe_epochs, progress, scoring, cache, deadline, time_limit_s)
+    features = cache if isinstance(cache, FeatureCache) else FeatureCache() if cache else None
+    context = Context(dataset, name, index, device, probe_epochs, progress, scoring, features, deadline, time_limit_s)
     note = None
     if method in NEEDS_INDEX:
         context.index, note = load_index(index, method)
@@ -145,7 +162,9 @@ def _no_candidate_message(arch: str | None, skipped: list[SkippedSource]) -> str
         if own
         else ""
     )
-    unusable = len(skipped) - len(own)
+    missing = [s.id for s in skipped if s.reason == NOT_FOUND]
+    also += f" (not found: {', '.join(missing)})" if missing else ""
+    unusable = len(skipped) - len(own) - len(missing)
     also += f" ({unusable} not usable as sources: see `tshub list`)" if unusable else ""
     return (
         f"no candidate checkpoint {where}to rank{also}: build the zoo (scripts/publish), `tshub pull ID` some, "

@@ -49,16 +49,21 @@ def sample_digest(sample: Dataset, *, bf16: bool, statistics: str = "source") ->
 
 
 class FeatureCache:
-    """Features by (checkpoint digest, sample digest); a read miss or an unreadable file is simply a miss."""
+    """Features by (checkpoint digest, sample digest); a read miss or an unreadable file is simply a miss.
 
-    def __init__(self, folder: Path | None = None, limit_mb: float | None = None):
+    A ``scope`` (e.g. a service's tenant) sees only the entries written in that scope: a hit would otherwise tell
+    one tenant that another already ranked the very same series."""
+
+    def __init__(self, folder: Path | None = None, limit_mb: float | None = None, scope: str | None = None):
         self.folder = folder or cache_folder()
         self.limit_bytes = int(
             (limit_mb if limit_mb is not None else float(os.environ.get(CACHE_MB_ENV, DEFAULT_CACHE_MB))) * 2**20
         )
+        self.scope = scope
 
     def _path(self, checkpoint: str, sample: str) -> Path:
-        key = hashlib.sha256(f"{checkpoint}:{sample}".encode()).hexdigest()
+        scoped = f"{checkpoint}:{sample}" if self.scope is None else f"{self.scope}:{checkpoint}:{sample}"
+        key = hashlib.sha256(scoped.encode()).hexdigest()
         return self.folder / key[:2] / f"{key}.npy"
 
     def get(self, checkpoint: str | None, sample: str) -> np.ndarray | None:

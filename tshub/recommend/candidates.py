@@ -10,11 +10,16 @@ from tshub.data.catalogue import dataset_key
 from tshub.data.dataset import Dataset
 from tshub.data.fingerprint import OVERLAP_THRESHOLD, overlap, series_hashes
 from tshub.hub.checkpoint import load_checkpoint, read_config
+from tshub.hub.errors import ModelNotFoundError
+from tshub.hub.ids import as_model_id
 from tshub.hub.resolve import load_pretrained, resolve
-from tshub.hub.store import HUB_ONLY, list_pretrained, training_status
+from tshub.hub.store import HUB_ONLY, list_pretrained, training_status, unusable_reason
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import get_architecture
 from tshub.recommend.results import SELF_TRANSFER
+
+#: Why a named candidate that nothing resolves is skipped.
+NOT_FOUND = "not found: no local store holds it and the Hub did not provide it"
 
 
 @dataclass(frozen=True)
@@ -45,18 +50,42 @@ def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | N
             for r in list_pretrained()
         ]
     else:
-        pool = []
-        for name in candidates:
-            folder = resolve(name)
-            config = read_config(folder)
-            source = str(config.get("source_dataset") or Path(folder).parent.name)
-            named = not Path(name).expanduser().is_dir()
-            model_id = str(name) if named else str(config.get("id") or f"{source}/{config['arch']}")
-            pool.append(Candidate(model_id, source, config["arch"], str(folder), training=training_status(config)))
-    if arch is not None:
-        wanted = get_architecture(arch).arch
-        pool = [c for c in pool if c.arch == wanted]
-    return pool
+        pool = [named_candidate(name) for name in candidates]
+    return of_arch(pool, arch)
+
+
+def found_candidates(candidates: Sequence[str | Path], arch: str | None = None) -> tuple[list[Candidate], list[str]]:
+    """``candidate_pool`` of named candidates that may not all exist (e.g. a service's configured sources): those
+    nothing resolves (of ``arch``, as far as their ids tell) are returned apart instead of raising
+    ``ModelNotFoundError``."""
+    pool, missing = [], []
+    for name in candidates:
+        try:
+            pool.append(named_candidate(name))
+        except ModelNotFoundError:
+            model_id = as_model_id(str(name))
+            if arch is None or model_id is None or model_id.arch == get_architecture(arch).arch:
+                missing.append(str(name))
+    return of_arch(pool, arch), missing
+
+
+def named_candidate(name: str | Path) -> Candidate:
+    """The candidate of a model id or checkpoint folder; ``ModelNotFoundError`` when nothing resolves it."""
+    folder = resolve(name)
+    config = read_config(folder)
+    source = str(config.get("source_dataset") or Path(folder).parent.name)
+    named = not Path(name).expanduser().is_dir()
+    model_id = str(name) if named else str(config.get("id") or f"{source}/{config['arch']}")
+    return Candidate(
+        model_id, source, config["arch"], str(folder), unusable_reason(config), training=training_status(config)
+    )
+
+
+def of_arch(pool: list[Candidate], arch: str | None) -> list[Candidate]:
+    if arch is None:
+        return pool
+    wanted = get_architecture(arch).arch
+    return [c for c in pool if c.arch == wanted]
 
 
 def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str]:
@@ -85,4 +114,4 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
     return found
 
 
-__all__ = ["HUB_ONLY", "SELF_TRANSFER", "Candidate", "candidate_pool", "self_transfer"]
+__all__ = ["HUB_ONLY", "NOT_FOUND", "SELF_TRANSFER", "Candidate", "candidate_pool", "found_candidates", "self_transfer"]

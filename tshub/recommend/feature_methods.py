@@ -59,7 +59,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def _cascade(pool: list[Candidate], ctx: Context, metric: str) -> Iterator[Scored]:
-    plan, cache = ctx.plan, FeatureCache() if ctx.cache else None
+    plan, cache = ctx.plan, ctx.cache
     final = final_sample(ctx.target, plan)
     screen = screen_sample(final, plan)
     if not plan.screens(len(pool), final, screen):

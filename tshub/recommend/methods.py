@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from tshub.data.dataset import Dataset
+from tshub.recommend.cache import FeatureCache
 from tshub.recommend.candidates import Candidate
 from tshub.recommend.errors import RecommendTimeout
 from tshub.recommend.sampling import ScoringPlan
@@ -31,7 +32,7 @@ class Context:
     probe_epochs: int
     progress: bool
     plan: ScoringPlan
-    cache: bool  # reuse features computed before for the same checkpoint and target sample (tshub.recommend.cache)
+    cache: FeatureCache | None  # features computed before for the same checkpoint and target sample, or None
     deadline: float | None  # time.monotonic() past which the ranking stops, or None
     time_limit_s: float | None
     notes: list[str] = field(default_factory=list)  # what the method tells the user (Recommendation.note)
