@@ -569,6 +569,22 @@ def test_target_statistics_give_the_features_of_fine_tunings_first_training_mode
     assert scores["Chinatown/fcn"] == score_features(own, italy.split("train")[1], "logme", "classification")
 
 
+def test_target_statistics_reach_the_batchnorms_beside_the_backbone() -> None:
+    """MLSTM-FCN keeps its BatchNorms beside the backbone (fine-tuning re-initialises them): statistics="target"
+    estimates them too, each to the mean of what it normalises, where it once left them as they were."""
+    from tshub.models import build_model
+    from tshub.training.batchnorm import estimate_statistics
+
+    torch.manual_seed(0)
+    model = build_model("mlstm_fcn", 2, 3, input_length=32).eval()
+    X = torch.randn(20, 2, 32) * 3 + 1
+    seen: list[torch.Tensor] = []
+    model.norms[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    estimate_statistics(model, X, batch_size=len(X))
+    torch.testing.assert_close(model.norms[0].running_mean, seen[0].mean(dim=(0, 2)))
+    assert all(norm.running_mean.abs().sum() > 0 for norm in model.norms)  # none left at its reset value
+
+
 def znorm(X: np.ndarray) -> np.ndarray:
     from tshub.data.preprocess import make_preprocessor
 

@@ -22,10 +22,13 @@ def estimate_statistics(
     batch_size: int,
     bf16: bool = False,
 ) -> None:
-    """Set the running statistics of ``model``'s BatchNorms (those its backbone points at now) to the mean batch
-    statistics of ``X`` (preprocessed series, in batches of ``batch_size``): BatchNorms in training mode, every other
-    layer in eval mode, no gradients; weights, counters and the model's mode are left as they were."""
-    norms = batch_norms(model.get_submodule("backbone"))
+    """Set the running statistics of ``model``'s feature BatchNorms (those the features pass through, as their
+    buffers point now: a multi-head model's backbone points at one head's) to the mean batch statistics of ``X``
+    (preprocessed series, in batches of ``batch_size``): BatchNorms in training mode, every other layer in eval mode,
+    no gradients; weights, counters and the model's mode are left as they were. Not only the backbone's: MLSTM-FCN
+    keeps its BatchNorms beside it."""
+    in_head = {id(norm) for norm in batch_norms(model.head)}
+    norms = [norm for norm in batch_norms(model) if id(norm) not in in_head]
     kept = [(norm.momentum, _counter(norm).clone()) for norm in norms]
     was_training = model.training
     model.eval()

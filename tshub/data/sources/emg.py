@@ -1,6 +1,10 @@
 """Donati et al. Myo-armband EMG as Otović et al. windowed it: 400 ms windows (80 samples at 200 Hz) every
 50 ms (10 samples), channels 0, 2 and 5, only windows whose samples all carry one gesture other than 'none'.
 
+A departure in the data, not the windowing: Otović et al. used the record's Pinch part (4 classes, Pinch1–4); the
+data here is its Roshambo part (3 classes: rock, paper, scissor), the only one available, so EMG results are not
+comparable with the paper's figures.
+
 Windows are cut within each recording (``subjectXX_sessionYY``), never across two. Overlapping windows of one
 recording land in different splits (Otović's per-class random split), as in the paper.
 """
