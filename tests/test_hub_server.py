@@ -182,6 +182,23 @@ def test_the_training_history_is_pushed_and_downloaded_with_the_checkpoint(hub, 
     assert loaded.training_history == model.training_history and torch.equal(outputs(loaded), outputs(model))
 
 
+def test_a_push_without_a_history_deletes_the_one_an_earlier_push_left(hub, client):
+    """Failed before the fix: the upload kept the repo's old training_history.json beside the new weights."""
+    trained = small_fcn(12)
+    trained.training_history = TrainingHistory.from_records(
+        [{"epoch": 1, "loss": 1.0, "val_loss": 1.1, "lr": {"all": 1e-3}}], best_epoch=1, stop_reason="max_epochs"
+    )
+    trained.push_to_hub("tshub/Plane-fcn", token=hub.tokens["tshub"], id="Plane/fcn")
+    other = small_fcn(13)
+    other.push_to_hub("tshub/Plane-fcn", token=hub.tokens["tshub"], id="Plane/fcn")
+    info = HfApi(endpoint=hub.url).model_info("tshub/Plane-fcn")
+    assert sorted(s.rfilename for s in info.siblings) == [CARD_NAME, CONFIG_NAME, WEIGHTS_NAME]
+    loaded = load_pretrained("Plane/fcn")
+    assert loaded.training_history is None and torch.equal(outputs(loaded), outputs(other))
+    trained.push_to_hub("tshub/Plane-fcn", token=hub.tokens["tshub"], id="Plane/fcn")  # a history is uploaded again
+    assert load_pretrained("Plane/fcn").training_history == trained.training_history
+
+
 def test_revisions_are_immutable_main_moves_and_a_sha_pins(hub, client, tmp_path):
     v1, v2 = small_fcn(1), small_fcn(2)
     first = v1.push_to_hub("tshub/Coffee-fcn", token=hub.tokens["tshub"], id="Coffee/fcn").rsplit("/", 1)[-1]

@@ -30,7 +30,7 @@ import httpx2
 from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 
-from tshub.hub.checkpoint import CHECKPOINT_FILES, save_checkpoint
+from tshub.hub.checkpoint import CHECKPOINT_FILES, HISTORY_NAME, save_checkpoint
 from tshub.hub.errors import CheckpointError, HubError
 from tshub.version import __version__
 
@@ -124,7 +124,11 @@ def push_folder(
     commit_message: str = DEFAULT_COMMIT_MESSAGE,
     revision: str | None = None,
 ) -> str:
-    """Create the Hub repo if needed and upload the checkpoint files of ``folder``; returns the commit URL."""
+    """Create the Hub repo if needed and upload the checkpoint files of ``folder``; returns the commit URL.
+
+    A training history the repo holds is deleted unless ``folder`` has one (an uploaded file is never deleted):
+    the history of an earlier push must not stay beside other weights, as ``save_checkpoint`` ensures locally.
+    """
     if hub_offline():
         raise HubError(
             f"cannot push to {repo_id}: HF_HUB_OFFLINE is set; unset it (and log in with "
@@ -138,6 +142,7 @@ def push_folder(
         commit_message=commit_message,
         revision=revision,
         allow_patterns=list(CHECKPOINT_FILES),
+        delete_patterns=[HISTORY_NAME],
     )
     return commit.commit_url
 
