@@ -17,6 +17,7 @@ from tshub.stats import (
     select_lr_multiplier,
     sign_test,
     wilcoxon_signed_rank,
+    win_tie_loss,
 )
 
 # Agresti, Categorical Data Analysis (2nd ed.), coffee brand of first vs second purchase (High Point, Taster's
@@ -61,6 +62,23 @@ def test_wilcoxon_drops_zero_differences_and_matches_scipy():
     assert result.pvalue == pytest.approx(expected.pvalue) and result.statistic == expected.statistic
     with_zeros = wilcoxon_signed_rank(np.r_[a, 1.0, 2.0], np.r_[b, 1.0, 2.0])
     assert with_zeros.pvalue == pytest.approx(result.pvalue) and with_zeros.n == 30
+
+
+def test_wilcoxon_ties_equal_differences_despite_floating_point_noise():
+    # accuracies on one 150-instance test set: every difference is ±3/150 in exact arithmetic, but not bit-identical
+    a, b = np.array([147, 146, 145, 144, 143, 138]) / 150, np.array([144, 143, 142, 141, 140, 141]) / 150
+    result = wilcoxon_signed_rank(a, b)
+    expected = scipy_stats.wilcoxon(np.full(6, 3.0) * [1, 1, 1, 1, 1, -1], zero_method="wilcox")
+    assert result.statistic == 3.5 == expected.statistic
+    assert result.pvalue == pytest.approx(expected.pvalue) and result.pvalue == pytest.approx(0.21875)
+    assert result.effect == pytest.approx((17.5 - 3.5) / 21)
+    noisy_zero = wilcoxon_signed_rank([0.1 + 0.2, 1.0, 2.0], [0.3, 0.0, 0.0])  # 0.1 + 0.2 - 0.3 = 5.6e-17
+    assert noisy_zero.n == 2
+
+
+def test_win_tie_loss_counts_noisy_equal_values_as_ties():
+    outcome = win_tie_loss([0.1 + 0.2, 0.9, 0.1], [0.3, 0.8, 0.2])
+    assert (outcome.wins, outcome.ties, outcome.losses) == (1, 1, 1)
 
 
 def test_wilcoxon_degenerate_and_invalid_inputs():

@@ -25,6 +25,9 @@ from tshub.training.monitor import HIGHER_IS_BETTER, Monitor
 #: Per-task metric compared by default: weighted F1 and MAE, as in Otović et al. (and the convergence rate).
 DEFAULT_METRICS = {"classification": "f1_weighted", "regression": "mae"}
 ROW_KEYS = ("source", "target", "arch", "seed", "lr_multiplier")
+#: Decimals paired differences are rounded to: metrics equal in exact arithmetic (accuracies k/n on one test set)
+#: differ by floating-point noise (3/150 - 0 ≠ 147/150 - 144/150), which must not break ties or zeros.
+DIFFERENCE_DECIMALS = 12
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,11 @@ class WinTieLoss:
     pvalue: float
 
 
+def paired_differences(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``first - second`` rounded to ``DIFFERENCE_DECIMALS``, so that equal differences tie and equal values cancel."""
+    return np.round(first - second, DIFFERENCE_DECIMALS)
+
+
 def win_tie_loss(
     first: Sequence[float] | np.ndarray, second: Sequence[float] | np.ndarray, tolerance: float = 0.0
 ) -> WinTieLoss:
@@ -77,7 +85,7 @@ def win_tie_loss(
     x, y = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
     if x.ndim != 1 or x.shape != y.shape:
         raise ValueError(f"win_tie_loss needs two 1-d samples of equal length, got {x.shape} and {y.shape}.")
-    diff = x - y
+    diff = paired_differences(x, y)
     wins, losses = int(np.sum(diff > tolerance)), int(np.sum(diff < -tolerance))
     return WinTieLoss(wins, len(diff) - wins - losses, losses, sign_test(wins, losses).pvalue)
 
@@ -85,18 +93,19 @@ def win_tie_loss(
 def wilcoxon_signed_rank(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> PairedTest:
     """Two-sided Wilcoxon signed-rank test of paired samples ``a`` and ``b`` (``scipy.stats.wilcoxon``).
 
-    Zero differences are dropped before ranking (``zero_method="wilcox"``, Wilcoxon's original rule, consistent
-    with the sign test dropping ties); if every difference is zero, p = 1. scipy picks the exact null
-    distribution for small samples without ties and the normal approximation otherwise. ``statistic`` is
-    scipy's (the smaller rank sum); ``effect`` is the matched-pairs rank-biserial correlation
-    ``(R+ - R-) / (R+ + R-)`` of ``a - b``: positive when ``a`` tends to exceed ``b``.
+    The differences are ``paired_differences`` (ties not broken by floating-point noise); zero ones are dropped
+    before ranking (``zero_method="wilcox"``, Wilcoxon's original rule, consistent with the sign test dropping
+    ties); if every difference is zero, p = 1. scipy picks the exact null distribution for small samples without
+    ties and the normal approximation otherwise. ``statistic`` is scipy's (the smaller rank sum); ``effect`` is
+    the matched-pairs rank-biserial correlation ``(R+ - R-) / (R+ + R-)`` of ``a - b``: positive when ``a``
+    tends to exceed ``b``.
     """
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.ndim != 1 or x.shape != y.shape:
         raise ValueError(f"wilcoxon_signed_rank needs two 1-d samples of equal length, got {x.shape} and {y.shape}.")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("wilcoxon_signed_rank got NaN or infinite values; drop the incomplete pairs first.")
-    d = x - y
+    d = paired_differences(x, y)
     d = d[d != 0]
     if not len(d):
         return PairedTest(statistic=0.0, pvalue=1.0, n=0, effect=0.0)
