@@ -28,6 +28,7 @@ from tshub.hub import (
     ModelId,
     ModelNotFoundError,
     list_pretrained,
+    load_checkpoint,
     load_pretrained,
     parse_model_id,
     pull,
@@ -35,6 +36,7 @@ from tshub.hub import (
     write_index,
 )
 from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, HISTORY_NAME, WEIGHTS_NAME, sha256_file
+from tshub.hub.history import TrainingHistory
 from tshub.hub.ids import as_model_id
 from tshub.hub.store import home_store
 from tshub.models import build_model, default_kwargs, get_architecture, list_architectures
@@ -496,3 +498,33 @@ def test_saving_the_same_model_twice_writes_the_same_bytes(tmp_path: Path) -> No
     model = build_model("fcn", 1, 2, filters=(4, 4, 4))
     files = {model.save_pretrained(tmp_path / f"copy{i}").joinpath("model.safetensors").read_bytes() for i in range(12)}
     assert len(files) == 1
+
+
+def test_a_save_that_fails_leaves_the_checkpoint_that_was_there_loadable(tmp_path: Path) -> None:
+    """Failed before the fix: the new weights were written before config.json failed on the meta value (a raw
+    TypeError), and the old checkpoint no longer loaded (its config.json named the old weights' hash)."""
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 2, filters=(4, 4, 4))
+    folder = model.save_pretrained(tmp_path / "ckpt")
+    saved = {p.name: p.read_bytes() for p in folder.iterdir()}
+    torch.manual_seed(1)
+    other = build_model("fcn", 1, 2, filters=(4, 4, 4))
+    with pytest.raises(CheckpointError, match=r"config\.meta\.note is a date, which config\.json cannot hold"):
+        other.save_pretrained(folder, note=np.datetime64("2024-01-01"))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == saved and os.listdir(tmp_path) == ["ckpt"]
+    loaded = load_checkpoint(folder)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
+def test_a_save_into_a_working_folder_keeps_its_other_files_and_drops_a_stale_history(tmp_path: Path) -> None:
+    model = build_model("fcn", 1, 2, filters=(4, 4, 4))
+    model.training_history = TrainingHistory.from_records(
+        [{"epoch": 1, "loss": 1.0}], best_epoch=1, stop_reason="max_epochs"
+    )
+    (tmp_path / "notes.txt").write_text("mine")
+    model.save_pretrained(tmp_path)
+    assert load_checkpoint(tmp_path).training_history == model.training_history
+    model.training_history = None
+    model.save_pretrained(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == [CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, "notes.txt"]
+    assert load_checkpoint(tmp_path).training_history is None

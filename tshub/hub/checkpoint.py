@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
+from tshub.atomic import replace_folder
 from tshub.data.preprocess import Preprocessor
 from tshub.hub.card import build_model_card
 from tshub.hub.errors import CheckpointError
@@ -47,6 +50,9 @@ CARD_NAME = "README.md"
 HISTORY_NAME = "training_history.json"
 # What the Hub push and download take; the history is optional (checkpoints saved before it have none).
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, HISTORY_NAME)
+# A pulled copy's record of the Hub commit it is (``tshub.hub.resolve.pull``); never pushed, dropped on a re-save.
+PULLED_NAME = ".tshub-pulled.json"
+OWN_FILES = {*CHECKPOINT_FILES, PULLED_NAME}
 MAX_HISTORY_BYTES = 64 << 20
 PREPROCESSING_PREFIX = "preprocessing."
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -78,33 +84,57 @@ _SHOWN = 5  # problems listed in one message
 
 
 def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = "float32", **fields: Any) -> Path:
-    """Write ``model`` as a checkpoint folder; ``fields`` add to or override ``model.meta`` (see PROVENANCE_KEYS)."""
+    """Write ``model`` as a checkpoint folder; ``fields`` add to or override ``model.meta`` (see PROVENANCE_KEYS).
+
+    Every file is built in memory before the folder is touched, and then written beside it and renamed in, so a
+    failure (a ``meta`` value config.json cannot hold, a full disk) leaves the checkpoint that was there loadable.
+    """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     arrays = model.preprocessor.arrays() if model.preprocessor is not None else {}
     tensors = _state_tensors(model, DTYPES[dtype])
     tensors.update(
         {PREPROCESSING_PREFIX + name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
     )
-    weights = folder / WEIGHTS_NAME
-    # safetensors' save_file creates the file 0600; written like its neighbours, it gets the umask's mode (0644)
     metadata = {"format": "pt", "tshub_format_version": str(FORMAT_VERSION)}
-    weights.write_bytes(_canonical_header(save(tensors, metadata=metadata)))
+    weights = _canonical_header(save(tensors, metadata=metadata))
     config = build_config(model, {**model.meta, **fields}, dtype=dtype, weights=weights)
-    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-    build_model_card(config).save(folder / CARD_NAME)
-    history = folder / HISTORY_NAME
+    files = {WEIGHTS_NAME: weights, CARD_NAME: str(build_model_card(config)).encode()}
     if model.training_history is not None:
-        history.write_text(model.training_history.to_json())
-    else:  # never leave the history of another model beside these weights
-        history.unlink(missing_ok=True)
+        files[HISTORY_NAME] = model.training_history.to_json().encode()
+    files[CONFIG_NAME] = (json.dumps(config, indent=2) + "\n").encode()  # last: it names the weights' hash
+    _write_checkpoint_files(folder.absolute(), files)
     return folder
 
 
-def build_config(model: TimeSeriesModel, meta: dict[str, Any], *, dtype: str, weights: Path) -> dict[str, Any]:
-    """The config.json content of ``model`` whose weights were written to ``weights``."""
+def _write_checkpoint_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Make ``files`` the checkpoint files of ``folder``, none of another model left (a history, a pull record).
+
+    A new folder or one holding only a checkpoint is swapped whole; one holding other files too (``save_pretrained``
+    into a working folder) keeps them and gets the new files, all written first, renamed in one by one.
+    """
+
+    def fill(staging: Path) -> None:  # written like their neighbours, the files get the umask's mode (0644)
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+
+    present = {p.name for p in folder.iterdir()} if folder.is_dir() else {CONFIG_NAME}
+    if CONFIG_NAME in present and present <= OWN_FILES:
+        replace_folder(folder, fill)
+        return
+    staging = replace_folder(folder / f".tshub-save.{os.getpid()}", fill)
+    try:
+        for name in files:
+            os.replace(staging / name, folder / name)
+        for name in OWN_FILES - set(files):
+            (folder / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def build_config(model: TimeSeriesModel, meta: dict[str, Any], *, dtype: str, weights: bytes) -> dict[str, Any]:
+    """The config.json content of ``model`` whose weights file holds ``weights``."""
     preprocessor = model.preprocessor
     config: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -124,8 +154,8 @@ def build_config(model: TimeSeriesModel, meta: dict[str, Any], *, dtype: str, we
         {
             "dtype": dtype,
             "n_parameters": sum(p.numel() for p in model.parameters()),
-            "size_bytes": weights.stat().st_size,
-            "weights_sha256": sha256_file(weights),
+            "size_bytes": len(weights),
+            "weights_sha256": hashlib.sha256(weights).hexdigest(),
         }
     )
     return _jsonable(config, "config")
@@ -394,8 +424,8 @@ def _jsonable(value: Any, where: str) -> Any:
         return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
+    if isinstance(value, np.generic):  # np.datetime64 and the like give datetimes, refused below
+        return _jsonable(value.item(), where)
     if isinstance(value, Path):
         return str(value)
     if value is None or isinstance(value, (str, int, float, bool)):

@@ -8,7 +8,6 @@ A model loaded from the Hub records the commit it came from in ``model.meta["rev
 
 from __future__ import annotations
 
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from tshub.atomic import replace_folder
 from tshub.data.catalogue import list_datasets
 from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
 from tshub.hub.errors import CheckpointError, ModelNotFoundError
@@ -103,21 +103,10 @@ def pull(name: str, revision: str | None = None) -> Path:
             f"cannot pull {name}: Hugging Face Hub repo {repo_id} at {hub_endpoint()}: {_hub_reason(err)}."
         ) from None
     load_checkpoint(snapshot)  # verifies format, hash and keys before anyone relies on the copy
-    return replace_folder(snapshot, checkpoint_dir(home_store(), model_id)) if model_id else snapshot
-
-
-def replace_folder(source: Path, target: Path) -> Path:
-    """Copy ``source`` (following the cache's links) to ``target`` so readers see the old folder or the new one."""
-    staging = target.with_name(f".{target.name}.{os.getpid()}.new")
-    retired = target.with_name(f".{target.name}.{os.getpid()}.old")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
-    if target.exists():
-        os.replace(target, retired)
-    os.replace(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
-    return target
+    if model_id is None:
+        return snapshot
+    home = checkpoint_dir(home_store(), model_id)  # the cache's links, followed: the copy owns its files
+    return replace_folder(home, lambda staging: shutil.copytree(snapshot, staging, dirs_exist_ok=True))
 
 
 def canonical_id(model_id: ModelId) -> ModelId:
