@@ -476,6 +476,13 @@ def test_push_is_refused_offline(fcn):
         ("heads", {f"h{i}": 2 for i in range(200_000)}, "heads must map at most 10,000 head names"),
         ("arch_kwargs", {"filters": ["wide", 2, 3]}, "its arch_kwargs do not build a fcn"),
         ("n_outputs", -3, "n_outputs must be a whole number"),
+        # every head is checked (a raw TypeError from the 7th head before), only the first problems are named
+        ("heads", {f"h{i}": "two" if i == 6 else 2 for i in range(91)}, "heads['h6'] must be a whole number"),
+        (
+            "heads",
+            {f"h{i}": 0 for i in range(91)},
+            "heads['h4'] must be a whole number in [1, 1,000,000], got 0 (and 86",
+        ),
     ],
 )
 def test_a_forged_config_is_refused_before_anything_is_allocated(fcn, tmp_path, field, value, words):

@@ -271,7 +271,7 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
                 f"{'heads' if isinstance(heads, dict) else ''}".rstrip()
             )
         else:
-            for name, outputs in list(heads.items())[:_SHOWN]:
+            for name, outputs in heads.items():  # every head: one bad one among many still breaks the build
                 whole(f"heads[{_short(name)}]", outputs, MAX_OUTPUTS)
     kwargs = config["arch_kwargs"]
     if not isinstance(kwargs, dict):
@@ -373,6 +373,8 @@ def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
             input_length=config["input_length"],
             **config["arch_kwargs"],
         )
+        if config["heads"]:
+            model.set_heads(config["heads"], statistics=config.get("head_statistics", False))
     except KeyError as err:
         raise CheckpointError(f"{folder}: {err.args[0]} Upgrade tshub to load this checkpoint.") from None
     except (TypeError, ValueError, RuntimeError) as err:  # kwargs of the right names but impossible values
@@ -380,8 +382,6 @@ def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
             f"{folder / CONFIG_NAME}: its arch_kwargs do not build a {config['arch']} "
             f"({_short(str(err), 200)}); re-pull or re-save the checkpoint."
         ) from None
-    if config["heads"]:
-        model.set_heads(config["heads"], statistics=config.get("head_statistics", False))
     return model
 
 
