@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tshub.data import Dataset
+from tshub.data.fingerprint import dataset_sha256
 from tshub.experiments import (
     ExperimentGrid,
     instance_comparisons,
@@ -105,6 +107,27 @@ def test_second_run_skips_finished_runs(finished, shared_data, monkeypatch):
     resumed = run(_grid(), out_dir=copy, progress=False)
     assert calls == ["finetune"]
     assert resumed[0] == records[0] and resumed[1]["run_id"] == records[1]["run_id"]
+
+
+def _mydata(seed: int) -> Dataset:
+    X, y = np.random.default_rng(seed).normal(size=(24, 1, 32)), np.tile([0, 1], 12)
+    return Dataset.from_arrays(X, y, name="mydata", splits={"train": np.arange(16), "test": np.arange(16, 24)})
+
+
+def test_a_target_with_other_data_under_the_same_name_is_not_reused(finished, tmp_path):
+    """Regression: run ids know a target by its name only, so a second Dataset.from_arrays(..., name="mydata") with
+    other data silently got the first one's records back."""
+    (source,) = [r for r in load_records(finished[0]) if r["kind"] == "source"]
+    grid = _grid(sources=[source["checkpoint"]], targets=[_mydata(0)], reduce_train=None, max_epochs=1)
+    records = run(grid, out_dir=tmp_path, progress=False)
+    assert [r["target_sha256"] for r in records] == [dataset_sha256(_mydata(0))] * 2
+    assert run(replace(grid, targets=[_mydata(0)]), out_dir=tmp_path, progress=False) == records  # same data
+    with pytest.raises(ValueError, match=r"the data of target 'mydata' differs from the data run referent-mydata"):
+        run(replace(grid, targets=[_mydata(1)]), out_dir=tmp_path, progress=False)
+    for record in records:  # as written before records kept the fingerprint: reused as they were
+        del record["target_sha256"]
+        (tmp_path / "runs" / f"{record['run_id']}.json").write_text(json.dumps(record))
+    assert run(replace(grid, targets=[_mydata(1)]), out_dir=tmp_path, progress=False) == records
 
 
 def test_comparison_and_instance_tables(finished):

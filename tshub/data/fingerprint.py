@@ -5,15 +5,20 @@ hashes are kept with the number of series. Two sets of series are compared on th
 covers (hashes up to its largest), where both are sampled alike, so overlap is seen in either direction: a target
 that holds most of a checkpoint's training series, or one that is mostly made of them (e.g. a subset of the
 source's training file), as long as a few of its series fall in that part. A JSON-ready dict of a few kB, kept in
-a checkpoint's ``config.json`` under ``meta.train_fingerprint``.
+a checkpoint's ``config.json`` under ``meta.train_fingerprint``. ``dataset_sha256`` is the exact digest of a whole
+dataset, which an experiment record keeps to tell two datasets of one name apart.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tshub.data.dataset import Dataset
 
 METHOD = "sha256-float32-bottom-k/1"
 SKETCH_SIZE = 128
@@ -52,3 +57,15 @@ def overlap(stored: Any, hashes: np.ndarray) -> float | None:
     if len(sampled):
         shares.append(np.isin(sampled, sketch).mean())
     return float(max(shares))
+
+
+def dataset_sha256(dataset: Dataset) -> str:
+    """SHA-256 of everything a run learns and is scored on: series, targets, task, classes and splits (not the name
+    or the provenance)."""
+    names = sorted(dataset.splits)
+    arrays = [dataset.X, dataset.y, *(dataset.splits[name] for name in names)]
+    layout = [dataset.task, dataset.classes, names, [[str(a.dtype), list(a.shape)] for a in arrays]]
+    digest = hashlib.sha256(json.dumps(layout).encode())
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()

@@ -2,7 +2,8 @@
 
 The from-scratch referent of a (target, architecture and its kwargs, preprocessing, seed, training data) runs
 once and serves every source of that architecture. Every run writes its record when it finishes (see
-``records``), and a restarted grid skips the runs whose record exists, so an interrupted grid resumes.
+``records``), and a restarted grid skips the runs whose record exists, so an interrupted grid resumes; a record
+of another dataset under the target's name is refused (records keep ``target_sha256``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from tshub.data.catalogue import load
 from tshub.data.dataset import Dataset
+from tshub.data.fingerprint import dataset_sha256
 from tshub.data.splits import ensure_validation, reduce_train
 from tshub.experiments.engines import ENGINES, Job
 from tshub.experiments.grid import ExperimentGrid, RunSpec
@@ -144,7 +146,7 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
                 **common,
             )
         predictions = _save_test_predictions(out_dir, spec.run_id, result.model, data)
-    record = _record(spec, result, predictions)
+    record = _record(spec, result, predictions, dataset_sha256(dataset))
     write_record(out_dir, record)
     return record
 
@@ -216,12 +218,14 @@ def _run_jobs(
     """Run the jobs without a record (in the engine), log each, raise ExperimentError if any failed."""
     records: dict[str, dict[str, Any]] = {}
     todo = []
+    digests: dict[int, str] = {}
     for spec, dataset in jobs:
         record = read_record(out, spec.run_id)
         saved = spec.kind != "source" or (
             spec.checkpoint is not None and (Path(spec.checkpoint) / CONFIG_NAME).is_file()
         )
         if record is not None and saved:
+            _check_same_data(record, dataset, digests)
             records[spec.run_id] = record
         else:
             todo.append((spec, dataset))
@@ -241,6 +245,21 @@ def _run_jobs(
             f"saved in {out}, fix the cause and run again to resume:\n" + "\n".join(failures)
         )
     return [records[spec.run_id] for spec, _ in jobs]
+
+
+def _check_same_data(record: dict[str, Any], dataset: Dataset, digests: dict[int, str]) -> None:
+    """Refuse a record of another dataset with the same name: run ids know a target by its name only (ids stay as
+    they are, so that finished grids resume); records written before they kept ``target_sha256`` are trusted."""
+    recorded = record.get("target_sha256")
+    if recorded is None:
+        return
+    if id(dataset) not in digests:
+        digests[id(dataset)] = dataset_sha256(dataset)
+    if recorded != digests[id(dataset)]:
+        raise ValueError(
+            f"the data of target {dataset.name!r} differs from the data run {record['run_id']} was recorded on; "
+            "use another out_dir or name."
+        )
 
 
 def _target_data(dataset: Dataset, spec: RunSpec) -> Dataset:
@@ -267,7 +286,7 @@ def _save_test_predictions(out_dir: str, run_id: str, model: TimeSeriesModel, da
     return save_predictions(out_dir, run_id, y_true, np.asarray(model.predict(X)))
 
 
-def _record(spec: RunSpec, result: FitResult, predictions: str | None) -> dict[str, Any]:
+def _record(spec: RunSpec, result: FitResult, predictions: str | None, target_sha256: str) -> dict[str, Any]:
     import tshub
 
     history = result.history
@@ -282,6 +301,7 @@ def _record(spec: RunSpec, result: FitResult, predictions: str | None) -> dict[s
         "lr_multiplier": spec.lr_multiplier,
         "referent_id": spec.referent_id,
         "reduce_train": spec.reduce_train,
+        "target_sha256": target_sha256,
         "task": result.task,
         "metrics": result.metrics,
         "val_metrics": result.val_metrics,
