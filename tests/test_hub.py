@@ -20,6 +20,7 @@ from huggingface_hub import ModelCard, constants
 from safetensors.torch import load_file, save_file
 
 import tshub
+from tshub.cli import main
 from tshub.data.preprocess import MinMaxMask, ZNormalize
 from tshub.hub import (
     CheckpointError,
@@ -535,3 +536,24 @@ def test_a_save_into_a_working_folder_keeps_its_other_files_and_drops_a_stale_hi
     model.save_pretrained(tmp_path)
     assert sorted(os.listdir(tmp_path)) == [CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, "notes.txt"]
     assert load_checkpoint(tmp_path).training_history is None
+
+
+@pytest.mark.parametrize("damage", [b'{"format_version": 1, "arch"', b"\xff\xfe\x00garbage", b"[1, 2]"])
+def test_an_unreadable_checkpoint_is_left_out_of_listings_and_other_ids_still_resolve(damage, capsys):
+    """Failed before the fix: a truncated config.json under Foo/fcn made `tshub list` exit 1 and every lookup that
+    lists the stores (spelling an id, did-you-mean) raise about Foo, whatever was asked for."""
+    home = home_store().root
+    model = build_model("fcn", 1, 2, filters=(4, 4, 4))
+    model.save_pretrained(home / "Bar" / "fcn")
+    model.save_pretrained(home / "Foo" / "fcn")
+    (home / "Foo" / "fcn" / CONFIG_NAME).write_bytes(damage)
+
+    with pytest.warns(UserWarning, match=f"Foo/fcn is left out: {home / 'Foo' / 'fcn'}.*tshub pull Foo/fcn"):
+        assert [row["id"] for row in list_pretrained()] == ["Bar/fcn"]
+    with pytest.warns(UserWarning, match="Foo/fcn is left out"):
+        assert main(["list"]) == 0 and "Bar/fcn" in capsys.readouterr().out
+    assert load_pretrained("Bar/fcn").arch == "fcn"
+    with pytest.warns(UserWarning, match="Foo/fcn is left out"), pytest.raises(ModelNotFoundError, match="Baz/fcn"):
+        load_pretrained("Baz/fcn")
+    with pytest.raises(CheckpointError, match=str(home / "Foo" / "fcn")):
+        load_pretrained("Foo/fcn")

@@ -228,8 +228,10 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{folder} is not a tshub checkpoint: it has no {CONFIG_NAME}.")
     try:
         config = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+    except ValueError as err:  # not JSON, or not even text
         raise CheckpointError(f"{path} is not valid JSON ({err}); re-pull or re-save the checkpoint.") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} holds no JSON object; re-pull or re-save the checkpoint.")
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(

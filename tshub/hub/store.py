@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,12 +215,26 @@ def list_pretrained() -> list[dict[str, Any]]:
 
     timm's name: ``list_pretrained`` lists checkpoints, ``list_models`` (``tshub.list_architectures``) architectures.
     """
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    rows: dict[tuple[str, str], dict[str, Any] | None] = {}
     for store in stores():
         for model_id, folder in store.checkpoints():
-            rows.setdefault(model_id.key, summarize(model_id, folder))
+            if model_id.key not in rows:
+                rows[model_id.key] = _summary_or_warning(model_id, folder)
         for row in read_index(store):
             indexed = as_model_id(row["id"])
             if indexed is not None:
                 rows.setdefault(indexed.key, row)
-    return sorted(rows.values(), key=lambda r: (r["source"].casefold(), r["arch"]))
+    return sorted((r for r in rows.values() if r), key=lambda r: (r["source"].casefold(), r["arch"]))
+
+
+def _summary_or_warning(model_id: ModelId, folder: Path) -> dict[str, Any] | None:
+    """The listing row of a checkpoint folder, or None with a warning when it is unreadable: one broken folder must
+    not hide every other checkpoint (nor, since the first store wins, let another store's copy stand in for it)."""
+    try:
+        return summarize(model_id, folder)
+    except CheckpointError as err:
+        warnings.warn(
+            f"{model_id} is left out: {err} (or delete {folder}; `tshub pull {model_id}` fetches a fresh copy).",
+            stacklevel=3,
+        )
+        return None
