@@ -133,6 +133,15 @@ def test_console_entry_point_runs(zoo):
     assert done.returncode == 2 and "list" in done.stderr and "finetune" in done.stderr
 
 
+def test_push_reports_a_checkpoint_it_cannot_find_and_pushes_the_others(zoo, monkeypatch, capsys):
+    """Regression: a name that was no checkpoint ended the command, so the names after it were never pushed."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # every push fails at once, and says so: the attempt is what counts
+    assert main(["push", "Nope/fcn", "GunPoint/fcn"]) == 1
+    first, second = capsys.readouterr().err.splitlines()
+    assert first.startswith("Nope/fcn: push FAILED: 'Nope/fcn' is neither a checkpoint folder nor a model id")
+    assert second.startswith("GunPoint/fcn: push to tshub/GunPoint-fcn at ") and "HF_HUB_OFFLINE is set" in second
+
+
 def test_finetune_prints_metrics_and_saves_a_child_checkpoint(zoo, shared_data, tmp_path, capsys):
     out = tmp_path / "coffee-from-gunpoint"
     code = main(
@@ -146,6 +155,16 @@ def test_finetune_prints_metrics_and_saves_a_child_checkpoint(zoo, shared_data, 
     assert child.meta["parent"] == "GunPoint/fcn" and child.meta["lr_multiplier"] in (0.5, 1.0)
     assert child.classes == ["0", "1"] and child.preprocessor.kind == "znorm"
     assert "fine-tuned from GunPoint/fcn on Coffee" in (out / "README.md").read_text()
+
+
+def test_finetune_with_a_frozen_backbone_trains_the_head_at_omega_one(zoo, shared_data, capsys):
+    """Regression: --lr-multiplier defaulted to the grid, which finetune refuses with a frozen backbone, so
+    --freeze-backbone always ended in a traceback."""
+    assert main(["finetune", "GunPoint/fcn", "Coffee", "--freeze-backbone", "--max-epochs", "1"]) == 0
+    assert "fine-tuned GunPoint/fcn on Coffee (ω = 1)" in capsys.readouterr().out
+    for omega in ("grid", "0.5,1"):
+        assert main(["finetune", "GunPoint/fcn", "Coffee", "--freeze-backbone", "--lr-multiplier", omega]) == 1
+        assert capsys.readouterr().err.startswith("tshub: error: --freeze-backbone trains only the new head")
 
 
 def test_finetune_with_baseline_trains_the_referent_fits_minirocket_and_says_which_won(zoo, shared_data, capsys):

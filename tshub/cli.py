@@ -39,6 +39,10 @@ COMMAND_GROUP = "tshub.commands"
 LIST_COLUMNS = ("id", "domain", "test", "ref.", "training", "size")
 
 
+class UsageError(ValueError):
+    """Arguments a command cannot run with together; ``main`` prints it as one error line, not a traceback."""
+
+
 def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser | None = None) -> int:
     """Run one command (of ``parser``, default every command); user errors print one ``tshub: error:`` message
     and exit 1."""
@@ -49,7 +53,7 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
         return 2
     try:
         return args.run(args)
-    except (HubError, DatasetError) as err:
+    except (HubError, DatasetError, UsageError) as err:
         print(f"tshub: error: {err}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader left early (`tshub list | head`): stop quietly, as Unix tools do
@@ -152,7 +156,12 @@ def _run_push(args: argparse.Namespace) -> int:
     names = [row["id"] for row in list_pretrained() if row.get("location") != HUB_ONLY] if args.all else args.ids
     failed = 0
     for name in names:
-        folder, repo_id = _push_target(name, args.repo_id, args.namespace)
+        try:
+            folder, repo_id = _push_target(name, args.repo_id, args.namespace)
+        except HubError as err:  # report it, push the others
+            failed += 1
+            print(f"{name}: push FAILED: {err}", file=sys.stderr)
+            continue
         try:
             url = push_folder(folder, repo_id, private=args.private or None, commit_message=args.message)
         except (HubError, HfHubHTTPError, httpx2.HTTPError, OSError, ValueError) as err:  # report it, push the others
@@ -270,9 +279,9 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
     _add_data_arguments(p, splits=True)
     p.add_argument(
         "--lr-multiplier",
-        default="grid",
         type=parse_lr_multiplier,
-        help="ω for the transferred layers: 'grid' (chosen on validation), a number, or a comma list",
+        help="ω for the transferred layers: 'grid' (chosen on validation, the default), a number, or a comma list; "
+        "with --freeze-backbone one number, default 1",
     )
     p.add_argument(
         "--search",
@@ -302,6 +311,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.hub.resolve import load_pretrained
     from tshub.training import finetune, train_referent
 
+    lr_multiplier = _lr_multiplier(args)
     model = load_pretrained(args.id)
     data = load_data(args)
     data, notes = training_splits(
@@ -320,7 +330,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     result = finetune(
         model,
         data,
-        lr_multiplier=args.lr_multiplier,
+        lr_multiplier=lr_multiplier,
         search=args.search,
         freeze_backbone=args.freeze_backbone,
         **shared,
@@ -346,7 +356,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    chosen = ", chosen on validation" if isinstance(args.lr_multiplier, (str, list)) else ""
+    chosen = ", chosen on validation" if isinstance(lr_multiplier, (str, list)) else ""
     print(f"fine-tuned {args.id} on {data.name} (ω = {result.lr_multiplier:g}{chosen})")
     _print_splits(summary)
     if scratch is not None:
@@ -470,6 +480,18 @@ def add_recipe_argument(parser: argparse.ArgumentParser) -> None:
         choices=recipe_names(),
         help=f"training recipe (default {AUTO}: ucr up to {AUTO_UCR_MAX_TRAIN} training series, else default)",
     )
+
+
+def _lr_multiplier(args: argparse.Namespace) -> str | float | list[float]:
+    """The ω of ``finetune``: the grid by default; a frozen backbone trains nothing at ω × lr, so one value, 1."""
+    if not args.freeze_backbone:
+        return "grid" if args.lr_multiplier is None else args.lr_multiplier
+    if isinstance(args.lr_multiplier, (str, list)):
+        raise UsageError(
+            "--freeze-backbone trains only the new head, so ω has no effect and there is none to choose: "
+            "give one --lr-multiplier value, or none."
+        )
+    return 1.0 if args.lr_multiplier is None else args.lr_multiplier
 
 
 def parse_lr_multiplier(text: str) -> str | float | list[float]:
