@@ -192,6 +192,18 @@ def test_cli_runs_a_grid_and_prints_the_table(finished, shared_data, monkeypatch
     assert "at least one source" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("omegas", "message"),
+    [(["grid", "0.5"], "'grid' alone or numbers"), (["0.5", "fast"], "expected 'grid' or a number, got 'fast'")],
+)
+def test_cli_refuses_lr_multipliers_it_cannot_read_with_a_usage_error(omegas, message, tmp_path, capsys):
+    """Regression: a word beside 'grid' (or 'grid' among numbers) reached float() and ended in a traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--sources", "Coffee/fcn", "--targets", "GunPoint", "--lr-multipliers", *omegas, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert f"error: argument --lr-multipliers: {message}" in capsys.readouterr().err
+
+
 def test_grid_validation_and_bare_source_names():
     with pytest.raises(ValueError, match="bare dataset name"):
         _grid(sources=["Coffee"])

@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr-multipliers",
         nargs="+",
         default=["grid"],
+        type=_omega,
         metavar="OMEGA",
         help="'grid' (Otović's ten values) or numbers; one run per value, chosen on validation",
     )
@@ -70,8 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _omega(text: str) -> str | float:
+    """One value of --lr-multipliers: 'grid' or a number (argparse then names the option in its error)."""
+    if text == "grid":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'grid' or a number, got {text!r}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if "grid" in args.lr_multipliers and len(args.lr_multipliers) > 1:
+        parser.error("argument --lr-multipliers: 'grid' alone or numbers, not both")
     train_sources = []
     for text in args.train_sources:
         dataset, _, arch = text.partition("/")
@@ -79,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"tshub.experiments: error: --train-sources takes DATASET/ARCH, got {text!r}", file=sys.stderr)
             return 2
         train_sources.append((dataset, arch))
-    multipliers = "grid" if args.lr_multipliers == ["grid"] else [float(v) for v in args.lr_multipliers]
+    multipliers = "grid" if args.lr_multipliers == ["grid"] else args.lr_multipliers
     try:
         grid = ExperimentGrid(
             sources=[*args.sources, *train_sources],
