@@ -336,8 +336,22 @@ def test_tshub_push_publishes_the_local_store_and_pull_fetches_it(hub, client, t
     assert main(["pull", "Adiac/fcn"]) == 0
     folder = home_store().root / "Adiac" / "fcn"
     assert capsys.readouterr().out.strip() == str(folder) and not (folder / WEIGHTS_NAME).is_symlink()
-    loaded = load_pretrained("Adiac/fcn")  # from the home store now
-    assert torch.equal(outputs(loaded), outputs(small_fcn(10))) and "revision" not in loaded.meta
+    loaded = load_pretrained("Adiac/fcn")  # from the home store now, still knowing its commit (lost before the fix)
+    commits = [
+        c.commit_id for c in HfApi(endpoint=hub.url, token=hub.tokens["alice"]).list_repo_commits("lab/Adiac-fcn")
+    ]
+    assert torch.equal(outputs(loaded), outputs(small_fcn(10))) and loaded.meta["revision"] == commits[0]
+    assert main(["info", "Adiac/fcn"]) == 0 and f"{commits[0]} (Hub commit)" in capsys.readouterr().out
+
+    # a pinned pull shadows main locally: listings say which commit, and which revision was asked for
+    small_fcn(14).push_to_hub("lab/Adiac-fcn", token=hub.tokens["alice"], id="Adiac/fcn")  # main moves on
+    assert main(["pull", "Adiac/fcn", "--revision", commits[0]]) == 0 and capsys.readouterr()
+    assert main(["list", "--json"]) == 0
+    row = next(r for r in json.loads(capsys.readouterr().out) if r["id"] == "Adiac/fcn")
+    assert row["revision"] == row["pulled_revision"] == commits[0] and row["location"] == str(folder)
+    assert load_pretrained("Adiac/fcn").meta["revision"] == commits[0]
+    small_fcn(12).save_pretrained(folder)  # a re-save is no longer that commit
+    assert "revision" not in load_pretrained("Adiac/fcn").meta
     monkeypatch.setenv("HF_TOKEN", hub.tokens["bob"])
     assert main(["pull", "Lightning2/fcn"]) == 1
     assert "no such repo, or it is private" in capsys.readouterr().err

@@ -221,6 +221,16 @@ def read_history(folder: str | Path) -> TrainingHistory | None:
         ) from None
 
 
+def pull_record(folder: str | Path) -> dict[str, Any]:
+    """What ``tshub pull`` recorded beside the copy it made: ``{"repo_id", "revision" (asked for, None for the
+    default branch), "commit"}``; empty for any other folder, or an unreadable record (the commit is then unknown)."""
+    try:
+        record = json.loads((Path(folder) / PULLED_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def read_config(folder: str | Path) -> dict[str, Any]:
     """The config.json of a checkpoint folder, after checking that tshub can read its format version."""
     path = Path(folder) / CONFIG_NAME

@@ -30,7 +30,7 @@ import httpx2
 from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 
-from tshub.hub.checkpoint import CHECKPOINT_FILES, HISTORY_NAME, save_checkpoint
+from tshub.hub.checkpoint import CHECKPOINT_FILES, HISTORY_NAME, pull_record, save_checkpoint
 from tshub.hub.errors import CheckpointError, HubError
 from tshub.version import __version__
 
@@ -74,8 +74,12 @@ def download(repo_id: str, *, revision: str | None = None) -> Path:
 
 
 def snapshot_commit(folder: Path) -> str | None:
-    """The commit id of a folder of the HF cache (``.../snapshots/<commit>``), None for any other folder."""
-    return folder.name if folder.parent.name == "snapshots" and _COMMIT.match(folder.name) else None
+    """The Hub commit a checkpoint folder holds: a folder of the HF cache is named by it (``.../snapshots/<commit>``),
+    a copy ``tshub pull`` made records it (``pull_record``); None for any other folder."""
+    if folder.parent.name == "snapshots" and _COMMIT.match(folder.name):
+        return folder.name
+    commit = pull_record(folder).get("commit")
+    return commit if isinstance(commit, str) and _COMMIT.match(commit) else None
 
 
 def verify_snapshot(repo_id: str, folder: Path) -> None:

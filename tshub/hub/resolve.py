@@ -3,11 +3,12 @@
 A name is a local folder, a model id ``"<SOURCE>/<arch>"`` (Hub repo ``<namespace>/<SOURCE>-<arch>``), or any
 Hub repo id. A ``revision`` pins a Hub commit, branch or tag, so it skips the local stores. When nothing
 resolves the name, ``ModelNotFoundError`` lists every place tried and how to fetch or build the checkpoint.
-A model loaded from the Hub records the commit it came from in ``model.meta["revision"]``.
+A model loaded from the Hub, or from a copy ``tshub pull`` made, records its commit in ``model.meta["revision"]``.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from pathlib import Path
@@ -23,7 +24,7 @@ from huggingface_hub.errors import (
 
 from tshub.atomic import replace_folder
 from tshub.data.catalogue import list_datasets
-from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
+from tshub.hub.checkpoint import CONFIG_NAME, PULLED_NAME, load_checkpoint
 from tshub.hub.errors import CheckpointError, ModelNotFoundError
 from tshub.hub.ids import ModelId, as_model_id
 from tshub.hub.remote import download, hub_endpoint, hub_offline, snapshot_commit
@@ -89,7 +90,8 @@ def resolve(name: str | Path, revision: str | None = None, *, local_folders: boo
 
 
 def pull(name: str, revision: str | None = None) -> Path:
-    """Download a checkpoint from the Hub into the HF cache, verified; a model id is also copied to the home store.
+    """Download a checkpoint from the Hub into the HF cache, verified; a model id is also copied to the home store,
+    with a record of the repo, the revision asked for and the commit (``pull_record``), which loads then report.
 
     Returns the home store folder of a model id, the cache's snapshot folder of any other repo id.
     """
@@ -105,8 +107,13 @@ def pull(name: str, revision: str | None = None) -> Path:
     load_checkpoint(snapshot)  # verifies format, hash and keys before anyone relies on the copy
     if model_id is None:
         return snapshot
-    home = checkpoint_dir(home_store(), model_id)  # the cache's links, followed: the copy owns its files
-    return replace_folder(home, lambda staging: shutil.copytree(snapshot, staging, dirs_exist_ok=True))
+    record = {"repo_id": repo_id, "revision": revision, "commit": snapshot_commit(snapshot)}
+
+    def fill(staging: Path) -> None:  # the cache's links, followed: the copy owns its files
+        shutil.copytree(snapshot, staging, dirs_exist_ok=True)
+        (staging / PULLED_NAME).write_text(json.dumps(record) + "\n")
+
+    return replace_folder(checkpoint_dir(home_store(), model_id), fill)
 
 
 def canonical_id(model_id: ModelId) -> ModelId:

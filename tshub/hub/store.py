@@ -18,7 +18,7 @@ from typing import Any
 
 from tshub.atomic import write_text_atomic
 from tshub.hub.card import METRIC_NAMES, source_info
-from tshub.hub.checkpoint import CONFIG_NAME, read_config
+from tshub.hub.checkpoint import CONFIG_NAME, pull_record, read_config
 from tshub.hub.errors import CheckpointError
 from tshub.hub.ids import ModelId, as_model_id
 
@@ -107,6 +107,7 @@ def summarize(model_id: ModelId, folder: Path) -> dict[str, Any]:
     reference, how training ended, whether it is usable as a source, size."""
     config = read_config(folder)
     source = source_info(config)
+    pulled = pull_record(folder)
     row = {
         "id": str(model_id),
         "source": model_id.source,
@@ -118,6 +119,9 @@ def summarize(model_id: ModelId, folder: Path) -> dict[str, Any]:
         "dtype": config.get("dtype"),
         "repo_id": model_id.repo_id(),
         "location": str(folder),
+        # a copy `tshub pull` made: the Hub commit it is, and the revision asked for (None: the default branch)
+        "revision": pulled.get("commit"),
+        "pulled_revision": pulled.get("revision"),
         "training": training_status(config),
         "unusable": unusable_reason(config),
     }
@@ -185,12 +189,14 @@ CHANCE_MARGIN = 0.05
 #: The ``location`` of a listing row that only a store's index names: the checkpoint is fetched from the Hub on
 #: first use (other rows hold the checkpoint folder's path).
 HUB_ONLY = "hub"
+#: Listing fields about this machine's copy of a checkpoint, not the checkpoint: an index leaves them out.
+COPY_FIELDS = ("location", "revision", "pulled_revision")
 
 
 def write_index(root: str | Path) -> Path:
     """Write ``<root>/index.json`` listing the checkpoints of the store ``root`` (the publish script calls this)."""
     store = Store(Path(root), "index")
-    rows = [{k: v for k, v in summarize(*found).items() if k != "location"} for found in store.checkpoints()]
+    rows = [{k: v for k, v in summarize(*found).items() if k not in COPY_FIELDS} for found in store.checkpoints()]
     path = store.root / INDEX_NAME
     write_text_atomic(path, json.dumps({"index_version": INDEX_VERSION, "models": rows}, indent=2) + "\n")
     return path
