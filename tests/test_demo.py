@@ -57,3 +57,23 @@ def test_what_happened_counts_minirocket_within_its_table_rounding_as_a_tie():
     assert "fine-tuning won; against MiniRocket's reference 0.9933 it tied (within the table's rounding)" in text
     text = advice_outcome(advice, [row("fine-tuned", 148 / 150), row("from scratch", 148 / 150)])
     assert "fine-tuning tied; against MiniRocket's reference 0.9933 it did not win" in text
+
+
+def test_the_minirocket_line_counts_a_gap_within_the_table_rounding_as_a_tie(shared_data):
+    """The demo's MiniRocket line said "won" for 3e-5 above MiniRocket, where its advice line said "tied"."""
+    from types import SimpleNamespace
+
+    from tshub.baselines import minirocket
+    from tshub.demo import minirocket_line
+
+    data = tshub.datasets.load("GunPoint", root=shared_data)
+    accuracy = minirocket(data, seed=0).metrics["accuracy"]
+    rows = [SimpleNamespace(method="fine-tuned", result=SimpleNamespace(metrics={"accuracy": accuracy + 3e-5}))]
+    assert minirocket_line(data, rows, seed=0).endswith("fine-tuning tied (within the table's rounding) against it")
+
+
+def test_a_line_break_in_a_cell_keeps_the_table_s_columns():
+    from tshub.tables import format_table as plain_table
+
+    text = plain_table([["a\nb", "x"], ["c", "y"]], ["h1", "h2"])
+    assert text.splitlines() == ["h1   h2", "---  --", "a b  x", "c    y"]

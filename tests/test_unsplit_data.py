@@ -165,3 +165,21 @@ def test_the_service_splits_an_upload_with_the_same_function(ucr_root: Path, tmp
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(served.splits[split], expected.splits[split])
     assert all(note in ingested.summary["warnings"] for note in notes)
+
+
+def test_from_arrays_keeps_its_own_splits_and_reads_targets_by_their_shape() -> None:
+    """A dataset's splits are its own (with_splits once shared the caller's dict); (n, k) integer targets are k
+    regression outputs, not a class per row; a column vector is one target; float32 classes match their labels."""
+    X = np.arange(24, dtype=np.float32).reshape(4, 6)
+    given = {"train": np.array([0, 1])}
+    a = Dataset.from_arrays(X, np.array([0, 1, 0, 1]), splits=given)
+    b = a.with_splits(a.splits)
+    b.splits["train"] = np.array([3])
+    given["train"] = np.array([2])
+    assert a.splits["train"].tolist() == [0, 1]
+    outputs = Dataset.from_arrays(X, np.array([[1, 2], [3, 4], [1, 2], [5, 6]]))
+    assert outputs.task == "regression" and outputs.y.shape == (4, 2)
+    column = Dataset.from_arrays(X, np.array([[0], [1], [0], [1]]))
+    assert column.task == "classification" and column.classes == ["0", "1"] and column.y.tolist() == [0, 1, 0, 1]
+    floats = np.array([1, 2, 1, 2], np.float32)
+    assert Dataset.from_arrays(X, floats, classes=np.array([1, 2], np.float32)).classes == ["1", "2"]

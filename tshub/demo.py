@@ -139,7 +139,7 @@ def minirocket_line(data: Dataset, rows: list[DemoRow], seed: int) -> str:
     accuracy = rocket.metrics["accuracy"]
     return (
         f"MiniRocket (tshub.baselines, seed {seed}, {rocket.elapsed_s:.1f} s) on the same training and test splits: "
-        f"test accuracy {accuracy:.4f}; fine-tuning {outcome(tuned, accuracy, 'scratch')} against it"
+        f"test accuracy {accuracy:.4f}; fine-tuning {outcome(tuned, accuracy, 'minirocket')} against it"
     )
 
 

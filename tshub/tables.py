@@ -11,7 +11,8 @@ MAX_WIDTH = 120
 
 def format_table(rows: list[list[str]], header: Sequence[str], max_width: int = MAX_WIDTH) -> str:
     """Plain-text columns, left-aligned, widths fitted to the content; the last column wraps onto continuation
-    lines so that no line passes ``max_width``."""
+    lines so that no line passes ``max_width``. A line break inside a cell (an error message) becomes a space."""
+    rows = [[" ".join(str(c).splitlines()) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
     indent = sum(w + 2 for w in widths[:-1])
     widths[-1] = min(widths[-1], max(max_width - indent, 20))

@@ -62,6 +62,7 @@ class Dataset:
         else:
             self.y = np.asarray(self.y, dtype=np.float32)
             self.classes = None
+        self.splits = dict(self.splits)  # the dataset's own: a caller's dict (or another dataset's) stays as it is
         for split_name, idx in list(self.splits.items()):
             idx = np.asarray(idx, dtype=np.int64)
             if len(idx) and (idx.min() < 0 or idx.max() >= len(self.X)):
@@ -91,7 +92,7 @@ class Dataset:
         if task is None:
             task = infer_task(y)
         if task == "classification":
-            y, classes = encode_labels(y, classes)
+            y, classes = encode_labels(y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y, classes)
         return cls(
             name=name,
             X=np.asarray(X),
@@ -193,7 +194,12 @@ class Dataset:
 
 
 def infer_task(y: np.ndarray) -> Task:
-    """Classification for strings, integers and integral floats; regression for anything fractional."""
+    """Classification for strings, integers and integral floats; regression for anything fractional, and for
+    several targets per series (shape (n, k)), whatever their type; a column vector (n, 1) is one target."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim > 1 and y.dtype.kind in "iuf":
+        return "regression"
     if y.dtype.kind in "OUSb" or y.dtype.kind in "iu":
         return "classification"
     finite = y[np.isfinite(y)] if y.dtype.kind == "f" else y
@@ -220,7 +226,7 @@ def encode_labels(y: np.ndarray, classes: list[Any] | None = None) -> tuple[np.n
 def _label_str(v: Any) -> str:
     if isinstance(v, bytes):
         return v.decode()
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v)
 
