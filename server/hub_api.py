@@ -430,7 +430,7 @@ def check_quota(request: Request, owner: Owner, changes: list[FileChange]) -> No
     held = hub_blobs(Session, owner.id)
     new = {hashlib.sha256(c.content).hexdigest(): len(c.content) for c in changes if c.content is not None}
     added = sum(size for sha256, size in new.items() if sha256 not in held)
-    refusal = over_quota(request.app.state.settings, tenant_usage(Session, owner.id) + added) if added else None
+    refusal = over_quota(request.app.state.settings, tenant_usage(Session, owner.id, held) + added) if added else None
     if refusal is not None:
         raise TooLarge(refusal)
 

@@ -284,14 +284,16 @@ def _remove_old_files(folder: Path, cutoff: float) -> int:
 
 
 # ------------------------------------------------------------------------------------------ what tenants keep
-def tenant_usage(Session: sessionmaker, owner_id: str) -> int:
-    """Bytes stored for ``owner_id``: its datasets (raw and parsed), its jobs' models and its Hub repos' files."""
+def tenant_usage(Session: sessionmaker, owner_id: str, hub_files: dict[str, int] | None = None) -> int:
+    """Bytes stored for ``owner_id``: its datasets (raw and parsed), its jobs' models and its Hub repos' files
+    (``hub_files``, its ``hub_blobs`` when the caller has read them already)."""
     with Session() as session:
         data = session.scalar(
             select(func.coalesce(func.sum(DatasetRecord.bytes), 0)).where(DatasetRecord.owner_id == owner_id)
         )
         models = session.scalar(select(func.coalesce(func.sum(Job.model_bytes), 0)).where(Job.owner_id == owner_id))
-    return int(data) + int(models) + sum(hub_blobs(Session, owner_id).values())
+    held = hub_blobs(Session, owner_id) if hub_files is None else hub_files
+    return int(data) + int(models) + sum(held.values())
 
 
 def over_quota(settings: Settings, used: int) -> str | None:
