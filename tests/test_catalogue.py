@@ -143,3 +143,13 @@ def test_sources_take_precedence_over_the_archive(tiny_archive: Path, monkeypatc
     assert catalogue.load("toy", tiny_archive) == "source" and calls == [tiny_archive]
     monkeypatch.undo()
     assert catalogue.load("Toy", tiny_archive).name == "Toy"
+
+
+@pytest.mark.parametrize("options", [{"seed": 3}, {"missing": "drop"}, {"variable_length": "pad"}])
+def test_source_given_reader_options_refuses_them(options: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source loader takes no options: ``load("EMG", seed=3)`` must not quietly load the default instead."""
+    calls = []
+    monkeypatch.setattr(catalogue, "source_loaders", lambda: {"EMG": lambda root: calls.append(root) or "source"})
+    with pytest.raises(DatasetError, match=f"EMG.*takes no options.*{next(iter(options))}"):
+        catalogue.load("EMG", **options)
+    assert calls == []

@@ -64,18 +64,27 @@ def load(
     name: str,
     root: str | Path | None = None,
     *,
-    variable_length: str = "resample",
-    missing: str = "interpolate",
+    variable_length: str | None = None,
+    missing: str | None = None,
     **kw: Any,
 ) -> Dataset:
     """A dataset by catalogue name: an Otović source (LEN-DB, STEAD, ...) or a UCR 2018 / 2015 name.
 
-    ``variable_length`` and ``missing`` (see ``tshub.data.readers.read_file``) and other reader options apply to
-    UCR files; source loaders take none.
+    ``variable_length`` (default "resample"), ``missing`` (default "interpolate"; see
+    ``tshub.data.readers.read_file``) and other reader options apply to UCR files; source loaders take none, and
+    refuse them rather than load something other than what was asked for.
     """
     folder = data_root(root)
     sources = source_loaders()
     if name.upper() in sources:
+        given = sorted(
+            k for k, v in dict(kw, variable_length=variable_length, missing=missing).items() if v is not None
+        )
+        if given:
+            raise DatasetError(
+                f"{name.upper()} is one of tshub's sources, and its loader takes no options (given: {', '.join(given)});"
+                f" load it as tshub.datasets.load({name!r}) and subset or split the Dataset."
+            )
         return sources[name.upper()](folder)
     entry = _ucr_index(folder).get(_ALIASES.get(name.casefold(), name).casefold())
     if entry is None:
@@ -85,7 +94,12 @@ def load(
     if row is not None and row.get("Length") != "Vary":
         kw.setdefault("trailing_nan", "missing")
     ds = read_split_files(
-        files, task="classification", variable_length=variable_length, missing=missing, name=canonical, **kw
+        files,
+        task="classification",
+        variable_length=variable_length or "resample",
+        missing=missing or "interpolate",
+        name=canonical,
+        **kw,
     )
     return ds.with_splits(ds.splits, **_ucr_meta(ds, name, collection, row))
 
