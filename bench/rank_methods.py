@@ -30,9 +30,10 @@ Protocol (fixed before any result of this script was seen):
   others (LOTO)" applies to each target the method with the lowest mean regret on the other targets: what picking
   a method by this benchmark is worth on an unseen target, without the optimism of naming the best of many.
 - Scores (tshub.recommend.evaluation): the first pick's accuracy (ties in a method's top score: the mean over the
-  tied), regret = best − pick, the pick's rank among the candidates (ties share their mean rank), top-1 hits,
-  wins/ties/losses against a uniform random pick (the mean accuracy of the candidates), against training from
-  scratch and against the default method ``logme``, with two-sided sign-test p; mean Kendall τ-b and Spearman ρ of
+  tied), regret = best − pick, the pick's rank among the candidates (ties share their mean rank), top-1 hits
+  (expected: a tied pick counts the share of the tied that are the best), wins/ties/losses against a uniform
+  random pick (the mean accuracy of the candidates), against training from scratch and against the default method
+  ``logme``, with two-sided sign-test p; mean Kendall τ-b and Spearman ρ of
   the scores vs the accuracies per target; a 95 % bootstrap interval of the mean regret (targets resampled,
   10,000 times, seed 0). The vs-random p values of all methods are corrected together
   (Benjamini–Krieger–Yekutieli, q = 0.05): with 10 targets only a method that wins on 9 or 10 can pass.
@@ -347,7 +348,7 @@ def summary_row(name: str, row: dict[str, Any], minirocket: bool) -> str:
     interval = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
     return (
         f"| {name} | {row['accuracy']:.4f} | {row['regret']:.4f}{interval} | {row['median_regret']:.4f} | "
-        f"{row['median_rank']:g} | {number('top1', 'd')} | {number('kendall')} | {number('spearman')} | "
+        f"{row['median_rank']:g} | {number('top1', 'g')} | {number('kendall')} | {number('spearman')} | "
         f"{versus('vs_random')} | {versus('vs_scratch')} | {versus('vs_default')} |"
         + (f" {versus('vs_minirocket')} |" if minirocket else "")
     )

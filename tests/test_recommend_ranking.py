@@ -34,9 +34,18 @@ def test_judge_scores_the_first_pick_with_ties_shared():
     assert second["accuracy"] == 0.8 and second["regret"] == pytest.approx(0.1) and second["rank"] == 2.5
     tied = judge({"A": 1.0, "D": 1.0, "B": 0.0}, TRUTH)  # A or D at random; C unscored is never picked
     assert tied["pick"] == ["A", "D"] and tied["accuracy"] == pytest.approx(0.75)
-    assert tied["rank"] == 2.5 and not tied["top1"] and tied["scored"] == 3
+    assert tied["rank"] == 2.5 and tied["top1"] == 0.5 and tied["scored"] == 3
     blind = judge({}, TRUTH)  # a method that scores nothing picks at random
     assert blind["accuracy"] == pytest.approx(0.775) and blind["kendall"] is None
+
+
+def test_a_tie_at_the_top_hits_the_best_as_often_as_its_random_pick_does():
+    """The tie model of ``judge`` (one of the tied candidates at random) holds for top-1 too: a pick tied between
+    the best and another is a hit half the time, as its accuracy and rank are their means."""
+    assert judge({"A": 1.0, "D": 1.0}, TRUTH)["top1"] == 0.5
+    assert judge({}, TRUTH)["top1"] == 0.25  # at random among four, one of them the best
+    outcomes = {t: {**baselines(TRUTH), "m": judge({"A": 1.0, "D": 1.0}, TRUTH)} for t in ("t1", "t2", "t3")}
+    assert summarise(outcomes)["m"]["top1"] == 1.5
 
 
 def test_baselines_are_the_best_the_uniform_pick_and_scratch_in_the_same_terms():

@@ -58,8 +58,9 @@ class TargetTruth:
 
 def judge(scores: Mapping[str, float | None], truth: TargetTruth) -> dict[str, Any]:
     """One method on one target: its pick (the candidates tied at its top score), their mean accuracy, the regret
-    (best − pick), the pick's rank among the candidates (1 = best), whether it is a top-1 hit, and Kendall τ-b and
-    Spearman ρ between its scores and the accuracies over the candidates it scored."""
+    (best − pick), the pick's rank among the candidates (1 = best), its chance of a top-1 hit (the share of the
+    tied that are the best), and Kendall τ-b and Spearman ρ between its scores and the accuracies over the candidates
+    it scored."""
     names = list(truth.accuracy)
     accuracy = np.array([truth.accuracy[c] for c in names])
     raw = np.array([_number(scores.get(c)) for c in names])
@@ -73,7 +74,7 @@ def judge(scores: Mapping[str, float | None], truth: TargetTruth) -> dict[str, A
         "accuracy": pick_accuracy,
         "regret": regret,
         "rank": float(np.mean([truth.rank_of(accuracy[i]) for i in picked])),
-        "top1": bool(regret <= TIE),
+        "top1": float(np.mean(accuracy[picked] >= truth.best - TIE)),
         "kendall": _correlation(kendalltau, raw[scored], accuracy[scored]),
         "spearman": _correlation(spearmanr, raw[scored], accuracy[scored]),
         "scored": int(scored.sum()),
@@ -127,7 +128,8 @@ def bootstrap_interval(values: list[float], n: int = 10_000, seed: int = 0, leve
 def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: str | None = None) -> dict[str, Any]:
     """Per method (and baseline) over the targets: mean accuracy of the pick, mean regret with its bootstrap
     interval, median and max regret, mean and median rank; paired sign tests of every row against the referents
-    scratch and MiniRocket where known (ties: ``REFERENT_TIE``); per method also top-1 hits, mean τ and ρ, and sign
+    scratch and MiniRocket where known (ties: ``REFERENT_TIE``); per method also top-1 hits (expected, ties at
+    its top score counting their share of the best), mean τ and ρ, and sign
     tests against the random pick and ``default``, the vs-random p values of the methods corrected together
     (Benjamini–Krieger–Yekutieli, q = 0.05, ``bky``). ``outcomes``: target → method or baseline name →
     ``judge``/``baselines`` row."""
@@ -149,7 +151,7 @@ def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: 
             "median_rank": float(np.median([e["rank"] for e in entries])),
         }
         if name not in BASELINES:
-            row["top1"] = sum(e["top1"] for e in entries)
+            row["top1"] = float(sum(e["top1"] for e in entries))
             for corr in ("kendall", "spearman"):
                 values = [e[corr] for e in entries if e[corr] is not None]
                 row[corr] = float(np.mean(values)) if values else None
