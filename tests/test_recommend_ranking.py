@@ -417,3 +417,52 @@ def test_the_matrix_runs_the_targets_with_the_least_work_left_first(tmp_path: Pa
     assert transfer_matrix.work_order(manifest, list(values), values, {"Adiac": 7}) == ["Coffee", "Adiac", "Beef"]
     assert transfer_matrix.work_order(manifest, ["Beef", "Adiac"], values, {"Beef": 8}) == ["Beef", "Adiac"]
     assert transfer_matrix.recorded_runs(tmp_path) == {}
+
+
+# ----------------------------------------------------------------------------------- the bench's report
+@pytest.fixture
+def rank_methods(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import rank_methods
+
+    return rank_methods
+
+
+def _signal_world(rank_methods, seed: int, n_targets: int = 6, n_candidates: int = 8) -> tuple[dict, dict]:
+    """Targets whose accuracies follow dtw + source_quality plus noise, every bench signal random: the learned
+    rankers compete with the signals."""
+    rng = np.random.default_rng(seed)
+    names = (*rank_methods.SIGNALS, *rank_methods.SHIPPED, *rank_methods.TARGET_STATISTICS)
+    truth, signals = {}, {}
+    for k in range(n_targets):
+        rows = {f"S{i}/fcn": {**{n: float(rng.normal()) for n in names}, "arch": "fcn"} for i in range(n_candidates)}
+        accuracy = {c: 0.5 + 0.05 * (s["dtw"] + s["source_quality"] + rng.normal()) for c, s in rows.items()}
+        truth[f"t{k}"], signals[f"t{k}"] = TargetTruth(f"t{k}", accuracy, scratch=0.5), rows
+    return truth, signals
+
+
+def _report(rank_methods, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, truth: dict, signals: dict) -> dict:
+    """The bench's report on a given truth and signals (no checkpoint, no signal computed)."""
+    candidates = {c: c for table in truth.values() for c in table.accuracy}
+    monkeypatch.setattr(rank_methods, "load_truth", lambda *a: (truth, {}))
+    monkeypatch.setattr(rank_methods, "checkpoint_folders", lambda *a: (candidates, "given"))
+    monkeypatch.setattr(rank_methods, "all_signals", lambda *a: signals)
+    rank_methods.main(["--truth", "matrix", "--work", str(tmp_path), "--out", str(tmp_path / "report")])
+    return json.loads((tmp_path / "report.json").read_text())
+
+
+def test_the_verdict_names_a_method_and_says_what_the_intervals_show(rank_methods):
+    """Referents are not methods (MiniRocket beats the best candidate here), and the intervals are read, not
+    assumed: one method never misses, yet 2 targets make no significant sign test."""
+    truth = TargetTruth("T", {"A": 0.9, "B": 0.8, "C": 0.7}, scratch=0.6, minirocket=0.95)
+    outcomes = {t: {**baselines(truth), "m": judge({"A": 1.0}, truth)} for t in ("t1", "t2")}
+    text = rank_methods.verdict(summarise(outcomes))
+    assert "Lowest mean regret: m (0.0000)" in text
+    assert "wholly below the random pick's mean regret (0.1000): m." in text
+
+
+def test_the_report_counts_every_method_the_correction_counts(rank_methods, monkeypatch, tmp_path: Path):
+    report = _report(rank_methods, monkeypatch, tmp_path, *_signal_world(rank_methods, 0))
+    corrected = [m for m, row in report["summary"].items() if "bky" in row.get("vs_random", {})]
+    assert rank_methods.CHOSEN in corrected and report["protocol"]["n_methods"] == len(corrected)
+    assert f"over the {len(corrected)} methods" in (tmp_path / "report.md").read_text()
