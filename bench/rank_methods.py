@@ -27,8 +27,9 @@ Protocol (fixed before any result of this script was seen):
   target's mean): pairwise logistic regression (scikit-learn, C = 1, no tuning) and ridge regression on the
   per-target standardised accuracy (λ = 1). Learned rankers are fitted leave-one-target-out: the model that ranks
   a target never saw its signals or accuracies (tshub.recommend.ranker.leave_one_target_out). "best of the
-  others (LOTO)" applies to each target the method with the lowest mean regret on the other targets: what picking
-  a method by this benchmark is worth on an unseen target, without the optimism of naming the best of many.
+  others (LOTO)" applies to each target the method with the lowest mean regret on the other targets (a learned
+  ranker's regret there from fits that did not see the target either): what picking a method by this benchmark is
+  worth on an unseen target, without the optimism of naming the best of many.
 - Scores (tshub.recommend.evaluation): the first pick's accuracy (ties in a method's top score: the mean over the
   tied), regret = best − pick, the pick's rank among the candidates (ties share their mean rank), top-1 hits
   (expected: a tied pick counts the share of the tied that are the best), wins/ties/losses against a uniform
@@ -261,6 +262,26 @@ def method_scores(
     return out
 
 
+def chosen_outcomes(
+    truth: dict[str, TargetTruth],
+    signals: dict[str, dict[str, dict[str, Any]]],
+    outcomes: dict[str, dict[str, Any]],
+    methods: list[str],
+) -> dict[str, dict[str, Any]]:
+    """Per target, the outcome of CHOSEN. A learned ranker's regret on another target is refitted without the target
+    being chosen for (nested leave-one-target-out): its leave-one-target-out fits saw that target's accuracies."""
+    out = {}
+    for target in truth:
+        rest = {t: truth[t] for t in truth if t != target}
+        features, accuracies, _ = learning_data(rest, signals)
+        seen = {t: dict(outcomes[t]) for t in rest}
+        for name, ranker in LEARNED.items():
+            for t, scores in leave_one_target_out(ranker, features, accuracies).items():
+                seen[t][name] = judge(dict(zip(signals[t], scores.tolist())), truth[t])
+        out[target] = chosen_on_other_targets({**seen, target: outcomes[target]}, methods)[target]
+    return out
+
+
 def learning_data(
     truth: dict[str, TargetTruth], signals: dict[str, dict[str, dict[str, Any]]]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
@@ -426,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     signals = all_signals(truth, folders, args.work, args.truth, args.index)
     scores = method_scores(truth, signals)
     outcomes = {t: {**baselines(truth[t]), **{m: judge(scores[m][t], truth[t]) for m in scores}} for t in truth}
-    for target, outcome in chosen_on_other_targets(outcomes, list(scores)).items():
+    for target, outcome in chosen_outcomes(truth, signals, outcomes, list(scores)).items():
         outcomes[target][CHOSEN] = outcome
     summary = summarise(outcomes, default=DEFAULT)
     if args.truth == "recommender":

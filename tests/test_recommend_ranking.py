@@ -466,3 +466,18 @@ def test_the_report_counts_every_method_the_correction_counts(rank_methods, monk
     corrected = [m for m, row in report["summary"].items() if "bky" in row.get("vs_random", {})]
     assert rank_methods.CHOSEN in corrected and report["protocol"]["n_methods"] == len(corrected)
     assert f"over the {len(corrected)} methods" in (tmp_path / "report.md").read_text()
+
+
+def test_the_method_chosen_for_a_target_never_depends_on_its_accuracies(rank_methods, monkeypatch, tmp_path: Path):
+    """ "best of the others" chooses on the other targets, where a learned ranker's regret comes from a fit that
+    must not have seen the held-out target either: new accuracies on it cannot change what is chosen for it."""
+    truth, signals = _signal_world(rank_methods, 1)
+    chosen = {
+        t: o[rank_methods.CHOSEN]["chosen"]
+        for t, o in _report(rank_methods, monkeypatch, tmp_path, truth, signals)["targets"].items()
+    }
+    rng = np.random.default_rng(2)
+    for target in truth:
+        moved = {**truth, target: TargetTruth(target, {c: rng.uniform(0.3, 0.9) for c in truth[target].accuracy})}
+        report = _report(rank_methods, monkeypatch, tmp_path, moved, signals)
+        assert report["targets"][target][rank_methods.CHOSEN]["chosen"] == chosen[target], target
