@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import aliased, sessionmaker
 
 from server.db import TERMINAL_STATES, Job, page_of, utcnow
@@ -333,27 +334,34 @@ class JobStore:
                 return "cancelled"
         return None
 
-    def recover(self, stale_after_s: float, max_attempts: int, *, caller: str | None = None) -> list[Recovery]:
+    def recover(
+        self, stale_after_s: float, max_attempts: int, *, caller: str | None = None, holding: Collection[str] = ()
+    ) -> list[Recovery]:
         """Requeue (or fail after ``max_attempts``) every running job whose worker is gone.
 
         A worker is gone when its heartbeat is older than ``stale_after_s``, or at once when it ran on this
         host and its process no longer exists (a restart after a kill needs no waiting). The ``caller``
-        worker's own jobs are never touched: it is alive, it is asking.
+        worker's jobs in ``holding`` are never touched: it is alive, it is asking. Its other running jobs are
+        recovered at once: it lost track of them (an error after the claim or while recording the end), and its
+        live heartbeat would keep any other worker from recovering them.
         """
         cutoff = utcnow() - timedelta(seconds=stale_after_s)
         with self.Session() as session:
-            others = or_(Job.worker.is_(None), Job.worker != caller)
             rows = session.execute(
                 select(Job.id, Job.worker, Job.heartbeat_at, Job.attempts, Job.cancel_requested).where(
-                    Job.state == "running", others
+                    Job.state == "running"
                 )
             ).all()
         recovered = []
         for job_id, worker, beat, attempts, cancel in rows:
-            if not (beat is None or beat < cutoff or worker_process_gone(worker)):
+            dropped = caller is not None and worker == caller
+            if dropped and job_id in holding:
+                continue
+            if not (dropped or beat is None or beat < cutoff or worker_process_gone(worker)):
                 continue
             since = f"{beat:%Y-%m-%d %H:%M:%S} UTC" if beat else "never"
-            why = f"worker {worker} stopped during attempt {attempts} (last heartbeat {since})"
+            ended = "lost track of it" if dropped else "stopped"
+            why = f"worker {worker} {ended} during attempt {attempts} (last heartbeat {since})"
             state, reason = _cancelled(why) if cancel else _retry_outcome(why, attempts, max_attempts)
             with self.Session.begin() as session:
                 done = session.execute(

@@ -81,7 +81,9 @@ class Worker:
         """One round: recover dead workers' jobs, supervise running ones, claim new ones."""
         now = time.monotonic()
         if now >= self._next_recovery:
-            for rec in self.store.recover(self.settings.stale_after_s, self.settings.max_attempts, caller=self.id):
+            for rec in self.store.recover(
+                self.settings.stale_after_s, self.settings.max_attempts, caller=self.id, holding=self.running.keys()
+            ):
                 log.warning("job %s → %s: %s", rec.job_id, rec.state, rec.reason)
             self._next_recovery = now + min(self.settings.heartbeat_s, self.settings.stale_after_s / 4)
         if now >= self._next_sweep:

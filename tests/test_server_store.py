@@ -4,6 +4,7 @@ upload storage and the .npz round trip, settings validation."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from server.config import ConfigError, Settings  # noqa: E402
 from server.db import BadCursor, DatasetRecord, Job, Token, open_store, utcnow  # noqa: E402
 from server.jobstore import JobConflict, JobNotFound, JobStore, local_identity, new_worker_id  # noqa: E402
 from server.uploads import ParseOptions, UploadError, ingest, load_npz, store_raw, upload_suffix  # noqa: E402
+from tshub.cluster import Outcome  # noqa: E402
 
 SPEC = {
     "model": "Coffee/fcn",
@@ -77,7 +79,8 @@ def test_recovery_requeues_stale_jobs_then_fails_them_after_max_attempts(Session
         assert store.claim_next("otherhost/1:123:abc").id == job.id
         assert store.recover(stale_after_s=60, max_attempts=2) == []  # fresh heartbeat, other host: alive
         _age_heartbeat(Session, job.id, seconds=61)
-        assert store.recover(stale_after_s=60, max_attempts=2, caller="otherhost/1:123:abc") == []  # its own
+        mine = {"caller": "otherhost/1:123:abc", "holding": {job.id}}
+        assert store.recover(stale_after_s=60, max_attempts=2, **mine) == []  # its own, held
         (recovered,) = store.recover(stale_after_s=60, max_attempts=2)
         if attempt == 1:
             assert recovered.state == "queued" and "requeued" in recovered.reason
@@ -176,6 +179,66 @@ def test_a_cancel_is_never_lost_when_the_job_leaves_its_worker(Session, owner_an
         session.execute(update(Job).where(Job.id == flagged.id).values(cancel_requested=True))
     assert store.claim_next(worker).cancel_requested
     assert store.heartbeat(flagged.id, worker, None).cancel_requested
+
+
+def test_a_job_its_worker_lost_track_of_is_recovered_by_that_worker(Session, owner_and_dataset, tmp_path) -> None:
+    """A job the worker claimed but dropped (here the database failed while it recorded the end) is requeued by the
+    worker's own recovery. (Failed before: recovery skipped every job of the asking worker, so with no other worker
+    the job stayed running forever.)"""
+    from server.worker import Worker
+
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "x.npz").write_bytes(b"x")
+    settings = Settings(
+        db_url="unused",
+        storage=tmp_path,
+        max_upload_mb=1,
+        engine="local",
+        ray_address=None,
+        workers=1,
+        heartbeat_s=0.01,
+        stale_after_s=60,
+        max_attempts=3,
+        poll_s=0.01,
+    )
+
+    class Done:
+        def __init__(self, model_out: Path):
+            model_out.write_bytes(b"zip")
+            self.outcome = Outcome("succeeded", result={"epochs": 1})
+
+        def poll(self) -> list:
+            return []
+
+        def kill(self) -> None:
+            pass
+
+    class Engine:
+        def submit(self, job_id, spec, dataset, model_out) -> Done:
+            return Done(model_out)
+
+        def close(self) -> None:
+            pass
+
+    job = JobStore(Session).create(*owner_and_dataset, SPEC)
+    worker = Worker(settings, Session, engine=Engine())
+    worker.step()  # claims and starts the job
+    finish, calls = worker.store.finish, []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("the database is briefly unreachable")
+        return finish(*args, **kwargs)
+
+    worker.store.finish = flaky  # type: ignore[method-assign]
+    with contextlib.suppress(Exception):
+        worker.step()  # the end cannot be recorded: the worker drops the job
+    worker._next_recovery = 0.0
+    worker.step()  # recovers it and claims it again
+    worker.step()  # records its end this time
+    row = worker.store.get(owner_and_dataset[0], job.id)
+    assert (row.state, row.attempts) == ("succeeded", 2), row.reason
 
 
 def test_a_forged_cursor_is_refused_saying_so(Session, owner_and_dataset) -> None:
