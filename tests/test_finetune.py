@@ -225,12 +225,31 @@ def test_a_diverged_run_never_ranks_above_a_finite_one():
 
     def run(label: str, accuracy: float, loss: float) -> SimpleNamespace:
         best = {"epoch": 1, "val_accuracy": accuracy, "val_loss": loss}
-        return SimpleNamespace(label=label, training=SimpleNamespace(best_record=best))
+        return SimpleNamespace(label=label, training=SimpleNamespace(best_record=best, config=TrainConfig()))
 
     runs = [run("diverged", 0.9, nan), run("finite", 0.5, 0.7), run("none", 0.0, 0.0)]
     runs[2].training.best_record = None
     selector = Monitor.resolve("auto", "classification", tie_break=True)
     assert [r.label for r in _ranked(runs, selector)] == ["finite", "diverged", "none"]
+
+
+def test_without_restore_best_omega_is_ranked_by_the_weights_it_keeps_the_last_epochs():
+    """A recipe with restore_best=False keeps each run's last weights: ω must be chosen on their validation
+    scores, not on a best epoch whose weights are gone (the chosen model could score below another ω's)."""
+
+    def run(label: str, best: float, last: float) -> SimpleNamespace:
+        history = [
+            {"epoch": 1, "val_accuracy": best, "val_loss": 0.5},
+            {"epoch": 2, "val_accuracy": last, "val_loss": 0.6},
+        ]
+        training = SimpleNamespace(
+            best_record=history[0], config=TrainConfig(restore_best=False), result=SimpleNamespace(history=history)
+        )
+        return SimpleNamespace(label=label, training=training)
+
+    runs = [run("best epoch high, kept weights low", 0.9, 0.5), run("kept weights high", 0.8, 0.75)]
+    selector = Monitor.resolve("auto", "classification", tie_break=True)
+    assert [r.label for r in _ranked(runs, selector)] == ["kept weights high", "best epoch high, kept weights low"]
 
 
 def _synthetic(task: str, seed: int = 0, scale: float = 1.0) -> Dataset:
@@ -291,3 +310,12 @@ def test_a_preprocessor_passed_in_is_copied_not_refitted():
 
 def _without_time(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in record.items() if k != "time_s"} for record in history]
+
+
+def test_numpy_scalar_multipliers_are_numbers_not_lists():
+    """A scikit-learn grid over ``lr_multiplier`` passes numpy scalars (np.arange, float32 arrays): one ω each."""
+    kwargs: dict = {"recipe": TrainConfig(max_epochs=1), "progress": False}
+    source = train_from_scratch("fcn", _synthetic("classification"), arch_kwargs={"filters": (4, 4, 4)}, **kwargs)
+    for omega in (np.float32(0.5), np.int64(2)):
+        result = finetune(source.model, _synthetic("classification", seed=1), lr_multiplier=omega, **kwargs)
+        assert result.lr_multiplier == float(omega) and len(result.grid) == 1

@@ -315,7 +315,7 @@ def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
         if lr_multiplier != "grid":
             raise ValueError(f"lr_multiplier must be a number, a list of numbers or 'grid', got {lr_multiplier!r}.")
         values = list(LR_MULTIPLIER_GRID)
-    elif isinstance(lr_multiplier, (int, float)):
+    elif isinstance(lr_multiplier, (int, float, np.number)):  # numpy scalars too, as scikit-learn grids pass
         values = [float(lr_multiplier)]
     else:
         values = [float(v) for v in lr_multiplier]

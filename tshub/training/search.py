@@ -126,7 +126,7 @@ def _ranked(runs: list[Run], selector: Monitor) -> list[Run]:
     """Best first by the validation scores of each run's kept weights; ties keep the given order."""
 
     def compare(a: Run, b: Run) -> int:
-        ra, rb = a.training.best_record, b.training.best_record
+        ra, rb = _kept(a), _kept(b)
         if rb is None or (ra is not None and selector.improved(ra, rb)):
             return -1 if ra is not None else 0
         return 1 if ra is None or selector.improved(rb, ra) else 0
@@ -134,8 +134,17 @@ def _ranked(runs: list[Run], selector: Monitor) -> list[Run]:
     return sorted(runs, key=cmp_to_key(compare))
 
 
+def _kept(run: Run) -> dict[str, Any] | None:
+    """The history record of the weights the run ends with: the checkpoint's best, or the last epoch's when the
+    recipe does not restore the best (``restore_best=False``), so that ω is chosen on the model it returns."""
+    training = run.training
+    if training.config.restore_best:
+        return training.best_record
+    return training.result.history[-1] if training.result.history else None
+
+
 def _score(run: Run, selector: Monitor) -> str:
-    record = run.training.best_record
+    record = _kept(run)
     if record is None:
         return "(no epoch)"
     tie = f", {selector.tie_break} {record[selector.tie_break]:.4g}" if selector.tie_break else ""
