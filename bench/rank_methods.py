@@ -8,8 +8,8 @@ Protocol (fixed before any result of this script was seen):
   candidates × 2 seeds, fine-tuned on the zoo of commit ``--zoo-rev``, where every UCR FCN had converged; its
   candidates are each method's top 3 padded at random, so the set is biased towards what logme/hscore/dtw/probe
   liked) or ``matrix`` (bench/results/transfer_matrix.json, written by bench/transfer_matrix.py --table: 40 random
-  sources per target on the converged zoo; a source whose checkpoint digest no longer matches the manifest is left
-  out, as its signals would describe other weights).
+  sources per target on the converged zoo, a target only once every source of its draw has finished; a source
+  whose checkpoint digest no longer matches the manifest is left out, as its signals would describe other weights).
 - Signals per (target, candidate), all known before any fine-tune, from the target's training split only:
   ``logme`` and ``hscore`` (tshub.recommend's fast sample, no screen, so every candidate gets the same footing, in
   float32, as ``tshub.recommend``'s final score computes them: ``logme`` is the default method as shipped, the
@@ -105,9 +105,13 @@ CHOSEN = "best of the others (LOTO)"  # per target, the method with the lowest m
 
 
 # ----------------------------------------------------------------------------------------------- ground truth
-def load_truth(kind: str, path: Path | None, manifest: Path) -> tuple[dict[str, TargetTruth], dict[str, str]]:
-    """The targets' fine-tuned accuracies per candidate, and each candidate's weights digest when the truth has
-    them (the matrix: its rows, else its manifest), so signals are computed on the very checkpoints fine-tuned."""
+def load_truth(
+    kind: str, path: Path | None, manifest: Path
+) -> tuple[dict[str, TargetTruth], dict[str, str], list[str]]:
+    """The targets' fine-tuned accuracies per candidate, each candidate's weights digest when the truth has them
+    (the matrix: its rows, else its manifest), so signals are computed on the very checkpoints fine-tuned, and notes
+    on the matrix's targets left out until every source of their draw has finished (the sources that finish first
+    are not a random subset of it)."""
     if kind == "recommender":
         report = json.loads((path or RESULTS / "recommender.json").read_text())
         truth = {
@@ -115,17 +119,25 @@ def load_truth(kind: str, path: Path | None, manifest: Path) -> tuple[dict[str, 
             for r in report["targets"]
             if "error" not in r
         }
-        return truth, {}
+        return truth, {}, []
     rows = json.loads((path or RESULTS / "transfer_matrix.json").read_text())
     accuracy: dict[str, dict[str, float]] = {}
+    drawn: dict[str, int] = {}
     scratch: dict[str, tuple[float | None, float | None]] = {}
     for row in rows:
         if "source" in row:
+            drawn[row["target"]] = drawn.get(row["target"], 0) + 1
             if row["mean"] is not None:
                 accuracy.setdefault(row["target"], {})[row["source"]] = float(row["mean"])
         else:  # the target's referents: scratch per architecture (the zoo's FCN is the referent) and MiniRocket
             scratch[row["target"]] = (row["scratch"].get("fcn"), row.get("minirocket"))
-    truth = {t: TargetTruth(t, acc, *scratch.get(t, (None, None))) for t, acc in accuracy.items()}
+    done = {t: len(accuracy.get(t, {})) for t in drawn}
+    notes = [
+        f"{t}: left out until complete ({done[t]} of {n} sources finished)" for t, n in drawn.items() if done[t] < n
+    ]
+    truth = {
+        t: TargetTruth(t, acc, *scratch.get(t, (None, None))) for t, acc in accuracy.items() if done[t] == drawn[t]
+    }
     if not manifest.is_file():
         raise SystemExit(
             f"no transfer-matrix manifest at {manifest}: pass --manifest (bench/transfer_matrix.py's OUT/manifest.json), "
@@ -135,7 +147,7 @@ def load_truth(kind: str, path: Path | None, manifest: Path) -> tuple[dict[str, 
     # the weights each source was fine-tuned from: the frozen ones, or the converged ones of a source still
     # converging at the draw (bench/transfer_matrix.py, "waiting")
     digests.update({row["source"]: row["source_sha256"] for row in rows if row.get("source_sha256")})
-    return truth, digests
+    return truth, digests, notes
 
 
 def checkpoint_folders(kind: str, zoo_rev: str, work: Path, digests: dict[str, str]) -> tuple[dict[str, str], str]:
@@ -436,9 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS / "rank_methods")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    truth, digests = load_truth(args.truth, args.truth_file, args.manifest)
+    truth, digests, notes = load_truth(args.truth, args.truth_file, args.manifest)
     folders, where = checkpoint_folders(args.truth, args.zoo_rev, args.work, digests)
-    notes = []
     for target, table in truth.items():
         lost = sorted(c for c in table.accuracy if c not in folders)
         if lost:

@@ -6,7 +6,8 @@ from-scratch or MiniRocket (the vendored reference table, tshub/recommend/miniro
 fine-tuning is strictly better. Sources of evidence (``--evidence``):
 
 - ``matrix``: bench/results/transfer_matrix.json (bench/transfer_matrix.py --table: per target ≥ 40 random sources ×
-  2 seeds, each with its own from-scratch referent, MiniRocket); the ground truth once it exists;
+  2 seeds, each with its own from-scratch referent, MiniRocket; a target once every source of its draw has
+  finished); the ground truth once it exists;
 - ``finetune_vs_scratch``: bench/results/finetune_vs_scratch.json (14 targets, one same-domain source each, 3 seeds);
 - ``recommender``: bench/results/recommender.json (10 targets × 12 candidate sources, 2 seeds, each against its
   target's scratch).
@@ -86,11 +87,26 @@ def evidence_rows(name: str, path: Path | None = None) -> list[dict[str, Any]]:
             for source, accuracy in t["accuracy"].items()
         ]
     minirockets = {r["target"]: r.get("minirocket") for r in data if "source" not in r}
+    left_out = incomplete_targets(name, path)
     return [  # each fine-tune against its own from-scratch referent (same architecture and settings)
         row(r["target"], r["source"], r["mean"], r["scratch"], minirockets.get(r["target"]))
         for r in data
-        if "source" in r and r["mean"] is not None
+        if "source" in r and r["target"] not in left_out
     ]
+
+
+def incomplete_targets(name: str, path: Path | None = None) -> dict[str, str]:
+    """The matrix's targets with a source of their draw not yet finished, and how far they are: left out of the
+    evidence until complete, as the sources that finish first are not a random subset of the draw."""
+    if name != "matrix":
+        return {}
+    drawn: dict[str, int] = defaultdict(int)
+    done: dict[str, int] = defaultdict(int)
+    for r in json.loads((path or ROOT / SOURCES[name][0]).read_text()):
+        if "source" in r:
+            drawn[r["target"]] += 1
+            done[r["target"]] += r["mean"] is not None
+    return {t: f"{done[t]} of {n} sources finished" for t, n in drawn.items() if done[t] < n}
 
 
 def row(target: str, source: str, accuracy: float, scratch: float | None, minirocket: float | None) -> dict:
@@ -179,6 +195,12 @@ def markdown(evidence: dict[str, Any], rows: dict[str, list[dict]], features: di
     ]
     for name, entry in evidence["evidence"].items():
         lines += [f"## {name}: {entry['description']} ({entry['file']})", ""]
+        if entry.get("left_out"):
+            lines += [
+                "Left out until complete (the sources that finish first are not a random subset of the draw): "
+                + "; ".join(f"{target} ({progress})" for target, progress in entry["left_out"].items()),
+                "",
+            ]
         for referent, fit in entry["against"].items():
             lines += [
                 f"### fine-tuning beats {REFERENTS[referent].removeprefix('training from ')}: "
@@ -251,6 +273,7 @@ def main() -> None:
             "against": {referent: fit_evidence(tables[referent], list(FEATURES)) for referent in REFERENTS},
             "first_pick": {referent: first_picks(tables[referent]) for referent in REFERENTS},
             "rows": [{**r, "features": features[(r["target"], r["source"])]} for r in mine],
+            "left_out": incomplete_targets(name),
         }
     rests_on = max(entries, key=lambda n: (entries[n]["against"]["scratch"]["targets"], len(rows[n])))
     command = "PYTHONPATH=$PWD python bench/transfer_advice.py --evidence " + " ".join(args.evidence)

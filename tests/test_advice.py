@@ -114,16 +114,19 @@ def test_a_constructed_evidence_file_drives_the_advice_like_the_matrix_would(sha
 
 
 def test_the_transfer_matrix_is_read_as_its_table_writes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--evidence matrix`` reads bench/transfer_matrix.py's rows: a pair per finished source, the scratch of its
-    own referent and the target's MiniRocket; unfinished pairs are left out."""
+    """``--evidence matrix`` reads bench/transfer_matrix.py's rows: a pair per source, the scratch of its own
+    referent and the target's MiniRocket; a target with an unfinished source is left out until complete (the
+    sources that finish first are not a random subset of its draw), and said to be."""
     monkeypatch.syspath_prepend(str(BENCH))
-    from transfer_advice import evidence_rows
+    from transfer_advice import evidence_rows, incomplete_targets
 
     matrix = [
         {"target": "Beef", "source": "Coffee/fcn", "seeds": {"0": 0.8, "1": 0.9}, "mean": 0.85, "scratch": 0.8},
-        {"target": "Beef", "source": "SP500/tcn", "seeds": {"0": 0.5}, "mean": None, "scratch": None},
         {"target": "Beef", "source": "Wine/convtimenet", "seeds": {"0": 0.7, "1": 0.7}, "mean": 0.7, "scratch": 0.6},
         {"target": "Beef", "scratch": {"fcn": 0.8, "convtimenet": 0.75}, "minirocket": 0.83},
+        {"target": "Car", "source": "Coffee/fcn", "seeds": {"0": 0.8, "1": 0.9}, "mean": 0.85, "scratch": 0.8},
+        {"target": "Car", "source": "SP500/tcn", "seeds": {"0": 0.5}, "mean": None, "scratch": None},
+        {"target": "Car", "scratch": {"fcn": 0.8}, "minirocket": 0.9},
     ]
     (tmp_path / "transfer_matrix.json").write_text(json.dumps(matrix))
     rows = evidence_rows("matrix", tmp_path / "transfer_matrix.json")
@@ -132,6 +135,7 @@ def test_the_transfer_matrix_is_read_as_its_table_writes_it(tmp_path: Path, monk
         # its own referent's scratch, not the target's most common convtimenet referent
         {"target": "Beef", "source": "Wine/convtimenet", "accuracy": 0.7, "scratch": 0.6, "minirocket": 0.83},
     ]
+    assert incomplete_targets("matrix", tmp_path / "transfer_matrix.json") == {"Car": "1 of 2 sources finished"}
 
 
 # ---------------------------------------------------------------------------------------------------- the shipped evidence

@@ -229,9 +229,15 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
     assert "In progress: 0 of 1 targets complete" in (tmp_path / "transfer_matrix.md").read_text()  # Beef: 1 seed
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    truth, digests = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
+    truth, _, notes = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
+    assert truth == {} and notes == ["Coffee: left out until complete (2 of 3 sources finished)"]  # not a random 2
+    records.append(record("finetune", "Beef/fcn", 1, 0.6))
+    transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
+    truth, digests, notes = rank_methods.load_truth(
+        "matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json"
+    )
     coffee = truth["Coffee"]
-    assert coffee.accuracy == pytest.approx({"Wine/fcn": 0.95, "Ham/fcn": 0.5})
+    assert coffee.accuracy == pytest.approx({"Wine/fcn": 0.95, "Ham/fcn": 0.5, "Beef/fcn": 0.7}) and notes == []
     assert digests == {"Wine/fcn": "abc", "Beef/fcn": "abc", "Ham/fcn": "converged"}
     records.append(record("finetune", "Wine/fcn", 0, 0.9, digest="again"))  # frozen elsewhere: two checkpoints
     manifest["waiting"]["Wine/fcn"] = "cut short at the draw"
@@ -444,7 +450,7 @@ def _signal_world(rank_methods, seed: int, n_targets: int = 6, n_candidates: int
 def _report(rank_methods, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, truth: dict, signals: dict) -> dict:
     """The bench's report on a given truth and signals (no checkpoint, no signal computed)."""
     candidates = {c: c for table in truth.values() for c in table.accuracy}
-    monkeypatch.setattr(rank_methods, "load_truth", lambda *a: (truth, {}))
+    monkeypatch.setattr(rank_methods, "load_truth", lambda *a: (truth, {}, []))
     monkeypatch.setattr(rank_methods, "checkpoint_folders", lambda *a: (candidates, "given"))
     monkeypatch.setattr(rank_methods, "all_signals", lambda *a: signals)
     rank_methods.main(["--truth", "matrix", "--work", str(tmp_path), "--out", str(tmp_path / "report")])
