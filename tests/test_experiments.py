@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tshub.data import Dataset
 from tshub.data.fingerprint import dataset_sha256
@@ -159,6 +160,26 @@ def test_plan_shares_referents_and_skips_self_transfer(finished, shared_data):
     assert len(finetunes) == 2 * 2 * 2 + 1 * 2 * 2  # other/fcn on both targets; Coffee/fcn never on Coffee
     assert not [s for s in finetunes if s.source == "Coffee/fcn" and s.target == "Coffee"]
     assert len({spec.run_id for spec, _ in jobs}) == len(jobs)
+
+
+def test_a_fine_tune_refuses_a_source_checkpoint_replaced_after_planning(finished, shared_data, tmp_path):
+    """Regression: a queued fine-tune loaded whatever its checkpoint folder held when it started, so a checkpoint
+    replaced meanwhile (e.g. a zoo rebuild during a long grid) was recorded under the old weights' run id."""
+    from tshub.datasets import load
+
+    folder = tmp_path / "source"
+    shutil.copytree(next((finished[0] / "sources").iterdir()), folder)
+    source = SourceCheckpoint("Coffee/fcn", folder, read_config(folder))
+    jobs = plan_runs(_grid(), [source], {"GunPoint": load("GunPoint", root=shared_data)})
+    spec, dataset = next(job for job in jobs if job[0].kind == "finetune")
+    model = load_pretrained(folder)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    shutil.rmtree(folder)
+    model.save_pretrained(folder)
+    with pytest.raises(ValueError, match="changed since the grid was planned"):
+        runner.execute_run(spec, dataset, str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "runs").exists()
 
 
 def test_cli_runs_a_grid_and_prints_the_table(finished, shared_data, monkeypatch, capsys):

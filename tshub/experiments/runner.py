@@ -139,7 +139,7 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
         else:
             assert spec.checkpoint is not None and spec.lr_multiplier is not None  # set by plan_runs
             result = finetune(
-                load_checkpoint(spec.checkpoint),
+                _planned_source(spec),
                 data,
                 lr_multiplier=spec.lr_multiplier,
                 preprocessing=spec.preprocessing,
@@ -267,6 +267,20 @@ def _target_data(dataset: Dataset, spec: RunSpec) -> Dataset:
     would), then, with ``reduce_train``, a stratified draw of the remaining training series for this seed."""
     data = ensure_validation(dataset, val_fraction=VAL_FRACTION, seed=0)
     return reduce_train(data, spec.reduce_train, seed=spec.seed) if spec.reduce_train else data
+
+
+def _planned_source(spec: RunSpec) -> TimeSeriesModel:
+    """The source checkpoint of a fine-tune, refused unless its weights are still the planned ones (``source_sha256``,
+    part of the run id): a checkpoint replaced while the run waited would be recorded as the old source."""
+    assert spec.checkpoint is not None  # set by plan_runs
+    model = load_checkpoint(spec.checkpoint)
+    found = read_config(spec.checkpoint)["weights_sha256"]  # after loading: a swap during the load is caught too
+    if found != spec.source_sha256:
+        raise ValueError(
+            f"the source checkpoint {spec.checkpoint} changed since the grid was planned (weights sha256 {found}, "
+            f"planned {spec.source_sha256}); run the grid again to fine-tune the new weights under new run ids."
+        )
+    return model
 
 
 def _save_checkpoint(model: TimeSeriesModel, folder: Path, model_id: str | None) -> None:
