@@ -234,19 +234,22 @@ def markdown(evidence: dict[str, Any], rows: dict[str, list[dict]], features: di
         for r in rows[name]:
             per_target[r["target"]].append(r)
         lines += [
-            "| target | pairs | fine-tuned (median) | scratch | MiniRocket | wins vs scratch | per class | "
+            "| target | pairs | fine-tuned (median) | scratch (median) | MiniRocket | wins vs scratch | per class | "
             "median LogME |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for target, mine in per_target.items():
-            scratch, minirocket = mine[0]["scratch"], mine[0]["minirocket"]
+            # each pair against its own scratch (the matrix: its source's architecture and settings)
+            scratches = [r["scratch"] for r in mine if r["scratch"] is not None]
+            scratch = float(np.median(scratches)) if scratches else None
+            minirocket = mine[0]["minirocket"]
             logme = [features[(target, r["source"])]["score"] for r in mine]
             logme = [v for v in logme if v is not None]
             lines.append(
                 f"| {target} | {len(mine)} | {np.median([r['accuracy'] for r in mine]):.3f} | "
                 f"{'-' if scratch is None else f'{scratch:.3f}'} | "
                 f"{'-' if minirocket is None else f'{minirocket:.3f}'} | "
-                f"{sum(scratch is not None and r['accuracy'] > scratch for r in mine)} | "
+                f"{sum(r['scratch'] is not None and r['accuracy'] > r['scratch'] for r in mine)} | "
                 f"{features[(target, mine[0]['source'])]['per_class']:.1f} | "
                 f"{'-' if not logme else f'{np.median(logme):.3f}'} |"
             )

@@ -138,6 +138,32 @@ def test_the_transfer_matrix_is_read_as_its_table_writes_it(tmp_path: Path, monk
     assert incomplete_targets("matrix", tmp_path / "transfer_matrix.json") == {"Car": "1 of 2 sources finished"}
 
 
+def test_the_evidence_table_counts_each_pair_against_its_own_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The matrix's pairs have a referent each (their source's architecture and settings): the per-target table
+    counts wins against it and shows their median, not the first pair's scratch for all."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    from transfer_advice import REFERENTS as BENCH_REFERENTS
+    from transfer_advice import first_picks, markdown, row, table_of
+
+    rows = [
+        row("Beef", "Coffee/fcn", 0.85, 0.8, 0.83),
+        row("Beef", "Wine/convtimenet", 0.7, 0.6, 0.83),
+        row("Car", "Coffee/fcn", 0.9, 0.95, 0.9),
+        row("Wine", "Coffee/fcn", 0.6, 0.5, 0.7),
+    ]
+    features = {(r["target"], r["source"]): {**dict.fromkeys(FEATURES, 1.0), "score": 0.0} for r in rows}
+    tables = {referent: table_of(rows, referent, features) for referent in BENCH_REFERENTS}
+    entry = {
+        "file": "-",
+        "description": "pairs",
+        "against": {referent: fit_evidence(tables[referent], list(FEATURES)) for referent in BENCH_REFERENTS},
+        "first_pick": {referent: first_picks(tables[referent]) for referent in BENCH_REFERENTS},
+    }
+    evidence = {"command": "-", "rests_on": "matrix", "selection": "-", "evidence": {"matrix": entry}}
+    text = markdown(evidence, {"matrix": rows}, features)
+    assert "| Beef | 2 | 0.775 | 0.700 | 0.830 | 2 |" in text and "| Car | 1 | 0.900 | 0.950 | 0.900 | 0 |" in text
+
+
 # ---------------------------------------------------------------------------------------------------- the shipped evidence
 def test_the_shipped_evidence_is_reproduced_from_its_own_rows() -> None:
     """The rules, figures and kept rule of the evidence file follow from the rows it stores (no hand-written
