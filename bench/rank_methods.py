@@ -381,7 +381,7 @@ def summary_row(name: str, row: dict[str, Any], minirocket: bool) -> str:
     interval = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
     return (
         f"| {name} | {row['accuracy']:.4f} | {row['regret']:.4f}{interval} | {row['median_regret']:.4f} | "
-        f"{row['median_rank']:g} | {number('top1', 'g')} | {number('kendall')} | {number('spearman')} | "
+        f"{row['median_rank']:g} | {number('top1', '.3g')} | {number('kendall')} | {number('spearman')} | "
         f"{versus('vs_random')} | {versus('vs_scratch')} | {versus('vs_default')} |"
         + (f" {versus('vs_minirocket')} |" if minirocket else "")
     )
