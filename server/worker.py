@@ -187,6 +187,10 @@ class Worker:
             log.warning("job %s lost (%s) → %s", run.job.id, outcome.reason, state)
             return
         model = run.model_out
+        if outcome.state == "succeeded" and not self.store.heartbeat(run.job.id, self.id, None).owned:
+            model.unlink(missing_ok=True)  # the model key is the job's: the attempt that took the job over owns it
+            log.warning("job %s finished but was no longer this worker's; outcome dropped", run.job.id)
+            return
         if outcome.state == "succeeded" and model.is_file() and model.stat().st_size:
             model_bytes = model.stat().st_size
             self.storage.put_file(run.model_rel, model)

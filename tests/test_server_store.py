@@ -181,47 +181,64 @@ def test_a_cancel_is_never_lost_when_the_job_leaves_its_worker(Session, owner_an
     assert store.heartbeat(flagged.id, worker, None).cancel_requested
 
 
-def test_a_job_its_worker_lost_track_of_is_recovered_by_that_worker(Session, owner_and_dataset, tmp_path) -> None:
-    """A job the worker claimed but dropped (here the database failed while it recorded the end) is requeued by the
-    worker's own recovery. (Failed before: recovery skipped every job of the asking worker, so with no other worker
-    the job stayed running forever.)"""
+class _Handle:
+    """A job of ``_Engine``: it ends when ``end()`` is called (at once with ``ended``), writing ``model``."""
+
+    def __init__(self, model_out: Path, model: bytes, ended: bool):
+        self.model_out, self.model, self.outcome = model_out, model, None
+        if ended:
+            self.end()
+
+    def end(self) -> None:
+        self.model_out.write_bytes(self.model)
+        self.outcome = Outcome("succeeded", result={"model": self.model.decode()})
+
+    def poll(self) -> list:
+        return []
+
+    def kill(self) -> None:
+        pass
+
+
+class _Engine:
+    def __init__(self, model: bytes = b"zip", ended: bool = True):
+        self.model, self.ended, self.handles = model, ended, []
+
+    def submit(self, job_id, spec, dataset, model_out) -> _Handle:
+        self.handles.append(_Handle(model_out, self.model, self.ended))
+        return self.handles[-1]
+
+    def close(self) -> None:
+        pass
+
+
+def _worker(Session, storage: Path, engine: _Engine):
+    """A worker on ``engine`` whose storage holds the dataset file of ``owner_and_dataset``."""
     from server.worker import Worker
 
-    (tmp_path / "datasets").mkdir()
-    (tmp_path / "datasets" / "x.npz").write_bytes(b"x")
+    (storage / "datasets").mkdir(exist_ok=True)
+    (storage / "datasets" / "x.npz").write_bytes(b"x")
     settings = Settings(
         db_url="unused",
-        storage=tmp_path,
+        storage=storage,
         max_upload_mb=1,
         engine="local",
         ray_address=None,
         workers=1,
-        heartbeat_s=0.01,
+        heartbeat_s=5,
         stale_after_s=60,
         max_attempts=3,
         poll_s=0.01,
     )
+    return Worker(settings, Session, engine=engine)
 
-    class Done:
-        def __init__(self, model_out: Path):
-            model_out.write_bytes(b"zip")
-            self.outcome = Outcome("succeeded", result={"epochs": 1})
 
-        def poll(self) -> list:
-            return []
-
-        def kill(self) -> None:
-            pass
-
-    class Engine:
-        def submit(self, job_id, spec, dataset, model_out) -> Done:
-            return Done(model_out)
-
-        def close(self) -> None:
-            pass
-
+def test_a_job_its_worker_lost_track_of_is_recovered_by_that_worker(Session, owner_and_dataset, tmp_path) -> None:
+    """A job the worker claimed but dropped (here the database failed while it recorded the end) is requeued by the
+    worker's own recovery. (Failed before: recovery skipped every job of the asking worker, so with no other worker
+    the job stayed running forever.)"""
     job = JobStore(Session).create(*owner_and_dataset, SPEC)
-    worker = Worker(settings, Session, engine=Engine())
+    worker = _worker(Session, tmp_path, _Engine())
     worker.step()  # claims and starts the job
     finish, calls = worker.store.finish, []
 
@@ -239,6 +256,24 @@ def test_a_job_its_worker_lost_track_of_is_recovered_by_that_worker(Session, own
     worker.step()  # records its end this time
     row = worker.store.get(owner_and_dataset[0], job.id)
     assert (row.state, row.attempts) == ("succeeded", 2), row.reason
+
+
+def test_a_lost_attempt_that_ends_late_leaves_the_recorded_model_alone(Session, owner_and_dataset, tmp_path) -> None:
+    """A worker whose job was requeued while it stalled, then run to success elsewhere, drops its own late result.
+    (Failed before: it stored its checkpoint under the job's model key, replacing the model of the recorded result.)"""
+    job = JobStore(Session).create(*owner_and_dataset, SPEC)
+    stalled = _worker(Session, tmp_path, _Engine(b"lost attempt", ended=False))
+    stalled.step()  # claims the job, then stalls
+    _age_heartbeat(Session, job.id, seconds=120)
+    other = _worker(Session, tmp_path, _Engine(b"recorded attempt"))
+    other.step()  # requeues it and claims it
+    other.step()  # records its end
+    stalled.engine.handles[0].end()
+    stalled.step()
+    row = stalled.store.get(owner_and_dataset[0], job.id)
+    assert (row.state, row.attempts, row.result) == ("succeeded", 2, {"model": "recorded attempt"})
+    assert (tmp_path / row.model_path).read_bytes() == b"recorded attempt"
+    assert not list((tmp_path / "tmp").iterdir())  # the late checkpoint is not left behind
 
 
 def test_a_forged_cursor_is_refused_saying_so(Session, owner_and_dataset) -> None:
