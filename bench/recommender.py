@@ -315,6 +315,7 @@ def markdown(report: dict[str, Any]) -> str:
     for name, row in report["summary"].items():
         rho = f"{row['spearman']:.3f}" if row.get("spearman") is not None else "-"
         seconds = f"{row['seconds']:.0f}" if "seconds" in row else "-"
+        top1 = f"{row['top1']:.3g}" if "top1" in row else "-"  # expected hits: a tie at the top counts its share
         vs_random, vs_scratch, vs_minirocket = (
             "/".join(map(str, row[key]["wtl"])) + f", p = {row[key]['p']:.3f}" if key in row else "-"
             for key in ("vs_random", "vs_scratch", "vs_minirocket")
@@ -322,7 +323,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {row['targets']} | {row['accuracy']:.4f} | {row['regret']:.4f} | "
             f"{row['median_regret']:.4f} | {row['max_regret']:.4f} | {row['rank']:.2f} | "
-            f"{row.get('top1', '-')} | {rho} | {vs_random} | {vs_scratch} | {vs_minirocket} | {seconds} |"
+            f"{top1} | {rho} | {vs_random} | {vs_scratch} | {vs_minirocket} | {seconds} |"
         )
     methods = sorted({m for r in report["targets"] for m in r.get("methods", {})})
     lines += [
