@@ -243,14 +243,16 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
     referent_of: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)  # (target, source) -> seed -> run id
     scratch_accuracy: dict[str, float] = {}  # referent run id -> accuracy
     used: dict[tuple[str, str], str] = {}  # (target, source) -> the source digest its records used
+    set_aside: list[str] = []  # records of other weights than the draw's, named in the table, never counted
     for record in load_records(out):
         if record["kind"] == "referent":
             scratch_accuracy[record["run_id"]] = record["metrics"].get("accuracy")
             continue
         key = (record["target"], record["source"])
         digest = record["spec"].get("source_sha256") or ""  # the run's identity holds the weights it started from
-        if source_changed(manifest, record["source"], digest):
-            continue  # fine-tuned from another checkpoint than the frozen draw (run_matrix never does)
+        if source_changed(manifest, record["source"], digest):  # another checkpoint than the draw's
+            set_aside.append(f"{record['target']}: {record['source']} seed {record['seed']}")
+            continue
         seen = used.setdefault(key, digest)
         if seen != digest:
             raise SystemExit(
@@ -315,6 +317,12 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
             "",
             f"In progress: {complete} of {len(manifest['targets'])} targets complete. `--run` trains the cheapest "
             "remaining target first, so partial figures lean towards small targets.",
+        ]
+    if set_aside:
+        lines += [
+            "",
+            f"Not counted: {len(set_aside)} record{'s' * (len(set_aside) > 1)} fine-tuned from other weights than "
+            f"the draw froze: {'; '.join(sorted(set_aside))}.",
         ]
     path.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")

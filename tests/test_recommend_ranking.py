@@ -227,7 +227,11 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     }
     records += [record("finetune", "Ham/fcn", seed, 0.5, digest="converged") for seed in (0, 1)]
     transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
-    assert "In progress: 0 of 1 targets complete" in (tmp_path / "transfer_matrix.md").read_text()  # Beef: 1 seed
+    written = (tmp_path / "transfer_matrix.md").read_text()
+    assert "In progress: 0 of 1 targets complete" in written  # Beef: 1 seed
+    assert (
+        "Not counted: 1 record fine-tuned from other weights than the draw froze: Coffee: Wine/fcn seed 1." in written
+    )
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     truth, _, notes = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
     assert truth == {} and notes == ["Coffee: left out until complete (2 of 3 sources finished)"]  # not a random 2
