@@ -30,7 +30,9 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
 - MiniRocket: the reference accuracy of the TSV (aeon MiniRocketClassifier, random_state 0), not re-run.
 - Reported (``--table``): per (target, source) the test accuracy of each seed, their mean and the mean of the
   fine-tunes' own from-scratch referents; per target scratch (per arch), MiniRocket, and how many sources beat their
-  own scratch. Nothing is dropped: a failed run is listed as failed.
+  own scratch. Nothing is dropped: a failed run leaves no record (``--run`` prints each failure and retries it
+  when run again), so its target stays listed as incomplete, with its count of sources done, and is never scored;
+  a record of other weights than the draw froze is named under "Not counted".
 
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --plan            # freeze targets and source draws
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --run --engine ray  # resumable; commit OUT as it goes
