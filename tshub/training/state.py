@@ -48,11 +48,18 @@ def fingerprint(**parts: Any) -> str:
 
 def training_state(path: str | Path | None, model: Any, config: Any, seed: int, **data: Any) -> TrainingState | None:
     """The saver of a training whose state lives at ``path`` (None: not saved), fingerprinted by what determines
-    it: the architecture, its parameter names, the recipe (a TrainConfig), the seed, and ``data`` (the digests of its
-    arrays and anything else the caller's training depends on)."""
+    it: the architecture and its options (``model.config()``: the names alone let a state of other tensor shapes
+    fail to load, or one of another dropout rate resume), its parameter names, the recipe (a TrainConfig), the seed,
+    and ``data`` (the digests of its arrays and anything else the caller's training depends on)."""
     if path is None:
         return None
-    parts = {"arch": model.arch, "parameters": sorted(model.state_dict()), "config": config.to_dict(), "seed": seed}
+    parts = {
+        "arch": model.arch,
+        "model": model.config(),
+        "parameters": sorted(model.state_dict()),
+        "config": config.to_dict(),
+        "seed": seed,
+    }
     return TrainingState(path, fingerprint(**parts, **data))
 
 

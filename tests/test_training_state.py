@@ -1,0 +1,57 @@
+"""Resumable training state (tshub.training.state): what a saved state is refused for, and what it carries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tshub.models import build_model
+from tshub.training.loop import fit
+from tshub.training.recipes import TrainConfig
+
+CONFIG = TrainConfig(max_epochs=3, batch_size=16)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((40, 1, 32)).astype(np.float32), rng.integers(0, 2, 40)
+
+
+def _interrupted(arch: str, kwargs: dict[str, Any], state: Path) -> None:
+    X, y = _data()
+
+    def hook(record: dict[str, Any]) -> None:
+        if record["epoch"] == 3:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        fit(build_model(arch, 1, 2, **kwargs), (X, y, None), (X, y, None), CONFIG, progress=False,
+            state_path=state, on_epoch_end=hook)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arch", "saved", "now"),
+    [
+        ("fcn", {"filters": (8, 8, 8)}, {"filters": (16, 8, 8)}),  # other shapes: loading it would fail
+        ("magnet", {"dropout": 0.1}, {"dropout": 0.5}),  # same tensors, another network
+    ],
+)
+def test_a_state_of_another_architecture_is_refused_and_the_run_starts_afresh(
+    arch: str, saved: dict[str, Any], now: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    state = tmp_path / "run.safetensors"
+    _interrupted(arch, saved, state)
+    X, y = _data()
+    seen: list[int] = []
+    with pytest.warns(UserWarning, match="another training"):
+        fit(build_model(arch, 1, 2, **now), (X, y, None), (X, y, None), CONFIG, progress=False, state_path=state,
+            on_epoch_end=lambda record: seen.append(record["epoch"]))  # fmt: skip
+    assert seen == [1, 2, 3]
