@@ -223,7 +223,8 @@ def test_a_training_parked_on_one_machine_finishes_on_another_as_if_never_interr
 
     assert machine("second") == 0
     assert f"resuming the state parked in {parked} after 2 epochs" in capsys.readouterr().out
-    assert not (parked / "GunPoint__fcn.state.safetensors").exists()  # the finished entry's parked state is gone
+    entry = Entry.from_dict({**MANIFEST[0], "max_epochs": 4})
+    assert not build_zoo.state_file(entry, parked).exists()  # the finished entry's parked state is gone
     assert machine("uninterrupted", "--parked", str(tmp_path / "none")) == 0
     resumed, whole = (tmp_path / name / "zoo/GunPoint/fcn" for name in ("second", "uninterrupted"))
     assert read_history(resumed).epochs == 4
@@ -243,6 +244,24 @@ def test_a_parked_state_never_replaces_a_local_one_further_along(tmp_path: Path)
     build_zoo.state_file(entry, building).write_bytes(b"damaged")
     assert build_zoo.unpark(entry, building, parked)
     assert build_zoo.epochs_done(build_zoo.state_file(entry, building)) == 3
+
+
+def test_a_state_of_another_recipe_is_neither_resumed_nor_blocks_parking_this_one(tmp_path: Path) -> None:
+    """A recipe change leaves the old recipe's parked state in git; further along, it used to replace the local state
+    on every run (whose restore then refused it and started afresh) and to keep the new state from being parked."""
+    old = Entry.from_dict(MANIFEST[0])
+    new = dataclasses.replace(old, bf16=False)
+    zoo, parked = tmp_path / "zoo", tmp_path / "parked"
+    building = zoo / build_zoo.BUILDING
+    for entry, folder, epochs in ((old, parked, 5), (new, building, 1)):
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"state": json.dumps({"epoch": epochs})}
+        save_file({"x": torch.zeros(1)}, build_zoo.state_file(entry, folder), metadata=meta)
+    assert not build_zoo.unpark(new, building, parked)
+    assert build_zoo.epochs_done(build_zoo.state_file(new, building)) == 1
+    build_zoo.park([new], zoo, parked)
+    assert build_zoo.epochs_done(build_zoo.state_file(new, parked)) == 1
+    assert build_zoo.epochs_done(build_zoo.state_file(old, parked)) == 5  # an older checkout's to resume
 
 
 def test_dry_run_lists_uploads_without_network(

@@ -17,13 +17,15 @@ interrupted build resumes where it stopped and a finished one rewrites nothing. 
 the entry's lock (an flock, released by the kernel when a build is killed), so several processes running the same
 command share a build, each taking the next entry nobody holds (run one per core, with ``--threads 1``). Every
 entry trains until its recipe stops it, never by wall clock; its full training state is saved as it goes in
-``<zoo>/.building/<entry>.state.safetensors``, so a killed build resumes each interrupted training where it was.
-The index and the cards are rewritten atomically by whichever process finishes a checkpoint.
+``<zoo>/.building/<entry>.<recipe hash>.state.safetensors``, so a killed build resumes each interrupted training
+where it was. The index and the cards are rewritten atomically by whichever process finishes a checkpoint.
 
 A training that outlives its machine moves through git: ``--park`` copies every unfinished training state into
 ``zoo-progress/`` beside the zoo (committed), and a build on another machine that has no state of its own for an
 entry, or an older one, starts from the parked state (its fingerprint is checked on restore, as for any state). A
-finished entry's parked state is removed by the build that finishes it.
+finished entry's parked state is removed by the build that finishes it. States are named by the recipe hash, so the
+state of an entry's earlier recipe, still parked in git, neither replaces the current recipe's nor keeps it from
+being parked.
 """
 
 from __future__ import annotations
@@ -235,8 +237,10 @@ def entry_name(entry: Entry) -> str:
 
 
 def state_file(entry: Entry, building: Path) -> Path:
-    """Where the entry's training state lives between runs (kept when the work folder is cleared)."""
-    return building / f"{entry_name(entry)}.state.safetensors"
+    """Where the entry's training state under its current recipe lives between runs (kept when the work folder is
+    cleared). The recipe hash in the name keeps apart the states of the entry's other recipes: one further along
+    would win ``unpark``'s and ``park``'s epoch comparisons, then be refused by its fingerprint on restore."""
+    return building / f"{entry_name(entry)}.{entry.recipe_hash()}.state.safetensors"
 
 
 def epochs_done(path: Path) -> int:
