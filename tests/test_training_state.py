@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from tshub.models import build_model
-from tshub.training.loop import fit
+from tshub.training.loop import build_optimizer, fit
 from tshub.training.recipes import TrainConfig
+from tshub.training.state import TrainingState
 
 CONFIG = TrainConfig(max_epochs=3, batch_size=16)
 
@@ -55,3 +57,20 @@ def test_a_state_of_another_architecture_is_refused_and_the_run_starts_afresh(
         fit(build_model(arch, 1, 2, **now), (X, y, None), (X, y, None), CONFIG, progress=False, state_path=state,
             on_epoch_end=lambda record: seen.append(record["epoch"]))  # fmt: skip
     assert seen == [1, 2, 3]
+
+
+def test_a_state_saved_on_a_gpu_carries_its_cuda_generator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA, dropout draws from the device's generator: a resumed run must continue its stream, not restart it
+    from the seed (checked with a stand-in for the CUDA generator: the test machines have no GPU)."""
+    cuda = {"state": torch.tensor([1, 2, 3], dtype=torch.uint8)}
+    monkeypatch.setattr("tshub.training.state._cuda_device", lambda model: torch.device("cuda", 0), raising=False)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: cuda["state"].clone())
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: cuda.update(state=state))
+    model = build_model("fcn", 1, 2, filters=(4, 4, 4))
+    optimizer = build_optimizer(model, None, CONFIG)
+    saver = TrainingState(tmp_path / "run.safetensors", "0123456789abcdef")
+    saver.save(epoch=1, model=model, optimizer=optimizer, generator=torch.Generator(), history=[], best_state=None,
+               best_epoch=None, elapsed_s=0.0, monitors={})  # fmt: skip
+    cuda["state"] = torch.tensor([9, 9, 9], dtype=torch.uint8)  # a new process: seeded afresh
+    assert saver.restore(model, optimizer, torch.Generator(), {}) is not None
+    assert torch.equal(cuda["state"], torch.tensor([1, 2, 3], dtype=torch.uint8))

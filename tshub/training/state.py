@@ -1,8 +1,9 @@
 """A training's full state on disk, so a killed or interrupted run resumes where it was, bit for bit on the CPU.
 
 One safetensors file holds the model, the weights kept as best so far, Adam's moments and the random generators'
-states; its JSON metadata holds the epoch, the history, the monitors (best record, wait counts, learning rate),
-the elapsed time and a fingerprint of what is trained (recipe, seed, data shapes, parameter names). A state whose
+states (the CUDA one too when training on a GPU, where dropout draws from it); its JSON metadata holds the epoch,
+the history, the monitors (best record, wait counts, learning rate), the elapsed time and a fingerprint of what is
+trained (architecture and its options, recipe, seed, data shapes, parameter names). A state whose
 fingerprint differs from the run's is ignored with a warning (the run starts afresh), never half-applied. The file
 is replaced atomically, so a kill during a save leaves the previous state intact. Nothing is pickled.
 """
@@ -97,6 +98,9 @@ class TrainingState:
         optimizer.load_state_dict(_optimizer_state(tensors, meta["optimizer_groups"]))
         generator.set_state(tensors["rng.generator"])
         torch.set_rng_state(tensors["rng.torch"])
+        cuda = _cuda_device(model)
+        if cuda is not None and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], cuda)
         for name, monitor in monitors.items():
             if monitor is not None:
                 monitor.load_state_dict(meta["monitors"][name])
@@ -127,6 +131,9 @@ class TrainingState:
             tensors.update({f"optim.{pid}.{key}": torch.as_tensor(value) for key, value in slots.items()})
         tensors["rng.generator"] = generator.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
+        cuda = _cuda_device(model)
+        if cuda is not None:
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(cuda)
         meta = {
             "format": FORMAT,
             "fingerprint": self.fingerprint,
@@ -144,6 +151,12 @@ class TrainingState:
     def clear(self) -> None:
         """Remove the state (the training finished and its result is stored elsewhere)."""
         self.path.unlink(missing_ok=True)
+
+
+def _cuda_device(model: nn.Module) -> torch.device | None:
+    """The GPU ``model`` trains on (its dropout draws from that device's generator, not the CPU's); None on the CPU."""
+    device = next(model.parameters()).device
+    return device if device.type == "cuda" else None
 
 
 def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
