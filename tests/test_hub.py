@@ -36,7 +36,7 @@ from tshub.hub import (
     resolve,
     write_index,
 )
-from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, HISTORY_NAME, WEIGHTS_NAME, sha256_file
+from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, HISTORY_NAME, MAX_CONFIG_BYTES, WEIGHTS_NAME, sha256_file
 from tshub.hub.history import TrainingHistory
 from tshub.hub.ids import as_model_id
 from tshub.hub.store import home_store
@@ -484,6 +484,20 @@ def test_push_is_refused_offline(fcn):
             {f"h{i}": 0 for i in range(91)},
             "heads['h4'] must be a whole number in [1, 1,000,000], got 0 (and 86",
         ),
+        # 20,000 layers took 20 s and 350 MB on the meta device before the shapes were compared (a million: hours)
+        (
+            "arch_kwargs",
+            {"filters": [4] * 20_000, "kernel_sizes": [3] * 20_000},
+            "layers, more than the model.safetensors beside it could fill; its arch_kwargs were altered",
+        ),
+        # read as objects when the model is restored: raw TypeErrors before
+        ("meta", [1], "meta must be an object, got [1]"),
+        ("preprocessing_arrays", 5, "preprocessing_arrays must be an object, got 5"),
+        (
+            "preprocessing",
+            {"kind": "nope"},
+            "its preprocessing cannot be restored (\"unknown preprocessing kind 'nope'",
+        ),
     ],
 )
 def test_a_forged_config_is_refused_before_anything_is_allocated(fcn, tmp_path, field, value, words):
@@ -498,6 +512,25 @@ def test_a_forged_config_is_refused_before_anything_is_allocated(fcn, tmp_path, 
         load_pretrained(folder)
     assert words in str(err.value) and len(str(err.value)) < 1000
     assert time.perf_counter() - started < 5
+
+
+def test_a_config_nested_thousands_deep_or_oversized_is_refused_and_such_a_history_only_warns(fcn, tmp_path):
+    """Failed before: json.loads raised a raw RecursionError (config or history nested 200,000 deep), so a
+    stranger's checkpoint did not fail as a CheckpointError and its bad history broke the load; and a config.json of
+    any size was read and parsed whole."""
+    nested = "[" * 200_000 + "]" * 200_000
+    folder = fcn.save_pretrained(tmp_path / "nested")
+    (folder / HISTORY_NAME).write_text(nested)
+    with pytest.warns(UserWarning, match="is not a tshub training history"):
+        assert load_pretrained(folder).training_history is None
+    (folder / CONFIG_NAME).write_text(nested)
+    with pytest.raises(CheckpointError, match="config.json is not valid JSON"):
+        load_pretrained(folder)
+    config = json.loads((fcn.save_pretrained(tmp_path / "big") / CONFIG_NAME).read_text())
+    config["meta"]["padding"] = "x" * (MAX_CONFIG_BYTES + 1)
+    (tmp_path / "big" / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="config.json is larger than 16 MiB"):
+        load_pretrained(tmp_path / "big")
 
 
 def test_saving_the_same_model_twice_writes_the_same_bytes(tmp_path: Path) -> None:

@@ -23,7 +23,10 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
+from torch.nn.modules.module import register_module_module_registration_hook
 
 from tshub.atomic import replace_folder
 from tshub.data.preprocess import Preprocessor
@@ -54,6 +58,7 @@ CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, HISTORY_NAME)
 PULLED_NAME = ".tshub-pulled.json"
 OWN_FILES = {*CHECKPOINT_FILES, PULLED_NAME}
 MAX_HISTORY_BYTES = 64 << 20
+MAX_CONFIG_BYTES = 16 << 20  # the zoo's largest config.json is under 100 KB
 PREPROCESSING_PREFIX = "preprocessing."
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Keys of ``model.meta`` (as set by tshub.training, or passed to save_pretrained) promoted to top-level config
@@ -80,6 +85,9 @@ MAX_CHANNELS = 100_000
 MAX_OUTPUTS = 1_000_000
 MAX_INPUT_LENGTH = 10_000_000
 MAX_HEADS = 10_000
+# Layers (submodules) the described network may have per tensor of the weights file, plus a constant: every
+# architecture's layers hold tensors (ReLUs, pools and dropouts between them), so a network with more cannot match.
+LAYERS_PER_TENSOR, SPARE_LAYERS = 2, 64
 _SHOWN = 5  # problems listed in one message
 
 
@@ -176,7 +184,8 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
         )
     check_model_config(config, folder / CONFIG_NAME)
     shapes = _header_shapes(weights)
-    with torch.device("meta"):  # the described network, without memory or initialisation: the weights fill it
+    layers = LAYERS_PER_TENSOR * len(shapes) + SPARE_LAYERS
+    with torch.device("meta"), _layer_budget(layers, folder / CONFIG_NAME, weights):  # no memory, no initialisation
         model = _build(config, folder)
     _check_shapes(model, shapes, weights)
     try:
@@ -215,7 +224,7 @@ def read_history(folder: str | Path) -> TrainingHistory | None:
         )
     try:
         return TrainingHistory.from_json(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # RecursionError: JSON nested thousands deep
         raise CheckpointError(
             f"{path} is not a tshub training history: {err}; delete it or re-save the checkpoint."
         ) from None
@@ -236,9 +245,14 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         raise CheckpointError(f"{folder} is not a tshub checkpoint: it has no {CONFIG_NAME}.")
+    if path.stat().st_size > MAX_CONFIG_BYTES:  # read whole, parsed into many times its size: refuse it unread
+        raise CheckpointError(
+            f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB, far more than any checkpoint's config; it is not one "
+            "tshub wrote: re-pull or re-save the checkpoint."
+        )
     try:
         config = json.loads(path.read_text())
-    except ValueError as err:  # not JSON, or not even text
+    except (ValueError, RecursionError) as err:  # not JSON, not even text, or nested thousands deep
         raise CheckpointError(f"{path} is not valid JSON ({err}); re-pull or re-save the checkpoint.") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{path} holds no JSON object; re-pull or re-save the checkpoint.")
@@ -285,6 +299,9 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
         else:
             for name, outputs in heads.items():  # every head: one bad one among many still breaks the build
                 whole(f"heads[{_short(name)}]", outputs, MAX_OUTPUTS)
+    for key in ("meta", "preprocessing_arrays"):  # read as objects when the model is restored
+        if not isinstance(config.get(key, {}), dict):
+            problems.append(f"{key} must be an object, got {_short(config[key])}")
     kwargs = config["arch_kwargs"]
     if not isinstance(kwargs, dict):
         problems.append(f"arch_kwargs must be an object, got {_short(kwargs)}")
@@ -375,6 +392,35 @@ def _state_tensors(model: TimeSeriesModel, dtype: torch.dtype) -> dict[str, torc
     }
 
 
+@contextmanager
+def _layer_budget(limit: int, config: Path, weights: Path) -> Iterator[None]:
+    """Stop building a network (in this thread) once it has more than ``limit`` layers.
+
+    On the meta device a layer costs no tensor memory, but each is still a Python object made one by one: a forged
+    config of a few bytes (``n_blocks``, a list of a million ``dilations``) would take minutes and gigabytes
+    before the shapes check could refuse it. A network with more layers than the weights file could fill cannot
+    match it anyway.
+    """
+    thread, count = threading.get_ident(), 0
+
+    def count_layer(module: torch.nn.Module, name: str, layer: torch.nn.Module | None) -> None:
+        nonlocal count
+        if threading.get_ident() != thread:  # the hook is global: other threads' networks are theirs
+            return
+        count += 1
+        if count > limit:
+            raise CheckpointError(
+                f"{config} describes a network of more than {limit:,} layers, more than the {weights.name} beside it "
+                "could fill; its arch_kwargs were altered: re-pull or re-save the checkpoint."
+            )
+
+    handle = register_module_module_registration_hook(count_layer)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
     try:
         model = build_model(
@@ -389,6 +435,8 @@ def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
             model.set_heads(config["heads"], statistics=config.get("head_statistics", False))
     except KeyError as err:
         raise CheckpointError(f"{folder}: {err.args[0]} Upgrade tshub to load this checkpoint.") from None
+    except CheckpointError:  # a ValueError, but already saying what is wrong (``_layer_budget``)
+        raise
     except (TypeError, ValueError, RuntimeError) as err:  # kwargs of the right names but impossible values
         raise CheckpointError(
             f"{folder / CONFIG_NAME}: its arch_kwargs do not build a {config['arch']} "
@@ -425,7 +473,13 @@ def _restore_preprocessor(config: dict[str, Any], arrays: dict[str, np.ndarray],
         )
     if config.get("preprocessing") is None:
         return None
-    return Preprocessor.from_config(config["preprocessing"], arrays)
+    try:
+        return Preprocessor.from_config(config["preprocessing"], arrays)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:  # DatasetError is a ValueError
+        raise CheckpointError(
+            f"{weights.parent / CONFIG_NAME}: its preprocessing cannot be restored ({_short(str(err), 200)}); "
+            "re-pull or re-save the checkpoint."
+        ) from None
 
 
 def _jsonable(value: Any, where: str) -> Any:
