@@ -74,3 +74,38 @@ def test_a_state_saved_on_a_gpu_carries_its_cuda_generator(tmp_path: Path, monke
     cuda["state"] = torch.tensor([9, 9, 9], dtype=torch.uint8)  # a new process: seeded afresh
     assert saver.restore(model, optimizer, torch.Generator(), {}) is not None
     assert torch.equal(cuda["state"], torch.tensor([1, 2, 3], dtype=torch.uint8))
+
+
+def test_a_multi_head_state_of_other_validation_data_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The validation scores drive the kept weights, the learning rate and the stop, as in ``fit``, whose state is
+    fingerprinted by its validation series too."""
+    from tshub.data.dataset import Dataset
+    from tshub.training import multihead
+
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 1, 24)).astype(np.float32), np.tile([0, 1], 20)
+
+    def datasets(val: np.ndarray) -> list[Dataset]:
+        splits = {"train": np.arange(20), "val": val, "test": np.arange(30, 40)}
+        return [Dataset.from_arrays(X, y, name=name, splits=splits) for name in ("A", "B")]
+
+    kwargs: dict[str, Any] = {"recipe": CONFIG, "progress": False, "arch_kwargs": {"filters": (4, 4, 4)}}
+    real_epoch, calls = multihead._interleaved_epoch, []
+
+    def dies_in_epoch_three(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Interrupt
+        return real_epoch(*args, **kw)
+
+    state = tmp_path / "multi.safetensors"
+    monkeypatch.setattr(multihead, "_interleaved_epoch", dies_in_epoch_three)
+    with pytest.raises(_Interrupt):
+        multihead.pretrain_multihead("fcn", datasets(np.arange(20, 30)), state_path=state, **kwargs)
+    monkeypatch.setattr(multihead, "_interleaved_epoch", real_epoch)
+    with pytest.warns(UserWarning, match="another training"):
+        run = multihead.pretrain_multihead("fcn", datasets(np.arange(30, 40)), state_path=state, **kwargs)
+    assert len(run.history) == 3
