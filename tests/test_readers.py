@@ -484,6 +484,19 @@ def test_a_numbered_header_is_a_header_not_a_series(tmp_path: Path) -> None:
     assert read_file(path, header=False).X.shape == (2, 1, 3)
 
 
+def test_a_numbered_header_with_the_label_columns_name_is_a_header(tmp_path: Path) -> None:
+    """``df.insert(0, "label", y); df.to_csv(path, index=False)`` writes ``label,0,1,…,k``: not a series of class
+    "label"."""
+    path = write(tmp_path / "first.csv", "label,0,1,2\na,0.5,0.6,0.7\nb,0.1,0.2,0.3\n")
+    ds = read_file(path)
+    assert ds.classes == ["a", "b"] and ds.X.shape == (2, 1, 3)
+    path = write(tmp_path / "last.csv", "0,1,2,label\n0.5,0.6,0.7,a\n0.1,0.2,0.3,b\n")
+    ds = read_file(path, label_column=-1)
+    assert ds.classes == ["a", "b"] and ds.X.shape == (2, 1, 3)
+    data = write(tmp_path / "data.csv", "1,0,1,2\n2,0.1,0.2,0.3\n")  # a numeric label: the first row is a series
+    assert read_file(data).X.shape == (2, 1, 3)
+
+
 def test_a_pandas_index_column_is_dropped(tmp_path: Path) -> None:
     """``DataFrame.to_csv(path)`` writes the row index first, under an empty name: it is not a time step."""
     path = write(tmp_path / "frame.csv", ",0,1,2,3,label\n0,1,1,1,1,a\n1,2,2,2,2,b\n2,3,3,3,3,a\n")

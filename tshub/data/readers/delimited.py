@@ -47,7 +47,7 @@ def _parse_csv(
         skip = label_column if isinstance(label_column, int) else None
         header = (
             isinstance(label_column, str)
-            or _numbered_columns(first, lines, delimiter)
+            or _numbered_columns(first, lines, delimiter, skip)
             or any(
                 not is_number(f) and f not in MISSING_TOKENS
                 for j, f in enumerate(first)
@@ -84,13 +84,18 @@ def _parse_csv(
     return raw_table(path, "csv", values, labels, numbers)
 
 
-def _numbered_columns(first: list[str], lines: list[str], delimiter: str) -> bool:
-    """Whether the first row numbers the columns, 0, 1, …, k or 1, 2, …, k after an optional empty index name, in
-    a rectangular table (a writer's header spans every row; a ragged file's first row is a series) whose next row
-    does not read the same way (a file of ramps is data)."""
-    if len(lines) < 2 or not _numbered(first):
+def _numbered_columns(first: list[str], lines: list[str], delimiter: str, label_column: int | None = None) -> bool:
+    """Whether the first row numbers the columns, 0, 1, …, k or 1, 2, …, k after an optional empty index name (or
+    around the label column's non-numeric name: ``label,0,1,…,k``), in a rectangular table (a writer's header spans
+    every row; a ragged file's first row is a series) whose next row does not read the same way (a file of ramps is
+    data)."""
+    if len(lines) < 2:
         return False
-    if _numbered([unquote(f) for f in lines[1].split(delimiter)]):
+    rows = [(first, [unquote(f) for f in lines[1].split(delimiter)])]
+    if label_column is not None and len(first) > 1 and not is_number(first[label_column % len(first)]):
+        k = label_column % len(first)
+        rows.append(([*first[:k], *first[k + 1 :]], [*rows[0][1][:k], *rows[0][1][k + 1 :]]))
+    if not any(_numbered(names) and not _numbered(data) for names, data in rows):
         return False
     return all(line.count(delimiter) + 1 == len(first) for line in lines[1:])
 
