@@ -415,3 +415,16 @@ def test_a_heads_statistics_are_estimated_under_the_current_weights_and_nothing_
     assert all(torch.equal(after[k], v) for k, v in before.items())
     with pytest.raises(ModelInputError, match="no head"):
         estimate_head_statistics(model, "Adiac", x, batch_size=4)
+
+
+def test_heads_with_statistics_refuse_batchnorms_outside_the_backbone() -> None:
+    """MLSTM-FCN's BatchNorms sit beside its backbone: per-head statistics would leave them shared, every head
+    evaluated with the last dataset's statistics. Refused, with what to do; without statistics it is allowed."""
+    model = _build("mlstm_fcn", 1, length=24)
+    with pytest.raises(
+        ValueError,
+        match=r"mlstm_fcn keeps BatchNorms outside its backbone \(norms\.0, norms\.1, norms\.2\).*statistics=False",
+    ):
+        model.set_heads({"A": 2, "B": 3})
+    model.set_heads({"A": 2, "B": 3}, statistics=False)
+    assert set(model.head.heads) == {"A", "B"} and model.head.statistics is None

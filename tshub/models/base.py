@@ -204,7 +204,17 @@ class TimeSeriesModel(nn.Module, HubMixin):
 
     def set_heads(self, outputs_per_head: dict[str, int], *, statistics: bool = True) -> None:
         """Give the model one fresh head per named source dataset (multi-head pretraining), each with its own
-        BatchNorm running statistics unless ``statistics=False`` (checkpoints saved before heads kept them)."""
+        BatchNorm running statistics unless ``statistics=False`` (checkpoints saved before heads kept them).
+        Statistics are kept for the backbone's BatchNorms, so a model with others beside it is refused: they would
+        stay shared, every head evaluated with the statistics of the dataset seen last."""
+        tracked = batch_norms(self)
+        beside = [n for n, m in self.named_modules() if m in tracked and not n.startswith(("backbone.", "head."))]
+        if statistics and beside:
+            raise ValueError(
+                f"{self.arch} keeps BatchNorms outside its backbone ({', '.join(beside)}), which per-head statistics "
+                "would leave shared between the heads' datasets; pretrain it one dataset at a time, or pass "
+                "statistics=False to share every BatchNorm's statistics knowingly."
+            )
         norms = batch_norms(self.backbone) if statistics else None
         self.head = MultiHead(
             {name: self.build_head(self.head_input_dim, n) for name, n in outputs_per_head.items()},
