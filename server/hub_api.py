@@ -149,7 +149,7 @@ def too_large(limit: int) -> str:
 async def read_json(request: Request, what: str) -> dict[str, Any]:
     try:
         body = json.loads(await read_body(request, JSON_BODY_LIMIT, what) or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:  # RecursionError: nested too deep
         raise HubStoreError(f"{what}: the body is not JSON ({err})") from None
     if not isinstance(body, dict):
         raise HubStoreError(f"{what}: expected a JSON object")
@@ -445,7 +445,7 @@ def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
         try:
             item = json.loads(line)
             key, value = item["key"], item["value"]
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, RecursionError):
             raise HubStoreError(f'commit payload line {number}: expected {{"key", "value"}} JSON') from None
         if key == "header":
             header = value

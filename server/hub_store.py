@@ -17,17 +17,18 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
 from huggingface_hub import ModelCard
+from huggingface_hub.repocard import REGEX_YAML_BLOCK
 from huggingface_hub.utils.sha import git_hash
 from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from server.auth import Owner
-from server.db import Base, UTCDateTime, new_id, utcnow
+from server.db import Base, Token, UTCDateTime, new_id, utcnow
 from tshub.atomic import write_bytes_atomic
 
 DEFAULT_BRANCH = "main"
@@ -37,6 +38,11 @@ COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
 _NAME = re.compile(r"^(?!.*(?:--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_PATH = 1000
+# What one commit may hold beyond its files' contents (which the upload limit and the quota bound): every commit
+# stores its whole file tree, title and message in the database, so these keep a commit's row small.
+MAX_FILES = 10_000  # files in the repo at a commit (a checkpoint has four)
+MAX_TITLE, MAX_MESSAGE = 1_000, 64 * 1024  # characters
+MAX_CARD_VALUES = 100_000  # values in a card's YAML metadata, aliases (*name) expanded as JSON stores them
 
 
 class HubStoreError(Exception):
@@ -152,6 +158,11 @@ class HubStore:
         repo_id = f"{namespace}/{name}"
         with self.Session.begin() as session:
             space = session.get(HubNamespace, namespace)
+            if space is None and namespace != owner.name and _token_named(session, namespace):
+                raise Forbidden(
+                    f"the namespace {namespace!r} is the name of another token, which alone may create it; create "
+                    f"the repo under your own name ({owner.name!r}) or a namespace no token is named"
+                )
             if space is None:
                 session.add(HubNamespace(name=namespace, owner_id=owner.id))
             elif space.owner_id != owner.id:
@@ -264,6 +275,11 @@ class HubStore:
         """
         if not title.strip():
             raise HubStoreError("a commit needs a summary (commit_message)")
+        if len(title) > MAX_TITLE or len(message) > MAX_MESSAGE:
+            raise HubStoreError(
+                f"a commit's summary may have at most {MAX_TITLE:,} characters and its description {MAX_MESSAGE:,} "
+                f"(got {len(title):,} and {len(message):,}); shorten them"
+            )
         if not _BRANCH.match(branch) or COMMIT_ID.match(branch):
             raise HubStoreError(f"cannot commit to {branch!r}: commits go to a branch, such as {DEFAULT_BRANCH!r}")
         blobs = {change.path: self._store_blob(change.content) for change in changes if change.content is not None}
@@ -273,6 +289,11 @@ class HubStore:
             if parent is not None and not head.oid.startswith(parent):
                 raise StaleParent(f"a commit has happened on {branch} since {parent}; pull and try again")
             files = _apply(dict(head.files), changes, blobs)
+            if len(files) > MAX_FILES:
+                raise HubStoreError(
+                    f"this commit would leave {len(files):,} files in {repo.repo_id}, over the limit of {MAX_FILES:,} "
+                    "per repo; pack small files together or delete some"
+                )
             new = _new_commit(
                 repo.id,
                 head.oid,
@@ -331,16 +352,17 @@ def hub_blobs(Session: sessionmaker, owner_id: str) -> dict[str, int]:
 
 
 def check_path(path: str) -> str:
-    """A repo file path: relative, '/'-separated, no '.', '..' or '.git' segment; HubStoreError otherwise."""
-    parts = PurePosixPath(path).parts
+    """A repo file path: relative, '/'-separated, no empty, '.', '..' or '.git' segment; HubStoreError otherwise.
+
+    Segments are split here, not by PurePosixPath, which drops '.' and empty ones: "./config.json" or "config.json/"
+    would be files beside "config.json" that a client writes to the same place.
+    """
     if (
         not path
         or len(path) > MAX_PATH
-        or path.startswith("/")
         or "\\" in path
         or "\0" in path
-        or any(p in (".", "..", ".git") for p in parts)
-        or "//" in path
+        or any(p in ("", ".", "..", ".git") for p in path.split("/"))
     ):
         raise HubStoreError(f"invalid file path {path!r}: use a relative path such as 'config.json' or 'sub/x.bin'")
     return path
@@ -355,11 +377,42 @@ def card_metadata(content: bytes) -> dict[str, Any] | None:
 
 
 def card_yaml(text: str) -> dict[str, Any]:
-    """The metadata block of a model card as huggingface_hub reads it; ValueError says what is wrong with it."""
+    """The metadata block of a model card as huggingface_hub reads it; ValueError says what is wrong with it.
+
+    Its size is checked with YAML aliases expanded first: a few hundred bytes of nested aliases (a "billion laughs")
+    parse to shared objects, but become gigabytes once stored as JSON or sent in a repo's cardData.
+    """
     try:
+        block = REGEX_YAML_BLOCK.search(text)
+        if block is not None:
+            _check_card_values(yaml.safe_load(block.group(2)))
         return ModelCard(text, ignore_metadata_errors=False).data.to_dict()
     except yaml.YAMLError as err:
         raise ValueError(f"the YAML metadata block of README.md is not valid YAML: {err}") from None
+    except RecursionError:
+        raise ValueError("the YAML metadata block of README.md is nested too deep; flatten it") from None
+
+
+def _check_card_values(data: Any) -> None:
+    """Count the values of parsed YAML as JSON would write them (an alias as often as it is used), up to the limit."""
+    pending, count = [data], 0
+    while pending:
+        item = pending.pop()
+        count += 1
+        if count > MAX_CARD_VALUES:
+            raise ValueError(
+                f"the YAML metadata block of README.md holds more than {MAX_CARD_VALUES:,} values once its aliases "
+                "(*name) are expanded; write fewer values, without aliases that repeat large ones"
+            )
+        if isinstance(item, dict):
+            pending.extend([*item.keys(), *item.values()])
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def _token_named(session: Any, name: str) -> bool:
+    """Whether a token has this name: its namespace (where huggingface_hub pushes by default) is kept for it."""
+    return session.scalar(select(Token.id).where(Token.name == name).limit(1)) is not None
 
 
 def _apply(files: dict[str, Any], changes: list[FileChange], blobs: dict[str, dict[str, Any]]) -> dict[str, Any]:

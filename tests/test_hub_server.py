@@ -425,3 +425,66 @@ def test_a_malformed_commit_payload_is_a_400_saying_what_is_wrong():
         refused = http.post("/api/models/dave/odd/commit/main", content=json.dumps(stale), headers=auth)
         assert refused.status_code == 400 and "parentCommit must be a commit id" in refused.json()["error"]
         assert len(http.get("/api/models/dave/odd/commits/main", headers=auth).json()) == 1
+
+
+def laughs(levels: int) -> str:
+    """A model card whose YAML metadata is a "billion laughs": each level an alias of the last, ten times."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "---\n" + "\n".join(lines) + "\n---\n\nA card.\n"
+
+
+def test_hostile_commits_and_cards_are_a_400_and_store_nothing_large():
+    """Failed before the fix: JSON or YAML nested 100,000 deep answered 500 (a RecursionError); a 380-byte card of
+    nested YAML aliases was stored as 69 MB of JSON metadata and sent whole by every model_info (two more levels:
+    6.9 GB); paths with '.' or empty segments ('./config.json', 'config.json/') were accepted beside 'config.json';
+    a commit could hold any number of (empty, quota-free) files and a description as large as the upload limit,
+    each copied into the database row of every later commit."""
+    with TestClient(create_app(Settings.from_env()), raise_server_exceptions=False) as http:
+        auth = {"Authorization": f"Bearer {create_token(http.app.state.Session, 'mallory')[1]}"}
+        assert http.post("/api/repos/create", json={"name": "hostile"}, headers=auth).is_success
+
+        def commit(*lines: str, summary: str = "hostile", description: str = "") -> httpx.Response:
+            head = json.dumps({"key": "header", "value": {"summary": summary, "description": description}})
+            return http.post("/api/models/mallory/hostile/commit/main", content="\n".join([head, *lines]), headers=auth)
+
+        def file(path: str, content: bytes) -> str:
+            return json.dumps({"key": "file", "value": {"path": path, "content": base64.b64encode(content).decode()}})
+
+        card = laughs(7)
+        checked = http.post("/api/validate-yaml", json={"content": card}, headers=auth)
+        assert checked.status_code == 400 and "more than 100,000 values" in checked.text
+        assert commit(file(CARD_NAME, card.encode())).is_success  # kept, as any card whose metadata is invalid
+        info = http.get("/api/models/mallory/hostile", headers=auth)
+        assert info.json()["cardData"] is None and len(info.content) < 10_000
+
+        nested = "[" * 100_000 + "]" * 100_000
+        refused = commit(nested)
+        assert refused.status_code == 400 and "line 2: expected" in refused.json()["error"]
+        refused = http.post("/api/repos/create", content=nested, headers=auth)
+        assert refused.status_code == 400 and "the body is not JSON" in refused.json()["error"]
+        refused = http.post("/api/validate-yaml", json={"content": f"---\na: {nested}\n---\n"}, headers=auth)
+        assert refused.status_code == 400 and "nested too deep" in refused.text
+
+        for path in ("./config.json", "config.json/", "a/./b", "a//b", "/etc/passwd", "a/../b", "a\\b"):
+            refused = commit(file(path, b"{}"))
+            assert refused.status_code == 400 and "invalid file path" in refused.json()["error"], path
+        refused = commit(*(file(f"f{i}", b"") for i in range(10_001)))
+        assert refused.status_code == 400 and "10,002 files" in refused.json()["error"]
+        refused = commit(file("x", b""), description="x" * 100_000)
+        assert refused.status_code == 400 and "at most 1,000 characters" in refused.json()["error"]
+        assert [s["rfilename"] for s in http.get("/api/models/mallory/hostile", headers=auth).json()["siblings"]] == [
+            CARD_NAME
+        ]
+
+
+def test_a_namespace_named_like_another_token_is_kept_for_that_token():
+    """Failed before the fix: any token could create 'alice/...' first, after which Alice's pushes to her own name
+    (huggingface_hub's default namespace) were refused and her name served another tenant's files."""
+    with TestClient(create_app(Settings.from_env())) as http:
+        tokens = {name: create_token(http.app.state.Session, name)[1] for name in ("erin", "frank")}
+        erin, frank = ({"Authorization": f"Bearer {tokens[n]}"} for n in ("erin", "frank"))
+        squat = http.post("/api/repos/create", json={"name": "model", "organization": "erin"}, headers=frank)
+        assert squat.status_code == 403 and "is the name of another token" in squat.json()["error"]
+        assert http.post("/api/repos/create", json={"name": "model"}, headers=erin).is_success
+        assert http.post("/api/repos/create", json={"name": "x", "organization": "frank-org"}, headers=frank).is_success
