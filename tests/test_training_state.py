@@ -109,3 +109,60 @@ def test_a_multi_head_state_of_other_validation_data_is_refused(
     with pytest.warns(UserWarning, match="another training"):
         run = multihead.pretrain_multihead("fcn", datasets(np.arange(30, 40)), state_path=state, **kwargs)
     assert len(run.history) == 3
+
+
+def test_a_resumed_training_reports_the_time_of_every_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``elapsed_s`` (cards, the web page's "training time") counts the processes before a resume too, not only
+    the last one."""
+    import time
+
+    from tshub.data import Dataset
+    from tshub.training.finetune import train_from_scratch
+
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    X, y = _data()
+    data = Dataset.from_arrays(X, y, name="toy")
+    state, kwargs = tmp_path / "run.safetensors", {"recipe": CONFIG, "max_epochs": 4, "progress": False}
+
+    def slow_then_killed(record: dict[str, Any]) -> None:
+        time.sleep(0.4)
+        if record["epoch"] == 3:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train_from_scratch("fcn", data, state_path=state, on_epoch_end=slow_then_killed, **kwargs)
+    resumed = train_from_scratch("fcn", data, state_path=state, **kwargs)
+    assert len(resumed.history) == 4 and resumed.elapsed_s >= 0.8  # two slow epochs were saved before the kill
+    assert resumed.model.meta["elapsed_s"] == resumed.elapsed_s
+
+
+def test_a_resumed_multi_head_training_reports_the_time_of_every_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from tshub.data.dataset import Dataset
+    from tshub.training import multihead
+
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 1, 24)).astype(np.float32), np.tile([0, 1], 20)
+    splits = {"train": np.arange(20), "val": np.arange(20, 30), "test": np.arange(30, 40)}
+    data = [Dataset.from_arrays(X, y, name=name, splits=splits) for name in ("A", "B")]
+    kwargs: dict[str, Any] = {"recipe": CONFIG, "progress": False, "arch_kwargs": {"filters": (4, 4, 4)}}
+    real_epoch, calls = multihead._interleaved_epoch, []
+
+    def slow_then_killed_in_epoch_three(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Interrupt
+        time.sleep(0.4)
+        return real_epoch(*args, **kw)
+
+    state = tmp_path / "multi.safetensors"
+    monkeypatch.setattr(multihead, "_interleaved_epoch", slow_then_killed_in_epoch_three)
+    with pytest.raises(_Interrupt):
+        multihead.pretrain_multihead("fcn", data, state_path=state, **kwargs)
+    monkeypatch.setattr(multihead, "_interleaved_epoch", real_epoch)
+    run = multihead.pretrain_multihead("fcn", data, state_path=state, **kwargs)
+    assert len(run.history) == 3 and run.elapsed_s >= 0.8 and run.model.meta["elapsed_s"] == run.elapsed_s

@@ -423,7 +423,7 @@ def _result(
         convergence_rate=None,
         seed=seed,
         recipe=recipe,
-        elapsed_s=time.perf_counter() - start,
+        elapsed_s=time.perf_counter() - start + loop.resumed_s,
         best_epoch=loop.best_epoch,
         stop_reason=loop.stop_reason,
         **fields,

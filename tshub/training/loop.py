@@ -49,6 +49,7 @@ class LoopResult:
     best_epoch: int | None = None  # epoch number (history[best_epoch - 1]) of the restored weights; None: last kept
     stop_reason: str = "max_epochs"  # max_epochs | early_stopping | time_budget | non_finite_loss
     elapsed_s: float = 0.0
+    resumed_s: float = 0.0  # the training time of the processes before this one (a resumed state's)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -176,6 +177,7 @@ class Training:
                 restored.best_epoch,
             )
             self.epoch, self.elapsed_s = restored.epoch, restored.elapsed_s
+            self.result.resumed_s = restored.elapsed_s
         self._rng_state = _global_rng_state(self.device)
         self._deadline = (
             None if config.time_budget_s is None else time.perf_counter() + config.time_budget_s - self.elapsed_s

@@ -111,7 +111,9 @@ def pretrain_multihead(
     model.to(device)
     views = {key: HeadView(model, key) for key in prepared}
 
-    history, best_epoch, stop_reason = _train(model, views, prepared, config, seed, device, progress, state_path)
+    history, best_epoch, stop_reason, resumed_s = _train(
+        model, views, prepared, config, seed, device, progress, state_path
+    )
     cast(MultiHead, model.head).pool_statistics(
         model.backbone, {key: float(np.prod(p.train[0].shape)) for key, p in prepared.items()}
     )
@@ -132,7 +134,7 @@ def pretrain_multihead(
     val_metrics = _mean_scores([h["val"] for h in head_metrics.values()])
     curve = [r[f"val_{curve_metric(TASK)}"] for r in history]
     rate = convergence_rate(curve, higher_is_better=True) if curve else None
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start + resumed_s  # the processes before a resume trained too
     model.meta = {
         "source_dataset": name,
         "source": {"name": name},
@@ -215,8 +217,9 @@ def _train(
     device: torch.device,
     progress: bool,
     state_path: str | Path | None,
-) -> tuple[list[dict[str, Any]], int | None, str]:
-    """The epoch loop: interleaved single-dataset batches, then the recipe's monitors on the mean validation."""
+) -> tuple[list[dict[str, Any]], int | None, str, float]:
+    """The epoch loop: interleaved single-dataset batches, then the recipe's monitors on the mean validation.
+    Returns the history, the kept epoch, why it stopped and the training time of the processes before a resume."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     train = {key: as_tensors(p.train, TASK, data_device(p.train, device)) for key, p in prepared.items()}
@@ -325,7 +328,7 @@ def _train(
         model.load_state_dict(best_state)
     if saver is not None:
         saver.clear()
-    return history, best_epoch, stop_reason
+    return history, best_epoch, stop_reason, elapsed_before
 
 
 def _interleaved_epoch(
