@@ -101,6 +101,14 @@ def test_unknown_name_error_says_where_it_looked(shared_data: Path) -> None:
     assert "UCRArchive_2018_trainonly" in message and "Closest matches: GunPoint" in message
 
 
+def test_a_missing_file_is_reported_as_a_missing_file(tmp_path: Path) -> None:
+    """A mistyped path (``tshub recommend my_seris.csv``) reaches the catalogue as a name: say no such file."""
+    for name in ("my_seris.csv", str(tmp_path / "data" / "GunPoint")):
+        with pytest.raises(DatasetError, match=r"no such file") as err:
+            catalogue.load(name, tmp_path)
+        assert str(Path(name).absolute()) in str(err.value)
+
+
 def test_summary_reads_past_the_bom(shared_data: Path) -> None:
     rows = catalogue.ucr_summary(shared_data)
     assert len(rows) == 128 and "ID" in rows[0]

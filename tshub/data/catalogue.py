@@ -213,6 +213,9 @@ def _number(text: str | None) -> int | float | str | None:
 
 
 def _not_found(name: str, folder: Path | None, sources: dict[str, Any]) -> str:
+    file = Path(name).expanduser()
+    if file.suffix or len(file.parts) > 1:  # spelled as a path: no catalogue name has a dot or a folder
+        return f"no such file: {name!r} ({file.absolute()} does not exist), and it is no catalogue dataset name."
     if folder is None:
         where = (
             "no data folder is configured (set $TSHUB_DATA or pass root= to the folder holding "
