@@ -167,6 +167,17 @@ def test_finetune_with_a_frozen_backbone_trains_the_head_at_omega_one(zoo, share
         assert capsys.readouterr().err.startswith("tshub: error: --freeze-backbone trains only the new head")
 
 
+def test_test_fraction_on_data_with_its_own_splits_is_refused_not_ignored(zoo, tmp_path, capsys):
+    """Regression: --test-fraction beside --test-file (or a catalogue name) was silently ignored."""
+    rows = "".join(f"{i % 2},{i % 3}.0,{i % 5}.0,1.5,2.0\n" for i in range(12))
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    train.write_text(rows)
+    test.write_text(rows)
+    args = ["finetune", "GunPoint/fcn", str(train), "--test-file", str(test), "--test-fraction", "0.2"]
+    assert main(args) == 1
+    assert capsys.readouterr().err.startswith("tshub: error: --test-fraction holds a test split out of data")
+
+
 def test_finetune_with_baseline_trains_the_referent_fits_minirocket_and_says_which_won(zoo, shared_data, capsys):
     args = ["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "1", "--max-epochs", "2", "--baseline"]
     assert main(args) == 0

@@ -314,6 +314,11 @@ def _run_finetune(args: argparse.Namespace) -> int:
     lr_multiplier = _lr_multiplier(args)
     model = load_pretrained(args.id)
     data = load_data(args)
+    if args.test_fraction and data.splits:
+        raise UsageError(
+            f"--test-fraction holds a test split out of data without splits, but {args.data!r} has its own "
+            f"({', '.join(data.splits)}): drop --test-fraction (--test-file and catalogue datasets bring a test split)."
+        )
     data, notes = training_splits(
         data, val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.split_seed
     )
