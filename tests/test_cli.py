@@ -292,3 +292,27 @@ def test_the_service_plugs_its_commands_in_through_the_entry_point():
     library = build_parser(commands=[])
     with pytest.raises(SystemExit):
         library.parse_args(["serve"])
+
+
+def test_errors_name_the_flags_not_the_python_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The library's advice names Python arguments (variable_length='pad', time_limit_s, arch=); on the command
+    line the user is told the flags that do the same."""
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("1,0.1,0.2,0.3,0.4\n2,0.5,0.6\n1,0.7,0.8,0.9\n2,0.1,0.2,0.3\n")
+    assert main(["recommend", str(ragged)]) == 1
+    err = capsys.readouterr().err
+    assert "--variable-length truncate" in err and "variable_length=" not in err
+
+
+def test_in_cli_terms_translates_only_what_is_a_flag() -> None:
+    from tshub.cli import build_parser, in_cli_terms
+
+    said = in_cli_terms(
+        "raise time_limit_s, rank fewer candidates (arch=, candidates=); pass missing='interpolate', root=, "
+        "metric='logme' or n_train",
+        build_parser(),
+    )
+    assert said == (
+        "raise --time-limit, rank fewer candidates (--arch, --candidates); pass --missing interpolate, root=, "
+        "metric='logme' or n_train"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -30,6 +31,7 @@ from tshub.hub.ids import as_model_id, hub_namespace
 from tshub.hub.remote import hub_endpoint, push_folder, snapshot_commit
 from tshub.hub.resolve import pull, resolve
 from tshub.hub.store import HUB_ONLY, find_local, list_pretrained, stores, training_status, unusable_reason
+from tshub.recommend.errors import RecommendError
 from tshub.tables import format_table
 from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, recipe_names
 from tshub.training.search import SEARCHES
@@ -53,12 +55,41 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
         return 2
     try:
         return args.run(args)
-    except (HubError, DatasetError, UsageError) as err:
-        print(f"tshub: error: {err}", file=sys.stderr)
+    except (HubError, DatasetError, UsageError, RecommendError) as err:
+        print(f"tshub: error: {in_cli_terms(str(err), parser)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader left early (`tshub list | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error flushing at exit
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
+
+
+def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with the Python arguments the library's advice names (``variable_length='pad'``,
+    ``time_limit_s``, ``arch=``) said as the command line's flags (``--variable-length pad``, ``--time-limit``,
+    ``--arch``); names no command takes are left as they are."""
+    flags = {
+        action.dest: max(action.option_strings, key=len)
+        for command in _commands(parser)
+        for action in command._actions
+        if action.option_strings
+    }
+
+    def flag(name: str) -> str | None:
+        return flags.get(name) or (flags.get(name[: -len("_s")]) if name.endswith("_s") else None)
+
+    def say(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        option = flag(name)
+        if option is None or (value is None and "=" not in match.group(0) and "_" not in name):
+            return match.group(0)
+        return f"{option} {value.strip(chr(39))}" if value else option
+
+    return re.sub(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)*)(?:=('[^']*'|[\w.]+)?|\b)", say, message)
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return [parser, *(command for sub in subparsers for command in sub.choices.values())]
 
 
 def build_parser(
