@@ -183,3 +183,18 @@ def test_from_arrays_keeps_its_own_splits_and_reads_targets_by_their_shape() -> 
     assert column.task == "classification" and column.classes == ["0", "1"] and column.y.tolist() == [0, 1, 0, 1]
     floats = np.array([1, 2, 1, 2], np.float32)
     assert Dataset.from_arrays(X, floats, classes=np.array([1, 2], np.float32)).classes == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([0.0, 1.0, np.nan, 1.0]),  # integral floats: once a class "nan"
+        np.array([0.5, 1.5, np.nan, 2.5]),  # a regression target: once NaN metrics after one epoch
+        np.array(["a", "b", None, "b"], dtype=object),  # once a class "None"
+        np.array([[0.5, 1.0], [1.5, 2.0], [2.5, np.inf], [3.5, 4.0]]),
+    ],
+)
+def test_from_arrays_refuses_missing_targets_and_names_the_series(y: np.ndarray) -> None:
+    X = np.arange(24, dtype=np.float32).reshape(4, 6)
+    with pytest.raises(DatasetError, match=r"target of series 2 is .*every series needs a finite target"):
+        Dataset.from_arrays(X, y)

@@ -89,6 +89,7 @@ class Dataset:
         The task is "regression" for float targets with a fractional part, "classification" otherwise.
         """
         y = np.asarray(y)
+        _refuse_missing_targets(name, y)
         if task is None:
             task = infer_task(y)
         if task == "classification":
@@ -204,6 +205,22 @@ def infer_task(y: np.ndarray) -> Task:
         return "classification"
     finite = y[np.isfinite(y)] if y.dtype.kind == "f" else y
     return "classification" if y.ndim == 1 and np.all(np.mod(finite, 1) == 0) else "regression"
+
+
+def _refuse_missing_targets(name: str, y: np.ndarray) -> None:
+    """A NaN, infinite or None target is missing: not a class ("nan") nor a value to regress on; name the first."""
+    if y.dtype.kind == "f":
+        missing = ~np.isfinite(y)
+    elif y.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y.ravel()])
+    else:
+        return
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise DatasetError(
+            f"dataset {name!r}: the target of series {i // (y.size // len(y))} is {y.ravel()[i]}; every series "
+            "needs a finite target (drop the unlabelled series, and predict them once the model is trained)."
+        )
 
 
 def encode_labels(y: np.ndarray, classes: list[Any] | None = None) -> tuple[np.ndarray, list[str]]:
