@@ -115,3 +115,15 @@ def test_reports_learn_that_one_training_class_is_not_a_classification():
     one_class = Dataset.from_arrays(np.random.default_rng(0).normal(size=(6, 1, 20)), ["a"] * 4 + ["b"] * 2)
     result, why_not = minirocket_if_possible(one_class.with_splits({"train": np.arange(4), "test": np.arange(4, 6)}))
     assert result is None and "has 1 class in its training split: a classifier needs two" in (why_not or "")
+
+
+def test_data_without_splits_is_split_as_a_fine_tune_splits_it():
+    """Dataset.from_arrays(X, y) once raised a KeyError (no split 'train'): it is training data, and MiniRocket fits
+    on the training split a fine-tune of it would train on and scores the validation split it would select on."""
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(3)
+    y = np.arange(40) % 2
+    X = rng.normal(size=(40, 1, 30)).astype(np.float32) + 3 * y[:, None, None]
+    result = minirocket(Dataset.from_arrays(X, y))
+    split = minirocket(training_splits(Dataset.from_arrays(X, y))[0])
+    assert result.metrics == {} and result.val_metrics == split.val_metrics and result.val_metrics["accuracy"] == 1.0

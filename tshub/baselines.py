@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from tshub.data.dataset import Dataset
+from tshub.data.splits import training_splits
+from tshub.training.finetune import VAL_FRACTION
 from tshub.training.metrics import task_metrics
 
 KERNEL_LENGTH = 9
@@ -171,7 +173,8 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
     """MiniRocket fitted on ``dataset``'s training split, scored on its test and validation splits (classification).
 
     It fits on the very series a fine-tune trains on (the validation split is held out, as for the networks), so
-    the three figures meet on the same data; it needs no validation split of its own."""
+    the three figures meet on the same data; it needs no validation split of its own. A dataset without splits is
+    training data, split as ``finetune`` splits it (``training_splits``)."""
     if dataset.task != "classification":
         raise BaselineNotApplicable(
             f"dataset {dataset.name!r} is a {dataset.task} task: the MiniRocket baseline is a classifier; "
@@ -187,6 +190,8 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
         ) from err
 
     start = time.perf_counter()
+    if not dataset.splits:  # Dataset.from_arrays, one file: the splits a fine-tune of it trains and validates on
+        dataset, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0)
     X, y = dataset.split("train")
     n_classes = len(np.unique(y))
     if n_classes < 2:
