@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from tshub.data.splits import (
     official_with_validation,
     random_split,
     reduce_train,
+    training_splits,
 )
 
 
@@ -145,3 +147,15 @@ def test_splits_on_real_gunpoint(shared_data: Path) -> None:
     ds = official_with_validation(load("GunPoint", shared_data), seed=0)
     assert [len(ds.splits[s]) for s in ("train", "val", "test")] == [40, 10, 150]
     assert sorted(np.bincount(ds.y[ds.splits["val"]]).tolist()) == [5, 5]
+
+
+def test_a_class_only_in_the_test_split_is_warned_about() -> None:
+    """A test file with a class the training file lacks was scored silently (accuracy 0 on that class)."""
+    X = np.zeros((12, 1, 8), np.float32)
+    y = np.array(["a", "b"] * 4 + ["c", "c", "a", "b"])
+    ds = Dataset.from_arrays(X, y, splits={"train": np.arange(8), "test": np.arange(8, 12)})
+    with pytest.warns(UserWarning, match=r"class\(es\) \['c'\] of 2 test series have no training series"):
+        training_splits(ds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        training_splits(Dataset.from_arrays(X, y[[0, 1] * 6], splits={"train": np.arange(8), "test": np.arange(8, 12)}))

@@ -11,6 +11,7 @@ CLI and the service all use) carves a stratified, seeded validation split from i
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -102,7 +103,27 @@ def training_splits(
             f"carved {len(ds.splits['val'])} of the training series ({val_fraction:.0%}) as validation "
             f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
         )
+    _warn_untrained_classes(ds)
     return ds, notes
+
+
+def _warn_untrained_classes(ds: Dataset) -> None:
+    """Warn when the test or validation split holds a class no training series has: the model cannot predict it,
+    so every such series counts as an error in that split's metrics."""
+    if ds.task != "classification" or "train" not in ds.splits:
+        return
+    trained = set(np.unique(ds.y[ds.splits["train"]]).tolist())
+    for split in ("val", "test"):
+        unseen = sorted(set(np.unique(ds.y[ds.splits.get(split, [])]).tolist()) - trained)
+        if unseen:
+            names = [(ds.classes or [])[i] for i in unseen]
+            n = int(np.isin(ds.y[ds.splits[split]], unseen).sum())
+            warnings.warn(
+                f"dataset {ds.name!r}: class(es) {names[:10]} of {n} {split} series have no training series; the "
+                f"model cannot predict them, so the {split} metrics count all {n} as errors: add training series of "
+                "those classes, or drop them from the split.",
+                stacklevel=3,
+            )
 
 
 def check_classes(ds: Dataset, split: str = "train") -> None:
