@@ -2,7 +2,9 @@
 
 The zoo's SP500 entries (scripts/publish/zoo_manifest.py ``otovic_entry``: Otović et al.'s recipe, min–max + train
 mask, float32, no bf16) trained by the zoo's own code (zoo_train.build_entry) in three variants: the previous recipe
-(``target_scaling="standardize"``, stream_max input), ``"relative"`` (the next Close in its window's min–max space,
+(standardised targets, stream_max input: the builder's ``target_scaling="standardize"`` when the results were
+made, folded into the output layer; since then the library's default for regression, mapped back by the
+checkpoint, the same training targets), ``"relative"`` (the next Close in its window's min–max space,
 mapped back by the checkpoint) with stream_max, and ``"relative"`` without stream_max; same seed, epochs capped (the zoo trains to its recipe's end, ≤ 250 epochs). Test MAE/MSE
 on the raw scale (index points) of the weights as stored, next to the naive persistence forecast (next Close = last
 Close) on the same chronological test split (2005–2018). Resumable (one JSON per run in --out).
@@ -33,7 +35,7 @@ from tshub.training.metrics import task_metrics  # noqa: E402
 
 #: name → (Entry.target_scaling, Entry.use_stream_max).
 VARIANTS = {
-    "standardize": ("standardize", True),
+    "standardize": (None, True),
     "relative": ("relative", True),
     "relative, no stream_max": ("relative", False),
 }
@@ -41,7 +43,8 @@ VARIANTS = {
 
 def run_one(arch: str, variant: str, max_epochs: int, seed: int, out: Path) -> dict[str, Any]:
     scaling, stream_max = VARIANTS[variant]
-    run_id = f"SP500__{arch}__{scaling}{'' if stream_max else '_nosm'}__e{max_epochs}__seed{seed}"
+    label = scaling or "standardize"  # the run ids the results were made under
+    run_id = f"SP500__{arch}__{label}{'' if stream_max else '_nosm'}__e{max_epochs}__seed{seed}"
     record = read_record(out, run_id)
     if record is not None:
         return record

@@ -27,7 +27,7 @@ from tshub.training.state import TrainingState
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "publish"))
 import build_zoo  # noqa: E402
 from zoo_manifest import Entry  # noqa: E402
-from zoo_train import fold_target_scaling, load_source  # noqa: E402
+from zoo_train import load_source  # noqa: E402
 
 MANIFEST = [
     {
@@ -356,15 +356,6 @@ def test_train_only_sets_get_a_stratified_test_split(shared_data: Path) -> None:
     assert np.bincount(wafer.y[wafer.splits["test"]]).min() > 0
 
 
-def test_folded_target_scaling_predicts_the_raw_scale() -> None:
-    torch.manual_seed(0)
-    model = build_model("convnetquake", 1, 1, use_stream_max=True, input_length=50).eval()
-    x, stream_max = torch.randn(4, 1, 50), torch.rand(4, 1)
-    scaled = model(x, stream_max)
-    assert fold_target_scaling(model, 100.0, 20.0) == "head.dense2"
-    assert torch.allclose(model(x, stream_max), scaled * 20.0 + 100.0, atol=1e-4)
-
-
 def test_a_checkpoint_far_below_its_reference_says_so_and_why() -> None:
     from zoo_train import _below_reference
 
@@ -408,9 +399,9 @@ def test_emg_s_source_convnetquake_is_otovic_s_baseline_variant_and_sp500_s_says
     assert all(otovic_entry(s, a).arch_kwargs == {} for s in ("EMG", "SP500") for a in tshub.list_architectures()
                if (s, a) != ("EMG", "convnetquake"))  # fmt: skip
     sp500_data = load_source("SP500")
-    notes = " ".join(_limitations(sp500_data, otovic_entry("SP500", "convnetquake"), None))
+    notes = " ".join(_limitations(sp500_data, otovic_entry("SP500", "convnetquake")))
     assert "not their S&P 500 source variant (he_normal, l2 0.7)" in notes
-    assert "source variant" not in " ".join(_limitations(sp500_data, otovic_entry("SP500", "fcn"), None))
+    assert "source variant" not in " ".join(_limitations(sp500_data, otovic_entry("SP500", "fcn")))
 
 
 def test_sp500_entries_alone_learn_relative_targets_and_their_cards_say_how_they_depart_and_compare(
@@ -424,9 +415,11 @@ def test_sp500_entries_alone_learn_relative_targets_and_their_cards_say_how_they
         assert (sp500.target_scaling, sp500.use_stream_max) == ("relative", False)
         assert (emg.target_scaling, emg.use_stream_max) == (None, True)
     sp500 = load_source("SP500")
-    text = " ".join(_limitations(sp500, otovic_entry("SP500", "fcn"), None))
+    text = " ".join(_limitations(sp500, otovic_entry("SP500", "fcn")))
     assert "Departure from Otović et al.'s protocol (raw-price target)" in text and "no stream_max input" in text
-    assert "Departure" not in " ".join(_limitations(load_source("EMG"), otovic_entry("EMG", "fcn"), None))
+    assert "Departure" not in " ".join(_limitations(load_source("EMG"), otovic_entry("EMG", "fcn")))
+    raw = dataclasses.replace(otovic_entry("SP500", "fcn"), target_scaling=None)  # the library standardises it
+    assert "the targets were standardised during training" in " ".join(_limitations(sp500, raw))
     persistence = {"name": "naive persistence forecast, same test split", "metrics": {"mae": 11.2}}
     (line,) = _beats_reference({"mae": 10.5}, persistence)
     assert line == "This model beats its reference, the naive persistence forecast: test MAE 10.5 vs 11.2."

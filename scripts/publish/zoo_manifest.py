@@ -65,8 +65,8 @@ class Entry:
     """One checkpoint to build: ``<source>/<arch>`` trained with ``recipe`` on the source's train split.
 
     ``datasets`` (multi-head entries only) names the source datasets, one head each; ``target_scaling``
-    "standardize" trains a regression on standardised targets and folds the scaling back into the output layer,
-    "relative" trains it on targets in each series' normalised space, mapped back by the checkpoint;
+    "relative" trains a regression on targets in each series' normalised space, mapped back by the checkpoint
+    (None: on targets standardised by the training split's mean and std, the library's default);
     ``bf16`` trains under bfloat16 autocast (weights, optimiser and evaluation of the stored model stay float32);
     ``validation`` "split" holds 20 % of the training split out to select the weights and stop (the library's
     default), "train" trains on every training series and selects on the training split itself (bigdata18's way).

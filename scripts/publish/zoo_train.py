@@ -9,7 +9,6 @@ states what ``load_pretrained`` gives; the float32 metrics of the trained model 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from zoo_manifest import BUILD_VERSION, SP500_PLAIN_CONVNETQUAKE_NOTE, Entry
 
 from tshub.data.catalogue import TRAIN_ONLY, UCR_CITATION, load
@@ -61,14 +59,17 @@ SOURCE_NOTES: dict[str, dict[str, Any]] = {
 #: What each ``Entry.target_scaling`` changes from the source's protocol, said on the card (a departure from
 #: Otović et al., who trained SP500 on the raw Close price).
 TARGET_SCALING_NOTES = {
-    "standardize": "Departure from Otović et al.'s protocol (raw-price target): the target was standardised during "
-    "training (raw targets trained far slower: test MAE 1.2–9× higher in paired runs); the scaling is folded into "
-    "the output layer, so the checkpoint predicts raw prices and needs no extra step.",
     "relative": "Departure from Otović et al.'s protocol (raw-price target): the network learned the next Close in "
     "its window's min–max space, (y − window min) / (window max − window min), and the checkpoint maps its output "
     "back (config.json `preprocessing.relative_target`), so `predict` returns raw index points; it no longer has to "
     "extrapolate the price level (bench/sp500_relative_target.py).",
 }
+#: Said on the card of a regression trained on its raw targets' scale, which the library standardises.
+STANDARDISED_TARGET_NOTE = (
+    "Departure from Otović et al.'s protocol (raw targets): the targets were standardised during training (the "
+    "training split's mean and std, tshub's default for regression) and the checkpoint maps its output back "
+    "(config.json `preprocessing.target_mean`, `target_std`), so `predict` returns the raw scale."
+)
 NO_STREAM_MAX_NOTE = (
     "Departure from Otović et al.'s protocol: no stream_max input (they feed the raw per-window max |x| to every "
     "model but STEAD's); its raw level is what a relative target spares the model (bench/sp500_relative_target.py). "
@@ -148,16 +149,14 @@ def split_metrics(model: TimeSeriesModel, ds: Dataset, split: str = "test") -> d
 # ---------------------------------------------------------------------------------------------------- single
 def _build_single(entry: Entry, device: str | None, progress: bool, state_path: str | Path | None) -> Built:
     ds = load_source(entry.source, entry.validation)
-    scaling = _target_scaling(ds) if entry.target_scaling == "standardize" else None
     if entry.target_scaling not in (None, *TARGET_SCALING_NOTES):
         raise ValueError(
             f"{entry.id}: target_scaling must be None or one of {sorted(TARGET_SCALING_NOTES)}, "
             f"got {entry.target_scaling!r}."
         )
-    train_ds = ds if scaling is None else dataclasses.replace(ds, y=(ds.y - scaling["mean"]) / scaling["std"])
     result = train_from_scratch(
         entry.arch,
-        train_ds,
+        ds,
         seed=entry.seed,
         recipe=entry.recipe,
         max_epochs=entry.max_epochs,
@@ -172,14 +171,6 @@ def _build_single(entry: Entry, device: str | None, progress: bool, state_path: 
     )
     model = result.model
     float32_metrics, val_metrics = result.metrics, result.val_metrics
-    if scaling is not None:
-        scaling["folded_into"] = fold_target_scaling(model, scaling["mean"], scaling["std"])
-        float32_metrics = split_metrics(model, ds)
-        val_metrics = {"mae": val_metrics["mae"] * scaling["std"], "mse": val_metrics["mse"] * scaling["std"] ** 2}
-        model.training_history.note = (
-            f"Loss and validation curves are on standardised targets (train std "
-            f"{scaling['std']:.4g}): multiply MAE by it for the raw scale."
-        )
     stored = roundtrip(model, entry.dtype)
     fields: dict[str, Any] = {
         "id": entry.id,
@@ -187,30 +178,14 @@ def _build_single(entry: Entry, device: str | None, progress: bool, state_path: 
         "metrics": float32_metrics if stored is model else split_metrics(stored, ds),
         "val_metrics": val_metrics,
         "float32_metrics": float32_metrics,
-        "limitations": _limitations(ds, entry, scaling),
+        "limitations": _limitations(ds, entry),
     }
     reference = _reference(ds)
     if reference:
         fields["reference"] = reference
         fields["limitations"] += _below_reference(fields["metrics"], fields["val_metrics"], reference, model.meta)
         fields["limitations"] += _beats_reference(fields["metrics"], reference)
-    if scaling is not None:
-        fields["target_scaling"] = scaling
     return Built(model, fields)
-
-
-def fold_target_scaling(model: TimeSeriesModel, mean: float, std: float) -> str:
-    """Make a model trained on (y − mean) / std predict y: scale its last Linear layer. Returns the layer name."""
-    name, last = [(n, m) for n, m in model.head.named_modules() if isinstance(m, nn.Linear)][-1]
-    with torch.no_grad():
-        last.weight.mul_(std)
-        last.bias.mul_(std).add_(mean)
-    return f"head.{name}" if name else "head"
-
-
-def _target_scaling(ds: Dataset) -> dict[str, Any]:
-    y = ds.split("train")[1].astype(np.float64)
-    return {"kind": "standardize", "mean": float(y.mean()), "std": float(y.std()), "fitted_on": "train"}
 
 
 def _source_record(ds: Dataset, record: dict[str, Any]) -> dict[str, Any]:
@@ -313,10 +288,12 @@ def _beats_reference(metrics: dict[str, float], reference: dict[str, Any]) -> li
     return [f"This model beats its reference, the {name}: test MAE {ours:.4g} vs {theirs:.4g}."]
 
 
-def _limitations(ds: Dataset, entry: Entry, scaling: dict[str, Any] | None) -> list[str]:
+def _limitations(ds: Dataset, entry: Entry) -> list[str]:
     items = list(SOURCE_NOTES.get(ds.name.upper(), {}).get("limitations", []))
     if entry.target_scaling is not None:
         items.append(TARGET_SCALING_NOTES[entry.target_scaling])
+    elif ds.task == "regression":
+        items.append(STANDARDISED_TARGET_NOTE)
     if entry.preprocessing == "minmax_mask" and not entry.use_stream_max:
         items.append(NO_STREAM_MAX_NOTE)
     if entry.id == "SP500/convnetquake":
@@ -339,11 +316,6 @@ def _limitations(ds: Dataset, entry: Entry, scaling: dict[str, Any] | None) -> l
             f"Every class of {ds.name} has a single training series, so no validation split could be "
             "carved: the training split served as validation (early stopping and the kept weights follow "
             "training accuracy)."
-        )
-    if scaling is not None:
-        items.append(
-            f"Trained on standardised targets (train mean {scaling['mean']:.4g}, std {scaling['std']:.4g}); "
-            f"the scaling is folded into `{scaling['folded_into']}`, so outputs are on the raw scale."
         )
     return items
 

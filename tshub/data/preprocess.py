@@ -9,6 +9,10 @@ regression target into that series' normalised space (``relative_target=True``, 
 the target on the scale of its input, and ``raw_targets`` maps its outputs back, so a price series whose test
 period lies far above every training price needs no extrapolation of the level. The option is stored in the
 config only when set, so a config without it restores the preprocessor it always did.
+
+Any other regression's targets are standardised by the training split's mean and std per output (``fit_targets``,
+stored as ``target_mean``/``target_std``), and ``raw_targets`` maps outputs back the same way: a network learns
+targets near unit scale. A config without the fields (every older checkpoint, every classifier) has none.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ class Preprocessor:
     kind: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[Preprocessor]]] = {}
     relative_target: bool = False
+    #: Regression targets standardised by the training split's mean and std per output (``fit_targets``), unless
+    #: ``relative_target``: a network learns targets near unit scale, and a user's may be prices or distances.
+    target_mean: list[float] | None = None
+    target_std: list[float] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -45,7 +53,10 @@ class Preprocessor:
         return False
 
     def to_config(self) -> dict[str, Any]:
-        return {"kind": self.kind, **({"relative_target": True} if self.relative_target else {})}
+        config: dict[str, Any] = {"kind": self.kind, **({"relative_target": True} if self.relative_target else {})}
+        if self.target_mean is not None:
+            config |= {"target_mean": self.target_mean, "target_std": self.target_std}
+        return config
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Fitted statistics to store as tensors (empty for stateless preprocessors)."""
@@ -53,24 +64,58 @@ class Preprocessor:
 
     def unfitted(self) -> Preprocessor:
         """A new preprocessor of the same kind and options, to fit on other data (a fine-tune's target)."""
-        return Preprocessor.from_config(self.to_config())
+        return Preprocessor.from_config({k: v for k, v in self.to_config().items() if k not in _TARGET_FIELDS})
 
     def with_relative_target(self, relative: bool = True) -> Preprocessor:
         """This preprocessor, unfitted, learning regression targets in each series' normalised space or not."""
-        config = {k: v for k, v in self.to_config().items() if k != "relative_target"}
+        config = {k: v for k, v in self.unfitted().to_config().items() if k != "relative_target"}
         return Preprocessor.from_config({**config, **({"relative_target": True} if relative else {})})
 
+    @property
+    def transforms_targets(self) -> bool:
+        """Whether the network learns other targets than the raw ones (relative or standardised)."""
+        return self.relative_target or self.target_mean is not None
+
+    def fit_targets(self, y: np.ndarray) -> Preprocessor:
+        """Standardise regression targets by the mean and std of each output over ``y`` (the training split's);
+        a constant output keeps a scale of 1. Not with ``relative_target``, whose targets follow each series."""
+        if not self.relative_target:
+            y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            std = y.std(axis=0)
+            self.target_mean, self.target_std = y.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist()
+        return self
+
+    @property
+    def target_scale(self) -> tuple[list[float], list[float]] | None:
+        """The (mean, std) per output that standardised the regression targets, or None (not standardised)."""
+        return None if self.target_mean is None or self.target_std is None else (self.target_mean, self.target_std)
+
+    def training_targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Targets ``y`` (n,) or (n, k) of the raw series ``X`` as the network learns them (float32)."""
+        offset, scale = self._target_frame(X, np.ndim(y))
+        return ((np.asarray(y, dtype=np.float64) - offset) / scale).astype(np.float32)
+
     def relative_targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Targets ``y`` (n,) or (n, k) of the raw series ``X`` in the series' normalised space (float32)."""
-        offset, scale = self._target_frame(_as_series(X), np.ndim(y))
+        """Targets ``y`` of the raw series ``X`` in the series' normalised space (float32)."""
+        offset, scale = self._series_frame(_as_series(X), np.ndim(y))
         return ((np.asarray(y, dtype=np.float64) - offset) / scale).astype(np.float32)
 
     def raw_targets(self, X: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """The inverse of ``relative_targets``: a relative-target network's outputs for ``X`` on the raw scale."""
-        offset, scale = self._target_frame(_as_series(X), np.ndim(values))
+        """The inverse of ``training_targets``: a network's outputs for ``X`` on the targets' raw scale."""
+        offset, scale = self._target_frame(X, np.ndim(values))
         return (np.asarray(values, dtype=np.float64) * scale + offset).astype(np.float32)
 
     def _target_frame(self, X: np.ndarray, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(offset, scale)`` of the targets the network learns: each series' (relative) or the training
+        split's per output (standardised), shaped to broadcast against targets of ``ndim`` dimensions."""
+        if self.relative_target:
+            return self._series_frame(_as_series(X), ndim)
+        if self.target_scale is None:
+            return np.zeros(()), np.ones(())
+        mean, std = (np.asarray(v) for v in self.target_scale)
+        return (mean[0], std[0]) if ndim == 1 else (mean, std)
+
+    def _series_frame(self, X: np.ndarray, ndim: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-series ``(offset, scale)`` of the input normalisation (x − offset) / scale, shaped to broadcast
         against targets of ``ndim`` dimensions; a scale of 0 (constant series) counts as 1."""
         offset, scale = self.instance_frame(X)
@@ -89,6 +134,7 @@ class Preprocessor:
         if kind not in cls.registry:
             raise DatasetError(f"unknown preprocessing kind {kind!r}; known: {sorted(cls.registry)}.")
         restored = cls.registry[kind]._restore(config, arrays or {})
+        restored.target_mean, restored.target_std = _target_scale(config)
         if _relative_option(config) and not restored.relative_target:
             raise DatasetError(
                 f"preprocessing {kind!r} does not scale each series as one, so a target cannot follow the "
@@ -99,6 +145,29 @@ class Preprocessor:
     @classmethod
     def _restore(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
         return cls()
+
+
+_TARGET_FIELDS = ("target_mean", "target_std")
+
+
+def _target_scale(config: dict[str, Any]) -> tuple[list[float] | None, list[float] | None]:
+    """The standardisation of a stored config's regression targets (absent: None, None), checked."""
+    mean, std = (config.get(k) for k in _TARGET_FIELDS)
+    if mean is None and std is None:
+        return None, None
+    if not (
+        isinstance(mean, list)
+        and isinstance(std, list)
+        and 0 < len(mean) == len(std)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in mean + std)
+        and all(v > 0 for v in std)
+        and not _relative_option(config)
+    ):
+        raise DatasetError(
+            "preprocessing config fields target_mean and target_std must be lists of finite numbers of one "
+            "length (stds > 0), and not given with relative_target."
+        )
+    return [float(v) for v in mean], [float(v) for v in std]
 
 
 def _relative_option(config: dict[str, Any]) -> bool:

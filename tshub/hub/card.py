@@ -201,6 +201,13 @@ def _preprocessing_section(config: dict[str, Any]) -> str:
             "Relative target: the network learned each target in its series' normalised space (the scaling its "
             "input takes) and `predict` maps its outputs back to the raw scale, series by series.",
         ]
+    if pre.get("target_mean") is not None:
+        scale = ", ".join(f"{m:.6g} ± {s:.6g}" for m, s in zip(pre["target_mean"], pre["target_std"], strict=False))
+        lines += [
+            "",
+            f"Standardised targets: the network learned (y − mean) / std of the training split's targets ({scale} "
+            "per output) and `predict` maps its outputs back to the raw scale.",
+        ]
     arrays = config.get("preprocessing_arrays") or {}
     if arrays:
         stats = ", ".join(f"`{name}` {tuple(shape)}" for name, shape in arrays.items())

@@ -202,6 +202,7 @@ def train_from_scratch(
         task=ds.task,
         on_epoch_end=on_epoch_end,
         state_path=state_path,
+        target_scale=prep.preprocessor.target_scale,
     )
     return _result(model, prep, loop, name, config, seed, start, {})
 
@@ -266,6 +267,7 @@ class _OmegaRun:
             param_groups=_omega_groups(target, self.report, self.omega),
             task=prep.dataset.task,
             on_epoch_end=hook,
+            target_scale=prep.preprocessor.target_scale,
         )
 
     @property
@@ -340,13 +342,16 @@ def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use
             f"relative_target maps regression targets into each series' scale, but {ds.name} is a "
             f"{ds.task} dataset: train it without relative_target."
         )
-    preprocessor.fit(ds.split("train")[0])
+    X_train, y_train = ds.split("train")
+    preprocessor.fit(X_train)
+    if ds.task == "regression":
+        preprocessor.fit_targets(y_train)
 
     def arrays(split: str) -> Arrays:
         X_raw, y = ds.split(split)
         X, stream_max = preprocessor.transform(X_raw)
-        if preprocessor.relative_target:
-            y = preprocessor.relative_targets(X_raw, y)
+        if preprocessor.transforms_targets:
+            y = preprocessor.training_targets(X_raw, y)
         return X, y, stream_max if use_stream_max else None
 
     test = arrays("test") if "test" in ds.splits and len(ds.splits["test"]) else None
@@ -354,10 +359,10 @@ def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use
 
 
 def split_scores(model: TimeSeriesModel, prep: PreparedData, split: str, batch_size: int = 256) -> dict[str, float]:
-    """Task metrics of ``model`` on a prepared split; for relative targets on the raw scale (outputs mapped back
-    per series), as ``predict`` gives them, not on the scale the network trained on."""
+    """Task metrics of ``model`` on a prepared split; for regression on the targets' raw scale (outputs mapped
+    back), as ``predict`` gives them, not on the scale the network trained on."""
     data: Arrays = getattr(prep, split)
-    if not prep.preprocessor.relative_target:
+    if not prep.preprocessor.transforms_targets:
         return _without_loss(evaluate(model, data, prep.dataset.task, batch_size=batch_size))
     X_raw, y = prep.dataset.split(split)
     outputs = predict_outputs(model, data[0], data[2], batch_size=batch_size)
@@ -460,6 +465,11 @@ def _result(
         notes.append(
             "Loss and validation curves are on relative targets (each series' normalised space, "
             "preprocessing relative_target), not on the raw scale of the metrics."
+        )
+    elif prep.preprocessor.target_mean is not None:
+        notes.append(
+            "The loss curves are on standardised targets (the training split's mean and std per output, "
+            "preprocessing target_mean and target_std); the validation metrics on the targets' raw scale."
         )
     if notes:
         model.training_history.note = " ".join(notes)

@@ -38,6 +38,6 @@ def raw_outputs(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256) -> to
     X_raw = np.asarray(X_raw)
     X, stream_max = preprocessor.transform(X_raw)
     outputs = predict_outputs(model, X, stream_max if model.use_stream_max else None, batch_size=batch_size)
-    if not preprocessor.relative_target:
+    if not preprocessor.transforms_targets:
         return outputs
     return torch.from_numpy(preprocessor.raw_targets(X_raw, outputs.numpy()))

@@ -41,6 +41,10 @@ EpochHook = Callable[[dict[str, Any]], None]
 _DATA_ON_GPU_FRACTION = 0.5  # keep training data on the GPU when it takes at most this share of free memory
 
 
+#: The (mean, std) per output that standardised a regression's targets (``Preprocessor.fit_targets``).
+TargetScale = tuple[Sequence[float], Sequence[float]]
+
+
 @dataclass
 class LoopResult:
     """What ``fit`` did: one history record per epoch, the epoch whose weights were kept, and why it stopped."""
@@ -72,6 +76,7 @@ def fit(
     task: str | None = None,
     on_epoch_end: EpochHook | None = None,
     state_path: str | Path | None = None,
+    target_scale: TargetScale | None = None,
 ) -> LoopResult:
     """Train ``model`` in place with Adam under ``config`` and return its history.
 
@@ -82,7 +87,8 @@ def fit(
     ``on_epoch_end`` gets every history record as it is made (progress reports; an exception it raises, e.g. to
     cancel a job, propagates). With ``state_path`` the full training state is saved there as it goes (see
     ``tshub.training.state``) and a run of the same training resumes from it; the file is removed at the end.
-    ``progress``: True (tqdm), "lines" or False (see ``tshub.training.progress``).
+    ``progress``: True (tqdm), "lines" or False (see ``tshub.training.progress``). ``target_scale``: the (mean,
+    std) per output that standardised the regression targets: validation metrics are reported on the raw scale.
     """
     training = Training(
         model,
@@ -96,6 +102,7 @@ def fit(
         task=task,
         on_epoch_end=on_epoch_end,
         state_path=state_path,
+        target_scale=target_scale,
     )
     training.run()
     return training.finish()
@@ -123,8 +130,10 @@ class Training:
         task: str | None = None,
         on_epoch_end: EpochHook | None = None,
         state_path: str | Path | None = None,
+        target_scale: TargetScale | None = None,
     ):
         self.model, self.config, self.on_epoch_end = model, config, on_epoch_end
+        self.target_scale = target_scale
         self.task = task or _task_of(model, train[1])
         self.device = resolve_device(device)
         model.to(self.device)
@@ -256,6 +265,7 @@ class Training:
                 batch_size=config.eval_batch_size,
                 device=self.device,
                 bf16=config.bf16,
+                target_scale=self.target_scale,
             )
             record.update({f"val_{k}": v for k, v in scores.items()})
         record["lr"] = lrs
@@ -341,8 +351,10 @@ def evaluate(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     bf16: bool = False,
+    target_scale: TargetScale | None = None,
 ) -> dict[str, float]:
-    """Loss (the training objective, with the regularisation term as Keras reports it) and task metrics."""
+    """Loss (the training objective, with the regularisation term as Keras reports it) and task metrics, these on
+    the raw scale of regression targets standardised by ``target_scale`` (mean, std per output)."""
     X, y, stream_max = data
     outputs = predict_outputs(model, X, stream_max, batch_size=batch_size, device=device, bf16=bf16)
     y = _targets(y, task, torch.device("cpu"))
@@ -350,7 +362,17 @@ def evaluate(
     reg = model.regularization_loss()
     if reg is not None:
         loss += float(reg.detach())
-    return {"loss": loss, **task_metrics(task, y.numpy(), decode_outputs(task, outputs))}
+    truth, predicted = y.numpy(), decode_outputs(task, outputs)
+    if target_scale is not None:
+        truth, predicted = (_unstandardise(values, target_scale) for values in (truth, predicted))
+    return {"loss": loss, **task_metrics(task, truth, predicted)}
+
+
+def _unstandardise(values: np.ndarray, target_scale: TargetScale) -> np.ndarray:
+    mean, std = (np.asarray(v, dtype=np.float64) for v in target_scale)
+    if values.ndim == 1:
+        mean, std = mean[0], std[0]
+    return (values.astype(np.float64) * std + mean).astype(np.float32)
 
 
 @torch.no_grad()
