@@ -204,3 +204,26 @@ def test_a_window_becomes_a_typed_band_or_a_clear_error():
             Band.of(bad)
     x, y = np.sin(np.linspace(0, 6, 40)), np.cos(np.linspace(0, 6, 50))
     assert dtw(x, y, window=Band(radius=3)) == dtw(x, y, window=3) > dtw(x, y)
+
+
+def test_a_deadline_is_checked_inside_a_class_average_not_only_between_classes() -> None:
+    """``recommend(method="dtw", time_limit_s=…)`` checks its deadline through ``make_prototypes``: one class of
+    long series is minutes of medoid and DBA work, so the check runs between its steps (each medoid row, each
+    iteration), and a deadline that passes stops the average there."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 60)).cumsum(axis=1)
+    calls: list[int] = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 5:
+            raise TimeoutError("past the deadline")
+
+    index = SimilarityIndex()
+    with pytest.raises(TimeoutError):
+        index.make_prototypes(X, np.zeros(12), check=check)  # one class: one call before it, then its steps
+    assert len(calls) == 5
+    calls.clear()
+    labels, prototypes = index.make_prototypes(X, None, check=lambda: calls.append(1))
+    assert labels == ["0"] and prototypes[0].shape == (1, 60) and len(calls) > index.params["n_iterations"]
+    np.testing.assert_array_equal(prototypes[0], index.make_prototypes(X)[1][0])  # checking changes nothing

@@ -42,7 +42,7 @@ def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
 def target_prototypes(ctx: Context, n_candidates: int) -> list[np.ndarray]:
     """The target's per-class DBA prototypes (c, t), averaged over the training series the feature methods' final
     score uses (a stratified, seeded sample of ``ctx.plan.final_size``: all of a small target's), the deadline
-    checked before each class and after the last: a class's medoid costs n² DTWs."""
+    checked before each class, between its medoid's rows and DBA's iterations, and after the last class."""
     from tshub.similarity.index import split_series
 
     series, labels = split_series(ctx.target)
@@ -51,7 +51,7 @@ def target_prototypes(ctx: Context, n_candidates: int) -> list[np.ndarray]:
         ctx.notes.append(f"target prototypes averaged over {len(keep)} of {len(series)} training series")
         series, labels = [series[i] for i in keep], None if labels is None else labels[keep]
     check = functools.partial(ctx.check_time, 0, n_candidates)
-    _, prototypes = ctx.index.make_prototypes(series, labels, before_class=check)
+    _, prototypes = ctx.index.make_prototypes(series, labels, check=check)
     check()
     return prototypes
 

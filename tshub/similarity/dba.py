@@ -20,7 +20,7 @@ not orders of magnitude; ``method="top:N"`` evaluates only the N best candidates
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numba import njit
@@ -52,9 +52,13 @@ def parse_medoid_method(method: str) -> int | None:
 
 
 def medoid_index(
-    series: np.ndarray | Sequence[np.ndarray] | SeriesSet, window: int | float | None = None, method: str = "exact"
+    series: np.ndarray | Sequence[np.ndarray] | SeriesSet,
+    window: int | float | None = None,
+    method: str = "exact",
+    check: Callable[[], None] | None = None,
 ) -> int:
-    """Index of the series with the smallest sum of squared DTW distances to the others (lowest index on ties)."""
+    """Index of the series with the smallest sum of squared DTW distances to the others (lowest index on ties).
+    ``check`` is called before each candidate's row of DTWs (a caller's deadline)."""
     S = as_series_set(series)
     band = Band.of(window)
     n = len(S)
@@ -70,6 +74,8 @@ def medoid_index(
     step = LANES * threads()
     best, best_i = np.inf, -1
     for i in order:
+        if check is not None:
+            check()
         have = ~np.isnan(known[i])
         total = known[i, have].sum()
         if total > best:
@@ -149,23 +155,27 @@ def dba(
     window: int | float | None = None,
     init: str | np.ndarray = "medoid",
     medoid: str = "exact",
+    check: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """DBA average of a set of series, channels-first ``(c, t)`` with t = the initial average's length.
 
-    ``init``: "medoid" (bigdata18) or an initial average ``(t,)``/``(c, t)``; ``medoid``: see :func:`medoid_index`.
+    ``init``: "medoid" (bigdata18) or an initial average ``(t,)``/``(c, t)``; ``medoid``: see :func:`medoid_index`;
+    ``check`` (a caller's deadline) is called between the steps: each medoid row, each iteration.
     """
     S = as_series_set(series)
     band = Band.of(window)
     if isinstance(init, str):
         if init != "medoid":
             raise ValueError(f"init must be 'medoid' or an array, got {init!r}.")
-        avg = S.series(medoid_index(S, window, medoid)).copy()
+        avg = S.series(medoid_index(S, window, medoid, check)).copy()
     else:
         avg = as_series(init)
         if avg.shape[1] != S.n_channels:
             raise ValueError(f"init has {avg.shape[1]} channels, the series {S.n_channels}.")
     previous = np.inf
     for _ in range(n_iterations):
+        if check is not None:
+            check()
         sums, counts, cost = _assign(avg, S, band)
         avg = sums * (1.0 / counts)[:, None]
         if cost > previous:  # tslearn's guard; the cost only grows through round-off at a fixed point

@@ -106,22 +106,25 @@ class SimilarityIndex:
         X: np.ndarray | Sequence[np.ndarray],
         y: np.ndarray | Sequence | None = None,
         *,
-        before_class: Callable[[], None] | None = None,
+        check: Callable[[], None] | None = None,
     ) -> tuple[list[str], list[np.ndarray]]:
         """One DBA prototype per class of ``(X, y)`` (all series one group when ``y`` is None): (labels, (c, t)).
 
-        ``before_class`` is called before each class's average (its medoid costs n² DTWs): a caller's deadline."""
+        ``check`` (a caller's deadline, raising once it has passed) is called before each class's average and
+        between its steps (see ``dba``): a class of long series is minutes of work."""
         series = self.preprocess(X)
         labels = np.zeros(len(series), dtype=np.int64) if y is None else np.asarray(y)
         if len(labels) != len(series):
             raise ValueError(f"{len(series)} series but {len(labels)} labels.")
         classes, prototypes = [], []
         for label in sorted(set(labels.tolist()), key=_label_key):
-            if before_class is not None:
-                before_class()
+            if check is not None:
+                check()
             members = [s for s, lab in zip(series, labels.tolist()) if lab == label]
             group = SeriesSet.from_list(members, members[0].shape[1])
-            avg = dba(group, self.params["n_iterations"], self.params["window"], medoid=self.params["medoid"])
+            avg = dba(
+                group, self.params["n_iterations"], self.params["window"], medoid=self.params["medoid"], check=check
+            )
             classes.append(str(label))
             prototypes.append(avg.astype(np.float32))
         return classes, prototypes
