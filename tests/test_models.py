@@ -7,6 +7,7 @@ import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -428,3 +429,24 @@ def test_heads_with_statistics_refuse_batchnorms_outside_the_backbone() -> None:
         model.set_heads({"A": 2, "B": 3})
     model.set_heads({"A": 2, "B": 3}, statistics=False)
     assert set(model.head.heads) == {"A", "B"} and model.head.statistics is None
+
+
+def test_a_multi_head_model_predicts_through_the_head_named() -> None:
+    """``predict(X, head=…)`` and ``predict_proba(X, head=…)``: that head's outputs, its own labels and BatchNorm
+    statistics; without a head the error says how to name one."""
+    from tshub.data.preprocess import ZNormalize
+    from tshub.models.base import ModelInputError
+    from tshub.training.multihead import HeadView
+
+    model = _build("convtimenet", 1, length=60).eval()
+    model.set_heads({"GunPoint": 2, "Coffee": 3})
+    model.task, model.classes, model.preprocessor = "classification", None, ZNormalize()
+    model.meta = {"head_classes": {"GunPoint": ["1", "2"], "Coffee": ["a", "b", "c"]}}
+    X = np.random.default_rng(0).standard_normal((5, 1, 60)).astype(np.float32)
+    with torch.no_grad():
+        logits = HeadView(model, "Coffee")(torch.from_numpy(ZNormalize().transform(X)[0]))
+    np.testing.assert_allclose(model.predict_proba(X, head="Coffee"), torch.softmax(logits, 1).numpy(), rtol=1e-5)
+    assert list(model.predict(X, head="Coffee")) == [["a", "b", "c"][i] for i in logits.argmax(1).tolist()]
+    assert model.predict(X, head="GunPoint").shape == (5,) and model.predict(X, head="Coffee", codes=True).max() < 3
+    with pytest.raises(ModelInputError, match=r"predict\(X, head=<name>\)"):
+        model.predict(X)

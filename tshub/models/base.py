@@ -57,8 +57,8 @@ class MultiHead(nn.Module):
         """``head`` if the model has it; otherwise a clear error."""
         if head is None:
             raise ModelInputError(
-                f"this model has one head per source dataset ({sorted(self.heads)[:5]}...): pass head=<name>, "
-                "or call reset_head(n_outputs) to give it a single head for fine-tuning."
+                f"this model has one head per source dataset ({sorted(self.heads)[:5]}...): name one, "
+                "model.predict(X, head=<name>), or fine-tune it, which gives it a single head."
             )
         if head not in self.heads:
             raise ModelInputError(f"no head {head!r}; heads: {sorted(self.heads)}")
@@ -266,23 +266,24 @@ class TimeSeriesModel(nn.Module, HubMixin):
     # ------------------------------------------------------------------ inference and fine-tuning: tshub.training
     # holds the logic (it imports the models, so it is imported when called); save_pretrained, push_to_hub and
     # from_pretrained come from HubMixin.
-    def predict(self, X_raw: Any, batch_size: int = 256, *, codes: bool = False) -> np.ndarray:
+    def predict(self, X_raw: Any, batch_size: int = 256, *, codes: bool = False, head: str | None = None) -> np.ndarray:
         """Predictions for raw series (n, c, t): class labels or values ((n,) for one output).
 
         A classifier returns the original labels (strings from ``classes``, e.g. "1", "2"), whereas
         ``Dataset.split()`` gives integer codes (indices into ``classes``): compare ``predict(X)`` with
         ``ds.split(name, labels=True)[1]``, or ``predict(X, codes=True)`` with ``ds.split(name)[1]``.
         ``self.preprocessor`` (fitted during training) is applied first, so raw data gets what training saw.
+        A multi-head model predicts through the ``head`` named (a source dataset), with that head's labels.
         """
         from tshub.training import inference
 
-        return inference.predict(self, X_raw, batch_size, codes=codes)
+        return inference.predict(self, X_raw, batch_size, codes=codes, head=head)
 
-    def predict_proba(self, X_raw: Any, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (n, n_classes), columns in the order of ``classes``."""
+    def predict_proba(self, X_raw: Any, batch_size: int = 256, *, head: str | None = None) -> np.ndarray:
+        """Class probabilities (n, n_classes), columns in the order of ``classes`` (of ``head``'s labels)."""
         from tshub.training import inference
 
-        return inference.predict_proba(self, X_raw, batch_size)
+        return inference.predict_proba(self, X_raw, batch_size, head=head)
 
     def finetune(self, dataset: Any, **kwargs: Any) -> Any:
         """Fine-tune a copy of this model on ``dataset``; see ``tshub.training.finetune`` (returns a FitResult)."""
