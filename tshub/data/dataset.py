@@ -86,10 +86,12 @@ class Dataset:
     ) -> Dataset:
         """Build a dataset from raw arrays; labels of any type are encoded, the task is inferred when not given.
 
-        The task is "regression" for float targets with a fractional part, "classification" otherwise.
+        The task is "regression" for float targets with a fractional part, "classification" otherwise. Missing
+        targets (NaN, inf, None) are refused, unless ``meta["unlabeled"]`` says the series are to be predicted.
         """
         y = np.asarray(y)
-        _refuse_missing_targets(name, y)
+        if not (meta or {}).get("unlabeled"):
+            _refuse_missing_targets(name, y)
         if task is None:
             task = infer_task(y)
         if task == "classification":
