@@ -316,3 +316,13 @@ def test_in_cli_terms_translates_only_what_is_a_flag() -> None:
         "raise --time-limit, rank fewer candidates (--arch, --candidates); pass --missing interpolate, root=, "
         "metric='logme' or n_train"
     )
+
+
+def test_in_cli_terms_leaves_paths_urls_and_quoted_names_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    from tshub.cli import build_parser, in_cli_terms
+
+    for said in ("/tmp/x/test_file.csv", "https://hub/api/models/a?revision=main&seed=3", "column 'label_column'",
+                 "file /tmp/max_epochs/x.csv", "see test_file.csv"):  # fmt: skip
+        assert in_cli_terms(said, build_parser()) == said
+    assert main(["recommend", "/tmp/nowhere/test_file.csv"]) == 1
+    assert "/tmp/nowhere/test_file.csv" in capsys.readouterr().err

@@ -450,3 +450,14 @@ def test_a_multi_head_model_predicts_through_the_head_named() -> None:
     assert model.predict(X, head="GunPoint").shape == (5,) and model.predict(X, head="Coffee", codes=True).max() < 3
     with pytest.raises(ModelInputError, match=r"predict\(X, head=<name>\)"):
         model.predict(X)
+
+
+def test_predicting_through_a_head_leaves_the_model_in_the_mode_it_was() -> None:
+    """A later plain forward pass must not be in training mode (it would overwrite the head's statistics)."""
+    from tshub.data.preprocess import ZNormalize
+
+    model = _build("fcn", 1, length=40).eval()
+    model.set_heads({"A": 2, "B": 3})
+    model.task, model.classes, model.preprocessor = "classification", None, ZNormalize()
+    model.predict(np.random.default_rng(0).standard_normal((4, 1, 40)).astype(np.float32), head="A")
+    assert not model.training and not any(m.training for m in model.modules())

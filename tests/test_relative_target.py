@@ -83,12 +83,12 @@ def test_relative_targets_are_the_series_min_max_space_and_map_back_exactly() ->
     X = np.array([[[2.0, 4.0, 3.0]], [[5.0, 5.0, 5.0]]], dtype=np.float32)
     preprocessor = MinMaxMask(relative_target=True).fit(X)
     with np.errstate(all="raise"):  # the constant series is scaled by 1: its target relative to its value
-        relative = preprocessor.relative_targets(X, np.array([5.0, 7.0]))
+        relative = preprocessor.training_targets(X, np.array([5.0, 7.0]))
     np.testing.assert_array_equal(relative, [1.5, 2.0])
     np.testing.assert_array_equal(preprocessor.raw_targets(X, relative), [5.0, 7.0])
     np.testing.assert_array_equal(preprocessor.raw_targets(X, relative[:, None]), [[5.0], [7.0]])  # (n, outputs)
     z = ZNormalize(relative_target=True)
-    np.testing.assert_allclose(z.relative_targets(X[:1], np.array([5.0])), [(5.0 - 3.0) / np.std([2.0, 4.0, 3.0])])
+    np.testing.assert_allclose(z.training_targets(X[:1], np.array([5.0])), [(5.0 - 3.0) / np.std([2.0, 4.0, 3.0])])
 
 
 def test_a_relative_target_model_trains_on_the_relative_scale_and_reports_and_predicts_the_raw_one(
@@ -167,4 +167,4 @@ def test_classification_or_a_preprocessing_without_a_series_scale_is_refused_cle
         Preprocessor.from_config({"kind": "minmax_mask", "relative_target": "yes"})
     three = np.repeat(X[:4], 3, axis=1)
     with pytest.raises(DatasetError, match="needs series of one channel"):
-        ZNormalize(relative_target=True).relative_targets(three, y[:4])
+        ZNormalize(relative_target=True).training_targets(three, y[:4])

@@ -71,3 +71,17 @@ def test_classification_and_relative_targets_are_not_standardised() -> None:
         "fcn", ds, max_epochs=1, arch_kwargs=SMALL, progress=False, relative_target=True
     ).model.preprocessor
     assert relative.relative_target and relative.target_mean is None
+
+
+def test_unlabelled_series_are_predicted_not_trained_on() -> None:
+    """Series read without labels (``label_column=None``: NaN targets, ``meta["unlabeled"]``) are refused by
+    training, clearly, instead of training to NaN metrics and saving a checkpoint that cannot load."""
+    from tshub.data.dataset import DatasetError
+
+    ds = big_targets()
+    unlabelled = Dataset.from_arrays(ds.X, np.full(len(ds.y), np.nan), name="u", task="regression",
+                                     splits=ds.splits, meta={"unlabeled": True})  # fmt: skip
+    with pytest.raises(DatasetError, match="'u' has no targets for 64 of its 64 training series"):
+        train_from_scratch("fcn", unlabelled, max_epochs=1, arch_kwargs=SMALL, progress=False)
+    with pytest.raises(DatasetError, match="target of series 0 is nan"):  # only a regression can be unlabelled
+        Dataset.from_arrays(ds.X, np.full(len(ds.y), np.nan), name="u", meta={"unlabeled": True})

@@ -166,3 +166,4 @@ def test_a_resumed_multi_head_training_reports_the_time_of_every_process(
     monkeypatch.setattr(multihead, "_interleaved_epoch", real_epoch)
     run = multihead.pretrain_multihead("fcn", data, state_path=state, **kwargs)
     assert len(run.history) == 3 and run.elapsed_s >= 0.8 and run.model.meta["elapsed_s"] == run.elapsed_s
+    assert not run.model.training  # returned for inference, as fit's models are

@@ -64,9 +64,10 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
 
 
 def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
-    """``message`` with the Python arguments the library's advice names (``variable_length='pad'``,
-    ``time_limit_s``, ``arch=``) said as the command line's flags (``--variable-length pad``, ``--time-limit``,
-    ``--arch``); names no command takes are left as they are."""
+    """``message`` with the Python arguments the library's advice names (``variable_length='pad'``, ``arch=``,
+    ``time_limit_s``) said as the command line's flags (``--variable-length pad``, ``--arch``, ``--time-limit``).
+    Only those forms: ``name=`` (with or without a value) and the bare ``*_s`` seconds arguments, never inside a
+    path, a URL or quotes; names no command takes are left as they are."""
     flags = {
         action.dest: max(action.option_strings, key=len)
         for command in _commands(parser)
@@ -74,17 +75,15 @@ def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
         if action.option_strings
     }
 
-    def flag(name: str) -> str | None:
-        return flags.get(name) or (flags.get(name[: -len("_s")]) if name.endswith("_s") else None)
-
     def say(match: re.Match[str]) -> str:
-        name, value = match.group(1), match.group(2)
-        option = flag(name)
-        if option is None or (value is None and "=" not in match.group(0) and "_" not in name):
+        name, assigned, value = match.group(1), match.group(2), match.group(3)
+        option = flags.get(name) if assigned else flags.get(name[: -len("_s")]) if name.endswith("_s") else None
+        if option is None:
             return match.group(0)
         return f"{option} {value.strip(chr(39))}" if value else option
 
-    return re.sub(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)*)(?:=('[^']*'|[\w.]+)?|\b)", say, message)
+    word = r"(?<![\w/\\.:?&'\-])([a-z][a-z0-9]*(?:_[a-z0-9]+)*)"
+    return re.sub(word + r"(=('[^']*'|[\w.]+)?)?(?![\w/'.=-])", say, message)
 
 
 def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

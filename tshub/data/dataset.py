@@ -87,10 +87,11 @@ class Dataset:
         """Build a dataset from raw arrays; labels of any type are encoded, the task is inferred when not given.
 
         The task is "regression" for float targets with a fractional part, "classification" otherwise. Missing
-        targets (NaN, inf, None) are refused, unless ``meta["unlabeled"]`` says the series are to be predicted.
+        targets (NaN, inf, None) are refused, unless ``meta["unlabeled"]`` says the regression's series are to be
+        predicted (read with ``label_column=None``; training refuses them).
         """
         y = np.asarray(y)
-        if not (meta or {}).get("unlabeled"):
+        if not ((meta or {}).get("unlabeled") and task == "regression"):
             _refuse_missing_targets(name, y)
         if task is None:
             task = infer_task(y)

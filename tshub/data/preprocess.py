@@ -95,11 +95,6 @@ class Preprocessor:
         offset, scale = self._target_frame(X, np.ndim(y))
         return ((np.asarray(y, dtype=np.float64) - offset) / scale).astype(np.float32)
 
-    def relative_targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Targets ``y`` of the raw series ``X`` in the series' normalised space (float32)."""
-        offset, scale = self._series_frame(_as_series(X), np.ndim(y))
-        return ((np.asarray(y, dtype=np.float64) - offset) / scale).astype(np.float32)
-
     def raw_targets(self, X: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The inverse of ``training_targets``: a network's outputs for ``X`` on the targets' raw scale."""
         offset, scale = self._target_frame(X, np.ndim(values))

@@ -19,7 +19,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from tshub.data.dataset import Dataset
+from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.fingerprint import fingerprint
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.data.splits import training_splits, validation_is_train
@@ -328,7 +328,8 @@ def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
 
 def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool) -> PreparedData:
     """Make the training splits (``training_splits``: a dataset without splits is training data), fit the
-    preprocessing on the training split and apply it to every split (to the targets too with relative_target).
+    preprocessing on the training split and apply it to every split (to a regression's targets too: relative or
+    standardised).
     A given ``Preprocessor`` is not refitted in place: a fresh copy is, since the object may be another model's."""
     ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0)
     preprocessor = make_preprocessor(preprocessing).unfitted()
@@ -345,6 +346,12 @@ def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use
     X_train, y_train = ds.split("train")
     preprocessor.fit(X_train)
     if ds.task == "regression":
+        missing = int((~np.isfinite(np.asarray(y_train, dtype=np.float64))).reshape(len(y_train), -1).any(axis=1).sum())
+        if missing:
+            raise DatasetError(
+                f"{ds.name!r} has no targets for {missing} of its {len(y_train)} training series (unlabelled data, "
+                "read with label_column=None, can be predicted, not trained on): read the file with its labels."
+            )
         preprocessor.fit_targets(y_train)
 
     def arrays(split: str) -> Arrays:

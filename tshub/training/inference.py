@@ -37,8 +37,8 @@ def predict_proba(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, 
 
 
 def raw_outputs(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, head: str | None = None) -> torch.Tensor:
-    """Logits or values for raw series (n, c, t), after the model's own preprocessing; the values of a model
-    trained on relative targets mapped back to the raw scale of each series (see ``tshub.data.preprocess``)."""
+    """Logits or values for raw series (n, c, t), after the model's own preprocessing; a regression's values
+    mapped back to its targets' raw scale (relative or standardised targets, see ``tshub.data.preprocess``)."""
     preprocessor = make_preprocessor(model.preprocessor)
     X_raw = np.asarray(X_raw)
     X, stream_max = preprocessor.transform(X_raw)
@@ -46,7 +46,7 @@ def raw_outputs(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, he
     if head is not None:
         if not isinstance(model.head, MultiHead):
             raise ModelInputError(f"head={head!r}, but this model has a single head: predict without head=.")
-        network = HeadView(model, model.head.check(head))
+        network = HeadView(model, model.head.check(head)).train(model.training)  # restored to this mode
     outputs = predict_outputs(network, X, stream_max if model.use_stream_max else None, batch_size=batch_size)
     if not preprocessor.transforms_targets:
         return outputs

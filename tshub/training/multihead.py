@@ -117,7 +117,8 @@ def pretrain_multihead(
     cast(MultiHead, model.head).pool_statistics(
         model.backbone, {key: float(np.prod(p.train[0].shape)) for key, p in prepared.items()}
     )
-    model.eval()
+    for view in views.values():  # evaluation restores each view's mode, and through it the model's: eval
+        view.eval()
     model.task, model.classes = TASK, None
     model.preprocessor = next(iter(prepared.values())).preprocessor
     head_metrics: dict[str, dict[str, Any]] = {
