@@ -76,38 +76,54 @@ def test_a_state_saved_on_a_gpu_carries_its_cuda_generator(tmp_path: Path, monke
     assert torch.equal(cuda["state"], torch.tensor([1, 2, 3], dtype=torch.uint8))
 
 
+MULTI_HEAD = {"recipe": CONFIG, "progress": False, "arch_kwargs": {"filters": (4, 4, 4)}}
+
+
+def _two_heads(val: np.ndarray | None = None) -> list[Any]:
+    """Two small datasets A and B (one head each), validated on ``val`` (default series 20–29)."""
+    from tshub.data.dataset import Dataset
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 1, 24)).astype(np.float32), np.tile([0, 1], 20)
+    splits = {"train": np.arange(20), "val": np.arange(20, 30) if val is None else val, "test": np.arange(30, 40)}
+    return [Dataset.from_arrays(X, y, name=name, splits=splits) for name in ("A", "B")]
+
+
+def _multi_head_killed_in_epoch_three(
+    data: list[Any], state: Path, monkeypatch: pytest.MonkeyPatch, epoch_s: float = 0.0
+) -> None:
+    """A multi-head pretraining saving its state every epoch, killed in its third epoch (each epoch lasting at
+    least ``epoch_s``)."""
+    import time
+
+    from tshub.training import multihead
+
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    real_epoch, calls = multihead._interleaved_epoch, []
+
+    def killed_in_epoch_three(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Interrupt
+        time.sleep(epoch_s)
+        return real_epoch(*args, **kw)
+
+    with monkeypatch.context() as patched, pytest.raises(_Interrupt):
+        patched.setattr(multihead, "_interleaved_epoch", killed_in_epoch_three)
+        multihead.pretrain_multihead("fcn", data, state_path=state, **MULTI_HEAD)
+
+
 def test_a_multi_head_state_of_other_validation_data_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The validation scores drive the kept weights, the learning rate and the stop, as in ``fit``, whose state is
     fingerprinted by its validation series too."""
-    from tshub.data.dataset import Dataset
-    from tshub.training import multihead
-
-    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
-    rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((40, 1, 24)).astype(np.float32), np.tile([0, 1], 20)
-
-    def datasets(val: np.ndarray) -> list[Dataset]:
-        splits = {"train": np.arange(20), "val": val, "test": np.arange(30, 40)}
-        return [Dataset.from_arrays(X, y, name=name, splits=splits) for name in ("A", "B")]
-
-    kwargs: dict[str, Any] = {"recipe": CONFIG, "progress": False, "arch_kwargs": {"filters": (4, 4, 4)}}
-    real_epoch, calls = multihead._interleaved_epoch, []
-
-    def dies_in_epoch_three(*args: Any, **kw: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 3:
-            raise _Interrupt
-        return real_epoch(*args, **kw)
+    from tshub.training.multihead import pretrain_multihead
 
     state = tmp_path / "multi.safetensors"
-    monkeypatch.setattr(multihead, "_interleaved_epoch", dies_in_epoch_three)
-    with pytest.raises(_Interrupt):
-        multihead.pretrain_multihead("fcn", datasets(np.arange(20, 30)), state_path=state, **kwargs)
-    monkeypatch.setattr(multihead, "_interleaved_epoch", real_epoch)
+    _multi_head_killed_in_epoch_three(_two_heads(np.arange(20, 30)), state, monkeypatch)
     with pytest.warns(UserWarning, match="another training"):
-        run = multihead.pretrain_multihead("fcn", datasets(np.arange(30, 40)), state_path=state, **kwargs)
+        run = pretrain_multihead("fcn", _two_heads(np.arange(30, 40)), state_path=state, **MULTI_HEAD)
     assert len(run.history) == 3
 
 
@@ -139,31 +155,10 @@ def test_a_resumed_training_reports_the_time_of_every_process(tmp_path: Path, mo
 def test_a_resumed_multi_head_training_reports_the_time_of_every_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
+    from tshub.training.multihead import pretrain_multihead
 
-    from tshub.data.dataset import Dataset
-    from tshub.training import multihead
-
-    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
-    rng = np.random.default_rng(0)
-    X, y = rng.standard_normal((40, 1, 24)).astype(np.float32), np.tile([0, 1], 20)
-    splits = {"train": np.arange(20), "val": np.arange(20, 30), "test": np.arange(30, 40)}
-    data = [Dataset.from_arrays(X, y, name=name, splits=splits) for name in ("A", "B")]
-    kwargs: dict[str, Any] = {"recipe": CONFIG, "progress": False, "arch_kwargs": {"filters": (4, 4, 4)}}
-    real_epoch, calls = multihead._interleaved_epoch, []
-
-    def slow_then_killed_in_epoch_three(*args: Any, **kw: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 3:
-            raise _Interrupt
-        time.sleep(0.4)
-        return real_epoch(*args, **kw)
-
-    state = tmp_path / "multi.safetensors"
-    monkeypatch.setattr(multihead, "_interleaved_epoch", slow_then_killed_in_epoch_three)
-    with pytest.raises(_Interrupt):
-        multihead.pretrain_multihead("fcn", data, state_path=state, **kwargs)
-    monkeypatch.setattr(multihead, "_interleaved_epoch", real_epoch)
-    run = multihead.pretrain_multihead("fcn", data, state_path=state, **kwargs)
+    state, data = tmp_path / "multi.safetensors", _two_heads()
+    _multi_head_killed_in_epoch_three(data, state, monkeypatch, epoch_s=0.4)
+    run = pretrain_multihead("fcn", data, state_path=state, **MULTI_HEAD)
     assert len(run.history) == 3 and run.elapsed_s >= 0.8 and run.model.meta["elapsed_s"] == run.elapsed_s
     assert not run.model.training  # returned for inference, as fit's models are
