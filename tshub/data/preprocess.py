@@ -17,6 +17,7 @@ targets near unit scale. A config without the fields (every older checkpoint, ev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -107,8 +108,7 @@ class Preprocessor:
             return self._series_frame(_as_series(X), ndim)
         if self.target_scale is None:
             return np.zeros(()), np.ones(())
-        mean, std = (np.asarray(v) for v in self.target_scale)
-        return (mean[0], std[0]) if ndim == 1 else (mean, std)
+        return standardised_frame(self.target_scale, ndim)
 
     def _series_frame(self, X: np.ndarray, ndim: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-series ``(offset, scale)`` of the input normalisation (x − offset) / scale, shaped to broadcast
@@ -143,6 +143,15 @@ class Preprocessor:
 
 
 _TARGET_FIELDS = ("target_mean", "target_std")
+
+
+def standardised_frame(
+    target_scale: tuple[Sequence[float], Sequence[float]], ndim: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(offset, scale)`` of targets standardised by ``target_scale`` (mean, std per output), shaped to broadcast
+    against targets of ``ndim`` dimensions ((n,) for one output)."""
+    mean, std = (np.asarray(v, dtype=np.float64) for v in target_scale)
+    return (mean[0], std[0]) if ndim == 1 else (mean, std)
 
 
 def _target_scale(config: dict[str, Any]) -> tuple[list[float] | None, list[float] | None]:

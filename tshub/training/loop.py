@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn.functional import cross_entropy, mse_loss
 
+from tshub.data.preprocess import standardised_frame
 from tshub.models.base import TimeSeriesModel
 from tshub.training.metrics import task_metrics
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
@@ -369,10 +370,8 @@ def evaluate(
 
 
 def _unstandardise(values: np.ndarray, target_scale: TargetScale) -> np.ndarray:
-    mean, std = (np.asarray(v, dtype=np.float64) for v in target_scale)
-    if values.ndim == 1:
-        mean, std = mean[0], std[0]
-    return (values.astype(np.float64) * std + mean).astype(np.float32)
+    offset, scale = standardised_frame(target_scale, values.ndim)
+    return (values.astype(np.float64) * scale + offset).astype(np.float32)
 
 
 @torch.no_grad()
