@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from tshub.models import ModelInputError, TimeSeriesModel, build_model, list_architectures
+from tshub.models import ModelInputError, TimeSeriesModel, build_model, get_architecture, list_architectures
 from tshub.models.convnetquake import SameConv1d
 from tshub.models.magnet import SameMaxPool1d
 
@@ -284,6 +284,44 @@ def test_convtimenet_multi_head() -> None:
         model(x)
     model.reset_head(4)
     assert model(x).shape == (BATCH, 4) and model.config()["heads"] is None
+
+
+@pytest.mark.parametrize("arch", list_architectures())
+def test_stream_max_must_hold_one_value_per_series(arch: str) -> None:
+    """Regression: stream_max was reshaped to (-1, 1) whatever its shape, so a (2, 2) tensor for a batch of four
+    was taken silently and other shapes failed inside torch.cat with a message naming neither stream_max nor the
+    expected shape."""
+    model = _build(arch, 3, stream_max=True).eval()
+    x, sm = _inputs(3, 80)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, sm.flatten()), model(x, sm))  # (batch,) reads as (batch, 1)
+        batch_of_four = torch.cat([x, x])
+        for wrong, data in [(sm.reshape(2, 1).repeat(1, 2), batch_of_four), (torch.ones(1), x), (sm.repeat(1, 3), x)]:
+            with pytest.raises(ModelInputError, match=r"stream_max.*\(batch, 1\)"):
+                model(data, wrong)
+
+
+@pytest.mark.parametrize("arch", list_architectures())
+def test_a_series_without_time_steps_is_refused_clearly(arch: str) -> None:
+    model = _build(arch, 1, length=1).eval()
+    with torch.no_grad():
+        assert model(torch.randn(BATCH, 1, 1)).shape == (BATCH, 3)  # one time step is enough
+        with pytest.raises(ModelInputError, match="no time step"):
+            model(torch.randn(BATCH, 1, 0))
+
+
+@pytest.mark.parametrize("arch", [a for a in list_architectures() if get_architecture(a).length_bound])
+def test_length_bound_models_refuse_an_input_length_below_one(arch: str) -> None:
+    """Regression: ConvNetQuake divided by zero, MLSTM-FCN failed in nn.LSTM without naming input_length."""
+    with pytest.raises(ValueError, match="input_length"):
+        build_model(arch, 1, 2, input_length=0)
+
+
+def test_tcn_refuses_an_empty_dilation_list() -> None:
+    """Regression: with no residual block the features were the raw channels and the head failed at the first
+    forward pass with a shape mismatch."""
+    with pytest.raises(ValueError, match="dilations"):
+        build_model("tcn", 1, 2, dilations=())
 
 
 def test_models_are_a_leaf_importing_only_the_hub_mixin():

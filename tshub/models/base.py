@@ -145,8 +145,8 @@ class TimeSeriesModel(nn.Module, HubMixin):
         super().__init__()
         if in_channels < 1 or n_outputs < 1:
             raise ValueError(f"in_channels and n_outputs must be >= 1, got {in_channels}, {n_outputs}.")
-        if self.length_bound and input_length is None:
-            raise ValueError(f"{self.arch} has length-bound layers: pass input_length=<series length>.")
+        if self.length_bound and (input_length is None or input_length < 1):
+            raise ValueError(f"{self.arch} has length-bound layers: pass input_length=<series length> (>= 1).")
         self.in_channels = in_channels
         self.n_outputs = n_outputs
         self.use_stream_max = use_stream_max
@@ -187,6 +187,11 @@ class TimeSeriesModel(nn.Module, HubMixin):
                 raise ModelInputError(
                     f"this {self.arch} model was built with use_stream_max=True: pass stream_max of shape "
                     "(batch, 1) (the raw per-series max |x|, see tshub.data.preprocess.MinMaxMask)."
+                )
+            if stream_max.shape not in ((len(x),), (len(x), 1)):
+                raise ModelInputError(
+                    f"stream_max must hold one value per series, shape (batch, 1) = ({len(x)}, 1); "
+                    f"got {tuple(stream_max.shape)}."
                 )
             features = torch.cat([features, stream_max.reshape(-1, 1).to(features.dtype)], dim=1)
         return features
@@ -257,6 +262,8 @@ class TimeSeriesModel(nn.Module, HubMixin):
                 f"{self.arch} was built for {self.in_channels} channel(s), got {x.shape[1]}; "
                 "call model.adapt_input_channels(c) or fine-tune, which adapts it."
             )
+        if x.shape[2] < 1:
+            raise ModelInputError(f"{self.arch} got series with no time step (shape {tuple(x.shape)}).")
         if self.length_bound and x.shape[2] != self.input_length:
             raise ModelInputError(
                 f"{self.arch} has length-bound layers built for length {self.input_length}, got {x.shape[2]}; "

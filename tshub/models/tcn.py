@@ -65,6 +65,8 @@ class TCN(TimeSeriesModel):
         dropout: float = 0.0,
     ):
         super().__init__(in_channels, n_outputs, use_stream_max=use_stream_max, input_length=input_length)
+        if not dilations:
+            raise ValueError("TCN needs dilations with at least one entry (one residual block per dilation).")
         self.nb_filters = nb_filters
         if in_channels == nb_filters:  # keras-tcn: identity shortcut, nothing to adapt there
             self.input_layers = ("backbone.block0.conv1",)
