@@ -14,10 +14,10 @@ from tshub.datasets import load
 from tshub.models import adapt_channel_kernel, build_model, list_architectures
 from tshub.training import RECIPES, TrainConfig, convergence_rate, fit, transfer_weights
 from tshub.training.loop import Training, evaluate
-from tshub.training.metrics import accuracy, f1_weighted, mae, mse
+from tshub.training.metrics import accuracy, f1_weighted, mae, mse, task_metrics
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.progress import Progress
-from tshub.training.recipes import AUTO_UCR_MAX_TRAIN, resolve_recipe
+from tshub.training.recipes import AUTO_UCR_MAX_TRAIN, MONITORS, resolve_recipe
 
 SMALL = {"filters": (16, 32, 16)}
 QUICK = TrainConfig(max_epochs=3)
@@ -366,6 +366,39 @@ def test_recipes_carry_the_reference_hyper_parameters():
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     with pytest.raises(ValueError, match="unknown recipe"):
         resolve_recipe("adamw")
+
+
+def test_a_batch_size_below_the_floor_is_the_batch_size_used():
+    """Regression: ``min_batch_size`` (the floor of the FCN rule) overrode a smaller ``batch_size``, both a fixed
+    one (``batch_fraction=None``) and the rule's ceiling: TrainConfig(batch_size=4) trained with batches of 8."""
+    assert [TrainConfig(batch_size=4, batch_fraction=None).batch_size_for(n) for n in (3, 20, 100)] == [3, 4, 4]
+    assert [TrainConfig(batch_size=4).batch_size_for(n) for n in (3, 20, 100)] == [3, 4, 4]
+
+
+def test_recipe_monitors_are_the_keys_training_records():
+    validation = {f"val_{k}" for task in ("classification", "regression") for k in task_metrics(task, [0], [0])}
+    assert set(MONITORS) == {"auto", "loss", "val_loss"} | validation
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"monitor": "val_acc"}, "monitor"),  # Keras' name: a KeyError after the first epoch
+        ({"lr_monitor": "accuracy"}, "lr_monitor"),
+        ({"checkpoint_monitor": "val_auc"}, "checkpoint_monitor"),
+        ({"lr_patience": -1}, "lr_patience"),  # acted as patience 1
+        ({"early_stopping_patience": -1}, "early_stopping_patience"),
+        ({"eval_batch_size": 0}, "eval_batch_size"),  # range() step 0 after the first epoch
+        ({"min_batch_size": 0}, "min_batch_size"),
+        ({"min_lr": -1e-4}, "min_lr"),
+        ({"lr_min_delta": -1e-4}, "lr_min_delta"),
+        ({"time_budget_s": -1.0}, "time_budget_s"),
+    ],
+)
+def test_a_recipe_refuses_settings_training_cannot_honour(changes, match):
+    """Regression: these were accepted and failed (or silently meant something else) once training had run."""
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**changes)
 
 
 # -------------------------------------------------------------------------------------------------------- transfer

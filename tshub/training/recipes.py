@@ -15,6 +15,9 @@ from typing import Any
 
 import torch
 
+#: Every value a monitor setting accepts: "auto" and the history keys training records (``Monitor.resolve``).
+MONITORS = ("auto", "loss", "val_loss", "val_accuracy", "val_f1_weighted", "val_mae", "val_mse")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -30,7 +33,7 @@ class TrainConfig:
     adam_eps: float = 1e-7  # Keras K.epsilon(), not PyTorch's 1e-8
     batch_size: int = 32
     batch_fraction: float | None = 0.1  # batch = int(min(n · fraction, batch_size)) (the FCN rule); None: fixed
-    # Floor of that rule (up to n). BatchNorm over batches of 1–2 series leaves the eval-mode model far from the
+    # Floor of that rule (up to n and batch_size). BatchNorm over batches of 1–2 series leaves the eval-mode model far from the
     # trained one: FCN from scratch, recipe "ucr", seed 0, test accuracy floor 1 → 8: SonyAIBORobotSurface1
     # 0.44 → 0.96, ECGFiveDays 0.55 → 0.96, BeetleFly 0.75 → 0.85 (the eval-mode model fitted only 70 % of train).
     min_batch_size: int = 8
@@ -59,11 +62,25 @@ class TrainConfig:
             raise ValueError(f"batch_fraction must lie in (0, 1] or be None, got {self.batch_fraction}.")
         if not 0 < self.lr_factor < 1:
             raise ValueError(f"lr_factor must lie in (0, 1), got {self.lr_factor}.")
+        for name in ("monitor", "lr_monitor", "checkpoint_monitor"):
+            value = getattr(self, name)
+            if value is not None and value not in MONITORS:
+                raise ValueError(f"{name} must be one of {', '.join(MONITORS)}; got {value!r}.")
+        for name in ("min_batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        for name in ("lr_patience", "early_stopping_patience", "min_lr", "lr_min_delta", "time_budget_s"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative (None disables what may be disabled), got {value}.")
 
     def batch_size_for(self, n: int) -> int:
-        """The batch size used on ``n`` training series (at least 1, at most n)."""
-        size = self.batch_size if self.batch_fraction is None else int(min(n * self.batch_fraction, self.batch_size))
-        return max(1, min(max(size, self.min_batch_size), n))
+        """The batch size used on ``n`` training series (at least 1, at most n); the floor never exceeds
+        ``batch_size``, which a fixed size (``batch_fraction=None``) is exactly."""
+        size = self.batch_size
+        if self.batch_fraction is not None:
+            size = max(int(min(n * self.batch_fraction, size)), min(self.min_batch_size, size))
+        return max(1, min(size, n))
 
     def replace(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
