@@ -350,13 +350,18 @@ def he_uniform_(module: Any) -> None:
         nn.init.zeros_(module.bias)
 
 
-def he_normal_(module: Any) -> None:
-    """Keras he_normal: truncated normal (±2σ) with std sqrt(2 / fan_in), rescaled for the truncation, zero bias."""
-    fan_in = module.weight[0].numel()
-    std = math.sqrt(2.0 / fan_in) / 0.87962566103423978
+def keras_truncated_normal_(module: Any, std: float) -> None:
+    """Keras' VarianceScaling 'normal' draw: a normal cut at ±2σ, σ rescaled so the cut draw has std ``std``;
+    zero bias."""
+    std = std / 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
     nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
     if getattr(module, "bias", None) is not None:
         nn.init.zeros_(module.bias)
+
+
+def he_normal_(module: Any) -> None:
+    """Keras he_normal: std sqrt(2 / fan_in), truncated (see ``keras_truncated_normal_``), zero bias."""
+    keras_truncated_normal_(module, math.sqrt(2.0 / module.weight[0].numel()))
 
 
 def keras_lstm_init_(lstm: nn.LSTM) -> None:

@@ -14,7 +14,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from tshub.models.base import SameConv1d, TimeSeriesModel, glorot_uniform_, he_normal_
+from tshub.models.base import SameConv1d, TimeSeriesModel, glorot_uniform_, he_normal_, keras_truncated_normal_
 from tshub.models.registry import register
 
 N_LAYERS = 9
@@ -22,13 +22,10 @@ FILTERS = 32
 
 
 def glorot_normal_(module: Any) -> None:
-    """Keras glorot_normal: truncated normal (±2σ) with std sqrt(2 / (fan_in + fan_out)), rescaled; zero bias."""
+    """Keras glorot_normal: std sqrt(2 / (fan_in + fan_out)), truncated (see ``keras_truncated_normal_``)."""
     receptive = module.weight[0, 0].numel()
     fan_in, fan_out = module.weight.shape[1] * receptive, module.weight.shape[0] * receptive
-    std = math.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978
-    nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)
+    keras_truncated_normal_(module, math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 INITIALISERS: dict[str, Callable[[nn.Module], None]] = {
