@@ -199,7 +199,7 @@ class RayEngine:
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         # The service package travels with the job (tshub itself must be installed on the cluster's nodes).
         runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)], "env_vars": env}
-        connect(address, namespace="tshub", runtime_env=runtime_env)
+        self.started = connect(address, namespace="tshub", runtime_env=runtime_env)
         self.task = ray.remote(**task_resources(), max_retries=0)(_ray_task)  # type: ignore[call-overload]
         self.mailbox = ray.remote(num_cpus=0)(Mailbox)
         log.info(
@@ -215,7 +215,9 @@ class RayEngine:
         return RayHandle(self.ray, ref, mailbox, model_out)
 
     def close(self) -> None:
-        self.ray.shutdown()
+        """Shut down only a Ray this engine started: one the process had joined before is the caller's."""
+        if self.started:
+            self.ray.shutdown()
 
 
 class Mailbox:

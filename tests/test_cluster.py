@@ -145,18 +145,23 @@ print("events", events, handle.outcome and handle.outcome.state, flush=True)
 """
 
 
-def test_a_slow_progress_actor_never_stalls_the_worker_loop(cluster: Cluster) -> None:
-    """Regression: a poll waited up to 30 s for the progress actor, and the worker loop (every job's heartbeat)
-    with it; on a busy cluster another worker then took the live job as its worker's death and requeued it."""
+def driver_output(script: str, cluster: Cluster) -> list[str]:
+    """The lines a Ray driver script (given the head's address) printed; it must exit cleanly."""
     done = subprocess.run(
-        [sys.executable, "-c", SLOW_MAILBOX, cluster.head.address],
+        [sys.executable, "-c", script, cluster.head.address],
         env=cluster.env,
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    first, events = done.stdout.strip().splitlines()[-2:]
+    return done.stdout.strip().splitlines()
+
+
+def test_a_slow_progress_actor_never_stalls_the_worker_loop(cluster: Cluster) -> None:
+    """Regression: a poll waited up to 30 s for the progress actor, and the worker loop (every job's heartbeat)
+    with it; on a busy cluster another worker then took the live job as its worker's death and requeued it."""
+    first, events = driver_output(SLOW_MAILBOX, cluster)[-2:]
     assert first.startswith("first poll []") and float(first.split()[-1]) < 1.0, first
     assert events == "events [{'epoch': 1}] succeeded"
 
@@ -319,3 +324,21 @@ def test_two_tenants_jobs_survive_a_dead_ray_node_and_a_dead_worker(cluster: Clu
     assert alice.get(f"/v1/jobs/{bob_job}").status_code == 404
     assert alice.get(f"/v1/datasets/{datasets[1]}").status_code == 404
     Session.kw["bind"].dispose()
+
+
+JOINED_RAY = """
+import sys
+import ray
+from server import engines
+
+ray.init(address=sys.argv[1], log_to_driver=False, logging_level="ERROR")
+engine = engines.RayEngine(sys.argv[1])
+engine.close()
+print("still connected" if ray.is_initialized() else "shut down", flush=True)
+"""
+
+
+def test_closing_the_ray_engine_leaves_a_ray_it_joined_connected(cluster: Cluster) -> None:
+    """Regression: ``RayEngine.close`` shut Ray down even when the process had connected before the engine did,
+    cutting the caller's own tasks off; it shuts down only what it started (as the experiment grid's engine)."""
+    assert driver_output(JOINED_RAY, cluster)[-1] == "still connected"
