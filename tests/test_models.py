@@ -317,6 +317,15 @@ def test_length_bound_models_refuse_an_input_length_below_one(arch: str) -> None
         build_model(arch, 1, 2, input_length=0)
 
 
+@pytest.mark.parametrize("arch", list_architectures())
+def test_adapting_to_no_input_channel_is_refused(arch: str) -> None:
+    """Regression: adapt_input_channels(0) divided the kernels by zero into empty ones and set in_channels = 0."""
+    model = _build(arch, 3)
+    with pytest.raises(ModelInputError, match="at least one"):
+        model.adapt_input_channels(0)
+    assert model.in_channels == 3
+
+
 def test_tcn_refuses_an_empty_dilation_list() -> None:
     """Regression: with no residual block the features were the raw channels and the head failed at the first
     forward pass with a shape mismatch."""

@@ -228,6 +228,8 @@ class TimeSeriesModel(nn.Module, HubMixin):
 
     def adapt_input_channels(self, channels: int) -> None:
         """Change the number of input channels, adapting the input layers' kernels (see ``adapt_channel_kernel``)."""
+        if channels < 1:
+            raise ModelInputError(f"a model needs at least one input channel, got {channels}.")
         for name in self.input_layers:
             layer = cast(nn.Conv1d, self.get_submodule(name))  # every input layer is a Conv1d
             layer.weight = nn.Parameter(adapt_channel_kernel(layer.weight.data, channels))
