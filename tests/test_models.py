@@ -326,6 +326,12 @@ def test_adapting_to_no_input_channel_is_refused(arch: str) -> None:
     assert model.in_channels == 3
 
 
+def test_mlstm_fcn_refuses_a_squeeze_ratio_that_leaves_no_unit() -> None:
+    """Regression: 128 filters // se_ratio 256 = 0 units failed in the initialiser with an IndexError."""
+    with pytest.raises(ValueError, match="se_ratio"):
+        build_model("mlstm_fcn", 1, 2, input_length=50, se_ratio=256)
+
+
 def test_tcn_refuses_an_empty_dilation_list() -> None:
     """Regression: with no residual block the features were the raw channels and the head failed at the first
     forward pass with a shape mismatch."""

@@ -29,6 +29,10 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self, channels: int, ratio: int):
         super().__init__()
+        if not 1 <= ratio <= channels:
+            raise ValueError(
+                f"se_ratio must lie in [1, {channels}] for an SE block over {channels} channels, got {ratio}."
+            )
         self.reduce = nn.Linear(channels, channels // ratio, bias=False)
         self.expand = nn.Linear(channels // ratio, channels, bias=False)
         he_normal_(self.reduce)
