@@ -572,3 +572,63 @@ def test_ts_headers_may_be_tab_separated_and_must_list_their_classes(tmp_path: P
     bare = write(tmp_path / "bare.ts", "@classLabel true\n@data\n1,2:a\n")
     with pytest.raises(DatasetError, match="bare.ts, line 1: @classLabel true declares no classes"):
         read_file(bare)
+
+
+def test_values_beyond_float32_are_refused_not_turned_into_infinity(tmp_path: Path) -> None:
+    """Series are kept in float32: 1e39 parsed fine in float64 but became inf in the dataset, silently."""
+    path = write(tmp_path / "huge.tsv", tsv([[1, 0.5, 1e39, 0.7], [2, 0.1, 0.2, 0.3]]))
+    with pytest.raises(DatasetError, match=r"huge.tsv, line 1: value 1e\+39 at time step 1 .*float32.*rescale"):
+        read_file(path)
+    np.savez(tmp_path / "huge.npz", X=np.array([[1.0, -1e300], [2.0, 3.0]]), y=np.array([0, 1]))
+    with pytest.raises(DatasetError, match=r"huge.npz, series 0: value -1e\+300 at time step 1"):
+        read_file(tmp_path / "huge.npz")
+
+
+@pytest.mark.parametrize(
+    "name, make, pattern",
+    [
+        ("nodata.arff", lambda p: write(p, ARFF_FLAT.split("@DATA")[0] + "@DATA\n"), r"nodata.arff: no series"),
+        ("none.npz", lambda p: np.savez(p, X=np.ones((0, 4)), y=np.ones(0)), r"none.npz: no series"),
+        ("flat.npz", lambda p: np.savez(p, X=np.ones((3, 0)), y=np.arange(3)), r"flat.npz: .* no values"),
+    ],
+)
+def test_a_file_without_series_or_values_is_refused(tmp_path: Path, name: str, make, pattern: str) -> None:
+    """An ARFF without instances or an .npz of shape (0, t) or (n, 0) read as an empty dataset (or series of
+    length 0), which only failed later, deep in training."""
+    make(tmp_path / name)
+    with pytest.raises(DatasetError, match=pattern):
+        read_file(tmp_path / name)
+
+
+def test_npz_splits_that_share_a_series_are_refused(tmp_path: Path) -> None:
+    """A series in two splits (e.g. train and test) leaks what the test is meant to measure."""
+    X, y = np.ones((6, 4)), np.array([0, 1] * 3)
+    np.savez(tmp_path / "leak.npz", X=X, y=y, splits_train=np.arange(4), splits_test=np.array([3, 4, 5]))
+    with pytest.raises(DatasetError, match=r"leak.npz: series 3 is in both 'test' and 'train'"):
+        read_file(tmp_path / "leak.npz")
+    np.savez(tmp_path / "twice.npz", X=X, y=y, splits_train=np.array([0, 1, 1, 2]))
+    with pytest.raises(DatasetError, match=r"twice.npz: 'splits_train' lists series 1 more than once"):
+        read_file(tmp_path / "twice.npz")
+
+
+@pytest.mark.parametrize(
+    "name, text, kwargs, pattern",
+    [
+        ("commas.tsv", "1,0.1,0.2\n2,0.3,0.4\n", {}, r"commas.tsv, line 1: one field .* separated by ','"),
+        ("semi.csv", "1;0.1;0.2\n2;0.3;0.4\n", {}, r"semi.csv, line 1: one field .* delimiter=';'"),
+        ("tabs.csv", "1\t0.1\t0.2\n2\t0.3\t0.4\n", {}, r"tabs.csv, line 1: one field .* delimiter='\\t'"),
+        ("head.tsv", "label\tt1\tt2\n1\t0.1\t0.2\n", {}, r"head.tsv, line 1: .*header.*remove it"),
+    ],
+)
+def test_a_wrong_delimiter_or_a_header_says_so(tmp_path: Path, name: str, text: str, kwargs, pattern: str) -> None:
+    """These read as 'no series values besides the label column' or 'non-numeric value', which left the user to
+    guess the cause."""
+    with pytest.raises(DatasetError, match=pattern):
+        read_file(write(tmp_path / name, text), **kwargs)
+
+
+def test_a_csv_that_quotes_every_cell_reads_its_numbers(tmp_path: Path) -> None:
+    """Spreadsheets and csv.QUOTE_ALL quote numbers too; '"0.5"' was refused as a non-numeric value."""
+    ds = read_file(write(tmp_path / "quoted.csv", '"a","0.5","1"\n"b","2","NA"\n"a","3","4"\n'), variable_length="pad")
+    np.testing.assert_array_equal(ds.X[:, 0], [[0.5, 1], [2, 2], [3, 4]])
+    assert ds.classes == ["a", "b"]

@@ -32,6 +32,8 @@ def assemble(
     was done to gaps (missing_values_filled) and lengths (variable_length).
     """
     check_option("trailing_nan", trailing_nan, TRAILING_NAN)
+    for r in raws:
+        _refuse_empty(r)
     files = ", ".join(str(r.path) for r in raws)
     channels = sorted({r.X.shape[1] for r in raws})
     if len(channels) > 1:
@@ -72,6 +74,19 @@ def assemble(
         )
     except DatasetError as e:
         raise DatasetError(f"{files}: {e}") from None
+
+
+def _refuse_empty(raw: RawSeries) -> None:
+    """A file without series (an ARFF without instances, an .npz of shape (0, t)) or with series of no values or
+    no channels would make an empty dataset that fails only later, deep in training."""
+    n, channels, width = raw.X.shape
+    if n == 0:
+        raise DatasetError(f"{raw.path}: no series; the file must hold at least one.")
+    if channels == 0 or width == 0:
+        raise DatasetError(
+            f"{raw.path}: its series have {channels} channel(s) of {width} values, so no values; store them as "
+            "(n, length) or (n, channels, length) with at least one value."
+        )
 
 
 def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.ndarray, Task | None, list | None]:

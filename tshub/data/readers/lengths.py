@@ -30,13 +30,7 @@ def regularize(
     check_option("variable_length", variable_length, VARIABLE_LENGTH)
     check_option("missing", missing, MISSING)
     X = np.asarray(X, dtype=np.float64)
-    infinite = np.isinf(X)
-    if infinite.any():
-        i, k, t = np.argwhere(infinite)[0]
-        raise DatasetError(
-            f"{where(i)}: infinite value at time step {t} {_channel(k, X.shape[1])}(an overflow or a division by "
-            "zero upstream?); replace it with a number, or with NaN and pass missing='interpolate'."
-        )
+    _refuse_values_beyond_float32(X, where)
     nan = np.isnan(X)
     if not nan.any():
         return X, {}
@@ -68,6 +62,24 @@ def regularize(
     X = _equalize(X, lengths, variable_length)
     info["variable_length"] = {"method": variable_length, "min_length": lo, "max_length": hi, "length": int(X.shape[2])}
     return X, info
+
+
+def _refuse_values_beyond_float32(X: np.ndarray, where: Callable[[int], str]) -> None:
+    """Infinite values, and finite ones that float32 (the dataset's type) would silently turn into infinity."""
+    beyond = np.abs(X) > np.finfo(np.float32).max  # NaN compares False: gaps are handled later
+    if not beyond.any():
+        return
+    i, k, t = np.argwhere(beyond)[0]
+    at = f"at time step {t} {_channel(k, X.shape[1])}"
+    if np.isinf(X[i, k, t]):
+        raise DatasetError(
+            f"{where(i)}: infinite value {at}(an overflow or a division by zero upstream?); replace it with a "
+            "number, or with NaN and pass missing='interpolate'."
+        )
+    raise DatasetError(
+        f"{where(i)}: value {X[i, k, t]:g} {at}is beyond float32's range (±3.4e38), in which tshub keeps "
+        "series; rescale the data (e.g. divide by a power of ten)."
+    )
 
 
 def _fill_gaps(

@@ -54,7 +54,26 @@ def _parse_npz(path: Path, label_column: int | str | None, limits: ReadLimits = 
             if idx.dtype.kind not in "iu" or idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= len(X))):
                 raise DatasetError(f"{path}: key {key!r} must be a 1-d integer array of indices in [0, {len(X)}).")
             raw.splits[key.removeprefix("splits_")] = idx.astype(np.int64)
+    _refuse_shared_series(path, raw.splits)
     return raw
+
+
+def _refuse_shared_series(path: Path, splits: dict[str, np.ndarray]) -> None:
+    """Each series belongs to one split at most, once: a series in train and test leaks what the test measures."""
+    owner: dict[int, str] = {}
+    for name, idx in sorted(splits.items()):
+        unique, counts = np.unique(idx, return_counts=True)
+        if (counts > 1).any():
+            raise DatasetError(
+                f"{path}: 'splits_{name}' lists series {unique[counts > 1][0]} more than once; list each series once."
+            )
+        shared = next((i for i in unique.tolist() if i in owner), None)
+        if shared is not None:
+            raise DatasetError(
+                f"{path}: series {shared} is in both {owner[shared]!r} and {name!r}; a series in two splits leaks "
+                "one into the other, so give each series to one split."
+            )
+        owner |= dict.fromkeys(unique.tolist(), name)
 
 
 def _npz_targets(archive: Any, path: Path, keys: set[str], n: int) -> tuple[np.ndarray, list[str] | None]:

@@ -85,7 +85,7 @@ def parse_table(
     width = int(widths[0])
     col = _column_index(path, label_column, width)
     if width - (col is not None) < 1:
-        raise DatasetError(f"{path}, line {numbers[0]}: no series values besides the label column.")
+        raise DatasetError(f"{path}, line {numbers[0]}: {_one_field_problem(lines[0], sep)}.")
     block = "\n".join(lines)
     if sep not in (None, "\t", " "):
         block = block.replace(sep, " ")
@@ -121,6 +121,11 @@ def _parse_table_by_line(
     labels: list[str] = []
     for i, (fields, number) in enumerate(zip(rows, numbers)):
         col = _column_index(path, label_column, len(fields), f"line {number}")
+        if i == 0 and len(rows) > 1 and _looks_like_header(fields):
+            raise DatasetError(
+                f"{path}, line {number}: {', '.join(map(repr, fields[:3]))}... are names, not numbers: a header "
+                "row? This format has none: remove it (a .csv file's header is detected when header=None)."
+            )
         if col is not None:
             label = unquote(fields.pop(col))
             if label in MISSING_LABELS or label.lower() == "nan":
@@ -132,20 +137,38 @@ def _parse_table_by_line(
     return values, (None if label_column is None else _label_array(labels))
 
 
+def _looks_like_header(fields: list[str]) -> bool:
+    """No field is a number and some are names (not only missing-value marks)."""
+    cells = [unquote(f) for f in fields]
+    return not any(map(is_number, cells)) and any(c not in MISSING_TOKENS for c in cells)
+
+
+def _one_field_problem(line: str, sep: str | None) -> str:
+    """What is wrong with a line of one field: no values besides the label, often because of a wrong delimiter."""
+    found = next((c for c in (",", ";", "\t", "|") if c != sep and c in line), None)
+    if found is None:
+        return "no series values besides the label column"
+    return (
+        f"one field ({line[:40]!r}), so no series values besides the label column: it seems separated by "
+        f"{found!r}, not {'whitespace' if sep is None else repr(sep)}; pass delimiter={found!r} for a .csv, or name the file .tsv for tabs, .txt for "
+        "commas or whitespace"
+    )
+
+
 def _file_column(j: int, label: int | None) -> int:
     """The 1-based file column of a line's ``j``-th value field, the label column (``label``) taken out."""
     return j + 1 + (label is not None and j >= label)
 
 
 def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[int], int]) -> np.ndarray:
-    """Floats from text fields; '', '?' and NaN are missing; a bad field is reported with its column."""
+    """Floats from text fields, quoted or not; '', '?' and NaN are missing; a bad field is reported with its column."""
     try:
         return np.array(fields, dtype=np.float64)
     except ValueError:
         pass
     out = np.empty(len(fields))
     for j, f in enumerate(fields):
-        s = f.strip()
+        s = unquote(f)  # a spreadsheet's CSV may quote every cell, numbers included
         if s in MISSING_TOKENS:
             out[j] = np.nan
             continue
