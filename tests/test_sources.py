@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+from datetime import date, timedelta
+from itertools import product
 from pathlib import Path
 
 import h5py
@@ -66,7 +68,8 @@ def test_sp500_gives_the_papers_22681_windows(shared_data: Path) -> None:
 
 def test_sp500_windows_each_part_and_rejects_bad_rows(tmp_path: Path) -> None:
     lines = ["Date,Open,High,Low,Close,Adj Close,Volume"]
-    lines += [f"2000-01-{d:02d}T{h:02d},1,1,1,{d * 100 + h},1,0" for d in range(1, 11) for h in range(40)]
+    days = (date(2000, 1, 1) + timedelta(days=k) for k in range(400))
+    lines += [f"{day},1,1,1,{d * 100 + h},1,0" for day, (d, h) in zip(days, product(range(1, 11), range(40)))]
     good = tmp_path / "good.csv"
     good.write_text("\n".join(lines) + "\n")
     ds = load_sp500(good)
@@ -365,3 +368,51 @@ def test_lomax_malformed(tmp_path: Path) -> None:
         h5.create_dataset("train/b", data=np.zeros((3, 1000))).attrs["magnitude"] = 2.0
     with pytest.raises(DatasetError, match=r"trace 'train/b' has shape \(3, 1000\), expected \(3, 1001\)"):
         load_lomax(tmp_path / "shape.hdf5", groups=("train",))
+
+
+def test_sp500_dates_must_be_iso_to_be_checked_in_order(tmp_path: Path) -> None:
+    """US dates compared as text: 12/01/1999 'followed' 01/02/2000, so a file in reverse order passed the check."""
+    lines = ["Date,Close"] + [
+        f"{m:02d}/{d:02d}/{y}" + f",{i}" for i, (y, m, d) in enumerate([(2000, 1, 2), (1999, 12, 1)])
+    ]
+    us = tmp_path / "us.csv"
+    us.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError, match=r"us\.csv line 2: date '01/02/2000' is not an ISO date \(YYYY-MM-DD"):
+        load_sp500(us)
+
+
+@pytest.mark.parametrize(
+    "labels, pattern",
+    [
+        (["none"] * 200, r"no 80-sample window of its 1 recording\(s\) carries a single gesture other than 'none'"),
+        (["rock", "paper"] * 100, r"no 80-sample window"),
+    ],
+)
+def test_emg_without_a_usable_window_says_why(tmp_path: Path, labels: list[str], pattern: str) -> None:
+    """It failed inside numpy ('need at least one array to concatenate')."""
+    np.save(tmp_path / "s1_emg.npy", np.zeros((200, 8), dtype=np.int64))
+    np.save(tmp_path / "s1_ann.npy", np.array(labels))
+    with pytest.raises(DatasetError, match=pattern):
+        load_emg(tmp_path)
+
+
+def test_emg_refuses_non_finite_samples(tmp_path: Path) -> None:
+    emg = np.zeros((200, 8))
+    emg[120, 2] = np.nan
+    np.save(tmp_path / "s1_emg.npy", emg)
+    np.save(tmp_path / "s1_ann.npy", np.array(["rock"] * 200))
+    with pytest.raises(DatasetError, match=r"s1_emg\.npy: sample 120 is NaN or infinite"):
+        load_emg(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "pcm, pattern",
+    [(np.zeros(0, np.int16), "the clip has no samples"), (np.full(16000, np.nan, np.float32), "the clip holds NaN")],
+)
+def test_speech_refuses_an_empty_or_non_finite_clip(tmp_path: Path, pcm: np.ndarray, pattern: str) -> None:
+    """An empty clip became 8000 zeros labelled as its word, a NaN one a series of NaN, both silently."""
+    for k in range(4):
+        _write_wav(tmp_path / "yes" / f"c{k}.wav", 16000, 16000, seed=k)
+    wavfile.write(tmp_path / "yes" / "broken.wav", 16000, pcm)
+    with pytest.raises(DatasetError, match=rf"broken\.wav: {pattern}"):
+        load_speech_commands(tmp_path)

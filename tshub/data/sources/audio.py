@@ -76,7 +76,11 @@ def _read_clip(wav: Path) -> np.ndarray:
         raise DatasetError(f"{wav}: not a readable WAV file ({exc}).") from exc
     if pcm.ndim != 1:
         raise DatasetError(f"{wav}: {pcm.shape[1]} audio channels, expected a mono clip.")
+    if not pcm.size:
+        raise DatasetError(f"{wav}: the clip has no samples; remove it or replace it with the complete recording.")
     audio = _to_unit_range(pcm, wav)
+    if not np.isfinite(audio).all():
+        raise DatasetError(f"{wav}: the clip holds NaN or infinite samples; remove it or replace it.")
     if rate != SPEECH_RATE:
         g = gcd(int(rate), SPEECH_RATE)
         from scipy.signal import resample_poly  # lazy: importing scipy.signal costs ~2 s

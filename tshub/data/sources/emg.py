@@ -52,6 +52,11 @@ def load_emg(path: str | Path | None = None, *, seed: int = 0) -> Dataset:
         raise DatasetError(f"{folder}: no *_emg.npy recordings; pass the Donati et al. EMG folder.")
     windows, labels = zip(*(_windows(emg) for emg in recordings))
     X = np.concatenate(windows)
+    if not len(X):
+        raise DatasetError(
+            f"{folder}: no {EMG_WINDOW}-sample window of its {len(recordings)} recording(s) carries a single gesture "
+            f"other than {EMG_NONE!r}; check that the *_ann.npy files label the gestures sample by sample."
+        )
     ds = Dataset.from_arrays(
         X,
         np.concatenate(labels),
@@ -66,8 +71,13 @@ def _windows(emg_file: Path) -> tuple[np.ndarray, np.ndarray]:
     """The kept windows of one recording, (n, 3, 80) float32, and their labels."""
     ann_file = emg_file.with_name(emg_file.name.replace("_emg.npy", "_ann.npy"))
     emg, ann = _load(emg_file), _load(ann_file)
-    if emg.ndim != 2 or emg.shape[1] <= max(EMG_CHANNELS):
-        raise DatasetError(f"{emg_file}: shape {emg.shape}, expected (samples, 8) Myo channels.")
+    if emg.ndim != 2 or emg.shape[1] <= max(EMG_CHANNELS) or emg.dtype.kind not in "iuf":
+        raise DatasetError(
+            f"{emg_file}: {emg.dtype} of shape {emg.shape}, expected numbers of (samples, 8) Myo channels."
+        )
+    if not np.isfinite(emg[:, EMG_CHANNELS]).all():
+        row = int(np.flatnonzero(~np.isfinite(emg[:, EMG_CHANNELS]).all(axis=1))[0])
+        raise DatasetError(f"{emg_file}: sample {row} is NaN or infinite; Myo recordings hold finite ADC counts.")
     if ann.ndim != 1 or len(ann) != len(emg) or ann.dtype.kind not in "SU":
         raise DatasetError(
             f"{ann_file}: labels of shape {ann.shape} and type {ann.dtype}, expected {len(emg)} strings "

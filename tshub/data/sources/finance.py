@@ -11,6 +11,7 @@ val and test in tstl is UNVERIFIED; the most recent part is test here).
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,7 @@ def read_close(file: Path) -> tuple[list[str], np.ndarray]:
                 raise DatasetError(f"{file}: needs columns Date and Close; the header is {reader.fieldnames}.")
             dates: list[str] = []
             close: list[float] = []
+            last: datetime | None = None
             for line, row in enumerate(reader, start=2):
                 try:
                     close.append(float(row["Close"]))
@@ -101,15 +103,30 @@ def read_close(file: Path) -> tuple[list[str], np.ndarray]:
                     raise DatasetError(
                         f"{file} line {line}: Close {row['Close']!r} is not a number; drop or fill that row."
                     ) from None
-                if dates and row["Date"] <= dates[-1]:
+                when = _iso_date(row["Date"], f"{file} line {line}")
+                if last is not None and when <= last:
                     raise DatasetError(
                         f"{file} line {line}: date {row['Date']} does not follow {dates[-1]}; "
                         "rows must be in increasing date order."
                     )
                 dates.append(row["Date"])
+                last = when
     except OSError as exc:
         raise DatasetError(f"{file}: cannot read the CSV ({exc}).") from exc
     values = np.asarray(close, dtype=np.float64)
     if not np.all(np.isfinite(values)):
         raise DatasetError(f"{file}: Close has NaN or infinite values; drop or fill those rows.")
     return dates, values
+
+
+def _iso_date(text: str | None, where: str) -> datetime:
+    """An ISO 8601 date (Yahoo Finance's YYYY-MM-DD, a time and zone allowed), in UTC when it has a zone: other
+    spellings such as 01/02/2000 do not sort as text, so the date order could not be checked."""
+    try:
+        when = datetime.fromisoformat(text or "")
+    except ValueError:
+        raise DatasetError(
+            f"{where}: date {text!r} is not an ISO date (YYYY-MM-DD, as Yahoo Finance writes it); convert the "
+            "Date column to that form."
+        ) from None
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
