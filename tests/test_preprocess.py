@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from tshub.data.preprocess import ZNormalize
+from tshub.data.dataset import DatasetError
+from tshub.data.preprocess import MinMaxMask, Preprocessor, ZNormalize
 
 
 def test_a_constant_series_becomes_zeros_whatever_its_level() -> None:
@@ -23,3 +25,15 @@ def test_a_varying_series_is_z_normalised_per_channel() -> None:
     np.testing.assert_allclose(Z.mean(axis=2)[varying], 0, atol=1e-6)
     np.testing.assert_allclose(Z.std(axis=2)[varying], 1, atol=1e-5)
     assert not Z[1, 1].any()
+
+
+@pytest.mark.parametrize("preprocessor", [ZNormalize(), MinMaxMask()], ids=["znorm", "minmax_mask"])
+def test_series_too_large_to_normalise_in_float32_are_refused(preprocessor: Preprocessor) -> None:
+    """A series within float32 whose square (z-norm) or range (min–max) is not: z-normalisation silently made it
+    zeros, min–max made it NaN."""
+    X = np.random.default_rng(0).normal(size=(4, 1, 32)).astype(np.float32)
+    X[1, 0, :2] = 3e38, -3e38
+    with pytest.raises(DatasetError, match=r"too large to normalise in float32 \(up to 3e\+38\).*rescale"):
+        preprocessor.fit_transform(X)
+    X[1] /= np.float32(1e30)  # rescaled, the same series normalises
+    assert np.isfinite(preprocessor.fit_transform(X)[0]).all()

@@ -203,6 +203,7 @@ class ZNormalize(Preprocessor):
         X = _as_series(X)
         mean = X.mean(axis=2, keepdims=True)
         std = X.std(axis=2, keepdims=True)
+        _refuse_overflow(X, mean, std)
         # A constant series is tested as max == min: its float32 std is rounding noise, not 0, and would map it to ±1.
         constant = X.max(axis=2, keepdims=True) == X.min(axis=2, keepdims=True)
         std[constant] = 1.0
@@ -279,8 +280,19 @@ def _minmax(X: np.ndarray) -> np.ndarray:
     flat = X.reshape(len(X), -1)
     lo = flat.min(axis=1)[:, None, None]
     span = flat.max(axis=1)[:, None, None] - lo
+    _refuse_overflow(X, span)
     safe = np.where(span == 0, 1.0, span)
     return np.where(span == 0, 0.0, (X - lo) / safe).astype(np.float32)
+
+
+def _refuse_overflow(X: np.ndarray, *stats: np.ndarray) -> None:
+    """Per-series statistics overflow float32 for values past ~1e19 (a square) or ~1.7e38 (a range), and would
+    normalise the series to zeros or NaN without a word."""
+    if not all(np.isfinite(stat).all() for stat in stats):
+        raise DatasetError(
+            f"series values are too large to normalise in float32 (up to {np.abs(X).max():g}); rescale the data "
+            "(e.g. divide by a power of ten) before training."
+        )
 
 
 def _as_series(X: np.ndarray) -> np.ndarray:
