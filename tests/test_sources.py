@@ -416,3 +416,23 @@ def test_speech_refuses_an_empty_or_non_finite_clip(tmp_path: Path, pcm: np.ndar
     wavfile.write(tmp_path / "yes" / "broken.wav", 16000, pcm)
     with pytest.raises(DatasetError, match=rf"broken\.wav: {pattern}"):
         load_speech_commands(tmp_path)
+
+
+def test_emg_by_recording_keeps_each_recordings_overlapping_windows_in_one_split(shared_data: Path) -> None:
+    """Otović's random split puts windows sharing 70 of their 80 samples in train and test; by recording, none."""
+    ds = load_emg(shared_data / "EMG-Roshambo", by_recording=True)
+    assert ds.X.shape == (14393, 3, 80)
+    assert_partition(ds, 14393)
+    groups = ds.meta["split_protocol"]["groups"]
+    assert [len(groups[s]) for s in ("train", "val", "test")] == [21, 5, 4]  # of the 30 recordings
+    assert not set(groups["train"]) & (set(groups["val"]) | set(groups["test"]))
+    for split, recordings in groups.items():  # every window of a recording is in that recording's split
+        assert all(r.startswith("subject") for r in recordings)
+        assert set(np.unique(ds.y[ds.splits[split]])) == {0, 1, 2}
+    first = groups["train"][0]
+    emg = np.load(shared_data / "EMG-Roshambo" / f"{first}_emg.npy")[:, [0, 2, 5]].astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(emg, 80, axis=0)[::10]
+    train_windows = {w.tobytes() for w in ds.X[ds.splits["train"]]}
+    others = {w.tobytes() for s in ("val", "test") for w in ds.X[ds.splits[s]]}
+    assert any(w.tobytes() in train_windows for w in windows)
+    assert not any(w.tobytes() in others for w in windows)

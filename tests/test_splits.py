@@ -13,6 +13,7 @@ from tshub.data.catalogue import load
 from tshub.data.splits import (
     chronological_split,
     ensure_validation,
+    group_split,
     official_with_validation,
     random_split,
     reduce_train,
@@ -159,3 +160,15 @@ def test_a_class_only_in_the_test_split_is_warned_about() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         training_splits(Dataset.from_arrays(X, y[[0, 1] * 6], splits={"train": np.arange(8), "test": np.arange(8, 12)}))
+
+
+def test_group_split_keeps_each_group_whole_and_needs_a_group_per_split() -> None:
+    ds = Dataset.from_arrays(np.zeros((12, 1, 4)), np.arange(12) % 2)
+    groups = np.repeat(["a", "b", "c", "d", "e", "f"], 2)
+    split = group_split(ds, groups, (0.5, 0.25, 0.25), seed=1)
+    assert sorted(np.concatenate(list(split.splits.values())).tolist()) == list(range(12))
+    for name, idx in split.splits.items():
+        assert sorted(set(groups[idx])) == sorted(split.meta["split_protocol"]["groups"][name])
+    assert [len(split.splits[s]) for s in ("train", "val", "test")] == [6, 4, 2]  # 3, 2, 1 groups of 2
+    with pytest.raises(DatasetError, match=r"2 group\(s\) are too few to give each of \['train', 'val', 'test'\]"):
+        group_split(ds, np.repeat(["a", "b"], 6))

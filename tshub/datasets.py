@@ -5,6 +5,7 @@ from tshub.data.readers import read_file, read_split_files
 from tshub.data.splits import (
     chronological_split,
     ensure_validation,
+    group_split,
     official_with_validation,
     random_split,
     reduce_train,
@@ -21,6 +22,7 @@ __all__ = [
     "official_with_validation",
     "ensure_validation",
     "random_split",
+    "group_split",
     "chronological_split",
     "reduce_train",
 ]

@@ -164,6 +164,28 @@ def random_split(
     return ds.with_splits(splits, split_protocol=protocol)
 
 
+def group_split(ds: Dataset, groups: np.ndarray, fractions: Fractions = (0.7, 0.15, 0.15), seed: int = 0) -> Dataset:
+    """Split whole groups at random (e.g. the recordings that overlapping windows were cut from), so that no group
+    has series in two splits and no window shares samples with one in another split; the fractions count groups."""
+    names, weights = _fractions(fractions)
+    groups = np.asarray(groups)
+    if len(groups) != len(ds.X):
+        raise DatasetError(f"dataset {ds.name!r}: {len(groups)} group labels for {len(ds.X)} series; give one each.")
+    keys = np.unique(groups)
+    counts = _allocate(len(keys), weights, np.zeros(len(names), np.int64), np.full(len(names), len(keys)))
+    if not counts.all():
+        raise DatasetError(
+            f"dataset {ds.name!r}: {len(keys)} group(s) are too few to give each of {names} at least one; "
+            "use more groups, or random_split (whose splits share groups)."
+        )
+    chunks = np.split(np.random.default_rng(seed).permutation(keys), np.cumsum(counts)[:-1])
+    protocol = {"rule": "group_split", "fractions": dict(zip(names, weights.tolist())), "seed": seed}
+    return ds.with_splits(
+        {name: np.flatnonzero(np.isin(groups, chunk)) for name, chunk in zip(names, chunks)},
+        split_protocol={**protocol, "groups": {name: chunk.tolist() for name, chunk in zip(names, chunks)}},
+    )
+
+
 def chronological_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15)) -> Dataset:
     """Consecutive blocks in series order (no shuffling), for data ordered in time such as S&P 500 windows."""
     names, weights = _fractions(fractions)

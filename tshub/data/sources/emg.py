@@ -5,8 +5,10 @@ A departure in the data, not the windowing: Otović et al. used the record's Pin
 data here is its Roshambo part (3 classes: rock, paper, scissor), the only one available, so EMG results are not
 comparable with the paper's figures.
 
-Windows are cut within each recording (``subjectXX_sessionYY``), never across two. Overlapping windows of one
-recording land in different splits (Otović's per-class random split), as in the paper.
+Windows are cut within each recording (``subjectXX_sessionYY``), never across two. By default overlapping windows
+of one recording land in different splits (Otović's per-class random split), as in the paper: a test window then
+shares most of its samples with training windows, which flatters test scores. ``by_recording=True`` splits whole
+recordings instead, for a leak-free evaluation.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.sources.base import OTOVIC_CITATION, OTOVIC_FRACTIONS, source_folder
-from tshub.data.splits import random_split
+from tshub.data.splits import group_split, random_split
 
 EMG_CHANNELS = (0, 2, 5)
 EMG_WINDOW = 80
@@ -40,11 +42,12 @@ EMG_META = {
 }
 
 
-def load_emg(path: str | Path | None = None, *, seed: int = 0) -> Dataset:
+def load_emg(path: str | Path | None = None, *, seed: int = 0, by_recording: bool = False) -> Dataset:
     """Single-gesture windows of every ``*_emg.npy`` (int (T, 8)) with its per-sample labels ``*_ann.npy`` (T,).
 
     ``path``: the recordings folder or the data root (folder ``EMG/`` or ``EMG-Roshambo/``). Classes are the
-    labels found ('none' dropped): rock/paper/scissor for the Roshambo part. Splits: per-class random 70/15/15.
+    labels found ('none' dropped): rock/paper/scissor for the Roshambo part. Splits: per-class random 70/15/15
+    of the windows (Otović et al.), or with ``by_recording`` 70/15/15 of the recordings, each whole in one split.
     """
     folder = source_folder(path, ("EMG", "EMG-Roshambo"))
     recordings = sorted(folder.glob("*_emg.npy"))
@@ -64,6 +67,9 @@ def load_emg(path: str | Path | None = None, *, seed: int = 0) -> Dataset:
         task="classification",
         meta={**EMG_META, "files": [str(folder)], "recordings": len(recordings)},
     )
+    if by_recording:
+        recording_of_window = np.repeat([r.name.removesuffix("_emg.npy") for r in recordings], list(map(len, windows)))
+        return group_split(ds, recording_of_window, OTOVIC_FRACTIONS, seed=seed)
     return random_split(ds, OTOVIC_FRACTIONS, seed=seed, stratify=True)
 
 
