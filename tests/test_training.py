@@ -327,6 +327,23 @@ def test_validation_monitor_without_validation_data_is_refused(gunpoint):
     assert [set(r) for r in run.history] == [{"epoch", "loss", "lr", "time_s"}] * 2
 
 
+@pytest.mark.parametrize("setting", ["monitor", "lr_monitor", "checkpoint_monitor"])
+def test_a_monitor_the_task_does_not_record_is_refused_before_training(gunpoint, setting):
+    """Regression: monitoring a regression metric on classification data (a valid name, another task's) trained
+    an epoch and then failed with a KeyError deep in the loop; it is refused up front, naming what is recorded."""
+    trained: list[int] = []
+    with pytest.raises(ValueError, match="val_mae.*classification.*val_accuracy"):
+        fit(
+            _fcn(),
+            gunpoint["train"],
+            gunpoint["test"],
+            QUICK.replace(**{setting: "val_mae"}),
+            progress=False,
+            on_epoch_end=lambda record: trained.append(record["epoch"]),
+        )
+    assert trained == []
+
+
 def test_frozen_parameters_and_their_batchnorm_statistics_do_not_change(gunpoint):
     model = _fcn()
     for name, param in model.named_parameters():

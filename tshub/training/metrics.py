@@ -41,11 +41,18 @@ def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean((y_true - y_pred) ** 2)) if y_true.size else float("nan")
 
 
+METRICS = {"accuracy": accuracy, "f1_weighted": f1_weighted, "mae": mae, "mse": mse}
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    """The metrics tshub reports: accuracy + weighted F1 (classification) or MAE + MSE (regression); training
+    records each on validation as ``val_<name>``."""
+    return ("accuracy", "f1_weighted") if task == "classification" else ("mae", "mse")
+
+
 def task_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """The metrics tshub reports: accuracy + weighted F1 (classification) or MAE + MSE (regression)."""
-    if task == "classification":
-        return {"accuracy": accuracy(y_true, y_pred), "f1_weighted": f1_weighted(y_true, y_pred)}
-    return {"mae": mae(y_true, y_pred), "mse": mse(y_true, y_pred)}
+    """Every metric of ``metric_names(task)``."""
+    return {name: METRICS[name](y_true, y_pred) for name in metric_names(task)}
 
 
 def curve_metric(task: str) -> str:

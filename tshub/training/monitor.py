@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tshub.training.metrics import metric_names
+
 Mode = Literal["min", "max"]
 
 #: History keys whose larger values are better; every other monitored key (losses, errors) is minimised.
@@ -34,6 +36,11 @@ class Monitor:
         """``"auto"`` is Otović's choice: ``val_accuracy`` for classification, ``val_loss`` for regression."""
         if name == "auto":
             name = "val_accuracy" if task == "classification" else "val_loss"
+        recorded = ("loss", "val_loss", *(f"val_{metric}" for metric in metric_names(task)))
+        if name not in recorded:
+            raise ValueError(
+                f"cannot monitor {name!r} when training for {task}: its history records {', '.join(recorded)}."
+            )
         mode: Mode = "max" if name.endswith(HIGHER_IS_BETTER) else "min"
         secondary = "val_loss" if tie_break and mode == "max" and name.startswith("val_") else None
         return cls(name, mode, secondary)

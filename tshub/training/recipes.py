@@ -15,8 +15,16 @@ from typing import Any
 
 import torch
 
-#: Every value a monitor setting accepts: "auto" and the history keys training records (``Monitor.resolve``).
-MONITORS = ("auto", "loss", "val_loss", "val_accuracy", "val_f1_weighted", "val_mae", "val_mse")
+from tshub.training.metrics import metric_names
+
+#: Every value a monitor setting accepts: "auto" and the history keys training records for some task
+#: (``Monitor.resolve`` checks the task's).
+MONITORS = (
+    "auto",
+    "loss",
+    "val_loss",
+    *(f"val_{m}" for task in ("classification", "regression") for m in metric_names(task)),
+)
 
 
 @dataclass(frozen=True)
