@@ -280,24 +280,26 @@ def _write_stead(folder: Path, rows: list[tuple[str, str, str]], traces: dict[st
 
 def test_stead_round_trip_and_malformed(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
-    traces = {f"ST{i}.IV_2018_EV": rng.normal(size=(6000, 3)).astype(np.float32) * 500 for i in range(3)}
+    traces = {f"ST{i}.IV_2018_EV": rng.normal(size=(6000, 3)).astype(np.float32) * 500 for i in range(5)}
     traces["NS.IV_NO"] = np.zeros((6000, 3), dtype=np.float32)
     rows = [
         ("ST0.IV_2018_EV", "earthquake_local", "2.1"),
         ("NS.IV_NO", "noise", ""),
         ("ST1.IV_2018_EV", "earthquake_local", "3.4"),
         ("ST2.IV_2018_EV", "earthquake_local", "0.7"),
+        ("ST3.IV_2018_EV", "earthquake_local", "1.5"),
+        ("ST4.IV_2018_EV", "earthquake_local", "2.8"),
     ]
     _write_stead(tmp_path / "STEAD", rows, traces)
     ds = SOURCE_LOADERS["STEAD"](tmp_path)
-    assert ds.X.shape == (3, 3, 6000)
-    for k, name in enumerate(("ST0.IV_2018_EV", "ST1.IV_2018_EV", "ST2.IV_2018_EV")):
-        np.testing.assert_array_equal(ds.X[k], traces[name].T)
-    np.testing.assert_array_equal(ds.y, np.array([2.1, 3.4, 0.7], dtype=np.float32))
-    assert_partition(ds, 3)
+    assert ds.X.shape == (5, 3, 6000)  # five events: the fewest that give each of the three splits one
+    for k in range(5):
+        np.testing.assert_array_equal(ds.X[k], traces[f"ST{k}.IV_2018_EV"].T)
+    np.testing.assert_array_equal(ds.y, np.array([2.1, 3.4, 0.7, 1.5, 2.8], dtype=np.float32))
+    assert_partition(ds, 5)
 
     _write_stead(tmp_path / "missing", rows + [("GONE.IV", "earthquake_local", "1.0")], traces)
-    with pytest.raises(DatasetError, match=r"merge\.csv line 6: trace 'GONE\.IV' has no dataset 'data/GONE\.IV'"):
+    with pytest.raises(DatasetError, match=r"merge\.csv line 8: trace 'GONE\.IV' has no dataset 'data/GONE\.IV'"):
         load_stead(tmp_path / "missing")
     _write_stead(tmp_path / "nomag", [("ST0.IV_2018_EV", "earthquake_local", "")], traces)
     with pytest.raises(DatasetError, match=r"merge\.csv line 2 \(source_magnitude\): magnitude '' is not a single"):

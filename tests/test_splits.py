@@ -172,3 +172,23 @@ def test_group_split_keeps_each_group_whole_and_needs_a_group_per_split() -> Non
     assert [len(split.splits[s]) for s in ("train", "val", "test")] == [6, 4, 2]  # 3, 2, 1 groups of 2
     with pytest.raises(DatasetError, match=r"2 group\(s\) are too few to give each of \['train', 'val', 'test'\]"):
         group_split(ds, np.repeat(["a", "b"], 6))
+
+
+def test_random_split_too_small_for_a_split_is_refused_not_left_empty() -> None:
+    """Regression: a stratified split of a tiny dataset left a split empty (two series per class, 20 % test: no
+    test series at all), and training_splits still noted "held out 20 % ... as a test split"."""
+    tiny = Dataset.from_arrays(np.zeros((4, 1, 8)), np.array([0, 1, 0, 1]))
+    with pytest.raises(DatasetError, match=r"4 series are too few.*'test': 0"):
+        random_split(tiny, (0.8, 0.2))
+    with pytest.raises(DatasetError, match="too few"):
+        training_splits(tiny, test_fraction=0.2)
+    with pytest.raises(DatasetError, match="too few"):
+        random_split(regression(2), (0.7, 0.15, 0.15))
+
+
+def test_training_splits_notes_say_how_many_series_were_held_out() -> None:
+    ds = Dataset.from_arrays(np.zeros((30, 1, 8)), np.arange(30) % 3)
+    split, notes = training_splits(ds, test_fraction=0.25)
+    held_out = len(split.splits["test"])
+    assert held_out == 6  # 10 per class, 2.5 ideal: the tied remainder goes to the first split, train
+    assert notes[0].startswith(f"no splits: held out {held_out} of the 30 series (25%) as a test split")

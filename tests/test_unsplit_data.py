@@ -53,7 +53,7 @@ def test_training_splits_make_all_series_training_data_and_carve_a_stratified_va
     assert "all 50 series are training data" in notes[0] and "10 of the training series (20%)" in notes[1]
     held, notes = training_splits(ds, val_fraction=0.25, test_fraction=0.2, seed=0)
     sizes = {k: len(v) for k, v in held.splits.items()}
-    assert sizes == {"train": 30, "test": 10, "val": 10} and "held out 20%" in notes[0]
+    assert sizes == {"train": 30, "test": 10, "val": 10} and "held out 10 of the 50 series (20%)" in notes[0]
     assert np.bincount(held.y[held.splits["test"]]).tolist() == [5, 5]
 
 

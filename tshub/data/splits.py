@@ -92,8 +92,8 @@ def training_splits(
             raise DatasetError(f"test_fraction must lie in [0, 1), got {test_fraction}.")
         ds = random_split(ds, {"train": 1 - test_fraction, "test": test_fraction}, seed=seed)
         notes.append(
-            f"no splits: held out {test_fraction:.0%} of the {len(ds.X)} series as a test split "
-            f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
+            f"no splits: held out {len(ds.splits['test'])} of the {len(ds.X)} series ({test_fraction:.0%}) as a "
+            f"test split (seed {seed}{', stratified' if _stratified(ds) else ''})"
         )
     elif not ds.splits:
         notes.append(f"no splits: all {len(ds.X)} series are training data")
@@ -155,6 +155,13 @@ def random_split(
         for part, chunk in zip(parts, np.split(rng.permutation(group), np.cumsum(counts)[:-1])):
             part.append(chunk)
     splits = {name: np.sort(np.concatenate(part)) for name, part in zip(names, parts)}
+    if not all(len(idx) for idx in splits.values()):
+        sizes = {name: len(idx) for name, idx in splits.items()}
+        raise DatasetError(
+            f"dataset {ds.name!r}: {len(ds.X)} series are too few to give each split at least one "
+            f"({sizes}{', allocated per class' if _stratified(ds, stratify) else ''}); use more series, larger fractions "
+            "for the small splits, or splits of your own."
+        )
     protocol = {
         "rule": "random_split",
         "fractions": dict(zip(names, weights.tolist())),
