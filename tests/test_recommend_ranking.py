@@ -190,6 +190,19 @@ def test_dtw_and_logme_is_the_mean_of_their_ranks_on_zoo_checkpoints(zoo_candida
     assert combined[0]["details"]["dtw_distance"] == pytest.approx(-dtw_score[combined[0].id])
 
 
+def test_dtw_and_logme_orders_tied_mean_ranks_by_logme(zoo_candidates: list[str]):
+    """On ArrowHead, ECG200/fcn and TwoLeadECG/fcn share a mean rank (each first of the two by one signal): the
+    tie went to the id that sorts first; LogME, the stronger signal, orders it."""
+    index = ZOO / "similarity"
+    combined = recommend("ArrowHead", k=None, method="dtw+logme", candidates=zoo_candidates, index=index, cache=False)
+    logme_order = recommend("ArrowHead", k=None, method="logme", candidates=zoo_candidates, cache=False).ids
+    scores = [r.score for r in combined]
+    assert len(set(scores)) < len(scores)  # the case: a tie
+    for a, b in zip(combined.ranking, combined.ranking[1:]):
+        if a.score == b.score:
+            assert logme_order.index(a.id) < logme_order.index(b.id), (a.id, b.id)
+
+
 def test_dtw_and_logme_without_an_index_falls_back_to_logme(zoo_candidates: list[str], tmp_path: Path):
     with pytest.warns(UserWarning, match="method 'dtw\\+logme' needs the similarity index"):
         rec = recommend("GunPoint", method="dtw+logme", candidates=zoo_candidates[:2], index=tmp_path / "none")

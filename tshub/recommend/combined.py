@@ -9,7 +9,8 @@ loses on 2 (sign test p = 0.69), no method beats a random pick significantly the
 on those same targets: choosing the best method on 9 targets and applying it to the 10th gives 0.022, the default's.
 
 The two signals are put on one scale by their order: each candidate's rank among the candidates, scaled to
-[0, 1] (``ranker.rank_mean``); LogME's order is the cascade's (shortlisted first). A candidate LogME cannot score
+[0, 1] (``ranker.rank_mean``); LogME's order is the cascade's (shortlisted first), and it also orders candidates
+whose mean ranks tie (two signals tie often: first by one and last by the other). A candidate LogME cannot score
 is skipped (it does not run on the target); one whose source the index does not hold gets the middle DTW rank.
 """
 
@@ -39,10 +40,11 @@ def rank_by_dtw_and_logme(pool: list[Candidate], ctx: Context) -> Iterator[Score
     signals = np.array(
         [[np.nan if distances.get(s.candidate) is None else distances[s.candidate], -i] for i, s in enumerate(ordered)]
     ).reshape(len(ordered), 2)
-    for s, score in zip(ordered, rank_mean(signals)):
+    for position, (s, score) in enumerate(zip(ordered, rank_mean(signals))):
         distance = distances.get(s.candidate)
         yield Scored(
             s.candidate,
             float(score),
             {"logme": s.score, "dtw_distance": None if distance is None else -distance, "logme_details": s.details},
+            tie_break=float(position),
         )
