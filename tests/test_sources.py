@@ -173,6 +173,20 @@ def test_speech_random_split_without_lists_and_half_lists(tmp_path: Path) -> Non
         load_speech_commands(tmp_path)
 
 
+def test_speech_lists_that_name_no_clip_are_refused_not_left_empty(tmp_path: Path) -> None:
+    """Regression: lists naming clips another way (here './yes/c0.wav', or clips of another copy) matched none of
+    the clips, and the split came out empty without a word; the loader now says what the lists must name."""
+    for word in ("yes", "no"):
+        for k in range(3):
+            _write_wav(tmp_path / word / f"c{k}.wav", 8000, 8000, seed=k)
+    (tmp_path / "testing_list.txt").write_text("./yes/c0.wav\n./no/c0.wav\n")
+    (tmp_path / "validation_list.txt").write_text("yes/c1.wav\nno/c1.wav\n")
+    with pytest.raises(DatasetError, match=r"none of the 6 clips is listed in testing_list.txt.*'\./no/c0\.wav'"):
+        load_speech_commands(tmp_path)
+    (tmp_path / "testing_list.txt").write_text("yes/c0.wav\nno/c0.wav\n")
+    assert {k: len(v) for k, v in load_speech_commands(tmp_path).splits.items()} == {"train": 2, "val": 2, "test": 2}
+
+
 # ----------------------------------------------------------------------------- SeisBench layout (real + small)
 def test_seismic_cx(shared_data: Path) -> None:
     folder = shared_data / "SEISMIC-CX"

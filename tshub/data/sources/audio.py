@@ -120,5 +120,12 @@ def _official_splits(folder: Path, relative: list[str]) -> dict[str, np.ndarray]
             f"{folder}: {sorted(both)[:3]} listed in both {OFFICIAL_LISTS['test']} and "
             f"{OFFICIAL_LISTS['val']}; an official clip belongs to one split."
         )
+    for name, listed in member.items():
+        if listed and not listed.intersection(relative):
+            raise DatasetError(
+                f"{folder}: none of the {len(relative)} clips is listed in {OFFICIAL_LISTS[name]} (it lists "
+                f"{len(listed)}, e.g. {sorted(listed)[0]!r}); the lists name clips as <word>/<file>.wav relative "
+                "to the folder, and must be this copy's own (or remove both lists for a random 70/15/15 split)."
+            )
     where = np.array(["test" if r in member["test"] else "val" if r in member["val"] else "train" for r in relative])
     return {name: np.flatnonzero(where == name) for name in ("train", "val", "test")}
