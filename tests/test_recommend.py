@@ -654,6 +654,25 @@ def test_features_are_cached_by_content(
     assert not list((tmp_path / "features").glob("*/*.npy"))
 
 
+def test_weights_replaced_under_their_config_meet_no_cached_features(
+    italy: Dataset, store: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The key was config.json's bytes alone, and a hit loads nothing: weights overwritten in place (a bad copy,
+    a hand edit) kept the score of the weights that were there before, where loading them says they are corrupt."""
+    import shutil
+
+    monkeypatch.setenv("TSHUB_HOME", str(tmp_path / "home"))
+    folder = Path(shutil.copytree(store["Chinatown"], tmp_path / "Chinatown" / "fcn"))
+    first = recommend(italy, k=None, candidates=[str(folder)])
+    assert first.ids == ["Chinatown/fcn"] and not first[0].details["cached"]
+    weights = folder / "model.safetensors"
+    weights.write_bytes((store["SonyAIBORobotSurface1"] / "model.safetensors").read_bytes())
+    os.utime(weights, ns=(time.time_ns(), time.time_ns() + 10**9))  # a coarse clock must not hide the change
+    rec = recommend(italy, k=None, candidates=[str(folder), str(store["ItalyPowerDemand"])], allow_self_transfer=True)
+    assert rec.ids == ["ItalyPowerDemand/fcn"]
+    assert "checkpoint corrupted" in rec.skipped[0].reason
+
+
 def test_a_ranking_past_its_time_limit_stops_with_a_clear_error(italy: Dataset, candidates: list[str]):
     with pytest.raises(RecommendTimeout, match=r"longer than 0 s \(scored 0 of 3 candidates\)"):
         recommend(italy, candidates=candidates, allow_self_transfer=True, time_limit_s=0)

@@ -2,8 +2,8 @@
 
 A service answers ``POST /v1/recommend`` and then a job with ``"model": "auto"`` on the same dataset; a user tries
 several ``k``/``arch``/methods. The key is the content digest of the checkpoint (its config.json, which holds the
-weights' sha256), of the exact series scored, and of how they were scored, so a changed checkpoint or target never
-meets stale features. Files are plain ``.npy`` (read with ``allow_pickle=False``) under
+weights' sha256, and its weights file's size and time), of the exact series scored, and of how they were scored,
+so a changed checkpoint or target never meets stale features. Files are plain ``.npy`` (read with ``allow_pickle=False``) under
 ``$TSHUB_HOME/features`` (default ``~/.cache/tshub/features``), the oldest pruned beyond ``TSHUB_FEATURE_CACHE_MB``.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from tshub.atomic import atomic_write
 from tshub.data.dataset import Dataset
+from tshub.hub.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from tshub.hub.store import home_store
 from tshub.recommend.candidates import Candidate
 
@@ -32,11 +33,23 @@ def cache_folder() -> Path:
 
 
 def checkpoint_digest(candidate: Candidate) -> str | None:
-    """sha256 of the checkpoint's config.json (it records its weights' sha256), None for one not yet downloaded."""
+    """sha256 of the checkpoint's config.json (it records its weights' sha256) and of its weights file's size and
+    modification time, None for one not yet downloaded. Loading checks the weights against config.json; a cache hit
+    loads nothing, so weights replaced under an unchanged config.json must change the key themselves (and then
+    fail that check) rather than be ranked by the features of the weights that were there before."""
     if candidate.hub_only:
         return None
-    config = Path(candidate.location) / "config.json"
-    return hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None
+    folder = Path(candidate.location)
+    config = folder / CONFIG_NAME
+    if not config.is_file():
+        return None
+    digest = hashlib.sha256(config.read_bytes())
+    try:
+        weights = (folder / WEIGHTS_NAME).stat()
+        digest.update(f"{weights.st_size}:{weights.st_mtime_ns}".encode())
+    except OSError:  # no weights file: no cache hit either, loading says what is missing
+        return None
+    return digest.hexdigest()
 
 
 def sample_digest(sample: Dataset, *, bf16: bool, statistics: str = "source") -> str:
