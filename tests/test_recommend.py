@@ -156,6 +156,20 @@ def test_scores_of_the_smallest_targets_are_finite():
         hscore(two, np.array([0, 1]), shrinkage=1.5)
 
 
+def test_features_that_cannot_be_scored_are_refused_with_what_is_wrong():
+    """A NaN (a diverged source) surfaced as numpy's "SVD did not converge" / "Eigenvalues did not converge"."""
+    F = np.random.default_rng(0).normal(size=(10, 4))
+    F[3, 1] = np.nan
+    labels = np.arange(10) % 2
+    for score in (logme, hscore):
+        with pytest.raises(ValueError, match="features are not finite"):
+            score(F, labels)
+        with pytest.raises(ValueError, match=r"must be a \(series, features\) matrix, got shape \(10,\)"):
+            score(F[:, 0], labels)
+        with pytest.raises(ValueError, match="10 feature rows but 9 targets"):
+            score(np.nan_to_num(F), labels[:9])
+
+
 # ---------------------------------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def italy(shared_data: Path) -> Dataset:

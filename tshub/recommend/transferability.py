@@ -84,12 +84,7 @@ def target_features(
         sb = None if stream_max is None else torch.from_numpy(stream_max[i : i + batch_size]).to(device, dtype)
         chunks.append(target.forward_features(xb, sb).double().cpu())
     features = torch.cat(chunks).numpy() if chunks else np.zeros((0, target.head_input_dim))
-    if not np.isfinite(features).all():
-        raise ValueError(
-            "the checkpoint's features on this target are not finite (NaN or infinite weights, or an "
-            "overflow): it cannot be scored; retrain or drop it."
-        )
-    return features, y, report
+    return _checked_features(features, len(y)), y, report
 
 
 def adapted_model(
@@ -138,7 +133,7 @@ def logme(features: np.ndarray, targets: np.ndarray, task: str = "classification
 
     ``targets``: class indices (classification: one column per class present) or values (n,) / (n, k).
     """
-    F = np.asarray(features, dtype=np.float64)
+    F = _checked_features(features, len(targets))
     Y = _target_columns(targets, task, len(F))
     n, D = F.shape
     sigma, x2, rest = _spectrum(F, Y)
@@ -161,10 +156,24 @@ def log_evidence(
     return evidence / n
 
 
+def _checked_features(features: np.ndarray, n_targets: int) -> np.ndarray:
+    """The features as float64 (n, D), refused with what is wrong when they cannot be scored (a NaN would only
+    surface as the SVD's "did not converge")."""
+    F = np.asarray(features, dtype=np.float64)
+    if F.ndim != 2:
+        raise ValueError(f"features must be a (series, features) matrix, got shape {F.shape}.")
+    if len(F) != n_targets:
+        raise ValueError(f"{len(F)} feature rows but {n_targets} targets; they must match one to one.")
+    if not np.isfinite(F).all():
+        raise ValueError(
+            "the features are not finite (NaN or infinite: a source with diverged weights, or an overflow): "
+            "they cannot be scored; drop or retrain the source."
+        )
+    return F
+
+
 def _target_columns(targets: np.ndarray, task: str, n: int) -> np.ndarray:
     y = np.asarray(targets)
-    if len(y) != n:
-        raise ValueError(f"{n} feature rows but {len(y)} targets; they must match one to one.")
     if task == "classification":
         classes = np.unique(y)
         return (y[:, None] == classes[None, :]).astype(np.float64)
@@ -254,10 +263,8 @@ def hscore(features: np.ndarray, labels: np.ndarray, *, shrinkage: str | float |
     (always with 2 series), and with n ≤ D the unshrunk Σ_f is singular; Σ_z lies in Σ_f's range, so the
     pseudo-inverse gives the score's limit as a → 0 (with 2 series in 2 classes: 1, all variance explained).
     """
-    F = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
-    if len(labels) != len(F):
-        raise ValueError(f"{len(F)} feature rows but {len(labels)} labels; they must match one to one.")
+    F = _checked_features(features, len(labels))
     F = F - F.mean(axis=0)
     n, d = F.shape
     classes, inverse = np.unique(labels, return_inverse=True)
