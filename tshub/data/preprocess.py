@@ -93,15 +93,15 @@ class Preprocessor:
 
     def training_targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Targets ``y`` (n,) or (n, k) of the raw series ``X`` as the network learns them (float32)."""
-        offset, scale = self._target_frame(X, np.ndim(y))
+        offset, scale = self.target_frame(X, np.ndim(y))
         return ((np.asarray(y, dtype=np.float64) - offset) / scale).astype(np.float32)
 
     def raw_targets(self, X: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The inverse of ``training_targets``: a network's outputs for ``X`` on the targets' raw scale."""
-        offset, scale = self._target_frame(X, np.ndim(values))
+        offset, scale = self.target_frame(X, np.ndim(values))
         return (np.asarray(values, dtype=np.float64) * scale + offset).astype(np.float32)
 
-    def _target_frame(self, X: np.ndarray, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    def target_frame(self, X: np.ndarray, ndim: int) -> tuple[np.ndarray, np.ndarray]:
         """``(offset, scale)`` of the targets the network learns: each series' (relative) or the training
         split's per output (standardised), shaped to broadcast against targets of ``ndim`` dimensions."""
         if self.relative_target:

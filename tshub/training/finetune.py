@@ -31,6 +31,7 @@ from tshub.training.loop import (
     EpochHook,
     LoopResult,
     ParamGroup,
+    TargetFrame,
     Training,
     decode_outputs,
     evaluate,
@@ -62,6 +63,13 @@ class PreparedData:
     train: Arrays
     val: Arrays
     test: Arrays | None
+
+    @property
+    def val_frame(self) -> TargetFrame | None:
+        """How the validation targets the network learns map back to their raw scale (None: they are raw)."""
+        if not self.preprocessor.transforms_targets:
+            return None
+        return self.preprocessor.target_frame(self.dataset.split("val")[0], np.ndim(self.val[1]))
 
 
 def finetune(
@@ -202,7 +210,7 @@ def train_from_scratch(
         task=ds.task,
         on_epoch_end=on_epoch_end,
         state_path=state_path,
-        target_scale=prep.preprocessor.target_scale,
+        target_frame=prep.val_frame,
     )
     return _result(model, prep, loop, name, config, seed, start, {})
 
@@ -267,7 +275,7 @@ class _OmegaRun:
             param_groups=_omega_groups(target, self.report, self.omega),
             task=prep.dataset.task,
             on_epoch_end=hook,
-            target_scale=prep.preprocessor.target_scale,
+            target_frame=prep.val_frame,
         )
 
     @property
@@ -470,8 +478,8 @@ def _result(
         )
     if prep.preprocessor.relative_target:
         notes.append(
-            "Loss and validation curves are on relative targets (each series' normalised space, "
-            "preprocessing relative_target), not on the raw scale of the metrics."
+            "The loss curves are on relative targets (each series' normalised space, preprocessing "
+            "relative_target); the validation metrics on the targets' raw scale."
         )
     elif prep.preprocessor.target_mean is not None:
         notes.append(

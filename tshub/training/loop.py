@@ -21,7 +21,6 @@ import torch
 from torch import nn
 from torch.nn.functional import cross_entropy, mse_loss
 
-from tshub.data.preprocess import standardised_frame
 from tshub.models.base import TimeSeriesModel
 from tshub.training.metrics import task_metrics
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
@@ -42,8 +41,10 @@ EpochHook = Callable[[dict[str, Any]], None]
 _DATA_ON_GPU_FRACTION = 0.5  # keep training data on the GPU when it takes at most this share of free memory
 
 
-#: The (mean, std) per output that standardised a regression's targets (``Preprocessor.fit_targets``).
-TargetScale = tuple[Sequence[float], Sequence[float]]
+#: ``(offset, scale)`` arrays mapping a regression's validation targets, as the network learns them, back to their
+#: raw scale (``raw = learned · scale + offset``): per output for standardised targets, per series for relative
+#: ones (``Preprocessor.target_frame`` of the raw validation series).
+TargetFrame = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -77,7 +78,7 @@ def fit(
     task: str | None = None,
     on_epoch_end: EpochHook | None = None,
     state_path: str | Path | None = None,
-    target_scale: TargetScale | None = None,
+    target_frame: TargetFrame | None = None,
 ) -> LoopResult:
     """Train ``model`` in place with Adam under ``config`` and return its history.
 
@@ -88,8 +89,8 @@ def fit(
     ``on_epoch_end`` gets every history record as it is made (progress reports; an exception it raises, e.g. to
     cancel a job, propagates). With ``state_path`` the full training state is saved there as it goes (see
     ``tshub.training.state``) and a run of the same training resumes from it; the file is removed at the end.
-    ``progress``: True (tqdm), "lines" or False (see ``tshub.training.progress``). ``target_scale``: the (mean,
-    std) per output that standardised the regression targets: validation metrics are reported on the raw scale.
+    ``progress``: True (tqdm), "lines" or False (see ``tshub.training.progress``). ``target_frame``: how the
+    validation targets map back to their raw scale (``TargetFrame``): validation metrics are reported on it.
     """
     training = Training(
         model,
@@ -103,7 +104,7 @@ def fit(
         task=task,
         on_epoch_end=on_epoch_end,
         state_path=state_path,
-        target_scale=target_scale,
+        target_frame=target_frame,
     )
     training.run()
     return training.finish()
@@ -131,10 +132,10 @@ class Training:
         task: str | None = None,
         on_epoch_end: EpochHook | None = None,
         state_path: str | Path | None = None,
-        target_scale: TargetScale | None = None,
+        target_frame: TargetFrame | None = None,
     ):
         self.model, self.config, self.on_epoch_end = model, config, on_epoch_end
-        self.target_scale = target_scale
+        self.target_frame = target_frame
         self.task = task or _task_of(model, train[1])
         self.device = resolve_device(device)
         model.to(self.device)
@@ -266,7 +267,7 @@ class Training:
                 batch_size=config.eval_batch_size,
                 device=self.device,
                 bf16=config.bf16,
-                target_scale=self.target_scale,
+                target_frame=self.target_frame,
             )
             record.update({f"val_{k}": v for k, v in scores.items()})
         record["lr"] = lrs
@@ -352,10 +353,10 @@ def evaluate(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     bf16: bool = False,
-    target_scale: TargetScale | None = None,
+    target_frame: TargetFrame | None = None,
 ) -> dict[str, float]:
     """Loss (the training objective, with the regularisation term as Keras reports it) and task metrics, these on
-    the raw scale of regression targets standardised by ``target_scale`` (mean, std per output)."""
+    the raw scale of regression targets the network learns in ``target_frame`` (relative or standardised)."""
     X, y, stream_max = data
     outputs = predict_outputs(model, X, stream_max, batch_size=batch_size, device=device, bf16=bf16)
     y = _targets(y, task, torch.device("cpu"))
@@ -364,14 +365,12 @@ def evaluate(
     if reg is not None:
         loss += float(reg.detach())
     truth, predicted = y.numpy(), decode_outputs(task, outputs)
-    if target_scale is not None:
-        truth, predicted = (_unstandardise(values, target_scale) for values in (truth, predicted))
+    if target_frame is not None:
+        offset, scale = target_frame
+        truth, predicted = (
+            (values.astype(np.float64) * scale + offset).astype(np.float32) for values in (truth, predicted)
+        )
     return {"loss": loss, **task_metrics(task, truth, predicted)}
-
-
-def _unstandardise(values: np.ndarray, target_scale: TargetScale) -> np.ndarray:
-    offset, scale = standardised_frame(target_scale, values.ndim)
-    return (values.astype(np.float64) * scale + offset).astype(np.float32)
 
 
 @torch.no_grad()
