@@ -210,18 +210,27 @@ def infer_task(y: np.ndarray) -> Task:
     return "classification" if y.ndim == 1 and np.all(np.mod(finite, 1) == 0) else "regression"
 
 
-def _refuse_missing_targets(name: str, y: np.ndarray) -> None:
-    """A NaN, infinite or None target is missing: not a class ("nan") nor a value to regress on; name the first."""
+def missing_targets(y: np.ndarray) -> np.ndarray:
+    """Per series, whether its target (any output of it) is missing: NaN, infinite or None, not a class ("nan") nor
+    a value to regress on."""
+    y = np.asarray(y)
     if y.dtype.kind == "f":
         missing = ~np.isfinite(y)
     elif y.dtype.kind == "O":
         missing = np.array([v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y.ravel()])
+        missing = missing.reshape(y.shape)
     else:
-        return
+        return np.zeros(len(y), dtype=bool)
+    return missing.any(axis=tuple(range(1, missing.ndim))) if missing.ndim > 1 else missing
+
+
+def _refuse_missing_targets(name: str, y: np.ndarray) -> None:
+    """Name the first series whose target is missing (``missing_targets``)."""
+    missing = missing_targets(y)
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
         raise DatasetError(
-            f"dataset {name!r}: the target of series {i // (y.size // len(y))} is {y.ravel()[i]}; every series "
+            f"dataset {name!r}: the target of series {i} is {y[i]}; every series "
             "needs a finite target (drop the unlabelled series, and predict them once the model is trained)."
         )
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.dataset import Dataset, DatasetError, missing_targets
 from tshub.data.fingerprint import fingerprint
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.data.splits import training_splits, validation_is_train
@@ -354,7 +354,7 @@ def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use
     X_train, y_train = ds.split("train")
     preprocessor.fit(X_train)
     if ds.task == "regression":
-        missing = int((~np.isfinite(np.asarray(y_train, dtype=np.float64))).reshape(len(y_train), -1).any(axis=1).sum())
+        missing = int(missing_targets(y_train).sum())
         if missing:
             raise DatasetError(
                 f"{ds.name!r} has no targets for {missing} of its {len(y_train)} training series (unlabelled data, "

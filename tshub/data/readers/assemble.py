@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tshub.data.dataset import Dataset, DatasetError, Task
+from tshub.data.dataset import Dataset, DatasetError, Task, missing_targets
 from tshub.data.readers.base import TRAILING_NAN, UNLIMITED, RawSeries, ReadLimits, check_option
 from tshub.data.readers.formats import suffixes
 from tshub.data.readers.lengths import regularize
@@ -116,10 +116,13 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
 
 
 def _refuse_missing_targets(raws: list[RawSeries]) -> None:
-    """A NaN or infinite target is missing, not a class or a value to regress on: name the first one."""
+    """Name the first series whose target is missing (``missing_targets``)."""
     for r in raws:
-        if r.y is not None and r.y.dtype.kind == "f" and not np.isfinite(r.y).all():
-            i = int(np.flatnonzero(~np.isfinite(r.y))[0])
+        if r.y is None:
+            continue
+        missing = missing_targets(r.y)
+        if missing.any():
+            i = int(np.flatnonzero(missing)[0])
             raise DatasetError(
                 f"{r.where(i)}: the target is {r.y[i]}; every series needs a finite target (drop the unlabelled "
                 "series, or read them with label_column=None)."
