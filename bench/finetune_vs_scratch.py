@@ -46,7 +46,8 @@ from tshub.experiments import ExperimentGrid, run
 from tshub.hub.checkpoint import read_config
 from tshub.hub.ids import as_model_id
 from tshub.hub.store import find_local, stores, training_status, unconverged_reason
-from tshub.recommend.advice import MINIROCKET_TIE, minirocket_references
+from tshub.recommend.advice import minirocket_references
+from tshub.recommend.advice_rules import MINIROCKET_TIE
 from tshub.stats import ComparisonTable, comparison_table, win_tie_loss
 
 RESULTS = Path(__file__).resolve().parent / "results" / "finetune_vs_scratch.md"

@@ -21,7 +21,8 @@ import numpy as np
 
 from tshub.baselines import minirocket
 from tshub.data.catalogue import load, ucr_summary
-from tshub.recommend.advice import MINIROCKET_TIE, minirocket_references
+from tshub.recommend.advice import minirocket_references
+from tshub.recommend.advice_rules import MINIROCKET_TIE
 from tshub.stats import wilcoxon_signed_rank, win_tie_loss
 
 RESULTS = Path(__file__).resolve().parent / "results" / "minirocket_parity"

@@ -43,11 +43,10 @@ from tshub.recommend.advice import (
     FORMAT_VERSION,
     REFERENTS,
     SCORE_METHOD,
-    beats,
     minirocket_references,
     pick_features,
 )
-from tshub.recommend.advice_rules import EvidenceTable, fit_evidence, fit_rule, select_rule
+from tshub.recommend.advice_rules import EvidenceTable, fit_evidence, fit_rule, select_rule, table_of
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -144,19 +143,6 @@ def pair_features(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str
             )
         print(f"{target}: {len(sources)} sources featured", file=sys.stderr)
     return out
-
-
-def table_of(rows: list[dict], referent: str, features: dict) -> EvidenceTable:
-    kept = [r for r in rows if r[referent] is not None]
-    return EvidenceTable(
-        np.array([r["target"] for r in kept]),
-        np.array([r["source"] for r in kept]),
-        {
-            name: np.array([np.nan if (v := features[(r["target"], r["source"])][name]) is None else v for r in kept])
-            for name in FEATURES
-        },
-        np.array([beats(r["accuracy"], r[referent], referent) for r in kept], dtype=bool),
-    )
 
 
 def first_picks(table: EvidenceTable) -> dict[str, int]:
@@ -266,16 +252,17 @@ def main() -> None:
     args = parser.parse_args()
     rows = {name: evidence_rows(name) for name in args.evidence}
     features = pair_features({(r["target"], r["source"]) for mine in rows.values() for r in mine})
-    entries = {}
+    entries: dict[str, dict[str, Any]] = {}
     for name, mine in rows.items():
         path, description = SOURCES[name]
-        tables = {referent: table_of(mine, referent, features) for referent in REFERENTS}
+        featured = [{**r, "features": features[(r["target"], r["source"])]} for r in mine]
+        tables = {referent: table_of(featured, referent, FEATURES) for referent in REFERENTS}
         entries[name] = {
             "file": path,
             "description": description,
             "against": {referent: fit_evidence(tables[referent], list(FEATURES)) for referent in REFERENTS},
             "first_pick": {referent: first_picks(tables[referent]) for referent in REFERENTS},
-            "rows": [{**r, "features": features[(r["target"], r["source"])]} for r in mine],
+            "rows": featured,  # what the tables are made of: the advice refits on them without a user's target
             "left_out": incomplete_targets(name),
         }
     rests_on = max(entries, key=lambda n: (entries[n]["against"]["scratch"]["targets"], len(rows[n])))

@@ -372,5 +372,6 @@ class RecommendOut(BaseModel):
     advice: dict[str, Any] | None = Field(
         None,
         description="whether fine-tuning the first pick is expected to beat training from scratch and MiniRocket "
-        "on this dataset, with the evidence it rests on (tshub.recommend.advice; 'summary' says it in a line)",
+        "on this dataset, with the evidence it rests on (tshub.recommend.advice; 'summary' says it in a line; "
+        "an uploaded dataset is never taken for a benchmark target, so a verdict's 'held_out' stays null here)",
     )

@@ -17,12 +17,11 @@ from tshub.recommend.advice import (
     FEATURES,
     REFERENTS,
     advise,
-    beats,
     load_evidence,
     minirocket_reference,
     rule_from_dict,
 )
-from tshub.recommend.advice_rules import MAJORITY, EvidenceTable, fit_evidence, fit_rule, select_rule
+from tshub.recommend.advice_rules import MAJORITY, EvidenceTable, fit_evidence, fit_rule, select_rule, table_of
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -96,8 +95,14 @@ def test_a_constructed_evidence_file_drives_the_advice_like_the_matrix_would(sha
     fake = {
         "command": "constructed",
         "rests_on": "constructed",
+        "features": {"score": "-"},
         "evidence": {
-            "constructed": {"file": "-", "description": "a test table", "against": dict.fromkeys(REFERENTS, entry)}
+            "constructed": {
+                "file": "-",
+                "description": "a test table",
+                "against": dict.fromkeys(REFERENTS, entry),
+                "rows": [],  # no benchmark target to hold out
+            }
         },
     }
     gunpoint = load("GunPoint")
@@ -143,7 +148,7 @@ def test_the_evidence_table_counts_each_pair_against_its_own_scratch(monkeypatch
     counts wins against it and shows their median, not the first pair's scratch for all."""
     monkeypatch.syspath_prepend(str(BENCH))
     from transfer_advice import REFERENTS as BENCH_REFERENTS
-    from transfer_advice import first_picks, markdown, row, table_of
+    from transfer_advice import first_picks, markdown, row
 
     rows = [
         row("Beef", "Coffee/fcn", 0.85, 0.8, 0.83),
@@ -152,7 +157,8 @@ def test_the_evidence_table_counts_each_pair_against_its_own_scratch(monkeypatch
         row("Wine", "Coffee/fcn", 0.6, 0.5, 0.7),
     ]
     features = {(r["target"], r["source"]): {**dict.fromkeys(FEATURES, 1.0), "score": 0.0} for r in rows}
-    tables = {referent: table_of(rows, referent, features) for referent in BENCH_REFERENTS}
+    featured = [{**r, "features": features[(r["target"], r["source"])]} for r in rows]
+    tables = {referent: table_of(featured, referent, FEATURES) for referent in BENCH_REFERENTS}
     entry = {
         "file": "-",
         "description": "pairs",
@@ -174,16 +180,7 @@ def test_the_shipped_evidence_is_reproduced_from_its_own_rows() -> None:
     assert targets[evidence["rests_on"]] == max(targets.values())  # the evidence with the most targets
     for entry in evidence["evidence"].values():
         for referent, fitted in entry["against"].items():
-            rows = [r for r in entry["rows"] if r[referent] is not None]
-            refit = EvidenceTable(
-                np.array([r["target"] for r in rows]),
-                np.array([r["source"] for r in rows]),
-                {
-                    k: np.array([np.nan if r["features"][k] is None else r["features"][k] for r in rows])
-                    for k in FEATURES
-                },
-                np.array([beats(r["accuracy"], r[referent], referent) for r in rows]),
-            )
+            refit = table_of(entry["rows"], referent, FEATURES)
             again = json.loads(json.dumps(fit_evidence(refit, list(FEATURES))))
             assert _same(again, fitted), (referent, entry["file"])
 
@@ -199,10 +196,11 @@ def _same(a: object, b: object) -> bool:
 
 
 def test_the_advice_on_a_catalogue_target_says_what_the_evidence_says(shared_data: Path) -> None:
+    """Wine is in none of the evidence: the advice quotes the shipped fit as it is."""
     coffee = REPO_ZOO / "Coffee" / "fcn"
     if not coffee.is_dir():
         pytest.skip(f"the repository zoo's Coffee/fcn is absent ({coffee})")
-    rec = recommend("GunPoint", k=1, candidates=[str(coffee)])
+    rec = recommend("Wine", k=1, candidates=[str(coffee)])
     advice = rec.advice
     assert advice is not None and advice.source == rec[0].id
     evidence = load_evidence()
@@ -213,14 +211,64 @@ def test_the_advice_on_a_catalogue_target_says_what_the_evidence_says(shared_dat
         group = rule.group(advice.features.get(rule.feature) if rule.feature else None)
         assert verdict.probability == group.rate and verdict.answer == ("yes" if group.rate > 0.5 else "no")
         assert verdict.loto_accuracy == fitted["rules"][fitted["chosen"]]["loto_accuracy"]
+        assert verdict.held_out is None and verdict.measured_pairs is None and "held out" not in verdict.explanation
         if fitted["chosen"] == MAJORITY:
             assert "no feature known before training predicted it better" in verdict.explanation
-    assert advice.minirocket.reference_accuracy == pytest.approx(0.9933)  # the vendored aeon reference
-    assert advice.features["score"] == pytest.approx(rec[0].score) and advice.features["per_class"] == 25
+    assert advice.minirocket.reference_accuracy == pytest.approx(0.8519)  # the vendored aeon reference
+    assert advice.features["score"] == pytest.approx(rec[0].score) and advice.features["per_class"] == 28.5
     assert advice.features["source_accuracy"] == read_config(coffee)["metrics"]["accuracy"]
     out = rec.to_dict()
     assert json.loads(json.dumps(out))["advice"]["summary"] == advice.summary()
     assert f"advice: fine-tuning {rec[0].id} beats scratch: {advice.scratch.answer}" in str(rec)
+
+
+def test_a_benchmark_target_gets_the_advice_fitted_without_it_and_what_was_measured_on_it(shared_data: Path) -> None:
+    """FaceFour is one of the evidence's targets: its advice is the rule chosen and fitted on the other targets (with
+    it, the scratch rule's rate for 4 classes was 0.83, fitted on FaceFour's own loss too; without it, 1.0), says it
+    was held out, and gives what was measured on FaceFour itself, the most direct evidence there is."""
+    evidence = load_evidence()
+    entry = evidence["evidence"][evidence["rests_on"]]
+    facefour = load("FaceFour")
+    advice = advise(facefour, "Crop/fcn", {}, 0.1, "logme")
+    for referent in REFERENTS:
+        verdict = getattr(advice, referent)
+        table = table_of(entry["rows"], referent, FEATURES)
+        rest = table.subset(table.targets != "FaceFour")
+        rule = fit_rule(rest, select_rule(rest, list(FEATURES)).kept)
+        group = rule.group(advice.features.get(rule.feature) if rule.feature else None)
+        assert verdict.probability == group.rate and verdict.targets == group.targets
+        assert verdict.held_out == "FaceFour"
+        assert "FaceFour is one of the benchmark targets, so it is held out of the evidence" in verdict.explanation
+        measured = [table_of(e["rows"], referent, FEATURES) for e in evidence["evidence"].values()]
+        won = np.concatenate([t.won[t.targets == "FaceFour"] for t in measured])
+        assert (verdict.measured_wins, verdict.measured_pairs) == (won.sum(), len(won)) and len(won) > 1
+        beat = {"scratch": "scratch", "minirocket": "MiniRocket"}[referent]
+        assert f"measured on FaceFour itself, fine-tuning beat {beat} in " in verdict.explanation
+        assert "(this source did not)" in verdict.explanation  # Crop/fcn is FaceFour's pair in finetune_vs_scratch
+    assert advice.scratch.probability != shipped_rate(entry["against"]["scratch"], advice.features)
+    assert (
+        f"measured on FaceFour itself (held out of the evidence), fine-tuning beat scratch in "
+        f"{advice.scratch.measured_wins} of {advice.scratch.measured_pairs}, MiniRocket in "
+        f"{advice.minirocket.measured_wins} of {advice.minirocket.measured_pairs} pairs"
+    ) in advice.summary()
+
+
+def shipped_rate(fitted: dict, features: dict) -> float:
+    """The rate the evidence file's own fit (every target) gives a target with ``features``."""
+    rule = rule_from_dict(fitted["rule"])
+    return rule.group(features.get(rule.feature) if rule.feature else None).rate
+
+
+def test_a_users_file_named_as_a_benchmark_target_is_not_held_out(shared_data: Path) -> None:
+    """Only a catalogue set is matched to a benchmark target: an upload called FaceFour, even with FaceFour's
+    series, gets the shipped fit, as any other data does."""
+    evidence = load_evidence()
+    facefour = load("FaceFour")
+    upload = Dataset.from_arrays(facefour.X, np.asarray(facefour.classes)[facefour.y], name="FaceFour")
+    advice = advise(upload, "Crop/fcn", {}, 0.1, "logme")
+    fitted = evidence["evidence"][evidence["rests_on"]]["against"]["scratch"]
+    assert advice.scratch.probability == shipped_rate(fitted, advice.features)
+    assert advice.scratch.held_out is None and "held out" not in advice.summary() + advice.scratch.explanation
 
 
 def test_user_data_has_no_minirocket_reference_and_regression_no_answer(shared_data: Path) -> None:

@@ -36,7 +36,7 @@ def test_demo_target_falls_back_to_the_trace_set_shipped_with_tslearn(monkeypatc
 
 def test_what_happened_counts_minirocket_within_its_table_rounding_as_a_tie():
     """The demo said fine-tuned 0.9933 "won" against MiniRocket's 0.9933 (149/150 = 0.99333 against a table
-    rounded to 4 decimals): the evidence already counted that a tie (``advice.beats``), the demo did not."""
+    rounded to 4 decimals): the evidence already counted that a tie (``advice_rules.beats``), the demo did not."""
     from types import SimpleNamespace
 
     from tshub.demo import advice_outcome

@@ -82,8 +82,8 @@ def test_summarise_counts_targets_and_runs_the_sign_tests():
 
 
 def test_minirocket_ties_within_its_rounding_and_every_row_meets_the_referents():
-    """MiniRocket's table is rounded to 4 decimals: within that (advice.MINIROCKET_TIE) it ties, in ranks and in
-    W/T/L, as advice.beats counts it; accuracies equal up to float noise share a rank; the baselines are compared
+    """MiniRocket's table is rounded to 4 decimals: within that (advice_rules.MINIROCKET_TIE) it ties, in ranks and in
+    W/T/L, as advice_rules.beats counts it; accuracies equal up to float noise share a rank; the baselines are compared
     with the referents too (scratch against MiniRocket, the random pick against both)."""
     noisy = TargetTruth("T", {"A": 0.1 + 0.2, "B": 0.3, "C": 0.2}, scratch=0.2, minirocket=0.30004)
     assert judge({"A": 1.0}, noisy)["rank"] == judge({"B": 1.0}, noisy)["rank"] == 1.5

@@ -8,6 +8,11 @@ majority answer unless a feature rule beats it). The answer for a target is the 
 the target falls in: "yes" above one half, "no" below, "unknown" at one half or where the evidence does not reach
 (a regression target; MiniRocket on data without a reference accuracy). Weak evidence is said in words.
 
+When the target is itself one of the evidence's targets (``evidence_target``: a UCR set loaded from the catalogue,
+not a user's file of the same name), the rule is chosen and fitted again on the evidence rows without it, as the
+benchmark scores the advice, and the advice says so and what was measured on that target: quoting a rule fitted on
+the target's own outcome would pass that outcome off as a prediction.
+
 The features are known before any training (``FEATURES``); the MiniRocket reference accuracies of the UCR 2018
 sets (``minirocket_ucr.tsv``, aeon's MiniRocketClassifier) are vendored beside this module.
 """
@@ -24,15 +29,21 @@ from typing import Any
 
 from tshub.data.dataset import Dataset
 from tshub.data.root import FULL
-from tshub.recommend.advice_rules import MAJORITY, FittedRule, Group
+from tshub.recommend.advice_rules import (
+    MAJORITY,
+    WIN_MARGIN,
+    EvidenceTable,
+    FittedRule,
+    Group,
+    beats,
+    fit_evidence,
+    fit_rule,
+    table_of,
+)
 
 HERE = Path(__file__).resolve().parent
 EVIDENCE_FILE = HERE / "advice_evidence.json"
 MINIROCKET_FILE = HERE / "minirocket_ucr.tsv"
-#: The table's accuracies are rounded to 4 decimals: an accuracy within half a unit of the last one is a tie.
-MINIROCKET_TIE = 0.5e-4
-#: How much a fine-tune must exceed each referent to count as a win in the evidence.
-WIN_MARGIN = {"scratch": 0.0, "minirocket": MINIROCKET_TIE}
 FORMAT_VERSION = 1
 REFERENTS = {"scratch": "training from scratch", "minirocket": "MiniRocket"}
 #: Features of a (target, source) pair known before any training; the evidence file fits rules on them.
@@ -51,7 +62,9 @@ SCORE_METHOD = "logme"
 @dataclass(frozen=True)
 class Verdict:
     """Whether fine-tuning the pick is expected to beat one referent: ``answer`` "yes", "no" or "unknown";
-    ``probability`` the rate of wins it rests on; the group of evidence rows and the rule's held-out accuracy."""
+    ``probability`` the rate of wins it rests on; the group of evidence rows and the rule's held-out accuracy.
+    ``held_out``: the benchmark target the user's target is, left out of the evidence the rule was fitted on;
+    ``measured_pairs``: that target's pairs in all the evidence, ``measured_wins`` of them won by fine-tuning."""
 
     referent: str
     answer: str
@@ -68,6 +81,9 @@ class Verdict:
     majority_loto_accuracy: float | None = None
     nested_loto_accuracy: float | None = None
     reference_accuracy: float | None = None
+    held_out: str | None = None
+    measured_wins: int | None = None
+    measured_pairs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,10 +102,19 @@ class TransferAdvice:
         return {**asdict(self), "summary": self.summary()}
 
     def summary(self) -> str:
-        """One line: the two answers with their probabilities."""
-        return f"fine-tuning {self.source} beats " + "; ".join(
-            f"{REFERENTS[v.referent].removeprefix('training from ')}: {v.answer}{_probability(v)}"
-            for v in (self.scratch, self.minirocket)
+        """One line: the two answers with their probabilities, and what was measured on the target itself when it
+        is a benchmark target."""
+        verdicts = (self.scratch, self.minirocket)
+        answers = "; ".join(f"{_short(v.referent)}: {v.answer}{_probability(v)}" for v in verdicts)
+        held_out = next((v.held_out for v in verdicts if v.held_out), None)
+        measured = [
+            f"{_short(v.referent)} in {v.measured_wins} of {v.measured_pairs}" for v in verdicts if v.measured_pairs
+        ]
+        if held_out is None or not measured:
+            return f"fine-tuning {self.source} beats {answers}"
+        return (
+            f"fine-tuning {self.source} beats {answers}; measured on {held_out} itself (held out of the evidence), "
+            f"fine-tuning beat {', '.join(measured)} pairs"
         )
 
     def __str__(self) -> str:
@@ -98,6 +123,10 @@ class TransferAdvice:
             lines.append(f"  vs {REFERENTS[verdict.referent]}: {verdict.explanation}")
         lines.append(f"  evidence: {self.evidence_file} ({self.evidence}); refit: {self.command}")
         return "\n".join(lines)
+
+
+def _short(referent: str) -> str:
+    return REFERENTS[referent].removeprefix("training from ")
 
 
 def _probability(verdict: Verdict) -> str:
@@ -176,12 +205,22 @@ def advise(
     name = evidence["rests_on"]
     entry = evidence["evidence"][name]
     features = pick_features(dataset, source_config, score, method)
-    verdicts = {
-        referent: _verdict(
-            referent, entry["against"][referent], features, dataset, method, _elsewhere(evidence, referent)
+    target = evidence_target(dataset, features, evidence)
+    verdicts = {}
+    for referent in REFERENTS:
+        tables = {n: table_of(e["rows"], referent, evidence["features"]) for n, e in evidence["evidence"].items()}
+        held = target if target in tables[name].targets else None
+        fit = entry["against"][referent] if held is None else _fit_without(tables[name], held)
+        verdicts[referent] = _verdict(
+            referent,
+            fit,
+            features,
+            dataset,
+            method,
+            _elsewhere(evidence, tables, target),
+            target,
+            _measured(tables, target, source, referent),
         )
-        for referent in REFERENTS
-    }
     return TransferAdvice(
         source,
         verdicts["scratch"],
@@ -193,14 +232,55 @@ def advise(
     )
 
 
-def _elsewhere(evidence: dict[str, Any], referent: str) -> str:
-    """The overall rate on the evidence the advice does not rest on, in words ("" when there is none)."""
+def evidence_target(dataset: Dataset, features: dict[str, float | None], evidence: dict[str, Any]) -> str | None:
+    """The evidence target ``dataset`` is, if any: a UCR set loaded from the catalogue under that target's name,
+    with the training series (validation included) and length the evidence recorded for it. Data from elsewhere
+    never matches, whatever its name (a user's file called GunPoint is not known to hold GunPoint's series), nor does
+    a catalogue set cut down or resampled."""
+    if dataset.meta.get("archive") != "UCR 2018":
+        return None
+    recorded = {
+        (r["target"], r["features"]["n_train"], r["features"]["length"])
+        for entry in evidence["evidence"].values()
+        for r in entry["rows"]
+    }
+    return dataset.name if (dataset.name, features["n_train"], features["length"]) in recorded else None
+
+
+def _fit_without(table: EvidenceTable, target: str) -> dict[str, Any]:
+    """The evidence's fit (its rule chosen and fitted, as in the evidence file) on every target but ``target``:
+    what the benchmark's leave-one-target-out scores, and what a target outside the evidence gets."""
+    return fit_evidence(table.subset(table.targets != target), list(table.features))
+
+
+def _elsewhere(evidence: dict[str, Any], tables: dict[str, EvidenceTable], target: str | None) -> str:
+    """The overall rate on the evidence the advice does not rest on, without ``target``, in words ("" when there
+    is none)."""
     rates = []
-    for name, entry in evidence["evidence"].items():
+    for name, table in tables.items():
         if name != evidence["rests_on"]:
-            overall = entry["against"][referent]["rule"]["overall"]
-            rates.append(f"{name}, {overall['rate']:.0%} of {overall['rows']} pairs of {overall['targets']} targets")
+            overall = fit_rule(table.subset(table.targets != target), MAJORITY).overall
+            rates.append(f"{name}, {overall.rate:.0%} of {overall.rows} pairs of {overall.targets} targets")
     return f"other evidence: {'; '.join(rates)}" if rates else ""
+
+
+def _measured(
+    tables: dict[str, EvidenceTable], target: str | None, source: str, referent: str
+) -> tuple[int, int, str] | None:
+    """What every evidence measured on ``target`` itself against ``referent``: wins, pairs, and in words (with
+    the outcome of ``source`` where it was one of them); None when ``target`` is None or has no such pairs."""
+    parts, wins, pairs = [], 0, 0
+    for name, table in tables.items():
+        held = table.targets == target
+        if held.any():
+            won = table.won[held]
+            wins, pairs = wins + int(won.sum()), pairs + len(won)
+            mine = table.sources[held] == source
+            pick = f" (this source {'won' if won[mine][0] else 'did not'})" if mine.any() else ""
+            parts.append(f"{int(won.sum())} of {len(won)} pairs in {name}{pick}")
+    if not pairs:
+        return None
+    return wins, pairs, f"measured on {target} itself, fine-tuning beat {_short(referent)} in {' and '.join(parts)}"
 
 
 def _verdict(
@@ -210,6 +290,8 @@ def _verdict(
     dataset: Dataset,
     method: str | None,
     elsewhere: str,
+    held_out: str | None,
+    measured: tuple[int, int, str] | None,
 ) -> Verdict:
     reference = minirocket_reference(dataset) if referent == "minirocket" else None
     rule = rule_from_dict(fit["rule"])
@@ -232,6 +314,13 @@ def _verdict(
             f"[{low:.2f}, {high:.2f}], includes even odds"
         )
     words += [elsewhere] if elsewhere else []
+    if held_out is not None:
+        words.insert(
+            0,
+            f"{held_out} is one of the benchmark targets, so it is held out of the evidence: the rule was chosen "
+            f"and fitted on the other {fit['targets']} targets",
+        )
+    words += [measured[2]] if measured else []
     answer = "yes" if group.rate > 0.5 else "no" if group.rate < 0.5 else "unknown"
     probability: float | None = group.rate
     if referent == "minirocket":
@@ -261,11 +350,13 @@ def _verdict(
         scores[MAJORITY]["loto_accuracy"],
         fit["nested_loto_accuracy"],
         reference,
+        held_out,
+        *(measured[:2] if measured else (None, None)),
     )
 
 
 def _rate_words(group: Group, referent: str) -> str:
-    beat = f"fine-tuning beat {REFERENTS[referent].removeprefix('training from ')}"
+    beat = f"fine-tuning beat {_short(referent)}"
     where = "" if group.when == "all" else f" with {group.when}"
     if group.rows == group.targets:
         return f"on {group.targets} benchmark targets{where}, {beat} on {group.wins} ({group.rate:.0%})"
@@ -311,12 +402,6 @@ def wilson_interval(rate: float, n: int, z: float = 1.959964) -> tuple[float, fl
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def beats(accuracy: float, referent_accuracy: float, referent: str) -> bool:
-    """Whether a fine-tuned accuracy wins over a referent's in the evidence: strictly above it, MiniRocket's by
-    more than the rounding of its table."""
-    return accuracy > referent_accuracy + WIN_MARGIN[referent]
 
 
 def outcome(tuned: float, referent_value: float, referent: str, higher_is_better: bool = True) -> str:

@@ -1,7 +1,9 @@
 """The rules behind the transfer advice, fitted across benchmark targets and judged on targets they did not see.
 
 An evidence table has one row per (target, source) pair: features known before any training (``advice.FEATURES``)
-and a label, whether fine-tuning that source beat the referent (scratch or MiniRocket) on that target. A rule
+and a label, whether fine-tuning that source beat the referent (scratch or MiniRocket) on that target (``beats``);
+``table_of`` builds it from the benchmark rows the evidence file stores, for the benchmark and for the advice,
+which refits without the user's target when that target is one of the benchmark's. A rule
 splits the rows into groups and answers each group's weighted majority; a group's *rate* (the weighted share of
 wins in it) is the probability the advice quotes. Every target weighs the same whatever its number of rows, so a
 benchmark with 40 sources per target is not dominated by its largest targets.
@@ -21,13 +23,24 @@ targets a threshold often wins the first comparison by chance.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 MAJORITY = "majority"
+#: MiniRocket's reference table (``advice.MINIROCKET_FILE``) rounds accuracies to 4 decimals: an accuracy within
+#: half a unit of the last one is a tie.
+MINIROCKET_TIE = 0.5e-4
+#: How much a fine-tune must exceed each referent to count as a win in the evidence.
+WIN_MARGIN = {"scratch": 0.0, "minirocket": MINIROCKET_TIE}
+
+
+def beats(accuracy: float, referent_accuracy: float, referent: str) -> bool:
+    """Whether a fine-tuned accuracy wins over a referent's in the evidence: strictly above it, MiniRocket's by
+    more than the rounding of its table."""
+    return accuracy > referent_accuracy + WIN_MARGIN[referent]
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,22 @@ class EvidenceTable:
         return EvidenceTable(
             self.targets[keep], self.sources[keep], {k: v[keep] for k, v in self.features.items()}, self.won[keep]
         )
+
+
+def table_of(rows: Iterable[dict[str, Any]], referent: str, features: Iterable[str]) -> EvidenceTable:
+    """The evidence table against ``referent`` of benchmark rows as the evidence file stores them (``target``,
+    ``source``, the fine-tuned ``accuracy``, each referent's accuracy or None, ``features`` by name, None where
+    unknown): a row without the referent's accuracy is left out."""
+    kept = [r for r in rows if r[referent] is not None]
+    return EvidenceTable(
+        np.array([r["target"] for r in kept]),
+        np.array([r["source"] for r in kept]),
+        {
+            name: np.array([np.nan if r["features"][name] is None else r["features"][name] for r in kept])
+            for name in features
+        },
+        np.array([beats(r["accuracy"], r[referent], referent) for r in kept], dtype=bool),
+    )
 
 
 @dataclass(frozen=True)
