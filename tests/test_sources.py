@@ -13,7 +13,7 @@ import pytest
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-from tshub.data import DatasetError
+from tshub.data import Dataset, DatasetError
 from tshub.data.catalogue import data_root
 from tshub.data.sources import (
     SOURCE_LOADERS,
@@ -452,3 +452,24 @@ def test_emg_by_recording_keeps_each_recordings_overlapping_windows_in_one_split
     others = {w.tobytes() for s in ("val", "test") for w in ds.X[ds.splits[s]]}
     assert any(w.tobytes() in train_windows for w in windows)
     assert not any(w.tobytes() in others for w in windows)
+
+
+def test_speech_by_speaker_keeps_each_speakers_clips_in_one_split(tmp_path: Path) -> None:
+    """Without the official lists, the random split put clips of one speaker in train and test; by speaker, none."""
+    speakers = [f"{k:08x}" for k in range(10)]
+    for word in ("yes", "no"):
+        for s, speaker in enumerate(speakers):
+            for take in range(2):
+                _write_wav(tmp_path / word / f"{speaker}_nohash_{take}.wav", 8000, 8000, seed=10 * s + take)
+    mixed = load_speech_commands(tmp_path)
+    split = load_speech_commands(tmp_path, by_speaker=True)
+    names = np.array(sorted(f"{w.parent.name}/{w.name}" for w in tmp_path.glob("*/*.wav")))
+    np.testing.assert_array_equal(split.X, mixed.X)  # the same clips, split otherwise
+
+    def speakers_of(ds: Dataset, part: str) -> set[str]:
+        return {n.split("/")[1].split("_nohash_")[0] for n in names[ds.splits[part]]}
+
+    assert speakers_of(mixed, "train") & speakers_of(mixed, "test")  # the leak the option removes
+    parts = [speakers_of(split, s) for s in ("train", "val", "test")]
+    assert [len(p) for p in parts] == [7, 2, 1] and set().union(*parts) == set(speakers)
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])

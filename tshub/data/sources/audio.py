@@ -3,6 +3,10 @@
 Differences from the tstl script, by design: resampling is scipy's polyphase filter (tstl: librosa), and short
 clips are padded with trailing zeros (tstl: rotating background noise). Amplitudes are PCM scaled to [-1, 1]
 (librosa's convention), otherwise raw.
+
+The official lists put each speaker in one split. Without them, Otović's per-class random split puts clips of one
+speaker (the file name's part before ``_nohash_``) in several splits, which flatters test scores;
+``by_speaker=True`` splits whole speakers instead.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from scipy.io import wavfile
 
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.sources.base import OTOVIC_CITATION, OTOVIC_FRACTIONS, source_folder
-from tshub.data.splits import random_split
+from tshub.data.splits import group_split, random_split
 
 SPEECH_RATE = 8000
 SPEECH_LENGTH = 8000
@@ -32,13 +36,14 @@ SPEECH_META = {
 }
 
 
-def load_speech_commands(path: str | Path | None = None, *, seed: int = 0) -> Dataset:
+def load_speech_commands(path: str | Path | None = None, *, seed: int = 0, by_speaker: bool = False) -> Dataset:
     """Every ``<word>/*.wav`` clip (folders starting with '_', e.g. ``_background_noise_``, are skipped), resampled
     to 8 kHz and padded with zeros or cut to 8000 samples, labelled by its folder.
 
     Splits: the official ``testing_list.txt`` / ``validation_list.txt`` when both are present (clips in neither are
-    train), else Otović's per-class random 70/15/15 with ``seed``. ``path``: the dataset folder or the data root
-    (folder ``SPEECH/`` or ``SPEECH-sample/``).
+    train), else Otović's per-class random 70/15/15 with ``seed`` (with ``by_speaker``: 70/15/15 of the speakers,
+    each whole in one split). ``path``: the dataset folder or the data root (folder ``SPEECH/`` or
+    ``SPEECH-sample/``).
     """
     folder = source_folder(path, ("SPEECH", "SPEECH-sample"))
     clips = sorted(
@@ -55,6 +60,8 @@ def load_speech_commands(path: str | Path | None = None, *, seed: int = 0) -> Da
         X, labels, name="SPEECH", task="classification", meta={**SPEECH_META, "files": [str(folder)]}
     )
     official = _official_splits(folder, [f"{wav.parent.name}/{wav.name}" for wav in clips])
+    if official is None and by_speaker:
+        return group_split(ds, np.array([wav.name.split("_nohash_")[0] for wav in clips]), OTOVIC_FRACTIONS, seed=seed)
     if official is None:
         return random_split(ds, OTOVIC_FRACTIONS, seed=seed, stratify=True)
     return ds.with_splits(
