@@ -320,3 +320,27 @@ def test_numpy_scalar_multipliers_are_numbers_not_lists():
     for omega in (np.float32(0.5), np.int64(2)):
         result = finetune(source.model, _synthetic("classification", seed=1), lr_multiplier=omega, **kwargs)
         assert result.lr_multiplier == float(omega) and len(result.grid) == 1
+
+
+def test_a_non_finite_multiplier_is_refused_before_training():
+    """ω = NaN passed the ``>= 0`` check and trained at a NaN learning rate."""
+    source = train_from_scratch(
+        "fcn", _synthetic("classification"), arch_kwargs={"filters": (4, 4, 4)}, max_epochs=1, progress=False
+    )
+    for omega in (float("nan"), [1.0, float("inf")]):
+        with pytest.raises(ValueError, match="finite"):
+            finetune(source.model, _synthetic("classification", seed=1), lr_multiplier=omega, progress=False)
+
+
+def test_arrays_and_model_ids_where_objects_belong_are_refused_with_what_to_pass():
+    """Arrays instead of a Dataset, or a model id instead of a model, failed deep inside with an AttributeError."""
+    data = _synthetic("classification")
+    source = train_from_scratch("fcn", data, arch_kwargs={"filters": (4, 4, 4)}, max_epochs=1, progress=False).model
+    with pytest.raises(TypeError, match=r"Dataset\.from_arrays\(X, y\)"):
+        train_from_scratch("fcn", data.X, max_epochs=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Dataset\.from_arrays\(X, y\)"):
+        finetune(source, (data.X, data.y), max_epochs=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"tshub\.load_pretrained\('GunPoint/fcn'\)"):
+        finetune("GunPoint/fcn", data, max_epochs=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"ds\.split\('test'\)\[0\]"):
+        source.predict(data)

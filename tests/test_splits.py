@@ -192,3 +192,13 @@ def test_training_splits_notes_say_how_many_series_were_held_out() -> None:
     held_out = len(split.splits["test"])
     assert held_out == 6  # 10 per class, 2.5 ideal: the tied remainder goes to the first split, train
     assert notes[0].startswith(f"no splits: held out {held_out} of the 30 series (25%) as a test split")
+
+
+def test_boolean_masks_are_splits_of_the_series_they_select() -> None:
+    """A boolean mask per split (how a researcher often holds splits) selects its series; it was read as the
+    indices 0 and 1, so every split silently held only the first two series."""
+    mask = np.arange(10) < 7
+    ds = Dataset.from_arrays(np.zeros((10, 1, 4)), np.arange(10) % 2, splits={"train": mask, "test": ~mask})
+    assert ds.splits["train"].tolist() == list(range(7)) and ds.splits["test"].tolist() == [7, 8, 9]
+    with pytest.raises(DatasetError, match="mask of 9 values for 10 series"):
+        Dataset.from_arrays(np.zeros((10, 1, 4)), np.arange(10) % 2, splits={"train": mask[:9]})

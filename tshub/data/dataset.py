@@ -21,7 +21,8 @@ class Dataset:
 
     For classification ``y`` holds int64 indices into ``classes`` (the original labels as strings);
     for regression ``y`` holds float32 values (shape (n,) or (n, k)) and ``classes`` is None.
-    ``splits`` maps a split name ("train", "val", "test", ...) to an int64 index array into X.
+    ``splits`` maps a split name ("train", "val", "test", ...) to an int64 index array into X (given as indices
+    or as a boolean mask over the series).
     ``stream_max`` optionally carries a per-series raw amplitude (Otović et al.) computed by a reader.
     ``meta`` records provenance: source files, citation, domain, sampling rate, ...
     """
@@ -64,12 +65,25 @@ class Dataset:
             self.classes = None
         self.splits = dict(self.splits)  # the dataset's own: a caller's dict (or another dataset's) stays as it is
         for split_name, idx in list(self.splits.items()):
-            idx = np.asarray(idx, dtype=np.int64)
+            idx = self._split_index_array(split_name, idx)
             if len(idx) and (idx.min() < 0 or idx.max() >= len(self.X)):
                 raise DatasetError(
                     f"dataset {self.name!r}: split {split_name!r} indexes outside the {len(self.X)} series."
                 )
             self.splits[split_name] = idx
+
+    def _split_index_array(self, split_name: str, idx: Any) -> np.ndarray:
+        """A split's indices as int64; a boolean mask over the series selects those it marks (cast to int, it
+        would be the indices 0 and 1)."""
+        idx = np.asarray(idx)
+        if idx.dtype != bool:
+            return idx.astype(np.int64)
+        if idx.shape != (len(self.X),):
+            raise DatasetError(
+                f"dataset {self.name!r}: split {split_name!r} is a boolean mask of {idx.size} values for "
+                f"{len(self.X)} series; give one value per series, or the indices of the split's series."
+            )
+        return np.flatnonzero(idx)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -195,6 +209,18 @@ class Dataset:
             f"Dataset({self.name!r}, n={s['n']}, channels={s['channels']}, length={s['length']}, "
             f"{extra}, splits={s['splits']})"
         )
+
+
+def require_dataset(data: Any) -> Dataset:
+    """``data`` itself when it is a Dataset; anything else (arrays, a tuple) is refused saying how to make one,
+    before it fails deep inside training with an AttributeError."""
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"expected a tshub Dataset, got {type(data).__name__}: build one from arrays with "
+            "tshub.Dataset.from_arrays(X, y), from a file with Dataset.from_file(path), or load one by name "
+            "(tshub.datasets.load)."
+        )
+    return data
 
 
 def infer_task(y: np.ndarray) -> Task:

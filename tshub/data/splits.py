@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.dataset import Dataset, DatasetError, require_dataset
 
 Fractions = Sequence[float] | Mapping[str, float]
 
@@ -85,7 +85,7 @@ def training_splits(
     of that share. Without a "val" split, ``val_fraction`` of the training series become one (stratified, seeded).
     A classification dataset whose training series hold fewer than two classes is refused (``check_classes``).
     """
-    check_classes(as_training_data(ds))
+    check_classes(as_training_data(require_dataset(ds)))
     notes = []
     if not ds.splits and test_fraction:
         if not 0 < test_fraction < 1:

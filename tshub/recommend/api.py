@@ -11,7 +11,7 @@ from typing import Any, cast
 import torch
 
 from tshub.data.catalogue import load
-from tshub.data.dataset import Dataset
+from tshub.data.dataset import Dataset, require_dataset
 from tshub.data.splits import as_training_data, check_classes
 from tshub.hub.checkpoint import read_config
 from tshub.recommend.advice import TransferAdvice, advise
@@ -146,8 +146,8 @@ def _advice(dataset: Dataset, pick: Scored, method: str) -> TransferAdvice:
 
 def load_target(target: str | Dataset) -> tuple[Dataset, str | None]:
     """The target dataset, and its catalogue name when it was given by name."""
-    if isinstance(target, Dataset):
-        return target, None
+    if not isinstance(target, (str, Path)):
+        return require_dataset(target), None
     if Path(target).expanduser().is_file():
         return Dataset.from_file(str(Path(target).expanduser())), None
     dataset = load(str(target))

@@ -19,7 +19,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from tshub.data.dataset import Dataset, DatasetError, missing_targets
+from tshub.data.dataset import Dataset, DatasetError, missing_targets, require_dataset
 from tshub.data.fingerprint import fingerprint
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.data.splits import training_splits, validation_is_train
@@ -105,6 +105,14 @@ def finetune(
     ``run`` and ``runs`` (which ω of how many; epochs count per ω).
     """
     start = time.perf_counter()
+    if not isinstance(model, TimeSeriesModel):
+        how = (
+            f"load it first: tshub.load_pretrained({str(model)!r})"
+            if isinstance(model, (str, Path))
+            else "load one with tshub.load_pretrained(id)"
+        )
+        raise TypeError(f"finetune takes a model, got {type(model).__name__}: {how}.")
+    require_dataset(dataset)
     multipliers = _multipliers(lr_multiplier)
     if freeze_backbone and len(multipliers) > 1:
         raise ValueError(
@@ -329,8 +337,10 @@ def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
         values = [float(lr_multiplier)]
     else:
         values = [float(v) for v in lr_multiplier]
-    if not values or any(v < 0 for v in values):
-        raise ValueError(f"lr_multiplier values must be >= 0 and at least one must be given, got {lr_multiplier!r}.")
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ValueError(
+            f"lr_multiplier values must be finite and >= 0 and at least one must be given, got {lr_multiplier!r}."
+        )
     return values
 
 

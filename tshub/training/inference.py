@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
 from tshub.models.base import ModelInputError, MultiHead, TimeSeriesModel
 from tshub.training.loop import decode_outputs, predict_outputs
@@ -39,6 +40,11 @@ def predict_proba(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, 
 def raw_outputs(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, head: str | None = None) -> torch.Tensor:
     """Logits or values for raw series (n, c, t), after the model's own preprocessing; a regression's values
     mapped back to its targets' raw scale (relative or standardised targets, see ``tshub.data.preprocess``)."""
+    if isinstance(X_raw, Dataset):
+        raise TypeError(
+            "predict takes series (n, channels, length), not a Dataset, whose splits it cannot choose between: "
+            "pass its series, e.g. ds.split('test')[0] or ds.X."
+        )
     preprocessor = make_preprocessor(model.preprocessor)
     X_raw = np.asarray(X_raw)
     X, stream_max = preprocessor.transform(X_raw)
