@@ -123,3 +123,14 @@ def test_regressor_fits_multi_output_targets_and_cross_validates(gunpoint):
         cv=2,
     )
     assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
+
+
+def test_predicting_series_of_another_layout_names_channels_and_timepoints():
+    """A classifier fitted on 2-channel series, given univariate (n, t) ones, said scikit-learn's "X has 24
+    features, but TSHubClassifier is expecting 2 features"; it names the channels and timepoints of both now."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2, 24)), np.arange(20) % 2
+    clf = TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False).fit(X, y)
+    for other in (X[:, 0, :], X[:, :1, :], X[:, :, :12]):
+        with pytest.raises(ValueError, match=r"series of \d channel\(s\) × \d+ timepoints.*fitted on 2 × 24"):
+            clf.predict(other)

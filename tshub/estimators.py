@@ -172,21 +172,31 @@ class _TSHubEstimator(BaseEstimator):
             check_is_fitted(self, "model_")
             if getattr(X, "ndim", 0) in (2, 3) and self.n_channels_ == 1:
                 X = _univariate_as(X, self._fitted_ndim)
+            shape = getattr(X, "shape", None)
+            if shape is not None and 3 in (len(shape), self._fitted_ndim):
+                self._check_fitted_layout(shape)  # scikit-learn's own check would count channels as features
             X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
         if X.ndim not in (2, 3):
             raise ValueError(f"expected series of shape (n, timepoints) or (n, channels, timepoints), got {X.shape}.")
-        if reset:
-            self._fitted_ndim = X.ndim
+        if not reset:
+            self._check_fitted_layout(X.shape)
+            return X[:, None, :] if X.ndim == 2 else X
+        self._fitted_ndim = X.ndim
         X = X[:, None, :] if X.ndim == 2 else X
-        if reset:
-            self.n_channels_, self.n_timepoints_ = X.shape[1], X.shape[2]
-        elif X.shape[1:] != (self.n_channels_, self.n_timepoints_):
+        self.n_channels_, self.n_timepoints_ = X.shape[1], X.shape[2]
+        return X, y
+
+    def _check_fitted_layout(self, shape: tuple[int, ...]) -> None:
+        """Refuse series whose channels × timepoints differ from those seen at fit, naming both."""
+        if len(shape) not in (2, 3):
+            return  # _series says what is wrong
+        channels, timepoints = (1, shape[1]) if len(shape) == 2 else shape[1:]
+        if (channels, timepoints) != (self.n_channels_, self.n_timepoints_):
             raise ValueError(
-                f"X has series of {X.shape[1]} channel(s) × {X.shape[2]} timepoints, but "
+                f"X has series of {channels} channel(s) × {timepoints} timepoints, but "
                 f"{type(self).__name__} was fitted on {self.n_channels_} × {self.n_timepoints_}; "
                 "resample or pad them to the training shape."
             )
-        return (X, y) if reset else X
 
     def _outputs(self, X: Any) -> np.ndarray:
         return self._series(X, reset=False)
