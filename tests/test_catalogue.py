@@ -161,3 +161,11 @@ def test_source_given_reader_options_refuses_them(options: dict[str, object], mo
     with pytest.raises(DatasetError, match=f"EMG.*takes no options.*{next(iter(options))}"):
         catalogue.load("EMG", **options)
     assert calls == []
+
+
+def test_a_source_takes_its_loaders_own_options_and_names_them_when_refusing(shared_data: Path) -> None:
+    """Regression: every option was refused, so the catalogue could not load EMG split by recording."""
+    ds = catalogue.load("EMG", shared_data, by_recording=True, seed=1)
+    assert ds.meta["split_protocol"]["rule"] == "group_split" and ds.meta["split_protocol"]["seed"] == 1
+    with pytest.raises(DatasetError, match="EMG.*takes the options by_recording, seed.*given: by_speaker"):
+        catalogue.load("EMG", shared_data, by_speaker=True)

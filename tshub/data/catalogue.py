@@ -15,6 +15,7 @@ a fixed length (DodgerLoop*, MelbournePedestrian) NaNs at the end of a row are m
 from __future__ import annotations
 
 import csv
+import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -71,21 +72,26 @@ def load(
     """A dataset by catalogue name: an Otović source (LEN-DB, STEAD, ...) or a UCR 2018 / 2015 name.
 
     ``variable_length`` (default "resample"), ``missing`` (default "interpolate"; see
-    ``tshub.data.readers.read_file``) and other reader options apply to UCR files; source loaders take none, and
-    refuse them rather than load something other than what was asked for.
+    ``tshub.data.readers.read_file``) and other reader options apply to UCR files; a source takes its loader's own
+    options (e.g. ``load("EMG", by_recording=True)``) and refuses any other rather than load something other than
+    what was asked for.
     """
     folder = data_root(root)
     sources = source_loaders()
     if name.upper() in sources:
-        given = sorted(
-            k for k, v in dict(kw, variable_length=variable_length, missing=missing).items() if v is not None
+        loader = sources[name.upper()]
+        given = {k: v for k, v in dict(kw, variable_length=variable_length, missing=missing).items() if v is not None}
+        takes = sorted(
+            p.name for p in inspect.signature(loader).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
         )
-        if given:
+        unknown = sorted(set(given) - set(takes))
+        if unknown:
             raise DatasetError(
-                f"{name.upper()} is one of tshub's sources, and its loader takes no options (given: {', '.join(given)});"
-                f" load it as tshub.datasets.load({name!r}) and subset or split the Dataset."
+                f"{name.upper()} is one of tshub's sources, and its loader takes "
+                f"{'the options ' + ', '.join(takes) if takes else 'no options'} (given: {', '.join(unknown)}); "
+                f"load it with those, or as tshub.datasets.load({name!r}), and subset or split the Dataset."
             )
-        return sources[name.upper()](folder)
+        return loader(folder, **given)
     entry = _ucr_index(folder).get(_ALIASES.get(name.casefold(), name).casefold())
     if entry is None:
         raise DatasetError(_not_found(name, folder, sources))
