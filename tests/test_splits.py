@@ -202,3 +202,16 @@ def test_boolean_masks_are_splits_of_the_series_they_select() -> None:
     assert ds.splits["train"].tolist() == list(range(7)) and ds.splits["test"].tolist() == [7, 8, 9]
     with pytest.raises(DatasetError, match="mask of 9 values for 10 series"):
         Dataset.from_arrays(np.zeros((10, 1, 4)), np.arange(10) % 2, splits={"train": mask[:9]})
+
+
+def test_test_series_that_are_also_training_series_are_warned_about() -> None:
+    """Overlapping splits given by hand (an off-by-one slice) made test metrics of series the model trained on,
+    without a word."""
+    ds = Dataset.from_arrays(
+        np.zeros((20, 1, 4)), np.arange(20) % 2, splits={"train": np.arange(12), "test": np.arange(10, 20)}
+    )
+    with pytest.warns(UserWarning, match="2 of the 10 test series are also training or validation series"):
+        training_splits(ds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        training_splits(ds.with_splits({"train": np.arange(10), "test": np.arange(10, 20)}))

@@ -104,7 +104,22 @@ def training_splits(
             f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
         )
     _warn_untrained_classes(ds)
+    _warn_test_seen_in_training(ds)
     return ds, notes
+
+
+def _warn_test_seen_in_training(ds: Dataset) -> None:
+    """Warn when test series are also training or validation series (splits given by hand that overlap): their test
+    metrics measure how well the model fits what it learned from, not how it generalises."""
+    test = np.unique(ds.splits.get("test", []))
+    seen = np.intersect1d(test, np.union1d(ds.splits["train"], ds.splits["val"]))
+    if len(seen):
+        warnings.warn(
+            f"dataset {ds.name!r}: {len(seen)} of the {len(test)} test series are also training or validation "
+            f"series (e.g. series {seen[0]}); the test metrics then score series the model learned from: make "
+            "the splits disjoint.",
+            stacklevel=3,
+        )
 
 
 def _warn_untrained_classes(ds: Dataset) -> None:
