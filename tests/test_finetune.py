@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -344,3 +345,14 @@ def test_arrays_and_model_ids_where_objects_belong_are_refused_with_what_to_pass
         finetune("GunPoint/fcn", data, max_epochs=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"ds\.split\('test'\)\[0\]"):
         source.predict(data)
+
+
+def test_a_result_prints_as_one_line_of_what_trained_and_its_scores():
+    """repr(FitResult) printed the whole network and every epoch's record (thousands of lines after a ucr run)."""
+    result = train_from_scratch(
+        "fcn", _synthetic("classification"), arch_kwargs={"filters": (4, 4, 4)}, max_epochs=2, progress=False
+    )
+    text = repr(result)
+    assert "\n" not in text and "Conv" not in text and len(text) < 400
+    assert re.match(r"FitResult\(fcn from scratch, recipe .ucr., seed 0, 2 epochs \(best [12], max_epochs\)", text)
+    assert "val_metrics={'accuracy'" in text

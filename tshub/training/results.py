@@ -42,6 +42,16 @@ class FitResult:
     def task(self) -> str:
         return self.model.task or "classification"
 
+    def __repr__(self) -> str:
+        """One line of what trained and how it scored; the network and the per-epoch records are fields of their
+        own (printing them made thousands of lines)."""
+        metrics = f", metrics={_rounded(self.metrics)}" if self.metrics else ""
+        return (
+            f"FitResult({self.model.arch} {self._label()}, recipe {self.recipe!r}, seed {self.seed}, "
+            f"{len(self.history)} epochs (best {self.best_epoch}, {self.stop_reason}){metrics}, "
+            f"val_metrics={_rounded(self.val_metrics)}, {self.elapsed_s:.1f} s)"
+        )
+
     def curve(self) -> list[float]:
         """The validation learning curve: weighted F1 (classification) or MAE (regression) per epoch."""
         key = f"val_{curve_metric(self.task)}"
@@ -94,3 +104,7 @@ class FitResult:
         if self.lr_multiplier is None:
             return "from scratch"
         return f"fine-tuned from {self.model.meta.get('parent_dataset') or 'source'} (ω={self.lr_multiplier:g})"
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 4) for name, value in metrics.items()}
