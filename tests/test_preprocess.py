@@ -37,3 +37,15 @@ def test_series_too_large_to_normalise_in_float32_are_refused(preprocessor: Prep
         preprocessor.fit_transform(X)
     X[1] /= np.float32(1e30)  # rescaled, the same series normalises
     assert np.isfinite(preprocessor.fit_transform(X)[0]).all()
+
+
+def test_missing_values_name_the_series_and_say_what_to_do_with_arrays() -> None:
+    """The message named no series and spoke only of the readers' options, which arrays never pass through."""
+    X = np.zeros((6, 2, 10), dtype=np.float32)
+    X[3, 1, 4] = np.nan
+    X[5, 0, 0] = np.inf
+    with pytest.raises(
+        DatasetError,
+        match=r"2 series contain NaN or infinite values \(the first: series 3, channel 1, step 4\).*interpolate",
+    ):
+        ZNormalize().transform(X)

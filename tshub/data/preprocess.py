@@ -301,10 +301,13 @@ def _as_series(X: np.ndarray) -> np.ndarray:
         X = X[:, None, :]
     if X.ndim != 3:
         raise DatasetError(f"series must have shape (n, channels, length), got {X.shape}.")
-    if not np.all(np.isfinite(X)):
+    finite = np.isfinite(X)
+    if not finite.all():
+        series, channel, step = np.argwhere(~finite)[0]
         raise DatasetError(
-            "series contain NaN or infinite values; handle variable lengths when reading "
-            "(variable_length='truncate'|'pad'|'resample') or clean the data first."
+            f"{int((~finite.all(axis=(1, 2))).sum())} series contain NaN or infinite values (the first: series "
+            f"{series}, channel {channel}, step {step}); read files with variable_length='truncate'|'pad'|'resample' "
+            "(unequal lengths) or missing='interpolate' (gaps); in arrays, interpolate or drop those series first."
         )
     return X
 
