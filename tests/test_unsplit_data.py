@@ -198,3 +198,19 @@ def test_from_arrays_refuses_missing_targets_and_names_the_series(y: np.ndarray)
     X = np.arange(24, dtype=np.float32).reshape(4, 6)
     with pytest.raises(DatasetError, match=r"target of series 2 is .*every series needs a finite target"):
         Dataset.from_arrays(X, y)
+
+
+def test_from_arrays_takes_series_of_unequal_lengths_and_gaps_with_the_readers_options() -> None:
+    """Arrays had no way to the readers' variable_length / missing options: a ragged list failed inside numpy
+    ("inhomogeneous shape") and NaN-padded arrays were refused only at training."""
+    ragged = [np.arange(5.0), np.arange(3.0), np.array([1.0, np.nan, 3.0, 4.0, 5.0])]
+    with pytest.raises(DatasetError, match=r"different lengths \(3 to 5 values.*variable_length='truncate'"):
+        Dataset.from_arrays(ragged[:2], ["a", "b"])
+    padded = Dataset.from_arrays(ragged, ["a", "b", "a"], variable_length="pad", missing="interpolate")
+    assert padded.X.shape == (3, 1, 5)
+    assert padded.X[1, 0].tolist() == [0, 1, 2, 2, 2] and padded.X[2, 0].tolist() == [1, 2, 3, 4, 5]
+    assert padded.meta["variable_length"]["method"] == "pad" and padded.meta["missing_values_filled"]["count"] == 1
+    nan_padded = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, np.nan]])
+    assert Dataset.from_arrays(nan_padded, [0, 1], variable_length="truncate").X.shape == (2, 1, 2)
+    two_channels = [np.ones((2, 4)), np.ones((2, 6))]
+    assert Dataset.from_arrays(two_channels, [0, 1], variable_length="resample").X.shape == (2, 2, 6)

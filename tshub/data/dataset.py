@@ -97,13 +97,24 @@ class Dataset:
         classes: list[Any] | None = None,
         splits: dict[str, np.ndarray] | None = None,
         meta: dict[str, Any] | None = None,
+        variable_length: str | None = None,
+        missing: str | None = None,
     ) -> Dataset:
         """Build a dataset from raw arrays; labels of any type are encoded, the task is inferred when not given.
 
         The task is "regression" for float targets with a fractional part, "classification" otherwise. Missing
         targets (NaN, inf, None) are refused, unless ``meta["unlabeled"]`` says the regression's series are to be
-        predicted (read with ``label_column=None``; training refuses them).
+        predicted (read with ``label_column=None``; training refuses them). Series of unequal lengths (a list of
+        (t,) or (c, t) arrays, or NaN padding after a series' end) and gaps (NaN inside) take the readers'
+        ``variable_length`` and ``missing`` options (``tshub.data.readers.lengths.regularize``).
         """
+        if variable_length or missing or _ragged(X):
+            from tshub.data.readers.lengths import nan_padded, regularize
+
+            X, handled = regularize(
+                nan_padded(X), variable_length=variable_length or "error", missing=missing or "error", source=name
+            )
+            meta = {**(meta or {}), **handled}
         y = np.asarray(y)
         if not ((meta or {}).get("unlabeled") and task == "regression"):
             _refuse_missing_targets(name, y)
@@ -209,6 +220,11 @@ class Dataset:
             f"Dataset({self.name!r}, n={s['n']}, channels={s['channels']}, length={s['length']}, "
             f"{extra}, splits={s['splits']})"
         )
+
+
+def _ragged(X: Any) -> bool:
+    """Whether ``X`` is a sequence of series of unequal shapes (numpy cannot stack it)."""
+    return isinstance(X, (list, tuple)) and len({np.shape(series) for series in X}) > 1
 
 
 def require_dataset(data: Any) -> Dataset:

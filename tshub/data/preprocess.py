@@ -306,8 +306,9 @@ def _as_series(X: np.ndarray) -> np.ndarray:
         series, channel, step = np.argwhere(~finite)[0]
         raise DatasetError(
             f"{int((~finite.all(axis=(1, 2))).sum())} series contain NaN or infinite values (the first: series "
-            f"{series}, channel {channel}, step {step}); read files with variable_length='truncate'|'pad'|'resample' "
-            "(unequal lengths) or missing='interpolate' (gaps); in arrays, interpolate or drop those series first."
+            f"{series}, channel {channel}, step {step}); Dataset.from_arrays and from_file take "
+            "variable_length='truncate'|'pad'|'resample' (NaN padding of shorter series) and missing='interpolate' "
+            "(gaps), or drop those series."
         )
     return X
 

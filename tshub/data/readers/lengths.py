@@ -11,6 +11,23 @@ from tshub.data.dataset import DatasetError
 from tshub.data.readers.base import MISSING, VARIABLE_LENGTH, check_option
 
 
+def nan_padded(series: Any) -> np.ndarray:
+    """Series as one float64 (n, c, longest) array, shorter ones NaN-padded after their end (what ``regularize``
+    reads): an (n, t) or (n, c, t) array, or a sequence of (t,) or (c, t) series of unequal lengths."""
+    if not isinstance(series, (list, tuple)):
+        X = np.asarray(series, dtype=np.float64)
+        return X[:, None, :] if X.ndim == 2 else X
+    arrays = [np.asarray(s, dtype=np.float64) for s in series]
+    arrays = [a[None, :] if a.ndim == 1 else a for a in arrays]
+    shapes = sorted({a.shape for a in arrays})
+    if any(a.ndim != 2 for a in arrays) or len({a.shape[0] for a in arrays}) > 1:
+        raise DatasetError(
+            f"each series must be (length,) or (channels, length), all with the same channels; got shapes {shapes[:4]}."
+        )
+    width = max(a.shape[1] for a in arrays)
+    return np.stack([np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=np.nan) for a in arrays])
+
+
 def regularize(
     X: np.ndarray,
     *,
