@@ -753,3 +753,10 @@ def test_scores_run_their_small_linear_algebra_on_one_blas_thread(monkeypatch: p
     rng = np.random.default_rng(0)
     score_features(rng.normal(size=(40, 16)), rng.integers(0, 2, 40), "logme", "classification")
     assert seen == [1]
+
+
+def test_a_negative_k_is_refused_not_read_as_a_slice():
+    """k=-1 ranked every candidate but the last (rows[:k])."""
+    data = Dataset.from_arrays(np.zeros((8, 1, 16)), np.arange(8) % 2)
+    with pytest.raises(RecommendError, match="k must be a count >= 0 or None"):
+        recommend(data, k=-1)

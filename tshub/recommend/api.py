@@ -66,6 +66,8 @@ def recommend(
     start = time.perf_counter()
     if method not in METHODS:
         raise RecommendError(f"unknown recommendation method {method!r}; choose one of {list_methods()}.")
+    if k is not None and k < 0:
+        raise RecommendError(f"k must be a count >= 0 or None (every candidate), got {k}.")
     try:
         scoring = as_plan(plan)
     except ValueError as err:
