@@ -356,3 +356,12 @@ def test_a_result_prints_as_one_line_of_what_trained_and_its_scores():
     assert "\n" not in text and "Conv" not in text and len(text) < 400
     assert re.match(r"FitResult\(fcn from scratch, recipe .ucr., seed 0, 2 epochs \(best [12], max_epochs\)", text)
     assert "val_metrics={'accuracy'" in text
+
+
+def test_plot_refuses_a_referent_of_another_task():
+    """A regression's MAE was drawn on the axes of a classification's F1, labelled as the latter."""
+    kwargs: dict = {"arch_kwargs": {"filters": (4, 4, 4)}, "max_epochs": 1, "progress": False}
+    classifier = train_from_scratch("fcn", _synthetic("classification"), **kwargs)
+    regressor = train_from_scratch("fcn", _synthetic("regression"), **kwargs)
+    with pytest.raises(ValueError, match="a classification result beside a regression referent"):
+        classifier.plot(referent=regressor)

@@ -81,8 +81,14 @@ class FitResult:
     def plot(self, referent: FitResult | None = None, ax: Any = None, path: str | Path | None = None) -> Any:
         """Validation metric per epoch, beside a from-scratch ``referent`` (as in the bigdata18 figures).
 
-        Returns the matplotlib Axes; saves the figure to ``path`` when given.
+        Returns the matplotlib Axes; saves the figure to ``path`` when given. Both must be of one task: their
+        curves are different metrics otherwise (weighted F1, MAE).
         """
+        if referent is not None and referent.task != self.task:
+            raise ValueError(
+                f"cannot plot a {self.task} result beside a {referent.task} referent: their validation curves are "
+                "different metrics; plot each on its own."
+            )
         try:
             import matplotlib.pyplot as plt
         except ImportError as err:
