@@ -214,3 +214,10 @@ def test_from_arrays_takes_series_of_unequal_lengths_and_gaps_with_the_readers_o
     assert Dataset.from_arrays(nan_padded, [0, 1], variable_length="truncate").X.shape == (2, 1, 2)
     two_channels = [np.ones((2, 4)), np.ones((2, 6))]
     assert Dataset.from_arrays(two_channels, [0, 1], variable_length="resample").X.shape == (2, 2, 6)
+
+
+def test_from_arrays_refuses_text_as_regression_targets_naming_one() -> None:
+    """task='regression' with string labels failed inside numpy ("could not convert string to float")."""
+    with pytest.raises(DatasetError, match=r"regression targets must be numbers, got 'up'.*task='classification'"):
+        Dataset.from_arrays(np.zeros((4, 1, 6)), np.array(["up", "down", "up", "1.5"]), task="regression")
+    assert Dataset.from_arrays(np.zeros((2, 1, 6)), np.array(["0.5", "2"]), task="regression").y.tolist() == [0.5, 2]

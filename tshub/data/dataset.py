@@ -122,6 +122,8 @@ class Dataset:
             task = infer_task(y)
         if task == "classification":
             y, classes = encode_labels(y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y, classes)
+        elif y.dtype.kind in "OUS":
+            _refuse_text_targets(name, y)
         return cls(
             name=name,
             X=np.asarray(X),
@@ -264,6 +266,19 @@ def missing_targets(y: np.ndarray) -> np.ndarray:
     else:
         return np.zeros(len(y), dtype=bool)
     return missing.any(axis=tuple(range(1, missing.ndim))) if missing.ndim > 1 else missing
+
+
+def _refuse_text_targets(name: str, y: np.ndarray) -> None:
+    """Name the first regression target that is no number (numpy's conversion error names no series)."""
+    for position, value in enumerate(y.ravel()):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            series = np.unravel_index(position, y.shape)[0]
+            raise DatasetError(
+                f"dataset {name!r}: regression targets must be numbers, got '{value}' (series {series}); pass "
+                "task='classification' for class labels."
+            ) from None
 
 
 def _refuse_missing_targets(name: str, y: np.ndarray) -> None:
