@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from tshub.models import ModelInputError, TimeSeriesModel, build_model, get_architecture, list_architectures
+from tshub.models.base import MultiHead
 from tshub.models.convnetquake import SameConv1d
 from tshub.models.magnet import SameMaxPool1d
 
@@ -514,3 +515,12 @@ def test_predicting_through_a_head_leaves_the_model_in_the_mode_it_was() -> None
     model.task, model.classes, model.preprocessor = "classification", None, ZNormalize()
     model.predict(np.random.default_rng(0).standard_normal((4, 1, 40)).astype(np.float32), head="A")
     assert not model.training and not any(m.training for m in model.modules())
+
+
+def test_a_misspelt_head_gets_a_did_you_mean() -> None:
+    """Regression: an unknown head listed all 91 of UCR/convtimenet's heads and left the reader to find theirs."""
+    heads = MultiHead({name: nn.Linear(2, 2) for name in ("GunPoint", "GunPointAgeSpan", "Coffee")})
+    with pytest.raises(ModelInputError, match=r"no head 'gunpoint'; did you mean 'GunPoint'"):
+        heads.check("gunpoint")
+    with pytest.raises(ModelInputError, match=r"no head 'Wafer'; heads: \['Coffee'"):
+        heads.check("Wafer")

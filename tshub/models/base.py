@@ -20,6 +20,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from tshub.hub.mixin import HubMixin
 from tshub.models.registry import BASE_ARGUMENTS
+from tshub.naming import closest
 
 
 class ModelInputError(ValueError):
@@ -61,6 +62,9 @@ class MultiHead(nn.Module):
                 "model.predict(X, head=<name>), or fine-tune it, which gives it a single head."
             )
         if head not in self.heads:
+            guesses = closest(head, self.heads)
+            if guesses:
+                raise ModelInputError(f"no head {head!r}; did you mean {' or '.join(map(repr, guesses))}?")
             raise ModelInputError(f"no head {head!r}; heads: {sorted(self.heads)}")
         return head
 
@@ -156,6 +160,7 @@ class TimeSeriesModel(nn.Module, HubMixin):
         # Set by training: what the outputs mean and how raw series are prepared (stored in checkpoints).
         self.task: str | None = None
         self.classes: list[str] | None = None
+        self.class_values: list[int] | None = None  # the labels as numbers when they were given as numbers
         self.preprocessor: Any = None  # a tshub.data.preprocess.Preprocessor once fitted
         self.meta: dict[str, Any] = {}  # provenance: source dataset, recipe, metrics, parent checkpoint
         self.training_history: Any = None  # a tshub.hub.history.TrainingHistory once trained or loaded
