@@ -21,6 +21,8 @@ class Dataset:
 
     For classification ``y`` holds int64 indices into ``classes`` (the original labels as strings);
     for regression ``y`` holds float32 values (shape (n,) or (n, k)) and ``classes`` is None.
+    ``class_values`` keeps the original labels' values, in the order of ``classes``, when they were numbers (ints,
+    integral floats as ints, or bools), so predictions compare equal with them; None when they were text.
     ``splits`` maps a split name ("train", "val", "test", ...) to an int64 index array into X (given as indices
     or as a boolean mask over the series).
     ``stream_max`` optionally carries a per-series raw amplitude (Otović et al.) computed by a reader.
@@ -34,6 +36,7 @@ class Dataset:
     classes: list[str] | None = None
     splits: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    class_values: list[int] | None = None
 
     def __post_init__(self) -> None:
         self.X = np.ascontiguousarray(self.X, dtype=np.float32)
@@ -60,9 +63,11 @@ class Dataset:
                     f"dataset {self.name!r}: class indices must lie in [0, {len(self.classes)}), "
                     f"got [{self.y.min()}, {self.y.max()}]; use Dataset.from_arrays to encode raw labels."
                 )
+            if self.class_values is not None:
+                self.class_values = self._checked_class_values(self.class_values)
         else:
             self.y = np.asarray(self.y, dtype=np.float32)
-            self.classes = None
+            self.classes, self.class_values = None, None
         self.splits = dict(self.splits)  # the dataset's own: a caller's dict (or another dataset's) stays as it is
         for split_name, idx in list(self.splits.items()):
             idx = self._split_index_array(split_name, idx)
@@ -71,6 +76,20 @@ class Dataset:
                     f"dataset {self.name!r}: split {split_name!r} indexes outside the {len(self.X)} series."
                 )
             self.splits[split_name] = idx
+
+    def _checked_class_values(self, values: Any) -> list[int]:
+        """``values`` as Python ints or bools, refused unless they are ``classes`` as values, one for one."""
+        values = np.asarray(values).tolist()
+        if (
+            not isinstance(values, list)
+            or not all(isinstance(v, int) for v in values)
+            or [_label_str(v) for v in values] != self.classes
+        ):
+            raise DatasetError(
+                f"dataset {self.name!r}: class_values must be the classes {self.classes!r:.200} as ints or bools, "
+                f"in the same order, got {values!r:.200}."
+            )
+        return values
 
     def _split_index_array(self, split_name: str, idx: Any) -> np.ndarray:
         """A split's indices as int64; a boolean mask over the series selects those it marks (cast to int, it
@@ -120,8 +139,11 @@ class Dataset:
             _refuse_missing_targets(name, y)
         if task is None:
             task = infer_task(y)
+        class_values = None
         if task == "classification":
-            y, classes = encode_labels(y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y, classes)
+            labels = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+            y, classes = encode_labels(labels, classes)
+            class_values = typed_class_values(labels, classes)
         elif y.dtype.kind in "OUS":
             _refuse_text_targets(name, y)
         return cls(
@@ -132,6 +154,7 @@ class Dataset:
             classes=classes,
             splits=dict(splits or {}),
             meta=dict(meta or {}),
+            class_values=class_values,
         )
 
     @classmethod
@@ -159,11 +182,12 @@ class Dataset:
 
     def split(self, name: str, *, labels: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(X, y)`` of a named split; for classification ``y`` holds integer codes (indices into
-        ``classes``), or with ``labels=True`` the original labels, as a classifier's ``predict`` returns them."""
+        ``classes``), or with ``labels=True`` the original labels (``class_values`` when the labels were numbers,
+        else the strings of ``classes``), as a classifier's ``predict`` returns them."""
         idx = self._split_indices(name)
         y = self.y[idx]
         if labels and self.task == "classification":
-            y = np.asarray(self.classes)[y]
+            y = np.asarray(self.classes if self.class_values is None else self.class_values)[y]
         return self.X[idx], y
 
     def subset(self, name: str) -> Dataset:
@@ -176,6 +200,7 @@ class Dataset:
             task=self.task,
             classes=self.classes,
             meta=dict(self.meta),
+            class_values=self.class_values,
         )
 
     def with_splits(self, splits: dict[str, np.ndarray], **meta: Any) -> Dataset:
@@ -188,6 +213,7 @@ class Dataset:
             classes=self.classes,
             splits=splits,
             meta={**self.meta, **meta},
+            class_values=self.class_values,
         )
 
     def _split_indices(self, name: str) -> np.ndarray:
@@ -294,9 +320,7 @@ def _refuse_missing_targets(name: str, y: np.ndarray) -> None:
 
 def encode_labels(y: np.ndarray, classes: list[Any] | None = None) -> tuple[np.ndarray, list[str]]:
     """Map raw labels to indices 0..K-1; numeric labels sort numerically ("2" before "10")."""
-    y = np.asarray(y)
-    if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
-        y = y.astype(np.int64)
+    y = _integral_floats_as_ints(np.asarray(y))
     labels = [_label_str(v) for v in y.tolist()]
     if classes is None:
         uniq = sorted(set(labels), key=_label_sort_key)
@@ -307,6 +331,24 @@ def encode_labels(y: np.ndarray, classes: list[Any] | None = None) -> tuple[np.n
             raise DatasetError(f"labels {unknown[:5]} are not among the declared classes {uniq[:10]}.")
     index = {c: i for i, c in enumerate(uniq)}
     return np.fromiter((index[v] for v in labels), dtype=np.int64, count=len(labels)), uniq
+
+
+def typed_class_values(labels: np.ndarray, classes: list[str]) -> list[int] | None:
+    """The values of ``classes`` when the raw ``labels`` were numbers (ints, integral floats, bools, as
+    ``encode_labels`` reads them), so a model predicts values equal to them; None for text or fractional labels."""
+    labels = _integral_floats_as_ints(np.asarray(labels))
+    if labels.dtype.kind == "b":
+        values: list[Any] = [c == "True" for c in classes]
+    elif labels.dtype.kind in "iu":
+        values = [int(c) if c.removeprefix("-").isdecimal() else None for c in classes]
+    else:
+        return None
+    return values if [_label_str(v) for v in values] == classes else None  # declared classes may be other text
+
+
+def _integral_floats_as_ints(y: np.ndarray) -> np.ndarray:
+    """Float labels without a fractional part as int64 (1.0 is the class "1"); other labels as they are."""
+    return y.astype(np.int64) if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0) else y
 
 
 def _label_str(v: Any) -> str:

@@ -295,8 +295,7 @@ def _save_checkpoint(model: TimeSeriesModel, folder: Path, model_id: str | None)
 def _save_test_predictions(out_dir: str, run_id: str, model: TimeSeriesModel, data: Dataset) -> str | None:
     if not len(data.splits.get("test", ())):
         return None
-    X, y = data.split("test")
-    y_true = np.asarray(data.classes)[y] if data.task == "classification" else y
+    X, y_true = data.split("test", labels=True)  # the labels as predict returns them
     return save_predictions(out_dir, run_id, y_true, np.asarray(model.predict(X)))
 
 

@@ -151,6 +151,7 @@ def build_config(model: TimeSeriesModel, meta: dict[str, Any], *, dtype: str, we
         **model.config(),
         "task": model.task,
         "classes": model.classes,
+        **({"class_values": model.class_values} if model.class_values is not None else {}),
         "preprocessing": preprocessor.to_config() if preprocessor is not None else None,
         "preprocessing_arrays": (
             {name: list(a.shape) for name, a in preprocessor.arrays().items()} if preprocessor is not None else {}
@@ -203,6 +204,7 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
     _assign_state(model, state, weights)
     model.task = config.get("task")
     model.classes = config.get("classes")
+    model.class_values = config.get("class_values")
     model.preprocessor = _restore_preprocessor(config, arrays, weights)
     model.meta = {**config.get("meta", {}), **{k: config[k] for k in PROVENANCE_KEYS if k in config}}
     try:
@@ -299,6 +301,8 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
         else:
             for name, outputs in heads.items():  # every head: one bad one among many still breaks the build
                 whole(f"heads[{_short(name)}]", outputs, MAX_OUTPUTS)
+    if "class_values" in config:
+        _check_class_values(config["class_values"], config.get("classes"), problems)
     for key in ("meta", "preprocessing_arrays"):  # read as objects when the model is restored
         if not isinstance(config.get(key, {}), dict):
             problems.append(f"{key} must be an object, got {_short(config[key])}")
@@ -319,6 +323,18 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
             f"{f' (and {len(problems) - _SHOWN} more)' if len(problems) > _SHOWN else ''}; "
             "re-pull or re-save the checkpoint."
         )
+
+
+def _check_class_values(values: Any, classes: Any, problems: list[str]) -> None:
+    """``class_values`` (optional: the labels as numbers, which ``predict`` returns instead of ``classes``) must be
+    a list of JSON whole numbers or booleans, the classes' values one for one."""
+    if not isinstance(values, list) or not all(isinstance(v, int) for v in values):  # bool is an int
+        problems.append(f"class_values must be a list of whole numbers or booleans, got {_short(values)}")
+    elif not isinstance(classes, list) or len(values) != len(classes):
+        count = len(classes) if isinstance(classes, list) else "no"
+        problems.append(f"class_values must hold one value per class ({count} classes), got {len(values):,}")
+    elif [str(v) for v in values] != classes:
+        problems.append(f"class_values {_short(values)} are not the classes {_short(classes)} in their order")
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -166,4 +166,5 @@ def _as_training(like: Dataset, X: np.ndarray, y: np.ndarray, what: str) -> Data
         classes=like.classes,
         splits={"train": np.arange(len(X))},
         meta={**like.meta, "scored_on": what},
+        class_values=like.class_values,
     )

@@ -443,7 +443,8 @@ def _result(
 ) -> FitResult:
     """Evaluate the trained model, attach task/classes/preprocessor/provenance to it, and wrap it all up."""
     ds = prep.dataset
-    model.task, model.classes, model.preprocessor = ds.task, ds.classes, prep.preprocessor
+    model.task, model.classes, model.class_values = ds.task, ds.classes, ds.class_values
+    model.preprocessor = prep.preprocessor
 
     result = FitResult(
         model=model,

@@ -20,14 +20,15 @@ from tshub.training.multihead import HeadView
 def predict(
     model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, codes: bool = False, head: str | None = None
 ) -> np.ndarray:
-    """Class labels (from ``model.classes``, or ``head``'s; indices with ``codes=True``) or values ((n,) for one
-    output)."""
+    """Class labels (``model.class_values`` when the labels were numbers, else ``model.classes``, or ``head``'s;
+    indices with ``codes=True``) or values ((n,) for one output)."""
     classes = model.classes if head is None else (model.meta.get("head_classes") or {}).get(head)
     task = model.task or ("classification" if classes else "regression")
     predicted = decode_outputs(task, raw_outputs(model, X_raw, batch_size, head=head))
     if codes or task != "classification" or not classes:
         return predicted
-    return np.asarray(classes)[predicted]
+    labels = model.class_values if head is None and model.class_values is not None else classes
+    return np.asarray(labels)[predicted]
 
 
 def predict_proba(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, head: str | None = None) -> np.ndarray:

@@ -69,11 +69,13 @@ def assemble(
     }
     ds_name = name or raws[0].name or _stem(raws[0].path)
     try:
-        return Dataset.from_arrays(
+        ds = Dataset.from_arrays(
             X.astype(np.float32), y, name=ds_name, task=task, classes=classes, splits=splits, meta=provenance
         )
     except DatasetError as e:
         raise DatasetError(f"{files}: {e}") from None
+    ds.class_values = None  # a file's labels are text (numbers are parsed only to read fast): models predict strings
+    return ds
 
 
 def _refuse_empty(raw: RawSeries) -> None:

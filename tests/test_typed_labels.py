@@ -1,0 +1,114 @@
+"""Labels given as numbers come back as numbers: from the Dataset through training, checkpoints and ``predict``.
+
+Regression: ``Dataset.from_arrays(X, y)`` with int labels trained a model whose ``predict`` returned '3'/'7', so
+``np.mean(model.predict(X) == y)`` was 0.0.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tshub
+from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.splits import random_split, reduce_train
+from tshub.hub.checkpoint import CONFIG_NAME
+from tshub.hub.errors import CheckpointError
+
+REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
+
+
+def int_labelled(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Two separable classes labelled 3 and 7 (numpy ints)."""
+    rng = np.random.default_rng(0)
+    y = np.where(np.arange(n) % 2 == 0, 3, 7)
+    X = rng.standard_normal((n, 1, 32)).astype(np.float32) + (y == 7)[:, None, None] * 2.0
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[Any, np.ndarray, np.ndarray]:
+    X, y = int_labelled()
+    result = tshub.train_from_scratch(
+        "fcn", Dataset.from_arrays(X, y), max_epochs=2, seed=0, progress=False, arch_kwargs={"filters": (4, 8, 4)}
+    )
+    return result.model, X, y
+
+
+def test_int_labels_are_kept_beside_their_strings_and_through_every_transformation() -> None:
+    X, y = int_labelled()
+    ds = Dataset.from_arrays(X, y)
+    assert ds.classes == ["3", "7"] and ds.class_values == [3, 7]
+    split = random_split(ds, {"train": 0.5, "test": 0.5}, seed=0)
+    for derived in (split, split.subset("train"), reduce_train(split, 10, seed=0)):
+        assert derived.class_values == [3, 7]
+    labels = split.split("test", labels=True)[1]
+    assert labels.dtype == np.int64 and set(labels.tolist()) <= {3, 7}
+    assert Dataset.from_arrays(X, y.astype(float)).class_values == [3, 7]  # integral floats read as ints
+    assert Dataset.from_arrays(X, y == 7).class_values == [False, True]
+    assert Dataset.from_arrays(X, y.astype(str)).class_values is None
+    assert Dataset.from_arrays(X, y, classes=[3, 7, 9]).class_values == [3, 7, 9]  # declared, one never seen
+    assert Dataset.from_arrays(X, y / 2, task="classification").class_values is None  # 1.5 and 3.5: fractional
+
+
+def test_class_values_that_are_not_the_classes_are_refused() -> None:
+    X, y = int_labelled()
+    with pytest.raises(DatasetError, match="class_values must be the classes"):
+        Dataset(name="t", X=X, y=y == 7, task="classification", classes=["3", "7"], class_values=[7, 3])
+
+
+def test_a_model_trained_on_int_labels_predicts_ints_and_keeps_them_through_a_checkpoint(trained, tmp_path: Path):
+    model, X, y = trained
+    predicted = model.predict(X)
+    assert predicted.dtype == np.int64 and set(predicted.tolist()) <= {3, 7}
+    assert np.array_equal(predicted == y, model.predict(X, codes=True) == (y == 7))  # compares with y directly
+    assert model.predict_proba(X).shape == (len(X), 2)  # columns in the order of classes, as before
+    folder = model.save_pretrained(tmp_path / "model")
+    assert json.loads((folder / CONFIG_NAME).read_text())["class_values"] == [3, 7]
+    reloaded = tshub.load_pretrained(str(folder))
+    assert reloaded.class_values == [3, 7] and np.array_equal(reloaded.predict(X), predicted)
+
+
+@pytest.mark.parametrize(
+    ("class_values", "message"),
+    [
+        (["3", 7], "class_values must be a list of whole numbers or booleans"),
+        ([3.5, 7], "class_values must be a list of whole numbers or booleans"),
+        ({"3": 3}, "class_values must be a list of whole numbers or booleans"),
+        ([3, 7, 9], r"class_values must hold one value per class \(2 classes\), got 3"),
+        ([7, 3], "class_values .* are not the classes"),
+    ],
+)
+def test_a_tampered_class_values_is_refused(trained, tmp_path: Path, class_values: Any, message: str) -> None:
+    folder = trained[0].save_pretrained(tmp_path / "model")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    (folder / CONFIG_NAME).write_text(json.dumps({**config, "class_values": class_values}))
+    with pytest.raises(CheckpointError, match=message):
+        tshub.load_pretrained(str(folder))
+
+
+def test_a_checkpoint_without_class_values_predicts_strings_as_before(trained, tmp_path: Path) -> None:
+    model, X, _ = trained
+    folder = model.save_pretrained(tmp_path / "model")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    del config["class_values"]
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    assert (
+        tshub.load_pretrained(str(folder)).predict(X).tolist()
+        == np.array(["3", "7"])[model.predict(X, codes=True)].tolist()
+    )
+
+
+@pytest.mark.skipif(not (REPO_ZOO / "Coffee" / "fcn").is_dir(), reason="no committed Coffee/fcn checkpoint")
+def test_ucr_data_and_zoo_checkpoints_keep_string_labels(shared_data: Path, private_zoo) -> None:
+    coffee = tshub.datasets.load("Coffee")
+    assert coffee.class_values is None
+    private_zoo([REPO_ZOO / "Coffee" / "fcn"])
+    model = tshub.load_pretrained("Coffee/fcn")
+    assert model.class_values is None
+    predicted = model.predict(coffee.split("test")[0])
+    assert predicted.dtype.kind == "U" and set(predicted.tolist()) <= set(coffee.classes or [])
