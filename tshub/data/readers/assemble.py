@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,7 @@ def assemble(
         )
     except DatasetError as e:
         raise DatasetError(f"{files}: {e}") from None
-    ds.class_values = None  # a file's labels are text (numbers are parsed only to read fast): models predict strings
-    return ds
+    return replace(ds, class_values=None)  # a file's labels are text (numbers are parsed only to read fast)
 
 
 def _refuse_empty(raw: RawSeries) -> None:
