@@ -41,6 +41,7 @@ from server.schemas import (
     DatasetPage,
     Error,
     Health,
+    Invalid,
     JobCreate,
     JobOut,
     JobPage,
@@ -55,6 +56,7 @@ from server.uploads import ParseOptions, UploadError, ingest, store_raw, too_lar
 from tshub.data.readers import Missing, ReadLimits, VariableLength
 from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_model_id, read_config, resolve
 from tshub.hub.checkpoint import CARD_NAME
+from tshub.hub.ids import as_model_id
 from tshub.models.registry import get_architecture
 
 log = logging.getLogger("tshub.server")
@@ -78,7 +80,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         422: "invalid request or malformed file",
         429: "a per-tenant limit is reached (queued jobs, requests waiting for a processing slot)",
     }
-    return {code: {"model": Error, "description": text_of[code]} for code in codes}
+    return {code: {"model": Invalid if code == 422 else Error, "description": text_of[code]} for code in codes}
 
 
 # ------------------------------------------------------------------------------------------------ dependencies
@@ -270,6 +272,7 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
     check_storage_quota(settings, tenant_usage(request.app.state.Session, owner.id))
     if body.arch is not None:
         check_architecture(body.arch)
+        check_arch_of_named_model(body.model, body.arch)
     if body.budget_s is not None and body.budget_s > settings.max_job_s:
         raise HTTPException(
             422,
@@ -448,6 +451,18 @@ def check_architecture(arch: str) -> None:
         get_architecture(arch)
     except KeyError as err:
         raise HTTPException(422, str(err.args[0])) from None
+
+
+def check_arch_of_named_model(model: str, arch: str) -> None:
+    """``arch`` narrows ``model='auto'``; beside a named checkpoint of another architecture it would be ignored
+    and the job would not be the one asked for."""
+    named, wanted = as_model_id(model), get_architecture(arch).arch
+    if named is not None and named.arch != wanted:
+        raise HTTPException(
+            422,
+            f"arch={arch!r} contradicts model={model!r}, a {named.arch} checkpoint: arch only narrows "
+            f"model='auto'; drop it, or name a {wanted} checkpoint from GET /v1/models",
+        )
 
 
 def available_models(request: Request) -> list[dict[str, Any]]:

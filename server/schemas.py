@@ -11,10 +11,28 @@ from server.db import DatasetRecord, Job
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 MAX_SEED = 2**31 - 1
+Omega = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+MAX_OMEGAS = 20
 
 
 class Error(BaseModel):
     detail: str = Field(examples=["no job 'e3b0c442' for this token"])
+
+
+class InvalidField(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int] = Field(
+        description="where: 'body', 'query' or 'path', then the field", examples=[["body", "k"]]
+    )
+    msg: str = Field(examples=["Input should be less than or equal to 100"])
+    type: str = Field(examples=["less_than_equal"])
+
+
+class Invalid(BaseModel):
+    """A 422: a sentence from tshub's own checks, or FastAPI's list of the fields that failed validation."""
+
+    detail: str | list[InvalidField]
 
 
 class Health(BaseModel):
@@ -113,10 +131,10 @@ class JobCreate(BaseModel):
         description="with model='auto': also consider checkpoints trained on "
         "this dataset's own data (left out by default)",
     )
-    lr_multiplier: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | Literal["grid"] = Field(
+    lr_multiplier: Omega | Annotated[list[Omega], Field(min_length=1, max_length=MAX_OMEGAS)] | Literal["grid"] = Field(
         1.0,
-        description="ω, the learning-rate multiplier of the transferred layers (0 < ω ≤ 100), or 'grid' to "
-        "try 0.01…2 and keep the best on validation",
+        description="ω, the learning-rate multiplier of the transferred layers (0 < ω ≤ 100); a list of ω "
+        "to try, keeping the best on validation; or 'grid' for Otović's ten, 0.01…2",
     )
     search: Literal["halving", "full"] = Field(
         "halving",
@@ -222,7 +240,7 @@ class JobOut(BaseModel):
     dataset_id: str
     model: str = Field(description="the model requested")
     source: str | None = Field(None, description="the source checkpoint used (the recommender's pick for 'auto')")
-    lr_multiplier: float | str | None = Field(None, description="ω requested, then the ω chosen")
+    lr_multiplier: float | list[float] | str | None = Field(None, description="ω requested, then the ω chosen")
     attempts: int
     cancel_requested: bool
     progress: Progress | None = None

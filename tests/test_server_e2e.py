@@ -301,3 +301,15 @@ def test_a_starved_ray_mailbox_delays_progress_but_never_loses_the_job(monkeypat
         assert handle.outcome is not None and handle.outcome.state == "succeeded"
     finally:
         ray.shutdown()
+
+
+def test_a_list_of_omegas_is_tried_and_the_best_kept(client: httpx.Client, gunpoint: dict) -> None:
+    """The service takes a list of ω as tshub's finetune does, not only one ω or Otović's grid."""
+    body = {"dataset_id": gunpoint["id"], "model": SOURCE, "epochs": 1, "lr_multiplier": [0.5, 2], "search": "full"}
+    response = client.post("/v1/jobs", json=body)
+    assert response.status_code == 202, response.text
+    assert response.json()["lr_multiplier"] == [0.5, 2]
+    job = wait_for_job(client, response.json()["id"])
+    assert job["state"] == "succeeded", job
+    assert [run["lr_multiplier"] for run in job["result"]["grid"]] == [0.5, 2]
+    assert job["lr_multiplier"] in (0.5, 2)

@@ -196,3 +196,22 @@ def test_openapi_documents_every_operation_with_examples(client: TestClient) -> 
         assert schemas[name].get("examples"), name
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
+def test_422_bodies_match_the_documented_schema(client: TestClient, dataset_id: str) -> None:
+    """Both kinds of 422, FastAPI's list of invalid fields and tshub's own sentence, fit what OpenAPI declares,
+    so a client generated from /openapi.json can read them."""
+    jsonschema = pytest.importorskip("jsonschema")
+    spec = client.get("/openapi.json").json()
+    declared = spec["paths"]["/v1/jobs"]["post"]["responses"]["422"]["content"]["application/json"]["schema"]
+    for body in ({"dataset_id": dataset_id, "k": 3}, {"dataset_id": dataset_id, "budget_s": 10**6}):
+        response = client.post("/v1/jobs", json=body)
+        assert response.status_code == 422, response.text
+        jsonschema.validate(response.json(), {**declared, "components": spec["components"]})
+
+
+def test_arch_beside_a_named_model_of_another_arch_is_refused(client: TestClient, dataset_id: str) -> None:
+    """arch only narrows model='auto': a job for GunPoint/fcn with arch tcn would silently fine-tune an fcn."""
+    response = client.post("/v1/jobs", json={"dataset_id": dataset_id, "model": "GunPoint/fcn", "arch": "tcn"})
+    assert response.status_code == 422
+    assert "arch='tcn' contradicts model='GunPoint/fcn'" in response.json()["detail"]
