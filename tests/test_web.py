@@ -155,6 +155,14 @@ def test_a_source_outside_the_similarity_index_shows_its_own_series(app_client: 
     assert figure.split("</svg>")[0].count('class="legend"') == 4  # the first four series
 
 
+def test_the_ranking_form_offers_every_method_the_api_takes(app_client: TestClient) -> None:
+    """The dataset page's method list is written by hand: it must not fall behind POST /v1/recommend's."""
+    page = app_client.get("/ui/data/some-id").text
+    offered = re.findall(r'<option value="([^"]+)"', page.split('id="rec-method"')[1].split("</select>")[0])
+    schema = app_client.get("/openapi.json").json()["components"]["schemas"]["RecommendRequest"]
+    assert offered == schema["properties"]["method"]["enum"]
+
+
 # ---------------------------------------------------------------------------------------------- a real browser
 @pytest.fixture(scope="module")
 def browser_env(tmp_path_factory: pytest.TempPathFactory, ucr_root: Path):
