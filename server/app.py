@@ -25,6 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import delete, func, select, text
 
 import tshub
@@ -593,7 +594,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except InvalidModelIdError as err:
             raise ConfigError(f"TSHUB_SERVER_SOURCES: {err}") from None
     settings.storage.mkdir(parents=True, exist_ok=True)
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI, with /docs and /redoc served from bundled files instead of a CDN
         title="tshub fine-tune service",
         version=tshub.__version__,
         description="Upload a time-series dataset, fine-tune a pretrained tshub checkpoint on it, download the "

@@ -215,3 +215,18 @@ def test_arch_beside_a_named_model_of_another_arch_is_refused(client: TestClient
     response = client.post("/v1/jobs", json={"dataset_id": dataset_id, "model": "GunPoint/fcn", "arch": "tcn"})
     assert response.status_code == 422
     assert "arch='tcn' contradicts model='GunPoint/fcn'" in response.json()["detail"]
+
+
+def test_the_api_docs_work_offline(app) -> None:
+    """Regression: /docs and /redoc loaded Swagger UI and ReDoc from cdn.jsdelivr.net, so on a server without the
+    internet (this project's machines, many labs' clusters) the documentation the README points to was blank.
+    A browser opens them without a token."""
+    client = TestClient(app)
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assert "cdn.jsdelivr.net" not in html and "https://" not in html.split("<body")[0], page
+        scripts = [part.split('"')[0] for part in html.split('src="')[1:]]
+        assert scripts, page
+        for script in scripts:
+            served = client.get(script)
+            assert served.status_code == 200 and len(served.content) > 100_000, script  # the real bundle
