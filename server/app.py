@@ -638,8 +638,14 @@ def _add_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, lambda request, err: JSONResponse({"detail": str(err)}, err.status))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
-        """FastAPI's 422, with the offending values made JSON-safe (a NaN in the body would otherwise be a 500)."""
+    async def invalid(request: Request, err: RequestValidationError) -> Response:
+        """FastAPI's 422, with the offending values made JSON-safe (a NaN in the body would otherwise be a 500); a
+        web page's address that no page has (an id with other characters) gets the pages' own 404 page."""
+        from server.web.pages import PREFIX, page  # imported here: the pages use this module's functions
+
+        if request.url.path.startswith(f"{PREFIX}/"):
+            message = f"no such page: {request.url.path[:100]} is not the address of a job, dataset or model."
+            return page(request, "error.html", status=404, title="Not found", message=message)
         return JSONResponse({"detail": json_safe(err.errors())}, 422)
 
     @app.exception_handler(Exception)

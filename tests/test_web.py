@@ -163,6 +163,16 @@ def test_the_ranking_form_offers_every_method_the_api_takes(app_client: TestClie
     assert offered == schema["properties"]["method"]["enum"]
 
 
+def test_a_malformed_page_address_gets_a_page_not_json(app_client: TestClient) -> None:
+    """Regression: /ui/jobs/<id> with characters no id has answered the API's JSON 422 in the browser."""
+    for path in ("/ui/jobs/not.an.id", "/ui/data/" + "x" * 65):
+        answer = app_client.get(path)
+        assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html"), path
+        assert "<h1>Not found</h1>" in answer.text and "no such page" in answer.text
+        assert "default-src 'self'" in answer.headers["content-security-policy"]
+    assert app_client.post("/v1/jobs", json={"model": 3}).status_code in (401, 422)  # the API keeps its JSON
+
+
 # ---------------------------------------------------------------------------------------------- a real browser
 @pytest.fixture(scope="module")
 def browser_env(tmp_path_factory: pytest.TempPathFactory, ucr_root: Path):
