@@ -161,12 +161,31 @@ def test_the_finetune_tables_carry_minirocket_and_render_again_from_their_json(b
     assert "| fine-tuned | 3 | 0.8982 | 0.8858 | 1/2/0 | 1 |" in text
     assert "| scratch | 3 | 0.7627 | 0.8858 | 0/0/3 | 0.25 |" in text
     assert "| S/fcn | converged | abababababab | DodgerLoopWeekend | 3 | 0.9 | 0.8 | – |" in text
-    assert "| fcn | 12 | 0.8986 | 0.772 | +16.40 | 10/2/0 |" in text
+    assert "| 4 | 0.8986 | 0.772 | +16.40 | 4/0/0 | 0.125 | 0.125 |" in text  # targets, not target × seed
 
     path.with_suffix(".md").unlink()
     assert bench.main(["--table-only", "--results", str(path)]) == 0
     assert path.with_suffix(".md").read_text() == text
     assert json.loads(path.with_suffix(".json").read_text()) == report
+
+
+def test_the_finetune_bench_tests_fine_tuned_against_scratch_with_targets_as_units(
+    benches: Any, tmp_path: Path
+) -> None:
+    """The seeds of one target share its data, source and test set, so they are no independent pairs: the sign and
+    Wilcoxon tests of fine-tuned against scratch count targets (means over seeds), not target × seed pairs."""
+    bench, _ = benches
+    records = run_records("ArrowHead", [0.9, 0.9, 0.9], [0.8, 0.8, 0.8]) + run_records(
+        "Coffee", [0.7, 0.7, 0.7], [0.75, 0.75, 0.75]
+    )
+    pairs = [bench.Pair(t, "S/fcn", tmp_path, "ab" * 32, "converged", None) for t in ("ArrowHead", "Coffee")]
+    protocol = {"command": "c", "seeds": [0, 1, 2], "lr_multiplier": 1.0, "recipe": "ucr", "source_rule": "r"}
+    report = bench.with_target_tests(bench.report_of(records, pairs, {**protocol, "sources": "s", "minirocket": "m"}))
+    text = bench.markdown(report)
+    row = report["vs_scratch"]
+    assert [row[k] for k in ("n", "wins", "ties", "losses", "sign_p", "wilcoxon_p")] == [2, 1, 0, 1, 1.0, 1.0]
+    assert "| 2 | 0.8 | 0.775 | +3.23 | 1/0/1 | 1 | 1 |" in text
+    assert "3/0/3" not in text
 
 
 # ---------------------------------------------------------------------------------------------------- recommender
