@@ -95,10 +95,11 @@ def wilcoxon_signed_rank(a: Sequence[float] | np.ndarray, b: Sequence[float] | n
 
     The differences are ``paired_differences`` (ties not broken by floating-point noise); zero ones are dropped
     before ranking (``zero_method="wilcox"``, Wilcoxon's original rule, consistent with the sign test dropping
-    ties); if every difference is zero, p = 1. scipy picks the exact null distribution for small samples without
-    ties and the normal approximation otherwise. ``statistic`` is scipy's (the smaller rank sum); ``effect`` is
-    the matched-pairs rank-biserial correlation ``(R+ - R-) / (R+ + R-)`` of ``a - b``: positive when ``a``
-    tends to exceed ``b``.
+    ties); if every difference is zero, p = 1. The p-value is scipy's ``method="auto"`` (scipy 1.17) on the n
+    non-zero differences: exact for n <= 50 without tied |differences|; with ties, exact over the 2^n sign flips
+    for n <= 13; otherwise the normal approximation with tie-corrected variance and no continuity correction.
+    ``statistic`` is scipy's (the smaller rank sum); ``effect`` is the matched-pairs rank-biserial correlation
+    ``(R+ - R-) / (R+ + R-)`` of ``a - b``: positive when ``a`` tends to exceed ``b``.
     """
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.ndim != 1 or x.shape != y.shape:
