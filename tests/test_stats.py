@@ -281,6 +281,18 @@ def test_comparison_table_grouping_ties_and_omega_rows():
         comparison_table(records, metric="accuracy")
 
 
+def test_comparison_table_decision_follows_the_tested_direction_not_the_mean():
+    # 11 of 12 seeds lose a little, one wins by far: the mean favours transfer, both tests say it tends to lose
+    referent = [0.5] * 12
+    transfer = [0.5 - 0.001 * (k + 1) for k in range(11)] + [0.9]
+    records = [_referent("GunPoint", s, f1) for s, f1 in enumerate(referent)]
+    records += [_finetune("outlier", "GunPoint", s, 1.0, f1, val_accuracy=0.9) for s, f1 in enumerate(transfer)]
+    for test in ("wilcoxon", "sign"):
+        (row,) = comparison_table(records, test=test)
+        assert row["improvement"] > 0 and row[f"{test}_p"] < 0.05
+        assert row["decision"] == "worse"
+
+
 def test_comparison_table_regression_errors_are_oriented():
     records = [_referent("SP500", s, 10.0 + s, task="regression", metric="mae") for s in range(3)]
     for s in range(3):

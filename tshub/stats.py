@@ -307,7 +307,8 @@ def comparison_table(
     ``improvement`` is the mean difference and ``gain_pct`` the relative one, both signed so that positive means
     transfer is better (also for errors, where it is referent minus transfer). The p-values of ``test``
     ("wilcoxon" or "sign") are corrected with ``benjamini_krieger_yekutieli`` across rows; ``decision`` is
-    "better" / "worse" when rejected (direction from the mean), else "n.s.".
+    "better" / "worse" when rejected, in the direction that test found (wins − losses for the sign test, the
+    rank-biserial ``wilcoxon_effect`` for Wilcoxon; the mean can point the other way), else "n.s.".
     """
     if test not in ("wilcoxon", "sign"):
         raise ValueError(f"test must be 'wilcoxon' or 'sign', got {test!r}.")
@@ -330,8 +331,9 @@ def comparison_table(
     )
     rejected, q = benjamini_krieger_yekutieli([row[f"{test}_p"] for row in rows], alpha)
     for row, reject, q_value in zip(rows, rejected, q):
+        direction = row["wins"] - row["losses"] if test == "sign" else row["wilcoxon_effect"]
         row["q"] = float(q_value)
-        row["decision"] = "n.s." if not reject else "better" if row["improvement"] > 0 else "worse"
+        row["decision"] = "n.s." if not reject else "better" if direction > 0 else "worse"
     return rows
 
 
@@ -377,6 +379,7 @@ def _row(
     transfer = np.array([f["metrics"][name] for f, _ in pairs], dtype=np.float64)
     referent = np.array([r["metrics"][name] for _, r in pairs], dtype=np.float64)
     outcome = win_tie_loss(sign * transfer, sign * referent, tie_tolerance)
+    wilcoxon = wilcoxon_signed_rank(sign * transfer, sign * referent)
     mean_t, mean_r = float(transfer.mean()), float(referent.mean())
     improvement = sign * (mean_t - mean_r)
     return {
@@ -391,7 +394,8 @@ def _row(
         "ties": outcome.ties,
         "losses": outcome.losses,
         "sign_p": outcome.pvalue,
-        "wilcoxon_p": wilcoxon_signed_rank(sign * transfer, sign * referent).pvalue,
+        "wilcoxon_p": wilcoxon.pvalue,
+        "wilcoxon_effect": wilcoxon.effect,
         "convergence_transfer": _mean(f.get("convergence_rate") for f, _ in pairs),
         "convergence_referent": _mean(r.get("convergence_rate") for _, r in pairs),
     }
