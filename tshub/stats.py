@@ -303,7 +303,9 @@ def comparison_table(
 
     Each row pairs every selected fine-tune with its referent; the pairs within a row (the seeds, and the
     targets/sources/archs not in ``by``) are the units of the wins/ties/losses (a tie: |difference| <=
-    ``tie_tolerance``), the sign test and the Wilcoxon test. ``metric`` defaults to weighted F1 / MAE by task;
+    ``tie_tolerance``), the sign test and the Wilcoxon test. Pairs pooled across targets are not independent (the
+    seeds of one target share its data and test set): for a claim over targets, test the per-target means
+    (bench/finetune_vs_scratch.py does). ``metric`` defaults to weighted F1 / MAE by task;
     ``improvement`` is the mean difference and ``gain_pct`` the relative one, both signed so that positive means
     transfer is better (also for errors, where it is referent minus transfer). The p-values of ``test``
     ("wilcoxon" or "sign") are corrected with ``benjamini_krieger_yekutieli`` across rows; ``decision`` is
