@@ -118,6 +118,17 @@ def test_rank_mean_scales_ranks_and_counts_missing_as_the_middle():
     assert rank_mean(np.array([[5.0], [5.0]])) == pytest.approx([0.5, 0.5])
 
 
+def test_rank_mean_ties_candidates_whose_ranks_are_a_permutation_of_each_other():
+    # ranks (8, 10, 11) and (10, 11, 8) of 12: equal means, which summing k/11 in another order breaks by 1e-16,
+    # so a pick (key == max) or Kendall's τ-b would tell them apart by floating-point noise
+    ranks = np.zeros((12, 3))
+    ranks[0], ranks[1] = (8, 10, 11), (10, 11, 8)
+    for j in range(3):
+        ranks[2:, j] = [k for k in range(12) if k not in ranks[:2, j]]
+    scores = rank_mean(ranks)
+    assert scores[0] == scores[1]
+
+
 def test_standardise_is_per_column_and_blanks_what_carries_nothing():
     z = standardise(np.array([[1.0, 7.0, np.nan], [3.0, 7.0, np.nan], [np.nan, 7.0, np.nan]]))
     assert z[:, 0] == pytest.approx([-1.0, 1.0, 0.0]) and not z[:, 1:].any()

@@ -16,19 +16,23 @@ from typing import Protocol
 import numpy as np
 from scipy.stats import rankdata
 
+from tshub.stats import DIFFERENCE_DECIMALS
+
 TIE = 1e-9  # accuracies closer than this give no pair to learn from
 
 
 def rank_mean(signals: np.ndarray) -> np.ndarray:
     """The mean over columns of each column's ranks scaled to [0, 1] (higher signal, higher rank; ties share their
-    mean rank; a missing value, NaN, counts 0.5). ``signals``: (candidates, signals) of one target."""
+    mean rank; a missing value, NaN, counts 0.5). ``signals``: (candidates, signals) of one target. Rounded to
+    ``DIFFERENCE_DECIMALS``: equal means summed in another order differ by floating-point noise, which must not
+    break a tie at the top (a pick) or between candidates (Kendall's τ-b)."""
     signals = np.asarray(signals, dtype=float)
     scaled = np.full(signals.shape, 0.5)
     for j in range(signals.shape[1]):
         present = ~np.isnan(signals[:, j])
         if present.sum() > 1:
             scaled[present, j] = (rankdata(signals[present, j], method="average") - 1) / (present.sum() - 1)
-    return scaled.mean(axis=1)
+    return np.round(scaled.mean(axis=1), DIFFERENCE_DECIMALS)
 
 
 def standardise(signals: np.ndarray) -> np.ndarray:
