@@ -74,6 +74,7 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
         report({"phase": "minirocket"})  # the non-pretrained method to beat, on the same splits (seconds)
         rocket, why_not = minirocket_if_possible(ds, seed=spec["seed"])
         summary["minirocket"] = rocket.summary() if rocket is not None else {"not_run": why_not}
+        result.record_comparison(scratch, rocket)
     return json_safe(summary), checkpoint_zip(result)
 
 

@@ -209,6 +209,42 @@ def test_finetune_baseline_without_scikit_learn_skips_minirocket_saying_how_to_g
     assert "baseline" in summary and "minirocket" not in summary
 
 
+def test_a_fine_tuned_card_names_its_test_split_and_omega_grid_and_suggests_no_fine_tune_on_its_own_data(
+    zoo, shared_data, tmp_path
+):
+    out = tmp_path / "ecg200-from-gunpoint"
+    args = ["finetune", "GunPoint/fcn", "ECG200", "--lr-multiplier", "0.5,1", "--max-epochs", "2", "--out", str(out)]
+    assert main(args) == 0
+    card = (out / "README.md").read_text()
+    assert "| Metric (ECG200 test split) | This model |" in card and "source test split" not in card
+    chosen = load_pretrained(out).meta["lr_multiplier"]
+    assert (
+        f"ω (the learning-rate multiplier of the transferred layers): {chosen:g}, chosen on the validation split "
+        "among the 2 tried: 0.5, 1." in card
+    )
+    usage = card.partition("## How to use")[2].partition("## Limitations")[0]
+    predict, _, further = usage.partition("fine-tune it further on another dataset")
+    assert "labels = model.predict(X_raw)          # new ECG200 series" in predict and further
+    assert "ECG200" not in further and "Coffee" not in further
+    assert "Compared on the same splits" not in card
+
+
+def test_a_fine_tune_with_baseline_keeps_the_referent_and_minirocket_metrics_on_its_card(
+    zoo, shared_data, tmp_path, capsys
+):
+    out = tmp_path / "ecg200-from-gunpoint"
+    args = ["finetune", "GunPoint/fcn", "ECG200", "--lr-multiplier", "1", "--max-epochs", "2", "--baseline"]
+    assert main([*args, "--json", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    scratch, rocket = summary["baseline"]["metrics"], summary["minirocket"]["metrics"]
+    assert load_pretrained(out).meta["compared"] == {"from_scratch": scratch, "minirocket": rocket}
+    card = (out / "README.md").read_text()
+    assert "the only value tried." in card and "### Compared on the same splits" in card
+    assert "| Metric (ECG200 test split) | This model | From scratch | MiniRocket |" in card
+    tuned = summary["metrics"]["accuracy"]
+    assert f"| Accuracy | {tuned:.4g} | {scratch['accuracy']:.4g} | {rocket['accuracy']:.4g} |" in card
+
+
 def test_a_mistyped_id_gets_did_you_mean_and_no_advice_naming_a_missing_dataset(zoo, capsys):
     assert main(["info", "GunPont/fcn"]) == 1
     err = capsys.readouterr().err

@@ -20,12 +20,14 @@ from safetensors.torch import load_file, save_file
 
 import tshub
 from tshub.data.catalogue import load
+from tshub.hub.card import build_model_card
 from tshub.hub.checkpoint import CHECKPOINT_FILES, read_config, read_history
 from tshub.models import build_model
 from tshub.training.state import TrainingState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "publish"))
 import build_zoo  # noqa: E402
+from zoo_cards import USAGE_HEADING  # noqa: E402
 from zoo_manifest import Entry  # noqa: E402
 from zoo_train import load_source  # noqa: E402
 
@@ -338,6 +340,18 @@ def test_an_entry_field_at_its_default_leaves_every_committed_checkpoint_up_to_d
         assert Entry.from_dict(build["entry"]).recipe_hash() == build["recipe_hash"], build["entry"]
     entry = Entry.from_dict(built_before[0]["entry"])
     assert Entry.from_dict({**entry.to_dict(), "validation": "train"}).recipe_hash() != entry.recipe_hash()
+
+
+def test_every_committed_zoo_card_is_what_its_config_generates() -> None:
+    """Cards of fine-tunes say more than a pretrained checkpoint's; the zoo's must not change by a byte (a
+    multi-head card's per-dataset table, which the build inserts, is taken out before comparing)."""
+    configs = sorted((Path(__file__).resolve().parents[1] / "zoo").glob("*/*/config.json"))
+    assert configs
+    for path in configs:
+        committed = (path.parent / "README.md").read_text()
+        head, heads_table, tail = committed.partition("## Per-dataset results")
+        expected = f"{head}{USAGE_HEADING}{tail.partition(USAGE_HEADING)[2]}" if heads_table else committed
+        assert str(build_model_card(read_config(path.parent))) == expected, path
 
 
 def test_the_published_zoo_trains_small_ucr_sets_on_every_series(shared_data: Path) -> None:

@@ -126,6 +126,9 @@ def test_job_runs_to_success_and_the_model_predicts(
     assert accuracy == pytest.approx(job["metrics"]["accuracy"], abs=1e-9)
     assert model.meta["parent"] == SOURCE
     assert model.training_history.epochs == job["result"]["epochs"]  # the job's zip carries the curves
+    compared = {"from_scratch": job["baseline_metrics"], "minirocket": job["minirocket_metrics"]}
+    assert model.meta["compared"] == compared  # its card compares them on the same splits
+    assert "### Compared on the same splits" in (tmp_path / "model" / "README.md").read_text()
 
 
 def test_cancel_stops_a_running_job(client: httpx.Client, gunpoint: dict) -> None:

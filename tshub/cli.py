@@ -374,6 +374,8 @@ def _run_finetune(args: argparse.Namespace) -> int:
     rocket, why_not = minirocket_if_possible(data, seed=args.seed) if args.baseline else (None, None)
     if why_not:
         print(f"{data.name}: MiniRocket skipped: {why_not}", file=sys.stderr)
+    if scratch is not None:
+        result.record_comparison(scratch, rocket)
     saved = result.model.save_pretrained(args.out) if args.out else None
     summary = {
         "source": args.id,

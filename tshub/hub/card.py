@@ -40,6 +40,11 @@ RUN_KEYS = (
     "time_budget_s",
     "device",
 )
+# config["meta"]["compared"] keys (written by FitResult.record_comparison) → the card's column name and description.
+COMPARED_COLUMNS = {
+    "from_scratch": ("From scratch", "the architecture from scratch (same recipe, seed and preprocessing)"),
+    "minirocket": ("MiniRocket", "MiniRocket (`tshub.baselines`, fitted on the same training split)"),
+}
 
 
 def build_model_card(config: dict[str, Any]) -> ModelCard:
@@ -224,6 +229,9 @@ def _training_section(config: dict[str, Any]) -> str:
             "",
             f"Fine-tuned from `{config['parent']}`" + (f" at Hub revision `{revision}`." if revision else "."),
         ]
+        omega = _omega_line(config.get("meta") or {})
+        if omega:
+            lines += ["", omega]
     if config.get("recipe"):
         lines += ["", f"Recipe `{config['recipe']}`" + (":" if config.get("train_config") else ".")]
     if config.get("train_config"):
@@ -235,6 +243,19 @@ def _training_section(config: dict[str, Any]) -> str:
     return "\n".join(lines) if len(lines) > 1 else ""
 
 
+def _omega_line(meta: dict[str, Any]) -> str:
+    """The ω a fine-tune kept and the grid it was chosen from ("" for a value that is no number: configs are
+    untrusted; ω alone for checkpoints saved before the grid was recorded)."""
+    chosen, tried = meta.get("lr_multiplier"), meta.get("lr_multipliers_tried")
+    if not _is_number(chosen):
+        return ""
+    tried = [v for v in tried if _is_number(v)] if isinstance(tried, list) else []
+    line = f"ω (the learning-rate multiplier of the transferred layers): {chosen:g}"
+    if len(tried) > 1:
+        return f"{line}, chosen on the validation split among the {len(tried)} tried: {', '.join(f'{v:g}' for v in tried)}."
+    return f"{line}, the only value tried." if tried else f"{line}."
+
+
 def _evaluation_section(config: dict[str, Any]) -> str:
     metrics = config.get("metrics") or {}
     if not metrics:
@@ -242,12 +263,12 @@ def _evaluation_section(config: dict[str, Any]) -> str:
     reference = config.get("reference") or {}
     ref_metrics = reference.get("metrics", {}) if isinstance(reference, dict) else {}
     ref_name = reference.get("name", "published reference") if isinstance(reference, dict) else ""
-    header = ("Metric (source test split)", "This model") + ((f"Reference: {ref_name}",) if ref_metrics else ())
+    header = (_metric_header(config), "This model") + ((f"Reference: {ref_name}",) if ref_metrics else ())
     rows = [
         (METRIC_NAMES.get(k, (k, k))[1], _fmt(v)) + ((_fmt(ref_metrics.get(k, "—")),) if ref_metrics else ())
         for k, v in metrics.items()
     ]
-    lines = ["## Evaluation", "", _table(rows, header)]
+    lines = ["## Evaluation", "", _table(rows, header)] + _comparison(config, metrics)
     if config.get("val_metrics"):
         shown = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {_fmt(v)}" for k, v in config["val_metrics"].items())
         if (config.get("meta") or {}).get("validation_is_train"):
@@ -261,11 +282,47 @@ def _evaluation_section(config: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _metric_header(config: dict[str, Any]) -> str:
+    """A fine-tune was tested on the test split of the dataset it was fine-tuned on: the header names it."""
+    return (
+        f"Metric ({source_info(config)['name']} test split)" if config.get("parent") else "Metric (source test split)"
+    )
+
+
+def _comparison(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The test metrics of the referents trained beside a fine-tune on its splits (``meta["compared"]``), if any."""
+    compared = (config.get("meta") or {}).get("compared")
+    columns = [
+        (*COMPARED_COLUMNS[key], compared[key])
+        for key in COMPARED_COLUMNS
+        if isinstance(compared, dict) and isinstance(compared.get(key), dict)
+    ]
+    if not columns:
+        return []
+    header = (_metric_header(config), "This model") + tuple(label for label, _, _ in columns)
+    rows = [
+        (METRIC_NAMES.get(k, (k, k))[1], _fmt(v))
+        + tuple(_fmt(scores[k]) if _is_number(scores.get(k)) else "—" for _, _, scores in columns)
+        for k, v in metrics.items()
+    ]
+    trained = " and ".join(description for _, description, _ in columns)
+    return [
+        "",
+        "### Compared on the same splits",
+        "",
+        f"Trained in the same call as this fine-tune, on its training, validation and test splits: {trained}.",
+        "",
+        _table(rows, header),
+    ]
+
+
 def _usage_section(config: dict[str, Any]) -> str:
     name = config.get("id") or config.get("repo_id") or "path/to/checkpoint"
     predict = (
         "labels = model.predict(X_raw)" if config.get("task") == "classification" else "values = model.predict(X_raw)"
     )
+    # a fine-tune is for new series of the dataset it was fine-tuned on
+    series = f"new {source_info(config)['name']} series, raw float32" if config.get("parent") else "raw float32 series"
     return "\n".join(
         [
             "## How to use",
@@ -274,9 +331,9 @@ def _usage_section(config: dict[str, Any]) -> str:
             "import tshub",
             "",
             f'model = tshub.load_pretrained("{name}")',
-            f"{predict}          # raw float32 series (n, channels, length); preprocessing is applied for you",
+            f"{predict}          # {series} (n, channels, length); preprocessing is applied for you",
             "",
-            'target = tshub.datasets.load("Coffee")   # any catalogue name, or tshub.Dataset.from_arrays(X, y)',
+            *(_finetune_further() if config.get("parent") else _finetune_on_coffee()),
             'result = model.finetune(target, lr_multiplier="grid")  # new head, ω chosen on validation',
             "result.metrics, result.transfer_report",
             'result.model.save_pretrained("my-finetuned-model")',
@@ -287,10 +344,25 @@ def _usage_section(config: dict[str, Any]) -> str:
             "```",
             f"tshub pull {name}",
             f"tshub info {name}",
-            f"tshub finetune {name} Coffee --lr-multiplier grid --out my-finetuned-model",
+            f"tshub finetune {name} {'my-data.csv' if config.get('parent') else 'Coffee'} --lr-multiplier grid "
+            "--out my-finetuned-model",
             "```",
         ]
     )
+
+
+def _finetune_on_coffee() -> list[str]:
+    """A pretrained model's example target: any catalogue dataset."""
+    return ['target = tshub.datasets.load("Coffee")   # any catalogue name, or tshub.Dataset.from_arrays(X, y)']
+
+
+def _finetune_further() -> list[str]:
+    """A fine-tuned model predicts on new series of its own dataset; fine-tuning it again is for another dataset,
+    never named here (an example catalogue name could be its own dataset)."""
+    return [
+        "# optional: fine-tune it further on another dataset (this model becomes the parent)",
+        "target = tshub.Dataset.from_arrays(X, y)   # your data, or tshub.datasets.load(<catalogue name>)",
+    ]
 
 
 def _limitations_section(config: dict[str, Any]) -> str:
@@ -344,6 +416,10 @@ def _arch_module_doc(arch: str) -> str:
 
 def _first_line(doc: str | None) -> str:
     return (doc or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _fmt(value: Any) -> str:

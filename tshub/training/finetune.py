@@ -143,6 +143,7 @@ def finetune(
         "parent": model.meta.get("id"),
         "parent_dataset": model.meta.get("source_dataset"),
         "lr_multiplier": chosen.omega,
+        "lr_multipliers_tried": [row["lr_multiplier"] for row in grid],  # the card names the grid ω was chosen from
         "freeze_backbone": freeze_backbone,
     }
     if model.meta.get("revision"):  # the Hub commit the parent was loaded from

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tshub.models.base import TimeSeriesModel
 from tshub.training.metrics import curve_metric
 from tshub.training.transfer import TransferReport
+
+if TYPE_CHECKING:  # tshub.baselines imports tshub.training
+    from tshub.baselines import BaselineResult
 
 
 @dataclass
@@ -56,6 +59,16 @@ class FitResult:
         """The validation learning curve: weighted F1 (classification) or MAE (regression) per epoch."""
         key = f"val_{curve_metric(self.task)}"
         return [record[key] for record in self.history if key in record]
+
+    def record_comparison(self, scratch: FitResult | None, minirocket: BaselineResult | None) -> None:
+        """Keep the test metrics of the from-scratch referent and MiniRocket, trained on the same splits, in the
+        model's meta: its saved card shows what fine-tuning gained over them (None: not trained, not recorded)."""
+        compared = {"from_scratch": scratch, "minirocket": minirocket}
+        self.model.meta["compared"] = {
+            name: {metric: float(value) for metric, value in other.metrics.items()}
+            for name, other in compared.items()
+            if other is not None
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the weights, JSON-ready (the model is described by its config)."""
