@@ -80,12 +80,14 @@ MULTI_HEAD = {"recipe": CONFIG, "progress": False, "arch_kwargs": {"filters": (4
 
 
 def _two_heads(val: np.ndarray | None = None) -> list[Any]:
-    """Two small datasets A and B (one head each), validated on ``val`` (default series 20–29)."""
+    """Two small datasets A and B (one head each), validated on ``val`` (default series 20–29) and tested on the
+    other series of 20–39."""
     from tshub.data.dataset import Dataset
 
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((40, 1, 24)).astype(np.float32), np.tile([0, 1], 20)
-    splits = {"train": np.arange(20), "val": np.arange(20, 30) if val is None else val, "test": np.arange(30, 40)}
+    val = np.arange(20, 30) if val is None else val
+    splits = {"train": np.arange(20), "val": val, "test": np.setdiff1d(np.arange(20, 40), val)}
     return [Dataset.from_arrays(X, y, name=name, splits=splits) for name in ("A", "B")]
 
 

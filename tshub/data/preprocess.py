@@ -201,8 +201,9 @@ class ZNormalize(Preprocessor):
 
     def transform(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         X = _as_series(X)
-        mean = X.mean(axis=2, keepdims=True)
-        std = X.std(axis=2, keepdims=True)
+        with np.errstate(over="ignore"):  # an overflow is refused just below, with what to do
+            mean = X.mean(axis=2, keepdims=True)
+            std = X.std(axis=2, keepdims=True)
         _refuse_overflow(X, mean, std)
         # A constant series is tested as max == min: its float32 std is rounding noise, not 0, and would map it to ±1.
         constant = X.max(axis=2, keepdims=True) == X.min(axis=2, keepdims=True)
@@ -279,7 +280,8 @@ class MinMaxMask(Preprocessor):
 def _minmax(X: np.ndarray) -> np.ndarray:
     flat = X.reshape(len(X), -1)
     lo = flat.min(axis=1)[:, None, None]
-    span = flat.max(axis=1)[:, None, None] - lo
+    with np.errstate(over="ignore"):  # an overflow is refused just below, with what to do
+        span = flat.max(axis=1)[:, None, None] - lo
     _refuse_overflow(X, span)
     safe = np.where(span == 0, 1.0, span)
     return np.where(span == 0, 0.0, (X - lo) / safe).astype(np.float32)
