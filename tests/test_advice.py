@@ -310,3 +310,6 @@ def test_outcome_reads_a_result_as_the_evidence_counts_it():
     assert outcome(0.9, 0.9, "scratch") == "tied" and outcome(0.91, 0.9, "scratch") == "won"
     assert outcome(11.2, 11.7, "scratch", higher_is_better=False) == "won"
     assert outcome(11.9, 11.7, "scratch", higher_is_better=False) == "did not win"
+    # Regression: means of the same seeds' accuracies summed in another order differ by 1e-16, which counted a win
+    summed_up, summed_down = np.mean([0.1, 0.2, 0.3]), np.mean([0.3, 0.2, 0.1])
+    assert summed_up != summed_down and outcome(summed_up, summed_down, "scratch") == "tied"

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from tshub.stats import paired_differences
+
 MAJORITY = "majority"
 #: MiniRocket's reference table (``advice.MINIROCKET_FILE``) rounds accuracies to 4 decimals: an accuracy within
 #: half a unit of the last one is a tie.
@@ -39,8 +41,9 @@ WIN_MARGIN = {"scratch": 0.0, "minirocket": MINIROCKET_TIE}
 
 def beats(accuracy: float, referent_accuracy: float, referent: str) -> bool:
     """Whether a fine-tuned accuracy wins over a referent's in the evidence: strictly above it, MiniRocket's by
-    more than the rounding of its table."""
-    return accuracy > referent_accuracy + WIN_MARGIN[referent]
+    more than the rounding of its table; the difference rounded as paired tests round it, so that means of the same
+    values summed in another order tie."""
+    return float(paired_differences(np.asarray(accuracy), np.asarray(referent_accuracy))) > WIN_MARGIN[referent]
 
 
 @dataclass(frozen=True)
