@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from tshub.recommend.advice import minirocket_references
+from tshub.recommend.advice_rules import beats
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -308,7 +309,7 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
         if finished:
             values = np.array([row["mean"] for row in finished])
             fcn = scratch.get("fcn")
-            beat = sum(row["scratch"] is not None and row["mean"] > row["scratch"] for row in finished)
+            beat = sum(row["scratch"] is not None and beats(row["mean"], row["scratch"], "scratch") for row in finished)
             lines.append(
                 f"| {target} | {len(finished)}/{len(entry['sources'])} | {values.max():.3f} | "
                 f"{np.median(values):.3f} | {values.min():.3f} | "

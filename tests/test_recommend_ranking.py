@@ -276,6 +276,49 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
         rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "missing.json")
 
 
+def test_the_matrix_table_counts_a_tie_with_scratch_as_no_win(tmp_path: Path, monkeypatch):
+    """Regression: "sources > their scratch" compared means of two seeds strictly, so 0.4 (0.3, 0.5) beat
+    0.39999999999999997 (0.1, 0.7); it now counts as the evidence does (``advice_rules.beats``)."""
+    import tshub.experiments
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import transfer_matrix
+
+    tuned = {"source": "Wine/fcn", "arch": "fcn", "spec": {"source_sha256": "abc"}}
+    records = [
+        {
+            "target": "Coffee",
+            "kind": "finetune",
+            "seed": s,
+            "metrics": {"accuracy": a},
+            "referent_id": f"fcn-s{s}",
+            **tuned,
+        }
+        for s, a in ((0, 0.3), (1, 0.5))
+    ] + [
+        {
+            "target": "Coffee",
+            "kind": "referent",
+            "seed": s,
+            "metrics": {"accuracy": a},
+            "arch": "fcn",
+            "run_id": f"fcn-s{s}",
+        }
+        for s, a in ((0, 0.1), (1, 0.7))
+    ]
+    monkeypatch.setattr(tshub.experiments, "load_records", lambda out: records)
+    manifest = {
+        "targets": {"Coffee": {"sources": ["Wine/fcn"], "minirocket": 0.99}},
+        "zoo_weights_sha256": {"Wine/fcn": "abc"},
+        "waiting": {},
+    }
+    transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
+    row = next(
+        line for line in (tmp_path / "transfer_matrix.md").read_text().splitlines() if line.startswith("| Coffee")
+    )
+    assert row.endswith("| 0.400 | 0.990 | 0 |"), row
+
+
 def test_the_matrix_never_fine_tunes_from_a_checkpoint_still_converging(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, private_zoo: Callable[..., Path]
 ):
