@@ -473,3 +473,37 @@ def test_speech_by_speaker_keeps_each_speakers_clips_in_one_split(tmp_path: Path
     parts = [speakers_of(split, s) for s in ("train", "val", "test")]
     assert [len(p) for p in parts] == [7, 2, 1] and set().union(*parts) == set(speakers)
     assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+
+
+def test_stead_by_event_keeps_each_events_traces_in_one_split(tmp_path: Path) -> None:
+    """Otović's random split puts the traces of one event (one magnitude, several stations) in several splits;
+    ``by_event`` splits whole events (merge.csv's source_id)."""
+    rng = np.random.default_rng(3)
+    rows = [(f"S{s}.E{e}_EV", f"event{e}", f"{1 + e / 4:.2f}") for e in range(10) for s in range(3)]
+    _write_stead(tmp_path / "STEAD", [(name, "earthquake_local", mag) for name, _, mag in rows], {})
+    with h5py.File(tmp_path / "STEAD" / "waveforms_11_13_19.hdf5", "a") as h5:
+        for name, _, _ in rows:
+            h5.create_dataset(f"data/{name}", data=rng.normal(size=(6000, 3)).astype(np.float32))
+    with open(tmp_path / "STEAD" / "merge.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows(
+            [["trace_name", "trace_category", "source_magnitude", "source_id"]]
+            + [[name, "earthquake_local", mag, event] for name, event, mag in rows]
+        )
+    events = np.array([event for _, event, _ in rows])
+
+    def events_of(ds: Dataset, part: str) -> set[str]:
+        return set(events[ds.splits[part]])
+
+    mixed = load_stead(tmp_path)
+    assert events_of(mixed, "train") & (events_of(mixed, "val") | events_of(mixed, "test"))  # the leak
+    split = load_stead(tmp_path, by_event=True)
+    np.testing.assert_array_equal(split.X, mixed.X)
+    parts = [events_of(split, s) for s in ("train", "val", "test")]
+    assert [len(p) for p in parts] == [7, 2, 1] and not (
+        parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2]
+    )
+    (tmp_path / "STEAD" / "merge.csv").write_text(
+        "trace_name,trace_category,source_magnitude\nS0.E0_EV,earthquake_local,1\n"
+    )
+    with pytest.raises(DatasetError, match=r"missing column\(s\) \['source_id'\]"):
+        load_stead(tmp_path, by_event=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.sources.base import OTOVIC_CITATION, OTOVIC_FRACTIONS, as_magnitude, find_file, open_hdf5, select_limit
-from tshub.data.splits import random_split
+from tshub.data.splits import group_split, random_split
 
 LENDB_SHAPE = (3, 540)
 STEAD_SHAPE = (6000, 3)
@@ -91,20 +91,20 @@ def load_stead(
     *,
     limit: int | None = None,
     seed: int = 0,
+    by_event: bool = False,
 ) -> Dataset:
     """STEAD local earthquakes: ``merge.csv`` rows with trace_category ``earthquake_local``, waveform
     ``data/<trace_name>`` (6000, 3) at 100 Hz in counts, target ``source_magnitude``.
 
     ``path``: the HDF5 file (``waveforms_11_13_19.hdf5``), its folder, or the data root (folder ``STEAD/``);
-    ``csv_path`` defaults to the single CSV (preferably ``merge.csv``) beside the HDF5 file.
+    ``csv_path`` defaults to the single CSV (preferably ``merge.csv``) beside the HDF5 file. Splits: Otović's
+    random 70/15/15 of the traces, which puts one event's traces at several stations (one magnitude) in several
+    splits; ``by_event`` splits whole events (column ``source_id``) instead.
     """
     file = find_file(path, ("STEAD",), ("waveforms_11_13_19.hdf5", "merge.hdf5", "*.hdf5", "*.h5"))
     table = Path(csv_path) if csv_path is not None else find_file(file.parent, (), ("merge.csv", "*.csv"))
-    rows = [
-        (line, row)
-        for line, row in _csv_rows(table, ("trace_name", "trace_category", "source_magnitude"))
-        if row["trace_category"] == "earthquake_local"
-    ]
+    required = ("trace_name", "trace_category", "source_magnitude") + (("source_id",) if by_event else ())
+    rows = [(line, row) for line, row in _csv_rows(table, required) if row["trace_category"] == "earthquake_local"]
     keep = select_limit(len(rows), limit, seed)
     X = np.empty((len(keep), STEAD_SHAPE[1], STEAD_SHAPE[0]), dtype=np.float32)
     y = np.empty(len(keep), dtype=np.float32)
@@ -119,7 +119,13 @@ def load_stead(
                 )
             X[row_out] = _trace(data[row["trace_name"]], file, key, STEAD_SHAPE).T
             y[row_out] = as_magnitude(row["source_magnitude"], f"{table} line {line} (source_magnitude)")
-    return _seismic_dataset("STEAD", X, y, seed, {**STEAD_META, "files": [str(file), str(table)]})
+    meta = {**STEAD_META, "files": [str(file), str(table)]}
+    if by_event:
+        events = np.array([rows[i][1]["source_id"] for i in keep])
+        return group_split(
+            Dataset(name="STEAD", X=X, y=y, task="regression", meta=meta), events, OTOVIC_FRACTIONS, seed
+        )
+    return _seismic_dataset("STEAD", X, y, seed, meta)
 
 
 def load_lomax(
