@@ -376,6 +376,20 @@ def test_dtw_uses_the_saved_index_and_falls_back_without_one(italy: Dataset, can
     assert fallback.method == "logme" and "dtw" in fallback.note
 
 
+def test_dtw_on_a_target_of_a_channel_count_no_indexed_source_has_falls_back(candidates: list[str]):
+    """Regression: a multivariate target under method="dtw" had its prototypes averaged, then every candidate
+    skipped ("another channel count"), and the ranking came back empty; it is ranked by the default, saying why."""
+    index = SimilarityIndex()
+    for name in ("Chinatown", "SonyAIBORobotSurface1"):  # univariate, as every UCR source of the index
+        X, y = load(name).split("train")
+        index.add(name, prototypes=[X[y == c].mean(axis=0) for c in np.unique(y)])
+    rng = np.random.default_rng(0)
+    three = Dataset.from_arrays(rng.normal(size=(30, 3, 24)).astype(np.float32), np.arange(30) % 2, name="three")
+    with pytest.warns(UserWarning, match="none of the similarity index's 2 sources has the target's 3 channels"):
+        rec = recommend(three, k=None, method="dtw", candidates=candidates, index=index)
+    assert rec.method == "logme" and len(rec) > 0 and "3 channels" in rec.note
+
+
 def test_dtw_averages_the_sample_the_feature_scores_use_and_keeps_the_time_limit(italy: Dataset, candidates: list[str]):
     """A target the index does not hold is reduced to prototypes of the final score's stratified, seeded sample
     (all of a small target's series, so its prototypes are those of its whole training split): the medoids cost n²

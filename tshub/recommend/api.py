@@ -99,7 +99,7 @@ def recommend(
     context = Context(dataset, name, index, device, probe_epochs, progress, scoring, features, deadline, time_limit_s)
     note = None
     if method in NEEDS_INDEX:
-        context.index, note = load_index(index, method)
+        context.index, note = load_index(index, method, dataset.n_channels)
         if context.index is None:
             assert note is not None  # load_index says why it has no index
             warnings.warn(note, stacklevel=2)

@@ -56,19 +56,26 @@ def target_prototypes(ctx: Context, n_candidates: int) -> list[np.ndarray]:
     return prototypes
 
 
-def load_index(index: Any, method: str = "dtw") -> tuple[Any, str | None]:
+def load_index(index: Any, method: str = "dtw", channels: int | None = None) -> tuple[Any, str | None]:
     """The SimilarityIndex to use (given, or loaded from its folder, default the repository's), or None and why
-    not."""
+    not: there is none, or none of its sources has the target's ``channels`` (every candidate would be skipped)."""
     from tshub.similarity import SimilarityIndex
     from tshub.similarity.index import DEFAULT_FOLDER
 
     if isinstance(index, SimilarityIndex):
-        return index, None
-    folder = Path(index) if index is not None else DEFAULT_FOLDER
-    try:
-        return SimilarityIndex.load(folder), None
-    except FileNotFoundError:
+        loaded = index
+    else:
+        folder = Path(index) if index is not None else DEFAULT_FOLDER
+        try:
+            loaded = SimilarityIndex.load(folder)
+        except FileNotFoundError:
+            return None, (
+                f"method {method!r} needs the similarity index, and {folder} has none (build it with "
+                f"scripts/build_similarity_index.py or pass index=); ranked by {DEFAULT_METHOD!r} instead."
+            )
+    if channels is not None and channels not in loaded.channel_counts:
         return None, (
-            f"method {method!r} needs the similarity index, and {folder} has none (build it with "
-            f"scripts/build_similarity_index.py or pass index=); ranked by {DEFAULT_METHOD!r} instead."
+            f"none of the similarity index's {len(loaded)} sources has the target's {channels} channels, so method "
+            f"{method!r} cannot compare it with them; ranked by {DEFAULT_METHOD!r} instead."
         )
+    return loaded, None

@@ -72,6 +72,11 @@ class SimilarityIndex:
     def names(self) -> list[str]:
         return [s["name"] for s in self._sources]
 
+    @property
+    def channel_counts(self) -> set[int]:
+        """The channel counts of the indexed sources (a target is compared only with sources of its own)."""
+        return {int(s["n_channels"]) for s in self._sources}
+
     def __len__(self) -> int:
         return len(self._sources)
 
