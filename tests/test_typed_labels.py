@@ -61,6 +61,14 @@ def test_class_values_that_are_not_the_classes_are_refused() -> None:
         Dataset(name="t", X=X, y=y == 7, task="classification", classes=["3", "7"], class_values=[7, 3])
 
 
+def test_the_constructor_refuses_class_indices_that_are_not_whole_numbers() -> None:
+    """Regression: Dataset(..., y=[0.5, 1.7], task="classification") cast the indices to 0 and 1 without a word."""
+    X = np.zeros((2, 1, 4), np.float32)
+    with pytest.raises(DatasetError, match=r"class indices must be whole numbers, got 0\.5.*from_arrays"):
+        Dataset(name="d", X=X, y=np.array([0.5, 1.7]), task="classification", classes=["a", "b"])
+    assert Dataset(name="d", X=X, y=np.array([0.0, 1.0]), task="classification", classes=["a", "b"]).y.tolist() == [0, 1]
+
+
 def test_a_model_trained_on_int_labels_predicts_ints_and_keeps_them_through_a_checkpoint(trained, tmp_path: Path):
     model, X, y = trained
     predicted = model.predict(X)

@@ -54,7 +54,13 @@ class Dataset:
                 f"dataset {self.name!r}: {len(self.X)} series but {len(self.y)} targets; they must match one to one."
             )
         if self.task == "classification":
-            self.y = np.asarray(self.y, dtype=np.int64)
+            y = np.asarray(self.y)
+            if y.dtype.kind == "f" and len(y) and not np.all(np.mod(y, 1) == 0):
+                raise DatasetError(
+                    f"dataset {self.name!r}: class indices must be whole numbers, got {y[np.mod(y, 1) != 0][0]}; "
+                    "use Dataset.from_arrays to encode raw labels (or task='regression' for values)."
+                )
+            self.y = y.astype(np.int64)
             if self.classes is None:
                 raise DatasetError(f"dataset {self.name!r}: a classification dataset needs its class names.")
             self.classes = [str(c) for c in self.classes]
