@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import tshub
+from tshub.data import DatasetError
 from tshub.demo import format_table, load_target, run_demo
 
 
@@ -32,6 +33,14 @@ def test_demo_target_falls_back_to_the_trace_set_shipped_with_tslearn(monkeypatc
     data = load_target("GunPoint")
     assert data.name == "Trace" and data.X.shape == (200, 1, 275) and len(data.classes) == 4
     assert len(data.splits["train"]) == 100 and len(data.splits["test"]) == 100
+
+
+def test_a_target_missing_from_a_catalogue_that_has_data_is_an_error_not_trace(shared_data, monkeypatch):
+    """Regression: --target BasicMotions (not in the UCR 2018 archive) silently ran the demo on Trace; the fallback
+    is for a machine without the archive, not for a name the archive does not hold."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    with pytest.raises(DatasetError, match="no dataset named 'BasicMotions'"):
+        load_target("BasicMotions")
 
 
 def test_what_happened_counts_minirocket_within_its_table_rounding_as_a_tie():
