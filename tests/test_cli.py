@@ -111,6 +111,17 @@ def test_info_describes_a_checkpoint(zoo, capsys):
     assert config["dtype"] == "float16" and config["location"] == str(zoo / "LEN-DB" / "tcn")
 
 
+def test_info_says_a_min_max_mask_model_takes_its_training_length(capsys):
+    """Regression: EMG/tcn (a TCN takes any length) read "any length", but its minmax_mask preprocessing subtracts
+    a mean per time step of its training series, so predict refuses any other length."""
+    folder = Path(__file__).resolve().parents[1] / "zoo" / "EMG" / "tcn"
+    if not (folder / "config.json").is_file():
+        pytest.skip(f"the repository zoo's EMG/tcn is not at {folder}")
+    assert main(["info", str(folder)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("input "))
+    assert "any length" not in row and "80 steps" in row, row
+
+
 def test_info_of_a_missing_id_fails_with_where_it_looked(zoo, capsys):
     assert main(["info", "LEN-DB/magnet"]) == 1
     err = capsys.readouterr().err

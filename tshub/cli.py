@@ -25,7 +25,7 @@ import tshub
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.hub.card import METRIC_NAMES, human_size, source_info
-from tshub.hub.checkpoint import CARD_NAME, read_config
+from tshub.hub.checkpoint import CARD_NAME, preprocessing_length, read_config
 from tshub.hub.errors import HubError
 from tshub.hub.ids import as_model_id, hub_namespace
 from tshub.hub.remote import hub_endpoint, push_folder, snapshot_commit
@@ -266,7 +266,13 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         (
             "input",
             f"{config['in_channels']} channel(s), "
-            + (f"length {length}" if length else "any length")
+            + (
+                f"length {length}"
+                if length
+                else f"{fixed} steps (its preprocessing's mask is per time step)"
+                if (fixed := preprocessing_length(folder))
+                else "any length"
+            )
             + (", uses stream_max" if config.get("use_stream_max") else ""),
         ),
         ("task", (config.get("task") or "-") + (f", {len(classes)} classes" if classes else "")),

@@ -342,6 +342,16 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def preprocessing_length(folder: str | Path) -> int | None:
+    """The series length a checkpoint's fitted preprocessing fixes (minmax_mask subtracts a mean per time step of its
+    training series), read from the weights' header; None when it fixes none or the weights are not here."""
+    weights = Path(folder) / WEIGHTS_NAME
+    if not weights.is_file():
+        return None
+    mask = _header_shapes(weights).get(PREPROCESSING_PREFIX + "mask")
+    return None if mask is None else int(mask[-1])
+
+
 def _header_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes from the safetensors header, without reading the tensors."""
     try:
