@@ -131,16 +131,25 @@ def _title(config: dict[str, Any]) -> str:
     return f"# {model_name(config)}\n\nA {task} model with the `{config['arch']}` architecture, {what}, saved by tshub."
 
 
+def _length_words(config: dict[str, Any]) -> str:
+    """The series length the model takes: its own, its preprocessing's (a minmax_mask is a mean per time step of
+    the training series), or any."""
+    if config.get("input_length"):
+        return f"{config['input_length']} samples (fixed)"
+    if (config.get("preprocessing") or {}).get("kind") == "minmax_mask":
+        return "the length of its training series (its minmax_mask preprocessing is a mean per time step)"
+    return "any length"
+
+
 def _summary(config: dict[str, Any]) -> str:
     classes = config.get("classes")
     task = config.get("task") or "unknown"
     if classes:
         shown = ", ".join(map(str, classes[:10])) + (", …" if len(classes) > 10 else "")
         task = f"{task}, {len(classes)} classes: {shown}"
-    length = config.get("input_length")
     rows = [
         ("Task", task),
-        ("Input", f"{config['in_channels']} channel(s) × " + (f"{length} samples (fixed)" if length else "any length")),
+        ("Input", f"{config['in_channels']} channel(s) × " + _length_words(config)),
         (
             "Parameters",
             f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
