@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tshub.data import Dataset
+from tshub.data import Dataset, DatasetError
 from tshub.datasets import load
 from tshub.models import TimeSeriesModel
 from tshub.training import FitResult, TrainConfig, convergence_rate, finetune, loop, train_from_scratch, train_referent
@@ -341,10 +341,24 @@ def test_arrays_and_model_ids_where_objects_belong_are_refused_with_what_to_pass
         train_from_scratch("fcn", data.X, max_epochs=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"Dataset\.from_arrays\(X, y\)"):
         finetune(source, (data.X, data.y), max_epochs=1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"tshub\.load_pretrained\('GunPoint/fcn'\)"):
-        finetune("GunPoint/fcn", data, max_epochs=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"tshub\.load_pretrained\(id\)"):
+        finetune(3, data, max_epochs=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"ds\.split\('test'\)\[0\]"):
         source.predict(data)
+
+
+def test_one_call_takes_a_model_id_and_a_dataset_name_or_file(shared_data: Path, private_zoo):
+    """As recommend("GunPoint") does: finetune("GunPoint/fcn", "ECG200") and train_from_scratch("fcn", path)
+    load what they are given by id, name or file (they refused anything but objects)."""
+    private_zoo([Path(__file__).resolve().parents[1] / "zoo" / "GunPoint" / "fcn"])
+    options = {"max_epochs": 1, "progress": False}
+    by_id = finetune("GunPoint/fcn", "ECG200", **options)
+    assert by_id.model.meta["parent"] == "GunPoint/fcn" and by_id.model.meta["source_dataset"] == "ECG200"
+    train = shared_data / "UCRArchive_2018" / "ECG200" / "ECG200_TRAIN.tsv.gz"
+    from_file = train_from_scratch("fcn", str(train), arch_kwargs={"filters": (4, 4, 4)}, **options)
+    assert from_file.model.meta["source_dataset"] == "ECG200" and len(from_file.model.classes) == 2
+    with pytest.raises(DatasetError, match="no dataset named 'ECG2000'.*Closest matches: ECG200"):
+        train_from_scratch("fcn", "ECG2000", **options)
 
 
 def test_a_result_prints_as_one_line_of_what_trained_and_its_scores():

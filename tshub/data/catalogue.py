@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.dataset import Dataset, DatasetError, require_dataset
 from tshub.data.readers import read_split_files
 from tshub.data.root import FULL, data_root
 from tshub.data.sources import SOURCE_LOADERS
@@ -108,6 +108,15 @@ def load(
         **kw,
     )
     return ds.with_splits(ds.splits, **_ucr_meta(ds, name, collection, row))
+
+
+def dataset_from(target: str | Path | Dataset) -> Dataset:
+    """What a one-call API takes as data: a Dataset as it is, a path to a data file (``Dataset.from_file``, no
+    splits: training data), or a catalogue name (``load``); anything else is refused saying how to make one."""
+    if isinstance(target, (str, Path)):
+        path = Path(target).expanduser()
+        return Dataset.from_file(str(path)) if path.is_file() else load(str(target))
+    return require_dataset(target)
 
 
 def dataset_key(name: str) -> str | None:

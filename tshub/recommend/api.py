@@ -10,8 +10,8 @@ from typing import Any, cast
 
 import torch
 
-from tshub.data.catalogue import load
-from tshub.data.dataset import Dataset, require_dataset
+from tshub.data.catalogue import dataset_from
+from tshub.data.dataset import Dataset
 from tshub.data.splits import as_training_data, check_classes
 from tshub.hub.checkpoint import read_config
 from tshub.recommend.advice import TransferAdvice, advise
@@ -147,13 +147,10 @@ def _advice(dataset: Dataset, pick: Scored, method: str) -> TransferAdvice:
 
 
 def load_target(target: str | Dataset) -> tuple[Dataset, str | None]:
-    """The target dataset, and its catalogue name when it was given by name."""
-    if not isinstance(target, (str, Path)):
-        return require_dataset(target), None
-    if Path(target).expanduser().is_file():
-        return Dataset.from_file(str(Path(target).expanduser())), None
-    dataset = load(str(target))
-    return dataset, dataset.name
+    """The target dataset (``dataset_from``), and its catalogue name when it was given by name."""
+    dataset = dataset_from(target)
+    by_name = isinstance(target, (str, Path)) and not Path(target).expanduser().is_file()
+    return dataset, dataset.name if by_name else None
 
 
 def _no_candidate_message(arch: str | None, skipped: list[SkippedSource]) -> str:

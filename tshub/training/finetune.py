@@ -19,7 +19,8 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from tshub.data.dataset import Dataset, DatasetError, missing_targets, require_dataset
+from tshub.data.catalogue import dataset_from
+from tshub.data.dataset import Dataset, DatasetError, missing_targets
 from tshub.data.fingerprint import fingerprint
 from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.data.splits import training_splits, validation_is_train
@@ -73,8 +74,8 @@ class PreparedData:
 
 
 def finetune(
-    model: TimeSeriesModel,
-    dataset: Dataset,
+    model: TimeSeriesModel | str,
+    dataset: Dataset | str | Path,
     *,
     lr_multiplier: float | str | Sequence[float] = 1.0,
     search: str = "halving",
@@ -89,7 +90,8 @@ def finetune(
     progress: ProgressMode = True,
     on_epoch_end: EpochHook | None = None,
 ) -> FitResult:
-    """Fine-tune ``model`` (never modified) on ``dataset``; returns the best fine-tuned model and its scores.
+    """Fine-tune ``model`` (never modified; or a model id or folder, loaded with ``load_pretrained``) on ``dataset``
+    (a Dataset, a catalogue name or a data file: ``dataset_from``); returns the best fine-tuned model and its scores.
 
     ``lr_multiplier`` is ω for the transferred parameters: a number, a list, or ``"grid"`` (Otović's ten values).
     With several, each starts from the same initial state and the best on validation is kept (not retrained):
@@ -105,14 +107,15 @@ def finetune(
     ``run`` and ``runs`` (which ω of how many; epochs count per ω).
     """
     start = time.perf_counter()
+    if isinstance(model, (str, Path)):
+        from tshub.hub.resolve import load_pretrained  # the hub imports the training package: not at module level
+
+        model = load_pretrained(model)
     if not isinstance(model, TimeSeriesModel):
-        how = (
-            f"load it first: tshub.load_pretrained({str(model)!r})"
-            if isinstance(model, (str, Path))
-            else "load one with tshub.load_pretrained(id)"
+        raise TypeError(
+            f"finetune takes a model or its id, got {type(model).__name__}: load one with tshub.load_pretrained(id)."
         )
-        raise TypeError(f"finetune takes a model, got {type(model).__name__}: {how}.")
-    require_dataset(dataset)
+    dataset = dataset_from(dataset)
     multipliers = _multipliers(lr_multiplier)
     if freeze_backbone and len(multipliers) > 1:
         raise ValueError(
@@ -165,7 +168,7 @@ def finetune(
 
 def train_from_scratch(
     arch: str,
-    dataset: Dataset,
+    dataset: Dataset | str | Path,
     *,
     seed: int = 0,
     recipe: str | TrainConfig = AUTO,
@@ -181,7 +184,8 @@ def train_from_scratch(
     on_epoch_end: EpochHook | None = None,
     state_path: str | Path | None = None,
 ) -> FitResult:
-    """Train a fresh ``arch`` on ``dataset`` with the fine-tuning loop and recipe: the referent of a fine-tune.
+    """Train a fresh ``arch`` on ``dataset`` (a Dataset, a catalogue name or a data file: ``dataset_from``) with the
+    fine-tuning loop and recipe: the referent of a fine-tune.
 
     ``recipe="auto"`` picks the preset for the training split's size (``tshub.training.recipes.auto_recipe``);
     ``use_stream_max`` defaults to whether the preprocessing produces stream_max ("minmax_mask" does);
@@ -190,6 +194,7 @@ def train_from_scratch(
     ``bf16``: bfloat16 autocast (None: as ``finetune``); ``state_path`` makes the run resumable (see ``fit``).
     """
     start = time.perf_counter()
+    dataset = dataset_from(dataset)
     preprocessor = make_preprocessor(preprocessing)
     if relative_target:
         preprocessor = preprocessor.with_relative_target()
