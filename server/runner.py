@@ -211,22 +211,25 @@ def folder_zip(folder: str | Path) -> bytes:
 
 class EpochTracker:
     """Turns per-epoch history records into progress events: epoch, which ω of how many (as ``finetune`` tells
-    its hook), validation metric and its best."""
+    its hook), validation metric and its best for that ω (a best over every ω tried would sit beside another ω's
+    value as if it were its own)."""
 
     def __init__(self, report: Report, task: str, phase: str, max_epochs: int | None):
         self.report, self.phase, self.max_epochs = report, phase, max_epochs
         self.metric = progress_metric(task)
         self.higher = self.metric in HIGHER_IS_BETTER
-        self.best = None
+        self.best: dict[Any, float] = {}  # ω (None with one ω) → its best value so far
 
     def __call__(self, record: dict[str, Any]) -> None:
         value = record.get(f"val_{self.metric}")
+        omega = record.get("lr_multiplier") if record.get("runs", 1) > 1 else None
+        best = self.best.get(omega)
         if (
             value is not None
             and math.isfinite(value)
-            and (self.best is None or (value > self.best if self.higher else value < self.best))
+            and (best is None or (value > best if self.higher else value < best))
         ):
-            self.best = value
+            self.best[omega] = value
         event = {
             "phase": self.phase,
             "epoch": record.get("epoch"),
@@ -234,7 +237,7 @@ class EpochTracker:
             "loss": record.get("loss"),
             "metric": f"val_{self.metric}",
             "value": value,
-            "best": self.best,
+            "best": self.best.get(omega),
         }
         if record.get("runs", 1) > 1:
             event.update(run=record["run"], runs=record["runs"], lr_multiplier=record["lr_multiplier"])

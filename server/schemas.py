@@ -193,7 +193,7 @@ class Progress(BaseModel):
     loss: float | None = Field(None, description="training loss of the epoch")
     metric: str | None = Field(None, description="validation metric tracked")
     value: float | None = Field(None, description="its value at this epoch")
-    best: float | None = Field(None, description="best value so far in this phase")
+    best: float | None = Field(None, description="best value so far in this phase, of the ω training now")
     run: int | None = Field(None, description="with lr_multiplier='grid': which ω is training (1-based) ...")
     runs: int | None = Field(None, description="... of how many")
     lr_multiplier: float | None = Field(None, description="... and its value")

@@ -367,15 +367,18 @@ def test_job_summary_reports_the_epoch_of_the_kept_weights(shared_data: Path) ->
 
 
 def test_progress_events_name_the_omega_finetune_reports_even_when_halving_interleaves_them():
+    """... and the best of each event is its own ω's, not one over every ω tried (read beside that ω's value)."""
     from server.runner import EpochTracker
 
     events: list[dict] = []
     tracker = EpochTracker(events.append, "classification", "finetune", None)
     tracker({"epoch": 3, "loss": 0.5, "val_accuracy": 0.8, "lr_multiplier": 0.1, "run": 3, "runs": 10})
     tracker({"epoch": 4, "loss": 0.4, "val_accuracy": 0.7, "lr_multiplier": 2.0, "run": 10, "runs": 10})
+    tracker({"epoch": 4, "loss": 0.4, "val_accuracy": 0.75, "lr_multiplier": 0.1, "run": 3, "runs": 10})
     tracker({"epoch": 1, "loss": 0.4, "val_accuracy": 0.9})  # one ω (or the baseline): no run fields
     assert [(e.get("run"), e.get("lr_multiplier"), e["best"]) for e in events] == [
         (3, 0.1, 0.8),
-        (10, 2.0, 0.8),
+        (10, 2.0, 0.7),
+        (3, 0.1, 0.8),
         (None, None, 0.9),
     ]

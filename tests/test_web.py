@@ -163,6 +163,15 @@ def test_the_ranking_form_offers_every_method_the_api_takes(app_client: TestClie
     assert offered == schema["properties"]["method"]["enum"]
 
 
+def test_the_job_form_offers_every_field_the_api_takes(app_client: TestClient) -> None:
+    """The job form is written by hand too: every JobCreate field but the dataset's id has an input, and ω can be
+    one value, a list or the grid, as lr_multiplier takes."""
+    form = app_client.get("/ui/data/some-id").text.split('id="job-form"')[1].split("</form>")[0]
+    schema = app_client.get("/openapi.json").json()["components"]["schemas"]["JobCreate"]
+    assert set(schema["properties"]) - {"dataset_id", "lr_multiplier"} <= set(re.findall(r'name="([^"]+)"', form))
+    assert re.findall(r'name="omega_mode" value="([^"]+)"', form) == ["value", "list", "grid"]
+
+
 def test_a_malformed_page_address_gets_a_page_not_json(app_client: TestClient) -> None:
     """Regression: /ui/jobs/<id> with characters no id has answered the API's JSON 422 in the browser."""
     for path in ("/ui/jobs/not.an.id", "/ui/data/" + "x" * 65):
@@ -364,9 +373,36 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     X, y = tshub.datasets.load("GunPoint", root=ucr_root.parent).split("test", labels=True)
     assert model.meta["parent"] == SOURCE and (model.predict(X) == y).mean() > 0.5
 
+    # 5. a regression job with a list of ω and the baselines: MiniRocket says why it did not run (it ran last, an
+    # epoch-less phase, and the finished job's bar still reads complete)
+    series = np.random.default_rng(0).normal(size=(60, 48))
+    levels = tmp_path / "levels_TRAIN.tsv"
+    levels.write_text("".join("\t".join(f"{v:.4f}" for v in (row.mean(), *row)) + "\n" for row in series))
+    b.go("/ui/data")
+    b.find("#file").send_keys(str(levels))
+    b.find("#task option:nth-child(3)").click()  # regression (an option whose value is its text)
+    assert b.find("#task").get_attribute("value") == "regression"
+    b.find("#upload-button").click()
+    b.wait(lambda: b.all("#upload-ok"), 60, "regression data parsed")
+    b.find("#continue-link").click()
+    b.wait(lambda: len(b.all("#model option")) == 1 + 4, 15, "models in the select")
+    b.select("#model", SOURCE)
+    b.find("input[name=omega_mode][value=list]").click()
+    b.find("#omega_list").send_keys("0.5, 1")
+    b.find("#epochs").send_keys("2")
+    b.find("#baseline").click()
+    b.find("#start-job").click()
+    b.wait(lambda: "/ui/jobs/" in driver.current_url and driver.current_url != job_url, 15, "regression job page")
+    b.wait(lambda: b.text("#job-state").startswith(("succeeded", "failed")), 120, "regression job finished")
+    assert b.text("#job-state") == "succeeded", b.text("#job-state")
+    bar = b.find("#epoch-progress")
+    assert bar.get_attribute("value") == bar.get_attribute("max"), (bar.get_attribute("value"), bar.text)
+    assert "not run: " in b.text("#result-facts") and "regression task" in b.text("#result-facts")
+    assert len(b.all("#grid tbody tr")) == 2  # the two ω of the list
+
     # the job list: one's own jobs only
     b.go("/ui/jobs")
-    b.wait(lambda: len(b.all("#jobs tbody tr a")) == 2, 10, "alice's two jobs")
+    b.wait(lambda: len(b.all("#jobs tbody tr a")) == 3, 10, "alice's three jobs")
     check_page(b)
     b.shot("jobs")
     paste_token(b, bob)

@@ -273,14 +273,22 @@
     return `fine-tuned ${score(tuned)} vs from scratch ${score(scratch)}: fine-tuning ${tuned > scratch ? "won" : "did not win"}${versus}`;
   }
 
+  // One ω, a list of them ("0.1, 0.5 1": the API checks each) or "grid".
+  function omegaChoice(form) {
+    const mode = form.elements.omega_mode.value;
+    if (mode === "grid") return "grid";
+    if (mode === "list") return form.elements.omega_list.value.split(/[\s,;]+/).filter(Boolean).map(Number);
+    return Number(form.elements.omega.value);
+  }
+
   async function startJob(id) {
     const status = $("#job-status"), form = $("#job-form");
     const value = (name) => form.elements[name].value.trim();
     const model = value("model");
     const body = {dataset_id: id, model, search: value("search"), recipe: value("recipe"),
-      seed: Number(value("seed") || 0), baseline: form.elements.baseline.checked,
-      lr_multiplier: form.elements.omega_mode.value === "grid" ? "grid" : Number(value("omega"))};
+      seed: Number(value("seed") || 0), baseline: form.elements.baseline.checked, lr_multiplier: omegaChoice(form)};
     if (model === "auto" && value("arch")) body.arch = value("arch");
+    if (model === "auto") body.allow_self_transfer = form.elements.allow_self_transfer.checked;
     if (value("epochs")) body.epochs = Number(value("epochs"));
     if (value("budget_s")) body.budget_s = Number(value("budget_s"));
     $("#start-job").disabled = true;
@@ -367,15 +375,15 @@
       drawCurve();
       const bar = $("#epoch-progress");
       bar.max = p.max_epochs || Math.max(p.epoch || 0, 1);
-      bar.value = p.epoch || 0;
-      bar.textContent = `${p.epoch || 0} / ${bar.max}`;
+      bar.value = job.state === "succeeded" ? bar.max : p.epoch || 0; // its last event may be an epoch-less phase
+      bar.textContent = `${bar.value} / ${bar.max}`;
       $("#progress-facts").replaceChildren(...facts([
         ["phase", p.phase], ["source", job.source], ["ω", p.runs > 1 ? `${p.lr_multiplier} (${p.run} of ${p.runs})`
           : fmt(job.lr_multiplier)], ["epoch", p.epoch !== undefined && p.epoch !== null
           ? `${p.epoch}${p.max_epochs ? ` of at most ${p.max_epochs}` : ""}` : null],
         ["training loss", p.loss !== undefined ? score(p.loss) : null],
         [p.metric || "validation", p.value !== undefined ? score(p.value) : null],
-        ["best so far", p.best !== undefined ? score(p.best) : null]]));
+        [p.runs > 1 ? "best so far, this ω" : "best so far", p.best !== undefined ? score(p.best) : null]]));
       cancel.hidden = TERMINAL.includes(job.state) || job.cancel_requested;
       download.hidden = job.state !== "succeeded";
       if (TERMINAL.includes(job.state)) {
@@ -417,7 +425,8 @@
       ["source", job.source], ["ω chosen", fmt(job.lr_multiplier)], ["test metrics", metricsText(job.metrics)],
       ["validation metrics", r.val_metrics ? metricsText(r.val_metrics) : null],
       ["from scratch (test)", job.baseline_metrics ? metricsText(job.baseline_metrics) : null],
-      ["MiniRocket (test)", job.minirocket_metrics ? metricsText(job.minirocket_metrics) : null],
+      ["MiniRocket (test)", job.minirocket_metrics ? metricsText(job.minirocket_metrics)
+        : r.minirocket && r.minirocket.not_run ? `not run: ${r.minirocket.not_run}` : null],
       ["epochs", r.epochs], ["weights of epoch", r.best_epoch], ["stopped by", r.stop_reason],
       ["convergence rate", r.convergence_rate !== undefined ? score(r.convergence_rate) : null],
       ["time", r.elapsed_s ? `${fmt(r.elapsed_s, 1)} s` : null], ["note", r.self_transfer],
