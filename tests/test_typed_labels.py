@@ -66,7 +66,10 @@ def test_the_constructor_refuses_class_indices_that_are_not_whole_numbers() -> N
     X = np.zeros((2, 1, 4), np.float32)
     with pytest.raises(DatasetError, match=r"class indices must be whole numbers, got 0\.5.*from_arrays"):
         Dataset(name="d", X=X, y=np.array([0.5, 1.7]), task="classification", classes=["a", "b"])
-    assert Dataset(name="d", X=X, y=np.array([0.0, 1.0]), task="classification", classes=["a", "b"]).y.tolist() == [0, 1]
+    assert Dataset(name="d", X=X, y=np.array([0.0, 1.0]), task="classification", classes=["a", "b"]).y.tolist() == [
+        0,
+        1,
+    ]
 
 
 def test_a_model_trained_on_int_labels_predicts_ints_and_keeps_them_through_a_checkpoint(trained, tmp_path: Path):
