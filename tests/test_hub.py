@@ -59,14 +59,17 @@ def raw_predict(model: TimeSeriesModel, X_raw: np.ndarray) -> tuple[torch.Tensor
     return out, np.asarray(model.classes)[out.argmax(1).numpy()]
 
 
-def train_briefly(model: TimeSeriesModel, X: np.ndarray, y: np.ndarray, steps: int = 100) -> None:
-    """Full-batch Adam; BatchNorm statistics follow fast (momentum 0.1), so a few steps give a usable model."""
+def train_briefly(model: TimeSeriesModel, X: np.ndarray, y: np.ndarray, steps: int = 300) -> None:
+    """Full-batch Adam; BatchNorm statistics follow fast (momentum 0.1), so a few hundred steps give a usable model.
+
+    (100 steps at lr 1e-2 left GunPoint's test accuracy anywhere in 0.5-0.97 with the rounding of the thread count
+    or the convolutions' layout; 300 at 3e-3 gave 0.95-1.0 over 5 seeds × 1 and 2 threads.)"""
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm1d):
             module.momentum = 0.1
     X_t, stream_max = model.preprocessor.transform(X)
     sm = None if stream_max is None else torch.from_numpy(stream_max)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(steps):
         optimizer.zero_grad()
         torch.nn.functional.cross_entropy(model.train()(torch.from_numpy(X_t), sm), torch.from_numpy(y)).backward()

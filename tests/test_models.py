@@ -524,3 +524,93 @@ def test_a_misspelt_head_gets_a_did_you_mean() -> None:
         heads.check("gunpoint")
     with pytest.raises(ModelInputError, match=r"no head 'Wafer'; heads: \['Coffee'"):
         heads.check("Wafer")
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    """Whether an (N, C, T) tensor has C as its fastest axis."""
+    return x.transpose(1, 2).is_contiguous()
+
+
+@pytest.mark.parametrize("kernel, dilation", [(2, 1), (3, 1), (8, 1), (5, 2), (64, 1)])
+def test_channels_last_convolution_equals_the_plain_one(kernel: int, dilation: int) -> None:
+    torch.manual_seed(kernel)
+    plain = SameConv1d(3, 6, kernel, dilation=dilation)
+    conv = SameConv1d(3, 6, kernel, dilation=dilation, channels_last=True)
+    conv.load_state_dict(plain.state_dict())  # the same parameters: checkpoints load into either
+    seen = []
+    conv.register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    for length in (1, 7, 150):
+        x = torch.randn(4, 3, length)
+        out = conv(x)
+        assert out.shape == plain(x).shape and _channels_last(out)
+        torch.testing.assert_close(out, plain(x), rtol=1e-5, atol=1e-6)
+        cl = x.transpose(1, 2).contiguous().transpose(1, 2)  # channels-last input: the path a block feeds
+        torch.testing.assert_close(conv(cl), plain(x), rtol=1e-5, atol=1e-6)
+    assert len(seen) == 6  # a module call, so forward hooks (feature extraction, FLOP counters) see it
+
+
+def test_channels_last_convolution_refuses_strides() -> None:
+    with pytest.raises(ValueError, match="stride-1"):
+        SameConv1d(1, 1, 3, stride=2, channels_last=True)
+
+
+def test_channels_last_batch_norm_matches_batch_norm_statistics_and_gradients() -> None:
+    """BatchNorm on the (N·T, C) matrix: same outputs, running statistics, counter and gradients as on (N, C, T)."""
+    from tshub.models.base import batch_norm, on_channels_last_matrix
+
+    torch.manual_seed(0)
+    plain, matrix = batch_norm(5), batch_norm(5)
+    x = (3 * torch.randn(4, 5, 30) + 1).requires_grad_()
+    cl = x.transpose(1, 2).contiguous().transpose(1, 2).detach().requires_grad_()
+    for _ in range(3):
+        expected, got = plain(x), on_channels_last_matrix(matrix, cl)
+        assert _channels_last(got)
+        torch.testing.assert_close(got, expected)
+    expected.square().sum().backward()
+    got.square().sum().backward()
+    torch.testing.assert_close(cl.grad, x.grad, rtol=1e-4, atol=1e-5)
+    for name, buffer in plain.state_dict().items():
+        torch.testing.assert_close(matrix.state_dict()[name], buffer)
+    plain.eval(), matrix.eval()
+    torch.testing.assert_close(on_channels_last_matrix(matrix, cl), plain(x))
+
+
+@pytest.mark.parametrize("arch", ["fcn", "mlstm_fcn"])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_channels_last_blocks_compute_what_plain_layers_compute(
+    arch: str, bf16: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Architectures whose conv → BN → ReLU blocks run channels-last: the logits, loss gradients and BatchNorm
+    statistics of the same layers run on plain (N, C, T) tensors (float32 to rounding; bf16 to its precision)."""
+    module = sys.modules[type(_build(arch, 2)).__module__]
+    outputs = []
+    for plain in (False, True):
+        net = _build(arch, 2, length=60).train()  # same seed: same weights
+        if plain:
+            monkeypatch.setattr(module, "on_channels_last_matrix", lambda layer, x: layer(x))
+            for conv in net.modules():
+                if isinstance(conv, SameConv1d):
+                    conv.channels_last = False
+        x, _ = _inputs(2, 60)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = net(x)
+        logits.float().logsumexp(dim=1).sum().backward()
+        outputs.append((logits.float(), {n: p.grad for n, p in net.named_parameters()}, net.state_dict()))
+    (got, got_grads, got_state), (expected, expected_grads, expected_state) = outputs
+    tol = {"rtol": 2e-2, "atol": 2e-2} if bf16 else {"rtol": 1e-4, "atol": 1e-5}
+    torch.testing.assert_close(got, expected, **tol)
+    for name, grad in expected_grads.items():
+        torch.testing.assert_close(got_grads[name], grad, **tol)
+    assert got_state.keys() == expected_state.keys()
+    for name, value in expected_state.items():
+        torch.testing.assert_close(got_state[name], value, **tol)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_fcn_activations_are_channels_last(channels: int) -> None:
+    """Every block hands the next a channels-last tensor, so oneDNN converts nothing between them."""
+    model = _build("fcn", channels, length=40)
+    h, _ = _inputs(channels, 40)
+    for block in model.backbone:
+        h = block(h)
+        assert _channels_last(h)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, cast
 
@@ -311,18 +311,33 @@ class SameConv1d(nn.Conv1d):
 
     At stride 1 it computes exactly what ``nn.Conv1d(..., padding="same")`` computes (the symmetric part of the
     pad inside the convolution, the odd zero appended on the right), without torch's warning about even kernels;
-    parameter names and shapes are those of ``nn.Conv1d``, so checkpoints load unchanged.
+    parameter names and shapes are those of ``nn.Conv1d``, so checkpoints load unchanged. ``channels_last``
+    (stride 1) returns the output channels-last in memory, for blocks that keep their activations so (the FCN's).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, **kwargs: Any):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        *,
+        channels_last: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, **kwargs)
+        if channels_last and stride != 1:
+            raise ValueError("channels_last computes stride-1 convolutions only")
         total = self.dilation[0] * (self.kernel_size[0] - 1)
         self.right_extra = total % 2 if stride == 1 else 0
+        self.channels_last = channels_last
         if stride == 1:
             self.padding = (total // 2,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stride = self.stride[0]
+        if self.channels_last:
+            return self._forward_channels_last(x)
         if stride == 1:
             return super().forward(F.pad(x, (0, self.right_extra)) if self.right_extra else x)
         length = x.shape[-1]
@@ -330,6 +345,38 @@ class SameConv1d(nn.Conv1d):
             (math.ceil(length / stride) - 1) * stride + self.dilation[0] * (self.kernel_size[0] - 1) + 1 - length, 0
         )
         return super().forward(F.pad(x, (total // 2, total - total // 2)))
+
+    def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution with its output channels-last in memory: shape (N, C, T), C the fastest axis.
+
+        oneDNN's CPU convolutions compute in that layout; given and returning plain (N, C, T) tensors they copy every
+        input, output and gradient through a transpose, which costs the FCN's bf16 step as much as a convolution.
+        Fed channels-last input (``on_channels_last_matrix`` keeps it so) the copies disappear. Same values as the
+        plain path up to float rounding; the epoch times are in bench/results/train_speed*.md.
+        """
+        time_major = x.transpose(1, 2)  # (N, T, C): already contiguous when x is channels-last
+        time_major = F.pad(time_major, (0, 0, 0, self.right_extra)) if self.right_extra else time_major.contiguous()
+        out = F.conv2d(
+            time_major.transpose(1, 2).unsqueeze(2),
+            self.weight.unsqueeze(2),
+            self.bias,
+            padding=(0, cast(int, self.padding[0])),
+            dilation=(1, self.dilation[0]),
+            groups=self.groups,
+        )
+        return out.squeeze(2)
+
+
+def on_channels_last_matrix(layer: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` for a per-channel ``layer`` (BatchNorm1d, an activation) and a channels-last (N, C, T) ``x``,
+    computed on the (N·T, C) matrix its memory is; the result is channels-last too.
+
+    PyTorch's BatchNorm and elementwise kernels take that matrix at full speed but a channels-last 3-D tensor
+    several times slower; the statistics are the same (per channel, over batch and time), and so are the values.
+    """
+    n, channels, length = x.shape
+    out = layer(x.transpose(1, 2).reshape(n * length, channels))
+    return out.view(n, length, channels).transpose(1, 2)
 
 
 def adapt_channel_kernel(weight: torch.Tensor, channels: int) -> torch.Tensor:

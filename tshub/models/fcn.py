@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from tshub.models.base import SameConv1d, TimeSeriesModel, batch_norm, glorot_uniform_
+from tshub.models.base import SameConv1d, TimeSeriesModel, batch_norm, glorot_uniform_, on_channels_last_matrix
 from tshub.models.registry import register
 
 
@@ -15,12 +15,16 @@ class ConvBNReLU(nn.Sequential):
     """Conv1d ("same" padding, Keras glorot init) → BatchNorm (see base.batch_norm) → ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
-        conv = SameConv1d(in_channels, out_channels, kernel_size)
+        conv = SameConv1d(in_channels, out_channels, kernel_size, channels_last=True)
         glorot_uniform_(conv)
         super().__init__()
         self.conv = conv
         self.bn = batch_norm(out_channels)
         self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block with its activations channels-last in memory (see ``SameConv1d._forward_channels_last``)."""
+        return on_channels_last_matrix(lambda h: self.relu(self.bn(h)), self.conv(x))
 
 
 @register("fcn")

@@ -20,7 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tshub.models.base import SameConv1d, TimeSeriesModel, batch_norm, he_normal_, he_uniform_, keras_lstm_init_
+from tshub.models.base import (
+    SameConv1d,
+    TimeSeriesModel,
+    batch_norm,
+    he_normal_,
+    he_uniform_,
+    keras_lstm_init_,
+    on_channels_last_matrix,
+)
 from tshub.models.registry import register
 
 
@@ -69,7 +77,7 @@ class MLSTMFCN(TimeSeriesModel):
         self.backbone: nn.ModuleDict = nn.ModuleDict()
         channels = in_channels
         for i, (f, k) in enumerate(zip(filters, kernel_sizes), start=1):
-            conv = SameConv1d(channels, f, k)
+            conv = SameConv1d(channels, f, k, channels_last=True)
             he_uniform_(conv)
             self.backbone[f"conv{i}"] = conv
             channels = f
@@ -83,9 +91,9 @@ class MLSTMFCN(TimeSeriesModel):
 
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
         _, (final, _) = self.lstm(x)  # (batch, channels, time) read as channel steps of time-long vectors
-        h = x
-        for i, conv in enumerate(self.backbone.values()):
-            h = F.relu(self.norms[i](conv(h)))
+        h = x  # channels-last from the first convolution on (see fcn.ConvBNReLU.forward)
+        for i, (conv, norm) in enumerate(zip(self.backbone.values(), self.norms, strict=True)):
+            h = on_channels_last_matrix(lambda m: F.relu(norm(m)), conv(h))  # noqa: B023 (called at once)
             if i < len(self.squeeze):
                 h = self.squeeze[i](h)
         return torch.cat([self.lstm_dropout(final[-1]), h.mean(dim=2)], dim=1)

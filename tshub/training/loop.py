@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.functional import cross_entropy, mse_loss
 
 from tshub.models.base import TimeSeriesModel
+from tshub.training.allocator import keep_freed_memory
 from tshub.training.metrics import task_metrics
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.progress import Progress, ProgressMode
@@ -138,6 +139,8 @@ class Training:
         self.target_frame = target_frame
         self.task = task or _task_of(model, train[1])
         self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         model.to(self.device)
         torch.manual_seed(seed)  # dropout and any other randomness inside the model
         self.generator = torch.Generator().manual_seed(seed)
