@@ -4,9 +4,9 @@ A CPU training step allocates and frees the same megabyte-sized activation buffe
 serves large requests with fresh ``mmap``s and hands freed heap memory above its trim threshold back to the kernel,
 so every step touches new pages and pays a page fault per 4 KiB: the FCN's float32 step on FordA's shape runs 1.20×
 faster without them (bench/results/fcn_step.md; its bf16 step, half the bytes, gained nothing on a quiet Xeon).
-Fixing both thresholds keeps that memory in the process for reuse, as the jemalloc
-or tcmalloc that PyTorch's CPU performance guide has users preload would, with no library to install. The price:
-the process's resident size stays at its peak rather than shrinking after a training.
+Fixing both thresholds keeps that memory in the process for reuse, as the jemalloc or tcmalloc that PyTorch's CPU
+performance guide has users preload would, with no library to install. The price: the process's resident size
+stays at its peak rather than shrinking after a training.
 """
 
 from __future__ import annotations
