@@ -30,6 +30,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -128,14 +129,17 @@ def pair_features(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str
                 print(f"{target}: {source} not available ({err}); its source features are unknown", file=sys.stderr)
         scores = {}
         if configs:
-            ranking = recommend(
-                dataset,
-                k=None,
-                candidates=list(configs),
-                allow_self_transfer=True,
-                plan=SCORE_PLAN,
-                method=SCORE_METHOD,
-            )
+            # the scores only: the advice a ranking carries reads the evidence file this run rewrites (perhaps
+            # in an older format)
+            with mock.patch("tshub.recommend.api._advice", return_value=None):
+                ranking = recommend(
+                    dataset,
+                    k=None,
+                    candidates=list(configs),
+                    allow_self_transfer=True,
+                    plan=SCORE_PLAN,
+                    method=SCORE_METHOD,
+                )
             scores = {r.id: r.score for r in ranking}
         for source in sources:
             out[(target, source)] = pick_features(

@@ -20,6 +20,7 @@ from tshub.recommend.advice import (
     load_evidence,
     minirocket_reference,
     rule_from_dict,
+    wilson_interval,
 )
 from tshub.recommend.advice_rules import MAJORITY, EvidenceTable, fit_evidence, fit_rule, select_rule, table_of
 
@@ -313,3 +314,25 @@ def test_outcome_reads_a_result_as_the_evidence_counts_it():
     # Regression: means of the same seeds' accuracies summed in another order differ by 1e-16, which counted a win
     summed_up, summed_down = np.mean([0.1, 0.2, 0.3]), np.mean([0.3, 0.2, 0.1])
     assert summed_up != summed_down and outcome(summed_up, summed_down, "scratch") == "tied"
+
+
+def test_a_group_counts_targets_split_across_groups_by_their_weight_in_it() -> None:
+    """A source-level feature splits a target's rows across groups. A group holding one row of each of six
+    four-row targets holds a quarter of each one's weight, equal weights: six effective targets. A group where one
+    target weighs more than the others has fewer effective targets than targets, and a wider interval."""
+    targets = [t for t in "abcdef" for _ in range(4)]
+    f = [float(i % 4) for i in range(24)]  # each target's four sources: f = 0, 1, 2, 3
+    won = [i % 4 == 0 for i in range(24)]
+    rule = fit_rule(table(targets, won, f=f), "f")
+    assert rule.below is not None and rule.below.targets == 6 and rule.below.effective_targets == pytest.approx(6)
+    # one target with 9 rows below the threshold, five with one row each (1/2 of their weight each)
+    targets = [*["big"] * 10, *[t for t in "abcde" for _ in range(2)]]
+    f = [0.0] * 9 + [1.0] + [0.0, 1.0] * 5
+    won = [True] * 9 + [False] + [False, False] * 5
+    rule = fit_rule(table(targets, won, f=f), "f")
+    below = rule.below
+    assert below is not None and below.targets == 6
+    weights = np.array([0.9, *[0.5] * 5])  # each target's weight in the group
+    assert below.effective_targets == pytest.approx(weights.sum() ** 2 / (weights**2).sum())
+    low, high = wilson_interval(below.rate, below.effective_targets)
+    assert high - low > np.subtract(*reversed(wilson_interval(below.rate, below.targets)))

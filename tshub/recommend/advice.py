@@ -44,7 +44,7 @@ from tshub.recommend.advice_rules import (
 HERE = Path(__file__).resolve().parent
 EVIDENCE_FILE = HERE / "advice_evidence.json"
 MINIROCKET_FILE = HERE / "minirocket_ucr.tsv"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: groups carry effective_targets
 REFERENTS = {"scratch": "training from scratch", "minirocket": "MiniRocket"}
 #: Features of a (target, source) pair known before any training; the evidence file fits rules on them.
 FEATURES = {
@@ -306,12 +306,17 @@ def _verdict(
     words = [_rate_words(group, referent) if group is not rule.overall else overall, _rule_words(fit, rule)]
     if rule.feature and group is rule.overall:
         words.append(f"the rule needs {rule.feature}, {_why_missing(rule.feature, method)}, so the overall rate")
-    low, high = wilson_interval(group.rate, group.targets)
+    low, high = wilson_interval(group.rate, group.effective_targets)
     weak = low <= 0.5 <= high
     if weak:
+        split = round(group.effective_targets, 1) < group.targets
+        over = (
+            f"{group.effective_targets:.1f} effective of {group.targets} targets"
+            if split
+            else f"{group.targets} targets"
+        )
         words.append(
-            f"weak evidence: the 95 % interval of that rate over {group.targets} targets, "
-            f"[{low:.2f}, {high:.2f}], includes even odds"
+            f"weak evidence: the 95 % interval of that rate over {over}, [{low:.2f}, {high:.2f}], includes even odds"
         )
     words += [elsewhere] if elsewhere else []
     if held_out is not None:
@@ -395,8 +400,10 @@ def _why_missing(feature: str, method: str | None) -> str:
     return "unknown for this target or source"
 
 
-def wilson_interval(rate: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95 % Wilson score interval of a rate observed over ``n`` independent units (here: targets)."""
+def wilson_interval(rate: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a rate observed over ``n`` independent units (here: effective targets,
+    ``Group.effective_targets``). The rate is a weighted mean of per-target shares in [0, 1], whose variance the
+    binomial p(1 − p) bounds, so the interval is, if anything, conservative."""
     if n <= 0:
         return 0.0, 1.0
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)

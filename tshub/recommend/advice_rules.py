@@ -90,13 +90,19 @@ def table_of(rows: Iterable[dict[str, Any]], referent: str, features: Iterable[s
 
 @dataclass(frozen=True)
 class Group:
-    """A rule's group of evidence rows: which rows (``when``), how many, and the weighted share of wins."""
+    """A rule's group of evidence rows: which rows (``when``), how many, and the weighted share of wins.
+
+    ``effective_targets`` is the number of independent targets the rate rests on, Kish's (Σ W)² / Σ W² over the
+    weights W the group holds of each target: ``targets`` when each target's rows all fall in the group (a
+    target-level feature), fewer when a source-level feature splits targets' rows unevenly across groups.
+    """
 
     when: str
     rate: float
     rows: int
     targets: int
     wins: int
+    effective_targets: float
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,10 @@ def fit_rule(table: EvidenceTable, family: str) -> FittedRule:
 def _group(when: str, table: EvidenceTable, rows: np.ndarray, weights: np.ndarray) -> Group:
     total = float(weights[rows].sum())
     rate = float((weights[rows] * table.won[rows]).sum() / total) if total else 0.5
-    return Group(when, rate, int(rows.sum()), len(np.unique(table.targets[rows])), int(table.won[rows].sum()))
+    names, which = np.unique(table.targets[rows], return_inverse=True)
+    per_target = np.bincount(which, weights=weights[rows], minlength=len(names))
+    effective = float(total**2 / np.square(per_target).sum()) if total else 0.0
+    return Group(when, rate, int(rows.sum()), len(names), int(table.won[rows].sum()), effective)
 
 
 def _best_threshold(values: np.ndarray, won: np.ndarray, weights: np.ndarray) -> float | None:
