@@ -32,6 +32,7 @@ from tshub.training.allocator import OPT_OUT, keep_freed_memory
 
 REPO = Path(__file__).resolve().parents[1]
 LAYOUTS = ("plain", "channels-last")
+MATRIX = fcn.on_channels_last_matrix  # the blocks' own, restored after a plain round
 
 
 def use_layout(model: torch.nn.Module, layout: str) -> None:
@@ -41,9 +42,6 @@ def use_layout(model: torch.nn.Module, layout: str) -> None:
         if isinstance(module, SameConv1d):
             module.channels_last = channels_last
     fcn.on_channels_last_matrix = MATRIX if channels_last else (lambda layer, x: layer(x))  # type: ignore[assignment]
-
-
-MATRIX = fcn.on_channels_last_matrix
 
 
 def measure(rounds: int) -> dict:
