@@ -36,8 +36,8 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
 
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --plan            # freeze targets and source draws
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --run --engine ray  # resumable; commit OUT as it goes
-    # --run from a worktree at 1a8a13e (≡ 03b4157), where the matrix computes: later FCN blocks round differently
-    #   git worktree add --detach ../wt-matrix 1a8a13e && cd ../wt-matrix && ... --run --out <main>/bench/results/...
+    # --run from a worktree at the commit the protocol names for the targets left (a target's runs stay at one
+    #   commit): git worktree add --detach ../wt-matrix REV && cd ../wt-matrix && ... --run --out <main>/bench/results/...
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --table           # bench/results/transfer_matrix.*
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --cost Strawberry/fcn ECG200 Beef  # what it will cost
 
