@@ -615,8 +615,13 @@ def test_npz_splits_that_share_a_series_are_refused(tmp_path: Path) -> None:
     "name, text, kwargs, pattern",
     [
         ("commas.tsv", "1,0.1,0.2\n2,0.3,0.4\n", {}, r"commas.tsv, line 1: one field .* separated by ','"),
-        ("semi.csv", "1;0.1;0.2\n2;0.3;0.4\n", {}, r"semi.csv, line 1: one field .* delimiter=';'"),
-        ("tabs.csv", "1\t0.1\t0.2\n2\t0.3\t0.4\n", {}, r"tabs.csv, line 1: one field .* delimiter='\\t'"),
+        ("semi.csv", "1;0.1;0.2\n2;0.3;0.4\n", {"delimiter": ","}, r"semi.csv, line 1: one field .* delimiter=';'"),
+        (
+            "tabs.csv",
+            "1\t0.1\t0.2\n2\t0.3\t0.4\n",
+            {"delimiter": ","},
+            r"tabs.csv, line 1: one field .* delimiter='\\t'",
+        ),
         ("head.tsv", "label\tt1\tt2\n1\t0.1\t0.2\n", {}, r"head.tsv, line 1: .*header.*remove it"),
     ],
 )
@@ -625,6 +630,43 @@ def test_a_wrong_delimiter_or_a_header_says_so(tmp_path: Path, name: str, text: 
     guess the cause."""
     with pytest.raises(DatasetError, match=pattern):
         read_file(write(tmp_path / name, text), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "text, kwargs",
+    [
+        ("t0;t1;t2;label\n0,5;-1,25;2;a\n3;4,75;-0,5;b\n", {"label_column": "label"}),  # a spreadsheet's export
+        ("a;0,5;-1,25;2\nb;3;4,75;-0,5\n", {}),  # no header: the label first, as in UCR files
+        ("a\t0.5\t-1.25\t2\nb\t3\t4.75\t-0.5\n", {}),
+        ("0.5,-1.25,2,a\n3,4.75,-0.5,b\n", {"label_column": -1}),
+    ],
+)
+def test_a_csv_separated_by_semicolons_or_tabs_reads_without_naming_its_delimiter(
+    tmp_path: Path, text: str, kwargs: dict
+) -> None:
+    """Spreadsheets in locales whose decimal mark is a comma export ';'-separated files with decimal commas; the
+    command line and the service, which have no delimiter option, refused them ("no column named 'label' in the
+    header (columns: ['t0;t1;t2;label'])")."""
+    ds = read_file(write(tmp_path / "export.csv", text), **kwargs)
+    assert ds.classes == ["a", "b"] and ds.X.shape == (2, 1, 3)
+    np.testing.assert_allclose(ds.X[:, 0], [[0.5, -1.25, 2], [3, 4.75, -0.5]])
+
+
+def test_a_semicolon_csv_reads_decimal_comma_targets_and_keeps_text_labels(tmp_path: Path) -> None:
+    """Only a comma between digits is a decimal mark: a regression target '3,5' is 3.5; a label 'x,y' stays."""
+    regression = read_file(write(tmp_path / "reg.csv", "1;2;3,5\n4;5;-0,25\n"), label_column=-1)
+    np.testing.assert_allclose(regression.y, [3.5, -0.25])
+    labels = read_file(write(tmp_path / "labels.csv", "x,y;1;2\nz;3;4,5\n"))
+    assert labels.classes == ["x,y", "z"]
+    np.testing.assert_allclose(labels.X[:, 0], [[1, 2], [3, 4.5]])
+    named = read_file(write(tmp_path / "named.csv", "a;1,5;2\nb;3;4,5\n"), delimiter=";")  # named, not detected
+    np.testing.assert_allclose(named.X[:, 0], [[1.5, 2], [3, 4.5]])
+
+
+def test_a_comma_csv_with_a_semicolon_in_a_label_stays_comma_separated(tmp_path: Path) -> None:
+    ds = read_file(write(tmp_path / "c.csv", "a;b,0.5,1,2\nc,3,4,5\n"))
+    assert ds.classes == ["a;b", "c"]
+    np.testing.assert_allclose(ds.X[:, 0], [[0.5, 1, 2], [3, 4, 5]])
 
 
 def test_a_csv_that_quotes_every_cell_reads_its_numbers(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tshub.data.dataset import DatasetError
@@ -32,16 +33,20 @@ def _parse_csv(
     text: str,
     label_column: int | str | None,
     *,
-    delimiter: str = ",",
+    delimiter: str | None = None,
     header: bool | None = None,
     limits: ReadLimits = UNLIMITED,
 ) -> RawSeries:
     """One series per row; an optional header, auto-detected: a non-numeric name outside the label column, or
     the columns numbered 0…k or 1…k over a rectangular table, as pandas and numpy write them (``header=False``
     reads such a row as a series). A header whose first name is empty marks the row index a DataFrame writes by
-    default (``to_csv(path)``): that column is dropped, not read as a time step.
+    default (``to_csv(path)``): that column is dropped, not read as a time step. ``delimiter=None`` detects it
+    (``_sniff_delimiter``); with ';' or a tab, a comma between digits is a decimal mark.
     """
     lines, numbers = numbered_lines(text)
+    delimiter = delimiter or _sniff_delimiter(lines[0])
+    if delimiter != "," and "," in text:
+        lines = [_DECIMAL_COMMA.sub(".", line) for line in lines]
     first = [unquote(f) for f in lines[0].split(delimiter)]
     if header is None:
         skip = label_column if isinstance(label_column, int) else None
@@ -82,6 +87,20 @@ def _parse_csv(
             )
     values, labels = parse_table(path, lines, numbers, delimiter, label_column, limits)
     return raw_table(path, "csv", values, labels, numbers)
+
+
+_DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    """',' unless ';' or a tab separates the fields of the file's first line. Spreadsheets in locales whose decimal
+    mark is a comma export ';' and a comma in each number; a field holds at most one decimal comma, so ';' is the
+    delimiter when the line has at least as many ';' as commas less one (a comma-separated line of more than two
+    values with a ';' in a label has far fewer). A tab only where the line has no comma at all."""
+    semicolons, commas = first_line.count(";"), first_line.count(",")
+    if semicolons and semicolons >= commas - 1:
+        return ";"
+    return "\t" if "\t" in first_line and not commas else ","
 
 
 def _numbered_columns(first: list[str], lines: list[str], delimiter: str, label_column: int | None = None) -> bool:
