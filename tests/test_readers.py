@@ -504,6 +504,33 @@ def test_a_pandas_index_column_is_dropped(tmp_path: Path) -> None:
     assert ds.X.shape == (3, 1, 4) and ds.X[:, 0, 0].tolist() == [1, 2, 3] and ds.classes == ["a", "b"]
 
 
+@pytest.mark.parametrize(
+    "text, label_column",
+    [
+        ("id,t0,t1,t2,label\n17,1,2,3,a\n4,4,5,6,b\n9,7,8,9,a\n", "label"),
+        ("label,t0,t1,t2,series_id\na,1,2,3,1\nb,4,5,6,2\na,7,8,9,3\n", 0),
+        ("t0,Index,t1,t2,label\n1,0,2,3,a\n4,1,5,6,b\n7,2,8,9,a\n", -1),
+        ("t0,t1,t2,label,ID\n1,2,3,a,0\n4,5,6,b,1\n7,8,9,a,2\n", -2),
+    ],
+)
+def test_an_identifier_column_is_dropped_not_read_as_a_time_step(tmp_path: Path, text: str, label_column) -> None:
+    """A column named like an identifier whose values are distinct whole numbers numbers the rows: read as a time
+    step, a value up to the row count dwarfed the series and its z-normalisation."""
+    ds = read_file(write(tmp_path / "ids.csv", text), label_column=label_column)
+    assert ds.X.shape == (3, 1, 3) and ds.classes == ["a", "b"]
+    np.testing.assert_allclose(ds.X[:, 0], [[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+
+
+def test_a_column_named_id_that_does_not_number_the_rows_is_data(tmp_path: Path) -> None:
+    """Repeated or fractional values are no row numbers: the column stays (and so does an identifier that is the
+    label column)."""
+    repeated = read_file(write(tmp_path / "r.csv", "id,t0,label\n1,2,a\n1,3,b\n"), label_column="label")
+    fractional = read_file(write(tmp_path / "f.csv", "id,t0,label\n0.5,2,a\n1.5,3,b\n"), label_column="label")
+    assert repeated.X.shape == fractional.X.shape == (2, 1, 2)
+    labelled = read_file(write(tmp_path / "l.csv", "id,t0,t1\n0,2,3\n1,4,5\n"), label_column="id")
+    assert labelled.X.shape == (2, 1, 2) and labelled.classes == ["0", "1"]
+
+
 def test_na_cells_are_missing_values_not_a_header(tmp_path: Path) -> None:
     path = write(tmp_path / "r.csv", "1,0.1,NA,0.3\n2,0.4,0.5,0.6\n1,0.2,0.5,0.6\n")
     ds = read_file(path, missing="interpolate")

@@ -59,11 +59,12 @@ def _parse_csv(
                 if skip is None or j != skip % len(first)
             )
         )
-    if header and len(first) > 1 and first[0] == "" and label_column != 0:
-        lines = [line.split(delimiter, 1)[1] if delimiter in line else "" for line in lines]
-        first = first[1:]
-        if isinstance(label_column, int) and label_column > 0:
-            label_column -= 1
+    if header and (drop := _row_number_columns(first, lines, delimiter, label_column)):
+        if isinstance(label_column, int):  # its index among the columns kept (negative: from each row's end)
+            at = label_column % len(first)
+            label_column += sum(j > at for j in drop) if label_column < 0 else -sum(j < at for j in drop)
+        lines = [delimiter.join(f for j, f in enumerate(line.split(delimiter)) if j not in drop) for line in lines]
+        first = [name for j, name in enumerate(first) if j not in drop]
     if isinstance(label_column, str):
         if not header:
             raise DatasetError(f"{path}: label_column={label_column!r} names a column but header=False.")
@@ -87,6 +88,30 @@ def _parse_csv(
             )
     values, labels = parse_table(path, lines, numbers, delimiter, label_column, limits)
     return raw_table(path, "csv", values, labels, numbers)
+
+
+#: Header names (lower case) of a column that numbers the rows; also any name ending in "_id".
+_ROW_NUMBER_NAMES = frozenset({"", "id", "idx", "index", "row", "unnamed: 0"})
+
+
+def _row_number_columns(first: list[str], lines: list[str], delimiter: str, label_column: int | str | None) -> set[int]:
+    """Header columns that number the rows rather than hold a time step: the unnamed first column a DataFrame
+    writes as its index (``to_csv(path)``), and a column named like an identifier (``id``, ``index``, ``*_id``, …)
+    whose values are distinct whole numbers. Read as a time step, a value up to the row count would dwarf the
+    series and its z-normalisation. The label column is never one."""
+    if len(first) < 2:
+        return set()
+    label = first.index(label_column) if isinstance(label_column, str) and label_column in first else label_column
+    label = label % len(first) if isinstance(label, int) else None
+    drop = {0} if first[0] == "" and label != 0 else set()
+    for j, name in enumerate(first):
+        key = name.strip().lower()
+        if j in drop or j == label or not (key in _ROW_NUMBER_NAMES - {""} or key.endswith("_id")):
+            continue
+        cells = [unquote(fields[j]) if j < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
+        if all(c.isdigit() for c in cells) and len(set(map(int, cells))) == len(cells):
+            drop.add(j)
+    return drop
 
 
 _DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
