@@ -35,10 +35,16 @@ class Unavailable(RuntimeError):
     """A component cannot start on this machine (the message says why)."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(avoid: range = range(0)) -> int:
+    """A port free now (the OS picks it from its ephemeral range), outside ``avoid``: ports a Ray cluster reserves
+    for its workers, which the ephemeral range may overlap."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in avoid:
+            return port
+    raise Unavailable(f"no free port outside {avoid}")
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None, what: str = "server") -> None:
@@ -242,10 +248,15 @@ def ray_node_ip() -> str:
     return get_node_ip_address()
 
 
-def ray_start_command(head_address: str | None, port: int, num_cpus: int, temp_dir: str) -> list[str]:
+def ray_start_command(
+    head_address: str | None, port: int, num_cpus: int, temp_dir: str, reserved: range = range(0)
+) -> list[str]:
     """``ray start`` as the deployment docs run it (``--head`` on the first node, ``--address`` on the others),
     with its own ports, so two nodes share one machine; ``--block`` keeps it in the foreground, so stopping the
-    node is stopping this process group (never ``ray stop``, which stops every Ray of the machine)."""
+    node is stopping this process group (never ``ray stop``, which stops every Ray of the machine). Its workers
+    take ports ``port + 1`` to ``port + 200``; its other ports are free ones outside ``reserved`` (the cluster's
+    port and worker ranges)."""
+    reserved = reserved or range(port, port + 201)
     ray = str(Path(sys.executable).with_name("ray"))
     command = [
         ray if os.access(ray, os.X_OK) else "ray",
@@ -255,12 +266,12 @@ def ray_start_command(head_address: str | None, port: int, num_cpus: int, temp_d
         "--num-gpus=0",
         "--object-store-memory=100000000",
         "--disable-usage-stats",
-        f"--node-manager-port={free_port()}",
-        f"--object-manager-port={free_port()}",
-        f"--dashboard-agent-listen-port={free_port()}",
-        f"--dashboard-agent-grpc-port={free_port()}",
-        f"--runtime-env-agent-port={free_port()}",
-        f"--metrics-export-port={free_port()}",
+        f"--node-manager-port={free_port(reserved)}",
+        f"--object-manager-port={free_port(reserved)}",
+        f"--dashboard-agent-listen-port={free_port(reserved)}",
+        f"--dashboard-agent-grpc-port={free_port(reserved)}",
+        f"--runtime-env-agent-port={free_port(reserved)}",
+        f"--metrics-export-port={free_port(reserved)}",
         f"--min-worker-port={port + 1}",
         f"--max-worker-port={port + 200}",
     ]
@@ -269,7 +280,7 @@ def ray_start_command(head_address: str | None, port: int, num_cpus: int, temp_d
             "--head",
             f"--port={port}",
             "--include-dashboard=false",
-            f"--dashboard-port={free_port()}",
+            f"--dashboard-port={free_port(reserved)}",
             f"--temp-dir={temp_dir}",
         ]
     return command + [f"--address={head_address}"]
@@ -290,7 +301,9 @@ class RayNode:
         import random
 
         self.head, self.num_cpus = head, num_cpus
-        self.port = head.port + 300 if head else random.randrange(20000, 40000, 1000)  # worker ports after it
+        # the head at a multiple of 1000, a second node 300 above it, each node's worker ports after its own; the
+        # cluster's other ports are drawn outside that block of 1000 (start)
+        self.port = head.port + 300 if head else random.randrange(20000, 40000, 1000)
         self.temp_dir = head.temp_dir if head else tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: socket paths
         self.token = head.token if head else secrets.token_hex(32)
         self.env = {**os.environ, **RAY_FAST_FAILURE_ENV, **self.driver_env, **(env or {})}
@@ -313,7 +326,13 @@ class RayNode:
             raise Unavailable("the ray command is not installed (pip install 'tshub[cluster]')")
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                ray_start_command(self.head.address if self.head else None, self.port, self.num_cpus, self.temp_dir),
+                ray_start_command(
+                    self.head.address if self.head else None,
+                    self.port,
+                    self.num_cpus,
+                    self.temp_dir,
+                    reserved=range(self.port - self.port % 1000, self.port - self.port % 1000 + 1000),
+                ),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -158,6 +158,34 @@ def driver_output(script: str, cluster: Cluster) -> list[str]:
     return done.stdout.strip().splitlines()
 
 
+def test_a_node_s_own_ports_never_fall_in_its_cluster_s_worker_port_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the agents' ports came from the OS's ephemeral range, which overlaps the worker-port ranges the
+    nodes reserve (a head at 38000, its second node at 38300 with workers 38301-38500): a runtime-env agent drew
+    38435, ``ray start`` refused ("worker_ports is trying to use a port number 38435"), and the cluster tests
+    skipped."""
+    from server import local_cluster
+
+    drawn = iter([38000, 38150, 38435, 38999, 38300, *range(45000, 45100)])  # the window first, as the OS may
+
+    class FakeSocket:
+        def __enter__(self) -> FakeSocket:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def bind(self, address: tuple[str, int]) -> None:
+            pass
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", next(drawn))
+
+    monkeypatch.setattr(local_cluster.socket, "socket", FakeSocket)
+    command = local_cluster.ray_start_command("10.0.0.1:38000", 38300, 1, "/tmp/ray", reserved=range(38000, 39000))
+    agent_ports = [int(arg.split("=")[1]) for arg in command if "-port=" in arg and "worker-port" not in arg]
+    assert agent_ports and all(p not in range(38000, 39000) for p in agent_ports), command
+
+
 def test_a_slow_progress_actor_never_stalls_the_worker_loop(cluster: Cluster) -> None:
     """Regression: a poll waited up to 30 s for the progress actor, and the worker loop (every job's heartbeat)
     with it; on a busy cluster another worker then took the live job as its worker's death and requeued it."""
