@@ -527,6 +527,8 @@ def test_a_column_named_id_that_does_not_number_the_rows_is_data(tmp_path: Path)
     repeated = read_file(write(tmp_path / "r.csv", "id,t0,label\n1,2,a\n1,3,b\n"), label_column="label")
     fractional = read_file(write(tmp_path / "f.csv", "id,t0,label\n0.5,2,a\n1.5,3,b\n"), label_column="label")
     assert repeated.X.shape == fractional.X.shape == (2, 1, 2)
+    with pytest.raises(DatasetError, match="non-numeric value '²'"):  # a digit to str.isdigit, not to int()
+        read_file(write(tmp_path / "s.csv", "id,t0,t1,label\n²,1,2,a\n3,4,5,b\n"), label_column=-1)
     labelled = read_file(write(tmp_path / "l.csv", "id,t0,t1\n0,2,3\n1,4,5\n"), label_column="id")
     assert labelled.X.shape == (2, 1, 2) and labelled.classes == ["0", "1"]
 
@@ -688,6 +690,36 @@ def test_a_semicolon_csv_reads_decimal_comma_targets_and_keeps_text_labels(tmp_p
     np.testing.assert_allclose(labels.X[:, 0], [[1, 2], [3, 4.5]])
     named = read_file(write(tmp_path / "named.csv", "a;1,5;2\nb;3;4,5\n"), delimiter=";")  # named, not detected
     np.testing.assert_allclose(named.X[:, 0], [[1.5, 2], [3, 4.5]])
+
+
+def test_thousands_separators_in_a_tab_file_are_never_read_as_decimal_marks(tmp_path: Path) -> None:
+    """Only ';' files carry decimal commas (the spreadsheet convention where the decimal mark is a comma): in a tab
+    file '1,204' is a thousands separator, read as 1.204 silently; it must be refused, as it was."""
+    text = "label\tmon\ttue\na\t1,204\t980\nb\t2,310\t1,005\n"
+    for kwargs in ({"label_column": "label"}, {"label_column": "label", "delimiter": "\t"}):
+        with pytest.raises(DatasetError, match="non-numeric value '1,204'"):
+            read_file(write(tmp_path / "counts.csv", text), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "text, kwargs",
+    [
+        ("label,temp;C,p;hPa\na,1,2\nb,3,4\n", {"label_column": "label"}),  # a unit in a header name
+        ("a;b,0.5,1\nc,1.5,2\n", {}),  # a label with ';' in a short series
+        ('"a;b","c;d"\n1.5,2.5\n3.5,4.5\n', {"label_column": None}),
+    ],
+)
+def test_a_semicolon_in_the_first_line_alone_does_not_make_a_comma_file_semicolon_separated(
+    tmp_path: Path, text: str, kwargs: dict
+) -> None:
+    ds = read_file(write(tmp_path / "short.csv", text), **kwargs)
+    assert ds.X.shape[2] == 2
+
+
+def test_decimal_commas_are_read_only_in_whole_numbers_and_labels_keep_their_text(tmp_path: Path) -> None:
+    ds = read_file(write(tmp_path / "s.csv", "class 1,2;0,5;1,5e-3\nclass 3,4;-2,5E+02;3\n"))
+    assert ds.classes == ["class 1,2", "class 3,4"]
+    np.testing.assert_allclose(ds.X[:, 0], [[0.5, 1.5e-3], [-250, 3]])
 
 
 def test_a_comma_csv_with_a_semicolon_in_a_label_stays_comma_separated(tmp_path: Path) -> None:

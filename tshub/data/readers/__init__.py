@@ -88,7 +88,7 @@ def read_file(
     attribute). ``variable_length``: "error" | "truncate" (to the shortest) | "pad" (repeat each series' last
     value up to the longest) | "resample" (linear interpolation to the longest). ``missing``: "error" |
     "interpolate" (linear, edges take the nearest value). CSV options: ``delimiter=None`` (detected: ",", ";"
-    with decimal commas, or a tab), ``header=None`` (auto). ``limits`` bounds what an untrusted file may make this process read and allocate (see ``ReadLimits``).
+    whose numbers may have decimal commas, or a tab), ``header=None`` (auto). ``limits`` bounds what an untrusted file may make this process read and allocate (see ``ReadLimits``).
     """
     raw = parse_file(path, label_column=label_column, limits=limits, **kw)
     return assemble(

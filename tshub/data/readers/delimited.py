@@ -41,12 +41,12 @@ def _parse_csv(
     the columns numbered 0…k or 1…k over a rectangular table, as pandas and numpy write them (``header=False``
     reads such a row as a series). A header whose first name is empty marks the row index a DataFrame writes by
     default (``to_csv(path)``): that column is dropped, not read as a time step. ``delimiter=None`` detects it
-    (``_sniff_delimiter``); with ';' or a tab, a comma between digits is a decimal mark.
+    (``_sniff_delimiter``); in a ';' file a number may have a decimal comma (``0,5``).
     """
     lines, numbers = numbered_lines(text)
-    delimiter = delimiter or _sniff_delimiter(lines[0])
-    if delimiter != "," and "," in text:
-        lines = [_DECIMAL_COMMA.sub(".", line) for line in lines]
+    delimiter = delimiter or _sniff_delimiter(lines[:_SNIFFED_LINES])
+    if delimiter == ";" and "," in text:
+        lines = [";".join(_decimal_point(f) for f in line.split(";")) for line in lines]
     first = [unquote(f) for f in lines[0].split(delimiter)]
     if header is None:
         skip = label_column if isinstance(label_column, int) else None
@@ -109,23 +109,30 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
         if j in drop or j == label or not (key in _ROW_NUMBER_NAMES - {""} or key.endswith("_id")):
             continue
         cells = [unquote(fields[j]) if j < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
-        if all(c.isdigit() for c in cells) and len(set(map(int, cells))) == len(cells):
+        if all(c.isdecimal() for c in cells) and len(set(map(int, cells))) == len(cells):
             drop.add(j)
     return drop
 
 
-_DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
+#: A number written with a decimal comma (a ';' file's cell, maybe quoted): 0,5  -1,25e-3  "2,5".
+_DECIMAL_COMMA_NUMBER = re.compile(r'\s*"?[-+]?\d*,\d+(?:[eE][-+]?\d+)?"?\s*')
+#: The lines the delimiter is detected on.
+_SNIFFED_LINES = 20
 
 
-def _sniff_delimiter(first_line: str) -> str:
-    """',' unless ';' or a tab separates the fields of the file's first line. Spreadsheets in locales whose decimal
-    mark is a comma export ';' and a comma in each number; a field holds at most one decimal comma, so ';' is the
-    delimiter when the line has at least as many ';' as commas less one (a comma-separated line of more than two
-    values with a ';' in a label has far fewer). A tab only where the line has no comma at all."""
-    semicolons, commas = first_line.count(";"), first_line.count(",")
-    if semicolons and semicolons >= commas - 1:
-        return ";"
-    return "\t" if "\t" in first_line and not commas else ","
+def _decimal_point(cell: str) -> str:
+    return cell.replace(",", ".") if _DECIMAL_COMMA_NUMBER.fullmatch(cell) else cell
+
+
+def _sniff_delimiter(lines: list[str]) -> str:
+    """',' unless ';' or a tab separates the fields of every one of the file's first lines. Spreadsheets in locales
+    whose decimal mark is a comma export ';' and a comma in each number, which a field holds at most once: ';' (or
+    a tab) is the delimiter when each line has it, and at least as often as commas less one (a comma-separated line
+    with a ';' in a label or header name has far fewer, or its next lines have none)."""
+    for candidate in (";", "\t"):
+        if all(line.count(candidate) and line.count(candidate) >= line.count(",") - 1 for line in lines):
+            return candidate
+    return ","
 
 
 def _numbered_columns(first: list[str], lines: list[str], delimiter: str, label_column: int | None = None) -> bool:
