@@ -504,6 +504,17 @@ def test_a_pandas_index_column_is_dropped(tmp_path: Path) -> None:
     assert ds.X.shape == (3, 1, 4) and ds.X[:, 0, 0].tolist() == [1, 2, 3] and ds.classes == ["a", "b"]
 
 
+def test_a_pandas_index_column_is_not_the_default_label_column(tmp_path: Path) -> None:
+    """Regression: with the default ``label_column=0`` the index of ``df.to_csv(path)`` (a frame whose first column
+    is the label) became the labels, one class per series, and the real labels a time step; ``finetune`` then said
+    "every class has a single training series". Column 0 counts after the index, as for a file without it."""
+    path = write(tmp_path / "frame.csv", ",label,0,1,2\n50,a,1,1,1\n51,b,2,2,2\n52,a,3,3,3\n")
+    ds = read_file(path)
+    assert ds.X.shape == (3, 1, 3) and ds.X[:, 0, 0].tolist() == [1, 2, 3] and ds.classes == ["a", "b"]
+    named = write(tmp_path / "named.csv", ",v0,v1\nx,1,1\ny,2,2\n")  # no row numbers: an unnamed label column
+    assert read_file(named).classes == ["x", "y"]
+
+
 @pytest.mark.parametrize(
     "text, label_column",
     [
