@@ -91,15 +91,15 @@ def _parse_csv(
 
 
 #: Header names (lower case) of a column that numbers the rows; also any name ending in "_id".
-_ROW_NUMBER_NAMES = frozenset({"", "id", "idx", "index", "row", "unnamed: 0"})
+_ROW_NUMBER_NAMES = frozenset({"id", "idx", "index", "row", "unnamed: 0"})
 
 
 def _row_number_columns(first: list[str], lines: list[str], delimiter: str, label_column: int | str | None) -> set[int]:
     """Header columns that number the rows rather than hold a time step: the unnamed first column a DataFrame
     writes as its index (``to_csv(path)``; where ``label_column`` is 0, only when it holds row numbers, and column 0
-    then means the next), and a column named like an identifier (``id``, ``index``, ``*_id``, …)
-    whose values are distinct whole numbers. Read as a time step, a value up to the row count would dwarf the
-    series and its z-normalisation. The label column is never one."""
+    then means the next), and a column named like an identifier (``id``, ``index``, ``*_id``, …) whose values are
+    distinct whole numbers. Read as a time step, a value up to the row count would dwarf the series and its
+    z-normalisation. The label column is never one."""
     if len(first) < 2:
         return set()
     label = first.index(label_column) if isinstance(label_column, str) and label_column in first else label_column
@@ -109,13 +109,13 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
         cells = [unquote(fields[j]) if j < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
         return all(c.isdecimal() for c in cells) and len(set(map(int, cells))) == len(cells)
 
-    drop = set()
+    drop: set[int] = set()
     if first[0] == "" and (label != 0 or numbers_the_rows(0)):  # as label column 0, the index counts as absent
         drop.add(0)
         label = 1 if label == 0 else label
     for j, name in enumerate(first):
         key = name.strip().lower()
-        if j in drop or j == label or not (key in _ROW_NUMBER_NAMES - {""} or key.endswith("_id")):
+        if j in drop or j == label or not (key in _ROW_NUMBER_NAMES or key.endswith("_id")):
             continue
         if numbers_the_rows(j):
             drop.add(j)
