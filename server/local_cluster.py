@@ -248,15 +248,13 @@ def ray_node_ip() -> str:
     return get_node_ip_address()
 
 
-def ray_start_command(
-    head_address: str | None, port: int, num_cpus: int, temp_dir: str, reserved: range = range(0)
-) -> list[str]:
+def ray_start_command(head_address: str | None, port: int, num_cpus: int, temp_dir: str) -> list[str]:
     """``ray start`` as the deployment docs run it (``--head`` on the first node, ``--address`` on the others),
     with its own ports, so two nodes share one machine; ``--block`` keeps it in the foreground, so stopping the
     node is stopping this process group (never ``ray stop``, which stops every Ray of the machine). Its workers
-    take ports ``port + 1`` to ``port + 200``; its other ports are free ones outside ``reserved`` (the cluster's
-    port and worker ranges)."""
-    reserved = reserved or range(port, port + 201)
+    take ports ``port + 1`` to ``port + 200``; its other ports are free ones outside the block of 1000 its cluster's
+    nodes and workers take (``RayNode``)."""
+    reserved = range(port - port % 1000, port - port % 1000 + 1000)
     ray = str(Path(sys.executable).with_name("ray"))
     command = [
         ray if os.access(ray, os.X_OK) else "ray",
@@ -326,13 +324,7 @@ class RayNode:
             raise Unavailable("the ray command is not installed (pip install 'tshub[cluster]')")
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                ray_start_command(
-                    self.head.address if self.head else None,
-                    self.port,
-                    self.num_cpus,
-                    self.temp_dir,
-                    reserved=range(self.port - self.port % 1000, self.port - self.port % 1000 + 1000),
-                ),
+                ray_start_command(self.head.address if self.head else None, self.port, self.num_cpus, self.temp_dir),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -181,7 +181,7 @@ def test_a_node_s_own_ports_never_fall_in_its_cluster_s_worker_port_ranges(monke
             return ("127.0.0.1", next(drawn))
 
     monkeypatch.setattr(local_cluster.socket, "socket", FakeSocket)
-    command = local_cluster.ray_start_command("10.0.0.1:38000", 38300, 1, "/tmp/ray", reserved=range(38000, 39000))
+    command = local_cluster.ray_start_command("10.0.0.1:38000", 38300, 1, "/tmp/ray")
     agent_ports = [int(arg.split("=")[1]) for arg in command if "-port=" in arg and "worker-port" not in arg]
     assert agent_ports and all(p not in range(38000, 39000) for p in agent_ports), command
 
