@@ -230,11 +230,21 @@ class S3Store(ObjectStore):
         ):
             for upload in page.get("Uploads", ()):
                 if upload["Initiated"].timestamp() < cutoff:
-                    self.client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                    )
-                    removed += 1
+                    removed += self._abort_upload(upload["Key"], upload["UploadId"])
         return removed
+
+    def _abort_upload(self, name: str, upload_id: str) -> int:
+        """1 when this call aborted the upload, 0 when it was already gone: another replica's sweep aborted it,
+        or its writer's last request completed it after the listing, which is what the sweep wants either way."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                return 0
+            raise
+        return 1
 
     def _head(self, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError

@@ -135,6 +135,29 @@ def test_kill_9_during_a_write_leaves_no_partial_file_and_the_sweep_clears_the_r
     Session.kw["bind"].dispose()
 
 
+def test_two_sweeps_racing_over_an_abandoned_multipart_upload_both_finish(
+    s3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two replicas sweep the same bucket: the upload one of them lists may be gone (aborted by the other, or
+    completed by a writer whose last request was in flight) when it asks to abort it; that is the goal, not an
+    error."""
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    location = f"s3://{s3.bucket()}/tshub"
+    ours, theirs = (open_storage(location, scratch=tmp_path / name) for name in ("ours", "theirs"))
+    ours.client.create_multipart_upload(Bucket=ours.bucket, Key=ours._name("models/abandoned.zip"))
+    Session = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    def the_other_replica_aborts_first(params: dict, **_: object) -> None:
+        theirs.client.abort_multipart_upload(Bucket=params["Bucket"], Key=params["Key"], UploadId=params["UploadId"])
+
+    ours.client.meta.events.register("before-parameter-build.s3.AbortMultipartUpload", the_other_replica_aborts_first)
+    time.sleep(1.1)
+    assert sweep(ours, Session, grace_s=1) == 0  # nothing was left for this sweep to remove
+    assert ours.client.list_multipart_uploads(Bucket=ours.bucket).get("Uploads", []) == []
+    Session.kw["bind"].dispose()
+
+
 def test_sweep_removes_only_old_unreferenced_objects(storage: ObjectStore, tmp_path: Path) -> None:
     from server.auth import create_token
     from server.db import DatasetRecord
