@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -255,13 +258,45 @@ def test_ray_engine_runs_the_missing_runs(finished, shared_data, monkeypatch):
     monkeypatch.setenv("TSHUB_DATA", str(shared_data))
     copy = out.parent / "ray"
     shutil.copytree(out, copy)
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
         result = run(_grid(lr_multipliers=[1.0, 0.5]), engine="ray", out_dir=copy, progress=False)
     finally:
         ray.shutdown()
     assert result[:2] == records  # already done: not re-run
     assert result[2]["lr_multiplier"] == 0.5 and (copy / "runs" / f"{result[2]['run_id']}.json").is_file()
+
+
+STALE_RAY = """
+import ray
+from tshub.cluster import connect
+
+print("started" if connect(num_cpus=1) else "joined", ray.get(ray.remote(lambda: 6 * 7).remote()), flush=True)
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_connect_without_an_address_starts_its_own_ray_even_after_a_killed_ray_start(tmp_path):
+    """Regression: with no address and no $RAY_ADDRESS, Ray joins the cluster named in the file a `ray start` on
+    this machine leaves behind; after that head was killed (or by default, while it runs) ``connect`` failed to
+    reach it instead of starting a local Ray, as it says it does."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'tshub[ray]')")
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    try:
+        (ray_tmp / "ray").mkdir()
+        (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")  # a head that is gone
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        done = subprocess.run(
+            [sys.executable, "-c", STALE_RAY],
+            env={**env, "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert done.stdout.split() == ["started", "42"], done.stderr[-2000:]
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_run_ids_follow_the_values_of_a_named_recipe(monkeypatch):

@@ -289,7 +289,7 @@ def test_a_starved_ray_mailbox_delays_progress_but_never_loses_the_job(monkeypat
             return super().take()
 
     monkeypatch.setattr(engines, "MAILBOX_WAIT_S", 0.2, raising=False)
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     try:
         mailbox = ray.remote(num_cpus=0)(SlowMailbox).remote()
         ray.get(mailbox.put.remote({"phase": "train", "epoch": 1}))

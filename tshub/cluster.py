@@ -34,12 +34,15 @@ def import_ray() -> Any:
 
 def connect(address: str | None = None, **init: Any) -> bool:
     """Join the Ray cluster at ``address`` (else ``$RAY_ADDRESS``; neither: start a local one); True when this
-    call started Ray (then the caller shuts it down). Already connected: nothing changes."""
+    call started Ray (then the caller shuts it down). Already connected: nothing changes.
+
+    "local" where neither is given: left to itself, Ray joins the cluster its address file names (written by any
+    ``ray start`` on this machine, left behind when that head is killed), and fails to reach a dead one."""
     ray = import_ray()
     if ray.is_initialized():
         return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    local = {} if address else {"include_dashboard": False}
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    local = {"include_dashboard": False} if address == "local" else {}
     ray.init(address=address, log_to_driver=False, logging_level="ERROR", **local, **init)
     return True
 
