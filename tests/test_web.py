@@ -279,8 +279,14 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     check_page(b)
     b.shot("model", 1280, 1700)
     b.shot("model-phone", 390, 844)
+    # "Copied" shows for 1.5 s: a page-side observer records it, where polling through a busy browser can miss it
+    driver.execute_script(
+        "const b = document.querySelector('button.copy'); window.copied = false;"
+        "new MutationObserver(() => { if (b.textContent === 'Copied') window.copied = true; })"
+        ".observe(b, {childList: true, characterData: true, subtree: true});"
+    )
     b.find("button.copy").click()
-    b.wait(lambda: b.text("button.copy") == "Copied", 5, "copy button")
+    b.wait(lambda: driver.execute_script("return window.copied"), 5, "copy button")
     b.find("#download-checkpoint").click()
     checkpoint = wait_for_file(downloads / "GunPoint-fcn.zip")
     zipfile.ZipFile(checkpoint).extractall(tmp_path / "zoo-model")
