@@ -170,7 +170,8 @@ def test_auth_and_tenant_isolation(server: LiveServer, client: httpx.Client, gun
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
     for headers in ({}, {"Authorization": "Bearer tshub_not-a-token"}, {"Authorization": "Basic abc"}):
         assert httpx.get(f"{server.url}/v1/datasets", headers=headers).status_code == 401
-    job_id = client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": SOURCE, "epochs": 500}).json()["id"]
+    long_job = {"dataset_id": gunpoint["id"], "model": SOURCE, "recipe": "bigdata18", "epochs": 1000}  # no early stop
+    job_id = client.post("/v1/jobs", json=long_job).json()["id"]
     _, bob_token = auth.create_token(
         open_store(f"sqlite:///{Path(server.env['TSHUB_HOME']) / 'server' / 'tshub.db'}"), "bob"
     )
