@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -259,6 +260,9 @@ def cpu_name() -> str:
                 name = line.split(":", 1)[1].strip()
                 flags = Path("/proc/cpuinfo").read_text()
                 extras = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+                cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+                # a cap stands in for a CPU without the newer units (AVX512_CORE_BF16: AMX present, unused)
+                extras += [f"oneDNN capped at {cap}"] if cap else []
                 return f"{name} ({', '.join(extras) or 'no bf16 instructions'})"
     except OSError:
         pass
