@@ -658,7 +658,7 @@ def znorm(X: np.ndarray) -> np.ndarray:
 
 
 def test_the_cascade_rescores_its_shortlist_in_float32_and_ranks_it_first(italy: Dataset, candidates: list[str]):
-    plan = ScoringPlan(shortlist=1, screen_steps=16 * 12, screen_length=12)  # default precisions
+    plan = ScoringPlan(shortlist=1, screen_steps=16 * 12, screen_length=12, screen_bf16=True)  # as where native
     threads = torch.get_num_threads()
     rec = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan=plan, cache=False)
     assert torch.get_num_threads() == threads  # the plan's one thread was for the ranking only
@@ -685,9 +685,8 @@ def test_the_cascade_rescores_its_shortlist_in_float32_and_ranks_it_first(italy:
 def test_a_target_too_small_for_a_screen_sample_is_screened_in_bfloat16_on_its_final_sample(
     italy: Dataset, candidates: list[str]
 ):
-    rec = recommend(
-        italy, k=None, candidates=candidates, allow_self_transfer=True, plan=ScoringPlan(shortlist=1), cache=False
-    )
+    plan = ScoringPlan(shortlist=1, screen_bf16=True)  # as where bfloat16 is native
+    rec = recommend(italy, k=None, candidates=candidates, allow_self_transfer=True, plan=plan, cache=False)
     assert [r.details["stage"] for r in rec] == ["shortlist", "screen", "screen"]
     assert {r.details["n"] for r in rec} == {len(italy.splits["train"])}  # one sample, two precisions
     assert "in bfloat16, the best 1 re-scored" in rec.note
@@ -697,6 +696,26 @@ def test_a_target_too_small_for_a_screen_sample_is_screened_in_bfloat16_on_its_f
     }
     assert full[rec.ids[0]] == pytest.approx(rec[0].score, rel=1e-9)  # the shortlist in float32
     assert all(full[r.id] != r.score for r in rec[1:])  # the rest in bfloat16
+
+
+@pytest.mark.parametrize("cap", [None, "AVX2"])
+def test_the_default_screen_runs_in_bfloat16_only_where_the_cpu_computes_it_natively(
+    cap: str | None, italy: Dataset, candidates: list[str], monkeypatch: pytest.MonkeyPatch
+):
+    """Regression: the screen ran in bfloat16 on every CPU; where oneDNN emulates it (no AVX512-bf16 or AMX, here
+    simulated by capping oneDNN at AVX2) a ranking took 4.6× as long as in float32 (ECG200: 45 s against 10 s)."""
+    from tshub.training.precision import native_bf16
+
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    native = native_bf16(torch.device("cpu"))
+    rec = recommend(
+        italy, k=None, candidates=candidates, allow_self_transfer=True, plan=ScoringPlan(shortlist=1), cache=False
+    )
+    assert ("in bfloat16" in rec.note) is native and native is not (cap == "AVX2")
+    assert [r.details.get("stage") for r in rec] == (["shortlist", "screen", "screen"] if native else [None] * 3)
 
 
 def test_features_are_cached_by_content(

@@ -628,3 +628,33 @@ def test_presets_train_in_bf16_exactly_where_the_cpu_computes_it_natively(
     data = Dataset.from_arrays(rng.standard_normal((40, 1, 16)), np.arange(40) % 2, name="tiny")
     result = train_from_scratch("fcn", data, max_epochs=1, arch_kwargs={"filters": (4, 4, 4)}, progress=False)
     assert result.model.meta["train_config"]["bf16"] is native
+
+
+@pytest.mark.parametrize(
+    ("name", "flags", "cap", "native"),
+    [
+        ("Intel Xeon", {"amx_bf16", "avx512_bf16"}, None, True),
+        ("Intel Xeon", {"amx_bf16", "avx512_bf16"}, "AVX512_CORE_AMX", True),
+        ("Intel Xeon", {"amx_bf16", "avx512_bf16"}, "AVX512_CORE_BF16", False),  # AMX present, not used
+        ("Intel Xeon", {"avx512_bf16"}, None, False),  # no AMX: bf16 convolutions at float32's rate, plus casts
+        ("AMD EPYC 9R14", {"avx512_bf16"}, None, True),
+        ("AMD EPYC 9R14", {"avx512_bf16"}, "AVX512_CORE", False),
+        ("AMD EPYC 7R13", set(), None, False),  # emulated: slower than float32
+    ],
+)
+def test_bf16_counts_as_native_only_where_onednn_runs_it_faster_than_float32(
+    name: str, flags: set[str], cap: str | None, native: bool, monkeypatch: pytest.MonkeyPatch
+):
+    """Regression: AVX512-bf16 alone made bf16 'native', so an Intel CPU without AMX (or one whose AMX a VM hides)
+    trained a third slower in bf16, and a oneDNN capped below bf16 (ONEDNN_MAX_CPU_ISA) emulated it
+    (bench/results/fcn_step_xeon_no_amx.md, train_speed_xeon_no_amx.md)."""
+    from tshub.training.precision import native_bf16
+
+    capabilities = {"cpu_name": name, "avx512_f": True, **{flag: True for flag in flags}}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert native_bf16(torch.device("cpu")) is native

@@ -29,6 +29,7 @@ from tshub.recommend.errors import RecommendError
 from tshub.recommend.methods import DEFAULT_METHOD, METHODS, NEEDS_INDEX, Context, Scored, list_methods
 from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import ScoringPlan, as_plan
+from tshub.training.loop import resolve_device
 
 
 def recommend(
@@ -69,7 +70,7 @@ def recommend(
     if k is not None and k < 0:
         raise RecommendError(f"k must be a count >= 0 or None (every candidate), got {k}.")
     try:
-        scoring = as_plan(plan)
+        scoring = as_plan(plan).for_device(resolve_device(device))
     except ValueError as err:
         raise RecommendError(str(err)) from None
     dataset, name = load_target(target)

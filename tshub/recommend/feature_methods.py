@@ -90,7 +90,7 @@ def score_each(
     pool: list[Candidate], sample: Dataset, ctx: Context, metric: str, cache: FeatureCache | None, stage: str | None
 ) -> Iterator[Scored]:
     """Each candidate's score on ``sample``'s training series, its features cached by content."""
-    bf16 = ctx.plan.screen_bf16 if stage == SCREENED else ctx.plan.bf16
+    bf16 = bool(ctx.plan.screen_bf16) if stage == SCREENED else ctx.plan.bf16  # recommend() decided None
     digest = sample_digest(sample, bf16=bf16, statistics=ctx.plan.statistics)
     y = sample.y[sample.splits["train"]]
     for candidate in each_candidate(pool, ctx, f"{metric}, {stage}" if stage else metric):

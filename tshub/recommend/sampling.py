@@ -9,11 +9,13 @@ training series, as the recommender did before; bench/recommend_speed.py measure
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from tshub.data.dataset import Dataset
+from tshub.training.precision import native_bf16
 
 #: Whose BatchNorm statistics the features use: the source checkpoint's, or the scored sample's own.
 STATISTICS = ("source", "target")
@@ -25,7 +27,8 @@ class ScoringPlan:
     however long the series; ``shortlist``: how many screened candidates are re-scored (None: no screen, every
     candidate gets the final score); ``screen_steps``, ``screen_min_series``: the screen's sample (series ×
     length, each series cut to a window of ``screen_length`` steps when longer); ``screen_bf16``, ``bf16``: run
-    the networks of the screen, of the final score in bfloat16 (features are compared in float64 either way);
+    the networks of the screen, of the final score in bfloat16 (features are compared in float64 either way;
+    ``screen_bf16=None``: where the device runs it faster than float32, ``for_device``);
     ``threads``: torch intra-op threads for them
     (None: torch's setting; 1 by default: on these small batches more threads mostly spin, the more so on a
     machine busy with training); ``statistics``: the BatchNorm statistics the features are computed with, the
@@ -45,7 +48,7 @@ class ScoringPlan:
     screen_steps: int = 2**13
     screen_min_series: int = 16
     screen_length: int = 512
-    screen_bf16: bool = True
+    screen_bf16: bool | None = None
     bf16: bool = False
     threads: int | None = 1
     statistics: str = "source"
@@ -60,6 +63,12 @@ class ScoringPlan:
         for name in ("min_series", "screen_steps", "screen_min_series", "screen_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ScoringPlan.{name} must be a positive integer, got {getattr(self, name)!r}.")
+
+    def for_device(self, device: torch.device) -> ScoringPlan:
+        """This plan with ``screen_bf16`` decided for ``device``: where oneDNN emulates bfloat16 (a CPU without
+        AVX512-bf16 or AMX) a bfloat16 screen took 4.6-4.8× as long as a float32 one, with AMX half as long
+        (bench/results/recommend_screen_precision.md; ``tshub.training.precision``)."""
+        return self if self.screen_bf16 is not None else replace(self, screen_bf16=native_bf16(device))
 
     def final_size(self, n_train: int, length: int) -> int:
         """How many training series the final score uses."""
@@ -78,7 +87,7 @@ class ScoringPlan:
     def screens_by_precision(self, n_candidates: int) -> bool:
         """Whether to screen on the final sample itself, only in bfloat16, when a smaller sample would not pay:
         a bfloat16 pass over every candidate and a float32 one over the shortlist cost less than float32 for all."""
-        return self.shortlist is not None and n_candidates > self.shortlist and self.screen_bf16 and not self.bf16
+        return self.shortlist is not None and n_candidates > self.shortlist and bool(self.screen_bf16) and not self.bf16
 
     def screen_size(self, n_train: int, length: int) -> int:
         """How many series (windows) the screen uses."""

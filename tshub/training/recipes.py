@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from tshub.training.metrics import metric_names
+from tshub.training.precision import native_bf16
 
 #: Every value a monitor setting accepts: "auto" and the history keys training records for some task
 #: (``Monitor.resolve`` checks the task's).
@@ -180,22 +181,11 @@ def resolve_recipe(
     return name, config.replace(**changes) if changes else config
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 natively (CUDA with bf16; a CPU with AVX512-bf16 or AMX), where autocast
-    pays: elsewhere oneDNN emulates it, slower than float32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        capabilities = torch.cpu.get_capabilities()
-        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
-    return False
-
-
 def bf16_override(requested: bool | None, recipe: str | TrainConfig, device: torch.device) -> bool | None:
     """The ``bf16`` override a training passes to ``resolve_recipe``: what the caller asked; when it asked nothing,
-    a TrainConfig keeps its own and a preset trains under bfloat16 autocast where ``device`` computes it natively.
-    The presets are float32 as published; bf16 lost no accuracy in a paired test (bench/bf16_accuracy.py: 11 UCR
-    sets × 3 seeds, FCN) and halves the epoch on such CPUs (bench/train_speed.py)."""
+    a TrainConfig keeps its own and a preset trains under bfloat16 autocast where it runs faster than float32
+    (``tshub.training.precision``). The presets are float32 as published; bf16 lost no accuracy in a paired test
+    (bench/bf16_accuracy.py: 11 UCR sets × 3 seeds, FCN)."""
     if requested is not None or isinstance(recipe, TrainConfig):
         return requested
     return native_bf16(device)

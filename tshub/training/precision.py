@@ -1,0 +1,43 @@
+"""Where bfloat16 pays: the device's bf16 units as oneDNN (which runs the CPU's convolutions and matrix products)
+will use them.
+
+Measured on CPUs (bench/results/): with AMX, an FCN epoch in bf16 autocast runs at 2.9× float32's speed
+(train_speed_xeon_amx.md); on AMD's AVX512-bf16 at 1.8× (train_speed.md, an EPYC). On an Intel CPU's AVX512-bf16
+without AMX (Cooper Lake, or a Sapphire Rapids whose AMX a VM hides, measured with oneDNN capped below AMX) bf16
+convolutions run at float32's rate, as its bf16 dot product issues on one port where float32 FMAs issue on two, so
+the casts make the epoch slower: 0.70× (train_speed_xeon_no_amx.md). Without bf16 instructions oneDNN emulates it:
+a convolution ran at 1/23 of float32's rate, a ranking's bf16 screen took 4.6-4.8× as long as in float32
+(recommend_screen_precision.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+#: ``ONEDNN_MAX_CPU_ISA`` values that keep AMX, and that keep at least AVX512-bf16 (oneDNN's ISA names).
+_AMX_ISAS = ("AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512_AMX_2")
+_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX10_2_512", *_AMX_ISAS)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 autocast runs faster than float32 on ``device``: CUDA with bf16; a CPU whose oneDNN uses
+    AMX, or AVX512-bf16 on a CPU other than Intel's (see the module's measurements)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    capabilities = torch.cpu.get_capabilities()
+    cap = _onednn_isa_cap()
+    amx = bool(capabilities.get("amx_bf16")) and (cap is None or cap in _AMX_ISAS)
+    avx512_bf16 = bool(capabilities.get("avx512_bf16")) and (cap is None or cap in _BF16_ISAS)
+    intel = str(capabilities.get("cpu_name", "")).startswith("Intel")
+    return amx or (avx512_bf16 and not intel)
+
+
+def _onednn_isa_cap() -> str | None:
+    """The instruction set oneDNN is limited to (its ``ONEDNN_MAX_CPU_ISA``, or the older ``DNNL_`` name); None
+    when it uses all the CPU has."""
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+    return None if cap in ("", "ALL", "DEFAULT") else cap
