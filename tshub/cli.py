@@ -578,8 +578,8 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
         "--plan",
         choices=("fast", "full"),
         default="fast",
-        help="logme/hscore: fast (bf16 screen, then a float32 shortlist score on a bounded sample; default) or full (every "
-        "candidate on every training series, float32)",
+        help="logme/hscore: fast (a screen, in bf16 where the CPU computes it natively, then a float32 shortlist score "
+        "on a bounded sample; default) or full (every candidate on every training series, float32)",
     )
     p.add_argument(
         "--statistics",
