@@ -6,7 +6,7 @@ defaults to the device's native precision (``tshub.training.precision``).
 Each ranking is ``tshub.recommend(target, k=3)`` over the whole zoo, method logme, the fast plan (one torch thread),
 no feature cache, in a fresh process (oneDNN reads its cap once); CPU and wall seconds, and the first three picks.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/recommend_screen_precision.py           # ~3 min on an idle 2-core machine
+    PYTHONPATH=$PWD .venv/bin/python bench/recommend_screen_precision.py           # ~6 min on an idle 2-core machine
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def run(target: str, cap: str | None, screen: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", nargs="+", default=["ECG200", "Car"])
+    parser.add_argument("--targets", nargs="+", default=["ECG200", "Car", "HandOutlines"])
     parser.add_argument("--caps", nargs="+", default=["none", "AVX512_CORE_BF16", "AVX2"])
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/recommend_screen_precision")
     args = parser.parse_args()

@@ -66,7 +66,7 @@ class ScoringPlan:
 
     def for_device(self, device: torch.device) -> ScoringPlan:
         """This plan with ``screen_bf16`` decided for ``device``: where oneDNN emulates bfloat16 (a CPU without
-        AVX512-bf16 or AMX) a bfloat16 screen took 4.6-4.8× as long as a float32 one, with AMX half as long
+        AVX512-bf16 or AMX) a bfloat16 screen took 4.2-4.9× as long as a float32 one, with AMX half to two thirds as long
         (bench/results/recommend_screen_precision.md; ``tshub.training.precision``)."""
         return self if self.screen_bf16 is not None else replace(self, screen_bf16=native_bf16(device))
 
