@@ -9,7 +9,8 @@ Protocol (fixed before any result of this script was seen):
   candidates are each method's top 3 padded at random, so the set is biased towards what logme/hscore/dtw/probe
   liked) or ``matrix`` (bench/results/transfer_matrix.json, written by bench/transfer_matrix.py --table: 40 random
   sources per target on the converged zoo, a target only once every source of its draw has finished; a source
-  whose checkpoint digest no longer matches the manifest is left out, as its signals would describe other weights).
+  rebuilt since is scored on the weights fine-tuned, read from the git commit that held them, and left out only when
+  no commit of this clone's history has them, as its signals would describe other weights).
 - Signals per (target, candidate), all known before any fine-tune, from the target's training split only:
   ``logme`` and ``hscore`` (tshub.recommend's fast sample, no screen, so every candidate gets the same footing, in
   float32, as ``tshub.recommend``'s final score computes them: ``logme`` is the default method as shipped, the
@@ -166,13 +167,48 @@ def checkpoint_folders(kind: str, zoo_rev: str, work: Path, digests: dict[str, s
             subprocess.run(["tar", "-x", "--strip-components=1", "-C", str(zoo)], input=archive.stdout, check=True)
         index = json.loads((zoo / "index.json").read_text())["models"]
         return {m["id"]: str(zoo / m["source"] / m["arch"]) for m in index}, f"zoo of commit {zoo_rev}"
-    folders = {}
+    folders, rebuilt = {}, []
     for c in candidate_pool():
-        if c.hub_only:
+        if c.hub_only or c.id not in digests:
             continue
-        if digests.get(c.id) == read_config(c.location).get("weights_sha256", ""):
+        if digests[c.id] == read_config(c.location).get("weights_sha256", ""):
             folders[c.id] = c.location
-    return folders, "the current zoo (checkpoints whose digest is that of the weights the matrix fine-tuned)"
+        elif (old := from_history(Path(c.location), digests[c.id], work)) is not None:
+            folders[c.id] = str(old)
+            rebuilt.append(c.id)
+    where = "the current zoo (checkpoints whose digest is that of the weights the matrix fine-tuned)"
+    if rebuilt:
+        where += (
+            f"; {len(rebuilt)} rebuilt since, read from the git commit that held those weights: {', '.join(rebuilt)}"
+        )
+    return folders, where
+
+
+def from_history(location: Path, digest: str, work: Path) -> Path | None:
+    """The checkpoint at ``location`` (in this repository) as a commit held it with weights ``digest``, extracted
+    under ``work``: a source rebuilt after the matrix fine-tuned it is scored on the weights fine-tuned, not left
+    out. None when no commit of the history has them (a shallow clone has little history)."""
+    folder = location.resolve().relative_to(ROOT).as_posix()
+    revisions = subprocess.run(
+        ["git", "-C", str(ROOT), "log", "--format=%H", "--", f"{folder}/config.json"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for revision in revisions:
+        shown = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{revision}:{folder}/config.json"], capture_output=True, text=True
+        )
+        if shown.returncode or json.loads(shown.stdout).get("weights_sha256") != digest:
+            continue
+        root = work / "zoo-history" / revision[:12]
+        if not (root / folder / "config.json").is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", revision, folder], check=True, capture_output=True
+            )
+            subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+        return root / folder
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------- signals

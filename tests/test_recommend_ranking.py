@@ -3,7 +3,9 @@ that never lets a ranker see the target it scores, and the registered ``dtw+logm
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -274,6 +276,40 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     assert coffee.scratch == pytest.approx(0.75) and coffee.minirocket == 0.99
     with pytest.raises(SystemExit, match="no transfer-matrix manifest"):
         rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "missing.json")
+
+
+def test_a_source_rebuilt_since_the_matrix_fine_tuned_it_is_scored_on_the_weights_fine_tuned(
+    tmp_path: Path, monkeypatch
+):
+    """Regression: the bench left out every source whose checkpoint had been rebuilt since the matrix fine-tuned it
+    (its signals would describe other weights), so a zoo rebuild during the matrix shrank its evaluation; the
+    weights fine-tuned are now read from the git commit that held them."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import rank_methods
+
+    root = Path(__file__).resolve().parents[1]
+    config = "zoo/Car/fcn/config.json"
+    current = json.loads((root / config).read_text())["weights_sha256"]
+    revisions = subprocess.run(
+        ["git", "-C", str(root), "log", "--format=%H", "--", config], capture_output=True, text=True
+    ).stdout.split()
+    shown = (
+        subprocess.run(["git", "-C", str(root), "show", f"{r}:{config}"], capture_output=True, text=True)
+        for r in revisions
+    )
+    older = [json.loads(s.stdout)["weights_sha256"] for s in shown if s.returncode == 0]
+    older = [digest for digest in older if digest != current]
+    if not older:
+        pytest.skip("this clone's git history holds no earlier Car/fcn checkpoint (a shallow clone)")
+    monkeypatch.setenv("TSHUB_REPO_ZOO", str(root / "zoo"))  # as the bench sees it (read only)
+    coffee = json.loads((root / "zoo/Coffee/fcn/config.json").read_text())["weights_sha256"]
+    digests = {"Car/fcn": older[-1], "Coffee/fcn": coffee, "Beef/fcn": "weights no commit held"}
+    folders, where = rank_methods.checkpoint_folders("matrix", "", tmp_path, digests)
+    assert set(folders) == {"Car/fcn", "Coffee/fcn"}  # Beef/fcn: nowhere to be found, left out as before
+    assert Path(folders["Coffee/fcn"]).resolve() == (root / "zoo/Coffee/fcn").resolve()
+    rebuilt = Path(folders["Car/fcn"])
+    assert rebuilt.is_relative_to(tmp_path) and "1 rebuilt since" in where and "Car/fcn" in where
+    assert hashlib.sha256((rebuilt / "model.safetensors").read_bytes()).hexdigest() == older[-1]
 
 
 def test_the_matrix_table_counts_a_tie_with_scratch_as_no_win(tmp_path: Path, monkeypatch):
