@@ -392,6 +392,11 @@ def test_the_validation_split_bench_decides_on_development_sets_only_and_trains_
     names = ucr_full_train.development_datasets()
     ucr2015 = {line.split()[1] for line in ucr_full_train.UCR2015.read_text().splitlines() if line[:1] in "Tt-"}
     assert len(ucr2015) == 85 and names and not set(names) & ucr2015
+    large = ucr_full_train.development_datasets("large")  # the larger sets' rule: same question, more series
+    assert large and not set(large) & (ucr2015 | set(names))
+    for name in large:
+        ds = load(name)
+        assert len(ds.splits["train"]) > ucr_full_train.MAX_TRAIN and ds.length <= ucr_full_train.MAX_LENGTH, name
     ds = load("BME")
     split, full = (ensure_validation(ucr_full_train.with_variant(ds, v)) for v in ucr_full_train.VARIANTS)
     assert len(split.splits["train"]) == 24 and len(split.splits["val"]) == 6
