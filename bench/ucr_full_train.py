@@ -19,8 +19,18 @@ Decision: the zoo's UCR FCNs with more than ``MAX_TRAIN`` training series are re
 smaller ones were, when ``full`` beats ``split`` over the set × seed pairs in the two-sided sign test at p < 0.05;
 else they keep the held-out fifth, and the README says what was measured.
 
-    python bench/ucr_full_train.py --threads 1                # → bench/results/ucr_full_train.{md,json}
-    python bench/ucr_full_train.py --threads 1 --rule large   # → bench/results/ucr_full_train_large.{md,json}
+``--kind finetune`` (fixed 2026-12-04, before any of its runs): the same question for fine-tuning, which
+``finetune`` and ``train_from_scratch`` still answer with a held-out fifth by default (the transfer matrix fine-tunes
+that way; on OliveOil, 30 series, some runs stopped at epoch 8). Each set of the rule is fine-tuned from the
+recommender's first pick for it (``tshub.recommend(set, k=1)``, written once to ``--sources`` before any fine-tune),
+ω = 1, recipe "ucr", split vs full, seeds 0 1 2. Decision: when full wins the two-sided sign test at p < 0.05 over
+the set × seed pairs, fine-tuning and training from scratch (its referent, which keeps the same protocol) train on
+every series by default where the training split has at most ``MAX_TRAIN`` series; else the default stays, and the
+README says what was measured.
+
+    python bench/ucr_full_train.py --threads 1                   # → bench/results/ucr_full_train.{md,json}
+    python bench/ucr_full_train.py --threads 1 --rule large      # → bench/results/ucr_full_train_large.{md,json}
+    python bench/ucr_full_train.py --threads 1 --kind finetune   # → bench/results/ucr_full_train_finetune.{md,json}
 """
 
 from __future__ import annotations
@@ -37,8 +47,9 @@ from tshub.data.catalogue import load, ucr_summary
 from tshub.data.dataset import Dataset
 from tshub.data.splits import train_as_validation
 from tshub.experiments.records import read_record, write_record
+from tshub.recommend import recommend
 from tshub.stats import wilcoxon_signed_rank, win_tie_loss
-from tshub.training import train_from_scratch
+from tshub.training import finetune, train_from_scratch
 
 REPO = Path(__file__).resolve().parents[1]
 UCR2015 = REPO.parent / "shared" / "reference" / "ucr2015_85.txt"
@@ -86,15 +97,32 @@ def with_variant(ds: Dataset, variant: str) -> Dataset:
     return train_as_validation(ds, "full")
 
 
-def run_one(name: str, seed: int, variant: str, out: Path) -> dict:
-    run_id = f"{name}__seed{seed}__{variant}"
+def first_picks(names: list[str], path: Path) -> dict[str, str]:
+    """The recommender's first pick for each set, as ``path`` fixed it before any fine-tune (written on first use)."""
+    if path.is_file():
+        return json.loads(path.read_text())["sources"]
+    picks = {name: recommend(load(name), k=1).ids[0] for name in names}
+    rule = "tshub.recommend(set, k=1): the default method and plan, the repository zoo, the set's own FCN left out"
+    path.write_text(json.dumps({"rule": rule, "sources": picks}, indent=1) + "\n")
+    return picks
+
+
+def run_one(name: str, seed: int, variant: str, out: Path, source: str | None = None) -> dict:
+    """One training: FCN from scratch, or fine-tuned from ``source`` (ω = 1)."""
+    fine_tuned = "" if source is None else f"__from__{source.replace('/', '_')}"
+    run_id = f"{name}{fine_tuned}__seed{seed}__{variant}"
     record = read_record(out, run_id)
     if record is not None:
         return record
     start = time.perf_counter()
-    result = train_from_scratch("fcn", with_variant(load(name), variant), seed=seed, recipe="ucr", progress=False)
+    data = with_variant(load(name), variant)
+    if source is None:
+        result = train_from_scratch("fcn", data, seed=seed, recipe="ucr", progress=False)
+    else:
+        result = finetune(source, data, lr_multiplier=1.0, seed=seed, recipe="ucr", progress=False)
     record = {
         "run_id": run_id,
+        "source": source,
         "dataset": name,
         "seed": seed,
         "variant": variant,
@@ -109,7 +137,7 @@ def run_one(name: str, seed: int, variant: str, out: Path) -> dict:
     return record
 
 
-def report(records: list[dict], names: list[str], rule: str = "small") -> tuple[str, dict]:
+def report(records: list[dict], names: list[str], rule: str = "small", kind: str = "scratch") -> tuple[str, dict]:
     pairs: dict[tuple[str, int], dict[str, dict]] = {}
     for r in records:
         pairs.setdefault((r["dataset"], r["seed"]), {})[r["variant"]] = r
@@ -130,10 +158,12 @@ def report(records: list[dict], names: list[str], rule: str = "small") -> tuple[
         "wilcoxon_p": wilcoxon_signed_rank(full, split).pvalue if complete else None,
         "seed_sd": {variant: seed_sd([v[variant] for _, v in complete]) for variant in VARIANTS},
     }
+    what = "FCN" if kind == "scratch" else "Fine-tuning the recommender's first pick (ω = 1)"
+    options = ("" if rule == "small" else f" --rule {rule}") + ("" if kind == "scratch" else f" --kind {kind}")
     lines = [
-        "# FCN trained on every training series vs with a held-out validation split (development sets)",
+        f"# {what} on every training series vs with a held-out validation split (development sets)",
         "",
-        f"`python bench/ucr_full_train.py{'' if rule == 'small' else ' --rule ' + rule}` — the {len(names)} "
+        f"`python bench/ucr_full_train.py{options}` — the {len(names)} "
         f"development sets of the rule (UCR 2018 sets outside UCR 2015, {RULES[rule][1]}), recipe `ucr`, seeds "
         f"0–2, {len(complete)} complete pairs. Test accuracy on the official test split.",
         "",
@@ -189,19 +219,33 @@ def main() -> None:
         help="one record per finished run (committed: the 78 trainings outlast a session on 2 cores)",
     )
     parser.add_argument("--rule", choices=sorted(RULES), default="small", help="which development sets (docstring)")
-    parser.add_argument("--results", type=Path, help="default: bench/results/ucr_full_train, _large for --rule large")
+    parser.add_argument(
+        "--kind",
+        choices=("scratch", "finetune"),
+        default="scratch",
+        help="FCN from scratch, or fine-tuned from the recommender's first pick (docstring)",
+    )
+    parser.add_argument(
+        "--sources",
+        type=Path,
+        default=REPO / "bench/results/ucr_full_train_sources.json",
+        help="--kind finetune: each set's source, written once before any fine-tune",
+    )
+    parser.add_argument("--results", type=Path, help="default: bench/results/ucr_full_train[_large][_finetune]")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    results = args.results or REPO / f"bench/results/ucr_full_train{'' if args.rule == 'small' else '_' + args.rule}"
+    suffix = ("" if args.rule == "small" else f"_{args.rule}") + ("" if args.kind == "scratch" else f"_{args.kind}")
+    results = args.results or REPO / f"bench/results/ucr_full_train{suffix}"
     names = development_datasets(args.rule)
+    sources = first_picks(names, args.sources) if args.kind == "finetune" else {}
     print("development datasets:", ", ".join(names), flush=True)
     records = []
     for seed in args.seeds:  # every dataset at seed 0 first: an early reading covers all of them
         for name in names:
             for variant in VARIANTS:
-                records.append(run_one(name, seed, variant, args.out))
-                text, summary = report(records, names, args.rule)
+                records.append(run_one(name, seed, variant, args.out, sources.get(name)))
+                text, summary = report(records, names, args.rule, args.kind)
                 results.with_suffix(".md").write_text(text)
                 results.with_suffix(".json").write_text(json.dumps({"summary": summary, "runs": records}, indent=1))
     print(text)

@@ -379,7 +379,7 @@ def test_the_recommender_judges_each_pick_through_the_library(benches: Any, tmp_
 
 
 def test_the_validation_split_bench_decides_on_development_sets_only_and_trains_on_every_series_when_full(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """bench/ucr_full_train.py never touches the 85 UCR 2015 sets (the 76 the zoo is judged on are among them), and
     its "full" variant trains on every training series where "split" holds a fifth out."""
@@ -392,6 +392,10 @@ def test_the_validation_split_bench_decides_on_development_sets_only_and_trains_
     names = ucr_full_train.development_datasets()
     ucr2015 = {line.split()[1] for line in ucr_full_train.UCR2015.read_text().splitlines() if line[:1] in "Tt-"}
     assert len(ucr2015) == 85 and names and not set(names) & ucr2015
+    fixed = tmp_path / "sources.json"  # --kind finetune: the sources, once written, are the protocol's
+    fixed.write_text(json.dumps({"rule": "fixed before the runs", "sources": {"BME": "Coffee/fcn"}}))
+    monkeypatch.setattr(ucr_full_train, "recommend", lambda *a, **k: pytest.fail("the sources were recomputed"))
+    assert ucr_full_train.first_picks(names, fixed) == {"BME": "Coffee/fcn"}
     large = ucr_full_train.development_datasets("large")  # the larger sets' rule: same question, more series
     assert large and not set(large) & (ucr2015 | set(names))
     for name in large:
