@@ -149,7 +149,7 @@ class LocalHandle:
                 how = "it was killed (SIGKILL), e.g. by the kernel when out of memory"
             else:
                 how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            self.outcome = Outcome("failed", reason=f"the training process died ({how}); see the worker log")
+            self.outcome = Outcome(FAILED, reason=f"the training process died ({how}); see the worker log")
 
     def kill(self) -> None:
         if self.process.is_alive():

@@ -26,7 +26,7 @@ from server.db import DatasetRecord, Job, open_store
 from server.engines import Engine, Handle, make_engine, one_line, set_parent_death_signal
 from server.jobstore import JobStore, new_worker_id
 from server.storage import sweep
-from tshub.cluster import LOST, Outcome
+from tshub.cluster import CANCELLED, FAILED, LOST, Outcome
 
 log = logging.getLogger("tshub.worker")
 
@@ -172,7 +172,7 @@ class Worker:
                 del self.running[run.job.id]
             elif beat.cancel_requested:
                 run.handle.kill()
-                self._finish(run, Outcome("cancelled", reason="cancelled by the user"))
+                self._finish(run, Outcome(CANCELLED, reason="cancelled by the user"))
 
     def _finish(self, run: Running, outcome: Outcome) -> None:
         del self.running[run.job.id]
@@ -195,7 +195,7 @@ class Worker:
             model_bytes = model.stat().st_size
             self.storage.put_file(run.model_rel, model)
         elif outcome.state == "succeeded":
-            outcome = Outcome("failed", reason="the job ended without writing its checkpoint; see the worker log")
+            outcome = Outcome(FAILED, reason="the job ended without writing its checkpoint; see the worker log")
         model.unlink(missing_ok=True)
         succeeded = outcome.state == "succeeded"
         saved = self.store.finish(
