@@ -4,8 +4,8 @@ will use them.
 Measured on CPUs (bench/results/): with AMX, an FCN epoch in bf16 autocast runs at 2.9× float32's speed
 (train_speed_xeon_amx.md); on AMD's AVX512-bf16 at 1.8× (train_speed.md, an EPYC). On an Intel CPU's AVX512-bf16
 without AMX (Cooper Lake, or a Sapphire Rapids whose AMX a VM hides, measured with oneDNN capped below AMX) bf16
-convolutions run at float32's rate, as its bf16 dot product issues on one port where float32 FMAs issue on two, so
-the casts make the epoch slower: 0.70× (train_speed_xeon_no_amx.md). Without bf16 instructions oneDNN emulates it:
+convolutions ran at float32's rate (consistent with its bf16 dot product issuing on one port where float32 FMAs
+issue on two), so the casts make the epoch slower: 0.70× (train_speed_xeon_no_amx.md). Without bf16 instructions oneDNN emulates it:
 a convolution ran at 1/23 of float32's rate, a ranking's bf16 screen took 4.2-4.9× as long as in float32
 (recommend_screen_precision.md).
 """
