@@ -6,8 +6,7 @@ Measured on CPUs (bench/results/): with AMX, an FCN epoch in bf16 autocast runs 
 without AMX (Cooper Lake, or a Sapphire Rapids whose AMX a VM hides, measured with oneDNN capped below AMX) bf16
 convolutions ran at float32's rate (consistent with its bf16 dot product issuing on one port where float32 FMAs
 issue on two), so the casts make the epoch slower: 0.70× (train_speed_xeon_no_amx.md). Without bf16 instructions oneDNN emulates it:
-a convolution ran at 1/23 of float32's rate, a ranking's bf16 screen took 4.2-4.9× as long as in float32
-(recommend_screen_precision.md).
+a ranking's bf16 screen took 4.2-4.9× as long as in float32 (recommend_screen_precision.md).
 """
 
 from __future__ import annotations
