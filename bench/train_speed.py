@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from torch import nn
 
 from tshub.models import build_model
 from tshub.training import TrainConfig, fit
+from tshub.training.precision import onednn_isa_cap
 
 REPO = Path(__file__).resolve().parents[1]
 N, LENGTH, BATCH = 1024, 500, 16
@@ -260,8 +260,7 @@ def cpu_name() -> str:
                 name = line.split(":", 1)[1].strip()
                 flags = Path("/proc/cpuinfo").read_text()
                 extras = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-                cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
-                # a cap stands in for a CPU without the newer units (AVX512_CORE_BF16: AMX present, unused)
+                cap = onednn_isa_cap()  # stands in for a CPU without the newer units (AVX512_CORE_BF16: no AMX)
                 extras += [f"oneDNN capped at {cap}"] if cap else []
                 return f"{name} ({', '.join(extras) or 'no bf16 instructions'})"
     except OSError:

@@ -28,14 +28,14 @@ def native_bf16(device: torch.device) -> bool:
     if device.type != "cpu":
         return False
     capabilities = torch.cpu.get_capabilities()
-    cap = _onednn_isa_cap()
+    cap = onednn_isa_cap()
     amx = bool(capabilities.get("amx_bf16")) and (cap is None or cap in _AMX_ISAS)
     avx512_bf16 = bool(capabilities.get("avx512_bf16")) and (cap is None or cap in _BF16_ISAS)
     intel = str(capabilities.get("cpu_name", "")).startswith("Intel")
     return amx or (avx512_bf16 and not intel)
 
 
-def _onednn_isa_cap() -> str | None:
+def onednn_isa_cap() -> str | None:
     """The instruction set oneDNN is limited to (its ``ONEDNN_MAX_CPU_ISA``, or the older ``DNNL_`` name); None
     when it uses all the CPU has."""
     cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
