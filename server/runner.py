@@ -42,6 +42,7 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
     report({"phase": "finetune"})
     tracker = EpochTracker(report, ds.task, "finetune", spec.get("epochs"))
     recipe = spec.get("recipe", AUTO)
+    validation = spec.get("validation", "split")  # jobs queued before the field existed held a fifth out
     result = finetune(
         model,
         ds,
@@ -51,6 +52,7 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
         recipe=recipe,
         max_epochs=spec.get("epochs"),
         time_budget_s=spec.get("budget_s"),
+        validation=validation,
         progress=False,
         on_epoch_end=tracker,
     )
@@ -67,12 +69,13 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
             recipe=recipe,
             max_epochs=spec.get("epochs"),
             time_budget_s=spec.get("budget_s"),
+            validation=validation,
             progress=False,
             on_epoch_end=tracker,
         )
         summary["baseline"] = fit_summary(scratch)
         report({"phase": "minirocket"})  # the non-pretrained method to beat, on the same splits (seconds)
-        rocket, why_not = minirocket_if_possible(ds, seed=spec["seed"])
+        rocket, why_not = minirocket_if_possible(ds, seed=spec["seed"], validation=validation)
         summary["minirocket"] = rocket.summary() if rocket is not None else {"not_run": why_not}
         result.record_comparison(scratch, rocket)
     return json_safe(summary), checkpoint_zip(result)
@@ -186,6 +189,8 @@ def fit_summary(result: FitResult) -> dict[str, Any]:
         "epochs": len(result.history),
         "best_epoch": result.best_epoch,
         "stop_reason": result.stop_reason,
+        "splits": result.model.meta["splits"],
+        "validation_is_train": bool(result.model.meta.get("validation_is_train")),
         "convergence_rate": result.convergence_rate,
         "elapsed_s": result.elapsed_s,
         "grid": result.grid,

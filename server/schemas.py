@@ -158,6 +158,12 @@ class JobCreate(BaseModel):
         description="wall-clock budget of the fine-tune, s (at most the server's TSHUB_MAX_JOB_S)",
     )
     seed: int = Field(0, ge=0, le=MAX_SEED)
+    validation: Literal["split", "train"] = Field(
+        "split",
+        description="'split': the weights, ω and the stop are chosen on the validation split carved at upload; "
+        "'train': every training series trains (the validation split's too) and they choose (on 13 small UCR sets "
+        "fine-tuning scored 0.922 against 0.908 that way, 22 wins, 7 ties, 10 losses)",
+    )
     baseline: bool = Field(
         False,
         description="also train the architecture from scratch and, for classification, fit MiniRocket on the same "

@@ -127,3 +127,13 @@ def test_data_without_splits_is_split_as_a_fine_tune_splits_it():
     result = minirocket(Dataset.from_arrays(X, y))
     split = minirocket(training_splits(Dataset.from_arrays(X, y))[0])
     assert result.metrics == {} and result.val_metrics == split.val_metrics and result.val_metrics["accuracy"] == 1.0
+
+
+def test_with_validation_train_it_fits_on_every_training_series_as_the_fine_tune_then_trains(shared_data: Path):
+    """A fine-tune with ``validation="train"`` trains on the held-out fifth too; MiniRocket beside it must fit on the
+    same series: the whole official training split, whatever validation split the data carried."""
+    coffee = load("Coffee", root=shared_data)
+    carved, _ = training_splits(coffee)
+    every = minirocket(carved, validation="train")
+    assert every.metrics == minirocket(coffee).metrics and every.val_metrics["accuracy"] == 1.0
+    assert minirocket(carved).val_metrics != {}  # "split": the carved fifth is held out and scored

@@ -209,6 +209,17 @@ def test_finetune_with_baseline_trains_the_referent_fits_minirocket_and_says_whi
     assert rocket >= 0.9  # Coffee: aeon's MiniRocket scores 1.0 on the official split; 28 training series minus 20 %
 
 
+def test_validation_train_fine_tunes_and_compares_on_every_training_series(zoo, shared_data, capsys):
+    args = ["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "1", "--max-epochs", "1", "--baseline"]
+    assert main([*args, "--validation", "train", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["splits"] == {"train": 28, "val": 28, "test": 28}  # Coffee's 28 training series, none held out
+    assert summary["minirocket"]["val_metrics"]["accuracy"] == 1.0  # scored on the series it was fitted on
+    with pytest.raises(SystemExit):
+        main([*args, "--validation", "held-out"])
+    assert "argument --validation: invalid choice: 'held-out'" in capsys.readouterr().err
+
+
 def test_finetune_baseline_without_scikit_learn_skips_minirocket_saying_how_to_get_it(
     zoo, shared_data, capsys, without_scikit_learn
 ):

@@ -347,6 +347,20 @@ def test_arrays_and_model_ids_where_objects_belong_are_refused_with_what_to_pass
         source.predict(data)
 
 
+def test_validation_train_fine_tunes_and_trains_the_referent_on_every_training_series(
+    source: TimeSeriesModel, italy: Dataset
+):
+    """The opt-in measured by bench/ucr_full_train.py --kind finetune: no fifth held out, weights selected on the
+    training series, the same splits for the fine-tune and its referent, and the card says so."""
+    options: dict = {"max_epochs": 2, "progress": False, "validation": "train"}
+    n_train = len(italy.splits["train"])
+    for result in (finetune(source, italy, **options), train_referent(source, italy, **options)):
+        assert result.model.meta["splits"] == {"train": n_train, "val": n_train, "test": len(italy.splits["test"])}
+        assert result.model.meta["validation_is_train"] is True
+    held_out = train_from_scratch("fcn", italy, arch_kwargs=SMALL, max_epochs=1, progress=False)
+    assert held_out.model.meta["splits"]["train"] < n_train and "validation_is_train" not in held_out.model.meta
+
+
 def test_one_call_takes_a_model_id_and_a_dataset_name_or_file(shared_data: Path, private_zoo):
     """As recommend("GunPoint") does: finetune("GunPoint/fcn", "ECG200") and train_from_scratch("fcn", path)
     load what they are given by id, name or file (they refused anything but objects)."""

@@ -317,3 +317,14 @@ def test_a_list_of_omegas_is_tried_and_the_best_kept(client: httpx.Client, gunpo
     assert job["state"] == "succeeded", job
     assert [run["lr_multiplier"] for run in job["result"]["grid"]] == [0.5, 2]
     assert job["lr_multiplier"] in (0.5, 2)
+
+
+def test_a_job_can_train_on_every_training_series_and_says_so(client: httpx.Client, gunpoint: dict) -> None:
+    """``validation: "train"``: the upload's 10 validation series join its 40 training series, which choose the
+    weights; the result says which series chose them, and the checkpoint's card records it."""
+    body = {"dataset_id": gunpoint["id"], "model": SOURCE, "epochs": 1, "validation": "train"}
+    job = wait_for_job(client, client.post("/v1/jobs", json=body).json()["id"])
+    assert job["state"] == "succeeded", job
+    assert job["result"]["splits"] == {"train": 50, "val": 50, "test": 150} and job["result"]["validation_is_train"]
+    refused = client.post("/v1/jobs", json={**body, "validation": "test"})
+    assert refused.status_code == 422 and "validation" in refused.text

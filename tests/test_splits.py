@@ -17,6 +17,7 @@ from tshub.data.splits import (
     official_with_validation,
     random_split,
     reduce_train,
+    train_as_validation,
     training_splits,
 )
 
@@ -215,3 +216,30 @@ def test_test_series_that_are_also_training_series_are_warned_about() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         training_splits(ds.with_splits({"train": np.arange(10), "test": np.arange(10, 20)}))
+
+
+def test_validation_train_trains_on_every_training_series_and_selects_on_them() -> None:
+    """``validation="train"``: no series is held out for validation; a "val" split already carved (an uploaded
+    dataset keeps the one made at upload) joins the training split, and the test split stays apart."""
+    ds = labelled([10, 10])
+    trained, notes = training_splits(ds, validation="train")
+    assert trained.splits["train"].tolist() == trained.splits["val"].tolist() == list(range(20))
+    assert trained.splits["test"].tolist() == ds.splits["test"].tolist()
+    assert notes == [
+        "validation='train': all 20 training series train the model and select its weights (none held out)"
+    ]
+    carved = official_with_validation(ds)
+    assert len(carved.splits["train"]) == 16
+    merged, _ = training_splits(carved, validation="train")
+    assert merged.splits["train"].tolist() == merged.splits["val"].tolist() == list(range(20))
+    unsplit, notes = training_splits(
+        Dataset.from_arrays(np.zeros((30, 1, 8)), np.arange(30) % 3), test_fraction=0.2, validation="train"
+    )
+    assert len(unsplit.splits["test"]) == 6 and unsplit.splits["train"].tolist() == unsplit.splits["val"].tolist()
+    assert len(unsplit.splits["train"]) == 24 and len(notes) == 2
+    assert train_as_validation(carved, "why").meta["train_as_validation"] == "why"
+
+
+def test_an_unknown_validation_is_refused_with_the_choices() -> None:
+    with pytest.raises(DatasetError, match="validation must be 'split' .* or 'train' .*, got 'test'"):
+        training_splits(labelled([5, 5]), validation="test")

@@ -379,8 +379,8 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     X, y = tshub.datasets.load("GunPoint", root=ucr_root.parent).split("test", labels=True)
     assert model.meta["parent"] == SOURCE and (model.predict(X) == y).mean() > 0.5
 
-    # 5. a regression job with a list of ω and the baselines: MiniRocket says why it did not run (it ran last, an
-    # epoch-less phase, and the finished job's bar still reads complete)
+    # 5. a regression job with a list of ω, the baselines and validation on every training series: MiniRocket says
+    # why it did not run (it ran last, an epoch-less phase, and the finished job's bar still reads complete)
     series = np.random.default_rng(0).normal(size=(60, 48))
     levels = tmp_path / "levels_TRAIN.tsv"
     levels.write_text("".join("\t".join(f"{v:.4f}" for v in (row.mean(), *row)) + "\n" for row in series))
@@ -396,6 +396,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.find("input[name=omega_mode][value=list]").click()
     b.find("#omega_list").send_keys("0.5, 1")
     b.find("#epochs").send_keys("2")
+    b.select("#validation", "train")
     b.find("#baseline").click()
     b.find("#start-job").click()
     b.wait(lambda: "/ui/jobs/" in driver.current_url and driver.current_url != job_url, 15, "regression job page")
@@ -404,6 +405,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     bar = b.find("#epoch-progress")
     assert bar.get_attribute("value") == bar.get_attribute("max"), (bar.get_attribute("value"), bar.text)
     assert "not run: " in b.text("#result-facts") and "regression task" in b.text("#result-facts")
+    assert "training series themselves (none held out)" in b.text("#result-facts")  # the form's validation
     assert len(b.all("#grid tbody tr")) == 2  # the two ω of the list
 
     # the job list: one's own jobs only

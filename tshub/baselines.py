@@ -169,12 +169,13 @@ class MiniRocket:
         return torch.einsum("nckl,kc->nkl", out.reshape(n, channels, -1, length), mask)
 
 
-def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
+def minirocket(dataset: Dataset, *, seed: int = 0, validation: str = "split") -> BaselineResult:
     """MiniRocket fitted on ``dataset``'s training split, scored on its test and validation splits (classification).
 
-    It fits on the very series a fine-tune trains on (the validation split is held out, as for the networks), so
-    the three figures meet on the same data; it needs no validation split of its own. A dataset without splits is
-    training data, split as ``finetune`` splits it (``training_splits``)."""
+    It fits on the very series a fine-tune trains on (the validation split is held out, as for the networks; with
+    ``validation="train"`` every training series, as ``finetune`` then trains on), so the three figures meet on
+    the same data; it needs no validation split of its own. A dataset without splits is training data, split as
+    ``finetune`` splits it (``training_splits``)."""
     if dataset.task != "classification":
         raise BaselineNotApplicable(
             f"dataset {dataset.name!r} is a {dataset.task} task: the MiniRocket baseline is a classifier; "
@@ -190,8 +191,8 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
         ) from err
 
     start = time.perf_counter()
-    if not dataset.splits:  # Dataset.from_arrays, one file: the splits a fine-tune of it trains and validates on
-        dataset, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0)
+    if not dataset.splits or validation != "split":  # the splits a fine-tune of it trains and validates on
+        dataset, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0, validation=validation)
     X, y = dataset.split("train")
     n_classes = len(np.unique(y))
     if n_classes < 2:
@@ -212,10 +213,12 @@ def minirocket(dataset: Dataset, *, seed: int = 0) -> BaselineResult:
     return BaselineResult("MiniRocket", scored.get("test", {}), scored.get("val", {}), time.perf_counter() - start)
 
 
-def minirocket_if_possible(dataset: Dataset, *, seed: int = 0) -> tuple[BaselineResult | None, str | None]:
+def minirocket_if_possible(
+    dataset: Dataset, *, seed: int = 0, validation: str = "split"
+) -> tuple[BaselineResult | None, str | None]:
     """``minirocket`` where it applies, else None and why not (``BaselineNotApplicable``, scikit-learn missing): for
     the reports that set a finished fine-tune beside MiniRocket whenever they can."""
     try:
-        return minirocket(dataset, seed=seed), None
+        return minirocket(dataset, seed=seed, validation=validation), None
     except (ImportError, BaselineNotApplicable) as err:
         return None, str(err)

@@ -84,6 +84,7 @@ def finetune(
     recipe: str | TrainConfig = AUTO,
     max_epochs: int | None = None,
     preprocessing: str | Preprocessor | None = None,
+    validation: str = "split",
     time_budget_s: float | None = None,
     bf16: bool | None = None,
     device: str | torch.device | None = None,
@@ -100,7 +101,10 @@ def finetune(
     search``); ``search="full"`` trains every ω to the end. ``recipe="auto"`` picks the preset for the training
     split's size (``tshub.training.recipes.auto_recipe``). ``preprocessing`` defaults to the source model's kind,
     fitted anew on the target's training split ("znorm" when the source has none), with the source's
-    ``relative_target`` when the target is a regression. ``time_budget_s`` bounds the whole call, search included.
+    ``relative_target`` when the target is a regression. ``validation``: "split" (default) holds a stratified fifth
+    of the training series out to select the weights, ω and the stop; "train" trains on every training series and
+    selects on them (``tshub.data.splits.VALIDATIONS`` says what each measured). ``time_budget_s`` bounds the whole
+    call, search included.
     ``bf16``: bfloat16 autocast (None: where the device computes it natively, unless ``recipe`` is a TrainConfig,
     whose own is kept; ``tshub.training.recipes.bf16_override``). ``on_epoch_end`` gets every epoch's history record
     plus ``lr_multiplier``,
@@ -122,7 +126,7 @@ def finetune(
             "with freeze_backbone=True the transferred (backbone) parameters do not train, so ω has "
             "no effect: pass a single lr_multiplier."
         )
-    prep = prepare_data(dataset, preprocessing or preprocessing_of(model, dataset), model.use_stream_max)
+    prep = prepare_data(dataset, preprocessing or preprocessing_of(model, dataset), model.use_stream_max, validation)
     name, config = resolve_recipe(
         recipe,
         n_train=len(prep.train[0]),
@@ -177,6 +181,7 @@ def train_from_scratch(
     use_stream_max: bool | None = None,
     relative_target: bool = False,
     arch_kwargs: dict[str, Any] | None = None,
+    validation: str = "split",
     time_budget_s: float | None = None,
     bf16: bool | None = None,
     device: str | torch.device | None = None,
@@ -191,7 +196,8 @@ def train_from_scratch(
     ``use_stream_max`` defaults to whether the preprocessing produces stream_max ("minmax_mask" does);
     ``relative_target`` (regression) trains on targets in each series' normalised space, mapped back by the
     model's ``predict`` (``tshub.data.preprocess``; a departure from Otović et al., who trained on raw targets);
-    ``bf16``: bfloat16 autocast (None: as ``finetune``); ``state_path`` makes the run resumable (see ``fit``).
+    ``validation`` and ``bf16`` (bfloat16 autocast; None: where the device computes it natively) as ``finetune``;
+    ``state_path`` makes the run resumable (see ``fit``).
     """
     start = time.perf_counter()
     dataset = dataset_from(dataset)
@@ -200,7 +206,7 @@ def train_from_scratch(
         preprocessor = preprocessor.with_relative_target()
     if use_stream_max is None:
         use_stream_max = preprocessor.uses_stream_max
-    prep = prepare_data(dataset, preprocessor, use_stream_max)
+    prep = prepare_data(dataset, preprocessor, use_stream_max, validation)
     name, config = resolve_recipe(
         recipe,
         n_train=len(prep.train[0]),
@@ -350,12 +356,14 @@ def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
     return values
 
 
-def prepare_data(dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool) -> PreparedData:
-    """Make the training splits (``training_splits``: a dataset without splits is training data), fit the
-    preprocessing on the training split and apply it to every split (to a regression's targets too: relative or
-    standardised).
+def prepare_data(
+    dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool, validation: str = "split"
+) -> PreparedData:
+    """Make the training splits (``training_splits``, with ``validation`` as it takes it: a dataset without splits
+    is training data), fit the preprocessing on the training split and apply it to every split (to a regression's
+    targets too: relative or standardised).
     A given ``Preprocessor`` is not refitted in place: a fresh copy is, since the object may be another model's."""
-    ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0)
+    ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0, validation=validation)
     preprocessor = make_preprocessor(preprocessing).unfitted()
     if use_stream_max and not preprocessor.uses_stream_max:
         raise ValueError(

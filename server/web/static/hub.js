@@ -286,7 +286,8 @@
     const value = (name) => form.elements[name].value.trim();
     const model = value("model");
     const body = {dataset_id: id, model, search: value("search"), recipe: value("recipe"),
-      seed: Number(value("seed") || 0), baseline: form.elements.baseline.checked, lr_multiplier: omegaChoice(form)};
+      seed: Number(value("seed") || 0), validation: value("validation"), baseline: form.elements.baseline.checked,
+      lr_multiplier: omegaChoice(form)};
     if (model === "auto" && value("arch")) body.arch = value("arch");
     if (model === "auto") body.allow_self_transfer = form.elements.allow_self_transfer.checked;
     if (value("epochs")) body.epochs = Number(value("epochs"));
@@ -419,11 +420,17 @@
     poll();
   }
 
+  function validationText(r) {
+    return r.validation_is_train ? `the ${r.splits.train} training series themselves (none held out)`
+      : `${r.splits.val} series held out of ${r.splits.train + r.splits.val}`;
+  }
+
   function resultView(job) {
     const r = job.result || {};
     const parts = [el("dl", {class: "facts", id: "result-facts"}, facts([
       ["source", job.source], ["ω chosen", fmt(job.lr_multiplier)], ["test metrics", metricsText(job.metrics)],
       ["validation metrics", r.val_metrics ? metricsText(r.val_metrics) : null],
+      ["validation split", r.splits ? validationText(r) : null],
       ["from scratch (test)", job.baseline_metrics ? metricsText(job.baseline_metrics) : null],
       ["MiniRocket (test)", job.minirocket_metrics ? metricsText(job.minirocket_metrics)
         : r.minirocket && r.minirocket.not_run ? `not run: ${r.minirocket.not_run}` : null],
