@@ -95,6 +95,14 @@ def test_integer_labels_come_back_as_integers_and_clone_keeps_the_parameters(gun
     assert copy.get_params()["max_epochs"] == 2
 
 
+def test_validation_train_fits_on_every_series(gunpoint):
+    X, y = gunpoint.split("train")
+    options = {"source": None, "arch_kwargs": SMALL, "max_epochs": 1, "progress": False}
+    every = TSHubClassifier(validation="train", **options).fit(X, y).model_.meta["splits"]
+    held_out = TSHubClassifier(**options).fit(X, y).model_.meta["splits"]
+    assert every == {"train": 50, "val": 50} and held_out == {"train": 40, "val": 10}
+
+
 def test_fine_tunes_a_named_source_and_auto_uses_the_recommender(gunpoint, shared_data: Path, tmp_path: Path):
     X, y = gunpoint.split("train")
     # a source trained on other data: one trained on these very series is left out as self-transfer

@@ -38,6 +38,8 @@ class _TSHubEstimator(BaseEstimator):
     max_epochs : cap on the recipe's epochs (per ω).
     preprocessing : None (the source's kind, "znorm" from scratch), "znorm", "minmax_mask" or "identity".
     arch_kwargs : architecture keyword arguments for training from scratch (e.g. ``{"filters": (16, 32, 16)}``).
+    validation : "split" (a stratified fifth of the series held out to choose the weights, ω and the stop) or
+        "train" (every series trains and chooses), as ``tshub.finetune`` takes it.
     candidates : model ids or folders "auto" ranks (None: every checkpoint the stores list).
     random_state : int seed (None: a fresh one per fit), as in scikit-learn.
     device : "cpu", "cuda", ... (None: CUDA when available).
@@ -64,6 +66,7 @@ class _TSHubEstimator(BaseEstimator):
         max_epochs: int | None = None,
         preprocessing: str | None = None,
         arch_kwargs: dict[str, Any] | None = None,
+        validation: str = "split",
         candidates: Sequence[str] | None = None,
         random_state: int | None = 0,
         device: str | None = None,
@@ -77,6 +80,7 @@ class _TSHubEstimator(BaseEstimator):
         self.max_epochs = max_epochs
         self.preprocessing = preprocessing
         self.arch_kwargs = arch_kwargs
+        self.validation = validation
         self.candidates = candidates
         self.random_state = random_state
         self.device = device
@@ -104,6 +108,7 @@ class _TSHubEstimator(BaseEstimator):
             "seed": seed,
             "recipe": self.recipe,
             "max_epochs": self.max_epochs,
+            "validation": self.validation,
             "device": self.device,
             "progress": self.progress,
         }
