@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tshub.data.catalogue import FULL, TRAIN_ONLY, list_datasets, load, ucr_summary
+from tshub.data.splits import VALIDATIONS
 from tshub.models.registry import list_architectures
 from tshub.training.recipes import resolve_recipe
 
@@ -24,7 +25,6 @@ from tshub.training.recipes import resolve_recipe
 BUILD_VERSION = 2
 OTOVIC_SOURCES = ("EMG", "SP500")
 MULTIHEAD_MAX_LENGTH = 512
-VALIDATIONS = ("split", "train")
 #: Entry fields added after checkpoints were built, with their defaults: a field at its default stays out of the
 #: recipe hash, so adding one leaves every existing checkpoint (and every saved training state) up to date.
 LATER_FIELDS = {"validation": "split"}
