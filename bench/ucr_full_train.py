@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ import torch
 from tshub.data.catalogue import load, ucr_summary
 from tshub.data.dataset import Dataset
 from tshub.data.splits import train_as_validation
-from tshub.experiments.records import read_record, write_record
+from tshub.experiments.records import read_record, run_state_dir, write_record
 from tshub.recommend import recommend
 from tshub.stats import wilcoxon_signed_rank, win_tie_loss
 from tshub.training import finetune, train_from_scratch
@@ -114,12 +114,14 @@ def run_one(name: str, seed: int, variant: str, out: Path, source: str | None = 
     record = read_record(out, run_id)
     if record is not None:
         return record
-    start = time.perf_counter()
     data = with_variant(load(name), variant)
+    state = run_state_dir(out, run_id)  # a run killed midway resumes from its last saved epoch
     if source is None:
-        result = train_from_scratch("fcn", data, seed=seed, recipe="ucr", progress=False)
+        result = train_from_scratch(
+            "fcn", data, seed=seed, recipe="ucr", progress=False, state_path=state / "scratch.safetensors"
+        )
     else:
-        result = finetune(source, data, lr_multiplier=1.0, seed=seed, recipe="ucr", progress=False)
+        result = finetune(source, data, lr_multiplier=1.0, seed=seed, recipe="ucr", progress=False, state_dir=state)
     record = {
         "run_id": run_id,
         "source": source,
@@ -130,9 +132,10 @@ def run_one(name: str, seed: int, variant: str, out: Path, source: str | None = 
         "epochs": len(result.history),
         "best_epoch": result.best_epoch,
         "stop_reason": result.stop_reason,
-        "seconds": time.perf_counter() - start,
+        "seconds": result.elapsed_s,  # every process's share when resumed
     }
     write_record(out, record)
+    shutil.rmtree(state, ignore_errors=True)
     print(f"{run_id}: test accuracy {result.metrics['accuracy']:.4f}, {record['epochs']} epochs", flush=True)
     return record
 

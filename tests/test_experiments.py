@@ -113,6 +113,39 @@ def test_second_run_skips_finished_runs(finished, shared_data, monkeypatch):
     assert resumed[0] == records[0] and resumed[1]["run_id"] == records[1]["run_id"]
 
 
+def test_a_run_killed_midway_resumes_from_its_training_state(finished, shared_data, monkeypatch):
+    """A fine-tune killed after its third epoch (a machine gone) resumes from the state it saved, not from the start,
+    and its record is the one a run never interrupted writes; its state folder goes with the record."""
+    out, records = finished
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    grid = _grid(max_epochs=5)
+    expected = run(grid, out_dir=out.parent / "uninterrupted", progress=False)
+    real, epochs = runner.finetune, []
+
+    def killed_at_epoch_4(*args, **kwargs):
+        def hook(record):
+            epochs.append(record["epoch"])
+            if record["epoch"] == 4 and epochs.count(4) == 1:
+                raise KeyboardInterrupt
+
+        return real(*args, **kwargs, on_epoch_end=hook)
+
+    monkeypatch.setattr(runner, "finetune", killed_at_epoch_4)
+    copy = out.parent / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        run(grid, out_dir=copy, progress=False)
+    states = copy / "states"
+    assert [p.name for p in (states / expected[1]["run_id"]).iterdir()] == ["omega-1.safetensors"]
+    assert (states / ".gitignore").read_text().splitlines()[-1] == "*"
+    resumed = run(grid, out_dir=copy, progress=False)
+    assert epochs == [1, 2, 3, 4, 4, 5]  # epochs 1-3 came back from the state
+    for kept, new in zip(expected, resumed, strict=True):
+        same = ("metrics", "val_metrics", "epochs", "best_epoch", "stop_reason")
+        assert {k: new[k] for k in same} == {k: kept[k] for k in same}
+    assert [p.name for p in states.iterdir()] == [".gitignore"]
+
+
 def _mydata(seed: int) -> Dataset:
     X, y = np.random.default_rng(seed).normal(size=(24, 1, 32)), np.tile([0, 1], 12)
     return Dataset.from_arrays(X, y, name="mydata", splits={"train": np.arange(16), "test": np.arange(16, 24)})

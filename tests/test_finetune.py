@@ -361,6 +361,49 @@ def test_validation_train_fine_tunes_and_trains_the_referent_on_every_training_s
     assert held_out.model.meta["splits"]["train"] < n_train and "validation_is_train" not in held_out.model.meta
 
 
+class _Killed(Exception):
+    pass
+
+
+def test_a_killed_fine_tune_resumes_from_its_state_dir_and_ends_as_an_uninterrupted_one(
+    source: TimeSeriesModel, italy: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Killed in the second rung of successive halving over three ω, the same call resumes every ω where its state
+    was saved and chooses, keeps and reports exactly what a run never interrupted does; the states go at the end."""
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    config = TrainConfig(max_epochs=8, early_stopping_patience=4, lr_patience=2, batch_size=16)
+    options: dict = {"lr_multiplier": [0.5, 1.0, 2.0], "recipe": config, "seed": 1, "progress": False}
+    expected = finetune(source, italy, **options)
+
+    def kill(record: dict) -> None:
+        if record["epoch"] == 2 and record["lr_multiplier"] == expected.lr_multiplier:  # a survivor of rung 1
+            raise _Killed
+
+    states = tmp_path / "states"
+    with pytest.raises(_Killed):
+        finetune(source, italy, state_dir=states, on_epoch_end=kill, **options)
+    assert sorted(p.name for p in states.iterdir()) == [f"omega-{i}.safetensors" for i in (1, 2, 3)]
+    epochs: list[tuple[float, int]] = []
+    resumed = finetune(
+        source,
+        italy,
+        state_dir=states,
+        on_epoch_end=lambda r: epochs.append((r["lr_multiplier"], r["epoch"])),
+        **options,
+    )
+    assert (expected.lr_multiplier, 2) in epochs and (expected.lr_multiplier, 1) not in epochs  # resumed, not redone
+    assert resumed.lr_multiplier == expected.lr_multiplier and resumed.grid == expected.grid
+    assert _without_time(resumed.history) == _without_time(expected.history) and resumed.metrics == expected.metrics
+    for name, tensor in expected.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], tensor), name
+    assert not list(states.iterdir())
+    other_source = train_from_scratch("fcn", italy, max_epochs=1, arch_kwargs=SMALL, progress=False).model
+    with pytest.raises(_Killed):
+        finetune(source, italy, state_dir=states, on_epoch_end=kill, **options)
+    with pytest.warns(UserWarning, match="belongs to another training"):  # other starting weights: not resumed
+        finetune(other_source, italy, state_dir=states, **options)
+
+
 def test_one_call_takes_a_model_id_and_a_dataset_name_or_file(shared_data: Path, private_zoo):
     """As recommend("GunPoint") does: finetune("GunPoint/fcn", "ECG200") and train_from_scratch("fcn", path)
     load what they are given by id, name or file (they refused anything but objects)."""

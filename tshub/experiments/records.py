@@ -2,7 +2,9 @@
 
 ``<out>/runs/<run_id>.json`` is written atomically (temporary file + rename) when a run finishes, so a record
 that exists is complete: a restarted grid skips it. ``<out>/predictions/<run_id>.npz`` holds the test labels
-and predictions (``y_true``, ``y_pred``; no pickled objects) for instance-level tests.
+and predictions (``y_true``, ``y_pred``; no pickled objects) for instance-level tests. ``<out>/states/<run_id>/``
+holds an unfinished run's training state (a killed run resumes from it), removed once its record is written; the
+folder ignores itself in git, so an output folder can be committed while runs are going.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tshub.stats import ComparisonTable, benjamini_krieger_yekutieli, instance_t
 RUNS_DIR = "runs"
 PREDICTIONS_DIR = "predictions"
 SOURCES_DIR = "sources"
+STATES_DIR = "states"
 
 
 def record_path(out_dir: str | Path, run_id: str) -> Path:
@@ -32,6 +35,16 @@ def write_record(out_dir: str | Path, record: Mapping[str, Any]) -> Path:
     path = record_path(out_dir, record["run_id"])
     write_text_atomic(path, json.dumps(record, indent=1))
     return path
+
+
+def run_state_dir(out_dir: str | Path, run_id: str) -> Path:
+    """The folder where the unfinished run ``run_id`` keeps its training state (its parent made, git-ignored)."""
+    states = Path(out_dir) / STATES_DIR
+    states.mkdir(parents=True, exist_ok=True)
+    ignore = states / ".gitignore"
+    if not ignore.exists():
+        write_text_atomic(ignore, "# training states of unfinished runs (tshub.experiments)\n*\n")
+    return states / run_id
 
 
 def read_record(out_dir: str | Path, run_id: str) -> dict[str, Any] | None:

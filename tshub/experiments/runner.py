@@ -2,8 +2,9 @@
 
 The from-scratch referent of a (target, architecture and its kwargs, preprocessing, seed, training data) runs
 once and serves every source of that architecture. Every run writes its record when it finishes (see
-``records``), and a restarted grid skips the runs whose record exists, so an interrupted grid resumes; a record
-of another dataset under the target's name is refused (records keep ``target_sha256``).
+``records``), and a restarted grid skips the runs whose record exists, so an interrupted grid resumes; a run
+killed midway resumes from the training state it saved (``records.run_state_dir``), ending as it would have; a
+record of another dataset under the target's name is refused (records keep ``target_sha256``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tshub.data.fingerprint import dataset_sha256
 from tshub.data.splits import ensure_validation, reduce_train
 from tshub.experiments.engines import ENGINES, Job
 from tshub.experiments.grid import ExperimentGrid, RunSpec
-from tshub.experiments.records import SOURCES_DIR, read_record, save_predictions, write_record
+from tshub.experiments.records import SOURCES_DIR, read_record, run_state_dir, save_predictions, write_record
 from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint, read_config
 from tshub.hub.resolve import resolve
 from tshub.models.base import TimeSeriesModel
@@ -121,9 +122,13 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
         "progress": False,
     }
     predictions = None
+    state = run_state_dir(out_dir, spec.run_id)
+    scratch_state = state / "scratch.safetensors"
     if spec.kind == "source":
         assert spec.checkpoint is not None  # a source run names the folder it saves to
-        result = train_from_scratch(spec.arch, dataset, preprocessing=spec.preprocessing, **common)
+        result = train_from_scratch(
+            spec.arch, dataset, preprocessing=spec.preprocessing, state_path=scratch_state, **common
+        )
         _save_checkpoint(result.model, Path(spec.checkpoint), model_id=spec.source)
     else:
         data = _target_data(dataset, spec)
@@ -134,6 +139,7 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
                 preprocessing=spec.preprocessing,
                 use_stream_max=spec.use_stream_max,
                 arch_kwargs=spec.arch_kwargs,
+                state_path=scratch_state,
                 **common,
             )
         else:
@@ -143,11 +149,13 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
                 data,
                 lr_multiplier=spec.lr_multiplier,
                 preprocessing=spec.preprocessing,
+                state_dir=state,
                 **common,
             )
         predictions = _save_test_predictions(out_dir, spec.run_id, result.model, data)
     record = _record(spec, result, predictions, dataset_sha256(dataset))
     write_record(out_dir, record)
+    shutil.rmtree(state, ignore_errors=True)
     return record
 
 

@@ -40,6 +40,7 @@ from tshub.training.loop import (
     predict_outputs,
     progress_status,
     resolve_device,
+    weights_digest,
 )
 from tshub.training.metrics import convergence_rate, curve_metric, task_metrics
 from tshub.training.monitor import Monitor
@@ -90,6 +91,7 @@ def finetune(
     device: str | torch.device | None = None,
     progress: ProgressMode = True,
     on_epoch_end: EpochHook | None = None,
+    state_dir: str | Path | None = None,
 ) -> FitResult:
     """Fine-tune ``model`` (never modified; or a model id or folder, loaded with ``load_pretrained``) on ``dataset``
     (a Dataset, a catalogue name or a data file: ``dataset_from``); returns the best fine-tuned model and its scores.
@@ -108,7 +110,10 @@ def finetune(
     ``bf16``: bfloat16 autocast (None: where the device computes it natively, unless ``recipe`` is a TrainConfig,
     whose own is kept; ``tshub.training.recipes.bf16_override``). ``on_epoch_end`` gets every epoch's history record
     plus ``lr_multiplier``,
-    ``run`` and ``runs`` (which ω of how many; epochs count per ω).
+    ``run`` and ``runs`` (which ω of how many; epochs count per ω). With ``state_dir`` each ω's training saves its
+    full state in that folder as it goes (``fit``'s ``state_path``), so the same call run again after a kill resumes
+    where it was and ends where an uninterrupted one ends (the search's choices too: a run's best score only
+    improves, so the runs kept at each rung are the same); the files are removed as each training ends.
     """
     start = time.perf_counter()
     if isinstance(model, (str, Path)):
@@ -141,7 +146,8 @@ def finetune(
         f"fine-tune {model.meta.get('id') or model.arch} → {prep.dataset.name}", config.max_epochs * len(runs), progress
     )
     for run in runs:
-        run.start(model, prep, freeze_backbone, config, seed, device, _reporter(run, display, on_epoch_end))
+        state_path = None if state_dir is None else Path(state_dir) / f"omega-{run.index}.safetensors"
+        run.start(model, prep, freeze_backbone, config, seed, device, _reporter(run, display, on_epoch_end), state_path)
     chosen = cast(_OmegaRun, choose(runs, selector, search, display, rung_epochs=rung_epochs(config)))  # one of runs
     display.close()
 
@@ -277,13 +283,16 @@ class _OmegaRun:
         seed: int,
         device: str | torch.device | None,
         hook: EpochHook,
+        state_path: Path | None,
     ) -> None:
-        """A fresh, seeded target with the source's weights transferred, ready to train at this ω."""
+        """A fresh, seeded target with the source's weights transferred, ready to train at this ω (resumed from
+        ``state_path`` when it holds this training's state)."""
         target = fresh_model_like(source, prep.dataset, seed)
         self.report = transfer_weights(source, target)
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             _set_backbone_trainable(target, False)
+        origin = weights_digest(target) if state_path is not None else None
         self.training = Training(
             target,
             prep.train,
@@ -296,6 +305,8 @@ class _OmegaRun:
             task=prep.dataset.task,
             on_epoch_end=hook,
             target_frame=prep.val_frame,
+            state_path=state_path,
+            origin=origin,
         )
 
     @property

@@ -116,7 +116,9 @@ class Training:
     trainings in between (successive halving), ``finish`` restores the kept weights and returns the result.
 
     Each training keeps its own random state (data order and the global torch RNG that dropout draws from), so
-    a training run in pieces ends bit for bit where the same training run in one piece ends.
+    a training run in pieces ends bit for bit where the same training run in one piece ends. ``state_path`` as
+    ``fit`` takes it; ``origin`` (a fine-tune: a digest of the weights it starts from) joins the saved state's
+    fingerprint, so a state of a fine-tune from other weights is not resumed.
     """
 
     def __init__(
@@ -134,6 +136,7 @@ class Training:
         on_epoch_end: EpochHook | None = None,
         state_path: str | Path | None = None,
         target_frame: TargetFrame | None = None,
+        origin: str | None = None,
     ):
         self.model, self.config, self.on_epoch_end = model, config, on_epoch_end
         self.target_frame = target_frame
@@ -181,6 +184,7 @@ class Training:
             train=[list(Xt.shape), tensor_digest(Xt), tensor_digest(yt)],
             val=None if valt is None else [tensor_digest(valt[0])],
             groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in self.optimizer.param_groups],
+            **({"origin": origin} if origin is not None else {}),
         )
         self.result, self.best_state, self.epoch, self.elapsed_s = LoopResult(), None, 0, 0.0
         restored = self.saver.restore(model, self.optimizer, self.generator, self.monitors) if self.saver else None
@@ -564,6 +568,15 @@ def _targets(y: Any, task: str, device: torch.device) -> torch.Tensor:
 def tensor_digest(tensor: torch.Tensor) -> str:
     """A short hash of a tensor's contents (identifies the data a saved training state belongs to)."""
     return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A short hash of a model's parameters and buffers, by name (identifies the weights a fine-tune starts from)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _global_rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
