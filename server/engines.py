@@ -2,8 +2,10 @@
 
 The worker talks to both through the same non-blocking handle: ``poll()`` returns progress events, ``outcome``
 (``tshub.cluster.Outcome``) is set once the job ended, ``kill()`` stops it at once (cancellation, lost ownership,
-shutdown). Killing the job's process is safe at any point: a job keeps no state outside its result. A job whose
-Ray node or worker process died ends ``lost``, and the worker puts it back in the queue.
+shutdown). Killing the job's process is safe at any point: a local job saves its training state as it goes (in
+the ``state_dir`` the worker gives it), which is only ever resumed, never half-applied, so an attempt requeued
+on this machine continues where the killed one was. A job whose Ray node or worker process died ends ``lost``,
+and the worker puts it back in the queue (a Ray attempt starts afresh: its node's disk is not the next one's).
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ class Handle(Protocol):
 
 
 class Engine(Protocol):
-    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> Handle: ...
+    def submit(
+        self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path, state_dir: Path | None = None
+    ) -> Handle: ...
 
     def close(self) -> None: ...
 
@@ -55,13 +59,15 @@ def make_engine(settings: Settings) -> Engine:
     return RayEngine(settings.ray_address) if settings.engine == "ray" else LocalEngine()
 
 
-def execute(spec: dict[str, Any], dataset: Path | bytes, report: Any) -> tuple[bytes | None, Outcome]:
+def execute(
+    spec: dict[str, Any], dataset: Path | bytes, report: Any, state_dir: Path | None = None
+) -> tuple[bytes | None, Outcome]:
     """Run a job: the checkpoint zip and the outcome; every exception becomes a failed outcome with a one-line
     reason (the traceback goes to the worker's log)."""
     from server.runner import JobFailed, run_job
 
     try:
-        result, blob = run_job(spec, dataset, report)
+        result, blob = run_job(spec, dataset, report, state_dir)
         return blob, Outcome(SUCCEEDED, result=result)
     except JobFailed as err:
         return None, Outcome(FAILED, reason=str(err))
@@ -99,11 +105,13 @@ class LocalEngine:
         self.ctx.set_forkserver_preload(PRELOAD)
         forkserver.ensure_running()  # pay the preload now, not in the first job
 
-    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> LocalHandle:
+    def submit(
+        self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path, state_dir: Path | None = None
+    ) -> LocalHandle:
         events = self.ctx.Queue()
         process = self.ctx.Process(
             target=_local_child,
-            args=(spec, str(dataset), str(model_out), events, os.getpid()),
+            args=(spec, str(dataset), str(model_out), events, os.getpid(), state_dir),
             name=f"tshub-job-{job_id}",
             daemon=True,
         )
@@ -157,9 +165,11 @@ class LocalHandle:
         self.process.join(timeout=10)
 
 
-def _local_child(spec: dict[str, Any], dataset: str, model_out: str, events: Any, worker_pid: int) -> None:
+def _local_child(
+    spec: dict[str, Any], dataset: str, model_out: str, events: Any, worker_pid: int, state_dir: Path | None
+) -> None:
     _exit_with(worker_pid)
-    blob, outcome = execute(spec, Path(dataset), lambda event: events.put(("progress", event)))
+    blob, outcome = execute(spec, Path(dataset), lambda event: events.put(("progress", event)), state_dir)
     if blob is not None:
         write_bytes_atomic(Path(model_out), blob)
     events.put(("outcome", asdict(outcome)))
@@ -209,7 +219,10 @@ class RayEngine:
             "GPU" if "num_gpus" in task_resources() else "CPU",
         )
 
-    def submit(self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path) -> RayHandle:
+    def submit(
+        self, job_id: str, spec: dict[str, Any], dataset: Path, model_out: Path, state_dir: Path | None = None
+    ) -> RayHandle:
+        """``state_dir`` is not used: the task may run on any node, whose disk the next attempt may not see."""
         mailbox = self.mailbox.remote()
         ref = self.task.options(name=f"tshub-job-{job_id}").remote(spec, dataset.read_bytes(), mailbox)
         return RayHandle(self.ray, ref, mailbox, model_out)

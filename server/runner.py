@@ -32,8 +32,11 @@ class JobFailed(Exception):
     """A job that cannot succeed for a reason the user can act on (the message is shown as the job's reason)."""
 
 
-def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tuple[dict[str, Any], bytes]:
-    """Run the job described by ``spec`` (see ``server.schemas.JobCreate``) on the stored dataset."""
+def run_job(
+    spec: dict[str, Any], dataset: Path | bytes, report: Report, state_dir: Path | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """Run the job described by ``spec`` (see ``server.schemas.JobCreate``) on the stored dataset; with
+    ``state_dir`` its trainings save their state there as they go and resume from it (an attempt after a kill)."""
     ds = load_npz(dataset)
     source, advice = (spec["model"], None) if spec["model"] != "auto" else recommend_source(ds, spec, report)
     report = with_source(report, source)
@@ -55,6 +58,7 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
         validation=validation,
         progress=False,
         on_epoch_end=tracker,
+        state_dir=None if state_dir is None else state_dir / "finetune",
     )
     summary: dict[str, Any] = {"source": source, **fit_summary(result), **self_transfer_note(source, ds)}
     if advice is not None:
@@ -72,6 +76,7 @@ def run_job(spec: dict[str, Any], dataset: Path | bytes, report: Report) -> tupl
             validation=validation,
             progress=False,
             on_epoch_end=tracker,
+            state_path=None if state_dir is None else state_dir / "baseline.safetensors",
         )
         summary["baseline"] = fit_summary(scratch)
         report({"phase": "minirocket"})  # the non-pretrained method to beat, on the same splits (seconds)

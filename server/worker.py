@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -33,6 +34,7 @@ log = logging.getLogger("tshub.worker")
 PROGRESS_WRITE_S = 0.5  # write progress to the database at most this often per job
 BUSY_POLL_S = 0.2
 SWEEP_EVERY_S = 600.0
+JOB_STATES = "job-states"
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Running:
     handle: Handle
     model_rel: str
     model_out: Path
+    state_dir: Path
     started: float = field(default_factory=time.monotonic)
     last_beat: float = field(default_factory=time.monotonic)
     progress: dict[str, Any] | None = None
@@ -131,7 +134,7 @@ class Worker:
             return
         try:
             model_out = self.storage.temp_file(".zip")  # the engine writes the checkpoint here, _finish stores it
-            handle = self.engine.submit(job.id, job.spec, data_path, model_out)
+            handle = self.engine.submit(job.id, job.spec, data_path, model_out, self._state_dir(job.id))
         except Exception as err:  # the engine could not start it (e.g. Ray unreachable): retry, a few times
             log.exception("could not start job %s", job.id)
             self.store.retry(
@@ -139,7 +142,14 @@ class Worker:
             )
             return
         log.info("job %s started (attempt %d): %s", job.id, job.attempts, job.spec)
-        self.running[job.id] = Running(job, handle, model_rel, model_out, last_beat=0.0)  # beat now: submit may block
+        self.running[job.id] = Running(  # last_beat 0: beat now, submit may block
+            job, handle, model_rel, model_out, self._state_dir(job.id), last_beat=0.0
+        )
+
+    def _state_dir(self, job_id: str) -> Path:
+        """Where a job's trainings keep their state, in the local scratch folder: an attempt after a kill resumes
+        from it; it goes when the job ends, and the storage sweep clears those of jobs that ended elsewhere."""
+        return self.storage.scratch / JOB_STATES / job_id
 
     def _supervise(self, run: Running) -> None:
         events = run.handle.poll()
@@ -197,6 +207,7 @@ class Worker:
         elif outcome.state == "succeeded":
             outcome = Outcome(FAILED, reason="the job ended without writing its checkpoint; see the worker log")
         model.unlink(missing_ok=True)
+        shutil.rmtree(run.state_dir, ignore_errors=True)  # no attempt follows one that ended (unlike a lost one)
         succeeded = outcome.state == "succeeded"
         saved = self.store.finish(
             run.job.id,

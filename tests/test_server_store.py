@@ -204,8 +204,9 @@ class _Engine:
     def __init__(self, model: bytes = b"zip", ended: bool = True):
         self.model, self.ended, self.handles = model, ended, []
 
-    def submit(self, job_id, spec, dataset, model_out) -> _Handle:
+    def submit(self, job_id, spec, dataset, model_out, state_dir=None) -> _Handle:
         self.handles.append(_Handle(model_out, self.model, self.ended))
+        self.handles[-1].state_dir = state_dir
         return self.handles[-1]
 
     def close(self) -> None:
@@ -274,6 +275,27 @@ def test_a_lost_attempt_that_ends_late_leaves_the_recorded_model_alone(Session, 
     assert (row.state, row.attempts, row.result) == ("succeeded", 2, {"model": "recorded attempt"})
     assert (tmp_path / row.model_path).read_bytes() == b"recorded attempt"
     assert not list((tmp_path / "tmp").iterdir())  # the late checkpoint is not left behind
+
+
+def test_a_lost_attempt_keeps_its_training_state_for_the_next_and_an_ended_job_drops_it(
+    Session, owner_and_dataset, tmp_path
+) -> None:
+    """Each attempt of a job gets the same state folder in the local scratch: a lost attempt leaves its state for the
+    attempt that resumes it; once the job has ended, nothing is left."""
+    job = JobStore(Session).create(*owner_and_dataset, SPEC)
+    worker = _worker(Session, tmp_path, _Engine(ended=False))
+    worker.step()
+    first = worker.engine.handles[0]
+    assert first.state_dir == tmp_path / "tmp" / "job-states" / job.id
+    (first.state_dir / "finetune").mkdir(parents=True)
+    (first.state_dir / "finetune" / "omega-1.safetensors").write_bytes(b"state")  # as the job's training saves it
+    first.outcome = Outcome("lost", reason="its process died")
+    worker.step()  # requeued, claimed again
+    second = worker.engine.handles[1]
+    assert second.state_dir == first.state_dir and (second.state_dir / "finetune" / "omega-1.safetensors").is_file()
+    second.end()
+    worker.step()
+    assert worker.store.get(owner_and_dataset[0], job.id).state == "succeeded" and not first.state_dir.exists()
 
 
 def test_a_forged_cursor_is_refused_saying_so(Session, owner_and_dataset) -> None:
@@ -382,3 +404,38 @@ def test_progress_events_name_the_omega_finetune_reports_even_when_halving_inter
         (3, 0.1, 0.8),
         (None, None, 0.9),
     ]
+
+
+def test_a_job_killed_mid_fine_tune_resumes_from_its_state_and_ends_as_it_would_have(
+    shared_data: Path, private_zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attempt killed at the fine-tune's third epoch leaves its state; the next attempt (the same job, the same
+    state folder) goes on from the last saved epoch and reports what an attempt never killed reports."""
+    import tshub
+    from server.runner import run_job
+    from server.uploads import save_npz
+    from tshub.data.splits import training_splits
+
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    private_zoo([Path(__file__).resolve().parents[1] / "zoo" / "GunPoint" / "fcn"])
+    coffee, _ = training_splits(tshub.datasets.load("Coffee"))
+    stored = tmp_path / "coffee.npz"
+    save_npz(coffee, stored, coffee.summary())
+    spec = {**SPEC, "model": "GunPoint/fcn", "epochs": 5, "baseline": True}
+    expected, _ = run_job(spec, stored, lambda event: None)
+    epochs: list[int] = []
+
+    def report(event: dict) -> None:
+        if event.get("phase") == "finetune" and "epoch" in event:
+            epochs.append(event["epoch"])
+            if event["epoch"] == 3 and epochs.count(3) == 1:
+                raise KeyboardInterrupt  # the worker's process is gone
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(spec, stored, report, tmp_path / "state")
+    resumed, _ = run_job(spec, stored, report, tmp_path / "state")
+    assert epochs == [1, 2, 3, 3, 4, 5]
+    for key in ("metrics", "val_metrics", "best_epoch", "lr_multiplier"):
+        assert resumed[key] == expected[key], key
+    assert resumed["baseline"]["metrics"] == expected["baseline"]["metrics"]
+    assert not [p for p in (tmp_path / "state").rglob("*") if p.is_file()]  # every training cleared its state
