@@ -113,7 +113,7 @@ def finetune(
     ``run`` and ``runs`` (which ω of how many; epochs count per ω). With ``state_dir`` each ω's training saves its
     full state in that folder as it goes (``fit``'s ``state_path``), so the same call run again after a kill resumes
     where it was and ends where an uninterrupted one ends (the search's choices too: a run's best score only
-    improves, so the runs kept at each rung are the same); the files are removed as each training ends.
+    improves, so the runs kept at each rung are the same); the files are removed when the fine-tune ends.
     """
     start = time.perf_counter()
     if isinstance(model, (str, Path)):
