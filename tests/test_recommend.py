@@ -431,6 +431,20 @@ def test_recommend_rejects_what_it_cannot_do(italy: Dataset, candidates: list[st
         recommend(italy.with_splits({"test": italy.splits["test"]}), candidates=candidates)
 
 
+def test_the_prototype_plot_of_a_file_without_splits_draws_every_series_as_training_data(
+    candidates: list[str], italy: Dataset, tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    """Regression: ``tshub recommend my.csv --plot p.png`` printed the ranking, then a KeyError (no split 'train'):
+    a file without splits is training data, as every other command reads it."""
+    X, y = italy.split("train")
+    rows = [",".join([str(label), *(f"{v:.5f}" for v in series[0])]) for label, series in zip(y, X, strict=True)]
+    data = tmp_path / "mine.csv"
+    data.write_text("\n".join(rows) + "\n")
+    plot = tmp_path / "prototypes.png"
+    assert main(["recommend", str(data), "-k", "2", "--plot", str(plot), "--candidates", *candidates]) == 0
+    assert plot.stat().st_size > 10_000
+
+
 def test_cli_recommend_prints_json_and_plots_prototypes(
     candidates: list[str], tmp_path: Path, capsys: pytest.CaptureFixture
 ):

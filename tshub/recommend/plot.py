@@ -7,6 +7,7 @@ from typing import Any
 
 from tshub.data.catalogue import load
 from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.splits import as_training_data
 from tshub.hub.ids import source_key
 from tshub.recommend.api import load_target
 from tshub.recommend.dtw import load_index
@@ -34,7 +35,7 @@ def plot_prototypes(
         raise ImportError("the prototype plot needs matplotlib: pip install 'tshub[plot]'.") from err
     from tshub.similarity import SimilarityIndex
 
-    dataset, _ = load_target(target)
+    dataset = as_training_data(load_target(target)[0])  # a file without splits is training data
     loaded, _ = load_index(index)
     maker = loaded if loaded is not None else SimilarityIndex()
     panels: list[tuple[str, list[tuple[str, Any]] | None]] = [
