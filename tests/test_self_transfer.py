@@ -113,6 +113,20 @@ def test_content_name_and_multi_head_evidence(gunpoint: Dataset, coffee: Dataset
         recommend(gunpoint, candidates=[str(store["GunPoint/fcn"])])
 
 
+def test_a_name_match_the_fingerprint_contradicts_is_left_out_saying_so(store):
+    """A file named like a source (wine.csv holding other data) leaves that source out by its name, the careful side
+    (a re-exported copy of the source's data would not match its fingerprint); the reason said only "its source
+    dataset is Wine", as if the data were the same, where the fingerprint found none of the series among its own."""
+    rng = np.random.default_rng(0)
+    named = Dataset.from_arrays(rng.normal(size=(40, 1, 150)), np.arange(40) % 2, name="GunPoint")
+    rec = recommend(named, k=None, candidates=[str(store["GunPoint/fcn"]), str(store["Coffee/fcn"])])
+    (skipped,) = [s for s in rec.skipped if s["id"] == "GunPoint/fcn"]
+    assert skipped["reason"].endswith(
+        "its source dataset is GunPoint, by name only: 0% of the series compared are among its training series, "
+        "so if this is other data, allow_self_transfer=True ranks it"
+    )
+
+
 def test_the_service_auto_pick_and_the_demo_skip_it_too(gunpoint: Dataset, store, monkeypatch):
     from server.runner import JobFailed, recommend_source, self_transfer_note
     from tshub.demo import pick_source

@@ -91,12 +91,14 @@ def of_arch(pool: list[Candidate], arch: str | None) -> list[Candidate]:
 def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str]:
     """The candidates trained on ``target``'s own data, each with the evidence: the fingerprint of its training
     series overlaps the target's series (checkpoints since tshub records one), or a dataset it was trained on
-    has the target's name as the catalogue matches names (any checkpoint, a multi-head one's datasets included)."""
+    has the target's name as the catalogue matches names (any checkpoint, a multi-head one's datasets included: a
+    re-exported copy of a source's data, rounded otherwise, escapes its fingerprint, so a name match leaves a
+    fingerprinted checkpoint out too, its reason saying that the series themselves did not match)."""
     key, hashes, found = dataset_key(target.name), None, {}
     for candidate in pool:
         config = read_config(candidate.location) if not candidate.hub_only else {}
         meta = config.get("meta") or {}
-        stored = meta.get("train_fingerprint")
+        stored, share = meta.get("train_fingerprint"), None
         if stored is not None:
             hashes = series_hashes(target.X) if hashes is None else hashes
             share = overlap(stored, hashes)
@@ -110,6 +112,11 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
                 f"its source dataset is {same}"
                 if len(names) == 1
                 else f"{same} is among the {len(names) - 1} datasets it was pretrained on"
+            ) + (
+                ""  # the name is the only evidence there is: the checkpoint holds no fingerprint to check it with
+                if share is None
+                else f", by name only: {share:.0%} of the series compared are among its training series, so if this "
+                "is other data, allow_self_transfer=True ranks it"
             )
     return found
 
