@@ -658,3 +658,17 @@ def test_bf16_counts_as_native_only_where_onednn_runs_it_faster_than_float32(
     else:
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
     assert native_bf16(torch.device("cpu")) is native
+
+
+def test_the_epoch_hook_sees_the_kept_weights_updated_with_its_epoch(gunpoint):
+    """Regression: the hook ran before the epoch's callbacks, so a fine-tune's progress line (drawn from the hook)
+    showed the best of the epochs before: "val_accuracy 0.8333, best 0.5 (epoch 1)"."""
+    seen: list[tuple[int, int | None]] = []
+
+    def hook(record: dict) -> None:
+        seen.append((record["epoch"], training.best_record["epoch"] if training.best_record else None))
+
+    training = Training(_fcn(), gunpoint["train"], gunpoint["test"], QUICK, progress=False, on_epoch_end=hook)
+    training.run()
+    assert seen[0] == (1, 1)  # the first epoch is the best so far, whatever it scored
+    assert all(best is not None and best <= epoch for epoch, best in seen)

@@ -280,9 +280,6 @@ class Training:
         record["lr"] = lrs
         record["time_s"] = time.perf_counter() - t0
         self.result.history.append(record)
-        if self.on_epoch_end is not None:
-            self.on_epoch_end(record)
-
         state, reason = after_epoch(
             record,
             self.model,
@@ -298,6 +295,8 @@ class Training:
             self.best_state, self.result.best_epoch = state, self.epoch
         if reason:
             self.result.stop_reason, self.finished = reason, True
+        if self.on_epoch_end is not None:  # after the callbacks: the hook sees the kept weights with this epoch
+            self.on_epoch_end(record)
         self._progress.update(total=self.epochs_bound(), **progress_status(record, self.best_record))
         if not self.finished and self.saver is not None and self.saver.due():
             self.saver.save(
