@@ -209,6 +209,25 @@ def test_finetune_with_baseline_trains_the_referent_fits_minirocket_and_says_whi
     assert rocket >= 0.9  # Coffee: aeon's MiniRocket scores 1.0 on the official split; 28 training series minus 20 %
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--lr-multiplier", "-1", "ω must be finite and >= 0, got -1"),
+        ("--lr-multiplier", "0.5,nan", "ω must be finite and >= 0, got nan"),
+        ("--device", "cuda", "device 'cuda' is not available"),
+        ("--device", "gpu0", "not a torch device"),
+    ],
+)
+def test_bad_omegas_and_devices_are_usage_errors_not_tracebacks(flag, value, said, capsys):
+    """Regression: --lr-multiplier -1 ended in finetune's ValueError traceback, --device cuda on a machine without
+    CUDA in torch's AssertionError."""
+    if value == "cuda" and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(SystemExit):
+        main(["finetune", "GunPoint/fcn", "Coffee", flag, value])
+    assert said in capsys.readouterr().err
+
+
 def test_validation_train_fine_tunes_and_compares_on_every_training_series(zoo, shared_data, capsys):
     args = ["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "1", "--max-epochs", "1", "--baseline"]
     assert main([*args, "--validation", "train", "--json"]) == 0

@@ -672,3 +672,17 @@ def test_the_epoch_hook_sees_the_kept_weights_updated_with_its_epoch(gunpoint):
     training.run()
     assert seen[0] == (1, 1)  # the first epoch is the best so far, whatever it scored
     assert all(best is not None and best <= epoch for epoch, best in seen)
+
+
+def test_a_device_torch_cannot_use_is_refused_saying_what_to_pass():
+    """Regression: device="cuda" without CUDA failed deep inside torch with "Torch not compiled with CUDA enabled"."""
+    from tshub.training.loop import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(
+            ValueError, match="device 'cuda' is not available: torch sees no CUDA device; pass device='cpu'"
+        ):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="'gpu0' is not a torch device"):
+        resolve_device("gpu0")

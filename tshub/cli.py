@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -337,7 +338,7 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--max-epochs", type=int, help="cap on epochs per ω")
     p.add_argument("--time-budget", type=float, help="seconds for the whole fine-tune")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
+    p.add_argument("--device", type=parse_device, help="cpu, cuda, ... (default: CUDA when available)")
     p.add_argument("--out", type=Path, help="folder to save the fine-tuned checkpoint in")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=_run_finetune)
@@ -563,7 +564,21 @@ def parse_lr_multiplier(text: str) -> str | float | list[float]:
         raise argparse.ArgumentTypeError(
             f"expected 'grid', a number or numbers separated by commas, got {text!r}"
         ) from None
+    bad = next((v for v in values if not (math.isfinite(v) and v >= 0)), None)
+    if bad is not None:
+        raise argparse.ArgumentTypeError(f"ω must be finite and >= 0, got {bad:g}")
     return values[0] if len(values) == 1 else values
+
+
+def parse_device(text: str) -> str:
+    """A device torch can use here (``tshub.training.loop.resolve_device`` says why not)."""
+    from tshub.training.loop import resolve_device
+
+    try:
+        resolve_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).replace("device='cpu'", "--device cpu")) from None
+    return text
 
 
 # ---------------------------------------------------------------------------------------------------- recommend
@@ -605,7 +620,7 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
         "the data's own (what fine-tuning's first training steps normalise by)",
     )
     p.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop the ranking after this long")
-    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
+    p.add_argument("--device", type=parse_device, help="cpu, cuda, ... (default: CUDA when available)")
     p.add_argument(
         "--plot",
         type=Path,

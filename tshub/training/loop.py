@@ -60,10 +60,16 @@ class LoopResult:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` → CUDA when available, else CPU."""
+    """``None`` → CUDA when available, else CPU; a device torch cannot use here is refused saying what to pass."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"{device!r} is not a torch device: pass 'cpu', 'cuda' or 'cuda:N'.") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} is not available: torch sees no CUDA device; pass device='cpu'.")
+    return resolved
 
 
 def fit(
