@@ -418,6 +418,21 @@ def test_one_call_takes_a_model_id_and_a_dataset_name_or_file(shared_data: Path,
         train_from_scratch("fcn", "ECG2000", **options)
 
 
+def test_a_fine_tune_of_a_checkpoint_without_an_id_keeps_its_lineage(source: TimeSeriesModel, italy: Dataset, tmp_path):
+    """Regression: fine-tuning a model loaded from a folder (or held in memory) recorded "parent": null, and its card
+    read "pretrained on ItalyPowerDemand", with no transfer-learning tag."""
+    from tshub.hub import load_pretrained
+
+    unnamed = source.finetune(italy, max_epochs=1, progress=False).model  # in memory, no id
+    unnamed.meta.pop("id", None)
+    folder = unnamed.save_pretrained(tmp_path / "first")
+    child = load_pretrained(folder).finetune(italy, max_epochs=1, progress=False).model
+    assert child.meta["parent"] is None and len(child.meta["parent_weights"]) == 16
+    card = (child.save_pretrained(tmp_path / "second") / "README.md").read_text()
+    assert "fine-tuned from an unnamed `fcn` checkpoint pretrained on ItalyPowerDemand (weights digest" in card
+    assert "transfer-learning" in card and "pretrained on ItalyPowerDemand, saved by" not in card
+
+
 def test_a_result_prints_as_one_line_of_what_trained_and_its_scores():
     """repr(FitResult) printed the whole network and every epoch's record (thousands of lines after a ucr run)."""
     result = train_from_scratch(

@@ -26,7 +26,7 @@ import tshub
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.splits import VALIDATIONS
-from tshub.hub.card import METRIC_NAMES, human_size, source_info
+from tshub.hub.card import METRIC_NAMES, human_size, parent_words, source_info
 from tshub.hub.checkpoint import CARD_NAME, preprocessing_length, read_config
 from tshub.hub.errors import HubError
 from tshub.hub.ids import as_model_id, hub_namespace
@@ -285,7 +285,7 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         ("metrics (test)", metrics or "-"),
         ("reference", f"{reference.get('name', 'published')}: {reference_metrics}" if reference_metrics else "-"),
         ("training", _training_line(config)),
-        ("parent", config.get("parent") or "-"),
+        ("parent", (parent_words(config) or "-").replace("`", "")),
         (
             "parameters",
             f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "

@@ -91,7 +91,7 @@ def card_data(config: dict[str, Any]) -> ModelCardData:
     tags = ["tshub", "time-series", f"time-series-{task}", config["arch"], "pytorch", "safetensors"]
     if source.get("domain"):  # "UCR/Motion" → "ucr-motion": Hub tags are plain words
         tags.append(re.sub(r"[^a-z0-9]+", "-", str(source["domain"]).lower()).strip("-"))
-    if config.get("parent"):
+    if parent_words(config):
         tags.append("transfer-learning")
     return ModelCardData(
         library_name="tshub",
@@ -124,9 +124,21 @@ def _base_model(config: dict[str, Any]) -> str | None:
     return model_id.repo_id() if model_id else parent
 
 
+def parent_words(config: dict[str, Any]) -> str | None:
+    """The checkpoint a fine-tune started from, as the card names it: its id, or for one without (loaded from a
+    folder, or held in memory) its architecture, source and weights digest; None for a model trained from scratch."""
+    if config.get("parent"):
+        return str(config["parent"])
+    meta = config.get("meta") or {}
+    if not meta.get("parent_weights"):
+        return None
+    on = f" pretrained on {meta['parent_dataset']}" if meta.get("parent_dataset") else ""
+    return f"an unnamed `{config['arch']}` checkpoint{on} (weights digest `{meta['parent_weights']}`)"
+
+
 def _title(config: dict[str, Any]) -> str:
-    source = source_info(config)["name"]
-    what = f"fine-tuned from {config['parent']} on {source}" if config.get("parent") else f"pretrained on {source}"
+    source, parent = source_info(config)["name"], parent_words(config)
+    what = f"fine-tuned from {parent} on {source}" if parent else f"pretrained on {source}"
     task = config.get("task") or "time series"
     return f"# {model_name(config)}\n\nA {task} model with the `{config['arch']}` architecture, {what}, saved by tshub."
 
@@ -232,12 +244,10 @@ def _preprocessing_section(config: dict[str, Any]) -> str:
 
 def _training_section(config: dict[str, Any]) -> str:
     lines = ["## Training"]
-    if config.get("parent"):
+    if parent_words(config):
         revision = (config.get("meta") or {}).get("parent_revision")
-        lines += [
-            "",
-            f"Fine-tuned from `{config['parent']}`" + (f" at Hub revision `{revision}`." if revision else "."),
-        ]
+        named = f"`{config['parent']}`" if config.get("parent") else parent_words(config)
+        lines += ["", f"Fine-tuned from {named}" + (f" at Hub revision `{revision}`." if revision else ".")]
         omega = _omega_line(config.get("meta") or {})
         if omega:
             lines += ["", omega]
@@ -294,7 +304,7 @@ def _evaluation_section(config: dict[str, Any]) -> str:
 def _metric_header(config: dict[str, Any]) -> str:
     """A fine-tune was tested on the test split of the dataset it was fine-tuned on: the header names it."""
     return (
-        f"Metric ({source_info(config)['name']} test split)" if config.get("parent") else "Metric (source test split)"
+        f"Metric ({source_info(config)['name']} test split)" if parent_words(config) else "Metric (source test split)"
     )
 
 
@@ -331,7 +341,7 @@ def _usage_section(config: dict[str, Any]) -> str:
         "labels = model.predict(X_raw)" if config.get("task") == "classification" else "values = model.predict(X_raw)"
     )
     # a fine-tune is for new series of the dataset it was fine-tuned on
-    series = f"new {source_info(config)['name']} series, raw float32" if config.get("parent") else "raw float32 series"
+    series = f"new {source_info(config)['name']} series, raw float32" if parent_words(config) else "raw float32 series"
     return "\n".join(
         [
             "## How to use",
@@ -342,7 +352,7 @@ def _usage_section(config: dict[str, Any]) -> str:
             f'model = tshub.load_pretrained("{name}")',
             f"{predict}          # {series} (n, channels, length); preprocessing is applied for you",
             "",
-            *(_finetune_further() if config.get("parent") else _finetune_on_coffee()),
+            *(_finetune_further() if parent_words(config) else _finetune_on_coffee()),
             'result = model.finetune(target, lr_multiplier="grid")  # new head, ω chosen on validation',
             "result.metrics, result.transfer_report",
             'result.model.save_pretrained("my-finetuned-model")',
@@ -353,7 +363,7 @@ def _usage_section(config: dict[str, Any]) -> str:
             "```",
             f"tshub pull {name}",
             f"tshub info {name}",
-            f"tshub finetune {name} {'my-data.csv' if config.get('parent') else 'Coffee'} --lr-multiplier grid "
+            f"tshub finetune {name} {'my-data.csv' if parent_words(config) else 'Coffee'} --lr-multiplier grid "
             "--out my-finetuned-model",
             "```",
         ]

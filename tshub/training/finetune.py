@@ -154,6 +154,9 @@ def finetune(
     grid = [run.summary(prep) for run in runs if run.training.epoch > 0]
     extra_meta = {
         "parent": model.meta.get("id"),
+        "parent_weights": weights_digest(
+            model
+        ),  # the parent's identity when it has no id (a folder, a model in memory)
         "parent_dataset": model.meta.get("source_dataset"),
         "lr_multiplier": chosen.omega,
         "lr_multipliers_tried": [row["lr_multiplier"] for row in grid],  # the card names the grid ω was chosen from
