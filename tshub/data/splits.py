@@ -144,8 +144,9 @@ def _warn_test_seen_in_training(ds: Dataset) -> None:
 
 
 def _warn_untrained_classes(ds: Dataset) -> None:
-    """Warn when the test or validation split holds a class no training series has: the model cannot predict it,
-    so every such series counts as an error in that split's metrics."""
+    """Warn when the test or validation split holds a class no training series has: the model's head has an output
+    for it (its outputs are the data's classes) but learns never to predict it, so every such series counts as an
+    error in that split's metrics."""
     if ds.task != "classification" or "train" not in ds.splits:
         return
     trained = set(np.unique(ds.y[ds.splits["train"]]).tolist())
@@ -156,8 +157,9 @@ def _warn_untrained_classes(ds: Dataset) -> None:
             n = int(np.isin(ds.y[ds.splits[split]], unseen).sum())
             warnings.warn(
                 f"dataset {ds.name!r}: class(es) {names[:10]} of {n} {split} series have no training series; the "
-                f"model cannot predict them, so the {split} metrics count all {n} as errors: add training series of "
-                "those classes, or drop them from the split.",
+                "model still gets an output for each (its outputs are the data's classes, so the head and its "
+                f"training differ from the same data without them) but learns never to predict them, so the {split} "
+                f"metrics count all {n} as errors: add training series of those classes, or drop those series.",
                 stacklevel=3,
             )
 
