@@ -56,7 +56,7 @@ class DatasetSummary(BaseModel):
                     "classes": ["1", "2"],
                     "class_counts": [100, 100],
                     "files": ["GunPoint_TRAIN.tsv", "GunPoint_TEST.tsv"],
-                    "warnings": ["carved 10 of the training series (20%) as validation (seed 0, stratified)"],
+                    "warnings": ["carved 10 of the 50 training series (20%) as validation (seed 0, stratified)"],
                 }
             ]
         },

@@ -381,6 +381,16 @@ def test_errors_name_the_flags_not_the_python_arguments(tmp_path: Path, capsys: 
     assert "--variable-length truncate" in err and "variable_length=" not in err
 
 
+def test_the_recommenders_own_refusals_name_the_flags_too(zoo, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Regression: ``tshub recommend`` caught the recommender's errors itself and printed them as the library says
+    them ("use method='logme'")."""
+    levels = tmp_path / "levels.csv"  # a regression target: the H-score refuses it, naming another method
+    levels.write_text("".join(f"{i * 0.37:.2f},{i % 3}.0,{i % 5}.0,1.5,2.0\n" for i in range(12)))
+    assert main(["recommend", str(levels), "--method", "hscore"]) == 1
+    err = capsys.readouterr().err
+    assert "use --method logme or 'probe'" in err and "method=" not in err
+
+
 def test_in_cli_terms_translates_only_what_is_a_flag() -> None:
     from tshub.cli import build_parser, in_cli_terms
 

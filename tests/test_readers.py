@@ -744,3 +744,11 @@ def test_a_csv_that_quotes_every_cell_reads_its_numbers(tmp_path: Path) -> None:
     ds = read_file(write(tmp_path / "quoted.csv", '"a","0.5","1"\n"b","2","NA"\n"a","3","4"\n'), variable_length="pad")
     np.testing.assert_array_equal(ds.X[:, 0], [[0.5, 1], [2, 2], [3, 4]])
     assert ds.classes == ["a", "b"]
+
+
+def test_from_arrays_without_targets_says_what_to_pass() -> None:
+    """Regression: ``Dataset.from_arrays(X, None)`` failed with numpy's "too many indices for array"."""
+    with pytest.raises(DatasetError, match=r"from_arrays needs y, one target per series \(4 series\)"):
+        Dataset.from_arrays(np.zeros((4, 1, 8)), None)  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match=r"4 series but 3 targets"):
+        Dataset.from_arrays(np.zeros((4, 1, 8)), [0, 1, 0])

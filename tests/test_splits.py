@@ -194,7 +194,8 @@ def test_training_splits_notes_say_how_many_series_were_held_out() -> None:
     split, notes = training_splits(ds, test_fraction=0.25)
     held_out = len(split.splits["test"])
     assert held_out == 6  # 10 per class, 2.5 ideal: the tied remainder goes to the first split, train
-    assert notes[0].startswith(f"no splits: held out {held_out} of the 30 series (25%) as a test split")
+    assert notes[0].startswith(f"no splits: held out {held_out} of the 30 series (20%, 25% asked) as a test split")
+    assert notes[1].startswith("carved 5 of the 24 training series (21%, 20% asked) as validation")
 
 
 def test_boolean_masks_are_splits_of_the_series_they_select() -> None:

@@ -50,7 +50,7 @@ def test_training_splits_make_all_series_training_data_and_carve_a_stratified_va
     assert np.bincount(ready.y[val]).tolist() == [5, 5]  # stratified: GunPoint's classes are 24 / 26
     again, _ = training_splits(ds, seed=3)
     np.testing.assert_array_equal(again.splits["val"], val)  # seeded
-    assert "all 50 series are training data" in notes[0] and "10 of the training series (20%)" in notes[1]
+    assert "all 50 series are training data" in notes[0] and "10 of the 50 training series (20%)" in notes[1]
     held, notes = training_splits(ds, val_fraction=0.25, test_fraction=0.2, seed=0)
     sizes = {k: len(v) for k, v in held.splits.items()}
     assert sizes == {"train": 30, "test": 10, "val": 10} and "held out 10 of the 50 series (20%)" in notes[0]
@@ -103,7 +103,7 @@ def test_cli_finetunes_an_official_train_file_with_a_test_file_or_split_options(
         == 0
     )
     captured = capsys.readouterr()
-    assert "all 28 series are training data" in captured.err and "7 of the training series (25%)" in captured.err
+    assert "all 28 series are training data" in captured.err and "7 of the 28 training series (25%)" in captured.err
     assert "test: - (no test split: pass --test-file or --test-fraction)" in captured.out
 
     assert (

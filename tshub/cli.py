@@ -635,31 +635,27 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
 def _run_recommend(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from tshub.recommend import RecommendError, plot_prototypes, recommend
+    from tshub.recommend import plot_prototypes, recommend
     from tshub.recommend.sampling import as_plan
 
     target = load_data(args) if Path(args.data).is_file() else args.data  # a name: the DTW index may know it
     plan = replace(as_plan(args.plan), statistics=args.statistics)
-    try:
-        rec = recommend(
-            target,
-            k=args.k,
-            arch=args.arch,
-            method=args.method,
-            candidates=args.candidates,
-            index=args.index,
-            device=args.device,
-            probe_epochs=args.probe_epochs,
-            progress=not args.json,
-            allow_self_transfer=args.allow_self_transfer,
-            plan=plan,
-            time_limit_s=args.time_limit,
-        )
-        if args.plot:
-            plot_prototypes(rec, target, args.plot, index=args.index)
-    except RecommendError as err:
-        print(f"tshub: error: {err}", file=sys.stderr)
-        return 1
+    rec = recommend(  # its RecommendError reaches main, which says it in the command line's terms
+        target,
+        k=args.k,
+        arch=args.arch,
+        method=args.method,
+        candidates=args.candidates,
+        index=args.index,
+        device=args.device,
+        probe_epochs=args.probe_epochs,
+        progress=not args.json,
+        allow_self_transfer=args.allow_self_transfer,
+        plan=plan,
+        time_limit_s=args.time_limit,
+    )
+    if args.plot:
+        plot_prototypes(rec, target, args.plot, index=args.index)
     print(json.dumps(rec.to_dict(), indent=2) if args.json else rec)
     if args.plot and not args.json:
         print(f"prototypes plotted to {args.plot}")

@@ -141,6 +141,11 @@ class Dataset:
             )
             meta = {**(meta or {}), **handled}
         y = np.asarray(y)
+        if y.ndim == 0:
+            raise DatasetError(
+                f"dataset {name!r}: from_arrays needs y, one target per series ({len(X)} series), got {y.item()!r}: "
+                "pass the class labels or regression values; series to predict go to model.predict(X) as they are."
+            )
         if not ((meta or {}).get("unlabeled") and task == "regression"):
             _refuse_missing_targets(name, y)
         if task is None:

@@ -107,8 +107,9 @@ def training_splits(
             raise DatasetError(f"test_fraction must lie in [0, 1), got {test_fraction}.")
         ds = random_split(ds, {"train": 1 - test_fraction, "test": test_fraction}, seed=seed)
         notes.append(
-            f"no splits: held out {len(ds.splits['test'])} of the {len(ds.X)} series ({test_fraction:.0%}) as a "
-            f"test split (seed {seed}{', stratified' if _stratified(ds) else ''})"
+            f"no splits: held out {len(ds.splits['test'])} of the {len(ds.X)} series "
+            f"({_share(len(ds.splits['test']), len(ds.X), test_fraction)}) as a test split "
+            f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
         )
     elif not ds.splits:
         notes.append(f"no splits: all {len(ds.X)} series are training data")
@@ -119,14 +120,22 @@ def training_splits(
             "weights (none held out)"
         )
     elif "val" not in ds.splits:
+        n_train = len(as_training_data(ds).splits["train"])
         ds = ensure_validation(ds, val_fraction, seed)
         notes.append(
-            f"carved {len(ds.splits['val'])} of the training series ({val_fraction:.0%}) as validation "
+            f"carved {len(ds.splits['val'])} of the {n_train} training series "
+            f"({_share(len(ds.splits['val']), n_train, val_fraction)}) as validation "
             f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
         )
     _warn_untrained_classes(ds)
     _warn_test_seen_in_training(ds)
     return ds, notes
+
+
+def _share(n: int, of: int, asked: float) -> str:
+    """The share a split got, and the one asked when rounding per class moved it: "20%, 25% asked"."""
+    got = f"{n / of:.0%}"
+    return got if got == f"{asked:.0%}" else f"{got}, {asked:.0%} asked"
 
 
 def _warn_test_seen_in_training(ds: Dataset) -> None:
