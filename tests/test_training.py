@@ -597,6 +597,16 @@ def test_progress_lines_show_the_epoch_the_best_so_far_and_an_eta(capsys):
         Progress("x", 1, "bar")
 
 
+def test_progress_lines_end_without_repeating_the_last_one(capsys):
+    """Regression: a run whose last epoch had just printed its line printed it again when it closed."""
+    progress = Progress("fcn fit", 2, "lines", line_every_s=0.0)
+    progress.update(loss=0.5)
+    progress.update(loss=0.4)
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["fcn fit: epoch 1/2", "fcn fit: epoch 2/2"]
+
+
 def test_progress_never_shows_more_epochs_than_its_total_or_a_negative_eta(capsys):
     """Halving re-estimates the total as it goes; epochs beyond the last estimate grow the total (the demo printed
     'epoch 188/150, ETA -1:59:55')."""

@@ -35,6 +35,7 @@ class Progress:
         self.line_every_s = line_every_s
         self.status: dict[str, Any] = {}
         self._start = self._last_line = time.perf_counter()
+        self._lined = False  # whether the last line written is the status as it stands
         if mode is True and not _interactive():
             self.mode = "lines"
         self._bar = (
@@ -54,6 +55,9 @@ class Progress:
             self._bar.update(epochs)
         elif self.mode == "lines" and time.perf_counter() - self._last_line >= self.line_every_s:
             self.write(self.line())
+            self._lined = True
+        else:
+            self._lined = False
 
     def write(self, text: str) -> None:
         """An event worth a line of its own (a finished ω, a halving rung), above the bar when there is one."""
@@ -63,7 +67,7 @@ class Progress:
             self._bar.write(text, file=sys.stderr)
         else:
             print(text, file=sys.stderr, flush=True)
-        self._last_line = time.perf_counter()
+        self._last_line, self._lined = time.perf_counter(), False
 
     def line(self) -> str:
         """``desc: epoch 12/40, loss 0.3, ..., 0:05 elapsed, ETA 0:12`` (the ETA at the current epoch rate)."""
@@ -77,7 +81,7 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-        elif self.mode == "lines" and self.done:
+        elif self.mode == "lines" and self.done and not self._lined:
             self.write(self.line())
 
 
