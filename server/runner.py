@@ -19,7 +19,7 @@ from typing import Any
 import tshub
 from server.uploads import load_npz
 from tshub.baselines import minirocket_if_possible
-from tshub.data.dataset import Dataset
+from tshub.data.dataset import Dataset, DatasetError
 from tshub.recommend.cache import FeatureCache
 from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
@@ -113,7 +113,7 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple
             cache=FeatureCache(scope=spec.get("recommend_cache_scope")),
             strict_candidates=False,
         )
-    except RecommendError as err:
+    except (RecommendError, DatasetError) as err:
         raise JobFailed(f"model 'auto': {err}") from None
     if not len(ranking):
         raise JobFailed(
@@ -165,7 +165,7 @@ def rank_sources(
             cache=FeatureCache(scope=cache_scope),
             strict_candidates=False,
         )
-    except RecommendError as err:
+    except (RecommendError, DatasetError) as err:  # DatasetError: data the ranking cannot take, not a server fault
         raise IsolatedFailure(422, str(err)) from None
     out = ranking.to_dict()
     return json_safe(

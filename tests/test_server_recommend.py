@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -170,3 +171,22 @@ def test_auto_fails_clearly_when_ranking_runs_past_its_limit(ucr_root: Path, tmp
     with pytest.raises(JobFailed, match=r"model 'auto': ranking 'GunPoint' took longer than 0 s"):
         recommend_source(gunpoint, {"candidates": [str(folder)], "recommend_time_limit_s": 0}, events.append)
     assert events == [{"phase": "recommending"}]
+
+
+def test_data_the_ranking_cannot_take_is_a_422_saying_why(server, tmp_path: Path) -> None:
+    """Regression: series too large to normalise in float32 (uploaded fine, as fine-tunes take them) made the dtw
+    methods fail inside the ranking's process, and the request answered 500; hscore on a regression said to try
+    'probe', which /v1/recommend does not offer."""
+    rng = np.random.default_rng(0)
+    rows = [",".join([f"{rng.normal():.3f}", *(f"{v:.3e}" for v in rng.normal(size=24) * 1e30)]) for _ in range(40)]
+    data = tmp_path / "huge.csv"
+    data.write_text("\n".join(rows) + "\n")
+    with client(server, "huge") as c:
+        response = c.post("/v1/datasets", files={"file": (data.name, data.read_bytes())}, data={"task": "regression"})
+        assert response.status_code == 201, response.text
+        dataset_id = response.json()["id"]
+        for method in ("dtw", "dtw+logme"):
+            answer = c.post("/v1/recommend", json={"dataset_id": dataset_id, "k": 2, "method": method})
+            assert answer.status_code == 422 and "too large to normalise" in answer.json()["detail"], answer.text
+        answer = c.post("/v1/recommend", json={"dataset_id": dataset_id, "k": 2, "method": "hscore"})
+        assert answer.status_code == 422 and "use method='logme'" in answer.text and "probe" not in answer.text
