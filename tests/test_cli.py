@@ -388,7 +388,7 @@ def test_the_recommenders_own_refusals_name_the_flags_too(zoo, tmp_path: Path, c
     levels.write_text("".join(f"{i * 0.37:.2f},{i % 3}.0,{i % 5}.0,1.5,2.0\n" for i in range(12)))
     assert main(["recommend", str(levels), "--method", "hscore"]) == 1
     err = capsys.readouterr().err
-    assert "use --method logme." in err and "method=" not in err
+    assert "--method logme ranks it" in err and "method=" not in err
 
 
 def test_in_cli_terms_translates_only_what_is_a_flag() -> None:

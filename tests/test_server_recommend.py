@@ -189,4 +189,4 @@ def test_data_the_ranking_cannot_take_is_a_422_saying_why(server, tmp_path: Path
             answer = c.post("/v1/recommend", json={"dataset_id": dataset_id, "k": 2, "method": method})
             assert answer.status_code == 422 and "too large to normalise" in answer.json()["detail"], answer.text
         answer = c.post("/v1/recommend", json={"dataset_id": dataset_id, "k": 2, "method": "hscore"})
-        assert answer.status_code == 422 and "use method='logme'" in answer.text and "probe" not in answer.text
+        assert answer.status_code == 422 and "method='logme' ranks it" in answer.text and "probe" not in answer.text

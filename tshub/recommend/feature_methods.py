@@ -36,7 +36,7 @@ def rank_by_hscore(pool: list[Candidate], ctx: Context) -> Iterable[Scored]:
     if ctx.target.task != "classification":
         raise RecommendError(
             f"the H-score needs class labels; {ctx.target.name!r} is a {ctx.target.task} "
-            "dataset: use method='logme'."
+            "dataset: method='logme' ranks it."
         )
     return rank_by_features(pool, ctx, "hscore")
 
