@@ -147,11 +147,11 @@ def ingest(
             {**load_summary(existing), "files": [f.filename for f in files]},
             raw_bytes + existing.stat().st_size,
         )
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught:  # the parser's and the splits' warnings go to the client
         warnings.simplefilter("always")
         dataset = parse(files, options, limits)
+        dataset, split_notes = with_training_splits(dataset)
     notes = [str(w.message) for w in caught]
-    dataset, split_notes = with_training_splits(dataset)
     check_trainable(dataset)
     summary = {
         **dataset.summary(),
@@ -248,9 +248,9 @@ def data_warnings(ds: Dataset) -> list[str]:
         notes.append("no test split: jobs report validation metrics only")
     if ds.task == "classification":
         counts = np.bincount(ds.y[ds.splits["train"]], minlength=len(ds.classes or []))
-        rare = [c for c, k in zip(ds.classes or [], counts) if k < 2]
+        rare = [c for c, k in zip(ds.classes or [], counts) if k == 1]  # none at all: the splits' warning says so
         if rare:
-            notes.append(f"classes with fewer than 2 training series: {rare[:10]}")
+            notes.append(f"classes with a single training series: {rare[:10]}")
     if len(ds.splits["train"]) < 30:
         notes.append(f"small training set ({len(ds.splits['train'])} series): metrics will be noisy")
     return notes

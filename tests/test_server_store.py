@@ -328,6 +328,21 @@ def test_uploads_are_content_addressed_and_size_limited(tmp_path: Path) -> None:
     assert err.value.status == 413 and list((tmp_path / "tmp").iterdir()) == []  # no partial file left
 
 
+def test_an_uploads_warnings_include_those_its_splits_raise(tmp_path: Path) -> None:
+    """Regression: the warning that the test file's classes have no training series went to the server's log, not
+    to the client: the splits were made outside the block that records the parser's warnings."""
+    rows = lambda labels: "".join(f"{c},{i % 3}.0,{i % 5}.0,1.5,2.0\n" for i, c in enumerate(labels))  # noqa: E731
+    (tmp_path / "a_TRAIN.csv").write_text(rows([1, 2] * 10))
+    (tmp_path / "a_TEST.csv").write_text(rows([5, 6] * 5))
+    files = [
+        store_raw(open(tmp_path / name, "rb"), name, tmp_path, limit_bytes=10**6)
+        for name in ("a_TRAIN.csv", "a_TEST.csv")
+    ]
+    summary = ingest(files, ParseOptions(), tmp_path, "owner").summary
+    assert any("of 10 test series have no training series" in w for w in summary["warnings"]), summary["warnings"]
+    assert not any("single training series" in w for w in summary["warnings"])  # they have none, not one
+
+
 def test_parsed_dataset_round_trips_through_npz_without_pickle(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 2, 16)).astype(np.float32)
