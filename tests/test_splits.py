@@ -246,3 +246,11 @@ def test_validation_train_trains_on_every_training_series_and_selects_on_them() 
 def test_an_unknown_validation_is_refused_with_the_choices() -> None:
     with pytest.raises(DatasetError, match="validation must be 'split' .* or 'train' .*, got 'test'"):
         training_splits(labelled([5, 5]), validation="test")
+
+
+def test_a_regression_read_as_classification_is_told_apart_from_too_few_series() -> None:
+    """Regression: numeric targets forced to classification (60 classes of one series) failed to split with "60
+    series are too few", which blamed the number of series."""
+    ds = Dataset.from_arrays(np.zeros((60, 1, 8)), np.linspace(0.1, 6.0, 60), task="classification")
+    with pytest.raises(DatasetError, match=r"60 classes for 60 series: .*\(task='regression'\)"):
+        training_splits(ds, test_fraction=0.15)

@@ -204,6 +204,12 @@ def random_split(
     splits = {name: np.sort(np.concatenate(part)) for name, part in zip(names, parts)}
     if not all(len(idx) for idx in splits.values()):
         sizes = {name: len(idx) for name, idx in splits.items()}
+        n_classes = len(np.unique(ds.y)) if ds.task == "classification" else 0
+        if n_classes > len(ds.X) / 2:  # most classes hold one series: targets read as labels, not too few series
+            raise DatasetError(
+                f"dataset {ds.name!r}: {n_classes} classes for {len(ds.X)} series: are the labels numeric targets? "
+                "Read them as a regression (task='regression'), or name the label column (label_column=...)."
+            )
         raise DatasetError(
             f"dataset {ds.name!r}: {len(ds.X)} series are too few to give each split at least one "
             f"({sizes}{', allocated per class' if _stratified(ds, stratify) else ''}); use more series, larger fractions "
