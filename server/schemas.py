@@ -11,7 +11,7 @@ from server.db import DatasetRecord, Job
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 MAX_SEED = 2**31 - 1
-Omega = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+Omega = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False, strict=True)]  # strict: a boolean is no ω
 MAX_OMEGAS = 20
 
 

@@ -454,3 +454,16 @@ def test_a_job_killed_mid_fine_tune_resumes_from_its_state_and_ends_as_it_would_
         assert resumed[key] == expected[key], key
     assert resumed["baseline"]["metrics"] == expected["baseline"]["metrics"]
     assert not [p for p in (tmp_path / "state").rglob("*") if p.is_file()]  # every training cleared its state
+
+
+def test_a_boolean_is_no_omega() -> None:
+    """Regression: ``"lr_multiplier": true`` was taken as ω = 1 (a boolean coerced to a number)."""
+    from pydantic import ValidationError
+
+    from server.schemas import JobCreate
+
+    body = {"dataset_id": "d", "model": "GunPoint/fcn"}
+    assert JobCreate.model_validate_json('{"dataset_id": "d", "model": "m", "lr_multiplier": 2}').lr_multiplier == 2
+    for omega in (True, [0.5, False]):
+        with pytest.raises(ValidationError):
+            JobCreate.model_validate({**body, "lr_multiplier": omega})
