@@ -52,7 +52,7 @@ def add_server_commands(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--name", required=True, help="who or what the token is for")
     create.add_argument(
         "--expires-days",
-        type=float,
+        type=expiry_days,
         default=None,
         help="the token stops working after this many days (default: never, until revoked)",
     )
@@ -170,12 +170,25 @@ class Supervised:
             self.process = self._spawn()
 
 
+#: The longest a token may be made to last: a date beyond Python's year 9999 cannot be stored.
+MAX_EXPIRY_DAYS = 36_500
+
+
+def expiry_days(text: str) -> float:
+    """``--expires-days``: a number of days in (0, MAX_EXPIRY_DAYS]."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
+    if not 0 < days <= MAX_EXPIRY_DAYS:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be > 0 and at most {MAX_EXPIRY_DAYS} (100 years), got {text}")
+    return days
+
+
 def _run_token_create(args: argparse.Namespace) -> int:
     from server.auth import create_token
     from server.db import open_store, utcnow
 
-    if args.expires_days is not None and args.expires_days <= 0:
-        sys.exit("tshub: error: --expires-days must be > 0")
     expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
     owner, token = create_token(open_store(_settings().db_url), args.name, expires_at=expires)
     until = f", valid until {expires:%Y-%m-%d %H:%M} UTC" if expires else ""

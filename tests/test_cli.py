@@ -413,3 +413,12 @@ def test_in_cli_terms_leaves_paths_urls_and_quoted_names_alone(capsys: pytest.Ca
         assert in_cli_terms(said, build_parser()) == said
     assert main(["recommend", "/tmp/nowhere/test_file.csv"]) == 1
     assert "/tmp/nowhere/test_file.csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "nan", "1e8", "soon"])
+def test_a_token_lifetime_beyond_what_a_date_holds_is_a_usage_error(days, capsys):
+    """Regression: ``tshub token create --expires-days 100000000`` ended in OverflowError (date value out of range)."""
+    pytest.importorskip("server.cli")
+    with pytest.raises(SystemExit):
+        main(["token", "create", "--name", "x", "--expires-days", days])
+    assert "argument --expires-days" in capsys.readouterr().err
