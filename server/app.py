@@ -644,6 +644,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         from server.web.pages import PREFIX, page  # imported here: the pages use this module's functions
 
         if request.url.path.startswith(f"{PREFIX}/"):
+            query = next((e for e in err.errors() if e["loc"][0] == "query"), None)
+            if query is not None:  # the address is a page; its search fields are not what it takes
+                limit = (query.get("ctx") or {}).get("max_length")
+                message = f"the search field {query['loc'][-1]} " + (
+                    f"takes at most {limit} characters." if limit else f"is not valid: {query['msg']}."
+                )
+                return page(request, "error.html", status=400, title="Bad search", message=message)
             message = f"no such page: {request.url.path[:100]} is not the address of a job, dataset or model."
             return page(request, "error.html", status=404, title="Not found", message=message)
         return JSONResponse({"detail": json_safe(err.errors())}, 422)

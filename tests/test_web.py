@@ -180,6 +180,9 @@ def test_a_malformed_page_address_gets_a_page_not_json(app_client: TestClient) -
         assert "<h1>Not found</h1>" in answer.text and "no such page" in answer.text
         assert "default-src 'self'" in answer.headers["content-security-policy"]
     assert app_client.post("/v1/jobs", json={"model": 3}).status_code in (401, 422)  # the API keeps its JSON
+    # a search beyond the field's 200 characters is a bad search, not a missing page (it was "no such page: /ui/")
+    answer = app_client.get("/ui/", params={"q": "x" * 500})
+    assert answer.status_code == 400 and "the search field q takes at most 200 characters" in answer.text
 
 
 # ---------------------------------------------------------------------------------------------- a real browser
