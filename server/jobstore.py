@@ -23,6 +23,8 @@ from server.db import TERMINAL_STATES, Job, page_of, utcnow
 
 #: First key of the PostgreSQL advisory locks that serialise claims per owner (the second is the owner's hash).
 CLAIM_LOCK_SPACE = 0x7453
+#: The reason of a job its user cancelled while it ran (another reason, e.g. a revoked token, replaces it).
+USER_CANCEL = "cancelled by the user"
 
 
 class JobNotFound(LookupError):
@@ -43,6 +45,7 @@ class Beat:
 
     owned: bool
     cancel_requested: bool
+    cancel_reason: str | None = None  # why, when the cancel was not the user's own (e.g. a revoked token)
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,10 @@ class JobStore:
                 .where(Job.owner_id == owner_id, Job.state == "queued")
                 .values(state="cancelled", reason=reason, finished_at=utcnow())
             ).rowcount
-            running = session.execute(
-                update(Job).where(Job.owner_id == owner_id, Job.state == "running").values(cancel_requested=True)
+            running = session.execute(  # the reason goes with the flag, for the worker that stops the job to say
+                update(Job)
+                .where(Job.owner_id == owner_id, Job.state == "running", Job.cancel_requested.is_(False))
+                .values(cancel_requested=True, reason=reason)
             ).rowcount
         return queued + running
 
@@ -160,7 +165,9 @@ class JobStore:
             ).rowcount
             if not done:
                 done = session.execute(
-                    update(Job).where(Job.id == job_id, Job.state == "running").values(cancel_requested=True)
+                    update(Job)
+                    .where(Job.id == job_id, Job.state == "running")
+                    .values(cancel_requested=True, reason=USER_CANCEL)
                 ).rowcount
         if not done:
             raise JobConflict(f"job {job_id} is already {job.state}; only queued or running jobs can be cancelled")
@@ -269,8 +276,9 @@ class JobStore:
                 ).rowcount
                 == 1
             )
-            cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
-        return Beat(owned=owned, cancel_requested=cancel)
+            row = session.execute(select(Job.cancel_requested, Job.reason).where(Job.id == job_id)).one_or_none()
+        cancel = bool(row and row.cancel_requested)
+        return Beat(owned=owned, cancel_requested=cancel, cancel_reason=row.reason if cancel and row else None)
 
     def finish(
         self,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from server.config import Settings
 from server.db import DatasetRecord, Job, open_store
 from server.engines import Engine, Handle, make_engine, one_line, set_parent_death_signal
-from server.jobstore import JobStore, new_worker_id
+from server.jobstore import USER_CANCEL, JobStore, new_worker_id
 from server.storage import sweep
 from tshub.cluster import CANCELLED, FAILED, LOST, Outcome
 
@@ -182,7 +182,7 @@ class Worker:
                 del self.running[run.job.id]
             elif beat.cancel_requested:
                 run.handle.kill()
-                self._finish(run, Outcome(CANCELLED, reason="cancelled by the user"))
+                self._finish(run, Outcome(CANCELLED, reason=beat.cancel_reason or USER_CANCEL))
 
     def _finish(self, run: Running, outcome: Outcome) -> None:
         del self.running[run.job.id]

@@ -9,6 +9,7 @@ import io
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -296,6 +297,21 @@ def test_a_lost_attempt_keeps_its_training_state_for_the_next_and_an_ended_job_d
     second.end()
     worker.step()
     assert worker.store.get(owner_and_dataset[0], job.id).state == "succeeded" and not first.state_dir.exists()
+
+
+def test_a_running_job_stopped_by_a_revoked_token_says_so(Session, owner_and_dataset, tmp_path) -> None:
+    """Regression: a running job cancelled because its token was revoked ended "cancelled by the user"."""
+    owner, _ = owner_and_dataset
+    store = JobStore(Session)
+    revoked, cancelled = store.create(*owner_and_dataset, SPEC), store.create(*owner_and_dataset, SPEC)
+    worker = _worker(Session, tmp_path, _Engine(ended=False))
+    worker.settings = replace(worker.settings, workers=2, tenant_running=2)
+    worker.step()
+    store.cancel(owner, cancelled.id)
+    store.cancel_all(owner, "cancelled: the token that created it was revoked")
+    worker.step()
+    assert store.get(owner, revoked.id).reason == "cancelled: the token that created it was revoked"
+    assert store.get(owner, cancelled.id).reason == "cancelled by the user"
 
 
 def test_a_forged_cursor_is_refused_saying_so(Session, owner_and_dataset) -> None:
