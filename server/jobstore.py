@@ -45,7 +45,7 @@ class Beat:
 
     owned: bool
     cancel_requested: bool
-    cancel_reason: str | None = None  # why, when the cancel was not the user's own (e.g. a revoked token)
+    cancel_reason: str | None = None  # why it is to stop (USER_CANCEL, a revoked token...); None: no reason recorded
 
 
 @dataclass(frozen=True)
