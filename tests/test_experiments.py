@@ -146,6 +146,23 @@ def test_a_run_killed_midway_resumes_from_its_training_state(finished, shared_da
     assert [p.name for p in states.iterdir()] == [".gitignore"]
 
 
+def test_two_folders_of_one_source_dataset_stay_two_sources(finished, tmp_path, shared_data, monkeypatch):
+    """Regression: a checkpoint folder without an id was named "<source dataset>/<arch>", so two folders trained on
+    the same set (here two seeds) and the zoo's own checkpoint merged into one row of the comparison tables."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    (source,) = [r for r in load_records(finished[0]) if r["kind"] == "source"]
+    folders = []
+    for shift, name in enumerate(("first", "second")):
+        model = load_pretrained(source["checkpoint"])
+        model.meta.pop("id", None)
+        with torch.no_grad():
+            next(model.parameters()).add_(shift * 1e-3)  # other weights, as another seed's
+        folders.append(str(model.save_pretrained(tmp_path / name / "fcn")))
+    grid = _grid(sources=folders, reduce_train=None, max_epochs=1)
+    records = [r for r in run(grid, out_dir=tmp_path / "out", progress=False) if r["kind"] == "finetune"]
+    assert sorted(r["source"] for r in records) == sorted(folders)
+
+
 def _mydata(seed: int) -> Dataset:
     X, y = np.random.default_rng(seed).normal(size=(24, 1, 32)), np.tile([0, 1], 12)
     return Dataset.from_arrays(X, y, name="mydata", splits={"train": np.arange(16), "test": np.arange(16, 24)})

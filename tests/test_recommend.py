@@ -808,3 +808,12 @@ def test_a_negative_k_is_refused_not_read_as_a_slice():
     data = Dataset.from_arrays(np.zeros((8, 1, 16)), np.arange(8) % 2)
     with pytest.raises(RecommendError, match="k must be a count >= 0 or None"):
         recommend(data, k=-1)
+
+
+def test_a_folder_without_an_id_is_ranked_under_its_path(italy: Dataset, tmp_path: Path):
+    """Regression: such a folder was named "<source>/<arch>", the id of the zoo's own checkpoint (so loading the
+    pick loaded other weights) or of nothing at all."""
+    model = tshub.train_from_scratch("fcn", italy, max_epochs=1, arch_kwargs={"filters": (4, 4, 4)}, progress=False)
+    folder = str(model.model.save_pretrained(tmp_path / "mine"))
+    rec = recommend("Coffee", k=1, candidates=[folder])
+    assert rec.ids == [folder] and tshub.load_pretrained(rec.ids[0]).meta.get("id") is None

@@ -213,11 +213,11 @@ def _sources(
 
 
 def _display_name(name: str, config: dict[str, Any]) -> str:
+    """How records and tables name a source: its id, or a folder without one by the folder as given (named after
+    its source dataset, two folders trained on one set, or a folder and the zoo's checkpoint, became one source)."""
     if not Path(name).expanduser().is_dir():
         return name
-    if config.get("id"):
-        return str(config["id"])
-    return f"{config['source_dataset']}/{config['arch']}" if config.get("source_dataset") else Path(name).name
+    return str(config["id"]) if config.get("id") else name
 
 
 def _run_jobs(

@@ -75,7 +75,8 @@ def named_candidate(name: str | Path) -> Candidate:
     config = read_config(folder)
     source = str(config.get("source_dataset") or Path(folder).parent.name)
     named = not Path(name).expanduser().is_dir()
-    model_id = str(name) if named else str(config.get("id") or f"{source}/{config['arch']}")
+    # a folder without an id is named by its path: "<source>/<arch>" would name a zoo checkpoint, or another folder
+    model_id = str(name) if named else str(config.get("id") or name)
     return Candidate(
         model_id, source, config["arch"], str(folder), unusable_reason(config), training=training_status(config)
     )
