@@ -81,7 +81,12 @@ def save_predictions(out_dir: str | Path, run_id: str, y_true: np.ndarray, y_pre
 def load_predictions(out_dir: str | Path, record: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """``(y_true, y_pred)`` of a record's test predictions."""
     if not record.get("predictions"):
-        raise ValueError(f"run {record['run_id']} has no test predictions (its target has no test split).")
+        why = (
+            "a source's training keeps no predictions, only its checkpoint"
+            if record.get("kind") == "source"
+            else "its target has no test split"
+        )
+        raise ValueError(f"run {record['run_id']} has no test predictions ({why}).")
     with np.load(Path(out_dir) / record["predictions"], allow_pickle=False) as data:
         return data["y_true"], data["y_pred"]
 
