@@ -817,3 +817,9 @@ def test_a_folder_without_an_id_is_ranked_under_its_path(italy: Dataset, tmp_pat
     folder = str(model.model.save_pretrained(tmp_path / "mine"))
     rec = recommend("Coffee", k=1, candidates=[folder])
     assert rec.ids == [folder] and tshub.load_pretrained(rec.ids[0]).meta.get("id") is None
+
+
+def test_k_0_says_none_was_shown_not_none_scored(candidates: list[str]):
+    """Regression: k=0 printed "0 shown of 3 scored", then "(no candidate scored)"."""
+    text = str(recommend("ItalyPowerDemand", k=0, candidates=candidates, allow_self_transfer=True))
+    assert "0 shown of 3 scored" in text and "(none shown: k=0)" in text and "no candidate scored" not in text

@@ -96,7 +96,7 @@ class Recommendation:
         lines += (
             [format_table(rows, ("rank", "id", "score", "source", "arch", "training"))]
             if rows
-            else ["(no candidate scored)"]
+            else ["(none shown: k=0)" if self.n_candidates > len(self.skipped) else "(no candidate scored)"]
         )
         own = [s for s in self.skipped if s.reason.startswith(SELF_TRANSFER)]
         others = [s for s in self.skipped if s not in own]
