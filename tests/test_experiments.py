@@ -377,3 +377,14 @@ def test_records_say_the_precision_a_preset_trained_in(shared_data, tmp_path, mo
         assert record["spec"]["training"]["train_config"]["bf16"] is False  # the preset's value, part of the run id
         assert record["fit"]["train_config"]["bf16"] is True  # what the training used
         assert record["fit"]["train_config"]["max_epochs"] == 1
+
+
+def test_a_run_id_stays_a_usable_file_name_whatever_the_source_folder():
+    """A folder source is named by its path, which can be long: the run id (a file name) keeps its tail."""
+    from tshub.experiments.grid import RunSpec
+
+    deep = "/".join(["a-rather-long-folder-name"] * 20) + "/fcn"
+    spec = RunSpec("finetune", "Coffee", "fcn", 0, {}, "znorm", source=deep, lr_multiplier=1.0)
+    short = RunSpec("finetune", "Coffee", "fcn", 0, {}, "znorm", source="GunPoint/fcn", lr_multiplier=1.0)
+    assert len(spec.run_id) < 200 and spec.run_id.startswith("finetune-") and "fcn-Coffee-w1-s0-" in spec.run_id
+    assert short.run_id.startswith("finetune-GunPoint_fcn-Coffee-w1-s0-")  # ids short enough are unchanged

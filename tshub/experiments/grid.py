@@ -143,6 +143,11 @@ class RunSpec:
         return asdict(self)
 
 
+#: The longest part of a run id (its tail kept: a folder's last components say most), so an id stays a file name.
+MAX_SLUG = 60
+
+
 def _slug(text: str) -> str:
-    """A file-name-safe version of a source or dataset name ("LEN-DB/magnet" → "LEN-DB_magnet")."""
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_") or "x"
+    """A file-name-safe version of a source or dataset name ("LEN-DB/magnet" → "LEN-DB_magnet"), at most MAX_SLUG
+    characters (the run id's digest keeps runs apart)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")[-MAX_SLUG:].strip("_") or "x"
