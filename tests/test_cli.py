@@ -212,8 +212,8 @@ def test_finetune_with_baseline_trains_the_referent_fits_minirocket_and_says_whi
 @pytest.mark.parametrize(
     ("flag", "value", "said"),
     [
-        ("--lr-multiplier", "-1", "ω must be finite and >= 0, got -1"),
-        ("--lr-multiplier", "0.5,nan", "ω must be finite and >= 0, got nan"),
+        ("--lr-multiplier", "-1", "ω (lr_multiplier) must be finite and >= 0, got -1"),
+        ("--lr-multiplier", "0.5,nan", "ω (lr_multiplier) must be finite and >= 0, got nan"),
         ("--device", "cuda", "device 'cuda' is not available"),
         ("--device", "gpu0", "not a torch device"),
     ],

@@ -288,8 +288,11 @@ def test_grid_validation_and_bare_source_names():
         "Coffee/tcn",
         "LEN-DB/magnet",
     ]
-    with pytest.raises(ValueError, match="lr_multipliers"):
+    with pytest.raises(ValueError, match="lr_multiplier must be a number"):
         _grid(lr_multipliers="all")
+    for omegas in ([float("nan")], [float("inf")], [-1.0], []):  # regression: NaN and inf passed `v < 0`
+        with pytest.raises(ValueError, match="finite and >= 0|at least one"):
+            _grid(lr_multipliers=omegas)
     with pytest.raises(ValueError, match="unknown recipe"):
         _grid(recipe="fast")
     with pytest.raises(ValueError, match="are lists"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
@@ -556,6 +555,8 @@ def _lr_multiplier(args: argparse.Namespace) -> str | float | list[float]:
 
 def parse_lr_multiplier(text: str) -> str | float | list[float]:
     """'grid', one number, or a comma-separated list of numbers."""
+    from tshub.training.finetune import lr_multipliers
+
     if text == "grid":
         return text
     try:
@@ -564,9 +565,10 @@ def parse_lr_multiplier(text: str) -> str | float | list[float]:
         raise argparse.ArgumentTypeError(
             f"expected 'grid', a number or numbers separated by commas, got {text!r}"
         ) from None
-    bad = next((v for v in values if not (math.isfinite(v) and v >= 0)), None)
-    if bad is not None:
-        raise argparse.ArgumentTypeError(f"ω must be finite and >= 0, got {bad:g}")
+    try:
+        lr_multipliers(values)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return values[0] if len(values) == 1 else values
 
 

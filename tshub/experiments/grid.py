@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tshub.data.dataset import Dataset
-from tshub.training.finetune import LR_MULTIPLIER_GRID
+from tshub.training.finetune import lr_multipliers
 from tshub.training.recipes import RECIPES, TrainConfig, resolve_recipe
 
 #: A source: a model id / Hub repo id / checkpoint folder, a bare dataset name (combined with ``archs``), or a
@@ -81,14 +81,7 @@ class ExperimentGrid:
 
     def multipliers(self) -> list[float]:
         """The ω values, one fine-tune run each."""
-        if isinstance(self.lr_multipliers, str):
-            if self.lr_multipliers != "grid":
-                raise ValueError(f"lr_multipliers must be 'grid' or a list of numbers, got {self.lr_multipliers!r}.")
-            return list(LR_MULTIPLIER_GRID)
-        values = [float(v) for v in self.lr_multipliers]
-        if not values or any(v < 0 for v in values):
-            raise ValueError(f"lr_multipliers must be non-negative and not empty, got {self.lr_multipliers!r}.")
-        return values
+        return lr_multipliers(self.lr_multipliers)
 
     def training(self) -> dict[str, Any]:
         """The training settings shared by every run, JSON-ready (part of every run id).

@@ -125,7 +125,7 @@ def finetune(
             f"finetune takes a model or its id, got {type(model).__name__}: load one with tshub.load_pretrained(id)."
         )
     dataset = dataset_from(dataset)
-    multipliers = _multipliers(lr_multiplier)
+    multipliers = lr_multipliers(lr_multiplier)
     if freeze_backbone and len(multipliers) > 1:
         raise ValueError(
             "with freeze_backbone=True the transferred (backbone) parameters do not train, so ω has "
@@ -354,7 +354,9 @@ def _reporter(run: _OmegaRun, display: Progress, hook: EpochHook | None) -> Epoc
 
 
 # ---------------------------------------------------------------------------------------------------- internals
-def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
+def lr_multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
+    """The ω values a fine-tune (or an experiment grid, or the CLI) was given: one number, a list, or "grid"
+    (Otović's ten). The one place their rule lives: finite, >= 0, at least one."""
     if isinstance(lr_multiplier, str):
         if lr_multiplier != "grid":
             raise ValueError(f"lr_multiplier must be a number, a list of numbers or 'grid', got {lr_multiplier!r}.")
@@ -363,10 +365,11 @@ def _multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
         values = [float(lr_multiplier)]
     else:
         values = [float(v) for v in lr_multiplier]
-    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
-        raise ValueError(
-            f"lr_multiplier values must be finite and >= 0 and at least one must be given, got {lr_multiplier!r}."
-        )
+    if not values:
+        raise ValueError("lr_multiplier needs at least one ω value, got none.")
+    bad = next((v for v in values if not (math.isfinite(v) and v >= 0)), None)
+    if bad is not None:
+        raise ValueError(f"ω (lr_multiplier) must be finite and >= 0, got {bad:g}.")
     return values
 
 
