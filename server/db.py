@@ -132,7 +132,14 @@ def make_engine(url: str) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # SQLite gives -wal and -shm the same mode
+        # Created before SQLite does so that it has this mode (which SQLite gives -wal and -shm too); never opened
+        # when it exists, since closing any descriptor of a file drops every POSIX lock this process holds on it:
+        # the SQLite connections of an engine made earlier would lose their shared lock, and another process could
+        # checkpoint and delete the WAL under them.
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
         os.chmod(path, 0o600)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=10, max_overflow=20)
 

@@ -3,6 +3,7 @@ respect the per-tenant limit when workers on several machines race (on SQLite an
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -174,3 +175,29 @@ def test_a_claim_in_flight_holds_back_a_second_claim_for_the_same_tenant(db_url:
     with Session() as session:
         assert session.query(Job).filter_by(state="running").count() == 1
     Session.kw["bind"].dispose()
+
+
+def _posix_locks(path) -> list[str]:
+    """This process's POSIX locks on ``path`` (Linux /proc/locks lines)."""
+    import os
+
+    stat = os.stat(path)
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    with open("/proc/locks") as locks:
+        return [line for line in locks if line.split()[4:6] == [str(os.getpid()), device]]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="reads the process's file locks from Linux /proc/locks")
+def test_opening_a_sqlite_store_again_keeps_the_locks_this_process_holds_on_it(tmp_path) -> None:
+    """Regression: make_engine opened and closed the database file on every call, and closing any descriptor of a
+    file drops every POSIX lock the process holds on it; the API process opens its store twice, so its SQLite
+    connections lost their shared lock and another process (`tshub token create`) checkpointed and deleted the
+    WAL under them: commits the API had answered were gone after a restart."""
+    url = f"sqlite:///{tmp_path / 'tshub.db'}"
+    store = open_store(url)
+    with store() as session:  # a pooled connection stays open, holding WAL mode's shared lock on the file
+        session.execute(text("SELECT count(*) FROM jobs")).scalar()
+    held = _posix_locks(tmp_path / "tshub.db")
+    assert held, "SQLite in WAL mode holds a shared lock while a connection is open"
+    open_store(url)
+    assert _posix_locks(tmp_path / "tshub.db") == held
