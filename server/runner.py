@@ -56,6 +56,8 @@ def run_job(
         max_epochs=spec.get("epochs"),
         time_budget_s=spec.get("budget_s"),
         validation=validation,
+        relative_target=spec.get("relative_target"),  # absent from jobs queued before the fields existed
+        use_stream_max=spec.get("use_stream_max"),
         progress=False,
         on_epoch_end=tracker,
         state_dir=None if state_dir is None else state_dir / "finetune",
@@ -74,6 +76,8 @@ def run_job(
             max_epochs=spec.get("epochs"),
             time_budget_s=spec.get("budget_s"),
             validation=validation,
+            relative_target=spec.get("relative_target"),
+            use_stream_max=spec.get("use_stream_max"),
             progress=False,
             on_epoch_end=tracker,
             state_path=None if state_dir is None else state_dir / "baseline.safetensors",

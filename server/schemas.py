@@ -164,6 +164,16 @@ class JobCreate(BaseModel):
         "'train': every training series trains (the validation split's too) and they choose (on 13 small UCR sets "
         "fine-tuning scored 0.922 against 0.908 that way, 22 wins, 7 ties, 10 losses)",
     )
+    relative_target: bool | None = Field(
+        None,
+        description="regression: learn each target in its series' normalised space (true) or standardised (false); "
+        "null: relative exactly when the training targets follow their series' level (a forecast of the next value)",
+    )
+    use_stream_max: bool | None = Field(
+        None,
+        description="whether the model takes Otović's raw per-series maximum as an input (null: as the source "
+        "does); false for data in other units than the source's, whose raw maximum would swamp the head",
+    )
     baseline: bool = Field(
         False,
         description="also train the architecture from scratch and, for classification, fit MiniRocket on the same "

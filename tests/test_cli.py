@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from huggingface_hub import constants
@@ -422,3 +423,31 @@ def test_a_token_lifetime_beyond_what_a_date_holds_is_a_usage_error(days, capsys
     with pytest.raises(SystemExit):
         main(["token", "create", "--name", "x", "--expires-days", days])
     assert "argument --expires-days" in capsys.readouterr().err
+
+
+def test_finetune_chooses_the_relative_target_and_stream_max_input_as_told(tmp_path, recwarn):
+    """--relative-target / --stream-max reach the fine-tune; by default a source's relative target is dropped for
+    targets that do not follow their series' level (a magnitude read off noise bursts), saying so."""
+    from tshub.data import Dataset
+    from tshub.training import train_from_scratch
+
+    rng = np.random.default_rng(0)
+    walk = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (48, 31)), axis=1)).astype(np.float32)
+    prices = Dataset.from_arrays(walk[:, None, :30], walk[:, 30], name="prices", task="regression")
+    options = {"preprocessing": "minmax_mask", "relative_target": True, "max_epochs": 1, "progress": False}
+    source = train_from_scratch("fcn", prices, arch_kwargs={"filters": (4, 8, 4)}, **options).model
+    assert source.use_stream_max
+    folder = source.save_pretrained(tmp_path / "source")
+    magnitude = rng.uniform(1, 3, 40)
+    bursts = rng.normal(0, 1, (40, 30)) * 10 ** magnitude[:, None]
+    data = tmp_path / "bursts.csv"
+    data.write_text("".join(f"{m},{','.join(map(str, row))}\n" for m, row in zip(magnitude, bursts)))
+    base = ["finetune", str(folder), str(data), "--task", "regression", "--lr-multiplier", "1", "--max-epochs", "1"]
+
+    assert main([*base, "--no-stream-max", "--out", str(tmp_path / "a")]) == 0
+    assert any("do not follow their series' level" in str(w.message) for w in recwarn)
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert "relative_target" not in config["preprocessing"] and config["use_stream_max"] is False
+    assert main([*base, "--relative-target", "--out", str(tmp_path / "b")]) == 0
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["preprocessing"]["relative_target"] is True and config["use_stream_max"] is True

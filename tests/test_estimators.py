@@ -89,6 +89,8 @@ def test_integer_labels_come_back_as_integers_and_clone_keeps_the_parameters(gun
     clf.fit(X, labels)
     assert list(clf.classes_) == [3, 7] and set(clf.predict(X)) <= {3, 7}
     assert clf.predict(X).dtype == labels.dtype
+    # regression: the model (and its checkpoint) predicted the labels as text, '7' and '3'
+    assert np.array_equal(clf.model_.predict(X), clf.predict(X))
     copy = clone(clf)
     assert copy.get_params() == clf.get_params() and not hasattr(copy, "model_")
     copy.set_params(max_epochs=2, lr_multiplier=0.5)
@@ -143,3 +145,15 @@ def test_predicting_series_of_another_layout_names_channels_and_timepoints():
     for other in (X[:, 0, :], X[:, :1, :], X[:, :, :12]):
         with pytest.raises(ValueError, match=r"series of \d channel\(s\) × \d+ timepoints.*fitted on 2 × 24"):
             clf.predict(other)
+
+
+def test_regressor_learns_a_forecast_relative_to_its_window_unless_told_and_can_drop_stream_max():
+    rng = np.random.default_rng(0)
+    walk = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (40, 31)), axis=1)).astype(np.float32)
+    X, y = walk[:, :30], walk[:, 30]
+    options = {"source": None, "arch_kwargs": SMALL, "max_epochs": 1, "progress": False}
+    assert TSHubRegressor(**options).fit(X, y).model_.preprocessor.relative_target
+    assert not TSHubRegressor(relative_target=False, **options).fit(X, y).model_.preprocessor.relative_target
+    minmax = {**options, "preprocessing": "minmax_mask"}
+    assert TSHubRegressor(**minmax).fit(X, y).model_.use_stream_max
+    assert not TSHubRegressor(use_stream_max=False, **minmax).fit(X, y).model_.use_stream_max

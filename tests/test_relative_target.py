@@ -1,5 +1,7 @@
 """The relative-target option (``relative_target``): regression targets learned in each series' normalised space and
-mapped back by ``predict``; stored with the preprocessing, kept by fine-tuning, absent from every older checkpoint."""
+mapped back by ``predict``; stored with the preprocessing, absent from every older checkpoint; chosen (None) where
+the targets follow their series' level, so fine-tuning keeps a source's only for such targets. And the stream_max
+input a fine-tune can drop."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from torch import nn
 
 from tshub.data import Dataset
 from tshub.data.dataset import DatasetError
-from tshub.data.preprocess import Identity, MinMaxMask, Preprocessor, ZNormalize
+from tshub.data.preprocess import Identity, MinMaxMask, Preprocessor, ZNormalize, level_correlation
 from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
 from tshub.models.base import TimeSeriesModel
 from tshub.training import FitResult, finetune, train_from_scratch, train_referent
@@ -136,7 +138,13 @@ def test_a_checkpoint_without_the_field_predicts_bit_identically_to_the_plain_pa
     """A checkpoint written before the option (its preprocessing config has no ``relative_target``) loads as it
     always did. (This test read the repository zoo's SP500/fcn, until the build rebuilt it with the option.)"""
     plain = train_from_scratch(
-        "fcn", price_dataset(), preprocessing="minmax_mask", max_epochs=1, arch_kwargs=SMALL, progress=False
+        "fcn",
+        price_dataset(),
+        preprocessing="minmax_mask",
+        relative_target=False,
+        max_epochs=1,
+        arch_kwargs=SMALL,
+        progress=False,
     ).model
     folder = plain.save_pretrained(tmp_path / "old")
     config = json.loads((folder / CONFIG_NAME).read_text())
@@ -184,3 +192,67 @@ def test_classification_or_a_preprocessing_without_a_series_scale_is_refused_cle
     three = np.repeat(X[:4], 3, axis=1)
     with pytest.raises(DatasetError, match="needs series of one channel"):
         ZNormalize(relative_target=True).training_targets(three, y[:4])
+
+
+def magnitudes(n: int = 96, seed: int = 8, scale: float = 1.0) -> Dataset:
+    """Noise bursts in counts and a magnitude read off their amplitude (as SEISMIC-CX's): a target in other units
+    than its series, unrelated to their last values."""
+    rng = np.random.default_rng(seed)
+    magnitude = rng.uniform(1.0, 3.0, n)
+    X = (rng.normal(0, 1, (n, 1, 40)) * 10 ** magnitude[:, None, None] * scale).astype(np.float32)
+    splits = {"train": np.arange(64), "val": np.arange(64, 80), "test": np.arange(80, n)}
+    return Dataset.from_arrays(X, magnitude.astype(np.float32), name="bursts", task="regression", splits=splits)
+
+
+def test_level_correlation_tells_a_forecast_from_a_quantity_read_off_the_series() -> None:
+    X, y = prices(64, 100.0, 9)
+    assert level_correlation(X, y) > 0.95
+    bursts = magnitudes()
+    assert abs(level_correlation(*bursts.split("train"))) < 0.5
+    assert level_correlation(np.repeat(X, 2, axis=1), y) is None  # several channels: no one level
+    assert level_correlation(X[:2], y[:2]) is None
+
+
+def test_fine_tuning_keeps_a_sources_relative_target_only_for_targets_that_follow_their_series_level(
+    relative_model: TimeSeriesModel, tmp_path: Path
+) -> None:
+    """Regression: SP500/fcn's relative target was kept for any regression target, so magnitudes were learned in
+    each seismogram's frame (test MAE 12,715 on SEISMIC-CX where the training mean scores 0.51)."""
+    source = load_checkpoint(relative_model.save_pretrained(tmp_path / "source"))
+    bursts = magnitudes()
+    with pytest.warns(UserWarning, match="do not follow their series' level.*relative_target=True"):
+        tuned = finetune(source, bursts, max_epochs=1, recipe="otovic", progress=False).model
+    assert not tuned.preprocessor.relative_target and tuned.preprocessor.target_scale is not None
+    with pytest.warns(UserWarning, match="do not follow"):
+        referent = train_referent(source, bursts, max_epochs=1, recipe="otovic", progress=False).model
+    assert not referent.preprocessor.relative_target
+    kept = finetune(source, bursts, relative_target=True, max_epochs=1, recipe="otovic", progress=False).model
+    assert kept.preprocessor.relative_target
+
+
+def test_training_from_scratch_learns_a_relative_target_where_the_targets_follow_the_level_unless_told() -> None:
+    options: dict[str, Any] = {"max_epochs": 1, "arch_kwargs": SMALL, "progress": False}
+    assert train_from_scratch("fcn", price_dataset(), **options).model.preprocessor.relative_target  # znorm, 1 channel
+    assert not train_from_scratch(
+        "fcn", price_dataset(), relative_target=False, **options
+    ).model.preprocessor.relative_target
+    assert not train_from_scratch("fcn", magnitudes(), **options).model.preprocessor.relative_target
+    given = MinMaxMask(relative_target=True)  # a preprocessing that chose keeps its choice
+    assert train_from_scratch("fcn", magnitudes(), preprocessing=given, **options).model.preprocessor.relative_target
+
+
+def test_a_fine_tune_can_drop_the_stream_max_input_and_large_values_of_it_are_named() -> None:
+    options: dict[str, Any] = {"max_epochs": 1, "recipe": "otovic", "progress": False}
+    source = train_from_scratch("fcn", magnitudes(), preprocessing="minmax_mask", arch_kwargs=SMALL, **options).model
+    assert source.use_stream_max
+    with pytest.warns(UserWarning, match=r"median is [\d,]+.*use_stream_max=False"):
+        finetune(source, magnitudes(scale=100.0), **options)
+    result = finetune(source, magnitudes(scale=100.0), use_stream_max=False, **options)
+    assert not result.model.use_stream_max
+    assert any("head" in row["name"] for row in result.transfer_report.reinitialised)
+    X_test, y_test = magnitudes(scale=100.0).split("test")
+    assert result.model.meta["metrics"]["mae"] == pytest.approx(
+        np.mean(np.abs(result.model.predict(X_test) - y_test)), rel=1e-5
+    )
+    referent = train_referent(source, magnitudes(scale=100.0), use_stream_max=False, **options).model
+    assert not referent.use_stream_max

@@ -328,3 +328,15 @@ def test_a_job_can_train_on_every_training_series_and_says_so(client: httpx.Clie
     assert job["result"]["splits"] == {"train": 50, "val": 50, "test": 150} and job["result"]["validation_is_train"]
     refused = client.post("/v1/jobs", json={**body, "validation": "test"})
     assert refused.status_code == 422 and "validation" in refused.text
+
+
+def test_a_job_passes_the_target_frame_and_stream_max_choices_to_the_fine_tune(
+    client: httpx.Client, gunpoint: dict
+) -> None:
+    """``relative_target`` and ``use_stream_max`` reach ``finetune``: a relative target asked for a classification
+    fails the job with tshub's own reason; values that are not booleans are refused at the door."""
+    body = {"dataset_id": gunpoint["id"], "model": SOURCE, "epochs": 1, "relative_target": True}
+    job = wait_for_job(client, client.post("/v1/jobs", json=body).json()["id"])
+    assert job["state"] == "failed" and "relative_target maps regression targets" in job["reason"], job
+    refused = client.post("/v1/jobs", json={**body, "relative_target": None, "use_stream_max": "maybe"})
+    assert refused.status_code == 422 and "use_stream_max" in refused.text

@@ -333,6 +333,19 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
         help="also train the architecture from scratch (same recipe, seed, splits and preprocessing) and, for "
         "classification, fit MiniRocket on the same training split; compare all three",
     )
+    p.add_argument(
+        "--relative-target",
+        action=argparse.BooleanOptionalAction,
+        help="regression: learn each target in its series' normalised space (or, with --no-relative-target, "
+        "standardised); default: relative exactly when the training targets follow their series' level (a forecast "
+        "of the next value), whatever the source learned",
+    )
+    p.add_argument(
+        "--stream-max",
+        action=argparse.BooleanOptionalAction,
+        help="give the model Otović's raw per-series maximum as an input (default: as the source); "
+        "--no-stream-max drops it, which data in other units than the source's need",
+    )
     add_recipe_argument(p)
     p.add_argument("--max-epochs", type=int, help="cap on epochs per ω")
     p.add_argument("--time-budget", type=float, help="seconds for the whole fine-tune")
@@ -373,6 +386,8 @@ def _run_finetune(args: argparse.Namespace) -> int:
         "time_budget_s": args.time_budget,
         "device": args.device,
         "validation": args.validation,
+        "relative_target": args.relative_target,
+        "use_stream_max": args.stream_max,
     }
     result = finetune(
         model,

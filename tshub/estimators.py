@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from tshub.data.dataset import Dataset, Task
+from tshub.data.dataset import Dataset, Task, typed_class_values
 from tshub.training.recipes import AUTO, TrainConfig
 
 
@@ -37,6 +37,11 @@ class _TSHubEstimator(BaseEstimator):
     recipe : "auto" (the preset for the training size), a preset name, or a ``TrainConfig``.
     max_epochs : cap on the recipe's epochs (per ω).
     preprocessing : None (the source's kind, "znorm" from scratch), "znorm", "minmax_mask" or "identity".
+    relative_target : regression: learn each target in its series' normalised space (True) or standardised (False);
+        None: relative exactly when the training targets follow their series' level (a forecast of the next value),
+        as ``tshub.finetune`` decides it.
+    use_stream_max : whether the model takes Otović's raw per-series maximum as an input (None: as the source does;
+        from scratch, where the preprocessing produces it, "minmax_mask"); False for data in other units.
     arch_kwargs : architecture keyword arguments for training from scratch (e.g. ``{"filters": (16, 32, 16)}``).
     validation : "split" (a stratified fifth of the series held out to choose the weights, ω and the stop) or
         "train" (every series trains and chooses), as ``tshub.finetune`` takes it.
@@ -65,6 +70,8 @@ class _TSHubEstimator(BaseEstimator):
         recipe: str | TrainConfig = AUTO,
         max_epochs: int | None = None,
         preprocessing: str | None = None,
+        relative_target: bool | None = None,
+        use_stream_max: bool | None = None,
         arch_kwargs: dict[str, Any] | None = None,
         validation: str = "split",
         candidates: Sequence[str] | None = None,
@@ -79,6 +86,8 @@ class _TSHubEstimator(BaseEstimator):
         self.recipe = recipe
         self.max_epochs = max_epochs
         self.preprocessing = preprocessing
+        self.relative_target = relative_target
+        self.use_stream_max = use_stream_max
         self.arch_kwargs = arch_kwargs
         self.validation = validation
         self.candidates = candidates
@@ -92,7 +101,9 @@ class _TSHubEstimator(BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, series: np.ndarray, y: np.ndarray, classes: list[str] | None) -> _TSHubEstimator:
+    def _fit(
+        self, series: np.ndarray, y: np.ndarray, classes: list[str] | None, class_values: list[int] | None = None
+    ) -> _TSHubEstimator:
         import tshub
 
         data = Dataset(
@@ -102,6 +113,7 @@ class _TSHubEstimator(BaseEstimator):
             task=cast(Task, self._task),  # set by TSHubClassifier and TSHubRegressor
             classes=classes,
             splits={"train": np.arange(len(series))},
+            class_values=class_values,
         )
         seed = self._seed()
         common: dict[str, Any] = {
@@ -111,6 +123,8 @@ class _TSHubEstimator(BaseEstimator):
             "validation": self.validation,
             "device": self.device,
             "progress": self.progress,
+            "relative_target": self.relative_target,
+            "use_stream_max": self.use_stream_max,
         }
         self.source_ = self._source_for(data, tshub)
         if self.source_ is None:
@@ -222,7 +236,9 @@ class TSHubClassifier(ClassifierMixin, _TSHubEstimator):
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"a classifier needs at least two classes, got one class ({self.classes_[0]!r}) in y.")
-        return self._fit(X, codes.reshape(-1), [str(c) for c in self.classes_])
+        classes = [str(c) for c in self.classes_]
+        # the model keeps numeric labels' values, so its own predict (and a saved checkpoint's) returns them too
+        return self._fit(X, codes.reshape(-1), classes, typed_class_values(self.classes_, classes))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""

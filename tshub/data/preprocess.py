@@ -30,6 +30,8 @@ class Preprocessor:
 
     kind: ClassVar[str] = ""
     registry: ClassVar[dict[str, type[Preprocessor]]] = {}
+    #: Whether it scales each series as one (``instance_frame``), so that it can carry ``relative_target``.
+    scales_each_series: ClassVar[bool] = False
     relative_target: bool = False
     #: Regression targets standardised by the training split's mean and std per output (``fit_targets``), unless
     #: ``relative_target``: a network learns targets near unit scale, and a user's may be prices or distances.
@@ -195,6 +197,7 @@ class ZNormalize(Preprocessor):
     """Per-series, per-channel z-normalisation, the UCR convention (a constant series becomes zeros)."""
 
     kind = "znorm"
+    scales_each_series = True
 
     def __init__(self, *, relative_target: bool = False):
         self.relative_target = relative_target
@@ -216,7 +219,8 @@ class ZNormalize(Preprocessor):
         if X.shape[1] != 1:
             raise DatasetError(
                 f"relative_target with 'znorm' needs series of one channel (each channel has its own scale), got "
-                f"{X.shape[1]}; use preprocessing 'minmax_mask', which scales all channels of a series as one."
+                f"{X.shape[1]}; use preprocessing 'minmax_mask', which scales all channels of a series as one (only "
+                "when the channels share the target's units: one price channel beside volumes would be flattened)."
             )
         flat = X[:, 0, :].astype(np.float64)
         return flat.mean(axis=1), flat.std(axis=1)
@@ -239,6 +243,7 @@ class MinMaxMask(Preprocessor):
     """
 
     kind = "minmax_mask"
+    scales_each_series = True
 
     def __init__(self, mask: np.ndarray | None = None, *, relative_target: bool = False):
         self.mask = None if mask is None else np.asarray(mask, dtype=np.float32)
@@ -295,6 +300,23 @@ def _refuse_overflow(X: np.ndarray, *stats: np.ndarray) -> None:
             f"series values are too large to normalise in float32 (up to {np.abs(X).max():g}); rescale the data "
             "(e.g. divide by a power of ten) before training."
         )
+
+
+def level_correlation(X: np.ndarray, y: np.ndarray) -> float | None:
+    """Pearson correlation of one-output regression targets with the last value of their one-channel series
+    (finite, as every preprocessor takes them): near 1 when the target is in the series' units and follows its level (a forecast of the next value),
+    near 0 for a quantity read off the series' shape (a magnitude from a seismogram). None where it is undefined:
+    several channels or outputs, fewer than three series, a constant."""
+    X = _as_series(X)
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if X.shape[1] != 1 or y.ndim != 1 or len(y) != len(X):
+        return None
+    last = X[:, 0, -1].astype(np.float64)
+    if len(y) < 3 or np.ptp(last) == 0 or np.ptp(y) == 0:
+        return None
+    return float(np.corrcoef(last, y)[0, 1])
 
 
 def _as_series(X: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import takewhile
@@ -22,7 +23,7 @@ import torch
 from tshub.data.catalogue import dataset_from
 from tshub.data.dataset import Dataset, DatasetError, missing_targets
 from tshub.data.fingerprint import fingerprint
-from tshub.data.preprocess import Preprocessor, make_preprocessor
+from tshub.data.preprocess import Preprocessor, level_correlation, make_preprocessor
 from tshub.data.splits import training_splits, validation_is_train
 from tshub.hub.history import TrainingHistory
 from tshub.models.base import TimeSeriesModel
@@ -53,6 +54,15 @@ from tshub.training.transfer import BACKBONE_PREFIX, TransferReport, transfer_we
 #: Otović et al.'s learning-rate multipliers, tried by ``lr_multiplier="grid"``.
 LR_MULTIPLIER_GRID: tuple[float, ...] = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 VAL_FRACTION = 0.2
+#: With ``relative_target=None`` a regression learns a relative target exactly when its training targets follow their
+#: series' level at least this closely (``level_correlation``): the S&P 500's next close does (1.00); a magnitude read
+#: off a seismogram does not, and learning it in the seismogram's frame multiplies every error by the series' scale
+#: (SP500/fcn's relative target kept on SEISMIC-CX magnitudes: test MAE 12,715, where the training mean scores 0.51).
+LEVEL_CORRELATION_MIN = 0.9
+#: A median training stream_max above this warns: Otović et al.'s models take the raw per-series maximum unscaled into
+#: a head whose other inputs are near unit scale (EMG's int8 windows stay below 128; seismic counts and index points
+#: reach thousands, where EMG/fcn fine-tuned on GunPoint × 10⁴ fell from 0.973 to 0.587 test accuracy).
+STREAM_MAX_LARGE = 1000.0
 _SOURCE_KEYS = ("domain", "description", "citation", "url", "license", "sampling_rate", "units")
 
 
@@ -65,6 +75,7 @@ class PreparedData:
     train: Arrays
     val: Arrays
     test: Arrays | None
+    use_stream_max: bool = False
 
     @property
     def val_frame(self) -> TargetFrame | None:
@@ -85,6 +96,8 @@ def finetune(
     recipe: str | TrainConfig = AUTO,
     max_epochs: int | None = None,
     preprocessing: str | Preprocessor | None = None,
+    relative_target: bool | None = None,
+    use_stream_max: bool | None = None,
     validation: str = "split",
     time_budget_s: float | None = None,
     bf16: bool | None = None,
@@ -102,8 +115,12 @@ def finetune(
     those three times longer, and so on until one is left, which trains to the recipe's end (``tshub.training.
     search``); ``search="full"`` trains every ω to the end. ``recipe="auto"`` picks the preset for the training
     split's size (``tshub.training.recipes.auto_recipe``). ``preprocessing`` defaults to the source model's kind,
-    fitted anew on the target's training split ("znorm" when the source has none), with the source's
-    ``relative_target`` when the target is a regression. ``validation``: "split" (default) holds a stratified fifth
+    fitted anew on the target's training split ("znorm" when the source has none). ``relative_target`` (regression):
+    learn each target in its series' normalised space (True), standardised (False), or None: the given
+    ``preprocessing``'s own choice, else a relative target exactly when the training targets follow their series'
+    level (``relative_target_for``; a source's relative target is not kept otherwise, with a warning).
+    ``use_stream_max``: whether the target model takes Otović's raw stream_max input (None: as the source does; False
+    drops it from a source that takes it, whose head is new anyway). ``validation``: "split" (default) holds a stratified fifth
     of the training series out to select the weights, ω and the stop; "train" trains on every training series and
     selects on them (``tshub.data.splits.VALIDATIONS`` says what each measured). ``time_budget_s`` bounds the whole
     call, search included.
@@ -131,7 +148,13 @@ def finetune(
             "with freeze_backbone=True the transferred (backbone) parameters do not train, so ω has "
             "no effect: pass a single lr_multiplier."
         )
-    prep = prepare_data(dataset, preprocessing or preprocessing_of(model, dataset), model.use_stream_max, validation)
+    preprocessor = (
+        preprocessing_of(model, dataset, relative_target)
+        if preprocessing is None
+        else relative_target_for(make_preprocessor(preprocessing), dataset, relative_target)
+    )
+    stream_max = model.use_stream_max if use_stream_max is None else use_stream_max
+    prep = prepare_data(dataset, preprocessor, stream_max, validation)
     name, config = resolve_recipe(
         recipe,
         n_train=len(prep.train[0]),
@@ -188,7 +211,7 @@ def train_from_scratch(
     max_epochs: int | None = None,
     preprocessing: str | Preprocessor | None = "znorm",
     use_stream_max: bool | None = None,
-    relative_target: bool = False,
+    relative_target: bool | None = None,
     arch_kwargs: dict[str, Any] | None = None,
     validation: str = "split",
     time_budget_s: float | None = None,
@@ -205,14 +228,13 @@ def train_from_scratch(
     ``use_stream_max`` defaults to whether the preprocessing produces stream_max ("minmax_mask" does);
     ``relative_target`` (regression) trains on targets in each series' normalised space, mapped back by the
     model's ``predict`` (``tshub.data.preprocess``; a departure from Otović et al., who trained on raw targets);
+    None: where the training targets follow their series' level (``relative_target_for``);
     ``validation`` and ``bf16`` (bfloat16 autocast; None: where the device computes it natively) as ``finetune``;
     ``state_path`` makes the run resumable (see ``fit``).
     """
     start = time.perf_counter()
     dataset = dataset_from(dataset)
-    preprocessor = make_preprocessor(preprocessing)
-    if relative_target:
-        preprocessor = preprocessor.with_relative_target()
+    preprocessor = relative_target_for(make_preprocessor(preprocessing), dataset, relative_target)
     if use_stream_max is None:
         use_stream_max = preprocessor.uses_stream_max
     prep = prepare_data(dataset, preprocessor, use_stream_max, validation)
@@ -244,30 +266,78 @@ def train_from_scratch(
     return _result(model, prep, loop, name, config, seed, start, {})
 
 
-def train_referent(source: TimeSeriesModel, dataset: Dataset, **kwargs: Any) -> FitResult:
+def train_referent(
+    source: TimeSeriesModel,
+    dataset: Dataset,
+    *,
+    relative_target: bool | None = None,
+    use_stream_max: bool | None = None,
+    **kwargs: Any,
+) -> FitResult:
     """The referent of fine-tuning ``source`` on ``dataset``: the same architecture, architecture options,
     stream_max input and preprocessing (fitted on the target, as ``finetune`` fits it) trained from scratch. Pass
-    the fine-tune's seed, recipe and caps as ``kwargs`` (``train_from_scratch``'s), so that the two trainings differ
-    only by the pretrained start."""
+    the fine-tune's ``relative_target``, ``use_stream_max``, seed, recipe and caps (``train_from_scratch``'s
+    ``kwargs``), so that the two trainings differ only by the pretrained start."""
     return train_from_scratch(
         source.arch,
         dataset,
-        preprocessing=preprocessing_of(source, dataset),
-        use_stream_max=source.use_stream_max,
+        preprocessing=preprocessing_of(source, dataset, relative_target),
+        use_stream_max=source.use_stream_max if use_stream_max is None else use_stream_max,
         arch_kwargs=source.arch_kwargs,
         **kwargs,
     )
 
 
-def preprocessing_of(model: TimeSeriesModel, dataset: Dataset) -> Preprocessor:
+def preprocessing_of(model: TimeSeriesModel, dataset: Dataset, relative_target: bool | None = None) -> Preprocessor:
     """The preprocessing a fine-tune of ``model`` (and its referent) fits on ``dataset``: the model's own kind and
-    options, unfitted ("znorm" when it has none); its relative_target only for a regression target."""
-    if model.preprocessor is None:
-        return make_preprocessor("znorm")
-    preprocessor: Preprocessor = model.preprocessor.unfitted()
-    if preprocessor.relative_target and dataset.task != "regression":
-        preprocessor = preprocessor.with_relative_target(False)
-    return preprocessor
+    options, unfitted ("znorm" when it has none), with the relative target ``relative_target_for`` gives the
+    target: the source's is kept with None only where the target's own data call for one, and said when not."""
+    source = make_preprocessor("znorm") if model.preprocessor is None else model.preprocessor.unfitted()
+    chosen = relative_target_for(source.with_relative_target(False), dataset, relative_target)
+    if (
+        source.relative_target
+        and not chosen.relative_target
+        and relative_target is None
+        and dataset.task == "regression"
+    ):
+        correlation = _training_level_correlation(dataset)
+        found = (
+            "not defined here: it needs one channel and one output"
+            if correlation is None
+            else f"{correlation:.2f}, {LEVEL_CORRELATION_MIN} needed"
+        )
+        warnings.warn(
+            f"{model.meta.get('id') or 'the source'} learned a relative target (each target in its series' "
+            f"normalised space), but the training targets of {dataset.name!r} do not follow their series' level "
+            f"(correlation with the series' last values {found}), so this fine-tune learns them standardised: pass "
+            "relative_target=True (--relative-target) to keep the source's.",
+            stacklevel=3,
+        )
+    return chosen
+
+
+def relative_target_for(preprocessor: Preprocessor, dataset: Dataset, relative_target: bool | None) -> Preprocessor:
+    """``preprocessor``, unfitted, with the target frame ``dataset`` gets: ``relative_target`` when given; with
+    None, the preprocessor's own choice when it made one, else none for a classification and for a regression
+    exactly when it scales each series as one and the training targets follow their series' level (correlation
+    with the series' last values >= LEVEL_CORRELATION_MIN): a forecast of the next value, whose level may drift far
+    beyond the training range (the S&P 500's test prices), learns it without extrapolating."""
+    if relative_target is not None:
+        relative = relative_target  # prepare_data refuses one for a classification, saying why
+    elif preprocessor.relative_target:
+        relative = True
+    elif dataset.task != "regression":
+        relative = False
+    else:
+        correlation = _training_level_correlation(dataset) if preprocessor.scales_each_series else None
+        relative = correlation is not None and correlation >= LEVEL_CORRELATION_MIN
+    return preprocessor.with_relative_target(relative)
+
+
+def _training_level_correlation(dataset: Dataset) -> float | None:
+    """``level_correlation`` on the training split (every series where the data has no splits)."""
+    X, y = dataset.split("train") if "train" in dataset.splits else (dataset.X, dataset.y)
+    return level_correlation(X, y)
 
 
 class _OmegaRun:
@@ -290,7 +360,7 @@ class _OmegaRun:
     ) -> None:
         """A fresh, seeded target with the source's weights transferred, ready to train at this ω (resumed from
         ``state_path`` when it holds this training's state)."""
-        target = fresh_model_like(source, prep.dataset, seed)
+        target = fresh_model_like(source, prep.dataset, seed, use_stream_max=prep.use_stream_max)
         self.report = transfer_weights(source, target)
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
@@ -410,8 +480,24 @@ def prepare_data(
             y = preprocessor.training_targets(X_raw, y)
         return X, y, stream_max if use_stream_max else None
 
+    train = arrays("train")
+    if use_stream_max:
+        _warn_large_stream_max(ds, train[2])
     test = arrays("test") if "test" in ds.splits and len(ds.splits["test"]) else None
-    return PreparedData(ds, preprocessor, arrays("train"), arrays("val"), test)
+    return PreparedData(ds, preprocessor, train, arrays("val"), test, use_stream_max)
+
+
+def _warn_large_stream_max(ds: Dataset, stream_max: np.ndarray | None) -> None:
+    """Say when the raw stream_max input is large enough to swamp the model's head (STREAM_MAX_LARGE)."""
+    median = float(np.median(stream_max)) if stream_max is not None and len(stream_max) else 0.0
+    if median > STREAM_MAX_LARGE:
+        warnings.warn(
+            f"{ds.name!r}: the model takes stream_max, each series' raw maximum |x|, unscaled into its head (Otović "
+            f"et al.'s design); on these training series its median is {median:,.0f}, which swamps the head's other "
+            "inputs (near unit scale) and ties the model to the data's units: pass use_stream_max=False "
+            "(--no-stream-max) to drop it.",
+            stacklevel=3,
+        )
 
 
 def split_scores(model: TimeSeriesModel, prep: PreparedData, split: str, batch_size: int = 256) -> dict[str, float]:
@@ -426,16 +512,19 @@ def split_scores(model: TimeSeriesModel, prep: PreparedData, split: str, batch_s
     return task_metrics("regression", y, decode_outputs("regression", torch.from_numpy(values)))
 
 
-def fresh_model_like(source: TimeSeriesModel, ds: Dataset, seed: int | None) -> TimeSeriesModel:
-    """A freshly initialised model of the source's architecture and kwargs, shaped for ``ds``; seeded unless ``seed``
-    is None (a meta-device skeleton has no values to seed, and reseeding costs ~1 ms)."""
+def fresh_model_like(
+    source: TimeSeriesModel, ds: Dataset, seed: int | None, *, use_stream_max: bool | None = None
+) -> TimeSeriesModel:
+    """A freshly initialised model of the source's architecture and kwargs, shaped for ``ds`` (with the stream_max
+    input when ``use_stream_max``; None: as the source); seeded unless ``seed`` is None (a meta-device skeleton has
+    no values to seed, and reseeding costs ~1 ms)."""
     if seed is not None:
         torch.manual_seed(seed)
     return build_model(
         source.arch,
         ds.n_channels,
         ds.n_outputs,
-        use_stream_max=source.use_stream_max,
+        use_stream_max=source.use_stream_max if use_stream_max is None else use_stream_max,
         input_length=ds.length,
         **source.arch_kwargs,
     )
