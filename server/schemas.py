@@ -176,8 +176,8 @@ class JobCreate(BaseModel):
     )
     baseline: bool = Field(
         False,
-        description="also train the architecture from scratch and, for classification, fit MiniRocket on the same "
-        "splits, and report their metrics beside the fine-tune's",
+        description="also train the architecture from scratch and fit MiniRocket (a ridge classifier or regressor) "
+        "on the same splits, and report their metrics beside the fine-tune's",
     )
 
     def spec(self) -> dict[str, Any]:
@@ -265,7 +265,7 @@ class JobOut(BaseModel):
         None, description="test metrics of the from-scratch baseline, when asked"
     )
     minirocket_metrics: dict[str, float | None] | None = Field(
-        None, description="test metrics of MiniRocket on the same splits, when a baseline was asked (classification)"
+        None, description="test metrics of MiniRocket on the same splits, when a baseline was asked"
     )
     result: dict[str, Any] | None = Field(
         None, description="everything the fine-tune reported (validation metrics, ω grid, transfer report, epochs)"

@@ -65,27 +65,31 @@ def test_a_fine_tunes_splits_give_it_validation_and_test_figures_and_short_serie
     assert result.metrics["accuracy"] >= 0.9 and result.elapsed_s > 0
 
 
+def test_a_regression_gets_a_ridge_regressor_on_the_same_features():
+    """Regression: the baseline refused every regression, so a regression fine-tune's --baseline showed no
+    non-pretrained method beside it (a fine-tune 100× worse than predicting the mean looked like any loss)."""
+    rng = np.random.default_rng(0)
+    frequency = rng.uniform(1, 5, 120)
+    t = np.linspace(0, 2 * np.pi, 64)
+    X = np.sin(frequency[:, None] * t + rng.uniform(0, 6, (120, 1)))[:, None, :] + rng.normal(0, 0.05, (120, 1, 64))
+    ds, _ = training_splits(Dataset.from_arrays(X, frequency, name="tones", task="regression"), test_fraction=0.25)
+    result = minirocket(ds)
+    assert set(result.metrics) == set(result.val_metrics) == {"mae", "mse"}
+    y_train, y_test = ds.split("train")[1], ds.split("test")[1]
+    assert result.metrics["mae"] < 0.3 * np.mean(np.abs(y_test - y_train.mean()))
+
+
 def test_what_it_cannot_take_is_said_plainly(without_scikit_learn: None):
-    regression = Dataset("prices", np.zeros((4, 1, 20)), np.zeros(4), "regression", splits={"train": np.arange(4)})
-    with pytest.raises(ValueError, match="is a regression task: the MiniRocket baseline is a classifier"):
-        minirocket(regression)
     X = np.zeros((4, 1, 20), dtype=np.float32)
     X[0, 0, 3] = np.nan
     with pytest.raises(ValueError, match="MiniRocket needs finite values"):
         MiniRocket().fit(X)
-    with pytest.raises(
-        ImportError, match=r"needs scikit-learn for its ridge classifier: pip install 'tshub\[sklearn\]'"
-    ):
+    with pytest.raises(ImportError, match=r"needs scikit-learn for its ridge model: pip install 'tshub\[sklearn\]'"):
         minirocket(Dataset.from_arrays(np.ones((4, 1, 20)), ["a", "b"] * 2, splits={"train": np.arange(4)}))
 
 
 def test_reports_learn_why_minirocket_could_not_run(without_scikit_learn: None):
     """``minirocket_if_possible``: what the CLI, the demo and the service print instead of failing."""
-    regression = Dataset("prices", np.zeros((4, 1, 20)), np.zeros(4), "regression", splits={"train": np.arange(4)})
-    result, why_not = minirocket_if_possible(regression)
-    assert result is None and "'prices' is a regression task: the MiniRocket baseline is a classifier" in (
-        why_not or ""
-    )
     labelled = Dataset.from_arrays(np.ones((4, 1, 20)), ["a", "b"] * 2, splits={"train": np.arange(4)})
     result, why_not = minirocket_if_possible(labelled)
     assert result is None and "pip install 'tshub[sklearn]'" in (why_not or "")

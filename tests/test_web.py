@@ -400,6 +400,8 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.find("#omega_list").send_keys("0.5, 1")
     b.find("#epochs").send_keys("2")
     b.select("#validation", "train")
+    b.select("#relative_target", "false")  # sent as booleans (a string would be refused, and no job page open)
+    b.select("#use_stream_max", "false")
     b.find("#baseline").click()
     b.find("#start-job").click()
     b.wait(lambda: "/ui/jobs/" in driver.current_url and driver.current_url != job_url, 15, "regression job page")
@@ -407,7 +409,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     assert b.text("#job-state") == "succeeded", b.text("#job-state")
     bar = b.find("#epoch-progress")
     assert bar.get_attribute("value") == bar.get_attribute("max"), (bar.get_attribute("value"), bar.text)
-    assert "not run: " in b.text("#result-facts") and "regression task" in b.text("#result-facts")
+    assert "MiniRocket (test)\nmae " in b.text("#result-facts")  # a ridge regressor on its features
     assert "training series themselves (none held out)" in b.text("#result-facts")  # the form's validation
     assert len(b.all("#grid tbody tr")) == 2  # the two ω of the list
 

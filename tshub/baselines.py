@@ -8,7 +8,8 @@ cannot live in tshub's environment. This is the algorithm of the authors' refere
 minirocket_multivariate.py): the 84 length-9 kernels of weights −1 and 2, up to 32 dilations spread exponentially,
 biases at low-discrepancy quantiles of one random training series' convolution per kernel and dilation, PPV
 features (padding alternating), random channel combinations for multivariate data; then, as aeon does, a
-StandardScaler without centring and a RidgeClassifierCV over 10 alphas from 1e-3 to 1e3 (scikit-learn). The
+StandardScaler without centring and a RidgeClassifierCV over 10 alphas from 1e-3 to 1e3 (scikit-learn); for a
+regression a RidgeCV over the same alphas, as aeon's MiniRocketRegressor. The
 convolutions run in torch. bench/minirocket_parity.py compares it with aeon's reference accuracies.
 """
 
@@ -39,8 +40,8 @@ CHUNK = 64  # series per convolution pass: bounds memory to CHUNK × channels ×
 
 
 class BaselineNotApplicable(ValueError):
-    """The data is outside what the baseline handles (a regression task, gaps, one class): reports print why and go
-    on; any other error is a fault and propagates."""
+    """The data is outside what the baseline handles (gaps, one class): reports print why and go on; any other
+    error is a fault and propagates."""
 
 
 @dataclass(frozen=True)
@@ -170,46 +171,42 @@ class MiniRocket:
 
 
 def minirocket(dataset: Dataset, *, seed: int = 0, validation: str = "split") -> BaselineResult:
-    """MiniRocket fitted on ``dataset``'s training split, scored on its test and validation splits (classification).
+    """MiniRocket fitted on ``dataset``'s training split, scored on its test and validation splits: a ridge
+    classifier, or for a regression a ridge regressor (RidgeCV, raw targets, one or several outputs).
 
     It fits on the very series a fine-tune trains on (the validation split is held out, as for the networks; with
     ``validation="train"`` every training series, as ``finetune`` then trains on), so the three figures meet on
     the same data; it needs no validation split of its own. A dataset without splits is training data, split as
     ``finetune`` splits it (``training_splits``)."""
-    if dataset.task != "classification":
-        raise BaselineNotApplicable(
-            f"dataset {dataset.name!r} is a {dataset.task} task: the MiniRocket baseline is a classifier; "
-            "compare a regression fine-tune with its from-scratch referent instead."
-        )
     try:
-        from sklearn.linear_model import RidgeClassifierCV
+        from sklearn.linear_model import RidgeClassifierCV, RidgeCV
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
     except ImportError as err:
         raise ImportError(
-            "the MiniRocket baseline needs scikit-learn for its ridge classifier: pip install 'tshub[sklearn]'."
+            "the MiniRocket baseline needs scikit-learn for its ridge model: pip install 'tshub[sklearn]'."
         ) from err
 
     start = time.perf_counter()
     if not dataset.splits or validation != "split":  # the splits a fine-tune of it trains and validates on
         dataset, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0, validation=validation)
     X, y = dataset.split("train")
+    regression = dataset.task == "regression"
     n_classes = len(np.unique(y))
-    if n_classes < 2:
+    if not regression and n_classes < 2:
         raise BaselineNotApplicable(
             f"dataset {dataset.name!r} has {n_classes} class in its training split: a classifier needs two."
         )
     with torch.no_grad():
         transform = MiniRocket(seed).fit(X)
-        classifier: Any = make_pipeline(StandardScaler(with_mean=False), RidgeClassifierCV(alphas=RIDGE_ALPHAS))
-        classifier.fit(transform.transform(X), y)
+        ridge = RidgeCV(alphas=RIDGE_ALPHAS) if regression else RidgeClassifierCV(alphas=RIDGE_ALPHAS)
+        model: Any = make_pipeline(StandardScaler(with_mean=False), ridge)
+        model.fit(transform.transform(X), y)
         scored = {}
         for split in ("test", "val"):
             if split in dataset.splits and len(dataset.splits[split]):
                 X_split, y_split = dataset.split(split)
-                scored[split] = task_metrics(
-                    "classification", y_split, classifier.predict(transform.transform(X_split))
-                )
+                scored[split] = task_metrics(dataset.task, y_split, model.predict(transform.transform(X_split)))
     return BaselineResult("MiniRocket", scored.get("test", {}), scored.get("val", {}), time.perf_counter() - start)
 
 

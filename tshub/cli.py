@@ -330,8 +330,8 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--baseline",
         action="store_true",
-        help="also train the architecture from scratch (same recipe, seed, splits and preprocessing) and, for "
-        "classification, fit MiniRocket on the same training split; compare all three",
+        help="also train the architecture from scratch (same recipe, seed, splits and preprocessing) and fit "
+        "MiniRocket (a ridge classifier or regressor) on the same training split; compare all three",
     )
     p.add_argument(
         "--relative-target",

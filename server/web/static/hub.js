@@ -292,6 +292,7 @@
     if (model === "auto") body.allow_self_transfer = form.elements.allow_self_transfer.checked;
     if (value("epochs")) body.epochs = Number(value("epochs"));
     if (value("budget_s")) body.budget_s = Number(value("budget_s"));
+    for (const name of ["relative_target", "use_stream_max"]) if (value(name)) body[name] = value(name) === "true";
     $("#start-job").disabled = true;
     status.textContent = "Starting…";
     try {
