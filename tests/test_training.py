@@ -696,3 +696,20 @@ def test_a_device_torch_cannot_use_is_refused_saying_what_to_pass():
             resolve_device("cuda")
     with pytest.raises(ValueError, match="'gpu0' is not a torch device"):
         resolve_device("gpu0")
+
+
+def test_training_leaves_the_callers_random_stream_where_it_was():
+    """Regression: train_from_scratch, finetune and fit reseeded torch's global generator, so a user's own draws
+    after a training call repeated whatever the training's seed gave."""
+    from tshub.data import Dataset
+    from tshub.training import finetune, train_from_scratch
+
+    rng = np.random.default_rng(0)
+    data = Dataset.from_arrays(rng.normal(size=(24, 1, 16)), np.arange(24) % 2, name="noise")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    options = {"max_epochs": 1, "arch_kwargs": {"filters": (4, 4, 4)}, "progress": False}
+    model = train_from_scratch("fcn", data, seed=3, **options).model
+    finetune(model, data, max_epochs=1, seed=5, progress=False)
+    assert torch.equal(torch.rand(3), expected)

@@ -38,6 +38,7 @@ from tshub.training.loop import (
     decode_outputs,
     evaluate,
     fit,
+    keeps_callers_rng,
     predict_outputs,
     progress_status,
     resolve_device,
@@ -85,6 +86,7 @@ class PreparedData:
         return self.preprocessor.target_frame(self.dataset.split("val")[0], np.ndim(self.val[1]))
 
 
+@keeps_callers_rng
 def finetune(
     model: TimeSeriesModel | str,
     dataset: Dataset | str | Path,
@@ -202,6 +204,7 @@ def finetune(
     )
 
 
+@keeps_callers_rng
 def train_from_scratch(
     arch: str,
     dataset: Dataset | str | Path,

@@ -8,13 +8,14 @@ bits from run to run unless ``torch.use_deterministic_algorithms(True)`` is set 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -28,6 +29,23 @@ from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import TrainConfig
 from tshub.training.state import training_state
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def keeps_callers_rng(function: Callable[P, R]) -> Callable[P, R]:
+    """``function`` run without moving torch's global random generators as its caller sees them: a training seeds
+    them (dropout draws from them), and a library call should not reset its user's random stream."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+        with torch.random.fork_rng(devices=cuda):
+            return function(*args, **kwargs)
+
+    return wrapper
+
 
 if TYPE_CHECKING:
     from tshub.training.multihead import HeadView
@@ -72,6 +90,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
+@keeps_callers_rng
 def fit(
     model: TimeSeriesModel,
     train: Arrays,

@@ -38,6 +38,7 @@ from tshub.training.loop import (
     build_optimizer,
     data_device,
     evaluate,
+    keeps_callers_rng,
     resolve_device,
     tensor_digest,
     train_step,
@@ -70,6 +71,7 @@ class HeadView(nn.Module):
         return self.model.regularization_loss()
 
 
+@keeps_callers_rng
 def pretrain_multihead(
     arch: str,
     datasets: Sequence[Dataset],
