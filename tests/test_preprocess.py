@@ -49,3 +49,15 @@ def test_missing_values_name_the_series_and_say_what_to_do_with_arrays() -> None
         match=r"2 series contain NaN or infinite values \(the first: series 3, channel 1, step 4\).*interpolate",
     ):
         ZNormalize().transform(X)
+
+
+def test_a_min_max_model_given_series_of_another_shape_says_what_it_takes_and_how_to_adapt_it() -> None:
+    """Regression: predicting 2-channel series with a 3-channel EMG model said "refit it on data of the new shape",
+    which a user predicting cannot do."""
+    mask = MinMaxMask().fit(np.random.default_rng(0).normal(size=(8, 3, 80)).astype(np.float32))
+    with pytest.raises(
+        DatasetError,
+        match=r"fitted on series of \(channels, length\) = \(3, 80\).*got \(2, 80\).*"
+        r"fine-tune it on them \(tshub.finetune\)",
+    ):
+        mask.transform(np.zeros((4, 2, 80), dtype=np.float32))

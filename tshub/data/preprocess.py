@@ -263,8 +263,10 @@ class MinMaxMask(Preprocessor):
             raise DatasetError("MinMaxMask is not fitted: call fit(X_train) first.")
         if X.shape[1:] != self.mask.shape:
             raise DatasetError(
-                f"MinMaxMask was fitted on series of shape (channels, length) = {self.mask.shape}, "
-                f"got {X.shape[1:]}; refit it on data of the new shape."
+                f"this min–max + mask preprocessing (Otović et al.'s) was fitted on series of (channels, length) = "
+                f"{tuple(self.mask.shape)}, and its mask is per channel and time step, got {tuple(X.shape[1:])}: a "
+                "model with it takes only series of that shape (resample or pad yours to it); for series of "
+                "another shape, fine-tune it on them (tshub.finetune), which fits a new mask."
             )
         stream_max = np.abs(X).reshape(len(X), -1).max(axis=1, keepdims=True).astype(np.float32)
         return (_minmax(X) - self.mask).astype(np.float32), stream_max
