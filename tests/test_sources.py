@@ -280,6 +280,32 @@ def test_lendb_malformed(tmp_path: Path) -> None:
         load_lendb(tmp_path / "absent")
 
 
+def test_a_missing_source_file_says_where_tshub_looked_and_the_call_that_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: ``load("LEN-DB")`` without the file said "<data root>: no file matching LEN-DB.hdf5 or *.hdf5 or
+    *.h5; pass the file explicitly", naming neither the LEN-DB/ folder it looked for nor how to pass the file."""
+    import re
+
+    import tshub
+
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("TSHUB_DATA", str(root))
+    with pytest.raises(DatasetError) as caught:
+        tshub.datasets.load("LEN-DB")
+    said = str(caught.value)
+    assert f"{root / 'LEN-DB'}" in said and f"{root}" in said  # both places it looked
+    assert "LEN-DB.hdf5, *.hdf5 or *.h5" in said  # the file names it reads
+    call = re.search(r"tshub\.datasets\.load\('LEN-DB', root='([^']+)'\)", said)
+    assert call is not None, said
+    X, _ = _write_lendb(tmp_path / "download" / "LEN-DB.hdf5", n=8)
+    for root_given in (tmp_path / "download" / "LEN-DB.hdf5", tmp_path / "download"):  # the call it names works
+        assert np.array_equal(tshub.datasets.load("LEN-DB", root=root_given).X, X)
+    with pytest.raises(DatasetError, match=r"no file named \*\.hdf5 or \*\.h5 in .*tshub\.datasets\.load\('LOMAX'"):
+        tshub.datasets.load("LOMAX")
+
+
 # ----------------------------------------------------------------------------- STEAD (small files, real layout)
 def _write_stead(folder: Path, rows: list[tuple[str, str, str]], traces: dict[str, np.ndarray]) -> None:
     folder.mkdir(parents=True, exist_ok=True)

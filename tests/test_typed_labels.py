@@ -123,3 +123,29 @@ def test_ucr_data_and_zoo_checkpoints_keep_string_labels(shared_data: Path, priv
     assert model.class_values is None
     predicted = model.predict(coffee.split("test")[0])
     assert predicted.dtype.kind == "U" and set(predicted.tolist()) <= set(coffee.classes or [])
+
+
+def test_an_npz_keeps_the_type_of_its_labels_as_from_arrays_does(tmp_path: Path) -> None:
+    """Regression: an .npz whose y was an int array read as text labels, so a model trained on it predicted
+    '3'/'7' and ``np.mean(model.predict(X) == y)`` was 0.0. An .npz stores its labels' type, as arrays do."""
+    X, y = int_labelled()
+    np.savez(tmp_path / "ints.npz", X=X, y=y)
+    ds = Dataset.from_file(str(tmp_path / "ints.npz"))
+    assert ds.classes == ["3", "7"] and ds.class_values == [3, 7]
+    assert ds.class_values == Dataset.from_arrays(X, y).class_values
+    np.savez(tmp_path / "bools.npz", X=X, y=y == 7)
+    assert Dataset.from_file(str(tmp_path / "bools.npz")).class_values == [False, True]
+    np.savez(tmp_path / "text.npz", X=X, y=y.astype(str))
+    assert Dataset.from_file(str(tmp_path / "text.npz")).class_values is None
+    np.savez(tmp_path / "indexed.npz", X=X, y=(y == 7).astype(int), classes=np.array(["low", "high"]))
+    assert Dataset.from_file(str(tmp_path / "indexed.npz")).class_values is None
+
+
+def test_a_model_trained_on_an_int_npz_predicts_its_ints(tmp_path: Path) -> None:
+    X, y = int_labelled()
+    np.savez(tmp_path / "ints.npz", X=X, y=y)
+    result = tshub.train_from_scratch(
+        "fcn", str(tmp_path / "ints.npz"), max_epochs=1, seed=0, progress=False, arch_kwargs={"filters": (4, 8, 4)}
+    )
+    predicted = result.model.predict(X)
+    assert predicted.dtype == np.int64 and set(predicted.tolist()) <= {3, 7}

@@ -221,3 +221,26 @@ def test_from_arrays_refuses_text_as_regression_targets_naming_one() -> None:
     with pytest.raises(DatasetError, match=r"regression targets must be numbers, got 'up'.*task='classification'"):
         Dataset.from_arrays(np.zeros((4, 1, 6)), np.array(["up", "down", "up", "1.5"]), task="regression")
     assert Dataset.from_arrays(np.zeros((2, 1, 6)), np.array(["0.5", "2"]), task="regression").y.tolist() == [0.5, 2]
+
+
+@pytest.mark.parametrize(
+    ("rows", "option", "value"),
+    [
+        (["a,1,2,3\n", "b,1,2\n"] * 4, "variable_length", "pad"),
+        (["a,1,,3\n", "b,1,2,3\n"] * 4, "missing", "interpolate"),
+    ],
+)
+def test_a_file_the_one_call_api_cannot_read_says_how_to_read_it_first(
+    tmp_path: Path, rows: list[str], option: str, value: str
+) -> None:
+    """Regression: ``tshub.finetune("EMG/fcn", "ragged.ts")`` said "pass variable_length='pad'", which finetune,
+    train_from_scratch and recommend do not take; only the readers (and the CLI's flag) do."""
+    data = tmp_path / "series.csv"
+    data.write_text("".join(rows))
+    with pytest.raises(DatasetError) as caught:
+        tshub.train_from_scratch("fcn", str(data), max_epochs=1, progress=False)
+    said = str(caught.value)
+    call = f"tshub.datasets.read_file({str(data)!r}, {option}='{value}')"
+    assert call in said and f"--{option.replace('_', '-')} {value}" in said, said
+    ds = eval(call, {"tshub": tshub})  # the call it names reads the file
+    assert len(ds.X) == 8

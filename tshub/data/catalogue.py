@@ -23,6 +23,7 @@ from typing import Any
 
 from tshub.data.dataset import Dataset, DatasetError, require_dataset
 from tshub.data.readers import read_split_files
+from tshub.data.readers.lengths import ReadOptionError
 from tshub.data.root import FULL, data_root
 from tshub.data.sources import SOURCE_LOADERS
 from tshub.naming import closest
@@ -115,8 +116,24 @@ def dataset_from(target: str | Path | Dataset) -> Dataset:
     splits: training data), or a catalogue name (``load``); anything else is refused saying how to make one."""
     if isinstance(target, (str, Path)):
         path = Path(target).expanduser()
-        return Dataset.from_file(str(path)) if path.is_file() else load(str(target))
+        return _read_path(path) if path.is_file() else load(str(target))
     return require_dataset(target)
+
+
+def _read_path(path: Path) -> Dataset:
+    """``Dataset.from_file(path)``; a file that needs a reader option is refused saying how to read it first, since
+    the one-call APIs (finetune, train_from_scratch, recommend) take a path without the readers' options."""
+    try:
+        return Dataset.from_file(str(path))
+    except ReadOptionError as e:
+        flag = f"--{e.option.replace('_', '-')} {e.value}"
+        raise ReadOptionError(
+            f"{e} Given a path, finetune, train_from_scratch and recommend read it without options: read it first, "
+            f"ds = tshub.datasets.read_file({str(path)!r}, {e.option}={e.value!r}), and pass ds instead of the path "
+            f"(on the command line: {flag}).",
+            e.option,
+            e.value,
+        ) from None
 
 
 def dataset_key(name: str) -> str | None:

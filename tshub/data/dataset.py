@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -157,7 +158,7 @@ class Dataset:
             class_values = typed_class_values(labels, classes)
         elif y.dtype.kind in "OUS":
             _refuse_text_targets(name, y)
-        return cls(
+        ds = cls(
             name=name,
             X=np.asarray(X),
             y=y,
@@ -167,6 +168,8 @@ class Dataset:
             meta=dict(meta or {}),
             class_values=class_values,
         )
+        _warn_if_channels_last(ds)
+        return ds
 
     @classmethod
     def from_file(cls, path: str, **kwargs: Any) -> Dataset:
@@ -261,9 +264,32 @@ class Dataset:
         )
 
 
+#: The most channels an array laid out (n, length, channels) by mistake usually has on its last axis (xyz, an IMU,
+#: EMG electrodes); beyond it, more channels than time steps is as likely to be real data (UEA's PEMS-SF: 963 × 144).
+_CHANNELS_LAST_WIDTH = 16
+
+
+def _warn_if_channels_last(ds: Dataset) -> None:
+    """Warn when ``X`` looks laid out (n, length, channels): a few values per channel and more channels than that
+    reads as one tiny series per time step, and training then learns nothing; real data may be so, hence no error."""
+    _, channels, length = ds.X.shape
+    if length < channels and length <= _CHANNELS_LAST_WIDTH:
+        warnings.warn(
+            f"dataset {ds.name!r}: X of shape {ds.X.shape} reads as {channels} channels of {length} values each; "
+            "tshub takes (n, channels, length): if your array is (n, length, channels), pass X.transpose(0, 2, 1).",
+            stacklevel=3,
+        )
+
+
 def _ragged(X: Any) -> bool:
-    """Whether ``X`` is a sequence of series of unequal shapes (numpy cannot stack it)."""
-    return isinstance(X, (list, tuple)) and len({np.shape(series) for series in X}) > 1
+    """Whether ``X`` is a sequence of series of unequal shapes, or of channels of unequal lengths (numpy cannot
+    stack it; ``nan_padded`` pads the former and refuses the latter, saying which series)."""
+    if not isinstance(X, (list, tuple)):
+        return False
+    try:
+        return len({np.shape(series) for series in X}) > 1
+    except ValueError:  # a series whose channels numpy cannot stack
+        return True
 
 
 def require_dataset(data: Any) -> Dataset:

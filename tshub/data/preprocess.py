@@ -17,6 +17,7 @@ targets near unit scale. A config without the fields (every older checkpoint, ev
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -201,6 +202,20 @@ class ZNormalize(Preprocessor):
 
     def __init__(self, *, relative_target: bool = False):
         self.relative_target = relative_target
+
+    def fit(self, X: np.ndarray) -> ZNormalize:
+        """Stateless; warns when the training series are too short to keep a shape (1 step becomes 0, 2 steps ±1),
+        since training would then learn nothing, without an error."""
+        length = np.shape(X)[-1]
+        if length < 3:
+            warnings.warn(
+                f"the series have {length} time step(s); per-series z-normalisation maps every one of them to "
+                f"{'[0]' if length == 1 else '[-1, 1], [1, -1] or [0, 0]'}, erasing their values, so the model "
+                "learns little or nothing from them: pass preprocessing='identity' (and scale the data yourself if "
+                "it needs it).",
+                stacklevel=2,
+            )
+        return self
 
     def transform(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         X = _as_series(X)

@@ -75,7 +75,7 @@ def assemble(
         )
     except DatasetError as e:
         raise DatasetError(f"{files}: {e}") from None
-    return replace(ds, class_values=None)  # a file's labels are text (numbers are parsed only to read fast)
+    return ds if all(r.typed_labels for r in raws) else replace(ds, class_values=None)
 
 
 def _refuse_empty(raw: RawSeries) -> None:

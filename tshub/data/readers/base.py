@@ -54,6 +54,8 @@ class RawSeries:
 
     ``X`` is float64 (n, channels, width) with NaN for missing or padding values, ``y`` the raw targets (strings or
     floats; None when the file has none), ``lines`` the 1-based line of each series (0 for binary formats).
+    ``typed_labels``: ``y`` has the type its author gave it (an .npz array), so numeric labels keep their values
+    (``Dataset.class_values``); a text format's numbers are parsed only to read fast, its labels stay text.
     """
 
     path: Path
@@ -67,6 +69,7 @@ class RawSeries:
     fixed_length: bool = False
     splits: dict[str, np.ndarray] = field(default_factory=dict)
     md5: str | None = None
+    typed_labels: bool = False
 
     def where(self, i: int) -> str:
         """Where series ``i`` is, for messages: its line, or its index in a binary file."""

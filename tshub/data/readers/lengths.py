@@ -11,13 +11,25 @@ from tshub.data.dataset import DatasetError
 from tshub.data.readers.base import MISSING, VARIABLE_LENGTH, check_option
 
 
+class ReadOptionError(DatasetError):
+    """Data that a reader option would read: ``option`` (``variable_length`` or ``missing``) with ``value``, what
+    to suggest where the data came as a path to a call that takes no reader options (``dataset_from``)."""
+
+    def __init__(self, message: str, option: str, value: str):
+        super().__init__(message)
+        self.option, self.value = option, value
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # picklable (a worker process sends it back)
+        return type(self), (str(self), self.option, self.value)
+
+
 def nan_padded(series: Any) -> np.ndarray:
     """Series as one float64 (n, c, longest) array, shorter ones NaN-padded after their end (what ``regularize``
     reads): an (n, t) or (n, c, t) array, or a sequence of (t,) or (c, t) series of unequal lengths."""
     if not isinstance(series, (list, tuple)):
         X = np.asarray(series, dtype=np.float64)
         return X[:, None, :] if X.ndim == 2 else X
-    arrays = [np.asarray(s, dtype=np.float64) for s in series]
+    arrays = [_series_array(s, i) for i, s in enumerate(series)]
     arrays = [a[None, :] if a.ndim == 1 else a for a in arrays]
     shapes = sorted({a.shape for a in arrays})
     if any(a.ndim != 2 for a in arrays) or len({a.shape[0] for a in arrays}) > 1:
@@ -26,6 +38,23 @@ def nan_padded(series: Any) -> np.ndarray:
         )
     width = max(a.shape[1] for a in arrays)
     return np.stack([np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=np.nan) for a in arrays])
+
+
+def _series_array(series: Any, i: int) -> np.ndarray:
+    """Series ``i`` as a float64 array; channels of unequal lengths are refused, not padded: they usually come from
+    sensors sampled at different rates, whose time steps padding would misalign."""
+    try:
+        return np.asarray(series, dtype=np.float64)
+    except ValueError:
+        lengths = [np.size(channel) for channel in series] if isinstance(series, (list, tuple)) else []
+        if len(set(lengths)) <= 1:
+            raise
+        raise DatasetError(
+            f"series {i}: its {len(lengths)} channels have different lengths ({', '.join(map(str, lengths[:8]))}); "
+            "the channels of one series must have one length (variable_length equalises series, not the channels "
+            "within one): resample the channels to one rate and length, or cut them to the shortest, and pass each "
+            "series as one (channels, length) array."
+        ) from None
 
 
 def regularize(
@@ -71,10 +100,12 @@ def regularize(
         return X[:, :, :hi], info
     if variable_length == "error":
         i = int(np.argmin(lengths.min(axis=1)))
-        raise DatasetError(
+        raise ReadOptionError(
             f"{source}: series have different lengths ({lo} to {hi} values; the shortest is at {where(i)}); "
             f"pass variable_length='truncate' (cut all to {lo}), 'pad' (repeat each series' last value up to "
-            f"{hi}) or 'resample' (linear interpolation to {hi})."
+            f"{hi}) or 'resample' (linear interpolation to {hi}).",
+            "variable_length",
+            "pad",
         )
     X = _equalize(X, lengths, variable_length)
     info["variable_length"] = {"method": variable_length, "min_length": lo, "max_length": hi, "length": int(X.shape[2])}
@@ -104,9 +135,11 @@ def _fill_gaps(
 ) -> np.ndarray:
     if missing == "error":
         i, k, t = np.argwhere(gaps)[0]
-        raise DatasetError(
+        raise ReadOptionError(
             f"{where(i)}: missing value (NaN, '?' or empty) at time step {t} {_channel(k, X.shape[1])}inside the "
-            "series, not padding after its end; pass missing='interpolate' to fill gaps linearly, or clean the file."
+            "series, not padding after its end; pass missing='interpolate' to fill gaps linearly, or clean the file.",
+            "missing",
+            "interpolate",
         )
     X = X.copy()
     for i, k in np.argwhere(gaps.any(axis=2)):

@@ -45,6 +45,7 @@ def _parse_npz(path: Path, label_column: int | str | None, limits: ReadLimits = 
             y=None,
             lines=np.zeros(len(X), dtype=np.int64),
             md5=hashlib.md5(path.read_bytes()).hexdigest(),
+            typed_labels=True,
         )
         if label_column is not None:
             raw.y, raw.classes = _npz_targets(archive, path, keys, len(X))

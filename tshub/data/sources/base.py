@@ -55,7 +55,27 @@ def find_file(path: str | Path | None, folder_names: tuple[str, ...], patterns: 
             )
         if matches:
             return matches[0]
-    raise DatasetError(f"{folder}: no file matching {' or '.join(patterns)}; pass the file explicitly.")
+    raise DatasetError(_no_file(folder, folder_names, patterns))
+
+
+def _no_file(folder: Path, folder_names: tuple[str, ...], patterns: tuple[str, ...]) -> str:
+    """Where ``find_file`` looked, the file names it reads, and the call that reads the file from elsewhere."""
+    names = ", ".join(patterns[:-1]) + " or " + patterns[-1] if len(patterns) > 1 else patterns[0]
+    if not folder_names:
+        return f"{folder}: no file named {names}; pass the file itself, or the folder that holds it."
+    source = folder_names[0]
+    looked = (
+        str(folder)
+        if folder.name in folder_names
+        else f"{folder} (there is no {' or '.join(str(folder / n) for n in folder_names)} folder, so tshub looked "
+        "in the folder itself)"
+    )
+    example = next((p for p in patterns if "*" not in p), patterns[0].replace("*", source))
+    return (
+        f"{source}: no file named {names} in {looked}. Pass the file, or the folder holding it: "
+        f"tshub.datasets.load({source!r}, root='/path/to/{example}'); or put it in a {source}/ folder under the "
+        "data root ($TSHUB_DATA, else shared/data beside the repository)."
+    )
 
 
 @contextmanager

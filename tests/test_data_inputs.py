@@ -1,0 +1,66 @@
+"""What ``Dataset.from_arrays`` and training make of inputs that are easy to get wrong: channels of one series with
+different lengths, arrays laid out channels-last, and series too short for per-series z-normalisation."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.preprocess import ZNormalize
+from tshub.training import train_from_scratch
+
+
+def test_channels_of_one_series_with_different_lengths_are_refused_saying_so() -> None:
+    """Regression: a list of per-channel lists of unequal lengths raised numpy's 'inhomogeneous shape' ValueError."""
+    rng = np.random.default_rng(0)
+    series = [[rng.normal(size=50), rng.normal(size=45 if i == 3 else 50), rng.normal(size=50)] for i in range(6)]
+    y = np.arange(6) % 2
+    for variable_length in (None, "pad"):
+        with pytest.raises(DatasetError, match=r"series 3: its 3 channels have different lengths \(50, 45, 50\)"):
+            Dataset.from_arrays(series, y, variable_length=variable_length)
+
+
+def test_series_of_equal_channels_still_read_from_nested_lists() -> None:
+    rng = np.random.default_rng(0)
+    series = [[rng.normal(size=50 + i), rng.normal(size=50 + i)] for i in range(4)]
+    ds = Dataset.from_arrays(series, [0, 1, 0, 1], variable_length="truncate")
+    assert ds.X.shape == (4, 2, 50)
+
+
+def test_a_channels_last_array_is_warned_about() -> None:
+    """Regression: X of shape (n, length=50, channels=3) silently became 50 channels of length 3."""
+    X = np.random.default_rng(0).normal(size=(10, 50, 3))
+    with pytest.warns(UserWarning, match=r"\(10, 50, 3\).*\(n, channels, length\).*X\.transpose\(0, 2, 1\)"):
+        ds = Dataset.from_arrays(X, np.arange(10) % 2)
+    assert ds.X.shape == (10, 50, 3)  # a warning only: a few real datasets have more channels than time steps
+
+
+@pytest.mark.parametrize("shape", [(10, 3, 50), (10, 50), (10, 200, 144), (10, 2, 2)])
+def test_arrays_laid_out_as_tshub_takes_them_are_not_warned_about(shape: tuple[int, ...]) -> None:
+    X = np.random.default_rng(0).normal(size=shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Dataset.from_arrays(X, np.arange(10) % 2)
+
+
+@pytest.mark.parametrize("length", [1, 2])
+def test_training_on_series_too_short_to_z_normalise_is_warned_about(length: int) -> None:
+    """Regression: series of 1 or 2 time steps became zeros or ±1 under the default per-series z-normalisation, so
+    training learned nothing (validation accuracy 0.50, against 1.00 with preprocessing='identity'), silently."""
+    y = np.arange(20) % 2
+    data = Dataset.from_arrays(np.random.default_rng(0).normal(size=(20, 1, length)) + 3 * y[:, None, None], y)
+    options = {"max_epochs": 1, "arch_kwargs": {"filters": (4, 4, 4)}, "progress": False}
+    with pytest.warns(UserWarning, match=rf"{length} time step.*z-normalisation.*preprocessing='identity'"):
+        train_from_scratch("fcn", data, **options)
+    with warnings.catch_warnings():  # the advice taken: no warning
+        warnings.simplefilter("error")
+        train_from_scratch("fcn", data, preprocessing="identity", **options)
+
+
+def test_series_of_three_time_steps_train_without_a_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ZNormalize().fit(np.random.default_rng(0).normal(size=(20, 1, 3)))
