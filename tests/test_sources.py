@@ -55,10 +55,10 @@ def test_sp500_gives_the_papers_22681_windows(shared_data: Path) -> None:
     for part, first_row in (("train", 0), ("val", 15983), ("test", 19408)):
         idx = ds.splits[part]
         np.testing.assert_array_equal(ds.X[idx[0], 0], close[first_row : first_row + 50].astype(np.float32))
-        assert ds.y[idx[0]] == np.float32(close[first_row + 50])
+        assert ds.y[idx[0]] == close[first_row + 50]  # targets keep float64
         # consecutive windows: the target of one is the last input of the next
-        np.testing.assert_array_equal(ds.y[idx[:-1]], ds.X[idx[1:], 0, -1])
-    assert ds.y[-1] == np.float32(close[-2])  # the last possible window of each part is dropped (tstl)
+        np.testing.assert_array_equal(ds.y[idx[:-1]].astype(np.float32), ds.X[idx[1:], 0, -1])
+    assert ds.y[-1] == close[-2]  # the last possible window of each part is dropped (tstl)
     dates = [r["Date"] for r in rows]
     ranges = ds.meta["split_ranges"]
     assert ranges["train"]["last_target"] < ranges["val"]["first_target"] == dates[15983 + 50]
@@ -194,7 +194,7 @@ def test_seismic_cx(shared_data: Path) -> None:
     with open(folder / "metadata.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert ds.X.shape == (100, 3, 1200) and ds.task == "regression"
-    np.testing.assert_array_equal(ds.y, np.array([float(r["source_magnitude"]) for r in rows], dtype=np.float32))
+    np.testing.assert_array_equal(ds.y, np.array([float(r["source_magnitude"]) for r in rows]))
     official = {"train": "train", "val": "dev", "test": "test"}
     for split, name in official.items():
         assert ds.splits[split].tolist() == [i for i, r in enumerate(rows) if r["split"] == name]
@@ -248,7 +248,7 @@ def test_lendb_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     X, mags = _write_lendb(tmp_path / "LEN-DB" / "LEN-DB.hdf5")
     ds = load_lendb(tmp_path / "LEN-DB" / "LEN-DB.hdf5")
     np.testing.assert_array_equal(ds.X, X)
-    np.testing.assert_array_equal(ds.y, mags.astype(np.float32))
+    np.testing.assert_array_equal(ds.y, mags)
     assert {k: len(v) for k, v in ds.splits.items()} == {"train": 14, "val": 3, "test": 3}
     assert_partition(ds, 20)
     assert ds.meta["sampling_rate"] == 20.0 and "Magrini" in ds.meta["citation"]
@@ -335,7 +335,7 @@ def test_stead_round_trip_and_malformed(tmp_path: Path) -> None:
     assert ds.X.shape == (5, 3, 6000)  # five events: the fewest that give each of the three splits one
     for k in range(5):
         np.testing.assert_array_equal(ds.X[k], traces[f"ST{k}.IV_2018_EV"].T)
-    np.testing.assert_array_equal(ds.y, np.array([2.1, 3.4, 0.7, 1.5, 2.8], dtype=np.float32))
+    np.testing.assert_array_equal(ds.y, np.array([2.1, 3.4, 0.7, 1.5, 2.8]))
     assert_partition(ds, 5)
 
     _write_stead(tmp_path / "missing", rows + [("GONE.IV", "earthquake_local", "1.0")], traces)
@@ -390,7 +390,7 @@ def test_lomax_merges_groups_removes_duplicates(tmp_path: Path, channels_last: b
     assert ds.X.shape == (21, 3, 1001) and ds.meta["stored_channels_last"] is channels_last
     for trace, mag in written.values():  # every trace once, the train copy of tr00 (not the zeros duplicate)
         row = [k for k in range(len(ds.X)) if np.array_equal(ds.X[k], trace)]
-        assert len(row) == 1 and ds.y[row[0]] == np.float32(mag)
+        assert len(row) == 1 and ds.y[row[0]] == mag
     assert not np.any(np.all(ds.X == 0, axis=(1, 2)))
     assert_partition(ds, 21)
 

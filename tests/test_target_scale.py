@@ -85,3 +85,16 @@ def test_unlabelled_series_are_predicted_not_trained_on() -> None:
         train_from_scratch("fcn", unlabelled, max_epochs=1, arch_kwargs=SMALL, progress=False)
     with pytest.raises(DatasetError, match="target of series 0 is nan"):  # only a regression can be unlabelled
         Dataset.from_arrays(ds.X, np.full(len(ds.y), np.nan), name="u", meta={"unlabeled": True})
+
+
+def test_a_large_offset_of_the_targets_changes_nothing_but_the_predictions_offset() -> None:
+    """Regression: targets were stored and mapped back in float32, so an offset of 1e8 left steps of 8 between
+    representable targets (sklearn R² 0.27 at offset 0, -68 at 1e8, one distinct prediction)."""
+    options = {"max_epochs": 3, "arch_kwargs": SMALL, "preprocessing": "identity", "progress": False}
+    plain, shifted = big_targets(level=0.0, spread=1.0), big_targets(level=1e8, spread=1.0)
+    assert shifted.y.dtype == np.float64
+    X_test = plain.split("test")[0]
+    expected = train_from_scratch("fcn", plain, **options).model.predict(X_test)
+    predicted = train_from_scratch("fcn", shifted, **options).model.predict(X_test)
+    np.testing.assert_allclose(predicted - 1e8, expected, atol=1e-3)
+    assert len(np.unique(predicted)) == len(X_test)

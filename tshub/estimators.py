@@ -266,7 +266,7 @@ class TSHubRegressor(RegressorMixin, _TSHubEstimator):
     def fit(self, X: Any, y: Any) -> TSHubRegressor:
         """Fine-tune (or train) on series ``X`` and float targets ``y`` of shape (n,) or (n, k)."""
         X, y = self._series(X, y, reset=True)
-        return self._fit(X, np.asarray(y, dtype=np.float32), None)
+        return self._fit(X, np.asarray(y, dtype=np.float64), None)
 
     def predict(self, X: Any) -> np.ndarray:
         """Values, (n,) for one target."""

@@ -21,7 +21,7 @@ class Dataset:
     """Series ``X`` (float32, shape (n, channels, length)), targets ``y`` and named splits.
 
     For classification ``y`` holds int64 indices into ``classes`` (the original labels as strings);
-    for regression ``y`` holds float32 values (shape (n,) or (n, k)) and ``classes`` is None.
+    for regression ``y`` holds float64 values (shape (n,) or (n, k)) and ``classes`` is None.
     ``class_values`` keeps the original labels' values, in the order of ``classes``, when they were numbers (ints,
     integral floats as ints, or bools), so predictions compare equal with them; None when they were text.
     ``splits`` maps a split name ("train", "val", "test", ...) to an int64 index array into X (given as indices
@@ -73,7 +73,9 @@ class Dataset:
             if self.class_values is not None:
                 self.class_values = self._checked_class_values(self.class_values)
         else:
-            self.y = np.asarray(self.y, dtype=np.float32)
+            self.y = np.asarray(
+                self.y, dtype=np.float64
+            )  # float32 keeps 7 digits: a price 1e8 would move in steps of 8
             self.classes, self.class_values = None, None
         self.splits = dict(self.splits)  # the dataset's own: a caller's dict (or another dataset's) stays as it is
         for split_name, idx in list(self.splits.items()):

@@ -100,9 +100,10 @@ class Preprocessor:
         return ((np.asarray(y, dtype=np.float64) - offset) / scale).astype(np.float32)
 
     def raw_targets(self, X: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """The inverse of ``training_targets``: a network's outputs for ``X`` on the targets' raw scale."""
+        """The inverse of ``training_targets``: a network's outputs for ``X`` on the targets' raw scale (float64,
+        as the targets are kept: a large offset would swallow float32's seven digits)."""
         offset, scale = self.target_frame(X, np.ndim(values))
-        return (np.asarray(values, dtype=np.float64) * scale + offset).astype(np.float32)
+        return np.asarray(values, dtype=np.float64) * scale + offset
 
     def target_frame(self, X: np.ndarray, ndim: int) -> tuple[np.ndarray, np.ndarray]:
         """``(offset, scale)`` of the targets the network learns: each series' (relative) or the training

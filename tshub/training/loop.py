@@ -398,9 +398,7 @@ def evaluate(
     truth, predicted = y.numpy(), decode_outputs(task, outputs)
     if target_frame is not None:
         offset, scale = target_frame
-        truth, predicted = (
-            (values.astype(np.float64) * scale + offset).astype(np.float32) for values in (truth, predicted)
-        )
+        truth, predicted = (values.astype(np.float64) * scale + offset for values in (truth, predicted))
     return {"loss": loss, **task_metrics(task, truth, predicted)}
 
 

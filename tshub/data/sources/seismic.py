@@ -77,7 +77,7 @@ def load_lendb(path: str | Path | None = None, *, limit: int | None = None, seed
         traces = [(f"EQ/{key}", obj) for key, obj in group.items()]
         keep = select_limit(len(traces), limit, seed)
         X = np.empty((len(keep), *LENDB_SHAPE), dtype=np.float32)
-        y = np.empty(len(keep), dtype=np.float32)
+        y = np.empty(len(keep), dtype=np.float64)
         for row, i in enumerate(keep):
             key, obj = traces[i]
             X[row] = _trace(obj, file, key, LENDB_SHAPE)
@@ -107,7 +107,7 @@ def load_stead(
     rows = [(line, row) for line, row in _csv_rows(table, required) if row["trace_category"] == "earthquake_local"]
     keep = select_limit(len(rows), limit, seed)
     X = np.empty((len(keep), STEAD_SHAPE[1], STEAD_SHAPE[0]), dtype=np.float32)
-    y = np.empty(len(keep), dtype=np.float32)
+    y = np.empty(len(keep), dtype=np.float64)
     with open_hdf5(file) as h5:
         data = _group(h5, "data", file, "STEAD keeps one dataset per trace in group 'data/'")
         for row_out, i in enumerate(keep):
@@ -158,7 +158,7 @@ def load_lomax(
         channels_last = _lomax_orientation(first, file, keys[keep[0]])
         shape = first.shape
         X = np.empty((len(keep), 3, shape[0] if channels_last else shape[1]), dtype=np.float32)
-        y = np.empty(len(keep), dtype=np.float32)
+        y = np.empty(len(keep), dtype=np.float64)
         for row, i in enumerate(keep):
             obj = h5[keys[i]]
             trace = _trace(obj, file, keys[i], shape)
@@ -188,7 +188,7 @@ def load_seisbench(
     rows = [rows[i] for i in select_limit(len(rows), limit, seed)]
     if not rows:
         raise DatasetError(f"{table}: no trace rows.")
-    traces, y = [], np.empty(len(rows), dtype=np.float32)
+    traces, y = [], np.empty(len(rows), dtype=np.float64)
     with open_hdf5(file) as h5:
         fmt = _data_format(h5)
         channels_last = fmt.get("dimension_order", "CW") == "WC"
