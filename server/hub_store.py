@@ -25,6 +25,7 @@ from huggingface_hub import ModelCard
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
 from huggingface_hub.utils.sha import git_hash
 from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from server.auth import Owner
@@ -43,6 +44,9 @@ MAX_PATH = 1000
 MAX_FILES = 10_000  # files in the repo at a commit (a checkpoint has four)
 MAX_TITLE, MAX_MESSAGE = 1_000, 64 * 1024  # characters
 MAX_CARD_VALUES = 100_000  # values in a card's YAML metadata, aliases (*name) expanded as JSON stores them
+# Tries of a repo creation that a concurrent one beat to its namespace or repo row: each loss is to a row that then
+# exists, so the second try settles it unless a third request raced for the same new repo too.
+CREATE_ATTEMPTS = 3
 
 
 class HubStoreError(Exception):
@@ -155,6 +159,17 @@ class HubStore:
                     f"invalid repo id part {part!r}: use letters, digits, '-', '_' and '.' (no "
                     "'--' or '..', at most 96 characters, starting with a letter or digit)"
                 )
+        for _ in range(CREATE_ATTEMPTS - 1):
+            try:
+                return self._insert_repo(owner, namespace, name, private)
+            except IntegrityError:
+                # A concurrent create added the namespace or the repo between this one's reads and its inserts (this
+                # transaction rolled back): read again, which finds it (RepoExists, Forbidden, or a namespace to use).
+                continue
+        return self._insert_repo(owner, namespace, name, private)
+
+    def _insert_repo(self, owner: Owner, namespace: str, name: str, private: bool) -> HubRepo:
+        """One try of ``create_repo``, one transaction: its reads and its inserts race with other requests'."""
         repo_id = f"{namespace}/{name}"
         with self.Session.begin() as session:
             space = session.get(HubNamespace, namespace)

@@ -488,3 +488,32 @@ def test_a_namespace_named_like_another_token_is_kept_for_that_token():
         assert squat.status_code == 403 and "is the name of another token" in squat.json()["error"]
         assert http.post("/api/repos/create", json={"name": "model"}, headers=erin).is_success
         assert http.post("/api/repos/create", json={"name": "x", "organization": "frank-org"}, headers=frank).is_success
+
+
+def test_concurrent_creates_of_one_repo_or_namespace_all_succeed(hub, client):
+    """Failed before the fix: racing create_repo(exist_ok=True) calls (concurrent `tshub push` runs) got a 500
+    (IntegrityError: UNIQUE constraint failed: hub_namespaces.name) instead of the 409 exist_ok expects."""
+    api = HfApi(endpoint=hub.url, token=hub.tokens["bob"])
+    for round_ in range(3):
+        same_repo = [f"bob-team{round_}/model"] * 6
+        same_namespace = [f"bob-lab{round_}/m{i}" for i in range(6)]
+        with ThreadPoolExecutor(6) as pool:
+            urls = list(pool.map(lambda repo: api.create_repo(repo, exist_ok=True), same_repo + same_namespace))
+        assert [url.repo_id for url in urls] == same_repo + same_namespace
+    assert HfApi(endpoint=hub.url, token=hub.tokens["alice"]).repo_exists("bob-lab2/m5")
+
+
+def test_a_repo_without_a_tshub_checkpoint_says_so(hub, client):
+    """Failed before: an empty repo raised a raw 'ValueError: Snapshot directory does not exist', and a repo of
+    another library said its format version None needs a newer tshub."""
+    api = HfApi(endpoint=hub.url, token=hub.tokens["alice"])
+    api.create_repo("alice/empty")
+    with pytest.raises(CheckpointError, match="Hub repo alice/empty .*holds no tshub checkpoint"):
+        load_pretrained("alice/empty")
+    with pytest.raises(CheckpointError, match="holds no tshub checkpoint"):
+        tshub.hub.pull("alice/empty")
+    api.create_repo("alice/bertlike")
+    api.upload_file(path_or_fileobj=b'{"model_type": "bert"}', path_in_repo=CONFIG_NAME, repo_id="alice/bertlike")
+    with pytest.raises(CheckpointError, match="not a tshub checkpoint config") as err:
+        load_pretrained("alice/bertlike")
+    assert "upgrade" not in str(err.value)

@@ -8,13 +8,14 @@ the preprocessing config, provenance (source dataset, recipe, metrics, parent ch
 and the sha256 of the weights file. Weights may be stored in float16/bfloat16 to shrink a committed zoo; they
 load back as float32. Loading checks the format version, the hash and every key strictly; nothing is pickled.
 
-A checkpoint may come from a stranger, so nothing in config.json is trusted before it is checked: its model
-fields against a schema (types, ranges, the architecture's own kwargs), then the network it describes, built on
-the meta device (no memory), against the tensor names and shapes in the safetensors header (read without
-loading). Only then are the tensors read, and that network takes them as its own (never initialised at random
-only to be overwritten), so a forged config cannot make loading allocate more than the weights file holds. The
-training history is not needed to load a model: a checkpoint without it (all those saved before it existed) loads
-as before, and an unreadable one loads with a warning and no history.
+A checkpoint may come from a stranger, so nothing in config.json is trusted before it is checked: reading it checks
+the types of the fields that listings, cards and ``tshub info`` show (one bad checkpoint must not break a listing),
+loading its model fields against a schema (types, ranges, the architecture's own kwargs, classes one per output),
+then the network it describes, built on the meta device (no memory), against the tensor names and shapes in the
+safetensors header (read without loading). Only then are the tensors read, and that network takes them as its own
+(never initialised at random only to be overwritten), so a forged config cannot make loading allocate more than the
+weights file holds. The training history is not needed to load a model: a checkpoint without it (all those saved
+before it existed) loads as before, and an unreadable one loads with a warning and no history.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import warnings
@@ -80,6 +82,11 @@ PROVENANCE_KEYS = (
     "limitations",
 )
 _MODEL_KEYS = ("arch", "in_channels", "n_outputs", "use_stream_max", "input_length", "arch_kwargs", "heads")
+TASKS = ("classification", "regression")
+# Fields of config.json that listings, cards, `tshub info` and the recommender read as strings (when present).
+_TEXT_FIELDS = ("tshub_version", "id", "repo_id", "source_dataset", "parent", "license", "dtype", "weights_sha256")
+# Weights files tshub refuses to read: pickles, which can run any code when loaded.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 # Bounds of the config schema: far above any real time-series checkpoint, far below what exhausts a machine.
 MAX_CHANNELS = 100_000
 MAX_OUTPUTS = 1_000_000
@@ -176,7 +183,7 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
-        raise CheckpointError(f"{folder} has no {WEIGHTS_NAME}: the checkpoint is incomplete, re-pull or re-save it.")
+        raise CheckpointError(_missing_weights(folder))
     digest = sha256_file(weights)
     if digest != config.get("weights_sha256"):
         raise CheckpointError(
@@ -212,6 +219,18 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
     except CheckpointError as err:
         warnings.warn(f"{err} The model loads without its training history.", stacklevel=2)
     return model.eval()
+
+
+def _missing_weights(folder: Path) -> str:
+    """Why a checkpoint folder without its weights file cannot load, and what to do."""
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        return (
+            f"{folder} has no {WEIGHTS_NAME} but {', '.join(pickles)}: tshub reads weights only from "
+            f"{WEIGHTS_NAME} (safetensors) and never unpickles a file (unpickling can run any code); save the model "
+            "with save_pretrained, or its state dict with safetensors, to load it."
+        )
+    return f"{folder} has no {WEIGHTS_NAME}: the checkpoint is incomplete, re-pull or re-save it."
 
 
 def read_history(folder: str | Path) -> TrainingHistory | None:
@@ -259,6 +278,12 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise CheckpointError(f"{path} holds no JSON object; re-pull or re-save the checkpoint.")
     version = config.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):  # every config tshub wrote has a whole number
+        raise CheckpointError(
+            f"{path} is not a tshub checkpoint config (its format_version is {_short(version)}, not a number: a "
+            "config.json of another library?); pass a folder written by save_pretrained, a model id or the Hub "
+            "repo of a tshub checkpoint."
+        )
     if version != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {version!r} is not supported by tshub {__version__}, "
@@ -266,12 +291,14 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         )
     missing = [key for key in (*_MODEL_KEYS, "weights_sha256") if key not in config]
     if missing:
-        raise CheckpointError(f"{path} lacks {missing}; re-save the checkpoint with save_pretrained.")
+        raise CheckpointError(f"{path} lacks {missing}; {_remedy(config)}.")
+    _refuse(_field_problems(config), path, config, "has fields tshub cannot read")
     return config
 
 
 def check_model_config(config: dict[str, Any], path: Path) -> None:
-    """Refuse model fields of config.json outside the schema, saying which field and what is expected."""
+    """Refuse model fields of config.json outside the schema, saying which field and what is expected; the outputs'
+    meaning (task, classes) must fit them."""
     problems = []
 
     def whole(key: str, value: Any, high: int, optional: bool = False) -> None:
@@ -303,9 +330,7 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
                 whole(f"heads[{_short(name)}]", outputs, MAX_OUTPUTS)
     if "class_values" in config:
         _check_class_values(config["class_values"], config.get("classes"), problems)
-    for key in ("meta", "preprocessing_arrays"):  # read as objects when the model is restored
-        if not isinstance(config.get(key, {}), dict):
-            problems.append(f"{key} must be an object, got {_short(config[key])}")
+    _check_outputs(config, problems)
     kwargs = config["arch_kwargs"]
     if not isinstance(kwargs, dict):
         problems.append(f"arch_kwargs must be an object, got {_short(kwargs)}")
@@ -317,12 +342,114 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             problems.append(f"arch_kwargs {_short(unknown)} are not parameters of {arch} (it takes {sorted(allowed)})")
+    _refuse(problems, path, config, "describes no model tshub can load")
+
+
+def _refuse(problems: list[str], path: Path, config: dict[str, Any], what: str) -> None:
+    """Raise CheckpointError naming the first problems of ``config`` (read from ``path``), if it has any."""
     if problems:
         raise CheckpointError(
-            f"{path} describes no network tshub can build: {'; '.join(problems[:_SHOWN])}"
-            f"{f' (and {len(problems) - _SHOWN} more)' if len(problems) > _SHOWN else ''}; "
-            "re-pull or re-save the checkpoint."
+            f"{path} {what}: {'; '.join(problems[:_SHOWN])}"
+            f"{f' (and {len(problems) - _SHOWN} more)' if len(problems) > _SHOWN else ''}; {_remedy(config)}."
         )
+
+
+def _remedy(config: dict[str, Any]) -> str:
+    """What to do about a config.json tshub cannot read: upgrade when a newer tshub wrote it (fields or kwargs this
+    one does not know are then expected), else fetch or write a sound copy."""
+    saved = config.get("tshub_version")
+    if isinstance(saved, str) and _release(saved) > _release(__version__):
+        return (
+            f"it was saved by tshub {saved}, newer than this tshub {__version__}: upgrade tshub (pip install -U tshub)"
+        )
+    return "re-pull or re-save the checkpoint"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The release numbers of a version string ("0.10.1rc2" → (0, 10, 1)), () when it has none."""
+    match = re.match(r"\d+(?:\.\d+)*", version.strip())
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
+
+
+def _field_problems(config: dict[str, Any]) -> list[str]:
+    """The fields of config.json that listings, cards, `tshub info` and the recommender read (not the model's, which
+    ``check_model_config`` checks), of a type they cannot read: one such field must not break a listing."""
+    problems = []
+
+    def expect(key: str, value: Any, kind: type | tuple[type, ...], words: str) -> None:
+        if value is not None and not isinstance(value, kind):
+            problems.append(f"{key} must be {words}, got {_short(value)}")
+
+    for key in _TEXT_FIELDS:
+        expect(key, config.get(key), str, "a string")
+    for key in ("n_parameters", "size_bytes"):
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            problems.append(f"{key} must be a whole number, got {_short(value)}")
+    if config.get("task") not in (None, *TASKS):
+        problems.append(f"task must be 'classification', 'regression' or null, got {_short(config['task'])}")
+    classes = config.get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        problems.append(f"classes must be a list of strings (the labels) or null, got {_short(classes)}")
+    for key in ("meta", "preprocessing_arrays"):  # read as objects when the model is restored
+        if not isinstance(config.get(key, {}), dict):
+            problems.append(f"{key} must be an object, got {_short(config[key])}")
+    for key in ("preprocessing", "train_config"):
+        expect(key, config.get(key), dict, "an object or null")
+    for key in ("metrics", "val_metrics"):
+        _check_metrics(key, config.get(key), problems)
+    reference = config.get("reference")
+    expect("reference", reference, dict, "an object (name, metrics, citation, url)")
+    if isinstance(reference, dict):
+        _check_metrics("reference['metrics']", reference.get("metrics"), problems)
+    source = config.get("source")
+    expect("source", source, (str, dict), "a dataset name or record")
+    if isinstance(source, dict):
+        for key in ("name", "domain", "hf_dataset"):
+            expect(f"source[{key!r}]", source.get(key), str, "a string")
+    meta = config.get("meta")
+    if isinstance(meta, dict):
+        expect("meta['stop_reason']", meta.get("stop_reason"), str, "a string")
+        for key in ("splits", "head_classes"):
+            expect(f"meta[{key!r}]", meta.get(key), dict, "an object")
+        expect("meta['source_datasets']", meta.get("source_datasets"), list, "a list of dataset names")
+    return problems
+
+
+def _check_metrics(key: str, metrics: Any, problems: list[str]) -> None:
+    """``metrics`` (optional) must map metric names to numbers (or null: not measured)."""
+    if metrics is None:
+        return
+    if not isinstance(metrics, dict):
+        problems.append(f"{key} must map metric names to numbers, got {_short(metrics)}")
+        return
+    for name, value in metrics.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            problems.append(f"{key}[{name!r}] must be a number, got {_short(value)}")
+
+
+def _check_outputs(config: dict[str, Any], problems: list[str]) -> None:
+    """What the outputs mean must fit them: a classifier's classes one per output (a multi-head model's, in
+    ``meta["head_classes"]``, one per output of their head), a regression none (``predict`` returns labels for
+    classes, values otherwise)."""
+    classes, outputs, heads = config.get("classes"), config["n_outputs"], config["heads"]
+    if isinstance(classes, list) and classes:
+        if config.get("task") == "regression":
+            problems.append(f"a regression has no classes, got {len(classes):,}")
+        elif config.get("task") == "classification" and isinstance(outputs, int) and len(classes) != outputs:
+            problems.append(
+                f"classes must name one class per output: {len(classes):,} classes for its {outputs} outputs"
+            )
+    head_classes = (config.get("meta") or {}).get("head_classes")
+    if isinstance(head_classes, dict) and isinstance(heads, dict):
+        for name, labels in head_classes.items():
+            count = heads.get(name)
+            if isinstance(count, int) and not (
+                isinstance(labels, list) and len(labels) == count and all(isinstance(c, str) for c in labels)
+            ):
+                problems.append(
+                    f"meta['head_classes'][{_short(name)}] must list the head's {count} classes, got {_short(labels)}"
+                )
 
 
 def _check_class_values(values: Any, classes: Any, problems: list[str]) -> None:
@@ -466,7 +593,7 @@ def _build(config: dict[str, Any], folder: Path) -> TimeSeriesModel:
     except (TypeError, ValueError, RuntimeError) as err:  # kwargs of the right names but impossible values
         raise CheckpointError(
             f"{folder / CONFIG_NAME}: its arch_kwargs do not build a {config['arch']} "
-            f"({_short(str(err), 200)}); re-pull or re-save the checkpoint."
+            f"({_short(str(err), 200)}); {_remedy(config)}."
         ) from None
     return model
 

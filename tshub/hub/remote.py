@@ -12,7 +12,8 @@ touches the Hub: ``snapshot_download`` (its cache, revisions, offline mode), ``H
 
 The client checks a download's size, not its content: every file a download brings is checked against the
 checksum its Hub lists for that commit, and a file that does not match is removed from the cache (else every
-later load would find the corrupted copy and fail) before the error is raised.
+later load would find the corrupted copy and fail) before the error is raised. A repo with no config.json holds no
+tshub checkpoint, and says so. A push checks that the folder loads before it creates a repo or uploads a file.
 
 ``HF_HUB_OFFLINE`` and ``HF_ENDPOINT`` are read when called, not only when huggingface_hub was imported.
 """
@@ -30,7 +31,15 @@ import httpx2
 from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 
-from tshub.hub.checkpoint import CHECKPOINT_FILES, HISTORY_NAME, pull_record, save_checkpoint
+from tshub.hub.checkpoint import (
+    CARD_NAME,
+    CHECKPOINT_FILES,
+    CONFIG_NAME,
+    HISTORY_NAME,
+    load_checkpoint,
+    pull_record,
+    save_checkpoint,
+)
 from tshub.hub.errors import CheckpointError, HubError
 from tshub.version import __version__
 
@@ -68,6 +77,12 @@ def download(repo_id: str, *, revision: str | None = None) -> Path:
             library_version=__version__,
         )
     )
+    if not (folder / CONFIG_NAME).is_file():  # an empty repo, or one of files no checkpoint has: nothing came
+        raise CheckpointError(
+            f"Hub repo {repo_id} at {hub_endpoint()}{f' (revision {revision})' if revision else ''} holds no tshub "
+            f"checkpoint: it has no {CONFIG_NAME}; check the repo id, or publish a checkpoint there with "
+            "`tshub push` or model.push_to_hub."
+        )
     if not hub_offline():
         verify_snapshot(repo_id, folder)
     return folder
@@ -130,9 +145,11 @@ def push_folder(
 ) -> str:
     """Create the Hub repo if needed and upload the checkpoint files of ``folder``; returns the commit URL.
 
-    A training history the repo holds is deleted unless ``folder`` has one (an uploaded file is never deleted):
-    the history of an earlier push must not stay beside other weights, as ``save_checkpoint`` ensures locally.
+    The folder must be a whole checkpoint that loads (``check_pushable``). A training history the repo holds is
+    deleted unless ``folder`` has one (an uploaded file is never deleted): the history of an earlier push must not
+    stay beside other weights, as ``save_checkpoint`` ensures locally.
     """
+    check_pushable(Path(folder))
     if hub_offline():
         raise HubError(
             f"cannot push to {repo_id}: HF_HUB_OFFLINE is set; unset it (and log in with "
@@ -149,6 +166,18 @@ def push_folder(
         delete_patterns=[HISTORY_NAME],
     )
     return commit.commit_url
+
+
+def check_pushable(folder: Path) -> None:
+    """Refuse a folder that is no whole checkpoint, before any repo is created or file uploaded: a push uploads the
+    files it has, so a corrupted one would be published, and one without weights or card would sit beside the
+    repo's older ones."""
+    try:
+        if not (folder / CARD_NAME).is_file():
+            raise CheckpointError(f"{folder} has no {CARD_NAME} (its model card); re-save it with save_pretrained.")
+        load_checkpoint(folder)  # format, schema, weights' hash and every key
+    except CheckpointError as err:
+        raise CheckpointError(f"cannot push {folder}, nothing was uploaded: {err}") from None
 
 
 def push_to_hub(

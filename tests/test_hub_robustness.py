@@ -1,0 +1,154 @@
+"""Checkpoints a stranger (or a newer tshub) wrote: every field of config.json that tshub reads is checked against
+the schema, so a bad one is a ``CheckpointError`` saying what is wrong (and left out of listings with a warning),
+never a raw TypeError deep in a listing, a card or a prediction; and the messages say what to do about it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tshub.cli import main
+from tshub.hub import CheckpointError, list_pretrained, load_pretrained, push_folder
+from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, check_model_config, read_config
+from tshub.hub.store import home_store
+from tshub.models import build_model
+from tshub.models.base import TimeSeriesModel
+from tshub.version import __version__
+
+REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
+
+
+def small_classifier() -> TimeSeriesModel:
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 2, filters=(4, 4, 4))
+    model.task, model.classes = "classification", ["a", "b"]
+    model.meta = {"source_dataset": "Foo", "metrics": {"accuracy": 0.9}, "stop_reason": "early_stopping"}
+    return model.eval()
+
+
+def altered(folder: Path, **fields: Any) -> Path:
+    """``folder`` with config.json fields replaced (config.json is not covered by the weights' hash)."""
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config.update(fields)
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("metrics", "high", "metrics must map metric names to numbers, got 'high'"),
+        ("val_metrics", {"accuracy": "0.9"}, "val_metrics['accuracy'] must be a number, got '0.9'"),
+        ("source", 5, "source must be a dataset name or record, got 5"),
+        ("source", {"name": 5}, "source['name'] must be a string, got 5"),
+        ("source_dataset", ["Foo"], "source_dataset must be a string, got ['Foo']"),
+        ("reference", {"name": "x", "metrics": [0.9]}, "reference['metrics'] must map metric names to numbers"),
+        ("meta", {"stop_reason": ["early_stopping"]}, "meta['stop_reason'] must be a string"),
+        ("meta", {"splits": "train"}, "meta['splits'] must be an object"),
+        ("n_parameters", "many", "n_parameters must be a whole number"),
+        ("weights_sha256", 5, "weights_sha256 must be a string"),
+        ("preprocessing", [1], "preprocessing must be an object or null"),
+        ("classes", [1, 2], "classes must be a list of strings"),
+    ],
+)
+def test_a_mistyped_card_field_is_refused_and_left_out_of_listings(field, value, words, capsys):
+    """Failed before: "metrics": "high" loaded, then `tshub list`, every lookup that lists the stores and recommend
+    raised AttributeError ('str' object has no attribute 'get'); "source": 5 made `tshub info` raise TypeError."""
+    home = home_store().root
+    small_classifier().save_pretrained(home / "Bar" / "fcn")
+    folder = altered(small_classifier().save_pretrained(home / "Evil" / "fcn"), **{field: value})
+
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(folder)
+    assert words in str(err.value) and str(folder / CONFIG_NAME) in str(err.value)
+    with pytest.warns(UserWarning, match="Evil/fcn is left out"):
+        assert [row["id"] for row in list_pretrained()] == ["Bar/fcn"]
+    assert main(["info", str(folder)]) == 1 and words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"classes": ["a", "b", "c"]}, "3 classes for its 2 outputs"),
+        ({"task": "banana"}, "task must be 'classification', 'regression' or null, got 'banana'"),
+        ({"task": "regression"}, "a regression has no classes, got 2"),
+    ],
+)
+def test_task_and_classes_must_agree_with_the_outputs(fields, words, tmp_path):
+    """Failed before: 3 classes on 2 outputs loaded and predicted; task "banana" or "regression" on a classifier
+    silently returned logits."""
+    folder = altered(small_classifier().save_pretrained(tmp_path / "ckpt"), **fields)
+    with pytest.raises(CheckpointError, match=words):
+        load_pretrained(folder)
+
+
+def test_a_multi_head_checkpoint_keeps_its_classes_per_head(tmp_path):
+    model = build_model("fcn", 1, 2, filters=(4, 4, 4))
+    model.set_heads({"A": 2, "B": 3})
+    model.task, model.meta = "classification", {"head_classes": {"A": ["x", "y"], "B": ["p", "q", "r"]}}
+    folder = model.save_pretrained(tmp_path / "ckpt")
+    assert load_pretrained(folder).meta["head_classes"]["B"] == ["p", "q", "r"]
+    altered(folder, meta={"head_classes": {"A": ["x", "y"], "B": ["p"]}})
+    with pytest.raises(CheckpointError, match=r"meta\['head_classes'\]\['B'\] must list the head's 3 classes"):
+        load_pretrained(folder)
+
+
+@pytest.mark.skipif(not (REPO_ZOO / "UCR" / "convtimenet").is_dir(), reason=f"no committed zoo under {REPO_ZOO}")
+def test_every_committed_zoo_checkpoint_passes_the_schema():
+    configs = sorted(REPO_ZOO.glob(f"*/*/{CONFIG_NAME}"))
+    assert len(configs) > 100
+    for path in configs:
+        check_model_config(read_config(path.parent), path)
+
+
+def test_a_checkpoint_of_a_newer_tshub_says_to_upgrade(tmp_path):
+    """Said "re-pull or re-save the checkpoint" before: no re-pull helps with a kwarg this tshub does not know."""
+    folder = small_classifier().save_pretrained(tmp_path / "newer")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["tshub_version"] = "99.0.0"
+    config["arch_kwargs"]["norm"] = "layer"
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(folder)
+    assert f"saved by tshub 99.0.0, newer than this tshub {__version__}: upgrade tshub" in str(err.value)
+    assert "re-pull" not in str(err.value)
+
+
+def test_a_pickled_checkpoint_is_refused_saying_tshub_reads_only_safetensors(tmp_path):
+    folder = small_classifier().save_pretrained(tmp_path / "pickled")
+    (folder / WEIGHTS_NAME).unlink()
+    (folder / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(
+        CheckpointError,
+        match="but pytorch_model.bin: tshub reads weights only from model.safetensors .*never unpickles",
+    ):
+        load_pretrained(folder)
+
+
+def test_a_foreign_config_is_not_a_tshub_checkpoint_config(tmp_path):
+    """Said "checkpoint format version None is not supported ... upgrade tshub" before."""
+    (tmp_path / CONFIG_NAME).write_text(json.dumps({"model_type": "bert", "hidden_size": 768}))
+    with pytest.raises(CheckpointError, match="not a tshub checkpoint config") as err:
+        load_pretrained(tmp_path)
+    assert "upgrade" not in str(err.value)
+
+
+@pytest.mark.parametrize("damage", ["flip", "no_weights", "no_card"])
+def test_a_broken_folder_is_refused_before_anything_is_pushed(damage, tmp_path, capsys):
+    """Failed before: `tshub push FOLDER` uploaded a corrupted checkpoint, or a config.json without its weights (which
+    then sat beside the repo's older weights). The check comes before the token or the network is needed."""
+    folder = small_classifier().save_pretrained(tmp_path / "ckpt", id="Foo/fcn")
+    if damage == "flip":
+        data = bytearray((folder / WEIGHTS_NAME).read_bytes())
+        data[-10] ^= 0xFF
+        (folder / WEIGHTS_NAME).write_bytes(bytes(data))
+    else:
+        (folder / (WEIGHTS_NAME if damage == "no_weights" else CARD_NAME)).unlink()
+    with pytest.raises(CheckpointError, match=f"cannot push {folder}"):
+        push_folder(folder, "me/foo-fcn")
+    assert main(["push", str(folder), "--repo-id", "me/foo-fcn"]) == 1
+    assert "nothing was uploaded" in capsys.readouterr().err
