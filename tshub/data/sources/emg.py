@@ -9,7 +9,7 @@ Windows are cut within each recording (``subjectXX_sessionYY``), never across tw
 of one recording land in different splits (Otović's per-class random split), as in the paper: a test window then
 shares most of its samples with training windows, which flatters test scores. ``by_recording=True`` splits whole
 recordings instead, so no test window shares a sample with a training one; a subject's other sessions may still be
-in training (subject05's sessions 01 and 02 train, 03 validates), so it measures generalisation to a new session,
+in training (with seed 0, subject05's sessions 01 and 02 train and 03 validates), so it measures generalisation to a new session,
 not to a new person: for that, split by subject (the recording names, ``subjectXX``) yourself.
 """
 
