@@ -157,3 +157,17 @@ def test_regressor_learns_a_forecast_relative_to_its_window_unless_told_and_can_
     minmax = {**options, "preprocessing": "minmax_mask"}
     assert TSHubRegressor(**minmax).fit(X, y).model_.use_stream_max
     assert not TSHubRegressor(use_stream_max=False, **minmax).fit(X, y).model_.use_stream_max
+
+
+def test_lists_of_univariate_arrays_and_missing_values_get_time_series_answers(gunpoint):
+    """Regression: a list of 1-D series at predict said "X has 150 features, but TSHubClassifier is expecting 1
+    features"; NaN (a UCR file's padding) got scikit-learn's advice to use HistGradientBoostingClassifier."""
+    X, y = gunpoint.split("train")
+    clf = TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False).fit(X[:, 0, :], y)
+    assert np.array_equal(clf.predict([x[0] for x in X]), clf.predict(X[:, 0, :]))
+    padded = X[:, 0, :].copy()
+    padded[3, 140:] = np.nan
+    with pytest.raises(ValueError, match=r"series 3.*NaN padding of shorter series: pad or resample them first"):
+        clf.predict(padded)
+    with pytest.raises(ValueError, match=r"series 3.*variable_length='pad'"):
+        TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False).fit(padded, y)

@@ -183,6 +183,7 @@ class _TSHubEstimator(BaseEstimator):
                 reset=True,
                 allow_nd=True,
                 dtype=np.float32,
+                ensure_all_finite=False,  # _refuse_missing says what to do, in time-series terms
                 ensure_min_samples=2,
                 y_numeric=regression,
                 multi_output=regression,
@@ -194,7 +195,8 @@ class _TSHubEstimator(BaseEstimator):
             shape = getattr(X, "shape", None)
             if shape is not None and 3 in (len(shape), self._fitted_ndim):
                 self._check_fitted_layout(shape)  # scikit-learn's own check would count channels as features
-            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32, ensure_all_finite=False)
+        _refuse_missing(X)
         if X.ndim not in (2, 3):
             raise ValueError(f"expected series of shape (n, timepoints) or (n, channels, timepoints), got {X.shape}.")
         if not reset:
@@ -274,6 +276,19 @@ class TSHubRegressor(RegressorMixin, _TSHubEstimator):
         return self.model_.predict(series).astype(np.float64)
 
 
+def _refuse_missing(X: np.ndarray) -> None:
+    """Refuse NaN or infinite values, naming the first and what time-series data usually means by them."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise ValueError(
+            f"X holds {int(bad.sum())} NaN or infinite values (the first: series {where[0]}, position "
+            f"{tuple(int(i) for i in where[1:])}): these estimators need finite series of one length. NaN padding "
+            "of shorter series: pad or resample them first (aeon's Padder, or tshub.datasets.read_file(..., "
+            "variable_length='pad'|'resample')); gaps inside series: interpolate them (missing='interpolate')."
+        )
+
+
 def _univariate_as(X: Any, ndim: int) -> Any:
     """(n, 1, t) as (n, t) or back, to match the layout a univariate estimator was fitted on."""
     if ndim == 2 and X.ndim == 3 and X.shape[1] == 1:
@@ -282,8 +297,14 @@ def _univariate_as(X: Any, ndim: int) -> Any:
 
 
 def _stack_collection(X: Any) -> Any:
-    """aeon's "np-list" (a list of (c, t) arrays) as one (n, c, t) array; anything else unchanged."""
-    if not isinstance(X, (list, tuple)) or not X or not all(isinstance(x, np.ndarray) and x.ndim == 2 for x in X):
+    """aeon's "np-list" (a list of (c, t) arrays), or a list of univariate (t,) arrays, as one (n, c, t) or (n, t)
+    array; anything else unchanged."""
+    if (
+        not isinstance(X, (list, tuple))
+        or not X
+        or not all(isinstance(x, np.ndarray) and x.ndim in (1, 2) for x in X)
+        or len({x.ndim for x in X}) > 1
+    ):
         return X
     shapes = {x.shape for x in X}
     if len(shapes) > 1:
