@@ -434,8 +434,8 @@ def test_finetune_chooses_the_relative_target_and_stream_max_input_as_told(tmp_p
     rng = np.random.default_rng(0)
     walk = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (48, 31)), axis=1)).astype(np.float32)
     prices = Dataset.from_arrays(walk[:, None, :30], walk[:, 30], name="prices", task="regression")
-    options = {"preprocessing": "minmax_mask", "relative_target": True, "max_epochs": 1, "progress": False}
-    source = train_from_scratch("fcn", prices, arch_kwargs={"filters": (4, 8, 4)}, **options).model
+    options = {"preprocessing": "minmax_mask", "relative_target": True, "use_stream_max": True, "max_epochs": 1}
+    source = train_from_scratch("fcn", prices, arch_kwargs={"filters": (4, 8, 4)}, progress=False, **options).model
     assert source.use_stream_max
     folder = source.save_pretrained(tmp_path / "source")
     magnitude = rng.uniform(1, 3, 40)
@@ -449,5 +449,7 @@ def test_finetune_chooses_the_relative_target_and_stream_max_input_as_told(tmp_p
     config = json.loads((tmp_path / "a" / "config.json").read_text())
     assert "relative_target" not in config["preprocessing"] and config["use_stream_max"] is False
     assert main([*base, "--relative-target", "--out", str(tmp_path / "b")]) == 0
-    config = json.loads((tmp_path / "b" / "config.json").read_text())
-    assert config["preprocessing"]["relative_target"] is True and config["use_stream_max"] is True
+    config = json.loads((tmp_path / "b" / "config.json").read_text())  # a relative target drops the raw level input
+    assert config["preprocessing"]["relative_target"] is True and config["use_stream_max"] is False
+    assert main([*base, "--relative-target", "--stream-max", "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["use_stream_max"] is True

@@ -256,3 +256,19 @@ def test_a_fine_tune_can_drop_the_stream_max_input_and_large_values_of_it_are_na
     )
     referent = train_referent(source, magnitudes(scale=100.0), use_stream_max=False, **options).model
     assert not referent.use_stream_max
+
+
+def test_a_relative_target_drops_the_raw_stream_max_unless_asked(tmp_path: Path) -> None:
+    """A relative target makes the model blind to the series' level; the raw stream_max would give it back (EMG/fcn
+    fine-tuned on S&P 500 windows: test MAE 2,435 with it, 14.4 without; bench/results/target_frame.md)."""
+    options: dict[str, Any] = {"max_epochs": 1, "recipe": "otovic", "progress": False}
+    source = train_from_scratch("fcn", magnitudes(), preprocessing="minmax_mask", arch_kwargs=SMALL, **options).model
+    assert source.use_stream_max and not source.preprocessor.relative_target
+    tuned = finetune(source, price_dataset(), **options).model
+    assert tuned.preprocessor.relative_target and not tuned.use_stream_max
+    kept = finetune(source, price_dataset(), use_stream_max=True, **options).model
+    assert kept.preprocessor.relative_target and kept.use_stream_max
+    assert not train_referent(source, price_dataset(), **options).model.use_stream_max
+    assert not train_from_scratch(
+        "fcn", price_dataset(), preprocessing="minmax_mask", arch_kwargs=SMALL, **options
+    ).model.use_stream_max
