@@ -172,7 +172,7 @@ class JobCreate(BaseModel):
     use_stream_max: bool | None = Field(
         None,
         description="whether the model takes Otović's raw per-series maximum as an input (null: as the source "
-        "does); false for data in other units than the source's, whose raw maximum would swamp the head",
+        "does, but not beside a relative target); false for data in other units than the source's, whose raw maximum would swamp the head",
     )
     baseline: bool = Field(
         False,

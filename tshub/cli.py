@@ -343,7 +343,8 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--stream-max",
         action=argparse.BooleanOptionalAction,
-        help="give the model Otović's raw per-series maximum as an input (default: as the source); "
+        help="give the model Otović's raw per-series maximum as an input (default: as the source, but not beside a "
+        "relative target); "
         "--no-stream-max drops it, which data in other units than the source's need",
     )
     add_recipe_argument(p)

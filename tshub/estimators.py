@@ -41,7 +41,8 @@ class _TSHubEstimator(BaseEstimator):
         None: relative exactly when the training targets follow their series' level (a forecast of the next value),
         as ``tshub.finetune`` decides it.
     use_stream_max : whether the model takes Otović's raw per-series maximum as an input (None: as the source does;
-        from scratch, where the preprocessing produces it, "minmax_mask"); False for data in other units.
+        from scratch, where the preprocessing produces it, "minmax_mask"; not beside a relative target); False for
+        data in other units.
     arch_kwargs : architecture keyword arguments for training from scratch (e.g. ``{"filters": (16, 32, 16)}``).
     validation : "split" (a stratified fifth of the series held out to choose the weights, ω and the stop) or
         "train" (every series trains and chooses), as ``tshub.finetune`` takes it.
