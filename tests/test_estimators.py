@@ -155,8 +155,9 @@ def test_regressor_learns_a_forecast_relative_to_its_window_unless_told_and_can_
     assert TSHubRegressor(**options).fit(X, y).model_.preprocessor.relative_target
     assert not TSHubRegressor(relative_target=False, **options).fit(X, y).model_.preprocessor.relative_target
     minmax = {**options, "preprocessing": "minmax_mask"}
-    assert TSHubRegressor(**minmax).fit(X, y).model_.use_stream_max
-    assert not TSHubRegressor(use_stream_max=False, **minmax).fit(X, y).model_.use_stream_max
+    assert not TSHubRegressor(**minmax).fit(X, y).model_.use_stream_max  # not beside the relative target
+    assert TSHubRegressor(use_stream_max=True, **minmax).fit(X, y).model_.use_stream_max
+    assert TSHubRegressor(relative_target=False, **minmax).fit(X, y).model_.use_stream_max
 
 
 def test_lists_of_univariate_arrays_and_missing_values_get_time_series_answers(gunpoint):
@@ -171,3 +172,20 @@ def test_lists_of_univariate_arrays_and_missing_values_get_time_series_answers(g
         clf.predict(padded)
     with pytest.raises(ValueError, match=r"series 3.*variable_length='pad'"):
         TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False).fit(padded, y)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"search": "bogus"}, "search must be one of"),
+        ({"lr_multiplier": "bogus"}, "lr_multiplier must be a number"),
+        ({"max_epochs": 2.5}, "max_epochs must be a positive integer"),
+        ({"random_state": -1}, "random_state must be None or an integer >= 0"),
+    ],
+)
+def test_parameters_fit_would_ignore_or_misread_are_refused(gunpoint, params, message):
+    """Regression: with source=None, search and lr_multiplier were ignored whatever they held; max_epochs=2.5 ran
+    three epochs."""
+    X, y = gunpoint.split("train")
+    with pytest.raises(ValueError, match=message):
+        TSHubClassifier(source=None, arch_kwargs=SMALL, progress=False, **{"max_epochs": 1, **params}).fit(X, y)

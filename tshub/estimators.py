@@ -107,6 +107,7 @@ class _TSHubEstimator(BaseEstimator):
     ) -> _TSHubEstimator:
         import tshub
 
+        self._check_params()
         data = Dataset(
             name=type(self).__name__,
             X=series,
@@ -141,6 +142,24 @@ class _TSHubEstimator(BaseEstimator):
         self.model_ = self.result_.model
         self.lr_multiplier_ = self.result_.lr_multiplier
         return self
+
+    def _check_params(self) -> None:
+        """Refuse values that fit would otherwise ignore (ω and the search when training from scratch) or misread
+        (a fractional epoch count, a negative seed), as scikit-learn estimators validate in fit."""
+        from tshub.training.finetune import lr_multipliers
+        from tshub.training.search import SEARCHES
+
+        lr_multipliers(self.lr_multiplier)
+        if self.search not in SEARCHES:
+            raise ValueError(f"search must be one of {SEARCHES}, got {self.search!r}.")
+        if self.max_epochs is not None and (
+            isinstance(self.max_epochs, bool)
+            or not isinstance(self.max_epochs, numbers.Integral)
+            or self.max_epochs < 1
+        ):
+            raise ValueError(f"max_epochs must be a positive integer or None, got {self.max_epochs!r}.")
+        if isinstance(self.random_state, numbers.Integral) and self.random_state < 0:
+            raise ValueError(f"random_state must be None or an integer >= 0, got {self.random_state!r}.")
 
     def _source_for(self, data: Dataset, tshub: Any) -> str | None:
         """The checkpoint to fine-tune: ``source``, or for "auto" the recommender's first pick (its folder when
