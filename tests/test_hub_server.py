@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,6 +95,13 @@ def small_fcn(seed: int) -> TimeSeriesModel:
     model.task, model.classes, model.preprocessor = "classification", ["1", "2"], ZNormalize()
     model.meta = {"source_dataset": "GunPoint", "metrics": {"accuracy": 0.5 + seed / 100}}
     return model.eval()
+
+
+def toy_target() -> tshub.Dataset:
+    """A two-class target of 40 random series, split, for one-epoch fine-tunes."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 1, 64)).astype(np.float32), np.array([str(i % 2) for i in range(40)])
+    return random_split(tshub.Dataset.from_arrays(X, y, name="toy"))
 
 
 def outputs(model: TimeSeriesModel) -> torch.Tensor:
@@ -218,17 +226,10 @@ def test_revisions_are_immutable_main_moves_and_a_sha_pins(hub, client, tmp_path
     with pytest.raises(RevisionNotFoundError):
         api.model_info("tshub/Coffee-fcn", revision="0" * 40)
 
-    # a fine-tune of a pinned parent names that commit on its card
-    data = random_split(
-        tshub.Dataset.from_arrays(
-            np.random.default_rng(0).normal(size=(40, 1, 64)).astype(np.float32),
-            np.array([str(i % 2) for i in range(40)]),
-            name="toy",
-        )
-    )
-    tuned = pinned.finetune(data, lr_multiplier=1.0, max_epochs=1, progress=False)
+    # a fine-tune of a pinned parent names that commit, and the repo it belongs to, on its card
+    tuned = pinned.finetune(toy_target(), lr_multiplier=1.0, max_epochs=1, progress=False)
     card = (tuned.model.save_pretrained(tmp_path / "tuned") / CARD_NAME).read_text()
-    assert f"Fine-tuned from `Coffee/fcn` at Hub revision `{first}`." in card
+    assert f"Fine-tuned from `Coffee/fcn` (Hub repo `tshub/Coffee-fcn`) at Hub revision `{first}`." in card
 
 
 def test_a_private_repo_is_invisible_to_other_tenants_and_tokens_are_checked(hub, client, monkeypatch):
@@ -517,3 +518,64 @@ def test_a_repo_without_a_tshub_checkpoint_says_so(hub, client):
     with pytest.raises(CheckpointError, match="not a tshub checkpoint config") as err:
         load_pretrained("alice/bertlike")
     assert "upgrade" not in str(err.value)
+
+
+# ------------------------------------------------------------------------------------------------ provenance
+def test_a_fine_tune_names_the_repo_and_commit_its_parent_was_loaded_from(hub, client, tmp_path, monkeypatch):
+    """Failed before the fix: a copy of GunPoint/fcn loaded from alice/gp-copy kept the id its config names, so the
+    fine-tune's card said base_model tshub/GunPoint-fcn (the namespace in force at save time) beside a commit of
+    alice/gp-copy."""
+    url = small_fcn(15).push_to_hub("alice/gp-copy", token=hub.tokens["alice"], private=True, id="GunPoint/fcn")
+    commit = url.rsplit("/", 1)[-1]
+    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
+    parent = load_pretrained("alice/gp-copy")
+    assert (parent.meta["id"], parent.meta.get("hub_repo"), parent.meta["revision"]) == ("alice/gp-copy",) * 2 + (
+        commit,
+    )
+    tuned = parent.finetune(toy_target(), lr_multiplier=1.0, max_epochs=1, progress=False)
+    monkeypatch.setenv("TSHUB_NAMESPACE", "elsewhere")  # the namespace at save time names no parent
+    card = (tuned.model.save_pretrained(tmp_path / "tuned") / CARD_NAME).read_text()
+    assert "base_model: alice/gp-copy" in card
+    assert f"Fine-tuned from `alice/gp-copy` at Hub revision `{commit}`." in card
+
+
+def test_a_model_pushed_back_unchanged_makes_no_new_commit(hub, client, tmp_path, monkeypatch):
+    """Failed before the fix: the load's id and revision were saved into config.json, so every round trip was a new
+    commit, and a copy re-saved under another repo's id."""
+    api = HfApi(endpoint=hub.url, token=hub.tokens["alice"])
+    small_fcn(16).push_to_hub("alice/round-trip", token=hub.tokens["alice"])
+    small_fcn(17).push_to_hub("alice/named-copy", token=hub.tokens["alice"], id="GunPoint/fcn")
+    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
+    for repo, own_id in (("alice/round-trip", None), ("alice/named-copy", "GunPoint/fcn")):
+        pushed = json.loads((Path(snapshot_download(repo)) / CONFIG_NAME).read_text())
+        loaded = load_pretrained(repo)
+        assert loaded.meta["revision"] and loaded.meta["id"] == repo
+        loaded.push_to_hub(repo)
+        assert len(api.list_repo_commits(repo)) == 2, repo  # the repo's creation and the first push only
+        saved = json.loads((loaded.save_pretrained(tmp_path / repo) / CONFIG_NAME).read_text())
+        assert saved == pushed and saved.get("id") == own_id and "revision" not in saved["meta"]
+        assert "hub_repo" not in saved["meta"]
+        loaded.meta["id"] = "Mine/fcn"  # what the user sets is saved
+        assert json.loads((loaded.save_pretrained(tmp_path / repo) / CONFIG_NAME).read_text())["id"] == "Mine/fcn"
+
+
+def test_a_cached_model_loads_at_once_when_the_hub_is_down_or_refuses(hub, client, monkeypatch, caplog):
+    """Failed before the fix: with the Hub down each load of a cached model waited ~23 s for the checksum listing's
+    retries, and a 401 or 404 was reported as a Hub that could not be reached."""
+    small_fcn(18).push_to_hub("alice/cached-fcn", token=hub.tokens["alice"], private=True)
+    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
+    load_pretrained("alice/cached-fcn")  # now in the cache
+
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # the Hub is down
+    caplog.clear()
+    started = time.monotonic()
+    assert torch.equal(outputs(load_pretrained("alice/cached-fcn")), outputs(small_fcn(18)))
+    assert time.monotonic() - started < 5
+    assert "could not be reached" in caplog.text and "cached copy" in caplog.text
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    for token, words in (("tshub_not-a-token", "refused the token (401"), (hub.tokens["bob"], "404")):
+        monkeypatch.setenv("HF_TOKEN", token)
+        caplog.clear()
+        load_pretrained("alice/cached-fcn")
+        assert words in caplog.text and "cannot see" in caplog.text and "could not verify" not in caplog.text

@@ -117,9 +117,13 @@ def model_name(config: dict[str, Any]) -> str:
 
 
 def _base_model(config: dict[str, Any]) -> str | None:
+    """The Hub repo a fine-tune started from: the one it was loaded from, else its parent id's own repo."""
     parent = config.get("parent")
     if not isinstance(parent, str):
         return None
+    repo = (config.get("meta") or {}).get("parent_repo")
+    if isinstance(repo, str):
+        return repo
     model_id = as_model_id(parent)
     return model_id.repo_id() if model_id else parent
 
@@ -245,8 +249,11 @@ def _preprocessing_section(config: dict[str, Any]) -> str:
 def _training_section(config: dict[str, Any]) -> str:
     lines = ["## Training"]
     if parent_words(config):
-        revision = (config.get("meta") or {}).get("parent_revision")
-        named = f"`{config['parent']}`" if config.get("parent") else parent_words(config)
+        meta = config.get("meta") or {}
+        revision, repo = meta.get("parent_revision"), meta.get("parent_repo")
+        named = f"`{config['parent']}`" if config.get("parent") else str(parent_words(config))
+        if repo and repo != config.get("parent"):
+            named += f" (Hub repo `{repo}`)"
         lines += ["", f"Fine-tuned from {named}" + (f" at Hub revision `{revision}`." if revision else ".")]
         omega = _omega_line(config.get("meta") or {})
         if omega:

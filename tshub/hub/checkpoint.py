@@ -114,13 +114,35 @@ def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = 
     )
     metadata = {"format": "pt", "tshub_format_version": str(FORMAT_VERSION)}
     weights = _canonical_header(save(tensors, metadata=metadata))
-    config = build_config(model, {**model.meta, **fields}, dtype=dtype, weights=weights)
+    config = build_config(model, {**saved_meta(model), **fields}, dtype=dtype, weights=weights)
     files = {WEIGHTS_NAME: weights, CARD_NAME: str(build_model_card(config)).encode()}
     if model.training_history is not None:
         files[HISTORY_NAME] = model.training_history.to_json().encode()
     files[CONFIG_NAME] = (json.dumps(config, indent=2) + "\n").encode()  # last: it names the weights' hash
     _write_checkpoint_files(folder.absolute(), files)
     return folder
+
+
+def note_load(model: TimeSeriesModel, facts: dict[str, Any]) -> None:
+    """Set in ``model.meta`` the ``facts`` of the load that made it (its ``id``, ``hub_repo`` and ``revision``), for
+    fine-tunes to name their parent by; they describe where this copy came from, not the model, so ``saved_meta``
+    gives back what they replaced (a model pushed back unchanged must be the same checkpoint: no new commit)."""
+    model.load_facts = (dict(facts), {key: model.meta[key] for key in facts if key in model.meta})
+    model.meta.update(facts)
+
+
+def saved_meta(model: TimeSeriesModel) -> dict[str, Any]:
+    """``model.meta`` as a save writes it: each fact of the load (``note_load``) still unchanged is replaced by the
+    checkpoint's own value, or dropped where it had none; what the user set since is kept."""
+    meta = dict(model.meta)
+    facts, replaced = model.load_facts
+    for key, value in facts.items():
+        if key in meta and meta[key] == value:
+            if key in replaced:
+                meta[key] = replaced[key]
+            else:
+                del meta[key]
+    return meta
 
 
 def _write_checkpoint_files(folder: Path, files: dict[str, bytes]) -> None:

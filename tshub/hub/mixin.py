@@ -20,6 +20,10 @@ M = TypeVar("M", bound="HubMixin")
 class HubMixin:
     """Saving to a checkpoint folder, uploading to the Hub and loading back, for ``TimeSeriesModel``."""
 
+    # What a load set in ``meta`` and the values it replaced, kept out of saves (``tshub.hub.checkpoint.note_load``);
+    # never mutated: each load assigns its own.
+    load_facts: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+
     def save_pretrained(self, folder: str | Path, *, dtype: str = "float32", **card_fields: Any) -> Path:
         """Write the checkpoint folder (model.safetensors, config.json, README.md card, and
         training_history.json when the model has a ``training_history``).

@@ -97,24 +97,34 @@ def snapshot_commit(folder: Path) -> str | None:
     return commit if isinstance(commit, str) and _COMMIT.match(commit) else None
 
 
+def snapshot_repo(folder: Path) -> str | None:
+    """The Hub repo whose commit (``snapshot_commit``) a checkpoint folder holds: a snapshot of the HF cache lies in
+    ``models--<namespace>--<name>`` (repo ids have no "--"), a copy ``tshub pull`` made records it; else None."""
+    if snapshot_commit(folder) is None:
+        return None
+    cached = folder.parents[1].name if folder.parent.name == "snapshots" else ""
+    if cached.startswith("models--"):
+        return cached.removeprefix("models--").replace("--", "/")
+    repo = pull_record(folder).get("repo_id")
+    return repo if isinstance(repo, str) and repo else None
+
+
 def verify_snapshot(repo_id: str, folder: Path) -> None:
     """Check every file of a cached snapshot against its Hub's checksums (sha256, or git blob id for small files).
 
-    A file that does not match is deleted from the cache, with its blob, and CheckpointError says so; a Hub
-    that cannot be reached now only skips the check (the weights' sha256 in config.json is still checked on load).
+    A file that does not match is deleted from the cache, with its blob, and CheckpointError says so. A Hub that
+    cannot be reached, or refuses the repo (401, 404), only skips the check, with a warning saying which: one
+    request without retries asks first, as the checksum listing retries for ~23 s on a dead Hub while
+    ``snapshot_download`` already fell back to the cache (the weights' sha256 in config.json is still checked on
+    load).
     """
     commit = snapshot_commit(folder)
+    api = HfApi(endpoint=hub_endpoint())
     try:
-        report = HfApi(endpoint=hub_endpoint()).verify_repo_checksums(
-            repo_id, revision=commit, cache_dir=folder.parents[2]
-        )
+        api.model_info(repo_id, revision=commit, timeout=constants.HF_HUB_ETAG_TIMEOUT)  # one attempt
+        report = api.verify_repo_checksums(repo_id, revision=commit, cache_dir=folder.parents[2])
     except (HfHubHTTPError, httpx2.TransportError) as err:
-        log.warning(
-            "could not verify %s at %s against the Hub (%s); the weights' hash is still checked on load",
-            repo_id,
-            commit,
-            err,
-        )
+        log.warning("%s", _unverified(repo_id, commit, err))
         return
     if not report.mismatches:
         return
@@ -131,6 +141,28 @@ def verify_snapshot(repo_id: str, folder: Path) -> None:
         f"corrupted download of {repo_id} at commit {commit} from {hub_endpoint()}: {details}. The corrupted "
         "files were removed from the Hugging Face cache; load again to download them afresh (if it fails again, "
         "the Hub's copy is damaged: tell its operator)."
+    )
+
+
+def _unverified(repo_id: str, commit: str | None, err: Exception) -> str:
+    """Why a cached snapshot is loaded without the Hub's checksums: the Hub is down, failed, or refused the repo."""
+    cached = f"loading the cached copy of {repo_id} at commit {commit}, unverified"
+    status = err.response.status_code if isinstance(err, HfHubHTTPError) and err.response is not None else None
+    if status == 401:
+        return (
+            f"the Hub at {hub_endpoint()} refused the token (401: invalid or revoked), so this token cannot see "
+            f"{repo_id}; {cached}: set HF_TOKEN to a valid token (or unset it) to verify it."
+        )
+    if status in (403, 404):
+        return (
+            f"the Hub at {hub_endpoint()} refused {repo_id} ({status}: gone, or private and this token cannot see "
+            f"it); {cached}: use a token that may read it to verify it."
+        )
+    if status is not None:
+        return f"the Hub at {hub_endpoint()} failed ({status}: {err}); {cached} (the weights' sha256 is still checked)."
+    return (
+        f"the Hub at {hub_endpoint()} could not be reached ({err}); {cached} against the Hub's checksums (the "
+        "weights' sha256 in config.json is still checked)."
     )
 
 

@@ -3,7 +3,9 @@
 A name is a local folder, a model id ``"<SOURCE>/<arch>"`` (Hub repo ``<namespace>/<SOURCE>-<arch>``), or any
 Hub repo id. A ``revision`` pins a Hub commit, branch or tag, so it skips the local stores. When nothing
 resolves the name, ``ModelNotFoundError`` lists every place tried and how to fetch or build the checkpoint.
-A model loaded from the Hub, or from a copy ``tshub pull`` made, records its commit in ``model.meta["revision"]``.
+A model loaded from the Hub, or from a copy ``tshub pull`` made, records its repo and commit in ``model.meta``
+(``"hub_repo"``, ``"revision"``), and its ``"id"`` names that repo when it is not the id's own, so a fine-tune names
+the repo and commit it started from; saves write none of these facts of the load (``checkpoint.note_load``).
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from huggingface_hub.errors import (
 
 from tshub.atomic import replace_folder
 from tshub.data.catalogue import list_datasets
-from tshub.hub.checkpoint import CONFIG_NAME, PULLED_NAME, load_checkpoint
+from tshub.hub.checkpoint import CONFIG_NAME, PULLED_NAME, load_checkpoint, note_load
 from tshub.hub.errors import CheckpointError, ModelNotFoundError
 from tshub.hub.ids import ModelId, as_model_id
-from tshub.hub.remote import download, hub_endpoint, hub_offline, snapshot_commit
+from tshub.hub.remote import download, hub_endpoint, hub_offline, snapshot_commit, snapshot_repo
 from tshub.hub.store import checkpoint_dir, home_store, list_pretrained, stores
 from tshub.models.registry import list_architectures
 from tshub.naming import closest
@@ -41,18 +43,24 @@ _HUB_ERRORS = (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSErr
 def load_pretrained(name: str | Path, revision: str | None = None, *, local_folders: bool = True) -> TimeSeriesModel:
     """The model of a checkpoint folder, model id (``"LEN-DB/magnet"``) or Hub repo id, ready to predict on raw data.
 
-    Unless the checkpoint names itself, ``model.meta["id"]`` records the id or repo id it was loaded by
-    (fine-tunes name it as their parent). ``local_folders=False`` never reads ``name`` as a folder (a service
-    resolving ids that clients send).
+    ``model.meta["id"]`` is what fine-tunes name as their parent: the checkpoint's own id (a Hub repo other than
+    that id's own, ``<namespace>/<SOURCE>-<arch>``, replaces it), else the id it was loaded by; a model from the
+    Hub also records its repo (``"hub_repo"``) and commit (``"revision"``).
+    ``local_folders=False`` never reads ``name`` as a folder (a service resolving ids that clients send).
     """
     folder = resolve(name, revision, local_folders=local_folders)
     model = load_checkpoint(folder)
-    if not (local_folders and Path(name).expanduser().is_dir()):
+    commit, repo = snapshot_commit(folder), snapshot_repo(folder)
+    facts = {"revision": commit} if commit is not None else {}
+    if repo is not None:  # the repo a fine-tune must name beside this commit
+        facts["hub_repo"] = repo
+        own = as_model_id(str(model.meta.get("id", "")))
+        if own is None or own.repo_id().casefold() != repo.casefold():  # not its id's own repo: a copy elsewhere
+            facts["id"] = repo
+    elif "id" not in model.meta and not (local_folders and Path(name).expanduser().is_dir()):
         model_id = as_model_id(str(name))
-        model.meta.setdefault("id", str(model_id) if model_id else str(name))
-    commit = snapshot_commit(folder)
-    if commit is not None:
-        model.meta["revision"] = commit
+        facts["id"] = str(model_id) if model_id else str(name)
+    note_load(model, facts)
     return model
 
 

@@ -189,8 +189,10 @@ def finetune(
         "lr_multipliers_tried": [row["lr_multiplier"] for row in grid],  # the card names the grid ω was chosen from
         "freeze_backbone": freeze_backbone,
     }
-    if model.meta.get("revision"):  # the Hub commit the parent was loaded from
+    if model.meta.get("revision"):  # the Hub commit the parent was loaded from, and its repo
         extra_meta["parent_revision"] = model.meta["revision"]
+    if model.meta.get("hub_repo"):
+        extra_meta["parent_repo"] = model.meta["hub_repo"]
     return _result(
         chosen.training.model,
         prep,
