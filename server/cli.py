@@ -1,5 +1,6 @@
-"""``tshub serve`` and ``tshub token create|revoke``: ``add_server_commands`` is the ``tshub.commands`` entry point
-that adds them to the tshub CLI (pyproject), ``main`` runs them alone (``python -m server``)."""
+"""``tshub serve``, ``tshub token create|revoke`` and ``tshub hub delete``: ``add_server_commands`` is the
+``tshub.commands`` entry point that adds them to the tshub CLI (pyproject), ``main`` runs them alone (``python -m
+server``)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,15 @@ def add_server_commands(commands: argparse._SubParsersAction) -> None:
     revoke = actions.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("token_id")
     revoke.set_defaults(run=_run_token_revoke)
+
+    hub = commands.add_parser("hub", help="manage the repos of the service's self-hosted Hub")
+    hub_actions = hub.add_subparsers(title="actions", metavar="ACTION", required=True)
+    delete = hub_actions.add_parser(
+        "delete",
+        help="delete a repo of any token (a revoked one's too): its history, and the files no other repo holds",
+    )
+    delete.add_argument("repo_id", metavar="NAMESPACE/NAME")
+    delete.set_defaults(run=_run_hub_delete)
 
 
 def _settings() -> Settings:
@@ -205,4 +215,22 @@ def _run_token_revoke(args: argparse.Namespace) -> int:
         print(f"tshub: error: no active token with id {args.token_id!r}", file=sys.stderr)
         return 1
     print(f"token {args.token_id} revoked; its queued jobs are cancelled and its running ones stopped", file=sys.stderr)
+    return 0
+
+
+def _run_hub_delete(args: argparse.Namespace) -> int:
+    from server.db import open_store
+    from server.hub_store import HubStore, RepoNotFound
+
+    settings = _settings()
+    try:
+        deleted = HubStore(open_store(settings.db_url), settings.storage).delete_repo(None, args.repo_id)
+    except RepoNotFound:
+        print(f"tshub: error: no repo {args.repo_id} on this server's Hub", file=sys.stderr)
+        return 1
+    print(
+        f"deleted {args.repo_id} and its {deleted.commits} commits; {deleted.blobs} stored files no other repo "
+        f"holds were removed ({deleted.bytes / 2**20:,.1f} MB)",
+        file=sys.stderr,
+    )
     return 0

@@ -2,8 +2,9 @@
 
 With ``HF_ENDPOINT`` pointing at ``tshub serve``, the official client downloads (``snapshot_download``,
 ``hf_hub_download``, ``HfApi.model_info`` / ``list_repo_tree`` / ``list_repo_refs`` / ``list_repo_commits``,
-``verify_repo_checksums``), and publishes (``create_repo``, ``upload_folder`` / ``create_commit``,
-``update_repo_settings``), so ``tshub.load_pretrained``, ``push_to_hub`` and a user's existing tools work unchanged.
+``verify_repo_checksums``), publishes (``create_repo``, ``upload_folder`` / ``create_commit``,
+``update_repo_settings``) and deletes (``delete_repo``), so ``tshub.load_pretrained``, ``push_to_hub`` and a user's
+existing tools work unchanged.
 
 What the client relies on, and this module answers:
 - ``HEAD``/``GET /{repo}/resolve/{revision}/{path}``: ``X-Repo-Commit`` (the commit the revision resolves to),
@@ -19,7 +20,10 @@ What the client relies on, and this module answers:
 - Database, storage and decoding run in the thread pool, never on the event loop.
 - Uploads: the preupload step answers ``regular`` for every file, so the client sends contents inline in the
   commit (base64 NDJSON); a commit is bounded by ``TSHUB_MAX_UPLOAD_MB`` of file content, and its new contents
-  by its token's storage quota (``TSHUB_TENANT_STORAGE_MB``, datasets and job models included).
+  by its token's storage quota (``TSHUB_TENANT_STORAGE_MB``, datasets and job models included), which
+  ``delete_repo`` frees.
+- Operations of the Hub this server does not implement (branches, tags, squashing, moving, paths-info) answer
+  501 saying so, not a 404 the client would report as a missing repo.
 """
 
 from __future__ import annotations
@@ -67,6 +71,10 @@ class TooLarge(HubStoreError):
     status = 413
 
 
+class NotSupported(HubStoreError):
+    status = 501
+
+
 class HubRoute(APIRoute):
     """Turns a refused request (HubStoreError) into the Hub's error answer: JSON ``{"error"}`` + X-Error-* headers."""
 
@@ -99,7 +107,7 @@ router = APIRouter(route_class=HubRoute, tags=["hub (Hugging Face Hub API)"])
 def hub(request: Request) -> HubStore:
     store = getattr(request.app.state, "hub", None)
     if store is None:
-        store = request.app.state.hub = HubStore(request.app.state.Session, request.app.state.settings.storage / "hub")
+        store = request.app.state.hub = HubStore(request.app.state.Session, request.app.state.settings.storage)
     return store
 
 
@@ -198,11 +206,7 @@ async def validate_yaml(request: Request) -> JSONResponse:
 async def create_repo(request: Request) -> JSONResponse:
     owner = await run_in_threadpool(signed_in, request)
     body = await read_json(request, "create repo")
-    if body.get("type") not in (None, "model"):
-        raise HubStoreError(f"this hub serves model repos only, not {body.get('type')!r} repos")
-    name, namespace = body.get("name"), body.get("organization") or owner.name
-    if not isinstance(name, str) or not isinstance(namespace, str):
-        raise HubStoreError("create repo: 'name' (and 'organization', the namespace) must be strings")
+    namespace, name = named_repo(body, owner, "create repo")
     private = body.get("visibility") == "private" if "visibility" in body else bool(body.get("private"))
     url = f"{base_url(request)}/{namespace}/{name}"
     try:
@@ -210,6 +214,25 @@ async def create_repo(request: Request) -> JSONResponse:
     except RepoExists as err:
         return JSONResponse({"error": str(err), "url": url}, 409, headers={"X-Error-Message": str(err)})
     return JSONResponse({"url": url, "name": repo.repo_id, "id": repo.id})
+
+
+@router.delete("/api/repos/delete", summary="Delete a repo, its history and the files no other repo holds")
+async def delete_repo(request: Request) -> dict[str, Any]:
+    owner = await run_in_threadpool(signed_in, request)
+    namespace, name = named_repo(await read_json(request, "delete repo"), owner, "delete repo")
+    await run_in_threadpool(hub(request).delete_repo, owner, f"{namespace}/{name}")
+    return {}
+
+
+def named_repo(body: dict[str, Any], owner: Owner, what: str) -> tuple[str, str]:
+    """The namespace and name of the repo a create or delete request names (the token's own namespace by default,
+    as huggingface_hub sends ``organization`` None)."""
+    if body.get("type") not in (None, "model"):
+        raise HubStoreError(f"this hub serves model repos only, not {body.get('type')!r} repos")
+    name, namespace = body.get("name"), body.get("organization") or owner.name
+    if not isinstance(name, str) or not isinstance(namespace, str):
+        raise HubStoreError(f"{what}: 'name' (and 'organization', the namespace) must be strings")
+    return namespace, name
 
 
 @router.put("/api/models/{namespace}/{name}/settings", summary="Make a repo private or public")
@@ -432,7 +455,10 @@ def check_quota(request: Request, owner: Owner, changes: list[FileChange]) -> No
     added = sum(size for sha256, size in new.items() if sha256 not in held)
     refusal = over_quota(request.app.state.settings, tenant_usage(Session, owner.id, held) + added) if added else None
     if refusal is not None:
-        raise TooLarge(refusal)
+        raise TooLarge(
+            f"{refusal} Hub files stay stored while a commit of the repo names them, as a file deleted in a later "
+            "commit is still in the history: delete repos you no longer need (HfApi.delete_repo) to free them."
+        )
 
 
 def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
@@ -480,3 +506,31 @@ def decode_content(value: dict[str, Any], number: int) -> bytes:
         return base64.b64decode(content, validate=True)
     except binascii.Error:
         raise HubStoreError(f"commit payload line {number}: file content is not valid base64") from None
+
+
+# ------------------------------------------------------------------------------------------------ not supported
+UNSUPPORTED = {
+    "/api/repos/move": (("POST",), "moving or renaming repos (move_repo)"),
+    "/api/models/{namespace}/{name}/super-squash/{branch}": (("POST",), "squashing history (super_squash_history)"),
+    "/api/models/{namespace}/{name}/branch/{branch:path}": (("POST", "DELETE"), "creating or deleting branches"),
+    "/api/models/{namespace}/{name}/tag/{tag:path}": (("POST", "DELETE"), "creating or deleting tags"),
+    "/api/models/{namespace}/{name}/paths-info/{revision:path}": (("POST",), "paths-info (use list_repo_tree)"),
+}
+
+
+def refuse(what: str) -> Callable[[], None]:
+    """A route of the Hub API that this server does not implement: 501 saying so, not a bare 404 that the client
+    would report as a missing repo or file."""
+
+    def unsupported() -> None:
+        raise NotSupported(
+            f"this self-hosted Hub (tshub serve) does not support {what}; the README's 'A self-hosted Hub' lists what "
+            "it supports"
+        )
+
+    return unsupported
+
+
+for _path, (_methods, _what) in UNSUPPORTED.items():
+    for _method in _methods:
+        router.add_api_route(_path, refuse(_what), methods=[_method], summary=f"Not supported: {_what}")

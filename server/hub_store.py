@@ -6,25 +6,29 @@ sha1 of its parent, its file tree, message, author and date (40 hex digits, like
 every file of the repo at that point with its git blob id (sha1 of ``"blob <size>\\0" + content``, what the
 Hub reports and what clients verify), its sha256 and size. Branches (``main`` first) move from commit to
 commit by compare-and-swap, so concurrent pushes never lose one another. File contents live once, under
-``<storage>/hub/blobs/<sha256[:2]>/<sha256>``, written atomically before the commit that names them.
-Files are stored as regular git blobs (no LFS or Xet), which bounds a commit by the upload limit.
+``<storage>/hub/blobs/<sha256[:2]>/<sha256>``, written atomically before the commit that names them, shared by
+every commit (of any repo and token) that names the same content. Files are stored as regular git blobs (no LFS or
+Xet), which bounds a commit by the upload limit. Deleting a repo deletes its commits and refs, and the contents no
+other repo's commit names.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
 from huggingface_hub.utils.sha import git_hash
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, select, update
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
@@ -144,11 +148,20 @@ class FileChange:
     folder: bool = False
 
 
-class HubStore:
-    """Repos, commits and refs in the service database; blobs under ``root``. Every read checks visibility."""
+class DeletedRepo(NamedTuple):
+    """What deleting a repo removed: its commits, and the stored contents no other repo names (count and bytes)."""
 
-    def __init__(self, Session: sessionmaker, root: Path):
-        self.Session, self.root = Session, root
+    commits: int
+    blobs: int
+    bytes: int
+
+
+class HubStore:
+    """Repos, commits and refs in the service database; blobs under ``<storage>/hub``. Every read checks
+    visibility."""
+
+    def __init__(self, Session: sessionmaker, storage: Path):
+        self.Session, self.root = Session, storage / "hub"
 
     # ---------------------------------------------------------------------------------------- repos
     def create_repo(self, owner: Owner, namespace: str, name: str, private: bool) -> HubRepo:
@@ -197,11 +210,14 @@ class HubStore:
 
     def readable_repo(self, owner: Owner | None, repo_id: str) -> HubRepo:
         """The repo if ``owner`` may read it; RepoNotFound otherwise (a private repo of another token is not there)."""
-        with self.Session() as session:
-            repo = session.scalar(select(HubRepo).where(HubRepo.repo_id == repo_id))
+        repo = self._find(repo_id)
         if repo is None or (repo.private and (owner is None or owner.id != repo.owner_id)):
             raise RepoNotFound(f"repository {repo_id} not found")
         return repo
+
+    def _find(self, repo_id: str) -> HubRepo | None:
+        with self.Session() as session:
+            return session.scalar(select(HubRepo).where(HubRepo.repo_id == repo_id))
 
     def writable_repo(self, owner: Owner, repo_id: str) -> HubRepo:
         repo = self.readable_repo(owner, repo_id)
@@ -213,6 +229,56 @@ class HubStore:
         repo = self.writable_repo(owner, repo_id)
         with self.Session.begin() as session:
             session.execute(update(HubRepo).where(HubRepo.id == repo.id).values(private=private))
+
+    def delete_repo(self, owner: Owner | None, repo_id: str) -> DeletedRepo:
+        """Delete a repo of ``owner`` (None: the operator, any repo) with its commits and refs, then the stored
+        contents no other repo's commit names, which frees them from the token's quota. The namespace stays its
+        token's, so no other tenant can publish different files under the deleted repo's id."""
+        repo = self._find(repo_id) if owner is None else self.writable_repo(owner, repo_id)
+        if repo is None:
+            raise RepoNotFound(f"repository {repo_id} not found")
+        with self.Session.begin() as session:
+            # Refs first: a concurrent commit moves its branch by compare-and-swap, so once the refs are gone no
+            # commit can land in this repo, and the trees read next are all there are.
+            session.execute(delete(HubRef).where(HubRef.repo_pk == repo.id))
+            trees = session.scalars(select(HubCommit.files).where(HubCommit.repo_pk == repo.id)).all()
+            session.execute(delete(HubCommit).where(HubCommit.repo_pk == repo.id))
+            if session.execute(delete(HubRepo).where(HubRepo.id == repo.id)).rowcount != 1:
+                raise RepoNotFound(f"repository {repo_id} not found (deleted meanwhile)")
+        removed = self._remove_unreferenced(_blob_sizes(trees))
+        return DeletedRepo(len(trees), len(removed), sum(removed.values()))
+
+    def _remove_unreferenced(self, blobs: dict[str, int]) -> dict[str, int]:
+        """Delete the stored ``blobs`` (size by sha256) that no commit names; returns those deleted.
+
+        A concurrent commit may name one of them after the first check (its content was already stored, so it
+        did not write it): each blob is first renamed aside, then checked again and put back if a commit names
+        it now; a commit landing after that check finds its blob missing and writes it again (``commit``).
+        """
+        aside: dict[str, Path] = {}
+        for sha256 in blobs.keys() - self._named(set(blobs)):
+            path = self._blob_path(sha256)
+            moved = path.with_name(f".{sha256}.{new_id()}.deleting")
+            try:
+                os.replace(path, moved)
+            except FileNotFoundError:  # another deletion took it, or the storage lost it
+                continue
+            aside[sha256] = moved
+        named = self._named(set(aside))
+        for sha256, moved in aside.items():
+            if sha256 in named:
+                os.replace(moved, self._blob_path(sha256))
+            else:
+                moved.unlink()
+        return {sha256: blobs[sha256] for sha256 in aside.keys() - named}
+
+    def _named(self, sha256s: set[str]) -> set[str]:
+        """Those of ``sha256s`` that a commit of any repo names."""
+        if not sha256s:
+            return set()
+        with self.Session() as session:
+            trees = session.scalars(select(HubCommit.files))
+            return {e["sha256"] for files in trees for e in files.values() if e["sha256"] in sha256s}
 
     def list_repos(
         self, owner: Owner | None, author: str | None, search: str | None, limit: int
@@ -297,7 +363,8 @@ class HubStore:
             )
         if not _BRANCH.match(branch) or COMMIT_ID.match(branch):
             raise HubStoreError(f"cannot commit to {branch!r}: commits go to a branch, such as {DEFAULT_BRANCH!r}")
-        blobs = {change.path: self._store_blob(change.content) for change in changes if change.content is not None}
+        contents = {change.path: change.content for change in changes if change.content is not None}
+        blobs = {path: self._store_blob(content) for path, content in contents.items()}
         card = next((card_metadata(c.content) for c in changes if c.path == CARD_FILE and c.content is not None), None)
         for _ in range(20):
             head = self._branch_head(repo, branch)
@@ -335,6 +402,8 @@ class HubStore:
                         raise _BranchMoved
             except _BranchMoved:
                 continue
+            for path, content in contents.items():  # a repo deletion may have removed a content this one names
+                self._write_blob(blobs[path]["sha256"], content)
             return new
         raise StaleParent(f"{branch} of {repo.repo_id} keeps moving; try again")
 
@@ -347,10 +416,14 @@ class HubStore:
 
     def _store_blob(self, content: bytes) -> dict[str, Any]:
         sha256 = hashlib.sha256(content).hexdigest()
+        self._write_blob(sha256, content)
+        return {"oid": git_hash(content), "sha256": sha256, "size": len(content)}
+
+    def _write_blob(self, sha256: str, content: bytes) -> None:
+        """Store a content unless it is stored already."""
         path = self._blob_path(sha256)
         if not path.is_file():
             write_bytes_atomic(path, content)
-        return {"oid": git_hash(content), "sha256": sha256, "size": len(content)}
 
     def _blob_path(self, sha256: str) -> Path:
         return self.root / "blobs" / sha256[:2] / sha256
@@ -360,10 +433,18 @@ def hub_blobs(Session: sessionmaker, owner_id: str) -> dict[str, int]:
     """Size by sha256 of every file in the commits of ``owner_id``'s repos: what its repos keep stored (counted
     in its storage quota), each content once however many commits, paths or repos hold it."""
     with Session() as session:
-        trees = session.scalars(
-            select(HubCommit.files).join(HubRepo, HubCommit.repo_pk == HubRepo.id).where(HubRepo.owner_id == owner_id)
+        return _blob_sizes(
+            session.scalars(
+                select(HubCommit.files)
+                .join(HubRepo, HubCommit.repo_pk == HubRepo.id)
+                .where(HubRepo.owner_id == owner_id)
+            )
         )
-        return {entry["sha256"]: entry["size"] for files in trees for entry in files.values()}
+
+
+def _blob_sizes(trees: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Size by sha256 of the contents that these commits' file trees name."""
+    return {entry["sha256"]: entry["size"] for files in trees for entry in files.values()}
 
 
 def check_path(path: str) -> str:
