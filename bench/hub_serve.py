@@ -64,7 +64,7 @@ def main() -> None:
                 [sys.executable, "-c", SERVE, "push", "--all"],
                 capture_output=True,
                 text=True,
-                env={**client, "HF_TOKEN": create_token(env, "zoo"), "TSHUB_HOME": str(tmp / "pusher")},
+                env={**client, "HF_TOKEN": create_token(env, "tshub"), "TSHUB_HOME": str(tmp / "pusher")},
             )
             push_s = time.perf_counter() - started
             pushed = push.stdout.count(" -> ")

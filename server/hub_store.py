@@ -35,6 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from server.auth import Owner
 from server.db import Base, Token, UTCDateTime, new_id, utcnow
 from tshub.atomic import write_bytes_atomic
+from tshub.hub.ids import hub_namespace
 
 DEFAULT_BRANCH = "main"
 CARD_FILE = "README.md"
@@ -186,11 +187,8 @@ class HubStore:
         repo_id = f"{namespace}/{name}"
         with self.Session.begin() as session:
             space = session.get(HubNamespace, namespace)
-            if space is None and namespace != owner.name and _token_named(session, namespace):
-                raise Forbidden(
-                    f"the namespace {namespace!r} is the name of another token, which alone may create it; create "
-                    f"the repo under your own name ({owner.name!r}) or a namespace no token is named"
-                )
+            if space is None and namespace != owner.name:
+                _refuse_reserved(session, namespace, owner)
             if space is None:
                 session.add(HubNamespace(name=namespace, owner_id=owner.id))
             elif space.owner_id != owner.id:
@@ -506,9 +504,29 @@ def _check_card_values(data: Any) -> None:
             pending.extend(item)
 
 
-def _token_named(session: Any, name: str) -> bool:
-    """Whether a token has this name: its namespace (where huggingface_hub pushes by default) is kept for it."""
-    return session.scalar(select(Token.id).where(Token.name == name).limit(1)) is not None
+def _refuse_reserved(session: Any, namespace: str, owner: Owner) -> None:
+    """Refuse a new namespace kept for someone else: the name of another token (where huggingface_hub pushes by
+    default), the zoo's (``$TSHUB_NAMESPACE``, whose repos ``load_pretrained("<SOURCE>/<arch>")`` reads, kept for
+    a token of that name even before one exists), or one differing only in case from a namespace or token name
+    (one folder in a case-insensitive file system's Hugging Face cache, and a look-alike)."""
+    folded = namespace.casefold()
+    if folded == hub_namespace().casefold():
+        raise Forbidden(
+            f"the namespace {namespace!r} is the zoo's namespace (TSHUB_NAMESPACE), which only a token named "
+            f"{hub_namespace()!r} may create; create the repo under your own name ({owner.name!r})"
+        )
+    names = session.scalars(select(Token.name)).all() + session.scalars(select(HubNamespace.name)).all()
+    taken = next((name for name in names if name.casefold() == folded and name != owner.name), None)
+    if taken == namespace:
+        raise Forbidden(
+            f"the namespace {namespace!r} is the name of another token, which alone may create it; create "
+            f"the repo under your own name ({owner.name!r}) or a namespace no token is named"
+        )
+    if taken is not None:
+        raise Forbidden(
+            f"the namespace {namespace!r} differs only in case from {taken!r}, another token's; create the repo "
+            f"under your own name ({owner.name!r})"
+        )
 
 
 def _apply(files: dict[str, Any], changes: list[FileChange], blobs: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -491,6 +491,29 @@ def test_a_namespace_named_like_another_token_is_kept_for_that_token():
         assert http.post("/api/repos/create", json={"name": "x", "organization": "frank-org"}, headers=frank).is_success
 
 
+def test_the_zoo_namespace_and_names_differing_only_in_case_are_not_for_any_tenant(monkeypatch):
+    """Failed before the fix: any tenant could create 'tshub/GunPoint-fcn' first (the zoo's namespace is no token's
+    name), so the operator's push was refused and every client's load_pretrained('GunPoint/fcn') got the tenant's
+    weights; 'Erin/x' could be created beside erin's namespace, one Hugging Face cache folder on macOS."""
+    monkeypatch.setenv("TSHUB_NAMESPACE", "tshub")
+    with TestClient(create_app(Settings.from_env())) as http:
+        tokens = {name: create_token(http.app.state.Session, name)[1] for name in ("erin", "mallory")}
+        auth = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
+        squat = http.post(
+            "/api/repos/create", json={"name": "GunPoint-fcn", "organization": "tshub"}, headers=auth["mallory"]
+        )
+        assert squat.status_code == 403 and "the zoo's namespace" in squat.json()["error"]
+        for namespace, why in (("TSHUB", "the zoo's namespace"), ("Erin", "differs only in case from 'erin'")):
+            squat = http.post(
+                "/api/repos/create", json={"name": "m", "organization": namespace}, headers=auth["mallory"]
+            )
+            assert squat.status_code == 403 and why in squat.json()["error"], namespace
+        assert http.post("/api/repos/create", json={"name": "m"}, headers=auth["erin"]).is_success
+        operator = {"Authorization": f"Bearer {create_token(http.app.state.Session, 'tshub')[1]}"}
+        zoo = http.post("/api/repos/create", json={"name": "GunPoint-fcn"}, headers=operator)
+        assert zoo.is_success, zoo.text
+
+
 def test_concurrent_creates_of_one_repo_or_namespace_all_succeed(hub, client):
     """Failed before the fix: racing create_repo(exist_ok=True) calls (concurrent `tshub push` runs) got a 500
     (IntegrityError: UNIQUE constraint failed: hub_namespaces.name) instead of the 409 exist_ok expects."""
