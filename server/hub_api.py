@@ -533,4 +533,5 @@ def refuse(what: str) -> Callable[[], None]:
 
 for _path, (_methods, _what) in UNSUPPORTED.items():
     for _method in _methods:
-        router.add_api_route(_path, refuse(_what), methods=[_method], summary=f"Not supported: {_what}")
+        # out of the OpenAPI schema: not an operation of this API, only a clear answer to clients that try it
+        router.add_api_route(_path, refuse(_what), methods=[_method], include_in_schema=False)
