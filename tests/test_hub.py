@@ -335,6 +335,16 @@ def test_card_is_generated_from_the_config(fcn, tmp_path):
         assert expected in text, expected
 
 
+def test_the_card_of_a_checkpoint_without_an_id_does_not_tell_to_pull_a_folder(fcn, tmp_path):
+    """Regression: a model saved to a folder without an id got `tshub pull path/to/checkpoint` in its card, which
+    always fails ("Repo id must be in the form ...")."""
+    fcn.meta.pop("id", None)
+    text = (fcn.save_pretrained(tmp_path / "local") / CARD_NAME).read_text()
+    assert "tshub pull" not in text and "tshub info path/to/checkpoint" in text
+    named = (fcn.save_pretrained(tmp_path / "named", id="GunPoint/fcn") / CARD_NAME).read_text()
+    assert "tshub pull GunPoint/fcn" in named
+
+
 @pytest.mark.parametrize("statistics", [True, False])
 def test_a_multi_head_card_says_when_its_heads_share_batchnorm_statistics(statistics, tmp_path):
     torch.manual_seed(0)

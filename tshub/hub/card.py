@@ -343,7 +343,8 @@ def _comparison(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
 
 
 def _usage_section(config: dict[str, Any]) -> str:
-    name = config.get("id") or config.get("repo_id") or "path/to/checkpoint"
+    named = config.get("id") or config.get("repo_id")
+    name = named or "path/to/checkpoint"  # a folder: `tshub pull` fetches only ids and Hub repos
     predict = (
         "labels = model.predict(X_raw)" if config.get("task") == "classification" else "values = model.predict(X_raw)"
     )
@@ -368,7 +369,7 @@ def _usage_section(config: dict[str, Any]) -> str:
             "From the shell:",
             "",
             "```",
-            f"tshub pull {name}",
+            *([f"tshub pull {name}"] if named else []),
             f"tshub info {name}",
             f"tshub finetune {name} {'my-data.csv' if parent_words(config) else 'Coffee'} --lr-multiplier grid "
             "--out my-finetuned-model",
