@@ -429,6 +429,9 @@ def test_recommend_rejects_what_it_cannot_do(italy: Dataset, candidates: list[st
         recommend(italy, arch="tcn", candidates=candidates)
     with pytest.raises(RecommendError, match="no 'train' split"):
         recommend(italy.with_splits({"test": italy.splits["test"]}), candidates=candidates)
+    # regression: an unknown architecture ended in a KeyError traceback (the CLI's --arch too)
+    with pytest.raises(RecommendError, match="unknown architecture 'resnet'"):
+        recommend(italy, arch="resnet", candidates=candidates)
 
 
 def test_the_prototype_plot_of_a_file_without_splits_draws_every_series_as_training_data(

@@ -16,6 +16,7 @@ from tshub.hub.resolve import load_pretrained, resolve
 from tshub.hub.store import HUB_ONLY, list_pretrained, training_status, unusable_reason
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import get_architecture
+from tshub.recommend.errors import RecommendError
 from tshub.recommend.results import SELF_TRANSFER
 
 #: Why a named candidate that nothing resolves is skipped.
@@ -85,7 +86,10 @@ def named_candidate(name: str | Path) -> Candidate:
 def of_arch(pool: list[Candidate], arch: str | None) -> list[Candidate]:
     if arch is None:
         return pool
-    wanted = get_architecture(arch).arch
+    try:
+        wanted = get_architecture(arch).arch
+    except KeyError as err:  # a user's word: said as the recommender's other refusals are, not a traceback
+        raise RecommendError(err.args[0]) from None
     return [c for c in pool if c.arch == wanted]
 
 
