@@ -62,6 +62,11 @@ def test_the_fingerprint_sees_overlap_either_way_and_nothing_else(gunpoint: Data
     rows = np.random.default_rng(0).normal(size=(1000, 1, 16)).astype(np.float32)
     assert overlap(big, series_hashes(rows[:300])) == 1.0  # a 30% subset: compared on the sketch's hash range
     assert overlap(big, series_hashes(rows[:300] + 1)) == 0.0
+    # regression: a sketch whose hash range holds none of a small target's series said 0.0 ("compared, no match"),
+    # so a 200-series subset of one of UCR/convtimenet's 91 sets (sketch: 128 of 46 k series) was ranked first
+    hashes = series_hashes(rows)
+    outside = rows[hashes > max(int(h, 16) for h in big["hashes"])][:5]
+    assert overlap(big, series_hashes(outside)) is None
 
 
 @pytest.mark.parametrize("method", ["logme", "hscore", "probe", "dtw"])
@@ -98,9 +103,16 @@ def test_content_name_and_multi_head_evidence(gunpoint: Dataset, coffee: Dataset
     unnamed = Dataset.from_arrays(X[:30], np.asarray(gunpoint.classes)[y[:30]])  # "arrays": no name to go by
     rec = recommend(unnamed, k=None, candidates=[str(store["GunPoint/fcn"]), str(store["Coffee/fcn"])])
     assert rec.ids == ["Coffee/fcn"] and "identical to its training series" in rec.skipped[0]["reason"]
+    # no fingerprint and no name: the local catalogue's copy of the set it was trained on tells (it let a user's own
+    # SyntheticControl file, renamed, through to a fine-tune scoring 1.000 on series its source had trained on)
     legacy = recommend(unnamed, k=None, candidates=[str(store["legacy"]), str(store["Coffee/fcn"])])
-    assert sorted(legacy.ids) == ["Coffee/fcn", "GunPoint/fcn"]  # no fingerprint, no name: nothing to go by
-    renamed = Dataset.from_arrays(X, np.asarray(gunpoint.classes)[y], name="Gun_Point")  # the UCR 2015 name
+    assert legacy.ids == ["Coffee/fcn"]
+    assert legacy.skipped[0]["reason"].endswith(
+        "100% of the series compared are identical to the training series of GunPoint, which it was trained on (the "
+        "local catalogue's copy)"
+    )
+    other = np.random.default_rng(1).normal(size=X.shape)  # other series under the UCR 2015 name: the name tells
+    renamed = Dataset.from_arrays(other, np.asarray(gunpoint.classes)[y], name="Gun_Point")
     by_name = recommend(renamed, k=None, candidates=[str(store["legacy"]), str(store["Coffee/fcn"])])
     assert by_name.skipped[0]["reason"].endswith("its source dataset is GunPoint")
     multi = recommend(coffee, k=None, candidates=[str(store["UCR/fcn"]), str(store["GunPoint/fcn"])])

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from pathlib import Path
 
-from tshub.data.catalogue import dataset_key
-from tshub.data.dataset import Dataset
+import numpy as np
+
+from tshub.data.catalogue import dataset_key, load, ucr_summary
+from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.fingerprint import OVERLAP_THRESHOLD, overlap, series_hashes
 from tshub.hub.checkpoint import load_checkpoint, read_config
 from tshub.hub.errors import ModelNotFoundError
@@ -111,6 +114,15 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
                 found[candidate] = f"{share:.0%} of the series compared are identical to its training series"
                 continue
         names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
+        if share is None:  # no fingerprint, or one too sparse to tell: the local catalogue's copies, exactly
+            hashes = series_hashes(target.X) if hashes is None else hashes
+            match = catalogue_overlap(names, hashes, target.length)
+            if match is not None:
+                found[candidate] = (
+                    f"{match[1]:.0%} of the series compared are identical to the training series of {match[0]}, "
+                    "which it was trained on (the local catalogue's copy)"
+                )
+                continue
         same = next((n for n in names if key is not None and dataset_key(n) == key), None)
         if same is not None:
             found[candidate] = (
@@ -124,6 +136,44 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
                 "is other data, allow_self_transfer=True ranks it"
             )
     return found
+
+
+def catalogue_overlap(names: list[str], hashes: np.ndarray, length: int) -> tuple[str, float] | None:
+    """The first of ``names`` (datasets a checkpoint was trained on) whose training series in the local catalogue
+    and the target's series (``hashes``) coincide at OVERLAP_THRESHOLD or more, either way, with that share; None
+    when none does or none is here. For checkpoints without a fingerprint, or with one too sparse to tell; only sets
+    whose series have the target's length are loaded (other series cannot be identical)."""
+    target = np.unique(hashes)
+    for name in names:
+        stated = _catalogue_lengths().get(name.casefold())
+        if stated is not None and stated.isdigit() and int(stated) != length:
+            continue
+        source = _training_hashes(name)
+        if source is None or not len(source) or not len(target):
+            continue
+        common = np.isin(target, source).sum()
+        share = float(max(common / len(target), common / len(source)))
+        if share >= OVERLAP_THRESHOLD:
+            return name, share
+    return None
+
+
+@cache
+def _catalogue_lengths() -> dict[str, str]:
+    """UCR series lengths by case-folded name, as the archive's summary states them ("Vary" for ragged sets)."""
+    try:
+        return {row["Name"].casefold(): row["Length"] for row in ucr_summary()}
+    except (DatasetError, OSError):  # no data folder here: nothing to compare with
+        return {}
+
+
+@lru_cache(maxsize=64)
+def _training_hashes(name: str) -> np.ndarray | None:
+    """``series_hashes`` of a catalogue dataset's training split, once per process; None when it is not here."""
+    try:
+        return np.unique(series_hashes(load(name).split("train")[0]))
+    except (DatasetError, KeyError, OSError):
+        return None
 
 
 __all__ = ["HUB_ONLY", "NOT_FOUND", "SELF_TRANSFER", "Candidate", "candidate_pool", "found_candidates", "self_transfer"]
