@@ -826,3 +826,20 @@ def test_k_0_says_none_was_shown_not_none_scored(candidates: list[str]):
     """Regression: k=0 printed "0 shown of 3 scored", then "(no candidate scored)"."""
     text = str(recommend("ItalyPowerDemand", k=0, candidates=candidates, allow_self_transfer=True))
     assert "0 shown of 3 scored" in text and "(none shown: k=0)" in text and "no candidate scored" not in text
+
+
+def test_rows_the_screen_alone_scored_are_marked_as_on_another_footing():
+    """Regression: row 11 (screen score 0.036) printed below row 10 (re-scored 0.024) under "higher is better", with
+    nothing saying the two columns' scores came from different samples and precisions."""
+    from tshub.recommend.results import RankedSource, Recommendation
+
+    rows = [
+        RankedSource(1, "A/fcn", 0.09, "A", "fcn", {"stage": "shortlist"}),
+        RankedSource(2, "B/fcn", 0.02, "B", "fcn", {"stage": "shortlist"}),
+        RankedSource(3, "C/fcn", 0.04, "C", "fcn", {"stage": "screen"}),
+    ]
+    text = str(Recommendation("T", "logme", "LogME", rows, n_candidates=3))
+    assert "0.02 " in text and "0.04*" in text and "0.09*" not in text
+    assert "* scored by the screen alone" in text
+    plain = str(Recommendation("T", "logme", "LogME", rows[:2], n_candidates=2))
+    assert "*" not in plain

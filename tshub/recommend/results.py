@@ -41,6 +41,11 @@ class RankedSource(_ReadsLikeADict):
     training: str | None = None
 
 
+def _screen_only(row: RankedSource) -> bool:
+    """Whether a cascade's screen alone scored this row (``feature_methods``: its score is on another footing)."""
+    return isinstance(row.details, dict) and row.details.get("stage") == "screen"
+
+
 @dataclass(frozen=True)
 class SkippedSource(_ReadsLikeADict):
     """A candidate left out (trained on the target's own data, not a usable source) or that could not be scored."""
@@ -84,7 +89,11 @@ class Recommendation:
         def wrap(text: str) -> str:
             return textwrap.fill(text, MAX_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
-        rows = [[str(r.rank), r.id, f"{r.score:.4g}", r.source, r.arch, r.training or "-"] for r in self.ranking]
+        screened = [_screen_only(r) for r in self.ranking]
+        rows = [
+            [str(r.rank), r.id, f"{r.score:.4g}" + ("*" if only else ""), r.source, r.arch, r.training or "-"]
+            for r, only in zip(self.ranking, screened)
+        ]
         lines = [
             wrap(
                 f"sources for {self.target} by {self.method} ({self.score_name}); "
@@ -98,6 +107,13 @@ class Recommendation:
             if rows
             else ["(none shown: k=0)" if self.n_candidates > len(self.skipped) else "(no candidate scored)"]
         )
+        if any(screened) and not all(screened):
+            lines.append(
+                wrap(
+                    "* scored by the screen alone (a smaller sample or lower precision): ranked after every re-scored "
+                    "candidate, whatever its value, since the two scores are not on one footing"
+                )
+            )
         own = [s for s in self.skipped if s.reason.startswith(SELF_TRANSFER)]
         others = [s for s in self.skipped if s not in own]
         if own:
