@@ -453,3 +453,13 @@ def test_finetune_chooses_the_relative_target_and_stream_max_input_as_told(tmp_p
     assert config["preprocessing"]["relative_target"] is True and config["use_stream_max"] is False
     assert main([*base, "--relative-target", "--stream-max", "--out", str(tmp_path / "c")]) == 0
     assert json.loads((tmp_path / "c" / "config.json").read_text())["use_stream_max"] is True
+
+
+def test_a_baseline_without_a_test_split_says_there_is_no_verdict_once(zoo, tmp_path, capsys):
+    """Regression: on one file (no test split) "no test split, so no verdict" was printed twice, once per baseline."""
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{i % 2}," + ",".join(f"{v:.4f}" for v in rng.normal(i % 2, 1, 30)) + "\n" for i in range(40))
+    data = tmp_path / "mine.csv"
+    data.write_text(rows)
+    assert main(["finetune", "GunPoint/fcn", str(data), "--lr-multiplier", "1", "--max-epochs", "1", "--baseline"]) == 0
+    assert capsys.readouterr().out.count("no test split, so no verdict") == 1

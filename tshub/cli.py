@@ -434,10 +434,13 @@ def _run_finetune(args: argparse.Namespace) -> int:
             f"MiniRocket on {data.name} (fitted on the same training split; tshub.baselines, {rocket.elapsed_s:.1f} s)"
         )
         _print_splits(summary["minirocket"])
-    if scratch is not None:
-        print(_verdict(result.metrics, scratch.metrics, "scratch"))
-    if rocket is not None:
-        print(_verdict(result.metrics, rocket.metrics, "minirocket"))
+    verdicts = [
+        _verdict(result.metrics, other.metrics, name)
+        for name, other in (("scratch", scratch), ("minirocket", rocket))
+        if other is not None
+    ]
+    for line in dict.fromkeys(verdicts):  # "no test split, so no verdict" once, not once per baseline
+        print(line)
     if saved:
         print(f"  saved to {saved}")
     return 0
