@@ -336,3 +336,16 @@ def test_a_group_counts_targets_split_across_groups_by_their_weight_in_it() -> N
     assert below.effective_targets == pytest.approx(weights.sum() ** 2 / (weights**2).sum())
     low, high = wilson_interval(below.rate, below.effective_targets)
     assert high - low > np.subtract(*reversed(wilson_interval(below.rate, below.targets)))
+
+
+def test_a_target_outside_the_evidence_is_told_its_rate_is_an_extrapolation(shared_data: Path) -> None:
+    """Regression: 16 series of 20,000 steps (the evidence's targets: 20-70 series of length 70-570) got "no (0.12)"
+    with nothing saying the rate was measured on nothing like it."""
+    rng = np.random.default_rng(0)
+    long = Dataset.from_arrays(rng.normal(size=(16, 1, 20_000)), np.arange(16) % 2, name="long")
+    advice = advise(long, "Coffee/fcn", {}, 0.1, "logme")
+    assert "outside its evidence: n_train 16 where the evidence's targets span" in advice.scratch.explanation
+    assert "length 2e+04 where" in advice.scratch.explanation and "extrapolation" in advice.scratch.explanation
+    assert advice.features["n_train"] == 16  # data without splits is training data (it counted 0)
+    inside = advise(load("GunPoint"), "Coffee/fcn", {}, 0.1, "logme")
+    assert "outside its evidence" not in inside.scratch.explanation

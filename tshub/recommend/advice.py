@@ -139,7 +139,8 @@ def pick_features(
 ) -> dict[str, float | None]:
     """``FEATURES`` of fine-tuning the source of ``source_config`` on ``dataset`` (None where unknown); ``score``
     counts only when ``method`` is the evidence's (LogME)."""
-    n_train = sum(len(dataset.splits.get(name, ())) for name in ("train", "val"))
+    # data without splits is training data (tshub.data.splits.training_splits), not zero training series
+    n_train = sum(len(dataset.splits.get(name, ())) for name in ("train", "val")) if dataset.splits else len(dataset.X)
     n_classes = len(dataset.classes) if dataset.task == "classification" and dataset.classes else None
     source = s if isinstance(s := source_config.get("source"), dict) else {}
     source_domain, target_domain = source.get("domain"), dataset.meta.get("domain")
@@ -206,6 +207,7 @@ def advise(
     entry = evidence["evidence"][name]
     features = pick_features(dataset, source_config, score, method)
     target = evidence_target(dataset, features, evidence)
+    outside = outside_evidence(entry["rows"], features)
     verdicts = {}
     for referent in REFERENTS:
         tables = {n: table_of(e["rows"], referent, evidence["features"]) for n, e in evidence["evidence"].items()}
@@ -220,6 +222,7 @@ def advise(
             _elsewhere(evidence, tables, target),
             target,
             _measured(tables, target, source, referent),
+            outside,
         )
     return TransferAdvice(
         source,
@@ -230,6 +233,25 @@ def advise(
         entry["file"],
         evidence["command"],
     )
+
+
+#: The target's own features, which the evidence's targets span: a target beyond that span gets a rate extrapolated.
+TARGET_FEATURES = ("n_train", "per_class", "length", "n_classes")
+
+
+def outside_evidence(rows: list[dict[str, Any]], features: dict[str, float | None]) -> str | None:
+    """Which of the target's features lie outside the span of the evidence's targets, in words (None: none do): a
+    rate measured on 20-70 training series of length 70-570 says little about 16 series of 20,000 steps."""
+    parts = []
+    for name in TARGET_FEATURES:
+        value = features.get(name)
+        seen = [r["features"][name] for r in rows if r["features"].get(name) is not None]
+        if value is None or not seen:
+            continue
+        low, high = min(seen), max(seen)
+        if not low <= value <= high:
+            parts.append(f"{name} {value:.4g} where the evidence's targets span {low:.4g}-{high:.4g}")
+    return ("outside its evidence: " + ", ".join(parts) + ", so that rate is an extrapolation") if parts else None
 
 
 def evidence_target(dataset: Dataset, features: dict[str, float | None], evidence: dict[str, Any]) -> str | None:
@@ -292,6 +314,7 @@ def _verdict(
     elsewhere: str,
     held_out: str | None,
     measured: tuple[int, int, str] | None,
+    outside: str | None = None,
 ) -> Verdict:
     reference = minirocket_reference(dataset) if referent == "minirocket" else None
     rule = rule_from_dict(fit["rule"])
@@ -318,6 +341,7 @@ def _verdict(
         words.append(
             f"weak evidence: the 95 % interval of that rate over {over}, [{low:.2f}, {high:.2f}], includes even odds"
         )
+    words += [outside] if outside else []
     words += [elsewhere] if elsewhere else []
     if held_out is not None:
         words.insert(
