@@ -254,3 +254,13 @@ def test_a_regression_read_as_classification_is_told_apart_from_too_few_series()
     ds = Dataset.from_arrays(np.zeros((60, 1, 8)), np.linspace(0.1, 6.0, 60), task="classification")
     with pytest.raises(DatasetError, match=r"60 classes for 60 series: .*\(task='regression'\)"):
         training_splits(ds, test_fraction=0.15)
+
+
+def test_a_validation_split_of_a_few_series_is_said_to_choose_nearly_by_chance() -> None:
+    """Regression: 2 series per class carved one validation series, which then chose ω from ten on its own, silently."""
+    few, notes = training_splits(Dataset.from_arrays(np.random.default_rng(0).normal(size=(6, 1, 8)), [0, 1] * 3))
+    assert len(few.splits["val"]) == 1
+    assert "1 validation series choose the weights, the stop and ω nearly by chance" in notes[-1]
+    assert "--validation train" in notes[-1]
+    _, enough = training_splits(Dataset.from_arrays(np.zeros((30, 1, 8)), np.arange(30) % 3))
+    assert "by chance" not in enough[-1]

@@ -122,14 +122,24 @@ def training_splits(
     elif "val" not in ds.splits:
         n_train = len(as_training_data(ds).splits["train"])
         ds = ensure_validation(ds, val_fraction, seed)
+        n_val = len(ds.splits["val"])
         notes.append(
-            f"carved {len(ds.splits['val'])} of the {n_train} training series "
-            f"({_share(len(ds.splits['val']), n_train, val_fraction)}) as validation "
+            f"carved {n_val} of the {n_train} training series ({_share(n_val, n_train, val_fraction)}) as validation "
             f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
+            + (
+                f"; {n_val} validation series choose the weights, the stop and ω nearly by chance: with this little "
+                "data consider validation='train' (--validation train), or more series"
+                if n_val < SMALL_VALIDATION
+                else ""
+            )
         )
     _warn_untrained_classes(ds)
     _warn_test_seen_in_training(ds)
     return ds, notes
+
+
+#: Fewer validation series than this are noted as choosing the weights (and ω) nearly by chance.
+SMALL_VALIDATION = 5
 
 
 def _share(n: int, of: int, asked: float) -> str:
