@@ -32,6 +32,20 @@ def series_hashes(X: np.ndarray) -> np.ndarray:
     return np.array([int.from_bytes(hashlib.sha256(x.tobytes()).digest()[:8], "big") for x in X], dtype=np.uint64)
 
 
+#: Significant digits a near-copy comparison keeps: a copy written with '%.6g' (or read back from float64) still
+#: matches on nearly every value of a long series, and two recordings that differ anywhere do not.
+NEAR_DIGITS = 3
+
+
+def near_hashes(X: np.ndarray) -> np.ndarray:
+    """``series_hashes`` of the series rounded to NEAR_DIGITS significant digits: equal for a copy re-exported with
+    fewer digits (a CSV written with '%.6g'), whose exact hashes differ."""
+    X = np.asarray(X, dtype=np.float64)
+    magnitude = np.floor(np.log10(np.abs(np.where(X == 0, 1.0, X))))
+    scale = 10.0 ** (NEAR_DIGITS - 1 - magnitude)
+    return series_hashes(np.round(X * scale) / scale)
+
+
 def fingerprint(*series: np.ndarray, k: int = SKETCH_SIZE) -> dict[str, Any]:
     """The sketch of the series in one or more arrays (n_i, channels, length_i), as a checkpoint's config keeps it."""
     hashes = np.unique(np.concatenate([series_hashes(X) for X in series]))

@@ -11,7 +11,7 @@ import numpy as np
 
 from tshub.data.catalogue import dataset_key, load, ucr_summary
 from tshub.data.dataset import Dataset, DatasetError
-from tshub.data.fingerprint import OVERLAP_THRESHOLD, overlap, series_hashes
+from tshub.data.fingerprint import NEAR_DIGITS, OVERLAP_THRESHOLD, near_hashes, overlap, series_hashes
 from tshub.hub.checkpoint import load_checkpoint, read_config
 from tshub.hub.errors import ModelNotFoundError
 from tshub.hub.ids import as_model_id
@@ -102,7 +102,7 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
     has the target's name as the catalogue matches names (any checkpoint, a multi-head one's datasets included: a
     re-exported copy of a source's data, rounded otherwise, escapes its fingerprint, so a name match leaves a
     fingerprinted checkpoint out too, its reason saying that the series themselves did not match)."""
-    key, hashes, found = dataset_key(target.name), None, {}
+    key, hashes, near, found = dataset_key(target.name), None, None, {}
     for candidate in pool:
         config = read_config(candidate.location) if not candidate.hub_only else {}
         meta = config.get("meta") or {}
@@ -114,15 +114,15 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
                 found[candidate] = f"{share:.0%} of the series compared are identical to its training series"
                 continue
         names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
-        if share is None:  # no fingerprint, or one too sparse to tell: the local catalogue's copies, exactly
-            hashes = series_hashes(target.X) if hashes is None else hashes
-            match = catalogue_overlap(names, hashes, target.length)
-            if match is not None:
-                found[candidate] = (
-                    f"{match[1]:.0%} of the series compared are identical to the training series of {match[0]}, "
-                    "which it was trained on (the local catalogue's copy)"
-                )
-                continue
+        # no fingerprint, one too sparse to tell, or a copy re-exported with fewer digits: the catalogue's copies
+        near = near_hashes(target.X) if near is None else near
+        match = catalogue_overlap(names, near, target.length)
+        if match is not None:
+            found[candidate] = (
+                f"{match[1]:.0%} of the series compared equal the training series of {match[0]}, which it was "
+                f"trained on, to {NEAR_DIGITS} significant digits (the local catalogue's copy)"
+            )
+            continue
         same = next((n for n in names if key is not None and dataset_key(n) == key), None)
         if same is not None:
             found[candidate] = (
@@ -140,9 +140,9 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
 
 def catalogue_overlap(names: list[str], hashes: np.ndarray, length: int) -> tuple[str, float] | None:
     """The first of ``names`` (datasets a checkpoint was trained on) whose training series in the local catalogue
-    and the target's series (``hashes``) coincide at OVERLAP_THRESHOLD or more, either way, with that share; None
-    when none does or none is here. For checkpoints without a fingerprint, or with one too sparse to tell; only sets
-    whose series have the target's length are loaded (other series cannot be identical)."""
+    and the target's series (``hashes``: ``near_hashes``) coincide at OVERLAP_THRESHOLD or more, either way, with
+    that share; None when none does or none is here. What a fingerprint cannot tell (none, too sparse, a rounded
+    copy); only sets whose series have the target's length are loaded (other series cannot be copies)."""
     target = np.unique(hashes)
     for name in names:
         stated = _catalogue_lengths().get(name.casefold())
@@ -169,9 +169,9 @@ def _catalogue_lengths() -> dict[str, str]:
 
 @lru_cache(maxsize=64)
 def _training_hashes(name: str) -> np.ndarray | None:
-    """``series_hashes`` of a catalogue dataset's training split, once per process; None when it is not here."""
+    """``near_hashes`` of a catalogue dataset's training split, once per process; None when it is not here."""
     try:
-        return np.unique(series_hashes(load(name).split("train")[0]))
+        return np.unique(near_hashes(load(name).split("train")[0]))
     except (DatasetError, KeyError, OSError):
         return None
 
