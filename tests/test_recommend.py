@@ -843,3 +843,19 @@ def test_rows_the_screen_alone_scored_are_marked_as_on_another_footing():
     assert "* scored by the screen alone" in text
     plain = str(Recommendation("T", "logme", "LogME", rows[:2], n_candidates=2))
     assert "*" not in plain
+
+
+def test_the_prototype_plot_of_a_regression_target_draws_one_prototype_of_all_its_series(
+    candidates: list[str], italy: Dataset
+):
+    """Regression: a regression target's one prototype was labelled "class 0" under a "class" legend."""
+    pytest.importorskip("matplotlib")
+    from tshub.recommend.plot import ALL_SERIES, plot_prototypes
+
+    X, _ = italy.split("train")
+    values = Dataset.from_arrays(X, X[:, 0, :].mean(axis=1), name="levels", task="regression")
+    figure = plot_prototypes(recommend(values, k=1, candidates=candidates), values, n_sources=1)
+    target_axes = figure.axes[0]
+    assert [t.get_text() for t in target_axes.get_legend().get_texts()] == [ALL_SERIES]
+    assert target_axes.get_legend().get_title().get_text() == ""
+    assert figure.axes[1].get_legend().get_title().get_text() == "class"

@@ -13,6 +13,8 @@ from tshub.recommend.api import load_target
 from tshub.recommend.dtw import load_index
 from tshub.recommend.results import Recommendation
 
+#: The one prototype's label where the data has no classes (a regression target): all its series.
+ALL_SERIES = "all series"
 PLOT_SERIES_PER_CLASS = 100  # DBA of a source without saved prototypes: a seeded sample per class bounds its cost
 
 
@@ -59,11 +61,11 @@ def plot_prototypes(
         else:
             for label, proto in protos[:10]:
                 ax.plot(proto[0], linewidth=1.2, label=str(label))
-            ax.legend(fontsize=7, title="class", title_fontsize=7, loc="best")
+            ax.legend(fontsize=7, title=None if protos[0][0] == ALL_SERIES else "class", title_fontsize=7, loc="best")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("time")
     axes[0][0].set_ylabel("z-normalised value (channel 0)")
-    fig.suptitle("DBA class prototypes: target and recommended sources", fontsize=10)
+    fig.suptitle("DBA prototypes (one per class): target and recommended sources", fontsize=10)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -81,7 +83,8 @@ def _prototypes_of(dataset: Dataset, maker: Any, cap: int | None = None) -> list
         rng = np.random.default_rng(0)
         keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:cap] for c in np.unique(labels)]))
         X, labels = [X[i] for i in keep], labels[keep]
-    return list(zip(*maker.make_prototypes(X, labels)))
+    made = list(zip(*maker.make_prototypes(X, labels)))
+    return [(ALL_SERIES, proto) for _, proto in made] if y is None else made
 
 
 def _source_prototypes(source: str, maker: Any, index: Any) -> list[tuple[str, Any]] | None:
