@@ -98,10 +98,9 @@ def snapshot_commit(folder: Path) -> str | None:
 
 
 def snapshot_repo(folder: Path) -> str | None:
-    """The Hub repo whose commit (``snapshot_commit``) a checkpoint folder holds: a snapshot of the HF cache lies in
-    ``models--<namespace>--<name>`` (repo ids have no "--"), a copy ``tshub pull`` made records it; else None."""
-    if snapshot_commit(folder) is None:
-        return None
+    """The Hub repo of a checkpoint folder that holds a Hub commit (``snapshot_commit``, which callers ask first): a
+    snapshot of the HF cache lies in ``models--<namespace>--<name>`` (repo ids have no "--"), a copy ``tshub pull``
+    made records it; else None."""
     cached = folder.parents[1].name if folder.parent.name == "snapshots" else ""
     if cached.startswith("models--"):
         return cached.removeprefix("models--").replace("--", "/")

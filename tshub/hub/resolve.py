@@ -50,7 +50,8 @@ def load_pretrained(name: str | Path, revision: str | None = None, *, local_fold
     """
     folder = resolve(name, revision, local_folders=local_folders)
     model = load_checkpoint(folder)
-    commit, repo = snapshot_commit(folder), snapshot_repo(folder)
+    commit = snapshot_commit(folder)
+    repo = snapshot_repo(folder) if commit is not None else None
     facts = {"revision": commit} if commit is not None else {}
     if repo is not None:  # the repo a fine-tune must name beside this commit
         facts["hub_repo"] = repo

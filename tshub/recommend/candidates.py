@@ -115,7 +115,7 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
                 continue
         names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
         # no fingerprint, one too sparse to tell, or a copy re-exported with fewer digits: the catalogue's copies
-        near = near_hashes(target.X) if near is None else near
+        near = np.unique(near_hashes(target.X)) if near is None else near  # once per target, not per candidate
         match = catalogue_overlap(names, near, target.length)
         if match is not None:
             found[candidate] = (
@@ -138,12 +138,11 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
     return found
 
 
-def catalogue_overlap(names: list[str], hashes: np.ndarray, length: int) -> tuple[str, float] | None:
+def catalogue_overlap(names: list[str], target: np.ndarray, length: int) -> tuple[str, float] | None:
     """The first of ``names`` (datasets a checkpoint was trained on) whose training series in the local catalogue
-    and the target's series (``hashes``: ``near_hashes``) coincide at OVERLAP_THRESHOLD or more, either way, with
-    that share; None when none does or none is here. What a fingerprint cannot tell (none, too sparse, a rounded
+    and the target's series (``target``: their unique ``near_hashes``) coincide at OVERLAP_THRESHOLD or more, either
+    way, with that share; None when none does or none is here. What a fingerprint cannot tell (none, too sparse, a rounded
     copy); only sets whose series have the target's length are loaded (other series cannot be copies)."""
-    target = np.unique(hashes)
     for name in names:
         stated = _catalogue_lengths().get(name.casefold())
         if stated is not None and stated.isdigit() and int(stated) != length:

@@ -76,7 +76,7 @@ class PreparedData:
     train: Arrays
     val: Arrays
     test: Arrays | None
-    use_stream_max: bool = False
+    use_stream_max: bool
 
     @property
     def val_frame(self) -> TargetFrame | None:
