@@ -515,8 +515,10 @@ def _refuse_reserved(session: Any, namespace: str, owner: Owner) -> None:
             f"the namespace {namespace!r} is the zoo's namespace (TSHUB_NAMESPACE), which only a token named "
             f"{hub_namespace()!r} may create; create the repo under your own name ({owner.name!r})"
         )
-    names = session.scalars(select(Token.name)).all() + session.scalars(select(HubNamespace.name)).all()
-    taken = next((name for name in names if name.casefold() == folded and name != owner.name), None)
+    # other tokens' names and namespaces: one this token created meanwhile (a concurrent create) is its own
+    others = session.scalars(select(HubNamespace.name).where(HubNamespace.owner_id != owner.id)).all()
+    names = [*session.scalars(select(Token.name).where(Token.id != owner.id)).all(), *others]
+    taken = next((name for name in names if name.casefold() == folded), None)
     if taken == namespace:
         raise Forbidden(
             f"the namespace {namespace!r} is the name of another token, which alone may create it; create "
