@@ -356,7 +356,11 @@ def test_the_matrix_table_counts_a_tie_with_scratch_as_no_win(tmp_path: Path, mo
 
 
 def test_the_matrix_never_fine_tunes_from_a_checkpoint_still_converging(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, private_zoo: Callable[..., Path]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    private_zoo: Callable[..., Path],
+    shared_data: Path,  # run_matrix loads each target (Coffee) before it plans the grid
 ):
     """A drawn source whose training was cut short stays in the frozen draw but is skipped, saying so, until the
     build converges it; the 24 targets spread evenly over the eligible list."""
@@ -384,7 +388,11 @@ def test_the_matrix_never_fine_tunes_from_a_checkpoint_still_converging(
 
 
 def test_the_matrix_never_fine_tunes_from_other_weights_than_the_draw_froze(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, private_zoo: Callable[..., Path]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    private_zoo: Callable[..., Path],
+    shared_data: Path,  # run_matrix loads each target (Coffee) before it plans the grid
 ):
     """A drawn source rebuilt after the draw is skipped, saying which weights it has and which were frozen; one that
     was still converging when the draw was frozen ("waiting") runs from its converged weights."""
