@@ -118,6 +118,20 @@ def test_a_checkpoint_of_a_newer_tshub_says_to_upgrade(tmp_path):
     assert "re-pull" not in str(err.value)
 
 
+@pytest.mark.parametrize(("saved", "newer"), [("{v}.post1", True), ("{v}rc1", False), ("not a version", False)])
+def test_a_newer_tshub_is_told_apart_as_pip_orders_versions(tmp_path, saved: str, newer: bool):
+    """A post-release of this version is newer (it said re-pull: only the release numbers were compared) and a
+    pre-release of it older; an unreadable version string is never taken for a newer tshub."""
+    folder = small_classifier().save_pretrained(tmp_path / "saved")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["tshub_version"] = saved.format(v=__version__)
+    config["arch_kwargs"]["norm"] = "layer"
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError) as err:
+        load_pretrained(folder)
+    assert ("upgrade tshub" in str(err.value)) is newer and ("re-pull" in str(err.value)) is not newer
+
+
 def test_a_pickled_checkpoint_is_refused_saying_tshub_reads_only_safetensors(tmp_path):
     folder = small_classifier().save_pretrained(tmp_path / "pickled")
     (folder / WEIGHTS_NAME).unlink()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import threading
 import warnings
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from packaging.version import InvalidVersion, Version
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch.nn.modules.module import register_module_module_registration_hook
@@ -380,17 +380,19 @@ def _remedy(config: dict[str, Any]) -> str:
     """What to do about a config.json tshub cannot read: upgrade when a newer tshub wrote it (fields or kwargs this
     one does not know are then expected), else fetch or write a sound copy."""
     saved = config.get("tshub_version")
-    if isinstance(saved, str) and _release(saved) > _release(__version__):
+    if isinstance(saved, str) and _newer_than_this(saved):
         return (
             f"it was saved by tshub {saved}, newer than this tshub {__version__}: upgrade tshub (pip install -U tshub)"
         )
     return "re-pull or re-save the checkpoint"
 
 
-def _release(version: str) -> tuple[int, ...]:
-    """The release numbers of a version string ("0.10.1rc2" → (0, 10, 1)), () when it has none."""
-    match = re.match(r"\d+(?:\.\d+)*", version.strip())
-    return tuple(int(part) for part in match.group().split(".")) if match else ()
+def _newer_than_this(version: str) -> bool:
+    """Whether ``version`` (PEP 440, as pip compares them) is a later tshub than this one; False when unreadable."""
+    try:
+        return Version(version) > Version(__version__)
+    except InvalidVersion:
+        return False
 
 
 def _field_problems(config: dict[str, Any]) -> list[str]:
