@@ -19,6 +19,8 @@ from tshub.recommend.advice import (
     advise,
     load_evidence,
     minirocket_reference,
+    outside_evidence,
+    pick_features,
     rule_from_dict,
     wilson_interval,
 )
@@ -349,3 +351,16 @@ def test_a_target_outside_the_evidence_is_told_its_rate_is_an_extrapolation(shar
     assert advice.features["n_train"] == 16  # data without splits is training data (it counted 0)
     inside = advise(load("GunPoint"), "Coffee/fcn", {}, 0.1, "logme")
     assert "outside its evidence" not in inside.scratch.explanation
+
+
+def test_a_multivariate_target_is_outside_univariate_evidence() -> None:
+    """Eight EMG-like channels against evidence measured on univariate series: said to be an extrapolation, where
+    the rows recorded the channel count (evidence written before it was recorded says nothing of channels)."""
+    rng = np.random.default_rng(0)
+    emg = Dataset.from_arrays(rng.normal(size=(40, 8, 100)), np.arange(40) % 2, name="emg")
+    features = pick_features(emg, {}, None, None)
+    assert features["channels"] == 8
+    row = {"n_train": 40.0, "per_class": 20.0, "length": 100.0, "n_classes": 2.0}
+    said = outside_evidence([{"features": {**row, "channels": 1.0}}], features)
+    assert said is not None and "channels 8 where the evidence's targets span 1-1" in said and "n_train" not in said
+    assert outside_evidence([{"features": row}], features) is None

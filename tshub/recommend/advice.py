@@ -150,6 +150,7 @@ def pick_features(
         "per_class": n_train / n_classes if n_classes else None,
         "length": float(dataset.length),
         "n_classes": None if n_classes is None else float(n_classes),
+        "channels": float(dataset.n_channels),
         "score": float(score) if score is not None and method == SCORE_METHOD and math.isfinite(score) else None,
         "same_domain": float(source_domain == target_domain) if source_domain and target_domain else None,
         "source_accuracy": float(accuracy) if isinstance(accuracy, (int, float)) else None,
@@ -236,7 +237,9 @@ def advise(
 
 
 #: The target's own features, which the evidence's targets span: a target beyond that span gets a rate extrapolated.
-TARGET_FEATURES = ("n_train", "per_class", "length", "n_classes")
+#: What places a target inside or outside the evidence's span; ``channels`` is recorded beside ``FEATURES`` (no rule
+#: splits on it: the evidence's targets are all univariate UCR sets) and ignored where an evidence row lacks it.
+TARGET_FEATURES = ("n_train", "per_class", "length", "n_classes", "channels")
 
 
 def outside_evidence(rows: list[dict[str, Any]], features: dict[str, float | None]) -> str | None:
