@@ -109,6 +109,19 @@ def test_a_missing_file_is_reported_as_a_missing_file(tmp_path: Path) -> None:
         assert str(Path(name).absolute()) in str(err.value)
 
 
+def test_an_existing_file_is_not_reported_as_missing(tmp_path: Path) -> None:
+    """Regression: load("its_TRAIN.tsv") said the file did not exist; it does, and load takes names only."""
+    file = tmp_path / "mine_TRAIN.tsv"
+    file.write_text("1\t0.5\t0.25\n2\t0.75\t1.0\n")
+    with pytest.raises(DatasetError) as err:
+        catalogue.load(str(file), tmp_path)
+    assert "does not exist" not in str(err.value)
+    assert "is a file, and this takes catalogue dataset names: read the file with tshub.Dataset.from_file" in str(
+        err.value
+    )
+    assert tshub.Dataset.from_file(str(file)).X.shape == (2, 1, 2)  # what the message says works
+
+
 def test_summary_reads_past_the_bom(shared_data: Path) -> None:
     rows = catalogue.ucr_summary(shared_data)
     assert len(rows) == 128 and "ID" in rows[0]

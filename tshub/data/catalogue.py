@@ -246,6 +246,12 @@ def _number(text: str | None) -> int | float | str | None:
 
 def _not_found(name: str, folder: Path | None, sources: dict[str, Any]) -> str:
     file = Path(name).expanduser()
+    if file.is_file():
+        return (
+            f"{name!r} is a file, and this takes catalogue dataset names: read the file with "
+            f"tshub.Dataset.from_file({name!r}) and pass the Dataset (the experiments take it too: "
+            "ExperimentGrid(targets=[dataset]))."
+        )
     if file.suffix or len(file.parts) > 1:  # spelled as a path: no catalogue name has a dot or a folder
         return f"no such file: {name!r} ({file.absolute()} does not exist), and it is no catalogue dataset name."
     if folder is None:
