@@ -55,6 +55,16 @@ def test_int_labels_are_kept_beside_their_strings_and_through_every_transformati
     assert Dataset.from_arrays(X, y / 2, task="classification").class_values is None  # 1.5 and 3.5: fractional
 
 
+def test_numbers_held_in_an_object_array_keep_their_type() -> None:
+    """Regression: ints in a pandas object column (``pd.Series([3, 7], dtype=object)``) came back as '3' and '7'."""
+    X, y = int_labelled()
+    assert Dataset.from_arrays(X, y.astype(object)).class_values == [3, 7]
+    assert Dataset.from_arrays(X, (y == 7).astype(object)).class_values == [False, True]
+    assert Dataset.from_arrays(X, y.astype(float).astype(object)).class_values == [3, 7]
+    mixed = np.array([3 if i % 2 else "7" for i in range(len(y))], dtype=object)  # one type is none of them
+    assert Dataset.from_arrays(X, mixed).class_values is None
+
+
 def test_class_values_that_are_not_the_classes_are_refused() -> None:
     X, y = int_labelled()
     with pytest.raises(DatasetError, match="class_values must be the classes"):

@@ -375,7 +375,7 @@ def encode_labels(y: np.ndarray, classes: list[Any] | None = None) -> tuple[np.n
 def typed_class_values(labels: np.ndarray, classes: list[str]) -> list[int] | None:
     """The values of ``classes`` when the raw ``labels`` were numbers (ints, integral floats, bools, as
     ``encode_labels`` reads them), so a model predicts values equal to them; None for text or fractional labels."""
-    labels = _integral_floats_as_ints(np.asarray(labels))
+    labels = _integral_floats_as_ints(_numbers_as_numbers(np.asarray(labels)))
     if labels.dtype.kind == "b":
         values: list[Any] = [c == "True" for c in classes]
     elif labels.dtype.kind in "iu":
@@ -383,6 +383,16 @@ def typed_class_values(labels: np.ndarray, classes: list[str]) -> list[int] | No
     else:
         return None
     return values if [_label_str(v) for v in values] == classes else None  # declared classes may be other text
+
+
+def _numbers_as_numbers(y: np.ndarray) -> np.ndarray:
+    """An object array of numbers of one kind (all bools, or all ints/floats: a pandas object column) as a numeric
+    array, so its labels keep their type; other arrays as they are."""
+    if y.dtype != object or not len(y):
+        return y
+    bools = [isinstance(v, (bool, np.bool_)) for v in y.tolist()]
+    numbers = [isinstance(v, (int, float, np.number)) and not b for v, b in zip(y.tolist(), bools)]
+    return np.array(y.tolist()) if all(bools) or all(numbers) else y
 
 
 def _integral_floats_as_ints(y: np.ndarray) -> np.ndarray:
