@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.dataset import Dataset, DatasetError, series_as_float32
 from tshub.data.preprocess import ZNormalize
 from tshub.training import train_from_scratch
 
@@ -64,3 +64,37 @@ def test_series_of_three_time_steps_train_without_a_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ZNormalize().fit(np.random.default_rng(0).normal(size=(20, 1, 3)))
+
+
+def offset_series(level: float) -> np.ndarray:
+    """Two classes told apart by frequency, a variation of 0.01 on ``level`` (float64, as numpy users hold data)."""
+    t = np.linspace(0, 6, 64)
+    return level + 0.01 * np.stack([np.sin(t * (1 + i % 2)) for i in range(20)])[:, None, :]
+
+
+def test_series_float32_would_flatten_are_warned_about_wherever_they_enter() -> None:
+    """Regression: 1e6 + 0.01 sin t became one float32 value per series (float32 steps by 0.0625 there), which
+    z-normalisation mapped to zeros: a fine-tune scored chance, with no word of why."""
+    X, y = offset_series(1e6), np.arange(20) % 2
+    said = r"20 of 20 series \(channels counted apart\) lose their variation when stored as float32.*"
+    with pytest.warns(UserWarning, match=said + r"series 0, channel 0\) spans 0\.02 at a level of 1e\+06.*0\.0625"):
+        flattened = Dataset.from_arrays(X, y)
+    assert len(np.unique(flattened.X[0])) == 1  # what the warning is about
+    with pytest.warns(UserWarning, match=said):  # model.predict on raw series goes through the preprocessor
+        ZNormalize().transform(X)
+    with pytest.warns(UserWarning, match=r"1 of 3 series .*the first \(series 1\) spans 4 at a level of 1e\+08"):
+        Dataset.from_arrays(np.array([[0, 1, 2, 3], [10**8, 10**8 + 4, 10**8, 10**8 + 2], [5, 5, 5, 5]]), [0, 1, 0])
+
+
+def test_series_float32_keeps_are_not_warned_about() -> None:
+    X, y = offset_series(1e6), np.arange(20) % 2
+    gaps = offset_series(0.0)
+    gaps[0, 0, :10] = np.nan  # NaN gaps are another matter (missing=...)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = Dataset.from_arrays(X - X.mean(axis=-1, keepdims=True), y)  # what the warning says to do
+        Dataset.from_arrays(offset_series(1e3), y)  # float32 steps by 6e-5 at 1e3: 300 steps over 0.02
+        Dataset.from_arrays(np.full((4, 1, 8), 1e6), [0, 1, 0, 1])  # constant: nothing to lose
+        Dataset.from_arrays(X.astype(np.float32), y)  # already float32: lost before tshub saw it
+        series_as_float32(gaps)
+    assert len(np.unique(kept.X[0])) > 30

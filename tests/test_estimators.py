@@ -147,6 +147,17 @@ def test_predicting_series_of_another_layout_names_channels_and_timepoints():
             clf.predict(other)
 
 
+def test_series_float32_would_flatten_are_warned_about_at_fit_and_predict():
+    """scikit-learn's float32 cast flattened 1e6 + 0.01 sin t before tshub's own check could see it."""
+    t = np.linspace(0, 6, 32)
+    X, y = 1e6 + 0.01 * np.stack([np.sin(t * (1 + i % 2)) for i in range(20)]), np.arange(20) % 2
+    clf = TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False)
+    with pytest.warns(UserWarning, match=r"20 of 20 series .* lose their variation when stored as float32"):
+        clf.fit(X, y)
+    with pytest.warns(UserWarning, match=r"lose their variation when stored as float32"):
+        clf.predict(X)
+
+
 def test_regressor_learns_a_forecast_relative_to_its_window_unless_told_and_can_drop_stream_max():
     rng = np.random.default_rng(0)
     walk = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (40, 31)), axis=1)).astype(np.float32)

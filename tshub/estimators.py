@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from tshub.data.dataset import Dataset, Task, typed_class_values
+from tshub.data.dataset import Dataset, Task, series_as_float32, typed_class_values
 from tshub.training.recipes import AUTO, TrainConfig
 
 
@@ -202,7 +202,7 @@ class _TSHubEstimator(BaseEstimator):
                 y,
                 reset=True,
                 allow_nd=True,
-                dtype=np.float32,
+                dtype=[np.float32, np.float64],  # float64 kept for series_as_float32's check
                 ensure_all_finite=False,  # _refuse_missing says what to do, in time-series terms
                 ensure_min_samples=2,
                 y_numeric=regression,
@@ -215,7 +215,10 @@ class _TSHubEstimator(BaseEstimator):
             shape = getattr(X, "shape", None)
             if shape is not None and 3 in (len(shape), self._fitted_ndim):
                 self._check_fitted_layout(shape)  # scikit-learn's own check would count channels as features
-            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32, ensure_all_finite=False)
+            X = validate_data(
+                self, X, reset=False, allow_nd=True, dtype=[np.float32, np.float64], ensure_all_finite=False
+            )
+        X = series_as_float32(X)  # warns where float32 flattens a series
         _refuse_missing(X)
         if X.ndim not in (2, 3):
             raise ValueError(f"expected series of shape (n, timepoints) or (n, channels, timepoints), got {X.shape}.")

@@ -40,7 +40,7 @@ class Dataset:
     class_values: list[int] | None = None
 
     def __post_init__(self) -> None:
-        self.X = np.ascontiguousarray(self.X, dtype=np.float32)
+        self.X = series_as_float32(self.X)
         if self.X.ndim == 2:
             self.X = self.X[:, None, :]
         if self.X.ndim != 3:
@@ -268,6 +268,35 @@ class Dataset:
 
 #: The most channels an array laid out (n, length, channels) by mistake usually has on its last axis (xyz, an IMU,
 #: EMG electrodes); beyond it, more channels than time steps is as likely to be real data (UEA's PEMS-SF: 963 × 144).
+#: A series keeping fewer float32 steps than this across its range has lost more than 1% of its range to rounding.
+_FLOAT32_STEPS = 100
+
+
+def series_as_float32(X: Any) -> np.ndarray:
+    """Series as float32, tshub's precision, warning where the cast flattens them: a small variation on a large
+    level (a meter reading 1e6 + 0.01 sin t) keeps only a few float32 values, and per-series z-normalisation then
+    maps it to zeros without an error."""
+    X = np.asarray(X)
+    if X.dtype.kind in "iuf" and X.dtype.itemsize >= 4 and X.dtype != np.float32 and X.size:
+        wide = X.astype(np.float64, copy=False)
+        high, low = np.fmax.reduce(wide, axis=-1), np.fmin.reduce(wide, axis=-1)  # NaN gaps ignored
+        step = np.spacing(np.maximum(np.abs(high), np.abs(low)).astype(np.float32)).astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            flattened = (high > low) & (high - low < _FLOAT32_STEPS * step)
+        if flattened.any():
+            first = tuple(int(i) for i in np.argwhere(flattened)[0])
+            level, span = max(abs(high[first]), abs(low[first])), high[first] - low[first]
+            where = ", ".join(f"{axis} {i}" for axis, i in zip(("series", "channel"), first))
+            warnings.warn(
+                f"{int(flattened.sum())} of {flattened.size} series (channels counted apart) lose their variation "
+                f"when stored as float32, tshub's precision: the first ({where or 'the series'}) spans {span:.3g} "
+                f"at a level of {level:.3g}, where float32 steps by {step[first]:.3g}. Subtract each series' level first (X - X.mean(axis=-1, keepdims=True):"
+                " per-series z-normalisation, the default, ignores it anyway) or rescale the data.",
+                stacklevel=3,
+            )
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
 _CHANNELS_LAST_WIDTH = 16
 
 

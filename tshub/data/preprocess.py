@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tshub.data.dataset import DatasetError
+from tshub.data.dataset import DatasetError, series_as_float32
 
 
 class Preprocessor:
@@ -338,7 +338,7 @@ def level_correlation(X: np.ndarray, y: np.ndarray) -> float | None:
 
 
 def _as_series(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
+    X = series_as_float32(X)
     if X.ndim == 2:
         X = X[:, None, :]
     if X.ndim != 3:
