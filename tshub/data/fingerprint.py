@@ -32,18 +32,42 @@ def series_hashes(X: np.ndarray) -> np.ndarray:
     return np.array([int.from_bytes(hashlib.sha256(x.tobytes()).digest()[:8], "big") for x in X], dtype=np.uint64)
 
 
-#: Significant digits a near-copy comparison keeps: a copy written with '%.6g' (or read back from float64) still
-#: matches on nearly every value of a long series, and two recordings that differ anywhere do not.
+#: Significant digits two copies of a series agree to: a copy written with '%.4g' (or '%.6g', or read back from
+#: float64) matches, and two recordings that differ anywhere do not.
 NEAR_DIGITS = 3
+#: Projections the candidate pairs of ``near_copies`` are found in (a filter: every pair is checked in full).
+_PROJECTIONS = 8
 
 
-def near_hashes(X: np.ndarray) -> np.ndarray:
-    """``series_hashes`` of the series rounded to NEAR_DIGITS significant digits: equal for a copy re-exported with
-    fewer digits (a CSV written with '%.6g'), whose exact hashes differ."""
-    X = np.asarray(X, dtype=np.float64)
-    magnitude = np.floor(np.log10(np.abs(np.where(X == 0, 1.0, X))))
-    scale = 10.0 ** (NEAR_DIGITS - 1 - magnitude)
-    return series_hashes(np.round(X * scale) / scale)
+def near_copies(target: np.ndarray, source: np.ndarray) -> tuple[int, int]:
+    """How many of ``target``'s series equal one of ``source``'s to NEAR_DIGITS significant digits at every value,
+    and how many of ``source``'s are so equalled (series (n, ...) of one shape; channels are compared together).
+
+    Tolerances, not rounded hashes: rounding an already rounded value to 3 digits can land on the other side of a
+    rounding boundary (0.12549 → '%.4g' 0.1255 → 0.126, not 0.125), which one value in twenty of a '%.4g' copy did,
+    so no series of it hashed alike. Candidate pairs are found in a few ±1 projections, where a copy lies within
+    the tolerance times the series' L1 norm on every axis, then checked value by value."""
+    from scipy.spatial import cKDTree  # scipy is slow to import; a recommendation only needs it here
+
+    t = np.asarray(target, dtype=np.float64).reshape(len(target), -1)
+    s = np.asarray(source, dtype=np.float64).reshape(len(source), -1)
+    if not len(t) or not len(s) or t.shape[1] != s.shape[1]:
+        return 0, 0
+    tolerance = 1.01 * 0.5 * 10.0 ** (1 - NEAR_DIGITS)  # relative: half a unit in the last digit kept, and slack
+    floor = 1e-6 * np.abs(t).max(axis=1)  # values near zero keep no significant digits worth comparing
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], size=(t.shape[1], _PROJECTIONS))
+    # |signs · (x - s)| <= sum |x - s| <= tolerance * sum max(|x|, |s|), and |s| <= |x| + |x - s|
+    radius = 1.05 * tolerance * np.abs(t).sum(axis=1) + 1.05 * floor * t.shape[1]
+    pairs = cKDTree(s @ signs).query_ball_point(t @ signs, r=radius, p=np.inf)
+    matched_target, matched_source = np.zeros(len(t), dtype=bool), np.zeros(len(s), dtype=bool)
+    for i, candidates in enumerate(pairs):
+        if not candidates:
+            continue
+        scale = np.maximum(np.abs(t[i]), np.abs(s[candidates]))
+        close = (np.abs(s[candidates] - t[i]) <= tolerance * scale + floor[i]).all(axis=1)
+        matched_target[i] = close.any()
+        matched_source[np.asarray(candidates)[close]] = True
+    return int(matched_target.sum()), int(matched_source.sum())
 
 
 def fingerprint(*series: np.ndarray, k: int = SKETCH_SIZE) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from tshub.data.catalogue import dataset_key, load, ucr_summary
 from tshub.data.dataset import Dataset, DatasetError
-from tshub.data.fingerprint import NEAR_DIGITS, OVERLAP_THRESHOLD, near_hashes, overlap, series_hashes
+from tshub.data.fingerprint import NEAR_DIGITS, OVERLAP_THRESHOLD, near_copies, overlap, series_hashes
 from tshub.hub.checkpoint import load_checkpoint, read_config
 from tshub.hub.errors import ModelNotFoundError
 from tshub.hub.ids import as_model_id
@@ -102,7 +102,7 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
     has the target's name as the catalogue matches names (any checkpoint, a multi-head one's datasets included: a
     re-exported copy of a source's data, rounded otherwise, escapes its fingerprint, so a name match leaves a
     fingerprinted checkpoint out too, its reason saying that the series themselves did not match)."""
-    key, hashes, near, found = dataset_key(target.name), None, None, {}
+    key, hashes, found = dataset_key(target.name), None, {}
     for candidate in pool:
         config = read_config(candidate.location) if not candidate.hub_only else {}
         meta = config.get("meta") or {}
@@ -115,8 +115,7 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
                 continue
         names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
         # no fingerprint, one too sparse to tell, or a copy re-exported with fewer digits: the catalogue's copies
-        near = np.unique(near_hashes(target.X)) if near is None else near  # once per target, not per candidate
-        match = catalogue_overlap(names, near, target.length)
+        match = catalogue_overlap(names, target.X)
         if match is not None:
             found[candidate] = (
                 f"{match[1]:.0%} of the series compared equal the training series of {match[0]}, which it was "
@@ -138,20 +137,21 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
     return found
 
 
-def catalogue_overlap(names: list[str], target: np.ndarray, length: int) -> tuple[str, float] | None:
+def catalogue_overlap(names: list[str], target: np.ndarray) -> tuple[str, float] | None:
     """The first of ``names`` (datasets a checkpoint was trained on) whose training series in the local catalogue
-    and the target's series (``target``: their unique ``near_hashes``) coincide at OVERLAP_THRESHOLD or more, either
-    way, with that share; None when none does or none is here. What a fingerprint cannot tell (none, too sparse, a rounded
-    copy); only sets whose series have the target's length are loaded (other series cannot be copies)."""
+    and the ``target`` series are ``near_copies`` at OVERLAP_THRESHOLD or more, either way, with that share; None
+    when none is or none is here. What a fingerprint cannot tell (none, too sparse, a rounded copy); only sets whose
+    series have the target's length are loaded (other series cannot be copies)."""
+    length = target.shape[-1]
     for name in names:
         stated = _catalogue_lengths().get(name.casefold())
         if stated is not None and stated.isdigit() and int(stated) != length:
             continue
-        source = _training_hashes(name)
-        if source is None or not len(source) or not len(target):
+        source = _training_series(name)
+        if source is None or not len(source) or not len(target) or source.shape[1:] != target.shape[1:]:
             continue
-        common = np.isin(target, source).sum()
-        share = float(max(common / len(target), common / len(source)))
+        in_target, in_source = near_copies(target, source)
+        share = max(in_target / len(target), in_source / len(source))
         if share >= OVERLAP_THRESHOLD:
             return name, share
     return None
@@ -166,11 +166,11 @@ def _catalogue_lengths() -> dict[str, str]:
         return {}
 
 
-@lru_cache(maxsize=64)
-def _training_hashes(name: str) -> np.ndarray | None:
-    """``near_hashes`` of a catalogue dataset's training split, once per process; None when it is not here."""
+@lru_cache(maxsize=16)
+def _training_series(name: str) -> np.ndarray | None:
+    """A catalogue dataset's training series, once per process; None when it is not here."""
     try:
-        return np.unique(near_hashes(load(name).split("train")[0]))
+        return load(name).split("train")[0]
     except (DatasetError, KeyError, OSError):
         return None
 
