@@ -69,6 +69,11 @@ def test_the_fingerprint_sees_overlap_either_way_and_nothing_else(gunpoint: Data
     assert overlap(big, series_hashes(outside)) is None
 
 
+def written_with(X: np.ndarray, digits: int) -> np.ndarray:
+    """``X`` as a text file written with '%.{digits}g' reads back."""
+    return np.vectorize(lambda v: float(f"{v:.{digits}g}"))(X.astype(np.float64))
+
+
 def test_near_copies_match_copies_written_with_fewer_digits_and_nothing_else(gunpoint: Dataset, coffee: Dataset):
     from tshub.data.fingerprint import near_copies
 
@@ -76,10 +81,11 @@ def test_near_copies_match_copies_written_with_fewer_digits_and_nothing_else(gun
     assert near_copies(train, train) == (50, 50)
     assert near_copies(np.array([[[0.12549]]]), np.array([[[float(f"{0.12549:.4g}")]]])) == (1, 1)  # 0.1255 → 0.126
     for digits in (6, 4, 3):
-        rounded = np.vectorize(lambda v: float(f"{v:.{digits}g}"))(train.astype(np.float64))
-        assert near_copies(rounded[:20], train) == (20, 20), digits  # a subset: all of it, 20 of the 50
+        assert near_copies(written_with(train, digits)[:20], train) == (20, 20), (
+            digits
+        )  # a subset: all of it, 20 of the 50
     assert near_copies(test, train) == (0, 0)  # other recordings of the same classes
-    assert near_copies(np.vectorize(lambda v: float(f"{v:.2g}"))(train), train)[0] < 25  # 2 digits: not a copy
+    assert near_copies(written_with(train, 2), train)[0] < 25  # 2 digits: not a copy
     assert near_copies(train * 1.02, train) == (0, 0)  # 2% off everywhere
     assert near_copies(coffee.split("train")[0], train) == (0, 0)  # another length: nothing compared
 
@@ -129,7 +135,7 @@ def test_content_name_and_multi_head_evidence(gunpoint: Dataset, coffee: Dataset
     # a copy written with fewer digits escapes the exact fingerprint; the catalogue's copy still tells ('%.4g' got
     # through: rounded again to 3 digits, one value in twenty of it crossed a rounding boundary)
     for digits in (6, 4, 3):
-        rounded = Dataset.from_arrays(np.array([[[float(f"{v:.{digits}g}") for v in x[0]]] for x in X]), y, name="me")
+        rounded = Dataset.from_arrays(written_with(X, digits), y, name="me")
         rec = recommend(rounded, k=None, candidates=[str(store["GunPoint/fcn"]), str(store["Coffee/fcn"])])
         assert rec.ids == ["Coffee/fcn"], digits
     other = np.random.default_rng(1).normal(size=X.shape)  # other series under the UCR 2015 name: the name tells
