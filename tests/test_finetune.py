@@ -16,7 +16,8 @@ from tshub.datasets import load
 from tshub.models import TimeSeriesModel
 from tshub.training import FitResult, TrainConfig, convergence_rate, finetune, loop, train_from_scratch, train_referent
 from tshub.training.monitor import Monitor
-from tshub.training.search import _ranked
+from tshub.training.progress import Progress
+from tshub.training.search import _ranked, choose
 
 SMALL = {"filters": (16, 32, 16)}
 
@@ -252,6 +253,44 @@ def test_without_restore_best_omega_is_ranked_by_the_weights_it_keeps_the_last_e
     runs = [run("best epoch high, kept weights low", 0.9, 0.5), run("kept weights high", 0.8, 0.75)]
     selector = Monitor.resolve("auto", "classification", tie_break=True)
     assert [r.label for r in _ranked(runs, selector)] == ["kept weights high", "best epoch high, kept weights low"]
+
+
+class _CutShortTraining:
+    """What the ω search reads of a training: one that stops at epoch ``stops_at`` whatever a rung asks (as a spent
+    time budget or the recipe's early stop ends it), with a fixed validation accuracy."""
+
+    def __init__(self, stops_at: int, accuracy: float):
+        self.config, self.epoch, self.out_of_time = TrainConfig(max_epochs=12), 0, False
+        self.stops_at, self.accuracy = stops_at, accuracy
+
+    def epochs_bound(self, until: int | None = None) -> int:
+        return max(self.epoch, min(until or self.config.max_epochs, self.stops_at))
+
+    def run(self, until: int | None = None) -> None:
+        self.epoch = self.epochs_bound(until)
+
+    @property
+    def best_record(self) -> dict[str, float]:
+        return {"epoch": self.epoch, "val_accuracy": self.accuracy, "val_loss": 1.0}
+
+
+def test_halving_logs_the_epochs_each_omega_trained_when_a_rung_is_cut_short(capsys):
+    """Regression: under a time budget the log said "after 75 epochs: kept …" of runs that had trained 26; the
+    rung's planned epochs were printed, not the trained ones. Four ω, first rung 3 epochs, two of them cut short."""
+    runs = [
+        SimpleNamespace(
+            label=f"ω {w}", training=_CutShortTraining(stops, accuracy), eliminated_after=None, finish=lambda: None
+        )
+        for w, stops, accuracy in [(0.1, 12, 0.9), (0.5, 5, 0.8), (1, 2, 0.7), (2, 12, 0.4)]
+    ]
+    selector = Monitor.resolve("auto", "classification", tie_break=True)
+    chosen = choose(runs, selector, "halving", Progress("ω search", 0, "lines"), rung_epochs=3)
+    err = capsys.readouterr().err
+    assert chosen.label == "ω 0.1" and chosen.training.epoch == 12
+    assert "after 2 to 3 epochs: kept ω 0.1 after 3 epochs: val_accuracy 0.9" in err
+    assert "— dropped ω 1 after 2 epochs, ω 2 after 3 epochs" in err
+    assert "after 5 to 9 epochs: kept ω 0.1 after 9 epochs: val_accuracy 0.9" in err
+    assert "— dropped ω 0.5 after 5 epochs" in err
 
 
 def _synthetic(task: str, seed: int = 0, scale: float = 1.0) -> Dataset:

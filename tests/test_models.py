@@ -517,6 +517,73 @@ def test_predicting_through_a_head_leaves_the_model_in_the_mode_it_was() -> None
     assert not model.training and not any(m.training for m in model.modules())
 
 
+def _classifier(arch: str = "fcn", channels: int = 3, length: int = 64, **kwargs) -> TimeSeriesModel:
+    """A tiny untrained classifier that predicts raw series through per-series z-normalisation."""
+    from tshub.data.preprocess import ZNormalize
+
+    model = _build(arch, channels, 2, length=length, **kwargs).eval()
+    model.task, model.classes, model.preprocessor = "classification", ["a", "b"], ZNormalize()
+    return model
+
+
+def test_predict_takes_a_list_of_series_of_unequal_lengths_and_keeps_their_order() -> None:
+    """Regression: a list of series of unequal lengths failed in numpy ("inhomogeneous shape") for a model that
+    takes any length; each series is now predicted at its own length, in the order given. A length-bound model
+    and series of other channel counts are refused saying so."""
+    from tshub.data import DatasetError
+
+    rng = np.random.default_rng(0)
+    series = [rng.standard_normal((3, length)).astype(np.float32) for length in (50, 64, 30, 64, 50)]
+    model = _classifier(filters=(4, 8, 4))
+    one_by_one = np.concatenate([model.predict_proba(s[None]) for s in series])
+    np.testing.assert_allclose(model.predict_proba(series), one_by_one, rtol=1e-5)
+    assert list(model.predict(tuple(series))) == [["a", "b"][i] for i in one_by_one.argmax(1)]
+    with pytest.raises(DatasetError, match=r"all with the same channels; got shapes \[\(2, 50\), \(3, 64\)\]"):
+        model.predict([series[1], series[0][:2]])
+    with pytest.raises(ModelInputError, match="length-bound layers built for length 64, got 30"):
+        _classifier("convnetquake").predict(series)
+
+
+def test_channels_last_series_are_told_to_transpose_not_to_adapt_the_model() -> None:
+    """Regression: (n, length, channels) series for a 3-channel model were told to call adapt_input_channels(c);
+    they need X.transpose(0, 2, 1). Before a preprocessing whose fitted shape would refuse them first too."""
+    from tshub.data.preprocess import MinMaxMask
+
+    X = np.random.default_rng(0).standard_normal((4, 3, 64)).astype(np.float32)
+    model = _classifier(filters=(4, 8, 4))
+    channels_last = r"shape \(4, 64, 3\), which look channels-last .*X\.transpose\(0, 2, 1\)"
+    with pytest.raises(ModelInputError, match=channels_last):
+        model.predict(X.transpose(0, 2, 1))
+    with pytest.raises(ModelInputError, match=channels_last), torch.no_grad():
+        model(torch.from_numpy(X.transpose(0, 2, 1).copy()))
+    model.preprocessor = MinMaxMask().fit(X)
+    with pytest.raises(ModelInputError, match=channels_last):
+        model.predict(X.transpose(0, 2, 1))
+    with pytest.raises(ModelInputError, match=r"got 2; call model\.adapt_input_channels"):
+        model.predict(X[:, :2])  # another channel count, not channels-last
+    assert model.predict(X).shape == (4,)
+
+
+def test_predict_on_nan_padded_series_says_what_its_caller_can_do() -> None:
+    """Regression: NaN-padded series were told to pass variable_length= / missing=, options predict does not
+    take; the message now names what to call before predict, and that call works."""
+    from tshub.data import DatasetError
+    from tshub.data.readers import regularize
+
+    X = np.random.default_rng(0).standard_normal((4, 3, 64))
+    X[1, :, 50:] = np.nan
+    model = _classifier(filters=(4, 8, 4))
+    with pytest.raises(
+        DatasetError, match=r"1 of 4 series .*series 1, channel 0, step 50\); predict takes complete"
+    ) as error:
+        model.predict(X)
+    message = str(error.value)
+    assert "regularize(X, variable_length=" in message and "Dataset.from_arrays and from_file take" not in message
+    with pytest.raises(DatasetError, match=r"1 of 2 series .*series 1, channel 0, step 50\)"):  # its place in the list
+        model.predict([X[0, :, :30], X[1]])
+    assert model.predict(regularize(X, variable_length="pad", missing="interpolate")[0]).shape == (4,)
+
+
 def test_a_misspelt_head_gets_a_did_you_mean() -> None:
     """Regression: an unknown head listed all 91 of UCR/convtimenet's heads and left the reader to find theirs."""
     heads = MultiHead({name: nn.Linear(2, 2) for name in ("GunPoint", "GunPointAgeSpan", "Coffee")})

@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from tshub.data.dataset import Dataset, Task, series_as_float32, typed_class_values
+from tshub.data.dataset import Dataset, Task, refuse_incomplete_series, series_as_float32, typed_class_values
 from tshub.training.recipes import AUTO, TrainConfig
 
 
@@ -300,16 +300,14 @@ class TSHubRegressor(RegressorMixin, _TSHubEstimator):
 
 
 def _refuse_missing(X: np.ndarray) -> None:
-    """Refuse NaN or infinite values, naming the first and what time-series data usually means by them."""
-    bad = ~np.isfinite(X)
-    if bad.any():
-        where = np.argwhere(bad)[0]
-        raise ValueError(
-            f"X holds {int(bad.sum())} NaN or infinite values (the first: series {where[0]}, position "
-            f"{tuple(int(i) for i in where[1:])}): these estimators need finite series of one length. NaN padding "
-            "of shorter series: pad or resample them first (aeon's Padder, or tshub.datasets.read_file(..., "
-            "variable_length='pad'|'resample')); gaps inside series: interpolate them (missing='interpolate')."
-        )
+    """Refuse NaN or infinite values (a DatasetError, a ValueError as scikit-learn expects), saying what
+    time-series data usually means by them."""
+    refuse_incomplete_series(
+        X,
+        "these estimators need finite series of one length. NaN padding of shorter series: pad or resample them "
+        "first (aeon's Padder, or tshub.datasets.read_file(..., variable_length='pad'|'resample')); gaps inside "
+        "series: interpolate them (missing='interpolate').",
+    )
 
 
 def _univariate_as(X: Any, ndim: int) -> Any:

@@ -297,6 +297,23 @@ def series_as_float32(X: Any) -> np.ndarray:
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
+def refuse_incomplete_series(X: np.ndarray, what_to_do: str) -> None:
+    """Refuse series (n, t) or (n, c, t) holding NaN or infinite values: how many, where the first one is, and
+    ``what_to_do`` in the caller's own terms (a Dataset's options, predict's, the estimators')."""
+    if X.dtype.kind not in "fc" or X.ndim < 2:
+        return  # integers are finite; other types and shapes are refused by the callers' own checks
+    finite = np.isfinite(X)
+    if finite.all():
+        return
+    first = np.argwhere(~finite)[0]
+    axes = ("series", "channel", "step") if X.ndim == 3 else ("series", "step")
+    where = ", ".join(f"{axis} {int(i)}" for axis, i in zip(axes, first))
+    incomplete = int((~finite).reshape(len(X), -1).any(axis=1).sum())
+    raise DatasetError(
+        f"{incomplete} of {len(X)} series contain NaN or infinite values (the first: {where}); {what_to_do}"
+    )
+
+
 _CHANNELS_LAST_WIDTH = 16
 
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tshub.data.dataset import DatasetError, series_as_float32
+from tshub.data.dataset import DatasetError, refuse_incomplete_series, series_as_float32
 
 
 class Preprocessor:
@@ -343,15 +343,11 @@ def _as_series(X: np.ndarray) -> np.ndarray:
         X = X[:, None, :]
     if X.ndim != 3:
         raise DatasetError(f"series must have shape (n, channels, length), got {X.shape}.")
-    finite = np.isfinite(X)
-    if not finite.all():
-        series, channel, step = np.argwhere(~finite)[0]
-        raise DatasetError(
-            f"{int((~finite.all(axis=(1, 2))).sum())} series contain NaN or infinite values (the first: series "
-            f"{series}, channel {channel}, step {step}); Dataset.from_arrays and from_file take "
-            "variable_length='truncate'|'pad'|'resample' (NaN padding of shorter series) and missing='interpolate' "
-            "(gaps), or drop those series."
-        )
+    refuse_incomplete_series(
+        X,
+        "Dataset.from_arrays and from_file take variable_length='truncate'|'pad'|'resample' (NaN padding of shorter "
+        "series) and missing='interpolate' (gaps), or drop those series.",
+    )
     return X
 
 

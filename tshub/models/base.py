@@ -261,14 +261,24 @@ class TimeSeriesModel(nn.Module, HubMixin):
             **statistics,
         }
 
+    def check_channels(self, shape: tuple[int, ...]) -> None:
+        """Refuse series (n, channels, length) of another channel count, saying what fits them to this network:
+        a transpose when they look channels-last (their length is its channel count), else adapting its input."""
+        if shape[1] == self.in_channels:
+            return
+        built = f"{self.arch} was built for {self.in_channels} channel(s), got"
+        if shape[2] == self.in_channels:
+            raise ModelInputError(
+                f"{built} series of shape {shape}, which look channels-last (n, length, channels): tshub takes "
+                f"(n, channels, length), so pass X.transpose(0, 2, 1); if they are {shape[1]} channels of "
+                f"{shape[2]} steps, call model.adapt_input_channels({shape[1]}) or fine-tune, which adapts it."
+            )
+        raise ModelInputError(f"{built} {shape[1]}; call model.adapt_input_channels(c) or fine-tune, which adapts it.")
+
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 3:
             raise ModelInputError(f"{self.arch} expects (batch, channels, time), got shape {tuple(x.shape)}.")
-        if x.shape[1] != self.in_channels:
-            raise ModelInputError(
-                f"{self.arch} was built for {self.in_channels} channel(s), got {x.shape[1]}; "
-                "call model.adapt_input_channels(c) or fine-tune, which adapts it."
-            )
+        self.check_channels(tuple(x.shape))
         if x.shape[2] < 1:
             raise ModelInputError(f"{self.arch} got series with no time step (shape {tuple(x.shape)}).")
         if self.length_bound and x.shape[2] != self.input_length:

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from tshub.data.dataset import Dataset
+from tshub.data.dataset import Dataset, refuse_incomplete_series
 from tshub.data.preprocess import make_preprocessor
+from tshub.data.readers.lengths import nan_padded
 from tshub.models.base import ModelInputError, MultiHead, TimeSeriesModel
 from tshub.training.loop import decode_outputs, predict_outputs
 from tshub.training.multihead import HeadView
@@ -40,14 +41,38 @@ def predict_proba(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, 
 
 def raw_outputs(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, head: str | None = None) -> torch.Tensor:
     """Logits or values for raw series (n, c, t), after the model's own preprocessing; a regression's values
-    mapped back to its targets' raw scale (relative or standardised targets, see ``tshub.data.preprocess``)."""
+    mapped back to its targets' raw scale (relative or standardised targets, see ``tshub.data.preprocess``).
+    A list of series may hold series of unequal lengths (each (t,) or (c, t)), for a model that takes them."""
     if isinstance(X_raw, Dataset):
         raise TypeError(
             "predict takes series (n, channels, length), not a Dataset, whose splits it cannot choose between: "
             "pass its series, e.g. ds.split('test')[0] or ds.X."
         )
+    if isinstance(X_raw, (list, tuple)) and len(X_raw) > 0:
+        return _outputs_by_length(model, X_raw, batch_size, head)
+    return _outputs(model, np.asarray(X_raw), batch_size, head)
+
+
+def _outputs_by_length(
+    model: TimeSeriesModel, series: list[Any] | tuple[Any, ...], batch_size: int, head: str | None
+) -> torch.Tensor:
+    """Outputs of a sequence of series, one group of equal lengths at a time, in the sequence's order: a model
+    that takes any length predicts each series at its own length, with no padding to distort it. Incomplete
+    series are refused before grouping, so that the message counts them in the sequence."""
+    padded = nan_padded(series)  # refuses series of other channel counts, or of ragged channels, saying which
+    lengths = np.array([np.shape(s)[-1] for s in series])
+    _refuse_incomplete_series(np.where(np.arange(padded.shape[2]) < lengths[:, None, None], padded, 0.0))
+    groups = [np.flatnonzero(lengths == length) for length in np.unique(lengths)]
+    outputs = torch.cat([_outputs(model, padded[rows, :, : lengths[rows[0]]], batch_size, head) for rows in groups])
+    return outputs[np.argsort(np.concatenate(groups))]
+
+
+def _outputs(model: TimeSeriesModel, X_raw: np.ndarray, batch_size: int, head: str | None) -> torch.Tensor:
+    """``raw_outputs`` of one array of series."""
+    if X_raw.ndim == 3:
+        model.check_channels(X_raw.shape)  # before preprocessing, whose own shape checks would not say why
+    _refuse_incomplete_series(X_raw)
     preprocessor = make_preprocessor(model.preprocessor)
-    X_raw = np.asarray(X_raw)
     X, stream_max = preprocessor.transform(X_raw)
     network: TimeSeriesModel | HeadView = model
     if head is not None:
@@ -58,3 +83,16 @@ def raw_outputs(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, he
     if not preprocessor.transforms_targets:
         return outputs
     return torch.from_numpy(preprocessor.raw_targets(X_raw, outputs.numpy()))
+
+
+def _refuse_incomplete_series(X: np.ndarray) -> None:
+    """Refuse series with NaN or infinite values, saying what predict's caller can do (the preprocessor's own
+    message names Dataset options, which predict does not take)."""
+    refuse_incomplete_series(
+        X,
+        "predict takes complete series. NaN padding after shorter series, or gaps: equalise and fill them first, as "
+        "Dataset.from_arrays does for training data, with X = tshub.data.readers.regularize(X, "
+        "variable_length='truncate'|'pad'|'resample', missing='interpolate')[0] (X shaped (n, channels, length)), "
+        "or, for a model that takes any length, pass a list of the series without their padding; infinite values: "
+        "drop those series.",
+    )

@@ -81,16 +81,30 @@ def _halve(alive: list[Run], selector: Monitor, display: Progress, first_rung: i
         alive, dropped = ranked[: math.ceil(len(ranked) / ETA)], ranked[math.ceil(len(ranked) / ETA) :]
         for run in dropped:
             run.eliminated_after = run.training.epoch
-        display.write(
-            f"after {min(budget, max_epochs)} epochs: kept "
-            + "; ".join(f"{r.label} {_score(r, selector)}" for r in alive)
-            + " — dropped "
-            + ", ".join(r.label for r in dropped)
-        )
+        display.write(_rung_summary(alive, dropped, selector))
         budget *= ETA
     display.update(0, total=display.done + alive[0].training.epochs_bound() - alive[0].training.epoch)
     alive[0].training.run()
     return alive
+
+
+def _rung_summary(alive: list[Run], dropped: list[Run], selector: Monitor) -> str:
+    """The log line of a rung: the epochs its runs trained, each ω's when they differ (a spent time budget or the
+    recipe's early stop ends a run before the rung does), and the scores the survivors were kept on."""
+    trained = sorted({r.training.epoch for r in alive + dropped})
+    if len(trained) == 1:
+        kept = "; ".join(f"{r.label} {_score(r, selector)}" for r in alive)
+        return f"after {_epochs(trained[0])}: kept {kept} — dropped " + ", ".join(r.label for r in dropped)
+    kept = "; ".join(f"{_trained(r)}: {_score(r, selector)}" for r in alive)
+    return f"after {trained[0]} to {_epochs(trained[-1])}: kept {kept} — dropped " + ", ".join(map(_trained, dropped))
+
+
+def _trained(run: Run) -> str:
+    return f"{run.label} after {_epochs(run.training.epoch)}"
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
 
 
 def _advance(run: Run, runs: list[Run], until: int | None) -> None:
