@@ -364,3 +364,6 @@ def test_a_multivariate_target_is_outside_univariate_evidence() -> None:
     said = outside_evidence([{"features": {**row, "channels": 1.0}}], features)
     assert said is not None and "channels 8 where the evidence's targets span 1-1" in said and "n_train" not in said
     assert outside_evidence([{"features": row}], features) is None
+    # the shipped evidence records every target's channel count (all univariate UCR sets)
+    advice = advise(emg, "Coffee/fcn", {}, 0.1, "logme")
+    assert "outside its evidence: channels 8 where the evidence's targets span 1-1" in advice.scratch.explanation
