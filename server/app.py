@@ -22,11 +22,13 @@ import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import delete, func, select, text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import tshub
 from server.auth import AuthError, Owner, authenticate, hash_token
@@ -36,7 +38,7 @@ from server.engines import hide_server_paths
 from server.hub_api import router as hub_router
 from server.isolation import Budget, IsolatedFailure, Isolator
 from server.jobstore import JobConflict, JobNotFound, JobStore, QuotaExceeded
-from server.runner import json_safe, rank_sources
+from server.runner import job_options_refusal, json_safe, preprocessing_kind, rank_sources
 from server.schemas import (
     DatasetOut,
     DatasetPage,
@@ -79,7 +81,8 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         "storage quota exceeded",
         415: "unsupported file type",
         422: "invalid request or malformed file",
-        429: "a per-tenant limit is reached (queued jobs, requests waiting for a processing slot)",
+        429: "a per-tenant limit is reached: requests in flight (TSHUB_TENANT_CONCURRENCY, on every /v1 route), "
+        "queued jobs, or uploads and rankings waiting for a processing slot",
     }
     return {code: {"model": Invalid if code == 422 else Error, "description": text_of[code]} for code in codes}
 
@@ -104,7 +107,7 @@ def owned_dataset(request: Request, owner: Owner, dataset_id: str) -> DatasetRec
 
 
 # ------------------------------------------------------------------------------------------------ routes
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=_errors(429))  # TSHUB_TENANT_CONCURRENCY holds for every route
 
 
 @router.post(
@@ -146,6 +149,7 @@ async def upload_dataset(
     store the arrays; answers with the dataset id and a summary (sizes, classes or target range, warnings)."""
     settings: Settings = request.app.state.settings
     Session = request.app.state.Session
+    await refuse_repeated_parts(request)
     uploads = [f for f in (file, test_file) if f is not None]
     filenames = []
     for upload in uploads:
@@ -194,6 +198,20 @@ async def upload_dataset(
         await run_in_threadpool(remove_unreferenced, storage, Session, ingested.path)
         raise
     return DatasetOut.of(await run_in_threadpool(insert))
+
+
+async def refuse_repeated_parts(request: Request) -> None:
+    """A second ``file`` (or ``test_file``) part would silently replace the first (the form keeps the last one),
+    and the client would believe both were stored: refuse it (422)."""
+    form = await request.form()  # the form FastAPI already parsed, not a second read of the body
+    for part in ("file", "test_file"):
+        count = len(form.getlist(part))
+        if count > 1:
+            raise HTTPException(
+                422,
+                f"the upload has {count} parts named {part!r}; it takes one 'file' (and optionally one "
+                "'test_file' for its test split): upload each dataset in a request of its own",
+            )
 
 
 def check_storage_quota(settings: Settings, used: int) -> None:
@@ -261,7 +279,7 @@ def delete_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> Respon
     status_code=202,
     response_model=JobOut,
     tags=["jobs"],
-    responses=_errors(401, 404, 413, 422, 429),
+    responses=_errors(401, 404, 413, 422),
     summary="Start a fine-tune job",
 )
 def create_job(request: Request, response: Response, owner: OwnerDep, body: JobCreate) -> JobOut:
@@ -269,7 +287,7 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
     before this answers; poll the ``Location`` until ``state`` is succeeded, failed or cancelled. Refused (413)
     while your token stores more than its quota: a job stores a model."""
     settings: Settings = request.app.state.settings
-    owned_dataset(request, owner, body.dataset_id)
+    dataset = owned_dataset(request, owner, body.dataset_id)
     check_storage_quota(settings, tenant_usage(request.app.state.Session, owner.id))
     if body.arch is not None:
         check_architecture(body.arch)
@@ -280,15 +298,22 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
             f"budget_s={body.budget_s:g} exceeds this server's limit of {settings.max_job_s:g} s "
             "per job (TSHUB_MAX_JOB_S)",
         )
-    model = body.model if body.model == "auto" else available_model(request, body.model, status=422)
-    candidates = [row["id"] for row in available_models(request)] if settings.sources else None
+    model, preprocessing = "auto", None  # the source of 'auto' is known once its worker has ranked
+    if body.model != "auto":
+        model, folder = available_checkpoint(request, body.model, status=422)
+        preprocessing = preprocessing_kind(read_config(folder).get("preprocessing"))
+    refusal = job_options_refusal(
+        body.spec(), dataset.summary["task"], dataset.summary["channels"], model, preprocessing
+    )
+    if refusal is not None:
+        raise HTTPException(422, refusal)
     job = request.app.state.jobs.create(
         owner.id,
         body.dataset_id,
         {
             **body.spec(),
             "model": model,
-            "candidates": candidates,
+            "candidates": offered_candidates(request),
             "recommend_time_limit_s": settings.recommend_timeout_s,
             "recommend_cache_scope": owner.id,
         },
@@ -407,7 +432,7 @@ def get_model(request: Request, owner: OwnerDep, source: str, arch: str) -> Mode
     "/recommend",
     response_model=RecommendOut,
     tags=["models"],
-    responses=_errors(401, 404, 413, 422, 429),
+    responses=_errors(401, 404, 413, 422),
     summary="Rank source checkpoints for a dataset",
 )
 async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -> RecommendOut:
@@ -419,7 +444,7 @@ async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -
     row = await run_in_threadpool(owned_dataset, request, owner, body.dataset_id)
     if body.arch is not None:
         check_architecture(body.arch)
-    candidates = [r["id"] for r in available_models(request)] if settings.sources else None
+    candidates = offered_candidates(request)
     budget = Budget(
         int(settings.parse_memory_mb * 2**20),
         settings.recommend_timeout_s,
@@ -481,6 +506,31 @@ def available_models(request: Request) -> list[dict[str, Any]]:
     return cache["rows"]
 
 
+def offered_candidates(request: Request) -> list[str] | None:
+    """What the recommender ranks: None (every checkpoint the hub lists) without TSHUB_SERVER_SOURCES, else every
+    configured id, canonical where listed and as configured where not, so that one this server cannot find is a
+    skipped row of the ranking rather than silently gone."""
+    sources = request.app.state.settings.sources
+    if not sources:
+        return None
+    listed = {parse_model_id(row["id"]).key: row["id"] for row in available_models(request)}
+    return list(dict.fromkeys(listed.get(parse_model_id(s).key, s) for s in sources))
+
+
+def warn_unlisted_sources(sources: tuple[str, ...] | None) -> None:
+    """Log the TSHUB_SERVER_SOURCES ids no model store lists at startup: an operator's typo must not go unnoticed
+    (each also shows as a skipped row of every ranking)."""
+    listed = {parse_model_id(row["id"]).key for row in list_pretrained()}
+    unlisted = [s for s in sources or () if parse_model_id(s).key not in listed]
+    if unlisted:
+        log.warning(
+            "TSHUB_SERVER_SOURCES names %s, which no model store lists (TSHUB_HOME, TSHUB_ZOO, their index); they "
+            "are offered as skipped rows of every ranking: check the ids against `tshub list`, or fetch them "
+            "with `tshub pull ID`",
+            ", ".join(unlisted),
+        )
+
+
 def available_model(request: Request, text: str, status: int) -> str:
     """The canonical id of a checkpoint listed by GET /v1/models (ids match case-insensitively) whose files
     this server has or can fetch (an id only listed by an index is refused now, not when its job runs)."""
@@ -503,9 +553,9 @@ def available_model(request: Request, text: str, status: int) -> str:
     return model_id
 
 
-def available_checkpoint(request: Request, text: str) -> tuple[str, Path]:
-    """The canonical id and folder of a checkpoint this service offers (404 otherwise)."""
-    model_id = available_model(request, text, status=404)
+def available_checkpoint(request: Request, text: str, status: int = 404) -> tuple[str, Path]:
+    """The canonical id and folder of a checkpoint this service offers (``status`` otherwise)."""
+    model_id = available_model(request, text, status)
     return model_id, resolve(model_id, local_folders=False)  # never a folder of the server's working directory
 
 
@@ -593,6 +643,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             parse_model_id(source)
         except InvalidModelIdError as err:
             raise ConfigError(f"TSHUB_SERVER_SOURCES: {err}") from None
+    warn_unlisted_sources(settings.sources)
     settings.storage.mkdir(parents=True, exist_ok=True)
     app = FastAPIOffline(  # FastAPI, with /docs and /redoc served from bundled files instead of a CDN
         title="tshub fine-tune service",
@@ -637,6 +688,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     for kind in (UploadError, IsolatedFailure):
         app.add_exception_handler(kind, lambda request, err: JSONResponse({"detail": str(err)}, err.status))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found_page(request: Request, err: StarletteHTTPException) -> Response:
+        """A web page's address that nothing serves gets the pages' own 404 page, not the API's JSON."""
+        from server.web.pages import PREFIX, page  # imported here: the pages use this module's functions
+
+        if err.status_code == 404 and (request.url.path + "/").startswith(f"{PREFIX}/"):
+            message = no_such_page(request) if err.detail == "Not Found" else err.detail  # Starlette's default
+            return page(request, "error.html", status=404, title="Not found", message=message)
+        return await http_exception_handler(request, err)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> Response:
         """FastAPI's 422, with the offending values made JSON-safe (a NaN in the body would otherwise be a 500); a
@@ -651,11 +712,14 @@ def _add_error_handlers(app: FastAPI) -> None:
                     f"takes at most {limit} characters." if limit else f"is not valid: {query['msg']}."
                 )
                 return page(request, "error.html", status=400, title="Bad search", message=message)
-            message = f"no such page: {request.url.path[:100]} is not the address of a job, dataset or model."
-            return page(request, "error.html", status=404, title="Not found", message=message)
+            return page(request, "error.html", status=404, title="Not found", message=no_such_page(request))
         return JSONResponse({"detail": json_safe(err.errors())}, 422)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, err: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error; the server log has the details"}, 500)
+
+
+def no_such_page(request: Request) -> str:
+    return f"no such page: {request.url.path[:100]} is not the address of a job, dataset or model."

@@ -16,10 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import tshub
 from server.uploads import load_npz
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.preprocess import Preprocessor, make_preprocessor
 from tshub.recommend.cache import FeatureCache
 from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
@@ -42,6 +45,10 @@ def run_job(
     report = with_source(report, source)
     report({"phase": "loading"})
     model = tshub.load_pretrained(source, local_folders=False)  # ids only: no folder of the working directory
+    kind = preprocessing_kind(None if model.preprocessor is None else model.preprocessor.to_config())
+    refusal = job_options_refusal(spec, ds.task, ds.n_channels, source, kind)  # the pick of 'auto' is known now
+    if refusal is not None:
+        raise JobFailed(refusal)
     report({"phase": "finetune"})
     tracker = EpochTracker(report, ds.task, "finetune", spec.get("epochs"))
     recipe = spec.get("recipe", AUTO)
@@ -88,6 +95,56 @@ def run_job(
         summary["minirocket"] = rocket.summary() if rocket is not None else {"not_run": why_not}
         result.record_comparison(scratch, rocket)
     return json_safe(summary), checkpoint_zip(result)
+
+
+def preprocessing_kind(config: dict[str, Any] | None) -> str:
+    """The preprocessing a fine-tune from a checkpoint whose preprocessing config is ``config`` fits: its kind,
+    "znorm" when it has none (as ``tshub.training.finetune.preprocessing_of``)."""
+    return (config or {}).get("kind") or "znorm"
+
+
+def job_options_refusal(
+    spec: dict[str, Any], task: str, channels: int, source: str = "auto", preprocessing: str | None = None
+) -> str | None:
+    """Why the job's ``relative_target`` or ``use_stream_max`` cannot train on this data from this source, in the
+    API's own terms (None when they can): POST /v1/jobs answers it as a 422 instead of a job failing later in its
+    worker. ``preprocessing``: the kind the source's fine-tune fits (``preprocessing_kind``); None while the source
+    is not known (model 'auto' before its ranking)."""
+    if spec.get("relative_target") and task != "regression":
+        return (
+            f"relative_target=true learns regression targets in each series' scale, but this dataset is a {task} "
+            "dataset: leave relative_target out (null) or set it to false."
+        )
+    if preprocessing is None:
+        return None
+    prep = make_preprocessor(preprocessing)
+    if spec.get("use_stream_max") and not prep.uses_stream_max:
+        return (
+            f"use_stream_max=true gives the model Otović's raw per-series maximum, which only a source preprocessed "
+            f"with 'minmax_mask' takes, and {source} is preprocessed with {preprocessing!r}: leave use_stream_max out "
+            "(null) or set it to false, or choose a source whose config (GET /v1/models/{source}/{arch}) has "
+            "preprocessing 'minmax_mask'."
+        )
+    if spec.get("relative_target") and not scales_each_series(prep, channels):
+        return (
+            f"relative_target=true learns each target in its series' scale, which {source}'s preprocessing "
+            f"{preprocessing!r} does not define for series of {channels} channel(s): leave relative_target out "
+            "(null) or set it to false, or choose a source whose config (GET /v1/models/{source}/{arch}) has "
+            "preprocessing 'minmax_mask'."
+        )
+    return None
+
+
+def scales_each_series(preprocessor: Preprocessor, channels: int) -> bool:
+    """Whether ``preprocessor`` scales each series of ``channels`` channels as one, as a relative target needs
+    (asked of the preprocessor itself: 'znorm' does so only for one channel)."""
+    if not preprocessor.scales_each_series:
+        return False
+    try:
+        preprocessor.instance_frame(np.zeros((1, channels, 2), np.float32))
+    except DatasetError:
+        return False
+    return True
 
 
 def with_source(report: Report, source: str) -> Report:

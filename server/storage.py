@@ -310,10 +310,13 @@ def over_quota(settings: Settings, used: int) -> str | None:
     """Why storing ``used`` bytes for a tenant is refused (413), or None within TSHUB_TENANT_STORAGE_MB."""
     if used <= settings.tenant_storage_bytes:
         return None
+    stored, limit = f"{used / 2**20:,.1f} MB", f"{settings.tenant_storage_mb:g} MB"
+    if stored == f"{settings.tenant_storage_mb:,.1f} MB":  # "0.5 MB, over the limit of 0.5 MB" says nothing: bytes
+        stored, limit = f"{used:,} bytes", f"{settings.tenant_storage_bytes:,} bytes ({limit})"
     return (
-        f"storage quota exceeded: this would store {used / 2**20:,.1f} MB for your token (datasets, job models and "
-        f"Hub files), over the limit of {settings.tenant_storage_mb:g} MB (TSHUB_TENANT_STORAGE_MB); delete "
-        "datasets or jobs you no longer need (DELETE /v1/datasets/{id}, DELETE /v1/jobs/{id})."
+        f"storage quota exceeded: this would store {stored} for your token (datasets, job models and Hub files), "
+        f"over the limit of {limit} (TSHUB_TENANT_STORAGE_MB); delete datasets or jobs you no longer need "
+        "(DELETE /v1/datasets/{id}, DELETE /v1/jobs/{id})."
     )
 
 

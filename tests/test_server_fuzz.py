@@ -198,6 +198,46 @@ def test_openapi_documents_every_operation_with_examples(client: TestClient) -> 
     assert "security" not in spec["paths"]["/healthz"]["get"]
 
 
+def test_every_v1_operation_documents_the_429_of_the_tenants_concurrency(client: TestClient) -> None:
+    """Regression: TSHUB_TENANT_CONCURRENCY answers 429 on every /v1 request, but the GET and DELETE operations did
+    not list it, so a client generated from /openapi.json did not expect it."""
+    spec = client.get("/openapi.json").json()
+    v1 = [(m, p, op) for p, item in spec["paths"].items() if p.startswith("/v1/") for m, op in item.items()]
+    assert len(v1) >= 11
+    for method, path, operation in v1:
+        assert "TSHUB_TENANT_CONCURRENCY" in operation["responses"]["429"]["description"], (method, path)
+
+
+def test_the_model_example_is_what_the_service_lists() -> None:
+    """Regression: the ModelInfo example showed "metric": "accuracy" where GET /v1/models answers "Accuracy"."""
+    from pathlib import Path
+
+    from server.schemas import ModelInfo
+    from tshub.hub.ids import parse_model_id
+    from tshub.hub.store import summarize
+
+    (example,) = ModelInfo.model_json_schema()["examples"]
+    zoo = Path(__file__).resolve().parents[1] / "zoo" / example["id"]
+    if not zoo.is_dir():
+        pytest.skip(f"the repository zoo has no {example['id']}")
+    listed = summarize(parse_model_id(example["id"]), zoo)
+    assert {k: listed[k] for k in example} == example
+
+
+def test_an_upload_with_two_file_parts_is_refused(client: TestClient) -> None:
+    """Regression: a second ``file`` part silently replaced the first (201, the client believing both stored)."""
+    rows = "\n".join(f"{i % 2}," + ",".join(str((i * j) % 5) for j in range(12)) for i in range(24)).encode()
+    for parts in (
+        [("file", ("a.csv", rows)), ("file", ("b.csv", rows))],
+        [("file", ("a.csv", rows)), ("test_file", ("b.csv", rows)), ("test_file", ("c.csv", rows))],
+    ):
+        response = client.post("/v1/datasets", files=parts)
+        assert response.status_code == 422, response.text
+        name = parts[-1][0]
+        assert f"the upload has 2 parts named '{name}'; it takes one 'file'" in response.json()["detail"]
+    assert client.post("/v1/datasets", files=[("file", ("a.csv", rows))]).status_code == 201
+
+
 def test_422_bodies_match_the_documented_schema(client: TestClient, dataset_id: str) -> None:
     """Both kinds of 422, FastAPI's list of invalid fields and tshub's own sentence, fit what OpenAPI declares,
     so a client generated from /openapi.json can read them."""

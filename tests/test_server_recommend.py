@@ -23,8 +23,9 @@ from server.testing import create_token, live_service, service_env, wait_for_job
 from tshub.recommend.candidates import NOT_FOUND  # noqa: E402
 
 SOURCE = "Coffee/fcn"
-#: Also offered (TSHUB_SERVER_SOURCES): a copy of SOURCE whose training diverged, and two that only an index names.
-BROKEN = ("Diverged/fcn", "Missing/fcn", "Missing/tcn")
+#: Also offered (TSHUB_SERVER_SOURCES): a copy of SOURCE whose training diverged, two that only an index names, and
+#: one that nothing lists (an operator's typo).
+BROKEN = ("Diverged/fcn", "Missing/fcn", "Missing/tcn", "Nope/fcn")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory)
 
 def offer_broken_sources(store: Path) -> None:
     """BROKEN in the server's store: a diverged copy of SOURCE, and an index naming checkpoints it does not hold
-    (the Hub is offline, so nothing can fetch them)."""
+    (the Hub is offline, so nothing can fetch them); Nope/fcn is nowhere."""
     diverged = tshub.load_pretrained(str(store / SOURCE))
     diverged.meta = {**diverged.meta, "stop_reason": "non_finite_loss"}
     diverged.save_pretrained(store / "Diverged" / "fcn", id="Diverged/fcn")
@@ -116,19 +117,35 @@ def test_auto_jobs_pick_the_source_under_the_time_limit(server, home: Path, ucr_
 def test_offered_sources_that_learned_nothing_or_cannot_be_found_are_skipped_rows(server, ucr_root: Path) -> None:
     """TSHUB_SERVER_SOURCES are ranked as the whole zoo is: a checkpoint that diverged is skipped saying so, one the
     server cannot find is a skipped row, and with nothing left the answer is a 422 that says why. (Failed before:
-    the diverged one was ranked, and a missing one made every ranking a 500.)"""
+    the diverged one was ranked, and a missing one made every ranking a 500; then one that no store or index lists
+    vanished without a word.)"""
     with client(server, "frank") as frank:
         gunpoint = upload(frank, ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz")
         response = frank.post("/v1/recommend", json={"dataset_id": gunpoint, "k": 5})
         assert response.status_code == 200, response.text
         body = response.json()
-        assert [r["id"] for r in body["recommendations"]] == [SOURCE] and body["n_candidates"] == 4
+        assert [r["id"] for r in body["recommendations"]] == [SOURCE] and body["n_candidates"] == 5
         skipped = {s["id"]: s["reason"] for s in body["skipped"]}
         assert skipped["Diverged/fcn"] == "not a usable source: its training diverged (non-finite loss)"
-        assert skipped["Missing/fcn"] == skipped["Missing/tcn"] == NOT_FOUND
+        assert skipped["Missing/fcn"] == skipped["Missing/tcn"] == skipped["Nope/fcn"] == NOT_FOUND
         nothing = frank.post("/v1/recommend", json={"dataset_id": gunpoint, "arch": "tcn"})
         assert nothing.status_code == 422, nothing.text
         assert "no candidate checkpoint with arch 'tcn' to rank (not found: Missing/tcn)" in nothing.json()["detail"]
+
+
+def test_offered_sources_no_store_lists_are_logged_at_startup(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: a TSHUB_SERVER_SOURCES id nothing lists went unnoticed: no log line, no skipped row."""
+    from server.app import create_app
+    from server.config import Settings
+
+    monkeypatch.setenv("TSHUB_SERVER_SOURCES", "Nope/fcn,Other/tcn")
+    with caplog.at_level("WARNING", logger="tshub.server"):
+        create_app(Settings.from_env())
+    (line,) = [r.getMessage() for r in caplog.records if "TSHUB_SERVER_SOURCES" in r.getMessage()]
+    assert line.startswith("TSHUB_SERVER_SOURCES names Nope/fcn, Other/tcn, which no model store lists")
+    assert "skipped rows of every ranking" in line and "tshub pull ID" in line
 
 
 def test_one_tenant_cannot_tell_what_another_ranked(server, ucr_root: Path) -> None:

@@ -483,3 +483,61 @@ def test_a_boolean_is_no_omega() -> None:
     for omega in (True, [0.5, False]):
         with pytest.raises(ValidationError):
             JobCreate.model_validate({**body, "lr_multiplier": omega})
+
+
+def test_regression_targets_that_never_vary_are_refused_at_upload(tmp_path: Path) -> None:
+    """Regression: targets written with too few decimals (every one 0.00000) were accepted, then every source of
+    the ranking scored null and an 'auto' job fine-tuned the first alphabetically. Refused as a single class is."""
+    rng = np.random.default_rng(0)
+    rows = [f"{0.0 if i % 2 else -0.0:.5f}," + ",".join(f"{v:.4f}" for v in rng.normal(size=16)) for i in range(30)]
+    (tmp_path / "flat.csv").write_text("\n".join(rows) + "\n")
+    stored = store_raw(open(tmp_path / "flat.csv", "rb"), "flat.csv", tmp_path, limit_bytes=10**6)
+    with pytest.raises(UploadError, match=r"all 30 targets of its 'train' series equal 0, so a regression") as err:
+        ingest([stored], ParseOptions(task="regression"), tmp_path, "owner")
+    assert err.value.status == 422
+
+
+def test_unsupported_file_types_are_told_which_suffixes_may_be_gzipped() -> None:
+    """Regression: the 415 listed '.npz, .ts (optionally .gz)', yet an .npz.gz is refused as already compressed."""
+    with pytest.raises(UploadError, match=r"\.ts \(each optionally \.gz\) or \.npz \(not gzipped\)") as err:
+        upload_suffix("data.xlsx")
+    assert err.value.status == 415 and str(err.value).startswith("data.xlsx: unsupported file type")
+    with pytest.raises(UploadError, match="already compressed") as err:
+        upload_suffix("data.npz.gz")
+    assert err.value.status == 415
+
+
+def test_the_storage_quota_message_never_shows_the_stored_size_equal_to_the_limit() -> None:
+    """Regression: 'this would store 0.5 MB ... over the limit of 0.5 MB' (the two rounded differently)."""
+    from server.storage import over_quota
+
+    settings = replace(Settings.from_env(), tenant_storage_mb=0.5)
+    assert over_quota(settings, 2**19) is None
+    message = over_quota(settings, 2**19 + 10_000)
+    assert message is not None and "would store 534,288 bytes" in message
+    assert "over the limit of 524,288 bytes (0.5 MB)" in message
+    far = over_quota(settings, 3 * 2**20)
+    assert far is not None and "would store 3.0 MB" in far and "over the limit of 0.5 MB" in far
+
+
+def test_job_options_that_cannot_train_are_refused_in_the_apis_terms() -> None:
+    """Regression: relative_target on a classification and use_stream_max beside a z-normalised source were queued,
+    then failed in the worker, one advising ``preprocessing='minmax_mask'``, a field jobs do not take."""
+    from server.runner import job_options_refusal, preprocessing_kind
+
+    relative, stream_max = {"relative_target": True}, {"use_stream_max": True}
+    assert "this dataset is a classification dataset" in str(job_options_refusal(relative, "classification", 1))
+    assert job_options_refusal(stream_max, "classification", 1) is None  # 'auto': the source is not known yet
+    refusal = job_options_refusal(stream_max, "classification", 1, "Coffee/fcn", preprocessing_kind(None))
+    assert refusal is not None and "Coffee/fcn is preprocessed with 'znorm': leave use_stream_max out" in refusal
+    assert job_options_refusal(stream_max, "regression", 3, "EMG/fcn", "minmax_mask") is None
+    refusal = job_options_refusal(relative, "regression", 3, "Coffee/fcn", "znorm")
+    assert refusal is not None and "'znorm' does not define for series of 3 channel(s)" in refusal
+    assert job_options_refusal(relative, "regression", 1, "Coffee/fcn", "znorm") is None
+    assert job_options_refusal(relative, "regression", 3, "EMG/fcn", "minmax_mask") is None
+    assert "'identity'" in str(job_options_refusal(relative, "regression", 1, "X/fcn", "identity"))
+    for refusal in (
+        job_options_refusal(relative, "classification", 1),
+        job_options_refusal(stream_max, "r", 1, "C", "znorm"),
+    ):
+        assert "preprocessing=" not in str(refusal)

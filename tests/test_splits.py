@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tshub
 from tshub.data import Dataset, DatasetError
 from tshub.data.catalogue import load
 from tshub.data.splits import (
@@ -264,3 +265,49 @@ def test_a_validation_split_of_a_few_series_is_said_to_choose_nearly_by_chance()
     assert "--validation train" in notes[-1]
     _, enough = training_splits(Dataset.from_arrays(np.zeros((30, 1, 8)), np.arange(30) % 3))
     assert "by chance" not in enough[-1]
+
+
+def test_labels_that_are_not_numbers_are_never_told_to_be_read_as_a_regression() -> None:
+    """Regression: 60 text labels of one series each were told "are the labels numeric targets? Read them as a
+    regression", advice that fails next with "task='regression' needs numeric targets"."""
+    ds = Dataset.from_arrays(np.zeros((60, 1, 8)), np.array([f"c{i}" for i in range(60)]), task="classification")
+    with pytest.raises(DatasetError, match=r"60 of its 60 classes hold a single series.*label_column") as err:
+        training_splits(ds, test_fraction=0.15)
+    assert "regression" not in str(err.value)
+
+
+def test_a_few_series_of_numeric_classes_are_told_they_are_too_few() -> None:
+    """Regression: 3 series of classes -1 and 1 were asked whether the labels were numeric targets; the problem is
+    that 3 series cannot fill three splits."""
+    ds = Dataset.from_arrays(np.random.default_rng(0).normal(size=(3, 1, 8)), np.array([-1, 1, 1]))
+    with pytest.raises(DatasetError, match=r"3 series are too few to give each split at least one") as err:
+        training_splits(ds, test_fraction=0.15)
+    assert "numeric targets" not in str(err.value)
+
+
+def test_regression_targets_that_all_take_one_value_are_refused_before_training() -> None:
+    """Regression: targets all equal (e.g. means written with too few decimals, all 0.00000) trained a model on
+    nothing and every recommender score was undefined. The library, the CLI and the service all refuse them here,
+    as they refuse a single class."""
+    X = np.random.default_rng(0).normal(size=(20, 1, 8))
+    constant = Dataset.from_arrays(X, np.zeros(20), name="flat", task="regression")
+    with pytest.raises(DatasetError, match=r"'flat': all 20 targets of its 'train' series equal 0, so a regression"):
+        training_splits(constant)
+    from tshub.training import train_from_scratch
+
+    with pytest.raises(DatasetError, match="so a regression has nothing to learn"):
+        train_from_scratch("fcn", constant, max_epochs=1, progress=False)
+    with pytest.raises(DatasetError, match="so a regression has nothing to learn"):  # not a ranking of null scores
+        tshub.recommend(constant, k=1)
+    outputs = Dataset.from_arrays(X, np.tile([1.5, -2.0], (20, 1)), task="regression")
+    with pytest.raises(DatasetError, match=r"equal \[1.5, -2.0\]"):
+        training_splits(outputs)
+    y = np.zeros(20)
+    y[3] = np.nan  # a missing target is no variation; one other value is
+    with pytest.raises(DatasetError, match="all 19 targets"):
+        training_splits(Dataset.from_arrays(X, y, task="regression", meta={"unlabeled": True}))
+    y[5] = 1.0
+    training_splits(Dataset.from_arrays(X, y, task="regression", meta={"unlabeled": True}))
+    one_varies = np.zeros((20, 2))
+    one_varies[:, 1] = np.arange(20)
+    training_splits(Dataset.from_arrays(X, one_varies, task="regression"))

@@ -173,13 +173,18 @@ def test_the_job_form_offers_every_field_the_api_takes(app_client: TestClient) -
 
 
 def test_a_malformed_page_address_gets_a_page_not_json(app_client: TestClient) -> None:
-    """Regression: /ui/jobs/<id> with characters no id has answered the API's JSON 422 in the browser."""
-    for path in ("/ui/jobs/not.an.id", "/ui/data/" + "x" * 65):
+    """Regression: /ui/jobs/<id> with characters no id has answered the API's JSON 422 in the browser, and an
+    address no page has (/ui/nothing) the API's JSON 404."""
+    for path in ("/ui/jobs/not.an.id", "/ui/data/" + "x" * 65, "/ui/nothing", "/ui/models/GunPoint/fcn/nothing"):
         answer = app_client.get(path)
         assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html"), path
         assert "<h1>Not found</h1>" in answer.text and "no such page" in answer.text
         assert "default-src 'self'" in answer.headers["content-security-policy"]
     assert app_client.post("/v1/jobs", json={"model": 3}).status_code in (401, 422)  # the API keeps its JSON
+    assert app_client.get("/nothing").json() == {"detail": "Not Found"}  # only the pages' addresses get pages
+    assert app_client.get("/ui/static/hub.css").status_code == 200
+    missing = app_client.get("/ui/models/Coffee/fcn/checkpoint.zip")  # a 404 of its own keeps its message
+    assert missing.status_code == 404 and "no checkpoint &#39;Coffee/fcn&#39; on this server" in missing.text
     # a search beyond the field's 200 characters is a bad search, not a missing page (it was "no such page: /ui/")
     answer = app_client.get("/ui/", params={"q": "x" * 500})
     assert answer.status_code == 400 and "the search field q takes at most 200 characters" in answer.text

@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tshub.data.dataset import Dataset, DatasetError, require_dataset
+from tshub.data.dataset import Dataset, DatasetError, missing_targets, require_dataset
+from tshub.data.readers.text import is_number
 
 Fractions = Sequence[float] | Mapping[str, float]
 
@@ -93,7 +94,8 @@ def training_splits(
     of that share. ``validation="split"``: without a "val" split, ``val_fraction`` of the training series become
     one (stratified, seeded). ``validation="train"``: every training series (a "val" split's too) trains the model
     and selects its weights (``train_as_validation``), as bigdata18 trained; see ``VALIDATIONS`` for the evidence.
-    A classification dataset whose training series hold fewer than two classes is refused (``check_classes``).
+    A dataset whose training series leave nothing to learn (one class, or one regression target value) is refused
+    (``check_classes``).
     """
     if validation not in VALIDATIONS:
         raise DatasetError(
@@ -184,8 +186,12 @@ def _warn_untrained_classes(ds: Dataset) -> None:
 
 
 def check_classes(ds: Dataset, split: str = "train") -> None:
-    """Refuse a classification dataset whose ``split`` holds fewer than two classes: nothing to learn."""
-    if ds.task != "classification" or split not in ds.splits:
+    """Refuse a dataset whose ``split`` leaves nothing to learn: a classification with fewer than two classes, or a
+    regression whose targets all take one value (every ranking score and metric would then be undefined)."""
+    if split not in ds.splits:
+        return
+    if ds.task == "regression":
+        _check_targets_vary(ds, split)
         return
     present = np.unique(ds.y[ds.splits[split]])
     if len(present) < 2:
@@ -194,6 +200,22 @@ def check_classes(ds: Dataset, split: str = "train") -> None:
             f"dataset {ds.name!r}: its {split!r} series hold {found}; classification needs at least "
             "two classes: check the label column, or pass task='regression' for numeric targets."
         )
+
+
+def _check_targets_vary(ds: Dataset, split: str) -> None:
+    """Refuse regression targets of ``split`` that all equal one value (missing ones aside; fewer than two known
+    targets are left to the checks of too few series)."""
+    y = ds.y[ds.splits[split]]
+    known = np.asarray(y[~missing_targets(y)], dtype=np.float64).reshape(-1, *np.shape(y)[1:])
+    if len(known) < 2 or np.ptp(known, axis=0).any():
+        return
+    first = known[0] + 0.0  # -0.0 reads as 0
+    value = f"{first:g}" if known.ndim == 1 else str(first.tolist())
+    raise DatasetError(
+        f"dataset {ds.name!r}: all {len(known)} targets of its {split!r} series equal {value}, so a regression has "
+        "nothing to learn: check the label column, and that the targets were written with enough digits (a file "
+        "that rounds small values to a few decimals can turn them all into one value)."
+    )
 
 
 def random_split(
@@ -214,12 +236,7 @@ def random_split(
     splits = {name: np.sort(np.concatenate(part)) for name, part in zip(names, parts)}
     if not all(len(idx) for idx in splits.values()):
         sizes = {name: len(idx) for name, idx in splits.items()}
-        n_classes = len(np.unique(ds.y)) if ds.task == "classification" else 0
-        if n_classes > len(ds.X) / 2:  # most classes hold one series: targets read as labels, not too few series
-            raise DatasetError(
-                f"dataset {ds.name!r}: {n_classes} classes for {len(ds.X)} series: are the labels numeric targets? "
-                "Read them as a regression (task='regression'), or name the label column (label_column=...)."
-            )
+        _refuse_labels_of_single_series(ds, sizes)
         raise DatasetError(
             f"dataset {ds.name!r}: {len(ds.X)} series are too few to give each split at least one "
             f"({sizes}{', allocated per class' if _stratified(ds, stratify) else ''}); use more series, larger fractions "
@@ -232,6 +249,28 @@ def random_split(
         "stratified": _stratified(ds, stratify),
     }
     return ds.with_splits(splits, split_protocol=protocol)
+
+
+def _refuse_labels_of_single_series(ds: Dataset, sizes: dict[str, int]) -> None:
+    """When most classes hold a single series (per-class allocation cannot then reach every split), say what the
+    labels look like: numbers are likely regression targets read as classes; anything else, the wrong column."""
+    if ds.task != "classification":
+        return
+    codes, counts = np.unique(ds.y, return_counts=True)
+    single = int((counts == 1).sum())
+    if single <= len(codes) / 2:  # most classes have several series: the data is simply too small
+        return
+    labels = [ds.classes[c] for c in codes] if ds.classes else []
+    if labels and all(is_number(label) for label in labels):
+        raise DatasetError(
+            f"dataset {ds.name!r}: {len(codes)} classes for {len(ds.X)} series: are the labels numeric targets? "
+            "Read them as a regression (task='regression'), or name the label column (label_column=...)."
+        )
+    raise DatasetError(
+        f"dataset {ds.name!r}: {single} of its {len(codes)} classes hold a single series, and a split per class "
+        f"cannot give such a class to every split ({sizes}): check that the label column holds the class labels "
+        "(label_column=...), or give each class more series."
+    )
 
 
 def group_split(ds: Dataset, groups: np.ndarray, fractions: Fractions = (0.7, 0.15, 0.15), seed: int = 0) -> Dataset:
