@@ -32,12 +32,15 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
   fine-tunes' own from-scratch referents; per target scratch (per arch), MiniRocket, and how many sources beat their
   own scratch. Nothing is dropped: a failed run leaves no record (``--run`` prints each failure and retries it
   when run again), so its target stays listed as incomplete, with its count of sources done, and is never scored;
-  a record of other weights than the draw froze is named under "Not counted".
+  a record of other weights than the draw froze is named under "Not counted". A drawn pair found to be
+  self-transfer since the draw (``--self-transfer``, OUT/self_transfer.json: the evidence of its day missed it) is
+  no transfer: ``--table`` leaves it out of every figure and names it.
 
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --plan            # freeze targets and source draws
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --run --engine ray  # resumable; commit OUT as it goes
     # --run from a worktree at the commit the protocol names for the targets left (a target's runs stay at one
     #   commit): git worktree add --detach ../wt-matrix REV && cd ../wt-matrix && ... --run --out <main>/bench/results/...
+    PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --self-transfer   # OUT/self_transfer.json
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --table           # bench/results/transfer_matrix.*
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_matrix.py --cost Strawberry/fcn ECG200 Beef  # what it will cost
 
@@ -63,6 +66,7 @@ from tshub.recommend.advice_rules import beats
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+SELF_TRANSFER = "self_transfer.json"  # in OUT, beside the manifest: drawn pairs found to be no transfer since
 #: Where scripts/publish/build_zoo.py builds the zoo (its --zoo default): --plan waits for it to finish.
 BUILD_ZOO = REPO / "zoo"
 N_TARGETS, SOURCES_PER_TARGET, SEEDS, OMEGA, RECIPE = 24, 40, (0, 1), 1.0, "ucr"
@@ -237,12 +241,32 @@ def unconverged_sources() -> dict[str, str]:
     return {model_id: reason for model_id, reason in reasons.items() if reason}
 
 
+def find_self_transfer(manifest: dict[str, Any], out: Path) -> dict[str, dict[str, str]]:
+    """``out``/self_transfer.json: the drawn (target, source) pairs that are self-transfer by today's evidence
+    (``tshub.recommend.self_transfer`` on each target and its drawn sources: fingerprints, the catalogue's copies
+    compared value by value, names), each with its reason. The draw left out what the evidence of its day found;
+    a pair found since (a better near-copy check) is no transfer either, so ``--table`` leaves it out, naming it."""
+    from tshub import datasets
+    from tshub.recommend.candidates import named_candidate, self_transfer
+
+    found: dict[str, dict[str, str]] = {}
+    for target, entry in manifest["targets"].items():
+        pool = [named_candidate(source) for source in entry["sources"]]
+        for candidate, reason in self_transfer(pool, datasets.load(target)).items():
+            found.setdefault(target, {})[candidate.id] = reason
+    (out / SELF_TRANSFER).write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+    return found
+
+
 def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
     """``path``.md and .json: per (target, source) the seeds' test accuracies, their mean and the mean of the
     fine-tunes' own from-scratch referents (sources of one architecture may differ in preprocessing or stream_max,
     so each fine-tune names its referent); per target the scratch of each architecture (the referent most of its
-    sources of that architecture share: for FCN, the UCR recipe's) and MiniRocket."""
+    sources of that architecture share: for FCN, the UCR recipe's) and MiniRocket. The pairs ``--self-transfer``
+    found to be no transfer are left out of every figure and of the rows, and named."""
     from tshub.experiments import load_records
+
+    excluded = json.loads((out / SELF_TRANSFER).read_text()) if (out / SELF_TRANSFER).is_file() else {}
 
     accuracy: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)  # (target, source) -> seed -> accuracy
     referent_of: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)  # (target, source) -> seed -> run id
@@ -286,6 +310,8 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
         families: dict[str, Counter[tuple[str, ...]]] = defaultdict(Counter)  # arch -> referents per seed -> sources
         mine = []
         for source in entry["sources"]:
+            if source in excluded.get(target, {}):
+                continue
             seeds, referents = accuracy.get((target, source), {}), referent_of.get((target, source), {})
             mine.append(
                 {
@@ -307,13 +333,13 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
                 scratch[arch] = value
         rows += [*mine, {"target": target, "scratch": scratch, "minirocket": entry["minirocket"]}]
         finished = [row for row in mine if row["mean"] is not None]
-        complete += len(finished) == len(entry["sources"]) and "fcn" in scratch
+        complete += len(finished) == len(mine) and "fcn" in scratch
         if finished:
             values = np.array([row["mean"] for row in finished])
             fcn = scratch.get("fcn")
             beat = sum(row["scratch"] is not None and beats(row["mean"], row["scratch"], "scratch") for row in finished)
             lines.append(
-                f"| {target} | {len(finished)}/{len(entry['sources'])} | {values.max():.3f} | "
+                f"| {target} | {len(finished)}/{len(mine)} | {values.max():.3f} | "
                 f"{np.median(values):.3f} | {values.min():.3f} | "
                 f"{'-' if fcn is None else f'{fcn:.3f}'} | {entry['minirocket']:.3f} | {beat} |"
             )
@@ -322,6 +348,13 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
             "",
             f"In progress: {complete} of {len(manifest['targets'])} targets complete. `--run` trains the cheapest "
             "remaining target first, so partial figures lean towards small targets.",
+        ]
+    if excluded:
+        pairs = [f"{source} on {target} ({why})" for target, found in excluded.items() for source, why in found.items()]
+        lines += [
+            "",
+            f"Left out as self-transfer (`--self-transfer`, {SELF_TRANSFER}; drawn, and run where they ran, but no "
+            f"transfer): {'; '.join(sorted(pairs))}.",
         ]
     if set_aside:
         lines += [
@@ -395,6 +428,9 @@ def main() -> None:
     action.add_argument("--plan", action="store_true", help="freeze the targets and source draws (manifest.json)")
     action.add_argument("--run", action="store_true", help="run (or resume) every fine-tune and referent")
     action.add_argument("--table", action="store_true", help="write bench/results/transfer_matrix.{md,json}")
+    action.add_argument(
+        "--self-transfer", action="store_true", help=f"find drawn pairs that are no transfer (OUT/{SELF_TRANSFER})"
+    )
     action.add_argument("--cost", nargs="+", metavar="SOURCE TARGET", help="time a fine-tune per target, extrapolate")
     parser.add_argument("--out", type=Path, default=OUT, help=f"manifest and records (default: {OUT}, committed)")
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
@@ -410,6 +446,9 @@ def main() -> None:
         print(json.dumps({t: len(e["sources"]) for t, e in manifest["targets"].items()}, indent=1))
     elif args.run:
         run_matrix(frozen_plan(args.out), args.out, args.engine, args.targets)
+    elif args.self_transfer:
+        found = find_self_transfer(frozen_plan(args.out), args.out)
+        print(json.dumps(found, indent=1))
     else:
         table(frozen_plan(args.out), args.out, RESULTS / "transfer_matrix")
 

@@ -355,6 +355,54 @@ def test_the_matrix_table_counts_a_tie_with_scratch_as_no_win(tmp_path: Path, mo
     assert row.endswith("| 0.400 | 0.990 | 0 |"), row
 
 
+def test_a_drawn_pair_found_to_be_self_transfer_is_left_out_of_the_table_and_the_truth(tmp_path: Path, monkeypatch):
+    """DistalPhalanxOutlineAgeGroup/fcn was drawn for DistalPhalanxTW (the Phalanges sets share their series; the
+    draw's near-copy check missed it) and ran: the table names it and counts the target complete without it."""
+    import tshub.experiments
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import rank_methods
+    import transfer_matrix
+
+    def record(source: str, seed: int, accuracy: float) -> dict:
+        return {
+            "target": "Coffee",
+            "kind": "finetune",
+            "seed": seed,
+            "metrics": {"accuracy": accuracy},
+            "referent_id": f"fcn-s{seed}",
+            "source": source,
+            "arch": "fcn",
+            "spec": {"source_sha256": source},
+        }
+
+    scratch = [
+        {
+            "target": "Coffee",
+            "kind": "referent",
+            "seed": s,
+            "metrics": {"accuracy": 0.5},
+            "arch": "fcn",
+            "run_id": f"fcn-s{s}",
+        }
+        for s in (0, 1)
+    ]
+    records = [record("Wine/fcn", s, 0.6) for s in (0, 1)] + [record("Copy/fcn", 0, 1.0)] + scratch
+    monkeypatch.setattr(tshub.experiments, "load_records", lambda out: records)
+    manifest = {
+        "targets": {"Coffee": {"sources": ["Copy/fcn", "Wine/fcn"], "minirocket": 0.99}},
+        "zoo_weights_sha256": {"Wine/fcn": "Wine/fcn", "Copy/fcn": "Copy/fcn"},
+    }
+    (tmp_path / "self_transfer.json").write_text(json.dumps({"Coffee": {"Copy/fcn": "100% of the series equal"}}))
+    transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
+    written = (tmp_path / "transfer_matrix.md").read_text()
+    assert "| Coffee | 1/1 | 0.600 |" in written and "In progress" not in written  # Copy/fcn's 1.0 counts nowhere
+    assert "Left out as self-transfer" in written and "Copy/fcn on Coffee (100% of the series equal)" in written
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    truth, _, notes = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
+    assert truth["Coffee"].accuracy == {"Wine/fcn": 0.6} and notes == []
+
+
 def test_the_matrix_never_fine_tunes_from_a_checkpoint_still_converging(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
