@@ -406,6 +406,48 @@ def test_in_cli_terms_translates_only_what_is_a_flag() -> None:
     )
 
 
+def test_in_cli_terms_says_flags_and_lists_as_the_command_line_takes_them() -> None:
+    """Regression: ``allow_self_transfer=True`` became ``--allow-self-transfer True``, which argparse refuses (the
+    flag takes no value), ``candidates=[ids or folders]`` became ``--candidates[ids or folders]``, and
+    ``relative_target=True`` became ``--no-relative-target True``, the opposite flag."""
+    from tshub.cli import build_parser, in_cli_terms
+
+    parser = build_parser()
+    said = in_cli_terms(
+        "no candidate (left out: GunPoint/fcn; allow_self_transfer=True ranks them): pull some, "
+        "or pass candidates=[ids or folders].",
+        parser,
+    )
+    assert said == (
+        "no candidate (left out: GunPoint/fcn; --allow-self-transfer ranks them): pull some, "
+        "or pass --candidates ID [ID ...]."
+    )
+    said = in_cli_terms("pass candidates=['A/fcn', 'my runs/b'] and allow_self_transfer=True to rank them", parser)
+    assert said == "pass --candidates A/fcn 'my runs/b' and --allow-self-transfer to rank them"
+    assert in_cli_terms("relative_target=True or relative_target=False", parser) == (
+        "--relative-target or --no-relative-target"
+    )
+    assert in_cli_terms("pass relative_target=True (--relative-target) to keep it", parser) == (
+        "pass --relative-target to keep it"  # the message said both: the flag once
+    )
+    for python in ("allow_self_transfer=False", "arch=['fcn', 'tcn']"):  # no flag says these: left as they are
+        assert in_cli_terms(python, parser) == python
+
+
+def test_a_refusal_suggests_a_command_the_cli_accepts(
+    zoo, shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: ranking only a checkpoint trained on the target suggested ``--allow-self-transfer True`` (then
+    "unrecognized arguments: True") and ``--candidates[ids or folders]``."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    assert main(["recommend", "GunPoint", "--candidates", "GunPoint/fcn"]) == 1
+    err = capsys.readouterr().err
+    assert "--allow-self-transfer ranks them" in err and "--candidates ID [ID ...]." in err
+    assert "True" not in err and "=" not in err
+    assert main(["recommend", "GunPoint", "--candidates", "GunPoint/fcn", "--allow-self-transfer"]) == 0
+    assert "GunPoint/fcn" in capsys.readouterr().out
+
+
 def test_in_cli_terms_leaves_paths_urls_and_quoted_names_alone(capsys: pytest.CaptureFixture[str]) -> None:
     from tshub.cli import build_parser, in_cli_terms
 

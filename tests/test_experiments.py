@@ -20,6 +20,7 @@ from tshub.data.fingerprint import dataset_sha256
 from tshub.experiments import (
     ExperimentGrid,
     instance_comparisons,
+    left_out_pairs,
     load_predictions,
     load_records,
     plan_runs,
@@ -197,15 +198,23 @@ def test_comparison_and_instance_tables(finished):
     assert test["test"] == "bowker" and 0 <= test["p"] <= 1 and test["q"] >= test["p"]
 
 
-def test_plan_shares_referents_and_skips_self_transfer(finished, shared_data):
+def _source_copy(folder: Path, to: Path, model_id: str, fingerprint: bool = False, **meta) -> SourceCheckpoint:
+    """The checkpoint at ``folder`` saved under another id and provenance (``meta`` replaced), without the
+    fingerprint of its training series unless ``fingerprint``, as a source of ``plan_runs``."""
+    model = load_pretrained(folder)
+    model.meta = {**{k: v for k, v in model.meta.items() if fingerprint or k != "train_fingerprint"}, **meta}
+    saved = model.save_pretrained(to / model_id, id=model_id)
+    return SourceCheckpoint(model_id, saved, read_config(saved))
+
+
+def test_plan_shares_referents_and_skips_self_transfer(finished, shared_data, tmp_path):
     out, _ = finished
     from tshub.datasets import load
 
     folder = next((out / "sources").iterdir())
-    config = read_config(folder)
     sources = [
-        SourceCheckpoint("Coffee/fcn", folder, config),
-        SourceCheckpoint("other/fcn", folder, {**config, "weights_sha256": "0" * 64, "source_dataset": "Other"}),
+        SourceCheckpoint("Coffee/fcn", folder, read_config(folder)),
+        _source_copy(folder, tmp_path, "other/fcn", source_dataset="Other"),  # no evidence of Coffee's data
     ]
     targets = {name: load(name, root=shared_data) for name in ("GunPoint", "Coffee")}
     jobs = plan_runs(_grid(seeds=[0, 1], lr_multipliers=[0.5, 1.0]), sources, targets)
@@ -215,6 +224,89 @@ def test_plan_shares_referents_and_skips_self_transfer(finished, shared_data):
     assert len(finetunes) == 2 * 2 * 2 + 1 * 2 * 2  # other/fcn on both targets; Coffee/fcn never on Coffee
     assert not [s for s in finetunes if s.source == "Coffee/fcn" and s.target == "Coffee"]
     assert len({spec.run_id for spec, _ in jobs}) == len(jobs)
+
+
+def test_plan_leaves_out_every_source_trained_on_the_target(finished, shared_data, tmp_path, monkeypatch):
+    """Regression: a source was left out only when its ``source_dataset`` was the target's name, so a multi-head
+    checkpoint (UCR/convtimenet, "UCR") was fine-tuned on one of its own pretraining sets, and a checkpoint trained on
+    the target's series under another name was fine-tuned on them; the recommender's evidence now decides."""
+    from tshub.datasets import load
+
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    folder = next((finished[0] / "sources").iterdir())  # Coffee/fcn, with the fingerprint of Coffee's series
+    sources = [
+        _source_copy(folder, tmp_path, "UCR/fcn", source_dataset="UCR", source_datasets=["Coffee", "GunPoint"]),
+        _source_copy(folder, tmp_path, "Mine/fcn", fingerprint=True, source_dataset="Mine"),  # Coffee's series
+        _source_copy(folder, tmp_path, "Other/fcn", source_dataset="Other"),
+    ]
+    targets = {name: load(name, root=shared_data) for name in ("GunPoint", "Coffee")}
+    jobs = plan_runs(_grid(), sources, targets)
+    assert sorted((s.source, s.target) for s, _ in jobs if s.kind == "finetune") == [
+        ("Mine/fcn", "GunPoint"),
+        ("Other/fcn", "Coffee"),
+        ("Other/fcn", "GunPoint"),
+    ]
+    left_out = left_out_pairs(sources, targets)
+    assert sorted(left_out) == [("Mine/fcn", "Coffee"), ("UCR/fcn", "Coffee"), ("UCR/fcn", "GunPoint")]
+    assert all(why.startswith("trained on the target's own data: ") for why in left_out.values())
+
+
+def test_left_out_pairs_are_logged(finished, shared_data, tmp_path, capsys, monkeypatch):
+    """Regression: the pairs left out as self-transfer vanished from a grid without a word."""
+    out, records = finished
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    copy = tmp_path / "grid"
+    shutil.copytree(out, copy)  # the source and the GunPoint runs are done: nothing trains here
+    assert run(_grid(targets=["GunPoint", "Coffee"]), out_dir=copy) == records
+    err = capsys.readouterr().err
+    assert "left out Coffee/fcn on Coffee, trained on the target's own data: 100% of the series" in err
+
+
+def test_a_grid_left_with_nothing_to_run_fails_saying_why(finished, shared_data, tmp_path, capsys, monkeypatch):
+    """Regression: a grid whose every pair was left out as self-transfer printed an empty table ("|  |") and exited
+    0 (the API returned []); it is now an error naming the pairs and why."""
+    out, _ = finished
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    copy = tmp_path / "grid"
+    shutil.copytree(out, copy)  # the source is trained: nothing trains here
+    with pytest.raises(ValueError, match=r"nothing to run: .* left out: Coffee/fcn on Coffee \(trained on the"):
+        run(_grid(targets=["Coffee"]), out_dir=copy, progress=False)
+    folder = next((out / "sources").iterdir())
+    argv = ["--sources", str(folder), "--targets", "Coffee", "--lr-multipliers", "1", "--seeds", "0"]
+    assert main([*argv, "--max-epochs", "1", "--out", str(tmp_path / "cli"), "--quiet"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and "error: nothing to run" in printed.err and "Coffee/fcn on Coffee" in printed.err
+    assert not (tmp_path / "cli").exists()
+
+
+@pytest.mark.parametrize("target", ["Symbols", "mydata"])
+def test_a_target_without_a_test_split_is_refused_before_any_training(target, shared_data, tmp_path, monkeypatch):
+    """Regression: a target without a test split (a catalogue set with only a training file, or a Dataset without
+    a 'test' split) trained every run, logged validation scores as test ones, then the table failed ("choose one of
+    []"); it is now refused before anything trains, saying how to give it a test split."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    trained = []
+
+    def training(spec, dataset, out_dir):
+        trained.append(spec.kind)
+        raise AssertionError(f"a {spec.kind} run started")
+
+    monkeypatch.setattr(runner, "execute_run", training)
+    notest = _mydata(0).with_splits({})  # its every series is training data
+    grid = _grid(targets=[target if target == "Symbols" else notest])
+    where = r" \(the catalogue holds only a training file of Symbols" if target == "Symbols" else ";"
+    with pytest.raises(ValueError, match=rf"target {target} has no test split{where}.*random_split"):
+        run(grid, out_dir=tmp_path, progress=False)
+    assert trained == [] and not tmp_path.joinpath("runs").exists()
+
+
+def test_progress_labels_a_validation_score_as_such():
+    """Regression: a run without test metrics (a source trained on a set without a test split) showed its
+    validation score in the progress line as if it were the test score."""
+    record = {"task": "classification", "metrics": {}, "val_metrics": {"f1_weighted": 0.5}, "epochs": 1}
+    assert runner._summary({**record, "elapsed_s": 1.0}) == "val_f1_weighted 0.5000, 1 epochs, 1.0 s"
+    tested = {**record, "metrics": {"f1_weighted": 0.75}, "elapsed_s": 1.0}
+    assert runner._summary(tested) == "f1_weighted 0.7500, 1 epochs, 1.0 s"
 
 
 def test_a_fine_tune_refuses_a_source_checkpoint_replaced_after_planning(finished, shared_data, tmp_path):

@@ -406,7 +406,7 @@ def test_dtw_averages_the_sample_the_feature_scores_use_and_keeps_the_time_limit
         assert (dict(index.rank(target, k=None)) == {r.source: r.details["distance"] for r in rec}) is whole
         assert (rec.note is None) is whole
     assert rec.note == "target prototypes averaged over 256 of 1096 training series"
-    with pytest.raises(RecommendTimeout, match=r"longer than 0 s \(scored 0 of 2 candidates\)"):
+    with pytest.raises(RecommendTimeout, match=r"longer than 0 s \(stopped after loading the target, before scoring"):
         recommend(large, method="dtw", candidates=candidates, index=index, time_limit_s=0)
 
 
@@ -776,9 +776,36 @@ def test_weights_replaced_under_their_config_meet_no_cached_features(
 
 
 def test_a_ranking_past_its_time_limit_stops_with_a_clear_error(italy: Dataset, candidates: list[str]):
-    with pytest.raises(RecommendTimeout, match=r"longer than 0 s \(scored 0 of 3 candidates\)"):
+    with pytest.raises(RecommendTimeout, match=r"longer than 0 s \(stopped after loading the target, before scoring"):
         recommend(italy, candidates=candidates, allow_self_transfer=True, time_limit_s=0)
     assert len(recommend(italy, candidates=candidates, allow_self_transfer=True, time_limit_s=600)) == 3
+
+
+def test_the_time_limit_bounds_the_work_before_the_scores_too(
+    italy: Dataset, candidates: list[str], monkeypatch: pytest.MonkeyPatch
+):
+    """Regression: the deadline was first checked before the first candidate's score, so the self-transfer check
+    (1-2 s for FordA over the zoo) and loading the target ran past any limit; FordA with a 1 s limit stopped after
+    3.7 s. Now the call stops at the first check past the limit, between candidates of the self-transfer check."""
+    from tshub.recommend import candidates as pool_module
+    from tshub.recommend.methods import METHODS
+
+    compare, ranked = pool_module.catalogue_overlap, []
+
+    def slow_compare(names: list[str], target: np.ndarray) -> tuple[str, float] | None:
+        time.sleep(0.2)
+        return compare(names, target)
+
+    def rank(pool: list, ctx: object) -> list:
+        ranked.append(pool)
+        return []
+
+    monkeypatch.setattr(pool_module, "catalogue_overlap", slow_compare)
+    monkeypatch.setitem(METHODS, "logme", (rank, "LogME"))
+    others = [c for c in candidates if "ItalyPowerDemand" not in c]  # compared with the catalogue: 0.2 s each
+    with pytest.raises(RecommendTimeout, match=r"\(stopped after checking [12] of 3 candidates for training on the "):
+        recommend(italy, candidates=[*others, *(c for c in candidates if c not in others)], time_limit_s=0.3)
+    assert not ranked  # the scores never started
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: BLAS runs one thread anyway")
@@ -804,6 +831,52 @@ def test_scores_run_their_small_linear_algebra_on_one_blas_thread(monkeypatch: p
     rng = np.random.default_rng(0)
     score_features(rng.normal(size=(40, 16)), rng.integers(0, 2, 40), "logme", "classification")
     assert seen == [1]
+
+
+def test_a_candidate_named_twice_or_two_ways_is_ranked_once(
+    italy: Dataset, store: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    """Regression: ``--candidates GunPoint/fcn GunPoint/fcn`` ranked GunPoint/fcn twice ("2 shown of 2 scored"). A
+    checkpoint named by its id, by its folder and by a relative path is one candidate, under the first name."""
+    monkeypatch.setenv("TSHUB_ZOO", str(store["ItalyPowerDemand"].parent.parent))
+    italy_folder, china_folder = str(store["ItalyPowerDemand"]), str(store["Chinatown"])
+    names = [italy_folder, "Chinatown/fcn", italy_folder, "ItalyPowerDemand/fcn", os.path.relpath(china_folder)]
+    rec = recommend(italy, k=None, candidates=names, allow_self_transfer=True)
+    assert sorted(rec.ids) == ["Chinatown/fcn", "ItalyPowerDemand/fcn"] and rec.n_candidates == 2
+    assert "2 shown of 2 scored" in str(rec)
+    missing = ["Nowhere/fcn", italy_folder, "Nowhere/fcn", "ItalyPowerDemand/fcn"]  # as a service's sources are
+    loose = recommend(italy, k=None, candidates=missing, allow_self_transfer=True, strict_candidates=False)
+    assert loose.ids == ["ItalyPowerDemand/fcn"] and [s.id for s in loose.skipped] == ["Nowhere/fcn"]
+
+
+def test_a_ranking_whose_candidates_all_score_the_same_says_so_and_advises_nothing(candidates: list[str]):
+    """Regression: 40 constant series gave every zoo checkpoint the same LogME up to the 16th digit, and the first
+    pick (with its advice) came from rounding, with no note. A target that tells the candidates apart gets none."""
+    constant = Dataset.from_arrays(np.ones((40, 1, 24), dtype=np.float32), np.arange(40) % 2, name="constant")
+    rec = recommend(constant, k=None, candidates=candidates)
+    assert len(rec) == 3 and rec.note is not None and rec.advice is None
+    assert "all 3 candidates scored the same" in rec.note and "the ranking carries no information" in rec.note
+    assert "all 3 candidates scored the same" in str(rec) and "advice:" not in str(rec)
+    informative = recommend("ItalyPowerDemand", k=None, candidates=candidates, allow_self_transfer=True)
+    assert "scored the same" not in (informative.note or "") and informative.advice is not None
+
+
+def test_scores_are_one_within_numerical_noise_and_each_tier_among_itself():
+    from tshub.recommend.api import SAME_SCORE_RTOL, all_tied
+    from tshub.recommend.candidates import Candidate
+    from tshub.recommend.methods import Scored
+
+    def scored(*scores: float, tier: int = 0, tie_break: float = 0.0) -> list[Scored]:
+        return [
+            Scored(Candidate(f"S{i}/fcn", "S", "fcn", "/x"), v, None, tier, tie_break) for i, v in enumerate(scores)
+        ]
+
+    noise = 0.78 * SAME_SCORE_RTOL / 2
+    assert all_tied(scored(-0.78, -0.78 - noise, -0.78 + noise))
+    assert all_tied(scored(0.0, 0.0)) and all_tied(scored(-0.78, -0.78) + scored(-0.9, -0.9, tier=1))
+    assert not all_tied(scored(-0.78, -0.78 * (1 + 3 * SAME_SCORE_RTOL)))
+    assert not all_tied(scored(-0.78)) and not all_tied([])  # one candidate is a pick, not a tie
+    assert not all_tied(scored(-0.78, tie_break=1.0) + scored(-0.78, tie_break=2.0))  # the tie-break decides
 
 
 def test_a_negative_k_is_refused_not_read_as_a_slice():

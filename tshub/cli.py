@@ -9,9 +9,11 @@ imports them (a parser function + a handler returning an exit code).
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -68,23 +70,59 @@ def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
     """``message`` with the Python arguments the library's advice names (``variable_length='pad'``, ``arch=``,
     ``time_limit_s``) said as the command line's flags (``--variable-length pad``, ``--arch``, ``--time-limit``).
     Only those forms: ``name=`` (with or without a value) and the bare ``*_s`` seconds arguments, never inside a
-    path, a URL or quotes; names no command takes are left as they are."""
-    flags = {
-        action.dest: max(action.option_strings, key=len)
-        for command in _commands(parser)
-        for action in command._actions
-        if action.option_strings
+    path, a URL or quotes; names no command takes are left as they are. Said as the flag's command line takes it:
+    a flag that takes no value alone (``allow_self_transfer=True``: ``--allow-self-transfer``; a value no flag
+    sets, such as ``False`` for a ``store_true`` one, stays in Python's terms), a list as the values one after
+    another (``candidates=['A/fcn', 'B/fcn']``: ``--candidates A/fcn B/fcn``), a list that is a description
+    (``candidates=[ids or folders]``) as the flag's usage (``--candidates ID [ID ...]``); where the message gave
+    the flag beside the Python (``relative_target=True (--relative-target)``) it is said once."""
+    actions = {
+        action.dest: action for command in _commands(parser) for action in command._actions if action.option_strings
     }
 
     def say(match: re.Match[str]) -> str:
-        name, assigned, value = match.group(1), match.group(2), match.group(3)
-        option = flags.get(name) if assigned else flags.get(name[: -len("_s")]) if name.endswith("_s") else None
-        if option is None:
+        name, assigned, value = match.group(1), match.group(2), match.group(3) or match.group(4)
+        action = actions.get(name) if assigned else actions.get(name[: -len("_s")]) if name.endswith("_s") else None
+        if action is None:
             return match.group(0)
-        return f"{option} {value.strip(chr(39))}" if value else option
+        said = _as_flag(action, value, parser) if value else _option(action)
+        return match.group(0) if said is None else said
 
     word = r"(?<![\w/\\.:?&'\-])([a-z][a-z0-9]*(?:_[a-z0-9]+)*)"
-    return re.sub(word + r"(=('[^']*'|[\w.]+)?)?(?![\w/'.=-])", say, message)
+    value = r"=(?:('[^']*'|\[[^\[\]]*\])(?![\w'])|([\w.]+)?(?![\w/'.=\[-]))"  # quoted or a list, a word, or none
+    said = re.sub(word + rf"(?:({value})|(?![\w/'.=-]))", say, message)
+    return re.sub(r"(?<![\w-])(--?[a-z][\w-]*(?: [^\s()]+)*) \(\1\)", r"\1", said)  # "x=1 (--x 1)": the flag once
+
+
+def _option(action: argparse.Action, negative: bool = False) -> str:
+    """The longest of ``action``'s option strings, of the ``--no-...`` ones when ``negative`` (where it has both)."""
+    return max(
+        [o for o in action.option_strings if o.startswith("--no-") == negative] or action.option_strings, key=len
+    )
+
+
+#: What ``_as_flag`` reads a value as that is no Python literal: a word standing for one (pad), or a description.
+_WORDS = object()
+
+
+def _as_flag(action: argparse.Action, value: str, parser: argparse.ArgumentParser) -> str | None:
+    """The command line's words for ``action`` given the value ``value`` in Python; None when no flag says it."""
+    try:
+        literal: Any = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        literal = _WORDS
+    if action.nargs == 0:  # a flag: being there sets its value, which must be the one given
+        if isinstance(action, argparse.BooleanOptionalAction):
+            return _option(action, negative=literal is False) if isinstance(literal, bool) else None
+        sets = literal is not _WORDS and type(literal) is type(action.const) and literal == action.const
+        return _option(action) if sets else None
+    if value.startswith("["):
+        if not (action.nargs in ("+", "*") or isinstance(action.nargs, int) and action.nargs > 1):
+            return None  # a list where the command line takes one value
+        if literal is _WORDS:  # "[ids or folders]": the flag's usage says what goes there
+            return f"{_option(action)} {parser._get_formatter()._format_args(action, action.dest.upper())}"
+        return " ".join([_option(action), *(shlex.quote(str(item)) for item in literal)])
+    return f"{_option(action)} {shlex.quote(value.strip(chr(39)))}"
 
 
 def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:

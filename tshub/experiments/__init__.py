@@ -12,7 +12,7 @@ print(comparison_table(records))
 
 from tshub.experiments.grid import ExperimentGrid, RunSpec
 from tshub.experiments.records import instance_comparisons, load_predictions, load_records
-from tshub.experiments.runner import ExperimentError, execute_run, plan_runs, run
+from tshub.experiments.runner import ExperimentError, execute_run, left_out_pairs, plan_runs, run
 
 __all__ = [
     "ExperimentGrid",
@@ -20,6 +20,7 @@ __all__ = [
     "ExperimentError",
     "run",
     "plan_runs",
+    "left_out_pairs",
     "execute_run",
     "load_records",
     "load_predictions",

@@ -34,7 +34,9 @@ class ExperimentGrid:
     of each target, a different stratified draw per seed (Otović's 1k5/9k sets), shared by the referent and the
     fine-tunes of that seed; validation and test stay complete. ``preprocessing`` defaults to each source's own
     kind, and the referent always uses the fine-tune's. ``max_epochs``, ``recipe`` and ``time_budget_s`` (per
-    run) apply to every training, on-the-fly sources included. A source is never fine-tuned on its own dataset.
+    run) apply to every training, on-the-fly sources included. A source is never fine-tuned on data it was trained
+    on (its own dataset, a multi-head's datasets, the same series under another name: ``runner.left_out_pairs``,
+    which ``run`` logs). Every target needs a test split: runs are compared on test.
     """
 
     sources: Sequence[Source]

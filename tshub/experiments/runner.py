@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tshub.data.catalogue import load
+from tshub.data.catalogue import TRAIN_ONLY, load
 from tshub.data.dataset import Dataset
 from tshub.data.fingerprint import dataset_sha256
 from tshub.data.splits import ensure_validation, reduce_train
@@ -62,27 +62,68 @@ def run(
 
     ``engine`` is "local" (this process, one run after the other) or "ray" (one Ray task per run, on the cluster
     at ``address``, else ``$RAY_ADDRESS``, else a local Ray). Sources given
-    as ``(dataset, arch)`` are trained first and cached under ``out_dir/sources/``. Raises ``ExperimentError``
-    after the other runs finished when some failed. ``progress`` prints one line per finished run to stderr.
+    as ``(dataset, arch)`` are trained first and cached under ``out_dir/sources/``. A target without a test split
+    is refused before any training (runs are compared on test). The (source, target) pairs of ``left_out_pairs``
+    are not run; ``ValueError`` when that leaves nothing. Raises ``ExperimentError`` after the other runs finished
+    when some failed. ``progress`` prints the left-out pairs and one line per finished run to stderr.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {sorted(ENGINES)}.")
     out = Path(out_dir)
     log = _logger(progress)
     targets = _load_targets(grid.targets)
+    _refuse_untestable(targets)
     sources = _sources(grid, out, engine, log, address)
-    return _run_jobs(plan_runs(grid, sources, targets), engine, out, log, address)
+    left_out = left_out_pairs(sources, targets)
+    jobs = plan_runs(grid, sources, targets, left_out=left_out)
+    if not jobs:
+        listed = "; ".join(f"{source} on {target} ({why})" for (source, target), why in left_out.items())
+        raise ValueError(
+            f"nothing to run: every (source, target) pair of the grid is left out: {listed}. Fine-tuning a source "
+            "on data it was trained on is no transfer; give targets the sources were not trained on."
+        )
+    for (source, target), why in left_out.items():
+        log(f"left out {source} on {target}, {why}")
+    return _run_jobs(jobs, engine, out, log, address)
 
 
-def plan_runs(grid: ExperimentGrid, sources: Sequence[SourceCheckpoint], targets: dict[str, Dataset]) -> list[Job]:
-    """The referent and fine-tune runs of the grid, each referent once, before the fine-tunes compared with it."""
+def left_out_pairs(sources: Sequence[SourceCheckpoint], targets: Mapping[str, Dataset]) -> dict[tuple[str, str], str]:
+    """The (source name, target name) pairs a grid never runs, each with why: the source was trained on the target's
+    own data (bigdata18, Otović et al. never fine-tune a source on its own dataset), by the recommender's evidence
+    (``tshub.recommend.self_transfer``: its training series' fingerprint, the catalogue's copies of the datasets it
+    was trained on, their names, a multi-head checkpoint's included)."""
+    # imported here: the recommender's modules are slow to import, and a run's worker never needs them
+    from tshub.recommend.candidates import SELF_TRANSFER, named_candidate, self_transfer
+
+    candidates = [named_candidate(str(source.folder)) for source in sources]
+    pairs = {}
+    for name, dataset in targets.items():
+        own = self_transfer(candidates, dataset)
+        for source, candidate in zip(sources, candidates, strict=True):
+            if candidate in own:
+                pairs[(source.name, name)] = f"{SELF_TRANSFER}: {own[candidate]}"
+    return pairs
+
+
+def plan_runs(
+    grid: ExperimentGrid,
+    sources: Sequence[SourceCheckpoint],
+    targets: dict[str, Dataset],
+    *,
+    left_out: Mapping[tuple[str, str], str] | None = None,
+) -> list[Job]:
+    """The referent and fine-tune runs of the grid, each referent once, before the fine-tunes compared with it.
+
+    ``left_out`` (default: ``left_out_pairs(sources, targets)``) names the (source, target) pairs not to run."""
+    _refuse_untestable(targets)
+    left_out = left_out_pairs(sources, targets) if left_out is None else left_out
     jobs: dict[str, Job] = {}
     for source in sources:
         config = source.config
         preprocessing = grid.preprocessing or (config.get("preprocessing") or {}).get("kind", "znorm")
         for name, dataset in targets.items():
-            if name.casefold() == str(config.get("source_dataset", "")).casefold():
-                continue  # never fine-tune a source on its own dataset (bigdata18, Otović et al.)
+            if (source.name, name) in left_out:
+                continue
             for seed in grid.seeds:
                 referent = RunSpec(
                     "referent",
@@ -170,6 +211,26 @@ def _load_targets(targets: Sequence[str | Dataset]) -> dict[str, Dataset]:
             )
         loaded[dataset.name] = dataset
     return loaded
+
+
+def _refuse_untestable(targets: Mapping[str, Dataset]) -> None:
+    """Refuse targets without a test split: every run of a grid is scored, and compared, on its target's test split
+    (``comparison_table``), so such a target would train all its runs for a table that cannot be made."""
+    untestable = [name for name, dataset in targets.items() if not len(dataset.splits.get("test", ()))]
+    if untestable:
+        train_only = [name for name in untestable if targets[name].meta.get("collection") == TRAIN_ONLY]
+        why = (
+            f" (the catalogue holds only a training file of {', '.join(train_only)}: {TRAIN_ONLY})"
+            if train_only
+            else ""
+        )
+        raise ValueError(
+            f"{'target' if len(untestable) == 1 else 'targets'} {', '.join(untestable)} "
+            f"{'has' if len(untestable) == 1 else 'have'} no test split{why}; a grid scores every run on its target's test "
+            "split, so nothing was run. Pass the target as a Dataset with a test split: "
+            "tshub.data.splits.random_split(ds, (0.8, 0.2)) holds one out (validation is still carved from the "
+            "training split), or tshub.data.readers.read_split_files({'train': ..., 'test': ...}) reads a test file."
+        )
 
 
 def _sources(
@@ -342,9 +403,13 @@ def _record(spec: RunSpec, result: FitResult, predictions: str | None, target_sh
 
 
 def _summary(record: dict[str, Any]) -> str:
+    """The progress line of a finished run: its test score, else (a source trained without a test split) its
+    validation score, so labelled."""
     metric = DEFAULT_METRICS[record["task"]]
-    value = record["metrics"].get(metric, record["val_metrics"].get(metric))
-    score = f"{metric} {value:.4f}, " if value is not None else ""
+    value, name = record["metrics"].get(metric), metric
+    if value is None:
+        value, name = record["val_metrics"].get(metric), f"val_{metric}"
+    score = f"{name} {value:.4f}, " if value is not None else ""
     return f"{score}{record['epochs']} epochs, {record['elapsed_s']:.1f} s"
 
 

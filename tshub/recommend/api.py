@@ -22,11 +22,19 @@ from tshub.recommend.candidates import (
     Candidate,
     candidate_pool,
     found_candidates,
-    self_transfer,
+    self_transfers,
 )
 from tshub.recommend.dtw import load_index
 from tshub.recommend.errors import RecommendError
-from tshub.recommend.methods import DEFAULT_METHOD, METHODS, NEEDS_INDEX, Context, Scored, list_methods
+from tshub.recommend.methods import (
+    DEFAULT_METHOD,
+    METHODS,
+    NEEDS_INDEX,
+    Context,
+    Scored,
+    check_deadline,
+    list_methods,
+)
 from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import ScoringPlan, as_plan
 from tshub.training.loop import resolve_device
@@ -57,14 +65,19 @@ def recommend(
     folder for the methods that read it, ``"dtw"`` and ``"dtw+logme"`` (default: the repository's
     ``zoo/similarity``). ``probe_epochs`` is the fine-tune length of ``method="probe"``. Candidates trained on the
     target's own data are skipped unless ``allow_self_transfer``. ``plan`` ("fast", "full" or a ``ScoringPlan``)
-    bounds how much of the target the feature scores look at; ``time_limit_s`` stops the ranking with
-    ``RecommendTimeout`` once passed; ``cache`` reuses features computed before for the same checkpoint and series
-    (``tshub.recommend.cache``; a ``FeatureCache`` of its own scope keeps one user's rankings from another's).
-    Named ``candidates`` are ranked whatever their quality, and one that cannot be found raises
-    ``ModelNotFoundError``; with ``strict_candidates=False`` they are treated as the whole zoo is (e.g. a service's
-    configured sources): those that learned nothing, or that cannot be found, are skipped with the reason.
+    bounds how much of the target the feature scores look at; ``time_limit_s`` bounds the whole call (loading the
+    target, finding the candidates, the self-transfer check, the index, the scores): it is checked after each of
+    those stages and between candidates, and the first check past it raises ``RecommendTimeout`` (a stage under
+    way, such as one candidate's score, is not interrupted); ``cache`` reuses features computed before for the same
+    checkpoint and series (``tshub.recommend.cache``; a ``FeatureCache`` of its own scope keeps one user's rankings
+    from another's). Named ``candidates`` are ranked whatever their quality (each checkpoint once, however often or
+    however differently named), and one that cannot be found raises ``ModelNotFoundError``; with
+    ``strict_candidates=False`` they are treated as the whole zoo is (e.g. a service's configured sources): those
+    that learned nothing, or that cannot be found, are skipped with the reason. When every candidate scores the same
+    (``all_tied``) the note says so and no advice is given: the first pick was not made on evidence.
     """
     start = time.perf_counter()
+    deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
     if method not in METHODS:
         raise RecommendError(f"unknown recommendation method {method!r}; choose one of {list_methods()}.")
     if k is not None and k < 0:
@@ -81,6 +94,11 @@ def recommend(
             "sources are scored on the training series; add one (tshub.data.splits.random_split)."
         )
     check_classes(dataset)
+
+    def on_time(stage: str) -> None:
+        check_deadline(deadline, time_limit_s, dataset.name, f"stopped after {stage}, before scoring any candidate")
+
+    on_time("loading the target")
     if candidates is None or strict_candidates:
         pool, skipped = candidate_pool(candidates, arch), []
     else:
@@ -89,13 +107,17 @@ def recommend(
     if candidates is None or not strict_candidates:  # leave out checkpoints that learned nothing
         skipped += [SkippedSource(c.id, f"not a usable source: {c.unusable}") for c in pool if c.unusable]
         pool = [c for c in pool if not c.unusable]
+    on_time(f"finding the {len(pool)} candidates")
     if not allow_self_transfer:
-        own = self_transfer(pool, dataset)
+        own: dict[Candidate, str] = {}
+        for checked, (candidate, why) in enumerate(self_transfers(pool, dataset), 1):
+            if why is not None:
+                own[candidate] = why
+            on_time(f"checking {checked} of {len(pool)} candidates for training on the target's own data")
         skipped = [SkippedSource(c.id, f"{SELF_TRANSFER}: {why}") for c, why in own.items()] + skipped
         pool = [c for c in pool if c not in own]
     if not pool:
         raise RecommendError(_no_candidate_message(arch, skipped))
-    deadline = None if time_limit_s is None else time.monotonic() - (time.perf_counter() - start) + time_limit_s
     features = cache if isinstance(cache, FeatureCache) else FeatureCache() if cache else None
     context = Context(dataset, name, index, device, probe_epochs, progress, scoring, features, deadline, time_limit_s)
     note = None
@@ -105,6 +127,7 @@ def recommend(
             assert note is not None  # load_index says why it has no index
             warnings.warn(note, stacklevel=2)
             method = DEFAULT_METHOD
+        on_time("loading the similarity index")
     rank, score_name = METHODS[method]
     n_candidates, scored = len(pool) + len(skipped), []
     for verdict in rank(pool, context):
@@ -125,7 +148,16 @@ def recommend(
         )
         for i, s in enumerate(scored, 1)
     ]
-    note = "; ".join(n for n in (note, *context.notes) if n) or None
+    tied = all_tied(scored)
+    among = ", the screen-only rows among themselves" if len({s.tier for s in scored}) > 1 else ""
+    tie = (
+        f"all {len(scored)} candidates scored the same (to {SAME_SCORE_RTOL:g} of the score's size{among}): the "
+        "ranking carries no information, its order is arbitrary, and no advice is given on the first; a target whose "
+        "series are constant, or whose labels have nothing to do with its series, scores so"
+        if tied
+        else None
+    )
+    note = "; ".join(n for n in (tie, note, *context.notes) if n) or None
     return Recommendation(
         target=dataset.name,
         method=method,
@@ -135,7 +167,29 @@ def recommend(
         n_candidates=n_candidates,
         elapsed_s=time.perf_counter() - start,
         note=note,
-        advice=_advice(dataset, scored[0], method) if scored else None,
+        advice=_advice(dataset, scored[0], method) if scored and not tied else None,
+    )
+
+
+#: Scores closer than this, relative to their size, are one score: float32 features resolve about 1.2e-7 of a
+#: value, and a score sums many such roundings (a target of 40 constant series gave 134 candidates LogMEs that
+#: differ in the 16th digit, so the first pick came from rounding).
+SAME_SCORE_RTOL = 1e-6
+
+
+def all_tied(scored: list[Scored]) -> bool:
+    """Whether two or more candidates were scored and nothing tells them apart: within each tier (a cascade's
+    screen-only rows are on another footing than the re-scored ones) every score and tie-break is one value, up to
+    ``SAME_SCORE_RTOL`` of its size."""
+
+    def one(values: list[float]) -> bool:
+        return len(set(values)) == 1 or max(values) - min(values) <= SAME_SCORE_RTOL * max(map(abs, values))
+
+    tiers: dict[int, list[Scored]] = {}
+    for s in scored:
+        tiers.setdefault(s.tier, []).append(s)
+    return len(scored) > 1 and all(
+        one([float(cast(float, s.score)) for s in tier]) and one([s.tie_break for s in tier]) for tier in tiers.values()
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -47,14 +48,15 @@ class Candidate:
 
 
 def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | None = None) -> list[Candidate]:
-    """The checkpoints to rank: the given ids/folders, or every checkpoint the local stores and zoo index list."""
+    """The checkpoints to rank: the given ids/folders (each checkpoint once, ``distinct``), or every checkpoint the
+    local stores and zoo index list."""
     if candidates is None:
         pool = [
             Candidate(r["id"], r["source"], r["arch"], r["location"], r.get("unusable"), r.get("training"))
             for r in list_pretrained()
         ]
     else:
-        pool = [named_candidate(name) for name in candidates]
+        pool = distinct([named_candidate(name) for name in dict.fromkeys(map(str, candidates))])
     return of_arch(pool, arch)
 
 
@@ -63,14 +65,23 @@ def found_candidates(candidates: Sequence[str | Path], arch: str | None = None) 
     nothing resolves (of ``arch``, as far as their ids tell) are returned apart instead of raising
     ``ModelNotFoundError``."""
     pool, missing = [], []
-    for name in candidates:
+    for name in dict.fromkeys(map(str, candidates)):
         try:
             pool.append(named_candidate(name))
         except ModelNotFoundError:
-            model_id = as_model_id(str(name))
+            model_id = as_model_id(name)
             if arch is None or model_id is None or model_id.arch == get_architecture(arch).arch:
-                missing.append(str(name))
-    return of_arch(pool, arch), missing
+                missing.append(name)
+    return of_arch(distinct(pool), arch), missing
+
+
+def distinct(pool: list[Candidate]) -> list[Candidate]:
+    """``pool`` with each checkpoint once, as first named: a name given twice, or one checkpoint folder named two
+    ways (its id and its path, a relative and an absolute path, ids differing in case), would be ranked twice."""
+    seen: dict[str, Candidate] = {}
+    for candidate in pool:
+        seen.setdefault(candidate.id if candidate.hub_only else os.path.realpath(candidate.location), candidate)
+    return list(seen.values())
 
 
 def named_candidate(name: str | Path) -> Candidate:
@@ -102,39 +113,50 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
     has the target's name as the catalogue matches names (any checkpoint, a multi-head one's datasets included: a
     re-exported copy of a source's data, rounded otherwise, escapes its fingerprint, so a name match leaves a
     fingerprinted checkpoint out too, its reason saying that the series themselves did not match)."""
-    key, hashes, found = dataset_key(target.name), None, {}
+    return {candidate: why for candidate, why in self_transfers(pool, target) if why is not None}
+
+
+def self_transfers(pool: list[Candidate], target: Dataset) -> Iterator[tuple[Candidate, str | None]]:
+    """``self_transfer`` one candidate at a time, in ``pool``'s order: each with its evidence, or None when it was
+    not trained on ``target``'s data (a caller may stop between two, as ``recommend`` does at its time limit)."""
+    key = dataset_key(target.name)
+    hashes = cache(lambda: series_hashes(target.X))  # once, and only for a candidate that holds a fingerprint
     for candidate in pool:
-        config = read_config(candidate.location) if not candidate.hub_only else {}
-        meta = config.get("meta") or {}
-        stored, share = meta.get("train_fingerprint"), None
-        if stored is not None:
-            hashes = series_hashes(target.X) if hashes is None else hashes
-            share = overlap(stored, hashes)
-            if share is not None and share >= OVERLAP_THRESHOLD:
-                found[candidate] = f"{share:.0%} of the series compared are identical to its training series"
-                continue
-        names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
-        # no fingerprint, one too sparse to tell, or a copy re-exported with fewer digits: the catalogue's copies
-        match = catalogue_overlap(names, target.X)
-        if match is not None:
-            found[candidate] = (
-                f"{match[1]:.0%} of the series compared equal the training series of {match[0]}, which it was "
-                f"trained on, to {NEAR_DIGITS} significant digits (the local catalogue's copy)"
-            )
-            continue
-        same = next((n for n in names if key is not None and dataset_key(n) == key), None)
-        if same is not None:
-            found[candidate] = (
-                f"its source dataset is {same}"
-                if len(names) == 1
-                else f"{same} is among the {len(names) - 1} datasets it was pretrained on"
-            ) + (
-                ""  # the name is the only evidence there is: the checkpoint holds no fingerprint to check it with
-                if share is None
-                else f", by name only: {share:.0%} of the series compared are among its training series, so if this "
-                "is other data, allow_self_transfer=True ranks it"
-            )
-    return found
+        yield candidate, _own_data_evidence(candidate, target, key, hashes)
+
+
+def _own_data_evidence(
+    candidate: Candidate, target: Dataset, key: str | None, hashes: Callable[[], np.ndarray]
+) -> str | None:
+    """Why ``candidate`` counts as trained on ``target``'s data (``self_transfer``), or None."""
+    config = read_config(candidate.location) if not candidate.hub_only else {}
+    meta = config.get("meta") or {}
+    stored, share = meta.get("train_fingerprint"), None
+    if stored is not None:
+        share = overlap(stored, hashes())
+        if share is not None and share >= OVERLAP_THRESHOLD:
+            return f"{share:.0%} of the series compared are identical to its training series"
+    names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
+    # no fingerprint, one too sparse to tell, or a copy re-exported with fewer digits: the catalogue's copies
+    match = catalogue_overlap(names, target.X)
+    if match is not None:
+        return (
+            f"{match[1]:.0%} of the series compared equal the training series of {match[0]}, which it was "
+            f"trained on, to {NEAR_DIGITS} significant digits (the local catalogue's copy)"
+        )
+    same = next((n for n in names if key is not None and dataset_key(n) == key), None)
+    if same is None:
+        return None
+    return (
+        f"its source dataset is {same}"
+        if len(names) == 1
+        else f"{same} is among the {len(names) - 1} datasets it was pretrained on"
+    ) + (
+        ""  # the name is the only evidence there is: the checkpoint holds no fingerprint to check it with
+        if share is None
+        else f", by name only: {share:.0%} of the series compared are among its training series, so if this "
+        "is other data, allow_self_transfer=True ranks it"
+    )
 
 
 def catalogue_overlap(names: list[str], target: np.ndarray) -> tuple[str, float] | None:
@@ -175,4 +197,13 @@ def _training_series(name: str) -> np.ndarray | None:
         return None
 
 
-__all__ = ["HUB_ONLY", "NOT_FOUND", "SELF_TRANSFER", "Candidate", "candidate_pool", "found_candidates", "self_transfer"]
+__all__ = [
+    "HUB_ONLY",
+    "NOT_FOUND",
+    "SELF_TRANSFER",
+    "Candidate",
+    "candidate_pool",
+    "found_candidates",
+    "self_transfer",
+    "self_transfers",
+]

@@ -39,12 +39,17 @@ class Context:
 
     def check_time(self, done: int, total: int) -> None:
         """Raise ``RecommendTimeout`` once the deadline has passed (called between candidates)."""
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise RecommendTimeout(
-                f"ranking {self.target.name!r} took longer than {self.time_limit_s:g} s "
-                f"(scored {done} of {total} candidates): raise time_limit_s, rank fewer "
-                "candidates (arch=, candidates=) or name a source checkpoint yourself."
-            )
+        check_deadline(self.deadline, self.time_limit_s, self.target.name, f"scored {done} of {total} candidates")
+
+
+def check_deadline(deadline: float | None, time_limit_s: float | None, target: str, progress: str) -> None:
+    """Raise ``RecommendTimeout`` once ``deadline`` (a ``time.monotonic()``) has passed; ``progress`` says how far
+    the ranking of ``target`` got."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise RecommendTimeout(
+            f"ranking {target!r} took longer than {time_limit_s:g} s ({progress}): raise time_limit_s, rank fewer "
+            "candidates (arch=, candidates=) or name a source checkpoint yourself."
+        )
 
 
 @dataclass

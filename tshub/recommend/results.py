@@ -57,7 +57,8 @@ class SkippedSource(_ReadsLikeADict):
 @dataclass
 class Recommendation:
     """Ranked candidates (best first) for a target, the ones skipped with why, how the ranking was made, and the
-    advice on fine-tuning the first pick (``tshub.recommend.advice``; None when nothing was scored)."""
+    advice on fine-tuning the first pick (``tshub.recommend.advice``; None when nothing was scored, or when every
+    candidate scored the same: then no pick was made on evidence, and the note says so)."""
 
     target: str
     method: str
