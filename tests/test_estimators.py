@@ -156,6 +156,9 @@ def test_series_float32_would_flatten_are_warned_about_at_fit_and_predict():
         clf.fit(X, y)
     with pytest.warns(UserWarning, match=r"lose their variation when stored as float32"):
         clf.predict(X)
+    counts = 10**8 + np.arange(20 * 32).reshape(20, 32) % 7  # int64 counters: scikit-learn cast them before the check
+    with pytest.warns(UserWarning, match=r"20 of 20 series .* lose their variation when stored as float32"):
+        clf.predict(counts)
 
 
 def test_regressor_learns_a_forecast_relative_to_its_window_unless_told_and_can_drop_stream_max():

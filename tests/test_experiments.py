@@ -249,6 +249,10 @@ def test_plan_leaves_out_every_source_trained_on_the_target(finished, shared_dat
     left_out = left_out_pairs(sources, targets)
     assert sorted(left_out) == [("Mine/fcn", "Coffee"), ("UCR/fcn", "Coffee"), ("UCR/fcn", "GunPoint")]
     assert all(why.startswith("trained on the target's own data: ") for why in left_out.values())
+    # a name match the fingerprint contradicts: the grid says what runs it (it has no allow_self_transfer)
+    named = Dataset.from_arrays(np.random.default_rng(0).normal(size=(20, 1, 286)), np.arange(20) % 2, name="mine")
+    (why,) = left_out_pairs(sources[1:2], {"mine": named}).values()
+    assert "by name only" in why and why.endswith("give the target Dataset another name to run it"), why
 
 
 def test_left_out_pairs_are_logged(finished, shared_data, tmp_path, capsys, monkeypatch):

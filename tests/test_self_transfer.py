@@ -88,6 +88,10 @@ def test_near_copies_match_copies_written_with_fewer_digits_and_nothing_else(gun
     assert near_copies(written_with(train, 2), train)[0] < 25  # 2 digits: not a copy
     assert near_copies(train * 1.02, train) == (0, 0)  # 2% off everywhere
     assert near_copies(coffee.split("train")[0], train) == (0, 0)  # another length: nothing compared
+    gaps = train[:10].copy()
+    gaps[0, 0, -5:] = np.nan  # a NaN-padded series is no value-copy (the projections' tree refused the whole target)
+    assert near_copies(gaps, train) == (9, 9) and near_copies(train, gaps) == (9, 9)
+    assert near_copies(np.full_like(gaps, np.nan), train) == (0, 0)
 
 
 @pytest.mark.parametrize("method", ["logme", "hscore", "probe", "dtw"])

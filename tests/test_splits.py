@@ -283,6 +283,10 @@ def test_a_few_series_of_numeric_classes_are_told_they_are_too_few() -> None:
     with pytest.raises(DatasetError, match=r"3 series are too few to give each split at least one") as err:
         training_splits(ds, test_fraction=0.15)
     assert "numeric targets" not in str(err.value)
+    two = Dataset.from_arrays(np.zeros((2, 1, 8)), ["a", "b"])  # unstratified: the labels do not matter
+    with pytest.raises(DatasetError, match=r"2 series are too few to give each split at least one") as err:
+        random_split(two, (0.7, 0.15, 0.15), stratify=False)
+    assert "label column" not in str(err.value)
 
 
 def test_regression_targets_that_all_take_one_value_are_refused_before_training() -> None:

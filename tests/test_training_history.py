@@ -67,11 +67,18 @@ def test_a_trained_model_round_trips_its_history_through_save_and_load(trained: 
     assert not (tmp_path / "again" / HISTORY_NAME).exists()
 
 
+def saved_before_histories(folder: Path) -> Path:
+    """A zoo checkpoint as saved before histories existed: without its training_history.json (the zoo's rebuild
+    gives every one a history, so none is left to stand for the older ones)."""
+    shutil.copytree(REPO_ZOO / "Adiac" / "fcn", folder)
+    (folder / HISTORY_NAME).unlink(missing_ok=True)
+    return folder
+
+
 def test_a_checkpoint_without_history_loads_as_before_and_a_bad_one_only_warns(
     trained: FitResult, gunpoint: tshub.Dataset, tmp_path: Path
 ) -> None:
-    old = REPO_ZOO / "Adiac" / "fcn"  # committed before histories existed (390 training series: not rebuilt since)
-    assert not (old / HISTORY_NAME).exists()
+    old = saved_before_histories(tmp_path / "old")
     model = tshub.load_pretrained(str(old))
     assert model.training_history is None and model.meta["best_epoch"]
 
@@ -121,8 +128,7 @@ def test_the_model_page_plots_the_curves_and_the_zip_carries_them(
     from server.app import create_app
 
     trained.model.save_pretrained(home_store().root / "GunPoint" / "fcn", id="GunPoint/fcn")
-    old = home_store().root / "Adiac" / "fcn"
-    shutil.copytree(REPO_ZOO / "Adiac" / "fcn", old)
+    saved_before_histories(home_store().root / "Adiac" / "fcn")
     monkeypatch.setenv("TSHUB_SERVER_SOURCES", "GunPoint/fcn,Adiac/fcn")
     with TestClient(create_app()) as client:
         page = client.get("/ui/models/GunPoint/fcn").text

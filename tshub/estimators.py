@@ -202,7 +202,7 @@ class _TSHubEstimator(BaseEstimator):
                 y,
                 reset=True,
                 allow_nd=True,
-                dtype=[np.float32, np.float64],  # float64 kept for series_as_float32's check
+                dtype=[np.float64, np.float32],  # float32 kept; ints and float64 reach series_as_float32 whole
                 ensure_all_finite=False,  # _refuse_missing says what to do, in time-series terms
                 ensure_min_samples=2,
                 y_numeric=regression,
@@ -216,7 +216,7 @@ class _TSHubEstimator(BaseEstimator):
             if shape is not None and 3 in (len(shape), self._fitted_ndim):
                 self._check_fitted_layout(shape)  # scikit-learn's own check would count channels as features
             X = validate_data(
-                self, X, reset=False, allow_nd=True, dtype=[np.float32, np.float64], ensure_all_finite=False
+                self, X, reset=False, allow_nd=True, dtype=[np.float64, np.float32], ensure_all_finite=False
             )
         X = series_as_float32(X)  # warns where float32 flattens a series
         _refuse_missing(X)

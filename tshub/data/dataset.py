@@ -266,8 +266,6 @@ class Dataset:
         )
 
 
-#: The most channels an array laid out (n, length, channels) by mistake usually has on its last axis (xyz, an IMU,
-#: EMG electrodes); beyond it, more channels than time steps is as likely to be real data (UEA's PEMS-SF: 963 × 144).
 #: A series keeping fewer float32 steps than this across its range has lost more than 1% of its range to rounding.
 _FLOAT32_STEPS = 100
 
@@ -314,6 +312,8 @@ def refuse_incomplete_series(X: np.ndarray, what_to_do: str) -> None:
     )
 
 
+#: The most channels an array laid out (n, length, channels) by mistake usually has on its last axis (xyz, an IMU,
+#: EMG electrodes); beyond it, more channels than time steps is as likely to be real data (UEA's PEMS-SF: 963 × 144).
 _CHANNELS_LAST_WIDTH = 16
 
 

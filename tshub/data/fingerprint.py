@@ -47,12 +47,21 @@ def near_copies(target: np.ndarray, source: np.ndarray) -> tuple[int, int]:
     rounding boundary (0.12549 → '%.4g' 0.1255 → 0.126, not 0.125), which one value in twenty of a '%.4g' copy did,
     so no series of it hashed alike. Candidate pairs are found in a few ±1 projections, where a copy lies within
     the tolerance times the series' L1 norm on every axis, then checked value by value."""
-    from scipy.spatial import cKDTree  # scipy is slow to import; a recommendation only needs it here
-
     t = np.asarray(target, dtype=np.float64).reshape(len(target), -1)
     s = np.asarray(source, dtype=np.float64).reshape(len(source), -1)
     if not len(t) or not len(s) or t.shape[1] != s.shape[1]:
         return 0, 0
+    # a series with NaN or infinite values is no value-copy of any (and the projections' tree refuses them)
+    t_rows, s_rows = np.flatnonzero(np.isfinite(t).all(axis=1)), np.flatnonzero(np.isfinite(s).all(axis=1))
+    if not len(t_rows) or not len(s_rows):
+        return 0, 0
+    return _finite_near_copies(t[t_rows], s[s_rows])
+
+
+def _finite_near_copies(t: np.ndarray, s: np.ndarray) -> tuple[int, int]:
+    """``near_copies`` of finite series, flattened (n, values)."""
+    from scipy.spatial import cKDTree  # scipy is slow to import; a recommendation only needs it here
+
     tolerance = 1.01 * 0.5 * 10.0 ** (1 - NEAR_DIGITS)  # relative: half a unit in the last digit kept, and slack
     floor = 1e-6 * np.abs(t).max(axis=1)  # values near zero keep no significant digits worth comparing
     signs = np.random.default_rng(0).choice([-1.0, 1.0], size=(t.shape[1], _PROJECTIONS))

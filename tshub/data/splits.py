@@ -236,7 +236,8 @@ def random_split(
     splits = {name: np.sort(np.concatenate(part)) for name, part in zip(names, parts)}
     if not all(len(idx) for idx in splits.values()):
         sizes = {name: len(idx) for name, idx in splits.items()}
-        _refuse_labels_of_single_series(ds, sizes)
+        if _stratified(ds, stratify):  # without a split per class, the labels are not why
+            _refuse_labels_of_single_series(ds, sizes)
         raise DatasetError(
             f"dataset {ds.name!r}: {len(ds.X)} series are too few to give each split at least one "
             f"({sizes}{', allocated per class' if _stratified(ds, stratify) else ''}); use more series, larger fractions "

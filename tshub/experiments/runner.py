@@ -93,7 +93,7 @@ def left_out_pairs(sources: Sequence[SourceCheckpoint], targets: Mapping[str, Da
     (``tshub.recommend.self_transfer``: its training series' fingerprint, the catalogue's copies of the datasets it
     was trained on, their names, a multi-head checkpoint's included)."""
     # imported here: the recommender's modules are slow to import, and a run's worker never needs them
-    from tshub.recommend.candidates import SELF_TRANSFER, named_candidate, self_transfer
+    from tshub.recommend.candidates import ANOTHER_DATA_HINT, SELF_TRANSFER, named_candidate, self_transfer
 
     candidates = [named_candidate(str(source.folder)) for source in sources]
     pairs = {}
@@ -101,7 +101,9 @@ def left_out_pairs(sources: Sequence[SourceCheckpoint], targets: Mapping[str, Da
         own = self_transfer(candidates, dataset)
         for source, candidate in zip(sources, candidates, strict=True):
             if candidate in own:
-                pairs[(source.name, name)] = f"{SELF_TRANSFER}: {own[candidate]}"
+                # a grid has no allow_self_transfer: another name for other data is what runs the pair
+                why = own[candidate].replace(ANOTHER_DATA_HINT, "give the target Dataset another name to run it")
+                pairs[(source.name, name)] = f"{SELF_TRANSFER}: {why}"
     return pairs
 
 

@@ -237,8 +237,8 @@ def advise(
 
 
 #: The target's own features, which the evidence's targets span: a target beyond that span gets a rate extrapolated.
-#: What places a target inside or outside the evidence's span; ``channels`` is recorded beside ``FEATURES`` (no rule
-#: splits on it: the evidence's targets are all univariate UCR sets) and ignored where an evidence row lacks it.
+#: ``channels`` is recorded beside ``FEATURES`` (no rule splits on it: the evidence's targets are all univariate UCR
+#: sets) and ignored where an evidence row lacks it.
 TARGET_FEATURES = ("n_train", "per_class", "length", "n_classes", "channels")
 
 

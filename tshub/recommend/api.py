@@ -149,11 +149,12 @@ def recommend(
         for i, s in enumerate(scored, 1)
     ]
     tied = all_tied(scored)
-    among = ", the screen-only rows among themselves" if len({s.tier for s in scored}) > 1 else ""
+    top = sum(s.tier == scored[0].tier for s in scored) if scored else 0
+    which = f"all {top}" if top == len(scored) else f"the {top} re-scored"
     tie = (
-        f"all {len(scored)} candidates scored the same (to {SAME_SCORE_RTOL:g} of the score's size{among}): the "
-        "ranking carries no information, its order is arbitrary, and no advice is given on the first; a target whose "
-        "series are constant, or whose labels have nothing to do with its series, scores so"
+        f"{which} candidates scored the same (to {SAME_SCORE_RTOL:g} of the score's size): the ranking carries no "
+        "information, its order is arbitrary, and no advice is given on the first; a target whose series are "
+        "constant, or whose labels have nothing to do with its series, scores so"
         if tied
         else None
     )
@@ -178,19 +179,15 @@ SAME_SCORE_RTOL = 1e-6
 
 
 def all_tied(scored: list[Scored]) -> bool:
-    """Whether two or more candidates were scored and nothing tells them apart: within each tier (a cascade's
-    screen-only rows are on another footing than the re-scored ones) every score and tie-break is one value, up to
-    ``SAME_SCORE_RTOL`` of its size."""
+    """Whether nothing told the first pick (``scored[0]``, best first) from the others scored on its footing: its
+    tier (a cascade's screen-only rows are on another footing than the re-scored ones) holds two or more rows, and
+    their scores and tie-breaks are each one value, up to ``SAME_SCORE_RTOL`` of its size."""
 
     def one(values: list[float]) -> bool:
         return len(set(values)) == 1 or max(values) - min(values) <= SAME_SCORE_RTOL * max(map(abs, values))
 
-    tiers: dict[int, list[Scored]] = {}
-    for s in scored:
-        tiers.setdefault(s.tier, []).append(s)
-    return len(scored) > 1 and all(
-        one([float(cast(float, s.score)) for s in tier]) and one([s.tie_break for s in tier]) for tier in tiers.values()
-    )
+    tier = [s for s in scored if scored and s.tier == scored[0].tier]
+    return len(tier) > 1 and one([float(cast(float, s.score)) for s in tier]) and one([s.tie_break for s in tier])
 
 
 def _advice(dataset: Dataset, pick: Scored, method: str) -> TransferAdvice:

@@ -23,6 +23,8 @@ from tshub.models.registry import get_architecture
 from tshub.recommend.errors import RecommendError
 from tshub.recommend.results import SELF_TRANSFER
 
+#: What ranks a candidate left out by its name alone, when the data are other than its source's.
+ANOTHER_DATA_HINT = "allow_self_transfer=True ranks it"
 #: Why a named candidate that nothing resolves is skipped.
 NOT_FOUND = "not found: no local store holds it and the Hub did not provide it"
 
@@ -155,7 +157,7 @@ def _own_data_evidence(
         ""  # the name is the only evidence there is: the checkpoint holds no fingerprint to check it with
         if share is None
         else f", by name only: {share:.0%} of the series compared are among its training series, so if this "
-        "is other data, allow_self_transfer=True ranks it"
+        f"is other data, {ANOTHER_DATA_HINT}"
     )
 
 
