@@ -187,3 +187,27 @@ def test_the_service_auto_pick_and_the_demo_skip_it_too(gunpoint: Dataset, store
     monkeypatch.setenv("TSHUB_ZOO", str(store["UCR/fcn"].parents[1]))  # only the multi-head UCR/fcn
     with pytest.raises(RecommendError, match=r"left out, as trained on the target's own data: UCR/fcn"):
         pick_source(gunpoint, "fcn")  # the demo's source: never a checkpoint pretrained on the target
+
+
+def test_catalogue_sets_of_another_shape_are_loaded_once_per_process(shared_data: Path, monkeypatch, private_zoo):
+    """Regression: the catalogue's ragged sets and sources without a stated length (AllGestureWiimoteX, EMG, ...)
+    were loaded again for every target, 13 of them twice within one check of the zoo."""
+    import importlib
+
+    repo = Path(__file__).resolve().parents[1] / "zoo"
+    ragged = [repo / name / "fcn" for name in ("AllGestureWiimoteX", "PLAID", "GestureMidAirD1")]
+    private_zoo([folder for folder in ragged if folder.is_dir()] + [repo / "GunPoint" / "fcn"])
+    candidates = importlib.import_module("tshub.recommend.candidates")
+    candidates._training_series.cache_clear()
+    monkeypatch.setattr(candidates, "_TRAINING_SHAPES", {}, raising=False)
+    loaded: list[str] = []
+    real = candidates.load
+    monkeypatch.setattr(candidates, "load", lambda name, *a, **k: loaded.append(name) or real(name, *a, **k))
+    target = Dataset.from_arrays(np.random.default_rng(0).normal(size=(20, 1, 151)), np.arange(20) % 2, name="x")
+    pool = candidates.candidate_pool()
+    candidates.self_transfer(pool, target)
+    assert len(loaded) == len(set(loaded)) >= 3
+    first = len(loaded)
+    candidates._training_series.cache_clear()  # as when a zoo's worth of sets has pushed them out of it
+    candidates.self_transfer(pool, target)
+    assert len(loaded) == first  # every set of another shape is skipped by its shape now

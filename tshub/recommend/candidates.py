@@ -171,6 +171,8 @@ def catalogue_overlap(names: list[str], target: np.ndarray) -> tuple[str, float]
         stated = _catalogue_lengths().get(name.casefold())
         if stated is not None and stated.isdigit() and int(stated) != length:
             continue
+        if _TRAINING_SHAPES.get(name, target.shape[1:]) != target.shape[1:]:  # seen before, of another shape
+            continue
         source = _training_series(name)
         if source is None or not len(source) or not len(target) or source.shape[1:] != target.shape[1:]:
             continue
@@ -190,13 +192,20 @@ def _catalogue_lengths() -> dict[str, str]:
         return {}
 
 
+#: The (channels, length) of every catalogue training split loaded, so that one of another shape than a target (a
+#: ragged UCR set, EMG, SP500: no length stated to skip it by) is loaded once per process, not once per target.
+_TRAINING_SHAPES: dict[str, tuple[int, ...]] = {}
+
+
 @lru_cache(maxsize=16)
 def _training_series(name: str) -> np.ndarray | None:
-    """A catalogue dataset's training series, once per process; None when it is not here."""
+    """A catalogue dataset's training series (its shape kept in ``_TRAINING_SHAPES``); None when it is not here."""
     try:
-        return load(name).split("train")[0]
+        series = load(name).split("train")[0]
     except (DatasetError, KeyError, OSError):
         return None
+    _TRAINING_SHAPES[name] = series.shape[1:]
+    return series
 
 
 __all__ = [
