@@ -28,7 +28,6 @@ import numpy as np
 from server.storage import ObjectStore, open_storage
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.readers import ReadLimits, file_format, read_file, read_split_files
-from tshub.data.readers.formats import get_format, suffixes
 from tshub.data.splits import check_classes, training_splits
 
 log = logging.getLogger(__name__)
@@ -86,19 +85,8 @@ def upload_suffix(filename: str) -> str:
     try:
         fmt = file_format(Path(name))
     except DatasetError as err:
-        known = Path(name.lower().removesuffix(".gz")).suffix in suffixes()  # a known format, gzipped when it is not
-        raise UploadError(415, str(err) if known else unsupported_type_message(name)) from None
+        raise UploadError(415, str(err)) from None
     return FORMAT_SUFFIX[fmt] + (".gz" if filename.lower().endswith(".gz") else "")
-
-
-def unsupported_type_message(name: str) -> str:
-    """The 415 of a file name no reader takes: the suffixes that may be gzipped apart from those that may not."""
-    text = [suffix for suffix, fmt in suffixes().items() if not get_format(fmt).binary]
-    binary = [suffix for suffix, fmt in suffixes().items() if get_format(fmt).binary]
-    return (
-        f"{name}: unsupported file type; upload {', '.join(text)} (each optionally .gz) or "
-        f"{', '.join(binary)} (not gzipped), or an old UCR file named *_TRAIN / *_TEST."
-    )
 
 
 def store_raw(stream: BinaryIO, filename: str, storage: ObjectStore | Path, limit_bytes: int) -> StoredFile:

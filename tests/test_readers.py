@@ -332,7 +332,11 @@ MALFORMED = {
     "arff_missing_data": ("nodata.arff", "@relation x\n@attribute a numeric\n", r"nodata\.arff: missing @data"),
     "csv_unknown_column": ("cols.csv", "a,b,label\n1,2,x\n", r"cols\.csv, line 1: no column named 'target'"),
     "csv_header_width": ("head.csv", "a,b,target\n1,2,3,x\n", r"head\.csv, line 2: 4 fields, but the header has 3"),
-    "unsupported_suffix": ("data.xlsx", "1,2\n", r"data\.xlsx: unsupported file type"),
+    "unsupported_suffix": (
+        "data.xlsx",
+        "1,2\n",
+        r"data\.xlsx: unsupported file type.*\.ts \(each optionally \.gz\) or \.npz \(not",
+    ),
 }
 
 

@@ -70,8 +70,10 @@ def file_format(path: Path) -> str:
     if fmt is None and re.search(r"_(train|test)$", lower):
         fmt = "ucr-txt"
     if fmt is None:
+        text = [suffix for suffix, name in suffixes().items() if not get_format(name).binary]
+        binary = [suffix for suffix, name in suffixes().items() if get_format(name).binary]
         raise DatasetError(
-            f"{path}: unsupported file type; supported suffixes: {', '.join(suffixes())} "
-            "(optionally .gz), or an old UCR file named *_TRAIN / *_TEST."
+            f"{path}: unsupported file type; supported suffixes: {', '.join(text)} (each optionally .gz) or "
+            f"{', '.join(binary)} (not gzipped: already compressed), or an old UCR file named *_TRAIN / *_TEST."
         )
     return fmt
