@@ -16,13 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import tshub
 from server.uploads import load_npz
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
-from tshub.data.preprocess import Preprocessor, make_preprocessor
+from tshub.data.preprocess import make_preprocessor
 from tshub.recommend.cache import FeatureCache
 from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
@@ -125,7 +123,7 @@ def job_options_refusal(
             "(null) or set it to false, or choose a source whose config (GET /v1/models/{source}/{arch}) has "
             "preprocessing 'minmax_mask'."
         )
-    if spec.get("relative_target") and not scales_each_series(prep, channels):
+    if spec.get("relative_target") and not prep.carries_relative_target(channels):
         return (
             f"relative_target=true learns each target in its series' scale, which {source}'s preprocessing "
             f"{preprocessing!r} does not define for series of {channels} channel(s): leave relative_target out "
@@ -133,18 +131,6 @@ def job_options_refusal(
             "preprocessing 'minmax_mask'."
         )
     return None
-
-
-def scales_each_series(preprocessor: Preprocessor, channels: int) -> bool:
-    """Whether ``preprocessor`` scales each series of ``channels`` channels as one, as a relative target needs
-    (asked of the preprocessor itself: 'znorm' does so only for one channel)."""
-    if not preprocessor.scales_each_series:
-        return False
-    try:
-        preprocessor.instance_frame(np.zeros((1, channels, 2), np.float32))
-    except DatasetError:
-        return False
-    return True
 
 
 def with_source(report: Report, source: str) -> Report:

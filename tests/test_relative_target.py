@@ -272,3 +272,14 @@ def test_a_relative_target_drops_the_raw_stream_max_unless_asked(tmp_path: Path)
     assert not train_from_scratch(
         "fcn", price_dataset(), preprocessing="minmax_mask", arch_kwargs=SMALL, **options
     ).model.use_stream_max
+
+
+def test_which_preprocessing_carries_a_relative_target_for_how_many_channels() -> None:
+    """One predicate, asked by the library's transform and by the service before it queues a job (the service
+    probed ``instance_frame`` on zeros and caught its error)."""
+    from tshub.data.preprocess import make_preprocessor
+
+    assert make_preprocessor("znorm").carries_relative_target(1)
+    assert not make_preprocessor("znorm").carries_relative_target(3)  # each channel its own scale
+    assert make_preprocessor("minmax_mask").carries_relative_target(3)  # the channels scaled as one
+    assert not make_preprocessor("identity").carries_relative_target(1)

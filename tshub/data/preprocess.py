@@ -56,6 +56,11 @@ class Preprocessor:
     def uses_stream_max(self) -> bool:
         return False
 
+    def carries_relative_target(self, channels: int) -> bool:
+        """Whether it can put a regression target in the frame of each series of ``channels`` channels
+        (``instance_frame``): what ``relative_target`` needs."""
+        return self.scales_each_series
+
     def to_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"kind": self.kind, **({"relative_target": True} if self.relative_target else {})}
         if self.target_mean is not None:
@@ -229,10 +234,13 @@ class ZNormalize(Preprocessor):
         std[constant] = 1.0
         return np.where(constant, np.float32(0), (X - mean) / std).astype(np.float32), None
 
+    def carries_relative_target(self, channels: int) -> bool:
+        return channels == 1  # each channel has its own scale, and a target has no channel
+
     def instance_frame(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The series' mean and std: its target in its own z-space. Only for one channel, since each channel
         has its own scale and a target has no channel."""
-        if X.shape[1] != 1:
+        if not self.carries_relative_target(X.shape[1]):
             raise DatasetError(
                 f"relative_target with 'znorm' needs series of one channel (each channel has its own scale), got "
                 f"{X.shape[1]}; use preprocessing 'minmax_mask', which scales all channels of a series as one (only "
