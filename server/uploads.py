@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from server.storage import ObjectStore, open_storage
-from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.dataset import Dataset, DatasetError, refuse_incomplete_series
 from tshub.data.readers import ReadLimits, file_format, read_file, read_split_files
 from tshub.data.splits import check_classes, training_splits
 
@@ -220,14 +220,13 @@ def with_training_splits(ds: Dataset) -> tuple[Dataset, list[str]]:
 def check_trainable(ds: Dataset) -> None:
     """Reject data that cannot train: non-finite values, too few series per split, a single class or a regression
     target that never varies (``check_classes``, as in Python and the CLI)."""
-    bad = ~np.isfinite(ds.X)
-    if bad.any():
-        rows = int(bad.reshape(len(ds.X), -1).any(axis=1).sum())
-        raise UploadError(
-            422,
-            f"{rows} series contain NaN or infinite values; clean them, or for variable-length "
-            "series padded with NaN pass variable_length=pad, truncate or resample.",
+    try:
+        refuse_incomplete_series(
+            ds.X,
+            "clean them, or for variable-length series padded with NaN pass variable_length=pad, truncate or resample.",
         )
+    except DatasetError as err:
+        raise UploadError(422, str(err)) from None
     if ds.task == "regression" and not np.all(np.isfinite(ds.y)):
         raise UploadError(422, "some regression targets are NaN or infinite; every series needs a finite target.")
     try:
