@@ -520,8 +520,10 @@ def offered_candidates(request: Request) -> list[str] | None:
 def warn_unlisted_sources(sources: tuple[str, ...] | None) -> None:
     """Log the TSHUB_SERVER_SOURCES ids no model store lists at startup: an operator's typo must not go unnoticed
     (each also shows as a skipped row of every ranking)."""
+    if not sources:
+        return  # every listed checkpoint is offered: nothing to check, and no listing read at start-up
     listed = {parse_model_id(row["id"]).key for row in list_pretrained()}
-    unlisted = [s for s in sources or () if parse_model_id(s).key not in listed]
+    unlisted = [s for s in sources if parse_model_id(s).key not in listed]
     if unlisted:
         log.warning(
             "TSHUB_SERVER_SOURCES names %s, which no model store lists (TSHUB_HOME, TSHUB_ZOO, their index); they "
@@ -531,9 +533,10 @@ def warn_unlisted_sources(sources: tuple[str, ...] | None) -> None:
         )
 
 
-def available_model(request: Request, text: str, status: int) -> str:
-    """The canonical id of a checkpoint listed by GET /v1/models (ids match case-insensitively) whose files
-    this server has or can fetch (an id only listed by an index is refused now, not when its job runs)."""
+def available_checkpoint(request: Request, text: str, status: int = 404) -> tuple[str, Path]:
+    """The canonical id and folder of a checkpoint listed by GET /v1/models (ids match case-insensitively) whose
+    files this server has or can fetch (an id only listed by an index is refused now, with ``status``, not when its
+    job runs); never a folder of the server's working directory."""
     try:
         key = parse_model_id(text).key
     except InvalidModelIdError as err:
@@ -542,7 +545,7 @@ def available_model(request: Request, text: str, status: int) -> str:
     if model_id is None:
         raise HTTPException(status, f"no checkpoint {text!r} on this server; GET /v1/models lists the sources")
     try:
-        resolve(model_id, local_folders=False)
+        folder = resolve(model_id, local_folders=False)
     except HubError:
         raise HTTPException(
             status,
@@ -550,13 +553,7 @@ def available_model(request: Request, text: str, status: int) -> str:
             "(not built or pulled, and the Hub is unreachable); choose another from "
             "GET /v1/models",
         ) from None
-    return model_id
-
-
-def available_checkpoint(request: Request, text: str, status: int = 404) -> tuple[str, Path]:
-    """The canonical id and folder of a checkpoint this service offers (``status`` otherwise)."""
-    model_id = available_model(request, text, status)
-    return model_id, resolve(model_id, local_folders=False)  # never a folder of the server's working directory
+    return model_id, folder
 
 
 # ------------------------------------------------------------------------------------------------ the app
