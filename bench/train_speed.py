@@ -13,7 +13,7 @@ epochs after a warm-up epoch; this machine is shared and noisy, so aeon and tshu
   alone needs.
 
 An Otović architecture (ConvNetQuake on LEN-DB-shaped data: 3 × 540, regression with stream_max, batch 32) is
-measured against its roofline in both dtypes. Results go to bench/results/train_speed.{md,json}.
+measured against its roofline in each dtype asked (``--dtypes``). Results go to bench/results/train_speed.{md,json}.
 
     python3 -m venv /tmp/peer && /tmp/peer/bin/pip install -r bench/peer-requirements.txt
     python bench/train_speed.py --peer-python /tmp/peer/bin/python
@@ -151,13 +151,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3, help="aeon and tshub measured in turn, this many times")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice, one per core)")
+    parser.add_argument(
+        "--dtypes",
+        default="float32,bf16",
+        help="comma-separated; 'float32' alone where oneDNN emulates bf16 (13x slower: minutes per epoch)",
+    )
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/train_speed")
     args = parser.parse_args()
+    dtypes = [d for d in args.dtypes.split(",") if d]
+    if not dtypes or set(dtypes) - {"float32", "bf16"}:
+        parser.error(f"--dtypes {args.dtypes!r}: name float32, bf16 or both, comma-separated")
     if args.threads:
         torch.set_num_threads(args.threads)
 
     X, y, data = forda()
-    rates = {"float32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
+    rates = {dtype: gemm_rate(torch.bfloat16 if dtype == "bf16" else torch.float32) for dtype in dtypes}
     g = np.random.default_rng(0)
     Xs = g.standard_normal((N, 3, 540)).astype(np.float32)
     ys, sm = g.random(N).astype(np.float32) * 4, np.abs(Xs).max(axis=(1, 2))[:, None].astype(np.float32)
@@ -177,7 +185,7 @@ def main() -> None:
         peer = aeon_epoch(args.peer_python, X, y, args.repeats) if args.peer_python else None
         seconds = {}
         for name, (make, Xm, ym, smm, batch, task) in models.items():
-            for dtype in ("float32", "bf16"):
+            for dtype in dtypes:
                 torch.manual_seed(0)
                 seconds[f"{name}|{dtype}"] = epoch_seconds(
                     make(), Xm, ym, smm, batch, dtype == "bf16", args.repeats, task
@@ -187,7 +195,7 @@ def main() -> None:
 
     rows = []
     for name, (make, Xm, *_rest) in models.items():
-        for dtype in ("float32", "bf16"):
+        for dtype in dtypes:
             per_round = [r["epoch_s"][f"{name}|{dtype}"] for r in rounds]
             ratios = [r["aeon"]["epoch_s"] / s for r, s in zip(rounds, per_round) if r["aeon"] and name == "tshub FCN"]
             seconds = float(np.median(per_round))
@@ -223,8 +231,9 @@ def main() -> None:
         f"`python bench/train_speed.py --peer-python …` — {meta['cpu']}, {meta['threads']} threads, torch "
         f"{meta['torch']}; data {data}; FCN batch {BATCH}, ConvNetQuake batch 32; each figure the median of "
         f"{args.rounds} rounds (aeon and tshub measured in turn), each round the mean of {args.repeats} epochs after "
-        f"a warm-up. Measured matrix-multiply rate: {meta['gemm_gflops']['float32']:.0f} GFLOP/s float32, "
-        f"{meta['gemm_gflops']['bf16']:.0f} GFLOP/s bf16 (the roofline divides each epoch's conv + dense FLOPs by it).",
+        f"a warm-up. Measured matrix-multiply rate: "
+        + ", ".join(f"{rate:.0f} GFLOP/s {dtype}" for dtype, rate in meta["gemm_gflops"].items())
+        + " (the roofline divides each epoch's conv + dense FLOPs by it).",
         "",
     ]
     if meta["aeon"]:

@@ -640,6 +640,16 @@ def test_presets_train_in_bf16_exactly_where_the_cpu_computes_it_natively(
     assert result.model.meta["train_config"]["bf16"] is native
 
 
+def pretend_cpu(monkeypatch: pytest.MonkeyPatch, capabilities: dict, onednn_cap: str | None) -> None:
+    """torch reports ``capabilities`` for the CPU, and oneDNN is capped at ``onednn_cap`` (None: uncapped)."""
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if onednn_cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", onednn_cap)
+
+
 @pytest.mark.parametrize(
     ("name", "flags", "cap", "native"),
     [
@@ -660,13 +670,7 @@ def test_bf16_counts_as_native_only_where_onednn_runs_it_faster_than_float32(
     (bench/results/fcn_step_xeon_no_amx.md, train_speed_xeon_no_amx.md)."""
     from tshub.training.precision import native_bf16
 
-    capabilities = {"cpu_name": name, "avx512_f": True, **{flag: True for flag in flags}}
-    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
-    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
-    if cap is None:
-        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
-    else:
-        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    pretend_cpu(monkeypatch, {"cpu_name": name, "avx512_f": True, **{flag: True for flag in flags}}, cap)
     assert native_bf16(torch.device("cpu")) is native
 
 
@@ -713,3 +717,32 @@ def test_training_leaves_the_callers_random_stream_where_it_was():
     model = train_from_scratch("fcn", data, seed=3, **options).model
     finetune(model, data, max_epochs=1, seed=5, progress=False)
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize(
+    ("flags", "cap", "emulated"),
+    [
+        (set(), None, True),  # a Zen 3 EPYC: no bf16 instruction at all
+        ({"avx512_bf16"}, "AVX2", True),  # oneDNN capped below its bf16 instructions
+        ({"avx512_bf16"}, None, False),
+        ({"amx_bf16", "avx512_bf16"}, None, False),
+    ],
+)
+def test_asking_bf16_on_a_cpu_that_emulates_it_warns_how_much_slower_it_runs(
+    flags: set[str], cap: str | None, emulated: bool, monkeypatch: pytest.MonkeyPatch, recwarn
+):
+    """Regression: the zoo's recipe asks bf16, and on a Zen 3 AMD EPYC (AVX2, no AVX-512) oneDNN emulates it: an FCN
+    training step took 1866 ms against 144 ms in float32, and nothing said why the build crawled."""
+    from tshub.data import Dataset
+
+    pretend_cpu(monkeypatch, {"cpu_name": "AMD EPYC", "avx2": True, **{flag: True for flag in flags}}, cap)
+    rng = np.random.default_rng(0)
+    data = Dataset.from_arrays(rng.standard_normal((8, 1, 16)), np.arange(8) % 2, name="tiny")
+    model = build_model("fcn", 1, 2, filters=(4, 4, 4))
+    fit(model, (data.X, data.y, None), config=TrainConfig(max_epochs=1, bf16=True, monitor="loss"), progress=False)
+    fit(model, (data.X, data.y, None), config=TrainConfig(max_epochs=1, bf16=False, monitor="loss"), progress=False)
+    messages = [str(w.message) for w in recwarn if "bfloat16" in str(w.message)]
+    if emulated:
+        assert len(messages) == 1 and "emulates" in messages[0] and "bf16=False" in messages[0]
+    else:
+        assert messages == []

@@ -26,6 +26,7 @@ from tshub.models.base import TimeSeriesModel
 from tshub.training.allocator import keep_freed_memory
 from tshub.training.metrics import task_metrics
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
+from tshub.training.precision import warn_if_emulated_bf16
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import TrainConfig
 from tshub.training.state import training_state
@@ -169,6 +170,8 @@ class Training:
         self.device = resolve_device(device)
         if self.device.type == "cpu":
             keep_freed_memory()
+        if config.bf16:
+            warn_if_emulated_bf16(self.device)
         model.to(self.device)
         torch.manual_seed(seed)  # dropout and any other randomness inside the model
         self.generator = torch.Generator().manual_seed(seed)

@@ -6,12 +6,14 @@ Measured on CPUs (bench/results/): with AMX, an FCN epoch in bf16 autocast runs 
 without AMX (Cooper Lake, or a Sapphire Rapids whose AMX a VM hides, measured with oneDNN capped below AMX) bf16
 convolutions ran at float32's rate (consistent with its bf16 dot product issuing on one port where float32 FMAs
 issue on two), so the casts make the epoch slower: 0.70× (train_speed_xeon_no_amx.md). Without bf16 instructions oneDNN emulates it:
-a ranking's bf16 screen took 4.2-4.9× as long as in float32 (recommend_screen_precision.md).
+a ranking's bf16 screen took 4.2-4.9× as long as in float32 (recommend_screen_precision.md), an FCN training step on a
+Zen 3 EPYC 13× (train_speed_zen3.md), so a training asked for bf16 there warns.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 
@@ -33,6 +35,29 @@ def native_bf16(device: torch.device) -> bool:
     avx512_bf16 = bool(capabilities.get("avx512_bf16")) and (cap is None or cap in _BF16_ISAS)
     intel = str(capabilities.get("cpu_name", "")).startswith("Intel")
     return amx or (avx512_bf16 and not intel)
+
+
+def emulated_bf16(device: torch.device) -> bool:
+    """Whether oneDNN emulates bfloat16 on ``device``: a CPU without AVX512-bf16 or AMX, or with oneDNN capped
+    below them."""
+    if device.type != "cpu":
+        return False
+    capabilities = torch.cpu.get_capabilities()
+    cap = onednn_isa_cap()
+    has_bf16 = bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    return not has_bf16 or (cap is not None and cap not in _BF16_ISAS)
+
+
+def warn_if_emulated_bf16(device: torch.device) -> None:
+    """A training asked for bf16 autocast where it is emulated: say so, since it crawls and nothing else tells."""
+    if emulated_bf16(device):
+        warnings.warn(
+            "bfloat16 autocast was asked for, but this CPU has no bf16 instructions oneDNN uses (AVX512-bf16 or AMX), "
+            "so it emulates them: an FCN training step ran 13x slower than in float32 on a Zen 3 AMD EPYC. "
+            "Pass bf16=False (or leave bf16 unset: the presets use bf16 only where it runs natively), or train on "
+            "a CPU with AVX512-bf16 or AMX.",
+            stacklevel=3,
+        )
 
 
 def onednn_isa_cap() -> str | None:
