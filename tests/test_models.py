@@ -15,6 +15,7 @@ from torch import nn
 from tshub.models import ModelInputError, TimeSeriesModel, build_model, get_architecture, list_architectures
 from tshub.models.base import MultiHead
 from tshub.models.convnetquake import SameConv1d
+from tshub.models.cpu import run_lstm
 from tshub.models.magnet import SameMaxPool1d
 
 BATCH = 2
@@ -681,3 +682,21 @@ def test_fcn_activations_are_channels_last(channels: int) -> None:
     for block in model.backbone:
         h = block(h)
         assert _channels_last(h)
+
+
+@pytest.mark.parametrize("arch", ["mlstm_fcn", "magnet"])
+def test_lstm_models_train_under_bf16_autocast_on_a_cpu_without_avx512(
+    arch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: on a Zen 3 EPYC (AVX2) oneDNN builds no bfloat16 LSTM, so MLSTM-FCN and MagNet under bf16
+    autocast failed with "could not create a primitive descriptor for the LSTM forward propagation primitive".
+    There the LSTM runs in float32 and the rest of the model keeps its autocast."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    net = _build(arch, 2, length=64).train()
+    x, _ = _inputs(2, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = net(x)
+        lstm_out, _ = run_lstm(nn.LSTM(3, 4, batch_first=True), torch.randn(2, 5, 3))
+    assert lstm_out.dtype == torch.float32
+    logits.float().logsumexp(dim=1).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)

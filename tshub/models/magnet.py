@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tshub.models.base import SameConv1d, TimeSeriesModel, glorot_uniform_, keras_lstm_init_
+from tshub.models.cpu import run_lstm
 from tshub.models.registry import register
 
 
@@ -78,5 +79,5 @@ class MagNet(TimeSeriesModel):
         self.head = self.build_head(self.head_input_dim, n_outputs)
 
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
-        _, (final, _) = self.lstm(self.backbone(x).transpose(1, 2))
+        _, (final, _) = run_lstm(self.lstm, self.backbone(x).transpose(1, 2))
         return torch.cat([final[0], final[1]], dim=1)  # Keras Bidirectional concat: forward, then backward

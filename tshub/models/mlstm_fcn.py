@@ -29,6 +29,7 @@ from tshub.models.base import (
     keras_lstm_init_,
     on_channels_last_matrix,
 )
+from tshub.models.cpu import run_lstm
 from tshub.models.registry import register
 
 
@@ -90,7 +91,7 @@ class MLSTMFCN(TimeSeriesModel):
         self.head = self.build_head(self.head_input_dim, n_outputs)
 
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
-        _, (final, _) = self.lstm(x)  # (batch, channels, time) read as channel steps of time-long vectors
+        _, (final, _) = run_lstm(self.lstm, x)  # (batch, channels, time) read as channel steps of time-long vectors
         h = x  # channels-last from the first convolution on (see fcn.ConvBNReLU.forward)
         for i, (conv, norm) in enumerate(zip(self.backbone.values(), self.norms, strict=True)):
             h = on_channels_last_matrix(lambda m: F.relu(norm(m)), conv(h))  # noqa: B023 (called at once)
