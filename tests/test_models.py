@@ -700,3 +700,14 @@ def test_lstm_models_train_under_bf16_autocast_on_a_cpu_without_avx512(
     assert lstm_out.dtype == torch.float32
     logits.float().logsumexp(dim=1).sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_an_unknown_architecture_is_refused_in_plain_words_with_a_suggestion() -> None:
+    """Regression: a KeyError, whose message Python prints inside quotes ('"unknown architecture ..."'), for a
+    user's typo in train_from_scratch("resnet", ...); the error stays a KeyError for code that catches one."""
+    with pytest.raises(ValueError, match="unknown architecture 'fnc'") as caught:
+        build_model("fnc", 1, 2)
+    assert isinstance(caught.value, KeyError)
+    assert str(caught.value).startswith("unknown architecture 'fnc'; registered: ") and "Did you mean 'fcn'?" in str(
+        caught.value
+    )

@@ -34,12 +34,22 @@ def list_architectures() -> list[str]:
     return sorted(_REGISTRY)
 
 
+class UnknownArchitectureError(KeyError, ValueError):
+    """A name no architecture is registered under: a user's word (a ValueError), still a KeyError for code that
+    looks names up, printed as the plain sentence it is (a KeyError's message prints inside quotes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def get_architecture(name: str) -> type[TimeSeriesModel]:
     key = name.lower().replace("-", "_")
     if key not in _REGISTRY:
         close = closest(key, _REGISTRY, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"unknown architecture {name!r}; registered: {', '.join(list_architectures())}.{hint}")
+        raise UnknownArchitectureError(
+            f"unknown architecture {name!r}; registered: {', '.join(list_architectures())}.{hint}"
+        )
     return _REGISTRY[key]
 
 
