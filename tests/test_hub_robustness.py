@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -166,3 +167,38 @@ def test_a_broken_folder_is_refused_before_anything_is_pushed(damage, tmp_path, 
         push_folder(folder, "me/foo-fcn")
     assert main(["push", str(folder), "--repo-id", "me/foo-fcn"]) == 1
     assert "nothing was uploaded" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", ["results.csv", "results.csv/model"])
+def test_saving_onto_an_existing_file_is_refused_and_leaves_the_file(target, tmp_path):
+    """Failed before: save_pretrained("results.csv") deleted the user's file and wrote a checkpoint folder in its
+    place (under a file: a raw FileExistsError). Saving into an existing folder is unchanged (tests/test_hub.py)."""
+    data = b"important,data\n1,2\n"
+    (tmp_path / "results.csv").write_bytes(data)
+    with pytest.raises(CheckpointError) as err:
+        small_classifier().save_pretrained(tmp_path / target)
+    message = str(err.value)
+    assert f"{tmp_path / 'results.csv'} is an existing file, not a checkpoint folder" in message
+    assert "choose a folder path or remove the file" in message
+    assert (tmp_path / "results.csv").read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]  # nothing written beside it either
+
+
+def test_finetune_out_onto_an_existing_file_fails_before_training(tmp_path, monkeypatch, capsys):
+    """Failed before: `tshub finetune ... --out notes.txt` trained, then replaced notes.txt by the checkpoint."""
+    import tshub.training
+
+    source = small_classifier().save_pretrained(tmp_path / "source")
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{'ab'[i % 2]}," + ",".join(f"{v:.3f}" for v in rng.normal(i % 2, 1, 16)) + "\n" for i in range(20))
+    (tmp_path / "arr.csv").write_text(rows)
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"my notes\n")
+    trained: list[object] = []
+    real = tshub.training.finetune
+    monkeypatch.setattr(tshub.training, "finetune", lambda *a, **k: trained.append(a) or real(*a, **k))
+
+    argv = ["finetune", str(source), str(tmp_path / "arr.csv"), "--max-epochs", "1", "--lr-multiplier", "1"]
+    assert main([*argv, "--out", str(notes)]) == 1
+    assert f"{notes} is an existing file, not a checkpoint folder" in capsys.readouterr().err
+    assert notes.read_bytes() == b"my notes\n" and not trained

@@ -397,9 +397,12 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
 
 def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.data.splits import training_splits
+    from tshub.hub.checkpoint import check_checkpoint_folder
     from tshub.hub.resolve import load_pretrained
     from tshub.training import finetune, train_referent
 
+    if args.out:  # a file there is refused now, not after the fine-tune (the save would refuse it too)
+        check_checkpoint_folder(args.out)
     lr_multiplier = _lr_multiplier(args)
     model = load_pretrained(args.id)
     data = load_data(args)

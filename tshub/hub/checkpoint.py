@@ -107,6 +107,7 @@ def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     folder = Path(folder)
+    check_checkpoint_folder(folder)
     arrays = model.preprocessor.arrays() if model.preprocessor is not None else {}
     tensors = _state_tensors(model, DTYPES[dtype])
     tensors.update(
@@ -121,6 +122,25 @@ def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = 
     files[CONFIG_NAME] = (json.dumps(config, indent=2) + "\n").encode()  # last: it names the weights' hash
     _write_checkpoint_files(folder.absolute(), files)
     return folder
+
+
+def check_checkpoint_folder(folder: str | Path) -> None:
+    """Refuse to write a checkpoint folder at ``folder`` when it, or a folder above it, is an existing file.
+
+    A save swaps a checkpoint folder in whole, which would replace a file of that name (``save_pretrained
+    ("results.csv")`` deleted the user's CSV). Every checkpoint write goes through ``save_checkpoint``, which calls
+    this; callers that save only after long work (``tshub finetune --out``) call it first, to fail before it.
+    """
+    path = Path(folder).absolute()
+    for place in (path, *path.parents):
+        if place.is_dir():
+            return
+        if place.exists():
+            raise CheckpointError(
+                f"{place} is an existing file, not a checkpoint folder, so no checkpoint can be saved "
+                f"{'there' if place == path else f'at {path}'}: choose a folder path or remove the file (it was "
+                "left untouched)."
+            )
 
 
 def note_load(model: TimeSeriesModel, facts: dict[str, Any]) -> None:

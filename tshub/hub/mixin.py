@@ -30,6 +30,8 @@ class HubMixin:
 
         ``card_fields`` add to ``self.meta`` for this checkpoint (e.g. ``id=``, ``source=``, ``reference=``,
         ``limitations=``); ``dtype`` "float16" or "bfloat16" shrinks the weights file (loaded back as float32).
+        An existing folder keeps its other files; a path that is an existing file is refused (``CheckpointError``),
+        the file untouched.
         """
         from tshub.hub.checkpoint import save_checkpoint
 
