@@ -1,5 +1,6 @@
 """What ``Dataset.from_arrays`` and training make of inputs that are easy to get wrong: channels of one series with
-different lengths, arrays laid out channels-last, and series too short for per-series z-normalisation."""
+different lengths, arrays laid out channels-last, series too short for per-series z-normalisation, series with NaN,
+dates as targets and no series at all."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import warnings
 import numpy as np
 import pytest
 
+from tshub.baselines import minirocket
 from tshub.data.dataset import Dataset, DatasetError, series_as_float32
 from tshub.data.preprocess import ZNormalize
-from tshub.training import train_from_scratch
+from tshub.estimators import TSHubClassifier
+from tshub.models import build_model
+from tshub.training import finetune, train_from_scratch
 
 
 def test_channels_of_one_series_with_different_lengths_are_refused_saying_so() -> None:
@@ -98,3 +102,66 @@ def test_series_float32_keeps_are_not_warned_about() -> None:
         Dataset.from_arrays(X.astype(np.float32), y)  # already float32: lost before tshub saw it
         series_as_float32(gaps)
     assert len(np.unique(kept.X[0])) > 30
+
+
+def with_nan_series(splits: dict[str, range] | None = None) -> Dataset:
+    """40 series of which 2, 17 and 30 hold a NaN (the user's own indices)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 60)), rng.integers(0, 2, 40)
+    X[[2, 17, 30], 5] = np.nan
+    return Dataset.from_arrays(X, y, splits=splits)
+
+
+NAN_SAID = (
+    r"^3 of 40 series contain NaN or infinite values \(the first: series 2, channel 0, step 5\);.*variable_length"
+)
+
+
+@pytest.mark.parametrize(
+    "train",
+    [
+        lambda data: train_from_scratch("fcn", data, max_epochs=1, progress=False),
+        lambda data: finetune(build_model("fcn", 1, 2), data, max_epochs=1, progress=False),
+    ],
+    ids=["train_from_scratch", "finetune"],
+)
+@pytest.mark.parametrize("splits", [None, {"train": range(10, 40), "val": range(10)}], ids=["no splits", "splits"])
+def test_series_with_nan_are_counted_and_named_by_the_users_own_indices(train, splits) -> None:
+    """Regression: the count and the first series were those of the training split after the validation split was
+    carved out ("1 of 32 series ... series 12", "2 of 30 ..." with splits of one's own), not the data given."""
+    with pytest.raises(DatasetError, match=NAN_SAID):
+        train(with_nan_series(splits))
+
+
+def test_series_with_nan_are_named_by_the_users_own_indices_by_minirocket_and_the_estimators() -> None:
+    data = with_nan_series()
+    with pytest.raises(DatasetError, match=NAN_SAID):  # data without splits, split as a fine-tune splits it
+        minirocket(data)
+    with pytest.raises(DatasetError, match=r"^3 of 40 series contain NaN .*series 2, step 5"):
+        TSHubClassifier(source=None, max_epochs=1, progress=False).fit(data.X[:, 0], data.y)
+
+
+@pytest.mark.parametrize(
+    ("y", "kind"),
+    [
+        (np.array(["2020-01-01", "2020-01-02"] * 5, dtype="datetime64[D]"), r"dates \(datetime64\[D\]\)"),
+        (np.array([1, 2] * 5, dtype="timedelta64[s]"), r"durations \(timedelta64\[s\]\)"),
+    ],
+)
+def test_dates_as_targets_are_refused_saying_how_to_use_them(y: np.ndarray, kind: str) -> None:
+    """Regression: datetime64 labels raised numpy's "UFuncTypeError: ufunc 'remainder'" from task inference."""
+    X = np.random.default_rng(0).normal(size=(10, 1, 8))
+    said = rf"dataset 'arrays': the targets are {kind}.*y\.astype\(str\).*y\.astype\('int64'\)"
+    for task in (None, "regression", "classification"):
+        with pytest.raises(DatasetError, match=said):
+            Dataset.from_arrays(X, y, task=task)
+
+
+def test_an_empty_dataset_is_refused_as_empty() -> None:
+    """Regression: 0 series read as a dataset whose "'train' series hold no series; classification needs at least
+    two classes"."""
+    with pytest.raises(DatasetError, match=r"dataset 'arrays': X holds no series \(shape \(0, 60\)\).*at least one"):
+        Dataset.from_arrays(np.zeros((0, 60)), np.zeros(0, dtype=int))
+    built = Dataset(name="built", X=np.zeros((0, 1, 60)), y=np.zeros(0), task="classification", classes=["a", "b"])
+    with pytest.raises(DatasetError, match=r"dataset 'built': its 'train' split holds no series \(the dataset has 0\)"):
+        train_from_scratch("fcn", built, max_epochs=1, progress=False)

@@ -315,3 +315,37 @@ def test_regression_targets_that_all_take_one_value_are_refused_before_training(
     one_varies = np.zeros((20, 2))
     one_varies[:, 1] = np.arange(20)
     training_splits(Dataset.from_arrays(X, one_varies, task="regression"))
+
+
+@pytest.mark.parametrize(
+    ("splits", "said"),
+    [
+        ({"train": range(30), "valid": range(30, 40)}, r"unknown split 'valid' \(did you mean 'val'\?\)"),
+        (
+            {"training": range(30), "validation": range(30, 40)},
+            r"unknown splits 'training' \(did you mean 'train'\?\), 'validation' \(did you mean 'val'\?\)",
+        ),
+        ({"train": range(30), "holdout": range(30, 40)}, r"unknown split 'holdout';"),
+    ],
+)
+def test_splits_of_unknown_names_are_refused_with_the_names_taken(splits: dict[str, range], said: str) -> None:
+    """Regression: "valid" was kept and ignored (the validation split was carved out of train instead), and
+    "training"/"validation" ended in a bare KeyError: 'train'."""
+    X, y = np.zeros((40, 1, 8)), np.arange(40) % 2
+    with pytest.raises(DatasetError, match=rf"dataset 'arrays': {said}.*'train', 'val' and 'test'"):
+        Dataset.from_arrays(X, y, splits=splits)
+    with pytest.raises(DatasetError, match=said):  # however the dataset is made
+        Dataset(name="d", X=X, y=y, task="classification", classes=["0", "1"], splits=splits)
+
+
+@pytest.mark.parametrize("splits", [{"test": range(30, 40)}, {"val": range(10), "test": range(30, 40)}])
+def test_splits_without_a_training_split_are_refused_before_training(splits: dict[str, range]) -> None:
+    """Regression: a dataset with a test split only raised a bare KeyError: 'train' from training_splits."""
+    ds = Dataset.from_arrays(np.zeros((40, 1, 8)), np.arange(40) % 2, splits=splits)
+    said = rf"dataset 'arrays' has no 'train' split \(it has {sorted(splits)}\).*or give no splits"
+    with pytest.raises(DatasetError, match=said.replace("[", r"\[")):
+        training_splits(ds)
+    from tshub.training import train_from_scratch
+
+    with pytest.raises(DatasetError, match="has no 'train' split"):
+        train_from_scratch("fcn", ds, max_epochs=1, progress=False)

@@ -8,8 +8,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tshub.naming import closest
+
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
+#: The splits every part of tshub reads: "train" fits the model, "val" selects its weights and stops it, "test"
+#: scores it. Another name would be kept and silently ignored, so it is refused.
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 
 
 class DatasetError(ValueError):
@@ -24,8 +29,8 @@ class Dataset:
     for regression ``y`` holds float64 values (shape (n,) or (n, k)) and ``classes`` is None.
     ``class_values`` keeps the original labels' values, in the order of ``classes``, when they were numbers (ints,
     integral floats as ints, or bools), so predictions compare equal with them; None when they were text.
-    ``splits`` maps a split name ("train", "val", "test", ...) to an int64 index array into X (given as indices
-    or as a boolean mask over the series).
+    ``splits`` maps a split name (``SPLIT_NAMES``: "train", "val", "test") to an int64 index array into X (given as
+    indices or as a boolean mask over the series).
     ``stream_max`` optionally carries a per-series raw amplitude (Otović et al.) computed by a reader.
     ``meta`` records provenance: source files, citation, domain, sampling rate, ...
     """
@@ -78,6 +83,7 @@ class Dataset:
             )  # float32 keeps 7 digits: a price 1e8 would move in steps of 8
             self.classes, self.class_values = None, None
         self.splits = dict(self.splits)  # the dataset's own: a caller's dict (or another dataset's) stays as it is
+        self._refuse_unknown_split_names()
         for split_name, idx in list(self.splits.items()):
             idx = self._split_index_array(split_name, idx)
             if len(idx) and (idx.min() < 0 or idx.max() >= len(self.X)):
@@ -99,6 +105,22 @@ class Dataset:
                 f"in the same order, got {values!r:.200}."
             )
         return values
+
+    def _refuse_unknown_split_names(self) -> None:
+        """Refuse split names outside ``SPLIT_NAMES`` (a "valid" split was kept but never read, and validation was
+        carved out of "train" instead), naming the close one each was likely meant to be."""
+        unknown = [str(name) for name in self.splits if name not in SPLIT_NAMES]
+        if not unknown:
+            return
+        guesses = [closest(name, SPLIT_NAMES, n=1, cutoff=0.4) for name in unknown]
+        described = ", ".join(
+            f"{name!r}" + (f" (did you mean {guess[0]!r}?)" if guess else "") for name, guess in zip(unknown, guesses)
+        )
+        raise DatasetError(
+            f"dataset {self.name!r}: unknown split{'s' if len(unknown) > 1 else ''} {described}; splits are named "
+            "'train', 'val' and 'test' ('train' fits the model, 'val' selects its weights and when to stop, 'test' "
+            "scores it): rename them."
+        )
 
     def _split_index_array(self, split_name: str, idx: Any) -> np.ndarray:
         """A split's indices as int64; a boolean mask over the series selects those it marks (cast to int, it
@@ -143,7 +165,9 @@ class Dataset:
                 nan_padded(X), variable_length=variable_length or "error", missing=missing or "error", source=name
             )
             meta = {**(meta or {}), **handled}
+        _refuse_no_series(name, X)
         y = np.asarray(y)
+        _refuse_targets_of_other_types(name, y)
         if y.ndim == 0:
             raise DatasetError(
                 f"dataset {name!r}: from_arrays needs y, one target per series ({len(X)} series), got {y.item()!r}: "
@@ -170,7 +194,7 @@ class Dataset:
             meta=dict(meta or {}),
             class_values=class_values,
         )
-        _warn_if_channels_last(ds)
+        warn_if_channels_last(ds)
         return ds
 
     @classmethod
@@ -295,6 +319,19 @@ def series_as_float32(X: Any) -> np.ndarray:
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
+#: What a Dataset's own options do about series with NaN (padding of shorter series, gaps), for the errors refusing them.
+INCOMPLETE_SERIES_OPTIONS = (
+    "Dataset.from_arrays and from_file take variable_length='truncate'|'pad'|'resample' (NaN padding of shorter "
+    "series) and missing='interpolate' (gaps), or drop those series."
+)
+
+
+def refuse_incomplete_dataset(ds: Dataset) -> None:
+    """Refuse a dataset whose series hold NaN or infinite values, counted over all its series and named by their
+    index in it: checked before any split is made, so the numbers are those of the data the user gave."""
+    refuse_incomplete_series(ds.X, INCOMPLETE_SERIES_OPTIONS)
+
+
 def refuse_incomplete_series(X: np.ndarray, what_to_do: str) -> None:
     """Refuse series (n, t) or (n, c, t) holding NaN or infinite values: how many, where the first one is, and
     ``what_to_do`` in the caller's own terms (a Dataset's options, predict's, the estimators')."""
@@ -317,7 +354,7 @@ def refuse_incomplete_series(X: np.ndarray, what_to_do: str) -> None:
 _CHANNELS_LAST_WIDTH = 16
 
 
-def _warn_if_channels_last(ds: Dataset) -> None:
+def warn_if_channels_last(ds: Dataset) -> None:
     """Warn when ``X`` looks laid out (n, length, channels): a few values per channel and more channels than that
     reads as one tiny series per time step, and training then learns nothing; real data may be so, hence no error."""
     _, channels, length = ds.X.shape
@@ -377,6 +414,33 @@ def missing_targets(y: np.ndarray) -> np.ndarray:
     else:
         return np.zeros(len(y), dtype=bool)
     return missing.any(axis=tuple(range(1, missing.ndim))) if missing.ndim > 1 else missing
+
+
+def _refuse_no_series(name: str, X: Any) -> None:
+    """Refuse arrays without a single series, as the readers refuse an empty file (else the error comes at training,
+    about a training split without classes)."""
+    shape = np.shape(X)
+    if not shape or shape[0] == 0:
+        raise DatasetError(
+            f"dataset {name!r}: X holds no series (shape {shape}); from_arrays needs at least one, with its target."
+        )
+
+
+def _refuse_targets_of_other_types(name: str, y: np.ndarray) -> None:
+    """Refuse targets that are neither labels nor real numbers (dates, durations, complex numbers), saying how to
+    make them one or the other (numpy's own error, from task inference, said nothing of the targets)."""
+    if y.dtype.kind in "biufOUS":
+        return
+    said = f"dataset {name!r}: the targets are"
+    advice = "tshub takes class labels or real numbers: pass y.astype(str) to make each value a class"
+    if y.dtype.kind not in "Mm":
+        raise DatasetError(f"{said} {y.dtype} values; {advice}, or real numbers for a regression.")
+    unit, _ = np.datetime_data(y.dtype)
+    what, since = ("dates", " from 1970-01-01") if y.dtype.kind == "M" else ("durations", "")
+    raise DatasetError(
+        f"{said} {what} ({y.dtype}); {advice}, or numbers for a regression (y.astype('int64') counts them in units of "
+        f"{unit!r}{since})."
+    )
 
 
 def _refuse_text_targets(name: str, y: np.ndarray) -> None:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tshub.data.dataset import DatasetError, refuse_incomplete_series, series_as_float32
+from tshub.data.dataset import INCOMPLETE_SERIES_OPTIONS, DatasetError, refuse_incomplete_series, series_as_float32
 
 
 class Preprocessor:
@@ -351,11 +351,7 @@ def _as_series(X: np.ndarray) -> np.ndarray:
         X = X[:, None, :]
     if X.ndim != 3:
         raise DatasetError(f"series must have shape (n, channels, length), got {X.shape}.")
-    refuse_incomplete_series(
-        X,
-        "Dataset.from_arrays and from_file take variable_length='truncate'|'pad'|'resample' (NaN padding of shorter "
-        "series) and missing='interpolate' (gaps), or drop those series.",
-    )
+    refuse_incomplete_series(X, INCOMPLETE_SERIES_OPTIONS)
     return X
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tshub.data.dataset import Dataset, DatasetError, missing_targets, require_dataset
+from tshub.data.dataset import Dataset, DatasetError, missing_targets, refuse_incomplete_dataset, require_dataset
 from tshub.data.readers.text import is_number
 
 Fractions = Sequence[float] | Mapping[str, float]
@@ -94,15 +94,18 @@ def training_splits(
     of that share. ``validation="split"``: without a "val" split, ``val_fraction`` of the training series become
     one (stratified, seeded). ``validation="train"``: every training series (a "val" split's too) trains the model
     and selects its weights (``train_as_validation``), as bigdata18 trained; see ``VALIDATIONS`` for the evidence.
-    A dataset whose training series leave nothing to learn (one class, or one regression target value) is refused
-    (``check_classes``).
+    Refused before any split is made, so that counts and indices are those of the data given: a dataset with splits
+    but no "train" split, series with NaN or infinite values (``refuse_incomplete_dataset``), and training series
+    that leave nothing to learn (``check_classes``: one class, or one regression target value).
     """
     if validation not in VALIDATIONS:
         raise DatasetError(
             f"validation must be 'split' (hold a stratified share of the training series out) or 'train' (train on "
             f"every training series and select the weights on them), got {validation!r}."
         )
-    check_classes(as_training_data(require_dataset(ds)))
+    _indices(as_training_data(require_dataset(ds)), "train")  # splits without a training split: say so
+    refuse_incomplete_dataset(ds)
+    check_classes(as_training_data(ds))
     notes = []
     if not ds.splits and test_fraction:
         if not 0 < test_fraction < 1:
@@ -190,15 +193,20 @@ def check_classes(ds: Dataset, split: str = "train") -> None:
     regression whose targets all take one value (every ranking score and metric would then be undefined)."""
     if split not in ds.splits:
         return
+    if not len(ds.splits[split]):
+        raise DatasetError(
+            f"dataset {ds.name!r}: its {split!r} split holds no series (the dataset has {len(ds.X)}), so there is "
+            f"nothing to learn from: list the indices of its series in splits[{split!r}]."
+        )
     if ds.task == "regression":
         _check_targets_vary(ds, split)
         return
     present = np.unique(ds.y[ds.splits[split]])
     if len(present) < 2:
-        found = f"only one class ({(ds.classes or ['?'])[present[0]]!r})" if len(present) else "no series"
         raise DatasetError(
-            f"dataset {ds.name!r}: its {split!r} series hold {found}; classification needs at least "
-            "two classes: check the label column, or pass task='regression' for numeric targets."
+            f"dataset {ds.name!r}: its {split!r} series hold only one class ({(ds.classes or ['?'])[present[0]]!r}); "
+            "classification needs at least two classes: check the label column, or pass task='regression' for "
+            "numeric targets."
         )
 
 
@@ -360,8 +368,9 @@ def _stratified(ds: Dataset, stratify: bool = True) -> bool:
 def _indices(ds: Dataset, split: str) -> np.ndarray:
     if split not in ds.splits:
         raise DatasetError(
-            f"dataset {ds.name!r} has no {split!r} split (it has {sorted(ds.splits) or 'none'}); "
-            "create one with random_split or chronological_split."
+            f"dataset {ds.name!r} has no {split!r} split (it has {sorted(ds.splits) or 'none'}): list the indices of "
+            f"its series in splits[{split!r}], make the splits with random_split or chronological_split, or give no "
+            "splits (every series is then training data)."
         )
     return ds.splits[split]
 

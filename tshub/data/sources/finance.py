@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.dataset import SPLIT_NAMES, Dataset, DatasetError
 from tshub.data.sources.base import OTOVIC_CITATION, OTOVIC_FRACTIONS, find_file
 
 SP500_WINDOW = 50
-SPLIT_NAMES = ("train", "val", "test")
 
 SP500_META = {
     "domain": "finance",
