@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tshub import TSHubClassifier, TSHubRegressor, train_from_scratch
+from tshub.data.dataset import Dataset
 from tshub.datasets import load
 from tshub.training import TrainConfig
 
@@ -203,3 +205,49 @@ def test_parameters_fit_would_ignore_or_misread_are_refused(gunpoint, params, me
     X, y = gunpoint.split("train")
     with pytest.raises(ValueError, match=message):
         TSHubClassifier(source=None, arch_kwargs=SMALL, progress=False, **{"max_epochs": 1, **params}).fit(X, y)
+
+
+@pytest.mark.parametrize("estimator", [TSHubClassifier, TSHubRegressor])
+def test_channels_last_series_get_the_warning_dataset_from_arrays_gives(estimator):
+    """Regression: (n, length, channels) data trained silently as 60 channels of 3 steps, where
+    Dataset.from_arrays warned about the same array."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 60, 3)), np.arange(40) % 2
+    with pytest.warns(UserWarning, match=r"reads as 60 channels of 3 values each") as from_arrays:
+        Dataset.from_arrays(X, y, name=estimator.__name__)
+    fit = estimator(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False).fit
+    with pytest.warns(UserWarning, match=r"pass X\.transpose\(0, 2, 1\)") as from_fit:
+        fit(X, y)
+    assert [str(w.message) for w in from_fit] == [str(w.message) for w in from_arrays]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(X.transpose(0, 2, 1), y)  # the advice silences it
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array(["dog", "cat"] * 20), np.array(["dog", "cat"] * 20, dtype=object), ["dog", "cat"] * 20],
+    ids=["str", "object", "list"],
+)
+def test_regressor_refuses_text_targets_pointing_to_the_classifier(labels):
+    """Regression: text targets failed with numpy's "could not convert string to float: np.str_('dog')"."""
+    X = np.random.default_rng(0).normal(size=(40, 1, 24))
+    regressor = TSHubRegressor(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"TSHubRegressor needs numeric targets.*'dog'.*use TSHubClassifier"):
+        regressor.fit(X, labels)
+
+
+def test_one_dimensional_series_get_time_series_reshape_advice():
+    """Regression: scikit-learn's advice for 1-D X, "array.reshape(-1, 1) if your data has a single feature", makes
+    n series of one timepoint each here; a 1-D array is most likely one series."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 24)), np.arange(20) % 2
+    clf = TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False)
+    advice = r"X of shape \(20,\) is one series.*Reshape your data.*X\.reshape\(1, -1\)"
+    with pytest.raises(ValueError, match=advice):
+        clf.fit(X[:, 0], y)
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match=advice.replace("20", "24")):
+        clf.predict(X[0])
+    with pytest.raises(ValueError, match=r"\(n, timepoints\) or \(n, channels, timepoints\), got \(20, 1, 24, 1\)"):
+        clf.predict(X[:, None, :, None])

@@ -19,7 +19,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from tshub.data.dataset import Dataset, Task, refuse_incomplete_series, series_as_float32, typed_class_values
+from tshub.data.dataset import (
+    Dataset,
+    Task,
+    refuse_incomplete_series,
+    series_as_float32,
+    typed_class_values,
+    warn_if_channels_last,
+)
 from tshub.training.recipes import AUTO, TrainConfig
 
 
@@ -117,6 +124,7 @@ class _TSHubEstimator(BaseEstimator):
             splits={"train": np.arange(len(series))},
             class_values=class_values,
         )
+        warn_if_channels_last(data)  # as Dataset.from_arrays does: the same array, the same advice
         seed = self._seed()
         common: dict[str, Any] = {
             "seed": seed,
@@ -194,6 +202,7 @@ class _TSHubEstimator(BaseEstimator):
         Univariate series may come as (n, t) or (n, 1, t) at fit and predict alike; scikit-learn's feature count
         and names are those of the layout seen at fit."""
         X = _stack_collection(X)
+        _refuse_non_series_shape(X)
         if reset:
             regression = self._task == "regression"
             X, y = validate_data(
@@ -220,8 +229,6 @@ class _TSHubEstimator(BaseEstimator):
             )
         X = series_as_float32(X)  # warns where float32 flattens a series
         _refuse_missing(X)
-        if X.ndim not in (2, 3):
-            raise ValueError(f"expected series of shape (n, timepoints) or (n, channels, timepoints), got {X.shape}.")
         if not reset:
             self._check_fitted_layout(X.shape)
             return X[:, None, :] if X.ndim == 2 else X
@@ -232,8 +239,6 @@ class _TSHubEstimator(BaseEstimator):
 
     def _check_fitted_layout(self, shape: tuple[int, ...]) -> None:
         """Refuse series whose channels × timepoints differ from those seen at fit, naming both."""
-        if len(shape) not in (2, 3):
-            return  # _series says what is wrong
         channels, timepoints = (1, shape[1]) if len(shape) == 2 else shape[1:]
         if (channels, timepoints) != (self.n_channels_, self.n_timepoints_):
             raise ValueError(
@@ -290,6 +295,7 @@ class TSHubRegressor(RegressorMixin, _TSHubEstimator):
 
     def fit(self, X: Any, y: Any) -> TSHubRegressor:
         """Fine-tune (or train) on series ``X`` and float targets ``y`` of shape (n,) or (n, k)."""
+        _refuse_text_targets(y, type(self).__name__)
         X, y = self._series(X, y, reset=True)
         return self._fit(X, np.asarray(y, dtype=np.float64), None)
 
@@ -308,6 +314,35 @@ def _refuse_missing(X: np.ndarray) -> None:
         "first (aeon's Padder, or tshub.datasets.read_file(..., variable_length='pad'|'resample')); gaps inside "
         "series: interpolate them (missing='interpolate').",
     )
+
+
+def _refuse_non_series_shape(X: Any) -> None:
+    """Refuse what is no collection of series, before scikit-learn's check: its advice for a 1-D array, "reshape(-1,
+    1) if your data has a single feature", would make series of one timepoint each."""
+    shape = X.shape if hasattr(X, "shape") else np.asarray(X).shape  # np.shape would refuse array-likes
+    if len(shape) == 1:
+        raise ValueError(
+            f"X of shape {shape} is one series: Reshape your data with X.reshape(1, -1) (these estimators take "
+            "collections of series, (n, timepoints) or (n, channels, timepoints))."
+        )
+    if len(shape) not in (2, 3):
+        raise ValueError(f"expected series of shape (n, timepoints) or (n, channels, timepoints), got {shape}.")
+
+
+def _refuse_text_targets(y: Any, estimator: str) -> None:
+    """Send text targets to the classifier: numpy's "could not convert string to float" says neither that a
+    regressor needs numbers nor what takes labels."""
+    if y is None:
+        return  # scikit-learn's validate_data says y is required
+    targets = np.asarray(y)
+    if targets.dtype.kind not in "OUS":
+        return
+    try:
+        targets.astype(object).astype(np.float64)  # through Python's float: the error quotes 'dog', not np.str_
+    except ValueError as error:
+        raise ValueError(
+            f"{estimator} needs numeric targets, got text ({error}); to predict class labels, use TSHubClassifier."
+        ) from None
 
 
 def _univariate_as(X: Any, ndim: int) -> Any:
