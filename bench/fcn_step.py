@@ -2,12 +2,15 @@
 
 One training step (forward, cross-entropy, backward, fused Adam) of the FCN of bigdata18 on FordA's shape (1 × 500,
 batch 16), timed four ways in one command: the blocks as plain layers on (N, C, T) tensors (conv1d → BatchNorm →
-ReLU, what tshub ran before) or as tshub runs them (channels-last: oneDNN's convolutions convert nothing, BatchNorm
-and ReLU work on the (N·T, C) matrix; ``tshub.models.fcn.ConvBNReLU``), each with glibc's default allocator and
-with freed memory kept mapped (``tshub.training.allocator``, process-wide, hence a fresh process per setting).
-Layouts alternate within a process, so a change in the machine's load hits both sides of a ratio.
+ReLU) or channels-last (oneDNN's convolutions convert nothing, BatchNorm and ReLU work on the (N·T, C) matrix;
+``tshub.models.fcn.ConvBNReLU``; tshub picks one per CPU, ``tshub.models.cpu``, and this bench forces each), each
+with glibc's default allocator and with freed memory kept mapped (``tshub.training.allocator``, process-wide, hence a
+fresh process per setting). Layouts alternate within a process, so a change in the machine's load hits both sides
+of a ratio; on a machine other processes share, ``--threads 1 --clock cpu`` times the process's own CPU time, which
+their load barely moves (with more threads, CPU time would count threads spinning at barriers).
 
     python bench/fcn_step.py     # → bench/results/fcn_step.{md,json}
+    python bench/fcn_step.py --threads 1 --clock cpu --results bench/results/fcn_step_zen3   # a shared machine
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,26 +30,22 @@ import torch.nn.functional as F
 from fcn_conv_layers import median_ms  # bench/ is on the path of a script run from it
 from train_speed import BATCH, LENGTH, cpu_name
 
-from tshub.models import fcn
-from tshub.models.base import SameConv1d
+from tshub.models import base
 from tshub.models.registry import build_model
 from tshub.training.allocator import OPT_OUT, keep_freed_memory
 
 REPO = Path(__file__).resolve().parents[1]
 LAYOUTS = ("plain", "channels-last")
-MATRIX = fcn.on_channels_last_matrix  # the blocks' own, restored after a plain round
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def use_layout(model: torch.nn.Module, layout: str) -> None:
-    """Run ``model``'s blocks as plain layers or channels-last (the same parameters either way)."""
+def use_layout(layout: str) -> None:
+    """Run the blocks as plain layers or channels-last, whichever this CPU would choose (``tshub.models.cpu``)."""
     channels_last = layout == "channels-last"
-    for module in model.modules():
-        if isinstance(module, SameConv1d):
-            module.channels_last = channels_last
-    fcn.on_channels_last_matrix = MATRIX if channels_last else (lambda layer, x: layer(x))  # type: ignore[assignment]
+    base.channels_last_pays = lambda device: channels_last  # type: ignore[assignment]
 
 
-def measure(rounds: int) -> dict:
+def measure(rounds: int, dtypes: list[str], clock: Callable[[], float]) -> dict:
     """Median ms per step of each layout and dtype, rounds alternating the layouts (this process's allocator)."""
     kept = keep_freed_memory()  # as ``fit`` does; a no-op when the environment declines it
     torch.manual_seed(0)
@@ -60,13 +61,13 @@ def measure(rounds: int) -> dict:
             F.cross_entropy(out.float(), y).backward()
             optimizer.step()
 
-        return median_ms(step, repeats=10)
+        return median_ms(step, repeats=10, clock=clock)
 
     times: dict[str, list[float]] = {}
     for _ in range(rounds):
-        for dtype in ("bf16", "float32"):
+        for dtype in dtypes:
             for layout in LAYOUTS:
-                use_layout(model, layout)
+                use_layout(layout)
                 times.setdefault(f"{layout}|{dtype}", []).append(step_ms(dtype == "bf16"))
     return {"kept": kept, "rounds": times, "median": {k: float(np.median(v)) for k, v in times.items()}}
 
@@ -74,16 +75,37 @@ def measure(rounds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--dtypes", default="bf16,float32", help="comma-separated; 'float32' alone where oneDNN emulates bf16"
+    )
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice, one per core)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help="cpu: the process's CPU time")
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/fcn_step")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    dtypes = [d for d in args.dtypes.split(",") if d]
+    if not dtypes or set(dtypes) - {"float32", "bf16"}:
+        parser.error(f"--dtypes {args.dtypes!r}: name float32, bf16 or both, comma-separated")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
-        print(json.dumps(measure(args.rounds)))
+        print(json.dumps(measure(args.rounds, dtypes, CLOCKS[args.clock])))
         return
     runs = {}
     for allocator, env in (("default", "0"), ("kept", "1")):
         done = subprocess.run(
-            [sys.executable, __file__, "--child", "--rounds", str(args.rounds)],
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--rounds",
+                str(args.rounds),
+                "--dtypes",
+                args.dtypes,
+                "--clock",
+                args.clock,
+            ]
+            + (["--threads", str(args.threads)] if args.threads else []),
             capture_output=True,
             text=True,
             check=True,
@@ -91,28 +113,33 @@ def main() -> None:
         )
         runs[allocator] = json.loads(done.stdout.strip().splitlines()[-1])
         print(allocator, json.dumps(runs[allocator]["median"]), flush=True)
-    base = runs["default"]["median"]
+    baseline = runs["default"]["median"]
     lines = [
         "# FCN training step on the CPU: channels-last blocks and kept memory, one at a time",
         "",
-        f"`python bench/fcn_step.py` — {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-        f"batch {BATCH} × length {LENGTH}, one training step (forward, loss, backward, fused Adam); median of 10 "
+        f"`python bench/fcn_step.py {' '.join(sys.argv[1:])}` — {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+        f"batch {BATCH} × length {LENGTH}, one training step (forward, loss, backward, fused Adam), "
+        f"{'CPU time of the process' if args.clock == 'cpu' else 'wall time'}; median of 10 "
         f"steps per round, {args.rounds} rounds alternating the layouts, a fresh process per allocator setting. "
         f"Memory kept: {runs['kept']['kept']} (glibc).",
         "",
-        "| blocks | allocator | bf16 ms | × plain/default | float32 ms | × plain/default |",
-        "|---|---|---:|---:|---:|---:|",
+        "| blocks | allocator | " + " | ".join(f"{dtype} ms | × plain/default" for dtype in dtypes) + " |",
+        "|---|---|" + "---:|---:|" * len(dtypes),
     ]
     for layout in LAYOUTS:
         for allocator, run in runs.items():
             m = run["median"]
-            lines.append(
-                f"| {layout} | {allocator} | {m[f'{layout}|bf16']:.2f} | {base['plain|bf16'] / m[f'{layout}|bf16']:.2f}× "
-                f"| {m[f'{layout}|float32']:.2f} | {base['plain|float32'] / m[f'{layout}|float32']:.2f}× |"
-            )
+            cells = [f"{m[f'{layout}|{d}']:.2f} | {baseline[f'plain|{d}'] / m[f'{layout}|{d}']:.2f}×" for d in dtypes]
+            lines.append(f"| {layout} | {allocator} | " + " | ".join(cells) + " |")
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    meta = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, "rounds": args.rounds}
+    meta = {
+        "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "rounds": args.rounds,
+        "clock": args.clock,
+    }
     args.results.with_suffix(".json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
     print("\n".join(lines))
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from tshub.models import ModelInputError, TimeSeriesModel, build_model, get_architecture, list_architectures
+from tshub.models import ModelInputError, TimeSeriesModel, base, build_model, get_architecture, list_architectures
 from tshub.models.base import MultiHead
 from tshub.models.convnetquake import SameConv1d
 from tshub.models.cpu import run_lstm
@@ -599,8 +599,14 @@ def _channels_last(x: torch.Tensor) -> bool:
     return x.transpose(1, 2).is_contiguous()
 
 
+@pytest.fixture
+def channels_last_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Channels-last convolutions run on any machine, not only where they pay (``tshub.models.cpu``)."""
+    monkeypatch.setattr(base, "channels_last_pays", lambda device: True)
+
+
 @pytest.mark.parametrize("kernel, dilation", [(2, 1), (3, 1), (8, 1), (5, 2), (64, 1)])
-def test_channels_last_convolution_equals_the_plain_one(kernel: int, dilation: int) -> None:
+def test_channels_last_convolution_equals_the_plain_one(kernel: int, dilation: int, channels_last_pays: None) -> None:
     torch.manual_seed(kernel)
     plain = SameConv1d(3, 6, kernel, dilation=dilation)
     conv = SameConv1d(3, 6, kernel, dilation=dilation, channels_last=True)
@@ -622,7 +628,7 @@ def test_channels_last_convolution_refuses_strides() -> None:
         SameConv1d(1, 1, 3, stride=2, channels_last=True)
 
 
-def test_channels_last_batch_norm_matches_batch_norm_statistics_and_gradients() -> None:
+def test_channels_last_batch_norm_matches_batch_norm_statistics_and_gradients(channels_last_pays: None) -> None:
     """BatchNorm on the (N·T, C) matrix: same outputs, running statistics, counter and gradients as on (N, C, T)."""
     from tshub.models.base import batch_norm, on_channels_last_matrix
 
@@ -646,7 +652,7 @@ def test_channels_last_batch_norm_matches_batch_norm_statistics_and_gradients() 
 @pytest.mark.parametrize("arch", ["fcn", "mlstm_fcn"])
 @pytest.mark.parametrize("bf16", [False, True])
 def test_channels_last_blocks_compute_what_plain_layers_compute(
-    arch: str, bf16: bool, monkeypatch: pytest.MonkeyPatch
+    arch: str, bf16: bool, monkeypatch: pytest.MonkeyPatch, channels_last_pays: None
 ) -> None:
     """Architectures whose conv → BN → ReLU blocks run channels-last: the logits, loss gradients and BatchNorm
     statistics of the same layers run on plain (N, C, T) tensors (float32 to rounding; bf16 to its precision)."""
@@ -675,13 +681,26 @@ def test_channels_last_blocks_compute_what_plain_layers_compute(
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_fcn_activations_are_channels_last(channels: int) -> None:
-    """Every block hands the next a channels-last tensor, so oneDNN converts nothing between them."""
+@pytest.mark.parametrize("capability", ["AVX512", "AVX2"])
+def test_fcn_activations_are_laid_out_as_the_cpu_convolves_fastest(
+    channels: int, capability: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With AVX-512 every block hands the next a channels-last tensor, so oneDNN converts nothing between them;
+    regression: on AVX2 (a Zen 3 EPYC) that layout made the float32 training step 1.09x slower than plain tensors
+    (bench/results/fcn_step_zen3.md), so there the blocks compute on plain ones, to the same values."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
     model = _build("fcn", channels, length=40)
     h, _ = _inputs(channels, 40)
+    outputs = []
     for block in model.backbone:
         h = block(h)
-        assert _channels_last(h)
+        assert _channels_last(h) is (capability == "AVX512") and h.is_contiguous() is (capability == "AVX2")
+        outputs.append(h)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512" if capability == "AVX2" else "AVX2")
+    h, _ = _inputs(channels, 40)
+    for block, expected in zip(model.backbone, outputs):
+        h = block(h)
+        torch.testing.assert_close(h, expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("arch", ["mlstm_fcn", "magnet"])

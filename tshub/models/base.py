@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from tshub.hub.mixin import HubMixin
+from tshub.models.cpu import channels_last_pays
 from tshub.models.registry import BASE_ARGUMENTS
 from tshub.naming import closest
 
@@ -322,7 +323,8 @@ class SameConv1d(nn.Conv1d):
     At stride 1 it computes exactly what ``nn.Conv1d(..., padding="same")`` computes (the symmetric part of the
     pad inside the convolution, the odd zero appended on the right), without torch's warning about even kernels;
     parameter names and shapes are those of ``nn.Conv1d``, so checkpoints load unchanged. ``channels_last``
-    (stride 1) returns the output channels-last in memory, for blocks that keep their activations so (the FCN's).
+    (stride 1) returns the output channels-last in memory where that pays (``tshub.models.cpu``), for blocks that
+    keep their activations so (the FCN's).
     """
 
     def __init__(
@@ -346,7 +348,7 @@ class SameConv1d(nn.Conv1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stride = self.stride[0]
-        if self.channels_last:
+        if self.channels_last and channels_last_pays(x.device):
             return self._forward_channels_last(x)
         if stride == 1:
             return super().forward(F.pad(x, (0, self.right_extra)) if self.right_extra else x)
@@ -379,11 +381,14 @@ class SameConv1d(nn.Conv1d):
 
 def on_channels_last_matrix(layer: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """``layer(x)`` for a per-channel ``layer`` (BatchNorm1d, an activation) and a channels-last (N, C, T) ``x``,
-    computed on the (N·T, C) matrix its memory is; the result is channels-last too.
+    computed on the (N·T, C) matrix its memory is; the result is channels-last too. A plain ``x`` (the block's
+    convolution computed plain, see ``tshub.models.cpu``) is passed to ``layer`` as it is.
 
     PyTorch's BatchNorm and elementwise kernels take that matrix at full speed but a channels-last 3-D tensor
     several times slower; the statistics are the same (per channel, over batch and time), and so are the values.
     """
+    if not x.transpose(1, 2).is_contiguous():
+        return layer(x)
     n, channels, length = x.shape
     out = layer(x.transpose(1, 2).reshape(n * length, channels))
     return out.view(n, length, channels).transpose(1, 2)

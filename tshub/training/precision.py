@@ -7,7 +7,7 @@ without AMX (Cooper Lake, or a Sapphire Rapids whose AMX a VM hides, measured wi
 convolutions ran at float32's rate (consistent with its bf16 dot product issuing on one port where float32 FMAs
 issue on two), so the casts make the epoch slower: 0.70× (train_speed_xeon_no_amx.md). Without bf16 instructions oneDNN emulates it:
 a ranking's bf16 screen took 4.2-4.9× as long as in float32 (recommend_screen_precision.md), an FCN training step on a
-Zen 3 EPYC 13× (train_speed_zen3.md), so a training asked for bf16 there warns.
+Zen 3 EPYC 11× (fcn_step_zen3.md), so a training asked for bf16 there warns.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def warn_if_emulated_bf16(device: torch.device) -> None:
     if emulated_bf16(device):
         warnings.warn(
             "bfloat16 autocast was asked for, but this CPU has no bf16 instructions oneDNN uses (AVX512-bf16 or AMX), "
-            "so it emulates them: an FCN training step ran 13x slower than in float32 on a Zen 3 AMD EPYC. "
+            "so it emulates them: an FCN training step ran 11x slower than in float32 on a Zen 3 AMD EPYC. "
             "Pass bf16=False (or leave bf16 unset: the presets use bf16 only where it runs natively), or train on "
             "a CPU with AVX512-bf16 or AMX.",
             stacklevel=3,
