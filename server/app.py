@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import Path as InPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -61,6 +62,7 @@ from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_mode
 from tshub.hub.checkpoint import CARD_NAME
 from tshub.hub.ids import as_model_id
 from tshub.models.registry import get_architecture
+from tshub.naming import closest
 
 log = logging.getLogger("tshub.server")
 
@@ -79,7 +81,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "the job or dataset is not in a state that allows this",
         413: "body over TSHUB_MAX_UPLOAD_MB / TSHUB_MAX_JSON_KB, data over the expansion or memory limits, or "
         "storage quota exceeded",
-        415: "unsupported file type",
+        415: "unsupported file type, or a JSON body not sent as application/json",
         422: "invalid request or malformed file",
         429: "a per-tenant limit is reached: requests in flight (TSHUB_TENANT_CONCURRENCY, on every /v1 route), "
         "queued jobs, or uploads and rankings waiting for a processing slot",
@@ -88,6 +90,13 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------------ dependencies
+#: Ids in paths are bounded (422 beyond), so no message echoes an unbounded address back.
+DatasetId = Annotated[str, InPath(max_length=64, description="id returned by POST /v1/datasets")]
+JobId = Annotated[str, InPath(max_length=64, description="id returned by POST /v1/jobs")]
+SourceName = Annotated[str, InPath(max_length=100, description="source of a model id, e.g. Coffee")]
+ArchName = Annotated[str, InPath(max_length=64, description="architecture of a model id, e.g. fcn")]
+
+
 def current_owner(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Owner:
@@ -246,7 +255,7 @@ def list_datasets(request: Request, owner: OwnerDep, limit: Limit = PAGE_LIMIT, 
     responses=_errors(401, 404),
     summary="A dataset's summary",
 )
-def get_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> DatasetOut:
+def get_dataset(request: Request, owner: OwnerDep, dataset_id: DatasetId) -> DatasetOut:
     return DatasetOut.of(owned_dataset(request, owner, dataset_id))
 
 
@@ -257,7 +266,7 @@ def get_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> DatasetOu
     responses=_errors(401, 404, 409),
     summary="Delete a dataset and its files",
 )
-def delete_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> Response:
+def delete_dataset(request: Request, owner: OwnerDep, dataset_id: DatasetId) -> Response:
     """Refused (409) while any of your jobs uses it: delete those jobs first. Raw uploads no other dataset
     uses are swept from the storage within minutes."""
     row = owned_dataset(request, owner, dataset_id)
@@ -279,7 +288,7 @@ def delete_dataset(request: Request, owner: OwnerDep, dataset_id: str) -> Respon
     status_code=202,
     response_model=JobOut,
     tags=["jobs"],
-    responses=_errors(401, 404, 413, 422),
+    responses=_errors(401, 404, 413, 415, 422),
     summary="Start a fine-tune job",
 )
 def create_job(request: Request, response: Response, owner: OwnerDep, body: JobCreate) -> JobOut:
@@ -292,6 +301,8 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
     if body.arch is not None:
         check_architecture(body.arch)
         check_arch_of_named_model(body.model, body.arch)
+        if body.model == "auto":
+            check_arch_offered(request, body.arch)
     if body.budget_s is not None and body.budget_s > settings.max_job_s:
         raise HTTPException(
             422,
@@ -348,7 +359,7 @@ def list_jobs(
     responses=_errors(401, 404),
     summary="A job's state, progress and metrics",
 )
-def get_job(request: Request, owner: OwnerDep, job_id: str) -> JobOut:
+def get_job(request: Request, owner: OwnerDep, job_id: JobId) -> JobOut:
     return JobOut.of(request.app.state.jobs.get(owner.id, job_id))
 
 
@@ -360,7 +371,7 @@ def get_job(request: Request, owner: OwnerDep, job_id: str) -> JobOut:
     responses=_errors(401, 404, 409),
     summary="Cancel a job",
 )
-def cancel_job(request: Request, owner: OwnerDep, job_id: str) -> JobOut:
+def cancel_job(request: Request, owner: OwnerDep, job_id: JobId) -> JobOut:
     """A queued job is cancelled at once; a running one is stopped by its worker within a heartbeat
     (``cancel_requested`` is true until then)."""
     return JobOut.of(request.app.state.jobs.cancel(owner.id, job_id))
@@ -373,7 +384,7 @@ def cancel_job(request: Request, owner: OwnerDep, job_id: str) -> JobOut:
     responses=_errors(401, 404, 409),
     summary="Delete a finished job and its model",
 )
-def delete_job(request: Request, owner: OwnerDep, job_id: str) -> Response:
+def delete_job(request: Request, owner: OwnerDep, job_id: JobId) -> Response:
     """Only succeeded, failed or cancelled jobs (409 otherwise: cancel first); the model zip goes with it."""
     model_path = request.app.state.jobs.delete(owner.id, job_id)
     if model_path:
@@ -394,7 +405,7 @@ def delete_job(request: Request, owner: OwnerDep, job_id: str) -> Response:
     },
     summary="Download the fine-tuned checkpoint",
 )
-def download_model(request: Request, owner: OwnerDep, job_id: str) -> FileResponse:
+def download_model(request: Request, owner: OwnerDep, job_id: JobId) -> FileResponse:
     job = request.app.state.jobs.get(owner.id, job_id)
     if job.state != "succeeded" or not job.model_path:
         raise HTTPException(409, f"job {job_id} is {job.state}; its model can be downloaded once it has succeeded")
@@ -422,7 +433,7 @@ def get_models(request: Request, owner: OwnerDep) -> list[ModelInfo]:
     responses=_errors(401, 404),
     summary="A checkpoint's config and model card",
 )
-def get_model(request: Request, owner: OwnerDep, source: str, arch: str) -> ModelDetail:
+def get_model(request: Request, owner: OwnerDep, source: SourceName, arch: ArchName) -> ModelDetail:
     model_id, folder = available_checkpoint(request, f"{source}/{arch}")
     card = folder / CARD_NAME
     return ModelDetail(id=model_id, config=read_config(folder), card=card.read_text() if card.is_file() else "")
@@ -432,7 +443,7 @@ def get_model(request: Request, owner: OwnerDep, source: str, arch: str) -> Mode
     "/recommend",
     response_model=RecommendOut,
     tags=["models"],
-    responses=_errors(401, 404, 413, 422),
+    responses=_errors(401, 404, 413, 415, 422),
     summary="Rank source checkpoints for a dataset",
 )
 async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -> RecommendOut:
@@ -444,6 +455,7 @@ async def recommend(request: Request, owner: OwnerDep, body: RecommendRequest) -
     row = await run_in_threadpool(owned_dataset, request, owner, body.dataset_id)
     if body.arch is not None:
         check_architecture(body.arch)
+        await run_in_threadpool(check_arch_offered, request, body.arch)
     candidates = offered_candidates(request)
     budget = Budget(
         int(settings.parse_memory_mb * 2**20),
@@ -489,6 +501,24 @@ def check_arch_of_named_model(model: str, arch: str) -> None:
             f"arch={arch!r} contradicts model={model!r}, a {named.arch} checkpoint: arch only narrows "
             f"model='auto'; drop it, or name a {wanted} checkpoint from GET /v1/models",
         )
+
+
+def check_arch_offered(request: Request, arch: str) -> None:
+    """``arch`` narrows the ranking to this server's sources of that architecture: with none, say which it has (the
+    recommender's own refusal tells a library user to build the zoo or pull checkpoints, which a client cannot)."""
+    wanted = get_architecture(arch).arch
+    offered = sorted({row["arch"] for row in available_models(request)})
+    if wanted in offered:
+        return
+    if not offered:
+        raise HTTPException(
+            422, "this server offers no source checkpoint (GET /v1/models lists none); ask its operator for some"
+        )
+    raise HTTPException(
+        422,
+        f"no source checkpoint of arch {arch!r} on this server; its sources are of arch {', '.join(offered)} "
+        "(GET /v1/models lists them): leave arch out, or give one of those",
+    )
 
 
 def available_models(request: Request) -> list[dict[str, Any]]:
@@ -541,9 +571,12 @@ def available_checkpoint(request: Request, text: str, status: int = 404) -> tupl
         key = parse_model_id(text).key
     except InvalidModelIdError as err:
         raise HTTPException(status, str(err)) from None
-    model_id = next((row["id"] for row in available_models(request) if parse_model_id(row["id"]).key == key), None)
+    offered = [row["id"] for row in available_models(request)]
+    model_id = next((row_id for row_id in offered if parse_model_id(row_id).key == key), None)
     if model_id is None:
-        raise HTTPException(status, f"no checkpoint {text!r} on this server; GET /v1/models lists the sources")
+        guesses = closest(text, offered)
+        guess = f"did you mean {' or '.join(map(repr, guesses))}? " if guesses else ""
+        raise HTTPException(status, f"no checkpoint {text!r} on this server; {guess}GET /v1/models lists the sources")
     try:
         folder = resolve(model_id, local_folders=False)
     except HubError:
@@ -697,8 +730,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> Response:
-        """FastAPI's 422, with the offending values made JSON-safe (a NaN in the body would otherwise be a 500); a
-        web page's address that no page has (an id with other characters) gets the pages' own 404 page."""
+        """FastAPI's 422, with the offending values made JSON-safe (a NaN in the body would otherwise be a 500) and
+        cut short (``bounded``); a 415 for a JSON body sent as another type (FastAPI hands such a body over unread,
+        as bytes); a web page's address that no page has (an id with other characters) gets the pages' own 404
+        page."""
         from server.web.pages import PREFIX, page  # imported here: the pages use this module's functions
 
         if request.url.path.startswith(f"{PREFIX}/"):
@@ -710,12 +745,42 @@ def _add_error_handlers(app: FastAPI) -> None:
                 )
                 return page(request, "error.html", status=400, title="Bad search", message=message)
             return page(request, "error.html", status=404, title="Not found", message=no_such_page(request))
-        return JSONResponse({"detail": json_safe(err.errors())}, 422)
+        if isinstance(err.body, bytes):
+            sent = request.headers.get("content-type")
+            return JSONResponse(
+                {
+                    "detail": "the request body is JSON: send it with 'Content-Type: application/json' (it came as "
+                    f"{bounded(sent) if sent else 'no Content-Type'}; with curl, add -H 'Content-Type: "
+                    "application/json')"
+                },
+                415,
+            )
+        return JSONResponse({"detail": [bounded_error(e) for e in json_safe(err.errors())]}, 422)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, err: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error; the server log has the details"}, 500)
+
+
+#: Characters of a refused value a 422 echoes back: an id or field of any length is not sent back whole.
+MAX_ECHO = 64
+
+
+def bounded_error(error: dict[str, Any]) -> dict[str, Any]:
+    """One of FastAPI's invalid fields with its input and location cut to MAX_ECHO characters each."""
+    return {**error, **{key: bounded(error[key]) for key in ("input", "loc") if key in error}}
+
+
+def bounded(value: Any) -> Any:
+    """``value`` (JSON: strings, lists, dicts) with every string longer than MAX_ECHO cut, saying its length."""
+    if isinstance(value, str) and len(value) > MAX_ECHO:
+        return f"{value[:MAX_ECHO]}… ({len(value)} characters)"
+    if isinstance(value, list):
+        return [bounded(v) for v in value]
+    if isinstance(value, dict):
+        return {bounded(k): bounded(v) for k, v in value.items()}
+    return value
 
 
 def no_such_page(request: Request) -> str:

@@ -1,13 +1,15 @@
 """Bearer tokens: created by the CLI, shown once, stored as sha256; every request resolves to its owner.
 
-Tokens may expire; their last use is recorded (to the minute). Revoking a token cancels its queued jobs and
-stops its running ones: what a revoked tenant started does not go on using the machine.
+Tokens may expire; their last use is recorded (to the minute) and listed with the rest (``list_tokens``, never a
+secret). A name is given once: a token is a tenant, and its name is its Hub namespace. Revoking a token cancels its
+queued jobs and stops its running ones: what a revoked tenant started does not go on using the machine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,10 +22,15 @@ from server.jobstore import JobStore
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # at most one write per token and minute
 
 TOKEN_PREFIX = "tshub_"
+MAX_NAME_LENGTH = 200  # the tokens.name column
 
 
 class AuthError(PermissionError):
     pass
+
+
+class TokenNameError(ValueError):
+    """A name ``create_token`` refuses; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -32,18 +39,72 @@ class Owner:
     name: str
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What an operator may see of a token (``tshub token list``): neither its secret nor the secret's hash."""
+
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at is not None and self.expires_at <= utcnow() else "active"
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_token(Session: sessionmaker, name: str, expires_at: datetime | None = None) -> tuple[Owner, str]:
-    """A new random token (valid until ``expires_at``, None: until revoked); returns its owner and the clear
-    token (not recoverable later)."""
+    """A new random token for ``name`` (stripped; TokenNameError when empty, unprintable, too long or already
+    some token's), valid until ``expires_at`` (None: until revoked); returns its owner and the clear token (not
+    recoverable later)."""
+    name = name.strip()
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with Session.begin() as session:
+        check_token_name(name, session.scalars(select(Token)).all())
         row = Token(name=name, token_hash=hash_token(token), expires_at=expires_at)
         session.add(row)
     return Owner(row.id, row.name), token
+
+
+def check_token_name(name: str, tokens: Sequence[Token]) -> None:
+    """Refuse a name no one could tell apart or use: empty, unprintable (it would break ``tshub token list``), longer
+    than the column, or the name of one of ``tokens`` up to case, revoked ones included. A token is a tenant: a second
+    'alice' would not see the first one's datasets and jobs, and both would claim the Hub namespace 'alice' (which
+    the Hub also keeps from a look-alike differing in case, and keeps for a revoked token)."""
+    if not name:
+        raise TokenNameError("a token needs a name: who or what it is for, e.g. --name alice (also its Hub namespace)")
+    if not name.isprintable():
+        raise TokenNameError(f"a token name is one line of printable characters, got {name[:60]!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise TokenNameError(f"a token name has at most {MAX_NAME_LENGTH} characters, got {len(name)}")
+    taken = {t.name.casefold(): t for t in tokens}
+    same = taken.get(name.casefold())
+    if same is None:
+        return
+    revoked = f", revoked {same.revoked_at:%Y-%m-%d}" if same.revoked_at else ""
+    free = next(f"{name}-{n}" for n in range(2, len(taken) + 3) if f"{name}-{n}".casefold() not in taken)
+    raise TokenNameError(
+        f"a token named {same.name!r} exists already ({same.id}{revoked}): a token is a tenant, with its own datasets, "
+        f"jobs and Hub namespace, so a name is given once; choose another, e.g. {free!r} (`tshub token list` shows "
+        "every token)"
+    )
+
+
+def list_tokens(Session: sessionmaker, active_only: bool = False) -> list[TokenInfo]:
+    """Every token, oldest first (only the unrevoked, unexpired ones with ``active_only``): what an operator needs to
+    find the id of a token to revoke, and when each was last used."""
+    with Session() as session:
+        rows = session.scalars(select(Token).order_by(Token.created_at, Token.id)).all()
+    tokens = [TokenInfo(r.id, r.name, r.created_at, r.expires_at, r.last_used_at, r.revoked_at) for r in rows]
+    return [t for t in tokens if t.state == "active"] if active_only else tokens
 
 
 def revoke_token(Session: sessionmaker, token_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""``tshub serve``, ``tshub token create|revoke`` and ``tshub hub delete``: ``add_server_commands`` is the
+"""``tshub serve``, ``tshub token create|list|revoke`` and ``tshub hub delete``: ``add_server_commands`` is the
 ``tshub.commands`` entry point that adds them to the tshub CLI (pyproject), ``main`` runs them alone (``python -m
 server``)."""
 
@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from server.config import ConfigError, Settings
@@ -47,10 +47,12 @@ def add_server_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.set_defaults(run=_run_serve)
 
-    token = commands.add_parser("token", help="create or revoke API tokens of the fine-tune service")
+    token = commands.add_parser("token", help="create, list or revoke API tokens of the fine-tune service")
     actions = token.add_subparsers(title="actions", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="create a token and print it (shown once)")
-    create.add_argument("--name", required=True, help="who or what the token is for")
+    create.add_argument(
+        "--name", required=True, help="who or what the token is for, also its Hub namespace (one token per name)"
+    )
     create.add_argument(
         "--expires-days",
         type=expiry_days,
@@ -58,7 +60,12 @@ def add_server_commands(commands: argparse._SubParsersAction) -> None:
         help="the token stops working after this many days (default: never, until revoked)",
     )
     create.set_defaults(run=_run_token_create)
-    revoke = actions.add_parser("revoke", help="revoke a token by its id")
+    listing = actions.add_parser(
+        "list", help="list the tokens: id, name, created, expires, last used, revoked (never a secret)"
+    )
+    listing.add_argument("--active", action="store_true", help="only the tokens that work now")
+    listing.set_defaults(run=_run_token_list)
+    revoke = actions.add_parser("revoke", help="revoke a token by its id (`tshub token list` shows the ids)")
     revoke.add_argument("token_id")
     revoke.set_defaults(run=_run_token_revoke)
 
@@ -196,15 +203,51 @@ def expiry_days(text: str) -> float:
 
 
 def _run_token_create(args: argparse.Namespace) -> int:
-    from server.auth import create_token
+    from server.auth import TokenNameError, create_token
     from server.db import open_store, utcnow
 
     expires = utcnow() + timedelta(days=args.expires_days) if args.expires_days else None
-    owner, token = create_token(open_store(_settings().db_url), args.name, expires_at=expires)
+    try:
+        owner, token = create_token(open_store(_settings().db_url), args.name, expires_at=expires)
+    except TokenNameError as err:
+        print(f"tshub: error: {err}", file=sys.stderr)
+        return 1
     until = f", valid until {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
     print(f"token {owner.id} for {owner.name!r}{until}; keep it now, it is not shown again:", file=sys.stderr)
     print(token)
     return 0
+
+
+def _run_token_list(args: argparse.Namespace) -> int:
+    from server.auth import list_tokens
+    from server.db import open_store
+
+    tokens = list_tokens(open_store(_settings().db_url), active_only=args.active)
+    if not tokens:
+        which = "active tokens" if args.active else "tokens"
+        print(f"no {which}; create one with `tshub token create --name NAME`", file=sys.stderr)
+        return 0
+    rows = [
+        [
+            t.id,
+            t.name,
+            _when(t.created_at),
+            _when(t.expires_at, "never"),
+            _when(t.last_used_at, "never"),
+            _when(t.revoked_at, "-"),
+            t.state,
+        ]
+        for t in tokens
+    ]
+    header = ["ID", "NAME", "CREATED (UTC)", "EXPIRES (UTC)", "LAST USED (UTC)", "REVOKED (UTC)", "STATE"]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _when(moment: datetime | None, otherwise: str = "") -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else otherwise
 
 
 def _run_token_revoke(args: argparse.Namespace) -> int:
@@ -212,7 +255,9 @@ def _run_token_revoke(args: argparse.Namespace) -> int:
     from server.db import open_store
 
     if not revoke_token(open_store(_settings().db_url), args.token_id):
-        print(f"tshub: error: no active token with id {args.token_id!r}", file=sys.stderr)
+        print(
+            f"tshub: error: no active token with id {args.token_id!r} (`tshub token list` shows them)", file=sys.stderr
+        )
         return 1
     print(f"token {args.token_id} revoked; its queued jobs are cancelled and its running ones stopped", file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import aliased, sessionmaker
 
 from server.db import TERMINAL_STATES, Job, page_of, utcnow
@@ -383,7 +383,9 @@ class JobStore:
 
 
 def _claimed_by(worker_id: str) -> dict[str, Any]:
-    """Column values of a claim: running on ``worker_id``, a new attempt, a fresh heartbeat."""
+    """Column values of a claim: running on ``worker_id``, a new attempt, a fresh heartbeat, and no reason (a requeued
+    job's 'requeued: ...' no longer holds once it runs again); cancel_requested is kept, with the reason it was asked
+    for: a job asked to stop is cancelled by its worker's first heartbeat."""
     now = utcnow()
     return {
         "state": "running",
@@ -392,7 +394,8 @@ def _claimed_by(worker_id: str) -> dict[str, Any]:
         "heartbeat_at": now,
         "started_at": now,
         "progress": None,
-    }  # cancel_requested is kept: a job asked to stop is cancelled by its worker's first heartbeat
+        "reason": case((Job.cancel_requested.is_(True), Job.reason), else_=None),
+    }
 
 
 def _cancelled(why: str) -> tuple[str, str]:

@@ -161,7 +161,7 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple
             strict_candidates=False,
         )
     except (RecommendError, DatasetError) as err:
-        raise JobFailed(f"model 'auto': {err}") from None
+        raise JobFailed(f"model 'auto': {for_http_clients(str(err))}") from None
     if not len(ranking):
         raise JobFailed(
             f"model 'auto': the recommender could score no source checkpoint"
@@ -213,7 +213,7 @@ def rank_sources(
             strict_candidates=False,
         )
     except (RecommendError, DatasetError) as err:  # DatasetError: data the ranking cannot take, not a server fault
-        raise IsolatedFailure(422, str(err)) from None
+        raise IsolatedFailure(422, for_http_clients(str(err))) from None
     out = ranking.to_dict()
     return json_safe(
         {
@@ -227,6 +227,25 @@ def rank_sources(
             "advice": out["advice"],
         }
     )
+
+
+#: The recommender's advice to library and CLI users (tshub.recommend's refusal of a ranking with no candidate),
+#: and what a client of the service can do instead.
+HTTP_ADVICE = {
+    "build the zoo (scripts/publish), `tshub pull ID` some, or pass candidates=[ids or folders].": (
+        "GET /v1/models lists the source checkpoints this server offers; ask its operator for others."
+    ),
+    "allow_self_transfer=True": '"allow_self_transfer": true',
+    "see `tshub list`": "see GET /v1/models",
+}
+
+
+def for_http_clients(message: str) -> str:
+    """A recommender's message with its advice to library users (build the zoo, pull checkpoints, pass candidates,
+    a keyword argument) said in the API's terms, which is all an HTTP client can act on."""
+    for library, http in HTTP_ADVICE.items():
+        message = message.replace(library, http)
+    return message
 
 
 def fit_summary(result: FitResult) -> dict[str, Any]:

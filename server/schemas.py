@@ -2,17 +2,63 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from server.db import DatasetRecord, Job
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 MAX_SEED = 2**31 - 1
-Omega = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False, strict=True)]  # strict: a boolean is no ω
 MAX_OMEGAS = 20
+
+
+def explain_omega_zero(value: Any) -> Any:
+    """Say why a job refuses ω = 0, which tshub's finetune takes (the bound alone read 'should be greater than 0')."""
+    if type(value) in (int, float) and value == 0:
+        raise ValueError(
+            "ω = 0 leaves the transferred layers as they are, which this service does not offer: a job trains them at "
+            "ω times the learning rate, 0 < ω ≤ 100; to keep them nearly fixed, give a small ω such as 0.01"
+        )
+    return value
+
+
+def each_omega_once(omegas: list[float]) -> list[float]:
+    """Refuse a list that repeats an ω: each one is the same seeded training, so a repeat costs time and adds nothing
+    (it was trained again, and counted among the runs)."""
+    repeated = {omega: n for omega, n in Counter(omegas).items() if n > 1}
+    if repeated:
+        raise ValueError(
+            f"lr_multiplier repeats {', '.join(f'{omega:g} ({n} times)' for omega, n in repeated.items())}: each ω "
+            f"is the same seeded training, so give each ω once, e.g. {[*dict.fromkeys(omegas)]}"
+        )
+    return omegas
+
+
+def omega_form(value: Any) -> str | None:
+    """Which form of ``lr_multiplier`` a client sent, so that only that form's error answers (a plain union answered
+    one error per form: a refused ω also got 'Input should be a valid array' and "Input should be 'grid'")."""
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "grid"
+    return "number" if isinstance(value, (int, float)) else None
+
+
+# strict: a boolean is no ω; 0 is refused saying why (explain_omega_zero) before the bounds answer
+Omega = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False, strict=True), BeforeValidator(explain_omega_zero)]
+Omegas = Annotated[
+    Annotated[Omega, Tag("number")]
+    | Annotated[list[Omega], Field(min_length=1, max_length=MAX_OMEGAS), AfterValidator(each_omega_once), Tag("list")]
+    | Annotated[Literal["grid"], Tag("grid")],
+    Discriminator(
+        omega_form,
+        custom_error_type="lr_multiplier_type",
+        custom_error_message="lr_multiplier takes one ω (a number), a list of distinct ω, or 'grid'",
+    ),
+]
 
 
 class Error(BaseModel):
@@ -131,9 +177,9 @@ class JobCreate(BaseModel):
         description="with model='auto': also consider checkpoints trained on "
         "this dataset's own data (left out by default)",
     )
-    lr_multiplier: Omega | Annotated[list[Omega], Field(min_length=1, max_length=MAX_OMEGAS)] | Literal["grid"] = Field(
+    lr_multiplier: Omegas = Field(
         1.0,
-        description="ω, the learning-rate multiplier of the transferred layers (0 < ω ≤ 100); a list of ω "
+        description="ω, the learning-rate multiplier of the transferred layers (0 < ω ≤ 100); a list of distinct ω "
         "to try, keeping the best on validation; or 'grid' for Otović's ten, 0.01…2",
     )
     search: Literal["halving", "full"] = Field(
@@ -202,7 +248,11 @@ class Progress(BaseModel):
         },
     )
 
-    phase: str | None = Field(None, description="recommending, loading, finetune, baseline or minirocket")
+    phase: str | None = Field(
+        None,
+        description="recommending, loading, finetune, baseline or minirocket while it runs; done once it succeeded "
+        "(a failed or cancelled job keeps the phase it stopped in)",
+    )
     source: str | None = Field(None, description="the source checkpoint being fine-tuned")
     epoch: int | None = Field(None, description="epoch of the ω training now (each ω counts its own epochs)")
     max_epochs: int | None = None
@@ -230,14 +280,7 @@ class JobOut(BaseModel):
                     "lr_multiplier": 0.5,
                     "attempts": 1,
                     "cancel_requested": False,
-                    "progress": {
-                        "phase": "finetune",
-                        "epoch": 50,
-                        "max_epochs": 50,
-                        "metric": "val_accuracy",
-                        "value": 1.0,
-                        "best": 1.0,
-                    },
+                    "progress": {"phase": "done", "source": "Coffee/fcn"},
                     "metrics": {"accuracy": 0.98, "f1_weighted": 0.98},
                     "baseline_metrics": {"accuracy": 0.93, "f1_weighted": 0.93},
                     "minirocket_metrics": {"accuracy": 0.99, "f1_weighted": 0.99},
@@ -252,7 +295,11 @@ class JobOut(BaseModel):
 
     id: str
     state: JobState
-    reason: str | None = Field(None, description="why it failed or was cancelled, or why it was requeued")
+    reason: str | None = Field(
+        None,
+        description="why it failed or was cancelled, why it was requeued (while it waits to run again), or why "
+        "it is being cancelled",
+    )
     dataset_id: str
     model: str = Field(description="the model requested")
     source: str | None = Field(None, description="the source checkpoint used (the recommender's pick for 'auto')")

@@ -217,11 +217,19 @@ class Worker:
             result=outcome.result,
             model_path=run.model_rel if succeeded else None,
             model_bytes=model_bytes if succeeded else None,
-            progress=run.progress,
+            progress=ended_progress(run.progress) if succeeded else run.progress,
         )
         log.info("job %s %s%s", run.job.id, outcome.state, f": {outcome.reason}" if outcome.reason else "")
         if not saved:
             log.warning("job %s finished but was no longer this worker's; outcome dropped", run.job.id)
+
+
+def ended_progress(progress: dict[str, Any] | None) -> dict[str, Any]:
+    """The progress of a job that succeeded: done, with its source (its last event named the phase then under way,
+    e.g. MiniRocket's, with no epoch, as if it still ran). A failed or cancelled job keeps its last event: where it
+    stopped."""
+    source = (progress or {}).get("source")
+    return {"phase": "done", **({"source": source} if source else {})}
 
 
 def main() -> None:

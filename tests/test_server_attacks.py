@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -23,6 +24,7 @@ pytest.importorskip("uvicorn")
 
 import tshub  # noqa: E402
 from server import attacks  # noqa: E402
+from server.auth import hash_token  # noqa: E402
 from server.db import DatasetRecord, Job, open_store  # noqa: E402
 from server.engines import hide_server_paths  # noqa: E402
 from server.isolation import Budget, IsolatedFailure, Isolator  # noqa: E402
@@ -326,6 +328,33 @@ def test_invalid_lr_multipliers_are_refused(alice) -> None:
         assert response.status_code == 422, (value, response.text)
 
 
+def test_repeated_omegas_are_refused_and_omega_zero_is_explained(alice) -> None:
+    """Regression: ``[1, 1, 1]`` was queued (202) and trained the same seeded run three times (progress said runs 3);
+    ω = 0, which tshub's finetune takes, got three entries of the union's noise ('Input should be greater than 0',
+    '... a valid array', "... 'grid'"), none saying why a job refuses it."""
+    dataset = upload(alice, "repeats.csv", csv_dataset(seed=13))["id"]
+    jobs_before = alice.get("/v1/jobs", params={"limit": 500}).json()["items"]
+    for omegas, words in (
+        ([1, 1, 1], "lr_multiplier repeats 1 (3 times)"),
+        ([0.5, 2, 0.5, 1, 1.0], "lr_multiplier repeats 0.5 (2 times), 1 (2 times)"),
+    ):
+        response = alice.post("/v1/jobs", json={"dataset_id": dataset, "model": SOURCE, "lr_multiplier": omegas})
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert words in error["msg"] and "give each ω once" in error["msg"], error
+    for omegas in (0, [0.5, 0], -0.0):
+        response = alice.post("/v1/jobs", json={"dataset_id": dataset, "model": SOURCE, "lr_multiplier": omegas})
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]  # one sentence, not one per form lr_multiplier may take
+        assert "ω = 0 leaves the transferred layers as they are" in error["msg"] and "0.01" in error["msg"], error
+    for omegas, words in ((-1, "greater than 0"), ("grid2", "'grid'"), (True, "valid number"), ({}, "one ω")):
+        response = alice.post("/v1/jobs", json={"dataset_id": dataset, "model": SOURCE, "lr_multiplier": omegas})
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert words in error["msg"], (omegas, error)
+    assert alice.get("/v1/jobs", params={"limit": 500}).json()["items"] == jobs_before  # nothing was queued
+
+
 def test_revoking_a_token_cancels_its_jobs_and_tokens_expire(server: LiveServer) -> None:
     Session = open_store(f"sqlite:///{Path(server.env['TSHUB_HOME']) / 'server' / 'tshub.db'}")
     with client_for(server, "leaver") as leaver:
@@ -350,6 +379,54 @@ def test_revoking_a_token_cancels_its_jobs_and_tokens_expire(server: LiveServer)
         assert_4xx(brief.get("/v1/datasets"), 401, "token expired")
     db = Path(server.env["TSHUB_HOME"]) / "server" / "tshub.db"
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+# ------------------------------------------------------------------------------------------------ 8. operators
+DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
+
+
+def tshub_cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess:
+    """``tshub ARGS`` on the server's database, as its operator runs it."""
+    return subprocess.run([sys.executable, "-c", SERVE, *args], env=server.env, capture_output=True, text=True)
+
+
+def test_an_operator_lists_tokens_without_their_secrets_and_names_stay_unique(server: LiveServer) -> None:
+    """Regression: only ``token create`` and ``token revoke ID`` existed: the id of a leaked token, printed once when
+    it was made, had to be dug out of the database, its last use was recorded but shown nowhere, a second 'alice'
+    (another tenant, with the first one's name and Hub namespace) was made without a word, and so was a token ''."""
+    created = tshub_cli(server, "token", "create", "--name", "lister")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    token_id = re.search(r"token ([0-9a-f]{32}) for 'lister'", created.stderr).group(1)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {secret}"}) as lister:
+        assert lister.get("/v1/datasets").status_code == 200  # recorded as its last use
+
+    def row() -> str:
+        listed = tshub_cli(server, "token", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert secret not in listed.stdout + listed.stderr and hash_token(secret) not in listed.stdout
+        header, *rows = listed.stdout.splitlines()
+        assert header.split()[:2] == ["ID", "NAME"] and "LAST USED" in header and "REVOKED" in header, header
+        return next(line for line in rows if line.startswith(token_id))
+
+    assert "lister" in row() and len(DATE.findall(row())) == 2 and "never" in row()  # created, used; never expires
+    count = len(tshub_cli(server, "token", "list").stdout.splitlines())
+    for name, words in (
+        ("lister", f"a token named 'lister' exists already ({token_id}"),
+        ("  LISTER ", "a token named 'lister' exists already"),  # a look-alike: one Hub namespace
+        ("", "a token needs a name"),
+        ("   ", "a token needs a name"),
+        ("x" * 201, "at most 200 characters"),
+    ):
+        refused = tshub_cli(server, "token", "create", "--name", name)
+        assert refused.returncode != 0 and words in refused.stderr and not refused.stdout, (name, refused.stderr)
+    assert len(tshub_cli(server, "token", "list").stdout.splitlines()) == count  # nothing was created
+
+    assert tshub_cli(server, "token", "revoke", token_id).returncode == 0
+    assert len(DATE.findall(row())) == 3  # and now its revocation
+    assert token_id not in tshub_cli(server, "token", "list", "--active").stdout
+    again = tshub_cli(server, "token", "create", "--name", "lister")
+    assert again.returncode != 0 and "revoked" in again.stderr, again.stderr  # its namespace stays its own
 
 
 def test_user_facing_messages_hide_server_paths() -> None:

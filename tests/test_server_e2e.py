@@ -6,6 +6,8 @@ A narrow FCN pretrained for one epoch on Coffee is the source; GunPoint (train +
 from __future__ import annotations
 
 import io
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -109,7 +111,8 @@ def test_job_runs_to_success_and_the_model_predicts(
     job = wait_for_job(client, job_id)
     assert job["state"] == "succeeded", job
     assert job["source"] == SOURCE and job["lr_multiplier"] == 0.5 and job["attempts"] == 1
-    assert job["progress"]["phase"] == "minirocket"  # the last phase: MiniRocket on the same splits
+    progress = {key: value for key, value in job["progress"].items() if value is not None}
+    assert progress == {"phase": "done", "source": SOURCE}  # not MiniRocket's, its last phase, as if under way
     assert set(job["metrics"]) == {"accuracy", "f1_weighted"} and set(job["baseline_metrics"]) == set(job["metrics"])
     assert set(job["minirocket_metrics"]) == set(job["metrics"]) and job["minirocket_metrics"]["accuracy"] > 0.8
     assert job["result"]["epochs"] <= 2 and job["result"]["transfer_report"]["copied"]
@@ -149,6 +152,28 @@ def test_cancel_stops_a_running_job(client: httpx.Client, gunpoint: dict) -> Non
     assert job["progress"]["phase"] == "finetune" and job["progress"]["runs"] == 10
     assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
     assert client.get(f"/v1/jobs/{job_id}/model").status_code == 409
+
+
+def test_a_job_resumed_after_a_worker_restart_no_longer_says_it_was_requeued(
+    server: LiveServer, client: httpx.Client, gunpoint: dict
+) -> None:
+    """Regression: after a graceful worker restart (SIGTERM: its job goes back to the queue, the new worker takes it)
+    the running job still said 'requeued: the worker shut down while it ran', a reason cleared only at success."""
+    long_job = {"dataset_id": gunpoint["id"], "model": SOURCE, "recipe": "bigdata18", "epochs": 1000}  # no early stop
+    job_id = client.post("/v1/jobs", json=long_job).json()["id"]
+    first = wait_for_job(client, job_id, until=("running",))
+    os.kill(server.child_pid("worker"), signal.SIGTERM)  # `tshub serve` starts another one
+    deadline, requeued = time.monotonic() + 90, None
+    while (job := client.get(f"/v1/jobs/{job_id}").json())["started_at"] == first["started_at"] or job["state"] != (
+        "running"
+    ):
+        requeued = job["reason"] if job["state"] == "queued" else requeued
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    assert requeued in (None, "requeued: the worker shut down while it ran")  # seen while it waited, if polled then
+    assert job["reason"] is None and job["attempts"] == 1, job
+    assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+    assert wait_for_job(client, job_id, timeout=60)["state"] == "cancelled"
 
 
 def test_malformed_and_oversized_uploads_are_4xx_with_a_message(client: httpx.Client) -> None:
@@ -209,6 +234,38 @@ def test_recommend_ranks_the_sources(client: httpx.Client, gunpoint: dict) -> No
     combined = client.post("/v1/recommend", json={"dataset_id": gunpoint["id"], "method": "dtw+logme"})
     assert combined.status_code == 200, combined.text
     assert [r["id"] for r in combined.json()["recommendations"]] == [SOURCE]
+
+
+def test_refusals_say_what_an_http_client_can_do(client: httpx.Client, gunpoint: dict, ucr_root: Path) -> None:
+    """Regression: messages written for library users reached HTTP clients: an architecture none of the server's
+    sources has got "build the zoo (scripts/publish), `tshub pull ID` some, or pass candidates=[…]", none of which a
+    client can do, and a misspelt source got no "did you mean" (the CLI's has one)."""
+    library_advice = ("scripts/publish", "tshub pull", "candidates=", "`tshub list`", "allow_self_transfer=True")
+    for path, body in (
+        ("/v1/recommend", {"dataset_id": gunpoint["id"], "arch": "tcn"}),
+        ("/v1/jobs", {"dataset_id": gunpoint["id"], "model": "auto", "arch": "tcn"}),  # refused now, not failed later
+    ):
+        response = client.post(path, json=body)
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert "no source checkpoint of arch 'tcn' on this server; its sources are of arch fcn" in detail, detail
+        assert "GET /v1/models" in detail and not any(words in detail for words in library_advice), detail
+    for response in (
+        client.post("/v1/jobs", json={"dataset_id": gunpoint["id"], "model": "Cofee/fcn"}),
+        client.get("/v1/models/Cofee/fcn"),
+    ):
+        assert response.status_code in (404, 422), response.text
+        assert "no checkpoint 'Cofee/fcn' on this server; did you mean 'Coffee/fcn'?" in response.json()["detail"]
+
+    folder = ucr_root / "Coffee"  # the data the server's only source was trained on: no source left to rank
+    files = {"file": ("Coffee_TRAIN.tsv.gz", (folder / "Coffee_TRAIN.tsv.gz").read_bytes())}
+    coffee = client.post("/v1/datasets", files=files).json()["id"]
+    response = client.post("/v1/recommend", json={"dataset_id": coffee})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert f'trained on the target\'s own data: {SOURCE}; "allow_self_transfer": true ranks them' in detail, detail
+    assert "GET /v1/models" in detail and not any(words in detail for words in library_advice), detail
+    assert client.post("/v1/recommend", json={"dataset_id": coffee, "allow_self_transfer": True}).status_code == 200
 
 
 def test_restart_recovers_a_job_killed_mid_run(server: LiveServer, client: httpx.Client, gunpoint: dict) -> None:

@@ -270,3 +270,39 @@ def test_the_api_docs_work_offline(app) -> None:
         for script in scripts:
             served = client.get(script)
             assert served.status_code == 200 and len(served.content) > 100_000, script  # the real bundle
+
+
+def test_a_json_body_of_another_content_type_is_415_saying_what_to_send(client: TestClient, dataset_id: str) -> None:
+    """Regression: a JSON body sent as text/plain, form-encoded (what ``curl -d`` sends without ``-H``) or with no
+    Content-Type was a 422 ``model_attributes_type`` that echoed the raw bytes back."""
+    body = json.dumps({"dataset_id": dataset_id})
+    for path in ("/v1/jobs", "/v1/recommend"):
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = {"Content-Type": content_type} if content_type else {}
+            response = client.post(path, content=body, headers=headers)
+            assert response.status_code == 415, (path, content_type, response.text)
+            assert "send it with 'Content-Type: application/json'" in response.json()["detail"], response.text
+            assert dataset_id not in response.text
+    assert client.post("/v1/jobs", data={"dataset_id": dataset_id}).status_code == 415
+    charset = client.post("/v1/jobs", content=body, headers={"Content-Type": "application/json; charset=utf-8"})
+    assert charset.status_code != 415, charset.text  # JSON, with a parameter
+
+
+def test_ids_in_paths_are_bounded_and_never_echoed_whole(client: TestClient) -> None:
+    """Regression: ``GET /v1/jobs/<5000 characters>`` echoed the whole id back in its 404."""
+    long = "a" * 5000
+    for method, path in (
+        ("GET", f"/v1/jobs/{long}"),
+        ("DELETE", f"/v1/jobs/{long}"),
+        ("POST", f"/v1/jobs/{long}/cancel"),
+        ("GET", f"/v1/jobs/{long}/model"),
+        ("GET", f"/v1/datasets/{long}"),
+        ("DELETE", f"/v1/datasets/{long}"),
+        ("GET", f"/v1/models/{long}/fcn"),
+        ("GET", f"/v1/models/Coffee/{long}"),
+    ):
+        response = client.request(method, path)
+        assert response.status_code in (404, 422), (path[:30], response.text[:300])
+        assert len(response.content) < 1000 and "a" * 100 not in response.text, response.text[:300]
+    response = client.post("/v1/jobs", json={"dataset_id": long})  # a body field too: its echo is cut
+    assert response.status_code == 422 and "a" * 100 not in response.text and "(5000 characters)" in response.text
