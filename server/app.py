@@ -11,7 +11,6 @@ tokens get 404. Per-tenant quotas bound queued jobs and stored bytes.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -56,7 +55,7 @@ from server.schemas import (
     RecommendRequest,
 )
 from server.storage import over_quota, remove_unreferenced, tenant_usage
-from server.uploads import ParseOptions, UploadError, ingest, store_raw, too_large_message
+from server.uploads import ParseOptions, UploadError, chosen_label_column, ingest, store_raw, too_large_message
 from tshub.data.readers import Missing, ReadLimits, VariableLength
 from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_model_id, read_config, resolve
 from tshub.hub.checkpoint import CARD_NAME
@@ -146,8 +145,13 @@ async def upload_dataset(
         Literal["classification", "regression"] | None, Form(description="inferred from the labels when omitted")
     ] = None,
     label_column: Annotated[
-        str, Form(max_length=200, description="column (index, or name for headed CSV) of the labels / targets")
-    ] = "0",
+        str | None,
+        Form(
+            max_length=200,
+            description="column (index, or name for headed CSV) of the labels / targets; omitted: the first, unless "
+            "a header names another like a label (refused then, naming it)",
+        ),
+    ] = None,
     variable_length: Annotated[
         VariableLength, Form(description="series of different lengths: refuse, truncate, pad or resample")
     ] = "error",
@@ -173,7 +177,7 @@ async def upload_dataset(
         for u, filename in zip(uploads, filenames, strict=True)
     ]
     check_storage_quota(settings, used + sum(f.size for f in stored))
-    column: int | str = int(label_column) if re.fullmatch(r"-?\d+", label_column.strip()) else label_column
+    column = chosen_label_column(label_column)
     options = ParseOptions(
         task=task, label_column=column, variable_length=variable_length, missing=missing, name=name or None
     )

@@ -27,7 +27,7 @@ import numpy as np
 
 from server.storage import ObjectStore, open_storage
 from tshub.data.dataset import Dataset, DatasetError, refuse_incomplete_series
-from tshub.data.readers import ReadLimits, file_format, read_file, read_split_files
+from tshub.data.readers import DEFAULT_LABEL_COLUMN, ReadLimits, file_format, read_file, read_split_files
 from tshub.data.splits import check_classes, training_splits
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,20 @@ class UploadError(ValueError):
         self.status = status
 
 
+def chosen_label_column(field: str | None) -> int | str | None:
+    """The upload form's label column: an index, a header's name, or None when the client chose none (empty or
+    omitted), so the readers' default applies: the first column, refused when a header names another like a label."""
+    if field is None or not field.strip():
+        return None
+    return int(field) if re.fullmatch(r"-?\d+", field.strip()) else field
+
+
 @dataclass(frozen=True)
 class ParseOptions:
     """The reader options a user may set (see ``tshub.data.readers.read_file``)."""
 
     task: str | None = None
-    label_column: int | str = 0
+    label_column: int | str | None = None  # None: the readers' default (DEFAULT_LABEL_COLUMN), not an explicit 0
     variable_length: str = "error"
     missing: str = "error"
     name: str | None = None
@@ -175,7 +183,7 @@ def parse(files: list[StoredFile], options: ParseOptions, limits: ReadLimits = R
     file's fault, reported as 422 with the reader's message (naming the uploaded file, line and problem)."""
     kw: dict[str, Any] = {
         "task": options.task,
-        "label_column": options.label_column,
+        "label_column": DEFAULT_LABEL_COLUMN if options.label_column is None else options.label_column,
         "variable_length": options.variable_length,
         "missing": options.missing,
         "name": options.name or default_name(files[0].filename),

@@ -151,7 +151,8 @@ def test_push_reports_a_checkpoint_it_cannot_find_and_pushes_the_others(zoo, mon
     assert main(["push", "Nope/fcn", "GunPoint/fcn"]) == 1
     first, second = capsys.readouterr().err.splitlines()
     assert first.startswith("Nope/fcn: push FAILED: 'Nope/fcn' is neither a checkpoint folder nor a model id")
-    assert second.startswith("GunPoint/fcn: push to tshub/GunPoint-fcn at ") and "HF_HUB_OFFLINE is set" in second
+    assert second.startswith("GunPoint/fcn: push FAILED: cannot push to tshub/GunPoint-fcn at ")
+    assert "HF_HUB_OFFLINE is set" in second
 
 
 def test_finetune_prints_metrics_and_saves_a_child_checkpoint(zoo, shared_data, tmp_path, capsys):
@@ -505,3 +506,97 @@ def test_a_baseline_without_a_test_split_says_there_is_no_verdict_once(zoo, tmp_
     data.write_text(rows)
     assert main(["finetune", "GunPoint/fcn", str(data), "--lr-multiplier", "1", "--max-epochs", "1", "--baseline"]) == 0
     assert capsys.readouterr().out.count("no test split, so no verdict") == 1
+
+
+@pytest.fixture
+def work_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the command started: the fine-tune or the ranking (recorded, not run), so that a refusal can be shown to
+    come before any work."""
+    import importlib
+
+    started: list[str] = []
+    for module, name in (("tshub.training", "finetune"), ("tshub.recommend", "recommend")):  # what the CLI imports
+        monkeypatch.setattr(importlib.import_module(module), name, lambda *a, name=name, **k: started.append(name))
+    return started
+
+
+def _labelled_csv(folder: Path) -> Path:
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{i % 2}," + ",".join(f"{v:.4f}" for v in rng.normal(i % 2, 1, 16)) + "\n" for i in range(20))
+    (folder / "labelled.csv").write_text(rows)
+    return folder / "labelled.csv"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["finetune", "GunPoint/fcn", "Coffee", "--max-epochs", "0"], "argument --max-epochs: expected a whole number"),
+        (["finetune", "GunPoint/fcn", "Coffee", "--max-epochs", "-2"], "argument --max-epochs: expected a whole num"),
+        (["finetune", "GunPoint/fcn", "Coffee", "--time-budget", "-1"], "argument --time-budget: expected a number of"),
+        (["finetune", "GunPoint/fcn", "Coffee", "--time-budget", "0"], "argument --time-budget: expected a number of"),
+        (["finetune", "GunPoint/fcn", "Coffee", "--time-budget", "nan"], "argument --time-budget: expected a number"),
+        (["finetune", "GunPoint/fcn", "Coffee", "--seed", "-1"], "argument --seed: expected a whole number >= 0"),
+        (["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "0"], "argument --lr-multiplier: ω must be > 0"),
+        (["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "1,0"], "argument --lr-multiplier: ω must be > 0"),
+        (["recommend", "Coffee", "--time-limit", "-1"], "argument --time-limit: expected a number of seconds > 0"),
+        (["recommend", "Coffee", "--time-limit", "0"], "argument --time-limit: expected a number of seconds > 0"),
+        (["recommend", "Coffee", "--probe-epochs", "0"], "argument --probe-epochs: expected a whole number >= 1"),
+    ],
+)
+def test_numbers_that_make_no_sense_are_usage_errors_before_any_work(argv, said, work_started, capsys):
+    """Regression: --max-epochs 0 and --time-budget -1 ended in a ValueError traceback after loading the model and
+    the data; --time-budget 0, --seed -1 and ω = 0 (which the service refuses) trained; --time-limit -1 ranked until
+    "took longer than -1 s"; --probe-epochs 0 skipped every candidate, each with the same ValueError."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and said in capsys.readouterr().err and not work_started
+
+
+def test_a_relative_target_for_classes_is_refused_before_training(zoo, tmp_path, work_started, capsys):
+    """Regression: --relative-target on classification data ended in prepare_data's ValueError traceback."""
+    argv = ["finetune", "GunPoint/fcn", str(_labelled_csv(tmp_path)), "--relative-target", "--max-epochs", "1"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tshub: error: --relative-target") and "classification" in err
+    assert err.count("\n") == 1 and not work_started
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no folder can be made")
+def test_an_out_folder_that_cannot_be_made_is_refused_before_training(zoo, tmp_path, work_started, capsys):
+    """Regression: `--out /proc/forbidden` trained, then failed to save with a FileNotFoundError traceback."""
+    argv = ["finetune", "GunPoint/fcn", str(_labelled_csv(tmp_path)), "--max-epochs", "1", "--out", "/proc/forbidden"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tshub: error: --out /proc/forbidden: cannot write in /proc") and err.count("\n") == 1
+    assert not work_started
+
+
+@pytest.mark.parametrize(
+    ("plot", "said"),
+    [
+        ("nowhere/x.png", "--plot {tmp}/nowhere/x.png: the folder {tmp}/nowhere does not exist"),
+        ("x.txt", "--plot {tmp}/x.txt: matplotlib writes no 'txt' files; use one of "),
+        ("/proc/x.png", "--plot /proc/x.png: cannot write in /proc"),
+    ],
+)
+def test_a_plot_path_that_cannot_be_written_is_refused_before_the_ranking(
+    plot, said, zoo, tmp_path, monkeypatch, work_started, capsys
+):
+    """Regression: `--plot /nonexistent/dir/x.png` and `--plot x.txt` ranked every candidate, then ended in a
+    FileNotFoundError or ValueError traceback, the ranking lost."""
+    if plot.startswith("/proc") and not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux's /proc, where no file can be made")
+    monkeypatch.chdir(tmp_path)
+    assert main(["recommend", "GunPoint", "--candidates", "GunPoint/fcn", "--plot", plot]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"tshub: error: {said.format(tmp=tmp_path)}") and err.count("\n") == 1
+    assert "png" in err and not work_started
+
+
+def test_a_missing_index_named_for_a_method_that_needs_it_is_an_error(zoo, tmp_path, work_started, capsys):
+    """Regression: `--index /tmp/nope --method dtw` warned, ranked by LogME and exited 0; the user asked for both."""
+    argv = ["recommend", "GunPoint", "--candidates", "GunPoint/fcn", "--method", "dtw", "--index", str(tmp_path / "n")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"tshub: error: method 'dtw' needs the similarity index, and {tmp_path / 'n'} has none")
+    assert "instead" not in err and err.count("\n") == 1 and not work_started

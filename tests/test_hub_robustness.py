@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tshub.cli import main
-from tshub.hub import CheckpointError, list_pretrained, load_pretrained, push_folder
+from tshub.hub import CheckpointError, HubError, list_pretrained, load_pretrained, push_folder
 from tshub.hub.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, check_model_config, read_config
 from tshub.hub.store import home_store
 from tshub.models import build_model
@@ -202,3 +202,42 @@ def test_finetune_out_onto_an_existing_file_fails_before_training(tmp_path, monk
     assert main([*argv, "--out", str(notes)]) == 1
     assert f"{notes} is an existing file, not a checkpoint folder" in capsys.readouterr().err
     assert notes.read_bytes() == b"my notes\n" and not trained
+
+
+@pytest.fixture
+def unreachable_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A Hub endpoint nothing listens on, online mode, and no token anywhere huggingface_hub looks."""
+    from huggingface_hub import constants
+
+    endpoint = "http://127.0.0.1:9"  # the discard port: the connection is refused at once
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for variable in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    return endpoint
+
+
+def test_a_push_without_a_token_says_how_to_log_in_before_it_calls_the_hub(unreachable_hub, tmp_path, capsys):
+    """Failed before: push_to_hub with no token and no network ended in httpx2.ConnectError ("Name or service not
+    known") from inside create_repo; every Hub refuses an anonymous push, so the token is asked for first."""
+    with pytest.raises(HubError) as err:
+        small_classifier().push_to_hub("me/foo-fcn")
+    message = str(err.value)
+    assert message.startswith(f"cannot push to me/foo-fcn at {unreachable_hub}: no Hub token")
+    assert "`hf auth login`" in message and "HF_TOKEN" in message
+    folder = small_classifier().save_pretrained(tmp_path / "ckpt", id="Foo/fcn")
+    assert main(["push", str(folder), "--repo-id", "me/foo-fcn"]) == 1
+    err_lines = capsys.readouterr().err.splitlines()
+    assert len(err_lines) == 1 and err_lines[0].startswith(f"{folder}: push FAILED: cannot push to me/foo-fcn at ")
+
+
+def test_a_push_to_a_hub_it_cannot_reach_names_the_endpoint_and_the_cause(unreachable_hub, monkeypatch, capsys):
+    """Failed before: a raw httpx2.ConnectError traceback from inside huggingface_hub.create_repo."""
+    monkeypatch.setenv("HF_TOKEN", "hf_not_checked_before_the_connection")
+    with pytest.raises(HubError) as err:
+        small_classifier().push_to_hub("me/foo-fcn")
+    message = str(err.value)
+    assert message.startswith(f"cannot push to me/foo-fcn at {unreachable_hub}: the Hub could not be reached (")
+    assert "check the network and HF_ENDPOINT" in message and "Traceback" not in message

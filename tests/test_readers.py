@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -10,8 +12,11 @@ import numpy as np
 import pytest
 
 from server import attacks
+from tshub.cli import build_parser, load_data, main
 from tshub.data import Dataset, DatasetError
+from tshub.data.catalogue import dataset_from
 from tshub.data.readers import ReadLimits, parse_file, regularize
+from tshub.data.readers.lengths import ReadOptionError
 from tshub.datasets import read_file, read_split_files
 
 # ---------------------------------------------------------------- helpers
@@ -666,7 +671,8 @@ def test_npz_splits_that_share_a_series_are_refused(tmp_path: Path) -> None:
             {"delimiter": ","},
             r"tabs.csv, line 1: one field .* delimiter='\\t'",
         ),
-        ("head.tsv", "label\tt1\tt2\n1\t0.1\t0.2\n", {}, r"head.tsv, line 1: .*header.*remove it"),
+        ("head.txt", "label t1 t2\n1 0.1 0.2\n", {}, r"head.txt, line 1: .*header.*remove it"),
+        ("head.tsv", "label\tt1\tt2\n1\t0.1\t0.2\n", {"header": False}, r"head.tsv, line 1: .*header.*remove it"),
     ],
 )
 def test_a_wrong_delimiter_or_a_header_says_so(tmp_path: Path, name: str, text: str, kwargs, pattern: str) -> None:
@@ -756,3 +762,156 @@ def test_from_arrays_without_targets_says_what_to_pass() -> None:
         Dataset.from_arrays(np.zeros((4, 1, 8)), None)  # type: ignore[arg-type]
     with pytest.raises(DatasetError, match=r"4 series but 3 targets"):
         Dataset.from_arrays(np.zeros((4, 1, 8)), [0, 1, 0])
+
+
+# ---------------------------------------------------------------- delimited files as pandas writes them
+
+
+def frame_text(sep: str = ",", label: str = "label") -> str:
+    """What ``df.to_csv(path, sep=sep, index=False)`` writes for 3 series of 4 values f0..f3 and a text label."""
+    rows = [[0.5, 1, 2, 3, "a"], [4, 5, 6, 7.25, "b"], [8, 9, 10, 11, "a"]]
+    return sep.join(["f0", "f1", "f2", "f3", label]) + "\n" + "".join(sep.join(map(str, r)) + "\n" for r in rows)
+
+
+def test_a_tsv_with_a_header_reads_like_a_csv_with_a_header(tmp_path: Path) -> None:
+    """Regression: ``df.to_csv("x.tsv", sep="\\t", index=False)`` was refused as "this file has no header", and
+    ``header=True`` as an option that does not apply to ucr-tsv files."""
+    expected = read_file(write(tmp_path / "x.csv", frame_text()), label_column="label")
+    path = write(tmp_path / "x.tsv", frame_text("\t"))
+    for kwargs in ({"label_column": "label"}, {"label_column": -1, "header": True}, {"label_column": -1}):
+        ds = read_file(path, **kwargs)
+        np.testing.assert_array_equal(ds.X, expected.X)
+        assert ds.classes == expected.classes == ["a", "b"] and list(ds.y) == list(expected.y)
+    assert read_file(write(tmp_path / "x.tsv.gz", frame_text("\t")), label_column="label").X.shape == (3, 1, 4)
+
+
+def test_a_ucr_tsv_without_a_header_still_reads_label_first(tmp_path: Path) -> None:
+    """The UCR layout (no header, label first, text labels allowed) is decided by content and stays as it was."""
+    ds = read_file(write(tmp_path / "u.tsv", tsv([["a", 0.5, 1], ["b", 2, 3]])))
+    assert ds.classes == ["a", "b"]
+    np.testing.assert_array_equal(ds.X[:, 0], [[0.5, 1], [2, 3]])
+    with pytest.raises(DatasetError, match=r"u\.tsv: label_column='label' names a column, but .*header=False"):
+        read_file(tmp_path / "u.tsv", label_column="label", header=False)
+    with pytest.raises(DatasetError, match=r"h\.tsv, line 1: .*a header row\? It is read without one.*header=False"):
+        read_file(write(tmp_path / "h.tsv", frame_text("\t")), header=False)
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, classes, X",
+    [
+        (
+            'f0,f1,label\n0.5,1,"class, one"\n2,3,b\n',
+            {"label_column": "label"},
+            ["b", "class, one"],
+            [[0.5, 1], [2, 3]],
+        ),
+        ('"a, b",1,2\nc,3,"4"\n', {}, ["a, b", "c"], [[1, 2], [3, 4]]),  # no header, label first
+        ('1,2,"say ""hi"", then go"\n3,4,b\n', {"label_column": -1}, ["b", 'say "hi", then go'], [[1, 2], [3, 4]]),
+        ('"x;y";1,5;2\nz;3;4,5\n', {}, ["x;y", "z"], [[1.5, 2], [3, 4.5]]),  # a ';' file with decimal commas
+    ],
+)
+def test_a_quoted_field_may_hold_the_delimiter(tmp_path: Path, text: str, kwargs: dict, classes: list, X: list) -> None:
+    """Regression: pandas quotes a label holding the delimiter (RFC 4180), which was split: "42 fields, but the
+    header has 41"."""
+    ds = read_file(write(tmp_path / "q.csv", text), **kwargs)
+    assert ds.classes == classes
+    np.testing.assert_array_equal(ds.X[:, 0], X)
+
+
+@pytest.mark.parametrize("names", [("id", "time", "value", "label"), ("series_id", "timestamp", "x", "class")])
+def test_a_long_format_csv_is_refused_with_the_pivot_that_reads_it(tmp_path: Path, names: tuple) -> None:
+    """Regression: a long table (one row per series and time step: 30 series × 40 steps) read silently as 1,200
+    series of length 3."""
+    rows = [f"{i},{t},{np.sin(i + t / 4):.4f},{i % 3}" for i in range(30) for t in range(40)]
+    path = write(tmp_path / "long.csv", ",".join(names) + "\n" + "\n".join(rows) + "\n")
+    pivot = f'df.pivot(index="{names[0]}", columns="{names[1]}", values="{names[2]}")'
+    for kwargs in ({}, {"label_column": names[3]}):
+        with pytest.raises(DatasetError, match=rf"long\.csv, line 1: .*long format.*{re.escape(pivot)}.*from_arrays"):
+            read_file(path, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "name, text, column, hint",
+    [
+        ("l.csv", frame_text(), 5, "label"),
+        ("l.tsv", frame_text("\t"), 5, "label"),
+        ("n.csv", frame_text(label="name"), 5, "name"),
+    ],
+)
+def test_a_text_column_in_a_file_with_a_header_suggests_it_as_the_label_column(
+    tmp_path: Path, name: str, text: str, column: int, hint: str
+) -> None:
+    """Regression: with the default label_column=0, a header ending in 'label' failed with "non-numeric value 'a'"
+    and no hint."""
+    pattern = rf"line 2, column {column}: non-numeric value 'a'.*label_column='{hint}'.*--label-column {hint}"
+    with pytest.raises(DatasetError, match=pattern):
+        read_file(write(tmp_path / name, text))
+
+
+def numeric_label_last(sep: str = ",") -> str:
+    """What ``df["label"] = y; df.to_csv(path, sep=sep, index=False)`` writes for 3 series of 4 unnamed time steps
+    and the classes 1 and 2: a numbered header, then the label column last."""
+    rows = [[0.5, 0.6, 0.7, 0.8, 1], [0.1, 0.2, 0.3, 0.4, 2], [0.9, 0.8, 0.7, 0.6, 1]]
+    return sep.join(["0", "1", "2", "3", "label"]) + "\n" + "".join(sep.join(map(str, r)) + "\n" for r in rows)
+
+
+@pytest.mark.parametrize("name, sep", [("last.csv", ","), ("last.tsv", "\t")])
+def test_a_numeric_label_column_named_in_the_header_is_not_read_as_a_time_step(
+    tmp_path: Path, name: str, sep: str
+) -> None:
+    """Regression: read with the default label_column, pandas' ``0,…,k,label`` header with numeric labels made a
+    regression on the first time step and the labels the last time step, without a word (the service then trained
+    it). The default now refuses, naming the column; the column named, or an explicit 0, reads as asked."""
+    path = write(tmp_path / name, numeric_label_last(sep))
+    said = (
+        rf"{name}: The header names column 5 'label' and the targets are read from column 1 \('0'\): pass "
+        r"label_column='label' \(--label-column label\)\. Or pass label_column=0 \(--label-column 0\) to keep "
+        "reading column 1 as the targets"
+    )
+    with pytest.raises(DatasetError, match=said):
+        Dataset.from_file(str(path))
+    with pytest.raises(DatasetError, match=r"read_file\(.*label_column='label'\).*--label-column label"):
+        dataset_from(path)  # the one-call APIs, which take no reader options, say how to read it first
+    named = read_file(path, label_column="label")
+    assert named.task == "classification" and named.classes == ["1", "2"]
+    np.testing.assert_allclose(named.X[:, 0, 0], [0.5, 0.1, 0.9])
+    asked = read_file(path, label_column=0)
+    assert asked.task == "regression" and asked.y.tolist() == pytest.approx([0.5, 0.1, 0.9])
+    assert asked.X[:, 0, -1].tolist() == [1, 2, 1]
+
+
+def test_the_cli_default_label_column_refuses_a_header_naming_another_and_0_reads_as_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--label-column`` left out is the library's default, not an explicit 0."""
+    path = str(write(tmp_path / "last.csv", numeric_label_last()))
+    with pytest.raises(DatasetError, match=r"column 5 'label'"):
+        load_data(build_parser().parse_args(["recommend", path]))
+    assert main(["recommend", path]) == 1  # said once, in the command line's terms
+    assert "pass --label-column label. Or pass --label-column 0 to keep" in capsys.readouterr().err
+    asked = load_data(build_parser().parse_args(["recommend", path, "--label-column", "0"]))
+    assert asked.task == "regression" and asked.X.shape == (3, 1, 4)
+
+
+def test_a_header_naming_the_targets_column_or_several_like_targets(tmp_path: Path) -> None:
+    """A label-named first column is what the default reads (no refusal); several label-named columns besides it
+    are refused naming each, since none can be chosen for the user."""
+    first = read_file(write(tmp_path / "first.csv", "label,0,1,2\n1,0.5,0.6,0.7\n2,0.1,0.2,0.3\n"))
+    assert first.classes == ["1", "2"] and first.X.shape == (2, 1, 3)
+    both = write(tmp_path / "both.csv", "t0,t1,class,target\n0.5,0.6,1,2.5\n0.1,0.2,2,3.5\n")
+    with pytest.raises(DatasetError, match=r"column 3 'class' .*column 4 'target'") as refused:
+        read_file(both)
+    assert not isinstance(refused.value, ReadOptionError)  # no single option to suggest
+    assert read_file(both, label_column="target").X.shape == (2, 1, 3)
+
+
+def test_a_quoted_field_over_the_csv_modules_size_limit_is_a_dataset_error(tmp_path: Path) -> None:
+    """csv.Error ("field larger than field limit") must not escape the reader (the service turns DatasetError into
+    a 422 answer)."""
+    path = write(tmp_path / "big.csv", 'f0,label\n1,"' + "x," * 70_000 + '"\n2,"a, b"\n')
+    limit = csv.field_size_limit(131_072)  # the default, which reading an ARFF (scipy.io.arff) raises for good
+    try:
+        with pytest.raises(DatasetError, match=r"big\.csv, line 2: 70002 fields, but the header has 2"):
+            read_file(path, label_column="label")
+    finally:
+        csv.field_size_limit(limit)

@@ -306,3 +306,19 @@ def test_ids_in_paths_are_bounded_and_never_echoed_whole(client: TestClient) -> 
         assert len(response.content) < 1000 and "a" * 100 not in response.text, response.text[:300]
     response = client.post("/v1/jobs", json={"dataset_id": long})  # a body field too: its echo is cut
     assert response.status_code == 422 and "a" * 100 not in response.text and "(5000 characters)" in response.text
+
+
+def test_an_upload_whose_header_names_another_label_column_is_refused_unless_one_is_chosen(client: TestClient) -> None:
+    """Regression: a pandas CSV with its 'label' column last was read with the form's label_column "0": the first time
+    step became a regression target and the labels a time step (201, "task": "regression"). Left empty, the field
+    is the readers' default, which refuses to guess; an explicit 0 reads as asked."""
+    header = ",".join(str(j) for j in range(12)) + ",label"
+    rows = "\n".join(",".join(f"{((i * (j + 1)) % 7) / 3:.3f}" for j in range(12)) + f",{1 + i % 2}" for i in range(24))
+    content = f"{header}\n{rows}\n".encode()
+    refused = client.post("/v1/datasets", files=[("file", ("last.csv", content))])
+    assert refused.status_code == 422, refused.text
+    assert "names column 13 'label'" in refused.json()["detail"]
+    named = client.post("/v1/datasets", files=[("file", ("last.csv", content))], data={"label_column": "label"})
+    assert named.status_code == 201 and named.json()["summary"]["task"] == "classification", named.text
+    explicit = client.post("/v1/datasets", files=[("file", ("last.csv", content))], data={"label_column": "0"})
+    assert explicit.status_code == 201 and explicit.json()["summary"]["task"] == "regression", explicit.text

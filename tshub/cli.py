@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 import os
 import re
 import shlex
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -233,7 +235,11 @@ def _run_push(args: argparse.Namespace) -> int:
             continue
         try:
             url = push_folder(folder, repo_id, private=args.private or None, commit_message=args.message)
-        except (HubError, HfHubHTTPError, httpx2.HTTPError, OSError, ValueError) as err:  # report it, push the others
+        except HubError as err:  # it names the repo and the Hub; report it, push the others
+            failed += 1
+            print(f"{name}: push FAILED: {err}", file=sys.stderr)
+            continue
+        except (HfHubHTTPError, httpx2.HTTPError, OSError, ValueError) as err:  # the Hub's refusal (403, ...)
             failed += 1
             print(f"{name}: push to {repo_id} at {hub_endpoint()} FAILED: {err}", file=sys.stderr)
             continue
@@ -386,9 +392,9 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
         "--no-stream-max drops it, which data in other units than the source's need",
     )
     add_recipe_argument(p)
-    p.add_argument("--max-epochs", type=int, help="cap on epochs per ω")
-    p.add_argument("--time-budget", type=float, help="seconds for the whole fine-tune")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-epochs", type=parse_count, help="cap on epochs per ω")
+    p.add_argument("--time-budget", type=parse_seconds, metavar="SECONDS", help="seconds for the whole fine-tune")
+    p.add_argument("--seed", type=parse_seed, default=0)
     p.add_argument("--device", type=parse_device, help="cpu, cuda, ... (default: CUDA when available)")
     p.add_argument("--out", type=Path, help="folder to save the fine-tuned checkpoint in")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -401,11 +407,17 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.hub.resolve import load_pretrained
     from tshub.training import finetune, train_referent
 
-    if args.out:  # a file there is refused now, not after the fine-tune (the save would refuse it too)
+    if args.out:  # refused now, not after the fine-tune: a file there (the save would refuse it too), no write access
         check_checkpoint_folder(args.out)
+        check_output_path(args.out, "--out", makes_folders=True)
     lr_multiplier = _lr_multiplier(args)
     model = load_pretrained(args.id)
     data = load_data(args)
+    if args.relative_target and data.task != "regression":  # the fine-tune's own check comes after preprocessing
+        raise UsageError(
+            f"--relative-target maps regression targets into each series' scale, but {data.name} is a {data.task} "
+            "dataset: drop --relative-target."
+        )
     if args.test_fraction and data.splits:
         raise UsageError(
             f"--test-fraction holds a test split out of data without splits, but {args.data!r} has its own "
@@ -513,7 +525,7 @@ def _verdict(tuned: dict[str, float], other: dict[str, float], referent: str) ->
 
 def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
     """Reader options for a data file and, with ``splits``, a test file and the splits carved from training data."""
-    from tshub.data.readers import MISSING, VARIABLE_LENGTH
+    from tshub.data.readers import DEFAULT_LABEL_COLUMN, MISSING, VARIABLE_LENGTH
 
     group = p.add_argument_group("data files")
     if splits:
@@ -534,7 +546,7 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
             default=0.0,
             help="share of a file without splits held out as test (stratified; default 0)",
         )
-        group.add_argument("--split-seed", type=int, default=0, help="seed of the carved splits (default 0)")
+        group.add_argument("--split-seed", type=parse_seed, default=0, help="seed of the carved splits (default 0)")
         group.add_argument(
             "--validation",
             choices=VALIDATIONS,
@@ -546,9 +558,9 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
     group.add_argument(
         "--label-column",
         type=_label_column,
-        default=0,
+        default=DEFAULT_LABEL_COLUMN,
         help="column of the labels in .tsv/.txt/.csv files: index (negative from the end) or a CSV "
-        "header name (default 0)",
+        "header name (default 0; left out, a header naming another column label, class, target, ... is refused)",
     )
     group.add_argument("--task", choices=("classification", "regression"), help="default: inferred from the labels")
     group.add_argument(
@@ -614,7 +626,8 @@ def _lr_multiplier(args: argparse.Namespace) -> str | float | list[float]:
 
 
 def parse_lr_multiplier(text: str) -> str | float | list[float]:
-    """'grid', one number, or a comma-separated list of numbers."""
+    """'grid', one number, or a comma-separated list of numbers, each > 0 as the service takes them (the library
+    also takes ω = 0, which leaves the transferred layers as they are)."""
     from tshub.training.finetune import lr_multipliers
 
     if text == "grid":
@@ -629,7 +642,53 @@ def parse_lr_multiplier(text: str) -> str | float | list[float]:
         lr_multipliers(values)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+    if 0 in values:
+        raise argparse.ArgumentTypeError(
+            "ω must be > 0, got 0 (it would train none of the transferred layers: --freeze-backbone keeps the "
+            "backbone as it is and trains the new head)"
+        )
     return values[0] if len(values) == 1 else values
+
+
+def parse_count(text: str) -> int:
+    """A whole number >= 1 (epochs): 0 trains nothing, and the training refuses it only after loading everything."""
+    return _number(text, int, lambda n: n >= 1, "a whole number >= 1")
+
+
+def parse_seed(text: str) -> int:
+    """A whole number >= 0, the seeds the service takes."""
+    return _number(text, int, lambda n: n >= 0, "a whole number >= 0")
+
+
+def parse_seconds(text: str) -> float:
+    """A finite number of seconds > 0: a limit or budget of 0 or less leaves no time for any work."""
+    return _number(text, float, lambda s: math.isfinite(s) and s > 0, "a number of seconds > 0")
+
+
+def _number(text: str, convert: Callable[[str], Any], fits: Callable[[Any], bool], expected: str) -> Any:
+    try:
+        value = convert(text)
+    except ValueError:
+        value = None
+    if value is None or not fits(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def check_output_path(path: Path, flag: str, *, makes_folders: bool = False) -> None:
+    """Refuse, before the work, an output path ``flag`` names that could not be written once the work is done: its
+    folder must exist (or, where the writer ``makes_folders``, the nearest one above it) and take a new entry, as
+    tried for real (permission bits do not tell: root ignores them, and /proc takes no new name from anyone)."""
+    path = path.absolute()
+    folder = path.parent
+    if makes_folders:
+        folder = next(p for p in (folder, *folder.parents) if p.exists())
+    elif not folder.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist; create it or choose another path.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".tshub-write-test-", dir=folder))
+    except OSError as err:
+        raise UsageError(f"{flag} {path}: cannot write in {folder} ({err.strerror}); choose another path.") from None
 
 
 def parse_device(text: str) -> str:
@@ -666,7 +725,9 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--index", type=Path, help="similarity index folder for --method dtw and dtw+logme (default zoo/similarity)"
     )
-    p.add_argument("--probe-epochs", type=int, default=5, help="fine-tune epochs per candidate of --method probe")
+    p.add_argument(
+        "--probe-epochs", type=parse_count, default=5, help="fine-tune epochs per candidate of --method probe"
+    )
     p.add_argument(
         "--plan",
         choices=("fast", "full"),
@@ -681,7 +742,7 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
         help="logme/hscore: the BatchNorm statistics features are computed with, the source checkpoint's (default) or "
         "the data's own (what fine-tuning's first training steps normalise by)",
     )
-    p.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop the ranking after this long")
+    p.add_argument("--time-limit", type=parse_seconds, metavar="SECONDS", help="stop the ranking after this long")
     p.add_argument("--device", type=parse_device, help="cpu, cuda, ... (default: CUDA when available)")
     p.add_argument(
         "--plot",
@@ -698,8 +759,24 @@ def _run_recommend(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from tshub.recommend import plot_prototypes, recommend
+    from tshub.recommend.dtw import load_index
+    from tshub.recommend.methods import NEEDS_INDEX
+    from tshub.recommend.plot import unwritable_format
     from tshub.recommend.sampling import as_plan
 
+    if args.plot:  # checked before the ranking, which a failed save would lose
+        check_output_path(args.plot, "--plot")
+        try:
+            why = unwritable_format(args.plot)
+        except ImportError as err:
+            raise UsageError(f"--plot: {err}") from None
+        if why:
+            raise UsageError(f"--plot {args.plot.absolute()}: {why}.")
+    index = args.index
+    if index is not None and args.method in NEEDS_INDEX:  # both named: no index is an error, not the default method
+        index, why = load_index(index, args.method)
+        if index is None:
+            raise UsageError(f"{why}.")
     target = load_data(args) if Path(args.data).is_file() else args.data  # a name: the DTW index may know it
     plan = replace(as_plan(args.plan), statistics=args.statistics)
     rec = recommend(  # its RecommendError reaches main, which says it in the command line's terms
@@ -708,7 +785,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
         arch=args.arch,
         method=args.method,
         candidates=args.candidates,
-        index=args.index,
+        index=index,
         device=args.device,
         probe_epochs=args.probe_epochs,
         progress=not args.json,
@@ -717,7 +794,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit,
     )
     if args.plot:
-        plot_prototypes(rec, target, args.plot, index=args.index)
+        plot_prototypes(rec, target, args.plot, index=index)
     print(json.dumps(rec.to_dict(), indent=2) if args.json else rec)
     if args.plot and not args.json:
         print(f"prototypes plotted to {args.plot}")
@@ -732,7 +809,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default=DEFAULT_TARGET, help=f"catalogue dataset (default {DEFAULT_TARGET})")
     p.add_argument("--source", help="source model id (default: the recommender's first pick)")
     p.add_argument("--arch", default=DEFAULT_ARCH, help=f"architecture of the candidates (default {DEFAULT_ARCH})")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed and method (default 0)")
+    p.add_argument("--seeds", type=parse_seed, nargs="+", default=[0], help="one run per seed and method (default 0)")
     add_recipe_argument(p)
     p.add_argument(
         "--max-epochs",

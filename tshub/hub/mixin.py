@@ -46,7 +46,8 @@ class HubMixin:
         commit_message: str = "Upload tshub checkpoint",
         **card_fields: Any,
     ) -> str:
-        """Save this model as a checkpoint and upload it to the Hub repo ``repo_id``; returns the commit URL."""
+        """Save this model as a checkpoint and upload it to the Hub repo ``repo_id``; returns the commit URL.
+        Offline, without a token or with the Hub out of reach it raises ``HubError`` naming the Hub and the cause."""
         from tshub.hub.remote import push_to_hub
 
         return push_to_hub(

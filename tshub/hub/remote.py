@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx2
-from huggingface_hub import HfApi, constants, snapshot_download
+from huggingface_hub import HfApi, constants, get_token, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 
 from tshub.hub.checkpoint import (
@@ -178,24 +178,34 @@ def push_folder(
 
     The folder must be a whole checkpoint that loads (``check_pushable``). A training history the repo holds is
     deleted unless ``folder`` has one (an uploaded file is never deleted): the history of an earlier push must not
-    stay beside other weights, as ``save_checkpoint`` ensures locally.
+    stay beside other weights, as ``save_checkpoint`` ensures locally. Offline, without a token (every Hub refuses
+    an anonymous push), or when the Hub cannot be reached, ``HubError`` names the Hub and what to do; the Hub's own
+    refusals (403: another's namespace) stay ``HfHubHTTPError``.
     """
     check_pushable(Path(folder))
+    where = f"cannot push to {repo_id} at {hub_endpoint()}"
     if hub_offline():
         raise HubError(
-            f"cannot push to {repo_id}: HF_HUB_OFFLINE is set; unset it (and log in with "
-            "`hf auth login` or pass token=) to upload."
+            f"{where}: HF_HUB_OFFLINE is set; unset it (and log in with `hf auth login` or pass token=) to upload."
+        )
+    if token is None and get_token() is None:
+        raise HubError(
+            f"{where}: no Hub token, and a Hub takes no anonymous push; log in with `hf auth login`, set HF_TOKEN "
+            "or pass token=."
         )
     api = HfApi(endpoint=hub_endpoint(), token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=str(folder),
-        commit_message=commit_message,
-        revision=revision,
-        allow_patterns=list(CHECKPOINT_FILES),
-        delete_patterns=[HISTORY_NAME],
-    )
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            commit_message=commit_message,
+            revision=revision,
+            allow_patterns=list(CHECKPOINT_FILES),
+            delete_patterns=[HISTORY_NAME],
+        )
+    except httpx2.TransportError as err:  # no answer at all: no network, a wrong HF_ENDPOINT, a Hub that is down
+        raise HubError(f"{where}: the Hub could not be reached ({err}); check the network and HF_ENDPOINT.") from None
     return commit.commit_url
 
 

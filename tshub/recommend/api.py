@@ -33,6 +33,7 @@ from tshub.recommend.methods import (
     Context,
     Scored,
     check_deadline,
+    check_time_limit,
     list_methods,
 )
 from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
@@ -82,6 +83,9 @@ def recommend(
         raise RecommendError(f"unknown recommendation method {method!r}; choose one of {list_methods()}.")
     if k is not None and k < 0:
         raise RecommendError(f"k must be a count >= 0 or None (every candidate), got {k}.")
+    if probe_epochs < 1:  # else every candidate's probe fails alike, after the target and candidates are loaded
+        raise RecommendError(f"probe_epochs must be a whole number >= 1, got {probe_epochs}.")
+    check_time_limit(time_limit_s)
     try:
         scoring = as_plan(plan).for_device(resolve_device(device))
     except ValueError as err:
@@ -124,8 +128,8 @@ def recommend(
     if method in NEEDS_INDEX:
         context.index, note = load_index(index, method, dataset.n_channels)
         if context.index is None:
-            assert note is not None  # load_index says why it has no index
-            warnings.warn(note, stacklevel=2)
+            note = f"{note}; ranked by {DEFAULT_METHOD!r} instead"  # load_index says why it has no index
+            warnings.warn(f"{note}.", stacklevel=2)
             method = DEFAULT_METHOD
         on_time("loading the similarity index")
     rank, score_name = METHODS[method]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from tshub.hub.ids import source_key
 from tshub.recommend.candidates import Candidate
-from tshub.recommend.methods import DEFAULT_METHOD, Context, Scored, register
+from tshub.recommend.methods import Context, Scored, register
 from tshub.recommend.sampling import final_positions
 
 
@@ -21,10 +22,11 @@ from tshub.recommend.sampling import final_positions
 )
 def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
     index = ctx.index
-    if ctx.target_name is not None and ctx.target_name in index:
-        ranked = index.rank(ctx.target_name, k=None)  # stored distances of the same training split
-    else:
-        ranked = index.rank(target_prototypes(ctx, len(pool)), k=None)
+    with timing_kernels(ctx):
+        if ctx.target_name is not None and ctx.target_name in index:
+            ranked = index.rank(ctx.target_name, k=None)  # stored distances of the same training split
+        else:
+            ranked = index.rank(target_prototypes(ctx, len(pool)), k=None)
     distances = {source_key(name): d for name, d in ranked}
     known = {source_key(name) for name in index.names}
     for candidate in pool:
@@ -37,6 +39,19 @@ def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
             yield Scored(candidate, None, "its source has another channel count than the target")
         else:
             yield Scored(candidate, None, f"source {candidate.source!r} is not in the similarity index")
+
+
+@contextmanager
+def timing_kernels(ctx: Context) -> Iterator[None]:
+    """Measure in ``ctx.compiling_s`` the time numba spends on the DTW kernels inside the block: compiling them (67
+    of the 73 s a first ranking of GunPoint took with an empty cache) or loading them from its disk cache, once per
+    process. A time limit this exhausts names it, rather than blaming the number of candidates."""
+    from numba.core import event
+
+    clock = event.TimingListener()  # the global compiler lock is held while numba compiles or loads a kernel
+    ctx.compiling_s = lambda: clock.duration if clock.done else 0.0
+    with event.install_listener("numba:compiler_lock", clock):
+        yield
 
 
 def target_prototypes(ctx: Context, n_candidates: int) -> list[np.ndarray]:
@@ -58,7 +73,8 @@ def target_prototypes(ctx: Context, n_candidates: int) -> list[np.ndarray]:
 
 def load_index(index: Any, method: str = "dtw", channels: int | None = None) -> tuple[Any, str | None]:
     """The SimilarityIndex to use (given, or loaded from its folder, default the repository's), or None and why
-    not: there is none, or none of its sources has the target's ``channels`` (every candidate would be skipped)."""
+    not, a clause without a full stop (``recommend`` adds what it did instead): there is none, or none of its
+    sources has the target's ``channels`` (every candidate would be skipped)."""
     from tshub.similarity import SimilarityIndex
     from tshub.similarity.index import DEFAULT_FOLDER
 
@@ -71,11 +87,11 @@ def load_index(index: Any, method: str = "dtw", channels: int | None = None) -> 
         except FileNotFoundError:
             return None, (
                 f"method {method!r} needs the similarity index, and {folder} has none (build it with "
-                f"scripts/build_similarity_index.py or pass index=); ranked by {DEFAULT_METHOD!r} instead."
+                "scripts/build_similarity_index.py or pass index=)"
             )
     if channels is not None and channels not in loaded.channel_counts:
         return None, (
             f"none of the similarity index's {len(loaded)} sources has the target's {channels} channels, so method "
-            f"{method!r} cannot compare it with them; ranked by {DEFAULT_METHOD!r} instead."
+            f"{method!r} cannot compare it with them"
         )
     return loaded, None

@@ -11,6 +11,7 @@ from tshub.data.splits import as_training_data
 from tshub.hub.ids import source_key
 from tshub.recommend.api import load_target
 from tshub.recommend.dtw import load_index
+from tshub.recommend.errors import RecommendError
 from tshub.recommend.results import Recommendation
 
 #: The one prototype's label where the data has no classes (a regression target): all its series.
@@ -31,12 +32,12 @@ def plot_prototypes(
     Source prototypes come from the similarity index when it has them, else from the source's catalogue data
     (at most ``PLOT_SERIES_PER_CLASS`` series per class). Shows channel 0. Returns the figure; saves it to ``path``.
     """
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError("the prototype plot needs matplotlib: pip install 'tshub[plot]'.") from err
+    plt = _pyplot()
     from tshub.similarity import SimilarityIndex
 
+    why = None if path is None else unwritable_format(path)
+    if why:  # before the prototypes are averaged, not by savefig after them
+        raise RecommendError(f"cannot save the prototype plot to {path}: {why}.")
     dataset = as_training_data(load_target(target)[0])  # a file without splits is training data
     loaded, _ = load_index(index)
     maker = loaded if loaded is not None else SimilarityIndex()
@@ -70,6 +71,28 @@ def plot_prototypes(
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
+
+
+def unwritable_format(path: str | Path) -> str | None:
+    """Why matplotlib would not write an image at ``path`` as named, or None: a suffix no format of its has
+    (``x.txt``), or none (it would write ``x.png``, not ``x``)."""
+    _pyplot()  # saying how to install matplotlib where it is missing
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix in formats:
+        return None
+    said = f"matplotlib writes no {suffix!r} files" if suffix else "the name has no suffix to say the image format"
+    return f"{said}; use one of {', '.join('.' + f for f in formats)}"
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ImportError("the prototype plot needs matplotlib: pip install 'tshub[plot]'.") from err
+    return plt
 
 
 def _prototypes_of(dataset: Dataset, maker: Any, cap: int | None = None) -> list[tuple[str, Any]]:

@@ -1,9 +1,9 @@
 """Readers for every supported file format; ``read_file`` dispatches on the suffix through the format registry.
 
-Formats: UCR ``.tsv``/``.tsv.gz`` (tab separated, label first), the old UCR ``.txt`` / ``*_TRAIN`` files (comma or
-whitespace separated), sktime/aeon ``.ts``, ``.arff`` (flat univariate and the UEA relational multivariate layout,
-parsed by scipy.io.arff), ``.csv`` (one series per row) and ``.npz`` (arrays ``X`` and ``y``, never unpickled).
-Any of them may be gzipped (``.gz``) except ``.npz``.
+Formats: UCR ``.tsv``/``.tsv.gz`` (tab separated, label first; one with a header row reads as a tab-separated
+``.csv``), the old UCR ``.txt`` / ``*_TRAIN`` files (comma or whitespace separated), sktime/aeon ``.ts``, ``.arff``
+(flat univariate and the UEA relational multivariate layout, parsed by scipy.io.arff), ``.csv`` (one series per
+row) and ``.npz`` (arrays ``X`` and ``y``, never unpickled). Any of them may be gzipped (``.gz``) except ``.npz``.
 
 Untrusted files (the fine-tune service's uploads) are read under ``ReadLimits``: gzip is decompressed as a stream
 that stops at a byte cap (concatenated members included), zip members of an ``.npz`` are checked by their declared
@@ -37,6 +37,7 @@ from tshub.data.dataset import Dataset, DatasetError, Task
 from tshub.data.readers import arff, delimited, npz, ts  # noqa: F401
 from tshub.data.readers.assemble import assemble
 from tshub.data.readers.base import (
+    DEFAULT_LABEL_COLUMN,
     MISSING,
     TRAILING_NAN,
     UNLIMITED,
@@ -51,6 +52,7 @@ from tshub.data.readers.lengths import regularize
 from tshub.data.readers.text import check_line_count, decode_text, read_bytes
 
 __all__ = [
+    "DEFAULT_LABEL_COLUMN",
     "MISSING",
     "Missing",
     "TRAILING_NAN",
@@ -72,7 +74,7 @@ def read_file(
     path: str | Path,
     *,
     task: Task | None = None,
-    label_column: int | str | None = 0,
+    label_column: int | str | None = DEFAULT_LABEL_COLUMN,
     variable_length: str = "error",
     missing: str = "error",
     trailing_nan: str = "padding",
@@ -83,12 +85,15 @@ def read_file(
     """Read one file into a Dataset (no splits, except the ``splits_*`` arrays of an ``.npz``).
 
     ``label_column`` picks the target column of delimited text files (index, negative from the end, or a header
-    name for CSV); ``None`` reads unlabeled data in every format (targets become NaN, task "regression",
+    name for CSV; left out, column 0, but a header that names another column like the targets is refused);
+    ``None`` reads unlabeled data in every format (targets become NaN, task "regression",
     ``meta["unlabeled"]``). ``.ts``, ``.arff`` and ``.npz`` carry their targets by declaration (ARFF: the last
     attribute). ``variable_length``: "error" | "truncate" (to the shortest) | "pad" (repeat each series' last
     value up to the longest) | "resample" (linear interpolation to the longest). ``missing``: "error" |
     "interpolate" (linear, edges take the nearest value). CSV options: ``delimiter=None`` (detected: ",", ";"
-    whose numbers may have decimal commas, or a tab), ``header=None`` (auto). ``limits`` bounds what an untrusted file may make this process read and allocate (see ``ReadLimits``).
+    whose numbers may have decimal commas, or a tab), ``header=None`` (auto; a ``.tsv`` takes it too: with a header
+    it reads as a tab-separated CSV). ``limits`` bounds what an untrusted file may make this process read and
+    allocate (see ``ReadLimits``).
     """
     raw = parse_file(path, label_column=label_column, limits=limits, **kw)
     return assemble(
@@ -107,7 +112,7 @@ def read_split_files(
     paths: Mapping[str, str | Path],
     *,
     task: Task | None = None,
-    label_column: int | str | None = 0,
+    label_column: int | str | None = DEFAULT_LABEL_COLUMN,
     variable_length: str = "error",
     missing: str = "error",
     trailing_nan: str = "padding",
@@ -136,11 +141,15 @@ def read_split_files(
 
 
 def parse_file(
-    path: str | Path, *, label_column: int | str | None = 0, limits: ReadLimits = UNLIMITED, **options: Any
+    path: str | Path,
+    *,
+    label_column: int | str | None = DEFAULT_LABEL_COLUMN,
+    limits: ReadLimits = UNLIMITED,
+    **options: Any,
 ) -> RawSeries:
     """Parse a file of any registered format into a ``RawSeries`` (no length or gap handling yet)."""
     path = Path(path)
-    if label_column is not None and not isinstance(label_column, str):
+    if label_column is not None and not isinstance(label_column, str) and label_column is not DEFAULT_LABEL_COLUMN:
         try:
             label_column = operator.index(label_column)  # numpy integers too
         except TypeError:

@@ -23,6 +23,15 @@ MISSING_TOKENS = ("", "?", "NA", "N/A", "n/a", "#N/A", "<NA>", "NULL", "null", "
 MISSING_LABELS = ("", "?")
 
 
+class _UnchosenColumn(int):
+    """Column 0 as a default: equal to 0 wherever a column index is read, yet told apart (by identity) from a
+    caller's explicit 0, so a CSV header naming another column like the targets is refused, not read as data."""
+
+
+#: The default ``label_column`` of every reader and of the CLI: column 0 unless the caller chose (see ``_parse_csv``).
+DEFAULT_LABEL_COLUMN: int = _UnchosenColumn(0)
+
+
 @dataclass(frozen=True)
 class ReadLimits:
     """Caps for reading untrusted files; None means no cap (trusted local files, the default).

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import csv
 import re
+import shlex
 from pathlib import Path
 
 from tshub.data.dataset import DatasetError
-from tshub.data.readers.base import MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits
+from tshub.data.readers.base import DEFAULT_LABEL_COLUMN, MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits
 from tshub.data.readers.formats import register_format
-from tshub.data.readers.text import is_number, numbered_lines, parse_table, raw_table, unquote
+from tshub.data.readers.lengths import ReadOptionError
+from tshub.data.readers.text import NonNumericValue, is_number, numbered_lines, parse_table, raw_table, unquote
 
 
-@register_format("ucr-tsv", ".tsv", bounded=True)
-def _parse_ucr_tsv(path: Path, text: str, label_column: int | str | None, limits: ReadLimits = UNLIMITED) -> RawSeries:
+@register_format("ucr-tsv", ".tsv", bounded=True, options=("header",))
+def _parse_ucr_tsv(
+    path: Path,
+    text: str,
+    label_column: int | str | None,
+    *,
+    header: bool | None = None,
+    limits: ReadLimits = UNLIMITED,
+) -> RawSeries:
+    """The UCR layout: no header, label first. A header (``header=True``, a ``label_column`` naming a column, or a
+    first row detected as one, as in a .csv) marks a table written by pandas or a spreadsheet: the .csv reader
+    reads it, tab-separated."""
     lines, numbers = numbered_lines(text)
+    if header if header is not None else _has_header(_cells(lines[0], "\t"), lines, "\t", label_column):
+        return _parse_csv(path, text, label_column, delimiter="\t", header=True, limits=limits)
     values, labels = parse_table(path, lines, numbers, "\t", label_column, limits)
     return raw_table(path, "ucr-tsv", values, labels, numbers)
 
@@ -41,24 +56,22 @@ def _parse_csv(
     the columns numbered 0…k or 1…k over a rectangular table, as pandas and numpy write them (``header=False``
     reads such a row as a series). A header whose first name is empty marks the row index a DataFrame writes by
     default (``to_csv(path)``): that column is dropped, not read as a time step. ``delimiter=None`` detects it
-    (``_sniff_delimiter``); in a ';' file a number may have a decimal comma (``0,5``).
+    (``_sniff_delimiter``); in a ';' file a number may have a decimal comma (``0,5``). A quoted field may hold the
+    delimiter (RFC 4180); a long table (a series id and a time column) is refused with the pivot that reads it, and
+    so is a header naming a column like the targets that the default ``label_column`` would read as a time step.
     """
+    unchosen = label_column is DEFAULT_LABEL_COLUMN
     lines, numbers = numbered_lines(text)
     delimiter = delimiter or _sniff_delimiter(lines[:_SNIFFED_LINES])
-    if delimiter == ";" and "," in text:
-        lines = [";".join(_decimal_point(f) for f in line.split(";")) for line in lines]
-    first = [unquote(f) for f in lines[0].split(delimiter)]
+    decimal_comma = delimiter == ";" and "," in text
+    lines, delimiter = _split_quoted_fields(lines, delimiter)
+    if decimal_comma:
+        lines = [delimiter.join(_decimal_point(f) for f in line.split(delimiter)) for line in lines]
+    first = _cells(lines[0], delimiter)
     if header is None:
-        skip = label_column if isinstance(label_column, int) else None
-        header = (
-            isinstance(label_column, str)
-            or _numbered_columns(first, lines, delimiter, skip)
-            or any(
-                not is_number(f) and f not in MISSING_TOKENS
-                for j, f in enumerate(first)
-                if skip is None or j != skip % len(first)
-            )
-        )
+        header = _has_header(first, lines, delimiter, label_column)
+    if header:
+        _refuse_long_format(path, numbers[0], first, lines, delimiter, label_column)
     if header and (drop := _row_number_columns(first, lines, delimiter, label_column)):
         if isinstance(label_column, int):  # its index among the columns kept (negative: from each row's end)
             at = label_column % len(first)
@@ -86,12 +99,137 @@ def _parse_csv(
                 f"{path}, line {numbers[j]}: {widths[j]} fields, but the header has {len(first)} "
                 "column names; they must match (shorter rows are shorter series)."
             )
-    values, labels = parse_table(path, lines, numbers, delimiter, label_column, limits)
+    try:
+        values, labels = parse_table(path, lines, numbers, delimiter, label_column, limits)
+    except NonNumericValue as e:
+        if not header:
+            raise
+        raise DatasetError(f"{e} {_label_column_hint(first, e.column, label_column)}") from None
+    if header and unchosen and isinstance(label_column, int):  # still an index, past the row-number columns
+        _refuse_unchosen_label_column(path, first, label_column)
     return raw_table(path, "csv", values, labels, numbers)
+
+
+def _cells(line: str, delimiter: str) -> list[str]:
+    return [unquote(f) for f in line.split(delimiter)]
+
+
+def _has_header(first: list[str], lines: list[str], delimiter: str, label_column: int | str | None) -> bool:
+    """Whether the first row names the columns: ``label_column`` is a name, the row numbers the columns as pandas
+    and numpy write them, or it holds a name (a non-numeric cell) outside the label column."""
+    skip = label_column if isinstance(label_column, int) else None
+    return (
+        isinstance(label_column, str)
+        or _numbered_columns(first, lines, delimiter, skip)
+        or any(
+            not is_number(f) and f not in MISSING_TOKENS
+            for j, f in enumerate(first)
+            if skip is None or j != skip % len(first)
+        )
+    )
+
+
+#: Joins a row's fields once a quoted field held the delimiter: the ASCII unit separator, not found in text.
+_FIELD_SEPARATOR = "\x1f"
+
+
+def _split_quoted_fields(lines: list[str], delimiter: str) -> tuple[list[str], str]:
+    """RFC 4180 quoting: a quoted field may hold the delimiter (pandas writes ``"class, one"``). Only then are the
+    rows split by the csv module and rejoined by ``_FIELD_SEPARATOR``, the delimiter from there on; files without
+    such a field are read as they were, and so is a line the csv module refuses (a field over its size limit)."""
+
+    def fields(line: str) -> list[str]:
+        try:
+            return next(csv.reader([line], delimiter=delimiter))
+        except csv.Error:
+            return line.split(delimiter)
+
+    splittable = len(delimiter) == 1 and not any(_FIELD_SEPARATOR in line for line in lines)
+    if not splittable or not any('"' in line and len(fields(line)) != line.count(delimiter) + 1 for line in lines):
+        return lines, delimiter
+    return [_FIELD_SEPARATOR.join(fields(line)) for line in lines], _FIELD_SEPARATOR
+
+
+#: Header names (lower case) of a series column and of a time column, which with few columns make a long table.
+_SERIES_NAMES = frozenset({"id", "series", "sample", "case"})  # and any name ending in "_id"
+_TIME_NAMES = frozenset(
+    {"t", "time", "timestamp", "date", "datetime", "ds", "step", "timestep", "time_step", "time_idx"}
+)
+_LONG_MAX_COLUMNS = 10
+#: Header names (lower case) of a column that holds the targets.
+_LABEL_NAMES = frozenset({"label", "labels", "class", "target", "y", "category"})
+
+
+def _refuse_long_format(
+    path: Path, number: int, first: list[str], lines: list[str], delimiter: str, label_column: int | str | None
+) -> None:
+    """A long table (one row per series and time step: a series column whose ids repeat, a time column, few
+    columns) read as one series per row would give many series of a few values; refuse it with the pivot."""
+    keys = [name.strip().lower() for name in first]
+    series = next((j for j, k in enumerate(keys) if _identifier(k, _SERIES_NAMES)), None)
+    time = next((j for j, k in enumerate(keys) if k in _TIME_NAMES), None)
+    if series is None or time is None or len(first) > _LONG_MAX_COLUMNS:
+        return
+    ids = [fields[series] if series < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
+    if len(set(ids)) == len(ids):
+        return
+    label = (
+        label_column if isinstance(label_column, str) else next((n for n in first if n.lower() in _LABEL_NAMES), None)
+    )
+    value = next((n for j, n in enumerate(first) if j not in (series, time) and n != label), "value")
+    sid, step = first[series], first[time]
+    targets = f'y = df.groupby("{sid}")["{label}"].first().loc[X.index]' if label else "y the targets, one per series"
+    raise DatasetError(
+        f"{path}, line {number}: columns {sid!r} and {step!r} make this a long format table (one row per series "
+        f"and time step), but a {path.suffix} file holds one series per row. Pivot it with pandas: "
+        f'df = pandas.read_csv(path); X = df.pivot(index="{sid}", columns="{step}", values="{value}"); then '
+        f"tshub.Dataset.from_arrays(X.to_numpy(), y) with {targets}. (If each row is one series, rename "
+        f"{step!r}.)"
+    )
+
+
+def _label_column_hint(first: list[str], column: int, label_column: int | None) -> str:
+    """Name the header of a column read as series values that holds the targets, most likely: text, or a name like
+    'label' (``_refuse_unchosen_label_column``), while the targets are read from another column."""
+    name = first[column - 1]
+    reading = (
+        "no column is read as targets (label_column=None)"
+        if label_column is None
+        else f"the targets are read from column {label_column % len(first) + 1} ({first[label_column]!r})"
+    )
+    unless = "" if name.strip().lower() in _LABEL_NAMES else f"if {name!r} holds the targets, "
+    return (
+        f"The header names column {column} {name!r} and {reading}: {unless}pass label_column={name!r} "
+        f"(--label-column {shlex.quote(name)})."
+    )
+
+
+def _refuse_unchosen_label_column(path: Path, first: list[str], label_column: int) -> None:
+    """Left to its default, ``label_column`` reads column 1 as the targets; a header naming another column like the
+    targets (``df["label"] = y; df.to_csv(...)`` writes ``0,…,k,label``) says otherwise, and read so, numeric labels
+    would silently become a time step and the first time step a regression target. Refused, not read by name: the
+    default keeps one meaning (what an explicit 0 and a UCR file read), text labels are refused alike
+    (``_label_column_hint``), and no upload trains on a target its user did not pick; naming it costs one option."""
+    at = label_column % len(first)
+    named = [j for j, name in enumerate(first) if j != at and name.strip().lower() in _LABEL_NAMES]
+    if not named:
+        return
+    hints = " ".join(_label_column_hint(first, j + 1, label_column) for j in named)
+    message = (
+        f"{path}: {hints} Or pass label_column=0 (--label-column 0) to keep reading column {at + 1} as the targets."
+    )
+    if len(named) == 1:  # the one option to suggest where a call takes a path and no reader options
+        raise ReadOptionError(message, "label_column", first[named[0]])
+    raise DatasetError(message)
 
 
 #: Header names (lower case) of a column that numbers the rows; also any name ending in "_id".
 _ROW_NUMBER_NAMES = frozenset({"id", "idx", "index", "row", "unnamed: 0"})
+
+
+def _identifier(key: str, names: frozenset[str]) -> bool:
+    """A lower-case header name among ``names`` or ending in "_id" (``series_id``, ``unique_id``)."""
+    return key in names or key.endswith("_id")
 
 
 def _row_number_columns(first: list[str], lines: list[str], delimiter: str, label_column: int | str | None) -> set[int]:
@@ -115,7 +253,7 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
         label = 1 if label == 0 else label
     for j, name in enumerate(first):
         key = name.strip().lower()
-        if j in drop or j == label or not (key in _ROW_NUMBER_NAMES or key.endswith("_id")):
+        if j in drop or j == label or not _identifier(key, _ROW_NUMBER_NAMES):
             continue
         if numbers_the_rows(j):
             drop.add(j)

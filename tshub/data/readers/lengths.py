@@ -12,8 +12,9 @@ from tshub.data.readers.base import MISSING, VARIABLE_LENGTH, check_option
 
 
 class ReadOptionError(DatasetError):
-    """Data that a reader option would read: ``option`` (``variable_length`` or ``missing``) with ``value``, what
-    to suggest where the data came as a path to a call that takes no reader options (``dataset_from``)."""
+    """Data that a reader option would read: ``option`` (``variable_length``, ``missing`` or ``label_column``) with
+    ``value``, what to suggest where the data came as a path to a call that takes no reader options
+    (``dataset_from``)."""
 
     def __init__(self, message: str, option: str, value: str):
         super().__init__(message)

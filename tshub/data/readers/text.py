@@ -124,7 +124,7 @@ def _parse_table_by_line(
         if i == 0 and len(rows) > 1 and _looks_like_header(fields):
             raise DatasetError(
                 f"{path}, line {number}: {', '.join(map(repr, fields[:3]))}... are names, not numbers: a header "
-                "row? This format has none: remove it (a .csv file's header is detected when header=None)."
+                "row? It is read without one: remove it (a .csv or .tsv file's header is detected unless header=False)."
             )
         if col is not None:
             label = unquote(fields.pop(col))
@@ -175,11 +175,20 @@ def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[i
         try:
             out[j] = float(s)
         except ValueError:
-            raise DatasetError(
+            raise NonNumericValue(
                 f"{path}, {where}, column {column(j)}: non-numeric value {s[:40]!r}; expected a "
-                "number ('', '?', NA or NaN mark a missing value)."
+                "number ('', '?', NA or NaN mark a missing value).",
+                column(j),
             ) from None
     return out
+
+
+class NonNumericValue(DatasetError):
+    """A field that should be a number is not; ``column`` (1-based) lets a reader with a header name the column."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__(message)
+        self.column = column
 
 
 def _label_array(labels: list[str]) -> np.ndarray:
@@ -195,8 +204,8 @@ def _column_index(path: Path, label_column: int | str | None, width: int, where:
         return None
     if isinstance(label_column, str):
         raise DatasetError(
-            f"{path}: label_column={label_column!r} names a column, but this file has no header; "
-            "give the column index instead."
+            f"{path}: label_column={label_column!r} names a column, but this file is read without a header (a UCR "
+            ".txt file, or header=False); give the column index instead."
         )
     if not -width <= label_column < width:
         raise DatasetError(
