@@ -96,5 +96,7 @@ def test_a_large_offset_of_the_targets_changes_nothing_but_the_predictions_offse
     X_test = plain.split("test")[0]
     expected = train_from_scratch("fcn", plain, **options).model.predict(X_test)
     predicted = train_from_scratch("fcn", shifted, **options).model.predict(X_test)
-    np.testing.assert_allclose(predicted - 1e8, expected, atol=1e-3)
+    # the standardised targets differ in their last bits (y - mean rounds at 1e8), which three epochs carry to the
+    # third decimal on some CPUs (2.4e-3 on a Zen 3 EPYC); float32 targets were off by steps of 8
+    np.testing.assert_allclose(predicted - 1e8, expected, atol=1e-2)
     assert len(np.unique(predicted)) == len(X_test)
