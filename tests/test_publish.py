@@ -438,3 +438,26 @@ def test_sp500_entries_alone_learn_relative_targets_and_their_cards_say_how_they
     (line,) = _beats_reference({"mae": 10.5}, persistence)
     assert line == "This model beats its reference, the naive persistence forecast: test MAE 10.5 vs 11.2."
     assert _beats_reference({"mae": 12.0}, persistence) == []  # _below_reference says that one
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_an_entry_asking_bf16_trains_in_float32_where_the_cpu_emulates_it(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the zoo rebuild's entries ask bf16, which a Zen 3 EPYC emulates at 11x float32's step time
+    (bench/results/fcn_step_zen3.md): the build crawled there. Such a CPU trains the entry in float32, as accurate in
+    a paired test (bf16_accuracy.md), and the checkpoint and its card say so; the recipe hash stays the entry's, so a
+    build on either CPU fulfils it."""
+    import zoo_train
+
+    flags = {"avx512_bf16": True} if native else {}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"cpu_name": "AMD EPYC", "avx2": True, **flags})
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    entry = Entry.from_dict(MANIFEST[0])
+    assert entry.bf16
+    built = zoo_train.build_entry(entry)
+    assert built.model.meta["train_config"]["bf16"] is native
+    assert built.fields["build"]["recipe_hash"] == entry.recipe_hash()
+    said = [line for line in built.fields["limitations"] if line.startswith("Trained in float32")]
+    assert bool(said) is not native and all("emulates" in line for line in said)

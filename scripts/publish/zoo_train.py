@@ -24,9 +24,10 @@ from tshub.data.splits import random_split, train_as_validation
 from tshub.hub.checkpoint import DTYPES
 from tshub.models.base import TimeSeriesModel
 from tshub.training import train_from_scratch
-from tshub.training.loop import evaluate
+from tshub.training.loop import evaluate, resolve_device
 from tshub.training.metrics import task_metrics
 from tshub.training.multihead import HeadView, pretrain_multihead
+from tshub.training.precision import emulated_bf16
 
 UCR_URL = "https://www.cs.ucr.edu/~eamonn/time_series_data_2018/"
 TRAIN_ONLY_TEST_FRACTION = 0.2
@@ -104,6 +105,12 @@ def build_entry(
         stored, float32 = built.fields["metrics"], built.fields["float32_metrics"]
         shown = ", ".join(f"{k} {stored[k]:.4g} (float32: {float32[k]:.4g})" for k in stored)
         built.fields["limitations"].append(f"Test metrics are those of the {entry.dtype} weights as stored: {shown}.")
+    if entry.bf16 and not meta["train_config"]["bf16"]:
+        built.fields["limitations"].append(
+            "Trained in float32: its recipe asks bfloat16 autocast, which the CPU that built it emulates (no AVX512-bf16 "
+            "or AMX) at several times float32's cost; the two gave the same accuracy in a paired test (tshub's "
+            "bench/results/bf16_accuracy.md)."
+        )
     if meta.get("stop_reason") == "max_epochs":
         built.fields["limitations"].append(
             f"Training ran its recipe's maximum of {meta['epochs']} epochs without early stopping: the validation "
@@ -147,6 +154,14 @@ def split_metrics(model: TimeSeriesModel, ds: Dataset, split: str = "test") -> d
 
 
 # ---------------------------------------------------------------------------------------------------- single
+def trains_in_bf16(entry: Entry, device: str | None) -> bool:
+    """The entry's bf16 where the device computes it: a CPU whose oneDNN emulates bf16 (an FCN step at 11x float32's
+    time on a Zen 3 EPYC, bench/results/fcn_step_zen3.md) trains it in float32, which a paired test found as
+    accurate (bf16_accuracy.md); the checkpoint's train_config records which. The recipe hash stays the entry's, so
+    the zoo's build goes on, at each machine's best speed, on whatever CPU a session has."""
+    return entry.bf16 and not emulated_bf16(resolve_device(device))
+
+
 def _build_single(entry: Entry, device: str | None, progress: bool, state_path: str | Path | None) -> Built:
     ds = load_source(entry.source, entry.validation)
     if entry.target_scaling not in (None, *TARGET_SCALING_NOTES):
@@ -164,7 +179,7 @@ def _build_single(entry: Entry, device: str | None, progress: bool, state_path: 
         use_stream_max=entry.use_stream_max,
         relative_target=entry.target_scaling == "relative",
         arch_kwargs=entry.arch_kwargs,
-        bf16=entry.bf16,
+        bf16=trains_in_bf16(entry, device),
         device=device,
         progress=progress,
         state_path=state_path,
@@ -332,7 +347,7 @@ def _build_multihead(entry: Entry, device: str | None, progress: bool, state_pat
         max_epochs=entry.max_epochs,
         preprocessing=entry.preprocessing,
         arch_kwargs=entry.arch_kwargs,
-        bf16=entry.bf16,
+        bf16=trains_in_bf16(entry, device),
         device=device,
         progress=progress,
         state_path=state_path,
