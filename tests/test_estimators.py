@@ -251,3 +251,15 @@ def test_one_dimensional_series_get_time_series_reshape_advice():
         clf.predict(X[0])
     with pytest.raises(ValueError, match=r"\(n, timepoints\) or \(n, channels, timepoints\), got \(20, 1, 24, 1\)"):
         clf.predict(X[:, None, :, None])
+
+
+def test_integral_float_labels_give_the_fitted_model_numbers_not_text() -> None:
+    """Regression: classes were named str(7.0) = '7.0' where a Dataset names them '7', so the numeric values were
+    dropped and the fitted model's own predict (and its saved checkpoint's) returned the strings '7.0'."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((24, 1, 20)), (np.arange(24) % 2 + 7).astype(np.float64)
+    clf = TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False).fit(X, y)
+    assert clf.model_.classes == ["7", "8"] and clf.model_.class_values == [7, 8]
+    own = clf.model_.predict(X.astype(np.float32))
+    assert own.dtype.kind == "i" and set(own.tolist()) <= {7, 8}
+    assert clf.predict(X).dtype == np.float64  # the estimator answers in the type y had

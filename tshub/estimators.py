@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from tshub.data.dataset import (
     Dataset,
     Task,
+    label_text,
     refuse_incomplete_series,
     series_as_float32,
     typed_class_values,
@@ -266,7 +267,7 @@ class TSHubClassifier(ClassifierMixin, _TSHubEstimator):
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"a classifier needs at least two classes, got one class ({self.classes_[0]!r}) in y.")
-        classes = [str(c) for c in self.classes_]
+        classes = [label_text(c) for c in self.classes_]  # as a Dataset names them: 7.0 is the class '7'
         # the model keeps numeric labels' values, so its own predict (and a saved checkpoint's) returns them too
         return self._fit(X, codes.reshape(-1), classes, typed_class_values(self.classes_, classes))
 

@@ -98,7 +98,7 @@ class Dataset:
         if (
             not isinstance(values, list)
             or not all(isinstance(v, int) for v in values)
-            or [_label_str(v) for v in values] != self.classes
+            or [label_text(v) for v in values] != self.classes
         ):
             raise DatasetError(
                 f"dataset {self.name!r}: class_values must be the classes {self.classes!r:.200} as ints or bools, "
@@ -470,11 +470,11 @@ def _refuse_missing_targets(name: str, y: np.ndarray) -> None:
 def encode_labels(y: np.ndarray, classes: list[Any] | None = None) -> tuple[np.ndarray, list[str]]:
     """Map raw labels to indices 0..K-1; numeric labels sort numerically ("2" before "10")."""
     y = _integral_floats_as_ints(np.asarray(y))
-    labels = [_label_str(v) for v in y.tolist()]
+    labels = [label_text(v) for v in y.tolist()]
     if classes is None:
         uniq = sorted(set(labels), key=_label_sort_key)
     else:
-        uniq = [_label_str(c) for c in classes]
+        uniq = [label_text(c) for c in classes]
         unknown = sorted(set(labels) - set(uniq), key=_label_sort_key)
         if unknown:
             raise DatasetError(f"labels {unknown[:5]} are not among the declared classes {uniq[:10]}.")
@@ -492,7 +492,7 @@ def typed_class_values(labels: np.ndarray, classes: list[str]) -> list[int] | No
         values = [int(c) if c.removeprefix("-").isdecimal() else None for c in classes]
     else:
         return None
-    return values if [_label_str(v) for v in values] == classes else None  # declared classes may be other text
+    return values if [label_text(v) for v in values] == classes else None  # declared classes may be other text
 
 
 def _numbers_as_numbers(y: np.ndarray) -> np.ndarray:
@@ -510,7 +510,8 @@ def _integral_floats_as_ints(y: np.ndarray) -> np.ndarray:
     return y.astype(np.int64) if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0) else y
 
 
-def _label_str(v: Any) -> str:
+def label_text(v: Any) -> str:
+    """A label's class name: its text, an integral float's as an int's (7.0 is the class "7")."""
     if isinstance(v, bytes):
         return v.decode()
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
