@@ -28,6 +28,7 @@ import numpy as np
 from server.storage import ObjectStore, open_storage
 from tshub.data.dataset import Dataset, DatasetError, refuse_incomplete_series
 from tshub.data.readers import DEFAULT_LABEL_COLUMN, ReadLimits, file_format, read_file, read_split_files
+from tshub.data.readers.base import label_column_from_text
 from tshub.data.splits import check_classes, training_splits
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def chosen_label_column(field: str | None) -> int | str | None:
     omitted), so the readers' default applies: the first column, refused when a header names another like a label."""
     if field is None or not field.strip():
         return None
-    return int(field) if re.fullmatch(r"-?\d+", field.strip()) else field
+    return label_column_from_text(field)
 
 
 @dataclass(frozen=True)

@@ -526,6 +526,7 @@ def _verdict(tuned: dict[str, float], other: dict[str, float], referent: str) ->
 def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
     """Reader options for a data file and, with ``splits``, a test file and the splits carved from training data."""
     from tshub.data.readers import DEFAULT_LABEL_COLUMN, MISSING, VARIABLE_LENGTH
+    from tshub.data.readers.base import label_column_from_text
 
     group = p.add_argument_group("data files")
     if splits:
@@ -557,7 +558,7 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
         )
     group.add_argument(
         "--label-column",
-        type=_label_column,
+        type=label_column_from_text,
         default=DEFAULT_LABEL_COLUMN,
         help="column of the labels in .tsv/.txt/.csv files: index (negative from the end) or a CSV "
         "header name (default 0; left out, a header naming another column label, class, target, ... is refused)",
@@ -595,13 +596,6 @@ def load_data(args: argparse.Namespace) -> Dataset:
             "dataset brings its own test split)."
         )
     return load(args.data)
-
-
-def _label_column(text: str) -> int | str:
-    try:
-        return int(text)
-    except ValueError:
-        return text
 
 
 def add_recipe_argument(parser: argparse.ArgumentParser) -> None:

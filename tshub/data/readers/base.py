@@ -3,6 +3,7 @@ one file as parsed before gaps and lengths are handled."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
@@ -30,6 +31,12 @@ class _UnchosenColumn(int):
 
 #: The default ``label_column`` of every reader and of the CLI: column 0 unless the caller chose (see ``_parse_csv``).
 DEFAULT_LABEL_COLUMN: int = _UnchosenColumn(0)
+
+
+def label_column_from_text(text: str) -> int | str:
+    """A label column as a user writes it (a CLI flag, a form field): an index in digits, negative from the end, or
+    a header's name."""
+    return int(text) if re.fullmatch(r"-?\d+", text.strip()) else text
 
 
 @dataclass(frozen=True)
