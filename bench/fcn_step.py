@@ -1,9 +1,12 @@
-"""What makes the FCN's CPU training step fast: its channels-last blocks and the allocator setting, one at a time.
+"""What makes the FCN's CPU training step fast: its block layout, Winograd's convolutions and the allocator setting,
+one at a time.
 
 One training step (forward, cross-entropy, backward, fused Adam) of the FCN of bigdata18 on FordA's shape (1 × 500,
-batch 16), timed four ways in one command: the blocks as plain layers on (N, C, T) tensors (conv1d → BatchNorm →
-ReLU) or channels-last (oneDNN's convolutions convert nothing, BatchNorm and ReLU work on the (N·T, C) matrix;
-``tshub.models.fcn.ConvBNReLU``; tshub picks one per CPU, ``tshub.models.cpu``, and this bench forces each), each
+batch 16), timed six ways in one command: the blocks as plain layers on (N, C, T) tensors (conv1d → BatchNorm →
+ReLU), channels-last (oneDNN's convolutions convert nothing, BatchNorm and ReLU work on the (N·T, C) matrix;
+``tshub.models.fcn.ConvBNReLU``), or channels-last with the wide float32 convolutions as Winograd's
+(``tshub.models.winograd``; in bf16 the same as channels-last) — tshub picks per CPU, ``tshub.models.cpu``, and this
+bench forces each — each
 with glibc's default allocator and with freed memory kept mapped (``tshub.training.allocator``, process-wide, hence a
 fresh process per setting). Layouts alternate within a process, so a change in the machine's load hits both sides
 of a ratio; on a machine other processes share, ``--threads 1 --clock cpu`` times the process's own CPU time, which
@@ -20,29 +23,28 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from fcn_conv_layers import median_ms  # bench/ is on the path of a script run from it
+from fcn_conv_layers import CLOCKS, median_ms  # bench/ is on the path of a script run from it
 from train_speed import BATCH, LENGTH, cpu_name
 
-from tshub.models import base
+from tshub.models import base, cpu
 from tshub.models.registry import build_model
 from tshub.training.allocator import OPT_OUT, keep_freed_memory
 
 REPO = Path(__file__).resolve().parents[1]
-LAYOUTS = ("plain", "channels-last")
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+LAYOUTS = ("plain", "channels-last", "winograd")
 
 
 def use_layout(layout: str) -> None:
-    """Run the blocks as plain layers or channels-last, whichever this CPU would choose (``tshub.models.cpu``)."""
-    channels_last = layout == "channels-last"
-    base.channels_last_pays = lambda device: channels_last  # type: ignore[assignment]
+    """Run the blocks as plain layers, channels-last, or channels-last with the wide float32 convolutions as
+    Winograd's, whichever this CPU would choose (``tshub.models.cpu``)."""
+    base.channels_last_pays = lambda device: layout != "plain"  # type: ignore[assignment]
+    cpu.winograd_pays = lambda device: layout == "winograd"  # type: ignore[assignment]
 
 
 def measure(rounds: int, dtypes: list[str], clock: Callable[[], float]) -> dict:

@@ -19,8 +19,9 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from tshub.hub.mixin import HubMixin
-from tshub.models.cpu import channels_last_pays
+from tshub.models.cpu import channels_last_pays, winograd_tile
 from tshub.models.registry import BASE_ARGUMENTS
+from tshub.models.winograd import conv1d_time_major
 from tshub.naming import closest
 
 
@@ -324,7 +325,7 @@ class SameConv1d(nn.Conv1d):
     pad inside the convolution, the odd zero appended on the right), without torch's warning about even kernels;
     parameter names and shapes are those of ``nn.Conv1d``, so checkpoints load unchanged. ``channels_last``
     (stride 1) returns the output channels-last in memory where that pays (``tshub.models.cpu``), for blocks that
-    keep their activations so (the FCN's).
+    keep their activations so (the FCN's), computed as Winograd's where that pays (``winograd_tile``).
     """
 
     def __init__(
@@ -348,8 +349,12 @@ class SameConv1d(nn.Conv1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stride = self.stride[0]
-        if self.channels_last and channels_last_pays(x.device):
-            return self._forward_channels_last(x)
+        if self.channels_last:
+            tile = winograd_tile(x, self)
+            if tile is not None:
+                return self._forward_winograd(x, tile)
+            if channels_last_pays(x.device):
+                return self._forward_channels_last(x)
         if stride == 1:
             return super().forward(F.pad(x, (0, self.right_extra)) if self.right_extra else x)
         length = x.shape[-1]
@@ -357,6 +362,14 @@ class SameConv1d(nn.Conv1d):
             (math.ceil(length / stride) - 1) * stride + self.dilation[0] * (self.kernel_size[0] - 1) + 1 - length, 0
         )
         return super().forward(F.pad(x, (total // 2, total - total // 2)))
+
+    def _forward_winograd(self, x: torch.Tensor, outputs_per_tile: int) -> torch.Tensor:
+        """The convolution as Winograd's F(``outputs_per_tile``, k) (``tshub.models.winograd``), its output
+        channels-last in memory as ``_forward_channels_last``'s."""
+        time_major = conv1d_time_major(
+            x.transpose(1, 2), self.weight, self.bias, cast(int, self.padding[0]), outputs_per_tile
+        )
+        return time_major.transpose(1, 2)
 
     def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
         """The convolution with its output channels-last in memory: shape (N, C, T), C the fastest axis.

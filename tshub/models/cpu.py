@@ -1,5 +1,6 @@
-"""What the CPU's kernels (oneDNN, through ATen) compute fast, or at all, decides two things inside the models: the
-memory layout of convolution blocks and the precision of LSTMs under bfloat16 autocast.
+"""What the CPU's kernels (oneDNN, through ATen) compute fast, or at all, decides three things inside the models: the
+memory layout of convolution blocks, which of their convolutions run as Winograd's (``tshub.models.winograd``), and
+the precision of LSTMs under bfloat16 autocast.
 
 Measured (bench/results/): oneDNN's convolutions on CPUs with AVX-512 compute channels-last, so blocks that keep
 their activations so skip a transpose per convolution (FCN step 1.37× faster in bf16 and 1.11× in float32 on a Xeon,
@@ -7,6 +8,12 @@ fcn_step.md); with AVX2 alone (a Zen 3 EPYC) the same blocks made the float32 st
 (0.92×, fcn_step_zen3.md), and oneDNN builds no bfloat16 LSTM at all ("could not create a primitive descriptor for the LSTM
 forward propagation primitive"), so there an LSTM runs in float32. Other devices keep what tshub did before
 (channels-last blocks, LSTMs as autocast runs them).
+
+On AVX2 in float32 the blocks' wide convolutions of kernel 3 and 5 run as Winograd's F(6, 3) and F(4, 5) instead
+(channels-last too): measured there (a Zen 3 EPYC, one thread, the machine shared), the FCN's training step took 185
+instead of 251 ms (1.36×; 1.12× with glibc's default allocator; fcn_step_zen3.md), the kernel-5 layer 1.84× faster and
+the kernel-3 one 1.06× (fcn_conv_layers_zen3.md); at 64 channels the transforms cost what the multiplies save, so
+narrow convolutions stay oneDNN's. Not measured on AVX-512, where oneDNN's channels-last path runs.
 """
 
 from __future__ import annotations
@@ -17,6 +24,30 @@ from torch import nn
 
 def _cpu_without_avx512(device: torch.device) -> bool:
     return device.type == "cpu" and torch.backends.cpu.get_cpu_capability() != "AVX512"
+
+
+WINOGRAD_TILES = {3: 6, 5: 4}  # kernel size → outputs per tile of F(m, k), measured on AVX2 (fcn_step_zen3.md)
+WINOGRAD_MIN_CHANNELS = 128  # in and out; at 64 the transforms cost what the multiplies save
+
+
+def winograd_pays(device: torch.device) -> bool:
+    """Whether wide float32 convolutions run faster as Winograd's on ``device``: measured on AVX2 CPUs."""
+    return device.type == "cpu" and torch.backends.cpu.get_cpu_capability() == "AVX2"
+
+
+def winograd_tile(x: torch.Tensor, conv: nn.Conv1d) -> int | None:
+    """Outputs per tile of the Winograd convolution that computes ``conv(x)`` faster here, or None for oneDNN's.
+
+    Only where it was measured (``winograd_pays``, float32 outside autocast) and only for stride-1, undilated,
+    ungrouped convolutions with zero padding.
+    """
+    if not winograd_pays(x.device) or x.dtype != torch.float32 or torch.is_autocast_enabled("cpu"):
+        return None
+    if conv.stride != (1,) or conv.dilation != (1,) or conv.groups != 1 or conv.padding_mode != "zeros":
+        return None
+    if min(conv.in_channels, conv.out_channels) < WINOGRAD_MIN_CHANNELS:
+        return None
+    return WINOGRAD_TILES.get(conv.kernel_size[0])
 
 
 def channels_last_pays(device: torch.device) -> bool:

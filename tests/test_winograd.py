@@ -1,0 +1,111 @@
+"""Winograd's 1-D convolutions (tshub.models.winograd): exact in exact arithmetic, float32-accurate, and used only
+where tshub.models.cpu measured them to pay."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tshub.models import cpu
+from tshub.models.base import SameConv1d
+from tshub.models.winograd import conv1d_time_major, transforms
+
+TILES = [(2, 1), (2, 2), (3, 2), (3, 4), (3, 6), (4, 3), (4, 5), (5, 4)]  # (kernel, outputs per tile)
+
+
+def same_conv_time_major(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Keras 'same' padding (the odd sample on the right) by torch's direct convolution, on (N, T, C)."""
+    kernel = weight.shape[2]
+    left = (kernel - 1) // 2
+    return F.conv1d(F.pad(x.transpose(1, 2), (left, kernel - 1 - left)), weight, bias).transpose(1, 2)
+
+
+@pytest.mark.parametrize("kernel, tile", TILES)
+@pytest.mark.parametrize("length", [1, 2, 5, 6, 7, 31])
+def test_winograd_computes_the_convolution_and_its_gradients_exactly_in_float64(
+    kernel: int, tile: int, length: int
+) -> None:
+    generator = torch.Generator().manual_seed(kernel * 100 + length)
+    x = torch.randn(3, length, 5, dtype=torch.float64, generator=generator).requires_grad_()
+    weight = torch.randn(4, 5, kernel, dtype=torch.float64, generator=generator).requires_grad_()
+    bias = torch.randn(4, dtype=torch.float64, generator=generator).requires_grad_()
+    expected = same_conv_time_major(x, weight, bias)
+    got = conv1d_time_major(x, weight, bias, (kernel - 1) // 2, tile)
+    assert got.shape == expected.shape and got.is_contiguous()
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    upstream = torch.randn(expected.shape, dtype=torch.float64, generator=generator)
+    for want, have in zip(
+        torch.autograd.grad(expected, (x, weight, bias), upstream),
+        torch.autograd.grad(got, (x, weight, bias), upstream),
+    ):
+        torch.testing.assert_close(have, want, rtol=1e-10, atol=1e-10)
+
+
+def test_winograd_takes_any_input_strides_and_no_bias() -> None:
+    x = torch.randn(2, 6, 9, dtype=torch.float64)  # (N, C, T): the transposed view is what a plain block passes
+    weight = torch.randn(3, 6, 3, dtype=torch.float64)
+    got = conv1d_time_major(x.transpose(1, 2), weight, None, 1, 6)
+    torch.testing.assert_close(got, same_conv_time_major(x.transpose(1, 2), weight, None), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel", sorted(cpu.WINOGRAD_TILES))
+def test_winograd_in_float32_is_as_accurate_as_a_direct_float32_convolution(kernel: int) -> None:
+    """On the FCN's shapes the float64-referenced error stays within a few times the direct convolution's (the
+    transforms' points are the small ones), far below bfloat16's."""
+    generator = torch.Generator().manual_seed(kernel)
+    x = torch.randn(16, 300, 128, generator=generator).relu()
+    weight = torch.randn(128, 128, kernel, generator=generator) / (128 * kernel) ** 0.5
+    reference = same_conv_time_major(x.double(), weight.double(), None)
+    scale = reference.abs().max()
+    direct_error = (same_conv_time_major(x, weight, None).double() - reference).abs().max() / scale
+    winograd_error = (
+        conv1d_time_major(x, weight, None, (kernel - 1) // 2, cpu.WINOGRAD_TILES[kernel]).double() - reference
+    ).abs().max() / scale
+    assert winograd_error < max(4 * direct_error, 1e-6) and winograd_error < 1e-5
+
+
+def test_transforms_are_refused_beyond_the_points_and_tiles_that_reach_past_the_next() -> None:
+    with pytest.raises(ValueError, match="finite points"):
+        transforms(6, 5)
+    with pytest.raises(ValueError, match="at least 4 outputs per tile"):
+        conv1d_time_major(torch.zeros(1, 8, 2), torch.zeros(2, 2, 5), None, 2, 2)
+
+
+@pytest.fixture
+def winograd_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Winograd's convolutions where their shapes and dtype allow, on any machine (``tshub.models.cpu``)."""
+    monkeypatch.setattr(cpu, "winograd_pays", lambda device: True)
+
+
+def test_a_wide_block_convolution_runs_as_winograd_channels_last_to_the_same_values(winograd_pays: None) -> None:
+    torch.manual_seed(0)
+    conv = SameConv1d(128, 128, 5, channels_last=True)
+    plain = SameConv1d(128, 128, 5)
+    plain.load_state_dict(conv.state_dict())
+    calls = []
+    conv.register_forward_hook(lambda module, inputs, output: calls.append(output))
+    x = torch.randn(4, 128, 37)
+    assert cpu.winograd_tile(x, conv) == cpu.WINOGRAD_TILES[5]
+    out = conv(x)
+    assert out.transpose(1, 2).is_contiguous() and len(calls) == 1
+    torch.testing.assert_close(out, plain(x), rtol=1e-4, atol=1e-5)
+
+
+def test_winograd_is_not_used_where_it_was_not_measured_to_pay(
+    winograd_pays: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = torch.randn(2, 128, 20)
+    wide = SameConv1d(128, 128, 3, channels_last=True)
+    assert cpu.winograd_tile(x, wide) == cpu.WINOGRAD_TILES[3]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert cpu.winograd_tile(x, wide) is None  # bf16 would not keep the transforms' precision
+    assert cpu.winograd_tile(x.double(), wide) is None
+    assert cpu.winograd_tile(x, SameConv1d(128, 128, 8)) is None  # no tile measured for kernel 8
+    assert cpu.winograd_tile(torch.randn(2, 64, 20), SameConv1d(64, 128, 3)) is None  # narrow
+    assert cpu.winograd_tile(x, SameConv1d(128, 128, 3, dilation=2)) is None
+    assert cpu.winograd_tile(x, SameConv1d(128, 128, 3, groups=2)) is None
+    monkeypatch.undo()
+    for capability, expected in (("AVX2", cpu.WINOGRAD_TILES[3]), ("AVX512", None), ("DEFAULT", None)):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda capability=capability: capability)
+        assert cpu.winograd_tile(x, wide) == expected
