@@ -86,15 +86,14 @@ def conv1d_time_major(
     alpha = m + kernel - 1
     if alpha > 2 * m:
         raise ValueError(f"F({m}, {kernel}) reaches past the next tile: use at least {kernel - 1} outputs per tile")
-    a_t, g, b_t = (t.to(x.dtype) for t in transforms(m, kernel))
+    a_t, g, b_t = (t.to(x.device, x.dtype) for t in transforms(m, kernel))
     tiles = -(-length // m)
     padded = F.pad(x, (0, 0, left_pad, (tiles + 1) * m - length - left_pad))
     phases = padded.reshape(batch, tiles + 1, m, channels).permute(2, 1, 0, 3).contiguous()
     own, next_tile = phases[:, :tiles].reshape(m, -1), phases[: kernel - 1, 1:].reshape(kernel - 1, -1)
-    inputs = torch.addmm(b_t[:, m:] @ next_tile, b_t[:, :m], own)
+    inputs = (b_t[:, :m] @ own + b_t[:, m:] @ next_tile).view(alpha, tiles * batch, channels)
     kernels = (weight @ g.t()).permute(2, 1, 0)  # (α, C, O)
-    products = torch.bmm(inputs.view(alpha, tiles * batch, channels), kernels)  # (α, tiles·N, O)
-    if bias is not None:  # A^T's column of the point 1 is all ones: a bias added there reaches every output
-        products[POINTS.index(1)] += bias
+    products = torch.bmm(inputs, kernels)  # (α, tiles·N, O)
     outputs = (a_t @ products.view(alpha, -1)).view(m, tiles, batch, out_channels)
-    return outputs.permute(2, 1, 0, 3).reshape(batch, tiles * m, out_channels)[:, :length].contiguous()
+    out = outputs.permute(2, 1, 0, 3).reshape(batch, tiles * m, out_channels)[:, :length].contiguous()
+    return out if bias is None else out + bias
