@@ -29,23 +29,23 @@ def native_bf16(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
-    capabilities = torch.cpu.get_capabilities()
-    cap = onednn_isa_cap()
-    amx = bool(capabilities.get("amx_bf16")) and (cap is None or cap in _AMX_ISAS)
-    avx512_bf16 = bool(capabilities.get("avx512_bf16")) and (cap is None or cap in _BF16_ISAS)
-    intel = str(capabilities.get("cpu_name", "")).startswith("Intel")
-    return amx or (avx512_bf16 and not intel)
+    amx, avx512_bf16 = onednn_bf16_units()
+    return amx or (avx512_bf16 and not str(torch.cpu.get_capabilities().get("cpu_name", "")).startswith("Intel"))
 
 
 def emulated_bf16(device: torch.device) -> bool:
     """Whether oneDNN emulates bfloat16 on ``device``: a CPU without AVX512-bf16 or AMX, or with oneDNN capped
     below them."""
-    if device.type != "cpu":
-        return False
+    return device.type == "cpu" and not any(onednn_bf16_units())
+
+
+def onednn_bf16_units() -> tuple[bool, bool]:
+    """Which bfloat16 units of this CPU oneDNN uses: (AMX, AVX512-bf16), each present and not capped away."""
     capabilities = torch.cpu.get_capabilities()
     cap = onednn_isa_cap()
-    has_bf16 = bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
-    return not has_bf16 or (cap is not None and cap not in _BF16_ISAS)
+    amx = bool(capabilities.get("amx_bf16")) and (cap is None or cap in _AMX_ISAS)
+    avx512_bf16 = bool(capabilities.get("avx512_bf16")) and (cap is None or cap in _BF16_ISAS)
+    return amx, avx512_bf16
 
 
 def warn_if_emulated_bf16(device: torch.device) -> None:
