@@ -12,8 +12,9 @@ forward propagation primitive"), so there an LSTM runs in float32. Other devices
 On AVX2 in float32 the blocks' wide convolutions of kernel 3 and 5 run as Winograd's F(6, 3) and F(4, 5) instead
 (channels-last too): measured there (a Zen 3 EPYC, one thread, the machine shared), the FCN's training step took 185
 instead of 251 ms (1.36×; 1.12× with glibc's default allocator; fcn_step_zen3.md), the kernel-5 layer 1.84× faster and
-the kernel-3 one 1.06× (fcn_conv_layers_zen3.md); at 64 channels the transforms cost what the multiplies save, so
-narrow convolutions stay oneDNN's. Not measured on AVX-512, where oneDNN's channels-last path runs.
+the kernel-3 one 1.06× (fcn_conv_layers_zen3.md). Narrower convolutions (below 128 channels), whose transforms weigh
+more against the multiplies they save, and CPUs with AVX-512, where oneDNN's channels-last path runs, were not
+measured with it, so they keep oneDNN's.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _cpu_without_avx512(device: torch.device) -> bool:
 
 
 WINOGRAD_TILES = {3: 6, 5: 4}  # kernel size → outputs per tile of F(m, k), measured on AVX2 (fcn_step_zen3.md)
-WINOGRAD_MIN_CHANNELS = 128  # in and out; at 64 the transforms cost what the multiplies save
+WINOGRAD_MIN_CHANNELS = 128  # in and out: the FCN's wide layers, where it was measured
 
 
 def winograd_pays(device: torch.device) -> bool:
