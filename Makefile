@@ -18,7 +18,7 @@ export NUMBA_CACHE_DIR MYPY_CACHE_DIR
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch==2.13.0" || $(PY) -m pip install -q "torch>=2.3,<2.14"
+	$(PY) -m pip install -q "torch==2.13.0" || $(PY) -m pip install -q "torch>=2.4,<2.14"
 	$(PY) -m pip install -q -e ".[dev,plot,server,ray]"
 	touch $(STAMP)
 

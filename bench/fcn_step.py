@@ -4,9 +4,9 @@ one at a time.
 One training step (forward, cross-entropy, backward, fused Adam) of the FCN of bigdata18 on FordA's shape (1 × 500,
 batch 16), timed six ways in one command: the blocks as plain layers on (N, C, T) tensors (conv1d → BatchNorm →
 ReLU), channels-last (oneDNN's convolutions convert nothing, BatchNorm and ReLU work on the (N·T, C) matrix;
-``tshub.models.fcn.ConvBNReLU``), or channels-last with the wide float32 convolutions as Winograd's
-(``tshub.models.winograd``; in bf16 the same as channels-last) — tshub picks per CPU, ``tshub.models.cpu``, and this
-bench forces each — each
+``tshub.models.fcn.ConvBNReLU``), or plain with the wide float32 convolutions as Winograd's, their output
+channels-last (``tshub.models.winograd``; what tshub runs on AVX2; in bf16 the same as plain) — tshub picks per CPU,
+``tshub.models.cpu``, and this bench forces each — each
 with glibc's default allocator and with freed memory kept mapped (``tshub.training.allocator``, process-wide, hence a
 fresh process per setting). Layouts alternate within a process, so a change in the machine's load hits both sides
 of a ratio; on a machine other processes share, ``--threads 1 --clock cpu`` times the process's own CPU time, which
@@ -41,9 +41,9 @@ LAYOUTS = ("plain", "channels-last", "winograd")
 
 
 def use_layout(layout: str) -> None:
-    """Run the blocks as plain layers, channels-last, or channels-last with the wide float32 convolutions as
-    Winograd's, whichever this CPU would choose (``tshub.models.cpu``)."""
-    base.channels_last_pays = lambda device: layout != "plain"  # type: ignore[assignment]
+    """Run the blocks as plain layers, channels-last, or as tshub does on AVX2: plain, but the wide float32
+    convolutions as Winograd's (channels-last), whichever this CPU would choose (``tshub.models.cpu``)."""
+    base.channels_last_pays = lambda device: layout == "channels-last"  # type: ignore[assignment]
     cpu.winograd_pays = lambda device: layout == "winograd"  # type: ignore[assignment]
 
 

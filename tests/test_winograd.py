@@ -122,3 +122,22 @@ def test_winograd_is_not_used_where_it_was_not_measured_to_pay(
     for capability, expected in (("AVX2", cpu.WINOGRAD_TILES[3]), ("AVX512", None), ("DEFAULT", None)):
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda capability=capability: capability)
         assert cpu.winograd_tile(x, wide) == expected
+
+
+def test_transforms_first_made_under_inference_mode_still_serve_a_training() -> None:
+    """Regression: the cached transforms were made by whichever call came first; under torch.inference_mode they
+    were inference tensors, and every later backward through them failed ("Inference tensors cannot be saved for
+    backward")."""
+    weight = torch.randn(2, 3, 2, dtype=torch.float64)  # F(4, 2): no other test makes its transforms first
+    with torch.inference_mode():
+        conv1d_time_major(torch.randn(1, 8, 3, dtype=torch.float64), weight, None, 0, 4)
+    x = torch.randn(1, 8, 3, dtype=torch.float64, requires_grad=True)
+    conv1d_time_major(x, weight.requires_grad_(), None, 0, 4).sum().backward()
+    assert x.grad is not None and weight.grad is not None
+
+
+def test_an_unbatched_series_takes_oneDNNs_path_as_before(winograd_pays: None) -> None:
+    """Regression: a (C, T) input to a wide channels-last SameConv1d raised IndexError once Winograd ran it."""
+    conv = SameConv1d(128, 128, 3, channels_last=True)
+    x = torch.randn(128, 20)
+    torch.testing.assert_close(conv(x), conv(x.unsqueeze(0))[0], rtol=1e-4, atol=1e-5)

@@ -349,7 +349,7 @@ class SameConv1d(nn.Conv1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         stride = self.stride[0]
-        if self.channels_last:
+        if self.channels_last and x.dim() == 3:  # an unbatched (C, T) series takes the plain path
             tile = winograd_tile(x, self)
             if tile is not None:
                 return self._forward_winograd(x, tile)

@@ -10,8 +10,8 @@ forward propagation primitive"), so there an LSTM runs in float32. Other devices
 (channels-last blocks, LSTMs as autocast runs them).
 
 On AVX2 in float32 the blocks' wide convolutions of kernel 3 and 5 run as Winograd's F(6, 3) and F(4, 5) instead
-(channels-last too): measured there (a Zen 3 EPYC, one thread, the machine shared), the FCN's training step took 185
-instead of 251 ms (1.36×; 1.12× with glibc's default allocator; fcn_step_zen3.md), the kernel-5 layer 1.84× faster and
+(their output channels-last): measured there (a Zen 3 EPYC, one thread, the machine shared), the FCN's training step
+took 184 instead of 235 ms (1.28×; 1.18× with glibc's default allocator; fcn_step_zen3.md), the kernel-5 layer 1.84× faster and
 the kernel-3 one 1.06× (fcn_conv_layers_zen3.md). Narrower convolutions (below 128 channels), whose transforms weigh
 more against the multiplies they save, and CPUs with AVX-512, where oneDNN's channels-last path runs, were not
 measured with it, so they keep oneDNN's.

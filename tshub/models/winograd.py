@@ -25,9 +25,21 @@ import torch.nn.functional as F
 POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
 
 
+Matrix = tuple[tuple[float, ...], ...]
+
+
+def transforms(
+    outputs: int, kernel: int, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A^T (m × α), G (α × k) and B^T (α × α) of F(m, k), α = m + k - 1, as tensors made for this call (a cached
+    tensor would keep the mode of the call that made it, inference mode included)."""
+    a_t, g, b_t = (torch.tensor(matrix, dtype=dtype, device=device) for matrix in exact_transforms(outputs, kernel))
+    return a_t, g, b_t
+
+
 @functools.cache
-def transforms(outputs: int, kernel: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A^T (m × α), G (α × k) and B^T (α × α) of F(m, k), α = m + k - 1, in float64, computed exactly.
+def exact_transforms(outputs: int, kernel: int) -> tuple[Matrix, Matrix, Matrix]:
+    """A^T, G and B^T of F(m, k), computed exactly, rounded once to floats.
 
     Correlation is the transpose of polynomial multiplication: with V_n evaluating a polynomial of degree < n at the
     α points (at infinity: its leading coefficient), y = V_m^T [(V_k g) ⊙ (V_α^{-T} d)] for a tile d of α inputs and
@@ -42,15 +54,11 @@ def transforms(outputs: int, kernel: int) -> tuple[torch.Tensor, torch.Tensor, t
         rows = [[p**j for j in range(n)] for p in points]
         return [*rows, [Fraction(0)] * (n - 1) + [Fraction(1)]]
 
+    def floats(rows: list[list[Fraction]] | list[tuple[Fraction, ...]]) -> Matrix:
+        return tuple(tuple(float(value) for value in row) for row in rows)
+
     v_out, v_kernel, v_full = evaluation(outputs), evaluation(kernel), evaluation(alpha)
-    inverse = _inverse(v_full)
-
-    def tensor(rows: list[list[Fraction]]) -> torch.Tensor:
-        return torch.tensor([[float(value) for value in row] for row in rows], dtype=torch.float64)
-
-    a_t = tensor([list(column) for column in zip(*v_out)])
-    b_t = tensor([list(column) for column in zip(*inverse)])
-    return a_t, tensor(v_kernel), b_t
+    return floats(list(zip(*v_out))), floats(v_kernel), floats(list(zip(*_inverse(v_full))))
 
 
 def _inverse(matrix: list[list[Fraction]]) -> list[list[Fraction]]:
@@ -86,7 +94,7 @@ def conv1d_time_major(
     alpha = m + kernel - 1
     if alpha > 2 * m:
         raise ValueError(f"F({m}, {kernel}) reaches past the next tile: use at least {kernel - 1} outputs per tile")
-    a_t, g, b_t = (t.to(x.device, x.dtype) for t in transforms(m, kernel))
+    a_t, g, b_t = transforms(m, kernel, x.dtype, x.device)
     tiles = -(-length // m)
     padded = F.pad(x, (0, 0, left_pad, (tiles + 1) * m - length - left_pad))
     phases = padded.reshape(batch, tiles + 1, m, channels).permute(2, 1, 0, 3).contiguous()
