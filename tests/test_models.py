@@ -732,3 +732,11 @@ def test_an_unknown_architecture_is_refused_in_plain_words_with_a_suggestion() -
     assert str(caught.value).startswith("unknown architecture 'fnc'; registered: ") and "Did you mean 'fcn'?" in str(
         caught.value
     )
+
+
+@pytest.mark.parametrize("padding_mode", ["reflect", "replicate", "circular"])
+def test_same_conv_refuses_padding_modes_it_would_not_apply(padding_mode: str) -> None:
+    """Regression: SameConv1d with a padding mode other than zeros returned 'valid'-length outputs (T - k + 1):
+    nn.Conv1d derives that mode's padding from padding=0 before SameConv1d sets its own."""
+    with pytest.raises(ValueError, match="zero padding"):
+        SameConv1d(2, 3, 5, padding_mode=padding_mode)

@@ -338,6 +338,11 @@ class SameConv1d(nn.Conv1d):
         channels_last: bool = False,
         **kwargs: Any,
     ):
+        if kwargs.get("padding_mode", "zeros") != "zeros":
+            raise ValueError(
+                f"SameConv1d pads as Keras' 'same' does, with zero padding; padding_mode={kwargs['padding_mode']!r} "
+                "is not applied by it: use nn.Conv1d with that mode and an explicit padding."
+            )
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, **kwargs)
         if channels_last and stride != 1:
             raise ValueError("channels_last computes stride-1 convolutions only")
