@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from train_speed import BATCH, LENGTH, cpu_name, gemm_rate  # bench/ is on the path of a script run from it
 
 from tshub.models.base import SameConv1d
-from tshub.models.cpu import WINOGRAD_MIN_CHANNELS, WINOGRAD_TILES
+from tshub.models.cpu import WINOGRAD_MIN_CHANNELS, winograd_tile_of
 from tshub.models.winograd import conv1d_time_major
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,16 +57,13 @@ def im2col(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (cols @ w.reshape(out_channels, -1).t()).reshape(batch, length, out_channels).permute(0, 2, 1)
 
 
-def winograd(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """F(m, k) on the channels-last input a block feeds (x's memory is (N, T, C))."""
-    kernel = w.shape[2]
-    return conv1d_time_major(x.transpose(1, 2), w, None, same_padding(kernel)[0], WINOGRAD_TILES[kernel]).transpose(
-        1, 2
-    )
+def winograd(x: torch.Tensor, w: torch.Tensor, tile: int) -> torch.Tensor:
+    """F(``tile``, k) of (N, C, T) ``x``; fastest fed channels-last, as a block feeds it."""
+    return conv1d_time_major(x.transpose(1, 2), w, None, same_padding(w.shape[2])[0], tile).transpose(1, 2)
 
 
-def relative_errors(x: torch.Tensor, w: torch.Tensor, wide: bool) -> dict[str, float]:
-    """Max |error| / max |output| against float64 of direct float32, Winograd float32 (wide layers) and bf16."""
+def relative_errors(x: torch.Tensor, w: torch.Tensor, tile: int | None) -> dict[str, float]:
+    """Max |error| / max |output| against float64 of direct float32, Winograd float32 (with a ``tile``) and bf16."""
     x, w = x.detach(), w.detach()
     reference = direct(x.double(), w.double())
 
@@ -76,8 +73,8 @@ def relative_errors(x: torch.Tensor, w: torch.Tensor, wide: bool) -> dict[str, f
     with torch.autocast("cpu", dtype=torch.bfloat16):
         bf16_out = direct(x, w)
     errors = {"direct_float32_error": error(direct(x, w)), "bf16_error": error(bf16_out)}
-    if wide:
-        errors["winograd_float32_error"] = error(winograd(x.transpose(1, 2).contiguous().transpose(1, 2), w))
+    if tile is not None:
+        errors["winograd_float32_error"] = error(winograd(x, w, tile))
     return errors
 
 
@@ -132,16 +129,23 @@ def main() -> None:
         row = {"layer": f"{c_in}→{c_out}, kernel {kernel}", "ideal_ms": ideal_ms}
         for name, conv in (("direct", direct), ("im2col", im2col)):
             row[f"{name}_ms"] = step_ms(conv, x, w, args.repeats, bf16, clock)
-        wide = min(c_in, c_out) >= WINOGRAD_MIN_CHANNELS and kernel in WINOGRAD_TILES
-        x_last = x.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_(first > 0)
-        if wide and not bf16:
-            row["winograd_ms"] = step_ms(winograd, x_last, w, args.repeats, bf16, clock)
-        row.update(relative_errors(x, w, wide))
         # tshub's path with AVX-512: the block's oneDNN convolution, fed channels-last input as the FCN's blocks feed
         # it (called directly: on AVX2 the block would run the wide layers as Winograd's)
         block_conv = SameConv1d(c_in, c_out, kernel, bias=False, channels_last=True)
         with torch.no_grad():
             block_conv.weight.copy_(w)
+        tile = winograd_tile_of(block_conv)
+        x_last = x.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_(first > 0)
+        if tile is not None and not bf16:
+            row["winograd_ms"] = step_ms(
+                lambda given, kernels, tile=tile: winograd(given, kernels, tile),
+                x_last,
+                w,
+                args.repeats,
+                bf16,
+                clock,
+            )
+        row.update(relative_errors(x, w, tile))
         row["channels_last_ms"] = step_ms(
             lambda given, _, conv=block_conv: conv._forward_channels_last(given), x_last, w, args.repeats, bf16, clock
         )

@@ -44,6 +44,12 @@ def winograd_tile(x: torch.Tensor, conv: nn.Conv1d) -> int | None:
     """
     if not winograd_pays(x.device) or x.dtype != torch.float32 or torch.is_autocast_enabled("cpu"):
         return None
+    return winograd_tile_of(conv)
+
+
+def winograd_tile_of(conv: nn.Conv1d) -> int | None:
+    """Outputs per tile of the Winograd convolution measured for ``conv``'s shape, or None: the shape half of
+    ``winograd_tile``, whatever the CPU (bench/fcn_conv_layers.py times it anywhere)."""
     if conv.stride != (1,) or conv.dilation != (1,) or conv.groups != 1 or conv.padding_mode != "zeros":
         return None
     if min(conv.in_channels, conv.out_channels) < WINOGRAD_MIN_CHANNELS:
