@@ -442,7 +442,7 @@ def test_sp500_entries_alone_learn_relative_targets_and_their_cards_say_how_they
 
 @pytest.mark.parametrize("native", [False, True])
 def test_an_entry_asking_bf16_trains_in_float32_where_the_cpu_emulates_it(
-    native: bool, monkeypatch: pytest.MonkeyPatch
+    native: bool, monkeypatch: pytest.MonkeyPatch, shared_data: Path
 ) -> None:
     """Regression: the zoo rebuild's entries ask bf16, which a Zen 3 EPYC emulates at 11x float32's step time
     (bench/results/fcn_step_zen3.md): the build crawled there. Such a CPU trains the entry in float32, as accurate in
