@@ -43,7 +43,7 @@ LAYOUTS = ("plain", "channels-last", "winograd")
 def use_layout(layout: str) -> None:
     """Run the blocks as plain layers, channels-last, or as tshub does on AVX2: plain, but the wide float32
     convolutions as Winograd's (channels-last), whichever this CPU would choose (``tshub.models.cpu``)."""
-    base.channels_last_pays = lambda device: layout == "channels-last"  # type: ignore[assignment]
+    cpu.channels_last_pays = lambda device: layout == "channels-last"  # type: ignore[assignment]
     cpu.winograd_pays = lambda device: layout == "winograd"  # type: ignore[assignment]
 
 

@@ -12,11 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from tshub.models import ModelInputError, TimeSeriesModel, base, build_model, get_architecture, list_architectures
+from tshub.models import ModelInputError, TimeSeriesModel, base, build_model, cpu, get_architecture, list_architectures
 from tshub.models.base import MultiHead
 from tshub.models.convnetquake import SameConv1d
 from tshub.models.cpu import run_lstm
 from tshub.models.magnet import SameMaxPool1d
+from tshub.models.winograd import conv1d_time_major
 
 BATCH = 2
 # Architectures in which the channel count matters beyond the input layers (MLSTM-FCN's LSTM steps over the
@@ -602,7 +603,7 @@ def _channels_last(x: torch.Tensor) -> bool:
 @pytest.fixture
 def channels_last_pays(monkeypatch: pytest.MonkeyPatch) -> None:
     """Channels-last convolutions run on any machine, not only where they pay (``tshub.models.cpu``)."""
-    monkeypatch.setattr(base, "channels_last_pays", lambda device: True)
+    monkeypatch.setattr(cpu, "channels_last_pays", lambda device: True)
 
 
 @pytest.mark.parametrize("kernel, dilation", [(2, 1), (3, 1), (8, 1), (5, 2), (64, 1)])
@@ -685,24 +686,42 @@ def test_channels_last_blocks_compute_what_plain_layers_compute(
 def test_fcn_activations_are_laid_out_as_the_cpu_convolves_fastest(
     channels: int, capability: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With AVX-512 every block hands the next a channels-last tensor, so oneDNN converts nothing between them;
-    regression: on AVX2 (a Zen 3 EPYC) that layout made the float32 training step 1.09x slower than plain tensors
-    (bench/results/fcn_step_zen3.md), so there the first block computes on plain ones and the wide ones as
-    Winograd's, channels-last, to the same values."""
+    """Every block hands the next a channels-last tensor, so no convolution converts its input: with AVX-512 all of
+    them are oneDNN's; on AVX2 (a Zen 3 EPYC), where oneDNN's channels-last convolutions made the float32 step 1.09x
+    slower than plain tensors (bench/results/fcn_step_zen3.md), the wide ones run as Winograd's and only the first
+    (1 or 3 → 128 channels) is oneDNN's (regression: it computed on plain tensors, the next block's BatchNorm and
+    ReLU ran on them and Winograd's gather transposed them). Same values either way."""
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    winograd_calls = []
+    monkeypatch.setattr(
+        base, "conv1d_time_major", lambda *args: winograd_calls.append(args) or conv1d_time_major(*args)
+    )
     model = _build("fcn", channels, length=40)
     h, _ = _inputs(channels, 40)
     outputs = []
-    for index, block in enumerate(model.backbone):
+    for block in model.backbone:
         h = block(h)
-        channels_last = capability == "AVX512" or index > 0  # the first convolution (1 or 3 → 128) is narrow
-        assert _channels_last(h) is channels_last and h.is_contiguous() is not channels_last
+        assert _channels_last(h) and not h.is_contiguous()
         outputs.append(h)
+    assert len(winograd_calls) == (2 if capability == "AVX2" else 0)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512" if capability == "AVX2" else "AVX2")
     h, _ = _inputs(channels, 40)
     for block, expected in zip(model.backbone, outputs):
         h = block(h)
         torch.testing.assert_close(h, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_on_avx2_the_fcn_computes_on_plain_tensors_where_winograd_does_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under bf16 autocast (and in float64) no convolution runs as Winograd's, and oneDNN's channels-last ones were
+    slower there: every block computes on plain (N, C, T) tensors."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    model = _build("fcn", 1, length=40)
+    for dtype, bf16 in ((torch.float32, True), (torch.float64, False)):
+        h = _inputs(1, 40)[0].to(dtype)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            for block in model.to(dtype).backbone:
+                h = block(h)
+                assert h.is_contiguous()
 
 
 @pytest.mark.parametrize("arch", ["mlstm_fcn", "magnet"])

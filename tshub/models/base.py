@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from tshub.hub.mixin import HubMixin
-from tshub.models.cpu import channels_last_pays, winograd_tile
+from tshub.models.cpu import computes_channels_last, winograd_tile
 from tshub.models.registry import BASE_ARGUMENTS
 from tshub.models.winograd import conv1d_time_major
 from tshub.naming import closest
@@ -358,7 +358,7 @@ class SameConv1d(nn.Conv1d):
             tile = winograd_tile(x, self)
             if tile is not None:
                 return self._forward_winograd(x, tile)
-            if channels_last_pays(x.device):
+            if computes_channels_last(x, self):
                 return self._forward_channels_last(x)
         if stride == 1:
             return super().forward(F.pad(x, (0, self.right_extra)) if self.right_extra else x)

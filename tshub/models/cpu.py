@@ -42,9 +42,12 @@ def winograd_tile(x: torch.Tensor, conv: nn.Conv1d) -> int | None:
     Only where it was measured (``winograd_pays``, float32 outside autocast) and only for stride-1, undilated,
     ungrouped convolutions with zero padding.
     """
-    if not winograd_pays(x.device) or x.dtype != torch.float32 or torch.is_autocast_enabled("cpu"):
-        return None
-    return winograd_tile_of(conv)
+    return winograd_tile_of(conv) if _winograd_runs(x) else None
+
+
+def _winograd_runs(x: torch.Tensor) -> bool:
+    """Whether wide convolutions of ``x`` run as Winograd's here: where it pays, in float32 outside autocast."""
+    return winograd_pays(x.device) and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
 
 
 def winograd_tile_of(conv: nn.Conv1d) -> int | None:
@@ -60,6 +63,19 @@ def winograd_tile_of(conv: nn.Conv1d) -> int | None:
 def channels_last_pays(device: torch.device) -> bool:
     """Whether convolution blocks on ``device`` should keep their activations channels-last in memory."""
     return not _cpu_without_avx512(device)
+
+
+def computes_channels_last(x: torch.Tensor, conv: nn.Conv1d) -> bool:
+    """Whether a channels-last block's convolution that does not run as Winograd's computes channels-last (oneDNN).
+
+    Wherever that pays (``channels_last_pays``); and where the wide convolutions run as Winograd's (AVX2), the one of
+    few input channels that feeds them (the FCN's first, 1 → 128), so that the whole chain stays channels-last: its
+    BatchNorm and ReLU run on the (N·T, C) matrix and the next convolution gathers its tiles without a transpose
+    (the FCN's float32 step 1.08× faster than with that convolution plain, fcn_step_zen3.md).
+    """
+    if channels_last_pays(x.device):
+        return True
+    return _winograd_runs(x) and conv.in_channels < WINOGRAD_MIN_CHANNELS <= conv.out_channels
 
 
 def run_lstm(lstm: nn.LSTM, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:

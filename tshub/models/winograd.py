@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 # Interpolation points of the transforms (the point at infinity is implicit): the small ones keep float32 error low.
 POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
@@ -84,24 +84,111 @@ def conv1d_time_major(
     by ``left_pad`` on the left and ``k - 1 - left_pad`` on the right, as F(``outputs_per_tile``, k); returns
     (N, T, O), contiguous.
 
-    The padded input is laid out phase-major, (m, tiles + 1, N, C), so that each tile's α inputs are the m phases of
-    its own stretch and the first k - 1 of the next: the input transform is two matrix multiplies on views, with no
-    overlapping windows to gather (or to scatter back in the backward pass).
+    Every stage is one pass over memory laid out for the next: the tiles' windows gathered point-major (α, tiles, N, C),
+    so that the input transform is a single matrix multiply, and the output transform's (m, tiles, N, O) added back
+    into the series with the bias. Fewer passes were measured faster than views with more matrix multiplies and adds
+    (bench/results/fcn_conv_layers*.md).
     """
     m = outputs_per_tile
     batch, length, channels = x.shape
     out_channels, _, kernel = weight.shape
     alpha = m + kernel - 1
-    if alpha > 2 * m:
-        raise ValueError(f"F({m}, {kernel}) reaches past the next tile: use at least {kernel - 1} outputs per tile")
     a_t, g, b_t = transforms(m, kernel, x.dtype, x.device)
     tiles = -(-length // m)
-    padded = F.pad(x, (0, 0, left_pad, (tiles + 1) * m - length - left_pad))
-    phases = padded.reshape(batch, tiles + 1, m, channels).permute(2, 1, 0, 3).contiguous()
-    own, next_tile = phases[:, :tiles].reshape(m, -1), phases[: kernel - 1, 1:].reshape(kernel - 1, -1)
-    inputs = (b_t[:, :m] @ own + b_t[:, m:] @ next_tile).view(alpha, tiles * batch, channels)
-    kernels = (weight @ g.t()).permute(2, 1, 0)  # (α, C, O)
+    windows = _Windows.apply(x, left_pad, m, alpha, tiles)
+    inputs = _LeftMultiply.apply(b_t, windows.view(alpha, -1)).view(alpha, tiles * batch, channels)
+    kernels = (g @ weight.permute(2, 1, 0).reshape(kernel, -1)).view(alpha, channels, out_channels)
     products = torch.bmm(inputs, kernels)  # (α, tiles·N, O)
-    outputs = (a_t @ products.view(alpha, -1)).view(m, tiles, batch, out_channels)
-    out = outputs.permute(2, 1, 0, 3).reshape(batch, tiles * m, out_channels)[:, :length].contiguous()
-    return out if bias is None else out + bias
+    outputs = _LeftMultiply.apply(a_t, products.view(alpha, -1)).view(m, tiles, batch, out_channels)
+    return _OverlapAdd.apply(outputs, bias, m, length)
+
+
+def _tiles_reading(length: int, left_pad: int, step: int, tiles: int, row: int) -> tuple[int, int, int]:
+    """The tiles t whose window ``row`` holds a sample of the series, s = t·step + row - left_pad in [0, length):
+    (first t, last t + 1, the first one's s)."""
+    first = max(0, -(-(left_pad - row) // step))
+    last = max(first, min(tiles, (length - 1 + left_pad - row) // step + 1))
+    return first, last, first * step + row - left_pad
+
+
+def _gather_windows(x: torch.Tensor, left_pad: int, step: int, rows: int, tiles: int) -> torch.Tensor:
+    """(rows, tiles, N, C) with [j, t] = x zero-padded by ``left_pad``, at time t·``step`` + j; x is (N, T, C)."""
+    x = x.contiguous()  # one transposing copy for a channel-major x, rather than one strided gather per row
+    batch, length, channels = x.shape
+    windows = x.new_empty(rows, tiles, batch, channels)
+    for row in range(rows):
+        first, last, start = _tiles_reading(length, left_pad, step, tiles, row)
+        windows[row, :first].zero_()
+        windows[row, last:].zero_()
+        windows[row, first:last].copy_(x[:, start : start + (last - first - 1) * step + 1 : step].transpose(0, 1))
+    return windows
+
+
+def _overlap_add(
+    windows: torch.Tensor, left_pad: int, step: int, length: int, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The adjoint of ``_gather_windows``: (N, ``length``, C), each time the sum of the window rows that hold it,
+    plus ``bias``. The first ``step`` rows of the tiles hold every time once: they are copied, the rest added."""
+    rows, tiles, batch, channels = windows.shape
+    series = windows.new_empty(batch, length, channels)
+    beyond = series[:, max(0, tiles * step - left_pad) :]  # past the first rows' reach: only added to
+    if bias is None:
+        beyond.zero_()
+    else:
+        beyond.copy_(bias.expand_as(beyond))
+    for row in range(rows):
+        first, last, start = _tiles_reading(length, left_pad, step, tiles, row)
+        if last == first:
+            continue
+        target = series[:, start : start + (last - first - 1) * step + 1 : step]
+        piece = windows[row, first:last].transpose(0, 1)
+        if row >= step:
+            target += piece
+        elif bias is None:
+            target.copy_(piece)
+        else:
+            torch.add(piece, bias, out=target)
+    return series
+
+
+class _Windows(torch.autograd.Function):
+    """``_gather_windows``, its gradient the overlap-add."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, left_pad: int, step: int, rows: int, tiles: int) -> torch.Tensor:
+        ctx.geometry = left_pad, step, x.shape[1]
+        return _gather_windows(x, left_pad, step, rows, tiles)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        return _overlap_add(grad, *ctx.geometry), None, None, None, None
+
+
+class _OverlapAdd(torch.autograd.Function):
+    """The tiles' outputs (m, tiles, N, O) as the series (N, T, O) plus the bias; its gradient the gather."""
+
+    @staticmethod
+    def forward(ctx: Any, outputs: torch.Tensor, bias: torch.Tensor | None, step: int, length: int) -> torch.Tensor:
+        ctx.geometry = 0, step, outputs.shape[0], outputs.shape[1]
+        ctx.has_bias = bias is not None
+        return _overlap_add(outputs, 0, step, length, bias)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        bias_grad = grad.sum((0, 1)) if ctx.has_bias else None
+        return _gather_windows(grad, *ctx.geometry), bias_grad, None, None
+
+
+class _LeftMultiply(torch.autograd.Function):
+    """``matrix @ x`` for a constant transform ``matrix``; the gradient multiplies by its transpose made contiguous,
+    which MKL's matrix multiply with a few rows took at half the speed as a transposed view (the backward's
+    autograd would pass)."""
+
+    @staticmethod
+    def forward(ctx: Any, matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.transposed = matrix.t().contiguous()
+        return matrix @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        return None, ctx.transposed @ grad
