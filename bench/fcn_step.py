@@ -4,8 +4,8 @@ one at a time.
 One training step (forward, cross-entropy, backward, fused Adam) of the FCN of bigdata18 on FordA's shape (1 × 500,
 batch 16), timed six ways in one command: the blocks as plain layers on (N, C, T) tensors (conv1d → BatchNorm →
 ReLU), channels-last (oneDNN's convolutions convert nothing, BatchNorm and ReLU work on the (N·T, C) matrix;
-``tshub.models.fcn.ConvBNReLU``), or plain with the wide float32 convolutions as Winograd's, their output
-channels-last (``tshub.models.winograd``; what tshub runs on AVX2; in bf16 the same as plain) — tshub picks per CPU,
+``tshub.models.fcn.ConvBNReLU``), or the wide float32 convolutions as Winograd's and the first channels-last,
+every output channels-last (``tshub.models.winograd``; what tshub runs on AVX2; in bf16 the same as plain) — tshub picks per CPU,
 ``tshub.models.cpu``, and this bench forces each — each
 with glibc's default allocator and with freed memory kept mapped (``tshub.training.allocator``, process-wide, hence a
 fresh process per setting). Layouts alternate within a process, so a change in the machine's load hits both sides
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from fcn_conv_layers import CLOCKS, median_ms  # bench/ is on the path of a script run from it
 from train_speed import BATCH, LENGTH, cpu_name
 
-from tshub.models import base, cpu
+from tshub.models import cpu
 from tshub.models.registry import build_model
 from tshub.training.allocator import OPT_OUT, keep_freed_memory
 
@@ -41,8 +41,8 @@ LAYOUTS = ("plain", "channels-last", "winograd")
 
 
 def use_layout(layout: str) -> None:
-    """Run the blocks as plain layers, channels-last, or as tshub does on AVX2: plain, but the wide float32
-    convolutions as Winograd's (channels-last), whichever this CPU would choose (``tshub.models.cpu``)."""
+    """Run the blocks as plain layers, channels-last, or as tshub does on AVX2: the wide float32 convolutions as
+    Winograd's and the first channels-last, whichever this CPU would choose (``tshub.models.cpu``)."""
     cpu.channels_last_pays = lambda device: layout == "channels-last"  # type: ignore[assignment]
     cpu.winograd_pays = lambda device: layout == "winograd"  # type: ignore[assignment]
 

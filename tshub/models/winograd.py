@@ -3,7 +3,7 @@
 A direct stride-1 convolution spends ``k`` multiply-adds per output sample, input and output channel. F(m, k) computes
 ``m`` outputs of a tile from ``m + k - 1`` transformed inputs with ``m + k - 1`` products per channel pair, the
 products being one batched matrix multiply over the tiles: F(4, 5) does 8 where a direct kernel 5 does 20, F(6, 3) 8
-where kernel 3 does 18; the backward pass, autograd through the same linear maps, saves the same share. Written here
+where kernel 3 does 18; the backward pass, through the same linear maps, saves the same share. Written here
 because oneDNN on CPUs without AVX-512 has no Winograd 1-D convolution and runs the FCN's float32 convolutions at
 about three quarters of its matrix-multiply rate (bench/results/fcn_conv_layers*.md), so fewer multiplies are the
 gain left; ``tshub.models.cpu.winograd_tile`` says where it was measured to pay (bench/results/fcn_step*.md).
@@ -86,8 +86,9 @@ def conv1d_time_major(
 
     Every stage is one pass over memory laid out for the next: the tiles' windows gathered point-major (α, tiles, N, C),
     so that the input transform is a single matrix multiply, and the output transform's (m, tiles, N, O) added back
-    into the series with the bias. Fewer passes were measured faster than views with more matrix multiplies and adds
-    (bench/results/fcn_conv_layers*.md).
+    into the series with the bias. Written first as views of a phase-major copy, with two matrix multiplies of 2 to 6
+    rows and an add per input transform (MKL runs such thin ones far below its rate), it ran the kernel-3 layer only
+    1.06× faster than oneDNN; so, 1.78× (bench/results/fcn_conv_layers_zen3.md, one thread, a Zen 3).
     """
     m = outputs_per_tile
     batch, length, channels = x.shape
