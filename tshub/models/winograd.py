@@ -85,10 +85,8 @@ def conv1d_time_major(
     (N, T, O), contiguous.
 
     Every stage is one pass over memory laid out for the next: the tiles' windows gathered point-major (α, tiles, N, C),
-    so that the input transform is a single matrix multiply, and the output transform's (m, tiles, N, O) added back
-    into the series with the bias. Written first as views of a phase-major copy, with two matrix multiplies of 2 to 6
-    rows and an add per input transform (MKL runs such thin ones far below its rate), it ran the kernel-3 layer only
-    1.06× faster than oneDNN; so, 1.78× (bench/results/fcn_conv_layers_zen3.md, one thread, a Zen 3).
+    so that the input transform is a single matrix multiply (MKL runs thin ones, of a few rows, far below its rate),
+    and the output transform's (m, tiles, N, O) added back into the series with the bias.
     """
     m = outputs_per_tile
     batch, length, channels = x.shape
@@ -104,12 +102,15 @@ def conv1d_time_major(
     return _OverlapAdd.apply(outputs, bias, m, length)
 
 
-def _tiles_reading(length: int, left_pad: int, step: int, tiles: int, row: int) -> tuple[int, int, int]:
-    """The tiles t whose window ``row`` holds a sample of the series, s = t·step + row - left_pad in [0, length):
-    (first t, last t + 1, the first one's s)."""
+def _row_span(length: int, left_pad: int, step: int, tiles: int, row: int) -> tuple[slice, slice] | None:
+    """Where window row ``row`` holds samples of the series, s = t·step + row - left_pad in [0, length): the tiles t
+    and the series' times s, as slices; None where it holds only padding."""
     first = max(0, -(-(left_pad - row) // step))
-    last = max(first, min(tiles, (length - 1 + left_pad - row) // step + 1))
-    return first, last, first * step + row - left_pad
+    stop = min(tiles, (length - 1 + left_pad - row) // step + 1)
+    if stop <= first:
+        return None
+    start = first * step + row - left_pad
+    return slice(first, stop), slice(start, start + (stop - first - 1) * step + 1, step)
 
 
 def _gather_windows(x: torch.Tensor, left_pad: int, step: int, rows: int, tiles: int) -> torch.Tensor:
@@ -118,10 +119,14 @@ def _gather_windows(x: torch.Tensor, left_pad: int, step: int, rows: int, tiles:
     batch, length, channels = x.shape
     windows = x.new_empty(rows, tiles, batch, channels)
     for row in range(rows):
-        first, last, start = _tiles_reading(length, left_pad, step, tiles, row)
-        windows[row, :first].zero_()
-        windows[row, last:].zero_()
-        windows[row, first:last].copy_(x[:, start : start + (last - first - 1) * step + 1 : step].transpose(0, 1))
+        span = _row_span(length, left_pad, step, tiles, row)
+        if span is None:
+            windows[row].zero_()
+            continue
+        tiles_read, times = span
+        windows[row, : tiles_read.start].zero_()
+        windows[row, tiles_read.stop :].zero_()
+        windows[row, tiles_read].copy_(x[:, times].transpose(0, 1))
     return windows
 
 
@@ -129,8 +134,11 @@ def _overlap_add(
     windows: torch.Tensor, left_pad: int, step: int, length: int, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
     """The adjoint of ``_gather_windows``: (N, ``length``, C), each time the sum of the window rows that hold it,
-    plus ``bias``. The first ``step`` rows of the tiles hold every time once: they are copied, the rest added."""
+    plus ``bias``. The first ``step`` rows hold every time before ``tiles·step - left_pad`` once: those are copied,
+    the other rows added."""
     rows, tiles, batch, channels = windows.shape
+    if rows < step:
+        raise ValueError(f"{rows} window rows leave times of a {step}-step tiling uncovered")
     series = windows.new_empty(batch, length, channels)
     beyond = series[:, max(0, tiles * step - left_pad) :]  # past the first rows' reach: only added to
     if bias is None:
@@ -138,11 +146,11 @@ def _overlap_add(
     else:
         beyond.copy_(bias.expand_as(beyond))
     for row in range(rows):
-        first, last, start = _tiles_reading(length, left_pad, step, tiles, row)
-        if last == first:
+        span = _row_span(length, left_pad, step, tiles, row)
+        if span is None:
             continue
-        target = series[:, start : start + (last - first - 1) * step + 1 : step]
-        piece = windows[row, first:last].transpose(0, 1)
+        tiles_read, times = span
+        target, piece = series[:, times], windows[row, tiles_read].transpose(0, 1)
         if row >= step:
             target += piece
         elif bias is None:
@@ -181,9 +189,8 @@ class _OverlapAdd(torch.autograd.Function):
 
 
 class _LeftMultiply(torch.autograd.Function):
-    """``matrix @ x`` for a constant transform ``matrix``; the gradient multiplies by its transpose made contiguous,
-    which MKL's matrix multiply with a few rows took at half the speed as a transposed view (the backward's
-    autograd would pass)."""
+    """``matrix @ x`` for a constant transform ``matrix``. The gradient multiplies by the transpose made contiguous:
+    autograd would pass a transposed view, whose product with a few-row matrix MKL ran at half the speed."""
 
     @staticmethod
     def forward(ctx: Any, matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
