@@ -1,19 +1,21 @@
 """What makes the FCN's CPU training step fast: its block layout, Winograd's convolutions and the allocator setting,
 one at a time.
 
-One training step (forward, cross-entropy, backward, fused Adam) of the FCN of bigdata18 on FordA's shape (1 × 500,
-batch 16), timed six ways in one command: the blocks as plain layers on (N, C, T) tensors (conv1d → BatchNorm →
-ReLU), channels-last (oneDNN's convolutions convert nothing, BatchNorm and ReLU work on the (N·T, C) matrix;
-``tshub.models.fcn.ConvBNReLU``), or the wide float32 convolutions as Winograd's and the first channels-last,
-every output channels-last (``tshub.models.winograd``; what tshub runs on AVX2; in bf16 the same as plain) — tshub picks per CPU,
-``tshub.models.cpu``, and this bench forces each — each
-with glibc's default allocator and with freed memory kept mapped (``tshub.training.allocator``, process-wide, hence a
-fresh process per setting). Layouts alternate within a process, so a change in the machine's load hits both sides
-of a ratio; on a machine other processes share, ``--threads 1 --clock cpu`` times the process's own CPU time, which
-their load barely moves (with more threads, CPU time would count threads spinning at barriers).
+One training step (forward, cross-entropy, backward, fused Adam) of the FCN of bigdata18 (or MLSTM-FCN, ``--arch``)
+on FordA's shape (1 × 500, or ``--in-channels``; batch 16), timed eight ways in one command: the blocks as plain
+layers on (N, C, T) tensors (conv1d → BatchNorm → ReLU), channels-last (oneDNN's convolutions convert nothing,
+BatchNorm and ReLU work on the (N·T, C) matrix; ``tshub.models.fcn.ConvBNReLU``), the wide float32 convolutions as
+Winograd's and the first channels-last, so every output is channels-last (``tshub.models.winograd``; what tshub runs
+on AVX2; in bf16 the same as plain), or so with the first convolution plain (the rule before
+``tshub.models.cpu.computes_channels_last``) — tshub picks per CPU, ``tshub.models.cpu``, and this bench forces
+each — each with glibc's default allocator and with freed memory kept mapped (``tshub.training.allocator``,
+process-wide, hence a fresh process per setting). Layouts alternate within a process, so a change in the machine's
+load hits both sides of a ratio; on a machine other processes share, ``--threads 1 --clock cpu`` times the process's
+own CPU time, which their load barely moves (with more threads, CPU time would count threads spinning at barriers).
 
     python bench/fcn_step.py     # → bench/results/fcn_step.{md,json}
     python bench/fcn_step.py --threads 1 --clock cpu --results bench/results/fcn_step_zen3   # a shared machine
+    python bench/fcn_step.py --threads 1 --clock cpu --dtypes float32 --arch mlstm_fcn --results …
 """
 
 from __future__ import annotations
@@ -37,23 +39,26 @@ from tshub.models.registry import build_model
 from tshub.training.allocator import OPT_OUT, keep_freed_memory
 
 REPO = Path(__file__).resolve().parents[1]
-LAYOUTS = ("plain", "channels-last", "winograd")
+LAYOUTS = ("plain", "channels-last", "winograd", "winograd-first-plain")
+FEEDS_WINOGRAD = cpu.feeds_winograd
 
 
 def use_layout(layout: str) -> None:
-    """Run the blocks as plain layers, channels-last, or as tshub does on AVX2: the wide float32 convolutions as
-    Winograd's and the first channels-last, whichever this CPU would choose (``tshub.models.cpu``)."""
+    """Run the blocks as plain layers, channels-last, as tshub does on AVX2 (the wide float32 convolutions as
+    Winograd's and the first channels-last), or so with the first plain (tshub before that rule), whichever this CPU
+    would choose (``tshub.models.cpu``)."""
     cpu.channels_last_pays = lambda device: layout == "channels-last"  # type: ignore[assignment]
-    cpu.winograd_pays = lambda device: layout == "winograd"  # type: ignore[assignment]
+    cpu.winograd_pays = lambda device: layout.startswith("winograd")  # type: ignore[assignment]
+    cpu.feeds_winograd = (lambda conv: False) if layout == "winograd-first-plain" else FEEDS_WINOGRAD  # type: ignore[assignment]
 
 
-def measure(rounds: int, dtypes: list[str], clock: Callable[[], float]) -> dict:
+def measure(rounds: int, dtypes: list[str], clock: Callable[[], float], arch: str, channels: int) -> dict:
     """Median ms per step of each layout and dtype, rounds alternating the layouts (this process's allocator)."""
     kept = keep_freed_memory()  # as ``fit`` does; a no-op when the environment declines it
     torch.manual_seed(0)
-    model = build_model("fcn", 1, 2).train()
+    model = build_model(arch, channels, 2, input_length=LENGTH).train()
     optimizer = torch.optim.Adam(model.parameters(), fused=True)
-    x, y = torch.randn(BATCH, 1, LENGTH), torch.randint(0, 2, (BATCH,))
+    x, y = torch.randn(BATCH, channels, LENGTH), torch.randint(0, 2, (BATCH,))
 
     def step_ms(bf16: bool) -> float:
         def step() -> None:
@@ -82,6 +87,8 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice, one per core)")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help="cpu: the process's CPU time")
+    parser.add_argument("--arch", choices=("fcn", "mlstm_fcn"), default="fcn", help="the architecture stepped")
+    parser.add_argument("--in-channels", type=int, default=1, help="channels of the input series")
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/fcn_step")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -91,7 +98,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child:
-        print(json.dumps(measure(args.rounds, dtypes, CLOCKS[args.clock])))
+        print(json.dumps(measure(args.rounds, dtypes, CLOCKS[args.clock], args.arch, args.in_channels)))
         return
     runs = {}
     for allocator, env in (("default", "0"), ("kept", "1")):
@@ -106,6 +113,10 @@ def main() -> None:
                 args.dtypes,
                 "--clock",
                 args.clock,
+                "--arch",
+                args.arch,
+                "--in-channels",
+                str(args.in_channels),
             ]
             + (["--threads", str(args.threads)] if args.threads else []),
             capture_output=True,
@@ -117,10 +128,10 @@ def main() -> None:
         print(allocator, json.dumps(runs[allocator]["median"]), flush=True)
     baseline = runs["default"]["median"]
     lines = [
-        "# FCN training step on the CPU: channels-last blocks and kept memory, one at a time",
+        f"# {args.arch} training step on the CPU: block layouts, Winograd's convolutions and kept memory, one at a time",
         "",
         f"`python bench/fcn_step.py {' '.join(sys.argv[1:])}` — {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-        f"batch {BATCH} × length {LENGTH}, one training step (forward, loss, backward, fused Adam), "
+        f"{args.arch}, batch {BATCH} × {args.in_channels} channels × length {LENGTH}, one training step (forward, loss, backward, fused Adam), "
         f"{'CPU time of the process' if args.clock == 'cpu' else 'wall time'}; median of 10 "
         f"steps per round, {args.rounds} rounds alternating the layouts, a fresh process per allocator setting. "
         f"Memory kept: {runs['kept']['kept']} (glibc).",

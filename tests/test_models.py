@@ -687,8 +687,8 @@ def test_fcn_activations_are_laid_out_as_the_cpu_convolves_fastest(
     channels: int, capability: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every block hands the next a channels-last tensor, so no convolution converts its input: with AVX-512 all of
-    them are oneDNN's; on AVX2 (a Zen 3 EPYC), where oneDNN's channels-last convolutions made the float32 step 1.09x
-    slower than plain tensors (bench/results/fcn_step_zen3.md), the wide ones run as Winograd's and only the first
+    them are oneDNN's; on AVX2 (a Zen 3 EPYC), where oneDNN's channels-last convolutions made the float32 step slower
+    than plain tensors (0.85x, bench/results/fcn_step_zen3.md), the wide ones run as Winograd's and only the first
     (1 or 3 → 128 channels) is oneDNN's (regression: it computed on plain tensors, the next block's BatchNorm and
     ReLU ran on them and Winograd's gather transposed them). Same values either way."""
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
@@ -709,6 +709,33 @@ def test_fcn_activations_are_laid_out_as_the_cpu_convolves_fastest(
     for block, expected in zip(model.backbone, outputs):
         h = block(h)
         torch.testing.assert_close(h, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_mlstm_fcn_convolutions_all_compute_channels_last_on_avx2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLSTM-FCN's convolutions follow the FCN's rule (its step 1.14x faster than with the first one plain,
+    bench/results/fcn_step_zen3_mlstm_fcn.md): every output channels-last, the wide two as Winograd's, the logits
+    those of the AVX-512 layout."""
+    winograd_calls = []
+    monkeypatch.setattr(
+        base, "conv1d_time_major", lambda *args: winograd_calls.append(args) or conv1d_time_major(*args)
+    )
+    model = _build("mlstm_fcn", 2, length=40).eval()
+    x, _ = _inputs(2, 40)
+    logits = {}
+    for capability in ("AVX2", "AVX512"):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda capability=capability: capability)
+        outputs = []
+        hooks = [
+            conv.register_forward_hook(lambda module, inputs, output, outputs=outputs: outputs.append(output))
+            for conv in model.modules()
+            if isinstance(conv, SameConv1d)
+        ]
+        logits[capability] = model(x)
+        for hook in hooks:
+            hook.remove()
+        assert len(outputs) == 3 and all(_channels_last(h) for h in outputs)
+    assert len(winograd_calls) == 2
+    torch.testing.assert_close(logits["AVX2"], logits["AVX512"], rtol=1e-4, atol=1e-5)
 
 
 def test_on_avx2_the_fcn_computes_on_plain_tensors_where_winograd_does_not_run(monkeypatch: pytest.MonkeyPatch) -> None:

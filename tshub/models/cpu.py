@@ -5,15 +5,15 @@ the precision of LSTMs under bfloat16 autocast.
 Measured (bench/results/): oneDNN's convolutions on CPUs with AVX-512 compute channels-last, so blocks that keep
 their activations so skip a transpose per convolution (FCN step 1.37× faster in bf16 and 1.11× in float32 on a Xeon,
 fcn_step.md); with AVX2 alone (a Zen 3 EPYC) the same blocks made the float32 step slower than plain (N, C, T) tensors
-(0.90×, fcn_step_zen3.md), and oneDNN builds no bfloat16 LSTM at all ("could not create a primitive descriptor for the LSTM
+(0.85×, fcn_step_zen3.md), and oneDNN builds no bfloat16 LSTM at all ("could not create a primitive descriptor for the LSTM
 forward propagation primitive"), so there an LSTM runs in float32. Other devices keep what tshub did before
 (channels-last blocks, LSTMs as autocast runs them).
 
 On AVX2 in float32 the blocks' wide convolutions of kernel 3 and 5 run as Winograd's F(6, 3) and F(4, 5) instead
 (their output channels-last), and the one of few input channels that feeds them (the FCN's first) runs oneDNN's
 channels-last path, so every block hands the next a channels-last tensor. Measured there (a Zen 3 EPYC, one thread,
-the transfer matrix busy beside it), the FCN's training step took 112 instead of 205 ms on plain tensors (1.83×;
-1.39× with glibc's default allocator; fcn_step_zen3.md), the kernel-5 layer 1.82× and the kernel-3 one 1.78× faster,
+the transfer matrix busy beside it), the FCN's training step took 118 instead of 197 ms on plain tensors (1.68×;
+fcn_step_zen3.md), the kernel-5 layer 1.82× and the kernel-3 one 1.78× faster,
 the first 2.2× (fcn_conv_layers_zen3.md). Narrower convolutions (below 128 channels), whose transforms weigh more
 against the multiplies they save, and CPUs with AVX-512, where oneDNN's channels-last path runs, were not measured
 with it, so they keep oneDNN's.
@@ -73,7 +73,8 @@ def computes_channels_last(x: torch.Tensor, conv: nn.Conv1d) -> bool:
     Wherever that pays (``channels_last_pays``); and where the wide convolutions run as Winograd's (AVX2), the one of
     few input channels that feeds them (the FCN's first, 1 → 128), so that the whole chain stays channels-last: its
     BatchNorm and ReLU run on the (N·T, C) matrix and the next convolution gathers its tiles without a transpose
-    (the FCN's float32 step 1.08× faster than with that convolution plain, fcn_step_zen3.md).
+    (the float32 step 1.07× faster than with that convolution plain for the FCN, 1.06× on 32 input channels, 1.14×
+    for MLSTM-FCN: bench/results/fcn_step_zen3*.md).
     """
     if channels_last_pays(x.device):
         return True
