@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tshub.models import cpu
+from tshub.models import cpu, winograd
 from tshub.models.base import SameConv1d
 from tshub.models.winograd import conv1d_time_major, transforms
 
@@ -55,6 +55,28 @@ def test_winograd_has_second_derivatives() -> None:
     weight = torch.randn(2, 3, 3, dtype=torch.float64, generator=generator).requires_grad_()
     bias = torch.randn(2, dtype=torch.float64, generator=generator).requires_grad_()
     assert torch.autograd.gradgradcheck(lambda *args: conv1d_time_major(*args, 1, 2), (x, weight, bias))
+
+
+def test_without_gradients_winograd_computes_a_large_batch_in_parts_to_the_same_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Prediction and validation batches of long series: the products (α/m times the output) of 256 series of 10 000
+    samples through the FCN's widest layer would take 5 GB at once; computed in parts they stay under the bound."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 37, 4, dtype=torch.float64, generator=generator)
+    weight = torch.randn(3, 4, 5, dtype=torch.float64, generator=generator)
+    bias = torch.randn(3, dtype=torch.float64, generator=generator)
+    whole = conv1d_time_major(x, weight, bias, 2, 4)
+    batched, convolve = [], winograd._convolve
+    monkeypatch.setattr(winograd, "_convolve", lambda x, *args: batched.append(len(x)) or convolve(x, *args))
+    monkeypatch.setattr(winograd, "INFERENCE_PRODUCTS_BYTES", 8 * 10 * 3 * 8 * 2)  # two series' products
+    with torch.no_grad():
+        parts = conv1d_time_major(x, weight, bias, 2, 4)
+    assert batched == [2, 2, 1] and parts.is_contiguous()
+    torch.testing.assert_close(parts, whole, rtol=1e-12, atol=1e-12)
+    batched.clear()
+    conv1d_time_major(x.requires_grad_(), weight, bias, 2, 4)  # a training step: the whole batch, for its backward
+    assert batched == [5]
 
 
 def test_winograd_takes_any_input_strides_and_no_bias() -> None:

@@ -86,8 +86,30 @@ def conv1d_time_major(
 
     Every stage is one pass over memory laid out for the next: the tiles' windows gathered point-major (α, tiles, N, C),
     so that the input transform is a single matrix multiply (MKL runs thin ones, of a few rows, far below its rate),
-    and the output transform's (m, tiles, N, O) added back into the series with the bias.
+    and the output transform's (m, tiles, N, O) added back into the series with the bias. The products are α/m times
+    the output; where no gradient is wanted (prediction, validation), the batch is computed in parts whose products
+    stay under ``INFERENCE_PRODUCTS_BYTES``, so a large batch of long series needs little more than its output.
     """
+    out_channels, _, kernel = weight.shape
+    wants_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
+    if not wants_grad:
+        alpha, tiles = outputs_per_tile + kernel - 1, -(-x.shape[1] // outputs_per_tile)
+        part = max(1, INFERENCE_PRODUCTS_BYTES // (alpha * tiles * out_channels * x.element_size()))
+        if x.shape[0] > part:
+            out = x.new_empty(x.shape[0], x.shape[1], out_channels)
+            for start in range(0, x.shape[0], part):
+                out[start : start + part] = _convolve(x[start : start + part], weight, bias, left_pad, outputs_per_tile)
+            return out
+    return _convolve(x, weight, bias, left_pad, outputs_per_tile)
+
+
+INFERENCE_PRODUCTS_BYTES = 256 * 2**20
+
+
+def _convolve(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, left_pad: int, outputs_per_tile: int
+) -> torch.Tensor:
+    """``conv1d_time_major`` of the whole batch at once."""
     m = outputs_per_tile
     batch, length, channels = x.shape
     out_channels, _, kernel = weight.shape
