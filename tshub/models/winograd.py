@@ -24,6 +24,8 @@ import torch
 # Interpolation points of the transforms (the point at infinity is implicit): the small ones keep float32 error low.
 POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
 
+# Without gradients, a batch is convolved in parts whose products stay under this (conv1d_time_major).
+INFERENCE_PRODUCTS_BYTES = 256 * 2**20
 
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -101,9 +103,6 @@ def conv1d_time_major(
                 out[start : start + part] = _convolve(x[start : start + part], weight, bias, left_pad, outputs_per_tile)
             return out
     return _convolve(x, weight, bias, left_pad, outputs_per_tile)
-
-
-INFERENCE_PRODUCTS_BYTES = 256 * 2**20
 
 
 def _convolve(
