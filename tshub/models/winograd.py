@@ -200,12 +200,11 @@ class _OverlapAdd(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, outputs: torch.Tensor, bias: torch.Tensor | None, step: int, length: int) -> torch.Tensor:
         ctx.geometry = 0, step, outputs.shape[0], outputs.shape[1]
-        ctx.has_bias = bias is not None
         return _overlap_add(outputs, 0, step, length, bias)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        bias_grad = grad.sum((0, 1)) if ctx.has_bias else None
+        bias_grad = grad.sum((0, 1)) if ctx.needs_input_grad[1] else None
         return _gather_windows(grad, *ctx.geometry), bias_grad, None, None
 
 
@@ -215,9 +214,9 @@ class _LeftMultiply(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.transposed = matrix.t().contiguous()
+        ctx.matrix = matrix
         return matrix @ x
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        return None, ctx.transposed @ grad
+        return None, ctx.matrix.t().contiguous() @ grad
