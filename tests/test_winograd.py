@@ -3,6 +3,8 @@ where tshub.models.cpu measured them to pay."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -87,32 +89,28 @@ def test_winograd_takes_any_input_strides_and_no_bias() -> None:
 
 
 @pytest.mark.parametrize("kernel", sorted(cpu.WINOGRAD_TILES))
-def test_winograd_in_float32_is_about_as_accurate_as_a_direct_float32_convolution(kernel: int) -> None:
-    """On the FCN's shapes the float64-referenced error of the output stays within a few times the direct
-    convolution's and that of the gradients within 1e-5 of their range (the transforms' points are the small ones),
-    far below bfloat16's 4e-3."""
+def test_winograd_in_float32_errs_within_1e_5_of_the_range(kernel: int) -> None:
+    """On the FCN's shapes the float64-referenced errors of the output and the gradients stay within 1e-5 of their
+    range (the transforms' points are the small ones; F(6, 5) and F(8, 3), measured at 1.2e-5 to 2.7e-5, were not
+    adopted), far below bfloat16's 4e-3. Regression: the output's bound was also 4x the direct float32
+    convolution's error, which depends on the CPU's kernel (1.1e-6 on a Zen 3's AVX2, 1.3e-7 on a Zen 4's AVX-512:
+    bench/results/fcn_conv_layers_zen*.md), so the test failed on AVX-512 at Winograd's usual 2e-6."""
     generator = torch.Generator().manual_seed(kernel)
     x = torch.randn(16, 300, 128, generator=generator).relu()
     weight = torch.randn(128, 128, kernel, generator=generator) / (128 * kernel) ** 0.5
     upstream = torch.randn(16, 300, 128, generator=generator)
     left, tile = (kernel - 1) // 2, cpu.WINOGRAD_TILES[kernel]
     results = {}
-    for name, dtype in (("reference", torch.float64), ("direct", torch.float32), ("winograd", torch.float32)):
+    for dtype in (torch.float64, torch.float32):
         given, kernels = x.to(dtype).clone().requires_grad_(), weight.to(dtype).clone().requires_grad_()
-        out = (
-            conv1d_time_major(given, kernels, None, left, tile)
-            if name == "winograd"
-            else conv_time_major(given, kernels, None, left)
-        )
+        convolve = conv_time_major if dtype == torch.float64 else partial(conv1d_time_major, outputs_per_tile=tile)
+        out = convolve(given, kernels, None, left)
         out.backward(upstream.to(dtype))
-        results[name] = [t.detach().double() for t in (out, given.grad, kernels.grad)]
-
-    def errors(name: str) -> list[float]:
-        return [float((a - b).abs().max() / b.abs().max()) for a, b in zip(results[name], results["reference"])]
-
-    (direct_out, *_), (winograd_out, *winograd_grads) = errors("direct"), errors("winograd")
-    assert winograd_out < max(4 * direct_out, 1e-6) and winograd_out < 1e-5
-    assert max(winograd_grads) < 1e-5
+        results[dtype] = [t.detach().double() for t in (out, given.grad, kernels.grad)]
+    errors = [
+        float((a - b).abs().max() / b.abs().max()) for a, b in zip(results[torch.float32], results[torch.float64])
+    ]
+    assert max(errors) < 1e-5, errors
 
 
 def test_transforms_are_refused_beyond_the_points() -> None:
@@ -154,9 +152,16 @@ def test_winograd_is_not_used_where_it_was_not_measured_to_pay(
     assert cpu.winograd_tile(x, SameConv1d(128, 128, 3, dilation=2)) is None
     assert cpu.winograd_tile(x, SameConv1d(128, 128, 3, groups=2)) is None
     monkeypatch.undo()
-    for capability, expected in (("AVX2", cpu.WINOGRAD_TILES[3]), ("AVX512", None), ("DEFAULT", None)):
+    for capability, name, expected in (
+        ("AVX2", "AMD EPYC 7763", cpu.WINOGRAD_TILES[3]),  # Zen 3: fcn_step_zen3.md
+        ("AVX2", "Intel(R) Xeon(R) CPU E5-2680 v4", cpu.WINOGRAD_TILES[3]),
+        ("AVX512", "AMD EPYC 9654", cpu.WINOGRAD_TILES[3]),  # Zen 4: fcn_step_zen4.md
+        ("AVX512", "Intel(R) Xeon(R) Platinum 8480+", None),  # not measured: oneDNN's
+        ("DEFAULT", "AMD EPYC 7763", None),
+    ):
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda capability=capability: capability)
-        assert cpu.winograd_tile(x, wide) == expected
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda name=name: {"cpu_name": name})
+        assert cpu.winograd_tile(x, wide) == expected, (capability, name)
 
 
 def test_transforms_first_made_under_inference_mode_still_serve_a_training() -> None:
