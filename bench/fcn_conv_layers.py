@@ -1,10 +1,11 @@
 """Where the FCN's epoch goes, layer by layer: each convolution's forward + backward time against the time its
 arithmetic needs at the machine's measured matrix-multiply rate in the same dtype: oneDNN on plain (N, C, T) tensors (what tshub
 ran before), oneDNN channels-last (``SameConv1d(channels_last=True)``, fed a channels-last input as the FCN's blocks
-feed it; what tshub runs with AVX-512), the same convolution written as im2col + one matrix multiply, and (float32,
-wide layers) as Winograd's F(m, k) (``tshub.models.winograd``; what tshub runs on AVX2). Beside the times, each
-layer's output error against float64 (max |error| / max |output|) of direct float32, Winograd float32 and bf16, the
-evidence that Winograd's transforms keep float32's precision.
+feed it; what tshub runs with AVX-512), the same convolution written as im2col + one matrix multiply, and (wide
+layers) as Winograd's F(m, k) (``tshub.models.winograd``; what tshub runs on AVX2 in float32; under bf16 autocast, to
+tell whether it would pay there). Beside the times, each layer's output error against float64 (max |error| /
+max |output|) of direct float32, Winograd float32, direct bf16 and Winograd bf16: the evidence that Winograd's
+transforms keep float32's precision, and whether they keep bf16's.
 
 It answers whether tshub's training loop can still get much faster on a CPU without AMX: when the convolutions
 already run near the GEMM rate and take most of the epoch (bench/train_speed.py gives the epoch), little is left.
@@ -58,12 +59,16 @@ def im2col(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def winograd(x: torch.Tensor, w: torch.Tensor, tile: int) -> torch.Tensor:
-    """F(``tile``, k) of (N, C, T) ``x``; fastest fed channels-last, as a block feeds it."""
+    """F(``tile``, k) of (N, C, T) ``x``; fastest fed channels-last, as a block feeds it. Under bf16 autocast it
+    runs in bf16 throughout (its custom autograd Functions are not autocast's), transforms included."""
+    if torch.is_autocast_enabled("cpu"):
+        x, w = x.bfloat16(), w.bfloat16()
     return conv1d_time_major(x.transpose(1, 2), w, None, same_padding(w.shape[2])[0], tile).transpose(1, 2)
 
 
 def relative_errors(x: torch.Tensor, w: torch.Tensor, tile: int | None) -> dict[str, float]:
-    """Max |error| / max |output| against float64 of direct float32, Winograd float32 (with a ``tile``) and bf16."""
+    """Max |error| / max |output| against float64 of direct float32, direct bf16 and, with a ``tile``, Winograd's in
+    float32 and in bf16."""
     x, w = x.detach(), w.detach()
     reference = direct(x.double(), w.double())
 
@@ -75,6 +80,8 @@ def relative_errors(x: torch.Tensor, w: torch.Tensor, tile: int | None) -> dict[
     errors = {"direct_float32_error": error(direct(x, w)), "bf16_error": error(bf16_out)}
     if tile is not None:
         errors["winograd_float32_error"] = error(winograd(x, w, tile))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            errors["winograd_bf16_error"] = error(winograd(x, w, tile))
     return errors
 
 
@@ -137,7 +144,7 @@ def main() -> None:
         tile = winograd_tile_of(block_conv)
         row["feeds_winograd"] = feeds_winograd(block_conv)  # then channels-last beside Winograd's
         x_last = x.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_(first > 0)
-        if tile is not None and not bf16:
+        if tile is not None:
             row["winograd_ms"] = step_ms(
                 lambda given, kernels, tile=tile: winograd(given, kernels, tile),
                 x_last,
@@ -166,8 +173,9 @@ def main() -> None:
         f"{rate / 1e9:.0f} GFLOP/s; ideal = the layer's forward + backward FLOPs at that rate.",
         "",
         "| layer | ideal ms | oneDNN (N, C, T) ms | share of ideal | oneDNN channels-last ms | share of ideal "
-        "| im2col + GEMM ms | Winograd ms | error direct float32 | error Winograd float32 | error bf16 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| im2col + GEMM ms | Winograd ms | error direct float32 | error Winograd float32 | error bf16 "
+        "| error Winograd bf16 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def cell(row: dict, key: str, fmt: str) -> str:
@@ -178,12 +186,13 @@ def main() -> None:
             f"| {r['layer']} | {r['ideal_ms']:.2f} | {r['direct_ms']:.2f} | {r['ideal_ms'] / r['direct_ms']:.0%} | "
             f"{r['channels_last_ms']:.2f} | {r['ideal_ms'] / r['channels_last_ms']:.0%} | {r['im2col_ms']:.2f} | "
             f"{cell(r, 'winograd_ms', '.2f')} | {cell(r, 'direct_float32_error', '.1e')} | "
-            f"{cell(r, 'winograd_float32_error', '.1e')} | {cell(r, 'bf16_error', '.1e')} |"
+            f"{cell(r, 'winograd_float32_error', '.1e')} | {cell(r, 'bf16_error', '.1e')} | "
+            f"{cell(r, 'winograd_bf16_error', '.1e')} |"
         )
     lines += [
         "",
         "Winograd: F(m, k) of tshub.models.winograd for the layers tshub.models.cpu runs so (float32, "
-        f"≥ {WINOGRAD_MIN_CHANNELS} channels); its total counts the others as tshub runs them beside it (channels-last "
+        f"≥ {WINOGRAD_MIN_CHANNELS} channels; with bf16, which tshub does not run, in bf16 throughout); its total counts the others as tshub runs them beside it (channels-last "
         "the one of few input channels that feeds them, the rest direct). Errors: max |error| / "
         "max |output| against float64, forward, on these random inputs.",
     ]

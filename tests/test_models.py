@@ -681,17 +681,29 @@ def test_channels_last_blocks_compute_what_plain_layers_compute(
         torch.testing.assert_close(got_state[name], value, **tol)
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("capability", ["AVX512", "AVX2"])
-def test_fcn_activations_are_laid_out_as_the_cpu_convolves_fastest(
-    channels: int, capability: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every block hands the next a channels-last tensor, so no convolution converts its input: with AVX-512 all of
-    them are oneDNN's; on AVX2 (a Zen 3 EPYC), where oneDNN's channels-last convolutions made the float32 step slower
-    than plain tensors (0.85x, bench/results/fcn_step_zen3.md), the wide ones run as Winograd's and only the first
-    (1 or 3 → 128 channels) is oneDNN's (regression: it computed on plain tensors, the next block's BatchNorm and
-    ReLU ran on them and Winograd's gather transposed them). Same values either way."""
+INTEL_AVX512 = ("AVX512", "Intel(R) Xeon(R) Platinum 8480+")
+AMD_AVX512 = ("AVX512", "AMD EPYC 9654")  # Zen 4
+AMD_AVX2 = ("AVX2", "AMD EPYC 7763")  # Zen 3
+
+
+def pretend_cpu(monkeypatch: pytest.MonkeyPatch, capability: str, name: str) -> None:
+    """The kernels ATen dispatches to (``capability``) and the CPU's model name, as ``tshub.models.cpu`` reads them."""
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"cpu_name": name})
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("machine", [INTEL_AVX512, AMD_AVX512, AMD_AVX2])
+def test_fcn_activations_are_laid_out_as_the_cpu_convolves_fastest(
+    channels: int, machine: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every block hands the next a channels-last tensor, so no convolution converts its input: with Intel's AVX-512
+    all of them are oneDNN's; on AMD's AVX2 (Zen 3), where oneDNN's channels-last convolutions made the float32 step
+    slower than plain tensors (0.85x, bench/results/fcn_step_zen3.md), and on AMD's AVX-512 (Zen 4, where the step
+    ran 1.39x faster so: fcn_step_zen4.md), the wide ones run as Winograd's and only the first (1 or 3 → 128
+    channels) is oneDNN's (regression: it computed on plain tensors, the next block's BatchNorm and ReLU ran on them
+    and Winograd's gather transposed them). Same values either way."""
+    pretend_cpu(monkeypatch, *machine)
     winograd_calls = []
     monkeypatch.setattr(
         base, "conv1d_time_major", lambda *args: winograd_calls.append(args) or conv1d_time_major(*args)
@@ -703,8 +715,8 @@ def test_fcn_activations_are_laid_out_as_the_cpu_convolves_fastest(
         h = block(h)
         assert _channels_last(h) and not h.is_contiguous()
         outputs.append(h)
-    assert len(winograd_calls) == (2 if capability == "AVX2" else 0)
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512" if capability == "AVX2" else "AVX2")
+    assert len(winograd_calls) == (0 if machine == INTEL_AVX512 else 2)
+    pretend_cpu(monkeypatch, *(AMD_AVX2 if machine == INTEL_AVX512 else INTEL_AVX512))
     h, _ = _inputs(channels, 40)
     for block, expected in zip(model.backbone, outputs):
         h = block(h)
@@ -722,20 +734,20 @@ def test_mlstm_fcn_convolutions_all_compute_channels_last_on_avx2(monkeypatch: p
     model = _build("mlstm_fcn", 2, length=40).eval()
     x, _ = _inputs(2, 40)
     logits = {}
-    for capability in ("AVX2", "AVX512"):
-        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda capability=capability: capability)
+    for machine in (AMD_AVX2, INTEL_AVX512):
+        pretend_cpu(monkeypatch, *machine)
         outputs = []
         hooks = [
             conv.register_forward_hook(lambda module, inputs, output, outputs=outputs: outputs.append(output))
             for conv in model.modules()
             if isinstance(conv, SameConv1d)
         ]
-        logits[capability] = model(x)
+        logits[machine] = model(x)
         for hook in hooks:
             hook.remove()
         assert len(outputs) == 3 and all(_channels_last(h) for h in outputs)
     assert len(winograd_calls) == 2
-    torch.testing.assert_close(logits["AVX2"], logits["AVX512"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(logits[AMD_AVX2], logits[INTEL_AVX512], rtol=1e-4, atol=1e-5)
 
 
 def test_on_avx2_the_fcn_computes_on_plain_tensors_where_winograd_does_not_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,14 +9,17 @@ fcn_step.md); with AVX2 alone (a Zen 3 EPYC) the same blocks made the float32 st
 forward propagation primitive"), so there an LSTM runs in float32. Other devices keep what tshub did before
 (channels-last blocks, LSTMs as autocast runs them).
 
-On AVX2 in float32 the blocks' wide convolutions of kernel 3 and 5 run as Winograd's F(6, 3) and F(4, 5) instead
-(their output channels-last), and the one of few input channels that feeds them (the FCN's first) runs oneDNN's
-channels-last path, so every block hands the next a channels-last tensor. Measured there (a Zen 3 EPYC, one thread,
-the transfer matrix busy beside it), the FCN's training step took 118 instead of 197 ms on plain tensors (1.68×;
-fcn_step_zen3.md), the kernel-5 layer 1.82× and the kernel-3 one 1.78× faster,
-the first 2.2× (fcn_conv_layers_zen3.md). Narrower convolutions (below 128 channels), whose transforms weigh more
-against the multiplies they save, and CPUs with AVX-512, where oneDNN's channels-last path runs, were not measured
-with it, so they keep oneDNN's.
+On AVX2, and on AMD's AVX-512 CPUs, in float32 the blocks' wide convolutions of kernel 3 and 5 run as Winograd's
+F(6, 3) and F(4, 5) instead (their output channels-last), and the one of few input channels that feeds them (the
+FCN's first) runs oneDNN's channels-last path, so every block hands the next a channels-last tensor. Measured on a
+Zen 3 EPYC (AVX2; one thread, the transfer matrix busy beside it), the FCN's training step took 118 instead of 197 ms
+on plain tensors (1.68×; fcn_step_zen3.md), the kernel-5 layer 1.82× and the kernel-3 one 1.78× faster, the first
+2.2× (fcn_conv_layers_zen3.md); on a Zen 4 EPYC (AVX-512 and AVX512-bf16; one thread, CPU time), 95 instead of 132 ms
+with oneDNN's channels-last convolutions (1.39×, fcn_step_zen4.md), the wide layers 1.48× and 1.29× faster
+(fcn_conv_layers_zen4_float32.md). In bf16 they would be 1.37× faster on that Zen 4 but err 6× more than a direct
+bf16 convolution (2.2e-2 to 2.4e-2 of the output's range against 3.8e-3, fcn_conv_layers_zen4.md), so bf16 keeps
+oneDNN's. Narrower convolutions (below 128 channels), whose transforms weigh more against the multiplies they save,
+and Intel's AVX-512 CPUs were not measured with it, so they keep oneDNN's.
 """
 
 from __future__ import annotations
@@ -34,8 +37,16 @@ WINOGRAD_MIN_CHANNELS = 128  # in and out: the FCN's wide layers, where it was m
 
 
 def winograd_pays(device: torch.device) -> bool:
-    """Whether wide float32 convolutions run faster as Winograd's on ``device``: measured on AVX2 CPUs."""
-    return device.type == "cpu" and torch.backends.cpu.get_cpu_capability() == "AVX2"
+    """Whether wide float32 convolutions run faster as Winograd's on ``device``: measured on AVX2 CPUs (Zen 3) and on
+    AMD's AVX-512 ones (Zen 4)."""
+    if device.type != "cpu":
+        return False
+    capability = torch.backends.cpu.get_cpu_capability()
+    return capability == "AVX2" or (capability == "AVX512" and _amd_cpu())
+
+
+def _amd_cpu() -> bool:
+    return str(torch.cpu.get_capabilities().get("cpu_name", "")).startswith("AMD")
 
 
 def winograd_tile(x: torch.Tensor, conv: nn.Conv1d) -> int | None:
