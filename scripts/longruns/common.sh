@@ -1,0 +1,29 @@
+# Shared settings of the long runs (sourced): the repository, the logs folder, the Python, the two runner worktrees.
+MAIN=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+L=${TSHUB_LONGRUN_LOGS:-/work/zoo-logs}
+PY=$MAIN/.venv/bin/python
+DATA=${TSHUB_DATA:-$(cd "$MAIN/.." && pwd)/shared/data}
+ZOO_WT=${ZOO_WT:-$(dirname "$MAIN")/wt-zoo-winograd2}
+MATRIX_WT=${MATRIX_WT:-$(dirname "$MAIN")/wt-matrix-winograd2}
+mkdir -p "$L"
+
+# The runners, at fixed commits (their recipes, so a fresh machine rebuilds the same files; the commit hashes differ).
+runner_worktrees() {
+  cd "$MAIN"
+  if [ ! -d "$MATRIX_WT" ]; then  # f79fdd9 + tshub/models/ of 6132f07 + winograd/cpu/base of d20e56e
+    git worktree add -q --detach "$MATRIX_WT" f79fdd9
+    (cd "$MATRIX_WT" && git checkout -q 6132f07 -- tshub/models/ &&
+      git checkout -q d20e56e -- tshub/models/winograd.py tshub/models/cpu.py tshub/models/base.py &&
+      git -c user.name=runner -c user.email=runner@localhost commit -qm "runner: f79fdd9 + tshub/models/ of 6132f07 + winograd/cpu/base of d20e56e")
+  fi
+  if [ ! -d "$ZOO_WT" ]; then  # 19dfed9 + winograd/cpu/base of d20e56e
+    git worktree add -q --detach "$ZOO_WT" 19dfed9
+    (cd "$ZOO_WT" && git checkout -q d20e56e -- tshub/models/winograd.py tshub/models/cpu.py tshub/models/base.py &&
+      git -c user.name=runner -c user.email=runner@localhost commit -qm "runner: 19dfed9 + winograd/cpu/base of d20e56e")
+  fi
+}
+
+# 1 where oneDNN emulates bf16 (trains_in_bf16 then trains in float32), else 0.
+bf16_emulated() {
+  PYTHONPATH=$ZOO_WT "$PY" -c "import torch; from tshub.training.precision import emulated_bf16; print(int(emulated_bf16(torch.device('cpu'))))"
+}

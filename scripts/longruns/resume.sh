@@ -1,0 +1,30 @@
+#!/bin/bash
+# Start (or restart) the long runs of issues 10 (the zoo's rebuild) and 14 (the transfer matrix) in the background,
+# from their runner worktrees at fixed commits, with the committers that land their outputs as they finish.
+# Run it when no test suite is running; stop them with stop.sh.
+set -e
+source "$(dirname "$0")/common.sh"
+rm -f "$L/stop-autocommit"
+runner_worktrees
+cd "$MATRIX_WT" && OMP_NUM_THREADS=1 PYTHONPATH=$MATRIX_WT TSHUB_DATA=$DATA nohup nice -n 10 "$PY" \
+  bench/transfer_matrix.py --run --engine ray --out "$MAIN/bench/results/transfer_matrix_runs" >> "$L/matrix.log" 2>&1 &
+# A parked state resumes only in its own precision (the training's fingerprint holds bf16): a float32 one is finished
+# in float32 on a CPU with bf16 (oneDNN capped below AVX512-bf16, so trains_in_bf16 says no); on a CPU that emulates
+# bf16 a bf16 state restarts in float32 (bf16 would run 11x slower there). Then the rest at this CPU's best.
+emulated=$(bf16_emulated)
+first=()
+for sidecar in "$MAIN"/zoo-progress/*.state.safetensors.precision; do
+  [ -e "$sidecar" ] || continue
+  id=$(basename "$sidecar" | cut -d. -f1 | sed 's/__/\//')
+  if [ "$(cat "$sidecar")" = float32 ] && [ "$emulated" = 0 ]; then first+=("$id"); fi
+  if [ "$(cat "$sidecar")" = bf16 ] && [ "$emulated" = 1 ]; then echo "$id: parked in bf16, restarts in float32 here" >> "$L/zoo.log"; fi
+done
+build=("$PY" scripts/publish/build_zoo.py --zoo "$MAIN/zoo" --cards "$MAIN/model_cards" --threads 1)
+cd "$ZOO_WT" && (
+  export PYTHONPATH=$ZOO_WT TSHUB_DATA=$DATA
+  for id in "${first[@]}"; do ONEDNN_MAX_CPU_ISA=AVX512_CORE "${build[@]}" --only "$id"; done
+  "${build[@]}" --only '*/fcn'
+) >> "$L/zoo.log" 2>&1 &
+nohup bash "$MAIN/scripts/longruns/commit_matrix.sh" >> "$L/commit.log" 2>&1 &
+nohup bash "$MAIN/scripts/longruns/commit_zoo.sh" >> "$L/commit.log" 2>&1 &
+echo "started; logs in $L"

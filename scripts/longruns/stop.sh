@@ -1,0 +1,26 @@
+#!/bin/bash
+# Stop the long runs for the end of a session: park the zoo's unfinished training in zoo-progress/ with the precision
+# it ran in (a sidecar <state>.precision, read by resume.sh), commit it and the matrix's records, stop everything.
+# Runs in flight in the matrix are lost (its runner keeps no per-run state); the zoo loses at most its last epoch.
+source "$(dirname "$0")/common.sh"
+cd "$ZOO_WT" && PYTHONPATH=$ZOO_WT TSHUB_DATA=$DATA "$PY" scripts/publish/build_zoo.py --zoo "$MAIN/zoo" \
+  --cards "$MAIN/model_cards" --only '*/fcn' --park
+build=$(pgrep -f "scripts/publish/build_zoo.py" | head -1 || true)
+if [ -n "$build" ] && tr '\0' '\n' < "/proc/$build/environ" | grep -q '^ONEDNN_MAX_CPU_ISA='; then
+  precision=float32
+else
+  precision=$([ "$(bf16_emulated)" = 1 ] && echo float32 || echo bf16)
+fi
+touch "$L/stop-autocommit"
+pkill -f "scripts/publish/build_zoo.py" || true
+pkill -f "bench/transfer_matrix.py" || true
+pkill -f "scripts/longruns/commit_" || true
+cd "$MAIN"
+shopt -s nullglob
+for state in zoo-progress/*.state.safetensors; do [ -e "$state.precision" ] || echo $precision > "$state.precision"; done
+for sidecar in zoo-progress/*.precision; do [ -e "${sidecar%.precision}" ] || rm "$sidecar"; done
+paths=(bench/results/transfer_matrix_runs)
+{ [ -d zoo-progress ] || [ -n "$(git ls-files zoo-progress)" ]; } && paths+=(zoo-progress)
+git add -A -- "${paths[@]}"
+git commit -q -m "long runs stopped: zoo-progress parked ($precision), transfer matrix records" -- "${paths[@]}" ||
+  echo "nothing to commit"
