@@ -192,9 +192,9 @@ def main() -> None:
     lines += [
         "",
         "Winograd: F(m, k) of tshub.models.winograd for the layers tshub.models.cpu runs so (float32, "
-        f"≥ {WINOGRAD_MIN_CHANNELS} channels; with bf16, which tshub does not run, in bf16 throughout); its total counts the others as tshub runs them beside it (channels-last "
-        "the one of few input channels that feeds them, the rest direct). Errors: max |error| / "
-        "max |output| against float64, forward, on these random inputs.",
+        f"≥ {WINOGRAD_MIN_CHANNELS} channels; with bf16, which tshub does not run, in bf16 throughout); its total "
+        "counts the others as tshub runs them beside it (channels-last the one of few input channels that feeds "
+        "them, the rest direct). Errors: max |error| / max |output| against float64, forward, on these random inputs.",
     ]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.with_suffix(".md").write_text("\n".join(lines) + "\n")

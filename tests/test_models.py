@@ -726,7 +726,7 @@ def test_fcn_activations_are_laid_out_as_the_cpu_convolves_fastest(
 def test_mlstm_fcn_convolutions_all_compute_channels_last_on_avx2(monkeypatch: pytest.MonkeyPatch) -> None:
     """MLSTM-FCN's convolutions follow the FCN's rule (its step 1.14x faster than with the first one plain,
     bench/results/fcn_step_zen3_mlstm_fcn.md): every output channels-last, the wide two as Winograd's, the logits
-    those of the AVX-512 layout."""
+    those of Intel's AVX-512 layout (all oneDNN's)."""
     winograd_calls = []
     monkeypatch.setattr(
         base, "conv1d_time_major", lambda *args: winograd_calls.append(args) or conv1d_time_major(*args)
