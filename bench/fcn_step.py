@@ -12,10 +12,13 @@ each — each with glibc's default allocator and with freed memory kept mapped (
 process-wide, hence a fresh process per setting). Layouts alternate within a process, so a change in the machine's
 load hits both sides of a ratio; on a machine other processes share, ``--threads 1 --clock cpu`` times the process's
 own CPU time, which their load barely moves (with more threads, CPU time would count threads spinning at barriers).
+``--predict N`` times a forward pass of N series under inference mode instead (prediction, validation), where
+Winograd's convolutions have no backward pass to gain in.
 
     python bench/fcn_step.py     # → bench/results/fcn_step.{md,json}
     python bench/fcn_step.py --threads 1 --clock cpu --results bench/results/fcn_step_zen3   # a shared machine
     python bench/fcn_step.py --threads 1 --clock cpu --dtypes float32 --arch mlstm_fcn --results …
+    python bench/fcn_step.py --threads 1 --clock cpu --dtypes float32 --predict 256 --results …
 """
 
 from __future__ import annotations
@@ -52,13 +55,16 @@ def use_layout(layout: str) -> None:
     cpu.feeds_winograd = (lambda conv: False) if layout == "winograd-first-plain" else FEEDS_WINOGRAD  # type: ignore[assignment]
 
 
-def measure(rounds: int, dtypes: list[str], clock: Callable[[], float], arch: str, channels: int) -> dict:
-    """Median ms per step of each layout and dtype, rounds alternating the layouts (this process's allocator)."""
+def measure(
+    rounds: int, dtypes: list[str], clock: Callable[[], float], arch: str, channels: int, predict: int | None
+) -> dict:
+    """Median ms per step of each layout and dtype, rounds alternating the layouts (this process's allocator); with
+    ``predict``, per forward pass of that many series under inference mode instead."""
     kept = keep_freed_memory()  # as ``fit`` does; a no-op when the environment declines it
     torch.manual_seed(0)
-    model = build_model(arch, channels, 2, input_length=LENGTH).train()
+    model = build_model(arch, channels, 2, input_length=LENGTH).train(predict is None)
     optimizer = torch.optim.Adam(model.parameters(), fused=True)
-    x, y = torch.randn(BATCH, channels, LENGTH), torch.randint(0, 2, (BATCH,))
+    x, y = torch.randn(predict or BATCH, channels, LENGTH), torch.randint(0, 2, (BATCH,))
 
     def step_ms(bf16: bool) -> float:
         def step() -> None:
@@ -68,7 +74,11 @@ def measure(rounds: int, dtypes: list[str], clock: Callable[[], float], arch: st
             F.cross_entropy(out.float(), y).backward()
             optimizer.step()
 
-        return median_ms(step, repeats=10, clock=clock)
+        def forward() -> None:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                model(x)
+
+        return median_ms(step if predict is None else forward, repeats=10, clock=clock)
 
     times: dict[str, list[float]] = {}
     for _ in range(rounds):
@@ -89,6 +99,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall", help="cpu: the process's CPU time")
     parser.add_argument("--arch", choices=("fcn", "mlstm_fcn"), default="fcn", help="the architecture stepped")
     parser.add_argument("--in-channels", type=int, default=1, help="channels of the input series")
+    parser.add_argument("--predict", type=int, metavar="SERIES", help="time prediction of this many series instead")
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/fcn_step")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -98,7 +109,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child:
-        print(json.dumps(measure(args.rounds, dtypes, CLOCKS[args.clock], args.arch, args.in_channels)))
+        print(json.dumps(measure(args.rounds, dtypes, CLOCKS[args.clock], args.arch, args.in_channels, args.predict)))
         return
     runs = {}
     for allocator, env in (("default", "0"), ("kept", "1")):
@@ -118,7 +129,8 @@ def main() -> None:
                 "--in-channels",
                 str(args.in_channels),
             ]
-            + (["--threads", str(args.threads)] if args.threads else []),
+            + (["--threads", str(args.threads)] if args.threads else [])
+            + (["--predict", str(args.predict)] if args.predict else []),
             capture_output=True,
             text=True,
             check=True,
@@ -127,11 +139,19 @@ def main() -> None:
         runs[allocator] = json.loads(done.stdout.strip().splitlines()[-1])
         print(allocator, json.dumps(runs[allocator]["median"]), flush=True)
     baseline = runs["default"]["median"]
+    what = (
+        f"batch {BATCH} × {args.in_channels} channels × length {LENGTH}, one training step (forward, loss, backward, "
+        "fused Adam)"
+        if args.predict is None
+        else f"{args.predict} series × {args.in_channels} channels × length {LENGTH}, one forward pass under "
+        "inference mode (prediction)"
+    )
     lines = [
-        f"# {args.arch} training step on the CPU: block layouts, Winograd's convolutions and kept memory, one at a time",
+        f"# {args.arch} {'training step' if args.predict is None else 'prediction'} on the CPU: block layouts, "
+        "Winograd's convolutions and kept memory, one at a time",
         "",
         f"`python bench/fcn_step.py {' '.join(sys.argv[1:])}` — {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-        f"{args.arch}, batch {BATCH} × {args.in_channels} channels × length {LENGTH}, one training step (forward, loss, backward, fused Adam), "
+        f"{args.arch}, {what}, "
         f"{'CPU time of the process' if args.clock == 'cpu' else 'wall time'}; median of 10 "
         f"steps per round, {args.rounds} rounds alternating the layouts, a fresh process per allocator setting. "
         f"Memory kept: {runs['kept']['kept']} (glibc).",

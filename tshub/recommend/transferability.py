@@ -33,6 +33,7 @@ from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
 from tshub.models.base import TimeSeriesModel
 from tshub.recommend.sampling import STATISTICS
+from tshub.training.allocator import keep_freed_memory
 from tshub.training.batchnorm import estimate_statistics
 from tshub.training.finetune import fresh_model_like
 from tshub.training.loop import resolve_device
@@ -72,6 +73,8 @@ def target_features(
     X, stream_max = make_preprocessor(kind).fit_transform(X)  # a fresh preprocessor: fitted on the target
     target, report = adapted_model(model, dataset, consume=consume)
     device = resolve_device(device)
+    if device.type == "cpu":
+        keep_freed_memory()  # as predict_outputs: batches reuse the last one's buffers without page faults
     dtype = torch.bfloat16 if bf16 else torch.float32
     target.to(device, dtype).eval()
     if statistics == "target":

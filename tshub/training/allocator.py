@@ -1,9 +1,12 @@
 """Keep the memory a training step frees mapped in the process, so the next step reuses it without page faults.
 
-A CPU training step allocates and frees the same megabyte-sized activation buffers every step. glibc's allocator
-serves large requests with fresh ``mmap``s and hands freed heap memory above its trim threshold back to the kernel,
-so every step touches new pages and pays a page fault per 4 KiB: the FCN's float32 step on FordA's shape runs 1.20×
-faster without them (bench/results/fcn_step.md; its bf16 step, half the bytes, gained nothing on a quiet Xeon).
+A CPU training step allocates and frees the same megabyte-sized activation buffers every step, and a prediction
+every batch. glibc's allocator serves large requests with fresh ``mmap``s and hands freed heap memory above its trim
+threshold back to the kernel, so every step touches new pages and pays a page fault per 4 KiB: the FCN's float32
+step on FordA's shape runs 1.20× faster without them (bench/results/fcn_step.md; its bf16 step, half the bytes,
+gained nothing on a quiet Xeon), its forward pass of 256 series 1.57× (2.65× with Winograd's convolutions, whose
+products are larger; a Zen 4, fcn_predict_zen4_256.md). ``fit``, ``predict_outputs`` and the recommender's
+``target_features`` apply it on a CPU.
 Fixing both thresholds keeps that memory in the process for reuse, as the jemalloc or tcmalloc that PyTorch's CPU
 performance guide has users preload would, with no library to install. The price: the process's resident size
 stays at its peak rather than shrinking after a training.
