@@ -16,7 +16,9 @@ Zen 3 EPYC (AVX2; one thread, the transfer matrix busy beside it), the FCN's tra
 on plain tensors (1.68×; fcn_step_zen3.md), the kernel-5 layer 1.82× and the kernel-3 one 1.78× faster, the first
 2.2× (fcn_conv_layers_zen3.md); on a Zen 4 EPYC (AVX-512 and AVX512-bf16; one thread, CPU time), 95 instead of 132 ms
 with oneDNN's channels-last convolutions (1.39×, fcn_step_zen4.md), the wide layers 1.48× and 1.29× faster
-(fcn_conv_layers_zen4_float32.md). In bf16 they would be 1.37× faster on that Zen 4 but err 6× more than a direct
+(fcn_conv_layers_zen4_float32.md), and a forward pass alone (prediction) 1.20× (16 series) and 1.18× (256) with
+freed memory kept, as tshub keeps it (fcn_predict_zen4_*.md; without, its larger buffers' page faults made it 0.7×).
+In bf16 they would be 1.37× faster on that Zen 4 but err 6× more than a direct
 bf16 convolution (2.2e-2 to 2.4e-2 of the output's range against 3.8e-3, fcn_conv_layers_zen4.md), so bf16 keeps
 oneDNN's. Narrower convolutions (below 128 channels), whose transforms weigh more against the multiplies they save,
 and Intel's AVX-512 CPUs were not measured with it, so they keep oneDNN's.
