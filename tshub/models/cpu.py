@@ -15,7 +15,8 @@ FCN's first) runs oneDNN's channels-last path, so every block hands the next a c
 Zen 3 EPYC (AVX2; one thread, the transfer matrix busy beside it), the FCN's training step took 118 instead of 197 ms
 on plain tensors (1.68×; fcn_step_zen3.md), the kernel-5 layer 1.82× and the kernel-3 one 1.78× faster, the first
 2.2× (fcn_conv_layers_zen3.md); on a Zen 4 EPYC (AVX-512 and AVX512-bf16; one thread, CPU time), 95 instead of 132 ms
-with oneDNN's channels-last convolutions (1.39×, fcn_step_zen4.md), the wide layers 1.48× and 1.29× faster
+with oneDNN's channels-last convolutions (1.39×, fcn_step_zen4.md; MLSTM-FCN's 107 instead of 145 ms, 1.36×,
+fcn_step_zen4_mlstm_fcn.md), the wide layers 1.48× and 1.29× faster
 (fcn_conv_layers_zen4_float32.md), and a forward pass alone (prediction) 1.20× (16 series) and 1.18× (256) with
 freed memory kept, as tshub keeps it (fcn_predict_zen4_*.md; without, its larger buffers' page faults made it 0.7×).
 In bf16 they would be 1.37× faster on that Zen 4 but err 6× more than a direct
