@@ -4,6 +4,11 @@
 # Run it when no test suite is running; stop them with stop.sh.
 set -e
 source "$(dirname "$0")/common.sh"
+if pgrep -f "bench/transfer_matrix.py|scripts/publish/build_zoo.py|scripts/longruns/commit_" > /dev/null; then
+  echo "long runs already running (pgrep -af 'transfer_matrix|build_zoo|commit_'): stop.sh first" >&2
+  exit 1
+fi
+[ -x "$PY" ] || make -C "$MAIN" install
 rm -f "$L/stop-autocommit"
 runner_worktrees
 cd "$MATRIX_WT" && OMP_NUM_THREADS=1 PYTHONPATH=$MATRIX_WT TSHUB_DATA=$DATA nohup nice -n 10 "$PY" \
