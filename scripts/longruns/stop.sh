@@ -20,7 +20,7 @@ shopt -s nullglob
 for state in zoo-progress/*.state.safetensors; do [ -e "$state.precision" ] || echo $precision > "$state.precision"; done
 for sidecar in zoo-progress/*.precision; do [ -e "${sidecar%.precision}" ] || rm "$sidecar"; done
 paths=(bench/results/transfer_matrix_runs)
-{ [ -d zoo-progress ] || [ -n "$(git ls-files zoo-progress)" ]; } && paths+=(zoo-progress)
+{ [ -n "$(ls -A zoo-progress 2>/dev/null)$(git ls-files zoo-progress)" ]; } && paths+=(zoo-progress)
 git add -A -- "${paths[@]}"
 git commit -q -m "long runs stopped: zoo-progress parked ($precision), transfer matrix records" -- "${paths[@]}" ||
   echo "nothing to commit"
