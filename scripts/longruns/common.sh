@@ -10,6 +10,7 @@ mkdir -p "$L"
 # The runners, at fixed commits (their recipes, so a fresh machine rebuilds the same files; the commit hashes differ).
 runner_worktrees() {
   cd "$MAIN"
+  git worktree prune  # a worktree folder deleted with its machine stays registered until pruned
   if [ ! -d "$MATRIX_WT" ]; then  # f79fdd9 + tshub/models/ of 6132f07 + winograd/cpu/base of d20e56e
     git worktree add -q --detach "$MATRIX_WT" f79fdd9
     (cd "$MATRIX_WT" && git checkout -q 6132f07 -- tshub/models/ &&
