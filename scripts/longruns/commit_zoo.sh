@@ -11,8 +11,7 @@ while [ ! -e "$L/stop-autocommit" ]; do
   sleep 20  # the index is refreshed right after the done line
   grep ": done in " "$L/zoo.log" | tail -n $((n - seen)) | while read -r line; do
     id=$(echo "$line" | sed -E 's/^\[[0-9]+\/[0-9]+\] ([^:]+): done in.*/\1/')
-    paths=("zoo/${id%/*}" zoo/index.json)
-    { [ -n "$(ls -A zoo-progress 2>/dev/null)$(git ls-files zoo-progress)" ]; } && paths+=(zoo-progress)
+    paths=("zoo/${id%/*}" zoo/index.json $(zoo_progress_path))
     git add -A -- "${paths[@]}"
     git commit -q -m "zoo: $id rebuilt on every training series (ucr_full_train --rule large) — ${line#*: }" -- "${paths[@]}" &&
       echo "$(date -u +%FT%T) committed $id"

@@ -24,6 +24,17 @@ runner_worktrees() {
   fi
 }
 
+# The zoo builder as both runs call it: from the zoo runner, writing into the main checkout's zoo.
+build_zoo() {
+  (cd "$ZOO_WT" && PYTHONPATH=$ZOO_WT TSHUB_DATA=$DATA "$PY" scripts/publish/build_zoo.py --zoo "$MAIN/zoo" \
+    --cards "$MAIN/model_cards" "$@")
+}
+
+# zoo-progress when it holds or held a parked state (git refuses a pathspec that matches nothing: an empty folder).
+zoo_progress_path() {
+  [ -n "$(ls -A "$MAIN/zoo-progress" 2>/dev/null)$(git -C "$MAIN" ls-files zoo-progress)" ] && echo zoo-progress
+}
+
 # 1 where oneDNN emulates bf16 (trains_in_bf16 then trains in float32), else 0.
 bf16_emulated() {
   PYTHONPATH=$ZOO_WT "$PY" -c "import torch; from tshub.training.precision import emulated_bf16; print(int(emulated_bf16(torch.device('cpu'))))"

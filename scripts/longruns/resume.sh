@@ -24,11 +24,9 @@ for sidecar in "$MAIN"/zoo-progress/*.state.safetensors.precision; do
   if [ "$(cat "$sidecar")" = float32 ] && [ "$emulated" = 0 ]; then first+=("$id"); fi
   if [ "$(cat "$sidecar")" = bf16 ] && [ "$emulated" = 1 ]; then echo "$id: parked in bf16, restarts in float32 here" >> "$L/zoo.log"; fi
 done
-build=("$PY" scripts/publish/build_zoo.py --zoo "$MAIN/zoo" --cards "$MAIN/model_cards" --threads 1)
-cd "$ZOO_WT" && (
-  export PYTHONPATH=$ZOO_WT TSHUB_DATA=$DATA
-  for id in "${first[@]}"; do ONEDNN_MAX_CPU_ISA=AVX512_CORE "${build[@]}" --only "$id"; done
-  "${build[@]}" --only '*/fcn'
+(
+  for id in "${first[@]}"; do ONEDNN_MAX_CPU_ISA=AVX512_CORE build_zoo --threads 1 --only "$id"; done
+  build_zoo --threads 1 --only '*/fcn'
 ) >> "$L/zoo.log" 2>&1 &
 nohup bash "$MAIN/scripts/longruns/commit_matrix.sh" >> "$L/commit.log" 2>&1 &
 nohup bash "$MAIN/scripts/longruns/commit_zoo.sh" >> "$L/commit.log" 2>&1 &

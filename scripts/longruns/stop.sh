@@ -3,8 +3,7 @@
 # it ran in (a sidecar <state>.precision, read by resume.sh), commit it and the matrix's records, stop everything.
 # Runs in flight in the matrix are lost (its runner keeps no per-run state); the zoo loses at most its last epoch.
 source "$(dirname "$0")/common.sh"
-cd "$ZOO_WT" && PYTHONPATH=$ZOO_WT TSHUB_DATA=$DATA "$PY" scripts/publish/build_zoo.py --zoo "$MAIN/zoo" \
-  --cards "$MAIN/model_cards" --only '*/fcn' --park
+build_zoo --only '*/fcn' --park
 build=$(pgrep -f "scripts/publish/build_zoo.py" | head -1 || true)
 if [ -n "$build" ] && tr '\0' '\n' < "/proc/$build/environ" | grep -q '^ONEDNN_MAX_CPU_ISA='; then
   precision=float32
@@ -19,8 +18,7 @@ cd "$MAIN"
 shopt -s nullglob
 for state in zoo-progress/*.state.safetensors; do [ -e "$state.precision" ] || echo $precision > "$state.precision"; done
 for sidecar in zoo-progress/*.precision; do [ -e "${sidecar%.precision}" ] || rm "$sidecar"; done
-paths=(bench/results/transfer_matrix_runs)
-{ [ -n "$(ls -A zoo-progress 2>/dev/null)$(git ls-files zoo-progress)" ]; } && paths+=(zoo-progress)
+paths=(bench/results/transfer_matrix_runs $(zoo_progress_path))
 git add -A -- "${paths[@]}"
 git commit -q -m "long runs stopped: zoo-progress parked ($precision), transfer matrix records" -- "${paths[@]}" ||
   echo "nothing to commit"
