@@ -3,7 +3,7 @@
 # it ran in (a sidecar <state>.precision, read by resume.sh), commit it and the matrix's records, stop everything.
 # Runs in flight in the matrix are lost (its runner keeps no per-run state); the zoo loses at most its last epoch.
 source "$(dirname "$0")/common.sh"
-build_zoo --only '*/fcn' --park
+parked=$(build_zoo --only '*/fcn' --park | tee /dev/stderr | sed -nE 's/^([^:]+): parked after .*/\1/p')
 build=$(pgrep -f "scripts/publish/build_zoo.py" | head -1 || true)
 if [ -n "$build" ] && tr '\0' '\n' < "/proc/$build/environ" | grep -q '^ONEDNN_MAX_CPU_ISA='; then
   precision=float32
@@ -16,7 +16,10 @@ pkill -f "bench/transfer_matrix.py" || true
 pkill -f "scripts/longruns/commit_" || true
 cd "$MAIN"
 shopt -s nullglob
-for state in zoo-progress/*.state.safetensors; do [ -e "$state.precision" ] || echo $precision > "$state.precision"; done
+# what this park copied ran in this session's precision; a state it left alone keeps its sidecar
+for id in $parked; do
+  for state in zoo-progress/"${id/\//__}".*.state.safetensors; do echo $precision > "$state.precision"; done
+done
 for sidecar in zoo-progress/*.precision; do [ -e "${sidecar%.precision}" ] || rm "$sidecar"; done
 paths=(bench/results/transfer_matrix_runs $(zoo_progress_path))
 git add -A -- "${paths[@]}"
