@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from server.db import Token, utcnow
@@ -67,10 +68,15 @@ def create_token(Session: sessionmaker, name: str, expires_at: datetime | None =
     recoverable later)."""
     name = name.strip()
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with Session.begin() as session:
-        check_token_name(name, session.scalars(select(Token)).all())
-        row = Token(name=name, token_hash=hash_token(token), expires_at=expires_at)
-        session.add(row)
+    try:
+        with Session.begin() as session:
+            check_token_name(name, session.scalars(select(Token)).all())
+            row = Token(name=name, name_key=name.casefold(), token_hash=hash_token(token), expires_at=expires_at)
+            session.add(row)
+    except IntegrityError:  # a token of this name was created since the check: the database's unique name_key
+        with Session() as session:
+            check_token_name(name, session.scalars(select(Token)).all())
+        raise
     return Owner(row.id, row.name), token
 
 

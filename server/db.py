@@ -78,6 +78,9 @@ class Token(Base):
     __tablename__ = "tokens"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
+    # name.casefold() (up to 3 characters per character), unique: the database gives a name once even to creations
+    # that race; None only for a name given twice before it did (migration 0003 keeps the first holding it).
+    name_key: Mapped[str | None] = mapped_column(String(600), nullable=True, unique=True, index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

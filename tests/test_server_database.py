@@ -13,11 +13,12 @@ pytest.importorskip("alembic")
 
 from sqlalchemy import inspect, text  # noqa: E402
 
-from server.auth import create_token  # noqa: E402
+from server.auth import TokenNameError, create_token  # noqa: E402
 from server.db import Base, DatasetRecord, Job, make_engine, migrate, open_store, schema_revision  # noqa: E402
 from server.jobstore import JobStore  # noqa: E402
 
 SPEC = {"model": "Coffee/fcn", "lr_multiplier": 1.0, "epochs": 2, "seed": 0}
+HEAD = "0003"  # the newest revision under server/migrations/versions
 
 
 def _pre_migration_database(url: str) -> None:
@@ -56,7 +57,7 @@ def test_an_upgrade_keeps_the_jobs_of_a_running_deployment(db_url: str) -> None:
             )
     assert schema_revision(engine) is None
     Session = open_store(db_url)  # what every API and worker process of the new release does on start
-    assert schema_revision(engine) == "0002"
+    assert schema_revision(engine) == HEAD
     assert "ix_jobs_state_owner_created" in {i["name"] for i in inspect(engine).get_indexes("jobs")}
     assert {"hub_repos", "hub_commits", "hub_refs", "hub_namespaces"} <= set(inspect(engine).get_table_names())
     with Session() as session:
@@ -68,7 +69,7 @@ def test_an_upgrade_keeps_the_jobs_of_a_running_deployment(db_url: str) -> None:
     }
     assert JobStore(Session).claim_next("w").id == "j3"  # the queue goes on
     open_store(db_url)  # a second start is a no-op
-    assert schema_revision(engine) == "0002"
+    assert schema_revision(engine) == HEAD
     engine.dispose()
     Session.kw["bind"].dispose()
 
@@ -98,7 +99,7 @@ def test_processes_starting_together_migrate_once(db_url: str) -> None:
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert errors == []
-    assert schema_revision(make_engine(db_url)) == "0002"
+    assert schema_revision(make_engine(db_url)) == HEAD
 
 
 @pytest.mark.parametrize("limit", [1, 2])
@@ -201,3 +202,65 @@ def test_opening_a_sqlite_store_again_keeps_the_locks_this_process_holds_on_it(t
     assert held, "SQLite in WAL mode holds a shared lock while a connection is open"
     open_store(url)
     assert _posix_locks(tmp_path / "tshub.db") == held
+
+
+def test_two_tokens_created_at_once_never_share_a_name(db_url: str) -> None:
+    """Operator A's `tshub token create --name alice` has read the tokens (no 'alice' yet) when operator B's
+    creates 'Alice' and commits: A must be refused as if B's had come first, since a name is a tenant and its Hub
+    namespace (checking the names in Python alone let both in)."""
+    from sqlalchemy import event
+
+    Session = open_store(db_url)
+    a_read, release_a = threading.Event(), threading.Event()
+
+    @event.listens_for(Session.kw["bind"], "after_cursor_execute")
+    def pause_a(conn, cursor, statement: str, *args) -> None:  # noqa: ANN001
+        if threading.current_thread().name == "A" and "FROM tokens" in statement and not a_read.is_set():
+            a_read.set()
+            release_a.wait(30)
+
+    refused: list[Exception] = []
+
+    def create_a() -> None:
+        try:
+            create_token(Session, "alice")
+        except TokenNameError as err:
+            refused.append(err)
+
+    a = threading.Thread(target=create_a, name="A")
+    a.start()
+    assert a_read.wait(30)
+    b_owner, _ = create_token(Session, "Alice")
+    release_a.set()
+    a.join(30)
+    with Session() as session:
+        names = [name for (name,) in session.execute(text("SELECT name FROM tokens"))]
+    assert names == ["Alice"]
+    assert len(refused) == 1 and f"a token named 'Alice' exists already ({b_owner.id}" in str(refused[0])
+    Session.kw["bind"].dispose()
+
+
+def test_the_upgrade_keeps_tokens_that_already_share_a_name_and_gives_the_name_no_further_token(db_url: str) -> None:
+    """Names given twice before the database enforced them (racing creations) stay, with their tenants' data; the
+    first of them holds the name, so it is refused from then on."""
+    engine = make_engine(db_url)
+    migrate(engine, "0002")
+    with engine.begin() as connection:
+        for token_id, name, created in (
+            ("t1", "lab", "2026-01-01"),
+            ("t2", "LAB", "2026-01-02"),
+            ("t3", "x", "2026-01-03"),
+        ):
+            connection.execute(
+                text("INSERT INTO tokens (id, name, token_hash, created_at) VALUES (:id, :name, :h, :created)"),
+                {"id": token_id, "name": name, "h": token_id * 32, "created": created},
+            )
+    Session = open_store(db_url)
+    assert schema_revision(engine) == HEAD
+    with Session() as session:
+        rows = dict(session.execute(text("SELECT id, name_key FROM tokens")).all())
+    assert rows == {"t1": "lab", "t2": None, "t3": "x"}
+    with pytest.raises(TokenNameError, match=r"a token named '(lab|LAB)' exists already"):
+        create_token(Session, "Lab")
+    engine.dispose()
+    Session.kw["bind"].dispose()
