@@ -60,7 +60,7 @@ def measure(
 ) -> dict:
     """Median ms per step of each layout and dtype, rounds alternating the layouts (this process's allocator); with
     ``predict``, per forward pass of that many series under inference mode instead."""
-    kept = keep_freed_memory()  # as ``fit`` does; a no-op when the environment declines it
+    kept = keep_freed_memory(torch.device("cpu"))  # as ``fit`` does; a no-op when the environment declines it
     torch.manual_seed(0)
     model = build_model(arch, channels, 2, input_length=LENGTH).train(predict is None)
     optimizer = torch.optim.Adam(model.parameters(), fused=True)

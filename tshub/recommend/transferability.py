@@ -73,8 +73,7 @@ def target_features(
     X, stream_max = make_preprocessor(kind).fit_transform(X)  # a fresh preprocessor: fitted on the target
     target, report = adapted_model(model, dataset, consume=consume)
     device = resolve_device(device)
-    if device.type == "cpu":
-        keep_freed_memory()  # as predict_outputs: batches reuse the last one's buffers without page faults
+    keep_freed_memory(device)  # as predict_outputs: batches reuse the last one's buffers without page faults
     dtype = torch.bfloat16 if bf16 else torch.float32
     target.to(device, dtype).eval()
     if statistics == "target":

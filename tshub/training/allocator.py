@@ -18,6 +18,8 @@ import ctypes
 import os
 import platform
 
+import torch
+
 #: glibc's ``mallopt`` parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 #: Requests and free heap memory below this stay in the process (glibc's own dynamic limit is 32 MiB).
@@ -28,10 +30,13 @@ OPT_OUT = "TSHUB_KEEP_FREED_MEMORY"
 _applied: bool | None = None
 
 
-def keep_freed_memory() -> bool:
-    """Raise glibc's mmap and trim thresholds to 1 GiB, once per process; whether they are raised (False off glibc,
-    or when the ``TSHUB_KEEP_FREED_MEMORY=0`` environment variable declines it). Changes no computed value."""
+def keep_freed_memory(device: torch.device) -> bool:
+    """For work on ``device``: raise glibc's mmap and trim thresholds to 1 GiB, once per process, when it is a CPU (a
+    GPU's tensors live in its own caching allocator). Whether they are raised (False off glibc, or when the
+    ``TSHUB_KEEP_FREED_MEMORY=0`` environment variable declines it). Changes no computed value."""
     global _applied
+    if device.type != "cpu":
+        return False
     if _applied is None:
         _applied = _raise_thresholds()
     return _applied

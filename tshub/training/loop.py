@@ -168,8 +168,7 @@ class Training:
         self.target_frame = target_frame
         self.task = task or _task_of(model, train[1])
         self.device = resolve_device(device)
-        if self.device.type == "cpu":
-            keep_freed_memory()
+        keep_freed_memory(self.device)
         if config.bf16:
             warn_if_emulated_bf16(self.device)
         model.to(self.device)
@@ -420,8 +419,7 @@ def predict_outputs(
     the last one's, without page faults (an FCN's forward pass of 256 series 1.57× faster on a Zen 4,
     bench/results/fcn_predict_zen4_256.md)."""
     device = next(model.parameters()).device if device is None else torch.device(device)
-    if device.type == "cpu":
-        keep_freed_memory()
+    keep_freed_memory(device)
     X = torch.as_tensor(X)
     stream_max = None if stream_max is None else torch.as_tensor(stream_max)
     was_training = model.training
