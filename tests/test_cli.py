@@ -459,6 +459,21 @@ def test_in_cli_terms_leaves_paths_urls_and_quoted_names_alone(capsys: pytest.Ca
     assert "/tmp/nowhere/test_file.csv" in capsys.readouterr().err
 
 
+def test_in_cli_terms_leaves_the_code_a_message_quotes_alone(
+    zoo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: a long format table's refusal shows the pandas pivot that reads it, and the CLI said its
+    ``index="series_id"`` as ``--index"series_id"`` (recommend has an --index flag): code the user cannot paste."""
+    from tshub.cli import build_parser, in_cli_terms
+
+    pivot = 'X = df.pivot(index="series_id", columns="time", values="value")'
+    assert in_cli_terms(pivot, build_parser()) == pivot
+    rows = [f"s{i},{t},{t * 0.5 + i},{'ab'[i % 2]}" for i in range(6) for t in range(5)]
+    (tmp_path / "long.csv").write_text("series_id,time,value,label\n" + "\n".join(rows) + "\n")
+    assert main(["finetune", "GunPoint/fcn", str(tmp_path / "long.csv")]) == 1
+    assert pivot in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("days", ["0", "-1", "nan", "1e8", "soon"])
 def test_a_token_lifetime_beyond_what_a_date_holds_is_a_usage_error(days, capsys):
     """Regression: ``tshub token create --expires-days 100000000`` ended in OverflowError (date value out of range)."""

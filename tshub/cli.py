@@ -72,7 +72,7 @@ def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
     """``message`` with the Python arguments the library's advice names (``variable_length='pad'``, ``arch=``,
     ``time_limit_s``) said as the command line's flags (``--variable-length pad``, ``--arch``, ``--time-limit``).
     Only those forms: ``name=`` (with or without a value) and the bare ``*_s`` seconds arguments, never inside a
-    path, a URL or quotes; names no command takes are left as they are. Said as the flag's command line takes it:
+    path, a URL or quotes, nor with a double-quoted value (code to paste, ``df.pivot(index="id", ...)``); names no command takes are left as they are. Said as the flag's command line takes it:
     a flag that takes no value alone (``allow_self_transfer=True``: ``--allow-self-transfer``; a value no flag
     sets, such as ``False`` for a ``store_true`` one, stays in Python's terms), a list as the values one after
     another (``candidates=['A/fcn', 'B/fcn']``: ``--candidates A/fcn B/fcn``), a list that is a description
@@ -91,7 +91,8 @@ def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
         return match.group(0) if said is None else said
 
     word = r"(?<![\w/\\.:?&'\-])([a-z][a-z0-9]*(?:_[a-z0-9]+)*)"
-    value = r"=(?:('[^']*'|\[[^\[\]]*\])(?![\w'])|([\w.]+)?(?![\w/'.=\[-]))"  # quoted or a list, a word, or none
+    # quoted or a list, a word, or none; never a double-quoted value: Python code the message quotes, which stays as is
+    value = r"""=(?:('[^']*'|\[[^\[\]]*\])(?![\w'])|([\w.]+)?(?![\w/'".=\[-]))"""
     said = re.sub(word + rf"(?:({value})|(?![\w/'.=-]))", say, message)
     return re.sub(r"(?<![\w-])(--?[a-z][\w-]*(?: [^\s()]+)*) \(\1\)", r"\1", said)  # "x=1 (--x 1)": the flag once
 
