@@ -132,7 +132,8 @@ async def upload_dataset(
     file: Annotated[
         UploadFile,
         File(
-            description="the data: .csv, .tsv, .txt, .ts, .arff (each optionally .gz) "
+            description="the data: .csv (a series per row, or a long table: a row per series and time step), "
+            ".tsv, .txt, .ts, .arff (each optionally .gz) "
             "or .npz; with only this file, 15% are held out as test and 20% "
             "of the rest as validation (stratified, seed 0)"
         ),

@@ -459,19 +459,22 @@ def test_in_cli_terms_leaves_paths_urls_and_quoted_names_alone(capsys: pytest.Ca
     assert "/tmp/nowhere/test_file.csv" in capsys.readouterr().err
 
 
-def test_in_cli_terms_leaves_the_code_a_message_quotes_alone(
-    zoo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Regression: a long format table's refusal shows the pandas pivot that reads it, and the CLI said its
+def test_in_cli_terms_leaves_the_code_a_message_quotes_alone() -> None:
+    """Regression: a long format table's refusal showed the pandas pivot that reads it, and the CLI said its
     ``index="series_id"`` as ``--index"series_id"`` (recommend has an --index flag): code the user cannot paste."""
     from tshub.cli import build_parser, in_cli_terms
 
     pivot = 'X = df.pivot(index="series_id", columns="time", values="value")'
     assert in_cli_terms(pivot, build_parser()) == pivot
-    rows = [f"s{i},{t},{t * 0.5 + i},{'ab'[i % 2]}" for i in range(6) for t in range(5)]
+
+
+def test_finetune_reads_a_long_format_table(zoo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [f"s{i},{t},{np.sin(t / 3 + i % 2):.4f},{'ab'[i % 2]}" for i in range(12) for t in range(24)]
     (tmp_path / "long.csv").write_text("series_id,time,value,label\n" + "\n".join(rows) + "\n")
-    assert main(["finetune", "GunPoint/fcn", str(tmp_path / "long.csv")]) == 1
-    assert pivot in capsys.readouterr().err
+    args = ["finetune", "GunPoint/fcn", str(tmp_path / "long.csv"), "--lr-multiplier", "1", "--max-epochs", "1"]
+    assert main([*args, "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{") :])["splits"] == {"train": 10, "val": 2}  # 12 series (20% stratified: 1 per class), not 288 rows
 
 
 @pytest.mark.parametrize("days", ["0", "-1", "nan", "1e8", "soon"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import re
 import tracemalloc
 from pathlib import Path
 
@@ -818,16 +817,106 @@ def test_a_quoted_field_may_hold_the_delimiter(tmp_path: Path, text: str, kwargs
     np.testing.assert_array_equal(ds.X[:, 0], X)
 
 
+def _long_table(series: np.ndarray, labels: list, names=("id", "time", "value", "label"), times=None) -> str:
+    """A long table of ``series`` (n, channels, length): one row per series and time step, rows shuffled."""
+    n, channels, length = series.shape
+    times = list(range(length)) if times is None else times
+    rows = [
+        ",".join([f"s{i}", str(times[t]), *(f"{series[i, c, t]:.6f}" for c in range(channels)), str(labels[i])])
+        for i in range(n)
+        for t in range(length)
+    ]
+    order = np.random.default_rng(0).permutation(len(rows))
+    return ",".join(names) + "\n" + "\n".join(rows[k] for k in order) + "\n"
+
+
 @pytest.mark.parametrize("names", [("id", "time", "value", "label"), ("series_id", "timestamp", "x", "class")])
-def test_a_long_format_csv_is_refused_with_the_pivot_that_reads_it(tmp_path: Path, names: tuple) -> None:
+def test_a_long_format_csv_reads_as_its_series_in_time_order(tmp_path: Path, names: tuple) -> None:
     """Regression: a long table (one row per series and time step: 30 series × 40 steps) read silently as 1,200
-    series of length 3."""
-    rows = [f"{i},{t},{np.sin(i + t / 4):.4f},{i % 3}" for i in range(30) for t in range(40)]
-    path = write(tmp_path / "long.csv", ",".join(names) + "\n" + "\n".join(rows) + "\n")
-    pivot = f'df.pivot(index="{names[0]}", columns="{names[1]}", values="{names[2]}")'
-    for kwargs in ({}, {"label_column": names[3]}):
-        with pytest.raises(DatasetError, match=rf"long\.csv, line 1: .*long format.*{re.escape(pivot)}.*from_arrays"):
-            read_file(path, **kwargs)
+    series of length 3; it was then refused with a pandas pivot to run first. Now it reads as its 30 series, each
+    in time order though the rows are shuffled, the series in order of first appearance."""
+    series = np.round(np.sin(np.arange(30)[:, None, None] + np.arange(40) / 4), 6)
+    labels = [("a", "b", "c")[i % 3] for i in range(30)]
+    path = write(tmp_path / "long.csv", _long_table(series, labels, names))
+    for kwargs in ({}, {"label_column": names[3]}, {"label_column": 3}, {"label_column": -1}):
+        ds = read_file(path, **kwargs)
+        first_seen = [int(line.split(",")[0][1:]) for line in path.read_text().splitlines()[1:]]
+        order = list(dict.fromkeys(first_seen))
+        np.testing.assert_allclose(ds.X, series[order], atol=1e-6)
+        assert [ds.classes[k] for k in ds.y] == [labels[i] for i in order]
+
+
+def test_a_long_table_gives_a_channel_per_value_column_and_sorts_dates(tmp_path: Path) -> None:
+    series = np.random.default_rng(1).standard_normal((6, 2, 9)).round(6)
+    dates = [f"2026-01-{d:02d}T08:00" for d in (1, 2, 3, 4, 5, 6, 7, 8, 10)]  # "2026-01-10" sorts last as a date
+    path = write(tmp_path / "l.csv", _long_table(series, [0, 1] * 3, ("unique_id", "ds", "x", "z", "y"), dates))
+    ds = read_file(path)
+    first_seen = list(dict.fromkeys(int(line.split(",")[0][1:]) for line in path.read_text().splitlines()[1:]))
+    np.testing.assert_allclose(ds.X, series[first_seen], atol=1e-6)
+    assert ds.X.shape == (6, 2, 9)
+
+
+def test_a_long_tables_shorter_series_are_padded_for_variable_length_to_decide(tmp_path: Path) -> None:
+    rows = [f"{i},{t},{i + t / 10},{i % 2}" for i in range(4) for t in range(10 - 2 * (i == 2))]
+    path = write(tmp_path / "l.csv", "id,step,v,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match=r"l\.csv, line 22\b.*variable_length"):  # series 2's first row
+        read_file(path)
+    ds = read_file(path, variable_length="pad")
+    assert ds.X.shape == (4, 1, 10)
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, match",
+    [
+        (
+            "id,time,v,label\n1,0,1,a\n1,0,2,a\n2,0,3,b\n",
+            {},
+            r"lines 2 and 3: two rows of series '1' \('id'\) at one time, '0'",
+        ),
+        (
+            "id,time,v,label\n1,0,1,a\n1,1,2,b\n2,0,3,b\n",
+            {},
+            r"lines 2 and 3: one series with two targets in 'label', 'a' and 'b'",
+        ),
+        ("id,time,v,label\n1,0,1,a\n1,1,2,?\n2,0,3,b\n", {}, r"line 3: the target \('label'\) is missing"),
+        (
+            "id,time,v,kind\n1,0,1,a\n1,1,2,a\n2,0,3,b\n",
+            {"label_column": None},
+            r"line 2, column 4 \('kind'\): non-numeric .*label_column='kind'",
+        ),
+        (
+            "id,time,v,w\n1,0,1,2\n1,1,2,2\n2,0,3,3\n",
+            {},
+            r"no column named like targets .*label_column='NAME'.*label_column=None",
+        ),
+        (
+            "id,time,v,label\n1,0,1,a\n1,1,2,a\n2,0,3,b\n",
+            {"label_column": "time"},
+            r"the long table's series or time column",
+        ),
+        ("id,time,v,label\n1,0,1,a\n1,1,2\n2,0,3,b\n", {}, r"line 3: 3 fields, but the header has 4 column names"),
+        ("id,time,label\n1,0,a\n1,1,a\n2,0,b\n", {}, r"no value column besides 'id', 'time'"),
+    ],
+)
+def test_a_long_table_that_cannot_be_read_is_refused_saying_where_and_why(
+    tmp_path: Path, text: str, kwargs: dict, match: str
+) -> None:
+    with pytest.raises(DatasetError, match=match):
+        read_file(write(tmp_path / "l.csv", text), **kwargs)
+
+
+def test_a_long_table_without_targets_reads_with_label_column_none(tmp_path: Path) -> None:
+    path = write(tmp_path / "l.csv", "id,time,v,w\n1,0,1,2\n1,1,2,2\n2,1,3,3\n2,0,4,4\n")
+    raw = parse_file(path, label_column=None)
+    assert raw.y is None
+    np.testing.assert_array_equal(raw.X, [[[1, 2], [2, 2]], [[4, 3], [4, 3]]])
+
+
+def test_a_table_of_one_row_per_id_is_read_wide(tmp_path: Path) -> None:
+    """Named like a long table's columns, but every id once: one series per row, as before (the id column, distinct
+    whole numbers, dropped as row numbers)."""
+    ds = read_file(write(tmp_path / "w.csv", "label,id,time,x\na,1,5,6\nb,2,7,8\n"))
+    np.testing.assert_array_equal(ds.X[:, 0], [[5, 6], [7, 8]])
 
 
 @pytest.mark.parametrize(
@@ -915,3 +1004,17 @@ def test_a_quoted_field_over_the_csv_modules_size_limit_is_a_dataset_error(tmp_p
             read_file(path, label_column="label")
     finally:
         csv.field_size_limit(limit)
+
+
+def test_a_long_table_may_quote_its_fields(tmp_path: Path) -> None:
+    """As a spreadsheet or csv.QUOTE_ALL writes it; a quoted label may hold the delimiter."""
+    text = '"id","time","v","label"\n"a","1","2.5","x, y"\n"a","0","1.5","x, y"\n"b","0","3","z"\n"b","1","4","z"\n'
+    ds = read_file(write(tmp_path / "q.csv", text))
+    np.testing.assert_array_equal(ds.X[:, 0], [[1.5, 2.5], [3, 4]])
+    assert ds.classes == ["x, y", "z"]
+
+
+def test_a_ragged_table_named_like_a_long_one_but_with_one_row_per_id_reads_as_series_rows(tmp_path: Path) -> None:
+    """Shorter rows are shorter series in a wide table, whatever its header calls the columns."""
+    ds = read_file(write(tmp_path / "w.csv", "label,series,time,x\na,7,1,2\nb,9,3\n"), variable_length="pad")
+    assert ds.X.shape == (2, 1, 3)

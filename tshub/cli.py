@@ -72,8 +72,8 @@ def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
     """``message`` with the Python arguments the library's advice names (``variable_length='pad'``, ``arch=``,
     ``time_limit_s``) said as the command line's flags (``--variable-length pad``, ``--arch``, ``--time-limit``).
     Only those forms: ``name=`` (with or without a value) and the bare ``*_s`` seconds arguments, never inside a
-    path, a URL or quotes, nor with a double-quoted value (code to paste, ``df.pivot(index="id", ...)``); names no command takes are left as they are. Said as the flag's command line takes it:
-    a flag that takes no value alone (``allow_self_transfer=True``: ``--allow-self-transfer``; a value no flag
+    path, a URL or quotes, nor with a double-quoted value (code to paste, ``df.pivot(index="id", ...)``); names no
+    command takes are left as they are. Said as the flag's command line takes it: a flag that takes no value alone (``allow_self_transfer=True``: ``--allow-self-transfer``; a value no flag
     sets, such as ``False`` for a ``store_true`` one, stays in Python's terms), a list as the values one after
     another (``candidates=['A/fcn', 'B/fcn']``: ``--candidates A/fcn B/fcn``), a list that is a description
     (``candidates=[ids or folders]``) as the flag's usage (``--candidates ID [ID ...]``); where the message gave

@@ -1,4 +1,5 @@
-"""UCR ``.tsv`` (tab separated, label first), old UCR ``.txt`` / ``*_TRAIN`` files and ``.csv`` (one series per row)."""
+"""UCR ``.tsv`` (tab separated, label first), old UCR ``.txt`` / ``*_TRAIN`` files and ``.csv`` (one series per row, or
+a long table: one row per series and time step)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tshub.data.dataset import DatasetError
 from tshub.data.readers.base import DEFAULT_LABEL_COLUMN, MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits
 from tshub.data.readers.formats import register_format
 from tshub.data.readers.lengths import ReadOptionError
+from tshub.data.readers.long import LABEL_NAMES, is_identifier, read_long_table
 from tshub.data.readers.text import NonNumericValue, is_number, numbered_lines, parse_table, raw_table, unquote
 
 
@@ -57,8 +59,9 @@ def _parse_csv(
     reads such a row as a series). A header whose first name is empty marks the row index a DataFrame writes by
     default (``to_csv(path)``): that column is dropped, not read as a time step. ``delimiter=None`` detects it
     (``_sniff_delimiter``); in a ';' file a number may have a decimal comma (``0,5``). A quoted field may hold the
-    delimiter (RFC 4180); a long table (a series id and a time column) is refused with the pivot that reads it, and
-    so is a header naming a column like the targets that the default ``label_column`` would read as a time step.
+    delimiter (RFC 4180). A long table (a series id and a time column, one row per series and time step) is read as
+    its series (``tshub.data.readers.long``). A header naming a column like the targets that the default
+    ``label_column`` would read as a time step is refused.
     """
     unchosen = label_column is DEFAULT_LABEL_COLUMN
     lines, numbers = numbered_lines(text)
@@ -70,8 +73,8 @@ def _parse_csv(
     first = _cells(lines[0], delimiter)
     if header is None:
         header = _has_header(first, lines, delimiter, label_column)
-    if header:
-        _refuse_long_format(path, numbers[0], first, lines, delimiter, label_column)
+    if header and (long := read_long_table(path, first, lines[1:], numbers[1:], delimiter, label_column, limits)):
+        return long
     if header and (drop := _row_number_columns(first, lines, delimiter, label_column)):
         if isinstance(label_column, int):  # its index among the columns kept (negative: from each row's end)
             at = label_column % len(first)
@@ -150,44 +153,6 @@ def _split_quoted_fields(lines: list[str], delimiter: str) -> tuple[list[str], s
     return [_FIELD_SEPARATOR.join(fields(line)) for line in lines], _FIELD_SEPARATOR
 
 
-#: Header names (lower case) of a series column and of a time column, which with few columns make a long table.
-_SERIES_NAMES = frozenset({"id", "series", "sample", "case"})  # and any name ending in "_id"
-_TIME_NAMES = frozenset(
-    {"t", "time", "timestamp", "date", "datetime", "ds", "step", "timestep", "time_step", "time_idx"}
-)
-_LONG_MAX_COLUMNS = 10
-#: Header names (lower case) of a column that holds the targets.
-_LABEL_NAMES = frozenset({"label", "labels", "class", "target", "y", "category"})
-
-
-def _refuse_long_format(
-    path: Path, number: int, first: list[str], lines: list[str], delimiter: str, label_column: int | str | None
-) -> None:
-    """A long table (one row per series and time step: a series column whose ids repeat, a time column, few
-    columns) read as one series per row would give many series of a few values; refuse it with the pivot."""
-    keys = [name.strip().lower() for name in first]
-    series = next((j for j, k in enumerate(keys) if _identifier(k, _SERIES_NAMES)), None)
-    time = next((j for j, k in enumerate(keys) if k in _TIME_NAMES), None)
-    if series is None or time is None or len(first) > _LONG_MAX_COLUMNS:
-        return
-    ids = [fields[series] if series < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
-    if len(set(ids)) == len(ids):
-        return
-    label = (
-        label_column if isinstance(label_column, str) else next((n for n in first if n.lower() in _LABEL_NAMES), None)
-    )
-    value = next((n for j, n in enumerate(first) if j not in (series, time) and n != label), "value")
-    sid, step = first[series], first[time]
-    targets = f'y = df.groupby("{sid}")["{label}"].first().loc[X.index]' if label else "y the targets, one per series"
-    raise DatasetError(
-        f"{path}, line {number}: columns {sid!r} and {step!r} make this a long format table (one row per series "
-        f"and time step), but a {path.suffix} file holds one series per row. Pivot it with pandas: "
-        f'df = pandas.read_csv(path); X = df.pivot(index="{sid}", columns="{step}", values="{value}"); then '
-        f"tshub.Dataset.from_arrays(X.to_numpy(), y) with {targets}. (If each row is one series, rename "
-        f"{step!r}.)"
-    )
-
-
 def _label_column_hint(first: list[str], column: int, label_column: int | None) -> str:
     """Name the header of a column read as series values that holds the targets, most likely: text, or a name like
     'label' (``_refuse_unchosen_label_column``), while the targets are read from another column."""
@@ -197,7 +162,7 @@ def _label_column_hint(first: list[str], column: int, label_column: int | None) 
         if label_column is None
         else f"the targets are read from column {label_column % len(first) + 1} ({first[label_column]!r})"
     )
-    unless = "" if name.strip().lower() in _LABEL_NAMES else f"if {name!r} holds the targets, "
+    unless = "" if name.strip().lower() in LABEL_NAMES else f"if {name!r} holds the targets, "
     return (
         f"The header names column {column} {name!r} and {reading}: {unless}pass label_column={name!r} "
         f"(--label-column {shlex.quote(name)})."
@@ -211,7 +176,7 @@ def _refuse_unchosen_label_column(path: Path, first: list[str], label_column: in
     default keeps one meaning (what an explicit 0 and a UCR file read), text labels are refused alike
     (``_label_column_hint``), and no upload trains on a target its user did not pick; naming it costs one option."""
     at = label_column % len(first)
-    named = [j for j, name in enumerate(first) if j != at and name.strip().lower() in _LABEL_NAMES]
+    named = [j for j, name in enumerate(first) if j != at and name.strip().lower() in LABEL_NAMES]
     if not named:
         return
     hints = " ".join(_label_column_hint(first, j + 1, label_column) for j in named)
@@ -225,11 +190,6 @@ def _refuse_unchosen_label_column(path: Path, first: list[str], label_column: in
 
 #: Header names (lower case) of a column that numbers the rows; also any name ending in "_id".
 _ROW_NUMBER_NAMES = frozenset({"id", "idx", "index", "row", "unnamed: 0"})
-
-
-def _identifier(key: str, names: frozenset[str]) -> bool:
-    """A lower-case header name among ``names`` or ending in "_id" (``series_id``, ``unique_id``)."""
-    return key in names or key.endswith("_id")
 
 
 def _row_number_columns(first: list[str], lines: list[str], delimiter: str, label_column: int | str | None) -> set[int]:
@@ -253,7 +213,7 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
         label = 1 if label == 0 else label
     for j, name in enumerate(first):
         key = name.strip().lower()
-        if j in drop or j == label or not _identifier(key, _ROW_NUMBER_NAMES):
+        if j in drop or j == label or not is_identifier(key, _ROW_NUMBER_NAMES):
             continue
         if numbers_the_rows(j):
             drop.add(j)

@@ -134,7 +134,7 @@ def _parse_table_by_line(
             if not fields:
                 raise DatasetError(f"{path}, line {number}: no series values besides the label column.")
         values[i, : len(fields)] = parse_numbers(fields, path, f"line {number}", partial(_file_column, label=col))
-    return values, (None if label_column is None else _label_array(labels))
+    return values, (None if label_column is None else label_array(labels))
 
 
 def _looks_like_header(fields: list[str]) -> bool:
@@ -191,7 +191,7 @@ class NonNumericValue(DatasetError):
         self.column = column
 
 
-def _label_array(labels: list[str]) -> np.ndarray:
+def label_array(labels: list[str]) -> np.ndarray:
     """Labels as floats when they all are numbers (regression targets, UCR classes), otherwise as strings."""
     try:
         return np.array(labels, dtype=np.float64)
