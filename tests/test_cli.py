@@ -474,7 +474,10 @@ def test_finetune_reads_a_long_format_table(zoo, tmp_path: Path, capsys: pytest.
     args = ["finetune", "GunPoint/fcn", str(tmp_path / "long.csv"), "--lr-multiplier", "1", "--max-epochs", "1"]
     assert main([*args, "--json"]) == 0
     out = capsys.readouterr().out
-    assert json.loads(out[out.index("{") :])["splits"] == {"train": 10, "val": 2}  # 12 series (20% stratified: 1 per class), not 288 rows
+    assert json.loads(out[out.index("{") :])["splits"] == {
+        "train": 10,
+        "val": 2,
+    }  # 12 series (20% stratified: 1 per class), not 288 rows
 
 
 @pytest.mark.parametrize("days", ["0", "-1", "nan", "1e8", "soon"])
