@@ -322,3 +322,14 @@ def test_an_upload_whose_header_names_another_label_column_is_refused_unless_one
     assert named.status_code == 201 and named.json()["summary"]["task"] == "classification", named.text
     explicit = client.post("/v1/datasets", files=[("file", ("last.csv", content))], data={"label_column": "0"})
     assert explicit.status_code == 201 and explicit.json()["summary"]["task"] == "regression", explicit.text
+
+
+def test_an_upload_of_a_long_table_is_its_series(client: TestClient) -> None:
+    """A long table (a row per series and time step, as pandas' melt or a database export writes it) is summarised
+    as its 24 series of 16 steps, not as 384 series of 2 values."""
+    rows = [f"s{i},{t},{(t * (1 + i % 2)) % 5 / 4:.2f},{'ab'[i % 2]}" for i in range(24) for t in range(16)]
+    content = ("series_id,time,value,label\n" + "\n".join(rows) + "\n").encode()
+    response = client.post("/v1/datasets", files=[("file", ("long.csv", content))])
+    assert response.status_code == 201, response.text
+    summary = response.json()["summary"]
+    assert (summary["n"], summary["length"], summary["classes"]) == (24, 16, ["a", "b"]), summary
