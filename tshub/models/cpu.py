@@ -45,11 +45,13 @@ def winograd_pays(device: torch.device) -> bool:
     if device.type != "cpu":
         return False
     capability = torch.backends.cpu.get_cpu_capability()
-    return capability == "AVX2" or (capability == "AVX512" and _amd_cpu())
+    return capability == "AVX2" or (capability == "AVX512" and cpu_made_by("AMD"))
 
 
-def _amd_cpu() -> bool:
-    return str(torch.cpu.get_capabilities().get("cpu_name", "")).startswith("AMD")
+def cpu_made_by(maker: str) -> bool:
+    """Whether the CPU's name as torch reads it starts with ``maker`` ("AMD", "Intel"): the measurements that decide
+    layouts and precision differ between makers' CPUs of one instruction set."""
+    return str(torch.cpu.get_capabilities().get("cpu_name", "")).startswith(maker)
 
 
 def winograd_tile(x: torch.Tensor, conv: nn.Conv1d) -> int | None:

@@ -17,6 +17,8 @@ import warnings
 
 import torch
 
+from tshub.models.cpu import cpu_made_by
+
 #: ``ONEDNN_MAX_CPU_ISA`` values that keep AMX, and that keep at least AVX512-bf16 (oneDNN's ISA names).
 _AMX_ISAS = ("AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512_AMX_2")
 _BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX10_2_512", *_AMX_ISAS)
@@ -30,7 +32,7 @@ def native_bf16(device: torch.device) -> bool:
     if device.type != "cpu":
         return False
     amx, avx512_bf16 = onednn_bf16_units()
-    return amx or (avx512_bf16 and not str(torch.cpu.get_capabilities().get("cpu_name", "")).startswith("Intel"))
+    return amx or (avx512_bf16 and not cpu_made_by("Intel"))
 
 
 def emulated_bf16(device: torch.device) -> bool:
