@@ -621,3 +621,78 @@ def test_a_missing_index_named_for_a_method_that_needs_it_is_an_error(zoo, tmp_p
     err = capsys.readouterr().err
     assert err.startswith(f"tshub: error: method 'dtw' needs the similarity index, and {tmp_path / 'n'} has none")
     assert "instead" not in err and err.count("\n") == 1 and not work_started
+
+
+def _ucr_style_file(path: Path, X: np.ndarray, labels: list[str] | None) -> Path:
+    """One series per line, tab-separated, the label first when there is one (the UCR layout)."""
+    lines = ["\t".join(([labels[i]] if labels else []) + [f"{v:.5f}" for v in x]) for i, x in enumerate(X)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_predict_writes_a_row_per_series_and_scores_labelled_data(zoo, tmp_path: Path, capsys) -> None:
+    import csv
+
+    X = np.random.default_rng(0).standard_normal((12, 40)).cumsum(axis=1)
+    labels = ["1", "2.0"] * 6  # "2.0" is the model's class "2": numbers compare by value
+    path = _ucr_style_file(tmp_path / "new.tsv", X, labels)
+    assert main(["predict", "GunPoint/fcn", str(path), "--proba"]) == 0
+    out, err = capsys.readouterr()
+    header, *rows = list(csv.reader(out.splitlines()))
+    assert header == ["series", "prediction", "label", "p(1)", "p(2)"]
+    expected = load_pretrained("GunPoint/fcn").predict(X[:, None, :].astype(np.float32))
+    assert [row[1] for row in rows] == list(expected) and [row[2] for row in rows] == ["1", "2"] * 6
+    assert all(abs(float(row[3]) + float(row[4]) - 1) < 1e-5 for row in rows)
+    accuracy = np.mean(expected == np.array(["1", "2"] * 6))
+    assert f"12 series of new predicted by GunPoint/fcn: Accuracy {accuracy:.4f}" in err
+    assert main(["predict", "GunPoint/fcn", str(path), "--out", str(tmp_path / "p.csv")]) == 0
+    assert (tmp_path / "p.csv").read_text().splitlines()[1:] == [",".join(row[:3]) for row in rows]
+    assert main(["predict", "GunPoint/fcn", str(path), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["metrics"]["accuracy"] == pytest.approx(accuracy) and said["prediction"] == list(expected)
+
+
+def test_predict_on_series_without_labels_asks_for_no_labels(zoo, tmp_path: Path, capsys) -> None:
+    """Read as labelled by default (the first column), an unlabelled file's first values match no class: said, with
+    the flag that reads it."""
+    X = np.random.default_rng(1).standard_normal((5, 30))
+    path = _ucr_style_file(tmp_path / "plain.tsv", X, None)
+    assert main(["predict", "GunPoint/fcn", str(path)]) == 1
+    assert (
+        "is one of the model's classes (1, 2): if the data has no labels, pass --no-labels" in capsys.readouterr().err
+    )
+    assert main(["predict", "GunPoint/fcn", str(path), "--no-labels"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "series,prediction" and len(out.splitlines()) == 6
+    assert "5 series of plain predicted by GunPoint/fcn (no labels to score)" in err
+
+
+def test_predict_scores_a_regression_on_a_long_table_of_three_channels(zoo, tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(2)
+    X, targets = rng.standard_normal((4, 3, 64)), rng.standard_normal(4)
+    rows = [
+        f"{i},{t},{X[i, 0, t]:.6f},{X[i, 1, t]:.6f},{X[i, 2, t]:.6f},{targets[i]:.6f}"
+        for i in range(4)
+        for t in range(64)
+    ]
+    (tmp_path / "quakes.csv").write_text("event_id,time,e,n,z,target\n" + "\n".join(rows) + "\n")
+    assert main(["predict", "LEN-DB/tcn", str(tmp_path / "quakes.csv"), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    predicted = load_pretrained("LEN-DB/tcn").predict(X.astype(np.float32))
+    np.testing.assert_allclose(said["prediction"], predicted, rtol=1e-5)
+    assert said["metrics"]["mae"] == pytest.approx(np.mean(np.abs(predicted - targets.round(6))), rel=1e-5)
+    assert main(["predict", "LEN-DB/tcn", str(tmp_path / "quakes.csv"), "--proba"]) == 1
+    assert "--proba gives class probabilities, but LEN-DB/tcn does regression" in capsys.readouterr().err
+
+
+def test_predict_with_a_multi_head_checkpoint_names_its_head(tmp_path: Path, capsys) -> None:
+    convtimenet = Path(__file__).resolve().parents[1] / "zoo" / "UCR" / "convtimenet"
+    if not (convtimenet / "config.json").is_file():
+        pytest.skip(f"the repository's zoo has no UCR/convtimenet at {convtimenet}")
+    path = _ucr_style_file(tmp_path / "x.tsv", np.random.default_rng(3).standard_normal((3, 50)), None)
+    assert main(["predict", str(convtimenet), str(path), "--no-labels"]) == 1
+    assert "has one head per source dataset (Adiac, " in capsys.readouterr().err
+    assert main(["predict", str(convtimenet), str(path), "--no-labels", "--head", "GunPont"]) == 1
+    assert "no head 'GunPont'; did you mean 'GunPoint'" in capsys.readouterr().err
+    assert main(["predict", str(convtimenet), str(path), "--no-labels", "--head", "GunPoint"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4

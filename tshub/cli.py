@@ -1,7 +1,8 @@
 """The ``tshub`` command line: one ``_add_<command>`` function per subcommand, registered in ``COMMANDS``.
 
 ``list`` / ``pull`` / ``info`` browse and fetch checkpoints, ``push`` publishes them to a Hub (the Hugging Face
-Hub or ``tshub serve``, by ``HF_ENDPOINT``), ``finetune`` adapts one to a dataset. Installed packages add their
+Hub or ``tshub serve``, by ``HF_ENDPOINT``), ``finetune`` adapts one to a dataset, ``predict`` applies one to
+series (and scores it on labelled ones). Installed packages add their
 commands through the ``tshub.commands`` entry points (the service's ``serve`` and ``token``), so the library never
 imports them (a parser function + a handler returning an exit code).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import math
 import os
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import numpy as np
 from huggingface_hub.errors import HfHubHTTPError
 
 import tshub
@@ -697,6 +700,128 @@ def parse_device(text: str) -> str:
     return text
 
 
+# ---------------------------------------------------------------------------------------------------- predict
+def _add_predict(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "predict", help="predict with a checkpoint (a fine-tuned one: --out of finetune) and score labelled data"
+    )
+    p.add_argument("id", help="model id, Hub repo id or checkpoint folder")
+    p.add_argument(
+        "data",
+        help="a data file (every series; its labels, if any, are scored) or a catalogue dataset name (its test split)",
+    )
+    _add_data_arguments(p, splits=False)
+    p.add_argument(
+        "--no-labels",
+        action="store_true",
+        help="the file holds series only: no column is read as labels (by default --label-column's is, and scored)",
+    )
+    p.add_argument("--proba", action="store_true", help="classification: add each class's probability")
+    p.add_argument("--head", help="the head of a multi-head checkpoint to predict with (e.g. UCR/convtimenet's)")
+    p.add_argument("--out", type=Path, help="write the predictions (CSV) to this file instead of standard output")
+    p.add_argument("--json", action="store_true", help="print predictions and scores as JSON")
+    p.set_defaults(run=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    """One CSV row per series (its index in the data, the prediction, the label if any, probabilities if asked);
+    the scores of labelled data go to standard error, so that standard output stays the table."""
+    from tshub.data.readers import DEFAULT_LABEL_COLUMN
+    from tshub.hub.resolve import load_pretrained
+    from tshub.models.base import ModelInputError, MultiHead
+    from tshub.training.metrics import task_metrics
+
+    if args.out:
+        check_output_path(args.out, "--out")
+    if args.no_labels and args.label_column is not DEFAULT_LABEL_COLUMN:
+        raise UsageError("--no-labels reads no label column, but --label-column names one: give one of the two.")
+    model = load_pretrained(args.id)
+    if args.proba and model.task != "classification":
+        raise UsageError(f"--proba gives class probabilities, but {args.id} does {model.task}: drop --proba.")
+    if args.task not in (None, model.task):
+        raise UsageError(f"--task {args.task}, but {args.id} does {model.task}: drop --task (the model's is used).")
+    if isinstance(model.head, MultiHead) and args.head is None:
+        raise UsageError(
+            f"{args.id} has one head per source dataset ({', '.join(sorted(model.head.heads)[:5])}, ...): name the "
+            "one to predict with, --head NAME (or fine-tune it, which gives it a single head)."
+        )
+    args.task = None if args.no_labels else model.task  # labels are read as the model's targets
+    if args.no_labels:
+        args.label_column = None
+    data = load_data(args)
+    split = "test" if "test" in data.splits else None
+    X, _ = data.split(split) if split else (data.X, data.y)
+    try:
+        predicted = model.predict(X, head=args.head)
+    except ModelInputError as err:  # series the model was not built for (channels), or an unknown head
+        raise UsageError(str(err)) from None
+    truth = None if data.meta.get("unlabeled") else _true_labels(model, data, split, args.head)
+    rows: dict[str, list[Any]] = {"series": list(range(len(X))), "prediction": predicted.tolist()}
+    if truth is not None:
+        rows["label"] = truth.tolist()
+    if args.proba:
+        proba = model.predict_proba(X, head=args.head)
+        rows |= {
+            f"p({label})": proba[:, k].astype(np.float64).round(6).tolist()
+            for k, label in enumerate(_classes(model, args.head))
+        }
+    scores = None if truth is None else task_metrics(model.task or "classification", truth, predicted)
+    where = f"{data.name}" + (f" [{split}]" if split else "")
+    if args.json:
+        print(json.dumps({"model": args.id, "data": where, "n": len(X), "metrics": scores, **rows}, indent=2))
+    else:
+        _write_rows(rows, args.out)
+    if not args.json:
+        said = f"{len(X)} series of {where} predicted by {args.id}"
+        print(f"{said}: {_metric_list(scores)}" if scores else f"{said} (no labels to score)", file=sys.stderr)
+    return 0
+
+
+def _true_labels(model: Any, data: Dataset, split: str | None, head: str | None) -> np.ndarray:
+    """The data's labels as the model's ``predict`` says them (a classifier's classes, or their number values), so
+    the two compare; labels the model does not know are refused when none is known (the file's first column is then
+    likely no label column at all), else kept and count as errors."""
+    _, y = data.split(split) if split else (data.X, data.y)
+    if data.task != "classification":
+        return np.asarray(y, dtype=np.float64)
+    classes = _classes(model, head)
+    values = model.class_values if head is None and model.class_values is not None else classes
+    known = {_label_key(c): v for c, v in zip(classes, values)}
+    labels = np.asarray(data.classes, dtype=object)[y]
+    unknown = sorted({str(label) for label in labels if _label_key(label) not in known})
+    if len(unknown) == len(set(map(str, labels))):
+        raise UsageError(
+            f"none of the data's labels ({', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}) is one of the "
+            f"model's classes ({', '.join(map(str, classes[:5]))}{' ...' if len(classes) > 5 else ''}): if the data "
+            "has no labels, pass --no-labels; if they are in another column, name it with --label-column."
+        )
+    if unknown:
+        print(f"labels the model does not know, counted as errors: {', '.join(unknown[:10])}", file=sys.stderr)
+    return np.array([known.get(_label_key(label), str(label)) for label in labels], dtype=object)
+
+
+def _classes(model: Any, head: str | None) -> list[str]:
+    """The classes of a classifier's predictions, or of its ``head``'s."""
+    return list((model.classes if head is None else model.meta.get("head_classes", {}).get(head)) or [])
+
+
+def _label_key(label: Any) -> str:
+    """A label as text, numbers by value ("1", "1.0" and 1 are one class)."""
+    try:
+        return repr(float(label))
+    except (TypeError, ValueError):
+        return str(label)
+
+
+def _write_rows(rows: dict[str, list[Any]], out: Path | None) -> None:
+    import csv
+
+    with open(out, "w", newline="") if out else contextlib.nullcontext(sys.stdout) as stream:
+        writer = csv.writer(stream)
+        writer.writerow(rows)
+        writer.writerows(zip(*rows.values()))
+
+
 # ---------------------------------------------------------------------------------------------------- recommend
 def _add_recommend(commands: argparse._SubParsersAction) -> None:
     from tshub.recommend import DEFAULT_METHOD, list_methods
@@ -836,6 +961,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_push,
     _add_info,
     _add_finetune,
+    _add_predict,
     _add_recommend,
     _add_demo,
 ]
