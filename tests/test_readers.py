@@ -1018,3 +1018,22 @@ def test_a_ragged_table_named_like_a_long_one_but_with_one_row_per_id_reads_as_s
     """Shorter rows are shorter series in a wide table, whatever its header calls the columns."""
     ds = read_file(write(tmp_path / "w.csv", "label,series,time,x\na,7,1,2\nb,9,3\n"), variable_length="pad")
     assert ds.X.shape == (2, 1, 3)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_with_its_byte_order_mark_reads(tmp_path: Path, encoding: str) -> None:
+    """Regression: Excel's "Unicode Text" and PowerShell's default redirect write UTF-16 with a byte order mark; it
+    was refused as "not UTF-8 text"."""
+    path = tmp_path / "u.csv"
+    text = "label,a,b,c\nx,1,2,3\ny,4,5,6\n"
+    path.write_bytes(("\ufeff" + text).encode(encoding) if encoding != "utf-16" else text.encode(encoding))
+    ds = read_file(path, label_column="label")
+    assert ds.classes == ["x", "y"]
+    np.testing.assert_array_equal(ds.X[:, 0], [[1, 2, 3], [4, 5, 6]])
+
+
+def test_text_in_another_encoding_is_refused_saying_which_to_save_it_in(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("label,a,b\ncafé,1,2\nthé,3,4\n".encode("cp1252"))
+    with pytest.raises(DatasetError, match=r"latin\.csv, line 2: not UTF-8 text.*save it as UTF-8"):
+        read_file(path, label_column="label")

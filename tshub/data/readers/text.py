@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import zlib
 from collections.abc import Callable
@@ -50,11 +51,17 @@ def check_line_count(path: Path, text: str, max_series: int | None) -> None:
 
 
 def decode_text(path: Path, data: bytes | bytearray) -> str:
+    """UTF-8 (a byte order mark ignored), or UTF-16 where its byte order mark says so (Excel's "Unicode Text",
+    PowerShell's redirects); anything else is refused with the line it stops at."""
+    encoding = "utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise DatasetError(f"{path}, line {line}: not UTF-8 text; expected a text file of numbers.") from None
+        line = data[: e.start].decode(encoding, errors="replace").count("\n") + 1
+        raise DatasetError(
+            f"{path}, line {line}: not {'UTF-16' if encoding == 'utf-16' else 'UTF-8'} text; expected a text file of "
+            "numbers (a label in another encoding, such as Windows' cp1252: save it as UTF-8)."
+        ) from None
 
 
 def numbered_lines(text: str, skip: int = 0) -> tuple[list[str], np.ndarray]:
