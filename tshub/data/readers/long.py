@@ -10,6 +10,7 @@ column (``time``, ``timestamp``, ``date``, ``step``, ...) and at most ``MAX_COLU
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +183,9 @@ def _sortable_times(times: list[str]) -> np.ndarray | None:
     except ValueError:
         pass
     try:
-        return np.array(times, dtype="datetime64[ns]").astype(np.int64)
+        with warnings.catch_warnings():  # numpy warns that it drops a time zone ("Z", "+01:00") after applying it
+            warnings.simplefilter("ignore", UserWarning)
+            return np.array(times, dtype="datetime64[ns]").astype(np.int64)
     except ValueError:
         return None
 
