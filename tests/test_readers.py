@@ -888,7 +888,7 @@ def test_a_long_tables_shorter_series_are_padded_for_variable_length_to_decide(t
         (
             "id,time,v,w\n1,0,1,2\n1,1,2,2\n2,0,3,3\n",
             {},
-            r"no column named like targets .*label_column='NAME'.*label_column=None",
+            r"no column named like targets .*label_column='NAME'\.$",
         ),
         (
             "id,time,v,label\n1,0,1,a\n1,1,2,a\n2,0,3,b\n",

@@ -112,8 +112,7 @@ def _label_index(path: Path, header: list[str], label_column: int | str | None, 
         if found is None:
             raise DatasetError(
                 f"{path}: a long table (one row per series and time step, columns {header}) with no column named "
-                f"like targets ({', '.join(sorted(LABEL_NAMES))}): name it, label_column='NAME', or read the series "
-                "without targets, label_column=None."
+                f"like targets ({', '.join(sorted(LABEL_NAMES))}): name the one that holds them, label_column='NAME'."
             )
         return found
     if isinstance(label_column, str):
