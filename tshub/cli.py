@@ -765,7 +765,7 @@ def _run_predict(args: argparse.Namespace) -> int:
             f"p({label})": proba[:, k].astype(np.float64).round(6).tolist()
             for k, label in enumerate(_classes(model, args.head))
         }
-    scores = None if truth is None else task_metrics(model.task or "classification", truth, predicted)
+    scores = None if truth is None else task_metrics(data.task, truth, predicted)
     where = f"{data.name}" + (f" [{split}]" if split else "")
     if args.json:
         print(json.dumps({"model": args.id, "data": where, "n": len(X), "metrics": scores, **rows}, indent=2))
