@@ -1038,3 +1038,14 @@ def test_text_in_another_encoding_is_refused_saying_which_to_save_it_in(tmp_path
     path.write_bytes("label,a,b\ncafé,1,2\nthé,3,4\n".encode("cp1252"))
     with pytest.raises(DatasetError, match=r"latin\.csv, line 2: not UTF-8 text.*save it as UTF-8"):
         read_file(path, label_column="label")
+
+
+def test_a_long_table_written_with_its_dataframe_index_reads_without_it(tmp_path: Path) -> None:
+    """pandas' ``to_csv(path)`` writes the row index first (an unnamed column, or 'index' after reset_index): in a
+    long table it is no channel."""
+    series = np.arange(2 * 5, dtype=float).reshape(2, 1, 5)
+    body = _long_table(series, ["a", "b"]).splitlines()
+    for index_name in ("", "index", "Unnamed: 0"):
+        rows = [f"{index_name},{body[0]}"] + [f"{k},{row}" for k, row in enumerate(body[1:])]
+        ds = read_file(write(tmp_path / "indexed.csv", "\n".join(rows) + "\n"))
+        np.testing.assert_array_equal(ds.X, series[list(dict.fromkeys(int(r.split(",")[0][1:]) for r in body[1:]))])

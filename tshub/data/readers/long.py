@@ -3,7 +3,8 @@ the targets), as pandas' ``melt``, tsfresh, sktime's long format and most databa
 
 Read as one series per id, in the order the ids first appear: its rows sorted by time (numbers, or ISO 8601 dates
 and times; any other time stamps keep the file's order), each remaining numeric column a channel, series of fewer
-steps NaN-padded at the end, as a shorter row of a wide CSV is (``variable_length`` decides later). A table is long
+steps NaN-padded at the end, as a shorter row of a wide CSV is (``variable_length`` decides later); the row index a
+DataFrame writes with it (``to_csv(path)``) is dropped. A table is long
 only by its header: a series column (``id``, ``series``, ``sample``, ``case`` or ``*_id``) whose ids repeat, a time
 column (``time``, ``timestamp``, ``date``, ``step``, ...) and at most ``MAX_COLUMNS`` columns.
 """
@@ -25,6 +26,8 @@ TIME_NAMES = frozenset(
     {"t", "time", "timestamp", "date", "datetime", "ds", "step", "timestep", "time_step", "time_idx"}
 )
 MAX_COLUMNS = 10
+#: Header names (lower case) of the row index a DataFrame writes with its rows.
+ROW_INDEX_NAMES = frozenset({"", "index", "idx", "row", "unnamed: 0"})
 #: Header names (lower case) of a column that holds the targets.
 LABEL_NAMES = frozenset({"label", "labels", "class", "target", "y", "category"})
 
@@ -65,7 +68,9 @@ def read_long_table(
             "column."
         )
     label = _label_index(path, header, label_column, (series, time))
-    channels = [j for j in range(len(header)) if j not in (series, time, label)]
+    channels = [
+        j for j in range(len(header)) if j not in (series, time, label) and not _numbers_rows(keys[j], columns[j])
+    ]
     if not channels:
         raise DatasetError(f"{path}: a long table with no value column besides {header[series]!r}, {header[time]!r}.")
     values = np.column_stack([_numbers(path, header[j], j, columns[j], numbers) for j in channels])
@@ -97,6 +102,12 @@ def _columns(rows: list[str], delimiter: str, width: int) -> list[list[str]] | N
     if '"' in block or "'" in block:
         columns = [[unquote(f) for f in column] for column in columns]
     return columns
+
+
+def _numbers_rows(name: str, column: list[str]) -> bool:
+    """Whether a column is the row index a DataFrame writes (``to_csv(path)``: unnamed, or 'index' after
+    ``reset_index``): named so and holding distinct whole numbers. It is no channel."""
+    return name in ROW_INDEX_NAMES and all(c.isdecimal() for c in column) and len(set(column)) == len(column)
 
 
 def _fields(rows: list[str], delimiter: str) -> list[list[str]]:
