@@ -1049,3 +1049,18 @@ def test_a_long_table_written_with_its_dataframe_index_reads_without_it(tmp_path
         rows = [f"{index_name},{body[0]}"] + [f"{k},{row}" for k, row in enumerate(body[1:])]
         ds = read_file(write(tmp_path / "indexed.csv", "\n".join(rows) + "\n"))
         np.testing.assert_array_equal(ds.X, series[list(dict.fromkeys(int(r.split(",")[0][1:]) for r in body[1:]))])
+
+
+@pytest.mark.parametrize("series_name", ["subject", "patient", "trial", "recording", "unit"])
+def test_a_long_table_may_name_its_series_by_what_they_are(tmp_path: Path, series_name: str) -> None:
+    series = np.arange(3 * 4, dtype=float).reshape(3, 1, 4)
+    ds = read_file(write(tmp_path / "l.csv", _long_table(series, ["a", "b", "a"], (series_name, "time", "v", "label"))))
+    assert ds.X.shape == (3, 1, 4)
+
+
+def test_a_table_with_a_time_column_but_no_series_column_is_refused_not_read_as_rows(tmp_path: Path) -> None:
+    """Regression: 'who,time,value,label' (a long table whose series column has a name no rule knows) read silently
+    as one series of 2 values per row."""
+    text = "who,time,value,label\n" + "\n".join(f"p{i},{t},{t + i},{i % 2}" for i in range(4) for t in range(6)) + "\n"
+    with pytest.raises(DatasetError, match=r"l\.csv, line 1: a time column \('time'\).*rename the column that names"):
+        read_file(write(tmp_path / "l.csv", text))

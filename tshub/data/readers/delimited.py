@@ -73,7 +73,7 @@ def _parse_csv(
     first = _cells(lines[0], delimiter)
     if header is None:
         header = _has_header(first, lines, delimiter, label_column)
-    if header and (long := read_long_table(path, first, lines[1:], numbers[1:], delimiter, label_column, limits)):
+    if header and (long := read_long_table(path, first, lines, numbers, delimiter, label_column, limits)):
         return long
     if header and (drop := _row_number_columns(first, lines, delimiter, label_column)):
         if isinstance(label_column, int):  # its index among the columns kept (negative: from each row's end)

@@ -21,7 +21,9 @@ from tshub.data.readers.base import DEFAULT_LABEL_COLUMN, MISSING_LABELS, MISSIN
 from tshub.data.readers.text import is_number, label_array, unquote
 
 #: Header names (lower case) of a series column and of a time column, which with few columns make a long table.
-SERIES_NAMES = frozenset({"id", "series", "sample", "case"})  # and any name ending in "_id"
+SERIES_NAMES = frozenset(
+    {"id", "series", "sample", "case", "subject", "patient", "trial", "recording", "unit", "instance", "entity"}
+)  # and any name ending in "_id"
 TIME_NAMES = frozenset(
     {"t", "time", "timestamp", "date", "datetime", "ds", "step", "timestep", "time_step", "time_idx"}
 )
@@ -40,20 +42,28 @@ def is_identifier(name: str, names: frozenset[str]) -> bool:
 def read_long_table(
     path: Path,
     header: list[str],
-    rows: list[str],
+    lines: list[str],
     numbers: np.ndarray,
     delimiter: str,
     label_column: int | str | None,
     limits: ReadLimits,
 ) -> RawSeries | None:
-    """The series of a long table (``rows`` after its ``header``, at file lines ``numbers``), or None when the table
-    is not one. Its targets are ``label_column``'s (a name or an index; by default the column named like targets,
-    see ``LABEL_NAMES``; None: no targets), one per series."""
+    """The series of a long table (``lines``, the first its ``header``, at file lines ``numbers``), or None when the
+    table is not one. Its targets are ``label_column``'s (a name or an index; by default the column named like
+    targets, see ``LABEL_NAMES``; None: no targets), one per series. A time column among few columns with no series
+    column is refused: read as one series per row, each row would be a series of a few values."""
     keys = [name.strip().lower() for name in header]
     series = next((j for j, k in enumerate(keys) if is_identifier(k, SERIES_NAMES)), None)
     time = next((j for j, k in enumerate(keys) if k in TIME_NAMES), None)
-    if series is None or time is None or len(header) > MAX_COLUMNS:
+    if time is None or len(header) > MAX_COLUMNS:
         return None
+    if series is None:
+        raise DatasetError(
+            f"{path}, line {numbers[0]}: a time column ({header[time]!r}) among {len(header)} columns makes this a long "
+            "table (one row per series and time step), but no column names the series (id, series, sample, subject, "
+            "... or *_id): rename the column that names each series 'id' (a file of one series: add an id column)."
+        )
+    rows, numbers = lines[1:], numbers[1:]
     if not rows:
         raise DatasetError(f"{path}: only a header line, no series.")
     columns = _columns(rows, delimiter, len(header))
