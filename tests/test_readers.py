@@ -850,6 +850,7 @@ def test_a_long_table_gives_a_channel_per_value_column_and_sorts_dates(tmp_path:
     series = np.random.default_rng(1).standard_normal((6, 2, 9)).round(6)
     # "2026-01-10" sorts last as a date; a time zone is applied (and numpy's warning that it drops it not shown)
     dates = [f"2026-01-{d:02d}T08:00{'Z' if d % 2 else '+00:00'}" for d in (1, 2, 3, 4, 5, 6, 7, 8, 10)]
+    dates[-1] = "2400-01-10T08:00"  # past 2262, where nanoseconds since 1970 wrap
     path = write(tmp_path / "l.csv", _long_table(series, [0, 1] * 3, ("unique_id", "ds", "x", "z", "y"), dates))
     ds = read_file(path)
     first_seen = list(dict.fromkeys(int(line.split(",")[0][1:]) for line in path.read_text().splitlines()[1:]))
@@ -897,6 +898,8 @@ def test_a_long_tables_shorter_series_are_padded_for_variable_length_to_decide(t
         ),
         ("id,time,v,label\n1,0,1,a\n1,1,2\n2,0,3,b\n", {}, r"line 3: 3 fields, but the header has 4 column names"),
         ("id,time,label\n1,0,a\n1,1,a\n2,0,b\n", {}, r"no value column besides 'id', 'time'"),
+        ("id,time,v,label\n1,2026-01-02,1,a\n1,,2,a\n2,2026-01-01,3,b\n", {}, r"line 3: the 'time' column is missing"),
+        ("id,time,v,label\n1,0,1,a\n1,1,2,a\n,2,2,a\n2,0,3,b\n", {}, r"line 4: the 'id' column is missing"),
     ],
 )
 def test_a_long_table_that_cannot_be_read_is_refused_saying_where_and_why(

@@ -174,7 +174,13 @@ def _series_rows(
     path: Path, header: list[str], ids: list[str], times: list[str], numbers: np.ndarray, series: int, time: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The row order that lists each series' rows together, in time order, the series in order of first appearance;
-    and where each series starts in it. Two rows of one series at one time are refused."""
+    and where each series starts in it. Two rows of one series at one time are refused, and so is a missing id or
+    time."""
+    for j, column in ((series, ids), (time, times)):
+        if missing := set(column) & set(MISSING_TOKENS):
+            i = next(i for i, c in enumerate(column) if c in missing)
+            raise DatasetError(f"{path}, line {numbers[i]}: the {header[j]!r} column is missing (a long table's row "
+                               "names its series and its time).")  # fmt: skip
     codes = {s: k for k, s in enumerate(dict.fromkeys(ids))}
     series_code = np.array([codes[s] for s in ids])
     stamp = _sortable_times(times)
@@ -204,8 +210,8 @@ def _sortable_times(times: list[str]) -> np.ndarray | None:
         pass
     try:
         with warnings.catch_warnings():  # numpy warns that it drops a time zone ("Z", "+01:00") after applying it
-            warnings.simplefilter("ignore", UserWarning)
-            return np.array(times, dtype="datetime64[ns]").astype(np.int64)
+            warnings.simplefilter("ignore", UserWarning)  # microseconds: years ±290 000 (nanoseconds wrap past 2262)
+            return np.array(times, dtype="datetime64[us]").astype(np.int64)
     except ValueError:
         return None
 
