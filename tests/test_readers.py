@@ -882,9 +882,9 @@ def test_a_long_tables_shorter_series_are_padded_for_variable_length_to_decide(t
         ),
         ("id,time,v,label\n1,0,1,a\n1,1,2,?\n2,0,3,b\n", {}, r"line 3: the target \('label'\) is missing"),
         (
-            "id,time,v,kind\n1,0,1,a\n1,1,2,a\n2,0,3,b\n",
+            "id,time,v,group\n1,0,1,a\n1,1,2,a\n2,0,3,b\n",
             {"label_column": None},
-            r"line 2, column 4 \('kind'\): non-numeric .*label_column='kind'",
+            r"line 2, column 4 \('group'\): non-numeric .*label_column='group'",
         ),
         (
             "id,time,v,w\n1,0,1,2\n1,1,2,2\n2,0,3,3\n",
@@ -907,6 +907,63 @@ def test_a_long_table_that_cannot_be_read_is_refused_saying_where_and_why(
 ) -> None:
     with pytest.raises(DatasetError, match=match):
         read_file(write(tmp_path / "l.csv", text), **kwargs)
+
+
+@pytest.mark.parametrize("layout", ["tsfresh", "melt"])
+def test_a_long_table_with_a_kind_column_gives_a_channel_per_kind(tmp_path: Path, layout: str) -> None:
+    """tsfresh's long format (id, time, kind, value) and pandas' ``melt`` (…, variable, value): one row per series,
+    time step and channel."""
+    series = np.random.default_rng(4).standard_normal((5, 3, 7)).round(6)
+    names = (
+        ("id", "time", "kind", "value", "label")
+        if layout == "tsfresh"
+        else ("label", "id", "time", "variable", "value")
+    )
+    cells = {"label": lambda i, c, t: "ab"[i % 2], "id": lambda i, c, t: f"s{i}", "time": lambda i, c, t: str(t),
+             "kind": lambda i, c, t: "xyz"[c], "variable": lambda i, c, t: "xyz"[c],
+             "value": lambda i, c, t: f"{series[i, c, t]:.6f}"}  # fmt: skip
+    rows = [",".join(cells[n](i, c, t) for n in names) for i in range(5) for c in range(3) for t in range(7)]
+    order = np.random.default_rng(5).permutation(len(rows))
+    path = write(tmp_path / "k.csv", ",".join(names) + "\n" + "\n".join(rows[k] for k in order) + "\n")
+    ds = read_file(path)
+    first_seen = list(dict.fromkeys(int(rows[k].split(",")[names.index("id")][1:]) for k in order))
+    kinds = list(
+        dict.fromkeys(
+            "xyz".index(rows[k].split(",")[names.index(names[2 if layout == "tsfresh" else 3])]) for k in order
+        )
+    )
+    np.testing.assert_allclose(ds.X, series[first_seen][:, kinds], atol=1e-6)
+    assert [ds.classes[k] for k in ds.y] == ["ab"[i % 2] for i in first_seen]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (
+            "id,time,kind,v,label\n1,0,x,1,a\n1,0,x,2,a\n1,0,y,3,a\n2,0,x,3,b\n",
+            r"lines 2 and 3: .* for one channel, 'x' \('kind'\)",
+        ),
+        (
+            "id,time,kind,v,w,label\n1,0,x,1,1,a\n1,0,y,2,1,a\n2,0,x,3,1,b\n",
+            r"'kind' column names each row's channel .*'v', 'w'",
+        ),
+        ("id,time,kind,v,label\n1,0,x,1,a\n1,0,,2,a\n2,0,x,3,b\n", r"line 3: the 'kind' column is missing"),
+    ],
+)
+def test_a_long_table_with_a_kind_column_that_cannot_be_read_is_refused(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(DatasetError, match=match):
+        read_file(write(tmp_path / "k.csv", text))
+
+
+def test_kinds_measured_at_other_times_leave_gaps_for_missing_to_decide(tmp_path: Path) -> None:
+    rows = [f"{i},{t},x,{t},{i}" for i in range(3) for t in range(4)] + [
+        f"{i},{t},y,{10 + t},{i}" for i in range(3) for t in (0, 2, 3)
+    ]
+    path = write(tmp_path / "k.csv", "id,time,kind,value,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match="missing"):
+        read_file(path)
+    ds = read_file(path, missing="interpolate")
+    np.testing.assert_allclose(ds.X[0], [[0, 1, 2, 3], [10, 11, 12, 13]])
 
 
 def test_a_long_table_without_targets_reads_with_label_column_none(tmp_path: Path) -> None:

@@ -1,12 +1,12 @@
 """Long tables: one row per series and time step (a series id column, a time column, one column per channel, and
 the targets), as pandas' ``melt``, tsfresh, sktime's long format and most database exports write them.
 
-Read as one series per id, in the order the ids first appear: its rows sorted by time (numbers, or ISO 8601 dates
-and times; any other time stamps keep the file's order), each remaining numeric column a channel, series of fewer
-steps NaN-padded at the end, as a shorter row of a wide CSV is (``variable_length`` decides later); the row index a
-DataFrame writes with it (``to_csv(path)``) is dropped. A table is long
-only by its header: a series column (``id``, ``series``, ``sample``, ``case`` or ``*_id``) whose ids repeat, a time
-column (``time``, ``timestamp``, ``date``, ``step``, ...) and at most ``MAX_COLUMNS`` columns.
+Read as one series per id, in the order the ids first appear: its rows sorted by time (numbers, or ISO 8601 dates and
+times; other stamps in the order they first appear), each remaining numeric column a channel, or, with a kind column
+(tsfresh's ``kind``, pandas melt's ``variable``), one channel per kind of the one value column; series of fewer steps
+NaN-padded at the end, as a shorter row of a wide CSV is (``variable_length`` decides later); the row index a
+DataFrame writes with it (``to_csv(path)``) dropped. A table is long only by its header: a series column
+(``SERIES_NAMES`` or ``*_id``) whose ids repeat, a time column (``TIME_NAMES``) and at most ``MAX_COLUMNS`` columns.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ TIME_NAMES = frozenset(
     {"t", "time", "timestamp", "date", "datetime", "ds", "step", "timestep", "time_step", "time_idx"}
 )
 MAX_COLUMNS = 10
+#: Header names (lower case) of a column that names each row's channel (tsfresh's "kind", pandas melt's "variable").
+KIND_NAMES = frozenset({"kind", "variable", "channel", "dimension", "dim"})
 #: Header names (lower case) of the row index a DataFrame writes with its rows.
 ROW_INDEX_NAMES = frozenset({"", "index", "idx", "row", "unnamed: 0"})
 #: Header names (lower case) of a column that holds the targets.
@@ -78,18 +80,28 @@ def read_long_table(
             "column."
         )
     label = _label_index(path, header, label_column, (series, time))
+    kind = next((j for j, k in enumerate(keys) if k in KIND_NAMES and j not in (series, time, label)), None)
     channels = [
-        j for j in range(len(header)) if j not in (series, time, label) and not _numbers_rows(keys[j], columns[j])
+        j for j in range(len(header)) if j not in (series, time, label, kind) and not _numbers_rows(keys[j], columns[j])
     ]
     if not channels:
         raise DatasetError(f"{path}: a long table with no value column besides {header[series]!r}, {header[time]!r}.")
+    if kind is not None and len(channels) > 1:
+        raise DatasetError(
+            f"{path}: a long table whose {header[kind]!r} column names each row's channel holds the values in one "
+            f"column, but {', '.join(repr(header[j]) for j in channels)} are all value columns; keep one of them."
+        )
     values = np.column_stack([_numbers(path, header[j], j, columns[j], numbers) for j in channels])
-    order, starts = _series_rows(path, header, columns[series], columns[time], numbers, series, time)
-    lengths = np.diff(np.append(starts, len(order)))
-    limits.check_values((len(starts), len(channels), int(lengths.max())), str(path))
-    X = np.full((len(starts), len(channels), int(lengths.max())), np.nan)
-    for i, (start, length) in enumerate(zip(starts, lengths)):
-        X[i, :, :length] = values[order[start : start + length]].T
+    order, starts, position, channel = _layout(path, header, columns, numbers, series, time, kind)
+    n_channels = len(channels) if channel is None else int(channel.max()) + 1
+    shape = (len(starts), n_channels, int(position.max()) + 1)
+    limits.check_values(shape, str(path))
+    X = np.full(shape, np.nan)
+    series_of_row = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
+    if channel is None:
+        X[series_of_row[:, None], np.arange(n_channels), position[:, None]] = values[order]
+    else:
+        X[series_of_row, channel, position] = values[order, 0]
     first_rows = order[starts]
     y = None if label is None else _targets(path, header[label], columns[label], order, starts, numbers)
     return RawSeries(path=path, format="csv", X=X, y=y, lines=numbers[first_rows])
@@ -170,40 +182,58 @@ def _numbers(path: Path, name: str, j: int, column: list[str], numbers: np.ndarr
     )
 
 
-def _series_rows(
-    path: Path, header: list[str], ids: list[str], times: list[str], numbers: np.ndarray, series: int, time: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The row order that lists each series' rows together, in time order, the series in order of first appearance;
-    and where each series starts in it. Two rows of one series at one time are refused, and so is a missing id or
-    time."""
-    for j, column in ((series, ids), (time, times)):
-        if missing := set(column) & set(MISSING_TOKENS):
-            i = next(i for i, c in enumerate(column) if c in missing)
+def _layout(
+    path: Path,
+    header: list[str],
+    columns: list[list[str]],
+    numbers: np.ndarray,
+    series: int,
+    time: int,
+    kind: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Where each row goes: the row order that lists each series' rows together in time order (the series in order
+    of first appearance), where each series starts in it, each ordered row's time step within its series and, with
+    a ``kind`` column, its channel (kinds in order of first appearance). A missing id, time or kind is refused, and
+    so are two rows of one series (and kind) at one time."""
+    keys = (series, time) if kind is None else (series, time, kind)
+    for j in keys:
+        if missing := set(columns[j]) & set(MISSING_TOKENS):
+            i = next(i for i, c in enumerate(columns[j]) if c in missing)
             raise DatasetError(f"{path}, line {numbers[i]}: the {header[j]!r} column is missing (a long table's row "
                                "names its series and its time).")  # fmt: skip
-    codes = {s: k for k, s in enumerate(dict.fromkeys(ids))}
-    series_code = np.array([codes[s] for s in ids])
-    stamp = _sortable_times(times)
-    order = np.lexsort(
-        (np.arange(len(ids)), stamp, series_code) if stamp is not None else (np.arange(len(ids)), series_code)
+    series_code, kind_code = (
+        _first_seen_codes(columns[series]),
+        None if kind is None else _first_seen_codes(columns[kind]),
     )
-    if stamp is not None:
-        same = np.flatnonzero(
-            (series_code[order][1:] == series_code[order][:-1]) & (stamp[order][1:] == stamp[order][:-1])
+    stamp = _sortable_times(columns[time])
+    order = np.lexsort((np.arange(len(series_code)), *(() if kind_code is None else (kind_code,)), stamp, series_code))
+    same_series = series_code[order][1:] == series_code[order][:-1]
+    same_time = same_series & (stamp[order][1:] == stamp[order][:-1])
+    same = same_time if kind_code is None else same_time & (kind_code[order][1:] == kind_code[order][:-1])
+    if (twice := np.flatnonzero(same)).size:
+        a, b = order[twice[0]], order[twice[0] + 1]
+        raise DatasetError(
+            f"{path}, lines {numbers[a]} and {numbers[b]}: two rows of series {columns[series][a]!r} "
+            f"({header[series]!r}) at one time, {columns[time][a]!r} ({header[time]!r})"
+            + ("" if kind is None else f", for one channel, {columns[kind][a]!r} ({header[kind]!r})")
+            + "; each series has one row per time step"
+            + ("." if kind is None else " and channel.")
         )
-        if same.size:
-            a, b = order[same[0]], order[same[0] + 1]
-            raise DatasetError(
-                f"{path}, lines {numbers[a]} and {numbers[b]}: two rows of series {ids[a]!r} ({header[series]!r}) at "
-                f"one time, {times[a]!r} ({header[time]!r}); each series has one row per time step."
-            )
-    starts = np.flatnonzero(np.diff(series_code[order], prepend=-1))
-    return order, starts
+    starts = np.flatnonzero(np.r_[True, ~same_series])
+    step = np.cumsum(np.r_[True, ~same_time]) - 1  # the ordered rows' distinct (series, time) pairs, counted
+    position = step - np.repeat(step[starts], np.diff(np.append(starts, len(order))))
+    return order, starts, position, None if kind_code is None else kind_code[order]
 
 
-def _sortable_times(times: list[str]) -> np.ndarray | None:
-    """Time stamps as numbers to sort by: numbers, or ISO 8601 dates and times; None for any other stamps (the rows
-    keep the file's order)."""
+def _first_seen_codes(cells: list[str]) -> np.ndarray:
+    """Each cell's code, distinct values numbered in the order they first appear."""
+    codes = {c: k for k, c in enumerate(dict.fromkeys(cells))}
+    return np.array([codes[c] for c in cells])
+
+
+def _sortable_times(times: list[str]) -> np.ndarray:
+    """Time stamps as numbers to sort by: numbers, or ISO 8601 dates and times; any other stamps in the order they
+    first appear in the file."""
     try:
         return np.array(times, dtype=np.float64)
     except ValueError:
@@ -213,7 +243,7 @@ def _sortable_times(times: list[str]) -> np.ndarray | None:
             warnings.simplefilter("ignore", UserWarning)  # microseconds: years ±290 000 (nanoseconds wrap past 2262)
             return np.array(times, dtype="datetime64[us]").astype(np.int64)
     except ValueError:
-        return None
+        return _first_seen_codes(times)
 
 
 def _targets(
