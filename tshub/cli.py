@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import csv
 import json
 import math
 import os
@@ -22,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 import numpy as np
@@ -43,6 +44,9 @@ from tshub.recommend.errors import RecommendError
 from tshub.tables import format_table
 from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, recipe_names
 from tshub.training.search import SEARCHES
+
+if TYPE_CHECKING:
+    from tshub.models.base import TimeSeriesModel
 
 #: Entry-point group through which installed packages add subcommands (pyproject: [project.entry-points]).
 COMMAND_GROUP = "tshub.commands"
@@ -755,7 +759,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         predicted = model.predict(X, head=args.head)
     except ModelInputError as err:  # series the model was not built for (channels), or an unknown head
         raise UsageError(str(err)) from None
-    truth = None if data.meta.get("unlabeled") else _true_labels(model, data, split, args.head)
+    truth = None if args.no_labels or data.meta.get("unlabeled") else _true_labels(model, data, split, args.head)
     rows: dict[str, list[Any]] = {"series": list(range(len(X))), "prediction": predicted.tolist()}
     if truth is not None:
         rows["label"] = truth.tolist()
@@ -766,18 +770,17 @@ def _run_predict(args: argparse.Namespace) -> int:
             for k, label in enumerate(_classes(model, args.head))
         }
     scores = None if truth is None else task_metrics(data.task, truth, predicted)
-    where = f"{data.name}" + (f" [{split}]" if split else "")
+    where = data.name + (f" [{split}]" if split else "")
     if args.json:
         print(json.dumps({"model": args.id, "data": where, "n": len(X), "metrics": scores, **rows}, indent=2))
-    else:
-        _write_rows(rows, args.out)
-    if not args.json:
-        said = f"{len(X)} series of {where} predicted by {args.id}"
-        print(f"{said}: {_metric_list(scores)}" if scores else f"{said} (no labels to score)", file=sys.stderr)
+        return 0
+    _write_rows(rows, args.out)
+    said = f"{len(X)} series of {where} predicted by {args.id}"
+    print(f"{said}: {_metric_list(scores)}" if scores else f"{said} (no labels to score)", file=sys.stderr)
     return 0
 
 
-def _true_labels(model: Any, data: Dataset, split: str | None, head: str | None) -> np.ndarray:
+def _true_labels(model: TimeSeriesModel, data: Dataset, split: str | None, head: str | None) -> np.ndarray:
     """The data's labels as the model's ``predict`` says them (a classifier's classes, or their number values), so
     the two compare; labels the model does not know are refused when none is known (the file's first column is then
     likely no label column at all), else kept and count as errors."""
@@ -800,7 +803,7 @@ def _true_labels(model: Any, data: Dataset, split: str | None, head: str | None)
     return np.array([known.get(_label_key(label), str(label)) for label in labels], dtype=object)
 
 
-def _classes(model: Any, head: str | None) -> list[str]:
+def _classes(model: TimeSeriesModel, head: str | None) -> list[str]:
     """The classes of a classifier's predictions, or of its ``head``'s."""
     return list((model.classes if head is None else model.meta.get("head_classes", {}).get(head)) or [])
 
@@ -814,8 +817,6 @@ def _label_key(label: Any) -> str:
 
 
 def _write_rows(rows: dict[str, list[Any]], out: Path | None) -> None:
-    import csv
-
     with open(out, "w", newline="") if out else contextlib.nullcontext(sys.stdout) as stream:
         writer = csv.writer(stream)
         writer.writerow(rows)
