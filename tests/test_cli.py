@@ -696,3 +696,15 @@ def test_predict_with_a_multi_head_checkpoint_names_its_head(tmp_path: Path, cap
     assert "no head 'GunPont'; did you mean 'GunPoint'" in capsys.readouterr().err
     assert main(["predict", str(convtimenet), str(path), "--no-labels", "--head", "GunPoint"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 4
+
+
+def test_predict_on_a_catalogue_dataset_scores_its_test_split_unless_told_there_are_no_labels(
+    zoo, shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    assert main(["predict", "GunPoint/fcn", "GunPoint"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 151 and "150 series of GunPoint [test] predicted by GunPoint/fcn: Accuracy" in err
+    assert main(["predict", "GunPoint/fcn", "GunPoint", "--no-labels"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "series,prediction" and "(no labels to score)" in err
