@@ -24,6 +24,11 @@ MISSING_TOKENS = ("", "?", "NA", "N/A", "n/a", "#N/A", "<NA>", "NULL", "null", "
 MISSING_LABELS = ("", "?")
 
 
+def is_missing_label(label: str) -> bool:
+    """A label cell of a delimited table that says nothing: empty, '?', or NaN in any case."""
+    return label in MISSING_LABELS or label.lower() == "nan"
+
+
 class _UnchosenColumn(int):
     """Column 0 as a default: equal to 0 wherever a column index is read, yet told apart (by identity) from a
     caller's explicit 0, so a CSV header naming another column like the targets is refused, not read as data."""

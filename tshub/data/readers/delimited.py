@@ -13,7 +13,15 @@ from tshub.data.readers.base import DEFAULT_LABEL_COLUMN, MISSING_TOKENS, UNLIMI
 from tshub.data.readers.formats import register_format
 from tshub.data.readers.lengths import ReadOptionError
 from tshub.data.readers.long import LABEL_NAMES, is_identifier, read_long_table
-from tshub.data.readers.text import NonNumericValue, is_number, numbered_lines, parse_table, raw_table, unquote
+from tshub.data.readers.text import (
+    NonNumericValue,
+    holds_row_numbers,
+    is_number,
+    numbered_lines,
+    parse_table,
+    raw_table,
+    unquote,
+)
 
 
 @register_format("ucr-tsv", ".tsv", bounded=True, options=("header",))
@@ -204,8 +212,9 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
     label = label % len(first) if isinstance(label, int) else None
 
     def numbers_the_rows(j: int) -> bool:
-        cells = [unquote(fields[j]) if j < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
-        return all(c.isdecimal() for c in cells) and len(set(map(int, cells))) == len(cells)
+        return holds_row_numbers(
+            [unquote(fields[j]) if j < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
+        )
 
     drop: set[int] = set()
     if first[0] == "" and (label != 0 or numbers_the_rows(0)):  # as label column 0, the index counts as absent

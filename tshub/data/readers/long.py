@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from tshub.data.dataset import DatasetError
-from tshub.data.readers.base import DEFAULT_LABEL_COLUMN, MISSING_LABELS, MISSING_TOKENS, RawSeries, ReadLimits
-from tshub.data.readers.text import is_number, label_array, unquote
+from tshub.data.readers.base import DEFAULT_LABEL_COLUMN, MISSING_TOKENS, RawSeries, ReadLimits, is_missing_label
+from tshub.data.readers.text import holds_row_numbers, is_number, label_array, unquote
 
 #: Header names (lower case) of a series column and of a time column, which with few columns make a long table.
 SERIES_NAMES = frozenset(
@@ -69,16 +69,17 @@ def read_long_table(
     if not rows:
         raise DatasetError(f"{path}: only a header line, no series.")
     columns = _columns(rows, delimiter, len(header))
-    ids = columns[series] if columns else [f[series] if series < len(f) else "" for f in _fields(rows, delimiter)]
-    if len(set(ids)) == len(rows):
+    if columns is None:  # ragged rows: series of unequal lengths in a wide table, unless the ids repeat
+        split = [row.split(delimiter) for row in rows]
+        if len({f[series] if series < len(f) else "" for f in split}) < len(rows):
+            wrong = next(i for i, fields in enumerate(split) if len(fields) != len(header))
+            raise DatasetError(
+                f"{path}, line {numbers[wrong]}: {len(split[wrong])} fields, but the header has {len(header)} column "
+                "names; in a long table (one row per series and time step) every row fills every column."
+            )
+        return None
+    if len(set(columns[series])) == len(rows):
         return None  # one row per id: a wide table whose columns happen to be named so
-    if columns is None:
-        wrong = next(i for i, fields in enumerate(_fields(rows, delimiter)) if len(fields) != len(header))
-        raise DatasetError(
-            f"{path}, line {numbers[wrong]}: {rows[wrong].count(delimiter) + 1} fields, but the header has "
-            f"{len(header)} column names; in a long table (one row per series and time step) every row fills every "
-            "column."
-        )
     label = _label_index(path, header, label_column, (series, time))
     kind = next((j for j, k in enumerate(keys) if k in KIND_NAMES and j not in (series, time, label)), None)
     channels = [
@@ -117,7 +118,7 @@ def _columns(rows: list[str], delimiter: str, width: int) -> list[list[str]] | N
     if len(flat) == len(rows) * (width + 1) - 1 and flat[width :: width + 1].count(mark) == len(rows) - 1:
         columns = [flat[j :: width + 1] for j in range(width)]
     else:  # a ragged table, or one whose text holds the marker
-        split = _fields(rows, delimiter)
+        split = [row.split(delimiter) for row in rows]
         if any(len(fields) != width for fields in split):
             return None
         columns = [list(column) for column in zip(*split)]
@@ -129,11 +130,7 @@ def _columns(rows: list[str], delimiter: str, width: int) -> list[list[str]] | N
 def _numbers_rows(name: str, column: list[str]) -> bool:
     """Whether a column is the row index a DataFrame writes (``to_csv(path)``: unnamed, or 'index' after
     ``reset_index``): named so and holding distinct whole numbers. It is no channel."""
-    return name in ROW_INDEX_NAMES and all(c.isdecimal() for c in column) and len(set(column)) == len(column)
-
-
-def _fields(rows: list[str], delimiter: str) -> list[list[str]]:
-    return [row.split(delimiter) for row in rows]
+    return name in ROW_INDEX_NAMES and holds_row_numbers(column)
 
 
 def _label_index(path: Path, header: list[str], label_column: int | str | None, taken: tuple[int, int]) -> int | None:
@@ -251,7 +248,7 @@ def _targets(
 ) -> np.ndarray:
     """One target per series: the one all of its rows give (a missing cell is refused, as is a series whose rows
     disagree); numbers as floats, other labels as text, as a wide table's."""
-    missing = {c for c in set(cells) if c in MISSING_LABELS or c.lower() == "nan"}
+    missing = {c for c in set(cells) if is_missing_label(c)}
     if missing:
         first = next(i for i, c in enumerate(cells) if c in missing)
         raise DatasetError(f"{path}, line {numbers[first]}: the target ({name!r}) is missing.")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tshub.data.dataset import DatasetError
-from tshub.data.readers.base import MISSING_LABELS, MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits
+from tshub.data.readers.base import MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits, is_missing_label
 
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # everything str.splitlines splits on
 _CHUNK = 1 << 20
@@ -135,7 +135,7 @@ def _parse_table_by_line(
             )
         if col is not None:
             label = unquote(fields.pop(col))
-            if label in MISSING_LABELS or label.lower() == "nan":
+            if is_missing_label(label):
                 raise DatasetError(f"{path}, line {number}: the label (column {col + 1}) is missing.")
             labels.append(label)
             if not fields:
@@ -219,6 +219,11 @@ def _column_index(path: Path, label_column: int | str | None, width: int, where:
             f"{path}{', ' + where if where else ''}: label_column={label_column} is outside the {width} columns."
         )
     return label_column % width
+
+
+def holds_row_numbers(cells: list[str]) -> bool:
+    """Whether a column's cells number the rows: distinct whole numbers (a DataFrame's index, an id column)."""
+    return all(c.isdecimal() for c in cells) and len(set(map(int, cells))) == len(cells)
 
 
 def unquote(s: str) -> str:
