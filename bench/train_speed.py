@@ -17,6 +17,7 @@ measured against its roofline in each dtype asked (``--dtypes``). Results go to 
 
     python3 -m venv /tmp/peer && /tmp/peer/bin/pip install -r bench/peer-requirements.txt
     python bench/train_speed.py --peer-python /tmp/peer/bin/python
+    python bench/train_speed.py --render bench/results/train_speed*.json   # tables again, rooflines recomputed
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def conv_flops(model: nn.Module, X: np.ndarray) -> float:
             else module.in_channels * module.kernel_size[0] / module.groups
         )
         forward = 2 * fan_in * output.numel()
-        flops[0] += forward * (2 if first else 3)  # forward + grad weight (+ grad input after the first layer)
+        flops[0] += forward * (3 if first else 2)  # forward + grad weight (+ grad input after the first layer)
         first.append(module)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
@@ -145,6 +146,88 @@ def aeon_epoch(python: str, X: np.ndarray, y: np.ndarray, k: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def benchmarked(X: np.ndarray, y: np.ndarray) -> dict[str, tuple]:
+    """Each model measured: (make, X, y, stream_max, batch, task); the FCN on FordA's series, ConvNetQuake on
+    random LEN-DB-shaped ones."""
+    g = np.random.default_rng(0)
+    Xs = g.standard_normal((N, 3, 540)).astype(np.float32)
+    ys, sm = g.random(N).astype(np.float32) * 4, np.abs(Xs).max(axis=(1, 2))[:, None].astype(np.float32)
+    return {
+        "tshub FCN": (lambda: build_model("fcn", 1, 2), X, y, None, BATCH, "classification"),
+        "tshub ConvNetQuake (3 × 540, Otović)": (
+            lambda: build_model("convnetquake", 3, 1, use_stream_max=True, input_length=540),
+            Xs,
+            ys,
+            sm,
+            32,
+            "regression",
+        ),
+    }
+
+
+def add_roofline(rows: list[dict], meta: dict) -> None:
+    """Each row's roofline from its model's FLOPs per epoch and the run's measured matrix-multiply rate; derived,
+    not measured, so ``--render`` can correct it on a stored run."""
+    models = benchmarked(np.zeros((N, 1, LENGTH), dtype=np.float32), np.zeros(N, dtype=np.int64))
+    for row in rows:
+        make, Xm, *_rest = models[row["model"]]
+        row["epoch_gflop"] = conv_flops(make(), Xm) / 1e9
+        row["roofline_s"] = row["epoch_gflop"] / meta["gemm_gflops"][row["dtype"]]
+        row["vs_roofline"] = row["roofline_s"] / row["epoch_s"]
+
+
+def report(meta: dict, rows: list[dict]) -> list[str]:
+    lines = [
+        "# Training speed on the CPU (one run, same machine)",
+        "",
+        f"`python bench/train_speed.py --peer-python …` — {meta['cpu']}, {meta['threads']} threads, torch "
+        f"{meta['torch']}; data {meta['data']}; FCN batch {BATCH}, ConvNetQuake batch 32; each figure the median of "
+        f"{meta['rounds']} rounds (aeon and tshub measured in turn), each round the mean of {meta['repeats']} epochs "
+        "after a warm-up. Measured matrix-multiply rate: "
+        + ", ".join(f"{rate:.0f} GFLOP/s {dtype}" for dtype, rate in meta["gemm_gflops"].items())
+        + " (the roofline divides each epoch's conv + dense FLOPs, forward and both backward products, by it).",
+        "",
+    ]
+    if meta["aeon"]:
+        peer = meta["aeon"]
+        lines += [
+            f"aeon {peer['aeon']} `FCNClassifier` (tensorflow-cpu {peer['tensorflow']}, float32): "
+            f"**{peer['epoch_s']:.2f} s per epoch** ({N / peer['epoch_s']:.0f} samples/s; rounds "
+            f"{', '.join(f'{s:.2f}' for s in meta['aeon_epoch_s_rounds'])} s).",
+            "",
+        ]
+    lines += [
+        "| model | dtype | s / epoch | samples / s | × aeon's speed (rounds) | GFLOP / epoch | roofline s "
+        "| share of roofline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        vs = "—"
+        if r["vs_aeon"] is not None:
+            vs = f"{r['vs_aeon']:.2f}× ({', '.join(f'{v:.2f}' for v in r['vs_aeon_rounds'])})"
+        lines.append(
+            f"| {r['model']} | {r['dtype']} | {r['epoch_s']:.2f} | {r['samples_per_s']:.0f} | {vs} | "
+            f"{r['epoch_gflop']:.0f} | {r['roofline_s']:.2f} | {r['vs_roofline']:.0%} |"
+        )
+    return lines
+
+
+def write(results: Path, meta: dict, rows: list[dict], rounds: list[dict]) -> None:
+    lines = report(meta, rows)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    results.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "rounds": rounds}, indent=1))
+    print("\n".join(lines))
+
+
+def render(record: Path) -> None:
+    """Rewrite a stored run's .md and .json with its roofline computed again (the measurements unchanged)."""
+    stored = json.loads(record.read_text())
+    meta = {"repeats": 3, **stored["meta"]}  # runs stored before "repeats" was recorded used the default 3
+    add_roofline(stored["rows"], meta)
+    write(record.with_suffix(""), meta, stored["rows"], stored["rounds"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer-python", help="a Python with bench/peer-requirements.txt (aeon + tensorflow-cpu)")
@@ -157,7 +240,18 @@ def main() -> None:
         help="comma-separated; 'float32' alone where oneDNN emulates bf16 (13x slower: minutes per epoch)",
     )
     parser.add_argument("--results", type=Path, default=REPO / "bench/results/train_speed")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="measure nothing: rewrite these stored runs' tables with their rooflines computed again",
+    )
     args = parser.parse_args()
+    if args.render:
+        for record in args.render:
+            render(record)
+        return
     dtypes = [d for d in args.dtypes.split(",") if d]
     if not dtypes or set(dtypes) - {"float32", "bf16"}:
         parser.error(f"--dtypes {args.dtypes!r}: name float32, bf16 or both, comma-separated")
@@ -166,20 +260,7 @@ def main() -> None:
 
     X, y, data = forda()
     rates = {dtype: gemm_rate(torch.bfloat16 if dtype == "bf16" else torch.float32) for dtype in dtypes}
-    g = np.random.default_rng(0)
-    Xs = g.standard_normal((N, 3, 540)).astype(np.float32)
-    ys, sm = g.random(N).astype(np.float32) * 4, np.abs(Xs).max(axis=(1, 2))[:, None].astype(np.float32)
-    models = {
-        "tshub FCN": (lambda: build_model("fcn", 1, 2), X, y, None, BATCH, "classification"),
-        "tshub ConvNetQuake (3 × 540, Otović)": (
-            lambda: build_model("convnetquake", 3, 1, use_stream_max=True, input_length=540),
-            Xs,
-            ys,
-            sm,
-            32,
-            "regression",
-        ),
-    }
+    models = benchmarked(X, y)
     rounds = []
     for index in range(args.rounds):  # in turn, so a change in the machine's load hits both sides of a ratio
         peer = aeon_epoch(args.peer_python, X, y, args.repeats) if args.peer_python else None
@@ -194,12 +275,11 @@ def main() -> None:
         print(json.dumps({"round": index, **rounds[-1]}), flush=True)
 
     rows = []
-    for name, (make, Xm, *_rest) in models.items():
+    for name, (_make, Xm, *_rest) in models.items():
         for dtype in dtypes:
             per_round = [r["epoch_s"][f"{name}|{dtype}"] for r in rounds]
             ratios = [r["aeon"]["epoch_s"] / s for r, s in zip(rounds, per_round) if r["aeon"] and name == "tshub FCN"]
             seconds = float(np.median(per_round))
-            roofline = conv_flops(make(), Xm) / rates[dtype]
             rows.append(
                 {
                     "model": name,
@@ -207,8 +287,6 @@ def main() -> None:
                     "epoch_s": seconds,
                     "epoch_s_rounds": per_round,
                     "samples_per_s": len(Xm) / seconds,
-                    "roofline_s": roofline,
-                    "vs_roofline": roofline / seconds,
                     "vs_aeon": float(np.median(ratios)) if ratios else None,
                     "vs_aeon_rounds": ratios,
                 }
@@ -224,42 +302,10 @@ def main() -> None:
         "aeon": rounds[0]["aeon"] and {**rounds[0]["aeon"], "epoch_s": float(np.median(aeon_rounds))},
         "aeon_epoch_s_rounds": aeon_rounds,
         "rounds": args.rounds,
+        "repeats": args.repeats,
     }
-    lines = [
-        "# Training speed on the CPU (one run, same machine)",
-        "",
-        f"`python bench/train_speed.py --peer-python …` — {meta['cpu']}, {meta['threads']} threads, torch "
-        f"{meta['torch']}; data {data}; FCN batch {BATCH}, ConvNetQuake batch 32; each figure the median of "
-        f"{args.rounds} rounds (aeon and tshub measured in turn), each round the mean of {args.repeats} epochs after "
-        f"a warm-up. Measured matrix-multiply rate: "
-        + ", ".join(f"{rate:.0f} GFLOP/s {dtype}" for dtype, rate in meta["gemm_gflops"].items())
-        + " (the roofline divides each epoch's conv + dense FLOPs by it).",
-        "",
-    ]
-    if meta["aeon"]:
-        peer = meta["aeon"]
-        lines += [
-            f"aeon {peer['aeon']} `FCNClassifier` (tensorflow-cpu {peer['tensorflow']}, float32): "
-            f"**{peer['epoch_s']:.2f} s per epoch** ({N / peer['epoch_s']:.0f} samples/s; rounds "
-            f"{', '.join(f'{s:.2f}' for s in aeon_rounds)} s).",
-            "",
-        ]
-    lines += [
-        "| model | dtype | s / epoch | samples / s | × aeon's speed (rounds) | roofline s | share of roofline |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        vs = "—"
-        if r["vs_aeon"] is not None:
-            vs = f"{r['vs_aeon']:.2f}× ({', '.join(f'{v:.2f}' for v in r['vs_aeon_rounds'])})"
-        lines.append(
-            f"| {r['model']} | {r['dtype']} | {r['epoch_s']:.2f} | {r['samples_per_s']:.0f} | {vs} | "
-            f"{r['roofline_s']:.2f} | {r['vs_roofline']:.0%} |"
-        )
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    args.results.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "rounds": rounds}, indent=1))
-    print("\n".join(lines))
+    add_roofline(rows, meta)
+    write(args.results, meta, rows, rounds)
 
 
 def cpu_name() -> str:
