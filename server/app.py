@@ -134,8 +134,8 @@ async def upload_dataset(
         File(
             description="the data: .csv (a series per row, or a long table: a row per series and time step), "
             ".tsv, .txt, .ts, .arff (each optionally .gz) "
-            "or .npz; with only this file, 15% are held out as test and 20% "
-            "of the rest as validation (stratified, seed 0)"
+            "or .npz (X and y, or each split's X_train, y_train, X_test, y_test); with only this file and no "
+            "splits of its own, 15% are held out as test and 20% of the rest as validation (stratified, seed 0)"
         ),
     ],
     test_file: Annotated[

@@ -262,6 +262,59 @@ def test_npz_univariate_string_labels(tmp_path: Path) -> None:
     assert ds.X.shape == (3, 1, 5) and ds.classes == ["a", "b"]
 
 
+def test_npz_of_split_arrays_reads_each_as_its_split(tmp_path: Path) -> None:
+    """X_train/y_train/X_test/y_test (and X_val or X_valid), the way many scripts and tsai save a benchmark, are
+    read as one dataset with those splits; a shorter split is NaN-padded for ``variable_length`` to decide."""
+    path = tmp_path / "split.npz"
+    rng = np.random.default_rng(0)
+    X_train, X_valid, X_test = rng.random((4, 2, 6)), rng.random((2, 2, 6)), rng.random((3, 2, 5))
+    np.savez(
+        path,
+        X_train=X_train,
+        y_train=np.array(["calm", "storm", "calm", "storm"]),
+        X_valid=X_valid,
+        y_valid=np.array(["storm", "calm"]),
+        X_test=X_test,
+        y_test=np.array(["calm", "calm", "storm"]),
+    )
+    ds = read_file(path, variable_length="pad")
+    assert ds.classes == ["calm", "storm"] and ds.X.shape == (9, 2, 6)
+    np.testing.assert_array_equal(ds.splits["train"], [0, 1, 2, 3])
+    np.testing.assert_array_equal(ds.splits["val"], [4, 5])
+    np.testing.assert_array_equal(ds.splits["test"], [6, 7, 8])
+    np.testing.assert_allclose(ds.X[:4], X_train, rtol=1e-6)
+    np.testing.assert_allclose(ds.X[6:, :, :5], X_test, rtol=1e-6)
+    assert [ds.classes[i] for i in ds.y[ds.splits["test"]]] == ["calm", "calm", "storm"]
+    with pytest.raises(DatasetError, match=r"unequal lengths|variable_length"):
+        read_file(path)
+    extras = tmp_path / "extras.npz"  # arrays beside X and y that are no split's are left alone, as before
+    np.savez(extras, X=np.ones((3, 5)), y=np.array([0, 1, 0]), X_mean=np.ones(5), y_scale=np.ones(1))
+    assert read_file(extras).X.shape == (3, 1, 5)
+    unlabelled = tmp_path / "unlabelled.npz"
+    np.savez(unlabelled, X_train=np.ones((3, 5)), X_test=np.ones((2, 5)))
+    ds = read_file(unlabelled, label_column=None)
+    assert ds.X.shape == (5, 1, 5) and ds.meta["unlabeled"] and np.isnan(ds.y).all() and len(ds.splits["test"]) == 2
+
+
+@pytest.mark.parametrize(
+    "arrays, pattern",
+    [
+        ({"X": np.ones((2, 4)), "X_test": np.ones((2, 4))}, r"both 'X' and split arrays \(X_test\)"),
+        ({"X_train": np.ones((2, 4)), "y_train": np.zeros(2), "X_test": np.ones((2, 4))}, r"no 'y_test' for 'X_test'"),
+        ({"X_train": np.ones((2, 4)), "y_train": np.zeros(2), "y_test": np.zeros(2)}, r"'y_test' has no 'X_test'"),
+        ({"X_train": np.ones((2, 4)), "y_train": np.zeros(3)}, r"'X_train' has 2 series but 'y_train' has 3"),
+        ({"X_train": np.ones((2, 4)), "X_test": np.ones((2, 3, 4))}, r"'X_test' has 3 channels, 'X_train' 1"),
+        ({"X_train": np.ones((2, 4)), "X_holdout": np.ones((2, 4))}, r"'X_holdout': split arrays are X_train, "),
+        ({"X_train": np.ones((2, 4)), "splits_test": np.array([0])}, r"both split arrays .* and 'splits_test'"),
+    ],
+)
+def test_npz_split_arrays_that_do_not_pair_up_are_refused(tmp_path: Path, arrays: dict, pattern: str) -> None:
+    np.savez(tmp_path / "bad.npz", **arrays)
+    label_column = None if not any(k.startswith("y") for k in arrays) else -1
+    with pytest.raises(DatasetError, match=pattern):
+        read_file(tmp_path / "bad.npz", label_column=label_column)
+
+
 def test_dataset_from_file_uses_the_readers(tmp_path: Path) -> None:
     path = write(tmp_path / "Toy_TEST.tsv", tsv([[1, 1, 2], [2, 3, 4]]))
     assert Dataset.from_file(str(path)).X.shape == (2, 1, 2)
