@@ -56,7 +56,7 @@ class Engine(Protocol):
 
 
 def make_engine(settings: Settings) -> Engine:
-    return RayEngine(settings.ray_address) if settings.engine == "ray" else LocalEngine()
+    return RayEngine(settings.ray_address) if settings.engine == "ray" else LocalEngine(settings.workers)
 
 
 def execute(
@@ -97,10 +97,12 @@ class LocalEngine:
     """One child process per job, forked from a fork server that preloaded torch and tshub.
 
     A fork server (not plain fork) keeps CUDA safe and the worker's own state out of the children; a child
-    exits when its worker is gone, so a killed worker leaves no orphan training.
+    exits when its worker is gone, so a killed worker leaves no orphan training. With ``jobs_at_once`` jobs
+    (TSHUB_WORKERS), each trains with that share of torch's threads (``share_cores``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, jobs_at_once: int = 1) -> None:
+        self.jobs_at_once = jobs_at_once
         self.ctx = mp.get_context("forkserver")
         self.ctx.set_forkserver_preload(PRELOAD)
         forkserver.ensure_running()  # pay the preload now, not in the first job
@@ -111,7 +113,7 @@ class LocalEngine:
         events = self.ctx.Queue()
         process = self.ctx.Process(
             target=_local_child,
-            args=(spec, str(dataset), str(model_out), events, os.getpid(), state_dir),
+            args=(spec, str(dataset), str(model_out), events, os.getpid(), state_dir, self.jobs_at_once),
             name=f"tshub-job-{job_id}",
             daemon=True,
         )
@@ -166,15 +168,32 @@ class LocalHandle:
 
 
 def _local_child(
-    spec: dict[str, Any], dataset: str, model_out: str, events: Any, worker_pid: int, state_dir: Path | None
+    spec: dict[str, Any],
+    dataset: str,
+    model_out: str,
+    events: Any,
+    worker_pid: int,
+    state_dir: Path | None,
+    jobs_at_once: int,
 ) -> None:
     _exit_with(worker_pid)
+    share_cores(jobs_at_once)
     blob, outcome = execute(spec, Path(dataset), lambda event: events.put(("progress", event)), state_dir)
     if blob is not None:
         write_bytes_atomic(Path(model_out), blob)
     events.put(("outcome", asdict(outcome)))
     events.close()
     events.join_thread()
+
+
+def share_cores(jobs_at_once: int) -> None:
+    """This job's torch threads: its share of the cores (torch's one per core ÷ the jobs at once, at least one).
+    Each job taking every core puts two threads on a core, and a thread held off its core stalls every step of its
+    job at the barriers: one thread per core ran at 0.53× one thread's speed with a core busy
+    (bench/results/train_threads.md)."""
+    import torch  # preloaded by the fork server
+
+    torch.set_num_threads(max(1, torch.get_num_threads() // jobs_at_once))
 
 
 def _exit_with(worker_pid: int, every_s: float = 1.0) -> None:

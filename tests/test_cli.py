@@ -708,3 +708,25 @@ def test_predict_on_a_catalogue_dataset_scores_its_test_split_unless_told_there_
     assert main(["predict", "GunPoint/fcn", "GunPoint", "--no-labels"]) == 0
     out, err = capsys.readouterr()
     assert out.splitlines()[0] == "series,prediction" and "(no labels to score)" in err
+
+
+@pytest.mark.parametrize("command", ["finetune", "predict", "demo"])
+def test_threads_sets_the_torch_threads_a_training_command_runs_with(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a machine where other work holds cores, one torch thread per core stalls at every barrier
+    (bench/results/train_threads.md): --threads gives the command fewer."""
+    from tshub import cli
+
+    seen = []
+    monkeypatch.setattr(cli, f"_run_{command}", lambda args: seen.append(torch.get_num_threads()) or 0)
+    before = torch.get_num_threads()
+    operands = {"finetune": ["Coffee/fcn", "Coffee"], "predict": ["Coffee/fcn", "Coffee"], "demo": []}[command]
+    try:
+        assert main([command, *operands, "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+    with pytest.raises(SystemExit):
+        main([command, *operands, "--threads", "0"])
+    assert "--threads: expected a whole number >= 1, got '0'" in capsys.readouterr().err

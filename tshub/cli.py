@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
     if not hasattr(args, "run"):
         parser.print_help(sys.stderr)
         return 2
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return args.run(args)
     except (HubError, DatasetError, UsageError, RecommendError) as err:
@@ -400,6 +404,7 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
         "--no-stream-max drops it, which data in other units than the source's need",
     )
     add_recipe_argument(p)
+    add_threads_argument(p)
     p.add_argument("--max-epochs", type=parse_count, help="cap on epochs per ω")
     p.add_argument("--time-budget", type=parse_seconds, metavar="SECONDS", help="seconds for the whole fine-tune")
     p.add_argument("--seed", type=parse_seed, default=0)
@@ -615,6 +620,15 @@ def add_recipe_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=parse_count,
+        help="torch threads (default: one per core); where other work holds cores, give the idle ones: a thread "
+        "sharing a busy core stalls every step (bench/results/train_threads.md)",
+    )
+
+
 def _lr_multiplier(args: argparse.Namespace) -> str | float | list[float]:
     """The ω of ``finetune``: the grid by default; a frozen backbone trains nothing at ω × lr, so one value, 1."""
     if not args.freeze_backbone:
@@ -724,6 +738,7 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--head", help="the head of a multi-head checkpoint to predict with (e.g. UCR/convtimenet's)")
     p.add_argument("--out", type=Path, help="write the predictions (CSV) to this file instead of standard output")
     p.add_argument("--json", action="store_true", help="print predictions and scores as JSON")
+    add_threads_argument(p)
     p.set_defaults(run=_run_predict)
 
 
@@ -932,6 +947,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", default=DEFAULT_ARCH, help=f"architecture of the candidates (default {DEFAULT_ARCH})")
     p.add_argument("--seeds", type=parse_seed, nargs="+", default=[0], help="one run per seed and method (default 0)")
     add_recipe_argument(p)
+    add_threads_argument(p)
     p.add_argument(
         "--max-epochs",
         type=int,
