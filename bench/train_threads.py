@@ -8,7 +8,7 @@ natively) of the FCN on two shapes, a FordA-like set (256 × 1 × 500, batch 16)
 batch 8, what the recipes give a 40-series dataset), with 1 thread and with one per core, on the machine as it is
 ("idle") and with one core kept busy by a process this bench starts (a Python loop at the same priority:
 ``--busy-nice`` sets its niceness). Rounds alternate every setting, so a change in the machine's load hits all
-of them; each figure is the median over rounds of the median epoch (wall clock) after a warm-up epoch.
+of them; each figure is the median over rounds of the mean epoch (wall clock) after a warm-up epoch.
 
     python bench/train_threads.py --rounds 3     # → bench/results/train_threads.{md,json}
 """
@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from train_speed import cpu_name  # bench/ is on the path of a script run from it
+import train_speed  # bench/ is on the path of a script run from it
 
 from tshub.models import build_model
-from tshub.training import TrainConfig, fit
 from tshub.training.precision import native_bf16
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,20 +39,10 @@ BUSY_LOOP = "while True: pass"
 def epoch_seconds(n: int, length: int, batch: int, epochs: int, bf16: bool) -> float:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 1, length)).astype(np.float32)
-    y = rng.integers(0, 2, n)
-    config = TrainConfig(
-        batch_size=batch,
-        batch_fraction=None,
-        max_epochs=1 + epochs,
-        monitor="loss",
-        lr_patience=None,
-        early_stopping_patience=None,
-        restore_best=False,
-        bf16=bf16,
-    )
     torch.manual_seed(0)
-    result = fit(build_model("fcn", 1, 2), (X, y, None), None, config, progress=False, task="classification")
-    return float(np.median([r["time_s"] for r in result.history[1:]]))
+    return train_speed.epoch_seconds(
+        build_model("fcn", 1, 2), X, rng.integers(0, 2, n), None, batch, bf16, epochs, "classification"
+    )
 
 
 def busy_core(nice: int) -> subprocess.Popen:
@@ -100,7 +89,7 @@ def main() -> None:
                 {"shape": shape, "load": load, "one_thread_s": one, "per_core_s": every, "speedup": one / every}
             )
     meta = {
-        "cpu": cpu_name(),
+        "cpu": train_speed.cpu_name(),
         "cores": cores,
         "torch": torch.__version__,
         "bf16": bf16,
@@ -114,7 +103,7 @@ def main() -> None:
         "",
         f"`python bench/train_threads.py --rounds {args.rounds}` — {meta['cpu']}, {cores} cores, torch "
         f"{meta['torch']}, {'bf16' if bf16 else 'float32'} (tshub's rule); FCN `fit` epochs, wall clock, median over "
-        f"{args.rounds} rounds of the median of {args.epochs} epochs; busy core: a Python loop at nice "
+        f"{args.rounds} rounds of the mean of {args.epochs} epochs; busy core: a Python loop at nice "
         f"{args.busy_nice}.",
         "",
         f"| shape | load | 1 thread s / epoch | {cores} threads s / epoch | {cores} threads' speed-up |",

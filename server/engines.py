@@ -189,7 +189,7 @@ def _local_child(
 def share_cores(jobs_at_once: int) -> None:
     """This job's torch threads: its share of the cores (torch's one per core ÷ the jobs at once, at least one).
     Each job taking every core puts two threads on a core, and a thread held off its core stalls every step of its
-    job at the barriers: one thread per core ran at 0.53× one thread's speed with a core busy
+    job at the barriers: one thread per core ran at 0.59× one thread's speed with a core busy
     (bench/results/train_threads.md)."""
     import torch  # preloaded by the fork server
 

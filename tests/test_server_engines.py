@@ -2,7 +2,7 @@
 
 torch gives every process one thread per core; two jobs at once on one machine then put two threads on every core,
 and each step of each job waits at its barriers for a thread the other job holds off its core (one thread per core
-ran at 0.53× one thread's speed with a core busy: bench/results/train_threads.md).
+ran at 0.59× one thread's speed with a core busy: bench/results/train_threads.md).
 """
 
 from __future__ import annotations
