@@ -4,8 +4,10 @@ The property is the same everywhere: no 5xx, and every 4xx says what is wrong.""
 
 from __future__ import annotations
 
+import io
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -333,3 +335,21 @@ def test_an_upload_of_a_long_table_is_its_series(client: TestClient) -> None:
     assert response.status_code == 201, response.text
     summary = response.json()["summary"]
     assert (summary["n"], summary["length"], summary["classes"]) == (24, 16, ["a", "b"]), summary
+
+
+def test_an_upload_of_split_arrays_keeps_its_own_test_split(client: TestClient) -> None:
+    """An .npz of X_train, y_train, X_test, y_test is tested on its X_test: no share of it is held out instead."""
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        X_train=rng.random((30, 40)),
+        y_train=np.array(["a", "b"] * 15),
+        X_test=rng.random((11, 40)),
+        y_test=np.array(["a", "b"] * 5 + ["a"]),
+    )
+    response = client.post("/v1/datasets", files=[("file", ("split.npz", buffer.getvalue()))])
+    assert response.status_code == 201, response.text
+    summary = response.json()["summary"]
+    assert summary["n"] == 41 and summary["splits"]["test"] == 11, summary
+    assert summary["splits"]["train"] + summary["splits"]["val"] == 30, summary
