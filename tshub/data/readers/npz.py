@@ -129,6 +129,8 @@ def _stack(path: Path, blocks: dict[str, np.ndarray]) -> np.ndarray:
     """The split arrays as one (n, c, t) array: the same channels, shorter series NaN-padded (``variable_length``
     decides what becomes of them, as for rows of a text file)."""
     (first, reference), *others = blocks.items()
+    if not others:
+        return reference  # one array of every series: no copy
     for suffix, block in others:
         if block.shape[1] != reference.shape[1]:
             raise DatasetError(
