@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: name → (series, length, batch)
 SHAPES = {"FordA-like 256 × 500, batch 16": (256, 500, 16), "small 32 × 128, batch 8": (32, 128, 8)}
 BUSY_LOOP = "while True: pass"
+LOADS = ("idle", "one core busy")
 
 
 def epoch_seconds(n: int, length: int, batch: int, epochs: int, bf16: bool) -> float:
@@ -61,13 +62,11 @@ def main() -> None:
     if cores < 2:
         parser.error("one thread per core is one thread here: run it on a machine with several cores")
     bf16 = native_bf16(torch.device("cpu"))
-    settings = [
-        (shape, threads, load) for shape in SHAPES for load in ("idle", "one core busy") for threads in (1, cores)
-    ]
+    settings = [(shape, threads, load) for shape in SHAPES for load in LOADS for threads in (1, cores)]
     times: dict[str, list[float]] = {}
     for index in range(args.rounds):
         for shape, threads, load in settings:
-            busy = busy_core(args.busy_nice) if load != "idle" else None
+            busy = busy_core(args.busy_nice) if load != LOADS[0] else None
             try:
                 time.sleep(0.5 if busy else 0)  # the loop running before the first step
                 torch.set_num_threads(threads)
@@ -82,7 +81,7 @@ def main() -> None:
 
     rows = []
     for shape in SHAPES:
-        for load in ("idle", "one core busy"):
+        for load in LOADS:
             one = float(np.median(times[f"{shape}|1|{load}"]))
             every = float(np.median(times[f"{shape}|{cores}|{load}"]))
             rows.append(

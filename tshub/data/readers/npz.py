@@ -137,10 +137,14 @@ def _stack(path: Path, blocks: dict[str, np.ndarray]) -> np.ndarray:
                 f"{path}: 'X_{suffix}' has {block.shape[1]} channels, 'X_{first}' {reference.shape[1]}; every split "
                 "needs the same channels."
             )
-    length = max(b.shape[2] for b in blocks.values())
-    return np.concatenate(
-        [np.pad(b, ((0, 0), (0, 0), (0, length - b.shape[2])), constant_values=np.nan) for b in blocks.values()]
+    X = np.full(
+        (sum(len(b) for b in blocks.values()), reference.shape[1], max(b.shape[2] for b in blocks.values())), np.nan
     )
+    start = 0
+    for block in blocks.values():  # filled in place: one copy of the data, not a padded one and then another
+        X[start : start + len(block), :, : block.shape[2]] = block
+        start += len(block)
+    return X
 
 
 def _refuse_shared_series(path: Path, splits: dict[str, np.ndarray]) -> None:
