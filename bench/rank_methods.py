@@ -42,9 +42,12 @@ Protocol (fixed before any result of this script was seen):
   (10/0/0), 0.004 (9/1/0) and 0.008 (8/2/0), so only a near-unbroken run of wins can pass.
 
 Signals are cached per target under ``--work`` (default runs/rank_methods); re-running recomputes nothing.
+``--signals-only`` computes them and stops, scoring nothing: they need no fine-tune, so a complete target's can be
+cached while the matrix still runs.
 
     PYTHONPATH=$PWD .venv/bin/python bench/rank_methods.py                      # --truth recommender
     PYTHONPATH=$PWD .venv/bin/python bench/rank_methods.py --truth matrix       # once the matrix exists
+    PYTHONPATH=$PWD .venv/bin/python bench/rank_methods.py --truth matrix --signals-only   # before: no score
 """
 
 from __future__ import annotations
@@ -154,9 +157,6 @@ def load_truth(
 
 def checkpoint_folders(kind: str, zoo_rev: str, work: Path, digests: dict[str, str]) -> tuple[dict[str, str], str]:
     """Model id → checkpoint folder of the fine-tuned weights, and where they come from."""
-    from tshub.hub.checkpoint import read_config
-    from tshub.recommend import candidate_pool
-
     if kind == "recommender":  # the zoo as it was when the truth was fine-tuned, from git
         zoo = work / f"zoo-{zoo_rev}"
         if not (zoo / "index.json").is_file():
@@ -167,6 +167,15 @@ def checkpoint_folders(kind: str, zoo_rev: str, work: Path, digests: dict[str, s
             subprocess.run(["tar", "-x", "--strip-components=1", "-C", str(zoo)], input=archive.stdout, check=True)
         index = json.loads((zoo / "index.json").read_text())["models"]
         return {m["id"]: str(zoo / m["source"] / m["arch"]) for m in index}, f"zoo of commit {zoo_rev}"
+    return fine_tuned_folders(digests, work)
+
+
+def fine_tuned_folders(digests: dict[str, str], work: Path) -> tuple[dict[str, str], str]:
+    """Model id → checkpoint folder holding the weights of digest ``digests[id]`` (the zoo's own when unchanged,
+    else extracted from the git commit that held them; left out when none did), and where they come from."""
+    from tshub.hub.checkpoint import read_config
+    from tshub.recommend import candidate_pool
+
     folders, rebuilt = {}, []
     for c in candidate_pool():
         if c.hub_only or c.id not in digests:
@@ -269,8 +278,9 @@ def all_signals(
         cached = json.loads(path.read_text()) if path.is_file() else None
         missing = sorted({name for name in FEATURE_SIGNALS for v in (cached or {}).values() if name not in v})
         if cached is None or sorted(cached) != sorted(wanted):
-            log(f"{target}: signals of {len(wanted)} candidates")
+            began = time.perf_counter()
             cached = target_signals(target, wanted, index)
+            log(f"{target}: signals of {len(wanted)} candidates ({time.perf_counter() - began:.0f} s)")
         elif missing:  # signals added since the cache was written
             log(f"{target}: {', '.join(missing)} of {len(wanted)} candidates")
             for name, scores in feature_signals(target, wanted, missing).items():
@@ -483,6 +493,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", type=Path, help="similarity index folder (default zoo/similarity)")
     p.add_argument("--work", type=Path, default=Path("runs/rank_methods"))
     p.add_argument("--out", type=Path, default=RESULTS / "rank_methods")
+    p.add_argument(
+        "--signals-only",
+        action="store_true",
+        help="compute and cache the signals of every complete target, then stop: no method is scored, no report "
+        "written (the signals need no fine-tune, so they can be ready before the matrix is)",
+    )
     args = p.parse_args(argv)
     start = time.perf_counter()
     truth, digests, notes = load_truth(args.truth, args.truth_file, args.manifest)
@@ -493,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"{target}: left out (no checkpoint with the fine-tuned weights): {', '.join(lost)}")
         truth[target] = table.restricted(folders)
     signals = all_signals(truth, folders, args.work, args.truth, args.index)
+    if args.signals_only:
+        log(f"signals of {len(signals)} targets cached under {args.work} ({time.perf_counter() - start:.0f} s)")
+        return 0
     scores = method_scores(truth, signals)
     outcomes = {t: {**baselines(truth[t]), **{m: judge(scores[m][t], truth[t]) for m in scores}} for t in truth}
     for target, outcome in chosen_outcomes(truth, signals, outcomes, list(scores)).items():

@@ -620,6 +620,23 @@ def _report(rank_methods, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, truth
     return json.loads((tmp_path / "report.json").read_text())
 
 
+def test_signals_only_caches_every_complete_targets_signals_and_scores_nothing(
+    rank_methods, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """``--signals-only`` readies the signals while the matrix still runs (they need no fine-tune) and stops
+    there: no method is scored and no report written before the protocol's complete matrix."""
+    truth, signals = _signal_world(rank_methods, seed=3)
+    computed = []
+    monkeypatch.setattr(rank_methods, "load_truth", lambda *a: (truth, {}, []))
+    monkeypatch.setattr(rank_methods, "checkpoint_folders", lambda *a: ({c: c for c in signals["t0"]}, "given"))
+    monkeypatch.setattr(rank_methods, "all_signals", lambda targets, *a: computed.append(sorted(targets)) or signals)
+    monkeypatch.setattr(rank_methods, "method_scores", lambda *a: pytest.fail("a method was scored"))
+    out = tmp_path / "report"
+    assert rank_methods.main(["--truth", "matrix", "--signals-only", "--work", str(tmp_path), "--out", str(out)]) == 0
+    assert computed == [sorted(truth)]
+    assert not out.with_suffix(".json").exists() and not out.with_suffix(".md").exists()
+
+
 def test_the_verdict_names_a_method_and_says_what_the_intervals_show(rank_methods):
     """Referents are not methods (MiniRocket beats the best candidate here), and the intervals are read, not
     assumed: one method never misses, yet 2 targets make no significant sign test."""
