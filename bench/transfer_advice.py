@@ -12,8 +12,11 @@ fine-tuning is strictly better. Sources of evidence (``--evidence``):
 - ``recommender``: bench/results/recommender.json (10 targets × 12 candidate sources, 2 seeds, each against its
   target's scratch).
 
-Features (tshub.recommend.advice.FEATURES) are computed now, on today's checkpoints: the LogME score by the fast
-plan with every candidate scored on the final sample, the source's domain and own test accuracy. Every rule family
+Features (tshub.recommend.advice.FEATURES) are computed now: the LogME score by the fast plan with every
+candidate scored on the final sample, the source's domain and own test accuracy. The matrix's are computed on the
+weights each pair fine-tuned (its rows carry their digest; a source rebuilt since is read from the git commit that
+held them, as bench/rank_methods.py does); the older evidence records no digest and is featured on today's
+checkpoints, which may have been retrained since its fine-tunes. Every rule family
 (the majority answer, a threshold on one feature) is scored leave-one-target-out (each target weighs the same);
 the best is kept when it beats the majority answer strictly and the nested leave-one-target-out accuracy of that
 choice beats it too (tshub.recommend.advice_rules.select_rule), else the majority answer. The advice rests on the
@@ -33,6 +36,7 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
+from rank_methods import fine_tuned_folders  # bench/ is on the path of a script run from it
 
 from tshub.data.catalogue import load
 from tshub.hub.checkpoint import read_config
@@ -89,7 +93,7 @@ def evidence_rows(name: str, path: Path | None = None) -> list[dict[str, Any]]:
     minirockets = {r["target"]: r.get("minirocket") for r in data if "source" not in r}
     left_out = incomplete_targets(name, path)
     return [  # each fine-tune against its own from-scratch referent (same architecture and settings)
-        row(r["target"], r["source"], r["mean"], r["scratch"], minirockets.get(r["target"]))
+        row(r["target"], r["source"], r["mean"], r["scratch"], minirockets.get(r["target"]), r.get("source_sha256"))
         for r in data
         if "source" in r and r["target"] not in left_out
     ]
@@ -109,22 +113,50 @@ def incomplete_targets(name: str, path: Path | None = None) -> dict[str, str]:
     return {t: f"{done[t]} of {n} sources finished" for t, n in drawn.items() if done[t] < n}
 
 
-def row(target: str, source: str, accuracy: float, scratch: float | None, minirocket: float | None) -> dict:
-    return {"target": target, "source": source, "accuracy": accuracy, "scratch": scratch, "minirocket": minirocket}
+def row(
+    target: str,
+    source: str,
+    accuracy: float,
+    scratch: float | None,
+    minirocket: float | None,
+    weights: str | None = None,
+) -> dict:
+    """One pair of the evidence; ``weights``: the sha256 of the source weights fine-tuned, where recorded."""
+    return {
+        "target": target,
+        "source": source,
+        "accuracy": accuracy,
+        "scratch": scratch,
+        "minirocket": minirocket,
+        "weights": weights,
+    }
 
 
-def pair_features(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, float | None]]:
-    """The advice features of every (target, source) pair: one LogME ranking per target over its sources."""
+def checkpoint_locations(rows: list[dict[str, Any]], work: Path) -> dict[tuple[str, str], str | None]:
+    """(target, source) → the checkpoint to feature the pair on: the weights it fine-tuned where its row records
+    them (a folder of the zoo, or extracted under ``work`` from the commit that held them; None when no commit of
+    this clone did), else the source's id, today's checkpoint."""
+    digests = {r["source"]: r["weights"] for r in rows if r["weights"]}
+    folders = fine_tuned_folders(digests, work)[0] if digests else {}
+    return {(r["target"], r["source"]): folders.get(r["source"]) if r["weights"] else r["source"] for r in rows}
+
+
+def pair_features(locations: dict[tuple[str, str], str | None]) -> dict[tuple[str, str], dict[str, float | None]]:
+    """The advice features of every (target, source) pair, its source read from ``locations``: one LogME ranking
+    per target over its sources."""
     by_target: dict[str, list[str]] = defaultdict(list)
-    for target, source in sorted(pairs):
+    for target, source in sorted(locations):
         by_target[target].append(source)
     out = {}
     for target, sources in by_target.items():
         dataset = load(target)
-        configs = {}
+        configs, folders = {}, []
         for source in sources:
             try:
-                configs[source] = read_config(resolve(source))
+                if (location := locations[(target, source)]) is None:
+                    raise LookupError("no commit of this clone holds the weights it fine-tuned")
+                folders.append(resolve(location))
+                configs[source] = read_config(folders[-1])
             except Exception as err:  # a checkpoint retired since the benchmark: its own features stay unknown
                 print(f"{target}: {source} not available ({err}); its source features are unknown", file=sys.stderr)
         scores = {}
@@ -135,7 +167,7 @@ def pair_features(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str
                 ranking = recommend(
                     dataset,
                     k=None,
-                    candidates=list(configs),
+                    candidates=folders,
                     allow_self_transfer=True,
                     plan=SCORE_PLAN,
                     method=SCORE_METHOD,
@@ -169,7 +201,7 @@ def first_picks(table: EvidenceTable) -> dict[str, int]:
     return counts
 
 
-def markdown(evidence: dict[str, Any], rows: dict[str, list[dict]], features: dict) -> str:
+def markdown(evidence: dict[str, Any]) -> str:
     lines = [
         "# When not to transfer: the advice rules, leave-one-target-out",
         "",
@@ -178,8 +210,9 @@ def markdown(evidence: dict[str, Any], rows: dict[str, list[dict]], features: di
         "(mean over seeds) is strictly above the referent's (MiniRocket's by more than the rounding of its "
         "4-decimal table); every target weighs the same. A rule is scored on "
         "each target after being fitted on the others (LOTO); the interval is a 95 % bootstrap over targets; "
-        "'nested' scores the choice of the rule itself. The features are of today's checkpoints (LogME by the "
-        "fast plan, no screen), which may have been retrained since the fine-tunes of the evidence. "
+        "'nested' scores the choice of the rule itself. The features (LogME by the fast plan, no screen) are of the "
+        "weights each pair fine-tuned where the evidence records them (the matrix), else of today's checkpoints, "
+        "which may have been retrained since. "
         f"The advice rests on **{evidence['rests_on']}** ({evidence['selection']}).",
         "",
     ]
@@ -221,7 +254,7 @@ def markdown(evidence: dict[str, Any], rows: dict[str, list[dict]], features: di
                 "",
             ]
         per_target: dict[str, list[dict]] = defaultdict(list)
-        for r in rows[name]:
+        for r in entry["rows"]:
             per_target[r["target"]].append(r)
         lines += [
             "| target | pairs | fine-tuned (median) | scratch (median) | MiniRocket | wins vs scratch | per class | "
@@ -233,14 +266,14 @@ def markdown(evidence: dict[str, Any], rows: dict[str, list[dict]], features: di
             scratches = [r["scratch"] for r in mine if r["scratch"] is not None]
             scratch = float(np.median(scratches)) if scratches else None
             minirocket = mine[0]["minirocket"]
-            logme = [features[(target, r["source"])]["score"] for r in mine]
+            logme = [r["features"]["score"] for r in mine]
             logme = [v for v in logme if v is not None]
             lines.append(
                 f"| {target} | {len(mine)} | {np.median([r['accuracy'] for r in mine]):.3f} | "
                 f"{'-' if scratch is None else f'{scratch:.3f}'} | "
                 f"{'-' if minirocket is None else f'{minirocket:.3f}'} | "
                 f"{sum(r['scratch'] is not None and r['accuracy'] > r['scratch'] for r in mine)} | "
-                f"{features[(target, mine[0]['source'])]['per_class']:.1f} | "
+                f"{mine[0]['features']['per_class']:.1f} | "
                 f"{'-' if not logme else f'{np.median(logme):.3f}'} |"
             )
         lines.append("")
@@ -253,13 +286,16 @@ def main() -> None:
     parser.add_argument("--evidence", nargs="+", choices=list(SOURCES), default=available)
     parser.add_argument("--write-evidence", action="store_true", help=f"write {EVIDENCE_FILE.relative_to(ROOT)}")
     parser.add_argument("--out", type=Path, default=RESULTS / "transfer_advice.md")
+    parser.add_argument(
+        "--work", type=Path, default=Path("runs/transfer_advice"), help="where rebuilt sources' weights are extracted"
+    )
     args = parser.parse_args()
     rows = {name: evidence_rows(name) for name in args.evidence}
-    features = pair_features({(r["target"], r["source"]) for mine in rows.values() for r in mine})
+    features = {name: pair_features(checkpoint_locations(mine, args.work)) for name, mine in rows.items()}
     entries: dict[str, dict[str, Any]] = {}
     for name, mine in rows.items():
         path, description = SOURCES[name]
-        featured = [{**r, "features": features[(r["target"], r["source"])]} for r in mine]
+        featured = [{**r, "features": features[name][(r["target"], r["source"])]} for r in mine]
         tables = {referent: table_of(featured, referent, FEATURES) for referent in REFERENTS}
         entries[name] = {
             "file": path,
@@ -285,7 +321,7 @@ def main() -> None:
     }
     if args.write_evidence:
         EVIDENCE_FILE.write_text(json.dumps(evidence, indent=1) + "\n")
-    args.out.write_text(markdown(evidence, rows, features))
+    args.out.write_text(markdown(evidence))
     print(args.out.read_text())
 
 

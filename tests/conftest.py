@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,6 +62,29 @@ def private_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         return zoo
 
     return make
+
+
+@pytest.fixture(scope="session")
+def earlier_weights() -> Callable[[str], dict[str, Any]]:
+    """The config of a zoo checkpoint ("Car/fcn") as the latest commit whose weights differ from today's held it
+    (a source rebuilt since a benchmark fine-tuned it); skips the test when this clone's history has none."""
+    root = Path(__file__).resolve().parents[1]
+
+    def config(model_id: str) -> dict[str, Any]:
+        path = f"zoo/{model_id}/config.json"
+        current = json.loads((root / path).read_text())["weights_sha256"]
+        revisions = subprocess.run(
+            ["git", "-C", str(root), "log", "--format=%H", "--", path], capture_output=True, text=True
+        ).stdout.split()
+        for revision in revisions:
+            shown = subprocess.run(
+                ["git", "-C", str(root), "show", f"{revision}:{path}"], capture_output=True, text=True
+            )
+            if shown.returncode == 0 and json.loads(shown.stdout)["weights_sha256"] != current:
+                return json.loads(shown.stdout)
+        pytest.skip(f"this clone's git history holds no earlier {model_id} checkpoint (a shallow clone)")
+
+    return config
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from tshub.recommend import recommend
 from tshub.recommend.advice import (
     FEATURES,
     REFERENTS,
+    SCORE_METHOD,
     advise,
     load_evidence,
     minirocket_reference,
@@ -121,6 +122,16 @@ def test_a_constructed_evidence_file_drives_the_advice_like_the_matrix_would(sha
     assert low.scratch.loto_accuracy == 1.0 and low.scratch.nested_loto_accuracy == 1.0
 
 
+def matrix_pair(target: str, source: str, seeds: list[float], scratch: float | None, weights: str | None = None):
+    """A (target, source) row as bench/transfer_matrix.py --table writes it: a mean once both seeds finished."""
+    row = {"target": target, "source": source, "seeds": {str(i): a for i, a in enumerate(seeds)}, "scratch": scratch}
+    return {
+        **row,
+        "mean": sum(seeds) / 2 if len(seeds) == 2 else None,
+        **({"source_sha256": weights} if weights else {}),
+    }
+
+
 def test_the_transfer_matrix_is_read_as_its_table_writes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--evidence matrix`` reads bench/transfer_matrix.py's rows: a pair per source, the scratch of its own
     referent and the target's MiniRocket; a target with an unfinished source is left out until complete (the
@@ -129,21 +140,52 @@ def test_the_transfer_matrix_is_read_as_its_table_writes_it(tmp_path: Path, monk
     from transfer_advice import evidence_rows, incomplete_targets
 
     matrix = [
-        {"target": "Beef", "source": "Coffee/fcn", "seeds": {"0": 0.8, "1": 0.9}, "mean": 0.85, "scratch": 0.8},
-        {"target": "Beef", "source": "Wine/convtimenet", "seeds": {"0": 0.7, "1": 0.7}, "mean": 0.7, "scratch": 0.6},
+        matrix_pair("Beef", "Coffee/fcn", [0.8, 0.9], 0.8, weights="c"),
+        matrix_pair("Beef", "Wine/convtimenet", [0.7, 0.7], 0.6),
         {"target": "Beef", "scratch": {"fcn": 0.8, "convtimenet": 0.75}, "minirocket": 0.83},
-        {"target": "Car", "source": "Coffee/fcn", "seeds": {"0": 0.8, "1": 0.9}, "mean": 0.85, "scratch": 0.8},
-        {"target": "Car", "source": "SP500/tcn", "seeds": {"0": 0.5}, "mean": None, "scratch": None},
+        matrix_pair("Car", "Coffee/fcn", [0.8, 0.9], 0.8),
+        matrix_pair("Car", "SP500/tcn", [0.5], None),
         {"target": "Car", "scratch": {"fcn": 0.8}, "minirocket": 0.9},
     ]
     (tmp_path / "transfer_matrix.json").write_text(json.dumps(matrix))
     rows = evidence_rows("matrix", tmp_path / "transfer_matrix.json")
+    beef = {"target": "Beef", "minirocket": 0.83}
     assert rows == [
-        {"target": "Beef", "source": "Coffee/fcn", "accuracy": 0.85, "scratch": 0.8, "minirocket": 0.83},
+        {**beef, "source": "Coffee/fcn", "accuracy": pytest.approx(0.85), "scratch": 0.8, "weights": "c"},
         # its own referent's scratch, not the target's most common convtimenet referent
-        {"target": "Beef", "source": "Wine/convtimenet", "accuracy": 0.7, "scratch": 0.6, "minirocket": 0.83},
+        {**beef, "source": "Wine/convtimenet", "accuracy": 0.7, "scratch": 0.6, "weights": None},
     ]
     assert incomplete_targets("matrix", tmp_path / "transfer_matrix.json") == {"Car": "1 of 2 sources finished"}
+
+
+def test_the_matrix_evidence_is_featured_on_the_weights_it_fine_tuned(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earlier_weights
+) -> None:
+    """Regression: the advice's features were computed on today's checkpoints, so a source rebuilt since the matrix
+    fine-tuned it lent its new test accuracy and LogME to a fine-tune of its old weights; a matrix row now carries
+    its weights' digest and is featured on them (from the commit that held them), as rank_methods scores them."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    from transfer_advice import SCORE_PLAN, checkpoint_locations, evidence_rows, pair_features
+
+    root = BENCH.parent
+    monkeypatch.setenv("TSHUB_REPO_ZOO", str(root / "zoo"))  # as the bench sees it (read only)
+    old = earlier_weights("Car/fcn")
+    today = read_config(root / "zoo/Car/fcn")
+    matrix = [
+        matrix_pair("Coffee", "Car/fcn", [1.0, 1.0], 1.0, weights=old["weights_sha256"]),
+        matrix_pair("Coffee", "Beef/fcn", [1.0, 1.0], 1.0, weights="weights no commit held"),
+        {"target": "Coffee", "scratch": {"fcn": 1.0}, "minirocket": 1.0},
+    ]
+    (tmp_path / "transfer_matrix.json").write_text(json.dumps(matrix))
+    locations = checkpoint_locations(evidence_rows("matrix", tmp_path / "transfer_matrix.json"), tmp_path / "work")
+    assert locations[("Coffee", "Beef/fcn")] is None  # its features unknown, not today's checkpoint's
+    features = pair_features(locations)
+    car, beef = features[("Coffee", "Car/fcn")], features[("Coffee", "Beef/fcn")]
+    assert car["source_accuracy"] == old["metrics"]["accuracy"]
+    assert old["metrics"]["accuracy"] != today["metrics"]["accuracy"] and car["score"] is not None
+    assert beef["source_accuracy"] is None and beef["score"] is None
+    today_score = recommend("Coffee", k=None, candidates=["Car/fcn"], method=SCORE_METHOD, plan=SCORE_PLAN)
+    assert today_score.ranking[0].score != car["score"]  # the same plan, other weights
 
 
 def test_the_evidence_table_counts_each_pair_against_its_own_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,9 +209,10 @@ def test_the_evidence_table_counts_each_pair_against_its_own_scratch(monkeypatch
         "description": "pairs",
         "against": {referent: fit_evidence(tables[referent], list(FEATURES)) for referent in BENCH_REFERENTS},
         "first_pick": {referent: first_picks(tables[referent]) for referent in BENCH_REFERENTS},
+        "rows": featured,
     }
     evidence = {"command": "-", "rests_on": "matrix", "selection": "-", "evidence": {"matrix": entry}}
-    text = markdown(evidence, {"matrix": rows}, features)
+    text = markdown(evidence)
     assert "| Beef | 2 | 0.775 | 0.700 | 0.830 | 2 |" in text and "| Car | 1 | 0.900 | 0.950 | 0.900 | 0 |" in text
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -279,7 +278,7 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
 
 
 def test_a_source_rebuilt_since_the_matrix_fine_tuned_it_is_scored_on_the_weights_fine_tuned(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch, earlier_weights
 ):
     """Regression: the bench left out every source whose checkpoint had been rebuilt since the matrix fine-tuned it
     (its signals would describe other weights), so a zoo rebuild during the matrix shrank its evaluation; the
@@ -288,28 +287,16 @@ def test_a_source_rebuilt_since_the_matrix_fine_tuned_it_is_scored_on_the_weight
     import rank_methods
 
     root = Path(__file__).resolve().parents[1]
-    config = "zoo/Car/fcn/config.json"
-    current = json.loads((root / config).read_text())["weights_sha256"]
-    revisions = subprocess.run(
-        ["git", "-C", str(root), "log", "--format=%H", "--", config], capture_output=True, text=True
-    ).stdout.split()
-    shown = (
-        subprocess.run(["git", "-C", str(root), "show", f"{r}:{config}"], capture_output=True, text=True)
-        for r in revisions
-    )
-    older = [json.loads(s.stdout)["weights_sha256"] for s in shown if s.returncode == 0]
-    older = [digest for digest in older if digest != current]
-    if not older:
-        pytest.skip("this clone's git history holds no earlier Car/fcn checkpoint (a shallow clone)")
+    older = earlier_weights("Car/fcn")["weights_sha256"]
     monkeypatch.setenv("TSHUB_REPO_ZOO", str(root / "zoo"))  # as the bench sees it (read only)
     coffee = json.loads((root / "zoo/Coffee/fcn/config.json").read_text())["weights_sha256"]
-    digests = {"Car/fcn": older[-1], "Coffee/fcn": coffee, "Beef/fcn": "weights no commit held"}
+    digests = {"Car/fcn": older, "Coffee/fcn": coffee, "Beef/fcn": "weights no commit held"}
     folders, where = rank_methods.checkpoint_folders("matrix", "", tmp_path, digests)
     assert set(folders) == {"Car/fcn", "Coffee/fcn"}  # Beef/fcn: nowhere to be found, left out as before
     assert Path(folders["Coffee/fcn"]).resolve() == (root / "zoo/Coffee/fcn").resolve()
     rebuilt = Path(folders["Car/fcn"])
     assert rebuilt.is_relative_to(tmp_path) and "1 rebuilt since" in where and "Car/fcn" in where
-    assert hashlib.sha256((rebuilt / "model.safetensors").read_bytes()).hexdigest() == older[-1]
+    assert hashlib.sha256((rebuilt / "model.safetensors").read_bytes()).hexdigest() == older
 
 
 def test_the_matrix_table_counts_a_tie_with_scratch_as_no_win(tmp_path: Path, monkeypatch):
