@@ -287,7 +287,11 @@ def main() -> None:
     parser.add_argument("--write-evidence", action="store_true", help=f"write {EVIDENCE_FILE.relative_to(ROOT)}")
     parser.add_argument("--out", type=Path, default=RESULTS / "transfer_advice.md")
     parser.add_argument(
-        "--work", type=Path, default=Path("runs/transfer_advice"), help="where rebuilt sources' weights are extracted"
+        "--work",
+        type=Path,
+        default=Path("runs/rank_methods"),
+        help="where rebuilt sources' weights are extracted: rank_methods' by default, whose checkpoints' features "
+        "tshub's feature cache then holds already",
     )
     args = parser.parse_args()
     rows = {name: evidence_rows(name) for name in args.evidence}
