@@ -11,8 +11,13 @@ fi
 [ -x "$PY" ] || make -C "$MAIN" install
 rm -f "$L/stop-autocommit"
 runner_worktrees
-cd "$MATRIX_WT" && OMP_NUM_THREADS=1 PYTHONPATH=$MATRIX_WT TSHUB_DATA=$DATA nohup nice -n 10 "$PY" \
-  bench/transfer_matrix.py --run --engine ray --out "$MAIN/bench/results/transfer_matrix_runs" >> "$L/matrix.log" 2>&1 &
+# Once the matrix has every run (it exits 0), its core trains the zoo beside the first build: each entry is locked by
+# the process building it, so the two never build the same one. A matrix stopped (stop.sh) or failing exits non-zero.
+(
+  cd "$MATRIX_WT" && OMP_NUM_THREADS=1 PYTHONPATH=$MATRIX_WT TSHUB_DATA=$DATA nice -n 10 "$PY" \
+    bench/transfer_matrix.py --run --engine ray --out "$MAIN/bench/results/transfer_matrix_runs" >> "$L/matrix.log" 2>&1 &&
+    build_zoo --threads 1 --only '*/fcn' >> "$L/zoo.log" 2>&1
+) &
 # A parked state resumes only in its own precision (the training's fingerprint holds bf16): a float32 one is finished
 # in float32 on a CPU with bf16 (oneDNN capped below AVX512-bf16, so trains_in_bf16 says no); on a CPU that emulates
 # bf16 a bf16 state restarts in float32 (bf16 would run 11x slower there). Then the rest at this CPU's best.
