@@ -40,29 +40,39 @@ bf16_emulated() {
   PYTHONPATH=$ZOO_WT "$PY" -c "import torch; from tshub.training.precision import emulated_bf16; print(int(emulated_bf16(torch.device('cpu'))))"
 }
 
-# Park the zoo's unfinished training in zoo-progress/ with the precision it runs in (a sidecar <state>.precision, read
-# by resume.sh) and commit it with the matrix's finished records; $1 begins the commit message. The runs go on.
+# The precision the zoo's build of entry $1 runs in: float32 where its process has oneDNN capped below AVX512-bf16
+# (resume.sh finishing a float32 state), else this CPU's best.
+precision_of() {
+  local pid
+  for pid in $(pgrep -f "scripts/publish/build_zoo.py"); do
+    if tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "--only $1 " &&
+      tr '\0' '\n' < "/proc/$pid/environ" | grep -q '^ONEDNN_MAX_CPU_ISA='; then
+      echo float32
+      return
+    fi
+  done
+  [ "$(bf16_emulated)" = 1 ] && echo float32 || echo bf16
+}
+
+# Park the zoo's unfinished trainings in zoo-progress/, each with the precision it runs in (a sidecar
+# <state>.precision, read by resume.sh), and commit them with the matrix's finished records; $1 begins the commit
+# message. The runs go on.
 park_and_commit() {
-  local parked build precision id state sidecar paths
+  local parked id state sidecar paths
   parked=$(build_zoo --only '*/fcn' --park | tee /dev/stderr | sed -nE 's/^([^:]+): parked after .*/\1/p')
-  build=$(pgrep -f "scripts/publish/build_zoo.py" | head -1 || true)
-  if [ -n "$build" ] && tr '\0' '\n' < "/proc/$build/environ" | grep -q '^ONEDNN_MAX_CPU_ISA='; then
-    precision=float32
-  else
-    precision=$([ "$(bf16_emulated)" = 1 ] && echo float32 || echo bf16)
-  fi
   cd "$MAIN"
   shopt -s nullglob
-  # what this park copied ran in this session's precision; a state it left alone keeps its sidecar
+  # what this park copied ran in this session; a state it left alone keeps its sidecar
   for id in $parked; do
-    for state in zoo-progress/"${id/\//__}".*.state.safetensors; do echo $precision > "$state.precision"; done
+    for state in zoo-progress/"${id/\//__}".*.state.safetensors; do precision_of "$id" > "$state.precision"; done
   done
   for sidecar in zoo-progress/*.precision; do [ -e "${sidecar%.precision}" ] || rm "$sidecar"; done
   paths=(bench/results/transfer_matrix_runs $(zoo_progress_path))
-  for attempt in 1 2 3; do  # a committer may hold git's index lock for a moment
+  for _ in 1 2 3; do  # a committer may hold git's index lock for a moment
     git add -A -- "${paths[@]}" &&
       { git diff --cached --quiet -- "${paths[@]}" && echo "nothing to commit" ||
-        git commit -q -m "$1: zoo-progress parked ($precision), transfer matrix records" -- "${paths[@]}"; } && return
+        git commit -q -m "$1: zoo-progress parked (${parked//$'\n'/, }), transfer matrix records" -- "${paths[@]}"; } &&
+      return
     sleep 5
   done
   echo "commit failed: see git status" >&2
