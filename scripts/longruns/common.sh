@@ -41,7 +41,7 @@ bf16_emulated() {
 }
 
 # The precision the zoo's build of entry $1 runs in: float32 where its process has oneDNN capped below AVX512-bf16
-# (resume.sh finishing a float32 state), else this CPU's best.
+# (resume.sh finishing a float32 state), else $2, this CPU's best.
 precision_of() {
   local pid
   for pid in $(pgrep -f "scripts/publish/build_zoo.py"); do
@@ -51,20 +51,21 @@ precision_of() {
       return
     fi
   done
-  [ "$(bf16_emulated)" = 1 ] && echo float32 || echo bf16
+  echo "$2"
 }
 
 # Park the zoo's unfinished trainings in zoo-progress/, each with the precision it runs in (a sidecar
 # <state>.precision, read by resume.sh), and commit them with the matrix's finished records; $1 begins the commit
 # message. The runs go on.
 park_and_commit() {
-  local parked id state sidecar paths
+  local parked best id state sidecar paths
   parked=$(build_zoo --only '*/fcn' --park | tee /dev/stderr | sed -nE 's/^([^:]+): parked after .*/\1/p')
   cd "$MAIN"
   shopt -s nullglob
+  best=$([ "$(bf16_emulated)" = 1 ] && echo float32 || echo bf16)
   # what this park copied ran in this session; a state it left alone keeps its sidecar
   for id in $parked; do
-    for state in zoo-progress/"${id/\//__}".*.state.safetensors; do precision_of "$id" > "$state.precision"; done
+    for state in zoo-progress/"${id/\//__}".*.state.safetensors; do precision_of "$id" "$best" > "$state.precision"; done
   done
   for sidecar in zoo-progress/*.precision; do [ -e "${sidecar%.precision}" ] || rm "$sidecar"; done
   paths=(bench/results/transfer_matrix_runs $(zoo_progress_path))

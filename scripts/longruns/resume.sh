@@ -5,9 +5,9 @@
 # per core; each entry is locked by the process building it), then runs the transfer matrix (one at a time: the
 # first lane free starts it, with two Ray workers at nice 19, so a zoo build still running keeps its core), then the
 # zoo again (a parked state a fresh machine brought). The zoo, the nearer to done, finishes first this way, and the
-# matrix no later than when the two shared the cores. Only missing lanes and committers are started (a kept machine
-# resumes its processes with it; one may have died). Run it when no test suite is running; save their work with
-# checkpoint.sh, stop them with stop.sh.
+# matrix no later than when the two shared the cores. Only missing lanes and committers are started (one may have
+# died, or been stopped). Run it when no test suite is running; save their work with checkpoint.sh (the runs go on),
+# stop them with stop.sh.
 set -e
 source "$(dirname "$0")/common.sh"
 [ -x "$PY" ] || make -C "$MAIN" install
@@ -28,12 +28,13 @@ matrix() {  # exits non-zero when another lane runs it (flock), when stopped, or
   cd "$MATRIX_WT" && flock -n "$L/matrix.lock" env OMP_NUM_THREADS=1 PYTHONPATH=$MATRIX_WT TSHUB_DATA=$DATA \
     nice -n 10 "$PY" bench/transfer_matrix.py --run --engine ray --out "$MAIN/bench/results/transfer_matrix_runs"
 }
+zoo() { build_zoo --threads 1 --only "$@" >> "$L/zoo.log" 2>&1; }
 lane() {
   set +e  # a failed entry is listed in the log; the lane goes on
-  for id in "${first[@]}"; do ONEDNN_MAX_CPU_ISA=AVX512_CORE build_zoo --threads 1 --only "$id" >> "$L/zoo.log" 2>&1; done
-  build_zoo --threads 1 --only '*/fcn' >> "$L/zoo.log" 2>&1
+  for id in "${first[@]}"; do ONEDNN_MAX_CPU_ISA=AVX512_CORE zoo "$id"; done
+  zoo '*/fcn'
   [ -e "$L/stop-autocommit" ] && return  # stop.sh ended the build: start nothing after it
-  matrix >> "$L/matrix.log" 2>&1 && build_zoo --threads 1 --only '*/fcn' >> "$L/zoo.log" 2>&1
+  matrix >> "$L/matrix.log" 2>&1 && zoo '*/fcn'
 }
 busy=$(( $(pgrep -fc "scripts/publish/build_zoo.py" || true) + $(pgrep -fc "bench/transfer_matrix.py" > /dev/null && echo 1 || echo 0) ))
 for _ in $(seq $((busy < 2 ? 2 - busy : 0))); do
