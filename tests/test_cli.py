@@ -435,6 +435,39 @@ def test_in_cli_terms_says_flags_and_lists_as_the_command_line_takes_them() -> N
         assert in_cli_terms(python, parser) == python
 
 
+def test_in_cli_terms_leaves_a_sentences_full_stop_out_of_the_value() -> None:
+    """Regression: "predict without head=." became "predict without --head .", the full stop read as a value."""
+    from tshub.cli import build_parser, in_cli_terms
+
+    parser = build_parser()
+    assert in_cli_terms("predict without head=.", parser) == "predict without --head."
+    assert in_cli_terms("pass variable_length=pad. Or missing=interpolate.", parser) == (
+        "pass --variable-length pad. Or --missing interpolate."
+    )
+    assert in_cli_terms("root=a.b and arch=fcn.tcn", parser) == "root=a.b and --arch fcn.tcn"  # a stop inside stays
+
+
+def test_in_cli_terms_says_no_label_column_as_the_flag_that_reads_none() -> None:
+    """Regression: ``label_column=None`` became ``--label-column None``, which reads a column named 'None'."""
+    from tshub.cli import build_parser, in_cli_terms
+
+    said = in_cli_terms("store the targets as y, or pass label_column=None for unlabeled series.", build_parser())
+    assert said == "store the targets as y, or pass --no-labels for unlabeled series."
+
+
+def test_predict_on_an_npz_without_targets_names_the_flag_that_reads_it(zoo, tmp_path: Path, capsys) -> None:
+    np.savez(tmp_path / "plain.npz", X=np.random.default_rng(5).standard_normal((4, 30)))
+    assert main(["predict", "GunPoint/fcn", str(tmp_path / "plain.npz")]) == 1
+    advice = capsys.readouterr().err
+    assert "pass --no-labels for unlabeled series" in advice and "--label-column None" not in advice
+    assert main(["predict", "GunPoint/fcn", str(tmp_path / "plain.npz"), "--no-labels"]) == 0
+    (tmp_path / "long.csv").write_text(
+        "id,time,v\n" + "".join(f"{i},{t},{t * i}\n" for i in range(3) for t in range(9))
+    )
+    assert main(["predict", "GunPoint/fcn", str(tmp_path / "long.csv")]) == 1
+    assert "series without targets read with --no-labels, else name" in capsys.readouterr().err
+
+
 def test_a_refusal_suggests_a_command_the_cli_accepts(
     zoo, shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -562,12 +595,16 @@ def _labelled_csv(folder: Path) -> Path:
         (["recommend", "Coffee", "--time-limit", "-1"], "argument --time-limit: expected a number of seconds > 0"),
         (["recommend", "Coffee", "--time-limit", "0"], "argument --time-limit: expected a number of seconds > 0"),
         (["recommend", "Coffee", "--probe-epochs", "0"], "argument --probe-epochs: expected a whole number >= 1"),
+        (["finetune", "GunPoint/fcn", "x.csv", "--val-fraction", "1.5"], "argument --val-fraction: expected a number"),
+        (["finetune", "GunPoint/fcn", "x.csv", "--val-fraction", "nan"], "argument --val-fraction: expected a number"),
+        (["finetune", "GunPoint/fcn", "x.csv", "--test-fraction", "1"], "argument --test-fraction: expected a number"),
     ],
 )
 def test_numbers_that_make_no_sense_are_usage_errors_before_any_work(argv, said, work_started, capsys):
     """Regression: --max-epochs 0 and --time-budget -1 ended in a ValueError traceback after loading the model and
     the data; --time-budget 0, --seed -1 and ω = 0 (which the service refuses) trained; --time-limit -1 ranked until
-    "took longer than -1 s"; --probe-epochs 0 skipped every candidate, each with the same ValueError."""
+    "took longer than -1 s"; --probe-epochs 0 skipped every candidate, each with the same ValueError; a fraction
+    outside (0, 1) was refused in the library's terms (val_fraction) after reading the data."""
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2 and said in capsys.readouterr().err and not work_started
@@ -665,6 +702,24 @@ def test_predict_on_series_without_labels_asks_for_no_labels(zoo, tmp_path: Path
     out, err = capsys.readouterr()
     assert out.splitlines()[0] == "series,prediction" and len(out.splitlines()) == 6
     assert "5 series of plain predicted by GunPoint/fcn (no labels to score)" in err
+
+
+def test_predict_scores_a_label_the_model_does_not_know_beside_its_number_classes(tmp_path: Path, capsys) -> None:
+    """Regression: a model of number labels (-1/1) scoring a file labelled 1/2 raised a TypeError from the weighted
+    F1 (the unknown label 2, kept as text, could not be sorted with the model's ints) instead of counting it wrong."""
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 2, filters=(4, 8, 4))
+    model.task, model.classes, model.class_values = "classification", ["-1", "1"], [-1, 1]
+    model.preprocessor = ZNormalize()
+    model.save_pretrained(tmp_path / "signs")
+    X = np.random.default_rng(4).standard_normal((6, 30))
+    path = _ucr_style_file(tmp_path / "other.tsv", X, ["1", "2"] * 3)
+    assert main(["predict", str(tmp_path / "signs"), str(path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    said = json.loads(out)
+    assert said["label"] == [1, "2"] * 3 and "labels the model does not know, counted as errors: 2" in err
+    expected = np.mean(np.array(said["prediction"]) == np.array([1, 0] * 3))  # the 2s are never right
+    assert said["metrics"]["accuracy"] == pytest.approx(expected)
 
 
 def test_predict_scores_a_regression_on_a_long_table_of_three_channels(zoo, tmp_path: Path, capsys) -> None:

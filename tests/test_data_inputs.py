@@ -165,3 +165,18 @@ def test_an_empty_dataset_is_refused_as_empty() -> None:
     built = Dataset(name="built", X=np.zeros((0, 1, 60)), y=np.zeros(0), task="classification", classes=["a", "b"])
     with pytest.raises(DatasetError, match=r"dataset 'built': its 'train' split holds no series \(the dataset has 0\)"):
         train_from_scratch("fcn", built, max_epochs=1, progress=False)
+
+
+def test_whole_number_targets_read_as_many_classes_of_one_series_are_warned_about() -> None:
+    """Regression: next closes rounded to whole dollars (150 series) read as 138 classes, most of one series, and
+    fine-tuned as a classifier (validation accuracy 0) without a word about task='regression'."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 1, 20)).astype(np.float32)
+    prices = np.round(2000 + 300 * rng.standard_normal(150))
+    with pytest.warns(UserWarning, match=r"classes, \d+ of them with a single series.*task='regression'"):
+        assert Dataset.from_arrays(X, prices).task == "classification"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Dataset.from_arrays(X, prices, task="regression").task == "regression"
+        Dataset.from_arrays(X[:18], np.arange(18))  # one series per class, but few classes: a few-shot set
+        Dataset.from_arrays(X, np.arange(150) % 3)

@@ -220,6 +220,30 @@ def test_arff_flat_univariate(tmp_path: Path) -> None:
     assert [ds.classes[i] for i in ds.y] == ["2", "10", "1"]
 
 
+def test_arff_classes_and_relation_outside_ascii_read_as_written(tmp_path: Path) -> None:
+    """Regression: scipy.io.arff keeps nominal values as ASCII bytes, so a UTF-8 class such as 'pointé ok' failed
+    the whole file: "cannot parse the ARFF file (UnicodeEncodeError ...)"; and it cut a quoted relation name at its
+    first space ("'Gestes")."""
+    text = ARFF_RELATIONAL.replace("TinyUEA", "'Gestes été'").replace("walk", "'marche à pied'").replace("run", "курс")
+    ds = read_file(write(tmp_path / "uea.arff", text))
+    assert ds.name == "Gestes été" and ds.classes == ["marche à pied", "курс"]
+    assert [ds.classes[i] for i in ds.y] == ["marche à pied", "курс", "курс"]
+    np.testing.assert_allclose(ds.X[1], [[7, 8, 9], [10, 11, 12]])
+    flat = read_file(write(tmp_path / "flat.arff", ARFF_FLAT.replace("10", "10☃")))
+    assert flat.classes == ["1", "2", "10☃"] and [flat.classes[i] for i in flat.y] == ["2", "10☃", "1"]
+
+
+def test_arff_quoting_classes_only_where_needed_is_refused_saying_how_to_quote_them(tmp_path: Path) -> None:
+    """Weka quotes a nominal value only where it needs quotes; scipy.io.arff takes the first data line's quoting for
+    every line, so a later 'walk fast' is no declared class: "value 'walk fast' not in ('walk fast', 'run')" said
+    neither why nor what to do."""
+    text = ARFF_FLAT.replace("{1,2,10}", "{'walk fast',run}").replace(",2\n", ",run\n")
+    text = text.replace(",10\n", ",'walk fast'\n").replace(",1\n", ",run\n")
+    with pytest.raises(DatasetError, match=r"flat\.arff: .*quote the values alike on every line"):
+        read_file(write(tmp_path / "flat.arff", text))
+    assert read_file(write(tmp_path / "flat.arff", text.replace(",run", ",'run'"))).classes == ["walk fast", "run"]
+
+
 def test_csv_header_with_named_label_column(tmp_path: Path) -> None:
     path = write(tmp_path / "gestures.csv", 'v0,v1,gesture,v2\n0.1,0.2,"rock",0.3\n1,2,paper,\n4,5,rock,6\n')
     ds = read_file(path, label_column="gesture", missing="interpolate", trailing_nan="missing")
@@ -451,6 +475,16 @@ def test_npz_object_array_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "objects.npz"
     np.savez(path, X=np.zeros((2, 4)), y=np.array([{"a": 1}, None], dtype=object))
     with pytest.raises(DatasetError, match=r"objects\.npz: key 'y' holds Python objects"):
+        read_file(path)
+
+
+def test_an_npz_of_ragged_series_says_how_to_store_them(tmp_path: Path) -> None:
+    """Regression: series of unequal lengths saved as an object array were told to save "y.astype(str)"."""
+    path = tmp_path / "ragged.npz"
+    X = np.empty(2, dtype=object)
+    X[0], X[1] = np.arange(5.0), np.arange(7.0)
+    np.savez(path, X=X, y=np.array(["a", "b"]))
+    with pytest.raises(DatasetError, match=r"key 'X' holds Python objects .*NaN-padded .*variable_length='pad'"):
         read_file(path)
 
 
@@ -989,6 +1023,31 @@ def test_a_long_table_with_a_kind_column_gives_a_channel_per_kind(tmp_path: Path
     assert [ds.classes[k] for k in ds.y] == ["ab"[i % 2] for i in first_seen]
 
 
+@pytest.mark.parametrize("kind_column", [True, False])
+def test_the_channels_of_long_tables_line_up_by_name_across_files(tmp_path: Path, kind_column: bool) -> None:
+    """Regression: a kind's channel is its place in the order kinds first appear (or its value column's place), so
+    a test file whose rows list the kinds in another order (a shuffled or differently sorted export), or whose
+    columns come in another order, read with its channels silently swapped against the training file's."""
+    series = np.random.default_rng(6).standard_normal((4, 3, 5)).round(6)
+
+    def table(kinds: str) -> str:
+        steps = [(i, t) for i in range(4) for t in range(5)]
+        if kind_column:
+            rows = [f"s{i},{t},{k},{series[i, 'enz'.index(k), t]:.6f},{'ab'[i % 2]}" for k in kinds for i, t in steps]
+            return "id,time,kind,value,label\n" + "\n".join(rows) + "\n"
+        rows = [f"s{i},{t}," + ",".join(f"{series[i, 'enz'.index(k), t]:.6f}" for k in kinds) + f",{'ab'[i % 2]}"
+                for i, t in steps]  # fmt: skip
+        return f"id,time,{','.join(kinds)},label\n" + "\n".join(rows) + "\n"
+
+    train, test = write(tmp_path / "train.csv", table("enz")), write(tmp_path / "test.csv", table("zen"))
+    ds = read_split_files({"train": train, "test": test})
+    np.testing.assert_allclose(ds.split("train")[0], series, atol=1e-6)
+    np.testing.assert_allclose(ds.split("test")[0], series, atol=1e-6)
+    other = write(tmp_path / "other.csv", table("enz").replace(",e,", ",w,"))
+    with pytest.raises(DatasetError, match=r"train\.csv, .*other\.csv: the files name different channels"):
+        read_split_files({"train": train, "test": other})
+
+
 @pytest.mark.parametrize(
     "text, match",
     [
@@ -1177,3 +1236,33 @@ def test_a_table_with_a_time_column_but_no_series_column_is_refused_not_read_as_
     text = "who,time,value,label\n" + "\n".join(f"p{i},{t},{t + i},{i % 2}" for i in range(4) for t in range(6)) + "\n"
     with pytest.raises(DatasetError, match=r"l\.csv, line 1: a time column \('time'\).*rename the column that names"):
         read_file(write(tmp_path / "l.csv", text))
+
+
+@pytest.mark.parametrize("header", ["series_id,sample,value,label", "id,value,label", "event_id,sample,channel,v,y"])
+def test_a_table_whose_series_ids_repeat_but_with_no_time_column_is_refused_not_read_as_rows(
+    tmp_path: Path, header: str
+) -> None:
+    """Regression: 'series_id,sample,value,label' (a long table whose time column has a name no rule knows, or none:
+    rows in time order) read silently, given its label column, as one series per row of its id, step and value."""
+    width = header.count(",")
+    rows = [",".join([str(i), *[str(t)] * (width - 1), str(i % 2)]) for i in range(4) for t in range(6)]
+    with pytest.raises(DatasetError, match=r"l\.csv: the ids of .* repeat.*no column names the time step.*'time'"):
+        read_file(write(tmp_path / "l.csv", header + "\n" + "\n".join(rows) + "\n"), label_column=-1)
+
+
+def test_a_repeating_id_column_that_holds_the_targets_is_no_long_tables_series_column(tmp_path: Path) -> None:
+    ds = read_file(write(tmp_path / "w.csv", "class_id,a,b\n1,2,3\n1,4,5\n2,6,7\n"))
+    assert ds.classes == ["1", "2"] and ds.X.shape == (3, 1, 2)
+
+
+def test_a_file_with_its_own_splits_read_as_one_split_is_refused_not_merged(tmp_path: Path) -> None:
+    """Regression: `tshub finetune ID data.npz --test-file test.csv` read the .npz's X_test as training series, so the
+    test file (often those very series) was trained on; an .npz of training arrays only still reads as training."""
+    X, y = np.random.default_rng(7).standard_normal((6, 8)), np.array([0, 1] * 3)
+    np.savez(tmp_path / "both.npz", X_train=X[:4], y_train=y[:4], X_test=X[4:], y_test=y[4:])
+    np.savez(tmp_path / "train_only.npz", X_train=X[:4], y_train=y[:4])
+    np.savez(tmp_path / "test.npz", X=X[4:], y=y[4:])
+    with pytest.raises(DatasetError, match=r"both\.npz: the file holds its own splits \(test, train\).*read it alone"):
+        read_split_files({"train": tmp_path / "both.npz", "test": tmp_path / "test.npz"})
+    ds = read_split_files({"train": tmp_path / "train_only.npz", "test": tmp_path / "test.npz"})
+    assert {name: len(idx) for name, idx in ds.splits.items()} == {"train": 4, "test": 2}

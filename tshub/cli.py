@@ -103,7 +103,7 @@ def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
 
     word = r"(?<![\w/\\.:?&'\-])([a-z][a-z0-9]*(?:_[a-z0-9]+)*)"
     # quoted or a list, a word, or none; never a double-quoted value: Python code the message quotes, which stays as is
-    value = r"""=(?:('[^']*'|\[[^\[\]]*\])(?![\w'])|([\w.]+)?(?![\w/'".=\[-]))"""
+    value = r"""=(?:('[^']*'|\[[^\[\]]*\])(?![\w'])|([\w.]*\w)?(?![\w/'"=\[-]|\.\w))"""  # a full stop ends it
     said = re.sub(word + rf"(?:({value})|(?![\w/'.=-]))", say, message)
     return re.sub(r"(?<![\w-])(--?[a-z][\w-]*(?: [^\s()]+)*) \(\1\)", r"\1", said)  # "x=1 (--x 1)": the flag once
 
@@ -117,6 +117,8 @@ def _option(action: argparse.Action, negative: bool = False) -> str:
 
 #: What ``_as_flag`` reads a value as that is no Python literal: a word standing for one (pad), or a description.
 _WORDS = object()
+#: The flags that say a Python None: no flag's value does (``--label-column None`` names a column 'None').
+_NONE_FLAGS = {"label_column": "--no-labels"}
 
 
 def _as_flag(action: argparse.Action, value: str, parser: argparse.ArgumentParser) -> str | None:
@@ -125,6 +127,8 @@ def _as_flag(action: argparse.Action, value: str, parser: argparse.ArgumentParse
         literal: Any = ast.literal_eval(value)
     except (ValueError, SyntaxError):
         literal = _WORDS
+    if literal is None:
+        return _NONE_FLAGS.get(action.dest)
     if action.nargs == 0:  # a flag: being there sets its value, which must be the one given
         if isinstance(action, argparse.BooleanOptionalAction):
             return _option(action, negative=literal is False) if isinstance(literal, bool) else None
@@ -550,13 +554,13 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
         )
         group.add_argument(
             "--val-fraction",
-            type=float,
+            type=parse_val_fraction,
             default=0.2,
             help="share of the training series carved as validation when the data has none (stratified; default 0.2)",
         )
         group.add_argument(
             "--test-fraction",
-            type=float,
+            type=parse_test_fraction,
             default=0.0,
             help="share of a file without splits held out as test (stratified; default 0)",
         )
@@ -676,6 +680,17 @@ def parse_seed(text: str) -> int:
     return _number(text, int, lambda n: n >= 0, "a whole number >= 0")
 
 
+def parse_val_fraction(text: str) -> float:
+    """A share strictly between 0 and 1: a validation split of none or of every series leaves nothing to train on
+    or to select with."""
+    return _number(text, float, lambda f: 0 < f < 1, "a number strictly between 0 and 1")
+
+
+def parse_test_fraction(text: str) -> float:
+    """A share in [0, 1): 0 holds no test split out; 1 would leave no training series."""
+    return _number(text, float, lambda f: 0 <= f < 1, "a number in [0, 1)")
+
+
 def parse_seconds(text: str) -> float:
     """A finite number of seconds > 0: a limit or budget of 0 or less leaves no time for any work."""
     return _number(text, float, lambda s: math.isfinite(s) and s > 0, "a number of seconds > 0")
@@ -784,7 +799,7 @@ def _run_predict(args: argparse.Namespace) -> int:
             f"p({label})": proba[:, k].astype(np.float64).round(6).tolist()
             for k, label in enumerate(_classes(model, args.head))
         }
-    scores = None if truth is None else task_metrics(data.task, truth, predicted)
+    scores = None if truth is None else task_metrics(data.task, *_comparable(data.task, truth, predicted))
     where = data.name + (f" [{split}]" if split else "")
     if args.json:
         print(json.dumps({"model": args.id, "data": where, "n": len(X), "metrics": scores, **rows}, indent=2))
@@ -816,6 +831,14 @@ def _true_labels(model: TimeSeriesModel, data: Dataset, split: str | None, head:
     if unknown:
         print(f"labels the model does not know, counted as errors: {', '.join(unknown[:10])}", file=sys.stderr)
     return np.array([known.get(_label_key(label), str(label)) for label in labels], dtype=object)
+
+
+def _comparable(task: str, truth: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predictions as text for the scores: a label the model does not know stays text beside a model's
+    number classes, which the weighted F1's sort cannot order together."""
+    if task != "classification":
+        return truth, predicted
+    return np.array([_label_key(v) for v in truth]), np.array([_label_key(v) for v in predicted])
 
 
 def _classes(model: TimeSeriesModel, head: str | None) -> list[str]:

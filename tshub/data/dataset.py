@@ -175,6 +175,7 @@ class Dataset:
             )
         if not ((meta or {}).get("unlabeled") and task == "regression"):
             _refuse_missing_targets(name, y)
+        inferred = task is None
         if task is None:
             task = infer_task(y)
         class_values = None
@@ -182,6 +183,8 @@ class Dataset:
             labels = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
             y, classes = encode_labels(labels, classes)
             class_values = typed_class_values(labels, classes)
+            if inferred and labels.dtype.kind in "iuf":
+                _warn_if_quantities(name, y)
         elif y.dtype.kind in "OUS":
             _refuse_text_targets(name, y)
         ds = cls(
@@ -354,6 +357,10 @@ def refuse_incomplete_series(X: np.ndarray, what_to_do: str) -> None:
 _CHANNELS_LAST_WIDTH = 16
 
 
+#: More classes than this, most of a single series, read as quantities rather than classes (``_warn_if_quantities``).
+_QUANTITY_CLASSES = 20
+
+
 def warn_if_channels_last(ds: Dataset) -> None:
     """Warn when ``X`` looks laid out (n, length, channels): a few values per channel and more channels than that
     reads as one tiny series per time step, and training then learns nothing; real data may be so, hence no error."""
@@ -362,6 +369,19 @@ def warn_if_channels_last(ds: Dataset) -> None:
         warnings.warn(
             f"dataset {ds.name!r}: X of shape {ds.X.shape} reads as {channels} channels of {length} values each; "
             "tshub takes (n, channels, length): if your array is (n, length, channels), pass X.transpose(0, 2, 1).",
+            stacklevel=3,
+        )
+
+
+def _warn_if_quantities(name: str, codes: np.ndarray) -> None:
+    """Warn when whole numbers read as classes look like quantities (prices, counts): more than
+    ``_QUANTITY_CLASSES`` classes, most with a single series, which no classifier learns or validates."""
+    counts = np.bincount(codes)
+    single = int(np.sum(counts == 1))
+    if len(counts) > _QUANTITY_CLASSES and single > len(counts) / 2:
+        warnings.warn(
+            f"dataset {name!r}: its whole-number targets read as {len(counts)} classes, {single} of them with a "
+            "single series; if they are quantities (prices, counts, ages), pass task='regression' (--task regression).",
             stacklevel=3,
         )
 

@@ -14,6 +14,9 @@ from tshub.data.readers.formats import register_format
 from tshub.data.readers.text import is_number, numbered_lines, unquote
 
 _ATTRIBUTE = re.compile(r"@attribute\s+('[^']*'|\"[^\"]*\"|\S+)\s+(.+)", re.IGNORECASE)
+_RELATION = re.compile(r"^[ \t]*@relation[ \t]+(\S.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+#: A character outside ASCII as ``_ascii`` writes it for scipy, between two control characters no ARFF text holds.
+_ESCAPED = re.compile("\x01([0-9a-f]+)\x02")
 
 
 @register_format("arff", ".arff")
@@ -24,7 +27,7 @@ def _parse_arff(path: Path, text: str, label_column: int | str | None) -> RawSer
 
     data_line = _arff_data_line(path, text)
     try:
-        data, meta = arff.loadarff(io.StringIO(text))
+        data, meta = arff.loadarff(io.StringIO(_ascii(text)))
     except (ValueError, IndexError, StopIteration, NotImplementedError, arff.ArffError) as e:
         raise DatasetError(_arff_failure(path, text, data_line, e)) from None
     names, types = meta.names(), meta.types()
@@ -49,12 +52,14 @@ def _parse_arff(path: Path, text: str, label_column: int | str | None) -> RawSer
                 "attributes must be numeric (the class attribute comes last)."
             )
         X = np.stack([data[n].astype(np.float64) for n in series_names], axis=1)[:, None, :]
-    raw = RawSeries(path=path, format="arff", X=X, y=None, lines=numbers, name=meta.name)
+    relation = _RELATION.search(text)  # scipy cuts a quoted name at its first space: 'gun point' read as 'gun
+    name = unquote(relation.group(1)) if relation else meta.name
+    raw = RawSeries(path=path, format="arff", X=X, y=None, lines=numbers, name=name)
     if target is not None:
         kind, declared = meta[target]
         if kind == "nominal":
-            y = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in data[target]])
-            raw.classes, raw.task = [str(c) for c in declared], "classification"
+            y = np.array([_unescape(v.decode() if isinstance(v, bytes) else str(v)) for v in data[target]])
+            raw.classes, raw.task = [_unescape(str(c)) for c in declared], "classification"
         else:
             y = data[target].astype(np.float64)
             raw.task = "regression"
@@ -63,6 +68,16 @@ def _parse_arff(path: Path, text: str, label_column: int | str | None) -> RawSer
             raise DatasetError(f"{raw.where(missing[0])}: the class ({target!r}, the last attribute) is missing.")
         raw.y = y
     return raw
+
+
+def _ascii(text: str) -> str:
+    """``text`` with each character outside ASCII escaped (``_ESCAPED``): scipy.io.arff stores nominal values as
+    ASCII bytes and fails the whole file on a UTF-8 class such as 'été'; ``_unescape`` restores what it read."""
+    return text if text.isascii() else re.sub(r"[^\x00-\x7f]", lambda m: f"\x01{ord(m.group()):x}\x02", text)
+
+
+def _unescape(value: str) -> str:
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), value)
 
 
 def _arff_data_line(path: Path, text: str) -> int:
@@ -91,6 +106,7 @@ def _arff_failure(path: Path, text: str, data_line: int, error: Exception) -> st
             outer.append((match.group(1), match.group(2).strip()))
             in_relational = match.group(2).strip().lower().startswith("relational")
     lines, numbers = numbered_lines(text, skip=data_line)
+    quoted = []
     for line, number in zip(lines, numbers):
         s = line.strip()
         if s.startswith("%"):
@@ -98,7 +114,14 @@ def _arff_failure(path: Path, text: str, data_line: int, error: Exception) -> st
         problem = _arff_line_problem(s, outer, inner)
         if problem:
             return f"{path}, line {number}: {problem}"
-    return f"{path}: cannot parse the ARFF file ({type(error).__name__}: {error})."
+        quoted.append("'" in s or '"' in s)
+    said = f"{path}: cannot parse the ARFF file ({type(error).__name__}: {error})."
+    if any(quoted) and not quoted[0]:  # scipy reads every line with the quoting it sniffs on the first data line
+        return (
+            f"{said[:-1]}: it is read with the quoting of the first data line, which quotes nothing; quote the values "
+            "alike on every line (a value quoted on one line, quoted on all)."
+        )
+    return said
 
 
 def _arff_line_problem(line: str, outer: list[tuple[str, str]], inner: list[str]) -> str | None:

@@ -36,6 +36,7 @@ def assemble(
     for r in raws:
         _refuse_empty(r)
     files = ", ".join(str(r.path) for r in raws)
+    raws = _channels_lined_up(raws, files)
     channels = sorted({r.X.shape[1] for r in raws})
     if len(channels) > 1:
         raise DatasetError(f"{files}: the files have different channel counts {channels}; they must match.")
@@ -58,6 +59,7 @@ def assemble(
     if split_names is None:
         splits = dict(raws[0].splits) if len(raws) == 1 else {}
     else:
+        _refuse_own_splits(raws, split_names)
         splits = {s: np.arange(offsets[j], offsets[j + 1]) for j, s in enumerate(split_names)}
     y, task, classes = _targets(raws, task, files)
     if raws[0].y is None:
@@ -76,6 +78,32 @@ def assemble(
     except DatasetError as e:
         raise DatasetError(f"{files}: {e}") from None
     return ds if all(r.typed_labels for r in raws) else replace(ds, class_values=None)
+
+
+def _channels_lined_up(raws: list[RawSeries], files: str) -> list[RawSeries]:
+    """The files with their channels in the first file's order where every file names them, each name once (long
+    tables): a channel's place in a file is the order its rows or columns happen to come in, which another export
+    changes."""
+    named = [r.channels for r in raws if r.channels is not None and len(set(r.channels)) == len(r.channels)]
+    if len(raws) < 2 or len(named) < len(raws):
+        return raws
+    first = named[0]
+    if any(set(n) != set(first) for n in named[1:]):
+        said = "; ".join(f"{r.path}: {', '.join(n)}" for r, n in zip(raws, named))
+        raise DatasetError(f"{files}: the files name different channels ({said}); they must name the same ones.")
+    return [replace(r, X=r.X[:, [n.index(c) for c in first]], channels=first) for r, n in zip(raws, named)]
+
+
+def _refuse_own_splits(raws: list[RawSeries], split_names: list[str]) -> None:
+    """A file read as one split must hold no other (an .npz's X_test, its splits_*): merged into that split, its test
+    series would train, and a test file passed beside it is often those very series."""
+    for raw, name in zip(raws, split_names):
+        if set(raw.splits) - {name}:
+            raise DatasetError(
+                f"{raw.path}: the file holds its own splits ({', '.join(sorted(raw.splits))}), which reading it as the "
+                f"{name!r} split would merge into one: read it alone (its splits are kept), or save it with the "
+                f"{name!r} series only."
+            )
 
 
 def _refuse_empty(raw: RawSeries) -> None:

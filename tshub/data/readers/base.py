@@ -77,6 +77,8 @@ class RawSeries:
     floats; None when the file has none), ``lines`` the 1-based line of each series (0 for binary formats).
     ``typed_labels``: ``y`` has the type its author gave it (an .npz array), so numeric labels keep their values
     (``Dataset.class_values``); a text format's numbers are parsed only to read fast, its labels stay text.
+    ``channels``: the channels' names where the file names them (a long table's kinds or value columns), by which
+    the files of one dataset line their channels up.
     """
 
     path: Path
@@ -91,6 +93,7 @@ class RawSeries:
     splits: dict[str, np.ndarray] = field(default_factory=dict)
     md5: str | None = None
     typed_labels: bool = False
+    channels: list[str] | None = None
 
     def where(self, i: int) -> str:
         """Where series ``i`` is, for messages: its line, or its index in a binary file."""

@@ -53,13 +53,16 @@ def read_long_table(
     """The series of a long table (``lines``, the first its ``header``, at file lines ``numbers``), or None when the
     table is not one. Its targets are ``label_column``'s (a name or an index; by default the column named like
     targets, see ``LABEL_NAMES``; None: no targets), one per series. A time column among few columns with no series
-    column is refused: read as one series per row, each row would be a series of a few values."""
+    column is refused, and so are series ids that repeat with no time column: read as one series per row, each row
+    would be a series of a few values."""
     keys = [name.strip().lower() for name in header]
     series = next((j for j, k in enumerate(keys) if is_identifier(k, SERIES_NAMES)), None)
     time = next((j for j, k in enumerate(keys) if k in TIME_NAMES), None)
-    if time is None or len(header) > MAX_COLUMNS:
+    if len(header) > MAX_COLUMNS:
         return None
     if series is None:
+        if time is None:
+            return None
         raise DatasetError(
             f"{path}, line {numbers[0]}: a time column ({header[time]!r}) among {len(header)} columns makes this a long "
             "table (one row per series and time step), but no column names the series (id, series, sample, subject, "
@@ -71,7 +74,7 @@ def read_long_table(
     columns = _columns(rows, delimiter, len(header))
     if columns is None:  # ragged rows: series of unequal lengths in a wide table, unless the ids repeat
         split = [row.split(delimiter) for row in rows]
-        if len({f[series] if series < len(f) else "" for f in split}) < len(rows):
+        if time is not None and len({f[series] if series < len(f) else "" for f in split}) < len(rows):
             wrong = next(i for i, fields in enumerate(split) if len(fields) != len(header))
             raise DatasetError(
                 f"{path}, line {numbers[wrong]}: {len(split[wrong])} fields, but the header has {len(header)} column "
@@ -80,6 +83,15 @@ def read_long_table(
         return None
     if len(set(columns[series])) == len(rows):
         return None  # one row per id: a wide table whose columns happen to be named so
+    if time is None:
+        if _one_target_per_id(header, columns, series, label_column):
+            raise DatasetError(
+                f"{path}: the ids of its series column ({header[series]!r}) repeat, which makes this a long table (one "
+                f"row per series and time step), but no column names the time step ({', '.join(sorted(TIME_NAMES))}): "
+                "rename the column of time steps 'time' (rows already in time order: add one counting them); if each "
+                "row is a whole series, remove that column."
+            )
+        return None
     label = _label_index(path, header, label_column, (series, time))
     kind = next((j for j, k in enumerate(keys) if k in KIND_NAMES and j not in (series, time, label)), None)
     channels = [
@@ -105,7 +117,28 @@ def read_long_table(
         X[series_of_row, channel, position] = values[order, 0]
     first_rows = order[starts]
     y = None if label is None else _targets(path, header[label], columns[label], order, starts, numbers)
-    return RawSeries(path=path, format="csv", X=X, y=y, lines=numbers[first_rows])
+    names = [header[j] for j in channels] if kind is None else list(dict.fromkeys(columns[kind]))
+    return RawSeries(path=path, format="csv", X=X, y=y, lines=numbers[first_rows], channels=names)
+
+
+def _one_target_per_id(
+    header: list[str], columns: list[list[str]], series: int, label_column: int | str | None
+) -> bool:
+    """Whether every row of an id gives one target, as in a long table: the targets' column (``label_column``, by
+    default the one named like targets, else the first) never differs within an id, or there is none. Rows of an id
+    with different targets are separate series of a wide table whose id column repeats, and an id column that holds
+    the targets names classes, not series."""
+    if label_column is None:
+        return True
+    if isinstance(label_column, str):
+        label = header.index(label_column) if label_column in header else None
+    elif label_column is DEFAULT_LABEL_COLUMN:
+        label = next((j for j, name in enumerate(header) if name.strip().lower() in LABEL_NAMES), 0)
+    else:
+        label = label_column % len(header) if -len(header) <= label_column < len(header) else None
+    if label is None:
+        return True
+    return label != series and len(set(zip(columns[series], columns[label]))) == len(set(columns[series]))
 
 
 def _columns(rows: list[str], delimiter: str, width: int) -> list[list[str]] | None:
@@ -142,7 +175,8 @@ def _label_index(path: Path, header: list[str], label_column: int | str | None, 
         if found is None:
             raise DatasetError(
                 f"{path}: a long table (one row per series and time step, columns {header}) with no column named "
-                f"like targets ({', '.join(sorted(LABEL_NAMES))}): name the one that holds them, label_column='NAME'."
+                f"like targets ({', '.join(sorted(LABEL_NAMES))}): series without targets read with label_column=None, "
+                "else name the column that holds them, label_column='NAME'."
             )
         return found
     if isinstance(label_column, str):

@@ -206,9 +206,14 @@ def _npz_array(archive: Any, path: Path, key: str) -> np.ndarray:
             raise DatasetError(
                 f"{path}: key {key!r} cannot be read ({e}); the archive is damaged, save it again with numpy.savez."
             ) from None
+        save = (
+            "series of unequal lengths NaN-padded into one float array, which variable_length='pad', 'truncate' or "
+            "'resample' reads"
+            if key.startswith("X")  # a ragged list of series, as np.array(series, dtype=object) holds it
+            else "numeric or fixed-width string arrays (e.g. y.astype(str))"
+        )
         raise DatasetError(
-            f"{path}: key {key!r} holds Python objects (dtype=object), which tshub never "
-            "unpickles; save numeric or fixed-width string arrays (e.g. y.astype(str))."
+            f"{path}: key {key!r} holds Python objects (dtype=object), which tshub never unpickles; save {save}."
         ) from None
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
         raise DatasetError(
