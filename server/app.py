@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import tshub
@@ -54,7 +55,7 @@ from server.schemas import (
     RecommendOut,
     RecommendRequest,
 )
-from server.storage import over_quota, remove_unreferenced, tenant_usage
+from server.storage import TenantLocks, over_quota, remove_unreferenced, tenant_usage
 from server.uploads import ParseOptions, UploadError, chosen_label_column, ingest, store_raw, too_large_message
 from tshub.data.readers import Missing, ReadLimits, VariableLength
 from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_model_id, read_config, resolve
@@ -110,8 +111,12 @@ def owned_dataset(request: Request, owner: Owner, dataset_id: str) -> DatasetRec
     with request.app.state.Session() as session:
         row = session.get(DatasetRecord, dataset_id)
     if row is None or row.owner_id != owner.id:
-        raise HTTPException(404, f"no dataset {dataset_id!r} for this token; upload it with POST /v1/datasets")
+        raise no_dataset(dataset_id)
     return row
+
+
+def no_dataset(dataset_id: str) -> HTTPException:
+    return HTTPException(404, f"no dataset {dataset_id!r} for this token; upload it with POST /v1/datasets")
 
 
 # ------------------------------------------------------------------------------------------------ routes
@@ -123,7 +128,7 @@ router = APIRouter(prefix="/v1", responses=_errors(429))  # TSHUB_TENANT_CONCURR
     status_code=201,
     response_model=DatasetOut,
     tags=["datasets"],
-    responses=_errors(401, 413, 415, 422),
+    responses=_errors(401, 409, 413, 415, 422),
     summary="Upload a dataset",
 )
 async def upload_dataset(
@@ -194,23 +199,29 @@ async def upload_dataset(
     )
 
     def insert() -> DatasetRecord:
-        with Session.begin() as session:
-            row = DatasetRecord(
-                owner_id=owner.id,
-                filename=stored[0].filename[:300],
-                raw_sha256=ingested.raw_sha256,
-                path=ingested.path,
-                summary=ingested.summary,
-                bytes=ingested.bytes,
-            )
-            session.add(row)
+        """Checked against what the tenant stores now, under its lock: its other uploads may have landed since ``used``
+        was read, and the deletion of a dataset whose parsed file this one reuses may have removed it."""
+        with request.app.state.tenant_locks(owner.id):
+            refusal = over_quota(settings, tenant_usage(Session, owner.id) + ingested.bytes)
+            if refusal is not None:
+                remove_unreferenced(storage, Session, ingested.path)
+                raise HTTPException(413, refusal)
+            if storage.size(ingested.path) is None:
+                raise HTTPException(
+                    409, "the dataset this upload shares its data with was deleted meanwhile; upload it again"
+                )
+            with Session.begin() as session:
+                row = DatasetRecord(
+                    owner_id=owner.id,
+                    filename=stored[0].filename[:300],
+                    raw_sha256=ingested.raw_sha256,
+                    path=ingested.path,
+                    summary=ingested.summary,
+                    bytes=ingested.bytes,
+                )
+                session.add(row)
         return row
 
-    try:
-        check_storage_quota(settings, used + ingested.bytes)
-    except HTTPException:
-        await run_in_threadpool(remove_unreferenced, storage, Session, ingested.path)
-        raise
     return DatasetOut.of(await run_in_threadpool(insert))
 
 
@@ -275,17 +286,29 @@ def delete_dataset(request: Request, owner: OwnerDep, dataset_id: DatasetId) -> 
     """Refused (409) while any of your jobs uses it: delete those jobs first. Raw uploads no other dataset
     uses are swept from the storage within minutes."""
     row = owned_dataset(request, owner, dataset_id)
-    with request.app.state.Session.begin() as session:
-        jobs = session.scalar(select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id))
-        if jobs:
-            raise HTTPException(
-                409,
-                f"dataset {dataset_id} is used by {jobs} job(s); delete them first "
-                "(GET /v1/jobs, DELETE /v1/jobs/{id}; a queued or running one must be cancelled)",
-            )
-        session.execute(delete(DatasetRecord).where(DatasetRecord.id == dataset_id))
-    remove_unreferenced(request.app.state.storage, request.app.state.Session, row.path)
+    Session = request.app.state.Session
+    try:
+        with Session.begin() as session:
+            jobs = jobs_using(session, dataset_id)
+            if not jobs:
+                session.execute(delete(DatasetRecord).where(DatasetRecord.id == dataset_id))
+    except IntegrityError:  # a job on it was created between the count and the delete (the jobs' foreign key)
+        with Session() as session:
+            jobs = jobs_using(session, dataset_id)
+    if jobs:
+        raise HTTPException(
+            409,
+            f"dataset {dataset_id} is used by {jobs} job(s); delete them first "
+            "(GET /v1/jobs, DELETE /v1/jobs/{id}; a queued or running one must be cancelled)",
+        )
+    with request.app.state.tenant_locks(owner.id):  # not while an upload reusing the file inserts its row
+        remove_unreferenced(request.app.state.storage, Session, row.path)
     return Response(status_code=204)
+
+
+def jobs_using(session: Any, dataset_id: str) -> int:
+    """How many jobs name the dataset, which keeps it (the jobs' foreign key)."""
+    return session.scalar(select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id))
 
 
 @router.post(
@@ -323,18 +346,21 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
     )
     if refusal is not None:
         raise HTTPException(422, refusal)
-    job = request.app.state.jobs.create(
-        owner.id,
-        body.dataset_id,
-        {
-            **body.spec(),
-            "model": model,
-            "candidates": offered_candidates(request),
-            "recommend_time_limit_s": settings.recommend_timeout_s,
-            "recommend_cache_scope": owner.id,
-        },
-        max_queued=settings.tenant_queued,
-    )
+    try:
+        job = request.app.state.jobs.create(
+            owner.id,
+            body.dataset_id,
+            {
+                **body.spec(),
+                "model": model,
+                "candidates": offered_candidates(request),
+                "recommend_time_limit_s": settings.recommend_timeout_s,
+                "recommend_cache_scope": owner.id,
+            },
+            max_queued=settings.tenant_queued,
+        )
+    except IntegrityError:  # the dataset was deleted since it was read (the jobs' foreign key)
+        raise no_dataset(body.dataset_id) from None
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobOut.of(job)
 
@@ -693,6 +719,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.Session = open_store(settings.db_url)
     app.state.jobs = JobStore(app.state.Session)
     app.state.isolator = Isolator(ISOLATION_PRELOAD, slots=settings.parse_slots)
+    app.state.tenant_locks = TenantLocks()
     app.state.models_cache = {}
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness and database check")
@@ -778,9 +805,11 @@ def bounded_error(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def bounded(value: Any) -> Any:
-    """``value`` (JSON: strings, lists, dicts) with every string longer than MAX_ECHO cut, saying its length."""
-    if isinstance(value, str) and len(value) > MAX_ECHO:
-        return f"{value[:MAX_ECHO]}… ({len(value)} characters)"
+    """``value`` (JSON: strings, lists, dicts) with every string longer than MAX_ECHO cut, saying its length, and
+    lone surrogates (JSON's "\\ud800", which pydantic refuses and UTF-8 cannot encode) written as escapes."""
+    if isinstance(value, str):
+        value = value.encode("utf-8", "backslashreplace").decode()
+        return f"{value[:MAX_ECHO]}… ({len(value)} characters)" if len(value) > MAX_ECHO else value
     if isinstance(value, list):
         return [bounded(v) for v in value]
     if isinstance(value, dict):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import Token, utcnow
 from server.jobstore import JobStore
@@ -71,6 +71,7 @@ def create_token(Session: sessionmaker, name: str, expires_at: datetime | None =
     try:
         with Session.begin() as session:
             check_token_name(name, session.scalars(select(Token)).all())
+            refuse_taken_namespace(session, name)
             row = Token(name=name, name_key=name.casefold(), token_hash=hash_token(token), expires_at=expires_at)
             session.add(row)
     except IntegrityError:  # a token of this name was created since the check: the database's unique name_key
@@ -102,6 +103,19 @@ def check_token_name(name: str, tokens: Sequence[Token]) -> None:
         f"jobs and Hub namespace, so a name is given once; choose another, e.g. {free!r} (`tshub token list` shows "
         "every token)"
     )
+
+
+def refuse_taken_namespace(session: Session, name: str) -> None:
+    """Refuse the name of a Hub namespace that another token created (a new token owns none), up to case: the new
+    tenant could not publish under its own name, and the other's repos would show as its own."""
+    from server.hub_store import HubNamespace  # imported here: the Hub's store imports this module
+
+    taken = next((n for n in session.scalars(select(HubNamespace.name)) if n.casefold() == name.casefold()), None)
+    if taken is not None:
+        raise TokenNameError(
+            f"the Hub namespace {taken!r} belongs to another token, and a token's name is its namespace: choose "
+            "another name"
+        )
 
 
 def list_tokens(Session: sessionmaker, active_only: bool = False) -> list[TokenInfo]:

@@ -320,6 +320,22 @@ def over_quota(settings: Settings, used: int) -> str | None:
     )
 
 
+class TenantLocks:
+    """A lock per tenant, held from a check of what it stores to the write that the check allowed: its quota, which
+    its concurrent uploads and Hub commits would otherwise all pass before any of them had stored; and a parsed file
+    that a re-upload reuses, which the deletion of its twin dataset would otherwise remove as unreferenced. They hold
+    within one API process (the Hub runs on one; uploads spread over several API machines can overshoot the quota by
+    one request each)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, owner_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(owner_id, threading.Lock())
+
+
 def remove_unreferenced(storage: ObjectStore, Session: sessionmaker, dataset_key: str) -> None:
     """Delete a parsed dataset once no dataset row points at it (a tenant's re-uploads share one)."""
     with Session() as session:

