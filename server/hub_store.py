@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,9 @@ MAX_PATH = 1000
 MAX_FILES = 10_000  # files in the repo at a commit (a checkpoint has four)
 MAX_TITLE, MAX_MESSAGE = 1_000, 64 * 1024  # characters
 MAX_CARD_VALUES = 100_000  # values in a card's YAML metadata, aliases (*name) expanded as JSON stores them
+# Characters of a card's YAML metadata block: pure-Python YAML parses ~40-150 kB a second, and anyone may ask for a
+# card's validation; tshub's cards hold under 1 kB.
+MAX_CARD_YAML = 64 * 1024
 # Tries of a repo creation that a concurrent one beat to its namespace or repo row: each loss is to a row that then
 # exists, so the second try settles it unless a third request raced for the same new repo too.
 CREATE_ATTEMPTS = 3
@@ -279,20 +283,28 @@ class HubStore:
             return {e["sha256"] for files in trees for e in files.values() if e["sha256"] in sha256s}
 
     def list_repos(
-        self, owner: Owner | None, author: str | None, search: str | None, limit: int
+        self, owner: Owner | None, author: str | None, search: str | None, tags: list[str], sort: str | None, limit: int
     ) -> list[tuple[HubRepo, HubCommit]]:
-        """Repos ``owner`` may read (optionally of one namespace, or whose id contains ``search``), newest first."""
-        query = select(HubRepo).order_by(HubRepo.created_at.desc())
+        """Repos ``owner`` may read, at their main commit (optionally of one namespace, whose id contains ``search``,
+        whose card has all ``tags``): the most recently created first, or modified with ``sort="lastModified"``."""
+        newest = HubCommit.created_at if sort == "lastModified" else HubRepo.created_at
+        query = (
+            select(HubRepo, HubCommit)
+            .join(HubRef, (HubRef.repo_pk == HubRepo.id) & (HubRef.name == DEFAULT_BRANCH))
+            .join(HubCommit, HubCommit.oid == HubRef.commit_oid)
+            .order_by(newest.desc())
+        )
         if author:
             query = query.where(HubRepo.namespace == author)
         with self.Session() as session:
-            repos = [
-                r
-                for r in session.scalars(query).all()
-                if (not r.private or (owner is not None and owner.id == r.owner_id))
-                and (not search or search.casefold() in r.repo_id.casefold())
-            ][:limit]
-        return [(repo, self.resolve(repo, DEFAULT_BRANCH)) for repo in repos]
+            rows = session.execute(query).all()
+        return [
+            (repo, commit)
+            for repo, commit in rows
+            if (not repo.private or (owner is not None and owner.id == repo.owner_id))
+            and (not search or search.casefold() in repo.repo_id.casefold())
+            and set(tags) <= card_tags(commit.card_data)
+        ][:limit]
 
     # ---------------------------------------------------------------------------------------- revisions
     def resolve(self, repo: HubRepo, revision: str) -> HubCommit:
@@ -359,10 +371,12 @@ class HubStore:
                 f"a commit's summary may have at most {MAX_TITLE:,} characters and its description {MAX_MESSAGE:,} "
                 f"(got {len(title):,} and {len(message):,}); shorten them"
             )
+        if not (utf_8(title) and utf_8(message)):
+            raise HubStoreError("a commit's summary and description must be text: they hold a lone surrogate")
         if not _BRANCH.match(branch) or COMMIT_ID.match(branch):
             raise HubStoreError(f"cannot commit to {branch!r}: commits go to a branch, such as {DEFAULT_BRANCH!r}")
         contents = {change.path: change.content for change in changes if change.content is not None}
-        blobs = {path: self._store_blob(content) for path, content in contents.items()}
+        blobs = {path: _blob_entry(content) for path, content in contents.items()}
         card = next((card_metadata(c.content) for c in changes if c.path == CARD_FILE and c.content is not None), None)
         for _ in range(20):
             head = self._branch_head(repo, branch)
@@ -374,6 +388,7 @@ class HubStore:
                     f"this commit would leave {len(files):,} files in {repo.repo_id}, over the limit of {MAX_FILES:,} "
                     "per repo; pack small files together or delete some"
                 )
+            _refuse_file_and_folder(files)
             new = _new_commit(
                 repo.id,
                 head.oid,
@@ -383,6 +398,8 @@ class HubStore:
                 owner.name,
                 (card if CARD_FILE in blobs else head.card_data) if CARD_FILE in files else None,
             )
+            for path, content in contents.items():  # before the commit that names them, and only for one not refused
+                self._write_blob(blobs[path]["sha256"], content)
             try:
                 with self.Session.begin() as session:
                     session.add(new)
@@ -412,11 +429,6 @@ class HubStore:
                 raise RevisionNotFound(f"no branch {branch!r} in {repo.repo_id}")
             return session.get(HubCommit, ref.commit_oid)
 
-    def _store_blob(self, content: bytes) -> dict[str, Any]:
-        sha256 = hashlib.sha256(content).hexdigest()
-        self._write_blob(sha256, content)
-        return {"oid": git_hash(content), "sha256": sha256, "size": len(content)}
-
     def _write_blob(self, sha256: str, content: bytes) -> None:
         """Store a content unless it is stored already."""
         path = self._blob_path(sha256)
@@ -425,6 +437,11 @@ class HubStore:
 
     def _blob_path(self, sha256: str) -> Path:
         return self.root / "blobs" / sha256[:2] / sha256
+
+
+def _blob_entry(content: bytes) -> dict[str, Any]:
+    """What a commit's file tree records of a content: its git blob id, its sha256 (where it is stored) and size."""
+    return {"oid": git_hash(content), "sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
 
 
 def hub_blobs(Session: sessionmaker, owner_id: str) -> dict[str, int]:
@@ -446,7 +463,8 @@ def _blob_sizes(trees: Iterable[dict[str, Any]]) -> dict[str, int]:
 
 
 def check_path(path: str) -> str:
-    """A repo file path: relative, '/'-separated, no empty, '.', '..' or '.git' segment; HubStoreError otherwise.
+    """A repo file path: relative, '/'-separated, no empty, '.', '..' or '.git' segment, no control character or
+    lone surrogate (JSON's "\\ud800": no answer naming it could be encoded); HubStoreError otherwise.
 
     Segments are split here, not by PurePosixPath, which drops '.' and empty ones: "./config.json" or "config.json/"
     would be files beside "config.json" that a client writes to the same place.
@@ -455,7 +473,7 @@ def check_path(path: str) -> str:
         not path
         or len(path) > MAX_PATH
         or "\\" in path
-        or "\0" in path
+        or any(unicodedata.category(c) in ("Cc", "Cs") for c in path)  # controls; lone surrogates, not UTF-8
         or any(p in ("", ".", "..", ".git") for p in path.split("/"))
     ):
         raise HubStoreError(f"invalid file path {path!r}: use a relative path such as 'config.json' or 'sub/x.bin'")
@@ -470,14 +488,30 @@ def card_metadata(content: bytes) -> dict[str, Any] | None:
         return None
 
 
+def card_tags(card: dict[str, Any] | None) -> set[str]:
+    """What the Hub's ``list_models(filter=...)`` matches in a model card: its tags and library, and its datasets and
+    license as ``dataset:<name>`` and ``license:<id>``."""
+    found: set[str] = set()
+    for key, prefix in (("tags", ""), ("library_name", ""), ("datasets", "dataset:"), ("license", "license:")):
+        value = (card or {}).get(key)
+        found.update(f"{prefix}{v}" for v in (value if isinstance(value, list) else [value]) if v is not None)
+    return found
+
+
 def card_yaml(text: str) -> dict[str, Any]:
     """The metadata block of a model card as huggingface_hub reads it; ValueError says what is wrong with it.
 
-    Its size is checked with YAML aliases expanded first: a few hundred bytes of nested aliases (a "billion laughs")
-    parse to shared objects, but become gigabytes once stored as JSON or sent in a repo's cardData.
+    The block is bounded before it is parsed (MAX_CARD_YAML), and its size is checked with YAML aliases expanded: a
+    few hundred bytes of nested aliases (a "billion laughs") parse to shared objects, but become gigabytes once
+    stored as JSON or sent in a repo's cardData.
     """
     try:
         block = REGEX_YAML_BLOCK.search(text)
+        if block is not None and len(block.group(2)) > MAX_CARD_YAML:
+            raise ValueError(
+                f"the YAML metadata block of README.md is over {MAX_CARD_YAML // 1024} KiB; keep long text in the "
+                "card's body, below the block"
+            )
         if block is not None:
             _check_card_values(yaml.safe_load(block.group(2)))
         return ModelCard(text, ignore_metadata_errors=False).data.to_dict()
@@ -498,10 +532,22 @@ def _check_card_values(data: Any) -> None:
                 f"the YAML metadata block of README.md holds more than {MAX_CARD_VALUES:,} values once its aliases "
                 "(*name) are expanded; write fewer values, without aliases that repeat large ones"
             )
+        if isinstance(item, str) and not utf_8(item):
+            raise ValueError("the YAML metadata block of README.md holds a lone surrogate (\\ud800...); write text")
         if isinstance(item, dict):
             pending.extend([*item.keys(), *item.values()])
         elif isinstance(item, list):
             pending.extend(item)
+
+
+def utf_8(text: str) -> bool:
+    """Whether ``text`` can be encoded, i.e. holds no lone surrogate (what JSON's or YAML's "\\ud800" decodes to):
+    stored, it would make every answer that lists it fail."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _refuse_reserved(session: Any, namespace: str, owner: Owner) -> None:
@@ -545,6 +591,15 @@ def _apply(files: dict[str, Any], changes: list[FileChange], blobs: dict[str, di
         elif files.pop(change.path, None) is None:
             raise EntryNotFound(f"a file with this name doesn't exist: {change.path}")
     return files
+
+
+def _refuse_file_and_folder(files: dict[str, Any]) -> None:
+    """Refuse a tree where a path is a file and a folder (``a`` and ``a/b``): no client could download it, since no
+    folder holds a file and a folder of one name."""
+    folders = {path[:i] for path in files for i, c in enumerate(path) if c == "/"}
+    both = sorted(folders & files.keys())
+    if both:
+        raise HubStoreError(f"{both[0]!r} would be both a file and a folder of the repo; rename one, or delete it")
 
 
 def _new_commit(

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from huggingface_hub import HfApi, constants, snapshot_download
+from huggingface_hub import HfApi, ModelCard, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 from huggingface_hub.utils.sha import git_hash
 
@@ -64,7 +64,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     try:
         server.wait_ready(120)
         Session = open_store(f"sqlite:///{home / 'server' / 'tshub.db'}")  # the server's database, as the CLI does
-        tokens = {name: create_token(Session, name)[1] for name in ("tshub", "alice", "bob")}
+        tokens = {name: create_token(Session, name)[1] for name in ("tshub", "alice", "bob", "Wafer")}
         yield SimpleNamespace(
             url=server.url, tokens=tokens, blobs=home / "server" / "storage" / "hub" / "blobs", server=server
         )
@@ -316,7 +316,84 @@ def test_file_metadata_ranges_and_missing_entries_as_the_hub_serves_them(hub, cl
     assert missing.headers["X-Repo-Commit"] == sha  # the client caches that the file does not exist there
 
 
+def test_list_models_filters_by_tag_and_sorts_as_the_hub_does(hub, client):
+    """Failed before the fix: the server ignored ``filter`` (every repo matched any tag, an unknown one too) and
+    ``sort`` (always the most recently created first, also for ``sort="last_modified"``)."""
+    token = hub.tokens["alice"]
+    api = HfApi(endpoint=hub.url, token=token)
+    small_fcn(20).push_to_hub("lister/GunPoint-fcn", token=token)
+    api.create_repo("lister/plain")
+    api.upload_file(path_or_fileobj=b"notes", path_in_repo="notes.txt", repo_id="lister/plain")
+    small_fcn(21).push_to_hub("lister/GunPoint-fcn", token=token)  # modified after plain was created
+
+    def listed(**query: object) -> list[str]:
+        return [m.id for m in api.list_models(author="lister", **query)]
+
+    assert listed(filter="fcn") == listed(filter=["tshub", "dataset:GunPoint"]) == ["lister/GunPoint-fcn"]
+    assert listed(filter="no-such-tag") == []
+    assert listed(sort="created_at") == listed() == ["lister/plain", "lister/GunPoint-fcn"]
+    assert listed(sort="last_modified") == ["lister/GunPoint-fcn", "lister/plain"]
+
+
+def test_settings_this_hub_lacks_are_refused_not_ignored(hub, client):
+    """Failed before the fix: ``update_repo_settings(gated="manual")`` answered 200 and changed nothing, so a repo
+    its owner believed gated stayed open to everyone."""
+    api = HfApi(endpoint=hub.url, token=hub.tokens["alice"])
+    api.create_repo("alice/gate-me")
+    with pytest.raises(HfHubHTTPError, match="(?s)501.*gated"):
+        api.update_repo_settings("alice/gate-me", gated="manual")
+    api.update_repo_settings("alice/gate-me", gated=False)  # what every repo here is
+    api.update_repo_settings("alice/gate-me", private=True)
+    assert api.model_info("alice/gate-me").private is True
+
+
+def test_dataset_and_space_repos_are_not_found_saying_this_hub_serves_models(hub, client):
+    """Failed before the fix: a bare 404, which hf_hub_download reported as a lost connection and repo_exists raised
+    instead of answering False."""
+    api = HfApi(endpoint=hub.url)
+    for kind in ("dataset", "space"):
+        assert api.repo_exists("alice/anything", repo_type=kind) is False
+        with pytest.raises(RepositoryNotFoundError, match="model repos only"):
+            hf_hub_download("alice/anything", "data.csv", repo_type=kind)
+
+
+def test_a_card_validates_without_a_token_as_the_client_asks(hub, client):
+    """Failed before the fix: validate-yaml, which ``ModelCard.validate`` calls without a token (the Hub answers
+    anyone), was a 401, so ``metadata_update`` and ``ModelCard.push_to_hub`` always failed; it also parsed on the
+    event loop, every request waiting meanwhile, metadata of any size (2 MB: tens of seconds)."""
+    ModelCard("---\nlicense: mit\n---\n# card\n").validate()
+    with pytest.raises(ValueError, match="metadata block of README.md is over 64 KiB"):
+        ModelCard("---\na: [" + "1," * 40_000 + "1]\n---\n# card\n").validate()
+
+
+def test_a_pull_request_revision_is_a_revision_not_found(hub, client):
+    """Failed before the fix: ``refs/pr/1`` (this hub has no pull requests) answered model_info and list_repo_commits
+    with a bare 404, which snapshot_download reported as a lost connection."""
+    small_fcn(23).push_to_hub("alice/refs-fcn", token=hub.tokens["alice"])
+    api = HfApi(endpoint=hub.url)
+    for ask in (api.model_info, api.list_repo_commits, snapshot_download):
+        with pytest.raises(RevisionNotFoundError, match="refs/pr/1"):
+            ask("alice/refs-fcn", revision="refs/pr/1")
+
+
 # ------------------------------------------------------------------------------------------------ publishing
+def test_a_repo_named_like_a_model_id_loads_unless_its_source_is_one_tshub_knows(hub, client, monkeypatch, capsys):
+    """Regression: ``push_to_hub("alice/fcn")`` then ``load_pretrained("alice/fcn")`` failed: a repo whose second
+    part is an architecture read as the model id of a source 'alice', looked up as tshub/alice-fcn only. An unknown
+    source's name is tried as a repo id next; a known source's id never reads another namespace's repo."""
+    monkeypatch.setenv("HF_TOKEN", hub.tokens["alice"])
+    small_fcn(20).push_to_hub("alice/fcn")
+    assert torch.equal(outputs(load_pretrained("alice/fcn")), outputs(small_fcn(20)))
+    assert main(["pull", "alice/fcn"]) == 0 and "alice" in capsys.readouterr().out
+    with pytest.raises(ModelNotFoundError, match="tshub/alice-tcn") as found:
+        load_pretrained("alice/tcn")  # neither tshub/alice-tcn nor alice/tcn: both are said
+    assert "repo alice/tcn at" in str(found.value)
+    small_fcn(21).push_to_hub("Wafer/fcn", token=hub.tokens["Wafer"])  # a tenant named like a UCR dataset
+    with pytest.raises(ModelNotFoundError, match="tshub/Wafer-fcn") as found:
+        load_pretrained("Wafer/fcn")  # the zoo's id, whose repo is not published here
+    assert "repo Wafer/fcn at" not in str(found.value)
+
+
 def test_tshub_push_publishes_the_local_store_and_pull_fetches_it(hub, client, tmp_path, monkeypatch, capsys):
     store = tmp_path / "team_zoo"
     monkeypatch.setenv("TSHUB_ZOO", str(store))
@@ -464,7 +541,8 @@ def test_hostile_commits_and_cards_are_a_400_and_store_nothing_large():
         assert refused.status_code == 400 and "line 2: expected" in refused.json()["error"]
         refused = http.post("/api/repos/create", content=nested, headers=auth)
         assert refused.status_code == 400 and "the body is not JSON" in refused.json()["error"]
-        refused = http.post("/api/validate-yaml", json={"content": f"---\na: {nested}\n---\n"}, headers=auth)
+        deep = "[" * 20_000 + "]" * 20_000  # under the block's 64 KiB
+        refused = http.post("/api/validate-yaml", json={"content": f"---\na: {deep}\n---\n"}, headers=auth)
         assert refused.status_code == 400 and "nested too deep" in refused.text
 
         for path in ("./config.json", "config.json/", "a/./b", "a//b", "/etc/passwd", "a/../b", "a\\b"):

@@ -87,14 +87,14 @@ def resolve(name: str | Path, revision: str | None = None, *, local_folders: boo
     elif model_id is not None:
         looked.append(f"local stores: skipped, revision={revision!r} pins a Hub commit")
     model_id = canonical_id(model_id) if model_id else None
-    repo_id = model_id.repo_id() if model_id else str(name)
-    try:
-        return download(repo_id, revision=revision)
-    except _HUB_ERRORS as err:
-        looked.append(
-            f"Hugging Face Hub repo {repo_id} at {hub_endpoint()}"
-            f"{f' (revision {revision})' if revision else ''}: {_hub_reason(err)}"
-        )
+    for repo_id in hub_repos(str(name), model_id):
+        try:
+            return download(repo_id, revision=revision)
+        except _HUB_ERRORS as err:
+            looked.append(
+                f"Hugging Face Hub repo {repo_id} at {hub_endpoint()}"
+                f"{f' (revision {revision})' if revision else ''}: {_hub_reason(err)}"
+            )
     raise ModelNotFoundError(_not_found_message(str(name), model_id, looked))
 
 
@@ -106,15 +106,17 @@ def pull(name: str, revision: str | None = None) -> Path:
     """
     model_id = as_model_id(name)
     model_id = canonical_id(model_id) if model_id else None
-    repo_id = model_id.repo_id() if model_id else name
-    try:
-        snapshot = download(repo_id, revision=revision)
-    except _HUB_ERRORS as err:
-        raise ModelNotFoundError(
-            f"cannot pull {name}: Hugging Face Hub repo {repo_id} at {hub_endpoint()}: {_hub_reason(err)}."
-        ) from None
+    failures = []
+    for repo_id in hub_repos(name, model_id):
+        try:
+            snapshot = download(repo_id, revision=revision)
+            break
+        except _HUB_ERRORS as err:
+            failures.append(f"Hugging Face Hub repo {repo_id} at {hub_endpoint()}: {_hub_reason(err)}")
+    else:
+        raise ModelNotFoundError(f"cannot pull {name}: {'; '.join(failures)}.")
     load_checkpoint(snapshot)  # verifies format, hash and keys before anyone relies on the copy
-    if model_id is None:
+    if model_id is None or repo_id != model_id.repo_id():
         return snapshot
     record = {"repo_id": repo_id, "revision": revision, "commit": snapshot_commit(snapshot)}
 
@@ -130,9 +132,23 @@ def canonical_id(model_id: ModelId) -> ModelId:
 
     Sources match case-insensitively, but Hub repo names and HF cache folders are spelled one way.
     """
-    return model_id.spelled_as(
-        [row["source"] for row in list_pretrained()] + [entry["name"] for entry in list_datasets()]
-    )
+    return model_id.spelled_as(known_sources())
+
+
+def known_sources() -> list[str]:
+    """The sources tshub knows: those of the stores' checkpoints and their indexes, and the catalogue's datasets."""
+    return [row["source"] for row in list_pretrained()] + [entry["name"] for entry in list_datasets()]
+
+
+def hub_repos(name: str, model_id: ModelId | None) -> list[str]:
+    """The Hub repos ``name`` may be, in the order tried: a model id's own (``<namespace>/<SOURCE>-<arch>``), then,
+    where tshub knows no such source, ``name`` itself, a repo whose second part is an architecture
+    (``push_to_hub("alice/fcn")``). A known source's id never reads another namespace's repo."""
+    if model_id is None:
+        return [name]
+    if any(model_id.names_source(source) for source in known_sources()):
+        return [model_id.repo_id()]
+    return [model_id.repo_id(), name]
 
 
 def did_you_mean(name: str) -> list[str]:
