@@ -218,7 +218,7 @@ async def create_repo(request: Request) -> JSONResponse:
     owner = await run_in_threadpool(signed_in, request)
     body = await read_json(request, "create repo")
     namespace, name = named_repo(body, owner, "create repo")
-    private = body.get("visibility") == "private" if "visibility" in body else bool(body.get("private"))
+    private = asked_private(body) or False
     url = f"{base_url(request)}/{namespace}/{name}"
     try:
         repo = await run_in_threadpool(hub(request).create_repo, owner, namespace, name, private)
@@ -253,10 +253,22 @@ async def update_settings(request: Request, namespace: str, name: str) -> dict[s
     lacking = sorted(k for k, v in body.items() if k not in ("visibility", "private") and (k, v) != ("gated", False))
     if lacking:  # refused, not ignored: an owner who asked for gated access must not believe the repo gated
         refuse(f"the repo settings {', '.join(lacking)} (only visibility: private=)")()
-    if "visibility" in body or "private" in body:
-        private = body["visibility"] == "private" if "visibility" in body else bool(body["private"])
+    private = asked_private(body)
+    if private is not None:
         await run_in_threadpool(hub(request).set_private, owner, f"{namespace}/{name}", private)
     return {}
+
+
+def asked_private(body: dict[str, Any]) -> bool | None:
+    """The visibility a request asks for (``visibility`` "private" or "public", or ``private`` true or false), None
+    when it names none; anything else is refused: a misspelt one read as public would publish a private repo."""
+    if "visibility" in body:
+        if body["visibility"] not in ("private", "public"):
+            raise HubStoreError(f"visibility must be 'private' or 'public', not {str(body['visibility'])[:64]!r}")
+        return body["visibility"] == "private"
+    if body.get("private") is not None and not isinstance(body["private"], bool):
+        raise HubStoreError(f"'private' must be true or false (the visibility), not {str(body['private'])[:64]!r}")
+    return body.get("private")
 
 
 @router.get("/api/models", summary="Model repos this caller can see")

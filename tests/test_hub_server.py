@@ -347,6 +347,20 @@ def test_settings_this_hub_lacks_are_refused_not_ignored(hub, client):
     assert api.model_info("alice/gate-me").private is True
 
 
+@pytest.mark.parametrize("body", [{"visibility": "privat"}, {"visibility": "Private"}, {"private": "false"}])
+def test_a_visibility_that_is_neither_public_nor_private_is_a_400(hub, client, body):
+    """Failed before the fix: a misspelt ``visibility`` made the repo public, and ``"private": "false"`` (text, from
+    curl) private; what the owner asked for is unknown, so neither the creation nor the change happens."""
+    auth = {"Authorization": f"Bearer {hub.tokens['alice']}"}
+    created = httpx.post(f"{hub.url}/api/repos/create", json={"name": "vis", **body}, headers=auth, timeout=SLOW)
+    assert created.status_code == 400 and "visibility" in created.headers["X-Error-Message"], created.text
+    api = HfApi(endpoint=hub.url, token=hub.tokens["alice"])
+    assert not api.repo_exists("alice/vis")
+    api.create_repo("alice/vis-change", private=True, exist_ok=True)
+    changed = httpx.put(f"{hub.url}/api/models/alice/vis-change/settings", json=body, headers=auth, timeout=SLOW)
+    assert changed.status_code == 400 and api.model_info("alice/vis-change").private is True
+
+
 def test_dataset_and_space_repos_are_not_found_saying_this_hub_serves_models(hub, client):
     """Failed before the fix: a bare 404, which hf_hub_download reported as a lost connection and repo_exists raised
     instead of answering False."""
