@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -598,16 +599,32 @@ def _labelled_csv(folder: Path) -> Path:
         (["finetune", "GunPoint/fcn", "x.csv", "--val-fraction", "1.5"], "argument --val-fraction: expected a number"),
         (["finetune", "GunPoint/fcn", "x.csv", "--val-fraction", "nan"], "argument --val-fraction: expected a number"),
         (["finetune", "GunPoint/fcn", "x.csv", "--test-fraction", "1"], "argument --test-fraction: expected a number"),
+        (["recommend", "Coffee", "-k", "0"], "argument -k: expected a whole number >= 1"),
+        (["recommend", "Coffee", "-k", "-1"], "argument -k: expected a whole number >= 1"),
     ],
 )
 def test_numbers_that_make_no_sense_are_usage_errors_before_any_work(argv, said, work_started, capsys):
     """Regression: --max-epochs 0 and --time-budget -1 ended in a ValueError traceback after loading the model and
     the data; --time-budget 0, --seed -1 and ω = 0 (which the service refuses) trained; --time-limit -1 ranked until
     "took longer than -1 s"; --probe-epochs 0 skipped every candidate, each with the same ValueError; a fraction
-    outside (0, 1) was refused in the library's terms (val_fraction) after reading the data."""
+    outside (0, 1) was refused in the library's terms (val_fraction) after reading the data, and so was -k 0."""
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2 and said in capsys.readouterr().err and not work_started
+
+
+def test_a_warning_about_the_data_is_said_once_though_each_training_splits_it(zoo, tmp_path):
+    """Regression: `tshub finetune` split the data, then the fine-tune and the baseline split it again, each
+    warning from its own place, so a test class with no training series was warned about two or three times."""
+    rows = "".join(f"{i % 2}," + ",".join(f"{(i * j) % 7 - 3}" for j in range(16)) + "\n" for i in range(20))
+    (tmp_path / "train.csv").write_text(rows)
+    (tmp_path / "test.csv").write_text(rows[: rows.index("\n") + 1] + "2," + ",".join("0" * 16) + "\n")
+    argv = ["finetune", "GunPoint/fcn", str(tmp_path / "train.csv"), "--test-file", str(tmp_path / "test.csv")]
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("default")  # Python's own: each warning once per place it is attributed to
+        assert main([*argv, "--lr-multiplier", "1", "--max-epochs", "1", "--baseline", "--threads", "1"]) == 0
+    unseen = [w for w in said if "have no training series" in str(w.message)]
+    assert len(unseen) == 1, [str(w.message) for w in unseen]
 
 
 def test_a_relative_target_for_classes_is_refused_before_training(zoo, tmp_path, work_started, capsys):

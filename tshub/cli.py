@@ -671,7 +671,8 @@ def parse_lr_multiplier(text: str) -> str | float | list[float]:
 
 
 def parse_count(text: str) -> int:
-    """A whole number >= 1 (epochs): 0 trains nothing, and the training refuses it only after loading everything."""
+    """A whole number >= 1 (epochs, sources to show): 0 does nothing, which the library refuses only after loading
+    everything."""
     return _number(text, int, lambda n: n >= 1, "a whole number >= 1")
 
 
@@ -872,7 +873,7 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
         help="catalogue dataset name (e.g. Coffee) or a data file; scored on its train split (a "
         "file is all training data)",
     )
-    p.add_argument("-k", type=int, default=5, help="how many sources to show (default 5)")
+    p.add_argument("-k", type=parse_count, default=5, help="how many sources to show (default 5)")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=list_methods(), help=f"default {DEFAULT_METHOD}")
     p.add_argument("--arch", help="only checkpoints of this architecture")
     p.add_argument("--candidates", nargs="+", metavar="ID", help="rank these model ids / folders (default: all)")

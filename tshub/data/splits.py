@@ -155,7 +155,8 @@ def _share(n: int, of: int, asked: float) -> str:
 
 def _warn_test_seen_in_training(ds: Dataset) -> None:
     """Warn when test series are also training or validation series (splits given by hand that overlap): their test
-    metrics measure how well the model fits what it learned from, not how it generalises."""
+    metrics measure how well the model fits what it learned from, not how it generalises. Both warnings are
+    attributed to ``training_splits``, which a CLI run calls for each training it makes: Python then says each once."""
     test = np.unique(ds.splits.get("test", []))
     seen = np.intersect1d(test, np.union1d(ds.splits["train"], ds.splits["val"]))
     if len(seen):
@@ -163,7 +164,7 @@ def _warn_test_seen_in_training(ds: Dataset) -> None:
             f"dataset {ds.name!r}: {len(seen)} of the {len(test)} test series are also training or validation "
             f"series (e.g. series {seen[0]}); the test metrics then score series the model learned from: make "
             "the splits disjoint.",
-            stacklevel=3,
+            stacklevel=2,
         )
 
 
@@ -184,7 +185,7 @@ def _warn_untrained_classes(ds: Dataset) -> None:
                 "model still gets an output for each (its outputs are the data's classes, so the head and its "
                 f"training differ from the same data without them) but learns never to predict them, so the {split} "
                 f"metrics count all {n} as errors: add training series of those classes, or drop those series.",
-                stacklevel=3,
+                stacklevel=2,
             )
 
 
