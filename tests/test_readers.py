@@ -999,7 +999,7 @@ def test_a_long_table_that_cannot_be_read_is_refused_saying_where_and_why(
 @pytest.mark.parametrize("layout", ["tsfresh", "melt"])
 def test_a_long_table_with_a_kind_column_gives_a_channel_per_kind(tmp_path: Path, layout: str) -> None:
     """tsfresh's long format (id, time, kind, value) and pandas' ``melt`` (…, variable, value): one row per series,
-    time step and channel."""
+    time step and channel; series in the order their ids first appear, channels in their kinds' sorted order."""
     series = np.random.default_rng(4).standard_normal((5, 3, 7)).round(6)
     names = (
         ("id", "time", "kind", "value", "label")
@@ -1014,13 +1014,24 @@ def test_a_long_table_with_a_kind_column_gives_a_channel_per_kind(tmp_path: Path
     path = write(tmp_path / "k.csv", ",".join(names) + "\n" + "\n".join(rows[k] for k in order) + "\n")
     ds = read_file(path)
     first_seen = list(dict.fromkeys(int(rows[k].split(",")[names.index("id")][1:]) for k in order))
-    kinds = list(
-        dict.fromkeys(
-            "xyz".index(rows[k].split(",")[names.index(names[2 if layout == "tsfresh" else 3])]) for k in order
-        )
-    )
-    np.testing.assert_allclose(ds.X, series[first_seen][:, kinds], atol=1e-6)
+    np.testing.assert_allclose(ds.X, series[first_seen], atol=1e-6)  # kinds x, y, z in their names' order
     assert [ds.classes[k] for k in ds.y] == ["ab"[i % 2] for i in first_seen]
+
+
+def test_a_long_table_read_alone_orders_its_kinds_by_name_whatever_the_rows_order(tmp_path: Path) -> None:
+    """Regression: a kind's channel was its place in the order kinds first appear, so a file to predict on, read
+    alone, whose rows list the kinds in another order than the training file's (another export, sorted otherwise)
+    fed the model swapped channels; kinds now take their names' sorted order, as pandas' ``pivot`` gives them."""
+    series = np.random.default_rng(7).standard_normal((3, 3, 4)).round(6)
+    steps = [(i, t) for i in range(3) for t in range(4)]
+
+    def read(kinds: str) -> np.ndarray:
+        rows = [f"s{i},{t},{k},{series[i, 'enz'.index(k), t]:.6f}" for k in kinds for i, t in steps]
+        path = write(tmp_path / f"{kinds}.csv", "id,time,kind,value\n" + "\n".join(rows) + "\n")
+        return read_file(path, label_column=None).X
+
+    np.testing.assert_allclose(read("zen"), series, atol=1e-6)  # e, n, z: sorted
+    np.testing.assert_allclose(read("nze"), series, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind_column", [True, False])

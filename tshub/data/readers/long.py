@@ -117,7 +117,7 @@ def read_long_table(
         X[series_of_row, channel, position] = values[order, 0]
     first_rows = order[starts]
     y = None if label is None else _targets(path, header[label], columns[label], order, starts, numbers)
-    names = [header[j] for j in channels] if kind is None else list(dict.fromkeys(columns[kind]))
+    names = [header[j] for j in channels] if kind is None else sorted(set(columns[kind]))
     return RawSeries(path=path, format="csv", X=X, y=y, lines=numbers[first_rows], channels=names)
 
 
@@ -224,7 +224,9 @@ def _layout(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Where each row goes: the row order that lists each series' rows together in time order (the series in order
     of first appearance), where each series starts in it, each ordered row's time step within its series and, with
-    a ``kind`` column, its channel (kinds in order of first appearance). A missing id, time or kind is refused, and
+    a ``kind`` column, its channel (kinds in their names' sorted order, as pandas' ``pivot`` gives them: the order
+    rows come in differs between exports, and a model trained on one would be fed another's channels swapped). A
+    missing id, time or kind is refused, and
     so are two rows of one series (and kind) at one time."""
     keys = (series, time) if kind is None else (series, time, kind)
     for j in keys:
@@ -234,7 +236,7 @@ def _layout(
                                "names its series and its time).")  # fmt: skip
     series_code, kind_code = (
         _first_seen_codes(columns[series]),
-        None if kind is None else _first_seen_codes(columns[kind]),
+        None if kind is None else _sorted_codes(columns[kind]),
     )
     stamp = _sortable_times(columns[time])
     order = np.lexsort((np.arange(len(series_code)), *(() if kind_code is None else (kind_code,)), stamp, series_code))
@@ -254,6 +256,11 @@ def _layout(
     step = np.cumsum(np.r_[True, ~same_time]) - 1  # the ordered rows' distinct (series, time) pairs, counted
     position = step - np.repeat(step[starts], np.diff(np.append(starts, len(order))))
     return order, starts, position, None if kind_code is None else kind_code[order]
+
+
+def _sorted_codes(cells: list[str]) -> np.ndarray:
+    """Each cell's code, distinct values numbered in their sorted order."""
+    return np.unique(np.array(cells, dtype=object), return_inverse=True)[1].ravel()
 
 
 def _first_seen_codes(cells: list[str]) -> np.ndarray:
