@@ -13,7 +13,7 @@ from tshub.data import make_preprocessor
 from tshub.datasets import load
 from tshub.models import adapt_channel_kernel, build_model, list_architectures
 from tshub.training import RECIPES, TrainConfig, convergence_rate, fit, transfer_weights
-from tshub.training.loop import Training, evaluate
+from tshub.training.loop import Training, evaluate, progress_status
 from tshub.training.metrics import accuracy, f1_weighted, mae, mse, task_metrics
 from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
 from tshub.training.progress import Progress
@@ -595,6 +595,17 @@ def test_progress_lines_show_the_epoch_the_best_so_far_and_an_eta(capsys):
     assert lines[1] == "an event" and lines[2].startswith("fcn fit: epoch 1/4")
     with pytest.raises(ValueError, match="progress must be"):
         Progress("x", 1, "bar")
+
+
+def test_the_progress_line_names_what_chose_the_kept_epoch_when_it_is_not_the_metric_shown():
+    """Regression: a regression's line read "val_mae 34.6, best 45.32 (epoch 2)": the kept epoch was chosen by the
+    validation loss, and its MAE, worse than the current one, was called the best."""
+    kept = {"epoch": 2, "loss": 0.9, "val_loss": 0.41, "val_mae": 45.32}
+    now = {"epoch": 3, "loss": 0.8, "val_loss": 0.44, "val_mae": 34.6}
+    assert progress_status(now, kept, "val_loss")["best"] == "val_loss 0.41 (epoch 2)"
+    assert progress_status(now, kept, "loss")["best"] == "loss 0.9 (epoch 2)"
+    tuned = {"epoch": 2, "loss": 0.3, "val_loss": 0.2, "val_accuracy": 0.75}
+    assert progress_status({**tuned, "epoch": 3}, tuned, "val_accuracy")["best"] == "0.75 (epoch 2)"
 
 
 def test_progress_lines_end_without_repeating_the_last_one(capsys):

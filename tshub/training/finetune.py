@@ -435,7 +435,7 @@ def _reporter(run: _OmegaRun, display: Progress, hook: EpochHook | None) -> Epoc
             **{
                 "ω": f"{run.omega:g} ({run.index}/{run.of})",
                 "epoch": record["epoch"],
-                **progress_status(record, run.training.best_record),
+                **progress_status(record, run.training.best_record, run.training.kept_by),
             }
         )
 

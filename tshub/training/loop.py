@@ -236,6 +236,11 @@ class Training:
         return self.checkpoint.best
 
     @property
+    def kept_by(self) -> str:
+        """The quantity whose best keeps the weights (the checkpoint monitor's)."""
+        return self.checkpoint.monitor.key
+
+    @property
     def out_of_time(self) -> bool:
         """Whether the recipe's time budget is spent."""
         return self._deadline is not None and time.perf_counter() > self._deadline
@@ -324,7 +329,7 @@ class Training:
             self.result.stop_reason, self.finished = reason, True
         if self.on_epoch_end is not None:  # after the callbacks: the hook sees the kept weights with this epoch
             self.on_epoch_end(record)
-        self._progress.update(total=self.epochs_bound(), **progress_status(record, self.best_record))
+        self._progress.update(total=self.epochs_bound(), **progress_status(record, self.best_record, self.kept_by))
         if not self.finished and self.saver is not None and self.saver.due():
             self.saver.save(
                 epoch=self.epoch,
@@ -339,14 +344,17 @@ class Training:
             )
 
 
-def progress_status(record: dict[str, Any], best: dict[str, Any] | None) -> dict[str, Any]:
-    """The fields a progress display shows for an epoch: training loss, the validation metric and its best."""
+def progress_status(record: dict[str, Any], best: dict[str, Any] | None, kept_by: str) -> dict[str, Any]:
+    """The fields a progress display shows for an epoch: training loss, the validation metric, and the best of
+    ``kept_by`` (the monitor that keeps the weights), named when it is another quantity than the metric shown: the
+    shown metric at the kept epoch may be worse than now (a regression's MAE, its weights kept by their loss)."""
     status: dict[str, Any] = {"loss": record["loss"]}
     metric = next((k for k in ("val_accuracy", "val_mae", "val_loss") if k in record), None)
     if metric is not None:
         status[metric] = record[metric]
-        if best is not None and metric in best:
-            status["best"] = f"{best[metric]:.4g} (epoch {best['epoch']})"
+    if best is not None and kept_by in best:
+        named = "" if kept_by == metric else f"{kept_by} "
+        status["best"] = f"{named}{best[kept_by]:.4g} (epoch {best['epoch']})"
     return status
 
 
