@@ -397,7 +397,7 @@ def test_a_job_racing_the_deletion_of_its_dataset_is_a_404_and_the_deletion_a_40
     dataset = client.post("/v1/datasets", files={"file": ("race.csv", rows)}).json()["id"]
     assert client.post("/v1/jobs", json={"dataset_id": dataset}).status_code == 202
     counts: list[str] = []
-    jobs_using = getattr(server.app, "jobs_using", None)
+    jobs_using = server.app.jobs_using
 
     def missed_the_job(session, dataset_id: str) -> int:  # the job was created between the count and the delete
         counts.append(dataset_id)
