@@ -625,47 +625,63 @@ class RequestGate:
     """ASGI middleware in front of every /v1 route: authenticate from the headers before any body byte is read
     (401 otherwise), refuse a tenant's requests beyond TSHUB_TENANT_CONCURRENCY in flight (429, so one tenant's
     flood cannot queue ahead of everyone), then cap the body (413), from Content-Length or while it streams:
-    TSHUB_MAX_UPLOAD_MB for uploads, TSHUB_MAX_JSON_KB for everything else."""
+    TSHUB_MAX_UPLOAD_MB for uploads, TSHUB_MAX_JSON_KB for everything else. The Hub's writes (which authenticate
+    and cap their bodies themselves) count towards the same limit per token: a commit's body is held in memory."""
 
     def __init__(self, app: Any, settings: Settings, Session: Any):
         self.app, self.settings, self.Session = app, settings, Session
         self.in_flight: Counter[str] = Counter()  # per token hash; only the event loop touches it
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        scheme, _, token = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1").partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        if not scope["path"].startswith("/v1/"):
+            hub_write = token and scope["method"] not in ("GET", "HEAD") and scope["path"].startswith("/api/")
+            return await (self._counted(token, self.app) if hub_write else self.app)(scope, receive, send)
+        if not token:
             return await _unauthorized(
                 "missing bearer token: send 'Authorization: Bearer <token>' (create one "
                 "with `tshub token create --name NAME`)"
             )(scope, receive, send)
-        # Counted per token (a token is a tenant) before authenticating, so a flood's excess costs no thread hop and
-        # no database query: it is answered 429 from memory.
-        key = hash_token(token.strip())
-        if self.in_flight[key] >= self.settings.tenant_concurrency:
-            return await JSONResponse(
-                {
-                    "detail": f"too many concurrent requests for this token (limit "
-                    f"{self.settings.tenant_concurrency}, TSHUB_TENANT_CONCURRENCY); "
-                    "wait for some answers and retry"
-                },
-                429,
-                headers={"Retry-After": "1"},
-            )(scope, receive, send)
-        self.in_flight[key] += 1
-        try:
+
+        async def authenticated(scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
             try:
-                owner = await anyio.to_thread.run_sync(authenticate, self.Session, token.strip())
+                owner = await anyio.to_thread.run_sync(authenticate, self.Session, token)
             except AuthError as err:
                 return await _unauthorized(str(err))(scope, receive, send)
             scope.setdefault("state", {})["owner"] = owner
             await self._capped(scope, receive, send)
-        finally:
-            self.in_flight[key] -= 1
-            if not self.in_flight[key]:
-                del self.in_flight[key]
+
+        await self._counted(token, authenticated)(scope, receive, send)
+
+    def _counted(self, token: str, app: Any) -> Any:
+        """``app`` as one of the token's requests in flight, or a 429 beyond TSHUB_TENANT_CONCURRENCY. Counted per
+        token (a token is a tenant) before authenticating, so a flood's excess costs no thread hop and no database
+        query: it is answered from memory."""
+        key = hash_token(token)
+
+        async def counted(scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
+            if self.in_flight[key] >= self.settings.tenant_concurrency:
+                return await JSONResponse(
+                    {
+                        "detail": f"too many concurrent requests for this token (limit "
+                        f"{self.settings.tenant_concurrency}, TSHUB_TENANT_CONCURRENCY); "
+                        "wait for some answers and retry"
+                    },
+                    429,
+                    headers={"Retry-After": "1"},
+                )(scope, receive, send)
+            self.in_flight[key] += 1
+            try:
+                await app(scope, receive, send)
+            finally:
+                self.in_flight[key] -= 1
+                if not self.in_flight[key]:
+                    del self.in_flight[key]
+
+        return counted
 
     async def _capped(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
         headers = dict(scope["headers"])

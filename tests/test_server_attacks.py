@@ -188,6 +188,30 @@ def test_a_tenant_flooding_with_concurrent_requests_gets_429_beyond_its_share(se
     assert "TSHUB_TENANT_CONCURRENCY" in next(r for r in answers if r.status_code == 429).json()["detail"]
 
 
+def test_a_tenant_flooding_the_hub_with_concurrent_commits_gets_429_beyond_its_share(server: LiveServer) -> None:
+    """Regression: TSHUB_TENANT_CONCURRENCY held for /v1 only, so one token's Hub commits (each body up to
+    TSHUB_MAX_UPLOAD_MB, held in memory while parsed) had no bound on how many the API took at once."""
+    import base64
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    with client_for(server, "hub-flooder") as flooder:
+        assert flooder.post("/api/repos/create", json={"name": "flood"}).status_code == 200
+
+        def commit(n: int) -> httpx.Response:
+            content = base64.b64encode(np.random.default_rng(n).bytes(1 << 20)).decode()
+            lines = [{"key": "header", "value": {"summary": f"c{n}"}}]
+            lines.append({"key": "file", "value": {"path": f"{n}.bin", "content": content, "encoding": "base64"}})
+            body = "\n".join(json.dumps(line) for line in lines).encode()
+            return flooder.post("/api/models/hub-flooder/flood/commit/main", content=body)
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(commit, range(12)))
+    statuses = sorted(r.status_code for r in answers)
+    assert 429 in statuses and set(statuses) <= {200, 413, 429}, statuses
+    assert "TSHUB_TENANT_CONCURRENCY" in next(r for r in answers if r.status_code == 429).text
+
+
 # ------------------------------------------------------------------------------------------------ 3. quotas
 def test_fair_share_running_limit_and_wall_clock(server: LiveServer, alice, bob) -> None:
     """Two job slots, one running job per tenant: alice's next jobs wait while bob's starts at once; a fourth
