@@ -593,10 +593,15 @@ def _apply(files: dict[str, Any], changes: list[FileChange], blobs: dict[str, di
     return files
 
 
+def parent_folders(path: str) -> list[str]:
+    """The folders holding a repo file, outermost first: 'a/b/c.bin' is in 'a' and 'a/b'."""
+    return [path[:i] for i, c in enumerate(path) if c == "/"]
+
+
 def _refuse_file_and_folder(files: dict[str, Any]) -> None:
     """Refuse a tree where a path is a file and a folder (``a`` and ``a/b``): no client could download it, since no
     folder holds a file and a folder of one name."""
-    folders = {path[:i] for path in files for i, c in enumerate(path) if c == "/"}
+    folders = {folder for path in files for folder in parent_folders(path)}
     both = sorted(folders & files.keys())
     if both:
         raise HubStoreError(f"{both[0]!r} would be both a file and a folder of the repo; rename one, or delete it")
