@@ -757,6 +757,47 @@ def test_predict_scores_a_regression_on_a_long_table_of_three_channels(zoo, tmp_
     assert "--proba gives class probabilities, but LEN-DB/tcn does regression" in capsys.readouterr().err
 
 
+def test_predict_lines_a_long_table_s_channels_up_with_those_the_model_learned(tmp_path: Path, capsys) -> None:
+    """Regression: a model fine-tuned on a long table of value columns e, n, z predicted a file whose columns came
+    as z, e, n with its channels swapped (the checkpoint kept no channel names), and fine-tuned it so; a file of other
+    channels passed."""
+    from tshub.data.readers import read_file
+    from tshub.training import train_from_scratch
+
+    rng = np.random.default_rng(3)
+    X, labels = rng.standard_normal((12, 3, 24)), ["a", "b"] * 6
+    X[1::2, 2] += 2.0  # the classes differ on channel z only
+
+    def table(columns: str) -> Path:
+        rows = [
+            f"s{i},{t}," + ",".join(f"{X[i, 'enz'.index(c), t]:.6f}" for c in columns) + f",{labels[i]}"
+            for i in range(12)
+            for t in range(24)
+        ]
+        path = tmp_path / f"{columns}.csv"
+        path.write_text(f"id,time,{','.join(columns)},label\n" + "\n".join(rows) + "\n")
+        return path
+
+    trained = train_from_scratch(
+        "fcn", read_file(table("enz")), max_epochs=1, arch_kwargs={"filters": (4, 8, 4)}, progress=False
+    ).model
+    assert trained.meta["channel_names"] == ["e", "n", "z"]
+    trained.save_pretrained(tmp_path / "model")
+    assert load_pretrained(tmp_path / "model").meta["channel_names"] == ["e", "n", "z"]
+    said = {}
+    for columns in ("enz", "zen"):
+        assert main(["predict", str(tmp_path / "model"), str(table(columns)), "--proba", "--json"]) == 0
+        said[columns] = json.loads(capsys.readouterr().out)
+    assert said["zen"]["p(a)"] == said["enz"]["p(a)"]
+    again = trained.finetune(read_file(table("zen")), lr_multiplier=1.0, max_epochs=1, progress=False).model
+    assert again.meta["channel_names"] == ["e", "n", "z"]  # the data lined up with the channels its parent learned
+    other = table("enz").read_text().replace("id,time,e,n,z,label", "id,time,e,n,w,label")
+    (tmp_path / "enw.csv").write_text(other)
+    assert main(["predict", str(tmp_path / "model"), str(tmp_path / "enw.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "channels e, n, w" in err and "learned on channels e, n, z" in err
+
+
 def test_predict_with_a_multi_head_checkpoint_names_its_head(tmp_path: Path, capsys) -> None:
     convtimenet = Path(__file__).resolve().parents[1] / "zoo" / "UCR" / "convtimenet"
     if not (convtimenet / "config.json").is_file():

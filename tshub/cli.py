@@ -783,7 +783,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     args.task = None if args.no_labels else model.task  # labels are read as the model's targets
     if args.no_labels:
         args.label_column = None
-    data = load_data(args)
+    data = load_data(args).ordered_like(model.meta.get("channel_names"))
     split = "test" if "test" in data.splits else None
     X, _ = data.split(split) if split else (data.X, data.y)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -258,6 +258,22 @@ class Dataset:
             meta={**self.meta, **meta},
             class_values=self.class_values,
         )
+
+    def ordered_like(self, channels: list[str] | None) -> Dataset:
+        """This dataset with its named channels (``meta["channel_names"]``, a long table's) in the order of
+        ``channels``, those a model learned on: a channel's place in a long table is the order its columns or kinds
+        happen to come in, which another export changes. Unchanged where either names none; refused where they name
+        others."""
+        named = self.meta.get("channel_names")
+        if not channels or not named:
+            return self
+        if sorted(named) != sorted(channels):
+            raise DatasetError(
+                f"dataset {self.name!r} names channels {', '.join(map(str, named))}, but the model learned on channels "
+                f"{', '.join(map(str, channels))}: give the data the channels (column or kind names) the model learned."
+            )
+        order = [list(named).index(c) for c in channels]
+        return replace(self, X=self.X[:, order], meta={**self.meta, "channel_names": list(channels)})
 
     def _split_indices(self, name: str) -> np.ndarray:
         if name not in self.splits:

@@ -145,6 +145,9 @@ def finetune(
             f"finetune takes a model or its id, got {type(model).__name__}: load one with tshub.load_pretrained(id)."
         )
     dataset = dataset_from(dataset)
+    learned = model.meta.get("channel_names")
+    if learned and sorted(learned) == sorted(dataset.meta.get("channel_names") or []):  # its first layer reads them so
+        dataset = dataset.ordered_like(learned)
     multipliers = lr_multipliers(lr_multiplier)
     if freeze_backbone and len(multipliers) > 1:
         raise ValueError(
@@ -618,6 +621,7 @@ def _result(
         "time_budget_s": config.time_budget_s,
         "device": str(next(model.parameters()).device),
         "train_fingerprint": training_fingerprint(ds),
+        **({"channel_names": ds.meta["channel_names"]} if ds.meta.get("channel_names") else {}),  # lines files up
         **extra_meta,
     }
     model.training_history = TrainingHistory.from_records(loop.history, loop.best_epoch, loop.stop_reason)

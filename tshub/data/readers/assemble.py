@@ -29,7 +29,7 @@ def assemble(
     """Concatenate parsed files (one per split name, or one file without splits) into a Dataset.
 
     Provenance in ``meta``: format, source_files, source_md5 (md5 of each file's decompressed bytes, in the
-    order of source_files: two files may share a name), and what
+    order of source_files: two files may share a name), channel_names (where the files name their channels), and what
     was done to gaps (missing_values_filled) and lengths (variable_length).
     """
     check_option("trailing_nan", trailing_nan, TRAILING_NAN)
@@ -68,6 +68,7 @@ def assemble(
         "format": raws[0].format,
         "source_files": [str(r.path) for r in raws],
         **({"source_md5": [r.md5 for r in raws]} if all(r.md5 for r in raws) else {}),
+        **({"channel_names": names} if (names := _channel_names(raws)) else {}),
         **info,
     }
     ds_name = name or raws[0].name or _stem(raws[0].path)
@@ -92,6 +93,15 @@ def _channels_lined_up(raws: list[RawSeries], files: str) -> list[RawSeries]:
         said = "; ".join(f"{r.path}: {', '.join(n)}" for r, n in zip(raws, named))
         raise DatasetError(f"{files}: the files name different channels ({said}); they must name the same ones.")
     return [replace(r, X=r.X[:, [n.index(c) for c in first]], channels=first) for r, n in zip(raws, named)]
+
+
+def _channel_names(raws: list[RawSeries]) -> list[str] | None:
+    """The channels' names where the files name them, each once and alike (after ``_channels_lined_up``): names a
+    model keeps, by which files to predict on line up with it (``Dataset.ordered_like``)."""
+    first = raws[0].channels
+    if first is None or len(set(first)) < len(first) or any(r.channels != first for r in raws):
+        return None
+    return list(first)
 
 
 def _refuse_own_splits(raws: list[RawSeries], split_names: list[str]) -> None:
