@@ -86,16 +86,11 @@ def resolve(name: str | Path, revision: str | None = None, *, local_folders: boo
             looked.append(f"local store {store}: no {model_id}")
     elif model_id is not None:
         looked.append(f"local stores: skipped, revision={revision!r} pins a Hub commit")
-    model_id = canonical_id(model_id) if model_id else None
-    for repo_id in hub_repos(str(name), model_id):
-        try:
-            return download(repo_id, revision=revision)
-        except _HUB_ERRORS as err:
-            looked.append(
-                f"Hugging Face Hub repo {repo_id} at {hub_endpoint()}"
-                f"{f' (revision {revision})' if revision else ''}: {_hub_reason(err)}"
-            )
-    raise ModelNotFoundError(_not_found_message(str(name), model_id, looked))
+    model_id, repos = _hub_candidates(str(name), model_id)
+    downloaded = _download_first(repos, revision, looked)
+    if downloaded is None:
+        raise ModelNotFoundError(_not_found_message(str(name), model_id, looked))
+    return downloaded[1]
 
 
 def pull(name: str, revision: str | None = None) -> Path:
@@ -104,17 +99,12 @@ def pull(name: str, revision: str | None = None) -> Path:
 
     Returns the home store folder of a model id, the cache's snapshot folder of any other repo id.
     """
-    model_id = as_model_id(name)
-    model_id = canonical_id(model_id) if model_id else None
-    failures = []
-    for repo_id in hub_repos(name, model_id):
-        try:
-            snapshot = download(repo_id, revision=revision)
-            break
-        except _HUB_ERRORS as err:
-            failures.append(f"Hugging Face Hub repo {repo_id} at {hub_endpoint()}: {_hub_reason(err)}")
-    else:
+    model_id, repos = _hub_candidates(name, as_model_id(name))
+    failures: list[str] = []
+    downloaded = _download_first(repos, revision, failures)
+    if downloaded is None:
         raise ModelNotFoundError(f"cannot pull {name}: {'; '.join(failures)}.")
+    repo_id, snapshot = downloaded
     load_checkpoint(snapshot)  # verifies format, hash and keys before anyone relies on the copy
     if model_id is None or repo_id != model_id.repo_id():
         return snapshot
@@ -127,28 +117,38 @@ def pull(name: str, revision: str | None = None) -> Path:
     return replace_folder(checkpoint_dir(home_store(), model_id), fill)
 
 
-def canonical_id(model_id: ModelId) -> ModelId:
-    """``model_id`` with its source spelled as the stores, their indexes or the dataset catalogue spell it.
-
-    Sources match case-insensitively, but Hub repo names and HF cache folders are spelled one way.
-    """
-    return model_id.spelled_as(known_sources())
-
-
 def known_sources() -> list[str]:
     """The sources tshub knows: those of the stores' checkpoints and their indexes, and the catalogue's datasets."""
     return [row["source"] for row in list_pretrained()] + [entry["name"] for entry in list_datasets()]
 
 
-def hub_repos(name: str, model_id: ModelId | None) -> list[str]:
-    """The Hub repos ``name`` may be, in the order tried: a model id's own (``<namespace>/<SOURCE>-<arch>``), then,
-    where tshub knows no such source, ``name`` itself, a repo whose second part is an architecture
-    (``push_to_hub("alice/fcn")``). A known source's id never reads another namespace's repo."""
+def _hub_candidates(name: str, model_id: ModelId | None) -> tuple[ModelId | None, list[str]]:
+    """``model_id`` with its source spelled as the stores, their indexes or the catalogue spell it (sources match
+    case-insensitively, but Hub repo names and HF cache folders are spelled one way), and the Hub repos ``name`` may
+    be, in the order tried: a model id's own (``<namespace>/<SOURCE>-<arch>``), then, where tshub knows no such
+    source, ``name`` itself, a repo whose second part is an architecture (``push_to_hub("alice/fcn")``). A known
+    source's id never reads another namespace's repo."""
     if model_id is None:
-        return [name]
-    if any(model_id.names_source(source) for source in known_sources()):
-        return [model_id.repo_id()]
-    return [model_id.repo_id(), name]
+        return None, [name]
+    sources = known_sources()  # read once: it lists every store's checkpoints and the catalogue
+    model_id = model_id.spelled_as(sources)
+    if any(model_id.names_source(source) for source in sources):
+        return model_id, [model_id.repo_id()]
+    return model_id, [model_id.repo_id(), name]
+
+
+def _download_first(repos: list[str], revision: str | None, failures: list[str]) -> tuple[str, Path] | None:
+    """The first of ``repos`` the Hub gives at ``revision``, and its snapshot folder; each that fails adds its
+    reason to ``failures``. None when all fail."""
+    for repo_id in repos:
+        try:
+            return repo_id, download(repo_id, revision=revision)
+        except _HUB_ERRORS as err:
+            failures.append(
+                f"Hugging Face Hub repo {repo_id} at {hub_endpoint()}"
+                f"{f' (revision {revision})' if revision else ''}: {_hub_reason(err)}"
+            )
+    return None
 
 
 def did_you_mean(name: str) -> list[str]:

@@ -130,12 +130,11 @@ def _one_target_per_id(
     the targets names classes, not series."""
     if label_column is None:
         return True
-    if isinstance(label_column, str):
-        label = header.index(label_column) if label_column in header else None
-    elif label_column is DEFAULT_LABEL_COLUMN:
-        label = next((j for j, name in enumerate(header) if name.strip().lower() in LABEL_NAMES), 0)
+    if label_column is DEFAULT_LABEL_COLUMN:
+        label = _named_like_targets(header)
+        label = 0 if label is None else label
     else:
-        label = label_column % len(header) if -len(header) <= label_column < len(header) else None
+        label = _given_column(header, label_column)
     if label is None:
         return True
     return label != series and len(set(zip(columns[series], columns[label]))) == len(set(columns[series]))
@@ -171,7 +170,7 @@ def _label_index(path: Path, header: list[str], label_column: int | str | None, 
     if label_column is None:
         return None
     if label_column is DEFAULT_LABEL_COLUMN:
-        found = next((j for j, name in enumerate(header) if name.strip().lower() in LABEL_NAMES), None)
+        found = _named_like_targets(header)
         if found is None:
             raise DatasetError(
                 f"{path}: a long table (one row per series and time step, columns {header}) with no column named "
@@ -179,20 +178,29 @@ def _label_index(path: Path, header: list[str], label_column: int | str | None, 
                 "else name the column that holds them, label_column='NAME'."
             )
         return found
-    if isinstance(label_column, str):
-        if label_column not in header:
-            raise DatasetError(f"{path}: no column named {label_column!r} in the header (columns: {header}).")
-        index = header.index(label_column)
-    elif not -len(header) <= label_column < len(header):
+    index = _given_column(header, label_column)
+    if index is None and isinstance(label_column, str):
+        raise DatasetError(f"{path}: no column named {label_column!r} in the header (columns: {header}).")
+    if index is None:
         raise DatasetError(f"{path}: label_column={label_column} is outside the {len(header)} columns.")
-    else:
-        index = label_column % len(header)
     if index in taken:
         raise DatasetError(
             f"{path}: label_column names {header[index]!r}, the long table's series or time column; name the column "
             "that holds the targets."
         )
     return index
+
+
+def _named_like_targets(header: list[str]) -> int | None:
+    """The first column named like targets (``LABEL_NAMES``), if any."""
+    return next((j for j, name in enumerate(header) if name.strip().lower() in LABEL_NAMES), None)
+
+
+def _given_column(header: list[str], label_column: int | str) -> int | None:
+    """The column ``label_column`` names (a header name, or an index counted from either end); None if none."""
+    if isinstance(label_column, str):
+        return header.index(label_column) if label_column in header else None
+    return label_column % len(header) if -len(header) <= label_column < len(header) else None
 
 
 def _numbers(path: Path, name: str, j: int, column: list[str], numbers: np.ndarray) -> np.ndarray:
