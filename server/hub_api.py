@@ -48,6 +48,7 @@ from server.auth import AuthError, Owner, authenticate
 from server.hub_store import (
     COMMIT_ID,
     DEFAULT_BRANCH,
+    REF_PREFIX,
     EntryNotFound,
     FileChange,
     HubCommit,
@@ -373,7 +374,7 @@ def refs(request: Request, namespace: str, name: str) -> dict[str, Any]:
         found[ref.kind].append(
             {
                 "name": ref.name,
-                "ref": f"refs/{'heads' if ref.kind == 'branch' else 'tags'}/{ref.name}",
+                "ref": f"{REF_PREFIX[ref.kind]}{ref.name}",
                 "targetCommit": ref.commit_oid,
             }
         )

@@ -39,6 +39,7 @@ from tshub.atomic import write_bytes_atomic
 from tshub.hub.ids import hub_namespace
 
 DEFAULT_BRANCH = "main"
+REF_PREFIX = {"branch": "refs/heads/", "tag": "refs/tags/"}  # a ref's kind → the start of its full name
 CARD_FILE = "README.md"
 COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
 # The Hub's rule for namespaces and repo names: letters, digits, "-", "_", "."; no "--" or ".."; at most 96.
@@ -308,10 +309,15 @@ class HubStore:
 
     # ---------------------------------------------------------------------------------------- revisions
     def resolve(self, repo: HubRepo, revision: str) -> HubCommit:
-        """The commit a branch, tag or commit id (full, or a prefix of at least 7 digits) names."""
+        """The commit a branch, tag (by name, or in full: ``refs/heads/main``, as ``list_repo_refs`` names them) or
+        commit id (full, or a prefix of at least 7 digits) names."""
+        kind, name = next(
+            ((kind, revision[len(prefix) :]) for kind, prefix in REF_PREFIX.items() if revision.startswith(prefix)),
+            (None, revision),
+        )
         with self.Session() as session:
-            ref = session.get(HubRef, (repo.id, revision))
-            if ref is not None:
+            ref = session.get(HubRef, (repo.id, name))
+            if ref is not None and kind in (None, ref.kind):
                 return session.get(HubCommit, ref.commit_oid)
             if re.fullmatch(r"[0-9a-f]{7,40}", revision):
                 found = session.scalars(

@@ -390,6 +390,19 @@ def test_a_pull_request_revision_is_a_revision_not_found(hub, client):
             ask("alice/refs-fcn", revision="refs/pr/1")
 
 
+def test_a_full_ref_name_is_the_branch_it_names(hub, client):
+    """Failed before the fix: ``refs/heads/main``, the full name the Hub takes as a revision (and
+    ``list_repo_refs`` answers with), was no revision here: RevisionNotFoundError."""
+    small_fcn(24).push_to_hub("alice/heads-fcn", token=hub.tokens["alice"])
+    api = HfApi(endpoint=hub.url)
+    head = api.model_info("alice/heads-fcn").sha
+    assert [ref.ref for ref in api.list_repo_refs("alice/heads-fcn").branches] == ["refs/heads/main"]
+    assert api.model_info("alice/heads-fcn", revision="refs/heads/main").sha == head
+    assert Path(snapshot_download("alice/heads-fcn", revision="refs/heads/main")).name == head
+    with pytest.raises(RevisionNotFoundError, match="refs/tags/main"):
+        api.model_info("alice/heads-fcn", revision="refs/tags/main")  # a branch is no tag
+
+
 # ------------------------------------------------------------------------------------------------ publishing
 def test_a_repo_named_like_a_model_id_loads_unless_its_source_is_one_tshub_knows(hub, client, monkeypatch, capsys):
     """Regression: ``push_to_hub("alice/fcn")`` then ``load_pretrained("alice/fcn")`` failed: a repo whose second
