@@ -721,6 +721,19 @@ def test_predict_on_series_without_labels_asks_for_no_labels(zoo, tmp_path: Path
     assert "5 series of plain predicted by GunPoint/fcn (no labels to score)" in err
 
 
+def test_predict_on_a_ts_file_that_declares_no_labels(zoo, tmp_path: Path, capsys) -> None:
+    """Regression: a .ts of new series as aeon writes it (@targetlabel false) was refused by a classifier with "no
+    class labels found ... but --task classification", a flag never given (the model's task, passed to the reader to
+    type the labels); a regressor predicted it. The header says there are no labels: predicted, nothing scored."""
+    rows = "".join(",".join(f"{v:.4f}" for v in x) + ":\n" for x in np.random.default_rng(2).standard_normal((3, 30)))
+    path = tmp_path / "new.ts"
+    path.write_text("@problemName new\n@univariate true\n@equalLength true\n@targetlabel false\n@data\n" + rows)
+    assert main(["predict", "GunPoint/fcn", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "series,prediction" and len(out.splitlines()) == 4
+    assert "3 series of new predicted by GunPoint/fcn (no labels to score)" in err
+
+
 def test_predict_scores_a_label_the_model_does_not_know_beside_its_number_classes(tmp_path: Path, capsys) -> None:
     """Regression: a model of number labels (-1/1) scoring a file labelled 1/2 raised a TypeError from the weighted
     F1 (the unknown label 2, kept as text, could not be sorted with the model's ints) instead of counting it wrong."""

@@ -206,6 +206,44 @@ def test_ts_unequal_length_classification(tmp_path: Path) -> None:
     assert read_file(path, variable_length="truncate").length == 2
 
 
+def test_ts_headers_may_carry_arff_style_comments(tmp_path: Path) -> None:
+    """Regression: the '%' comment lines heading aeon's own UnitTest_TRAIN.ts (the ARFF comment, which .ts files
+    converted from ARFF keep) were refused with "expected a header line starting with '@'"; aeon reads the file."""
+    path = write(
+        tmp_path / "pct.ts",
+        "%# cut down from Chinatown\n%\n@problemName P\n@classLabel true 1 2\n@data\n1,2:1\n3,4:2\n",
+    )
+    ds = read_file(path)
+    assert ds.name == "P" and ds.X.shape == (2, 1, 2) and ds.classes == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    "name, text, shape",
+    [
+        ("reg.ts", TS_MULTIVARIATE_REGRESSION.replace("?", "2.5"), (3, 2, 4)),
+        ("uea.arff", ARFF_RELATIONAL, (3, 2, 3)),
+        ("flat.arff", ARFF_FLAT, (3, 1, 3)),
+    ],
+)
+def test_a_file_declaring_its_labels_reads_without_them(tmp_path: Path, name: str, text: str, shape: tuple) -> None:
+    """Regression: label_column=None (`tshub predict --no-labels`) on a .ts or .arff whose header declares its labels
+    (aeon's BasicMotions_TEST.ts) read the labels as one more channel or series attribute and was refused ("7
+    dimension(s), expected 6", "attribute 'target' is nominal"); the header says which field they are."""
+    ds = read_file(write(tmp_path / name, text), label_column=None)
+    assert ds.X.shape == shape and ds.meta["unlabeled"]
+    np.testing.assert_allclose(ds.X[0, -1, -1], read_file(tmp_path / name).X[0, -1, -1])
+
+
+def test_ts_unlabelled_as_aeon_writes_it(tmp_path: Path) -> None:
+    """Regression: aeon's save_to_ts_file ends every channel with ':', so an unlabelled series' line ends with an
+    empty field; tshub counted it as one more dimension ("2 dimension(s), expected 1") and refused the file."""
+    head = "@problemName New\n@missing False\n@univariate {}\n@equalLength true\n@targetlabel false\n@data\n"
+    univariate = read_file(write(tmp_path / "u.ts", head.format("true") + "1,2,3:\n4,5,6:\n"), label_column=None)
+    assert univariate.X.shape == (2, 1, 3) and univariate.meta["unlabeled"]
+    two = read_file(write(tmp_path / "m.ts", head.format("false") + "1,2:3,4:\n5,6:7,8:\n"), label_column=None)
+    np.testing.assert_allclose(two.X[1], [[5, 6], [7, 8]])
+
+
 def test_arff_relational_multivariate(tmp_path: Path) -> None:
     ds = read_file(write(tmp_path / "uea.arff", ARFF_RELATIONAL))
     assert ds.name == "TinyUEA" and ds.X.shape == (3, 2, 3) and ds.classes == ["walk", "run"]
@@ -682,6 +720,17 @@ def test_files_of_different_widths_pad_across_files_even_when_every_nan_is_missi
         read_split_files({"train": train, "test": test}, missing="interpolate")
     ds = read_split_files({"train": train, "test": test}, missing="interpolate", variable_length="truncate")
     assert ds.X.shape == (4, 1, 3) and ds.meta["missing_values_filled"]["count"] == 1
+
+
+def test_an_equal_length_file_leaves_a_ragged_files_padding_as_padding(tmp_path: Path) -> None:
+    """Regression: beside a .ts declaring @equalLength true (aeon's PickupGestureWiimoteZ_eq_TRAIN.ts), the NaN
+    padding of a file declaring @equalLength false (PickupGestureWiimoteZ_TEST.ts) was read as gaps, so
+    variable_length='pad' was refused with "missing value ... inside the series"."""
+    fixed = write(tmp_path / "L_TRAIN.ts", "@equalLength true\n@classLabel true a b\n@data\n1,2,3,4:a\n4,3,2,1:b\n")
+    ragged = write(tmp_path / "L_TEST.ts", "@equalLength false\n@classLabel true a b\n@data\n1,2:a\n3,2,1:b\n")
+    ds = read_split_files({"train": fixed, "test": ragged}, variable_length="pad")
+    np.testing.assert_allclose(ds.X[:, 0], [[1, 2, 3, 4], [4, 3, 2, 1], [1, 2, 2, 2], [3, 2, 1, 1]])
+    assert "missing_values_filled" not in ds.meta
 
 
 def test_infinite_values_are_refused_where_they_are(tmp_path: Path) -> None:

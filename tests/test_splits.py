@@ -67,6 +67,19 @@ def test_validation_is_deterministic_given_the_seed() -> None:
     assert not np.array_equal(a.splits["val"], c.splits["val"])
 
 
+def test_validation_of_one_series_per_label_says_to_check_the_label_column() -> None:
+    """Regression: a forecasting CSV (aeon's solar.csv: datetime_gmt,solar_gen) reads its time stamps as labels, one
+    class per series; fine-tuning it said only "every class has a single training series", not what to do."""
+    stamps = Dataset.from_arrays(
+        np.ones((3, 1)), np.array(["2021-05-01 00:00", "2021-05-01 00:30", "2021-05-01 01:00"])
+    )
+    with pytest.raises(DatasetError, match=r"single training series: check that the label column .*label_column="):
+        ensure_validation(stamps)
+    years = Dataset.from_arrays(np.ones((3, 1)), np.array([1947, 1948, 1949]), task="classification")
+    with pytest.raises(DatasetError, match=r"single training series: are the labels numeric targets\? .*regression"):
+        ensure_validation(years)
+
+
 def test_ensure_validation_keeps_an_existing_val() -> None:
     ds = official_with_validation(labelled([10, 10]), seed=0)
     assert ensure_validation(ds, seed=5) is ds

@@ -43,11 +43,11 @@ def official_with_validation(ds: Dataset, val_fraction: float = 0.2, seed: int =
     room = np.maximum(sizes - 1, 0)
     if room.sum() == 0:
         why = (
-            "every class has a single training series"
+            f"every class has a single training series: {_single_series_advice(ds)}"
             if ds.task == "classification"
-            else f"it has {len(train)} training series; at least 2 are needed"
+            else f"it has {len(train)} training series; at least 2 are needed."
         )
-        raise DatasetError(f"dataset {ds.name!r}: cannot carve a validation split, {why}.")
+        raise DatasetError(f"dataset {ds.name!r}: cannot carve a validation split, {why}")
     n_val = int(min(max(1, round(val_fraction * len(train))), room.sum()))
     counts = _allocate(n_val, sizes, np.zeros_like(sizes), room)
     rng = np.random.default_rng(seed)
@@ -270,17 +270,30 @@ def _refuse_labels_of_single_series(ds: Dataset, sizes: dict[str, int]) -> None:
     single = int((counts == 1).sum())
     if single <= len(codes) / 2:  # most classes have several series: the data is simply too small
         return
-    labels = [ds.classes[c] for c in codes] if ds.classes else []
-    if labels and all(is_number(label) for label in labels):
+    if _numeric_labels(ds):
         raise DatasetError(
-            f"dataset {ds.name!r}: {len(codes)} classes for {len(ds.X)} series: are the labels numeric targets? "
-            "Read them as a regression (task='regression'), or name the label column (label_column=...)."
+            f"dataset {ds.name!r}: {len(codes)} classes for {len(ds.X)} series: {_single_series_advice(ds)}"
         )
     raise DatasetError(
         f"dataset {ds.name!r}: {single} of its {len(codes)} classes hold a single series, and a split per class "
-        f"cannot give such a class to every split ({sizes}): check that the label column holds the class labels "
-        "(label_column=...), or give each class more series."
+        f"cannot give such a class to every split ({sizes}): {_single_series_advice(ds)}"
     )
+
+
+def _numeric_labels(ds: Dataset) -> bool:
+    classes = ds.classes or []
+    return bool(classes) and all(is_number(label) for label in classes)
+
+
+def _single_series_advice(ds: Dataset) -> str:
+    """What labels of a single series each usually are: numeric targets read as classes, or another column read as
+    the labels (time stamps or ids, as a forecasting file's first column)."""
+    if _numeric_labels(ds):
+        return (
+            "are the labels numeric targets? Read them as a regression (task='regression'), or name the label column "
+            "(label_column=...)."
+        )
+    return "check that the label column holds the class labels (label_column=...), or give each class more series."
 
 
 def group_split(ds: Dataset, groups: np.ndarray, fractions: Fractions = (0.7, 0.15, 0.15), seed: int = 0) -> Dataset:

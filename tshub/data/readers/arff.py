@@ -35,7 +35,10 @@ def _parse_arff(path: Path, text: str, label_column: int | str | None) -> RawSer
     numbers = np.array([n for n, s in zip(numbers, lines) if not s.lstrip().startswith("%")], dtype=np.int64)
     if len(numbers) != len(data):
         numbers = np.zeros(len(data), dtype=np.int64)
-    target = names[-1] if label_column is not None and len(names) > 1 else None
+    # the last attribute is the class where it can be nothing else (nominal, or after the series' relational one),
+    # read or not (label_column=None); a numeric one only when labels are read
+    class_last = len(names) > 1 and (types[-1] == "nominal" or types[0] == "relational")
+    target = names[-1] if len(names) > 1 and (class_last or label_column is not None) else None
     series_names = [n for n in names if n != target]
     if types[0] == "relational":
         if len(series_names) > 1:
@@ -55,7 +58,7 @@ def _parse_arff(path: Path, text: str, label_column: int | str | None) -> RawSer
     relation = _RELATION.search(text)  # scipy cuts a quoted name at its first space: 'gun point' read as 'gun
     name = unquote(relation.group(1)) if relation else meta.name
     raw = RawSeries(path=path, format="arff", X=X, y=None, lines=numbers, name=name)
-    if target is not None:
+    if target is not None and label_column is not None:
         kind, declared = meta[target]
         if kind == "nominal":
             y = np.array([_unescape(v.decode() if isinstance(v, bytes) else str(v)) for v in data[target]])

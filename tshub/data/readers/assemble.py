@@ -51,10 +51,10 @@ def assemble(
         j = int(np.searchsorted(offsets, i, side="right") - 1)
         return raws[j].where(i - offsets[j])
 
-    # Where every NaN is a missing value, each series is as long as its own file's rows; the NaNs that pad a
-    # shorter file up to the longest one are still padding.
-    padding = trailing_nan == "padding" and not any(r.fixed_length for r in raws)
-    widths = None if padding else np.repeat([r.X.shape[2] for r in raws], [len(r.X) for r in raws])
+    # In a file where every NaN is a missing value, each series is as long as the file's rows; the NaNs that pad a
+    # shorter file up to the longest one are still padding, and so are those of a file that declares no equal lengths.
+    own_widths = [r.X.shape[2] if trailing_nan == "missing" or r.fixed_length else 0 for r in raws]
+    widths = np.repeat(own_widths, [len(r.X) for r in raws]) if any(own_widths) else None
     X, info = regularize(X, variable_length=variable_length, missing=missing, widths=widths, where=where, source=files)
     if split_names is None:
         splits = dict(raws[0].splits) if len(raws) == 1 else {}
@@ -133,12 +133,7 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
     """Concatenated raw targets, the task (explicit, declared, or None to infer) and declared classes."""
     declared = next((r.task for r in raws if r.task), None)
     task = task or declared
-    if raws[0].y is None:
-        if task == "classification":
-            raise DatasetError(
-                f"{files}: no class labels found (label_column=None or an unlabeled file) but "
-                "task='classification'; point label_column at the labels."
-            )
+    if raws[0].y is None:  # unlabelled whatever the task, which types labels (a classifier's predict passes its own)
         return np.full(sum(len(r.X) for r in raws), np.nan, dtype=np.float32), "regression", None
     ys = [r.y for r in raws if r.y is not None]  # all of them: assemble checks that all files or none are labeled
     if any(y.dtype.kind in "US" for y in ys):

@@ -70,7 +70,8 @@ def regularize(
     """Fill missing values and equalise lengths of NaN-padded (n, c, w) series; returns (X, provenance).
 
     By default NaNs after a series' last value mark a shorter series. ``widths`` gives each series' own length
-    instead (a file that declares its series equal-length): every NaN within it is a missing value.
+    instead (a file that declares its series equal-length): every NaN within it is a missing value; a width of 0
+    leaves that series' trailing NaNs as padding.
     "pad" repeats the last value (no artificial step to zero, deterministic, unlike the archive's low-amplitude
     noise); "resample" stretches every series onto the longest length by linear interpolation.
     """
@@ -81,16 +82,16 @@ def regularize(
     nan = np.isnan(X)
     if not nan.any():
         return X, {}
-    n, c, w = X.shape
+    c, w = X.shape[1:]
     finite = ~nan
     empty = ~finite.any(axis=2)
     if empty.any():
         i, k = np.argwhere(empty)[0]
         raise DatasetError(f"{where(i)}: {_channel(k, c)}has no values (all missing); remove that series.")
-    if widths is None:
-        lengths = w - np.argmax(finite[:, :, ::-1], axis=2)
-    else:
-        lengths = np.broadcast_to(np.asarray(widths, dtype=np.int64)[:, None], (n, c))
+    lengths = w - np.argmax(finite[:, :, ::-1], axis=2)
+    if widths is not None:
+        own = np.asarray(widths, dtype=np.int64)[:, None]
+        lengths = np.where(own > 0, own, lengths)
     gaps = nan & (np.arange(w) < lengths[..., None])
     info: dict[str, Any] = {}
     if gaps.any():

@@ -11,6 +11,9 @@ from tshub.data.readers.base import MISSING_LABELS, UNLIMITED, RawSeries, ReadLi
 from tshub.data.readers.formats import register_format
 from tshub.data.readers.text import is_number, numbered_lines, parse_numbers, unquote
 
+#: Comment lines: sktime's '#', and ARFF's '%' that files converted from ARFF keep (aeon's UnitTest_TRAIN.ts).
+COMMENTS = ("#", "%")
+
 
 @register_format("ts", ".ts", bounded=True)
 def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: ReadLimits = UNLIMITED) -> RawSeries:
@@ -20,7 +23,7 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
     data_start = None
     for i, line in enumerate(all_lines):
         s = line.strip()
-        if not s or s.startswith("#"):
+        if not s or s.startswith(COMMENTS):
             continue
         if not s.startswith("@"):
             raise DatasetError(
@@ -45,7 +48,8 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
     class_value = header.get("classlabel", ("false", 0))[0].split()
     has_classes = _ts_bool(path, header, "classlabel", False)
     is_regression = _ts_bool(path, header, "targetlabel", False)
-    labeled = (has_classes or is_regression) and label_column is not None
+    declared = has_classes or is_regression  # the last ':' field is the label, read or not (label_column=None)
+    labeled = declared and label_column is not None
     classes = [unquote(c) for c in class_value[1:]] if has_classes else None
     if has_classes and not classes:
         raise DatasetError(
@@ -57,25 +61,29 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
     if expected_dims is None and _ts_bool(path, header, "univariate", False):
         expected_dims = 1
     lines, numbers = numbered_lines(text, skip=data_start)
-    lines_numbers = [(s.strip(), n) for s, n in zip(lines, numbers) if not s.lstrip().startswith("#")]
+    lines_numbers = [(s.strip(), n) for s, n in zip(lines, numbers) if not s.lstrip().startswith(COMMENTS)]
     if not lines_numbers:
         raise DatasetError(f"{path}: no series after @data (line {data_start}).")
     series: list[list[np.ndarray]] = []
     labels: list[str] = []
     for s, number in lines_numbers:
         parts = s.split(":")
-        if labeled:
+        if declared:
             if len(parts) < 2:
                 raise DatasetError(
                     f"{path}, line {number}: label missing; expected '<values>:<label>' "
                     "(@classLabel/@targetlabel true)."
                 )
-            labels.append(_ts_label(path, number, parts.pop().strip(), classes, is_regression, expected_dims))
+            label = parts.pop().strip()
+            if labeled:
+                labels.append(_ts_label(path, number, label, classes, is_regression, expected_dims))
+        elif len(parts) > 1 and not parts[-1].strip():
+            parts.pop()  # aeon's writer ends every channel with ':', so an unlabelled line ends with an empty field
         expected_dims = expected_dims or len(parts)
         if len(parts) != expected_dims:
             raise DatasetError(
                 f"{path}, line {number}: {len(parts)} dimension(s), expected {expected_dims} "
-                "(dimensions are separated by ':'" + (", the label comes last)." if labeled else ").")
+                "(dimensions are separated by ':'" + (", the label comes last)." if declared else ").")
             )
         series.append([_ts_values(path, number, d, part) for d, part in enumerate(parts)])
     lengths = np.array([[len(v) for v in dims] for dims in series])
