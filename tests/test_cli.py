@@ -811,6 +811,42 @@ def test_predict_lines_a_long_table_s_channels_up_with_those_the_model_learned(t
     assert "channels e, n, w" in err and "learned on channels e, n, z" in err
 
 
+def test_predict_equalises_ragged_series_as_the_model_s_training_series_were(tmp_path: Path, capsys) -> None:
+    """Regression: a model trained on series of unequal lengths (``--variable-length pad``, as UEA's JapaneseVowels
+    needs) kept no word of it: predicting on such a file was refused until the user guessed the option again, and
+    ``tshub info`` did not say it."""
+    from tshub.data.readers import read_file
+    from tshub.training import train_from_scratch
+
+    rng = np.random.default_rng(5)
+
+    def ts_file(name: str, n: int) -> Path:
+        lines = [
+            ",".join(f"{v:.4f}" for v in rng.standard_normal(rng.integers(12, 20)) + k) + f":{'ab'[k]}"
+            for k in (0, 1)
+            for _ in range(n)
+        ]
+        path = tmp_path / name
+        path.write_text("@problemName ragged\n@equalLength false\n@classLabel true a b\n@data\n" + "\n".join(lines))
+        return path
+
+    data = read_file(ts_file("train.ts", 8), variable_length="pad")
+    model = train_from_scratch("fcn", data, max_epochs=1, arch_kwargs={"filters": (4, 8, 4)}, progress=False).model
+    model.save_pretrained(tmp_path / "model")
+    test = ts_file("test.ts", 4)
+    assert main(["predict", str(tmp_path / "model"), str(test), "--json"]) == 0
+    said, err = capsys.readouterr()
+    assert "equalised as the model's training series were (--variable-length pad)" in err
+    assert main(["predict", str(tmp_path / "model"), str(test), "--json", "--variable-length", "pad"]) == 0
+    assert json.loads(said) == json.loads(capsys.readouterr().out)
+    assert main(["info", str(tmp_path / "model")]) == 0
+    lengths = data.meta["variable_length"]
+    assert (
+        f"training series of {lengths['min_length']}-{lengths['max_length']} steps, padded to"
+        in capsys.readouterr().out
+    )
+
+
 def test_predict_with_a_multi_head_checkpoint_names_its_head(tmp_path: Path, capsys) -> None:
     convtimenet = Path(__file__).resolve().parents[1] / "zoo" / "UCR" / "convtimenet"
     if not (convtimenet / "config.json").is_file():

@@ -334,7 +334,8 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
                 if (fixed := preprocessing_length(folder))
                 else "any length"
             )
-            + (", uses stream_max" if config.get("use_stream_max") else ""),
+            + (", uses stream_max" if config.get("use_stream_max") else "")
+            + _trained_input(config.get("meta") or {}),
         ),
         ("task", (config.get("task") or "-") + (f", {len(classes)} classes" if classes else "")),
         ("preprocessing", (config.get("preprocessing") or {}).get("kind", "none")),
@@ -356,6 +357,21 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         ),
         ("card", str(folder / CARD_NAME)),
     ]
+
+
+def _trained_input(meta: dict[str, Any]) -> str:
+    """What a model trained on a file learned of its series' form, which files to predict on are given alike: the
+    channels' names (a long table's), and how series of unequal lengths were equalised."""
+    words = []
+    if names := meta.get("channel_names"):
+        words.append(f"channels {', '.join(map(str, names))}")
+    if lengths := meta.get("variable_length"):
+        done = {"truncate": "truncated", "pad": "padded", "resample": "resampled"}.get(lengths.get("method"), "made")
+        words.append(
+            f"training series of {lengths.get('min_length')}-{lengths.get('max_length')} steps, {done} to "
+            f"{lengths.get('length')}"
+        )
+    return "".join(f"; {w}" for w in words)
 
 
 def _training_line(config: dict[str, Any]) -> str:
@@ -584,9 +600,9 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
     group.add_argument(
         "--variable-length",
         choices=VARIABLE_LENGTH,
-        default="error",
         help="series of unequal length (ragged rows, NaN padding): truncate to the shortest, pad "
-        "(repeat the last value) or resample to the longest (default: error)",
+        "(repeat the last value) or resample to the longest (default: error; predict: as the model's training series "
+        "were)",
     )
     group.add_argument("--missing", choices=MISSING, default="error", help="gaps inside series (default: error)")
 
@@ -599,7 +615,7 @@ def load_data(args: argparse.Namespace) -> Dataset:
     options = {
         "label_column": args.label_column,
         "task": args.task,
-        "variable_length": args.variable_length,
+        "variable_length": args.variable_length or "error",
         "missing": args.missing,
     }
     test_file = getattr(args, "test_file", None)
@@ -783,7 +799,17 @@ def _run_predict(args: argparse.Namespace) -> int:
     args.task = None if args.no_labels else model.task  # labels are read as the model's targets
     if args.no_labels:
         args.label_column = None
+    learned = (model.meta.get("variable_length") or {}).get("method")
+    as_trained = args.variable_length is None and learned is not None
+    if as_trained:
+        args.variable_length = learned
     data = load_data(args).ordered_like(model.meta.get("channel_names"))
+    if as_trained and "variable_length" in data.meta:
+        print(
+            f"note: series of unequal lengths equalised as the model's training series were (--variable-length "
+            f"{learned}); pass --variable-length to choose otherwise.",
+            file=sys.stderr,
+        )
     split = "test" if "test" in data.splits else None
     X, _ = data.split(split) if split else (data.X, data.y)
     try:

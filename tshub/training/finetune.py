@@ -621,7 +621,7 @@ def _result(
         "time_budget_s": config.time_budget_s,
         "device": str(next(model.parameters()).device),
         "train_fingerprint": training_fingerprint(ds),
-        **({"channel_names": ds.meta["channel_names"]} if ds.meta.get("channel_names") else {}),  # lines files up
+        **{k: ds.meta[k] for k in ("channel_names", "variable_length") if ds.meta.get(k)},  # files to predict take
         **extra_meta,
     }
     model.training_history = TrainingHistory.from_records(loop.history, loop.best_epoch, loop.stop_reason)
