@@ -722,6 +722,16 @@ def test_files_of_different_widths_pad_across_files_even_when_every_nan_is_missi
     assert ds.X.shape == (4, 1, 3) and ds.meta["missing_values_filled"]["count"] == 1
 
 
+def test_split_files_given_as_a_list_are_refused_saying_how_to_name_their_splits(tmp_path: Path) -> None:
+    """Regression: ``read_split_files([train, test])`` (the paths without their splits' names) failed with
+    "AttributeError: 'list' object has no attribute 'values'"."""
+    train = write(tmp_path / "X_TRAIN.tsv", tsv([[1, 0.5, 0.6], [2, 0.1, 0.2]]))
+    with pytest.raises(TypeError, match=r"\{'train': .*, 'test': .*\}"):
+        read_split_files([train, train])  # type: ignore[arg-type]
+    with pytest.raises(DatasetError, match="at least one"):
+        read_split_files({})
+
+
 def test_an_equal_length_file_leaves_a_ragged_files_padding_as_padding(tmp_path: Path) -> None:
     """Regression: beside a .ts declaring @equalLength true (aeon's PickupGestureWiimoteZ_eq_TRAIN.ts), the NaN
     padding of a file declaring @equalLength false (PickupGestureWiimoteZ_TEST.ts) was read as gaps, so

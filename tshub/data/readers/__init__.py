@@ -125,6 +125,11 @@ def read_split_files(
     Series are concatenated in the mapping's order and lengths are made equal over all files together.
     Options as in ``read_file``.
     """
+    if not isinstance(paths, Mapping):
+        raise TypeError(
+            f"read_split_files takes the files by split name, e.g. {{'train': 'X_TRAIN.ts', 'test': 'X_TEST.ts'}}, got "
+            f"a {type(paths).__name__}; one file alone: read_file(path)."
+        )
     if not paths:
         raise DatasetError("read_split_files needs at least one {split_name: path} entry.")
     raws = [parse_file(p, label_column=label_column, limits=limits, **kw) for p in paths.values()]
