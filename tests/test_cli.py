@@ -734,6 +734,21 @@ def test_predict_on_a_ts_file_that_declares_no_labels(zoo, tmp_path: Path, capsy
     assert "3 series of new predicted by GunPoint/fcn (no labels to score)" in err
 
 
+def test_predict_says_when_a_file_declares_targets_of_another_task_than_the_model_s(tmp_path: Path, capsys) -> None:
+    """Regression: a regressor predicting a .ts whose header declares class labels (aeon's Covid3Month_disc) scored
+    the classes 1, 2, 3 as numbers, an MAE over class codes, without a word."""
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 1, filters=(4, 8, 4))
+    model.task, model.preprocessor = "regression", ZNormalize()
+    model.save_pretrained(tmp_path / "regressor")
+    rows = "\n".join(",".join(f"{v:.3f}" for v in x) + f":{k % 3 + 1}" for k, x in enumerate(np.eye(6, 20)))
+    path = tmp_path / "disc.ts"
+    path.write_text(f"@problemName disc\n@equalLength true\n@classLabel true 1 2 3\n@data\n{rows}\n")
+    assert main(["predict", str(tmp_path / "regressor"), str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "declares class labels, but" in err and "scored as its regression targets" in err and "MAE" in err
+
+
 def test_predict_scores_a_label_the_model_does_not_know_beside_its_number_classes(tmp_path: Path, capsys) -> None:
     """Regression: a model of number labels (-1/1) scoring a file labelled 1/2 raised a TypeError from the weighted
     F1 (the unknown label 2, kept as text, could not be sorted with the model's ints) instead of counting it wrong."""

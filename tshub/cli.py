@@ -828,6 +828,13 @@ def _run_predict(args: argparse.Namespace) -> int:
         }
     scores = None if truth is None else task_metrics(data.task, *_comparable(data.task, truth, predicted))
     where = data.name + (f" [{split}]" if split else "")
+    declared = data.meta.get("declared_task")
+    if scores is not None and declared not in (None, model.task):
+        print(
+            f"note: the header of {where} declares {DECLARED_TARGETS[declared]}, but {args.id} does {model.task}: they "
+            f"are scored as its {model.task} targets all the same (--no-labels leaves them unscored).",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps({"model": args.id, "data": where, "n": len(X), "metrics": scores, **rows}, indent=2))
         return 0
@@ -835,6 +842,9 @@ def _run_predict(args: argparse.Namespace) -> int:
     said = f"{len(X)} series of {where} predicted by {args.id}"
     print(f"{said}: {_metric_list(scores)}" if scores else f"{said} (no labels to score)", file=sys.stderr)
     return 0
+
+
+DECLARED_TARGETS = {"classification": "class labels", "regression": "regression targets"}
 
 
 def _true_labels(model: TimeSeriesModel, data: Dataset, split: str | None, head: str | None) -> np.ndarray:

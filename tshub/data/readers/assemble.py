@@ -29,7 +29,8 @@ def assemble(
     """Concatenate parsed files (one per split name, or one file without splits) into a Dataset.
 
     Provenance in ``meta``: format, source_files, source_md5 (md5 of each file's decompressed bytes, in the
-    order of source_files: two files may share a name), channel_names (where the files name their channels), and what
+    order of source_files: two files may share a name), channel_names (where the files name their channels),
+    declared_task (where their headers declare one), and what
     was done to gaps (missing_values_filled) and lengths (variable_length).
     """
     check_option("trailing_nan", trailing_nan, TRAILING_NAN)
@@ -69,6 +70,7 @@ def assemble(
         "source_files": [str(r.path) for r in raws],
         **({"source_md5": [r.md5 for r in raws]} if all(r.md5 for r in raws) else {}),
         **({"channel_names": names} if (names := _channel_names(raws)) else {}),
+        **({"declared_task": declared} if (declared := _declared_task(raws)) else {}),
         **info,
     }
     ds_name = name or raws[0].name or _stem(raws[0].path)
@@ -131,8 +133,7 @@ def _refuse_empty(raw: RawSeries) -> None:
 
 def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.ndarray, Task | None, list | None]:
     """Concatenated raw targets, the task (explicit, declared, or None to infer) and declared classes."""
-    declared = next((r.task for r in raws if r.task), None)
-    task = task or declared
+    task = task or _declared_task(raws)
     if raws[0].y is None:  # unlabelled whatever the task, which types labels (a classifier's predict passes its own)
         return np.full(sum(len(r.X) for r in raws), np.nan, dtype=np.float32), "regression", None
     ys = [r.y for r in raws if r.y is not None]  # all of them: assemble checks that all files or none are labeled
@@ -148,6 +149,11 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
             bad = next(v for v in y if not is_number(v))
             raise DatasetError(f"{files}: task='regression' needs numeric targets, found {bad!r}.") from None
     return y, task, classes
+
+
+def _declared_task(raws: list[RawSeries]) -> Task | None:
+    """The task a file's header declares (a .ts's @classLabel or @targetlabel, an ARFF's nominal class)."""
+    return next((r.task for r in raws if r.task), None)
 
 
 def _refuse_missing_targets(raws: list[RawSeries]) -> None:
