@@ -20,6 +20,7 @@ import re
 import shlex
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -70,13 +71,25 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
 
         torch.set_num_threads(args.threads)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():  # Python's own display is back after the command
+            warnings.showwarning = _warning_printer(parser)
+            return args.run(args)
     except (HubError, DatasetError, UsageError, RecommendError) as err:
         print(f"tshub: error: {in_cli_terms(str(err), parser)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader left early (`tshub list | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error flushing at exit
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
+
+
+def _warning_printer(parser: argparse.ArgumentParser) -> Callable[..., None]:
+    """Warnings said as the errors are, ``tshub: warning: ...`` in the command line's terms, not as Python shows
+    them (the file and line of tshub's code that warned, and that line of code)."""
+
+    def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        print(f"tshub: warning: {in_cli_terms(str(message), parser)}", file=sys.stderr)
+
+    return show
 
 
 def in_cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
