@@ -831,6 +831,7 @@ def test_predict_lines_a_long_table_s_channels_up_with_those_the_model_learned(t
     assert trained.meta["channel_names"] == ["e", "n", "z"]
     trained.save_pretrained(tmp_path / "model")
     assert load_pretrained(tmp_path / "model").meta["channel_names"] == ["e", "n", "z"]
+    assert "× any length; channels e, n, z" in (tmp_path / "model" / "README.md").read_text()  # the model card
     said = {}
     for columns in ("enz", "zen"):
         assert main(["predict", str(tmp_path / "model"), str(table(columns)), "--proba", "--json"]) == 0
@@ -875,10 +876,8 @@ def test_predict_equalises_ragged_series_as_the_model_s_training_series_were(tmp
     assert json.loads(said) == json.loads(capsys.readouterr().out)
     assert main(["info", str(tmp_path / "model")]) == 0
     lengths = data.meta["variable_length"]
-    assert (
-        f"training series of {lengths['min_length']}-{lengths['max_length']} steps, padded to"
-        in capsys.readouterr().out
-    )
+    said = f"training series of {lengths['min_length']}-{lengths['max_length']} steps, padded to"
+    assert said in capsys.readouterr().out and said in (tmp_path / "model" / "README.md").read_text()
 
 
 def test_predict_with_a_multi_head_checkpoint_names_its_head(tmp_path: Path, capsys) -> None:

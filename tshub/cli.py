@@ -34,7 +34,7 @@ import tshub
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.splits import VALIDATIONS
-from tshub.hub.card import METRIC_NAMES, human_size, parent_words, source_info
+from tshub.hub.card import METRIC_NAMES, human_size, input_form, parent_words, source_info
 from tshub.hub.checkpoint import CARD_NAME, preprocessing_length, read_config
 from tshub.hub.errors import HubError
 from tshub.hub.ids import as_model_id, hub_namespace
@@ -348,7 +348,7 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
                 else "any length"
             )
             + (", uses stream_max" if config.get("use_stream_max") else "")
-            + _trained_input(config.get("meta") or {}),
+            + "".join(f"; {w}" for w in input_form(config.get("meta") or {})),
         ),
         ("task", (config.get("task") or "-") + (f", {len(classes)} classes" if classes else "")),
         ("preprocessing", (config.get("preprocessing") or {}).get("kind", "none")),
@@ -370,21 +370,6 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         ),
         ("card", str(folder / CARD_NAME)),
     ]
-
-
-def _trained_input(meta: dict[str, Any]) -> str:
-    """What a model trained on a file learned of its series' form, which files to predict on are given alike: the
-    channels' names (a long table's), and how series of unequal lengths were equalised."""
-    words = []
-    if names := meta.get("channel_names"):
-        words.append(f"channels {', '.join(map(str, names))}")
-    if lengths := meta.get("variable_length"):
-        done = {"truncate": "truncated", "pad": "padded", "resample": "resampled"}.get(lengths.get("method"), "made")
-        words.append(
-            f"training series of {lengths.get('min_length')}-{lengths.get('max_length')} steps, {done} to "
-            f"{lengths.get('length')}"
-        )
-    return "".join(f"; {w}" for w in words)
 
 
 def _training_line(config: dict[str, Any]) -> str:

@@ -157,6 +157,21 @@ def _length_words(config: dict[str, Any]) -> str:
     return "any length"
 
 
+def input_form(meta: dict[str, Any]) -> list[str]:
+    """What a model trained on a file learned of its series' form, which files to predict on are given alike: the
+    channels' names (a long table's), and how series of unequal lengths were equalised."""
+    words = []
+    if names := meta.get("channel_names"):
+        words.append(f"channels {', '.join(map(str, names))}")
+    if lengths := meta.get("variable_length"):
+        done = {"truncate": "truncated", "pad": "padded", "resample": "resampled"}.get(lengths.get("method"), "made")
+        words.append(
+            f"training series of {lengths.get('min_length')}-{lengths.get('max_length')} steps, {done} to "
+            f"{lengths.get('length')}"
+        )
+    return words
+
+
 def _summary(config: dict[str, Any]) -> str:
     classes = config.get("classes")
     task = config.get("task") or "unknown"
@@ -165,7 +180,12 @@ def _summary(config: dict[str, Any]) -> str:
         task = f"{task}, {len(classes)} classes: {shown}"
     rows = [
         ("Task", task),
-        ("Input", f"{config['in_channels']} channel(s) × " + _length_words(config)),
+        (
+            "Input",
+            f"{config['in_channels']} channel(s) × "
+            + _length_words(config)
+            + "".join(f"; {w}" for w in input_form(config.get("meta") or {})),
+        ),
         (
             "Parameters",
             f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
