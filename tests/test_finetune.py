@@ -219,7 +219,7 @@ def test_halving_keeps_the_chosen_omega_exactly_as_trained_alone(source: TimeSer
     for name, tensor in alone.model.state_dict().items():
         assert torch.equal(result.model.state_dict()[name], tensor), name
     assert "after 3 epochs: kept" in err and "after 9 epochs: kept" in err
-    assert f"chose ω {result.lr_multiplier:g}" in err and "ETA" in err and "/4)" in err
+    assert f"chose ω {result.lr_multiplier:g}" in err and "/4)" in err  # the ETA: test_training.py
 
 
 def test_a_diverged_run_never_ranks_above_a_finite_one():
@@ -291,6 +291,27 @@ def test_halving_logs_the_epochs_each_omega_trained_when_a_rung_is_cut_short(cap
     assert "— dropped ω 1 after 2 epochs, ω 2 after 3 epochs" in err
     assert "after 5 to 9 epochs: kept ω 0.1 after 9 epochs: val_accuracy 0.9" in err
     assert "— dropped ω 0.5 after 5 epochs" in err
+
+
+def test_halving_chooses_at_once_when_no_omega_can_train_further(capsys):
+    """Regression: with every ω at its last epoch after a rung (``--max-epochs 3``, a first rung of 3), the search
+    ranked the same scores again rung after rung, printing "after 3 epochs: kept ..." three times over; and after
+    "chose ω ..." the last line repeated the status of the ω trained last."""
+    runs = [
+        SimpleNamespace(
+            label=f"ω {w}", training=_CutShortTraining(3, accuracy), eliminated_after=None, finish=lambda: None
+        )
+        for w, accuracy in [(0.1, 0.6), (0.5, 0.8), (1, 0.7), (2, 0.4), (5, 0.5)]
+    ]
+    selector = Monitor.resolve("auto", "classification", tie_break=True)
+    display = Progress("ω search", 0, "lines")
+    display.update(3, loss=0.1)  # the status of the run trained last, ω 5's
+    chosen = choose(runs, selector, "halving", display, rung_epochs=3)
+    display.close()
+    err = capsys.readouterr().err
+    assert chosen.label == "ω 0.5" and "kept" not in err and "dropped" not in err
+    assert err.splitlines()[-1] == "chose ω 0.5 on validation: val_accuracy 0.8, val_loss 1 (epoch 3)"
+    assert all(run.eliminated_after is None for run in runs)  # each trained as far as it could
 
 
 def _synthetic(task: str, seed: int = 0, scale: float = 1.0) -> Dataset:

@@ -59,15 +59,17 @@ class Progress:
         else:
             self._lined = False
 
-    def write(self, text: str) -> None:
-        """An event worth a line of its own (a finished ω, a halving rung), above the bar when there is one."""
+    def write(self, text: str, *, final: bool = False) -> None:
+        """An event worth a line of its own (a finished ω, a halving rung), above the bar when there is one. A
+        ``final`` one (the ω chosen) ends the lines: the status, which the last run trained left, is not repeated
+        after it."""
         if self.mode is False:
             return
         if self._bar is not None:
             self._bar.write(text, file=sys.stderr)
         else:
             print(text, file=sys.stderr, flush=True)
-        self._last_line, self._lined = time.perf_counter(), False
+        self._last_line, self._lined = time.perf_counter(), final
 
     def line(self) -> str:
         """``desc: epoch 12/40, loss 0.3, ..., 0:05 elapsed, ETA 0:12`` (the ETA at the current epoch rate)."""

@@ -57,7 +57,7 @@ def choose(runs: Sequence[Run], selector: Monitor, search: str, display: Progres
     for run in runs:
         run.finish()
     if len(runs) > 1:
-        display.write(f"chose {chosen.label} on validation: {_score(chosen, selector)}")
+        display.write(f"chose {chosen.label} on validation: {_score(chosen, selector)}", final=True)
     return chosen
 
 
@@ -78,6 +78,8 @@ def _halve(alive: list[Run], selector: Monitor, display: Progress, first_rung: i
         for run in alive:
             _advance(run, alive, budget)
         ranked = _ranked(_tried(alive, display), selector)
+        if all(run.training.epochs_bound() <= run.training.epoch for run in ranked):
+            return ranked  # none trains further: another rung would rank the same scores again
         alive, dropped = ranked[: math.ceil(len(ranked) / ETA)], ranked[math.ceil(len(ranked) / ETA) :]
         for run in dropped:
             run.eliminated_after = run.training.epoch
