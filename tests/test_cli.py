@@ -316,6 +316,17 @@ def test_list_into_a_closed_pipe_ends_quietly(zoo, tmp_path):
     assert done.returncode == 141
 
 
+def test_demo_refuses_a_negative_epoch_cap_before_any_work(capsys):
+    """Regression: `tshub demo --max-epochs -3` ranked the sources, then failed with a traceback from the recipe
+    (ValueError: ... max_epochs must be positive)."""
+    from tshub.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--max-epochs", "-3"])
+    assert "argument --max-epochs: expected a whole number >= 0 (0: the recipe's), got '-3'" in capsys.readouterr().err
+    assert build_parser().parse_args(["demo", "--max-epochs", "0"]).max_epochs == 0
+
+
 def test_python_cli_demo_and_service_share_one_default_recipe():
     """The issue: the CLI trained with "default", the quickstart and demo with "ucr"; now all say "auto"."""
     import inspect

@@ -27,6 +27,19 @@ def test_demo_fine_tunes_a_source_and_trains_the_referent(shared_data, tmp_path,
     assert "on the same training and test splits: test accuracy 0.9" in rocket and "fine-tuning " in rocket
 
 
+def test_a_named_source_trained_on_the_target_s_own_data_is_said_to_be_no_transfer(shared_data, tmp_path, capsys):
+    """Regression: `tshub demo --target Coffee --source Coffee/fcn` fine-tuned a source trained on Coffee's own
+    training series and reported "fine-tuning won" against scratch, never saying that nothing was transferred."""
+    from tshub.demo import source_advice
+
+    coffee = tshub.datasets.load("Coffee")
+    own = tshub.train_from_scratch("fcn", coffee, max_epochs=1, progress=False, arch_kwargs={"filters": [8, 8, 8]})
+    folder = own.model.save_pretrained(tmp_path / "coffee-fcn")
+    source_advice(coffee, str(folder))
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"note: {folder} was trained on the target's own data (" in out and "no transfer" in out
+
+
 def test_demo_target_falls_back_to_the_trace_set_shipped_with_tslearn(monkeypatch, tmp_path):
     pytest.importorskip("tslearn")
     monkeypatch.setenv("TSHUB_DATA", str(tmp_path))  # a data root without the archive
@@ -41,6 +54,16 @@ def test_a_target_missing_from_a_catalogue_that_has_data_is_an_error_not_trace(s
     monkeypatch.setenv("TSHUB_DATA", str(shared_data))
     with pytest.raises(DatasetError, match="no dataset named 'BasicMotions'"):
         load_target("BasicMotions")
+
+
+def test_a_target_without_a_test_split_is_refused_before_anything_trains(shared_data, monkeypatch):
+    """Regression: --target Symbols (a training file only in this archive) ranked the sources, fine-tuned and trained
+    from scratch, then failed with a traceback (KeyError: 'accuracy'): the demo compares its runs on test."""
+    if not (shared_data / "UCRArchive_2018_trainonly" / "Symbols_TRAIN.tsv.gz").is_file():
+        pytest.skip("the train-only UCR folder (Symbols) is not in the data folder")
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    with pytest.raises(DatasetError, match="'Symbols' has no test split.*e.g. GunPoint"):
+        load_target("Symbols")
 
 
 def test_what_happened_counts_minirocket_within_its_table_rounding_as_a_tie():
@@ -79,6 +102,25 @@ def test_the_minirocket_line_counts_a_gap_within_the_table_rounding_as_a_tie(sha
     accuracy = minirocket(data, seed=0).metrics["accuracy"]
     rows = [SimpleNamespace(method="fine-tuned", result=SimpleNamespace(metrics={"accuracy": accuracy + 3e-5}))]
     assert minirocket_line(data, rows, seed=0).endswith("fine-tuning tied (within the table's rounding) against it")
+
+
+def test_the_minirocket_line_of_a_regression_target_compares_mae():
+    """Regression: `tshub demo --target SEISMIC-CX` (a regression) trained everything, fitted MiniRocket, then failed
+    with a traceback (KeyError: 'accuracy'); it compares test MAE, where lower is better."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tshub.demo import minirocket_line
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 1, 50)).astype(np.float32)
+    splits = {"train": np.arange(30), "test": np.arange(30, 40)}
+    data = tshub.Dataset.from_arrays(X, X.mean(axis=(1, 2)) * 10, name="levels", task="regression", splits=splits)
+    rows = [SimpleNamespace(method="fine-tuned", result=SimpleNamespace(metrics={"mae": 1e6}))]
+    line = minirocket_line(data, rows, seed=0)
+    assert "on the same training and test splits: test mae " in line
+    assert line.endswith("fine-tuning did not win against it")
 
 
 def test_a_line_break_in_a_cell_keeps_the_table_s_columns():

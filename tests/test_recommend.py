@@ -18,7 +18,7 @@ from scipy.stats import multivariate_normal
 
 import tshub
 from tshub.cli import main
-from tshub.data import Dataset
+from tshub.data import Dataset, DatasetError
 from tshub.datasets import load
 from tshub.recommend import FAST, FULL, RecommendError, RecommendTimeout, ScoringPlan, recommend
 from tshub.recommend.cache import FeatureCache
@@ -377,6 +377,36 @@ def test_dtw_uses_the_saved_index_and_falls_back_without_one(italy: Dataset, can
     assert ".;" not in fallback.note  # regression: "ranked by 'logme' instead.; screened on ..."
 
 
+def test_a_target_with_nan_series_is_refused_once_before_any_candidate(candidates: list[str]):
+    """Regression: a Dataset holding NaN (``from_arrays`` keeps what it is given) had every candidate skipped with
+    one and the same DatasetError, and an empty ranking came back under a note on how it had been screened."""
+    X = np.random.default_rng(0).normal(size=(20, 1, 24)).astype(np.float32)
+    X[3, 0, 5] = np.nan
+    gappy = Dataset.from_arrays(X, np.arange(20) % 2, name="gappy")
+    with pytest.raises(
+        DatasetError, match="1 of 20 series contain NaN or infinite values .*series 3, channel 0, step 5"
+    ):
+        recommend(gappy, candidates=candidates)
+
+
+def test_cli_says_the_fallback_from_dtw_once(
+    candidates: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """Regression: `tshub recommend X --method dtw` without an index printed why it ranked by logme twice, as a
+    warning and again as the note above the table."""
+    import tshub.similarity.index
+
+    monkeypatch.setattr(tshub.similarity.index, "DEFAULT_FOLDER", tmp_path / "no-index")
+    assert main(["recommend", "ItalyPowerDemand", "--method", "dtw", "--candidates", *candidates]) == 0
+    said = capsys.readouterr()
+    out, err = (" ".join(text.split()) for text in said)
+    assert "note: method 'dtw' needs the similarity index" in out and "ranked by 'logme' instead" in out
+    assert "needs the similarity index" not in err, err
+    assert main(["recommend", "ItalyPowerDemand", "--method", "dtw", "--json", "--candidates", *candidates]) == 0
+    said = capsys.readouterr()  # JSON on stdout is for a program: a person reading the terminal is still told
+    assert "ranked by 'logme' instead" in json.loads(said.out)["note"] and "needs the similarity index" in said.err
+
+
 def test_dtw_on_a_target_of_a_channel_count_no_indexed_source_has_falls_back(candidates: list[str]):
     """Regression: a multivariate target under method="dtw" had its prototypes averaged, then every candidate
     skipped ("another channel count"), and the ranking came back empty; it is ranked by the default, saying why."""
@@ -433,6 +463,14 @@ def test_recommend_rejects_what_it_cannot_do(italy: Dataset, candidates: list[st
     # regression: an unknown architecture ended in a KeyError traceback (the CLI's --arch too)
     with pytest.raises(RecommendError, match="unknown architecture 'resnet'"):
         recommend(italy, arch="resnet", candidates=candidates)
+
+
+def test_named_candidates_of_another_arch_are_told_so_not_to_build_the_zoo(italy: Dataset, candidates: list[str]):
+    """Regression: candidates=[three fcn checkpoints] with arch="tcn" was told to build the zoo, pull some or pass
+    candidates, which it had done; it is told that none of them is of that architecture."""
+    said = r"with arch 'tcn' \(3 of the 3 candidates found are of another architecture\) to rank: drop arch= or"
+    with pytest.raises(RecommendError, match=said):
+        recommend(italy, arch="tcn", candidates=candidates)
 
 
 def test_the_prototype_plot_of_a_file_without_splits_draws_every_series_as_training_data(

@@ -130,7 +130,10 @@ def test_offered_sources_that_learned_nothing_or_cannot_be_found_are_skipped_row
         assert skipped["Missing/fcn"] == skipped["Missing/tcn"] == skipped["Nope/fcn"] == NOT_FOUND
         nothing = frank.post("/v1/recommend", json={"dataset_id": gunpoint, "arch": "tcn"})
         assert nothing.status_code == 422, nothing.text
-        assert "no candidate checkpoint with arch 'tcn' to rank (not found: Missing/tcn)" in nothing.json()["detail"]
+        said = (
+            "no candidate checkpoint with arch 'tcn' (2 of the 2 candidates found are of another architecture) to rank"
+        )
+        assert f"{said} (not found: Missing/tcn): drop arch=" in nothing.json()["detail"]
 
 
 def test_offered_sources_no_store_lists_are_logged_at_startup(

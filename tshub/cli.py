@@ -84,10 +84,16 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
 
 def _warning_printer(parser: argparse.ArgumentParser) -> Callable[..., None]:
     """Warnings said as the errors are, ``tshub: warning: ...`` in the command line's terms, not as Python shows
-    them (the file and line of tshub's code that warned, and that line of code)."""
+    them (the file and line of tshub's code that warned, and that line of code); each once a command, though its
+    trainings meet the same data one after another (Python's once-per-place forgets what it said whenever a library
+    changes the warning filters)."""
+    said: set[str] = set()
 
     def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
-        print(f"tshub: warning: {in_cli_terms(str(message), parser)}", file=sys.stderr)
+        text = in_cli_terms(str(message), parser)
+        if text not in said:
+            said.add(text)
+            print(f"tshub: warning: {text}", file=sys.stderr)
 
     return show
 
@@ -695,6 +701,11 @@ def parse_seed(text: str) -> int:
     return _number(text, int, lambda n: n >= 0, "a whole number >= 0")
 
 
+def parse_epoch_cap(text: str) -> int:
+    """A whole number >= 0, 0 meaning the recipe's own cap: a negative one failed in the recipe, after the ranking."""
+    return _number(text, int, lambda n: n >= 0, "a whole number >= 0 (0: the recipe's)")
+
+
 def parse_val_fraction(text: str) -> float:
     """A share strictly between 0 and 1: a validation split of none or of every series leaves nothing to train on
     or to select with."""
@@ -954,6 +965,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
 
     from tshub.recommend import plot_prototypes, recommend
     from tshub.recommend.dtw import load_index
+    from tshub.recommend.errors import RankedOtherwise
     from tshub.recommend.methods import NEEDS_INDEX
     from tshub.recommend.plot import unwritable_format
     from tshub.recommend.sampling import as_plan
@@ -973,20 +985,23 @@ def _run_recommend(args: argparse.Namespace) -> int:
             raise UsageError(f"{why}.")
     target = load_data(args) if Path(args.data).is_file() else args.data  # a name: the DTW index may know it
     plan = replace(as_plan(args.plan), statistics=args.statistics)
-    rec = recommend(  # its RecommendError reaches main, which says it in the command line's terms
-        target,
-        k=args.k,
-        arch=args.arch,
-        method=args.method,
-        candidates=args.candidates,
-        index=index,
-        device=args.device,
-        probe_epochs=args.probe_epochs,
-        progress=not args.json,
-        allow_self_transfer=args.allow_self_transfer,
-        plan=plan,
-        time_limit_s=args.time_limit,
-    )
+    with warnings.catch_warnings():
+        if not args.json:  # the note printed above the table says it: once is enough
+            warnings.simplefilter("ignore", RankedOtherwise)
+        rec = recommend(  # its RecommendError reaches main, which says it in the command line's terms
+            target,
+            k=args.k,
+            arch=args.arch,
+            method=args.method,
+            candidates=args.candidates,
+            index=index,
+            device=args.device,
+            probe_epochs=args.probe_epochs,
+            progress=not args.json,
+            allow_self_transfer=args.allow_self_transfer,
+            plan=plan,
+            time_limit_s=args.time_limit,
+        )
     if args.plot:
         plot_prototypes(rec, target, args.plot, index=index)
     print(json.dumps(rec.to_dict(), indent=2) if args.json else rec)
@@ -1008,7 +1023,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     add_threads_argument(p)
     p.add_argument(
         "--max-epochs",
-        type=int,
+        type=parse_epoch_cap,
         default=200,
         help="cap the epochs of every training (default 200: a few CPU minutes; 0 = the recipe's)",
     )

@@ -20,6 +20,7 @@ import numpy as np
 import tshub
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
+from tshub.recommend import SELF_TRANSFER, candidate_pool, self_transfer
 from tshub.recommend.advice import TransferAdvice, outcome
 from tshub.training import train_referent
 from tshub.training.results import FitResult
@@ -37,9 +38,10 @@ class DemoRow:
 
 def load_target(name: str) -> Dataset:
     """A catalogue dataset, or tslearn's bundled UCR Trace when the catalogue has no UCR data on this machine (a
-    name the archive does not hold is an error there, not a reason to run on other data)."""
+    name the archive does not hold is an error there, not a reason to run on other data). One without a test split
+    is refused before anything trains: the demo compares its runs on test."""
     try:
-        return tshub.datasets.load(name)
+        data = tshub.datasets.load(name)
     except DatasetError as err:
         if any(entry["collection"] != "sources" for entry in tshub.datasets.list_datasets()):
             raise
@@ -51,6 +53,12 @@ def load_target(name: str) -> Dataset:
             "bundled with tslearn instead."
         )
         return trace
+    if "test" not in data.splits:
+        raise DatasetError(
+            f"{data.name!r} has no test split here (it has {', '.join(data.splits)}), and the demo compares "
+            f"fine-tuning, training from scratch and MiniRocket on test: pick a target with one, e.g. {DEFAULT_TARGET}."
+        )
+    return data
 
 
 def _tslearn_trace() -> Dataset | None:
@@ -90,8 +98,11 @@ def pick_source(target: Dataset, arch: str) -> tuple[str, TransferAdvice | None]
 
 
 def source_advice(target: Dataset, source: str) -> TransferAdvice | None:
-    """The advice on a source the user named: the recommender scores that one alone."""
+    """The advice on a source the user named: the recommender scores that one alone. One trained on the target's
+    own data is run as asked, but said to be no transfer: beating scratch then shows nothing a source brings."""
     recommendation = tshub.recommend(target, k=1, candidates=[source], allow_self_transfer=True)
+    for why in self_transfer(candidate_pool([source]), target).values():
+        print(f"note: {source} was {SELF_TRANSFER} ({why}): fine-tuning it on {target.name} is no transfer", flush=True)
     print(recommendation.advice, flush=True)
     return recommendation.advice
 
@@ -138,18 +149,25 @@ def minirocket_line(data: Dataset, rows: list[DemoRow], seed: int) -> str:
     rocket, why_not = minirocket_if_possible(data, seed=seed)
     if rocket is None:
         return f"MiniRocket not run: {why_not}"
-    tuned = mean(row.result.metrics["accuracy"] for row in rows if row.method == rows[0].method)
-    accuracy = rocket.metrics["accuracy"]
+    metric = headline_metric(data.task)
+    tuned = mean(row.result.metrics[metric] for row in rows if row.method == rows[0].method)
+    value = rocket.metrics[metric]
+    verdict = outcome(tuned, value, "minirocket", higher_is_better=metric == "accuracy")
     return (
         f"MiniRocket (tshub.baselines, seed {seed}, {rocket.elapsed_s:.1f} s) on the same training and test splits: "
-        f"test accuracy {accuracy:.4f}; fine-tuning {outcome(tuned, accuracy, 'minirocket')} against it"
+        f"test {metric} {value:.4f}; fine-tuning {verdict} against it"
     )
+
+
+def headline_metric(task: str) -> str:
+    """The test metric the demo compares by: accuracy, or a regression's MAE (lower is better)."""
+    return "accuracy" if task == "classification" else "mae"
 
 
 def advice_outcome(advice: TransferAdvice, rows: list[DemoRow]) -> str:
     """What the advice said, then what happened: the fine-tuned mean against scratch (and MiniRocket's reference)."""
-    classification = rows[0].result.task == "classification"
-    metric = "accuracy" if classification else "mae"
+    metric = headline_metric(rows[0].result.task)
+    classification = metric == "accuracy"
     tuned, scratch = (
         mean(row.result.metrics[metric] for row in rows if row.method == method)
         for method in (rows[0].method, rows[1].method)
@@ -168,7 +186,7 @@ def advice_outcome(advice: TransferAdvice, rows: list[DemoRow]) -> str:
 
 def format_table(rows: list[DemoRow]) -> str:
     """Per-run rows and the mean per method: test metrics, ω, epochs, convergence rate, time."""
-    metric = "accuracy" if rows[0].result.task == "classification" else "mae"
+    metric = headline_metric(rows[0].result.task)
     second = "f1_weighted" if metric == "accuracy" else "mse"
     header = f"| method | seed | ω | test {metric} | test {second} | epochs (best) | convergence rate | time s |"
     lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -11,7 +11,7 @@ from typing import Any, cast
 import torch
 
 from tshub.data.catalogue import dataset_from
-from tshub.data.dataset import Dataset
+from tshub.data.dataset import Dataset, refuse_incomplete_dataset
 from tshub.data.splits import as_training_data, check_classes
 from tshub.hub.checkpoint import read_config
 from tshub.recommend.advice import TransferAdvice, advise
@@ -22,10 +22,11 @@ from tshub.recommend.candidates import (
     Candidate,
     candidate_pool,
     found_candidates,
+    of_arch,
     self_transfers,
 )
 from tshub.recommend.dtw import load_index
-from tshub.recommend.errors import RecommendError
+from tshub.recommend.errors import RankedOtherwise, RecommendError
 from tshub.recommend.methods import (
     DEFAULT_METHOD,
     METHODS,
@@ -97,6 +98,7 @@ def recommend(
             f"target {dataset.name!r} has no 'train' split (it has {sorted(dataset.splits)}): "
             "sources are scored on the training series; add one (tshub.data.splits.random_split)."
         )
+    refuse_incomplete_dataset(dataset)  # once, not as every candidate's failure to score
     check_classes(dataset)
 
     def on_time(stage: str) -> None:
@@ -121,7 +123,7 @@ def recommend(
         skipped = [SkippedSource(c.id, f"{SELF_TRANSFER}: {why}") for c, why in own.items()] + skipped
         pool = [c for c in pool if c not in own]
     if not pool:
-        raise RecommendError(_no_candidate_message(arch, skipped))
+        raise RecommendError(_no_candidate_message(arch, skipped, candidates))
     features = cache if isinstance(cache, FeatureCache) else FeatureCache() if cache else None
     context = Context(dataset, name, index, device, probe_epochs, progress, scoring, features, deadline, time_limit_s)
     note = None
@@ -129,7 +131,7 @@ def recommend(
         context.index, note = load_index(index, method, dataset.n_channels)
         if context.index is None:
             note = f"{note}; ranked by {DEFAULT_METHOD!r} instead"  # load_index says why it has no index
-            warnings.warn(f"{note}.", stacklevel=2)
+            warnings.warn(f"{note}.", RankedOtherwise, stacklevel=2)
             method = DEFAULT_METHOD
         on_time("loading the similarity index")
     rank, score_name = METHODS[method]
@@ -209,8 +211,16 @@ def load_target(target: str | Dataset) -> tuple[Dataset, str | None]:
     return dataset, dataset.name if by_name else None
 
 
-def _no_candidate_message(arch: str | None, skipped: list[SkippedSource]) -> str:
+def _no_candidate_message(
+    arch: str | None, skipped: list[SkippedSource], candidates: Sequence[str | Path] | None
+) -> str:
     where = f"with arch {arch!r} " if arch else ""
+    named = [] if candidates is None else found_candidates(candidates)[0]
+    other = len(named) - len(of_arch(named, arch)) if arch else 0
+    if other:  # named candidates that arch left out: building the zoo is no answer
+        where += (
+            f"({other} of the {len(named)} candidates found {'is' if other == 1 else 'are'} of another architecture) "
+        )
     own = [s.id for s in skipped if s.reason.startswith(SELF_TRANSFER)]
     also = (
         (f" (left out, as trained on the target's own data: {', '.join(own)}; allow_self_transfer=True ranks them)")
@@ -221,7 +231,9 @@ def _no_candidate_message(arch: str | None, skipped: list[SkippedSource]) -> str
     also += f" (not found: {', '.join(missing)})" if missing else ""
     unusable = len(skipped) - len(own) - len(missing)
     also += f" ({unusable} not usable as sources: see `tshub list`)" if unusable else ""
-    return (
-        f"no candidate checkpoint {where}to rank{also}: build the zoo (scripts/publish), `tshub pull ID` some, "
-        "or pass candidates=[ids or folders]."
+    todo = (
+        "drop arch= or pass candidates=[ids or folders] of that architecture"
+        if other
+        else "build the zoo (scripts/publish), `tshub pull ID` some, or pass candidates=[ids or folders]"
     )
+    return f"no candidate checkpoint {where}to rank{also}: {todo}."

@@ -7,3 +7,7 @@ class RecommendError(ValueError):
 
 class RecommendTimeout(RecommendError):
     """The ranking ran past its ``time_limit_s``; the message says how far it got."""
+
+
+class RankedOtherwise(UserWarning):
+    """The method asked for could not rank and the default ranked instead; the recommendation's note says so too."""
