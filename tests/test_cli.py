@@ -405,6 +405,21 @@ def test_the_recommenders_own_refusals_name_the_flags_too(zoo, tmp_path: Path, c
     assert "--method logme ranks it" in err and "method=" not in err
 
 
+def test_a_recommendation_is_printed_in_the_command_line_s_terms(zoo, tmp_path: Path, capsys) -> None:
+    """Regression: its printed notes and skipped reasons said the library's arguments ("allow_self_transfer=True
+    ranks it"), which the command line takes as flags; only its errors and warnings were translated."""
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{i % 2 + 1}\t" + "\t".join(f"{v:.3f}" for v in rng.standard_normal(40)) + "\n" for i in range(12))
+    (tmp_path / "GunPoint.tsv").write_text(rows)  # another data set under a source's name
+    extra = build_model("fcn", 1, 2, filters=(4, 8, 4))
+    extra.task, extra.classes, extra.preprocessor = "classification", ["a", "b"], ZNormalize()
+    extra.save_pretrained(tmp_path / "other")
+    candidates = ["--candidates", "GunPoint/fcn", str(tmp_path / "other")]
+    assert main(["recommend", str(tmp_path / "GunPoint.tsv"), *candidates]) == 0
+    out = capsys.readouterr().out
+    assert "GunPoint/fcn" in out and "--allow-self-transfer ranks" in out and "allow_self_transfer=" not in out
+
+
 def test_in_cli_terms_translates_only_what_is_a_flag() -> None:
     from tshub.cli import build_parser, in_cli_terms
 

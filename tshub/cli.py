@@ -1004,7 +1004,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
         )
     if args.plot:
         plot_prototypes(rec, target, args.plot, index=index)
-    print(json.dumps(rec.to_dict(), indent=2) if args.json else rec)
+    print(json.dumps(rec.to_dict(), indent=2) if args.json else in_cli_terms(str(rec), build_parser()))
     if args.plot and not args.json:
         print(f"prototypes plotted to {args.plot}")
     return 0

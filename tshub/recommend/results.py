@@ -120,8 +120,7 @@ class Recommendation:
         if own:
             lines.append(
                 wrap(
-                    f"left out as {SELF_TRANSFER} (no transfer; allow_self_transfer=True or "
-                    "--allow-self-transfer ranks them): "
+                    f"left out as {SELF_TRANSFER} (no transfer; allow_self_transfer=True ranks them): "
                     + "; ".join(f"{s.id} ({s.reason.removeprefix(SELF_TRANSFER + ': ')})" for s in own)
                 )
             )
