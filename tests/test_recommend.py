@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -349,6 +350,10 @@ def test_hscore_and_probe_rank_every_candidate(italy: Dataset, candidates: list[
     assert rec.method == "hscore" and len(rec) == 3 and all(0 < r["score"] <= 1.0 + 1e-9 for r in rec)
     rec = recommend(italy, k=None, method="probe", candidates=candidates, probe_epochs=1, allow_self_transfer=True)
     assert len(rec) == 3 and all(0 <= r["score"] <= 1 and r["details"]["epochs"] == 1 for r in rec)
+    said = re.search(
+        r"probe: each candidate scored on the (\d+) validation series carved from the 67 training", rec.note
+    )
+    assert said and 10 <= int(said.group(1)) <= 15  # failed before the fix: a score's resolution was never said
     regression = Dataset.from_arrays(
         italy.X, italy.X[:, 0, :3].sum(axis=1) + 0.5, task="regression", splits={"train": italy.splits["train"]}
     )

@@ -14,6 +14,7 @@ from tshub.training.finetune import finetune
 @register("probe", "validation accuracy (regression: −MAE) after a short fine-tune, higher is better")
 def rank_by_probe(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
     train_only = ctx.target.with_splits({"train": ctx.target.splits["train"]})  # val is carved from train
+    n_val = None
     for done, candidate in enumerate(each_candidate(pool, ctx, "probe")):
         start = time.perf_counter()
         try:
@@ -35,6 +36,7 @@ def rank_by_probe(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
         ctx.check_time(done, len(pool))  # a fine-tune the deadline cut short compares with none of the others
         kept = result.history[(result.best_epoch or len(result.history)) - 1]
         val_loss = float(kept.get("val_loss", float("inf")))
+        n_val = result.model.meta["splits"]["val"]
         score = result.val_metrics["accuracy"] if ctx.target.task == "classification" else -result.val_metrics["mae"]
         yield Scored(
             candidate,
@@ -46,4 +48,10 @@ def rank_by_probe(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
                 "seconds": time.perf_counter() - start,
             },
             tie_break=val_loss,
+        )
+    if n_val is not None:  # how finely the scores can tell candidates apart: few series, many ties
+        ctx.notes.append(
+            f"probe: each candidate scored on the {n_val} validation series carved from the "
+            f"{len(train_only.splits['train'])} training series"
+            + (f" (one series moves an accuracy by {1 / n_val:.2g})" if ctx.target.task == "classification" else "")
         )
