@@ -420,6 +420,16 @@ def test_a_recommendation_is_printed_in_the_command_line_s_terms(zoo, tmp_path: 
     assert "GunPoint/fcn" in out and "--allow-self-transfer ranks" in out and "allow_self_transfer=" not in out
 
 
+def test_demo_on_a_file_says_which_commands_do_its_job_on_one(tmp_path: Path, capsys) -> None:
+    """Regression: ``tshub demo --target my.tsv`` said to read the file with tshub.Dataset.from_file and "pass the
+    Dataset", which no command line can."""
+    data = _ucr_style_file(tmp_path / "mine.tsv", np.random.default_rng(0).standard_normal((6, 20)), ["a", "b"] * 3)
+    assert main(["demo", "--target", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert f"tshub recommend {data}" in err and f"tshub finetune ID {data} --test-file TEST --baseline" in err
+    assert "pass the Dataset" not in err
+
+
 def test_in_cli_terms_translates_only_what_is_a_flag() -> None:
     from tshub.cli import build_parser, in_cli_terms
 

@@ -1033,6 +1033,12 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from tshub.demo import run_demo
 
+    if Path(args.target).is_file():
+        raise UsageError(
+            f"tshub demo runs on a catalogue dataset (see tshub.datasets.list_datasets()); its job on a file of yours "
+            f"is two commands: `tshub recommend {args.target}`, then `tshub finetune ID {args.target} --test-file TEST "
+            "--baseline` with the ID it recommends (the test file: series held out to compare on)."
+        )
     run_demo(
         args.target,
         args.source,
