@@ -430,6 +430,18 @@ def test_demo_on_a_file_says_which_commands_do_its_job_on_one(tmp_path: Path, ca
     assert "pass the Dataset" not in err
 
 
+def test_recommend_refuses_options_its_method_does_not_use(tmp_path: Path, capsys) -> None:
+    """Regression: ``--probe-epochs`` with another method than probe, and ``--index`` with one that reads no index
+    (and no ``--plot`` to draw from it), were ignored without a word."""
+    data = _ucr_style_file(tmp_path / "mine.tsv", np.random.default_rng(0).standard_normal((6, 20)), ["a", "b"] * 3)
+    assert main(["recommend", str(data), "--probe-epochs", "3"]) == 1
+    assert "--probe-epochs sets the fine-tunes of --method probe, but --method is logme" in capsys.readouterr().err
+    assert main(["recommend", str(data), "--method", "hscore", "--index", str(tmp_path)]) == 1
+    assert (
+        "--index is read by --method dtw and dtw+logme (and --plot), but --method is hscore" in capsys.readouterr().err
+    )
+
+
 def test_in_cli_terms_translates_only_what_is_a_flag() -> None:
     from tshub.cli import build_parser, in_cli_terms
 

@@ -910,6 +910,7 @@ def _write_rows(rows: dict[str, list[Any]], out: Path | None) -> None:
 # ---------------------------------------------------------------------------------------------------- recommend
 def _add_recommend(commands: argparse._SubParsersAction) -> None:
     from tshub.recommend import DEFAULT_METHOD, list_methods
+    from tshub.recommend.methods import DEFAULT_PROBE_EPOCHS
     from tshub.recommend.sampling import STATISTICS
 
     p = commands.add_parser("recommend", help="rank source checkpoints for a dataset (transferability, DTW, probe)")
@@ -931,7 +932,9 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
         "--index", type=Path, help="similarity index folder for --method dtw and dtw+logme (default zoo/similarity)"
     )
     p.add_argument(
-        "--probe-epochs", type=parse_count, default=5, help="fine-tune epochs per candidate of --method probe"
+        "--probe-epochs",
+        type=parse_count,
+        help=f"fine-tune epochs per candidate of --method probe (default {DEFAULT_PROBE_EPOCHS})",
     )
     p.add_argument(
         "--plan",
@@ -978,6 +981,16 @@ def _run_recommend(args: argparse.Namespace) -> int:
             raise UsageError(f"--plot: {err}") from None
         if why:
             raise UsageError(f"--plot {args.plot.absolute()}: {why}.")
+    if args.probe_epochs is not None and args.method != "probe":
+        raise UsageError(
+            f"--probe-epochs sets the fine-tunes of --method probe, but --method is {args.method}: drop it, or pass "
+            "--method probe."
+        )
+    if args.index is not None and args.method not in NEEDS_INDEX and not args.plot:
+        raise UsageError(
+            f"--index is read by --method {' and '.join(sorted(NEEDS_INDEX))} (and --plot), but --method is "
+            f"{args.method}: drop it, or pass one of those methods."
+        )
     index = args.index
     if index is not None and args.method in NEEDS_INDEX:  # both named: no index is an error, not the default method
         index, why = load_index(index, args.method)
@@ -996,7 +1009,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
             candidates=args.candidates,
             index=index,
             device=args.device,
-            probe_epochs=args.probe_epochs,
+            **({} if args.probe_epochs is None else {"probe_epochs": args.probe_epochs}),
             progress=not args.json,
             allow_self_transfer=args.allow_self_transfer,
             plan=plan,

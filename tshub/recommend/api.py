@@ -29,6 +29,7 @@ from tshub.recommend.dtw import load_index
 from tshub.recommend.errors import RankedOtherwise, RecommendError
 from tshub.recommend.methods import (
     DEFAULT_METHOD,
+    DEFAULT_PROBE_EPOCHS,
     METHODS,
     NEEDS_INDEX,
     Context,
@@ -51,7 +52,7 @@ def recommend(
     index: Any = None,
     *,
     device: str | torch.device | None = None,
-    probe_epochs: int = 5,
+    probe_epochs: int = DEFAULT_PROBE_EPOCHS,
     progress: bool = False,
     allow_self_transfer: bool = False,
     plan: ScoringPlan | str = "fast",

@@ -103,6 +103,7 @@ Method = Callable[[list[Candidate], Context], Iterable[Scored]]
 METHODS: dict[str, tuple[Method, str]] = {}  # name -> (method, what its score is)
 NEEDS_INDEX: set[str] = set()  # methods that read the SimilarityIndex (api loads it, or falls back without one)
 DEFAULT_METHOD = "logme"
+DEFAULT_PROBE_EPOCHS = 5  # the fine-tune epochs per candidate of the probe method
 
 
 def register(name: str, score_name: str, needs_index: bool = False) -> Callable[[Method], Method]:
