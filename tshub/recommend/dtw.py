@@ -18,7 +18,10 @@ from tshub.recommend.sampling import final_positions
 
 
 @register(
-    "dtw", "bigdata18 DTW distance between class prototypes, negated: higher (closer to 0) is better", needs_index=True
+    "dtw",
+    "bigdata18 DTW distance between class prototypes (a regression's: one of all its series), negated: higher (closer "
+    "to 0) is better",
+    needs_index=True,
 )
 def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
     index = ctx.index
