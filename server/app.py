@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -168,7 +169,7 @@ async def upload_dataset(
     store the arrays; answers with the dataset id and a summary (sizes, classes or target range, warnings)."""
     settings: Settings = request.app.state.settings
     Session = request.app.state.Session
-    await refuse_repeated_parts(request)
+    await refuse_unexpected_parts(request)
     uploads = [f for f in (file, test_file) if f is not None]
     filenames = []
     for upload in uploads:
@@ -225,10 +226,19 @@ async def upload_dataset(
     return DatasetOut.of(await run_in_threadpool(insert))
 
 
-async def refuse_repeated_parts(request: Request) -> None:
-    """A second ``file`` (or ``test_file``) part would silently replace the first (the form keeps the last one),
-    and the client would believe both were stored: refuse it (422)."""
+async def refuse_unexpected_parts(request: Request) -> None:
+    """A part the upload does not take (an option misspelt, or one only the CLI has) would be ignored, and a second
+    ``file`` (or ``test_file``) part would silently replace the first (the form keeps the last one): the client would
+    believe its option applied or both files were stored, so refuse either (422)."""
     form = await request.form()  # the form FastAPI already parsed, not a second read of the body
+    taken = [field.alias for field in request.scope["route"].dependant.body_params]
+    for part in form:
+        if part not in taken:
+            raise HTTPException(
+                422,
+                f"the upload has a part named {bounded(part)!r}, which it does not take; "
+                f"{did_you_mean(part, taken)}it takes {', '.join(taken)} (GET /docs describes each)",
+            )
     for part in ("file", "test_file"):
         count = len(form.getlist(part))
         if count > 1:
@@ -605,8 +615,7 @@ def available_checkpoint(request: Request, text: str, status: int = 404) -> tupl
     offered = [row["id"] for row in available_models(request)]
     model_id = next((row_id for row_id in offered if parse_model_id(row_id).key == key), None)
     if model_id is None:
-        guesses = closest(text, offered)
-        guess = f"did you mean {' or '.join(map(repr, guesses))}? " if guesses else ""
+        guess = did_you_mean(text, offered)
         raise HTTPException(status, f"no checkpoint {text!r} on this server; {guess}GET /v1/models lists the sources")
     try:
         folder = resolve(model_id, local_folders=False)
@@ -803,7 +812,8 @@ def _add_error_handlers(app: FastAPI) -> None:
                 },
                 415,
             )
-        return JSONResponse({"detail": [bounded_error(e) for e in json_safe(err.errors())]}, 422)
+        errors = [bounded_error(naming_the_fields(request, e)) for e in json_safe(err.errors())]
+        return JSONResponse({"detail": errors}, 422)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, err: Exception) -> JSONResponse:
@@ -813,6 +823,24 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 #: Characters of a refused value a 422 echoes back: an id or field of any length is not sent back whole.
 MAX_ECHO = 64
+
+
+def naming_the_fields(request: Request, error: dict[str, Any]) -> dict[str, Any]:
+    """An unknown field of a JSON body, which FastAPI answers only 'Extra inputs are not permitted', also says which
+    fields the body takes and the closest (``max_epochs``, the CLI's and Python's name, is a job's ``epochs``)."""
+    loc = error["loc"]
+    if error["type"] != "extra_forbidden" or len(loc) != 2 or loc[0] != "body":
+        return error
+    params = request.scope["route"].dependant.body_params
+    model = params[0].field_info.annotation if len(params) == 1 else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return error
+    fields = list(model.model_fields)
+    guess = did_you_mean(str(loc[1]), fields)
+    return {
+        **error,
+        "msg": f"{error['msg']}: {bounded(loc[1])!r} is no field of this body; {guess}it takes {', '.join(fields)}",
+    }
 
 
 def bounded_error(error: dict[str, Any]) -> dict[str, Any]:
@@ -831,6 +859,12 @@ def bounded(value: Any) -> Any:
     if isinstance(value, dict):
         return {bounded(k): bounded(v) for k, v in value.items()}
     return value
+
+
+def did_you_mean(text: str, choices: list[str]) -> str:
+    """'did you mean 'a' or 'b'? ' for the choices closest to a name the client sent, or nothing when none is close."""
+    guesses = closest(text, choices)
+    return f"did you mean {' or '.join(map(repr, guesses))}? " if guesses else ""
 
 
 def no_such_page(request: Request) -> str:

@@ -186,7 +186,7 @@ def test_test_fraction_on_data_with_its_own_splits_is_refused_not_ignored(zoo, t
     rows = "".join(f"{i % 2},{i % 3}.0,{i % 5}.0,1.5,2.0\n" for i in range(12))
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"
     train.write_text(rows)
-    test.write_text(rows)
+    test.write_text(rows.replace("1.5", "2.5"))  # not the same bytes: that is refused for itself
     args = ["finetune", "GunPoint/fcn", str(train), "--test-file", str(test), "--test-fraction", "0.2"]
     assert main(args) == 1
     assert capsys.readouterr().err.startswith("tshub: error: --test-fraction holds a test split out of data")

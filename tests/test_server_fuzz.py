@@ -251,6 +251,28 @@ def test_an_upload_with_two_file_parts_is_refused(client: TestClient) -> None:
     assert client.post("/v1/datasets", files=[("file", ("a.csv", rows))]).status_code == 201
 
 
+def test_an_upload_with_a_part_it_does_not_take_is_refused(client: TestClient) -> None:
+    """Regression: form parts the upload does not take (``label-column`` spelled as the CLI's flag,
+    ``test_fraction``) were ignored without a word: the file was parsed with the defaults, the client believing its
+    option applied."""
+    rows = "\n".join(f"{i % 2}," + ",".join(str((i * j) % 5) for j in range(12)) for i in range(24)).encode()
+    for field, hint in (("label-column", "did you mean 'label_column'?"), ("test_fraction", "it takes file, ")):
+        response = client.post("/v1/datasets", files=[("file", ("a.csv", rows))], data={field: "1"})
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert f"the upload has a part named '{field}', which it does not take; " in detail and hint in detail
+
+
+def test_an_unknown_json_field_is_refused_naming_those_the_body_takes(client: TestClient) -> None:
+    """Regression: ``"max_epochs"`` (the CLI's and Python's name of a job's ``epochs``) answered only FastAPI's
+    'Extra inputs are not permitted', never saying which field the API takes instead."""
+    response = client.post("/v1/jobs", json={"dataset_id": "d", "max_epochs": 2})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "max_epochs"] and error["type"] == "extra_forbidden"
+    assert "'max_epochs' is no field of this body; did you mean 'epochs'? it takes dataset_id, model," in error["msg"]
+
+
 def test_422_bodies_match_the_documented_schema(client: TestClient, dataset_id: str) -> None:
     """Both kinds of 422, FastAPI's list of invalid fields and tshub's own sentence, fit what OpenAPI declares,
     so a client generated from /openapi.json can read them."""

@@ -359,6 +359,16 @@ def test_an_uploads_warnings_include_those_its_splits_raise(tmp_path: Path) -> N
     assert not any("single training series" in w for w in summary["warnings"])  # they have none, not one
 
 
+def test_the_same_file_as_training_and_test_file_is_refused(tmp_path: Path) -> None:
+    """Regression: the training file uploaded again as ``test_file`` (under another name) was accepted without a
+    word, so every job's test metrics scored the very series it had trained on."""
+    rows = "".join(f"{i % 2},{i % 3}.0,{i % 5}.0,1.5,2.0\n" for i in range(30))
+    files = [store_raw(io.BytesIO(rows.encode()), name, tmp_path, 10**6) for name in ("a.csv", "a_copy.csv")]
+    with pytest.raises(UploadError, match=r"'a_copy\.csv': the 'train' and the 'test' file hold the same bytes") as err:
+        ingest(files, ParseOptions(), tmp_path, "owner")
+    assert err.value.status == 422 and "a file of its own" in str(err.value)
+
+
 def test_parsed_dataset_round_trips_through_npz_without_pickle(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 2, 16)).astype(np.float32)

@@ -61,6 +61,7 @@ def assemble(
         splits = dict(raws[0].splits) if len(raws) == 1 else {}
     else:
         _refuse_own_splits(raws, split_names)
+        _refuse_repeated_files(raws, split_names)
         splits = {s: np.arange(offsets[j], offsets[j + 1]) for j, s in enumerate(split_names)}
     y, task, classes = _targets(raws, task, files)
     if raws[0].y is None:
@@ -116,6 +117,22 @@ def _refuse_own_splits(raws: list[RawSeries], split_names: list[str]) -> None:
                 f"{name!r} split would merge into one: read it alone (its splits are kept), or save it with the "
                 f"{name!r} series only."
             )
+
+
+def _refuse_repeated_files(raws: list[RawSeries], split_names: list[str]) -> None:
+    """The same file read as two splits (the training file passed or uploaded again as the test file) would score
+    the model on the very series it trained on, without a word."""
+    seen: dict[str, tuple[RawSeries, str]] = {}
+    for raw, name in zip(raws, split_names):
+        if raw.md5 in seen:
+            first, first_name = seen[raw.md5]
+            where = raw.path if raw.path == first.path else f"{first.path} and {raw.path}"
+            raise DatasetError(
+                f"the {first_name!r} and the {name!r} file hold the same bytes ({where}): the {name!r} metrics would "
+                f"score the series the model trained on; give the {name!r} split a file of its own series."
+            )
+        if raw.md5 is not None:
+            seen[raw.md5] = (raw, name)
 
 
 def _refuse_empty(raw: RawSeries) -> None:
