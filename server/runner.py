@@ -263,6 +263,7 @@ def fit_summary(result: FitResult) -> dict[str, Any]:
         "splits": result.model.meta["splits"],
         "validation_is_train": bool(result.model.meta.get("validation_is_train")),
         "convergence_rate": result.convergence_rate,
+        "learned_nothing": result.learned_nothing,  # why the model is worth nothing, though the job succeeded
         "elapsed_s": result.elapsed_s,
         "grid": result.grid,
         "transfer_report": None if result.transfer_report is None else result.transfer_report.to_dict(),

@@ -192,6 +192,20 @@ def test_test_fraction_on_data_with_its_own_splits_is_refused_not_ignored(zoo, t
     assert capsys.readouterr().err.startswith("tshub: error: --test-fraction holds a test split out of data")
 
 
+def test_finetune_says_when_the_model_learned_nothing(zoo, tmp_path: Path, capsys) -> None:
+    """Regression: a fine-tune whose model scores at chance (here every series is the same, so it gives every one
+    the same class) printed its metrics and "saved" as any other; nothing said it learned nothing usable."""
+    wave = np.sin(np.linspace(0, 6, 150))
+    train = _ucr_style_file(tmp_path / "same_TRAIN.tsv", np.tile(wave, (12, 1)), ["1", "2"] * 6)
+    test = _ucr_style_file(tmp_path / "same_TEST.tsv", np.tile(wave, (6, 1)), ["1", "2"] * 3)
+    args = ["finetune", "GunPoint/fcn", str(train), "--test-file", str(test), "--lr-multiplier", "1"]
+    assert main([*args, "--max-epochs", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "test: Accuracy 0.5000" in out
+    assert "tshub: warning: the fine-tuned model learned nothing usable: its test accuracy 0.500 is within 5% of" in err
+    assert "train longer (--max-epochs)" in err
+
+
 def test_finetune_with_baseline_trains_the_referent_fits_minirocket_and_says_which_won(zoo, shared_data, capsys):
     args = ["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "1", "--max-epochs", "2", "--baseline"]
     assert main(args) == 0

@@ -429,6 +429,19 @@ def test_job_summary_reports_the_epoch_of_the_kept_weights(shared_data: Path) ->
     assert summary["best_epoch"] == result.history[result.best_epoch - 1]["epoch"]
 
 
+def test_a_job_summary_says_when_the_model_learned_nothing() -> None:
+    """Regression: a job whose model scored at chance (every series the same, so one class for all) ended
+    "succeeded" with its metrics and nothing to say it learned nothing usable."""
+    import tshub
+    from server.runner import fit_summary
+
+    wave = np.sin(np.linspace(0, 6, 64)).astype(np.float32)
+    same = tshub.Dataset.from_arrays(np.tile(wave, (18, 1)), np.array(["a", "b"] * 9), name="same")
+    same = same.with_splits({"train": np.arange(12), "test": np.arange(12, 18)})
+    result = tshub.train_from_scratch("fcn", same, max_epochs=1, progress=False, arch_kwargs={"filters": [4, 4, 4]})
+    assert fit_summary(result)["learned_nothing"] == "its test accuracy 0.500 is within 5% of chance (1/2 classes)"
+
+
 def test_progress_events_name_the_omega_finetune_reports_even_when_halving_interleaves_them():
     """... and the best of each event is its own ω's, not one over every ω tried (read beside that ω's value)."""
     from server.runner import EpochTracker

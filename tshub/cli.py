@@ -496,6 +496,12 @@ def _run_finetune(args: argparse.Namespace) -> int:
         print(f"{data.name}: MiniRocket skipped: {why_not}", file=sys.stderr)
     if scratch is not None:
         result.record_comparison(scratch, rocket)
+    if why := result.learned_nothing:
+        warnings.warn(
+            f"the fine-tuned model learned nothing usable: {why}; train longer (max_epochs=), try another ω or "
+            "source, or check that the labels belong to the series.",
+            stacklevel=1,
+        )
     saved = result.model.save_pretrained(args.out) if args.out else None
     summary = {
         "source": args.id,

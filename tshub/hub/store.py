@@ -149,17 +149,21 @@ def training_status(config: dict[str, Any]) -> str | None:
 
 def unusable_reason(config: dict[str, Any]) -> str | None:
     """Why a checkpoint should not be offered as a transfer source (it learned nothing), or None."""
-    if (config.get("meta") or {}).get("stop_reason") == "non_finite_loss":
+    metrics = config.get("metrics") or {}
+    stop_reason = (config.get("meta") or {}).get("stop_reason")
+    return learned_nothing(config.get("task"), config.get("classes"), metrics.get("accuracy"), stop_reason)
+
+
+def learned_nothing(
+    task: str | None, classes: list[str] | None, accuracy: float | None, stop_reason: str | None, split: str = "test"
+) -> str | None:
+    """Why a model learned nothing usable: its training diverged, or its ``split`` accuracy is within CHANCE_MARGIN of
+    chance (1 / classes); None otherwise (or where it cannot tell)."""
+    if stop_reason == "non_finite_loss":
         return "its training diverged (non-finite loss)"
-    classes = config.get("classes") or []
-    accuracy = (config.get("metrics") or {}).get("accuracy")
-    if (
-        config.get("task") == "classification"
-        and accuracy is not None
-        and len(classes) > 1
-        and accuracy < 1 / len(classes) + CHANCE_MARGIN
-    ):
-        return f"its test accuracy {accuracy:.3f} is within {CHANCE_MARGIN:.0%} of chance (1/{len(classes)} classes)"
+    n = len(classes or [])
+    if task == "classification" and accuracy is not None and n > 1 and accuracy < 1 / n + CHANCE_MARGIN:
+        return f"its {split} accuracy {accuracy:.3f} is within {CHANCE_MARGIN:.0%} of chance (1/{n} classes)"
     return None
 
 
