@@ -141,3 +141,19 @@ def test_with_validation_train_it_fits_on_every_training_series_as_the_fine_tune
     every = minirocket(carved, validation="train")
     assert every.metrics == minirocket(coffee).metrics and every.val_metrics["accuracy"] == 1.0
     assert minirocket(carved).val_metrics != {}  # "split": the carved fifth is held out and scored
+
+
+def test_it_takes_what_finetune_takes_as_data_and_refuses_arrays_saying_how(tmp_path: Path):
+    """Regression: ``minirocket("Coffee")``, beside ``tshub.finetune(model, "Coffee")``, and ``minirocket(X)`` failed
+    with an AttributeError ('str' object has no attribute 'splits'); a name or a data file is read as finetune reads
+    it, and arrays are refused with how to make a Dataset."""
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(4)
+    y = np.arange(30) % 2
+    X = rng.normal(size=(30, 24)) + 3 * y[:, None]
+    path = tmp_path / "mine.csv"
+    path.write_text("".join(f"{label}," + ",".join(f"{v:.6f}" for v in row) + "\n" for label, row in zip(y, X)))
+    from_file = minirocket(Dataset.from_file(str(path))).val_metrics
+    assert minirocket(path).val_metrics == minirocket(str(path)).val_metrics == from_file != {}
+    with pytest.raises(TypeError, match=r"expected a tshub Dataset, got ndarray.*Dataset.from_arrays\(X, y\)"):
+        minirocket(X)

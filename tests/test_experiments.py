@@ -395,6 +395,26 @@ def test_grid_validation_and_bare_source_names():
         _grid(targets="GunPoint")
 
 
+def test_grid_refuses_a_string_of_archs_a_bare_seed_and_recipe_auto_saying_what_to_write():
+    """Regression: archs="fcn" expanded a source into the ids 'Coffee/f', 'Coffee/c', 'Coffee/n'; seeds=0 was told
+    that the grid needs at least one seed, seeds=3 failed iterating an int, seeds=np.arange(2) failed on an array's
+    truth value; recipe="auto", every other entry point's default, was an "unknown recipe"; max_epochs=0 was taken
+    until the first run trained."""
+    with pytest.raises(ValueError, match=r"archs=\['fcn'\]"):
+        _grid(sources=["Coffee"], archs="fcn")
+    for seeds in (0, 3):
+        with pytest.raises(ValueError, match=rf"seeds is a list: write seeds=\[{seeds}\]"):
+            _grid(seeds=seeds)
+    seeds = _grid(seeds=np.arange(2)).seeds  # was "truth value of an array ... is ambiguous"
+    assert seeds == (0, 1) and all(type(seed) is int for seed in seeds)  # written to JSON records as they are
+    with pytest.raises(ValueError, match=r"seeds are whole numbers >= 0, got \[0, 1.5\]"):
+        _grid(seeds=[0, 1.5])
+    with pytest.raises(ValueError, match="recipe 'auto' picks a preset per training split.*recipe='ucr'"):
+        _grid(recipe="auto")
+    with pytest.raises(ValueError, match="max_epochs must be positive"):
+        _grid(max_epochs=0)
+
+
 def test_ray_engine_without_ray_says_how_to_install(finished, monkeypatch):
     out, _ = finished
     monkeypatch.setitem(sys.modules, "ray", None)

@@ -470,6 +470,18 @@ def test_recommend_rejects_what_it_cannot_do(italy: Dataset, candidates: list[st
         recommend(italy, arch="resnet", candidates=candidates)
 
 
+def test_recommend_refuses_a_single_candidate_string_and_counts_that_are_not_whole_numbers():
+    """Regression: candidates="MoteStrain/fcn" was read letter by letter ("no checkpoint found for 'M'"), and k="2"
+    or k=2.5 failed deep inside (a str compared with an int, a float slice index); each is refused before any work."""
+    with pytest.raises(RecommendError, match=r"candidates is a list.*candidates=\['MoteStrain/fcn'\]"):
+        recommend("not loaded", candidates="MoteStrain/fcn")
+    for k in ("2", 2.5, True):
+        with pytest.raises(RecommendError, match="k must be a count >= 0"):
+            recommend("not loaded", k=k)
+    with pytest.raises(RecommendError, match="probe_epochs must be a whole number"):
+        recommend("not loaded", method="probe", probe_epochs=1.5)
+
+
 def test_named_candidates_of_another_arch_are_told_so_not_to_build_the_zoo(italy: Dataset, candidates: list[str]):
     """Regression: candidates=[three fcn checkpoints] with arch="tcn" was told to build the zoo, pull some or pass
     candidates, which it had done; it is told that none of them is of that architecture."""

@@ -410,6 +410,9 @@ def test_recipe_monitors_are_the_keys_training_records():
         ({"min_lr": -1e-4}, "min_lr"),
         ({"lr_min_delta": -1e-4}, "lr_min_delta"),
         ({"time_budget_s": -1.0}, "time_budget_s"),
+        ({"max_epochs": 1.5}, "max_epochs must be a whole number"),  # trained 2 epochs
+        ({"batch_size": 8.5}, "batch_size must be a whole number"),
+        ({"early_stopping_patience": False}, "early_stopping_patience must be a whole number"),  # patience 0
     ],
 )
 def test_a_recipe_refuses_settings_training_cannot_honour(changes, match):

@@ -28,7 +28,7 @@ from tshub.data.dataset import (
     typed_class_values,
     warn_if_channels_last,
 )
-from tshub.training.recipes import AUTO, TrainConfig
+from tshub.training.recipes import AUTO, TrainConfig, is_count
 
 
 class _TSHubEstimator(BaseEstimator):
@@ -161,11 +161,7 @@ class _TSHubEstimator(BaseEstimator):
         lr_multipliers(self.lr_multiplier)
         if self.search not in SEARCHES:
             raise ValueError(f"search must be one of {SEARCHES}, got {self.search!r}.")
-        if self.max_epochs is not None and (
-            isinstance(self.max_epochs, bool)
-            or not isinstance(self.max_epochs, numbers.Integral)
-            or self.max_epochs < 1
-        ):
+        if self.max_epochs is not None and (not is_count(self.max_epochs) or self.max_epochs < 1):
             raise ValueError(f"max_epochs must be a positive integer or None, got {self.max_epochs!r}.")
         if isinstance(self.random_state, numbers.Integral) and self.random_state < 0:
             raise ValueError(f"random_state must be None or an integer >= 0, got {self.random_state!r}.")

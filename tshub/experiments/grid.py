@@ -17,7 +17,7 @@ from typing import Any
 
 from tshub.data.dataset import Dataset
 from tshub.training.finetune import lr_multipliers
-from tshub.training.recipes import RECIPES, TrainConfig, resolve_recipe
+from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, RECIPES, TrainConfig, is_count, resolve_recipe
 
 #: A source: a model id / Hub repo id / checkpoint folder, a bare dataset name (combined with ``archs``), or a
 #: ``(dataset name, arch)`` pair trained from scratch on the fly and cached in the output folder.
@@ -53,10 +53,24 @@ class ExperimentGrid:
     def __post_init__(self) -> None:
         if isinstance(self.sources, (str, Path)) or isinstance(self.targets, (str, Path, Dataset)):
             raise ValueError("sources and targets are lists: write sources=['LEN-DB/magnet'], targets=['GunPoint'].")
-        if not self.sources or not self.targets or not self.seeds:
+        if isinstance(self.archs, str):  # else expanded letter by letter: 'Coffee/f', 'Coffee/c', ...
+            raise ValueError(f"archs is a list: write archs=[{self.archs!r}].")
+        if is_count(self.seeds):
+            raise ValueError(f"seeds is a list: write seeds=[{self.seeds}].")
+        if not len(self.sources) or not len(self.targets) or not len(self.seeds):  # len: numpy arrays too
             raise ValueError("an ExperimentGrid needs at least one source, one target and one seed.")
+        if not all(is_count(seed) and seed >= 0 for seed in self.seeds):
+            raise ValueError(f"seeds are whole numbers >= 0, got {list(self.seeds)!r}.")
+        object.__setattr__(self, "seeds", tuple(int(seed) for seed in self.seeds))  # numpy's ints: JSON records
+        if self.recipe == AUTO:
+            raise ValueError(
+                f"recipe 'auto' picks a preset per training split, and a grid names one for all its runs: name it "
+                f"(recipe='ucr' for targets of up to {AUTO_UCR_MAX_TRAIN} training series, as 'auto' would, else "
+                "'default')."
+            )
         if isinstance(self.recipe, str) and self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {sorted(RECIPES)} or pass a TrainConfig.")
+        self.training()  # validates max_epochs and time_budget_s before any run
         if self.reduce_train is not None and self.reduce_train < 1:
             raise ValueError(f"reduce_train must be a positive number of series or None, got {self.reduce_train}.")
         self.multipliers()  # validates

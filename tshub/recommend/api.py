@@ -41,6 +41,7 @@ from tshub.recommend.methods import (
 from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import ScoringPlan, as_plan
 from tshub.training.loop import resolve_device
+from tshub.training.recipes import is_count
 
 
 def recommend(
@@ -83,10 +84,12 @@ def recommend(
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
     if method not in METHODS:
         raise RecommendError(f"unknown recommendation method {method!r}; choose one of {list_methods()}.")
-    if k is not None and k < 0:
-        raise RecommendError(f"k must be a count >= 0 or None (every candidate), got {k}.")
-    if probe_epochs < 1:  # else every candidate's probe fails alike, after the target and candidates are loaded
-        raise RecommendError(f"probe_epochs must be a whole number >= 1, got {probe_epochs}.")
+    if k is not None and (not is_count(k) or k < 0):
+        raise RecommendError(f"k must be a count >= 0 or None (every candidate), got {k!r}.")
+    if not is_count(probe_epochs) or probe_epochs < 1:  # else every candidate's probe fails alike, after loading
+        raise RecommendError(f"probe_epochs must be a whole number >= 1, got {probe_epochs!r}.")
+    if isinstance(candidates, (str, Path)):  # else read letter by letter, as ids 'M', 'o', ...
+        raise RecommendError(f"candidates is a list of model ids or folders: write candidates=[{str(candidates)!r}].")
     check_time_limit(time_limit_s)
     try:
         scoring = as_plan(plan).for_device(resolve_device(device))

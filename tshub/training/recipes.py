@@ -10,6 +10,7 @@ has at most ``AUTO_UCR_MAX_TRAIN`` series, else ``default`` (see ``auto_recipe``
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -26,6 +27,15 @@ MONITORS = (
     "val_loss",
     *(f"val_{m}" for task in ("classification", "regression") for m in metric_names(task)),
 )
+
+
+def is_count(value: Any) -> bool:
+    """Whether ``value`` is a whole number: an int or a numpy integer, not a float (1.5 epochs) nor a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+#: The TrainConfig fields that count epochs or series.
+COUNTS = ("batch_size", "min_batch_size", "max_epochs", "lr_patience", "early_stopping_patience", "eval_batch_size")
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,11 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 autocast; off in the presets (float32, as published): see bf16_override
 
     def __post_init__(self) -> None:
+        for name in COUNTS:  # a fractional epoch count trained one epoch more; False patience stopped at once
+            value = getattr(self, name)
+            if value is not None and not is_count(value):
+                none = " or None (no patience)" if name.endswith("patience") else ""
+                raise ValueError(f"{name} must be a whole number{none}, got {value!r}.")
         if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1:
             raise ValueError(
                 f"lr, batch_size and max_epochs must be positive, got {self.lr}, {self.batch_size}, {self.max_epochs}."
