@@ -732,6 +732,16 @@ def test_split_files_given_as_a_list_are_refused_saying_how_to_name_their_splits
         read_split_files({})
 
 
+def test_files_whose_targets_read_as_different_tasks_are_refused(tmp_path: Path) -> None:
+    """Regression: a training file labelled with whole numbers beside a test file of fractional values made the whole
+    dataset a regression, without a word: the training file's classes were learned as numbers."""
+    train = write(tmp_path / "X_TRAIN.tsv", tsv([[1, 0.5, 0.6], [2, 0.1, 0.2], [1, 0.4, 0.3], [2, 0.2, 0.1]]))
+    test = write(tmp_path / "X_TEST.tsv", tsv([[0.5, 0.5, 0.6], [1.7, 0.1, 0.2]]))
+    with pytest.raises(DatasetError, match=r"X_TRAIN\.tsv's targets read as classes .*X_TEST\.tsv's as regression"):
+        read_split_files({"train": train, "test": test})
+    assert read_split_files({"train": train, "test": test}, task="regression").task == "regression"  # said: taken
+
+
 def test_an_equal_length_file_leaves_a_ragged_files_padding_as_padding(tmp_path: Path) -> None:
     """Regression: beside a .ts declaring @equalLength true (aeon's PickupGestureWiimoteZ_eq_TRAIN.ts), the NaN
     padding of a file declaring @equalLength false (PickupGestureWiimoteZ_TEST.ts) was read as gaps, so

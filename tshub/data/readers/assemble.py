@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tshub.data.dataset import Dataset, DatasetError, Task, missing_targets
+from tshub.data.dataset import Dataset, DatasetError, Task, infer_task, missing_targets
 from tshub.data.readers.base import TRAILING_NAN, UNLIMITED, RawSeries, ReadLimits, check_option
 from tshub.data.readers.formats import suffixes
 from tshub.data.readers.lengths import regularize
@@ -157,6 +157,8 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
     if any(y.dtype.kind in "US" for y in ys):
         ys = [y if y.dtype.kind in "US" else np.array([_num_str(v) for v in y]) for y in ys]
     _refuse_missing_targets(raws)
+    if task is None:
+        _refuse_targets_of_two_tasks(raws, ys)
     y = np.concatenate(ys)
     classes = raws[0].classes if all(r.classes == raws[0].classes for r in raws) else None
     if task == "regression" and y.dtype.kind in "US":
@@ -166,6 +168,21 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
             bad = next(v for v in y if not is_number(v))
             raise DatasetError(f"{files}: task='regression' needs numeric targets, found {bad!r}.") from None
     return y, task, classes
+
+
+def _refuse_targets_of_two_tasks(raws: list[RawSeries], ys: list[np.ndarray]) -> None:
+    """Files whose numbers read as different tasks (whole numbers in one, classes; fractions in another, regression)
+    would all be read as a regression, the classes learned as quantities: the task must be said."""
+    if len(ys) < 2 or any(y.dtype.kind not in "iuf" for y in ys):
+        return
+    tasks = [infer_task(y) for y in ys]
+    if len(set(tasks)) > 1:
+        classes, values = tasks.index("classification"), tasks.index("regression")
+        raise DatasetError(
+            f"{raws[classes].path}'s targets read as classes (whole numbers), {raws[values].path}'s as regression "
+            f"values (fractional, e.g. {next(v for v in ys[values] if v % 1):g}): pass task='classification' or "
+            "task='regression' to say which, or check the label column of each file."
+        )
 
 
 def _declared_task(raws: list[RawSeries]) -> Task | None:
