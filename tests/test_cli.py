@@ -787,6 +787,15 @@ def test_predict_writes_a_row_per_series_and_scores_labelled_data(zoo, tmp_path:
     assert said["metrics"]["accuracy"] == pytest.approx(accuracy) and said["prediction"] == list(expected)
 
 
+def test_predict_says_how_many_gaps_it_filled(zoo, tmp_path: Path, capsys) -> None:
+    """Regression: ``--missing interpolate`` filled the file's gaps without saying how many (nor where to look)."""
+    X = np.random.default_rng(3).standard_normal((4, 30))
+    X[1, 5] = X[2, 7] = np.nan
+    path = _ucr_style_file(tmp_path / "gaps.tsv", X, ["1", "2"] * 2)
+    assert main(["predict", "GunPoint/fcn", str(path), "--missing", "interpolate"]) == 0
+    assert "gaps: 2 missing values filled by linear interpolation" in capsys.readouterr().err
+
+
 def test_predict_on_series_without_labels_asks_for_no_labels(zoo, tmp_path: Path, capsys) -> None:
     """Read as labelled by default (the first column), an unlabelled file's first values match no class: said, with
     the flag that reads it."""
@@ -934,6 +943,7 @@ def test_predict_equalises_ragged_series_as_the_model_s_training_series_were(tmp
     assert main(["predict", str(tmp_path / "model"), str(test), "--json"]) == 0
     said, err = capsys.readouterr()
     assert "equalised as the model's training series were (--variable-length pad)" in err
+    assert "ragged: series of " in err and "padded to" in err  # failed before: what reading changed went unsaid
     assert main(["predict", str(tmp_path / "model"), str(test), "--json", "--variable-length", "pad"]) == 0
     assert json.loads(said) == json.loads(capsys.readouterr().out)
     assert main(["info", str(tmp_path / "model")]) == 0

@@ -34,7 +34,7 @@ import tshub
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.splits import VALIDATIONS
-from tshub.hub.card import METRIC_NAMES, human_size, input_form, parent_words, source_info
+from tshub.hub.card import METRIC_NAMES, equalised_words, human_size, input_form, parent_words, source_info
 from tshub.hub.checkpoint import CARD_NAME, preprocessing_length, read_config
 from tshub.hub.errors import HubError
 from tshub.hub.ids import as_model_id, hub_namespace
@@ -630,15 +630,27 @@ def load_data(args: argparse.Namespace) -> Dataset:
     }
     test_file = getattr(args, "test_file", None)
     if Path(args.data).is_file():
-        if test_file:
-            return read_split_files({"train": args.data, "test": test_file}, **options)
-        return read_file(args.data, **options)
+        data = (
+            read_split_files({"train": args.data, "test": test_file}, **options)
+            if test_file
+            else read_file(args.data, **options)
+        )
+        _say_what_reading_changed(data)
+        return data
     if test_file:
         raise DatasetError(
             f"--test-file goes with a data file, but {args.data!r} is not a file (a catalogue "
             "dataset brings its own test split)."
         )
     return load(args.data)
+
+
+def _say_what_reading_changed(data: Dataset) -> None:
+    """The gaps --missing filled and the lengths --variable-length equalised: asked for by a flag, unseen otherwise."""
+    if filled := data.meta.get("missing_values_filled"):
+        print(f"{data.name}: {filled['count']} missing values filled by {filled['method']}", file=sys.stderr)
+    if lengths := data.meta.get("variable_length"):
+        print(f"{data.name}: {equalised_words(lengths)}", file=sys.stderr)
 
 
 def add_recipe_argument(parser: argparse.ArgumentParser) -> None:

@@ -164,12 +164,15 @@ def input_form(meta: dict[str, Any]) -> list[str]:
     if names := meta.get("channel_names"):
         words.append(f"channels {', '.join(map(str, names))}")
     if lengths := meta.get("variable_length"):
-        done = {"truncate": "truncated", "pad": "padded", "resample": "resampled"}.get(lengths.get("method"), "made")
-        words.append(
-            f"training series of {lengths.get('min_length')}-{lengths.get('max_length')} steps, {done} to "
-            f"{lengths.get('length')}"
-        )
+        words.append(f"training {equalised_words(lengths)}")
     return words
+
+
+def equalised_words(lengths: dict[str, Any]) -> str:
+    """``series of 7-29 steps, padded to 29``: how a reader equalised series of unequal lengths (its record,
+    ``meta["variable_length"]``)."""
+    done = {"truncate": "truncated", "pad": "padded", "resample": "resampled"}.get(str(lengths.get("method")), "made")
+    return f"series of {lengths.get('min_length')}-{lengths.get('max_length')} steps, {done} to {lengths.get('length')}"
 
 
 def _summary(config: dict[str, Any]) -> str:
