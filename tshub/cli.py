@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
     and exit 1."""
     parser = parser or build_parser()
     args = parser.parse_args(argv)
+    args.parser = parser  # a command saying the library's words in its own (in_cli_terms) needs it
     if not hasattr(args, "run"):
         parser.print_help(sys.stderr)
         return 2
@@ -617,8 +618,9 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
     group.add_argument("--missing", choices=MISSING, default="error", help="gaps inside series (default: error)")
 
 
-def load_data(args: argparse.Namespace) -> Dataset:
-    """The dataset ``args.data`` names: a data file (with ``--test-file`` as its test split) or a catalogue name."""
+def load_data(args: argparse.Namespace, *, lengths_because: str = "") -> Dataset:
+    """The dataset ``args.data`` names: a data file (with ``--test-file`` as its test split) or a catalogue name;
+    ``lengths_because`` is added to the line saying how unequal lengths were equalised (why that way)."""
     from tshub.data.catalogue import load
     from tshub.data.readers import read_file, read_split_files
 
@@ -635,7 +637,7 @@ def load_data(args: argparse.Namespace) -> Dataset:
             if test_file
             else read_file(args.data, **options)
         )
-        _say_what_reading_changed(data)
+        _say_what_reading_changed(data, lengths_because)
         return data
     if test_file:
         raise DatasetError(
@@ -645,12 +647,12 @@ def load_data(args: argparse.Namespace) -> Dataset:
     return load(args.data)
 
 
-def _say_what_reading_changed(data: Dataset) -> None:
+def _say_what_reading_changed(data: Dataset, lengths_because: str = "") -> None:
     """The gaps --missing filled and the lengths --variable-length equalised: asked for by a flag, unseen otherwise."""
     if filled := data.meta.get("missing_values_filled"):
         print(f"{data.name}: {filled['count']} missing values filled by {filled['method']}", file=sys.stderr)
     if lengths := data.meta.get("variable_length"):
-        print(f"{data.name}: {equalised_words(lengths)}", file=sys.stderr)
+        print(f"{data.name}: {equalised_words(lengths)}{lengths_because}", file=sys.stderr)
 
 
 def add_recipe_argument(parser: argparse.ArgumentParser) -> None:
@@ -806,7 +808,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     the scores of labelled data go to standard error, so that standard output stays the table."""
     from tshub.data.readers import DEFAULT_LABEL_COLUMN
     from tshub.hub.resolve import load_pretrained
-    from tshub.models.base import ModelInputError, MultiHead
+    from tshub.models.base import ModelInputError
     from tshub.training.metrics import task_metrics
 
     if args.out:
@@ -814,15 +816,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     if args.no_labels and args.label_column is not DEFAULT_LABEL_COLUMN:
         raise UsageError("--no-labels reads no label column, but --label-column names one: give one of the two.")
     model = load_pretrained(args.id)
-    if args.proba and model.task != "classification":
-        raise UsageError(f"--proba gives class probabilities, but {args.id} does {model.task}: drop --proba.")
-    if args.task not in (None, model.task):
-        raise UsageError(f"--task {args.task}, but {args.id} does {model.task}: drop --task (the model's is used).")
-    if isinstance(model.head, MultiHead) and args.head is None:
-        raise UsageError(
-            f"{args.id} has one head per source dataset ({', '.join(sorted(model.head.heads)[:5])}, ...): name the "
-            "one to predict with, --head NAME (or fine-tune it, which gives it a single head)."
-        )
+    _refuse_options_the_model_cannot_take(args, model)
     args.task = None if args.no_labels else model.task  # labels are read as the model's targets
     if args.no_labels:
         args.label_column = None
@@ -830,13 +824,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     as_trained = args.variable_length is None and learned is not None
     if as_trained:
         args.variable_length = learned
-    data = load_data(args).ordered_like(model.meta.get("channel_names"))
-    if as_trained and "variable_length" in data.meta:
-        print(
-            f"note: series of unequal lengths equalised as the model's training series were (--variable-length "
-            f"{learned}); pass --variable-length to choose otherwise.",
-            file=sys.stderr,
-        )
+    because = f", as the model's training series were (--variable-length {learned}; pass it to choose otherwise)"
+    data = load_data(args, lengths_because=because if as_trained else "").ordered_like(model.meta.get("channel_names"))
     split = "test" if "test" in data.splits else None
     X, _ = data.split(split) if split else (data.X, data.y)
     try:
@@ -872,6 +861,21 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 DECLARED_TARGETS = {"classification": "class labels", "regression": "regression targets"}
+
+
+def _refuse_options_the_model_cannot_take(args: argparse.Namespace, model: TimeSeriesModel) -> None:
+    """``predict``'s options that contradict the model (its task, its heads), said before any data is read."""
+    from tshub.models.base import MultiHead
+
+    if args.proba and model.task != "classification":
+        raise UsageError(f"--proba gives class probabilities, but {args.id} does {model.task}: drop --proba.")
+    if args.task not in (None, model.task):
+        raise UsageError(f"--task {args.task}, but {args.id} does {model.task}: drop --task (the model's is used).")
+    if isinstance(model.head, MultiHead) and args.head is None:
+        raise UsageError(
+            f"{args.id} has one head per source dataset ({', '.join(sorted(model.head.heads)[:5])}, ...): name the "
+            "one to predict with, --head NAME (or fine-tune it, which gives it a single head)."
+        )
 
 
 def _true_labels(model: TimeSeriesModel, data: Dataset, split: str | None, head: str | None) -> np.ndarray:
@@ -1035,7 +1039,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
         )
     if args.plot:
         plot_prototypes(rec, target, args.plot, index=index)
-    print(json.dumps(rec.to_dict(), indent=2) if args.json else in_cli_terms(str(rec), build_parser()))
+    print(json.dumps(rec.to_dict(), indent=2) if args.json else in_cli_terms(str(rec), args.parser))
     if args.plot and not args.json:
         print(f"prototypes plotted to {args.plot}")
     return 0

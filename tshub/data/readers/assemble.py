@@ -63,7 +63,8 @@ def assemble(
         _refuse_own_splits(raws, split_names)
         _refuse_repeated_files(raws, split_names)
         splits = {s: np.arange(offsets[j], offsets[j + 1]) for j, s in enumerate(split_names)}
-    y, task, classes = _targets(raws, task, files)
+    declared = _declared_task(raws)
+    y, task, classes = _targets(raws, task or declared, files)
     if raws[0].y is None:
         info["unlabeled"] = True
     provenance = {
@@ -71,7 +72,7 @@ def assemble(
         "source_files": [str(r.path) for r in raws],
         **({"source_md5": [r.md5 for r in raws]} if all(r.md5 for r in raws) else {}),
         **({"channel_names": names} if (names := _channel_names(raws)) else {}),
-        **({"declared_task": declared} if (declared := _declared_task(raws)) else {}),
+        **({"declared_task": declared} if declared else {}),
         **info,
     }
     ds_name = name or raws[0].name or _stem(raws[0].path)
@@ -150,7 +151,6 @@ def _refuse_empty(raw: RawSeries) -> None:
 
 def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.ndarray, Task | None, list | None]:
     """Concatenated raw targets, the task (explicit, declared, or None to infer) and declared classes."""
-    task = task or _declared_task(raws)
     if raws[0].y is None:  # unlabelled whatever the task, which types labels (a classifier's predict passes its own)
         return np.full(sum(len(r.X) for r in raws), np.nan, dtype=np.float32), "regression", None
     ys = [r.y for r in raws if r.y is not None]  # all of them: assemble checks that all files or none are labeled
