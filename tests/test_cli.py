@@ -206,6 +206,32 @@ def test_finetune_says_when_the_model_learned_nothing(zoo, tmp_path: Path, capsy
     assert "train longer (--max-epochs)" in err
 
 
+def test_a_regression_finetune_prints_the_naive_forecasts_and_whether_it_beats_persistence(
+    tmp_path: Path, capsys
+) -> None:
+    """Regression: a forecaster's fine-tune printed its MAE alone, beside no naive forecast (the training mean, and
+    persistence: repeating each window's last value), so a model worse than either read like any other."""
+    rng = np.random.default_rng(0)
+    walk = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (60, 25)), axis=1))  # price windows and their next value
+    train = _ucr_style_file(tmp_path / "walk_TRAIN.tsv", walk[:40, :24], [f"{v:.5f}" for v in walk[:40, 24]])
+    test = _ucr_style_file(tmp_path / "walk_TEST.tsv", walk[40:, :24], [f"{v:.5f}" for v in walk[40:, 24]])
+    torch.manual_seed(0)
+    source = build_model("fcn", 1, 1, filters=(4, 4, 4), kernel_sizes=(3, 3, 3))
+    source.task, source.preprocessor = "regression", ZNormalize()
+    folder = source.save_pretrained(tmp_path / "source")
+    args = ["finetune", str(folder), str(train), "--test-file", str(test), "--lr-multiplier", "1", "--max-epochs", "1"]
+    assert main([*args, "--task", "regression"]) == 0
+    out = capsys.readouterr().out
+    assert "naive forecast on the same splits: the training split's mean target" in out
+    persistence = np.mean(np.abs(walk[40:, 24] - walk[40:, 23]))
+    assert "naive forecast on the same splits: each series' last value" in out
+    assert f"vs persistence {persistence:.4f}: fine-tuning " in out.splitlines()[-1]
+    assert main([*args, "--task", "regression", "--json"]) == 0
+    naive = json.loads(capsys.readouterr().out)["naive"]
+    assert naive["persistence"]["metrics"]["mae"] == pytest.approx(persistence, rel=1e-4)
+    assert set(naive["training_mean"]["val_metrics"]) == {"mae", "mse"}
+
+
 def test_finetune_with_baseline_trains_the_referent_fits_minirocket_and_says_which_won(zoo, shared_data, capsys):
     args = ["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "1", "--max-epochs", "2", "--baseline"]
     assert main(args) == 0

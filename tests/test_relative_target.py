@@ -18,8 +18,10 @@ from tshub.data import Dataset
 from tshub.data.dataset import DatasetError
 from tshub.data.preprocess import Identity, MinMaxMask, Preprocessor, ZNormalize, level_correlation
 from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
+from tshub.hub.store import unusable_reason
 from tshub.models.base import TimeSeriesModel
 from tshub.training import FitResult, finetune, train_from_scratch, train_referent
+from tshub.training.finetune import preprocessing_of
 from tshub.training.loop import predict_outputs
 
 SMALL = {"filters": (4, 8, 4), "kernel_sizes": (3, 3, 3)}
@@ -230,6 +232,17 @@ def test_fine_tuning_keeps_a_sources_relative_target_only_for_targets_that_follo
     assert kept.preprocessor.relative_target
 
 
+def test_the_warning_on_a_dropped_relative_target_names_why_the_correlation_is_undefined(
+    relative_model: TimeSeriesModel,
+) -> None:
+    """Regression: two training series (the correlation needs three) were said to lack "one channel and one
+    output", which they had."""
+    X, y = prices(3, 100.0, 5)
+    few = Dataset.from_arrays(X, y, name="few", task="regression", splits={"train": [0, 1], "val": [2]})
+    with pytest.warns(UserWarning, match="not defined here: it needs one channel, one output and three training"):
+        assert not preprocessing_of(relative_model, few).relative_target
+
+
 def test_training_from_scratch_learns_a_relative_target_where_the_targets_follow_the_level_unless_told() -> None:
     options: dict[str, Any] = {"max_epochs": 1, "arch_kwargs": SMALL, "progress": False}
     assert train_from_scratch("fcn", price_dataset(), **options).model.preprocessor.relative_target  # znorm, 1 channel
@@ -239,6 +252,48 @@ def test_training_from_scratch_learns_a_relative_target_where_the_targets_follow
     assert not train_from_scratch("fcn", magnitudes(), **options).model.preprocessor.relative_target
     given = MinMaxMask(relative_target=True)  # a preprocessing that chose keeps its choice
     assert train_from_scratch("fcn", magnitudes(), preprocessing=given, **options).model.preprocessor.relative_target
+
+
+def test_targets_given_as_a_column_train_as_one_output() -> None:
+    """Regression: targets of shape (n, 1), as scikit-learn users hold them, crashed the first validation pass: each
+    series' relative frame (n, 1) met the (n,) predictions as an (n, n) outer sum ("targets (16, 1) and predictions
+    (16, 16) do not match")."""
+    ds = price_dataset()
+    column = Dataset.from_arrays(ds.X, ds.y[:, None], name="prices", task="regression", splits=ds.splits)
+    assert column.y.shape == (96,) and column.n_outputs == 1
+    result = train_from_scratch("fcn", column, max_epochs=1, arch_kwargs=SMALL, progress=False)
+    assert result.model.preprocessor.relative_target and np.isfinite(result.metrics["mae"])
+
+
+def test_a_regression_records_the_naive_forecasts_it_must_beat_and_is_flagged_when_no_better_than_the_mean(
+    tmp_path: Path,
+) -> None:
+    """Regression: a regression's result, card and listing gave its error beside no naive forecast (a forecaster
+    worse than repeating the last value read like any other), and one no better than predicting the training mean
+    went unflagged where a classifier at chance is flagged (``learned_nothing``, ``unusable_reason``)."""
+    options: dict[str, Any] = {"max_epochs": 1, "arch_kwargs": SMALL, "progress": False}
+    ds = price_dataset()
+    result = train_from_scratch("fcn", ds, **options)
+    naive = result.model.meta["naive"]
+    (X_test, y_test), y_train = ds.split("test"), ds.split("train")[1]
+    assert naive["training_mean"]["metrics"]["mae"] == pytest.approx(np.mean(np.abs(y_test - y_train.mean())))
+    assert naive["persistence"]["metrics"]["mae"] == pytest.approx(np.mean(np.abs(y_test - X_test[:, 0, -1])))
+    assert set(naive["persistence"]["val_metrics"]) == {"mae", "mse"}
+    assert result.learned_nothing is None  # test prices 10x the training ones: far better than their mean
+    assert "persistence" not in train_from_scratch("fcn", magnitudes(), **options).model.meta["naive"]
+
+    folder = result.model.save_pretrained(tmp_path / "prices")
+    card = (folder / "README.md").read_text()
+    assert (
+        "### Naive forecasts on the same test split" in card and "| This model | Training mean | Persistence |" in card
+    )
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    assert unusable_reason(config) is None
+    mean_mse = naive["training_mean"]["metrics"]["mse"]
+    result.metrics = config["metrics"] = {"mae": 1.0, "mse": mean_mse}
+    said = f"its test MSE {mean_mse:.4g} is no lower than predicting the training mean for every series"
+    assert result.learned_nothing is not None and result.learned_nothing.startswith(said)
+    assert unusable_reason(config) is not None and unusable_reason(config).startswith(said)
 
 
 def test_a_fine_tune_can_drop_the_stream_max_input_and_large_values_of_it_are_named() -> None:

@@ -34,7 +34,15 @@ import tshub
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.splits import VALIDATIONS
-from tshub.hub.card import METRIC_NAMES, equalised_words, human_size, input_form, parent_words, source_info
+from tshub.hub.card import (
+    METRIC_NAMES,
+    NAIVE_COLUMNS,
+    equalised_words,
+    human_size,
+    input_form,
+    parent_words,
+    source_info,
+)
 from tshub.hub.checkpoint import CARD_NAME, preprocessing_length, read_config
 from tshub.hub.errors import HubError
 from tshub.hub.ids import as_model_id, hub_namespace
@@ -513,6 +521,9 @@ def _run_finetune(args: argparse.Namespace) -> int:
         "val_metrics": result.val_metrics,
         "saved": str(saved) if saved else None,
     }
+    naive = result.model.meta.get("naive") or {}
+    if naive:  # a regression: the forecasts its scores mean nothing without
+        summary["naive"] = naive
     if scratch is not None:
         summary["baseline"] = {"metrics": scratch.metrics, "val_metrics": scratch.val_metrics}
     if rocket is not None:
@@ -531,11 +542,16 @@ def _run_finetune(args: argparse.Namespace) -> int:
             f"MiniRocket on {data.name} (fitted on the same training split; tshub.baselines, {rocket.elapsed_s:.1f} s)"
         )
         _print_splits(summary["minirocket"])
+    for name, scores in naive.items():
+        print(f"naive forecast on the same splits: {NAIVE_COLUMNS[name][1]}")
+        _print_splits(scores)
     verdicts = [
-        _verdict(result.metrics, other.metrics, name)
-        for name, other in (("scratch", scratch), ("minirocket", rocket))
+        _verdict(result.metrics, other.metrics, against)
+        for against, other in (("from scratch", scratch), ("MiniRocket", rocket))
         if other is not None
     ]
+    if "persistence" in naive:
+        verdicts.append(_verdict(result.metrics, naive["persistence"]["metrics"], "persistence"))
     for line in dict.fromkeys(verdicts):  # "no test split, so no verdict" once, not once per baseline
         print(line)
     if saved:
@@ -552,10 +568,10 @@ def _print_splits(summary: dict[str, Any]) -> None:
         )
 
 
-def _verdict(tuned: dict[str, float], other: dict[str, float], referent: str) -> str:
-    """Whether the fine-tune won on the test split against ``referent`` ("scratch" or "minirocket"), by the task's
-    headline metric (accuracy, or MAE: lower is better)."""
-    from tshub.recommend.advice import REFERENTS, outcome
+def _verdict(tuned: dict[str, float], other: dict[str, float], against: str) -> str:
+    """Whether the fine-tune won on the test split against the referent named ``against`` (from scratch,
+    MiniRocket, persistence), by the task's headline metric (accuracy, or MAE: lower is better)."""
+    from tshub.recommend.advice import outcome
 
     metric = "accuracy" if "accuracy" in tuned else "mae"
     if metric not in tuned or metric not in other:
@@ -563,7 +579,6 @@ def _verdict(tuned: dict[str, float], other: dict[str, float], referent: str) ->
     a, b = tuned[metric], other[metric]
     # both figures computed here on one test split: no table rounding to allow for (the scratch referent's margin)
     verdict = outcome(a, b, "scratch", higher_is_better=metric == "accuracy")
-    against = "from scratch" if referent == "scratch" else REFERENTS[referent]
     return f"test {METRIC_NAMES[metric][1]}: fine-tuned {a:.4f} vs {against} {b:.4f}: fine-tuning {verdict} (one seed)"
 
 

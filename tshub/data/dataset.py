@@ -78,9 +78,9 @@ class Dataset:
             if self.class_values is not None:
                 self.class_values = self._checked_class_values(self.class_values)
         else:
-            self.y = np.asarray(
-                self.y, dtype=np.float64
-            )  # float32 keeps 7 digits: a price 1e8 would move in steps of 8
+            y = np.asarray(self.y, dtype=np.float64)  # float32 keeps 7 digits: a price 1e8 would move in steps of 8
+            # one output is (n,), as models predict it: a column (n, 1) met (n,) predictions as an (n, n) outer sum
+            self.y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
             self.classes, self.class_values = None, None
         self.splits = dict(self.splits)  # the dataset's own: a caller's dict (or another dataset's) stays as it is
         self._refuse_unknown_split_names()

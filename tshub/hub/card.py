@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from typing import Any
+from typing import Any, TypeGuard
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -44,6 +44,13 @@ RUN_KEYS = (
 COMPARED_COLUMNS = {
     "from_scratch": ("From scratch", "the architecture from scratch (same recipe, seed and preprocessing)"),
     "minirocket": ("MiniRocket", "MiniRocket (`tshub.baselines`, fitted on the same training split)"),
+}
+
+# config["meta"]["naive"] keys (a regression's naive forecasts, tshub.training.finetune.naive_forecasts) → the card's
+# column name and description.
+NAIVE_COLUMNS = {
+    "training_mean": ("Training mean", "the training split's mean target, the same forecast for every series"),
+    "persistence": ("Persistence", "each series' last value, the naive forecast of its next value"),
 }
 
 
@@ -296,9 +303,9 @@ def _omega_line(meta: dict[str, Any]) -> str:
     """The ω a fine-tune kept and the grid it was chosen from ("" for a value that is no number: configs are
     untrusted; ω alone for checkpoints saved before the grid was recorded)."""
     chosen, tried = meta.get("lr_multiplier"), meta.get("lr_multipliers_tried")
-    if not _is_number(chosen):
+    if not is_number(chosen):
         return ""
-    tried = [v for v in tried if _is_number(v)] if isinstance(tried, list) else []
+    tried = [v for v in tried if is_number(v)] if isinstance(tried, list) else []
     line = f"ω (the learning-rate multiplier of the transferred layers): {chosen:g}"
     if len(tried) > 1:
         return f"{line}, chosen on the validation split among the {len(tried)} tried: {', '.join(f'{v:g}' for v in tried)}."
@@ -317,7 +324,7 @@ def _evaluation_section(config: dict[str, Any]) -> str:
         (METRIC_NAMES.get(k, (k, k))[1], _fmt(v)) + ((_fmt(ref_metrics.get(k, "—")),) if ref_metrics else ())
         for k, v in metrics.items()
     ]
-    lines = ["## Evaluation", "", _table(rows, header)] + _comparison(config, metrics)
+    lines = ["## Evaluation", "", _table(rows, header)] + _comparison(config, metrics) + _naive(config, metrics)
     if config.get("val_metrics"):
         shown = ", ".join(f"{METRIC_NAMES.get(k, (k, k))[1]} {_fmt(v)}" for k, v in config["val_metrics"].items())
         if (config.get("meta") or {}).get("validation_is_train"):
@@ -348,12 +355,6 @@ def _comparison(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
     ]
     if not columns:
         return []
-    header = (_metric_header(config), "This model") + tuple(label for label, _, _ in columns)
-    rows = [
-        (METRIC_NAMES.get(k, (k, k))[1], _fmt(v))
-        + tuple(_fmt(scores[k]) if _is_number(scores.get(k)) else "—" for _, _, scores in columns)
-        for k, v in metrics.items()
-    ]
     trained = " and ".join(description for _, description, _ in columns)
     return [
         "",
@@ -361,8 +362,44 @@ def _comparison(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         "",
         f"Trained in the same call as this fine-tune, on its training, validation and test splits: {trained}.",
         "",
-        _table(rows, header),
+        _scores_table(config, metrics, columns),
     ]
+
+
+def _naive(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The test metrics of a regression's naive forecasts (``meta["naive"]``), if any: a regression's error means
+    little beside nothing, and a model that does not beat the training mean learned nothing."""
+    naive = (config.get("meta") or {}).get("naive")
+    columns = [
+        (label, description, forecast["metrics"])
+        for key, (label, description) in NAIVE_COLUMNS.items()
+        if isinstance(naive, dict)
+        and isinstance(forecast := naive.get(key), dict)
+        and isinstance(forecast.get("metrics"), dict)
+        and forecast["metrics"]
+    ]
+    if not columns:
+        return []
+    said = "; ".join(f"{label}: {description}" for label, description, _ in columns)
+    return [
+        "",
+        "### Naive forecasts on the same test split",
+        "",
+        f"{said}.",
+        "",
+        _scores_table(config, metrics, columns),
+    ]
+
+
+def _scores_table(config: dict[str, Any], metrics: dict[str, Any], columns: list[tuple[str, str, Any]]) -> str:
+    """This model's test metrics beside those of ``columns`` (label, description, their test metrics)."""
+    header = (_metric_header(config), "This model") + tuple(label for label, _, _ in columns)
+    rows = [
+        (METRIC_NAMES.get(k, (k, k))[1], _fmt(v))
+        + tuple(_fmt(scores[k]) if is_number(scores.get(k)) else "—" for _, _, scores in columns)
+        for k, v in metrics.items()
+    ]
+    return _table(rows, header)
 
 
 def _usage_section(config: dict[str, Any]) -> str:
@@ -468,7 +505,8 @@ def _first_line(doc: str | None) -> str:
     return (doc or "").strip().split("\n\n")[0].replace("\n", " ")
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A JSON number of a config (a bool is none)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

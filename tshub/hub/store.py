@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tshub.atomic import write_text_atomic
-from tshub.hub.card import METRIC_NAMES, source_info
+from tshub.hub.card import METRIC_NAMES, is_number, source_info
 from tshub.hub.checkpoint import CONFIG_NAME, pull_record, read_config
 from tshub.hub.errors import CheckpointError
 from tshub.hub.ids import ModelId, as_model_id
@@ -149,21 +149,46 @@ def training_status(config: dict[str, Any]) -> str | None:
 
 def unusable_reason(config: dict[str, Any]) -> str | None:
     """Why a checkpoint should not be offered as a transfer source (it learned nothing), or None."""
-    metrics = config.get("metrics") or {}
-    stop_reason = (config.get("meta") or {}).get("stop_reason")
-    return learned_nothing(config.get("task"), config.get("classes"), metrics.get("accuracy"), stop_reason)
+    meta = config.get("meta") or {}
+    return learned_nothing(
+        config.get("task"),
+        config.get("classes"),
+        config.get("metrics") or {},
+        meta.get("stop_reason"),
+        training_mean=mean_forecast(meta, "metrics"),
+    )
+
+
+def mean_forecast(meta: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The scores of predicting the training mean (``meta["naive"]["training_mean"][key]``, written by a
+    regression's training, ``key`` "metrics" or "val_metrics"), or None where the checkpoint has none."""
+    naive = meta.get("naive")
+    mean = naive.get("training_mean") if isinstance(naive, dict) else None
+    scores = mean.get(key) if isinstance(mean, dict) else None
+    return scores if isinstance(scores, dict) else None
 
 
 def learned_nothing(
-    task: str | None, classes: list[str] | None, accuracy: float | None, stop_reason: str | None, split: str = "test"
+    task: str | None,
+    classes: list[str] | None,
+    metrics: dict[str, Any],
+    stop_reason: str | None,
+    split: str = "test",
+    training_mean: dict[str, Any] | None = None,
 ) -> str | None:
-    """Why a model learned nothing usable: its training diverged, or its ``split`` accuracy is within CHANCE_MARGIN of
-    chance (1 / classes); None otherwise (or where it cannot tell)."""
+    """Why a model learned nothing usable: its training diverged, its ``split`` accuracy is within CHANCE_MARGIN of
+    chance (1 / classes), or its ``split`` MSE, the loss a regression minimises, is no lower than that of predicting
+    the training mean (``training_mean``, the same split's scores: R² ≤ 0); None otherwise (or where it cannot tell)."""
     if stop_reason == "non_finite_loss":
         return "its training diverged (non-finite loss)"
-    n = len(classes or [])
-    if task == "classification" and accuracy is not None and n > 1 and accuracy < 1 / n + CHANCE_MARGIN:
+    n, accuracy = len(classes or []), metrics.get("accuracy")
+    if task == "classification" and is_number(accuracy) and n > 1 and accuracy < 1 / n + CHANCE_MARGIN:
         return f"its {split} accuracy {accuracy:.3f} is within {CHANCE_MARGIN:.0%} of chance (1/{n} classes)"
+    mse, mean_mse = metrics.get("mse"), (training_mean or {}).get("mse")
+    if task == "regression" and is_number(mse) and is_number(mean_mse) and not mse < mean_mse:
+        return (
+            f"its {split} MSE {mse:.4g} is no lower than predicting the training mean for every series ({mean_mse:.4g})"
+        )
     return None
 
 

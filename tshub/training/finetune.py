@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import takewhile
 from pathlib import Path
@@ -313,7 +313,8 @@ def preprocessing_of(model: TimeSeriesModel, dataset: Dataset, relative_target: 
     ):
         correlation = _training_level_correlation(dataset)
         found = (
-            "not defined here: it needs one channel and one output"
+            "not defined here: it needs one channel, one output and three training series whose last values and "
+            "targets vary"
             if correlation is None
             else f"{correlation:.2f}, {LEVEL_CORRELATION_MIN} needed"
         )
@@ -534,6 +535,32 @@ def split_scores(model: TimeSeriesModel, prep: PreparedData, split: str, batch_s
     return task_metrics("regression", y, decode_outputs("regression", torch.from_numpy(values)))
 
 
+def naive_forecasts(ds: Dataset) -> dict[str, dict[str, dict[str, float]]]:
+    """What a regression model must beat, scored as ``split_scores`` scores it (``metrics`` on test where there is
+    one, ``val_metrics`` on validation): predicting the training split's mean target (``training_mean``: a model
+    no better learned nothing) and, where the training targets follow their series' level (a forecast of the next
+    value, as ``relative_target_for`` tells), each series' last value (``persistence``). Empty for a classification.
+    """
+    if ds.task != "regression":
+        return {}
+    mean = np.mean(ds.split("train")[1], axis=0)
+    forecasts = {"training_mean": lambda X, y: np.broadcast_to(mean, np.shape(y))}
+    correlation = _training_level_correlation(ds)
+    if correlation is not None and correlation >= LEVEL_CORRELATION_MIN:
+        forecasts["persistence"] = lambda X, y: X[:, 0, -1].astype(np.float64)
+
+    def scores(forecast: Callable[[np.ndarray, np.ndarray], np.ndarray], split: str) -> dict[str, float]:
+        if not len(ds.splits.get(split, [])):
+            return {}
+        X, y = ds.split(split)
+        return task_metrics("regression", y, forecast(X, y))
+
+    return {
+        name: {"metrics": scores(forecast, "test"), "val_metrics": scores(forecast, "val")}
+        for name, forecast in forecasts.items()
+    }
+
+
 def fresh_model_like(
     source: TimeSeriesModel, ds: Dataset, seed: int | None, *, use_stream_max: bool | None = None
 ) -> TimeSeriesModel:
@@ -621,6 +648,7 @@ def _result(
         "time_budget_s": config.time_budget_s,
         "device": str(next(model.parameters()).device),
         "train_fingerprint": training_fingerprint(ds),
+        **({"naive": naive} if (naive := naive_forecasts(ds)) else {}),
         **{k: ds.meta[k] for k in ("channel_names", "variable_length") if ds.meta.get(k)},  # files to predict take
         **extra_meta,
     }

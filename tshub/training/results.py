@@ -49,10 +49,17 @@ class FitResult:
     def learned_nothing(self) -> str | None:
         """Why the model learned nothing usable (diverged, or at chance on test, else on validation), or None:
         a training can end without error and still be worth nothing, which its metrics alone leave to the reader."""
-        from tshub.hub.store import learned_nothing  # the hub imports the training package: not at module level
+        from tshub.hub.store import learned_nothing, mean_forecast  # the hub imports training: not at module level
 
-        split, metrics = ("test", self.metrics) if self.metrics else ("validation", self.val_metrics)
-        return learned_nothing(self.task, self.model.classes, metrics.get("accuracy"), self.stop_reason, split)
+        split, key = ("test", "metrics") if self.metrics else ("validation", "val_metrics")
+        return learned_nothing(
+            self.task,
+            self.model.classes,
+            getattr(self, key),
+            self.stop_reason,
+            split,
+            training_mean=mean_forecast(self.model.meta, key),
+        )
 
     def __repr__(self) -> str:
         """One line of what trained and how it scored; the network and the per-epoch records are fields of their
