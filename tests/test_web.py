@@ -20,7 +20,14 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import tshub  # noqa: E402
 from server.app import create_app  # noqa: E402
-from server.testing import chromium_missing, create_token, headless_chromium, live_service, service_env  # noqa: E402
+from server.testing import (  # noqa: E402
+    chromium_missing,
+    create_token,
+    free_port,
+    headless_chromium,
+    live_service,
+    service_env,
+)
 from server.web.catalogue import Filters, browse, facets, gain, render_card, training_curves  # noqa: E402
 from server.web.svg import line_plot  # noqa: E402
 
@@ -95,6 +102,20 @@ def test_card_markdown_is_rendered_without_its_metadata_and_never_runs_html() ->
     assert "<h1>Title</h1>" in html and "<table>" in html and "library_name" not in html
     assert "<script" not in html and "<img" not in html and "&lt;script&gt;" in html
     assert 'href="javascript' not in html
+
+
+def test_line_plot_tells_eight_series_apart_without_colour() -> None:
+    """Regression: dash, marker and colour cycled together every four series, so a source's fifth class was drawn
+    exactly as its first (prototypes show up to eight classes)."""
+    plot = line_plot([(f"class {k}", [float(k), k + 1.0]) for k in range(8)], title="t", x_label="x", y_label="y")
+    legend = re.findall(
+        r'stroke="(#\w+)" stroke-width="1.8"(?: stroke-dasharray="([^"]*)")?/><(\w+)[^>]*?fill="([^"]+)"[^>]*/>'
+        r'<text[^>]*class="legend">',
+        plot,
+    )
+    assert len(legend) == 8
+    # without colour: the dash pattern and the marker's shape (element) and filling
+    assert len({(dash, shape, fill == "white") for _, dash, shape, fill in legend}) == 8
 
 
 def test_line_plot_is_svg_that_tells_series_apart_without_colour() -> None:
@@ -188,6 +209,27 @@ def test_a_malformed_page_address_gets_a_page_not_json(app_client: TestClient) -
     # a search beyond the field's 200 characters is a bad search, not a missing page (it was "no such page: /ui/")
     answer = app_client.get("/ui/", params={"q": "x" * 500})
     assert answer.status_code == 400 and "the search field q takes at most 200 characters" in answer.text
+
+
+def test_every_page_names_an_icon_it_serves(app_client: TestClient) -> None:
+    """Regression: no page named an icon, so the browser asked for /favicon.ico on every visit and logged its 404
+    as an error in the console."""
+    for path in ("/ui/", "/ui/models/GunPoint/fcn", "/ui/token", "/ui/data", "/ui/jobs/x", "/ui/nothing"):
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', app_client.get(path).text)
+        assert icon, path
+        answer = app_client.get(icon.group(1))
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("image/"), path
+
+
+def test_the_metrics_table_says_when_validation_was_the_training_split(app_client: TestClient) -> None:
+    """Regression: GunPoint/fcn trained on every training series (its validation split was the training split),
+    and its model page showed that 1.000 under "Validation" beside the test 0.980, as a held-out estimate."""
+    page = app_client.get("/ui/models/GunPoint/fcn").text
+    metrics = page.split('id="h-metrics"')[1].split("</section>")[0]
+    assert ">Training (as validation)</th>" in metrics and ">Validation</th>" not in metrics
+    assert "not a held-out estimate" in metrics
+    held_out = app_client.get("/ui/models/SP500/tcn").text.split('id="h-metrics"')[1].split("</section>")[0]
+    assert ">Validation</th>" in held_out and "not a held-out estimate" not in held_out
 
 
 # ---------------------------------------------------------------------------------------------- a real browser
@@ -376,7 +418,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.wait(lambda: b.text("#job-state").startswith(("succeeded", "failed")), 120, "job finished")
     assert b.text("#job-state") == "succeeded", b.text("#job-state")
     assert not b.find("#cancel-job").is_displayed() and b.find("#download-model").is_displayed()
-    assert len(b.all("#curve svg circle")) >= 2 and b.all("#grid tbody tr")  # curve drawn; ω tried listed
+    assert len(b.all("#curve svg .point")) >= 2 and b.all("#grid tbody tr")  # curve drawn; ω tried listed
     check_page(b)
     b.shot("job", 1280, 1500)
     b.find("#download-model").click()
@@ -428,7 +470,8 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.go("/ui/jobs")
     b.wait(lambda: "No jobs yet" in b.text("#jobs tbody"), 10, "bob sees none of alice's jobs")
     driver.get(job_url)
-    b.wait(lambda: "404" in b.text("#job-result"), 10, "alice's job is not found for bob")
+    b.wait(lambda: "404" in b.text("#job-problem"), 10, "alice's job is not found for bob")
+    assert b.text("#job-state") == "unknown: the job could not be read"
 
 
 def check_page(b: Browser) -> None:
@@ -462,7 +505,7 @@ def watch_progress(b: Browser, timeout: float = 90) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and len(seen) < 3:
         state = b.driver.execute_script("return document.body.dataset.jobState || ''")
-        points = len(b.all("#curve svg circle"))
+        points = len(b.all("#curve svg .point"))
         if state == "running" and points and (not seen or points > seen[-1]):
             seen.append(points)
         if state in ("succeeded", "failed", "cancelled"):
@@ -478,3 +521,177 @@ def wait_for_file(path: Path, timeout: float = 30) -> Path:
             return path
         time.sleep(0.1)
     raise TimeoutError(f"{path.name} was not downloaded within {timeout} s (found: {list(path.parent.iterdir())})")
+
+
+# ---------------------------------------------------------------------------------------------- pages meeting trouble
+@pytest.fixture(scope="module")
+def pages_browser(tmp_path_factory: pytest.TempPathFactory):
+    """The pages served in this process by uvicorn (no worker: a job stays queued) and a headless Chromium: how the
+    pages behave without a token, with a wrong one, offline or before an API error, in seconds."""
+    import threading
+
+    why = chromium_missing()
+    if why:
+        pytest.skip(why)
+    uvicorn = pytest.importorskip("uvicorn")
+    from server.auth import create_token as new_token
+
+    home = tmp_path_factory.mktemp("pages_home")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TSHUB_HOME", str(home))
+        env.setenv("TSHUB_SERVER_SOURCES", "GunPoint/fcn")
+        env.setenv("TSHUB_REPO_ZOO", str(REPO_ZOO))
+        app = create_app()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    owner, token = new_token(app.state.Session, "alice")
+    driver = headless_chromium(tmp_path_factory.mktemp("pages_downloads"))
+    try:
+        yield PagesBrowser(app, owner, token, f"http://127.0.0.1:{server.config.port}", driver)
+    finally:
+        driver.quit()
+        server.should_exit = True
+        thread.join(10)
+
+
+class PagesBrowser(Browser):
+    def __init__(self, app, owner, token: str, url: str, driver):
+        super().__init__(type("Live", (), {"url": url}), driver, None)
+        self.app, self.owner, self.token = app, owner, token
+
+    def go(self, path: str, token: str | None = None) -> None:
+        """Open ``path`` with ``token`` in the tab's sessionStorage (none: no token), as the token page keeps it."""
+        self.driver.get(self.live.url + "/ui/token")
+        self.driver.execute_script(
+            "arguments[0] === null ? sessionStorage.clear() : sessionStorage.setItem('tshub-token', arguments[0])",
+            token,
+        )
+        super().go(path)
+
+    def queued_job(self) -> str:
+        """A job of the token's owner that stays queued (no worker here), on a dataset row of its own."""
+        from server.db import DatasetRecord
+        from server.schemas import JobCreate
+
+        with self.app.state.Session.begin() as session:
+            dataset = DatasetRecord(owner_id=self.owner.id, filename="a.tsv", raw_sha256="0" * 64, path="x", summary={})
+            session.add(dataset)
+            session.flush()
+            dataset_id = dataset.id
+        spec = JobCreate.model_validate({"dataset_id": dataset_id, "model": "GunPoint/fcn"}).spec()
+        return self.app.state.jobs.create(self.owner.id, dataset_id, {**spec, "model": "GunPoint/fcn"}).id
+
+    def offline(self, offline: bool) -> None:
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        self.driver.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+
+
+def test_without_a_token_the_forms_stay_and_say_why(pages_browser: PagesBrowser, tmp_path: Path) -> None:
+    """Regression: without a token (a new tab), "Upload and parse" or "Start fine-tune" was the browser's own GET of
+    the page: it reloaded with every field, the file's name included, in the address, and said nothing; and a job's
+    page read "State: loading…" for ever."""
+    b = pages_browser
+    data = tmp_path / "a_TRAIN.tsv"
+    data.write_text("1\t0.1\t0.2\n2\t0.3\t0.4\n")
+    b.go("/ui/data")
+    b.find("#file").send_keys(str(data))
+    b.find("#upload-button").click()
+    b.wait(lambda: b.driver.switch_to.active_element.get_attribute("href") == b.live.url + "/ui/token", 5, "focus")
+    assert b.driver.current_url == b.live.url + "/ui/data" and b.find("#signin-needed").is_displayed()
+    b.go("/ui/data/some-id")
+    b.find("#start-job").click()
+    b.wait(lambda: b.driver.switch_to.active_element.get_attribute("href") == b.live.url + "/ui/token", 5, "focus")
+    assert b.driver.current_url == b.live.url + "/ui/data/some-id"
+    b.go("/ui/jobs/some-id")
+    b.wait(lambda: b.text("#job-state") == "unknown: no token in this tab", 5, "job state without a token")
+
+
+def test_api_errors_are_said_where_the_user_looks(pages_browser: PagesBrowser) -> None:
+    """Regression: a job that cannot be read (404, a refused token) left "State: loading…" for ever; a list refused
+    for its token was a bare sentence in the table, without the "Error 401" and the link to the token page; and ω
+    values that are no numbers went to the API as null, which answered "body.lr_multiplier.list.0: Input should be
+    a valid number"."""
+    b = pages_browser
+    b.go("/ui/jobs/nosuchjob", b.token)
+    b.wait(lambda: "Error 404" in b.text("#job-problem"), 10, "404 shown")
+    assert b.text("#job-state") == "unknown: the job could not be read"
+    for path, table in (("/ui/jobs", "#jobs"), ("/ui/data", "#datasets")):
+        b.go(path, "tshub_wrong")
+        b.wait(lambda: b.all(f"{table} .error"), 10, f"refusal on {path}")  # noqa: B023
+        assert b.text(f"{table} .error").startswith("Error 401: ")
+        assert b.find(f"{table} .error a").get_attribute("href") == b.live.url + "/ui/token"
+    b.go("/ui/data/some-id", b.token)
+    b.find("input[name=omega_mode][value=list]").click()
+    b.find("#omega_list").send_keys("abc, 0.5, 1e999")
+    b.find("#start-job").click()
+    b.wait(lambda: b.all("#job-status .error"), 5, "ω refused")
+    assert b.text("#job-status .error") == (
+        "Error: ω: 'abc', '1e999' are not numbers; type numbers separated by commas, e.g. 0.1, 0.5, 1."
+    )
+    assert b.driver.current_url == b.live.url + "/ui/data/some-id"
+
+
+def test_an_unreachable_server_is_said_in_words_and_passes(pages_browser: PagesBrowser, tmp_path: Path) -> None:
+    """Regression: with the network down, an upload or a download said only the browser's "Error: Failed to fetch";
+    and a job page kept that error on screen after its polls got answers again."""
+    b = pages_browser
+    job_id = b.queued_job()
+    b.go(f"/ui/jobs/{job_id}", b.token)
+    b.wait(lambda: b.text("#job-state") == "queued", 10, "queued")
+    b.offline(True)
+    try:
+        b.wait(lambda: "could not be reached" in b.text("#job-problem"), 10, "offline said")
+        assert "Asking again every 2 s." in b.text("#job-problem") and b.text("#job-state") == "queued"
+    finally:
+        b.offline(False)
+    b.wait(lambda: b.text("#job-problem") == "", 10, "the error goes once the server answers")
+    data = tmp_path / "a_TRAIN.tsv"
+    data.write_text("1\t0.1\t0.2\n2\t0.3\t0.4\n")
+    b.go("/ui/data", b.token)
+    b.find("#file").send_keys(str(data))
+    b.offline(True)
+    try:
+        b.find("#upload-button").click()
+        b.wait(lambda: b.all("#upload-result .error"), 10, "upload error")
+        assert b.text("#upload-result .error").startswith("Error: the server could not be reached")
+    finally:
+        b.offline(False)
+
+
+#: A running ω grid as successive polls of GET /v1/jobs/ID answer it: six ω, then the run from scratch.
+FAKE_JOB_POLLS = """
+window.__polls = [1, 2, 3, 4, 5, 6, 7].flatMap((run) => [1, 2].map((epoch) => ({
+  id: "fake", state: "running", cancel_requested: false, source: "GunPoint/fcn", lr_multiplier: "grid",
+  progress: {phase: run === 7 ? "baseline" : "finetune", epoch, max_epochs: 2, metric: "val_accuracy",
+             value: 0.1 * run + 0.05 * epoch, run, runs: 6, lr_multiplier: run / 10}})));
+const realFetch = window.fetch;
+window.fetch = (path, options) => String(path).startsWith("/v1/jobs/fake") && window.__polls.length
+  ? Promise.resolve(new Response(JSON.stringify(window.__polls.shift()), {status: 200}))
+  : realFetch(path, options);
+"""
+
+
+def test_the_live_curve_tells_an_omega_grid_apart(pages_browser: PagesBrowser) -> None:
+    """Regression: the job page's live curve cycled dash and colour together every four series, and every point
+    was a circle: with an ω grid, ω = 0.1 and ω = 0.5 were the same line."""
+    b = pages_browser
+    script = b.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAKE_JOB_POLLS})
+    try:
+        b.go("/ui/jobs/fake", b.token)
+        b.wait(lambda: len(b.all("#curve svg text.legend")) == 7, 15, "seven series drawn")
+    finally:
+        b.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+    keys = b.driver.execute_script(
+        "return [...document.querySelectorAll('#curve svg .legend-key')].map(g => {"
+        "  const m = g.lastElementChild; return [g.querySelector('line').getAttribute('stroke-dasharray') || '',"
+        "  m.tagName, m.getAttribute('fill') === 'white'].join(' '); })"
+    )
+    assert len(keys) == 7 and len(set(keys)) == 7, keys  # told apart without colour

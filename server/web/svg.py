@@ -10,8 +10,9 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-#: (stroke-dasharray, marker) per series, cycled; colours are only a second cue.
-STYLES = [("", "circle"), ("6 3", "square"), ("2 2", "triangle"), ("8 3 2 3", "diamond")]
+#: Dash patterns and marker shapes, combined by ``style``; colours are only a second cue.
+DASHES = ["", "6 3", "2 2", "8 3 2 3"]
+MARKERS = ["circle", "square", "triangle", "diamond"]
 COLOURS = ["#1f4e79", "#b35900", "#2e7d32", "#6a1b9a"]
 MAX_POINTS = 400  # longer series are decimated evenly (a plot is ~600 px wide)
 
@@ -68,8 +69,7 @@ def line_plot(
         f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{escape(y_label)}</text>'
     )
     for k, (label, values) in enumerate(series):
-        dash, marker = STYLES[k % len(STYLES)]
-        colour = COLOURS[k % len(COLOURS)]
+        dash, marker, colour = style(k)
         step = max(1, math.ceil(len(values) / MAX_POINTS))
         points = [(x_of(i), y_of(v)) for i, v in enumerate(values) if i % step == 0 and math.isfinite(v)]
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
@@ -92,6 +92,14 @@ def line_plot(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def style(k: int) -> tuple[str, str, str]:
+    """Series ``k``'s dash pattern, marker and colour: the marker and colour shift by one every four series, so
+    the first sixteen all look different, in grey too (cycling all three together, series k and k + 4 were the
+    same line: the fifth class of a source drawn as its first). server/web/static/hub.js draws live plots alike."""
+    shifted = (k + k // len(DASHES)) % len(MARKERS)
+    return DASHES[k % len(DASHES)], MARKERS[shifted], COLOURS[shifted]
 
 
 def _marker(shape: str, x: float, y: float, colour: str) -> str:

@@ -52,6 +52,12 @@
       err.status === 401 ? el("span", {}, " — ", el("a", {href: `${prefix}/token`, text: "paste a valid token"})) : null));
   }
 
+  function tableError(body, columns, err) {
+    const cell = el("td", {colspan: columns});
+    body.replaceChildren(el("tr", {}, cell));
+    showError(cell, err);
+  }
+
   // ------------------------------------------------------------------------------------------ the API
   class ApiError extends Error {
     constructor(status, message) { super(message); this.status = status; }
@@ -69,7 +75,13 @@
     let body;
     if (json !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
     if (form) body = form;
-    const response = await fetch(path, {method, headers, body, cache: "no-store", credentials: "omit"});
+    let response;
+    try {
+      response = await fetch(path, {method, headers, body, cache: "no-store", credentials: "omit"});
+    } catch {  // the browser's own words for it ("Failed to fetch") say nothing a user can act on
+      throw new ApiError(0, "the server could not be reached (no network, or the server is down or restarting): "
+        + "check the connection, then try again.");
+    }
     if (response.ok && raw) return response;
     if (response.status === 204) return null;
     const data = await response.json().catch(() => null);
@@ -77,17 +89,41 @@
     return data;
   }
 
+  // Without a token a page's forms have nothing to send their fields to: a submit would be the browser's own GET
+  // of the page, which reloads it with every field (a file's name included) in its address and says nothing.
   function needsToken() {
     if (token()) return false;
     const notice = $("#signin-needed");
-    if (notice) notice.hidden = false;
+    notice.hidden = false;
+    document.querySelectorAll("main form").forEach((form) => form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      notice.querySelector("a").focus();
+    }));
     return true;
   }
 
   // ------------------------------------------------------------------------------------------ plots (SVG)
   const SVG = "http://www.w3.org/2000/svg";
   const DASHES = ["", "6 3", "2 2", "8 3 2 3"];
+  const MARKERS = ["circle", "square", "triangle", "diamond"];
   const COLOURS = ["#1f4e79", "#b35900", "#2e7d32", "#6a1b9a"];
+
+  // Series k's look, as server/web/svg.py's `style`: a dash pattern, and a marker and colour shifted by one every
+  // four series, so that the first sixteen (an ω grid and its scratch run) all differ, in grey too.
+  function style(k) {
+    const shifted = (k + Math.floor(k / DASHES.length)) % MARKERS.length;
+    return {dash: DASHES[k % DASHES.length], marker: MARKERS[shifted], colour: COLOURS[shifted]};
+  }
+
+  function marker(shape, x, y, colour, cls = "") {
+    const r = 3.2, hollow = shape === "square" || shape === "diamond";
+    const paint = {fill: hollow ? "white" : colour, stroke: hollow ? colour : "", class: cls};
+    if (shape === "circle") return svg("circle", {cx: x, cy: y, r, ...paint});
+    if (shape === "square") return svg("rect", {x: x - r, y: y - r, width: 2 * r, height: 2 * r, ...paint});
+    const d = shape === "triangle" ? `M${x},${y - r - 1} L${x + r + 1},${y + r} L${x - r - 1},${y + r} Z`
+      : `M${x},${y - r - 1} L${x + r + 1},${y} L${x},${y + r + 1} L${x - r - 1},${y} Z`;
+    return svg("path", {d, ...paint});
+  }
 
   function svg(tag, attrs = {}, text) {
     const node = document.createElementNS(SVG, tag);
@@ -129,13 +165,15 @@
       svg("text", {x: 14, y: top + h / 2, class: "axis", "text-anchor": "middle",
         transform: `rotate(-90 14 ${top + h / 2})`}, yLabel));
     series.forEach((s, k) => {
-      const dash = DASHES[k % DASHES.length], colour = COLOURS[k % COLOURS.length];
+      const {dash, marker: shape, colour} = style(k);
       const d = s.points.map(([x, y], j) => `${j ? "L" : "M"}${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" ");
       root.append(svg("path", {d, fill: "none", stroke: colour, "stroke-width": 1.8, "stroke-dasharray": dash}));
-      for (const [x, y] of s.points) root.append(svg("circle", {cx: X(x), cy: Y(y), r: 2.6, fill: colour}));
+      for (const [x, y] of s.points) root.append(marker(shape, X(x), Y(y), colour, "point"));
       const lx = left + (k % 2) * w / 2, ly = top + h + 48 + 18 * Math.floor(k / 2);
-      root.append(svg("line", {x1: lx, x2: lx + 28, y1: ly - 4, y2: ly - 4, stroke: colour, "stroke-width": 1.8,
-        "stroke-dasharray": dash}), svg("text", {x: lx + 34, y: ly, class: "legend"}, s.label));
+      const key = svg("g", {class: "legend-key"});
+      key.append(svg("line", {x1: lx, x2: lx + 28, y1: ly - 4, y2: ly - 4, stroke: colour, "stroke-width": 1.8,
+        "stroke-dasharray": dash}), marker(shape, lx + 14, ly - 4, colour));
+      root.append(key, svg("text", {x: lx + 34, y: ly, class: "legend"}, s.label));
     });
     return root;
   }
@@ -198,13 +236,15 @@
         el("td", {text: new Date(d.created_at).toLocaleString()}))));
       if (!page.items.length) body.replaceChildren(el("tr", {}, el("td", {colspan: 5, text: "None yet."})));
     } catch (err) {
-      body.replaceChildren(el("tr", {}, el("td", {colspan: 5}, err.message)));
+      tableError(body, 5, err);
     }
   }
 
   async function datasetPage() {
     if (needsToken()) return;
     const id = $("#dataset").dataset.id, summary = $("#dataset-summary");
+    $("#recommend-form").addEventListener("submit", (event) => { event.preventDefault(); rank(id); });
+    $("#job-form").addEventListener("submit", (event) => { event.preventDefault(); startJob(id); });
     try {
       const dataset = await api(`/v1/datasets/${encodeURIComponent(id)}`);
       $("#dataset-title").textContent = dataset.summary.name;
@@ -224,8 +264,6 @@
     } catch (err) {
       showError($("#job-status"), err);
     }
-    $("#recommend-form").addEventListener("submit", (event) => { event.preventDefault(); rank(id); });
-    $("#job-form").addEventListener("submit", (event) => { event.preventDefault(); startJob(id); });
   }
 
   async function rank(id) {
@@ -273,21 +311,33 @@
     return `fine-tuned ${score(tuned)} vs from scratch ${score(scratch)}: fine-tuning ${tuned > scratch ? "won" : "did not win"}${versus}`;
   }
 
-  // One ω, a list of them ("0.1, 0.5 1": the API checks each) or "grid".
+  // One ω, a list of them ("0.1, 0.5 1": the API checks each's range) or "grid". What is no number is refused here,
+  // naming what was typed: sent on, it would be a JSON null, and the API's 422 would name its own fields.
   function omegaChoice(form) {
     const mode = form.elements.omega_mode.value;
     if (mode === "grid") return "grid";
-    if (mode === "list") return form.elements.omega_list.value.split(/[\s,;]+/).filter(Boolean).map(Number);
-    return Number(form.elements.omega.value);
+    const example = mode === "list" ? "numbers separated by commas, e.g. 0.1, 0.5, 1" : "a number, e.g. 1";
+    const words = (mode === "list" ? form.elements.omega_list : form.elements.omega).value.split(/[\s,;]+/).filter(Boolean);
+    const bad = words.filter((w) => !Number.isFinite(Number(w)));
+    if (!words.length) throw new Error(`ω: nothing given; type ${example}.`);
+    if (bad.length) throw new Error(`ω: ${bad.map((w) => `'${w}'`).join(", ")} ${bad.length > 1 ? "are not numbers" : "is not a number"}; type ${example}.`);
+    return mode === "list" ? words.map(Number) : Number(words[0]);
   }
 
   async function startJob(id) {
     const status = $("#job-status"), form = $("#job-form");
     const value = (name) => form.elements[name].value.trim();
     const model = value("model");
+    let omega;
+    try {
+      omega = omegaChoice(form);
+    } catch (err) {
+      showError(status, err);
+      return;
+    }
     const body = {dataset_id: id, model, search: value("search"), recipe: value("recipe"),
       seed: Number(value("seed") || 0), validation: value("validation"), baseline: form.elements.baseline.checked,
-      lr_multiplier: omegaChoice(form)};
+      lr_multiplier: omega};
     if (model === "auto" && value("arch")) body.arch = value("arch");
     if (model === "auto") body.allow_self_transfer = form.elements.allow_self_transfer.checked;
     if (value("epochs")) body.epochs = Number(value("epochs"));
@@ -321,12 +371,16 @@
         el("td", {text: metricsText(j.metrics)}), el("td", {text: new Date(j.created_at).toLocaleString()}))));
       if (!page.items.length) body.replaceChildren(el("tr", {}, el("td", {colspan: 6, text: "No jobs yet."})));
     } catch (err) {
-      body.replaceChildren(el("tr", {}, el("td", {colspan: 6}, err.message)));
+      tableError(body, 6, err);
     }
   }
 
   function jobPage() {
-    if (needsToken()) return;
+    const state = $("#job-state"), problem = $("#job-problem");
+    if (needsToken()) {
+      state.textContent = "unknown: no token in this tab";
+      return;
+    }
     const id = $("#job").dataset.id;
     const curves = new Map(); // "phase (ω …)" → Map(epoch → value)
     let metricName = "validation metric";
@@ -369,7 +423,7 @@
     }
 
     function render(job) {
-      $("#job-state").textContent = job.state + (job.cancel_requested && !TERMINAL.includes(job.state) ? " (cancel requested)" : "")
+      state.textContent = job.state + (job.cancel_requested && !TERMINAL.includes(job.state) ? " (cancel requested)" : "")
         + (job.reason ? ` — ${job.reason}` : "");
       document.body.dataset.jobState = job.state;
       const p = job.progress || {};
@@ -408,14 +462,19 @@
       drawCurve();
     }
 
+    // A job that cannot be read says so in its state; an error that may pass (the network, a restart) is shown
+    // while the page keeps asking, and goes as soon as an answer comes.
     async function poll() {
       try {
         const job = await api(`/v1/jobs/${id}`);
+        problem.replaceChildren();
         render(job);
         if (!TERMINAL.includes(job.state)) setTimeout(poll, POLL_MS);
       } catch (err) {
-        showError($("#job-result"), err);
-        if (err.status !== 401 && err.status !== 404) setTimeout(poll, POLL_MS * 4);
+        const final = err.status === 401 || err.status === 404;
+        if (final || state.textContent === "loading…") state.textContent = "unknown: the job could not be read";
+        showError(problem, final ? err : new ApiError(err.status, `${err.message} Asking again every ${POLL_MS * 4 / 1000} s.`));
+        if (!final) setTimeout(poll, POLL_MS * 4);
       }
     }
     poll();
