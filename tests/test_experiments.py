@@ -24,6 +24,7 @@ from tshub.experiments import (
     load_predictions,
     load_records,
     plan_runs,
+    records,
     run,
     runner,
 )
@@ -146,7 +147,89 @@ def test_a_run_killed_midway_resumes_from_its_training_state(finished, shared_da
     for kept, new in zip(expected, resumed, strict=True):
         same = ("metrics", "val_metrics", "epochs", "best_epoch", "stop_reason")
         assert {k: new[k] for k in same} == {k: kept[k] for k in same}
-    assert [p.name for p in states.iterdir()] == [".gitignore"]
+    assert sorted(p.name for p in states.iterdir()) == [".gitignore", "grid.lock"]  # no run's state is left
+
+
+def _fake_record(spec) -> dict:
+    """A record as a run writes it, without training (the runner is under test, not the run)."""
+    fields = {"task": "classification", "metrics": {}, "val_metrics": {}, "epochs": 0, "elapsed_s": 0.0}
+    return {"run_id": spec.run_id, "kind": spec.kind, **fields}
+
+
+def test_a_second_grid_on_the_same_folder_stops_instead_of_running_every_run_twice(finished, shared_data, monkeypatch):
+    """Regression: two grids on one output folder each trained every unfinished run (both read the same missing
+    records), and the first to finish a run removed the training state the other was still writing."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    folder = next((finished[0] / "sources").iterdir())
+    grid = _grid(sources=[str(folder)], seeds=[0, 1])
+    started, second = [], []
+
+    def work(spec, dataset, out_dir):
+        started.append(spec.run_id)
+        if len(started) == 1:  # while the first grid's first run trains, the same grid starts again on the folder
+            try:
+                run(grid, out_dir=out_dir, progress=False)
+            except Exception as err:
+                second.append(err)
+        record = _fake_record(spec)
+        records.write_record(out_dir, record)
+        return record
+
+    monkeypatch.setattr(runner, "execute_run", work)
+    out = finished[0].parent / "twice"
+    assert len(run(grid, out_dir=out, progress=False)) == 4
+    assert len(started) == len(set(started)) == 4  # every run once
+    (err,) = second
+    assert isinstance(err, records.OutDirInUseError)
+    assert f"another grid is running runs in {out} (pid {os.getpid()} on " in str(err)
+    assert "Wait for it to finish and run this grid again" in str(err)
+    records.OutDirLock(out).acquire()  # the first grid let go of the folder (the lock is this test's own)
+    again = run(grid, out_dir=out, progress=False)  # reading a finished grid's records needs no lock
+    assert sorted(r["run_id"] for r in again) == sorted(r["run_id"] for r in load_records(out)) == sorted(started)
+    assert (out / "states" / "grid.lock").is_file() and "*" in (out / "states" / ".gitignore").read_text()
+
+
+def test_a_source_that_fails_to_train_leaves_the_rest_of_the_grid_running(finished, shared_data, monkeypatch):
+    """Regression: one on-the-fly source whose training failed stopped the whole grid after the sources were
+    trained, so no referent and no fine-tune of the other sources ran."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    real, ran = runner.execute_run, []
+
+    def work(spec, dataset, out_dir):
+        ran.append((spec.kind, spec.source))
+        if spec.kind == "source" and spec.target == "ECG200":
+            raise RuntimeError("out of memory")
+        return _fake_record(spec) if spec.kind != "source" else real(spec, dataset, out_dir)
+
+    monkeypatch.setattr(runner, "execute_run", work)
+    copy = finished[0].parent / "one-source-fails"
+    shutil.copytree(finished[0], copy)  # Coffee/fcn is trained there
+    grid = _grid(sources=[("Coffee", "fcn"), ("ECG200", "fcn")], seeds=[1])
+    with pytest.raises(runner.ExperimentError) as failed:
+        run(grid, out_dir=copy, progress=False)
+    assert sorted(ran) == [("finetune", "Coffee/fcn"), ("referent", None), ("source", "ECG200/fcn")]
+    message = str(failed.value)
+    assert message.startswith(
+        "1 of 4 runs failed; the fine-tunes of ECG200/fcn were not planned, their source's training failed; "
+        f"the 3 finished ones are saved in {copy}"
+    )
+    assert message.endswith("RuntimeError: out of memory") and "  - source-ECG200-fcn-" in message
+
+
+def test_cli_interrupted_says_how_to_resume(monkeypatch, tmp_path, capsys):
+    """Regression: Ctrl-C printed a long traceback through torch's layers and nothing about the runs kept."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("tshub.experiments.__main__.run", interrupted)
+    argv = ["--sources", "Coffee/fcn", "--targets", "GunPoint", "--seeds", "0", "--out", str(tmp_path)]
+    try:
+        assert main(argv) == 130
+    except KeyboardInterrupt:  # not raised on: pytest would stop the session
+        pytest.fail("Ctrl-C went through main as a traceback")
+    err = capsys.readouterr().err
+    assert f"interrupted; the finished runs are saved in {tmp_path}: run the same command again to resume" in err
 
 
 def test_two_folders_of_one_source_dataset_stay_two_sources(finished, tmp_path, shared_data, monkeypatch):
@@ -436,6 +519,36 @@ def test_ray_engine_runs_the_missing_runs(finished, shared_data, monkeypatch):
         ray.shutdown()
     assert result[:2] == records  # already done: not re-run
     assert result[2]["lr_multiplier"] == 0.5 and (copy / "runs" / f"{result[2]['run_id']}.json").is_file()
+
+
+@pytest.mark.slow
+def test_ray_engine_writes_a_relative_out_dir_where_the_caller_sees_it(tmp_path, monkeypatch):
+    """Regression: a relative out_dir went to the Ray tasks as it was, so they wrote the records under their node's
+    working directory (a cluster joined with --address: where `ray start` ran), where a resumed grid never finds
+    them and ran every run again."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tshub[ray]')")
+    from tshub.experiments.engines import ray_engine
+    from tshub.experiments.grid import RunSpec
+
+    (tmp_path / "ray-started-here").mkdir()
+    (tmp_path / "caller").mkdir()
+    monkeypatch.chdir(tmp_path / "ray-started-here")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        monkeypatch.chdir(tmp_path / "caller")
+
+        def work(spec, dataset, out_dir):
+            (Path(out_dir) / "runs").mkdir(parents=True, exist_ok=True)
+            (Path(out_dir) / "runs" / f"{spec.run_id}.json").write_text("{}")
+            return {"run_id": spec.run_id}
+
+        spec = RunSpec("referent", "mydata", "fcn", 0, {}, "znorm")
+        ((_, outcome),) = list(ray_engine([(spec, _mydata(0))], work, Path("out")))
+    finally:
+        ray.shutdown()
+    assert outcome.state == "succeeded", outcome.reason
+    assert (tmp_path / "caller" / "out" / "runs" / f"{spec.run_id}.json").is_file()
+    assert not (tmp_path / "ray-started-here" / "out").exists()
 
 
 STALE_RAY = """

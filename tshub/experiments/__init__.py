@@ -11,13 +11,14 @@ print(comparison_table(records))
 """
 
 from tshub.experiments.grid import ExperimentGrid, RunSpec
-from tshub.experiments.records import instance_comparisons, load_predictions, load_records
+from tshub.experiments.records import OutDirInUseError, instance_comparisons, load_predictions, load_records
 from tshub.experiments.runner import ExperimentError, execute_run, left_out_pairs, plan_runs, run
 
 __all__ = [
     "ExperimentGrid",
     "RunSpec",
     "ExperimentError",
+    "OutDirInUseError",
     "run",
     "plan_runs",
     "left_out_pairs",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from tshub.data.dataset import DatasetError
 from tshub.experiments.grid import ExperimentGrid
-from tshub.experiments.records import instance_comparisons
+from tshub.experiments.records import OutDirInUseError, instance_comparisons
 from tshub.experiments.runner import ExperimentError, run
 from tshub.hub.errors import HubError
 from tshub.stats import comparison_table
@@ -112,9 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.instance_tests:
             print()
             print(instance_comparisons(records, args.out, alpha=args.alpha).to_markdown())
-    except (ExperimentError, HubError, DatasetError, ValueError, ImportError) as err:
+    except (ExperimentError, OutDirInUseError, HubError, DatasetError, ValueError, ImportError) as err:
         print(f"tshub.experiments: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: what to do next, not a traceback through torch
+        print(
+            f"tshub.experiments: interrupted; the finished runs are saved in {args.out}: run the same command again "
+            "to resume (a run cut short resumes from its saved training state).",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

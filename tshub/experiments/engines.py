@@ -4,7 +4,8 @@ An engine takes jobs ``(spec, dataset)`` and a worker function ``work(spec, data
 yields ``(spec, Outcome)`` as runs finish (``tshub.cluster.Outcome``: the record as ``result``, or the exception
 of a failed run); a failed run does not stop the others. The worker writes its own record, so whatever finished
 survives an interrupted grid. With Ray on several machines, ``out_dir`` and the source checkpoint folders must
-be on a file system every node sees.
+be on a file system every node sees. On a CPU a local run trains with torch's threads and a Ray task with one
+(Ray's ``OMP_NUM_THREADS=1``): same seeds, not bit-identical records (``OMP_NUM_THREADS=1`` locally makes them so).
 """
 
 from __future__ import annotations
@@ -39,17 +40,19 @@ def ray_engine(
 ) -> Iterator[tuple[RunSpec, Outcome]]:
     """One Ray task per run on the cluster at ``address`` (else ``$RAY_ADDRESS``, an already initialised one, or a
     local Ray started and shut down here); a run lost with its node is started again, up to ``MAX_ATTEMPTS``.
-    Each dataset goes into the object store once, whatever the number of runs using it."""
+    Each dataset goes into the object store once, whatever the number of runs using it. A relative ``out_dir`` is
+    made absolute here: a task runs in its node's working directory, not in this process's."""
     import_ray()
     started = connect(address)
     ray = import_ray()
+    where = str(Path(out_dir).absolute())
     try:
         task = ray.remote(work).options(**task_resources(), max_retries=0)
         stored: dict[int, Any] = {}
         pending: dict[Any, tuple[RunSpec, Any, int]] = {}
 
         def submit(spec: RunSpec, data: Any, attempt: int) -> None:
-            pending[task.remote(spec, data, str(out_dir))] = (spec, data, attempt)
+            pending[task.remote(spec, data, where)] = (spec, data, attempt)
 
         for spec, dataset in jobs:
             if id(dataset) not in stored:

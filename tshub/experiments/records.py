@@ -4,16 +4,22 @@
 that exists is complete: a restarted grid skips it. ``<out>/predictions/<run_id>.npz`` holds the test labels
 and predictions (``y_true``, ``y_pred``; no pickled objects) for instance-level tests. ``<out>/states/<run_id>/``
 holds an unfinished run's training state (a killed run resumes from it), removed once its record is written; the
-folder ignores itself in git, so an output folder can be committed while runs are going.
+folder ignores itself in git, so an output folder can be committed while runs are going. ``<out>/states/grid.lock``
+is held (an flock) by the grid that is running runs there, so that a second grid on the same folder stops at once
+instead of training every unfinished run a second time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import socket
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -24,6 +30,11 @@ RUNS_DIR = "runs"
 PREDICTIONS_DIR = "predictions"
 SOURCES_DIR = "sources"
 STATES_DIR = "states"
+LOCK_NAME = "grid.lock"
+
+
+class OutDirInUseError(RuntimeError):
+    """Another grid is running runs in the same output folder."""
 
 
 def record_path(out_dir: str | Path, run_id: str) -> Path:
@@ -39,12 +50,61 @@ def write_record(out_dir: str | Path, record: Mapping[str, Any]) -> Path:
 
 def run_state_dir(out_dir: str | Path, run_id: str) -> Path:
     """The folder where the unfinished run ``run_id`` keeps its training state (its parent made, git-ignored)."""
+    return _states(out_dir) / run_id
+
+
+def _states(out_dir: str | Path) -> Path:
+    """``<out>/states``, made and ignoring itself in git: what a running grid keeps there is never a result."""
     states = Path(out_dir) / STATES_DIR
     states.mkdir(parents=True, exist_ok=True)
     ignore = states / ".gitignore"
     if not ignore.exists():
-        write_text_atomic(ignore, "# training states of unfinished runs (tshub.experiments)\n*\n")
-    return states / run_id
+        write_text_atomic(
+            ignore, "# training states of unfinished runs, the lock of a running grid (tshub.experiments)\n*\n"
+        )
+    return states
+
+
+class OutDirLock:
+    """A grid's hold on its output folder while it runs runs there, taken on the first ``acquire``.
+
+    Two grids on one folder would both train every unfinished run (each reads the same missing records), and one's
+    finished run removes the training state the other is writing; so the second one stops with
+    ``OutDirInUseError``. The lock is an flock: the kernel drops it when its process dies, so a killed grid never
+    leaves the folder locked. Reading a finished grid's records takes no lock.
+    """
+
+    def __init__(self, out_dir: str | Path):
+        self.out_dir = Path(out_dir)
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        if self._file is not None:
+            return
+        path = _states(self.out_dir) / LOCK_NAME
+        file = open(path, "a+")  # "a": opening never clears the holder's line
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "another process"
+            file.close()
+            raise OutDirInUseError(
+                f"another grid is running runs in {self.out_dir} ({holder}; lock {path}): running both would train "
+                "its unfinished runs twice. Wait for it to finish and run this grid again (finished runs are kept "
+                "and only the missing ones run), or give this grid another output folder."
+            ) from None
+        file.truncate(0)
+        file.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(UTC).isoformat(timespec='seconds')}\n"
+        )
+        file.flush()
+        self._file = file
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the flock
+            self._file = None
 
 
 def read_record(out_dir: str | Path, run_id: str) -> dict[str, Any] | None:

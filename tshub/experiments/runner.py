@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,14 @@ from tshub.data.fingerprint import dataset_sha256
 from tshub.data.splits import ensure_validation, reduce_train
 from tshub.experiments.engines import ENGINES, Job
 from tshub.experiments.grid import ExperimentGrid, RunSpec
-from tshub.experiments.records import SOURCES_DIR, read_record, run_state_dir, save_predictions, write_record
+from tshub.experiments.records import (
+    SOURCES_DIR,
+    OutDirLock,
+    read_record,
+    run_state_dir,
+    save_predictions,
+    write_record,
+)
 from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint, read_config
 from tshub.hub.resolve import resolve
 from tshub.models.base import TimeSeriesModel
@@ -65,7 +72,9 @@ def run(
     as ``(dataset, arch)`` are trained first and cached under ``out_dir/sources/``. A target without a test split
     is refused before any training (runs are compared on test). The (source, target) pairs of ``left_out_pairs``
     are not run; ``ValueError`` when that leaves nothing. Raises ``ExperimentError`` after the other runs finished
-    when some failed. ``progress`` prints the left-out pairs and one line per finished run to stderr.
+    when some failed (a source whose training failed leaves out its fine-tunes, not the rest of the grid), and
+    ``records.OutDirInUseError`` before running anything while another grid runs runs in ``out_dir``. ``progress``
+    prints the left-out pairs and one line per finished run to stderr.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {sorted(ENGINES)}.")
@@ -73,18 +82,25 @@ def run(
     log = _logger(progress)
     targets = _load_targets(grid.targets)
     _refuse_untestable(targets)
-    sources = _sources(grid, out, engine, log, address)
-    left_out = left_out_pairs(sources, targets)
-    jobs = plan_runs(grid, sources, targets, left_out=left_out)
-    if not jobs:
-        listed = "; ".join(f"{source} on {target} ({why})" for (source, target), why in left_out.items())
-        raise ValueError(
-            f"nothing to run: every (source, target) pair of the grid is left out: {listed}. Fine-tuning a source "
-            "on data it was trained on is no transfer; give targets the sources were not trained on."
-        )
-    for (source, target), why in left_out.items():
-        log(f"left out {source} on {target}, {why}")
-    return _run_jobs(jobs, engine, out, log, address)
+    tally = _Tally(out, OutDirLock(out))
+    try:
+        sources = _sources(grid, out, engine, log, address, tally)
+        left_out = left_out_pairs(sources, targets)
+        jobs = plan_runs(grid, sources, targets, left_out=left_out)
+        if not jobs:
+            tally.raise_failures()  # a source that failed to train is the first thing to fix
+            listed = "; ".join(f"{source} on {target} ({why})" for (source, target), why in left_out.items())
+            raise ValueError(
+                f"nothing to run: every (source, target) pair of the grid is left out: {listed}. Fine-tuning a "
+                "source on data it was trained on is no transfer; give targets the sources were not trained on."
+            )
+        for (source, target), why in left_out.items():
+            log(f"left out {source} on {target}, {why}")
+        records = _run_jobs(jobs, engine, out, log, address, tally)
+    finally:
+        tally.lock.release()
+    tally.raise_failures()
+    return [records[spec.run_id] for spec, _ in jobs]
 
 
 def left_out_pairs(sources: Sequence[SourceCheckpoint], targets: Mapping[str, Dataset]) -> dict[tuple[str, str], str]:
@@ -236,9 +252,10 @@ def _refuse_untestable(targets: Mapping[str, Dataset]) -> None:
 
 
 def _sources(
-    grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], None], address: str | None = None
+    grid: ExperimentGrid, out: Path, engine: str, log: Callable[[str], None], address: str | None, tally: _Tally
 ) -> list[SourceCheckpoint]:
-    """Resolve checkpoint sources and train (or reuse) the on-the-fly ones, restricted to ``grid.archs``."""
+    """Resolve checkpoint sources and train (or reuse) the on-the-fly ones, restricted to ``grid.archs``; a source
+    whose training failed is left out (in ``tally``), so that the rest of the grid still runs."""
     archs = None if grid.archs is None else [get_architecture(a).arch for a in grid.archs]
     named = [(name, resolve(name)) for name in grid.named_sources()]
     to_train: list[Job] = []
@@ -261,14 +278,18 @@ def _sources(
                 checkpoint = (out / SOURCES_DIR / spec.run_id).resolve()
                 to_train.append((replace(spec, checkpoint=str(checkpoint)), dataset))
                 trained.append((source, checkpoint))
-    if to_train:
-        _run_jobs(to_train, engine, out, log, address)
+    done = _run_jobs(to_train, engine, out, log, address, tally) if to_train else {}
+    failed = [spec.source for spec, _ in to_train if spec.run_id not in done]
+    if failed:  # the grid goes on with the other sources; run() raises for these at the end
+        tally.skipped.extend(str(name) for name in failed)
+        log(f"the fine-tunes of {', '.join(map(str, failed))} are left out: training the source failed")
     sources = []
-    for name, folder in named + trained:
+    for name, folder in named + [(source, folder) for source, folder in trained if source not in failed]:
         config = read_config(folder)
         if archs is None or config["arch"] in archs:
             sources.append(SourceCheckpoint(_display_name(name, config), folder, config))
     if not sources:
+        tally.raise_failures()
         raise ValueError(
             f"no source is left for archs={list(grid.archs or [])}: the sources are {[str(s) for s in grid.sources]}."
         )
@@ -283,13 +304,64 @@ def _display_name(name: str, config: dict[str, Any]) -> str:
     return str(config["id"]) if config.get("id") else name
 
 
+@dataclass
+class _Tally:
+    """What a grid's ``run`` has seen so far, across its stages (sources, then referents and fine-tunes): the runs
+    planned and finished, one line per failed run, the sources left out because their training failed, and the
+    output folder's lock, taken before the first run starts."""
+
+    out: Path
+    lock: OutDirLock
+    planned: int = 0
+    finished: int = 0
+    failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def raise_failures(self) -> None:
+        """``ExperimentError`` listing the failed runs, if any."""
+        if not self.failures:
+            return
+        skipped = (
+            f"; the fine-tunes of {', '.join(self.skipped)} were not planned, their source's training failed"
+            if self.skipped
+            else ""
+        )
+        raise ExperimentError(
+            f"{len(self.failures)} of {self.planned} runs failed{skipped}; the {self.finished} finished ones are "
+            f"saved in {self.out}, fix the cause and run again to resume:\n" + "\n".join(self.failures)
+        )
+
+
 def _run_jobs(
-    jobs: list[Job], engine: str, out: Path, log: Callable[[str], None], address: str | None = None
-) -> list[dict[str, Any]]:
-    """Run the jobs without a record (in the engine), log each, raise ExperimentError if any failed."""
+    jobs: list[Job], engine: str, out: Path, log: Callable[[str], None], address: str | None, tally: _Tally
+) -> dict[str, dict[str, Any]]:
+    """Run the jobs without a record (in the engine) and log each; returns the records of the finished ones by run
+    id, the failures going to ``tally``. The output folder is locked first (``records.OutDirLock``), then the
+    records read again: another grid may have finished some of them meanwhile."""
+    digests: dict[int, str] = {}
+    records, todo = _recorded(jobs, out, digests)
+    if todo:
+        tally.lock.acquire()
+        records, todo = _recorded(jobs, out, digests)
+    tally.planned += len(jobs)
+    tally.finished += len(records)
+    if todo:
+        log(f"{len(jobs) - len(todo)} of {len(jobs)} runs already done in {out}; running {len(todo)}")
+    for i, (spec, outcome) in enumerate(ENGINES[engine](todo, execute_run, out, address), 1):
+        if outcome.state != "succeeded":
+            tally.failures.append(f"  - {spec.run_id}: {outcome.reason}")
+            log(f"[{i}/{len(todo)}] {spec.run_id} FAILED: {outcome.reason}")
+        else:
+            records[spec.run_id] = outcome.result
+            tally.finished += 1
+            log(f"[{i}/{len(todo)}] {spec.run_id}: {_summary(outcome.result)}")
+    return records
+
+
+def _recorded(jobs: list[Job], out: Path, digests: dict[int, str]) -> tuple[dict[str, dict[str, Any]], list[Job]]:
+    """The finished records of ``jobs`` by run id (a source's with its checkpoint saved), and the jobs to run."""
     records: dict[str, dict[str, Any]] = {}
     todo = []
-    digests: dict[int, str] = {}
     for spec, dataset in jobs:
         record = read_record(out, spec.run_id)
         saved = spec.kind != "source" or (
@@ -300,22 +372,7 @@ def _run_jobs(
             records[spec.run_id] = record
         else:
             todo.append((spec, dataset))
-    if todo:
-        log(f"{len(jobs) - len(todo)} of {len(jobs)} runs already done in {out}; running {len(todo)}")
-    failures = []
-    for i, (spec, outcome) in enumerate(ENGINES[engine](todo, execute_run, out, address), 1):
-        if outcome.state != "succeeded":
-            failures.append(f"  - {spec.run_id}: {outcome.reason}")
-            log(f"[{i}/{len(todo)}] {spec.run_id} FAILED: {outcome.reason}")
-        else:
-            records[spec.run_id] = outcome.result
-            log(f"[{i}/{len(todo)}] {spec.run_id}: {_summary(outcome.result)}")
-    if failures:
-        raise ExperimentError(
-            f"{len(failures)} of {len(jobs)} runs failed; the {len(records)} finished ones are "
-            f"saved in {out}, fix the cause and run again to resume:\n" + "\n".join(failures)
-        )
-    return [records[spec.run_id] for spec, _ in jobs]
+    return records, todo
 
 
 def _check_same_data(record: dict[str, Any], dataset: Dataset, digests: dict[int, str]) -> None:
