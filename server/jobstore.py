@@ -144,7 +144,7 @@ class JobStore:
             queued = session.execute(
                 update(Job)
                 .where(Job.owner_id == owner_id, Job.state == "queued")
-                .values(state="cancelled", reason=reason, finished_at=utcnow())
+                .values(state="cancelled", cancel_requested=True, reason=reason, finished_at=utcnow())
             ).rowcount
             running = session.execute(  # the reason goes with the flag, for the worker that stops the job to say
                 update(Job)
@@ -161,7 +161,12 @@ class JobStore:
             done = session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.state == "queued")
-                .values(state="cancelled", reason="cancelled by the user before it started", finished_at=now)
+                .values(
+                    state="cancelled",
+                    cancel_requested=True,  # what a client reads to tell a job it asked to stop, queued or running
+                    reason="cancelled by the user before it started",
+                    finished_at=now,
+                )
             ).rowcount
             if not done:
                 done = session.execute(

@@ -117,7 +117,8 @@ def test_cancel_transitions(Session, owner_and_dataset) -> None:
     owner, dataset = owner_and_dataset
     store = JobStore(Session)
     queued = store.create(owner, dataset, SPEC)
-    assert store.cancel(owner, queued.id).state == "cancelled"
+    cancelled = store.cancel(owner, queued.id)
+    assert cancelled.state == "cancelled" and cancelled.cancel_requested  # asked, as a running job's is (was False)
     with pytest.raises(JobConflict, match="already cancelled"):
         store.cancel(owner, queued.id)
     running = store.create(owner, dataset, SPEC)
@@ -130,6 +131,9 @@ def test_cancel_transitions(Session, owner_and_dataset) -> None:
     with pytest.raises(JobNotFound):
         store.cancel("someone-else", running.id)
     # a dead worker's flagged job is cancelled, not requeued
+    revoked = store.create(owner, dataset, SPEC)
+    store.cancel_all(owner, "its token was revoked")
+    assert store.get(owner, revoked.id).cancel_requested
     third = store.create(owner, dataset, SPEC)
     store.claim_next("otherhost/1:9:abc")
     store.cancel(owner, third.id)
