@@ -59,6 +59,7 @@ from server.schemas import (
 from server.storage import TenantLocks, over_quota, remove_unreferenced, tenant_usage
 from server.uploads import ParseOptions, UploadError, chosen_label_column, ingest, store_raw, too_large_message
 from tshub.data.readers import Missing, ReadLimits, VariableLength
+from tshub.data.splits import SplitOrderName
 from tshub.hub import HubError, InvalidModelIdError, list_pretrained, parse_model_id, read_config, resolve
 from tshub.hub.checkpoint import CARD_NAME
 from tshub.hub.ids import as_model_id
@@ -141,7 +142,8 @@ async def upload_dataset(
             description="the data: .csv (a series per row, or a long table: a row per series and time step), "
             ".tsv, .txt, .ts, .arff (each optionally .gz) "
             "or .npz (X and y, or each split's X_train, y_train, X_test, y_test); with only this file and no "
-            "splits of its own, 15% are held out as test and 20% of the rest as validation (stratified, seed 0)"
+            "splits of its own, 15% are held out as test and 20% of the rest as validation (stratified, seed 0; "
+            "in time order for sliding windows: split_order)"
         ),
     ],
     test_file: Annotated[
@@ -164,6 +166,17 @@ async def upload_dataset(
     ] = "error",
     missing: Annotated[Missing, Form(description="missing values inside a series: refuse or interpolate")] = "error",
     name: Annotated[str | None, Form(max_length=100, description="dataset name (default: the file name)")] = None,
+    split_order: Annotated[
+        SplitOrderName,
+        Form(
+            description="how the validation and test splits carved here (for every job on this dataset) are made: "
+            "'auto': chronological blocks, each after a purged gap so that no held-out window shares a time step "
+            "with a training one, when the rows are sliding windows of one series (each row the last one moved a "
+            "few steps on), else stratified at random; 'time': chronological blocks (rows in time order); "
+            "'random': stratified at random, even for windows (which flatters their scores). Splits the files bring "
+            "(a test_file) are kept"
+        ),
+    ] = "auto",
 ) -> DatasetOut:
     """Stream the file(s) to content-addressed storage (size-limited), parse them with tshub's readers and
     store the arrays; answers with the dataset id and a summary (sizes, classes or target range, warnings)."""
@@ -186,7 +199,12 @@ async def upload_dataset(
     check_storage_quota(settings, used + sum(f.size for f in stored))
     column = chosen_label_column(label_column)
     options = ParseOptions(
-        task=task, label_column=column, variable_length=variable_length, missing=missing, name=name or None
+        task=task,
+        label_column=column,
+        variable_length=variable_length,
+        missing=missing,
+        name=name or None,
+        split_order=split_order,
     )
     limits = ReadLimits(
         max_bytes=int(settings.max_expanded_mb * 2**20), max_series=settings.max_series, max_values=settings.max_values

@@ -21,6 +21,7 @@ from server.uploads import load_npz
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.preprocess import make_preprocessor
+from tshub.recommend.advice import compare
 from tshub.recommend.cache import FeatureCache
 from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
@@ -70,6 +71,7 @@ def run_job(
     summary: dict[str, Any] = {"source": source, **fit_summary(result), **self_transfer_note(source, ds)}
     if advice is not None:
         summary["advice"] = advice
+    scratch, rocket = None, None
     if spec.get("baseline"):
         report({"phase": "baseline"})
         tracker = EpochTracker(report, ds.task, "baseline", spec.get("epochs"))
@@ -92,6 +94,13 @@ def run_job(
         rocket, why_not = minirocket_if_possible(ds, seed=spec["seed"], validation=validation)
         summary["minirocket"] = rocket.summary() if rocket is not None else {"not_run": why_not}
         result.record_comparison(scratch, rocket)
+    verdicts = compare(
+        result.metrics,
+        None if scratch is None else scratch.metrics,
+        None if rocket is None else rocket.metrics,
+        result.model.meta.get("naive"),
+    )
+    summary["verdicts"] = [v.to_dict() for v in verdicts]
     return json_safe(summary), checkpoint_zip(result)
 
 

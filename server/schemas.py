@@ -119,6 +119,12 @@ class DatasetSummary(BaseModel):
     target_range: list[float] | None = Field(None, description="[min, max] of the targets (regression)")
     files: list[str] = Field(default_factory=list, description="uploaded file names")
     warnings: list[str] = Field(default_factory=list, description="things that do not stop training but matter")
+    split_protocol: dict[str, Any] | None = Field(
+        None,
+        description="how the splits were carved (tshub.data.splits): 'rule' 'chronological_holdout' for sliding "
+        "windows (or split_order 'time'), with the stride, the rows held out and the windows purged before each "
+        "block; null for uploads stored before it was recorded",
+    )
 
 
 class DatasetOut(BaseModel):
@@ -206,7 +212,8 @@ class JobCreate(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     validation: Literal["split", "train"] = Field(
         "split",
-        description="'split': the weights, ω and the stop are chosen on the validation split carved at upload; "
+        description="'split': the weights, ω and the stop are chosen on the validation split carved at upload (in time "
+        "order after a purged gap for sliding windows: the upload's split_order); "
         "'train': every training series trains (the validation split's too) and they choose (on 13 small UCR sets "
         "fine-tuning scored 0.922 against 0.908 that way, 22 wins, 7 ties, 10 losses)",
     )
@@ -265,6 +272,37 @@ class Progress(BaseModel):
     lr_multiplier: float | None = Field(None, description="... and its value")
 
 
+#: A verdict as the API's examples show it (JobVerdict's, and the first of JobOut's).
+VERDICT_EXAMPLE = {
+    "referent": "scratch",
+    "metric": "accuracy",
+    "tuned": 0.98,
+    "value": 0.93,
+    "outcome": "won",
+    "note": "one seed, one split: another seed or split may order them otherwise",
+    "sentence": "Fine-tuning beat training from scratch: test accuracy 0.9800 vs 0.9300 (one seed, one split).",
+}
+
+
+class JobVerdict(BaseModel):
+    """Whether the fine-tune beat one referent on the test split (``tshub.recommend.advice.compare``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [VERDICT_EXAMPLE]})
+
+    referent: Literal["scratch", "minirocket", "persistence"] = Field(
+        description="what the fine-tune is compared with, on the same splits: the architecture trained from scratch, "
+        "MiniRocket, or (a regression) each series' last value"
+    )
+    metric: Literal["accuracy", "mae"] = Field(description="the task's headline test metric (MAE: lower is better)")
+    tuned: float | None = Field(None, description="the fine-tuned model's value (null: no test split)")
+    value: float | None = Field(None, description="the referent's value (null: no test split)")
+    outcome: Literal["won", "lost", "tied"] | None = Field(
+        None, description="the fine-tune's outcome; null when there is no test split to decide it"
+    )
+    note: str = Field(description="what one comparison cannot tell (one seed, one split)")
+    sentence: str = Field(description="the verdict in words, as the job's web page shows it")
+
+
 class JobOut(BaseModel):
     model_config = ConfigDict(
         protected_namespaces=(),
@@ -284,6 +322,19 @@ class JobOut(BaseModel):
                     "metrics": {"accuracy": 0.98, "f1_weighted": 0.98},
                     "baseline_metrics": {"accuracy": 0.93, "f1_weighted": 0.93},
                     "minirocket_metrics": {"accuracy": 0.99, "f1_weighted": 0.99},
+                    "verdicts": [
+                        VERDICT_EXAMPLE,
+                        {
+                            "referent": "minirocket",
+                            "metric": "accuracy",
+                            "tuned": 0.98,
+                            "value": 0.99,
+                            "outcome": "lost",
+                            "note": "one seed, one split: another seed or split may order them otherwise",
+                            "sentence": "Fine-tuning did not beat MiniRocket: test accuracy 0.9800 vs 0.9900 "
+                            "(one seed, one split).",
+                        },
+                    ],
                     "created_at": "2024-05-01T12:00:00Z",
                     "started_at": "2024-05-01T12:00:01Z",
                     "finished_at": "2024-05-01T12:03:10Z",
@@ -314,8 +365,14 @@ class JobOut(BaseModel):
     minirocket_metrics: dict[str, float | None] | None = Field(
         None, description="test metrics of MiniRocket on the same splits, when a baseline was asked"
     )
+    verdicts: list[JobVerdict] | None = Field(
+        None,
+        description="once succeeded: whether fine-tuning beat each referent trained on the same splits (from scratch "
+        "and MiniRocket when a baseline was asked, persistence for a regression); an empty list when none was",
+    )
     result: dict[str, Any] | None = Field(
-        None, description="everything the fine-tune reported (validation metrics, ω grid, transfer report, epochs)"
+        None,
+        description="everything the fine-tune reported (validation metrics, ω grid, transfer report, epochs, verdicts)",
     )
     created_at: datetime
     started_at: datetime | None = None
@@ -342,6 +399,7 @@ class JobOut(BaseModel):
             metrics=result.get("metrics"),
             baseline_metrics=(result.get("baseline") or {}).get("metrics"),
             minirocket_metrics=(result.get("minirocket") or {}).get("metrics"),
+            verdicts=result.get("verdicts"),  # None from jobs that ended before verdicts were recorded
             result=result or None,
             created_at=job.created_at,
             started_at=job.started_at,

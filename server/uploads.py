@@ -65,9 +65,12 @@ class ParseOptions:
     variable_length: str = "error"
     missing: str = "error"
     name: str | None = None
+    split_order: str = "auto"  # how the splits are carved (tshub.data.splits.SPLIT_ORDERS): part of the parse
 
     def key(self) -> str:
-        return json.dumps([self.task, self.label_column, self.variable_length, self.missing, self.name])
+        return json.dumps(
+            [self.task, self.label_column, self.variable_length, self.missing, self.name, self.split_order]
+        )
 
 
 @dataclass(frozen=True)
@@ -160,13 +163,14 @@ def ingest(
     with warnings.catch_warnings(record=True) as caught:  # the parser's and the splits' warnings go to the client
         warnings.simplefilter("always")
         dataset = parse(files, options, limits)
-        dataset, split_notes = with_training_splits(dataset)
+        dataset, split_notes = with_training_splits(dataset, options.split_order)
     notes = [str(w.message) for w in caught]
     check_trainable(dataset)
     summary = {
         **dataset.summary(),
         "files": [f.filename for f in files],
         "sha256": [f.sha256 for f in files],
+        "split_protocol": dataset.meta.get("split_protocol"),
         "warnings": notes + split_notes + data_warnings(dataset),
     }
     staged = storage.temp_file(".npz")
@@ -217,11 +221,12 @@ def hide_paths(message: str, files: list[StoredFile]) -> str:
     return message
 
 
-def with_training_splits(ds: Dataset) -> tuple[Dataset, list[str]]:
+def with_training_splits(ds: Dataset, split_order: str = "auto") -> tuple[Dataset, list[str]]:
     """Make sure the dataset has train and val (and, from a file without splits, test) splits, saying what was made
-    (``tshub.data.splits.training_splits``, as fine-tuning in Python and the CLI do)."""
+    (``tshub.data.splits.training_splits``, as fine-tuning in Python and the CLI do, ``split_order`` included: the
+    upload carves the splits every job on it trains, validates and tests on)."""
     try:
-        return training_splits(ds, test_fraction=TEST_FRACTION, seed=0)
+        return training_splits(ds, test_fraction=TEST_FRACTION, seed=0, split_order=split_order)
     except ValueError as err:
         raise UploadError(422, f"cannot train on the {len(ds.X)} series: {err}") from None
 

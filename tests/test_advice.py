@@ -361,6 +361,46 @@ def test_outcome_reads_a_result_as_the_evidence_counts_it():
     assert summed_up != summed_down and outcome(summed_up, summed_down, "scratch") == "tied"
 
 
+def test_one_comparison_gives_the_clis_lines_the_jobs_data_and_the_pages_sentence():
+    """The verdict against each referent trained on the same splits, computed once (the CLI printed it, while a
+    service job and its page showed the numbers side by side and said nothing unless the model was "auto"): the
+    CLI's line as it was, structured fields for the job result, a sentence for the page; both sides computed on one
+    split, so MiniRocket gets no table rounding, and an error wins by being lower."""
+    from tshub.recommend.advice import compare
+
+    tuned = {"accuracy": 0.9133, "f1_weighted": 0.91}
+    scratch, rocket = compare(tuned, {"accuracy": 0.85}, {"accuracy": 0.91334})
+    assert scratch.line() == "test Accuracy: fine-tuned 0.9133 vs from scratch 0.8500: fine-tuning won (one seed)"
+    assert rocket.line() == "test Accuracy: fine-tuned 0.9133 vs MiniRocket 0.9133: fine-tuning did not win (one seed)"
+    assert scratch.sentence == (
+        "Fine-tuning beat training from scratch: test accuracy 0.9133 vs 0.8500 (one seed, one split)."
+    )
+    assert rocket.outcome == "lost" and rocket.sentence.startswith("Fine-tuning did not beat MiniRocket: ")
+    assert scratch.to_dict() == {
+        "referent": "scratch",
+        "metric": "accuracy",
+        "tuned": 0.9133,
+        "value": 0.85,
+        "outcome": "won",
+        "note": "one seed, one split: another seed or split may order them otherwise",
+        "sentence": scratch.sentence,
+    }
+    assert [v.referent for v in compare(tuned, None, {"accuracy": 0.9133})] == ["minirocket"]  # not run: left out
+    assert compare(tuned, None, {"accuracy": 0.9133})[0].outcome == "tied"
+    naive = {"persistence": {"metrics": {"mae": 0.5}}, "training_mean": {"metrics": {"mae": 0.1}}}
+    (persistence,) = compare({"mae": 0.4, "mse": 0.2}, naive=naive)
+    assert (persistence.referent, persistence.outcome) == ("persistence", "won")
+    assert persistence.sentence == (
+        "Fine-tuning beat the persistence forecast: test MAE 0.4000 vs 0.5000 (one seed, one split, lower is better)."
+    )
+    no_test = compare({}, {}, {})  # no test split: no values, no outcome, said once by the CLI
+    assert [(v.outcome, v.tuned, v.value) for v in no_test] == [(None, None, None)] * 2
+    assert {v.line() for v in no_test} == {
+        "no test split, so no verdict: compare the validation figures, or pass --test-file / --test-fraction"
+    }
+    assert no_test[0].sentence.startswith("No verdict against training from scratch: there is no test split")
+
+
 def test_a_group_counts_targets_split_across_groups_by_their_weight_in_it() -> None:
     """A source-level feature splits a target's rows across groups. A group holding one row of each of six
     four-row targets holds a quarter of each one's weight, equal weights: six effective targets. A group where one

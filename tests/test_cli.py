@@ -227,8 +227,14 @@ def test_a_regression_finetune_prints_the_naive_forecasts_and_whether_it_beats_p
     assert "naive forecast on the same splits: each series' last value" in out
     assert f"vs persistence {persistence:.4f}: fine-tuning " in out.splitlines()[-1]
     assert main([*args, "--task", "regression", "--json"]) == 0
-    naive = json.loads(capsys.readouterr().out)["naive"]
+    summary = json.loads(capsys.readouterr().out)
+    naive = summary["naive"]
     assert naive["persistence"]["metrics"]["mae"] == pytest.approx(persistence, rel=1e-4)
+    (verdict,) = summary["verdicts"]  # the printed verdict as data, as a service job's result carries it
+    assert (verdict["referent"], verdict["metric"]) == ("persistence", "mae")
+    assert verdict["value"] == pytest.approx(persistence, rel=1e-4) and verdict["note"].startswith("one seed")
+    said = {"won": "won", "lost": "did not win", "tied": "tied"}[verdict["outcome"]]
+    assert out.splitlines()[-1].endswith(f"fine-tuning {said} (one seed)")
     assert set(naive["training_mean"]["val_metrics"]) == {"mae", "mse"}
 
 

@@ -222,6 +222,25 @@ def test_halving_keeps_the_chosen_omega_exactly_as_trained_alone(source: TimeSer
     assert f"chose ω {result.lr_multiplier:g}" in err and "/4)" in err  # the ETA: test_training.py
 
 
+def test_halving_drops_omegas_when_the_budget_is_shorter_than_its_first_rung(source: TimeSeriesModel, italy: Dataset):
+    """Regression: with ω "grid" and 15 epochs, recipe auto (ucr: a first rung of a quarter of its patience, 25
+    epochs) trained every ω the whole 15 epochs, as the full grid does: the rung lay beyond the budget, so none was
+    ever dropped. The first rung is now at most a third of the maximum (5 here), so the survivors train at least
+    three times as long as the dropped; budgets above three rungs keep the recipe's rung (ucr 25, default 3)."""
+    from tshub.training.recipes import resolve_recipe
+    from tshub.training.search import rung_epochs
+
+    assert rung_epochs(resolve_recipe("ucr", max_epochs=15)[1]) == 5
+    assert rung_epochs(resolve_recipe("ucr", max_epochs=2)[1]) == 1
+    assert rung_epochs(resolve_recipe("ucr", max_epochs=100)[1]) == 25  # bench/omega_search.py's cap: unchanged
+    assert rung_epochs(resolve_recipe("ucr")[1]) == 25 and rung_epochs(resolve_recipe("default")[1]) == 3
+    result = finetune(source, italy, lr_multiplier="grid", max_epochs=15, seed=0, progress=False)
+    assert result.recipe == "ucr" and len(result.grid) == 10
+    halved = [g["epochs"] for g in result.grid if g["stop_reason"] == "halved"]
+    assert halved and set(halved) <= {5, 15}, result.grid
+    assert sum(g["epochs"] for g in result.grid) < 10 * 15
+
+
 def test_a_diverged_run_never_ranks_above_a_finite_one():
     """Its NaN logits argmax to one class, so its accuracy can be the higher one; its loss is NaN."""
     nan = float("nan")

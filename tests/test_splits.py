@@ -12,12 +12,14 @@ import tshub
 from tshub.data import Dataset, DatasetError
 from tshub.data.catalogue import load
 from tshub.data.splits import (
+    as_training_data,
     chronological_split,
     ensure_validation,
     group_split,
     official_with_validation,
     random_split,
     reduce_train,
+    sliding_window_stride,
     train_as_validation,
     training_splits,
 )
@@ -362,3 +364,158 @@ def test_splits_without_a_training_split_are_refused_before_training(splits: dic
 
     with pytest.raises(DatasetError, match="has no 'train' split"):
         train_from_scratch("fcn", ds, max_epochs=1, progress=False)
+
+
+# ------------------------------------------------------------------------------------ sliding windows of one series
+def windows(series: np.ndarray, length: int = 50, stride: int = 1) -> Dataset:
+    """A user's forecasting data: window t = series[t·stride : t·stride + length], target the value after it, one row
+    per window in time order (row i covers time steps i·stride .. i·stride + length, its target included)."""
+    starts = np.arange(0, len(series) - length, stride)
+    X = np.stack([series[s : s + length] for s in starts])
+    return Dataset.from_arrays(X, series[starts + length], name="windows", task="regression")
+
+
+def random_walk(n: int = 400, seed: int = 0) -> np.ndarray:
+    return 100 + np.cumsum(np.random.default_rng(seed).normal(size=n))
+
+
+@pytest.fixture(scope="module")
+def sp500_close(shared_data: Path) -> np.ndarray:
+    path = shared_data / "SP500" / "GSPC_1927-12-30_2018-11-26.csv"
+    if not path.is_file():
+        pytest.skip(f"the S&P 500 file is not at {path}")
+    import pandas as pd
+
+    return pd.read_csv(path)["Close"].to_numpy()
+
+
+def time_steps(ds: Dataset, split: str, length: int, stride: int = 1) -> set[int]:
+    """Every time step the windows of ``split`` cover, their next-value targets included."""
+    return {int(t) for i in ds.splits[split] for t in range(i * stride, i * stride + length + 1)}
+
+
+def test_sliding_windows_of_real_series_are_detected_with_their_stride(sp500_close) -> None:
+    X = windows(sp500_close).X
+    assert sliding_window_stride(X) == (1, 1.0)
+    assert sliding_window_stride(windows(sp500_close[:3000], stride=5).X) == (5, 1.0)
+    assert sliding_window_stride(X[::-1]) == (-1, 1.0)  # newest first
+    rounded = np.round(X.astype(np.float64) * (1 + 1e-7), 3)  # written to text and read back: rounding differs
+    assert sliding_window_stride(rounded)[0] == 1
+    gaps = np.delete(X, np.arange(0, len(X), 20), axis=0)  # one window in 20 missing: still windows
+    assert sliding_window_stride(gaps)[0] == 1
+    shuffled = X[np.random.default_rng(0).permutation(len(X))]
+    assert sliding_window_stride(shuffled)[0] == 0
+    assert sliding_window_stride(X[::60])[0] == 0  # 60 steps apart: 50-step windows share no step
+
+
+def test_airline_windows_are_detected(shared_data: Path) -> None:
+    path = Path("/tmp/aeonlib/aeon/datasets/data/Airline/Airline.csv")
+    if not path.is_file():
+        pytest.skip(f"aeon's Airline data is not at {path}")
+    import pandas as pd
+
+    passengers = pd.read_csv(path)["Passengers"].to_numpy(dtype=np.float64)
+    assert sliding_window_stride(windows(passengers, length=12).X) == (1, 1.0)
+
+
+def test_rows_that_are_not_windows_are_not_detected(ucr_root: Path) -> None:
+    gunpoint = Dataset.from_file(str(ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz"))
+    assert sliding_window_stride(gunpoint.X)[0] == 0
+    assert sliding_window_stride(np.random.default_rng(0).normal(size=(100, 1, 50)))[0] == 0
+    assert sliding_window_stride(np.zeros((40, 1, 50)))[0] == 0  # constant rows match any shift: not windows
+    assert sliding_window_stride(np.tile(np.arange(50.0), (40, 1)))[0] == 0  # one row repeated
+
+
+@pytest.mark.parametrize("test_fraction", [0.0, 0.15])
+def test_windows_are_carved_in_time_with_no_time_step_shared_across_splits(test_fraction: float) -> None:
+    """Before: validation and test windows were drawn at random among overlapping windows of one series, so most
+    shared time steps with training windows (validation chose the epoch and ω on leaked data)."""
+    ds = windows(random_walk(600))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out, notes = training_splits(ds, test_fraction=test_fraction)
+    train = time_steps(out, "train", 50)
+    held = ["val", "test"] if test_fraction else ["val"]
+    for split in held:
+        assert not train & time_steps(out, split, 50), f"{split} windows share time steps with training windows"
+        assert out.splits[split].min() > out.splits["train"].max()  # the future is held out, not the past
+    if test_fraction:
+        assert out.splits["test"].max() == len(ds.X) - 1 and out.splits["test"].min() > out.splits["val"].max() + 50
+    protocol = out.meta["split_protocol"]
+    assert protocol["rule"] == "chronological_holdout" and protocol["split_order"] == "auto"
+    assert protocol["sliding_windows"] == {"stride": 1, "length": 50, "pairs": 1.0}
+    assert all(protocol["held_out"][split]["purged"] == 50 for split in held)
+    assert "as validation (in time order after 50 purged windows" in notes[-1]
+    said = [str(w.message) for w in caught]  # once, though two splits may be carved
+    assert len(said) == 1 and "sliding windows of one series (100% of consecutive rows are 1 step apart)" in said[0]
+    assert "chronological blocks, each after 50 purged windows" in said[0] and "split_order='random'" in said[0]
+
+
+def test_sp500_windows_carved_by_tshub_share_no_time_step(sp500_close) -> None:
+    ds = windows(sp500_close[-4000:], stride=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the detection's warning: tested above
+        out, _ = training_splits(ds, test_fraction=0.15)
+    train = time_steps(out, "train", 50, stride=2)
+    assert not train & time_steps(out, "val", 50, stride=2) and not train & time_steps(out, "test", 50, stride=2)
+    assert out.meta["split_protocol"]["held_out"]["test"]["purged"] == 25  # 50 steps // stride 2
+
+
+def test_newest_first_windows_hold_out_their_first_rows() -> None:
+    ds = windows(random_walk(300))
+    reversed_rows = Dataset.from_arrays(ds.X[::-1], ds.y[::-1], name="newest first", task="regression")
+    with pytest.warns(UserWarning, match="newest first"):
+        out, _ = training_splits(reversed_rows, test_fraction=0.1)
+    assert out.splits["test"].min() == 0 and out.splits["val"].max() < out.splits["train"].min()
+
+
+def test_split_order_overrides_detection() -> None:
+    ds = windows(random_walk(400))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # chosen, not detected: no warning
+        shuffled, notes = training_splits(ds, split_order="random")
+        timed, _ = training_splits(ds, split_order="time")
+    expected = official_with_validation(as_training_data(ds), split_order="random")
+    np.testing.assert_array_equal(shuffled.splits["val"], expected.splits["val"])
+    assert shuffled.meta["split_protocol"]["split_order"] == "random"
+    assert "share time steps with training ones and score optimistically" in notes[-1]
+    assert timed.meta["split_protocol"]["split_order"] == "time"
+    with pytest.raises(DatasetError, match=r"split_order must be 'auto' .*got 'chrono'"):
+        training_splits(ds, split_order="chrono")
+
+
+def test_split_order_time_on_rows_that_are_not_windows_holds_the_last_rows_out_without_a_gap() -> None:
+    ds = regression(40)
+    out, notes = training_splits(ds, split_order="time")
+    assert out.splits["val"].tolist() == list(range(32, 40)) and out.splits["train"].tolist() == list(range(32))
+    assert out.meta["split_protocol"]["sliding_windows"] is None and "split_order='time'" in notes[-1]
+
+
+def test_too_few_windows_for_the_gap_are_refused_saying_what_to_do() -> None:
+    with pytest.raises(DatasetError, match=r"after the 50 windows .* split_order='random'"):
+        with pytest.warns(UserWarning, match="sliding windows"):
+            training_splits(windows(random_walk(110)))
+
+
+def test_rows_that_are_not_windows_split_exactly_as_before(ucr_root: Path) -> None:
+    """GunPoint's rows are not windows: the carve is the stratified random one it always was (indices pinned from
+    the code before split orders existed), protocol included, and nothing is warned."""
+    ds = Dataset.from_file(str(ucr_root / "GunPoint" / "GunPoint_TRAIN.tsv.gz"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, _ = training_splits(ds, test_fraction=0.15, seed=0)
+        val, _ = training_splits(ds, seed=3)
+    assert out.splits["test"].tolist() == [0, 3, 16, 20, 25, 27, 29, 32]
+    assert out.splits["val"].tolist() == [7, 10, 12, 15, 17, 36, 44, 48]
+    assert val.splits["val"].tolist() == [2, 6, 23, 24, 26, 29, 34, 36, 39, 48]
+    assert val.meta["split_protocol"] == {"rule": "official_with_validation", "val_fraction": 0.2, "seed": 3}
+
+
+def test_given_test_splits_are_kept_and_validation_comes_from_the_end_of_train() -> None:
+    ds = windows(random_walk(500))
+    n = len(ds.X)
+    given = ds.with_splits({"train": np.arange(n - 100), "test": np.arange(n - 100, n)})
+    with pytest.warns(UserWarning, match="sliding windows"):
+        out = ensure_validation(given)
+    np.testing.assert_array_equal(out.splits["test"], given.splits["test"])
+    assert out.splits["val"].max() == n - 101 and out.splits["train"].max() == out.splits["val"].min() - 51

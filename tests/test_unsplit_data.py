@@ -244,3 +244,77 @@ def test_a_file_the_one_call_api_cannot_read_says_how_to_read_it_first(
     assert call in said and f"--{option.replace('_', '-')} {value}" in said, said
     ds = eval(call, {"tshub": tshub})  # the call it names reads the file
     assert len(ds.X) == 8
+
+
+# ------------------------------------------------------------------------------------ sliding windows of one series
+N_WINDOWS, WINDOW = 160, 20
+
+
+def price_windows() -> tuple[np.ndarray, np.ndarray]:
+    """One long series cut into sliding windows (stride 1) with the next value as target, one row per window in
+    time order, as a user forecasting a price or a sensor holds it; values at 4 decimals, as written to a CSV."""
+    series = np.round(100 + np.cumsum(np.random.default_rng(0).normal(size=N_WINDOWS + WINDOW)), 4)
+    starts = np.arange(N_WINDOWS)
+    return np.stack([series[s : s + WINDOW] for s in starts]), series[starts + WINDOW]
+
+
+def price_windows_csv(path: Path) -> Path:
+    X, y = price_windows()
+    np.savetxt(path, np.column_stack([y, X]), delimiter=",", fmt="%.4f")
+    return path
+
+
+def test_python_api_carves_windows_in_time_and_split_order_overrides_it(source: Path):
+    """Before: the validation windows of train_from_scratch and finetune were drawn at random among overlapping
+    windows, so the epoch and ω were chosen on windows sharing time steps with training ones."""
+    X, y = price_windows()
+    ds = Dataset.from_arrays(X, y, task="regression", name="prices")
+    with pytest.warns(UserWarning, match="sliding windows of one series"):
+        scratch = tshub.train_from_scratch("fcn", ds, max_epochs=1, arch_kwargs=SMALL, progress=False)
+    assert scratch.model.meta["splits"] == {"train": 108, "val": 32}  # 20 windows purged between them
+    protocol = scratch.model.meta["split_protocol"]
+    assert protocol["rule"] == "chronological_holdout" and protocol["held_out"]["val"]["purged"] == WINDOW
+    tuned = tshub.load_pretrained(source).finetune(ds, max_epochs=1, progress=False, split_order="random")
+    assert tuned.model.meta["splits"] == {"train": 128, "val": 32} and "split_protocol" not in tuned.model.meta
+
+
+def test_cli_takes_the_split_order(source: Path, tmp_path: Path, capsys):
+    csv = str(price_windows_csv(tmp_path / "prices.csv"))
+    common = ["finetune", str(source), csv, "--task", "regression", "--test-fraction", "0.15", "--lr-multiplier", "1"]
+    assert main([*common, "--max-epochs", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    # test: the last 24 of 160 after 20 purged; validation: the last 23 of the 116 left, after 20 more
+    assert json.loads(captured.out)["splits"] == {"train": 73, "test": 24, "val": 23}
+    assert "rows are sliding windows of one series" in captured.err and "--split-order random" in captured.err
+    assert main([*common, "--max-epochs", "1", "--split-order", "random"]) == 0
+    captured = capsys.readouterr()
+    assert "held out 24 of the 160 series (15%) as a test split (seed 0; the rows are sliding windows" in captured.err
+    with pytest.raises(SystemExit):
+        main([*common, "--split-order", "chrono"])
+    assert "invalid choice: 'chrono'" in capsys.readouterr().err
+
+
+def test_the_service_upload_takes_the_split_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+    from server.auth import create_token
+    from server.config import Settings
+
+    monkeypatch.setenv("TSHUB_HOME", str(tmp_path / "home"))
+    content = price_windows_csv(tmp_path / "prices.csv").read_bytes()
+    with TestClient(create_app(Settings.from_env())) as http:
+        auth = {"Authorization": f"Bearer {create_token(http.app.state.Session, 'dana')[1]}"}
+
+        def upload(**form: str):
+            files = {"file": ("prices.csv", content)}
+            return http.post("/v1/datasets", files=files, data={"task": "regression", **form}, headers=auth)
+
+        auto = upload().json()["summary"]
+        assert auto["split_protocol"]["rule"] == "chronological_holdout" and auto["splits"]["test"] == 24
+        assert any("sliding windows of one series" in w for w in auto["warnings"])
+        shuffled = upload(split_order="random").json()["summary"]
+        assert shuffled["split_protocol"]["split_order"] == "random" and sum(shuffled["splits"].values()) == 160
+        refused = upload(split_order="chrono")
+        assert refused.status_code == 422 and "split_order" in refused.text

@@ -232,6 +232,16 @@ def test_the_metrics_table_says_when_validation_was_the_training_split(app_clien
     assert ">Validation</th>" in held_out and "not a held-out estimate" not in held_out
 
 
+def test_the_model_page_says_how_training_ended_in_words(app_client: TestClient) -> None:
+    """Regression: the model page's training facts and curve caption showed the raw stop reason ("stopped by
+    early_stopping", "training stopped by early stopping") where the model list says "converged"."""
+    page = app_client.get("/ui/models/GunPoint/fcn").text
+    training = page.split('id="h-training"')[1].split("</section>")[0]
+    assert "<dt>how it ended</dt><dd>converged</dd>" in training and "early_stopping" not in training
+    caption = page.split('id="training-curves"')[1].split("</figure>")[0].split("<figcaption>")[1]
+    assert "(training ended: converged)" in caption and "early stopping" not in caption
+
+
 # ---------------------------------------------------------------------------------------------- a real browser
 @pytest.fixture(scope="module")
 def browser_env(tmp_path_factory: pytest.TempPathFactory, ucr_root: Path):
@@ -695,3 +705,72 @@ def test_the_live_curve_tells_an_omega_grid_apart(pages_browser: PagesBrowser) -
         "  m.tagName, m.getAttribute('fill') === 'white'].join(' '); })"
     )
     assert len(keys) == 7 and len(set(keys)) == 7, keys  # told apart without colour
+
+
+#: A finished ω-grid job with its baselines as GET /v1/jobs/ID answers it (progress: every field, null where the
+#: phase has none); ``window.__job`` may be replaced before the page loads.
+FAKE_FINISHED_JOB = """
+window.__job = window.__job || {id: "fake", state: "succeeded", reason: null, cancel_requested: false,
+  source: "GunPoint/fcn", lr_multiplier: 0.5, model: "GunPoint/fcn", model_url: "/v1/jobs/fake/model",
+  progress: {phase: "done", source: "GunPoint/fcn", epoch: null, max_epochs: null, loss: null, metric: null,
+             value: null, best: null, run: null, runs: null, lr_multiplier: null},
+  metrics: {accuracy: 0.91, f1_weighted: 0.9}, baseline_metrics: {accuracy: 0.85, f1_weighted: 0.84},
+  minirocket_metrics: {accuracy: 0.95, f1_weighted: 0.95},
+  verdicts: [
+    {referent: "scratch", metric: "accuracy", tuned: 0.91, value: 0.85, outcome: "won", note: "one seed, one split",
+     sentence: "Fine-tuning beat training from scratch: test accuracy 0.9100 vs 0.8500 (one seed, one split)."},
+    {referent: "minirocket", metric: "accuracy", tuned: 0.91, value: 0.95, outcome: "lost", note: "one seed, one split",
+     sentence: "Fine-tuning did not beat MiniRocket: test accuracy 0.9100 vs 0.9500 (one seed, one split)."}],
+  result: {epochs: 15, best_epoch: 12, stop_reason: "max_epochs", metrics: {accuracy: 0.91},
+           grid: [{lr_multiplier: 0.5, val_metrics: {accuracy: 0.9}, epochs: 15, stop_reason: "max_epochs"},
+                  {lr_multiplier: 2, val_metrics: {accuracy: 0.6}, epochs: 5, stop_reason: "halved"},
+                  {lr_multiplier: 1, val_metrics: {accuracy: 0.7}, epochs: 4, stop_reason: "early_stopping"}]}};
+const realFetch = window.fetch;
+window.fetch = (path, options) => String(path).startsWith("/v1/jobs/fake")
+  ? Promise.resolve(new Response(JSON.stringify(window.__job), {status: 200}))
+  : realFetch(path, options);
+"""
+
+
+def _with_fake_job(b: PagesBrowser, before: str = "") -> None:
+    script = b.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": before + FAKE_FINISHED_JOB})
+    try:
+        b.go("/ui/jobs/fake", b.token)
+        b.wait(lambda: b.text("#job-state") != "loading…", 15, "the fake job shown")
+    finally:
+        b.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
+
+
+def test_a_finished_job_says_who_won_and_how_training_ended_in_words(pages_browser: PagesBrowser) -> None:
+    """Regression: a job's page showed the fine-tuned, from-scratch and MiniRocket metrics side by side and said
+    which won only for model "auto"; "stopped by max_epochs" and an ω grid's "halved" were raw identifiers; and a
+    finished job's progress still read "training loss — / val_accuracy — / best so far —"."""
+    b = pages_browser
+    _with_fake_job(b)
+    b.wait(lambda: b.all("#verdicts li"), 10, "verdicts")
+    assert [li.text for li in b.all("#verdicts li")] == [
+        "Fine-tuning beat training from scratch: test accuracy 0.9100 vs 0.8500 (one seed, one split).",
+        "Fine-tuning did not beat MiniRocket: test accuracy 0.9100 vs 0.9500 (one seed, one split).",
+    ]
+    facts = b.text("#result-facts")
+    assert "how it ended\nmax epochs" in facts and "max_epochs" not in facts and "stopped by" not in facts
+    ended = [row.find_elements(b.By.CSS_SELECTOR, "td")[3].text for row in b.all("#grid tbody tr")]
+    assert ended == ["max epochs", "dropped by successive halving", "converged"]
+    progress = b.text("#progress-facts")
+    assert "phase\ndone" in progress and "—" not in progress
+    assert "training loss" not in progress and "best so far" not in progress and "val" not in progress
+
+
+def test_a_phase_without_epochs_shows_no_placeholders(pages_browser: PagesBrowser) -> None:
+    """While MiniRocket fits (no epochs, no loss), the progress says the phase in words and nothing else is a dash."""
+    b = pages_browser
+    running = """window.__job = {id: "fake", state: "running", reason: null, cancel_requested: false,
+      source: "GunPoint/fcn", lr_multiplier: 1, model: "GunPoint/fcn", model_url: null, metrics: null,
+      baseline_metrics: null, minirocket_metrics: null, verdicts: null, result: null,
+      progress: {phase: "minirocket", source: "GunPoint/fcn", epoch: null, max_epochs: null, loss: null,
+                 metric: null, value: null, best: null, run: null, runs: null, lr_multiplier: null}};"""
+    _with_fake_job(b, running)
+    b.wait(lambda: "phase" in b.text("#progress-facts"), 10, "progress facts")
+    progress = b.text("#progress-facts")
+    assert "phase\nfitting MiniRocket" in progress and "—" not in progress and "training loss" not in progress
+    assert not b.all("#verdicts")

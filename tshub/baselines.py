@@ -172,7 +172,9 @@ class MiniRocket:
         return torch.einsum("nckl,kc->nkl", out.reshape(n, channels, -1, length), mask)
 
 
-def minirocket(dataset: Dataset | str | Path, *, seed: int = 0, validation: str = "split") -> BaselineResult:
+def minirocket(
+    dataset: Dataset | str | Path, *, seed: int = 0, validation: str = "split", split_order: str = "auto"
+) -> BaselineResult:
     """MiniRocket fitted on ``dataset``'s training split (a Dataset, a catalogue name or a data file, as
     ``finetune`` takes it), scored on its test and validation splits: a ridge classifier, or for a regression a
     ridge regressor (RidgeCV, raw targets, one or several outputs).
@@ -182,7 +184,7 @@ def minirocket(dataset: Dataset | str | Path, *, seed: int = 0, validation: str 
     every training series), so the figures meet on the same data; it needs no validation split of its own. A
     dataset without splits is training data, split as ``finetune`` splits it; one with a training split but no
     validation split (a catalogue set's official splits) fits on all of its training split, as aeon's reference
-    figures do, where a fine-tune holds a fifth of it out."""
+    figures do, where a fine-tune holds a fifth of it out. ``split_order`` as ``finetune`` takes it."""
     try:
         from sklearn.linear_model import RidgeClassifierCV, RidgeCV
         from sklearn.pipeline import make_pipeline
@@ -195,7 +197,9 @@ def minirocket(dataset: Dataset | str | Path, *, seed: int = 0, validation: str 
     start = time.perf_counter()
     dataset = dataset_from(dataset)
     if not dataset.splits or validation != "split":  # the splits a fine-tune of it trains and validates on
-        dataset, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0, validation=validation)
+        dataset, _ = training_splits(
+            dataset, val_fraction=VAL_FRACTION, seed=0, validation=validation, split_order=split_order
+        )
     X, y = dataset.split("train")
     regression = dataset.task == "regression"
     n_classes = len(np.unique(y))

@@ -33,7 +33,7 @@ from huggingface_hub.errors import HfHubHTTPError
 import tshub
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
-from tshub.data.splits import VALIDATIONS
+from tshub.data.splits import SPLIT_ORDERS, VALIDATIONS
 from tshub.hub.card import (
     METRIC_NAMES,
     NAIVE_COLUMNS,
@@ -451,6 +451,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.data.splits import training_splits
     from tshub.hub.checkpoint import check_checkpoint_folder
     from tshub.hub.resolve import load_pretrained
+    from tshub.recommend.advice import compare
     from tshub.training import finetune, train_referent
 
     if args.out:  # refused now, not after the fine-tune: a file there (the save would refuse it too), no write access
@@ -475,6 +476,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         seed=args.split_seed,
         validation=args.validation,
+        split_order=args.split_order,
     )
     for note in notes if not args.json else ():
         print(f"{data.name}: {note}", file=sys.stderr)
@@ -528,6 +530,11 @@ def _run_finetune(args: argparse.Namespace) -> int:
         summary["baseline"] = {"metrics": scratch.metrics, "val_metrics": scratch.val_metrics}
     if rocket is not None:
         summary["minirocket"] = rocket.summary()
+    verdicts = compare(
+        result.metrics, None if scratch is None else scratch.metrics, None if rocket is None else rocket.metrics, naive
+    )
+    if verdicts:
+        summary["verdicts"] = [v.to_dict() for v in verdicts]
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -545,14 +552,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     for name, scores in naive.items():
         print(f"naive forecast on the same splits: {NAIVE_COLUMNS[name][1]}")
         _print_splits(scores)
-    verdicts = [
-        _verdict(result.metrics, other.metrics, against)
-        for against, other in (("from scratch", scratch), ("MiniRocket", rocket))
-        if other is not None
-    ]
-    if "persistence" in naive:
-        verdicts.append(_verdict(result.metrics, naive["persistence"]["metrics"], "persistence"))
-    for line in dict.fromkeys(verdicts):  # "no test split, so no verdict" once, not once per baseline
+    for line in dict.fromkeys(v.line() for v in verdicts):  # "no test split, so no verdict" once, not per baseline
         print(line)
     if saved:
         print(f"  saved to {saved}")
@@ -566,20 +566,6 @@ def _print_splits(summary: dict[str, Any]) -> None:
             f"  {'test' if split == 'metrics' else 'validation'}: "
             f"{shown or '- (no test split: pass --test-file or --test-fraction)'}"
         )
-
-
-def _verdict(tuned: dict[str, float], other: dict[str, float], against: str) -> str:
-    """Whether the fine-tune won on the test split against the referent named ``against`` (from scratch,
-    MiniRocket, persistence), by the task's headline metric (accuracy, or MAE: lower is better)."""
-    from tshub.recommend.advice import outcome
-
-    metric = "accuracy" if "accuracy" in tuned else "mae"
-    if metric not in tuned or metric not in other:
-        return "no test split, so no verdict: compare the validation figures, or pass --test-file / --test-fraction"
-    a, b = tuned[metric], other[metric]
-    # both figures computed here on one test split: no table rounding to allow for (the scratch referent's margin)
-    verdict = outcome(a, b, "scratch", higher_is_better=metric == "accuracy")
-    return f"test {METRIC_NAMES[metric][1]}: fine-tuned {a:.4f} vs {against} {b:.4f}: fine-tuning {verdict} (one seed)"
 
 
 def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
@@ -598,13 +584,15 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
             "--val-fraction",
             type=parse_val_fraction,
             default=0.2,
-            help="share of the training series carved as validation when the data has none (stratified; default 0.2)",
+            help="share of the training series carved as validation when the data has none (stratified, or in time "
+            "order: --split-order; default 0.2)",
         )
         group.add_argument(
             "--test-fraction",
             type=parse_test_fraction,
             default=0.0,
-            help="share of a file without splits held out as test (stratified; default 0)",
+            help="share of a file without splits held out as test (stratified, or in time order: --split-order; "
+            "default 0)",
         )
         group.add_argument("--split-seed", type=parse_seed, default=0, help="seed of the carved splits (default 0)")
         group.add_argument(
@@ -614,6 +602,15 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
             help="split (default): select the weights and stop on the validation split carved above; train: train on "
             "every training series and select on them (on 13 small UCR sets it fine-tuned to 0.922 against 0.908, "
             "22 wins, 7 ties, 10 losses; bench/results/ucr_full_train_finetune.md)",
+        )
+        group.add_argument(
+            "--split-order",
+            choices=SPLIT_ORDERS,
+            default="auto",
+            help="how the validation and test splits above are carved: auto (default): chronological blocks, each "
+            "after a purged gap so that no held-out window shares a time step with a training one, when the rows are "
+            "sliding windows of one series, else stratified at random; time: chronological blocks (rows in time "
+            "order); random: stratified at random even for windows (whose scores that flatters)",
         )
     group.add_argument(
         "--label-column",

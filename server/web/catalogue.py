@@ -20,6 +20,7 @@ from server.web.svg import line_plot
 from tshub.hub.card import METRIC_NAMES
 from tshub.hub.checkpoint import HISTORY_NAME, read_history
 from tshub.hub.errors import CheckpointError
+from tshub.hub.store import TRAINING_STATUS, training_status
 
 SORTS = {
     "id": "name",
@@ -128,7 +129,7 @@ def training_facts(config: dict[str, Any]) -> list[tuple[str, str]]:
         ("recipe", config.get("recipe")),
         ("epochs trained", meta.get("epochs")),
         ("weights of epoch", meta.get("best_epoch")),
-        ("stopped by", meta.get("stop_reason")),
+        ("how it ended", training_status(config)),  # in words: early stopping is "converged"
         ("convergence rate", _fmt(meta.get("convergence_rate"))),
         ("training time", f"{meta['elapsed_s']:.0f} s on {meta.get('device', '?')}" if meta.get("elapsed_s") else None),
         ("seed", meta.get("seed")),
@@ -186,7 +187,7 @@ def training_curves(folder: Path, config: dict[str, Any]) -> TrainingCurves:
     ]
     facts = [
         f"Weights of epoch {kept} of {history.epochs} kept"
-        + (f" (training stopped by {history.stop_reason.replace('_', ' ')})" if history.stop_reason else "")
+        + (f" (training ended: {TRAINING_STATUS.get(r, r)})" if (r := history.stop_reason) else "")
         + "."
     ]
     changes = history.lr_changes()

@@ -36,6 +36,7 @@ from server.web.catalogue import (
 from tshub.hub import read_config
 from tshub.hub.card import human_size
 from tshub.hub.checkpoint import CARD_NAME
+from tshub.hub.store import TRAINING_STATUS
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/ui"
@@ -49,6 +50,10 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+
+#: A job's stop reasons in words, as the model pages say them (``TRAINING_STATUS``); an ω that successive halving
+#: dropped ended "halved" (``tshub.training.finetune``).
+STOP_WORDS = {**TRAINING_STATUS, "halved": "dropped by successive halving"}
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["size"] = lambda n: human_size(n) if isinstance(n, int) else "—"
@@ -187,7 +192,7 @@ def jobs_page(request: Request) -> HTMLResponse:
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: ResourceId) -> HTMLResponse:
-    return page(request, "job.html", title="Job", job_id=job_id)
+    return page(request, "job.html", title="Job", job_id=job_id, stop_words=STOP_WORDS)
 
 
 def mount_pages(app: FastAPI) -> None:

@@ -7,12 +7,17 @@ Per-class counts follow the largest-remainder rule, so they sum exactly to the r
 
 A dataset without splits is training data: ``training_splits`` (what fine-tuning, the from-scratch referent, the
 CLI and the service all use) carves a stratified, seeded validation split from it, and a test split when asked.
+Rows that are sliding windows of one series (``sliding_window_stride``) share time steps with their neighbours, so
+a random carve would put overlapping windows in train and in validation/test: with ``split_order="auto"`` (the
+default, ``SPLIT_ORDERS``) such rows are carved as chronological blocks after a purged gap instead.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -27,17 +32,180 @@ Fractions = Sequence[float] | Mapping[str, float]
 #: bench/results/ucr_full_train_finetune.md), short of the rule fixed before the runs for changing the default.
 VALIDATIONS = ("split", "train")
 
+#: How the validation and test splits tshub carves are ordered. "auto" (the default): chronological blocks when the
+#: rows are sliding windows of one series (``sliding_window_stride``), else stratified random, as always; "time":
+#: chronological blocks (the rows are in time order, windows or not); "random": stratified random, even for windows
+#: (their held-out windows then share time steps with training ones, which flatters validation and test scores).
+SplitOrderName = Literal["auto", "random", "time"]
+SPLIT_ORDERS: tuple[str, ...] = get_args(SplitOrderName)
 
-def official_with_validation(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
+#: Share of the consecutive row pairs that must be one stride apart for the rows to count as sliding windows
+#: (a few breaks, e.g. days missing from a price series, are tolerated).
+WINDOW_PAIRS = 0.9
+
+
+@dataclass(frozen=True)
+class SplitOrder:
+    """How held-out splits are carved from some rows (``split_order_for``): ``order`` "time" or "random", as
+    ``asked`` ("auto", "random" or "time") resolved; ``stride`` the signed stride of their sliding windows (0: they
+    are not), ``length`` the steps of a window, ``pairs`` the share of consecutive rows one stride apart."""
+
+    order: str
+    asked: str
+    stride: int = 0
+    length: int = 0
+    pairs: float = 0.0
+
+    @property
+    def purge(self) -> int:
+        """Windows dropped between a training block and the block held out after it: length // |stride|, so that
+        no held-out window shares a time step with a training window, nor with the value after one (a next-value
+        target). 0 for rows that are not windows."""
+        return self.length // abs(self.stride) if self.stride else 0
+
+    def record(self) -> dict[str, Any]:
+        """What the split protocol says of the order (nothing for data that are not windows split at random by
+        default, so that their protocol stays as it always was)."""
+        if self.order == "random" and not self.stride and self.asked == "auto":
+            return {}
+        windows = {"stride": self.stride, "length": self.length, "pairs": round(self.pairs, 4)} if self.stride else None
+        return {"split_order": self.asked, "order": self.order, "sliding_windows": windows}
+
+
+def sliding_window_stride(X: np.ndarray) -> tuple[int, float]:
+    """The stride of rows that are sliding windows of one series, and the share of consecutive pairs that are.
+
+    Row i+1 is row i moved s steps on (every channel; ``np.isclose``, so float rounding passes) for at least
+    ``WINDOW_PAIRS`` of the consecutive pairs, with 1 <= s <= length // 2: the stride is s, or -s when the rows go
+    back in time (newest first). 0 when they are not windows. Pairs whose overlap is constant do not count (constant
+    rows match any shift). Cost O(n·length): candidate strides come from a sample of pairs, then each is checked on
+    every pair. Windows normalised one by one do not match and are not detected: split those with
+    ``split_order="time"``.
+    """
+    X = np.asarray(X)
+    X = X[:, None, :] if X.ndim == 2 else X
+    if X.ndim != 3 or len(X) < 3 or X.shape[-1] < 4 or not np.issubdtype(X.dtype, np.number):
+        return 0, 0.0
+    best = (0, 0.0)
+    for stride in _candidate_strides(X):
+        share = _window_pairs(X, stride)
+        if share > best[1]:
+            best = (stride, share)
+    return best if best[1] >= WINDOW_PAIRS else (0, best[1])
+
+
+def _candidate_strides(X: np.ndarray, sample: int = 64, keep: int = 3) -> list[int]:
+    """The strides (signed) that most of up to ``sample`` evenly spaced pairs allow, judged by one value each: the
+    first of the later row against the earlier row's values 1..length // 2 steps on."""
+    half = X.shape[-1] // 2
+    pairs = np.unique(np.linspace(0, len(X) - 2, min(sample, len(X) - 1)).astype(np.int64))
+    a, b = X[pairs], X[pairs + 1]
+    votes = {}
+    for sign, earlier, later in ((1, a, b), (-1, b, a)):
+        counts = _close(earlier[:, :, 1 : half + 1], later[:, :, :1]).all(axis=1).sum(axis=0)
+        for i in np.flatnonzero(counts >= WINDOW_PAIRS * len(pairs)):
+            votes[sign * (int(i) + 1)] = int(counts[i])
+    return sorted(votes, key=lambda s: (-votes[s], abs(s)))[:keep]
+
+
+def _window_pairs(X: np.ndarray, stride: int, chunk: int = 4096) -> float:
+    """Share of consecutive pairs whose later row is the earlier one moved ``stride`` steps on (in chunks of rows, so
+    the comparison's temporaries stay small)."""
+    k, length = abs(stride), X.shape[-1]
+    matched = 0
+    for start in range(0, len(X) - 1, chunk):
+        rows = X[start : start + chunk + 1]
+        earlier, later = (rows[:-1], rows[1:]) if stride > 0 else (rows[1:], rows[:-1])
+        overlap = earlier[:, :, k:]
+        same = _close(later[:, :, : length - k], overlap).all(axis=(1, 2))
+        matched += int((same & (np.ptp(overlap, axis=(1, 2)) > 0)).sum())
+    return matched / (len(X) - 1)
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Equal up to float32 rounding of values written and read again (relative), or of values near zero."""
+    return np.isclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
+    """Resolve ``split_order`` (``SPLIT_ORDERS``) for the rows tshub carves from: the "train" split, or every row of
+    a dataset without splits. "auto" becomes "time" for sliding windows, and says so in a warning (a choice the
+    caller did not make), else "random"."""
+    _check_split_order(split_order)
+    rows = ds.splits["train"] if "train" in ds.splits else np.arange(len(ds.X))
+    stride, pairs = sliding_window_stride(ds.X[rows])
+    order = "time" if split_order == "time" or (split_order == "auto" and stride) else "random"
+    resolved = SplitOrder(order, split_order, stride, ds.length if stride else 0, pairs if stride else 0.0)
+    if split_order == "auto" and stride:
+        warnings.warn(
+            f"dataset {ds.name!r}: its rows are sliding windows of one series ({pairs:.0%} of consecutive rows are "
+            f"{_steps(stride)} apart{', newest first' if stride < 0 else ''}), so the validation and test splits "
+            f"tshub carves are chronological blocks, each after {resolved.purge} purged windows so that none shares "
+            "a time step with a training window (split order 'auto'); pass split_order='random' (--split-order "
+            "random) to shuffle them anyway.",
+            stacklevel=2,
+        )
+    return resolved
+
+
+def _steps(stride: int) -> str:
+    return f"{abs(stride)} step{'s' if abs(stride) > 1 else ''}"
+
+
+def _check_split_order(split_order: str) -> None:
+    if split_order not in SPLIT_ORDERS:
+        raise DatasetError(
+            f"split_order must be 'auto' (chronological for sliding windows of one series, else random), 'random' or "
+            f"'time' (chronological blocks: rows in time order), got {split_order!r}."
+        )
+
+
+def chronological_holdout(ds: Dataset, split: str, fraction: float, order: SplitOrder) -> Dataset:
+    """Hold the last ``fraction`` of the training rows (in time: the first rows when they go back in time) out as
+    ``split``, after a gap of ``order.purge`` windows that go to no split, so that no held-out window shares a time
+    step with a training window. The protocol records each block held out this way (test, then validation)."""
+    rows = ds.splits["train"]
+    in_time = rows if order.stride >= 0 else rows[::-1]
+    n = len(in_time)
+    held = max(1, round(fraction * n))
+    kept = n - held - order.purge
+    if kept < 2:
+        windows = f"sliding windows ({_steps(order.stride)} apart, {order.length} steps each)"
+        raise DatasetError(
+            f"dataset {ds.name!r}: its {n} training rows are {windows}; holding the last {held} out as {split!r} "
+            f"after the {order.purge} windows that would share time steps with them leaves {max(kept, 0)} to train "
+            "on: use more windows (a longer series, a smaller stride), a smaller fraction, or split_order='random' "
+            "(--split-order random) to accept overlapping windows across the splits."
+        )
+    previous = ds.meta.get("split_protocol") or {}
+    blocks = previous.get("held_out", {}) if previous.get("rule") == "chronological_holdout" else {}
+    protocol = {
+        "rule": "chronological_holdout",
+        **order.record(),
+        "held_out": {**blocks, split: {"fraction": fraction, "rows": held, "purged": order.purge}},
+    }
+    splits = {**ds.splits, "train": np.sort(in_time[:kept]), split: np.sort(in_time[n - held :])}
+    return ds.with_splits(splits, split_protocol=protocol)
+
+
+def official_with_validation(
+    ds: Dataset, val_fraction: float = 0.2, seed: int = 0, split_order: str | SplitOrder = "auto"
+) -> Dataset:
     """Carve a stratified "val" split out of "train" (the official test split stays untouched).
 
     Every class with at least two training series keeps at least one in train; single-series classes stay in train.
+    ``split_order`` (``SPLIT_ORDERS``, or one already resolved by ``split_order_for``): for training rows that are
+    sliding windows ("auto") or in time order ("time"), the last ``val_fraction`` of them after a purged gap
+    instead (``chronological_holdout``).
     """
     if "val" in ds.splits:
         raise DatasetError(f"dataset {ds.name!r} already has a 'val' split; use ensure_validation to keep it.")
     if not 0 < val_fraction < 1:
         raise DatasetError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}.")
     train = _indices(ds, "train")
+    order = split_order if isinstance(split_order, SplitOrder) else split_order_for(ds, split_order)
+    if order.order == "time":
+        return chronological_holdout(ds, "val", val_fraction, order)
     groups = _groups(ds, train, stratify=True)
     sizes = np.array([len(g) for g in groups])
     room = np.maximum(sizes - 1, 0)
@@ -53,15 +221,18 @@ def official_with_validation(ds: Dataset, val_fraction: float = 0.2, seed: int =
     rng = np.random.default_rng(seed)
     val = np.concatenate([rng.permutation(g)[:k] for g, k in zip(groups, counts)])
     splits = {**ds.splits, "train": np.setdiff1d(train, val), "val": np.sort(val)}
-    return ds.with_splits(
-        splits, split_protocol={"rule": "official_with_validation", "val_fraction": val_fraction, "seed": seed}
-    )
+    protocol = {"rule": "official_with_validation", "val_fraction": val_fraction, "seed": seed, **order.record()}
+    return ds.with_splits(splits, split_protocol=protocol)
 
 
-def ensure_validation(ds: Dataset, val_fraction: float = 0.2, seed: int = 0) -> Dataset:
+def ensure_validation(
+    ds: Dataset, val_fraction: float = 0.2, seed: int = 0, split_order: str | SplitOrder = "auto"
+) -> Dataset:
     """The dataset unchanged when it has a "val" split, else ``official_with_validation`` (of every series when the
     dataset has no splits at all)."""
-    return ds if "val" in ds.splits else official_with_validation(as_training_data(ds), val_fraction, seed)
+    if "val" in ds.splits:
+        return ds
+    return official_with_validation(as_training_data(ds), val_fraction, seed, split_order)
 
 
 def train_as_validation(ds: Dataset, reason: str) -> Dataset:
@@ -86,7 +257,12 @@ def as_training_data(ds: Dataset) -> Dataset:
 
 
 def training_splits(
-    ds: Dataset, val_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 0, validation: str = "split"
+    ds: Dataset,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    validation: str = "split",
+    split_order: str = "auto",
 ) -> tuple[Dataset, list[str]]:
     """The dataset ready to train on, and notes saying which splits were made (empty when none were).
 
@@ -94,6 +270,10 @@ def training_splits(
     of that share. ``validation="split"``: without a "val" split, ``val_fraction`` of the training series become
     one (stratified, seeded). ``validation="train"``: every training series (a "val" split's too) trains the model
     and selects its weights (``train_as_validation``), as bigdata18 trained; see ``VALIDATIONS`` for the evidence.
+    ``split_order`` (``SPLIT_ORDERS``): with "auto", training rows that are sliding windows of one series
+    (``sliding_window_stride``) give chronological test and validation blocks after purged gaps instead
+    (``chronological_holdout``), with a warning saying so; "time" does so for any rows, "random" never. Splits the
+    dataset brings (a catalogue set's official test split, a test file) are never changed.
     Refused before any split is made, so that counts and indices are those of the data given: a dataset with splits
     but no "train" split, series with NaN or infinite values (``refuse_incomplete_dataset``), and training series
     that leave nothing to learn (``check_classes``: one class, or one regression target value).
@@ -106,15 +286,22 @@ def training_splits(
     _indices(as_training_data(require_dataset(ds)), "train")  # splits without a training split: say so
     refuse_incomplete_dataset(ds)
     check_classes(as_training_data(ds))
+    _check_split_order(split_order)
+    carves = bool(not ds.splits and test_fraction) or (validation == "split" and "val" not in ds.splits)
+    order = split_order_for(ds, split_order) if carves else SplitOrder("random", split_order)
     notes = []
     if not ds.splits and test_fraction:
         if not 0 < test_fraction < 1:
             raise DatasetError(f"test_fraction must lie in [0, 1), got {test_fraction}.")
-        ds = random_split(ds, {"train": 1 - test_fraction, "test": test_fraction}, seed=seed)
+        if order.order == "time":
+            ds = chronological_holdout(as_training_data(ds), "test", test_fraction, order)
+        else:
+            ds = random_split(ds, {"train": 1 - test_fraction, "test": test_fraction}, seed=seed)
+            ds = ds.with_splits(ds.splits, split_protocol={**ds.meta["split_protocol"], **order.record()})
+        n_test = len(ds.splits["test"])
         notes.append(
-            f"no splits: held out {len(ds.splits['test'])} of the {len(ds.X)} series "
-            f"({_share(len(ds.splits['test']), len(ds.X), test_fraction)}) as a test split "
-            f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
+            f"no splits: held out {'the last ' if order.order == 'time' else ''}{n_test} of the {len(ds.X)} series "
+            f"({_share(n_test, len(ds.X), test_fraction)}) as a test split ({_how(ds, order, seed)})"
         )
     elif not ds.splits:
         notes.append(f"no splits: all {len(ds.X)} series are training data")
@@ -126,11 +313,11 @@ def training_splits(
         )
     elif "val" not in ds.splits:
         n_train = len(as_training_data(ds).splits["train"])
-        ds = ensure_validation(ds, val_fraction, seed)
+        ds = ensure_validation(ds, val_fraction, seed, order)
         n_val = len(ds.splits["val"])
         notes.append(
-            f"carved {n_val} of the {n_train} training series ({_share(n_val, n_train, val_fraction)}) as validation "
-            f"(seed {seed}{', stratified' if _stratified(ds) else ''})"
+            f"carved {'the last ' if order.order == 'time' else ''}{n_val} of the {n_train} training series "
+            f"({_share(n_val, n_train, val_fraction)}) as validation ({_how(ds, order, seed)})"
             + (
                 f"; {n_val} validation series choose the weights, the stop and ω nearly by chance: with this little "
                 "data consider validation='train' (--validation train), or more series"
@@ -141,6 +328,23 @@ def training_splits(
     _warn_untrained_classes(ds)
     _warn_test_seen_in_training(ds)
     return ds, notes
+
+
+def _how(ds: Dataset, order: SplitOrder, seed: int) -> str:
+    """How a carve was made, for its note: seeded and stratified; or in time order after how many purged windows;
+    or at random although the rows are windows (which the note then says leaks)."""
+    windows = f"{_steps(order.stride)} apart, {order.length} steps each"
+    if order.order == "time" and order.stride:
+        return f"in time order after {order.purge} purged windows: the rows are sliding windows, {windows}"
+    if order.order == "time":
+        return "in row order, split_order='time'"
+    how = f"seed {seed}{', stratified' if _stratified(ds) else ''}"
+    if order.stride:
+        how += (
+            f"; the rows are sliding windows ({windows}), so held-out windows share time steps with training ones "
+            "and score optimistically: split_order='auto' or 'time' would carve chronological blocks"
+        )
+    return how
 
 
 #: Fewer validation series than this are noted as choosing the weights (and ω) nearly by chance.

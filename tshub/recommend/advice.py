@@ -29,6 +29,7 @@ from typing import Any
 
 from tshub.data.dataset import Dataset
 from tshub.data.root import FULL
+from tshub.hub.card import METRIC_NAMES
 from tshub.recommend.advice_rules import (
     MAJORITY,
     WIN_MARGIN,
@@ -441,9 +442,99 @@ def wilson_interval(rate: float, n: float, z: float = 1.959964) -> tuple[float, 
 def outcome(tuned: float, referent_value: float, referent: str, higher_is_better: bool = True) -> str:
     """ "won", "did not win" or "tied" (MiniRocket: "tied (within the table's rounding)"): a fine-tune's test metric
     against a referent's, as the evidence counts it (``beats``); ``higher_is_better=False`` for an error (MAE)."""
+    result = _won_lost_tied(tuned, referent_value, referent, higher_is_better)
+    if result == "tied" and WIN_MARGIN[referent]:
+        return "tied (within the table's rounding)"
+    return OUTCOME_WORDS[result]
+
+
+def _won_lost_tied(tuned: float, referent_value: float, referent: str, higher_is_better: bool) -> str:
     sign = 1.0 if higher_is_better else -1.0
     if beats(sign * tuned, sign * referent_value, referent):
         return "won"
     if beats(sign * referent_value, sign * tuned, referent):
-        return "did not win"
-    return "tied" + (" (within the table's rounding)" if WIN_MARGIN[referent] else "")
+        return "lost"
+    return "tied"
+
+
+#: A fine-tune's outcome against a referent, as the CLI's lines and ``outcome`` say it.
+OUTCOME_WORDS = {"won": "won", "lost": "did not win", "tied": "tied"}
+#: Referents a fine-tune is compared with on its own splits: (the CLI's name, the name in a sentence).
+COMPARED = {
+    "scratch": ("from scratch", "training from scratch"),
+    "minirocket": ("MiniRocket", "MiniRocket"),
+    "persistence": ("persistence", "the persistence forecast"),
+}
+#: What one comparison cannot tell: it is one training per side, on one split.
+ONE_RUN = "one seed, one split: another seed or split may order them otherwise"
+NO_TEST_SPLIT = "no test split, so no verdict: compare the validation figures"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A fine-tune's test score against one referent trained or fitted on the same splits (``compare``):
+    ``outcome`` "won", "lost" or "tied" for the fine-tune, None without a test split (then no values)."""
+
+    referent: str
+    metric: str
+    tuned: float | None
+    value: float | None
+    outcome: str | None
+    note: str = ONE_RUN
+
+    @property
+    def sentence(self) -> str:
+        """In words for a page: "Fine-tuning beat training from scratch: test accuracy 0.9133 vs 0.8500 (one
+        seed, one split)"."""
+        name = COMPARED[self.referent][1]
+        if self.outcome is None:
+            return f"No verdict against {name}: there is no test split (compare the validation figures)."
+        said = {"won": "beat", "lost": "did not beat", "tied": "tied with"}[self.outcome]
+        lower = "" if self.metric == "accuracy" else ", lower is better"
+        return (
+            f"Fine-tuning {said} {name}: test {METRIC_NAMES[self.metric][1].replace('Acc', 'acc')} "
+            f"{self.tuned:.4f} vs {self.value:.4f} "
+            f"({self.note.partition(':')[0]}{lower})."
+        )
+
+    def line(self) -> str:
+        """The CLI's line: "test Accuracy: fine-tuned 0.9133 vs from scratch 0.8500: fine-tuning won (one seed)"."""
+        if self.outcome is None:
+            return f"{NO_TEST_SPLIT}, or pass --test-file / --test-fraction"
+        return (
+            f"test {METRIC_NAMES[self.metric][1]}: fine-tuned {self.tuned:.4f} vs {COMPARED[self.referent][0]} "
+            f"{self.value:.4f}: fine-tuning {OUTCOME_WORDS[self.outcome]} (one seed)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "sentence": self.sentence}
+
+
+def compare(
+    tuned: dict[str, float],
+    scratch: dict[str, float] | None = None,
+    minirocket: dict[str, float] | None = None,
+    naive: dict[str, Any] | None = None,
+) -> list[Comparison]:
+    """The verdict of a fine-tune (its test metrics ``tuned``) against each referent's test metrics: the
+    from-scratch training's, MiniRocket's (None: not run, left out) and, for a regression, the persistence forecast's
+    in the fine-tuned model's ``meta["naive"]``; by the task's headline metric, accuracy or MAE (lower is better).
+    Both sides were computed here on one test split, so no table rounding is allowed for (the scratch referent's
+    margin). The one place the CLI, the service's job result and its pages get a verdict from."""
+    persistence = (naive or {}).get("persistence")
+    referents = {
+        "scratch": scratch,
+        "minirocket": minirocket,
+        "persistence": persistence.get("metrics") if isinstance(persistence, dict) else None,
+    }
+    metric = "accuracy" if "accuracy" in tuned else "mae"
+    out = []
+    for referent, other in referents.items():
+        if other is None:
+            continue
+        if metric not in tuned or metric not in other:
+            out.append(Comparison(referent, metric, None, None, None))
+            continue
+        a, b = float(tuned[metric]), float(other[metric])
+        out.append(Comparison(referent, metric, a, b, _won_lost_tied(a, b, "scratch", metric == "accuracy")))
+    return out

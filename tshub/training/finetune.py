@@ -101,6 +101,7 @@ def finetune(
     relative_target: bool | None = None,
     use_stream_max: bool | None = None,
     validation: str = "split",
+    split_order: str = "auto",
     time_budget_s: float | None = None,
     bf16: bool | None = None,
     device: str | torch.device | None = None,
@@ -125,8 +126,10 @@ def finetune(
     unless the target is learned relative, ``stream_max_for``; False drops it from a source that takes it, whose head
     is new anyway). ``validation``: "split" (default) holds a stratified fifth
     of the training series out to select the weights, ω and the stop; "train" trains on every training series and
-    selects on them (``tshub.data.splits.VALIDATIONS`` says what each measured). ``time_budget_s`` bounds the whole
-    call, search included.
+    selects on them (``tshub.data.splits.VALIDATIONS`` says what each measured). ``split_order``: how a validation
+    split is carved (``tshub.data.splits.SPLIT_ORDERS``): "auto" (default) carves the last training windows after a
+    purged gap when the rows are sliding windows of one series (a random carve would validate on windows overlapping
+    training ones), else at random. ``time_budget_s`` bounds the whole call, search included.
     ``bf16``: bfloat16 autocast (None: where the device computes it natively, unless ``recipe`` is a TrainConfig,
     whose own is kept; ``tshub.training.recipes.bf16_override``). ``on_epoch_end`` gets every epoch's history record
     plus ``lr_multiplier``,
@@ -160,7 +163,11 @@ def finetune(
         else relative_target_for(make_preprocessor(preprocessing), dataset, relative_target)
     )
     prep = prepare_data(
-        dataset, preprocessor, stream_max_for(preprocessor, model.use_stream_max, use_stream_max), validation
+        dataset,
+        preprocessor,
+        stream_max_for(preprocessor, model.use_stream_max, use_stream_max),
+        validation,
+        split_order,
     )
     name, config = resolve_recipe(
         recipe,
@@ -224,6 +231,7 @@ def train_from_scratch(
     relative_target: bool | None = None,
     arch_kwargs: dict[str, Any] | None = None,
     validation: str = "split",
+    split_order: str = "auto",
     time_budget_s: float | None = None,
     bf16: bool | None = None,
     device: str | torch.device | None = None,
@@ -240,14 +248,15 @@ def train_from_scratch(
     ``relative_target`` (regression) trains on targets in each series' normalised space, mapped back by the
     model's ``predict`` (``tshub.data.preprocess``; a departure from Otović et al., who trained on raw targets);
     None: where the training targets follow their series' level (``relative_target_for``);
-    ``validation`` and ``bf16`` (bfloat16 autocast; None: where the device computes it natively) as ``finetune``;
+    ``validation``, ``split_order`` and ``bf16`` (bfloat16 autocast; None: where the device computes it natively) as
+    ``finetune``;
     ``state_path`` makes the run resumable (see ``fit``).
     """
     start = time.perf_counter()
     dataset = dataset_from(dataset)
     preprocessor = relative_target_for(make_preprocessor(preprocessing), dataset, relative_target)
     use_stream_max = stream_max_for(preprocessor, preprocessor.uses_stream_max, use_stream_max)
-    prep = prepare_data(dataset, preprocessor, use_stream_max, validation)
+    prep = prepare_data(dataset, preprocessor, use_stream_max, validation, split_order)
     name, config = resolve_recipe(
         recipe,
         n_train=len(prep.train[0]),
@@ -467,13 +476,17 @@ def lr_multipliers(lr_multiplier: float | str | Sequence[float]) -> list[float]:
 
 
 def prepare_data(
-    dataset: Dataset, preprocessing: str | Preprocessor | None, use_stream_max: bool, validation: str = "split"
+    dataset: Dataset,
+    preprocessing: str | Preprocessor | None,
+    use_stream_max: bool,
+    validation: str = "split",
+    split_order: str = "auto",
 ) -> PreparedData:
-    """Make the training splits (``training_splits``, with ``validation`` as it takes it: a dataset without splits
-    is training data), fit the preprocessing on the training split and apply it to every split (to a regression's
-    targets too: relative or standardised).
+    """Make the training splits (``training_splits``, with ``validation`` and ``split_order`` as it takes them: a
+    dataset without splits is training data), fit the preprocessing on the training split and apply it to every
+    split (to a regression's targets too: relative or standardised).
     A given ``Preprocessor`` is not refitted in place: a fresh copy is, since the object may be another model's."""
-    ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0, validation=validation)
+    ds, _ = training_splits(dataset, val_fraction=VAL_FRACTION, seed=0, validation=validation, split_order=split_order)
     preprocessor = make_preprocessor(preprocessing).unfitted()
     if use_stream_max and not preprocessor.uses_stream_max:
         raise ValueError(
@@ -635,6 +648,7 @@ def _result(
         "task": ds.task,
         "splits": {k: int(len(v)) for k, v in ds.splits.items()},
         **({"validation_is_train": True} if validation_is_train(ds) else {}),
+        **_held_out_in_time(ds),
         "recipe": recipe,
         "train_config": config.to_dict(),
         "seed": seed,
@@ -671,6 +685,14 @@ def _result(
     if notes:
         model.training_history.note = " ".join(notes)
     return result
+
+
+def _held_out_in_time(ds: Dataset) -> dict[str, Any]:
+    """The protocol of splits tshub carved as purged chronological blocks (sliding windows, or split_order='time'),
+    for the checkpoint's meta: its validation (and test) figures are then not those of a random carve. Nothing
+    otherwise, so that other checkpoints' meta stays as it was."""
+    protocol = ds.meta.get("split_protocol") or {}
+    return {"split_protocol": protocol} if protocol.get("rule") == "chronological_holdout" else {}
 
 
 def _convergence_rate(history: list[dict[str, Any]], task: str) -> float | None:

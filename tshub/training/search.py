@@ -39,10 +39,13 @@ class Run(Protocol):
 
 def rung_epochs(config: TrainConfig) -> int:
     """Epochs of the first rung: a quarter of the early-stopping patience (ucr: 25, default: 3), else 1/40 of
-    the maximum (bigdata18: 50)."""
+    the maximum (bigdata18: 50); at most a third of the maximum (``ETA``), so that a short budget still drops ω
+    after its first rung (ucr's 25 with ``max_epochs=15`` trained every ω to the end, as the full grid does)."""
     if config.early_stopping_patience:
-        return max(1, math.ceil(config.early_stopping_patience / 4))
-    return max(1, math.ceil(config.max_epochs / 40))
+        first = math.ceil(config.early_stopping_patience / 4)
+    else:
+        first = math.ceil(config.max_epochs / 40)
+    return max(1, min(first, config.max_epochs // ETA))
 
 
 def choose(runs: Sequence[Run], selector: Monitor, search: str, display: Progress, *, rung_epochs: int) -> Run:
@@ -79,7 +82,9 @@ def _halve(alive: list[Run], selector: Monitor, display: Progress, first_rung: i
             _advance(run, alive, budget)
         ranked = _ranked(_tried(alive, display), selector)
         if all(run.training.epochs_bound() <= run.training.epoch for run in ranked):
-            return ranked  # none trains further: another rung would rank the same scores again
+            # none trains further: another rung would rank the same scores again, so the choice is among them all
+            display.write(f"all {len(ranked)} ω left ended their training within this rung: chosen among them all")
+            return ranked
         alive, dropped = ranked[: math.ceil(len(ranked) / ETA)], ranked[math.ceil(len(ranked) / ETA) :]
         for run in dropped:
             run.eliminated_after = run.training.epoch

@@ -302,15 +302,6 @@
       el("p", {class: "note", text: `Evidence: ${advice.evidence_file}. Refit: ${advice.command}`}));
   }
 
-  // What the advice said beside what happened, when the job also trained from scratch.
-  function outcomeText(job) {
-    const tuned = (job.metrics || {}).accuracy, scratch = (job.baseline_metrics || {}).accuracy;
-    if (typeof tuned !== "number" || typeof scratch !== "number") return null;
-    const rocket = (job.minirocket_metrics || {}).accuracy;
-    const versus = typeof rocket === "number" ? `; vs MiniRocket ${score(rocket)}: ${tuned > rocket ? "won" : "did not win"}` : "";
-    return `fine-tuned ${score(tuned)} vs from scratch ${score(scratch)}: fine-tuning ${tuned > scratch ? "won" : "did not win"}${versus}`;
-  }
-
   // One ω, a list of them ("0.1, 0.5 1": the API checks each's range) or "grid". What is no number is refused here,
   // naming what was typed: sent on, it would be a JSON null, and the API's 422 would name its own fields.
   function omegaChoice(form) {
@@ -355,6 +346,20 @@
   }
 
   // ------------------------------------------------------------------------------------------ jobs
+  // A job's identifiers in words: its phases, and its stop reasons as the server words them (data-stop-words: the
+  // model pages' TRAINING_STATUS), so "max_epochs" or "finetune" never reach the page.
+  const PHASES = {recommending: "ranking the sources", loading: "loading the source", finetune: "fine-tuning",
+    baseline: "training from scratch", minirocket: "fitting MiniRocket", done: "done"};
+  const known = (v) => v !== null && v !== undefined;
+  const phaseText = (phase) => (phase ? PHASES[phase] || phase.replace(/_/g, " ") : null);
+  const metricText = (metric) => (metric || "val_metric").replace(/^val_/, "validation ").replace("mae", "MAE").replace(/_/g, " ");
+
+  function stopText(reason) {
+    if (!known(reason)) return null;
+    const words = JSON.parse(($("#job") && $("#job").dataset.stopWords) || "{}");
+    return words[reason] || String(reason).replace(/_/g, " ");
+  }
+
   function metricsText(metrics) {
     return metrics ? Object.entries(metrics).map(([k, v]) => `${k} ${score(v)}`).join(", ") : "—";
   }
@@ -383,7 +388,7 @@
     }
     const id = $("#job").dataset.id;
     const curves = new Map(); // "phase (ω …)" → Map(epoch → value)
-    let metricName = "validation metric";
+    let metricName = "val_metric";
 
     const cancel = $("#cancel-job"), download = $("#download-model");
     cancel.addEventListener("click", async () => {
@@ -418,8 +423,8 @@
     function drawCurve() {
       if (!curves.size) return;
       const series = [...curves].map(([label, points]) => ({label, points: [...points].sort((a, b) => a[0] - b[0])}));
-      $("#curve").replaceChildren(linePlot(series, {title: `${metricName} per epoch`, xLabel: "epoch",
-        yLabel: metricName.replace("_", " ")}));
+      $("#curve").replaceChildren(linePlot(series, {title: `${metricText(metricName)} per epoch`, xLabel: "epoch",
+        yLabel: metricText(metricName)}));
     }
 
     function render(job) {
@@ -433,13 +438,15 @@
       bar.max = p.max_epochs || Math.max(p.epoch || 0, 1);
       bar.value = job.state === "succeeded" ? bar.max : p.epoch || 0; // its last event may be an epoch-less phase
       bar.textContent = `${bar.value} / ${bar.max}`;
+      // an epoch's figures only while one trains: a finished job, or a phase without epochs, has none to show
+      const live = !TERMINAL.includes(job.state);
       $("#progress-facts").replaceChildren(...facts([
-        ["phase", p.phase], ["source", job.source], ["ω", p.runs > 1 ? `${p.lr_multiplier} (${p.run} of ${p.runs})`
-          : fmt(job.lr_multiplier)], ["epoch", p.epoch !== undefined && p.epoch !== null
+        ["phase", phaseText(p.phase)], ["source", job.source], ["ω", p.runs > 1 ? `${p.lr_multiplier} (${p.run} of ${p.runs})`
+          : fmt(job.lr_multiplier)], ["epoch", known(p.epoch)
           ? `${p.epoch}${p.max_epochs ? ` of at most ${p.max_epochs}` : ""}` : null],
-        ["training loss", p.loss !== undefined ? score(p.loss) : null],
-        [p.metric || "validation", p.value !== undefined ? score(p.value) : null],
-        [p.runs > 1 ? "best so far, this ω" : "best so far", p.best !== undefined ? score(p.best) : null]]));
+        ["training loss", live && known(p.loss) ? score(p.loss) : null],
+        [metricText(p.metric), live && known(p.value) ? score(p.value) : null],
+        [p.runs > 1 ? "best so far, this ω" : "best so far", live && known(p.best) ? score(p.best) : null]]));
       cancel.hidden = TERMINAL.includes(job.state) || job.cancel_requested;
       download.hidden = job.state !== "succeeded";
       if (TERMINAL.includes(job.state)) {
@@ -485,23 +492,30 @@
       : `${r.splits.val} series held out of ${r.splits.train + r.splits.val}`;
   }
 
+  // Whether fine-tuning beat each referent, in the library's words (tshub.recommend.advice.compare).
+  function verdictsView(verdicts) {
+    if (!verdicts || !verdicts.length) return null;
+    return el("ul", {class: "verdicts", id: "verdicts"}, verdicts.map((v) => el("li", {"data-referent": v.referent,
+      "data-outcome": v.outcome || "none", text: v.sentence})));
+  }
+
   function resultView(job) {
     const r = job.result || {};
-    const parts = [el("dl", {class: "facts", id: "result-facts"}, facts([
+    const parts = [verdictsView(job.verdicts), el("dl", {class: "facts", id: "result-facts"}, facts([
       ["source", job.source], ["ω chosen", fmt(job.lr_multiplier)], ["test metrics", metricsText(job.metrics)],
       ["validation metrics", r.val_metrics ? metricsText(r.val_metrics) : null],
       ["validation split", r.splits ? validationText(r) : null],
       ["from scratch (test)", job.baseline_metrics ? metricsText(job.baseline_metrics) : null],
       ["MiniRocket (test)", job.minirocket_metrics ? metricsText(job.minirocket_metrics)
         : r.minirocket && r.minirocket.not_run ? `not run: ${r.minirocket.not_run}` : null],
-      ["epochs", r.epochs], ["weights of epoch", r.best_epoch], ["stopped by", r.stop_reason],
-      ["convergence rate", r.convergence_rate !== undefined ? score(r.convergence_rate) : null],
+      ["epochs", r.epochs], ["weights of epoch", r.best_epoch], ["how it ended", stopText(r.stop_reason)],
+      ["convergence rate", known(r.convergence_rate) ? score(r.convergence_rate) : null],
       ["time", r.elapsed_s ? `${fmt(r.elapsed_s, 1)} s` : null], ["note", r.self_transfer],
-      ["advice said", r.advice ? r.advice.summary : null], ["what happened", r.advice ? outcomeText(job) : null],
+      ["advice said", r.advice ? r.advice.summary : null],
       ["reason", job.reason]]))];
     if (r.grid && r.grid.length > 1) {
       parts.push(el("h3", {text: "ω tried (validation)"}), table(["ω", "validation", "epochs", "ended"],
-        r.grid.map((g) => [fmt(g.lr_multiplier), metricsText(g.val_metrics), fmt(g.epochs), fmt(g.stop_reason)]), "grid"));
+        r.grid.map((g) => [fmt(g.lr_multiplier), metricsText(g.val_metrics), fmt(g.epochs), stopText(g.stop_reason) || "—"]), "grid"));
     }
     parts.push(adviceView(r.advice, "job-advice"));
     if (job.state === "succeeded") {

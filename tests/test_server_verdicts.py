@@ -1,0 +1,81 @@
+"""A job's verdicts: whether fine-tuning beat each referent, in its result and in GET /v1/jobs/{id} (tiny models)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("fastapi")
+
+from server.runner import run_job  # noqa: E402
+from server.schemas import JobOut  # noqa: E402
+from server.uploads import save_npz  # noqa: E402
+from tshub.data import Dataset  # noqa: E402
+from tshub.data.preprocess import ZNormalize  # noqa: E402
+from tshub.models import build_model  # noqa: E402
+from tshub.recommend.advice import compare  # noqa: E402
+
+SPEC = {"model": "Tiny/fcn", "arch": None, "lr_multiplier": 1.0, "epochs": 1, "budget_s": None, "seed": 0}
+
+
+@pytest.fixture
+def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny FCN source in a private zoo and a stored two-class upload with a test split."""
+    monkeypatch.setenv("TSHUB_ZOO", str(tmp_path / "zoo"))
+    torch.manual_seed(0)
+    source = build_model("fcn", 1, 2, filters=(4, 4, 4), kernel_sizes=(3, 3, 3))
+    source.task, source.classes, source.preprocessor = "classification", ["a", "b"], ZNormalize()
+    source.save_pretrained(tmp_path / "zoo" / "Tiny" / "fcn", id="Tiny/fcn")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(48, 1, 24)).astype(np.float32)
+    y = np.arange(48) % 2
+    X[y == 1, :, 8:16] += 3
+    splits = {"train": np.arange(24), "val": np.arange(24, 32), "test": np.arange(32, 48)}
+    data = Dataset("bumps", X, y, "classification", classes=["a", "b"], splits=splits)
+    path = tmp_path / "bumps.npz"
+    save_npz(data, path, data.summary())
+    return path
+
+
+def test_a_job_with_baselines_says_whether_fine_tuning_beat_each(stored: Path) -> None:
+    """Regression: a job's result held the fine-tuned, from-scratch and MiniRocket metrics side by side and said
+    which won only when the model was "auto" (the advice's outcome, worked out again in the page's script); the CLI
+    printed a verdict. The result now carries the library's verdicts, and the job resource shows them."""
+    pytest.importorskip("sklearn")
+    result, _ = run_job({**SPEC, "baseline": True}, stored, lambda event: None)
+    tuned = result["metrics"]
+    expected = compare(tuned, result["baseline"]["metrics"], result["minirocket"]["metrics"])
+    assert result["verdicts"] == [v.to_dict() for v in expected]
+    assert [v["referent"] for v in result["verdicts"]] == ["scratch", "minirocket"]
+    scratch = result["verdicts"][0]
+    assert scratch["metric"] == "accuracy" and scratch["tuned"] == tuned["accuracy"]
+    assert scratch["outcome"] in ("won", "lost", "tied") and "one seed" in scratch["note"]
+    assert (
+        scratch["sentence"].startswith("Fine-tuning ") and "training from scratch: test accuracy" in scratch["sentence"]
+    )
+    job = SimpleNamespace(
+        id="j",
+        state="succeeded",
+        reason=None,
+        dataset_id="d",
+        spec={**SPEC, "baseline": True},
+        result=result,
+        progress={"phase": "done"},
+        attempts=1,
+        cancel_requested=False,
+        created_at=datetime.now(UTC),
+        started_at=None,
+        finished_at=None,
+    )
+    shown = JobOut.of(job).model_dump(mode="json")  # as GET /v1/jobs/{id} answers it
+    assert shown["verdicts"] == result["verdicts"]
+
+
+def test_a_job_without_baselines_has_no_verdict_to_give(stored: Path) -> None:
+    result, _ = run_job({**SPEC, "baseline": False}, stored, lambda event: None)
+    assert result["verdicts"] == []  # a classification has no naive forecast: nothing to compare with
