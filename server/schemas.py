@@ -273,7 +273,7 @@ class Progress(BaseModel):
 
 
 #: A verdict as the API's examples show it (JobVerdict's, and the first of JobOut's).
-VERDICT_EXAMPLE = {
+VERDICT_EXAMPLE: dict[str, Any] = {
     "referent": "scratch",
     "metric": "accuracy",
     "tuned": 0.98,
