@@ -94,11 +94,14 @@ def run_job(
         rocket, why_not = minirocket_if_possible(ds, seed=spec["seed"], validation=validation)
         summary["minirocket"] = rocket.summary() if rocket is not None else {"not_run": why_not}
         result.record_comparison(scratch, rocket)
+    naive = result.model.meta.get("naive")
+    if naive:  # a regression: the naive forecasts' scores on the same splits, what the model must beat
+        summary["naive"] = naive
     verdicts = compare(
         result.metrics,
         None if scratch is None else scratch.metrics,
         None if rocket is None else rocket.metrics,
-        result.model.meta.get("naive"),
+        naive,
     )
     summary["verdicts"] = [v.to_dict() for v in verdicts]
     return json_safe(summary), checkpoint_zip(result)

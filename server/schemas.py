@@ -372,7 +372,9 @@ class JobOut(BaseModel):
     )
     result: dict[str, Any] | None = Field(
         None,
-        description="everything the fine-tune reported (validation metrics, ω grid, transfer report, epochs, verdicts)",
+        description="everything the fine-tune reported (validation metrics, ω grid, transfer report, epochs, verdicts; "
+        "for a regression, `naive`: the test and validation metrics of the naive forecasts it must beat, the training "
+        "mean and, for a forecast of the next value, persistence)",
     )
     created_at: datetime
     started_at: datetime | None = None

@@ -1030,3 +1030,83 @@ def test_threads_sets_the_torch_threads_a_training_command_runs_with(
     with pytest.raises(SystemExit):
         main([command, *operands, "--threads", "0"])
     assert "--threads: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+
+
+def _info_fields(out: str) -> dict[str, str]:
+    """`tshub info`'s rows as field → value, a value's continuation lines joined."""
+    lines = out.splitlines()
+    width = len(lines[1].split()[0])  # the dashes under the field column
+    fields: dict[str, str] = {}
+    for line in lines[2:]:
+        if line[:width].strip():
+            field = line[:width].strip()
+            fields[field] = line[width:].strip()
+        else:
+            fields[field] += " " + line.strip()
+    return fields
+
+
+def test_info_shows_a_regression_s_naive_forecasts_and_whether_it_beats_each_as_its_card_says(
+    tmp_path: Path, capsys
+) -> None:
+    """Regression: a regression checkpoint's naive forecasts (``meta["naive"]``) were on its model card only:
+    `tshub info` gave its MAE beside nothing, so a user could not see what the model must beat."""
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 1, filters=(4, 4, 4), kernel_sizes=(3, 3, 3))
+    model.task, model.preprocessor = "regression", ZNormalize()
+    scores = {"mae": 2.0, "mse": 5.0}
+    model.meta = {
+        "metrics": {"mae": 0.5, "mse": 0.4},
+        "naive": {
+            "training_mean": {"value": 3.0, "metrics": scores, "val_metrics": scores},
+            "persistence": {"metrics": {"mae": 0.25, "mse": 0.1}, "val_metrics": {"mae": 0.3, "mse": 0.12}},
+        },
+    }
+    folder = model.save_pretrained(tmp_path / "forecaster")
+    assert main(["info", str(folder)]) == 0
+    fields = _info_fields(capsys.readouterr().out)
+    assert fields["naive (test)"] == "training mean: MAE 2.0000, MSE 5.0000; persistence: MAE 0.2500, MSE 0.1000"
+    beats = (
+        "This model beats the training mean forecast (the training split's mean target, the same forecast for every "
+        "series): MAE 0.5 vs 2 on the test split."
+    )
+    loses = (
+        "This model does NOT beat the persistence forecast (each series' last value, the naive forecast of its next "
+        "value): MAE 0.5 vs 0.25 on the test split."
+    )
+    assert fields["vs naive"] == f"{beats} {loses}"
+    card = (folder / "README.md").read_text()
+    assert beats in card and loses in card  # one wording, the card's
+    model.meta = {"metrics": {"accuracy": 0.9}}
+    model.task, model.classes = "classification", ["a"]
+    assert main(["info", str(model.save_pretrained(tmp_path / "classifier"))]) == 0
+    assert "naive" not in capsys.readouterr().out  # a classifier has no naive forecast
+
+
+def test_predict_scores_a_regression_s_naive_forecasts_on_the_same_series(tmp_path: Path, capsys) -> None:
+    """Regression: `tshub predict` scored a forecaster on labelled series with its MAE alone; the naive forecasts
+    it must beat (the training mean, persistence) were not scored on those series."""
+    from tshub import Dataset, train_from_scratch
+
+    rng = np.random.default_rng(0)
+    walk = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (70, 25)), axis=1)).astype(np.float32)
+    X, y = walk[:, None, :24], walk[:, 24].astype(np.float64)
+    splits = {"train": np.arange(40), "val": np.arange(40, 50), "test": np.arange(50, 60)}
+    data = Dataset.from_arrays(X[:60], y[:60], name="walk", task="regression", splits=splits)
+    options = {"max_epochs": 1, "progress": False, "arch_kwargs": {"filters": (4, 4, 4), "kernel_sizes": (3, 3, 3)}}
+    folder = train_from_scratch("fcn", data, **options).model.save_pretrained(tmp_path / "walk")
+    new = _ucr_style_file(tmp_path / "new.tsv", walk[60:, :24], [f"{v:.5f}" for v in walk[60:, 24]])
+    X_new, y_new = walk[60:, None, :24].round(5), walk[60:, 24].round(5).astype(np.float64)
+    mean_mae = np.mean(np.abs(y_new - y[:40].mean()))
+    persistence_mae = np.mean(np.abs(y_new - X_new[:, 0, -1]))
+    assert main(["predict", str(folder), str(new), "--task", "regression", "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["naive"]["training_mean"]["mae"] == pytest.approx(mean_mae, rel=1e-4)
+    assert said["naive"]["persistence"]["mae"] == pytest.approx(persistence_mae, rel=1e-4)
+    assert main(["predict", str(folder), str(new), "--task", "regression"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 11  # the table alone: scores go to standard error
+    assert f"naive forecast on the same series, persistence: MAE {persistence_mae:.4f}" in err
+    assert f"naive forecast on the same series, training mean: MAE {mean_mae:.4f}" in err
+    assert "the persistence forecast (each series' last value, the naive forecast of its next value): MAE " in err
+    assert "on the 10 series of new." in err

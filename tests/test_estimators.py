@@ -263,3 +263,31 @@ def test_integral_float_labels_give_the_fitted_model_numbers_not_text() -> None:
     own = clf.model_.predict(X.astype(np.float32))
     assert own.dtype.kind == "i" and set(own.tolist()) <= {7, 8}
     assert clf.predict(X).dtype == np.float64  # the estimator answers in the type y had
+
+
+def test_split_order_is_a_parameter_that_clone_keeps_and_fit_carves_the_validation_split_by() -> None:
+    """Regression: the estimators took no ``split_order``, so a forecaster fitted on windows got whatever "auto"
+    made of them (chronological only where it detected sliding windows; random for windows it missed, or for rows
+    in time order that are no windows), where ``finetune`` and ``train_from_scratch`` let the caller say."""
+    rng = np.random.default_rng(0)
+    walk = np.cumsum(rng.normal(size=80)).astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(walk, 13)
+    X, y = windows[:, :12], windows[:, 12]  # windows one step apart of one series, each with its next value
+    options = {"source": None, "arch_kwargs": SMALL, "max_epochs": 1, "progress": False}
+    with pytest.warns(UserWarning, match="sliding windows of one series"):
+        auto = TSHubRegressor(**options).fit(X, y).model_.meta
+    assert auto["split_protocol"]["order"] == "time"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # chosen, not detected: nothing to warn about
+        shuffled = TSHubRegressor(split_order="random", **options).fit(X, y).model_.meta
+    assert "split_protocol" not in shuffled  # a random carve records no chronological protocol
+    in_time = rng.normal(size=(40, 12)).astype(np.float32)  # rows in time order that are no windows
+    timed = TSHubRegressor(split_order="time", **options).fit(in_time, in_time[:, -1]).model_.meta
+    assert timed["split_protocol"]["order"] == "time" and timed["split_protocol"]["split_order"] == "time"
+
+    reg = TSHubRegressor(split_order="time")
+    assert reg.get_params()["split_order"] == "time" and clone(reg).get_params() == reg.get_params()
+    assert TSHubClassifier().get_params()["split_order"] == "auto"
+    with pytest.raises(ValueError, match=r"split_order must be one of \('auto', 'random', 'time'\), got 'chrono'"):
+        TSHubRegressor(split_order="chrono", **options).fit(X, y)
+    assert "split_order :" in (TSHubRegressor.__doc__ or "") and "split_order :" in (TSHubClassifier.__doc__ or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -1346,3 +1347,47 @@ def test_a_file_with_its_own_splits_read_as_one_split_is_refused_not_merged(tmp_
         read_split_files({"train": tmp_path / "both.npz", "test": tmp_path / "test.npz"})
     ds = read_split_files({"train": tmp_path / "train_only.npz", "test": tmp_path / "test.npz"})
     assert {name: len(idx) for name, idx in ds.splits.items()} == {"train": 4, "test": 2}
+
+
+def test_test_series_that_copy_training_series_are_counted_and_warned_about(tmp_path: Path) -> None:
+    """Regression: a test file holding copies of training series (same values, same length) read without a word,
+    though its scores then measure series the model trained on: `tshub finetune DATA --test-file TEST` and
+    ``read_split_files`` now say how many, that the test scores are optimistic, and what to do."""
+    rng = np.random.default_rng(0)
+    train_rows = rng.normal(size=(6, 5)).round(3)
+    train = write(tmp_path / "a_TRAIN.tsv", tsv([[i % 2, *row] for i, row in enumerate(train_rows)]))
+    copies = [[1, *train_rows[0]], [0, *train_rows[3]]]  # a label of its own does not make a series new
+    shorter = [0, *train_rows[1][:4]]  # the same values, one fewer: another series
+    fresh = [[1, *row] for row in rng.normal(size=(3, 5)).round(3)]
+    test = write(tmp_path / "a_TEST.tsv", tsv([*copies, shorter, *fresh]))
+    said = (
+        r"2 of the 6 series of the 'test' file .*a_TEST\.tsv are exact copies of training series \(same values, same "
+        r"length\): its scores are optimistic.*remove them from the 'test' file"
+    )
+    with pytest.warns(UserWarning, match=said):
+        read_split_files({"train": train, "test": test}, variable_length="pad")
+    args = build_parser().parse_args(
+        ["finetune", "X/fcn", str(train), "--test-file", str(test), "--variable-length", "pad"]
+    )
+    with pytest.warns(UserWarning, match=said):
+        load_data(args)
+    unseen = write(tmp_path / "b_TEST.tsv", tsv(fresh))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_split_files({"train": train, "test": unseen})
+
+
+def test_a_benchmark_s_own_splits_are_loaded_without_the_copies_warning(shared_data: Path) -> None:
+    """Regression: PowerCons's published test split holds 67 exact copies of training series; a catalogue load
+    warned the user to remove them, advice no benchmark split can take. ``benchmark_splits`` (the catalogue's) loads
+    them quietly; the same files read as a user's own still say it."""
+    from tshub.datasets import load
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = load("PowerCons")
+    assert len(ds.split("test")[0]) == 180
+    folder = shared_data / "UCRArchive_2018" / "PowerCons"
+    files = {"train": folder / "PowerCons_TRAIN.tsv.gz", "test": folder / "PowerCons_TEST.tsv.gz"}
+    with pytest.warns(UserWarning, match=r"67 of the 180 series of the 'test' file .* are exact copies"):
+        read_split_files(files)

@@ -774,3 +774,21 @@ def test_a_phase_without_epochs_shows_no_placeholders(pages_browser: PagesBrowse
     progress = b.text("#progress-facts")
     assert "phase\nfitting MiniRocket" in progress and "—" not in progress and "training loss" not in progress
     assert not b.all("#verdicts")
+
+
+def test_a_regression_job_shows_the_naive_forecasts_it_must_beat(pages_browser: PagesBrowser) -> None:
+    """Regression: a regression job's page gave the fine-tune's test error beside nothing; the naive forecasts'
+    scores on the same test split (``result.naive``, as the job's result holds them) are shown beside it."""
+    b = pages_browser
+    regression = """window.__job = {id: "fake", state: "succeeded", reason: null, cancel_requested: false,
+      source: "SP500/fcn", lr_multiplier: 1, model: "SP500/fcn", model_url: "/v1/jobs/fake/model",
+      progress: {phase: "done", source: "SP500/fcn"}, metrics: {mae: 0.5, mse: 0.4}, baseline_metrics: null,
+      minirocket_metrics: null, verdicts: [],
+      result: {epochs: 3, best_epoch: 2, stop_reason: "max_epochs", metrics: {mae: 0.5, mse: 0.4},
+               naive: {training_mean: {value: 3, metrics: {mae: 2, mse: 5}, val_metrics: {mae: 2.5, mse: 6}},
+                       persistence: {metrics: {mae: 0.25, mse: 0.1}, val_metrics: {mae: 0.3, mse: 0.12}}}}};"""
+    _with_fake_job(b, regression)
+    b.wait(lambda: "test metrics" in b.text("#result-facts"), 10, "result facts")
+    facts = b.text("#result-facts")
+    assert "training mean (test)\nmae 2.000, mse 5.000" in facts, facts
+    assert "persistence (test)\nmae 0.250, mse 0.100" in facts, facts

@@ -40,6 +40,8 @@ from tshub.hub.card import (
     equalised_words,
     human_size,
     input_form,
+    naive_test_metrics,
+    naive_verdicts,
     parent_words,
     source_info,
 )
@@ -372,6 +374,7 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         ("recipe", str(config.get("recipe") or "-")),
         ("metrics (test)", metrics or "-"),
         ("reference", f"{reference.get('name', 'published')}: {reference_metrics}" if reference_metrics else "-"),
+        *_naive_rows(config.get("metrics") or {}, naive_test_metrics(config)),
         ("training", _training_line(config)),
         ("parent", (parent_words(config) or "-").replace("`", "")),
         (
@@ -385,6 +388,15 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         ),
         ("card", str(folder / CARD_NAME)),
     ]
+
+
+def _naive_rows(metrics: dict[str, Any], naive: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """A regression's naive forecasts, what it must beat, and whether it beats each (none for a classifier)."""
+    if not naive:
+        return []
+    shown = "; ".join(f"{NAIVE_COLUMNS[key][0].lower()}: {_metric_list(scores)}" for key, scores in naive.items())
+    verdicts = naive_verdicts(metrics, naive)
+    return [("naive (test)", shown)] + ([("vs naive", " ".join(verdicts))] if verdicts else [])
 
 
 def _training_line(config: dict[str, Any]) -> str:
@@ -822,6 +834,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     from tshub.hub.resolve import load_pretrained
     from tshub.models.base import ModelInputError
     from tshub.training.metrics import task_metrics
+    from tshub.training.naive import naive_scores
 
     if args.out:
         check_output_path(args.out, "--out")
@@ -855,6 +868,8 @@ def _run_predict(args: argparse.Namespace) -> int:
             for k, label in enumerate(_classes(model, args.head))
         }
     scores = None if truth is None else task_metrics(data.task, *_comparable(data.task, truth, predicted))
+    # what a regression must beat, scored on the same series
+    naive = naive_scores(model.meta.get("naive"), X, truth) if truth is not None and model.task == "regression" else {}
     where = data.name + (f" [{split}]" if split else "")
     declared = data.meta.get("declared_task")
     if scores is not None and declared not in (None, model.task):
@@ -864,11 +879,17 @@ def _run_predict(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.json:
-        print(json.dumps({"model": args.id, "data": where, "n": len(X), "metrics": scores, **rows}, indent=2))
+        scored = {"metrics": scores, **({"naive": naive} if naive else {})}
+        print(json.dumps({"model": args.id, "data": where, "n": len(X), **scored, **rows}, indent=2))
         return 0
     _write_rows(rows, args.out)
     said = f"{len(X)} series of {where} predicted by {args.id}"
     print(f"{said}: {_metric_list(scores)}" if scores else f"{said} (no labels to score)", file=sys.stderr)
+    for name, naive_metrics in naive.items():
+        shown = _metric_list(naive_metrics)
+        print(f"naive forecast on the same series, {NAIVE_COLUMNS[name][0].lower()}: {shown}", file=sys.stderr)
+    for line in naive_verdicts(scores or {}, naive, f"the {len(X)} series of {where}"):
+        print(line, file=sys.stderr)
     return 0
 
 

@@ -3,8 +3,8 @@
 ``TSHubClassifier`` and ``TSHubRegressor`` take numpy arrays (n, t) or (n, c, t), aeon's equal-length collections
 (3-D numpy, or a list of (c, t) arrays) and labels of any type (``classes_`` as in scikit-learn), and work with
 ``clone``, pipelines, ``cross_val_score`` and ``GridSearchCV``. ``fit`` carves its validation split (stratified,
-seeded) out of the data it is given, so the test folds of a cross-validation stay untouched. They pass
-scikit-learn's ``check_estimator`` (tests/test_estimators.py).
+seeded, or in time order: ``split_order``) out of the data it is given, so the test folds of a cross-validation stay
+untouched. They pass scikit-learn's ``check_estimator`` (tests/test_estimators.py).
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class _TSHubEstimator(BaseEstimator):
     arch_kwargs : architecture keyword arguments for training from scratch (e.g. ``{"filters": (16, 32, 16)}``).
     validation : "split" (a stratified fifth of the series held out to choose the weights, ω and the stop) or
         "train" (every series trains and chooses), as ``tshub.finetune`` takes it.
+    split_order : how the validation split is carved (``tshub.data.splits.SPLIT_ORDERS``): "auto" (chronological
+        blocks after a purged gap when the rows are sliding windows of one series, else at random), "time" (rows in
+        time order: the last ones are held out, windows detected or not) or "random" (even for windows), as
+        ``tshub.finetune`` takes it. A forecaster fitted on rows in time order wants "time".
     candidates : model ids or folders "auto" ranks (None: every checkpoint the stores list).
     random_state : int seed (None: a fresh one per fit), as in scikit-learn.
     device : "cpu", "cuda", ... (None: CUDA when available).
@@ -83,6 +87,7 @@ class _TSHubEstimator(BaseEstimator):
         use_stream_max: bool | None = None,
         arch_kwargs: dict[str, Any] | None = None,
         validation: str = "split",
+        split_order: str = "auto",
         candidates: Sequence[str] | None = None,
         random_state: int | None = 0,
         device: str | None = None,
@@ -99,6 +104,7 @@ class _TSHubEstimator(BaseEstimator):
         self.use_stream_max = use_stream_max
         self.arch_kwargs = arch_kwargs
         self.validation = validation
+        self.split_order = split_order
         self.candidates = candidates
         self.random_state = random_state
         self.device = device
@@ -132,6 +138,7 @@ class _TSHubEstimator(BaseEstimator):
             "recipe": self.recipe,
             "max_epochs": self.max_epochs,
             "validation": self.validation,
+            "split_order": self.split_order,
             "device": self.device,
             "progress": self.progress,
             "relative_target": self.relative_target,
@@ -155,12 +162,15 @@ class _TSHubEstimator(BaseEstimator):
     def _check_params(self) -> None:
         """Refuse values that fit would otherwise ignore (ω and the search when training from scratch) or misread
         (a fractional epoch count, a negative seed), as scikit-learn estimators validate in fit."""
+        from tshub.data.splits import SPLIT_ORDERS
         from tshub.training.finetune import lr_multipliers
         from tshub.training.search import SEARCHES
 
         lr_multipliers(self.lr_multiplier)
         if self.search not in SEARCHES:
             raise ValueError(f"search must be one of {SEARCHES}, got {self.search!r}.")
+        if self.split_order not in SPLIT_ORDERS:
+            raise ValueError(f"split_order must be one of {SPLIT_ORDERS}, got {self.split_order!r}.")
         if self.max_epochs is not None and (not is_count(self.max_epochs) or self.max_epochs < 1):
             raise ValueError(f"max_epochs must be a positive integer or None, got {self.max_epochs!r}.")
         if isinstance(self.random_state, numbers.Integral) and self.random_state < 0:

@@ -106,6 +106,7 @@ def load(
         variable_length=variable_length or "resample",
         missing=missing or "interpolate",
         name=canonical,
+        benchmark_splits=True,
         **kw,
     )
     return ds.with_splits(ds.splits, **_ucr_meta(ds, name, collection, row))

@@ -46,7 +46,7 @@ COMPARED_COLUMNS = {
     "minirocket": ("MiniRocket", "MiniRocket (`tshub.baselines`, fitted on the same training split)"),
 }
 
-# config["meta"]["naive"] keys (a regression's naive forecasts, tshub.training.finetune.naive_forecasts) → the card's
+# config["meta"]["naive"] keys (a regression's naive forecasts, tshub.training.naive.naive_forecasts) → the card's
 # column name and description.
 NAIVE_COLUMNS = {
     "training_mean": ("Training mean", "the training split's mean target, the same forecast for every series"),
@@ -367,20 +367,15 @@ def _comparison(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
 
 
 def _naive(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
-    """The test metrics of a regression's naive forecasts (``meta["naive"]``), if any: a regression's error means
-    little beside nothing, and a model that does not beat the training mean learned nothing."""
-    naive = (config.get("meta") or {}).get("naive")
-    columns = [
-        (label, description, forecast["metrics"])
-        for key, (label, description) in NAIVE_COLUMNS.items()
-        if isinstance(naive, dict)
-        and isinstance(forecast := naive.get(key), dict)
-        and isinstance(forecast.get("metrics"), dict)
-        and forecast["metrics"]
-    ]
-    if not columns:
+    """The test metrics of a regression's naive forecasts (``meta["naive"]``), if any, and whether this model beats
+    each: a regression's error means little beside nothing, and a model that does not beat the training mean
+    learned nothing."""
+    naive = naive_test_metrics(config)
+    if not naive:
         return []
+    columns = [(*NAIVE_COLUMNS[key], scores) for key, scores in naive.items()]
     said = "; ".join(f"{label}: {description}" for label, description, _ in columns)
+    verdicts = naive_verdicts(metrics, naive)
     return [
         "",
         "### Naive forecasts on the same test split",
@@ -388,7 +383,41 @@ def _naive(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         f"{said}.",
         "",
         _scores_table(config, metrics, columns),
-    ]
+    ] + (["", " ".join(verdicts)] if verdicts else [])
+
+
+def naive_test_metrics(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The test metrics of each naive forecast a regression checkpoint recorded (``meta["naive"]``, written by
+    ``tshub.training.naive.naive_forecasts``), by its key; empty for a classifier."""
+    naive = (config.get("meta") or {}).get("naive")
+    return {
+        key: forecast["metrics"]
+        for key in NAIVE_COLUMNS
+        if isinstance(naive, dict)
+        and isinstance(forecast := naive.get(key), dict)
+        and isinstance(forecast.get("metrics"), dict)
+        and forecast["metrics"]
+    }
+
+
+def naive_verdicts(
+    metrics: dict[str, Any], naive: dict[str, dict[str, Any]], scored_on: str = "the test split"
+) -> list[str]:
+    """A sentence per naive forecast (``naive``: its metrics by key, as ``naive_test_metrics`` gives them) saying
+    whether the model, of ``metrics`` on the same series, beats it by MAE (lower is better), the headline metric of
+    a regression; the card, `tshub info` and `tshub predict` say it alike."""
+    sentences = []
+    for key, scores in naive.items():
+        ours, theirs = metrics.get("mae"), scores.get("mae")
+        if key not in NAIVE_COLUMNS or not (is_number(ours) and is_number(theirs)):
+            continue
+        label, description = NAIVE_COLUMNS[key]
+        verb = "beats" if ours < theirs else "does NOT beat"
+        sentences.append(
+            f"This model {verb} the {label.lower()} forecast ({description}): MAE {ours:.4g} vs {theirs:.4g} "
+            f"on {scored_on}."
+        )
+    return sentences
 
 
 def _scores_table(config: dict[str, Any], metrics: dict[str, Any], columns: list[tuple[str, str, Any]]) -> str:

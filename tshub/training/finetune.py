@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import takewhile
 from pathlib import Path
@@ -46,6 +46,7 @@ from tshub.training.loop import (
 )
 from tshub.training.metrics import convergence_rate, curve_metric, task_metrics
 from tshub.training.monitor import Monitor
+from tshub.training.naive import naive_forecasts
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import AUTO, TrainConfig, bf16_override, resolve_recipe
 from tshub.training.results import FitResult
@@ -350,8 +351,7 @@ def relative_target_for(preprocessor: Preprocessor, dataset: Dataset, relative_t
     elif dataset.task != "regression":
         relative = False
     else:
-        correlation = _training_level_correlation(dataset) if preprocessor.scales_each_series else None
-        relative = correlation is not None and correlation >= LEVEL_CORRELATION_MIN
+        relative = preprocessor.scales_each_series and _follows_level(dataset)
     return preprocessor.with_relative_target(relative)
 
 
@@ -364,6 +364,13 @@ def stream_max_for(preprocessor: Preprocessor, takes_it: bool, use_stream_max: b
     if use_stream_max is not None:
         return use_stream_max
     return takes_it and not preprocessor.relative_target
+
+
+def _follows_level(dataset: Dataset) -> bool:
+    """Whether the training targets follow their series' level (``_training_level_correlation`` at least
+    LEVEL_CORRELATION_MIN): a forecast of the next value."""
+    correlation = _training_level_correlation(dataset)
+    return correlation is not None and correlation >= LEVEL_CORRELATION_MIN
 
 
 def _training_level_correlation(dataset: Dataset) -> float | None:
@@ -548,32 +555,6 @@ def split_scores(model: TimeSeriesModel, prep: PreparedData, split: str, batch_s
     return task_metrics("regression", y, decode_outputs("regression", torch.from_numpy(values)))
 
 
-def naive_forecasts(ds: Dataset) -> dict[str, dict[str, dict[str, float]]]:
-    """What a regression model must beat, scored as ``split_scores`` scores it (``metrics`` on test where there is
-    one, ``val_metrics`` on validation): predicting the training split's mean target (``training_mean``: a model
-    no better learned nothing) and, where the training targets follow their series' level (a forecast of the next
-    value, as ``relative_target_for`` tells), each series' last value (``persistence``). Empty for a classification.
-    """
-    if ds.task != "regression":
-        return {}
-    mean = np.mean(ds.split("train")[1], axis=0)
-    forecasts = {"training_mean": lambda X, y: np.broadcast_to(mean, np.shape(y))}
-    correlation = _training_level_correlation(ds)
-    if correlation is not None and correlation >= LEVEL_CORRELATION_MIN:
-        forecasts["persistence"] = lambda X, y: X[:, 0, -1].astype(np.float64)
-
-    def scores(forecast: Callable[[np.ndarray, np.ndarray], np.ndarray], split: str) -> dict[str, float]:
-        if not len(ds.splits.get(split, [])):
-            return {}
-        X, y = ds.split(split)
-        return task_metrics("regression", y, forecast(X, y))
-
-    return {
-        name: {"metrics": scores(forecast, "test"), "val_metrics": scores(forecast, "val")}
-        for name, forecast in forecasts.items()
-    }
-
-
 def fresh_model_like(
     source: TimeSeriesModel, ds: Dataset, seed: int | None, *, use_stream_max: bool | None = None
 ) -> TimeSeriesModel:
@@ -642,6 +623,7 @@ def _result(
         **fields,
     )
     result.convergence_rate = _convergence_rate(loop.history, ds.task)
+    naive = naive_forecasts(ds, persistence=ds.task == "regression" and _follows_level(ds))
     model.meta = {
         "source_dataset": ds.name,
         "source": _source_record(ds),
@@ -662,7 +644,7 @@ def _result(
         "time_budget_s": config.time_budget_s,
         "device": str(next(model.parameters()).device),
         "train_fingerprint": training_fingerprint(ds),
-        **({"naive": naive} if (naive := naive_forecasts(ds)) else {}),
+        **({"naive": naive} if naive else {}),
         **{k: ds.meta[k] for k in ("channel_names", "variable_length") if ds.meta.get(k)},  # files to predict take
         **extra_meta,
     }

@@ -499,6 +499,11 @@
       "data-outcome": v.outcome || "none", text: v.sentence})));
   }
 
+  // A regression's naive forecasts, what the model must beat, scored on the same test split (the job's result.naive).
+  function naiveText(naive, key) {
+    return naive && naive[key] && naive[key].metrics ? metricsText(naive[key].metrics) : null;
+  }
+
   function resultView(job) {
     const r = job.result || {};
     const parts = [verdictsView(job.verdicts), el("dl", {class: "facts", id: "result-facts"}, facts([
@@ -508,6 +513,8 @@
       ["from scratch (test)", job.baseline_metrics ? metricsText(job.baseline_metrics) : null],
       ["MiniRocket (test)", job.minirocket_metrics ? metricsText(job.minirocket_metrics)
         : r.minirocket && r.minirocket.not_run ? `not run: ${r.minirocket.not_run}` : null],
+      ["training mean (test)", naiveText(r.naive, "training_mean")],
+      ["persistence (test)", naiveText(r.naive, "persistence")],
       ["epochs", r.epochs], ["weights of epoch", r.best_epoch], ["how it ended", stopText(r.stop_reason)],
       ["convergence rate", known(r.convergence_rate) ? score(r.convergence_rate) : null],
       ["time", r.elapsed_s ? `${fmt(r.elapsed_s, 1)} s` : null], ["note", r.self_transfer],

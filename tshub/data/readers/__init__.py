@@ -118,12 +118,14 @@ def read_split_files(
     trailing_nan: str = "padding",
     name: str | None = None,
     limits: ReadLimits = UNLIMITED,
+    benchmark_splits: bool = False,
     **kw: Any,
 ) -> Dataset:
     """Read one file per split (e.g. ``{"train": "X_TRAIN.tsv", "test": "X_TEST.tsv"}``) into one Dataset.
 
-    Series are concatenated in the mapping's order and lengths are made equal over all files together.
-    Options as in ``read_file``.
+    Series are concatenated in the mapping's order and lengths are made equal over all files together; a held-out
+    file's exact copies of training series are warned about unless ``benchmark_splits`` (a published benchmark's
+    own splits, see ``assemble``). Options as in ``read_file``.
     """
     if not isinstance(paths, Mapping):
         raise TypeError(
@@ -142,6 +144,7 @@ def read_split_files(
         trailing_nan=trailing_nan,
         name=name,
         limits=limits,
+        benchmark_splits=benchmark_splits,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,8 +26,13 @@ def assemble(
     trailing_nan: str = "padding",
     name: str | None = None,
     limits: ReadLimits = UNLIMITED,
+    benchmark_splits: bool = False,
 ) -> Dataset:
     """Concatenate parsed files (one per split name, or one file without splits) into a Dataset.
+
+    A held-out file holding exact copies of training series is warned about, unless ``benchmark_splits``: the files
+    are a published benchmark's own splits (the catalogue's UCR sets; 16 of them hold such copies, Crop 2,753 of its
+    16,800 test series), whose copies are the benchmark's, not the user's to remove.
 
     Provenance in ``meta``: format, source_files, source_md5 (md5 of each file's decompressed bytes, in the
     order of source_files: two files may share a name), channel_names (where the files name their channels),
@@ -56,12 +62,15 @@ def assemble(
     # shorter file up to the longest one are still padding, and so are those of a file that declares no equal lengths.
     own_widths = [r.X.shape[2] if trailing_nan == "missing" or r.fixed_length else 0 for r in raws]
     widths = np.repeat(own_widths, [len(r.X) for r in raws]) if any(own_widths) else None
+    as_read = X
     X, info = regularize(X, variable_length=variable_length, missing=missing, widths=widths, where=where, source=files)
     if split_names is None:
         splits = dict(raws[0].splits) if len(raws) == 1 else {}
     else:
         _refuse_own_splits(raws, split_names)
         _refuse_repeated_files(raws, split_names)
+        if not benchmark_splits:
+            _warn_of_training_series_held_out_again(as_read, offsets, raws, split_names)
         splits = {s: np.arange(offsets[j], offsets[j + 1]) for j, s in enumerate(split_names)}
     declared = _declared_task(raws)
     y, task, classes = _targets(raws, task or declared, files)
@@ -134,6 +143,36 @@ def _refuse_repeated_files(raws: list[RawSeries], split_names: list[str]) -> Non
             )
         if raw.md5 is not None:
             seen[raw.md5] = (raw, name)
+
+
+def _warn_of_training_series_held_out_again(
+    X: np.ndarray, offsets: np.ndarray, raws: list[RawSeries], split_names: list[str]
+) -> None:
+    """Warn where a held-out file (any split but "train") holds exact copies of training series: same values and
+    same length (``X``: every file's series NaN-padded to one width, as read, before lengths are equalised). Its scores
+    then measure series the model trained on, as the same file given twice would (``_refuse_repeated_files``), but
+    a few copies may be meant (UCR archive splits hold some), so it is said, not refused."""
+    if "train" not in split_names:
+        return
+    rows = {name: _canonical_rows(X[offsets[j] : offsets[j + 1]]) for j, name in enumerate(split_names)}
+    seen = set(rows["train"])
+    for raw, name in zip(raws, split_names):
+        copies = sum(row in seen for row in rows[name]) if name != "train" else 0
+        if copies:
+            warnings.warn(
+                f"{copies} of the {len(rows[name])} series of the {name!r} file {raw.path} are exact copies of "
+                f"training series (same values, same length): its scores are optimistic, since the model trains on "
+                f"those very series; remove them from the {name!r} file (or from the training file) to score series "
+                "it has not seen.",
+                stacklevel=4,
+            )
+
+
+def _canonical_rows(X: np.ndarray) -> list[bytes]:
+    """Each series' values as bytes that equal series share: every NaN (padding of a shorter series) one pattern,
+    -0.0 as 0.0."""
+    canonical = np.where(np.isnan(X), np.nan, X + 0.0)
+    return [row.tobytes() for row in canonical]
 
 
 def _refuse_empty(raw: RawSeries) -> None:
