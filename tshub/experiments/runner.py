@@ -307,15 +307,18 @@ def _display_name(name: str, config: dict[str, Any]) -> str:
 @dataclass
 class _Tally:
     """What a grid's ``run`` has seen so far, across its stages (sources, then referents and fine-tunes): the runs
-    planned and finished, one line per failed run, the sources left out because their training failed, and the
-    output folder's lock, taken before the first run starts."""
+    planned, one line per failed run (every other planned run finished), the sources left out because their
+    training failed, and the output folder's lock, taken before the first run starts."""
 
     out: Path
     lock: OutDirLock
     planned: int = 0
-    finished: int = 0
     failures: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        return self.planned - len(self.failures)
 
     def raise_failures(self) -> None:
         """``ExperimentError`` listing the failed runs, if any."""
@@ -344,7 +347,6 @@ def _run_jobs(
         tally.lock.acquire()
         records, todo = _recorded(jobs, out, digests)
     tally.planned += len(jobs)
-    tally.finished += len(records)
     if todo:
         log(f"{len(jobs) - len(todo)} of {len(jobs)} runs already done in {out}; running {len(todo)}")
     for i, (spec, outcome) in enumerate(ENGINES[engine](todo, execute_run, out, address), 1):
@@ -353,7 +355,6 @@ def _run_jobs(
             log(f"[{i}/{len(todo)}] {spec.run_id} FAILED: {outcome.reason}")
         else:
             records[spec.run_id] = outcome.result
-            tally.finished += 1
             log(f"[{i}/{len(todo)}] {spec.run_id}: {_summary(outcome.result)}")
     return records
 
