@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import socket
@@ -10,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import IO, Any
+from unittest import mock
 
 import httpx
 
@@ -200,14 +203,30 @@ def memory_kb(pid: int, field: str = "VmRSS") -> int:
 
 def create_token(env: dict[str, str], name: str, *options: str) -> str:
     """A token for the server of ``env``, created with the CLI exactly as an operator would."""
-    out = subprocess.run(
-        [sys.executable, "-c", SERVE, "token", "create", "--name", name, *options],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = run_cli(env, "token", "create", "--name", name, *options)
+    out.check_returncode()
     return out.stdout.strip()
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``tshub ARGS`` on the server of ``env``, as its operator runs it: a process of its own."""
+    return subprocess.run([sys.executable, "-c", SERVE, *args], env=env, capture_output=True, text=True)
+
+
+def run_cli_here(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``tshub ARGS`` run in this process under the environment ``env``: the code, exit status and output of
+    ``run_cli`` without a Python start and torch import (seconds each on a busy machine)."""
+    from server.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env, clear=True), redirect_stdout(stdout), redirect_stderr(stderr):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse's usage errors, and sys.exit("message") as Python prints it
+            code = exit_.code if isinstance(exit_.code, int) else 1
+            if isinstance(exit_.code, str):
+                print(exit_.code, file=sys.stderr)
+    return subprocess.CompletedProcess(["tshub", *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def wait_for_job(

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -505,50 +506,51 @@ def test_ray_engine_without_ray_says_how_to_install(finished, monkeypatch):
         run(_grid(), engine="ray", out_dir=out, progress=False)
 
 
-@pytest.mark.slow
-def test_ray_engine_runs_the_missing_runs(finished, shared_data, monkeypatch):
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One local Ray (one CPU) for the module's Ray tests, which the engine joins (a start costs seconds); it is
+    started in a folder of its own, the working directory of its tasks, which the tests' is not."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tshub[ray]')")
+    started_here = tmp_path_factory.mktemp("ray-started-here")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(started_here)
+        ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield started_here
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_engine_runs_the_missing_runs(finished, shared_data, monkeypatch, local_ray):
     out, records = finished
     monkeypatch.setenv("TSHUB_DATA", str(shared_data))
     copy = out.parent / "ray"
     shutil.copytree(out, copy)
-    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    try:
-        result = run(_grid(lr_multipliers=[1.0, 0.5]), engine="ray", out_dir=copy, progress=False)
-    finally:
-        ray.shutdown()
+    result = run(_grid(lr_multipliers=[1.0, 0.5]), engine="ray", out_dir=copy, progress=False)
     assert result[:2] == records  # already done: not re-run
     assert result[2]["lr_multiplier"] == 0.5 and (copy / "runs" / f"{result[2]['run_id']}.json").is_file()
 
 
 @pytest.mark.slow
-def test_ray_engine_writes_a_relative_out_dir_where_the_caller_sees_it(tmp_path, monkeypatch):
+def test_ray_engine_writes_a_relative_out_dir_where_the_caller_sees_it(tmp_path, monkeypatch, local_ray):
     """Regression: a relative out_dir went to the Ray tasks as it was, so they wrote the records under their node's
     working directory (a cluster joined with --address: where `ray start` ran), where a resumed grid never finds
     them and ran every run again."""
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tshub[ray]')")
     from tshub.experiments.engines import ray_engine
     from tshub.experiments.grid import RunSpec
 
-    (tmp_path / "ray-started-here").mkdir()
     (tmp_path / "caller").mkdir()
-    monkeypatch.chdir(tmp_path / "ray-started-here")
-    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    try:
-        monkeypatch.chdir(tmp_path / "caller")
+    monkeypatch.chdir(tmp_path / "caller")
 
-        def work(spec, dataset, out_dir):
-            (Path(out_dir) / "runs").mkdir(parents=True, exist_ok=True)
-            (Path(out_dir) / "runs" / f"{spec.run_id}.json").write_text("{}")
-            return {"run_id": spec.run_id}
+    def work(spec, dataset, out_dir):
+        (Path(out_dir) / "runs").mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "runs" / f"{spec.run_id}.json").write_text("{}")
+        return {"run_id": spec.run_id}
 
-        spec = RunSpec("referent", "mydata", "fcn", 0, {}, "znorm")
-        ((_, outcome),) = list(ray_engine([(spec, _mydata(0))], work, Path("out")))
-    finally:
-        ray.shutdown()
+    spec = RunSpec("referent", "mydata", "fcn", 0, {}, "znorm")
+    ((_, outcome),) = list(ray_engine([(spec, _mydata(0))], work, Path("out")))
     assert outcome.state == "succeeded", outcome.reason
     assert (tmp_path / "caller" / "out" / "runs" / f"{spec.run_id}.json").is_file()
-    assert not (tmp_path / "ray-started-here" / "out").exists()
+    assert not (local_ray / "out").exists()
 
 
 STALE_RAY = """

@@ -11,8 +11,10 @@ import re
 import signal
 import stat
 import subprocess
-import sys
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +32,15 @@ from server.db import DatasetRecord, Job, open_store  # noqa: E402
 from server.engines import hide_server_paths  # noqa: E402
 from server.isolation import Budget, IsolatedFailure, Isolator  # noqa: E402
 from server.storage import sweep, tenant_usage  # noqa: E402
-from server.testing import SERVE, LiveServer, create_token, live_service, memory_kb, service_env, wait_for_job  # noqa: E402
+from server.testing import (  # noqa: E402
+    LiveServer,
+    live_service,
+    memory_kb,
+    run_cli,
+    run_cli_here,
+    service_env,
+    wait_for_job,
+)
 
 SOURCE = "Coffee/fcn"
 LIMITS = dict(
@@ -70,7 +80,10 @@ def server(home: Path, ucr_root: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 def client_for(server: LiveServer, name: str, *options: str) -> httpx.Client:
-    token = create_token(server.env, name, *options)
+    """A client of a new token ``name``, made with the CLI in this process (the operator tests run it as a process)."""
+    created = run_cli_here(server.env, "token", "create", "--name", name, *options)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
     return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
@@ -177,13 +190,49 @@ def test_bodies_are_not_read_before_authentication_and_json_is_capped(server: Li
     assert memory_kb(api, "VmHWM") - before < API_GROWTH_KB
 
 
-def test_a_tenant_flooding_with_concurrent_requests_gets_429_beyond_its_share(server: LiveServer) -> None:
-    from concurrent.futures import ThreadPoolExecutor
+class HeldBody(httpx.SyncByteStream):
+    """A request body sent in two parts: its first bytes (after the headers), then, once ``release`` is set, the
+    rest; ``started`` is released when the first part is out."""
 
+    def __init__(self, body: bytes, started: threading.Semaphore, release: threading.Event):
+        self.body, self.started, self.release = body, started, release
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.body[:1024]
+        self.started.release()
+        self.release.wait(60)
+        yield self.body[1024:]
+
+
+def flood_at_once(client: httpx.Client, requests: list[httpx.Request]) -> list[httpx.Response]:
+    """One tenant's ``requests`` in flight at the server together, however busy the machine: each sends its headers
+    and first bytes, then holds the rest of its body until a probe of the same token gets a 429, that is until the
+    held requests fill the tenant's share (TSHUB_TENANT_CONCURRENCY) and the others, which reached the server
+    before the probe, were checked against it. Sent as they were made, on a loaded machine the server had answered
+    each request before the next arrived: none was beyond the share, and no 429 came."""
+    started, release = threading.Semaphore(0), threading.Event()
+    held = [
+        httpx.Request(r.method, r.url, headers=r.headers, stream=HeldBody(r.read(), started, release)) for r in requests
+    ]
+    with ThreadPoolExecutor(len(held)) as pool:
+        try:
+            answers = [pool.submit(client.send, request) for request in held]
+            for _ in held:
+                assert started.acquire(timeout=60), "a request of the flood did not start"
+            deadline = time.monotonic() + 60
+            while client.get("/v1/datasets").status_code != 429:
+                assert time.monotonic() < deadline, "the flood never filled the tenant's share"
+                time.sleep(0.05)
+        finally:
+            release.set()
+        return [answer.result() for answer in answers]
+
+
+def test_a_tenant_flooding_with_concurrent_requests_gets_429_beyond_its_share(server: LiveServer) -> None:
     with client_for(server, "flooder") as flooder:
         bodies = [csv_dataset(rows=300, length=100, seed=20 + i) for i in range(8)]
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda b: flooder.post("/v1/datasets", files={"file": ("f.csv", b)}), bodies))
+        uploads = [flooder.build_request("POST", "/v1/datasets", files={"file": ("f.csv", b)}) for b in bodies]
+        answers = flood_at_once(flooder, uploads)
     statuses = sorted(r.status_code for r in answers)
     assert set(statuses) == {201, 429} and statuses.count(201) >= 4, statuses
     assert "TSHUB_TENANT_CONCURRENCY" in next(r for r in answers if r.status_code == 429).json()["detail"]
@@ -192,22 +241,17 @@ def test_a_tenant_flooding_with_concurrent_requests_gets_429_beyond_its_share(se
 def test_a_tenant_flooding_the_hub_with_concurrent_commits_gets_429_beyond_its_share(server: LiveServer) -> None:
     """Regression: TSHUB_TENANT_CONCURRENCY held for /v1 only, so one token's Hub commits (each body up to
     TSHUB_MAX_UPLOAD_MB, held in memory while parsed) had no bound on how many the API took at once."""
-    import base64
-    import json
-    from concurrent.futures import ThreadPoolExecutor
+
+    def commit(n: int) -> httpx.Request:
+        content = base64.b64encode(np.random.default_rng(n).bytes(1 << 20)).decode()
+        lines = [{"key": "header", "value": {"summary": f"c{n}"}}]
+        lines.append({"key": "file", "value": {"path": f"{n}.bin", "content": content, "encoding": "base64"}})
+        body = "\n".join(json.dumps(line) for line in lines).encode()
+        return flooder.build_request("POST", "/api/models/hub-flooder/flood/commit/main", content=body)
 
     with client_for(server, "hub-flooder") as flooder:
         assert flooder.post("/api/repos/create", json={"name": "flood"}).status_code == 200
-
-        def commit(n: int) -> httpx.Response:
-            content = base64.b64encode(np.random.default_rng(n).bytes(1 << 20)).decode()
-            lines = [{"key": "header", "value": {"summary": f"c{n}"}}]
-            lines.append({"key": "file", "value": {"path": f"{n}.bin", "content": content, "encoding": "base64"}})
-            body = "\n".join(json.dumps(line) for line in lines).encode()
-            return flooder.post("/api/models/hub-flooder/flood/commit/main", content=body)
-
-        with ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(commit, range(12)))
+        answers = flood_at_once(flooder, [commit(n) for n in range(12)])
     statuses = sorted(r.status_code for r in answers)
     assert 429 in statuses and set(statuses) <= {200, 413, 429}, statuses
     assert "TSHUB_TENANT_CONCURRENCY" in next(r for r in answers if r.status_code == 429).text
@@ -388,7 +432,8 @@ def test_revoking_a_token_cancels_its_jobs_and_tokens_expire(server: LiveServer)
         jobs = [leaver.post("/v1/jobs", json=long_job).json()["id"] for _ in range(2)]
         with Session() as session:
             token_id = session.get(Job, jobs[0]).owner_id
-        subprocess.run([sys.executable, "-c", SERVE, "token", "revoke", token_id], env=server.env, check=True)
+        revoking = run_cli(server.env, "token", "revoke", token_id)  # as the operator runs it: a process
+        assert revoking.returncode == 0, revoking.stderr
         revoked = datetime.now(UTC)
         assert leaver.get("/v1/datasets").status_code == 401
     deadline = time.monotonic() + 180  # a running job stops at its next cancellation check: slow on a loaded machine
@@ -399,10 +444,10 @@ def test_revoking_a_token_cancels_its_jobs_and_tokens_expire(server: LiveServer)
             break
         assert time.monotonic() < deadline, f"the revoked token's jobs were not cancelled: {ended}"
         time.sleep(0.3)
-    with client_for(server, "brief", "--expires-days", "0.0002") as brief:  # 17.28 s: a loaded machine's start fits
-        created = time.monotonic()  # the token was made before this moment, so it has expired 18 s after
+    with client_for(server, "brief", "--expires-days", "0.0001") as brief:  # 8.64 s, made in this process at once
+        created = time.monotonic()  # the token was made before this moment, so it has expired 9 s after
         assert brief.get("/v1/datasets").status_code == 200
-        time.sleep(max(0.0, created + 18 - time.monotonic()))
+        time.sleep(max(0.0, created + 9 - time.monotonic()))
         assert_4xx(brief.get("/v1/datasets"), 401, "token expired")
     db = Path(server.env["TSHUB_HOME"]) / "server" / "tshub.db"
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
@@ -422,32 +467,31 @@ def _ended(job: Job, revoked: datetime) -> bool:
 DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
 
 
-def tshub_cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess:
-    """``tshub ARGS`` on the server's database, as its operator runs it."""
-    return subprocess.run([sys.executable, "-c", SERVE, *args], env=server.env, capture_output=True, text=True)
-
-
 def test_an_operator_lists_tokens_without_their_secrets_and_names_stay_unique(server: LiveServer) -> None:
     """Regression: only ``token create`` and ``token revoke ID`` existed: the id of a leaked token, printed once when
     it was made, had to be dug out of the database, its last use was recorded but shown nowhere, a second 'alice'
-    (another tenant, with the first one's name and Hub namespace) was made without a word, and so was a token ''."""
-    created = tshub_cli(server, "token", "create", "--name", "lister")
+    (another tenant, with the first one's name and Hub namespace) was made without a word, and so was a token ''.
+    The first create and list run as the operator runs them, in a process of their own; the rest in this one."""
+    created = run_cli(server.env, "token", "create", "--name", "lister")
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip()
     token_id = re.search(r"token ([0-9a-f]{32}) for 'lister'", created.stderr).group(1)
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {secret}"}) as lister:
         assert lister.get("/v1/datasets").status_code == 200  # recorded as its last use
 
-    def row() -> str:
-        listed = tshub_cli(server, "token", "list")
+    def listing(listed: subprocess.CompletedProcess) -> list[str]:
+        """The lines of a ``token list``, checked for what it must (and must never) show."""
         assert listed.returncode == 0, listed.stderr
         assert secret not in listed.stdout + listed.stderr and hash_token(secret) not in listed.stdout
-        header, *rows = listed.stdout.splitlines()
+        header = listed.stdout.splitlines()[0]
         assert header.split()[:2] == ["ID", "NAME"] and "LAST USED" in header and "REVOKED" in header, header
-        return next(line for line in rows if line.startswith(token_id))
+        return listed.stdout.splitlines()
 
-    assert "lister" in row() and len(DATE.findall(row())) == 2 and "never" in row()  # created, used; never expires
-    count = len(tshub_cli(server, "token", "list").stdout.splitlines())
+    def row(lines: list[str]) -> str:
+        return next(line for line in lines[1:] if line.startswith(token_id))
+
+    lines = listing(run_cli(server.env, "token", "list"))
+    assert "lister" in row(lines) and len(DATE.findall(row(lines))) == 2 and "never" in row(lines)  # created, used
     for name, words in (
         ("lister", f"a token named 'lister' exists already ({token_id}"),
         ("  LISTER ", "a token named 'lister' exists already"),  # a look-alike: one Hub namespace
@@ -455,14 +499,14 @@ def test_an_operator_lists_tokens_without_their_secrets_and_names_stay_unique(se
         ("   ", "a token needs a name"),
         ("x" * 201, "at most 200 characters"),
     ):
-        refused = tshub_cli(server, "token", "create", "--name", name)
+        refused = run_cli_here(server.env, "token", "create", "--name", name)
         assert refused.returncode != 0 and words in refused.stderr and not refused.stdout, (name, refused.stderr)
-    assert len(tshub_cli(server, "token", "list").stdout.splitlines()) == count  # nothing was created
+    assert len(listing(run_cli_here(server.env, "token", "list"))) == len(lines)  # nothing was created
 
-    assert tshub_cli(server, "token", "revoke", token_id).returncode == 0
-    assert len(DATE.findall(row())) == 3  # and now its revocation
-    assert token_id not in tshub_cli(server, "token", "list", "--active").stdout
-    again = tshub_cli(server, "token", "create", "--name", "lister")
+    assert run_cli_here(server.env, "token", "revoke", token_id).returncode == 0
+    assert len(DATE.findall(row(listing(run_cli_here(server.env, "token", "list"))))) == 3  # and now its revocation
+    assert token_id not in run_cli_here(server.env, "token", "list", "--active").stdout
+    again = run_cli_here(server.env, "token", "create", "--name", "lister")
     assert again.returncode != 0 and "revoked" in again.stderr, again.stderr  # its namespace stays its own
 
 
