@@ -33,8 +33,9 @@ quality: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The 25 slowest tests are listed at the end, so a CI log shows where the suite's time goes (target: 10 minutes).
 test: quality browser
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 # The web pages' browser test drives Debian's chromium; install it when it is missing and we can (root + apt-get).
 # Never fails: without it the browser test skips and says why.
