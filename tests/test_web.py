@@ -406,7 +406,9 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.find(f"#ranking button[data-model='{SOURCE}']").click()
     assert b.find("#model").get_attribute("value") == SOURCE
     b.find("input[name=omega_mode][value=grid]").click()
-    b.find("#epochs").send_keys("30")  # long enough to be watched on a fast machine (CI), with bf16 autocast on
+    # long enough to be watched on a fast machine (CI), with bf16 autocast on: 30 epochs ran in about a second here
+    # with the cores free (two polls of the page; CI's machine saw one), 150 in 5 s (a loaded machine: a minute)
+    b.find("#epochs").send_keys("150")
     dataset_url = driver.current_url
     b.find("#start-job").click()
     b.wait(lambda: "/ui/jobs/" in driver.current_url, 15, "job page")
@@ -425,7 +427,7 @@ def test_the_whole_path_in_a_real_browser(browser_env, ucr_root: Path, tmp_path:
     b.wait(lambda: b.text("#job-state").startswith("cancelled"), 30, "cancelled")
 
     driver.get(job_url)
-    b.wait(lambda: b.text("#job-state").startswith(("succeeded", "failed")), 120, "job finished")
+    b.wait(lambda: b.text("#job-state").startswith(("succeeded", "failed")), 240, "job finished")
     assert b.text("#job-state") == "succeeded", b.text("#job-state")
     assert not b.find("#cancel-job").is_displayed() and b.find("#download-model").is_displayed()
     assert len(b.all("#curve svg .point")) >= 2 and b.all("#grid tbody tr")  # curve drawn; ω tried listed
