@@ -164,7 +164,7 @@ def ingest(
         warnings.simplefilter("always")
         dataset = parse(files, options, limits)
         dataset, split_notes = with_training_splits(dataset, options.split_order)
-    notes = [str(w.message) for w in caught]
+    notes = [hide_paths(str(w.message), files) for w in caught]  # a reader's warning names the file it read
     check_trainable(dataset)
     summary = {
         **dataset.summary(),

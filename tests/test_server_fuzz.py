@@ -617,3 +617,21 @@ def test_an_upload_racing_the_deletion_of_its_twin_keeps_no_dataset_without_data
     monkeypatch.setattr(app.state.isolator, "run", deleted_meanwhile)
     response = client.post("/v1/datasets", files={"file": ("twin.csv", rows)})
     assert response.status_code == 409 and "upload it again" in response.json()["detail"], response.text
+
+
+def test_an_upload_whose_test_file_copies_training_series_says_so_without_server_paths(client: TestClient) -> None:
+    """Regression: the reader's warnings reached an upload's ``warnings`` naming the file where the server stored it
+    (its storage folder and content hash); now as the client named it. Shown with the warning about a held-out file
+    holding exact copies of training series."""
+    train = "\n".join(f"{i % 2}," + ",".join(str((i * j) % 5) for j in range(12)) for i in range(24))
+    test = "\n".join(
+        train.splitlines()[:3] + [f"{i % 2}," + ",".join(str((i + j) % 7) for j in range(12)) for i in range(9)]
+    )
+    response = client.post(
+        "/v1/datasets",
+        files=[("file", ("mine_train.csv", train.encode())), ("test_file", ("mine_test.csv", test.encode()))],
+    )
+    assert response.status_code == 201, response.text
+    said = [w for w in response.json()["summary"]["warnings"] if "exact copies of training series" in w]
+    assert len(said) == 1 and "3 of the 12 series of the 'test' file mine_test.csv" in said[0], said
+    assert "/" not in said[0].split("file ", 1)[1].split(" ", 1)[0], said  # the client's name, no server folder
