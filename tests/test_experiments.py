@@ -506,6 +506,21 @@ def test_ray_engine_without_ray_says_how_to_install(finished, monkeypatch):
         run(_grid(), engine="ray", out_dir=out, progress=False)
 
 
+def test_a_finished_grid_starts_no_ray(finished, monkeypatch):
+    """Regression: every stage of a grid (its sources, then its referents and fine-tunes) connected to Ray, starting
+    a local one (seconds) even with nothing left to run: a finished grid, resumed, started Ray twice for nothing."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'tshub[ray]')")
+    from tshub.experiments import engines
+
+    out, records = finished
+
+    def no_connect(address=None):
+        raise AssertionError("Ray was connected to with no run to give it")
+
+    monkeypatch.setattr(engines, "connect", no_connect)
+    assert run(_grid(), engine="ray", out_dir=out, progress=False) == records
+
+
 @pytest.fixture(scope="module")
 def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One local Ray (one CPU) for the module's Ray tests, which the engine joins (a start costs seconds); it is

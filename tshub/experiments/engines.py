@@ -41,8 +41,11 @@ def ray_engine(
     """One Ray task per run on the cluster at ``address`` (else ``$RAY_ADDRESS``, an already initialised one, or a
     local Ray started and shut down here); a run lost with its node is started again, up to ``MAX_ATTEMPTS``.
     Each dataset goes into the object store once, whatever the number of runs using it. A relative ``out_dir`` is
-    made absolute here: a task runs in its node's working directory, not in this process's."""
+    made absolute here: a task runs in its node's working directory, not in this process's. With no jobs (a finished
+    grid resumed) nothing connects: Ray's start takes seconds; its absence is still said."""
     import_ray()
+    if not jobs:
+        return
     started = connect(address)
     ray = import_ray()
     where = str(Path(out_dir).absolute())
