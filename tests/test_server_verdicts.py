@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-import httpx
 import numpy as np
 import pytest
 import torch
@@ -15,8 +15,7 @@ pytest.importorskip("fastapi")
 
 from server.runner import run_job  # noqa: E402
 from server.schemas import JobOut  # noqa: E402
-from server.testing import LiveServer, create_token, service_env, wait_for_job  # noqa: E402
-from server.uploads import save_npz  # noqa: E402
+from server.uploads import ParseOptions, ingest, save_npz, store_raw  # noqa: E402
 from tshub.data import Dataset  # noqa: E402
 from tshub.data.preprocess import ZNormalize  # noqa: E402
 from tshub.models import build_model  # noqa: E402
@@ -44,6 +43,24 @@ def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+def _job(spec: dict, result: dict) -> SimpleNamespace:
+    """A succeeded job row holding ``result``, as the worker stores it (for ``JobOut.of``, the job resource)."""
+    return SimpleNamespace(
+        id="j",
+        state="succeeded",
+        reason=None,
+        dataset_id="d",
+        spec=spec,
+        result=result,
+        progress={"phase": "done"},
+        attempts=1,
+        cancel_requested=False,
+        created_at=datetime.now(UTC),
+        started_at=None,
+        finished_at=None,
+    )
+
+
 def test_a_job_with_baselines_says_whether_fine_tuning_beat_each(stored: Path) -> None:
     """Regression: a job's result held the fine-tuned, from-scratch and MiniRocket metrics side by side and said
     which won only when the model was "auto" (the advice's outcome, worked out again in the page's script); the CLI
@@ -60,21 +77,9 @@ def test_a_job_with_baselines_says_whether_fine_tuning_beat_each(stored: Path) -
     assert (
         scratch["sentence"].startswith("Fine-tuning ") and "training from scratch: test accuracy" in scratch["sentence"]
     )
-    job = SimpleNamespace(
-        id="j",
-        state="succeeded",
-        reason=None,
-        dataset_id="d",
-        spec={**SPEC, "baseline": True},
-        result=result,
-        progress={"phase": "done"},
-        attempts=1,
-        cancel_requested=False,
-        created_at=datetime.now(UTC),
-        started_at=None,
-        finished_at=None,
-    )
-    shown = JobOut.of(job).model_dump(mode="json")  # as GET /v1/jobs/{id} answers it
+    shown = JobOut.of(_job({**SPEC, "baseline": True}, result)).model_dump(
+        mode="json"
+    )  # as GET /v1/jobs/{id} answers it
     assert shown["verdicts"] == result["verdicts"]
 
 
@@ -83,35 +88,27 @@ def test_a_job_without_baselines_has_no_verdict_to_give(stored: Path) -> None:
     assert result["verdicts"] == []  # a classification has no naive forecast: nothing to compare with
 
 
-def test_a_regression_job_s_result_holds_the_naive_forecasts_it_must_beat(tmp_path: Path) -> None:
+def test_a_regression_job_s_result_holds_the_naive_forecasts_it_must_beat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Regression: a regression job's result (GET /v1/jobs/{id}) gave the fine-tune's error and, at most, a verdict
     against persistence, but not the naive forecasts' scores (the training mean's, persistence's) that the CLI and
-    the model card show: a user of the service could not see what the model must beat. Through a real `tshub
-    serve` (API and worker), over HTTP."""
-    pytest.importorskip("uvicorn")
-    home = tmp_path / "home"
+    the model card show: a user of the service could not see what the model must beat. Uploaded and run as the
+    service does (``ingest``, then the worker's ``run_job``), shown as the job resource answers it."""
+    monkeypatch.setenv("TSHUB_ZOO", str(tmp_path / "zoo"))
     torch.manual_seed(0)
     source = build_model("fcn", 1, 1, filters=(4, 4, 4), kernel_sizes=(3, 3, 3))
     source.task, source.preprocessor = "regression", ZNormalize()
-    source.save_pretrained(home / "models" / "Walk" / "fcn", id="Walk/fcn")
+    source.save_pretrained(tmp_path / "zoo" / "Walk" / "fcn", id="Walk/fcn")
     rng = np.random.default_rng(0)
     walk = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (60, 25)), axis=1))  # price windows and their next value
     rows = "".join("\t".join(f"{v:.5f}" for v in (row[24], *row[:24])) + "\n" for row in walk)
-    server = LiveServer(service_env(home, ["Walk/fcn"]), tmp_path / "serve.log").start()
-    try:
-        headers = {"Authorization": f"Bearer {create_token(server.env, 'alice')}"}
-        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
-            upload = client.post(
-                "/v1/datasets", files={"file": ("walk.tsv", rows.encode())}, data={"task": "regression"}
-            )
-            assert upload.status_code == 201, upload.text
-            spec = {"dataset_id": upload.json()["id"], "model": "Walk/fcn", "epochs": 1, "lr_multiplier": 1.0}
-            created = client.post("/v1/jobs", json=spec)
-            assert created.status_code == 202, created.text
-            job = wait_for_job(client, created.json()["id"])
-    finally:
-        server.stop()
-    assert job["state"] == "succeeded", job["reason"]
+    storage = tmp_path / "storage"
+    raw = store_raw(io.BytesIO(rows.encode()), "walk.tsv", storage, limit_bytes=10**6)
+    upload = ingest([raw], ParseOptions(task="regression"), storage, "alice")
+    spec = {**SPEC, "model": "Walk/fcn", "baseline": False}
+    result, _ = run_job(spec, storage / upload.path, lambda event: None)
+    job = JobOut.of(_job(spec, result)).model_dump(mode="json")
     naive = job["result"]["naive"]
     assert set(naive) == {"training_mean", "persistence"}
     for forecast in naive.values():
