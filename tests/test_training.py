@@ -218,8 +218,11 @@ def test_a_diverged_epoch_is_never_kept_nor_counted_by_the_callbacks():
     result = training.finish()
     assert [r["val_accuracy"] for r in result.history] == [0.0, 1.0]
     assert (result.stop_reason, result.best_epoch, training.best_record["epoch"]) == ("non_finite_loss", 1, 1)
-    assert training.scheduler.best["epoch"] == training.stopper.best["epoch"] == 1
-    assert training.scheduler.wait == training.stopper.wait == 0
+    scheduler, stopper = training.monitors.scheduler, training.monitors.stopper
+    assert scheduler is not None and stopper is not None
+    assert scheduler.best is not None and stopper.best is not None
+    assert scheduler.best["epoch"] == stopper.best["epoch"] == 1
+    assert scheduler.wait == stopper.wait == 0
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 

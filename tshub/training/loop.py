@@ -25,7 +25,7 @@ from torch.nn.functional import cross_entropy, mse_loss
 from tshub.models.base import TimeSeriesModel
 from tshub.training.allocator import keep_freed_memory
 from tshub.training.metrics import task_metrics
-from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
+from tshub.training.monitor import Monitor, RecipeMonitors
 from tshub.training.precision import warn_if_emulated_bf16
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import TrainConfig
@@ -183,25 +183,7 @@ class Training:
 
         self.optimizer = build_optimizer(model, param_groups, config)
         valt = self.val_data
-        self.checkpoint = Plateau(_monitor(config.checkpoint_monitor or config.monitor, self.task, config, valt), None)
-        self.scheduler = (
-            ReduceLROnPlateau(
-                _monitor(config.lr_monitor or config.monitor, self.task, config, valt),
-                config.lr,
-                factor=config.lr_factor,
-                patience=config.lr_patience,
-                min_lr=config.min_lr,
-                min_delta=config.lr_min_delta,
-            )
-            if config.lr_patience is not None
-            else None
-        )
-        self.stopper = (
-            Plateau(_monitor(config.monitor, self.task, config, valt), config.early_stopping_patience)
-            if config.early_stopping_patience is not None
-            else None
-        )
-        self.monitors = {"checkpoint": self.checkpoint, "scheduler": self.scheduler, "stopper": self.stopper}
+        self.monitors = RecipeMonitors.of(config, lambda key: _monitor(key, self.task, config, valt))
         self.saver = training_state(
             state_path,
             model,
@@ -214,7 +196,9 @@ class Training:
             **({"origin": origin} if origin is not None else {}),
         )
         self.result, self.best_state, self.epoch, self.elapsed_s = LoopResult(), None, 0, 0.0
-        restored = self.saver.restore(model, self.optimizer, self.generator, self.monitors) if self.saver else None
+        restored = (
+            self.saver.restore(model, self.optimizer, self.generator, self.monitors.by_name()) if self.saver else None
+        )
         if restored is not None:
             self.result.history, self.best_state, self.result.best_epoch = (
                 restored.history,
@@ -233,12 +217,12 @@ class Training:
     @property
     def best_record(self) -> dict[str, Any] | None:
         """The history record of the weights kept so far (the checkpoint monitor's best epoch)."""
-        return self.checkpoint.best
+        return self.monitors.checkpoint.best
 
     @property
     def kept_by(self) -> str:
         """The quantity whose best keeps the weights (the checkpoint monitor's)."""
-        return self.checkpoint.monitor.key
+        return self.monitors.checkpoint.monitor.key
 
     @property
     def out_of_time(self) -> bool:
@@ -250,9 +234,10 @@ class Training:
         end = self.config.max_epochs if until is None else min(until, self.config.max_epochs)
         if self.finished:
             return self.epoch
-        if self.stopper is not None:
-            assert self.stopper.patience is not None  # built only with a patience
-            end = min(end, self.epoch + max(self.stopper.patience - self.stopper.wait, 1))
+        stopper = self.monitors.stopper
+        if stopper is not None:
+            assert stopper.patience is not None  # built only with a patience
+            end = min(end, self.epoch + max(stopper.patience - stopper.wait, 1))
         return max(end, self.epoch)
 
     def run(self, until: int | None = None) -> bool:
@@ -317,9 +302,7 @@ class Training:
             self.model,
             self.optimizer,
             config,
-            self.checkpoint,
-            self.scheduler,
-            self.stopper,
+            self.monitors,
             finite=math.isfinite(loss),
             out_of_time=out_of_time,
         )
@@ -340,7 +323,7 @@ class Training:
                 best_state=self.best_state,
                 best_epoch=self.result.best_epoch,
                 elapsed_s=self.elapsed_s + time.perf_counter() - entered,
-                monitors=self.monitors,
+                monitors=self.monitors.by_name(),
             )
 
 
@@ -363,9 +346,7 @@ def after_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
-    checkpoint: Plateau,
-    scheduler: ReduceLROnPlateau | None,
-    stopper: Plateau | None,
+    monitors: RecipeMonitors,
     *,
     finite: bool,
     out_of_time: bool,
@@ -375,6 +356,7 @@ def after_epoch(
     A non-finite training loss stops the run before any callback sees the epoch: its weights are diverged."""
     if not finite:
         return None, "non_finite_loss"
+    checkpoint, scheduler, stopper = monitors.checkpoint, monitors.scheduler, monitors.stopper
     state = _clone_state(model) if checkpoint.update(record) and config.restore_best else None
     if scheduler is not None:
         base_lr = scheduler.step(record)

@@ -8,10 +8,14 @@ monitored value beats the best one by more than an *absolute* ``min_delta``, and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tshub.training.metrics import metric_names
+
+if TYPE_CHECKING:
+    from tshub.training.recipes import TrainConfig
 
 Mode = Literal["min", "max"]
 
@@ -127,3 +131,42 @@ class ReduceLROnPlateau(Plateau):
             self.lr = max(self.lr * self.factor, self.min_lr)
             self.wait = 0
         return self.lr
+
+
+@dataclass(frozen=True)
+class RecipeMonitors:
+    """A recipe's callbacks, as Keras' ModelCheckpoint, ReduceLROnPlateau and EarlyStopping: the best epoch to keep,
+    the learning-rate plateau (None without ``lr_patience``) and early stopping (None without a patience)."""
+
+    checkpoint: Plateau
+    scheduler: ReduceLROnPlateau | None
+    stopper: Plateau | None
+
+    @classmethod
+    def of(cls, config: TrainConfig, monitor: Callable[[str], Monitor]) -> RecipeMonitors:
+        """The callbacks of ``config``, each watching ``monitor(key)`` of its key (``config.monitor`` where the
+        recipe names none of its own): the one place both training loops build them."""
+        checkpoint = Plateau(monitor(config.checkpoint_monitor or config.monitor), None)
+        scheduler = (
+            ReduceLROnPlateau(
+                monitor(config.lr_monitor or config.monitor),
+                config.lr,
+                factor=config.lr_factor,
+                patience=config.lr_patience,
+                min_lr=config.min_lr,
+                min_delta=config.lr_min_delta,
+            )
+            if config.lr_patience is not None
+            else None
+        )
+        return cls(
+            checkpoint,
+            scheduler,
+            Plateau(monitor(config.monitor), config.early_stopping_patience)
+            if config.early_stopping_patience is not None
+            else None,
+        )
+
+    def by_name(self) -> dict[str, Plateau | None]:
+        """The callbacks by the names a saved training state keeps them under."""
+        return {"checkpoint": self.checkpoint, "scheduler": self.scheduler, "stopper": self.stopper}

@@ -44,7 +44,7 @@ from tshub.training.loop import (
     train_step,
 )
 from tshub.training.metrics import convergence_rate, curve_metric
-from tshub.training.monitor import Monitor, Plateau, ReduceLROnPlateau
+from tshub.training.monitor import Monitor, RecipeMonitors
 from tshub.training.recipes import TrainConfig, bf16_override, resolve_recipe
 from tshub.training.results import FitResult
 from tshub.training.state import training_state
@@ -235,27 +235,7 @@ def _train(
         for key, t in train.items()
     }
 
-    def monitor(key: str | None) -> Monitor:
-        return Monitor.resolve(key or config.monitor, TASK, tie_break=config.tie_break)
-
-    checkpoint = Plateau(monitor(config.checkpoint_monitor), None)
-    scheduler = (
-        ReduceLROnPlateau(
-            monitor(config.lr_monitor),
-            config.lr,
-            factor=config.lr_factor,
-            patience=config.lr_patience,
-            min_lr=config.min_lr,
-            min_delta=config.lr_min_delta,
-        )
-        if config.lr_patience is not None
-        else None
-    )
-    stopper = (
-        Plateau(monitor(None), config.early_stopping_patience) if config.early_stopping_patience is not None else None
-    )
-
-    monitors = {"checkpoint": checkpoint, "scheduler": scheduler, "stopper": stopper}
+    monitors = RecipeMonitors.of(config, lambda key: Monitor.resolve(key, TASK, tie_break=config.tie_break))
     saver = training_state(
         state_path,
         model,
@@ -266,7 +246,7 @@ def _train(
     )
     history: list[dict[str, Any]] = []
     best_state, best_epoch, stop_reason, done, elapsed_before = None, None, "max_epochs", 0, 0.0
-    restored = saver.restore(model, optimizer, generator, monitors) if saver is not None else None
+    restored = saver.restore(model, optimizer, generator, monitors.by_name()) if saver is not None else None
     if restored is not None:
         history, best_state, best_epoch = restored.history, restored.best_state, restored.best_epoch
         done, elapsed_before = restored.epoch, restored.elapsed_s
@@ -303,9 +283,7 @@ def _train(
             model,
             optimizer,
             config,
-            checkpoint,
-            scheduler,
-            stopper,
+            monitors,
             finite=math.isfinite(loss),
             out_of_time=out_of_time,
         )
@@ -324,7 +302,7 @@ def _train(
                 best_state=best_state,
                 best_epoch=best_epoch,
                 elapsed_s=time.perf_counter() - start,
-                monitors=monitors,
+                monitors=monitors.by_name(),
             )
     epochs.close()
     if best_state is not None:
