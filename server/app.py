@@ -171,8 +171,9 @@ async def upload_dataset(
         Form(
             description="how the validation and test splits carved here (for every job on this dataset) are made: "
             "'auto': chronological blocks, each after a purged gap so that no held-out window shares a time step "
-            "with a training one, when the rows are sliding windows of one series (each row the last one moved a "
-            "few steps on), else stratified at random; 'time': chronological blocks (rows in time order); "
+            "with a training one, when the rows are sliding windows of a series (each row the last one moved a "
+            "few steps on; the end of each series for the windows of several), else stratified at random; 'time': "
+            "chronological blocks (rows in time order); "
             "'random': stratified at random, even for windows (which flatters their scores). Splits the files bring "
             "(a test_file) are kept"
         ),

@@ -123,7 +123,8 @@ class DatasetSummary(BaseModel):
         None,
         description="how the splits were carved (tshub.data.splits): 'rule' 'chronological_holdout' for sliding "
         "windows (or split_order 'time'), with the stride, the rows held out and the windows purged before each "
-        "block; null for uploads stored before it was recorded",
+        "block (before each series' block, and how many series, for the windows of several series); null for "
+        "uploads stored before it was recorded",
     )
 
 

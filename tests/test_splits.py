@@ -451,6 +451,64 @@ def test_windows_are_carved_in_time_with_no_time_step_shared_across_splits(test_
     assert "chronological blocks, each after 50 purged windows" in said[0] and "split_order='random'" in said[0]
 
 
+def panel(parts: list[np.ndarray], length: int = 50) -> tuple[Dataset, list[tuple[int, int]]]:
+    """The windows of several series one after another (a user's panel: one row per window, series by series), and
+    each row's (series, first time step)."""
+    made = [windows(series, length) for series in parts]
+    X, y = np.concatenate([m.X for m in made]), np.concatenate([m.y for m in made])
+    rows = [(k, t) for k, m in enumerate(made) for t in range(len(m.X))]
+    return Dataset.from_arrays(X, y, name="panel", task="regression"), rows
+
+
+def panel_steps(ds: Dataset, rows: list[tuple[int, int]], split: str, length: int = 50) -> set[tuple[int, int]]:
+    """Every (series, time step) the windows of ``split`` cover, their next-value targets included."""
+    return {(rows[i][0], rows[i][1] + t) for i in ds.splits[split] for t in range(length + 1)}
+
+
+def test_windows_of_several_series_hold_out_the_end_of_each(sp500_close) -> None:
+    """Before: the windows of several series, one after another, were carved as if they were one series' (the last
+    rows held out): the test split was the end of the last series alone, and the others' final periods trained the
+    model. Now each series' last windows are held out after its purged gap, as a forecaster backtests a panel.
+    Three stretches of the S&P 500 (the 1950s, the 1980s, the 2010s) stand for three series."""
+    parts = [sp500_close[5500:6700], sp500_close[13000:13900], sp500_close[-1500:]]
+    ds, rows = panel(parts)
+    with pytest.warns(UserWarning, match=r"sliding windows of 3 series .* the last chronological block of each series"):
+        out, notes = training_splits(ds, test_fraction=0.15)
+    train = panel_steps(out, rows, "train")
+    for split in ("val", "test"):
+        assert not train & panel_steps(out, rows, split), f"{split} windows share time steps with training windows"
+        by_series = [sorted(t for k, t in (rows[i] for i in out.splits[split]) if k == s) for s in range(3)]
+        assert all(by_series), f"a series has no {split} windows: {[len(b) for b in by_series]}"
+    for s, part in enumerate(parts):
+        last = len(part) - 50 - 1  # its last window
+        assert max(t for k, t in (rows[i] for i in out.splits["test"]) if k == s) == last
+    protocol = out.meta["split_protocol"]
+    assert protocol["sliding_windows"]["series"] == 3
+    assert protocol["held_out"]["test"]["series"] == 3 and protocol["held_out"]["test"]["series_too_short"] == 0
+    assert "the end of each of its 3 series" in notes[-1]
+
+
+def test_a_series_too_short_to_carve_stays_in_training() -> None:
+    ds, rows = panel([random_walk(400, seed=0), random_walk(80, seed=1), random_walk(400, seed=2)])
+    with pytest.warns(UserWarning, match="3 series"):
+        out, _ = training_splits(ds)
+    short = {i for i, (k, _) in enumerate(rows) if k == 1}
+    assert short <= set(out.splits["train"].tolist())  # 30 windows: 5 held out after 50 purged leave none
+    assert out.meta["split_protocol"]["held_out"]["val"]["series_too_short"] == 1
+    assert {rows[i][0] for i in out.splits["val"]} == {0, 2}
+
+
+def test_windows_with_a_few_missing_are_one_series() -> None:
+    ds = windows(random_walk(600))
+    gaps = Dataset.from_arrays(
+        np.delete(ds.X, [100, 300, 301], axis=0), np.delete(ds.y, [100, 300, 301]), name="gaps", task="regression"
+    )
+    with pytest.warns(UserWarning, match="sliding windows of one series"):
+        out, _ = training_splits(gaps)
+    assert "series" not in out.meta["split_protocol"]["sliding_windows"]
+    assert out.splits["val"].max() == len(gaps.X) - 1 and out.splits["val"].min() > out.splits["train"].max() + 50
+
+
 def test_sp500_windows_carved_by_tshub_share_no_time_step(sp500_close) -> None:
     ds = windows(sp500_close[-4000:], stride=2)
     with warnings.catch_warnings():

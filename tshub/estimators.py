@@ -55,8 +55,9 @@ class _TSHubEstimator(BaseEstimator):
     validation : "split" (a stratified fifth of the series held out to choose the weights, ω and the stop) or
         "train" (every series trains and chooses), as ``tshub.finetune`` takes it.
     split_order : how the validation split is carved (``tshub.data.splits.SPLIT_ORDERS``): "auto" (chronological
-        blocks after a purged gap when the rows are sliding windows of one series, else at random), "time" (rows in
-        time order: the last ones are held out, windows detected or not) or "random" (even for windows), as
+        blocks after a purged gap when the rows are sliding windows of a series, of each of several, else at
+        random), "time" (rows in time order: the last ones are held out, windows detected or not) or "random" (even
+        for windows), as
         ``tshub.finetune`` takes it. A forecaster fitted on rows in time order wants "time".
     candidates : model ids or folders "auto" ranks (None: every checkpoint the stores list).
     random_state : int seed (None: a fresh one per fit), as in scikit-learn.

@@ -7,9 +7,10 @@ Per-class counts follow the largest-remainder rule, so they sum exactly to the r
 
 A dataset without splits is training data: ``training_splits`` (what fine-tuning, the from-scratch referent, the
 CLI and the service all use) carves a stratified, seeded validation split from it, and a test split when asked.
-Rows that are sliding windows of one series (``sliding_window_stride``) share time steps with their neighbours, so
+Rows that are sliding windows of a series (``sliding_window_stride``) share time steps with their neighbours, so
 a random carve would put overlapping windows in train and in validation/test: with ``split_order="auto"`` (the
-default, ``SPLIT_ORDERS``) such rows are carved as chronological blocks after a purged gap instead.
+default, ``SPLIT_ORDERS``) such rows are carved as chronological blocks after a purged gap instead, the last block
+of each series where the rows are the windows of several series one after another (``series_starts``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ Fractions = Sequence[float] | Mapping[str, float]
 VALIDATIONS = ("split", "train")
 
 #: How the validation and test splits tshub carves are ordered. "auto" (the default): chronological blocks when the
-#: rows are sliding windows of one series (``sliding_window_stride``), else stratified random, as always; "time":
-#: chronological blocks (the rows are in time order, windows or not); "random": stratified random, even for windows
-#: (their held-out windows then share time steps with training ones, which flatters validation and test scores).
+#: rows are sliding windows of a series, or of several (``sliding_window_stride``), else stratified random, as
+#: always; "time": chronological blocks (the rows are in time order, windows or not); "random": stratified random,
+#: even for windows (their held-out windows then share time steps with training ones, which flatters validation and
+#: test scores).
 SplitOrderName = Literal["auto", "random", "time"]
 SPLIT_ORDERS: tuple[str, ...] = get_args(SplitOrderName)
 
@@ -48,13 +50,15 @@ WINDOW_PAIRS = 0.9
 class SplitOrder:
     """How held-out splits are carved from some rows (``split_order_for``): ``order`` "time" or "random", as
     ``asked`` ("auto", "random" or "time") resolved; ``stride`` the signed stride of their sliding windows (0: they
-    are not), ``length`` the steps of a window, ``pairs`` the share of consecutive rows one stride apart."""
+    are not), ``length`` the steps of a window, ``pairs`` the share of consecutive rows one stride apart, ``series``
+    how many series the windows are of (``series_starts``)."""
 
     order: str
     asked: str
     stride: int = 0
     length: int = 0
     pairs: float = 0.0
+    series: int = 1
 
     @property
     def purge(self) -> int:
@@ -69,11 +73,18 @@ class SplitOrder:
         if self.order == "random" and not self.stride and self.asked == "auto":
             return {}
         windows = {"stride": self.stride, "length": self.length, "pairs": round(self.pairs, 4)} if self.stride else None
+        if windows is not None and self.series > 1:  # one series: the record it always was
+            windows["series"] = self.series
         return {"split_order": self.asked, "order": self.order, "sliding_windows": windows}
+
+    def of_series(self) -> str:
+        """The series the windows are of, as a sentence says it."""
+        return "one series" if self.series == 1 else f"{self.series} series"
 
 
 def sliding_window_stride(X: np.ndarray) -> tuple[int, float]:
-    """The stride of rows that are sliding windows of one series, and the share of consecutive pairs that are.
+    """The stride of rows that are sliding windows (of one series, or of several one after another), and the share
+    of consecutive pairs that are.
 
     Row i+1 is row i moved s steps on (every channel; ``np.isclose``, so float rounding passes) for at least
     ``WINDOW_PAIRS`` of the consecutive pairs, with 1 <= s <= length // 2: the stride is s, or -s when the rows go
@@ -108,18 +119,44 @@ def _candidate_strides(X: np.ndarray, sample: int = 64, keep: int = 3) -> list[i
     return sorted(votes, key=lambda s: (-votes[s], abs(s)))[:keep]
 
 
-def _window_pairs(X: np.ndarray, stride: int, chunk: int = 4096) -> float:
-    """Share of consecutive pairs whose later row is the earlier one moved ``stride`` steps on (in chunks of rows, so
-    the comparison's temporaries stay small)."""
+def _window_pairs(X: np.ndarray, stride: int) -> float:
+    """Share of consecutive pairs whose later row is the earlier one moved ``stride`` steps on."""
+    return float(_one_stride_apart(X, stride).mean())
+
+
+def _one_stride_apart(X: np.ndarray, stride: int, chunk: int = 4096) -> np.ndarray:
+    """For each consecutive pair of rows, whether the later one is the earlier one moved ``stride`` steps on (in
+    chunks of rows, so the comparison's temporaries stay small)."""
     k, length = abs(stride), X.shape[-1]
-    matched = 0
+    masks = []
     for start in range(0, len(X) - 1, chunk):
         rows = X[start : start + chunk + 1]
         earlier, later = (rows[:-1], rows[1:]) if stride > 0 else (rows[1:], rows[:-1])
         overlap = earlier[:, :, k:]
         same = _close(later[:, :, : length - k], overlap).all(axis=(1, 2))
-        matched += int((same & (np.ptp(overlap, axis=(1, 2)) > 0)).sum())
-    return matched / (len(X) - 1)
+        masks.append(same & (np.ptp(overlap, axis=(1, 2)) > 0))
+    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+
+
+def series_starts(X: np.ndarray, stride: int) -> np.ndarray:
+    """The rows of sliding windows ``X`` (in time order, ``stride`` > 0) that begin another series: a row sharing
+    no time step with the row before, at any shift (a row a few steps further on than ``stride``, a missing window,
+    continues its series). Always starts with row 0."""
+    X = X[:, None, :] if X.ndim == 2 else X
+    breaks = np.flatnonzero(~_one_stride_apart(X, stride)) + 1
+    return np.concatenate([[0], [i for i in breaks if not _continues(X[i - 1], X[i])]]).astype(np.int64)
+
+
+def _continues(earlier: np.ndarray, later: np.ndarray) -> bool:
+    """Whether ``later`` (channels, length) starts inside ``earlier``: its first steps are some of ``earlier``'s
+    last ones, a non-constant overlap of at least two steps (candidate shifts found by the first value, then
+    checked)."""
+    length = earlier.shape[-1]
+    for shift in np.flatnonzero(_close(earlier[:, 1 : length - 1], later[:, :1]).all(axis=0)) + 1:
+        overlap = earlier[:, shift:]
+        if np.ptp(overlap) > 0 and _close(later[:, : length - shift], overlap).all():
+            return True
+    return False
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -135,14 +172,16 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
     rows = ds.splits["train"] if "train" in ds.splits else np.arange(len(ds.X))
     stride, pairs = sliding_window_stride(ds.X[rows])
     order = "time" if split_order == "time" or (split_order == "auto" and stride) else "random"
-    resolved = SplitOrder(order, split_order, stride, ds.length if stride else 0, pairs if stride else 0.0)
+    series = len(series_starts(ds.X[rows if stride > 0 else rows[::-1]], abs(stride))) if stride else 1
+    resolved = SplitOrder(order, split_order, stride, ds.length if stride else 0, pairs if stride else 0.0, series)
     if split_order == "auto" and stride:
+        blocks = "chronological blocks" if series == 1 else "the last chronological block of each series"
         warnings.warn(
-            f"dataset {ds.name!r}: its rows are sliding windows of one series ({pairs:.0%} of consecutive rows are "
-            f"{_steps(stride)} apart{', newest first' if stride < 0 else ''}), so the validation and test splits "
-            f"tshub carves are chronological blocks, each after {resolved.purge} purged windows so that none shares "
-            "a time step with a training window (split order 'auto'); pass split_order='random' (--split-order "
-            "random) to shuffle them anyway.",
+            f"dataset {ds.name!r}: its rows are sliding windows of {resolved.of_series()} ({pairs:.0%} of "
+            f"consecutive rows are {_steps(stride)} apart{', newest first' if stride < 0 else ''}), so the validation "
+            f"and test splits tshub carves are {blocks}, each after {resolved.purge} purged windows so that none "
+            "shares a time step with a training window (split order 'auto'); pass split_order='random' "
+            "(--split-order random) to shuffle them anyway.",
             stacklevel=2,
         )
     return resolved
@@ -155,7 +194,7 @@ def _steps(stride: int) -> str:
 def _check_split_order(split_order: str) -> None:
     if split_order not in SPLIT_ORDERS:
         raise DatasetError(
-            f"split_order must be 'auto' (chronological for sliding windows of one series, else random), 'random' or "
+            f"split_order must be 'auto' (chronological for sliding windows, else random), 'random' or "
             f"'time' (chronological blocks: rows in time order), got {split_order!r}."
         )
 
@@ -163,29 +202,45 @@ def _check_split_order(split_order: str) -> None:
 def chronological_holdout(ds: Dataset, split: str, fraction: float, order: SplitOrder) -> Dataset:
     """Hold the last ``fraction`` of the training rows (in time: the first rows when they go back in time) out as
     ``split``, after a gap of ``order.purge`` windows that go to no split, so that no held-out window shares a time
-    step with a training window. The protocol records each block held out this way (test, then validation)."""
+    step with a training window; for the windows of several series (``series_starts``), the last ``fraction`` of
+    each, where a series has windows enough to leave two for training (a shorter one stays in training). The
+    protocol records each block held out this way (test, then validation)."""
     rows = ds.splits["train"]
     in_time = rows if order.stride >= 0 else rows[::-1]
     n = len(in_time)
-    held = max(1, round(fraction * n))
-    kept = n - held - order.purge
-    if kept < 2:
+    starts = series_starts(ds.X[in_time], abs(order.stride)) if order.stride else np.zeros(1, dtype=np.int64)
+    kept_rows, held_rows, short = [], [], 0
+    for series in np.split(in_time, starts[1:]):
+        held = max(1, round(fraction * len(series)))
+        kept = len(series) - held - order.purge
+        if kept < 2 and len(starts) > 1:
+            kept_rows.append(series)
+            short += 1
+            continue
+        kept_rows.append(series[: max(kept, 0)])
+        held_rows.append(series[len(series) - held :])
+    held_total, kept_total = sum(map(len, held_rows)), sum(map(len, kept_rows))
+    if not held_rows or kept_total < 2:
         windows = f"sliding windows ({_steps(order.stride)} apart, {order.length} steps each)"
+        asked = f"the last {held_total} out as {split!r}" if len(starts) == 1 else f"the last {fraction:.0%} of each"
         raise DatasetError(
-            f"dataset {ds.name!r}: its {n} training rows are {windows}; holding the last {held} out as {split!r} "
-            f"after the {order.purge} windows that would share time steps with them leaves {max(kept, 0)} to train "
-            "on: use more windows (a longer series, a smaller stride), a smaller fraction, or split_order='random' "
-            "(--split-order random) to accept overlapping windows across the splits."
+            f"dataset {ds.name!r}: its {n} training rows are {windows}{_of_several(len(starts))}; holding {asked} "
+            f"after the {order.purge} windows that would share time steps with them leaves {max(kept_total, 0)} to "
+            "train on: use more windows (a longer series, a smaller stride), a smaller fraction, or "
+            "split_order='random' (--split-order random) to accept overlapping windows across the splits."
         )
     previous = ds.meta.get("split_protocol") or {}
     blocks = previous.get("held_out", {}) if previous.get("rule") == "chronological_holdout" else {}
-    protocol = {
-        "rule": "chronological_holdout",
-        **order.record(),
-        "held_out": {**blocks, split: {"fraction": fraction, "rows": held, "purged": order.purge}},
-    }
-    splits = {**ds.splits, "train": np.sort(in_time[:kept]), split: np.sort(in_time[n - held :])}
+    block = {"fraction": fraction, "rows": held_total, "purged": order.purge}
+    if len(starts) > 1:  # one series: the record it always was
+        block.update(series=len(starts) - short, series_too_short=short)
+    protocol = {"rule": "chronological_holdout", **order.record(), "held_out": {**blocks, split: block}}
+    splits = {**ds.splits, "train": np.sort(np.concatenate(kept_rows)), split: np.sort(np.concatenate(held_rows))}
     return ds.with_splits(splits, split_protocol=protocol)
+
+
+def _of_several(series: int) -> str:
+    return f" of {series} series" if series > 1 else ""
 
 
 def official_with_validation(
@@ -270,7 +325,7 @@ def training_splits(
     of that share. ``validation="split"``: without a "val" split, ``val_fraction`` of the training series become
     one (stratified, seeded). ``validation="train"``: every training series (a "val" split's too) trains the model
     and selects its weights (``train_as_validation``), as bigdata18 trained; see ``VALIDATIONS`` for the evidence.
-    ``split_order`` (``SPLIT_ORDERS``): with "auto", training rows that are sliding windows of one series
+    ``split_order`` (``SPLIT_ORDERS``): with "auto", training rows that are sliding windows (of one series or several)
     (``sliding_window_stride``) give chronological test and validation blocks after purged gaps instead
     (``chronological_holdout``), with a warning saying so; "time" does so for any rows, "random" never. Splits the
     dataset brings (a catalogue set's official test split, a test file) are never changed.
@@ -335,7 +390,11 @@ def _how(ds: Dataset, order: SplitOrder, seed: int) -> str:
     or at random although the rows are windows (which the note then says leaks)."""
     windows = f"{_steps(order.stride)} apart, {order.length} steps each"
     if order.order == "time" and order.stride:
-        return f"in time order after {order.purge} purged windows: the rows are sliding windows, {windows}"
+        each = f"the end of each of its {order.series} series, " if order.series > 1 else ""
+        return (
+            f"{each}in time order after {order.purge} purged windows: the rows are sliding windows"
+            f"{_of_several(order.series)}, {windows}"
+        )
     if order.order == "time":
         return "in row order, split_order='time'"
     how = f"seed {seed}{', stratified' if _stratified(ds) else ''}"

@@ -129,8 +129,8 @@ def finetune(
     of the training series out to select the weights, ω and the stop; "train" trains on every training series and
     selects on them (``tshub.data.splits.VALIDATIONS`` says what each measured). ``split_order``: how a validation
     split is carved (``tshub.data.splits.SPLIT_ORDERS``): "auto" (default) carves the last training windows after a
-    purged gap when the rows are sliding windows of one series (a random carve would validate on windows overlapping
-    training ones), else at random. ``time_budget_s`` bounds the whole call, search included.
+    purged gap when the rows are sliding windows of a series, of each where several follow one another (a random
+    carve would validate on windows overlapping training ones), else at random. ``time_budget_s`` bounds the whole call, search included.
     ``bf16``: bfloat16 autocast (None: where the device computes it natively, unless ``recipe`` is a TrainConfig,
     whose own is kept; ``tshub.training.recipes.bf16_override``). ``on_epoch_end`` gets every epoch's history record
     plus ``lr_multiplier``,
