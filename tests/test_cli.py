@@ -1071,8 +1071,8 @@ def test_info_shows_a_regression_s_naive_forecasts_and_whether_it_beats_each_as_
         "series): MAE 0.5 vs 2 on the test split."
     )
     loses = (
-        "This model does NOT beat the persistence forecast (each series' last value, the naive forecast of its next "
-        "value): MAE 0.5 vs 0.25 on the test split."
+        "This model does NOT beat the persistence forecast (each series' last value, the naive forecast of the "
+        "values that follow it): MAE 0.5 vs 0.25 on the test split."
     )
     assert fields["vs naive"] == f"{beats} {loses}"
     card = (folder / "README.md").read_text()
@@ -1108,5 +1108,8 @@ def test_predict_scores_a_regression_s_naive_forecasts_on_the_same_series(tmp_pa
     assert len(out.splitlines()) == 11  # the table alone: scores go to standard error
     assert f"naive forecast on the same series, persistence: MAE {persistence_mae:.4f}" in err
     assert f"naive forecast on the same series, training mean: MAE {mean_mae:.4f}" in err
-    assert "the persistence forecast (each series' last value, the naive forecast of its next value): MAE " in err
+    assert (
+        "the persistence forecast (each series' last value, the naive forecast of the values that follow it): MAE "
+        in err
+    )
     assert "on the 10 series of new." in err

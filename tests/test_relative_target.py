@@ -239,7 +239,7 @@ def test_the_warning_on_a_dropped_relative_target_names_why_the_correlation_is_u
     output", which they had."""
     X, y = prices(3, 100.0, 5)
     few = Dataset.from_arrays(X, y, name="few", task="regression", splits={"train": [0, 1], "val": [2]})
-    with pytest.warns(UserWarning, match="not defined here: it needs one channel, one output and three training"):
+    with pytest.warns(UserWarning, match="not defined here: it needs one channel and three training"):
         assert not preprocessing_of(relative_model, few).relative_target
 
 
@@ -294,6 +294,30 @@ def test_a_regression_records_the_naive_forecasts_it_must_beat_and_is_flagged_wh
     said = f"its test MSE {mean_mse:.4g} is no lower than predicting the training mean for every series"
     assert result.learned_nothing is not None and result.learned_nothing.startswith(said)
     assert unusable_reason(config) is not None and unusable_reason(config).startswith(said)
+
+
+def test_a_forecast_of_the_next_values_learns_them_relative_and_must_beat_persistence_at_each() -> None:
+    """Regression: targets of several outputs (the next 3 prices) had no level correlation ("one output" needed), so
+    a forecast of several steps neither learned them in each series' frame, extrapolating to test prices 10x the
+    training ones, nor recorded persistence, the forecast it must beat."""
+    ahead = 3
+    parts = []
+    for n, level, seed in ((64, 100.0, 0), (16, 300.0, 1), (16, 1000.0, 2)):
+        walk = level * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.01, (n, 30 + ahead)), axis=1))
+        parts.append((walk[:, None, :30], walk[:, 30:]))
+    X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    splits = {"train": np.arange(64), "val": np.arange(64, 80), "test": np.arange(80, 96)}
+    ds = Dataset.from_arrays(X, y, name="next three", task="regression", splits=splits)
+    assert level_correlation(*ds.split("train")) > 0.95
+    read_off = np.column_stack([y[:, 0], magnitudes().y])  # one output follows the level, the other does not
+    assert abs(level_correlation(X, read_off)) < 0.5
+
+    result = train_from_scratch("fcn", ds, max_epochs=1, arch_kwargs=SMALL, progress=False)
+    assert result.model.preprocessor.relative_target
+    (X_test, y_test) = ds.split("test")
+    persistence = result.model.meta["naive"]["persistence"]["metrics"]
+    assert persistence["mae"] == pytest.approx(np.mean(np.abs(y_test - X_test[:, 0, -1:])))
+    assert result.metrics["mae"] < result.model.meta["naive"]["training_mean"]["metrics"]["mae"]
 
 
 def test_a_fine_tune_can_drop_the_stream_max_input_and_large_values_of_it_are_named() -> None:

@@ -329,20 +329,20 @@ def _refuse_overflow(X: np.ndarray, *stats: np.ndarray) -> None:
 
 
 def level_correlation(X: np.ndarray, y: np.ndarray) -> float | None:
-    """Pearson correlation of one-output regression targets with the last value of their one-channel series
-    (finite, as every preprocessor takes them): near 1 when the target is in the series' units and follows its level (a forecast of the next value),
-    near 0 for a quantity read off the series' shape (a magnitude from a seismogram). None where it is undefined:
-    several channels or outputs, fewer than three series, a constant."""
+    """Pearson correlation of regression targets with the last value of their one-channel series (finite, as every
+    preprocessor takes them), the lowest over the outputs of a multi-output target (a forecast of the next h values
+    follows the level at every step): near 1 when the target is in the series' units and follows its level (a
+    forecast), near 0 for a quantity read off the series' shape (a magnitude from a seismogram). None where it is
+    undefined: several channels, fewer than three series, a constant last value or output."""
     X = _as_series(X)
     y = np.asarray(y, dtype=np.float64)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if X.shape[1] != 1 or y.ndim != 1 or len(y) != len(X):
+    outputs = y[:, None] if y.ndim == 1 else y
+    if X.shape[1] != 1 or outputs.ndim != 2 or len(outputs) != len(X):
         return None
     last = X[:, 0, -1].astype(np.float64)
-    if len(y) < 3 or np.ptp(last) == 0 or np.ptp(y) == 0:
+    if len(outputs) < 3 or np.ptp(last) == 0 or (np.ptp(outputs, axis=0) == 0).any():
         return None
-    return float(np.corrcoef(last, y)[0, 1])
+    return float(min(np.corrcoef(last, output)[0, 1] for output in outputs.T))
 
 
 def _as_series(X: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ COMPARED_COLUMNS = {
 # column name and description.
 NAIVE_COLUMNS = {
     "training_mean": ("Training mean", "the training split's mean target, the same forecast for every series"),
-    "persistence": ("Persistence", "each series' last value, the naive forecast of its next value"),
+    "persistence": ("Persistence", "each series' last value, the naive forecast of the values that follow it"),
 }
 
 

@@ -323,8 +323,7 @@ def preprocessing_of(model: TimeSeriesModel, dataset: Dataset, relative_target: 
     ):
         correlation = _training_level_correlation(dataset)
         found = (
-            "not defined here: it needs one channel, one output and three training series whose last values and "
-            "targets vary"
+            "not defined here: it needs one channel and three training series whose last values and targets vary"
             if correlation is None
             else f"{correlation:.2f}, {LEVEL_CORRELATION_MIN} needed"
         )

@@ -1,5 +1,5 @@
 """A regression's naive forecasts, what any model of it must beat: the training split's mean target and, for a
-forecast of the next value, each series' last value (persistence).
+forecast of the next value (or values), each series' last value (persistence).
 
 They are scored when a model trains, into its checkpoint's ``meta["naive"]`` (which model cards, ``tshub info`` and
 a service job's result show), and again on the labelled series ``tshub predict`` scores the model on.
@@ -15,7 +15,7 @@ from tshub.data.dataset import Dataset
 from tshub.training.metrics import task_metrics
 
 #: ``meta["naive"]`` keys: the training split's mean target, the same for every series (a model no better learned
-#: nothing), and each series' last value (``persistence``, recorded only for a forecast of the next value).
+#: nothing), and each series' last value (``persistence``, recorded only for a forecast of the next values).
 TRAINING_MEAN, PERSISTENCE = "training_mean", "persistence"
 
 
@@ -35,7 +35,7 @@ def naive_forecasts(ds: Dataset, persistence: bool) -> dict[str, dict[str, Any]]
         if not len(ds.splits.get(split, [])):
             return {}
         X, y = ds.split(split)
-        return task_metrics("regression", y, _forecast(name, X, mean))
+        return task_metrics("regression", y, _forecast(name, X, mean, np.shape(y)[1:]))
 
     return {
         name: {**record, "metrics": scores(name, "test"), "val_metrics": scores(name, "val")}
@@ -51,13 +51,15 @@ def naive_scores(naive: Any, X: np.ndarray, y: np.ndarray) -> dict[str, dict[str
     recorded = naive if isinstance(naive, dict) else {}
     mean = _recorded_mean(recorded.get(TRAINING_MEAN), y)
     names = [TRAINING_MEAN] * (mean is not None) + [PERSISTENCE] * (PERSISTENCE in recorded)
-    return {name: task_metrics("regression", y, _forecast(name, X, mean)) for name in names}
+    return {name: task_metrics("regression", y, _forecast(name, X, mean, np.shape(y)[1:])) for name in names}
 
 
-def _forecast(name: str, X: np.ndarray, mean: Any) -> np.ndarray:
-    """The forecast ``name`` makes for each series of ``X``."""
+def _forecast(name: str, X: np.ndarray, mean: Any, outputs: tuple[int, ...]) -> np.ndarray:
+    """The forecast ``name`` makes for each series of ``X``, of targets shaped ``outputs`` each (persistence: the
+    last value for every output, the naive forecast of each of the next values)."""
     if name == PERSISTENCE:
-        return X[:, 0, -1].astype(np.float64)
+        last = X[:, 0, -1].astype(np.float64)
+        return np.broadcast_to(last.reshape(-1, *(1,) * len(outputs)), (len(X), *outputs))
     return np.broadcast_to(np.asarray(mean, dtype=np.float64), (len(X), *np.shape(mean)))
 
 
