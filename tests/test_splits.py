@@ -488,6 +488,22 @@ def test_windows_of_several_series_hold_out_the_end_of_each(sp500_close) -> None
     assert "the end of each of its 3 series" in notes[-1]
 
 
+def test_windows_forecasting_several_steps_purge_their_targets_too() -> None:
+    """Before: the gap was one window length (length // stride windows), enough for a next-value target; with the
+    next 5 values as targets, the last training windows' targets were the first held-out windows' inputs."""
+    series, length, ahead = random_walk(700), 50, 5
+    starts = np.arange(len(series) - length - ahead + 1)
+    X = np.stack([series[s : s + length] for s in starts])
+    y = np.stack([series[s + length : s + length + ahead] for s in starts])
+    ds = Dataset.from_arrays(X, y, name="five ahead", task="regression")
+    with pytest.warns(UserWarning, match="54 purged windows"):
+        out, _ = training_splits(ds, test_fraction=0.15)
+    seen = {int(t) for i in out.splits["train"] for t in range(i, i + length + ahead)}  # inputs and targets
+    for split in ("val", "test"):
+        assert not seen & {int(t) for i in out.splits[split] for t in range(i, i + length + ahead)}, split
+    assert out.meta["split_protocol"]["sliding_windows"]["horizon"] == ahead
+
+
 def test_a_series_too_short_to_carve_stays_in_training() -> None:
     ds, rows = panel([random_walk(400, seed=0), random_walk(80, seed=1), random_walk(400, seed=2)])
     with pytest.warns(UserWarning, match="3 series"):

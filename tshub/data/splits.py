@@ -51,7 +51,8 @@ class SplitOrder:
     """How held-out splits are carved from some rows (``split_order_for``): ``order`` "time" or "random", as
     ``asked`` ("auto", "random" or "time") resolved; ``stride`` the signed stride of their sliding windows (0: they
     are not), ``length`` the steps of a window, ``pairs`` the share of consecutive rows one stride apart, ``series``
-    how many series the windows are of (``series_starts``)."""
+    how many series the windows are of (``series_starts``), ``horizon`` the outputs of a regression's target (the
+    next ``horizon`` values of a forecast)."""
 
     order: str
     asked: str
@@ -59,13 +60,14 @@ class SplitOrder:
     length: int = 0
     pairs: float = 0.0
     series: int = 1
+    horizon: int = 1
 
     @property
     def purge(self) -> int:
-        """Windows dropped between a training block and the block held out after it: length // |stride|, so that
-        no held-out window shares a time step with a training window, nor with the value after one (a next-value
-        target). 0 for rows that are not windows."""
-        return self.length // abs(self.stride) if self.stride else 0
+        """Windows dropped between a training block and the block held out after it: (length + horizon - 1) //
+        |stride|, so that no held-out window shares a time step with a training window, nor with the values after
+        one (a forecast's targets: one for a next-value target). 0 for rows that are not windows."""
+        return (self.length + self.horizon - 1) // abs(self.stride) if self.stride else 0
 
     def record(self) -> dict[str, Any]:
         """What the split protocol says of the order (nothing for data that are not windows split at random by
@@ -73,8 +75,9 @@ class SplitOrder:
         if self.order == "random" and not self.stride and self.asked == "auto":
             return {}
         windows = {"stride": self.stride, "length": self.length, "pairs": round(self.pairs, 4)} if self.stride else None
-        if windows is not None and self.series > 1:  # one series: the record it always was
-            windows["series"] = self.series
+        if windows is not None:  # one series, one output: the record it always was
+            windows.update({"series": self.series} if self.series > 1 else {})
+            windows.update({"horizon": self.horizon} if self.horizon > 1 else {})
         return {"split_order": self.asked, "order": self.order, "sliding_windows": windows}
 
     def of_series(self) -> str:
@@ -173,7 +176,10 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
     stride, pairs = sliding_window_stride(ds.X[rows])
     order = "time" if split_order == "time" or (split_order == "auto" and stride) else "random"
     series = len(series_starts(ds.X[rows if stride > 0 else rows[::-1]], abs(stride))) if stride else 1
-    resolved = SplitOrder(order, split_order, stride, ds.length if stride else 0, pairs if stride else 0.0, series)
+    horizon = int(np.prod(np.shape(ds.y)[1:])) if stride and ds.task == "regression" else 1
+    resolved = SplitOrder(
+        order, split_order, stride, ds.length if stride else 0, pairs if stride else 0.0, series, horizon
+    )
     if split_order == "auto" and stride:
         blocks = "chronological blocks" if series == 1 else "the last chronological block of each series"
         warnings.warn(
