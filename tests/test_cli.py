@@ -1113,3 +1113,21 @@ def test_predict_scores_a_regression_s_naive_forecasts_on_the_same_series(tmp_pa
         in err
     )
     assert "on the 10 series of new." in err
+
+
+def test_predict_refuses_targets_of_another_width_than_the_model_predicts(tmp_path: Path, capsys) -> None:
+    """Regression: a regressor of 3 outputs scoring a file of one target per series (or the reverse) ended in a
+    traceback, "ValueError: targets (6,) and predictions (6, 3) do not match"."""
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 3, filters=(4, 8, 4))
+    model.task, model.preprocessor = "regression", ZNormalize()
+    model.save_pretrained(tmp_path / "three")
+    X, rng = np.random.default_rng(0).standard_normal((6, 20)), np.random.default_rng(1)
+    np.savez(tmp_path / "one.npz", X=X, y=rng.standard_normal(6))
+    assert main(["predict", str(tmp_path / "three"), str(tmp_path / "one.npz")]) == 1
+    said = capsys.readouterr().err
+    assert "the data has 1 target per series, but" in said and "predicts 3: pass --no-labels" in said
+    assert "Traceback" not in said
+    np.savez(tmp_path / "three.npz", X=X, y=rng.standard_normal((6, 3)))
+    assert main(["predict", str(tmp_path / "three"), str(tmp_path / "three.npz"), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["prediction"][0]) == 3

@@ -180,3 +180,52 @@ def test_whole_number_targets_read_as_many_classes_of_one_series_are_warned_abou
         assert Dataset.from_arrays(X, prices, task="regression").task == "regression"
         Dataset.from_arrays(X[:18], np.arange(18))  # one series per class, but few classes: a few-shot set
         Dataset.from_arrays(X, np.arange(150) % 3)
+
+
+def test_float_labels_beyond_int64_stay_apart() -> None:
+    """Regression: labels 1e20 and 2e20 were cast to int64, both to -9223372036854775808, one class of all the series
+    ("its 'train' series hold only one class"); and targets of size 1e30, which every float is whole at, read as
+    classes."""
+    X, y = np.random.default_rng(0).normal(size=(20, 1, 16)), np.arange(20) % 2
+    labelled = Dataset.from_arrays(X, np.array([1e20, 2e20])[y], task="classification")
+    assert labelled.classes == ["100000000000000000000", "200000000000000000000"]
+    assert labelled.y.tolist() == y.tolist()
+    assert Dataset.from_arrays(X, np.random.default_rng(1).normal(size=20) * 1e30).task == "regression"
+    assert Dataset.from_arrays(X, np.array([3.0, 7.0])[y]).class_values == [3, 7]  # as before
+
+
+@pytest.mark.parametrize("task", [None, "regression", "classification"])
+def test_targets_of_more_than_two_dimensions_are_refused(task: str | None) -> None:
+    """Regression: regression targets of shape (n, 2, 2) made a dataset, and training failed in numpy's broadcasting
+    ("operands could not be broadcast together with shapes (16,2,2) (4,)"); as labels, each row's text was a class."""
+    X, rng = np.random.default_rng(0).normal(size=(20, 1, 16)), np.random.default_rng(1)
+    with pytest.raises(DatasetError, match=r"targets of shape \(20, 2, 2\).*\(n,\).*\(n, k\).*reshape\(20, -1\)"):
+        Dataset.from_arrays(X, rng.normal(size=(20, 2, 2)), task=task)
+    with pytest.raises(DatasetError, match=r"targets of shape \(20, 2, 2\)"):
+        Dataset(name="arrays", X=X, y=rng.normal(size=(20, 2, 2)), task="regression")
+
+
+def test_several_labels_per_series_are_refused() -> None:
+    """Regression: labels of shape (n, 2) became classes named after each row's text ("['a', 'b']")."""
+    X = np.random.default_rng(0).normal(size=(20, 1, 16))
+    labels = np.array([["a", "b"], ["c", "d"]])[np.arange(20) % 2]
+    with pytest.raises(DatasetError, match=r"one class label per series, got labels of shape \(20, 2\)"):
+        Dataset.from_arrays(X, labels)
+    with pytest.raises(DatasetError, match=r"one class label per series"):
+        Dataset.from_arrays(X, np.arange(40).reshape(20, 2), task="classification")
+    assert Dataset.from_arrays(X, labels[:, :1]).classes == ["a", "c"]  # a column is one label per series
+
+
+def test_values_beyond_float32_are_refused_saying_so() -> None:
+    """Regression: from_arrays cast 1e39 to infinity (numpy's "overflow encountered in cast"), and training or
+    predict then blamed "NaN or infinite values" and advised NaN padding options."""
+    X = np.random.default_rng(0).normal(size=(4, 2, 16))
+    X[2, 1, 5] = -1e39
+    said = r"value -1e\+39 \(series 2, channel 1, step 5\) is beyond float32's range.*rescale"
+    with pytest.raises(DatasetError, match=said):
+        Dataset.from_arrays(X, [0, 1, 0, 1])
+    with pytest.raises(DatasetError, match=said):
+        build_model("fcn", 2, 2).predict(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert series_as_float32(np.array([[3e38, np.inf, np.nan]])).dtype == np.float32  # inf, NaN: refused later

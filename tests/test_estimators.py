@@ -291,3 +291,21 @@ def test_split_order_is_a_parameter_that_clone_keeps_and_fit_carves_the_validati
     with pytest.raises(ValueError, match=r"split_order must be one of \('auto', 'random', 'time'\), got 'chrono'"):
         TSHubRegressor(split_order="chrono", **options).fit(X, y)
     assert "split_order :" in (TSHubRegressor.__doc__ or "") and "split_order :" in (TSHubClassifier.__doc__ or "")
+
+
+def test_a_data_frame_of_nested_series_is_refused_saying_how_to_stack_it():
+    """Regression: sktime's nested layout (a DataFrame whose cells are series) failed in pandas with "setting an array
+    element with a sequence", which says nothing of the layout; a DataFrame of numbers is (n, timepoints)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 2, 24)), np.arange(20) % 2
+    nested = pd.DataFrame({f"dim_{c}": [pd.Series(x[c]) for x in X] for c in range(2)})
+    clf = TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"X is a DataFrame whose cells are series.*np\.stack"):
+        clf.fit(nested, y)
+    stacked = np.stack([np.stack([np.asarray(cell) for cell in row]) for row in nested.to_numpy()])  # the advice
+    np.testing.assert_array_equal(stacked, X)
+    clf.fit(pd.DataFrame(X[:, 0]), y)
+    with pytest.raises(ValueError, match=r"X is a DataFrame whose cells are series"):
+        clf.predict(nested[["dim_0"]])

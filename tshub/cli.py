@@ -918,6 +918,7 @@ def _true_labels(model: TimeSeriesModel, data: Dataset, split: str | None, head:
     likely no label column at all), else kept and count as errors."""
     _, y = data.split(split) if split else (data.X, data.y)
     if data.task != "classification":
+        _refuse_targets_of_another_width(model, y)
         return np.asarray(y, dtype=np.float64)
     classes = _classes(model, head)
     values = model.class_values if head is None and model.class_values is not None else classes
@@ -933,6 +934,18 @@ def _true_labels(model: TimeSeriesModel, data: Dataset, split: str | None, head:
     if unknown:
         print(f"labels the model does not know, counted as errors: {', '.join(unknown[:10])}", file=sys.stderr)
     return np.array([known.get(_label_key(label), str(label)) for label in labels], dtype=object)
+
+
+def _refuse_targets_of_another_width(model: TimeSeriesModel, y: np.ndarray) -> None:
+    """Refuse regression targets of another count per series than the model predicts (the scores failed on their
+    shapes, in a traceback), saying what to do."""
+    width = 1 if np.ndim(y) == 1 else int(np.shape(y)[1])
+    if width != model.n_outputs:
+        raise UsageError(
+            f"the data has {width} target{'s' if width > 1 else ''} per series, but the model predicts "
+            f"{model.n_outputs}: pass --no-labels to predict without scoring, or give the data its "
+            f"{model.n_outputs} targets per series."
+        )
 
 
 def _comparable(task: str, truth: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -210,6 +210,7 @@ class _TSHubEstimator(BaseEstimator):
         Univariate series may come as (n, t) or (n, 1, t) at fit and predict alike; scikit-learn's feature count
         and names are those of the layout seen at fit."""
         X = _stack_collection(X)
+        _refuse_nested_frame(X)
         _refuse_non_series_shape(X)
         if reset:
             regression = self._task == "regression"
@@ -322,6 +323,17 @@ def _refuse_missing(X: np.ndarray) -> None:
         "first (aeon's Padder, or tshub.datasets.read_file(..., variable_length='pad'|'resample')); gaps inside "
         "series: interpolate them (missing='interpolate').",
     )
+
+
+def _refuse_nested_frame(X: Any) -> None:
+    """Refuse a DataFrame whose cells are series (sktime's nested layout): pandas' "setting an array element with a
+    sequence" said nothing of it. A DataFrame of numbers is (n, timepoints), and is taken."""
+    if hasattr(X, "iloc") and getattr(X, "ndim", 0) == 2 and X.size and np.ndim(X.iloc[0, 0]) > 0:
+        raise ValueError(
+            "X is a DataFrame whose cells are series (sktime's nested layout); these estimators take arrays (n, "
+            "timepoints) or (n, channels, timepoints): pass np.stack([np.stack([np.asarray(cell) for cell in row]) "
+            "for row in X.to_numpy()])."
+        )
 
 
 def _refuse_non_series_shape(X: Any) -> None:

@@ -59,6 +59,7 @@ class Dataset:
             raise DatasetError(
                 f"dataset {self.name!r}: {len(self.X)} series but {len(self.y)} targets; they must match one to one."
             )
+        _refuse_targets_of_many_dimensions(self.name, np.asarray(self.y))
         if self.task == "classification":
             y = np.asarray(self.y)
             if y.dtype.kind == "f" and len(y) and not np.all(np.mod(y, 1) == 0):
@@ -173,6 +174,7 @@ class Dataset:
                 f"dataset {name!r}: from_arrays needs y, one target per series ({len(X)} series), got {y.item()!r}: "
                 "pass the class labels or regression values; series to predict go to model.predict(X) as they are."
             )
+        _refuse_targets_of_many_dimensions(name, y)
         if not ((meta or {}).get("unlabeled") and task == "regression"):
             _refuse_missing_targets(name, y)
         inferred = task is None
@@ -181,6 +183,7 @@ class Dataset:
         class_values = None
         if task == "classification":
             labels = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+            _refuse_several_labels(name, labels)
             y, classes = encode_labels(labels, classes)
             class_values = typed_class_values(labels, classes)
             if inferred and labels.dtype.kind in "iuf":
@@ -320,6 +323,7 @@ def series_as_float32(X: Any) -> np.ndarray:
     X = np.asarray(X)
     if X.dtype.kind in "iuf" and X.dtype.itemsize >= 4 and X.dtype != np.float32 and X.size:
         wide = X.astype(np.float64, copy=False)
+        _refuse_values_beyond_float32(wide)
         high, low = np.fmax.reduce(wide, axis=-1), np.fmin.reduce(wide, axis=-1)  # NaN gaps ignored
         step = np.spacing(np.maximum(np.abs(high), np.abs(low)).astype(np.float32)).astype(np.float64)
         with np.errstate(invalid="ignore"):
@@ -336,6 +340,24 @@ def series_as_float32(X: Any) -> np.ndarray:
                 stacklevel=3,
             )
     return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def _refuse_values_beyond_float32(X: np.ndarray) -> None:
+    """Refuse finite values float32 cannot hold: cast, they became infinite, and were then refused as "NaN or
+    infinite values" with advice about NaN padding (the readers refuse them as this does)."""
+    beyond = np.isfinite(X) & (np.abs(X) > np.finfo(np.float32).max)
+    if beyond.any():
+        first = np.argwhere(beyond)[0]
+        raise DatasetError(
+            f"value {X[tuple(first)]:g} ({_position(X, first)}) is beyond float32's range (±3.4e38), in which tshub "
+            "keeps series; rescale the data (e.g. divide by a power of ten)."
+        )
+
+
+def _position(X: np.ndarray, index: np.ndarray) -> str:
+    """Where ``index`` lies in series (n, t) or (n, c, t), in words."""
+    axes = ("series", "channel", "step") if X.ndim == 3 else ("series", "step")
+    return ", ".join(f"{axis} {int(i)}" for axis, i in zip(axes, index))
 
 
 #: What a Dataset's own options do about series with NaN (padding of shorter series, gaps), for the errors refusing them.
@@ -359,13 +381,15 @@ def refuse_incomplete_series(X: np.ndarray, what_to_do: str) -> None:
     finite = np.isfinite(X)
     if finite.all():
         return
-    first = np.argwhere(~finite)[0]
-    axes = ("series", "channel", "step") if X.ndim == 3 else ("series", "step")
-    where = ", ".join(f"{axis} {int(i)}" for axis, i in zip(axes, first))
+    where = _position(X, np.argwhere(~finite)[0])
     incomplete = int((~finite).reshape(len(X), -1).any(axis=1).sum())
     raise DatasetError(
         f"{incomplete} of {len(X)} series contain NaN or infinite values (the first: {where}); {what_to_do}"
     )
+
+
+#: Floats of this size or more are all whole numbers, so being whole tells class labels from quantities only below it.
+_WHOLE_FLOATS = 2.0**53
 
 
 #: The most channels an array laid out (n, length, channels) by mistake usually has on its last axis (xyz, an IMU,
@@ -435,7 +459,8 @@ def infer_task(y: np.ndarray) -> Task:
     if y.dtype.kind in "OUSb" or y.dtype.kind in "iu":
         return "classification"
     finite = y[np.isfinite(y)] if y.dtype.kind == "f" else y
-    return "classification" if y.ndim == 1 and np.all(np.mod(finite, 1) == 0) else "regression"
+    whole = np.all(np.mod(finite, 1) == 0) and np.all(np.abs(finite) < _WHOLE_FLOATS)
+    return "classification" if y.ndim == 1 and whole else "regression"
 
 
 def missing_targets(y: np.ndarray) -> np.ndarray:
@@ -477,6 +502,27 @@ def _refuse_targets_of_other_types(name: str, y: np.ndarray) -> None:
         f"{said} {what} ({y.dtype}); {advice}, or numbers for a regression (y.astype('int64') counts them in units of "
         f"{unit!r}{since})."
     )
+
+
+def _refuse_targets_of_many_dimensions(name: str, y: np.ndarray) -> None:
+    """Refuse targets of more than two dimensions (a regression's (n, 2, 2) failed in numpy's broadcasting, inside
+    training), saying how to lay them out."""
+    if y.ndim > 2:
+        raise DatasetError(
+            f"dataset {name!r}: targets of shape {y.shape}; tshub takes one target per series, (n,), or k regression "
+            f"targets per series, (n, k): pass y.reshape({len(y)}, -1)."
+        )
+
+
+def _refuse_several_labels(name: str, labels: np.ndarray) -> None:
+    """Refuse several class labels per series: each row's text became a class ("['a', 'b']"), and predict returned
+    it as such."""
+    if labels.ndim > 1:
+        raise DatasetError(
+            f"dataset {name!r}: classification takes one class label per series, got labels of shape {labels.shape}; "
+            "for several numeric targets per series pass task='regression', for several labels join each series' "
+            "labels into one (e.g. 'a|b')."
+        )
 
 
 def _refuse_text_targets(name: str, y: np.ndarray) -> None:
@@ -542,8 +588,10 @@ def _numbers_as_numbers(y: np.ndarray) -> np.ndarray:
 
 
 def _integral_floats_as_ints(y: np.ndarray) -> np.ndarray:
-    """Float labels without a fractional part as int64 (1.0 is the class "1"); other labels as they are."""
-    return y.astype(np.int64) if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0) else y
+    """Float labels without a fractional part as int64 (1.0 is the class "1"); other labels as they are, floats past
+    int64's range too (cast, 1e20 and 2e20 were one value, one class)."""
+    whole = y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0) and np.all(np.abs(y) < 2.0**63)
+    return y.astype(np.int64) if whole else y
 
 
 def label_text(v: Any) -> str:
