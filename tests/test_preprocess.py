@@ -39,6 +39,31 @@ def test_series_too_large_to_normalise_in_float32_are_refused(preprocessor: Prep
     assert np.isfinite(preprocessor.fit_transform(X)[0]).all()
 
 
+def test_series_of_tiny_values_z_normalise_as_their_scaled_copies() -> None:
+    """Regression: values ~1e-30 (a seismogram in SI units after a gain) have a float32 variance of 0, not a
+    constant series: z-normalisation divided by it, NaN went into training (a loss of NaN at epoch 1) and ranking."""
+    X = np.random.default_rng(0).normal(size=(4, 2, 32)).astype(np.float32)
+    tiny = X.copy()
+    tiny[1:3] *= np.float32(1e-30)
+    tiny[3, 1] = np.float32(4e-31)  # a constant channel stays zeros
+    expected = ZNormalize().transform(X)[0]
+    expected[3, 1] = 0
+    got = ZNormalize().transform(tiny)[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_array_equal(got[0], expected[0])  # a series of ordinary values normalises as it always did
+
+
+def test_no_series_transform_to_no_series() -> None:
+    """Regression: min–max preprocessing (EMG/*, SP500/*) reshaped zero series with reshape(0, -1), which fails, so
+    predicting an empty batch crashed where z-normalised models returned nothing."""
+    X = np.random.default_rng(0).normal(size=(8, 3, 40)).astype(np.float32)
+    minmax = MinMaxMask().fit(X)
+    scaled, stream_max = minmax.transform(X[:0])
+    assert scaled.shape == (0, 3, 40) and stream_max is not None and stream_max.shape == (0, 1)
+    assert minmax.instance_frame(X[:0])[0].shape == (0,)
+    assert ZNormalize().transform(X[:0])[0].shape == (0, 3, 40)
+
+
 def test_missing_values_name_the_series_and_say_what_to_do_with_arrays() -> None:
     """The message named no series and spoke only of the readers' options, which arrays never pass through."""
     X = np.zeros((6, 2, 10), dtype=np.float32)

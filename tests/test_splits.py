@@ -22,6 +22,7 @@ from tshub.data.splits import (
     sliding_window_stride,
     train_as_validation,
     training_splits,
+    validation_is_train,
 )
 
 
@@ -75,11 +76,23 @@ def test_validation_of_one_series_per_label_says_to_check_the_label_column() -> 
     stamps = Dataset.from_arrays(
         np.ones((3, 1)), np.array(["2021-05-01 00:00", "2021-05-01 00:30", "2021-05-01 01:00"])
     )
-    with pytest.raises(DatasetError, match=r"single training series: check that the label column .*label_column="):
+    with pytest.raises(DatasetError, match=r"single training series: .* check that the label column .*label_column="):
         ensure_validation(stamps)
     years = Dataset.from_arrays(np.ones((3, 1)), np.array([1947, 1948, 1949]), task="classification")
-    with pytest.raises(DatasetError, match=r"single training series: are the labels numeric targets\? .*regression"):
+    with pytest.raises(DatasetError, match=r"single training series: .* are the labels numeric targets\? .*regression"):
         ensure_validation(years)
+
+
+def test_one_series_per_class_is_told_it_can_train_and_select_on_all_of_them() -> None:
+    """Regression: two series of two classes (or one per class) were refused with advice about the label column
+    alone, though training on every series and selecting on them (validation='train') trains them."""
+    two = Dataset.from_arrays(np.random.default_rng(0).normal(size=(2, 16)), np.array(["a", "b"]))
+    with pytest.raises(
+        DatasetError, match=r"train on all of them and select the weights on them \(validation='train'\)"
+    ):
+        ensure_validation(two)
+    trained, _ = training_splits(two, validation="train")
+    assert validation_is_train(trained)
 
 
 def test_ensure_validation_keeps_an_existing_val() -> None:
@@ -416,6 +429,15 @@ def test_airline_windows_are_detected(shared_data: Path) -> None:
 
     passengers = pd.read_csv(path)["Passengers"].to_numpy(dtype=np.float64)
     assert sliding_window_stride(windows(passengers, length=12).X) == (1, 1.0)
+
+
+def test_the_scale_of_the_data_does_not_make_windows() -> None:
+    """Regression: "near zero" was absolute (1e-7), so random series at 1e-8 (seismograms in m/s) matched at any
+    shift: taken for sliding windows and carved in time, or refused as too few windows for the gap."""
+    rng = np.random.default_rng(0)
+    assert sliding_window_stride(rng.normal(size=(100, 1, 50)) * 1e-8)[0] == 0
+    walk = np.cumsum(rng.normal(size=700)) * 1e-9  # real windows at that scale are still windows
+    assert sliding_window_stride(windows(walk).X) == (1, 1.0)
 
 
 def test_rows_that_are_not_windows_are_not_detected(ucr_root: Path) -> None:

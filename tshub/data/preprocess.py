@@ -200,6 +200,11 @@ class Identity(Preprocessor):
         return _as_series(X), None
 
 
+#: The smallest std whose float32 variance is a normal number: series whose values vary less are normalised in
+#: float64 (seismograms in m/s, ~1e-30 · spans, gave a variance of 0 and NaN).
+_FLOAT32_VARIANCE_UNDERFLOW = float(np.sqrt(np.finfo(np.float32).tiny))
+
+
 class ZNormalize(Preprocessor):
     """Per-series, per-channel z-normalisation, the UCR convention (a constant series becomes zeros)."""
 
@@ -232,7 +237,13 @@ class ZNormalize(Preprocessor):
         # A constant series is tested as max == min: its float32 std is rounding noise, not 0, and would map it to ±1.
         constant = X.max(axis=2, keepdims=True) == X.min(axis=2, keepdims=True)
         std[constant] = 1.0
-        return np.where(constant, np.float32(0), (X - mean) / std).astype(np.float32), None
+        tiny = std < _FLOAT32_VARIANCE_UNDERFLOW  # its float32 variance underflowed (to 0 for values ~1e-30: NaN)
+        z = np.where(constant, np.float32(0), (X - mean) / np.where(tiny, np.float32(1), std))
+        if tiny.any():  # those series alone in float64, so that every other one normalises as it always did
+            wide = X.astype(np.float64)
+            deviation = wide.std(axis=2, keepdims=True)
+            z = np.where(tiny, (wide - wide.mean(axis=2, keepdims=True)) / np.where(tiny, deviation, 1.0), z)
+        return z.astype(np.float32), None
 
     def carries_relative_target(self, channels: int) -> bool:
         return channels == 1  # each channel has its own scale, and a target has no channel
@@ -292,14 +303,14 @@ class MinMaxMask(Preprocessor):
                 "model with it takes only series of that shape (resample or pad yours to it); for series of "
                 "another shape, fine-tune it on them (tshub.finetune), which fits a new mask."
             )
-        stream_max = np.abs(X).reshape(len(X), -1).max(axis=1, keepdims=True).astype(np.float32)
+        stream_max = np.abs(_per_series(X)).max(axis=1, keepdims=True).astype(np.float32)
         return (_minmax(X) - self.mask).astype(np.float32), stream_max
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {} if self.mask is None else {"mask": self.mask}
 
     def instance_frame(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        flat = X.reshape(len(X), -1).astype(np.float64)
+        flat = _per_series(X).astype(np.float64)
         low = flat.min(axis=1)
         return low, flat.max(axis=1) - low
 
@@ -308,8 +319,14 @@ class MinMaxMask(Preprocessor):
         return cls(arrays.get("mask"), relative_target=_relative_option(config))
 
 
+def _per_series(X: np.ndarray) -> np.ndarray:
+    """(n, channels · length): every value of a series in one row, for no series too (``reshape(n, -1)`` cannot
+    tell the row's size from zero rows, and failed on them)."""
+    return X.reshape(len(X), int(np.prod(X.shape[1:])))
+
+
 def _minmax(X: np.ndarray) -> np.ndarray:
-    flat = X.reshape(len(X), -1)
+    flat = _per_series(X)
     lo = flat.min(axis=1)[:, None, None]
     with np.errstate(over="ignore"):  # an overflow is refused just below, with what to do
         span = flat.max(axis=1)[:, None, None] - lo

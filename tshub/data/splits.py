@@ -100,6 +100,7 @@ def sliding_window_stride(X: np.ndarray) -> tuple[int, float]:
     X = X[:, None, :] if X.ndim == 2 else X
     if X.ndim != 3 or len(X) < 3 or X.shape[-1] < 4 or not np.issubdtype(X.dtype, np.number):
         return 0, 0.0
+    X = _unit_scale(X)
     best = (0, 0.0)
     for stride in _candidate_strides(X):
         share = _window_pairs(X, stride)
@@ -145,7 +146,7 @@ def series_starts(X: np.ndarray, stride: int) -> np.ndarray:
     """The rows of sliding windows ``X`` (in time order, ``stride`` > 0) that begin another series: a row sharing
     no time step with the row before, at any shift (a row a few steps further on than ``stride``, a missing window,
     continues its series). Always starts with row 0."""
-    X = X[:, None, :] if X.ndim == 2 else X
+    X = _unit_scale(X[:, None, :] if X.ndim == 2 else X)
     breaks = np.flatnonzero(~_one_stride_apart(X, stride)) + 1
     return np.concatenate([[0], [i for i in breaks if not _continues(X[i - 1], X[i])]]).astype(np.int64)
 
@@ -163,8 +164,16 @@ def _continues(earlier: np.ndarray, later: np.ndarray) -> bool:
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Equal up to float32 rounding of values written and read again (relative), or of values near zero."""
+    """Equal up to float32 rounding of values written and read again (relative), or of values near zero (of rows
+    ``_unit_scale`` scaled)."""
     return np.isclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def _unit_scale(X: np.ndarray) -> np.ndarray:
+    """``X`` divided by its largest finite magnitude, so that ``_close``'s "near zero" is near zero for the data's
+    scale: random seismograms in m/s (~1e-8) were all near zero, hence "sliding windows" at any stride."""
+    scale = float(np.max(np.abs(X), initial=0.0, where=np.isfinite(X)))
+    return X / scale if scale > 0 else X
 
 
 def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
@@ -272,7 +281,8 @@ def official_with_validation(
     room = np.maximum(sizes - 1, 0)
     if room.sum() == 0:
         why = (
-            f"every class has a single training series: {_single_series_advice(ds)}"
+            f"every class has a single training series: train on all of them and select the weights on them "
+            f"(validation='train'), or, if that is not what the data is: {_single_series_advice(ds)}"
             if ds.task == "classification"
             else f"it has {len(train)} training series; at least 2 are needed."
         )
