@@ -534,6 +534,12 @@ def test_a_series_too_short_to_carve_stays_in_training() -> None:
     assert short <= set(out.splits["train"].tolist())  # 30 windows: 5 held out after 50 purged leave none
     assert out.meta["split_protocol"]["held_out"]["val"]["series_too_short"] == 1
     assert {rows[i][0] for i in out.splits["val"]} == {0, 2}
+    all_short, _ = panel([random_walk(80, seed=1), random_walk(90, seed=2)])
+    with pytest.raises(
+        DatasetError, match=r"none of its 2 series has windows enough to hold its last 20% out as 'val'"
+    ):
+        with pytest.warns(UserWarning, match="2 series"):
+            training_splits(all_short)
 
 
 def test_windows_with_a_few_missing_are_one_series() -> None:

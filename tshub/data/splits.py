@@ -237,12 +237,17 @@ def chronological_holdout(ds: Dataset, split: str, fraction: float, order: Split
     held_total, kept_total = sum(map(len, held_rows)), sum(map(len, kept_rows))
     if not held_rows or kept_total < 2:
         windows = f"sliding windows ({_steps(order.stride)} apart, {order.length} steps each)"
-        asked = f"the last {held_total} out as {split!r}" if len(starts) == 1 else f"the last {fraction:.0%} of each"
+        gap = f"after the {order.purge} windows that would share time steps with them"
+        outcome = (
+            f"holding the last {held_total} out as {split!r} {gap} leaves {max(kept_total, 0)} to train on"
+            if len(starts) == 1
+            else f"none of its {len(starts)} series has windows enough to hold its last {fraction:.0%} out as "
+            f"{split!r} {gap} and keep 2 to train on"
+        )
         raise DatasetError(
-            f"dataset {ds.name!r}: its {n} training rows are {windows}{_of_several(len(starts))}; holding {asked} "
-            f"after the {order.purge} windows that would share time steps with them leaves {max(kept_total, 0)} to "
-            "train on: use more windows (a longer series, a smaller stride), a smaller fraction, or "
-            "split_order='random' (--split-order random) to accept overlapping windows across the splits."
+            f"dataset {ds.name!r}: its {n} training rows are {windows}{_of_several(len(starts))}; {outcome}: use "
+            "more windows (a longer series, a smaller stride), a smaller fraction, or split_order='random' "
+            "(--split-order random) to accept overlapping windows across the splits."
         )
     previous = ds.meta.get("split_protocol") or {}
     blocks = previous.get("held_out", {}) if previous.get("rule") == "chronological_holdout" else {}
