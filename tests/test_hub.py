@@ -429,6 +429,15 @@ def test_resolution_order_folder_then_stores_then_hub(fcn, tmp_path, monkeypatch
     assert calls.pop()[0] == "someone/gunpoint-finetuned"
 
 
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_name_is_refused_as_such(name, tmp_path, monkeypatch):
+    """Regression: an empty name (a blank in a candidate list) was read as the folder "." and refused as "'.' is a
+    folder but not a tshub checkpoint", which names no empty string."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidModelIdError, match=r"an empty model name .*'GunPoint/fcn'"):
+        tshub.load_pretrained(name)
+
+
 def test_missing_id_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("TSHUB_ZOO", str(tmp_path / "team_zoo"))
     with pytest.raises(ModelNotFoundError) as err:

@@ -27,7 +27,7 @@ from huggingface_hub.errors import (
 from tshub.atomic import replace_folder
 from tshub.data.catalogue import list_datasets
 from tshub.hub.checkpoint import CONFIG_NAME, PULLED_NAME, load_checkpoint, note_load
-from tshub.hub.errors import CheckpointError, ModelNotFoundError
+from tshub.hub.errors import CheckpointError, InvalidModelIdError, ModelNotFoundError
 from tshub.hub.ids import ModelId, as_model_id
 from tshub.hub.remote import download, hub_endpoint, hub_offline, snapshot_commit, snapshot_repo
 from tshub.hub.store import checkpoint_dir, home_store, list_pretrained, stores
@@ -72,6 +72,11 @@ def resolve(name: str | Path, revision: str | None = None, *, local_folders: boo
     ``./GunPoint/fcn`` has the same spelling as a model id the stores hold, a warning says which one is used.
     ``local_folders=False`` skips folders altogether.
     """
+    if not str(name).strip():  # Path("") is ".", the working directory: said as a folder that is no checkpoint
+        raise InvalidModelIdError(
+            f"an empty model name ({str(name)!r}): pass a model id such as 'GunPoint/fcn' (`tshub list` shows them), "
+            "a checkpoint folder or a Hub repo id."
+        )
     looked: list[str] = []
     model_id = as_model_id(str(name))
     folder = _existing_folder(Path(name).expanduser(), looked) if local_folders else None
