@@ -561,7 +561,7 @@ def test_channels_last_series_are_told_to_transpose_not_to_adapt_the_model() -> 
     model.preprocessor = MinMaxMask().fit(X)
     with pytest.raises(ModelInputError, match=channels_last):
         model.predict(X.transpose(0, 2, 1))
-    with pytest.raises(ModelInputError, match=r"got 2; call model\.adapt_input_channels"):
+    with pytest.raises(ModelInputError, match=r"got 2: fine-tune it .*`tshub finetune`.*adapt_input_channels\(2\)"):
         model.predict(X[:, :2])  # another channel count, not channels-last
     assert model.predict(X).shape == (4,)
 

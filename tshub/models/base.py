@@ -29,6 +29,15 @@ class ModelInputError(ValueError):
     """Raised when a model gets input it was not built for (wrong channels, too short, missing stream_max)."""
 
 
+def _adapt_advice(channels: int) -> str:
+    """What fits a network to series of ``channels`` channels, said for Python and the command line alike (the
+    CLI's user can only fine-tune)."""
+    return (
+        f"fine-tune it on such series (tshub.finetune, `tshub finetune`), which adapts its input layer, or call "
+        f"model.adapt_input_channels({channels}) to adapt it without training."
+    )
+
+
 class HeadStatistics(nn.Module):
     """One source dataset's BatchNorm running statistics: a mean and a variance per BatchNorm of the backbone."""
 
@@ -273,9 +282,9 @@ class TimeSeriesModel(nn.Module, HubMixin):
             raise ModelInputError(
                 f"{built} series of shape {shape}, which look channels-last (n, length, channels): tshub takes "
                 f"(n, channels, length), so pass X.transpose(0, 2, 1); if they are {shape[1]} channels of "
-                f"{shape[2]} steps, call model.adapt_input_channels({shape[1]}) or fine-tune, which adapts it."
+                f"{shape[2]} steps, {_adapt_advice(shape[1])}"
             )
-        raise ModelInputError(f"{built} {shape[1]}; call model.adapt_input_channels(c) or fine-tune, which adapts it.")
+        raise ModelInputError(f"{built} {shape[1]}: {_adapt_advice(shape[1])}")
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 3:
