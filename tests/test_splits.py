@@ -12,6 +12,7 @@ import tshub
 from tshub.data import Dataset, DatasetError
 from tshub.data.catalogue import load
 from tshub.data.splits import (
+    WINDOW_PAIRS,
     as_training_data,
     chronological_split,
     ensure_validation,
@@ -508,6 +509,42 @@ def test_windows_of_several_series_hold_out_the_end_of_each(sp500_close) -> None
     assert protocol["sliding_windows"]["series"] == 3
     assert protocol["held_out"]["test"]["series"] == 3 and protocol["held_out"]["test"]["series_too_short"] == 0
     assert "the end of each of its 3 series" in notes[-1]
+
+
+def test_the_windows_of_short_gestures_are_windows_and_whole_gestures_are_held_out(
+    shared_data: Path,
+) -> None:
+    """Before: windows cut from short series (each EMG gesture of ~400 samples gives 7 windows of 100 every 50 steps)
+    were 85% one stride apart, short of the 90% the detection asked, so they were carved at random: validation and
+    test windows overlapped training windows of the same gesture. Real Myo recordings (EMG-Roshambo, subject 1)."""
+    folder = shared_data / "EMG-Roshambo"
+    if not (folder / "subject01_session01_emg.npy").is_file():
+        pytest.skip(f"the EMG-Roshambo recordings are not in {folder}")
+    X, y, steps = [], [], []
+    for session in (1, 2, 3):
+        emg = np.load(folder / f"subject01_session0{session}_emg.npy", allow_pickle=False).astype(np.float32)
+        labels = np.load(folder / f"subject01_session0{session}_ann.npy", allow_pickle=False).astype(str)
+        edges = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+        for segment in np.split(np.arange(len(labels)), edges):
+            if labels[segment[0]] == "none":
+                continue
+            for start in range(segment[0], segment[-1] - 100 + 2, 50):
+                X.append(emg[start : start + 100].T)
+                y.append(labels[segment[0]])
+                steps.append({(session, t) for t in range(start, start + 100)})
+    ds = Dataset.from_arrays(np.stack(X), np.array(y), name="gestures")
+    stride, pairs = sliding_window_stride(ds.X)
+    assert stride == 50 and 0.8 < pairs < WINDOW_PAIRS
+    with pytest.warns(UserWarning, match=r"sliding windows of 45 series .* \(or the last whole series"):
+        out, notes = training_splits(ds, test_fraction=0.15)
+    seen = set().union(*(steps[i] for i in out.splits["train"]))
+    for split in ("val", "test"):
+        assert not seen & set().union(*(steps[i] for i in out.splits[split])), split
+        assert set(out.split(split, labels=True)[1]) == {"rock", "paper", "scissor"}
+    # a gesture's 7 windows would purge 2 to hold 1 out: whole gestures are held out instead, and none is lost
+    assert sum(map(len, out.splits.values())) == len(ds.X)
+    assert out.meta["split_protocol"]["held_out"]["test"]["whole_series"] == 7
+    assert "the last 7 whole series in time" in notes[0]
 
 
 def test_windows_forecasting_several_steps_purge_their_targets_too() -> None:

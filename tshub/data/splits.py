@@ -44,6 +44,9 @@ SPLIT_ORDERS: tuple[str, ...] = get_args(SplitOrderName)
 #: Share of the consecutive row pairs that must be one stride apart for the rows to count as sliding windows
 #: (a few breaks, e.g. days missing from a price series, are tolerated).
 WINDOW_PAIRS = 0.9
+#: The least share for the windows of many short series, when WINDOW_PAIRS of the pairs inside a series are (a gesture
+#: of 400 EMG samples gives 7 windows of 100 every 50 steps: 6 pairs of 7 one stride apart, 86%).
+SERIES_PAIRS = 0.5
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,9 @@ def sliding_window_stride(X: np.ndarray) -> tuple[int, float]:
 
     Row i+1 is row i moved s steps on (every channel; ``np.isclose``, so float rounding passes) for at least
     ``WINDOW_PAIRS`` of the consecutive pairs, with 1 <= s <= length // 2: the stride is s, or -s when the rows go
-    back in time (newest first). 0 when they are not windows. Pairs whose overlap is constant do not count (constant
+    back in time (newest first). The windows of many short series (a gesture's few windows after another's) count
+    too when at least ``SERIES_PAIRS`` of the pairs are one stride apart and ``WINDOW_PAIRS`` of those within a
+    series (``series_starts``). 0 when they are not windows. Pairs whose overlap is constant do not count (constant
     rows match any shift). Cost O(n·length): candidate strides come from a sample of pairs, then each is checked on
     every pair. Windows normalised one by one do not match and are not detected: split those with
     ``split_order="time"``.
@@ -106,7 +111,18 @@ def sliding_window_stride(X: np.ndarray) -> tuple[int, float]:
         share = _window_pairs(X, stride)
         if share > best[1]:
             best = (stride, share)
-    return best if best[1] >= WINDOW_PAIRS else (0, best[1])
+    stride, share = best
+    if share >= WINDOW_PAIRS or (share >= SERIES_PAIRS and _windows_within_series(X, stride, share) >= WINDOW_PAIRS):
+        return best
+    return 0, share
+
+
+def _windows_within_series(X: np.ndarray, stride: int, share: float) -> float:
+    """The share of consecutive pairs one ``stride`` apart (``share`` of all pairs) among the pairs inside a series:
+    those that do not start another one (``series_starts``)."""
+    pairs = len(X) - 1
+    inside = pairs - (len(series_starts(X if stride > 0 else X[::-1], abs(stride))) - 1)
+    return share * pairs / inside if inside else 0.0
 
 
 def _candidate_strides(X: np.ndarray, sample: int = 64, keep: int = 3) -> list[int]:
@@ -118,7 +134,7 @@ def _candidate_strides(X: np.ndarray, sample: int = 64, keep: int = 3) -> list[i
     votes = {}
     for sign, earlier, later in ((1, a, b), (-1, b, a)):
         counts = _close(earlier[:, :, 1 : half + 1], later[:, :, :1]).all(axis=1).sum(axis=0)
-        for i in np.flatnonzero(counts >= WINDOW_PAIRS * len(pairs)):
+        for i in np.flatnonzero(counts >= SERIES_PAIRS * len(pairs)):
             votes[sign * (int(i) + 1)] = int(counts[i])
     return sorted(votes, key=lambda s: (-votes[s], abs(s)))[:keep]
 
@@ -190,13 +206,17 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
         order, split_order, stride, ds.length if stride else 0, pairs if stride else 0.0, series, horizon
     )
     if split_order == "auto" and stride:
-        blocks = "chronological blocks" if series == 1 else "the last chronological block of each series"
+        blocks = (
+            f"chronological blocks, each after {resolved.purge} purged windows"
+            if series == 1
+            else f"the last chronological block of each series, after {resolved.purge} purged windows (or the last "
+            "whole series, where the series are too short for that)"
+        )
         warnings.warn(
             f"dataset {ds.name!r}: its rows are sliding windows of {resolved.of_series()} ({pairs:.0%} of "
             f"consecutive rows are {_steps(stride)} apart{', newest first' if stride < 0 else ''}), so the validation "
-            f"and test splits tshub carves are {blocks}, each after {resolved.purge} purged windows so that none "
-            "shares a time step with a training window (split order 'auto'); pass split_order='random' "
-            "(--split-order random) to shuffle them anyway.",
+            f"and test splits tshub carves are {blocks}, so that none shares a time step with a training window "
+            "(split order 'auto'); pass split_order='random' (--split-order random) to shuffle them anyway.",
             stacklevel=2,
         )
     return resolved
@@ -218,14 +238,20 @@ def chronological_holdout(ds: Dataset, split: str, fraction: float, order: Split
     """Hold the last ``fraction`` of the training rows (in time: the first rows when they go back in time) out as
     ``split``, after a gap of ``order.purge`` windows that go to no split, so that no held-out window shares a time
     step with a training window; for the windows of several series (``series_starts``), the last ``fraction`` of
-    each, where a series has windows enough to leave two for training (a shorter one stays in training). The
-    protocol records each block held out this way (test, then validation)."""
+    each, where a series has windows enough to leave two for training (a shorter one stays in training); the last
+    whole series instead (``_whole_series_holdout``) where the typical series would purge more windows than it holds
+    out (a gesture's few windows), or none can be carved. The protocol records each block held out this way (test,
+    then validation)."""
     rows = ds.splits["train"]
     in_time = rows if order.stride >= 0 else rows[::-1]
     n = len(in_time)
     starts = series_starts(ds.X[in_time], abs(order.stride)) if order.stride else np.zeros(1, dtype=np.int64)
+    every_series = np.split(in_time, starts[1:])
+    typical = np.median([len(series) for series in every_series])
+    if len(every_series) > 2 and max(1, round(fraction * typical)) < order.purge:
+        return _whole_series_holdout(ds, split, fraction, order, every_series)
     kept_rows, held_rows, short = [], [], 0
-    for series in np.split(in_time, starts[1:]):
+    for series in every_series:
         held = max(1, round(fraction * len(series)))
         kept = len(series) - held - order.purge
         if kept < 2 and len(starts) > 1:
@@ -235,6 +261,8 @@ def chronological_holdout(ds: Dataset, split: str, fraction: float, order: Split
         kept_rows.append(series[: max(kept, 0)])
         held_rows.append(series[len(series) - held :])
     held_total, kept_total = sum(map(len, held_rows)), sum(map(len, kept_rows))
+    if not held_rows and len(every_series) > 2:
+        return _whole_series_holdout(ds, split, fraction, order, every_series)
     if not held_rows or kept_total < 2:
         windows = f"sliding windows ({_steps(order.stride)} apart, {order.length} steps each)"
         gap = f"after the {order.purge} windows that would share time steps with them"
@@ -249,11 +277,40 @@ def chronological_holdout(ds: Dataset, split: str, fraction: float, order: Split
             "more windows (a longer series, a smaller stride), a smaller fraction, or split_order='random' "
             "(--split-order random) to accept overlapping windows across the splits."
         )
-    previous = ds.meta.get("split_protocol") or {}
-    blocks = previous.get("held_out", {}) if previous.get("rule") == "chronological_holdout" else {}
     block = {"fraction": fraction, "rows": held_total, "purged": order.purge}
     if len(starts) > 1:  # one series: the record it always was
         block.update(series=len(starts) - short, series_too_short=short)
+    return _held_out(ds, split, order, block, kept_rows, held_rows)
+
+
+def _whole_series_holdout(
+    ds: Dataset, split: str, fraction: float, order: SplitOrder, every_series: list[np.ndarray]
+) -> Dataset:
+    """Hold the last whole series (in time) out as ``split``, the fewest that reach ``fraction`` of the rows (at
+    least one, leaving two for training): windows of series too short to carve each (a gesture's few) share no time
+    step with another series', so no gap is needed."""
+    target = max(1, round(fraction * sum(map(len, every_series))))
+    held = 1
+    while held < len(every_series) - 2 and sum(map(len, every_series[-held:])) < target:
+        held += 1
+    kept_rows, held_rows = every_series[:-held], every_series[-held:]
+    rows = sum(map(len, held_rows))
+    block = {"fraction": fraction, "rows": rows, "purged": 0, "whole_series": held, "series": len(every_series)}
+    return _held_out(ds, split, order, block, kept_rows, held_rows)
+
+
+def _held_out(
+    ds: Dataset,
+    split: str,
+    order: SplitOrder,
+    block: dict[str, Any],
+    kept_rows: list[np.ndarray],
+    held_rows: list[np.ndarray],
+) -> Dataset:
+    """``ds`` with ``held_rows`` as ``split`` and ``kept_rows`` as its training split, the protocol recording this
+    block after those held out before it (test, then validation)."""
+    previous = ds.meta.get("split_protocol") or {}
+    blocks = previous.get("held_out", {}) if previous.get("rule") == "chronological_holdout" else {}
     protocol = {"rule": "chronological_holdout", **order.record(), "held_out": {**blocks, split: block}}
     splits = {**ds.splits, "train": np.sort(np.concatenate(kept_rows)), split: np.sort(np.concatenate(held_rows))}
     return ds.with_splits(splits, split_protocol=protocol)
@@ -377,7 +434,7 @@ def training_splits(
         n_test = len(ds.splits["test"])
         notes.append(
             f"no splits: held out {'the last ' if order.order == 'time' else ''}{n_test} of the {len(ds.X)} series "
-            f"({_share(n_test, len(ds.X), test_fraction)}) as a test split ({_how(ds, order, seed)})"
+            f"({_share(n_test, len(ds.X), test_fraction)}) as a test split ({_how(ds, order, seed, 'test')})"
         )
     elif not ds.splits:
         notes.append(f"no splits: all {len(ds.X)} series are training data")
@@ -393,7 +450,7 @@ def training_splits(
         n_val = len(ds.splits["val"])
         notes.append(
             f"carved {'the last ' if order.order == 'time' else ''}{n_val} of the {n_train} training series "
-            f"({_share(n_val, n_train, val_fraction)}) as validation ({_how(ds, order, seed)})"
+            f"({_share(n_val, n_train, val_fraction)}) as validation ({_how(ds, order, seed, 'val')})"
             + (
                 f"; {n_val} validation series choose the weights, the stop and ω nearly by chance: with this little "
                 "data consider validation='train' (--validation train), or more series"
@@ -406,10 +463,17 @@ def training_splits(
     return ds, notes
 
 
-def _how(ds: Dataset, order: SplitOrder, seed: int) -> str:
-    """How a carve was made, for its note: seeded and stratified; or in time order after how many purged windows;
-    or at random although the rows are windows (which the note then says leaks)."""
+def _how(ds: Dataset, order: SplitOrder, seed: int, split: str) -> str:
+    """How the carve of ``split`` was made, for its note: seeded and stratified; or in time order after how many
+    purged windows, or as whole series; or at random although the rows are windows (which the note then says
+    leaks)."""
     windows = f"{_steps(order.stride)} apart, {order.length} steps each"
+    whole = ds.meta.get("split_protocol", {}).get("held_out", {}).get(split, {}).get("whole_series")
+    if order.order == "time" and whole:
+        return (
+            f"the last {whole} whole series in time: the rows are sliding windows of {order.series} series, too short "
+            f"to hold each one's end out after a gap, {windows}"
+        )
     if order.order == "time" and order.stride:
         each = f"the end of each of its {order.series} series, " if order.series > 1 else ""
         return (
