@@ -286,16 +286,39 @@ def chronological_holdout(ds: Dataset, split: str, fraction: float, order: Split
 def _whole_series_holdout(
     ds: Dataset, split: str, fraction: float, order: SplitOrder, every_series: list[np.ndarray]
 ) -> Dataset:
-    """Hold the last whole series (in time) out as ``split``, the fewest that reach ``fraction`` of the rows (at
-    least one, leaving two for training): windows of series too short to carve each (a gesture's few) share no time
-    step with another series', so no gap is needed."""
-    target = max(1, round(fraction * sum(map(len, every_series))))
-    held = 1
-    while held < len(every_series) - 2 and sum(map(len, every_series[-held:])) < target:
-        held += 1
-    kept_rows, held_rows = every_series[:-held], every_series[-held:]
-    rows = sum(map(len, held_rows))
-    block = {"fraction": fraction, "rows": rows, "purged": 0, "whole_series": held, "series": len(every_series)}
+    """Hold the last whole series (in time) out as ``split``: of each class, the fewest of its last series that reach
+    ``fraction`` of its rows, leaving it one (a class of one series stays in training, as a stratified carve keeps
+    it); of a regression, of all series, leaving two. Windows of series too short to carve each (a gesture's few)
+    share no time step with another series', so no gap is needed."""
+    if ds.task == "classification":
+        majority = np.array([np.bincount(np.asarray(ds.y[rows], dtype=np.int64)).argmax() for rows in every_series])
+        groups, spare = [np.flatnonzero(majority == c) for c in np.unique(majority)], 1
+    else:
+        groups, spare = [np.arange(len(every_series))], 2
+    held: set[int] = set()
+    for members in groups:  # each in time order
+        target, rows = max(1, round(fraction * sum(len(every_series[i]) for i in members))), 0
+        for taken, i in enumerate(members[::-1]):
+            if rows >= target or len(members) - taken <= spare:
+                break
+            held.add(int(i))
+            rows += len(every_series[i])
+    if not held:
+        raise DatasetError(
+            f"dataset {ds.name!r}: its training rows are sliding windows of {len(every_series)} series, too short "
+            f"to hold each one's end out as {split!r} after a gap, and no class has a series to spare for it: train "
+            "on every series and select on them (validation='train'), or use split_order='random' (--split-order "
+            "random) to accept overlapping windows across the splits."
+        )
+    kept_rows = [rows for i, rows in enumerate(every_series) if i not in held]
+    held_rows = [rows for i, rows in enumerate(every_series) if i in held]
+    block = {
+        "fraction": fraction,
+        "rows": sum(map(len, held_rows)),
+        "purged": 0,
+        "whole_series": len(held),
+        "series": len(every_series),
+    }
     return _held_out(ds, split, order, block, kept_rows, held_rows)
 
 
@@ -471,8 +494,9 @@ def _how(ds: Dataset, order: SplitOrder, seed: int, split: str) -> str:
     whole = ds.meta.get("split_protocol", {}).get("held_out", {}).get(split, {}).get("whole_series")
     if order.order == "time" and whole:
         return (
-            f"the last {whole} whole series in time: the rows are sliding windows of {order.series} series, too short "
-            f"to hold each one's end out after a gap, {windows}"
+            f"the last {whole} whole series in time{', of each class' if ds.task == 'classification' else ''}: the "
+            f"rows are sliding windows of {order.series} series, too short to hold each one's end out after a gap, "
+            f"{windows}"
         )
     if order.order == "time" and order.stride:
         each = f"the end of each of its {order.series} series, " if order.series > 1 else ""
