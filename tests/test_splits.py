@@ -543,8 +543,8 @@ def test_the_windows_of_short_gestures_are_windows_and_whole_gestures_are_held_o
         assert set(out.split(split, labels=True)[1]) == {"rock", "paper", "scissor"}
     # a gesture's 7 windows would purge 2 to hold 1 out: whole gestures are held out instead, and none is lost
     assert sum(map(len, out.splits.values())) == len(ds.X)
-    assert out.meta["split_protocol"]["held_out"]["test"]["whole_series"] == 9
-    assert "the last 9 whole series in time, of each class" in notes[0]
+    assert out.meta["split_protocol"]["held_out"]["test"]["whole_series"] == 6  # 2 of each class: 14%, 15% asked
+    assert "the last 6 whole series in time, of each class" in notes[0]
     by_class = np.argsort(np.array(y), kind="stable")  # one class after another: each still reaches every split
     with pytest.warns(UserWarning, match="sliding windows of 45 series"):
         sorted_out, _ = training_splits(Dataset.from_arrays(ds.X[by_class], np.array(y)[by_class]), test_fraction=0.15)

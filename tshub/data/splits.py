@@ -286,10 +286,10 @@ def chronological_holdout(ds: Dataset, split: str, fraction: float, order: Split
 def _whole_series_holdout(
     ds: Dataset, split: str, fraction: float, order: SplitOrder, every_series: list[np.ndarray]
 ) -> Dataset:
-    """Hold the last whole series (in time) out as ``split``: of each class, the fewest of its last series that reach
-    ``fraction`` of its rows, leaving it one (a class of one series stays in training, as a stratified carve keeps
-    it); of a regression, of all series, leaving two. Windows of series too short to carve each (a gesture's few)
-    share no time step with another series', so no gap is needed."""
+    """Hold the last whole series (in time) out as ``split``: of each class, as many of its last series as come
+    closest to ``fraction`` of its rows (at least one), leaving it one (a class of one series stays in training, as a
+    stratified carve keeps it); of a regression, of all series, leaving two. Windows of series too short to carve
+    each (a gesture's few) share no time step with another series', so no gap is needed."""
     if ds.task == "classification":
         majority = np.array([np.bincount(np.asarray(ds.y[rows], dtype=np.int64)).argmax() for rows in every_series])
         groups, spare = [np.flatnonzero(majority == c) for c in np.unique(majority)], 1
@@ -297,12 +297,13 @@ def _whole_series_holdout(
         groups, spare = [np.arange(len(every_series))], 2
     held: set[int] = set()
     for members in groups:  # each in time order
-        target, rows = max(1, round(fraction * sum(len(every_series[i]) for i in members))), 0
+        target, rows = fraction * sum(len(every_series[i]) for i in members), 0
         for taken, i in enumerate(members[::-1]):
-            if rows >= target or len(members) - taken <= spare:
+            size = len(every_series[i])
+            if len(members) - taken <= spare or (rows and abs(rows + size - target) >= abs(rows - target)):
                 break
             held.add(int(i))
-            rows += len(every_series[i])
+            rows += size
     if not held:
         raise DatasetError(
             f"dataset {ds.name!r}: its training rows are sliding windows of {len(every_series)} series, too short "
