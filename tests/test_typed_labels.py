@@ -159,3 +159,20 @@ def test_a_model_trained_on_an_int_npz_predicts_its_ints(tmp_path: Path) -> None
     )
     predicted = result.model.predict(X)
     assert predicted.dtype == np.int64 and set(predicted.tolist()) <= {3, 7}
+
+
+def test_integer_labels_beyond_int64_keep_their_exact_values() -> None:
+    """Regression: uint64 labels above 2**63 (hashes, device ids) failed with "class_values must be the classes ...
+    got [5.0, 9.223372036854776e+18]": their values went through a float64 array and lost their digits."""
+    X, y = np.random.default_rng(0).normal(size=(12, 1, 16)), np.arange(12) % 3
+    values = [5, 2**63 + 1, 2**64 - 1]
+    labelled = Dataset.from_arrays(X, np.array(values, dtype=np.uint64)[y])
+    assert labelled.classes == [str(v) for v in values]
+    assert labelled.class_values == values
+    model = tshub.build_model("fcn", 1, 3, filters=(4, 8, 4))
+    model.task, model.classes, model.class_values = "classification", labelled.classes, labelled.class_values
+    predicted = model.predict(X)
+    assert {int(v) for v in predicted.tolist()} <= set(values)
+    assert predicted.dtype == np.uint64
+    model.class_values = [-1, 3, 2**64 - 1]  # no numpy integer type holds both ends
+    assert set(model.predict(X).tolist()) <= {-1, 3, 2**64 - 1}

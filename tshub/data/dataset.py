@@ -95,7 +95,7 @@ class Dataset:
 
     def _checked_class_values(self, values: Any) -> list[int]:
         """``values`` as Python ints or bools, refused unless they are ``classes`` as values, one for one."""
-        values = np.asarray(values).tolist()
+        values = _as_python_scalars(values)
         if (
             not isinstance(values, list)
             or not all(isinstance(v, int) for v in values)
@@ -592,6 +592,25 @@ def _integral_floats_as_ints(y: np.ndarray) -> np.ndarray:
     int64's range too (cast, 1e20 and 2e20 were one value, one class)."""
     whole = y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0) and np.all(np.abs(y) < 2.0**63)
     return y.astype(np.int64) if whole else y
+
+
+def _as_python_scalars(values: Any) -> Any:
+    """A sequence of labels as a list of Python scalars, exactly (``np.asarray`` takes ints past int64's range,
+    [5, 2**63 + 1], through float64); anything else as it is."""
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    if isinstance(values, (list, tuple)):
+        return [v.item() if isinstance(v, np.generic) else v for v in values]
+    return values
+
+
+def label_array(labels: list[Any]) -> np.ndarray:
+    """Labels (Python ints, bools or text) in a numpy array that holds them exactly: uint64 for ints past int64's
+    range, an object array where no integer type holds them all (``np.asarray`` passes those through float64)."""
+    ints = [v for v in labels if isinstance(v, int) and not isinstance(v, bool)]
+    if ints and len(ints) == len(labels) and max(ints) >= 2**63:
+        return np.array(labels, dtype=np.uint64 if min(ints) >= 0 else object)
+    return np.asarray(labels)
 
 
 def label_text(v: Any) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tshub.data.dataset import Dataset, refuse_incomplete_series
+from tshub.data.dataset import Dataset, label_array, refuse_incomplete_series
 from tshub.data.preprocess import make_preprocessor
 from tshub.data.readers.lengths import nan_padded
 from tshub.models.base import ModelInputError, MultiHead, TimeSeriesModel
@@ -29,7 +29,7 @@ def predict(
     if codes or task != "classification" or not classes:
         return predicted
     labels = model.class_values if head is None and model.class_values is not None else classes
-    return np.asarray(labels)[predicted]
+    return label_array(labels)[predicted]
 
 
 def predict_proba(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, head: str | None = None) -> np.ndarray:
