@@ -46,11 +46,14 @@ COMPARED_COLUMNS = {
     "minirocket": ("MiniRocket", "MiniRocket (`tshub.baselines`, fitted on the same training split)"),
 }
 
-# config["meta"]["naive"] keys (a regression's naive forecasts, tshub.training.naive.naive_forecasts) → the card's
-# column name and description.
+#: ``config["meta"]["naive"]`` keys, a regression's naive forecasts (``tshub.training.naive`` scores them): the
+#: training split's mean target, the same for every series (a model no better learned nothing), and each series'
+#: last value (recorded only for a forecast of the next values).
+TRAINING_MEAN, PERSISTENCE = "training_mean", "persistence"
+#: Each naive forecast's column name and description on the card.
 NAIVE_COLUMNS = {
-    "training_mean": ("Training mean", "the training split's mean target, the same forecast for every series"),
-    "persistence": ("Persistence", "each series' last value, the naive forecast of the values that follow it"),
+    TRAINING_MEAN: ("Training mean", "the training split's mean target, the same forecast for every series"),
+    PERSISTENCE: ("Persistence", "each series' last value, the naive forecast of the values that follow it"),
 }
 
 

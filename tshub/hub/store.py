@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tshub.atomic import write_text_atomic
-from tshub.hub.card import METRIC_NAMES, is_number, source_info
+from tshub.hub.card import METRIC_NAMES, TRAINING_MEAN, is_number, source_info
 from tshub.hub.checkpoint import CONFIG_NAME, pull_record, read_config
 from tshub.hub.errors import CheckpointError
 from tshub.hub.ids import ModelId, as_model_id
@@ -163,7 +163,7 @@ def mean_forecast(meta: dict[str, Any], key: str) -> dict[str, Any] | None:
     """The scores of predicting the training mean (``meta["naive"]["training_mean"][key]``, written by a
     regression's training, ``key`` "metrics" or "val_metrics"), or None where the checkpoint has none."""
     naive = meta.get("naive")
-    mean = naive.get("training_mean") if isinstance(naive, dict) else None
+    mean = naive.get(TRAINING_MEAN) if isinstance(naive, dict) else None
     scores = mean.get(key) if isinstance(mean, dict) else None
     return scores if isinstance(scores, dict) else None
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from tshub.data.dataset import Dataset
 from tshub.data.root import FULL
-from tshub.hub.card import METRIC_NAMES
+from tshub.hub.card import METRIC_NAMES, PERSISTENCE
 from tshub.recommend.advice_rules import (
     MAJORITY,
     WIN_MARGIN,
@@ -521,7 +521,7 @@ def compare(
     in the fine-tuned model's ``meta["naive"]``; by the task's headline metric, accuracy or MAE (lower is better).
     Both sides were computed here on one test split, so no table rounding is allowed for (the scratch referent's
     margin). The one place the CLI, the service's job result and its pages get a verdict from."""
-    persistence = (naive or {}).get("persistence")
+    persistence = (naive or {}).get(PERSISTENCE)
     referents = {
         "scratch": scratch,
         "minirocket": minirocket,

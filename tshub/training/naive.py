@@ -12,11 +12,8 @@ from typing import Any
 import numpy as np
 
 from tshub.data.dataset import Dataset
+from tshub.hub.card import PERSISTENCE, TRAINING_MEAN
 from tshub.training.metrics import task_metrics
-
-#: ``meta["naive"]`` keys: the training split's mean target, the same for every series (a model no better learned
-#: nothing), and each series' last value (``persistence``, recorded only for a forecast of the next values).
-TRAINING_MEAN, PERSISTENCE = "training_mean", "persistence"
 
 
 def naive_forecasts(ds: Dataset, persistence: bool) -> dict[str, dict[str, Any]]:
