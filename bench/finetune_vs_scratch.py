@@ -17,12 +17,12 @@ with the source's training status. Every row records the source checkpoint's wei
 
 Results and the zoo they were made on:
 
-- bench/results/finetune_vs_scratch.{md,json}: the rerun on the converged zoo (commit 072e80c, every UCR FCN
-  converged; run from a worktree at that commit with ``--out``/``--results`` pointing at the main checkout, 11 of
-  the 14 pairs cached from the runs of the previous stop, which used the same checkpoints: their digests are in
-  the rows). The table before it (commit 6279107, before issue 10) used sources trained by this bench on the fly
-  under a 90-s budget, which also capped every fine-tune and referent: fine-tuned vs scratch 16/10/16
-  (target × seed pairs).
+- bench/results/finetune_vs_scratch.{md,json}: the rerun on the complete zoo (commit 8bd8dc7, every UCR FCN
+  trained on every training series to its recipe's end; run from a worktree at that commit with
+  ``--out``/``--results`` pointing at the main checkout): fine-tuned vs scratch 4/2/8 targets. The one before it
+  (commit 072e80c, every UCR FCN converged on a held-out fifth) was 6/2/6; the one before that (commit 6279107,
+  before issue 10) used sources trained by this bench on the fly under a 90-s budget, which also capped every
+  fine-tune and referent: 16/10/16 (target × seed pairs). Each is in git history.
 
 Resumable: rerun the same command to continue.
 
