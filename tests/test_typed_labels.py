@@ -174,5 +174,6 @@ def test_integer_labels_beyond_int64_keep_their_exact_values() -> None:
     predicted = model.predict(X)
     assert {int(v) for v in predicted.tolist()} <= set(values)
     assert predicted.dtype == np.uint64
-    model.class_values = [-1, 3, 2**64 - 1]  # no numpy integer type holds both ends
-    assert set(model.predict(X).tolist()) <= {-1, 3, 2**64 - 1}
+    for beyond in ([-1, 3, 2**64 - 1], [-(2**64), 3, 7], [1, 3, 2**70]):  # no numpy integer type holds them all
+        model.class_values = beyond
+        assert set(model.predict(X).tolist()) <= set(beyond)

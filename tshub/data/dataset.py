@@ -608,8 +608,8 @@ def label_array(labels: list[Any]) -> np.ndarray:
     """Labels (Python ints, bools or text) in a numpy array that holds them exactly: uint64 for ints past int64's
     range, an object array where no integer type holds them all (``np.asarray`` passes those through float64)."""
     ints = [v for v in labels if isinstance(v, int) and not isinstance(v, bool)]
-    if ints and len(ints) == len(labels) and max(ints) >= 2**63:
-        return np.array(labels, dtype=np.uint64 if min(ints) >= 0 else object)
+    if ints and len(ints) == len(labels) and not -(2**63) <= min(ints) <= max(ints) < 2**63:
+        return np.array(labels, dtype=np.uint64 if 0 <= min(ints) and max(ints) < 2**64 else object)
     return np.asarray(labels)
 
 
