@@ -177,3 +177,14 @@ def test_integer_labels_beyond_int64_keep_their_exact_values() -> None:
     for beyond in ([-1, 3, 2**64 - 1], [-(2**64), 3, 7], [1, 3, 2**70]):  # no numpy integer type holds them all
         model.class_values = beyond
         assert set(model.predict(X).tolist()) <= set(beyond)
+
+
+def test_integer_labels_no_numpy_type_holds_keep_their_values_in_the_dataset() -> None:
+    """Regression: ints that only an object array holds (-1 beside 2**64 - 1, or 2**70) got no ``class_values``, so
+    a model trained on them predicted their text ('1180591620717411303424') instead of the ints."""
+    X, y = np.random.default_rng(0).normal(size=(12, 1, 16)), np.arange(12) % 3
+    for values in ([1, 3, 2**70], [-1, 3, 2**64 - 1]):
+        for labels in (np.array(values, dtype=object)[y], [values[i] for i in y]):
+            assert Dataset.from_arrays(X, labels).class_values == values
+    mixed = np.array([1, 3.5, 2**70], dtype=object)[y]  # a fractional label: text, as for any fractional labels
+    assert Dataset.from_arrays(X, mixed, task="classification").class_values is None

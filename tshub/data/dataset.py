@@ -167,7 +167,7 @@ class Dataset:
             )
             meta = {**(meta or {}), **handled}
         _refuse_no_series(name, X)
-        y = np.asarray(y)
+        y = label_array(_as_python_scalars(y)) if isinstance(y, (list, tuple)) else np.asarray(y)
         _refuse_targets_of_other_types(name, y)
         if y.ndim == 0:
             raise DatasetError(
@@ -570,7 +570,7 @@ def typed_class_values(labels: np.ndarray, classes: list[str]) -> list[int] | No
     labels = _integral_floats_as_ints(_numbers_as_numbers(np.asarray(labels)))
     if labels.dtype.kind == "b":
         values: list[Any] = [c == "True" for c in classes]
-    elif labels.dtype.kind in "iu":
+    elif labels.dtype.kind in "iu" or _python_ints(labels):
         values = [int(c) if c.removeprefix("-").isdecimal() else None for c in classes]
     else:
         return None
@@ -582,9 +582,16 @@ def _numbers_as_numbers(y: np.ndarray) -> np.ndarray:
     array, so its labels keep their type; other arrays as they are."""
     if y.dtype != object or not len(y):
         return y
-    bools = [isinstance(v, (bool, np.bool_)) for v in y.tolist()]
-    numbers = [isinstance(v, (int, float, np.number)) and not b for v, b in zip(y.tolist(), bools)]
-    return np.array(y.tolist()) if all(bools) or all(numbers) else y
+    values = y.tolist()
+    bools = [isinstance(v, (bool, np.bool_)) for v in values]
+    numbers = [isinstance(v, (int, float, np.number)) and not b for v, b in zip(values, bools)]
+    return label_array(values) if all(bools) or all(numbers) else y
+
+
+def _python_ints(y: np.ndarray) -> bool:
+    """Whether an object array holds only ints (no bools): those no numpy integer type holds together, as
+    ``label_array`` keeps them (-1 beside 2**64 - 1, or 2**70)."""
+    return y.dtype == object and all(isinstance(v, int) and not isinstance(v, bool) for v in y.tolist())
 
 
 def _integral_floats_as_ints(y: np.ndarray) -> np.ndarray:
