@@ -80,7 +80,7 @@ from tshub.recommend.ranker import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-ZOO_REV = "072e80c"  # the zoo bench/results/recommender.json fine-tuned its candidates from (every UCR FCN converged)
+ZOO_REV = "8bd8dc7"  # the zoo bench/results/recommender.json fine-tuned its candidates from (the complete zoo)
 SIGNALS = ("logme", "hscore", "dtw", "source_size", "same_type", "source_quality", "converged")
 SHIPPED = ("logme_bf16", "hscore_bf16")  # the bfloat16 variants (the final score ran in bfloat16 before this bench)
 #: Features with the target's own BatchNorm statistics (ScoringPlan(statistics="target")), added after this

@@ -29,9 +29,10 @@ and report that you did):
   sets with missing values or unequal lengths; ties within its rounding). Over the targets: means, top-1 hits, and
   wins/ties/losses with sign tests against the random pick, scratch and MiniRocket.
 
-Results and the zoo they were made on: bench/results/recommender.{md,json} ran on the zoo of commit 072e80c, where
-every UCR FCN had converged (no checkpoint left out of the pool); the run before it (commit 3e2901f) ranked the old
-zoo of 90-s checkpoints and is in git history.
+Results and the zoo they were made on: bench/results/recommender.{md,json} ran on the complete zoo of commit 8bd8dc7
+(every UCR FCN trained on every training series to its recipe's end; no checkpoint left out of the pool); the runs
+before it, on the zoo of 072e80c (every UCR FCN converged, the larger sets trained on four fifths of their training
+series) and on the old zoo of 90-s checkpoints (commit 3e2901f), are in git history.
 
 Resumable: rankings and fine-tunes are cached under ``--work`` (default runs/recommender), keyed by the weights'
 sha256 of the checkpoints, so a checkpoint the zoo build replaced is ranked and fine-tuned anew; re-running the same

@@ -13,10 +13,10 @@ methods, all scored on the target's training split only:
 - ``dtw``: bigdata18's dataset similarity (min DTW between per-class DBA prototypes) from the saved
   ``SimilarityIndex``; it ranks source *datasets*, so every architecture of a source gets the same score. Without
   an index it falls back to the default method and says so in ``Recommendation.note``;
-- ``dtw+logme``: the mean of each candidate's ranks by ``dtw`` and by ``logme`` (``combined``): the lowest mean
-  regret measured in bench/results/rank_methods.md (0.007 vs 0.017 for ``logme``, over 10 targets), but
-  not significantly better than ``logme`` (4 wins, 4 ties, 2 losses; sign test p = 0.69) nor than a random pick, and
-  the best of 18 methods tried on the same targets, so not the default.
+- ``dtw+logme``: the mean of each candidate's ranks by ``dtw`` and by ``logme`` (``combined``): a lower mean
+  regret than ``logme`` in bench/results/rank_methods.md (0.016 vs 0.018 on the complete zoo, 0.012 vs 0.015 on the
+  zoo before it, over 10 targets), but not significantly better than ``logme`` (4 wins, 4 ties, 2 losses; sign test
+  p = 0.69) nor than a random pick, so not the default.
 
 ``logme`` and ``hscore`` run as a cascade on a bounded sample (``ScoringPlan``, default ``"fast"``: seconds on any
 UCR-sized target; ``plan="full"`` scores every candidate on every training series), in bfloat16, with features

@@ -1,12 +1,13 @@
 """``dtw+logme``: the mean of two per-target ranks, bigdata18's DTW dataset similarity and LogME.
 
 Why this combination: in bench/results/rank_methods.md (10 small UCR targets × 12 fine-tuned FCN candidates,
-bench/results/recommender.json) it had the lowest mean regret of the 18 methods measured: 0.007 [bootstrap 95 %
-interval 0.004-0.011] (LogME in float32, as the final score runs) against 0.017 for ``logme`` and 0.023 for a
-random pick, its worst pick 0.025 below the best; and it costs what ``logme`` costs plus
-what ``dtw`` costs (nothing for a target the index holds; the target's DBA prototypes otherwise). Why it is not the default: against ``logme`` it wins on 4 targets, ties on 4 and
-loses on 2 (sign test p = 0.69), no method beats a random pick significantly there, and it was the best of 18 tried
-on those same targets: choosing the best method on 9 targets and applying it to the 10th gives 0.022, the default's.
+bench/results/recommender.json) it had the lowest mean regret of the 18 methods first measured, on the zoo of
+commit 072e80c (0.007 with LogME in float32); rerun on the complete zoo (commit 8bd8dc7) it has 0.016 [bootstrap
+95 % interval 0.007-0.026] against 0.018 for ``logme`` and 0.029 for a random pick; and it costs what ``logme``
+costs plus what ``dtw`` costs (nothing for a target the index holds; the target's DBA prototypes otherwise). Why it
+is not the default: against ``logme`` it wins on 4 targets, ties on 4 and loses on 2 (sign test p = 0.69), no
+method beats a random pick significantly there, and on the complete zoo choosing the best method on 9 targets and
+applying it to the 10th gives 0.019, the default's 0.018.
 
 The two signals are put on one scale by their order: each candidate's rank among the candidates, scaled to
 [0, 1] (``ranker.rank_mean``); LogME's order is the cascade's (shortlisted first), and it also orders candidates
