@@ -14,9 +14,9 @@ import pytest
 import torch
 from huggingface_hub import constants
 
-from tshub.cli import main
+from tshub.cli import LIST_NOTES, main
 from tshub.data.preprocess import ZNormalize
-from tshub.hub import load_pretrained
+from tshub.hub import list_pretrained, load_pretrained
 from tshub.hub.store import home_store
 from tshub.models import build_model
 
@@ -67,6 +67,27 @@ def test_list_prints_one_row_per_checkpoint(zoo, capsys):
     assert rows["GunPoint/fcn"][5] == "converged"
     assert rows["LEN-DB/tcn"][:6] == ["LEN-DB/tcn", "Seismology", "mae", "0.2512", "-", "-"]
     assert rows["LEN-DB/tcn"][-1] in ("kB", "MB")
+
+
+def test_list_marks_a_reference_measured_on_another_split_and_says_why(zoo, capsys):
+    """Regression: a train-only UCR set's checkpoint (its test split held out of the TRAIN file) was listed beside the
+    archive's 1-NN DTW accuracy on the official test split as if the two compared (Symbols: 1.0000 against 0.9377)."""
+    reference = {
+        "name": "1-NN DTW, on the official test split",
+        "metrics": {"accuracy": 0.9955},
+        "on_other_split": True,
+    }
+    load_pretrained(zoo / "GunPoint" / "fcn").save_pretrained(
+        zoo / "Wafer" / "fcn", id="Wafer/fcn", source={"name": "Wafer", "domain": "UCR/Sensor"}, reference=reference
+    )
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip() and "/" in line.split()[0]}
+    assert "0.9955 *" in rows["Wafer/fcn"] and "*" not in rows["GunPoint/fcn"]
+    assert LIST_NOTES["*"] in out and max(map(len, out.splitlines())) <= 120
+    listed = {row["id"]: row for row in list_pretrained()}
+    assert listed["Wafer/fcn"]["reference_on_other_split"] is True
+    assert listed["GunPoint/fcn"]["reference_on_other_split"] is False
 
 
 def test_list_and_info_keep_within_120_columns(zoo, capsys):

@@ -48,6 +48,7 @@ def altered(folder: Path, **fields: Any) -> Path:
         ("source", {"name": 5}, "source['name'] must be a string, got 5"),
         ("source_dataset", ["Foo"], "source_dataset must be a string, got ['Foo']"),
         ("reference", {"name": "x", "metrics": [0.9]}, "reference['metrics'] must map metric names to numbers"),
+        ("reference", {"name": "x", "on_other_split": "yes"}, "reference['on_other_split'] must be true or false"),
         ("meta", {"stop_reason": ["early_stopping"]}, "meta['stop_reason'] must be a string"),
         ("meta", {"splits": "train"}, "meta['splits'] must be an object"),
         ("n_parameters", "many", "n_parameters must be a whole number"),

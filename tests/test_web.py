@@ -82,6 +82,13 @@ def test_filters_keep_what_they_name() -> None:
     assert facets(ROWS)["arch"] == ["fcn", "tcn"]
 
 
+def test_no_gain_against_a_reference_measured_on_another_split() -> None:
+    """Regression: a train-only set's checkpoint got a gain over the official test split's reference (Symbols +0.062)
+    and ranked by it, though its own test split was held out of the training file."""
+    elsewhere = {**ROWS[0], "reference_on_other_split": True}
+    assert gain(ROWS[0]) == pytest.approx(0.10) and gain(elsewhere) is None
+
+
 def test_sorting_puts_the_best_first_whatever_the_metric_direction() -> None:
     ids = lambda sort: [r["id"] for r in browse(ROWS, Filters(sort=sort))]  # noqa: E731
     assert ids("metric") == ["C/fcn", "A/fcn", "B/tcn"]  # per task: accuracy high first; then MAE, low first

@@ -213,6 +213,7 @@ def _run_list(args: argparse.Namespace) -> int:
     cells = [_list_cells(row) for row in rows]
     print(format_table(cells, LIST_COLUMNS))
     notes = [LIST_NOTES["!"]] if any(row[4].endswith(" !") for row in cells) else []
+    notes += [LIST_NOTES["*"]] if any(row[3].endswith(" *") for row in cells) else []
     notes += [LIST_NOTES["hub"]] if any(row[5] == "hub" for row in cells) else []
     if notes:
         print("\n" + "\n".join(notes))
@@ -222,6 +223,7 @@ def _run_list(args: argparse.Namespace) -> int:
 #: Footnotes of the marks in `tshub list` cells.
 LIST_NOTES = {
     "!": "! not offered as a source by the recommender (it learned nothing): see `tshub info ID`",
+    "*": "* reference measured on another test split than the checkpoint's metrics (`tshub info ID`): not comparable",
     "hub": "hub: listed by a store's index, downloaded on first use (`tshub pull ID`)",
 }
 
@@ -231,6 +233,7 @@ def _list_cells(row: dict[str, Any]) -> list[str]:
     short = {"Accuracy": "acc", "MAE": "mae"}
     metric = f"{short.get(row['metric'], row['metric'])} {row['metric_value']:.4f}" if row.get("metric") else "-"
     reference = f"{row['reference_value']:.4f}" if row.get("reference_value") is not None else "-"
+    reference += " *" if row.get("reference_on_other_split") and row.get("reference_value") is not None else ""
     training = (row.get("training") or "-") + (" !" if row.get("unusable") else "")
     size = "hub" if row.get("location") == HUB_ONLY else human_size(row["size_bytes"]) if row.get("size_bytes") else "-"
     return [row["id"], row.get("domain") or "-", metric, reference, training, size]

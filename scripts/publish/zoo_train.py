@@ -235,13 +235,15 @@ def _reference(ds: Dataset) -> dict[str, Any] | None:
     published = ds.meta.get("published") or {}
     if published.get("error_1nn_dtw_learned_w") is not None:
         name = "1-NN DTW, learned window (UCR archive, DataSummary_UCR.csv)"
-        if ds.meta.get("collection") == TRAIN_ONLY:
+        elsewhere = ds.meta.get("collection") == TRAIN_ONLY
+        if elsewhere:
             name += ", on the official test split (not this model's test split)"
         return {
             "name": name,
             "metrics": {"accuracy": 1 - float(published["error_1nn_dtw_learned_w"])},
             "citation": UCR_CITATION,
             "url": UCR_URL,
+            **({"on_other_split": True} if elsewhere else {}),
         }
     if ds.name.upper() == "SP500":
         X, y = ds.split("test")

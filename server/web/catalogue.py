@@ -75,9 +75,10 @@ def facets(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 def gain(row: dict[str, Any]) -> float | None:
-    """How much better than its reference the checkpoint scores (positive is better, for MAE too)."""
+    """How much better than its reference the checkpoint scores (positive is better, for MAE too); None where it has
+    none, or where the reference was measured on another test split (they do not compare)."""
     value, reference = row.get("metric_value"), row.get("reference_value")
-    if value is None or reference is None:
+    if value is None or reference is None or row.get("reference_on_other_split"):
         return None
     return value - reference if _higher_is_better(row) else reference - value
 

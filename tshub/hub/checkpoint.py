@@ -66,7 +66,8 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 # Keys of ``model.meta`` (as set by tshub.training, or passed to save_pretrained) promoted to top-level config
 # fields; the rest of ``model.meta`` (seed, epochs, splits, ...) is kept under "meta". "source" is a dataset
 # record (name, domain, citation, url, license, hf_dataset, ...), "reference" a published result
-# ({"name", "metrics", "citation", "url"}), "parent" the id of the checkpoint a fine-tune started from.
+# ({"name", "metrics", "citation", "url"}, and "on_other_split": true where it was measured on another test split
+# than the checkpoint's metrics, so the two do not compare), "parent" the id of the checkpoint a fine-tune started from.
 PROVENANCE_KEYS = (
     "id",
     "repo_id",
@@ -446,6 +447,7 @@ def _field_problems(config: dict[str, Any]) -> list[str]:
     expect("reference", reference, dict, "an object (name, metrics, citation, url)")
     if isinstance(reference, dict):
         _check_metrics("reference['metrics']", reference.get("metrics"), problems)
+        expect("reference['on_other_split']", reference.get("on_other_split"), bool, "true or false")
     source = config.get("source")
     expect("source", source, (str, dict), "a dataset name or record")
     if isinstance(source, dict):

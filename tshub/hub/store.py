@@ -129,8 +129,10 @@ def summarize(model_id: ModelId, folder: Path) -> dict[str, Any]:
 
 
 def primary_metric(config: dict[str, Any]) -> dict[str, Any]:
-    """``{"metric": name, "metric_value": v, "reference_value": r}``: the task's headline test metric (accuracy
-    or MAE) and the same metric of the checkpoint's reference result (None when it has none)."""
+    """``{"metric": name, "metric_value": v, "reference_value": r, "reference_on_other_split": b}``: the task's
+    headline test metric (accuracy or MAE), the same metric of the checkpoint's reference result (None when it has
+    none), and whether that reference was measured on another test split (a train-only UCR set's: the archive's
+    official one, while the checkpoint's was held out of the training file), so the two do not compare."""
     name = PRIMARY_METRIC.get(config.get("task") or "", "")
     value = (config.get("metrics") or {}).get(name) if name else None
     reference = r if isinstance(r := config.get("reference"), dict) else {}
@@ -138,6 +140,7 @@ def primary_metric(config: dict[str, Any]) -> dict[str, Any]:
         "metric": METRIC_NAMES.get(name, (name, name))[1] if value is not None else None,
         "metric_value": value,
         "reference_value": (reference.get("metrics") or {}).get(name) if name else None,
+        "reference_on_other_split": reference.get("on_other_split") is True,
     }
 
 
