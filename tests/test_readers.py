@@ -1391,3 +1391,14 @@ def test_a_benchmark_s_own_splits_are_loaded_without_the_copies_warning(shared_d
     files = {"train": folder / "PowerCons_TRAIN.tsv.gz", "test": folder / "PowerCons_TEST.tsv.gz"}
     with pytest.warns(UserWarning, match=r"67 of the 180 series of the 'test' file .* are exact copies"):
         read_split_files(files)
+
+
+@pytest.mark.parametrize("values", ["1.5,,3.5,4.0", "1.5, ,3.5,4.0", "1.5,2.5,3.5, "])
+def test_ts_an_empty_or_blank_value_is_refused_saying_where(tmp_path: Path, values: str) -> None:
+    """Regression: a blank field (a space between two commas, or before the ':') was read as -1.0 (numpy's
+    ``fromstring`` parses whitespace as -1 and the field count still matched)."""
+    head = "@problemName p\n@univariate true\n@equalLength true\n@classLabel true a b\n@data\n"
+    path = write(tmp_path / "blank.ts", f"{head}{values}:a\n4.0,5.0,6.0,7.0:b\n")
+    position = [f.strip() for f in values.split(",")].index("") + 1
+    with pytest.raises(DatasetError, match=f"line 6, dimension 0: empty value at position {position}; write '\\?'"):
+        read_file(path)

@@ -139,20 +139,19 @@ def _ts_values(path: Path, number: int, dim: int, part: str) -> np.ndarray:
     if "(" in part:
         raise DatasetError(f"{path}, line {number}: timestamped values '(t, v)' are not supported.")
     fields = part.split(",")
+    empty = [j for j, f in enumerate(fields) if not f.strip()]  # first: numpy's fromstring reads a blank as -1
+    if empty:
+        raise DatasetError(
+            f"{path}, line {number}, dimension {dim}: empty value at position {empty[0] + 1}; "
+            "write '?' for a missing value."
+        )
     try:
         values = np.fromstring(part.replace("?", "NaN"), sep=",")
         if values.size == len(fields):
             return values
     except ValueError:
         pass
-    values = parse_numbers(fields, path, f"line {number}, dimension {dim}", lambda j: j + 1)
-    empty = [j for j, f in enumerate(fields) if not f.strip()]
-    if empty:
-        raise DatasetError(
-            f"{path}, line {number}, dimension {dim}: empty value at position {empty[0] + 1}; "
-            "write '?' for a missing value."
-        )
-    return values
+    return parse_numbers(fields, path, f"line {number}, dimension {dim}", lambda j: j + 1)
 
 
 def _ts_bool(path: Path, header: dict[str, tuple[str, int]], key: str, default: bool) -> bool:
