@@ -1402,3 +1402,20 @@ def test_ts_an_empty_or_blank_value_is_refused_saying_where(tmp_path: Path, valu
     position = [f.strip() for f in values.split(",")].index("") + 1
     with pytest.raises(DatasetError, match=f"line 6, dimension 0: empty value at position {position}; write '\\?'"):
         read_file(path)
+
+
+@pytest.mark.parametrize("sep, name", [(",", "shifted.csv"), ("\t", "shifted.tsv")])
+def test_an_empty_cell_and_a_spaced_number_do_not_shift_rows_into_each_other(tmp_path: Path, sep: str, name: str):
+    """Regression: one row's empty cell (one token fewer) and another's '1 204' (one more) kept the block's token
+    count at rows x width, so the fast path's reshape moved series 2's label into series 1 and lost class '2'."""
+    rows = [
+        ["1", "0.51", "0.62", "", "0.70"],
+        ["2", "1 204", "0.33", "0.41", "0.52"],
+        ["1", "0.55", "0.60", "0.64", "0.71"],
+    ]
+    path = write(tmp_path / name, "".join(sep.join(row) + "\n" for row in rows))
+    with pytest.raises(DatasetError, match="line 2, column 2: non-numeric value '1 204'"):
+        read_file(path, missing="interpolate")
+    rows[1][1] = "1204"
+    ds = read_file(write(tmp_path / name, "".join(sep.join(row) + "\n" for row in rows)), missing="interpolate")
+    assert ds.classes == ["1", "2"] and ds.X[1, 0, 0] == 1204 and ds.X[0, 0, 2] == pytest.approx(0.66)

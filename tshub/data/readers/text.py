@@ -102,6 +102,10 @@ def parse_table(
         values = None
     if values is None or values.size != len(lines) * width:
         return _parse_table_by_line(path, lines, numbers, sep, col, limits)
+    if sep is not None and any(len(row.split()) != width for row in block.split("\n")):
+        # a row may hold an empty field (one number fewer) and another '1 204' (one more): the total above matched
+        # and the reshape below would shift values across rows
+        return _parse_table_by_line(path, lines, numbers, sep, col, limits)
     values = values.reshape(len(lines), width)
     if col is None:
         return values, None
