@@ -1419,3 +1419,24 @@ def test_an_empty_cell_and_a_spaced_number_do_not_shift_rows_into_each_other(tmp
     rows[1][1] = "1204"
     ds = read_file(write(tmp_path / name, "".join(sep.join(row) + "\n" for row in rows)), missing="interpolate")
     assert ds.classes == ["1", "2"] and ds.X[1, 0, 0] == 1204 and ds.X[0, 0, 2] == pytest.approx(0.66)
+
+
+@pytest.mark.parametrize(
+    "header, rows, label_column",
+    [
+        ("label,400,410,420,430", ["1,0.1,0.5,0.2,0.9", "2,0.3,0.1,0.7,0.2", "1,0.2,0.4,0.2,0.8"], 0),
+        ("400,410,420,430,label", ["0.1,0.5,0.2,0.9,1", "0.3,0.1,0.7,0.2,2", "0.2,0.4,0.2,0.8,1"], -1),
+        ("class,0.5,1.0,1.5,2.0", ["1,0.1,0.5,0.2,0.9", "2,0.3,0.1,0.7,0.2", "1,0.2,0.4,0.2,0.8"], 0),
+    ],
+)
+def test_a_header_of_numeric_column_names_beside_a_named_label_column_is_a_header(
+    tmp_path: Path, header: str, rows: list[str], label_column: int
+) -> None:
+    """Regression: wavelengths or seconds as column names (``df.to_csv(index=False)`` with float columns) made the
+    header a series of class 'label'. A first row whose label cell is text where every other row's is a number
+    names the columns."""
+    kwargs = {} if label_column == 0 else {"label_column": label_column}
+    ds = read_file(write(tmp_path / "spectra.csv", "\n".join([header, *rows]) + "\n"), **kwargs)
+    assert ds.classes == ["1", "2"] and len(ds.X) == 3 and ds.X[0, 0] == pytest.approx([0.1, 0.5, 0.2, 0.9])
+    text_labels = ["a,0.1,0.5,0.2,0.9", "b,0.3,0.1,0.7,0.2", "a,0.2,0.4,0.2,0.8"]  # a text class first is data
+    assert read_file(write(tmp_path / "text.csv", "\n".join(text_labels) + "\n")).classes == ["a", "b"]

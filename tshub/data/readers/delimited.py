@@ -127,7 +127,8 @@ def _cells(line: str, delimiter: str) -> list[str]:
 
 def _has_header(first: list[str], lines: list[str], delimiter: str, label_column: int | str | None) -> bool:
     """Whether the first row names the columns: ``label_column`` is a name, the row numbers the columns as pandas
-    and numpy write them, or it holds a name (a non-numeric cell) outside the label column."""
+    and numpy write them, it holds a name (a non-numeric cell) outside the label column, or its label cell is text
+    where every other row's is a number (``label,400,410,…``: wavelengths or seconds as the column names)."""
     skip = label_column if isinstance(label_column, int) else None
     return (
         isinstance(label_column, str)
@@ -137,7 +138,21 @@ def _has_header(first: list[str], lines: list[str], delimiter: str, label_column
             for j, f in enumerate(first)
             if skip is None or j != skip % len(first)
         )
+        or (skip is not None and _names_numeric_labels(first, lines[1:], delimiter, skip))
     )
+
+
+def _names_numeric_labels(first: list[str], rows: list[str], delimiter: str, label_column: int) -> bool:
+    """Whether the first row's label cell is a name ('label', 'class') above labels that are all numbers (a file of
+    text classes stops at its first text label)."""
+    name = first[label_column % len(first)]
+    if not rows or is_number(name) or name in MISSING_TOKENS:
+        return False
+    for row in rows:
+        cells = row.split(delimiter)
+        if len(cells) != len(first) or not is_number(unquote(cells[label_column % len(cells)])):
+            return False
+    return True
 
 
 #: Joins a row's fields once a quoted field held the delimiter: the ASCII unit separator, not found in text.
