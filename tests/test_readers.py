@@ -1440,3 +1440,23 @@ def test_a_header_of_numeric_column_names_beside_a_named_label_column_is_a_heade
     assert ds.classes == ["1", "2"] and len(ds.X) == 3 and ds.X[0, 0] == pytest.approx([0.1, 0.5, 0.2, 0.9])
     text_labels = ["a,0.1,0.5,0.2,0.9", "b,0.3,0.1,0.7,0.2", "a,0.2,0.4,0.2,0.8"]  # a text class first is data
     assert read_file(write(tmp_path / "text.csv", "\n".join(text_labels) + "\n")).classes == ["a", "b"]
+
+
+def test_a_long_table_of_many_channels_reads_as_long_when_each_id_has_more_rows_than_columns(tmp_path: Path) -> None:
+    """Regression: a long export of 10 channels (a 12-lead ECG's, a 9-axis IMU's: 13 columns with id, time and label)
+    was read as wide rows, each row a 'series' of 12 values starting with its id and time step. Past 10 columns a
+    table reads long when each id has at least as many rows as the table has columns."""
+    rng = np.random.default_rng(0)
+    channels = [f"lead{i}" for i in range(10)]
+    lines = [",".join(["id", "time", *channels, "label"])]
+    for series in range(4):
+        for step in range(20):
+            lines.append(
+                ",".join([str(series), str(step), *(f"{v:.3f}" for v in rng.normal(size=10)), "ab"[series % 2]])
+            )
+    ds = read_file(write(tmp_path / "ecg.csv", "\n".join(lines) + "\n"), label_column="label")
+    assert ds.X.shape == (4, 10, 20) and ds.classes == ["a", "b"]
+    assert ds.X[1, 3, 5] == pytest.approx(float(lines[1 + 20 + 5].split(",")[2 + 3]), abs=1e-6)
+    wide = [",".join(["subject_id", "timestamp", *(f"v{i}" for i in range(30)), "label"])]  # few rows per id: rows
+    wide += [",".join([str(i // 2), str(i), *(f"{v:.3f}" for v in rng.normal(size=30)), "ab"[i % 2]]) for i in range(8)]
+    assert read_file(write(tmp_path / "wide.csv", "\n".join(wide) + "\n"), label_column="label").X.shape[0] == 8

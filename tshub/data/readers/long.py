@@ -6,7 +6,8 @@ times; other stamps in the order they first appear), each remaining numeric colu
 (tsfresh's ``kind``, pandas melt's ``variable``), one channel per kind of the one value column; series of fewer steps
 NaN-padded at the end, as a shorter row of a wide CSV is (``variable_length`` decides later); the row index a
 DataFrame writes with it (``to_csv(path)``) dropped. A table is long only by its header: a series column
-(``SERIES_NAMES`` or ``*_id``) whose ids repeat, a time column (``TIME_NAMES``) and at most ``MAX_COLUMNS`` columns.
+(``SERIES_NAMES`` or ``*_id``) whose ids repeat, a time column (``TIME_NAMES``) and at most ``MAX_COLUMNS`` columns,
+or more where an id holds at least as many rows as the table has columns (a 12-lead ECG's long export).
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def read_long_table(
     keys = [name.strip().lower() for name in header]
     series = next((j for j, k in enumerate(keys) if is_identifier(k, SERIES_NAMES)), None)
     time = next((j for j, k in enumerate(keys) if k in TIME_NAMES), None)
-    if len(header) > MAX_COLUMNS:
+    if len(header) > MAX_COLUMNS and not (
+        series is not None and time is not None and _rows_per_id(lines[1:], delimiter, series) >= len(header)
+    ):
         return None
     if series is None:
         if time is None:
@@ -119,6 +122,15 @@ def read_long_table(
     y = None if label is None else _targets(path, header[label], columns[label], order, starts, numbers)
     names = [header[j] for j in channels] if kind is None else sorted(set(columns[kind]))
     return RawSeries(path=path, format="csv", X=X, y=y, lines=numbers[first_rows], channels=names)
+
+
+def _rows_per_id(rows: list[str], delimiter: str, series: int) -> float:
+    """The median number of rows an id of the series column holds (0 without rows): a long table's series have many
+    time steps each, while a wide table of whole series with an id and a time column (a subject's recordings) has few
+    rows per id and many columns."""
+    ids = [fields[series] if len(fields := row.split(delimiter, series + 1)) > series else "" for row in rows]
+    counts = np.unique(ids, return_counts=True)[1]
+    return float(np.median(counts)) if len(counts) else 0.0
 
 
 def _one_target_per_id(
