@@ -1460,3 +1460,25 @@ def test_a_long_table_of_many_channels_reads_as_long_when_each_id_has_more_rows_
     wide = [",".join(["subject_id", "timestamp", *(f"v{i}" for i in range(30)), "label"])]  # few rows per id: rows
     wide += [",".join([str(i // 2), str(i), *(f"{v:.3f}" for v in rng.normal(size=30)), "ab"[i % 2]]) for i in range(8)]
     assert read_file(write(tmp_path / "wide.csv", "\n".join(wide) + "\n"), label_column="label").X.shape[0] == 8
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,time,kind,value,label\n1,0,x,1,a\n1,0,y,10,a\n1,1,x,2,a\n1,1,y,20,a\n1,2,x,3,a\n"
+        "2,0,y,30,b\n2,0,x,3,b\n2,1,x,4,b\n2,1,y,40,b\n2,2,x,5,b\n2,2,y,50,b\n",
+        "id,time,x,y,label\n1,0,1,10,a\n1,1,2,20,a\n1,2,3,,a\n2,0,3,30,b\n2,1,4,40,b\n2,2,5,50,b\n",
+    ],
+)
+def test_a_channel_missing_at_a_long_series_last_time_step_is_a_gap_not_a_shorter_series(tmp_path: Path, text: str):
+    """Regression: a kind (or an empty value cell) missing at a series' last time step made the series one step
+    shorter ('different lengths (2 to 3 values)'), so truncate dropped every series' last step; as inside a series,
+    it is a gap for ``missing`` to decide."""
+    path = write(tmp_path / "long.csv", text)
+    with pytest.raises(DatasetError, match="missing"):
+        read_file(path, label_column="label")
+    ds = read_file(path, label_column="label", missing="interpolate")
+    assert ds.X.shape == (2, 2, 3) and ds.meta.get("variable_length") is None
+    np.testing.assert_allclose(ds.X[1], [[3, 4, 5], [30, 40, 50]])
+    np.testing.assert_allclose(ds.X[0, 0], [1, 2, 3])
+    assert np.isfinite(ds.X[0, 1]).all() and ds.X[0, 1, :2].tolist() == [10, 20]

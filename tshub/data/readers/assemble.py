@@ -60,8 +60,13 @@ def assemble(
 
     # In a file where every NaN is a missing value, each series is as long as the file's rows; the NaNs that pad a
     # shorter file up to the longest one are still padding, and so are those of a file that declares no equal lengths.
-    own_widths = [r.X.shape[2] if trailing_nan == "missing" or r.fixed_length else 0 for r in raws]
-    widths = np.repeat(own_widths, [len(r.X) for r in raws]) if any(own_widths) else None
+    own_widths = [
+        np.full(len(r.X), r.X.shape[2] if trailing_nan == "missing" or r.fixed_length else 0)
+        if r.lengths is None
+        else r.lengths
+        for r in raws
+    ]
+    widths = np.concatenate(own_widths) if any(w.any() for w in own_widths) else None
     as_read = X
     X, info = regularize(X, variable_length=variable_length, missing=missing, widths=widths, where=where, source=files)
     if split_names is None:

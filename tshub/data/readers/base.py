@@ -78,7 +78,9 @@ class RawSeries:
     ``typed_labels``: ``y`` has the type its author gave it (an .npz array), so numeric labels keep their values
     (``Dataset.class_values``); a text format's numbers are parsed only to read fast, its labels stay text.
     ``channels``: the channels' names where the file names them (a long table's kinds or value columns), by which
-    the files of one dataset line their channels up.
+    the files of one dataset line their channels up. ``lengths``: each series' own length where the file says it
+    (a long table: its time steps), so that a NaN within it is a gap even at its end (a channel missing at its last
+    time step), not a shorter series.
     """
 
     path: Path
@@ -94,6 +96,7 @@ class RawSeries:
     md5: str | None = None
     typed_labels: bool = False
     channels: list[str] | None = None
+    lengths: np.ndarray | None = None
 
     def where(self, i: int) -> str:
         """Where series ``i`` is, for messages: its line, or its index in a binary file."""

@@ -121,7 +121,9 @@ def read_long_table(
     first_rows = order[starts]
     y = None if label is None else _targets(path, header[label], columns[label], order, starts, numbers)
     names = [header[j] for j in channels] if kind is None else sorted(set(columns[kind]))
-    return RawSeries(path=path, format="csv", X=X, y=y, lines=numbers[first_rows], channels=names)
+    lengths = np.zeros(len(starts), dtype=np.int64)  # every channel's series ends at the id's last time step
+    np.maximum.at(lengths, series_of_row, position + 1)
+    return RawSeries(path=path, format="csv", X=X, y=y, lines=numbers[first_rows], channels=names, lengths=lengths)
 
 
 def _rows_per_id(rows: list[str], delimiter: str, series: int) -> float:
