@@ -1482,3 +1482,19 @@ def test_a_channel_missing_at_a_long_series_last_time_step_is_a_gap_not_a_shorte
     np.testing.assert_allclose(ds.X[1], [[3, 4, 5], [30, 40, 50]])
     np.testing.assert_allclose(ds.X[0, 0], [1, 2, 3])
     assert np.isfinite(ds.X[0, 1]).all() and ds.X[0, 1, :2].tolist() == [10, 20]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a\t0,5\t0,7\nb\t0,1\t0,2\na\t0,3\t0,4\n",
+        "label\tt1\tt2\n1\t0,5\t0,7\n2\t0,1\t0,2\n",
+        '1,0.5,0.7\n2,0.1,"0,2"\n',
+    ],
+)
+def test_decimal_commas_outside_a_semicolon_file_are_refused_naming_them(tmp_path: Path, text: str) -> None:
+    """Regression: a tab-separated export with decimal commas was told its data row was 'a header row?', or to read
+    its first time step as the targets; the message now names the decimal comma and what to do."""
+    with pytest.raises(DatasetError, match="decimal comma") as refused:
+        read_file(write(tmp_path / "export.csv", text))
+    assert "header row" not in str(refused.value) and "label_column" not in str(refused.value)

@@ -4,7 +4,6 @@ a long table: one row per series and time step)."""
 from __future__ import annotations
 
 import csv
-import re
 import shlex
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from tshub.data.readers.formats import register_format
 from tshub.data.readers.lengths import ReadOptionError
 from tshub.data.readers.long import LABEL_NAMES, is_identifier, read_long_table
 from tshub.data.readers.text import (
+    DECIMAL_COMMA_NUMBER,
     NonNumericValue,
     holds_row_numbers,
     is_number,
@@ -113,7 +113,7 @@ def _parse_csv(
     try:
         values, labels = parse_table(path, lines, numbers, delimiter, label_column, limits)
     except NonNumericValue as e:
-        if not header:
+        if not header or e.decimal_comma:
             raise
         raise DatasetError(f"{e} {_label_column_hint(first, e.column, label_column)}") from None
     if header and unchosen and isinstance(label_column, int):  # still an index, past the row-number columns
@@ -245,13 +245,12 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
 
 
 #: A number written with a decimal comma (a ';' file's cell, maybe quoted): 0,5  -1,25e-3  "2,5".
-_DECIMAL_COMMA_NUMBER = re.compile(r'\s*"?[-+]?\d*,\d+(?:[eE][-+]?\d+)?"?\s*')
 #: The lines the delimiter is detected on.
 _SNIFFED_LINES = 20
 
 
 def _decimal_point(cell: str) -> str:
-    return cell.replace(",", ".") if _DECIMAL_COMMA_NUMBER.fullmatch(cell) else cell
+    return cell.replace(",", ".") if DECIMAL_COMMA_NUMBER.fullmatch(cell) else cell
 
 
 def _sniff_delimiter(lines: list[str]) -> str:

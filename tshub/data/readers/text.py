@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import re
 import zlib
 from collections.abc import Callable
 from functools import partial
@@ -149,9 +150,10 @@ def _parse_table_by_line(
 
 
 def _looks_like_header(fields: list[str]) -> bool:
-    """No field is a number and some are names (not only missing-value marks)."""
+    """No field is a number (a decimal comma's included) and some are names (not only missing-value marks)."""
     cells = [unquote(f) for f in fields]
-    return not any(map(is_number, cells)) and any(c not in MISSING_TOKENS for c in cells)
+    numbers = [is_number(c) or DECIMAL_COMMA_NUMBER.fullmatch(c) for c in cells]
+    return not any(numbers) and any(c not in MISSING_TOKENS for c in cells)
 
 
 def _one_field_problem(line: str, sep: str | None) -> str:
@@ -171,6 +173,10 @@ def _file_column(j: int, label: int | None) -> int:
     return j + 1 + (label is not None and j >= label)
 
 
+#: A number written with a decimal comma (``0,5``, ``-1,2e3``; quoted or not), as spreadsheets in such locales export.
+DECIMAL_COMMA_NUMBER = re.compile(r'\s*"?[-+]?\d*,\d+(?:[eE][-+]?\d+)?"?\s*')
+
+
 def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[int], int]) -> np.ndarray:
     """Floats from text fields, quoted or not; '', '?' and NaN are missing; a bad field is reported with its column."""
     try:
@@ -186,20 +192,27 @@ def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[i
         try:
             out[j] = float(s)
         except ValueError:
+            comma = DECIMAL_COMMA_NUMBER.fullmatch(s) is not None
+            why = (
+                "a decimal comma, read as one only in a ';'-separated file (a spreadsheet's export where the decimal "
+                "mark is a comma): write decimal points, or separate the fields by ';'"
+                if comma
+                else "expected a number ('', '?', NA or NaN mark a missing value)"
+            )
             raise NonNumericValue(
-                f"{path}, {where}, column {column(j)}: non-numeric value {s[:40]!r}; expected a "
-                "number ('', '?', NA or NaN mark a missing value).",
-                column(j),
+                f"{path}, {where}, column {column(j)}: non-numeric value {s[:40]!r}; {why}.", column(j), comma
             ) from None
     return out
 
 
 class NonNumericValue(DatasetError):
-    """A field that should be a number is not; ``column`` (1-based) lets a reader with a header name the column."""
+    """A field that should be a number is not; ``column`` (1-based) lets a reader with a header name the column;
+    ``decimal_comma``: the field is a number written with a decimal comma (the message says so)."""
 
-    def __init__(self, message: str, column: int) -> None:
+    def __init__(self, message: str, column: int, decimal_comma: bool = False) -> None:
         super().__init__(message)
         self.column = column
+        self.decimal_comma = decimal_comma
 
 
 def label_array(labels: list[str]) -> np.ndarray:
