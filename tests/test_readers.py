@@ -1498,3 +1498,20 @@ def test_decimal_commas_outside_a_semicolon_file_are_refused_naming_them(tmp_pat
     with pytest.raises(DatasetError, match="decimal comma") as refused:
         read_file(write(tmp_path / "export.csv", text))
     assert "header row" not in str(refused.value) and "label_column" not in str(refused.value)
+
+
+def test_an_npz_whose_splits_read_as_two_tasks_is_refused_as_two_files_are(tmp_path: Path) -> None:
+    """Regression: whole-number y_train beside fractional y_test in one .npz silently became a regression (its classes
+    learned as quantities), where the same targets in two files are refused until the task is said."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mixed.npz"
+    np.savez(
+        path,
+        X_train=rng.normal(size=(6, 8)),
+        y_train=np.array([1, 2, 1, 2, 1, 2]),
+        X_test=rng.normal(size=(4, 8)),
+        y_test=np.array([0.5, 1.5, 2.5, 1.0]),
+    )
+    with pytest.raises(DatasetError, match="read as classes .* as regression values .* pass task="):
+        read_file(path)
+    assert read_file(path, task="regression").task == "regression"

@@ -202,7 +202,7 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
         ys = [y if y.dtype.kind in "US" else np.array([_num_str(v) for v in y]) for y in ys]
     _refuse_missing_targets(raws)
     if task is None:
-        _refuse_targets_of_two_tasks(raws, ys)
+        _refuse_targets_of_two_tasks(_target_parts(raws, ys))
     y = np.concatenate(ys)
     classes = raws[0].classes if all(r.classes == raws[0].classes for r in raws) else None
     if task == "regression" and y.dtype.kind in "US":
@@ -214,18 +214,31 @@ def _targets(raws: list[RawSeries], task: Task | None, files: str) -> tuple[np.n
     return y, task, classes
 
 
-def _refuse_targets_of_two_tasks(raws: list[RawSeries], ys: list[np.ndarray]) -> None:
-    """Files whose numbers read as different tasks (whole numbers in one, classes; fractions in another, regression)
-    would all be read as a regression, the classes learned as quantities: the task must be said."""
-    if len(ys) < 2 or any(y.dtype.kind not in "iuf" for y in ys):
+def _target_parts(raws: list[RawSeries], ys: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """The targets of each file, or of each split of a file that holds its own (an .npz's y_train and y_test), named
+    as messages name them."""
+    parts = []
+    for raw, y in zip(raws, ys):
+        if raw.splits and len(raws) == 1:
+            parts += [(f"{raw.path} ({name} split)", y[idx]) for name, idx in raw.splits.items()]
+        else:
+            parts.append((str(raw.path), y))
+    return parts
+
+
+def _refuse_targets_of_two_tasks(parts: list[tuple[str, np.ndarray]]) -> None:
+    """Files (or splits of one file) whose numbers read as different tasks (whole numbers in one, classes; fractions
+    in another, regression) would all be read as a regression, the classes learned as quantities: the task must be
+    said."""
+    if len(parts) < 2 or any(y.dtype.kind not in "iuf" for _, y in parts):
         return
-    tasks = [infer_task(y) for y in ys]
-    if len(set(tasks)) > 1:
-        classes, values = tasks.index("classification"), tasks.index("regression")
+    tasks = [infer_task(y) if len(y) else None for _, y in parts]
+    if {"classification", "regression"} <= set(tasks):
+        (classes, _), (values, y) = parts[tasks.index("classification")], parts[tasks.index("regression")]
         raise DatasetError(
-            f"{raws[classes].path}'s targets read as classes (whole numbers), {raws[values].path}'s as regression "
-            f"values (fractional, e.g. {next(v for v in ys[values] if v % 1):g}): pass task='classification' or "
-            "task='regression' to say which, or check the label column of each file."
+            f"{classes}'s targets read as classes (whole numbers), {values}'s as regression values (fractional, "
+            f"e.g. {next(v for v in y if v % 1):g}): pass task='classification' or task='regression' to say which, "
+            "or check the label column of each file."
         )
 
 
