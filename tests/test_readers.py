@@ -1515,3 +1515,16 @@ def test_an_npz_whose_splits_read_as_two_tasks_is_refused_as_two_files_are(tmp_p
     with pytest.raises(DatasetError, match="read as classes .* as regression values .* pass task="):
         read_file(path)
     assert read_file(path, task="regression").task == "regression"
+
+
+def test_an_npz_of_float_class_indices_is_told_to_store_them_as_integers(tmp_path: Path) -> None:
+    """Regression: y of whole-number floats indexing 'classes' was refused as 'labels ['0', '1'] are not among the
+    declared classes', which does not say that y must be integers to index them."""
+    path = tmp_path / "indices.npz"
+    np.savez(
+        path, X=np.random.default_rng(0).normal(size=(4, 8)), y=np.array([0.0, 1.0, 0.0, 1.0]), classes=["cat", "dog"]
+    )
+    with pytest.raises(DatasetError, match=r"'y' holds whole numbers as floats.* y\.astype\(int\)"):
+        read_file(path)
+    np.savez(path, X=np.random.default_rng(0).normal(size=(4, 8)), y=np.array([0, 1, 0, 1]), classes=["cat", "dog"])
+    assert read_file(path).classes == ["cat", "dog"]

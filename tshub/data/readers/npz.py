@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tshub.data.dataset import DatasetError
+from tshub.data.dataset import DatasetError, label_text
 from tshub.data.readers.base import UNLIMITED, RawSeries, ReadLimits
 from tshub.data.readers.formats import register_format
 
@@ -195,6 +195,12 @@ def _npz_targets(
         if y.size and (y.min() < 0 or y.max() >= len(classes)):
             raise DatasetError(f"{path}: integer 'y' indexes 'classes' but lies outside [0, {len(classes)}).")
         return np.array(classes)[y], classes
+    whole = y.dtype.kind == "f" and y.size and np.all(np.mod(y, 1) == 0)
+    if whole and not {label_text(v) for v in y.tolist()} <= set(classes):
+        raise DatasetError(
+            f"{path}: 'y' holds whole numbers as floats, which are not among 'classes' {classes[:10]}; to index "
+            "'classes' they must be integers: store y.astype(int)."
+        )
     return y, classes
 
 
