@@ -1044,3 +1044,15 @@ def test_the_prototype_plot_of_a_regression_target_draws_one_prototype_of_all_it
     assert [t.get_text() for t in target_axes.get_legend().get_texts()] == [ALL_SERIES]
     assert target_axes.get_legend().get_title().get_text() == ""
     assert figure.axes[1].get_legend().get_title().get_text() == "class"
+
+
+def test_recommend_leaves_the_callers_random_stream_as_it_was(shared_data: Path) -> None:
+    """Regression: scoring a candidate whose network is adapted to the target (EMG/mlstm_fcn's 8 input channels for
+    ECG200's one) seeded torch's global generator, on a cold feature cache only, so a user's seeded script drew
+    other numbers on its first run than on later ones."""
+    zoo = Path(__file__).resolve().parents[1] / "zoo"
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    recommend(load("ECG200"), candidates=[zoo / "EMG" / "mlstm_fcn"], k=1)
+    assert torch.equal(torch.rand(3), expected)

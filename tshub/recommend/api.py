@@ -40,10 +40,11 @@ from tshub.recommend.methods import (
 )
 from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import ScoringPlan, as_plan
-from tshub.training.loop import resolve_device
+from tshub.training.loop import keeps_callers_rng, resolve_device
 from tshub.training.recipes import is_count
 
 
+@keeps_callers_rng  # adapting a candidate to the target seeds its fresh layers
 def recommend(
     target: str | Dataset,
     k: int | None = 5,
