@@ -1056,3 +1056,39 @@ def test_recommend_leaves_the_callers_random_stream_as_it_was(shared_data: Path)
     torch.manual_seed(123)
     recommend(load("ECG200"), candidates=[zoo / "EMG" / "mlstm_fcn"], k=1)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_forecast_target_is_scored_on_the_network_its_fine_tune_starts_from_without_stream_max() -> None:
+    """Regression: for a target whose values follow their series' level (a next-value forecast), fine-tuning learns
+    a relative target and drops the source's raw stream_max input, but LogME scored the features with it: the raw
+    maximum tracks the level, so every stream_max source (the six EMG checkpoints) ranked first on SP500."""
+    from tshub.hub import load_pretrained
+    from tshub.training.finetune import preprocessing_of, stream_max_for
+
+    source = load_pretrained(str(Path(__file__).resolve().parents[1] / "zoo" / "EMG" / "fcn"))
+    assert source.use_stream_max
+    rng = np.random.default_rng(0)
+    walks = np.cumsum(rng.normal(size=(40, 65)), axis=1) + rng.uniform(-50, 50, size=(40, 1))
+    forecast = Dataset.from_arrays(
+        walks[:, None, :64], walks[:, 64], task="regression", splits={"train": np.arange(40)}
+    )
+    assert not stream_max_for(preprocessing_of(source, forecast), source.use_stream_max, None)
+    features, _, _ = target_features(source, forecast)
+    assert features.shape[1] == source.feature_dim  # the backbone's features alone, as the fine-tune's head sees them
+    labelled = Dataset.from_arrays(walks[:, None, :64], np.arange(40) % 2, splits={"train": np.arange(40)})
+    assert target_features(source, labelled)[0].shape[1] == source.feature_dim + 1  # a classifier keeps stream_max
+
+
+def test_the_feature_cache_keeps_a_forecasts_features_apart_from_a_classifications_of_the_same_series() -> None:
+    """The features of a target whose values follow its series' level leave out stream_max (the fine-tune's network
+    takes none): the same series labelled otherwise must not hit them in the cache, nor they those."""
+    from tshub.recommend.cache import sample_digest
+
+    rng = np.random.default_rng(0)
+    walks = np.cumsum(rng.normal(size=(40, 65)), axis=1) + rng.uniform(-50, 50, size=(40, 1))
+    train = {"train": np.arange(40)}
+    forecast = Dataset.from_arrays(walks[:, None, :64], walks[:, 64], task="regression", splits=train)
+    labelled = Dataset.from_arrays(walks[:, None, :64], np.arange(40) % 2, splits=train)
+    noise = Dataset.from_arrays(walks[:, None, :64], rng.normal(size=40), task="regression", splits=train)
+    digests = {sample_digest(d, bf16=False) for d in (forecast, labelled)}
+    assert len(digests) == 2 and sample_digest(noise, bf16=False) == sample_digest(labelled, bf16=False)

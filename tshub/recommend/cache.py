@@ -22,10 +22,11 @@ from tshub.data.dataset import Dataset
 from tshub.hub.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from tshub.hub.store import home_store
 from tshub.recommend.candidates import Candidate
+from tshub.training.finetune import follows_level
 
 CACHE_MB_ENV = "TSHUB_FEATURE_CACHE_MB"
 DEFAULT_CACHE_MB = 512
-FEATURES_VERSION = 1  # bump when target_features computes something else for the same inputs
+FEATURES_VERSION = 2  # bump when target_features computes something else for the same inputs
 
 
 def cache_folder() -> Path:
@@ -53,9 +54,11 @@ def checkpoint_digest(candidate: Candidate) -> str | None:
 
 
 def sample_digest(sample: Dataset, *, bf16: bool, statistics: str = "source") -> str:
-    """sha256 of the series scored (bytes and shape) and how they are scored."""
+    """sha256 of the series scored (bytes and shape) and how they are scored: with stream_max or not, which a
+    forecast's targets decide (``follows_level``: its fine-tune takes none)."""
     X, _ = sample.split("train")
     how = [X.shape, str(X.dtype), bf16, FEATURES_VERSION] + ([statistics] if statistics != "source" else [])
+    how += ["follows_level"] if sample.task == "regression" and follows_level(sample) else []
     digest = hashlib.sha256(json.dumps(how).encode())
     digest.update(np.ascontiguousarray(X).tobytes())
     return digest.hexdigest()

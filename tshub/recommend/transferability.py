@@ -35,7 +35,7 @@ from tshub.models.base import TimeSeriesModel
 from tshub.recommend.sampling import STATISTICS
 from tshub.training.allocator import keep_freed_memory
 from tshub.training.batchnorm import estimate_statistics
-from tshub.training.finetune import fresh_model_like
+from tshub.training.finetune import fresh_model_like, preprocessing_of, stream_max_for
 from tshub.training.loop import resolve_device
 from tshub.training.transfer import HEAD_PREFIX, TransferReport, transfer_weights
 
@@ -100,15 +100,18 @@ def adapted_model(
     source then serves (itself if ``consume``, else a copy) instead of a freshly built and seeded network. A
     ``meta``-device skeleton, which costs no memory or initialisation, finds out.
     """
+    # beside the relative target a forecast learns, the fine-tune drops the raw stream_max input (stream_max_for)
+    use_stream_max = stream_max_for(preprocessing_of(model, dataset, warn=False), model.use_stream_max, None)
     with torch.device("meta"):
-        skeleton = fresh_model_like(model, dataset, seed=None)
+        skeleton = fresh_model_like(model, dataset, seed=None, use_stream_max=use_stream_max)
     report = transfer_weights(model, skeleton)
     if _differs_only_in_head(model, skeleton, report):
         served = model if consume else copy.deepcopy(model)
         if served.in_channels != skeleton.in_channels:
             served.adapt_input_channels(skeleton.in_channels)
+        served.use_stream_max = use_stream_max  # stream_max only joins the features the (replaced) head reads
         return served, report
-    target = fresh_model_like(model, dataset, seed=0)
+    target = fresh_model_like(model, dataset, seed=0, use_stream_max=use_stream_max)
     return target, transfer_weights(model, target)
 
 

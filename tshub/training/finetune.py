@@ -309,14 +309,18 @@ def train_referent(
     )
 
 
-def preprocessing_of(model: TimeSeriesModel, dataset: Dataset, relative_target: bool | None = None) -> Preprocessor:
+def preprocessing_of(
+    model: TimeSeriesModel, dataset: Dataset, relative_target: bool | None = None, *, warn: bool = True
+) -> Preprocessor:
     """The preprocessing a fine-tune of ``model`` (and its referent) fits on ``dataset``: the model's own kind and
     options, unfitted ("znorm" when it has none), with the relative target ``relative_target_for`` gives the
-    target: the source's is kept with None only where the target's own data call for one, and said when not."""
+    target: the source's is kept with None only where the target's own data call for one, and said (``warn``)
+    when not."""
     source = make_preprocessor("znorm") if model.preprocessor is None else model.preprocessor.unfitted()
     chosen = relative_target_for(source.with_relative_target(False), dataset, relative_target)
     if (
-        source.relative_target
+        warn
+        and source.relative_target
         and not chosen.relative_target
         and relative_target is None
         and dataset.task == "regression"
@@ -350,7 +354,7 @@ def relative_target_for(preprocessor: Preprocessor, dataset: Dataset, relative_t
     elif dataset.task != "regression":
         relative = False
     else:
-        relative = preprocessor.scales_each_series and _follows_level(dataset)
+        relative = preprocessor.scales_each_series and follows_level(dataset)
     return preprocessor.with_relative_target(relative)
 
 
@@ -365,7 +369,7 @@ def stream_max_for(preprocessor: Preprocessor, takes_it: bool, use_stream_max: b
     return takes_it and not preprocessor.relative_target
 
 
-def _follows_level(dataset: Dataset) -> bool:
+def follows_level(dataset: Dataset) -> bool:
     """Whether the training targets follow their series' level (``_training_level_correlation`` at least
     LEVEL_CORRELATION_MIN): a forecast of the next value."""
     correlation = _training_level_correlation(dataset)
@@ -622,7 +626,7 @@ def _result(
         **fields,
     )
     result.convergence_rate = _convergence_rate(loop.history, ds.task)
-    naive = naive_forecasts(ds, persistence=ds.task == "regression" and _follows_level(ds))
+    naive = naive_forecasts(ds, persistence=ds.task == "regression" and follows_level(ds))
     model.meta = {
         "source_dataset": ds.name,
         "source": _source_record(ds),
