@@ -1092,3 +1092,21 @@ def test_the_feature_cache_keeps_a_forecasts_features_apart_from_a_classificatio
     noise = Dataset.from_arrays(walks[:, None, :64], rng.normal(size=40), task="regression", splits=train)
     digests = {sample_digest(d, bf16=False) for d in (forecast, labelled)}
     assert len(digests) == 2 and sample_digest(noise, bf16=False) == sample_digest(labelled, bf16=False)
+
+
+def test_a_fine_tune_descended_from_the_targets_own_source_is_no_transfer_either(shared_data: Path, tmp_path: Path):
+    """Regression: GunPoint/fcn fine-tuned on Coffee, then on ECG200, was ranked first for GunPoint (its backbone
+    learned GunPoint's training series) while GunPoint/fcn itself was left out as trained on the target's data: the
+    check read only the last training's fingerprint and dataset. A fine-tune now records its ancestors' datasets and
+    fingerprints, and the check reads them."""
+    zoo = Path(__file__).resolve().parents[1] / "zoo"
+    child = tshub.finetune(str(zoo / "GunPoint" / "fcn"), "Coffee", lr_multiplier=1.0, max_epochs=1, progress=False)
+    child.model.save_pretrained(tmp_path / "child")
+    grandchild = tshub.finetune(str(tmp_path / "child"), "ECG200", lr_multiplier=1.0, max_epochs=1, progress=False)
+    grandchild.model.save_pretrained(tmp_path / "grandchild")
+    assert grandchild.model.meta["ancestor_datasets"] == ["Coffee", "GunPoint"]
+    folders = [tmp_path / "child", tmp_path / "grandchild", zoo / "ECG200" / "fcn"]
+    ranked = recommend(load("GunPoint"), candidates=folders, k=None)
+    skipped = {Path(s.id).name: s.reason for s in ranked.skipped}
+    assert set(skipped) == {"child", "grandchild"} and ranked.ids == ["ECG200/fcn"]
+    assert "identical to the training series of a checkpoint it was fine-tuned from" in skipped["grandchild"]

@@ -138,7 +138,12 @@ def _own_data_evidence(
         share = overlap(stored, hashes())
         if share is not None and share >= OVERLAP_THRESHOLD:
             return f"{share:.0%} of the series compared are identical to its training series"
-    names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or [])]
+    for inherited in meta.get("ancestor_fingerprints") or []:  # a fine-tune's backbone learned its parents' data
+        found = overlap(inherited, hashes())
+        if found is not None and found >= OVERLAP_THRESHOLD:
+            return f"{found:.0%} of the series compared are identical to the training series of a checkpoint it was fine-tuned from"
+    ancestors = meta.get("ancestor_datasets") or []
+    names = [config.get("source_dataset") or candidate.source, *(meta.get("source_datasets") or []), *ancestors]
     # no fingerprint, one too sparse to tell, or a copy re-exported with fewer digits: the catalogue's copies
     match = catalogue_overlap(names, target.X)
     if match is not None:
@@ -152,6 +157,8 @@ def _own_data_evidence(
     return (
         f"its source dataset is {same}"
         if len(names) == 1
+        else f"it was fine-tuned from a checkpoint trained on {same}"
+        if same in ancestors and same not in names[: len(names) - len(ancestors)]
         else f"{same} is among the {len(names) - 1} datasets it was pretrained on"
     ) + (
         ""  # the name is the only evidence there is: the checkpoint holds no fingerprint to check it with

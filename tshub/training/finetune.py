@@ -196,6 +196,7 @@ def finetune(
             model
         ),  # the parent's identity when it has no id (a folder, a model in memory)
         "parent_dataset": model.meta.get("source_dataset"),
+        **lineage(model.meta),
         "lr_multiplier": chosen.omega,
         "lr_multipliers_tried": [row["lr_multiplier"] for row in grid],  # the card names the grid ω was chosen from
         "freeze_backbone": freeze_backbone,
@@ -356,6 +357,23 @@ def relative_target_for(preprocessor: Preprocessor, dataset: Dataset, relative_t
     else:
         relative = preprocessor.scales_each_series and follows_level(dataset)
     return preprocessor.with_relative_target(relative)
+
+
+def lineage(parent: dict[str, Any]) -> dict[str, list[Any]]:
+    """What a fine-tune of a model with meta ``parent`` records of the data its weights learned before it: every
+    dataset (the parent's source, a multi-head parent's datasets, their ancestors') and the training fingerprints
+    (the parent's and its ancestors'), so that the recommender knows a descendant of a target's own source for
+    no transfer either (``tshub.recommend.candidates.self_transfer``)."""
+    named = [
+        parent.get("source_dataset"),
+        *(parent.get("source_datasets") or []),
+        *(parent.get("ancestor_datasets") or []),
+    ]
+    prints = [parent.get("train_fingerprint"), *(parent.get("ancestor_fingerprints") or [])]
+    return {
+        "ancestor_datasets": list(dict.fromkeys(n for n in named if isinstance(n, str) and n)),
+        "ancestor_fingerprints": [f for f in prints if isinstance(f, dict)],
+    }
 
 
 def stream_max_for(preprocessor: Preprocessor, takes_it: bool, use_stream_max: bool | None) -> bool:
