@@ -450,3 +450,24 @@ def test_a_multivariate_target_is_outside_univariate_evidence() -> None:
     # the shipped evidence records every target's channel count (all univariate UCR sets)
     advice = advise(emg, "Coffee/fcn", {}, 0.1, "logme")
     assert "outside its evidence: channels 8 where the evidence's targets span 1-1" in advice.scratch.explanation
+
+
+def test_a_catalogue_set_cut_down_or_re_split_gets_no_official_reference_and_is_no_evidence_target(
+    shared_data: Path,
+) -> None:
+    """Regression: reduce_train and random_split keep the catalogue's meta, so GunPoint cut to 10 training series, or
+    re-split at random with its 50 training series, was quoted MiniRocket's accuracy on the official split and, the
+    second, held out of the evidence as GunPoint itself ('measured on GunPoint itself ... 13 of 13')."""
+    from tshub.data.splits import random_split, reduce_train
+    from tshub.recommend.advice import evidence_target, minirocket_reference, pick_features
+
+    gunpoint = load("GunPoint")
+    evidence = load_evidence()
+    features = lambda ds: pick_features(ds, {}, 0.1, "logme")  # noqa: E731
+    assert minirocket_reference(gunpoint) == pytest.approx(0.9933, abs=1e-4)
+    assert evidence_target(gunpoint, features(gunpoint), evidence) == "GunPoint"
+    shuffled = random_split(gunpoint, {"train": 50 / 200, "test": 150 / 200}, seed=1)
+    assert len(shuffled.splits["train"]) == 50
+    for other in (reduce_train(gunpoint, 10, seed=0), shuffled):
+        assert minirocket_reference(other) is None
+        assert evidence_target(other, features(other), evidence) is None

@@ -15,13 +15,17 @@ a fixed length (DodgerLoop*, MelbournePedestrian) NaNs at the end of a row are m
 from __future__ import annotations
 
 import csv
+import functools
 import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tshub.data.dataset import Dataset, DatasetError, require_dataset
+from tshub.data.fingerprint import series_hashes
 from tshub.data.readers import read_split_files
 from tshub.data.readers.lengths import ReadOptionError
 from tshub.data.root import FULL, data_root
@@ -110,6 +114,33 @@ def load(
         **kw,
     )
     return ds.with_splits(ds.splits, **_ucr_meta(ds, name, collection, row))
+
+
+def holds_official_split(dataset: Dataset) -> bool:
+    """Whether ``dataset`` is a UCR 2018 set of the catalogue with its official TRAIN/TEST split, series for series
+    (a validation split carved from training counted with it): what results published on that split were measured
+    on. A set cut down (``reduce_train``), re-split or read otherwise is not, though it keeps the catalogue's meta."""
+    if dataset.meta.get("archive") != "UCR 2018" or dataset.meta.get("collection") != FULL:
+        return False
+    if "test" not in dataset.splits or "train" not in dataset.splits:
+        return False
+    official = _official_split_hashes(dataset.name, str(data_root()))
+    if official is None:
+        return False
+    train = np.concatenate([dataset.splits[name] for name in ("train", "val") if name in dataset.splits])
+    ours = (np.sort(series_hashes(dataset.X[train])), np.sort(series_hashes(dataset.X[dataset.splits["test"]])))
+    return all(np.array_equal(mine, theirs) for mine, theirs in zip(ours, official))
+
+
+@functools.lru_cache(maxsize=8)
+def _official_split_hashes(name: str, root: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sorted series hashes of a UCR set's official training and test splits as ``load`` reads them."""
+    try:
+        official = load(name, root)
+    except DatasetError:
+        return None
+    train, test = (np.sort(series_hashes(official.X[official.splits[split]])) for split in ("train", "test"))
+    return train, test
 
 
 def dataset_from(target: str | Path | Dataset) -> Dataset:

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tshub.data.catalogue import holds_official_split
 from tshub.data.dataset import Dataset
-from tshub.data.root import FULL
 from tshub.hub.card import METRIC_NAMES, PERSISTENCE
 from tshub.recommend.advice_rules import (
     MAJORITY,
@@ -169,9 +169,10 @@ def minirocket_references(path: Path = MINIROCKET_FILE) -> dict[str, float]:
 
 def minirocket_reference(dataset: Dataset) -> float | None:
     """The reference accuracy when ``dataset`` is a UCR 2018 set loaded from the catalogue with its official
-    TRAIN/TEST split (what the reference was measured on); None for any other data."""
-    from_catalogue = dataset.meta.get("archive") == "UCR 2018" and dataset.meta.get("collection") == FULL
-    return minirocket_references().get(dataset.name) if from_catalogue else None
+    TRAIN/TEST split (what the reference was measured on); None for any other data, a catalogue set cut down or
+    re-split included."""
+    references = minirocket_references()
+    return references[dataset.name] if dataset.name in references and holds_official_split(dataset) else None
 
 
 # ---------------------------------------------------------------------------------------------------- evidence
@@ -263,7 +264,7 @@ def evidence_target(dataset: Dataset, features: dict[str, float | None], evidenc
     with the training series (validation included) and length the evidence recorded for it. Data from elsewhere
     never matches, whatever its name (a user's file called GunPoint is not known to hold GunPoint's series), nor does
     a catalogue set cut down or resampled."""
-    if dataset.meta.get("archive") != "UCR 2018":
+    if not holds_official_split(dataset):  # the evidence's targets were fine-tuned on their official splits
         return None
     recorded = {
         (r["target"], r["features"]["n_train"], r["features"]["length"])
