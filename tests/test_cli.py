@@ -1152,3 +1152,31 @@ def test_predict_refuses_targets_of_another_width_than_the_model_predicts(tmp_pa
     np.savez(tmp_path / "three.npz", X=X, y=rng.standard_normal((6, 3)))
     assert main(["predict", str(tmp_path / "three"), str(tmp_path / "three.npz"), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["prediction"][0]) == 3
+
+
+def test_the_command_line_takes_the_delimiter_and_header_its_messages_name(zoo, tmp_path, capsys):
+    """Regression: a '|'-separated file was told to pass delimiter='|', which no flag took; and a header of numbers
+    could not be declared. --delimiter and --header/--no-header now reach the reader, and the message names them."""
+    rng = np.random.default_rng(0)
+    rows = [f"{label}|" + "|".join(f"{v:.3f}" for v in rng.normal(size=150)) for label in (1, 2) * 10]
+    piped = tmp_path / "piped.csv"
+    piped.write_text("\n".join(rows) + "\n")
+    assert main(["predict", str(zoo / "GunPoint" / "fcn"), str(piped)]) == 1
+    assert "pass --delimiter '|' for a .csv" in capsys.readouterr().err
+    assert main(["predict", str(zoo / "GunPoint" / "fcn"), str(piped), "--delimiter", "|"]) == 0
+    numbered = tmp_path / "numbered.csv"
+    numbered.write_text(
+        ",".join(str(400 + t) for t in range(151)) + "\n" + "\n".join(r.replace("|", ",") for r in rows) + "\n"
+    )
+    assert main(["predict", str(zoo / "GunPoint" / "fcn"), str(numbered), "--header"]) == 0
+    assert "20 series of numbered predicted" in capsys.readouterr().err
+
+
+def test_a_reader_flag_the_files_format_does_not_take_is_said_in_one_line(zoo, tmp_path, capsys):
+    """Regression: --delimiter with a .ts file ended in a TypeError's traceback."""
+    ts = tmp_path / "x.ts"
+    ts.write_text(
+        "@problemName p\n@univariate true\n@equalLength true\n@classLabel true 1 2\n@data\n1,2,3,4:1\n2,3,4,5:2\n"
+    )
+    assert main(["predict", str(zoo / "GunPoint" / "fcn"), str(ts), "--delimiter", ";"]) == 1
+    assert "option(s) ['delimiter'] do not apply to ts files" in capsys.readouterr().err

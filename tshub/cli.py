@@ -637,6 +637,16 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
     )
     group.add_argument("--task", choices=("classification", "regression"), help="default: inferred from the labels")
     group.add_argument(
+        "--delimiter",
+        help="field separator of a .csv file (default: detected: ',', ';' whose numbers may have decimal commas, or "
+        "a tab)",
+    )
+    group.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        help="whether a .csv file's first row names the columns (default: detected)",
+    )
+    group.add_argument(
         "--variable-length",
         choices=VARIABLE_LENGTH,
         help="series of unequal length (ragged rows, NaN padding): truncate to the shortest, pad "
@@ -657,6 +667,7 @@ def load_data(args: argparse.Namespace, *, lengths_because: str = "") -> Dataset
         "task": args.task,
         "variable_length": args.variable_length or "error",
         "missing": args.missing,
+        **{name: value for name in ("delimiter", "header") if (value := getattr(args, name, None)) is not None},
     }
     test_file = getattr(args, "test_file", None)
     if Path(args.data).is_file():

@@ -148,6 +148,11 @@ def read_split_files(
     )
 
 
+class InapplicableOption(DatasetError, TypeError):
+    """A reader option the file's format does not take: a TypeError to Python code (an unexpected keyword), a data
+    error the command line says in one line (``--delimiter`` given with a .ts file)."""
+
+
 def parse_file(
     path: str | Path,
     *,
@@ -168,7 +173,7 @@ def parse_file(
     unknown = set(options) - fmt.options
     if unknown:
         takes = {f.name: sorted(f.options) for f in map(get_format, set(suffixes().values())) if f.options}
-        raise TypeError(
+        raise InapplicableOption(
             f"read_file: option(s) {sorted(unknown)} do not apply to {fmt.name} files ({path}); "
             f"formats that take options: {takes}."
         )
