@@ -353,6 +353,8 @@ def test_a_multi_head_card_says_when_its_heads_share_batchnorm_statistics(statis
     text = ModelCard.load(model.save_pretrained(tmp_path / "mh") / CARD_NAME).text
     assert "Multi-head: pick a source head" in text
     assert ("share one set of BatchNorm running statistics" in text) is not statistics
+    # regression: its usage called model.predict(X_raw), which a multi-head model refuses without a head
+    assert 'model.predict(X_raw, head="GunPoint")' in text and "model.predict(X_raw)  " not in text
 
 
 # ------------------------------------------------------------------------------------------- ids
@@ -613,3 +615,19 @@ def test_an_unreadable_checkpoint_is_left_out_of_listings_and_other_ids_still_re
         load_pretrained("Baz/fcn")
     with pytest.raises(CheckpointError, match=str(home / "Foo" / "fcn")):
         load_pretrained("Foo/fcn")
+
+
+def test_a_float16_save_keeps_a_tensor_float16_cannot_hold_in_float32(tmp_path) -> None:
+    """Regression: values above float16's 65504 (a BatchNorm variance) were stored as inf, zeroing that channel
+    after loading; zoo/UCR/convtimenet holds 22 such variances. Such a tensor now stays float32, the rest float16."""
+    from safetensors import safe_open
+
+    model = build_model("fcn", 1, 2, filters=(4, 8, 4))
+    name = "backbone.block1.bn.running_var"
+    with torch.no_grad():
+        model.state_dict()[name][0] = 1e5
+    model.save_pretrained(tmp_path / "m", dtype="float16")
+    with safe_open(tmp_path / "m" / "model.safetensors", "pt") as stored:
+        assert stored.get_tensor(name).dtype == torch.float32
+        assert stored.get_tensor("backbone.block1.conv.weight").dtype == torch.float16
+    assert load_pretrained(tmp_path / "m").state_dict()[name][0] == 1e5

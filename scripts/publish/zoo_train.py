@@ -403,7 +403,12 @@ def _build_multihead(entry: Entry, device: str | None, progress: bool, state_pat
             "Kashiparekh et al. (2019) published only the principles used here (multi-length filters in every "
             "layer, one softmax per source); the configuration is tshub's own (see Architecture).",
             "Heads were trained on batches of one dataset at a time, drawn in proportion to each dataset's number "
-            "of batches; the shared BatchNorm statistics mix every dataset.",
+            "of batches; "
+            + (
+                "each head normalises by BatchNorm statistics estimated on its own dataset."
+                if model.config().get("head_statistics")
+                else "the shared BatchNorm statistics mix every dataset."
+            ),
         ],
     }
     return Built(model, fields, rows)

@@ -437,9 +437,10 @@ def _scores_table(config: dict[str, Any], metrics: dict[str, Any], columns: list
 def _usage_section(config: dict[str, Any]) -> str:
     named = config.get("id") or config.get("repo_id")
     name = named or "path/to/checkpoint"  # a folder: `tshub pull` fetches only ids and Hub repos
-    predict = (
-        "labels = model.predict(X_raw)" if config.get("task") == "classification" else "values = model.predict(X_raw)"
-    )
+    heads = config.get("heads") or {}
+    # a multi-head model predicts with one source dataset's head, which it must be told
+    on = f', head="{next(iter(heads))}"' if isinstance(heads, dict) and heads else ""
+    predict = f"{'labels' if config.get('task') == 'classification' else 'values'} = model.predict(X_raw{on})"
     # a fine-tune is for new series of the dataset it was fine-tuned on
     series = f"new {source_info(config)['name']} series, raw float32" if parent_words(config) else "raw float32 series"
     return "\n".join(

@@ -584,11 +584,17 @@ def sha256_file(path: Path) -> str:
 
 
 def _state_tensors(model: TimeSeriesModel, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """The state dict as independent contiguous CPU tensors, floating ones cast to ``dtype``."""
-    return {
-        name: (t.to(dtype) if t.is_floating_point() else t).detach().cpu().contiguous().clone()
-        for name, t in model.state_dict().items()
-    }
+    """The state dict as independent contiguous CPU tensors, floating ones cast to ``dtype``, but for a tensor the
+    cast would overflow, kept in float32: float16 holds at most 65504, and a BatchNorm variance above it became inf,
+    zeroing its channel once loaded (loading upcasts every tensor to the network's dtype, whatever it is stored in)."""
+    tensors = {}
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu()
+        if t.is_floating_point():
+            cast = t.to(dtype)
+            t = cast if bool(torch.isfinite(cast).all()) or not bool(torch.isfinite(t).all()) else t.float()
+        tensors[name] = t.contiguous().clone()
+    return tensors
 
 
 @contextmanager
