@@ -23,6 +23,7 @@ import numpy as np
 from tshub.data.catalogue import TRAIN_ONLY, load
 from tshub.data.dataset import Dataset
 from tshub.data.fingerprint import dataset_sha256
+from tshub.data.preprocess import make_preprocessor
 from tshub.data.splits import ensure_validation, reduce_train
 from tshub.experiments.engines import ENGINES, Job
 from tshub.experiments.grid import ExperimentGrid, RunSpec
@@ -39,7 +40,7 @@ from tshub.hub.resolve import resolve
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import get_architecture
 from tshub.stats import DEFAULT_METRICS
-from tshub.training.finetune import VAL_FRACTION, finetune, train_from_scratch
+from tshub.training.finetune import VAL_FRACTION, finetune, relative_target_for, stream_max_for, train_from_scratch
 from tshub.training.recipes import TrainConfig
 from tshub.training.results import FitResult
 
@@ -192,11 +193,13 @@ def execute_run(spec: RunSpec, dataset: Dataset, out_dir: str) -> dict[str, Any]
     else:
         data = _target_data(dataset, spec)
         if spec.kind == "referent":
+            # the source's stream_max input, as its fine-tune takes it: never beside a relative target
+            preprocessor = relative_target_for(make_preprocessor(spec.preprocessing), data, None)
             result = train_from_scratch(
                 spec.arch,
                 data,
                 preprocessing=spec.preprocessing,
-                use_stream_max=spec.use_stream_max,
+                use_stream_max=stream_max_for(preprocessor, spec.use_stream_max, None),
                 arch_kwargs=spec.arch_kwargs,
                 state_path=scratch_state,
                 **common,
