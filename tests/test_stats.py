@@ -309,3 +309,14 @@ def test_comparison_table_regression_errors_are_oriented():
     assert row["improvement"] == pytest.approx(2.0) and row["gain_pct"] == pytest.approx(2 / 11 * 100)
     with pytest.raises(ValueError, match="mixes"):
         comparison_table(records + _records(), by=("arch",))
+
+
+def test_the_instance_test_of_a_multi_output_regression_compares_each_series_mean_absolute_error() -> None:
+    """Regression: targets of several values per series (a multi-step forecast) made the Wilcoxon test refuse its
+    (n, outputs) errors, so instance_comparisons (--instance-tests) failed where comparison_table worked."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(30, 3))
+    transfer, referent = y + rng.normal(scale=0.1, size=y.shape), y + rng.normal(scale=1.0, size=y.shape)
+    test = instance_test("regression", y, transfer, referent)
+    expected = scipy_stats.wilcoxon(np.abs(referent - y).mean(axis=1), np.abs(transfer - y).mean(axis=1))
+    assert test.n == 30 and test.effect > 0 and test.pvalue == pytest.approx(expected.pvalue, rel=1e-6)

@@ -172,15 +172,19 @@ def instance_test(
     """Otović et al.'s test of one fine-tuned model against its referent on the same test instances.
 
     Classification: Bowker on ``contingency_table(referent_pred, transfer_pred)`` (no direction, ``effect`` None).
-    Regression: Wilcoxon on the absolute errors ``(|referent - y|, |transfer - y|)``, so a positive ``effect``
+    Regression: Wilcoxon on the absolute errors ``(|referent - y|, |transfer - y|)`` (of a multi-output target,
+    each series' mean absolute error over its outputs: one pair per test instance), so a positive ``effect``
     means the referent errs more, i.e. transfer is better.
     """
     if task == "classification":
         return bowker_symmetry_test(contingency_table(referent_pred, transfer_pred))
     y = np.asarray(y_true, dtype=np.float64)
-    return wilcoxon_signed_rank(
-        np.abs(np.asarray(referent_pred, dtype=np.float64) - y), np.abs(np.asarray(transfer_pred, dtype=np.float64) - y)
-    )
+
+    def errors(predicted: Sequence[Any] | np.ndarray) -> np.ndarray:
+        error = np.abs(np.asarray(predicted, dtype=np.float64) - y)
+        return error.reshape(len(error), -1).mean(axis=1) if error.ndim > 1 else error
+
+    return wilcoxon_signed_rank(errors(referent_pred), errors(transfer_pred))
 
 
 def benjamini_krieger_yekutieli(pvalues: Sequence[float], alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
