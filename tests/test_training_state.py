@@ -164,3 +164,52 @@ def test_a_resumed_multi_head_training_reports_the_time_of_every_process(
     run = pretrain_multihead("fcn", data, state_path=state, **MULTI_HEAD)
     assert len(run.history) == 3 and run.elapsed_s >= 0.8 and run.model.meta["elapsed_s"] == run.elapsed_s
     assert not run.model.training  # returned for inference, as fit's models are
+
+
+@pytest.mark.parametrize("changed", ["val_labels", "train_stream_max", "val_stream_max"])
+def test_a_state_of_other_validation_labels_or_stream_max_is_refused(
+    changed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: only the validation series (and the training series and labels) were fingerprinted, so a state
+    saved with mislabelled validation series, or other stream_max values (raw data rescaled: the same normalised
+    series), resumed silently with the other training's history, kept weights and monitors."""
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    X, y = _data()
+    stream = np.abs(X).max(axis=(1, 2))[:, None].astype(np.float32)
+    model = lambda: build_model("fcn", 1, 2, filters=(8, 8, 8), use_stream_max=True)  # noqa: E731
+
+    def hook(record: dict[str, Any]) -> None:
+        if record["epoch"] == 3:
+            raise _Interrupt
+
+    state = tmp_path / "run.safetensors"
+    with pytest.raises(_Interrupt):
+        fit(model(), (X, y, stream), (X, y, stream), CONFIG, progress=False, state_path=state, on_epoch_end=hook)
+    train, val = (X, y, stream), (X, y, stream)
+    if changed == "val_labels":
+        val = (X, 1 - y, stream)
+    elif changed == "train_stream_max":
+        train = (X, y, stream * 1024)
+    else:
+        val = (X, y, stream * 1024)
+    with pytest.warns(UserWarning, match="another training"):
+        fit(model(), train, val, CONFIG, progress=False, state_path=state)
+
+
+def test_a_multi_head_state_of_other_validation_labels_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Regression: a multi-head state was fingerprinted by its validation series alone, so one saved with
+    mislabelled validation series resumed silently."""
+    from dataclasses import replace
+
+    from tshub.training.multihead import pretrain_multihead
+
+    state = tmp_path / "multi.safetensors"
+    _multi_head_killed_in_epoch_three(_two_heads(), state, monkeypatch)
+    relabelled = []
+    for ds in _two_heads():
+        y = ds.y.copy()
+        y[ds.splits["val"]] = 1 - y[ds.splits["val"]]
+        relabelled.append(replace(ds, y=y))
+    with pytest.warns(UserWarning, match="another training"):
+        run = pretrain_multihead("fcn", relabelled, state_path=state, **MULTI_HEAD)
+    assert len(run.history) == 3

@@ -190,8 +190,9 @@ class Training:
             config,
             seed,
             task=self.task,
-            train=[list(Xt.shape), tensor_digest(Xt), tensor_digest(yt)],
-            val=None if valt is None else [tensor_digest(valt[0])],
+            # every array the training reads: a state of other labels or stream_max values is another training
+            train=[list(Xt.shape), tensor_digest(Xt), tensor_digest(yt)] + ([] if st is None else [tensor_digest(st)]),
+            val=None if valt is None else [tensor_digest(t) for t in valt if t is not None],
             groups=[(g["name"], g["lr_multiplier"], len(g["params"])) for g in self.optimizer.param_groups],
             **({"origin": origin} if origin is not None else {}),
         )

@@ -242,7 +242,10 @@ def _train(
         config,
         seed,
         train={key: [list(t[0].shape), tensor_digest(t[0]), tensor_digest(t[1])] for key, t in train.items()},
-        val={key: tensor_digest(torch.as_tensor(p.val[0])) for key, p in prepared.items()},  # drives the monitors
+        val={  # drives the monitors: its series and labels
+            key: [tensor_digest(torch.as_tensor(p.val[0])), tensor_digest(torch.as_tensor(p.val[1]))]
+            for key, p in prepared.items()
+        },
     )
     history: list[dict[str, Any]] = []
     best_state, best_epoch, stop_reason, done, elapsed_before = None, None, "max_epochs", 0, 0.0
