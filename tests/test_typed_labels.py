@@ -188,3 +188,25 @@ def test_integer_labels_no_numpy_type_holds_keep_their_values_in_the_dataset() -
             assert Dataset.from_arrays(X, labels).class_values == values
     mixed = np.array([1, 3.5, 2**70], dtype=object)[y]  # a fractional label: text, as for any fractional labels
     assert Dataset.from_arrays(X, mixed, task="classification").class_values is None
+
+
+def test_a_multi_head_model_predicts_each_heads_numeric_labels_as_numbers(tmp_path: Path) -> None:
+    """Regression: a head trained on int labels predicted their text ('0', '1'), so comparing ``predict(X,
+    head=...)`` with the dataset's labels scored 0.0 where the recorded head accuracy was 0.6; through a checkpoint
+    too."""
+    from tshub.training.multihead import pretrain_multihead
+
+    rng = np.random.default_rng(0)
+
+    def labelled(name: str, length: int, values: list[int]) -> Dataset:
+        y = np.array(values)[np.arange(40) % 2]
+        X = rng.normal(size=(40, 1, length)).astype(np.float32) + (y == values[1])[:, None, None] * 2.0
+        return Dataset.from_arrays(X, y, name=name, splits={"train": np.arange(30), "test": np.arange(30, 40)})
+
+    a, b = labelled("A", 30, [3, 7]), labelled("B", 50, [0, 1])
+    run = pretrain_multihead("fcn", [a, b], max_epochs=2, arch_kwargs={"filters": (4, 8, 4)}, progress=False)
+    X, y = a.split("test", labels=True)
+    for model in (run.model, tshub.load_pretrained(run.model.save_pretrained(tmp_path / "mh"))):
+        predicted = model.predict(X, head="A")
+        assert predicted.dtype.kind == "i" and set(predicted.tolist()) <= {3, 7}
+        assert set(model.predict(b.split("test")[0], head="B").tolist()) <= {0, 1}

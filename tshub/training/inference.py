@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tshub.data.dataset import Dataset, label_array, refuse_incomplete_series
+from tshub.data.dataset import Dataset, label_array, label_text, refuse_incomplete_series
 from tshub.data.preprocess import make_preprocessor
 from tshub.data.readers.lengths import nan_padded
 from tshub.models.base import ModelInputError, MultiHead, TimeSeriesModel
@@ -28,8 +28,18 @@ def predict(
     predicted = decode_outputs(task, raw_outputs(model, X_raw, batch_size, head=head))
     if codes or task != "classification" or not classes:
         return predicted
-    labels = model.class_values if head is None and model.class_values is not None else classes
-    return label_array(labels)[predicted]
+    return label_array(_label_values(model, classes, head))[predicted]
+
+
+def _label_values(model: TimeSeriesModel, classes: list[str], head: str | None) -> list[Any]:
+    """The values a classifier predicts: its labels' own values where they were numbers (``class_values``, or a
+    head's ``meta["head_class_values"]``, used only where they name that head's classes), else the class names."""
+    if head is None:
+        return list(model.class_values) if model.class_values is not None else classes
+    values = (model.meta.get("head_class_values") or {}).get(head)
+    if isinstance(values, list) and [label_text(v) for v in values] == classes:
+        return values
+    return classes
 
 
 def predict_proba(model: TimeSeriesModel, X_raw: Any, batch_size: int = 256, *, head: str | None = None) -> np.ndarray:

@@ -156,6 +156,8 @@ def pretrain_multihead(
         "time_budget_s": config.time_budget_s,
         "device": str(device),
         "head_classes": {key: p.dataset.classes for key, p in prepared.items()},
+        # the labels' values where they were numbers, as a single-head model's class_values: predict returns them
+        "head_class_values": {key: p.dataset.class_values for key, p in prepared.items() if p.dataset.class_values},
         "train_fingerprint": training_fingerprint(*(p.dataset for p in prepared.values())),
         "head_metrics": head_metrics,
     }
