@@ -631,3 +631,33 @@ def test_a_float16_save_keeps_a_tensor_float16_cannot_hold_in_float32(tmp_path) 
         assert stored.get_tensor(name).dtype == torch.float32
         assert stored.get_tensor("backbone.block1.conv.weight").dtype == torch.float16
     assert load_pretrained(tmp_path / "m").state_dict()[name][0] == 1e5
+
+
+def test_a_local_checkpoint_in_a_later_store_wins_over_an_earlier_stores_index_only_row(fcn, tmp_path, monkeypatch):
+    """Regression: stores were merged one at a time, so an earlier store's index row (a checkpoint on the Hub only)
+    hid a later store's local folder of the same id: `tshub list` showed the other model's metrics and "hub",
+    `push --all` skipped the folder, while loading took the folder."""
+    team, local = tmp_path / "team", tmp_path / "local"
+    monkeypatch.setenv("TSHUB_ZOO", f"{team}{os.pathsep}{local}")
+    fcn.save_pretrained(team / "GunPoint" / "fcn", dtype="float16")
+    write_index(team)
+    shutil.rmtree(team / "GunPoint")
+    fcn.save_pretrained(local / "GunPoint" / "fcn")
+    (row,) = list_pretrained()
+    assert row["location"] == str(local / "GunPoint" / "fcn") and row["dtype"] == "float32"
+
+
+@pytest.mark.parametrize(
+    "index", ['{"index_version": 1, "models": [', '{"index_version": 1, "models": [{"arch": "fcn"}]}']
+)
+def test_an_unreadable_index_is_left_out_with_a_warning_not_every_listing(fcn, tmp_path, monkeypatch, index):
+    """Regression: a truncated index.json (or a row without its id) in any store made `tshub list` fail with a
+    JSONDecodeError (KeyError), and with it every id lookup that lists the stores."""
+    broken, good = tmp_path / "broken", tmp_path / "good"
+    monkeypatch.setenv("TSHUB_ZOO", f"{broken}{os.pathsep}{good}")
+    broken.mkdir()
+    (broken / "index.json").write_text(index)
+    fcn.save_pretrained(good / "GunPoint" / "fcn")
+    with pytest.warns(UserWarning, match="index.json"):
+        rows = list_pretrained()
+    assert [row["id"] for row in rows] == ["GunPoint/fcn"]

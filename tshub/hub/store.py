@@ -239,26 +239,45 @@ def read_index(store: Store) -> list[dict[str, Any]]:
     path = store.root / INDEX_NAME
     if not path.is_file():
         return []
-    index = json.loads(path.read_text())
-    if index.get("index_version") != INDEX_VERSION:
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is unreadable ({err}); rebuild it with write_index.") from None
+    if not isinstance(index, dict) or index.get("index_version") != INDEX_VERSION:
+        version = index.get("index_version") if isinstance(index, dict) else None
         raise CheckpointError(
-            f"{path}: index version {index.get('index_version')!r} is not {INDEX_VERSION}; "
+            f"{path}: index version {version!r} is not {INDEX_VERSION}; "
             "upgrade tshub or rebuild the index with write_index."
         )
-    return [{**row, "location": HUB_ONLY} for row in index["models"]]
+    rows = index.get("models")
+    fields = ("id", "source", "arch")
+    if not isinstance(rows, list) or not all(
+        isinstance(r, dict) and all(isinstance(r.get(k), str) for k in fields) for r in rows
+    ):
+        raise CheckpointError(
+            f"{path}: every row of 'models' needs its id, source and arch; rebuild it with write_index."
+        )
+    return [{**row, "location": HUB_ONLY} for row in rows]
 
 
 def list_pretrained() -> list[dict[str, Any]]:
-    """Every checkpoint the local stores know, first store wins: local folders, then index-only (Hub) entries.
+    """Every checkpoint the local stores know: local folders (the first store's of an id wins, as loading takes it),
+    then index-only (Hub) entries of ids no store holds (an unreadable index is left out with a warning).
 
     timm's name: ``list_pretrained`` lists checkpoints, ``list_models`` (``tshub.list_architectures``) architectures.
     """
     rows: dict[tuple[str, str], dict[str, Any] | None] = {}
-    for store in stores():
+    for store in stores():  # every store's folders first, as loading looks for them
         for model_id, folder in store.checkpoints():
             if model_id.key not in rows:
                 rows[model_id.key] = _summary_or_warning(model_id, folder)
-        for row in read_index(store):
+    for store in stores():
+        try:
+            indexed_rows = read_index(store)
+        except CheckpointError as err:  # one bad index must not hide every checkpoint, nor break id lookups
+            warnings.warn(f"{err} Its Hub-only entries are left out.", stacklevel=2)
+            continue
+        for row in indexed_rows:
             indexed = as_model_id(row["id"])
             if indexed is not None:
                 rows.setdefault(indexed.key, row)
