@@ -49,6 +49,9 @@ def altered(folder: Path, **fields: Any) -> Path:
         ("source_dataset", ["Foo"], "source_dataset must be a string, got ['Foo']"),
         ("reference", {"name": "x", "metrics": [0.9]}, "reference['metrics'] must map metric names to numbers"),
         ("reference", {"name": "x", "on_other_split": "yes"}, "reference['on_other_split'] must be true or false"),
+        ("arch_kwargs", [1], "arch_kwargs must be an object"),
+        ("meta", {"channel_names": 5}, "meta['channel_names'] must be a list of channel names"),
+        ("meta", {"variable_length": [1]}, "meta['variable_length'] must be an object"),
         ("meta", {"stop_reason": ["early_stopping"]}, "meta['stop_reason'] must be a string"),
         ("meta", {"splits": "train"}, "meta['splits'] must be an object"),
         ("n_parameters", "many", "n_parameters must be a whole number"),
@@ -242,3 +245,11 @@ def test_a_push_to_a_hub_it_cannot_reach_names_the_endpoint_and_the_cause(unreac
     message = str(err.value)
     assert message.startswith(f"cannot push to me/foo-fcn at {unreachable_hub}: the Hub could not be reached (")
     assert "check the network and HF_ENDPOINT" in message and "Traceback" not in message
+
+
+@pytest.mark.parametrize("field", ["n_parameters", "size_bytes"])
+def test_info_shows_a_checkpoint_that_records_no_size(field, capsys):
+    """Regression: null n_parameters or size_bytes, which the schema accepts, made `tshub info` raise TypeError."""
+    folder = altered(small_classifier().save_pretrained(home_store().root / "Bar" / "fcn"), **{field: None})
+    assert main(["info", str(folder)]) == 0
+    assert "parameters" in capsys.readouterr().out

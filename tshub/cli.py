@@ -228,6 +228,14 @@ LIST_NOTES = {
 }
 
 
+def _count(n: int | None) -> str:
+    return "?" if n is None else f"{n:,}"
+
+
+def _size(n: int | None) -> str:
+    return "size unknown" if n is None else human_size(n)
+
+
 def _list_cells(row: dict[str, Any]) -> list[str]:
     """One `tshub list` row: id, domain, test metric beside its reference, how training ended, size or "hub"."""
     short = {"Accuracy": "acc", "MAE": "mae"}
@@ -382,8 +390,7 @@ def describe(config: dict[str, Any], folder: Path) -> list[tuple[str, str]]:
         ("parent", (parent_words(config) or "-").replace("`", "")),
         (
             "parameters",
-            f"{config.get('n_parameters', 0):,} ({human_size(config.get('size_bytes', 0))}, "
-            f"{config.get('dtype', 'float32')})",
+            f"{_count(config.get('n_parameters'))} ({_size(config.get('size_bytes'))}, {config.get('dtype', 'float32')})",
         ),
         (
             "format",

@@ -439,8 +439,8 @@ def _field_problems(config: dict[str, Any]) -> list[str]:
     for key in ("meta", "preprocessing_arrays"):  # read as objects when the model is restored
         if not isinstance(config.get(key, {}), dict):
             problems.append(f"{key} must be an object, got {_short(config[key])}")
-    for key in ("preprocessing", "train_config"):
-        expect(key, config.get(key), dict, "an object or null")
+    for key in ("preprocessing", "train_config", "arch_kwargs"):
+        expect(key, config.get(key), dict, "an object or null" if key != "arch_kwargs" else "an object")
     for key in ("metrics", "val_metrics"):
         _check_metrics(key, config.get(key), problems)
     reference = config.get("reference")
@@ -456,8 +456,11 @@ def _field_problems(config: dict[str, Any]) -> list[str]:
     meta = config.get("meta")
     if isinstance(meta, dict):
         expect("meta['stop_reason']", meta.get("stop_reason"), str, "a string")
-        for key in ("splits", "head_classes"):
+        for key in ("splits", "head_classes", "variable_length"):
             expect(f"meta[{key!r}]", meta.get(key), dict, "an object")
+        names = meta.get("channel_names")
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            problems.append(f"meta['channel_names'] must be a list of channel names, got {_short(names)}")
         expect("meta['source_datasets']", meta.get("source_datasets"), list, "a list of dataset names")
     return problems
 
