@@ -661,3 +661,17 @@ def test_an_unreadable_index_is_left_out_with_a_warning_not_every_listing(fcn, t
     with pytest.warns(UserWarning, match="index.json"):
         rows = list_pretrained()
     assert [row["id"] for row in rows] == ["GunPoint/fcn"]
+
+
+def test_the_card_of_a_checkpoint_pushed_to_another_repo_names_that_repo(fcn, tmp_path):
+    """Regression: GunPoint/fcn pushed to alice/gunpoint-mine got a card titled GunPoint/fcn whose usage loaded and
+    pulled GunPoint/fcn, which fetch tshub/GunPoint-fcn, not this repo."""
+    text = ModelCard.load(
+        fcn.save_pretrained(tmp_path / "copy", id="GunPoint/fcn", repo_id="alice/gunpoint-mine") / CARD_NAME
+    ).text
+    assert text.startswith("\n# alice/gunpoint-mine") or "# alice/gunpoint-mine\n" in text
+    assert 'tshub.load_pretrained("alice/gunpoint-mine")' in text and 'load_pretrained("GunPoint/fcn")' not in text
+    own = ModelCard.load(
+        fcn.save_pretrained(tmp_path / "own", id="GunPoint/fcn", repo_id="tshub/GunPoint-fcn") / CARD_NAME
+    )
+    assert 'tshub.load_pretrained("GunPoint/fcn")' in own.text  # its id's own repo: the id says it

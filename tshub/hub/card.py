@@ -123,7 +123,17 @@ def source_info(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_name(config: dict[str, Any]) -> str:
-    return config.get("id") or config.get("repo_id") or f"{source_info(config)['name']}-{config['arch']}"
+    return loadable_name(config) or f"{source_info(config)['name']}-{config['arch']}"
+
+
+def loadable_name(config: dict[str, Any]) -> str | None:
+    """What ``load_pretrained`` and ``tshub pull`` take to fetch this checkpoint: its id, unless it lives in a repo
+    other than its id's own (a copy pushed elsewhere: the id would fetch the original), then its repo; None for a
+    checkpoint with neither."""
+    model_id, repo = as_model_id(str(config.get("id") or "")), config.get("repo_id")
+    if model_id is not None and isinstance(repo, str) and model_id.repo_id() != repo:
+        return repo
+    return config.get("id") or repo
 
 
 def _base_model(config: dict[str, Any]) -> str | None:
@@ -435,7 +445,7 @@ def _scores_table(config: dict[str, Any], metrics: dict[str, Any], columns: list
 
 
 def _usage_section(config: dict[str, Any]) -> str:
-    named = config.get("id") or config.get("repo_id")
+    named = loadable_name(config)
     name = named or "path/to/checkpoint"  # a folder: `tshub pull` fetches only ids and Hub repos
     heads = config.get("heads") or {}
     # a multi-head model predicts with one source dataset's head, which it must be told
