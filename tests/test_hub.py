@@ -499,7 +499,8 @@ def test_push_is_refused_offline(fcn):
         ("in_channels", 10**9, "in_channels must be a whole number in [1, 100,000], got 1000000000"),
         ("arch_kwargs", {"bogus": 1}, "arch_kwargs ['bogus'] are not parameters of fcn"),
         ("heads", {f"h{i}": 2 for i in range(200_000)}, "heads must map at most 10,000 head names"),
-        ("arch_kwargs", {"filters": ["wide", 2, 3]}, "its arch_kwargs do not build a fcn"),
+        ("arch_kwargs", {"filters": ["wide", 2, 3]}, "arch_kwargs['filters'] must be a list of whole numbers"),
+        ("arch_kwargs", {"filters": [4, 4], "kernel_sizes": [8, 5, 3]}, "its arch_kwargs do not build a fcn"),
         ("n_outputs", -3, "n_outputs must be a whole number"),
         # every head is checked (a raw TypeError from the 7th head before), only the first problems are named
         ("heads", {f"h{i}": "two" if i == 6 else 2 for i in range(91)}, "heads['h6'] must be a whole number"),

@@ -5,6 +5,7 @@ never a raw TypeError deep in a listing, a card or a prediction; and the message
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,22 @@ def test_info_shows_a_checkpoint_that_records_no_size(field, capsys):
     folder = altered(small_classifier().save_pretrained(home_store().root / "Bar" / "fcn"), **{field: None})
     assert main(["info", str(folder)]) == 0
     assert "parameters" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "arch, kwargs, words",
+    [
+        ("magnet", {"mc_dropout": "false"}, "arch_kwargs['mc_dropout'] must be true or false, got 'false'"),
+        ("tcn", {"dilations": [0, 2, 4]}, "arch_kwargs['dilations'] must be a list of whole numbers of at least 1"),
+        ("fcn", {"filters": [4, "4", 4]}, "arch_kwargs['filters'] must be a list of whole numbers of at least 1"),
+        ("magnet", {"lstm_units": 2.5}, "arch_kwargs['lstm_units'] must be a whole number of at least 1"),
+    ],
+)
+def test_an_architecture_option_of_the_wrong_kind_is_refused_at_load(arch, kwargs, words, tmp_path):
+    """Regression: "mc_dropout": "false" or a dilation of 0 loaded, then predict raised TypeError / RuntimeError."""
+    model = build_model(arch, 1, 2, **({"filters": (4, 4, 4)} if arch == "fcn" else {}))
+    model.task, model.classes = "classification", ["a", "b"]
+    config = json.loads((model.save_pretrained(tmp_path / "m") / CONFIG_NAME).read_text())
+    folder = altered(tmp_path / "m", arch_kwargs={**config["arch_kwargs"], **kwargs})
+    with pytest.raises(CheckpointError, match=re.escape(words)):
+        load_pretrained(folder)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import threading
@@ -385,7 +386,33 @@ def check_model_config(config: dict[str, Any], path: Path) -> None:
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             problems.append(f"arch_kwargs {_short(unknown)} are not parameters of {arch} (it takes {sorted(allowed)})")
+        for key in sorted(set(kwargs) & set(allowed)):
+            if (kind := _kwarg_problem(kwargs[key], allowed[key])) is not None:
+                problems.append(f"arch_kwargs[{key!r}] must be {kind}, got {_short(kwargs[key])}")
     _refuse(problems, path, config, "describes no model tshub can load")
+
+
+def _kwarg_problem(value: Any, default: Any) -> str | None:
+    """What an architecture option read from a config must be, judged by its default (the architectures' options
+    are switches, counts and sizes, non-negative rates, lists of sizes, names), or None when it is that: a wrong one
+    builds a network that fails only when it predicts ("mc_dropout": "false", a dilation of 0)."""
+
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if count(value) else "a whole number of at least 1"
+    if isinstance(default, float):
+        rate = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        return None if rate else "a non-negative number"
+    if isinstance(default, tuple):
+        sizes = isinstance(value, (list, tuple)) and len(value) > 0 and all(map(count, value))
+        return None if sizes else "a list of whole numbers of at least 1"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    return None
 
 
 def _refuse(problems: list[str], path: Path, config: dict[str, Any], what: str) -> None:
