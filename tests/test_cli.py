@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -1180,3 +1181,30 @@ def test_a_reader_flag_the_files_format_does_not_take_is_said_in_one_line(zoo, t
     )
     assert main(["predict", str(zoo / "GunPoint" / "fcn"), str(ts), "--delimiter", ";"]) == 1
     assert "option(s) ['delimiter'] do not apply to ts files" in capsys.readouterr().err
+
+
+def test_predict_writes_its_out_file_with_json_too_and_refuses_a_folder_before_predicting(zoo, tmp_path, capsys):
+    """Regression: --json with --out printed the JSON and never wrote the file (exit 0); --out naming an existing
+    folder raised IsADirectoryError after the model had predicted."""
+    X = np.random.default_rng(0).standard_normal((6, 40)).cumsum(axis=1)
+    path = _ucr_style_file(tmp_path / "new.tsv", X, ["1", "2"] * 3)
+    out = tmp_path / "p.csv"
+    assert main(["predict", "GunPoint/fcn", str(path), "--json", "--out", str(out)]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert [row.split(",")[1] for row in out.read_text().splitlines()[1:]] == said["prediction"]
+    (tmp_path / "folder").mkdir()
+    assert main(["predict", "GunPoint/fcn", str(path), "--out", str(tmp_path / "folder")]) == 1
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_finetune_refuses_to_save_over_the_checkpoint_it_starts_from(zoo, tmp_path, capsys):
+    """Regression: --out naming the source folder replaced the pretrained source with the fine-tune, silently."""
+    source = tmp_path / "source"
+    shutil.copytree(zoo / "GunPoint" / "fcn", source)
+    before = (source / "model.safetensors").read_bytes()
+    assert (
+        main(["finetune", str(source), "Coffee", "--max-epochs", "1", "--lr-multiplier", "1", "--out", str(source)])
+        == 1
+    )
+    assert "the checkpoint it fine-tunes" in capsys.readouterr().err
+    assert (source / "model.safetensors").read_bytes() == before

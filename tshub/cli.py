@@ -472,7 +472,7 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
 def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.data.splits import training_splits
     from tshub.hub.checkpoint import check_checkpoint_folder
-    from tshub.hub.resolve import load_pretrained
+    from tshub.hub.resolve import load_pretrained, resolve
     from tshub.recommend.advice import compare
     from tshub.training import finetune, train_referent
 
@@ -480,7 +480,13 @@ def _run_finetune(args: argparse.Namespace) -> int:
         check_checkpoint_folder(args.out)
         check_output_path(args.out, "--out", makes_folders=True)
     lr_multiplier = _lr_multiplier(args)
-    model = load_pretrained(args.id)
+    source = resolve(args.id)
+    model = load_pretrained(source)
+    if args.out and Path(args.out).resolve() == source.resolve():
+        raise UsageError(
+            f"--out {args.out} is the checkpoint it fine-tunes ({args.id}): saving there would replace the source; "
+            "choose another folder."
+        )
     data = load_data(args)
     if args.relative_target and data.task != "regression":  # the fine-tune's own check comes after preprocessing
         raise UsageError(
@@ -804,6 +810,8 @@ def check_output_path(path: Path, flag: str, *, makes_folders: bool = False) -> 
     tried for real (permission bits do not tell: root ignores them, and /proc takes no new name from anyone)."""
     path = path.absolute()
     folder = path.parent
+    if path.is_dir() and not makes_folders:
+        raise UsageError(f"{flag} {path} is a folder; name a file in it.")
     if makes_folders:
         folder = next(p for p in (folder, *folder.parents) if p.exists())
     elif not folder.is_dir():
@@ -903,6 +911,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     if args.json:
         scored = {"metrics": scores, **({"naive": naive} if naive else {})}
         print(json.dumps({"model": args.id, "data": where, "n": len(X), **scored, **rows}, indent=2))
+        if args.out:  # the JSON to stdout, the rows to the file asked for
+            _write_rows(rows, args.out)
         return 0
     _write_rows(rows, args.out)
     said = f"{len(X)} series of {where} predicted by {args.id}"
