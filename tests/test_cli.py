@@ -1208,3 +1208,15 @@ def test_finetune_refuses_to_save_over_the_checkpoint_it_starts_from(zoo, tmp_pa
     )
     assert "the checkpoint it fine-tunes" in capsys.readouterr().err
     assert (source / "model.safetensors").read_bytes() == before
+
+
+def test_a_message_is_said_in_the_running_commands_flags_only(zoo, tmp_path, capsys):
+    """Regression: messages were translated with every command's flags, so `tshub recommend` told the user to pass
+    --split-order random, which only finetune takes (recommend refused it)."""
+    series = np.cumsum(np.random.default_rng(0).normal(size=400))
+    windows = np.stack([series[i : i + 31] for i in range(0, 360, 2)])
+    path = tmp_path / "win.csv"
+    path.write_text("\n".join(",".join(f"{v:.6f}" for v in [w[-1], *w[:-1]]) for w in windows) + "\n")
+    assert main(["recommend", str(path), "--candidates", "LEN-DB/tcn", "--method", "probe", "--probe-epochs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "split_order='random'" in err and "--split-order" not in err

@@ -291,7 +291,7 @@ def test_a_validation_split_of_a_few_series_is_said_to_choose_nearly_by_chance()
     few, notes = training_splits(Dataset.from_arrays(np.random.default_rng(0).normal(size=(6, 1, 8)), [0, 1] * 3))
     assert len(few.splits["val"]) == 1
     assert "1 validation series choose the weights, the stop and ω nearly by chance" in notes[-1]
-    assert "--validation train" in notes[-1]
+    assert "validation='train'" in notes[-1]  # the command line says --validation train (in_cli_terms)
     _, enough = training_splits(Dataset.from_arrays(np.zeros((30, 1, 8)), np.arange(30) % 3))
     assert "by chance" not in enough[-1]
 

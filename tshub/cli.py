@@ -73,10 +73,11 @@ def main(argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser |
     and exit 1."""
     parser = parser or build_parser()
     args = parser.parse_args(argv)
-    args.parser = parser  # a command saying the library's words in its own (in_cli_terms) needs it
     if not hasattr(args, "run"):
         parser.print_help(sys.stderr)
         return 2
+    parser = _running_command(parser, args)  # the library's words said in this command's flags, no other's
+    args.parser = parser  # a command saying the library's words in its own (in_cli_terms) needs it
     if getattr(args, "threads", None):
         import torch
 
@@ -171,6 +172,11 @@ def _as_flag(action: argparse.Action, value: str, parser: argparse.ArgumentParse
             return f"{_option(action)} {parser._get_formatter()._format_args(action, action.dest.upper())}"
         return " ".join([_option(action), *(shlex.quote(str(item)) for item in literal)])
     return f"{_option(action)} {shlex.quote(value.strip(chr(39)))}"
+
+
+def _running_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The subcommand's parser whose command ``args`` runs (``parser`` itself when none is found)."""
+    return next((command for command in _commands(parser)[1:] if command.get_default("run") is args.run), parser)
 
 
 def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -453,6 +459,7 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--stream-max",
+        dest="use_stream_max",  # the library's word, so that its messages are said as this flag
         action=argparse.BooleanOptionalAction,
         help="give the model Otović's raw per-series maximum as an input (default: as the source, but not beside a "
         "relative target); "
@@ -507,7 +514,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
         split_order=args.split_order,
     )
     for note in notes if not args.json else ():
-        print(f"{data.name}: {note}", file=sys.stderr)
+        print(f"{data.name}: {in_cli_terms(note, args.parser)}", file=sys.stderr)
     # the fine-tune and its referent share every setting, so that they differ only by the pretrained start
     shared = {
         "seed": args.seed,
@@ -517,7 +524,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
         "device": args.device,
         "validation": args.validation,
         "relative_target": args.relative_target,
-        "use_stream_max": args.stream_max,
+        "use_stream_max": args.use_stream_max,
     }
     result = finetune(
         model,

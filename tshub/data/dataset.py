@@ -421,7 +421,7 @@ def _warn_if_quantities(name: str, codes: np.ndarray) -> None:
     if len(counts) > _QUANTITY_CLASSES and single > len(counts) / 2:
         warnings.warn(
             f"dataset {name!r}: its whole-number targets read as {len(counts)} classes, {single} of them with a "
-            "single series; if they are quantities (prices, counts, ages), pass task='regression' (--task regression).",
+            "single series; if they are quantities (prices, counts, ages), pass task='regression'.",
             stacklevel=3,
         )
 

@@ -216,7 +216,7 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
             f"dataset {ds.name!r}: its rows are sliding windows of {resolved.of_series()} ({pairs:.0%} of "
             f"consecutive rows are {_steps(stride)} apart{', newest first' if stride < 0 else ''}), so the validation "
             f"and test splits tshub carves are {blocks}, so that none shares a time step with a training window "
-            "(split order 'auto'); pass split_order='random' (--split-order random) to shuffle them anyway.",
+            "(split order 'auto'); pass split_order='random' to shuffle them anyway.",
             stacklevel=2,
         )
     return resolved
@@ -274,8 +274,8 @@ def chronological_holdout(ds: Dataset, split: str, fraction: float, order: Split
         )
         raise DatasetError(
             f"dataset {ds.name!r}: its {n} training rows are {windows}{_of_several(len(starts))}; {outcome}: use "
-            "more windows (a longer series, a smaller stride), a smaller fraction, or split_order='random' "
-            "(--split-order random) to accept overlapping windows across the splits."
+            "more windows (a longer series, a smaller stride), a smaller fraction, or split_order='random' to "
+            "accept overlapping windows across the splits."
         )
     block = {"fraction": fraction, "rows": held_total, "purged": order.purge}
     if len(starts) > 1:  # one series: the record it always was
@@ -308,8 +308,8 @@ def _whole_series_holdout(
         raise DatasetError(
             f"dataset {ds.name!r}: its training rows are sliding windows of {len(every_series)} series, too short "
             f"to hold each one's end out as {split!r} after a gap, and no class has a series to spare for it: train "
-            "on every series and select on them (validation='train'), or use split_order='random' (--split-order "
-            "random) to accept overlapping windows across the splits."
+            "on every series and select on them (validation='train'), or use split_order='random' to accept "
+            "overlapping windows across the splits."
         )
     kept_rows = [rows for i, rows in enumerate(every_series) if i not in held]
     held_rows = [rows for i, rows in enumerate(every_series) if i in held]
@@ -477,7 +477,7 @@ def training_splits(
             f"({_share(n_val, n_train, val_fraction)}) as validation ({_how(ds, order, seed, 'val')})"
             + (
                 f"; {n_val} validation series choose the weights, the stop and ω nearly by chance: with this little "
-                "data consider validation='train' (--validation train), or more series"
+                "data consider validation='train', or more series"
                 if n_val < SMALL_VALIDATION
                 else ""
             )

@@ -336,7 +336,7 @@ def preprocessing_of(
             f"{model.meta.get('id') or 'the source'} learned a relative target (each target in its series' "
             f"normalised space), but the training targets of {dataset.name!r} do not follow their series' level "
             f"(correlation with the series' last values {found}), so this fine-tune learns them standardised: pass "
-            "relative_target=True (--relative-target) to keep the source's.",
+            "relative_target=True to keep the source's.",
             stacklevel=3,
         )
     return chosen
@@ -558,8 +558,7 @@ def _warn_large_stream_max(ds: Dataset, stream_max: np.ndarray | None) -> None:
         warnings.warn(
             f"{ds.name!r}: the model takes stream_max, each series' raw maximum |x|, unscaled into its head (Otović "
             f"et al.'s design); on these training series its median is {median:,.0f}, which swamps the head's other "
-            "inputs (near unit scale) and ties the model to the data's units: pass use_stream_max=False "
-            "(--no-stream-max) to drop it.",
+            "inputs (near unit scale) and ties the model to the data's units: pass use_stream_max=False to drop it.",
             stacklevel=3,
         )
 

@@ -4,7 +4,6 @@ a long table: one row per series and time step)."""
 from __future__ import annotations
 
 import csv
-import shlex
 from pathlib import Path
 
 from tshub.data.dataset import DatasetError
@@ -186,10 +185,7 @@ def _label_column_hint(first: list[str], column: int, label_column: int | None) 
         else f"the targets are read from column {label_column % len(first) + 1} ({first[label_column]!r})"
     )
     unless = "" if name.strip().lower() in LABEL_NAMES else f"if {name!r} holds the targets, "
-    return (
-        f"The header names column {column} {name!r} and {reading}: {unless}pass label_column={name!r} "
-        f"(--label-column {shlex.quote(name)})."
-    )
+    return f"The header names column {column} {name!r} and {reading}: {unless}pass label_column={name!r}."
 
 
 def _refuse_unchosen_label_column(path: Path, first: list[str], label_column: int) -> None:
@@ -203,9 +199,7 @@ def _refuse_unchosen_label_column(path: Path, first: list[str], label_column: in
     if not named:
         return
     hints = " ".join(_label_column_hint(first, j + 1, label_column) for j in named)
-    message = (
-        f"{path}: {hints} Or pass label_column=0 (--label-column 0) to keep reading column {at + 1} as the targets."
-    )
+    message = f"{path}: {hints} Or pass label_column=0 to keep reading column {at + 1} as the targets."
     if len(named) == 1:  # the one option to suggest where a call takes a path and no reader options
         raise ReadOptionError(message, "label_column", first[named[0]])
     raise DatasetError(message)
