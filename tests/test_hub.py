@@ -676,3 +676,11 @@ def test_the_card_of_a_checkpoint_pushed_to_another_repo_names_that_repo(fcn, tm
         fcn.save_pretrained(tmp_path / "own", id="GunPoint/fcn", repo_id="tshub/GunPoint-fcn") / CARD_NAME
     )
     assert 'tshub.load_pretrained("GunPoint/fcn")' in own.text  # its id's own repo: the id says it
+
+
+def test_a_classifier_below_chance_is_not_said_to_be_near_it() -> None:
+    """Regression: "its test accuracy 0.000 is less than 5 points above chance (1/3 classes)" for a model far below chance."""
+    from tshub.hub.store import learned_nothing
+
+    said = learned_nothing("classification", ["a", "b", "c"], {"accuracy": 0.0}, "max_epochs")
+    assert said == "its test accuracy 0.000 is less than 5 points above chance (1/3 classes)"

@@ -300,7 +300,7 @@ def test_the_zoo_pool_leaves_out_sources_that_learned_nothing(
     assert rec.n_candidates == 5 and len(rec) + len(reasons) == 5 and "ItalyPowerDemand/fcn" in rec.ids
     for folder in candidates:  # the fixtures' own sources (trained 3-20 epochs) follow the same rule
         assert (f"{Path(folder).parent.name}/fcn" in reasons) == (unusable_reason(read_config(folder)) is not None)
-    assert "within 5% of chance (1/2 classes)" in reasons["Guesser/fcn"]
+    assert "is less than 5 points above chance (1/2 classes)" in reasons["Guesser/fcn"]
     assert "diverged" in reasons["Diverged/fcn"]
     named = recommend(italy, k=None, method="logme", candidates=[str(zoo / "Guesser" / "fcn")])
     assert named.ids == ["Guesser/fcn"]

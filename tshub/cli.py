@@ -479,6 +479,7 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
 def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.data.splits import training_splits
     from tshub.hub.checkpoint import check_checkpoint_folder
+    from tshub.data.preprocess import make_preprocessor
     from tshub.hub.resolve import load_pretrained, resolve
     from tshub.recommend.advice import compare
     from tshub.training import finetune, train_referent
@@ -493,6 +494,12 @@ def _run_finetune(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--out {args.out} is the checkpoint it fine-tunes ({args.id}): saving there would replace the source; "
             "choose another folder."
+        )
+    kind = model.preprocessor.kind if model.preprocessor is not None else "znorm"
+    if args.use_stream_max and not make_preprocessor(kind).uses_stream_max:  # the fine-tune keeps the source's
+        raise UsageError(
+            f"--stream-max gives the model each series' raw maximum, which {args.id}'s preprocessing {kind!r} does not "
+            "produce (only 'minmax_mask' does): drop --stream-max."
         )
     data = load_data(args)
     if args.relative_target and data.task != "regression":  # the fine-tune's own check comes after preprocessing

@@ -186,7 +186,7 @@ def learned_nothing(
         return "its training diverged (non-finite loss)"
     n, accuracy = len(classes or []), metrics.get("accuracy")
     if task == "classification" and is_number(accuracy) and n > 1 and accuracy < 1 / n + CHANCE_MARGIN:
-        return f"its {split} accuracy {accuracy:.3f} is within {CHANCE_MARGIN:.0%} of chance (1/{n} classes)"
+        return f"its {split} accuracy {accuracy:.3f} is less than {CHANCE_MARGIN * 100:g} points above chance (1/{n} classes)"
     mse, mean_mse = metrics.get("mse"), (training_mean or {}).get("mse")
     if task == "regression" and is_number(mse) and is_number(mean_mse) and not mse < mean_mse:
         return (
