@@ -477,9 +477,9 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
+    from tshub.data.preprocess import make_preprocessor
     from tshub.data.splits import training_splits
     from tshub.hub.checkpoint import check_checkpoint_folder
-    from tshub.data.preprocess import make_preprocessor
     from tshub.hub.resolve import load_pretrained, resolve
     from tshub.recommend.advice import compare
     from tshub.training import finetune, train_referent
