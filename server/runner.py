@@ -102,6 +102,7 @@ def run_job(
         None if scratch is None else scratch.metrics,
         None if rocket is None else rocket.metrics,
         naive,
+        task=result.task,
     )
     summary["verdicts"] = [v.to_dict() for v in verdicts]
     return json_safe(summary), checkpoint_zip(result)

@@ -471,3 +471,14 @@ def test_a_catalogue_set_cut_down_or_re_split_gets_no_official_reference_and_is_
     for other in (reduce_train(gunpoint, 10, seed=0), shuffled):
         assert minirocket_reference(other) is None
         assert evidence_target(other, features(other), evidence) is None
+
+
+def test_a_classifiers_verdict_without_test_metrics_is_by_accuracy() -> None:
+    """Regression: data with no test split left the fine-tune's metrics empty, and every verdict of a classification
+    said its metric was "mae"."""
+    from tshub.recommend.advice import compare
+
+    (verdict,) = compare({}, {"accuracy": 0.9}, task="classification")
+    assert verdict.metric == "accuracy" and verdict.outcome is None
+    (regression,) = compare({}, {"mae": 1.0}, task="regression")
+    assert regression.metric == "mae"

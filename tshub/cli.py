@@ -573,7 +573,11 @@ def _run_finetune(args: argparse.Namespace) -> int:
     if rocket is not None:
         summary["minirocket"] = rocket.summary()
     verdicts = compare(
-        result.metrics, None if scratch is None else scratch.metrics, None if rocket is None else rocket.metrics, naive
+        result.metrics,
+        None if scratch is None else scratch.metrics,
+        None if rocket is None else rocket.metrics,
+        naive,
+        task=result.task,
     )
     if verdicts:
         summary["verdicts"] = [v.to_dict() for v in verdicts]

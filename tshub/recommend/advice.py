@@ -30,6 +30,7 @@ from typing import Any
 from tshub.data.catalogue import holds_official_split
 from tshub.data.dataset import Dataset
 from tshub.hub.card import METRIC_NAMES, PERSISTENCE
+from tshub.hub.store import PRIMARY_METRIC
 from tshub.recommend.advice_rules import (
     MAJORITY,
     WIN_MARGIN,
@@ -516,10 +517,12 @@ def compare(
     scratch: dict[str, float] | None = None,
     minirocket: dict[str, float] | None = None,
     naive: dict[str, Any] | None = None,
+    *,
+    task: str | None = None,
 ) -> list[Comparison]:
     """The verdict of a fine-tune (its test metrics ``tuned``) against each referent's test metrics: the
     from-scratch training's, MiniRocket's (None: not run, left out) and, for a regression, the persistence forecast's
-    in the fine-tuned model's ``meta["naive"]``; by the task's headline metric, accuracy or MAE (lower is better).
+    in the fine-tuned model's ``meta["naive"]``; by ``task``'s headline metric, accuracy or MAE (lower is better).
     Both sides were computed here on one test split, so no table rounding is allowed for (the scratch referent's
     margin). The one place the CLI, the service's job result and its pages get a verdict from."""
     persistence = (naive or {}).get(PERSISTENCE)
@@ -528,7 +531,8 @@ def compare(
         "minirocket": minirocket,
         "persistence": persistence.get("metrics") if isinstance(persistence, dict) else None,
     }
-    metric = "accuracy" if "accuracy" in tuned else "mae"
+    # the task's metric; without a test split ``tuned`` is empty and only ``task`` tells
+    metric = PRIMARY_METRIC.get(task or "") or ("accuracy" if "accuracy" in tuned else "mae")
     out = []
     for referent, other in referents.items():
         if other is None:
