@@ -296,8 +296,10 @@ class JobStore:
         model_path: str | None = None,
         model_bytes: int | None = None,
         progress: dict[str, Any] | None = None,
-    ) -> bool:
-        """Record the outcome; False when the job was taken from this worker meanwhile (then nothing changes)."""
+    ) -> str | None:
+        """Record the outcome; the state recorded: ``state``, or "cancelled" for a job that succeeded after its
+        cancel was asked for (a cancelled job stores no model: the caller deletes the one it saved); None when the
+        job was taken from this worker meanwhile (then nothing changes)."""
         values: dict[str, Any] = {
             "state": state,
             "reason": reason,
@@ -309,15 +311,16 @@ class JobStore:
         }
         if progress is not None:
             values["progress"] = progress
+        owned = (Job.id == job_id, Job.worker == worker_id, Job.state == "running")
         with self.Session.begin() as session:
-            return (
-                session.execute(
+            if state == "succeeded":  # a cancel asked for meanwhile wins, whatever the run's own outcome
+                if session.execute(
                     update(Job)
-                    .where(Job.id == job_id, Job.worker == worker_id, Job.state == "running")
-                    .values(**values)
-                ).rowcount
-                == 1
-            )
+                    .where(*owned, Job.cancel_requested.is_(True))
+                    .values(**_transition(*_cancelled("it finished")), **({"progress": progress} if progress else {}))
+                ).rowcount:
+                    return "cancelled"
+            return state if session.execute(update(Job).where(*owned).values(**values)).rowcount == 1 else None
 
     def release(self, job_id: str, worker_id: str, why: str) -> str | None:
         """Give a running job back to the queue on a clean worker shutdown (the attempt does not count); the state

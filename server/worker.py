@@ -219,7 +219,9 @@ class Worker:
             model_bytes=model_bytes if succeeded else None,
             progress=ended_progress(run.progress) if succeeded else run.progress,
         )
-        log.info("job %s %s%s", run.job.id, outcome.state, f": {outcome.reason}" if outcome.reason else "")
+        log.info("job %s %s%s", run.job.id, saved or outcome.state, f": {outcome.reason}" if outcome.reason else "")
+        if succeeded and saved == "cancelled":  # cancelled as it ended: the model it stored is no one's
+            self.storage.delete(run.model_rel)
         if not saved:
             log.warning("job %s finished but was no longer this worker's; outcome dropped", run.job.id)
 

@@ -571,3 +571,21 @@ def test_job_options_that_cannot_train_are_refused_in_the_apis_terms() -> None:
         job_options_refusal(stream_max, "r", 1, "C", "znorm"),
     ):
         assert "preprocessing=" not in str(refusal)
+
+
+def test_a_job_whose_cancel_was_asked_for_is_cancelled_when_it_ends_even_successfully(Session, owner_and_dataset):
+    """Regression: a cancel answered 202 while the job ran its last phase (MiniRocket) ended 'succeeded', its model
+    downloadable (and counted against a revoked tenant's quota); the docs say such a job is cancelled instead
+    whenever it leaves its worker."""
+    owner, dataset = owner_and_dataset
+    store = JobStore(Session)
+    job = store.create(owner, dataset, SPEC)
+    worker = new_worker_id()
+    store.claim_next(worker)
+    store.cancel(owner, job.id)
+    assert store.finish(job.id, worker, "succeeded", result={"epochs": 3}, model_path="models/x.zip") == "cancelled"
+    row = store.get(owner, job.id)
+    assert row.state == "cancelled" and row.model_path is None and row.reason.startswith("cancelled by the user")
+    other = store.create(owner, dataset, SPEC)
+    store.claim_next(worker)
+    assert store.finish(other.id, worker, "succeeded", model_path="models/y.zip") == "succeeded"
