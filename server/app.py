@@ -366,6 +366,13 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
             f"budget_s={body.budget_s:g} exceeds this server's limit of {settings.max_job_s:g} s "
             "per job (TSHUB_MAX_JOB_S)",
         )
+    if body.budget_s is not None and body.baseline and 2 * body.budget_s > settings.max_job_s:
+        raise HTTPException(  # the job would be stopped in its baseline, its finished fine-tune lost
+            422,
+            f"budget_s={body.budget_s:g} bounds the fine-tune and again its baseline (from scratch): "
+            f"{2 * body.budget_s:g} s, beyond this server's limit of {settings.max_job_s:g} s per job "
+            f"(TSHUB_MAX_JOB_S); ask for at most {settings.max_job_s / 2:g} s, or no baseline",
+        )
     model, preprocessing = "auto", None  # the source of 'auto' is known once its worker has ranked
     if body.model != "auto":
         model, folder = available_checkpoint(request, body.model, status=422)

@@ -208,7 +208,8 @@ class JobCreate(BaseModel):
         gt=0,
         le=7 * 86400,
         allow_inf_nan=False,
-        description="wall-clock budget of the fine-tune, s (at most the server's TSHUB_MAX_JOB_S)",
+        description="wall-clock budget of the fine-tune, s, and again of its baseline (with baseline: true); the "
+        "two at most the server's TSHUB_MAX_JOB_S",
     )
     seed: int = Field(0, ge=0, le=MAX_SEED)
     validation: Literal["split", "train"] = Field(

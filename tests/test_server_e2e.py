@@ -410,3 +410,15 @@ def test_a_job_passes_the_target_frame_and_stream_max_choices_to_the_fine_tune(
     assert "preprocessing=" not in job["reason"]
     refused = client.post("/v1/jobs", json={**body, "relative_target": None, "use_stream_max": "maybe"})
     assert refused.status_code == 422 and "use_stream_max" in refused.text
+
+
+def test_a_budget_given_to_the_fine_tune_and_again_to_its_baseline_must_fit_the_job_limit(
+    client: httpx.Client, gunpoint: dict
+) -> None:
+    """Regression: budget_s was checked alone against TSHUB_MAX_JOB_S, but it bounds the fine-tune and then the
+    from-scratch baseline: a job accepted with budget_s 8 under a 12-s limit was killed in its baseline, its finished
+    fine-tune lost, and told to 'ask for ... a budget_s'."""
+    body = {"dataset_id": gunpoint["id"], "model": SOURCE, "budget_s": 15000, "baseline": True}
+    refused = client.post("/v1/jobs", json=body)
+    assert refused.status_code == 422
+    assert "the fine-tune and again its baseline" in refused.text and "TSHUB_MAX_JOB_S" in refused.text
