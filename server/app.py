@@ -391,6 +391,7 @@ def create_job(request: Request, response: Response, owner: OwnerDep, body: JobC
                 "model": model,
                 "candidates": offered_candidates(request),
                 "recommend_time_limit_s": settings.recommend_timeout_s,
+                "recommend_max_series": settings.recommend_max_series,
                 "recommend_cache_scope": owner.id,
             },
             max_queued=settings.tenant_queued,

@@ -23,6 +23,7 @@ from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.preprocess import make_preprocessor
 from tshub.recommend.advice import compare
 from tshub.recommend.cache import FeatureCache
+from tshub.recommend.sampling import ScoringPlan
 from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
 from tshub.training.recipes import AUTO
@@ -172,6 +173,7 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple
             time_limit_s=spec.get("recommend_time_limit_s"),
             cache=FeatureCache(scope=spec.get("recommend_cache_scope")),
             strict_candidates=False,
+            plan=ranking_plan(spec.get("recommend_max_series")),  # POST /v1/recommend's: its first row is the pick
         )
     except (RecommendError, DatasetError) as err:
         raise JobFailed(f"model 'auto': {for_http_clients(str(err))}") from None
@@ -182,6 +184,14 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple
             "GET /v1/models instead."
         )
     return str(ranking[0]["id"]), None if ranking.advice is None else ranking.advice.to_dict()
+
+
+def ranking_plan(max_series: int | None) -> ScoringPlan:
+    """The service's fast path, scored on at most ``max_series`` training series (TSHUB_RECOMMEND_MAX_SERIES; None,
+    a job queued before the setting was recorded in it: the fast path's own sample)."""
+    from tshub.recommend import FAST
+
+    return FAST if max_series is None else replace(FAST, max_series=min(FAST.max_series or max_series, max_series))
 
 
 def self_transfer_note(source: str, ds: Dataset) -> dict[str, str]:
@@ -209,9 +219,8 @@ def rank_sources(
     cache of ``cache_scope`` (the caller's token: another tenant's entries would tell what it ranked); the
     service's checkpoints that learned nothing or cannot be found are skipped rows."""
     from server.isolation import IsolatedFailure
-    from tshub.recommend import FAST, RecommendError
+    from tshub.recommend import RecommendError
 
-    plan = replace(FAST, max_series=min(FAST.max_series or max_series, max_series))
     try:
         ranking = tshub.recommend(
             load_npz(dataset),
@@ -220,7 +229,7 @@ def rank_sources(
             method=method,
             candidates=candidates,
             allow_self_transfer=allow_self_transfer,
-            plan=plan,
+            plan=ranking_plan(max_series),
             time_limit_s=time_limit_s,
             cache=FeatureCache(scope=cache_scope),
             strict_candidates=False,

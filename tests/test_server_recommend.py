@@ -210,3 +210,21 @@ def test_data_the_ranking_cannot_take_is_a_422_saying_why(server, tmp_path: Path
             assert answer.status_code == 422 and "too large to normalise" in answer.json()["detail"], answer.text
         answer = c.post("/v1/recommend", json={"dataset_id": dataset_id, "k": 2, "method": "hscore"})
         assert answer.status_code == 422 and "method='logme' ranks it" in answer.text and "probe" not in answer.text
+
+
+def test_an_auto_job_ranks_on_the_sample_recommend_ranks_on(ucr_root: Path, tmp_path: Path) -> None:
+    """Regression: with TSHUB_RECOMMEND_MAX_SERIES below the fast path's 256, /v1/recommend scored that many series
+    but an "auto" job the default 256, so the job's source was not recommend's first row (7 of 16 datasets)."""
+    from server.runner import rank_sources
+    from server.uploads import save_npz
+    from tshub.recommend.candidates import candidate_pool
+
+    zoo = Path(__file__).resolve().parents[1] / "zoo"
+    candidates = [str(zoo / name / "fcn") for name in ("Coffee", "ECG200", "ItalyPowerDemand", "Wafer", "Adiac")]
+    target = tshub.datasets.load("GunPoint", root=ucr_root.parent)
+    save_npz(target, tmp_path / "gp.npz", {})
+    spec = {"candidates": candidates, "recommend_max_series": 10}
+    picked, _ = recommend_source(target, spec, lambda event: None)
+    ranked = rank_sources(tmp_path / "gp.npz", 1, None, "logme", candidates, max_series=10)
+    assert picked == ranked["recommendations"][0]["id"]
+    assert candidate_pool(candidates)  # the candidates exist: the comparison is not between two empty rankings
