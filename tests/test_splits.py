@@ -663,3 +663,16 @@ def test_given_test_splits_are_kept_and_validation_comes_from_the_end_of_train()
         out = ensure_validation(given)
     np.testing.assert_array_equal(out.splits["test"], given.splits["test"])
     assert out.splits["val"].max() == n - 101 and out.splits["train"].max() == out.splits["val"].min() - 51
+
+
+def test_the_split_protocol_of_a_carved_test_split_names_that_carve_not_an_official_split() -> None:
+    """Regression: a file without splits, its test split held out at random, then a validation split carved, was
+    recorded as rule 'official_with_validation' (the uploads' split_protocol said so), implying an official test."""
+    ds = Dataset.from_arrays(np.random.default_rng(0).normal(size=(28, 1, 16)), np.arange(28) % 2)
+    carved, _ = training_splits(ds, test_fraction=0.15)
+    protocol = carved.meta["split_protocol"]
+    assert protocol["rule"] == "random_test_with_validation" and protocol["test"]["rule"] == "random_split"
+    official, _ = training_splits(
+        Dataset.from_arrays(ds.X, ds.y, splits={"train": np.arange(20), "test": np.arange(20, 28)})
+    )
+    assert official.meta["split_protocol"]["rule"] == "official_with_validation"

@@ -379,6 +379,9 @@ def official_with_validation(
     val = np.concatenate([rng.permutation(g)[:k] for g, k in zip(groups, counts)])
     splits = {**ds.splits, "train": np.setdiff1d(train, val), "val": np.sort(val)}
     protocol = {"rule": "official_with_validation", "val_fraction": val_fraction, "seed": seed, **order.record()}
+    carved = ds.meta.get("split_protocol")
+    if isinstance(carved, dict) and carved.get("rule") == "random_split":  # the test split was carved, not given
+        protocol = {**protocol, "rule": "random_test_with_validation", "test": carved}
     return ds.with_splits(splits, split_protocol=protocol)
 
 
