@@ -227,3 +227,23 @@ def test_a_deadline_is_checked_inside_a_class_average_not_only_between_classes()
     labels, prototypes = index.make_prototypes(X, None, check=lambda: calls.append(1))
     assert labels == ["0"] and prototypes[0].shape == (1, 60) and len(calls) > index.params["n_iterations"]
     np.testing.assert_array_equal(prototypes[0], index.make_prototypes(X)[1][0])  # checking changes nothing
+
+
+def test_exclude_given_as_one_name_excludes_that_name() -> None:
+    """Regression: ``exclude="GunPoint"`` was read as its letters, so nothing was excluded."""
+    index = SimilarityIndex(window=2)
+    rng = np.random.default_rng(0)
+    for name in ("A", "Bb", "Cc"):
+        index.add(name, rng.normal(size=(6, 12)), np.arange(6) % 2)
+    assert "Bb" not in [n for n, _ in index.neighbors("A", k=None, exclude="Bb")]
+    prototypes = [p for _, p in index.prototypes("A")]
+    assert [n for n, _ in index.rank(prototypes, k=None, exclude="A")] == [n for n, _ in index.neighbors("A", k=None)]
+
+
+def test_a_numpy_window_is_saved_as_a_number(tmp_path: Path) -> None:
+    """Regression: window=np.int64(3) was accepted, then saving (and building, after its first source's work)
+    raised "int64 is not JSON serializable", leaving a half-written folder."""
+    index = SimilarityIndex(window=np.int64(3))
+    index.add("A", np.random.default_rng(0).normal(size=(6, 12)), np.arange(6) % 2)
+    index.save(tmp_path / "ix")
+    assert SimilarityIndex.load(tmp_path / "ix").params["window"] == 3

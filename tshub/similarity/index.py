@@ -58,7 +58,7 @@ class SimilarityIndex:
         Band.of(window)  # validate now, not at the first distance
         parse_medoid_method(medoid)
         self.params: dict[str, Any] = {
-            "window": window,
+            "window": window.item() if isinstance(window, np.generic) else window,  # JSON holds Python numbers
             "n_iterations": int(n_iterations),
             "medoid": medoid,
             "znormalize": bool(znormalize),
@@ -262,13 +262,13 @@ class SimilarityIndex:
         """bigdata18 dataset distance: minimum DTW over (prototype of a, prototype of b)."""
         return float(self._distances[self._position(a), self._position(b)])
 
-    def neighbors(self, name: str, k: int | None = 5, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+    def neighbors(self, name: str, k: int | None = 5, exclude: str | Iterable[str] = ()) -> list[tuple[str, float]]:
         """The k sources nearest to an indexed source (itself excluded), nearest first."""
         i = self._position(name)
-        return self._ranked(self._distances[i], k, {name, *exclude})
+        return self._ranked(self._distances[i], k, {name, *_names(exclude)})
 
     def rank(
-        self, target: str | Dataset | Sequence[np.ndarray], k: int | None = 5, exclude: Iterable[str] = ()
+        self, target: str | Dataset | Sequence[np.ndarray], k: int | None = 5, exclude: str | Iterable[str] = ()
     ) -> list[tuple[str, float]]:
         """Sources ranked for a target: an indexed name, a Dataset (its train split is reduced to prototypes) or
         a sequence of prototype series ``(t,)``/``(c, t)``. Sources of another channel count are left out.
@@ -279,7 +279,7 @@ class SimilarityIndex:
             _, prototypes = self.make_prototypes(*split_series(target))
         else:
             prototypes = [np.asarray(as_series(p).T, dtype=np.float32) for p in target]
-        return self._ranked(self._distances_to(prototypes), k, set(exclude))
+        return self._ranked(self._distances_to(prototypes), k, set(_names(exclude)))
 
     def _ranked(self, row: np.ndarray, k: int | None, exclude: set[str]) -> list[tuple[str, float]]:
         pairs = [(n, float(d)) for n, d in zip(self.names, row) if n not in exclude and np.isfinite(d)]
@@ -336,6 +336,11 @@ class SimilarityIndex:
         index._distances = np.array([[float(d) for d in row] for row in meta["distances"]], dtype=np.float64)
         index._distances = index._distances.reshape(len(index._sources), len(index._sources))
         return index
+
+
+def _names(exclude: str | Iterable[str]) -> Iterable[str]:
+    """Source names to leave out: one name given as a string is that name, not its letters."""
+    return [exclude] if isinstance(exclude, str) else exclude
 
 
 def split_series(dataset: Dataset, split: str = "train") -> tuple[np.ndarray | list[np.ndarray], np.ndarray | None]:
