@@ -921,9 +921,9 @@ def test_a_ranking_whose_candidates_all_score_the_same_says_so_and_advises_nothi
 
 
 def test_scores_are_one_within_numerical_noise_and_each_tier_among_itself():
-    from tshub.recommend.api import SAME_SCORE_RTOL, all_tied
+    from tshub.recommend.api import all_tied
     from tshub.recommend.candidates import Candidate
-    from tshub.recommend.methods import Scored
+    from tshub.recommend.methods import SAME_SCORE_RTOL, Scored
 
     def scored(*scores: float, tier: int = 0, tie_break: float = 0.0) -> list[Scored]:
         return [
@@ -1110,3 +1110,20 @@ def test_a_fine_tune_descended_from_the_targets_own_source_is_no_transfer_either
     skipped = {Path(s.id).name: s.reason for s in ranked.skipped}
     assert set(skipped) == {"child", "grandchild"} and ranked.ids == ["ECG200/fcn"]
     assert "identical to the training series of a checkpoint it was fine-tuned from" in skipped["grandchild"]
+
+
+def test_dtw_and_logme_leave_out_logmes_order_when_its_scores_are_the_same() -> None:
+    """Regression: LogME scores equal to 13 digits (a target whose labels have nothing to do with its series: logme
+    says its order is arbitrary) still entered dtw+logme as a full spread of ranks, so its last digits moved the
+    pick away from DTW's."""
+    zoo = Path(__file__).resolve().parents[1] / "zoo"
+    index = SimilarityIndex.load(zoo / "similarity")
+    rng = np.random.default_rng(0)
+    rng.normal(size=(12, 60))
+    target = Dataset.from_arrays(rng.normal(size=(12, 60)), rng.normal(size=12), task="regression")
+    folders = [zoo / name / "fcn" for name in ("GunPoint", "Coffee", "CBF")]
+    by_logme = recommend(target, method="logme", candidates=folders, index=index, k=None)
+    assert by_logme.note and "carries no information" in by_logme.note
+    by_dtw = recommend(target, method="dtw", candidates=folders, index=index, k=None)
+    combined = recommend(target, method="dtw+logme", candidates=folders, index=index, k=None)
+    assert combined.ids == by_dtw.ids

@@ -32,6 +32,7 @@ from tshub.recommend.methods import (
     DEFAULT_PROBE_EPOCHS,
     METHODS,
     NEEDS_INDEX,
+    SAME_SCORE_RTOL,
     Context,
     Scored,
     check_deadline,
@@ -181,12 +182,6 @@ def recommend(
         note=note,
         advice=_advice(dataset, scored[0], method) if scored and not tied else None,
     )
-
-
-#: Scores closer than this, relative to their size, are one score: float32 features resolve about 1.2e-7 of a
-#: value, and a score sums many such roundings (a target of 40 constant series gave 134 candidates LogMEs that
-#: differ in the 16th digit, so the first pick came from rounding).
-SAME_SCORE_RTOL = 1e-6
 
 
 def all_tied(scored: list[Scored]) -> bool:

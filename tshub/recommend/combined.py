@@ -24,7 +24,7 @@ import numpy as np
 from tshub.recommend.candidates import Candidate
 from tshub.recommend.dtw import rank_by_dtw
 from tshub.recommend.feature_methods import rank_by_logme
-from tshub.recommend.methods import Context, Scored, register
+from tshub.recommend.methods import SAME_SCORE_RTOL, Context, Scored, register
 from tshub.recommend.ranker import rank_mean
 
 
@@ -39,7 +39,10 @@ def rank_by_dtw_and_logme(pool: list[Candidate], ctx: Context) -> Iterator[Score
     yield from (s for s in logme if s.score is None)
     ordered = sorted((s for s in logme if s.score is not None), key=Scored.sort_key)
     signals = np.array(
-        [[np.nan if distances.get(s.candidate) is None else distances[s.candidate], -i] for i, s in enumerate(ordered)]
+        [
+            [np.nan if distances.get(s.candidate) is None else distances[s.candidate], -rank]
+            for s, rank in zip(ordered, _tied_ranks(ordered))
+        ]
     ).reshape(len(ordered), 2)
     for position, (s, score) in enumerate(zip(ordered, rank_mean(signals))):
         distance = distances.get(s.candidate)
@@ -49,3 +52,18 @@ def rank_by_dtw_and_logme(pool: list[Candidate], ctx: Context) -> Iterator[Score
             {"logme": s.score, "dtw_distance": None if distance is None else -distance, "logme_details": s.details},
             tie_break=float(position),
         )
+
+
+def _tied_ranks(ordered: list[Scored]) -> list[int]:
+    """LogME's order as ranks (0 = best), candidates scored the same (within ``SAME_SCORE_RTOL`` of the score's
+    size, in one cascade tier) sharing one: their order is arbitrary, which ``recommend`` says of a ranking of such
+    scores alone, and must not decide the combination."""
+    ranks: list[int] = []
+    for i, s in enumerate(ordered):  # every one scored: the unscored are yielded apart
+        if ranks and ordered[ranks[-1]].tier == s.tier:
+            a, b = float(ordered[ranks[-1]].score or 0.0), float(s.score or 0.0)
+            if abs(a - b) <= SAME_SCORE_RTOL * max(abs(a), abs(b)):
+                ranks.append(ranks[-1])
+                continue
+        ranks.append(i)
+    return ranks

@@ -80,6 +80,12 @@ def check_deadline(
     raise RecommendTimeout(f"ranking {target!r} took longer than {time_limit_s:g} s ({progress}): {advice}.")
 
 
+#: Scores closer than this, relative to their size, are one score: float32 features resolve about 1.2e-7 of a
+#: value, and a score sums many such roundings (a target of 40 constant series gave 134 candidates LogMEs that
+#: differ in the 16th digit, so the first pick came from rounding).
+SAME_SCORE_RTOL = 1e-6
+
+
 @dataclass
 class Scored:
     """A method's verdict on one candidate."""
