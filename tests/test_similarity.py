@@ -247,3 +247,16 @@ def test_a_numpy_window_is_saved_as_a_number(tmp_path: Path) -> None:
     index.add("A", np.random.default_rng(0).normal(size=(6, 12)), np.arange(6) % 2)
     index.save(tmp_path / "ix")
     assert SimilarityIndex.load(tmp_path / "ix").params["window"] == 3
+
+
+def test_a_nan_channel_a_nan_label_and_no_series_are_refused_saying_what() -> None:
+    """Regression: a channel all NaN (np.interp: 'array of sample points is empty'), a NaN label and an empty set of
+    series (IndexError) failed with numpy's and Python's words."""
+    Z = np.random.default_rng(0).normal(size=(3, 2, 10))
+    Z[0, 1] = np.nan
+    with pytest.raises(ValueError, match="channel 1 of a series is entirely NaN"):
+        dtw(Z[0], Z[1])
+    with pytest.raises(ValueError, match="labels hold NaN"):
+        SimilarityIndex().make_prototypes(np.ones((3, 10)), [0.0, np.nan, 1.0])
+    with pytest.raises(ValueError, match="no series"):
+        SimilarityIndex().add("E", np.zeros((0, 10)), np.zeros(0))

@@ -121,6 +121,10 @@ class SimilarityIndex:
         labels = np.zeros(len(series), dtype=np.int64) if y is None else np.asarray(y)
         if len(labels) != len(series):
             raise ValueError(f"{len(series)} series but {len(labels)} labels.")
+        if not series:
+            raise ValueError("no series to average: pass the source's training series.")
+        if labels.dtype.kind == "f" and np.isnan(labels).any():
+            raise ValueError("the labels hold NaN: give every series its class, or leave the unlabelled ones out.")
         classes, prototypes = [], []
         for label in sorted(set(labels.tolist()), key=_label_key):
             if check is not None:

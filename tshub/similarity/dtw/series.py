@@ -61,6 +61,11 @@ def as_series(x: np.ndarray) -> np.ndarray:
         if not valid.any():
             raise ValueError("a series is entirely NaN; remove it before computing DTW.")
         x = x[:, : np.flatnonzero(valid)[-1] + 1]
+        empty = np.isnan(x).all(axis=1)
+        if empty.any():
+            raise ValueError(
+                f"channel {int(np.flatnonzero(empty)[0])} of a series is entirely NaN; remove that series or fill it."
+            )
         t = np.arange(x.shape[1])
         x = np.stack([np.interp(t, t[~np.isnan(ch)], ch[~np.isnan(ch)]) for ch in x])
     if x.shape[1] == 0:
