@@ -488,9 +488,8 @@ def _run_finetune(args: argparse.Namespace) -> int:
         check_checkpoint_folder(args.out)
         check_output_path(args.out, "--out", makes_folders=True)
     lr_multiplier = _lr_multiplier(args)
-    source = resolve(args.id)
-    model = load_pretrained(source)
-    if args.out and Path(args.out).resolve() == source.resolve():
+    model = load_pretrained(args.id)  # by its name, which its fine-tune records as its parent
+    if args.out and Path(args.out).resolve() == resolve(args.id).resolve():
         raise UsageError(
             f"--out {args.out} is the checkpoint it fine-tunes ({args.id}): saving there would replace the source; "
             "choose another folder."
