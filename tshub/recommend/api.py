@@ -38,6 +38,7 @@ from tshub.recommend.methods import (
     check_deadline,
     check_time_limit,
     list_methods,
+    same_score,
 )
 from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
 from tshub.recommend.sampling import ScoringPlan, as_plan
@@ -188,12 +189,9 @@ def all_tied(scored: list[Scored]) -> bool:
     """Whether nothing told the first pick (``scored[0]``, best first) from the others scored on its footing: its
     tier (a cascade's screen-only rows are on another footing than the re-scored ones) holds two or more rows, and
     their scores and tie-breaks are each one value, up to ``SAME_SCORE_RTOL`` of its size."""
-
-    def one(values: list[float]) -> bool:
-        return len(set(values)) == 1 or max(values) - min(values) <= SAME_SCORE_RTOL * max(map(abs, values))
-
     tier = [s for s in scored if scored and s.tier == scored[0].tier]
-    return len(tier) > 1 and one([float(cast(float, s.score)) for s in tier]) and one([s.tie_break for s in tier])
+    scores = [float(cast(float, s.score)) for s in tier]
+    return len(tier) > 1 and same_score(scores) and same_score([s.tie_break for s in tier])
 
 
 def _advice(dataset: Dataset, pick: Scored, method: str) -> TransferAdvice:

@@ -24,7 +24,7 @@ import numpy as np
 from tshub.recommend.candidates import Candidate
 from tshub.recommend.dtw import rank_by_dtw
 from tshub.recommend.feature_methods import rank_by_logme
-from tshub.recommend.methods import SAME_SCORE_RTOL, Context, Scored, register
+from tshub.recommend.methods import Context, Scored, register, same_score
 from tshub.recommend.ranker import rank_mean
 
 
@@ -60,10 +60,11 @@ def _tied_ranks(ordered: list[Scored]) -> list[int]:
     scores alone, and must not decide the combination."""
     ranks: list[int] = []
     for i, s in enumerate(ordered):  # every one scored: the unscored are yielded apart
-        if ranks and ordered[ranks[-1]].tier == s.tier:
-            a, b = float(ordered[ranks[-1]].score or 0.0), float(s.score or 0.0)
-            if abs(a - b) <= SAME_SCORE_RTOL * max(abs(a), abs(b)):
-                ranks.append(ranks[-1])
-                continue
-        ranks.append(i)
+        first = ordered[ranks[-1]] if ranks else None
+        tied = (
+            first is not None
+            and first.tier == s.tier
+            and same_score([float(first.score or 0.0), float(s.score or 0.0)])
+        )
+        ranks.append(ranks[-1] if tied else i)
     return ranks

@@ -86,6 +86,11 @@ def check_deadline(
 SAME_SCORE_RTOL = 1e-6
 
 
+def same_score(values: list[float]) -> bool:
+    """Whether ``values`` are one score: equal, or within ``SAME_SCORE_RTOL`` of their size."""
+    return len(set(values)) == 1 or max(values) - min(values) <= SAME_SCORE_RTOL * max(map(abs, values))
+
+
 @dataclass
 class Scored:
     """A method's verdict on one candidate."""
