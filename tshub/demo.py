@@ -20,6 +20,7 @@ import numpy as np
 import tshub
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
+from tshub.hub.store import PRIMARY_METRIC
 from tshub.recommend import SELF_TRANSFER, candidate_pool, self_transfer
 from tshub.recommend.advice import TransferAdvice, outcome
 from tshub.training import train_referent
@@ -164,7 +165,7 @@ def minirocket_line(data: Dataset, rows: list[DemoRow], seed: int) -> str:
 
 def headline_metric(task: str) -> str:
     """The test metric the demo compares by: accuracy, or a regression's MAE (lower is better)."""
-    return "accuracy" if task == "classification" else "mae"
+    return PRIMARY_METRIC.get(task, "mae")
 
 
 def advice_outcome(advice: TransferAdvice, rows: list[DemoRow]) -> str:
