@@ -291,6 +291,18 @@ def test_a_folder_without_config_is_not_a_checkpoint(tmp_path):
         load_pretrained(tmp_path / "empty")
 
 
+def test_a_file_of_a_checkpoint_names_its_folder(fcn, tmp_path):
+    """`tshub info GunPoint/fcn/config.json` said the "folder" config.json did not exist and tried it as a Hub
+    repo; a file is no checkpoint, and the error names the folder it belongs to."""
+    folder = fcn.save_pretrained(tmp_path / "ck")
+    with pytest.raises(CheckpointError, match=r"is a file, not a checkpoint folder; pass its folder .*ck"):
+        load_pretrained(folder / CONFIG_NAME)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(CheckpointError, match=r"is a file, not a checkpoint folder; pass a folder") as err:
+        load_pretrained(tmp_path / "notes.txt")
+    assert "its folder" not in str(err.value)
+
+
 def test_multi_head_checkpoint_keeps_every_head(tmp_path):
     torch.manual_seed(0)
     model = build_model("fcn", 1, 2, **SMALL)

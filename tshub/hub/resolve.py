@@ -189,6 +189,13 @@ def _warn_if_shadowing(name: str, model_id: ModelId | None, folder: Path) -> Non
 
 
 def _existing_folder(path: Path, looked: list[str]) -> Path | None:
+    if path.is_file():
+        owner = (
+            f"pass its folder {path.parent}"
+            if (path.parent / CONFIG_NAME).is_file()
+            else "pass a folder written by save_pretrained, a model id or a Hub repo id"
+        )
+        raise CheckpointError(f"{path} is a file, not a checkpoint folder; {owner}.")
     if not path.is_dir():
         looked.append(f"local folder {path.resolve()}: does not exist")
         return None
