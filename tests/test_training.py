@@ -691,6 +691,29 @@ def test_bf16_counts_as_native_only_where_onednn_runs_it_faster_than_float32(
     assert native_bf16(torch.device("cpu")) is native
 
 
+@pytest.mark.parametrize(("major", "native"), [(7, False), (8, True), (9, True)])
+def test_cuda_bf16_counts_as_native_only_from_ampere_on_the_device_asked(
+    major: int, native: bool, monkeypatch: pytest.MonkeyPatch
+):
+    """Regression: `torch.cuda.is_bf16_supported()` says yes where a bf16 tensor can be made, emulated (V100, T4:
+    compute capability 7), and asks the current device, not the one training runs on (cuda:1)."""
+    from types import SimpleNamespace
+
+    from tshub.training.precision import native_bf16
+
+    asked: list[torch.device] = []
+
+    def properties(device: torch.device) -> SimpleNamespace:
+        asked.append(device)
+        return SimpleNamespace(major=major)
+
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", properties)
+    assert native_bf16(torch.device("cuda", 1)) is native
+    assert asked == [torch.device("cuda", 1)]
+
+
 def test_the_epoch_hook_sees_the_kept_weights_updated_with_its_epoch(gunpoint):
     """Regression: the hook ran before the epoch's callbacks, so a fine-tune's progress line (drawn from the hook)
     showed the best of the epochs before: "val_accuracy 0.8333, best 0.5 (epoch 1)"."""

@@ -26,9 +26,12 @@ _BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX10_2_51
 
 def native_bf16(device: torch.device) -> bool:
     """Whether bfloat16 autocast runs faster than float32 on ``device``: CUDA with bf16; a CPU whose oneDNN uses
-    AMX, or AVX512-bf16 on a CPU other than Intel's (see the module's measurements)."""
+    AMX, or AVX512-bf16 on a CPU other than Intel's (see the module's measurements).
+
+    On CUDA, compute capability 8 (Ampere) or later on the device itself: ``torch.cuda.is_bf16_supported()`` also says
+    yes where bf16 is only emulated (V100, T4), and asks the current device rather than ``device``."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return bool(torch.version.hip) or torch.cuda.get_device_properties(device).major >= 8
     if device.type != "cpu":
         return False
     amx, avx512_bf16 = onednn_bf16_units()
