@@ -123,7 +123,8 @@ class DatasetSummary(BaseModel):
         None,
         description="how the splits were carved (tshub.data.splits): 'rule' 'chronological_holdout' for sliding "
         "windows (or split_order 'time'), with the stride, the rows held out and the windows purged before each "
-        "block (before each series' block, and how many series, for the windows of several series); null for "
+        "block (before each series' block, and how many series, for the windows of several series); 'given' with "
+        "the series per split where the files brought every split; null for "
         "uploads stored before it was recorded",
     )
 

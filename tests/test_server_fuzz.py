@@ -388,6 +388,18 @@ def test_an_upload_of_split_arrays_keeps_its_own_test_split(client: TestClient) 
     assert summary["splits"]["train"] + summary["splits"]["val"] == 30, summary
 
 
+def test_an_upload_bringing_its_validation_split_records_the_splits_as_given(client: TestClient) -> None:
+    """Regression: an .npz of X_train, y_train, X_val, y_val stored split_protocol null."""
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    labels = np.array(["a", "b"] * 15)
+    np.savez(buffer, X_train=rng.random((30, 40)), y_train=labels, X_val=rng.random((10, 40)), y_val=labels[:10])
+    response = client.post("/v1/datasets", files=[("file", ("trainval.npz", buffer.getvalue()))])
+    assert response.status_code == 201, response.text
+    summary = response.json()["summary"]
+    assert summary["split_protocol"] == {"rule": "given", "splits": {"train": 30, "val": 10}}, summary
+
+
 def test_a_refused_value_no_utf_8_can_carry_is_a_422(client: TestClient) -> None:
     """Regression: JSON's escape of a lone surrogate ("\\ud800") is a string pydantic refuses, and echoing it back
     made the 422 itself fail to encode (a 500, or a dropped connection)."""

@@ -676,3 +676,17 @@ def test_the_split_protocol_of_a_carved_test_split_names_that_carve_not_an_offic
         Dataset.from_arrays(ds.X, ds.y, splits={"train": np.arange(20), "test": np.arange(20, 28)})
     )
     assert official.meta["split_protocol"]["rule"] == "official_with_validation"
+
+
+def test_splits_the_data_brings_whole_are_recorded_as_given() -> None:
+    """Regression: a train + val (+ test) upload, nothing carved, recorded split_protocol null, which the service's
+    schema reads as 'stored before it was recorded'."""
+    rng = np.random.default_rng(0)
+    ds = Dataset.from_arrays(
+        rng.normal(size=(30, 1, 16)),
+        np.arange(30) % 2,
+        splits={"train": np.arange(20), "val": np.arange(20, 25), "test": np.arange(25, 30)},
+    )
+    out, notes = training_splits(ds)
+    assert out.meta["split_protocol"] == {"rule": "given", "splits": {"train": 20, "val": 5, "test": 5}}
+    assert notes == [] and all(np.array_equal(out.splits[k], ds.splits[k]) for k in ds.splits)

@@ -433,7 +433,8 @@ def training_splits(
     ``split_order`` (``SPLIT_ORDERS``): with "auto", training rows that are sliding windows (of one series or several)
     (``sliding_window_stride``) give chronological test and validation blocks after purged gaps instead
     (``chronological_holdout``), with a warning saying so; "time" does so for any rows, "random" never. Splits the
-    dataset brings (a catalogue set's official test split, a test file) are never changed.
+    dataset brings (a catalogue set's official test split, a test file) are never changed; where it brings every
+    split and none is carved, ``meta["split_protocol"]`` records them as "given".
     Refused before any split is made, so that counts and indices are those of the data given: a dataset with splits
     but no "train" split, series with NaN or infinite values (``refuse_incomplete_dataset``), and training series
     that leave nothing to learn (``check_classes``: one class, or one regression target value).
@@ -485,9 +486,15 @@ def training_splits(
                 else ""
             )
         )
+    if not carves and validation == "split" and not ds.meta.get("split_protocol"):
+        ds = ds.with_splits(ds.splits, split_protocol={"rule": "given", "splits": _sizes(ds.splits)})
     _warn_untrained_classes(ds)
     _warn_test_seen_in_training(ds)
     return ds, notes
+
+
+def _sizes(splits: dict[str, np.ndarray]) -> dict[str, int]:
+    return {name: len(rows) for name, rows in splits.items()}
 
 
 def _how(ds: Dataset, order: SplitOrder, seed: int, split: str) -> str:
