@@ -56,7 +56,14 @@ from server.schemas import (
     RecommendOut,
     RecommendRequest,
 )
-from server.storage import TenantLocks, over_quota, remove_unreferenced, tenant_usage
+from server.storage import (
+    TenantLocks,
+    dataset_bytes_added,
+    over_quota,
+    raw_bytes_added,
+    remove_unreferenced,
+    tenant_usage,
+)
 from server.uploads import ParseOptions, UploadError, chosen_label_column, ingest, store_raw, too_large_message
 from tshub.data.readers import Missing, ReadLimits, VariableLength
 from tshub.data.splits import SplitOrderName
@@ -197,7 +204,8 @@ async def upload_dataset(
         await run_in_threadpool(store_raw, u.file, filename, storage, settings.max_upload_bytes)
         for u, filename in zip(uploads, filenames, strict=True)
     ]
-    check_storage_quota(settings, used + sum(f.size for f in stored))
+    added = await run_in_threadpool(raw_bytes_added, Session, owner.id, {f.sha256: f.size for f in stored})
+    check_storage_quota(settings, used + added)
     column = chosen_label_column(label_column)
     options = ParseOptions(
         task=task,
@@ -222,7 +230,8 @@ async def upload_dataset(
         """Checked against what the tenant stores now, under its lock: its other uploads may have landed since ``used``
         was read, and the deletion of a dataset whose parsed file this one reuses may have removed it."""
         with request.app.state.tenant_locks(owner.id):
-            refusal = over_quota(settings, tenant_usage(Session, owner.id) + ingested.bytes)
+            added = dataset_bytes_added(Session, owner.id, ingested.path, ingested.bytes)
+            refusal = over_quota(settings, tenant_usage(Session, owner.id) + added)
             if refusal is not None:
                 remove_unreferenced(storage, Session, ingested.path)
                 raise HTTPException(413, refusal)

@@ -295,15 +295,43 @@ def _remove_old_files(folder: Path, cutoff: float) -> int:
 
 # ------------------------------------------------------------------------------------------ what tenants keep
 def tenant_usage(Session: sessionmaker, owner_id: str, hub_files: dict[str, int] | None = None) -> int:
-    """Bytes stored for ``owner_id``: its datasets (raw and parsed), its jobs' models and its Hub repos' files
-    (``hub_files``, its ``hub_blobs`` when the caller has read them already)."""
+    """Bytes stored for ``owner_id``: its datasets (raw and parsed; the datasets of one re-uploaded file share their
+    stored files, counted once), its jobs' models and its Hub repos' files (``hub_files``, its ``hub_blobs`` when the
+    caller has read them already)."""
+    per_file = (
+        select(func.max(DatasetRecord.bytes).label("bytes"))
+        .where(DatasetRecord.owner_id == owner_id)
+        .group_by(DatasetRecord.path)
+        .subquery()
+    )
     with Session() as session:
-        data = session.scalar(
-            select(func.coalesce(func.sum(DatasetRecord.bytes), 0)).where(DatasetRecord.owner_id == owner_id)
-        )
+        data = session.scalar(select(func.coalesce(func.sum(per_file.c.bytes), 0)))
         models = session.scalar(select(func.coalesce(func.sum(Job.model_bytes), 0)).where(Job.owner_id == owner_id))
     held = hub_blobs(Session, owner_id) if hub_files is None else hub_files
     return int(data) + int(models) + sum(held.values())
+
+
+def dataset_bytes_added(Session: sessionmaker, owner_id: str, path: str, size: int) -> int:
+    """What storing a dataset of ``size`` bytes at ``path`` adds to ``owner_id``'s usage: nothing where one of its
+    datasets already holds that parsed file (a re-upload), ``size`` otherwise."""
+    with Session() as session:
+        held = session.scalar(
+            select(func.count())
+            .select_from(DatasetRecord)
+            .where(DatasetRecord.owner_id == owner_id, DatasetRecord.path == path)
+        )
+    return 0 if held else size
+
+
+def raw_bytes_added(Session: sessionmaker, owner_id: str, files: dict[str, int]) -> int:
+    """What the raw uploads ``files`` (size by sha256) add to ``owner_id``'s usage: those its datasets already
+    hold add nothing."""
+    with Session() as session:
+        rows = session.execute(
+            select(DatasetRecord.raw_sha256, DatasetRecord.summary).where(DatasetRecord.owner_id == owner_id)
+        ).all()
+    held = {sha for first, summary in rows for sha in [first, *(summary or {}).get("sha256", [])]}
+    return sum(size for sha, size in files.items() if sha not in held)
 
 
 def over_quota(settings: Settings, used: int) -> str | None:

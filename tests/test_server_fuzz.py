@@ -570,6 +570,27 @@ def test_concurrent_uploads_and_hub_commits_of_a_tenant_stay_within_its_quota(
     assert sorted(answers) == [200, 413], answers
 
 
+def test_the_same_upload_twice_counts_once_against_the_quota(app) -> None:
+    """Regression: a re-upload of the same file with the same options reuses the stored files, yet its bytes were
+    counted again, so a tenant stored half what its quota allowed after uploading a file twice."""
+    from server.storage import tenant_usage
+
+    owner, token = create_token(app.state.Session, "re-uploader")
+    client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    rows = "\n".join(f"{i % 2}," + ",".join(str((i * j) % 7) for j in range(30)) for i in range(40)).encode()
+    first = client.post("/v1/datasets", files={"file": ("twice.csv", rows)})
+    assert first.status_code == 201, first.text
+    once = tenant_usage(app.state.Session, owner.id)
+    settings = app.state.settings
+    app.state.settings = dataclasses.replace(settings, tenant_storage_mb=1.5 * once / 2**20)
+    try:
+        second = client.post("/v1/datasets", files={"file": ("twice.csv", rows)})
+    finally:
+        app.state.settings = settings
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first.json()["id"] and tenant_usage(app.state.Session, owner.id) == once
+
+
 def test_a_token_cannot_be_named_after_another_tenants_hub_namespace(app, client: TestClient) -> None:
     """Regression: a tenant could create repos under 'erin' before the operator created erin's token; erin could then
     publish nothing under its own name, and the other tenant's repos showed as erin's."""
