@@ -1486,6 +1486,43 @@ def test_a_channel_missing_at_a_long_series_last_time_step_is_a_gap_not_a_shorte
     assert np.isfinite(ds.X[0, 1]).all() and ds.X[0, 1, :2].tolist() == [10, 20]
 
 
+@pytest.mark.parametrize("times", [np.arange(10), np.arange(10) / 10 + 3, 1_700_000_000 + 60 * np.arange(10)])
+def test_a_time_step_missing_from_a_long_series_on_a_regular_grid_is_a_gap_not_closed_up(
+    tmp_path: Path, times: np.ndarray
+) -> None:
+    """Regression: a time step every channel of a series misses (here series 1 at its 5th step) was closed up, the
+    series' later values moved a step earlier and the series one shorter ('different lengths'), so variable_length
+    pad or truncate misaligned it; on a regular time grid it is a gap, for ``missing`` to decide."""
+    values = np.arange(3 * 10, dtype=float).reshape(3, 10) + 1
+    stamps = [str(t) for t in times]
+    rows = [
+        f"{i},{stamps[t]},{values[i, t]:g},{-values[i, t]:g},{i % 2}"
+        for i in range(3)
+        for t in range(10)
+        if (i, t) != (1, 4)
+    ]
+    path = write(tmp_path / "long.csv", "id,time,x,z,label\n" + "\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match=r"1 time step missing inside the series .* regular time grid"):
+        with pytest.raises(DatasetError, match="missing"):
+            read_file(path)
+    with pytest.warns(UserWarning, match="regular time grid"):
+        ds = read_file(path, missing="interpolate")
+    assert ds.X.shape == (3, 2, 10)
+    np.testing.assert_allclose(ds.X[:, 0], values)  # the hole, interpolated, is the line between its neighbours
+    np.testing.assert_allclose(ds.X[:, 1], -values)
+
+
+def test_long_series_on_irregular_times_read_in_time_order(tmp_path: Path) -> None:
+    """Stamps that lie on no regular grid (event times) are read in their order, nothing inserted or warned."""
+    times = [0, 1.5, 2.2, 4.1]
+    rows = [f"{i},{t},{i + k},{i % 2}" for i in range(4) for k, t in enumerate(times[: 4 - (i == 3)])]
+    path = write(tmp_path / "long.csv", "id,time,v,label\n" + "\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = read_file(path, variable_length="pad")
+    assert ds.X.shape == (4, 1, 4) and ds.X[1, 0].tolist() == [1, 2, 3, 4]
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -2,7 +2,8 @@
 the targets), as pandas' ``melt``, tsfresh, sktime's long format and most database exports write them.
 
 Read as one series per id, in the order the ids first appear: its rows sorted by time (numbers, or ISO 8601 dates and
-times; other stamps in the order they first appear), each remaining numeric column a channel, or, with a kind column
+times; other stamps in the order they first appear), a step the series misses on the table's regular time grid a gap
+(NaN), each remaining numeric column a channel, or, with a kind column
 (tsfresh's ``kind``, pandas melt's ``variable``), one channel per kind of the one value column; series of fewer steps
 NaN-padded at the end, as a shorter row of a wide CSV is (``variable_length`` decides later); the row index a
 DataFrame writes with it (``to_csv(path)``) dropped. A table is long only by its header: a series column
@@ -260,7 +261,7 @@ def _layout(
         _first_seen_codes(columns[series]),
         None if kind is None else _sorted_codes(columns[kind]),
     )
-    stamp = _sortable_times(columns[time])
+    stamp, on_a_scale = _sortable_times(columns[time])
     order = np.lexsort((np.arange(len(series_code)), *(() if kind_code is None else (kind_code,)), stamp, series_code))
     same_series = series_code[order][1:] == series_code[order][:-1]
     same_time = same_series & (stamp[order][1:] == stamp[order][:-1])
@@ -275,9 +276,45 @@ def _layout(
             + ("." if kind is None else " and channel.")
         )
     starts = np.flatnonzero(np.r_[True, ~same_series])
-    step = np.cumsum(np.r_[True, ~same_time]) - 1  # the ordered rows' distinct (series, time) pairs, counted
+    new_step = np.r_[True, ~same_time]
+    step = np.cumsum(new_step) - 1  # the ordered rows' distinct (series, time) pairs, counted
     position = step - np.repeat(step[starts], np.diff(np.append(starts, len(order))))
+    grid = _grid_steps(stamp[order], starts, new_step) if on_a_scale else None
+    last_rows = np.append(starts[1:], len(order)) - 1
+    if grid is not None and (holes := int((grid - position)[last_rows].sum())):
+        warnings.warn(
+            f"{path}: {holes} time step{'s' if holes > 1 else ''} missing inside the series on the table's regular "
+            f"time grid ({header[time]!r} a whole number of steps apart): read as gaps, for `missing` to decide.",
+            stacklevel=2,
+        )
+        position = grid
     return order, starts, position, None if kind_code is None else kind_code[order]
+
+
+def _grid_steps(stamps: np.ndarray, starts: np.ndarray, new_step: np.ndarray) -> np.ndarray | None:
+    """Each ordered row's step on the table's regular time grid, counted from its series' first stamp: where every
+    series' consecutive stamps lie a whole number of one step apart (the smallest gap), a step a series misses is a
+    gap, not closed up. None where the stamps lie on no such grid (event times), or where the grid would hold a
+    series with more holes than values (a stamp far off, which would blow the series up)."""
+    first_of_series = np.zeros(len(stamps), dtype=bool)
+    first_of_series[starts] = True
+    gaps = np.diff(stamps)[(new_step & ~first_of_series)[1:]]
+    if not gaps.size:
+        return None
+    unit = gaps.min()
+    offset = stamps - np.repeat(stamps[starts], np.diff(np.append(starts, len(stamps))))
+    if stamps.dtype.kind == "i":  # dates, in microseconds: exact
+        if np.any(gaps % unit):
+            return None
+        grid = offset // unit
+    else:
+        ratio = gaps / unit
+        if not np.allclose(ratio, np.round(ratio), rtol=1e-9, atol=1e-6):
+            return None
+        grid = np.round(offset / unit).astype(np.int64)
+    ends = np.append(starts[1:], len(stamps)) - 1
+    steps = np.add.reduceat(new_step.astype(np.int64), starts)
+    return None if np.any(grid[ends] + 1 > 2 * steps) else grid
 
 
 def _sorted_codes(cells: list[str]) -> np.ndarray:
@@ -291,19 +328,19 @@ def _first_seen_codes(cells: list[str]) -> np.ndarray:
     return np.array([codes[c] for c in cells])
 
 
-def _sortable_times(times: list[str]) -> np.ndarray:
-    """Time stamps as numbers to sort by: numbers, or ISO 8601 dates and times; any other stamps in the order they
-    first appear in the file."""
+def _sortable_times(times: list[str]) -> tuple[np.ndarray, bool]:
+    """Time stamps as numbers to sort by, and whether they lie on a time scale: numbers, or ISO 8601 dates and times
+    (in microseconds); any other stamps in the order they first appear in the file, on no scale."""
     try:
-        return np.array(times, dtype=np.float64)
+        return np.array(times, dtype=np.float64), True
     except ValueError:
         pass
     try:
         with warnings.catch_warnings():  # numpy warns that it drops a time zone ("Z", "+01:00") after applying it
             warnings.simplefilter("ignore", UserWarning)  # microseconds: years ±290 000 (nanoseconds wrap past 2262)
-            return np.array(times, dtype="datetime64[us]").astype(np.int64)
+            return np.array(times, dtype="datetime64[us]").astype(np.int64), True
     except ValueError:
-        return _first_seen_codes(times)
+        return _first_seen_codes(times), False
 
 
 def _targets(
