@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,6 +24,7 @@ from tshub.data import Dataset, DatasetError
 from tshub.datasets import load
 from tshub.recommend import FAST, FULL, RecommendError, RecommendTimeout, ScoringPlan, recommend
 from tshub.recommend.cache import FeatureCache
+from tshub.recommend.candidates import NOT_FOUND
 from tshub.recommend.sampling import final_sample, stratified_sample
 from tshub.recommend.transferability import (
     _spectrum,
@@ -906,6 +908,27 @@ def test_a_candidate_named_twice_or_two_ways_is_ranked_once(
     missing = ["Nowhere/fcn", italy_folder, "Nowhere/fcn", "ItalyPowerDemand/fcn"]  # as a service's sources are
     loose = recommend(italy, k=None, candidates=missing, allow_self_transfer=True, strict_candidates=False)
     assert loose.ids == ["ItalyPowerDemand/fcn"] and [s.id for s in loose.skipped] == ["Nowhere/fcn"]
+
+
+def test_an_offered_source_tshub_cannot_read_is_a_skipped_row_not_a_crash(
+    italy: Dataset, store: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Regression: with strict_candidates=False (a service's configured sources) only a checkpoint nothing found was
+    skipped; one whose config.json tshub cannot read (a newer format) raised CheckpointError through every ranking
+    and every "auto" job."""
+    zoo = tmp_path / "zoo"
+    for name in ("Chinatown", "ItalyPowerDemand"):
+        shutil.copytree(store[name], zoo / name / "fcn")
+    config = zoo / "Chinatown" / "fcn" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "format_version": 99}))
+    monkeypatch.setenv("TSHUB_ZOO", str(zoo))
+    offered = ["Chinatown/fcn", "ItalyPowerDemand/fcn", "Nowhere/fcn"]
+    rec = recommend(italy, k=None, candidates=offered, allow_self_transfer=True, strict_candidates=False, cache=False)
+    assert rec.ids == ["ItalyPowerDemand/fcn"]
+    reasons = {s.id: s.reason for s in rec.skipped}
+    assert "format version 99 is not supported" in reasons["Chinatown/fcn"] and reasons["Nowhere/fcn"] == NOT_FOUND
+    with pytest.raises(RecommendError, match=r"no candidate .*\(not found: Nowhere/fcn\) \(cannot be read: Chinatown"):
+        recommend(italy, candidates=offered[::2], strict_candidates=False, cache=False)
 
 
 def test_a_ranking_whose_candidates_all_score_the_same_says_so_and_advises_nothing(candidates: list[str]):

@@ -19,6 +19,7 @@ from tshub.recommend.cache import FeatureCache
 from tshub.recommend.candidates import (
     NOT_FOUND,
     SELF_TRANSFER,
+    UNREADABLE,
     Candidate,
     candidate_pool,
     found_candidates,
@@ -115,8 +116,8 @@ def recommend(
     if candidates is None or strict_candidates:
         pool, skipped = candidate_pool(candidates, arch), []
     else:
-        pool, missing = found_candidates(candidates, arch)
-        skipped = [SkippedSource(name, NOT_FOUND) for name in missing]
+        pool, lost = found_candidates(candidates, arch)
+        skipped = [SkippedSource(name, reason) for name, reason in lost.items()]
     if candidates is None or not strict_candidates:  # leave out checkpoints that learned nothing
         skipped += [SkippedSource(c.id, f"not a usable source: {c.unusable}") for c in pool if c.unusable]
         pool = [c for c in pool if not c.unusable]
@@ -227,7 +228,9 @@ def _no_candidate_message(
     )
     missing = [s.id for s in skipped if s.reason == NOT_FOUND]
     also += f" (not found: {', '.join(missing)})" if missing else ""
-    unusable = len(skipped) - len(own) - len(missing)
+    unreadable = [s.id for s in skipped if s.reason.startswith(UNREADABLE)]
+    also += f" ({UNREADABLE}: {', '.join(unreadable)}; `tshub info ID` says why)" if unreadable else ""
+    unusable = len(skipped) - len(own) - len(missing) - len(unreadable)
     also += f" ({unusable} not usable as sources: see `tshub list`)" if unusable else ""
     todo = (
         "drop arch= or pass candidates=[ids or folders] of that architecture"

@@ -14,7 +14,7 @@ from tshub.data.catalogue import dataset_key, load, ucr_summary
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.fingerprint import NEAR_DIGITS, OVERLAP_THRESHOLD, near_copies, overlap, series_hashes
 from tshub.hub.checkpoint import load_checkpoint, read_config
-from tshub.hub.errors import ModelNotFoundError
+from tshub.hub.errors import HubError, ModelNotFoundError
 from tshub.hub.ids import as_model_id
 from tshub.hub.resolve import load_pretrained, resolve
 from tshub.hub.store import HUB_ONLY, list_pretrained, training_status, unusable_reason
@@ -27,6 +27,8 @@ from tshub.recommend.results import SELF_TRANSFER
 ANOTHER_DATA_HINT = "allow_self_transfer=True ranks it"
 #: Why a named candidate that nothing resolves is skipped.
 NOT_FOUND = "not found: no local store holds it and the Hub did not provide it"
+#: The reason a named candidate is skipped when its checkpoint is found but cannot be read (followed by the error).
+UNREADABLE = "cannot be read"
 
 
 @dataclass(frozen=True)
@@ -62,19 +64,22 @@ def candidate_pool(candidates: Sequence[str | Path] | None = None, arch: str | N
     return of_arch(pool, arch)
 
 
-def found_candidates(candidates: Sequence[str | Path], arch: str | None = None) -> tuple[list[Candidate], list[str]]:
-    """``candidate_pool`` of named candidates that may not all exist (e.g. a service's configured sources): those
-    nothing resolves (of ``arch``, as far as their ids tell) are returned apart instead of raising
-    ``ModelNotFoundError``."""
-    pool, missing = [], []
+def found_candidates(
+    candidates: Sequence[str | Path], arch: str | None = None
+) -> tuple[list[Candidate], dict[str, str]]:
+    """``candidate_pool`` of named candidates that may not all exist or be readable (e.g. a service's configured
+    sources): those nothing resolves, or whose checkpoint tshub cannot read (a newer format, a broken config), of
+    ``arch`` as far as their ids tell, are returned apart with the reason (``NOT_FOUND``, or ``UNREADABLE`` and the
+    error) instead of raising."""
+    pool, lost = [], {}
     for name in dict.fromkeys(map(str, candidates)):
         try:
             pool.append(named_candidate(name))
-        except ModelNotFoundError:
+        except HubError as err:
             model_id = as_model_id(name)
             if arch is None or model_id is None or model_id.arch == get_architecture(arch).arch:
-                missing.append(name)
-    return of_arch(distinct(pool), arch), missing
+                lost[name] = NOT_FOUND if isinstance(err, ModelNotFoundError) else f"{UNREADABLE}: {err}"
+    return of_arch(distinct(pool), arch), lost
 
 
 def distinct(pool: list[Candidate]) -> list[Candidate]:
@@ -218,6 +223,7 @@ def _training_series(name: str) -> np.ndarray | None:
 __all__ = [
     "HUB_ONLY",
     "NOT_FOUND",
+    "UNREADABLE",
     "SELF_TRANSFER",
     "Candidate",
     "candidate_pool",
