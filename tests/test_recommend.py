@@ -931,6 +931,33 @@ def test_an_offered_source_tshub_cannot_read_is_a_skipped_row_not_a_crash(
         recommend(italy, candidates=offered[::2], strict_candidates=False, cache=False)
 
 
+def test_missing_regression_targets_are_refused_not_ranked_by_nan_scores(candidates: list[str]):
+    """Regression: a regression read with label_column=None (targets NaN) was ranked by LogME scores that were all
+    NaN, in no order, with advice; fine-tuning refuses the same data."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=40)
+    y[:5] = np.nan
+    unlabelled = Dataset.from_arrays(
+        rng.normal(size=(40, 1, 24)), y, name="unlabelled", task="regression", meta={"unlabeled": True}
+    )
+    with pytest.raises(DatasetError, match="no targets for 5 of its 40 training series"):
+        recommend(unlabelled, k=None, candidates=candidates, cache=False)
+
+
+def test_a_candidate_whose_features_are_not_finite_is_skipped_not_ranked(
+    italy: Dataset, candidates: list[str], tmp_path: Path
+):
+    """A checkpoint whose weights hold NaN (a diverged training saved anyway) gave a NaN LogME, which sorts
+    nowhere in particular: it is a skipped row saying why."""
+    broken = tshub.load_pretrained(candidates[0])
+    with torch.no_grad():
+        next(broken.backbone.parameters()).fill_(float("nan"))
+    folder = broken.save_pretrained(tmp_path / "Broken" / "fcn", id="Broken/fcn")
+    rec = recommend(italy, k=None, candidates=[str(folder), *candidates[1:]], allow_self_transfer=True, cache=False)
+    assert "Broken/fcn" not in rec.ids and len(rec.ids) == len(candidates) - 1
+    assert [s.id for s in rec.skipped] == ["Broken/fcn"] and "not finite" in rec.skipped[0].reason
+
+
 def test_a_ranking_whose_candidates_all_score_the_same_says_so_and_advises_nothing(candidates: list[str]):
     """Regression: 40 constant series gave every zoo checkpoint the same LogME up to the 16th digit, and the first
     pick (with its advice) came from rounding, with no note. A target that tells the candidates apart gets none."""

@@ -538,6 +538,20 @@ def _refuse_text_targets(name: str, y: np.ndarray) -> None:
             ) from None
 
 
+def refuse_unlabelled_training(ds: Dataset) -> None:
+    """Refuse a regression whose training series lack targets (read with label_column=None): such data can be
+    predicted, not trained on, nor ranked sources for."""
+    if ds.task != "regression":
+        return
+    y_train = ds.split("train")[1]
+    missing = int(missing_targets(y_train).sum())
+    if missing:
+        raise DatasetError(
+            f"{ds.name!r} has no targets for {missing} of its {len(y_train)} training series (unlabelled data, "
+            "read with label_column=None, can be predicted, not trained on): read the file with its labels."
+        )
+
+
 def _refuse_missing_targets(name: str, y: np.ndarray) -> None:
     """Name the first series whose target is missing (``missing_targets``)."""
     missing = missing_targets(y)

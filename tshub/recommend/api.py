@@ -11,7 +11,7 @@ from typing import Any, cast
 import torch
 
 from tshub.data.catalogue import dataset_from
-from tshub.data.dataset import Dataset, refuse_incomplete_dataset
+from tshub.data.dataset import Dataset, refuse_incomplete_dataset, refuse_unlabelled_training
 from tshub.data.splits import as_training_data, check_classes
 from tshub.hub.checkpoint import read_config
 from tshub.recommend.advice import TransferAdvice, advise
@@ -107,6 +107,7 @@ def recommend(
             "sources are scored on the training series; add one (tshub.data.splits.random_split)."
         )
     refuse_incomplete_dataset(dataset)  # once, not as every candidate's failure to score
+    refuse_unlabelled_training(dataset)
     check_classes(dataset)
 
     def on_time(stage: str) -> None:

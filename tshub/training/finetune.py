@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from tshub.data.catalogue import dataset_from
-from tshub.data.dataset import Dataset, DatasetError, missing_targets
+from tshub.data.dataset import Dataset, refuse_unlabelled_training
 from tshub.data.fingerprint import fingerprint
 from tshub.data.preprocess import Preprocessor, level_correlation, make_preprocessor
 from tshub.data.splits import training_splits, validation_is_train
@@ -529,12 +529,7 @@ def prepare_data(
     X_train, y_train = ds.split("train")
     preprocessor.fit(X_train)
     if ds.task == "regression":
-        missing = int(missing_targets(y_train).sum())
-        if missing:
-            raise DatasetError(
-                f"{ds.name!r} has no targets for {missing} of its {len(y_train)} training series (unlabelled data, "
-                "read with label_column=None, can be predicted, not trained on): read the file with its labels."
-            )
+        refuse_unlabelled_training(ds)
         preprocessor.fit_targets(y_train)
 
     def arrays(split: str) -> Arrays:
