@@ -958,6 +958,17 @@ def test_a_candidate_whose_features_are_not_finite_is_skipped_not_ranked(
     assert [s.id for s in rec.skipped] == ["Broken/fcn"] and "not finite" in rec.skipped[0].reason
 
 
+def test_dtw_does_not_rank_a_checkpoint_that_cannot_be_loaded(italy: Dataset, candidates: list[str], tmp_path: Path):
+    """Regression: dtw scores a source by its name, so a checkpoint whose weights were missing (or corrupted) was
+    ranked, even first, with advice, where the feature methods skip it with the load error."""
+    broken = Path(shutil.copytree(candidates[0], tmp_path / Path(candidates[0]).parent.name / "fcn"))
+    (broken / "model.safetensors").unlink()
+    pool = [str(broken), *candidates[1:]]
+    rec = recommend(italy, k=None, method="dtw", candidates=pool, allow_self_transfer=True)
+    assert len(rec.ids) == len(candidates) - 1 and [s.id for s in rec.skipped] == [f"{broken.parent.name}/fcn"]
+    assert "has no model.safetensors" in rec.skipped[0].reason
+
+
 def test_a_ranking_whose_candidates_all_score_the_same_says_so_and_advises_nothing(candidates: list[str]):
     """Regression: 40 constant series gave every zoo checkpoint the same LogME up to the 16th digit, and the first
     pick (with its advice) came from rounding, with no note. A target that tells the candidates apart gets none."""

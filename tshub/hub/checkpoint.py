@@ -225,15 +225,7 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
     """Rebuild the model of a checkpoint folder in eval mode, float32, with task, classes, preprocessor and meta."""
     folder = Path(folder)
     config = read_config(folder)
-    weights = folder / WEIGHTS_NAME
-    if not weights.is_file():
-        raise CheckpointError(_missing_weights(folder))
-    digest = sha256_file(weights)
-    if digest != config.get("weights_sha256"):
-        raise CheckpointError(
-            f"checkpoint corrupted, re-pull: the sha256 of {weights} is {digest}, config.json expects "
-            f"{config.get('weights_sha256')} (`tshub pull ID` fetches a fresh copy)."
-        )
+    weights = verified_weights(folder, config)
     check_model_config(config, folder / CONFIG_NAME)
     shapes = _header_shapes(weights)
     layers = LAYERS_PER_TENSOR * len(shapes) + SPARE_LAYERS
@@ -263,6 +255,23 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
     except CheckpointError as err:
         warnings.warn(f"{err} The model loads without its training history.", stacklevel=2)
     return model.eval()
+
+
+def verified_weights(folder: str | Path, config: dict[str, Any] | None = None) -> Path:
+    """The weights file of a checkpoint folder, there and with the sha256 its config (``config``, read when None)
+    records; ``CheckpointError`` saying what to do otherwise."""
+    folder = Path(folder)
+    config = read_config(folder) if config is None else config
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise CheckpointError(_missing_weights(folder))
+    digest = sha256_file(weights)
+    if digest != config.get("weights_sha256"):
+        raise CheckpointError(
+            f"checkpoint corrupted, re-pull: the sha256 of {weights} is {digest}, config.json expects "
+            f"{config.get('weights_sha256')} (`tshub pull ID` fetches a fresh copy)."
+        )
+    return weights
 
 
 def _missing_weights(folder: Path) -> str:

@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from tshub.hub.checkpoint import verified_weights
+from tshub.hub.errors import CheckpointError
 from tshub.hub.ids import source_key
 from tshub.recommend.candidates import Candidate
-from tshub.recommend.methods import Context, Scored, register
+from tshub.recommend.methods import Context, Scored, failure_reason, register
 from tshub.recommend.sampling import final_positions
 
 
@@ -34,6 +36,12 @@ def rank_by_dtw(pool: list[Candidate], ctx: Context) -> Iterator[Scored]:
     known = {source_key(name) for name in index.names}
     for candidate in pool:
         key = source_key(candidate.source)
+        if not candidate.hub_only:  # the score names the source only: a checkpoint that cannot load is no pick
+            try:
+                verified_weights(candidate.location)
+            except CheckpointError as err:
+                yield Scored(candidate, None, failure_reason(err))
+                continue
         if key in distances:
             yield Scored(candidate, -distances[key], {"distance": distances[key]})
         elif key == source_key(ctx.target.name):  # ranked only with allow_self_transfer: the nearest there is
