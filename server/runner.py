@@ -41,7 +41,7 @@ def run_job(
     """Run the job described by ``spec`` (see ``server.schemas.JobCreate``) on the stored dataset; with
     ``state_dir`` its trainings save their state there as they go and resume from it (an attempt after a kill)."""
     ds = load_npz(dataset)
-    source, advice = (spec["model"], None) if spec["model"] != "auto" else recommend_source(ds, spec, report)
+    source, told = (spec["model"], {}) if spec["model"] != "auto" else recommend_source(ds, spec, report)
     report = with_source(report, source)
     report({"phase": "loading"})
     model = tshub.load_pretrained(source, local_folders=False)  # ids only: no folder of the working directory
@@ -69,9 +69,7 @@ def run_job(
         on_epoch_end=tracker,
         state_dir=None if state_dir is None else state_dir / "finetune",
     )
-    summary: dict[str, Any] = {"source": source, **fit_summary(result), **self_transfer_note(source, ds)}
-    if advice is not None:
-        summary["advice"] = advice
+    summary: dict[str, Any] = {"source": source, **fit_summary(result), **self_transfer_note(source, ds), **told}
     scratch, rocket = None, None
     if spec.get("baseline"):
         report({"phase": "baseline"})
@@ -152,13 +150,14 @@ def with_source(report: Report, source: str) -> Report:
     return lambda event: report({**event, "source": source})
 
 
-def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple[str, dict[str, Any] | None]:
+def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple[str, dict[str, Any]]:
     """The recommender's first pick among the service's checkpoints (``spec["candidates"]``, None: all the
     hub lists; those that learned nothing or cannot be found are skipped), optionally of one architecture
     (``spec["arch"]``); never one trained on the dataset's own data unless ``spec["allow_self_transfer"]``. The
     fast path, stopped after ``spec["recommend_time_limit_s"]``, its feature cache the job owner's
-    (``spec["recommend_cache_scope"]``). With it, the advice on fine-tuning it (``tshub.recommend.advice``) as a
-    dict."""
+    (``spec["recommend_cache_scope"]``). With it, what the job's result says of the pick: ``advice`` on fine-tuning
+    it (``tshub.recommend.advice``) as a dict, and ``recommendation_note`` where the ranking noted something (every
+    candidate scored the same: the pick is arbitrary, and no advice is given)."""
     from tshub.recommend import RecommendError
 
     arch = spec.get("arch")
@@ -183,7 +182,8 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple
             f"{f' of arch {arch}' if arch else ''} ({ranking.skipped[:3]}); name a model from "
             "GET /v1/models instead."
         )
-    return str(ranking[0]["id"]), None if ranking.advice is None else ranking.advice.to_dict()
+    told = {} if ranking.advice is None else {"advice": ranking.advice.to_dict()}
+    return str(ranking[0]["id"]), told | ({} if ranking.note is None else {"recommendation_note": ranking.note})
 
 
 def ranking_plan(max_series: int | None) -> ScoringPlan:

@@ -228,3 +228,15 @@ def test_an_auto_job_ranks_on_the_sample_recommend_ranks_on(ucr_root: Path, tmp_
     ranked = rank_sources(tmp_path / "gp.npz", 1, None, "logme", candidates, max_series=10)
     assert picked == ranked["recommendations"][0]["id"]
     assert candidate_pool(candidates)  # the candidates exist: the comparison is not between two empty rankings
+
+
+def test_an_auto_job_whose_candidates_all_tied_says_its_pick_was_arbitrary() -> None:
+    """Regression: when every candidate scored the same, recommend said the ranking carried no information and gave
+    no advice, but an "auto" job fine-tuned the first candidate by name and its result said nothing of the tie."""
+    zoo = Path(__file__).resolve().parents[1] / "zoo"
+    candidates = [str(zoo / name / "fcn") for name in ("Coffee", "ECG200", "GunPoint", "Wine")]
+    flat = np.ones((40, 1, 64), dtype=np.float32) * np.arange(40, dtype=np.float32)[:, None, None]  # constant series
+    target = tshub.data.Dataset.from_arrays(flat, np.arange(40) % 2, name="flat")
+    picked, told = recommend_source(target, {"candidates": candidates}, lambda event: None)
+    assert picked in {"Coffee/fcn", "ECG200/fcn", "GunPoint/fcn", "Wine/fcn"} and "advice" not in told
+    assert "the ranking carries no information" in told["recommendation_note"]

@@ -10,6 +10,7 @@ untouched. They pass scikit-learn's ``check_estimator`` (tests/test_estimators.p
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -191,6 +192,8 @@ class _TSHubEstimator(BaseEstimator):
                 + "; ".join(f"{s['id']}: {s['reason']}" for s in ranking.skipped[:3])
                 + "); name a source, or pass source=None to train from scratch."
             )
+        if ranking.note is not None:  # e.g. every candidate scored the same: the pick is arbitrary
+            warnings.warn(f"source='auto': {ranking.note}", stacklevel=3)
         if self.candidates is None:
             return str(ranking[0]["id"])
         from tshub.recommend import candidate_pool
