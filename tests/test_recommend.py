@@ -21,6 +21,7 @@ from scipy.stats import multivariate_normal
 import tshub
 from tshub.cli import main
 from tshub.data import Dataset, DatasetError
+from tshub.data.splits import as_training_data
 from tshub.datasets import load
 from tshub.recommend import FAST, FULL, RecommendError, RecommendTimeout, ScoringPlan, recommend
 from tshub.recommend.cache import FeatureCache
@@ -757,6 +758,23 @@ def test_the_cascade_rescores_its_shortlist_in_float32_and_ranks_it_first(italy:
         )[1:]
     }
     assert all(screened[r.id] != r.score for r in rec[1:])  # the screen ran in bfloat16
+
+
+def test_the_screen_cuts_a_forecasts_windows_at_the_end_of_its_series() -> None:
+    """Regression: the screen cut series longer than its window at random starts, so a forecast's windows no longer
+    ended next to their targets: on 200 random walks of 1,200 steps the targets followed the final sample's levels
+    but not the screen's, and the screen scored EMG's convnetquake and magnet with the stream_max input their
+    fine-tune would drop (the bias that made every EMG checkpoint rank first on SP500)."""
+    from tshub.recommend.sampling import screen_sample
+    from tshub.training.finetune import follows_level
+
+    walks = np.random.default_rng(0).normal(size=(200, 1, 1201)).cumsum(axis=2)
+    ds = Dataset.from_arrays(walks[:, :, :-1], walks[:, 0, -1], task="regression", name="walks")
+    final = final_sample(as_training_data(ds), FAST)
+    screen = screen_sample(final, FAST)
+    assert screen.length == FAST.screen_length < final.length and follows_level(final) and follows_level(screen)
+    ends = final.X[:, :, -FAST.screen_length :]
+    assert all(any(np.array_equal(window, end) for end in ends) for window in screen.X)
 
 
 def test_a_target_too_small_for_a_screen_sample_is_screened_in_bfloat16_on_its_final_sample(

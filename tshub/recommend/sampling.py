@@ -151,13 +151,19 @@ def final_sample(train: Dataset, plan: ScoringPlan) -> Dataset:
 
 
 def screen_sample(sample: Dataset, plan: ScoringPlan) -> Dataset:
-    """The screen's data: ``plan.screen_size`` series of the final sample, each cut to a seeded window of
-    ``screen_length`` steps when longer."""
+    """The screen's data: ``plan.screen_size`` series of the final sample, each cut to a window of ``screen_length``
+    steps when longer: a seeded one for a classification; a regression's last steps, which its targets follow (a
+    forecast's next value continues them, and whether they do decides the relative target and stream_max input)."""
     X, y = sample.split("train")
     keep = stratified_sample(y, plan.screen_size(len(y), sample.length), sample.task, seed=1)
     X, y = X[keep], y[keep]
     if X.shape[2] > plan.screen_length:
-        starts = np.random.default_rng(2).integers(0, X.shape[2] - plan.screen_length + 1, len(X))
+        last = X.shape[2] - plan.screen_length
+        starts = (
+            np.random.default_rng(2).integers(0, last + 1, len(X))
+            if sample.task != "regression"
+            else np.full(len(X), last)
+        )
         X = np.stack([x[:, s : s + plan.screen_length] for x, s in zip(X, starts, strict=True)])
     return _as_training(sample, X, y, f"{len(X)} windows of {X.shape[2]} steps")
 
