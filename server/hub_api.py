@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import json
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -48,6 +49,7 @@ from server.auth import AuthError, Owner, authenticate
 from server.hub_store import (
     COMMIT_ID,
     DEFAULT_BRANCH,
+    MAX_FILES,
     REF_PREFIX,
     EntryNotFound,
     FileChange,
@@ -65,7 +67,10 @@ from server.hub_store import (
 from server.storage import over_quota, tenant_usage
 
 JSON_BODY_LIMIT = 2 * 1024 * 1024  # repo creation, YAML validation, preupload: small JSON documents
-COMMIT_OVERHEAD = 64 * 1024  # a commit's header and per-file JSON around the base64 contents
+COMMIT_OVERHEAD = 64 * 1024  # a commit's header around its operations
+OPERATION_OVERHEAD = 256  # an operation's JSON around its base64 content: key, path, encoding
+#: Operations one commit may hold: each file of a repo at its limit deleted, and as many added.
+MAX_OPERATIONS = 2 * MAX_FILES
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 #: A repo's file is a tenant's content served on the web pages' origin: a browser opening it (an .html, an .svg) runs
 #: no script in it, which could otherwise read the token those pages keep in the tab.
@@ -297,6 +302,17 @@ def revision_info(request: Request, namespace: str, name: str, revision: str, bl
     return model_info_json(repo, commit, files_metadata=blobs)
 
 
+def full_ref_in_path(revision: str, path: str) -> tuple[str, str]:
+    """A revision given by its full name (``refs/heads/main``, which the client sends as ``refs%2Fheads%2Fmain``) and
+    the path after it, from a route whose one-segment ``{revision}`` took "refs" (the server decodes the slashes
+    before routing): branch and tag names hold no "/", so the ref's name is the path's second segment."""
+    kind, _, rest = path.partition("/")
+    if revision != "refs" or f"refs/{kind}/" not in REF_PREFIX.values() or not rest:
+        return revision, path
+    ref, _, below = rest.partition("/")
+    return f"refs/{kind}/{ref}", below
+
+
 def at_revision(request: Request, namespace: str, name: str, revision: str) -> tuple[HubRepo, HubCommit]:
     store = hub(request)
     repo = store.readable_repo(caller(request), f"{namespace}/{name}")
@@ -337,6 +353,7 @@ def tree_root(request: Request, namespace: str, name: str, revision: str, recurs
 def tree(
     request: Request, namespace: str, name: str, revision: str, path: str, recursive: bool = False
 ) -> list[dict[str, Any]]:
+    revision, path = full_ref_in_path(revision, path)
     _, commit = at_revision(request, namespace, name, revision)
     prefix = path.strip("/") + "/" if path.strip("/") else ""
     below = {p: e for p, e in commit.files.items() if p.startswith(prefix)}
@@ -410,6 +427,7 @@ def commits(request: Request, namespace: str, name: str, revision: str) -> list[
     summary="A file's commit, ETag and size, without its content",
 )
 def resolve_file(request: Request, namespace: str, name: str, revision: str, path: str) -> FileResponse:
+    revision, path = full_ref_in_path(revision, path)
     _, commit = at_revision(request, namespace, name, revision)
     try:
         blob, entry = hub(request).blob(commit, path)
@@ -427,7 +445,7 @@ def resolve_file(request: Request, namespace: str, name: str, revision: str, pat
 
 
 # ------------------------------------------------------------------------------------------------ uploads
-@router.post("/api/models/{namespace}/{name}/preupload/{revision}", summary="How each file of a commit is sent")
+@router.post("/api/models/{namespace}/{name}/preupload/{revision:path}", summary="How each file of a commit is sent")
 async def preupload(request: Request, namespace: str, name: str, revision: str) -> dict[str, Any]:
     owner = await run_in_threadpool(signed_in, request)
     store = hub(request)
@@ -452,7 +470,7 @@ async def preupload(request: Request, namespace: str, name: str, revision: str) 
     }
 
 
-@router.post("/api/models/{namespace}/{name}/commit/{revision}", summary="Commit files to a branch")
+@router.post("/api/models/{namespace}/{name}/commit/{revision:path}", summary="Commit files to a branch")
 async def commit(request: Request, namespace: str, name: str, revision: str) -> dict[str, Any]:
     owner = await run_in_threadpool(signed_in, request)
     store = hub(request)
@@ -460,11 +478,12 @@ async def commit(request: Request, namespace: str, name: str, revision: str) -> 
     if request.query_params.get("create_pr") in ("1", "true", "True"):
         raise HubStoreError("pull requests are not supported by this hub: commit to a branch (create_pr=False)")
     limit = request.app.state.settings.max_upload_bytes
-    body = await read_body(request, limit * 4 // 3 + COMMIT_OVERHEAD, "commit")
+    body = await read_body(request, limit * 4 // 3 + COMMIT_OVERHEAD + MAX_OPERATIONS * OPERATION_OVERHEAD, "commit")
     header, changes = await run_in_threadpool(parse_commit, body)
     if sum(len(c.content or b"") for c in changes) > limit:
         raise TooLarge(f"commit over {too_large(limit)} of files (TSHUB_MAX_UPLOAD_MB bounds a commit's files)")
-    made = await run_in_threadpool(commit_within_quota, request, owner, repo, revision, changes, header)
+    branch = revision.removeprefix(REF_PREFIX["branch"])  # a branch's full name, refs/heads/main
+    made = await run_in_threadpool(commit_within_quota, request, owner, repo, branch, changes, header)
     return {
         "success": True,
         "commitOid": made.oid,
@@ -508,12 +527,17 @@ def check_quota(request: Request, owner: Owner, changes: list[FileChange]) -> No
 
 
 def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
-    """The header and the file operations of the client's NDJSON commit payload."""
+    """The header and the file operations of the client's NDJSON commit payload, read a line at a time and refused
+    past ``MAX_OPERATIONS`` (or ``MAX_FILES`` files): a body of millions of empty files would otherwise cost
+    gigabytes before the store's file limit refused it."""
     header: dict[str, Any] | None = None
     changes: list[FileChange] = []
-    for number, line in enumerate(body.splitlines(), 1):
+    files = 0
+    for number, line in enumerate(io.BytesIO(body), 1):
         if not line.strip():
             continue
+        if len(changes) >= MAX_OPERATIONS:
+            raise HubStoreError(f"commit payload: more than {MAX_OPERATIONS:,} operations; split it into commits")
         try:
             item = json.loads(line)
             key, value = item["key"], item["value"]
@@ -529,6 +553,11 @@ def parse_commit(body: bytes) -> tuple[dict[str, Any], list[FileChange]]:
                 'as a string, e.g. {"path": "config.json", ...}'
             )
         elif key == "file":
+            files += 1
+            if files > MAX_FILES:
+                raise HubStoreError(
+                    f"commit payload: more than {MAX_FILES:,} files, the most a repo holds; split it into commits"
+                )
             changes.append(FileChange(check_path(value["path"]), decode_content(value, number)))
         elif key == "lfsFile":
             raise HubStoreError(

@@ -29,7 +29,7 @@ import yaml
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
 from huggingface_hub.utils.sha import git_hash
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, delete, select, update
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
@@ -200,8 +200,11 @@ class HubStore:
                 raise Forbidden(
                     f"the namespace {namespace!r} belongs to another token; create the repo under a namespace of yours"
                 )
-            if session.scalar(select(HubRepo).where(HubRepo.repo_id == repo_id)) is not None:
+            taken = session.scalar(select(HubRepo.repo_id).where(func.lower(HubRepo.repo_id) == repo_id.lower()))
+            if taken == repo_id:
                 raise RepoExists(f"you already created the model repo {repo_id}")
+            if taken is not None:  # as on the Hub; two would share one cache folder where file names ignore case
+                raise RepoExists(f"the model repo {taken} exists, and repo names that differ only in case are one name")
             repo = HubRepo(repo_id=repo_id, namespace=namespace, owner_id=owner.id, private=private)
             session.add(repo)
             session.flush()
@@ -383,7 +386,30 @@ class HubStore:
             raise HubStoreError(f"cannot commit to {branch!r}: commits go to a branch, such as {DEFAULT_BRANCH!r}")
         contents = {change.path: change.content for change in changes if change.content is not None}
         blobs = {path: _blob_entry(content) for path, content in contents.items()}
-        card = next((card_metadata(c.content) for c in changes if c.path == CARD_FILE and c.content is not None), None)
+        card = card_metadata(contents[CARD_FILE]) if CARD_FILE in contents else None  # the last added: the one kept
+        try:
+            return self._commit_on_head(owner, repo, branch, changes, contents, blobs, card, title, message, parent)
+        except BaseException as err:  # what it stored is named by no commit: outside every quota, never swept
+            self._remove_unreferenced({blob["sha256"]: blob["size"] for blob in blobs.values()})
+            if isinstance(err, IntegrityError):  # the repo's row went between this commit's reads and its insert
+                raise RepoNotFound(f"repository {repo.repo_id} was deleted while this commit was made") from None
+            raise
+
+    def _commit_on_head(
+        self,
+        owner: Owner,
+        repo: HubRepo,
+        branch: str,
+        changes: list[FileChange],
+        contents: dict[str, bytes],
+        blobs: dict[str, dict[str, Any]],
+        card: dict[str, Any] | None,
+        title: str,
+        message: str,
+        parent: str | None,
+    ) -> HubCommit:
+        """``commit``'s tries: the changes applied on the branch's head, the branch moved to the new commit by
+        compare-and-swap, again from the new head while concurrent commits move it."""
         for _ in range(20):
             head = self._branch_head(repo, branch)
             if parent is not None and not head.oid.startswith(parent):
@@ -521,6 +547,8 @@ def card_yaml(text: str) -> dict[str, Any]:
         if block is not None:
             _check_card_values(yaml.safe_load(block.group(2)))
         return ModelCard(text, ignore_metadata_errors=False).data.to_dict()
+    except (TypeError, AttributeError, KeyError) as err:  # huggingface_hub's card data on a value of the wrong type
+        raise ValueError(f"the YAML metadata of README.md is no model card's: {type(err).__name__}: {err}") from None
     except yaml.YAMLError as err:
         raise ValueError(f"the YAML metadata block of README.md is not valid YAML: {err}") from None
     except RecursionError:

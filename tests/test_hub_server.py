@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from huggingface_hub import HfApi, ModelCard, constants, hf_hub_download, snapshot_download
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 from huggingface_hub.utils.sha import git_hash
 
@@ -576,7 +576,7 @@ def test_hostile_commits_and_cards_are_a_400_and_store_nothing_large():
             refused = commit(file(path, b"{}"))
             assert refused.status_code == 400 and "invalid file path" in refused.json()["error"], path
         refused = commit(*(file(f"f{i}", b"") for i in range(10_001)))
-        assert refused.status_code == 400 and "10,002 files" in refused.json()["error"]
+        assert refused.status_code == 400 and "more than 10,000 files" in refused.json()["error"]
         refused = commit(file("x", b""), description="x" * 100_000)
         assert refused.status_code == 400 and "at most 1,000 characters" in refused.json()["error"]
         assert [s["rfilename"] for s in http.get("/api/models/mallory/hostile", headers=auth).json()["siblings"]] == [
@@ -707,3 +707,123 @@ def test_a_cached_model_loads_at_once_when_the_hub_is_down_or_refuses(hub, clien
         caplog.clear()
         load_pretrained("alice/cached-fcn")
         assert words in caplog.text and "cannot see" in caplog.text and "could not verify" not in caplog.text
+
+
+# ================================================================ findings
+def test_a_full_ref_name_works_for_downloads_listings_and_uploads(hub, client):
+    """refs/heads/main (what list_repo_refs answers, and what the README says every {rev} takes) reaches the server
+    as refs%2Fheads%2Fmain, which the server decodes into three path segments before routing."""
+    api = HfApi(endpoint=hub.url, token=hub.tokens["alice"])
+    api.create_repo("alice/full-ref", exist_ok=True)
+    api.upload_file(path_or_fileobj=b"{}", path_in_repo=CONFIG_NAME, repo_id="alice/full-ref")
+    ref = "refs/heads/main"
+    assert api.file_exists("alice/full-ref", CONFIG_NAME, revision=ref)  # False now: the HEAD is a 404
+    assert api.list_repo_files("alice/full-ref", revision=ref) == [CONFIG_NAME]  # RevisionNotFoundError: 'refs'
+    local = hf_hub_download("alice/full-ref", CONFIG_NAME, revision=ref, token=hub.tokens["alice"])
+    assert Path(local).read_bytes() == b"{}"
+    api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="alice/full-ref", revision=ref)  # bare 404
+    assert sorted(api.list_repo_files("alice/full-ref")) == [CONFIG_NAME, "x.txt"]
+
+
+def test_a_commit_of_more_operations_than_a_repo_may_hold_is_refused_while_parsing():
+    """Each file operation costs ~550 bytes of Python objects (FileChange, base64 decode, git and sha256 hashes,
+    tree entry) before the 10,000-file limit refuses the commit: a 266 MB body of empty files is ~4.8 M of them."""
+    from server.hub_api import parse_commit
+    from server.hub_store import MAX_FILES, HubStoreError
+
+    lines = [json.dumps({"key": "header", "value": {"summary": "many"}})]
+    lines += [json.dumps({"key": "file", "value": {"path": f"f{i}", "content": ""}}) for i in range(2 * MAX_FILES + 1)]
+    with pytest.raises(HubStoreError):
+        parse_commit("\n".join(lines).encode())
+
+
+def test_a_card_whose_tags_are_not_a_list_is_a_400_not_a_500(hub, client):
+    api = HfApi(endpoint=hub.url, token=hub.tokens["alice"])
+    api.create_repo("alice/int-tags", exist_ok=True)
+    auth = {"Authorization": f"Bearer {hub.tokens['alice']}"}
+    for meta in ("tags: 5", "tags: true"):
+        card = f"---\n{meta}\n---\n# card\n"
+        checked = httpx.post(f"{hub.url}/api/validate-yaml", json={"content": card}, timeout=SLOW)  # no token needed
+        assert checked.status_code == 400, (meta, checked.status_code)
+        with pytest.raises(ValueError, match="Invalid metadata in README.md"):  # HfHubHTTPError 500 now
+            api.upload_file(path_or_fileobj=card.encode(), path_in_repo=CARD_NAME, repo_id="alice/int-tags")
+        body = "\n".join(
+            json.dumps(line)
+            for line in (
+                {"key": "header", "value": {"summary": "card"}},
+                {"key": "file", "value": {"path": CARD_NAME, "content": base64.b64encode(card.encode()).decode()}},
+            )
+        )
+        committed = httpx.post(
+            f"{hub.url}/api/models/alice/int-tags/commit/main", content=body, headers=auth, timeout=SLOW
+        )
+        assert committed.status_code == 200, (meta, committed.status_code)  # kept, as any invalid card is
+
+
+@pytest.mark.filterwarnings("ignore:About to update multiple times the same file")
+def test_a_commit_with_two_cards_lists_the_metadata_of_the_card_it_keeps(hub, client):
+    api = HfApi(endpoint=hub.url, token=hub.tokens["alice"])
+    api.create_repo("alice/two-cards", exist_ok=True)
+    old, new = b"---\ntags: [old]\n---\n", b"---\ntags: [new]\n---\n"
+    api.create_commit(
+        "alice/two-cards", [CommitOperationAdd(CARD_NAME, old), CommitOperationAdd(CARD_NAME, new)], commit_message="2"
+    )
+    assert Path(hf_hub_download("alice/two-cards", CARD_NAME)).read_bytes() == new
+    assert api.model_info("alice/two-cards").tags == ["new"]  # ['old']: the card the repo no longer has
+    assert [m.id for m in api.list_models(author="alice", filter="new")] == ["alice/two-cards"]
+
+
+def test_a_commit_of_many_small_files_within_the_upload_limit_is_accepted(tmp_path, monkeypatch):
+    """1,200 files of 40 bytes (48,000 bytes, under the 52,428-byte limit): their JSON lines (~85 bytes each beyond
+    the base64) pass COMMIT_OVERHEAD's fixed 64 KiB, so the body is refused as over the upload limit."""
+    monkeypatch.setenv("TSHUB_MAX_UPLOAD_MB", "0.05")
+    with TestClient(create_app(Settings.from_env())) as http:
+        auth = {"Authorization": f"Bearer {create_token(http.app.state.Session, 'gina')[1]}"}
+        assert http.post("/api/repos/create", json={"name": "small-files"}, headers=auth).is_success
+        lines = [json.dumps({"key": "header", "value": {"summary": "many small files"}})]
+        lines += [
+            json.dumps(
+                {
+                    "key": "file",
+                    "value": {
+                        "content": base64.b64encode(bytes(40)).decode(),
+                        "path": f"part-{i:04d}.bin",
+                        "encoding": "base64",
+                    },
+                }
+            )
+            for i in range(1200)
+        ]
+        answer = http.post("/api/models/gina/small-files/commit/main", content="\n".join(lines), headers=auth)
+        assert answer.status_code == 200, answer.text
+
+
+def test_repo_names_differing_only_in_case_are_one_repo(hub, client):
+    api = HfApi(endpoint=hub.url, token=hub.tokens["alice"])
+    api.create_repo("alice/CaseModel", exist_ok=True)
+    with pytest.raises(HfHubHTTPError, match="409"):  # created: two repos, one cache folder on macOS/Windows
+        api.create_repo("alice/casemodel")
+
+
+def test_a_commit_that_loses_its_repo_to_a_deletion_leaves_no_blob_behind(tmp_path, monkeypatch):
+    """delete_repo does not take the tenant's lock: a commit in flight writes its contents, the deletion removes the
+    refs and the contents the deleted trees name, the commit's branch move fails and its retry finds no branch
+    (RevisionNotFound). What it wrote stays on disk named by no commit: outside every quota, never removed."""
+    from server.hub_store import FileChange, HubStore, HubStoreError
+
+    Session = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    owner, _ = create_token(Session, "alice")
+    store = HubStore(Session, tmp_path / "storage")
+    repo = store.create_repo(owner, "alice", "race", False)
+    write, raced = HubStore._write_blob, []
+
+    def write_then_lose_the_repo(self, sha256, content):
+        write(self, sha256, content)
+        if not raced:  # HfApi.delete_repo lands between this commit's blob write and its branch move
+            raced.append(store.delete_repo(owner, "alice/race"))
+
+    monkeypatch.setattr(HubStore, "_write_blob", write_then_lose_the_repo)
+    with pytest.raises(Exception) as refused:
+        store.commit(owner, repo, "main", [FileChange("weights.bin", os.urandom(1000))], "push")
+    assert [p.name for p in (tmp_path / "storage" / "hub" / "blobs").rglob("*") if p.is_file()] == []
+    assert isinstance(refused.value, HubStoreError), repr(refused.value)  # an IntegrityError (HTTP 500) now
