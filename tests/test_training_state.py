@@ -213,3 +213,44 @@ def test_a_multi_head_state_of_other_validation_labels_is_refused(tmp_path: Path
     with pytest.warns(UserWarning, match="another training"):
         run = pretrain_multihead("fcn", relabelled, state_path=state, **MULTI_HEAD)
     assert len(run.history) == 3
+
+
+def test_a_resumed_fine_tune_spends_what_is_left_of_its_time_budget_across_every_omega(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: each ω's training set its deadline from its own restored time alone, so a fine-tune killed after
+    1.5 s of a 2 s budget gave the ω it had not reached a whole budget again on resume (tried [1.0, 0.5], where the
+    uninterrupted call spends it all on ω = 1 and tries [1.0])."""
+    import time
+
+    from tshub.data.dataset import Dataset
+    from tshub.training.finetune import finetune
+
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 1, 64)).astype(np.float32)
+    ds = Dataset.from_arrays(X, (X[:, 0, :32].mean(1) > 0).astype(int), splits={"train": np.arange(200)})
+    source = build_model("fcn", 1, 2, filters=(16, 16, 16))
+    never_stops = TrainConfig(max_epochs=100_000, early_stopping_patience=None, lr_patience=None, bf16=False)
+    options: dict[str, Any] = {
+        "lr_multiplier": [1.0, 0.5],
+        "search": "full",
+        "recipe": never_stops,
+        "time_budget_s": 2.0,
+        "progress": False,
+        "state_dir": tmp_path,
+    }
+
+    class Killed(Exception):
+        pass
+
+    began = time.perf_counter()
+
+    def kill_after_most_of_the_budget(record: dict) -> None:
+        if time.perf_counter() - began > 1.5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        finetune(source, ds, on_epoch_end=kill_after_most_of_the_budget, **options)
+    resumed = finetune(source, ds, **options)
+    assert [row["lr_multiplier"] for row in resumed.grid] == [1.0]

@@ -186,6 +186,10 @@ def finetune(
     for run in runs:
         state_path = None if state_dir is None else Path(state_dir) / f"omega-{run.index}.safetensors"
         run.start(model, prep, freeze_backbone, config, seed, device, _reporter(run, display, on_epoch_end), state_path)
+    if config.time_budget_s is not None:  # one budget for the call: what resumed ω trainings spent is spent
+        deadline = start + config.time_budget_s - sum(run.training.elapsed_s for run in runs)
+        for run in runs:
+            run.training.end_by(deadline)
     chosen = cast(_OmegaRun, choose(runs, selector, search, display, rung_epochs=rung_epochs(config)))  # one of runs
     display.close()
 

@@ -225,6 +225,11 @@ class Training:
         """The quantity whose best keeps the weights (the checkpoint monitor's)."""
         return self.monitors.checkpoint.monitor.key
 
+    def end_by(self, deadline: float | None) -> None:
+        """Stop at ``deadline`` (a ``time.perf_counter()`` value) instead of the recipe's budget from now: several
+        trainings that share one budget (a fine-tune's ω) share one deadline."""
+        self._deadline = deadline
+
     @property
     def out_of_time(self) -> bool:
         """Whether the recipe's time budget is spent."""
