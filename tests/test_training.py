@@ -786,3 +786,41 @@ def test_asking_bf16_on_a_cpu_that_emulates_it_warns_how_much_slower_it_runs(
         assert len(messages) == 1 and "emulates" in messages[0] and "bf16=False" in messages[0]
     else:
         assert messages == []
+
+
+def test_omega_is_chosen_on_the_validation_loss_without_the_weight_penalty():
+    """Regression: ω was ranked on ConvNetQuake's validation loss with its L2 penalty on the conv kernels (30 % of
+    SP500/convnetquake's), which ω moves: a network computing the same function with smaller kernels, and a little
+    worse predictions, ranked first. Training's own monitors keep Keras' penalised loss."""
+    import copy
+
+    from tshub.stats import select_lr_multiplier
+    from tshub.training.monitor import omega_selector
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    val = (rng.normal(size=(64, 3, 100)).astype(np.float32), rng.normal(size=64).astype(np.float32), None)
+    a = build_model("convnetquake", 3, 1, input_length=100).eval()
+    b = copy.deepcopy(a)
+    with torch.no_grad():  # ReLU is positively homogeneous: conv1 · s, conv2 / s computes the same function
+        s = float(((b.backbone.conv2.weight**2).sum() / (b.backbone.conv1.weight**2).sum()) ** 0.25)
+        b.backbone.conv1.weight *= s
+        b.backbone.conv1.bias *= s
+        b.backbone.conv2.weight /= s
+        b.head.dense2.bias += 0.03  # and b predicts a little worse
+    ra, rb = ({f"val_{k}": v for k, v in evaluate(m, val, "regression").items()} for m in (a, b))
+    assert rb["val_mse"] > ra["val_mse"] and rb["val_loss"] < ra["val_loss"]  # the penalty hides it
+    assert omega_selector("regression").improved(ra, rb) and not omega_selector("regression").improved(rb, ra)
+    assert Monitor.resolve("auto", "regression").improved(rb, ra)  # training's monitor: Keras' loss, as before
+    record = {"source": "S", "target": "T", "arch": "convnetquake", "seed": 0, "referent_id": "r", "task": "regression"}
+    rows = [
+        {
+            **record,
+            "lr_multiplier": omega,
+            "val_loss": r["val_loss"],
+            "val_data_loss": r["val_data_loss"],
+            "val_metrics": {},
+        }
+        for omega, r in ((0.1, rb), (1.0, ra))
+    ]
+    assert [row["lr_multiplier"] for row in select_lr_multiplier(rows)] == [1.0]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as _scipy
 
-from tshub.training.monitor import HIGHER_IS_BETTER, Monitor
+from tshub.training.monitor import DATA_LOSS, HIGHER_IS_BETTER, omega_selector
 
 #: Per-task metric compared by default: weighted F1 and MAE, as in Otović et al. (and the convergence rate).
 DEFAULT_METRICS = {"classification": "f1_weighted", "regression": "mae"}
@@ -346,20 +346,21 @@ def comparison_table(
 def select_lr_multiplier(finetunes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Keep, per (source, target, arch, seed, referent), the fine-tune whose ω did best on validation.
 
-    The validation monitor of training (``Monitor.resolve("auto")``): accuracy with the loss breaking ties for
-    classification, the loss for regression. Otović et al. picked ω on the test set; tshub never does.
+    As ``finetune`` chooses (``omega_selector``): accuracy with the loss breaking ties for classification, the loss
+    for regression, without a weight penalty. Otović et al. picked ω on the test set; tshub never does.
     """
     best: dict[tuple, Mapping[str, Any]] = {}
     for record in finetunes:
         key = (record["source"], record["target"], record["arch"], record["seed"], record["referent_id"])
-        monitor = Monitor.resolve("auto", record["task"], tie_break=True)
+        monitor = omega_selector(record["task"])
         if key not in best or monitor.improved(_val_scores(record), _val_scores(best[key])):
             best[key] = record
     return list(best.values())
 
 
 def _val_scores(record: Mapping[str, Any]) -> dict[str, float]:
-    return {"val_loss": record["val_loss"], **{f"val_{k}": v for k, v in record["val_metrics"].items()}}
+    losses = {k: record[k] for k in ("val_loss", f"val_{DATA_LOSS}") if record.get(k) is not None}
+    return {**losses, **{f"val_{k}": v for k, v in record["val_metrics"].items()}}
 
 
 def _row(

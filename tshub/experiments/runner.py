@@ -451,6 +451,7 @@ def _record(spec: RunSpec, result: FitResult, predictions: str | None, target_sh
         "metrics": result.metrics,
         "val_metrics": result.val_metrics,
         "val_loss": kept.get("val_loss"),
+        **({"val_data_loss": kept["val_data_loss"]} if "val_data_loss" in kept else {}),  # a weight penalty's model
         "convergence_rate": result.convergence_rate,
         "epochs": len(history),
         "best_epoch": result.best_epoch,

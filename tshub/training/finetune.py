@@ -45,7 +45,7 @@ from tshub.training.loop import (
     weights_digest,
 )
 from tshub.training.metrics import convergence_rate, curve_metric, task_metrics
-from tshub.training.monitor import Monitor
+from tshub.training.monitor import DATA_LOSS, omega_selector
 from tshub.training.naive import naive_forecasts
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import AUTO, TrainConfig, bf16_override, resolve_recipe
@@ -177,7 +177,7 @@ def finetune(
         time_budget_s=time_budget_s,
         bf16=bf16_override(bf16, recipe, resolve_device(device)),
     )
-    selector = Monitor.resolve("auto", prep.dataset.task, tie_break=True)  # ω is chosen on validation only
+    selector = omega_selector(prep.dataset.task)  # ω is chosen on validation only
 
     runs = [_OmegaRun(omega, i, len(multipliers)) for i, omega in enumerate(multipliers, start=1)]
     display = Progress(
@@ -463,6 +463,7 @@ class _OmegaRun:
         return {
             "lr_multiplier": self.omega,
             "val_loss": val["loss"],
+            **({"val_data_loss": val[DATA_LOSS]} if DATA_LOSS in val else {}),  # what ω was chosen on, with a penalty
             "val_metrics": split_scores(self.training.model, prep, "val", batch_size),
             "epochs": len(self.loop.history),
             "best_epoch": self.loop.best_epoch,
@@ -609,7 +610,7 @@ def _set_backbone_trainable(model: TimeSeriesModel, trainable: bool) -> None:
 
 
 def _without_loss(scores: dict[str, float]) -> dict[str, float]:
-    return {k: v for k, v in scores.items() if k != "loss"}
+    return {k: v for k, v in scores.items() if k not in ("loss", DATA_LOSS)}
 
 
 def _result(

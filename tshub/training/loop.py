@@ -25,7 +25,7 @@ from torch.nn.functional import cross_entropy, mse_loss
 from tshub.models.base import TimeSeriesModel
 from tshub.training.allocator import keep_freed_memory
 from tshub.training.metrics import task_metrics
-from tshub.training.monitor import Monitor, RecipeMonitors
+from tshub.training.monitor import DATA_LOSS, Monitor, RecipeMonitors
 from tshub.training.precision import warn_if_emulated_bf16
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import TrainConfig
@@ -384,20 +384,20 @@ def evaluate(
     bf16: bool = False,
     target_frame: TargetFrame | None = None,
 ) -> dict[str, float]:
-    """Loss (the training objective, with the regularisation term as Keras reports it) and task metrics, these on
-    the raw scale of regression targets the network learns in ``target_frame`` (relative or standardised)."""
+    """Loss (the training objective, with the regularisation term as Keras reports it; for a model with one, also
+    ``DATA_LOSS`` without it) and task metrics, these on the raw scale of regression targets the network learns in
+    ``target_frame`` (relative or standardised)."""
     X, y, stream_max = data
     outputs = predict_outputs(model, X, stream_max, batch_size=batch_size, device=device, bf16=bf16)
     y = _targets(y, task, torch.device("cpu"))
     loss = float(_loss(outputs, y, task))
     reg = model.regularization_loss()
-    if reg is not None:
-        loss += float(reg.detach())
+    losses = {"loss": loss} if reg is None else {"loss": loss + float(reg.detach()), DATA_LOSS: loss}
     truth, predicted = y.numpy(), decode_outputs(task, outputs)
     if target_frame is not None:
         offset, scale = target_frame
         truth, predicted = (values.astype(np.float64) * scale + offset for values in (truth, predicted))
-    return {"loss": loss, **task_metrics(task, truth, predicted)}
+    return {**losses, **task_metrics(task, truth, predicted)}
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from tshub.training.metrics import metric_names
@@ -21,6 +21,8 @@ Mode = Literal["min", "max"]
 
 #: History keys whose larger values are better; every other monitored key (losses, errors) is minimised.
 HIGHER_IS_BETTER = ("accuracy", "f1_weighted")
+#: The loss without the weight penalty, which ``evaluate`` reports beside "loss" for a model with one.
+DATA_LOSS = "data_loss"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Monitor:
     key: str
     mode: Mode
     tie_break: str | None = None
+    #: Read the validation loss without the model's weight penalty (``DATA_LOSS``) where a record has it.
+    unpenalised: bool = False
 
     @classmethod
     def resolve(cls, name: str, task: str, *, tie_break: bool = True) -> Monitor:
@@ -64,16 +68,29 @@ class Monitor:
         if best is None or not self.finite(best):
             return True
         sign = 1.0 if self.mode == "max" else -1.0
-        gain = sign * (record[self.key] - best[self.key])
+        gain = sign * (self.value(record, self.key) - self.value(best, self.key))
         if gain > min_delta:
             return True
         if self.tie_break is None or gain < 0:
             return False
-        return best[self.tie_break] - record[self.tie_break] > min_delta
+        return self.value(best, self.tie_break) - self.value(record, self.tie_break) > min_delta
 
     def finite(self, record: dict[str, Any]) -> bool:
         """Whether the record's monitored value and tie-break are finite numbers."""
-        return all(math.isfinite(record[k]) for k in (self.key, self.tie_break) if k is not None)
+        return all(math.isfinite(self.value(record, k)) for k in (self.key, self.tie_break) if k is not None)
+
+    def value(self, record: dict[str, Any], key: str) -> float:
+        """``record[key]``; for an ``unpenalised`` monitor, the validation loss without the weight penalty where the
+        record has it (a model with one, e.g. ConvNetQuake's L2)."""
+        if self.unpenalised and key == "val_loss":
+            return float(record.get(f"val_{DATA_LOSS}", record[key]))
+        return float(record[key])
+
+
+def omega_selector(task: str) -> Monitor:
+    """What ω (and any choice among trainings) is chosen on: training's validation monitor ("auto", ties broken by
+    the loss), the loss read without the weight penalty, which ω moves (smaller kernels are no better model)."""
+    return replace(Monitor.resolve("auto", task, tie_break=True), unpenalised=True)
 
 
 class Plateau:

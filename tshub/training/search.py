@@ -168,5 +168,5 @@ def _score(run: Run, selector: Monitor) -> str:
     record = _kept(run)
     if record is None:
         return "(no epoch)"
-    tie = f", {selector.tie_break} {record[selector.tie_break]:.4g}" if selector.tie_break else ""
-    return f"{selector.key} {record[selector.key]:.4g}{tie} (epoch {record['epoch']})"
+    tie = f", {selector.tie_break} {selector.value(record, selector.tie_break):.4g}" if selector.tie_break else ""
+    return f"{selector.key} {selector.value(record, selector.key):.4g}{tie} (epoch {record['epoch']})"
