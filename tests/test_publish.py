@@ -454,6 +454,7 @@ def test_sp500_entries_alone_learn_relative_targets_and_their_cards_say_how_they
         sp500, emg = otovic_entry("SP500", arch), otovic_entry("EMG", arch)
         assert (sp500.target_scaling, sp500.use_stream_max) == ("relative", False)
         assert (emg.target_scaling, emg.use_stream_max) == (None, True)
+        assert not otovic_entry("STEAD", arch).use_stream_max  # as Otović et al.: every dataset but STEAD has it
     sp500 = load_source("SP500")
     text = " ".join(_limitations(sp500, otovic_entry("SP500", "fcn")))
     assert "Departure from Otović et al.'s protocol (raw-price target)" in text and "no stream_max input" in text

@@ -46,6 +46,9 @@ OTOVIC_EPOCH_COST = {"EMG": 10_074 * 80 * 3, "SP500": 15_932 * 50}
 # far above every training price (bench/results/sp500_relative_target.md: 15 epochs, test MAE ÷ persistence's,
 # standardised → relative → relative without stream_max: FCN 5.2 → 1.08 → 1.04, ConvNetQuake 4.9 → 4.4 → 1.01).
 RELATIVE_TARGETS = ("SP500",)
+#: Otović et al. fed stream_max to every model "for every dataset except STEAD" (baseline, referent and transfer
+#: runs alike; tstl's --use-max-stream): a STEAD source, if the zoo gains one, follows them.
+WITHOUT_STREAM_MAX = ("STEAD",)
 #: Otović et al. pre-trained their source (baseline) ConvNetQuakes with dataset-specific variants (tstl Models.py;
 #: their referents and targets use the plain one: glorot_uniform, l2 1e-3). EMG's, glorot_normal without l2, is used
 #: here: the plain variant left EMG/convnetquake at 0.42 test accuracy (4 classes; the other five EMG architectures
@@ -178,14 +181,15 @@ def default_manifest(root: str | Path | None = None) -> list[Entry]:
 def otovic_entry(source: str, arch: str) -> Entry:
     """Otović et al.'s protocol: their recipe, min–max + train mask, stream_max input, their source variant of
     ConvNetQuake (BASELINE_VARIANTS); float32 weights (small models, and float16 would cost SP500 predictions ~1
-    index point). SP500 alone deviates: relative target, no stream_max (see RELATIVE_TARGETS)."""
+    index point); no stream_max for STEAD, as theirs (WITHOUT_STREAM_MAX). SP500 alone deviates: relative target,
+    no stream_max (see RELATIVE_TARGETS)."""
     relative = source in RELATIVE_TARGETS
     return Entry(
         source,
         arch,
         recipe="otovic",
         preprocessing="minmax_mask",
-        use_stream_max=not relative,
+        use_stream_max=not relative and source not in WITHOUT_STREAM_MAX,
         dtype="float32",
         target_scaling="relative" if relative else None,
         arch_kwargs=dict(BASELINE_VARIANTS.get((source, arch), {})),

@@ -481,8 +481,9 @@ def batch_norm(channels: int) -> nn.BatchNorm1d:
     """BatchNorm with Keras' eps (1e-3) but PyTorch's running-statistics momentum (0.1), not Keras' 0.99.
 
     With Keras' slow statistics (PyTorch momentum 0.01) a small dataset's eval-mode model lags its training-mode
-    one for hundreds of steps, so early stopping on validation fires before learning shows (the reference recipes
-    had no early stopping); the measurement is in bench/results/batchnorm_momentum.md.
+    one for hundreds of steps, so early stopping on validation fires before learning shows (bigdata18's recipe had
+    no early stopping; Otović et al.'s MLSTM-FCN early-stopped with Keras' 0.99, on sets of thousands of series);
+    the measurement is in bench/results/batchnorm_momentum.md.
     """
     return nn.BatchNorm1d(channels, momentum=0.1, eps=1e-3)
 
