@@ -128,15 +128,17 @@ class JobStore:
 
     def delete(self, owner_id: str, job_id: str) -> str | None:
         """Delete a finished job's row; returns its model file (relative to storage) for the caller to remove."""
-        job = self.get(owner_id, job_id)
-        with self.Session.begin() as session:
-            done = session.execute(delete(Job).where(Job.id == job_id, Job.state.in_(TERMINAL_STATES))).rowcount
-        if not done:
+        self.get(owner_id, job_id)  # another owner's, or no such job: 404
+        with self.Session.begin() as session:  # the model file read with the delete: a job ending meanwhile has one
+            deleted = session.execute(
+                delete(Job).where(Job.id == job_id, Job.state.in_(TERMINAL_STATES)).returning(Job.model_path)
+            ).all()
+        if not deleted:
             raise JobConflict(
-                f"job {job_id} is {job.state}; cancel it (POST /v1/jobs/{job_id}/cancel) and delete it "
-                "once it is cancelled"
+                f"job {job_id} is {self.get(owner_id, job_id).state}; cancel it (POST /v1/jobs/{job_id}/cancel) and "
+                "delete it once it is cancelled"
             )
-        return job.model_path
+        return deleted[0].model_path
 
     def cancel_all(self, owner_id: str, reason: str) -> int:
         """Cancel every queued job of ``owner_id`` and ask its running ones to stop (e.g. its token was revoked)."""
@@ -155,7 +157,7 @@ class JobStore:
 
     def cancel(self, owner_id: str, job_id: str) -> Job:
         """Cancel a queued job at once; flag a running one (its worker stops the training at its next heartbeat)."""
-        job = self.get(owner_id, job_id)
+        self.get(owner_id, job_id)  # another owner's, or no such job: 404
         now = utcnow()
         with self.Session.begin() as session:
             done = session.execute(
@@ -174,8 +176,11 @@ class JobStore:
                     .where(Job.id == job_id, Job.state == "running")
                     .values(cancel_requested=True, reason=USER_CANCEL)
                 ).rowcount
-        if not done:
-            raise JobConflict(f"job {job_id} is already {job.state}; only queued or running jobs can be cancelled")
+        if not done:  # its state now, not the one read before: it may have ended meanwhile
+            raise JobConflict(
+                f"job {job_id} is already {self.get(owner_id, job_id).state}; only queued or running jobs can be "
+                "cancelled"
+            )
         return self.get(owner_id, job_id)
 
     # ------------------------------------------------------------------ worker side

@@ -329,10 +329,12 @@ class EpochTracker:
             and (best is None or (value > best if self.higher else value < best))
         ):
             self.best[omega] = value
+        if record.get("restored"):  # an epoch before the attempt's restart: counted in the best, reported then
+            return
         event = {
             "phase": self.phase,
             "epoch": record.get("epoch"),
-            "max_epochs": self.max_epochs,
+            "max_epochs": record.get("max_epochs") or self.max_epochs,  # the recipe's limit, where none was asked
             "loss": record.get("loss"),
             "metric": f"val_{self.metric}",
             "value": value,

@@ -30,8 +30,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from server.config import Settings
-from server.db import DatasetRecord, Job
+from server.db import TERMINAL_STATES, DatasetRecord, Job
 from server.hub_store import hub_blobs
+
+#: The scratch folder where a job's trainings keep their state, a folder per job (server.worker).
+JOB_STATES = "job-states"
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +77,10 @@ class ObjectStore(ABC):
     def listing(self, prefix: str) -> Iterator[tuple[str, float]]:
         """``(key, modification time)`` of every key under ``prefix/``."""
 
-    def sweep_partial(self, cutoff: float) -> int:
-        """Remove partial writes older than ``cutoff`` (a time.time()); returns how many went."""
-        return _remove_old_files(self.scratch, cutoff)
+    def sweep_partial(self, cutoff: float, keep: frozenset[Path] = frozenset()) -> int:
+        """Remove partial writes older than ``cutoff`` (a time.time()), but none under the folders ``keep``; returns
+        how many went."""
+        return _remove_old_files(self.scratch, cutoff, keep)
 
 
 class LocalFolder(ObjectStore):
@@ -220,11 +224,11 @@ class S3Store(ObjectStore):
             for item in page.get("Contents", ()):
                 yield item["Key"][start:], item["LastModified"].timestamp()
 
-    def sweep_partial(self, cutoff: float) -> int:
-        """Local temp files and multipart uploads abandoned by killed processes (old cached copies go too,
-        uncounted: they are copies)."""
+    def sweep_partial(self, cutoff: float, keep: frozenset[Path] = frozenset()) -> int:
+        """Local temp files (none under the folders ``keep``) and multipart uploads abandoned by killed processes
+        (old cached copies go too, uncounted: they are copies)."""
         _remove_old_files(self.scratch / "cache", cutoff)
-        removed = _remove_old_files(self.scratch, cutoff)
+        removed = _remove_old_files(self.scratch, cutoff, keep)
         for page in self.client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=self._name("")
         ):
@@ -281,11 +285,11 @@ def open_storage(location: ObjectStore | str | Path, scratch: Path | None = None
     return LocalFolder(Path(location))
 
 
-def _remove_old_files(folder: Path, cutoff: float) -> int:
+def _remove_old_files(folder: Path, cutoff: float, keep: frozenset[Path] = frozenset()) -> int:
     removed = 0
     for path in folder.rglob("*") if folder.is_dir() else ():
         try:
-            if path.is_file() and path.stat().st_mtime < cutoff:
+            if path.is_file() and path.stat().st_mtime < cutoff and keep.isdisjoint(path.parents):
                 path.unlink()
                 removed += 1
         except FileNotFoundError:
@@ -376,7 +380,8 @@ def remove_unreferenced(storage: ObjectStore, Session: sessionmaker, dataset_key
 
 def sweep(storage: ObjectStore | Path, Session: sessionmaker, grace_s: float) -> int:
     """Delete temp files, raw uploads, parsed datasets and models that no row references and that are older
-    than ``grace_s``; returns how many files went."""
+    than ``grace_s`` (but no saved training state of a job still queued or running: an ω trained long ago resumes
+    from it after a kill); returns how many files went."""
     storage = open_storage(storage)
     with Session() as session:
         datasets = session.execute(select(DatasetRecord.path, DatasetRecord.raw_sha256, DatasetRecord.summary)).all()
@@ -387,8 +392,10 @@ def sweep(storage: ObjectStore | Path, Session: sessionmaker, grace_s: float) ->
         "datasets": {path for path, _, _ in datasets}.__contains__,
         "models": models.__contains__,
     }
+    with Session() as session:
+        unfinished = session.scalars(select(Job.id).where(Job.state.not_in(TERMINAL_STATES))).all()
     cutoff = time.time() - grace_s
-    removed = storage.sweep_partial(cutoff)
+    removed = storage.sweep_partial(cutoff, frozenset(storage.scratch / JOB_STATES / job_id for job_id in unfinished))
     for prefix in PREFIXES:
         for key, mtime in list(storage.listing(prefix)):
             if mtime < cutoff and not referenced[prefix](key):

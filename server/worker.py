@@ -26,7 +26,7 @@ from server.config import Settings
 from server.db import DatasetRecord, Job, open_store
 from server.engines import Engine, Handle, make_engine, one_line, set_parent_death_signal
 from server.jobstore import USER_CANCEL, JobStore, new_worker_id
-from server.storage import sweep
+from server.storage import JOB_STATES, sweep
 from tshub.cluster import CANCELLED, FAILED, LOST, Outcome
 
 log = logging.getLogger("tshub.worker")
@@ -34,7 +34,6 @@ log = logging.getLogger("tshub.worker")
 PROGRESS_WRITE_S = 0.5  # write progress to the database at most this often per job
 BUSY_POLL_S = 0.2
 SWEEP_EVERY_S = 600.0
-JOB_STATES = "job-states"
 
 
 @dataclass

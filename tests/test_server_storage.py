@@ -185,6 +185,39 @@ def test_sweep_removes_only_old_unreferenced_objects(storage: ObjectStore, tmp_p
     Session.kw["bind"].dispose()
 
 
+def test_the_sweep_keeps_the_training_state_of_an_unfinished_job(storage: ObjectStore, tmp_path: Path) -> None:
+    """Regression: the workers' sweep removed every scratch file older than its grace, a running job's saved training
+    states too: an ω finished 25 minutes before (while later ω trained) lost its state, and an attempt after a kill
+    trained it again from its first epoch. A finished job's states still go."""
+    from server.auth import create_token
+    from server.db import DatasetRecord
+    from server.jobstore import JobStore
+    from server.storage import JOB_STATES
+
+    Session = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    owner, _ = create_token(Session, "alice")
+    with Session.begin() as session:
+        row = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz", summary={})
+        session.add(row)
+        session.flush()
+        dataset_id = row.id
+    jobs = JobStore(Session)
+    running, ended = (jobs.create(owner.id, dataset_id, {"model": "GunPoint/fcn", "seed": 0}) for _ in range(2))
+    jobs.claim_next("w")
+    jobs.claim_next("w")
+    jobs.finish(ended.id, "w", "failed", reason="x")
+    states = {
+        job.id: storage.scratch / JOB_STATES / job.id / "finetune" / "omega-1.safetensors" for job in (running, ended)
+    }
+    for state in states.values():
+        state.parent.mkdir(parents=True)
+        state.write_bytes(b"saved training state")
+        os.utime(state, (time.time() - 1500, time.time() - 1500))
+    sweep(storage, Session, grace_s=1200)
+    assert states[running.id].exists() and not states[ended.id].exists()
+    Session.kw["bind"].dispose()
+
+
 def test_the_storage_setting_takes_a_folder_or_a_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3) -> None:
     from server.config import Settings
     from server.storage import LocalFolder, S3Store, StorageError

@@ -467,6 +467,22 @@ def test_progress_events_name_the_omega_finetune_reports_even_when_halving_inter
     ]
 
 
+def test_progress_after_a_resume_counts_the_restored_epochs_in_its_best_and_names_the_recipes_limit():
+    """Regression: a resumed attempt's "best so far" counted only the epochs since the restart (0.6 where the kept
+    epoch had 0.7), and a job without "epochs" reported max_epochs null, so the page's bar was full at every epoch."""
+    from server.runner import EpochTracker
+
+    events: list[dict] = []
+    tracker = EpochTracker(events.append, "classification", "finetune", None)
+    tracker({"epoch": 1, "loss": 0.6, "val_accuracy": 0.7, "restored": True, "max_epochs": 1000})
+    tracker({"epoch": 2, "loss": 0.5, "val_accuracy": 0.6, "restored": True, "max_epochs": 1000})
+    tracker({"epoch": 3, "loss": 0.4, "val_accuracy": 0.6, "max_epochs": 1000})
+    assert events == [
+        {"phase": "finetune", "epoch": 3, "max_epochs": 1000, "loss": 0.4, "metric": "val_accuracy", "value": 0.6,
+         "best": 0.7}
+    ]  # fmt: skip
+
+
 def test_a_job_killed_mid_fine_tune_resumes_from_its_state_and_ends_as_it_would_have(
     shared_data: Path, private_zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -589,3 +605,44 @@ def test_a_job_whose_cancel_was_asked_for_is_cancelled_when_it_ends_even_success
     other = store.create(owner, dataset, SPEC)
     store.claim_next(worker)
     assert store.finish(other.id, worker, "succeeded", model_path="models/y.zip") == "succeeded"
+
+
+@pytest.fixture()
+def job_ending_under_the_api(tmp_path: Path):
+    """A running job whose worker records its success right after the API's first read of the row."""
+    Session = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    owner, _ = create_token(Session, "tester")
+    with Session.begin() as session:
+        row = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz", summary={})
+        session.add(row)
+        session.flush()
+        dataset_id = row.id
+    store = JobStore(Session)
+    job = store.create(owner.id, dataset_id, {"model": "Coffee/fcn", "lr_multiplier": 1.0, "seed": 0})
+    store.claim_next("w")
+    read = store.get
+
+    def read_then_the_worker_finishes(owner_id: str, job_id: str) -> Job:
+        row = read(owner_id, job_id)
+        if row.state == "running":
+            store.finish(job_id, "w", "succeeded", result={}, model_path=f"models/{job_id}.zip", model_bytes=10)
+        return row
+
+    store.get = read_then_the_worker_finishes  # type: ignore[method-assign]
+    yield store, owner.id, job.id
+    Session.kw["bind"].dispose()
+
+
+def test_cancelling_a_job_that_just_finished_says_it_finished(job_ending_under_the_api) -> None:
+    """Regression: the 409 named the state read before the cancel: "job X is already running; only queued or running
+    jobs can be cancelled"."""
+    store, owner_id, job_id = job_ending_under_the_api
+    with pytest.raises(JobConflict, match="is already succeeded"):
+        store.cancel(owner_id, job_id)
+
+
+def test_deleting_a_job_that_just_finished_returns_its_model_file(job_ending_under_the_api) -> None:
+    """Regression: the delete answered the model file read before it (none, while running), so the finished job's
+    model zip stayed in storage, counted nowhere, until the sweep."""
+    store, owner_id, job_id = job_ending_under_the_api
+    assert store.delete(owner_id, job_id) == f"models/{job_id}.zip"

@@ -254,3 +254,33 @@ def test_a_resumed_fine_tune_spends_what_is_left_of_its_time_budget_across_every
         finetune(source, ds, on_epoch_end=kill_after_most_of_the_budget, **options)
     resumed = finetune(source, ds, **options)
     assert [row["lr_multiplier"] for row in resumed.grid] == [1.0]
+
+
+def test_a_resumed_training_shows_its_hook_the_restored_epochs_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Regression: a resumed training's hook saw only the epochs after the restart, so whoever tracks the best so far
+    (a service job's progress) lost the epochs before the kill; they come first now, flagged "restored", and every
+    record names the recipe's epoch limit."""
+    from tshub.data import Dataset
+    from tshub.training.finetune import train_from_scratch
+
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    X, y = _data()
+    data = Dataset.from_arrays(X, y, name="toy")
+    state, kwargs = tmp_path / "run.safetensors", {"recipe": CONFIG, "max_epochs": 4, "progress": False}
+
+    def killed_in_epoch_three(record: dict[str, Any]) -> None:
+        if record["epoch"] == 3:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train_from_scratch("fcn", data, state_path=state, on_epoch_end=killed_in_epoch_three, **kwargs)
+    seen: list[dict[str, Any]] = []
+    resumed = train_from_scratch("fcn", data, state_path=state, on_epoch_end=seen.append, **kwargs)
+    assert [(r["epoch"], r.get("restored", False), r["max_epochs"]) for r in seen] == [
+        (1, True, 4),
+        (2, True, 4),
+        (3, False, 4),
+        (4, False, 4),
+    ]
+    assert [r["val_loss"] for r in seen[:2]] == [r["val_loss"] for r in resumed.history[:2]]
+    assert all("restored" not in r and "max_epochs" not in r for r in resumed.history)

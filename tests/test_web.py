@@ -200,6 +200,21 @@ def test_the_job_form_offers_every_field_the_api_takes(app_client: TestClient) -
     assert re.findall(r'name="omega_mode" value="([^"]+)"', form) == ["value", "list", "grid"]
 
 
+def test_the_upload_form_offers_every_field_the_api_takes(app_client: TestClient) -> None:
+    """Regression: POST /v1/datasets takes split_order, but the upload form had no input for it, though the page
+    offers the API's upload options."""
+    form = app_client.get("/ui/data").text.split('id="upload-form"')[1].split("</form>")[0]
+    upload = next(
+        op for op in app_client.get("/openapi.json").json()["paths"]["/v1/datasets"].values() if "requestBody" in op
+    )
+    schema_ref = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    fields = app_client.get("/openapi.json").json()["components"]["schemas"][schema_ref]["properties"]
+    assert set(fields) <= set(re.findall(r'name="([^"]+)"', form))
+    assert re.findall(
+        r'<option(?: value="([^"]*)")?>([^<]+)</option>', form.split('name="split_order"')[1].split("</select>")[0]
+    )
+
+
 def test_a_malformed_page_address_gets_a_page_not_json(app_client: TestClient) -> None:
     """Regression: /ui/jobs/<id> with characters no id has answered the API's JSON 422 in the browser, and an
     address no page has (/ui/nothing) the API's JSON 404."""
@@ -801,3 +816,59 @@ def test_a_regression_job_shows_the_naive_forecasts_it_must_beat(pages_browser: 
     facts = b.text("#result-facts")
     assert "training mean (test)\nmae 2.000, mse 5.000" in facts, facts
     assert "persistence (test)\nmae 0.250, mse 0.100" in facts, facts
+
+
+def test_a_job_whose_model_learned_nothing_or_whose_pick_was_arbitrary_says_so(pages_browser: PagesBrowser) -> None:
+    """Regression: the job's result held learned_nothing (the model at chance, though the job succeeded), the
+    baseline's, and recommendation_note (every candidate tied: the "auto" pick was arbitrary), and the page showed
+    none of them: a success with a download and verdicts, where the CLI warns."""
+    b = pages_browser
+    worthless = """window.__job = {id: "fake", state: "succeeded", reason: null, cancel_requested: false,
+      source: "Coffee/fcn", lr_multiplier: 1, model: "auto", model_url: "/v1/jobs/fake/model",
+      progress: {phase: "done", source: "Coffee/fcn"}, metrics: {accuracy: 0.5}, baseline_metrics: {accuracy: 0.5},
+      minirocket_metrics: null, verdicts: [],
+      result: {epochs: 3, best_epoch: 2, stop_reason: "max_epochs", metrics: {accuracy: 0.5},
+               learned_nothing: "its test accuracy 0.500 is less than 5 points above chance (1/2 classes)",
+               baseline: {metrics: {accuracy: 0.5}, learned_nothing: "its training diverged (non-finite loss)"},
+               recommendation_note: "all 4 candidates scored the same: the ranking carries no information"}};"""
+    _with_fake_job(b, worthless)
+    b.wait(lambda: b.all("#job-result [role=alert]"), 10, "the warning")
+    warned = b.text("#job-result [role=alert]")
+    assert "The fine-tuned model learned nothing: its test accuracy 0.500 is less than 5 points" in warned
+    assert "The from-scratch model learned nothing: its training diverged" in warned
+    assert "the ranking carries no information" in b.text("#result-facts")
+
+
+def test_the_epoch_bar_of_a_job_without_an_epoch_limit_is_not_full(pages_browser: PagesBrowser) -> None:
+    """Regression: a job started without "epochs" (the form's default) reported no max_epochs, and its bar read
+    "7 / 7", full, at the 7th of up to 1000 epochs; its progress names the recipe's limit now, and without one the
+    bar shows no fill."""
+    b = pages_browser
+    running = """window.__job = {id: "fake", state: "running", reason: null, cancel_requested: false,
+      source: "GunPoint/fcn", lr_multiplier: 1, model: "GunPoint/fcn", model_url: null, metrics: null,
+      baseline_metrics: null, minirocket_metrics: null, verdicts: null, result: null,
+      progress: {phase: "finetune", source: "GunPoint/fcn", epoch: 7, max_epochs: null, loss: 0.4,
+                 metric: "val_accuracy", value: 0.8, best: 0.8, run: null, runs: null, lr_multiplier: null}};"""
+    _with_fake_job(b, running)
+    b.wait(lambda: "epoch" in b.text("#progress-facts"), 10, "progress facts")
+    assert b.driver.execute_script("return document.querySelector('#epoch-progress').hasAttribute('value')") is False
+
+
+def test_a_list_page_reaches_past_its_first_page(pages_browser: PagesBrowser) -> None:
+    """Regression: the "Your data" and "Jobs" pages (one pagedTable) fetched the 100 newest items and ignored next_cursor: older ones
+    could not be reached in the browser, and nothing said they existed."""
+    from server.auth import create_token as new_token
+    from server.db import DatasetRecord
+
+    b = pages_browser
+    owner, token = new_token(b.app.state.Session, "many-datasets")
+    summary = {"task": "classification", "n": 1, "channels": 1, "length": 8, "splits": {"train": 1}}
+    with b.app.state.Session.begin() as session:
+        for i in range(101):
+            session.add(DatasetRecord(owner_id=owner.id, filename=f"d{i}.csv", raw_sha256="0" * 64, path=f"p{i}",
+                                      summary={**summary, "name": f"set{i}"}))  # fmt: skip
+    b.go("/ui/data", token)
+    b.wait(lambda: len(b.all("#datasets tbody tr")) == 100 and b.all("button.show-older"), 15, "the first page")
+    b.all("button.show-older")[0].click()
+    b.wait(lambda: len(b.all("#datasets tbody tr")) == 101, 15, "the older row")
+    assert not b.all("button.show-older")

@@ -113,8 +113,9 @@ def fit(
     rate is ω × the base rate, and the plateau scheduler scales the base rate, hence all groups alike. Parameters
     with ``requires_grad=False`` are not optimised, and BatchNorm layers whose parameters are all frozen keep
     their running statistics (they stay in eval mode). ``model.regularization_loss()`` is added to the loss.
-    ``on_epoch_end`` gets every history record as it is made (progress reports; an exception it raises, e.g. to
-    cancel a job, propagates). With ``state_path`` the full training state is saved there as it goes (see
+    ``on_epoch_end`` gets every history record as it is made, with the recipe's ``max_epochs`` (progress reports;
+    an exception it raises, e.g. to cancel a job, propagates); a resumed training first gives it the restored
+    epochs' records, flagged ``restored``. With ``state_path`` the full training state is saved there as it goes (see
     ``tshub.training.state``) and a run of the same training resumes from it; the file is removed at the end.
     ``progress``: True (tqdm), "lines" or False (see ``tshub.training.progress``). ``target_frame``: how the
     validation targets map back to their raw scale (``TargetFrame``): validation metrics are reported on it.
@@ -197,6 +198,7 @@ class Training:
             **({"origin": origin} if origin is not None else {}),
         )
         self.result, self.best_state, self.epoch, self.elapsed_s = LoopResult(), None, 0, 0.0
+        self._unreported: list[dict[str, Any]] = []
         restored = (
             self.saver.restore(model, self.optimizer, self.generator, self.monitors.by_name()) if self.saver else None
         )
@@ -208,6 +210,7 @@ class Training:
             )
             self.epoch, self.elapsed_s = restored.epoch, restored.elapsed_s
             self.result.resumed_s = restored.elapsed_s
+            self._unreported = list(restored.history)  # what the hook saw before the kill: told at the first run
         self._rng_state = _global_rng_state(self.device)
         self._deadline = (
             None if config.time_budget_s is None else time.perf_counter() + config.time_budget_s - self.elapsed_s
@@ -249,6 +252,10 @@ class Training:
     def run(self, until: int | None = None) -> bool:
         """Train until epoch ``until`` (default: the recipe's end); returns whether the training has ended."""
         until = self.config.max_epochs if until is None else min(until, self.config.max_epochs)
+        told, self._unreported = self._unreported, []
+        if self.on_epoch_end is not None:
+            for record in told:
+                self.on_epoch_end({**record, "max_epochs": self.config.max_epochs, "restored": True})
         _set_global_rng_state(self.device, self._rng_state)
         entered = time.perf_counter()
         try:
@@ -317,7 +324,7 @@ class Training:
         if reason:
             self.result.stop_reason, self.finished = reason, True
         if self.on_epoch_end is not None:  # after the callbacks: the hook sees the kept weights with this epoch
-            self.on_epoch_end(record)
+            self.on_epoch_end({**record, "max_epochs": config.max_epochs})
         self._progress.update(total=self.epochs_bound(), **progress_status(record, self.best_record, self.kept_by))
         if not self.finished and self.saver is not None and self.saver.due():
             self.saver.save(

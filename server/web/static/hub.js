@@ -8,6 +8,7 @@
   const TOKEN_KEY = "tshub-token";
   const TERMINAL = ["succeeded", "failed", "cancelled"];
   const POLL_MS = 500;
+  const PAGE_SIZE = 100; // rows a list page fetches at a time ("Show older" fetches the next)
   const prefix = document.body.dataset.prefix || "/ui";
   const $ = (selector) => document.querySelector(selector);
   const token = () => sessionStorage.getItem(TOKEN_KEY);
@@ -56,6 +57,31 @@
     const cell = el("td", {colspan: columns});
     body.replaceChildren(el("tr", {}, cell));
     showError(cell, err);
+  }
+
+  // A list endpoint's items as table rows, newest first, a page at a time: a "Show older" button under the table
+  // fetches the next page (the API's next_cursor) and adds its rows; none once the last page is shown.
+  async function pagedTable(body, path, row, columns, empty) {
+    const table = body.closest("table");
+    let more = table.nextElementSibling && table.nextElementSibling.classList.contains("show-older")
+      ? table.nextElementSibling : null;
+    async function load(cursor) {
+      const page = await api(`${path}?limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      const rows = page.items.map(row);
+      if (cursor) body.append(...rows);
+      else body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", {colspan: columns, text: empty}))]));
+      if (more) more.remove();
+      more = null;
+      if (page.next_cursor) {
+        more = el("button", {type: "button", class: "show-older", text: "Show older"});
+        more.addEventListener("click", async () => {
+          more.disabled = true;
+          try { await load(page.next_cursor); } catch (err) { more.disabled = false; showError(more, err); }
+        });
+        table.after(more);
+      }
+    }
+    try { await load(null); } catch (err) { tableError(body, columns, err); }
   }
 
   // ------------------------------------------------------------------------------------------ the API
@@ -225,19 +251,12 @@
     listDatasets();
   }
 
-  async function listDatasets() {
-    const body = $("#datasets tbody");
-    try {
-      const page = await api("/v1/datasets?limit=100");
-      body.replaceChildren(...page.items.map((d) => el("tr", {},
-        el("th", {scope: "row"}, el("a", {href: `${prefix}/data/${d.id}`, text: d.summary.name})),
-        el("td", {text: d.filename}), el("td", {text: d.summary.n}),
-        el("td", {text: splitsText(d.summary.splits)}),
-        el("td", {text: new Date(d.created_at).toLocaleString()}))));
-      if (!page.items.length) body.replaceChildren(el("tr", {}, el("td", {colspan: 5, text: "None yet."})));
-    } catch (err) {
-      tableError(body, 5, err);
-    }
+  function listDatasets() {
+    return pagedTable($("#datasets tbody"), "/v1/datasets", (d) => el("tr", {},
+      el("th", {scope: "row"}, el("a", {href: `${prefix}/data/${d.id}`, text: d.summary.name})),
+      el("td", {text: d.filename}), el("td", {text: d.summary.n}),
+      el("td", {text: splitsText(d.summary.splits)}),
+      el("td", {text: new Date(d.created_at).toLocaleString()})), 5, "None yet.");
   }
 
   async function datasetPage() {
@@ -366,18 +385,12 @@
 
   async function jobsPage() {
     if (needsToken()) return;
-    const body = $("#jobs tbody");
-    try {
-      const page = await api("/v1/jobs?limit=100");
-      body.replaceChildren(...page.items.map((j) => el("tr", {},
-        el("th", {scope: "row"}, el("a", {href: `${prefix}/jobs/${j.id}`}, el("code", {text: j.id.slice(0, 12)}))),
-        el("td", {text: j.state + (j.cancel_requested && !TERMINAL.includes(j.state) ? " (cancelling)" : "")}),
-        el("td", {text: j.source || j.model}), el("td", {text: fmt(j.lr_multiplier)}),
-        el("td", {text: metricsText(j.metrics)}), el("td", {text: new Date(j.created_at).toLocaleString()}))));
-      if (!page.items.length) body.replaceChildren(el("tr", {}, el("td", {colspan: 6, text: "No jobs yet."})));
-    } catch (err) {
-      tableError(body, 6, err);
-    }
+    await pagedTable($("#jobs tbody"), "/v1/jobs", (j) => el("tr", {},
+      el("th", {scope: "row"}, el("a", {href: `${prefix}/jobs/${j.id}`}, el("code", {text: j.id.slice(0, 12)}))),
+      el("td", {text: j.state + (j.cancel_requested && !TERMINAL.includes(j.state) ? " (cancelling)" : "")}),
+      el("td", {text: j.source || j.model}), el("td", {text: fmt(j.lr_multiplier)}),
+      el("td", {text: metricsText(j.metrics)}), el("td", {text: new Date(j.created_at).toLocaleString()})),
+      6, "No jobs yet.");
   }
 
   function jobPage() {
@@ -435,9 +448,14 @@
       record(p);
       drawCurve();
       const bar = $("#epoch-progress");
-      bar.max = p.max_epochs || Math.max(p.epoch || 0, 1);
-      bar.value = job.state === "succeeded" ? bar.max : p.epoch || 0; // its last event may be an epoch-less phase
-      bar.textContent = `${bar.value} / ${bar.max}`;
+      if (job.state === "succeeded" || p.max_epochs) {
+        bar.max = p.max_epochs || Math.max(p.epoch || 0, 1);
+        bar.value = job.state === "succeeded" ? bar.max : p.epoch || 0; // its last event may be an epoch-less phase
+        bar.textContent = `${bar.value} / ${bar.max}`;
+      } else { // no limit known: an indeterminate bar, not one full at every epoch
+        bar.removeAttribute("value");
+        bar.textContent = known(p.epoch) ? `epoch ${p.epoch}` : "";
+      }
       // an epoch's figures only while one trains: a finished job, or a phase without epochs, has none to show
       const live = !TERMINAL.includes(job.state);
       $("#progress-facts").replaceChildren(...facts([
@@ -504,9 +522,17 @@
     return naive && naive[key] && naive[key].metrics ? metricsText(naive[key].metrics) : null;
   }
 
+  // What makes a finished job's model worth nothing, said before anything else (the CLI warns the same).
+  function worthlessView(r) {
+    const said = [["The fine-tuned model", r.learned_nothing],
+      ["The from-scratch model", r.baseline && r.baseline.learned_nothing]].filter(([, why]) => why);
+    return said.length ? el("div", {class: "error", role: "alert"},
+      said.map(([who, why]) => el("p", {text: `${who} learned nothing: ${why}.`}))) : null;
+  }
+
   function resultView(job) {
     const r = job.result || {};
-    const parts = [verdictsView(job.verdicts), el("dl", {class: "facts", id: "result-facts"}, facts([
+    const parts = [worthlessView(r), verdictsView(job.verdicts), el("dl", {class: "facts", id: "result-facts"}, facts([
       ["source", job.source], ["ω chosen", fmt(job.lr_multiplier)], ["test metrics", metricsText(job.metrics)],
       ["validation metrics", r.val_metrics ? metricsText(r.val_metrics) : null],
       ["validation split", r.splits ? validationText(r) : null],
@@ -518,7 +544,7 @@
       ["epochs", r.epochs], ["weights of epoch", r.best_epoch], ["how it ended", stopText(r.stop_reason)],
       ["convergence rate", known(r.convergence_rate) ? score(r.convergence_rate) : null],
       ["time", r.elapsed_s ? `${fmt(r.elapsed_s, 1)} s` : null], ["note", r.self_transfer],
-      ["advice said", r.advice ? r.advice.summary : null],
+      ["advice said", r.advice ? r.advice.summary : null], ["ranking note", r.recommendation_note],
       ["reason", job.reason]]))];
     if (r.grid && r.grid.length > 1) {
       parts.push(el("h3", {text: "ω tried (validation)"}), table(["ω", "validation", "epochs", "ended"],
