@@ -182,3 +182,18 @@ def test_a_source_takes_its_loaders_own_options_and_names_them_when_refusing(sha
     assert ds.meta["split_protocol"]["rule"] == "group_split" and ds.meta["split_protocol"]["seed"] == 1
     with pytest.raises(DatasetError, match="EMG.*takes the options by_recording, seed.*given: by_speaker"):
         catalogue.load("EMG", shared_data, by_speaker=True)
+
+
+def test_a_set_loaded_from_another_root_is_checked_against_that_roots_official_split(
+    ucr_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: holds_official_split compared a set with the one under the default data root, so GunPoint loaded
+    with root= while TSHUB_DATA named another folder did not hold its official split, and the advice dropped the
+    published reference figures."""
+    import shutil
+
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(ucr_root / "GunPoint", copy / ucr_root.name / "GunPoint")
+    monkeypatch.setenv("TSHUB_DATA", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    assert catalogue.holds_official_split(catalogue.load("GunPoint", root=copy))

@@ -15,6 +15,7 @@ from scipy.signal import resample_poly
 
 from tshub.data import Dataset, DatasetError
 from tshub.data.catalogue import data_root
+from tshub.data.catalogue import load as catalogue_load
 from tshub.data.sources import (
     SOURCE_LOADERS,
     load_emg,
@@ -203,6 +204,9 @@ def test_seismic_cx(shared_data: Path) -> None:
         np.testing.assert_array_equal(ds.X[60], h5["data/bucket1"][0].astype(np.float32))
         np.testing.assert_array_equal(ds.X[99], h5["data/bucket2"][29].astype(np.float32))
     assert ds.meta["sampling_rate"] == 20.0 and ds.meta["units"] == "counts" and ds.meta["domain"] == "seismology"
+    # the components by name (Z, N, E here; STEAD's E, N, Z), so that a fine-tune lines them up with a source's
+    assert ds.meta["components"] == "ZNE" and ds.meta["channel_names"] == ["Z", "N", "E"]
+    np.testing.assert_array_equal(ds.ordered_like(["E", "N", "Z"]).X[:, 0], ds.X[:, 2])
 
 
 def _write_seisbench(folder: Path, names: list[str]) -> np.ndarray:
@@ -352,7 +356,7 @@ def test_stead_round_trip_and_malformed(tmp_path: Path) -> None:
     (tmp_path / "nocol").mkdir()
     (tmp_path / "nocol" / "merge.csv").write_text("trace_name,source_magnitude\nx,1\n")
     with pytest.raises(DatasetError, match=r"missing column\(s\) \['trace_category'\]"):
-        load_stead(tmp_path / "shape" / "waveforms_11_13_19.hdf5", tmp_path / "nocol" / "merge.csv")
+        load_stead(tmp_path / "shape" / "waveforms_11_13_19.hdf5", csv_path=tmp_path / "nocol" / "merge.csv")
 
 
 # ----------------------------------------------------------------------------- LOMAX (small file, assumed layout)
@@ -522,6 +526,12 @@ def test_stead_by_event_keeps_each_events_traces_in_one_split(tmp_path: Path) ->
 
     mixed = load_stead(tmp_path)
     assert events_of(mixed, "train") & (events_of(mixed, "val") | events_of(mixed, "test"))  # the leak
+    # the catalogue passes a loader's every option: a merge.csv kept apart from the traces was refused
+    moved = tmp_path / "tables" / "merge.csv"
+    moved.parent.mkdir()
+    (tmp_path / "STEAD" / "merge.csv").rename(moved)
+    np.testing.assert_array_equal(catalogue_load("STEAD", root=tmp_path, csv_path=moved).X, mixed.X)
+    moved.rename(tmp_path / "STEAD" / "merge.csv")
     split = load_stead(tmp_path, by_event=True)
     np.testing.assert_array_equal(split.X, mixed.X)
     parts = [events_of(split, s) for s in ("train", "val", "test")]

@@ -690,3 +690,19 @@ def test_splits_the_data_brings_whole_are_recorded_as_given() -> None:
     out, notes = training_splits(ds)
     assert out.meta["split_protocol"] == {"rule": "given", "splits": {"train": 20, "val": 5, "test": 5}}
     assert notes == [] and all(np.array_equal(out.splits[k], ds.splits[k]) for k in ds.splits)
+
+
+def test_an_empty_validation_or_test_split_is_left_out_not_trained_on() -> None:
+    """Regression: a dataset whose official "val" split held no series (SEISMIC-CX loaded with limit=10: train 8, val
+    0, test 2) kept it, and training validated on nothing: NaN validation metrics every epoch chose the weights."""
+    rng = np.random.default_rng(0)
+    ds = Dataset.from_arrays(
+        rng.normal(size=(30, 1, 16)),
+        np.arange(30) % 2,
+        splits={"train": np.arange(25), "val": np.arange(0), "test": np.arange(25, 30)},
+    )
+    out, notes = training_splits(ds)
+    assert len(out.splits["val"]) == 5 and len(out.splits["train"]) == 20 and len(out.splits["test"]) == 5
+    assert any("'val' split holds no series" in note for note in notes)
+    no_test, notes = training_splits(ds.with_splits({"train": np.arange(25), "test": np.arange(0)}))
+    assert "test" not in no_test.splits and any("'test' split holds no series" in note for note in notes)

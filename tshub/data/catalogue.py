@@ -124,7 +124,8 @@ def holds_official_split(dataset: Dataset) -> bool:
         return False
     if "test" not in dataset.splits or "train" not in dataset.splits:
         return False
-    official = _official_split_hashes(dataset.name, str(data_root()))
+    files = dataset.meta.get("source_files") or []  # <root>/<collection>/<set>/<file>: the root it was loaded from
+    official = _official_split_hashes(dataset.name, str(Path(files[0]).parents[2] if files else data_root()))
     if official is None:
         return False
     train = np.concatenate([dataset.splits[name] for name in ("train", "val") if name in dataset.splits])

@@ -448,9 +448,12 @@ def training_splits(
     refuse_incomplete_dataset(ds)
     check_classes(as_training_data(ds))
     _check_split_order(split_order)
+    empty = [name for name, rows in ds.splits.items() if name != "train" and not len(rows)]
+    if empty:  # validated or tested on nothing, every figure NaN: as if the split were not there
+        ds = ds.with_splits({name: rows for name, rows in ds.splits.items() if name not in empty})
     carves = bool(not ds.splits and test_fraction) or (validation == "split" and "val" not in ds.splits)
     order = split_order_for(ds, split_order) if carves else SplitOrder("random", split_order)
-    notes = []
+    notes = [f"the {name!r} split holds no series: left out" for name in empty]
     if not ds.splits and test_fraction:
         if not 0 < test_fraction < 1:
             raise DatasetError(f"test_fraction must lie in [0, 1), got {test_fraction}.")

@@ -39,6 +39,7 @@ STEAD_META: dict[str, Any] = {
     "sampling_rate": 100.0,
     "units": "counts",
     "components": "ENZ",
+    "channel_names": ["E", "N", "Z"],  # by name, so that a fine-tune lines them up with a source's (ordered_like)
     "target": "source_magnitude (earthquake_local traces)",
     "citation": "Mousavi, S. M., Sheng, Y., Zhu, W., Beroza, G. C. (2019). STanford EArthquake Dataset (STEAD): "
     "A Global Data Set of Seismic Signals for AI. IEEE Access 7, 179464-179476.",
@@ -87,8 +88,8 @@ def load_lendb(path: str | Path | None = None, *, limit: int | None = None, seed
 
 def load_stead(
     path: str | Path | None = None,
-    csv_path: str | Path | None = None,
     *,
+    csv_path: str | Path | None = None,
     limit: int | None = None,
     seed: int = 0,
     by_event: bool = False,
@@ -303,6 +304,8 @@ def _data_format(h5: h5py.File) -> dict[str, Any]:
             out[out_key] = value.decode() if isinstance(value, bytes) else value
     if "sampling_rate" in out:
         out["sampling_rate"] = float(out["sampling_rate"])
+    if "components" in out:  # by name, so that a fine-tune lines them up with a source's (Dataset.ordered_like)
+        out["channel_names"] = list(out["components"])
     if out.get("dimension_order", "CW") not in ("CW", "WC"):
         raise DatasetError(
             f"{h5.filename}: data_format/dimension_order {out['dimension_order']!r}, expected 'CW' or 'WC'."
