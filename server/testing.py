@@ -46,6 +46,22 @@ def make_source_checkpoint(
     return result.model.save_pretrained(home / "models" / parsed.source / parsed.arch, id=model_id)
 
 
+def database_with_a_dataset(database: Path, owner_name: str) -> tuple[Any, Any, str]:
+    """A fresh service database (SQLite at ``database``) with a token of ``owner_name`` and one dataset row, no file
+    behind it: what a job row needs. Returns the sessionmaker, the owner and the dataset's id."""
+    from server.auth import create_token as new_token
+    from server.db import DatasetRecord, open_store
+
+    Session = open_store(f"sqlite:///{database}")
+    owner, _ = new_token(Session, owner_name)
+    with Session.begin() as session:
+        row = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz", summary={})
+        session.add(row)
+        session.flush()
+        dataset_id = row.id
+    return Session, owner, dataset_id
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -189,18 +189,11 @@ def test_the_sweep_keeps_the_training_state_of_an_unfinished_job(storage: Object
     """Regression: the workers' sweep removed every scratch file older than its grace, a running job's saved training
     states too: an ω finished 25 minutes before (while later ω trained) lost its state, and an attempt after a kill
     trained it again from its first epoch. A finished job's states still go."""
-    from server.auth import create_token
-    from server.db import DatasetRecord
     from server.jobstore import JobStore
     from server.storage import JOB_STATES
+    from server.testing import database_with_a_dataset
 
-    Session = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    owner, _ = create_token(Session, "alice")
-    with Session.begin() as session:
-        row = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz", summary={})
-        session.add(row)
-        session.flush()
-        dataset_id = row.id
+    Session, owner, dataset_id = database_with_a_dataset(tmp_path / "db.sqlite", "alice")
     jobs = JobStore(Session)
     running, ended = (jobs.create(owner.id, dataset_id, {"model": "GunPoint/fcn", "seed": 0}) for _ in range(2))
     jobs.claim_next("w")

@@ -610,13 +610,9 @@ def test_a_job_whose_cancel_was_asked_for_is_cancelled_when_it_ends_even_success
 @pytest.fixture()
 def job_ending_under_the_api(tmp_path: Path):
     """A running job whose worker records its success right after the API's first read of the row."""
-    Session = open_store(f"sqlite:///{tmp_path}/db.sqlite")
-    owner, _ = create_token(Session, "tester")
-    with Session.begin() as session:
-        row = DatasetRecord(owner_id=owner.id, filename="d.csv", raw_sha256="0" * 64, path="datasets/x.npz", summary={})
-        session.add(row)
-        session.flush()
-        dataset_id = row.id
+    from server.testing import database_with_a_dataset
+
+    Session, owner, dataset_id = database_with_a_dataset(tmp_path / "db.sqlite", "tester")
     store = JobStore(Session)
     job = store.create(owner.id, dataset_id, {"model": "Coffee/fcn", "lr_multiplier": 1.0, "seed": 0})
     store.claim_next("w")
