@@ -46,3 +46,22 @@ def test_without_the_data_tests_skip_and_name_tshub_data(tmp_path: Path):
     assert done.returncode == 0, done.stdout[-3000:]
     assert "2 skipped" in done.stdout and "error" not in done.stdout.lower()
     assert f"real data not found at {tmp_path}: set TSHUB_DATA" in done.stdout
+
+
+def test_every_file_the_packages_read_is_package_data():
+    """Regression: pyproject's package data named tshub's files only, so a wheel (`pip install 'tshub[server]'`,
+    non-editable) lacked the web pages' templates and static files and the migrations' template: the service did not
+    start ("Directory .../server/web/static does not exist")."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for package in ("tshub", "server"):
+        folder = ROOT / package
+        data = [
+            path.relative_to(folder).as_posix()
+            for path in folder.rglob("*")
+            if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+        ]
+        missing = [name for name in data if not any(fnmatch(name, pattern) for pattern in declared.get(package, []))]
+        assert not missing, f"{package}: not in [tool.setuptools.package-data]: {missing}"
