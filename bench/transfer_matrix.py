@@ -270,6 +270,7 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
 
     accuracy: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)  # (target, source) -> seed -> accuracy
     referent_of: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)  # (target, source) -> seed -> run id
+    run_of: dict[tuple[str, str], dict[int, str | None]] = defaultdict(dict)  # (target, source) -> seed -> its run
     scratch_accuracy: dict[str, float] = {}  # referent run id -> accuracy
     used: dict[tuple[str, str], str] = {}  # (target, source) -> the source digest its records used
     set_aside: list[str] = []  # records of other weights than the draw's, named in the table, never counted
@@ -288,6 +289,12 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
                 f"{record['target']}: {record['source']} was fine-tuned from two checkpoints ({seen}, {digest}) in "
                 f"{out}; keep the records of one."
             )
+        if record["seed"] in run_of[key]:  # two settings (a recipe changed, another grid): never averaged together
+            raise SystemExit(
+                f"{record['target']}: {record['source']} seed {record['seed']} has two records "
+                f"({run_of[key][record['seed']]}, {record.get('run_id')}) in {out}; keep the records of one grid."
+            )
+        run_of[key][record["seed"]] = record.get("run_id")
         accuracy[key][record["seed"]] = record["metrics"].get("accuracy")
         referent_of[key][record["seed"]] = record["referent_id"]
 

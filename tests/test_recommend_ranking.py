@@ -654,3 +654,29 @@ def test_the_method_chosen_for_a_target_never_depends_on_its_accuracies(rank_met
         moved = {**truth, target: TargetTruth(target, {c: rng.uniform(0.3, 0.9) for c in truth[target].accuracy})}
         report = _report(rank_methods, monkeypatch, tmp_path, moved, signals)
         assert report["targets"][target][rank_methods.CHOSEN]["chosen"] == chosen[target], target
+
+
+def test_the_matrix_table_refuses_two_records_of_one_target_source_and_seed(tmp_path: Path, monkeypatch):
+    """Regression: two records of one (target, source, seed), e.g. trained with two recipes when a target resumed at
+    another commit, were both read and the one sorting last overwrote the other: seeds of two settings averaged."""
+    import tshub.experiments
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import transfer_matrix
+
+    def finetune(run_id: str, seed: int, accuracy: float) -> dict:
+        return {"run_id": run_id, "target": "Coffee", "kind": "finetune", "seed": seed, "source": "Wine/fcn",
+                "arch": "fcn", "spec": {"source_sha256": "abc"}, "referent_id": f"fcn-s{seed}",
+                "metrics": {"accuracy": accuracy}}  # fmt: skip
+
+    records = [finetune("finetune-Wine-s0-old", 0, 0.95), finetune("finetune-Wine-s1", 1, 0.9)]
+    records.append(finetune("finetune-Wine-s0-new", 0, 0.1))
+    monkeypatch.setattr(tshub.experiments, "load_records", lambda out: records)
+    manifest = {
+        "targets": {"Coffee": {"sources": ["Wine/fcn"], "minirocket": 0.99}},
+        "zoo_weights_sha256": {"Wine/fcn": "abc"},
+    }
+    with pytest.raises(
+        SystemExit, match=r"Coffee: Wine/fcn seed 0 has two records \(finetune-Wine-s0-old, finetune-Wine-s0-new\)"
+    ):
+        transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
