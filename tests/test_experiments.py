@@ -273,6 +273,19 @@ def test_a_target_with_other_data_under_the_same_name_is_not_reused(finished, tm
     assert run(replace(grid, targets=[_mydata(1)]), out_dir=tmp_path, progress=False) == records
 
 
+def test_the_tables_refuse_two_runs_of_one_setting(finished):
+    """Regression: a folder re-run after its source checkpoint was rebuilt (or with other settings) holds two
+    fine-tunes of one (source, target, arch, seed, ω); comparison_table counted both as pairs (n 2 for one seed) or
+    chose between them as if between ω, and instance_comparisons too."""
+    out, records = finished
+    stale = {**records[1], "run_id": records[1]["run_id"] + "-stale"}
+    for table in (comparison_table, lambda rs: comparison_table(rs, by=("source", "lr_multiplier"))):
+        with pytest.raises(ValueError, match=r"two runs of one setting: .*Coffee/fcn → GunPoint .*seed 0.*-stale"):
+            table([*records, stale])
+    with pytest.raises(ValueError, match="two runs of one setting"):
+        instance_comparisons([*records, stale], out)
+
+
 def test_comparison_and_instance_tables(finished):
     out, records = finished
     (row,) = comparison_table(records)

@@ -13,6 +13,7 @@ larger" (for ``comparison_table``: "transfer is better", whatever the metric's d
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -323,7 +324,7 @@ def comparison_table(
         raise ValueError(f"comparison_table can group by {list(ROW_KEYS)}, not {unknown}.")
     records = list(records)
     referents = {r["run_id"]: r for r in records if r.get("kind") == "referent"}
-    finetunes = [r for r in records if r.get("kind") == "finetune"]
+    finetunes = refuse_two_runs_of_one_setting([r for r in records if r.get("kind") == "finetune"])
     if "lr_multiplier" not in by:
         finetunes = select_lr_multiplier(finetunes)
     groups: dict[tuple, list[tuple[Mapping[str, Any], Mapping[str, Any]]]] = {}
@@ -341,6 +342,24 @@ def comparison_table(
         row["q"] = float(q_value)
         row["decision"] = "n.s." if not reject else "better" if direction > 0 else "worse"
     return rows
+
+
+def refuse_two_runs_of_one_setting(finetunes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``finetunes``, refused (``ValueError`` naming the runs) where one (source, target, arch, seed, ω) has two runs:
+    a folder's stale records (a source rebuilt, other settings) would count one seed twice, or be chosen between as
+    if they were ω."""
+    runs: dict[tuple, list[str]] = defaultdict(list)
+    for record in finetunes:
+        runs[tuple(record[k] for k in ("source", "target", "arch", "seed", "lr_multiplier"))].append(record["run_id"])
+    twice = {key: ids for key, ids in runs.items() if len(ids) > 1}
+    if twice:
+        (source, target, arch, seed, omega), ids = next(iter(twice.items()))
+        raise ValueError(
+            f"two runs of one setting: {source} → {target} ({arch}, seed {seed}, ω {omega:g}): {', '.join(ids)}"
+            f"{f' and {len(twice) - 1} more settings' if len(twice) > 1 else ''}; tabulate the records of one grid "
+            "(a source rebuilt or other settings left the older runs in the folder)."
+        )
+    return finetunes
 
 
 def select_lr_multiplier(finetunes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

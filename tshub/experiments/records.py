@@ -24,7 +24,13 @@ from typing import IO, Any
 import numpy as np
 
 from tshub.atomic import write_bytes_atomic, write_text_atomic
-from tshub.stats import ComparisonTable, benjamini_krieger_yekutieli, instance_test, select_lr_multiplier
+from tshub.stats import (
+    ComparisonTable,
+    benjamini_krieger_yekutieli,
+    instance_test,
+    refuse_two_runs_of_one_setting,
+    select_lr_multiplier,
+)
 
 RUNS_DIR = "runs"
 PREDICTIONS_DIR = "predictions"
@@ -163,7 +169,8 @@ def instance_comparisons(
     records = list(records)
     referents = {r["run_id"]: r for r in records if r.get("kind") == "referent"}
     rows = ComparisonTable()
-    for record in select_lr_multiplier(r for r in records if r.get("kind") == "finetune"):
+    finetunes = refuse_two_runs_of_one_setting([r for r in records if r.get("kind") == "finetune"])
+    for record in select_lr_multiplier(finetunes):
         referent = referents.get(record["referent_id"])
         if referent is None or not record.get("predictions") or not referent.get("predictions"):
             continue
