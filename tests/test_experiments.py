@@ -583,6 +583,28 @@ def test_ray_engine_writes_a_relative_out_dir_where_the_caller_sees_it(tmp_path,
     assert not (local_ray / "out").exists()
 
 
+@pytest.mark.slow
+def test_an_interrupted_ray_grid_cancels_the_runs_it_submitted(tmp_path, local_ray):
+    """Regression: on a Ray that the caller had started, an interrupted grid (Ctrl-C, an exception) released the
+    folder's lock while its submitted tasks went on writing records there, beside a second grid that took the lock."""
+    import time
+
+    from tshub.experiments.engines import ray_engine
+    from tshub.experiments.grid import RunSpec
+
+    def work(spec, dataset, out_dir):
+        time.sleep(1.5)
+        (Path(out_dir) / f"{spec.run_id}.done").write_text("")
+        return {"run_id": spec.run_id}
+
+    specs = [RunSpec("referent", "mydata", "fcn", seed, {}, "znorm") for seed in (0, 1)]
+    engine = ray_engine([(spec, _mydata(0)) for spec in specs], work, tmp_path)
+    next(engine)  # one run done (one CPU: the other waits or runs), then the grid is interrupted
+    engine.close()
+    time.sleep(3)
+    assert len(list(tmp_path.glob("*.done"))) == 1
+
+
 STALE_RAY = """
 import ray
 from tshub.cluster import connect

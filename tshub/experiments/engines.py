@@ -42,17 +42,19 @@ def ray_engine(
     local Ray started and shut down here); a run lost with its node is started again, up to ``MAX_ATTEMPTS``.
     Each dataset goes into the object store once, whatever the number of runs using it. A relative ``out_dir`` is
     made absolute here: a task runs in its node's working directory, not in this process's. With no jobs (a finished
-    grid resumed) nothing connects: Ray's start takes seconds; its absence is still said."""
+    grid resumed) nothing connects: Ray's start takes seconds; its absence is still said. Interrupted, it cancels
+    the tasks still pending (their runs resume from their saved state), so none writes after the grid let go of
+    its folder."""
     import_ray()
     if not jobs:
         return
     started = connect(address)
     ray = import_ray()
     where = str(Path(out_dir).absolute())
+    pending: dict[Any, tuple[RunSpec, Any, int]] = {}
     try:
         task = ray.remote(work).options(**task_resources(), max_retries=0)
         stored: dict[int, Any] = {}
-        pending: dict[Any, tuple[RunSpec, Any, int]] = {}
 
         def submit(spec: RunSpec, data: Any, attempt: int) -> None:
             pending[task.remote(spec, data, where)] = (spec, data, attempt)
@@ -69,7 +71,9 @@ def ray_engine(
                 submit(spec, data, attempt + 1)
                 continue
             yield spec, outcome
-    finally:
+    finally:  # interrupted (Ctrl-C, an exception, the caller gone): no task goes on writing in the folder it leaves
+        for ref in pending:
+            ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
 
