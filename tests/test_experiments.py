@@ -252,6 +252,30 @@ def test_two_folders_of_one_source_dataset_stay_two_sources(finished, tmp_path, 
     assert sorted(r["source"] for r in records) == sorted(folders)
 
 
+def test_a_source_is_named_by_its_checkpoints_id_and_two_checkpoints_of_one_id_are_refused(
+    finished, tmp_path, shared_data, monkeypatch
+):
+    """Regression: a model id spelled otherwise ("mine/fcn", which resolves case-insensitively) named the source
+    and its run ids as typed, so a grid resumed with the other spelling trained every run again; two folders whose
+    configs carry one id but hold other weights became one source, their runs chosen between as if they were ω."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    (source,) = [r for r in load_records(finished[0]) if r["kind"] == "source"]
+    model = load_pretrained(source["checkpoint"])
+    model.save_pretrained(tmp_path / "zoo" / "Mine" / "fcn", id="Mine/fcn")
+    monkeypatch.setenv("TSHUB_ZOO", str(tmp_path / "zoo"))
+    planned = run(_grid(sources=["mine/fcn"], reduce_train=None, max_epochs=1), out_dir=tmp_path / "a", progress=False)
+    assert {r["source"] for r in planned if r["kind"] == "finetune"} == {"Mine/fcn"}
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)  # other weights under the same id, as an older build's
+    other = model.save_pretrained(tmp_path / "older" / "fcn", id="Mine/fcn")
+    with pytest.raises(ValueError, match=r"two checkpoints named Mine/fcn .*older/fcn"):
+        run(
+            _grid(sources=["Mine/fcn", str(other)], reduce_train=None, max_epochs=1),
+            out_dir=tmp_path / "b",
+            progress=False,
+        )
+
+
 def _mydata(seed: int) -> Dataset:
     X, y = np.random.default_rng(seed).normal(size=(24, 1, 32)), np.tile([0, 1], 12)
     return Dataset.from_arrays(X, y, name="mydata", splits={"train": np.arange(16), "test": np.arange(16, 24)})

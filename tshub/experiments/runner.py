@@ -286,24 +286,30 @@ def _sources(
     if failed:  # the grid goes on with the other sources; run() raises for these at the end
         tally.skipped.extend(str(name) for name in failed)
         log(f"the fine-tunes of {', '.join(map(str, failed))} are left out: training the source failed")
-    sources = []
+    sources: dict[str, SourceCheckpoint] = {}
     for name, folder in named + [(source, folder) for source, folder in trained if source not in failed]:
         config = read_config(folder)
-        if archs is None or config["arch"] in archs:
-            sources.append(SourceCheckpoint(_display_name(name, config), folder, config))
+        if archs is not None and config["arch"] not in archs:
+            continue
+        found = SourceCheckpoint(_display_name(name, config), folder, config)
+        seen = sources.setdefault(found.name, found)
+        if seen.config.get("weights_sha256") != config.get("weights_sha256"):  # one name, two models: refuse
+            raise ValueError(
+                f"two checkpoints named {found.name} hold other weights: {seen.folder} and {folder}; give them "
+                "distinct ids (save_pretrained(folder, id=...)) or fine-tune one per grid."
+            )
     if not sources:
         tally.raise_failures()
         raise ValueError(
             f"no source is left for archs={list(grid.archs or [])}: the sources are {[str(s) for s in grid.sources]}."
         )
-    return sources
+    return list(sources.values())  # a checkpoint named twice (two spellings, its id and its folder) runs once
 
 
 def _display_name(name: str, config: dict[str, Any]) -> str:
-    """How records and tables name a source: its id, or a folder without one by the folder as given (named after
-    its source dataset, two folders trained on one set, or a folder and the zoo's checkpoint, became one source)."""
-    if not Path(name).expanduser().is_dir():
-        return name
+    """How records, run ids and tables name a source: its checkpoint's id however it was spelled or found (a model
+    id in another case, its folder), or a folder without one by the folder as given (named after its source
+    dataset, two folders trained on one set, or a folder and the zoo's checkpoint, became one source)."""
     return str(config["id"]) if config.get("id") else name
 
 
