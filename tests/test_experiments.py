@@ -276,6 +276,26 @@ def test_a_source_is_named_by_its_checkpoints_id_and_two_checkpoints_of_one_id_a
         )
 
 
+def test_a_grid_takes_numpy_numbers_and_one_budget_gets_one_run_id():
+    """Regression: seeds were turned into ints for the JSON run ids, but reduce_train=np.int64(10) or
+    max_epochs=np.int64(5) failed at planning ("int64 is not JSON serializable"), and time_budget_s=60 and 60.0 gave
+    one setting two run ids."""
+    from tshub.experiments import RunSpec
+
+    def referent_id(grid: ExperimentGrid) -> str:
+        return RunSpec(
+            "referent", "GunPoint", "fcn", 0, grid.training(), "znorm", reduce_train=grid.reduce_train
+        ).run_id
+
+    plain = _grid(reduce_train=10, max_epochs=5, time_budget_s=60.0)
+    numpy = _grid(reduce_train=np.int64(10), max_epochs=np.int64(5), time_budget_s=np.int64(60))
+    assert (
+        referent_id(numpy) == referent_id(plain) == referent_id(_grid(reduce_train=10, max_epochs=5, time_budget_s=60))
+    )
+    with pytest.raises(ValueError, match="reduce_train must be a positive number of series"):
+        _grid(reduce_train=2.5)
+
+
 def _mydata(seed: int) -> Dataset:
     X, y = np.random.default_rng(seed).normal(size=(24, 1, 32)), np.tile([0, 1], 12)
     return Dataset.from_arrays(X, y, name="mydata", splits={"train": np.arange(16), "test": np.arange(16, 24)})

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tshub.data.dataset import Dataset
 from tshub.training.finetune import lr_multipliers
 from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, RECIPES, TrainConfig, is_count, resolve_recipe
@@ -70,9 +72,14 @@ class ExperimentGrid:
             )
         if isinstance(self.recipe, str) and self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {sorted(RECIPES)} or pass a TrainConfig.")
-        self.training()  # validates max_epochs and time_budget_s before any run
-        if self.reduce_train is not None and self.reduce_train < 1:
+        if self.reduce_train is not None and not (is_count(self.reduce_train) and self.reduce_train >= 1):
             raise ValueError(f"reduce_train must be a positive number of series or None, got {self.reduce_train}.")
+        for name in ("reduce_train", "max_epochs"):  # numpy's ints: JSON records (a non-count is refused below)
+            if is_count(getattr(self, name)):
+                object.__setattr__(self, name, int(getattr(self, name)))
+        if isinstance(self.time_budget_s, (int, float, np.number)) and not isinstance(self.time_budget_s, bool):
+            object.__setattr__(self, "time_budget_s", float(self.time_budget_s))  # 60 and 60.0: one run id
+        self.training()  # validates max_epochs and time_budget_s before any run
         self.multipliers()  # validates
         self.named_sources()  # validates
 
