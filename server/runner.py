@@ -197,10 +197,10 @@ def ranking_plan(max_series: int | None) -> ScoringPlan:
 def self_transfer_note(source: str, ds: Dataset) -> dict[str, str]:
     """``{"self_transfer": why}`` when the source was trained on the dataset's own data (its metrics then measure
     no transfer), else nothing."""
-    from tshub.recommend import SELF_TRANSFER, candidate_pool, self_transfer
+    from tshub.recommend.candidates import self_transfer_reason
 
-    why = next(iter(self_transfer(candidate_pool([source]), ds).values()), None)  # one source: one reason at most
-    return {} if why is None else {"self_transfer": f"{SELF_TRANSFER}: {why}"}
+    why = self_transfer_reason(source, ds)
+    return {} if why is None else {"self_transfer": why}
 
 
 def rank_sources(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -191,6 +193,40 @@ def test_finetune_prints_metrics_and_saves_a_child_checkpoint(zoo, shared_data, 
     assert child.meta["parent"] == "GunPoint/fcn" and child.meta["lr_multiplier"] in (0.5, 1.0)
     assert child.classes == ["0", "1"] and child.preprocessor.kind == "znorm"
     assert "fine-tuned from GunPoint/fcn on Coffee" in (out / "README.md").read_text()
+
+
+def test_finetune_holds_a_test_split_out_of_a_train_only_catalogue_set_when_asked(zoo, shared_data, capsys):
+    """Regression: a train-only catalogue set (Symbols: no TEST file here) got no test score, the output said to pass
+    --test-fraction, and --test-fraction was refused as if the set brought its own test split."""
+    assert (
+        main(
+            [
+                "finetune",
+                "GunPoint/fcn",
+                "Symbols",
+                "--lr-multiplier",
+                "1",
+                "--max-epochs",
+                "1",
+                "--test-fraction",
+                "0.3",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "test: Accuracy" in printed and "no test split" not in printed
+
+
+def test_finetune_says_when_the_source_was_trained_on_the_target_s_own_data(zoo, shared_data, capsys):
+    """Regression: `tshub finetune GunPoint/fcn GunPoint --baseline` said "fine-tuning won" (1.000 vs 0.493) for a
+    source trained on these very series, which recommend leaves out as no transfer; it says so now."""
+    assert main(["finetune", "GunPoint/fcn", "GunPoint", "--lr-multiplier", "1", "--max-epochs", "1"]) == 0
+    assert "note: no transfer: GunPoint/fcn was trained on the target's own data" in capsys.readouterr().out
+    assert main(["finetune", "GunPoint/fcn", "GunPoint", "--lr-multiplier", "1", "--max-epochs", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["self_transfer"].startswith("trained on the target's own data")
+    assert main(["finetune", "GunPoint/fcn", "Coffee", "--lr-multiplier", "1", "--max-epochs", "1"]) == 0
+    assert "no transfer" not in capsys.readouterr().out
 
 
 def test_finetune_with_a_frozen_backbone_trains_the_head_at_omega_one(zoo, shared_data, capsys):
@@ -1030,9 +1066,39 @@ def test_predict_on_a_catalogue_dataset_scores_its_test_split_unless_told_there_
     assert main(["predict", "GunPoint/fcn", "GunPoint"]) == 0
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 151 and "150 series of GunPoint [test] predicted by GunPoint/fcn: Accuracy" in err
+    assert "trained on" not in err  # the official test split: none of its training series
     assert main(["predict", "GunPoint/fcn", "GunPoint", "--no-labels"]) == 0
     out, err = capsys.readouterr()
     assert out.splitlines()[0] == "series,prediction" and "(no labels to score)" in err
+
+
+def test_predict_says_when_the_series_it_scores_are_the_model_s_own_training_series(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Regression: a train-only catalogue set (Wafer: no test split here) was scored whole, 80 % of it the series the
+    checkpoint was trained on, and the figure read like a test score (0.93 where its card's test accuracy is 0.65
+    on UWaveGestureLibraryY); the training fingerprint says so now."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    monkeypatch.setenv("TSHUB_REPO_ZOO", str(Path(__file__).resolve().parents[1] / "zoo"))
+    assert main(["predict", "Wafer/fcn", "Wafer", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "of the series scored are among the series Wafer/fcn was trained on: these are no test scores" in err
+    assert "are among the series Wafer/fcn was trained on" in json.loads(out)["note"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["demo", "--target", "Coffee", "--source", "GunPoint/fcn", "--arch", "tcn"], "--arch chooses among"),
+        (["predict", "GunPoint/fcn", "Coffee", "--label-column", "5"], "--label-column read a data file"),
+        (["finetune", "GunPoint/fcn", "Coffee", "--delimiter", ";", "--header"], "--delimiter, --header/--no-header"),
+    ],
+)
+def test_options_a_command_would_ignore_are_refused(zoo, shared_data, argv: list[str], said: str, capsys) -> None:
+    """Regression: `demo --source X --arch tcn` trained X's architecture, and reader options given with a catalogue
+    name (read as the catalogue reads it) were ignored, each exiting 0 as if they had been applied."""
+    assert main(argv) == 1
+    assert said in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["finetune", "predict", "demo"])
@@ -1106,6 +1172,29 @@ def test_info_shows_a_regression_s_naive_forecasts_and_whether_it_beats_each_as_
     model.task, model.classes = "classification", ["a"]
     assert main(["info", str(model.save_pretrained(tmp_path / "classifier"))]) == 0
     assert "naive" not in capsys.readouterr().out  # a classifier has no naive forecast
+
+
+def test_predict_writes_one_column_per_output_of_a_multi_output_regression(tmp_path: Path, capsys) -> None:
+    """Regression: a multi-output regression's predictions and labels were written as one quoted Python list per
+    cell ("[5.24, 4.08, 5.83]"), which a spreadsheet or pandas cannot use; --json keeps the lists."""
+    from tshub import Dataset, train_from_scratch
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 1, 16)).cumsum(axis=2).astype(np.float32)
+    y = np.stack([X[:, 0, -1] + 1, X[:, 0, -1] - 1], axis=1).astype(np.float64)
+    data = Dataset.from_arrays(
+        X, y, name="two", task="regression", splits={"train": np.arange(30), "test": np.arange(30, 40)}
+    )
+    folder = train_from_scratch(
+        "fcn", data, max_epochs=1, progress=False, arch_kwargs={"filters": (4, 4, 4)}
+    ).model.save_pretrained(tmp_path / "m")
+    np.savez(tmp_path / "two.npz", X=X[30:], y=y[30:])
+    assert main(["predict", str(folder), str(tmp_path / "two.npz")]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["series", "prediction[0]", "prediction[1]", "label[0]", "label[1]"] and len(rows) == 11
+    assert [float(v) for v in rows[1][3:]] == pytest.approx(y[30].tolist())
+    assert main(["predict", str(folder), str(tmp_path / "two.npz"), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["prediction"][0]) == 2
 
 
 def test_predict_scores_a_regression_s_naive_forecasts_on_the_same_series(tmp_path: Path, capsys) -> None:

@@ -482,6 +482,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.hub.checkpoint import check_checkpoint_folder
     from tshub.hub.resolve import load_pretrained, resolve
     from tshub.recommend.advice import compare
+    from tshub.recommend.candidates import self_transfer_reason
     from tshub.training import finetune, train_referent
 
     if args.out:  # refused now, not after the fine-tune: a file there (the save would refuse it too), no write access
@@ -506,9 +507,9 @@ def _run_finetune(args: argparse.Namespace) -> int:
             f"--relative-target maps regression targets into each series' scale, but {data.name} is a {data.task} "
             "dataset: drop --relative-target."
         )
-    if args.test_fraction and data.splits:
+    if args.test_fraction and "test" in data.splits:
         raise UsageError(
-            f"--test-fraction holds a test split out of data without splits, but {args.data!r} has its own "
+            f"--test-fraction holds a test split out of data without one, but {args.data!r} has its own "
             f"({', '.join(data.splits)}): drop --test-fraction (--test-file and catalogue datasets bring a test split)."
         )
     data, notes = training_splits(
@@ -580,6 +581,9 @@ def _run_finetune(args: argparse.Namespace) -> int:
     )
     if verdicts:
         summary["verdicts"] = [v.to_dict() for v in verdicts]
+    no_transfer = self_transfer_reason(args.id, data)
+    if no_transfer:  # what recommend leaves out: the verdicts compare the model with itself, more or less
+        summary["self_transfer"] = no_transfer
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -599,6 +603,8 @@ def _run_finetune(args: argparse.Namespace) -> int:
         _print_splits(scores)
     for line in dict.fromkeys(v.line() for v in verdicts):  # "no test split, so no verdict" once, not per baseline
         print(line)
+    if no_transfer:
+        print(f"note: no transfer: {args.id} was {no_transfer}; these figures measure no transfer to {data.name}.")
     if saved:
         print(f"  saved to {saved}")
     return 0
@@ -690,7 +696,7 @@ def load_data(args: argparse.Namespace, *, lengths_because: str = "") -> Dataset
     """The dataset ``args.data`` names: a data file (with ``--test-file`` as its test split) or a catalogue name;
     ``lengths_because`` is added to the line saying how unequal lengths were equalised (why that way)."""
     from tshub.data.catalogue import load
-    from tshub.data.readers import read_file, read_split_files
+    from tshub.data.readers import DEFAULT_LABEL_COLUMN, read_file, read_split_files
 
     options = {
         "label_column": args.label_column,
@@ -712,6 +718,20 @@ def load_data(args: argparse.Namespace, *, lengths_because: str = "") -> Dataset
         raise DatasetError(
             f"--test-file goes with a data file, but {args.data!r} is not a file (a catalogue "
             "dataset brings its own test split)."
+        )
+    given = [
+        flag
+        for flag, value in (
+            ("--label-column", None if args.label_column is DEFAULT_LABEL_COLUMN else args.label_column),
+            ("--delimiter", getattr(args, "delimiter", None)),
+            ("--header/--no-header", getattr(args, "header", None)),
+        )
+        if value is not None
+    ]
+    if given:  # a catalogue set is read as the catalogue reads it: these would be ignored
+        raise DatasetError(
+            f"{', '.join(given)} read a data file, but {args.data!r} is not a file: it is the catalogue's dataset, "
+            f"read as the catalogue reads it; drop {'it' if len(given) == 1 else 'them'}, or give a file's path."
         )
     return load(args.data)
 
@@ -918,6 +938,9 @@ def _run_predict(args: argparse.Namespace) -> int:
     # what a regression must beat, scored on the same series
     naive = naive_scores(model.meta.get("naive"), X, truth) if truth is not None and model.task == "regression" else {}
     where = data.name + (f" [{split}]" if split else "")
+    seen = _seen_in_training(model, X, args.id)
+    if seen:
+        print(f"note: {seen}", file=sys.stderr)
     declared = data.meta.get("declared_task")
     if scores is not None and declared not in (None, model.task):
         print(
@@ -926,7 +949,7 @@ def _run_predict(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.json:
-        scored = {"metrics": scores, **({"naive": naive} if naive else {})}
+        scored = {"metrics": scores, **({"naive": naive} if naive else {}), **({"note": seen} if seen else {})}
         print(json.dumps({"model": args.id, "data": where, "n": len(X), **scored, **rows}, indent=2))
         if args.out:  # the JSON to stdout, the rows to the file asked for
             _write_rows(rows, args.out)
@@ -943,6 +966,20 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 DECLARED_TARGETS = {"classification": "class labels", "regression": "regression targets"}
+
+
+def _seen_in_training(model: TimeSeriesModel, X: np.ndarray, name: str) -> str | None:
+    """What to say when the series scored are mostly the model's own training series (its ``train_fingerprint``
+    holds them: a train-only catalogue set scored whole, a training file given again), or None."""
+    from tshub.data.fingerprint import OVERLAP_THRESHOLD, overlap, series_hashes
+
+    share = overlap(model.meta.get("train_fingerprint"), series_hashes(X))
+    if share is None or share < OVERLAP_THRESHOLD:
+        return None
+    return (
+        f"{share:.0%} of the series scored are among the series {name} was trained on: these are no test scores "
+        "(score series it has not seen: a test split or file)."
+    )
 
 
 def _refuse_options_the_model_cannot_take(args: argparse.Namespace, model: TimeSeriesModel) -> None:
@@ -1018,10 +1055,18 @@ def _label_key(label: Any) -> str:
 
 
 def _write_rows(rows: dict[str, list[Any]], out: Path | None) -> None:
+    """The rows as CSV, a column of several outputs (a multi-output regression's) as one column per output,
+    ``prediction[0]``, ``prediction[1]``, ...: a cell holding a list is of no use to a spreadsheet or pandas."""
+    columns: dict[str, list[Any]] = {}
+    for name, values in rows.items():
+        if values and isinstance(values[0], list):
+            columns |= {f"{name}[{k}]": [value[k] for value in values] for k in range(len(values[0]))}
+        else:
+            columns[name] = values
     with open(out, "w", newline="") if out else contextlib.nullcontext(sys.stdout) as stream:
         writer = csv.writer(stream)
-        writer.writerow(rows)
-        writer.writerows(zip(*rows.values()))
+        writer.writerow(columns)
+        writer.writerows(zip(*columns.values()))
 
 
 # ---------------------------------------------------------------------------------------------------- recommend
@@ -1147,7 +1192,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("demo", help="the main job end to end: recommend a source, fine-tune, compare with scratch")
     p.add_argument("--target", default=DEFAULT_TARGET, help=f"catalogue dataset (default {DEFAULT_TARGET})")
     p.add_argument("--source", help="source model id (default: the recommender's first pick)")
-    p.add_argument("--arch", default=DEFAULT_ARCH, help=f"architecture of the candidates (default {DEFAULT_ARCH})")
+    p.add_argument("--arch", help=f"architecture of the candidates (default {DEFAULT_ARCH}; not with --source)")
     p.add_argument("--seeds", type=parse_seed, nargs="+", default=[0], help="one run per seed and method (default 0)")
     add_recipe_argument(p)
     add_threads_argument(p)
@@ -1161,7 +1206,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from tshub.demo import run_demo
+    from tshub.demo import DEFAULT_ARCH, run_demo
 
     if Path(args.target).is_file():
         raise UsageError(
@@ -1169,10 +1214,15 @@ def _run_demo(args: argparse.Namespace) -> int:
             f"is two commands: `tshub recommend {args.target}`, then `tshub finetune ID {args.target} --test-file TEST "
             "--baseline` with the ID it recommends (the test file: series held out to compare on)."
         )
+    if args.source and args.arch:
+        raise UsageError(
+            f"--arch chooses among the recommender's candidates, but --source names the model ({args.source}), whose "
+            "architecture it is: drop one of the two."
+        )
     run_demo(
         args.target,
         args.source,
-        arch=args.arch,
+        arch=args.arch or DEFAULT_ARCH,
         seeds=args.seeds,
         recipe=args.recipe,
         max_epochs=args.max_epochs or None,

@@ -451,6 +451,8 @@ def training_splits(
     empty = [name for name, rows in ds.splits.items() if name != "train" and not len(rows)]
     if empty:  # validated or tested on nothing, every figure NaN: as if the split were not there
         ds = ds.with_splits({name: rows for name, rows in ds.splits.items() if name not in empty})
+    if test_fraction and set(ds.splits) == {"train"} and len(ds.splits["train"]) == len(ds.X):
+        ds = ds.with_splits({})  # every series training data (a train-only set): as without splits, test held out
     carves = bool(not ds.splits and test_fraction) or (validation == "split" and "val" not in ds.splits)
     order = split_order_for(ds, split_order) if carves else SplitOrder("random", split_order)
     notes = [f"the {name!r} split holds no series: left out" for name in empty]

@@ -123,6 +123,13 @@ def self_transfer(pool: list[Candidate], target: Dataset) -> dict[Candidate, str
     return {candidate: why for candidate, why in self_transfers(pool, target) if why is not None}
 
 
+def self_transfer_reason(source: str | Path, target: Dataset) -> str | None:
+    """Why fine-tuning ``source`` on ``target`` is no transfer (``SELF_TRANSFER``: it was trained on the target's own
+    data, with the evidence), or None: its scores against training from scratch then measure nothing."""
+    why = next(iter(self_transfer(candidate_pool([source]), target).values()), None)  # one source: one reason
+    return None if why is None else f"{SELF_TRANSFER}: {why}"
+
+
 def self_transfers(pool: list[Candidate], target: Dataset) -> Iterator[tuple[Candidate, str | None]]:
     """``self_transfer`` one candidate at a time, in ``pool``'s order: each with its evidence, or None when it was
     not trained on ``target``'s data (a caller may stop between two, as ``recommend`` does at its time limit)."""
@@ -229,5 +236,6 @@ __all__ = [
     "candidate_pool",
     "found_candidates",
     "self_transfer",
+    "self_transfer_reason",
     "self_transfers",
 ]
