@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -311,3 +312,31 @@ def test_a_data_frame_of_nested_series_is_refused_saying_how_to_stack_it():
     clf.fit(pd.DataFrame(X[:, 0]), y)
     with pytest.raises(ValueError, match=r"X is a DataFrame whose cells are series"):
         clf.predict(nested[["dim_0"]])
+
+
+def test_a_refit_that_fails_leaves_an_unfitted_estimator_not_the_old_model_under_new_labels(tmp_path):
+    """Regression: fit set classes_ and the series' shape before training, so a refit that failed (a missing source)
+    left the cat/dog model answering "left"/"right" and refusing the series it was trained on."""
+    from sklearn.exceptions import NotFittedError
+
+    X = np.random.default_rng(0).normal(size=(24, 32)).astype(np.float32)
+    clf = TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False)
+    clf.fit(X, np.array(["cat", "dog"] * 12))
+    clf.set_params(source=str(tmp_path / "no-such-checkpoint"))
+    with pytest.raises(Exception, match="no checkpoint found"):
+        clf.fit(X[:, :16], np.array(["left", "right"] * 12))
+    with pytest.raises(NotFittedError):
+        clf.predict(X[:4, :16])
+
+
+@pytest.mark.parametrize(
+    ("fitted_3d", "given"),
+    [(True, lambda X: pd.DataFrame(X)), (True, lambda X: X.tolist()), (False, lambda X: X[:, None, :].tolist())],
+)
+def test_univariate_series_in_the_other_layout_predict_from_any_array_like(fitted_3d, given):
+    """Regression: (n, t) and (n, 1, t) were interchangeable at predict for numpy arrays only: a DataFrame raised a
+    KeyError and a nested list was counted as 32 (or 1) features."""
+    X = np.random.default_rng(0).normal(size=(24, 32)).astype(np.float32)
+    clf = TSHubClassifier(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False)
+    clf.fit(X[:, None, :] if fitted_3d else X, np.array(["a", "b"] * 12))
+    assert clf.predict(given(X[:4])).tolist() == clf.predict(X[:4] if not fitted_3d else X[:4, None, :]).tolist()

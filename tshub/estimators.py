@@ -216,6 +216,9 @@ class _TSHubEstimator(BaseEstimator):
         _refuse_nested_frame(X)
         _refuse_non_series_shape(X)
         if reset:
+            for name in FITTED:  # a refit that fails leaves an unfitted estimator, not the old model under new labels
+                if name in self.__dict__:
+                    delattr(self, name)
             regression = self._task == "regression"
             X, y = validate_data(
                 self,
@@ -231,6 +234,8 @@ class _TSHubEstimator(BaseEstimator):
             )
         else:
             check_is_fitted(self, "model_")
+            if isinstance(X, (list, tuple)):  # nested lists: the layout check below reads an array's shape
+                X = np.asarray(X)
             if getattr(X, "ndim", 0) in (2, 3) and self.n_channels_ == 1:
                 X = _univariate_as(X, self._fitted_ndim)
             shape = getattr(X, "shape", None)
@@ -261,6 +266,21 @@ class _TSHubEstimator(BaseEstimator):
 
     def _outputs(self, X: Any) -> np.ndarray:
         return self._series(X, reset=False)
+
+
+#: What ``fit`` sets (scikit-learn's and tshub's): cleared when a fit starts.
+FITTED = (
+    "model_",
+    "result_",
+    "source_",
+    "lr_multiplier_",
+    "classes_",
+    "n_channels_",
+    "n_timepoints_",
+    "_fitted_ndim",
+    "n_features_in_",
+    "feature_names_in_",
+)
 
 
 class TSHubClassifier(ClassifierMixin, _TSHubEstimator):
@@ -369,10 +389,11 @@ def _refuse_text_targets(y: Any, estimator: str) -> None:
 
 
 def _univariate_as(X: Any, ndim: int) -> Any:
-    """(n, 1, t) as (n, t) or back, to match the layout a univariate estimator was fitted on."""
+    """(n, 1, t) as (n, t) or back, to match the layout a univariate estimator was fitted on (a DataFrame that must
+    change layout becomes an array: it has no third axis)."""
     if ndim == 2 and X.ndim == 3 and X.shape[1] == 1:
-        return X[:, 0, :]
-    return X[:, None, :] if ndim == 3 and X.ndim == 2 else X
+        return np.asarray(X)[:, 0, :]
+    return np.asarray(X)[:, None, :] if ndim == 3 and X.ndim == 2 else X
 
 
 def _stack_collection(X: Any) -> Any:
