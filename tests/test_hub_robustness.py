@@ -273,3 +273,29 @@ def test_an_architecture_option_of_the_wrong_kind_is_refused_at_load(arch, kwarg
     folder = altered(tmp_path / "m", arch_kwargs={**config["arch_kwargs"], **kwargs})
     with pytest.raises(CheckpointError, match=re.escape(words)):
         load_pretrained(folder)
+
+
+def test_a_checkpoint_re_saved_while_it_loads_gives_one_checkpoint_not_two(tmp_path: Path, monkeypatch) -> None:
+    """Regression: the weights were hashed, then their header and their tensors read by opening the file again, so a
+    checkpoint re-saved in between (a pull or a publish in another process) loaded the new weights under the old
+    config's classes, unverified."""
+    import tshub.hub.checkpoint as checkpoint
+
+    folder = tmp_path / "ck"
+    torch.manual_seed(0)
+    old = build_model("fcn", 1, 2, filters=(4, 8, 4))
+    old.task, old.classes = "classification", ["cat", "dog"]
+    torch.manual_seed(1)
+    new = build_model("fcn", 1, 2, filters=(4, 8, 4))
+    new.task, new.classes = "classification", ["dog", "cat"]
+    old.save_pretrained(folder)
+    check = checkpoint._check_shapes
+
+    def check_then_another_process_re_saves(*args):
+        check(*args)
+        new.save_pretrained(folder)
+
+    monkeypatch.setattr(checkpoint, "_check_shapes", check_then_another_process_re_saves)
+    loaded = checkpoint.load_checkpoint(folder)
+    assert loaded.classes == ["cat", "dog"]
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in old.state_dict().items())

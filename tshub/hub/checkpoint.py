@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from packaging.version import InvalidVersion, Version
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save
 from torch.nn.modules.module import register_module_module_registration_hook
 
 from tshub.atomic import replace_folder
@@ -225,15 +226,16 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
     """Rebuild the model of a checkpoint folder in eval mode, float32, with task, classes, preprocessor and meta."""
     folder = Path(folder)
     config = read_config(folder)
-    weights = verified_weights(folder, config)
+    data = verified_weights(folder, config)  # read once: the bytes hashed are the bytes loaded, whatever happens next
+    weights = folder / WEIGHTS_NAME
     check_model_config(config, folder / CONFIG_NAME)
-    shapes = _header_shapes(weights)
+    shapes = _shapes_in(data, weights)
     layers = LAYERS_PER_TENSOR * len(shapes) + SPARE_LAYERS
     with torch.device("meta"), _layer_budget(layers, folder / CONFIG_NAME, weights):  # no memory, no initialisation
         model = _build(config, folder)
     _check_shapes(model, shapes, weights)
     try:
-        tensors = load_file(weights)
+        tensors = load_tensors(data)
     except SafetensorError as err:
         raise CheckpointError(
             f"checkpoint corrupted, re-pull: {weights} is not a valid safetensors file ({err})."
@@ -257,21 +259,34 @@ def load_checkpoint(folder: str | Path) -> TimeSeriesModel:
     return model.eval()
 
 
-def verified_weights(folder: str | Path, config: dict[str, Any] | None = None) -> Path:
-    """The weights file of a checkpoint folder, there and with the sha256 its config (``config``, read when None)
-    records; ``CheckpointError`` saying what to do otherwise."""
+def verified_weights(folder: str | Path, config: dict[str, Any] | None = None) -> bytes:
+    """The bytes of a checkpoint folder's weights file, there and with the sha256 its config (``config``, read when
+    None) records; ``CheckpointError`` saying what to do otherwise."""
     folder = Path(folder)
     config = read_config(folder) if config is None else config
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise CheckpointError(_missing_weights(folder))
-    digest = sha256_file(weights)
+    data = weights.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
     if digest != config.get("weights_sha256"):
         raise CheckpointError(
             f"checkpoint corrupted, re-pull: the sha256 of {weights} is {digest}, config.json expects "
             f"{config.get('weights_sha256')} (`tshub pull ID` fetches a fresh copy)."
         )
-    return weights
+    return data
+
+
+def _shapes_in(data: bytes, weights: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from the header of safetensors bytes (read from ``weights``)."""
+    try:
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + size])
+        return {key: tuple(entry["shape"]) for key, entry in header.items() if key != "__metadata__"}
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise CheckpointError(
+            f"checkpoint corrupted, re-pull: {weights} is not a valid safetensors file ({err})."
+        ) from None
 
 
 def _missing_weights(folder: Path) -> str:
