@@ -299,3 +299,57 @@ def test_a_checkpoint_re_saved_while_it_loads_gives_one_checkpoint_not_two(tmp_p
     loaded = checkpoint.load_checkpoint(folder)
     assert loaded.classes == ["cat", "dog"]
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in old.state_dict().items())
+
+
+def test_a_config_whose_arch_is_no_string_is_left_out_of_the_listing_not_breaking_it(monkeypatch, tmp_path) -> None:
+    """Regression: "arch": null in one checkpoint's config made list_pretrained's sort raise TypeError, which broke
+    `tshub list` and every lookup of an id no local store holds."""
+    import tshub
+    from tshub.hub.store import home_store
+
+    root = home_store().root
+    build_model("fcn", 1, 2, filters=(4, 8, 4)).save_pretrained(root / "GunPoint" / "fcn")
+    build_model("tcn", 1, 2, nb_filters=4, dilations=(1,)).save_pretrained(root / "GunPoint" / "tcn")
+    config = root / "GunPoint" / "fcn" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "arch": None}))
+    with pytest.warns(UserWarning, match="arch must be a string"):
+        rows = tshub.list_pretrained()
+    assert [row["id"] for row in rows] == ["GunPoint/tcn"]
+
+
+def test_numbers_too_large_for_a_float_are_a_checkpoint_problem_not_an_overflow(tmp_path: Path) -> None:
+    """Regression: an integer like 10**400 in the training history's curves, or in a float option of arch_kwargs,
+    raised OverflowError through load_pretrained (a crash, or a 500 in the service) instead of the history's
+    warning or a CheckpointError."""
+    from tshub.hub import load_pretrained
+    from tshub.hub.history import TrainingHistory
+
+    model = build_model("fcn", 1, 2, filters=(4, 8, 4))
+    model.training_history = TrainingHistory(epochs=1, curves={"loss": [0.5]})
+    history = model.save_pretrained(tmp_path / "h") / "training_history.json"
+    history.write_text(history.read_text().replace("0.5", "1" + "0" * 400))
+    with pytest.warns(UserWarning, match="without its training history"):
+        load_pretrained(tmp_path / "h")
+    folder = build_model("magnet", 1, 2, lstm_units=4).save_pretrained(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["arch_kwargs"]["dropout"] = 10**400
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="arch_kwargs"):
+        load_pretrained(folder)
+
+
+def test_a_regression_s_target_scaling_must_hold_one_value_per_output(tmp_path: Path) -> None:
+    """Regression: a 2-output regression whose config held one target mean and std loaded, and scaled both outputs
+    with the first output's statistics; three failed at predict with a numpy broadcast error."""
+    from tshub import Dataset, train_from_scratch
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 1, 16)).astype(np.float32)
+    data = Dataset.from_arrays(X, np.stack([X[:, 0, -1], X[:, 0, 0]], axis=1).astype(np.float64), task="regression")
+    result = train_from_scratch("fcn", data, max_epochs=1, progress=False, arch_kwargs={"filters": (4, 4, 4)})
+    folder = result.model.save_pretrained(tmp_path / "two")
+    config = json.loads((folder / "config.json").read_text())
+    config["preprocessing"]["target_mean"], config["preprocessing"]["target_std"] = [0.0], [1.0]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"target_mean must hold one value per output \(2\)"):
+        load_pretrained(folder)

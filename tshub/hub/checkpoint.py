@@ -313,7 +313,8 @@ def read_history(folder: str | Path) -> TrainingHistory | None:
         )
     try:
         return TrainingHistory.from_json(path.read_text())
-    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # RecursionError: JSON nested thousands deep
+    # RecursionError: JSON nested thousands deep; OverflowError: an integer no float holds (10**400)
+    except (ValueError, UnicodeDecodeError, RecursionError, OverflowError) as err:
         raise CheckpointError(
             f"{path} is not a tshub training history: {err}; delete it or re-save the checkpoint."
         ) from None
@@ -429,7 +430,7 @@ def _kwarg_problem(value: Any, default: Any) -> str | None:
     if isinstance(default, int):
         return None if count(value) else "a whole number of at least 1"
     if isinstance(default, float):
-        rate = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        rate = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf  # 10**400 too
         return None if rate else "a non-negative number"
     if isinstance(default, tuple):
         sizes = isinstance(value, (list, tuple)) and len(value) > 0 and all(map(count, value))
@@ -478,6 +479,8 @@ def _field_problems(config: dict[str, Any]) -> list[str]:
 
     for key in _TEXT_FIELDS:
         expect(key, config.get(key), str, "a string")
+    if "arch" in config and not isinstance(config["arch"], str):  # listings sort by it
+        problems.append(f"arch must be a string (a registered architecture), got {_short(config['arch'])}")
     for key in ("n_parameters", "size_bytes"):
         value = config.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
@@ -540,6 +543,15 @@ def _check_outputs(config: dict[str, Any], problems: list[str]) -> None:
             problems.append(
                 f"classes must name one class per output: {len(classes):,} classes for its {outputs} outputs"
             )
+    scaling = config.get("preprocessing") or {}
+    for key in ("target_mean", "target_std"):  # a regression's standardisation: one per output, or outputs mis-scaled
+        values = scaling.get(key)
+        if (
+            values is not None
+            and isinstance(outputs, int)
+            and not (isinstance(values, list) and len(values) == outputs)
+        ):
+            problems.append(f"preprocessing {key} must hold one value per output ({outputs}), got {_short(values)}")
     head_classes = (config.get("meta") or {}).get("head_classes")
     if isinstance(head_classes, dict) and isinstance(heads, dict):
         for name, labels in head_classes.items():
