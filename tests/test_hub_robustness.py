@@ -353,3 +353,25 @@ def test_a_regression_s_target_scaling_must_hold_one_value_per_output(tmp_path: 
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"target_mean must hold one value per output \(2\)"):
         load_pretrained(folder)
+
+
+def test_an_incomplete_cached_copy_met_offline_is_said_as_such_not_blamed_on_the_hub(tmp_path, monkeypatch) -> None:
+    """Regression: offline, a snapshot an interrupted download left without config.json was reported as "Hub repo
+    ... holds no tshub checkpoint: check the repo id, or publish a checkpoint there", a claim about the Hub, which
+    was not asked."""
+    from tshub.hub.resolve import pull
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    base = tmp_path / "hub" / "models--tshub--GunPoint-fcn"
+    snapshot = base / "snapshots" / ("b" * 40)
+    build_model("fcn", 1, 2, filters=(4, 8, 4)).save_pretrained(snapshot)
+    (snapshot / "config.json").unlink()
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text("b" * 40)
+    with pytest.raises(
+        HubError, match="cache's copy of tshub/GunPoint-fcn .* has no config.json, probably an interrupted"
+    ):
+        pull("GunPoint/fcn")

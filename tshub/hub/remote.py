@@ -77,6 +77,12 @@ def download(repo_id: str, *, revision: str | None = None) -> Path:
             library_version=__version__,
         )
     )
+    if not (folder / CONFIG_NAME).is_file() and hub_offline():  # the cache's copy, which the Hub did not vouch for
+        raise CheckpointError(
+            f"the local Hugging Face cache's copy of {repo_id} (commit {folder.name}) has no {CONFIG_NAME}, "
+            "probably an interrupted download: unset HF_HUB_OFFLINE and pull it again (`tshub pull ID`), or delete "
+            f"{folder}."
+        )
     if not (folder / CONFIG_NAME).is_file():  # an empty repo, or one of files no checkpoint has: nothing came
         raise CheckpointError(
             f"Hub repo {repo_id} at {hub_endpoint()}{f' (revision {revision})' if revision else ''} holds no tshub "
