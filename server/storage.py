@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -334,8 +334,14 @@ def raw_bytes_added(Session: sessionmaker, owner_id: str, files: dict[str, int])
         rows = session.execute(
             select(DatasetRecord.raw_sha256, DatasetRecord.summary).where(DatasetRecord.owner_id == owner_id)
         ).all()
-    held = {sha for first, summary in rows for sha in [first, *(summary or {}).get("sha256", [])]}
+    held = raw_digests((first, summary) for first, summary in rows)
     return sum(size for sha, size in files.items() if sha not in held)
+
+
+def raw_digests(datasets: Iterable[tuple[str, dict[str, Any] | None]]) -> set[str]:
+    """The sha256 of every raw upload the datasets ``(raw_sha256, summary)`` were parsed from: the first file's
+    column, and every file's in the summary (a test file's too)."""
+    return {sha for first, summary in datasets for sha in [first, *(summary or {}).get("sha256", [])]}
 
 
 def over_quota(settings: Settings, used: int) -> str | None:
@@ -386,7 +392,7 @@ def sweep(storage: ObjectStore | Path, Session: sessionmaker, grace_s: float) ->
     with Session() as session:
         datasets = session.execute(select(DatasetRecord.path, DatasetRecord.raw_sha256, DatasetRecord.summary)).all()
         models = set(session.scalars(select(Job.model_path).where(Job.model_path.is_not(None))))
-    raw = {sha for _, first, summary in datasets for sha in [first, *(summary or {}).get("sha256", [])]}
+    raw = raw_digests((first, summary) for _, first, summary in datasets)
     referenced = {
         "uploads": lambda key: key.split("/")[-1].split(".")[0] in raw,
         "datasets": {path for path, _, _ in datasets}.__contains__,

@@ -247,7 +247,7 @@ def check_trainable(ds: Dataset) -> None:
         check_classes(ds)
     except DatasetError as err:
         raise UploadError(422, str(err)) from None
-    sizes = {k: len(v) for k, v in ds.splits.items()}
+    sizes = ds.split_sizes
     if sizes.get("train", 0) < 2 or sizes.get("val", 0) < 1:
         raise UploadError(422, f"too few series to train: splits {sizes}; need at least 2 in train and 1 in val.")
 

@@ -559,7 +559,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     summary = {
         "source": args.id,
         "target": data.name,
-        "splits": {k: len(v) for k, v in data.splits.items()},
+        "splits": data.split_sizes,
         "lr_multiplier": result.lr_multiplier,
         "metrics": result.metrics,
         "val_metrics": result.val_metrics,

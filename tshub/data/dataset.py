@@ -286,6 +286,11 @@ class Dataset:
             )
         return self.splits[name]
 
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        """Series per split, by name."""
+        return {name: int(len(rows)) for name, rows in self.splits.items()}
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description: sizes, classes or target range, split sizes."""
         out: dict[str, Any] = {
@@ -294,7 +299,7 @@ class Dataset:
             "n": len(self.X),
             "channels": self.n_channels,
             "length": self.length,
-            "splits": {k: int(len(v)) for k, v in self.splits.items()},
+            "splits": self.split_sizes,
         }
         if self.task == "classification":
             out["classes"] = list(self.classes or [])

@@ -492,14 +492,10 @@ def training_splits(
             )
         )
     if not carves and validation == "split" and not ds.meta.get("split_protocol"):
-        ds = ds.with_splits(ds.splits, split_protocol={"rule": "given", "splits": _sizes(ds.splits)})
+        ds = ds.with_splits(ds.splits, split_protocol={"rule": "given", "splits": ds.split_sizes})
     _warn_untrained_classes(ds)
     _warn_test_seen_in_training(ds)
     return ds, notes
-
-
-def _sizes(splits: dict[str, np.ndarray]) -> dict[str, int]:
-    return {name: len(rows) for name, rows in splits.items()}
 
 
 def _how(ds: Dataset, order: SplitOrder, seed: int, split: str) -> str:
