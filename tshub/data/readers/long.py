@@ -279,8 +279,8 @@ def _layout(
     new_step = np.r_[True, ~same_time]
     step = np.cumsum(new_step) - 1  # the ordered rows' distinct (series, time) pairs, counted
     position = step - np.repeat(step[starts], np.diff(np.append(starts, len(order))))
-    grid = _grid_steps(stamp[order], starts, new_step) if on_a_scale else None
     last_rows = np.append(starts[1:], len(order)) - 1
+    grid = _grid_steps(stamp[order], starts, last_rows, new_step) if on_a_scale else None
     if grid is not None and (holes := int((grid - position)[last_rows].sum())):
         warnings.warn(
             f"{path}: {holes} time step{'s' if holes > 1 else ''} missing inside the series on the table's regular "
@@ -291,11 +291,12 @@ def _layout(
     return order, starts, position, None if kind_code is None else kind_code[order]
 
 
-def _grid_steps(stamps: np.ndarray, starts: np.ndarray, new_step: np.ndarray) -> np.ndarray | None:
+def _grid_steps(stamps: np.ndarray, starts: np.ndarray, ends: np.ndarray, new_step: np.ndarray) -> np.ndarray | None:
     """Each ordered row's step on the table's regular time grid, counted from its series' first stamp: where every
     series' consecutive stamps lie a whole number of one step apart (the smallest gap), a step a series misses is a
     gap, not closed up. None where the stamps lie on no such grid (event times), or where the grid would hold a
-    series with more holes than values (a stamp far off, which would blow the series up)."""
+    series with more holes than values (a stamp far off, which would blow the series up). ``starts`` and ``ends``:
+    each series' first and last ordered row."""
     first_of_series = np.zeros(len(stamps), dtype=bool)
     first_of_series[starts] = True
     gaps = np.diff(stamps)[(new_step & ~first_of_series)[1:]]
@@ -312,7 +313,6 @@ def _grid_steps(stamps: np.ndarray, starts: np.ndarray, new_step: np.ndarray) ->
         if not np.allclose(ratio, np.round(ratio), rtol=1e-9, atol=1e-6):
             return None
         grid = np.round(offset / unit).astype(np.int64)
-    ends = np.append(starts[1:], len(stamps)) - 1
     steps = np.add.reduceat(new_step.astype(np.int64), starts)
     return None if np.any(grid[ends] + 1 > 2 * steps) else grid
 
