@@ -968,6 +968,29 @@ def test_predict_scores_a_regression_on_a_long_table_of_three_channels(zoo, tmp_
     assert "--proba gives class probabilities, but LEN-DB/tcn does regression" in capsys.readouterr().err
 
 
+def test_predict_writes_each_prediction_against_the_id_the_table_names_its_series_by(zoo, tmp_path: Path, capsys):
+    """Regression: predictions on a long table (or a wide one with an id column) were numbered 0, 1, ... in the order
+    the ids first appear, leaving the user to map them back; they are written against the ids, under the id column's
+    name."""
+    rng = np.random.default_rng(5)
+    ids = ["q7", "q2", "q9"]
+    X = rng.standard_normal((3, 3, 64))
+    rows = [f"{ids[i]},{t},{X[i, 0, t]:.6f},{X[i, 1, t]:.6f},{X[i, 2, t]:.6f}" for i in range(3) for t in range(64)]
+    (tmp_path / "quakes.csv").write_text("event_id,time,e,n,z\n" + "\n".join(rows) + "\n")
+    assert main(["predict", "LEN-DB/tcn", str(tmp_path / "quakes.csv"), "--no-labels"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    predicted = load_pretrained("LEN-DB/tcn").predict(X.astype(np.float32))
+    assert [row["event_id"] for row in table] == ids
+    np.testing.assert_allclose([float(row["prediction"]) for row in table], predicted, rtol=1e-5)
+    series = rng.standard_normal((2, 30))
+    header = "label,case_id," + ",".join(f"t{j}" for j in range(30))
+    cases = [f"{label},{case}," + ",".join(f"{v:.5f}" for v in x) for label, case, x in zip((1, 2), (31, 8), series)]
+    (tmp_path / "wide.csv").write_text("\n".join([header, *cases]) + "\n")
+    assert main(["predict", "GunPoint/fcn", str(tmp_path / "wide.csv"), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["case_id"] == ["31", "8"] and "series" not in said and len(said["prediction"]) == 2
+
+
 def test_predict_lines_a_long_table_s_channels_up_with_those_the_model_learned(tmp_path: Path, capsys) -> None:
     """Regression: a model fine-tuned on a long table of value columns e, n, z predicted a file whose columns came
     as z, e, n with its channels swapped (the checkpoint kept no channel names), and fine-tuned it so; a file of other

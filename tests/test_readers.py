@@ -373,9 +373,9 @@ def test_npz_of_split_arrays_reads_each_as_its_split(tmp_path: Path) -> None:
 )
 def test_npz_split_arrays_that_do_not_pair_up_are_refused(tmp_path: Path, arrays: dict, pattern: str) -> None:
     np.savez(tmp_path / "bad.npz", **arrays)
-    label_column = None if not any(k.startswith("y") for k in arrays) else -1
+    unlabelled = {} if any(k.startswith("y") for k in arrays) else {"label_column": None}
     with pytest.raises(DatasetError, match=pattern):
-        read_file(tmp_path / "bad.npz", label_column=label_column)
+        read_file(tmp_path / "bad.npz", **unlabelled)
 
 
 def test_dataset_from_file_uses_the_readers(tmp_path: Path) -> None:
@@ -1567,3 +1567,42 @@ def test_an_npz_of_float_class_indices_is_told_to_store_them_as_integers(tmp_pat
         read_file(path)
     np.savez(path, X=np.random.default_rng(0).normal(size=(4, 8)), y=np.array([0, 1, 0, 1]), classes=["cat", "dog"])
     assert read_file(path).classes == ["cat", "dog"]
+
+
+def test_a_long_table_keeps_its_series_ids_and_a_wide_table_its_id_column(tmp_path: Path) -> None:
+    """The ids a table names its series by are kept (``meta["series_ids"]``, in the series' order, and the column's
+    name), so that predictions can be written against them rather than against row numbers the user never wrote."""
+    series = np.arange(4 * 6, dtype=float).reshape(4, 1, 6)
+    path = write(tmp_path / "long.csv", _long_table(series, ["a", "b"] * 2, ("patient_id", "time", "value", "label")))
+    ds = read_file(path)
+    first_seen = list(dict.fromkeys(line.split(",")[0] for line in path.read_text().splitlines()[1:]))
+    assert ds.meta["series_ids"] == {"column": "patient_id", "ids": first_seen}
+    wide = write(tmp_path / "wide.csv", "label,case_id,t0,t1,t2\na,17,1,2,3\nb,4,4,5,6\na,9,7,8,9\n")
+    ds = read_file(wide)
+    assert ds.meta["series_ids"] == {"column": "case_id", "ids": ["17", "4", "9"]}
+    assert ds.X.shape == (3, 1, 3)
+    held_out = ds.with_splits({"train": np.array([0, 2]), "test": np.array([1])}).subset("test")
+    assert held_out.meta["series_ids"] == {"column": "case_id", "ids": ["4"]}  # a subset's ids are its own series'
+    assert "series_ids" not in read_file(write(tmp_path / "plain.csv", "label,t0,t1\na,1,2\nb,3,4\n")).meta
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".ts", ".arff"])
+def test_a_label_column_given_for_a_format_that_declares_its_targets_is_refused(tmp_path: Path, suffix: str) -> None:
+    """Regression: ``label_column=2`` (``--label-column 2``) with an .npz, .ts or .arff file was silently ignored:
+    their targets are declared (the array y, the class attribute), not a column to pick."""
+    X, y = np.arange(12, dtype=float).reshape(4, 3), np.array(["a", "b", "a", "b"])
+    path = tmp_path / f"data{suffix}"
+    if suffix == ".npz":
+        np.savez(path, X=X, y=y)
+    elif suffix == ".ts":
+        rows = "\n".join(",".join(map(str, x)) + f":{label}" for x, label in zip(X, y))
+        path.write_text(f"@problemName d\n@univariate true\n@classLabel true a b\n@data\n{rows}\n")
+    else:
+        attributes = "".join(f"@attribute t{j} numeric\n" for j in range(3))
+        rows = "\n".join(",".join(map(str, x)) + f",{label}" for x, label in zip(X, y))
+        path.write_text(f"@relation d\n{attributes}@attribute target {{a,b}}\n@data\n{rows}\n")
+    assert read_file(path).X.shape == (4, 1, 3) and read_file(path, label_column=None).meta["unlabeled"]
+    with pytest.raises(DatasetError, match=rf"label_column=2 picks a column of a delimited text file, but .*{suffix}"):
+        read_file(path, label_column=2)
+    with pytest.raises(DatasetError, match="label_column='target' picks"):
+        read_file(path, label_column="target")

@@ -32,7 +32,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 import tshub
 from tshub.baselines import minirocket_if_possible
-from tshub.data.dataset import Dataset, DatasetError
+from tshub.data.dataset import Dataset, DatasetError, meta_of_rows
 from tshub.data.splits import SPLIT_ORDERS, VALIDATIONS
 from tshub.hub.card import (
     METRIC_NAMES,
@@ -895,8 +895,9 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    """One CSV row per series (its index in the data, the prediction, the label if any, probabilities if asked);
-    the scores of labelled data go to standard error, so that standard output stays the table."""
+    """One CSV row per series (its id in the table, else its index in the data; the prediction, the label if any,
+    probabilities if asked); the scores of labelled data go to standard error, so that standard output stays the
+    table."""
     from tshub.data.readers import DEFAULT_LABEL_COLUMN
     from tshub.hub.resolve import load_pretrained
     from tshub.models.base import ModelInputError
@@ -925,7 +926,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     except ModelInputError as err:  # series the model was not built for (channels), or an unknown head
         raise UsageError(str(err)) from None
     truth = None if args.no_labels or data.meta.get("unlabeled") else _true_labels(model, data, split, args.head)
-    rows: dict[str, list[Any]] = {"series": list(range(len(X))), "prediction": predicted.tolist()}
+    rows: dict[str, list[Any]] = {**_series_column(data, split), "prediction": predicted.tolist()}
     if truth is not None:
         rows["label"] = truth.tolist()
     if args.proba:
@@ -966,6 +967,16 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 DECLARED_TARGETS = {"classification": "class labels", "regression": "regression targets"}
+
+
+def _series_column(data: Dataset, split: str | None) -> dict[str, list[Any]]:
+    """The first column of ``predict``'s rows: the ids the table names its series by, under its id column's name
+    (a long table's series column, a wide table's ``id``), else each series' index in the data (``series``)."""
+    rows = data.splits[split] if split else np.arange(len(data.X))
+    named = meta_of_rows(data.meta, rows).get("series_ids")
+    if named is None or named["column"] in ("prediction", "label") or named["column"].startswith("p("):
+        return {"series": list(range(len(rows)))}
+    return {named["column"]: named["ids"]}
 
 
 def _seen_in_training(model: TimeSeriesModel, X: np.ndarray, name: str) -> str | None:

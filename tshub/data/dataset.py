@@ -245,7 +245,7 @@ class Dataset:
             y=self.y[idx],
             task=self.task,
             classes=self.classes,
-            meta=dict(self.meta),
+            meta=meta_of_rows(self.meta, idx),
             class_values=self.class_values,
         )
 
@@ -315,6 +315,15 @@ class Dataset:
             f"Dataset({self.name!r}, n={s['n']}, channels={s['channels']}, length={s['length']}, "
             f"{extra}, splits={s['splits']})"
         )
+
+
+def meta_of_rows(meta: dict[str, Any], rows: np.ndarray | None) -> dict[str, Any]:
+    """``meta`` for the series ``rows`` of its dataset: ``series_ids`` (the ids a table names its series by) of
+    those rows; None: of series that are none of them (windows cut from them), so without ids."""
+    kept = {key: value for key, value in meta.items() if key != "series_ids"}
+    if rows is not None and (named := meta.get("series_ids")):
+        kept["series_ids"] = {"column": named["column"], "ids": [named["ids"][i] for i in rows]}
+    return kept
 
 
 #: A series keeping fewer float32 steps than this across its range has lost more than 1% of its range to rounding.

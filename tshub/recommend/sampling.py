@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from tshub.data.dataset import Dataset
+from tshub.data.dataset import Dataset, meta_of_rows
 from tshub.training.precision import native_bf16
 
 #: Whose BatchNorm statistics the features use: the source checkpoint's, or the scored sample's own.
@@ -180,6 +180,6 @@ def _as_training(like: Dataset, X: np.ndarray, y: np.ndarray, what: str) -> Data
         task=like.task,
         classes=like.classes,
         splits={"train": np.arange(len(X))},
-        meta={**like.meta, "scored_on": what},
+        meta={**meta_of_rows(like.meta, None), "scored_on": what},
         class_values=like.class_values,
     )

@@ -177,6 +177,12 @@ def parse_file(
             f"read_file: option(s) {sorted(unknown)} do not apply to {fmt.name} files ({path}); "
             f"formats that take options: {takes}."
         )
+    if not fmt.label_columns and label_column is not None and label_column is not DEFAULT_LABEL_COLUMN:
+        raise DatasetError(
+            f"label_column={label_column!r} picks a column of a delimited text file, but {path} ({fmt.name}) declares "
+            f"its targets itself: drop label_column={label_column!r} (label_column=None reads its series without "
+            "targets)."
+        )
     if fmt.binary:
         return fmt.parse(path, label_column, limits)
     data = read_bytes(path, limits.max_bytes)

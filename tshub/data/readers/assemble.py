@@ -6,6 +6,7 @@ import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,8 @@ def assemble(
 
     Provenance in ``meta``: format, source_files, source_md5 (md5 of each file's decompressed bytes, in the
     order of source_files: two files may share a name), channel_names (where the files name their channels),
-    declared_task (where their headers declare one), and what
+    declared_task (where their headers declare one), series_ids (the column naming every file's series and their
+    ids), and what
     was done to gaps (missing_values_filled) and lengths (variable_length).
     """
     check_option("trailing_nan", trailing_nan, TRAILING_NAN)
@@ -87,6 +89,7 @@ def assemble(
         **({"source_md5": [r.md5 for r in raws]} if all(r.md5 for r in raws) else {}),
         **({"channel_names": names} if (names := _channel_names(raws)) else {}),
         **({"declared_task": declared} if declared else {}),
+        **_series_ids(raws),
         **info,
     }
     ds_name = name or raws[0].name or _stem(raws[0].path)
@@ -111,6 +114,15 @@ def _channels_lined_up(raws: list[RawSeries], files: str) -> list[RawSeries]:
         said = "; ".join(f"{r.path}: {', '.join(n)}" for r, n in zip(raws, named))
         raise DatasetError(f"{files}: the files name different channels ({said}); they must name the same ones.")
     return [replace(r, X=r.X[:, [n.index(c) for c in first]], channels=first) for r, n in zip(raws, named)]
+
+
+def _series_ids(raws: list[RawSeries]) -> dict[str, Any]:
+    """``series_ids``: the column naming the series of every file and each series' id in it, in order (nothing where
+    the files have no such column): predictions are then written against the ids the user knows, not row numbers."""
+    columns = {r.id_column for r in raws}
+    if len(columns) > 1 or None in columns or any(r.ids is None for r in raws):
+        return {}
+    return {"series_ids": {"column": columns.pop(), "ids": [i for r in raws for i in r.ids or []]}}
 
 
 def _channel_names(raws: list[RawSeries]) -> list[str] | None:

@@ -80,7 +80,8 @@ class RawSeries:
     ``channels``: the channels' names where the file names them (a long table's kinds or value columns), by which
     the files of one dataset line their channels up. ``lengths``: each series' own length where the file says it
     (a long table: its time steps), so that a NaN within it is a gap even at its end (a channel missing at its last
-    time step), not a shorter series.
+    time step), not a shorter series. ``ids``: the name each series has in the file where a column gives it (a long
+    table's series column, a wide table's id column), ``id_column`` that column's name.
     """
 
     path: Path
@@ -97,6 +98,8 @@ class RawSeries:
     typed_labels: bool = False
     channels: list[str] | None = None
     lengths: np.ndarray | None = None
+    ids: list[str] | None = None
+    id_column: str | None = None
 
     def where(self, i: int) -> str:
         """Where series ``i`` is, for messages: its line, or its index in a binary file."""

@@ -4,6 +4,7 @@ a long table: one row per series and time step)."""
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 from tshub.data.dataset import DatasetError
@@ -23,7 +24,7 @@ from tshub.data.readers.text import (
 )
 
 
-@register_format("ucr-tsv", ".tsv", bounded=True, options=("header",))
+@register_format("ucr-tsv", ".tsv", bounded=True, options=("header",), label_columns=True)
 def _parse_ucr_tsv(
     path: Path,
     text: str,
@@ -42,7 +43,7 @@ def _parse_ucr_tsv(
     return raw_table(path, "ucr-tsv", values, labels, numbers)
 
 
-@register_format("ucr-txt", ".txt", bounded=True)
+@register_format("ucr-txt", ".txt", bounded=True, label_columns=True)
 def _parse_ucr_txt(path: Path, text: str, label_column: int | str | None, limits: ReadLimits = UNLIMITED) -> RawSeries:
     """The UCR 2015 layout: label first, then values, separated by commas or by whitespace."""
     lines, numbers = numbered_lines(text)
@@ -51,7 +52,7 @@ def _parse_ucr_txt(path: Path, text: str, label_column: int | str | None, limits
     return raw_table(path, "ucr-txt", values, labels, numbers)
 
 
-@register_format("csv", ".csv", bounded=True, options=("delimiter", "header"))
+@register_format("csv", ".csv", bounded=True, options=("delimiter", "header"), label_columns=True)
 def _parse_csv(
     path: Path,
     text: str,
@@ -82,7 +83,9 @@ def _parse_csv(
         header = _has_header(first, lines, delimiter, label_column)
     if header and (long := read_long_table(path, first, lines, numbers, delimiter, label_column, limits)):
         return long
+    ids = None
     if header and (drop := _row_number_columns(first, lines, delimiter, label_column)):
+        ids = _series_ids(first, lines, delimiter, drop)
         if isinstance(label_column, int):  # its index among the columns kept (negative: from each row's end)
             at = label_column % len(first)
             label_column += sum(j > at for j in drop) if label_column < 0 else -sum(j < at for j in drop)
@@ -117,7 +120,8 @@ def _parse_csv(
         raise DatasetError(f"{e} {_label_column_hint(first, e.column, label_column)}") from None
     if header and unchosen and isinstance(label_column, int):  # still an index, past the row-number columns
         _refuse_unchosen_label_column(path, first, label_column)
-    return raw_table(path, "csv", values, labels, numbers)
+    raw = raw_table(path, "csv", values, labels, numbers)
+    return raw if ids is None else replace(raw, ids=ids[1], id_column=ids[0])
 
 
 def _cells(line: str, delimiter: str) -> list[str]:
@@ -236,6 +240,20 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
         if numbers_the_rows(j):
             drop.add(j)
     return drop
+
+
+def _series_ids(first: list[str], lines: list[str], delimiter: str, dropped: set[int]) -> tuple[str, list[str]] | None:
+    """The name and values of the dropped column that names the series (``id``, ``*_id``), or None: the other
+    dropped columns (a DataFrame's index, ``row``) only number the rows."""
+    named = [j for j in sorted(dropped) if is_identifier(first[j].strip().lower(), _SERIES_ID_NAMES)]
+    if not named:
+        return None
+    j = named[0]
+    return first[j].strip(), [unquote(line.split(delimiter)[j]).strip() for line in lines[1:]]
+
+
+#: Header names (lower case) of a column that names each series rather than numbering the rows; and any "*_id".
+_SERIES_ID_NAMES = frozenset({"id"})
 
 
 #: A number written with a decimal comma (a ';' file's cell, maybe quoted): 0,5  -1,25e-3  "2,5".

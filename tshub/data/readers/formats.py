@@ -29,20 +29,27 @@ class FileFormat:
     binary: bool = False
     bounded: bool = False
     options: frozenset[str] = frozenset()
+    label_columns: bool = False  # its targets are a column to pick (delimited text), not declared by the file
 
 
 _REGISTRY: dict[str, FileFormat] = {}
 
 
 def register_format(
-    name: str, *suffixes: str, binary: bool = False, bounded: bool = False, options: tuple[str, ...] = ()
+    name: str,
+    *suffixes: str,
+    binary: bool = False,
+    bounded: bool = False,
+    options: tuple[str, ...] = (),
+    label_columns: bool = False,
 ) -> Callable[[Parser], Parser]:
-    """Decorator registering ``parse`` as the reader of format ``name`` (files ending in ``suffixes``)."""
+    """Decorator registering ``parse`` as the reader of format ``name`` (files ending in ``suffixes``); with
+    ``label_columns`` its targets are the column ``label_column`` picks, else the file declares them."""
 
     def wrap(parse: Parser) -> Parser:
         if name in _REGISTRY:
             raise ValueError(f"file format {name!r} is already registered")
-        _REGISTRY[name] = FileFormat(name, suffixes, parse, binary, bounded, frozenset(options))
+        _REGISTRY[name] = FileFormat(name, suffixes, parse, binary, bounded, frozenset(options), label_columns)
         return parse
 
     return wrap

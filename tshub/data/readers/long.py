@@ -124,7 +124,18 @@ def read_long_table(
     names = [header[j] for j in channels] if kind is None else sorted(set(columns[kind]))
     lengths = np.zeros(len(starts), dtype=np.int64)  # every channel's series ends at the id's last time step
     np.maximum.at(lengths, series_of_row, position + 1)
-    return RawSeries(path=path, format="csv", X=X, y=y, lines=numbers[first_rows], channels=names, lengths=lengths)
+    ids = [columns[series][row].strip() for row in first_rows]
+    return RawSeries(
+        path=path,
+        format="csv",
+        X=X,
+        y=y,
+        lines=numbers[first_rows],
+        channels=names,
+        lengths=lengths,
+        ids=ids,
+        id_column=header[series].strip(),
+    )
 
 
 def _rows_per_id(rows: list[str], delimiter: str, series: int) -> float:
