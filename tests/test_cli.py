@@ -1197,6 +1197,29 @@ def test_info_shows_a_regression_s_naive_forecasts_and_whether_it_beats_each_as_
     assert "naive" not in capsys.readouterr().out  # a classifier has no naive forecast
 
 
+def test_a_regression_that_beats_the_mean_by_mae_but_not_by_mse_is_said_so_where_list_flags_it(
+    tmp_path: Path, capsys
+) -> None:
+    """Regression: a forecaster whose test MAE beat the training mean's but whose MSE (the loss it minimises) did
+    not was flagged by `tshub list` ("!": learned nothing, not offered as a source) while its card and `tshub info`
+    said only "This model beats the training mean forecast"."""
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 1, filters=(4, 4, 4), kernel_sizes=(3, 3, 3))
+    model.task, model.preprocessor = "regression", ZNormalize()
+    mean = {"mae": 2.0, "mse": 5.0}
+    naive = {"training_mean": {"metrics": mean, "val_metrics": mean}}
+    model.meta = {"metrics": {"mae": 1.0, "mse": 6.0}, "naive": naive, "stop_reason": "early_stopping"}
+    folder = model.save_pretrained(tmp_path / "forecaster")
+    said = (
+        "This model beats the training mean forecast (the training split's mean target, the same forecast for every "
+        "series): MAE 1 vs 2 on the test split; by MSE, the loss it minimises, it does NOT beat it (6 vs 5)."
+    )
+    assert said in (folder / "README.md").read_text()
+    assert main(["info", str(folder)]) == 0
+    fields = _info_fields(capsys.readouterr().out)
+    assert fields["vs naive"] == said and "not offered as a source: its test MSE 6 is no lower" in fields["training"]
+
+
 def test_predict_writes_one_column_per_output_of_a_multi_output_regression(tmp_path: Path, capsys) -> None:
     """Regression: a multi-output regression's predictions and labels were written as one quoted Python list per
     cell ("[5.24, 4.08, 5.83]"), which a spreadsheet or pandas cannot use; --json keeps the lists."""

@@ -418,7 +418,9 @@ def naive_verdicts(
 ) -> list[str]:
     """A sentence per naive forecast (``naive``: its metrics by key, as ``naive_test_metrics`` gives them) saying
     whether the model, of ``metrics`` on the same series, beats it by MAE (lower is better), the headline metric of
-    a regression; the card, `tshub info` and `tshub predict` say it alike."""
+    a regression, and by MSE where that verdict differs: the loss it minimises, by which a model no better than the
+    training mean learned nothing (``tshub.hub.store.learned_nothing``: `tshub list`'s "!"). The card, `tshub info`
+    and `tshub predict` say it alike."""
     sentences = []
     for key, scores in naive.items():
         ours, theirs = metrics.get("mae"), scores.get("mae")
@@ -426,9 +428,14 @@ def naive_verdicts(
             continue
         label, description = NAIVE_COLUMNS[key]
         verb = "beats" if ours < theirs else "does NOT beat"
+        by_mse = ""
+        if is_number(mse := metrics.get("mse")) and is_number(naive_mse := scores.get("mse")):
+            if (mse < naive_mse) != (ours < theirs):
+                by_mse = f"; by MSE, the loss it minimises, it {'beats' if mse < naive_mse else 'does NOT beat'} it"
+                by_mse += f" ({mse:.4g} vs {naive_mse:.4g})"
         sentences.append(
             f"This model {verb} the {label.lower()} forecast ({description}): MAE {ours:.4g} vs {theirs:.4g} "
-            f"on {scored_on}."
+            f"on {scored_on}{by_mse}."
         )
     return sentences
 
