@@ -798,3 +798,19 @@ def test_same_conv_refuses_padding_modes_it_would_not_apply(padding_mode: str) -
     nn.Conv1d derives that mode's padding from padding=0 before SameConv1d sets its own."""
     with pytest.raises(ValueError, match="zero padding"):
         SameConv1d(2, 3, 5, padding_mode=padding_mode)
+
+
+def test_a_torch_without_the_cpu_capabilities_reader_still_runs_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: ``torch.cpu.get_capabilities`` is newer than the oldest torch tshub installs with; where it was
+    missing every FCN forward pass on an AVX-512 CPU raised AttributeError (the AMD check of the Winograd path). A
+    CPU torch cannot name is taken as measured on no maker's CPU: plain oneDNN convolutions, bf16 units unknown."""
+    from tshub.training.precision import onednn_bf16_units
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 2, filters=(128, 128, 128)).eval()
+    x = torch.randn(2, 1, 16)
+    with torch.no_grad():
+        assert model(x).shape == (2, 2)
+    assert onednn_bf16_units() == (False, False)

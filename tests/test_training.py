@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tshub.data import make_preprocessor
+from tshub.data import Dataset, make_preprocessor
 from tshub.datasets import load
 from tshub.models import adapt_channel_kernel, build_model, list_architectures
 from tshub.training import RECIPES, TrainConfig, convergence_rate, fit, transfer_weights
@@ -553,6 +553,50 @@ def test_a_multi_head_pretraining_keeps_statistics_per_head_pools_them_and_fine_
     assert set(tuned.state_dict()) == set(build_model("fcn", 1, 2, filters=(8, 16, 8)).state_dict())
 
 
+def _labelled(name: str, length: int, seed: int) -> Dataset:
+    rng = np.random.default_rng(seed)
+    return Dataset.from_arrays(
+        rng.standard_normal((24, 1, length)),
+        np.arange(24) % 2,
+        name=name,
+        splits={"train": np.arange(16), "val": np.arange(16, 20), "test": np.arange(20, 24)},
+    )
+
+
+@pytest.mark.parametrize(
+    "arch, lengths, names, match",
+    [
+        ("fcn", (20, 30), ("ECG.v2", "B"), r"'ECG\.v2'.*cannot be empty or hold '\.'"),
+        ("fcn", (20, 30), ("", "B"), r"''.*cannot be empty or hold '\.'"),
+        ("mlstm_fcn", (20, 20), ("A", "B"), r"mlstm_fcn keeps BatchNorms outside its backbone .* pretrain it one"),
+        ("convnetquake", (20, 30), ("A", "B"), r"convnetquake is built for one series length, but the datasets"),
+    ],
+)
+def test_a_multi_head_pretraining_it_cannot_run_is_refused_before_any_data_is_prepared(
+    arch: str, lengths: tuple, names: tuple, match: str
+) -> None:
+    """Regression: a dataset named ``ECG.v2`` (a file ecg.v2.csv) failed in torch's ModuleDict with a KeyError;
+    mlstm_fcn's refusal advised ``statistics=False`` and convnetquake's ``input_length=``, options
+    pretrain_multihead does not take; convnetquake with input_length failed in its first epoch on the other
+    length."""
+    from tshub.training.multihead import pretrain_multihead
+
+    datasets = [_labelled(name, length, k) for k, (name, length) in enumerate(zip(names, lengths))]
+    with pytest.raises(ValueError, match=match) as refused:
+        pretrain_multihead(arch, datasets, max_epochs=1, progress=False)
+    assert "statistics=False" not in str(refused.value) and "input_length" not in str(refused.value)
+
+
+def test_a_length_bound_architecture_pretrains_multi_head_on_datasets_of_one_length() -> None:
+    """convnetquake (length-bound) on datasets of one length takes that length, as a single-dataset training does."""
+    from tshub.training.multihead import pretrain_multihead
+
+    result = pretrain_multihead(
+        "convnetquake", [_labelled("A", 20, 0), _labelled("B", 20, 1)], max_epochs=1, progress=False
+    )
+    assert result.model.input_length == 20 and set(result.model.meta["head_metrics"]) == {"A", "B"}
+
+
 @pytest.mark.parametrize("arch", ["fcn", "magnet"])  # magnet: dropout draws from the global torch RNG
 def test_a_training_run_in_pieces_between_others_ends_where_one_run_ends(gunpoint, arch):
     """Successive halving advances several trainings in turn; each must end bit for bit as if trained alone."""
@@ -650,7 +694,6 @@ def test_presets_train_in_bf16_exactly_where_the_cpu_computes_it_natively(
     assert bf16_override(False, "ucr", cpu) is False and bf16_override(True, "default", cpu) is True
     assert bf16_override(None, TrainConfig(bf16=True), cpu) is None  # resolve_recipe keeps the config's own
     rng = np.random.default_rng(0)
-    from tshub.data import Dataset
 
     data = Dataset.from_arrays(rng.standard_normal((40, 1, 16)), np.arange(40) % 2, name="tiny")
     result = train_from_scratch("fcn", data, max_epochs=1, arch_kwargs={"filters": (4, 4, 4)}, progress=False)

@@ -228,8 +228,7 @@ class TimeSeriesModel(nn.Module, HubMixin):
         BatchNorm running statistics unless ``statistics=False`` (checkpoints saved before heads kept them).
         Statistics are kept for the backbone's BatchNorms, so a model with others beside it is refused: they would
         stay shared, every head evaluated with the statistics of the dataset seen last."""
-        tracked = batch_norms(self)
-        beside = [n for n, m in self.named_modules() if m in tracked and not n.startswith(("backbone.", "head."))]
+        beside = self.batch_norms_beside_backbone()
         if statistics and beside:
             raise ValueError(
                 f"{self.arch} keeps BatchNorms outside its backbone ({', '.join(beside)}), which per-head statistics "
@@ -241,6 +240,12 @@ class TimeSeriesModel(nn.Module, HubMixin):
             {name: self.build_head(self.head_input_dim, n) for name, n in outputs_per_head.items()},
             {name: HeadStatistics(norms) for name in outputs_per_head} if norms is not None else None,
         )
+
+    def batch_norms_beside_backbone(self) -> list[str]:
+        """The names of the BatchNorms outside the backbone and the head (an LSTM branch's), which per-head
+        statistics cannot keep apart."""
+        tracked = batch_norms(self)
+        return [n for n, m in self.named_modules() if m in tracked and not n.startswith(("backbone.", "head."))]
 
     def adapt_input_channels(self, channels: int) -> None:
         """Change the number of input channels, adapting the input layers' kernels (see ``adapt_channel_kernel``)."""

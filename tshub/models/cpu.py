@@ -27,6 +27,8 @@ and Intel's AVX-512 CPUs were not measured with it, so they keep oneDNN's.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -51,7 +53,14 @@ def winograd_pays(device: torch.device) -> bool:
 def cpu_made_by(maker: str) -> bool:
     """Whether the CPU's name as torch reads it starts with ``maker`` ("AMD", "Intel"): the measurements that decide
     layouts and precision differ between makers' CPUs of one instruction set."""
-    return str(torch.cpu.get_capabilities().get("cpu_name", "")).startswith(maker)
+    return str(cpu_capabilities().get("cpu_name", "")).startswith(maker)
+
+
+def cpu_capabilities() -> dict[str, Any]:
+    """What torch reads of the CPU: its name and instruction sets (``torch.cpu.get_capabilities``); empty with a
+    torch too old to read them, so that nothing measured on a named CPU or instruction set is assumed there."""
+    read = getattr(torch.cpu, "get_capabilities", None)
+    return dict(read()) if read is not None else {}
 
 
 def winograd_tile(x: torch.Tensor, conv: nn.Conv1d) -> int | None:

@@ -102,11 +102,16 @@ def pretrain_multihead(
         time_budget_s=time_budget_s,
         bf16=bf16_override(bf16, recipe, resolve_device(device)),
     )
+    length = _refuse_what_cannot_pretrain(arch, datasets, arch_kwargs or {})
     prepared = _prepare_all(datasets, preprocessing)
     first = next(iter(prepared.values())).dataset
     torch.manual_seed(seed)
     model = build_model(
-        arch, first.n_channels, max(p.dataset.n_outputs for p in prepared.values()), **(arch_kwargs or {})
+        arch,
+        first.n_channels,
+        max(p.dataset.n_outputs for p in prepared.values()),
+        **({"input_length": length} if length is not None else {}),
+        **(arch_kwargs or {}),
     )
     model.set_heads({key: p.dataset.n_outputs for key, p in prepared.items()})
     device = resolve_device(device)
@@ -191,6 +196,35 @@ def estimate_head_statistics(
 
 
 # ---------------------------------------------------------------------------------------------------- internals
+def _refuse_what_cannot_pretrain(arch: str, datasets: Sequence[Dataset], arch_kwargs: dict[str, Any]) -> int | None:
+    """Refuse, before any data is prepared, datasets whose names cannot name heads and an architecture this
+    pretraining cannot train; returns the input length a length-bound architecture is built for (its datasets'
+    one length), else None."""
+    unnamable = [ds.name for ds in datasets if not ds.name or "." in ds.name]
+    if unnamable:
+        raise ValueError(
+            f"dataset {unnamable[0]!r}: its name names its head, which cannot be empty or hold '.': rename it "
+            "(Dataset.name, e.g. dataset.name = 'ECG_v2')."
+        )
+    probe = build_model(arch, 1, 2, input_length=1)  # the layers the architecture has, not their sizes
+    beside = probe.batch_norms_beside_backbone()
+    if beside:
+        raise ValueError(
+            f"{arch} keeps BatchNorms outside its backbone ({', '.join(beside)}), whose statistics one head per "
+            "dataset would leave shared between the datasets: pretrain it one dataset at a time "
+            "(tshub.train_from_scratch), or pick an architecture without them (fcn, convtimenet)."
+        )
+    if not probe.length_bound:
+        return None
+    lengths = sorted({ds.length for ds in datasets})
+    if len(lengths) > 1:
+        raise ValueError(
+            f"{arch} is built for one series length, but the datasets have lengths {lengths}: pretrain it on "
+            "datasets of one length, or pick an architecture that takes any length (fcn, convtimenet)."
+        )
+    return None if "input_length" in arch_kwargs else lengths[0]
+
+
 def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor | None) -> dict[str, PreparedData]:
     if not datasets:
         raise ValueError("multi-head pretraining needs at least one dataset.")

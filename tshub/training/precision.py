@@ -17,7 +17,7 @@ import warnings
 
 import torch
 
-from tshub.models.cpu import cpu_made_by
+from tshub.models.cpu import cpu_capabilities, cpu_made_by
 
 #: ``ONEDNN_MAX_CPU_ISA`` values that keep AMX, and that keep at least AVX512-bf16 (oneDNN's ISA names).
 _AMX_ISAS = ("AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512_AMX_2")
@@ -46,7 +46,7 @@ def emulated_bf16(device: torch.device) -> bool:
 
 def onednn_bf16_units() -> tuple[bool, bool]:
     """Which bfloat16 units of this CPU oneDNN uses: (AMX, AVX512-bf16), each present and not capped away."""
-    capabilities = torch.cpu.get_capabilities()
+    capabilities = cpu_capabilities()
     cap = onednn_isa_cap()
     amx = bool(capabilities.get("amx_bf16")) and (cap is None or cap in _AMX_ISAS)
     avx512_bf16 = bool(capabilities.get("avx512_bf16")) and (cap is None or cap in _BF16_ISAS)
