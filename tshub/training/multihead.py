@@ -102,17 +102,13 @@ def pretrain_multihead(
         time_budget_s=time_budget_s,
         bf16=bf16_override(bf16, recipe, resolve_device(device)),
     )
-    length = _refuse_what_cannot_pretrain(arch, datasets, arch_kwargs or {})
+    kwargs: dict[str, Any] = dict(arch_kwargs or {})
+    if (length := _refuse_what_cannot_pretrain(arch, datasets)) is not None:
+        kwargs.setdefault("input_length", length)
     prepared = _prepare_all(datasets, preprocessing)
     first = next(iter(prepared.values())).dataset
     torch.manual_seed(seed)
-    model = build_model(
-        arch,
-        first.n_channels,
-        max(p.dataset.n_outputs for p in prepared.values()),
-        **({"input_length": length} if length is not None else {}),
-        **(arch_kwargs or {}),
-    )
+    model = build_model(arch, first.n_channels, max(p.dataset.n_outputs for p in prepared.values()), **kwargs)
     model.set_heads({key: p.dataset.n_outputs for key, p in prepared.items()})
     device = resolve_device(device)
     model.to(device)
@@ -196,7 +192,7 @@ def estimate_head_statistics(
 
 
 # ---------------------------------------------------------------------------------------------------- internals
-def _refuse_what_cannot_pretrain(arch: str, datasets: Sequence[Dataset], arch_kwargs: dict[str, Any]) -> int | None:
+def _refuse_what_cannot_pretrain(arch: str, datasets: Sequence[Dataset]) -> int | None:
     """Refuse, before any data is prepared, datasets whose names cannot name heads and an architecture this
     pretraining cannot train; returns the input length a length-bound architecture is built for (its datasets'
     one length), else None."""
@@ -222,7 +218,7 @@ def _refuse_what_cannot_pretrain(arch: str, datasets: Sequence[Dataset], arch_kw
             f"{arch} is built for one series length, but the datasets have lengths {lengths}: pretrain it on "
             "datasets of one length, or pick an architecture that takes any length (fcn, convtimenet)."
         )
-    return None if "input_length" in arch_kwargs else lengths[0]
+    return lengths[0]
 
 
 def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor | None) -> dict[str, PreparedData]:
