@@ -488,3 +488,21 @@ def test_an_entry_asking_bf16_trains_in_float32_where_the_cpu_emulates_it(
     assert built.fields["build"]["recipe_hash"] == entry.recipe_hash()
     said = [line for line in built.fields["limitations"] if line.startswith("Trained in float32")]
     assert bool(said) is not native and all("emulates" in line for line in said)
+
+
+def test_the_weights_a_card_is_measured_on_are_the_weights_stored(tmp_path: Path) -> None:
+    """Regression: the zoo build measured a float16 checkpoint's card metrics on its weights cast to float16 and back,
+    while saving keeps in float32 a tensor float16 cannot hold (a BatchNorm variance above 65504): the card described
+    a model with an infinite variance, one channel zeroed, which was never written."""
+    from zoo_train import roundtrip
+
+    from tshub.data.preprocess import ZNormalize
+
+    torch.manual_seed(0)
+    model = build_model("fcn", 1, 2, filters=(4, 4, 4)).eval()
+    model.task, model.classes, model.preprocessor = "classification", ["a", "b"], ZNormalize()
+    norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    norm.running_var[0] = 1e5
+    X = np.random.default_rng(0).standard_normal((6, 1, 32)).astype(np.float32)
+    loaded = tshub.load_pretrained(model.save_pretrained(tmp_path / "m", dtype="float16"))
+    np.testing.assert_allclose(roundtrip(model, "float16").predict_proba(X), loaded.predict_proba(X), rtol=1e-6)

@@ -21,7 +21,7 @@ from zoo_manifest import BUILD_VERSION, SP500_PLAIN_CONVNETQUAKE_NOTE, Entry
 from tshub.data.catalogue import TRAIN_ONLY, UCR_CITATION, load
 from tshub.data.dataset import Dataset
 from tshub.data.splits import random_split, train_as_validation
-from tshub.hub.checkpoint import DTYPES
+from tshub.hub.checkpoint import DTYPES, stored_state
 from tshub.models.base import TimeSeriesModel
 from tshub.training import train_from_scratch
 from tshub.training.loop import evaluate, resolve_device
@@ -135,14 +135,15 @@ def load_source(name: str, validation: str = "split") -> Dataset:
 
 
 def roundtrip(model: TimeSeriesModel, dtype: str) -> TimeSeriesModel:
-    """A copy of ``model`` whose floating tensors went through ``dtype`` and back: what loading will give."""
+    """A copy of ``model`` holding the tensors a checkpoint of ``dtype`` stores (``stored_state``: float16 where it
+    holds a tensor, float32 where a value would overflow it) back in the model's dtypes: what loading will give."""
     if dtype == "float32":
         return model
+    kept = stored_state(model, DTYPES[dtype])
     stored = copy.deepcopy(model)
     with torch.no_grad():
-        for tensor in stored.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.to(DTYPES[dtype]).to(tensor.dtype))
+        for name, tensor in stored.state_dict().items():
+            tensor.copy_(kept[name].to(tensor.dtype))
     return stored
 
 

@@ -112,7 +112,7 @@ def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = 
     folder = Path(folder)
     check_checkpoint_folder(folder)
     arrays = model.preprocessor.arrays() if model.preprocessor is not None else {}
-    tensors = _state_tensors(model, DTYPES[dtype])
+    tensors = stored_state(model, DTYPES[dtype])
     tensors.update(
         {PREPROCESSING_PREFIX + name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
     )
@@ -645,7 +645,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _state_tensors(model: TimeSeriesModel, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def stored_state(model: TimeSeriesModel, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """The state dict as independent contiguous CPU tensors, floating ones cast to ``dtype``, but for a tensor the
     cast would overflow, kept in float32: float16 holds at most 65504, and a BatchNorm variance above it became inf,
     zeroing its channel once loaded (loading upcasts every tensor to the network's dtype, whatever it is stored in)."""
