@@ -101,8 +101,14 @@ def test_the_minirocket_line_counts_a_gap_within_the_table_rounding_as_a_tie(sha
 
     data = tshub.datasets.load("GunPoint", root=shared_data)
     accuracy = minirocket(data, seed=0).metrics["accuracy"]
-    rows = [SimpleNamespace(method="fine-tuned", result=SimpleNamespace(metrics={"accuracy": accuracy + 3e-5}))]
-    assert minirocket_line(data, rows, seed=0).endswith("fine-tuning tied (within the table's rounding) against it")
+    model = SimpleNamespace(meta={"splits": {"train": 40, "val": 10}})
+    tuned = SimpleNamespace(metrics={"accuracy": accuracy + 3e-5}, model=model)
+    line = minirocket_line(data, [SimpleNamespace(method="fine-tuned", result=tuned)], seed=0)
+    assert line.endswith("fine-tuning tied (within the table's rounding) against it")
+    assert (
+        "(it selects nothing on a validation split; the networks selected theirs on 10 validation series carved "
+        in line
+    )
 
 
 def test_the_minirocket_line_of_a_regression_target_compares_mae():
@@ -118,7 +124,8 @@ def test_the_minirocket_line_of_a_regression_target_compares_mae():
     X = rng.normal(size=(40, 1, 50)).astype(np.float32)
     splits = {"train": np.arange(30), "test": np.arange(30, 40)}
     data = tshub.Dataset.from_arrays(X, X.mean(axis=(1, 2)) * 10, name="levels", task="regression", splits=splits)
-    rows = [SimpleNamespace(method="fine-tuned", result=SimpleNamespace(metrics={"mae": 1e6}))]
+    model = SimpleNamespace(meta={"splits": {"train": 24, "val": 6, "test": 10}})
+    rows = [SimpleNamespace(method="fine-tuned", result=SimpleNamespace(metrics={"mae": 1e6}, model=model))]
     line = minirocket_line(data, rows, seed=0)
     assert "fitted on all 30 training series" in line and "the same test split: test mae " in line
     assert line.endswith("fine-tuning did not win against it")
@@ -129,3 +136,30 @@ def test_a_line_break_in_a_cell_keeps_the_table_s_columns():
 
     text = plain_table([["a\nb", "x"], ["c", "y"]], ["h1", "h2"])
     assert text.splitlines() == ["h1   h2", "---  --", "a b  x", "c    y"]
+
+
+@pytest.mark.parametrize("own_validation", [True, False])
+def test_the_minirocket_line_says_where_the_networks_chose_their_weights(own_validation: bool) -> None:
+    """Regression: the line said the networks carved their validation split from the training series whatever they
+    did: a target with its own validation split (EMG) or one series per class (selected on the training series)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tshub.demo import minirocket_line
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 1, 30)).astype(np.float32)
+    splits = {"train": np.arange(24), "val": np.arange(24, 30), "test": np.arange(30, 40)}
+    if not own_validation:
+        del splits["val"]
+    data = tshub.Dataset.from_arrays(X, np.arange(40) % 2, name="own", splits=splits)
+    meta = {"splits": {"train": 24, "val": 6, "test": 10}} if own_validation else {"validation_is_train": True}
+    tuned = SimpleNamespace(metrics={"accuracy": 0.5}, model=SimpleNamespace(meta=meta))
+    line = minirocket_line(data, [SimpleNamespace(method="fine-tuned", result=tuned)], seed=0)
+    said = (
+        "the networks selected theirs on the dataset's own 6 validation series"
+        if own_validation
+        else "the networks selected their weights on these same training series, having none to hold out"
+    )
+    assert said in line and "carved" not in line

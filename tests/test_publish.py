@@ -250,6 +250,24 @@ def test_a_parked_state_never_replaces_a_local_one_further_along(tmp_path: Path)
     assert build_zoo.epochs_done(build_zoo.state_file(entry, building)) == 3
 
 
+def test_a_parked_state_of_another_training_never_replaces_a_local_one_that_resumes(tmp_path: Path) -> None:
+    """Regression: a state parked by a machine that trained the entry in the other precision (bf16 hangs on the CPU,
+    not on the recipe hash) and further along replaced the local state, whose restore then refused it: the local
+    epochs were lost and the training started afresh."""
+    entry = Entry.from_dict(MANIFEST[0])
+    building, parked = tmp_path / "building", tmp_path / "parked"
+    for folder, epochs, fingerprint in ((building, 27, "this-cpu"), (parked, 58, "other-cpu")):
+        folder.mkdir()
+        meta = {"state": json.dumps({"epoch": epochs, "fingerprint": fingerprint})}
+        save_file({"x": torch.zeros(1)}, build_zoo.state_file(entry, folder), metadata=meta)
+    assert not build_zoo.unpark(entry, building, parked)
+    assert build_zoo.epochs_done(build_zoo.state_file(entry, building)) == 27
+    meta = {"state": json.dumps({"epoch": 58, "fingerprint": "this-cpu"})}  # the same training, further along
+    save_file({"x": torch.zeros(1)}, build_zoo.state_file(entry, parked), metadata=meta)
+    assert build_zoo.unpark(entry, building, parked)
+    assert build_zoo.epochs_done(build_zoo.state_file(entry, building)) == 58
+
+
 def test_a_state_of_another_recipe_is_neither_resumed_nor_blocks_parking_this_one(tmp_path: Path) -> None:
     """A recipe change leaves the old recipe's parked state in git; further along, it used to replace the local state
     on every run (whose restore then refused it and started afresh) and to keep the new state from being parked."""
@@ -506,3 +524,81 @@ def test_the_weights_a_card_is_measured_on_are_the_weights_stored(tmp_path: Path
     X = np.random.default_rng(0).standard_normal((6, 1, 32)).astype(np.float32)
     loaded = tshub.load_pretrained(model.save_pretrained(tmp_path / "m", dtype="float16"))
     np.testing.assert_allclose(roundtrip(model, "float16").predict_proba(X), loaded.predict_proba(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"dtype": "float8"}, r"dtype must be one of \['bfloat16', 'float16', 'float32'\], got 'float8'"),
+        ({"target_scaling": "log"}, r"target_scaling must be None or 'relative', got 'log'"),
+        ({"preprocessing": "zscore"}, r"unknown preprocessing 'zscore'"),
+        ({"recipe": "fast"}, r"unknown recipe 'fast'"),
+        ({"datasets": "GunPoint"}, r"datasets must be a list of dataset names, got 'GunPoint'"),
+        ({"datasets": ["A", "B"], "validation": "train"}, r"a multi-head entry .* validation='train'"),
+        ({"datasets": ["A", "B"], "use_stream_max": True}, r"a multi-head entry .* use_stream_max=True"),
+        ({"datasets": ["A", "B"], "target_scaling": "relative"}, r"a multi-head entry .* target_scaling='relative'"),
+    ],
+)
+def test_a_manifest_entry_the_build_would_fail_on_or_ignore_is_refused_when_read(fields: dict, match: str) -> None:
+    """Regression: a dtype typo was found only after the entry had trained (hours), its saved state already cleared;
+    a string of datasets became one head per letter; a multi-head entry's validation, use_stream_max and
+    target_scaling were hashed and recorded but never used."""
+    with pytest.raises(ValueError, match=match):
+        Entry.from_dict({"source": "GunPoint", "arch": "fcn", **fields})
+
+
+@pytest.mark.parametrize("other", ["--push", "--force", "--dry-run"])
+def test_park_with_a_flag_it_would_ignore_is_refused(
+    zoo: dict[str, Path], other: str, capsys: pytest.CaptureFixture
+) -> None:
+    """Regression: ``--park --push`` (or ``--force``) parked and exited 0 without a word about the push, and
+    ``--park --dry-run`` showed the build plan without parking: each flag silently ignored the other."""
+    with pytest.raises(SystemExit) as refused:
+        run(zoo, "--park", other)
+    assert (
+        refused.value.code == 2
+        and f"--park trains, builds and uploads nothing: drop {other}" in capsys.readouterr().err
+    )
+
+
+def test_a_push_dry_run_says_an_unbuilt_entry_would_be_built_then_uploaded(
+    zoo: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Regression: ``--push --dry-run`` said "not uploaded, checkpoint missing (build it first)" of an entry that
+    ``--push`` builds (hours) and then uploads."""
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps([MANIFEST[0], {"source": "Coffee", "arch": "fcn", "max_epochs": 1}]))
+    paths = {**zoo, "manifest": manifest}
+    assert run(paths, "--push", "--dry-run", "--namespace", "me") == 0
+    out = capsys.readouterr().out
+    assert "would build Coffee/fcn (missing), then upload it -> " in out and "me/Coffee-fcn" in out
+    assert "build it first" not in out and "would upload" in out  # GunPoint/fcn is up to date
+
+
+def test_a_card_says_when_a_training_stopped_at_max_epochs_had_its_best_score_and_where_a_reference_was_measured() -> (
+    None
+):
+    """Regression: every checkpoint stopped by its maximum epochs was said to be "still improving", Herring/fcn's too,
+    whose best epoch was 902 of 1000 (98 epochs without improving, early stopping waiting 100); and a train-only set's
+    "0.11 below the 1-NN DTW (0.884 vs 0.999 test accuracy)" compared two test splits without saying so."""
+    from zoo_train import _below_reference, _max_epochs_sentence
+
+    config = {"early_stopping_patience": 100}
+    herring = _max_epochs_sentence({"epochs": 1000, "best_epoch": 902, "train_config": config})
+    assert "came at epoch 902, 98 epochs before the end, within the 100 epochs early stopping waits" in herring
+    assert "still improving" not in herring
+    assert "still improving, its best at epoch 1000" in _max_epochs_sentence(
+        {"epochs": 1000, "best_epoch": 1000, "train_config": config}
+    )
+    reference = {
+        "name": "1-NN DTW, learned window (UCR archive), on the official test split",
+        "metrics": {"accuracy": 0.999},
+    }
+    meta = {"splits": {"train": 801}, "best_epoch": 329, "epochs": 429, "stop_reason": "early_stopping"}
+    said = _below_reference({"accuracy": 0.884}, {}, {**reference, "on_other_split": True}, meta)[0]
+    assert said.startswith(
+        "This model is 0.11 below the 1-NN DTW (measured on the official test split, not this model's) (0.884 vs 0.999"
+    )
+    assert _below_reference({"accuracy": 0.884}, {}, reference, meta)[0].startswith(
+        "This model is 0.11 below the 1-NN DTW (0.884"
+    )

@@ -158,9 +158,21 @@ def minirocket_line(data: Dataset, rows: list[DemoRow], seed: int) -> str:
     n_train = len(data.splits["train"]) if "train" in data.splits else len(data.X)
     return (
         f"MiniRocket (tshub.baselines, seed {seed}, {rocket.elapsed_s:.1f} s), fitted on all {n_train} training series "
-        f"(it selects nothing on a validation split, which the networks carved from them) and tested on the same test "
-        f"split: test {metric} {value:.4f}; fine-tuning {verdict} against it"
+        f"(it selects nothing on a validation split; {_how_the_networks_selected(data, rows[0].result)}) and tested "
+        f"on the same test split: test {metric} {value:.4f}; fine-tuning {verdict} against it"
     )
+
+
+def _how_the_networks_selected(data: Dataset, result: FitResult) -> str:
+    """Where the fine-tune chose its weights: on the training series themselves (one per class), on the dataset's
+    own validation split, or on one carved from the training series."""
+    meta = result.model.meta
+    if meta.get("validation_is_train"):
+        return "the networks selected their weights on these same training series, having none to hold out"
+    n_val = (meta.get("splits") or {}).get("val", "?")
+    if "val" in data.splits:
+        return f"the networks selected theirs on the dataset's own {n_val} validation series"
+    return f"the networks selected theirs on {n_val} validation series carved from them"
 
 
 def headline_metric(task: str) -> str:

@@ -6,7 +6,7 @@ and uploads to the Hugging Face Hub only when asked.
     python scripts/publish/build_zoo.py --only 'SP500/*' --force # rebuild some entries
     python scripts/publish/build_zoo.py --dry-run                # the plan: what is up to date, what would build
     python scripts/publish/build_zoo.py --push --dry-run         # what would be uploaded (repo ids, files, sizes)
-    python scripts/publish/build_zoo.py --push                   # upload up-to-date checkpoints to the Hub
+    python scripts/publish/build_zoo.py --push                   # build what is missing or stale, then upload
                                                                  # ($HF_ENDPOINT: huggingface.co or a `tshub serve`)
     python scripts/publish/build_zoo.py & python scripts/publish/build_zoo.py  # two processes share the build
     python scripts/publish/build_zoo.py --park                   # carry unfinished trainings to another machine
@@ -41,6 +41,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -124,7 +125,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     parser.add_argument("--progress", action="store_true", help="show per-epoch progress bars")
-    parser.add_argument("--push", action="store_true", help="upload each up-to-date checkpoint to the Hub")
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        help="after the build, upload each selected checkpoint that is up to date to the Hub",
+    )
     parser.add_argument(
         "--namespace", help=f"Hub user or org of the repos (default: {hub_namespace()!r}, from $TSHUB_NAMESPACE)"
     )
@@ -134,6 +139,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="print the build plan (and, with --push, the uploads); train, write and upload nothing",
     )
     args = parser.parse_args(argv)
+    ignored = [
+        flag for flag, given in (("--push", args.push), ("--force", args.force), ("--dry-run", args.dry_run)) if given
+    ]
+    if args.park and ignored:
+        parser.error(f"--park trains, builds and uploads nothing: drop {' and '.join(ignored)}.")
     return args
 
 
@@ -246,17 +256,25 @@ def state_file(entry: Entry, building: Path) -> Path:
 def epochs_done(path: Path) -> int:
     """Completed epochs of the training state at ``path``; -1 when there is none or it cannot be read."""
     try:
-        with safe_open(path, "pt") as f:
-            return int(json.loads(f.metadata()["state"])["epoch"])
+        return int(_state_meta(path)["epoch"])
     except Exception:  # absent, damaged or foreign: any readable state is further along
         return -1
 
 
+def _state_meta(path: Path) -> dict[str, Any]:
+    with safe_open(path, "pt") as f:
+        return dict(json.loads(f.metadata()["state"]))
+
+
 def unpark(entry: Entry, building: Path, parked: Path) -> bool:
-    """Start from the entry's parked state when it is further along than the local one (another machine's work);
-    True when it was taken."""
-    carried = state_file(entry, parked)
-    if epochs_done(carried) <= epochs_done(state_file(entry, building)):
+    """Start from the entry's parked state when it is further along than the local one (another machine's work)
+    and of the same training, or when there is no local one to resume; True when it was taken. A training's
+    fingerprint covers what the recipe hash does not (the precision a CPU trains in), so a parked state of another
+    one would be refused on restore, the local epochs lost."""
+    carried, local = state_file(entry, parked), state_file(entry, building)
+    if epochs_done(carried) <= epochs_done(local):
+        return False
+    if epochs_done(local) >= 0 and _state_meta(local).get("fingerprint") != _state_meta(carried).get("fingerprint"):
         return False
     atomic_write(state_file(entry, building), lambda tmp: shutil.copyfile(carried, tmp))
     return True
@@ -374,7 +392,12 @@ def show_plan(entries: list[Entry], zoo: Path, parked: Path, force: bool) -> Non
 
 
 def show_uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> None:
-    for _entry, folder, repo_id in uploads(entries, zoo, namespace):
+    """What ``--push`` would upload: every selected checkpoint, those it builds first said so."""
+    for entry in entries:
+        folder, repo_id = zoo / entry.source / entry.arch, ModelId(entry.source, entry.arch).repo_id(namespace)
+        if (status := state(entry, zoo)) != "up to date":
+            print(f"would build {entry.id} ({status}), then upload it -> {hub_endpoint()}/{repo_id}", flush=True)
+            continue
         files = ", ".join(
             f"{name} ({human_size((folder / name).stat().st_size)})"
             for name in CHECKPOINT_FILES

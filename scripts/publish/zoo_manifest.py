@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from tshub.data.catalogue import FULL, TRAIN_ONLY, list_datasets, load, ucr_summary
+from tshub.data.preprocess import make_preprocessor
 from tshub.data.splits import VALIDATIONS
+from tshub.hub.checkpoint import DTYPES
 from tshub.models.registry import list_architectures
 from tshub.training.recipes import resolve_recipe
 
@@ -91,8 +93,27 @@ class Entry:
     validation: str = "split"
 
     def __post_init__(self) -> None:
+        """Refuse what the build would fail on only after training (hours), or ignore."""
         if self.validation not in VALIDATIONS:
             raise ValueError(f"{self.id}: validation must be one of {VALIDATIONS}, got {self.validation!r}.")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"{self.id}: dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}.")
+        if self.target_scaling not in (None, "relative"):
+            raise ValueError(f"{self.id}: target_scaling must be None or 'relative', got {self.target_scaling!r}.")
+        try:
+            make_preprocessor(self.preprocessing)
+            resolve_recipe(self.recipe, max_epochs=self.max_epochs, bf16=self.bf16)
+        except ValueError as e:
+            raise ValueError(f"{self.id}: {e}") from None
+        if not isinstance(self.datasets, tuple) or not all(isinstance(name, str) for name in self.datasets):
+            raise ValueError(f"{self.id}: datasets must be a list of dataset names, got {self.datasets!r}.")
+        ignored = {"validation": "split", "use_stream_max": False, "target_scaling": None}
+        set_here = [f"{k}={getattr(self, k)!r}" for k, default in ignored.items() if getattr(self, k) != default]
+        if self.datasets and set_here:
+            raise ValueError(
+                f"{self.id}: a multi-head entry trains every head as pretrain_multihead does, without "
+                f"{', '.join(set_here)}: drop {'it' if len(set_here) == 1 else 'them'}."
+            )
 
     @property
     def id(self) -> str:
@@ -118,7 +139,8 @@ class Entry:
             )
         if data["arch"] not in list_architectures():
             raise ValueError(f"manifest entry {data}: unknown arch; registered: {list_architectures()}.")
-        return cls(**{**data, "datasets": tuple(data.get("datasets", ()))})
+        datasets = data.get("datasets", ())
+        return cls(**{**data, "datasets": tuple(datasets) if isinstance(datasets, list) else datasets})
 
     def recipe_hash(self) -> str:
         """16 hex digits of the sha256 of everything that determines the trained weights."""

@@ -112,11 +112,29 @@ def build_entry(
             "bench/results/bf16_accuracy.md)."
         )
     if meta.get("stop_reason") == "max_epochs":
-        built.fields["limitations"].append(
-            f"Training ran its recipe's maximum of {meta['epochs']} epochs without early stopping: the validation "
-            "score was still improving (by accuracy or by loss at equal accuracy), so it may not have converged."
-        )
+        built.fields["limitations"].append(_max_epochs_sentence(meta))
     return built
+
+
+def _max_epochs_sentence(meta: dict[str, Any]) -> str:
+    """What a training stopped by its maximum epochs says of convergence: its best validation score came within
+    the early-stopping patience of the end (or it has none), which is all the stop tells; "still improving" when it
+    came in the last epochs."""
+    epochs, best = meta["epochs"], meta.get("best_epoch")
+    patience = (meta.get("train_config") or {}).get("early_stopping_patience")
+    said = f"Training ran its recipe's maximum of {epochs} epochs without early stopping"
+    if best is None or patience is None:
+        return f"{said}, so it may not have converged."
+    since = epochs - best
+    if since <= max(1, patience // 10):
+        return (
+            f"{said}: its validation score (accuracy, then loss at equal accuracy) was still improving, its best at "
+            f"epoch {best}, so it may not have converged."
+        )
+    return (
+        f"{said}: its best validation score (accuracy, then loss at equal accuracy) came at epoch {best}, {since} "
+        f"epochs before the end, within the {patience} epochs early stopping waits; it may not have converged."
+    )
 
 
 def load_source(name: str, validation: str = "split") -> Dataset:
@@ -265,7 +283,7 @@ def _below_reference(
 ) -> list[str]:
     """Plain sentences when the checkpoint does worse than its reference: any higher MAE (regression), or an
     accuracy more than ACCURACY_GAP below it, with the facts that explain it (split sizes, validation vs test)."""
-    name = reference["name"].split(",")[0]
+    name = _reference_name(reference)
     ours, theirs = metrics.get("mae"), reference["metrics"].get("mae")
     if ours is not None and theirs is not None and ours > theirs:
         return [
@@ -302,8 +320,17 @@ def _beats_reference(metrics: dict[str, float], reference: dict[str, Any]) -> li
     ours, theirs = metrics.get("mae"), reference["metrics"].get("mae")
     if ours is None or theirs is None or ours > theirs:
         return []
-    name = reference["name"].split(",")[0]
+    name = _reference_name(reference)
     return [f"This model beats its reference, the {name}: test MAE {ours:.4g} vs {theirs:.4g}."]
+
+
+def _reference_name(reference: dict[str, Any]) -> str:
+    """The reference's name without its source (the first comma's clause), but saying when it was measured on
+    another test split than the checkpoint's (a train-only UCR set's), so that no sentence compares the two bare."""
+    name = reference["name"].split(",")[0]
+    return name + (
+        " (measured on the official test split, not this model's)" if reference.get("on_other_split") else ""
+    )
 
 
 def _limitations(ds: Dataset, entry: Entry) -> list[str]:
