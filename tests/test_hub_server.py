@@ -264,6 +264,32 @@ def test_a_private_repo_is_invisible_to_other_tenants_and_tokens_are_checked(hub
     assert torch.equal(outputs(load_pretrained("alice/secret-fcn")), outputs(secret))
 
 
+def test_a_checkpoint_pushed_to_another_repo_than_its_id_s_names_that_repo_in_its_card(hub, client, tmp_path):
+    """Regression: a folder pushed to ``team/Adiac-fcn`` (``tshub push --namespace team``, or ``--repo-id``) kept a card
+    saying ``tshub.load_pretrained("Adiac/fcn")``, which fetches the tshub zoo's checkpoint, not this one; a folder
+    without an id said "path/to/checkpoint". A push to the id's own repo uploads the folder as it is."""
+    api = HfApi(endpoint=hub.url, token=hub.tokens["alice"])
+    folder = small_fcn(12).save_pretrained(tmp_path / "adiac", id="Adiac/fcn")
+    folder_files = {name: (folder / name).read_bytes() for name in (CARD_NAME, CONFIG_NAME, WEIGHTS_NAME)}
+    push_folder(folder, "team/Adiac-fcn", token=hub.tokens["alice"])
+    card = Path(hf_hub_download("team/Adiac-fcn", CARD_NAME, endpoint=hub.url, token=hub.tokens["alice"])).read_text()
+    assert 'tshub.load_pretrained("team/Adiac-fcn")' in card and 'load_pretrained("Adiac/fcn")' not in card
+    config = json.loads(Path(hf_hub_download("team/Adiac-fcn", CONFIG_NAME, endpoint=hub.url)).read_text())
+    assert config["repo_id"] == "team/Adiac-fcn" and config["id"] == "Adiac/fcn"
+    assert {name: (folder / name).read_bytes() for name in folder_files} == folder_files  # the local folder as it was
+    assert torch.equal(outputs(load_pretrained("team/Adiac-fcn")), outputs(small_fcn(12)))
+    push_folder(folder, "team/Adiac-fcn", token=hub.tokens["alice"])  # the same staged files: no new commit
+    assert len(api.list_repo_commits("team/Adiac-fcn")) == 2
+    anonymous = small_fcn(13).save_pretrained(tmp_path / "mine")
+    push_folder(anonymous, "alice/mine", token=hub.tokens["alice"])
+    card = Path(hf_hub_download("alice/mine", CARD_NAME, endpoint=hub.url, token=hub.tokens["alice"])).read_text()
+    assert 'tshub.load_pretrained("alice/mine")' in card and "path/to/checkpoint" not in card
+    own = small_fcn(14).save_pretrained(tmp_path / "meat", id="Meat/fcn")
+    push_folder(own, "tshub/Meat-fcn", token=hub.tokens["tshub"])
+    pushed = Path(hf_hub_download("tshub/Meat-fcn", CONFIG_NAME, endpoint=hub.url)).read_bytes()
+    assert pushed == (own / CONFIG_NAME).read_bytes()
+
+
 def test_a_corrupted_download_is_detected_and_not_kept_in_the_cache(hub, client, tmp_path):
     """Failed before the fix: the client checks sizes only, so the damaged weights stayed in the cache and every
     later load failed on the weights' hash, even once the server's copy was sound again."""

@@ -16,7 +16,7 @@ from typing import Any, TypeGuard
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from tshub.data.preprocess import Preprocessor
-from tshub.hub.ids import as_model_id
+from tshub.hub.ids import DEFAULT_NAMESPACE, as_model_id
 from tshub.models.registry import get_architecture
 
 # tshub metric key → (Hub metric type, display name); other keys are shown as they are.
@@ -128,10 +128,10 @@ def model_name(config: dict[str, Any]) -> str:
 
 def loadable_name(config: dict[str, Any]) -> str | None:
     """What ``load_pretrained`` and ``tshub pull`` take to fetch this checkpoint: its id, unless it lives in a repo
-    other than its id's own (a copy pushed elsewhere: the id would fetch the original), then its repo; None for a
-    checkpoint with neither."""
+    other than its id's own in the tshub namespace (a copy pushed elsewhere: the id would fetch the original, for a
+    reader whose ``$TSHUB_NAMESPACE`` is not the pusher's), then its repo; None for a checkpoint with neither."""
     model_id, repo = as_model_id(str(config.get("id") or "")), config.get("repo_id")
-    if model_id is not None and isinstance(repo, str) and model_id.repo_id() != repo:
+    if model_id is not None and isinstance(repo, str) and model_id.repo_id(DEFAULT_NAMESPACE) != repo:
         return repo
     return config.get("id") or repo
 

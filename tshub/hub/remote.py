@@ -20,10 +20,14 @@ tshub checkpoint, and says so. A push checks that the folder loads before it cre
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +35,7 @@ import httpx2
 from huggingface_hub import HfApi, constants, get_token, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 
+from tshub.hub.card import build_model_card, loadable_name
 from tshub.hub.checkpoint import (
     CARD_NAME,
     CHECKPOINT_FILES,
@@ -202,17 +207,42 @@ def push_folder(
     api = HfApi(endpoint=hub_endpoint(), token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.upload_folder(
-            repo_id=repo_id,
-            folder_path=str(folder),
-            commit_message=commit_message,
-            revision=revision,
-            allow_patterns=list(CHECKPOINT_FILES),
-            delete_patterns=[HISTORY_NAME],
-        )
+        with _naming_its_repo(Path(folder), repo_id) as uploaded:
+            commit = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=str(uploaded),
+                commit_message=commit_message,
+                revision=revision,
+                allow_patterns=list(CHECKPOINT_FILES),
+                delete_patterns=[HISTORY_NAME],
+            )
     except httpx2.TransportError as err:  # no answer at all: no network, a wrong HF_ENDPOINT, a Hub that is down
         raise HubError(f"{where}: the Hub could not be reached ({err}); check the network and HF_ENDPOINT.") from None
     return commit.commit_url
+
+
+@contextmanager
+def _naming_its_repo(folder: Path, repo_id: str) -> Iterator[Path]:
+    """``folder``, or a copy whose config and card name ``repo_id`` where the folder's would send a reader elsewhere:
+    pushed to another repo than its id's own (``--namespace``, ``--repo-id``) its card's ``load_pretrained("ID")``
+    would fetch the tshub zoo's checkpoint, and without an id it says "path/to/checkpoint". What follows the generated
+    card (the zoo's per-head table) is kept; a card edited by hand is uploaded as it is."""
+    text = (folder / CONFIG_NAME).read_text()
+    config = json.loads(text)
+    named = {**config, "repo_id": repo_id}
+    if loadable_name(named) == loadable_name(config):
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="tshub-push-") as tmp:
+        staged = Path(tmp)
+        for name in CHECKPOINT_FILES:
+            if (folder / name).is_file():
+                shutil.copyfile(folder / name, staged / name)
+        card, generated = (folder / CARD_NAME).read_text(), str(build_model_card(config))
+        if card.startswith(generated):
+            (staged / CARD_NAME).write_text(str(build_model_card(named)) + card[len(generated) :])
+        (staged / CONFIG_NAME).write_text(json.dumps(named, indent=2) + "\n")
+        yield staged
 
 
 def check_pushable(folder: Path) -> None:
