@@ -51,7 +51,7 @@ from tshub.recommend.advice import (
     minirocket_references,
     pick_features,
 )
-from tshub.recommend.advice_rules import EvidenceTable, fit_evidence, fit_rule, select_rule, table_of
+from tshub.recommend.advice_rules import EvidenceTable, beats, fit_evidence, fit_rule, select_rule, table_of
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -272,7 +272,7 @@ def markdown(evidence: dict[str, Any]) -> str:
                 f"| {target} | {len(mine)} | {np.median([r['accuracy'] for r in mine]):.3f} | "
                 f"{'-' if scratch is None else f'{scratch:.3f}'} | "
                 f"{'-' if minirocket is None else f'{minirocket:.3f}'} | "
-                f"{sum(r['scratch'] is not None and r['accuracy'] > r['scratch'] for r in mine)} | "
+                f"{sum(r['scratch'] is not None and beats(r['accuracy'], r['scratch'], 'scratch') for r in mine)} | "
                 f"{mine[0]['features']['per_class']:.1f} | "
                 f"{'-' if not logme else f'{np.median(logme):.3f}'} |"
             )

@@ -82,6 +82,46 @@ def test_summarise_counts_targets_and_runs_the_sign_tests():
     assert rows["coin"]["vs_random"]["p"] == 1.0 and not rows["coin"]["vs_random"]["bky"]
 
 
+def test_a_method_significantly_worse_than_random_is_said_worse_not_a_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the vs-random sign test is two-sided, and its corrected rejection was read as a pass: a method
+    that picked the worst source on every target "beat a random pick significantly", its table cell **yes**, and the
+    protocol's default rule could have shipped it. A method whose regret is paired with random's is judged on the
+    per-target differences: one at 0.10 everywhere against a random pick at 0.05 or 0.20 did not clear it."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import rank_methods
+
+    outcomes = {}
+    for i in range(12):
+        truth = TargetTruth(f"t{i}", {"A": 0.9, "B": 0.8, "C": 0.8, "D": 0.6 if i % 2 else 0.75})
+        outcomes[truth.target] = {
+            **baselines(truth),
+            "anti": judge({"D": 1.0}, truth),  # the worst every time
+            "good": judge({"A": 1.0}, truth),
+        }
+    rows = summarise(outcomes)
+    anti = rows["anti"]["vs_random"]
+    assert anti["wtl"] == [0, 0, 12] and anti["bky"] and not anti["beats"]
+    assert rows["good"]["vs_random"]["beats"]
+    said = rank_methods.verdict(rows)
+    assert said == "Beat a random pick significantly after the correction: good." and "anti" not in said
+    assert ", **worse**" in rank_methods.summary_row("anti", rows["anti"], minirocket=False)
+    assert ", **yes**" in rank_methods.summary_row("good", rows["good"], minirocket=False)
+    # the paired interval: regret 0.10 on every target, random's 0.05 and 0.20 in turn (mean 0.125)
+    flat = {"accuracy": 0.8, "regret": 0.1, "rank": 2.0, "top1": 0.0, "kendall": None, "spearman": None, "pick": ["B"]}
+    paired = {
+        f"t{i}": {
+            "oracle": {"accuracy": 0.9, "regret": 0.0, "rank": 1.0},
+            "random": {"accuracy": 0.9 - (0.05 if i % 2 else 0.2), "regret": 0.05 if i % 2 else 0.2, "rank": 2.0},
+            "flat": flat,
+        }
+        for i in range(24)
+    }
+    rows = summarise(paired)
+    low, high = rows["flat"]["regret_gain_ci"]
+    assert low < 0 < high  # random's regret less the method's, per target: no gain shown
+    assert "lies wholly above 0: none" in rank_methods.verdict(rows)
+
+
 def test_minirocket_ties_within_its_rounding_and_every_row_meets_the_referents():
     """MiniRocket's table is rounded to 4 decimals: within that (advice_rules.MINIROCKET_TIE) it ties, in ranks and in
     W/T/L, as advice_rules.beats counts it; accuracies equal up to float noise share a rank; the baselines are compared
@@ -630,8 +670,8 @@ def test_the_verdict_names_a_method_and_says_what_the_intervals_show(rank_method
     truth = TargetTruth("T", {"A": 0.9, "B": 0.8, "C": 0.7}, scratch=0.6, minirocket=0.95)
     outcomes = {t: {**baselines(truth), "m": judge({"A": 1.0}, truth)} for t in ("t1", "t2")}
     text = rank_methods.verdict(summarise(outcomes))
-    assert "Lowest mean regret: m (0.0000)" in text
-    assert "wholly below the random pick's mean regret (0.1000): m." in text
+    assert "Lowest mean regret: m (0.0000, the random pick's 0.1000)" in text
+    assert "gain over the random pick (paired by target) lies wholly above 0: m." in text
 
 
 def test_the_report_counts_every_method_the_correction_counts(rank_methods, monkeypatch, tmp_path: Path):

@@ -131,8 +131,10 @@ def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: 
     scratch and MiniRocket where known (ties: ``REFERENT_TIE``); per method also top-1 hits (expected, ties at
     its top score counting their share of the best), mean τ and ρ, and sign
     tests against the random pick and ``default``, the vs-random p values of the methods corrected together
-    (Benjamini–Krieger–Yekutieli, q = 0.05, ``bky``). ``outcomes``: target → method or baseline name →
-    ``judge``/``baselines`` row."""
+    (Benjamini–Krieger–Yekutieli, q = 0.05: ``bky``, the two-sided test rejected; ``beats``, rejected with more wins
+    than losses: a method reliably worse than random rejects too), and the bootstrap interval of the mean of the
+    per-target regret gains over the random pick (``regret_gain_ci``: its regret less the method's, paired by
+    target). ``outcomes``: target → method or baseline name → ``judge``/``baselines`` row."""
     targets = list(outcomes)
     names = list(dict.fromkeys(n for per in outcomes.values() for n in per))
     rows: dict[str, Any] = {}
@@ -158,6 +160,9 @@ def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: 
             row["vs_random"] = paired(
                 [e["accuracy"] for e in entries], [outcomes[t]["random"]["accuracy"] for t in present]
             )
+            row["regret_gain_ci"] = bootstrap_interval(
+                [outcomes[t]["random"]["regret"] - e["regret"] for t, e in zip(present, entries)]
+            )
             if default is not None and name != default and all(default in outcomes[t] for t in present):
                 row["vs_default"] = paired(
                     [e["accuracy"] for e in entries], [outcomes[t][default]["accuracy"] for t in present]
@@ -175,7 +180,8 @@ def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: 
     if methods:
         rejected, _ = benjamini_krieger_yekutieli([rows[m]["vs_random"]["p"] for m in methods])
         for m, r in zip(methods, rejected):
-            rows[m]["vs_random"]["bky"] = bool(r)
+            wins, _, losses = rows[m]["vs_random"]["wtl"]
+            rows[m]["vs_random"] |= {"bky": bool(r), "beats": bool(r) and wins > losses}
     return rows
 
 
