@@ -602,3 +602,17 @@ def test_a_card_says_when_a_training_stopped_at_max_epochs_had_its_best_score_an
     assert _below_reference({"accuracy": 0.884}, {}, reference, meta)[0].startswith(
         "This model is 0.11 below the 1-NN DTW (0.884"
     )
+
+
+def test_a_push_that_cannot_be_made_stops_at_the_first_entry(
+    zoo: dict[str, Path], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: without a token, ``--push`` tried and refused every entry in turn (134 lines for the zoo)."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(build_zoo, "push_folder", tshub.hub.push_folder)
+    monkeypatch.setattr("tshub.hub.remote.get_token", lambda: None)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("tshub.hub.remote.hub_offline", lambda: False)
+    assert run(zoo, "--push", "--namespace", "me") == 1
+    failures = [line for line in capsys.readouterr().out.splitlines() if "FAILED" in line]
+    assert len(failures) == 1 and "no Hub token" in failures[0]

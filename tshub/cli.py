@@ -48,7 +48,7 @@ from tshub.hub.card import (
 from tshub.hub.checkpoint import CARD_NAME, preprocessing_length, read_config
 from tshub.hub.errors import HubError
 from tshub.hub.ids import as_model_id, hub_namespace
-from tshub.hub.remote import hub_endpoint, push_folder, snapshot_commit
+from tshub.hub.remote import PushRefused, hub_endpoint, push_folder, snapshot_commit
 from tshub.hub.resolve import pull, resolve
 from tshub.hub.store import HUB_ONLY, find_local, list_pretrained, stores, training_status, unusable_reason
 from tshub.recommend.errors import RecommendError
@@ -298,6 +298,9 @@ def _run_push(args: argparse.Namespace) -> int:
             continue
         try:
             url = push_folder(folder, repo_id, private=args.private or None, commit_message=args.message)
+        except PushRefused as err:  # offline or no token: no other checkpoint would go either
+            print(f"{name}: push FAILED: {err}", file=sys.stderr)
+            return 1
         except HubError as err:  # it names the repo and the Hub; report it, push the others
             failed += 1
             print(f"{name}: push FAILED: {err}", file=sys.stderr)

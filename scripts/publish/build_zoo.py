@@ -53,7 +53,7 @@ from tshub.atomic import atomic_write
 from tshub.hub import CheckpointError, ModelId, hub_namespace, push_folder, read_config, write_index
 from tshub.hub.card import human_size
 from tshub.hub.checkpoint import CHECKPOINT_FILES, load_checkpoint
-from tshub.hub.remote import hub_endpoint
+from tshub.hub.remote import PushRefused, hub_endpoint
 from tshub.hub.store import INDEX_NAME, PRIMARY_METRIC, Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -412,6 +412,9 @@ def push(entries: list[Entry], zoo: Path, namespace: str | None) -> int:
         recipe = (read_config(folder).get("meta") or {}).get("build", {}).get("recipe_hash")
         try:
             url = push_folder(folder, repo_id, commit_message=f"tshub zoo: {entry.id} (recipe {recipe})")
+        except PushRefused as err:  # offline or no token: no other entry would go either
+            print(f"{entry.id}: upload to {repo_id} FAILED: {err}", flush=True)
+            return failed + 1
         except Exception as err:  # report every failed upload, keep pushing the others
             failed += 1
             print(f"{entry.id}: upload to {repo_id} FAILED: {err}", flush=True)

@@ -194,16 +194,8 @@ def push_folder(
     refusals (403: another's namespace) stay ``HfHubHTTPError``.
     """
     check_pushable(Path(folder))
+    refuse_push_that_cannot_be_made(token, repo_id)
     where = f"cannot push to {repo_id} at {hub_endpoint()}"
-    if hub_offline():
-        raise HubError(
-            f"{where}: HF_HUB_OFFLINE is set; unset it (and log in with `hf auth login` or pass token=) to upload."
-        )
-    if token is None and get_token() is None:
-        raise HubError(
-            f"{where}: no Hub token, and a Hub takes no anonymous push; log in with `hf auth login`, set HF_TOKEN "
-            "or pass token=."
-        )
     api = HfApi(endpoint=hub_endpoint(), token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
@@ -219,6 +211,25 @@ def push_folder(
     except httpx2.TransportError as err:  # no answer at all: no network, a wrong HF_ENDPOINT, a Hub that is down
         raise HubError(f"{where}: the Hub could not be reached ({err}); check the network and HF_ENDPOINT.") from None
     return commit.commit_url
+
+
+class PushRefused(HubError):
+    """No push can be made from here (offline, or no token): a batch of pushes stops at the first."""
+
+
+def refuse_push_that_cannot_be_made(token: str | None, repo_id: str) -> None:
+    """``PushRefused`` when no push can be made, offline or without a token (every Hub refuses an anonymous push),
+    before the Hub is called."""
+    where = f"cannot push to {repo_id} at {hub_endpoint()}"
+    if hub_offline():
+        raise PushRefused(
+            f"{where}: HF_HUB_OFFLINE is set; unset it (and log in with `hf auth login` or pass token=) to upload."
+        )
+    if token is None and get_token() is None:
+        raise PushRefused(
+            f"{where}: no Hub token, and a Hub takes no anonymous push; log in with `hf auth login`, set HF_TOKEN "
+            "or pass token=."
+        )
 
 
 @contextmanager
