@@ -706,3 +706,45 @@ def test_an_empty_validation_or_test_split_is_left_out_not_trained_on() -> None:
     assert any("'val' split holds no series" in note for note in notes)
     no_test, notes = training_splits(ds.with_splits({"train": np.arange(25), "test": np.arange(0)}))
     assert "test" not in no_test.splits and any("'test' split holds no series" in note for note in notes)
+
+
+def _shares_a_step(ds: Dataset, a: str, b: str, stride: int = 1) -> int:
+    """How many windows of split ``b`` share a time step (or the target after) with a window of split ``a``: rows are
+    windows ``stride`` steps apart, of length ``ds.length``."""
+    span = ds.length + 1
+    starts = {name: ds.splits[name] * stride for name in (a, b)}
+    return int(sum(np.any(np.abs(starts[a] - s) < span) for s in starts[b]))
+
+
+def test_chronological_split_of_sliding_windows_purges_the_windows_between_its_blocks() -> None:
+    """Regression: chronological_split, which its docstring recommends for windows, put adjacent windows on both
+    sides of each boundary: 49 of 150 validation windows shared time steps with training ones (length 50, stride 1).
+    Rows that are no windows are split as before."""
+    ds = windows(random_walk(1051), length=50)
+    out = chronological_split(ds, (0.7, 0.15, 0.15))
+    assert _shares_a_step(out, "train", "val") == 0 and _shares_a_step(out, "val", "test") == 0
+    assert out.meta["split_protocol"]["purged"] == 50 and len(out.splits["test"]) == 150 - 50
+    with pytest.raises(DatasetError, match="too few"):
+        chronological_split(windows(random_walk(160), length=50), (0.7, 0.15, 0.15))
+    with pytest.raises(DatasetError, match="too few"):
+        chronological_split(regression(3), (0.8, 0.1, 0.1))  # a split of no series
+
+
+def test_a_train_split_given_in_another_order_is_carved_in_time_all_the_same() -> None:
+    """Regression: the rows' indices are their time, but a train split given shuffled turned the window detection
+    off: its validation windows were drawn at random, every one overlapping a training window."""
+    ds = windows(random_walk(1050), length=50)
+    shuffled = np.random.default_rng(0).permutation(800)
+    given = ds.with_splits({"train": shuffled, "test": np.arange(850, 1000)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        carved, _ = training_splits(given, val_fraction=0.2)
+    assert _shares_a_step(carved, "train", "val") == 0 and carved.splits["val"].min() > carved.splits["train"].max()
+
+
+def test_group_split_refuses_series_without_a_group_label() -> None:
+    """Regression: rows whose group label was NaN went to no split while the protocol listed nan under one."""
+    ds = regression(12)
+    groups = np.array([1, 1, 2, 2, 3, 3, np.nan, np.nan, 4, 4, 5, 5])
+    with pytest.raises(DatasetError, match="2 series have no group label"):
+        group_split(ds, groups, (0.6, 0.2, 0.2))

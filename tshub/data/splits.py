@@ -98,8 +98,8 @@ def sliding_window_stride(X: np.ndarray) -> tuple[int, float]:
     too when at least ``SERIES_PAIRS`` of the pairs are one stride apart and ``WINDOW_PAIRS`` of those within a
     series (``series_starts``). 0 when they are not windows. Pairs whose overlap is constant do not count (constant
     rows match any shift). Cost O(n·length): candidate strides come from a sample of pairs, then each is checked on
-    every pair. Windows normalised one by one do not match and are not detected: split those with
-    ``split_order="time"``.
+    every pair. Windows normalised one by one do not match and are not detected: ``split_order="time"`` carves them
+    in time order but without a gap (the windows at each boundary overlap); carve from the raw windows instead.
     """
     X = np.asarray(X)
     X = X[:, None, :] if X.ndim == 2 else X
@@ -197,7 +197,7 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
     a dataset without splits. "auto" becomes "time" for sliding windows, and says so in a warning (a choice the
     caller did not make), else "random"."""
     _check_split_order(split_order)
-    rows = ds.splits["train"] if "train" in ds.splits else np.arange(len(ds.X))
+    rows = np.sort(ds.splits["train"]) if "train" in ds.splits else np.arange(len(ds.X))  # a row's index is its time
     stride, pairs = sliding_window_stride(ds.X[rows])
     order = "time" if split_order == "time" or (split_order == "auto" and stride) else "random"
     series = len(series_starts(ds.X[rows if stride > 0 else rows[::-1]], abs(stride))) if stride else 1
@@ -242,7 +242,7 @@ def chronological_holdout(ds: Dataset, split: str, fraction: float, order: Split
     whole series instead (``_whole_series_holdout``) where the typical series would purge more windows than it holds
     out (a gesture's few windows), or none can be carved. The protocol records each block held out this way (test,
     then validation)."""
-    rows = ds.splits["train"]
+    rows = np.sort(ds.splits["train"])  # a row's index is its time, whatever order the split was given in
     in_time = rows if order.stride >= 0 else rows[::-1]
     n = len(in_time)
     starts = series_starts(ds.X[in_time], abs(order.stride)) if order.stride else np.zeros(1, dtype=np.int64)
@@ -687,6 +687,11 @@ def group_split(ds: Dataset, groups: np.ndarray, fractions: Fractions = (0.7, 0.
     groups = np.asarray(groups)
     if len(groups) != len(ds.X):
         raise DatasetError(f"dataset {ds.name!r}: {len(groups)} group labels for {len(ds.X)} series; give one each.")
+    unlabelled = int(missing_targets(groups).sum())  # NaN, inf or None, as a missing target is
+    if unlabelled:  # np.isin never matches NaN: those series would go to no split
+        raise DatasetError(
+            f"dataset {ds.name!r}: {unlabelled} series have no group label (NaN or None); give every series its group."
+        )
     keys = np.unique(groups)
     counts = _allocate(len(keys), weights, np.zeros(len(names), np.int64), np.full(len(names), len(keys)))
     if not counts.all():
@@ -703,12 +708,23 @@ def group_split(ds: Dataset, groups: np.ndarray, fractions: Fractions = (0.7, 0.
 
 
 def chronological_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15)) -> Dataset:
-    """Consecutive blocks in series order (no shuffling), for data ordered in time such as S&P 500 windows."""
+    """Consecutive blocks in series order (no shuffling), for data ordered in time such as S&P 500 windows; where the
+    rows are sliding windows (``split_order_for``), each block after the first starts after the purged windows that
+    share a time step (or a target) with the block before (``SplitOrder.purge``, recorded as ``purged``)."""
     names, weights = _fractions(fractions)
     n = len(ds.X)
     counts = _allocate(n, weights, np.zeros(len(names), np.int64), np.full(len(names), n))
+    order = split_order_for(ds.with_splits({}), "time")
     blocks = np.split(np.arange(n), np.cumsum(counts)[:-1])
+    blocks = blocks[:1] + [block[order.purge :] for block in blocks[1:]]
+    if not all(len(block) for block in blocks):
+        purged = f", less {order.purge} purged windows before each held-out block," if order.purge else ""
+        raise DatasetError(
+            f"dataset {ds.name!r}: {n} series are too few{purged} to give each of {names} at least one; give more "
+            "series or fewer splits."
+        )
     protocol = {"rule": "chronological_split", "fractions": dict(zip(names, weights.tolist()))}
+    protocol |= {"purged": order.purge, **order.record()} if order.purge else {}
     return ds.with_splits(dict(zip(names, blocks)), split_protocol=protocol)
 
 
