@@ -723,7 +723,7 @@ def chronological_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15)) -
             f"dataset {ds.name!r}: {n} series are too few{purged} to give each of {names} at least one; give more "
             "series or fewer splits."
         )
-    protocol = {"rule": "chronological_split", "fractions": dict(zip(names, weights.tolist()))}
+    protocol: dict[str, Any] = {"rule": "chronological_split", "fractions": dict(zip(names, weights.tolist()))}
     protocol |= {"purged": order.purge, **order.record()} if order.purge else {}
     return ds.with_splits(dict(zip(names, blocks)), split_protocol=protocol)
 
