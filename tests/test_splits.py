@@ -748,3 +748,28 @@ def test_group_split_refuses_series_without_a_group_label() -> None:
     groups = np.array([1, 1, 2, 2, 3, 3, np.nan, np.nan, 4, 4, 5, 5])
     with pytest.raises(DatasetError, match="2 series have no group label"):
         group_split(ds, groups, (0.6, 0.2, 0.2))
+
+
+def test_windows_normalised_one_by_one_are_purged_when_split_in_time() -> None:
+    """Regression: windows z-normalised one by one match no shift exactly, so split_order="time" carved them in time
+    with no gap: 50 of the validation windows shared time steps with training ones. Under "time" (the caller says the
+    rows are in time order) a stride that holds up to each window's scale gives the gap; rows that are no windows
+    still split with none, and "auto" detects exact windows only, as before."""
+    raw = windows(random_walk(1050), length=50)
+    X = (raw.X - raw.X.mean(axis=2, keepdims=True)) / raw.X.std(axis=2, keepdims=True)
+    ds = Dataset.from_arrays(X, raw.y, name="normalised", task="regression")
+    assert sliding_window_stride(ds.X)[0] == 0  # "auto" does not take them for windows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        carved, notes = training_splits(ds, val_fraction=0.15, test_fraction=0.15, split_order="time")
+    assert _shares_a_step(carved, "train", "val") == 0 and _shares_a_step(carved, "val", "test") == 0
+    windows_said = carved.meta["split_protocol"]["sliding_windows"]
+    assert windows_said["stride"] == 1 and windows_said["up_to_scale"] is True
+    assert any("up to each window's scale" in note for note in notes)
+    scrambled = chronological_split(ds, (0.7, 0.15, 0.15))
+    assert _shares_a_step(scrambled, "train", "val") == 0 and scrambled.meta["split_protocol"]["purged"] == 50
+    rows = Dataset.from_arrays(np.random.default_rng(0).normal(size=(200, 1, 50)), np.arange(200.0) / 7, name="rows")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain, _ = training_splits(rows, val_fraction=0.2, split_order="time")
+    assert len(plain.splits["train"]) + len(plain.splits["val"]) == 200  # nothing purged

@@ -664,7 +664,8 @@ def _add_data_arguments(p: argparse.ArgumentParser, splits: bool) -> None:
             help="how the validation and test splits above are carved: auto (default): chronological blocks, each "
             "after a purged gap so that no held-out window shares a time step with a training one, when the rows are "
             "sliding windows of a series (of several one after another: the end of each), else stratified at "
-            "random; time: chronological blocks (rows in time order); random: stratified at random even for "
+            "random; time: chronological blocks (rows in time order; windows normalised one by one are found up to "
+            "scale and purged too); random: stratified at random even for "
             "windows (whose scores that flatters)",
         )
     group.add_argument(

@@ -55,7 +55,8 @@ class SplitOrder:
     ``asked`` ("auto", "random" or "time") resolved; ``stride`` the signed stride of their sliding windows (0: they
     are not), ``length`` the steps of a window, ``pairs`` the share of consecutive rows one stride apart, ``series``
     how many series the windows are of (``series_starts``), ``horizon`` the outputs of a regression's target (the
-    next ``horizon`` values of a forecast)."""
+    next ``horizon`` values of a forecast); ``up_to_scale``: the windows match only up to each one's scale
+    (normalised one by one: ``stride_up_to_scale``), taken as one series."""
 
     order: str
     asked: str
@@ -64,6 +65,7 @@ class SplitOrder:
     pairs: float = 0.0
     series: int = 1
     horizon: int = 1
+    up_to_scale: bool = False
 
     @property
     def purge(self) -> int:
@@ -81,6 +83,7 @@ class SplitOrder:
         if windows is not None:  # one series, one output: the record it always was
             windows.update({"series": self.series} if self.series > 1 else {})
             windows.update({"horizon": self.horizon} if self.horizon > 1 else {})
+            windows.update({"up_to_scale": True} if self.up_to_scale else {})
         return {"split_order": self.asked, "order": self.order, "sliding_windows": windows}
 
     def of_series(self) -> str:
@@ -98,8 +101,8 @@ def sliding_window_stride(X: np.ndarray) -> tuple[int, float]:
     too when at least ``SERIES_PAIRS`` of the pairs are one stride apart and ``WINDOW_PAIRS`` of those within a
     series (``series_starts``). 0 when they are not windows. Pairs whose overlap is constant do not count (constant
     rows match any shift). Cost O(n·length): candidate strides come from a sample of pairs, then each is checked on
-    every pair. Windows normalised one by one do not match and are not detected: ``split_order="time"`` carves them
-    in time order but without a gap (the windows at each boundary overlap); carve from the raw windows instead.
+    every pair. Windows normalised one by one do not match and are not detected here; under ``split_order="time"``
+    ``stride_up_to_scale`` finds them.
     """
     X = np.asarray(X)
     X = X[:, None, :] if X.ndim == 2 else X
@@ -115,6 +118,49 @@ def sliding_window_stride(X: np.ndarray) -> tuple[int, float]:
     if share >= WINDOW_PAIRS or (share >= SERIES_PAIRS and _windows_within_series(X, stride, share) >= WINDOW_PAIRS):
         return best
     return 0, share
+
+
+def stride_up_to_scale(X: np.ndarray, sample: int = 64) -> tuple[int, float]:
+    """The stride of rows that are sliding windows normalised one by one (z-scores, min-max: any scale and offset
+    per row and channel), which ``sliding_window_stride`` cannot see, and the share of consecutive pairs one stride
+    apart; (0, best share) when they are not. Each overlap is compared z-normalised. Only for rows the caller says
+    are in time order (``split_order="time"``): a ramp matches every shift up to scale, so the smallest stride that
+    matches is taken, the one whose gap purges most; a shift is tried on a sample of pairs, then checked on all."""
+    X = np.asarray(X)
+    X = X[:, None, :] if X.ndim == 2 else X
+    if X.ndim != 3 or len(X) < 3 or X.shape[-1] < 4 or not np.issubdtype(X.dtype, np.number):
+        return 0, 0.0
+    X = X.astype(np.float64)
+    sampled = np.unique(np.linspace(0, len(X) - 2, min(sample, len(X) - 1)).astype(np.int64))
+    best = 0.0
+    for stride in (k * sign for k in range(1, X.shape[-1] // 2 + 1) for sign in (1, -1)):
+        if _scaled_pairs(X, sampled, stride).mean() < WINDOW_PAIRS:
+            continue
+        share = float(_scaled_pairs(X, np.arange(len(X) - 1), stride).mean())
+        if share >= WINDOW_PAIRS:
+            return stride, share
+        best = max(best, share)
+    return 0, best
+
+
+def _scaled_pairs(X: np.ndarray, pairs: np.ndarray, stride: int, chunk: int = 4096) -> np.ndarray:
+    """For pairs (row i, row i + 1), whether the later row is the earlier one moved ``stride`` steps on up to a scale
+    and an offset per channel: their overlaps, each z-normalised, agree (and are not constant)."""
+    k, length = abs(stride), X.shape[-1]
+    same = []
+    for start in range(0, len(pairs), chunk):
+        rows = pairs[start : start + chunk]
+        earlier, later = (X[rows], X[rows + 1]) if stride > 0 else (X[rows + 1], X[rows])
+        a, b = _zscores(earlier[:, :, k:]), _zscores(later[:, :, : length - k])
+        same.append((np.abs(a - b) <= 1e-3).all(axis=(1, 2)) & np.isfinite(a).all(axis=(1, 2)))
+    return np.concatenate(same) if same else np.zeros(0, dtype=bool)
+
+
+def _zscores(values: np.ndarray) -> np.ndarray:
+    """Each row's channels z-normalised along time; NaN where a channel is constant (it matches any shift)."""
+    std = values.std(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (values - values.mean(axis=-1, keepdims=True)) / np.where(std > 1e-12, std, np.nan)
 
 
 def _windows_within_series(X: np.ndarray, stride: int, share: float) -> float:
@@ -199,11 +245,16 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
     _check_split_order(split_order)
     rows = np.sort(ds.splits["train"]) if "train" in ds.splits else np.arange(len(ds.X))  # a row's index is its time
     stride, pairs = sliding_window_stride(ds.X[rows])
+    up_to_scale = split_order == "time" and not stride  # rows in time order: windows normalised one by one?
+    if up_to_scale:
+        stride, pairs = stride_up_to_scale(ds.X[rows])
+    up_to_scale = up_to_scale and bool(stride)
     order = "time" if split_order == "time" or (split_order == "auto" and stride) else "random"
-    series = len(series_starts(ds.X[rows if stride > 0 else rows[::-1]], abs(stride))) if stride else 1
+    in_time = rows if stride > 0 else rows[::-1]
+    series = len(series_starts(ds.X[in_time], abs(stride))) if stride and not up_to_scale else 1
     horizon = int(np.prod(np.shape(ds.y)[1:])) if stride and ds.task == "regression" else 1
     resolved = SplitOrder(
-        order, split_order, stride, ds.length if stride else 0, pairs if stride else 0.0, series, horizon
+        order, split_order, stride, ds.length if stride else 0, pairs if stride else 0.0, series, horizon, up_to_scale
     )
     if split_order == "auto" and stride:
         blocks = (
@@ -245,7 +296,8 @@ def chronological_holdout(ds: Dataset, split: str, fraction: float, order: Split
     rows = np.sort(ds.splits["train"])  # a row's index is its time, whatever order the split was given in
     in_time = rows if order.stride >= 0 else rows[::-1]
     n = len(in_time)
-    starts = series_starts(ds.X[in_time], abs(order.stride)) if order.stride else np.zeros(1, dtype=np.int64)
+    one = order.up_to_scale or not order.stride  # windows matched up to scale are taken as one series
+    starts = np.zeros(1, dtype=np.int64) if one else series_starts(ds.X[in_time], abs(order.stride))
     every_series = np.split(in_time, starts[1:])
     typical = np.median([len(series) for series in every_series])
     if len(every_series) > 2 and max(1, round(fraction * typical)) < order.purge:
@@ -512,9 +564,10 @@ def _how(ds: Dataset, order: SplitOrder, seed: int, split: str) -> str:
         )
     if order.order == "time" and order.stride:
         each = f"the end of each of its {order.series} series, " if order.series > 1 else ""
+        scaled = " (up to each window's scale: normalised one by one)" if order.up_to_scale else ""
         return (
             f"{each}in time order after {order.purge} purged windows: the rows are sliding windows"
-            f"{_of_several(order.series)}, {windows}"
+            f"{_of_several(order.series)}{scaled}, {windows}"
         )
     if order.order == "time":
         return "in row order, split_order='time'"
