@@ -773,3 +773,20 @@ def test_windows_normalised_one_by_one_are_purged_when_split_in_time() -> None:
         warnings.simplefilter("ignore")
         plain, _ = training_splits(rows, val_fraction=0.2, split_order="time")
     assert len(plain.splits["train"]) + len(plain.splits["val"]) == 200  # nothing purged
+
+
+def test_lag_feature_rows_are_said_to_read_time_backwards() -> None:
+    """Regression: a table of lag features (row t = x[t-1], x[t-2], ..., as pandas' shift(1..L) builds it, target
+    x[t]) read as windows newest first, so its carve held the oldest rows out as test and trained on the future,
+    saying only "newest first"; the rows read time right to left, as no model of tshub does."""
+    series = random_walk(700)
+    lags = np.stack([series[t - 24 : t][::-1] for t in range(24, 624)])
+    ds = Dataset.from_arrays(lags, series[24:624], name="lags", task="regression")
+    with pytest.warns(UserWarning, match=r"lag features, most recent first.*X\[:, :, ::-1\]"):
+        training_splits(ds, test_fraction=0.2)
+    newest_first = windows(series, length=24).X[::-1]  # real windows, newest row first: no such warning
+    targets = windows(series, length=24).y[::-1]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        training_splits(Dataset.from_arrays(newest_first, targets, name="newest", task="regression"), test_fraction=0.2)
+    assert not any("lag features" in str(w.message) for w in caught)

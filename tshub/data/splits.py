@@ -256,6 +256,14 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
     resolved = SplitOrder(
         order, split_order, stride, ds.length if stride else 0, pairs if stride else 0.0, series, horizon, up_to_scale
     )
+    if stride < 0 and _lag_features(ds, rows):
+        warnings.warn(
+            f"dataset {ds.name!r}: its rows look like lag features, most recent first (each target is the first "
+            "value of the next row, as pandas' shift(1), shift(2), ... build them): tshub's models read time left to "
+            "right, and its carve takes such rows for windows newest first, holding the oldest rows out. Reverse each "
+            "row (X[:, :, ::-1]) so that time runs left to right, then split and train.",
+            stacklevel=2,
+        )
     if split_order == "auto" and stride:
         blocks = (
             f"chronological blocks, each after {resolved.purge} purged windows"
@@ -271,6 +279,16 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
             stacklevel=2,
         )
     return resolved
+
+
+def _lag_features(ds: Dataset, rows: np.ndarray) -> bool:
+    """Whether rows taken for windows newest first are lag features instead (row t = x[t-1], x[t-2], ..., target
+    x[t], rows in time order): each row's target is the next row's first value, where in windows newest first it is
+    the last value of the row before (a one-output regression only: classes say nothing of it)."""
+    if ds.task != "regression" or np.ndim(ds.y) != 1 or len(rows) < 3:
+        return False
+    y, first = np.asarray(ds.y, dtype=np.float64)[rows], ds.X[rows, 0, 0].astype(np.float64)
+    return bool(np.mean(np.isclose(y[:-1], first[1:], rtol=1e-5, atol=1e-7 * np.max(np.abs(y)))) >= WINDOW_PAIRS)
 
 
 def _steps(stride: int) -> str:
