@@ -153,6 +153,27 @@ def test_freeze_backbone_leaves_the_backbone_unchanged(source: TimeSeriesModel, 
         finetune(source, italy, freeze_backbone=True, lr_multiplier="grid", progress=False)
 
 
+def test_a_frozen_backbone_still_trains_an_input_layer_adapted_to_other_channels(source: TimeSeriesModel):
+    """Regression: the input layer adapted from 1 to 2 channels holds one kernel for every channel (the source's,
+    divided by 2), and freeze_backbone froze it: the model saw only the sum of its channels and scored two series
+    with their channels swapped alike. The layers copied as they were stay frozen."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=0.1, size=(80, 2, 40))
+    y = np.arange(80) % 2
+    X[y == 0, 0, 15:25] += 3.0  # the class is which channel carries the bump
+    X[y == 1, 1, 15:25] += 3.0
+    splits = {"train": np.arange(50), "val": np.arange(50, 65), "test": np.arange(65, 80)}
+    data = Dataset.from_arrays(X, y, name="which-channel", splits=splits)
+    result = finetune(source, data, freeze_backbone=True, max_epochs=30, progress=False)
+    first = result.model.backbone.block1.conv.weight
+    assert not torch.equal(first[:, 0], first[:, 1])  # the channels have kernels of their own
+    swapped = result.model.predict_proba(X[65:, ::-1].copy())
+    assert not np.allclose(swapped, result.model.predict_proba(X[65:]))
+    tuned, original = result.model.state_dict(), source.state_dict()
+    copied = [k for k in tuned if k.startswith("backbone.") and not k.startswith("backbone.block1.conv.weight")]
+    assert copied and all(torch.equal(tuned[k], original[k]) for k in copied)
+
+
 def test_regression_finetune_adapts_one_channel_source_to_three_channels(source: TimeSeriesModel, shared_data: Path):
     seismic = load("SEISMIC-CX", root=shared_data)
     # float32: under bf16 autocast the curve's validation passes differ from the float32 final metrics (4th digit)

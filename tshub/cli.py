@@ -446,7 +446,12 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
         choices=SEARCHES,
         help="with several ω: successive halving on validation (default) or every ω to the end",
     )
-    p.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
+    p.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        help="keep the layers copied from the source as they are: train only the new head, the layers re-initialised "
+        "(an LSTM beside the backbone) and an input layer adapted to another channel count",
+    )
     p.add_argument(
         "--baseline",
         action="store_true",
@@ -772,7 +777,7 @@ def _lr_multiplier(args: argparse.Namespace) -> str | float | list[float]:
         return "grid" if args.lr_multiplier is None else args.lr_multiplier
     if isinstance(args.lr_multiplier, (str, list)):
         raise UsageError(
-            "--freeze-backbone trains only the new head, so ω has no effect and there is none to choose: "
+            "--freeze-backbone keeps the copied layers as they are, so ω has no effect and there is none to choose: "
             "give one --lr-multiplier value, or none."
         )
     return 1.0 if args.lr_multiplier is None else args.lr_multiplier
@@ -780,7 +785,8 @@ def _lr_multiplier(args: argparse.Namespace) -> str | float | list[float]:
 
 def parse_lr_multiplier(text: str) -> str | float | list[float]:
     """'grid', one number, or a comma-separated list of numbers, each > 0 as the service takes them (the library
-    also takes ω = 0, which leaves the transferred layers as they are)."""
+    also takes ω = 0: the transferred weights do not train, though their BatchNorm statistics still follow the
+    target's batches; --freeze-backbone keeps those too)."""
     from tshub.training.finetune import lr_multipliers
 
     if text == "grid":

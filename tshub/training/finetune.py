@@ -117,7 +117,9 @@ def finetune(
     With several, each starts from the same initial state and the best on validation is kept (not retrained):
     ``search="halving"`` (default) trains them all for a few epochs, keeps the best third on validation, trains
     those three times longer, and so on until one is left, which trains to the recipe's end (``tshub.training.
-    search``); ``search="full"`` trains every ω to the end. ``recipe="auto"`` picks the preset for the training
+    search``); ``search="full"`` trains every ω to the end. ``freeze_backbone`` keeps the backbone's layers copied
+    from the source as they were (BatchNorm statistics included) and trains the rest: the head, layers re-initialised,
+    an input layer adapted to another channel count. ``recipe="auto"`` picks the preset for the training
     split's size (``tshub.training.recipes.auto_recipe``). ``preprocessing`` defaults to the source model's kind,
     fitted anew on the target's training split ("znorm" when the source has none). ``relative_target`` (regression):
     learn each target in its series' normalised space (True), standardised (False), or None: the given
@@ -428,7 +430,7 @@ class _OmegaRun:
         self.report = transfer_weights(source, target)
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
-            _set_backbone_trainable(target, False)
+            _freeze_copied_backbone(target, self.report)
         origin = weights_digest(target) if state_path is not None else None
         self.training = Training(
             target,
@@ -452,7 +454,7 @@ class _OmegaRun:
 
     def finish(self) -> LoopResult:
         self.loop = self.training.finish()
-        _set_backbone_trainable(self.training.model, True)
+        self.training.model.requires_grad_(True)  # frozen only while training
         return self.loop
 
     def summary(self, prep: PreparedData) -> dict[str, Any]:
@@ -524,7 +526,7 @@ def prepare_data(
     if use_stream_max and not preprocessor.uses_stream_max:
         raise ValueError(
             f"the model takes stream_max but preprocessing {preprocessor.kind!r} does not produce it: "
-            "use preprocessing='minmax_mask' (or a model built with use_stream_max=False)."
+            "use preprocessing='minmax_mask', or train without the stream_max input (use_stream_max=False)."
         )
     if preprocessor.relative_target and ds.task != "regression":
         raise ValueError(
@@ -603,10 +605,15 @@ def _omega_groups(model: TimeSeriesModel, report: TransferReport, omega: float) 
     ]
 
 
-def _set_backbone_trainable(model: TimeSeriesModel, trainable: bool) -> None:
+def _freeze_copied_backbone(model: TimeSeriesModel, report: TransferReport) -> None:
+    """Freeze the backbone's parameters copied from the source as they were. An input layer adapted to another
+    channel count holds one kernel for every channel (the source's, summed over its channels), and a layer
+    re-initialised is random: frozen, the model would see only the sum of its channels, or noise; they train."""
+    adapted = {a["name"] for a in report.adapted}
+    copied = set(report.transferred_parameters) - adapted
     for name, param in model.named_parameters():
-        if name.startswith(BACKBONE_PREFIX):
-            param.requires_grad_(trainable)
+        if name.startswith(BACKBONE_PREFIX) and name in copied:
+            param.requires_grad_(False)
 
 
 def _without_loss(scores: dict[str, float]) -> dict[str, float]:
