@@ -746,7 +746,7 @@ def test_group_split_refuses_series_without_a_group_label() -> None:
     """Regression: rows whose group label was NaN went to no split while the protocol listed nan under one."""
     ds = regression(12)
     groups = np.array([1, 1, 2, 2, 3, 3, np.nan, np.nan, 4, 4, 5, 5])
-    with pytest.raises(DatasetError, match="2 series have no group label"):
+    with pytest.raises(DatasetError, match=r"2 series have no group label \(NaN, inf or None\)"):
         group_split(ds, groups, (0.6, 0.2, 0.2))
 
 
@@ -768,6 +768,12 @@ def test_windows_normalised_one_by_one_are_purged_when_split_in_time() -> None:
     assert any("up to each window's scale" in note for note in notes)
     scrambled = chronological_split(ds, (0.7, 0.15, 0.15))
     assert _shares_a_step(scrambled, "train", "val") == 0 and scrambled.meta["split_protocol"]["purged"] == 50
+    flagged = np.concatenate([X, np.zeros_like(X)], axis=1)  # an indicator channel, constant here, hides nothing
+    flagged_ds = Dataset.from_arrays(flagged, raw.y, name="flagged", task="regression")
+    assert chronological_split(flagged_ds, (0.7, 0.15, 0.15)).meta["split_protocol"]["purged"] == 50
+    newest_first = Dataset.from_arrays(X[::-1].copy(), raw.y[::-1].copy(), name="newest", task="regression")
+    backwards = chronological_split(newest_first, (0.7, 0.15, 0.15))  # rows going back in time: the oldest train
+    assert backwards.splits["train"].min() > backwards.splits["val"].max() > backwards.splits["test"].max()
     rows = Dataset.from_arrays(np.random.default_rng(0).normal(size=(200, 1, 50)), np.arange(200.0) / 7, name="rows")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

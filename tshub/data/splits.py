@@ -123,17 +123,17 @@ def sliding_window_stride(X: np.ndarray) -> tuple[int, float]:
 def stride_up_to_scale(X: np.ndarray, sample: int = 64) -> tuple[int, float]:
     """The stride of rows that are sliding windows normalised one by one (z-scores, min-max: any scale and offset
     per row and channel), which ``sliding_window_stride`` cannot see, and the share of consecutive pairs one stride
-    apart; (0, best share) when they are not. Each overlap is compared z-normalised. Only for rows the caller says
-    are in time order (``split_order="time"``): a ramp matches every shift up to scale, so the smallest stride that
-    matches is taken, the one whose gap purges most; a shift is tried on a sample of pairs, then checked on all."""
+    apart; (0, best share) when they are not. Only for rows the caller says are in time order
+    (``split_order="time"``): a ramp matches every shift up to scale, so the smallest stride that matches is taken,
+    the one whose gap purges most. Strides are shortlisted by the lagged correlations of a few pairs (FFT, O(L log L)
+    each), tried on a sample of pairs, then checked on all (``_scaled_pairs``)."""
     X = np.asarray(X)
     X = X[:, None, :] if X.ndim == 2 else X
     if X.ndim != 3 or len(X) < 3 or X.shape[-1] < 4 or not np.issubdtype(X.dtype, np.number):
         return 0, 0.0
-    X = X.astype(np.float64)
     sampled = np.unique(np.linspace(0, len(X) - 2, min(sample, len(X) - 1)).astype(np.int64))
     best = 0.0
-    for stride in (k * sign for k in range(1, X.shape[-1] // 2 + 1) for sign in (1, -1)):
+    for stride in _correlated_strides(X, sampled[:: max(1, len(sampled) // _SHORTLIST_PAIRS)]):
         if _scaled_pairs(X, sampled, stride).mean() < WINDOW_PAIRS:
             continue
         share = float(_scaled_pairs(X, np.arange(len(X) - 1), stride).mean())
@@ -143,21 +143,71 @@ def stride_up_to_scale(X: np.ndarray, sample: int = 64) -> tuple[int, float]:
     return 0, best
 
 
-def _scaled_pairs(X: np.ndarray, pairs: np.ndarray, stride: int, chunk: int = 4096) -> np.ndarray:
+#: Pairs of rows whose lagged correlations shortlist the strides ``stride_up_to_scale`` checks.
+_SHORTLIST_PAIRS = 8
+#: Values per temporary array of ``_scaled_pairs`` (rows × channels × steps of a chunk), so memory stays bounded.
+_CHUNK_VALUES = 1 << 22
+
+
+def _correlated_strides(X: np.ndarray, pairs: np.ndarray) -> list[int]:
+    """Signed strides 1..length // 2 at which at least half of ``pairs`` (row i, row i + 1) correlate perfectly over
+    their overlap in every channel not constant in both (Pearson r > 1 - 1e-4), smallest first, forward before
+    backward."""
+    length = X.shape[-1]
+    n = 1 << int(2 * length - 1).bit_length()
+    lags = np.arange(1, length // 2 + 1)
+    votes: dict[int, int] = {}
+    for i in pairs:
+        rows = _zscores(X[i : i + 2].astype(np.float64))
+        rows = np.nan_to_num(rows)  # a constant channel: zeros, constant in every overlap
+        for sign, x, y in ((1, rows[0], rows[1]), (-1, rows[1], rows[0])):  # y moved ``lag`` on is x's end
+            matched = _lagged_correlation(x, y, lags, n) > 1 - 1e-4
+            for lag in lags[matched]:
+                votes[sign * int(lag)] = votes.get(sign * int(lag), 0) + 1
+    chosen = [stride for stride, count in votes.items() if count >= len(pairs) / 2]
+    return sorted(chosen, key=lambda stride: (abs(stride), -stride))
+
+
+def _lagged_correlation(x: np.ndarray, y: np.ndarray, lags: np.ndarray, n: int) -> np.ndarray:
+    """Per lag k, the lowest Pearson correlation over channels between x[:, k:] and y[:, :length - k] (channels,
+    length); a channel constant on both sides does not count, one constant on one side only gives 0, and a lag
+    with no channel that counts gives 0. Sums by FFT cross-correlation and cumulative sums."""
+    length = x.shape[-1]
+    m = (length - lags).astype(np.float64)
+    cross = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(y, n)), n)[:, lags]
+    sx = np.cumsum(x[:, ::-1], axis=1)[:, ::-1][:, lags]
+    sx2 = np.cumsum((x * x)[:, ::-1], axis=1)[:, ::-1][:, lags]
+    sy = np.cumsum(y, axis=1)[:, length - lags - 1]
+    sy2 = np.cumsum(y * y, axis=1)[:, length - lags - 1]
+    var_x, var_y = sx2 - sx * sx / m, sy2 - sy * sy / m
+    flat_x, flat_y = var_x <= 1e-9 * m, var_y <= 1e-9 * m
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (cross - sx * sy / m) / np.sqrt(var_x * var_y)
+    r = np.where(flat_x & flat_y, np.inf, np.where(flat_x | flat_y, 0.0, np.nan_to_num(r)))
+    lowest = r.min(axis=0)
+    return np.where(np.isinf(lowest), 0.0, lowest)
+
+
+def _scaled_pairs(X: np.ndarray, pairs: np.ndarray, stride: int) -> np.ndarray:
     """For pairs (row i, row i + 1), whether the later row is the earlier one moved ``stride`` steps on up to a scale
-    and an offset per channel: their overlaps, each z-normalised, agree (and are not constant)."""
+    and an offset per channel: their overlaps, each z-normalised, agree in every channel (one constant on both sides
+    agrees, as ``sliding_window_stride`` lets it), and at least one channel is not constant."""
     k, length = abs(stride), X.shape[-1]
+    chunk = max(1, _CHUNK_VALUES // (X.shape[1] * length))
     same = []
     for start in range(0, len(pairs), chunk):
         rows = pairs[start : start + chunk]
         earlier, later = (X[rows], X[rows + 1]) if stride > 0 else (X[rows + 1], X[rows])
-        a, b = _zscores(earlier[:, :, k:]), _zscores(later[:, :, : length - k])
-        same.append((np.abs(a - b) <= 1e-3).all(axis=(1, 2)) & np.isfinite(a).all(axis=(1, 2)))
+        a = _zscores(earlier[:, :, k:].astype(np.float64))
+        b = _zscores(later[:, :, : length - k].astype(np.float64))
+        flat_a, flat_b = np.isnan(a[:, :, 0]), np.isnan(b[:, :, 0])
+        channels = np.where(flat_a & flat_b, True, (np.abs(a - b) <= 1e-3).all(axis=2))
+        same.append(channels.all(axis=1) & ~(flat_a & flat_b).all(axis=1))
     return np.concatenate(same) if same else np.zeros(0, dtype=bool)
 
 
 def _zscores(values: np.ndarray) -> np.ndarray:
-    """Each row's channels z-normalised along time; NaN where a channel is constant (it matches any shift)."""
+    """Each row's channels z-normalised along time; NaN where a channel is constant."""
     std = values.std(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (values - values.mean(axis=-1, keepdims=True)) / np.where(std > 1e-12, std, np.nan)
@@ -761,7 +811,8 @@ def group_split(ds: Dataset, groups: np.ndarray, fractions: Fractions = (0.7, 0.
     unlabelled = int(missing_targets(groups).sum())  # NaN, inf or None, as a missing target is
     if unlabelled:  # np.isin never matches NaN: those series would go to no split
         raise DatasetError(
-            f"dataset {ds.name!r}: {unlabelled} series have no group label (NaN or None); give every series its group."
+            f"dataset {ds.name!r}: {unlabelled} series have no group label (NaN, inf or None); give every series its "
+            "group."
         )
     keys = np.unique(groups)
     counts = _allocate(len(keys), weights, np.zeros(len(names), np.int64), np.full(len(names), len(keys)))
@@ -781,13 +832,16 @@ def group_split(ds: Dataset, groups: np.ndarray, fractions: Fractions = (0.7, 0.
 def chronological_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15)) -> Dataset:
     """Consecutive blocks in series order (no shuffling), for data ordered in time such as S&P 500 windows; where the
     rows are sliding windows (``split_order_for``), each block after the first starts after the purged windows that
-    share a time step (or a target) with the block before (``SplitOrder.purge``, recorded as ``purged``)."""
+    share a time step (or a target) with the block before (``SplitOrder.purge``, recorded as ``purged``), and windows
+    going back in time (newest first) train on the oldest rows, as ``chronological_holdout`` carves them."""
     names, weights = _fractions(fractions)
     n = len(ds.X)
     counts = _allocate(n, weights, np.zeros(len(names), np.int64), np.full(len(names), n))
     order = split_order_for(ds.with_splits({}), "time")
-    blocks = np.split(np.arange(n), np.cumsum(counts)[:-1])
-    blocks = blocks[:1] + [block[order.purge :] for block in blocks[1:]]
+    in_time = np.arange(n) if order.stride >= 0 else np.arange(n)[::-1]  # windows newest first: the oldest train
+    blocks = np.split(in_time, np.cumsum(counts)[:-1])
+    blocks = blocks[:1] + [np.sort(block[order.purge :]) for block in blocks[1:]]
+    blocks[0] = np.sort(blocks[0])
     if not all(len(block) for block in blocks):
         purged = f", less {order.purge} purged windows before each held-out block," if order.purge else ""
         raise DatasetError(
@@ -795,7 +849,7 @@ def chronological_split(ds: Dataset, fractions: Fractions = (0.7, 0.15, 0.15)) -
             "series or fewer splits."
         )
     protocol: dict[str, Any] = {"rule": "chronological_split", "fractions": dict(zip(names, weights.tolist()))}
-    protocol |= {"purged": order.purge, **order.record()} if order.purge else {}
+    protocol |= {"purged": order.purge, "sliding_windows": order.record()["sliding_windows"]} if order.purge else {}
     return ds.with_splits(dict(zip(names, blocks)), split_protocol=protocol)
 
 
