@@ -236,7 +236,7 @@ def test_finetune_with_a_frozen_backbone_trains_the_head_at_omega_one(zoo, share
     assert "fine-tuned GunPoint/fcn on Coffee (ω = 1)" in capsys.readouterr().out
     for omega in ("grid", "0.5,1"):
         assert main(["finetune", "GunPoint/fcn", "Coffee", "--freeze-backbone", "--lr-multiplier", omega]) == 1
-        assert capsys.readouterr().err.startswith("tshub: error: --freeze-backbone keeps the copied layers as they are")
+        assert capsys.readouterr().err.startswith("tshub: error: --freeze-backbone keeps the backbone")
 
 
 def test_test_fraction_on_data_with_its_own_splits_is_refused_not_ignored(zoo, tmp_path, capsys):

@@ -449,8 +449,9 @@ def _add_finetune(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--freeze-backbone",
         action="store_true",
-        help="keep the layers copied from the source as they are: train only the new head, the layers re-initialised "
-        "(an LSTM beside the backbone) and an input layer adapted to another channel count",
+        help="keep the backbone's layers copied from the source as they are; the head, re-initialised layers, an "
+        "input layer adapted to another channel count and the branches beside the backbone (MagNet's and "
+        "MLSTM-FCN's LSTM) train",
     )
     p.add_argument(
         "--baseline",
@@ -777,8 +778,8 @@ def _lr_multiplier(args: argparse.Namespace) -> str | float | list[float]:
         return "grid" if args.lr_multiplier is None else args.lr_multiplier
     if isinstance(args.lr_multiplier, (str, list)):
         raise UsageError(
-            "--freeze-backbone keeps the copied layers as they are, so ω has no effect and there is none to choose: "
-            "give one --lr-multiplier value, or none."
+            "--freeze-backbone keeps the backbone's copied layers as they are, so ω has no effect and there is none to "
+            "choose: give one --lr-multiplier value, or none."
         )
     return 1.0 if args.lr_multiplier is None else args.lr_multiplier
 

@@ -118,8 +118,9 @@ def finetune(
     ``search="halving"`` (default) trains them all for a few epochs, keeps the best third on validation, trains
     those three times longer, and so on until one is left, which trains to the recipe's end (``tshub.training.
     search``); ``search="full"`` trains every ω to the end. ``freeze_backbone`` keeps the backbone's layers copied
-    from the source as they were (BatchNorm statistics included) and trains the rest: the head, layers re-initialised,
-    an input layer adapted to another channel count. ``recipe="auto"`` picks the preset for the training
+    from the source as they were (BatchNorm statistics included) and trains the rest at the recipe's rate: the head,
+    layers re-initialised, an input layer adapted to another channel count, and branches beside the backbone
+    (MagNet's and MLSTM-FCN's LSTM). ``recipe="auto"`` picks the preset for the training
     split's size (``tshub.training.recipes.auto_recipe``). ``preprocessing`` defaults to the source model's kind,
     fitted anew on the target's training split ("znorm" when the source has none). ``relative_target`` (regression):
     learn each target in its series' normalised space (True), standardised (False), or None: the given
@@ -440,7 +441,7 @@ class _OmegaRun:
             seed=seed,
             device=device,
             progress=False,
-            param_groups=_omega_groups(target, self.report, self.omega),
+            param_groups=_omega_groups(target, self.report, self.omega, freeze_backbone),
             task=prep.dataset.task,
             on_epoch_end=hook,
             target_frame=prep.val_frame,
@@ -595,9 +596,11 @@ def fresh_model_like(
     )
 
 
-def _omega_groups(model: TimeSeriesModel, report: TransferReport, omega: float) -> list[ParamGroup]:
-    """Transferred parameters at ω × lr, the rest (head, re-initialised layers) at lr."""
-    transferred = set(report.transferred_parameters)
+def _omega_groups(model: TimeSeriesModel, report: TransferReport, omega: float, frozen: bool) -> list[ParamGroup]:
+    """Transferred parameters at ω × lr, the rest (head, re-initialised layers) at lr; with a ``frozen`` backbone the
+    layers adapted to another channel count, which train while the copied ones do not, train at lr too (ω then sets
+    no rate)."""
+    transferred = set(report.transferred_parameters) - ({a["name"] for a in report.adapted} if frozen else set())
     params = dict(model.named_parameters())
     return [
         {"name": "transferred", "lr_multiplier": omega, "params": [p for n, p in params.items() if n in transferred]},
