@@ -303,6 +303,7 @@ def test_dry_run_lists_uploads_without_network(
 def test_push_uploads_each_up_to_date_folder(zoo: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.setattr(build_zoo, "push_folder", lambda folder, repo_id, **k: calls.append((folder, repo_id)))
+    monkeypatch.setattr(build_zoo, "refuse_push_that_cannot_be_made", lambda: None)  # a token, as if logged in
     assert run(zoo, "--push", "--only", "G*/fcn", "--namespace", "me") == 0
     assert calls == [(zoo["zoo"] / "GunPoint" / "fcn", "me/GunPoint-fcn")]
 
@@ -613,6 +614,13 @@ def test_a_push_that_cannot_be_made_stops_at_the_first_entry(
     monkeypatch.setattr("tshub.hub.remote.get_token", lambda: None)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr("tshub.hub.remote.hub_offline", lambda: False)
+    monkeypatch.setattr(build_zoo, "refuse_push_that_cannot_be_made", lambda: None)  # past the check up front
     assert run(zoo, "--push", "--namespace", "me") == 1
     failures = [line for line in capsys.readouterr().out.splitlines() if "FAILED" in line]
     assert len(failures) == 1 and "no Hub token" in failures[0]
+    monkeypatch.undo()
+    monkeypatch.setattr("tshub.hub.remote.get_token", lambda: None)
+    monkeypatch.setattr("tshub.hub.remote.hub_offline", lambda: False)
+    monkeypatch.setattr(build_zoo, "build", lambda *a, **k: pytest.fail("no build before a push that cannot be made"))
+    assert run(zoo, "--push", "--force") == 2  # refused before hours of building
+    assert "--push: cannot push to " in capsys.readouterr().err

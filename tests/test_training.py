@@ -566,8 +566,10 @@ def _labelled(name: str, length: int, seed: int) -> Dataset:
 @pytest.mark.parametrize(
     "arch, lengths, names, match",
     [
-        ("fcn", (20, 30), ("ECG.v2", "B"), r"'ECG\.v2'.*cannot be empty or hold '\.'"),
-        ("fcn", (20, 30), ("", "B"), r"''.*cannot be empty or hold '\.'"),
+        ("fcn", (20, 30), ("ECG.v2", "B"), r"'ECG\.v2'.*cannot be empty, hold '\.'"),
+        ("fcn", (20, 30), ("", "B"), r"''.*cannot be empty, hold '\.'"),
+        ("fcn", (20, 30), ("training", "B"), r"'training'.*ModuleDict attributes"),
+        ("convnetquake", (), (), r"needs at least one dataset"),
         ("mlstm_fcn", (20, 20), ("A", "B"), r"mlstm_fcn keeps BatchNorms outside its backbone .* pretrain it one"),
         ("convnetquake", (20, 30), ("A", "B"), r"convnetquake is built for one series length, but the datasets"),
     ],

@@ -985,7 +985,7 @@ def _series_column(data: Dataset, split: str | None) -> dict[str, list[Any]]:
     (a long table's series column, a wide table's ``id``), else each series' index in the data (``series``)."""
     rows = data.splits[split] if split else np.arange(len(data.X))
     named = meta_of_rows(data.meta, rows).get("series_ids")
-    if named is None or named["column"] in ("prediction", "label") or named["column"].startswith("p("):
+    if named is None:
         return {"series": list(range(len(rows)))}
     return {named["column"]: named["ids"]}
 

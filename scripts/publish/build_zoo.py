@@ -53,7 +53,7 @@ from tshub.atomic import atomic_write
 from tshub.hub import CheckpointError, ModelId, hub_namespace, push_folder, read_config, write_index
 from tshub.hub.card import human_size
 from tshub.hub.checkpoint import CHECKPOINT_FILES, load_checkpoint
-from tshub.hub.remote import PushRefused, hub_endpoint
+from tshub.hub.remote import PushRefused, hub_endpoint, refuse_push_that_cannot_be_made
 from tshub.hub.store import INDEX_NAME, PRIMARY_METRIC, Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.park:
         park(entries, zoo, parked)
         return 0
+    if args.push:  # before hours of training, not after
+        try:
+            refuse_push_that_cannot_be_made()
+        except PushRefused as err:
+            print(f"--push: {err}", file=sys.stderr)
+            return 2
     failed = build(entries, zoo, cards, parked, force=args.force, device=args.device, progress=args.progress)
     if args.push:
         failed += push(entries, zoo, args.namespace)
@@ -374,8 +380,13 @@ def uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> list[tupl
         if state(entry, zoo) != "up to date":
             print(f"{entry.id}: not uploaded, checkpoint {state(entry, zoo)} (build it first)", flush=True)
             continue
-        found.append((entry, zoo / entry.source / entry.arch, ModelId(entry.source, entry.arch).repo_id(namespace)))
+        found.append((entry, *upload_target(entry, zoo, namespace)))
     return found
+
+
+def upload_target(entry: Entry, zoo: Path, namespace: str | None) -> tuple[Path, str]:
+    """The entry's checkpoint folder and the Hub repo it goes to."""
+    return zoo / entry.source / entry.arch, ModelId(entry.source, entry.arch).repo_id(namespace)
 
 
 def show_plan(entries: list[Entry], zoo: Path, parked: Path, force: bool) -> None:
@@ -394,7 +405,7 @@ def show_plan(entries: list[Entry], zoo: Path, parked: Path, force: bool) -> Non
 def show_uploads(entries: list[Entry], zoo: Path, namespace: str | None) -> None:
     """What ``--push`` would upload: every selected checkpoint, those it builds first said so."""
     for entry in entries:
-        folder, repo_id = zoo / entry.source / entry.arch, ModelId(entry.source, entry.arch).repo_id(namespace)
+        folder, repo_id = upload_target(entry, zoo, namespace)
         if (status := state(entry, zoo)) != "up to date":
             print(f"would build {entry.id} ({status}), then upload it -> {hub_endpoint()}/{repo_id}", flush=True)
             continue

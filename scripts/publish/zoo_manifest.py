@@ -105,6 +105,8 @@ class Entry:
             resolve_recipe(self.recipe, max_epochs=self.max_epochs, bf16=self.bf16)
         except ValueError as e:
             raise ValueError(f"{self.id}: {e}") from None
+        if isinstance(self.datasets, list):
+            object.__setattr__(self, "datasets", tuple(self.datasets))  # frozen: hashable, as to_dict lists it
         if not isinstance(self.datasets, tuple) or not all(isinstance(name, str) for name in self.datasets):
             raise ValueError(f"{self.id}: datasets must be a list of dataset names, got {self.datasets!r}.")
         ignored = {"validation": "split", "use_stream_max": False, "target_scaling": None}
@@ -139,8 +141,7 @@ class Entry:
             )
         if data["arch"] not in list_architectures():
             raise ValueError(f"manifest entry {data}: unknown arch; registered: {list_architectures()}.")
-        datasets = data.get("datasets", ())
-        return cls(**{**data, "datasets": tuple(datasets) if isinstance(datasets, list) else datasets})
+        return cls(**data)
 
     def recipe_hash(self) -> str:
         """16 hex digits of the sha256 of everything that determines the trained weights."""

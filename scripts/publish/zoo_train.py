@@ -122,17 +122,18 @@ def _max_epochs_sentence(meta: dict[str, Any]) -> str:
     came in the last epochs."""
     epochs, best = meta["epochs"], meta.get("best_epoch")
     patience = (meta.get("train_config") or {}).get("early_stopping_patience")
+    score = "loss" if meta.get("task") == "regression" else "score (accuracy, then loss at equal accuracy)"
     said = f"Training ran its recipe's maximum of {epochs} epochs without early stopping"
     if best is None or patience is None:
         return f"{said}, so it may not have converged."
     since = epochs - best
     if since <= max(1, patience // 10):
         return (
-            f"{said}: its validation score (accuracy, then loss at equal accuracy) was still improving, its best at "
+            f"{said}: its validation {score} was still improving, its best at "
             f"epoch {best}, so it may not have converged."
         )
     return (
-        f"{said}: its best validation score (accuracy, then loss at equal accuracy) came at epoch {best}, {since} "
+        f"{said}: its best validation {score} came at epoch {best}, {since} "
         f"epochs before the end, within the {patience} epochs early stopping waits; it may not have converged."
     )
 

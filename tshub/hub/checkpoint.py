@@ -122,9 +122,14 @@ def save_checkpoint(model: TimeSeriesModel, folder: str | Path, *, dtype: str = 
     files = {WEIGHTS_NAME: weights, CARD_NAME: str(build_model_card(config)).encode()}
     if model.training_history is not None:
         files[HISTORY_NAME] = model.training_history.to_json().encode()
-    files[CONFIG_NAME] = (json.dumps(config, indent=2) + "\n").encode()  # last: it names the weights' hash
+    files[CONFIG_NAME] = config_text(config).encode()  # last: it names the weights' hash
     _write_checkpoint_files(folder.absolute(), files)
     return folder
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """config.json's text as every writer of a checkpoint writes it (a push naming another repo rewrites it)."""
+    return json.dumps(config, indent=2) + "\n"
 
 
 def check_checkpoint_folder(folder: str | Path) -> None:

@@ -41,6 +41,7 @@ from tshub.hub.checkpoint import (
     CHECKPOINT_FILES,
     CONFIG_NAME,
     HISTORY_NAME,
+    config_text,
     load_checkpoint,
     pull_record,
     save_checkpoint,
@@ -217,10 +218,10 @@ class PushRefused(HubError):
     """No push can be made from here (offline, or no token): a batch of pushes stops at the first."""
 
 
-def refuse_push_that_cannot_be_made(token: str | None, repo_id: str) -> None:
+def refuse_push_that_cannot_be_made(token: str | None = None, repo_id: str | None = None) -> None:
     """``PushRefused`` when no push can be made, offline or without a token (every Hub refuses an anonymous push),
-    before the Hub is called."""
-    where = f"cannot push to {repo_id} at {hub_endpoint()}"
+    before the Hub is called (and before hours of building, ``build_zoo --push``)."""
+    where = f"cannot push to {repo_id + ' at ' if repo_id else ''}{hub_endpoint()}"
     if hub_offline():
         raise PushRefused(
             f"{where}: HF_HUB_OFFLINE is set; unset it (and log in with `hf auth login` or pass token=) to upload."
@@ -252,7 +253,7 @@ def _naming_its_repo(folder: Path, repo_id: str) -> Iterator[Path]:
         card, generated = (folder / CARD_NAME).read_text(), str(build_model_card(config))
         if card.startswith(generated):
             (staged / CARD_NAME).write_text(str(build_model_card(named)) + card[len(generated) :])
-        (staged / CONFIG_NAME).write_text(json.dumps(named, indent=2) + "\n")
+        (staged / CONFIG_NAME).write_text(config_text(named))
         yield staged
 
 

@@ -196,11 +196,14 @@ def _refuse_what_cannot_pretrain(arch: str, datasets: Sequence[Dataset]) -> int 
     """Refuse, before any data is prepared, datasets whose names cannot name heads and an architecture this
     pretraining cannot train; returns the input length a length-bound architecture is built for (its datasets'
     one length), else None."""
-    unnamable = [ds.name for ds in datasets if not ds.name or "." in ds.name]
+    if not datasets:
+        raise ValueError("multi-head pretraining needs at least one dataset.")
+    taken = set(dir(nn.ModuleDict()))  # a ModuleDict's own attributes ("training", "keys") name no head
+    unnamable = [ds.name for ds in datasets if not ds.name or "." in ds.name or ds.name in taken]
     if unnamable:
         raise ValueError(
-            f"dataset {unnamable[0]!r}: its name names its head, which cannot be empty or hold '.': rename it "
-            "(Dataset.name, e.g. dataset.name = 'ECG_v2')."
+            f"dataset {unnamable[0]!r}: its name names its head, which cannot be empty, hold '.' or be one of "
+            "torch's ModuleDict attributes (training, keys, ...): rename it (Dataset.name, e.g. 'ECG_v2')."
         )
     probe = build_model(arch, 1, 2, input_length=1)  # the layers the architecture has, not their sizes
     beside = probe.batch_norms_beside_backbone()
@@ -222,8 +225,6 @@ def _refuse_what_cannot_pretrain(arch: str, datasets: Sequence[Dataset]) -> int 
 
 
 def _prepare_all(datasets: Sequence[Dataset], preprocessing: str | Preprocessor | None) -> dict[str, PreparedData]:
-    if not datasets:
-        raise ValueError("multi-head pretraining needs at least one dataset.")
     names = [ds.name for ds in datasets]
     if len(set(names)) != len(names):
         raise ValueError(f"dataset names must be unique (they name the heads), got duplicates in {names}.")
