@@ -1271,8 +1271,9 @@ def test_a_long_table_may_quote_its_fields(tmp_path: Path) -> None:
 
 
 def test_a_ragged_table_named_like_a_long_one_but_with_one_row_per_id_reads_as_series_rows(tmp_path: Path) -> None:
-    """Shorter rows are shorter series in a wide table, whatever its header calls the columns."""
-    ds = read_file(write(tmp_path / "w.csv", "label,series,time,x\na,7,1,2\nb,9,3\n"), variable_length="pad")
+    """Shorter rows are shorter series in a wide table, whatever its header calls the columns (a 'series' column of
+    distinct whole numbers names the series: test_a_dataframe_index_named_like_the_series_is_no_time_step)."""
+    ds = read_file(write(tmp_path / "w.csv", "label,series,time,x\na,7.5,1,2\nb,9.5,3\n"), variable_length="pad")
     assert ds.X.shape == (2, 1, 3)
 
 
@@ -1606,3 +1607,62 @@ def test_a_label_column_given_for_a_format_that_declares_its_targets_is_refused(
         read_file(path, label_column=2)
     with pytest.raises(DatasetError, match="label_column='target' picks"):
         read_file(path, label_column="target")
+
+
+def test_a_header_of_numbers_above_text_labels_is_a_header(tmp_path: Path) -> None:
+    """Regression: wavelengths as column names (label,400,410,420) above text classes read as a fourth series of
+    class 'label', its values the wavelengths; the first row's label cell names the column like targets."""
+    for text, kwargs in (
+        ("label,400,410,420\nA,1,2,3\nB,2,3,4\nA,3,4,5\n", {}),
+        ("400,410,420,class\n1,2,3,A\n2,3,4,B\n3,4,5,A\n", {"label_column": -1}),
+    ):
+        ds = read_file(write(tmp_path / "spectra.csv", text), **kwargs)
+        assert ds.classes == ["A", "B"] and ds.X.shape == (3, 1, 3)
+        np.testing.assert_array_equal(ds.X[:, 0, 0], [1, 2, 3])
+
+
+@pytest.mark.parametrize("index_name", ["sample", "patient", "subject"])
+def test_a_dataframe_index_named_like_the_series_is_no_time_step(tmp_path: Path, index_name: str) -> None:
+    """Regression: ``df.index.name = "sample"; df.to_csv(path)`` wrote the row numbers first; read with the label
+    column named, they became each series' first time step. A column named like a series id that holds distinct
+    whole numbers names the series (kept as ``series_ids``), as ``id`` and ``*_id`` did."""
+    text = f"{index_name},label,a,b,c\n0,3,.1,.4,.7\n1,4,.2,.5,.8\n2,3,.3,.6,.9\n"
+    ds = read_file(write(tmp_path / "indexed.csv", text), label_column="label")
+    assert ds.X.shape == (3, 1, 3) and ds.meta["series_ids"] == {"column": index_name, "ids": ["0", "1", "2"]}
+    np.testing.assert_allclose(ds.X[:, 0, 0], [0.1, 0.2, 0.3])
+
+
+def test_no_labels_on_a_file_whose_header_names_a_target_column_is_refused(tmp_path: Path) -> None:
+    """Regression: ``label_column=None`` (``--no-labels``) read a numeric column named 'class' as the last time step
+    of every series (150 values and the label: a 151-step series predicted without a word)."""
+    path = write(tmp_path / "labelled.csv", "a,b,c,class\n1,2,3,1\n4,5,6,2\n")
+    with pytest.raises(DatasetError, match=r"names column 4 'class' like targets.*label_column='class'"):
+        read_file(path, label_column=None)
+    long = write(
+        tmp_path / "long.csv",
+        "id,time,value,label\n" + "".join(f"s{i},{t},{t * i},{i % 2}\n" for i in range(4) for t in range(5)),
+    )
+    with pytest.raises(DatasetError, match="'label' like targets"):
+        read_file(long, label_column=None)
+    assert read_file(write(tmp_path / "plain.csv", "a,b,c\n1,2,3\n4,5,6\n"), label_column=None).X.shape == (2, 1, 3)
+
+
+def test_numeric_channel_kinds_are_ordered_by_number(tmp_path: Path) -> None:
+    """Regression: kinds 1..12 of a long table's channel column were ordered as text (1, 10, 11, 12, 2, ...), where
+    pandas' pivot_table orders them 1..12: arrays built with pandas had their channels in another order."""
+    rows = [f"s{i},{t},{c},{100 * c + t}\n" for i in range(2) for t in range(4) for c in range(1, 13)]
+    ds = read_file(write(tmp_path / "leads.csv", "id,time,channel,value\n" + "".join(rows)), label_column=None)
+    assert ds.meta["channel_names"] == [str(c) for c in range(1, 13)]
+    np.testing.assert_array_equal(ds.X[0, :, 0], [100 * c for c in range(1, 13)])
+
+
+def test_one_hot_targets_are_refused_rather_than_read_as_a_regression(tmp_path: Path) -> None:
+    """Regression: ``np.savez(path, X=X, y=np.eye(2)[labels])`` read as a two-output regression, without a word."""
+    X, labels = np.random.default_rng(0).normal(size=(6, 1, 8)), np.array([0, 1, 1, 0, 1, 0])
+    np.savez(tmp_path / "onehot.npz", X=X, y=np.eye(2)[labels])
+    with pytest.raises(DatasetError, match=r"one-hot.*y\.argmax\(axis=1\)"):
+        read_file(tmp_path / "onehot.npz")
+    with pytest.raises(DatasetError, match="one-hot"):
+        Dataset.from_arrays(X, np.eye(2)[labels])
+    kept = Dataset.from_arrays(X, np.eye(2)[labels], task="regression")  # said to be a regression: taken as one
+    assert kept.task == "regression" and kept.n_outputs == 2

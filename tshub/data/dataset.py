@@ -175,6 +175,8 @@ class Dataset:
                 "pass the class labels or regression values; series to predict go to model.predict(X) as they are."
             )
         _refuse_targets_of_many_dimensions(name, y)
+        if task is None:
+            _refuse_one_hot_targets(name, y)
         if not ((meta or {}).get("unlabeled") and task == "regression"):
             _refuse_missing_targets(name, y)
         inferred = task is None
@@ -475,6 +477,20 @@ def infer_task(y: np.ndarray) -> Task:
     finite = y[np.isfinite(y)] if y.dtype.kind == "f" else y
     whole = np.all(np.mod(finite, 1) == 0) and np.all(np.abs(finite) < _WHOLE_FLOATS)
     return "classification" if y.ndim == 1 and whole else "regression"
+
+
+def _refuse_one_hot_targets(name: str, y: np.ndarray) -> None:
+    """Targets of several outputs that are all 0 or 1 with one 1 per series are class labels one-hot encoded (Keras'
+    to_categorical): inferred as a regression of as many outputs, they would train a model that predicts numbers."""
+    if y.ndim != 2 or y.shape[1] < 2 or y.dtype.kind not in "biuf" or not len(y):
+        return
+    values = np.asarray(y, dtype=np.float64)
+    if np.isin(values, (0.0, 1.0)).all() and (values.sum(axis=1) == 1).all():
+        raise DatasetError(
+            f"dataset {name!r}: its targets are one-hot encoded ({y.shape[1]} columns of 0 and 1, one 1 per series): "
+            "give the class of each series instead, y.argmax(axis=1) (or the labels themselves), or task='regression' "
+            "if they are truly regression targets."
+        )
 
 
 def missing_targets(y: np.ndarray) -> np.ndarray:

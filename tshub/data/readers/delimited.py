@@ -11,7 +11,7 @@ from tshub.data.dataset import DatasetError
 from tshub.data.readers.base import DEFAULT_LABEL_COLUMN, MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits
 from tshub.data.readers.formats import register_format
 from tshub.data.readers.lengths import ReadOptionError
-from tshub.data.readers.long import LABEL_NAMES, is_identifier, read_long_table
+from tshub.data.readers.long import LABEL_NAMES, SERIES_NAMES, is_identifier, read_long_table
 from tshub.data.readers.text import (
     DECIMAL_COMMA_NUMBER,
     NonNumericValue,
@@ -81,6 +81,8 @@ def _parse_csv(
     first = _cells(lines[0], delimiter)
     if header is None:
         header = _has_header(first, lines, delimiter, label_column)
+    if header and label_column is None:
+        _refuse_a_target_column_read_as_values(path, first)
     if header and (long := read_long_table(path, first, lines, numbers, delimiter, label_column, limits)):
         return long
     ids = None
@@ -124,6 +126,18 @@ def _parse_csv(
     return raw if ids is None else replace(raw, ids=ids[1], id_column=ids[0])
 
 
+def _refuse_a_target_column_read_as_values(path: Path, first: list[str]) -> None:
+    """Without targets (``label_column=None``), a column the header names like targets ('label', 'class') would be
+    read as series values: numeric labels a time step (or a long table's channel) of every series, without a word."""
+    named = next((j for j, name in enumerate(first) if name.strip().lower() in LABEL_NAMES), None)
+    if named is not None:
+        raise DatasetError(
+            f"{path}: the header names column {named + 1} {first[named]!r} like targets, but no column is read as "
+            f"targets (label_column=None): its values would be read as series values. Pass "
+            f"label_column={first[named]!r} (the labels are then read, and scored by predict), or remove the column."
+        )
+
+
 def _cells(line: str, delimiter: str) -> list[str]:
     return [unquote(f) for f in line.split(delimiter)]
 
@@ -131,7 +145,8 @@ def _cells(line: str, delimiter: str) -> list[str]:
 def _has_header(first: list[str], lines: list[str], delimiter: str, label_column: int | str | None) -> bool:
     """Whether the first row names the columns: ``label_column`` is a name, the row numbers the columns as pandas
     and numpy write them, it holds a name (a non-numeric cell) outside the label column, or its label cell is text
-    where every other row's is a number (``label,400,410,…``: wavelengths or seconds as the column names)."""
+    where every other row's is a number, or names the column like targets (``label,400,410,…``: wavelengths or
+    seconds as the column names, above numeric or text labels)."""
     skip = label_column if isinstance(label_column, int) else None
     return (
         isinstance(label_column, str)
@@ -142,6 +157,7 @@ def _has_header(first: list[str], lines: list[str], delimiter: str, label_column
             if skip is None or j != skip % len(first)
         )
         or (skip is not None and _names_numeric_labels(first, lines[1:], delimiter, skip))
+        or (skip is not None and first[skip % len(first)].strip().lower() in LABEL_NAMES)
     )
 
 
@@ -209,8 +225,9 @@ def _refuse_unchosen_label_column(path: Path, first: list[str], label_column: in
     raise DatasetError(message)
 
 
-#: Header names (lower case) of a column that numbers the rows; also any name ending in "_id".
-_ROW_NUMBER_NAMES = frozenset({"id", "idx", "index", "row", "unnamed: 0"})
+#: Header names (lower case) of a column that numbers the rows, when it holds distinct whole numbers: an index and
+#: names of what a row is (a DataFrame's index named "sample" or "patient"); also any name ending in "_id".
+_ROW_NUMBER_NAMES = frozenset({"idx", "index", "row", "unnamed: 0"}) | SERIES_NAMES
 
 
 def _row_number_columns(first: list[str], lines: list[str], delimiter: str, label_column: int | str | None) -> set[int]:
@@ -253,7 +270,7 @@ def _series_ids(first: list[str], lines: list[str], delimiter: str, dropped: set
 
 
 #: Header names (lower case) of a column that names each series rather than numbering the rows; and any "*_id".
-_SERIES_ID_NAMES = frozenset({"id"})
+_SERIES_ID_NAMES = SERIES_NAMES
 
 
 #: A number written with a decimal comma (a ';' file's cell, maybe quoted): 0,5  -1,25e-3  "2,5".

@@ -121,7 +121,7 @@ def read_long_table(
         X[series_of_row, channel, position] = values[order, 0]
     first_rows = order[starts]
     y = None if label is None else _targets(path, header[label], columns[label], order, starts, numbers)
-    names = [header[j] for j in channels] if kind is None else sorted(set(columns[kind]))
+    names = [header[j] for j in channels] if kind is None else _kind_order(columns[kind])
     lengths = np.zeros(len(starts), dtype=np.int64)  # every channel's series ends at the id's last time step
     np.maximum.at(lengths, series_of_row, position + 1)
     ids = [columns[series][row].strip() for row in first_rows]
@@ -258,7 +258,7 @@ def _layout(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Where each row goes: the row order that lists each series' rows together in time order (the series in order
     of first appearance), where each series starts in it, each ordered row's time step within its series and, with
-    a ``kind`` column, its channel (kinds in their names' sorted order, as pandas' ``pivot`` gives them: the order
+    a ``kind`` column, its channel (kinds in the order pandas' ``pivot_table`` gives them, ``_kind_order``: the order
     rows come in differs between exports, and a model trained on one would be fed another's channels swapped). A
     missing id, time or kind is refused, and
     so are two rows of one series (and kind) at one time."""
@@ -270,7 +270,7 @@ def _layout(
                                "names its series and its time).")  # fmt: skip
     series_code, kind_code = (
         _first_seen_codes(columns[series]),
-        None if kind is None else _sorted_codes(columns[kind]),
+        None if kind is None else _codes_in(columns[kind], _kind_order(columns[kind])),
     )
     stamp, on_a_scale = _sortable_times(columns[time])
     order = np.lexsort((np.arange(len(series_code)), *(() if kind_code is None else (kind_code,)), stamp, series_code))
@@ -328,9 +328,17 @@ def _grid_steps(stamps: np.ndarray, starts: np.ndarray, ends: np.ndarray, new_st
     return None if np.any(grid[ends] + 1 > 2 * steps) else grid
 
 
-def _sorted_codes(cells: list[str]) -> np.ndarray:
-    """Each cell's code, distinct values numbered in their sorted order."""
-    return np.unique(np.array(cells, dtype=object), return_inverse=True)[1].ravel()
+def _kind_order(cells: list[str]) -> list[str]:
+    """The distinct kinds in the order pandas' pivot_table gives them: by number when every kind is one (1, 2, ...,
+    10, not 1, 10, 2), else by name."""
+    kinds = set(cells)
+    return sorted(kinds, key=float) if all(is_number(k) for k in kinds) else sorted(kinds)
+
+
+def _codes_in(cells: list[str], order: list[str]) -> np.ndarray:
+    """Each cell's place in ``order``."""
+    place = {value: k for k, value in enumerate(order)}
+    return np.array([place[c] for c in cells])
 
 
 def _first_seen_codes(cells: list[str]) -> np.ndarray:
