@@ -1666,3 +1666,16 @@ def test_one_hot_targets_are_refused_rather_than_read_as_a_regression(tmp_path: 
         Dataset.from_arrays(X, np.eye(2)[labels])
     kept = Dataset.from_arrays(X, np.eye(2)[labels], task="regression")  # said to be a regression: taken as one
     assert kept.task == "regression" and kept.n_outputs == 2
+
+
+def test_time_stamps_that_are_neither_numbers_nor_iso_dates_are_said_to_keep_the_file_order(tmp_path: Path) -> None:
+    """Regression: stamps like 00:00:01, 00:00:00 (or US dates, 01/02/2024) were taken in the order the rows come,
+    without a word, where numbers and ISO dates are sorted: a series whose rows were shuffled read scrambled."""
+    text = "id,time,value\na,00:00:01,1\na,00:00:00,0\na,00:00:02,2\nb,00:00:00,5\nb,00:00:01,6\nb,00:00:02,7\n"
+    with pytest.warns(UserWarning, match=r"'time'.*neither numbers nor ISO 8601.*order the rows come in"):
+        ds = read_file(write(tmp_path / "clock.csv", text), label_column=None)
+    np.testing.assert_array_equal(ds.X[0, 0], [1, 0, 2])  # as the file has them: said, not sorted by a guess
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ISO stamps are sorted, silently
+        iso = text.replace("00:00:0", "2024-01-01T00:00:0")
+        np.testing.assert_array_equal(read_file(write(tmp_path / "iso.csv", iso), label_column=None).X[0, 0], [0, 1, 2])

@@ -273,6 +273,14 @@ def _layout(
         None if kind is None else _codes_in(columns[kind], _kind_order(columns[kind])),
     )
     stamp, on_a_scale = _sortable_times(columns[time])
+    if not on_a_scale and len(set(columns[time])) > 1:
+        example = columns[time][0]
+        warnings.warn(
+            f"{path}: the {header[time]!r} stamps ({example!r}, ...) are neither numbers nor ISO 8601 dates and times, "
+            "so each series' rows are taken in the order the rows come in, not sorted: write them as numbers or "
+            "ISO 8601 (2024-01-02T00:00:01) to have them sorted.",
+            stacklevel=2,
+        )
     order = np.lexsort((np.arange(len(series_code)), *(() if kind_code is None else (kind_code,)), stamp, series_code))
     same_series = series_code[order][1:] == series_code[order][:-1]
     same_time = same_series & (stamp[order][1:] == stamp[order][:-1])
