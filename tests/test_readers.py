@@ -1679,3 +1679,13 @@ def test_time_stamps_that_are_neither_numbers_nor_iso_dates_are_said_to_keep_the
         warnings.simplefilter("error")  # ISO stamps are sorted, silently
         iso = text.replace("00:00:0", "2024-01-01T00:00:0")
         np.testing.assert_array_equal(read_file(write(tmp_path / "iso.csv", iso), label_column=None).X[0, 0], [0, 1, 2])
+
+
+def test_labels_written_with_leading_zeros_stay_as_written(tmp_path: Path) -> None:
+    """Regression: class codes 001, 002, 010 read as the numbers 1, 2, 10 (predictions said '1', not '001'), and 01
+    and 1 merged into one class: labels with leading zeros are codes, kept as text."""
+    ds = read_file(write(tmp_path / "codes.csv", "label,a,b\n001,1,2\n002,3,4\n010,5,6\n001,7,8\n"))
+    assert ds.classes == ["001", "002", "010"]
+    ds = read_file(write(tmp_path / "mixed.csv", "label,a,b\n01,1,2\n1,3,4\n01,5,6\n"))
+    assert ds.classes == ["01", "1"]
+    assert read_file(write(tmp_path / "plain.csv", "label,a,b\n0,1,2\n1.0,3,4\n0,5,6\n")).classes == ["0", "1"]

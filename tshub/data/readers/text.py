@@ -115,7 +115,15 @@ def parse_table(
         raise DatasetError(
             f"{path}, line {numbers[np.flatnonzero(np.isnan(labels))[0]]}: the label (column {col + 1}) is missing."
         )
+    written = [_field(line, sep, col, width).strip() for line in lines]
+    if any(_LEADING_ZERO.match(label) for label in written):  # codes such as 001: kept as written
+        return np.delete(values, col, axis=1), np.array(written)
     return np.delete(values, col, axis=1), labels
+
+
+def _field(line: str, sep: str | None, col: int, width: int) -> str:
+    """Field ``col`` of a line of ``width`` fields, splitting no more of it than needed (the label is first or last)."""
+    return line.rsplit(sep, 1)[-1] if col == width - 1 else line.split(sep, col + 1)[col]
 
 
 def _parse_table_by_line(
@@ -216,11 +224,18 @@ class NonNumericValue(DatasetError):
 
 
 def label_array(labels: list[str]) -> np.ndarray:
-    """Labels as floats when they all are numbers (regression targets, UCR classes), otherwise as strings."""
+    """Labels as floats when they all are numbers (regression targets, UCR classes), otherwise as strings; whole
+    numbers written with leading zeros (001, 010) are codes, kept as written (as numbers, 01 and 1 would merge)."""
+    if any(_LEADING_ZERO.match(str(label).strip()) for label in labels):
+        return np.array(labels)
     try:
         return np.array(labels, dtype=np.float64)
     except ValueError:
         return np.array(labels)
+
+
+#: A whole number written with leading zeros: a code (a zip code, a class numbered 001), not a quantity.
+_LEADING_ZERO = re.compile(r"[+-]?0\d+$")
 
 
 def _column_index(path: Path, label_column: int | str | None, width: int, where: str = "") -> int | None:
