@@ -1689,3 +1689,14 @@ def test_labels_written_with_leading_zeros_stay_as_written(tmp_path: Path) -> No
     ds = read_file(write(tmp_path / "mixed.csv", "label,a,b\n01,1,2\n1,3,4\n01,5,6\n"))
     assert ds.classes == ["01", "1"]
     assert read_file(write(tmp_path / "plain.csv", "label,a,b\n0,1,2\n1.0,3,4\n0,5,6\n")).classes == ["0", "1"]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_spreadsheet_s_empty_rows_are_skipped_as_blank_lines_are(tmp_path: Path, delimiter: str) -> None:
+    """Regression: Excel writes an empty row as delimiters only (;;; or ,,,), refused as "line 3: the label (column
+    1) is missing" where a blank line is skipped."""
+    text = f"label{delimiter}a{delimiter}b\nx{delimiter}1{delimiter}2\n{delimiter * 2}\ny{delimiter}3{delimiter}4\n{delimiter * 2}\n"
+    ds = read_file(write(tmp_path / "sheet.csv", text))
+    assert ds.classes == ["x", "y"] and ds.X.shape == (2, 1, 2)
+    with pytest.raises(DatasetError, match=r"every row is empty \(delimiters only\)"):
+        read_file(write(tmp_path / "empty.csv", f"{delimiter * 3}\n{delimiter * 3}\n"))

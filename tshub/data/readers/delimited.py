@@ -76,6 +76,11 @@ def _parse_csv(
     delimiter = delimiter or _sniff_delimiter(lines[:_SNIFFED_LINES])
     decimal_comma = delimiter == ";" and "," in text
     lines, delimiter = _split_quoted_fields(lines, delimiter)
+    kept = [i for i, line in enumerate(lines) if line.replace(delimiter, "").strip()]  # a spreadsheet's empty rows
+    if len(kept) < len(lines):  # (delimiters only) are skipped as blank lines are
+        lines, numbers = [lines[i] for i in kept], numbers[kept]
+    if not lines:
+        raise DatasetError(f"{path}: every row is empty (delimiters only); expected one series per row.")
     if decimal_comma:
         lines = [delimiter.join(_decimal_point(f) for f in line.split(delimiter)) for line in lines]
     first = _cells(lines[0], delimiter)
