@@ -1700,3 +1700,14 @@ def test_a_spreadsheet_s_empty_rows_are_skipped_as_blank_lines_are(tmp_path: Pat
     assert ds.classes == ["x", "y"] and ds.X.shape == (2, 1, 2)
     with pytest.raises(DatasetError, match=r"every row is empty \(delimiters only\)"):
         read_file(write(tmp_path / "empty.csv", f"{delimiter * 3}\n{delimiter * 3}\n"))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [('label,a,b\nx,"1,234.5",2\n', "1,234.5"), ("label;a;b\nx;1.234,5;2\n", "1.234,5")]
+)
+def test_a_number_with_thousands_separators_is_refused_saying_so(tmp_path: Path, text: str, value: str) -> None:
+    """Regression: 1,234.5 (or 1.234,5 in a ';' file) was a "non-numeric value", with a hint to read column 'a' as
+    the targets: the separators are the problem."""
+    with pytest.raises(DatasetError, match="thousands separators") as refused:
+        read_file(write(tmp_path / "money.csv", text))
+    assert value in str(refused.value) and "label_column" not in str(refused.value)

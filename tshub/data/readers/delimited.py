@@ -122,7 +122,7 @@ def _parse_csv(
     try:
         values, labels = parse_table(path, lines, numbers, delimiter, label_column, limits)
     except NonNumericValue as e:
-        if not header or e.decimal_comma:
+        if not header or e.number_format:
             raise
         raise DatasetError(f"{e} {_label_column_hint(first, e.column, label_column)}") from None
     if header and unchosen and isinstance(label_column, int):  # still an index, past the row-number columns

@@ -183,6 +183,8 @@ def _file_column(j: int, label: int | None) -> int:
 
 #: A number written with a decimal comma (``0,5``, ``-1,2e3``; quoted or not), as spreadsheets in such locales export.
 DECIMAL_COMMA_NUMBER = re.compile(r'\s*"?[-+]?\d*,\d+(?:[eE][-+]?\d+)?"?\s*')
+#: A number with its thousands grouped (1,234.5; 1.234,5; 1'234.5), which no float parser reads.
+THOUSANDS_NUMBER = re.compile(r"\s*[-+]?\d{1,3}(?:([,.' ])\d{3})(?:\1\d{3})*(?:[.,]\d+)?\s*")
 
 
 def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[int], int]) -> np.ndarray:
@@ -200,27 +202,33 @@ def parse_numbers(fields: list[str], path: Path, where: str, column: Callable[[i
         try:
             out[j] = float(s)
         except ValueError:
-            comma = DECIMAL_COMMA_NUMBER.fullmatch(s) is not None
+            comma, grouped = DECIMAL_COMMA_NUMBER.fullmatch(s) is not None, THOUSANDS_NUMBER.fullmatch(s) is not None
             why = (
                 "a decimal comma, read as one only in a ';'-separated file (a spreadsheet's export where the decimal "
                 "mark is a comma): write decimal points, or separate the fields by ';'"
                 if comma
+                else "a number with thousands separators: save the file without them (a spreadsheet's number format "
+                "'General' or '0.00')"
+                if grouped
                 else "expected a number ('', '?', NA or NaN mark a missing value)"
             )
             raise NonNumericValue(
-                f"{path}, {where}, column {column(j)}: non-numeric value {s[:40]!r}; {why}.", column(j), comma
+                f"{path}, {where}, column {column(j)}: non-numeric value {s[:40]!r}; {why}.",
+                column(j),
+                comma or grouped,
             ) from None
     return out
 
 
 class NonNumericValue(DatasetError):
     """A field that should be a number is not; ``column`` (1-based) lets a reader with a header name the column;
-    ``decimal_comma``: the field is a number written with a decimal comma (the message says so)."""
+    ``number_format``: the field is a number in a format not read (a decimal comma, thousands separators; the message
+    says so), not a label read as a value."""
 
-    def __init__(self, message: str, column: int, decimal_comma: bool = False) -> None:
+    def __init__(self, message: str, column: int, number_format: bool = False) -> None:
         super().__init__(message)
         self.column = column
-        self.decimal_comma = decimal_comma
+        self.number_format = number_format
 
 
 def label_array(labels: list[str]) -> np.ndarray:
