@@ -1167,10 +1167,11 @@ def test_a_long_table_without_targets_reads_with_label_column_none(tmp_path: Pat
 
 
 def test_a_table_of_one_row_per_id_is_read_wide(tmp_path: Path) -> None:
-    """Named like a long table's columns, but every id once: one series per row, as before (the id column, distinct
-    whole numbers, dropped as row numbers)."""
-    ds = read_file(write(tmp_path / "w.csv", "label,id,time,x\na,1,5,6\nb,2,7,8\n"))
-    np.testing.assert_array_equal(ds.X[:, 0], [[5, 6], [7, 8]])
+    """Named like a long table's columns, but every id once: one series per row (the id column, distinct whole
+    numbers, dropped as row numbers; the time column, which names the row, left out: its values are no step)."""
+    with pytest.warns(UserWarning, match="'time' name each row's series and time"):
+        ds = read_file(write(tmp_path / "w.csv", "label,id,time,u,v\na,1,5,6,7\nb,2,7,8,9\n"))
+    np.testing.assert_array_equal(ds.X[:, 0], [[6, 7], [8, 9]])
 
 
 @pytest.mark.parametrize(
@@ -1273,8 +1274,12 @@ def test_a_long_table_may_quote_its_fields(tmp_path: Path) -> None:
 def test_a_ragged_table_named_like_a_long_one_but_with_one_row_per_id_reads_as_series_rows(tmp_path: Path) -> None:
     """Shorter rows are shorter series in a wide table, whatever its header calls the columns (a 'series' column of
     distinct whole numbers names the series: test_a_dataframe_index_named_like_the_series_is_no_time_step)."""
-    ds = read_file(write(tmp_path / "w.csv", "label,series,time,x\na,7.5,1,2\nb,9.5,3\n"), variable_length="pad")
-    assert ds.X.shape == (2, 1, 3)
+    with pytest.warns(UserWarning, match="'series', 'time' name each row's series and time"):
+        ds = read_file(
+            write(tmp_path / "w.csv", "label,series,time,u,v\na,7.5,1,2,3\nb,9.5,4,5\n"), variable_length="pad"
+        )
+    assert ds.X.shape == (2, 1, 2)
+    np.testing.assert_array_equal(ds.X[:, 0], [[2, 3], [5, 5]])
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
@@ -1711,3 +1716,16 @@ def test_a_number_with_thousands_separators_is_refused_saying_so(tmp_path: Path,
     with pytest.raises(DatasetError, match="thousands separators") as refused:
         read_file(write(tmp_path / "money.csv", text))
     assert value in str(refused.value) and "label_column" not in str(refused.value)
+
+
+def test_a_wide_table_s_subject_and_time_columns_are_no_values(tmp_path: Path) -> None:
+    """Regression: a table of whole series with a subject and a time column (recordings of a subject, one per row)
+    read subject and time as each series' first two values (14 steps where 12 were recorded); they name the row, not
+    a value: left out, said, and the subject kept as the series' name."""
+    rows = ["subject,time," + ",".join(f"v{j}" for j in range(12)) + ",label"]
+    rows += [f"{s},{t}," + ",".join(f"{0.1 * j + s:.2f}" for j in range(12)) + ",a" for s in range(3) for t in range(2)]
+    with pytest.warns(UserWarning, match=r"'subject', 'time'.*left out"):
+        ds = read_file(write(tmp_path / "sessions.csv", "\n".join(rows) + "\n"), label_column="label")
+    assert ds.X.shape == (6, 1, 12)
+    np.testing.assert_allclose(ds.X[2, 0, :2], [1.0, 1.1])
+    assert ds.meta["series_ids"] == {"column": "subject", "ids": ["0", "0", "1", "1", "2", "2"]}

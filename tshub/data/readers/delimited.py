@@ -4,6 +4,7 @@ a long table: one row per series and time step)."""
 from __future__ import annotations
 
 import csv
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from tshub.data.dataset import DatasetError
 from tshub.data.readers.base import DEFAULT_LABEL_COLUMN, MISSING_TOKENS, UNLIMITED, RawSeries, ReadLimits
 from tshub.data.readers.formats import register_format
 from tshub.data.readers.lengths import ReadOptionError
-from tshub.data.readers.long import LABEL_NAMES, SERIES_NAMES, is_identifier, read_long_table
+from tshub.data.readers.long import LABEL_NAMES, SERIES_NAMES, TIME_NAMES, is_identifier, read_long_table
 from tshub.data.readers.text import (
     DECIMAL_COMMA_NUMBER,
     NonNumericValue,
@@ -91,7 +92,16 @@ def _parse_csv(
     if header and (long := read_long_table(path, first, lines, numbers, delimiter, label_column, limits)):
         return long
     ids = None
-    if header and (drop := _row_number_columns(first, lines, delimiter, label_column)):
+    drop = _row_number_columns(first, lines, delimiter, label_column) if header else set()
+    if header and (naming := _time_and_group_columns(first, label_column) - drop):
+        warnings.warn(
+            f"{path}: {', '.join(repr(first[j]) for j in sorted(naming))} name each row's series and time, not "
+            "values: left out of the series (each row a whole series; a long table, one row per time step, reads "
+            "as one series per id).",
+            stacklevel=2,
+        )
+        drop |= naming
+    if drop:
         ids = _series_ids(first, lines, delimiter, drop)
         if isinstance(label_column, int):  # its index among the columns kept (negative: from each row's end)
             at = label_column % len(first)
@@ -262,6 +272,23 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
         if numbers_the_rows(j):
             drop.add(j)
     return drop
+
+
+def _time_and_group_columns(first: list[str], label_column: int | str | None) -> set[int]:
+    """In a table of whole series (one per row), the columns that name a row rather than hold its values: a time
+    column (``TIME_NAMES``) and, beside one, the columns named like the series (a subject's recordings); the label
+    column is never one. Empty without a time column."""
+    keys = [name.strip().lower() for name in first]
+    label = (
+        keys.index(label_column.strip().lower())
+        if isinstance(label_column, str) and label_column.strip().lower() in keys
+        else label_column
+    )
+    label = label % len(first) if isinstance(label, int) else None
+    time = {j for j, key in enumerate(keys) if key in TIME_NAMES and j != label}
+    if not time:
+        return set()
+    return time | {j for j, key in enumerate(keys) if is_identifier(key, SERIES_NAMES) and j != label}
 
 
 def _series_ids(first: list[str], lines: list[str], delimiter: str, dropped: set[int]) -> tuple[str, list[str]] | None:
