@@ -1729,3 +1729,14 @@ def test_a_wide_table_s_subject_and_time_columns_are_no_values(tmp_path: Path) -
     assert ds.X.shape == (6, 1, 12)
     np.testing.assert_allclose(ds.X[2, 0, :2], [1.0, 1.1])
     assert ds.meta["series_ids"] == {"column": "subject", "ids": ["0", "0", "1", "1", "2", "2"]}
+
+
+def test_a_ts_series_whose_dimensions_differ_in_length_is_refused_not_padded(tmp_path: Path) -> None:
+    """Regression: a .ts series of dimensions 3 and 2 values long was padded (or resampled) dimension by dimension,
+    misaligning their time steps, where arrays of channels of two lengths are refused as sampled at two rates."""
+    text = "@problemName d\n@univariate false\n@dimensions 2\n@equalLength false\n@classLabel true x\n@data\n"
+    path = write(tmp_path / "rates.ts", text + "1,2,3:1,2:x\n4,5,6:7,8,9:x\n")
+    with pytest.raises(DatasetError, match=r"line 7: its 2 dimensions have different lengths \(3, 2\)"):
+        read_file(path, variable_length="pad")
+    ragged = write(tmp_path / "ragged.ts", text + "1,2,3:1,2,3:x\n4,5:7,8:x\n")  # series of two lengths: fine
+    assert read_file(ragged, variable_length="pad").X.shape == (2, 2, 3)

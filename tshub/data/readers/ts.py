@@ -87,6 +87,15 @@ def _parse_ts(path: Path, text: str, label_column: int | str | None, limits: Rea
             )
         series.append([_ts_values(path, number, d, part) for d, part in enumerate(parts)])
     lengths = np.array([[len(v) for v in dims] for dims in series])
+    uneven = np.flatnonzero(lengths.min(axis=1) != lengths.max(axis=1))
+    if uneven.size:  # as an array's channels of two lengths are refused (lengths._series_array)
+        i = int(uneven[0])
+        raise DatasetError(
+            f"{path}, line {lines_numbers[i][1]}: its {lengths.shape[1]} dimensions have different lengths "
+            f"({', '.join(map(str, lengths[i][:8]))}); the dimensions of one series must have one length "
+            "(variable_length equalises series, not the dimensions within one, whose time steps padding would "
+            "misalign): resample them to one rate and length, or cut them to the shortest."
+        )
     if equal:
         expected = _ts_int(path, header, "serieslength") or int(lengths[0, 0])
         bad = np.argwhere(lengths != expected)
