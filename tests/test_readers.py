@@ -1740,3 +1740,16 @@ def test_a_ts_series_whose_dimensions_differ_in_length_is_refused_not_padded(tmp
         read_file(path, variable_length="pad")
     ragged = write(tmp_path / "ragged.ts", text + "1,2,3:1,2,3:x\n4,5:7,8:x\n")  # series of two lengths: fine
     assert read_file(ragged, variable_length="pad").X.shape == (2, 2, 3)
+
+
+def test_an_arff_s_numeric_target_named_so_is_no_time_step_without_labels(tmp_path: Path) -> None:
+    """Regression: under label_column=None (--no-labels) a flat ARFF's last attribute, numeric and named 'target',
+    was read as the last time step of every series."""
+    attributes = "".join(f"@attribute t{j} numeric\n" for j in range(3)) + "@attribute target numeric\n"
+    path = write(tmp_path / "r.arff", f"@relation r\n{attributes}@data\n1,2,3,0.5\n4,5,6,1.5\n")
+    assert read_file(path, label_column=None).X.shape == (2, 1, 3)
+    assert read_file(path).y.tolist() == [0.5, 1.5]
+    plain = "".join(f"@attribute t{j} numeric\n" for j in range(4))
+    assert read_file(
+        write(tmp_path / "p.arff", f"@relation p\n{plain}@data\n1,2,3,4\n5,6,7,8\n"), label_column=None
+    ).X.shape == (2, 1, 4)

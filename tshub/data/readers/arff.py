@@ -11,6 +11,7 @@ import numpy as np
 from tshub.data.dataset import DatasetError
 from tshub.data.readers.base import RawSeries
 from tshub.data.readers.formats import register_format
+from tshub.data.readers.long import LABEL_NAMES
 from tshub.data.readers.text import is_number, numbered_lines, unquote
 
 _ATTRIBUTE = re.compile(r"@attribute\s+('[^']*'|\"[^\"]*\"|\S+)\s+(.+)", re.IGNORECASE)
@@ -35,9 +36,11 @@ def _parse_arff(path: Path, text: str, label_column: int | str | None) -> RawSer
     numbers = np.array([n for n, s in zip(numbers, lines) if not s.lstrip().startswith("%")], dtype=np.int64)
     if len(numbers) != len(data):
         numbers = np.zeros(len(data), dtype=np.int64)
-    # the last attribute is the class where it can be nothing else (nominal, or after the series' relational one),
-    # read or not (label_column=None); a numeric one only when labels are read
-    class_last = len(names) > 1 and (types[-1] == "nominal" or types[0] == "relational")
+    # the last attribute is the class where it can be nothing else (nominal, after the series' relational one, or
+    # named like targets), read or not (label_column=None); another numeric one only when labels are read
+    class_last = len(names) > 1 and (
+        types[-1] == "nominal" or types[0] == "relational" or names[-1].strip().lower() in LABEL_NAMES
+    )
     target = names[-1] if len(names) > 1 and (class_last or label_column is not None) else None
     series_names = [n for n in names if n != target]
     if types[0] == "relational":
