@@ -1753,3 +1753,14 @@ def test_an_arff_s_numeric_target_named_so_is_no_time_step_without_labels(tmp_pa
     assert read_file(
         write(tmp_path / "p.arff", f"@relation p\n{plain}@data\n1,2,3,4\n5,6,7,8\n"), label_column=None
     ).X.shape == (2, 1, 4)
+
+
+def test_a_column_named_like_the_series_holding_text_ids_names_them(tmp_path: Path) -> None:
+    """Regression: text ids (P01, P02) in a column named 'id' or 'patient' were refused as non-numeric values with a
+    hint to read them as the targets; they name the series, as whole-number ids do."""
+    for name in ("id", "patient"):
+        text = f"{name},label,a,b,c\nP01,x,1,2,3\nP02,y,4,5,6\n"
+        ds = read_file(write(tmp_path / "text_ids.csv", text), label_column="label")
+        assert ds.X.shape == (2, 1, 3) and ds.meta["series_ids"] == {"column": name, "ids": ["P01", "P02"]}
+    with pytest.raises(DatasetError, match="non-numeric"):  # repeated text in such a column is no id: refused
+        read_file(write(tmp_path / "dup.csv", "id,label,a,b\nP,x,1,2\nP,y,3,4\nQ,x,5,6\n"), label_column="label")

@@ -248,18 +248,24 @@ _ROW_NUMBER_NAMES = frozenset({"idx", "index", "row", "unnamed: 0"}) | SERIES_NA
 def _row_number_columns(first: list[str], lines: list[str], delimiter: str, label_column: int | str | None) -> set[int]:
     """Header columns that number the rows rather than hold a time step: the unnamed first column a DataFrame
     writes as its index (``to_csv(path)``; where ``label_column`` is 0, only when it holds row numbers, and column 0
-    then means the next), and a column named like an identifier (``id``, ``index``, ``*_id``, …) whose values are
-    distinct whole numbers. Read as a time step, a value up to the row count would dwarf the series and its
-    z-normalisation. The label column is never one."""
+    then means the next), a column named like an identifier (``id``, ``index``, ``*_id``, …) whose values are
+    distinct whole numbers, and one named like the series (``id``, ``patient``, …) whose values are distinct text
+    (P01, P02). Read as a time step, a value up to the row count would dwarf the series and its z-normalisation; text
+    would be refused as no number. The label column is never one."""
     if len(first) < 2:
         return set()
     label = first.index(label_column) if isinstance(label_column, str) and label_column in first else label_column
     label = label % len(first) if isinstance(label, int) else None
 
+    def cells(j: int) -> list[str]:
+        return [unquote(fields[j]) if j < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
+
     def numbers_the_rows(j: int) -> bool:
-        return holds_row_numbers(
-            [unquote(fields[j]) if j < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
-        )
+        return holds_row_numbers(cells(j))
+
+    def names_the_series(j: int) -> bool:  # distinct text ids (P01, P02) in a column named like the series
+        values = cells(j)
+        return len(set(values)) == len(values) and not any(is_number(v) or v in MISSING_TOKENS for v in values)
 
     drop: set[int] = set()
     if first[0] == "" and (label != 0 or numbers_the_rows(0)):  # as label column 0, the index counts as absent
@@ -269,7 +275,7 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
         key = name.strip().lower()
         if j in drop or j == label or not is_identifier(key, _ROW_NUMBER_NAMES):
             continue
-        if numbers_the_rows(j):
+        if numbers_the_rows(j) or (is_identifier(key, SERIES_NAMES) and names_the_series(j)):
             drop.add(j)
     return drop
 
@@ -305,7 +311,6 @@ def _series_ids(first: list[str], lines: list[str], delimiter: str, dropped: set
 _SERIES_ID_NAMES = SERIES_NAMES
 
 
-#: A number written with a decimal comma (a ';' file's cell, maybe quoted): 0,5  -1,25e-3  "2,5".
 #: The lines the delimiter is detected on.
 _SNIFFED_LINES = 20
 
