@@ -254,8 +254,7 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
     would be refused as no number. The label column is never one."""
     if len(first) < 2:
         return set()
-    label = first.index(label_column) if isinstance(label_column, str) and label_column in first else label_column
-    label = label % len(first) if isinstance(label, int) else None
+    label = _label_position(first, label_column)
 
     def cells(j: int) -> list[str]:
         return [unquote(fields[j]) if j < len(fields := line.split(delimiter)) else "" for line in lines[1:]]
@@ -280,17 +279,18 @@ def _row_number_columns(first: list[str], lines: list[str], delimiter: str, labe
     return drop
 
 
+def _label_position(first: list[str], label_column: int | str | None) -> int | None:
+    """The header's index of the label column (named or indexed, negative from the end), or None."""
+    label = first.index(label_column) if isinstance(label_column, str) and label_column in first else label_column
+    return label % len(first) if isinstance(label, int) else None
+
+
 def _time_and_group_columns(first: list[str], label_column: int | str | None) -> set[int]:
     """In a table of whole series (one per row), the columns that name a row rather than hold its values: a time
     column (``TIME_NAMES``) and, beside one, the columns named like the series (a subject's recordings); the label
     column is never one. Empty without a time column."""
     keys = [name.strip().lower() for name in first]
-    label = (
-        keys.index(label_column.strip().lower())
-        if isinstance(label_column, str) and label_column.strip().lower() in keys
-        else label_column
-    )
-    label = label % len(first) if isinstance(label, int) else None
+    label = _label_position(first, label_column)
     time = {j for j, key in enumerate(keys) if key in TIME_NAMES and j != label}
     if not time:
         return set()

@@ -109,7 +109,8 @@ def read_long_table(
             f"column, but {', '.join(repr(header[j]) for j in channels)} are all value columns; keep one of them."
         )
     values = np.column_stack([_numbers(path, header[j], j, columns[j], numbers) for j in channels])
-    order, starts, position, channel = _layout(path, header, columns, numbers, series, time, kind)
+    kinds = None if kind is None else _kind_order(columns[kind])
+    order, starts, position, channel = _layout(path, header, columns, numbers, series, time, kind, kinds)
     n_channels = len(channels) if channel is None else int(channel.max()) + 1
     shape = (len(starts), n_channels, int(position.max()) + 1)
     limits.check_values(shape, str(path))
@@ -121,7 +122,7 @@ def read_long_table(
         X[series_of_row, channel, position] = values[order, 0]
     first_rows = order[starts]
     y = None if label is None else _targets(path, header[label], columns[label], order, starts, numbers)
-    names = [header[j] for j in channels] if kind is None else _kind_order(columns[kind])
+    names = [header[j] for j in channels] if kinds is None else kinds
     lengths = np.zeros(len(starts), dtype=np.int64)  # every channel's series ends at the id's last time step
     np.maximum.at(lengths, series_of_row, position + 1)
     ids = [columns[series][row].strip() for row in first_rows]
@@ -255,6 +256,7 @@ def _layout(
     series: int,
     time: int,
     kind: int | None,
+    kinds: list[str] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Where each row goes: the row order that lists each series' rows together in time order (the series in order
     of first appearance), where each series starts in it, each ordered row's time step within its series and, with
@@ -270,7 +272,7 @@ def _layout(
                                "names its series and its time).")  # fmt: skip
     series_code, kind_code = (
         _first_seen_codes(columns[series]),
-        None if kind is None else _codes_in(columns[kind], _kind_order(columns[kind])),
+        None if kind is None or kinds is None else _codes_in(columns[kind], kinds),
     )
     stamp, on_a_scale = _sortable_times(columns[time])
     if not on_a_scale and len(set(columns[time])) > 1:
