@@ -236,6 +236,36 @@ def test_a_training_parked_on_one_machine_finishes_on_another_as_if_never_interr
     assert all(torch.equal(t, expected[k]) for k, t in load_file(resumed / "model.safetensors").items())
 
 
+def test_a_build_killed_after_training_resumes_without_training_again(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the training removed its state as it ended, before the checkpoint was scored, written and
+    verified, so a kill in between cost the whole training (hours for the multi-head ConvTimeNet); the state now
+    stays until the checkpoint is in place."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps([MANIFEST[0], MANIFEST[2]]))
+    args = ["--manifest", str(manifest), "--zoo", str(tmp_path / "zoo"), "--cards", str(tmp_path / "cards")]
+    real_load = build_zoo.load_checkpoint
+
+    def killed_while_verifying(folder: Path) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(build_zoo, "load_checkpoint", killed_while_verifying)
+    assert build_zoo.main(args) == 1
+    building = tmp_path / "zoo" / build_zoo.BUILDING
+    entries = [Entry.from_dict(e) for e in (MANIFEST[0], MANIFEST[2])]
+    assert all(build_zoo.state_file(entry, building).is_file() for entry in entries)
+
+    monkeypatch.setattr(build_zoo, "load_checkpoint", real_load)
+    monkeypatch.setattr("tshub.training.loop._train_epoch", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr("tshub.training.multihead._interleaved_epoch", lambda *a, **k: pytest.fail("trained again"))
+    assert build_zoo.main(args) == 0
+    assert not any(build_zoo.state_file(entry, building).exists() for entry in entries)
+    for entry in entries:
+        tshub.load_pretrained(str(tmp_path / "zoo" / entry.source / entry.arch))
+
+
 def test_a_parked_state_never_replaces_a_local_one_further_along(tmp_path: Path) -> None:
     entry = Entry.from_dict(MANIFEST[0])
     building, parked = tmp_path / "building", tmp_path / "parked"

@@ -284,3 +284,55 @@ def test_a_resumed_training_shows_its_hook_the_restored_epochs_first(tmp_path: P
     ]
     assert [r["val_loss"] for r in seen[:2]] == [r["val_loss"] for r in resumed.history[:2]]
     assert all("restored" not in r and "max_epochs" not in r for r in resumed.history)
+
+
+@pytest.mark.parametrize("config", [CONFIG, TrainConfig(max_epochs=40, batch_size=16, early_stopping_patience=1)])
+def test_a_kept_ended_state_resumes_without_training_again(
+    config: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: ``fit`` removed its state as it ended, before the caller stored the result (the zoo build scores
+    the test split and writes the card after training), so a kill in between lost the whole training; a state saved
+    before the end then resumed an early-stopped training for one more epoch. ``keep_state`` keeps the ended state,
+    and a run resuming it trains no epoch and ends where the first ended."""
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    X, y = _data()
+    state = tmp_path / "run.safetensors"
+
+    def run(hook: Any = None) -> tuple[Any, Any]:
+        model = build_model("fcn", 1, 2, filters=(4, 4, 4))
+        loop = fit(model, (X, y, None), (X, y, None), config, progress=False, state_path=state, keep_state=True,
+                   on_epoch_end=hook)  # fmt: skip
+        return model, loop
+
+    first, ended = run()
+    assert state.is_file()
+    seen: list[dict[str, Any]] = []
+    again, resumed = run(seen.append)
+    assert seen and all(r["restored"] for r in seen)  # told what was trained, nothing trained anew
+    assert (resumed.history, resumed.best_epoch, resumed.stop_reason) == (
+        ended.history,
+        ended.best_epoch,
+        ended.stop_reason,
+    )
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    assert not again.training
+    fit(build_model("fcn", 1, 2, filters=(4, 4, 4)), (X, y, None), (X, y, None), config, progress=False,
+        state_path=state)  # fmt: skip
+    assert not state.exists()  # without keep_state the ended state is removed, as before
+
+
+def test_a_kept_ended_multi_head_state_resumes_without_training_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tshub.training import multihead
+
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    state, data = tmp_path / "multi.safetensors", _two_heads()
+    first = multihead.pretrain_multihead("fcn", data, state_path=state, keep_state=True, **MULTI_HEAD)
+    assert state.is_file()
+    monkeypatch.setattr(multihead, "_interleaved_epoch", lambda *a, **k: pytest.fail("trained again"))
+    again = multihead.pretrain_multihead("fcn", data, state_path=state, keep_state=True, **MULTI_HEAD)
+    assert again.history == first.history and again.model.meta["stop_reason"] == first.model.meta["stop_reason"]
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()))
+    multihead.pretrain_multihead("fcn", data, state_path=state, **MULTI_HEAD)
+    assert not state.exists()

@@ -305,8 +305,10 @@ def park(entries: list[Entry], zoo: Path, parked: Path) -> None:
 
 
 def build_one(entry: Entry, zoo: Path, work: Path, *, device: str | None, progress: bool) -> Path:
-    """Train (resuming a saved state), save into ``work``, verify by loading, then move into ``<zoo>/<SOURCE>/<arch>``."""
-    built = build_entry(entry, device=device, progress=progress, state_path=state_file(entry, work.parent))
+    """Train (resuming a saved state), save into ``work``, verify by loading, then move into ``<zoo>/<SOURCE>/<arch>``;
+    the training's state is removed only then."""
+    saved_state = state_file(entry, work.parent)
+    built = build_entry(entry, device=device, progress=progress, state_path=saved_state)
     tmp = work / "checkpoint"
     built.model.save_pretrained(tmp, dtype=entry.dtype, **built.fields)
     if built.head_rows:
@@ -318,6 +320,7 @@ def build_one(entry: Entry, zoo: Path, work: Path, *, device: str | None, progre
     if final.exists():
         final.rename(old)
     tmp.rename(final)
+    saved_state.unlink(missing_ok=True)
     return final
 
 

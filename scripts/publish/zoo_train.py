@@ -90,7 +90,9 @@ class Built:
 def build_entry(
     entry: Entry, *, device: str | None = None, progress: bool = False, state_path: str | Path | None = None
 ) -> Built:
-    """Train ``entry`` and measure it as it will be stored; ``state_path`` makes the training resumable."""
+    """Train ``entry`` and measure it as it will be stored; ``state_path`` makes the training resumable, and keeps
+    the ended training's state there for the caller to remove once the checkpoint is stored (a kill while the test
+    split is scored or the card written then costs no training)."""
     build = _build_multihead if entry.multihead else _build_single
     built = build(entry, device, progress, state_path)
     meta = built.model.meta
@@ -203,6 +205,7 @@ def _build_single(entry: Entry, device: str | None, progress: bool, state_path: 
         device=device,
         progress=progress,
         state_path=state_path,
+        keep_state=state_path is not None,
     )
     model = result.model
     float32_metrics, val_metrics = result.metrics, result.val_metrics
@@ -382,6 +385,7 @@ def _build_multihead(entry: Entry, device: str | None, progress: bool, state_pat
         device=device,
         progress=progress,
         state_path=state_path,
+        keep_state=state_path is not None,
     )
     model = result.model
     stored = roundtrip(model, entry.dtype)

@@ -247,6 +247,7 @@ def train_from_scratch(
     progress: ProgressMode = True,
     on_epoch_end: EpochHook | None = None,
     state_path: str | Path | None = None,
+    keep_state: bool = False,
 ) -> FitResult:
     """Train a fresh ``arch`` on ``dataset`` (a Dataset, a catalogue name or a data file: ``dataset_from``) with the
     fine-tuning loop and recipe: the referent of a fine-tune.
@@ -259,7 +260,7 @@ def train_from_scratch(
     None: where the training targets follow their series' level (``relative_target_for``);
     ``validation``, ``split_order`` and ``bf16`` (bfloat16 autocast; None: where the device computes it natively) as
     ``finetune``;
-    ``state_path`` makes the run resumable (see ``fit``).
+    ``state_path`` makes the run resumable, ``keep_state`` keeps its ended state (see ``fit``).
     """
     start = time.perf_counter()
     dataset = dataset_from(dataset)
@@ -290,6 +291,7 @@ def train_from_scratch(
         on_epoch_end=on_epoch_end,
         state_path=state_path,
         target_frame=prep.val_frame,
+        keep_state=keep_state,
     )
     return _result(model, prep, loop, name, config, seed, start, {})
 

@@ -106,6 +106,7 @@ def fit(
     on_epoch_end: EpochHook | None = None,
     state_path: str | Path | None = None,
     target_frame: TargetFrame | None = None,
+    keep_state: bool = False,
 ) -> LoopResult:
     """Train ``model`` in place with Adam under ``config`` and return its history.
 
@@ -116,7 +117,8 @@ def fit(
     ``on_epoch_end`` gets every history record as it is made, with the recipe's ``max_epochs`` (progress reports;
     an exception it raises, e.g. to cancel a job, propagates); a resumed training first gives it the restored
     epochs' records, flagged ``restored``. With ``state_path`` the full training state is saved there as it goes (see
-    ``tshub.training.state``) and a run of the same training resumes from it; the file is removed at the end.
+    ``tshub.training.state``) and a run of the same training resumes from it; the file is removed at the end, or
+    with ``keep_state`` kept, marked ended, for the caller to remove once the result is stored.
     ``progress``: True (tqdm), "lines" or False (see ``tshub.training.progress``). ``target_frame``: how the
     validation targets map back to their raw scale (``TargetFrame``): validation metrics are reported on it.
     """
@@ -135,7 +137,7 @@ def fit(
         target_frame=target_frame,
     )
     training.run()
-    return training.finish()
+    return training.finish(keep_state)
 
 
 class Training:
@@ -211,11 +213,13 @@ class Training:
             self.epoch, self.elapsed_s = restored.epoch, restored.elapsed_s
             self.result.resumed_s = restored.elapsed_s
             self._unreported = list(restored.history)  # what the hook saw before the kill: told at the first run
+            if restored.stop_reason is not None:  # it had ended; its result was not stored yet
+                self.result.stop_reason = restored.stop_reason
         self._rng_state = _global_rng_state(self.device)
         self._deadline = (
             None if config.time_budget_s is None else time.perf_counter() + config.time_budget_s - self.elapsed_s
         )
-        self.finished = False
+        self.finished = restored is not None and restored.stop_reason is not None
         self._progress = Progress(f"{model.arch} fit", self.epochs_bound(), progress, initial=self.epoch)
 
     @property
@@ -268,15 +272,20 @@ class Training:
             self.elapsed_s += time.perf_counter() - entered
         return self.finished
 
-    def finish(self) -> LoopResult:
-        """Restore the kept weights, put the model in eval mode, clear the saved state; the training's result."""
+    def finish(self, keep_state: bool = False) -> LoopResult:
+        """Restore the kept weights, put the model in eval mode, clear the saved state; the training's result.
+        ``keep_state``: save the ended training's state instead, for the caller to remove once it has stored the
+        result (a run killed before that resumes it without training again)."""
         self._progress.close()
+        if self.saver is not None:
+            if keep_state:
+                self._save(self.elapsed_s, self.result.stop_reason)
+            else:
+                self.saver.clear()
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         self.model.eval()
         self.result.elapsed_s = self.elapsed_s
-        if self.saver is not None:
-            self.saver.clear()
         return self.result
 
     def _one_epoch(self, entered: float) -> None:
@@ -327,17 +336,22 @@ class Training:
             self.on_epoch_end({**record, "max_epochs": config.max_epochs})
         self._progress.update(total=self.epochs_bound(), **progress_status(record, self.best_record, self.kept_by))
         if not self.finished and self.saver is not None and self.saver.due():
-            self.saver.save(
-                epoch=self.epoch,
-                model=self.model,
-                optimizer=self.optimizer,
-                generator=self.generator,
-                history=self.result.history,
-                best_state=self.best_state,
-                best_epoch=self.result.best_epoch,
-                elapsed_s=self.elapsed_s + time.perf_counter() - entered,
-                monitors=self.monitors.by_name(),
-            )
+            self._save(self.elapsed_s + time.perf_counter() - entered)
+
+    def _save(self, elapsed_s: float, stop_reason: str | None = None) -> None:
+        assert self.saver is not None
+        self.saver.save(
+            epoch=self.epoch,
+            model=self.model,
+            optimizer=self.optimizer,
+            generator=self.generator,
+            history=self.result.history,
+            best_state=self.best_state,
+            best_epoch=self.result.best_epoch,
+            elapsed_s=elapsed_s,
+            monitors=self.monitors.by_name(),
+            stop_reason=stop_reason,
+        )
 
 
 def progress_status(record: dict[str, Any], best: dict[str, Any] | None, kept_by: str) -> dict[str, Any]:

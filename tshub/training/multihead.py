@@ -87,13 +87,15 @@ def pretrain_multihead(
     device: str | torch.device | None = None,
     progress: bool = True,
     state_path: str | Path | None = None,
+    keep_state: bool = False,
 ) -> FitResult:
     """Pretrain ``arch`` with one head per dataset (named by ``Dataset.name``); returns the model with all heads.
 
     ``metrics`` / ``val_metrics`` are means over the datasets that have the split; ``model.meta["head_metrics"]``
     holds every dataset's test and validation scores and ``model.meta["head_classes"]`` the labels of each head.
     ``preprocessing`` must be stateless (one preprocessor serves every head): "znorm" or "identity".
-    ``state_path``: save the training state there as it goes and resume from it (as ``fit`` does).
+    ``state_path``: save the training state there as it goes and resume from it, ``keep_state``: keep its ended
+    state for the caller to remove (as ``fit`` does).
     """
     start = time.perf_counter()
     recipe_name, config = resolve_recipe(
@@ -115,7 +117,7 @@ def pretrain_multihead(
     views = {key: HeadView(model, key) for key in prepared}
 
     history, best_epoch, stop_reason, resumed_s = _train(
-        model, views, prepared, config, seed, device, progress, state_path
+        model, views, prepared, config, seed, device, progress, state_path, keep_state
     )
     cast(MultiHead, model.head).pool_statistics(
         model.backbone, {key: float(np.prod(p.train[0].shape)) for key, p in prepared.items()}
@@ -253,6 +255,7 @@ def _train(
     device: torch.device,
     progress: bool,
     state_path: str | Path | None,
+    keep_state: bool,
 ) -> tuple[list[dict[str, Any]], int | None, str, float]:
     """The epoch loop: interleaved single-dataset batches, then the recipe's monitors on the mean validation.
     Returns the history, the kept epoch, why it stopped and the training time of the processes before a resume."""
@@ -286,10 +289,28 @@ def _train(
     if restored is not None:
         history, best_state, best_epoch = restored.history, restored.best_state, restored.best_epoch
         done, elapsed_before = restored.epoch, restored.elapsed_s
+        stop_reason = restored.stop_reason or stop_reason  # set: it had ended, its result not stored yet
+    ended = restored is not None and restored.stop_reason is not None
     start = time.perf_counter() - elapsed_before
     deadline = None if config.time_budget_s is None else start + config.time_budget_s
+
+    def save(stop: str | None = None) -> None:
+        assert saver is not None
+        saver.save(
+            epoch=len(history),
+            model=model,
+            optimizer=optimizer,
+            generator=generator,
+            history=history,
+            best_state=best_state,
+            best_epoch=best_epoch,
+            elapsed_s=time.perf_counter() - start,
+            monitors=monitors.by_name(),
+            stop_reason=stop,
+        )
+
     epochs = tqdm(
-        range(done, config.max_epochs),
+        range(done, done if ended else config.max_epochs),
         desc=f"{model.arch} multi-head",
         unit="epoch",
         initial=done,
@@ -329,22 +350,15 @@ def _train(
             stop_reason = reason
             break
         if saver is not None and saver.due():
-            saver.save(
-                epoch=epoch + 1,
-                model=model,
-                optimizer=optimizer,
-                generator=generator,
-                history=history,
-                best_state=best_state,
-                best_epoch=best_epoch,
-                elapsed_s=time.perf_counter() - start,
-                monitors=monitors.by_name(),
-            )
+            save()
     epochs.close()
+    if saver is not None:
+        if keep_state:
+            save(stop_reason)
+        else:
+            saver.clear()
     if best_state is not None:
         model.load_state_dict(best_state)
-    if saver is not None:
-        saver.clear()
     return history, best_epoch, stop_reason, elapsed_before
 
 

@@ -40,6 +40,7 @@ class Restored:
     best_state: dict[str, torch.Tensor] | None
     best_epoch: int | None
     elapsed_s: float
+    stop_reason: str | None = None  # set when the training had ended (its state kept until the result is stored)
 
 
 def fingerprint(**parts: Any) -> str:
@@ -105,7 +106,9 @@ class TrainingState:
             if monitor is not None:
                 monitor.load_state_dict(meta["monitors"][name])
         best = _section(tensors, "best.") or None
-        return Restored(meta["epoch"], meta["history"], best, meta["best_epoch"], meta["elapsed_s"])
+        return Restored(
+            meta["epoch"], meta["history"], best, meta["best_epoch"], meta["elapsed_s"], meta.get("stop_reason")
+        )
 
     def due(self) -> bool:
         return time.perf_counter() - self._last_save >= self.interval_s
@@ -122,8 +125,10 @@ class TrainingState:
         best_epoch: int | None,
         elapsed_s: float,
         monitors: dict[str, Any],
+        stop_reason: str | None = None,
     ) -> None:
-        """Write the state after ``epoch`` completed epochs (atomically)."""
+        """Write the state after ``epoch`` completed epochs (atomically); ``stop_reason``: the training has ended
+        so (a run resuming it trains no further)."""
         optim = optimizer.state_dict()
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
         tensors.update({f"best.{k}": v for k, v in (best_state or {}).items()})
@@ -143,6 +148,7 @@ class TrainingState:
             "elapsed_s": elapsed_s,
             "monitors": {k: m.state_dict() for k, m in monitors.items() if m is not None},
             "optimizer_groups": optim["param_groups"],
+            **({"stop_reason": stop_reason} if stop_reason is not None else {}),
         }
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         atomic_write(self.path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(meta)}))
