@@ -23,6 +23,7 @@ choice beats it too (tshub.recommend.advice_rules.select_rule), else the majorit
 evidence with the most targets, ties broken by the most rows.
 
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_advice.py --write-evidence   # → results/transfer_advice.md
+    PYTHONPATH=$PWD .venv/bin/python bench/transfer_advice.py --refit   # the stored rows refitted, nothing featured
 """
 
 from __future__ import annotations
@@ -181,11 +182,11 @@ def pair_features(locations: dict[tuple[str, str], str | None]) -> dict[tuple[st
     return out
 
 
-def first_picks(table: EvidenceTable) -> dict[str, int]:
+def first_picks(table: EvidenceTable) -> dict[str, float]:
     """The advice on each target's first pick (its source with the highest LogME), given as the library would give
     it with that target unseen: the rule selected and fitted on the other targets alone. Counts of targets, picks
-    that won, and answers that were right."""
-    counts = {"targets": 0, "pick_won": 0, "advice_right": 0}
+    that won, and answers that were right (an "unknown" counting half)."""
+    counts: dict[str, float] = {"targets": 0, "pick_won": 0, "advice_right": 0}
     for target in np.unique(table.targets):
         held = table.targets == target
         scores = table.features["score"][held]
@@ -194,11 +195,11 @@ def first_picks(table: EvidenceTable) -> dict[str, int]:
         pick = np.zeros(len(held), dtype=bool)
         pick[np.flatnonzero(held)[int(np.nanargmax(scores))]] = True
         rest = table.subset(~held)
-        said = fit_rule(rest, select_rule(rest, list(FEATURES)).kept).predict(table.subset(pick))[0]
+        right = fit_rule(rest, select_rule(rest, list(FEATURES)).kept).right(table.subset(pick))[0]
         counts["targets"] += 1
         counts["pick_won"] += int(table.won[pick][0])
-        counts["advice_right"] += int(said == table.won[pick][0])
-    return counts
+        counts["advice_right"] += float(right)
+    return {k: int(v) if float(v).is_integer() else v for k, v in counts.items()}
 
 
 def markdown(evidence: dict[str, Any]) -> str:
@@ -249,7 +250,7 @@ def markdown(evidence: dict[str, Any]) -> str:
                 f"Nested LOTO accuracy of choosing the rule by LOTO: {fit['nested_loto_accuracy']:.2f} (a feature "
                 "rule is kept only when this beats the majority rule's LOTO accuracy). On each target's first pick "
                 "(its source with the highest LogME, the only one where it has one), the advice given with the target "
-                f"unseen was right on {picks['advice_right']} of {picks['targets']} targets; the pick won on "
+                f"unseen was right on {picks['advice_right']:g} of {picks['targets']} targets; the pick won on "
                 f"{picks['pick_won']}.",
                 "",
             ]
@@ -280,6 +281,20 @@ def markdown(evidence: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def fitted_entry(name: str, featured: list[dict[str, Any]], left_out: Any) -> dict[str, Any]:
+    """One evidence's entry of the evidence file: the rules fitted against each referent on its featured rows."""
+    path, description = SOURCES[name]
+    tables = {referent: table_of(featured, referent, FEATURES) for referent in REFERENTS}
+    return {
+        "file": path,
+        "description": description,
+        "against": {referent: fit_evidence(tables[referent], list(FEATURES)) for referent in REFERENTS},
+        "first_pick": {referent: first_picks(tables[referent]) for referent in REFERENTS},
+        "rows": featured,  # what the tables are made of: the advice refits on them without a user's target
+        "left_out": left_out,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     available = [name for name, (path, _) in SOURCES.items() if (ROOT / path).is_file()]
@@ -293,27 +308,34 @@ def main() -> None:
         help="where rebuilt sources' weights are extracted: rank_methods' by default, whose checkpoints' features "
         "tshub's feature cache then holds already",
     )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help=f"refit the rules on the featured rows {EVIDENCE_FILE.relative_to(ROOT)} stores (after a change to "
+        "how rules are fitted or scored; nothing is featured anew, the file's command stays the one that made them)",
+    )
     args = parser.parse_args()
-    rows = {name: evidence_rows(name) for name in args.evidence}
-    features = {name: pair_features(checkpoint_locations(mine, args.work)) for name, mine in rows.items()}
-    entries: dict[str, dict[str, Any]] = {}
-    for name, mine in rows.items():
-        path, description = SOURCES[name]
-        featured = [{**r, "features": features[name][(r["target"], r["source"])]} for r in mine]
-        tables = {referent: table_of(featured, referent, FEATURES) for referent in REFERENTS}
-        entries[name] = {
-            "file": path,
-            "description": description,
-            "against": {referent: fit_evidence(tables[referent], list(FEATURES)) for referent in REFERENTS},
-            "first_pick": {referent: first_picks(tables[referent]) for referent in REFERENTS},
-            "rows": featured,  # what the tables are made of: the advice refits on them without a user's target
-            "left_out": incomplete_targets(name),
+    if args.refit:
+        stored = json.loads(EVIDENCE_FILE.read_text())
+        entries = {name: fitted_entry(name, e["rows"], e["left_out"]) for name, e in stored["evidence"].items()}
+        command = stored["command"]
+    else:
+        rows = {name: evidence_rows(name) for name in args.evidence}
+        features = {name: pair_features(checkpoint_locations(mine, args.work)) for name, mine in rows.items()}
+        entries = {
+            name: fitted_entry(
+                name,
+                [{**r, "features": features[name][(r["target"], r["source"])]} for r in mine],
+                incomplete_targets(name),
+            )
+            for name, mine in rows.items()
         }
-    rests_on = max(entries, key=lambda n: (entries[n]["against"]["scratch"]["targets"], len(rows[n])))
-    command = "PYTHONPATH=$PWD python bench/transfer_advice.py --evidence " + " ".join(args.evidence)
+        command = "PYTHONPATH=$PWD python bench/transfer_advice.py --evidence " + " ".join(args.evidence)
+        command += " --write-evidence" if args.write_evidence else ""
+    rests_on = max(entries, key=lambda n: (entries[n]["against"]["scratch"]["targets"], len(entries[n]["rows"])))
     evidence = {
         "format_version": FORMAT_VERSION,
-        "command": command + (" --write-evidence" if args.write_evidence else ""),
+        "command": command,
         "label": "win: fine-tuned test accuracy (mean over seeds) strictly above the referent's "
         "(MiniRocket's by more than its table's rounding, MINIROCKET_TIE)",
         "weighting": "every target weighs 1 (its rows 1 / rows each)",
@@ -323,7 +345,7 @@ def main() -> None:
         "rests_on": rests_on,
         "evidence": entries,
     }
-    if args.write_evidence:
+    if args.write_evidence or args.refit:
         EVIDENCE_FILE.write_text(json.dumps(evidence, indent=1) + "\n")
     args.out.write_text(markdown(evidence))
     print(args.out.read_text())

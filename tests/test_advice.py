@@ -79,6 +79,19 @@ def test_a_rule_whose_choice_does_not_survive_nested_validation_is_not_kept() ->
     assert selection.kept == MAJORITY
 
 
+def test_a_rule_at_even_odds_answers_unknown_and_scores_half_on_a_held_out_target() -> None:
+    """Regression: the library answers "unknown" where a group's rate is exactly one half, but the rules'
+    leave-one-target-out accuracy scored that answer as "no" (right on every loss, wrong on every win) and the
+    advice's words said "always answering no"."""
+    from tshub.recommend.advice_rules import leave_one_target_out
+
+    evidence = table(["A", "B", "C", "D", "E"], [True, True, False, False, True])
+    score = leave_one_target_out(evidence, MAJORITY)  # the other four split 2:2 when A, B or E is held out
+    assert score.per_target == {"A": 0.5, "B": 0.5, "C": 0.0, "D": 0.0, "E": 0.5}
+    even = fit_rule(table(["A", "B"], [True, False]), MAJORITY)
+    assert even.predict(table(["C"], [True])).tolist() == [0.5]
+
+
 def test_every_target_weighs_the_same_whatever_its_rows() -> None:
     # one target with 10 losing sources, five targets with one winning source each: 5 of 6 targets win
     evidence = table([*["big"] * 10, *"abcde"], [False] * 10 + [True] * 5, n_train=[1.0] * 15)

@@ -37,6 +37,7 @@ from tshub.recommend.advice_rules import (
     EvidenceTable,
     FittedRule,
     Group,
+    answer_of,
     beats,
     fit_evidence,
     fit_rule,
@@ -356,7 +357,7 @@ def _verdict(
             f"and fitted on the other {fit['targets']} targets",
         )
     words += [measured[2]] if measured else []
-    answer = "yes" if group.rate > 0.5 else "no" if group.rate < 0.5 else "unknown"
+    answer = answer_of(group.rate)
     probability: float | None = group.rate
     if referent == "minirocket":
         if reference is None:  # the benchmark's rate is in the words, but no answer for this data
@@ -404,7 +405,7 @@ def _rate_words(group: Group, referent: str) -> str:
 def _rule_words(fit: dict[str, Any], rule: FittedRule) -> str:
     scores, nested = fit["rules"], fit["nested_loto_accuracy"]
     majority = scores[MAJORITY]["loto_accuracy"]
-    always = "yes" if rule.overall.rate > 0.5 else "no"
+    always = answer_of(rule.overall.rate)
     if rule.family != MAJORITY:
         return (
             f"the rule '{rule.feature} <= {rule.threshold:.4g}' was right on {scores[rule.family]['loto_accuracy']:.2f} "

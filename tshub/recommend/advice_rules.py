@@ -88,6 +88,14 @@ def table_of(rows: Iterable[dict[str, Any]], referent: str, features: Iterable[s
     )
 
 
+def answer_of(rate: float) -> str:
+    """The answer a group's weighted rate of wins gives: "yes" above one half, "no" below, "unknown" at it."""
+    return "yes" if rate > 0.5 else "no" if rate < 0.5 else "unknown"
+
+
+_CHANCE = {"yes": 1.0, "no": 0.0, "unknown": 0.5}
+
+
 @dataclass(frozen=True)
 class Group:
     """A rule's group of evidence rows: which rows (``when``), how many, and the weighted share of wins.
@@ -126,15 +134,22 @@ class FittedRule:
         return self.below if value <= self.threshold else self.above
 
     def predict(self, table: EvidenceTable) -> np.ndarray:
-        """The answer (win expected: rate > 0.5) for every row of ``table``."""
-        answer = np.full(len(table.won), self.overall.rate > 0.5)
+        """The answer for every row of ``table`` as the chance of a win it gives: 1 "yes", 0 "no", 0.5 "unknown"
+        (``answer_of`` its group's rate)."""
+        answer = np.full(len(table.won), _CHANCE[answer_of(self.overall.rate)])
         if self.feature is None or self.threshold is None:
             return answer
         assert self.below is not None and self.above is not None
         values = table.features[self.feature]
         known = np.isfinite(values)
-        answer[known] = np.where(values[known] <= self.threshold, self.below.rate > 0.5, self.above.rate > 0.5)
+        below, above = (_CHANCE[answer_of(group.rate)] for group in (self.below, self.above))
+        answer[known] = np.where(values[known] <= self.threshold, below, above)
         return answer
+
+    def right(self, table: EvidenceTable) -> np.ndarray:
+        """How right the answer is on each row of ``table``: 1 or 0, and one half for "unknown" (what a coin
+        scores), so a rule that cannot tell is neither rewarded nor punished as if it had said "no"."""
+        return 1.0 - np.abs(self.predict(table) - table.won)
 
 
 def fit_rule(table: EvidenceTable, family: str) -> FittedRule:
@@ -207,7 +222,7 @@ def leave_one_target_out(table: EvidenceTable, family: str) -> LotoScore:
     for target in np.unique(table.targets):
         held = table.targets == target
         rule = fit_rule(table.subset(~held), family)
-        per_target[str(target)] = float(np.mean(rule.predict(table.subset(held)) == table.won[held]))
+        per_target[str(target)] = float(np.mean(rule.right(table.subset(held))))
     return LotoScore(family, per_target)
 
 
@@ -227,7 +242,7 @@ def nested_accuracy(table: EvidenceTable, families: Sequence[str]) -> float:
         held = table.targets == target
         rest = table.subset(~held)
         family, _ = choose_rule(rest, families)
-        correct.append(np.mean(fit_rule(rest, family).predict(table.subset(held)) == table.won[held]))
+        correct.append(np.mean(fit_rule(rest, family).right(table.subset(held))))
     return float(np.mean(correct))
 
 
