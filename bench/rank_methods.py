@@ -378,7 +378,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Ground truth: {p['truth']} ({p['n_targets']} targets, {p['n_candidates']} candidates in all; checkpoints: "
         f"{p['checkpoints']}). Protocol: bench/rank_methods.py (docstring). Regret = best candidate − pick "
         "(accuracy points); rank among the candidates (1 = best); W/T/L = the pick's accuracy vs the other's, "
-        "sign-test p two-sided; BKY: whether the vs-random test survives Benjamini–Krieger–Yekutieli at q = 0.05 "
+        "sign-test p two-sided; τ, ρ: means over the targets where the method's scores vary (how many, when not all); BKY: whether the vs-random test survives Benjamini–Krieger–Yekutieli at q = 0.05 "
         f"over the {p['n_methods']} methods. {p['elapsed_s']:.0f} s (signals cached).",
         "",
         "| method | accuracy of pick | mean regret [95 % CI] | median regret | median rank | top-1 | τ | ρ "
@@ -435,11 +435,15 @@ def summary_row(name: str, row: dict[str, Any], minirocket: bool) -> str:
     def number(key: str, fmt: str = ".3f") -> str:
         return "-" if row.get(key) is None else format(row[key], fmt)
 
+    def correlation(key: str) -> str:  # a mean over fewer targets than the row's says over how many
+        counted = row.get(f"{key}_targets", row["targets"])  # a baseline has none: "-"
+        return number(key) + ("" if counted == row["targets"] else f" ({counted} of {row['targets']})")
+
     ci = row.get("regret_ci")
     interval = f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
     return (
         f"| {name} | {row['accuracy']:.4f} | {row['regret']:.4f}{interval} | {row['median_regret']:.4f} | "
-        f"{row['median_rank']:g} | {number('top1', '.3g')} | {number('kendall')} | {number('spearman')} | "
+        f"{row['median_rank']:g} | {number('top1', '.3g')} | {correlation('kendall')} | {correlation('spearman')} | "
         f"{versus('vs_random')} | {versus('vs_scratch')} | {versus('vs_default')} |"
         + (f" {versus('vs_minirocket')} |" if minirocket else "")
     )

@@ -122,6 +122,23 @@ def test_a_method_significantly_worse_than_random_is_said_worse_not_a_pass(monke
     assert "lies wholly above 0: none" in rank_methods.verdict(rows)
 
 
+def test_the_mean_correlations_say_over_how_many_targets_they_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: τ and ρ are undefined on a target where a method scores every candidate alike, and their means
+    left such targets out without saying so: a method constant on most targets showed the τ of the few others."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import rank_methods
+
+    outcomes = {}
+    for i in range(4):
+        truth = TargetTruth(f"t{i}", {"A": 0.9, "B": 0.8, "C": 0.7})
+        constant = i < 3  # three targets where the method cannot tell the candidates apart
+        scores = {"A": 1.0, "B": 1.0, "C": 1.0} if constant else {"A": 3.0, "B": 2.0, "C": 1.0}
+        outcomes[truth.target] = {**baselines(truth), "mostly blind": judge(scores, truth)}
+    row = summarise(outcomes)["mostly blind"]
+    assert row["kendall"] == pytest.approx(1.0) and row["kendall_targets"] == row["spearman_targets"] == 1
+    assert "| 1.000 (1 of 4) | 1.000 (1 of 4) |" in rank_methods.summary_row("mostly blind", row, minirocket=False)
+
+
 def test_minirocket_ties_within_its_rounding_and_every_row_meets_the_referents():
     """MiniRocket's table is rounded to 4 decimals: within that (advice_rules.MINIROCKET_TIE) it ties, in ranks and in
     W/T/L, as advice_rules.beats counts it; accuracies equal up to float noise share a rank; the baselines are compared

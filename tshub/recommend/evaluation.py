@@ -129,8 +129,9 @@ def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: 
     """Per method (and baseline) over the targets: mean accuracy of the pick, mean regret with its bootstrap
     interval, median and max regret, mean and median rank; paired sign tests of every row against the referents
     scratch and MiniRocket where known (ties: ``REFERENT_TIE``); per method also top-1 hits (expected, ties at
-    its top score counting their share of the best), mean τ and ρ, and sign
-    tests against the random pick and ``default``, the vs-random p values of the methods corrected together
+    its top score counting their share of the best), mean τ and ρ over the targets where both the method's scores
+    and the accuracies vary (``kendall_targets``, ``spearman_targets``: how many), and sign tests against the
+    random pick and ``default``, the vs-random p values of the methods corrected together
     (Benjamini–Krieger–Yekutieli, q = 0.05: ``bky``, the two-sided test rejected; ``beats``, rejected with more wins
     than losses: a method reliably worse than random rejects too), and the bootstrap interval of the mean of the
     per-target regret gains over the random pick (``regret_gain_ci``: its regret less the method's, paired by
@@ -157,6 +158,7 @@ def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: 
             for corr in ("kendall", "spearman"):
                 values = [e[corr] for e in entries if e[corr] is not None]
                 row[corr] = float(np.mean(values)) if values else None
+                row[f"{corr}_targets"] = len(values)  # the targets whose scores (and accuracies) vary
             row["vs_random"] = paired(
                 [e["accuracy"] for e in entries], [outcomes[t]["random"]["accuracy"] for t in present]
             )
