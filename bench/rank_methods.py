@@ -34,9 +34,11 @@ Protocol (fixed before any result of this script was seen):
 - Scores (tshub.recommend.evaluation): the first pick's accuracy (ties in a method's top score: the mean over the
   tied), regret = best − pick, the pick's rank among the candidates (ties share their mean rank), top-1 hits
   (expected: a tied pick counts the share of the tied that are the best), wins/ties/losses against a uniform
-  random pick (the mean accuracy of the candidates), against training from scratch and against the default method
-  ``logme``, with two-sided sign-test p; mean Kendall τ-b and Spearman ρ of
-  the scores vs the accuracies per target; a 95 % bootstrap interval of the mean regret, and one of the mean
+  random pick (the mean accuracy of the candidates), against training from scratch (the target's FCN, the zoo's
+  referent architecture, whatever the pick's architecture: what a user would train instead; the advice's evidence
+  pairs each source with its own architecture's scratch instead, the question there being the transfer's gain) and
+  against the default method ``logme``, with two-sided sign-test p; mean Kendall τ-b and Spearman ρ of the scores
+  vs the accuracies per target (over the targets where both vary, their number shown when not all); a 95 % bootstrap interval of the mean regret, and one of the mean
   regret gain over the random pick paired by target (targets resampled, 10,000 times, seed 0). The vs-random p
   values of all methods are corrected together (Benjamini–Krieger–Yekutieli, q = 0.05); a method passes when its
   test is rejected with more wins than losses (the test is two-sided: one reliably worse than random is marked
