@@ -39,7 +39,8 @@ def run_job(
     spec: dict[str, Any], dataset: Path | bytes, report: Report, state_dir: Path | None = None
 ) -> tuple[dict[str, Any], bytes]:
     """Run the job described by ``spec`` (see ``server.schemas.JobCreate``) on the stored dataset; with
-    ``state_dir`` its trainings save their state there as they go and resume from it (an attempt after a kill)."""
+    ``state_dir`` its trainings save their state there as they go and resume from it (an attempt after a kill), and
+    keep it once ended, for the attempt after a kill in a later phase: the worker removes it when the job ends."""
     ds = load_npz(dataset)
     source, told = (spec["model"], {}) if spec["model"] != "auto" else recommend_source(ds, spec, report)
     report = with_source(report, source)
@@ -68,6 +69,7 @@ def run_job(
         progress=False,
         on_epoch_end=tracker,
         state_dir=None if state_dir is None else state_dir / "finetune",
+        keep_state=True,  # until the job has ended (the worker removes state_dir): a kill later costs no training
     )
     summary: dict[str, Any] = {"source": source, **fit_summary(result), **self_transfer_note(source, ds), **told}
     scratch, rocket = None, None
@@ -87,6 +89,7 @@ def run_job(
             progress=False,
             on_epoch_end=tracker,
             state_path=None if state_dir is None else state_dir / "baseline.safetensors",
+            keep_state=True,
         )
         summary["baseline"] = fit_summary(scratch)
         report({"phase": "minirocket"})  # the non-pretrained method to beat, on the same splits (seconds)

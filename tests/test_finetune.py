@@ -354,6 +354,21 @@ def test_halving_chooses_at_once_when_no_omega_can_train_further(capsys):
     assert all(run.eliminated_after is None for run in runs)  # each trained as far as it could
 
 
+def test_a_resumed_search_never_chooses_an_omega_it_had_dropped(capsys):
+    """Two ω tied on validation, the first dropped by the search before its states were kept: a resumed search that
+    ranked every ended ω again would choose the first on the tie (ties keep the given order), not the one it kept."""
+    runs = [
+        SimpleNamespace(
+            label=f"ω {w}", training=_CutShortTraining(3, 0.8), eliminated_after=dropped, finish=lambda: None
+        )
+        for w, dropped in [(0.5, 3), (1, None)]
+    ]
+    for run in runs:
+        run.training.epoch = 3  # both ended, as their kept states say
+    selector = Monitor.resolve("auto", "classification", tie_break=True)
+    assert choose(runs, selector, "halving", Progress("ω search", 0, "lines"), rung_epochs=3).label == "ω 1"
+
+
 def _synthetic(task: str, seed: int = 0, scale: float = 1.0) -> Dataset:
     """30 one-channel series of length 24: a bump marks class 1, or the target is the series' mean."""
     rng = np.random.default_rng(seed)
@@ -502,6 +517,31 @@ def test_a_killed_fine_tune_resumes_from_its_state_dir_and_ends_as_an_uninterrup
         finetune(source, italy, state_dir=states, on_epoch_end=kill, **options)
     with pytest.warns(UserWarning, match="belongs to another training"):  # other starting weights: not resumed
         finetune(other_source, italy, state_dir=states, **options)
+
+
+def test_a_fine_tune_keeping_its_ended_states_is_returned_again_without_training(
+    source: TimeSeriesModel, italy: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A caller that stores the result after the fine-tune (a service job trains its from-scratch referent next)
+    keeps the ended states: the same call then trains no epoch and returns what the first returned, the ω the
+    search dropped still dropped (a resumed search ranking them again could choose another on a tie)."""
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    config = TrainConfig(max_epochs=8, early_stopping_patience=4, lr_patience=2, batch_size=16)
+    options: dict = {"lr_multiplier": [0.5, 1.0, 2.0], "recipe": config, "seed": 1, "progress": False}
+    states = tmp_path / "states"
+    first = finetune(source, italy, state_dir=states, keep_state=True, **options)
+    assert sorted(p.name for p in states.iterdir()) == [f"omega-{i}.safetensors" for i in (1, 2, 3)]
+    assert sum(row["stop_reason"] == "halved" for row in first.grid) == 2
+    trained: list[dict] = []
+    again = finetune(source, italy, state_dir=states, keep_state=True,
+                     on_epoch_end=lambda r: r.get("restored") or trained.append(r), **options)  # fmt: skip
+    assert not trained
+    assert again.lr_multiplier == first.lr_multiplier and again.grid == first.grid
+    assert _without_time(again.history) == _without_time(first.history) and again.metrics == first.metrics
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(again.model.state_dict()[name], tensor), name
+    finetune(source, italy, state_dir=states, **options)
+    assert not list(states.iterdir())  # without keep_state the states go, as before
 
 
 def test_one_call_takes_a_model_id_and_a_dataset_name_or_file(shared_data: Path, private_zoo):

@@ -50,7 +50,7 @@ from tshub.training.naive import naive_forecasts
 from tshub.training.progress import Progress, ProgressMode
 from tshub.training.recipes import AUTO, TrainConfig, bf16_override, resolve_recipe
 from tshub.training.results import FitResult
-from tshub.training.search import choose, rung_epochs
+from tshub.training.search import HALVED, choose, rung_epochs
 from tshub.training.transfer import BACKBONE_PREFIX, TransferReport, transfer_weights
 
 #: Otović et al.'s learning-rate multipliers, tried by ``lr_multiplier="grid"``.
@@ -109,6 +109,7 @@ def finetune(
     progress: ProgressMode = True,
     on_epoch_end: EpochHook | None = None,
     state_dir: str | Path | None = None,
+    keep_state: bool = False,
 ) -> FitResult:
     """Fine-tune ``model`` (never modified; or a model id or folder, loaded with ``load_pretrained``) on ``dataset``
     (a Dataset, a catalogue name or a data file: ``dataset_from``); returns the best fine-tuned model and its scores.
@@ -140,7 +141,9 @@ def finetune(
     ``run`` and ``runs`` (which ω of how many; epochs count per ω). With ``state_dir`` each ω's training saves its
     full state in that folder as it goes (``fit``'s ``state_path``), so the same call run again after a kill resumes
     where it was and ends where an uninterrupted one ends (the search's choices too: a run's best score only
-    improves, so the runs kept at each rung are the same); the files are removed when the fine-tune ends.
+    improves, so the runs kept at each rung are the same); the files are removed when the fine-tune ends, or with
+    ``keep_state`` kept, each marked ended (a dropped ω as dropped), for the caller to remove once it has stored the
+    result: the same call then trains nothing and returns the same result.
     """
     start = time.perf_counter()
     if isinstance(model, (str, Path)):
@@ -182,7 +185,7 @@ def finetune(
     )
     selector = omega_selector(prep.dataset.task)  # ω is chosen on validation only
 
-    runs = [_OmegaRun(omega, i, len(multipliers)) for i, omega in enumerate(multipliers, start=1)]
+    runs = [_OmegaRun(omega, i, len(multipliers), keep_state) for i, omega in enumerate(multipliers, start=1)]
     display = Progress(
         f"fine-tune {model.meta.get('id') or model.arch} → {prep.dataset.name}", config.max_epochs * len(runs), progress
     )
@@ -412,8 +415,9 @@ def _training_level_correlation(dataset: Dataset) -> float | None:
 class _OmegaRun:
     """One ω of a fine-tune: its target model, transfer report and training (advanced by the search)."""
 
-    def __init__(self, omega: float, index: int, of: int):
+    def __init__(self, omega: float, index: int, of: int, keep_state: bool = False):
         self.omega, self.index, self.of = omega, index, of
+        self.keep_state = keep_state  # whether ``finish`` keeps the ended training's state
         self.eliminated_after: int | None = None  # epochs trained when the search dropped it
 
     def start(
@@ -450,13 +454,17 @@ class _OmegaRun:
             state_path=state_path,
             origin=origin,
         )
+        if self.training.result.stop_reason == HALVED:  # dropped by the search before a kill: no candidate again
+            self.eliminated_after = self.training.epoch
 
     @property
     def label(self) -> str:
         return f"ω {self.omega:g} ({self.index}/{self.of})"
 
     def finish(self) -> LoopResult:
-        self.loop = self.training.finish()
+        if self.eliminated_after is not None:
+            self.training.result.stop_reason = HALVED
+        self.loop = self.training.finish(self.keep_state)
         self.training.model.requires_grad_(True)  # frozen only while training
         return self.loop
 
@@ -464,7 +472,6 @@ class _OmegaRun:
         """The grid row of ``FitResult.grid``: validation scores of the kept weights, epochs, how it ended."""
         batch_size = self.training.config.eval_batch_size
         val = evaluate(self.training.model, prep.val, prep.dataset.task, batch_size=batch_size)
-        stop = "halved" if self.eliminated_after is not None else self.loop.stop_reason
         return {
             "lr_multiplier": self.omega,
             "val_loss": val["loss"],
@@ -472,7 +479,7 @@ class _OmegaRun:
             "val_metrics": split_scores(self.training.model, prep, "val", batch_size),
             "epochs": len(self.loop.history),
             "best_epoch": self.loop.best_epoch,
-            "stop_reason": stop,
+            "stop_reason": self.loop.stop_reason,
         }
 
 

@@ -73,7 +73,7 @@ class LoopResult:
 
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None  # epoch number (history[best_epoch - 1]) of the restored weights; None: last kept
-    stop_reason: str = "max_epochs"  # max_epochs | early_stopping | time_budget | non_finite_loss
+    stop_reason: str = "max_epochs"  # max_epochs | early_stopping | time_budget | non_finite_loss | halved (search)
     elapsed_s: float = 0.0
     resumed_s: float = 0.0  # the training time of the processes before this one (a resumed state's)
 

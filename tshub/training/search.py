@@ -23,6 +23,7 @@ from tshub.training.recipes import TrainConfig
 
 SEARCHES = ("halving", "full")
 ETA = 3  # keep 1/ETA of the runs at each rung, and train the survivors ETA times as long
+HALVED = "halved"  # the stop reason of a run the search dropped
 
 
 class Run(Protocol):
@@ -49,13 +50,15 @@ def rung_epochs(config: TrainConfig) -> int:
 
 
 def choose(runs: Sequence[Run], selector: Monitor, search: str, display: Progress, *, rung_epochs: int) -> Run:
-    """Train the runs as ``search`` says, finish them all and return the one chosen on validation."""
+    """Train the runs as ``search`` says, finish them all and return the one chosen on validation. Runs already
+    dropped (``eliminated_after`` set: a resumed search's) are no candidates."""
     if search not in SEARCHES:
         raise ValueError(f"search must be one of {SEARCHES}, got {search!r}.")
+    candidates = [run for run in runs if run.eliminated_after is None]
     if search == "halving" and len(runs) > 1:
-        alive = _halve(list(runs), selector, display, rung_epochs)
+        alive = _halve(candidates, selector, display, rung_epochs)
     else:
-        alive = _train_all(list(runs), display)
+        alive = _train_all(candidates, display)
     chosen = _ranked(alive, selector)[0]
     for run in runs:
         run.finish()
