@@ -1385,6 +1385,34 @@ def test_test_series_that_copy_training_series_are_counted_and_warned_about(tmp_
         read_split_files({"train": train, "test": unseen})
 
 
+def test_test_windows_overlapping_training_windows_are_counted_and_warned_about(tmp_path: Path) -> None:
+    """Regression: windows of length 20 (stride 5) of one recording, the training file the first 40 and the test file
+    the next ones, read without a word, though the first two test windows hold 15 and 10 of the last training
+    window's steps; only exact copies were said. Overlaps of half a window or more are now counted; a test stretch a
+    window's length later, or windows sharing only a constant run (padding, silence), are not."""
+    walk = np.random.default_rng(0).normal(size=400).cumsum().round(4)
+
+    def windows(starts: range) -> list[list[float]]:
+        return [[s % 2, *walk[s : s + 20]] for s in starts]
+
+    train = write(tmp_path / "w_TRAIN.tsv", tsv(windows(range(0, 200, 5))))  # the last starts at 195
+    test = write(tmp_path / "w_TEST.tsv", tsv(windows(range(200, 300, 5))))
+    said = (
+        r"2 of the 20 series of the 'test' file .*w_TEST\.tsv share 10 or more consecutive values \(half their "
+        r"length\) with a training series, beyond exact copies.*cut the 'test' windows from another stretch"
+    )
+    with pytest.warns(UserWarning, match=said):
+        read_split_files({"train": train, "test": test})
+    later = write(tmp_path / "later_TEST.tsv", tsv(windows(range(215, 300, 5))))
+    flat = [[0, *([0.0] * 12), *walk[300:308]], [1, *walk[310:318], *([0.0] * 12)]]
+    flat_train = write(tmp_path / "flat_TRAIN.tsv", tsv([*windows(range(0, 200, 5)), *flat]))
+    flat_test = write(tmp_path / "flat_TEST.tsv", tsv([[0, *([0.0] * 12), *walk[320:328]]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_split_files({"train": train, "test": later})
+        read_split_files({"train": flat_train, "test": flat_test})
+
+
 def test_a_benchmark_s_own_splits_are_loaded_without_the_copies_warning(shared_data: Path) -> None:
     """Regression: PowerCons's published test split holds 67 exact copies of training series; a catalogue load
     warned the user to remove them, advice no benchmark split can take. ``benchmark_splits`` (the catalogue's) loads

@@ -124,8 +124,9 @@ def read_split_files(
     """Read one file per split (e.g. ``{"train": "X_TRAIN.tsv", "test": "X_TEST.tsv"}``) into one Dataset.
 
     Series are concatenated in the mapping's order and lengths are made equal over all files together; a held-out
-    file's exact copies of training series are warned about unless ``benchmark_splits`` (a published benchmark's
-    own splits, see ``assemble``). Options as in ``read_file``.
+    file's exact copies of training series, and its series overlapping one by half their length (windows of the
+    same recordings), are warned about unless ``benchmark_splits`` (a published benchmark's own splits, see
+    ``assemble``). Options as in ``read_file``.
     """
     if not isinstance(paths, Mapping):
         raise TypeError(

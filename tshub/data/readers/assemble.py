@@ -11,10 +11,15 @@ from typing import Any
 import numpy as np
 
 from tshub.data.dataset import Dataset, DatasetError, Task, infer_task, missing_targets
+from tshub.data.overlap import overlapping_training
 from tshub.data.readers.base import TRAILING_NAN, UNLIMITED, RawSeries, ReadLimits, check_option
 from tshub.data.readers.formats import suffixes
 from tshub.data.readers.lengths import regularize
 from tshub.data.readers.text import is_number
+
+#: Held-out series shorter than twice this are not checked for overlapping training series: a run of a few values
+#: recurs by chance (quantised readings).
+MIN_OVERLAP_RUN = 8
 
 
 def assemble(
@@ -31,7 +36,8 @@ def assemble(
 ) -> Dataset:
     """Concatenate parsed files (one per split name, or one file without splits) into a Dataset.
 
-    A held-out file holding exact copies of training series is warned about, unless ``benchmark_splits``: the files
+    A held-out file holding exact copies of training series, or series overlapping them by half their length
+    (windows of the same recordings), is warned about, unless ``benchmark_splits``: the files
     are a published benchmark's own splits (the catalogue's UCR sets; 16 of them hold such copies, Crop 2,753 of its
     16,800 test series), whose copies are the benchmark's, not the user's to remove.
 
@@ -165,22 +171,39 @@ def _refuse_repeated_files(raws: list[RawSeries], split_names: list[str]) -> Non
 def _warn_of_training_series_held_out_again(
     X: np.ndarray, offsets: np.ndarray, raws: list[RawSeries], split_names: list[str]
 ) -> None:
-    """Warn where a held-out file (any split but "train") holds exact copies of training series: same values and
-    same length (``X``: every file's series NaN-padded to one width, as read, before lengths are equalised). Its scores
-    then measure series the model trained on, as the same file given twice would (``_refuse_repeated_files``), but
-    a few copies may be meant (UCR archive splits hold some), so it is said, not refused."""
+    """Warn where a held-out file (any split but "train") holds exact copies of training series, same values and
+    same length (``X``: every file's series NaN-padded to one width, as read, before lengths are equalised), and
+    where others share half their length or more with a training series (``tshub.data.overlap``: windows of the same
+    recordings, overlapping). Its scores then measure series the model trained on, as the same file given twice would
+    (``_refuse_repeated_files``), but a few copies may be meant (UCR archive splits hold some), so it is said, not
+    refused."""
     if "train" not in split_names:
         return
-    rows = {name: _canonical_rows(X[offsets[j] : offsets[j + 1]]) for j, name in enumerate(split_names)}
-    seen = set(rows["train"])
+    part = {name: X[offsets[j] : offsets[j + 1]] for j, name in enumerate(split_names)}
+    seen = set(_canonical_rows(part["train"]))
     for raw, name in zip(raws, split_names):
-        copies = sum(row in seen for row in rows[name]) if name != "train" else 0
-        if copies:
+        if name == "train":
+            continue
+        copied = np.array([row in seen for row in _canonical_rows(part[name])], dtype=bool)
+        if copied.any():
             warnings.warn(
-                f"{copies} of the {len(rows[name])} series of the {name!r} file {raw.path} are exact copies of "
+                f"{copied.sum()} of the {len(copied)} series of the {name!r} file {raw.path} are exact copies of "
                 f"training series (same values, same length): its scores are optimistic, since the model trains on "
                 f"those very series; remove them from the {name!r} file (or from the training file) to score series "
                 "it has not seen.",
+                stacklevel=4,
+            )
+        run = -(-raw.X.shape[2] // 2)
+        if run < MIN_OVERLAP_RUN:
+            continue
+        overlapping = overlapping_training(part["train"], part[name], run) & ~copied
+        if overlapping.any():
+            warnings.warn(
+                f"{overlapping.sum()} of the {len(copied)} series of the {name!r} file {raw.path} share {run} or more "
+                f"consecutive values (half their length) with a training series, beyond exact copies: windows cut "
+                f"from the same recordings, overlapping the training windows? Their scores are optimistic; cut the "
+                f"{name!r} windows from another stretch of the recordings than the training ones, a window's length "
+                "apart at least.",
                 stacklevel=4,
             )
 

@@ -1,0 +1,43 @@
+"""Held-out series overlapping training series (tshub.data.overlap): what counts as an overlap, and what does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tshub.data import overlap
+from tshub.data.overlap import overlapping_training
+
+
+def _windows(recording: np.ndarray, starts: list[int], length: int) -> np.ndarray:
+    return np.stack([recording[:, s : s + length] for s in starts])
+
+
+def test_an_overlap_counts_in_every_channel_at_either_end_and_in_any_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(1)
+    recording = rng.normal(size=(2, 500))
+    train = _windows(recording, list(range(0, 300, 10)), 40)  # windows 0..329
+    other = recording.copy()
+    other[1] += 1.0  # the same first channel, another second one: another recording
+    held_out = np.concatenate(
+        [
+            _windows(recording, [310, 320, 400], 40),  # overlapping 20 steps at its start, 10, none
+            _windows(recording, [0], 40)[:, :, ::-1].copy(),  # reversed: no run in order
+            _windows(other, [300], 40),  # 30 steps shared in channel 0 only
+        ]
+    )
+    expected = [True, False, False, False, False]
+    assert overlapping_training(train, held_out, 20).tolist() == expected
+    monkeypatch.setattr(overlap, "_BLOCK_VALUES", 100)  # one training series per block: the same answer
+    assert overlapping_training(train, held_out, 20).tolist() == expected
+
+
+def test_a_shorter_held_out_series_is_looked_up_by_its_own_last_steps() -> None:
+    """A NaN-padded series ends where its values end: its last ``run`` steps are those before the padding."""
+    recording = np.random.default_rng(2).normal(size=(1, 200))
+    train = _windows(recording, [0, 50], 50)  # steps 0..99
+    shorter = np.full((1, 1, 50), np.nan)
+    shorter[0, 0, :30] = recording[0, 170:200]  # an unrelated start ...
+    shorter[0, 0, 10:30] = recording[0, 80:100]  # ... ending on the training window's last 20 steps
+    assert overlapping_training(train, shorter, 20).tolist() == [True]
+    assert overlapping_training(train, shorter, 31).tolist() == [False]  # longer than the series: not checked

@@ -1,0 +1,89 @@
+"""Held-out series that overlap training series: windows cut from the same recordings, sharing a long run of values.
+
+Sliding windows split by time leak at the boundary (the first test windows hold the last training windows' steps),
+and windows split at random leak everywhere; exact copies (``tshub.data.readers.assemble``) are only the case of
+no shift. A held-out window that overlaps a training window by at least ``run`` steps begins or ends with ``run``
+values found, in order, somewhere in that training window, so only its first and its last ``run`` values are
+looked up among every run of the training series. Runs are compared by a polynomial rolling hash modulo two primes
+below 2³¹ (62 bits: a false match needs a collision in both, about one in 10¹⁸ per pair), computed in O(values)
+over blocks of training series, so memory stays bounded whatever their number. A run holding a missing value, or
+one value throughout (padding, silence, a sensor stuck), matches nothing: it tells no recording apart. Windows
+normalised one by one (z-scores) no longer share values and are not seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_PRIMES = (np.uint64(2_147_483_647), np.uint64(2_147_483_629))
+_BASES = (np.uint64(1_000_003), np.uint64(19_260_817))
+_CHANNEL_BASE = np.uint64(1_000_033)
+#: Values per block of training series hashed at once (rows × channels × steps).
+_BLOCK_VALUES = 1 << 22
+
+
+def overlapping_training(train: np.ndarray, held_out: np.ndarray, run: int) -> np.ndarray:
+    """Per held-out series (rows of ``held_out``, (n, channels, steps), NaN-padded after its end), whether its first
+    or its last ``run`` steps occur, every channel alike, as consecutive steps of a training series (``train``, the
+    same channels)."""
+    ends, usable = _end_keys(np.asarray(held_out, dtype=np.float64), run)
+    found = np.zeros(ends.shape, dtype=bool)
+    train = np.asarray(train, dtype=np.float64)
+    if not usable.any() or train.shape[2] < run:
+        return np.asarray(found.any(axis=1))
+    rows = max(1, _BLOCK_VALUES // (train.shape[1] * train.shape[2]))
+    wanted, order = np.unique(ends[usable], return_inverse=True)
+    seen = np.zeros(len(wanted), dtype=bool)
+    for start in range(0, len(train), rows):
+        keys, valid = _run_keys(train[start : start + rows], run)
+        keys = keys[valid]  # looked up among the few wanted (sorted), not the other way round: no set of every run
+        at = np.minimum(np.searchsorted(wanted, keys), len(wanted) - 1)
+        seen[at[wanted[at] == keys]] = True
+    found[usable] = seen[order]
+    return np.asarray(found.any(axis=1))
+
+
+def _end_keys(X: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys of each series' first and last ``run`` steps (of its own length), (n, 2), and whether each is usable."""
+    n, _, width = X.shape
+    ends = np.zeros((n, 2), dtype=np.uint64)
+    usable = np.zeros((n, 2), dtype=bool)
+    if width < run:
+        return ends, usable
+    lengths = width - np.argmax(~np.isnan(X).all(axis=1)[:, ::-1], axis=1)
+    rows = max(1, _BLOCK_VALUES // (X.shape[1] * width))
+    for start in range(0, n, rows):
+        keys, valid = _run_keys(X[start : start + rows], run)
+        index = np.arange(len(keys))
+        last = np.clip(lengths[start : start + rows] - run, 0, None)
+        long_enough = lengths[start : start + rows] >= run
+        ends[start : start + rows] = np.stack([keys[:, 0], keys[index, last]], axis=1)
+        usable[start : start + rows] = np.stack([valid[:, 0], valid[index, last]], axis=1) & long_enough[:, None]
+    return ends, usable
+
+
+def _run_keys(X: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 62-bit key of every run of ``run`` consecutive steps of each series, (n, steps - run + 1), and whether
+    each run is usable (no missing value, not one value throughout)."""
+    n, channels, width = X.shape
+    X = X + 0.0  # -0.0 as 0.0
+    bits = np.where(np.isnan(X), 0.0, X).view(np.uint64)
+    keys = np.zeros((n, width - run + 1), dtype=np.uint64)
+    for shift, (prime, base) in enumerate(zip(_PRIMES, _BASES)):
+        steps = np.zeros((width, n), dtype=np.uint64)  # per step, the channels' values folded into one residue
+        for c in range(channels):
+            steps = (steps * _CHANNEL_BASE + ((bits[:, c].T >> np.uint64(7 * shift)) % prime)) % prime
+        prefix = np.zeros((width + 1, n), dtype=np.uint64)
+        for i in range(width):
+            prefix[i + 1] = (prefix[i] * base + steps[i]) % prime
+        scale = np.uint64(pow(int(base), run, int(prime)))
+        key = (prefix[run:] + prime - (prefix[: width - run + 1] * scale) % prime) % prime
+        keys = (keys << np.uint64(31)) | key.T
+    missing = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(np.isnan(X).any(axis=1), axis=1)], axis=1)
+    changed = np.zeros((n, width), dtype=np.int64)
+    changed[:, 1:] = (np.diff(np.nan_to_num(X), axis=2) != 0).any(axis=1)
+    changes = np.cumsum(changed, axis=1)
+    valid = (missing[:, run:] == missing[:, : width - run + 1]) & (
+        changes[:, run - 1 :] > changes[:, : width - run + 1]
+    )
+    return keys, valid
