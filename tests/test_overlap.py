@@ -30,6 +30,22 @@ def test_an_overlap_counts_in_every_channel_at_either_end_and_in_any_block(monke
     assert overlapping_training(train, held_out, 20).tolist() == expected
     monkeypatch.setattr(overlap, "_BLOCK_VALUES", 100)  # one training series per block: the same answer
     assert overlapping_training(train, held_out, 20).tolist() == expected
+    monkeypatch.setattr(overlap, "_LOOP_ROWS", 1)  # hashed by prefixes, not by doubling: the same answer
+    assert overlapping_training(train, held_out, 20).tolist() == expected
+
+
+def test_both_ways_of_hashing_runs_give_the_polynomial_hash() -> None:
+    rng = np.random.default_rng(0)
+    prime, base = overlap._PRIMES[0], overlap._BASES[0]
+    steps = rng.integers(0, int(prime), size=(3, 57)).astype(np.uint64)
+    for run in (1, 2, 7, 8, 13, 57):
+        expected = [
+            [sum(int(row[j + k]) * pow(int(base), run - 1 - k, int(prime)) for k in range(run)) % int(prime)
+             for j in range(57 - run + 1)]
+            for row in steps
+        ]  # fmt: skip
+        assert overlap._doubled_hashes(steps, run, prime, base).tolist() == expected
+        assert overlap._rolling_hashes(np.repeat(steps, 50, axis=0), run, prime, base)[::50].tolist() == expected
 
 
 def test_a_shorter_held_out_series_is_looked_up_by_its_own_last_steps() -> None:

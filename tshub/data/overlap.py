@@ -20,6 +20,8 @@ _BASES = (np.uint64(1_000_003), np.uint64(19_260_817))
 _CHANNEL_BASE = np.uint64(1_000_033)
 #: Values per block of training series hashed at once (rows × channels × steps).
 _BLOCK_VALUES = 1 << 22
+#: Rows from which a Python loop over the steps costs less than O(log run) passes over the whole array.
+_LOOP_ROWS = 128
 
 
 def overlapping_training(train: np.ndarray, held_out: np.ndarray, run: int) -> np.ndarray:
@@ -70,15 +72,10 @@ def _run_keys(X: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
     bits = np.where(np.isnan(X), 0.0, X).view(np.uint64)
     keys = np.zeros((n, width - run + 1), dtype=np.uint64)
     for shift, (prime, base) in enumerate(zip(_PRIMES, _BASES)):
-        steps = np.zeros((width, n), dtype=np.uint64)  # per step, the channels' values folded into one residue
+        steps = np.zeros((n, width), dtype=np.uint64)  # per step, the channels' values folded into one residue
         for c in range(channels):
-            steps = (steps * _CHANNEL_BASE + ((bits[:, c].T >> np.uint64(7 * shift)) % prime)) % prime
-        prefix = np.zeros((width + 1, n), dtype=np.uint64)
-        for i in range(width):
-            prefix[i + 1] = (prefix[i] * base + steps[i]) % prime
-        scale = np.uint64(pow(int(base), run, int(prime)))
-        key = (prefix[run:] + prime - (prefix[: width - run + 1] * scale) % prime) % prime
-        keys = (keys << np.uint64(31)) | key.T
+            steps = (steps * _CHANNEL_BASE + ((bits[:, c] >> np.uint64(7 * shift)) % prime)) % prime
+        keys = (keys << np.uint64(31)) | _rolling_hashes(steps, run, prime, base)
     missing = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(np.isnan(X).any(axis=1), axis=1)], axis=1)
     changed = np.zeros((n, width), dtype=np.int64)
     changed[:, 1:] = (np.diff(np.nan_to_num(X), axis=2) != 0).any(axis=1)
@@ -87,3 +84,43 @@ def _run_keys(X: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
         changes[:, run - 1 :] > changes[:, : width - run + 1]
     )
     return keys, valid
+
+
+def _rolling_hashes(steps: np.ndarray, run: int, prime: np.uint64, base: np.uint64) -> np.ndarray:
+    """sum_k steps[j + k] · base^(run - 1 - k) mod ``prime`` for every start j, (n, steps - run + 1). Many rows: by
+    prefix hashes, one pass over the array in a Python loop over its steps; few (long series): the loop's overhead
+    per step would dominate (1e6 steps: ~10 s), so by doubling (``_doubled_hashes``), O(log run) passes instead."""
+    n, width = steps.shape
+    if n < _LOOP_ROWS:
+        return _doubled_hashes(steps, run, prime, base)
+    prefix = np.zeros((width + 1, n), dtype=np.uint64)
+    by_step = np.ascontiguousarray(steps.T)
+    for i in range(width):
+        prefix[i + 1] = (prefix[i] * base + by_step[i]) % prime
+    scale = np.uint64(pow(int(base), run, int(prime)))
+    return np.ascontiguousarray(((prefix[run:] + prime - (prefix[: width - run + 1] * scale) % prime) % prime).T)
+
+
+def _doubled_hashes(steps: np.ndarray, run: int, prime: np.uint64, base: np.uint64) -> np.ndarray:
+    """``_rolling_hashes`` built from runs of powers of two: a hash of two runs end to end is the first's times
+    base^(the second's length) plus the second's."""
+    width = steps.shape[1]
+    block, length = steps, 1  # hashes of the runs of ``length`` steps (a power of two) at every start
+    built: np.ndarray | None = None  # hashes of the runs of ``done`` steps, the low bits of ``run`` so far
+    done, rest = 0, run
+    while rest:
+        if rest & 1:
+            if built is None:
+                built, done = block, length
+            else:
+                starts = width - (done + length) + 1
+                scale = np.uint64(pow(int(base), length, int(prime)))
+                built = (built[:, :starts] * scale % prime + block[:, done : done + starts]) % prime
+                done += length
+        rest >>= 1
+        if rest:
+            scale = np.uint64(pow(int(base), length, int(prime)))
+            block = (block[:, : width - 2 * length + 1] * scale % prime + block[:, length:]) % prime
+            length *= 2
+    assert built is not None
+    return built
