@@ -796,3 +796,34 @@ def test_lag_feature_rows_are_said_to_read_time_backwards() -> None:
         warnings.simplefilter("always")
         training_splits(Dataset.from_arrays(newest_first, targets, name="newest", task="regression"), test_fraction=0.2)
     assert not any("lag features" in str(w.message) for w in caught)
+
+
+def _panel_by_date(stocks: int = 5, days: int = 120, length: int = 30) -> np.ndarray:
+    """Windows of ``stocks`` random walks, one window per stock and day, ordered by date (all stocks on day t, then
+    day t + 1): consecutive rows are other stocks, so no stride relates them."""
+    walks = np.random.default_rng(3).normal(size=(stocks, days + length)).cumsum(axis=1)
+    return np.stack([walks[s, t : t + length] for t in range(days) for s in range(stocks)])[:, None, :]
+
+
+def test_rows_overlapping_one_another_without_a_stride_are_warned_about_before_a_random_carve() -> None:
+    """Regression: windows of a panel ordered by date, or of recordings cut at irregular offsets (event-centred),
+    escape the stride check; carved at random, their validation and test splits then held windows sharing most of
+    their steps with training ones, without a word. Rows that overlap one another by half their length are now
+    counted and warned about; unrelated rows, and a random carve asked for by name, are not."""
+    X = _panel_by_date()
+    y = np.arange(len(X)) % 2
+    panel = Dataset.from_arrays(X, y, name="panel")
+    assert sliding_window_stride(panel.X)[0] == 0  # the stride check does not see it
+    with pytest.warns(UserWarning, match=r"'panel': 600 of the 600 series tshub carves held-out splits from repeat "
+                      r"another or share 15 or more consecutive values .*split_order='time'"):  # fmt: skip
+        training_splits(panel)
+    recording = np.random.default_rng(4).normal(size=2000).cumsum()
+    events = np.sort(np.random.default_rng(5).choice(1900, size=80, replace=False))  # irregular offsets
+    centred = Dataset.from_arrays(np.stack([recording[e : e + 64] for e in events])[:, None, :], np.arange(80) % 2)
+    with pytest.warns(UserWarning, match=r"of the 80 series tshub carves held-out splits from"):
+        training_splits(centred)
+    unrelated = Dataset.from_arrays(np.random.default_rng(6).normal(size=(80, 1, 64)), np.arange(80) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        training_splits(unrelated)
+        training_splits(panel, split_order="random")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Series shorter than twice this are not checked: a run of a few values recurs by chance (quantised readings).
+MIN_RUN = 8
 _PRIMES = (np.uint64(2_147_483_647), np.uint64(2_147_483_629))
 _BASES = (np.uint64(1_000_003), np.uint64(19_260_817))
 _CHANNEL_BASE = np.uint64(1_000_033)
@@ -28,21 +30,34 @@ def overlapping_training(train: np.ndarray, held_out: np.ndarray, run: int) -> n
     """Per held-out series (rows of ``held_out``, (n, channels, steps), NaN-padded after its end), whether its first
     or its last ``run`` steps occur, every channel alike, as consecutive steps of a training series (``train``, the
     same channels)."""
-    ends, usable = _end_keys(np.asarray(held_out, dtype=np.float64), run)
-    found = np.zeros(ends.shape, dtype=bool)
-    train = np.asarray(train, dtype=np.float64)
-    if not usable.any() or train.shape[2] < run:
-        return np.asarray(found.any(axis=1))
-    rows = max(1, _BLOCK_VALUES // (train.shape[1] * train.shape[2]))
+    return _end_occurrences(np.asarray(held_out, dtype=np.float64), np.asarray(train, dtype=np.float64), run) >= 1
+
+
+def overlapping_rows(X: np.ndarray, run: int) -> np.ndarray:
+    """Per series of ``X`` (as ``overlapping_training`` takes them), whether its first or its last ``run`` steps
+    occur anywhere else among the series, another or itself elsewhere: rows that are windows of shared recordings
+    (or copies of one another), which a random carve puts on both sides of a split."""
+    X = np.asarray(X, dtype=np.float64)
+    return _end_occurrences(X, X, run) >= 2  # one occurrence is the end itself
+
+
+def _end_occurrences(ends_of: np.ndarray, among: np.ndarray, run: int) -> np.ndarray:
+    """Per series of ``ends_of``, the most times its first or its last ``run`` steps occur among the runs of
+    ``among`` (0 where neither is usable)."""
+    ends, usable = _end_keys(ends_of, run)
+    counts = np.zeros(ends.shape, dtype=np.int64)
+    if not usable.any() or among.shape[2] < run:
+        return np.asarray(counts.max(axis=1))
+    rows = max(1, _BLOCK_VALUES // (among.shape[1] * among.shape[2]))
     wanted, order = np.unique(ends[usable], return_inverse=True)
-    seen = np.zeros(len(wanted), dtype=bool)
-    for start in range(0, len(train), rows):
-        keys, valid = _run_keys(train[start : start + rows], run)
+    seen = np.zeros(len(wanted), dtype=np.int64)
+    for start in range(0, len(among), rows):
+        keys, valid = _run_keys(among[start : start + rows], run)
         keys = keys[valid]  # looked up among the few wanted (sorted), not the other way round: no set of every run
         at = np.minimum(np.searchsorted(wanted, keys), len(wanted) - 1)
-        seen[at[wanted[at] == keys]] = True
-    found[usable] = seen[order]
-    return np.asarray(found.any(axis=1))
+        np.add.at(seen, at[wanted[at] == keys], 1)
+    counts[usable] = seen[order]
+    return np.asarray(counts.max(axis=1))
 
 
 def _end_keys(X: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:

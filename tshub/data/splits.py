@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from tshub.data.dataset import Dataset, DatasetError, missing_targets, refuse_incomplete_dataset, require_dataset
+from tshub.data.overlap import MIN_RUN, overlapping_rows
 from tshub.data.readers.text import is_number
 
 Fractions = Sequence[float] | Mapping[str, float]
@@ -314,6 +315,8 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
             "row (X[:, :, ::-1]) so that time runs left to right, then split and train.",
             stacklevel=2,
         )
+    if split_order == "auto" and not stride:
+        _warn_of_overlapping_rows(ds, rows)
     if split_order == "auto" and stride:
         blocks = (
             f"chronological blocks, each after {resolved.purge} purged windows"
@@ -329,6 +332,35 @@ def split_order_for(ds: Dataset, split_order: str = "auto") -> SplitOrder:
             stacklevel=2,
         )
     return resolved
+
+
+#: A random carve is warned about when at least this share of the rows it carves from (and two of them) repeat or
+#: overlap another by half their length.
+OVERLAPPING_ROWS = 0.01
+#: Above this many values the rows are not checked for overlaps (the check reads every run of every row: ~0.1 s per
+#: million values).
+OVERLAP_CHECK_VALUES = 50_000_000
+
+
+def _warn_of_overlapping_rows(ds: Dataset, rows: np.ndarray) -> None:
+    """Warn when rows carved at random repeat or overlap one another by half their length (``tshub.data.overlap``):
+    copies, or windows of shared recordings at irregular offsets (event-centred windows) or in an order the stride
+    check cannot see (a panel's windows ordered by date across its series). A random carve then puts such rows on
+    both sides of a split, whose scores are optimistic."""
+    run = -(-ds.length // 2)
+    if run < MIN_RUN or len(rows) < 2 or ds.X[rows].size > OVERLAP_CHECK_VALUES:
+        return
+    shared = int(overlapping_rows(ds.X[rows], run).sum())
+    if shared >= max(2, OVERLAPPING_ROWS * len(rows)):
+        warnings.warn(
+            f"dataset {ds.name!r}: {shared} of the {len(rows)} series tshub carves held-out splits from repeat another "
+            f"or share {run} or more consecutive values (half their length) with one: copies, or windows of the same "
+            "recordings at irregular offsets or ordered across series (by date). Carved at random, the validation "
+            "and test splits then hold series the model trains on, and score optimistically: remove the copies, "
+            "split by recording (tshub.data.splits.group_split), or pass split_order='time' if the rows are in "
+            "time order.",
+            stacklevel=3,
+        )
 
 
 def _lag_features(ds: Dataset, rows: np.ndarray) -> bool:

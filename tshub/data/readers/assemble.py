@@ -11,15 +11,11 @@ from typing import Any
 import numpy as np
 
 from tshub.data.dataset import Dataset, DatasetError, Task, infer_task, missing_targets
-from tshub.data.overlap import overlapping_training
+from tshub.data.overlap import MIN_RUN, overlapping_training
 from tshub.data.readers.base import TRAILING_NAN, UNLIMITED, RawSeries, ReadLimits, check_option
 from tshub.data.readers.formats import suffixes
 from tshub.data.readers.lengths import regularize
 from tshub.data.readers.text import is_number
-
-#: Held-out series shorter than twice this are not checked for overlapping training series: a run of a few values
-#: recurs by chance (quantised readings).
-MIN_OVERLAP_RUN = 8
 
 
 def assemble(
@@ -194,7 +190,7 @@ def _warn_of_training_series_held_out_again(
                 stacklevel=4,
             )
         run = -(-raw.X.shape[2] // 2)
-        if run < MIN_OVERLAP_RUN:
+        if run < MIN_RUN:
             continue
         overlapping = overlapping_training(part["train"], part[name], run) & ~copied
         if overlapping.any():
