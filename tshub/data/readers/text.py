@@ -116,7 +116,7 @@ def parse_table(
             f"{path}, line {numbers[np.flatnonzero(np.isnan(labels))[0]]}: the label (column {col + 1}) is missing."
         )
     written = [_field(line, sep, col, width).strip() for line in lines]
-    if any(_LEADING_ZERO.match(label) for label in written):  # codes such as 001: kept as written
+    if _written_as_codes(written):
         return np.delete(values, col, axis=1), np.array(written)
     return np.delete(values, col, axis=1), labels
 
@@ -234,7 +234,7 @@ class NonNumericValue(DatasetError):
 def label_array(labels: list[str]) -> np.ndarray:
     """Labels as floats when they all are numbers (regression targets, UCR classes), otherwise as strings; whole
     numbers written with leading zeros (001, 010) are codes, kept as written (as numbers, 01 and 1 would merge)."""
-    if any(_LEADING_ZERO.match(str(label).strip()) for label in labels):
+    if _written_as_codes(labels):
         return np.array(labels)
     try:
         return np.array(labels, dtype=np.float64)
@@ -244,6 +244,11 @@ def label_array(labels: list[str]) -> np.ndarray:
 
 #: A whole number written with leading zeros: a code (a zip code, a class numbered 001), not a quantity.
 _LEADING_ZERO = re.compile(r"[+-]?0\d+$")
+
+
+def _written_as_codes(labels: list[str]) -> bool:
+    """Whether some label is a whole number written with leading zeros: the labels are codes, kept as written."""
+    return any(_LEADING_ZERO.match(str(label).strip()) for label in labels)
 
 
 def _column_index(path: Path, label_column: int | str | None, width: int, where: str = "") -> int | None:
