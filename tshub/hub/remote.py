@@ -196,7 +196,7 @@ def push_folder(
     """
     check_pushable(Path(folder))
     refuse_push_that_cannot_be_made(token, repo_id)
-    where = f"cannot push to {repo_id} at {hub_endpoint()}"
+    where = _cannot_push_to(repo_id)
     api = HfApi(endpoint=hub_endpoint(), token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
@@ -221,7 +221,7 @@ class PushRefused(HubError):
 def refuse_push_that_cannot_be_made(token: str | None = None, repo_id: str | None = None) -> None:
     """``PushRefused`` when no push can be made, offline or without a token (every Hub refuses an anonymous push),
     before the Hub is called (and before hours of building, ``build_zoo --push``)."""
-    where = f"cannot push to {repo_id + ' at ' if repo_id else ''}{hub_endpoint()}"
+    where = _cannot_push_to(repo_id)
     if hub_offline():
         raise PushRefused(
             f"{where}: HF_HUB_OFFLINE is set; unset it (and log in with `hf auth login` or pass token=) to upload."
@@ -231,6 +231,11 @@ def refuse_push_that_cannot_be_made(token: str | None = None, repo_id: str | Non
             f"{where}: no Hub token, and a Hub takes no anonymous push; log in with `hf auth login`, set HF_TOKEN "
             "or pass token=."
         )
+
+
+def _cannot_push_to(repo_id: str | None) -> str:
+    """The start of a push's error messages: the repo and the Hub it was meant for."""
+    return f"cannot push to {repo_id + ' at ' if repo_id else ''}{hub_endpoint()}"
 
 
 @contextmanager
