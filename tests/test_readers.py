@@ -259,6 +259,25 @@ def test_arff_flat_univariate(tmp_path: Path) -> None:
     assert [ds.classes[i] for i in ds.y] == ["2", "10", "1"]
 
 
+def test_a_sparse_arff_is_refused_saying_it_is_sparse(tmp_path: Path) -> None:
+    """Regression: a sparse ARFF ({index value, ...} rows, as Weka writes mostly-zero data) was refused as "3 values,
+    expected 4", which sends the user looking for a missing value."""
+    head = "@relation r\n@attribute a numeric\n@attribute b numeric\n@attribute c numeric\n@attribute class {x,y}\n"
+    path = write(tmp_path / "sparse.arff", head + "@data\n{0 1.5, 2 3.0, 3 x}\n{1 2.0, 3 y}\n")
+    with pytest.raises(DatasetError, match=r"line 7: a sparse ARFF instance .* write the file dense"):
+        read_file(path)
+
+
+def test_a_relational_arff_quoted_two_ways_is_refused_saying_so(tmp_path: Path) -> None:
+    """Regression: relational values quoted with ' on one line and " on another were refused as "cannot parse the
+    ARFF file (IndexError: list index out of range)"."""
+    head = "@relation r\n@attribute bag relational\n@attribute t1 numeric\n@attribute t2 numeric\n@end bag\n"
+    data = "@data\n'1,2\\n3,4',x\n\"5,6\\n7,8\",y\n"
+    path = write(tmp_path / "mixed.arff", head + "@attribute class {x,y}\n" + data)
+    with pytest.raises(DatasetError, match=r"quoted with ' \(line 8\) and with \" \(line 9\).*quote them alike"):
+        read_file(path)
+
+
 def test_arff_classes_and_relation_outside_ascii_read_as_written(tmp_path: Path) -> None:
     """Regression: scipy.io.arff keeps nominal values as ASCII bytes, so a UTF-8 class such as 'pointé ok' failed
     the whole file: "cannot parse the ARFF file (UnicodeEncodeError ...)"; and it cut a quoted relation name at its

@@ -112,7 +112,8 @@ def _arff_failure(path: Path, text: str, data_line: int, error: Exception) -> st
             outer.append((match.group(1), match.group(2).strip()))
             in_relational = match.group(2).strip().lower().startswith("relational")
     lines, numbers = numbered_lines(text, skip=data_line)
-    quoted = []
+    quoted: list[bool] = []
+    marks: dict[str, int] = {}  # the line each quote mark first quotes a relational value on
     for line, number in zip(lines, numbers):
         s = line.strip()
         if s.startswith("%"):
@@ -121,7 +122,15 @@ def _arff_failure(path: Path, text: str, data_line: int, error: Exception) -> st
         if problem:
             return f"{path}, line {number}: {problem}"
         quoted.append("'" in s or '"' in s)
+        if inner and s[:1] in ("'", '"'):
+            marks.setdefault(s[0], number)
     said = f"{path}: cannot parse the ARFF file ({type(error).__name__}: {error})."
+    if len(marks) > 1:  # scipy splits every relational value with the quote of the first line's
+        (first, at), (other, later) = sorted(marks.items(), key=lambda kv: kv[1])
+        return (
+            f"{said[:-1]}: its relational values are quoted with {first} (line {at}) and with {other} (line {later}), "
+            "but are read with the quote of the first line; quote them alike on every line."
+        )
     if any(quoted) and not quoted[0]:  # scipy reads every line with the quoting it sniffs on the first data line
         return (
             f"{said[:-1]}: it is read with the quoting of the first data line, which quotes nothing; quote the values "
@@ -132,6 +141,11 @@ def _arff_failure(path: Path, text: str, data_line: int, error: Exception) -> st
 
 def _arff_line_problem(line: str, outer: list[tuple[str, str]], inner: list[str]) -> str | None:
     fields: list[str]
+    if line.startswith("{"):
+        return (
+            "a sparse ARFF instance ({index value, ...}), which is not read: write the file dense, one value per "
+            "@attribute on every line (Weka's SparseToNonSparse filter does)."
+        )
     if inner and line[:1] in "'\"":
         end = line.rfind(line[0])
         channels = line[1:end].split("\\n")
