@@ -369,6 +369,56 @@ def test_a_resumed_search_never_chooses_an_omega_it_had_dropped(capsys):
     assert choose(runs, selector, "halving", Progress("ω search", 0, "lines"), rung_epochs=3).label == "ω 1"
 
 
+class _ScoredTraining:
+    """What the ω search reads of a training whose validation accuracy at each epoch is ``scores`` (its best so
+    far kept), resumed at ``epoch``; ``ended``: a kept ended state (trains no further)."""
+
+    def __init__(self, scores: list[float], epoch: int = 0, ended: bool = False):
+        self.scores, self.epoch, self.ended, self.out_of_time = scores, epoch, ended, False
+        self.config = TrainConfig(max_epochs=len(scores))
+
+    def epochs_bound(self, until: int | None = None) -> int:
+        return self.epoch if self.ended else max(self.epoch, min(until or self.config.max_epochs, len(self.scores)))
+
+    def run(self, until: int | None = None) -> None:
+        self.epoch = self.epochs_bound(until)
+
+    @property
+    def best_record(self) -> dict[str, float] | None:
+        return (
+            {"epoch": self.epoch, "val_accuracy": max(self.scores[: self.epoch]), "val_loss": 1.0}
+            if self.epoch
+            else None
+        )
+
+
+def test_a_search_killed_while_its_runs_are_kept_resumes_to_the_same_choice() -> None:
+    """Regression (review): kept states mark the ω the search dropped; a kill while they were being kept left some
+    marked, and a resumed search that took the marked ones out of the candidates halved a smaller set, keeping
+    another number of runs at each rung, and could choose another ω. Every run now takes part in the replayed
+    rungs, its kept score as it was when dropped. Random curves, kills after any number of runs kept, the others
+    resumed from an earlier state: always the same choice."""
+    selector = Monitor.resolve("auto", "classification", tie_break=True)
+    quiet = Progress("ω search", 0, False)
+    for trial in range(300):
+        rng = np.random.default_rng(trial)
+        curves = [list(rng.random(27)) for _ in range(int(rng.integers(2, 11)))]
+
+        def run(i: int, training: _ScoredTraining, dropped: int | None = None) -> SimpleNamespace:
+            return SimpleNamespace(label=f"ω {i}", training=training, eliminated_after=dropped, finish=lambda: None)
+
+        first = [run(i, _ScoredTraining(curve)) for i, curve in enumerate(curves)]
+        chosen = choose(first, selector, "halving", quiet, rung_epochs=1).label
+        kept = int(rng.integers(0, len(curves) + 1))  # runs whose ended states were kept before the kill
+        resumed = [
+            run(i, _ScoredTraining(curves[i], r.training.epoch, ended=True), r.eliminated_after)
+            if i < kept
+            else run(i, _ScoredTraining(curves[i], int(rng.integers(0, r.training.epoch + 1))))
+            for i, r in enumerate(first)
+        ]
+        assert choose(resumed, selector, "halving", quiet, rung_epochs=1).label == chosen, trial
+
+
 def _synthetic(task: str, seed: int = 0, scale: float = 1.0) -> Dataset:
     """30 one-channel series of length 24: a bump marks class 1, or the target is the series' mean."""
     rng = np.random.default_rng(seed)

@@ -50,15 +50,15 @@ def rung_epochs(config: TrainConfig) -> int:
 
 
 def choose(runs: Sequence[Run], selector: Monitor, search: str, display: Progress, *, rung_epochs: int) -> Run:
-    """Train the runs as ``search`` says, finish them all and return the one chosen on validation. Runs already
-    dropped (``eliminated_after`` set: a resumed search's) are no candidates."""
+    """Train the runs as ``search`` says, finish them all and return the one chosen on validation. A resumed search
+    replays every rung with every run (a run's score only improves, so each rung keeps the runs it kept); runs it
+    had dropped (``eliminated_after`` set from their kept states) rank after the others on a tie."""
     if search not in SEARCHES:
         raise ValueError(f"search must be one of {SEARCHES}, got {search!r}.")
-    candidates = [run for run in runs if run.eliminated_after is None]
     if search == "halving" and len(runs) > 1:
-        alive = _halve(candidates, selector, display, rung_epochs)
+        alive = _halve(list(runs), selector, display, rung_epochs)
     else:
-        alive = _train_all(candidates, display)
+        alive = _train_all(list(runs), display)
     chosen = _ranked(alive, selector)[0]
     for run in runs:
         run.finish()
@@ -147,13 +147,16 @@ def _planned(alive: list[Run], budget: int, max_epochs: int) -> int:
 
 
 def _ranked(runs: list[Run], selector: Monitor) -> list[Run]:
-    """Best first by the validation scores of each run's kept weights; ties keep the given order."""
+    """Best first by the validation scores of each run's kept weights; ties: a run not dropped by the search first
+    (a resumed search ranks the ended survivor beside the runs it had dropped), else the given order."""
 
     def compare(a: Run, b: Run) -> int:
         ra, rb = _kept(a), _kept(b)
         if rb is None or (ra is not None and selector.improved(ra, rb)):
             return -1 if ra is not None else 0
-        return 1 if ra is None or selector.improved(rb, ra) else 0
+        if ra is None or selector.improved(rb, ra):
+            return 1
+        return (a.eliminated_after is not None) - (b.eliminated_after is not None)
 
     return sorted(runs, key=cmp_to_key(compare))
 
