@@ -90,6 +90,9 @@ def test_a_rule_at_even_odds_answers_unknown_and_scores_half_on_a_held_out_targe
     assert score.per_target == {"A": 0.5, "B": 0.5, "C": 0.0, "D": 0.0, "E": 0.5}
     even = fit_rule(table(["A", "B"], [True, False]), MAJORITY)
     assert even.predict(table(["C"], [True])).tolist() == [0.5]
+    # one half summed from 1/n weights: 7 winning rows of A (1/7 each), B won, C and D lost (review)
+    summed = fit_rule(table(["A"] * 7 + ["B", "C", "D"], [True] * 7 + [True, False, False]), MAJORITY)
+    assert summed.overall.rate != 0.5 and summed.predict(table(["E"], [False])).tolist() == [0.5]
 
 
 def test_every_target_weighs_the_same_whatever_its_rows() -> None:

@@ -89,8 +89,13 @@ def table_of(rows: Iterable[dict[str, Any]], referent: str, features: Iterable[s
 
 
 def answer_of(rate: float) -> str:
-    """The answer a group's weighted rate of wins gives: "yes" above one half, "no" below, "unknown" at it."""
-    return "yes" if rate > 0.5 else "no" if rate < 0.5 else "unknown"
+    """The answer a group's weighted rate of wins gives: "yes" above one half, "no" below, "unknown" at it (within
+    ``EVEN_ODDS``: a rate summed from 1/n weights lands a rounding error off one half, 0.49999999999999994)."""
+    return "unknown" if abs(rate - 0.5) <= EVEN_ODDS else "yes" if rate > 0.5 else "no"
+
+
+#: Rates this close to one half are even odds (far below any difference the weights of a few hundred targets make).
+EVEN_ODDS = 1e-9
 
 
 _CHANCE = {"yes": 1.0, "no": 0.0, "unknown": 0.5}
