@@ -57,3 +57,18 @@ def test_a_shorter_held_out_series_is_looked_up_by_its_own_last_steps() -> None:
     shorter[0, 0, 10:30] = recording[0, 80:100]  # ... ending on the training window's last 20 steps
     assert overlapping_training(train, shorter, 20).tolist() == [True]
     assert overlapping_training(train, shorter, 31).tolist() == [False]  # longer than the series: not checked
+
+
+def test_runs_that_tell_no_recording_apart_match_nothing() -> None:
+    """Regression (review): an appliance's on/off pulses, spikes and periodic patterns matched unrelated series (all
+    372 ElectricDevices test series first counted as overlapping are two-valued readings), and a periodic series
+    counted as overlapping another because it repeats itself."""
+    pulses = np.zeros((3, 1, 100))
+    for row, start in enumerate((40, 10, 60)):
+        pulses[row, 0, start : start + 24] = 1.0  # the same pulse at other times: not a shared recording
+    assert overlapping_training(pulses[:1], pulses[1:], 50).tolist() == [False, False]
+    ramp = np.tile(np.arange(8.0), 8)  # a period of 8 steps, 64 steps long
+    unrelated = np.stack([ramp * (i + 1) for i in range(5)])[:, None, :]
+    assert not overlap.overlapping_rows(unrelated, 32).any()  # each repeats itself, none another
+    copies = np.concatenate([unrelated, unrelated[:2]])
+    assert overlap.overlapping_rows(copies, 32).tolist() == [True, True, False, False, False, True, True]

@@ -6,9 +6,10 @@ no shift. A held-out window that overlaps a training window by at least ``run`` 
 values found, in order, somewhere in that training window, so only its first and its last ``run`` values are
 looked up among every run of the training series. Runs are compared by a polynomial rolling hash modulo two primes
 below 2³¹ (62 bits: a false match needs a collision in both, about one in 10¹⁸ per pair), computed in O(values)
-over blocks of training series, so memory stays bounded whatever their number. A run holding a missing value, or
-one value throughout (padding, silence, a sensor stuck), matches nothing: it tells no recording apart. Windows
-normalised one by one (z-scores) no longer share values and are not seen.
+over blocks of training series, so memory stays bounded whatever their number. Only runs that tell a recording
+apart are matched: none holding a missing value, none where fewer than a quarter of the steps change (padding,
+silence, a sensor stuck, an appliance's on/off pulses), none of a series taking fewer than three values (binary
+readings repeat by chance). Windows normalised one by one (z-scores) no longer share values and are not seen.
 """
 
 from __future__ import annotations
@@ -30,34 +31,38 @@ def overlapping_training(train: np.ndarray, held_out: np.ndarray, run: int) -> n
     """Per held-out series (rows of ``held_out``, (n, channels, steps), NaN-padded after its end), whether its first
     or its last ``run`` steps occur, every channel alike, as consecutive steps of a training series (``train``, the
     same channels)."""
-    return _end_occurrences(np.asarray(held_out, dtype=np.float64), np.asarray(train, dtype=np.float64), run) >= 1
+    return _end_holders(np.asarray(held_out, dtype=np.float64), np.asarray(train, dtype=np.float64), run) >= 1
 
 
 def overlapping_rows(X: np.ndarray, run: int) -> np.ndarray:
     """Per series of ``X`` (as ``overlapping_training`` takes them), whether its first or its last ``run`` steps
-    occur anywhere else among the series, another or itself elsewhere: rows that are windows of shared recordings
-    (or copies of one another), which a random carve puts on both sides of a split."""
+    occur in another series: rows that are windows of shared recordings (or copies of one another), which a random
+    carve puts on both sides of a split. A series repeating itself (periodic) is not one."""
     X = np.asarray(X, dtype=np.float64)
-    return _end_occurrences(X, X, run) >= 2  # one occurrence is the end itself
+    return _end_holders(X, X, run) >= 2  # one holder is the series itself
 
 
-def _end_occurrences(ends_of: np.ndarray, among: np.ndarray, run: int) -> np.ndarray:
-    """Per series of ``ends_of``, the most times its first or its last ``run`` steps occur among the runs of
-    ``among`` (0 where neither is usable)."""
+def _end_holders(ends_of: np.ndarray, among: np.ndarray, run: int) -> np.ndarray:
+    """Per series of ``ends_of``, the most series of ``among`` that hold its first or its last ``run`` steps (0
+    where neither is usable)."""
     ends, usable = _end_keys(ends_of, run)
-    counts = np.zeros(ends.shape, dtype=np.int64)
+    holders = np.zeros(ends.shape, dtype=np.int64)
     if not usable.any() or among.shape[2] < run:
-        return np.asarray(counts.max(axis=1))
+        return np.asarray(holders.max(axis=1))
     rows = max(1, _BLOCK_VALUES // (among.shape[1] * among.shape[2]))
     wanted, order = np.unique(ends[usable], return_inverse=True)
-    seen = np.zeros(len(wanted), dtype=np.int64)
+    held_by = np.zeros(len(wanted), dtype=np.int64)
     for start in range(0, len(among), rows):
         keys, valid = _run_keys(among[start : start + rows], run)
+        block = len(keys)
+        row = np.broadcast_to(np.arange(block)[:, None], keys.shape)[valid]
         keys = keys[valid]  # looked up among the few wanted (sorted), not the other way round: no set of every run
         at = np.minimum(np.searchsorted(wanted, keys), len(wanted) - 1)
-        np.add.at(seen, at[wanted[at] == keys], 1)
-    counts[usable] = seen[order]
-    return np.asarray(counts.max(axis=1))
+        found = wanted[at] == keys
+        pairs = np.unique(at[found] * block + row[found])  # a series holding a run twice counts once
+        np.add.at(held_by, pairs // block, 1)
+    holders[usable] = held_by[order]
+    return np.asarray(holders.max(axis=1))
 
 
 def _end_keys(X: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,10 +100,16 @@ def _run_keys(X: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
     changed = np.zeros((n, width), dtype=np.int64)
     changed[:, 1:] = (np.diff(np.nan_to_num(X), axis=2) != 0).any(axis=1)
     changes = np.cumsum(changed, axis=1)
-    valid = (missing[:, run:] == missing[:, : width - run + 1]) & (
-        changes[:, run - 1 :] > changes[:, : width - run + 1]
-    )
+    varied = changes[:, run - 1 :] - changes[:, : width - run + 1] >= max(1, run // 4)
+    valid = (missing[:, run:] == missing[:, : width - run + 1]) & varied & (_distinct_values(X) >= 3)[:, None]
     return keys, valid
+
+
+def _distinct_values(X: np.ndarray) -> np.ndarray:
+    """The number of distinct values each series takes, over its channels (missing values not counted)."""
+    ordered = np.sort(X.reshape(len(X), -1), axis=1)  # NaN last
+    present = ~np.isnan(ordered)
+    return present[:, :1].sum(axis=1) + ((np.diff(ordered, axis=1) != 0) & present[:, 1:]).sum(axis=1)
 
 
 def _rolling_hashes(steps: np.ndarray, run: int, prime: np.uint64, base: np.uint64) -> np.ndarray:
