@@ -38,7 +38,8 @@ Protocol (fixed before any result of this script was seen):
   referent architecture, whatever the pick's architecture: what a user would train instead; the advice's evidence
   pairs each source with its own architecture's scratch instead, the question there being the transfer's gain) and
   against the default method ``logme``, with two-sided sign-test p; mean Kendall τ-b and Spearman ρ of the scores
-  vs the accuracies per target (over the targets where both vary, their number shown when not all); a 95 % bootstrap interval of the mean regret, and one of the mean
+  vs the accuracies per target (over the targets where both vary and it scored three candidates or more, their
+  number shown when not all); a 95 % bootstrap interval of the mean regret, and one of the mean
   regret gain over the random pick paired by target (targets resampled, 10,000 times, seed 0). The vs-random p
   values of all methods are corrected together (Benjamini–Krieger–Yekutieli, q = 0.05); a method passes when its
   test is rejected with more wins than losses (the test is two-sided: one reliably worse than random is marked
@@ -380,7 +381,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Ground truth: {p['truth']} ({p['n_targets']} targets, {p['n_candidates']} candidates in all; checkpoints: "
         f"{p['checkpoints']}). Protocol: bench/rank_methods.py (docstring). Regret = best candidate − pick "
         "(accuracy points); rank among the candidates (1 = best); W/T/L = the pick's accuracy vs the other's, "
-        "sign-test p two-sided; τ, ρ: means over the targets where the method's scores vary (how many, when not all); BKY: whether the vs-random test survives Benjamini–Krieger–Yekutieli at q = 0.05 "
+        "sign-test p two-sided; τ, ρ: means over the targets where the method scored three candidates or more and its scores vary (how many, when not all); BKY: whether the vs-random test survives Benjamini–Krieger–Yekutieli at q = 0.05 "
         f"over the {p['n_methods']} methods. {p['elapsed_s']:.0f} s (signals cached).",
         "",
         "| method | accuracy of pick | mean regret [95 % CI] | median regret | median rank | top-1 | τ | ρ "

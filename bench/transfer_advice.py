@@ -311,8 +311,9 @@ def main() -> None:
     parser.add_argument(
         "--refit",
         action="store_true",
-        help=f"refit the rules on the featured rows {EVIDENCE_FILE.relative_to(ROOT)} stores (after a change to "
-        "how rules are fitted or scored; nothing is featured anew, the file's command stays the one that made them)",
+        help=f"refit the rules on the featured rows {EVIDENCE_FILE.relative_to(ROOT)} stores, every evidence it "
+        "holds (--evidence is not read), after a change to how rules are fitted or scored; nothing is featured anew, "
+        "the file's command stays the one that made them",
     )
     args = parser.parse_args()
     if args.refit:

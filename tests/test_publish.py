@@ -266,6 +266,38 @@ def test_a_build_killed_after_training_resumes_without_training_again(
         tshub.load_pretrained(str(tmp_path / "zoo" / entry.source / entry.arch))
 
 
+def test_a_forced_rebuild_trains_again_whatever_ended_state_a_kill_left(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: killed between putting the checkpoint in place and removing the ended state, a build left the state;
+    a later --force took it up and returned the same model without training. An up-to-date entry's ended state is
+    removed before anything is built."""
+    monkeypatch.setenv("TSHUB_DATA", str(shared_data))
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps([MANIFEST[0]]))
+    args = ["--manifest", str(manifest), "--zoo", str(tmp_path / "zoo"), "--cards", str(tmp_path / "cards")]
+    entry = Entry.from_dict(MANIFEST[0])
+    saved = build_zoo.state_file(entry, tmp_path / "zoo" / build_zoo.BUILDING)
+    unlink = Path.unlink
+
+    def killed_before_removing_the_state(self: Path, missing_ok: bool = False) -> None:
+        if self == saved:
+            raise _Killed
+        unlink(self, missing_ok=missing_ok)
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "unlink", killed_before_removing_the_state)
+        assert build_zoo.main(args) == 1
+    assert saved.is_file() and build_zoo.state(entry, tmp_path / "zoo") == "up to date"
+    from tshub.training import loop
+
+    trained: list[int] = []
+    real_epoch = loop._train_epoch
+    monkeypatch.setattr(loop, "_train_epoch", lambda *a, **k: trained.append(1) or real_epoch(*a, **k))
+    assert build_zoo.main([*args, "--force"]) == 0
+    assert trained and not saved.exists()
+
+
 def test_a_parked_state_never_replaces_a_local_one_further_along(tmp_path: Path) -> None:
     entry = Entry.from_dict(MANIFEST[0])
     building, parked = tmp_path / "building", tmp_path / "parked"

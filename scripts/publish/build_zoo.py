@@ -188,10 +188,12 @@ def build(
                 print(f"[{i}/{len(entries)}] {entry.id}: another process is building it, skipped", flush=True)
                 continue
             status = state(entry, zoo)  # read under the lock: another process may just have finished it
+            saved = state_file(entry, zoo / BUILDING)
+            if status == "up to date" and _ended(saved):  # a kill once its checkpoint was in place left it
+                saved.unlink()  # (a forced rebuild would take it up and train nothing)
             if status == "up to date" and not force:
                 print(f"[{i}/{len(entries)}] {entry.id}: up to date, skipped", flush=True)
                 continue
-            saved = state_file(entry, zoo / BUILDING)
             resuming = " (resuming its saved state)" if saved.is_file() else ""
             if unpark(entry, zoo / BUILDING, parked):
                 resuming = f" (resuming the state parked in {parked} after {epochs_done(saved)} epochs)"
@@ -265,6 +267,15 @@ def epochs_done(path: Path) -> int:
         return int(_state_meta(path)["epoch"])
     except Exception:  # absent, damaged or foreign: any readable state is further along
         return -1
+
+
+def _ended(path: Path) -> bool:
+    """Whether the training state at ``path`` is one of a training that ended (kept until its checkpoint is in
+    place: ``build_one``)."""
+    try:
+        return _state_meta(path).get("stop_reason") is not None
+    except Exception:  # absent, damaged or foreign
+        return False
 
 
 def _state_meta(path: Path) -> dict[str, Any]:

@@ -129,8 +129,9 @@ def summarise(outcomes: Mapping[str, Mapping[str, Mapping[str, Any]]], default: 
     """Per method (and baseline) over the targets: mean accuracy of the pick, mean regret with its bootstrap
     interval, median and max regret, mean and median rank; paired sign tests of every row against the referents
     scratch and MiniRocket where known (ties: ``REFERENT_TIE``); per method also top-1 hits (expected, ties at
-    its top score counting their share of the best), mean τ and ρ over the targets where both the method's scores
-    and the accuracies vary (``kendall_targets``, ``spearman_targets``: how many), and sign tests against the
+    its top score counting their share of the best), mean τ and ρ over the targets where the method scored three
+    candidates or more and both its scores and their accuracies vary (``kendall_targets``, ``spearman_targets``: how
+    many), and sign tests against the
     random pick and ``default``, the vs-random p values of the methods corrected together
     (Benjamini–Krieger–Yekutieli, q = 0.05: ``bky``, the two-sided test rejected; ``beats``, rejected with more wins
     than losses: a method reliably worse than random rejects too), and the bootstrap interval of the mean of the
