@@ -31,14 +31,14 @@ def overlapping_training(train: np.ndarray, held_out: np.ndarray, run: int) -> n
     """Per held-out series (rows of ``held_out``, (n, channels, steps), NaN-padded after its end), whether its first
     or its last ``run`` steps occur, every channel alike, as consecutive steps of a training series (``train``, the
     same channels)."""
-    return _end_holders(np.asarray(held_out, dtype=np.float64), np.asarray(train, dtype=np.float64), run) >= 1
+    return _end_holders(np.asarray(held_out), np.asarray(train), run) >= 1
 
 
 def overlapping_rows(X: np.ndarray, run: int) -> np.ndarray:
     """Per series of ``X`` (as ``overlapping_training`` takes them), whether its first or its last ``run`` steps
     occur in another series: rows that are windows of shared recordings (or copies of one another), which a random
     carve puts on both sides of a split. A series repeating itself (periodic) is not one."""
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
     return _end_holders(X, X, run) >= 2  # one holder is the series itself
 
 
@@ -88,7 +88,7 @@ def _run_keys(X: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray]:
     """The 62-bit key of every run of ``run`` consecutive steps of each series, (n, steps - run + 1), and whether
     each run is usable (no missing value, not one value throughout)."""
     n, channels, width = X.shape
-    X = X + 0.0  # -0.0 as 0.0
+    X = X.astype(np.float64) + 0.0  # a block at a time (float32 data is not copied whole); -0.0 as 0.0
     bits = np.where(np.isnan(X), 0.0, X).view(np.uint64)
     keys = np.zeros((n, width - run + 1), dtype=np.uint64)
     for shift, (prime, base) in enumerate(zip(_PRIMES, _BASES)):
