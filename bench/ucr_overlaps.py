@@ -13,7 +13,6 @@ catalogue's set (``load``) resolved for its validation carve, their warnings rec
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
 import warnings
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tshub.data.catalogue import FULL, data_root, load
-from tshub.data.readers import read_split_files
+from tshub.data.readers import assemble, read_split_files
 from tshub.data.splits import split_order_for
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ucr_overlaps.md"
@@ -37,7 +36,6 @@ def main() -> None:
     if root is None or not (root / FULL).is_dir():
         raise SystemExit("no UCRArchive_2018 under the data root: set TSHUB_DATA (../shared/data).")
     spent = [0.0]
-    assemble = importlib.import_module("tshub.data.readers.assemble")  # the package exports a function of that name
     check = assemble.overlapping_training
 
     def timed(*args: Any) -> Any:

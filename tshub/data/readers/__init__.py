@@ -35,7 +35,7 @@ from tshub.data.dataset import Dataset, DatasetError, Task
 
 # The format modules register their parsers when imported.
 from tshub.data.readers import arff, delimited, npz, ts  # noqa: F401
-from tshub.data.readers.assemble import assemble
+from tshub.data.readers import assemble as assembly  # the module stays tshub.data.readers.assemble
 from tshub.data.readers.base import (
     DEFAULT_LABEL_COLUMN,
     MISSING,
@@ -96,7 +96,7 @@ def read_file(
     allocate (see ``ReadLimits``).
     """
     raw = parse_file(path, label_column=label_column, limits=limits, **kw)
-    return assemble(
+    return assembly.assemble(
         [raw],
         None,
         task=task,
@@ -136,7 +136,7 @@ def read_split_files(
     if not paths:
         raise DatasetError("read_split_files needs at least one {split_name: path} entry.")
     raws = [parse_file(p, label_column=label_column, limits=limits, **kw) for p in paths.values()]
-    return assemble(
+    return assembly.assemble(
         raws,
         list(paths),
         task=task,
