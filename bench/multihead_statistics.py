@@ -32,7 +32,7 @@ from zoo_train import load_source  # noqa: E402
 from tshub.data.preprocess import make_preprocessor  # noqa: E402
 from tshub.models.registry import build_model  # noqa: E402
 from tshub.stats import win_tie_loss  # noqa: E402
-from tshub.training.finetune import prepare_data  # noqa: E402
+from tshub.training.finetuning import prepare_data  # noqa: E402
 from tshub.training.loop import evaluate  # noqa: E402
 from tshub.training.multihead import HeadView, estimate_head_statistics  # noqa: E402
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from tshub.data.catalogue import list_datasets, load
 from tshub.similarity import SimilarityIndex, set_threads
-from tshub.similarity.dba import medoid_index
+from tshub.similarity.averaging import medoid_index
 from tshub.similarity.index import split_series
 
 RESULTS = Path(__file__).resolve().parent / "results"

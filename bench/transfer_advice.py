@@ -41,7 +41,7 @@ from rank_methods import fine_tuned_folders  # bench/ is on the path of a script
 
 from tshub.data.catalogue import load
 from tshub.hub.checkpoint import read_config
-from tshub.hub.resolve import resolve
+from tshub.hub.resolution import resolve
 from tshub.recommend import ScoringPlan, recommend
 from tshub.recommend.advice import (
     EVIDENCE_FILE,

@@ -112,7 +112,7 @@ def run_job(
 
 def preprocessing_kind(config: dict[str, Any] | None) -> str:
     """The preprocessing a fine-tune from a checkpoint whose preprocessing config is ``config`` fits: its kind,
-    "znorm" when it has none (as ``tshub.training.finetune.preprocessing_of``)."""
+    "znorm" when it has none (as ``tshub.training.finetuning.preprocessing_of``)."""
     return (config or {}).get("kind") or "znorm"
 
 

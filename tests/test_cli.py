@@ -457,7 +457,7 @@ def test_a_folder_spelled_like_a_model_id_warns_and_a_service_never_reads_it(zoo
     """A ./GunPoint/fcn folder in the working directory used to shadow the store's GunPoint/fcn silently."""
     import warnings
 
-    from tshub.hub.resolve import resolve
+    from tshub.hub.resolution import resolve
 
     work = tmp_path / "work"
     other = build_model("fcn", 1, 3, filters=(4, 8, 4))

@@ -359,7 +359,7 @@ def test_an_incomplete_cached_copy_met_offline_is_said_as_such_not_blamed_on_the
     """Regression: offline, a snapshot an interrupted download left without config.json was reported as "Hub repo
     ... holds no tshub checkpoint: check the repo id, or publish a checkpoint there", a claim about the Hub, which
     was not asked."""
-    from tshub.hub.resolve import pull
+    from tshub.hub.resolution import pull
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))

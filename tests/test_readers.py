@@ -259,18 +259,6 @@ def test_arff_flat_univariate(tmp_path: Path) -> None:
     assert [ds.classes[i] for i in ds.y] == ["2", "10", "1"]
 
 
-def test_every_reader_module_is_importable_by_its_name() -> None:
-    """Regression: the package bound ``assemble`` to the function of that name, so ``tshub.data.readers.assemble``
-    (what ``import ... as``, ``mock.patch`` and monkeypatch paths resolve) was no module."""
-    import importlib
-    import pkgutil
-
-    import tshub.data.readers as readers
-
-    for info in pkgutil.iter_modules(readers.__path__):
-        assert getattr(readers, info.name) is importlib.import_module(f"tshub.data.readers.{info.name}"), info.name
-
-
 def test_a_sparse_arff_is_refused_saying_it_is_sparse(tmp_path: Path) -> None:
     """Regression: a sparse ARFF ({index value, ...} rows, as Weka writes mostly-zero data) was refused as "3 values,
     expected 4", which sends the user looking for a missing value."""

@@ -615,7 +615,7 @@ def test_features_are_those_of_the_network_finetuning_starts_from(
     and refused the target's series ("length-bound layers built for length 50, got 24")."""
     from tshub.models.registry import build_model
     from tshub.recommend import transferability
-    from tshub.training.finetune import fresh_model_like
+    from tshub.training.finetuning import fresh_model_like
     from tshub.training.transfer import transfer_weights
 
     arch, source_channels, kwargs, heads, rebuilt_for = SOURCE_KINDS[kind]
@@ -657,7 +657,7 @@ def test_recommend_scores_are_those_of_the_networks_finetuning_starts_from(
     from tshub.models.registry import build_model
     from tshub.recommend import candidate_pool
     from tshub.recommend.transferability import score_features
-    from tshub.training.finetune import fresh_model_like
+    from tshub.training.finetuning import fresh_model_like
     from tshub.training.transfer import transfer_weights
 
     folders = list(candidates)
@@ -766,7 +766,7 @@ def test_the_screen_cuts_a_forecasts_windows_at_the_end_of_its_series() -> None:
     but not the screen's, and the screen scored EMG's convnetquake and magnet with the stream_max input their
     fine-tune would drop (the bias that made every EMG checkpoint rank first on SP500)."""
     from tshub.recommend.sampling import screen_sample
-    from tshub.training.finetune import follows_level
+    from tshub.training.finetuning import follows_level
 
     walks = np.random.default_rng(0).normal(size=(200, 1, 1201)).cumsum(axis=2)
     ds = Dataset.from_arrays(walks[:, :, :-1], walks[:, 0, -1], task="regression", name="walks")
@@ -1046,7 +1046,7 @@ def test_a_time_limit_spent_compiling_the_dtw_kernels_says_so(candidates: list[s
 
     import numba
 
-    dba = importlib.import_module("tshub.similarity.dba")
+    dba = importlib.import_module("tshub.similarity.averaging")
     index = SimilarityIndex()
     for name in SOURCES:  # ready prototypes: one class mean per class
         X, y = load(name).split("train")
@@ -1142,7 +1142,7 @@ def test_a_forecast_target_is_scored_on_the_network_its_fine_tune_starts_from_wi
     a relative target and drops the source's raw stream_max input, but LogME scored the features with it: the raw
     maximum tracks the level, so every stream_max source (the six EMG checkpoints) ranked first on SP500."""
     from tshub.hub import load_pretrained
-    from tshub.training.finetune import preprocessing_of, stream_max_for
+    from tshub.training.finetuning import preprocessing_of, stream_max_for
 
     source = load_pretrained(str(Path(__file__).resolve().parents[1] / "zoo" / "EMG" / "fcn"))
     assert source.use_stream_max

@@ -21,7 +21,7 @@ from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint
 from tshub.hub.store import unusable_reason
 from tshub.models.base import TimeSeriesModel
 from tshub.training import FitResult, finetune, train_from_scratch, train_referent
-from tshub.training.finetune import preprocessing_of
+from tshub.training.finetuning import preprocessing_of
 from tshub.training.loop import predict_outputs
 
 SMALL = {"filters": (4, 8, 4), "kernel_sizes": (3, 3, 3)}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tshub.similarity import SimilarityIndex, cdist_dtw, dba, dtw, dtw_path, medoid_index
-from tshub.similarity.dtw import as_series
+from tshub.similarity.warping import as_series
 
 tslearn_metrics = pytest.importorskip("tslearn.metrics")
 tslearn_dba = pytest.importorskip("tslearn.barycenters").dtw_barycenter_averaging
@@ -196,7 +196,7 @@ def test_build_resumes_from_folder(small_index, tmp_path):
 
 
 def test_a_window_becomes_a_typed_band_or_a_clear_error():
-    from tshub.similarity.dtw import UNCONSTRAINED, Band
+    from tshub.similarity.warping import UNCONSTRAINED, Band
 
     assert Band.of(None) == UNCONSTRAINED and Band.of(5) == Band(radius=5) and Band.of(0.1) == Band(fraction=0.1)
     for bad in (-1, 1.5, True):

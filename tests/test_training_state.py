@@ -135,7 +135,7 @@ def test_a_resumed_training_reports_the_time_of_every_process(tmp_path: Path, mo
     import time
 
     from tshub.data import Dataset
-    from tshub.training.finetune import train_from_scratch
+    from tshub.training.finetuning import train_from_scratch
 
     monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
     X, y = _data()
@@ -224,7 +224,7 @@ def test_a_resumed_fine_tune_spends_what_is_left_of_its_time_budget_across_every
     import time
 
     from tshub.data.dataset import Dataset
-    from tshub.training.finetune import finetune
+    from tshub.training.finetuning import finetune
 
     monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
     rng = np.random.default_rng(0)
@@ -261,7 +261,7 @@ def test_a_resumed_training_shows_its_hook_the_restored_epochs_first(tmp_path: P
     (a service job's progress) lost the epochs before the kill; they come first now, flagged "restored", and every
     record names the recipe's epoch limit."""
     from tshub.data import Dataset
-    from tshub.training.finetune import train_from_scratch
+    from tshub.training.finetuning import train_from_scratch
 
     monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
     X, y = _data()

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from tshub.data.catalogue import dataset_from
 from tshub.data.dataset import Dataset
 from tshub.data.splits import training_splits
-from tshub.training.finetune import VAL_FRACTION
+from tshub.training.finetuning import VAL_FRACTION
 from tshub.training.metrics import task_metrics
 
 KERNEL_LENGTH = 9

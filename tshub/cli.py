@@ -49,7 +49,7 @@ from tshub.hub.checkpoint import CARD_NAME, preprocessing_length, read_config
 from tshub.hub.errors import HubError
 from tshub.hub.ids import as_model_id, hub_namespace
 from tshub.hub.remote import PushRefused, hub_endpoint, push_folder, snapshot_commit
-from tshub.hub.resolve import pull, resolve
+from tshub.hub.resolution import pull, resolve
 from tshub.hub.store import HUB_ONLY, find_local, list_pretrained, stores, training_status, unusable_reason
 from tshub.recommend.errors import RecommendError
 from tshub.tables import format_table
@@ -489,7 +489,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.data.preprocess import make_preprocessor
     from tshub.data.splits import training_splits
     from tshub.hub.checkpoint import check_checkpoint_folder
-    from tshub.hub.resolve import load_pretrained, resolve
+    from tshub.hub.resolution import load_pretrained, resolve
     from tshub.recommend.advice import compare
     from tshub.recommend.candidates import self_transfer_reason
     from tshub.training import finetune, train_referent
@@ -788,7 +788,7 @@ def parse_lr_multiplier(text: str) -> str | float | list[float]:
     """'grid', one number, or a comma-separated list of numbers, each > 0 as the service takes them (the library
     also takes ω = 0: the transferred weights do not train, though their BatchNorm statistics still follow the
     target's batches; --freeze-backbone keeps those too)."""
-    from tshub.training.finetune import lr_multipliers
+    from tshub.training.finetuning import lr_multipliers
 
     if text == "grid":
         return text
@@ -910,7 +910,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     probabilities if asked); the scores of labelled data go to standard error, so that standard output stays the
     table."""
     from tshub.data.readers import DEFAULT_LABEL_COLUMN
-    from tshub.hub.resolve import load_pretrained
+    from tshub.hub.resolution import load_pretrained
     from tshub.models.base import ModelInputError
     from tshub.training.metrics import task_metrics
     from tshub.training.naive import naive_scores

@@ -165,7 +165,7 @@ class _TSHubEstimator(BaseEstimator):
         """Refuse values that fit would otherwise ignore (ω and the search when training from scratch) or misread
         (a fractional epoch count, a negative seed), as scikit-learn estimators validate in fit."""
         from tshub.data.splits import SPLIT_ORDERS
-        from tshub.training.finetune import lr_multipliers
+        from tshub.training.finetuning import lr_multipliers
         from tshub.training.search import SEARCHES
 
         lr_multipliers(self.lr_multiplier)

@@ -52,7 +52,7 @@ SECURITY_HEADERS = {
 }
 
 #: A job's stop reasons in words, as the model pages say them (``TRAINING_STATUS``); an ω that successive halving
-#: dropped ended "halved" (``tshub.training.finetune``).
+#: dropped ended "halved" (``tshub.training.finetuning``).
 STOP_WORDS = {**TRAINING_STATUS, "halved": "dropped by successive halving"}
 
 templates = Jinja2Templates(directory=HERE / "templates")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tshub.data.dataset import Dataset
-from tshub.training.finetune import lr_multipliers
+from tshub.training.finetuning import lr_multipliers
 from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, RECIPES, TrainConfig, is_count, resolve_recipe
 
 #: A source: a model id / Hub repo id / checkpoint folder, a bare dataset name (combined with ``archs``), or a

@@ -36,11 +36,11 @@ from tshub.experiments.records import (
     write_record,
 )
 from tshub.hub.checkpoint import CONFIG_NAME, load_checkpoint, read_config
-from tshub.hub.resolve import resolve
+from tshub.hub.resolution import resolve
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import get_architecture
 from tshub.stats import DEFAULT_METRICS
-from tshub.training.finetune import VAL_FRACTION, finetune, relative_target_for, stream_max_for, train_from_scratch
+from tshub.training.finetuning import VAL_FRACTION, finetune, relative_target_for, stream_max_for, train_from_scratch
 from tshub.training.recipes import TrainConfig
 from tshub.training.results import FitResult
 

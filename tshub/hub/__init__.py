@@ -11,7 +11,7 @@ from tshub.hub.checkpoint import FORMAT_VERSION, load_checkpoint, read_config, s
 from tshub.hub.errors import CheckpointError, HubError, InvalidModelIdError, ModelNotFoundError
 from tshub.hub.ids import ModelId, hub_namespace, parse_model_id
 from tshub.hub.remote import push_folder, push_to_hub
-from tshub.hub.resolve import load_pretrained, pull, resolve
+from tshub.hub.resolution import load_pretrained, pull, resolve
 from tshub.hub.store import home_store, list_pretrained, stores, write_index
 
 __all__ = [

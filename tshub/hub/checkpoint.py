@@ -58,7 +58,7 @@ CARD_NAME = "README.md"
 HISTORY_NAME = "training_history.json"
 # What the Hub push and download take; the history is optional (checkpoints saved before it have none).
 CHECKPOINT_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, HISTORY_NAME)
-# A pulled copy's record of the Hub commit it is (``tshub.hub.resolve.pull``); never pushed, dropped on a re-save.
+# A pulled copy's record of the Hub commit it is (``tshub.hub.resolution.pull``); never pushed, dropped on a re-save.
 PULLED_NAME = ".tshub-pulled.json"
 OWN_FILES = {*CHECKPOINT_FILES, PULLED_NAME}
 MAX_HISTORY_BYTES = 64 << 20

@@ -1,7 +1,7 @@
 """``HubMixin``: the checkpoint methods of every model (``save_pretrained``, ``push_to_hub``, ``from_pretrained``).
 
 The model classes inherit it, as transformers' models inherit their hub plumbing; the methods are thin and the
-work is done by ``tshub.hub.checkpoint``, ``tshub.hub.remote`` and ``tshub.hub.resolve``. Those import the
+work is done by ``tshub.hub.checkpoint``, ``tshub.hub.remote`` and ``tshub.hub.resolution``. Those import the
 architecture registry (to build a network from its config), and with it every model, so this module imports them
 when a method is called: the models import only this module of the hub.
 """
@@ -62,7 +62,7 @@ class HubMixin:
     @classmethod
     def from_pretrained(cls: type[M], id_or_path: str | Path, revision: str | None = None) -> M:
         """Load a checkpoint folder, model id ("LEN-DB/magnet") or Hub repo id (same as ``tshub.load_pretrained``)."""
-        from tshub.hub.resolve import load_pretrained
+        from tshub.hub.resolution import load_pretrained
 
         model = load_pretrained(id_or_path, revision)
         if not isinstance(model, cls):

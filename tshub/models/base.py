@@ -327,7 +327,7 @@ class TimeSeriesModel(nn.Module, HubMixin):
 
     def finetune(self, dataset: Any, **kwargs: Any) -> Any:
         """Fine-tune a copy of this model on ``dataset``; see ``tshub.training.finetune`` (returns a FitResult)."""
-        from tshub.training.finetune import finetune
+        from tshub.training.finetuning import finetune
 
         return finetune(self, dataset, **kwargs)
 

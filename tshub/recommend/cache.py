@@ -22,7 +22,7 @@ from tshub.data.dataset import Dataset
 from tshub.hub.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from tshub.hub.store import home_store
 from tshub.recommend.candidates import Candidate
-from tshub.training.finetune import follows_level
+from tshub.training.finetuning import follows_level
 
 CACHE_MB_ENV = "TSHUB_FEATURE_CACHE_MB"
 DEFAULT_CACHE_MB = 512

@@ -16,7 +16,7 @@ from tshub.data.fingerprint import NEAR_DIGITS, OVERLAP_THRESHOLD, near_copies, 
 from tshub.hub.checkpoint import load_checkpoint, read_config
 from tshub.hub.errors import HubError, ModelNotFoundError
 from tshub.hub.ids import as_model_id
-from tshub.hub.resolve import load_pretrained, resolve
+from tshub.hub.resolution import load_pretrained, resolve
 from tshub.hub.store import HUB_ONLY, list_pretrained, training_status, unusable_reason
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import get_architecture

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from tshub.recommend.candidates import Candidate
 from tshub.recommend.methods import Context, Scored, each_candidate, failure_reason, register
-from tshub.training.finetune import finetune
+from tshub.training.finetuning import finetune
 
 
 @register("probe", "validation accuracy (regression: −MAE) after a short fine-tune, higher is better")

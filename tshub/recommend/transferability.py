@@ -35,7 +35,7 @@ from tshub.models.base import TimeSeriesModel
 from tshub.recommend.sampling import STATISTICS
 from tshub.training.allocator import keep_freed_memory
 from tshub.training.batchnorm import estimate_statistics
-from tshub.training.finetune import fresh_model_like, preprocessing_of, stream_max_for
+from tshub.training.finetuning import fresh_model_like, preprocessing_of, stream_max_for
 from tshub.training.loop import resolve_device
 from tshub.training.transfer import HEAD_PREFIX, TransferReport, transfer_weights
 

@@ -29,8 +29,8 @@ from safetensors.numpy import load_file, save
 from tshub.atomic import write_bytes_atomic, write_text_atomic
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import ZNormalize
-from tshub.similarity.dba import dba, parse_medoid_method
-from tshub.similarity.dtw import Band, SeriesSet, as_series, min_cost_groups
+from tshub.similarity.averaging import dba, parse_medoid_method
+from tshub.similarity.warping import Band, SeriesSet, as_series, min_cost_groups
 
 FORMAT_VERSION = 1
 DEFAULT_FOLDER = (

@@ -1,6 +1,6 @@
 """Training: one loop for pretraining, from-scratch referents and fine-tunes; weight transfer; metrics; recipes."""
 
-from tshub.training.finetune import LR_MULTIPLIER_GRID, finetune, train_from_scratch, train_referent
+from tshub.training.finetuning import LR_MULTIPLIER_GRID, finetune, train_from_scratch, train_referent
 from tshub.training.loop import fit
 from tshub.training.metrics import convergence_rate
 from tshub.training.recipes import RECIPES, TrainConfig

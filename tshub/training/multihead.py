@@ -30,7 +30,7 @@ from tshub.hub.history import TrainingHistory
 from tshub.models.base import MultiHead, TimeSeriesModel
 from tshub.models.registry import build_model
 from tshub.training.batchnorm import estimate_statistics
-from tshub.training.finetune import PreparedData, prepare_data, training_fingerprint
+from tshub.training.finetuning import PreparedData, prepare_data, training_fingerprint
 from tshub.training.loop import (
     after_epoch,
     as_tensors,

@@ -10,15 +10,15 @@ the longer series, rounded to the nearest sample). As in tslearn the band is wid
 the end point stays reachable: row ``a`` may match columns ``[a - r + min(0, m - n), a + r + max(0, m - n)]``.
 
 Layout: ``band`` (the typed Sakoe–Chiba band), ``series`` (sets of series, NaN handling), ``kernels`` (the
-compiled DTWs), ``threads`` (the thread pool for large batches); this module holds the distances built on them.
+compiled DTWs), ``pool`` (the thread pool for large batches); this module holds the distances built on them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tshub.similarity.dtw.band import UNCONSTRAINED, Band
-from tshub.similarity.dtw.kernels import (
+from tshub.similarity.warping.band import UNCONSTRAINED, Band
+from tshub.similarity.warping.kernels import (
     LANES,
     NO_THRESHOLDS,
     backtrack,
@@ -27,8 +27,8 @@ from tshub.similarity.dtw.kernels import (
     costs_many,
     paths_block,
 )
-from tshub.similarity.dtw.series import SeriesSet, as_series, as_series_set
-from tshub.similarity.dtw.threads import lane_chunks, parallel_map, set_threads, threads
+from tshub.similarity.warping.pool import lane_chunks, parallel_map, set_threads, threads
+from tshub.similarity.warping.series import SeriesSet, as_series, as_series_set
 
 __all__ = [
     "UNCONSTRAINED",

@@ -4,7 +4,7 @@ The DTW recurrence is serial along a row, so one DTW alone cannot use SIMD units
 ``LANES`` DTWs of one series ``x`` against different series at once (SIMD across the lanes) and ``STRIP`` rows of
 ``x`` per sweep, carrying the values between those rows in registers; only every ``STRIP``-th row goes to memory.
 Warping paths keep 2-bit back-pointers packed 32 to a uint64 instead of the accumulated matrix. Every kernel
-releases the GIL (``nogil``), so ``tshub.similarity.dtw.threads`` can run several at once.
+releases the GIL (``nogil``), so ``tshub.similarity.warping.pool`` can run several at once.
 
 Sets of series come flat (see ``SeriesSet``): ``flat[offsets[i]:offsets[i+1]]`` is series i, time-major (t_i, c).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import literally, njit
 
-from tshub.similarity.dtw.band import band_columns, band_radius, is_unconstrained
+from tshub.similarity.warping.band import band_columns, band_radius, is_unconstrained
 
 LANES = 32  # DTWs computed together; >= 32 lets LLVM's loop vectoriser fill AVX2 vectors
 STRIP = 4  # rows of x per sweep over the columns

@@ -147,7 +147,7 @@ def finetune(
     """
     start = time.perf_counter()
     if isinstance(model, (str, Path)):
-        from tshub.hub.resolve import load_pretrained  # the hub imports the training package: not at module level
+        from tshub.hub.resolution import load_pretrained  # the hub imports the training package: not at module level
 
         model = load_pretrained(model)
     if not isinstance(model, TimeSeriesModel):

@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numba import njit
 
-from tshub.similarity.dtw import UNCONSTRAINED, Band, SeriesSet, as_series, as_series_set, cdist_cost, costs_to
-from tshub.similarity.dtw.kernels import LANES, backtrack, paths_block
-from tshub.similarity.dtw.threads import lane_chunks, parallel_map, threads
+from tshub.similarity.warping import UNCONSTRAINED, Band, SeriesSet, as_series, as_series_set, cdist_cost, costs_to
+from tshub.similarity.warping.kernels import LANES, backtrack, paths_block
+from tshub.similarity.warping.pool import lane_chunks, parallel_map, threads
 
 PROXY_SEGMENTS = 32
 

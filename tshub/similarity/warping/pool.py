@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tshub.similarity.dtw.kernels import LANES
+from tshub.similarity.warping.kernels import LANES
 
 PARALLEL_MIN_CELLS = 5e7  # DTW cells (~15 ms) below which work stays on the calling thread
 _THREADS = os.cpu_count() or 1
