@@ -590,7 +590,10 @@ def test_a_fine_tune_keeping_its_ended_states_is_returned_again_without_training
     assert _without_time(again.history) == _without_time(first.history) and again.metrics == first.metrics
     for name, tensor in first.model.state_dict().items():
         assert torch.equal(again.model.state_dict()[name], tensor), name
-    finetune(source, italy, state_dir=states, **options)
+    with pytest.warns(UserWarning, match="belongs to another training"):  # another search: its marks do not hold
+        full = finetune(source, italy, state_dir=states, keep_state=True, **{**options, "search": "full"})
+    assert all(row["stop_reason"] != "halved" for row in full.grid)
+    finetune(source, italy, state_dir=states, search="full", **options)
     assert not list(states.iterdir())  # without keep_state the states go, as before
 
 

@@ -185,7 +185,10 @@ def finetune(
     )
     selector = omega_selector(prep.dataset.task)  # ω is chosen on validation only
 
-    runs = [_OmegaRun(omega, i, len(multipliers), keep_state) for i, omega in enumerate(multipliers, start=1)]
+    search_plan = f"{search} over ω {multipliers}"  # a state's halved mark holds for this search only
+    runs = [
+        _OmegaRun(omega, i, len(multipliers), keep_state, search_plan) for i, omega in enumerate(multipliers, start=1)
+    ]
     display = Progress(
         f"fine-tune {model.meta.get('id') or model.arch} → {prep.dataset.name}", config.max_epochs * len(runs), progress
     )
@@ -415,9 +418,10 @@ def _training_level_correlation(dataset: Dataset) -> float | None:
 class _OmegaRun:
     """One ω of a fine-tune: its target model, transfer report and training (advanced by the search)."""
 
-    def __init__(self, omega: float, index: int, of: int, keep_state: bool = False):
+    def __init__(self, omega: float, index: int, of: int, keep_state: bool = False, search_plan: str = ""):
         self.omega, self.index, self.of = omega, index, of
         self.keep_state = keep_state  # whether ``finish`` keeps the ended training's state
+        self.search_plan = search_plan  # the search and its ω: part of a saved state's fingerprint
         self.eliminated_after: int | None = None  # epochs trained when the search dropped it
 
     def start(
@@ -438,7 +442,9 @@ class _OmegaRun:
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             _freeze_copied_backbone(target, self.report)
-        origin = weights_digest(target) if state_path is not None else None
+        # the weights it starts from, and the search it is part of: a state the search marked dropped, or resumed
+        # mid-search, holds for the same search over the same ω only
+        origin = f"{weights_digest(target)} {self.search_plan}" if state_path is not None else None
         self.training = Training(
             target,
             prep.train,

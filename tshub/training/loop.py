@@ -146,7 +146,7 @@ class Training:
 
     Each training keeps its own random state (data order and the global torch RNG that dropout draws from), so
     a training run in pieces ends bit for bit where the same training run in one piece ends. ``state_path`` as
-    ``fit`` takes it; ``origin`` (a fine-tune: a digest of the weights it starts from) joins the saved state's
+    ``fit`` takes it; ``origin`` (a fine-tune: the digest of the weights it starts from and its ω search) joins the saved state's
     fingerprint, so a state of a fine-tune from other weights is not resumed.
     """
 
