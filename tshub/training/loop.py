@@ -146,8 +146,8 @@ class Training:
 
     Each training keeps its own random state (data order and the global torch RNG that dropout draws from), so
     a training run in pieces ends bit for bit where the same training run in one piece ends. ``state_path`` as
-    ``fit`` takes it; ``origin`` (a fine-tune: the digest of the weights it starts from and its ω search) joins the saved state's
-    fingerprint, so a state of a fine-tune from other weights is not resumed.
+    ``fit`` takes it; ``origin`` (a fine-tune: the digest of the weights it starts from and its ω search) joins the
+    saved state's fingerprint, so a state of a fine-tune from other weights, or of another search, is not resumed.
     """
 
     def __init__(
