@@ -13,6 +13,7 @@ catalogue's set (``load``) resolved for its validation carve, their warnings rec
 
 from __future__ import annotations
 
+import argparse
 import re
 import time
 import warnings
@@ -32,6 +33,7 @@ SAID = {
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     root = data_root()
     if root is None or not (root / FULL).is_dir():
         raise SystemExit("no UCRArchive_2018 under the data root: set TSHUB_DATA (../shared/data).")
