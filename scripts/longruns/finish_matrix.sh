@@ -5,6 +5,7 @@
 # $L/finish-<step>.log; nothing is committed (read the results, then commit them with the README's paragraph).
 source "$(dirname "$0")/common.sh"
 set -euo pipefail
+trap 'echo "a step failed: see the last of $L/finish-*.log" >&2' ERR
 cd "$MAIN"
 export PYTHONPATH=$MAIN TSHUB_DATA=$DATA
 
