@@ -6,7 +6,7 @@ of the same UCR "Type" with the largest training set (the obvious in-domain sour
 ``<source>/fcn`` is fine-tuned on the target with ω = 1.0 (bigdata18: everything fine-tuned at the base learning
 rate) and FCN is trained from scratch, both with recipe "ucr" and seeds 0, 1, 2, every training stopped by its
 recipe. Accuracy on the official test split. MiniRocket is the vendored reference accuracy of the target
-(tshub/recommend/minirocket_ucr.tsv: aeon's MiniRocketClassifier, random_state 0): one number per target, so the
+(tshub/recommender/minirocket_ucr.tsv: aeon's MiniRocketClassifier, random_state 0): one number per target, so the
 fine-tuned and from-scratch accuracies (means over seeds) meet it target by target, ties within its rounding.
 
 Sources come from the local stores (the zoo) only, never trained here: a source that no store has, or whose
@@ -47,8 +47,8 @@ from tshub.experiments import ExperimentGrid, run
 from tshub.hub.checkpoint import read_config
 from tshub.hub.ids import as_model_id
 from tshub.hub.store import find_local, stores, training_status, unconverged_reason
-from tshub.recommend.advice import minirocket_references
-from tshub.recommend.advice_rules import MINIROCKET_TIE
+from tshub.recommender.advice import minirocket_references
+from tshub.recommender.advice_rules import MINIROCKET_TIE
 from tshub.stats import ComparisonTable, comparison_table, wilcoxon_signed_rank, win_tie_loss
 
 RESULTS = Path(__file__).resolve().parent / "results" / "finetune_vs_scratch.md"
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         "sources": "zoo checkpoints (local stores: "
         + "; ".join(map(str, stores()))
         + ("), unconverged ones allowed" if args.allow_unconverged else "), converged ones only"),
-        "minirocket": "aeon MiniRocketClassifier (random_state 0), tshub/recommend/minirocket_ucr.tsv",
+        "minirocket": "aeon MiniRocketClassifier (random_state 0), tshub/recommender/minirocket_ucr.tsv",
     }
     print(write_results(report_of(records, pairs, protocol), args.results))
     return 0

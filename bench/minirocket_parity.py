@@ -1,7 +1,7 @@
 """Evidence: tshub's MiniRocket (tshub/baselines.py, written because aeon cannot be installed beside tshub's pins)
 scores as aeon's MiniRocketClassifier does, on the UCR sets of the vendored reference table.
 
-Rule (fixed before the run): every set of tshub/recommend/minirocket_ucr.tsv (aeon 1.6.0 MiniRocketClassifier,
+Rule (fixed before the run): every set of tshub/recommender/minirocket_ucr.tsv (aeon 1.6.0 MiniRocketClassifier,
 random_state 0, official splits) with at most 1000 training series and a length of at most 1000 (the transfer
 matrix's eligibility: the sizes tshub's users bring), sorted by name; tshub's MiniRocket with seed 0 fitted on the
 official TRAIN split and scored on TEST. Both are randomised (biases from random training series), so the two
@@ -21,8 +21,8 @@ import numpy as np
 
 from tshub.baselines import minirocket
 from tshub.data.catalogue import load, ucr_summary
-from tshub.recommend.advice import minirocket_references
-from tshub.recommend.advice_rules import MINIROCKET_TIE
+from tshub.recommender.advice import minirocket_references
+from tshub.recommender.advice_rules import MINIROCKET_TIE
 from tshub.stats import wilcoxon_signed_rank, win_tie_loss
 
 RESULTS = Path(__file__).resolve().parent / "results" / "minirocket_parity"

@@ -27,11 +27,11 @@ Protocol (fixed before any result of this script was seen):
   ``COMBINATIONS``; two rankers learned across targets on per-target standardised signals (missing → the
   target's mean): pairwise logistic regression (scikit-learn, C = 1, no tuning) and ridge regression on the
   per-target standardised accuracy (λ = 1). Learned rankers are fitted leave-one-target-out: the model that ranks
-  a target never saw its signals or accuracies (tshub.recommend.ranker.leave_one_target_out). "best of the
+  a target never saw its signals or accuracies (tshub.recommender.ranker.leave_one_target_out). "best of the
   others (LOTO)" applies to each target the method with the lowest mean regret on the other targets (a learned
   ranker's regret there from fits that did not see the target either): what picking a method by this benchmark is
   worth on an unseen target, without the optimism of naming the best of many.
-- Scores (tshub.recommend.evaluation): the first pick's accuracy (ties in a method's top score: the mean over the
+- Scores (tshub.recommender.evaluation): the first pick's accuracy (ties in a method's top score: the mean over the
   tied), regret = best − pick, the pick's rank among the candidates (ties share their mean rank), top-1 hits
   (expected: a tied pick counts the share of the tied that are the best), wins/ties/losses against a uniform
   random pick (the mean accuracy of the candidates), against training from scratch (the target's FCN, the zoo's
@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from tshub.recommend.evaluation import (
+from tshub.recommender.evaluation import (
     BASELINES,
     TargetTruth,
     baselines,
@@ -77,7 +77,7 @@ from tshub.recommend.evaluation import (
     judge,
     summarise,
 )
-from tshub.recommend.ranker import (
+from tshub.recommender.ranker import (
     PairwiseLogisticRanker,
     RidgeRanker,
     leave_one_target_out,
@@ -180,7 +180,7 @@ def fine_tuned_folders(digests: dict[str, str], work: Path) -> tuple[dict[str, s
     """Model id → checkpoint folder holding the weights of digest ``digests[id]`` (the zoo's own when unchanged,
     else extracted from the git commit that held them; left out when none did), and where they come from."""
     from tshub.hub.checkpoint import read_config
-    from tshub.recommend import candidate_pool
+    from tshub.recommender import candidate_pool
 
     folders, rebuilt = {}, []
     for c in candidate_pool():
@@ -229,7 +229,7 @@ def from_history(location: Path, digest: str, work: Path) -> Path | None:
 # ---------------------------------------------------------------------------------------------------- signals
 def feature_signals(target: str, folders: dict[str, str], names: list[str]) -> dict[str, dict[str, float | None]]:
     """signal → candidate → score, for the feature signals ``names`` (keys of FEATURE_SIGNALS)."""
-    from tshub.recommend import ScoringPlan, recommend
+    from tshub.recommender import ScoringPlan, recommend
 
     out = {}
     for name in names:

@@ -4,8 +4,8 @@ BLAS controller), in one process, alternating, so that both meet the same machin
 
 "Old" runs the five modules the change touched as they were at ``--old-rev`` (read with ``git show`` and executed
 as private modules; everything else is shared): ``tshub/hub/checkpoint.py`` (load_checkpoint),
-``tshub/training/transfer.py``, ``tshub/recommend/transferability.py`` (adapted_model, score_features),
-``tshub/recommend/cache.py`` and ``tshub/atomic.py``. Each ranking is cold: a fresh ``TSHUB_HOME``, so an empty
+``tshub/training/transfer.py``, ``tshub/recommender/transferability.py`` (adapted_model, score_features),
+``tshub/recommender/cache.py`` and ``tshub/atomic.py``. Each ranking is cold: a fresh ``TSHUB_HOME``, so an empty
 feature cache. Both paths are warmed up first (the old one imported ``torch._dynamo`` on its first call, ~1.7 s, not
 counted here). Old and new must give the same ranking with the same scores, bit for bit; the bench stops otherwise.
 It also loads every zoo checkpoint with both loaders, checks that the models are bit-identical and times them.
@@ -38,7 +38,7 @@ import torch
 from tshub.data.catalogue import load
 from tshub.data.splits import as_training_data
 from tshub.hub.checkpoint import load_checkpoint
-from tshub.recommend import candidate_pool, recommend
+from tshub.recommender import candidate_pool, recommend
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -66,10 +66,10 @@ class OldCode:
     def __init__(self, rev: str):
         atomic = old_module(rev, "tshub/atomic.py")
         transfer = old_module(rev, "tshub/training/transfer.py")
-        self.cache = old_module(rev, "tshub/recommend/cache.py", atomic_write=atomic.atomic_write)
+        self.cache = old_module(rev, "tshub/recommender/cache.py", atomic_write=atomic.atomic_write)
         self.transferability = old_module(
             rev,
-            "tshub/recommend/transferability.py",
+            "tshub/recommender/transferability.py",
             transfer_weights=transfer.transfer_weights,
             TransferReport=transfer.TransferReport,
         )
@@ -77,8 +77,8 @@ class OldCode:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
-        methods = importlib.import_module("tshub.recommend.feature_methods")  # tshub.recommend is also a function
-        candidates = importlib.import_module("tshub.recommend.candidates")
+        methods = importlib.import_module("tshub.recommender.feature_methods")  # tshub.recommend is also a function
+        candidates = importlib.import_module("tshub.recommender.candidates")
         with (
             mock.patch.object(candidates, "load_checkpoint", self.checkpoint.load_checkpoint),
             mock.patch.object(methods, "target_features", self.transferability.target_features),

@@ -26,7 +26,7 @@ CHILD = """
 import dataclasses, json, os, sys, tempfile, time
 os.environ["TSHUB_HOME"] = tempfile.mkdtemp()
 import tshub
-from tshub.recommend import FAST
+from tshub.recommender import FAST
 target = tshub.datasets.load(sys.argv[1])
 plan = dataclasses.replace(FAST, screen_bf16=sys.argv[2] == "bf16")
 cpu, wall = time.process_time(), time.perf_counter()

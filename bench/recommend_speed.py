@@ -38,7 +38,7 @@ from scipy.stats import kendalltau
 
 from tshub.data.catalogue import load
 from tshub.data.splits import as_training_data
-from tshub.recommend import candidate_pool, recommend, self_transfer
+from tshub.recommender import candidate_pool, recommend, self_transfer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = ("Coffee", "ECG200", "Car", "FordA", "HandOutlines")

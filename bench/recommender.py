@@ -20,12 +20,12 @@ and report that you did):
   sets before FCN has learned, capped at ``--max-epochs`` 300; seeds ``--seeds`` 0 and 1), and the same
   architecture is trained from scratch with the same recipe and seeds (the referent reported is the UCR-style one:
   z-normalised input, no stream_max). Accuracy = test accuracy, mean over seeds.
-- Scores (tshub.recommend.evaluation, as bench/rank_methods.py): per method and target the accuracy of its first
+- Scores (tshub.recommender.evaluation, as bench/rank_methods.py): per method and target the accuracy of its first
   pick (a tie at its top score: the mean over the tied), its regret (best candidate − pick), the rank of the pick
   among the candidates (1 = best, ties share their mean rank), and Kendall's τ and Spearman's ρ between its scores
   and the fine-tuned accuracies over the candidates. Baselines in the same terms: "oracle" the best candidate,
   "random" the expectation of a uniform pick, "scratch" the from-scratch model, "minirocket" the target's MiniRocket
-  reference accuracy (tshub/recommend/minirocket_ucr.tsv: aeon's MiniRocketClassifier, random_state 0; none for
+  reference accuracy (tshub/recommender/minirocket_ucr.tsv: aeon's MiniRocketClassifier, random_state 0; none for
   sets with missing values or unequal lengths; ties within its rounding). Over the targets: means, top-1 hits, and
   wins/ties/losses with sign tests against the random pick, scratch and MiniRocket.
 
@@ -60,9 +60,9 @@ from tshub.data.catalogue import FULL, list_datasets, ucr_summary
 from tshub.experiments import ExperimentError, ExperimentGrid, load_records, run
 from tshub.hub.checkpoint import read_config
 from tshub.hub.store import stores, unconverged_reason
-from tshub.recommend import Candidate, candidate_pool, recommend
-from tshub.recommend.advice import minirocket_references
-from tshub.recommend.evaluation import BASELINES, TargetTruth, baselines, judge, summarise
+from tshub.recommender import Candidate, candidate_pool, recommend
+from tshub.recommender.advice import minirocket_references
+from tshub.recommender.evaluation import BASELINES, TargetTruth, baselines, judge, summarise
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("logme", "hscore", "dtw", "probe")
@@ -198,7 +198,7 @@ def evaluate_target(
     target: str, pool_size: int, candidates: list[str], rankings: dict[str, dict], records: list[dict], n_seeds: int
 ) -> dict[str, Any]:
     """One target's ground truth (each candidate's test accuracy, mean over seeds, where every seed finished; the
-    from-scratch referent's) and every method's first pick judged against it (``tshub.recommend.evaluation``:
+    from-scratch referent's) and every method's first pick judged against it (``tshub.recommender.evaluation``:
     a candidate without a finished fine-tune is never a pick)."""
     per_seed: dict[str, list[float]] = {}
     for r in records:
@@ -258,7 +258,7 @@ def with_baselines(result: dict[str, Any]) -> dict[str, Any]:
 
 def judged(row: dict[str, Any], truth: TargetTruth) -> dict[str, Any]:
     """A method's row as ``evaluate_target`` stores it. A row stored before this bench judged through
-    ``tshub.recommend.evaluation`` (bench/results/recommender.json of commit 3e2901f) kept the pick and ρ, not the
+    ``tshub.recommender.evaluation`` (bench/results/recommender.json of commit 3e2901f) kept the pick and ρ, not the
     scores: it is judged from its pick alone (a tie at its top score unknown), with τ unknown and ρ as stored."""
     if "scored" in row:
         return row
@@ -266,7 +266,7 @@ def judged(row: dict[str, Any], truth: TargetTruth) -> dict[str, Any]:
 
 
 def summary_of(targets: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``tshub.recommend.evaluation.summarise`` over the targets, with each method's mean ranking time."""
+    """``tshub.recommender.evaluation.summarise`` over the targets, with each method's mean ranking time."""
     done = [r for r in targets if "error" not in r]
     rows = summarise({r["target"]: {**r["methods"], **{b: r[b] for b in BASELINES if b in r}} for r in done})
     for name, row in rows.items():
@@ -302,9 +302,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"trainings in all (this invocation: {p['elapsed_s'] / 60:.0f} min, cached results are reused).  ",
         f"Convergence: {pool}.  ",
         "MiniRocket: the target's reference test accuracy (aeon MiniRocketClassifier, random_state 0, "
-        "tshub/recommend/minirocket_ucr.tsv; '-' where it has none); W/T/L against it over the targets it has, ties "
+        "tshub/recommender/minirocket_ucr.tsv; '-' where it has none); W/T/L against it over the targets it has, ties "
         "within its rounding (4 decimals).  ",
-        "Scores: tshub.recommend.evaluation; oracle = the best candidate. Accuracies within 1e-9 are equal (means "
+        "Scores: tshub.recommender.evaluation; oracle = the best candidate. Accuracies within 1e-9 are equal (means "
         "over seeds) and share their mean rank, a referent tied with candidates too; a method whose top score is "
         "tied picks one of the tied candidates at random, so its pick is worth their mean accuracy and rank.",
         "",

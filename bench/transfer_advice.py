@@ -1,8 +1,8 @@
 """When not to transfer (issue 14, item 4): fit and score the advice rules on benchmark evidence, and write the
-evidence file the library's advice reads (tshub/recommend/advice_evidence.json).
+evidence file the library's advice reads (tshub/recommender/advice_evidence.json).
 
 Evidence rows are (target, source) pairs: the fine-tuned test accuracy (mean over seeds) against the referent's,
-from-scratch or MiniRocket (the vendored reference table, tshub/recommend/minirocket_ucr.tsv); a row is a win when
+from-scratch or MiniRocket (the vendored reference table, tshub/recommender/minirocket_ucr.tsv); a row is a win when
 fine-tuning is strictly better. Sources of evidence (``--evidence``):
 
 - ``matrix``: bench/results/transfer_matrix.json (bench/transfer_matrix.py --table: per target ≥ 40 random sources ×
@@ -12,14 +12,14 @@ fine-tuning is strictly better. Sources of evidence (``--evidence``):
 - ``recommender``: bench/results/recommender.json (10 targets × 12 candidate sources, 2 seeds, each against its
   target's scratch).
 
-Features (tshub.recommend.advice.FEATURES) are computed now: the LogME score by the fast plan with every
+Features (tshub.recommender.advice.FEATURES) are computed now: the LogME score by the fast plan with every
 candidate scored on the final sample, the source's domain and own test accuracy. The matrix's are computed on the
 weights each pair fine-tuned (its rows carry their digest; a source rebuilt since is read from the git commit that
 held them, as bench/rank_methods.py does); the older evidence records no digest and is featured on today's
 checkpoints, which may have been retrained since its fine-tunes. Every rule family
 (the majority answer, a threshold on one feature) is scored leave-one-target-out (each target weighs the same);
 the best is kept when it beats the majority answer strictly and the nested leave-one-target-out accuracy of that
-choice beats it too (tshub.recommend.advice_rules.select_rule), else the majority answer. The advice rests on the
+choice beats it too (tshub.recommender.advice_rules.select_rule), else the majority answer. The advice rests on the
 evidence with the most targets, ties broken by the most rows.
 
     PYTHONPATH=$PWD .venv/bin/python bench/transfer_advice.py --write-evidence   # → results/transfer_advice.md
@@ -42,8 +42,8 @@ from rank_methods import fine_tuned_folders  # bench/ is on the path of a script
 from tshub.data.catalogue import load
 from tshub.hub.checkpoint import read_config
 from tshub.hub.resolution import resolve
-from tshub.recommend import ScoringPlan, recommend
-from tshub.recommend.advice import (
+from tshub.recommender import ScoringPlan, recommend
+from tshub.recommender.advice import (
     EVIDENCE_FILE,
     FEATURES,
     FORMAT_VERSION,
@@ -52,7 +52,7 @@ from tshub.recommend.advice import (
     minirocket_references,
     pick_features,
 )
-from tshub.recommend.advice_rules import EvidenceTable, beats, fit_evidence, fit_rule, select_rule, table_of
+from tshub.recommender.advice_rules import EvidenceTable, beats, fit_evidence, fit_rule, select_rule, table_of
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -164,7 +164,7 @@ def pair_features(locations: dict[tuple[str, str], str | None]) -> dict[tuple[st
         if configs:
             # the scores only: the advice a ranking carries reads the evidence file this run rewrites (perhaps
             # in an older format)
-            with mock.patch("tshub.recommend.api._advice", return_value=None):
+            with mock.patch("tshub.recommender.api._advice", return_value=None):
                 ranking = recommend(
                     dataset,
                     k=None,
@@ -206,7 +206,7 @@ def markdown(evidence: dict[str, Any]) -> str:
     lines = [
         "# When not to transfer: the advice rules, leave-one-target-out",
         "",
-        f"Command: `{evidence['command']}` (writes tshub/recommend/advice_evidence.json, which "
+        f"Command: `{evidence['command']}` (writes tshub/recommender/advice_evidence.json, which "
         "`tshub.recommend` reads). A row is a (target, source) pair, a win when the fine-tuned test accuracy "
         "(mean over seeds) is strictly above the referent's (MiniRocket's by more than the rounding of its "
         "4-decimal table); every target weighs the same. A rule is scored on "

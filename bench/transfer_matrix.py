@@ -4,16 +4,16 @@ ground truth the recommender's methods are scored on; run it on the converged zo
 
 Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is its record):
 
-- Targets: the UCR 2018 sets with a row in the MiniRocket table (tshub/recommend/minirocket_ucr.tsv, a copy of
+- Targets: the UCR 2018 sets with a row in the MiniRocket table (tshub/recommender/minirocket_ucr.tsv, a copy of
   ../shared/reference/minirocket_ucr.tsv; so both splits are here, the
   length is fixed and nothing is missing), with at most ``MAX_TRAIN`` (1000) training series and a length of at most
   ``MAX_LENGTH`` (1000) (the cost of 2 × 40 fine-tunes each), sorted by name case-insensitively; of the n eligible,
   the ``N_TARGETS`` (24) at positions ⌊i·n / 24⌋, i = 0…23 (evenly spread; amended before any run from "every
   ⌊n / 24⌋-th", which gave 32 targets and ≈ 87 core-hours on this 2-core machine, to 24 and ≈ 68).
 - Sources of a target: ``SOURCES_PER_TARGET`` (40) drawn uniformly without replacement (numpy default_rng seeded by
-  the CRC-32 of the target's name) from every usable checkpoint of the zoo (``tshub.recommend.candidate_pool()``
+  the CRC-32 of the target's name) from every usable checkpoint of the zoo (``tshub.recommender.candidate_pool()``
   without the ``unusable`` ones; a checkpoint still converging counts as usable, see below) sorted by id, minus
-  those trained on the target's own data (``tshub.recommend.self_transfer``). The draw is frozen in
+  those trained on the target's own data (``tshub.recommender.self_transfer``). The draw is frozen in
   ``OUT/manifest.json`` by ``--plan`` and never redrawn (a later zoo change cannot move it); the manifest records the
   zoo's checkpoint digests. ``--plan`` refuses while an entry of the zoo build other than the multi-head is not up
   to date in zoo/ (``unfinished_builds``); a drawn checkpoint whose training has not run its recipe to its end
@@ -61,8 +61,8 @@ from typing import Any
 
 import numpy as np
 
-from tshub.recommend.advice import minirocket_references
-from tshub.recommend.advice_rules import beats
+from tshub.recommender.advice import minirocket_references
+from tshub.recommender.advice_rules import beats
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -102,7 +102,7 @@ def draw_sources(target: str, candidates: list[Any], local: dict[str, str]) -> t
     """The target's frozen random sources drawn from ``candidates`` (the usable ones sorted by id), and the digest
     (``local``: the zoo's, read once by ``plan``) of every checkpoint of the pool they come from."""
     from tshub.data.catalogue import load
-    from tshub.recommend import self_transfer
+    from tshub.recommender import self_transfer
 
     own = self_transfer(candidates, load(target))
     pool = [c for c in candidates if c not in own]
@@ -124,7 +124,7 @@ def plan(out: Path, zoo: Path = BUILD_ZOO) -> dict[str, Any]:
             f"the zoo build in {zoo} has {len(unfinished)} single-dataset entries to build: {listed}. The draw freezes "
             "the zoo's checkpoints, so it waits for them: finish the build (scripts/publish/build_zoo.py), then --plan."
         )
-    from tshub.recommend import candidate_pool
+    from tshub.recommender import candidate_pool
 
     reference = minirocket_references()
     manifest: dict[str, Any] = {"protocol": __doc__, "targets": {}, "zoo_weights_sha256": {}}
@@ -226,7 +226,7 @@ def recorded_runs(out: Path) -> dict[str, int]:
 def current_digests() -> dict[str, str]:
     """The weights sha256 of every local checkpoint of the pool, as the zoo holds it now."""
     from tshub.hub.checkpoint import read_config
-    from tshub.recommend import candidate_pool
+    from tshub.recommender import candidate_pool
 
     return {c.id: read_config(c.location).get("weights_sha256", "") for c in candidate_pool() if not c.hub_only}
 
@@ -235,7 +235,7 @@ def unconverged_sources() -> dict[str, str]:
     """Zoo checkpoints whose training has not yet run its recipe to its end, and why."""
     from tshub.hub.checkpoint import read_config
     from tshub.hub.store import unconverged_reason
-    from tshub.recommend import candidate_pool
+    from tshub.recommender import candidate_pool
 
     reasons = {c.id: unconverged_reason(read_config(c.location)) for c in candidate_pool() if not c.hub_only}
     return {model_id: reason for model_id, reason in reasons.items() if reason}
@@ -243,11 +243,11 @@ def unconverged_sources() -> dict[str, str]:
 
 def find_self_transfer(manifest: dict[str, Any], out: Path) -> dict[str, dict[str, str]]:
     """``out``/self_transfer.json: the drawn (target, source) pairs that are self-transfer by today's evidence
-    (``tshub.recommend.self_transfer`` on each target and its drawn sources: fingerprints, the catalogue's copies
+    (``tshub.recommender.self_transfer`` on each target and its drawn sources: fingerprints, the catalogue's copies
     compared value by value, names), each with its reason. The draw left out what the evidence of its day found;
     a pair found since (a better near-copy check) is no transfer either, so ``--table`` leaves it out, naming it."""
     from tshub import datasets
-    from tshub.recommend.candidates import named_candidate, self_transfer
+    from tshub.recommender.candidates import named_candidate, self_transfer
 
     found: dict[str, dict[str, str]] = {}
     for target, entry in manifest["targets"].items():

@@ -47,7 +47,7 @@ from tshub.data.catalogue import load, ucr_summary
 from tshub.data.dataset import Dataset
 from tshub.data.splits import train_as_validation
 from tshub.experiments.records import read_record, run_state_dir, write_record
-from tshub.recommend import recommend
+from tshub.recommender import recommend
 from tshub.stats import wilcoxon_signed_rank, win_tie_loss
 from tshub.training import finetune, train_from_scratch
 

@@ -78,7 +78,7 @@ log = logging.getLogger("tshub.server")
 UPLOAD_PATH = "/v1/datasets"
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and form fields on top of the file bytes
 #: Modules the isolation fork server imports once, so each parse or ranking child starts warm.
-ISOLATION_PRELOAD = ["server.uploads", "server.runner", "tshub.recommend"]
+ISOLATION_PRELOAD = ["server.uploads", "server.runner", "tshub.recommender"]
 MODELS_CACHE_S = 10.0
 _bearer = HTTPBearer(auto_error=False, description="a token from `tshub token create --name NAME`")
 

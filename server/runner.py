@@ -21,9 +21,9 @@ from server.uploads import load_npz
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.preprocess import make_preprocessor
-from tshub.recommend.advice import compare
-from tshub.recommend.cache import FeatureCache
-from tshub.recommend.sampling import ScoringPlan
+from tshub.recommender.advice import compare
+from tshub.recommender.cache import FeatureCache
+from tshub.recommender.sampling import ScoringPlan
 from tshub.training import FitResult, finetune, train_referent
 from tshub.training.monitor import HIGHER_IS_BETTER
 from tshub.training.recipes import AUTO
@@ -159,9 +159,9 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple
     (``spec["arch"]``); never one trained on the dataset's own data unless ``spec["allow_self_transfer"]``. The
     fast path, stopped after ``spec["recommend_time_limit_s"]``, its feature cache the job owner's
     (``spec["recommend_cache_scope"]``). With it, what the job's result says of the pick: ``advice`` on fine-tuning
-    it (``tshub.recommend.advice``) as a dict, and ``recommendation_note`` where the ranking noted something (every
+    it (``tshub.recommender.advice``) as a dict, and ``recommendation_note`` where the ranking noted something (every
     candidate scored the same: the pick is arbitrary, and no advice is given)."""
-    from tshub.recommend import RecommendError
+    from tshub.recommender import RecommendError
 
     arch = spec.get("arch")
     report({"phase": "recommending"})
@@ -192,7 +192,7 @@ def recommend_source(ds: Dataset, spec: dict[str, Any], report: Report) -> tuple
 def ranking_plan(max_series: int | None) -> ScoringPlan:
     """The service's fast path, scored on at most ``max_series`` training series (TSHUB_RECOMMEND_MAX_SERIES; None,
     a job queued before the setting was recorded in it: the fast path's own sample)."""
-    from tshub.recommend import FAST
+    from tshub.recommender import FAST
 
     return FAST if max_series is None else replace(FAST, max_series=min(FAST.max_series or max_series, max_series))
 
@@ -200,7 +200,7 @@ def ranking_plan(max_series: int | None) -> ScoringPlan:
 def self_transfer_note(source: str, ds: Dataset) -> dict[str, str]:
     """``{"self_transfer": why}`` when the source was trained on the dataset's own data (its metrics then measure
     no transfer), else nothing."""
-    from tshub.recommend.candidates import self_transfer_reason
+    from tshub.recommender.candidates import self_transfer_reason
 
     why = self_transfer_reason(source, ds)
     return {} if why is None else {"self_transfer": why}
@@ -222,7 +222,7 @@ def rank_sources(
     cache of ``cache_scope`` (the caller's token: another tenant's entries would tell what it ranked); the
     service's checkpoints that learned nothing or cannot be found are skipped rows."""
     from server.isolation import IsolatedFailure
-    from tshub.recommend import RecommendError
+    from tshub.recommender import RecommendError
 
     try:
         ranking = tshub.recommend(

@@ -288,7 +288,7 @@ VERDICT_EXAMPLE: dict[str, Any] = {
 
 
 class JobVerdict(BaseModel):
-    """Whether the fine-tune beat one referent on the test split (``tshub.recommend.advice.compare``)."""
+    """Whether the fine-tune beat one referent on the test split (``tshub.recommender.advice.compare``)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [VERDICT_EXAMPLE]})
 
@@ -516,6 +516,6 @@ class RecommendOut(BaseModel):
     advice: dict[str, Any] | None = Field(
         None,
         description="whether fine-tuning the first pick is expected to beat training from scratch and MiniRocket "
-        "on this dataset, with the evidence it rests on (tshub.recommend.advice; 'summary' says it in a line; "
+        "on this dataset, with the evidence it rests on (tshub.recommender.advice; 'summary' says it in a line; "
         "an uploaded dataset is never taken for a benchmark target, so a verdict's 'held_out' stays null here)",
     )

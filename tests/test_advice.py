@@ -12,8 +12,8 @@ from tshub.cli import main
 from tshub.data import Dataset
 from tshub.datasets import load
 from tshub.hub import read_config
-from tshub.recommend import recommend
-from tshub.recommend.advice import (
+from tshub.recommender import recommend
+from tshub.recommender.advice import (
     FEATURES,
     REFERENTS,
     SCORE_METHOD,
@@ -25,7 +25,7 @@ from tshub.recommend.advice import (
     rule_from_dict,
     wilson_interval,
 )
-from tshub.recommend.advice_rules import MAJORITY, EvidenceTable, fit_evidence, fit_rule, select_rule, table_of
+from tshub.recommender.advice_rules import MAJORITY, EvidenceTable, fit_evidence, fit_rule, select_rule, table_of
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -83,7 +83,7 @@ def test_a_rule_at_even_odds_answers_unknown_and_scores_half_on_a_held_out_targe
     """Regression: the library answers "unknown" where a group's rate is exactly one half, but the rules'
     leave-one-target-out accuracy scored that answer as "no" (right on every loss, wrong on every win) and the
     advice's words said "always answering no"."""
-    from tshub.recommend.advice_rules import leave_one_target_out
+    from tshub.recommender.advice_rules import leave_one_target_out
 
     evidence = table(["A", "B", "C", "D", "E"], [True, True, False, False, True])
     score = leave_one_target_out(evidence, MAJORITY)  # the other four split 2:2 when A, B or E is held out
@@ -371,7 +371,7 @@ def test_the_cli_prints_the_advice_and_its_json(shared_data: Path, capsys: pytes
 def test_outcome_reads_a_result_as_the_evidence_counts_it():
     """One reading of "who won" for the demo, the CLI's --baseline and the evidence: MiniRocket's table rounds to
     4 decimals, scratch ties only when equal, and an error metric wins by being lower."""
-    from tshub.recommend.advice import outcome
+    from tshub.recommender.advice import outcome
 
     assert outcome(149 / 150, 0.9933, "minirocket") == "tied (within the table's rounding)"
     assert outcome(0.9935, 0.9933, "minirocket") == "won" and outcome(0.9930, 0.9933, "minirocket") == "did not win"
@@ -388,7 +388,7 @@ def test_one_comparison_gives_the_clis_lines_the_jobs_data_and_the_pages_sentenc
     service job and its page showed the numbers side by side and said nothing unless the model was "auto"): the
     CLI's line as it was, structured fields for the job result, a sentence for the page; both sides computed on one
     split, so MiniRocket gets no table rounding, and an error wins by being lower."""
-    from tshub.recommend.advice import compare
+    from tshub.recommender.advice import compare
 
     tuned = {"accuracy": 0.9133, "f1_weighted": 0.91}
     scratch, rocket = compare(tuned, {"accuracy": 0.85}, {"accuracy": 0.91334})
@@ -481,7 +481,7 @@ def test_a_catalogue_set_cut_down_or_re_split_gets_no_official_reference_and_is_
     re-split at random with its 50 training series, was quoted MiniRocket's accuracy on the official split and, the
     second, held out of the evidence as GunPoint itself ('measured on GunPoint itself ... 13 of 13')."""
     from tshub.data.splits import random_split, reduce_train
-    from tshub.recommend.advice import evidence_target, minirocket_reference, pick_features
+    from tshub.recommender.advice import evidence_target, minirocket_reference, pick_features
 
     gunpoint = load("GunPoint")
     evidence = load_evidence()
@@ -498,7 +498,7 @@ def test_a_catalogue_set_cut_down_or_re_split_gets_no_official_reference_and_is_
 def test_a_classifiers_verdict_without_test_metrics_is_by_accuracy() -> None:
     """Regression: data with no test split left the fine-tune's metrics empty, and every verdict of a classification
     said its metric was "mae"."""
-    from tshub.recommend.advice import compare
+    from tshub.recommender.advice import compare
 
     (verdict,) = compare({}, {"accuracy": 0.9}, task="classification")
     assert verdict.metric == "accuracy" and verdict.outcome is None

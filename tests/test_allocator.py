@@ -18,7 +18,7 @@ import json, resource, sys
 import numpy as np, torch
 from tshub.data import Dataset
 from tshub.models import build_model
-from tshub.recommend.transferability import target_features
+from tshub.recommender.transferability import target_features
 from tshub.training.allocator import keep_freed_memory
 from tshub.training.loop import fit, predict_outputs
 from tshub.training.recipes import TrainConfig

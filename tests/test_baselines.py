@@ -11,7 +11,7 @@ from tshub.baselines import KERNEL_LENGTH, MiniRocket, minirocket, minirocket_if
 from tshub.data.catalogue import load
 from tshub.data.dataset import Dataset
 from tshub.data.splits import training_splits
-from tshub.recommend.advice import minirocket_references
+from tshub.recommender.advice import minirocket_references
 
 
 @pytest.mark.parametrize("name", ["GunPoint", "Beef", "ECG200"])

@@ -725,7 +725,7 @@ def work_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     import importlib
 
     started: list[str] = []
-    for module, name in (("tshub.training", "finetune"), ("tshub.recommend", "recommend")):  # what the CLI imports
+    for module, name in (("tshub.training", "finetune"), ("tshub.recommender", "recommend")):  # what the CLI imports
         monkeypatch.setattr(importlib.import_module(module), name, lambda *a, name=name, **k: started.append(name))
     return started
 

@@ -73,7 +73,7 @@ def test_what_happened_counts_minirocket_within_its_table_rounding_as_a_tie():
     from types import SimpleNamespace
 
     from tshub.demo import advice_outcome
-    from tshub.recommend.advice import TransferAdvice, Verdict
+    from tshub.recommender.advice import TransferAdvice, Verdict
 
     advice = TransferAdvice(
         "GunPointAgeSpan/fcn",

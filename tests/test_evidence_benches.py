@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tshub.hub.store import unconverged_reason
-from tshub.recommend.advice import minirocket_references
+from tshub.recommender.advice import minirocket_references
 from tshub.stats import win_tie_loss
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "zoo"
@@ -237,7 +237,7 @@ def test_the_recommender_scores_only_fine_tunes_of_the_current_weights(benches: 
 def test_the_recommender_tables_carry_minirocket_and_render_again_from_their_json(benches: Any, tmp_path: Path) -> None:
     """MiniRocket per target (its accuracy, regret and rank among the candidates), and per method the W/T/L of the
     pick against it over the targets that have a reference; a JSON of the format before the bench judged through
-    tshub.recommend.evaluation (the committed one) renders again, its ground truth kept."""
+    tshub.recommender.evaluation (the committed one) renders again, its ground truth kept."""
     _, bench = benches
 
     def target(name: str, accuracy: dict[str, float], pick: str, scratch: float) -> dict[str, Any]:
@@ -324,7 +324,7 @@ def test_a_ranking_cached_for_other_weights_is_computed_again(
     _, bench = benches
     from argparse import Namespace
 
-    from tshub.recommend import Candidate
+    from tshub.recommender import Candidate
 
     pool = [Candidate("A/fcn", "A", "fcn", str(tmp_path)), Candidate("B/fcn", "B", "fcn", str(tmp_path))]
     args = Namespace(probe_epochs=5, index=None, quiet=True)
@@ -342,7 +342,7 @@ def test_a_ranking_cached_for_other_weights_is_computed_again(
 
 
 def test_the_recommender_judges_each_pick_through_the_library(benches: Any, tmp_path: Path) -> None:
-    """A method's top score tied between two candidates is worth their mean (tshub.recommend.evaluation.judge), a
+    """A method's top score tied between two candidates is worth their mean (tshub.recommender.evaluation.judge), a
     first choice without a finished fine-tune is not its pick, and the baselines come from the same module."""
     _, bench = benches
 

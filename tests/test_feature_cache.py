@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tshub.atomic import atomic_write
-from tshub.recommend import cache as cache_module
-from tshub.recommend.cache import FeatureCache
+from tshub.recommender import cache as cache_module
+from tshub.recommender.cache import FeatureCache
 
 CHECKPOINT, SAMPLE = "c" * 64, "s" * 64
 

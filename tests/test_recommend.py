@@ -23,11 +23,11 @@ from tshub.cli import main
 from tshub.data import Dataset, DatasetError
 from tshub.data.splits import as_training_data
 from tshub.datasets import load
-from tshub.recommend import FAST, FULL, RecommendError, RecommendTimeout, ScoringPlan, recommend
-from tshub.recommend.cache import FeatureCache
-from tshub.recommend.candidates import NOT_FOUND
-from tshub.recommend.sampling import final_sample, stratified_sample
-from tshub.recommend.transferability import (
+from tshub.recommender import FAST, FULL, RecommendError, RecommendTimeout, ScoringPlan, recommend
+from tshub.recommender.cache import FeatureCache
+from tshub.recommender.candidates import NOT_FOUND
+from tshub.recommender.sampling import final_sample, stratified_sample
+from tshub.recommender.transferability import (
     _spectrum,
     hscore,
     ledoit_wolf_shrinkage,
@@ -334,7 +334,7 @@ def test_every_ranked_source_says_how_its_training_ended(
 
 def test_a_printed_recommendation_keeps_within_the_terminal_width():
     """dtw+logme's score name made the first line 140 characters wide."""
-    from tshub.recommend.results import RankedSource, Recommendation
+    from tshub.recommender.results import RankedSource, Recommendation
     from tshub.tables import MAX_WIDTH
 
     rec = Recommendation(
@@ -614,7 +614,7 @@ def test_features_are_those_of_the_network_finetuning_starts_from(
     and re-initialise only the head) or not: a length-bound source built for another length was served as it was
     and refused the target's series ("length-bound layers built for length 50, got 24")."""
     from tshub.models.registry import build_model
-    from tshub.recommend import transferability
+    from tshub.recommender import transferability
     from tshub.training.finetuning import fresh_model_like
     from tshub.training.transfer import transfer_weights
 
@@ -655,8 +655,8 @@ def test_recommend_scores_are_those_of_the_networks_finetuning_starts_from(
     from tests.test_checkpoint_load import copied_load
     from tshub.data.preprocess import make_preprocessor
     from tshub.models.registry import build_model
-    from tshub.recommend import candidate_pool
-    from tshub.recommend.transferability import score_features
+    from tshub.recommender import candidate_pool
+    from tshub.recommender.transferability import score_features
     from tshub.training.finetuning import fresh_model_like
     from tshub.training.transfer import transfer_weights
 
@@ -765,7 +765,7 @@ def test_the_screen_cuts_a_forecasts_windows_at_the_end_of_its_series() -> None:
     ended next to their targets: on 200 random walks of 1,200 steps the targets followed the final sample's levels
     but not the screen's, and the screen scored EMG's convnetquake and magnet with the stream_max input their
     fine-tune would drop (the bias that made every EMG checkpoint rank first on SP500)."""
-    from tshub.recommend.sampling import screen_sample
+    from tshub.recommender.sampling import screen_sample
     from tshub.training.finetuning import follows_level
 
     walks = np.random.default_rng(0).normal(size=(200, 1, 1201)).cumsum(axis=2)
@@ -866,8 +866,8 @@ def test_the_time_limit_bounds_the_work_before_the_scores_too(
     """Regression: the deadline was first checked before the first candidate's score, so the self-transfer check
     (1-2 s for FordA over the zoo) and loading the target ran past any limit; FordA with a 1 s limit stopped after
     3.7 s. Now the call stops at the first check past the limit, between candidates of the self-transfer check."""
-    from tshub.recommend import candidates as pool_module
-    from tshub.recommend.methods import METHODS
+    from tshub.recommender import candidates as pool_module
+    from tshub.recommender.methods import METHODS
 
     compare, ranked = pool_module.catalogue_overlap, []
 
@@ -895,7 +895,7 @@ def test_scores_run_their_small_linear_algebra_on_one_blas_thread(monkeypatch: p
     libgomp, imported by an earlier test) is not the scores' business."""
     from threadpoolctl import threadpool_info
 
-    from tshub.recommend.transferability import score_features
+    from tshub.recommender.transferability import score_features
 
     seen = []
     svd = np.linalg.svd
@@ -1000,9 +1000,9 @@ def test_a_ranking_whose_candidates_all_score_the_same_says_so_and_advises_nothi
 
 
 def test_scores_are_one_within_numerical_noise_and_each_tier_among_itself():
-    from tshub.recommend.api import all_tied
-    from tshub.recommend.candidates import Candidate
-    from tshub.recommend.methods import SAME_SCORE_RTOL, Scored
+    from tshub.recommender.api import all_tied
+    from tshub.recommender.candidates import Candidate
+    from tshub.recommender.methods import SAME_SCORE_RTOL, Scored
 
     def scored(*scores: float, tier: int = 0, tie_break: float = 0.0) -> list[Scored]:
         return [
@@ -1031,7 +1031,7 @@ def test_limits_that_make_no_sense_are_refused_before_any_work(options, words, m
     probe_epochs=0 fine-tuned nothing and skipped every candidate with the same ValueError."""
     import importlib
 
-    api = importlib.import_module("tshub.recommend.api")
+    api = importlib.import_module("tshub.recommender.api")
     monkeypatch.setattr(api, "load_target", lambda *a: pytest.fail("the target was loaded"))
     with pytest.raises(RecommendError) as err:
         recommend("GunPoint", **options)
@@ -1095,7 +1095,7 @@ def test_k_0_says_none_was_shown_not_none_scored(candidates: list[str]):
 def test_rows_the_screen_alone_scored_are_marked_as_on_another_footing():
     """Regression: row 11 (screen score 0.036) printed below row 10 (re-scored 0.024) under "higher is better", with
     nothing saying the two columns' scores came from different samples and precisions."""
-    from tshub.recommend.results import RankedSource, Recommendation
+    from tshub.recommender.results import RankedSource, Recommendation
 
     rows = [
         RankedSource(1, "A/fcn", 0.09, "A", "fcn", {"stage": "shortlist"}),
@@ -1114,7 +1114,7 @@ def test_the_prototype_plot_of_a_regression_target_draws_one_prototype_of_all_it
 ):
     """Regression: a regression target's one prototype was labelled "class 0" under a "class" legend."""
     pytest.importorskip("matplotlib")
-    from tshub.recommend.plot import ALL_SERIES, plot_prototypes
+    from tshub.recommender.plot import ALL_SERIES, plot_prototypes
 
     X, _ = italy.split("train")
     values = Dataset.from_arrays(X, X[:, 0, :].mean(axis=1), name="levels", task="regression")
@@ -1161,7 +1161,7 @@ def test_a_forecast_target_is_scored_on_the_network_its_fine_tune_starts_from_wi
 def test_the_feature_cache_keeps_a_forecasts_features_apart_from_a_classifications_of_the_same_series() -> None:
     """The features of a target whose values follow its series' level leave out stream_max (the fine-tune's network
     takes none): the same series labelled otherwise must not hit them in the cache, nor they those."""
-    from tshub.recommend.cache import sample_digest
+    from tshub.recommender.cache import sample_digest
 
     rng = np.random.default_rng(0)
     walks = np.cumsum(rng.normal(size=(40, 65)), axis=1) + rng.uniform(-50, 50, size=(40, 1))

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from tshub.recommend import recommend
-from tshub.recommend.evaluation import TargetTruth, baselines, chosen_on_other_targets, judge, summarise
-from tshub.recommend.ranker import (
+from tshub.recommender import recommend
+from tshub.recommender.evaluation import TargetTruth, baselines, chosen_on_other_targets, judge, summarise
+from tshub.recommender.ranker import (
     PairwiseLogisticRanker,
     RidgeRanker,
     leave_one_target_out,

@@ -11,7 +11,7 @@ import pytest
 import tshub
 from tshub.data import Dataset
 from tshub.datasets import load
-from tshub.recommend import RecommendError, recommend
+from tshub.recommender import RecommendError, recommend
 from tshub.training import train_from_scratch
 from tshub.training.multihead import pretrain_multihead
 
@@ -197,7 +197,7 @@ def test_catalogue_sets_of_another_shape_are_loaded_once_per_process(shared_data
     repo = Path(__file__).resolve().parents[1] / "zoo"
     ragged = [repo / name / "fcn" for name in ("AllGestureWiimoteX", "PLAID", "GestureMidAirD1")]
     private_zoo([folder for folder in ragged if folder.is_dir()] + [repo / "GunPoint" / "fcn"])
-    candidates = importlib.import_module("tshub.recommend.candidates")
+    candidates = importlib.import_module("tshub.recommender.candidates")
     candidates._training_series.cache_clear()
     monkeypatch.setattr(candidates, "_TRAINING_SHAPES", {}, raising=False)
     loaded: list[str] = []

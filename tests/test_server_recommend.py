@@ -20,7 +20,7 @@ pytest.importorskip("uvicorn")
 import tshub  # noqa: E402
 from server.runner import JobFailed, recommend_source  # noqa: E402
 from server.testing import create_token, live_service, service_env, wait_for_job  # noqa: E402
-from tshub.recommend.candidates import NOT_FOUND  # noqa: E402
+from tshub.recommender.candidates import NOT_FOUND  # noqa: E402
 
 SOURCE = "Coffee/fcn"
 #: Also offered (TSHUB_SERVER_SOURCES): a copy of SOURCE whose training diverged, two that only an index names, and
@@ -217,7 +217,7 @@ def test_an_auto_job_ranks_on_the_sample_recommend_ranks_on(ucr_root: Path, tmp_
     but an "auto" job the default 256, so the job's source was not recommend's first row (7 of 16 datasets)."""
     from server.runner import rank_sources
     from server.uploads import save_npz
-    from tshub.recommend.candidates import candidate_pool
+    from tshub.recommender.candidates import candidate_pool
 
     zoo = Path(__file__).resolve().parents[1] / "zoo"
     candidates = [str(zoo / name / "fcn") for name in ("Coffee", "ECG200", "ItalyPowerDemand", "Wafer", "Adiac")]

@@ -19,7 +19,7 @@ from server.uploads import ParseOptions, ingest, save_npz, store_raw  # noqa: E4
 from tshub.data import Dataset  # noqa: E402
 from tshub.data.preprocess import ZNormalize  # noqa: E402
 from tshub.models import build_model  # noqa: E402
-from tshub.recommend.advice import compare  # noqa: E402
+from tshub.recommender.advice import compare  # noqa: E402
 
 SPEC = {"model": "Tiny/fcn", "arch": None, "lr_multiplier": 1.0, "epochs": 1, "budget_s": None, "seed": 0}
 

@@ -6,7 +6,7 @@ from tshub import datasets
 from tshub.data import Dataset
 from tshub.hub import list_pretrained, load_pretrained
 from tshub.models import build_model, list_architectures
-from tshub.recommend import recommend
+from tshub.recommender import recommend
 from tshub.training import finetune, train_from_scratch
 from tshub.version import __version__
 

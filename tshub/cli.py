@@ -51,7 +51,7 @@ from tshub.hub.ids import as_model_id, hub_namespace
 from tshub.hub.remote import PushRefused, hub_endpoint, push_folder, snapshot_commit
 from tshub.hub.resolution import pull, resolve
 from tshub.hub.store import HUB_ONLY, find_local, list_pretrained, stores, training_status, unusable_reason
-from tshub.recommend.errors import RecommendError
+from tshub.recommender.errors import RecommendError
 from tshub.tables import format_table
 from tshub.training.recipes import AUTO, AUTO_UCR_MAX_TRAIN, recipe_names
 from tshub.training.search import SEARCHES
@@ -490,8 +490,8 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.data.splits import training_splits
     from tshub.hub.checkpoint import check_checkpoint_folder
     from tshub.hub.resolution import load_pretrained, resolve
-    from tshub.recommend.advice import compare
-    from tshub.recommend.candidates import self_transfer_reason
+    from tshub.recommender.advice import compare
+    from tshub.recommender.candidates import self_transfer_reason
     from tshub.training import finetune, train_referent
 
     if args.out:  # refused now, not after the fine-tune: a file there (the save would refuse it too), no write access
@@ -1093,9 +1093,9 @@ def _write_rows(rows: dict[str, list[Any]], out: Path | None) -> None:
 
 # ---------------------------------------------------------------------------------------------------- recommend
 def _add_recommend(commands: argparse._SubParsersAction) -> None:
-    from tshub.recommend import DEFAULT_METHOD, list_methods
-    from tshub.recommend.methods import DEFAULT_PROBE_EPOCHS
-    from tshub.recommend.sampling import STATISTICS
+    from tshub.recommender import DEFAULT_METHOD, list_methods
+    from tshub.recommender.methods import DEFAULT_PROBE_EPOCHS
+    from tshub.recommender.sampling import STATISTICS
 
     p = commands.add_parser("recommend", help="rank source checkpoints for a dataset (transferability, DTW, probe)")
     p.add_argument(
@@ -1150,12 +1150,12 @@ def _add_recommend(commands: argparse._SubParsersAction) -> None:
 def _run_recommend(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from tshub.recommend import plot_prototypes, recommend
-    from tshub.recommend.dtw import load_index
-    from tshub.recommend.errors import RankedOtherwise
-    from tshub.recommend.methods import NEEDS_INDEX
-    from tshub.recommend.plot import unwritable_format
-    from tshub.recommend.sampling import as_plan
+    from tshub.recommender import plot_prototypes, recommend
+    from tshub.recommender.dtw import load_index
+    from tshub.recommender.errors import RankedOtherwise
+    from tshub.recommender.methods import NEEDS_INDEX
+    from tshub.recommender.plot import unwritable_format
+    from tshub.recommender.sampling import as_plan
 
     if args.plot:  # checked before the ranking, which a failed save would lose
         check_output_path(args.plot, "--plot")

@@ -5,7 +5,7 @@ present, else the UCR "Trace" set bundled with tslearn (real data shipped in its
 recommender's first pick among the checkpoints of the local stores and the repository's zoo. Fine-tuning and
 the from-scratch referent use the same recipe, seeds and splits; ω is chosen on validation; MiniRocket
 (``tshub.baselines``) is fitted on the same training split. The demo ends with what the recommender's advice said
-(``tshub.recommend.advice``: should fine-tuning this source beat scratch?) beside what actually happened.
+(``tshub.recommender.advice``: should fine-tuning this source beat scratch?) beside what actually happened.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import tshub
 from tshub.baselines import minirocket_if_possible
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.hub.store import PRIMARY_METRIC
-from tshub.recommend import SELF_TRANSFER, candidate_pool, self_transfer
-from tshub.recommend.advice import TransferAdvice, outcome
+from tshub.recommender import SELF_TRANSFER, candidate_pool, self_transfer
+from tshub.recommender.advice import TransferAdvice, outcome
 from tshub.training import train_referent
 from tshub.training.results import FitResult
 

@@ -196,7 +196,7 @@ class _TSHubEstimator(BaseEstimator):
             warnings.warn(f"source='auto': {ranking.note}", stacklevel=3)
         if self.candidates is None:
             return str(ranking[0]["id"])
-        from tshub.recommend import candidate_pool
+        from tshub.recommender import candidate_pool
 
         return next(c.location for c in candidate_pool(self.candidates, self.arch) if c.id == ranking[0]["id"])
 

@@ -20,4 +20,4 @@ fi
 "$PY" bench/transfer_advice.py --evidence matrix finetune_vs_scratch recommender --write-evidence \
   > "$L/finish-advice.log" 2>&1
 echo "done: bench/results/transfer_matrix.md, rank_methods_matrix.md (rank_methods.md stays the recommender truth's),"
-echo "transfer_advice.md, tshub/recommend/advice_evidence.json"
+echo "transfer_advice.md, tshub/recommender/advice_evidence.json"

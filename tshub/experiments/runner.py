@@ -107,10 +107,10 @@ def run(
 def left_out_pairs(sources: Sequence[SourceCheckpoint], targets: Mapping[str, Dataset]) -> dict[tuple[str, str], str]:
     """The (source name, target name) pairs a grid never runs, each with why: the source was trained on the target's
     own data (bigdata18, Otović et al. never fine-tune a source on its own dataset), by the recommender's evidence
-    (``tshub.recommend.self_transfer``: its training series' fingerprint, the catalogue's copies of the datasets it
+    (``tshub.recommender.self_transfer``: its training series' fingerprint, the catalogue's copies of the datasets it
     was trained on, their names, a multi-head checkpoint's included)."""
     # imported here: the recommender's modules are slow to import, and a run's worker never needs them
-    from tshub.recommend.candidates import ANOTHER_DATA_HINT, SELF_TRANSFER, named_candidate, self_transfer
+    from tshub.recommender.candidates import ANOTHER_DATA_HINT, SELF_TRANSFER, named_candidate, self_transfer
 
     candidates = [named_candidate(str(source.folder)) for source in sources]
     pairs = {}

@@ -378,7 +378,7 @@ def lineage(parent: dict[str, Any]) -> dict[str, list[Any]]:
     """What a fine-tune of a model with meta ``parent`` records of the data its weights learned before it: every
     dataset (the parent's source, a multi-head parent's datasets, their ancestors') and the training fingerprints
     (the parent's and its ancestors'), so that the recommender knows a descendant of a target's own source for
-    no transfer either (``tshub.recommend.candidates.self_transfer``)."""
+    no transfer either (``tshub.recommender.candidates.self_transfer``)."""
     named = [
         parent.get("source_dataset"),
         *(parent.get("source_datasets") or []),

@@ -15,10 +15,10 @@ from typing import Any
 import torch
 
 from tshub.data.dataset import Dataset
-from tshub.recommend.cache import FeatureCache
-from tshub.recommend.candidates import Candidate
-from tshub.recommend.errors import RecommendError, RecommendTimeout
-from tshub.recommend.sampling import ScoringPlan
+from tshub.recommender.cache import FeatureCache
+from tshub.recommender.candidates import Candidate
+from tshub.recommender.errors import RecommendError, RecommendTimeout
+from tshub.recommender.sampling import ScoringPlan
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from tshub.recommend.advice import TransferAdvice
+from tshub.recommender.advice import TransferAdvice
 from tshub.tables import MAX_WIDTH, format_table
 
 SELF_TRANSFER = "trained on the target's own data"
@@ -57,7 +57,7 @@ class SkippedSource(_ReadsLikeADict):
 @dataclass
 class Recommendation:
     """Ranked candidates (best first) for a target, the ones skipped with why, how the ranking was made, and the
-    advice on fine-tuning the first pick (``tshub.recommend.advice``; None when nothing was scored, or when every
+    advice on fine-tuning the first pick (``tshub.recommender.advice``; None when nothing was scored, or when every
     candidate scored the same: then no pick was made on evidence, and the note says so)."""
 
     target: str

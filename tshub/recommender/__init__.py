@@ -36,15 +36,15 @@ ground truth: regret, rank, sign tests), which bench/rank_methods.py uses, ``adv
 ``advice_rules`` (its rules, fitted leave-one-target-out).
 """
 
-from tshub.recommend import combined, dtw, feature_methods, probe  # noqa: F401  (importing registers the methods)
-from tshub.recommend.advice import TransferAdvice, Verdict
-from tshub.recommend.api import load_target, recommend
-from tshub.recommend.candidates import HUB_ONLY, SELF_TRANSFER, Candidate, candidate_pool, self_transfer
-from tshub.recommend.errors import RecommendError, RecommendTimeout
-from tshub.recommend.methods import DEFAULT_METHOD, METHODS, list_methods
-from tshub.recommend.plot import plot_prototypes
-from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
-from tshub.recommend.sampling import FAST, FULL, ScoringPlan
+from tshub.recommender import combined, dtw, feature_methods, probe  # noqa: F401  (importing registers the methods)
+from tshub.recommender.advice import TransferAdvice, Verdict
+from tshub.recommender.api import load_target, recommend
+from tshub.recommender.candidates import HUB_ONLY, SELF_TRANSFER, Candidate, candidate_pool, self_transfer
+from tshub.recommender.errors import RecommendError, RecommendTimeout
+from tshub.recommender.methods import DEFAULT_METHOD, METHODS, list_methods
+from tshub.recommender.plot import plot_prototypes
+from tshub.recommender.results import RankedSource, Recommendation, SkippedSource
+from tshub.recommender.sampling import FAST, FULL, ScoringPlan
 
 __all__ = [
     "recommend",

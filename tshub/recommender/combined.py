@@ -21,11 +21,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tshub.recommend.candidates import Candidate
-from tshub.recommend.dtw import rank_by_dtw
-from tshub.recommend.feature_methods import rank_by_logme
-from tshub.recommend.methods import Context, Scored, register, same_score
-from tshub.recommend.ranker import rank_mean
+from tshub.recommender.candidates import Candidate
+from tshub.recommender.dtw import rank_by_dtw
+from tshub.recommender.feature_methods import rank_by_logme
+from tshub.recommender.methods import Context, Scored, register, same_score
+from tshub.recommender.ranker import rank_mean
 
 
 @register(

@@ -21,7 +21,7 @@ from tshub.atomic import atomic_write
 from tshub.data.dataset import Dataset
 from tshub.hub.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from tshub.hub.store import home_store
-from tshub.recommend.candidates import Candidate
+from tshub.recommender.candidates import Candidate
 from tshub.training.finetuning import follows_level
 
 CACHE_MB_ENV = "TSHUB_FEATURE_CACHE_MB"

@@ -9,10 +9,10 @@ from tshub.data.catalogue import load
 from tshub.data.dataset import Dataset, DatasetError
 from tshub.data.splits import as_training_data
 from tshub.hub.ids import source_key
-from tshub.recommend.api import load_target
-from tshub.recommend.dtw import load_index
-from tshub.recommend.errors import RecommendError
-from tshub.recommend.results import Recommendation
+from tshub.recommender.api import load_target
+from tshub.recommender.dtw import load_index
+from tshub.recommender.errors import RecommendError
+from tshub.recommender.results import Recommendation
 
 #: The one prototype's label where the data has no classes (a regression target): all its series.
 ALL_SERIES = "all series"

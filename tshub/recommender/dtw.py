@@ -14,9 +14,9 @@ import numpy as np
 from tshub.hub.checkpoint import verified_weights
 from tshub.hub.errors import CheckpointError
 from tshub.hub.ids import source_key
-from tshub.recommend.candidates import Candidate
-from tshub.recommend.methods import Context, Scored, failure_reason, register
-from tshub.recommend.sampling import final_positions
+from tshub.recommender.candidates import Candidate
+from tshub.recommender.methods import Context, Scored, failure_reason, register
+from tshub.recommender.sampling import final_positions
 
 
 @register(

@@ -16,12 +16,12 @@ from contextlib import contextmanager
 import torch
 
 from tshub.data.dataset import Dataset
-from tshub.recommend.cache import FeatureCache, checkpoint_digest, sample_digest
-from tshub.recommend.candidates import Candidate
-from tshub.recommend.errors import RecommendError
-from tshub.recommend.methods import Context, Scored, each_candidate, failure_reason, register
-from tshub.recommend.sampling import final_sample, screen_sample
-from tshub.recommend.transferability import score_features, target_features, transfer_summary
+from tshub.recommender.cache import FeatureCache, checkpoint_digest, sample_digest
+from tshub.recommender.candidates import Candidate
+from tshub.recommender.errors import RecommendError
+from tshub.recommender.methods import Context, Scored, each_candidate, failure_reason, register
+from tshub.recommender.sampling import final_sample, screen_sample
+from tshub.recommender.transferability import score_features, target_features, transfer_summary
 
 SCREENED, SHORTLISTED = "screen", "shortlist"
 

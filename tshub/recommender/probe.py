@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from tshub.recommend.candidates import Candidate
-from tshub.recommend.methods import Context, Scored, each_candidate, failure_reason, register
+from tshub.recommender.candidates import Candidate
+from tshub.recommender.methods import Context, Scored, each_candidate, failure_reason, register
 from tshub.training.finetuning import finetune
 
 

@@ -14,9 +14,9 @@ from tshub.data.catalogue import dataset_from
 from tshub.data.dataset import Dataset, refuse_incomplete_dataset, refuse_unlabelled_training
 from tshub.data.splits import as_training_data, check_classes
 from tshub.hub.checkpoint import read_config
-from tshub.recommend.advice import TransferAdvice, advise
-from tshub.recommend.cache import FeatureCache
-from tshub.recommend.candidates import (
+from tshub.recommender.advice import TransferAdvice, advise
+from tshub.recommender.cache import FeatureCache
+from tshub.recommender.candidates import (
     NOT_FOUND,
     SELF_TRANSFER,
     UNREADABLE,
@@ -26,9 +26,9 @@ from tshub.recommend.candidates import (
     of_arch,
     self_transfers,
 )
-from tshub.recommend.dtw import load_index
-from tshub.recommend.errors import RankedOtherwise, RecommendError
-from tshub.recommend.methods import (
+from tshub.recommender.dtw import load_index
+from tshub.recommender.errors import RankedOtherwise, RecommendError
+from tshub.recommender.methods import (
     DEFAULT_METHOD,
     DEFAULT_PROBE_EPOCHS,
     METHODS,
@@ -41,8 +41,8 @@ from tshub.recommend.methods import (
     list_methods,
     same_score,
 )
-from tshub.recommend.results import RankedSource, Recommendation, SkippedSource
-from tshub.recommend.sampling import ScoringPlan, as_plan
+from tshub.recommender.results import RankedSource, Recommendation, SkippedSource
+from tshub.recommender.sampling import ScoringPlan, as_plan
 from tshub.training.loop import keeps_callers_rng, resolve_device
 from tshub.training.recipes import is_count
 
@@ -77,7 +77,7 @@ def recommend(
     target, finding the candidates, the self-transfer check, the index, the scores): it is checked after each of
     those stages and between candidates, and the first check past it raises ``RecommendTimeout`` (a stage under
     way, such as one candidate's score, is not interrupted); ``cache`` reuses features computed before for the same
-    checkpoint and series (``tshub.recommend.cache``; a ``FeatureCache`` of its own scope keeps one user's rankings
+    checkpoint and series (``tshub.recommender.cache``; a ``FeatureCache`` of its own scope keeps one user's rankings
     from another's). Named ``candidates`` are ranked whatever their quality (each checkpoint once, however often or
     however differently named), and one that cannot be found raises ``ModelNotFoundError``; with
     ``strict_candidates=False`` they are treated as the whole zoo is (e.g. a service's configured sources): those

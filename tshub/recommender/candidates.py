@@ -20,8 +20,8 @@ from tshub.hub.resolution import load_pretrained, resolve
 from tshub.hub.store import HUB_ONLY, list_pretrained, training_status, unusable_reason
 from tshub.models.base import TimeSeriesModel
 from tshub.models.registry import get_architecture
-from tshub.recommend.errors import RecommendError
-from tshub.recommend.results import SELF_TRANSFER
+from tshub.recommender.errors import RecommendError
+from tshub.recommender.results import SELF_TRANSFER
 
 #: What ranks a candidate left out by its name alone, when the data are other than its source's.
 ANOTHER_DATA_HINT = "allow_self_transfer=True ranks it"

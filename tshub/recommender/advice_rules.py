@@ -272,7 +272,7 @@ def select_rule(table: EvidenceTable, families: Sequence[str]) -> Selection:
 
 
 def fit_evidence(table: EvidenceTable, families: Sequence[str]) -> dict[str, Any]:
-    """One referent's entry of the evidence file (``tshub.recommend.advice``): counts, every family's held-out
+    """One referent's entry of the evidence file (``tshub.recommender.advice``): counts, every family's held-out
     accuracy with its interval and its fit on every target, the best, the one kept and its fit."""
     selection = select_rule(table, families)
     return {

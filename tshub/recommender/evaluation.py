@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
-from tshub.recommend.advice_rules import WIN_MARGIN
+from tshub.recommender.advice_rules import WIN_MARGIN
 from tshub.stats import benjamini_krieger_yekutieli, win_tie_loss
 
 REFERENTS = ("scratch", "minirocket")  # no transfer at all: the same network from scratch, and MiniRocket

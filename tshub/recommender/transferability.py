@@ -32,7 +32,7 @@ from threadpoolctl import ThreadpoolController
 from tshub.data.dataset import Dataset
 from tshub.data.preprocess import make_preprocessor
 from tshub.models.base import TimeSeriesModel
-from tshub.recommend.sampling import STATISTICS
+from tshub.recommender.sampling import STATISTICS
 from tshub.training.allocator import keep_freed_memory
 from tshub.training.batchnorm import estimate_statistics
 from tshub.training.finetuning import fresh_model_like, preprocessing_of, stream_max_for

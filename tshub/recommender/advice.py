@@ -31,7 +31,7 @@ from tshub.data.catalogue import holds_official_split
 from tshub.data.dataset import Dataset
 from tshub.hub.card import METRIC_NAMES, PERSISTENCE
 from tshub.hub.store import PRIMARY_METRIC
-from tshub.recommend.advice_rules import (
+from tshub.recommender.advice_rules import (
     MAJORITY,
     WIN_MARGIN,
     EvidenceTable,
