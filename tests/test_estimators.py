@@ -327,6 +327,15 @@ def test_a_refit_that_fails_leaves_an_unfitted_estimator_not_the_old_model_under
         clf.fit(X[:, :16], np.array(["left", "right"] * 12))
     with pytest.raises(NotFittedError):
         clf.predict(X[:4, :16])
+    # refused before any training (review): series of two shapes, targets that are text
+    clf.set_params(source=None).fit(X, np.array(["cat", "dog"] * 12))
+    with pytest.raises(ValueError, match="different shapes"):
+        clf.fit([X[0], X[1][:16]], ["left", "right"])
+    assert not hasattr(clf, "model_") and not hasattr(clf, "classes_")
+    reg = TSHubRegressor(source=None, arch_kwargs=SMALL, max_epochs=1, progress=False).fit(X, X[:, 0])
+    with pytest.raises(ValueError):
+        reg.fit(X, np.array(["dog", "cat"] * 12))
+    assert not hasattr(reg, "model_")
 
 
 @pytest.mark.parametrize(

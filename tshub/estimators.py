@@ -205,6 +205,13 @@ class _TSHubEstimator(BaseEstimator):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
+    def _forget_fit(self) -> None:
+        """Drop what a previous fit set, first thing in ``fit``: a refit that fails, on its input's checks or in
+        training, leaves an unfitted estimator, not the old model under new labels."""
+        for name in FITTED:
+            if name in self.__dict__:
+                delattr(self, name)
+
     # ------------------------------------------------------------------ input
     def _series(self, X: Any, y: Any = None, *, reset: bool) -> Any:
         """float32 (n, c, t) from (n, t), (n, c, t) or a list of equal-shape (c, t) arrays, shape-checked; with
@@ -216,9 +223,6 @@ class _TSHubEstimator(BaseEstimator):
         _refuse_nested_frame(X)
         _refuse_non_series_shape(X)
         if reset:
-            for name in FITTED:  # a refit that fails leaves an unfitted estimator, not the old model under new labels
-                if name in self.__dict__:
-                    delattr(self, name)
             regression = self._task == "regression"
             X, y = validate_data(
                 self,
@@ -292,6 +296,7 @@ class TSHubClassifier(ClassifierMixin, _TSHubEstimator):
 
     def fit(self, X: Any, y: Any) -> TSHubClassifier:
         """Fine-tune (or train) on series ``X`` and labels ``y`` of any type; sets ``classes_``."""
+        self._forget_fit()
         X, y = self._series(X, y, reset=True)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -327,6 +332,7 @@ class TSHubRegressor(RegressorMixin, _TSHubEstimator):
 
     def fit(self, X: Any, y: Any) -> TSHubRegressor:
         """Fine-tune (or train) on series ``X`` and float targets ``y`` of shape (n,) or (n, k)."""
+        self._forget_fit()
         _refuse_text_targets(y, type(self).__name__)
         X, y = self._series(X, y, reset=True)
         return self._fit(X, np.asarray(y, dtype=np.float64), None)
