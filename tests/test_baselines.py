@@ -157,3 +157,26 @@ def test_it_takes_what_finetune_takes_as_data_and_refuses_arrays_saying_how(tmp_
     assert minirocket(path).val_metrics == minirocket(str(path)).val_metrics == from_file != {}
     with pytest.raises(TypeError, match=r"expected a tshub Dataset, got ndarray.*Dataset.from_arrays\(X, y\)"):
         minirocket(X)
+
+
+def test_long_or_many_channel_series_are_transformed_a_few_at_a_time_with_the_same_features(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression (review): transform convolved 64 series a pass whatever their size, its outputs × 84 kernels and
+    PPV comparisons reaching GBs for EigenWorms-sized series (6 × 17,984). A pass now holds at most CHUNK_VALUES
+    values, and the features do not depend on how the series are grouped."""
+    import tshub.baselines as baselines
+
+    X = np.random.default_rng(0).normal(size=(5, 6, 6000)).astype(np.float32)
+    rocket = baselines.MiniRocket(seed=0).fit(X)
+    passes: list[int] = []
+    convolve = baselines.MiniRocket._convolve
+    monkeypatch.setattr(
+        baselines.MiniRocket,
+        "_convolve",
+        staticmethod(lambda chunk, *a: passes.append(len(chunk)) or convolve(chunk, *a)),
+    )
+    features = rocket.transform(X)
+    assert set(passes) == {1}  # 6 × 6000 values a series: one a pass
+    monkeypatch.setattr(baselines, "CHUNK_VALUES", 1 << 40)
+    assert np.array_equal(rocket.transform(X), features)

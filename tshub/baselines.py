@@ -38,7 +38,10 @@ KERNEL_INDICES = np.array(list(combinations(range(KERNEL_LENGTH), 3)), dtype=np.
 NUM_FEATURES = 10_000
 MAX_DILATIONS_PER_KERNEL = 32
 RIDGE_ALPHAS = np.logspace(-3, 3, 10)
-CHUNK = 64  # series per convolution pass: bounds memory to CHUNK × channels × 84 × length floats
+CHUNK = 64  # series per convolution pass, at most
+#: Values (series × channels × length) per convolution pass: long or many-channel series go a few at a time, so a
+#: pass's outputs (× 84 kernels) and PPV comparisons stay in tens of MB (64 series of EigenWorms' 6 × 17,984 took GBs).
+CHUNK_VALUES = 1 << 15
 
 
 class BaselineNotApplicable(ValueError):
@@ -123,8 +126,9 @@ class MiniRocket:
     def transform(self, X: np.ndarray) -> np.ndarray:
         X = self._padded(X)
         parts = []
-        for first in range(0, len(X), CHUNK):
-            chunk = X[first : first + CHUNK]
+        rows = max(1, min(CHUNK, CHUNK_VALUES // (X.shape[1] * X.shape[2])))
+        for first in range(0, len(X), rows):
+            chunk = X[first : first + rows]
             features = []
             for d, dilation in enumerate(self.dilations_):
                 outputs = self._convolve(chunk, int(dilation), self.channel_masks_[d])  # (n, 84, length)
