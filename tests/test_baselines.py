@@ -180,3 +180,14 @@ def test_long_or_many_channel_series_are_transformed_a_few_at_a_time_with_the_sa
     assert set(passes) == {1}  # 6 × 6000 values a series: one a pass
     monkeypatch.setattr(baselines, "CHUNK_VALUES", 1 << 40)
     assert np.array_equal(rocket.transform(X), features)
+
+
+def test_series_of_another_shape_than_fitted_are_refused() -> None:
+    """Regression (review): series shorter than those fitted came out with NaN features (the fitted dilations leave
+    no window unaffected by the padding), without an error."""
+    X = np.random.default_rng(0).normal(size=(6, 1, 300)).astype(np.float32)
+    rocket = MiniRocket(seed=0).fit(X)
+    assert np.isfinite(rocket.transform(X)).all()
+    for other in (X[:, :, :40], np.concatenate([X, X], axis=1)):
+        with pytest.raises(ValueError, match=r"fitted on series of 1 channel\(s\) × 300 steps"):
+            rocket.transform(other)

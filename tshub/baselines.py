@@ -99,6 +99,7 @@ class MiniRocket:
     def fit(self, X: np.ndarray) -> MiniRocket:
         X = self._padded(X)
         n, channels, length = X.shape
+        self.shape_ = (channels, length)
         rng = np.random.default_rng(self.seed)
         self.dilations_, self.features_per_dilation_ = _dilations(length)
         num_kernels = len(KERNEL_INDICES)
@@ -125,6 +126,11 @@ class MiniRocket:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         X = self._padded(X)
+        if X.shape[1:] != self.shape_:  # its dilations and biases are the fitted length's: another gives NaN features
+            raise ValueError(
+                f"MiniRocket was fitted on series of {self.shape_[0]} channel(s) × {self.shape_[1]} steps; got "
+                f"{X.shape[1]} × {X.shape[2]}: give series of the fitted shape (resample or pad them), or fit anew."
+            )
         parts = []
         rows = max(1, min(CHUNK, CHUNK_VALUES // (X.shape[1] * X.shape[2])))
         for first in range(0, len(X), rows):
