@@ -10,6 +10,7 @@ import pytest
 
 from tshub.cli import main
 from tshub.data import Dataset
+from tshub.data.catalogue import holds_official_split
 from tshub.datasets import load
 from tshub.hub import read_config
 from tshub.recommender import recommend
@@ -504,3 +505,22 @@ def test_a_classifiers_verdict_without_test_metrics_is_by_accuracy() -> None:
     assert verdict.metric == "accuracy" and verdict.outcome is None
     (regression,) = compare({}, {"mae": 1.0}, task="regression")
     assert regression.metric == "mae"
+
+
+def test_an_advice_checks_the_official_split_once(shared_data: Path, monkeypatch) -> None:
+    """Regression: one advice hashed a catalogue target's series twice against its official split (finding the
+    evidence target, then MiniRocket's reference). It checks once now, and still finds both."""
+    from tshub.recommender import advice as advice_module
+
+    checks: list[str] = []
+
+    def counting(dataset: Dataset) -> bool:
+        checks.append(dataset.name)
+        return holds_official_split(dataset)
+
+    monkeypatch.setattr(advice_module, "holds_official_split", counting)
+    said = advise(load("GunPoint"), "Coffee/fcn", {}, 0.1, "logme")
+    assert checks == ["GunPoint"]
+    assert said.scratch.held_out == "GunPoint" and "MiniRocket's reference test accuracy on GunPoint is 0.993" in (
+        said.minirocket.explanation
+    )

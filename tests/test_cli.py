@@ -19,7 +19,7 @@ from huggingface_hub import constants
 
 from tshub.cli import LIST_NOTES, main
 from tshub.data.preprocess import ZNormalize
-from tshub.hub import list_pretrained, load_pretrained
+from tshub.hub import list_pretrained, load_pretrained, read_config
 from tshub.hub.store import home_store
 from tshub.models import build_model
 
@@ -1346,6 +1346,28 @@ def test_finetune_refuses_to_save_over_the_checkpoint_it_starts_from(zoo, tmp_pa
     )
     assert "the checkpoint it fine-tunes" in capsys.readouterr().err
     assert (source / "model.safetensors").read_bytes() == before
+
+
+def test_finetune_with_out_resolves_its_source_once(zoo, tmp_path, monkeypatch):
+    """Regression: checking that --out is not the source resolved the source a second time (a Hub id: a second
+    request to the Hub, whose branch may have moved since the load)."""
+    from tshub.hub import resolution
+
+    asked: list[str] = []
+    original = resolution.resolve
+
+    def counting(name, *args, **kwargs):
+        asked.append(str(name))
+        return original(name, *args, **kwargs)
+
+    monkeypatch.setattr(resolution, "resolve", counting)
+    out = tmp_path / "tuned"
+    assert (
+        main(["finetune", "GunPoint/fcn", "Coffee", "--max-epochs", "1", "--lr-multiplier", "1", "--out", str(out)])
+        == 0
+    )
+    assert asked == ["GunPoint/fcn"]
+    assert read_config(out)["parent"] == "GunPoint/fcn"
 
 
 def test_a_message_is_said_in_the_running_commands_flags_only(zoo, tmp_path, capsys):

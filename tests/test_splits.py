@@ -11,6 +11,7 @@ import pytest
 import tshub
 from tshub.data import Dataset, DatasetError
 from tshub.data.catalogue import load
+from tshub.data.overlap import overlapping_rows
 from tshub.data.splits import (
     WINDOW_PAIRS,
     as_training_data,
@@ -827,3 +828,26 @@ def test_rows_overlapping_one_another_without_a_stride_are_warned_about_before_a
         warnings.simplefilter("error")
         training_splits(unrelated)
         training_splits(panel, split_order="random")
+
+
+def test_the_overlap_check_before_a_random_carve_runs_once_per_content(monkeypatch) -> None:
+    """Regression: a fine-tune with its baselines carves the same rows two or three times (fine-tune, from-scratch
+    referent, MiniRocket), and each carve hashed every run of every row again (0.1 to 0.5 s per million values). The
+    count is now kept by the rows' content: carving again warns alike without counting again; other values count."""
+    from tshub.data import splits
+
+    counted: list[int] = []
+
+    def counting(X: np.ndarray, run: int) -> np.ndarray:
+        counted.append(len(X))
+        return overlapping_rows(X, run)
+
+    monkeypatch.setattr(splits, "overlapping_rows", counting)
+    panel = Dataset.from_arrays(_panel_by_date(days=121), np.arange(605) % 2, name="panel")
+    for _ in range(3):
+        with pytest.warns(UserWarning, match=r"'panel': 605 of the 605 series tshub carves"):
+            training_splits(panel)
+    assert counted == [605]
+    other = Dataset.from_arrays(np.random.default_rng(7).normal(size=(605, 1, 30)), np.arange(605) % 2)
+    training_splits(other)
+    assert counted == [605, 605]

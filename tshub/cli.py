@@ -489,7 +489,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from tshub.data.preprocess import make_preprocessor
     from tshub.data.splits import training_splits
     from tshub.hub.checkpoint import check_checkpoint_folder
-    from tshub.hub.resolution import load_pretrained, resolve
+    from tshub.hub.resolution import load_resolved, resolve
     from tshub.recommender.advice import compare
     from tshub.recommender.candidates import self_transfer_reason
     from tshub.training import finetune, train_referent
@@ -498,12 +498,13 @@ def _run_finetune(args: argparse.Namespace) -> int:
         check_checkpoint_folder(args.out)
         check_output_path(args.out, "--out", makes_folders=True)
     lr_multiplier = _lr_multiplier(args)
-    model = load_pretrained(args.id)  # by its name, which its fine-tune records as its parent
-    if args.out and Path(args.out).resolve() == resolve(args.id).resolve():
+    source = resolve(args.id)
+    if args.out and Path(args.out).resolve() == source.resolve():
         raise UsageError(
             f"--out {args.out} is the checkpoint it fine-tunes ({args.id}): saving there would replace the source; "
             "choose another folder."
         )
+    model = load_resolved(args.id, source)  # by its name, which its fine-tune records as its parent
     kind = model.preprocessor.kind if model.preprocessor is not None else "znorm"
     if args.use_stream_max and not make_preprocessor(kind).uses_stream_max:  # the fine-tune keeps the source's
         raise UsageError(

@@ -48,7 +48,12 @@ def load_pretrained(name: str | Path, revision: str | None = None, *, local_fold
     Hub also records its repo (``"hub_repo"``) and commit (``"revision"``).
     ``local_folders=False`` never reads ``name`` as a folder (a service resolving ids that clients send).
     """
-    folder = resolve(name, revision, local_folders=local_folders)
+    return load_resolved(name, resolve(name, revision, local_folders=local_folders), local_folders=local_folders)
+
+
+def load_resolved(name: str | Path, folder: Path, *, local_folders: bool = True) -> TimeSeriesModel:
+    """``load_pretrained(name)`` from ``folder``, the checkpoint ``resolve(name)`` gave: for a caller that needs the
+    folder too (a Hub id resolved twice is asked of the Hub twice, and may move in between)."""
     model = load_checkpoint(folder)
     commit = snapshot_commit(folder)
     repo = snapshot_repo(folder) if commit is not None else None

@@ -169,12 +169,15 @@ def minirocket_references(path: Path = MINIROCKET_FILE) -> dict[str, float]:
         return {row["dataset"]: float(row["accuracy"]) for row in rows}
 
 
-def minirocket_reference(dataset: Dataset) -> float | None:
+def minirocket_reference(dataset: Dataset, official: bool | None = None) -> float | None:
     """The reference accuracy when ``dataset`` is a UCR 2018 set loaded from the catalogue with its official
     TRAIN/TEST split (what the reference was measured on); None for any other data, a catalogue set cut down or
-    re-split included."""
+    re-split included. ``official``: ``holds_official_split(dataset)``, where the caller has it (it hashes every
+    series)."""
     references = minirocket_references()
-    return references[dataset.name] if dataset.name in references and holds_official_split(dataset) else None
+    if dataset.name not in references:
+        return None
+    return references[dataset.name] if (holds_official_split(dataset) if official is None else official) else None
 
 
 # ---------------------------------------------------------------------------------------------------- evidence
@@ -211,7 +214,9 @@ def advise(
     name = evidence["rests_on"]
     entry = evidence["evidence"][name]
     features = pick_features(dataset, source_config, score, method)
-    target = evidence_target(dataset, features, evidence)
+    official = holds_official_split(dataset)
+    target = evidence_target(dataset, features, evidence, official)
+    reference = minirocket_reference(dataset, official)
     outside = outside_evidence(entry["rows"], features)
     verdicts = {}
     for referent in REFERENTS:
@@ -223,6 +228,7 @@ def advise(
             fit,
             features,
             dataset,
+            reference if referent == "minirocket" else None,
             method,
             _elsewhere(evidence, tables, target),
             target,
@@ -261,12 +267,15 @@ def outside_evidence(rows: list[dict[str, Any]], features: dict[str, float | Non
     return ("outside its evidence: " + ", ".join(parts) + ", so that rate is an extrapolation") if parts else None
 
 
-def evidence_target(dataset: Dataset, features: dict[str, float | None], evidence: dict[str, Any]) -> str | None:
+def evidence_target(
+    dataset: Dataset, features: dict[str, float | None], evidence: dict[str, Any], official: bool | None = None
+) -> str | None:
     """The evidence target ``dataset`` is, if any: a UCR set loaded from the catalogue under that target's name,
     with the training series (validation included) and length the evidence recorded for it. Data from elsewhere
     never matches, whatever its name (a user's file called GunPoint is not known to hold GunPoint's series), nor does
-    a catalogue set cut down or resampled."""
-    if not holds_official_split(dataset):  # the evidence's targets were fine-tuned on their official splits
+    a catalogue set cut down or resampled. ``official`` as ``minirocket_reference`` takes it."""
+    official = holds_official_split(dataset) if official is None else official
+    if not official:  # the evidence's targets were fine-tuned on their official splits
         return None
     recorded = {
         (r["target"], r["features"]["n_train"], r["features"]["length"])
@@ -317,13 +326,13 @@ def _verdict(
     fit: dict[str, Any],
     features: dict[str, float | None],
     dataset: Dataset,
+    reference: float | None,
     method: str | None,
     elsewhere: str,
     held_out: str | None,
     measured: tuple[int, int, str] | None,
     outside: str | None = None,
 ) -> Verdict:
-    reference = minirocket_reference(dataset) if referent == "minirocket" else None
     rule = rule_from_dict(fit["rule"])
     overall = _rate_words(rule.overall, referent)
     if dataset.task != "classification":
