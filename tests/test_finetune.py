@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -595,6 +596,24 @@ def test_a_fine_tune_keeping_its_ended_states_is_returned_again_without_training
     assert all(row["stop_reason"] != "halved" for row in full.grid)
     finetune(source, italy, state_dir=states, search="full", **options)
     assert not list(states.iterdir())  # without keep_state the states go, as before
+
+
+def test_a_single_omega_state_resumes_under_either_search(
+    source: TimeSeriesModel, italy: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Regression: the search mode joined a saved state's fingerprint even for one ω, where halving and a full
+    search train the same, so a kept state of one was discarded (trained again) by the other."""
+    monkeypatch.setattr("tshub.training.state.DEFAULT_INTERVAL_S", 0.0)
+    config = TrainConfig(max_epochs=4, early_stopping_patience=4, lr_patience=2, batch_size=16)
+    options: dict = {"lr_multiplier": 1.0, "recipe": config, "seed": 1, "progress": False}
+    states = tmp_path / "states"
+    first = finetune(source, italy, state_dir=states, keep_state=True, search="halving", **options)
+    trained: list[dict] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = finetune(source, italy, state_dir=states, keep_state=True, search="full",
+                         on_epoch_end=lambda r: r.get("restored") or trained.append(r), **options)  # fmt: skip
+    assert not trained and again.metrics == first.metrics
 
 
 def test_one_call_takes_a_model_id_and_a_dataset_name_or_file(shared_data: Path, private_zoo):

@@ -185,7 +185,8 @@ def finetune(
     )
     selector = omega_selector(prep.dataset.task)  # ω is chosen on validation only
 
-    search_plan = f"{search} over ω {multipliers}"  # a state's halved mark holds for this search only
+    # a state's halved mark holds for this search only; one ω trains alike under either search
+    search_plan = f"{search} over ω {multipliers}" if len(multipliers) > 1 else f"ω {multipliers}"
     runs = [
         _OmegaRun(omega, i, len(multipliers), keep_state, search_plan) for i, omega in enumerate(multipliers, start=1)
     ]
