@@ -30,7 +30,8 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
 - MiniRocket: the reference accuracy of the TSV (aeon MiniRocketClassifier, random_state 0), not re-run.
 - Reported (``--table``): per (target, source) the test accuracy of each seed, their mean and the mean of the
   fine-tunes' own from-scratch referents; per target scratch (per arch), MiniRocket, and how many sources beat their
-  own scratch. Nothing is dropped: a failed run leaves no record (``--run`` prints each failure and retries it
+  own scratch; once every target is complete, the overall figures (``overall``: the best, median and worst source
+  against FCN's scratch and MiniRocket over the targets, sign tests). Nothing is dropped: a failed run leaves no record (``--run`` prints each failure and retries it
   when run again), so its target stays listed as incomplete, with its count of sources done, and is never scored;
   a record of other weights than the draw froze is named under "Not counted". A drawn pair found to be
   self-transfer since the draw (``--self-transfer``, OUT/self_transfer.json: the evidence of its day missed it) is
@@ -312,7 +313,7 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
         "| target | sources done | best | median | worst | scratch (fcn) | MiniRocket | sources > their scratch |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    complete = 0
+    complete, summaries = 0, []
     for target, entry in manifest["targets"].items():
         families: dict[str, Counter[tuple[str, ...]]] = defaultdict(Counter)  # arch -> referents per seed -> sources
         mine = []
@@ -350,7 +351,21 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
                 f"{np.median(values):.3f} | {values.min():.3f} | "
                 f"{'-' if fcn is None else f'{fcn:.3f}'} | {entry['minirocket']:.3f} | {beat} |"
             )
-    if complete < len(manifest["targets"]):
+            if len(finished) == len(mine) and fcn is not None:
+                summaries.append(
+                    {
+                        "best": values.max(),
+                        "median": float(np.median(values)),
+                        "worst": values.min(),
+                        "scratch": fcn,
+                        "minirocket": entry["minirocket"],
+                        "pairs": len(finished),
+                        "beat": beat,
+                    }
+                )
+    if complete == len(manifest["targets"]):
+        lines += ["", *overall(summaries, [record["elapsed_s"] for record in load_records(out)])]
+    else:
         lines += [
             "",
             f"In progress: {complete} of {len(manifest['targets'])} targets complete. `--run` trains the cheapest "
@@ -371,6 +386,45 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
         ]
     path.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def overall(summaries: list[dict[str, Any]], elapsed_s: list[float]) -> list[str]:
+    """The headline figures of a complete matrix (protocol, decision 4): per-target best, median and worst source
+    against FCN's scratch and MiniRocket, with sign tests over the targets (ties: within ``beats``' margins), the
+    pairs beating their own scratch, and what the recorded runs cost."""
+    from tshub.recommender.advice_rules import WIN_MARGIN
+    from tshub.stats import win_tie_loss
+
+    def column(name: str) -> np.ndarray:
+        return np.array([summary[name] for summary in summaries], dtype=np.float64)
+
+    def against(name: str, referent: str) -> str:
+        result = win_tie_loss(column(name), column(referent), WIN_MARGIN[referent])
+        return f"{result.wins}/{result.ties}/{result.losses} (p = {result.pvalue:.3f})"
+
+    pairs, beat = int(column("pairs").sum()), int(column("beat").sum())
+    means = ", ".join(
+        f"{name} {column(name).mean():.4f}" for name in ("best", "median", "worst", "scratch", "minirocket")
+    )
+    return [
+        "## Overall",
+        "",
+        f"Means over the {len(summaries)} targets: {means} (scratch: FCN's). "
+        f"{beat} of the {pairs} (target, source) pairs ({beat / pairs:.0%}) beat their own architecture's scratch.",
+        "",
+        "Per target, wins/ties/losses and two-sided sign test over the targets:",
+        "",
+        "| source | vs FCN from scratch | vs MiniRocket |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {against(name, 'scratch')} | {against(name, 'minirocket')} |"
+            for name in ("best", "median", "worst")
+        ),
+        "",
+        "The best source (an oracle: no recommender can pick better among these sources) is the ceiling of any "
+        f"recommender on this zoo. {len(elapsed_s)} runs recorded (fine-tunes and referents), "
+        f"{sum(elapsed_s) / 3600:.1f} core-hours of training by their records.",
+    ]
 
 
 def cost(source: str, targets: list[str], path: Path) -> None:

@@ -291,7 +291,14 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
             who = {"source": key, "arch": "fcn", "spec": {"source_sha256": digest}, "referent_id": f"fcn-s{seed}"}
         else:
             who = {"arch": key, "run_id": f"{key}-s{seed}"}
-        return {"target": "Coffee", "kind": kind, "seed": seed, "metrics": {"accuracy": accuracy}, **who}
+        return {
+            "target": "Coffee",
+            "kind": kind,
+            "seed": seed,
+            "metrics": {"accuracy": accuracy},
+            "elapsed_s": 720.0,
+            **who,
+        }
 
     records = [
         record("finetune", "Wine/fcn", 0, 0.9),
@@ -317,8 +324,16 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     truth, _, notes = rank_methods.load_truth("matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json")
     assert truth == {} and notes == ["Coffee: left out until complete (2 of 3 sources finished)"]  # not a random 2
+    assert "## Overall" not in written  # headline figures of complete matrices only
     records.append(record("finetune", "Beef/fcn", 1, 0.6))
     transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
+    written = (tmp_path / "transfer_matrix.md").read_text()
+    assert (
+        "Means over the 1 targets: best 0.9500, median 0.7000, worst 0.5000, scratch 0.7500, minirocket 0.9900 "
+        "(scratch: FCN's). 1 of the 3 (target, source) pairs (33%) beat their own architecture's scratch."
+    ) in written
+    assert "| best | 1/0/0 (p = 1.000) | 0/0/1 (p = 1.000) |" in written
+    assert "9 runs recorded (fine-tunes and referents), 1.8 core-hours" in written
     truth, digests, notes = rank_methods.load_truth(
         "matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json"
     )
@@ -371,6 +386,7 @@ def test_the_matrix_table_counts_a_tie_with_scratch_as_no_win(tmp_path: Path, mo
             "kind": "finetune",
             "seed": s,
             "metrics": {"accuracy": a},
+            "elapsed_s": 1.0,
             "referent_id": f"fcn-s{s}",
             **tuned,
         }
@@ -381,6 +397,7 @@ def test_the_matrix_table_counts_a_tie_with_scratch_as_no_win(tmp_path: Path, mo
             "kind": "referent",
             "seed": s,
             "metrics": {"accuracy": a},
+            "elapsed_s": 1.0,
             "arch": "fcn",
             "run_id": f"fcn-s{s}",
         }
@@ -414,6 +431,7 @@ def test_a_drawn_pair_found_to_be_self_transfer_is_left_out_of_the_table_and_the
             "kind": "finetune",
             "seed": seed,
             "metrics": {"accuracy": accuracy},
+            "elapsed_s": 1.0,
             "referent_id": f"fcn-s{seed}",
             "source": source,
             "arch": "fcn",
@@ -426,6 +444,7 @@ def test_a_drawn_pair_found_to_be_self_transfer_is_left_out_of_the_table_and_the
             "kind": "referent",
             "seed": s,
             "metrics": {"accuracy": 0.5},
+            "elapsed_s": 1.0,
             "arch": "fcn",
             "run_id": f"fcn-s{s}",
         }
@@ -579,13 +598,14 @@ def test_each_fine_tune_of_the_matrix_is_compared_with_its_own_referent(tmp_path
             "arch": source.split("/")[1],
             "seed": seed,
             "metrics": {"accuracy": accuracy},
+            "elapsed_s": 1.0,
             "referent_id": f"{referent}-s{seed}",
             "spec": {"source_sha256": "abc"},
         }
 
     def scratch(run_id: str, arch: str, seed: int, accuracy: float) -> dict:
         who = {"run_id": f"{run_id}-s{seed}", "arch": arch, "seed": seed}
-        return {"target": "GunPoint", "kind": "referent", **who, "metrics": {"accuracy": accuracy}}
+        return {"target": "GunPoint", "kind": "referent", **who, "metrics": {"accuracy": accuracy}, "elapsed_s": 1.0}
 
     records = [
         *(tuned("EMG/tcn", seed, 0.9, "tcn-with-stream-max") for seed in (0, 1)),

@@ -232,6 +232,7 @@ def advise(
             method,
             _elsewhere(evidence, tables, target),
             target,
+            held is not None,
             _measured(tables, target, source, referent),
             outside,
         )
@@ -330,9 +331,12 @@ def _verdict(
     method: str | None,
     elsewhere: str,
     held_out: str | None,
+    refitted: bool,
     measured: tuple[int, int, str] | None,
     outside: str | None = None,
 ) -> Verdict:
+    """``refitted``: ``held_out`` is one of the targets of the evidence the advice rests on, whose rule was chosen
+    and fitted again without it (else that evidence never held it)."""
     rule = rule_from_dict(fit["rule"])
     overall = _rate_words(rule.overall, referent)
     if dataset.task != "classification":
@@ -360,10 +364,15 @@ def _verdict(
     words += [outside] if outside else []
     words += [elsewhere] if elsewhere else []
     if held_out is not None:
+        fitted_on = (
+            f"the other {fit['targets']} targets"
+            if refitted
+            else f"{fit['targets']} targets, {held_out} not among them"
+        )
         words.insert(
             0,
             f"{held_out} is one of the benchmark targets, so it is held out of the evidence: the rule was chosen "
-            f"and fitted on the other {fit['targets']} targets",
+            f"and fitted on {fitted_on}",
         )
     words += [measured[2]] if measured else []
     answer = answer_of(group.rate)
