@@ -235,6 +235,7 @@ def advise(
             held is not None,
             _measured(tables, target, source, referent),
             outside,
+            entry.get("first_pick", {}).get(referent),
         )
     return TransferAdvice(
         source,
@@ -334,9 +335,11 @@ def _verdict(
     refitted: bool,
     measured: tuple[int, int, str] | None,
     outside: str | None = None,
+    first_picks: dict[str, float] | None = None,
 ) -> Verdict:
     """``refitted``: ``held_out`` is one of the targets of the evidence the advice rests on, whose rule was chosen
-    and fitted again without it (else that evidence never held it)."""
+    and fitted again without it (else that evidence never held it). ``first_picks``: how the advice fared on the
+    evidence's own first picks (``bench/transfer_advice.py``'s ``first_picks``), where recorded."""
     rule = rule_from_dict(fit["rule"])
     overall = _rate_words(rule.overall, referent)
     if dataset.task != "classification":
@@ -347,6 +350,7 @@ def _verdict(
     group = rule.group(value)
     scores = fit["rules"]
     words = [_rate_words(group, referent) if group is not rule.overall else overall, _rule_words(fit, rule)]
+    words += [_first_pick_words(first_picks, referent)] if first_picks and first_picks.get("targets") else []
     if rule.feature and group is rule.overall:
         words.append(f"the rule needs {rule.feature}, {_why_missing(rule.feature, method)}, so the overall rate")
     low, high = wilson_interval(group.rate, group.effective_targets)
@@ -441,6 +445,20 @@ def _rule_words(fit: dict[str, Any], rule: FittedRule) -> str:
         f"{words} (leave-one-target-out accuracy {majority:.2f}; the best feature rule, {best}, scored "
         f"{scores[best]['loto_accuracy']:.2f} on held-out targets but {nested:.2f} once its choice is validated too)"
     )
+
+
+def _first_pick_words(picks: dict[str, float], referent: str) -> str:
+    """The advice's record on the evidence's first picks, what a user is advised on: the rule is fitted on every
+    pair of a target, and a target's pick by LogME may win more (or less) often than its pairs do."""
+    targets, won, right = int(picks["targets"]), int(picks["pick_won"]), float(picks["advice_right"])
+    words = (
+        f"on the evidence's own first picks (each target's source of highest LogME, advised with that target unseen) "
+        f"this advice was right on {right:g} of {targets} targets, the pick beating {_short(referent)} on {won}"
+    )
+    constant = max(won, targets - won)
+    if right < constant:
+        words += f": always answering {'yes' if won >= targets - won else 'no'} would have been right on {constant}"
+    return words
 
 
 def _why_missing(feature: str, method: str | None) -> str:
