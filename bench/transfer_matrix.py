@@ -31,8 +31,9 @@ Protocol (fixed before any result; bench/results/transfer_matrix_protocol.md is 
 - Reported (``--table``): per (target, source) the test accuracy of each seed, their mean and the mean of the
   fine-tunes' own from-scratch referents; per target scratch (per arch), MiniRocket, and how many sources beat their
   own scratch; once every target is complete, the overall figures (``overall``: the best, median and worst source
-  against FCN's scratch and MiniRocket over the targets, sign tests). Nothing is dropped: a failed run leaves no record (``--run`` prints each failure and retries it
-  when run again), so its target stays listed as incomplete, with its count of sources done, and is never scored;
+  against FCN's scratch and MiniRocket over the targets, sign tests). Nothing is dropped: a failed run leaves no
+  record (``--run`` prints each failure and retries it when run again), so its target stays listed as incomplete,
+  with its count of sources done, and is never scored;
   a record of other weights than the draw froze is named under "Not counted". A drawn pair found to be
   self-transfer since the draw (``--self-transfer``, OUT/self_transfer.json: the evidence of its day missed it) is
   no transfer: ``--table`` leaves it out of every figure and names it.
