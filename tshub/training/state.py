@@ -128,11 +128,12 @@ class TrainingState:
         stop_reason: str | None = None,
     ) -> None:
         """Write the state after ``epoch`` completed epochs (atomically); ``stop_reason``: the training has ended
-        so (a run resuming it trains no further)."""
+        so (a run resuming it trains no further, so the optimizer's moments, as large as the model twice over for
+        Adam, are not kept)."""
         optim = optimizer.state_dict()
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
         tensors.update({f"best.{k}": v for k, v in (best_state or {}).items()})
-        for pid, slots in optim["state"].items():
+        for pid, slots in optim["state"].items() if stop_reason is None else ():
             tensors.update({f"optim.{pid}.{key}": torch.as_tensor(value) for key, value in slots.items()})
         tensors["rng.generator"] = generator.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
