@@ -360,11 +360,11 @@ def table(manifest: dict[str, Any], out: Path, path: Path) -> None:
                         "worst": values.min(),
                         "scratch": fcn,
                         "minirocket": entry["minirocket"],
-                        "pairs": len(finished),
+                        "pairs": sum(row["scratch"] is not None for row in finished),
                         "beat": beat,
                     }
                 )
-    if complete == len(manifest["targets"]):
+    if summaries and complete == len(manifest["targets"]):
         lines += ["", *overall(summaries, [record["elapsed_s"] for record in load_records(out)])]
     else:
         lines += [
@@ -423,8 +423,9 @@ def overall(summaries: list[dict[str, Any]], elapsed_s: list[float]) -> list[str
         ),
         "",
         "The best source (an oracle: no recommender can pick better among these sources) is the ceiling of any "
-        f"recommender on this zoo. {len(elapsed_s)} runs recorded (fine-tunes and referents), "
-        f"{sum(elapsed_s) / 3600:.1f} core-hours of training by their records.",
+        f"recommender on this zoo. {len(elapsed_s)} run records in the folder (fine-tunes and referents, counted or "
+        f"not), {sum(elapsed_s) / 3600:.1f} hours of training by their wall-clock times (one thread per run under "
+        "Ray: core-hours).",
     ]
 
 

@@ -154,11 +154,11 @@ def test_the_advice_quotes_its_record_on_the_evidences_first_picks(shared_data: 
         explanation = getattr(said, referent).explanation
         beating = {"scratch": "scratch", "minirocket": "MiniRocket"}[referent]
         assert (
-            "on the evidence's own first picks (each target's source of highest LogME, advised with that target "
-            f"unseen) this advice was right on {right:g} of {targets} targets, the pick beating {beating} on {won}"
+            "on the evidence's own first picks (each target's source of highest LogME) the rule's answer, given with "
+            f"that target unseen, was right on {right:g} of {targets} targets, the pick beating {beating} on {won}"
         ) in explanation
         constant = max(won, targets - won)
-        assert (f"would have been right on {constant}" in explanation) == (right < constant)
+        assert (f"would, in hindsight, have been right on {constant}" in explanation) == (right < constant)
 
 
 def matrix_pair(target: str, source: str, seeds: list[float], scratch: float | None, weights: str | None = None):

@@ -333,7 +333,7 @@ def test_the_bench_reads_the_transfer_matrix_as_bench_transfer_matrix_writes_it(
         "(scratch: FCN's). 1 of the 3 (target, source) pairs (33%) beat their own architecture's scratch."
     ) in written
     assert "| best | 1/0/0 (p = 1.000) | 0/0/1 (p = 1.000) |" in written
-    assert "9 runs recorded (fine-tunes and referents), 1.8 core-hours" in written
+    assert "9 run records in the folder (fine-tunes and referents, counted or not), 1.8 hours of training" in written
     truth, digests, notes = rank_methods.load_truth(
         "matrix", tmp_path / "transfer_matrix.json", tmp_path / "manifest.json"
     )
@@ -757,3 +757,16 @@ def test_the_matrix_table_refuses_two_records_of_one_target_source_and_seed(tmp_
         SystemExit, match=r"Coffee: Wine/fcn seed 0 has two records \(finetune-Wine-s0-old, finetune-Wine-s0-new\)"
     ):
         transfer_matrix.table(manifest, tmp_path, tmp_path / "transfer_matrix")
+
+
+def test_the_matrix_table_of_an_empty_manifest_has_no_overall_figures(tmp_path: Path, monkeypatch):
+    """Regression (review): a manifest with no targets counted as complete, and the overall figures divided by its
+    zero pairs."""
+    import tshub.experiments
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import transfer_matrix
+
+    monkeypatch.setattr(tshub.experiments, "load_records", lambda out: [])
+    transfer_matrix.table({"targets": {}, "zoo_weights_sha256": {}, "waiting": {}}, tmp_path, tmp_path / "matrix")
+    assert "## Overall" not in (tmp_path / "matrix.md").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -843,6 +844,7 @@ def test_the_overlap_check_before_a_random_carve_runs_once_per_content(monkeypat
         return overlapping_rows(X, run)
 
     monkeypatch.setattr(splits, "overlapping_rows", counting)
+    monkeypatch.setattr(splits, "_overlap_counts", OrderedDict())  # nothing counted before, in this process
     panel = Dataset.from_arrays(_panel_by_date(days=121), np.arange(605) % 2, name="panel")
     for _ in range(3):
         with pytest.warns(UserWarning, match=r"'panel': 605 of the 605 series tshub carves"):

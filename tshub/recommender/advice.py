@@ -452,12 +452,15 @@ def _first_pick_words(picks: dict[str, float], referent: str) -> str:
     pair of a target, and a target's pick by LogME may win more (or less) often than its pairs do."""
     targets, won, right = int(picks["targets"]), int(picks["pick_won"]), float(picks["advice_right"])
     words = (
-        f"on the evidence's own first picks (each target's source of highest LogME, advised with that target unseen) "
-        f"this advice was right on {right:g} of {targets} targets, the pick beating {_short(referent)} on {won}"
+        f"on the evidence's own first picks (each target's source of highest LogME) the rule's answer, given with that "
+        f"target unseen, was right on {right:g} of {targets} targets, the pick beating {_short(referent)} on {won}"
     )
     constant = max(won, targets - won)
     if right < constant:
-        words += f": always answering {'yes' if won >= targets - won else 'no'} would have been right on {constant}"
+        words += (
+            f": always answering {'yes' if won >= targets - won else 'no'} would, in hindsight, have been right on "
+            f"{constant}"
+        )
     return words
 
 
