@@ -744,7 +744,7 @@ def test_the_matrix_table_refuses_two_records_of_one_target_source_and_seed(tmp_
     def finetune(run_id: str, seed: int, accuracy: float) -> dict:
         return {"run_id": run_id, "target": "Coffee", "kind": "finetune", "seed": seed, "source": "Wine/fcn",
                 "arch": "fcn", "spec": {"source_sha256": "abc"}, "referent_id": f"fcn-s{seed}",
-                "metrics": {"accuracy": accuracy}}  # fmt: skip
+                "metrics": {"accuracy": accuracy}, "elapsed_s": 1.0}  # fmt: skip
 
     records = [finetune("finetune-Wine-s0-old", 0, 0.95), finetune("finetune-Wine-s1", 1, 0.9)]
     records.append(finetune("finetune-Wine-s0-new", 0, 0.1))
