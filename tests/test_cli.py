@@ -1348,7 +1348,7 @@ def test_finetune_refuses_to_save_over_the_checkpoint_it_starts_from(zoo, tmp_pa
     assert (source / "model.safetensors").read_bytes() == before
 
 
-def test_finetune_with_out_resolves_its_source_once(zoo, tmp_path, monkeypatch):
+def test_finetune_with_out_resolves_its_source_once(zoo, tmp_path, monkeypatch, shared_data):
     """Regression: checking that --out is not the source resolved the source a second time (a Hub id: a second
     request to the Hub, whose branch may have moved since the load)."""
     from tshub.hub import resolution

@@ -430,7 +430,9 @@ def test_a_full_ref_name_is_the_branch_it_names(hub, client):
 
 
 # ------------------------------------------------------------------------------------------------ publishing
-def test_a_repo_named_like_a_model_id_loads_unless_its_source_is_one_tshub_knows(hub, client, monkeypatch, capsys):
+def test_a_repo_named_like_a_model_id_loads_unless_its_source_is_one_tshub_knows(
+    hub, client, monkeypatch, capsys, shared_data
+):  # Wafer is a source tshub knows from the catalogue, which reads the real data
     """Regression: ``push_to_hub("alice/fcn")`` then ``load_pretrained("alice/fcn")`` failed: a repo whose second
     part is an architecture read as the model id of a source 'alice', looked up as tshub/alice-fcn only. An unknown
     source's name is tried as a repo id next; a known source's id never reads another namespace's repo."""
